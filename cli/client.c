@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/* `brig exec`: a small MCP client of a running brigd. Streams the command's output to our stdout/stderr
+ * as brig/output notifications arrive, cancels the call on Ctrl-C, and exits with the command's code. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/parse.h"
+#include "common/text.h"
+#include "worker/framing.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+        (void) sig;
+        interrupted = 1;
+}
+
+static int send_line(int fd, cJSON *msg) {
+        _cleanup_free_ char *text = cJSON_PrintUnformatted(msg);
+        cJSON_Delete(msg);
+        if (!text)
+                return -ENOMEM;
+        size_t len = strlen(text);
+        text[len] = '\n'; /* replaces the NUL; we write len + 1 bytes */
+        for (size_t off = 0; off < len + 1;) {
+                ssize_t n = send(fd, text + off, len + 1 - off, MSG_NOSIGNAL);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                off += (size_t) n;
+        }
+        return 0;
+}
+
+typedef struct reader {
+        int fd;
+        brig_buf buf;
+        size_t start;
+} reader;
+
+/* Returns a complete line (NUL-terminated, valid until the next call), NULL at EOF, or sets *r < 0. */
+static char *read_line(reader *rd, int *r) {
+        for (;;) {
+                char *base = rd->buf.data ? rd->buf.data + rd->start : NULL;
+                size_t avail = rd->buf.len - rd->start;
+                char *nl = base ? memchr(base, '\n', avail) : NULL;
+                if (nl) {
+                        *nl = 0;
+                        rd->start += (size_t) (nl - base) + 1;
+                        return base;
+                }
+                if (rd->start > 0) {
+                        memmove(rd->buf.data, base, avail);
+                        rd->buf.len = avail;
+                        rd->start = 0;
+                }
+                if (rd->buf.len > BRIG_MAX_MESSAGE_BYTES) {
+                        *r = -EMSGSIZE;
+                        return NULL;
+                }
+                struct pollfd p = {.fd = rd->fd, .events = POLLIN};
+                if (poll(&p, 1, -1) < 0) {
+                        if (errno == EINTR && !interrupted)
+                                continue;
+                        *r = errno == EINTR ? -EINTR : -errno;
+                        return NULL;
+                }
+                char chunk[65536];
+                ssize_t n = recv(rd->fd, chunk, sizeof(chunk), 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        *r = -errno;
+                        return NULL;
+                }
+                if (n == 0) {
+                        *r = 0;
+                        return NULL;
+                }
+                if ((*r = brig_buf_append(&rd->buf, chunk, (size_t) n)) < 0)
+                        return NULL;
+        }
+}
+
+static int connect_socket(const char *path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd;
+
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                fprintf(stderr, "brig: socket path too long: %s\n", path);
+                return -1;
+        }
+        memcpy(sa.sun_path, path, strlen(path));
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                fprintf(stderr, "brig: cannot connect to brigd at %s: %s (is `make run` running?)\n", path,
+                        strerror(errno));
+                if (fd >= 0)
+                        (void) close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static cJSON *request(int id, const char *method, cJSON *params) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "jsonrpc", "2.0");
+        cJSON_AddNumberToObject(o, "id", id);
+        cJSON_AddStringToObject(o, "method", method);
+        cJSON_AddItemToObject(o, "params", params);
+        return o;
+}
+
+static void write_all(int fd, const char *data, size_t len) {
+        while (len > 0) {
+                ssize_t n = write(fd, data, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        return;
+                data += n;
+                len -= (size_t) n;
+        }
+}
+
+static void print_output(const cJSON *params) {
+        const cJSON *stream = brig_json_member(params, "stream"), *data = brig_json_member(params, "data"),
+                    *enc = brig_json_member(params, "encoding");
+        int fd = cJSON_IsString(stream) && strcmp(stream->valuestring, "stderr") == 0 ? 2 : 1;
+
+        if (!cJSON_IsString(data))
+                return;
+        if (cJSON_IsString(enc) && strcmp(enc->valuestring, "base64") == 0) {
+                _cleanup_free_ unsigned char *bytes = NULL;
+                size_t n = 0;
+                if (brig_base64_decode(data->valuestring, strlen(data->valuestring), &bytes, &n) >= 0)
+                        write_all(fd, (const char *) bytes, n);
+        } else
+                write_all(fd, data->valuestring, strlen(data->valuestring));
+}
+
+/* Exit code of `brig exec`: the command's, 128+N for a signal, 124 for a timeout (as timeout(1)), 125 when
+ * brig itself failed. */
+static int finish(const cJSON *msg) {
+        const cJSON *result = brig_json_member(msg, "result"), *error = brig_json_member(msg, "error");
+        const cJSON *sc = brig_json_member(result, "structuredContent");
+
+        if (error) {
+                const cJSON *m = brig_json_member(error, "message");
+                fprintf(stderr, "brig: %s\n", cJSON_IsString(m) ? m->valuestring : "error");
+                return 125;
+        }
+        const cJSON *code = brig_json_member(sc, "exit_code"), *sig = brig_json_member(sc, "signal"),
+                    *e = brig_json_member(brig_json_member(sc, "error"), "message");
+        if (cJSON_IsTrue(brig_json_member(sc, "truncated")))
+                fprintf(stderr, "brig: output truncated by the policy's output limit\n");
+        if (cJSON_IsString(e))
+                fprintf(stderr, "brig: %s\n", e->valuestring);
+        if (cJSON_IsTrue(brig_json_member(sc, "timed_out"))) {
+                fprintf(stderr, "brig: timed out\n");
+                return 124;
+        }
+        if (cJSON_IsNumber(code))
+                return code->valueint;
+        if (cJSON_IsString(sig)) {
+                fprintf(stderr, "brig: killed by %s\n", sig->valuestring);
+                int n = 0;
+                for (int s = 1; s < 65; s++) {
+                        const char *abbrev = sigabbrev_np(s);
+                        if (abbrev && strcmp(sig->valuestring + 3, abbrev) == 0)
+                                n = s;
+                }
+                return 128 + n;
+        }
+        return 125;
+}
+
+static void exec_help(void) {
+        printf("Usage: brig [--socket PATH] exec [OPTIONS] -- COMMAND [ARG]...\n"
+               "\n"
+               "Runs COMMAND in a jail of the brigd listening on the socket, streaming its output as it "
+               "comes.\n"
+               "Exits with the command's exit code (128+N if killed by signal N, 124 on timeout, 125 if "
+               "brig\n"
+               "failed). Ctrl-C cancels the call, killing the whole process tree in the jail.\n"
+               "\n"
+               "Options:\n"
+               "  --socket PATH     brigd's socket (default: $BRIG_SOCKET, else ./brig.sock)\n"
+               "  --cwd DIR         working directory, relative to the workspace\n"
+               "  --timeout MS      wall-clock limit in milliseconds (at most the policy's wall_time)\n"
+               "  -e NAME=VALUE     add an environment variable (repeatable)\n"
+               "  -c, --command STR run STR with /bin/sh -c instead of COMMAND\n");
+}
+
+int brig_cli_exec(int argc, char **argv) {
+        static const struct option opts[] = {
+                {"socket", required_argument, NULL, 's'},  {"cwd", required_argument, NULL, 'd'},
+                {"timeout", required_argument, NULL, 't'}, {"command", required_argument, NULL, 'c'},
+                {"help", no_argument, NULL, 'h'},          {},
+        };
+        const char *sock = secure_getenv("BRIG_SOCKET"), *cwd = NULL, *command = NULL;
+        _cleanup_json_ cJSON *env = cJSON_CreateObject();
+        uint64_t timeout = 0;
+        reader rd = {.fd = -1};
+        int c, r = 0, code = 125;
+        char *line;
+
+        if (!sock)
+                sock = "brig.sock";
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "+he:c:", opts, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        sock = optarg;
+                        break;
+                case 'd':
+                        cwd = optarg;
+                        break;
+                case 't':
+                        if (brig_parse_u64(optarg, &timeout) < 0 || timeout == 0) {
+                                fprintf(stderr, "brig exec: --timeout: expected milliseconds, got '%s'\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
+                case 'c':
+                        command = optarg;
+                        break;
+                case 'e': {
+                        char *eq = strchr(optarg, '=');
+                        if (!eq || eq == optarg) {
+                                fprintf(stderr, "brig exec: -e: expected NAME=VALUE, got '%s'\n", optarg);
+                                return 2;
+                        }
+                        *eq = 0;
+                        cJSON_AddStringToObject(env, optarg, eq + 1);
+                        break;
+                }
+                case 'h':
+                        exec_help();
+                        return 0;
+                default:
+                        return 2;
+                }
+        }
+        if (!command && optind >= argc) {
+                fprintf(stderr, "brig exec: no command given\nTry 'brig exec --help'.\n");
+                return 2;
+        }
+
+        rd.fd = connect_socket(sock);
+        if (rd.fd < 0)
+                return 125;
+
+        cJSON *params = cJSON_CreateObject(), *meta;
+        cJSON_AddStringToObject(params, "protocolVersion", "2025-11-25");
+        cJSON_AddObjectToObject(params, "capabilities");
+        cJSON *info = cJSON_AddObjectToObject(params, "clientInfo");
+        cJSON_AddStringToObject(info, "name", "brig-cli");
+        cJSON_AddStringToObject(info, "version", BRIG_VERSION);
+        meta = cJSON_AddObjectToObject(params, "_meta");
+        cJSON_AddBoolToObject(meta, "brig/output", true);
+        if ((r = send_line(rd.fd, request(1, "initialize", params))) < 0)
+                goto out;
+
+        cJSON *args = cJSON_CreateObject();
+        if (command)
+                cJSON_AddStringToObject(args, "command", command);
+        else {
+                cJSON *a = cJSON_AddArrayToObject(args, "argv");
+                for (int i = optind; i < argc; i++)
+                        cJSON_AddItemToArray(a, cJSON_CreateString(argv[i]));
+        }
+        if (cwd)
+                cJSON_AddStringToObject(args, "cwd", cwd);
+        if (timeout)
+                cJSON_AddNumberToObject(args, "timeout_ms", (double) timeout);
+        if (env->child)
+                cJSON_AddItemToObject(args, "env", TAKE_PTR(env));
+        params = cJSON_CreateObject();
+        cJSON_AddStringToObject(params, "name", "exec");
+        cJSON_AddItemToObject(params, "arguments", args);
+
+        struct sigaction sa = {.sa_handler = on_sigint};
+        (void) sigaction(SIGINT, &sa, NULL);
+        (void) sigaction(SIGTERM, &sa, NULL);
+
+        bool sent_call = false, cancel_sent = false;
+        for (;;) {
+                line = read_line(&rd, &r);
+                if (interrupted && sent_call && !cancel_sent) {
+                        cJSON *n = cJSON_CreateObject(), *p = cJSON_CreateObject();
+                        cJSON_AddStringToObject(n, "jsonrpc", "2.0");
+                        cJSON_AddStringToObject(n, "method", "notifications/cancelled");
+                        cJSON_AddNumberToObject(p, "requestId", 2);
+                        cJSON_AddStringToObject(p, "reason", "interrupted");
+                        cJSON_AddItemToObject(n, "params", p);
+                        (void) send_line(rd.fd, n);
+                        cancel_sent = true;
+                        code = 130;
+                        break;
+                }
+                if (!line)
+                        break;
+                _cleanup_json_ cJSON *msg = cJSON_Parse(line);
+                const cJSON *id = brig_json_member(msg, "id"), *method = brig_json_member(msg, "method");
+                if (cJSON_IsString(method) && strcmp(method->valuestring, "brig/output") == 0) {
+                        print_output(brig_json_member(msg, "params"));
+                        continue;
+                }
+                if (!cJSON_IsNumber(id))
+                        continue;
+                if (id->valueint == 1) {
+                        if (brig_json_member(msg, "error")) {
+                                code = finish(msg);
+                                break;
+                        }
+                        cJSON *n = cJSON_CreateObject();
+                        cJSON_AddStringToObject(n, "jsonrpc", "2.0");
+                        cJSON_AddStringToObject(n, "method", "notifications/initialized");
+                        if ((r = send_line(rd.fd, n)) < 0 ||
+                            (r = send_line(rd.fd, request(2, "tools/call", params))) < 0)
+                                break;
+                        params = NULL;
+                        sent_call = true;
+                } else if (id->valueint == 2) {
+                        code = finish(msg);
+                        break;
+                }
+        }
+        cJSON_Delete(params);
+out:
+        if (r < 0 && r != -EINTR)
+                fprintf(stderr, "brig: connection to brigd: %s\n", strerror(-r));
+        else if (r == 0 && !line && code == 125 && !interrupted)
+                fprintf(stderr, "brig: brigd closed the connection\n");
+        brig_buf_done(&rd.buf);
+        (void) close(rd.fd);
+        return code;
+}

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* `brig run`: a one-shot jail with no daemon, for trying a policy or a tool locally. The CLI is
+ * single-threaded, so it may fork; the jail itself is still built by brig-jail, as under brigd. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/parse.h"
+#include "sandbox/jail.h"
+#include "sandbox/plan.h"
+#include "sandbox/policy.h"
+#include "sandbox/seccomp.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
+
+static void run_help(void) {
+        printf("Usage: brig run --policy FILE [--workspace DIR] [--cwd DIR] [--timeout MS] -- COMMAND "
+               "[ARG]...\n"
+               "\n"
+               "Runs COMMAND once in a jail built from the policy, without a daemon. The workspace (a "
+               "fresh\n"
+               "temporary directory, removed afterwards, unless --workspace is given) is mounted read-write "
+               "at\n"
+               "/workspace and is the working directory. stdin/stdout/stderr are this terminal's. Exits "
+               "with\n"
+               "the command's code (128+N for signal N, 124 on timeout, 125 if the jail could not be "
+               "built).\n"
+               "As root, the jail runs as host uid %d: a --workspace must be writable by it.\n",
+               BRIG_JAIL_HOST_ID_DEFAULT);
+}
+
+static int write_plan_fd(const brig_plan *plan) {
+        _cleanup_free_ char *json = brig_plan_to_json(plan);
+        int fd;
+
+        if (!json)
+                return -ENOMEM;
+        fd = memfd_create("brig-plan", MFD_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        size_t len = strlen(json);
+        if (write(fd, json, len) != (ssize_t) len || lseek(fd, 0, SEEK_SET) < 0) {
+                (void) close(fd);
+                return -EIO;
+        }
+        return fd;
+}
+
+/* Moves fd to target in the child, clearing close-on-exec there only. */
+static void place_fd(int fd, int target) {
+        if (fd == target)
+                (void) fcntl(fd, F_SETFD, 0);
+        else
+                (void) dup2(fd, target);
+}
+
+static int run_jail(const char *helper, int plan_fd, int seccomp_fd, uint64_t timeout_ms) {
+        int status_pipe[2], st, code = 125;
+        brig_jail_status final = {.outcome = _BRIG_JAIL_OUTCOME_INVALID}, err_st = {0};
+        bool have_error = false, timed_out = false;
+        char buf[4096];
+        size_t len = 0;
+        pid_t pid;
+
+        if (pipe2(status_pipe, O_CLOEXEC) < 0)
+                return 125;
+        /* Keep the three fds clear of 3..5 before placing them there. */
+        int fds[3] = {fcntl(plan_fd, F_DUPFD_CLOEXEC, 10), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, 10),
+                      fcntl(seccomp_fd, F_DUPFD_CLOEXEC, 10)};
+        pid = fork();
+        if (pid < 0)
+                return 125;
+        if (pid == 0) {
+                place_fd(fds[0], 3);
+                place_fd(fds[1], 4);
+                place_fd(fds[2], 5);
+                char *argv[] = {
+                        (char *) helper, (char *) "--plan-fd",    (char *) "3", (char *) "--status-fd",
+                        (char *) "4",    (char *) "--seccomp-fd", (char *) "5", NULL};
+                char *envp[] = {NULL};
+                execve(helper, argv, envp);
+                dprintf(2, "brig: execute %s: %s\n", helper, strerror(errno));
+                _exit(125);
+        }
+        for (int i = 0; i < 3; i++)
+                (void) close(fds[i]);
+        (void) close(status_pipe[1]);
+        /* Our terminal's Ctrl-C reaches the helper too (same process group); wait for the jail to end. */
+        (void) signal(SIGINT, SIG_IGN);
+
+        struct timespec start;
+        (void) clock_gettime(CLOCK_MONOTONIC, &start);
+        for (;;) {
+                struct timespec now;
+                (void) clock_gettime(CLOCK_MONOTONIC, &now);
+                int64_t elapsed =
+                        (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+                int64_t left = (int64_t) timeout_ms - elapsed;
+                if (left <= 0) {
+                        timed_out = true;
+                        (void) kill(pid, SIGKILL);
+                        break;
+                }
+                struct pollfd p = {.fd = status_pipe[0], .events = POLLIN};
+                int n = poll(&p, 1, left > 1000000 ? 1000000 : (int) left);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        continue;
+                ssize_t got = read(status_pipe[0], buf + len, sizeof(buf) - 1 - len);
+                if (got <= 0)
+                        break;
+                len += (size_t) got;
+                char *nl;
+                while ((nl = memchr(buf, '\n', len))) {
+                        brig_jail_status s;
+                        if (brig_jail_status_parse(buf, (size_t) (nl - buf), &s) == 0) {
+                                if (s.outcome == BRIG_JAIL_ERROR && !have_error) {
+                                        err_st = s;
+                                        have_error = true;
+                                } else if (s.outcome == BRIG_JAIL_EXITED || s.outcome == BRIG_JAIL_SIGNALED)
+                                        final = s;
+                        }
+                        len -= (size_t) (nl + 1 - buf);
+                        memmove(buf, nl + 1, len);
+                }
+                if (len == sizeof(buf) - 1)
+                        len = 0;
+        }
+        (void) close(status_pipe[0]);
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        if (have_error) {
+                brig_error e = BRIG_ERROR_INIT;
+                (void) brig_jail_status_to_error(&err_st, &e);
+                fprintf(stderr, "brig: %s\n", e.msg);
+        }
+        if (timed_out) {
+                fprintf(stderr, "brig: timed out after %llu ms\n", (unsigned long long) timeout_ms);
+                return 124;
+        }
+        if (final.outcome == BRIG_JAIL_EXITED)
+                code = final.value;
+        else if (final.outcome == BRIG_JAIL_SIGNALED) {
+                fprintf(stderr, "brig: killed by signal %d\n", final.value);
+                code = 128 + final.value;
+        }
+        return code;
+}
+
+int brig_cli_run(int argc, char **argv) {
+        static const struct option opts[] = {
+                {"policy", required_argument, NULL, 'p'}, {"workspace", required_argument, NULL, 'w'},
+                {"cwd", required_argument, NULL, 'd'},    {"timeout", required_argument, NULL, 't'},
+                {"help", no_argument, NULL, 'h'},         {},
+        };
+        const char *policy_path = NULL, *workspace = NULL, *cwd = NULL;
+        _cleanup_(brig_policy_freep) brig_policy *policy = NULL;
+        _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
+        _cleanup_free_ char *helper = NULL;
+        _cleanup_close_ int seccomp_fd = -1, plan_fd = -1;
+        brig_error err = BRIG_ERROR_INIT;
+        brig_policy_diags diags = {0};
+        char tmp_ws[] = "/tmp/brig-run-XXXXXX", real_ws[4096];
+        brig_identity id;
+        uint64_t timeout = 0;
+        bool made_ws = false;
+        int c, r, code;
+
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'p':
+                        policy_path = optarg;
+                        break;
+                case 'w':
+                        workspace = optarg;
+                        break;
+                case 'd':
+                        cwd = optarg;
+                        break;
+                case 't':
+                        if (brig_parse_u64(optarg, &timeout) < 0 || timeout == 0) {
+                                fprintf(stderr, "brig run: --timeout: expected milliseconds, got '%s'\n",
+                                        optarg);
+                                return 2;
+                        }
+                        break;
+                case 'h':
+                        run_help();
+                        return 0;
+                default:
+                        return 2;
+                }
+        }
+        if (!policy_path || optind >= argc) {
+                fprintf(stderr, "brig run: %s\nTry 'brig run --help'.\n",
+                        !policy_path ? "--policy FILE is required" : "no command given");
+                return 2;
+        }
+        r = brig_policy_load(policy_path, &policy, &diags, &err);
+        brig_policy_diags_done(&diags);
+        if (r < 0) {
+                fprintf(stderr, "brig: %s: %s\n", policy_path, err.msg);
+                return 125;
+        }
+        if (timeout == 0)
+                timeout = policy->limits.wall_time_ms;
+        if (timeout > policy->limits.wall_time_ms) {
+                fprintf(stderr, "brig: --timeout %llu exceeds the policy's wall_time of %llu ms\n",
+                        (unsigned long long) timeout, (unsigned long long) policy->limits.wall_time_ms);
+                return 2;
+        }
+        if ((r = brig_identity_detect(BRIG_JAIL_HOST_ID_DEFAULT, &id, &err)) < 0 ||
+            (r = brig_seccomp_compile((const char *const *) policy->seccomp_deny, policy->n_seccomp_deny,
+                                      policy->seccomp_errno, &seccomp_fd, &err)) < 0) {
+                fprintf(stderr, "brig: %s\n", err.msg);
+                return 125;
+        }
+        if (!workspace) {
+                if (!mkdtemp(tmp_ws)) {
+                        fprintf(stderr, "brig: create workspace: %s\n", strerror(errno));
+                        return 125;
+                }
+                made_ws = true;
+                workspace = tmp_ws;
+                if (id.root && chown(tmp_ws, id.uid_outside, id.gid_outside) < 0) {
+                        fprintf(stderr, "brig: chown workspace: %s\n", strerror(errno));
+                        (void) brig_rm_rf(tmp_ws);
+                        return 125;
+                }
+        }
+        if (!realpath(workspace, real_ws)) {
+                fprintf(stderr, "brig: workspace '%s': %s\n", workspace, strerror(errno));
+                return 125;
+        }
+        brig_plan_request req = {
+                .argv = (const char *const *) argv + optind,
+                .cwd = cwd,
+                .workspace = real_ws,
+        };
+        code = 125;
+        if ((r = brig_plan_build(policy, &req, &id, &plan, &err)) < 0)
+                fprintf(stderr, "brig: %s\n", err.msg);
+        else if ((plan_fd = write_plan_fd(plan)) < 0)
+                fprintf(stderr, "brig: write plan: %s\n", strerror(-plan_fd));
+        else if (!(helper = brig_cli_find_helper()))
+                fprintf(stderr, "brig: out of memory\n");
+        else
+                code = run_jail(helper, plan_fd, seccomp_fd, timeout);
+        if (made_ws)
+                (void) brig_rm_rf(tmp_ws);
+        return code;
+}

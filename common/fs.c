@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/* Recursive removal and creation of the worker's directories, fd-relative so symlinks are never followed. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+
+static int rm_rf_at(int dirfd, const char *name, int depth) {
+        _cleanup_close_ int fd = -1;
+        DIR *d;
+        struct dirent *de;
+        int r = 0;
+
+        if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+                return 0;
+        if (errno != EISDIR && errno != EPERM)
+                return -errno;
+        if (depth > 256)
+                return -ELOOP;
+        fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && errno == EACCES) {
+                (void) !fchmodat(dirfd, name, 0700, 0);
+                fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (fd < 0)
+                return -errno;
+        (void) !fchmod(fd, 0700);
+        int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (dfd < 0)
+                return -errno;
+        d = fdopendir(dfd);
+        if (!d) {
+                (void) close(dfd);
+                return -errno;
+        }
+        while ((de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                int q = rm_rf_at(fd, de->d_name, depth + 1);
+                if (q < 0 && r == 0)
+                        r = q;
+        }
+        (void) closedir(d);
+        if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && r == 0 && errno != ENOENT)
+                r = -errno;
+        return r;
+}
+
+int brig_rm_rf(const char *path) {
+        return rm_rf_at(AT_FDCWD, path, 0);
+}
+
+int brig_mkdir_p(const char *path, mode_t mode) {
+        char buf[PATH_MAX];
+
+        if (strlen(path) >= sizeof(buf))
+                return -ENAMETOOLONG;
+        strcpy(buf, path);
+        for (char *p = buf + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int brig_path_searchable_by(const char *path, uid_t uid, char *ret_blocker, size_t size) {
+        char buf[PATH_MAX];
+        struct stat st;
+
+        if (strlen(path) >= sizeof(buf) || path[0] != '/')
+                return -EINVAL;
+        strcpy(buf, path);
+        for (;;) {
+                if (stat(buf, &st) < 0)
+                        return -errno;
+                if (!(st.st_mode & S_IXOTH) && st.st_uid != uid) {
+                        (void) snprintf(ret_blocker, size, "%s", buf);
+                        return -EACCES;
+                }
+                char *slash = strrchr(buf, '/');
+                if (!slash || slash == buf) {
+                        if (buf[1] == 0)
+                                return 0;
+                        buf[1] = 0; /* check "/" last */
+                        continue;
+                }
+                *slash = 0;
+        }
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <sys/types.h>
+
+/* Filesystem helpers for the worker's own directories (never for agent-controlled workspace paths, which go
+ * through openat2 RESOLVE_BENEATH in tools/). Blocking: call from a work thread or at start-up. */
+
+/* Removes path and everything below it without following symlinks; directories the jail made unwritable
+ * are made writable first. Returns 0 (also when path does not exist) or -errno. */
+int brig_rm_rf(const char *path);
+
+/* mkdir -p with mode for the last component; existing directories are fine. */
+int brig_mkdir_p(const char *path, mode_t mode);
+
+/* Fails with -EACCES and names the first ancestor of path (itself included) that uid cannot search (no
+ * "x" for others and not owned by uid), so a jail running as uid can reach a bind source below it. */
+int brig_path_searchable_by(const char *path, uid_t uid, char *ret_blocker, size_t size);

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "cleanup.h"
+#include "error.h"
+
+/* Typed access to cJSON members with errors that name the JSON path ("arguments.timeout_ms: expected ...").
+ * `path` is the path of obj itself ("" for the document root). Absent optional members leave *ret untouched
+ * and return 0; present members of the wrong type are BRIG_KIND_INVALID_ARGUMENT errors. Pure; any thread.
+ */
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
+#define _cleanup_json_ _cleanup_(cJSON_Deletep)
+
+/* "object", "array", "string", "number", "boolean", "null". */
+const char *brig_json_type_name(const cJSON *item);
+
+/* Parses exactly one JSON value from data[0..len) (trailing whitespace allowed). On error the message gives
+ * the byte offset. */
+int brig_json_parse(const char *data, size_t len, cJSON **ret, brig_error *err);
+
+/* Fails on the first member of obj whose name is not in the NULL-terminated allowed list. */
+int brig_json_check_keys(const cJSON *obj, const char *path, const char *const *allowed, brig_error *err);
+
+int brig_json_get_string(const cJSON *obj, const char *path, const char *key, bool required,
+                         const char **ret, brig_error *err);
+int brig_json_get_bool(const cJSON *obj, const char *path, const char *key, bool *ret, brig_error *err);
+/* An integral number within [0, max]. */
+int brig_json_get_u64(const cJSON *obj, const char *path, const char *key, uint64_t max, uint64_t *ret,
+                      brig_error *err);
+/* An array of at most max_items strings, each at most max_len bytes and without NUL; returns a new
+ * NULL-terminated vector (caller frees with brig_strv_free) and its length. */
+int brig_json_get_strv(const cJSON *obj, const char *path, const char *key, size_t max_items, size_t max_len,
+                       char ***ret, size_t *ret_n, brig_error *err);
+
+/* Member access that treats a missing object as empty. */
+const cJSON *brig_json_member(const cJSON *obj, const char *key);

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/* Capped buffers, UTF-8 validation and base64 (through OpenSSL's libcrypto, not by hand). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "text.h"
+
+int brig_buf_append(brig_buf *b, const void *data, size_t len) {
+        size_t room = len;
+
+        if (b->max) {
+                room = b->len >= b->max ? 0 : b->max - b->len;
+                if (room < len) {
+                        b->truncated = true;
+                        len = room;
+                }
+        }
+        if (len == 0)
+                return 0;
+        if (b->len + len + 1 > b->cap) {
+                size_t cap = b->cap ? b->cap : 4096;
+                while (cap < b->len + len + 1)
+                        cap *= 2;
+                if (b->max && cap > b->max + 1)
+                        cap = b->max + 1;
+                char *p = realloc(b->data, cap);
+                if (!p)
+                        return -ENOMEM;
+                b->data = p;
+                b->cap = cap;
+        }
+        memcpy(b->data + b->len, data, len);
+        b->len += len;
+        b->data[b->len] = 0;
+        return (int) (len > INT32_MAX ? INT32_MAX : len);
+}
+
+void brig_buf_done(brig_buf *b) {
+        free(b->data);
+        *b = (brig_buf){.max = b->max};
+}
+
+/* Length of the sequence starting with byte c, 0 if c cannot start one. */
+static size_t seq_len(unsigned char c) {
+        if (c < 0x80)
+                return 1;
+        if (c >= 0xc2 && c <= 0xdf)
+                return 2;
+        if (c >= 0xe0 && c <= 0xef)
+                return 3;
+        if (c >= 0xf0 && c <= 0xf4)
+                return 4;
+        return 0;
+}
+
+/* Validates one sequence of length n at p (all bytes present). */
+static bool seq_valid(const unsigned char *p, size_t n) {
+        for (size_t i = 1; i < n; i++)
+                if ((p[i] & 0xc0) != 0x80)
+                        return false;
+        if (n == 3) {
+                if (p[0] == 0xe0 && p[1] < 0xa0)
+                        return false; /* overlong */
+                if (p[0] == 0xed && p[1] >= 0xa0)
+                        return false; /* surrogate */
+        }
+        if (n == 4) {
+                if (p[0] == 0xf0 && p[1] < 0x90)
+                        return false;
+                if (p[0] == 0xf4 && p[1] >= 0x90)
+                        return false; /* > U+10FFFF */
+        }
+        return true;
+}
+
+bool brig_utf8_valid(const char *data, size_t len) {
+        const unsigned char *p = (const unsigned char *) data;
+        size_t i = 0;
+
+        while (i < len) {
+                if (p[i] == 0)
+                        return false;
+                size_t n = seq_len(p[i]);
+                if (n == 0 || i + n > len || !seq_valid(p + i, n))
+                        return false;
+                i += n;
+        }
+        return true;
+}
+
+size_t brig_utf8_incomplete_tail(const char *data, size_t len) {
+        const unsigned char *p = (const unsigned char *) data;
+
+        /* Look back at most 3 bytes for a lead byte whose sequence runs past the end. */
+        for (size_t back = 1; back <= 3 && back <= len; back++) {
+                unsigned char c = p[len - back];
+                if ((c & 0xc0) == 0x80)
+                        continue;
+                size_t n = seq_len(c);
+                return n > back ? back : 0;
+        }
+        return 0;
+}
+
+char *brig_base64_encode(const void *data, size_t len) {
+        if (len > (SIZE_MAX / 4) * 3 - 3 || len > INT32_MAX)
+                return NULL;
+        size_t out_len = 4 * ((len + 2) / 3) + 1;
+        char *out = malloc(out_len);
+        if (!out)
+                return NULL;
+        (void) EVP_EncodeBlock((unsigned char *) out, data, (int) len);
+        return out;
+}
+
+int brig_base64_decode(const char *text, size_t len, unsigned char **ret, size_t *ret_len) {
+        if (len % 4 != 0 || len > INT32_MAX)
+                return -EINVAL;
+        unsigned char *out = malloc(len / 4 * 3 + 1);
+        if (!out)
+                return -ENOMEM;
+        int n = EVP_DecodeBlock(out, (const unsigned char *) text, (int) len);
+        if (n < 0) {
+                free(out);
+                return -EINVAL;
+        }
+        /* EVP_DecodeBlock counts padding as zero bytes; take them back off. */
+        if (len >= 1 && text[len - 1] == '=')
+                n--;
+        if (len >= 2 && text[len - 2] == '=')
+                n--;
+        *ret = out;
+        *ret_len = (size_t) n;
+        return n;
+}

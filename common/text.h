@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Byte buffers with a hard cap, UTF-8 checks and base64, for output that crosses the wire. Pure; any thread.
+ */
+
+typedef struct brig_buf {
+        char *data;
+        size_t len;
+        size_t cap; /* allocated */
+        size_t max; /* never grows past this; 0 means unbounded */
+        bool truncated;
+} brig_buf;
+
+/* Appends up to the buffer's max; what does not fit is dropped and sets ->truncated. Returns the number of
+ * bytes kept, or -ENOMEM. */
+int brig_buf_append(brig_buf *b, const void *data, size_t len);
+void brig_buf_done(brig_buf *b);
+
+/* True when data[0..len) is well-formed UTF-8 (no overlongs, surrogates or NUL bytes: NUL cannot travel in
+ * a JSON string through cJSON). */
+bool brig_utf8_valid(const char *data, size_t len);
+
+/* Number of bytes at the end of data that start a UTF-8 sequence not yet complete (0..3); a streaming
+ * reader carries them to the next chunk. */
+size_t brig_utf8_incomplete_tail(const char *data, size_t len);
+
+/* Returns a NUL-terminated base64 (RFC 4648) encoding, or NULL on allocation failure. Caller frees. */
+char *brig_base64_encode(const void *data, size_t len);
+
+/* Decodes base64 into a new buffer; returns length or -EINVAL/-ENOMEM. Caller frees *ret. */
+int brig_base64_decode(const char *text, size_t len, unsigned char **ret, size_t *ret_len);

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+/* The life of one jail, run by the single-threaded brig-jail helper.
+ *
+ * Theory of operation. Three processes:
+ *   helper   started by brigd (uv_spawn) or brig (fork+exec) with the plan on an fd. Stays in the host's
+ *            namespaces, clones the init with every namespace flag, writes its uid/gid maps (only the parent
+ *            namespace may), releases it over a sync pipe and waits for it. Dies with its parent
+ *            (PR_SET_PDEATHSIG), which is how brigd kills a whole call: SIGKILL the helper.
+ *   init     pid 1 of the new pid namespace, full capabilities in the new user namespace only. Takes the
+ *            mapped ids, builds the root (mounts.c), names the host, raises loopback, drops every
+ *            capability, sets no_new_privs, forks the command and reaps until the command ends; its exit
+ * then kills everything left in the namespace (background children included). Dies with the helper. command
+ * setsid() (no controlling tty, so no TIOCSTI into the caller's terminal), rlimits, all fds but 0/1/2
+ * closed, cwd, then the seccomp filter as the very last step, and execve(). All three report on the status
+ * fd (see jail.h); stdio is inherited from the helper unchanged. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/parse.h"
+#include "sandbox/jail.h"
+#include "sandbox/seccomp.h"
+
+extern char **environ;
+
+static void report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(int fd, const char *fmt, ...) {
+        char line[512];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        if ((size_t) n >= sizeof(line) - 1)
+                n = sizeof(line) - 2;
+        /* Details come from policies and argv: keep the record on one line. */
+        for (int i = 0; i < n; i++)
+                if (line[i] == '\n' || line[i] == '\r')
+                        line[i] = ' ';
+        line[n++] = '\n';
+        (void) !write(fd, line, (size_t) n);
+}
+
+static void report_error(int fd, const char *stage, int r, const char *detail) {
+        report(fd, "error %s %d %s", stage, r < 0 ? -r : r, detail ? detail : "");
+}
+
+static int write_file(const char *path, const char *text) {
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = write(fd, text, strlen(text));
+        int r = n < 0 ? -errno : 0;
+        (void) close(fd);
+        return r;
+}
+
+static int write_maps(pid_t pid, const brig_plan *plan) {
+        char path[64], map[64];
+        int r;
+
+        /* "deny" is required before an unprivileged gid_map, and keeps the jail from setgroups() later. */
+        (void) snprintf(path, sizeof(path), "/proc/%d/setgroups", (int) pid);
+        if ((r = write_file(path, "deny")) < 0 && r != -ENOENT)
+                return r;
+        (void) snprintf(path, sizeof(path), "/proc/%d/uid_map", (int) pid);
+        (void) snprintf(map, sizeof(map), "%u %u 1\n", plan->uid_inside, plan->uid_outside);
+        if ((r = write_file(path, map)) < 0)
+                return r;
+        (void) snprintf(path, sizeof(path), "/proc/%d/gid_map", (int) pid);
+        (void) snprintf(map, sizeof(map), "%u %u 1\n", plan->gid_inside, plan->gid_outside);
+        return write_file(path, map);
+}
+
+static int loopback_up(void) {
+        struct ifreq ifr = {0};
+        int r = 0;
+        int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return -errno;
+        strcpy(ifr.ifr_name, "lo");
+        if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0)
+                r = -errno;
+        else {
+                ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+                if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
+                        r = -errno;
+        }
+        (void) close(fd);
+        return r;
+}
+
+static int close_fds_except(int keep) {
+#if HAVE_CLOSE_RANGE
+        if ((keep <= 3 || close_range(3, (unsigned) keep - 1, 0) == 0) &&
+            close_range((unsigned) keep + 1, ~0U, 0) == 0)
+                return 0;
+        if (errno != ENOSYS)
+                return -errno;
+#endif
+        /* FIXME: remove once the minimum kernel is >= 5.9 (close_range). */
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = 3; fd < (max > 0 ? max : 65536); fd++)
+                if (fd != keep)
+                        (void) close((int) fd);
+        return 0;
+}
+
+static const char *rlimit_name(int resource) {
+        switch (resource) {
+        case RLIMIT_CORE:
+                return "core";
+        case RLIMIT_CPU:
+                return "cpu";
+        case RLIMIT_DATA:
+                return "data";
+        case RLIMIT_NPROC:
+                return "nproc";
+        case RLIMIT_NOFILE:
+                return "nofile";
+        case RLIMIT_FSIZE:
+                return "fsize";
+        default:
+                return "other";
+        }
+}
+
+static _Noreturn void command_main(const brig_plan *plan, const struct sock_fprog *prog, int status) {
+        int r;
+
+        if (setsid() < 0) {
+                report_error(status, "setsid", -errno, "");
+                _exit(127);
+        }
+        for (size_t i = 0; i < plan->n_rlimits; i++) {
+                struct rlimit rl = {plan->rlimits[i].value, plan->rlimits[i].value};
+                if (setrlimit(plan->rlimits[i].resource, &rl) < 0) {
+                        report_error(status, "rlimit", -errno, rlimit_name(plan->rlimits[i].resource));
+                        _exit(127);
+                }
+        }
+        if (fcntl(status, F_SETFD, FD_CLOEXEC) < 0 || (r = close_fds_except(status)) < 0) {
+                report_error(status, "fds", -errno, "");
+                _exit(127);
+        }
+        if (chdir(plan->cwd) < 0) {
+                report_error(status, "cwd", -errno, plan->cwd);
+                _exit(127);
+        }
+        environ = plan->envp;
+        (void) signal(SIGPIPE, SIG_DFL);
+        report(status, "started");
+        if (plan->seccomp && (r = brig_seccomp_load(prog)) < 0) {
+                report_error(status, "seccomp", r, "load filter");
+                _exit(127);
+        }
+        /* execvp() searches the PATH of `environ`, which is now the plan's. */
+        execvp(plan->argv[0], plan->argv);
+        report_error(status, "execve", -errno, plan->argv[0]);
+        _exit(127);
+}
+
+static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
+                                int sync_fd) {
+        const char *stage = NULL;
+        char detail[300] = "";
+        sigset_t mask;
+        pid_t cmd;
+        char c;
+        int r;
+
+        /* Wait until the helper has written our maps; EOF means it died. */
+        if (read(sync_fd, &c, 1) != 1)
+                _exit(1);
+
+        if (setresgid(plan->gid_inside, plan->gid_inside, plan->gid_inside) < 0 ||
+            setresuid(plan->uid_inside, plan->uid_inside, plan->uid_inside) < 0) {
+                report_error(status, "identity", -errno, "set jail uid/gid");
+                _exit(1);
+        }
+        /* Set after the id change, which would clear it. If the helper is already gone the sync pipe has
+         * hung up: its write end was the helper's. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+                _exit(1);
+        struct pollfd pfd = {.fd = sync_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLHUP))
+                _exit(1);
+        (void) close(sync_fd);
+
+        if ((r = brig__mounts_apply(plan, detail, sizeof(detail), &stage)) < 0) {
+                report_error(status, stage, r, detail);
+                _exit(1);
+        }
+        if ((plan->namespaces & CLONE_NEWUTS) && sethostname(plan->hostname, strlen(plan->hostname)) < 0) {
+                report_error(status, "hostname", -errno, plan->hostname);
+                _exit(1);
+        }
+        if (plan->loopback && (r = loopback_up()) < 0) {
+                report_error(status, "network", r, "bring up loopback");
+                _exit(1);
+        }
+        if ((r = brig__caps_drop_all()) < 0) {
+                report_error(status, "capabilities", r, "drop all");
+                _exit(1);
+        }
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                report_error(status, "no_new_privs", -errno, "");
+                _exit(1);
+        }
+
+        cmd = fork();
+        if (cmd < 0) {
+                report_error(status, "fork", -errno, "command");
+                _exit(1);
+        }
+        if (cmd == 0)
+                command_main(plan, prog, status);
+
+        /* As pid 1 we ignore signals without handlers; block them anyway so nothing interrupts reaping. */
+        (void) sigfillset(&mask);
+        (void) sigprocmask(SIG_BLOCK, &mask, NULL);
+        (void) close_fds_except(status);
+        (void) close(0);
+        (void) close(1);
+        (void) close(2);
+        for (;;) {
+                int st;
+                pid_t p = waitpid(-1, &st, 0);
+                if (p < 0 && errno == EINTR)
+                        continue;
+                if (p < 0)
+                        _exit(1);
+                if (p != cmd)
+                        continue;
+                if (WIFEXITED(st))
+                        report(status, "exit %d", WEXITSTATUS(st));
+                else
+                        report(status, "signal %d", WTERMSIG(st));
+                _exit(0);
+        }
+}
+
+/* clone() failed: find which namespace the kernel refused, so the error names the layer. */
+static const char *failing_namespace(unsigned long flags) {
+        static const struct {
+                unsigned long flag;
+                const char *name;
+        } table[] = {
+                {CLONE_NEWUSER, "user"},     {CLONE_NEWPID, "pid"}, {CLONE_NEWNS, "mount"},
+                {CLONE_NEWIPC, "ipc"},       {CLONE_NEWUTS, "uts"}, {CLONE_NEWNET, "net"},
+                {CLONE_NEWCGROUP, "cgroup"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                if (!(flags & table[i].flag))
+                        continue;
+                unsigned long probe =
+                        table[i].flag | (table[i].flag == CLONE_NEWUSER ? 0 : (flags & CLONE_NEWUSER));
+                pid_t p = (pid_t) syscall(SYS_clone, probe | SIGCHLD, NULL, NULL, NULL, 0);
+                if (p == 0)
+                        _exit(0);
+                if (p < 0)
+                        return table[i].name;
+                (void) waitpid(p, NULL, 0);
+        }
+        return "namespaces";
+}
+
+int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status) {
+        _cleanup_close_ int sync_r = -1, sync_w = -1;
+        int fds[2], st, r;
+        pid_t init;
+
+        if (plan->seccomp && (!prog || !prog->filter)) {
+                report_error(status, "seccomp", EINVAL, "no filter supplied");
+                return 1;
+        }
+        /* Die with whoever started us; if that already happened, do nothing. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() == 1)
+                return 1;
+        /* Real root carries supplementary groups (0 among them) that would otherwise follow into the jail.
+         */
+        if (geteuid() == 0 && setgroups(0, NULL) < 0 && errno != EPERM) {
+                report_error(status, "identity", -errno, "drop supplementary groups");
+                return 1;
+        }
+        if (pipe2(fds, O_CLOEXEC) < 0) {
+                report_error(status, "pipe", -errno, "sync");
+                return 1;
+        }
+        sync_r = fds[0];
+        sync_w = fds[1];
+
+        init = (pid_t) syscall(SYS_clone, plan->namespaces | SIGCHLD, NULL, NULL, NULL, 0);
+        if (init < 0) {
+                r = -errno;
+                report_error(status, "namespace", r, failing_namespace(plan->namespaces));
+                return 1;
+        }
+        if (init == 0) {
+                (void) close(sync_w);
+                init_main(plan, prog, status, sync_r);
+        }
+        sync_r = brig_close_nointr(sync_r);
+
+        if ((plan->namespaces & CLONE_NEWUSER) && (r = write_maps(init, plan)) < 0) {
+                report_error(status, "uid_map", r, "map jail ids");
+                (void) kill(init, SIGKILL);
+                (void) waitpid(init, NULL, 0);
+                return 1;
+        }
+        if (write(sync_w, "x", 1) != 1) {
+                report_error(status, "sync", -errno, "release init");
+                (void) kill(init, SIGKILL);
+                (void) waitpid(init, NULL, 0);
+                return 1;
+        }
+        /* sync_w stays open until we exit: the init reads a hang-up as our death. */
+        while ((r = (int) waitpid(init, &st, 0)) < 0 && errno == EINTR)
+                ;
+        if (r < 0)
+                return 1;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+}
+
+static const struct {
+        const char *name;
+        brig_jail_outcome outcome;
+} outcome_names[] = {
+        {"error", BRIG_JAIL_ERROR},
+        {"started", BRIG_JAIL_STARTED},
+        {"exit", BRIG_JAIL_EXITED},
+        {"signal", BRIG_JAIL_SIGNALED},
+};
+
+int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) {
+        char buf[512], *p, *word;
+        brig_jail_status st = {.outcome = _BRIG_JAIL_OUTCOME_INVALID};
+
+        if (len >= sizeof(buf))
+                return -EINVAL;
+        memcpy(buf, line, len);
+        buf[len] = 0;
+        word = strtok_r(buf, " ", &p);
+        for (size_t i = 0; word && i < ELEMENTSOF(outcome_names); i++)
+                if (strcmp(word, outcome_names[i].name) == 0)
+                        st.outcome = outcome_names[i].outcome;
+        if (st.outcome == _BRIG_JAIL_OUTCOME_INVALID)
+                return -EINVAL;
+        if (st.outcome == BRIG_JAIL_STARTED) {
+                *ret = st;
+                return 0;
+        }
+        if (st.outcome == BRIG_JAIL_ERROR) {
+                word = strtok_r(NULL, " ", &p);
+                if (!word)
+                        return -EINVAL;
+                (void) snprintf(st.stage, sizeof(st.stage), "%s", word);
+        }
+        word = strtok_r(NULL, " ", &p);
+        if (!word)
+                return -EINVAL;
+        int v;
+        if (brig_parse_int(word, &v) < 0 || v < 0 || v > 4096)
+                return -EINVAL;
+        st.value = v;
+        if (st.outcome == BRIG_JAIL_ERROR && p)
+                (void) snprintf(st.detail, sizeof(st.detail), "%s", p);
+        *ret = st;
+        return 0;
+}
+
+int brig_jail_status_to_error(const brig_jail_status *st, brig_error *err) {
+        int code = st->value > 0 ? -st->value : -EIO;
+
+        if (strcmp(st->stage, "execve") == 0)
+                return brig_error_set_errno(err, code,
+                                            st->value == ENOENT ? BRIG_KIND_NOT_FOUND : BRIG_KIND_IO,
+                                            "execve '%s'", st->detail);
+        if (strcmp(st->stage, "cwd") == 0)
+                return brig_error_set_errno(err, code, BRIG_KIND_INVALID_ARGUMENT, "cwd '%s'", st->detail);
+        return brig_error_set_errno(err, code, BRIG_KIND_SANDBOX, "sandbox layer %s '%s'", st->stage,
+                                    st->detail);
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+
+#include <linux/filter.h>
+
+#include "common/error.h"
+#include "sandbox/plan.h"
+
+/* Applying a plan: the body of the single-threaded brig-jail helper. Never called in the threaded daemon.
+ *
+ * Status protocol: every process of the jail writes one-line records to status_fd (writes below PIPE_BUF
+ * are atomic, so lines from the helper, the jail's init and the command never interleave):
+ *   "error STAGE ERRNO DETAIL\n"  a layer could not be applied (or execve failed); nothing ran
+ *   "started\n"                   the command is about to execve
+ *   "exit CODE\n" | "signal SIGNO\n"  how the command ended
+ * The jail ends when its init (pid 1 of the new pid namespace) exits, which kills every other process in
+ * the namespace; the init in turn dies with the helper (PR_SET_PDEATHSIG), so killing the helper kills the
+ * whole tree. */
+
+/* Runs the plan to completion; returns the helper's exit code (0 when the status line says it all). */
+int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd);
+
+typedef enum brig_jail_outcome {
+        BRIG_JAIL_ERROR,
+        BRIG_JAIL_STARTED,
+        BRIG_JAIL_EXITED,
+        BRIG_JAIL_SIGNALED,
+        _BRIG_JAIL_OUTCOME_MAX,
+        _BRIG_JAIL_OUTCOME_INVALID = -22,
+} brig_jail_outcome;
+
+typedef struct brig_jail_status {
+        brig_jail_outcome outcome;
+        int value;        /* exit code, signal number or positive errno */
+        char stage[32];   /* ERROR only */
+        char detail[200]; /* ERROR only */
+} brig_jail_status;
+
+/* Parses one status line (without the newline). Pure. */
+int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret);
+
+/* Turns an ERROR status into a client error: "sandbox: mount '/usr': permission denied". */
+int brig_jail_status_to_error(const brig_jail_status *st, brig_error *err);
+
+/* Internal pieces of brig-jail, in their own files. Each returns 0 or -errno and names the failing stage
+ * and object in stage/detail for the status line. */
+int brig__mounts_apply(const brig_plan *plan, char *detail, size_t detail_size, const char **ret_stage);
+int brig__caps_drop_all(void);

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: MIT */
+/* brig-jail: the single-threaded helper that builds one jail and runs one command in it. Started by brigd
+ * and brig with the plan (JSON) on one fd, the seccomp program on another and a status pipe on a third;
+ * not meant to be run by hand. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/parse.h"
+#include "sandbox/jail.h"
+#include "sandbox/plan.h"
+#include "sandbox/seccomp.h"
+
+#define PLAN_MAX_BYTES (16 * 1024 * 1024)
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
+
+static int read_all(int fd, char **ret, size_t *ret_len) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, cap = 0;
+
+        for (;;) {
+                if (len + 65536 > cap) {
+                        cap = cap ? cap * 2 : 65536;
+                        if (cap > PLAN_MAX_BYTES + 65536)
+                                return -E2BIG;
+                        char *p = realloc(buf, cap + 1);
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                }
+                ssize_t n = read(fd, buf + len, cap - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        buf[len] = 0;
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+static void usage(void) {
+        printf("Usage: brig-jail --plan-fd FD --status-fd FD [--seccomp-fd FD]\n\n"
+               "Builds one jail from the plan read from FD (JSON, written by brigd or brig), runs its "
+               "command and\n"
+               "reports on the status FD. This is an internal helper; use `brig run` instead.\n");
+}
+
+static int parse_fd(const char *s, int *ret) {
+        int fd;
+        if (brig_parse_int(s, &fd) < 0 || fd < 0) {
+                fprintf(stderr, "brig-jail: invalid fd '%s'\n", s);
+                return -EINVAL;
+        }
+        *ret = fd;
+        return 0;
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                {"plan-fd", required_argument, NULL, 'p'},
+                {"status-fd", required_argument, NULL, 's'},
+                {"seccomp-fd", required_argument, NULL, 'c'},
+                {"help", no_argument, NULL, 'h'},
+                {},
+        };
+        _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
+        _cleanup_free_ char *text = NULL;
+        struct sock_fprog prog = {0};
+        int plan_fd = -1, status_fd = -1, seccomp_fd = -1, c, r;
+        brig_error err = BRIG_ERROR_INIT;
+        sigset_t all;
+        size_t len = 0;
+
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 'p':
+                        if (parse_fd(optarg, &plan_fd) < 0)
+                                return 2;
+                        break;
+                case 's':
+                        if (parse_fd(optarg, &status_fd) < 0)
+                                return 2;
+                        break;
+                case 'c':
+                        if (parse_fd(optarg, &seccomp_fd) < 0)
+                                return 2;
+                        break;
+                case 'h':
+                        usage();
+                        return 0;
+                default:
+                        return 2;
+                }
+        }
+        if (plan_fd < 0 || status_fd < 0) {
+                usage();
+                return 2;
+        }
+        /* Start from a clean signal state whatever the parent left behind. */
+        (void) sigemptyset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+        (void) signal(SIGPIPE, SIG_DFL);
+
+        r = read_all(plan_fd, &text, &len);
+        if (r < 0) {
+                dprintf(status_fd, "error plan %d read plan\n", -r);
+                return 1;
+        }
+        (void) close(plan_fd);
+        r = brig_plan_from_json(text, len, &plan, &err);
+        if (r < 0) {
+                dprintf(status_fd, "error plan %d %s\n", -r, err.msg);
+                return 1;
+        }
+        if (seccomp_fd >= 0) {
+                r = brig_seccomp_read(seccomp_fd, &prog, &err);
+                if (r < 0) {
+                        dprintf(status_fd, "error seccomp %d %s\n", -r, err.msg);
+                        return 1;
+                }
+                (void) close(seccomp_fd);
+        }
+        r = brig_jail_run(plan, &prog, status_fd);
+        free(prog.filter);
+        return r;
+}

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/* Plan building: turns a validated policy plus one request into the data brig-jail applies. Pure, so that
+ * every decision about what a jail sees is unit-testable without privileges. */
+#include <errno.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "sandbox/plan.h"
+
+void brig_plan_free(brig_plan *plan) {
+        if (!plan)
+                return;
+        for (size_t i = 0; i < plan->n_mounts; i++) {
+                free(plan->mounts[i].source);
+                free(plan->mounts[i].dest);
+                free(plan->mounts[i].content);
+        }
+        free(plan->mounts);
+        free(plan->hostname);
+        free(plan->cwd);
+        brig_strv_free(plan->argv);
+        brig_strv_free(plan->envp);
+        free(plan);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
+
+int brig_identity_detect(uid_t host_id, brig_identity *ret, brig_error *err) {
+        _cleanup_fclose_ FILE *f = NULL;
+        unsigned long inside = 1, outside = 1, count = 0;
+
+        if (geteuid() != 0) {
+                *ret = (brig_identity){.uid_outside = geteuid(), .gid_outside = getegid(), .root = false};
+                return 0;
+        }
+        /* Root inside `unshare -r` owns only its own id: it cannot map jails to another host id. */
+        f = fopen("/proc/self/uid_map", "re");
+        if (!f)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "read /proc/self/uid_map");
+        if (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) != 3)
+                return brig_error_set(err, -EIO, BRIG_KIND_SANDBOX, "parse /proc/self/uid_map");
+        if (inside == 0 && outside == 0 && count == 4294967295UL)
+                *ret = (brig_identity){.uid_outside = host_id, .gid_outside = host_id, .root = true};
+        else
+                *ret = (brig_identity){.uid_outside = 0, .gid_outside = 0, .root = false};
+        return 0;
+}
+
+int brig_relpath_check(const char *path, const char *field, brig_error *err) {
+        size_t len = strlen(path);
+
+        if (len > 4095)
+                return brig_error_set(err, -ENAMETOOLONG, BRIG_KIND_INVALID_ARGUMENT,
+                                      "%s: longer than 4095 bytes", field);
+        if (path[0] == '/')
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "%s: must be relative to the workspace, got \"%.100s\"", field, path);
+        for (const char *p = path; *p;) {
+                const char *slash = strchr(p, '/');
+                size_t n = slash ? (size_t) (slash - p) : strlen(p);
+                if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                              "%s: must not contain empty, \".\" or \"..\" components, got "
+                                              "\"%.100s\"",
+                                              field, path);
+                p += n + (slash ? 1 : 0);
+                if (slash && !*p)
+                        break; /* one trailing slash is fine */
+        }
+        return 0;
+}
+
+static int add_mount(brig_plan *plan, brig_mount m) {
+        brig_mount *n = reallocarray(plan->mounts, plan->n_mounts + 1, sizeof(*n));
+        if (!n) {
+                free(m.source);
+                free(m.dest);
+                free(m.content);
+                return -ENOMEM;
+        }
+        plan->mounts = n;
+        plan->mounts[plan->n_mounts++] = m;
+        return 0;
+}
+
+static int add_file(brig_plan *plan, const char *dest, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+static int add_file(brig_plan *plan, const char *dest, const char *fmt, ...) {
+        char *content = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&content, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        char *d = strdup(dest);
+        if (!d) {
+                free(content);
+                return -ENOMEM;
+        }
+        return add_mount(
+                plan,
+                (brig_mount){.kind = BRIG_MOUNT_FILE, .dest = d, .content = content, .read_only = true});
+}
+
+static bool env_name_valid(const char *s, size_t n) {
+        if (n == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
+                return false;
+        for (size_t i = 1; i < n; i++)
+                if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+                      (s[i] >= '0' && s[i] <= '9')))
+                        return false;
+        return true;
+}
+
+/* Policy environment first, then the request's entries replacing same-named ones. */
+static int build_env(const brig_policy *policy, const char *const *extra, char ***ret, brig_error *err) {
+        size_t n_extra = 0, n = 0, total = 0;
+        _cleanup_strv_free_ char **v = NULL;
+
+        for (const char *const *e = extra; e && *e; e++) {
+                const char *eq = strchr(*e, '=');
+                if (++n_extra > BRIG_PLAN_MAX_ENV)
+                        return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "env: more than %d variables",
+                                              BRIG_PLAN_MAX_ENV);
+                if (!eq || !env_name_valid(*e, (size_t) (eq - *e)))
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                              "env: invalid variable name in \"%.64s\"", *e);
+                total += strlen(*e);
+                if (total > BRIG_PLAN_MAX_TOTAL_BYTES)
+                        return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "env: more than %d bytes",
+                                              BRIG_PLAN_MAX_TOTAL_BYTES);
+        }
+        v = calloc(policy->n_env + n_extra + 1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < policy->n_env; i++) {
+                const char *pe = policy->env[i];
+                size_t name_len = strcspn(pe, "=");
+                bool overridden = false;
+                for (const char *const *e = extra; e && *e; e++)
+                        if (strncmp(*e, pe, name_len + 1) == 0)
+                                overridden = true;
+                if (overridden)
+                        continue;
+                if (!(v[n++] = strdup(pe)))
+                        return -ENOMEM;
+        }
+        for (const char *const *e = extra; e && *e; e++) {
+                /* A repeated name in the request: the last one wins. */
+                size_t name_len = strcspn(*e, "=");
+                bool later = false;
+                for (const char *const *f = e + 1; *f; f++)
+                        if (strncmp(*f, *e, name_len + 1) == 0)
+                                later = true;
+                if (later)
+                        continue;
+                if (!(v[n++] = strdup(*e)))
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+static int copy_argv(const char *const *argv, char ***ret, brig_error *err) {
+        size_t n = 0, total = 0;
+        _cleanup_strv_free_ char **v = NULL;
+
+        for (; argv && argv[n]; n++) {
+                if (n >= BRIG_PLAN_MAX_ARGS)
+                        return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "argv: more than %d arguments",
+                                              BRIG_PLAN_MAX_ARGS);
+                size_t l = strlen(argv[n]);
+                if (l > BRIG_PLAN_MAX_ARG_BYTES)
+                        return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT,
+                                              "argv[%zu]: longer than %d bytes", n, BRIG_PLAN_MAX_ARG_BYTES);
+                total += l;
+                if (total > BRIG_PLAN_MAX_TOTAL_BYTES)
+                        return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "argv: more than %d bytes",
+                                              BRIG_PLAN_MAX_TOTAL_BYTES);
+        }
+        if (n == 0 || argv[0][0] == 0)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT, "argv: must name a program");
+        v = calloc(n + 1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(v[i] = strdup(argv[i])))
+                        return -ENOMEM;
+        *ret = TAKE_PTR(v);
+        return 0;
+}
+
+static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *workspace) {
+        int r;
+
+        /* Generated files go first, into the fresh root, before any bind could be written through. */
+        r = add_file(plan, "/etc/passwd",
+                     "root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                     "agent:x:%d:%d:brig agent:%s:/bin/sh\n"
+                     "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+                     BRIG_JAIL_UID, BRIG_JAIL_GID, policy->workspace);
+        if (r >= 0)
+                r = add_file(plan, "/etc/group", "root:x:0:\nagent:x:%d:\nnogroup:x:65534:\n",
+                             BRIG_JAIL_GID);
+        if (r >= 0)
+                r = add_file(plan, "/etc/hostname", "%s\n", policy->hostname);
+        if (r >= 0)
+                r = add_file(plan, "/etc/hosts", "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost\n",
+                             policy->hostname);
+        if (r < 0)
+                return r;
+
+        for (size_t i = 0; i < policy->n_binds; i++) {
+                const brig_bind *b = &policy->binds[i];
+                brig_mount m = {.kind = BRIG_MOUNT_BIND,
+                                .source = strdup(b->source),
+                                .dest = strdup(b->dest),
+                                .read_only = b->read_only,
+                                .optional = b->optional};
+                if (!m.source || !m.dest) {
+                        free(m.source);
+                        free(m.dest);
+                        return -ENOMEM;
+                }
+                if ((r = add_mount(plan, m)) < 0)
+                        return r;
+        }
+        for (size_t i = 0; i < policy->n_tmpfs; i++) {
+                brig_mount m = {.kind = BRIG_MOUNT_TMPFS,
+                                .dest = strdup(policy->tmpfs[i].dest),
+                                .size = policy->tmpfs[i].size_bytes,
+                                .mode = policy->tmpfs[i].mode};
+                if (!m.dest)
+                        return -ENOMEM;
+                if ((r = add_mount(plan, m)) < 0)
+                        return r;
+        }
+        brig_mount ws = {
+                .kind = BRIG_MOUNT_BIND, .source = strdup(workspace), .dest = strdup(policy->workspace)};
+        if (!ws.source || !ws.dest) {
+                free(ws.source);
+                free(ws.dest);
+                return -ENOMEM;
+        }
+        if ((r = add_mount(plan, ws)) < 0)
+                return r;
+        brig_mount proc = {.kind = BRIG_MOUNT_PROC, .dest = strdup("/proc")};
+        if (!proc.dest || (r = add_mount(plan, proc)) < 0)
+                return r < 0 ? r : -ENOMEM;
+        brig_mount dev = {.kind = BRIG_MOUNT_DEV, .dest = strdup("/dev")};
+        if (!dev.dest || (r = add_mount(plan, dev)) < 0)
+                return r < 0 ? r : -ENOMEM;
+        return 0;
+}
+
+int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, const brig_identity *id,
+                    brig_plan **ret, brig_error *err) {
+        _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
+        int r;
+
+        if (!req->workspace || req->workspace[0] != '/')
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL,
+                                      "workspace: must be an absolute path");
+        if (req->cwd && req->cwd[0] && (r = brig_relpath_check(req->cwd, "cwd", err)) < 0)
+                return r;
+
+        plan = calloc(1, sizeof(*plan));
+        if (!plan)
+                return -ENOMEM;
+        plan->namespaces =
+                CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
+        if (policy->network == BRIG_NETWORK_NONE) {
+                plan->namespaces |= CLONE_NEWNET;
+                plan->loopback = true;
+        }
+        plan->uid_inside = BRIG_JAIL_UID;
+        plan->gid_inside = BRIG_JAIL_GID;
+        plan->uid_outside = id->uid_outside;
+        plan->gid_outside = id->gid_outside;
+        plan->seccomp = true;
+        if (!(plan->hostname = strdup(policy->hostname)))
+                return -ENOMEM;
+
+        if ((r = copy_argv(req->argv, &plan->argv, err)) < 0)
+                return r;
+        if ((r = build_env(policy, req->env, &plan->envp, err)) < 0)
+                return r;
+        if (req->cwd && req->cwd[0])
+                r = asprintf(&plan->cwd, "%s/%s", policy->workspace, req->cwd);
+        else
+                r = asprintf(&plan->cwd, "%s", policy->workspace);
+        if (r < 0)
+                return -ENOMEM;
+
+        const brig_limits *l = &policy->limits;
+        plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_CORE, 0};
+        plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_CPU, (l->cpu_time_ms + 999) / 1000};
+        plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_DATA, l->memory_bytes};
+        plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_NPROC, l->processes};
+        plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_NOFILE, l->open_files};
+        plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_FSIZE, l->file_size_bytes};
+
+        if ((r = add_mounts(plan, policy, req->workspace)) < 0)
+                return r;
+        *ret = TAKE_PTR(plan);
+        return 0;
+}

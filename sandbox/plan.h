@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "sandbox/policy.h"
+
+/* A jail plan: everything brig-jail will do, as plain data. Built by pure code from a policy and a request
+ * (brig_plan_build), carried to the helper as JSON (brig_plan_to_json / brig_plan_from_json) and applied
+ * there (sandbox/jail.h). Keeping it data makes it testable without privileges and reusable for the
+ * persistent environments to come. */
+
+/* The uid/gid every jailed process has inside its user namespace. */
+#define BRIG_JAIL_UID 1000
+#define BRIG_JAIL_GID 1000
+/* Host id that jails map to when brigd is real root (override with brigd --jail-id). */
+#define BRIG_JAIL_HOST_ID_DEFAULT 100000
+
+typedef enum brig_mount_kind {
+        BRIG_MOUNT_BIND,
+        BRIG_MOUNT_TMPFS,
+        BRIG_MOUNT_PROC,
+        BRIG_MOUNT_DEV,
+        BRIG_MOUNT_FILE, /* a generated read-only file with `content` */
+        _BRIG_MOUNT_KIND_MAX,
+        _BRIG_MOUNT_KIND_INVALID = -22,
+} brig_mount_kind;
+
+typedef struct brig_mount {
+        brig_mount_kind kind;
+        char *source;  /* BIND: absolute host path */
+        char *dest;    /* absolute jail path */
+        char *content; /* FILE */
+        uint64_t size; /* TMPFS bytes */
+        unsigned mode; /* TMPFS */
+        bool read_only;
+        bool optional;
+} brig_mount;
+
+typedef struct brig_plan_rlimit {
+        int resource;   /* RLIMIT_* */
+        uint64_t value; /* soft = hard */
+} brig_plan_rlimit;
+
+typedef struct brig_plan {
+        unsigned long namespaces; /* CLONE_NEW* flags */
+        uid_t uid_inside, uid_outside;
+        gid_t gid_inside, gid_outside;
+        char *hostname;
+        bool loopback; /* bring `lo` up in the new network namespace */
+
+        brig_mount *mounts;
+        size_t n_mounts;
+
+        brig_plan_rlimit rlimits[8];
+        size_t n_rlimits;
+
+        char *cwd;    /* absolute jail path */
+        char **argv;  /* NULL-terminated, argv[0] looked up in the plan's PATH */
+        char **envp;  /* NULL-terminated NAME=value */
+        bool seccomp; /* a seccomp program must be supplied and loaded */
+} brig_plan;
+
+/* Host identity the jail maps to: the caller's own uid, or, for real root, an unprivileged host id. */
+typedef struct brig_identity {
+        uid_t uid_outside;
+        gid_t gid_outside;
+        bool root; /* real root in the initial user namespace: ids are remapped and workspaces chowned */
+} brig_identity;
+
+/* Decides the identity for this process: real root (uid 0 with the full initial uid map) maps jails to
+ * host_id; anyone else (a user, or root inside `unshare -r`) maps to itself. Reads /proc: blocking. */
+int brig_identity_detect(uid_t host_id, brig_identity *ret, brig_error *err);
+
+typedef struct brig_plan_request {
+        const char *const *argv; /* required, NULL-terminated */
+        const char *const *env;  /* optional extra NAME=value, override the policy's */
+        const char *cwd;         /* relative to the workspace; NULL or "" for its root */
+        const char *workspace;   /* absolute host path, bound read-write at the policy's workspace path */
+} brig_plan_request;
+
+/* Limits on what a request may carry (checked by brig_plan_build and the exec tool). */
+#define BRIG_PLAN_MAX_ARGS 4096
+#define BRIG_PLAN_MAX_ARG_BYTES (128 * 1024)
+#define BRIG_PLAN_MAX_ENV 512
+#define BRIG_PLAN_MAX_TOTAL_BYTES (1024 * 1024)
+
+/* Pure: validates the request against the policy and returns a new plan (caller frees). Errors name the
+ * offending field ("cwd: must be relative to the workspace, got \"/etc\""). Any thread. */
+int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, const brig_identity *id,
+                    brig_plan **ret, brig_error *err);
+
+void brig_plan_free(brig_plan *plan);
+
+/* Validates a workspace-relative path: non-empty components, no "." or "..", not absolute, <= 4095 bytes. */
+int brig_relpath_check(const char *path, const char *field, brig_error *err);
+
+/* Transport between the daemon/CLI and brig-jail. to_json returns a new string (caller frees) or NULL. */
+char *brig_plan_to_json(const brig_plan *plan);
+int brig_plan_from_json(const char *text, size_t len, brig_plan **ret, brig_error *err);

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/* The plan's wire form between the daemon (or CLI) and brig-jail: one JSON document on an inherited fd.
+ * The helper trusts its parent, but still checks shapes so a bug shows up as an error, not a crash. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "sandbox/plan.h"
+
+#define PLAN_VERSION 1
+
+static const char *const kind_names[_BRIG_MOUNT_KIND_MAX] = {
+        [BRIG_MOUNT_BIND] = "bind", [BRIG_MOUNT_TMPFS] = "tmpfs", [BRIG_MOUNT_PROC] = "proc",
+        [BRIG_MOUNT_DEV] = "dev",   [BRIG_MOUNT_FILE] = "file",
+};
+
+static cJSON *strv_to_json(char *const *v) {
+        cJSON *a = cJSON_CreateArray();
+        for (; a && v && *v; v++)
+                if (!cJSON_AddItemToArray(a, cJSON_CreateString(*v))) {
+                        cJSON_Delete(a);
+                        return NULL;
+                }
+        return a;
+}
+
+char *brig_plan_to_json(const brig_plan *plan) {
+        _cleanup_json_ cJSON *root = cJSON_CreateObject();
+        cJSON *mounts, *rl;
+        bool ok = root;
+
+        ok = ok && cJSON_AddNumberToObject(root, "version", PLAN_VERSION);
+        ok = ok && cJSON_AddNumberToObject(root, "namespaces", (double) plan->namespaces);
+        ok = ok && cJSON_AddNumberToObject(root, "uid_inside", plan->uid_inside);
+        ok = ok && cJSON_AddNumberToObject(root, "uid_outside", plan->uid_outside);
+        ok = ok && cJSON_AddNumberToObject(root, "gid_inside", plan->gid_inside);
+        ok = ok && cJSON_AddNumberToObject(root, "gid_outside", plan->gid_outside);
+        ok = ok && cJSON_AddStringToObject(root, "hostname", plan->hostname);
+        ok = ok && cJSON_AddBoolToObject(root, "loopback", plan->loopback);
+        ok = ok && cJSON_AddStringToObject(root, "cwd", plan->cwd);
+        ok = ok && cJSON_AddBoolToObject(root, "seccomp", plan->seccomp);
+        ok = ok && cJSON_AddItemToObject(root, "argv", strv_to_json(plan->argv));
+        ok = ok && cJSON_AddItemToObject(root, "envp", strv_to_json(plan->envp));
+        ok = ok && (mounts = cJSON_AddArrayToObject(root, "mounts"));
+        for (size_t i = 0; ok && i < plan->n_mounts; i++) {
+                const brig_mount *m = &plan->mounts[i];
+                cJSON *o = cJSON_CreateObject();
+                ok = o && cJSON_AddItemToArray(mounts, o);
+                ok = ok && cJSON_AddStringToObject(o, "kind", kind_names[m->kind]);
+                ok = ok && cJSON_AddStringToObject(o, "dest", m->dest);
+                if (ok && m->source)
+                        ok = cJSON_AddStringToObject(o, "source", m->source);
+                if (ok && m->content)
+                        ok = cJSON_AddStringToObject(o, "content", m->content);
+                ok = ok && cJSON_AddNumberToObject(o, "size", (double) m->size);
+                ok = ok && cJSON_AddNumberToObject(o, "mode", m->mode);
+                ok = ok && cJSON_AddBoolToObject(o, "read_only", m->read_only);
+                ok = ok && cJSON_AddBoolToObject(o, "optional", m->optional);
+        }
+        ok = ok && (rl = cJSON_AddArrayToObject(root, "rlimits"));
+        for (size_t i = 0; ok && i < plan->n_rlimits; i++) {
+                cJSON *o = cJSON_CreateObject();
+                ok = o && cJSON_AddItemToArray(rl, o);
+                ok = ok && cJSON_AddNumberToObject(o, "resource", plan->rlimits[i].resource);
+                ok = ok && cJSON_AddNumberToObject(o, "value", (double) plan->rlimits[i].value);
+        }
+        return ok ? cJSON_PrintUnformatted(root) : NULL;
+}
+
+static int get_strv(const cJSON *root, const char *key, char ***ret, brig_error *err) {
+        size_t n = 0;
+        int r = brig_json_get_strv(root, "plan", key, BRIG_PLAN_MAX_ARGS + BRIG_PLAN_MAX_ENV + 64,
+                                   BRIG_PLAN_MAX_TOTAL_BYTES, ret, &n, err);
+        if (r >= 0 && !*ret)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL, "plan.%s: required", key);
+        return r;
+}
+
+static int dup_string(const cJSON *o, const char *path, const char *key, bool required, char **ret,
+                      brig_error *err) {
+        const char *s = NULL;
+        int r = brig_json_get_string(o, path, key, required, &s, err);
+        if (r < 0 || !s)
+                return r;
+        return (*ret = strdup(s)) ? 0 : -ENOMEM;
+}
+
+static int plan_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
+        uint64_t v = 0;
+        const cJSON *it;
+        bool b;
+        int r;
+
+#define U64(key, max, dst)                                                                                  \
+        do {                                                                                                \
+                v = 0;                                                                                      \
+                if ((r = brig_json_get_u64(root, "plan", key, max, &v, err)) < 0)                           \
+                        return r;                                                                           \
+                dst = v;                                                                                    \
+        } while (0)
+        U64("namespaces", UINT32_MAX, plan->namespaces);
+        U64("uid_inside", UINT32_MAX - 1, plan->uid_inside);
+        U64("uid_outside", UINT32_MAX - 1, plan->uid_outside);
+        U64("gid_inside", UINT32_MAX - 1, plan->gid_inside);
+        U64("gid_outside", UINT32_MAX - 1, plan->gid_outside);
+#undef U64
+        b = false;
+        if ((r = brig_json_get_bool(root, "plan", "loopback", &b, err)) < 0)
+                return r;
+        plan->loopback = b;
+        b = false;
+        if ((r = brig_json_get_bool(root, "plan", "seccomp", &b, err)) < 0)
+                return r;
+        plan->seccomp = b;
+        if ((r = dup_string(root, "plan", "hostname", true, &plan->hostname, err)) < 0 ||
+            (r = dup_string(root, "plan", "cwd", true, &plan->cwd, err)) < 0 ||
+            (r = get_strv(root, "argv", &plan->argv, err)) < 0 ||
+            (r = get_strv(root, "envp", &plan->envp, err)) < 0)
+                return r;
+
+        const cJSON *mounts = brig_json_member(root, "mounts");
+        size_t n = (size_t) cJSON_GetArraySize(mounts);
+        if (!cJSON_IsArray(mounts) || n > 1024) {
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL,
+                                      "plan.mounts: expected an array of <= 1024");
+        }
+        plan->mounts = calloc(n ? n : 1, sizeof(brig_mount));
+        if (!plan->mounts)
+                return -ENOMEM;
+        cJSON_ArrayForEach (it, mounts) {
+                brig_mount *m = &plan->mounts[plan->n_mounts++];
+                const char *kind = NULL;
+                uint64_t size = 0, mode = 0;
+                bool ro = false, opt = false;
+
+                if ((r = brig_json_get_string(it, "plan.mounts[]", "kind", true, &kind, err)) < 0)
+                        return r;
+                m->kind = _BRIG_MOUNT_KIND_INVALID;
+                for (int k = 0; k < _BRIG_MOUNT_KIND_MAX; k++)
+                        if (strcmp(kind, kind_names[k]) == 0)
+                                m->kind = (brig_mount_kind) k;
+                if (m->kind == _BRIG_MOUNT_KIND_INVALID) {
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL,
+                                              "plan.mounts[]: unknown kind");
+                }
+                if ((r = dup_string(it, "plan.mounts[]", "dest", true, &m->dest, err)) < 0 ||
+                    (r = dup_string(it, "plan.mounts[]", "source", m->kind == BRIG_MOUNT_BIND, &m->source,
+                                    err)) < 0 ||
+                    (r = dup_string(it, "plan.mounts[]", "content", m->kind == BRIG_MOUNT_FILE, &m->content,
+                                    err)) < 0 ||
+                    (r = brig_json_get_u64(it, "plan.mounts[]", "size", UINT64_C(1) << 50, &size, err)) <
+                            0 ||
+                    (r = brig_json_get_u64(it, "plan.mounts[]", "mode", 07777, &mode, err)) < 0 ||
+                    (r = brig_json_get_bool(it, "plan.mounts[]", "read_only", &ro, err)) < 0 ||
+                    (r = brig_json_get_bool(it, "plan.mounts[]", "optional", &opt, err)) < 0)
+                        return r;
+                m->size = size;
+                m->mode = (unsigned) mode;
+                m->read_only = ro;
+                m->optional = opt;
+        }
+        const cJSON *rl = brig_json_member(root, "rlimits");
+        cJSON_ArrayForEach (it, rl) {
+                uint64_t res = 0, val = 0;
+                if (plan->n_rlimits >= ELEMENTSOF(plan->rlimits)) {
+                        return brig_error_set(err, -E2BIG, BRIG_KIND_INTERNAL, "plan.rlimits: too many");
+                }
+                if ((r = brig_json_get_u64(it, "plan.rlimits[]", "resource", 64, &res, err)) < 0 ||
+                    (r = brig_json_get_u64(it, "plan.rlimits[]", "value", UINT64_C(1) << 53, &val, err)) < 0)
+                        return r;
+                plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){(int) res, val};
+        }
+        return 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
+
+int brig_plan_from_json(const char *text, size_t len, brig_plan **ret, brig_error *err) {
+        _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
+        _cleanup_json_ cJSON *root = NULL;
+        uint64_t version = 0;
+        int r;
+
+        r = brig_json_parse(text, len, &root, err);
+        if (r < 0)
+                return r;
+        if ((r = brig_json_get_u64(root, "plan", "version", 1000, &version, err)) < 0)
+                return r;
+        if (version != PLAN_VERSION)
+                return brig_error_set(err, -EPROTO, BRIG_KIND_INTERNAL, "plan: version %llu, expected %d",
+                                      (unsigned long long) version, PLAN_VERSION);
+        plan = calloc(1, sizeof(*plan));
+        if (!plan)
+                return -ENOMEM;
+        r = plan_fill(root, plan, err);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(plan);
+        return 0;
+}

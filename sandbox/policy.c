@@ -1,0 +1,925 @@
+/* SPDX-License-Identifier: MIT */
+/* Policy files: turns the JSON format of docs/policy.md into a validated brig_policy. Owns every field's
+ * default and bounds, and reports every problem it finds with its JSON path. Applying a policy is the
+ * plan's job, not this module's. */
+#include <assert.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <seccomp.h>
+
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/parse.h"
+#include "common/text.h"
+#include "sandbox/policy.h"
+
+#define KIB (UINT64_C(1) << 10)
+#define MIB (UINT64_C(1) << 20)
+#define GIB (UINT64_C(1) << 30)
+#define TIB (UINT64_C(1) << 40)
+
+#define POLICY_MAX_BYTES (1024 * 1024) /* documented in docs/policy.md, as are the bounds below */
+#define MAX_PATH_BYTES 4095
+#define MAX_NAME_BYTES 64
+#define MAX_DESCRIPTION_BYTES 1024
+#define MAX_BINDS 256 /* per list */
+#define MAX_TMPFS 64
+#define MAX_ENV 256
+#define MAX_ENV_NAME_BYTES 255
+#define MAX_ENV_VALUE_BYTES (32 * 1024)
+#define MAX_DENY 512
+#define MAX_SYSCALL_NAME_BYTES 64
+#define MAX_DIAGS 100
+#define MAX_JSON_INT 9007199254740992.0 /* 2^53: larger JSON numbers are not exact doubles */
+
+#define PATHBUF 128 /* == sizeof(brig_policy_diag.path); longer paths are cut */
+#define QUOTEBUF 80
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
+
+typedef struct ctx {
+        brig_policy_diags *diags; /* borrowed from the caller, may be NULL */
+        brig_error *err;          /* borrowed from the caller, may be NULL */
+        size_t n_problems;
+        bool oom;
+} ctx;
+
+static const char *const reserved_dests[] = {"/proc",      "/dev",       "/etc/passwd",
+                                             "/etc/group", "/etc/hosts", "/etc/hostname"};
+
+static const struct {
+        const char *name;
+        int value;
+} errno_names[] = {
+        {"EPERM", EPERM},
+        {"EACCES", EACCES},
+        {"ENOSYS", ENOSYS},
+        {"EINVAL", EINVAL},
+};
+
+static void diag_append(ctx *c, const char *path, const char *msg, unsigned line, unsigned column) {
+        brig_policy_diag *items;
+
+        if (!c->diags)
+                return;
+        items = reallocarray(c->diags->items, c->diags->n + 1, sizeof(*items));
+        if (!items) {
+                c->oom = true;
+                return;
+        }
+        c->diags->items = items;
+        items = &items[c->diags->n++];
+        *items = (brig_policy_diag){.line = line, .column = column};
+        (void) snprintf(items->path, sizeof(items->path), "%s", path);
+        (void) snprintf(items->msg, sizeof(items->msg), "%s", msg);
+}
+
+/* Records one problem: into diags (the first MAX_DIAGS of them) and, if it is the first, into err as
+ * "PATH: MESSAGE". Returns -EINVAL so that helpers can `return problem(...)`. */
+__attribute__((format(printf, 5, 6))) static int problem_at(ctx *c, const char *path, unsigned line,
+                                                            unsigned column, const char *fmt, ...) {
+        char msg[sizeof(((brig_policy_diag *) NULL)->msg)];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+
+        if (c->n_problems++ == 0)
+                (void) brig_error_set(c->err, -EINVAL, BRIG_KIND_POLICY, "%s%s%s", path, path[0] ? ": " : "",
+                                      msg);
+        if (c->n_problems <= MAX_DIAGS)
+                diag_append(c, path, msg, line, column);
+        else if (c->n_problems == MAX_DIAGS + 1)
+                diag_append(c, "", "too many problems, only the first 100 are listed", 0, 0);
+        return -EINVAL;
+}
+
+#define problem(c, path, ...) problem_at(c, path, 0, 0, __VA_ARGS__)
+
+/* A problem with the file as a whole (size, I/O): err gets code and kind as given. */
+__attribute__((format(printf, 5, 6))) static int file_problem(ctx *c, int code, brig_kind kind, int errnum,
+                                                              const char *fmt, ...) {
+        char msg[sizeof(((brig_policy_diag *) NULL)->msg)];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        if (errnum) {
+                size_t n = strlen(msg);
+                (void) snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
+        }
+        c->n_problems++;
+        diag_append(c, "", msg, 0, 0);
+        return brig_error_set(c->err, code, kind, "%s", msg);
+}
+
+static bool is_plain_key(const char *s) {
+        if (!*s)
+                return false;
+        for (; *s; s++)
+                if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+                      (*s >= '0' && *s <= '9')))
+                        return false;
+        return true;
+}
+
+/* Formats file-controlled text for a message: quoted, escaped, cut after about 64 bytes of output. */
+static const char *quote(char buf[static QUOTEBUF], const char *s) {
+        size_t n = 0;
+
+        buf[n++] = '"';
+        for (size_t i = 0; s[i]; i++) {
+                unsigned char ch = (unsigned char) s[i];
+                if (n >= 64) {
+                        memcpy(buf + n, "...", 3);
+                        n += 3;
+                        break;
+                }
+                if (ch == '"' || ch == '\\') {
+                        buf[n++] = '\\';
+                        buf[n++] = (char) ch;
+                } else if (ch < 0x20 || ch >= 0x7f)
+                        n += (size_t) snprintf(buf + n, QUOTEBUF - n, "\\x%02x", ch);
+                else
+                        buf[n++] = (char) ch;
+        }
+        buf[n++] = '"';
+        buf[n] = 0;
+        return buf;
+}
+
+/* "parent.key", or `parent["key"]` when key is not a plain identifier. */
+static const char *path_key(char buf[static PATHBUF], const char *parent, const char *key) {
+        char q[QUOTEBUF];
+
+        if (is_plain_key(key))
+                (void) snprintf(buf, PATHBUF, "%s%s%s", parent, parent[0] ? "." : "", key);
+        else
+                (void) snprintf(buf, PATHBUF, "%s[%s]", parent, quote(q, key));
+        return buf;
+}
+
+static const char *path_index(char buf[static PATHBUF], const char *parent, size_t i) {
+        (void) snprintf(buf, PATHBUF, "%s[%zu]", parent, i);
+        return buf;
+}
+
+static char *xstrdup(ctx *c, const char *s) {
+        char *d = strdup(s);
+        if (!d)
+                c->oom = true;
+        return d;
+}
+
+static bool check_type(ctx *c, const char *path, const cJSON *it, bool ok, const char *what) {
+        if (!ok)
+                (void) problem(c, path, "expected %s, got %s", what, brig_json_type_name(it));
+        return ok;
+}
+
+/* Reports every member of obj not in allowed, and every allowed member given twice (cJSON keeps both
+ * and would silently use the first, while another reader might use the last). */
+static void check_keys(ctx *c, const cJSON *obj, const char *path, const char *const *allowed) {
+        uint32_t seen = 0;
+        const cJSON *it;
+        char p[PATHBUF];
+
+        cJSON_ArrayForEach (it, obj) {
+                const char *key = it->string ? it->string : "";
+                size_t i;
+
+                for (i = 0; allowed[i]; i++)
+                        if (strcmp(key, allowed[i]) == 0)
+                                break;
+                assert(i < 32);
+                if (!allowed[i])
+                        (void) problem(c, path_key(p, path, key), "unknown field");
+                else if (seen & (UINT32_C(1) << i))
+                        (void) problem(c, path_key(p, path, key), "duplicate field");
+                seen |= UINT32_C(1) << i;
+        }
+}
+
+/* Returns the number of items of an optional array member, or 0 after reporting a problem. */
+static size_t array_len(ctx *c, const cJSON *arr, const char *path, size_t max) {
+        size_t n;
+
+        if (!arr || !check_type(c, path, arr, cJSON_IsArray(arr), "an array"))
+                return 0;
+        n = (size_t) cJSON_GetArraySize(arr);
+        if (n > max) {
+                (void) problem(c, path, "more than %zu entries", max);
+                return 0;
+        }
+        return n;
+}
+
+static bool charset_ok(const char *s, const char *extra, size_t max) {
+        size_t n = strlen(s);
+
+        if (n < 1 || n > max)
+                return false;
+        for (; *s; s++)
+                if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+                      strchr(extra, *s)))
+                        return false;
+        return true;
+}
+
+static bool name_ok(const char *s) {
+        return charset_ok(s, "._-", MAX_NAME_BYTES) && strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
+}
+
+/* Checks that it is an absolute, normalized path string; returns it (borrowed from the JSON) or NULL. */
+static const char *get_path(ctx *c, const char *path, const cJSON *it) {
+        const char *s, *q;
+        char b[QUOTEBUF];
+
+        if (!check_type(c, path, it, cJSON_IsString(it), "a path string"))
+                return NULL;
+        s = it->valuestring;
+        if (s[0] != '/') {
+                (void) problem(c, path, "must be an absolute path, got %s", quote(b, s));
+                return NULL;
+        }
+        if (strlen(s) > MAX_PATH_BYTES) {
+                (void) problem(c, path, "longer than %d bytes", MAX_PATH_BYTES);
+                return NULL;
+        }
+        for (q = s; *q; q++)
+                if ((unsigned char) *q < 0x20 || *q == 0x7f) {
+                        (void) problem(c, path, "must not contain control characters, got %s", quote(b, s));
+                        return NULL;
+                }
+        if (strcmp(s, "/") == 0)
+                return s;
+        for (q = s; *q == '/';) {
+                const char *e = strchrnul(++q, '/');
+                size_t n = (size_t) (e - q);
+                if (n == 0 || (n == 1 && q[0] == '.') || (n == 2 && q[0] == '.' && q[1] == '.')) {
+                        (void) problem(
+                                c, path,
+                                "must be normalized (no \"//\", \".\" or \"..\" and no trailing \"/\"), "
+                                "got %s",
+                                quote(b, s));
+                        return NULL;
+                }
+                q = e;
+        }
+        return s;
+}
+
+/* A jail path brig may mount over: not "/" and not one of the paths brig mounts or generates itself. */
+static bool dest_ok(ctx *c, const char *path, const char *dest) {
+        char b[QUOTEBUF];
+
+        if (strcmp(dest, "/") == 0)
+                return problem(c, path, "cannot mount over \"/\"") == 0;
+        for (size_t i = 0; i < ELEMENTSOF(reserved_dests); i++) {
+                size_t n = strlen(reserved_dests[i]);
+                /* Below /proc and /dev too: brig mounts fresh ones there, and host devices stay out. */
+                if (strncmp(dest, reserved_dests[i], n) == 0 && (dest[n] == 0 || (dest[n] == '/' && i < 2)))
+                        return problem(c, path, "%s is reserved: brig mounts or generates it",
+                                       quote(b, dest)) == 0;
+        }
+        return true;
+}
+
+/* "/usr" (source == dest, required) or {"source": ..., "dest": ..., "optional": ...}. */
+static void parse_bind(ctx *c, const cJSON *it, const char *path, bool read_only, brig_bind *b) {
+        static const char *const keys[] = {"source", "dest", "optional", NULL};
+        const char *source = NULL, *dest = NULL, *dest_path = path;
+        char ps[PATHBUF], pd[PATHBUF], po[PATHBUF];
+
+        b->read_only = read_only;
+        if (cJSON_IsString(it))
+                source = dest = get_path(c, path, it);
+        else if (cJSON_IsObject(it)) {
+                const cJSON *s = brig_json_member(it, "source"), *d = brig_json_member(it, "dest"),
+                            *o = brig_json_member(it, "optional");
+
+                check_keys(c, it, path, keys);
+                if (!s)
+                        (void) problem(c, path_key(ps, path, "source"), "required");
+                else
+                        source = get_path(c, path_key(ps, path, "source"), s);
+                dest_path = d ? path_key(pd, path, "dest") : path_key(pd, path, "source");
+                dest = d ? get_path(c, dest_path, d) : source;
+                if (o && check_type(c, path_key(po, path, "optional"), o, cJSON_IsBool(o), "a boolean"))
+                        b->optional = cJSON_IsTrue(o);
+        } else {
+                (void) problem(c, path, "expected a path string or an object, got %s",
+                               brig_json_type_name(it));
+                return;
+        }
+        if (!source || !dest || !dest_ok(c, dest_path, dest))
+                return;
+        b->source = xstrdup(c, source);
+        b->dest = xstrdup(c, dest);
+}
+
+/* A size given as a string ("512M") or as an integer number of bytes, within [min, max]. */
+static bool get_size(ctx *c, const char *path, const cJSON *it, uint64_t min, uint64_t max,
+                     const char *range, uint64_t *ret) {
+        char b[QUOTEBUF];
+        uint64_t v;
+        int r;
+
+        if (cJSON_IsString(it)) {
+                r = brig_parse_size(it->valuestring, &v);
+                if (r == -EINVAL)
+                        return problem(c, path, "expected a size like \"512M\", got %s",
+                                       quote(b, it->valuestring)) == 0;
+                if (r < 0 || v < min || v > max)
+                        return problem(c, path, "expected a size from %s, got %s", range,
+                                       quote(b, it->valuestring)) == 0;
+        } else if (cJSON_IsNumber(it)) {
+                double d = it->valuedouble;
+                if (!(d >= 0 && d <= MAX_JSON_INT && d == (double) (uint64_t) d) || (uint64_t) d < min ||
+                    (uint64_t) d > max)
+                        return problem(c, path, "expected a size from %s, got %.16g", range, d) == 0;
+                v = (uint64_t) d;
+        } else
+                return problem(c, path, "expected a size like \"512M\", got %s", brig_json_type_name(it)) ==
+                       0;
+        *ret = v;
+        return true;
+}
+
+static void get_duration(ctx *c, const char *path, const cJSON *it, uint64_t min, uint64_t max,
+                         const char *range, uint64_t *ret) {
+        char b[QUOTEBUF];
+        uint64_t v;
+        int r;
+
+        if (!cJSON_IsString(it)) {
+                (void) problem(c, path, "expected a duration like \"30s\", got %s", brig_json_type_name(it));
+                return;
+        }
+        r = brig_parse_duration_ms(it->valuestring, &v);
+        if (r == -EINVAL)
+                (void) problem(c, path, "expected a duration like \"30s\", got %s",
+                               quote(b, it->valuestring));
+        else if (r < 0 || v < min || v > max)
+                (void) problem(c, path, "expected a duration from %s, got %s", range,
+                               quote(b, it->valuestring));
+        else
+                *ret = v;
+}
+
+static void get_int(ctx *c, const char *path, const cJSON *it, uint64_t min, uint64_t max, uint64_t *ret) {
+        double d = cJSON_IsNumber(it) ? it->valuedouble : -1;
+
+        if (!(d >= (double) min && d <= (double) max && d == (double) (uint64_t) d))
+                (void) problem(c, path, "expected an integer from %llu to %llu", (unsigned long long) min,
+                               (unsigned long long) max);
+        else
+                *ret = (uint64_t) d;
+}
+
+static void parse_tmpfs(ctx *c, const cJSON *it, const char *path, brig_tmpfs *t) {
+        static const char *const keys[] = {"path", "size", "mode", NULL};
+        const cJSON *pa, *sz, *mo;
+        const char *dest = NULL;
+        char p[PATHBUF], b[QUOTEBUF];
+
+        t->size_bytes = 64 * MIB;
+        t->mode = 01777;
+        if (!check_type(c, path, it, cJSON_IsObject(it), "an object"))
+                return;
+        check_keys(c, it, path, keys);
+        pa = brig_json_member(it, "path");
+        sz = brig_json_member(it, "size");
+        mo = brig_json_member(it, "mode");
+        if (!pa)
+                (void) problem(c, path_key(p, path, "path"), "required");
+        else if ((dest = get_path(c, path_key(p, path, "path"), pa)) && dest_ok(c, p, dest))
+                t->dest = xstrdup(c, dest);
+        /* size=0 would mean "unlimited" to the kernel: the minimum is one byte (rounded up to a page). */
+        if (sz)
+                (void) get_size(c, path_key(p, path, "size"), sz, 1, 64 * GIB, "1 to 64G", &t->size_bytes);
+        if (mo) {
+                const char *s = cJSON_IsString(mo) ? mo->valuestring : NULL;
+                size_t n = s ? strlen(s) : 0;
+                bool ok = n >= 1 && n <= 5 && strspn(s, "01234567") == n;
+                unsigned v = 0;
+
+                for (size_t i = 0; ok && i < n; i++)
+                        v = v * 8 + (unsigned) (s[i] - '0');
+                if (!ok || v > 07777)
+                        (void) problem(c, path_key(p, path, "mode"),
+                                       "expected an octal mode string from \"0\" to \"7777\", got %s",
+                                       s ? quote(b, s) : brig_json_type_name(mo));
+                else
+                        t->mode = v;
+        }
+}
+
+/* The k-th mount point: binds, then tmpfs mounts, then the workspace; label, if given, names it. */
+static const char *mount_point(const brig_policy *p, size_t n_ro, size_t k, char *label) {
+        if (k < p->n_binds) {
+                if (label)
+                        (void) (k < n_ro ? path_index(label, "filesystem.read_only", k)
+                                         : path_index(label, "filesystem.read_write", k - n_ro));
+                return p->binds[k].dest;
+        }
+        k -= p->n_binds;
+        if (k < p->n_tmpfs) {
+                if (label)
+                        (void) path_index(label, "filesystem.tmpfs", k);
+                return p->tmpfs[k].dest;
+        }
+        if (label)
+                (void) snprintf(label, PATHBUF, "filesystem.workspace");
+        return p->workspace;
+}
+
+/* Each mount point at most once: a second mount would silently hide the first. */
+static void check_mount_conflicts(ctx *c, const brig_policy *p, size_t n_ro) {
+        size_t n = p->n_binds + p->n_tmpfs + 1;
+        char la[PATHBUF], lb[PATHBUF], q[QUOTEBUF];
+
+        for (size_t j = 1; j < n; j++) {
+                const char *dj = mount_point(p, n_ro, j, NULL);
+                for (size_t i = 0; dj && i < j; i++) {
+                        const char *di = mount_point(p, n_ro, i, NULL);
+                        if (di && strcmp(di, dj) == 0) {
+                                (void) mount_point(p, n_ro, j, la);
+                                (void) mount_point(p, n_ro, i, lb);
+                                (void) problem(c, la, "%s is already mounted by %s", quote(q, dj), lb);
+                                break;
+                        }
+                }
+        }
+}
+
+static void parse_filesystem(ctx *c, const cJSON *fs, brig_policy *p) {
+        static const char *const keys[] = {"read_only", "read_write", "tmpfs", "workspace", NULL};
+        const cJSON *ro, *rw, *tm, *ws, *it;
+        size_t n_ro, n_rw, n_tm, i;
+        char path[PATHBUF];
+
+        if (fs && !check_type(c, "filesystem", fs, cJSON_IsObject(fs), "an object"))
+                fs = NULL;
+        check_keys(c, fs, "filesystem", keys);
+        ro = brig_json_member(fs, "read_only");
+        rw = brig_json_member(fs, "read_write");
+        tm = brig_json_member(fs, "tmpfs");
+        ws = brig_json_member(fs, "workspace");
+
+        n_ro = array_len(c, ro, "filesystem.read_only", MAX_BINDS);
+        n_rw = array_len(c, rw, "filesystem.read_write", MAX_BINDS);
+        /* One spare element keeps the arrays non-NULL, which spares every reader a NULL check. */
+        p->binds = calloc(n_ro + n_rw + 1, sizeof(brig_bind));
+        if (!p->binds) {
+                c->oom = true;
+                return;
+        }
+        p->n_binds = n_ro + n_rw;
+        /* Index-bounded loops: an array that array_len() refused counts as empty. */
+        it = ro ? ro->child : NULL;
+        for (i = 0; it && i < n_ro; it = it->next, i++)
+                parse_bind(c, it, path_index(path, "filesystem.read_only", i), true, &p->binds[i]);
+        it = rw ? rw->child : NULL;
+        for (i = 0; it && i < n_rw; it = it->next, i++)
+                parse_bind(c, it, path_index(path, "filesystem.read_write", i), false, &p->binds[n_ro + i]);
+
+        n_tm = array_len(c, tm, "filesystem.tmpfs", MAX_TMPFS);
+        p->tmpfs = calloc(n_tm + 1, sizeof(brig_tmpfs));
+        if (!p->tmpfs) {
+                c->oom = true;
+                return;
+        }
+        p->n_tmpfs = n_tm;
+        it = tm ? tm->child : NULL;
+        for (i = 0; it && i < n_tm; it = it->next, i++)
+                parse_tmpfs(c, it, path_index(path, "filesystem.tmpfs", i), &p->tmpfs[i]);
+
+        if (!ws)
+                p->workspace = xstrdup(c, "/workspace");
+        else {
+                const char *w = get_path(c, "filesystem.workspace", ws);
+                if (w && dest_ok(c, "filesystem.workspace", w))
+                        p->workspace = xstrdup(c, w);
+        }
+        check_mount_conflicts(c, p, n_ro);
+}
+
+static void parse_limits(ctx *c, const cJSON *lim, brig_limits *l) {
+        static const char *const keys[] = {"wall_time",  "cpu_time",  "memory", "processes",
+                                           "open_files", "file_size", "output", NULL};
+        const cJSON *it;
+
+        *l = (brig_limits){
+                .wall_time_ms = 60 * 1000,
+                .cpu_time_ms = 60 * 1000,
+                .memory_bytes = GIB,
+                .processes = 256,
+                .open_files = 1024,
+                .file_size_bytes = GIB,
+                .output_bytes = MIB,
+        };
+        if (lim && !check_type(c, "limits", lim, cJSON_IsObject(lim), "an object"))
+                return;
+        check_keys(c, lim, "limits", keys);
+        if ((it = brig_json_member(lim, "wall_time")))
+                get_duration(c, "limits.wall_time", it, 1, 24 * 3600 * 1000, "1ms to 24h", &l->wall_time_ms);
+        if ((it = brig_json_member(lim, "cpu_time")))
+                get_duration(c, "limits.cpu_time", it, 1000, 24 * 3600 * 1000, "1s to 24h", &l->cpu_time_ms);
+        if ((it = brig_json_member(lim, "memory")))
+                (void) get_size(c, "limits.memory", it, 4 * MIB, TIB, "4M to 1T", &l->memory_bytes);
+        if ((it = brig_json_member(lim, "processes")))
+                get_int(c, "limits.processes", it, 1, 65536, &l->processes);
+        if ((it = brig_json_member(lim, "open_files")))
+                get_int(c, "limits.open_files", it, 16, 1048576, &l->open_files);
+        if ((it = brig_json_member(lim, "file_size")))
+                (void) get_size(c, "limits.file_size", it, 1, TIB, "1 to 1T", &l->file_size_bytes);
+        if ((it = brig_json_member(lim, "output")))
+                (void) get_size(c, "limits.output", it, KIB, 256 * MIB, "1K to 256M", &l->output_bytes);
+}
+
+static int env_cmp(const void *a, const void *b) {
+        const char *x = *(const char *const *) a, *y = *(const char *const *) b;
+        size_t nx = strcspn(x, "="), ny = strcspn(y, "=");
+        int r = memcmp(x, y, nx < ny ? nx : ny);
+
+        return r != 0 ? r : (nx > ny) - (nx < ny);
+}
+
+static bool env_name_ok(const char *s) {
+        return charset_ok(s, "_", MAX_ENV_NAME_BYTES) && !(s[0] >= '0' && s[0] <= '9');
+}
+
+static void parse_env(ctx *c, const cJSON *env, brig_policy *p) {
+        const cJSON *it;
+        size_t n = 0, k = 0;
+        char path[PATHBUF];
+
+        if (!env) {
+                /* HOME follows the workspace; the rest is already in sorted order. */
+                const char *const rest[] = {"LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin",
+                                            "TMPDIR=/tmp"};
+                char *home = NULL;
+
+                p->env = calloc(ELEMENTSOF(rest) + 2, sizeof(char *));
+                if (!p->env || asprintf(&home, "HOME=%s", p->workspace ? p->workspace : "/workspace") < 0) {
+                        c->oom = true;
+                        return;
+                }
+                p->env[k++] = home;
+                for (size_t i = 0; i < ELEMENTSOF(rest); i++)
+                        if ((p->env[k] = xstrdup(c, rest[i])))
+                                k++;
+                p->n_env = k;
+                return;
+        }
+        if (!check_type(c, "env", env, cJSON_IsObject(env), "an object"))
+                return;
+        cJSON_ArrayForEach (it, env)
+                n++;
+        if (n > MAX_ENV) {
+                (void) problem(c, "env", "more than %d variables", MAX_ENV);
+                return;
+        }
+        p->env = calloc(n + 1, sizeof(char *));
+        if (!p->env) {
+                c->oom = true;
+                return;
+        }
+        cJSON_ArrayForEach (it, env) {
+                const char *name = it->string ? it->string : "";
+                char *entry = NULL;
+                bool dup = false;
+
+                path_key(path, "env", name);
+                for (const cJSON *prev = env->child; prev != it; prev = prev->next)
+                        if (prev->string && strcmp(prev->string, name) == 0)
+                                dup = true;
+                if (dup)
+                        (void) problem(c, path, "duplicate field");
+                else if (!env_name_ok(name))
+                        (void) problem(c, path,
+                                       "expected a name matching [A-Za-z_][A-Za-z0-9_]* of at most %d bytes",
+                                       MAX_ENV_NAME_BYTES);
+                else if (!check_type(c, path, it, cJSON_IsString(it), "a string"))
+                        continue;
+                else if (strlen(it->valuestring) > MAX_ENV_VALUE_BYTES)
+                        (void) problem(c, path, "value longer than %d bytes", MAX_ENV_VALUE_BYTES);
+                else if (asprintf(&entry, "%s=%s", name, it->valuestring) < 0) {
+                        c->oom = true;
+                        return;
+                } else
+                        p->env[k++] = entry;
+        }
+        p->n_env = k;
+        qsort(p->env, k, sizeof(char *), env_cmp);
+}
+
+static void parse_seccomp(ctx *c, const cJSON *sc, brig_policy *p) {
+        static const char *const keys[] = {"deny", "errno", NULL};
+        const cJSON *deny, *en, *it;
+        size_t n, i, k = 0;
+        char path[PATHBUF], b[QUOTEBUF];
+
+        p->seccomp_errno = EPERM;
+        if (sc && !check_type(c, "seccomp", sc, cJSON_IsObject(sc), "an object"))
+                sc = NULL;
+        check_keys(c, sc, "seccomp", keys);
+        deny = brig_json_member(sc, "deny");
+        en = brig_json_member(sc, "errno");
+
+        n = array_len(c, deny, "seccomp.deny", MAX_DENY);
+        p->seccomp_deny = calloc(n + 1, sizeof(char *));
+        if (!p->seccomp_deny) {
+                c->oom = true;
+                return;
+        }
+        it = deny ? deny->child : NULL;
+        for (i = 0; it && i < n; it = it->next, i++) {
+                const char *s = cJSON_IsString(it) ? it->valuestring : NULL;
+                bool dup = false;
+
+                path_index(path, "seccomp.deny", i);
+                if (!check_type(c, path, it, s != NULL, "a syscall name"))
+                        continue;
+                for (size_t j = 0; j < k; j++)
+                        if (strcmp(p->seccomp_deny[j], s) == 0)
+                                dup = true;
+                if (!charset_ok(s, "_", MAX_SYSCALL_NAME_BYTES) || strpbrk(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+                        (void) problem(c, path, "expected a syscall name like \"syslog\", got %s",
+                                       quote(b, s));
+                else if (dup)
+                        (void) problem(c, path, "%s is listed twice", quote(b, s));
+                /* Negative numbers are pseudo-syscalls: names that exist only on other architectures. */
+                else if (seccomp_syscall_resolve_name(s) < 0)
+                        (void) problem(c, path, "unknown syscall %s on this architecture", quote(b, s));
+                else if ((p->seccomp_deny[k] = xstrdup(c, s)))
+                        k++;
+        }
+        p->n_seccomp_deny = k;
+
+        if (en) {
+                int v = -1;
+                if (cJSON_IsString(en)) {
+                        for (size_t j = 0; j < ELEMENTSOF(errno_names); j++)
+                                if (strcmp(en->valuestring, errno_names[j].name) == 0)
+                                        v = errno_names[j].value;
+                } else if (cJSON_IsNumber(en) && en->valuedouble >= 1 && en->valuedouble <= 4095 &&
+                           en->valuedouble == (double) (int) en->valuedouble)
+                        v = (int) en->valuedouble;
+                if (v < 0)
+                        (void) problem(c, "seccomp.errno",
+                                       "expected one of \"EPERM\", \"EACCES\", \"ENOSYS\", \"EINVAL\" or an "
+                                       "integer from 1 to 4095");
+                else
+                        p->seccomp_errno = v;
+        }
+}
+
+static char *default_name(ctx *c, const char *origin) {
+        const char *base;
+        size_t n;
+        char *s;
+
+        if (!origin || origin[0] == '<')
+                return xstrdup(c, "inline");
+        base = strrchr(origin, '/');
+        base = base ? base + 1 : origin;
+        n = strlen(base);
+        if (n >= 5 && strcmp(base + n - 5, ".json") == 0)
+                n -= 5;
+        s = strndup(base, n);
+        if (!s)
+                c->oom = true;
+        return s;
+}
+
+static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_policy *p) {
+        static const char *const keys[] = {"name",    "description", "filesystem", "limits",  "env",
+                                           "seccomp", "network",     "hostname",   "extends", NULL};
+        const cJSON *it;
+        char b[QUOTEBUF];
+
+        if (!check_type(c, "", root, cJSON_IsObject(root), "an object"))
+                return;
+        check_keys(c, root, "", keys);
+        if (brig_json_member(root, "extends"))
+                (void) problem(c, "extends", "not supported yet");
+
+        it = brig_json_member(root, "name");
+        if (!it) {
+                if ((p->name = default_name(c, origin)) && !name_ok(p->name))
+                        (void) problem(
+                                c, "name",
+                                "no \"name\" field, and the file name %s is not a valid name (1 to 64 "
+                                "letters, digits, \".\", \"_\" or \"-\")",
+                                quote(b, p->name));
+        } else if (check_type(c, "name", it, cJSON_IsString(it), "a string")) {
+                if (!name_ok(it->valuestring))
+                        (void) problem(c, "name",
+                                       "expected 1 to 64 letters, digits, \".\", \"_\" or \"-\", got %s",
+                                       quote(b, it->valuestring));
+                else
+                        p->name = xstrdup(c, it->valuestring);
+        }
+
+        if ((it = brig_json_member(root, "description")) &&
+            check_type(c, "description", it, cJSON_IsString(it), "a string")) {
+                if (strlen(it->valuestring) > MAX_DESCRIPTION_BYTES)
+                        (void) problem(c, "description", "longer than %d bytes", MAX_DESCRIPTION_BYTES);
+                else
+                        p->description = xstrdup(c, it->valuestring);
+        }
+
+        parse_filesystem(c, brig_json_member(root, "filesystem"), p);
+        parse_limits(c, brig_json_member(root, "limits"), &p->limits);
+        parse_env(c, brig_json_member(root, "env"), p);
+        parse_seccomp(c, brig_json_member(root, "seccomp"), p);
+
+        p->network = BRIG_NETWORK_NONE;
+        if ((it = brig_json_member(root, "network")) &&
+            !(cJSON_IsString(it) && strcmp(it->valuestring, "none") == 0))
+                (void) problem(c, "network", "only \"none\" is supported so far");
+
+        if (!(it = brig_json_member(root, "hostname")))
+                p->hostname = xstrdup(c, "brig");
+        else if (check_type(c, "hostname", it, cJSON_IsString(it), "a string")) {
+                if (!charset_ok(it->valuestring, ".-", 64))
+                        (void) problem(c, "hostname",
+                                       "expected 1 to 64 letters, digits, \".\" or \"-\", got %s",
+                                       quote(b, it->valuestring));
+                else
+                        p->hostname = xstrdup(c, it->valuestring);
+        }
+}
+
+/* 1-based line and column (in code points) of byte offset off. */
+static void line_column(const char *text, size_t off, unsigned *ret_line, unsigned *ret_column) {
+        unsigned line = 1, column = 1;
+
+        for (size_t i = 0; i < off; i++) {
+                if (text[i] == '\n') {
+                        line++;
+                        column = 1;
+                } else if (((unsigned char) text[i] & 0xc0) != 0x80)
+                        column++;
+        }
+        *ret_line = line;
+        *ret_column = column;
+}
+
+static int syntax_problem(ctx *c, const char *text, size_t off, const char *what) {
+        unsigned line, column;
+
+        line_column(text, off, &line, &column);
+        return problem_at(c, "", line, column, "%s at %u:%u", what, line, column);
+}
+
+/* Byte offset of the first "\u0000" escape, or len. cJSON decodes it into a NUL that silently cuts the
+ * string short, so "/usr\u0000/../etc" would be read as "/usr". Valid JSON has backslashes only inside
+ * strings, so pairs can be skipped without tracking quotes. */
+static size_t find_nul_escape(const char *text, size_t len) {
+        for (size_t i = 0; i + 1 < len; i++)
+                if (text[i] == '\\') {
+                        if (text[i + 1] == 'u' && len - i >= 6 && memcmp(text + i + 2, "0000", 4) == 0)
+                                return i;
+                        i++;
+                }
+        return len;
+}
+
+int brig_policy_parse(const char *text, size_t len, const char *origin, brig_policy **ret,
+                      brig_policy_diags *diags, brig_error *err) {
+        _cleanup_(brig_policy_freep) brig_policy *p = NULL;
+        _cleanup_json_ cJSON *root = NULL;
+        ctx c = {.diags = diags, .err = err};
+        const char *end = NULL;
+        size_t off;
+
+        assert(text || len == 0);
+        assert(ret);
+
+        if (len > POLICY_MAX_BYTES)
+                return file_problem(&c, -EFBIG, BRIG_KIND_LIMIT, 0, "larger than the %d byte (1 MiB) limit",
+                                    POLICY_MAX_BYTES);
+        if (!text)
+                text = "";
+        if (!brig_utf8_valid(text, len))
+                return problem(&c, "", "not valid UTF-8 text (or contains a NUL byte)");
+
+        root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+        if (!root) {
+                off = end && end >= text && end <= text + len ? (size_t) (end - text) : 0;
+                return syntax_problem(&c, text, off, len == 0 ? "empty file" : "invalid JSON");
+        }
+        for (off = end ? (size_t) (end - text) : len; off < len; off++)
+                if (!strchr(" \t\r\n", text[off]))
+                        return syntax_problem(&c, text, off, "unexpected data after the JSON value");
+        off = find_nul_escape(text, len);
+        if (off < len)
+                return syntax_problem(&c, text, off, "\"\\u0000\" is not allowed in strings");
+
+        p = calloc(1, sizeof(*p));
+        if (!p)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        parse_policy(&c, root, origin, p);
+        if (c.oom)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        if (c.n_problems > 0)
+                return -EINVAL;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
+int brig_policy_load(const char *path, brig_policy **ret, brig_policy_diags *diags, brig_error *err) {
+        _cleanup_close_ int fd = -1;
+        _cleanup_free_ char *buf = NULL;
+        ctx c = {.diags = diags, .err = err};
+        struct stat st;
+        size_t len = 0;
+
+        assert(path);
+        assert(ret);
+
+        /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below anyway. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return file_problem(&c, -errno, errno == ENOENT ? BRIG_KIND_NOT_FOUND : BRIG_KIND_IO, errno,
+                                    "cannot open");
+        if (fstat(fd, &st) < 0)
+                return file_problem(&c, -errno, BRIG_KIND_IO, errno, "cannot stat");
+        /* A FIFO or a device could block or never end. */
+        if (!S_ISREG(st.st_mode))
+                return file_problem(&c, -EINVAL, BRIG_KIND_IO, 0, "not a regular file");
+        if (st.st_size > POLICY_MAX_BYTES)
+                return file_problem(&c, -EFBIG, BRIG_KIND_LIMIT, 0, "larger than the %d byte (1 MiB) limit",
+                                    POLICY_MAX_BYTES);
+
+        /* One byte more than the limit, to notice a file that grew since fstat(). */
+        buf = malloc(POLICY_MAX_BYTES + 1);
+        if (!buf)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        for (;;) {
+                ssize_t n = read(fd, buf + len, POLICY_MAX_BYTES + 1 - len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return file_problem(&c, -errno, BRIG_KIND_IO, errno, "cannot read");
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+                if (len > POLICY_MAX_BYTES)
+                        return file_problem(&c, -EFBIG, BRIG_KIND_LIMIT, 0,
+                                            "larger than the %d byte (1 MiB) limit", POLICY_MAX_BYTES);
+        }
+        return brig_policy_parse(buf, len, path, ret, diags, err);
+}
+
+void brig_policy_free(brig_policy *p) {
+        if (!p)
+                return;
+        free(p->name);
+        free(p->description);
+        for (size_t i = 0; p->binds && i < p->n_binds; i++) {
+                free(p->binds[i].source);
+                free(p->binds[i].dest);
+        }
+        free(p->binds);
+        for (size_t i = 0; p->tmpfs && i < p->n_tmpfs; i++)
+                free(p->tmpfs[i].dest);
+        free(p->tmpfs);
+        free(p->workspace);
+        brig_strv_free(p->env);
+        brig_strv_free(p->seccomp_deny);
+        free(p->hostname);
+        free(p);
+}
+
+void brig_policy_diags_done(brig_policy_diags *d) {
+        if (!d)
+                return;
+        free(d->items);
+        d->items = NULL;
+        d->n = 0;
+}
+
+const char *brig_policy_getenv(const brig_policy *p, const char *name) {
+        size_t n;
+
+        if (!p || !p->env || !name)
+                return NULL;
+        n = strlen(name);
+        for (char **e = p->env; *e; e++)
+                if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+                        return *e + n + 1;
+        return NULL;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+
+/* A validated policy: what a jail may see and use. Built only by brig_policy_parse()/brig_policy_load(),
+ * which check every field and never return a half-filled policy. The file format is docs/policy.md. */
+
+typedef enum brig_network_mode {
+        BRIG_NETWORK_NONE, /* own network namespace with loopback only */
+        _BRIG_NETWORK_MODE_MAX,
+        _BRIG_NETWORK_MODE_INVALID = -22,
+} brig_network_mode;
+
+typedef struct brig_bind {
+        char *source; /* absolute host path */
+        char *dest;   /* absolute jail path */
+        bool read_only;
+        bool optional; /* a missing source is skipped instead of failing the jail */
+} brig_bind;
+
+typedef struct brig_tmpfs {
+        char *dest;
+        uint64_t size_bytes;
+        unsigned mode;
+} brig_tmpfs;
+
+typedef struct brig_limits {
+        uint64_t wall_time_ms;    /* default and maximum timeout of one call */
+        uint64_t cpu_time_ms;     /* RLIMIT_CPU (rounded up to seconds) */
+        uint64_t memory_bytes;    /* RLIMIT_DATA (cgroups come later) */
+        uint64_t processes;       /* RLIMIT_NPROC */
+        uint64_t open_files;      /* RLIMIT_NOFILE */
+        uint64_t file_size_bytes; /* RLIMIT_FSIZE */
+        uint64_t output_bytes;    /* stdout + stderr kept per call; more is dropped and marked truncated */
+} brig_limits;
+
+typedef struct brig_policy {
+        char *name;        /* "name" field, else the file name without .json */
+        char *description; /* may be NULL */
+
+        brig_bind *binds; /* in file order: read_only entries, then read_write entries */
+        size_t n_binds;
+        brig_tmpfs *tmpfs;
+        size_t n_tmpfs;
+        char *workspace; /* jail path of the workspace, default "/workspace" */
+
+        brig_limits limits;
+
+        char **env; /* NULL-terminated "NAME=value" list, sorted by name */
+        size_t n_env;
+
+        char **seccomp_deny; /* NULL-terminated extra syscall names denied on top of brig's fixed floor */
+        size_t n_seccomp_deny;
+        int seccomp_errno; /* positive errno returned by denied syscalls, default EPERM */
+
+        brig_network_mode network;
+        char *hostname; /* default "brig" */
+} brig_policy;
+
+/* One problem found while checking a policy file. */
+typedef struct brig_policy_diag {
+        char path[128];        /* JSON path, e.g. "limits.memory"; "" for the document */
+        char msg[256];         /* e.g. "expected a size like \"512M\", got \"lots\"" */
+        unsigned line, column; /* 1-based position of the value in the file when known, else 0 */
+} brig_policy_diag;
+
+typedef struct brig_policy_diags {
+        brig_policy_diag *items;
+        size_t n;
+} brig_policy_diags;
+
+/* Parses and validates a policy from text. origin names the source in messages (a path or "<inline>").
+ * On success returns 0 and a new policy (caller frees). On failure returns a negative errno, fills err with
+ * the first problem as "PATH: MESSAGE", and, when diags is non-NULL, appends every problem found (caller
+ * frees with brig_policy_diags_done()). Never half-applies; pure; any thread. */
+int brig_policy_parse(const char *text, size_t len, const char *origin, brig_policy **ret,
+                      brig_policy_diags *diags, brig_error *err);
+
+/* Reads a file (at most 1 MiB) and parses it as above; the default name is the file's basename without
+ * ".json". Blocking I/O: not for the event-loop thread. */
+int brig_policy_load(const char *path, brig_policy **ret, brig_policy_diags *diags, brig_error *err);
+
+void brig_policy_free(brig_policy *p);
+void brig_policy_diags_done(brig_policy_diags *d);
+
+/* Returns the policy's value for env NAME, or NULL. */
+const char *brig_policy_getenv(const brig_policy *p, const char *name);

@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: MIT */
+/* The exec tool at run time: one brig-jail helper per call, its stdout/stderr/status pipes on the loop, a
+ * wall-clock timer, an output budget, and one teardown path from every state.
+ *
+ * Theory of operation. brig_exec_start() builds the plan (pure), writes it to a memfd and uv_spawn()s
+ * brig-jail with: fd 0 stdin (a pipe, or /dev/null), 1/2 pipes for output, 3 the plan, 4 a status pipe,
+ * 5 the policy's sealed seccomp program. The call is over when the helper has exited AND stdout, stderr and
+ * status have all reached EOF; only then is ops->done called, once. Cancel and timeout SIGKILL the helper,
+ * whose death takes the jail's init (PR_SET_PDEATHSIG) and with it the whole pid namespace. */
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "sandbox/jail.h"
+#include "tools/exec.h"
+
+#define STATUS_MAX 4096
+
+typedef enum exec_state {
+        EXEC_RUNNING,
+        EXEC_DONE, /* done callback delivered; handles closing */
+} exec_state;
+
+struct brig_exec {
+        brig_exec_context ctx;
+        brig_exec_ops ops;
+        void *userdata;
+        exec_state state;
+
+        uv_process_t proc;
+        uv_pipe_t out, err, status, in;
+        uv_timer_t timer;
+        uv_write_t in_req;
+        bool has_in;
+        int open_handles;
+
+        bool exited, out_eof, err_eof, status_eof;
+        bool paused, killed, timed_out, cancelled;
+        uint64_t start_ns;
+
+        brig_buf out_buf, err_buf;
+        uint64_t budget; /* bytes of output kept, both streams together */
+        uint64_t out_total, err_total;
+        bool truncated;
+
+        char status_line[STATUS_MAX];
+        size_t status_len;
+        bool started, have_final, have_error;
+        brig_jail_status final, error;
+
+        char *stdin_data;
+        size_t stdin_len;
+        char scratch[64 * 1024]; /* libuv reads one stream at a time on this thread */
+};
+
+const char *brig_signal_name(int sig, char buf[16]) {
+        const char *abbrev = sigabbrev_np(sig);
+        if (abbrev)
+                (void) snprintf(buf, 16, "SIG%s", abbrev);
+        else
+                (void) snprintf(buf, 16, "SIG%d", sig);
+        return buf;
+}
+
+static void handle_closed_cb(uv_handle_t *h) {
+        brig_exec *e = h->data;
+        if (--e->open_handles == 0) {
+                brig_buf_done(&e->out_buf);
+                brig_buf_done(&e->err_buf);
+                free(e->stdin_data);
+                free(e);
+        }
+}
+
+static void close_handle(brig_exec *e, uv_handle_t *h) {
+        if (uv_is_closing(h))
+                return;
+        h->data = e;
+        e->open_handles++;
+        uv_close(h, handle_closed_cb);
+}
+
+static void finish(brig_exec *e) {
+        brig_exec_result res = {0};
+
+        if (e->state != EXEC_RUNNING || !e->exited || !e->out_eof || !e->err_eof || !e->status_eof)
+                return;
+        e->state = EXEC_DONE;
+        (void) uv_timer_stop(&e->timer);
+
+        res.started = e->started;
+        res.timed_out = e->timed_out;
+        res.cancelled = e->cancelled;
+        res.truncated = e->truncated;
+        res.duration_ms = (uv_hrtime() - e->start_ns) / 1000000;
+        res.stdout_bytes = e->out_total;
+        res.stderr_bytes = e->err_total;
+        res.out = &e->out_buf;
+        res.err = &e->err_buf;
+        if (e->have_final && e->final.outcome == BRIG_JAIL_EXITED) {
+                res.exited = true;
+                res.exit_code = e->final.value;
+        } else if (e->have_final && e->final.outcome == BRIG_JAIL_SIGNALED)
+                res.signal = e->final.value;
+        else if (e->killed)
+                res.signal = SIGKILL;
+        if (e->have_error)
+                (void) brig_jail_status_to_error(&e->error, &res.error);
+        else if (!e->have_final && !e->killed)
+                (void) brig_error_set(&res.error, -EPROTO, BRIG_KIND_SANDBOX,
+                                      "sandbox helper ended without reporting a result");
+
+        e->ops.done(&res, e->userdata);
+
+        close_handle(e, (uv_handle_t *) &e->proc);
+        close_handle(e, (uv_handle_t *) &e->out);
+        close_handle(e, (uv_handle_t *) &e->err);
+        close_handle(e, (uv_handle_t *) &e->status);
+        close_handle(e, (uv_handle_t *) &e->timer);
+        if (e->has_in)
+                close_handle(e, (uv_handle_t *) &e->in);
+}
+
+static void kill_jail(brig_exec *e) {
+        if (e->exited || e->killed)
+                return;
+        e->killed = true;
+        (void) uv_process_kill(&e->proc, SIGKILL);
+        /* Drain whatever is left so EOF arrives. */
+        brig_exec_set_paused(e, false);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+        brig_exec *e = h->data;
+        (void) suggested;
+        *buf = uv_buf_init(e->scratch, sizeof(e->scratch));
+}
+
+static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+        brig_exec *e = s->data;
+        bool is_out = s == (uv_stream_t *) &e->out;
+        brig_buf *b = is_out ? &e->out_buf : &e->err_buf;
+
+        if (n < 0) {
+                (void) uv_read_stop(s);
+                if (is_out)
+                        e->out_eof = true;
+                else
+                        e->err_eof = true;
+                finish(e);
+                return;
+        }
+        if (n == 0)
+                return;
+        if (is_out)
+                e->out_total += (uint64_t) n;
+        else
+                e->err_total += (uint64_t) n;
+
+        uint64_t kept = e->out_buf.len + e->err_buf.len;
+        size_t take = (size_t) n;
+        if (kept + take > e->budget) {
+                take = kept >= e->budget ? 0 : (size_t) (e->budget - kept);
+                e->truncated = true;
+        }
+        if (take == 0)
+                return; /* past the budget: keep draining so the command can finish, drop the bytes */
+        if (brig_buf_append(b, buf->base, take) < 0) {
+                e->truncated = true;
+                return;
+        }
+        if (e->ops.output)
+                e->ops.output(buf->base, take, is_out ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR,
+                              e->userdata);
+}
+
+static void status_line(brig_exec *e, const char *line, size_t len) {
+        brig_jail_status st;
+
+        if (brig_jail_status_parse(line, len, &st) < 0)
+                return;
+        switch (st.outcome) {
+        case BRIG_JAIL_STARTED:
+                e->started = true;
+                break;
+        case BRIG_JAIL_ERROR:
+                if (!e->have_error) {
+                        e->error = st;
+                        e->have_error = true;
+                }
+                break;
+        case BRIG_JAIL_EXITED:
+        case BRIG_JAIL_SIGNALED:
+                e->final = st;
+                e->have_final = true;
+                break;
+        case _BRIG_JAIL_OUTCOME_MAX:
+        case _BRIG_JAIL_OUTCOME_INVALID:
+                break;
+        }
+}
+
+static void status_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+        brig_exec *e = s->data;
+
+        if (n < 0) {
+                (void) uv_read_stop(s);
+                e->status_eof = true;
+                finish(e);
+                return;
+        }
+        for (ssize_t i = 0; i < n; i++) {
+                char c = buf->base[i];
+                if (c == '\n') {
+                        status_line(e, e->status_line, e->status_len);
+                        e->status_len = 0;
+                } else if (e->status_len < sizeof(e->status_line) - 1)
+                        e->status_line[e->status_len++] = c;
+        }
+}
+
+static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal) {
+        brig_exec *e = p->data;
+        (void) exit_status;
+        (void) term_signal;
+        e->exited = true;
+        finish(e);
+}
+
+static void timer_cb(uv_timer_t *t) {
+        brig_exec *e = t->data;
+        e->timed_out = true;
+        kill_jail(e);
+}
+
+static void stdin_written_cb(uv_write_t *req, int status) {
+        brig_exec *e = req->data;
+        (void) status; /* a command that exits without reading its input is not an error */
+        close_handle(e, (uv_handle_t *) &e->in);
+        e->has_in = false;
+}
+
+void brig_exec_cancel(brig_exec *e) {
+        if (e->state != EXEC_RUNNING)
+                return;
+        e->cancelled = true;
+        kill_jail(e);
+}
+
+void brig_exec_set_paused(brig_exec *e, bool paused) {
+        if (e->state != EXEC_RUNNING || (paused && e->killed))
+                return;
+        e->paused = paused;
+        if (!e->out_eof) {
+                if (paused)
+                        (void) uv_read_stop((uv_stream_t *) &e->out);
+                else
+                        (void) uv_read_start((uv_stream_t *) &e->out, alloc_cb, output_read_cb);
+        }
+        if (!e->err_eof) {
+                if (paused)
+                        (void) uv_read_stop((uv_stream_t *) &e->err);
+                else
+                        (void) uv_read_start((uv_stream_t *) &e->err, alloc_cb, output_read_cb);
+        }
+}
+
+static int write_plan(const brig_plan *plan, int *ret_fd, brig_error *err) {
+        _cleanup_free_ char *json = brig_plan_to_json(plan);
+        _cleanup_close_ int fd = -1;
+
+        if (!json)
+                return -ENOMEM;
+        fd = memfd_create("brig-plan", MFD_CLOEXEC);
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "memfd for the plan");
+        size_t len = strlen(json);
+        for (size_t off = 0; off < len;) {
+                ssize_t n = write(fd, json + off, len - off);
+                if (n < 0)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "write plan");
+                off += (size_t) n;
+        }
+        if (lseek(fd, 0, SEEK_SET) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "rewind plan");
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
+
+int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, const brig_exec_ops *ops,
+                    void *userdata, brig_exec **ret, brig_error *err) {
+        _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
+        _cleanup_close_ int plan_fd = -1;
+        uint64_t timeout = args->timeout_ms ? args->timeout_ms : ctx->policy->limits.wall_time_ms;
+        char *helper_argv[] = {(char *) ctx->jail_helper,
+                               (char *) "--plan-fd",
+                               (char *) "3",
+                               (char *) "--status-fd",
+                               (char *) "4",
+                               (char *) "--seccomp-fd",
+                               (char *) "5",
+                               NULL};
+        char *helper_env[] = {NULL};
+        uv_stdio_container_t stdio[6];
+        uv_process_options_t opts = {0};
+        brig_exec *e;
+        int r;
+
+        if (timeout > ctx->policy->limits.wall_time_ms)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_POLICY,
+                                      "arguments.timeout_ms: %llu exceeds the policy's wall_time of %llu ms",
+                                      (unsigned long long) timeout,
+                                      (unsigned long long) ctx->policy->limits.wall_time_ms);
+        brig_plan_request req = {
+                .argv = (const char *const *) args->argv,
+                .env = (const char *const *) args->env,
+                .cwd = args->cwd,
+                .workspace = ctx->workspace,
+        };
+        if ((r = brig_plan_build(ctx->policy, &req, &ctx->identity, &plan, err)) < 0)
+                return r;
+        if ((r = write_plan(plan, &plan_fd, err)) < 0)
+                return r;
+
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        e->ctx = *ctx;
+        e->ops = *ops;
+        e->userdata = userdata;
+        e->budget = ctx->policy->limits.output_bytes;
+        e->start_ns = uv_hrtime();
+
+        (void) uv_pipe_init(ctx->loop, &e->out, 0);
+        (void) uv_pipe_init(ctx->loop, &e->err, 0);
+        (void) uv_pipe_init(ctx->loop, &e->status, 0);
+        (void) uv_timer_init(ctx->loop, &e->timer);
+        e->out.data = e->err.data = e->status.data = e->timer.data = e->proc.data = e;
+        if (args->has_stdin) {
+                (void) uv_pipe_init(ctx->loop, &e->in, 0);
+                e->in.data = e;
+                e->has_in = true;
+                stdio[0] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_READABLE_PIPE,
+                                                  .data.stream = (uv_stream_t *) &e->in};
+        } else
+                stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
+        stdio[1] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                          .data.stream = (uv_stream_t *) &e->out};
+        stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                          .data.stream = (uv_stream_t *) &e->err};
+        stdio[3] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = plan_fd};
+        stdio[4] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                          .data.stream = (uv_stream_t *) &e->status};
+        stdio[5] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = ctx->seccomp_fd};
+
+        opts.file = ctx->jail_helper;
+        opts.args = helper_argv;
+        opts.env = helper_env;
+        opts.stdio = stdio;
+        opts.stdio_count = 6;
+        opts.exit_cb = exit_cb;
+        /* Its own session: a Ctrl-C meant for brigd's terminal must not reach jails behind brigd's back. */
+        opts.flags = UV_PROCESS_DETACHED;
+
+        r = uv_spawn(ctx->loop, &e->proc, &opts);
+        if (r < 0) {
+                (void) brig_error_set(err, r, BRIG_KIND_SANDBOX, "spawn jail helper '%s': %s",
+                                      ctx->jail_helper, uv_strerror(r));
+                /* No callbacks will come: close what was initialised and let the last close free e. */
+                e->state = EXEC_DONE;
+                close_handle(e, (uv_handle_t *) &e->proc);
+                close_handle(e, (uv_handle_t *) &e->out);
+                close_handle(e, (uv_handle_t *) &e->err);
+                close_handle(e, (uv_handle_t *) &e->status);
+                close_handle(e, (uv_handle_t *) &e->timer);
+                if (e->has_in)
+                        close_handle(e, (uv_handle_t *) &e->in);
+                return r;
+        }
+        (void) uv_read_start((uv_stream_t *) &e->out, alloc_cb, output_read_cb);
+        (void) uv_read_start((uv_stream_t *) &e->err, alloc_cb, output_read_cb);
+        (void) uv_read_start((uv_stream_t *) &e->status, alloc_cb, status_read_cb);
+        (void) uv_timer_start(&e->timer, timer_cb, timeout, 0);
+        if (e->has_in) {
+                e->stdin_data = args->stdin_data ? strdup(args->stdin_data) : NULL;
+                e->stdin_len = args->stdin_len;
+                uv_buf_t b =
+                        uv_buf_init(e->stdin_data ? e->stdin_data : (char *) "", (unsigned) e->stdin_len);
+                e->in_req.data = e;
+                if (uv_write(&e->in_req, (uv_stream_t *) &e->in, &b, 1, stdin_written_cb) < 0) {
+                        close_handle(e, (uv_handle_t *) &e->in);
+                        e->has_in = false;
+                }
+        }
+        *ret = e;
+        return 0;
+}
+
+static int add_stream(cJSON *o, const char *name, const char *enc_name, const brig_buf *b) {
+        const char *data = b->data ? b->data : "";
+        if (brig_utf8_valid(data, b->len)) {
+                return cJSON_AddStringToObject(o, name, data) && cJSON_AddStringToObject(o, enc_name, "utf8")
+                               ? 0
+                               : -ENOMEM;
+        }
+        _cleanup_free_ char *b64 = brig_base64_encode(data, b->len);
+        if (!b64)
+                return -ENOMEM;
+        return cJSON_AddStringToObject(o, name, b64) && cJSON_AddStringToObject(o, enc_name, "base64")
+                       ? 0
+                       : -ENOMEM;
+}
+
+cJSON *brig_exec_result_to_json(const brig_exec_result *res) {
+        _cleanup_json_ cJSON *o = cJSON_CreateObject();
+        char sig[16];
+        bool ok = o;
+
+        ok = ok && (res->exited ? cJSON_AddNumberToObject(o, "exit_code", res->exit_code)
+                                : cJSON_AddNullToObject(o, "exit_code"));
+        ok = ok && (res->signal ? cJSON_AddStringToObject(o, "signal", brig_signal_name(res->signal, sig))
+                                : cJSON_AddNullToObject(o, "signal"));
+        ok = ok && add_stream(o, "stdout", "stdout_encoding", res->out) >= 0;
+        ok = ok && add_stream(o, "stderr", "stderr_encoding", res->err) >= 0;
+        ok = ok && cJSON_AddNumberToObject(o, "stdout_bytes", (double) res->stdout_bytes);
+        ok = ok && cJSON_AddNumberToObject(o, "stderr_bytes", (double) res->stderr_bytes);
+        ok = ok && cJSON_AddBoolToObject(o, "truncated", res->truncated);
+        ok = ok && cJSON_AddBoolToObject(o, "timed_out", res->timed_out);
+        ok = ok && cJSON_AddNumberToObject(o, "duration_ms", (double) res->duration_ms);
+        if (ok && res->error.code) {
+                cJSON *e = cJSON_AddObjectToObject(o, "error");
+                ok = e && cJSON_AddStringToObject(e, "kind", brig_kind_name(res->error.kind)) &&
+                     cJSON_AddStringToObject(e, "message", res->error.msg);
+        }
+        return ok ? TAKE_PTR(o) : NULL;
+}
+
+char *brig_exec_result_to_text(const brig_exec_result *res) {
+        brig_buf t = {0};
+        char line[512], sig[16];
+        bool ok = true;
+
+        for (int i = 0; i < 2 && ok; i++) {
+                const brig_buf *b = i == 0 ? res->out : res->err;
+                const char *data = b->data ? b->data : "";
+                if (b->len == 0)
+                        continue;
+                if (i == 1 && t.len)
+                        ok = brig_buf_append(&t, "\n[stderr]\n", 10) >= 0;
+                if (brig_utf8_valid(data, b->len))
+                        ok = ok && brig_buf_append(&t, data, b->len) >= 0;
+                else {
+                        int n = snprintf(line, sizeof(line), "[%zu bytes of binary output, base64 in %s]",
+                                         b->len, i == 0 ? "stdout" : "stderr");
+                        ok = ok && brig_buf_append(&t, line, (size_t) n) >= 0;
+                }
+        }
+        int n;
+        if (res->error.code)
+                n = snprintf(line, sizeof(line), "\n[error: %s]", res->error.msg);
+        else if (res->timed_out)
+                n = snprintf(line, sizeof(line), "\n[timed out after %llu ms]",
+                             (unsigned long long) res->duration_ms);
+        else if (res->exited)
+                n = snprintf(line, sizeof(line), "\n[exit code %d]", res->exit_code);
+        else
+                n = snprintf(line, sizeof(line), "\n[killed by %s]", brig_signal_name(res->signal, sig));
+        ok = ok && brig_buf_append(&t, line, (size_t) n) >= 0;
+        if (ok && res->truncated) {
+                n = snprintf(line, sizeof(line),
+                             "\n[output truncated: %llu bytes produced, the policy keeps %zu]",
+                             (unsigned long long) (res->stdout_bytes + res->stderr_bytes),
+                             res->out->len + res->err->len);
+                ok = brig_buf_append(&t, line, (size_t) n) >= 0;
+        }
+        if (!ok) {
+                brig_buf_done(&t);
+                return NULL;
+        }
+        return t.data ? t.data : strdup("");
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#include "common/error.h"
+#include "common/text.h"
+#include "sandbox/plan.h"
+#include "sandbox/policy.h"
+
+/* The `exec` tool: runs one command in a fresh jail through the brig-jail helper (uv_spawn, so the threaded
+ * daemon never forks without exec), streams its output and reports how it ended. Runs on the loop thread. */
+
+typedef struct brig_exec_args {
+        char **argv; /* from "argv", or /bin/sh -c "command" */
+        char **env;  /* "NAME=value" from "env" */
+        char *cwd;   /* workspace-relative, NULL for the root */
+        char *stdin_data;
+        size_t stdin_len;
+        bool has_stdin;
+        uint64_t timeout_ms; /* 0: the policy's wall_time */
+} brig_exec_args;
+
+#define BRIG_EXEC_MAX_TIMEOUT_MS (24ull * 60 * 60 * 1000)
+#define BRIG_EXEC_MAX_STDIN (8u * 1024u * 1024u)
+
+/* Validates the tool arguments (a JSON object) and fills *ret; errors name the field. Pure. */
+int brig_exec_args_parse(const cJSON *arguments, brig_exec_args *ret, brig_error *err);
+void brig_exec_args_done(brig_exec_args *a);
+
+/* JSON Schemas of the tool's input and structured output, for tools/list. New objects; caller frees. */
+cJSON *brig_exec_input_schema(void);
+cJSON *brig_exec_output_schema(void);
+
+/* What the worker lends each call; must outlive it. */
+typedef struct brig_exec_context {
+        uv_loop_t *loop;
+        const brig_policy *policy;
+        int seccomp_fd;          /* sealed memfd from brig_seccomp_compile() */
+        const char *jail_helper; /* path of brig-jail */
+        brig_identity identity;
+        const char *workspace; /* host path */
+} brig_exec_context;
+
+typedef enum brig_stream {
+        BRIG_STREAM_STDOUT = 1,
+        BRIG_STREAM_STDERR = 2,
+} brig_stream;
+
+typedef struct brig_exec_result {
+        bool started; /* the jail was built and the command handed to execve */
+        bool exited;  /* exit_code is meaningful */
+        int exit_code;
+        int signal; /* terminating signal, 0 if none */
+        bool timed_out, cancelled, truncated;
+        uint64_t duration_ms;
+        uint64_t stdout_bytes, stderr_bytes; /* produced, including what was dropped */
+        const brig_buf *out, *err;           /* borrowed: valid during the done callback only */
+        brig_error error;                    /* code != 0 when a jail layer or execve failed */
+} brig_exec_result;
+
+typedef struct brig_exec_ops {
+        /* A chunk the command wrote, within the policy's output budget (nothing is streamed past it). */
+        void (*output)(const char *data, size_t len, brig_stream stream, void *userdata);
+        /* Exactly once, when the process, its pipes and its status are all finished. The exec object is
+         * freed after this returns: do not touch it again. */
+        void (*done)(const brig_exec_result *res, void *userdata);
+} brig_exec_ops;
+
+typedef struct brig_exec brig_exec;
+
+/* Starts the command. On success *ret is a handle for cancel/pause that stays valid until ops->done has
+ * been called. On failure nothing was started and no callback will come. */
+int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, const brig_exec_ops *ops,
+                    void *userdata, brig_exec **ret, brig_error *err);
+
+/* Kills the whole jail now; ops->done follows with cancelled set. Idempotent. */
+void brig_exec_cancel(brig_exec *e);
+
+/* Stops (or resumes) reading the command's output: a full pipe then blocks the command. Used for
+ * backpressure when a client reads slowly. */
+void brig_exec_set_paused(brig_exec *e, bool paused);
+
+/* structuredContent and the text rendering of a result. New objects; NULL on allocation failure. */
+cJSON *brig_exec_result_to_json(const brig_exec_result *res);
+char *brig_exec_result_to_text(const brig_exec_result *res);
+
+/* "SIGKILL" etc., or "SIG<n>". Returns a static or the caller's buffer. */
+const char *brig_signal_name(int sig, char buf[16]);

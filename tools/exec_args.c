@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: MIT */
+/* The exec tool's contract: argument validation and the JSON Schemas published by tools/list. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "tools/exec.h"
+
+void brig_exec_args_done(brig_exec_args *a) {
+        brig_strv_free(a->argv);
+        brig_strv_free(a->env);
+        free(a->cwd);
+        free(a->stdin_data);
+        *a = (brig_exec_args){0};
+}
+
+static int parse_env(const cJSON *env, brig_exec_args *a, brig_error *err) {
+        size_t n = (size_t) cJSON_GetArraySize(env), i = 0;
+        const cJSON *it;
+
+        if (!cJSON_IsObject(env))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "arguments.env: expected an object of strings, got %s",
+                                      brig_json_type_name(env));
+        if (n > BRIG_PLAN_MAX_ENV)
+                return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "arguments.env: more than %d variables",
+                                      BRIG_PLAN_MAX_ENV);
+        a->env = calloc(n + 1, sizeof(char *));
+        if (!a->env)
+                return -ENOMEM;
+        cJSON_ArrayForEach (it, env) {
+                if (!cJSON_IsString(it))
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                              "arguments.env.%.64s: expected a string, got %s", it->string,
+                                              brig_json_type_name(it));
+                if (!it->string[0] || strchr(it->string, '='))
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                              "arguments.env: invalid variable name \"%.64s\"", it->string);
+                if (asprintf(&a->env[i], "%s=%s", it->string, it->valuestring) < 0) {
+                        a->env[i] = NULL;
+                        return -ENOMEM;
+                }
+                i++;
+        }
+        return 0;
+}
+
+static int parse_into(const cJSON *args, brig_exec_args *a, brig_error *err) {
+        static const char *const keys[] = {"command", "argv", "cwd", "env", "stdin", "timeout_ms", NULL};
+        const char *command = NULL, *cwd = NULL, *in = NULL;
+        const cJSON *argv = brig_json_member(args, "argv"), *env = brig_json_member(args, "env");
+        size_t n = 0;
+        int r;
+
+        if (!cJSON_IsObject(args))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "arguments: expected an object, got %s", brig_json_type_name(args));
+        if ((r = brig_json_check_keys(args, "arguments", keys, err)) < 0 ||
+            (r = brig_json_get_string(args, "arguments", "command", false, &command, err)) < 0 ||
+            (r = brig_json_get_string(args, "arguments", "cwd", false, &cwd, err)) < 0 ||
+            (r = brig_json_get_string(args, "arguments", "stdin", false, &in, err)) < 0 ||
+            (r = brig_json_get_u64(args, "arguments", "timeout_ms", BRIG_EXEC_MAX_TIMEOUT_MS, &a->timeout_ms,
+                                   err)) < 0)
+                return r;
+        if (!!command == !!argv)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "arguments: exactly one of \"command\" and \"argv\" is required");
+        if (brig_json_member(args, "timeout_ms") && a->timeout_ms == 0)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "arguments.timeout_ms: must be at least 1");
+        if (command) {
+                if (!command[0])
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                              "arguments.command: must not be empty");
+                if (strlen(command) > BRIG_PLAN_MAX_ARG_BYTES)
+                        return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT,
+                                              "arguments.command: longer than %d bytes",
+                                              BRIG_PLAN_MAX_ARG_BYTES);
+                a->argv = calloc(4, sizeof(char *));
+                if (!a->argv || !(a->argv[0] = strdup("/bin/sh")) || !(a->argv[1] = strdup("-c")) ||
+                    !(a->argv[2] = strdup(command)))
+                        return -ENOMEM;
+        } else {
+                r = brig_json_get_strv(args, "arguments", "argv", BRIG_PLAN_MAX_ARGS,
+                                       BRIG_PLAN_MAX_ARG_BYTES, &a->argv, &n, err);
+                if (r < 0)
+                        return r;
+                if (n == 0 || !a->argv[0][0])
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                              "arguments.argv: must name a program");
+        }
+        if (cwd && cwd[0]) {
+                if ((r = brig_relpath_check(cwd, "arguments.cwd", err)) < 0)
+                        return r;
+                if (!(a->cwd = strdup(cwd)))
+                        return -ENOMEM;
+        }
+        if (env && (r = parse_env(env, a, err)) < 0)
+                return r;
+        if (in) {
+                a->stdin_len = strlen(in);
+                if (a->stdin_len > BRIG_EXEC_MAX_STDIN)
+                        return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT,
+                                              "arguments.stdin: longer than %u bytes", BRIG_EXEC_MAX_STDIN);
+                if (!(a->stdin_data = strdup(in)))
+                        return -ENOMEM;
+                a->has_stdin = true;
+        }
+        return 0;
+}
+
+int brig_exec_args_parse(const cJSON *arguments, brig_exec_args *ret, brig_error *err) {
+        brig_exec_args a = {0};
+        int r = parse_into(arguments, &a, err);
+
+        if (r < 0) {
+                brig_exec_args_done(&a);
+                return r;
+        }
+        *ret = a;
+        return 0;
+}
+
+static const char input_schema[] =
+        "{\"type\":\"object\",\"additionalProperties\":false,"
+        "\"properties\":{"
+        "\"command\":{\"type\":\"string\",\"description\":\"Shell command, run with /bin/sh -c\"},"
+        "\"argv\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"minItems\":1,"
+        "\"description\":\"Program and arguments, run without a shell (instead of command)\"},"
+        "\"cwd\":{\"type\":\"string\",\"description\":\"Working directory relative to the workspace root\"},"
+        "\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
+        "\"description\":\"Variables added to the policy's environment\"},"
+        "\"stdin\":{\"type\":\"string\",\"description\":\"Standard input (default: empty)\"},"
+        "\"timeout_ms\":{\"type\":\"integer\",\"minimum\":1,"
+        "\"description\":\"Wall-clock limit; at most the policy's wall_time\"}}}";
+
+static const char output_schema[] =
+        "{\"type\":\"object\",\"properties\":{"
+        "\"exit_code\":{\"type\":[\"integer\",\"null\"]},"
+        "\"signal\":{\"type\":[\"string\",\"null\"]},"
+        "\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"
+        "\"stdout_encoding\":{\"enum\":[\"utf8\",\"base64\"]},"
+        "\"stderr_encoding\":{\"enum\":[\"utf8\",\"base64\"]},"
+        "\"stdout_bytes\":{\"type\":\"integer\"},\"stderr_bytes\":{\"type\":\"integer\"},"
+        "\"truncated\":{\"type\":\"boolean\"},\"timed_out\":{\"type\":\"boolean\"},"
+        "\"duration_ms\":{\"type\":\"integer\"},"
+        "\"error\":{\"type\":\"object\",\"properties\":{\"kind\":{\"type\":\"string\"},"
+        "\"message\":{\"type\":\"string\"}}}},"
+        "\"required\":[\"exit_code\",\"signal\",\"stdout\",\"stderr\",\"truncated\",\"timed_out\","
+        "\"duration_ms\"]}";
+
+cJSON *brig_exec_input_schema(void) {
+        return cJSON_Parse(input_schema);
+}
+
+cJSON *brig_exec_output_schema(void) {
+        return cJSON_Parse(output_schema);
+}

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/* Append-only, hash-chained JSONL audit log. Each line is
+ *   {"version":1,"seq":N,"ts":"RFC3339","type":...,<event fields>,"prev":"<hex>","hash":"<hex>"}
+ * where hash = SHA-256(prev + "\n" + the line up to, not including, ',"hash"' followed by '}'). */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "worker/audit.h"
+
+#define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+#define TAIL_BYTES 65536
+
+struct brig_audit {
+        int fd;
+        uint64_t seq;
+        char prev[65];
+};
+
+void brig_audit_free(brig_audit *a) {
+        if (!a)
+                return;
+        brig_closep(&a->fd);
+        free(a);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_audit *, brig_audit_free);
+
+int brig_audit_line_hash(const char *prev_hex, const char *line_without_hash, char out[65]) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int md_len = 0;
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        int ok;
+
+        if (!ctx)
+                return -ENOMEM;
+        ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
+             EVP_DigestUpdate(ctx, prev_hex, strlen(prev_hex)) && EVP_DigestUpdate(ctx, "\n", 1) &&
+             EVP_DigestUpdate(ctx, line_without_hash, strlen(line_without_hash)) &&
+             EVP_DigestFinal_ex(ctx, md, &md_len);
+        EVP_MD_CTX_free(ctx);
+        if (!ok)
+                return -EIO;
+        for (unsigned i = 0; i < md_len && i < 32; i++)
+                (void) snprintf(out + 2 * i, 3, "%02x", md[i]);
+        out[64] = 0;
+        return 0;
+}
+
+/* Picks up seq and hash from the last complete line, so a restarted worker extends the same chain. */
+static int resume_chain(brig_audit *a, brig_error *err) {
+        struct stat st;
+        _cleanup_free_ char *tail = NULL;
+
+        if (fstat(a->fd, &st) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "stat audit log");
+        if (st.st_size == 0)
+                return 0;
+        off_t off = st.st_size > TAIL_BYTES ? st.st_size - TAIL_BYTES : 0;
+        size_t len = (size_t) (st.st_size - off);
+        tail = malloc(len + 1);
+        if (!tail)
+                return -ENOMEM;
+        ssize_t n = pread(a->fd, tail, len, off);
+        if (n < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "read audit log");
+        tail[n] = 0;
+        while (n > 0 && tail[n - 1] == '\n')
+                tail[--n] = 0;
+        char *last = strrchr(tail, '\n');
+        last = last ? last + 1 : tail;
+        _cleanup_json_ cJSON *o = cJSON_Parse(last);
+        const cJSON *hash = brig_json_member(o, "hash"), *seq = brig_json_member(o, "seq");
+        if (!cJSON_IsString(hash) || strlen(hash->valuestring) != 64 || !cJSON_IsNumber(seq))
+                return brig_error_set(
+                        err, -EBADMSG, BRIG_KIND_IO,
+                        "audit log: last line is not a brig audit event; refusing to extend it");
+        memcpy(a->prev, hash->valuestring, 65);
+        a->seq = (uint64_t) seq->valuedouble + 1;
+        return 0;
+}
+
+int brig_audit_open(const char *path, brig_audit **ret, brig_error *err) {
+        _cleanup_(brig_audit_freep) brig_audit *a = calloc(1, sizeof(*a));
+        int r;
+
+        if (!a)
+                return -ENOMEM;
+        memcpy(a->prev, GENESIS, sizeof(a->prev));
+        a->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (a->fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open audit log '%s'", path);
+        if ((r = resume_chain(a, err)) < 0)
+                return r;
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+cJSON *brig_audit_event(const char *type) {
+        cJSON *o = cJSON_CreateObject();
+        if (o && !cJSON_AddStringToObject(o, "type", type)) {
+                cJSON_Delete(o);
+                return NULL;
+        }
+        return o;
+}
+
+static cJSON *elide(const cJSON *v, size_t max, int depth) {
+        if (depth > 32)
+                return cJSON_CreateString("<elided: nested too deep>");
+        if (cJSON_IsString(v)) {
+                size_t len = strlen(v->valuestring);
+                if (len <= max)
+                        return cJSON_CreateString(v->valuestring);
+                _cleanup_free_ char *s = NULL;
+                /* Cut on a character boundary so the log stays valid UTF-8. */
+                size_t cut = max;
+                while (cut > 0 && ((unsigned char) v->valuestring[cut] & 0xc0) == 0x80)
+                        cut--;
+                if (asprintf(&s, "%.*s...<elided, %zu bytes>", (int) cut, v->valuestring, len) < 0)
+                        return NULL;
+                return cJSON_CreateString(s);
+        }
+        if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+                cJSON *c = cJSON_IsArray(v) ? cJSON_CreateArray() : cJSON_CreateObject();
+                const cJSON *it;
+                cJSON_ArrayForEach (it, v) {
+                        cJSON *e = elide(it, max, depth + 1);
+                        if (!c || !e) {
+                                cJSON_Delete(c);
+                                cJSON_Delete(e);
+                                return NULL;
+                        }
+                        if (cJSON_IsArray(v))
+                                cJSON_AddItemToArray(c, e);
+                        else
+                                cJSON_AddItemToObject(c, it->string, e);
+                }
+                return c;
+        }
+        return cJSON_Duplicate(v, true);
+}
+
+cJSON *brig_audit_elide(const cJSON *arguments, size_t max_string) {
+        return arguments ? elide(arguments, max_string, 0) : cJSON_CreateNull();
+}
+
+int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
+        _cleanup_json_ cJSON *ev = event;
+        _cleanup_free_ char *body = NULL, *line = NULL;
+        char ts[40], hash[65];
+        struct timespec now;
+        struct tm tm;
+        int r;
+
+        if (!ev)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
+        (void) clock_gettime(CLOCK_REALTIME, &now);
+        (void) gmtime_r(&now.tv_sec, &tm);
+        size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        (void) snprintf(ts + n, sizeof(ts) - n, ".%06ldZ", now.tv_nsec / 1000);
+
+        /* Fixed members first, in a fixed order, so lines are easy to read and to verify. */
+        cJSON *head = cJSON_CreateObject();
+        bool ok = head && cJSON_AddNumberToObject(head, "version", BRIG_AUDIT_VERSION) &&
+                  cJSON_AddNumberToObject(head, "seq", (double) a->seq) &&
+                  cJSON_AddStringToObject(head, "ts", ts);
+        while (ok && ev->child) {
+                cJSON *item = cJSON_DetachItemViaPointer(ev, ev->child);
+                cJSON_AddItemToObject(head, item->string, item);
+                /* cJSON_AddItemToObject copies the key; the detached item kept its own, which it frees. */
+        }
+        ok = ok && cJSON_AddStringToObject(head, "prev", a->prev);
+        cJSON_Delete(ev);
+        ev = head;
+        if (!ok || !(body = cJSON_PrintUnformatted(ev)))
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
+        if ((r = brig_audit_line_hash(a->prev, body, hash)) < 0)
+                return brig_error_set(err, r, BRIG_KIND_INTERNAL, "audit event: hash");
+        size_t blen = strlen(body);
+        if (asprintf(&line, "%.*s,\"hash\":\"%s\"}\n", (int) (blen - 1), body, hash) < 0)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
+        size_t len = strlen(line);
+        ssize_t w = write(a->fd, line, len);
+        if (w < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "write audit log");
+        if ((size_t) w != len)
+                return brig_error_set(err, -EIO, BRIG_KIND_IO, "write audit log: short write");
+        memcpy(a->prev, hash, sizeof(a->prev));
+        a->seq++;
+        return 0;
+}

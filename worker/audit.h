@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/error.h"
+
+/* The audit trail: one versioned JSON event per line, appended to a file and chained by SHA-256 so that
+ * editing or dropping a line breaks the chain (`prev` is the previous line's `hash`). An event is on disk
+ * (write(2) returned) before brig_audit_emit() returns; a failed write is an error the caller must turn
+ * into a refusal (fail closed). Loop thread only: the write is one small append to the page cache. */
+
+#define BRIG_AUDIT_VERSION 1
+
+typedef struct brig_audit brig_audit;
+
+/* Opens (creating, mode 0600) the log at path and continues the chain from its last line. */
+int brig_audit_open(const char *path, brig_audit **ret, brig_error *err);
+void brig_audit_free(brig_audit *a);
+
+/* Adds version, seq, ts, prev and hash to event (an object whose "type" the caller set), appends it as one
+ * line, and consumes event in every case. */
+int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err);
+
+/* Makes an event object with its "type" set; NULL on allocation failure. */
+cJSON *brig_audit_event(const char *type);
+
+/* A copy of a tool call's arguments for the log: strings longer than max_string are cut and marked, so
+ * large inputs (file contents, stdin) never bloat the trail. New object or NULL. */
+cJSON *brig_audit_elide(const cJSON *arguments, size_t max_string);
+
+/* Hash of a line as chained: SHA-256 over prev_hex, "\n", and the line without its "hash" member; hex into
+ * out (65 bytes). Exposed for `brig audit verify` and the tests. */
+int brig_audit_line_hash(const char *prev_hex, const char *line_without_hash, char out[65]);

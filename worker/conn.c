@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/* One client connection: reading and framing, a bounded write queue with backpressure on the commands it
+ * streams from, and a reference count so the connection outlives the calls still finishing after it
+ * closed. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/fs.h"
+#include "common/log.h"
+#include "worker/rpc.h"
+#include "worker/worker.h"
+
+typedef struct write_req {
+        uv_write_t req;
+        brig_conn *conn;
+        size_t len;
+        char data[];
+} write_req;
+
+static void conn_free(brig_conn *c) {
+        brig_worker *w = c->w;
+
+        for (brig_conn **p = &w->conns; *p; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        break;
+                }
+        w->n_conns--;
+        brig_framer_done(&c->framer);
+        free(c->workspace);
+        free(c);
+}
+
+typedef struct rm_work {
+        uv_work_t req;
+        char *path;
+        int r;
+} rm_work;
+
+static void rm_work_cb(uv_work_t *req) {
+        rm_work *rw = (rm_work *) req;
+        rw->r = brig_rm_rf(rw->path);
+}
+
+static void rm_after_cb(uv_work_t *req, int status) {
+        rm_work *rw = (rm_work *) req;
+        if (status == 0 && rw->r < 0)
+                (void) log_warning_errno(rw->r, "remove workspace '%s': %m, ignoring", rw->path);
+        free(rw->path);
+        free(rw);
+}
+
+/* The workspace goes with the connection until persistent environments arrive; removal may be large, so it
+ * runs on the thread pool. */
+static void remove_workspace(brig_conn *c) {
+        rm_work *rw;
+
+        if (!c->workspace)
+                return;
+        rw = calloc(1, sizeof(*rw));
+        if (!rw)
+                return;
+        rw->path = c->workspace;
+        c->workspace = NULL;
+        if (uv_queue_work(c->w->loop, &rw->req, rm_work_cb, rm_after_cb) < 0) {
+                free(rw->path);
+                free(rw);
+        }
+}
+
+void brig__conn_unref(brig_conn *c) {
+        if (--c->refs > 0)
+                return;
+        remove_workspace(c);
+        conn_free(c);
+}
+
+static void handle_closed_cb(uv_handle_t *h) {
+        brig__conn_unref(h->data);
+}
+
+void brig__conn_close(brig_conn *c, const char *reason) {
+        cJSON *ev;
+
+        if (c->closing)
+                return;
+        c->closing = true;
+        log_info("connection %llu closed: %s", (unsigned long long) c->id, reason);
+        ev = brig_audit_event("connection_close");
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
+                cJSON_AddStringToObject(ev, "reason", reason);
+                if (c->env_id[0])
+                        cJSON_AddStringToObject(ev, "environment", c->env_id);
+        }
+        (void) brig__worker_audit(c->w, ev);
+        brig__mcp_conn_closing(c);
+        uv_close((uv_handle_t *) &c->pipe, handle_closed_cb);
+        uv_close((uv_handle_t *) &c->stall_timer, handle_closed_cb);
+}
+
+static void set_paused(brig_conn *c, bool paused) {
+        if (c->paused == paused)
+                return;
+        c->paused = paused;
+        for (brig_call *call = c->calls; call; call = call->next)
+                if (call->exec && call->state == BRIG_CALL_RUNNING)
+                        brig_exec_set_paused(call->exec, paused);
+}
+
+static void stall_cb(uv_timer_t *t) {
+        brig_conn *c = t->data;
+        if (uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) > BRIG_WRITE_QUEUE_HIGH)
+                brig__conn_close(c, "client stopped reading");
+}
+
+static void write_cb(uv_write_t *req, int status) {
+        write_req *wr = (write_req *) req;
+        brig_conn *c = wr->conn;
+
+        free(wr);
+        if (c->closing)
+                return;
+        if (status < 0) {
+                brig__conn_close(c, uv_strerror(status));
+                return;
+        }
+        if (c->paused && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) < BRIG_WRITE_QUEUE_LOW) {
+                (void) uv_timer_stop(&c->stall_timer);
+                set_paused(c, false);
+        }
+}
+
+int brig__conn_send(brig_conn *c, cJSON *msg) {
+        char *text;
+        size_t len, queued;
+        write_req *wr;
+        int r;
+
+        if (!msg)
+                return -ENOMEM;
+        if (c->closing) {
+                cJSON_Delete(msg);
+                return -ECONNRESET;
+        }
+        text = cJSON_PrintUnformatted(msg);
+        cJSON_Delete(msg);
+        if (!text)
+                return -ENOMEM;
+        len = strlen(text);
+        queued = uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe);
+        if (queued + len > BRIG_WRITE_QUEUE_HARD) {
+                free(text);
+                brig__conn_close(c, "write queue over its limit");
+                return -ENOBUFS;
+        }
+        wr = malloc(sizeof(*wr) + len + 1);
+        if (!wr) {
+                free(text);
+                return -ENOMEM;
+        }
+        memcpy(wr->data, text, len);
+        wr->data[len] = '\n';
+        wr->len = len + 1;
+        wr->conn = c;
+        free(text);
+        uv_buf_t buf = uv_buf_init(wr->data, (unsigned) wr->len);
+        r = uv_write(&wr->req, (uv_stream_t *) &c->pipe, &buf, 1, write_cb);
+        if (r < 0) {
+                free(wr);
+                brig__conn_close(c, uv_strerror(r));
+                return r;
+        }
+        if (!c->paused && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) > BRIG_WRITE_QUEUE_HIGH) {
+                set_paused(c, true);
+                (void) uv_timer_start(&c->stall_timer, stall_cb, BRIG_WRITE_STALL_MS, 0);
+        }
+        return 0;
+}
+
+static int line_cb(const char *line, size_t len, void *userdata) {
+        brig_conn *c = userdata;
+        brig__mcp_handle_line(c, line, len);
+        return c->closing ? -ECONNRESET : 0;
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+        (void) h;
+        buf->base = malloc(suggested);
+        buf->len = buf->base ? suggested : 0;
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+        brig_conn *c = s->data;
+        int r;
+
+        if (n < 0) {
+                free(buf->base);
+                brig__conn_close(c, n == UV_EOF ? "client closed" : uv_strerror((int) n));
+                return;
+        }
+        /* Calls may close the connection from inside the feed; keep it alive until we are out. */
+        c->refs++;
+        r = brig_framer_feed(&c->framer, buf->base, (size_t) n, line_cb, c);
+        free(buf->base);
+        if (r == -EMSGSIZE && !c->closing) {
+                char msg[96];
+                (void) snprintf(msg, sizeof(msg), "message larger than %u bytes", BRIG_MAX_MESSAGE_BYTES);
+                (void) brig__conn_send(c, brig_rpc_error(NULL, BRIG_RPC_INVALID_REQUEST, msg, NULL));
+                brig__conn_close(c, msg);
+        } else if (r < 0 && r != -ECONNRESET && !c->closing)
+                brig__conn_close(c, "out of memory");
+        brig__conn_unref(c);
+}
+
+void brig__conn_accept(brig_worker *w) {
+        brig_conn *c;
+        socklen_t len = sizeof(struct ucred);
+        uv_os_fd_t fd;
+        cJSON *ev;
+        int r;
+
+        c = calloc(1, sizeof(*c));
+        if (!c)
+                return;
+        c->w = w;
+        c->id = ++w->next_conn_id;
+        brig_framer_init(&c->framer, BRIG_MAX_MESSAGE_BYTES);
+        (void) uv_pipe_init(w->loop, &c->pipe, 0);
+        (void) uv_timer_init(w->loop, &c->stall_timer);
+        c->pipe.data = c->stall_timer.data = c;
+        c->refs = 2;
+        c->next = w->conns;
+        w->conns = c;
+        w->n_conns++;
+
+        r = uv_accept((uv_stream_t *) &w->listener, (uv_stream_t *) &c->pipe);
+        if (r < 0) {
+                c->closing = true;
+                uv_close((uv_handle_t *) &c->pipe, handle_closed_cb);
+                uv_close((uv_handle_t *) &c->stall_timer, handle_closed_cb);
+                return;
+        }
+        if (uv_fileno((uv_handle_t *) &c->pipe, &fd) == 0)
+                (void) getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len);
+        ev = brig_audit_event("connection_open");
+        if (ev) {
+                cJSON *peer = cJSON_AddObjectToObject(ev, "peer");
+                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
+                if (peer) {
+                        cJSON_AddNumberToObject(peer, "uid", c->peer.uid);
+                        cJSON_AddNumberToObject(peer, "gid", c->peer.gid);
+                        cJSON_AddNumberToObject(peer, "pid", c->peer.pid);
+                }
+        }
+        if (brig__worker_audit(w, ev) < 0) {
+                brig__conn_close(c, "audit log unavailable");
+                return;
+        }
+        if (w->n_conns > BRIG_MAX_CONNECTIONS) {
+                brig__conn_close(c, "too many connections");
+                return;
+        }
+        log_info("connection %llu from uid=%u pid=%d", (unsigned long long) c->id, c->peer.uid, c->peer.pid);
+        (void) uv_read_start((uv_stream_t *) &c->pipe, alloc_cb, read_cb);
+}

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/* brigd: the brig worker daemon. Parses options, builds the worker and runs the loop until SIGINT/SIGTERM.
+ */
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "worker/worker.h"
+
+static void help(void) {
+        printf("Usage: brigd [OPTIONS]\n"
+               "\n"
+               "The brig worker: serves MCP (JSON-RPC 2.0, one message per line) on a Unix socket and runs "
+               "each\n"
+               "tool call in a jail built from the policy (namespaces, seccomp, no capabilities, rlimits).\n"
+               "\n"
+               "Options:\n"
+               "  --socket PATH     socket to listen on, created mode 0600 (default: ./brig.sock)\n"
+               "  --policy FILE     policy file (default: policies/default.json, else the installed one)\n"
+               "  --audit PATH      audit log, hash-chained JSONL (default: brig.audit.jsonl beside the "
+               "socket)\n"
+               "  --state-dir DIR   where workspaces live (default: /var/lib/brig as root,\n"
+               "                    $XDG_STATE_HOME/brig otherwise)\n"
+               "  --jail-helper P   path of brig-jail (default: beside brigd, else %s/brig-jail)\n"
+               "  --jail-id ID      host uid/gid jails run as when brigd is root (default: %d)\n"
+               "  --log-level L     error, warning, info or debug (default: info)\n"
+               "  -h, --help        show this help\n"
+               "  --version         show the version\n"
+               "\n"
+               "Stop with Ctrl-C or SIGTERM: running calls are killed and the socket is removed.\n"
+               "Docs: docs/protocol.md (wire protocol), docs/policy.md (policy format).\n",
+               BRIG_LIBEXECDIR, BRIG_JAIL_HOST_ID_DEFAULT);
+}
+
+static char *default_state_dir(void) {
+        const char *xdg = secure_getenv("XDG_STATE_HOME"), *home = secure_getenv("HOME");
+        char *s = NULL;
+
+        if (geteuid() == 0)
+                return strdup("/var/lib/brig");
+        if (xdg && xdg[0] == '/')
+                return asprintf(&s, "%s/brig", xdg) < 0 ? NULL : s;
+        if (home && home[0] == '/')
+                return asprintf(&s, "%s/.local/state/brig", home) < 0 ? NULL : s;
+        return asprintf(&s, "/tmp/brig-%u", geteuid()) < 0 ? NULL : s;
+}
+
+static char *default_helper(void) {
+        char exe[PATH_MAX], *s = NULL;
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+        if (n > 0) {
+                exe[n] = 0;
+                if (asprintf(&s, "%s/brig-jail", dirname(exe)) < 0)
+                        return NULL;
+                if (access(s, X_OK) == 0)
+                        return s;
+                free(s);
+        }
+        return strdup(BRIG_LIBEXECDIR "/brig-jail");
+}
+
+static char *default_audit(const char *socket_path) {
+        _cleanup_free_ char *copy = strdup(socket_path);
+        char *s = NULL;
+
+        if (!copy)
+                return NULL;
+        return asprintf(&s, "%s/brig.audit.jsonl", dirname(copy)) < 0 ? NULL : s;
+}
+
+static void signal_cb(uv_signal_t *s, int signum) {
+        brig_worker *w = s->data;
+        log_info("received %s", strsignal(signum));
+        brig_worker_stop(w);
+        uv_close((uv_handle_t *) &w->sigint, NULL);
+        uv_close((uv_handle_t *) &w->sigterm, NULL);
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                {"socket", required_argument, NULL, 's'},      {"policy", required_argument, NULL, 'p'},
+                {"audit", required_argument, NULL, 'a'},       {"state-dir", required_argument, NULL, 'd'},
+                {"jail-helper", required_argument, NULL, 'j'}, {"jail-id", required_argument, NULL, 'i'},
+                {"log-level", required_argument, NULL, 'l'},   {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},           {},
+        };
+        _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL;
+        brig_worker_options o = {.socket_path = "brig.sock", .jail_id = BRIG_JAIL_HOST_ID_DEFAULT};
+        brig_error err = BRIG_ERROR_INIT;
+        brig_worker w;
+        uv_loop_t loop;
+        uint64_t id;
+        int c, r;
+
+        brig_log_set_ident("brigd");
+        while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
+                switch (c) {
+                case 's':
+                        o.socket_path = optarg;
+                        break;
+                case 'p':
+                        o.policy_path = optarg;
+                        break;
+                case 'a':
+                        o.audit_path = optarg;
+                        break;
+                case 'd':
+                        o.state_dir = optarg;
+                        break;
+                case 'j':
+                        o.jail_helper = optarg;
+                        break;
+                case 'i':
+                        if (brig_parse_u64(optarg, &id) < 0 || id == 0 || id >= 0xffffffffu) {
+                                fprintf(stderr,
+                                        "brigd: --jail-id: expected a uid from 1 to 4294967294, got '%s'\n",
+                                        optarg);
+                                return 2;
+                        }
+                        o.jail_id = (uid_t) id;
+                        break;
+                case 'l': {
+                        static const char *const names[] = {"error", "warning", "info", "debug"};
+                        int level = -1;
+                        for (int i = 0; i < 4; i++)
+                                if (strcmp(optarg, names[i]) == 0)
+                                        level = i;
+                        if (level < 0) {
+                                fprintf(stderr,
+                                        "brigd: --log-level: expected error, warning, info or debug\n");
+                                return 2;
+                        }
+                        brig_log_set_level((brig_log_level) level);
+                        break;
+                }
+                case 'h':
+                        help();
+                        return 0;
+                case 'V':
+                        printf("brigd %s\n", BRIG_VERSION);
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'brigd --help'.\n");
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "brigd: unexpected argument '%s'\nTry 'brigd --help'.\n", argv[optind]);
+                return 2;
+        }
+        if (!o.policy_path)
+                o.policy_path = access("policies/default.json", R_OK) == 0 ? "policies/default.json"
+                                                                           : BRIG_POLICYDIR "/default.json";
+        if (!o.state_dir) {
+                if (!(state_dir = default_state_dir()))
+                        return 1;
+                o.state_dir = state_dir;
+        }
+        if (!o.jail_helper) {
+                if (!(helper = default_helper()))
+                        return 1;
+                o.jail_helper = helper;
+        }
+        if (!o.audit_path) {
+                if (!(audit = default_audit(o.socket_path)))
+                        return 1;
+                o.audit_path = audit;
+        }
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        if (uv_loop_init(&loop) < 0)
+                return 1;
+        r = brig_worker_init(&w, &loop, &o, &err);
+        if (r >= 0)
+                r = brig_worker_listen(&w, o.socket_path, &err);
+        if (r < 0) {
+                (void) log_error_errno(r, "%s", err.msg);
+                fprintf(stderr, "brigd: %s\n", err.msg);
+                brig_worker_stop(&w);
+                (void) uv_run(&loop, UV_RUN_DEFAULT);
+                brig_worker_done(&w);
+                (void) uv_loop_close(&loop);
+                return 1;
+        }
+        (void) uv_signal_init(&loop, &w.sigint);
+        (void) uv_signal_init(&loop, &w.sigterm);
+        w.sigint.data = w.sigterm.data = &w;
+        (void) uv_signal_start(&w.sigint, signal_cb, SIGINT);
+        (void) uv_signal_start(&w.sigterm, signal_cb, SIGTERM);
+
+        printf("brigd %s listening on %s (policy %s, audit %s). Try: brig --socket %s exec -- python3 -c "
+               "'print(6*7)'\n",
+               BRIG_VERSION, o.socket_path, w.policy->name, o.audit_path, o.socket_path);
+        fflush(stdout);
+        log_info("jails run as host uid %u%s", w.identity.uid_outside, w.identity.root ? "" : " (rootless)");
+
+        (void) uv_run(&loop, UV_RUN_DEFAULT);
+        brig_worker_done(&w);
+        r = uv_loop_close(&loop);
+        if (r < 0)
+                (void) log_warning_errno(r, "loop closed with handles open, ignoring");
+        return 0;
+}

@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: MIT */
+/* The MCP server side of a connection: lifecycle (initialize, version negotiation), tools/list,
+ * tools/call with streamed output and cancellation, ping and logging/setLevel. Each tools/call becomes a
+ * brig_call whose one teardown path is call_done(), reached from completion, cancellation, timeout and
+ * client departure alike. */
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "worker/rpc.h"
+#include "worker/worker.h"
+
+static const char *const supported_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
+static const char *const log_levels[] = {"debug",    "info",  "notice",    "warning", "error",
+                                         "critical", "alert", "emergency", NULL};
+
+static void send_error(brig_conn *c, const cJSON *id, int code, const char *msg) {
+        (void) brig__conn_send(c, brig_rpc_error(id, code, msg, NULL));
+}
+
+static void send_brig_error(brig_conn *c, const cJSON *id, int code, const brig_error *err) {
+        cJSON *data = cJSON_CreateObject();
+        if (data)
+                cJSON_AddStringToObject(data, "kind", brig_kind_name(err->kind));
+        (void) brig__conn_send(c, brig_rpc_error(id, code, err->msg, data));
+}
+
+static int audit_refusal(brig_conn *c, const char *method, const char *reason) {
+        cJSON *ev = brig_audit_event("refused");
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
+                cJSON_AddStringToObject(ev, "method", method ? method : "");
+                cJSON_AddStringToObject(ev, "reason", reason);
+        }
+        return brig__worker_audit(c->w, ev);
+}
+
+/* --- initialize ------------------------------------------------------------------------------------- */
+
+static int make_workspace(brig_conn *c, brig_error *err) {
+        uint8_t rnd[8];
+        char *path = NULL;
+
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "getrandom");
+        (void) snprintf(c->env_id, sizeof(c->env_id), "env-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+                        rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        if (asprintf(&path, "%s/%s", c->w->workspaces_dir, c->env_id) < 0)
+                return -ENOMEM;
+        /* A small synchronous mkdir: the workspace must exist before initialize answers. */
+        if (mkdir(path, 0700) < 0) {
+                int r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "create workspace");
+                free(path);
+                return r;
+        }
+        if (c->w->identity.root && chown(path, c->w->identity.uid_outside, c->w->identity.gid_outside) < 0) {
+                int r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "chown workspace");
+                (void) rmdir(path);
+                free(path);
+                return r;
+        }
+        c->workspace = path;
+        return 0;
+}
+
+static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
+        const char *requested = NULL, *chosen = supported_versions[0];
+        const cJSON *meta = brig_json_member(m->params, "_meta");
+        brig_error err = BRIG_ERROR_INIT;
+        bool brig_output = false;
+        cJSON *res, *caps, *info, *rmeta;
+
+        if (c->initialized) {
+                send_error(c, m->id, BRIG_RPC_INVALID_REQUEST, "already initialized");
+                return;
+        }
+        if (!cJSON_IsObject(m->params)) {
+                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params: expected an object");
+                return;
+        }
+        if (brig_json_get_string(m->params, "params", "protocolVersion", true, &requested, &err) < 0 ||
+            brig_json_get_bool(meta, "params._meta", "brig/output", &brig_output, &err) < 0) {
+                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return;
+        }
+        if (brig_json_member(meta, "brig/environment")) {
+                /* Named, persistent environments are the next step; refusing beats silently ignoring. */
+                (void) audit_refusal(c, "initialize", "persistent environments are not available yet");
+                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
+                           "params._meta.brig/environment: persistent environments are not available yet");
+                return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(supported_versions); i++)
+                if (strcmp(requested, supported_versions[i]) == 0)
+                        chosen = supported_versions[i];
+        if (make_workspace(c, &err) < 0) {
+                (void) log_error_errno(err.code, "connection %llu: %s", (unsigned long long) c->id, err.msg);
+                send_brig_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, &err);
+                return;
+        }
+        (void) snprintf(c->protocol_version, sizeof(c->protocol_version), "%s", chosen);
+        c->brig_output = brig_output;
+        c->initialized = true;
+
+        cJSON *ev = brig_audit_event("initialize");
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
+                cJSON_AddStringToObject(ev, "environment", c->env_id);
+                cJSON_AddStringToObject(ev, "policy", c->w->policy->name);
+                cJSON_AddStringToObject(ev, "protocol_version", chosen);
+        }
+        if (brig__worker_audit(c->w, ev) < 0) {
+                send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
+                return;
+        }
+
+        res = cJSON_CreateObject();
+        if (!res)
+                return;
+        cJSON_AddStringToObject(res, "protocolVersion", chosen);
+        caps = cJSON_AddObjectToObject(res, "capabilities");
+        if (caps) {
+                cJSON *tools = cJSON_AddObjectToObject(caps, "tools");
+                if (tools)
+                        cJSON_AddBoolToObject(tools, "listChanged", false);
+                cJSON_AddObjectToObject(caps, "logging");
+        }
+        info = cJSON_AddObjectToObject(res, "serverInfo");
+        if (info) {
+                cJSON_AddStringToObject(info, "name", "brig");
+                cJSON_AddStringToObject(info, "version", BRIG_VERSION);
+        }
+        cJSON_AddStringToObject(
+                res, "instructions",
+                "Tools run inside a jail: the workspace is /workspace, /tmp is private, and the "
+                "network is loopback only unless the policy says otherwise.");
+        rmeta = cJSON_AddObjectToObject(res, "_meta");
+        if (rmeta) {
+                cJSON_AddStringToObject(rmeta, "brig/environment", c->env_id);
+                cJSON_AddStringToObject(rmeta, "brig/policy", c->w->policy->name);
+        }
+        (void) brig__conn_send(c, brig_rpc_result(m->id, res));
+}
+
+/* --- tools/list ------------------------------------------------------------------------------------- */
+
+static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
+        cJSON *res = cJSON_CreateObject(), *tools, *t;
+
+        if (!res || !(tools = cJSON_AddArrayToObject(res, "tools")) || !(t = cJSON_CreateObject())) {
+                cJSON_Delete(res);
+                return;
+        }
+        cJSON_AddItemToArray(tools, t);
+        cJSON_AddStringToObject(t, "name", "exec");
+        cJSON_AddStringToObject(t, "title", "Run a command");
+        cJSON_AddStringToObject(
+                t, "description",
+                "Run a command in a fresh jail with the workspace at /workspace. Give `command` "
+                "(a shell command line) or `argv`. Returns exit_code, signal, stdout, stderr "
+                "(base64 with *_encoding when not UTF-8), truncated, timed_out and duration_ms; "
+                "output streams as progress notifications when a progressToken is given.");
+        cJSON_AddItemToObject(t, "inputSchema", brig_exec_input_schema());
+        cJSON_AddItemToObject(t, "outputSchema", brig_exec_output_schema());
+        (void) brig__conn_send(c, brig_rpc_result(m->id, res));
+}
+
+/* --- tools/call ------------------------------------------------------------------------------------- */
+
+static void call_free(brig_call *call) {
+        cJSON_Delete(call->id);
+        cJSON_Delete(call->progress_token);
+        free(call);
+}
+
+static void call_unlink(brig_call *call) {
+        brig_conn *c = call->conn;
+        for (brig_call **p = &c->calls; *p; p = &(*p)->next)
+                if (*p == call) {
+                        *p = call->next;
+                        c->n_calls--;
+                        break;
+                }
+}
+
+static void stream_chunk(brig_call *call, const char *data, size_t len, brig_stream stream) {
+        brig_conn *c = call->conn;
+        int s = stream == BRIG_STREAM_STDOUT ? 0 : 1;
+        _cleanup_free_ char *buf = malloc(len + sizeof(call->carry[0]) + 1);
+        _cleanup_free_ char *b64 = NULL;
+        size_t n, body, tail;
+        bool text;
+
+        if (!buf)
+                return;
+        memcpy(buf, call->carry[s], call->carry_len[s]);
+        memcpy(buf + call->carry_len[s], data, len);
+        n = call->carry_len[s] + len;
+        tail = brig_utf8_incomplete_tail(buf, n);
+        body = n - tail;
+        text = brig_utf8_valid(buf, body);
+        if (text) {
+                memcpy(call->carry[s], buf + body, tail);
+                call->carry_len[s] = tail;
+        } else {
+                body = n; /* binary: send everything, nothing to complete */
+                call->carry_len[s] = 0;
+        }
+        buf[body] = 0;
+        if (!text && !(b64 = brig_base64_encode(buf, body)))
+                return;
+
+        if (call->progress_token) {
+                char note[64];
+                cJSON *p = cJSON_CreateObject();
+                call->progress += (double) len;
+                if (p) {
+                        cJSON_AddItemToObject(p, "progressToken",
+                                              cJSON_Duplicate(call->progress_token, true));
+                        cJSON_AddNumberToObject(p, "progress", call->progress);
+                        if (text)
+                                cJSON_AddStringToObject(p, "message", buf);
+                        else {
+                                (void) snprintf(note, sizeof(note), "[%zu bytes of binary output]", body);
+                                cJSON_AddStringToObject(p, "message", note);
+                        }
+                }
+                (void) brig__conn_send(c, brig_rpc_notification("notifications/progress", p));
+        }
+        if (c->brig_output && !c->closing) {
+                cJSON *p = cJSON_CreateObject();
+                if (p) {
+                        cJSON_AddItemToObject(p, "requestId", cJSON_Duplicate(call->id, true));
+                        cJSON_AddStringToObject(p, "stream", s == 0 ? "stdout" : "stderr");
+                        cJSON_AddNumberToObject(p, "seq", (double) call->seq++);
+                        cJSON_AddStringToObject(p, "data", text ? buf : b64);
+                        if (!text)
+                                cJSON_AddStringToObject(p, "encoding", "base64");
+                }
+                (void) brig__conn_send(c, brig_rpc_notification("brig/output", p));
+        }
+}
+
+static void exec_output_cb(const char *data, size_t len, brig_stream stream, void *userdata) {
+        brig_call *call = userdata;
+        if (call->state == BRIG_CALL_RUNNING && (call->progress_token || call->conn->brig_output))
+                stream_chunk(call, data, len, stream);
+}
+
+static void exec_done_cb(const brig_exec_result *res, void *userdata) {
+        brig_call *call = userdata;
+        brig_conn *c = call->conn;
+        bool is_error = !res->exited || res->exit_code != 0 || res->error.code != 0;
+        char sig[16];
+        cJSON *ev;
+
+        call->exec = NULL;
+        ev = brig_audit_event("call_end");
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
+                cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
+                cJSON_AddStringToObject(ev, "environment", c->env_id);
+                cJSON_AddStringToObject(ev, "tool", call->tool);
+                cJSON_AddBoolToObject(ev, "is_error", is_error);
+                if (res->exited)
+                        cJSON_AddNumberToObject(ev, "exit_code", res->exit_code);
+                else
+                        cJSON_AddNullToObject(ev, "exit_code");
+                if (res->signal)
+                        cJSON_AddStringToObject(ev, "signal", brig_signal_name(res->signal, sig));
+                cJSON_AddBoolToObject(ev, "timed_out", res->timed_out);
+                cJSON_AddBoolToObject(ev, "cancelled", call->state == BRIG_CALL_CANCELLED);
+                cJSON_AddBoolToObject(ev, "truncated", res->truncated);
+                cJSON_AddNumberToObject(ev, "stdout_bytes", (double) res->stdout_bytes);
+                cJSON_AddNumberToObject(ev, "stderr_bytes", (double) res->stderr_bytes);
+                cJSON_AddNumberToObject(ev, "duration_ms", (double) res->duration_ms);
+                if (res->error.code)
+                        cJSON_AddStringToObject(ev, "error", res->error.msg);
+        }
+        int audit_r = brig__worker_audit(c->w, ev);
+
+        if (call->state == BRIG_CALL_RUNNING) {
+                if (audit_r < 0)
+                        send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: result withheld");
+                else {
+                        cJSON *result = cJSON_CreateObject(), *content, *block;
+                        _cleanup_free_ char *text = brig_exec_result_to_text(res);
+                        if (result && (content = cJSON_AddArrayToObject(result, "content")) &&
+                            (block = cJSON_CreateObject())) {
+                                cJSON_AddItemToArray(content, block);
+                                cJSON_AddStringToObject(block, "type", "text");
+                                cJSON_AddStringToObject(block, "text", text ? text : "");
+                        }
+                        if (result) {
+                                cJSON_AddItemToObject(result, "structuredContent",
+                                                      brig_exec_result_to_json(res));
+                                cJSON_AddBoolToObject(result, "isError", is_error);
+                        }
+                        (void) brig__conn_send(c, brig_rpc_result(call->id, result));
+                }
+        }
+        call->state = BRIG_CALL_DONE;
+        call_unlink(call);
+        call_free(call);
+        brig__conn_unref(c);
+}
+
+static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
+        static const brig_exec_ops ops = {.output = exec_output_cb, .done = exec_done_cb};
+        const char *name = NULL;
+        const cJSON *meta = brig_json_member(m->params, "_meta");
+        const cJSON *token = brig_json_member(meta, "progressToken");
+        brig_error err = BRIG_ERROR_INIT;
+        brig_exec_args args = {0};
+        char key[160];
+        brig_call *call;
+        cJSON *ev;
+        int r;
+
+        if (brig_json_get_string(m->params, "params", "name", true, &name, &err) < 0) {
+                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return;
+        }
+        if (strcmp(name, "exec") != 0) {
+                char msg[128];
+                (void) snprintf(msg, sizeof(msg), "unknown tool \"%.64s\"", name);
+                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
+                return;
+        }
+        if (token && !cJSON_IsString(token) && !cJSON_IsNumber(token)) {
+                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
+                           "params._meta.progressToken: expected a string or an integer");
+                return;
+        }
+        if (brig_rpc_id_key(m->id, key, sizeof(key)) < 0) {
+                send_error(c, m->id, BRIG_RPC_INVALID_REQUEST, "id: too long");
+                return;
+        }
+        for (brig_call *o = c->calls; o; o = o->next)
+                if (strcmp(o->key, key) == 0) {
+                        send_error(c, m->id, BRIG_RPC_INVALID_REQUEST,
+                                   "id: a request with this id is in flight");
+                        return;
+                }
+        if (c->n_calls >= BRIG_MAX_CALLS_PER_CONNECTION) {
+                (void) audit_refusal(c, "tools/call", "too many calls in flight");
+                send_error(c, m->id, BRIG_RPC_REFUSED, "too many calls in flight on this connection");
+                return;
+        }
+        if (brig_exec_args_parse(brig_json_member(m->params, "arguments"), &args, &err) < 0) {
+                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return;
+        }
+
+        call = calloc(1, sizeof(*call));
+        if (!call || !(call->id = cJSON_Duplicate(m->id, true)) ||
+            (token && !(call->progress_token = cJSON_Duplicate(token, true)))) {
+                if (call)
+                        call_free(call);
+                brig_exec_args_done(&args);
+                send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                return;
+        }
+        call->conn = c;
+        call->call_id = ++c->w->next_call_id;
+        (void) snprintf(call->key, sizeof(call->key), "%s", key);
+        (void) snprintf(call->tool, sizeof(call->tool), "%s", name);
+
+        ev = brig_audit_event("call_start");
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
+                cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
+                cJSON_AddStringToObject(ev, "environment", c->env_id);
+                cJSON_AddStringToObject(ev, "tool", name);
+                cJSON_AddItemToObject(
+                        ev, "arguments",
+                        brig_audit_elide(brig_json_member(m->params, "arguments"), BRIG_AUDIT_MAX_STRING));
+                cJSON *peer = cJSON_AddObjectToObject(ev, "peer");
+                if (peer) {
+                        cJSON_AddNumberToObject(peer, "uid", c->peer.uid);
+                        cJSON_AddNumberToObject(peer, "pid", c->peer.pid);
+                }
+        }
+        if (brig__worker_audit(c->w, ev) < 0) {
+                call_free(call);
+                brig_exec_args_done(&args);
+                send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");
+                return;
+        }
+
+        brig_exec_context ctx = {
+                .loop = c->w->loop,
+                .policy = c->w->policy,
+                .seccomp_fd = c->w->seccomp_fd,
+                .jail_helper = c->w->jail_helper,
+                .identity = c->w->identity,
+                .workspace = c->workspace,
+        };
+        /* Linked and referenced before start: a failed start still ends through the audit below. */
+        call->next = c->calls;
+        c->calls = call;
+        c->n_calls++;
+        c->refs++;
+        r = brig_exec_start(&ctx, &args, &ops, call, &call->exec, &err);
+        brig_exec_args_done(&args);
+        if (r < 0) {
+                ev = brig_audit_event("call_end");
+                if (ev) {
+                        cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
+                        cJSON_AddBoolToObject(ev, "is_error", true);
+                        cJSON_AddStringToObject(ev, "error", err.msg);
+                }
+                (void) brig__worker_audit(c->w, ev);
+                bool client_fault = err.kind == BRIG_KIND_INVALID_ARGUMENT || err.kind == BRIG_KIND_POLICY ||
+                                    err.kind == BRIG_KIND_LIMIT;
+                send_brig_error(c, m->id, client_fault ? BRIG_RPC_INVALID_PARAMS : BRIG_RPC_INTERNAL_ERROR,
+                                &err);
+                call_unlink(call);
+                call_free(call);
+                brig__conn_unref(c);
+                return;
+        }
+        if (c->paused)
+                brig_exec_set_paused(call->exec, true);
+}
+
+static void handle_cancelled(brig_conn *c, const brig_rpc_msg *m) {
+        const cJSON *rid = brig_json_member(m->params, "requestId");
+        char key[160];
+
+        if (brig_rpc_id_key(rid, key, sizeof(key)) < 0)
+                return;
+        for (brig_call *call = c->calls; call; call = call->next)
+                if (strcmp(call->key, key) == 0 && call->state == BRIG_CALL_RUNNING) {
+                        /* MCP: no response is sent for a cancelled request. */
+                        call->state = BRIG_CALL_CANCELLED;
+                        if (call->exec)
+                                brig_exec_cancel(call->exec);
+                        return;
+                }
+}
+
+static void handle_set_level(brig_conn *c, const brig_rpc_msg *m) {
+        const char *level = NULL;
+        brig_error err = BRIG_ERROR_INIT;
+
+        if (brig_json_get_string(m->params, "params", "level", true, &level, &err) < 0) {
+                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return;
+        }
+        for (const char *const *l = log_levels; *l; l++)
+                if (strcmp(*l, level) == 0) {
+                        (void) brig__conn_send(c, brig_rpc_result(m->id, cJSON_CreateObject()));
+                        return;
+                }
+        send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params.level: not a syslog level name");
+}
+
+void brig__mcp_conn_closing(brig_conn *c) {
+        for (brig_call *call = c->calls; call; call = call->next)
+                if (call->state == BRIG_CALL_RUNNING) {
+                        call->state = BRIG_CALL_CANCELLED;
+                        if (call->exec)
+                                brig_exec_cancel(call->exec);
+                }
+}
+
+void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len) {
+        brig_error err = BRIG_ERROR_INIT;
+        brig_rpc_msg m;
+        int code;
+
+        if (brig_rpc_parse(line, len, &m, &code, &err) < 0) {
+                send_error(c, m.id, code, err.msg);
+                brig_rpc_msg_done(&m);
+                return;
+        }
+        if (m.kind == BRIG_RPC_NOTIFICATION) {
+                if (strcmp(m.method, "notifications/cancelled") == 0)
+                        handle_cancelled(c, &m);
+                /* notifications/initialized and unknown notifications need no answer. */
+        } else if (m.kind == BRIG_RPC_REQUEST) {
+                if (strcmp(m.method, "initialize") == 0)
+                        handle_initialize(c, &m);
+                else if (strcmp(m.method, "ping") == 0)
+                        (void) brig__conn_send(c, brig_rpc_result(m.id, cJSON_CreateObject()));
+                else if (!c->initialized)
+                        send_error(c, m.id, BRIG_RPC_INVALID_REQUEST,
+                                   "not initialized: send initialize first");
+                else if (strcmp(m.method, "tools/list") == 0)
+                        handle_tools_list(c, &m);
+                else if (strcmp(m.method, "tools/call") == 0)
+                        handle_tools_call(c, &m);
+                else if (strcmp(m.method, "logging/setLevel") == 0)
+                        handle_set_level(c, &m);
+                else {
+                        char msg[160];
+                        (void) snprintf(msg, sizeof(msg), "unknown method \"%.100s\"", m.method);
+                        send_error(c, m.id, BRIG_RPC_METHOD_NOT_FOUND, msg);
+                }
+        }
+        brig_rpc_msg_done(&m);
+}

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker's lifetime: loading the policy and compiling its seccomp program once, opening the audit log,
+ * owning the listening socket (mode 0600, stale sockets replaced, a live one refused) and stopping cleanly
+ * on SIGINT/SIGTERM with every jail killed and the socket removed. */
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/log.h"
+#include "sandbox/seccomp.h"
+#include "worker/worker.h"
+
+int brig__worker_audit(brig_worker *w, cJSON *event) {
+        brig_error err = BRIG_ERROR_INIT;
+        int r;
+
+        if (!w->audit) {
+                cJSON_Delete(event);
+                return -EBADF;
+        }
+        r = brig_audit_emit(w->audit, event, &err);
+        if (r < 0)
+                (void) log_error_errno(r, "audit: %s", err.msg);
+        return r;
+}
+
+static int check_helper(const char *path, brig_error *err) {
+        if (access(path, X_OK) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_NOT_FOUND, "jail helper '%s'", path);
+        return 0;
+}
+
+int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options *o, brig_error *err) {
+        brig_policy_diags diags = {0};
+        char blocker[PATH_MAX];
+        cJSON *ev;
+        int r;
+
+        *w = (brig_worker){.loop = loop, .seccomp_fd = -1};
+        r = brig_policy_load(o->policy_path, &w->policy, &diags, err);
+        brig_policy_diags_done(&diags);
+        if (r < 0)
+                return brig_error_prefix(err, "policy '%s'", o->policy_path);
+        r = brig_seccomp_compile((const char *const *) w->policy->seccomp_deny, w->policy->n_seccomp_deny,
+                                 w->policy->seccomp_errno, &w->seccomp_fd, err);
+        if (r < 0)
+                return brig_error_prefix(err, "policy '%s'", o->policy_path);
+        if (!(w->jail_helper = strdup(o->jail_helper)) || !(w->socket_path = strdup(o->socket_path)))
+                return -ENOMEM;
+        if ((r = check_helper(w->jail_helper, err)) < 0)
+                return r;
+        if ((r = brig_identity_detect(o->jail_id, &w->identity, err)) < 0)
+                return r;
+
+        if (asprintf(&w->workspaces_dir, "%s/workspaces", o->state_dir) < 0)
+                return -ENOMEM;
+        if ((r = brig_mkdir_p(o->state_dir, 0711)) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_IO, "create state directory '%s'",
+                                            o->state_dir);
+        if ((r = brig_mkdir_p(w->workspaces_dir, 0711)) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_IO, "create '%s'", w->workspaces_dir);
+        /* Jails run as another uid when we are root: every ancestor of the workspaces must let it pass. */
+        if (w->identity.root && chmod(w->workspaces_dir, 0711) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "chmod '%s'", w->workspaces_dir);
+        if (w->identity.root && brig_path_searchable_by(w->workspaces_dir, w->identity.uid_outside, blocker,
+                                                        sizeof(blocker)) < 0)
+                return brig_error_set(
+                        err, -EACCES, BRIG_KIND_IO,
+                        "state directory: jails (host uid %u) cannot reach '%s' because '%s' is not "
+                        "searchable by others; choose another --state-dir or chmod o+x it",
+                        w->identity.uid_outside, w->workspaces_dir, blocker);
+
+        if ((r = brig_audit_open(o->audit_path, &w->audit, err)) < 0)
+                return r;
+        ev = brig_audit_event("worker_start");
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "pid", getpid());
+                cJSON_AddStringToObject(ev, "version", BRIG_VERSION);
+                cJSON_AddStringToObject(ev, "policy", w->policy->name);
+                cJSON_AddStringToObject(ev, "socket", o->socket_path);
+                cJSON_AddNumberToObject(ev, "jail_uid", w->identity.uid_outside);
+        }
+        if ((r = brig_audit_emit(w->audit, ev, err)) < 0)
+                return r;
+        return 0;
+}
+
+/* A socket file that answers belongs to a live worker; one that refuses is a leftover from a crash. */
+static int claim_path(const char *path, brig_error *err) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        struct stat st;
+        _cleanup_close_ int fd = -1;
+
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0
+                                       : brig_error_set_errno(err, -errno, BRIG_KIND_IO, "stat '%s'", path);
+        if (!S_ISSOCK(st.st_mode))
+                return brig_error_set(err, -EEXIST, BRIG_KIND_IO, "'%s' exists and is not a socket", path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "socket");
+        memcpy(sa.sun_path, path, strlen(path));
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                return brig_error_set(err, -EADDRINUSE, BRIG_KIND_IO,
+                                      "another brigd is listening on '%s'; stop it first", path);
+        if (errno != ECONNREFUSED)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "probe '%s'", path);
+        if (unlink(path) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "remove stale socket '%s'", path);
+        return 0;
+}
+
+static void connection_cb(uv_stream_t *server, int status) {
+        brig_worker *w = server->data;
+        if (status < 0) {
+                (void) log_warning_errno(status, "accept: %s, ignoring", uv_strerror(status));
+                return;
+        }
+        brig__conn_accept(w);
+}
+
+int brig_worker_listen(brig_worker *w, const char *path, brig_error *err) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        _cleanup_close_ int fd = -1;
+        mode_t old;
+        int r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return brig_error_set(err, -ENAMETOOLONG, BRIG_KIND_INVALID_ARGUMENT,
+                                      "socket path longer than %zu bytes", sizeof(sa.sun_path) - 1);
+        if ((r = claim_path(path, err)) < 0)
+                return r;
+        memcpy(sa.sun_path, path, strlen(path));
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "socket");
+        /* Born 0600: no window in which another user could connect. */
+        old = umask(0177);
+        r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
+        (void) umask(old);
+        if (r < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "bind '%s'", path);
+        if (listen(fd, 128) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "listen '%s'", path);
+        (void) uv_pipe_init(w->loop, &w->listener, 0);
+        w->listener.data = w;
+        if ((r = uv_pipe_open(&w->listener, fd)) < 0)
+                return brig_error_set(err, r, BRIG_KIND_IO, "listen: %s", uv_strerror(r));
+        fd = -1; /* owned by the handle now */
+        w->listening = true;
+        if ((r = uv_listen((uv_stream_t *) &w->listener, 128, connection_cb)) < 0)
+                return brig_error_set(err, r, BRIG_KIND_IO, "listen: %s", uv_strerror(r));
+        return 0;
+}
+
+void brig_worker_stop(brig_worker *w) {
+        if (w->stopping)
+                return;
+        w->stopping = true;
+        log_info("stopping: closing %zu connection(s)", w->n_conns);
+        if (w->listening) {
+                uv_close((uv_handle_t *) &w->listener, NULL);
+                (void) unlink(w->socket_path);
+        }
+        for (brig_conn *c = w->conns, *next; c; c = next) {
+                next = c->next;
+                brig__conn_close(c, "worker stopping");
+        }
+        cJSON *ev = brig_audit_event("worker_stop");
+        if (ev)
+                cJSON_AddNumberToObject(ev, "pid", getpid());
+        (void) brig__worker_audit(w, ev);
+}
+
+void brig_worker_done(brig_worker *w) {
+        brig_policy_free(w->policy);
+        brig_closep(&w->seccomp_fd);
+        brig_audit_free(w->audit);
+        free(w->jail_helper);
+        free(w->socket_path);
+        free(w->workspaces_dir);
+        *w = (brig_worker){.seccomp_fd = -1};
+}

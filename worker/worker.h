@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#include "common/error.h"
+#include "sandbox/plan.h"
+#include "sandbox/policy.h"
+#include "tools/exec.h"
+#include "worker/audit.h"
+#include "worker/framing.h"
+
+/* The worker: one libuv loop serving MCP connections on a Unix socket. Everything here runs on the loop
+ * thread. Limits on what a client controls are the BRIG_MAX_* below, documented in docs/protocol.md. */
+
+#define BRIG_MAX_CONNECTIONS 1024
+#define BRIG_MAX_CALLS_PER_CONNECTION 64
+/* Write-queue marks: above HIGH the connection's running commands stop being read (they block on a full
+ * pipe); below LOW they resume; a client stuck above HIGH for STALL_MS, or above HARD at all, is
+ * disconnected and its calls cancelled. */
+#define BRIG_WRITE_QUEUE_LOW (1u << 20)
+#define BRIG_WRITE_QUEUE_HIGH (4u << 20)
+#define BRIG_WRITE_QUEUE_HARD (64u << 20)
+#define BRIG_WRITE_STALL_MS 30000
+#define BRIG_AUDIT_MAX_STRING 1024
+
+typedef struct brig_conn brig_conn;
+typedef struct brig_call brig_call;
+
+typedef struct brig_worker_options {
+        const char *socket_path;
+        const char *policy_path;
+        const char *audit_path;
+        const char *state_dir;
+        const char *jail_helper;
+        uid_t jail_id;
+} brig_worker_options;
+
+typedef struct brig_worker {
+        uv_loop_t *loop;
+        brig_policy *policy;
+        int seccomp_fd;
+        brig_audit *audit;
+        char *jail_helper;
+        char *socket_path;
+        char *workspaces_dir; /* <state-dir>/workspaces */
+        brig_identity identity;
+
+        uv_pipe_t listener;
+        bool listening;
+        uv_signal_t sigint, sigterm;
+        brig_conn *conns;
+        size_t n_conns;
+        uint64_t next_conn_id;
+        uint64_t next_call_id;
+        bool stopping;
+        int exit_code;
+} brig_worker;
+
+typedef enum brig_call_state {
+        BRIG_CALL_RUNNING,
+        BRIG_CALL_CANCELLED, /* client cancelled or left: no response will be sent */
+        BRIG_CALL_DONE,
+} brig_call_state;
+
+struct brig_call {
+        brig_conn *conn; /* holds a reference */
+        brig_call *next;
+        brig_call_state state;
+        uint64_t call_id; /* worker-wide, for the audit trail */
+        cJSON *id;        /* the JSON-RPC id (owned copy) */
+        char key[160];
+        char tool[32];
+        cJSON *progress_token; /* owned copy, or NULL */
+        double progress;
+        uint64_t seq;
+        char carry[2][4]; /* incomplete UTF-8 tail per stream, held back for the next chunk */
+        size_t carry_len[2];
+        brig_exec *exec;
+};
+
+struct brig_conn {
+        brig_worker *w;
+        brig_conn *next;
+        uv_pipe_t pipe;
+        uv_timer_t stall_timer;
+        uint64_t id;
+        struct ucred peer;
+        brig_framer framer;
+        int refs; /* pipe + timer handles + one per call */
+        bool closing;
+        bool initialized;
+        bool paused;
+        bool brig_output; /* client asked for brig/output notifications */
+        char protocol_version[16];
+        char env_id[48];
+        char *workspace; /* host path, created at initialize */
+        brig_call *calls;
+        size_t n_calls;
+};
+
+/* worker.c */
+int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options *opts, brig_error *err);
+int brig_worker_listen(brig_worker *w, const char *path, brig_error *err);
+void brig_worker_stop(brig_worker *w);
+void brig_worker_done(brig_worker *w);
+/* Audits an event; on failure logs once and returns the error (callers refuse the call). */
+int brig__worker_audit(brig_worker *w, cJSON *event);
+
+/* conn.c */
+void brig__conn_accept(brig_worker *w);
+/* Serialises and queues msg (consumed). Returns < 0 when the connection is closing or over its limit. */
+int brig__conn_send(brig_conn *c, cJSON *msg);
+void brig__conn_close(brig_conn *c, const char *reason);
+void brig__conn_unref(brig_conn *c);
+
+/* mcp.c */
+void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len);
+void brig__mcp_conn_closing(brig_conn *c);
