@@ -215,7 +215,7 @@ int brig_cli_exec(int argc, char **argv) {
         uint64_t timeout = 0;
         reader rd = {.fd = -1};
         int c, r = 0, code = 125;
-        char *line;
+        char *line = NULL;
 
         if (!sock)
                 sock = "brig.sock";

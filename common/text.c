@@ -119,6 +119,12 @@ char *brig_base64_encode(const void *data, size_t len) {
 int brig_base64_decode(const char *text, size_t len, unsigned char **ret, size_t *ret_len) {
         if (len % 4 != 0 || len > INT32_MAX)
                 return -EINVAL;
+        /* EVP_DecodeBlock is lenient about '=' inside the text; padding may only end it. */
+        size_t pad = len >= 1 && text[len - 1] == '=' ? (len >= 2 && text[len - 2] == '=' ? 2 : 1) : 0;
+        for (size_t i = 0; i < len - pad; i++)
+                if (!((text[i] >= 'A' && text[i] <= 'Z') || (text[i] >= 'a' && text[i] <= 'z') ||
+                      (text[i] >= '0' && text[i] <= '9') || text[i] == '+' || text[i] == '/'))
+                        return -EINVAL;
         unsigned char *out = malloc(len / 4 * 3 + 1);
         if (!out)
                 return -ENOMEM;

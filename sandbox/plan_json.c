@@ -160,6 +160,8 @@ static int plan_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
                 m->optional = opt;
         }
         const cJSON *rl = brig_json_member(root, "rlimits");
+        if (!cJSON_IsArray(rl))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL, "plan.rlimits: expected an array");
         cJSON_ArrayForEach (it, rl) {
                 uint64_t res = 0, val = 0;
                 if (plan->n_rlimits >= ELEMENTSOF(plan->rlimits)) {

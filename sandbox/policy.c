@@ -284,6 +284,11 @@ static bool dest_ok(ctx *c, const char *path, const char *dest) {
 
         if (strcmp(dest, "/") == 0)
                 return problem(c, path, "cannot mount over \"/\"") == 0;
+        /* A mount on /etc itself would hide the passwd, group and hosts files brig generates there. */
+        if (strcmp(dest, "/etc") == 0)
+                return problem(c, path,
+                               "cannot mount over \"/etc\": bind the files below it that the jail "
+                               "needs instead") == 0;
         for (size_t i = 0; i < ELEMENTSOF(reserved_dests); i++) {
                 size_t n = strlen(reserved_dests[i]);
                 /* Below /proc and /dev too: brig mounts fresh ones there, and host devices stay out. */

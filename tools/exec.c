@@ -70,7 +70,8 @@ const char *brig_signal_name(int sig, char buf[16]) {
 
 static void handle_closed_cb(uv_handle_t *h) {
         brig_exec *e = h->data;
-        if (--e->open_handles == 0) {
+        /* The stdin pipe may close long before the rest: free only once the call is over too. */
+        if (--e->open_handles == 0 && e->state == EXEC_DONE) {
                 brig_buf_done(&e->out_buf);
                 brig_buf_done(&e->err_buf);
                 free(e->stdin_data);
@@ -171,7 +172,13 @@ static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         }
         if (take == 0)
                 return; /* past the budget: keep draining so the command can finish, drop the bytes */
-        if (brig_buf_append(b, buf->base, take) < 0) {
+        if (take < (size_t) n) {
+                /* Cut on a character boundary, so text output stays text. */
+                size_t keep_tail = brig_utf8_incomplete_tail(buf->base, take);
+                if (brig_utf8_valid(buf->base, take - keep_tail))
+                        take -= keep_tail;
+        }
+        if (take == 0 || brig_buf_append(b, buf->base, take) < 0) {
                 e->truncated = true;
                 return;
         }

@@ -18,6 +18,7 @@
 
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define TAIL_BYTES 65536
+#define TAIL_MAX_BYTES (64 * 1024 * 1024)
 
 struct brig_audit {
         int fd;
@@ -55,37 +56,49 @@ int brig_audit_line_hash(const char *prev_hex, const char *line_without_hash, ch
         return 0;
 }
 
-/* Picks up seq and hash from the last complete line, so a restarted worker extends the same chain. */
+/* Picks up seq and hash from the last complete line, so a restarted worker extends the same chain. The
+ * window grows until it holds that whole line: one event can be large (many elided arguments). */
 static int resume_chain(brig_audit *a, brig_error *err) {
         struct stat st;
-        _cleanup_free_ char *tail = NULL;
 
         if (fstat(a->fd, &st) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "stat audit log");
-        if (st.st_size == 0)
+        for (size_t win = TAIL_BYTES;; win *= 2) {
+                _cleanup_free_ char *tail = NULL;
+                off_t off = st.st_size > (off_t) win ? st.st_size - (off_t) win : 0;
+                size_t len = (size_t) (st.st_size - off);
+
+                if (st.st_size == 0)
+                        return 0;
+                tail = malloc(len + 1);
+                if (!tail)
+                        return -ENOMEM;
+                ssize_t n = pread(a->fd, tail, len, off);
+                if (n < 0)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "read audit log");
+                tail[n] = 0;
+                while (n > 0 && tail[n - 1] == '\n')
+                        tail[--n] = 0;
+                char *last = strrchr(tail, '\n');
+                if (!last && off > 0) {
+                        if (win >= TAIL_MAX_BYTES)
+                                return brig_error_set(err, -EFBIG, BRIG_KIND_IO,
+                                                      "audit log: last line longer than %d bytes",
+                                                      TAIL_MAX_BYTES);
+                        continue;
+                }
+                last = last ? last + 1 : tail;
+                _cleanup_json_ cJSON *o = cJSON_Parse(last);
+                const cJSON *hash = brig_json_member(o, "hash"), *seq = brig_json_member(o, "seq");
+                if (!cJSON_IsString(hash) || strlen(hash->valuestring) != 64 || !cJSON_IsNumber(seq))
+                        return brig_error_set(
+                                err, -EBADMSG, BRIG_KIND_IO,
+                                "audit log: last line is not a brig audit event; refusing to extend "
+                                "it");
+                memcpy(a->prev, hash->valuestring, 65);
+                a->seq = (uint64_t) seq->valuedouble + 1;
                 return 0;
-        off_t off = st.st_size > TAIL_BYTES ? st.st_size - TAIL_BYTES : 0;
-        size_t len = (size_t) (st.st_size - off);
-        tail = malloc(len + 1);
-        if (!tail)
-                return -ENOMEM;
-        ssize_t n = pread(a->fd, tail, len, off);
-        if (n < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "read audit log");
-        tail[n] = 0;
-        while (n > 0 && tail[n - 1] == '\n')
-                tail[--n] = 0;
-        char *last = strrchr(tail, '\n');
-        last = last ? last + 1 : tail;
-        _cleanup_json_ cJSON *o = cJSON_Parse(last);
-        const cJSON *hash = brig_json_member(o, "hash"), *seq = brig_json_member(o, "seq");
-        if (!cJSON_IsString(hash) || strlen(hash->valuestring) != 64 || !cJSON_IsNumber(seq))
-                return brig_error_set(
-                        err, -EBADMSG, BRIG_KIND_IO,
-                        "audit log: last line is not a brig audit event; refusing to extend it");
-        memcpy(a->prev, hash->valuestring, 65);
-        a->seq = (uint64_t) seq->valuedouble + 1;
-        return 0;
+        }
 }
 
 int brig_audit_open(const char *path, brig_audit **ret, brig_error *err) {

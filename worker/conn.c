@@ -132,7 +132,7 @@ static void write_cb(uv_write_t *req, int status) {
         }
 }
 
-int brig__conn_send(brig_conn *c, cJSON *msg) {
+static int conn_queue(brig_conn *c, cJSON *msg, bool droppable) {
         char *text;
         size_t len, queued;
         write_req *wr;
@@ -150,7 +150,7 @@ int brig__conn_send(brig_conn *c, cJSON *msg) {
                 return -ENOMEM;
         len = strlen(text);
         queued = uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe);
-        if (queued + len > BRIG_WRITE_QUEUE_HARD) {
+        if (droppable && queued + len > BRIG_WRITE_QUEUE_HARD) {
                 free(text);
                 brig__conn_close(c, "write queue over its limit");
                 return -ENOBUFS;
@@ -177,6 +177,15 @@ int brig__conn_send(brig_conn *c, cJSON *msg) {
                 (void) uv_timer_start(&c->stall_timer, stall_cb, BRIG_WRITE_STALL_MS, 0);
         }
         return 0;
+}
+
+int brig__conn_send(brig_conn *c, cJSON *msg) {
+        /* Responses are bounded by the policy's output limit and must arrive whatever the queue holds. */
+        return conn_queue(c, msg, false);
+}
+
+int brig__conn_notify(brig_conn *c, cJSON *msg) {
+        return conn_queue(c, msg, true);
 }
 
 static int line_cb(const char *line, size_t len, void *userdata) {

@@ -232,7 +232,7 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                                 cJSON_AddStringToObject(p, "message", note);
                         }
                 }
-                (void) brig__conn_send(c, brig_rpc_notification("notifications/progress", p));
+                (void) brig__conn_notify(c, brig_rpc_notification("notifications/progress", p));
         }
         if (c->brig_output && !c->closing) {
                 cJSON *p = cJSON_CreateObject();
@@ -244,7 +244,7 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                         if (!text)
                                 cJSON_AddStringToObject(p, "encoding", "base64");
                 }
-                (void) brig__conn_send(c, brig_rpc_notification("brig/output", p));
+                (void) brig__conn_notify(c, brig_rpc_notification("brig/output", p));
         }
 }
 

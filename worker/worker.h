@@ -114,8 +114,11 @@ int brig__worker_audit(brig_worker *w, cJSON *event);
 
 /* conn.c */
 void brig__conn_accept(brig_worker *w);
-/* Serialises and queues msg (consumed). Returns < 0 when the connection is closing or over its limit. */
+/* Serialises and queues a response (consumed). Returns < 0 when the connection is closing. */
 int brig__conn_send(brig_conn *c, cJSON *msg);
+/* The same for a notification; one that would take the queue past BRIG_WRITE_QUEUE_HARD disconnects the
+ * client instead. */
+int brig__conn_notify(brig_conn *c, cJSON *msg);
 void brig__conn_close(brig_conn *c, const char *reason);
 void brig__conn_unref(brig_conn *c);
 

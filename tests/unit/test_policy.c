@@ -405,10 +405,11 @@ static void test_policy__rejects_reserved_mount_points(void **state) {
         assert_fails_at("{'filesystem': {'read_only': ['/etc/group']}}", "filesystem.read_only[0]");
         assert_fails_at("{'filesystem': {'read_only': ['/etc/hosts']}}", "filesystem.read_only[0]");
         assert_fails_at("{'filesystem': {'read_only': ['/etc/hostname']}}", "filesystem.read_only[0]");
+        /* /etc itself would hide the generated files. */
+        assert_fails_at("{'filesystem': {'read_only': ['/etc']}}", "filesystem.read_only[0]");
 
-        /* Binding a reserved path's parent, or a sibling sharing its prefix, is allowed; /dev and /proc may
-         * be bind sources. */
-        brig_policy *p = parse_ok("{'filesystem': {'read_only': ['/etc', '/process', '/devices', "
+        /* A sibling sharing a reserved path's prefix is allowed; /dev and /proc may be bind sources. */
+        brig_policy *p = parse_ok("{'filesystem': {'read_only': ['/etc/ssl', '/process', '/devices', "
                                   "'/etc/passwd.d', {'source': '/dev/shm', 'dest': '/shm'}]}}");
         assert_int_equal(p->n_binds, 5);
         brig_policy_free(p);

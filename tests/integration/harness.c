@@ -1,0 +1,338 @@
+/* SPDX-License-Identifier: MIT */
+/* Test harness: a real brigd on a temporary socket, and a line-framed JSON-RPC client for it. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/fs.h"
+#include "tests/integration/harness.h"
+
+const char *build_dir(void) {
+        const char *s = getenv("BRIG_BUILD_DIR");
+        return s ? s : "build";
+}
+
+const char *source_dir(void) {
+        const char *s = getenv("BRIG_SOURCE_DIR");
+        return s ? s : ".";
+}
+
+static long now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int brigd_start(brigd *d, const char *policy, const char **why) {
+        const char *mode = getenv("BRIG_TEST_MODE");
+        char brigd_path[512], policy_path[512], helper[512];
+        int errpipe[2];
+
+        memset(d, 0, sizeof(*d));
+        d->stderr_fd = -1;
+        if (mode && strcmp(mode, "setpriv") == 0 && geteuid() != 0) {
+                *why = "BRIG_TEST_MODE=setpriv needs root";
+                return -1;
+        }
+        if (mode && strcmp(mode, "userns") == 0 && access("/usr/bin/unshare", X_OK) < 0) {
+                *why = "unshare(1) not installed";
+                return -1;
+        }
+        strcpy(d->dir, "/tmp/brig-itest-XXXXXX");
+        if (!mkdtemp(d->dir)) {
+                *why = "mkdtemp failed";
+                return -1;
+        }
+        /* Jails run as another uid: it must be able to pass through to the workspaces. */
+        (void) chmod(d->dir, 0755);
+        snprintf(d->socket, sizeof(d->socket), "%s/brig.sock", d->dir);
+        snprintf(d->audit, sizeof(d->audit), "%s/audit.jsonl", d->dir);
+        snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
+        snprintf(brigd_path, sizeof(brigd_path), "%s/brigd", build_dir());
+        snprintf(helper, sizeof(helper), "%s/brig-jail", build_dir());
+        if (policy && policy[0] == '/')
+                snprintf(policy_path, sizeof(policy_path), "%s", policy);
+        else
+                snprintf(policy_path, sizeof(policy_path), "%s/policies/%s.json", source_dir(),
+                         policy ? policy : "default");
+        if (mode && geteuid() == 0 && (strcmp(mode, "setpriv") == 0 || strcmp(mode, "userns") == 0))
+                (void) !chown(d->dir, 65534, 65534);
+
+        if (pipe2(errpipe, O_CLOEXEC) < 0)
+                return -1;
+        d->pid = fork();
+        if (d->pid == 0) {
+                const char *args[32];
+                int n = 0;
+                if (mode && strcmp(mode, "setpriv") == 0) {
+                        args[n++] = "setpriv";
+                        args[n++] = "--reuid=65534";
+                        args[n++] = "--regid=65534";
+                        args[n++] = "--clear-groups";
+                        args[n++] = "--";
+                } else if (mode && strcmp(mode, "userns") == 0) {
+                        /* As a developer would: an unprivileged user who is "root" only in its own user
+                         * namespace. When the suite runs as root, become nobody first. */
+                        if (geteuid() == 0) {
+                                args[n++] = "setpriv";
+                                args[n++] = "--reuid=65534";
+                                args[n++] = "--regid=65534";
+                                args[n++] = "--clear-groups";
+                                args[n++] = "--";
+                        }
+                        args[n++] = "unshare";
+                        args[n++] = "-r";
+                        args[n++] = "--";
+                }
+                args[n++] = brigd_path;
+                args[n++] = "--socket";
+                args[n++] = d->socket;
+                args[n++] = "--audit";
+                args[n++] = d->audit;
+                args[n++] = "--state-dir";
+                args[n++] = d->state;
+                args[n++] = "--policy";
+                args[n++] = policy_path;
+                args[n++] = "--jail-helper";
+                args[n++] = helper;
+                args[n++] = NULL;
+                dup2(errpipe[1], 2);
+                int devnull = open("/dev/null", O_WRONLY);
+                dup2(devnull, 1);
+                /* A marker the jail must never see. */
+                setenv("BRIG_TEST_WORKER_SECRET", "hunter2", 1);
+                execvp(args[0], (char *const *) args);
+                _exit(127);
+        }
+        close(errpipe[1]);
+        d->stderr_fd = errpipe[0];
+        (void) fcntl(d->stderr_fd, F_SETFL, O_NONBLOCK);
+        /* Readiness, not timing: wait until the socket accepts, or brigd exits. */
+        for (long deadline = now_ms() + 10000; now_ms() < deadline;) {
+                int st;
+                if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+                        char buf[1024] = "";
+                        ssize_t r = read(d->stderr_fd, buf, sizeof(buf) - 1);
+                        if (r > 0)
+                                buf[r] = 0;
+                        fprintf(stderr, "brigd exited early: %s\n", buf);
+                        d->pid = 0;
+                        *why = "brigd did not start";
+                        return -1;
+                }
+                int fd = client_connect(d);
+                if (fd >= 0) {
+                        close(fd);
+                        return 0;
+                }
+                usleep(10000);
+        }
+        *why = "brigd did not listen within 10 s";
+        return -1;
+}
+
+int brigd_stop(brigd *d) {
+        int st = -1;
+
+        if (d->pid > 0) {
+                kill(d->pid, SIGTERM);
+                while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR)
+                        ;
+                d->pid = 0;
+        }
+        if (d->stderr_fd >= 0)
+                close(d->stderr_fd);
+        d->stderr_fd = -1;
+        if (d->dir[0])
+                (void) brig_rm_rf(d->dir);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+int client_connect(const brigd *d) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0)
+                return -1;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", d->socket);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+int client_send(int fd, const char *json) {
+        size_t len = strlen(json);
+        char *buf = malloc(len + 1);
+        memcpy(buf, json, len);
+        buf[len] = '\n';
+        for (size_t off = 0; off < len + 1;) {
+                ssize_t n = send(fd, buf + off, len + 1 - off, MSG_NOSIGNAL);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        free(buf);
+                        return -errno;
+                }
+                off += (size_t) n;
+        }
+        free(buf);
+        return 0;
+}
+
+/* One pending-bytes buffer per fd is enough for these tests. */
+static struct {
+        int fd;
+        char *buf;
+        size_t len;
+} pending[64];
+
+cJSON *client_recv(int fd, int timeout_ms) {
+        size_t slot = 0;
+        for (; slot < 64; slot++)
+                if (pending[slot].fd == fd && pending[slot].buf)
+                        break;
+        if (slot == 64)
+                for (slot = 0; slot < 64 && pending[slot].buf; slot++)
+                        ;
+        if (slot == 64)
+                return NULL;
+        pending[slot].fd = fd;
+        long deadline = now_ms() + timeout_ms;
+        for (;;) {
+                char *nl = pending[slot].buf ? memchr(pending[slot].buf, '\n', pending[slot].len) : NULL;
+                if (nl) {
+                        size_t n = (size_t) (nl - pending[slot].buf);
+                        cJSON *o = cJSON_ParseWithLength(pending[slot].buf, n);
+                        memmove(pending[slot].buf, nl + 1, pending[slot].len - n - 1);
+                        pending[slot].len -= n + 1;
+                        return o;
+                }
+                long left = deadline - now_ms();
+                if (left <= 0)
+                        return NULL;
+                struct pollfd p = {.fd = fd, .events = POLLIN};
+                if (poll(&p, 1, (int) left) <= 0)
+                        return NULL;
+                char chunk[65536];
+                ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
+                if (r <= 0) {
+                        free(pending[slot].buf);
+                        pending[slot].buf = NULL;
+                        pending[slot].len = 0;
+                        return NULL;
+                }
+                pending[slot].buf = realloc(pending[slot].buf, pending[slot].len + (size_t) r + 1);
+                memcpy(pending[slot].buf + pending[slot].len, chunk, (size_t) r);
+                pending[slot].len += (size_t) r;
+        }
+}
+
+cJSON *client_initialize(int fd, const char *meta_json) {
+        char msg[1024];
+        snprintf(msg, sizeof(msg),
+                 "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                 "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"itest\",\"version\":\"1\"}%"
+                 "s%s}}",
+                 meta_json ? ",\"_meta\":" : "", meta_json ? meta_json : "");
+        if (client_send(fd, msg) < 0)
+                return NULL;
+        cJSON *resp = client_recv(fd, 10000);
+        if (!resp || !cJSON_GetObjectItem(resp, "result")) {
+                cJSON_Delete(resp);
+                return NULL;
+        }
+        client_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}");
+        return resp;
+}
+
+cJSON *client_call(int fd, int id, const char *arguments_json, const char *meta_json, cJSON **ret_notes) {
+        size_t len = strlen(arguments_json) + 512;
+        char *msg = malloc(len);
+        cJSON *notes = cJSON_CreateArray();
+
+        snprintf(msg, len,
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                 "\"arguments\":%s%s%s}}",
+                 id, arguments_json, meta_json ? ",\"_meta\":" : "", meta_json ? meta_json : "");
+        int r = client_send(fd, msg);
+        free(msg);
+        if (r < 0)
+                return NULL;
+        for (;;) {
+                cJSON *m = client_recv(fd, 60000);
+                if (!m)
+                        break;
+                cJSON *mid = cJSON_GetObjectItem(m, "id");
+                if (cJSON_IsNumber(mid) && mid->valueint == id && !cJSON_GetObjectItem(m, "method")) {
+                        if (ret_notes)
+                                *ret_notes = notes;
+                        else
+                                cJSON_Delete(notes);
+                        return m;
+                }
+                cJSON_AddItemToArray(notes, m);
+        }
+        cJSON_Delete(notes);
+        return NULL;
+}
+
+const cJSON *result_sc(const cJSON *resp) {
+        return cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "result"), "structuredContent");
+}
+
+const char *sc_str(const cJSON *resp, const char *key) {
+        const cJSON *v = cJSON_GetObjectItem(result_sc(resp), key);
+        return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int sc_int(const cJSON *resp, const char *key) {
+        const cJSON *v = cJSON_GetObjectItem(result_sc(resp), key);
+        return cJSON_IsNumber(v) ? v->valueint : -1000;
+}
+
+bool result_is_error(const cJSON *resp) {
+        return cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "result"), "isError"));
+}
+
+int count_processes(const char *needle) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int count = 0;
+
+        if (!d)
+                return -1;
+        while ((de = readdir(d))) {
+                char path[300], buf[4096];
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/cmdline", de->d_name);
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                ssize_t n = read(fd, buf, sizeof(buf) - 1);
+                close(fd);
+                if (n <= 0)
+                        continue;
+                for (ssize_t i = 0; i < n; i++)
+                        if (buf[i] == 0)
+                                buf[i] = ' ';
+                buf[n] = 0;
+                if (strstr(buf, needle))
+                        count++;
+        }
+        closedir(d);
+        return count;
+}

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+/* Starts a real brigd on a temporary socket and talks to it over the real socket. Single-threaded test
+ * processes only (it forks). BRIG_TEST_MODE selects how brigd runs: unset = as the test runs, "setpriv" =
+ * as uid/gid 65534 through setpriv (needs root), "userns" = under `unshare -r`. */
+
+typedef struct brigd {
+        char dir[64];
+        char socket[128];
+        char audit[128];
+        char state[128];
+        pid_t pid;
+        int stderr_fd; /* brigd's stderr, for failure messages */
+} brigd;
+
+/* policy: a name under policies/, or an absolute path. Returns 0, or a skip reason in *why when the mode
+ * cannot run here (e.g. setpriv without root). */
+int brigd_start(brigd *d, const char *policy, const char **why);
+/* SIGTERM and wait; returns brigd's exit status (0 for a clean stop). */
+int brigd_stop(brigd *d);
+
+int client_connect(const brigd *d);
+int client_send(int fd, const char *json);
+/* Next message, waiting at most timeout_ms; NULL on EOF/timeout. Caller frees. */
+cJSON *client_recv(int fd, int timeout_ms);
+/* initialize + notifications/initialized; returns the initialize result (caller frees) or NULL. */
+cJSON *client_initialize(int fd, const char *meta_json);
+/* Sends tools/call exec with the given arguments JSON and id; collects notifications into *ret_notes (a
+ * JSON array, may be NULL) until the response with that id arrives. Returns the response. */
+cJSON *client_call(int fd, int id, const char *arguments_json, const char *meta_json, cJSON **ret_notes);
+
+/* Shorthands on a tools/call response. */
+const cJSON *result_sc(const cJSON *resp); /* result.structuredContent */
+const char *sc_str(const cJSON *resp, const char *key);
+int sc_int(const cJSON *resp, const char *key); /* -1000 when missing or null */
+bool result_is_error(const cJSON *resp);
+
+/* Counts host processes whose command line contains needle (reads /proc). */
+int count_processes(const char *needle);
+
+const char *build_dir(void);
+const char *source_dir(void);

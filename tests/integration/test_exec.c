@@ -1,0 +1,430 @@
+/* SPDX-License-Identifier: MIT */
+/* The exec tool and the MCP protocol against a real brigd over its real socket: output, exit codes,
+ * streaming, timeout, cancellation and disconnection (checked from the host's /proc), malformed input. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/integration/harness.h"
+
+static brigd d;
+static const char *skip_why;
+
+static int setup(void **state) {
+        (void) state;
+        if (brigd_start(&d, NULL, &skip_why) < 0 && !skip_why)
+                skip_why = "brigd failed to start";
+        return 0;
+}
+
+static int teardown(void **state) {
+        (void) state;
+        if (d.pid > 0)
+                assert_int_equal(brigd_stop(&d), 0);
+        return 0;
+}
+
+static int open_session(void) {
+        if (skip_why) {
+                fprintf(stderr, "# SKIP: %s\n", skip_why);
+                skip();
+        }
+        int fd = client_connect(&d);
+        assert_true(fd >= 0);
+        cJSON *init = client_initialize(fd, NULL);
+        assert_non_null(init);
+        cJSON_Delete(init);
+        return fd;
+}
+
+/* Waits for a condition on host processes, bounded; returns the last count seen. */
+static int wait_for_count(const char *needle, int want) {
+        int n = -1;
+        for (int i = 0; i < 500; i++) {
+                n = count_processes(needle);
+                if (n == want)
+                        break;
+                usleep(10000);
+        }
+        return n;
+}
+
+static void test_exec__prints_python_output(void **state) {
+        (void) state;
+        int fd = open_session();
+        cJSON *r = client_call(fd, 1, "{\"command\":\"python3 -c 'print(6*7)'\"}", NULL, NULL);
+        assert_non_null(r);
+        assert_string_equal(sc_str(r, "stdout"), "42\n");
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        assert_false(result_is_error(r));
+        cJSON *content = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "content");
+        assert_true(cJSON_IsArray(content));
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(content, 0), "type")->valuestring,
+                            "text");
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_exec__reports_exit_code_and_stderr(void **state) {
+        (void) state;
+        int fd = open_session();
+        cJSON *r = client_call(fd, 2, "{\"argv\":[\"sh\",\"-c\",\"echo out; echo err >&2; exit 3\"]}", NULL,
+                               NULL);
+        assert_non_null(r);
+        assert_int_equal(sc_int(r, "exit_code"), 3);
+        assert_string_equal(sc_str(r, "stdout"), "out\n");
+        assert_string_equal(sc_str(r, "stderr"), "err\n");
+        assert_true(result_is_error(r));
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_exec__passes_stdin_env_and_cwd(void **state) {
+        (void) state;
+        int fd = open_session();
+        cJSON *r = client_call(fd, 3, "{\"command\":\"mkdir -p sub && cd sub && pwd\"}", NULL, NULL);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        cJSON_Delete(r);
+        r = client_call(fd, 4,
+                        "{\"command\":\"pwd; cat; echo $GREETING\",\"cwd\":\"sub\",\"stdin\":\"piped\\n\","
+                        "\"env\":{\"GREETING\":\"hello\"}}",
+                        NULL, NULL);
+        assert_non_null(r);
+        assert_string_equal(sc_str(r, "stdout"), "/workspace/sub\npiped\nhello\n");
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_exec__binary_output_is_base64(void **state) {
+        (void) state;
+        int fd = open_session();
+        cJSON *r = client_call(fd, 5, "{\"command\":\"printf '\\\\377\\\\376'\"}", NULL, NULL);
+        assert_non_null(r);
+        assert_string_equal(sc_str(r, "stdout_encoding"), "base64");
+        assert_string_equal(sc_str(r, "stdout"), "//4=");
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_exec__streams_progress_and_brig_output(void **state) {
+        (void) state;
+        if (skip_why)
+                skip();
+        int fd = client_connect(&d);
+        cJSON *init = client_initialize(fd, "{\"brig/output\":true}");
+        assert_non_null(init);
+        cJSON_Delete(init);
+        cJSON *notes = NULL;
+        cJSON *r = client_call(fd, 6, "{\"command\":\"for i in 1 2 3; do echo line$i; sleep 0.1; done\"}",
+                               "{\"progressToken\":\"tok-1\"}", &notes);
+        assert_non_null(r);
+        assert_non_null(notes);
+        double last = 0;
+        int progress = 0, outputs = 0;
+        char joined[256] = "";
+        cJSON *n;
+        cJSON_ArrayForEach (n, notes) {
+                const char *method = cJSON_GetObjectItem(n, "method")->valuestring;
+                cJSON *p = cJSON_GetObjectItem(n, "params");
+                if (strcmp(method, "notifications/progress") == 0) {
+                        assert_string_equal(cJSON_GetObjectItem(p, "progressToken")->valuestring, "tok-1");
+                        double v = cJSON_GetObjectItem(p, "progress")->valuedouble;
+                        assert_true(v > last);
+                        last = v;
+                        strncat(joined, cJSON_GetObjectItem(p, "message")->valuestring,
+                                sizeof(joined) - strlen(joined) - 1);
+                        progress++;
+                } else if (strcmp(method, "brig/output") == 0) {
+                        assert_int_equal(cJSON_GetObjectItem(p, "requestId")->valueint, 6);
+                        assert_string_equal(cJSON_GetObjectItem(p, "stream")->valuestring, "stdout");
+                        assert_int_equal(cJSON_GetObjectItem(p, "seq")->valueint, outputs);
+                        outputs++;
+                }
+        }
+        assert_true(progress >= 2);
+        assert_int_equal(progress, outputs);
+        assert_string_equal(joined, "line1\nline2\nline3\n");
+        assert_string_equal(sc_str(r, "stdout"), "line1\nline2\nline3\n");
+        cJSON_Delete(notes);
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_exec__times_out_and_kills(void **state) {
+        (void) state;
+        int fd = open_session();
+        cJSON *r = client_call(fd, 7, "{\"argv\":[\"sleep\",\"31337\"],\"timeout_ms\":300}", NULL, NULL);
+        assert_non_null(r);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(result_sc(r), "timed_out")));
+        assert_true(cJSON_IsNull(cJSON_GetObjectItem(result_sc(r), "exit_code")));
+        assert_true(result_is_error(r));
+        assert_int_equal(wait_for_count("sleep 31337", 0), 0);
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_exec__timeout_above_policy_is_refused(void **state) {
+        (void) state;
+        int fd = open_session();
+        cJSON *r = client_call(fd, 8, "{\"command\":\"true\",\"timeout_ms\":86400000}", NULL, NULL);
+        assert_non_null(r);
+        cJSON *err = cJSON_GetObjectItem(r, "error");
+        assert_non_null(err);
+        assert_int_equal(cJSON_GetObjectItem(err, "code")->valueint, -32602);
+        assert_non_null(strstr(cJSON_GetObjectItem(err, "message")->valuestring, "wall_time"));
+        cJSON_Delete(r);
+        close(fd);
+}
+
+/* Starts a process tree that announces itself, then returns once the announcement arrived. */
+static void start_tree(int fd, int id, const char *marker) {
+        char args[256];
+        snprintf(args, sizeof(args), "{\"command\":\"sleep %s & sleep %s & echo ready; wait\"}", marker,
+                 marker);
+        char msg[512];
+        snprintf(msg, sizeof(msg),
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                 "\"arguments\":%s,\"_meta\":{\"progressToken\":%d}}}",
+                 id, args, id);
+        assert_int_equal(client_send(fd, msg), 0);
+        cJSON *m = client_recv(fd, 20000);
+        assert_non_null(m);
+        assert_string_equal(cJSON_GetObjectItem(m, "method")->valuestring, "notifications/progress");
+        cJSON_Delete(m);
+        char needle[64];
+        snprintf(needle, sizeof(needle), "sleep %s", marker);
+        assert_true(count_processes(needle) >= 2); /* both sleeps, plus the shell whose line names them */
+}
+
+static void test_exec__cancel_kills_whole_tree(void **state) {
+        (void) state;
+        int fd = open_session();
+        start_tree(fd, 9, "42421");
+        assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\","
+                                         "\"params\":{\"requestId\":9,\"reason\":\"test\"}}"),
+                         0);
+        assert_int_equal(wait_for_count("sleep 42421", 0), 0);
+        /* No response for a cancelled request; the connection keeps working. */
+        assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"ping\"}"), 0);
+        cJSON *m = client_recv(fd, 10000);
+        assert_non_null(m);
+        assert_int_equal(cJSON_GetObjectItem(m, "id")->valueint, 10);
+        cJSON_Delete(m);
+        close(fd);
+}
+
+static void test_exec__disconnect_kills_whole_tree(void **state) {
+        (void) state;
+        int fd = open_session();
+        start_tree(fd, 11, "42422");
+        close(fd);
+        assert_int_equal(wait_for_count("sleep 42422", 0), 0);
+}
+
+static void test_exec__concurrent_calls_answer_by_id(void **state) {
+        (void) state;
+        int fd = open_session();
+        assert_int_equal(
+                client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"slow\",\"method\":\"tools/call\",\"params\":"
+                                "{\"name\":\"exec\",\"arguments\":{\"command\":\"sleep 0.5; echo slow\"}}}"),
+                0);
+        assert_int_equal(
+                client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"fast\",\"method\":\"tools/call\",\"params\":"
+                                "{\"name\":\"exec\",\"arguments\":{\"command\":\"echo fast\"}}}"),
+                0);
+        cJSON *a = client_recv(fd, 20000), *b = client_recv(fd, 20000);
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_string_equal(cJSON_GetObjectItem(a, "id")->valuestring, "fast");
+        assert_string_equal(sc_str(a, "stdout"), "fast\n");
+        assert_string_equal(cJSON_GetObjectItem(b, "id")->valuestring, "slow");
+        assert_string_equal(sc_str(b, "stdout"), "slow\n");
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        close(fd);
+}
+
+static void expect_error(int fd, const char *send, int code, const char *needle) {
+        assert_int_equal(client_send(fd, send), 0);
+        cJSON *m = client_recv(fd, 10000);
+        assert_non_null(m);
+        cJSON *err = cJSON_GetObjectItem(m, "error");
+        assert_non_null(err);
+        assert_int_equal(cJSON_GetObjectItem(err, "code")->valueint, code);
+        if (needle)
+                assert_non_null(strstr(cJSON_GetObjectItem(err, "message")->valuestring, needle));
+        cJSON_Delete(m);
+}
+
+static void test_protocol__malformed_input_keeps_connection(void **state) {
+        (void) state;
+        int fd = open_session();
+        expect_error(fd, "{not json", -32700, NULL);
+        expect_error(fd, "[1,2]", -32600, "batch");
+        expect_error(fd, "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", -32600, "jsonrpc");
+        expect_error(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"no/such\"}", -32601, "no/such");
+        expect_error(
+                fd,
+                "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}",
+                -32602, "nope");
+        expect_error(fd,
+                     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                     "\"arguments\":{\"command\":\"x\",\"argv\":[\"y\"]}}}",
+                     -32602, "exactly one");
+        expect_error(fd,
+                     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                     "\"arguments\":{\"command\":\"x\",\"cwd\":\"../etc\"}}}",
+                     -32602, "arguments.cwd");
+        expect_error(fd,
+                     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                     "\"arguments\":{\"command\":\"x\",\"colour\":1}}}",
+                     -32602, "arguments.colour");
+        cJSON *r = client_call(fd, 12, "{\"command\":\"echo still here\"}", NULL, NULL);
+        assert_string_equal(sc_str(r, "stdout"), "still here\n");
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_protocol__requires_initialize_first(void **state) {
+        (void) state;
+        if (skip_why)
+                skip();
+        int fd = client_connect(&d);
+        expect_error(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}", -32600, "initialize");
+        close(fd);
+}
+
+static void test_protocol__negotiates_versions(void **state) {
+        (void) state;
+        if (skip_why)
+                skip();
+        static const char *const cases[][2] = {
+                {"2025-11-25", "2025-11-25"}, {"2025-06-18", "2025-06-18"}, {"2025-03-26", "2025-03-26"},
+                {"2024-11-05", "2024-11-05"}, {"1999-01-01", "2025-11-25"},
+        };
+        for (size_t i = 0; i < 5; i++) {
+                int fd = client_connect(&d);
+                char msg[256];
+                snprintf(msg, sizeof(msg),
+                         "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
+                         "\"protocolVersion\":"
+                         "\"%s\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}",
+                         cases[i][0]);
+                client_send(fd, msg);
+                cJSON *m = client_recv(fd, 10000);
+                cJSON *res = cJSON_GetObjectItem(m, "result");
+                assert_string_equal(cJSON_GetObjectItem(res, "protocolVersion")->valuestring, cases[i][1]);
+                assert_string_equal(
+                        cJSON_GetObjectItem(cJSON_GetObjectItem(res, "serverInfo"), "name")->valuestring,
+                        "brig");
+                const cJSON *env =
+                        cJSON_GetObjectItem(cJSON_GetObjectItem(res, "_meta"), "brig/environment");
+                assert_true(cJSON_IsString(env));
+                assert_memory_equal(env->valuestring, "env-", 4);
+                cJSON_Delete(m);
+                close(fd);
+        }
+}
+
+static void test_protocol__tools_list_has_exec(void **state) {
+        (void) state;
+        int fd = open_session();
+        client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
+        cJSON *m = client_recv(fd, 10000);
+        cJSON *tools = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "tools");
+        assert_int_equal(cJSON_GetArraySize(tools), 1);
+        cJSON *t = cJSON_GetArrayItem(tools, 0);
+        assert_string_equal(cJSON_GetObjectItem(t, "name")->valuestring, "exec");
+        assert_true(cJSON_IsObject(cJSON_GetObjectItem(t, "inputSchema")));
+        cJSON_Delete(m);
+        close(fd);
+}
+
+static void test_protocol__oversized_message_closes_only_that_connection(void **state) {
+        (void) state;
+        int fd = open_session();
+        size_t big = 17u * 1024 * 1024;
+        char *buf = malloc(big + 1);
+        memset(buf, 'x', big);
+        buf[big] = 0;
+        (void) client_send(fd, buf); /* may fail part-way once the worker hangs up */
+        free(buf);
+        cJSON *m = client_recv(fd, 10000);
+        if (m) {
+                assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "error"), "code")->valueint,
+                                 -32600);
+                cJSON_Delete(m);
+        }
+        assert_null(client_recv(fd, 10000)); /* closed */
+        close(fd);
+        int fd2 = open_session();
+        cJSON *r = client_call(fd2, 1, "{\"command\":\"echo alive\"}", NULL, NULL);
+        assert_string_equal(sc_str(r, "stdout"), "alive\n");
+        cJSON_Delete(r);
+        close(fd2);
+}
+
+static void test_exec__output_is_bounded_and_marked(void **state) {
+        (void) state;
+        int fd = open_session();
+        /* The default policy keeps 1M of output. */
+        cJSON *r = client_call(fd, 13, "{\"command\":\"head -c 3000000 /dev/zero | tr '\\\\0' a\"}", NULL,
+                               NULL);
+        assert_non_null(r);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(result_sc(r), "truncated")));
+        assert_int_equal(strlen(sc_str(r, "stdout")), 1024 * 1024);
+        assert_int_equal(sc_int(r, "stdout_bytes"), 3000000);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        const char *text =
+                cJSON_GetObjectItem(
+                        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "content"),
+                                           0),
+                        "text")
+                        ->valuestring;
+        assert_non_null(strstr(text, "truncated"));
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_exec__missing_program_is_a_clear_error(void **state) {
+        (void) state;
+        int fd = open_session();
+        cJSON *r = client_call(fd, 14, "{\"argv\":[\"no-such-program\"]}", NULL, NULL);
+        assert_true(result_is_error(r));
+        const cJSON *e = cJSON_GetObjectItem(result_sc(r), "error");
+        assert_non_null(e);
+        assert_non_null(strstr(cJSON_GetObjectItem(e, "message")->valuestring, "no-such-program"));
+        cJSON_Delete(r);
+        close(fd);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_exec__prints_python_output),
+                cmocka_unit_test(test_exec__reports_exit_code_and_stderr),
+                cmocka_unit_test(test_exec__passes_stdin_env_and_cwd),
+                cmocka_unit_test(test_exec__binary_output_is_base64),
+                cmocka_unit_test(test_exec__streams_progress_and_brig_output),
+                cmocka_unit_test(test_exec__times_out_and_kills),
+                cmocka_unit_test(test_exec__timeout_above_policy_is_refused),
+                cmocka_unit_test(test_exec__cancel_kills_whole_tree),
+                cmocka_unit_test(test_exec__disconnect_kills_whole_tree),
+                cmocka_unit_test(test_exec__concurrent_calls_answer_by_id),
+                cmocka_unit_test(test_exec__output_is_bounded_and_marked),
+                cmocka_unit_test(test_exec__missing_program_is_a_clear_error),
+                cmocka_unit_test(test_protocol__malformed_input_keeps_connection),
+                cmocka_unit_test(test_protocol__requires_initialize_first),
+                cmocka_unit_test(test_protocol__negotiates_versions),
+                cmocka_unit_test(test_protocol__tools_list_has_exec),
+                cmocka_unit_test(test_protocol__oversized_message_closes_only_that_connection),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/* brigd as a process and the brig CLI: socket ownership and mode, the audit trail's chain, clean stops,
+ * no jail surviving its worker, and the commands a developer types. */
+#include <dirent.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/integration/harness.h"
+#include "worker/audit.h"
+
+static void start(brigd *d) {
+        const char *why = NULL;
+        if (brigd_start(d, NULL, &why) < 0) {
+                fprintf(stderr, "# SKIP: %s\n", why ? why : "brigd failed to start");
+                skip();
+        }
+}
+
+static int wait_for_count(const char *needle, int want) {
+        int n = -1;
+        for (int i = 0; i < 500 && (n = count_processes(needle)) != want; i++)
+                usleep(10000);
+        return n;
+}
+
+/* Runs a command line, returns its exit status and (first bytes of) its stdout+stderr. */
+static int run(const char *cmd, char *out, size_t size) {
+        FILE *p = popen(cmd, "r");
+        size_t n = 0;
+        if (!p)
+                return -1;
+        if (out && size) {
+                n = fread(out, 1, size - 1, p);
+                out[n] = 0;
+        } else {
+                char buf[4096];
+                while (fread(buf, 1, sizeof(buf), p) > 0)
+                        ;
+        }
+        int st = pclose(p);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void test_worker__socket_is_private(void **state) {
+        (void) state;
+        brigd d;
+        struct stat st;
+        start(&d);
+        assert_int_equal(stat(d.socket, &st), 0);
+        assert_true(S_ISSOCK(st.st_mode));
+        assert_int_equal(st.st_mode & 0777, 0600);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
+static void test_worker__refuses_a_socket_owned_by_a_live_worker(void **state) {
+        (void) state;
+        brigd d;
+        char cmd[1024], out[4096];
+        start(&d);
+        snprintf(cmd, sizeof(cmd),
+                 "%s/brigd --socket %s --state-dir %s/state2 --audit %s/a2 --policy "
+                 "%s/policies/default.json 2>&1",
+                 build_dir(), d.socket, d.dir, d.dir, source_dir());
+        assert_int_equal(run(cmd, out, sizeof(out)), 1);
+        assert_non_null(strstr(out, "another brigd"));
+        /* The live worker still answers. */
+        int fd = client_connect(&d);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
+static void test_worker__replaces_a_stale_socket(void **state) {
+        (void) state;
+        brigd d;
+        start(&d);
+        /* A worker killed outright leaves its socket file behind. */
+        kill(d.pid, SIGKILL);
+        waitpid(d.pid, NULL, 0);
+        d.pid = 0;
+        struct stat st;
+        assert_int_equal(stat(d.socket, &st), 0);
+        char dir[64];
+        snprintf(dir, sizeof(dir), "%s", d.dir);
+        /* Start again on the same path (brigd_start makes a new dir, so do it by hand). */
+        pid_t pid = fork();
+        if (pid == 0) {
+                char b[512], p[512], s[256], a[256];
+                snprintf(b, sizeof(b), "%s/brigd", build_dir());
+                snprintf(p, sizeof(p), "%s/policies/default.json", source_dir());
+                snprintf(s, sizeof(s), "%s/state", dir);
+                snprintf(a, sizeof(a), "%s/audit.jsonl", dir);
+                (void) !freopen("/dev/null", "w", stdout);
+                (void) !freopen("/dev/null", "w", stderr);
+                execl(b, b, "--socket", d.socket, "--state-dir", s, "--audit", a, "--policy", p,
+                      (char *) NULL);
+                _exit(127);
+        }
+        int fd = -1;
+        for (int i = 0; i < 500 && fd < 0; i++) {
+                fd = client_connect(&d);
+                if (fd < 0)
+                        usleep(10000);
+        }
+        assert_true(fd >= 0);
+        close(fd);
+        d.pid = pid;
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
+static void test_worker__sigterm_removes_socket_and_kills_jails(void **state) {
+        (void) state;
+        brigd d;
+        char sock[128];
+        start(&d);
+        snprintf(sock, sizeof(sock), "%s", d.socket);
+        int fd = client_connect(&d);
+        cJSON_Delete(client_initialize(fd, NULL));
+        client_send(fd,
+                    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                    "\"arguments\":{\"command\":\"sleep 42431 & echo ready; "
+                    "wait\"},\"_meta\":{\"progressToken\":1}}}");
+        cJSON *m = client_recv(fd, 20000);
+        assert_non_null(m);
+        cJSON_Delete(m);
+        assert_true(count_processes("sleep 42431") >= 1);
+        kill(d.pid, SIGTERM);
+        int st;
+        waitpid(d.pid, &st, 0);
+        d.pid = 0;
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+        assert_int_equal(access(sock, F_OK), -1);
+        assert_int_equal(wait_for_count("sleep 42431", 0), 0);
+        close(fd);
+        (void) brigd_stop(&d);
+}
+
+/* Pids of the direct children of parent (the jail helpers of a brigd). */
+static int children_of(pid_t parent, pid_t *out, int max) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int n = 0;
+
+        while (d && (de = readdir(d)) && n < max) {
+                char path[300], buf[512];
+                if (de->d_name[0] < '0' || de->d_name[0] > '9')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+                FILE *f = fopen(path, "r");
+                if (!f)
+                        continue;
+                size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+                fclose(f);
+                buf[len] = 0;
+                char *close_paren = strrchr(buf, ')');
+                int ppid = 0;
+                if (close_paren && sscanf(close_paren + 2, "%*c %d", &ppid) == 1 && ppid == parent)
+                        out[n++] = atoi(de->d_name);
+        }
+        if (d)
+                closedir(d);
+        return n;
+}
+
+static void test_worker__sigkill_of_worker_leaves_no_jail_behind(void **state) {
+        (void) state;
+        brigd d;
+        start(&d);
+        int fd = client_connect(&d);
+        cJSON_Delete(client_initialize(fd, NULL));
+        client_send(fd,
+                    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                    "\"arguments\":{\"command\":\"sleep 42432 & echo ready; "
+                    "wait\"},\"_meta\":{\"progressToken\":1}}}");
+        cJSON *m = client_recv(fd, 20000);
+        assert_non_null(m);
+        cJSON_Delete(m);
+        assert_true(count_processes("sleep 42432") >= 1);
+        pid_t helpers[16];
+        int n = children_of(d.pid, helpers, 16);
+        assert_true(n >= 1);
+        kill(d.pid, SIGKILL);
+        waitpid(d.pid, NULL, 0);
+        d.pid = 0;
+        assert_int_equal(wait_for_count("sleep 42432", 0), 0);
+        for (int i = 0; i < n; i++) {
+                int tries = 0;
+                while (kill(helpers[i], 0) == 0 && tries++ < 500)
+                        usleep(10000);
+                assert_int_equal(kill(helpers[i], 0), -1);
+        }
+        close(fd);
+        (void) brigd_stop(&d);
+}
+
+static void test_worker__audit_log_is_a_hash_chain(void **state) {
+        (void) state;
+        brigd d;
+        char audit[128];
+        start(&d);
+        snprintf(audit, sizeof(audit), "%s", d.audit);
+        int fd = client_connect(&d);
+        cJSON_Delete(client_initialize(fd, NULL));
+        cJSON_Delete(client_call(fd, 1, "{\"command\":\"echo audited\",\"stdin\":\"%s\"}", NULL, NULL));
+        close(fd);
+
+        /* Read while the worker still runs, once the close has been recorded. */
+        char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+        bool saw_start = false, saw_end = false, saw_open = false;
+        int lines = 0;
+        for (int tries = 0; tries < 200; tries++) {
+                FILE *f = fopen(audit, "r");
+                char line[65536];
+                lines = 0;
+                saw_start = saw_end = saw_open = false;
+                memcpy(prev, "0000000000000000000000000000000000000000000000000000000000000000", 65);
+                while (f && fgets(line, sizeof(line), f)) {
+                        cJSON *o = cJSON_Parse(line);
+                        assert_non_null(o);
+                        assert_int_equal(cJSON_GetObjectItem(o, "version")->valueint, 1);
+                        assert_int_equal(cJSON_GetObjectItem(o, "seq")->valueint, lines);
+                        assert_string_equal(cJSON_GetObjectItem(o, "prev")->valuestring, prev);
+                        const char *hash = cJSON_GetObjectItem(o, "hash")->valuestring;
+                        char *cut = strstr(line, ",\"hash\":\"");
+                        assert_non_null(cut);
+                        strcpy(cut, "}");
+                        char computed[65];
+                        assert_int_equal(brig_audit_line_hash(prev, line, computed), 0);
+                        assert_string_equal(computed, hash);
+                        memcpy(prev, hash, 65);
+                        const char *type = cJSON_GetObjectItem(o, "type")->valuestring;
+                        if (strcmp(type, "connection_open") == 0) {
+                                saw_open = true;
+                                assert_true(cJSON_IsNumber(
+                                        cJSON_GetObjectItem(cJSON_GetObjectItem(o, "peer"), "uid")));
+                        }
+                        if (strcmp(type, "call_start") == 0) {
+                                saw_start = true;
+                                assert_string_equal(cJSON_GetObjectItem(o, "tool")->valuestring, "exec");
+                        }
+                        if (strcmp(type, "call_end") == 0) {
+                                saw_end = true;
+                                assert_int_equal(cJSON_GetObjectItem(o, "exit_code")->valueint, 0);
+                        }
+                        cJSON_Delete(o);
+                        lines++;
+                }
+                if (f)
+                        fclose(f);
+                if (saw_open && saw_start && saw_end)
+                        break;
+                usleep(10000);
+        }
+        assert_true(saw_open && saw_start && saw_end);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
+static void test_cli__exec_streams_and_returns_exit_code(void **state) {
+        (void) state;
+        brigd d;
+        char cmd[1024], out[4096];
+        start(&d);
+        snprintf(cmd, sizeof(cmd), "%s/brig --socket %s exec -- python3 -c 'print(6*7)'", build_dir(),
+                 d.socket);
+        assert_int_equal(run(cmd, out, sizeof(out)), 0);
+        assert_string_equal(out, "42\n");
+        snprintf(cmd, sizeof(cmd), "%s/brig --socket %s exec -- sh -c 'exit 7'", build_dir(), d.socket);
+        assert_int_equal(run(cmd, NULL, 0), 7);
+        snprintf(cmd, sizeof(cmd), "%s/brig --socket %s exec --timeout 200 -- sleep 10 2>&1", build_dir(),
+                 d.socket);
+        assert_int_equal(run(cmd, out, sizeof(out)), 124);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
+static void test_cli__run_is_a_one_shot_jail(void **state) {
+        (void) state;
+        char cmd[1024], out[4096];
+        const char *mode = getenv("BRIG_TEST_MODE");
+        if (mode && *mode) {
+                fprintf(stderr, "# SKIP: brig run is covered by the default mode\n");
+                skip();
+        }
+        snprintf(cmd, sizeof(cmd),
+                 "%s/brig run --policy %s/policies/default.json -- sh -c 'id -u; ls /; pwd'", build_dir(),
+                 source_dir());
+        assert_int_equal(run(cmd, out, sizeof(out)), 0);
+        assert_string_equal(
+                out, "1000\nbin\ndev\netc\nlib\nlib64\nproc\nsbin\ntmp\nusr\nworkspace\n/workspace\n");
+        snprintf(cmd, sizeof(cmd), "%s/brig run --policy %s/policies/default.json -- no-such-program 2>&1",
+                 build_dir(), source_dir());
+        assert_int_equal(run(cmd, out, sizeof(out)), 127);
+        assert_non_null(strstr(out, "no-such-program"));
+}
+
+static void test_cli__policy_check_reports_errors(void **state) {
+        (void) state;
+        char cmd[1024], out[4096], path[] = "/tmp/brig-policy-XXXXXX";
+        int fd = mkstemp(path);
+        const char *bad = "{\"limits\": {\"memory\": \"lots\"}}\n";
+        assert_true(write(fd, bad, strlen(bad)) > 0);
+        close(fd);
+        snprintf(cmd, sizeof(cmd), "%s/brig policy check %s/policies/default.json", build_dir(),
+                 source_dir());
+        assert_int_equal(run(cmd, out, sizeof(out)), 0);
+        assert_non_null(strstr(out, "OK"));
+        snprintf(cmd, sizeof(cmd), "%s/brig policy check %s", build_dir(), path);
+        assert_int_equal(run(cmd, out, sizeof(out)), 1);
+        assert_non_null(strstr(out, "limits.memory: expected a size like \"512M\", got \"lots\""));
+        unlink(path);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_worker__socket_is_private),
+                cmocka_unit_test(test_worker__refuses_a_socket_owned_by_a_live_worker),
+                cmocka_unit_test(test_worker__replaces_a_stale_socket),
+                cmocka_unit_test(test_worker__sigterm_removes_socket_and_kills_jails),
+                cmocka_unit_test(test_worker__sigkill_of_worker_leaves_no_jail_behind),
+                cmocka_unit_test(test_worker__audit_log_is_a_hash_chain),
+                cmocka_unit_test(test_cli__exec_streams_and_returns_exit_code),
+                cmocka_unit_test(test_cli__run_is_a_one_shot_jail),
+                cmocka_unit_test(test_cli__policy_check_reports_errors),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for common/text.c: capped buffers and their truncated flag, UTF-8 validation and the
+ * incomplete-tail helper at every split point, and base64 round trips with every padding case. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/cleanup.h"
+#include "common/text.h"
+
+static void test_text__buf_unbounded_grows(void **state) {
+        brig_buf b = {0};
+        char chunk[1000];
+
+        (void) state;
+        memset(chunk, 'x', sizeof(chunk));
+        for (int i = 0; i < 100; i++)
+                assert_int_equal(brig_buf_append(&b, chunk, sizeof(chunk)), (int) sizeof(chunk));
+        assert_int_equal(b.len, 100 * sizeof(chunk));
+        assert_true(b.cap > b.len);
+        assert_false(b.truncated);
+        assert_int_equal(b.data[b.len], 0);
+        brig_buf_done(&b);
+        assert_null(b.data);
+        assert_int_equal(b.len, 0);
+}
+
+static void test_text__buf_cap_truncates_and_flags(void **state) {
+        brig_buf b = {.max = 10};
+
+        (void) state;
+        assert_int_equal(brig_buf_append(&b, "abcdef", 6), 6);
+        assert_false(b.truncated);
+        assert_int_equal(brig_buf_append(&b, "ghijkl", 6), 4);
+        assert_true(b.truncated);
+        assert_int_equal(b.len, 10);
+        assert_memory_equal(b.data, "abcdefghij", 10);
+        assert_int_equal(b.data[10], 0);
+        /* Full: more input is dropped, the flag stays. */
+        assert_int_equal(brig_buf_append(&b, "z", 1), 0);
+        assert_int_equal(b.len, 10);
+        assert_true(b.truncated);
+        /* The allocation never exceeds max plus the terminator. */
+        assert_true(b.cap <= 11);
+        brig_buf_done(&b);
+        /* done keeps the cap but forgets the contents and the flag. */
+        assert_int_equal(b.max, 10);
+        assert_false(b.truncated);
+        assert_int_equal(b.len, 0);
+}
+
+static void test_text__buf_exactly_max_is_not_truncated(void **state) {
+        brig_buf b = {.max = 4};
+
+        (void) state;
+        assert_int_equal(brig_buf_append(&b, "abcd", 4), 4);
+        assert_false(b.truncated);
+        assert_string_equal(b.data, "abcd");
+        assert_int_equal(brig_buf_append(&b, "", 0), 0);
+        assert_false(b.truncated);
+        brig_buf_done(&b);
+}
+
+static void test_text__buf_big_append_into_small_cap(void **state) {
+        const size_t big = 100000;
+        _cleanup_free_ char *data = malloc(big);
+        brig_buf b = {.max = 5000};
+
+        (void) state;
+        assert_non_null(data);
+        memset(data, 'q', big);
+        assert_int_equal(brig_buf_append(&b, data, big), 5000);
+        assert_true(b.truncated);
+        assert_int_equal(b.len, 5000);
+        assert_true(b.cap <= 5001);
+        brig_buf_done(&b);
+}
+
+static void test_text__utf8_valid_accepts_well_formed(void **state) {
+        static const char *const ok[] = {
+                "",
+                "plain ascii\t\r\n~",
+                "\xc2\x80",                             /* U+0080 */
+                "\xdf\xbf",                             /* U+07FF */
+                "\xe0\xa0\x80",                         /* U+0800 */
+                "\xe2\x82\xac",                         /* € */
+                "\xed\x9f\xbf",                         /* U+D7FF, just below the surrogates */
+                "\xee\x80\x80",                         /* U+E000, just above */
+                "\xef\xbf\xbf",                         /* U+FFFF */
+                "\xf0\x90\x80\x80",                     /* U+10000 */
+                "\xf0\x9f\x98\x80",                     /* 😀 */
+                "\xf4\x8f\xbf\xbf",                     /* U+10FFFF */
+                "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac", /* mixed */
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                if (!brig_utf8_valid(ok[i], strlen(ok[i])))
+                        print_error("rejected ok[%zu]\n", i);
+                assert_true(brig_utf8_valid(ok[i], strlen(ok[i])));
+        }
+}
+
+static void test_text__utf8_valid_rejects_malformed(void **state) {
+        static const char *const bad[] = {
+                "\x80",             /* lone continuation */
+                "a\xbf",            /* lone continuation after ASCII */
+                "\xc0\xaf",         /* overlong '/' */
+                "\xc1\xbf",         /* overlong */
+                "\xe0\x80\xaf",     /* overlong 3-byte */
+                "\xe0\x9f\xbf",     /* overlong 3-byte, highest */
+                "\xf0\x80\x80\xaf", /* overlong 4-byte */
+                "\xf0\x8f\xbf\xbf", /* overlong 4-byte, highest */
+                "\xed\xa0\x80",     /* U+D800 */
+                "\xed\xbf\xbf",     /* U+DFFF */
+                "\xf4\x90\x80\x80", /* U+110000 */
+                "\xf5\x80\x80\x80", /* beyond */
+                "\xff",             /* never valid */
+                "\xfe",             /* never valid */
+                "\xc3",             /* truncated 2-byte */
+                "\xe2\x82",         /* truncated 3-byte */
+                "\xf0\x9f\x98",     /* truncated 4-byte */
+                "\xe2\x82x",        /* bad continuation */
+                "\xc3\xa9\xc3",     /* good then truncated */
+                "\xe2\xc2\xac",     /* lead byte where a continuation belongs */
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                if (brig_utf8_valid(bad[i], strlen(bad[i])))
+                        print_error("accepted bad[%zu]\n", i);
+                assert_false(brig_utf8_valid(bad[i], strlen(bad[i])));
+        }
+}
+
+static void test_text__utf8_valid_rejects_nul(void **state) {
+        (void) state;
+        assert_false(brig_utf8_valid("a\0b", 3));
+        assert_false(brig_utf8_valid("\0", 1));
+}
+
+static void test_text__utf8_valid_respects_length(void **state) {
+        (void) state;
+        /* The length, not a terminator, bounds the check: a sequence cut by len is incomplete even when the
+         * bytes after len would complete it. */
+        assert_true(brig_utf8_valid("ab\0", 2));
+        assert_false(brig_utf8_valid("\xc3\xa9", 1));
+        assert_false(brig_utf8_valid("\xe2\x82\xac", 2));
+        assert_false(brig_utf8_valid("\xf0\x9f\x98\x80", 3));
+        assert_false(brig_utf8_valid("\xc3\xa9\xc3", 3));
+        assert_true(brig_utf8_valid("\xc3\xa9\xc3", 2));
+}
+
+static void test_text__utf8_incomplete_tail_at_every_split(void **state) {
+        static const char *const seqs[] = {"\xc3\xa9", "\xe2\x82\xac", "\xef\xbf\xbf", "\xf0\x9f\x98\x80",
+                                           "\xf4\x8f\xbf\xbf"};
+        char buf[16];
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(seqs); i++) {
+                size_t n = strlen(seqs[i]);
+                for (size_t k = 0; k <= n; k++) {
+                        /* "ab" + the first k bytes of the sequence. */
+                        memcpy(buf, "ab", 2);
+                        memcpy(buf + 2, seqs[i], k);
+                        size_t want = k == n ? 0 : k;
+                        assert_int_equal(brig_utf8_incomplete_tail(buf, 2 + k), want);
+                        /* The same without anything before it. */
+                        assert_int_equal(brig_utf8_incomplete_tail(buf + 2, k), want);
+                        /* A split stream reassembles to valid UTF-8. */
+                        size_t keep = 2 + k - want;
+                        assert_true(brig_utf8_valid(buf, keep));
+                }
+        }
+}
+
+static void test_text__utf8_incomplete_tail_ignores_complete_and_garbage(void **state) {
+        (void) state;
+        assert_int_equal(brig_utf8_incomplete_tail("", 0), 0);
+        assert_int_equal(brig_utf8_incomplete_tail("abc", 3), 0);
+        assert_int_equal(brig_utf8_incomplete_tail("\xc3\xa9", 2), 0);
+        /* Two complete sequences back to back. */
+        assert_int_equal(brig_utf8_incomplete_tail("\xc3\xa9\xc3\xa9", 4), 0);
+        /* Continuation bytes with no lead in reach cannot be completed by more input. */
+        assert_int_equal(brig_utf8_incomplete_tail("\x80\x80\x80", 3), 0);
+        assert_int_equal(brig_utf8_incomplete_tail("a\x80\x80\x80", 4), 0);
+        /* A byte that can never lead is not carried over. */
+        assert_int_equal(brig_utf8_incomplete_tail("a\xff", 2), 0);
+}
+
+static void test_text__base64_rfc4648_vectors(void **state) {
+        static const struct {
+                const char *plain, *b64;
+        } v[] = {
+                {"", ""},
+                {"f", "Zg=="},
+                {"fo", "Zm8="},
+                {"foo", "Zm9v"},
+                {"foob", "Zm9vYg=="},
+                {"fooba", "Zm9vYmE="},
+                {"foobar", "Zm9vYmFy"},
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(v); i++) {
+                _cleanup_free_ char *enc = brig_base64_encode(v[i].plain, strlen(v[i].plain));
+                _cleanup_free_ unsigned char *dec = NULL;
+                size_t n = 99;
+
+                assert_non_null(enc);
+                assert_string_equal(enc, v[i].b64);
+                assert_int_equal(brig_base64_decode(v[i].b64, strlen(v[i].b64), &dec, &n),
+                                 (int) strlen(v[i].plain));
+                assert_int_equal(n, strlen(v[i].plain));
+                assert_memory_equal(dec, v[i].plain, n);
+        }
+}
+
+static void test_text__base64_round_trip_lengths_0_to_64(void **state) {
+        unsigned char data[64];
+
+        (void) state;
+        /* Every byte value shows up, including NUL and 0xff. */
+        for (size_t i = 0; i < sizeof(data); i++)
+                data[i] = (unsigned char) (i * 37 + 255);
+        for (size_t len = 0; len <= sizeof(data); len++) {
+                _cleanup_free_ char *enc = brig_base64_encode(data, len);
+                _cleanup_free_ unsigned char *dec = NULL;
+                size_t n = 999;
+
+                assert_non_null(enc);
+                assert_int_equal(strlen(enc), 4 * ((len + 2) / 3));
+                size_t pad = len % 3 == 0 ? 0 : 3 - len % 3;
+                for (size_t p = 0; p < pad; p++)
+                        assert_int_equal(enc[strlen(enc) - 1 - p], '=');
+                if (strlen(enc) > pad)
+                        assert_int_not_equal(enc[strlen(enc) - 1 - pad], '=');
+                assert_int_equal(brig_base64_decode(enc, strlen(enc), &dec, &n), (int) len);
+                assert_int_equal(n, len);
+                if (len)
+                        assert_memory_equal(dec, data, len);
+        }
+}
+
+static void test_text__base64_decode_rejects_bad_length_and_chars(void **state) {
+        static const char *const bad[] = {"Z", "Zg", "Zg=", "Zm9vY", "Zm9vYg=", "@@@@", "Zm 9", "Zm9v\n"};
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                unsigned char *dec = (unsigned char *) "untouched";
+                size_t n = 42;
+
+                if (brig_base64_decode(bad[i], strlen(bad[i]), &dec, &n) != -EINVAL)
+                        print_error("accepted bad[%zu] '%s'\n", i, bad[i]);
+                assert_int_equal(brig_base64_decode(bad[i], strlen(bad[i]), &dec, &n), -EINVAL);
+                assert_string_equal((const char *) dec, "untouched");
+                assert_int_equal(n, 42);
+        }
+}
+
+/* '=' may only pad the last quantum: at most two, at the very end, after at least two data characters. */
+static void test_text__base64_decode_rejects_misplaced_padding(void **state) {
+        static const char *const bad[] = {"====", "A===", "Zg=a", "=Zm9", "Zg==Zg=="};
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                unsigned char *dec = NULL;
+                size_t n = 0;
+                int r = brig_base64_decode(bad[i], strlen(bad[i]), &dec, &n);
+
+                if (r != -EINVAL) {
+                        print_error("accepted bad[%zu] '%s' as %d bytes\n", i, bad[i], r);
+                        free(dec);
+                }
+                assert_int_equal(r, -EINVAL);
+        }
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_text__buf_unbounded_grows),
+                cmocka_unit_test(test_text__buf_cap_truncates_and_flags),
+                cmocka_unit_test(test_text__buf_exactly_max_is_not_truncated),
+                cmocka_unit_test(test_text__buf_big_append_into_small_cap),
+                cmocka_unit_test(test_text__utf8_valid_accepts_well_formed),
+                cmocka_unit_test(test_text__utf8_valid_rejects_malformed),
+                cmocka_unit_test(test_text__utf8_valid_rejects_nul),
+                cmocka_unit_test(test_text__utf8_valid_respects_length),
+                cmocka_unit_test(test_text__utf8_incomplete_tail_at_every_split),
+                cmocka_unit_test(test_text__utf8_incomplete_tail_ignores_complete_and_garbage),
+                cmocka_unit_test(test_text__base64_rfc4648_vectors),
+                cmocka_unit_test(test_text__base64_round_trip_lengths_0_to_64),
+                cmocka_unit_test(test_text__base64_decode_rejects_bad_length_and_chars),
+                cmocka_unit_test(test_text__base64_decode_rejects_misplaced_padding),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
