@@ -109,16 +109,25 @@ static void set_paused(brig_conn *c, bool paused) {
                         brig_exec_set_paused(call->exec, paused);
 }
 
+/* A slow reader is fine; one that reads nothing at all for BRIG_WRITE_STALL_MS while we wait on it is gone.
+ */
 static void stall_cb(uv_timer_t *t) {
         brig_conn *c = t->data;
-        if (uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) > BRIG_WRITE_QUEUE_HIGH)
+        if (uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) <= BRIG_WRITE_QUEUE_HIGH)
+                return;
+        if (c->bytes_written == c->stall_mark) {
                 brig__conn_close(c, "client stopped reading");
+                return;
+        }
+        c->stall_mark = c->bytes_written;
+        (void) uv_timer_start(&c->stall_timer, stall_cb, BRIG_WRITE_STALL_MS, 0);
 }
 
 static void write_cb(uv_write_t *req, int status) {
         write_req *wr = (write_req *) req;
         brig_conn *c = wr->conn;
 
+        c->bytes_written += wr->len;
         free(wr);
         if (c->closing)
                 return;
@@ -174,6 +183,7 @@ static int conn_queue(brig_conn *c, cJSON *msg, bool droppable) {
         }
         if (!c->paused && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) > BRIG_WRITE_QUEUE_HIGH) {
                 set_paused(c, true);
+                c->stall_mark = c->bytes_written;
                 (void) uv_timer_start(&c->stall_timer, stall_cb, BRIG_WRITE_STALL_MS, 0);
         }
         return 0;

@@ -197,9 +197,15 @@ int main(int argc, char **argv) {
         (void) uv_signal_start(&w.sigint, signal_cb, SIGINT);
         (void) uv_signal_start(&w.sigterm, signal_cb, SIGTERM);
 
-        printf("brigd %s listening on %s (policy %s, audit %s). Try: brig --socket %s exec -- python3 -c "
+        _cleanup_free_ char *cli = strdup(o.jail_helper);
+        size_t cl = cli ? strlen(cli) : 0;
+        /* brig sits beside brig-jail in a build tree; elsewhere it is on PATH. */
+        if (cl > 9 && strcmp(cli + cl - 9, "brig-jail") == 0 && strstr(cli, "libexec") == NULL)
+                cli[cl - 5] = 0;
+        printf("brigd %s listening on %s (policy %s, audit %s). Try: %s --socket %s exec -- python3 -c "
                "'print(6*7)'\n",
-               BRIG_VERSION, o.socket_path, w.policy->name, o.audit_path, o.socket_path);
+               BRIG_VERSION, o.socket_path, w.policy->name, o.audit_path,
+               cli && strstr(cli, "libexec") == NULL ? cli : "brig", o.socket_path);
         fflush(stdout);
         log_info("jails run as host uid %u%s", w.identity.uid_outside, w.identity.root ? "" : " (rootless)");
 

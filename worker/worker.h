@@ -21,8 +21,8 @@
 #define BRIG_MAX_CONNECTIONS 1024
 #define BRIG_MAX_CALLS_PER_CONNECTION 64
 /* Write-queue marks: above HIGH the connection's running commands stop being read (they block on a full
- * pipe); below LOW they resume; a client stuck above HIGH for STALL_MS, or above HARD at all, is
- * disconnected and its calls cancelled. */
+ * pipe); below LOW they resume; a client that reads nothing for STALL_MS while above HIGH, or whose
+ * notifications would take the queue above HARD, is disconnected and its calls cancelled. */
 #define BRIG_WRITE_QUEUE_LOW (1u << 20)
 #define BRIG_WRITE_QUEUE_HIGH (4u << 20)
 #define BRIG_WRITE_QUEUE_HARD (64u << 20)
@@ -96,7 +96,9 @@ struct brig_conn {
         bool closing;
         bool initialized;
         bool paused;
-        bool brig_output; /* client asked for brig/output notifications */
+        bool brig_output;       /* client asked for brig/output notifications */
+        uint64_t bytes_written; /* to the client so far */
+        uint64_t stall_mark;    /* bytes_written when the stall timer was armed */
         char protocol_version[16];
         char env_id[48];
         char *workspace; /* host path, created at initialize */
