@@ -7,3 +7,10 @@ int brig_cli_run(int argc, char **argv);
 
 /* brig-jail beside this executable, else the installed one. Caller frees. */
 char *brig_cli_find_helper(void);
+
+int brig_cli_env(int argc, char **argv);
+
+/* Client helpers (client.c). */
+int brig_cli_connect(const char *path);
+#include <cjson/cJSON.h>
+cJSON *brig_cli_request(const char *sock, const char *method, cJSON *params);

@@ -94,7 +94,7 @@ static char *read_line(reader *rd, int *r) {
         }
 }
 
-static int connect_socket(const char *path) {
+int brig_cli_connect(const char *path) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd;
 
@@ -198,6 +198,9 @@ static void exec_help(void) {
                "\n"
                "Options:\n"
                "  --socket PATH     brigd's socket (default: $BRIG_SOCKET, else ./brig.sock)\n"
+               "  --env ID          run in the named environment, creating it on first use; without it,\n"
+               "                    a fresh environment that goes away when the command ends\n"
+               "  --policy NAME     policy for a new environment (a name from brigd's policy directory)\n"
                "  --cwd DIR         working directory, relative to the workspace\n"
                "  --timeout MS      wall-clock limit in milliseconds (at most the policy's wall_time)\n"
                "  -e NAME=VALUE     add an environment variable (repeatable)\n"
@@ -208,9 +211,11 @@ int brig_cli_exec(int argc, char **argv) {
         static const struct option opts[] = {
                 {"socket", required_argument, NULL, 's'},  {"cwd", required_argument, NULL, 'd'},
                 {"timeout", required_argument, NULL, 't'}, {"command", required_argument, NULL, 'c'},
-                {"help", no_argument, NULL, 'h'},          {},
+                {"help", no_argument, NULL, 'h'},          {"env", required_argument, NULL, 'E'},
+                {"policy", required_argument, NULL, 'P'},  {},
         };
-        const char *sock = secure_getenv("BRIG_SOCKET"), *cwd = NULL, *command = NULL;
+        const char *sock = secure_getenv("BRIG_SOCKET"), *cwd = NULL, *command = NULL, *env_id = NULL,
+                   *policy = NULL;
         _cleanup_json_ cJSON *env = cJSON_CreateObject();
         uint64_t timeout = 0;
         reader rd = {.fd = -1};
@@ -238,6 +243,12 @@ int brig_cli_exec(int argc, char **argv) {
                 case 'c':
                         command = optarg;
                         break;
+                case 'E':
+                        env_id = optarg;
+                        break;
+                case 'P':
+                        policy = optarg;
+                        break;
                 case 'e': {
                         char *eq = strchr(optarg, '=');
                         if (!eq || eq == optarg) {
@@ -260,7 +271,7 @@ int brig_cli_exec(int argc, char **argv) {
                 return 2;
         }
 
-        rd.fd = connect_socket(sock);
+        rd.fd = brig_cli_connect(sock);
         if (rd.fd < 0)
                 return 125;
 
@@ -272,6 +283,10 @@ int brig_cli_exec(int argc, char **argv) {
         cJSON_AddStringToObject(info, "version", BRIG_VERSION);
         meta = cJSON_AddObjectToObject(params, "_meta");
         cJSON_AddBoolToObject(meta, "brig/output", true);
+        if (env_id)
+                cJSON_AddStringToObject(meta, "brig/environment", env_id);
+        if (policy)
+                cJSON_AddStringToObject(meta, "brig/policy", policy);
         if ((r = send_line(rd.fd, request(1, "initialize", params))) < 0)
                 goto out;
 
@@ -349,4 +364,47 @@ out:
         brig_buf_done(&rd.buf);
         (void) close(rd.fd);
         return code;
+}
+
+/* One request on a fresh connection (after initialize); returns the response's result, or NULL after
+ * printing why not. */
+cJSON *brig_cli_request(const char *sock, const char *method, cJSON *params) {
+        reader rd = {.fd = brig_cli_connect(sock)};
+        cJSON *result = NULL, *init = cJSON_CreateObject();
+        char *line;
+        int r = 0;
+
+        if (rd.fd < 0) {
+                cJSON_Delete(params);
+                cJSON_Delete(init);
+                return NULL;
+        }
+        cJSON_AddStringToObject(init, "protocolVersion", "2025-11-25");
+        cJSON_AddObjectToObject(init, "capabilities");
+        cJSON *info = cJSON_AddObjectToObject(init, "clientInfo");
+        cJSON_AddStringToObject(info, "name", "brig-cli");
+        cJSON_AddStringToObject(info, "version", BRIG_VERSION);
+        if (send_line(rd.fd, request(1, "initialize", init)) < 0 ||
+            send_line(rd.fd, request(2, method, params)) < 0) {
+                fprintf(stderr, "brig: connection to brigd lost\n");
+                close(rd.fd);
+                return NULL;
+        }
+        while ((line = read_line(&rd, &r))) {
+                cJSON *msg = cJSON_Parse(line);
+                const cJSON *id = brig_json_member(msg, "id");
+                if (cJSON_IsNumber(id) && id->valueint == 2) {
+                        const cJSON *e = brig_json_member(brig_json_member(msg, "error"), "message");
+                        if (cJSON_IsString(e))
+                                fprintf(stderr, "brig: %s\n", e->valuestring);
+                        else
+                                result = cJSON_DetachItemFromObject(msg, "result");
+                        cJSON_Delete(msg);
+                        break;
+                }
+                cJSON_Delete(msg);
+        }
+        brig_buf_done(&rd.buf);
+        close(rd.fd);
+        return result;
 }

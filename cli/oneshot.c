@@ -25,8 +25,6 @@
 #include "sandbox/seccomp.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
-
 static void run_help(void) {
         printf("Usage: brig run --policy FILE [--workspace DIR] [--cwd DIR] [--timeout MS] -- COMMAND "
                "[ARG]...\n"

@@ -180,6 +180,26 @@ static _Noreturn void command_main(const brig_plan *plan, const struct sock_fpro
         _exit(127);
 }
 
+/* The environment's pid 1: reaps whatever is reparented to it (background processes of calls that have
+ * ended) until it is killed, which takes the whole environment down. */
+static _Noreturn void hold_main(int status) {
+        sigset_t chld;
+
+        (void) close_fds_except(status);
+        (void) close(0);
+        (void) close(1);
+        (void) close(2);
+        (void) sigemptyset(&chld);
+        (void) sigaddset(&chld, SIGCHLD);
+        (void) sigprocmask(SIG_BLOCK, &chld, NULL);
+        report(status, "ready");
+        for (;;) {
+                while (waitpid(-1, NULL, WNOHANG) > 0)
+                        ;
+                (void) sigwaitinfo(&chld, NULL);
+        }
+}
+
 static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
                                 int sync_fd) {
         const char *stage = NULL;
@@ -227,6 +247,9 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 report_error(status, "no_new_privs", -errno, "");
                 _exit(1);
         }
+
+        if (plan->mode == BRIG_PLAN_HOLD)
+                hold_main(status);
 
         cmd = fork();
         if (cmd < 0) {
@@ -285,12 +308,68 @@ static const char *failing_namespace(unsigned long flags) {
         return "namespaces";
 }
 
-int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status) {
+/* Joins a held environment and runs the command as its child there. The command leads its own session, so
+ * its process group is what a cancel kills; what it leaves running in the background stays, reparented to
+ * the environment's init. */
+static int enter_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int target) {
+        int st, r;
+        pid_t cmd;
+
+        if (target < 0) {
+                report_error(status, "namespace", EBADF, "no environment to enter");
+                return 1;
+        }
+        /* One setns() through the holder's pidfd joins all its namespaces at once (Linux >= 5.8). */
+        if (setns(target, (int) plan->namespaces) < 0) {
+                report_error(status, "namespace", -errno, "enter environment");
+                return 1;
+        }
+        (void) close(target);
+        cmd = fork();
+        if (cmd < 0) {
+                report_error(status, "fork", -errno, "command");
+                return 1;
+        }
+        if (cmd == 0) {
+                if (setresgid(plan->gid_inside, plan->gid_inside, plan->gid_inside) < 0 ||
+                    setresuid(plan->uid_inside, plan->uid_inside, plan->uid_inside) < 0) {
+                        report_error(status, "identity", -errno, "set jail uid/gid");
+                        _exit(127);
+                }
+                /* After the id change, which clears it: the command dies with its helper. (getppid() cannot
+                 * check for a helper already gone: the helper is outside our pid namespace.) */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
+                        report_error(status, "pdeathsig", -errno, "");
+                        _exit(127);
+                }
+                if ((r = brig__caps_drop_all()) < 0) {
+                        report_error(status, "capabilities", r, "drop all");
+                        _exit(127);
+                }
+                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+                        report_error(status, "no_new_privs", -errno, "");
+                        _exit(127);
+                }
+                command_main(plan, prog, status);
+        }
+        report(status, "pid %d", (int) cmd);
+        while ((r = (int) waitpid(cmd, &st, 0)) < 0 && errno == EINTR)
+                ;
+        if (r < 0)
+                return 1;
+        if (WIFEXITED(st))
+                report(status, "exit %d", WEXITSTATUS(st));
+        else
+                report(status, "signal %d", WTERMSIG(st));
+        return 0;
+}
+
+int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int target) {
         _cleanup_close_ int sync_r = -1, sync_w = -1;
         int fds[2], st, r;
         pid_t init;
 
-        if (plan->seccomp && (!prog || !prog->filter)) {
+        if (plan->mode != BRIG_PLAN_HOLD && plan->seccomp && (!prog || !prog->filter)) {
                 report_error(status, "seccomp", EINVAL, "no filter supplied");
                 return 1;
         }
@@ -303,6 +382,8 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
                 report_error(status, "identity", -errno, "drop supplementary groups");
                 return 1;
         }
+        if (plan->mode == BRIG_PLAN_ENTER)
+                return enter_run(plan, prog, status, target);
         if (pipe2(fds, O_CLOEXEC) < 0) {
                 report_error(status, "pipe", -errno, "sync");
                 return 1;
@@ -334,6 +415,8 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
                 (void) waitpid(init, NULL, 0);
                 return 1;
         }
+        if (plan->mode == BRIG_PLAN_HOLD)
+                report(status, "holder %d", (int) init);
         /* sync_w stays open until we exit: the init reads a hang-up as our death. */
         while ((r = (int) waitpid(init, &st, 0)) < 0 && errno == EINTR)
                 ;
@@ -346,10 +429,9 @@ static const struct {
         const char *name;
         brig_jail_outcome outcome;
 } outcome_names[] = {
-        {"error", BRIG_JAIL_ERROR},
-        {"started", BRIG_JAIL_STARTED},
-        {"exit", BRIG_JAIL_EXITED},
-        {"signal", BRIG_JAIL_SIGNALED},
+        {"error", BRIG_JAIL_ERROR},     {"started", BRIG_JAIL_STARTED}, {"exit", BRIG_JAIL_EXITED},
+        {"signal", BRIG_JAIL_SIGNALED}, {"ready", BRIG_JAIL_READY},     {"holder", BRIG_JAIL_HOLDER},
+        {"pid", BRIG_JAIL_PID},
 };
 
 int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) {
@@ -366,7 +448,7 @@ int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) 
                         st.outcome = outcome_names[i].outcome;
         if (st.outcome == _BRIG_JAIL_OUTCOME_INVALID)
                 return -EINVAL;
-        if (st.outcome == BRIG_JAIL_STARTED) {
+        if (st.outcome == BRIG_JAIL_STARTED || st.outcome == BRIG_JAIL_READY) {
                 *ret = st;
                 return 0;
         }
@@ -380,7 +462,8 @@ int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) 
         if (!word)
                 return -EINVAL;
         int v;
-        if (brig_parse_int(word, &v) < 0 || v < 0 || v > 4096)
+        int max = st.outcome == BRIG_JAIL_HOLDER || st.outcome == BRIG_JAIL_PID ? INT32_MAX : 4096;
+        if (brig_parse_int(word, &v) < 0 || v < 0 || v > max)
                 return -EINVAL;
         st.value = v;
         if (st.outcome == BRIG_JAIL_ERROR && p)

@@ -15,25 +15,33 @@
  *   "error STAGE ERRNO DETAIL\n"  a layer could not be applied (or execve failed); nothing ran
  *   "started\n"                   the command is about to execve
  *   "exit CODE\n" | "signal SIGNO\n"  how the command ended
+ *   "holder PID\n"                HOLD: host pid of the environment's init, to enter it later
+ *   "ready\n"                     HOLD: the environment is built
+ *   "pid PID\n"                   ENTER: host pid of the command (it leads its own process group)
  * The jail ends when its init (pid 1 of the new pid namespace) exits, which kills every other process in
  * the namespace; the init in turn dies with the helper (PR_SET_PDEATHSIG), so killing the helper kills the
  * whole tree. */
 
-/* Runs the plan to completion; returns the helper's exit code (0 when the status line says it all). */
-int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd);
+/* Runs the plan to completion; returns the helper's exit code (0 when the status line says it all). For
+ * ENTER plans, target is a pidfd of the environment's holder (its init); otherwise -1. A HOLD plan runs
+ * until the helper is killed. */
+int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd, int target);
 
 typedef enum brig_jail_outcome {
         BRIG_JAIL_ERROR,
         BRIG_JAIL_STARTED,
         BRIG_JAIL_EXITED,
         BRIG_JAIL_SIGNALED,
+        BRIG_JAIL_READY,
+        BRIG_JAIL_HOLDER,
+        BRIG_JAIL_PID,
         _BRIG_JAIL_OUTCOME_MAX,
         _BRIG_JAIL_OUTCOME_INVALID = -22,
 } brig_jail_outcome;
 
 typedef struct brig_jail_status {
         brig_jail_outcome outcome;
-        int value;        /* exit code, signal number or positive errno */
+        int value;        /* exit code, signal number, positive errno or pid */
         char stage[32];   /* ERROR only */
         char detail[200]; /* ERROR only */
 } brig_jail_status;

@@ -29,8 +29,6 @@ void brig_plan_free(brig_plan *plan) {
         free(plan);
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
-
 int brig_identity_detect(uid_t host_id, brig_identity *ret, brig_error *err) {
         _cleanup_fclose_ FILE *f = NULL;
         unsigned long inside = 1, outside = 1, count = 0;
@@ -267,7 +265,7 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
         int r;
 
-        if (!req->workspace || req->workspace[0] != '/')
+        if (req->mode != BRIG_PLAN_ENTER && (!req->workspace || req->workspace[0] != '/'))
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL,
                                       "workspace: must be an absolute path");
         if (req->cwd && req->cwd[0] && (r = brig_relpath_check(req->cwd, "cwd", err)) < 0)
@@ -276,6 +274,7 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan = calloc(1, sizeof(*plan));
         if (!plan)
                 return -ENOMEM;
+        plan->mode = req->mode;
         plan->namespaces =
                 CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
         if (policy->network == BRIG_NETWORK_NONE) {
@@ -290,7 +289,7 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         if (!(plan->hostname = strdup(policy->hostname)))
                 return -ENOMEM;
 
-        if ((r = copy_argv(req->argv, &plan->argv, err)) < 0)
+        if (req->mode != BRIG_PLAN_HOLD && (r = copy_argv(req->argv, &plan->argv, err)) < 0)
                 return r;
         if ((r = build_env(policy, req->env, &plan->envp, err)) < 0)
                 return r;
@@ -309,7 +308,7 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_NOFILE, l->open_files};
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_FSIZE, l->file_size_bytes};
 
-        if ((r = add_mounts(plan, policy, req->workspace)) < 0)
+        if (req->mode != BRIG_PLAN_ENTER && (r = add_mounts(plan, policy, req->workspace)) < 0)
                 return r;
         *ret = TAKE_PTR(plan);
         return 0;

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "common/cleanup.h"
 #include "common/error.h"
 #include "sandbox/policy.h"
 
@@ -41,13 +42,23 @@ typedef struct brig_mount {
         bool optional;
 } brig_mount;
 
+/* What brig-jail does with the plan. */
+typedef enum brig_plan_mode {
+        BRIG_PLAN_RUN,   /* build a fresh jail, run the command in it, tear it all down */
+        BRIG_PLAN_HOLD,  /* build an environment's jail and keep its init alive as the environment's pid 1 */
+        BRIG_PLAN_ENTER, /* join a held environment's namespaces (target pidfd) and run the command there */
+        _BRIG_PLAN_MODE_MAX,
+        _BRIG_PLAN_MODE_INVALID = -22,
+} brig_plan_mode;
+
 typedef struct brig_plan_rlimit {
         int resource;   /* RLIMIT_* */
         uint64_t value; /* soft = hard */
 } brig_plan_rlimit;
 
 typedef struct brig_plan {
-        unsigned long namespaces; /* CLONE_NEW* flags */
+        brig_plan_mode mode;
+        unsigned long namespaces; /* CLONE_NEW* flags: created (RUN, HOLD) or joined (ENTER) */
         uid_t uid_inside, uid_outside;
         gid_t gid_inside, gid_outside;
         char *hostname;
@@ -77,7 +88,8 @@ typedef struct brig_identity {
 int brig_identity_detect(uid_t host_id, brig_identity *ret, brig_error *err);
 
 typedef struct brig_plan_request {
-        const char *const *argv; /* required, NULL-terminated */
+        brig_plan_mode mode;
+        const char *const *argv; /* NULL-terminated; required unless mode is HOLD */
         const char *const *env;  /* optional extra NAME=value, override the policy's */
         const char *cwd;         /* relative to the workspace; NULL or "" for its root */
         const char *workspace;   /* absolute host path, bound read-write at the policy's workspace path */
@@ -89,12 +101,15 @@ typedef struct brig_plan_request {
 #define BRIG_PLAN_MAX_ENV 512
 #define BRIG_PLAN_MAX_TOTAL_BYTES (1024 * 1024)
 
-/* Pure: validates the request against the policy and returns a new plan (caller frees). Errors name the
- * offending field ("cwd: must be relative to the workspace, got \"/etc\""). Any thread. */
+/* Pure: validates the request against the policy and returns a new plan (caller frees). RUN and HOLD plans
+ * carry the mounts; an ENTER plan carries only what the command needs (ids, env, cwd, rlimits), as the
+ * environment already has its root. Errors name the offending field ("cwd: must be relative to the
+ * workspace, got \"/etc\""). Any thread. */
 int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, const brig_identity *id,
                     brig_plan **ret, brig_error *err);
 
 void brig_plan_free(brig_plan *plan);
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
 
 /* Validates a workspace-relative path: non-empty components, no "." or "..", not absolute, <= 4095 bytes. */
 int brig_relpath_check(const char *path, const char *field, brig_error *err);

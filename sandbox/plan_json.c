@@ -7,11 +7,17 @@
 #include "common/json.h"
 #include "sandbox/plan.h"
 
-#define PLAN_VERSION 1
+#define PLAN_VERSION 2
 
 static const char *const kind_names[_BRIG_MOUNT_KIND_MAX] = {
         [BRIG_MOUNT_BIND] = "bind", [BRIG_MOUNT_TMPFS] = "tmpfs", [BRIG_MOUNT_PROC] = "proc",
         [BRIG_MOUNT_DEV] = "dev",   [BRIG_MOUNT_FILE] = "file",
+};
+
+static const char *const mode_names[_BRIG_PLAN_MODE_MAX] = {
+        [BRIG_PLAN_RUN] = "run",
+        [BRIG_PLAN_HOLD] = "hold",
+        [BRIG_PLAN_ENTER] = "enter",
 };
 
 static cJSON *strv_to_json(char *const *v) {
@@ -30,6 +36,7 @@ char *brig_plan_to_json(const brig_plan *plan) {
         bool ok = root;
 
         ok = ok && cJSON_AddNumberToObject(root, "version", PLAN_VERSION);
+        ok = ok && cJSON_AddStringToObject(root, "mode", mode_names[plan->mode]);
         ok = ok && cJSON_AddNumberToObject(root, "namespaces", (double) plan->namespaces);
         ok = ok && cJSON_AddNumberToObject(root, "uid_inside", plan->uid_inside);
         ok = ok && cJSON_AddNumberToObject(root, "uid_outside", plan->uid_outside);
@@ -39,7 +46,8 @@ char *brig_plan_to_json(const brig_plan *plan) {
         ok = ok && cJSON_AddBoolToObject(root, "loopback", plan->loopback);
         ok = ok && cJSON_AddStringToObject(root, "cwd", plan->cwd);
         ok = ok && cJSON_AddBoolToObject(root, "seccomp", plan->seccomp);
-        ok = ok && cJSON_AddItemToObject(root, "argv", strv_to_json(plan->argv));
+        if (plan->argv)
+                ok = ok && cJSON_AddItemToObject(root, "argv", strv_to_json(plan->argv));
         ok = ok && cJSON_AddItemToObject(root, "envp", strv_to_json(plan->envp));
         ok = ok && (mounts = cJSON_AddArrayToObject(root, "mounts"));
         for (size_t i = 0; ok && i < plan->n_mounts; i++) {
@@ -86,10 +94,20 @@ static int dup_string(const cJSON *o, const char *path, const char *key, bool re
 }
 
 static int plan_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
+        const char *mode_name = NULL;
         uint64_t v = 0;
         const cJSON *it;
         bool b;
         int r;
+
+        if ((r = brig_json_get_string(root, "plan", "mode", true, &mode_name, err)) < 0)
+                return r;
+        plan->mode = _BRIG_PLAN_MODE_INVALID;
+        for (int m = 0; m < _BRIG_PLAN_MODE_MAX; m++)
+                if (strcmp(mode_name, mode_names[m]) == 0)
+                        plan->mode = (brig_plan_mode) m;
+        if (plan->mode == _BRIG_PLAN_MODE_INVALID)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL, "plan.mode: unknown");
 
 #define U64(key, max, dst)                                                                                  \
         do {                                                                                                \
@@ -114,7 +132,7 @@ static int plan_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
         plan->seccomp = b;
         if ((r = dup_string(root, "plan", "hostname", true, &plan->hostname, err)) < 0 ||
             (r = dup_string(root, "plan", "cwd", true, &plan->cwd, err)) < 0 ||
-            (r = get_strv(root, "argv", &plan->argv, err)) < 0 ||
+            (plan->mode != BRIG_PLAN_HOLD && (r = get_strv(root, "argv", &plan->argv, err)) < 0) ||
             (r = get_strv(root, "envp", &plan->envp, err)) < 0)
                 return r;
 
@@ -174,8 +192,6 @@ static int plan_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
         }
         return 0;
 }
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
 
 int brig_plan_from_json(const char *text, size_t len, brig_plan **ret, brig_error *err) {
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;

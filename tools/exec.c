@@ -21,6 +21,9 @@
 #include "tools/exec.h"
 
 #define STATUS_MAX 4096
+/* In an environment, a background child can hold the command's output open after the command exits; we
+ * wait this long for EOF, then stop reading. */
+#define DRAIN_MS 250
 
 typedef enum exec_state {
         EXEC_RUNNING,
@@ -35,13 +38,15 @@ struct brig_exec {
 
         uv_process_t proc;
         uv_pipe_t out, err, status, in;
-        uv_timer_t timer;
+        uv_timer_t timer, drain;
         uv_write_t in_req;
         bool has_in;
         int open_handles;
 
         bool exited, out_eof, err_eof, status_eof;
-        bool paused, killed, timed_out, cancelled;
+        bool paused, killed, timed_out, cancelled, detached_output;
+        bool enter;    /* running in a held environment */
+        pid_t cmd_pid; /* ENTER: the command's host pid, leader of its process group */
         uint64_t start_ns;
 
         brig_buf out_buf, err_buf;
@@ -94,6 +99,7 @@ static void finish(brig_exec *e) {
                 return;
         e->state = EXEC_DONE;
         (void) uv_timer_stop(&e->timer);
+        (void) uv_timer_stop(&e->drain);
 
         res.started = e->started;
         res.timed_out = e->timed_out;
@@ -102,6 +108,7 @@ static void finish(brig_exec *e) {
         res.duration_ms = (uv_hrtime() - e->start_ns) / 1000000;
         res.stdout_bytes = e->out_total;
         res.stderr_bytes = e->err_total;
+        res.detached_output = e->detached_output;
         res.out = &e->out_buf;
         res.err = &e->err_buf;
         if (e->have_final && e->final.outcome == BRIG_JAIL_EXITED) {
@@ -124,6 +131,7 @@ static void finish(brig_exec *e) {
         close_handle(e, (uv_handle_t *) &e->err);
         close_handle(e, (uv_handle_t *) &e->status);
         close_handle(e, (uv_handle_t *) &e->timer);
+        close_handle(e, (uv_handle_t *) &e->drain);
         if (e->has_in)
                 close_handle(e, (uv_handle_t *) &e->in);
 }
@@ -132,6 +140,12 @@ static void kill_jail(brig_exec *e) {
         if (e->exited || e->killed)
                 return;
         e->killed = true;
+        /* In an environment the helper's death is not enough: its pid namespace lives on. Kill the
+         * command's process group first (the helper has not reaped it, so the pid is still its). */
+        if (e->enter && e->cmd_pid > 0) {
+                (void) kill(-e->cmd_pid, SIGKILL);
+                (void) kill(e->cmd_pid, SIGKILL);
+        }
         (void) uv_process_kill(&e->proc, SIGKILL);
         /* Drain whatever is left so EOF arrives. */
         brig_exec_set_paused(e, false);
@@ -207,6 +221,12 @@ static void status_line(brig_exec *e, const char *line, size_t len) {
                 e->final = st;
                 e->have_final = true;
                 break;
+        case BRIG_JAIL_PID:
+                e->cmd_pid = st.value;
+                break;
+        case BRIG_JAIL_READY:
+        case BRIG_JAIL_HOLDER:
+                break;
         case _BRIG_JAIL_OUTCOME_MAX:
         case _BRIG_JAIL_OUTCOME_INVALID:
                 break;
@@ -232,11 +252,32 @@ static void status_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         }
 }
 
+static void drain_cb(uv_timer_t *t) {
+        brig_exec *e = t->data;
+
+        if (!e->out_eof || !e->err_eof)
+                e->detached_output = true;
+        if (!e->out_eof) {
+                (void) uv_read_stop((uv_stream_t *) &e->out);
+                e->out_eof = true;
+        }
+        if (!e->err_eof) {
+                (void) uv_read_stop((uv_stream_t *) &e->err);
+                e->err_eof = true;
+        }
+        finish(e);
+}
+
 static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal) {
         brig_exec *e = p->data;
         (void) exit_status;
         (void) term_signal;
         e->exited = true;
+        if (e->enter && (!e->out_eof || !e->err_eof)) {
+                /* Keep reading what is already in flight, then give up on pipes held by others. */
+                brig_exec_set_paused(e, false);
+                (void) uv_timer_start(&e->drain, drain_cb, DRAIN_MS, 0);
+        }
         finish(e);
 }
 
@@ -300,8 +341,6 @@ static int write_plan(const brig_plan *plan, int *ret_fd, brig_error *err) {
         return 0;
 }
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
-
 int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, const brig_exec_ops *ops,
                     void *userdata, brig_exec **ret, brig_error *err) {
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
@@ -314,9 +353,11 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                                (char *) "4",
                                (char *) "--seccomp-fd",
                                (char *) "5",
+                               ctx->target_fd >= 0 ? (char *) "--target-fd" : NULL,
+                               (char *) "6",
                                NULL};
         char *helper_env[] = {NULL};
-        uv_stdio_container_t stdio[6];
+        uv_stdio_container_t stdio[7];
         uv_process_options_t opts = {0};
         brig_exec *e;
         int r;
@@ -331,6 +372,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 .env = (const char *const *) args->env,
                 .cwd = args->cwd,
                 .workspace = ctx->workspace,
+                .mode = ctx->target_fd >= 0 ? BRIG_PLAN_ENTER : BRIG_PLAN_RUN,
         };
         if ((r = brig_plan_build(ctx->policy, &req, &ctx->identity, &plan, err)) < 0)
                 return r;
@@ -344,13 +386,15 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         e->ops = *ops;
         e->userdata = userdata;
         e->budget = ctx->policy->limits.output_bytes;
+        e->enter = ctx->target_fd >= 0;
         e->start_ns = uv_hrtime();
 
         (void) uv_pipe_init(ctx->loop, &e->out, 0);
         (void) uv_pipe_init(ctx->loop, &e->err, 0);
         (void) uv_pipe_init(ctx->loop, &e->status, 0);
         (void) uv_timer_init(ctx->loop, &e->timer);
-        e->out.data = e->err.data = e->status.data = e->timer.data = e->proc.data = e;
+        (void) uv_timer_init(ctx->loop, &e->drain);
+        e->out.data = e->err.data = e->status.data = e->timer.data = e->drain.data = e->proc.data = e;
         if (args->has_stdin) {
                 (void) uv_pipe_init(ctx->loop, &e->in, 0);
                 e->in.data = e;
@@ -367,12 +411,15 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         stdio[4] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
                                           .data.stream = (uv_stream_t *) &e->status};
         stdio[5] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = ctx->seccomp_fd};
+        stdio[6] = ctx->target_fd >= 0
+                           ? (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = ctx->target_fd}
+                           : (uv_stdio_container_t){.flags = UV_IGNORE};
 
         opts.file = ctx->jail_helper;
         opts.args = helper_argv;
         opts.env = helper_env;
         opts.stdio = stdio;
-        opts.stdio_count = 6;
+        opts.stdio_count = 7;
         opts.exit_cb = exit_cb;
         /* Its own session: a Ctrl-C meant for brigd's terminal must not reach jails behind brigd's back. */
         opts.flags = UV_PROCESS_DETACHED;
@@ -388,6 +435,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 close_handle(e, (uv_handle_t *) &e->err);
                 close_handle(e, (uv_handle_t *) &e->status);
                 close_handle(e, (uv_handle_t *) &e->timer);
+                close_handle(e, (uv_handle_t *) &e->drain);
                 if (e->has_in)
                         close_handle(e, (uv_handle_t *) &e->in);
                 return r;

@@ -44,7 +44,8 @@ typedef struct brig_exec_context {
         int seccomp_fd;          /* sealed memfd from brig_seccomp_compile() */
         const char *jail_helper; /* path of brig-jail */
         brig_identity identity;
-        const char *workspace; /* host path */
+        const char *workspace; /* host path; unused when entering an environment */
+        int target_fd;         /* pidfd of a held environment to run in, or -1 for a fresh jail */
 } brig_exec_context;
 
 typedef enum brig_stream {
@@ -61,7 +62,8 @@ typedef struct brig_exec_result {
         uint64_t duration_ms;
         uint64_t stdout_bytes, stderr_bytes; /* produced, including what was dropped */
         const brig_buf *out, *err;           /* borrowed: valid during the done callback only */
-        brig_error error;                    /* code != 0 when a jail layer or execve failed */
+        bool detached_output; /* the command exited but something it started kept its output open */
+        brig_error error;     /* code != 0 when a jail layer or execve failed */
 } brig_exec_result;
 
 typedef struct brig_exec_ops {

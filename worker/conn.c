@@ -6,7 +6,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "common/fs.h"
 #include "common/log.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
@@ -28,51 +27,14 @@ static void conn_free(brig_conn *c) {
                 }
         w->n_conns--;
         brig_framer_done(&c->framer);
-        free(c->workspace);
+        if (c->env)
+                brig_env_detach(c->env);
         free(c);
-}
-
-typedef struct rm_work {
-        uv_work_t req;
-        char *path;
-        int r;
-} rm_work;
-
-static void rm_work_cb(uv_work_t *req) {
-        rm_work *rw = (rm_work *) req;
-        rw->r = brig_rm_rf(rw->path);
-}
-
-static void rm_after_cb(uv_work_t *req, int status) {
-        rm_work *rw = (rm_work *) req;
-        if (status == 0 && rw->r < 0)
-                (void) log_warning_errno(rw->r, "remove workspace '%s': %m, ignoring", rw->path);
-        free(rw->path);
-        free(rw);
-}
-
-/* The workspace goes with the connection until persistent environments arrive; removal may be large, so it
- * runs on the thread pool. */
-static void remove_workspace(brig_conn *c) {
-        rm_work *rw;
-
-        if (!c->workspace)
-                return;
-        rw = calloc(1, sizeof(*rw));
-        if (!rw)
-                return;
-        rw->path = c->workspace;
-        c->workspace = NULL;
-        if (uv_queue_work(c->w->loop, &rw->req, rm_work_cb, rm_after_cb) < 0) {
-                free(rw->path);
-                free(rw);
-        }
 }
 
 void brig__conn_unref(brig_conn *c) {
         if (--c->refs > 0)
                 return;
-        remove_workspace(c);
         conn_free(c);
 }
 
@@ -91,8 +53,8 @@ void brig__conn_close(brig_conn *c, const char *reason) {
         if (ev) {
                 cJSON_AddNumberToObject(ev, "connection", (double) c->id);
                 cJSON_AddStringToObject(ev, "reason", reason);
-                if (c->env_id[0])
-                        cJSON_AddStringToObject(ev, "environment", c->env_id);
+                if (c->env)
+                        cJSON_AddStringToObject(ev, "environment", c->env->id);
         }
         (void) brig__worker_audit(c->w, ev);
         brig__mcp_conn_closing(c);

@@ -24,7 +24,12 @@ static void help(void) {
                "\n"
                "Options:\n"
                "  --socket PATH     socket to listen on, created mode 0600 (default: ./brig.sock)\n"
-               "  --policy FILE     policy file (default: policies/default.json, else the installed one)\n"
+               "  --policy FILE     default policy, for environments that name none\n"
+               "                    (default: default.json in the policy directory)\n"
+               "  --policy-dir DIR  policies clients may name with brig/policy (default: the directory of\n"
+               "                    --policy, else ./policies if it exists, else %s)\n"
+               "  --admin-uid UID   a uid that may also name policy files by path (repeatable; root always "
+               "may)\n"
                "  --audit PATH      audit log, hash-chained JSONL (default: brig.audit.jsonl beside the "
                "socket)\n"
                "  --state-dir DIR   where workspaces live (default: /var/lib/brig as root,\n"
@@ -37,7 +42,7 @@ static void help(void) {
                "\n"
                "Stop with Ctrl-C or SIGTERM: running calls are killed and the socket is removed.\n"
                "Docs: docs/protocol.md (wire protocol), docs/policy.md (policy format).\n",
-               BRIG_LIBEXECDIR, BRIG_JAIL_HOST_ID_DEFAULT);
+               BRIG_POLICYDIR, BRIG_LIBEXECDIR, BRIG_JAIL_HOST_ID_DEFAULT);
 }
 
 static char *default_state_dir(void) {
@@ -93,7 +98,8 @@ int main(int argc, char **argv) {
                 {"log-level", required_argument, NULL, 'l'},   {"help", no_argument, NULL, 'h'},
                 {"version", no_argument, NULL, 'V'},           {},
         };
-        _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL;
+        _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL;
+        uid_t admins[BRIG_MAX_ADMIN_UIDS];
         brig_worker_options o = {.socket_path = "brig.sock", .jail_id = BRIG_JAIL_HOST_ID_DEFAULT};
         brig_error err = BRIG_ERROR_INIT;
         brig_worker w;
@@ -109,6 +115,20 @@ int main(int argc, char **argv) {
                         break;
                 case 'p':
                         o.policy_path = optarg;
+                        break;
+                case 'P':
+                        o.policy_dir = optarg;
+                        break;
+                case 'A':
+                        if (brig_parse_u64(optarg, &id) < 0 || id >= 0xffffffffu) {
+                                fprintf(stderr, "brigd: --admin-uid: expected a uid, got '%s'\n", optarg);
+                                return 2;
+                        }
+                        if (o.n_admin_uids >= BRIG_MAX_ADMIN_UIDS) {
+                                fprintf(stderr, "brigd: --admin-uid: at most %d\n", BRIG_MAX_ADMIN_UIDS);
+                                return 2;
+                        }
+                        admins[o.n_admin_uids++] = (uid_t) id;
                         break;
                 case 'a':
                         o.audit_path = optarg;
@@ -157,9 +177,17 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "brigd: unexpected argument '%s'\nTry 'brigd --help'.\n", argv[optind]);
                 return 2;
         }
-        if (!o.policy_path)
-                o.policy_path = access("policies/default.json", R_OK) == 0 ? "policies/default.json"
-                                                                           : BRIG_POLICYDIR "/default.json";
+        o.admin_uids = admins;
+        _cleanup_free_ char *policy_copy = o.policy_path ? strdup(o.policy_path) : NULL;
+        if (!o.policy_dir && policy_copy)
+                o.policy_dir = dirname(policy_copy);
+        else if (!o.policy_dir)
+                o.policy_dir = access("policies", R_OK | X_OK) == 0 ? "policies" : BRIG_POLICYDIR;
+        if (!o.policy_path) {
+                if (asprintf(&default_policy, "%s/default.json", o.policy_dir) < 0)
+                        return 1;
+                o.policy_path = default_policy;
+        }
         if (!o.state_dir) {
                 if (!(state_dir = default_state_dir()))
                         return 1;
@@ -204,7 +232,7 @@ int main(int argc, char **argv) {
                 cli[cl - 5] = 0;
         printf("brigd %s listening on %s (policy %s, audit %s). Try: %s --socket %s exec -- python3 -c "
                "'print(6*7)'\n",
-               BRIG_VERSION, o.socket_path, w.policy->name, o.audit_path,
+               BRIG_VERSION, o.socket_path, w.default_policy->name, o.audit_path,
                cli && strstr(cli, "libexec") == NULL ? cli : "brig", o.socket_path);
         fflush(stdout);
         log_info("jails run as host uid %u%s", w.identity.uid_outside, w.identity.root ? "" : " (rootless)");

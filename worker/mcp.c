@@ -17,6 +17,10 @@
 #include "worker/rpc.h"
 #include "worker/worker.h"
 
+#define RESTART_NOTICE                                                                                      \
+        "[environment restarted: the worker restarted since the last call, so background processes and "    \
+        "interpreter state were lost; the workspace is intact]\n"
+
 static const char *const supported_versions[] = {"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"};
 static const char *const log_levels[] = {"debug",    "info",  "notice",    "warning", "error",
                                          "critical", "alert", "emergency", NULL};
@@ -44,32 +48,6 @@ static int audit_refusal(brig_conn *c, const char *method, const char *reason) {
 
 /* --- initialize ------------------------------------------------------------------------------------- */
 
-static int make_workspace(brig_conn *c, brig_error *err) {
-        uint8_t rnd[8];
-        char *path = NULL;
-
-        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
-                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "getrandom");
-        (void) snprintf(c->env_id, sizeof(c->env_id), "env-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
-                        rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-        if (asprintf(&path, "%s/%s", c->w->workspaces_dir, c->env_id) < 0)
-                return -ENOMEM;
-        /* A small synchronous mkdir: the workspace must exist before initialize answers. */
-        if (mkdir(path, 0700) < 0) {
-                int r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "create workspace");
-                free(path);
-                return r;
-        }
-        if (c->w->identity.root && chown(path, c->w->identity.uid_outside, c->w->identity.gid_outside) < 0) {
-                int r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "chown workspace");
-                (void) rmdir(path);
-                free(path);
-                return r;
-        }
-        c->workspace = path;
-        return 0;
-}
-
 static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
         const char *requested = NULL, *chosen = supported_versions[0];
         const cJSON *meta = brig_json_member(m->params, "_meta");
@@ -90,19 +68,22 @@ static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
-        if (brig_json_member(meta, "brig/environment")) {
-                /* Named, persistent environments are the next step; refusing beats silently ignoring. */
-                (void) audit_refusal(c, "initialize", "persistent environments are not available yet");
-                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
-                           "params._meta.brig/environment: persistent environments are not available yet");
+        const char *env_id = NULL, *policy = NULL;
+        if (brig_json_get_string(meta, "params._meta", "brig/environment", false, &env_id, &err) < 0 ||
+            brig_json_get_string(meta, "params._meta", "brig/policy", false, &policy, &err) < 0) {
+                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
         for (size_t i = 0; i < ELEMENTSOF(supported_versions); i++)
                 if (strcmp(requested, supported_versions[i]) == 0)
                         chosen = supported_versions[i];
-        if (make_workspace(c, &err) < 0) {
-                (void) log_error_errno(err.code, "connection %llu: %s", (unsigned long long) c->id, err.msg);
-                send_brig_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, &err);
+        if (brig_env_attach(c->w, env_id, policy, &c->peer, &c->env, &err) < 0) {
+                (void) audit_refusal(c, "initialize", err.msg);
+                send_brig_error(c, m->id,
+                                err.kind == BRIG_KIND_DENIED || err.kind == BRIG_KIND_LIMIT
+                                        ? BRIG_RPC_REFUSED
+                                        : BRIG_RPC_INVALID_PARAMS,
+                                &err);
                 return;
         }
         (void) snprintf(c->protocol_version, sizeof(c->protocol_version), "%s", chosen);
@@ -112,8 +93,8 @@ static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
         cJSON *ev = brig_audit_event("initialize");
         if (ev) {
                 cJSON_AddNumberToObject(ev, "connection", (double) c->id);
-                cJSON_AddStringToObject(ev, "environment", c->env_id);
-                cJSON_AddStringToObject(ev, "policy", c->w->policy->name);
+                cJSON_AddStringToObject(ev, "environment", c->env->id);
+                cJSON_AddStringToObject(ev, "policy", c->env->policy_key);
                 cJSON_AddStringToObject(ev, "protocol_version", chosen);
         }
         if (brig__worker_audit(c->w, ev) < 0) {
@@ -143,8 +124,8 @@ static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
                 "network is loopback only unless the policy says otherwise.");
         rmeta = cJSON_AddObjectToObject(res, "_meta");
         if (rmeta) {
-                cJSON_AddStringToObject(rmeta, "brig/environment", c->env_id);
-                cJSON_AddStringToObject(rmeta, "brig/policy", c->w->policy->name);
+                cJSON_AddStringToObject(rmeta, "brig/environment", c->env->id);
+                cJSON_AddStringToObject(rmeta, "brig/policy", c->env->policy_key);
         }
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
 }
@@ -175,6 +156,7 @@ static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
 /* --- tools/call ------------------------------------------------------------------------------------- */
 
 static void call_free(brig_call *call) {
+        brig_exec_args_done(&call->args);
         cJSON_Delete(call->id);
         cJSON_Delete(call->progress_token);
         free(call);
@@ -266,7 +248,7 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
         if (ev) {
                 cJSON_AddNumberToObject(ev, "connection", (double) c->id);
                 cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
-                cJSON_AddStringToObject(ev, "environment", c->env_id);
+                cJSON_AddStringToObject(ev, "environment", c->env->id);
                 cJSON_AddStringToObject(ev, "tool", call->tool);
                 cJSON_AddBoolToObject(ev, "is_error", is_error);
                 if (res->exited)
@@ -296,11 +278,18 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
                             (block = cJSON_CreateObject())) {
                                 cJSON_AddItemToArray(content, block);
                                 cJSON_AddStringToObject(block, "type", "text");
-                                cJSON_AddStringToObject(block, "text", text ? text : "");
+                                if (call->restarted_notice) {
+                                        _cleanup_free_ char *t2 = NULL;
+                                        if (asprintf(&t2, "%s%s", RESTART_NOTICE, text ? text : "") >= 0)
+                                                cJSON_AddStringToObject(block, "text", t2);
+                                } else
+                                        cJSON_AddStringToObject(block, "text", text ? text : "");
                         }
                         if (result) {
-                                cJSON_AddItemToObject(result, "structuredContent",
-                                                      brig_exec_result_to_json(res));
+                                cJSON *sc = brig_exec_result_to_json(res);
+                                if (sc && call->restarted_notice)
+                                        cJSON_AddBoolToObject(sc, "environment_restarted", true);
+                                cJSON_AddItemToObject(result, "structuredContent", sc);
                                 cJSON_AddBoolToObject(result, "isError", is_error);
                         }
                         (void) brig__conn_send(c, brig_rpc_result(call->id, result));
@@ -312,8 +301,95 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
         brig__conn_unref(c);
 }
 
-static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
+/* Ends a call that never ran a command: the environment could not start, the exec could not be spawned, or
+ * the client cancelled while the environment was starting. */
+static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_error) {
+        brig_conn *c = call->conn;
+        cJSON *ev = brig_audit_event("call_end");
+
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
+                cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
+                cJSON_AddStringToObject(ev, "environment", c->env->id);
+                cJSON_AddStringToObject(ev, "tool", call->tool);
+                cJSON_AddBoolToObject(ev, "is_error", true);
+                cJSON_AddBoolToObject(ev, "cancelled", call->state == BRIG_CALL_CANCELLED);
+                if (err)
+                        cJSON_AddStringToObject(ev, "error", err->msg);
+        }
+        int audit_r = brig__worker_audit(c->w, ev);
+        if (call->state == BRIG_CALL_RUNNING) {
+                if (audit_r < 0)
+                        send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: result withheld");
+                else if (as_rpc_error) {
+                        bool client_fault = err->kind == BRIG_KIND_INVALID_ARGUMENT ||
+                                            err->kind == BRIG_KIND_POLICY || err->kind == BRIG_KIND_LIMIT;
+                        send_brig_error(c, call->id,
+                                        client_fault ? BRIG_RPC_INVALID_PARAMS : BRIG_RPC_INTERNAL_ERROR,
+                                        err);
+                } else {
+                        /* A jail that cannot be built is a failed run, reported as a tool result. */
+                        brig_buf none = {0};
+                        brig_exec_result res = {.out = &none, .err = &none, .error = *err};
+                        cJSON *result = cJSON_CreateObject(), *content, *block;
+                        _cleanup_free_ char *text = brig_exec_result_to_text(&res);
+                        if (result && (content = cJSON_AddArrayToObject(result, "content")) &&
+                            (block = cJSON_CreateObject())) {
+                                cJSON_AddItemToArray(content, block);
+                                cJSON_AddStringToObject(block, "type", "text");
+                                cJSON_AddStringToObject(block, "text", text ? text : "");
+                                cJSON_AddItemToObject(result, "structuredContent",
+                                                      brig_exec_result_to_json(&res));
+                                cJSON_AddBoolToObject(result, "isError", true);
+                        }
+                        (void) brig__conn_send(c, brig_rpc_result(call->id, result));
+                }
+        }
+        call->state = BRIG_CALL_DONE;
+        call_unlink(call);
+        call_free(call);
+        brig__conn_unref(c);
+}
+
+static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         static const brig_exec_ops ops = {.output = exec_output_cb, .done = exec_done_cb};
+        brig_call *call = userdata;
+        brig_conn *c = call->conn;
+        brig_error e2 = BRIG_ERROR_INIT;
+
+        if (call->state == BRIG_CALL_CANCELLED) {
+                call_end_early(call, NULL, false);
+                return;
+        }
+        if (err) {
+                call_end_early(call, err, false);
+                return;
+        }
+        if (env->restarted) {
+                env->restarted = false;
+                call->restarted_notice = true;
+        }
+        brig_exec_context ctx = {
+                .loop = c->w->loop,
+                .policy = env->policy->policy,
+                .seccomp_fd = env->policy->seccomp_fd,
+                .jail_helper = c->w->jail_helper,
+                .identity = c->w->identity,
+                .workspace = env->workspace,
+                .target_fd = env->pidfd,
+        };
+        if (brig_exec_start(&ctx, &call->args, &ops, call, &call->exec, &e2) < 0) {
+                bool client_fault = e2.kind == BRIG_KIND_INVALID_ARGUMENT || e2.kind == BRIG_KIND_POLICY ||
+                                    e2.kind == BRIG_KIND_LIMIT;
+                call_end_early(call, &e2, client_fault);
+                return;
+        }
+        brig_exec_args_done(&call->args);
+        if (c->paused)
+                brig_exec_set_paused(call->exec, true);
+}
+
+static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         const char *name = NULL;
         const cJSON *meta = brig_json_member(m->params, "_meta");
         const cJSON *token = brig_json_member(meta, "progressToken");
@@ -322,7 +398,6 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         char key[160];
         brig_call *call;
         cJSON *ev;
-        int r;
 
         if (brig_json_get_string(m->params, "params", "name", true, &name, &err) < 0) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
@@ -377,7 +452,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         if (ev) {
                 cJSON_AddNumberToObject(ev, "connection", (double) c->id);
                 cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
-                cJSON_AddStringToObject(ev, "environment", c->env_id);
+                cJSON_AddStringToObject(ev, "environment", c->env->id);
                 cJSON_AddStringToObject(ev, "tool", name);
                 cJSON_AddItemToObject(
                         ev, "arguments",
@@ -395,40 +470,13 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 return;
         }
 
-        brig_exec_context ctx = {
-                .loop = c->w->loop,
-                .policy = c->w->policy,
-                .seccomp_fd = c->w->seccomp_fd,
-                .jail_helper = c->w->jail_helper,
-                .identity = c->w->identity,
-                .workspace = c->workspace,
-        };
-        /* Linked and referenced before start: a failed start still ends through the audit below. */
+        /* Linked and referenced now: every path below ends in call_end(). */
+        call->args = args;
         call->next = c->calls;
         c->calls = call;
         c->n_calls++;
         c->refs++;
-        r = brig_exec_start(&ctx, &args, &ops, call, &call->exec, &err);
-        brig_exec_args_done(&args);
-        if (r < 0) {
-                ev = brig_audit_event("call_end");
-                if (ev) {
-                        cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
-                        cJSON_AddBoolToObject(ev, "is_error", true);
-                        cJSON_AddStringToObject(ev, "error", err.msg);
-                }
-                (void) brig__worker_audit(c->w, ev);
-                bool client_fault = err.kind == BRIG_KIND_INVALID_ARGUMENT || err.kind == BRIG_KIND_POLICY ||
-                                    err.kind == BRIG_KIND_LIMIT;
-                send_brig_error(c, m->id, client_fault ? BRIG_RPC_INVALID_PARAMS : BRIG_RPC_INTERNAL_ERROR,
-                                &err);
-                call_unlink(call);
-                call_free(call);
-                brig__conn_unref(c);
-                return;
-        }
-        if (c->paused)
-                brig_exec_set_paused(call->exec, true);
+        brig_env_ensure_running(c->env, env_ready_cb, call);
 }
 
 static void handle_cancelled(brig_conn *c, const brig_rpc_msg *m) {
@@ -461,6 +509,83 @@ static void handle_set_level(brig_conn *c, const brig_rpc_msg *m) {
                         return;
                 }
         send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params.level: not a syslog level name");
+}
+
+/* --- brig/environment.* ------------------------------------------------------------------------------ */
+
+static bool may_manage(const brig_conn *c, const brig_env *env) {
+        return c->peer.uid == 0 || c->peer.uid == env->owner;
+}
+
+static void handle_env_list(brig_conn *c, const brig_rpc_msg *m) {
+        cJSON *res = cJSON_CreateObject(), *arr;
+
+        if (!res || !(arr = cJSON_AddArrayToObject(res, "environments"))) {
+                cJSON_Delete(res);
+                return;
+        }
+        for (brig_env *e = c->w->envs; e; e = e->next)
+                if (may_manage(c, e) && !(e->ephemeral && !e->on_disk && e != c->env))
+                        cJSON_AddItemToArray(arr, brig_env_describe(e, false));
+        (void) brig__conn_send(c, brig_rpc_result(m->id, res));
+}
+
+/* The environment named by params.id, if this client may see it; answers the error itself otherwise. */
+static brig_env *env_param(brig_conn *c, const brig_rpc_msg *m, const char *method) {
+        brig_error err = BRIG_ERROR_INIT;
+        const char *id = NULL;
+        brig_env *env;
+
+        if (brig_json_get_string(m->params, "params", "id", true, &id, &err) < 0) {
+                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return NULL;
+        }
+        env = brig_env_find(c->w, id);
+        /* Someone else's environment looks like no environment at all. */
+        if (!env || !may_manage(c, env)) {
+                char msg[128];
+                if (env)
+                        (void) audit_refusal(c, method, "environment belongs to another user");
+                (void) snprintf(msg, sizeof(msg), "no environment \"%.64s\"", id);
+                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
+                return NULL;
+        }
+        return env;
+}
+
+static void handle_env_info(brig_conn *c, const brig_rpc_msg *m) {
+        brig_env *env = env_param(c, m, "brig/environment.info");
+        if (env)
+                (void) brig__conn_send(c, brig_rpc_result(m->id, brig_env_describe(env, true)));
+}
+
+static void handle_env_destroy(brig_conn *c, const brig_rpc_msg *m) {
+        brig_env *env = env_param(c, m, "brig/environment.destroy");
+        cJSON *ev, *res;
+
+        if (!env)
+                return;
+        ev = brig_audit_event("environment_destroy");
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
+                cJSON_AddStringToObject(ev, "environment", env->id);
+                cJSON_AddNumberToObject(ev, "by_uid", c->peer.uid);
+        }
+        if (brig__worker_audit(c->w, ev) < 0) {
+                send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
+                return;
+        }
+        /* Calls running there on any connection end as killed. */
+        for (brig_conn *o = c->w->conns; o; o = o->next)
+                if (o->env == env)
+                        for (brig_call *call = o->calls; call; call = call->next)
+                                if (call->exec)
+                                        brig_exec_cancel(call->exec);
+        brig_env_destroy(env);
+        res = cJSON_CreateObject();
+        if (res)
+                cJSON_AddBoolToObject(res, "destroyed", true);
+        (void) brig__conn_send(c, brig_rpc_result(m->id, res));
 }
 
 void brig__mcp_conn_closing(brig_conn *c) {
@@ -500,6 +625,12 @@ void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len) {
                         handle_tools_call(c, &m);
                 else if (strcmp(m.method, "logging/setLevel") == 0)
                         handle_set_level(c, &m);
+                else if (strcmp(m.method, "brig/environment.list") == 0)
+                        handle_env_list(c, &m);
+                else if (strcmp(m.method, "brig/environment.info") == 0)
+                        handle_env_info(c, &m);
+                else if (strcmp(m.method, "brig/environment.destroy") == 0)
+                        handle_env_destroy(c, &m);
                 else {
                         char msg[160];
                         (void) snprintf(msg, sizeof(msg), "unknown method \"%.100s\"", m.method);

@@ -15,7 +15,6 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
-#include "sandbox/seccomp.h"
 #include "worker/worker.h"
 
 int brig__worker_audit(brig_worker *w, cJSON *event) {
@@ -32,6 +31,13 @@ int brig__worker_audit(brig_worker *w, cJSON *event) {
         return r;
 }
 
+bool brig__worker_is_admin(const brig_worker *w, uid_t uid) {
+        for (size_t i = 0; i < w->n_admin_uids; i++)
+                if (w->admin_uids[i] == uid)
+                        return true;
+        return false;
+}
+
 static int check_helper(const char *path, brig_error *err) {
         if (access(path, X_OK) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_NOT_FOUND, "jail helper '%s'", path);
@@ -39,19 +45,19 @@ static int check_helper(const char *path, brig_error *err) {
 }
 
 int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options *o, brig_error *err) {
-        brig_policy_diags diags = {0};
         char blocker[PATH_MAX];
         cJSON *ev;
         int r;
 
-        *w = (brig_worker){.loop = loop, .seccomp_fd = -1};
-        r = brig_policy_load(o->policy_path, &w->policy, &diags, err);
-        brig_policy_diags_done(&diags);
-        if (r < 0)
-                return brig_error_prefix(err, "policy '%s'", o->policy_path);
-        r = brig_seccomp_compile((const char *const *) w->policy->seccomp_deny, w->policy->n_seccomp_deny,
-                                 w->policy->seccomp_errno, &w->seccomp_fd, err);
-        if (r < 0)
+        *w = (brig_worker){.loop = loop};
+        if (o->n_admin_uids > BRIG_MAX_ADMIN_UIDS)
+                return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "more than %d admin uids",
+                                      BRIG_MAX_ADMIN_UIDS);
+        memcpy(w->admin_uids, o->admin_uids, o->n_admin_uids * sizeof(uid_t));
+        w->n_admin_uids = o->n_admin_uids;
+        if ((r = brig_policies_init(&w->policies, o->policy_dir, err)) < 0)
+                return r;
+        if ((r = brig_policies_add_file(&w->policies, o->policy_path, &w->default_policy, err)) < 0)
                 return brig_error_prefix(err, "policy '%s'", o->policy_path);
         if (!(w->jail_helper = strdup(o->jail_helper)) || !(w->socket_path = strdup(o->socket_path)))
                 return -ENOMEM;
@@ -60,23 +66,25 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         if ((r = brig_identity_detect(o->jail_id, &w->identity, err)) < 0)
                 return r;
 
-        if (asprintf(&w->workspaces_dir, "%s/workspaces", o->state_dir) < 0)
+        if (asprintf(&w->envs_dir, "%s/environments", o->state_dir) < 0)
                 return -ENOMEM;
         if ((r = brig_mkdir_p(o->state_dir, 0711)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_IO, "create state directory '%s'",
                                             o->state_dir);
-        if ((r = brig_mkdir_p(w->workspaces_dir, 0711)) < 0)
-                return brig_error_set_errno(err, r, BRIG_KIND_IO, "create '%s'", w->workspaces_dir);
+        if ((r = brig_mkdir_p(w->envs_dir, 0711)) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_IO, "create '%s'", w->envs_dir);
         /* Jails run as another uid when we are root: every ancestor of the workspaces must let it pass. */
-        if (w->identity.root && chmod(w->workspaces_dir, 0711) < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "chmod '%s'", w->workspaces_dir);
-        if (w->identity.root && brig_path_searchable_by(w->workspaces_dir, w->identity.uid_outside, blocker,
-                                                        sizeof(blocker)) < 0)
+        if (w->identity.root && chmod(w->envs_dir, 0711) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "chmod '%s'", w->envs_dir);
+        if (w->identity.root &&
+            brig_path_searchable_by(w->envs_dir, w->identity.uid_outside, blocker, sizeof(blocker)) < 0)
                 return brig_error_set(
                         err, -EACCES, BRIG_KIND_IO,
                         "state directory: jails (host uid %u) cannot reach '%s' because '%s' is not "
                         "searchable by others; choose another --state-dir or chmod o+x it",
-                        w->identity.uid_outside, w->workspaces_dir, blocker);
+                        w->identity.uid_outside, w->envs_dir, blocker);
+        if ((r = brig_envs_load(w, err)) < 0)
+                return r;
 
         if ((r = brig_audit_open(o->audit_path, &w->audit, err)) < 0)
                 return r;
@@ -84,7 +92,8 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         if (ev) {
                 cJSON_AddNumberToObject(ev, "pid", getpid());
                 cJSON_AddStringToObject(ev, "version", BRIG_VERSION);
-                cJSON_AddStringToObject(ev, "policy", w->policy->name);
+                cJSON_AddStringToObject(ev, "policy", w->default_policy->name);
+                cJSON_AddNumberToObject(ev, "environments", (double) w->n_envs);
                 cJSON_AddStringToObject(ev, "socket", o->socket_path);
                 cJSON_AddNumberToObject(ev, "jail_uid", w->identity.uid_outside);
         }
@@ -174,6 +183,7 @@ void brig_worker_stop(brig_worker *w) {
                 next = c->next;
                 brig__conn_close(c, "worker stopping");
         }
+        brig_envs_stop_all(w);
         cJSON *ev = brig_audit_event("worker_stop");
         if (ev)
                 cJSON_AddNumberToObject(ev, "pid", getpid());
@@ -181,11 +191,11 @@ void brig_worker_stop(brig_worker *w) {
 }
 
 void brig_worker_done(brig_worker *w) {
-        brig_policy_free(w->policy);
-        brig_closep(&w->seccomp_fd);
+        brig_envs_free_all(w);
+        brig_policies_done(&w->policies);
         brig_audit_free(w->audit);
         free(w->jail_helper);
         free(w->socket_path);
-        free(w->workspaces_dir);
-        *w = (brig_worker){.seccomp_fd = -1};
+        free(w->envs_dir);
+        *w = (brig_worker){0};
 }

@@ -13,7 +13,9 @@
 #include "sandbox/policy.h"
 #include "tools/exec.h"
 #include "worker/audit.h"
+#include "worker/env.h"
 #include "worker/framing.h"
+#include "worker/policies.h"
 
 /* The worker: one libuv loop serving MCP connections on a Unix socket. Everything here runs on the loop
  * thread. Limits on what a client controls are the BRIG_MAX_* below, documented in docs/protocol.md. */
@@ -28,27 +30,36 @@
 #define BRIG_WRITE_QUEUE_HARD (64u << 20)
 #define BRIG_WRITE_STALL_MS 30000
 #define BRIG_AUDIT_MAX_STRING 1024
+#define BRIG_MAX_ENVIRONMENTS 4096
+#define BRIG_MAX_ADMIN_UIDS 64
 
 typedef struct brig_conn brig_conn;
 typedef struct brig_call brig_call;
 
 typedef struct brig_worker_options {
         const char *socket_path;
-        const char *policy_path;
+        const char *policy_path; /* default policy for environments that name none */
+        const char *policy_dir;  /* policies clients may name */
+        const uid_t *admin_uids; /* may also name policy files by path */
+        size_t n_admin_uids;
         const char *audit_path;
         const char *state_dir;
         const char *jail_helper;
         uid_t jail_id;
 } brig_worker_options;
 
-typedef struct brig_worker {
+struct brig_worker {
         uv_loop_t *loop;
-        brig_policy *policy;
-        int seccomp_fd;
+        brig_policies policies;
+        const brig_policy_entry *default_policy; /* borrowed from policies */
+        uid_t admin_uids[BRIG_MAX_ADMIN_UIDS];
+        size_t n_admin_uids;
         brig_audit *audit;
         char *jail_helper;
         char *socket_path;
-        char *workspaces_dir; /* <state-dir>/workspaces */
+        char *envs_dir; /* <state-dir>/environments */
+        brig_env *envs;
+        size_t n_envs;
         brig_identity identity;
 
         uv_pipe_t listener;
@@ -60,7 +71,7 @@ typedef struct brig_worker {
         uint64_t next_call_id;
         bool stopping;
         int exit_code;
-} brig_worker;
+};
 
 typedef enum brig_call_state {
         BRIG_CALL_RUNNING,
@@ -79,7 +90,9 @@ struct brig_call {
         cJSON *progress_token; /* owned copy, or NULL */
         double progress;
         uint64_t seq;
-        char carry[2][4]; /* incomplete UTF-8 tail per stream, held back for the next chunk */
+        bool restarted_notice; /* first call after the environment lost its processes in a restart */
+        brig_exec_args args;   /* kept while the environment starts */
+        char carry[2][4];      /* incomplete UTF-8 tail per stream, held back for the next chunk */
         size_t carry_len[2];
         brig_exec *exec;
 };
@@ -100,8 +113,7 @@ struct brig_conn {
         uint64_t bytes_written; /* to the client so far */
         uint64_t stall_mark;    /* bytes_written when the stall timer was armed */
         char protocol_version[16];
-        char env_id[48];
-        char *workspace; /* host path, created at initialize */
+        brig_env *env; /* attached at initialize */
         brig_call *calls;
         size_t n_calls;
 };
@@ -113,6 +125,7 @@ void brig_worker_stop(brig_worker *w);
 void brig_worker_done(brig_worker *w);
 /* Audits an event; on failure logs once and returns the error (callers refuse the call). */
 int brig__worker_audit(brig_worker *w, cJSON *event);
+bool brig__worker_is_admin(const brig_worker *w, uid_t uid);
 
 /* conn.c */
 void brig__conn_accept(brig_worker *w);

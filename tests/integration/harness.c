@@ -34,41 +34,13 @@ static long now_ms(void) {
         return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int brigd_start(brigd *d, const char *policy, const char **why) {
+static int brigd_spawn(brigd *d, const char **why) {
         const char *mode = getenv("BRIG_TEST_MODE");
-        char brigd_path[512], policy_path[512], helper[512];
+        char brigd_path[512], helper[512];
         int errpipe[2];
 
-        memset(d, 0, sizeof(*d));
-        d->stderr_fd = -1;
-        if (mode && strcmp(mode, "setpriv") == 0 && geteuid() != 0) {
-                *why = "BRIG_TEST_MODE=setpriv needs root";
-                return -1;
-        }
-        if (mode && strcmp(mode, "userns") == 0 && access("/usr/bin/unshare", X_OK) < 0) {
-                *why = "unshare(1) not installed";
-                return -1;
-        }
-        strcpy(d->dir, "/tmp/brig-itest-XXXXXX");
-        if (!mkdtemp(d->dir)) {
-                *why = "mkdtemp failed";
-                return -1;
-        }
-        /* Jails run as another uid: it must be able to pass through to the workspaces. */
-        (void) chmod(d->dir, 0755);
-        snprintf(d->socket, sizeof(d->socket), "%s/brig.sock", d->dir);
-        snprintf(d->audit, sizeof(d->audit), "%s/audit.jsonl", d->dir);
-        snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
         snprintf(brigd_path, sizeof(brigd_path), "%s/brigd", build_dir());
         snprintf(helper, sizeof(helper), "%s/brig-jail", build_dir());
-        if (policy && policy[0] == '/')
-                snprintf(policy_path, sizeof(policy_path), "%s", policy);
-        else
-                snprintf(policy_path, sizeof(policy_path), "%s/policies/%s.json", source_dir(),
-                         policy ? policy : "default");
-        if (mode && geteuid() == 0 && (strcmp(mode, "setpriv") == 0 || strcmp(mode, "userns") == 0))
-                (void) !chown(d->dir, 65534, 65534);
-
         if (pipe2(errpipe, O_CLOEXEC) < 0)
                 return -1;
         d->pid = fork();
@@ -103,7 +75,7 @@ int brigd_start(brigd *d, const char *policy, const char **why) {
                 args[n++] = "--state-dir";
                 args[n++] = d->state;
                 args[n++] = "--policy";
-                args[n++] = policy_path;
+                args[n++] = d->policy;
                 args[n++] = "--jail-helper";
                 args[n++] = helper;
                 args[n++] = NULL;
@@ -140,6 +112,49 @@ int brigd_start(brigd *d, const char *policy, const char **why) {
         }
         *why = "brigd did not listen within 10 s";
         return -1;
+}
+
+int brigd_restart(brigd *d, const char **why) {
+        if (d->stderr_fd >= 0)
+                close(d->stderr_fd);
+        d->stderr_fd = -1;
+        return brigd_spawn(d, why);
+}
+
+int brigd_start(brigd *d, const char *policy, const char **why) {
+        const char *mode = getenv("BRIG_TEST_MODE");
+        char policy_path[512];
+
+        memset(d, 0, sizeof(*d));
+        d->stderr_fd = -1;
+        if (mode && strcmp(mode, "setpriv") == 0 && geteuid() != 0) {
+                *why = "BRIG_TEST_MODE=setpriv needs root";
+                return -1;
+        }
+        if (mode && strcmp(mode, "userns") == 0 && access("/usr/bin/unshare", X_OK) < 0) {
+                *why = "unshare(1) not installed";
+                return -1;
+        }
+        strcpy(d->dir, "/tmp/brig-itest-XXXXXX");
+        if (!mkdtemp(d->dir)) {
+                *why = "mkdtemp failed";
+                return -1;
+        }
+        /* Jails run as another uid: it must be able to pass through to the workspaces. */
+        (void) chmod(d->dir, 0755);
+        snprintf(d->socket, sizeof(d->socket), "%s/brig.sock", d->dir);
+        snprintf(d->audit, sizeof(d->audit), "%s/audit.jsonl", d->dir);
+        snprintf(d->state, sizeof(d->state), "%s/state", d->dir);
+        if (policy && policy[0] == '/')
+                snprintf(policy_path, sizeof(policy_path), "%s", policy);
+        else
+                snprintf(policy_path, sizeof(policy_path), "%s/policies/%s.json", source_dir(),
+                         policy ? policy : "default");
+        if (mode && geteuid() == 0 && (strcmp(mode, "setpriv") == 0 || strcmp(mode, "userns") == 0))
+                (void) !chown(d->dir, 65534, 65534);
+
+        snprintf(d->policy, sizeof(d->policy), "%s", policy_path);
+        return brigd_spawn(d, why);
 }
 
 int brigd_stop(brigd *d) {

@@ -15,6 +15,7 @@ typedef struct brigd {
         char socket[128];
         char audit[128];
         char state[128];
+        char policy[512];
         pid_t pid;
         int stderr_fd; /* brigd's stderr, for failure messages */
 } brigd;
@@ -22,6 +23,8 @@ typedef struct brigd {
 /* policy: a name under policies/, or an absolute path. Returns 0, or a skip reason in *why when the mode
  * cannot run here (e.g. setpriv without root). */
 int brigd_start(brigd *d, const char *policy, const char **why);
+/* Starts brigd again on the same socket, state and audit log (after it was stopped or killed). */
+int brigd_restart(brigd *d, const char **why);
 /* SIGTERM and wait; returns brigd's exit status (0 for a clean stop). */
 int brigd_stop(brigd *d);
 

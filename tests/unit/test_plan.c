@@ -19,7 +19,6 @@
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(brig_plan *, brig_plan_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
 
 #define MIB (UINT64_C(1) << 20)
@@ -635,7 +634,7 @@ static void from_json_fails(void (*edit)(cJSON *root), int want, const char *msg
 }
 
 static void edit_version_2(cJSON *root) {
-        assert_non_null(cJSON_ReplaceItemInObject(root, "version", cJSON_CreateNumber(2)));
+        assert_non_null(cJSON_ReplaceItemInObject(root, "version", cJSON_CreateNumber(3)));
 }
 
 static void edit_no_version(cJSON *root) {
@@ -682,8 +681,8 @@ static void edit_too_many_rlimits(cJSON *root) {
 
 static void test_plan__from_json_rejects_bad_documents(void **state) {
         (void) state;
-        from_json_fails(edit_version_2, -EPROTO, "version 2, expected 1");
-        from_json_fails(edit_no_version, -EPROTO, "version 0, expected 1");
+        from_json_fails(edit_version_2, -EPROTO, "version 3, expected 2");
+        from_json_fails(edit_no_version, -EPROTO, "version 0, expected 2");
         from_json_fails(edit_unknown_mount_kind, -EINVAL, "unknown kind");
         from_json_fails(edit_no_argv, -EINVAL, "plan.argv: required");
         from_json_fails(edit_argv_not_strings, -EINVAL, "plan.argv[0]");
@@ -696,7 +695,7 @@ static void test_plan__from_json_rejects_bad_documents(void **state) {
 
 static void test_plan__from_json_rejects_garbage(void **state) {
         static const char *const bad[] = {"",     "garbage",         "{",     "[]",
-                                          "null", "{\"version\":1}", "{} {}", "{\"version\":\"1\"}"};
+                                          "null", "{\"version\":2}", "{} {}", "{\"version\":\"1\"}"};
 
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {

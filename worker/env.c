@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: MIT */
+/* Environment registry and holders: creation on first use, meta.json on disk, the holder's start (a HOLD
+ * plan run by brig-jail) and stop, and removal. See env.h for the model. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "sandbox/jail.h"
+#include "sandbox/plan.h"
+#include "worker/worker.h"
+
+#define META_MAX_BYTES 65536
+
+static const char *const state_names[_BRIG_ENV_STATE_MAX] = {
+        [BRIG_ENV_STOPPED] = "stopped",
+        [BRIG_ENV_STARTING] = "starting",
+        [BRIG_ENV_RUNNING] = "running",
+};
+
+const char *brig_env_state_name(brig_env_state s) {
+        return s >= 0 && s < _BRIG_ENV_STATE_MAX ? state_names[s] : "invalid";
+}
+
+int brig_env_id_check(const char *id, brig_error *err) {
+        size_t n = strlen(id);
+
+        if (n == 0 || n > BRIG_ENV_ID_MAX || id[0] == '.' || id[0] == '-')
+                goto bad;
+        for (size_t i = 0; i < n; i++)
+                if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
+                      (id[i] >= '0' && id[i] <= '9') || id[i] == '.' || id[i] == '_' || id[i] == '-'))
+                        goto bad;
+        return 0;
+bad:
+        return brig_error_set(
+                err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                "brig/environment: expected 1-64 of A-Z a-z 0-9 . _ - (not starting with . or -), "
+                "got \"%.80s\"",
+                id);
+}
+
+brig_env *brig_env_find(brig_worker *w, const char *id) {
+        for (brig_env *e = w->envs; e; e = e->next)
+                if (strcmp(e->id, id) == 0)
+                        return e;
+        return NULL;
+}
+
+static void env_free(brig_env *env) {
+        free(env->policy_key);
+        free(env->dir);
+        free(env->workspace);
+        free(env);
+}
+
+static void env_unlink(brig_env *env) {
+        for (brig_env **p = &env->w->envs; *p; p = &(*p)->next)
+                if (*p == env) {
+                        *p = env->next;
+                        env->w->n_envs--;
+                        return;
+                }
+}
+
+/* Frees a destroyed environment once nothing refers to it any more. */
+static void maybe_free(brig_env *env) {
+        if (env->destroyed && env->attached == 0 && env->open_handles == 0)
+                env_free(env);
+}
+
+static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char *policy_key,
+                         const brig_policy_entry *policy) {
+        brig_env *env = calloc(1, sizeof(*env));
+
+        if (!env)
+                return NULL;
+        env->w = w;
+        env->owner = owner;
+        env->policy = policy;
+        env->pidfd = -1;
+        (void) snprintf(env->id, sizeof(env->id), "%s", id);
+        if (!(env->policy_key = strdup(policy_key)) || asprintf(&env->dir, "%s/%s", w->envs_dir, id) < 0 ||
+            asprintf(&env->workspace, "%s/%s/workspace", w->envs_dir, id) < 0) {
+                env_free(env);
+                return NULL;
+        }
+        env->created = env->last_used = time(NULL);
+        env->next = w->envs;
+        w->envs = env;
+        w->n_envs++;
+        return env;
+}
+
+/* --- on disk ------------------------------------------------------------------------------------------ */
+
+static int write_meta(brig_env *env, brig_error *err) {
+        _cleanup_json_ cJSON *o = cJSON_CreateObject();
+        _cleanup_free_ char *text = NULL, *tmp = NULL, *path = NULL;
+        _cleanup_close_ int fd = -1;
+
+        if (!o || !cJSON_AddNumberToObject(o, "version", 1) || !cJSON_AddStringToObject(o, "id", env->id) ||
+            !cJSON_AddNumberToObject(o, "owner_uid", env->owner) ||
+            !cJSON_AddStringToObject(o, "policy", env->policy_key) ||
+            !cJSON_AddBoolToObject(o, "ephemeral", env->ephemeral) ||
+            !cJSON_AddNumberToObject(o, "created", (double) env->created) ||
+            !cJSON_AddNumberToObject(o, "last_used", (double) env->last_used) || !(text = cJSON_Print(o)) ||
+            asprintf(&tmp, "%s/meta.json.tmp", env->dir) < 0 ||
+            asprintf(&path, "%s/meta.json", env->dir) < 0)
+                return -ENOMEM;
+        /* Small and rare (creation, detach): written in place on the loop, atomically by rename. */
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': write metadata",
+                                            env->id);
+        size_t len = strlen(text);
+        if (write(fd, text, len) != (ssize_t) len || fsync(fd) < 0 || rename(tmp, path) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': write metadata",
+                                            env->id);
+        return 0;
+}
+
+static int create_on_disk(brig_env *env, brig_error *err) {
+        const brig_identity *id = &env->w->identity;
+
+        if (env->on_disk)
+                return 0;
+        /* The jail's host uid must pass through the environment directory to reach the workspace. */
+        if (mkdir(env->dir, 0711) < 0 && errno != EEXIST)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': create", env->id);
+        if (mkdir(env->workspace, 0700) < 0 && errno != EEXIST)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': create workspace",
+                                            env->id);
+        if (id->root && chown(env->workspace, id->uid_outside, id->gid_outside) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': chown workspace",
+                                            env->id);
+        env->on_disk = true;
+        return write_meta(env, err);
+}
+
+typedef struct rm_work {
+        uv_work_t req;
+        char *path;
+        int r;
+} rm_work;
+
+static void rm_work_cb(uv_work_t *req) {
+        rm_work *rw = (rm_work *) req;
+        rw->r = brig_rm_rf(rw->path);
+}
+
+static void rm_after_cb(uv_work_t *req, int status) {
+        rm_work *rw = (rm_work *) req;
+        if (status == 0 && rw->r < 0)
+                (void) log_warning_errno(rw->r, "remove '%s': %m, ignoring", rw->path);
+        free(rw->path);
+        free(rw);
+}
+
+/* Removal may be large (a whole workspace): on the thread pool. */
+static void remove_dir_async(brig_worker *w, const char *path) {
+        rm_work *rw = calloc(1, sizeof(*rw));
+        if (!rw || !(rw->path = strdup(path))) {
+                free(rw);
+                return;
+        }
+        if (uv_queue_work(w->loop, &rw->req, rm_work_cb, rm_after_cb) < 0) {
+                free(rw->path);
+                free(rw);
+        }
+}
+
+int brig_envs_load(brig_worker *w, brig_error *err) {
+        DIR *d = opendir(w->envs_dir);
+        struct dirent *de;
+
+        if (!d)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open '%s'", w->envs_dir);
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *meta = NULL, *dir = NULL, *text = NULL;
+                _cleanup_json_ cJSON *o = NULL;
+                brig_error e2 = BRIG_ERROR_INIT;
+                const brig_policy_entry *policy = NULL;
+                const char *policy_key = NULL;
+                uint64_t owner = 0, created = 0, last = 0;
+                bool ephemeral = false;
+
+                if (brig_env_id_check(de->d_name, NULL) < 0)
+                        continue;
+                if (asprintf(&dir, "%s/%s", w->envs_dir, de->d_name) < 0 ||
+                    asprintf(&meta, "%s/meta.json", dir) < 0) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                text = malloc(META_MAX_BYTES + 1);
+                int fd = open(meta, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                ssize_t n = fd >= 0 && text ? read(fd, text, META_MAX_BYTES) : -1;
+                if (fd >= 0)
+                        close(fd);
+                if (n <= 0 || brig_json_parse(text, (size_t) n, &o, &e2) < 0 ||
+                    brig_json_get_u64(o, "", "owner_uid", UINT32_MAX - 1, &owner, &e2) < 0 ||
+                    brig_json_get_string(o, "", "policy", true, &policy_key, &e2) < 0 ||
+                    brig_json_get_bool(o, "", "ephemeral", &ephemeral, &e2) < 0 ||
+                    brig_json_get_u64(o, "", "created", UINT64_C(1) << 52, &created, &e2) < 0 ||
+                    brig_json_get_u64(o, "", "last_used", UINT64_C(1) << 52, &last, &e2) < 0) {
+                        log_warning("environment directory '%s': unreadable metadata (%s), skipping", dir,
+                                    e2.msg[0] ? e2.msg : "missing");
+                        continue;
+                }
+                if (ephemeral) {
+                        /* An unnamed environment outlived its worker: nobody can name it to come back. */
+                        (void) brig_rm_rf(dir);
+                        continue;
+                }
+                if (brig_policies_get(&w->policies, policy_key, true, &policy, &e2) < 0) {
+                        log_warning("environment '%s': %s; it stays on disk but cannot start", de->d_name,
+                                    e2.msg);
+                        policy = NULL;
+                }
+                brig_env *env = env_new(w, de->d_name, (uid_t) owner, policy_key, policy);
+                if (!env) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                env->created = (int64_t) created;
+                env->last_used = (int64_t) last;
+                env->on_disk = true;
+                env->restarted = true;
+        }
+        closedir(d);
+        return 0;
+}
+
+/* --- attach ------------------------------------------------------------------------------------------- */
+
+int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, const struct ucred *peer,
+                    brig_env **ret, brig_error *err) {
+        const brig_policy_entry *policy = NULL;
+        char fresh[32];
+        brig_env *env;
+        int r;
+
+        if (id && (r = brig_env_id_check(id, err)) < 0)
+                return r;
+        if (id && (env = brig_env_find(w, id))) {
+                if (peer->uid != env->owner && peer->uid != 0)
+                        return brig_error_set(err, -EACCES, BRIG_KIND_DENIED,
+                                              "environment \"%s\" belongs to another user", id);
+                if (policy_key && strcmp(policy_key, env->policy_key) != 0)
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_POLICY,
+                                              "environment \"%s\" runs policy \"%.100s\", not \"%.100s\"",
+                                              id, env->policy_key, policy_key);
+                env->attached++;
+                *ret = env;
+                return 0;
+        }
+        if (w->n_envs >= BRIG_MAX_ENVIRONMENTS)
+                return brig_error_set(err, -ENOSPC, BRIG_KIND_LIMIT, "more than %d environments",
+                                      BRIG_MAX_ENVIRONMENTS);
+        bool admin = peer->uid == 0 || brig__worker_is_admin(w, peer->uid);
+        if (!policy_key)
+                policy = w->default_policy;
+        else if ((r = brig_policies_get(&w->policies, policy_key, admin, &policy, err)) < 0)
+                return r;
+        if (!id) {
+                uint8_t rnd[8];
+                if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "getrandom");
+                (void) snprintf(fresh, sizeof(fresh), "env-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+                                rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+        }
+        env = env_new(w, id ? id : fresh, peer->uid, policy_key ? policy_key : policy->name, policy);
+        if (!env)
+                return -ENOMEM;
+        env->ephemeral = !id;
+        env->attached = 1;
+        *ret = env;
+        return 0;
+}
+
+void brig_env_detach(brig_env *env) {
+        env->attached--;
+        if (env->destroyed) {
+                maybe_free(env);
+                return;
+        }
+        env->last_used = time(NULL);
+        if (env->attached == 0 && env->ephemeral)
+                brig_env_destroy(env);
+        else if (env->on_disk)
+                (void) write_meta(env, NULL);
+}
+
+/* --- the holder --------------------------------------------------------------------------------------- */
+
+static void fire_waiters(brig_env *env, const brig_error *err) {
+        brig_env_waiter *list = env->waiters;
+
+        env->waiters = NULL;
+        while (list) {
+                brig_env_waiter *next = list->next;
+                list->cb(env, err, list->userdata);
+                free(list);
+                list = next;
+        }
+}
+
+static void holder_closed_cb(uv_handle_t *h) {
+        brig_env *env = h->data;
+        env->open_handles--;
+        maybe_free(env);
+}
+
+static void audit_env(brig_env *env, const char *type, const char *error) {
+        cJSON *ev = brig_audit_event(type);
+        if (ev) {
+                cJSON_AddStringToObject(ev, "environment", env->id);
+                cJSON_AddStringToObject(ev, "policy", env->policy_key);
+                cJSON_AddNumberToObject(ev, "owner_uid", env->owner);
+                if (env->init_pid > 0)
+                        cJSON_AddNumberToObject(ev, "init_pid", env->init_pid);
+                if (error)
+                        cJSON_AddStringToObject(ev, "error", error);
+        }
+        (void) brig__worker_audit(env->w, ev);
+}
+
+static void holder_gone(brig_env *env) {
+        brig_error err = BRIG_ERROR_INIT;
+
+        if (!env->holder_exited || !env->status_eof)
+                return;
+        audit_env(env, "environment_stop", env->start_error.code ? env->start_error.msg : NULL);
+        brig_closep(&env->pidfd);
+        env->init_pid = 0;
+        env->state = BRIG_ENV_STOPPED;
+        uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
+        uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
+        if (env->waiters) {
+                if (env->start_error.code)
+                        err = env->start_error;
+                else
+                        (void) brig_error_set(&err, -ECHILD, BRIG_KIND_SANDBOX, "environment \"%s\" stopped",
+                                              env->id);
+                fire_waiters(env, &err);
+        }
+        log_info("environment %s stopped", env->id);
+}
+
+static void holder_exit_cb(uv_process_t *p, int64_t status, int sig) {
+        brig_env *env = p->data;
+        (void) status;
+        (void) sig;
+        env->holder_exited = true;
+        holder_gone(env);
+}
+
+static void holder_line(brig_env *env, const char *line, size_t len) {
+        brig_jail_status st;
+
+        if (brig_jail_status_parse(line, len, &st) < 0)
+                return;
+        if (st.outcome == BRIG_JAIL_HOLDER)
+                env->init_pid = st.value;
+        else if (st.outcome == BRIG_JAIL_ERROR && !env->start_error.code)
+                (void) brig_jail_status_to_error(&st, &env->start_error);
+        else if (st.outcome == BRIG_JAIL_READY && env->init_pid > 0 && env->state == BRIG_ENV_STARTING) {
+                env->pidfd = (int) syscall(SYS_pidfd_open, env->init_pid, 0);
+                if (env->pidfd < 0) {
+                        (void) brig_error_set_errno(&env->start_error, -errno, BRIG_KIND_SANDBOX,
+                                                    "environment \"%s\": pidfd of its init", env->id);
+                        (void) uv_process_kill(&env->holder, SIGKILL);
+                        return;
+                }
+                /* Born close-on-exec: handed to each enter helper explicitly. */
+                (void) fcntl(env->pidfd, F_SETFD, FD_CLOEXEC);
+                env->state = BRIG_ENV_RUNNING;
+                log_info("environment %s running (init pid %d)", env->id, env->init_pid);
+                audit_env(env, "environment_start", NULL);
+                fire_waiters(env, NULL);
+        }
+}
+
+static void holder_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+        brig_env *env = h->data;
+        (void) suggested;
+        *buf = uv_buf_init(env->status_line + env->status_len,
+                           (unsigned) (sizeof(env->status_line) - env->status_len));
+}
+
+static void holder_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+        brig_env *env = s->data;
+        (void) buf;
+
+        if (n < 0) {
+                (void) uv_read_stop(s);
+                env->status_eof = true;
+                holder_gone(env);
+                return;
+        }
+        env->status_len += (size_t) n;
+        for (;;) {
+                char *nl = memchr(env->status_line, '\n', env->status_len);
+                if (!nl)
+                        break;
+                holder_line(env, env->status_line, (size_t) (nl - env->status_line));
+                size_t used = (size_t) (nl - env->status_line) + 1;
+                memmove(env->status_line, nl + 1, env->status_len - used);
+                env->status_len -= used;
+        }
+        if (env->status_len == sizeof(env->status_line))
+                env->status_len = 0; /* an overlong line from our own helper: drop it */
+}
+
+static int holder_start(brig_env *env, brig_error *err) {
+        brig_worker *w = env->w;
+        _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
+        _cleanup_free_ char *json = NULL;
+        _cleanup_close_ int plan_fd = -1;
+        char *argv[] = {w->jail_helper,         (char *) "--plan-fd", (char *) "3",
+                        (char *) "--status-fd", (char *) "4",         NULL};
+        char *envp[] = {NULL};
+        uv_stdio_container_t stdio[5];
+        uv_process_options_t opts = {0};
+        int r;
+
+        if (!env->policy)
+                return brig_error_set(err, -ENOENT, BRIG_KIND_POLICY,
+                                      "environment \"%s\": its policy \"%.100s\" is no longer available",
+                                      env->id, env->policy_key);
+        if ((r = create_on_disk(env, err)) < 0)
+                return r;
+        brig_plan_request req = {.mode = BRIG_PLAN_HOLD, .workspace = env->workspace};
+        if ((r = brig_plan_build(env->policy->policy, &req, &w->identity, &plan, err)) < 0)
+                return r;
+        if (!(json = brig_plan_to_json(plan)))
+                return -ENOMEM;
+        plan_fd = memfd_create("brig-plan", MFD_CLOEXEC);
+        size_t len = strlen(json);
+        if (plan_fd < 0 || write(plan_fd, json, len) != (ssize_t) len || lseek(plan_fd, 0, SEEK_SET) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "write plan");
+
+        env->start_error = (brig_error) BRIG_ERROR_INIT;
+        env->holder_exited = env->status_eof = false;
+        env->status_len = 0;
+        env->init_pid = 0;
+        (void) uv_pipe_init(w->loop, &env->holder_status, 0);
+        env->holder_status.data = env->holder.data = env;
+        stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
+        stdio[1] = (uv_stdio_container_t){.flags = UV_IGNORE};
+        stdio[2] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = 2};
+        stdio[3] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = plan_fd};
+        stdio[4] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                          .data.stream = (uv_stream_t *) &env->holder_status};
+        opts.file = w->jail_helper;
+        opts.args = argv;
+        opts.env = envp;
+        opts.stdio = stdio;
+        opts.stdio_count = 5;
+        opts.exit_cb = holder_exit_cb;
+        opts.flags = UV_PROCESS_DETACHED;
+        env->open_handles += 2;
+        r = uv_spawn(w->loop, &env->holder, &opts);
+        if (r < 0) {
+                uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
+                uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
+                return brig_error_set(err, r, BRIG_KIND_SANDBOX, "environment \"%s\": spawn holder: %s",
+                                      env->id, uv_strerror(r));
+        }
+        (void) uv_read_start((uv_stream_t *) &env->holder_status, holder_alloc_cb, holder_read_cb);
+        env->state = BRIG_ENV_STARTING;
+        log_info("environment %s starting", env->id);
+        return 0;
+}
+
+void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata) {
+        brig_error err = BRIG_ERROR_INIT;
+        brig_env_waiter *wt;
+
+        if (env->destroyed) {
+                (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was destroyed",
+                                      env->id);
+                cb(env, &err, userdata);
+                return;
+        }
+        if (env->state == BRIG_ENV_RUNNING) {
+                cb(env, NULL, userdata);
+                return;
+        }
+        wt = calloc(1, sizeof(*wt));
+        if (!wt) {
+                (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                cb(env, &err, userdata);
+                return;
+        }
+        wt->cb = cb;
+        wt->userdata = userdata;
+        wt->next = env->waiters;
+        env->waiters = wt;
+        if (env->state == BRIG_ENV_STARTING)
+                return;
+        if (holder_start(env, &err) < 0) {
+                env->waiters = NULL;
+                free(wt);
+                cb(env, &err, userdata);
+        }
+}
+
+void brig_env_stop(brig_env *env) {
+        if (env->state == BRIG_ENV_STOPPED || env->holder_exited)
+                return;
+        /* The helper's death takes its init (PR_SET_PDEATHSIG), and the init's the whole pid namespace. */
+        (void) uv_process_kill(&env->holder, SIGKILL);
+        if (env->init_pid > 0 && env->pidfd >= 0)
+                (void) syscall(SYS_pidfd_send_signal, env->pidfd, SIGKILL, NULL, 0);
+}
+
+void brig_env_destroy(brig_env *env) {
+        if (env->destroyed)
+                return;
+        log_info("environment %s destroyed", env->id);
+        brig_env_stop(env);
+        env->destroyed = true;
+        env_unlink(env);
+        if (env->on_disk)
+                remove_dir_async(env->w, env->dir);
+        maybe_free(env);
+}
+
+void brig_envs_stop_all(brig_worker *w) {
+        for (brig_env *e = w->envs; e; e = e->next)
+                brig_env_stop(e);
+}
+
+void brig_envs_free_all(brig_worker *w) {
+        for (brig_env *e = w->envs, *next; e; e = next) {
+                next = e->next;
+                for (brig_env_waiter *wt = e->waiters, *n2; wt; wt = n2) {
+                        n2 = wt->next;
+                        free(wt);
+                }
+                env_free(e);
+        }
+        w->envs = NULL;
+        w->n_envs = 0;
+}
+
+cJSON *brig_env_describe(const brig_env *env, bool detailed) {
+        cJSON *o = cJSON_CreateObject();
+        bool ok = o && cJSON_AddStringToObject(o, "id", env->id) &&
+                  cJSON_AddNumberToObject(o, "owner_uid", env->owner) &&
+                  cJSON_AddStringToObject(o, "policy", env->policy_key) &&
+                  cJSON_AddStringToObject(o, "state", brig_env_state_name(env->state)) &&
+                  cJSON_AddBoolToObject(o, "ephemeral", env->ephemeral) &&
+                  cJSON_AddNumberToObject(o, "created", (double) env->created) &&
+                  cJSON_AddNumberToObject(o, "last_used", (double) env->last_used) &&
+                  cJSON_AddNumberToObject(o, "connections", env->attached);
+        if (ok && detailed) {
+                const brig_identity *id = &env->w->identity;
+                ok = cJSON_AddStringToObject(o, "workspace", env->workspace) &&
+                     cJSON_AddNumberToObject(o, "jail_uid", id->uid_outside) &&
+                     (env->init_pid > 0 ? cJSON_AddNumberToObject(o, "init_pid", env->init_pid)
+                                        : cJSON_AddNullToObject(o, "init_pid")) &&
+                     /* cgroup limits come later: today every limit is an rlimit. */
+                     cJSON_AddStringToObject(o, "limits", "rlimits");
+                if (ok && env->policy) {
+                        const brig_limits *l = &env->policy->policy->limits;
+                        cJSON *lim = cJSON_AddObjectToObject(o, "rlimits");
+                        ok = lim && cJSON_AddNumberToObject(lim, "memory_bytes", (double) l->memory_bytes) &&
+                             cJSON_AddNumberToObject(lim, "processes", (double) l->processes) &&
+                             cJSON_AddNumberToObject(lim, "open_files", (double) l->open_files) &&
+                             cJSON_AddNumberToObject(lim, "cpu_time_ms", (double) l->cpu_time_ms) &&
+                             cJSON_AddNumberToObject(lim, "wall_time_ms", (double) l->wall_time_ms);
+                }
+        }
+        if (!ok) {
+                cJSON_Delete(o);
+                return NULL;
+        }
+        return o;
+}

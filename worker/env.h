@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#include "common/error.h"
+#include "worker/policies.h"
+
+/* Environments: named, persistent jails. Each has a directory under <state-dir>/environments/<id> holding
+ * meta.json and the workspace, and, while running, a holder: a brig-jail whose init is the environment's
+ * pid 1 and owns its namespaces (pid, mount with its /tmp, ipc, uts, net, cgroup, user). Calls enter the
+ * holder's namespaces, so they share files, /tmp, background processes and loopback. A holder dies with
+ * the worker; after a restart the environment is started again, with its workspace, on first use.
+ * Loop thread only. */
+
+typedef struct brig_worker brig_worker;
+typedef struct brig_env brig_env;
+
+typedef enum brig_env_state {
+        BRIG_ENV_STOPPED,
+        BRIG_ENV_STARTING,
+        BRIG_ENV_RUNNING,
+        _BRIG_ENV_STATE_MAX,
+        _BRIG_ENV_STATE_INVALID = -22,
+} brig_env_state;
+
+#define BRIG_ENV_ID_MAX 64
+
+/* Called once the environment runs (err NULL) or could not be started. */
+typedef void (*brig_env_ready_cb)(brig_env *env, const brig_error *err, void *userdata);
+
+typedef struct brig_env_waiter {
+        brig_env_ready_cb cb;
+        void *userdata;
+        struct brig_env_waiter *next;
+} brig_env_waiter;
+
+struct brig_env {
+        brig_worker *w;
+        brig_env *next;
+        char id[BRIG_ENV_ID_MAX + 1];
+        uid_t owner;
+        bool ephemeral;                  /* unnamed: goes away with its last connection */
+        const brig_policy_entry *policy; /* borrowed from the worker's policy cache */
+        char *policy_key;                /* as named at creation (a name, or a path for admins) */
+        char *dir, *workspace;
+        int64_t created, last_used; /* unix seconds */
+        bool on_disk;
+        bool restarted; /* its holder was lost with a previous worker: say so on the next call */
+
+        brig_env_state state;
+        uv_process_t holder;
+        uv_pipe_t holder_status;
+        int open_handles;
+        bool holder_exited, status_eof;
+        char status_line[512];
+        size_t status_len;
+        pid_t init_pid;
+        int pidfd; /* of the holder's init: what calls enter */
+        brig_error start_error;
+        brig_env_waiter *waiters;
+
+        int attached; /* connections */
+        bool destroyed;
+};
+
+/* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
+int brig_env_id_check(const char *id, brig_error *err);
+
+/* Loads the environments found on disk (start-up; blocking). Unnamed leftovers are removed. */
+int brig_envs_load(brig_worker *w, brig_error *err);
+
+/* Finds or creates the environment `id` (NULL: a fresh unnamed one) for a client with credentials peer.
+ * An existing one is refused unless peer is its owner or root (-EACCES); policy_key (NULL: the worker's
+ * default) must match the one it was created with. Creation is lazy: nothing is on disk until first use.
+ * The connection holds an attachment until brig_env_detach(). */
+int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, const struct ucred *peer,
+                    brig_env **ret, brig_error *err);
+void brig_env_detach(brig_env *env);
+
+/* Makes sure the environment runs, then calls cb (possibly before returning). */
+void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata);
+
+/* Stops the holder, killing everything in the environment; the workspace stays. */
+void brig_env_stop(brig_env *env);
+/* Stops it and removes its directory; connections still attached get errors from then on. */
+void brig_env_destroy(brig_env *env);
+
+brig_env *brig_env_find(brig_worker *w, const char *id);
+/* A description for brig/environment.list and .info. New object or NULL. */
+cJSON *brig_env_describe(const brig_env *env, bool detailed);
+const char *brig_env_state_name(brig_env_state s);
+
+/* Stops every holder (worker shutdown). */
+void brig_envs_stop_all(brig_worker *w);
+/* Frees the registry once the loop has ended (every handle closed). */
+void brig_envs_free_all(brig_worker *w);
