@@ -37,7 +37,7 @@ test: build
 	@tests/summarize.py $(BUILD)/meson-logs/testlog.json $(BUILD_ASAN)/meson-logs/testlog.json
 
 bench: build
-	@echo "bench/ arrives with the environments issue"
+	./$(BUILD)/bench/bench_exec $(BUILD) . 400 30
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -27,6 +27,8 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -36,6 +38,7 @@
 #include "common/parse.h"
 #include "sandbox/jail.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/spawn.h"
 
 extern char **environ;
 
@@ -180,28 +183,183 @@ static _Noreturn void command_main(const brig_plan *plan, const struct sock_fpro
         _exit(127);
 }
 
-/* The environment's pid 1: reaps whatever is reparented to it (background processes of calls that have
- * ended) until it is killed, which takes the whole environment down. */
-static _Noreturn void hold_main(int status) {
-        sigset_t chld;
+/* --- the resident spawner: an environment's pid 1 --------------------------------------------------- */
 
-        (void) close_fds_except(status);
-        (void) close(0);
-        (void) close(1);
-        (void) close(2);
+#define SPAWN_MAX_CHILDREN 1024
+#define SPAWN_PLAN_MAX (16 * 1024 * 1024)
+
+typedef struct spawn_child {
+        pid_t pid;
+        uint64_t id;
+        int status_fd;
+} spawn_child;
+
+static int read_plan_fd(int fd, brig_plan **ret) {
+        struct stat st;
+        char *text;
+        brig_error err = BRIG_ERROR_INIT;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_size <= 0 || st.st_size > SPAWN_PLAN_MAX)
+                return -EFBIG;
+        text = malloc((size_t) st.st_size + 1);
+        if (!text)
+                return -ENOMEM;
+        ssize_t n = pread(fd, text, (size_t) st.st_size, 0);
+        if (n != st.st_size) {
+                free(text);
+                return n < 0 ? -errno : -EIO;
+        }
+        r = brig_plan_from_json(text, (size_t) n, ret, &err);
+        free(text);
+        if (r >= 0 && (*ret)->mode != BRIG_PLAN_ENTER) {
+                brig_plan_free(*ret);
+                r = -EINVAL;
+        }
+        return r;
+}
+
+/* Forks one command. fds: plan, stdout, stderr, status[, stdin]. Takes ownership of all of them. */
+static void spawn_run(const brig_spawn_msg *m, int *fds, size_t n_fds, const struct sock_fprog *prog,
+                      spawn_child *children, size_t *n_children) {
+        bool has_stdin = m->flags & BRIG_SPAWN_FLAG_STDIN;
+        brig_plan *plan = NULL;
+        int status = n_fds >= 4 ? fds[3] : -1, r;
+        bool kept = false;
+        pid_t pid;
+
+        if (n_fds != (has_stdin ? 5u : 4u)) {
+                if (status >= 0)
+                        report_error(status, "spawn", EBADMSG, "wrong descriptors");
+                goto out;
+        }
+        if (*n_children >= SPAWN_MAX_CHILDREN) {
+                report_error(status, "spawn", EAGAIN, "too many commands running in this environment");
+                goto out;
+        }
+        if ((r = read_plan_fd(fds[0], &plan)) < 0) {
+                report_error(status, "plan", r, "read command plan");
+                goto out;
+        }
+        pid = fork();
+        if (pid < 0) {
+                report_error(status, "fork", -errno, "command");
+                goto out;
+        }
+        if (pid == 0) {
+                sigset_t none;
+                int in = has_stdin ? fds[4] : open("/dev/null", O_RDONLY | O_CLOEXEC);
+                (void) sigemptyset(&none);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
+                /* 0..2 first, then the status fd out of their way: command_main closes everything else. */
+                int st = fcntl(status, F_DUPFD_CLOEXEC, 3);
+                if (in < 0 || st < 0 || dup2(in, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0) {
+                        report_error(status, "stdio", -errno, "");
+                        _exit(127);
+                }
+                /* dup2() onto itself keeps close-on-exec, which the descriptors arrived with. */
+                for (int fd = 0; fd < 3; fd++)
+                        (void) fcntl(fd, F_SETFD, 0);
+                command_main(plan, prog, st);
+        }
+        children[(*n_children)++] = (spawn_child){.pid = pid, .id = m->id, .status_fd = status};
+        report(status, "pid %d", (int) pid);
+        kept = true; /* the status fd stays open until the command ends */
+out:
+        brig_plan_free(plan);
+        for (size_t i = 0; i < n_fds; i++)
+                if (!(kept && i == 3))
+                        (void) close(fds[i]);
+}
+
+static void spawn_reap(spawn_child *children, size_t *n_children) {
+        int st;
+        pid_t pid;
+
+        while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+                for (size_t i = 0; i < *n_children; i++) {
+                        if (children[i].pid != pid)
+                                continue;
+                        if (WIFEXITED(st))
+                                report(children[i].status_fd, "exit %d", WEXITSTATUS(st));
+                        else
+                                report(children[i].status_fd, "signal %d", WTERMSIG(st));
+                        (void) close(children[i].status_fd);
+                        children[i] = children[--(*n_children)];
+                        break;
+                }
+}
+
+/* The environment's pid 1 once it is built: forks the commands brigd sends over the control socket, tells
+ * each one's status fd how it ended, reaps everything reparented to it, and exits (taking the whole
+ * environment down) when brigd hangs up. Runs as the jail user with no capabilities and no_new_privs. */
+static _Noreturn void hold_main(int status, int control, const struct sock_fprog *prog) {
+        static spawn_child children[SPAWN_MAX_CHILDREN];
+        size_t n_children = 0;
+        sigset_t chld;
+        int sfd;
+
+        /* Same uid as the agent's processes: not dumpable, so they cannot open our /proc/1/mem and such. */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         (void) sigemptyset(&chld);
         (void) sigaddset(&chld, SIGCHLD);
-        (void) sigprocmask(SIG_BLOCK, &chld, NULL);
+        sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sfd < 0) {
+                report_error(status, "signalfd", -errno, "");
+                _exit(1);
+        }
+        /* Keep 0..2 taken, so descriptors that arrive with requests never land there. */
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; null >= 0 && fd < 3; fd++)
+                if (fd != null)
+                        (void) dup3(null, fd, O_CLOEXEC);
+        if (null > 2)
+                (void) close(null);
         report(status, "ready");
         for (;;) {
-                while (waitpid(-1, NULL, WNOHANG) > 0)
-                        ;
-                (void) sigwaitinfo(&chld, NULL);
+                struct pollfd p[2] = {{.fd = control, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        _exit(1);
+                }
+                if (p[1].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+                        while (read(sfd, &si, sizeof(si)) == sizeof(si))
+                                ;
+                        spawn_reap(children, &n_children);
+                }
+                if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        brig_spawn_msg m;
+                        int fds[BRIG_SPAWN_MAX_FDS];
+                        size_t n_fds = 0;
+                        int r = brig_spawn_recv(control, &m, fds, &n_fds);
+                        if (r == 0 || (r < 0 && r != -EBADMSG && r != -EAGAIN))
+                                _exit(0); /* brigd is gone: so is the environment */
+                        if (r < 0)
+                                continue;
+                        if (m.op == BRIG_SPAWN_RUN)
+                                spawn_run(&m, fds, n_fds, prog, children, &n_children);
+                        else {
+                                for (size_t i = 0; i < n_fds; i++)
+                                        (void) close(fds[i]);
+                                if (m.op == BRIG_SPAWN_KILL && m.signal > 0 && m.signal < 65)
+                                        for (size_t i = 0; i < n_children; i++)
+                                                if (children[i].id == m.id) {
+                                                        (void) kill(-children[i].pid, m.signal);
+                                                        (void) kill(children[i].pid, m.signal);
+                                                }
+                        }
+                        /* A command may have ended before its pid was recorded. */
+                        spawn_reap(children, &n_children);
+                }
         }
 }
 
 static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
-                                int sync_fd) {
+                                int sync_fd, int control) {
         const char *stage = NULL;
         char detail[300] = "";
         sigset_t mask;
@@ -248,8 +406,14 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 _exit(1);
         }
 
-        if (plan->mode == BRIG_PLAN_HOLD)
-                hold_main(status);
+        if (plan->mode == BRIG_PLAN_HOLD) {
+                /* As pid 1 we ignore signals without handlers anyway; SIGCHLD must be blocked for signalfd.
+                 */
+                sigset_t all;
+                (void) sigfillset(&all);
+                (void) sigprocmask(SIG_BLOCK, &all, NULL);
+                hold_main(status, control, prog);
+        }
 
         cmd = fork();
         if (cmd < 0) {
@@ -308,68 +472,12 @@ static const char *failing_namespace(unsigned long flags) {
         return "namespaces";
 }
 
-/* Joins a held environment and runs the command as its child there. The command leads its own session, so
- * its process group is what a cancel kills; what it leaves running in the background stays, reparented to
- * the environment's init. */
-static int enter_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int target) {
-        int st, r;
-        pid_t cmd;
-
-        if (target < 0) {
-                report_error(status, "namespace", EBADF, "no environment to enter");
-                return 1;
-        }
-        /* One setns() through the holder's pidfd joins all its namespaces at once (Linux >= 5.8). */
-        if (setns(target, (int) plan->namespaces) < 0) {
-                report_error(status, "namespace", -errno, "enter environment");
-                return 1;
-        }
-        (void) close(target);
-        cmd = fork();
-        if (cmd < 0) {
-                report_error(status, "fork", -errno, "command");
-                return 1;
-        }
-        if (cmd == 0) {
-                if (setresgid(plan->gid_inside, plan->gid_inside, plan->gid_inside) < 0 ||
-                    setresuid(plan->uid_inside, plan->uid_inside, plan->uid_inside) < 0) {
-                        report_error(status, "identity", -errno, "set jail uid/gid");
-                        _exit(127);
-                }
-                /* After the id change, which clears it: the command dies with its helper. (getppid() cannot
-                 * check for a helper already gone: the helper is outside our pid namespace.) */
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0) {
-                        report_error(status, "pdeathsig", -errno, "");
-                        _exit(127);
-                }
-                if ((r = brig__caps_drop_all()) < 0) {
-                        report_error(status, "capabilities", r, "drop all");
-                        _exit(127);
-                }
-                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-                        report_error(status, "no_new_privs", -errno, "");
-                        _exit(127);
-                }
-                command_main(plan, prog, status);
-        }
-        report(status, "pid %d", (int) cmd);
-        while ((r = (int) waitpid(cmd, &st, 0)) < 0 && errno == EINTR)
-                ;
-        if (r < 0)
-                return 1;
-        if (WIFEXITED(st))
-                report(status, "exit %d", WEXITSTATUS(st));
-        else
-                report(status, "signal %d", WTERMSIG(st));
-        return 0;
-}
-
-int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int target) {
+int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int control) {
         _cleanup_close_ int sync_r = -1, sync_w = -1;
         int fds[2], st, r;
         pid_t init;
 
-        if (plan->mode != BRIG_PLAN_HOLD && plan->seccomp && (!prog || !prog->filter)) {
+        if (plan->seccomp && (!prog || !prog->filter)) {
                 report_error(status, "seccomp", EINVAL, "no filter supplied");
                 return 1;
         }
@@ -382,8 +490,14 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
                 report_error(status, "identity", -errno, "drop supplementary groups");
                 return 1;
         }
-        if (plan->mode == BRIG_PLAN_ENTER)
-                return enter_run(plan, prog, status, target);
+        if (plan->mode == BRIG_PLAN_ENTER) {
+                report_error(status, "plan", EINVAL, "an enter plan is run by an environment's init");
+                return 1;
+        }
+        if (plan->mode == BRIG_PLAN_HOLD && control < 0) {
+                report_error(status, "plan", EBADF, "a hold plan needs a control socket");
+                return 1;
+        }
         if (pipe2(fds, O_CLOEXEC) < 0) {
                 report_error(status, "pipe", -errno, "sync");
                 return 1;
@@ -399,9 +513,12 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
         }
         if (init == 0) {
                 (void) close(sync_w);
-                init_main(plan, prog, status, sync_r);
+                init_main(plan, prog, status, sync_r, control);
         }
         sync_r = brig_close_nointr(sync_r);
+        /* Only the init talks to brigd: our copy would keep the socket alive after it. */
+        if (control >= 0)
+                (void) close(control);
 
         if ((plan->namespaces & CLONE_NEWUSER) && (r = write_maps(init, plan)) < 0) {
                 report_error(status, "uid_map", r, "map jail ids");

@@ -17,15 +17,15 @@
  *   "exit CODE\n" | "signal SIGNO\n"  how the command ended
  *   "holder PID\n"                HOLD: host pid of the environment's init, to enter it later
  *   "ready\n"                     HOLD: the environment is built
- *   "pid PID\n"                   ENTER: host pid of the command (it leads its own process group)
+ *   "pid PID\n"                   a spawned command's pid in its environment (it leads its own group)
  * The jail ends when its init (pid 1 of the new pid namespace) exits, which kills every other process in
  * the namespace; the init in turn dies with the helper (PR_SET_PDEATHSIG), so killing the helper kills the
  * whole tree. */
 
-/* Runs the plan to completion; returns the helper's exit code (0 when the status line says it all). For
- * ENTER plans, target is a pidfd of the environment's holder (its init); otherwise -1. A HOLD plan runs
- * until the helper is killed. */
-int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd, int target);
+/* Runs the plan to completion; returns the helper's exit code (0 when the status line says it all). A HOLD
+ * plan needs control, the init's end of the spawner socket (sandbox/spawn.h), and runs until brigd hangs
+ * up or the helper is killed; RUN plans take -1. ENTER plans are for the spawner, not for this function. */
+int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd, int control);
 
 typedef enum brig_jail_outcome {
         BRIG_JAIL_ERROR,

@@ -47,7 +47,7 @@ static int read_all(int fd, char **ret, size_t *ret_len) {
 }
 
 static void usage(void) {
-        printf("Usage: brig-jail --plan-fd FD --status-fd FD [--seccomp-fd FD] [--target-fd PIDFD]\n\n"
+        printf("Usage: brig-jail --plan-fd FD --status-fd FD [--seccomp-fd FD] [--control-fd FD]\n\n"
                "Builds one jail from the plan read from FD (JSON, written by brigd or brig), runs its "
                "command and\n"
                "reports on the status FD. This is an internal helper; use `brig run` instead.\n");
@@ -68,14 +68,14 @@ int main(int argc, char **argv) {
                 {"plan-fd", required_argument, NULL, 'p'},
                 {"status-fd", required_argument, NULL, 's'},
                 {"seccomp-fd", required_argument, NULL, 'c'},
-                {"target-fd", required_argument, NULL, 't'},
+                {"control-fd", required_argument, NULL, 't'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
         _cleanup_free_ char *text = NULL;
         struct sock_fprog prog = {0};
-        int plan_fd = -1, status_fd = -1, seccomp_fd = -1, target_fd = -1, c, r;
+        int plan_fd = -1, status_fd = -1, seccomp_fd = -1, control_fd = -1, c, r;
         brig_error err = BRIG_ERROR_INIT;
         sigset_t all;
         size_t len = 0;
@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
                                 return 2;
                         break;
                 case 't':
-                        if (parse_fd(optarg, &target_fd) < 0)
+                        if (parse_fd(optarg, &control_fd) < 0)
                                 return 2;
                         break;
                 case 'h':
@@ -133,7 +133,7 @@ int main(int argc, char **argv) {
                 }
                 (void) close(seccomp_fd);
         }
-        r = brig_jail_run(plan, &prog, status_fd, target_fd);
+        r = brig_jail_run(plan, &prog, status_fd, control_fd);
         free(prog.filter);
         return r;
 }

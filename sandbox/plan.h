@@ -46,7 +46,7 @@ typedef struct brig_mount {
 typedef enum brig_plan_mode {
         BRIG_PLAN_RUN,   /* build a fresh jail, run the command in it, tear it all down */
         BRIG_PLAN_HOLD,  /* build an environment's jail and keep its init alive as the environment's pid 1 */
-        BRIG_PLAN_ENTER, /* join a held environment's namespaces (target pidfd) and run the command there */
+        BRIG_PLAN_ENTER, /* a command for a held environment: its init (the spawner) forks and runs it */
         _BRIG_PLAN_MODE_MAX,
         _BRIG_PLAN_MODE_INVALID = -22,
 } brig_plan_mode;
@@ -58,7 +58,7 @@ typedef struct brig_plan_rlimit {
 
 typedef struct brig_plan {
         brig_plan_mode mode;
-        unsigned long namespaces; /* CLONE_NEW* flags: created (RUN, HOLD) or joined (ENTER) */
+        unsigned long namespaces; /* CLONE_NEW* flags created (RUN, HOLD) */
         uid_t uid_inside, uid_outside;
         gid_t gid_inside, gid_outside;
         char *hostname;

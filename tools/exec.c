@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* The exec tool at run time: one brig-jail helper per call, its stdout/stderr/status pipes on the loop, a
+/* The exec tool at run time: one command in an environment, its stdout/stderr/status pipes on the loop, a
  * wall-clock timer, an output budget, and one teardown path from every state.
  *
- * Theory of operation. brig_exec_start() builds the plan (pure), writes it to a memfd and uv_spawn()s
- * brig-jail with: fd 0 stdin (a pipe, or /dev/null), 1/2 pipes for output, 3 the plan, 4 a status pipe,
- * 5 the policy's sealed seccomp program. The call is over when the helper has exited AND stdout, stderr and
- * status have all reached EOF; only then is ops->done called, once. Cancel and timeout SIGKILL the helper,
- * whose death takes the jail's init (PR_SET_PDEATHSIG) and with it the whole pid namespace. */
+ * Theory of operation. brig_exec_start() builds the command's plan (pure), writes it to a memfd and sends
+ * it, with the child ends of fresh stdout, stderr, status (and stdin) pipes, to the environment's init over
+ * its control socket (sandbox/spawn.h); the init forks the command. The status pipe says "pid N" and, when
+ * the command ends, "exit N" or "signal N"; the call is over once that is known and stdout, stderr and
+ * status have reached EOF (or, for output held open by a background child, DRAIN_MS later). Only then is
+ * ops->done called, once. Cancel and timeout ask the init to SIGKILL the command's process group. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "sandbox/jail.h"
+#include "sandbox/spawn.h"
 #include "tools/exec.h"
 
 #define STATUS_MAX 4096
@@ -36,7 +38,8 @@ struct brig_exec {
         void *userdata;
         exec_state state;
 
-        uv_process_t proc;
+        uint64_t id; /* the spawner's name for this command */
+        int control; /* borrowed: the environment's control socket */
         uv_pipe_t out, err, status, in;
         uv_timer_t timer, drain;
         uv_write_t in_req;
@@ -45,8 +48,7 @@ struct brig_exec {
 
         bool exited, out_eof, err_eof, status_eof;
         bool paused, killed, timed_out, cancelled, detached_output;
-        bool enter;    /* running in a held environment */
-        pid_t cmd_pid; /* ENTER: the command's host pid, leader of its process group */
+        pid_t cmd_pid; /* in the environment's pid namespace, leader of its process group */
         uint64_t start_ns;
 
         brig_buf out_buf, err_buf;
@@ -126,7 +128,6 @@ static void finish(brig_exec *e) {
 
         e->ops.done(&res, e->userdata);
 
-        close_handle(e, (uv_handle_t *) &e->proc);
         close_handle(e, (uv_handle_t *) &e->out);
         close_handle(e, (uv_handle_t *) &e->err);
         close_handle(e, (uv_handle_t *) &e->status);
@@ -137,16 +138,13 @@ static void finish(brig_exec *e) {
 }
 
 static void kill_jail(brig_exec *e) {
+        brig_spawn_msg m = {.op = BRIG_SPAWN_KILL, .id = e->id, .signal = SIGKILL};
+
         if (e->exited || e->killed)
                 return;
         e->killed = true;
-        /* In an environment the helper's death is not enough: its pid namespace lives on. Kill the
-         * command's process group first (the helper has not reaped it, so the pid is still its). */
-        if (e->enter && e->cmd_pid > 0) {
-                (void) kill(-e->cmd_pid, SIGKILL);
-                (void) kill(e->cmd_pid, SIGKILL);
-        }
-        (void) uv_process_kill(&e->proc, SIGKILL);
+        /* The spawner kills the command's whole process group. If it is gone, so is everything it ran. */
+        (void) brig_spawn_send(e->control, &m, NULL, 0);
         /* Drain whatever is left so EOF arrives. */
         brig_exec_set_paused(e, false);
 }
@@ -201,6 +199,35 @@ static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                               e->userdata);
 }
 
+static void drain_cb(uv_timer_t *t) {
+        brig_exec *e = t->data;
+
+        if (!e->out_eof || !e->err_eof)
+                e->detached_output = true;
+        if (!e->out_eof) {
+                (void) uv_read_stop((uv_stream_t *) &e->out);
+                e->out_eof = true;
+        }
+        if (!e->err_eof) {
+                (void) uv_read_stop((uv_stream_t *) &e->err);
+                e->err_eof = true;
+        }
+        finish(e);
+}
+
+/* The command is over (its final status line, or the status pipe's EOF); its output may not be. */
+static void command_ended(brig_exec *e) {
+        if (e->exited)
+                return;
+        e->exited = true;
+        if (!e->out_eof || !e->err_eof) {
+                /* Keep reading what is already in flight, then give up on pipes held by others. */
+                brig_exec_set_paused(e, false);
+                (void) uv_timer_start(&e->drain, drain_cb, DRAIN_MS, 0);
+        }
+        finish(e);
+}
+
 static void status_line(brig_exec *e, const char *line, size_t len) {
         brig_jail_status st;
 
@@ -220,6 +247,7 @@ static void status_line(brig_exec *e, const char *line, size_t len) {
         case BRIG_JAIL_SIGNALED:
                 e->final = st;
                 e->have_final = true;
+                command_ended(e);
                 break;
         case BRIG_JAIL_PID:
                 e->cmd_pid = st.value;
@@ -239,6 +267,7 @@ static void status_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         if (n < 0) {
                 (void) uv_read_stop(s);
                 e->status_eof = true;
+                command_ended(e);
                 finish(e);
                 return;
         }
@@ -250,35 +279,6 @@ static void status_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                 } else if (e->status_len < sizeof(e->status_line) - 1)
                         e->status_line[e->status_len++] = c;
         }
-}
-
-static void drain_cb(uv_timer_t *t) {
-        brig_exec *e = t->data;
-
-        if (!e->out_eof || !e->err_eof)
-                e->detached_output = true;
-        if (!e->out_eof) {
-                (void) uv_read_stop((uv_stream_t *) &e->out);
-                e->out_eof = true;
-        }
-        if (!e->err_eof) {
-                (void) uv_read_stop((uv_stream_t *) &e->err);
-                e->err_eof = true;
-        }
-        finish(e);
-}
-
-static void exit_cb(uv_process_t *p, int64_t exit_status, int term_signal) {
-        brig_exec *e = p->data;
-        (void) exit_status;
-        (void) term_signal;
-        e->exited = true;
-        if (e->enter && (!e->out_eof || !e->err_eof)) {
-                /* Keep reading what is already in flight, then give up on pipes held by others. */
-                brig_exec_set_paused(e, false);
-                (void) uv_timer_start(&e->drain, drain_cb, DRAIN_MS, 0);
-        }
-        finish(e);
 }
 
 static void timer_cb(uv_timer_t *t) {
@@ -335,30 +335,22 @@ static int write_plan(const brig_plan *plan, int *ret_fd, brig_error *err) {
                         return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "write plan");
                 off += (size_t) n;
         }
-        if (lseek(fd, 0, SEEK_SET) < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "rewind plan");
         *ret_fd = TAKE_FD(fd);
         return 0;
 }
 
+static void close_pair(int p[2]) {
+        brig_closep(&p[0]);
+        brig_closep(&p[1]);
+}
+
 int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, const brig_exec_ops *ops,
                     void *userdata, brig_exec **ret, brig_error *err) {
+        static uint64_t next_id;
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
         _cleanup_close_ int plan_fd = -1;
         uint64_t timeout = args->timeout_ms ? args->timeout_ms : ctx->policy->limits.wall_time_ms;
-        char *helper_argv[] = {(char *) ctx->jail_helper,
-                               (char *) "--plan-fd",
-                               (char *) "3",
-                               (char *) "--status-fd",
-                               (char *) "4",
-                               (char *) "--seccomp-fd",
-                               (char *) "5",
-                               ctx->target_fd >= 0 ? (char *) "--target-fd" : NULL,
-                               (char *) "6",
-                               NULL};
-        char *helper_env[] = {NULL};
-        uv_stdio_container_t stdio[7];
-        uv_process_options_t opts = {0};
+        int out[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1}, in[2] = {-1, -1};
         brig_exec *e;
         int r;
 
@@ -367,70 +359,75 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                                       "arguments.timeout_ms: %llu exceeds the policy's wall_time of %llu ms",
                                       (unsigned long long) timeout,
                                       (unsigned long long) ctx->policy->limits.wall_time_ms);
+        if (ctx->control_fd < 0)
+                return brig_error_set(err, -EBADF, BRIG_KIND_INTERNAL, "no environment to run in");
         brig_plan_request req = {
                 .argv = (const char *const *) args->argv,
                 .env = (const char *const *) args->env,
                 .cwd = args->cwd,
-                .workspace = ctx->workspace,
-                .mode = ctx->target_fd >= 0 ? BRIG_PLAN_ENTER : BRIG_PLAN_RUN,
+                .mode = BRIG_PLAN_ENTER,
         };
         if ((r = brig_plan_build(ctx->policy, &req, &ctx->identity, &plan, err)) < 0)
                 return r;
         if ((r = write_plan(plan, &plan_fd, err)) < 0)
                 return r;
+        /* Output as pipes, not sockets: what the command sees is what a shell would give it. */
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0 ||
+            (args->has_stdin && pipe2(in, O_CLOEXEC) < 0)) {
+                r = brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "pipes for the command");
+                close_pair(out);
+                close_pair(errp);
+                close_pair(st);
+                close_pair(in);
+                return r;
+        }
 
         e = calloc(1, sizeof(*e));
-        if (!e)
+        if (!e) {
+                close_pair(out);
+                close_pair(errp);
+                close_pair(st);
+                close_pair(in);
                 return -ENOMEM;
+        }
         e->ctx = *ctx;
         e->ops = *ops;
         e->userdata = userdata;
         e->budget = ctx->policy->limits.output_bytes;
-        e->enter = ctx->target_fd >= 0;
         e->start_ns = uv_hrtime();
+        e->control = ctx->control_fd;
+        e->id = ++next_id;
 
         (void) uv_pipe_init(ctx->loop, &e->out, 0);
         (void) uv_pipe_init(ctx->loop, &e->err, 0);
         (void) uv_pipe_init(ctx->loop, &e->status, 0);
         (void) uv_timer_init(ctx->loop, &e->timer);
         (void) uv_timer_init(ctx->loop, &e->drain);
-        e->out.data = e->err.data = e->status.data = e->timer.data = e->drain.data = e->proc.data = e;
+        e->out.data = e->err.data = e->status.data = e->timer.data = e->drain.data = e;
+        (void) uv_pipe_open(&e->out, out[0]);
+        (void) uv_pipe_open(&e->err, errp[0]);
+        (void) uv_pipe_open(&e->status, st[0]);
         if (args->has_stdin) {
                 (void) uv_pipe_init(ctx->loop, &e->in, 0);
                 e->in.data = e;
+                (void) uv_pipe_open(&e->in, in[1]);
                 e->has_in = true;
-                stdio[0] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_READABLE_PIPE,
-                                                  .data.stream = (uv_stream_t *) &e->in};
-        } else
-                stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
-        stdio[1] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-                                          .data.stream = (uv_stream_t *) &e->out};
-        stdio[2] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-                                          .data.stream = (uv_stream_t *) &e->err};
-        stdio[3] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = plan_fd};
-        stdio[4] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-                                          .data.stream = (uv_stream_t *) &e->status};
-        stdio[5] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = ctx->seccomp_fd};
-        stdio[6] = ctx->target_fd >= 0
-                           ? (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = ctx->target_fd}
-                           : (uv_stdio_container_t){.flags = UV_IGNORE};
+        }
 
-        opts.file = ctx->jail_helper;
-        opts.args = helper_argv;
-        opts.env = helper_env;
-        opts.stdio = stdio;
-        opts.stdio_count = 7;
-        opts.exit_cb = exit_cb;
-        /* Its own session: a Ctrl-C meant for brigd's terminal must not reach jails behind brigd's back. */
-        opts.flags = UV_PROCESS_DETACHED;
-
-        r = uv_spawn(ctx->loop, &e->proc, &opts);
+        int fds[BRIG_SPAWN_MAX_FDS] = {plan_fd, out[1], errp[1], st[1], in[0]};
+        brig_spawn_msg m = {
+                .op = BRIG_SPAWN_RUN, .id = e->id, .flags = args->has_stdin ? BRIG_SPAWN_FLAG_STDIN : 0};
+        r = brig_spawn_send(ctx->control_fd, &m, fds, args->has_stdin ? 5 : 4);
+        /* The child ends now live in the spawner (or nowhere): ours must go, or EOF would never come. */
+        brig_closep(&out[1]);
+        brig_closep(&errp[1]);
+        brig_closep(&st[1]);
+        brig_closep(&in[0]);
         if (r < 0) {
-                (void) brig_error_set(err, r, BRIG_KIND_SANDBOX, "spawn jail helper '%s': %s",
-                                      ctx->jail_helper, uv_strerror(r));
+                (void) brig_error_set(err, r, BRIG_KIND_SANDBOX, "hand the command to its environment: %s",
+                                      r == -EAGAIN ? "the environment is busy" : strerror(-r));
                 /* No callbacks will come: close what was initialised and let the last close free e. */
                 e->state = EXEC_DONE;
-                close_handle(e, (uv_handle_t *) &e->proc);
                 close_handle(e, (uv_handle_t *) &e->out);
                 close_handle(e, (uv_handle_t *) &e->err);
                 close_handle(e, (uv_handle_t *) &e->status);

@@ -13,8 +13,8 @@
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
 
-/* The `exec` tool: runs one command in a fresh jail through the brig-jail helper (uv_spawn, so the threaded
- * daemon never forks without exec), streams its output and reports how it ended. Runs on the loop thread. */
+/* The `exec` tool: runs one command in an environment (its init forks it, so the threaded daemon never
+ * forks at all), streams its output and reports how it ended. Runs on the loop thread. */
 
 typedef struct brig_exec_args {
         char **argv; /* from "argv", or /bin/sh -c "command" */
@@ -45,7 +45,7 @@ typedef struct brig_exec_context {
         const char *jail_helper; /* path of brig-jail */
         brig_identity identity;
         const char *workspace; /* host path; unused when entering an environment */
-        int target_fd;         /* pidfd of a held environment to run in, or -1 for a fresh jail */
+        int control_fd;        /* the environment's control socket (its init spawns the command) */
 } brig_exec_context;
 
 typedef enum brig_stream {

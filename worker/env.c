@@ -10,7 +10,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -90,7 +90,7 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
         env->w = w;
         env->owner = owner;
         env->policy = policy;
-        env->pidfd = -1;
+        env->control_fd = -1;
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
         if (!(env->policy_key = strdup(policy_key)) || asprintf(&env->dir, "%s/%s", w->envs_dir, id) < 0 ||
             asprintf(&env->workspace, "%s/%s/workspace", w->envs_dir, id) < 0) {
@@ -343,7 +343,7 @@ static void holder_gone(brig_env *env) {
         if (!env->holder_exited || !env->status_eof)
                 return;
         audit_env(env, "environment_stop", env->start_error.code ? env->start_error.msg : NULL);
-        brig_closep(&env->pidfd);
+        brig_closep(&env->control_fd);
         env->init_pid = 0;
         env->state = BRIG_ENV_STOPPED;
         uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
@@ -377,15 +377,6 @@ static void holder_line(brig_env *env, const char *line, size_t len) {
         else if (st.outcome == BRIG_JAIL_ERROR && !env->start_error.code)
                 (void) brig_jail_status_to_error(&st, &env->start_error);
         else if (st.outcome == BRIG_JAIL_READY && env->init_pid > 0 && env->state == BRIG_ENV_STARTING) {
-                env->pidfd = (int) syscall(SYS_pidfd_open, env->init_pid, 0);
-                if (env->pidfd < 0) {
-                        (void) brig_error_set_errno(&env->start_error, -errno, BRIG_KIND_SANDBOX,
-                                                    "environment \"%s\": pidfd of its init", env->id);
-                        (void) uv_process_kill(&env->holder, SIGKILL);
-                        return;
-                }
-                /* Born close-on-exec: handed to each enter helper explicitly. */
-                (void) fcntl(env->pidfd, F_SETFD, FD_CLOEXEC);
                 env->state = BRIG_ENV_RUNNING;
                 log_info("environment %s running (init pid %d)", env->id, env->init_pid);
                 audit_env(env, "environment_start", NULL);
@@ -429,10 +420,14 @@ static int holder_start(brig_env *env, brig_error *err) {
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
         _cleanup_free_ char *json = NULL;
         _cleanup_close_ int plan_fd = -1;
-        char *argv[] = {w->jail_helper,         (char *) "--plan-fd", (char *) "3",
-                        (char *) "--status-fd", (char *) "4",         NULL};
+        char *argv[] = {w->jail_helper, (char *) "--plan-fd",
+                        (char *) "3",   (char *) "--status-fd",
+                        (char *) "4",   (char *) "--seccomp-fd",
+                        (char *) "5",   (char *) "--control-fd",
+                        (char *) "6",   NULL};
+        int pair[2];
         char *envp[] = {NULL};
-        uv_stdio_container_t stdio[5];
+        uv_stdio_container_t stdio[7];
         uv_process_options_t opts = {0};
         int r;
 
@@ -452,6 +447,10 @@ static int holder_start(brig_env *env, brig_error *err) {
         if (plan_fd < 0 || write(plan_fd, json, len) != (ssize_t) len || lseek(plan_fd, 0, SEEK_SET) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "write plan");
 
+        /* SEQPACKET keeps each request one message; ours is non-blocking so a stuck init cannot stall us. */
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "control socket");
+        (void) fcntl(pair[0], F_SETFL, O_NONBLOCK);
         env->start_error = (brig_error) BRIG_ERROR_INIT;
         env->holder_exited = env->status_eof = false;
         env->status_len = 0;
@@ -464,21 +463,26 @@ static int holder_start(brig_env *env, brig_error *err) {
         stdio[3] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = plan_fd};
         stdio[4] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
                                           .data.stream = (uv_stream_t *) &env->holder_status};
+        stdio[5] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = env->policy->seccomp_fd};
+        stdio[6] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = pair[1]};
         opts.file = w->jail_helper;
         opts.args = argv;
         opts.env = envp;
         opts.stdio = stdio;
-        opts.stdio_count = 5;
+        opts.stdio_count = 7;
         opts.exit_cb = holder_exit_cb;
         opts.flags = UV_PROCESS_DETACHED;
         env->open_handles += 2;
         r = uv_spawn(w->loop, &env->holder, &opts);
+        (void) close(pair[1]);
         if (r < 0) {
+                (void) close(pair[0]);
                 uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
                 uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
                 return brig_error_set(err, r, BRIG_KIND_SANDBOX, "environment \"%s\": spawn holder: %s",
                                       env->id, uv_strerror(r));
         }
+        env->control_fd = pair[0];
         (void) uv_read_start((uv_stream_t *) &env->holder_status, holder_alloc_cb, holder_read_cb);
         env->state = BRIG_ENV_STARTING;
         log_info("environment %s starting", env->id);
@@ -521,10 +525,10 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
 void brig_env_stop(brig_env *env) {
         if (env->state == BRIG_ENV_STOPPED || env->holder_exited)
                 return;
-        /* The helper's death takes its init (PR_SET_PDEATHSIG), and the init's the whole pid namespace. */
+        /* The init exits when we hang up; the helper's death takes it too (PR_SET_PDEATHSIG), and the init's
+         * death the whole pid namespace. */
+        brig_closep(&env->control_fd);
         (void) uv_process_kill(&env->holder, SIGKILL);
-        if (env->init_pid > 0 && env->pidfd >= 0)
-                (void) syscall(SYS_pidfd_send_signal, env->pidfd, SIGKILL, NULL, 0);
 }
 
 void brig_env_destroy(brig_env *env) {

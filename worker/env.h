@@ -13,8 +13,9 @@
 
 /* Environments: named, persistent jails. Each has a directory under <state-dir>/environments/<id> holding
  * meta.json and the workspace, and, while running, a holder: a brig-jail whose init is the environment's
- * pid 1 and owns its namespaces (pid, mount with its /tmp, ipc, uts, net, cgroup, user). Calls enter the
- * holder's namespaces, so they share files, /tmp, background processes and loopback. A holder dies with
+ * pid 1 and owns its namespaces (pid, mount with its /tmp, ipc, uts, net, cgroup, user). That init forks
+ * every command of the environment on brigd's request (sandbox/spawn.h), so calls share files, /tmp,
+ * background processes and loopback, and cost a fork and an exec, not a jail. A holder dies with
  * the worker; after a restart the environment is started again, with its workspace, on first use.
  * Loop thread only. */
 
@@ -61,7 +62,7 @@ struct brig_env {
         char status_line[512];
         size_t status_len;
         pid_t init_pid;
-        int pidfd; /* of the holder's init: what calls enter */
+        int control_fd; /* to the holder's init, the spawner of every command (sandbox/spawn.h) */
         brig_error start_error;
         brig_env_waiter *waiters;
 

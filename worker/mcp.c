@@ -376,7 +376,7 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
                 .jail_helper = c->w->jail_helper,
                 .identity = c->w->identity,
                 .workspace = env->workspace,
-                .target_fd = env->pidfd,
+                .control_fd = env->control_fd,
         };
         if (brig_exec_start(&ctx, &call->args, &ops, call, &call->exec, &e2) < 0) {
                 bool client_fault = e2.kind == BRIG_KIND_INVALID_ARGUMENT || e2.kind == BRIG_KIND_POLICY ||

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/* Measures brig's exec path against a floor measured in the same run, and prints ratios:
+ *   floor       fork + execve + waitpid of a static `true`, from a C loop (no brig at all)
+ *   warm exec   tools/call exec of that same static binary in an existing environment, over the socket
+ *   first call  initialize a new environment and run its first call (the environment's jail is built)
+ * Timings are medians (and p99) of many repetitions; absolute numbers drift between machines and runs,
+ * the ratios are what to compare. Not a test: it asserts nothing. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/fs.h"
+
+static double now_us(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
+}
+
+static int cmp(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+        return x < y ? -1 : x > y;
+}
+
+static double pct(double *v, int n, double p) {
+        qsort(v, (size_t) n, sizeof(double), cmp);
+        int i = (int) (p * (n - 1) + 0.5);
+        return v[i];
+}
+
+/* A static `true`, built from source here so the floor needs nothing installed. */
+static int make_static_true(const char *path) {
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "printf 'int main(void){return 0;}' | cc -static -O2 -x c - -o %s", path);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+static double floor_spawn(const char *bin, int n, double *samples) {
+        char *argv[] = {(char *) bin, NULL}, *envp[] = {NULL};
+        for (int i = 0; i < n; i++) {
+                double t = now_us();
+                pid_t p = fork();
+                if (p == 0) {
+                        execve(bin, argv, envp);
+                        _exit(127);
+                }
+                waitpid(p, NULL, 0);
+                samples[i] = now_us() - t;
+        }
+        return pct(samples, n, 0.5);
+}
+
+static int sock_fd = -1;
+static char rbuf[1 << 20];
+static size_t rlen;
+
+static int connect_to(const char *path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -1;
+        }
+        rlen = 0;
+        return fd;
+}
+
+static void send_line(const char *s) {
+        size_t len = strlen(s);
+        if (write(sock_fd, s, len) != (ssize_t) len || write(sock_fd, "\n", 1) != 1) {
+                perror("bench: write");
+                exit(1);
+        }
+}
+
+/* Reads messages until the response with this id; returns its "result" (caller frees the message). */
+static cJSON *wait_for(int id) {
+        for (;;) {
+                char *nl = memchr(rbuf, '\n', rlen);
+                if (nl) {
+                        cJSON *m = cJSON_ParseWithLength(rbuf, (size_t) (nl - rbuf));
+                        memmove(rbuf, nl + 1, rlen - (size_t) (nl - rbuf) - 1);
+                        rlen -= (size_t) (nl - rbuf) + 1;
+                        cJSON *mid = cJSON_GetObjectItem(m, "id");
+                        if (cJSON_IsNumber(mid) && mid->valueint == id)
+                                return m;
+                        cJSON_Delete(m);
+                        continue;
+                }
+                ssize_t n = read(sock_fd, rbuf + rlen, sizeof(rbuf) - rlen);
+                if (n <= 0) {
+                        fprintf(stderr, "bench: brigd closed the connection\n");
+                        exit(1);
+                }
+                rlen += (size_t) n;
+        }
+}
+
+static void initialize(const char *env) {
+        char msg[512];
+        snprintf(msg, sizeof(msg),
+                 "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                 "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench\",\"version\":\"1\"},"
+                 "\"_meta\":{\"brig/environment\":\"%s\"}}}",
+                 env);
+        send_line(msg);
+        cJSON_Delete(wait_for(0));
+}
+
+static void exec_call(int id, const char *prog) {
+        char msg[512];
+        snprintf(msg, sizeof(msg),
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                 "\"arguments\":{\"argv\":[\"%s\"]}}}",
+                 id, prog);
+        send_line(msg);
+        cJSON *m = wait_for(id);
+        cJSON *sc = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "structuredContent");
+        cJSON *code = cJSON_GetObjectItem(sc, "exit_code");
+        if (!cJSON_IsNumber(code) || code->valueint != 0) {
+                char *t = cJSON_PrintUnformatted(m);
+                fprintf(stderr, "bench: call failed: %s\n", t);
+                exit(1);
+        }
+        cJSON_Delete(m);
+}
+
+int main(int argc, char **argv) {
+        const char *build = argc > 1 ? argv[1] : "build", *source = argc > 2 ? argv[2] : ".";
+        int n = argc > 3 ? atoi(argv[3]) : 400, n_first = argc > 4 ? atoi(argv[4]) : 30;
+        char dir[] = "/tmp/brig-bench-XXXXXX", path[1024], sock[1024], ws_true[1024];
+        double *a = calloc((size_t) n, sizeof(double)), *b = calloc((size_t) n, sizeof(double));
+
+        if (!a || !b || !mkdtemp(dir))
+                return 1;
+        chmod(dir, 0755);
+        snprintf(path, sizeof(path), "%s/true-static", dir);
+        if (make_static_true(path) < 0) {
+                fprintf(stderr, "bench: cannot build a static true (needs cc and a static libc)\n");
+                return 1;
+        }
+
+        /* brigd on a private socket and state directory. */
+        snprintf(sock, sizeof(sock), "%s/brig.sock", dir);
+        pid_t d = fork();
+        if (d == 0) {
+                char b1[1024], b2[1024], b3[1024], b4[1024], b5[1024];
+                snprintf(b1, sizeof(b1), "%s/brigd", build);
+                snprintf(b2, sizeof(b2), "%s/state", dir);
+                snprintf(b3, sizeof(b3), "%s/audit.jsonl", dir);
+                snprintf(b4, sizeof(b4), "%s/policies/default.json", source);
+                snprintf(b5, sizeof(b5), "%s/brig-jail", build);
+                int null = open("/dev/null", O_WRONLY);
+                dup2(null, 1);
+                dup2(null, 2);
+                execl(b1, b1, "--socket", sock, "--state-dir", b2, "--audit", b3, "--policy", b4,
+                      "--jail-helper", b5, "--log-level", "error", (char *) NULL);
+                _exit(127);
+        }
+        for (int i = 0; i < 1000 && (sock_fd = connect_to(sock)) < 0; i++)
+                usleep(10000);
+        if (sock_fd < 0) {
+                fprintf(stderr, "bench: brigd did not start\n");
+                return 1;
+        }
+
+        /* Warm environment: the static true copied into its workspace, so both sides run the same binary. */
+        initialize("bench");
+        exec_call(1, "/usr/bin/true");
+        snprintf(ws_true, sizeof(ws_true),
+                 "cp %s %s/state/environments/bench/workspace/true && chmod 755 "
+                 "%s/state/environments/bench/workspace/true",
+                 path, dir, dir);
+        if (system(ws_true) != 0)
+                return 1;
+        for (int i = 0; i < 20; i++)
+                exec_call(2 + i, "/workspace/true");
+
+        /* Interleave floor and brig batches so drift hits both alike. */
+        int per = n / 4;
+        double floor_med[4], warm_med[4];
+        double *fa = a, *wb = b;
+        for (int round = 0; round < 4; round++) {
+                floor_med[round] = floor_spawn(path, per, fa + round * per);
+                for (int i = 0; i < per; i++) {
+                        double t = now_us();
+                        exec_call(100 + round * per + i, "/workspace/true");
+                        wb[round * per + i] = now_us() - t;
+                }
+                warm_med[round] = pct(wb + round * per, per, 0.5);
+        }
+        double floor_all = pct(fa, 4 * per, 0.5), floor_p99 = pct(fa, 4 * per, 0.99);
+        double warm = pct(wb, 4 * per, 0.5), warm_p99 = pct(wb, 4 * per, 0.99);
+        close(sock_fd);
+        (void) floor_med;
+        (void) warm_med;
+
+        /* New environment + first call, each on its own connection. */
+        for (int i = 0; i < n_first; i++) {
+                char env[64];
+                snprintf(env, sizeof(env), "first-%d", i);
+                double t = now_us();
+                sock_fd = connect_to(sock);
+                initialize(env);
+                exec_call(1, "/usr/bin/true");
+                a[i] = now_us() - t;
+                close(sock_fd);
+        }
+        double first = pct(a, n_first, 0.5), first_p99 = pct(a, n_first, 0.99);
+        floor_spawn("/usr/bin/true", per, b);
+        double floor_dyn = pct(b, per, 0.5);
+
+        printf("brig bench (exec)          median      p99     ratio to floor (median, p99)\n");
+        printf("floor: fork+exec static    %7.0f us %7.0f us\n", floor_all, floor_p99);
+        printf("floor: dynamic /usr/bin/true %5.0f us\n", floor_dyn);
+        printf("exec true, warm env        %7.0f us %7.0f us   %5.2fx %5.2fx   (goal <= 2x)\n", warm,
+               warm_p99, warm / floor_all, warm_p99 / floor_all);
+        printf("new env + first call       %7.0f us %7.0f us   %5.2fx %5.2fx   (goal <= 4x)\n", first,
+               first_p99, first / floor_all, first_p99 / floor_all);
+
+        kill(d, SIGTERM);
+        waitpid(d, NULL, 0);
+        (void) brig_rm_rf(dir);
+        return 0;
+}
