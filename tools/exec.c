@@ -63,6 +63,8 @@ struct brig_exec {
 
         char *stdin_data;
         size_t stdin_len;
+        bool background;
+        bool stdin_closing;      /* a close was asked for: no more writes */
         char scratch[64 * 1024]; /* libuv reads one stream at a time on this thread */
 };
 
@@ -176,6 +178,13 @@ static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         else
                 e->err_total += (uint64_t) n;
 
+        if (e->background) {
+                /* Everything goes to the caller, who bounds what it keeps. */
+                if (e->ops.output)
+                        e->ops.output(buf->base, (size_t) n,
+                                      is_out ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR, e->userdata);
+                return;
+        }
         uint64_t kept = e->out_buf.len + e->err_buf.len;
         size_t take = (size_t) n;
         if (kept + take > e->budget) {
@@ -290,8 +299,61 @@ static void timer_cb(uv_timer_t *t) {
 static void stdin_written_cb(uv_write_t *req, int status) {
         brig_exec *e = req->data;
         (void) status; /* a command that exits without reading its input is not an error */
+        if (e->background && !e->stdin_closing)
+                return; /* stays open for process_write */
         close_handle(e, (uv_handle_t *) &e->in);
         e->has_in = false;
+}
+
+typedef struct stdin_write {
+        uv_write_t req;
+        brig_exec *e;
+        bool close_after;
+        char data[];
+} stdin_write;
+
+static void later_write_cb(uv_write_t *req, int status) {
+        stdin_write *w = (stdin_write *) req;
+        brig_exec *e = w->e;
+        (void) status;
+        if (w->close_after && e->has_in) {
+                close_handle(e, (uv_handle_t *) &e->in);
+                e->has_in = false;
+        }
+        free(w);
+}
+
+int brig_exec_write_stdin(brig_exec *e, const char *data, size_t len, bool close_after) {
+        stdin_write *w;
+        int r;
+
+        if (e->state != EXEC_RUNNING || !e->has_in || e->stdin_closing)
+                return -EPIPE;
+        if (len > BRIG_EXEC_MAX_STDIN)
+                return -E2BIG;
+        w = malloc(sizeof(*w) + len + 1);
+        if (!w)
+                return -ENOMEM;
+        memcpy(w->data, data, len);
+        w->e = e;
+        w->close_after = close_after;
+        if (close_after)
+                e->stdin_closing = true;
+        uv_buf_t b = uv_buf_init(w->data, (unsigned) len);
+        w->req.data = e;
+        r = uv_write(&w->req, (uv_stream_t *) &e->in, &b, 1, later_write_cb);
+        if (r < 0) {
+                free(w);
+                return r;
+        }
+        return 0;
+}
+
+int brig_exec_signal(brig_exec *e, int sig) {
+        brig_spawn_msg m = {.op = BRIG_SPAWN_KILL, .id = e->id, .signal = sig};
+        if (e->state != EXEC_RUNNING || e->exited)
+                return -ESRCH;
+        return brig_spawn_send(e->control, &m, NULL, 0);
 }
 
 void brig_exec_cancel(brig_exec *e) {
@@ -350,6 +412,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
         _cleanup_close_ int plan_fd = -1;
         uint64_t timeout = args->timeout_ms ? args->timeout_ms : ctx->policy->limits.wall_time_ms;
+        bool want_stdin = args->has_stdin || args->background;
         int out[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1}, in[2] = {-1, -1};
         brig_exec *e;
         int r;
@@ -373,7 +436,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 return r;
         /* Output as pipes, not sockets: what the command sees is what a shell would give it. */
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0 ||
-            (args->has_stdin && pipe2(in, O_CLOEXEC) < 0)) {
+            (want_stdin && pipe2(in, O_CLOEXEC) < 0)) {
                 r = brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "pipes for the command");
                 close_pair(out);
                 close_pair(errp);
@@ -397,6 +460,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         e->start_ns = uv_hrtime();
         e->control = ctx->control_fd;
         e->id = ++next_id;
+        e->background = args->background;
 
         (void) uv_pipe_init(ctx->loop, &e->out, 0);
         (void) uv_pipe_init(ctx->loop, &e->err, 0);
@@ -407,7 +471,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         (void) uv_pipe_open(&e->out, out[0]);
         (void) uv_pipe_open(&e->err, errp[0]);
         (void) uv_pipe_open(&e->status, st[0]);
-        if (args->has_stdin) {
+        if (want_stdin) {
                 (void) uv_pipe_init(ctx->loop, &e->in, 0);
                 e->in.data = e;
                 (void) uv_pipe_open(&e->in, in[1]);
@@ -416,8 +480,8 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
 
         int fds[BRIG_SPAWN_MAX_FDS] = {plan_fd, out[1], errp[1], st[1], in[0]};
         brig_spawn_msg m = {
-                .op = BRIG_SPAWN_RUN, .id = e->id, .flags = args->has_stdin ? BRIG_SPAWN_FLAG_STDIN : 0};
-        r = brig_spawn_send(ctx->control_fd, &m, fds, args->has_stdin ? 5 : 4);
+                .op = BRIG_SPAWN_RUN, .id = e->id, .flags = want_stdin ? BRIG_SPAWN_FLAG_STDIN : 0};
+        r = brig_spawn_send(ctx->control_fd, &m, fds, want_stdin ? 5 : 4);
         /* The child ends now live in the spawner (or nowhere): ours must go, or EOF would never come. */
         brig_closep(&out[1]);
         brig_closep(&errp[1]);
@@ -440,8 +504,9 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         (void) uv_read_start((uv_stream_t *) &e->out, alloc_cb, output_read_cb);
         (void) uv_read_start((uv_stream_t *) &e->err, alloc_cb, output_read_cb);
         (void) uv_read_start((uv_stream_t *) &e->status, alloc_cb, status_read_cb);
-        (void) uv_timer_start(&e->timer, timer_cb, timeout, 0);
-        if (e->has_in) {
+        if (!e->background)
+                (void) uv_timer_start(&e->timer, timer_cb, timeout, 0);
+        if (e->has_in && (args->has_stdin || !e->background)) {
                 e->stdin_data = args->stdin_data ? strdup(args->stdin_data) : NULL;
                 e->stdin_len = args->stdin_len;
                 uv_buf_t b =

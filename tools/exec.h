@@ -24,6 +24,7 @@ typedef struct brig_exec_args {
         size_t stdin_len;
         bool has_stdin;
         uint64_t timeout_ms; /* 0: the policy's wall_time */
+        bool background;     /* keep running after the call returns (process_* tools) */
 } brig_exec_args;
 
 #define BRIG_EXEC_MAX_TIMEOUT_MS (24ull * 60 * 60 * 1000)
@@ -77,12 +78,21 @@ typedef struct brig_exec_ops {
 typedef struct brig_exec brig_exec;
 
 /* Starts the command. On success *ret is a handle for cancel/pause that stays valid until ops->done has
- * been called. On failure nothing was started and no callback will come. */
+ * been called. On failure nothing was started and no callback will come. A background command has no
+ * timeout, keeps its stdin open, and only streams its output through ops->output (the result's stdout and
+ * stderr stay empty): the caller keeps what it needs. */
 int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, const brig_exec_ops *ops,
                     void *userdata, brig_exec **ret, brig_error *err);
 
-/* Kills the whole jail now; ops->done follows with cancelled set. Idempotent. */
+/* Kills the command's process group now; ops->done follows with cancelled set. Idempotent. */
 void brig_exec_cancel(brig_exec *e);
+
+/* Sends signal sig to the command's process group (background processes). */
+int brig_exec_signal(brig_exec *e, int sig);
+
+/* Queues data for a background command's stdin (copied); close_after closes its stdin once written.
+ * Returns -EPIPE when stdin is already closed. */
+int brig_exec_write_stdin(brig_exec *e, const char *data, size_t len, bool close_after);
 
 /* Stops (or resumes) reading the command's output: a full pipe then blocks the command. Used for
  * backpressure when a client reads slowly. */

@@ -46,7 +46,8 @@ static int parse_env(const cJSON *env, brig_exec_args *a, brig_error *err) {
 }
 
 static int parse_into(const cJSON *args, brig_exec_args *a, brig_error *err) {
-        static const char *const keys[] = {"command", "argv", "cwd", "env", "stdin", "timeout_ms", NULL};
+        static const char *const keys[] = {"command", "argv",       "cwd",        "env",
+                                           "stdin",   "timeout_ms", "background", NULL};
         const char *command = NULL, *cwd = NULL, *in = NULL;
         const cJSON *argv = brig_json_member(args, "argv"), *env = brig_json_member(args, "env");
         size_t n = 0;
@@ -62,6 +63,13 @@ static int parse_into(const cJSON *args, brig_exec_args *a, brig_error *err) {
             (r = brig_json_get_u64(args, "arguments", "timeout_ms", BRIG_EXEC_MAX_TIMEOUT_MS, &a->timeout_ms,
                                    err)) < 0)
                 return r;
+        if ((r = brig_json_get_bool(args, "arguments", "background", &a->background, err)) < 0)
+                return r;
+        if (a->background && brig_json_member(args, "timeout_ms"))
+                return brig_error_set(
+                        err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                        "arguments.timeout_ms: a background process has no timeout; stop it with "
+                        "process_kill");
         if (!!command == !!argv)
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                       "arguments: exactly one of \"command\" and \"argv\" is required");
@@ -132,7 +140,9 @@ static const char input_schema[] =
         "\"description\":\"Variables added to the policy's environment\"},"
         "\"stdin\":{\"type\":\"string\",\"description\":\"Standard input (default: empty)\"},"
         "\"timeout_ms\":{\"type\":\"integer\",\"minimum\":1,"
-        "\"description\":\"Wall-clock limit; at most the policy's wall_time\"}}}";
+        "\"description\":\"Wall-clock limit; at most the policy's wall_time\"},"
+        "\"background\":{\"type\":\"boolean\",\"description\":\"Return at once with a process_id; manage it "
+        "with process_list, process_output, process_write and process_kill\"}}}";
 
 static const char output_schema[] =
         "{\"type\":\"object\",\"properties\":{"
@@ -144,6 +154,7 @@ static const char output_schema[] =
         "\"stdout_bytes\":{\"type\":\"integer\"},\"stderr_bytes\":{\"type\":\"integer\"},"
         "\"truncated\":{\"type\":\"boolean\"},\"timed_out\":{\"type\":\"boolean\"},"
         "\"duration_ms\":{\"type\":\"integer\"},"
+        "\"process_id\":{\"type\":\"string\"},\"environment_restarted\":{\"type\":\"boolean\"},"
         "\"error\":{\"type\":\"object\",\"properties\":{\"kind\":{\"type\":\"string\"},"
         "\"message\":{\"type\":\"string\"}}}},"
         "\"required\":[\"exit_code\",\"signal\",\"stdout\",\"stderr\",\"truncated\",\"timed_out\","

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "sandbox/jail.h"
 #include "sandbox/plan.h"
+#include "worker/process.h"
 #include "worker/worker.h"
 
 #define META_MAX_BYTES 65536
@@ -60,6 +61,7 @@ brig_env *brig_env_find(brig_worker *w, const char *id) {
 }
 
 static void env_free(brig_env *env) {
+        brig_processes_free(env);
         free(env->policy_key);
         free(env->dir);
         free(env->workspace);
@@ -77,8 +79,12 @@ static void env_unlink(brig_env *env) {
 
 /* Frees a destroyed environment once nothing refers to it any more. */
 static void maybe_free(brig_env *env) {
-        if (env->destroyed && env->attached == 0 && env->open_handles == 0)
+        if (env->destroyed && env->attached == 0 && env->open_handles == 0 && env->running_processes == 0)
                 env_free(env);
+}
+
+void brig__env_process_ended(brig_env *env) {
+        maybe_free(env);
 }
 
 static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char *policy_key,

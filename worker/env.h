@@ -68,6 +68,11 @@ struct brig_env {
 
         int attached; /* connections */
         bool destroyed;
+
+        struct brig_process *processes; /* background processes, newest first (worker/process.h) */
+        size_t n_processes;
+        unsigned next_process;
+        int running_processes;
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -99,5 +104,7 @@ const char *brig_env_state_name(brig_env_state s);
 
 /* Stops every holder (worker shutdown). */
 void brig_envs_stop_all(brig_worker *w);
+/* A background process of env ended: it may now be freed (process.c). */
+void brig__env_process_ended(brig_env *env);
 /* Frees the registry once the loop has ended (every handle closed). */
 void brig_envs_free_all(brig_worker *w);

@@ -14,6 +14,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "worker/process.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 
@@ -150,6 +151,27 @@ static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
                 "output streams as progress notifications when a progressToken is given.");
         cJSON_AddItemToObject(t, "inputSchema", brig_exec_input_schema());
         cJSON_AddItemToObject(t, "outputSchema", brig_exec_output_schema());
+        static const char *const process_tools[][2] = {
+                {"process_list", "List this environment's background processes (started by exec with "
+                                 "background: true): id, command, state, exit code, output size."},
+                {"process_output",
+                 "Read a background process's output (stdout and stderr interleaved) from a "
+                 "byte offset; pass the returned next_offset to continue. The last 1 MiB is "
+                 "kept."},
+                {"process_write",
+                 "Write data to a background process's stdin; close_stdin: true closes it."},
+                {"process_kill",
+                 "Send a signal (default SIGTERM) to a background process and its process group."},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(process_tools); i++) {
+                cJSON *pt = cJSON_CreateObject();
+                if (!pt)
+                        break;
+                cJSON_AddItemToArray(tools, pt);
+                cJSON_AddStringToObject(pt, "name", process_tools[i][0]);
+                cJSON_AddStringToObject(pt, "description", process_tools[i][1]);
+                cJSON_AddItemToObject(pt, "inputSchema", brig_process_tool_schema(process_tools[i][0]));
+        }
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
 }
 
@@ -331,17 +353,32 @@ static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_e
                         /* A jail that cannot be built is a failed run, reported as a tool result. */
                         brig_buf none = {0};
                         brig_exec_result res = {.out = &none, .err = &none, .error = *err};
-                        cJSON *result = cJSON_CreateObject(), *content, *block;
-                        _cleanup_free_ char *text = brig_exec_result_to_text(&res);
+                        bool is_exec = strcmp(call->tool, "exec") == 0;
+                        cJSON *result = cJSON_CreateObject(), *content, *block, *sc;
+                        _cleanup_free_ char *text = NULL;
+                        if (is_exec) {
+                                text = brig_exec_result_to_text(&res);
+                                sc = brig_exec_result_to_json(&res);
+                        } else {
+                                if (asprintf(&text, "[error: %s]", err->msg) < 0)
+                                        text = NULL;
+                                sc = cJSON_CreateObject();
+                                cJSON *e = cJSON_AddObjectToObject(sc, "error");
+                                if (e) {
+                                        cJSON_AddStringToObject(e, "kind", brig_kind_name(err->kind));
+                                        cJSON_AddStringToObject(e, "message", err->msg);
+                                }
+                        }
                         if (result && (content = cJSON_AddArrayToObject(result, "content")) &&
                             (block = cJSON_CreateObject())) {
                                 cJSON_AddItemToArray(content, block);
                                 cJSON_AddStringToObject(block, "type", "text");
                                 cJSON_AddStringToObject(block, "text", text ? text : "");
-                                cJSON_AddItemToObject(result, "structuredContent",
-                                                      brig_exec_result_to_json(&res));
+                                cJSON_AddItemToObject(result, "structuredContent", sc);
+                                sc = NULL;
                                 cJSON_AddBoolToObject(result, "isError", true);
                         }
+                        cJSON_Delete(sc);
                         (void) brig__conn_send(c, brig_rpc_result(call->id, result));
                 }
         }
@@ -349,6 +386,76 @@ static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_e
         call_unlink(call);
         call_free(call);
         brig__conn_unref(c);
+}
+
+/* Ends a call with a successful structured result (process tools, background starts). */
+static void call_end_with(brig_call *call, cJSON *sc) {
+        brig_conn *c = call->conn;
+        cJSON *ev = brig_audit_event("call_end");
+
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
+                cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
+                cJSON_AddStringToObject(ev, "environment", c->env->id);
+                cJSON_AddStringToObject(ev, "tool", call->tool);
+                cJSON_AddBoolToObject(ev, "is_error", false);
+                const cJSON *pid = brig_json_member(sc, "process_id");
+                if (cJSON_IsString(pid))
+                        cJSON_AddStringToObject(ev, "process_id", pid->valuestring);
+        }
+        if (brig__worker_audit(c->w, ev) < 0)
+                send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: result withheld");
+        else if (call->state == BRIG_CALL_RUNNING) {
+                cJSON *result = cJSON_CreateObject(), *content, *block;
+                _cleanup_free_ char *text = sc ? cJSON_Print(sc) : NULL;
+                if (result && (content = cJSON_AddArrayToObject(result, "content")) &&
+                    (block = cJSON_CreateObject())) {
+                        cJSON_AddItemToArray(content, block);
+                        cJSON_AddStringToObject(block, "type", "text");
+                        cJSON_AddStringToObject(block, "text", text ? text : "");
+                }
+                if (result) {
+                        cJSON_AddItemToObject(result, "structuredContent", sc);
+                        sc = NULL;
+                        cJSON_AddBoolToObject(result, "isError", false);
+                }
+                (void) brig__conn_send(c, brig_rpc_result(call->id, result));
+        }
+        cJSON_Delete(sc);
+        call->state = BRIG_CALL_DONE;
+        call_unlink(call);
+        call_free(call);
+        brig__conn_unref(c);
+}
+
+static void start_background(brig_call *call, brig_env *env) {
+        brig_conn *c = call->conn;
+        brig_error err = BRIG_ERROR_INIT;
+        brig_process *p = NULL;
+        brig_exec_context ctx = {
+                .loop = c->w->loop,
+                .policy = env->policy->policy,
+                .seccomp_fd = env->policy->seccomp_fd,
+                .jail_helper = c->w->jail_helper,
+                .identity = c->w->identity,
+                .workspace = env->workspace,
+                .control_fd = env->control_fd,
+        };
+        if (brig_process_start(env, &ctx, &call->args, &p, &err) < 0) {
+                bool client_fault = err.kind == BRIG_KIND_INVALID_ARGUMENT || err.kind == BRIG_KIND_POLICY ||
+                                    err.kind == BRIG_KIND_LIMIT;
+                call_end_early(call, &err, client_fault);
+                return;
+        }
+        cJSON *sc = cJSON_CreateObject();
+        if (sc) {
+                cJSON_AddStringToObject(sc, "process_id", p->id);
+                cJSON_AddStringToObject(sc, "state", "running");
+                cJSON_AddStringToObject(sc, "command", p->command);
+                if (call->restarted_notice)
+                        cJSON_AddBoolToObject(sc, "environment_restarted", true);
+        }
+        call_end_with(call, sc);
 }
 
 static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
@@ -368,6 +475,10 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         if (env->restarted) {
                 env->restarted = false;
                 call->restarted_notice = true;
+        }
+        if (call->args.background) {
+                start_background(call, env);
+                return;
         }
         brig_exec_context ctx = {
                 .loop = c->w->loop,
@@ -403,7 +514,9 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
-        if (strcmp(name, "exec") != 0) {
+        bool is_process_tool = strcmp(name, "process_list") == 0 || strcmp(name, "process_output") == 0 ||
+                               strcmp(name, "process_write") == 0 || strcmp(name, "process_kill") == 0;
+        if (strcmp(name, "exec") != 0 && !is_process_tool) {
                 char msg[128];
                 (void) snprintf(msg, sizeof(msg), "unknown tool \"%.64s\"", name);
                 send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
@@ -429,7 +542,8 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 send_error(c, m->id, BRIG_RPC_REFUSED, "too many calls in flight on this connection");
                 return;
         }
-        if (brig_exec_args_parse(brig_json_member(m->params, "arguments"), &args, &err) < 0) {
+        if (!is_process_tool &&
+            brig_exec_args_parse(brig_json_member(m->params, "arguments"), &args, &err) < 0) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
@@ -470,12 +584,31 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 return;
         }
 
-        /* Linked and referenced now: every path below ends in call_end(). */
+        /* Linked and referenced now: every path below ends in call_end_with() or call_end_early(). */
         call->args = args;
         call->next = c->calls;
         c->calls = call;
         c->n_calls++;
         c->refs++;
+        if (is_process_tool) {
+                const cJSON *arguments = brig_json_member(m->params, "arguments");
+                cJSON *sc = NULL;
+                if (strcmp(name, "process_list") == 0)
+                        sc = brig_process_list(c->env, arguments, &err);
+                else if (strcmp(name, "process_output") == 0)
+                        sc = brig_process_output(c->env, arguments, &err);
+                else if (strcmp(name, "process_write") == 0)
+                        sc = brig_process_write(c->env, arguments, &err);
+                else
+                        sc = brig_process_kill(c->env, arguments, &err);
+                if (!sc && !err.code)
+                        (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                if (sc)
+                        call_end_with(call, sc);
+                else
+                        call_end_early(call, &err, err.kind == BRIG_KIND_INVALID_ARGUMENT);
+                return;
+        }
         brig_env_ensure_running(c->env, env_ready_cb, call);
 }
 

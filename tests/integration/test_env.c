@@ -328,6 +328,106 @@ static void test_env__survives_worker_sigkill(void **state) {
         close(fd);
 }
 
+/* Calls a process tool and returns its structuredContent (caller frees the whole response in *ret_resp). */
+static const cJSON *tool(int fd, const char *name, const char *args, cJSON **ret_resp) {
+        static int id = 7000;
+        char msg[1024];
+        snprintf(msg, sizeof(msg),
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
+                 "\"arguments\":%s}}",
+                 id, name, args);
+        assert_int_equal(client_send(fd, msg), 0);
+        for (;;) {
+                cJSON *m = client_recv(fd, 20000);
+                assert_non_null(m);
+                cJSON *mid = cJSON_GetObjectItem(m, "id");
+                if (cJSON_IsNumber(mid) && mid->valueint == id) {
+                        id++;
+                        *ret_resp = m;
+                        return result_sc(m);
+                }
+                cJSON_Delete(m);
+        }
+}
+
+static void test_env__background_process_outlives_connection_and_resumes_output(void **state) {
+        (void) state;
+        cJSON *r1, *r2, *r3, *r4, *r5;
+        int fd = attach("bg-1", NULL, NULL);
+        const cJSON *sc =
+                tool(fd, "exec",
+                     "{\"command\":\"echo first; read line; echo got $line; sleep 0.2; echo last\","
+                     "\"background\":true}",
+                     &r1);
+        assert_string_equal(cJSON_GetObjectItem(sc, "process_id")->valuestring, "p1");
+        assert_string_equal(cJSON_GetObjectItem(sc, "state")->valuestring, "running");
+        /* Wait for the first line, remember where we are, and leave. */
+        double next = 0;
+        for (int i = 0; i < 500 && next == 0; i++) {
+                sc = tool(fd, "process_output", "{\"process_id\":\"p1\"}", &r2);
+                next = cJSON_GetObjectItem(sc, "next_offset")->valuedouble;
+                if (next == 0) {
+                        cJSON_Delete(r2);
+                        usleep(10000);
+                }
+        }
+        assert_string_equal(cJSON_GetObjectItem(sc, "data")->valuestring, "first\n");
+        close(fd);
+
+        /* Another connection feeds it and reads on from the offset. */
+        fd = attach("bg-1", NULL, NULL);
+        tool(fd, "process_write", "{\"process_id\":\"p1\",\"data\":\"hello\\n\"}", &r3);
+        char args[128];
+        snprintf(args, sizeof(args), "{\"process_id\":\"p1\",\"offset\":%.0f}", next);
+        char seen[256] = "";
+        bool exited = false;
+        for (int i = 0; i < 500 && !exited; i++) {
+                cJSON *r;
+                sc = tool(fd, "process_output", args, &r);
+                strncat(seen, cJSON_GetObjectItem(sc, "data")->valuestring, sizeof(seen) - strlen(seen) - 1);
+                snprintf(args, sizeof(args), "{\"process_id\":\"p1\",\"offset\":%.0f}",
+                         cJSON_GetObjectItem(sc, "next_offset")->valuedouble);
+                exited = strcmp(cJSON_GetObjectItem(sc, "state")->valuestring, "exited") == 0;
+                cJSON_Delete(r);
+                if (!exited)
+                        usleep(10000);
+        }
+        assert_true(exited);
+        assert_string_equal(seen, "got hello\nlast\n");
+        sc = tool(fd, "process_list", "{}", &r4);
+        cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(sc, "processes"), 0);
+        assert_int_equal(cJSON_GetObjectItem(p, "exit_code")->valueint, 0);
+        sc = tool(fd, "process_output", "{\"process_id\":\"p99\"}", &r5);
+        assert_true(result_is_error(r5));
+        cJSON_Delete(r1);
+        cJSON_Delete(r2);
+        cJSON_Delete(r3);
+        cJSON_Delete(r4);
+        cJSON_Delete(r5);
+        close(fd);
+}
+
+static void test_env__process_kill_signals_the_group(void **state) {
+        (void) state;
+        cJSON *r1, *r2, *r3;
+        int fd = attach("bg-2", NULL, NULL);
+        tool(fd, "exec", "{\"command\":\"sleep 4747 & sleep 4747; wait\",\"background\":true}", &r1);
+        for (int i = 0; i < 500 && count_processes("sleep 4747") < 2; i++)
+                usleep(10000);
+        assert_int_equal(count_processes("sleep 4747"), 3); /* the shell's line names it too */
+        const cJSON *sc = tool(fd, "process_kill", "{\"process_id\":\"p1\",\"signal\":\"SIGKILL\"}", &r2);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sc, "signalled")));
+        for (int i = 0; i < 500 && count_processes("sleep 4747") > 0; i++)
+                usleep(10000);
+        assert_int_equal(count_processes("sleep 4747"), 0);
+        sc = tool(fd, "process_kill", "{\"process_id\":\"p1\",\"signal\":\"NOPE\"}", &r3);
+        assert_true(result_is_error(r3) || cJSON_GetObjectItem(r3, "error"));
+        cJSON_Delete(r1);
+        cJSON_Delete(r2);
+        cJSON_Delete(r3);
+        close(fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_env__calls_share_files_tmp_processes_and_loopback),
@@ -337,6 +437,8 @@ int main(void) {
                 cmocka_unit_test(test_env__management_lists_describes_and_destroys),
                 cmocka_unit_test(test_env__policy_is_chosen_by_name_only),
                 cmocka_unit_test(test_env__unnamed_environment_goes_with_its_connection),
+                cmocka_unit_test(test_env__background_process_outlives_connection_and_resumes_output),
+                cmocka_unit_test(test_env__process_kill_signals_the_group),
                 cmocka_unit_test(test_env__survives_worker_sigkill),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

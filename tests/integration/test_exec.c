@@ -334,16 +334,20 @@ static void test_protocol__negotiates_versions(void **state) {
         }
 }
 
-static void test_protocol__tools_list_has_exec(void **state) {
+static void test_protocol__tools_list_names_every_tool(void **state) {
         (void) state;
         int fd = open_session();
         client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
         cJSON *m = client_recv(fd, 10000);
         cJSON *tools = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "tools");
-        assert_int_equal(cJSON_GetArraySize(tools), 1);
-        cJSON *t = cJSON_GetArrayItem(tools, 0);
-        assert_string_equal(cJSON_GetObjectItem(t, "name")->valuestring, "exec");
-        assert_true(cJSON_IsObject(cJSON_GetObjectItem(t, "inputSchema")));
+        static const char *const names[] = {"exec", "process_list", "process_output", "process_write",
+                                            "process_kill"};
+        assert_int_equal(cJSON_GetArraySize(tools), 5);
+        for (int i = 0; i < 5; i++) {
+                cJSON *t = cJSON_GetArrayItem(tools, i);
+                assert_string_equal(cJSON_GetObjectItem(t, "name")->valuestring, names[i]);
+                assert_true(cJSON_IsObject(cJSON_GetObjectItem(t, "inputSchema")));
+        }
         cJSON_Delete(m);
         close(fd);
 }
@@ -423,7 +427,7 @@ int main(void) {
                 cmocka_unit_test(test_protocol__malformed_input_keeps_connection),
                 cmocka_unit_test(test_protocol__requires_initialize_first),
                 cmocka_unit_test(test_protocol__negotiates_versions),
-                cmocka_unit_test(test_protocol__tools_list_has_exec),
+                cmocka_unit_test(test_protocol__tools_list_names_every_tool),
                 cmocka_unit_test(test_protocol__oversized_message_closes_only_that_connection),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

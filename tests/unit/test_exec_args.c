@@ -283,7 +283,8 @@ static void test_exec_args__schemas_parse(void **state) {
         assert_non_null(out);
         assert_string_equal(cJSON_GetObjectItem(in, "type")->valuestring, "object");
         /* Every field the parser accepts is published, and nothing more. */
-        static const char *const fields[] = {"command", "argv", "cwd", "env", "stdin", "timeout_ms"};
+        static const char *const fields[] = {"command", "argv",       "cwd",       "env",
+                                             "stdin",   "timeout_ms", "background"};
         const cJSON *props = cJSON_GetObjectItem(in, "properties");
         assert_int_equal(cJSON_GetArraySize(props), ELEMENTSOF(fields));
         for (size_t i = 0; i < ELEMENTSOF(fields); i++)
