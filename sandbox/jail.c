@@ -173,7 +173,8 @@ static _Noreturn void command_main(const brig_plan *plan, const struct sock_fpro
         environ = plan->envp;
         (void) signal(SIGPIPE, SIG_DFL);
         report(status, "started");
-        if (plan->seccomp && (r = brig_seccomp_load(prog)) < 0) {
+        /* In an environment (ENTER) the filter is already in force, inherited from its init. */
+        if (plan->mode != BRIG_PLAN_ENTER && plan->seccomp && (r = brig_seccomp_load(prog)) < 0) {
                 report_error(status, "seccomp", r, "load filter");
                 _exit(127);
         }
@@ -412,6 +413,13 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 sigset_t all;
                 (void) sigfillset(&all);
                 (void) sigprocmask(SIG_BLOCK, &all, NULL);
+                /* The environment is built: from here on the init only forks, signals and reaps, all allowed
+                 * by the filter. Loading it now, once, puts every command of the environment under it (a
+                 * filter survives fork and execve and cannot be removed), and the init too. */
+                if (plan->seccomp && (r = brig_seccomp_load(prog)) < 0) {
+                        report_error(status, "seccomp", r, "load filter");
+                        _exit(1);
+                }
                 hold_main(status, control, prog);
         }
 

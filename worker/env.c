@@ -112,29 +112,68 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
 
 /* --- on disk ------------------------------------------------------------------------------------------ */
 
+typedef struct meta_work {
+        uv_work_t req;
+        char *dir, *text;
+        int r;
+} meta_work;
+
+/* Atomic and durable: a temporary file, fsync, rename. On the thread pool: fsync can take milliseconds. */
+static void meta_work_cb(uv_work_t *req) {
+        meta_work *mw = (meta_work *) req;
+        _cleanup_free_ char *tmp = NULL, *path = NULL;
+        _cleanup_close_ int fd = -1;
+
+        /* Writes for one environment may overlap on the pool: each has its own temporary file. */
+        if (asprintf(&tmp, "%s/.meta.json.%p", mw->dir, (void *) mw) < 0 ||
+            asprintf(&path, "%s/meta.json", mw->dir) < 0) {
+                mw->r = -ENOMEM;
+                return;
+        }
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        size_t len = strlen(mw->text);
+        if (fd < 0 || write(fd, mw->text, len) != (ssize_t) len || fsync(fd) < 0 || rename(tmp, path) < 0) {
+                mw->r = -errno;
+                (void) unlink(tmp);
+        }
+}
+
+static void meta_after_cb(uv_work_t *req, int status) {
+        meta_work *mw = (meta_work *) req;
+        if (status == 0 && mw->r < 0)
+                (void) log_warning_errno(mw->r, "environment directory '%s': write metadata: %m, ignoring",
+                                         mw->dir);
+        free(mw->dir);
+        free(mw->text);
+        free(mw);
+}
+
 static int write_meta(brig_env *env, brig_error *err) {
         _cleanup_json_ cJSON *o = cJSON_CreateObject();
-        _cleanup_free_ char *text = NULL, *tmp = NULL, *path = NULL;
-        _cleanup_close_ int fd = -1;
+        meta_work *mw;
 
         if (!o || !cJSON_AddNumberToObject(o, "version", 1) || !cJSON_AddStringToObject(o, "id", env->id) ||
             !cJSON_AddNumberToObject(o, "owner_uid", env->owner) ||
             !cJSON_AddStringToObject(o, "policy", env->policy_key) ||
             !cJSON_AddBoolToObject(o, "ephemeral", env->ephemeral) ||
             !cJSON_AddNumberToObject(o, "created", (double) env->created) ||
-            !cJSON_AddNumberToObject(o, "last_used", (double) env->last_used) || !(text = cJSON_Print(o)) ||
-            asprintf(&tmp, "%s/meta.json.tmp", env->dir) < 0 ||
-            asprintf(&path, "%s/meta.json", env->dir) < 0)
+            !cJSON_AddNumberToObject(o, "last_used", (double) env->last_used))
                 return -ENOMEM;
-        /* Small and rare (creation, detach): written in place on the loop, atomically by rename. */
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': write metadata",
-                                            env->id);
-        size_t len = strlen(text);
-        if (write(fd, text, len) != (ssize_t) len || fsync(fd) < 0 || rename(tmp, path) < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': write metadata",
-                                            env->id);
+        mw = calloc(1, sizeof(*mw));
+        if (!mw || !(mw->dir = strdup(env->dir)) || !(mw->text = cJSON_Print(o))) {
+                if (mw) {
+                        free(mw->dir);
+                        free(mw);
+                }
+                return -ENOMEM;
+        }
+        if (uv_queue_work(env->w->loop, &mw->req, meta_work_cb, meta_after_cb) < 0) {
+                free(mw->dir);
+                free(mw->text);
+                free(mw);
+                return brig_error_set(err, -EIO, BRIG_KIND_INTERNAL,
+                                      "environment '%s': queue metadata write", env->id);
+        }
         return 0;
 }
 
