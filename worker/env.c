@@ -21,6 +21,7 @@
 #include "sandbox/jail.h"
 #include "sandbox/plan.h"
 #include "worker/process.h"
+#include "worker/repl.h"
 #include "worker/worker.h"
 
 #define META_MAX_BYTES 65536
@@ -61,6 +62,7 @@ brig_env *brig_env_find(brig_worker *w, const char *id) {
 }
 
 static void env_free(brig_env *env) {
+        brig_repls_free(env);
         brig_processes_free(env);
         free(env->policy_key);
         free(env->dir);
@@ -582,6 +584,7 @@ void brig_env_destroy(brig_env *env) {
         log_info("environment %s destroyed", env->id);
         brig_env_stop(env);
         env->destroyed = true;
+        brig_repls_close(env);
         env_unlink(env);
         if (env->on_disk)
                 remove_dir_async(env->w, env->dir);
@@ -589,8 +592,10 @@ void brig_env_destroy(brig_env *env) {
 }
 
 void brig_envs_stop_all(brig_worker *w) {
-        for (brig_env *e = w->envs; e; e = e->next)
+        for (brig_env *e = w->envs; e; e = e->next) {
                 brig_env_stop(e);
+                brig_repls_close(e);
+        }
 }
 
 void brig_envs_free_all(brig_worker *w) {

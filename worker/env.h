@@ -73,6 +73,7 @@ struct brig_env {
         size_t n_processes;
         unsigned next_process;
         int running_processes;
+        struct brig_repl *repls; /* interpreters of the repl tool (worker/repl.h) */
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */

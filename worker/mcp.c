@@ -15,6 +15,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "worker/process.h"
+#include "worker/repl.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 
@@ -172,6 +173,17 @@ static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
                 cJSON_AddStringToObject(pt, "description", process_tools[i][1]);
                 cJSON_AddItemToObject(pt, "inputSchema", brig_process_tool_schema(process_tools[i][0]));
         }
+        cJSON *rt = cJSON_CreateObject();
+        if (rt) {
+                cJSON_AddItemToArray(tools, rt);
+                cJSON_AddStringToObject(rt, "name", "repl");
+                cJSON_AddStringToObject(rt, "description",
+                                        "Run code in this environment's long-lived python, bash or node "
+                                        "interpreter; variables, imports, cwd and shell environment persist "
+                                        "between calls. A timeout interrupts the code and keeps the state; "
+                                        "restarted: true says a fresh interpreter had to be started.");
+                cJSON_AddItemToObject(rt, "inputSchema", brig_repl_tool_schema());
+        }
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
 }
 
@@ -179,6 +191,7 @@ static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
 
 static void call_free(brig_call *call) {
         brig_exec_args_done(&call->args);
+        cJSON_Delete(call->repl_args);
         cJSON_Delete(call->id);
         cJSON_Delete(call->progress_token);
         free(call);
@@ -389,7 +402,7 @@ static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_e
 }
 
 /* Ends a call with a successful structured result (process tools, background starts). */
-static void call_end_with(brig_call *call, cJSON *sc) {
+static void call_end_with(brig_call *call, cJSON *sc, bool is_error) {
         brig_conn *c = call->conn;
         cJSON *ev = brig_audit_event("call_end");
 
@@ -398,7 +411,8 @@ static void call_end_with(brig_call *call, cJSON *sc) {
                 cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
                 cJSON_AddStringToObject(ev, "environment", c->env->id);
                 cJSON_AddStringToObject(ev, "tool", call->tool);
-                cJSON_AddBoolToObject(ev, "is_error", false);
+                cJSON_AddBoolToObject(ev, "is_error", is_error);
+                cJSON_AddBoolToObject(ev, "cancelled", call->state == BRIG_CALL_CANCELLED);
                 const cJSON *pid = brig_json_member(sc, "process_id");
                 if (cJSON_IsString(pid))
                         cJSON_AddStringToObject(ev, "process_id", pid->valuestring);
@@ -417,7 +431,7 @@ static void call_end_with(brig_call *call, cJSON *sc) {
                 if (result) {
                         cJSON_AddItemToObject(result, "structuredContent", sc);
                         sc = NULL;
-                        cJSON_AddBoolToObject(result, "isError", false);
+                        cJSON_AddBoolToObject(result, "isError", is_error);
                 }
                 (void) brig__conn_send(c, brig_rpc_result(call->id, result));
         }
@@ -455,7 +469,35 @@ static void start_background(brig_call *call, brig_env *env) {
                 if (call->restarted_notice)
                         cJSON_AddBoolToObject(sc, "environment_restarted", true);
         }
-        call_end_with(call, sc);
+        call_end_with(call, sc, false);
+}
+
+static void repl_done_cb(cJSON *result, bool is_error, void *userdata) {
+        brig_call *call = userdata;
+        call->repl = NULL;
+        if (call->restarted_notice && result)
+                cJSON_AddBoolToObject(result, "environment_restarted", true);
+        call_end_with(call, result, is_error);
+}
+
+static void start_repl(brig_call *call, brig_env *env) {
+        brig_conn *c = call->conn;
+        brig_error err = BRIG_ERROR_INIT;
+        brig_exec_context ctx = {
+                .loop = c->w->loop,
+                .policy = env->policy->policy,
+                .seccomp_fd = env->policy->seccomp_fd,
+                .jail_helper = c->w->jail_helper,
+                .identity = c->w->identity,
+                .workspace = env->workspace,
+                .control_fd = env->control_fd,
+        };
+        if (brig_repl_run(env, &ctx, call->repl_args, env->policy->policy->limits.wall_time_ms, repl_done_cb,
+                          call, &call->repl, &err) < 0) {
+                bool client_fault = err.kind == BRIG_KIND_INVALID_ARGUMENT || err.kind == BRIG_KIND_POLICY ||
+                                    err.kind == BRIG_KIND_LIMIT;
+                call_end_early(call, &err, client_fault);
+        }
 }
 
 static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
@@ -478,6 +520,10 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         }
         if (call->args.background) {
                 start_background(call, env);
+                return;
+        }
+        if (call->repl_args) {
+                start_repl(call, env);
                 return;
         }
         brig_exec_context ctx = {
@@ -516,7 +562,8 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         }
         bool is_process_tool = strcmp(name, "process_list") == 0 || strcmp(name, "process_output") == 0 ||
                                strcmp(name, "process_write") == 0 || strcmp(name, "process_kill") == 0;
-        if (strcmp(name, "exec") != 0 && !is_process_tool) {
+        bool is_repl = strcmp(name, "repl") == 0;
+        if (strcmp(name, "exec") != 0 && !is_process_tool && !is_repl) {
                 char msg[128];
                 (void) snprintf(msg, sizeof(msg), "unknown tool \"%.64s\"", name);
                 send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
@@ -542,7 +589,11 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 send_error(c, m->id, BRIG_RPC_REFUSED, "too many calls in flight on this connection");
                 return;
         }
-        if (!is_process_tool &&
+        if (is_repl && brig_repl_args_check(brig_json_member(m->params, "arguments"), &err) < 0) {
+                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return;
+        }
+        if (!is_process_tool && !is_repl &&
             brig_exec_args_parse(brig_json_member(m->params, "arguments"), &args, &err) < 0) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
@@ -586,6 +637,12 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
 
         /* Linked and referenced now: every path below ends in call_end_with() or call_end_early(). */
         call->args = args;
+        if (is_repl &&
+            !(call->repl_args = cJSON_Duplicate(brig_json_member(m->params, "arguments"), true))) {
+                call_free(call);
+                send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                return;
+        }
         call->next = c->calls;
         c->calls = call;
         c->n_calls++;
@@ -604,7 +661,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 if (!sc && !err.code)
                         (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
                 if (sc)
-                        call_end_with(call, sc);
+                        call_end_with(call, sc, false);
                 else
                         call_end_early(call, &err, err.kind == BRIG_KIND_INVALID_ARGUMENT);
                 return;
@@ -624,6 +681,8 @@ static void handle_cancelled(brig_conn *c, const brig_rpc_msg *m) {
                         call->state = BRIG_CALL_CANCELLED;
                         if (call->exec)
                                 brig_exec_cancel(call->exec);
+                        if (call->repl)
+                                brig_repl_interrupt(call->repl);
                         return;
                 }
 }
@@ -727,6 +786,8 @@ void brig__mcp_conn_closing(brig_conn *c) {
                         call->state = BRIG_CALL_CANCELLED;
                         if (call->exec)
                                 brig_exec_cancel(call->exec);
+                        if (call->repl)
+                                brig_repl_interrupt(call->repl);
                 }
 }
 

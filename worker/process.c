@@ -31,8 +31,11 @@ static void ring_append(brig_process *p, const char *data, size_t len) {
 }
 
 static void process_output_cb(const char *data, size_t len, brig_stream stream, void *userdata) {
+        brig_process *p = userdata;
         (void) stream;
-        ring_append(userdata, data, len);
+        ring_append(p, data, len);
+        if (p->on_output)
+                p->on_output(p, data, len, p->listener);
 }
 
 static void process_done_cb(const brig_exec_result *res, void *userdata) {
@@ -62,6 +65,8 @@ static void process_done_cb(const brig_exec_result *res, void *userdata) {
                 cJSON_AddNumberToObject(ev, "duration_ms", (double) res->duration_ms);
         }
         (void) brig__worker_audit(env->w, ev);
+        if (p->on_exit)
+                p->on_exit(p, p->listener);
         brig__env_process_ended(env);
 }
 
@@ -72,7 +77,7 @@ static void prune(brig_env *env) {
                 for (brig_process **pp = &env->processes; *pp; pp = &(*pp)->next)
                         if ((*pp)->exited)
                                 oldest = pp;
-                if (!oldest)
+                if (!oldest || (*oldest)->hidden)
                         return;
                 brig_process *dead = *oldest;
                 *oldest = dead->next;
@@ -152,7 +157,7 @@ static brig_process *find(brig_env *env, const cJSON *args, brig_error *err) {
         if (brig_json_get_string(args, "arguments", "process_id", true, &id, err) < 0)
                 return NULL;
         for (brig_process *p = env->processes; p; p = p->next)
-                if (strcmp(p->id, id) == 0)
+                if (strcmp(p->id, id) == 0 && !p->hidden)
                         return p;
         (void) brig_error_set(err, -ESRCH, BRIG_KIND_NOT_FOUND,
                               "arguments.process_id: no process \"%.32s\" in this environment", id);
@@ -180,7 +185,7 @@ cJSON *brig_process_list(brig_env *env, const cJSON *args, brig_error *err) {
         /* Oldest first: the list is kept newest first. */
         for (unsigned n = 1; n <= env->next_process; n++)
                 for (brig_process *p = env->processes; p; p = p->next)
-                        if ((unsigned) atoi(p->id + 1) == n)
+                        if ((unsigned) atoi(p->id + 1) == n && !p->hidden)
                                 cJSON_AddItemToArray(arr, describe(p));
         return o;
 }

@@ -33,6 +33,12 @@ typedef struct brig_process {
         char error[256];
         char *ring;     /* BRIG_PROCESS_LOG_BYTES */
         uint64_t total; /* bytes produced; the ring holds the last min(total, size) of them */
+
+        /* An internal process (a repl interpreter): not listed, and told about its output and end. */
+        bool hidden;
+        void (*on_output)(struct brig_process *p, const char *data, size_t len, void *userdata);
+        void (*on_exit)(struct brig_process *p, void *userdata);
+        void *listener;
 } brig_process;
 
 /* Starts a background process in a running environment. Returns the new process (owned by env). */

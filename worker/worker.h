@@ -90,9 +90,11 @@ struct brig_call {
         cJSON *progress_token; /* owned copy, or NULL */
         double progress;
         uint64_t seq;
-        bool restarted_notice; /* first call after the environment lost its processes in a restart */
-        brig_exec_args args;   /* kept while the environment starts */
-        char carry[2][4];      /* incomplete UTF-8 tail per stream, held back for the next chunk */
+        bool restarted_notice;  /* first call after the environment lost its processes in a restart */
+        brig_exec_args args;    /* kept while the environment starts */
+        cJSON *repl_args;       /* repl: the arguments, kept while the environment starts */
+        struct brig_repl *repl; /* repl: the interpreter running this call */
+        char carry[2][4];       /* incomplete UTF-8 tail per stream, held back for the next chunk */
         size_t carry_len[2];
         brig_exec *exec;
 };

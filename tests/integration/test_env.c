@@ -428,6 +428,80 @@ static void test_env__process_kill_signals_the_group(void **state) {
         close(fd);
 }
 
+static const cJSON *repl(int fd, const char *lang, const char *code, int timeout_ms, cJSON **resp) {
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "language", lang);
+        cJSON_AddStringToObject(args, "code", code);
+        if (timeout_ms)
+                cJSON_AddNumberToObject(args, "timeout_ms", timeout_ms);
+        char *json = cJSON_PrintUnformatted(args);
+        const cJSON *sc = tool(fd, "repl", json, resp);
+        free(json);
+        cJSON_Delete(args);
+        return sc;
+}
+
+static void test_env__repl_keeps_state_per_language(void **state) {
+        (void) state;
+        static const char *const cases[][4] = {
+                /* language, set, read, the read's output */
+                {"python", "x = 41", "print(x + 1)", "42\n"},
+                {"bash", "X=41; cd /tmp", "echo $((X + 1)) $PWD", "42 /tmp\n"},
+                {"node", "let x = 41", "x + 1", "42\n"},
+        };
+        int fd = attach("repl-1", NULL, NULL);
+        for (size_t i = 0; i < 3; i++) {
+                cJSON *r1, *r2;
+                const cJSON *sc = repl(fd, cases[i][0], cases[i][1], 0, &r1);
+                assert_string_equal(cJSON_GetObjectItem(sc, "status")->valuestring, "ok");
+                sc = repl(fd, cases[i][0], cases[i][2], 0, &r2);
+                assert_string_equal(cJSON_GetObjectItem(sc, "output")->valuestring, cases[i][3]);
+                assert_false(result_is_error(r2));
+                cJSON_Delete(r1);
+                cJSON_Delete(r2);
+        }
+        close(fd);
+}
+
+static void test_env__repl_timeout_interrupts_and_keeps_state(void **state) {
+        (void) state;
+        cJSON *r1, *r2, *r3, *r4;
+        int fd = attach("repl-2", NULL, NULL);
+        repl(fd, "python", "kept = 'yes'", 0, &r1);
+        const cJSON *sc = repl(fd, "python", "while True: pass", 300, &r2);
+        assert_string_equal(cJSON_GetObjectItem(sc, "status")->valuestring, "interrupted");
+        assert_true(result_is_error(r2));
+        sc = repl(fd, "python", "kept", 0, &r3);
+        assert_string_equal(cJSON_GetObjectItem(sc, "output")->valuestring, "'yes'\n");
+        assert_false(cJSON_IsTrue(cJSON_GetObjectItem(sc, "restarted")));
+        /* An error is reported as one, and the interpreter lives on. */
+        sc = repl(fd, "python", "1/0", 0, &r4);
+        assert_string_equal(cJSON_GetObjectItem(sc, "status")->valuestring, "error");
+        assert_non_null(strstr(cJSON_GetObjectItem(sc, "output")->valuestring, "ZeroDivisionError"));
+        cJSON_Delete(r1);
+        cJSON_Delete(r2);
+        cJSON_Delete(r3);
+        cJSON_Delete(r4);
+        close(fd);
+}
+
+static void test_env__repl_reports_a_restarted_interpreter(void **state) {
+        (void) state;
+        cJSON *r1, *r2, *r3;
+        int fd = attach("repl-3", NULL, NULL);
+        repl(fd, "python", "lost = 1", 0, &r1);
+        /* The interpreter dies: the next call gets a fresh one, and says so. */
+        const cJSON *sc = repl(fd, "python", "import os; os._exit(3)", 0, &r2);
+        assert_true(result_is_error(r2));
+        sc = repl(fd, "python", "'lost' in globals()", 0, &r3);
+        assert_string_equal(cJSON_GetObjectItem(sc, "output")->valuestring, "False\n");
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sc, "restarted")));
+        cJSON_Delete(r1);
+        cJSON_Delete(r2);
+        cJSON_Delete(r3);
+        close(fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_env__calls_share_files_tmp_processes_and_loopback),
@@ -439,6 +513,9 @@ int main(void) {
                 cmocka_unit_test(test_env__unnamed_environment_goes_with_its_connection),
                 cmocka_unit_test(test_env__background_process_outlives_connection_and_resumes_output),
                 cmocka_unit_test(test_env__process_kill_signals_the_group),
+                cmocka_unit_test(test_env__repl_keeps_state_per_language),
+                cmocka_unit_test(test_env__repl_timeout_interrupts_and_keeps_state),
+                cmocka_unit_test(test_env__repl_reports_a_restarted_interpreter),
                 cmocka_unit_test(test_env__survives_worker_sigkill),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -340,10 +340,10 @@ static void test_protocol__tools_list_names_every_tool(void **state) {
         client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
         cJSON *m = client_recv(fd, 10000);
         cJSON *tools = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "tools");
-        static const char *const names[] = {"exec", "process_list", "process_output", "process_write",
-                                            "process_kill"};
-        assert_int_equal(cJSON_GetArraySize(tools), 5);
-        for (int i = 0; i < 5; i++) {
+        static const char *const names[] = {"exec",          "process_list", "process_output",
+                                            "process_write", "process_kill", "repl"};
+        assert_int_equal(cJSON_GetArraySize(tools), 6);
+        for (int i = 0; i < 6; i++) {
                 cJSON *t = cJSON_GetArrayItem(tools, i);
                 assert_string_equal(cJSON_GetObjectItem(t, "name")->valuestring, names[i]);
                 assert_true(cJSON_IsObject(cJSON_GetObjectItem(t, "inputSchema")));

@@ -1,0 +1,383 @@
+/* SPDX-License-Identifier: MIT */
+/* The repl tool: per-environment interpreters behind a line protocol, with sentinel-delimited results. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/log.h"
+#include "common/text.h"
+#include "worker/process.h"
+#include "worker/repl.h"
+#include "worker/worker.h"
+
+#define SENTINEL "\036brig-repl-done "
+
+/* Requests are one JSON line {"id": N, "code": "..."}; stderr goes to stdout so the order is kept. */
+static const char python_driver[] =
+        "import ast, json, os, sys, traceback\n"
+        "os.dup2(1, 2)\n"
+        "sys.stderr = sys.stdout\n"
+        "g = {'__name__': '__main__', '__builtins__': __builtins__}\n"
+        "while True:\n"
+        "    try:\n"
+        "        line = sys.stdin.readline()\n"
+        "    except KeyboardInterrupt:\n"
+        "        continue\n"
+        "    if not line:\n"
+        "        break\n"
+        "    req = json.loads(line)\n"
+        "    status = 'ok'\n"
+        "    try:\n"
+        "        tree = ast.parse(req['code'], '<repl>', 'exec')\n"
+        "        last = None\n"
+        "        if tree.body and isinstance(tree.body[-1], ast.Expr):\n"
+        "            last = ast.Expression(tree.body.pop().value)\n"
+        "        exec(compile(tree, '<repl>', 'exec'), g)\n"
+        "        if last is not None:\n"
+        "            v = eval(compile(last, '<repl>', 'eval'), g)\n"
+        "            if v is not None:\n"
+        "                print(repr(v))\n"
+        "    except KeyboardInterrupt:\n"
+        "        e = sys.exc_info()\n"
+        "        traceback.print_exception(e[0], e[1], e[2].tb_next)\n"
+        "        status = 'interrupted'\n"
+        "    except SystemExit:\n"
+        "        status = 'error'\n"
+        "        print('SystemExit: the interpreter keeps running')\n"
+        "    except BaseException:\n"
+        "        e = sys.exc_info()\n"
+        "        traceback.print_exception(e[0], e[1], e[2].tb_next)\n"
+        "        status = 'error'\n"
+        "    sys.stdout.flush()\n"
+        "    sys.stdout.write('\\x1ebrig-repl-done %d %s\\n' % (req['id'], status))\n"
+        "    sys.stdout.flush()\n";
+
+static const char node_driver[] =
+        "const vm = require('vm'), util = require('util'), readline = require('readline');\n"
+        "process.stderr.write = process.stdout.write.bind(process.stdout);\n"
+        "const ctx = vm.createContext(Object.assign(Object.create(globalThis), {require, console, process,"
+        " Buffer, setTimeout, setInterval, clearTimeout, clearInterval}));\n"
+        "process.on('SIGINT', () => {});\n"
+        "const rl = readline.createInterface({input: process.stdin, terminal: false});\n"
+        "rl.on('line', (line) => {\n"
+        "  const req = JSON.parse(line);\n"
+        "  let status = 'ok';\n"
+        "  try {\n"
+        "    const v = vm.runInContext(req.code, ctx, {filename: '<repl>', breakOnSigint: true});\n"
+        "    if (v !== undefined) console.log(util.inspect(v));\n"
+        "  } catch (e) {\n"
+        "    const msg = e && e.stack ? e.stack : String(e);\n"
+        "    status = /Script execution (was )?interrupted/.test(msg) ? 'interrupted' : 'error';\n"
+        "    console.log(msg);\n"
+        "  }\n"
+        "  process.stdout.write('\\x1ebrig-repl-done ' + req.id + ' ' + status + '\\n');\n"
+        "});\n";
+
+/* bash reads its script from stdin: each request is the code, then a line printing the sentinel. */
+static const char bash_prelude[] = "exec 2>&1\ntrap 'true' INT\n";
+
+typedef struct language {
+        const char *name;
+        const char *const *argv;
+} language;
+
+static const char *const python_argv[] = {"python3", "-u", "-c", python_driver, NULL};
+static const char *const node_argv[] = {"node", "-e", node_driver, NULL};
+static const char *const bash_argv[] = {"bash", "--noprofile", "--norc", "-s", NULL};
+
+static const language languages[] = {
+        {"python", python_argv},
+        {"bash", bash_argv},
+        {"node", node_argv},
+};
+
+struct brig_repl {
+        brig_repl *next;
+        brig_env *env;
+        const language *lang;
+        brig_process *proc;
+        bool died; /* the interpreter ended: the next request starts a fresh one and says so */
+        bool closed;
+        uv_timer_t timer;
+        uint64_t next_id;
+
+        /* The request in flight, if any. */
+        bool busy;
+        uint64_t req_id;
+        uint64_t start_ns;
+        bool interrupting, restarted;
+        brig_buf out;
+        char tail[64]; /* the end of what came before, to find a sentinel split across chunks */
+        size_t tail_len;
+        brig_repl_done_cb cb;
+        void *userdata;
+};
+
+int brig_repl_args_check(const cJSON *args, brig_error *err) {
+        static const char *const keys[] = {"language", "code", "timeout_ms", NULL};
+        const char *lang = NULL, *code = NULL;
+        uint64_t t = 0;
+        int r;
+
+        if (!cJSON_IsObject(args))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "arguments: expected an object");
+        if ((r = brig_json_check_keys(args, "arguments", keys, err)) < 0 ||
+            (r = brig_json_get_string(args, "arguments", "language", true, &lang, err)) < 0 ||
+            (r = brig_json_get_string(args, "arguments", "code", true, &code, err)) < 0 ||
+            (r = brig_json_get_u64(args, "arguments", "timeout_ms", BRIG_EXEC_MAX_TIMEOUT_MS, &t, err)) < 0)
+                return r;
+        bool known = false;
+        for (size_t i = 0; i < sizeof(languages) / sizeof(languages[0]); i++)
+                if (strcmp(lang, languages[i].name) == 0)
+                        known = true;
+        if (!known)
+                return brig_error_set(
+                        err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                        "arguments.language: expected \"python\", \"bash\" or \"node\", got \"%.32s\"",
+                        lang);
+        if (strlen(code) > BRIG_REPL_MAX_CODE)
+                return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "arguments.code: longer than %u bytes",
+                                      BRIG_REPL_MAX_CODE);
+        if (brig_json_member(args, "timeout_ms") && t == 0)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "arguments.timeout_ms: must be at least 1");
+        return 0;
+}
+
+static void complete(brig_repl *r, const char *status) {
+        brig_repl_done_cb cb = r->cb;
+        void *userdata = r->userdata;
+        cJSON *o = cJSON_CreateObject();
+        const char *data = r->out.data ? r->out.data : "";
+
+        (void) uv_timer_stop(&r->timer);
+        r->busy = false;
+        r->cb = NULL;
+        if (o) {
+                bool text = brig_utf8_valid(data, r->out.len);
+                char *b64 = text ? NULL : brig_base64_encode(data, r->out.len);
+                cJSON_AddStringToObject(o, "language", r->lang->name);
+                cJSON_AddStringToObject(o, "status", status);
+                cJSON_AddStringToObject(o, "output", text ? data : b64 ? b64 : "");
+                cJSON_AddStringToObject(o, "output_encoding", text ? "utf8" : "base64");
+                cJSON_AddBoolToObject(o, "truncated", r->out.truncated);
+                cJSON_AddBoolToObject(o, "restarted", r->restarted);
+                cJSON_AddNumberToObject(o, "duration_ms", (double) ((uv_hrtime() - r->start_ns) / 1000000));
+                free(b64);
+        }
+        brig_buf_done(&r->out);
+        r->tail_len = 0;
+        cb(o, strcmp(status, "ok") != 0, userdata);
+}
+
+/* Output of the interpreter: collect it for the request in flight and watch for its sentinel. */
+static void repl_output(brig_process *p, const char *data, size_t len, void *userdata) {
+        brig_repl *r = userdata;
+        char want[64];
+        (void) p;
+
+        if (!r->busy)
+                return;
+        int wn = snprintf(want, sizeof(want), SENTINEL "%llu ", (unsigned long long) r->req_id);
+        /* Search the previous tail and this chunk together, without keeping more than that. */
+        size_t n = r->tail_len + len;
+        char *scan = malloc(n + 1);
+        if (!scan)
+                return;
+        memcpy(scan, r->tail, r->tail_len);
+        memcpy(scan + r->tail_len, data, len);
+        scan[n] = 0;
+        char *hit = memmem(scan, n, want, (size_t) wn);
+        if (!hit) {
+                (void) brig_buf_append(&r->out, data, len);
+                size_t keep = n < sizeof(r->tail) ? n : sizeof(r->tail);
+                memcpy(r->tail, scan + n - keep, keep);
+                r->tail_len = keep;
+                free(scan);
+                return;
+        }
+        /* Output before the sentinel belongs to the request (some of it may already be collected). */
+        size_t before = (size_t) (hit - scan);
+        if (before > r->tail_len)
+                (void) brig_buf_append(&r->out, scan + r->tail_len, before - r->tail_len);
+        else if (r->out.len >= r->tail_len - before)
+                r->out.len -= r->tail_len - before;
+        char status[32] = "error";
+        (void) sscanf(hit + wn, "%31[a-z]", status);
+        free(scan);
+        /* bash only sees its command fail: it was our SIGINT that made it. */
+        complete(r, r->interrupting && strcmp(status, "error") == 0 ? "interrupted" : status);
+}
+
+static void repl_exit(brig_process *p, void *userdata) {
+        brig_repl *r = userdata;
+        (void) p;
+        r->proc = NULL;
+        r->died = true;
+        if (r->busy)
+                complete(r, r->interrupting ? "killed" : "crashed");
+}
+
+static void kill_cb(uv_timer_t *t) {
+        brig_repl *r = t->data;
+        if (r->proc && r->proc->exec)
+                (void) brig_exec_signal(r->proc->exec, SIGKILL);
+}
+
+static void timeout_cb(uv_timer_t *t) {
+        brig_repl_interrupt(t->data);
+}
+
+void brig_repl_interrupt(brig_repl *r) {
+        if (!r->busy || r->interrupting || !r->proc || !r->proc->exec)
+                return;
+        r->interrupting = true;
+        (void) brig_exec_signal(r->proc->exec, SIGINT);
+        (void) uv_timer_start(&r->timer, kill_cb, BRIG_REPL_KILL_MS, 0);
+}
+
+static int start_interpreter(brig_repl *r, const brig_exec_context *ctx, brig_error *err) {
+        brig_exec_args args = {.background = true};
+        brig_process *p = NULL;
+        size_t n = 0;
+        int rc;
+
+        while (r->lang->argv[n])
+                n++;
+        args.argv = calloc(n + 1, sizeof(char *));
+        if (!args.argv)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(args.argv[i] = strdup(r->lang->argv[i]))) {
+                        brig_exec_args_done(&args);
+                        return -ENOMEM;
+                }
+        rc = brig_process_start(r->env, ctx, &args, &p, err);
+        brig_exec_args_done(&args);
+        if (rc < 0)
+                return rc;
+        p->hidden = true;
+        p->on_output = repl_output;
+        p->on_exit = repl_exit;
+        p->listener = r;
+        (void) snprintf(p->command, sizeof(p->command), "repl %s", r->lang->name);
+        r->proc = p;
+        if (strcmp(r->lang->name, "bash") == 0)
+                (void) brig_exec_write_stdin(p->exec, bash_prelude, strlen(bash_prelude), false);
+        return 0;
+}
+
+static brig_repl *repl_get(brig_env *env, const char *lang) {
+        for (brig_repl *r = env->repls; r; r = r->next)
+                if (strcmp(r->lang->name, lang) == 0)
+                        return r;
+        for (size_t i = 0; i < sizeof(languages) / sizeof(languages[0]); i++)
+                if (strcmp(lang, languages[i].name) == 0) {
+                        brig_repl *r = calloc(1, sizeof(*r));
+                        if (!r)
+                                return NULL;
+                        r->env = env;
+                        r->lang = &languages[i];
+                        (void) uv_timer_init(env->w->loop, &r->timer);
+                        r->timer.data = r;
+                        env->open_handles++;
+                        r->next = env->repls;
+                        env->repls = r;
+                        return r;
+                }
+        return NULL;
+}
+
+int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args, uint64_t max_timeout_ms,
+                  brig_repl_done_cb cb, void *userdata, brig_repl **ret, brig_error *err) {
+        const char *lang = cJSON_GetObjectItemCaseSensitive(args, "language")->valuestring;
+        const char *code = cJSON_GetObjectItemCaseSensitive(args, "code")->valuestring;
+        uint64_t timeout = max_timeout_ms;
+        char *req = NULL;
+        brig_repl *r;
+        int rc;
+
+        (void) brig_json_get_u64(args, "arguments", "timeout_ms", BRIG_EXEC_MAX_TIMEOUT_MS, &timeout, NULL);
+        if (timeout > max_timeout_ms)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_POLICY,
+                                      "arguments.timeout_ms: exceeds the policy's wall_time of %llu ms",
+                                      (unsigned long long) max_timeout_ms);
+        if (!(r = repl_get(env, lang)))
+                return -ENOMEM;
+        if (r->busy)
+                return brig_error_set(err, -EBUSY, BRIG_KIND_LIMIT,
+                                      "the %s interpreter of this environment is busy with another call",
+                                      lang);
+        r->restarted = false;
+        if (!r->proc) {
+                r->restarted = r->died;
+                if ((rc = start_interpreter(r, ctx, err)) < 0)
+                        return rc;
+        }
+        r->req_id = ++r->next_id;
+        if (strcmp(lang, "bash") == 0)
+                rc = asprintf(
+                        &req,
+                        "%s\nprintf '\\036brig-repl-done %llu %%s\\n' \"$([ $? -eq 0 ] && echo ok || echo "
+                        "error)\"\n",
+                        code, (unsigned long long) r->req_id);
+        else {
+                cJSON *o = cJSON_CreateObject();
+                char *j = NULL;
+                if (o && cJSON_AddNumberToObject(o, "id", (double) r->req_id) &&
+                    cJSON_AddStringToObject(o, "code", code))
+                        j = cJSON_PrintUnformatted(o);
+                cJSON_Delete(o);
+                rc = j ? asprintf(&req, "%s\n", j) : -1;
+                free(j);
+        }
+        if (rc < 0)
+                return -ENOMEM;
+        rc = brig_exec_write_stdin(r->proc->exec, req, strlen(req), false);
+        free(req);
+        if (rc < 0)
+                return brig_error_set(err, rc, BRIG_KIND_SANDBOX, "write to the %s interpreter", lang);
+        r->busy = true;
+        r->interrupting = false;
+        r->start_ns = uv_hrtime();
+        r->out = (brig_buf){.max = env->policy->policy->limits.output_bytes};
+        r->tail_len = 0;
+        r->cb = cb;
+        r->userdata = userdata;
+        (void) uv_timer_start(&r->timer, timeout_cb, timeout, 0);
+        *ret = r;
+        return 0;
+}
+
+cJSON *brig_repl_tool_schema(void) {
+        return cJSON_Parse(
+                "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"language\",\"code\"],"
+                "\"properties\":{\"language\":{\"enum\":[\"python\",\"bash\",\"node\"]},"
+                "\"code\":{\"type\":\"string\"},\"timeout_ms\":{\"type\":\"integer\",\"minimum\":1}}}");
+}
+
+static void timer_closed_cb(uv_handle_t *h) {
+        brig_repl *r = h->data;
+        r->env->open_handles--;
+        brig__env_process_ended(r->env);
+}
+
+void brig_repls_close(brig_env *env) {
+        for (brig_repl *r = env->repls; r; r = r->next)
+                if (!r->closed) {
+                        r->closed = true;
+                        uv_close((uv_handle_t *) &r->timer, timer_closed_cb);
+                }
+}
+
+void brig_repls_free(brig_env *env) {
+        for (brig_repl *r = env->repls, *next; r; r = next) {
+                next = r->next;
+                brig_buf_done(&r->out);
+                free(r);
+        }
+        env->repls = NULL;
+}

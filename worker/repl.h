@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#include "common/error.h"
+#include "tools/exec.h"
+
+/* The `repl` tool: one long-lived interpreter per language per environment (python, bash, node), run as a
+ * hidden background process. A small driver in the interpreter reads each request, runs it in the state
+ * kept from the previous ones (variables, imports, cwd, shell environment), and ends its output with a
+ * sentinel line. A timeout or cancel sends SIGINT, which interrupts the code and keeps the state; an
+ * interpreter that does not answer within BRIG_REPL_KILL_MS after that is killed and the next call starts
+ * a fresh one, saying so. Loop thread only. */
+
+#define BRIG_REPL_KILL_MS 2000
+#define BRIG_REPL_MAX_CODE (1u << 20)
+
+typedef struct brig_env brig_env;
+typedef struct brig_repl brig_repl;
+
+/* Called once with the result's structuredContent (owned by the callee) and whether it is an error. */
+typedef void (*brig_repl_done_cb)(cJSON *result, bool is_error, void *userdata);
+
+/* Validates the arguments ({language, code, timeout_ms?}); pure. */
+int brig_repl_args_check(const cJSON *arguments, brig_error *err);
+
+/* Runs code in the environment's interpreter for the language, starting it if needed. On success, cb is
+ * called later (never from within this call) and *ret identifies the request for brig_repl_interrupt(). */
+int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *arguments,
+                  uint64_t max_timeout_ms, brig_repl_done_cb cb, void *userdata, brig_repl **ret,
+                  brig_error *err);
+
+/* Interrupts the running request (SIGINT, then a kill if ignored); its callback still comes. */
+void brig_repl_interrupt(brig_repl *r);
+
+cJSON *brig_repl_tool_schema(void);
+
+/* Closes the interpreters' timers (environment destroyed or worker stopping); the structures are freed by
+ * brig_repls_free() once the environment goes. */
+void brig_repls_close(brig_env *env);
+void brig_repls_free(brig_env *env);
