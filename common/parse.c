@@ -111,10 +111,7 @@ int brig_parse_duration_ms(const char *s, uint64_t *ret_ms) {
                 const char *suffix;
                 uint64_t mult;
         } table[] = {
-                {"ms", 1},
-                {"s", 1000},
-                {"m", 60 * 1000},
-                {"h", 60 * 60 * 1000},
+                {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}, {"d", 24 * 60 * 60 * 1000},
         };
         const char *end;
         uint64_t v;

@@ -13,5 +13,5 @@ int brig_parse_int(const char *s, int *ret);
 /* "4096", "64K", "512M", "2G", "1T" (binary multiples; an optional trailing "B"/"iB" is accepted). */
 int brig_parse_size(const char *s, uint64_t *ret_bytes);
 
-/* "250ms", "30s", "5m", "1h"; a bare number is rejected so that units are never guessed. */
+/* "250ms", "30s", "5m", "1h", "7d"; a bare number is rejected so that units are never guessed. */
 int brig_parse_duration_ms(const char *s, uint64_t *ret_ms);

@@ -708,9 +708,29 @@ static char *default_name(ctx *c, const char *origin) {
         return s;
 }
 
+static void parse_environment(ctx *c, const cJSON *sec, brig_policy *p) {
+        static const char *const keys[] = {"idle_stop", "retention", NULL};
+        const cJSON *it;
+
+        p->idle_stop_ms = 60 * 60 * 1000ull;
+        p->retention_ms = 30 * 24 * 60 * 60 * 1000ull;
+        if (sec && !check_type(c, "environment", sec, cJSON_IsObject(sec), "an object"))
+                return;
+        check_keys(c, sec, "environment", keys);
+        if ((it = brig_json_member(sec, "idle_stop")))
+                get_duration(c, "environment.idle_stop", it, 1000, 365 * 24 * 3600 * 1000ull, "1s to 365d",
+                             &p->idle_stop_ms);
+        if ((it = brig_json_member(sec, "retention")))
+                get_duration(c, "environment.retention", it, 1000, 10 * 365 * 24 * 3600 * 1000ull,
+                             "1s to 3650d", &p->retention_ms);
+        if (p->retention_ms < p->idle_stop_ms)
+                (void) problem(c, "environment.retention", "must not be shorter than environment.idle_stop");
+}
+
 static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_policy *p) {
-        static const char *const keys[] = {"name",    "description", "filesystem", "limits",  "env",
-                                           "seccomp", "network",     "hostname",   "extends", NULL};
+        static const char *const keys[] = {"name",    "description", "filesystem", "limits",
+                                           "env",     "seccomp",     "network",    "hostname",
+                                           "extends", "environment", NULL};
         const cJSON *it;
         char b[QUOTEBUF];
 
@@ -749,6 +769,7 @@ static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_pol
         parse_limits(c, brig_json_member(root, "limits"), &p->limits);
         parse_env(c, brig_json_member(root, "env"), p);
         parse_seccomp(c, brig_json_member(root, "seccomp"), p);
+        parse_environment(c, brig_json_member(root, "environment"), p);
 
         p->network = BRIG_NETWORK_NONE;
         if ((it = brig_json_member(root, "network")) &&

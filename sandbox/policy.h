@@ -60,6 +60,10 @@ typedef struct brig_policy {
 
         brig_network_mode network;
         char *hostname; /* default "brig" */
+
+        /* Persistent environments (section "environment"): */
+        uint64_t idle_stop_ms; /* stop an environment no connection used for this long (workspace kept) */
+        uint64_t retention_ms; /* delete an environment no connection used for this long */
 } brig_policy;
 
 /* One problem found while checking a policy file. */

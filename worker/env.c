@@ -310,6 +310,7 @@ int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, cons
                                               "environment \"%s\" runs policy \"%.100s\", not \"%.100s\"",
                                               id, env->policy_key, policy_key);
                 env->attached++;
+                env->last_used = time(NULL);
                 *ret = env;
                 return 0;
         }
@@ -591,6 +592,26 @@ void brig_env_destroy(brig_env *env) {
         maybe_free(env);
 }
 
+void brig_envs_sweep(brig_worker *w) {
+        int64_t now = time(NULL);
+
+        for (brig_env *e = w->envs, *next; e; e = next) {
+                next = e->next;
+                if (e->attached > 0 || !e->policy)
+                        continue;
+                int64_t unused_ms = (now - e->last_used) * 1000;
+                const brig_policy *p = e->policy->policy;
+                if (unused_ms >= (int64_t) p->retention_ms) {
+                        audit_env(e, "environment_expired", NULL);
+                        brig_env_destroy(e);
+                } else if (e->state == BRIG_ENV_RUNNING && unused_ms >= (int64_t) p->idle_stop_ms) {
+                        audit_env(e, "environment_idle_stop", NULL);
+                        log_info("environment %s idle: stopping it (workspace kept)", e->id);
+                        brig_env_stop(e);
+                }
+        }
+}
+
 void brig_envs_stop_all(brig_worker *w) {
         for (brig_env *e = w->envs; e; e = e->next) {
                 brig_env_stop(e);
@@ -628,7 +649,11 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                      (env->init_pid > 0 ? cJSON_AddNumberToObject(o, "init_pid", env->init_pid)
                                         : cJSON_AddNullToObject(o, "init_pid")) &&
                      /* cgroup limits come later: today every limit is an rlimit. */
-                     cJSON_AddStringToObject(o, "limits", "rlimits");
+                     cJSON_AddStringToObject(o, "limits", "rlimits") &&
+                     (!env->policy || (cJSON_AddNumberToObject(o, "idle_stop_ms",
+                                                               (double) env->policy->policy->idle_stop_ms) &&
+                                       cJSON_AddNumberToObject(o, "retention_ms",
+                                                               (double) env->policy->policy->retention_ms)));
                 if (ok && env->policy) {
                         const brig_limits *l = &env->policy->policy->limits;
                         cJSON *lim = cJSON_AddObjectToObject(o, "rlimits");

@@ -103,6 +103,10 @@ brig_env *brig_env_find(brig_worker *w, const char *id);
 cJSON *brig_env_describe(const brig_env *env, bool detailed);
 const char *brig_env_state_name(brig_env_state s);
 
+/* Stops environments unused past their policy's idle_stop and deletes those unused past its retention
+ * (audited). Called periodically by the worker. */
+void brig_envs_sweep(brig_worker *w);
+
 /* Stops every holder (worker shutdown). */
 void brig_envs_stop_all(brig_worker *w);
 /* A background process of env ended: it may now be freed (process.c). */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -560,6 +561,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
+        c->env->last_used = time(NULL);
         bool is_process_tool = strcmp(name, "process_list") == 0 || strcmp(name, "process_output") == 0 ||
                                strcmp(name, "process_write") == 0 || strcmp(name, "process_kill") == 0;
         bool is_repl = strcmp(name, "repl") == 0;

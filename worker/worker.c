@@ -127,6 +127,10 @@ static int claim_path(const char *path, brig_error *err) {
         return 0;
 }
 
+static void sweep_cb(uv_timer_t *t) {
+        brig_envs_sweep(t->data);
+}
+
 static void connection_cb(uv_stream_t *server, int status) {
         brig_worker *w = server->data;
         if (status < 0) {
@@ -167,6 +171,9 @@ int brig_worker_listen(brig_worker *w, const char *path, brig_error *err) {
         w->listening = true;
         if ((r = uv_listen((uv_stream_t *) &w->listener, 128, connection_cb)) < 0)
                 return brig_error_set(err, r, BRIG_KIND_IO, "listen: %s", uv_strerror(r));
+        (void) uv_timer_init(w->loop, &w->sweep);
+        w->sweep.data = w;
+        (void) uv_timer_start(&w->sweep, sweep_cb, 1000, 1000);
         return 0;
 }
 
@@ -177,6 +184,7 @@ void brig_worker_stop(brig_worker *w) {
         log_info("stopping: closing %zu connection(s)", w->n_conns);
         if (w->listening) {
                 uv_close((uv_handle_t *) &w->listener, NULL);
+                uv_close((uv_handle_t *) &w->sweep, NULL);
                 (void) unlink(w->socket_path);
         }
         for (brig_conn *c = w->conns, *next; c; c = next) {

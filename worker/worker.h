@@ -65,6 +65,7 @@ struct brig_worker {
         uv_pipe_t listener;
         bool listening;
         uv_signal_t sigint, sigterm;
+        uv_timer_t sweep; /* idle stop and retention of environments */
         brig_conn *conns;
         size_t n_conns;
         uint64_t next_conn_id;

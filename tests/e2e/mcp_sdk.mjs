@@ -8,16 +8,23 @@
 // validation, cancellation) is the SDK's own code. Every line brigd sends goes through the SDK's
 // JSONRPCMessageSchema, and a line the SDK rejects fails the run with the line and the reason quoted.
 //
+// The second half drives persistent environments: two clients in turn attached to the named environment
+// "e2e-state" share its workspace, /tmp, background processes and loopback; "e2e-other" shares none of
+// it; brig/environment.destroy removes both. The SDK's Client has no way to put `_meta` in the
+// initialize params, so SocketTransport injects it (see its `initializeMeta` option).
+//
 // Output is node:test's (TAP when stdout is not a terminal); the exit status is non-zero on failure.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { deserializeMessage, serializeMessage } from '@modelcontextprotocol/sdk/shared/stdio.js';
 import { LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
+import * as z from 'zod';
 
 const socketPath = process.argv[2];
 const auditPath = process.argv[3];
@@ -28,12 +35,20 @@ if (!socketPath) {
 
 const MAX_LINE = 16 * 1024 * 1024;
 
-/** MCP Transport over a Unix stream socket, one JSON-RPC message per '\n'-terminated line. */
+/**
+ * MCP Transport over a Unix stream socket, one JSON-RPC message per '\n'-terminated line.
+ *
+ * options.initializeMeta: keys merged into the `_meta` of the outgoing `initialize` request's params.
+ * SDK 1.32.2's Client.connect() builds the initialize request itself (protocolVersion, capabilities,
+ * clientInfo) and offers no hook for params._meta, so send() adds it on the way out; the SDK's own
+ * initialize handling (response schema, version negotiation, notifications/initialized) is unchanged.
+ */
 class SocketTransport {
     #rejectFirst;
 
-    constructor(path) {
+    constructor(path, { initializeMeta } = {}) {
         this.path = path;
+        this.initializeMeta = initializeMeta;
         this.socket = undefined;
         this.buffer = Buffer.alloc(0);
         this.closed = false;
@@ -118,6 +133,11 @@ class SocketTransport {
                 reject(new Error('SocketTransport: not connected'));
                 return;
             }
+            if (this.initializeMeta && message.method === 'initialize')
+                message = {
+                    ...message,
+                    params: { ...message.params, _meta: { ...message.params?._meta, ...this.initializeMeta } },
+                };
             this.sent.push(message);
             this.socket.write(serializeMessage(message), (err) => (err ? reject(err) : resolve()));
         });
@@ -175,8 +195,15 @@ before(async () => {
     await sdk(client.connect(transport, { timeout: 10_000 }));
 });
 
+/** Clients connected by connectClient() and not closed yet; after() closes any a failed test left. */
+const extraClients = new Set();
+/** Every transport used, for the final check that brigd sent nothing the SDK refused. */
+const allTransports = [transport];
+
 after(async () => {
     await client.close();
+    for (const c of extraClients)
+        await c.close();
 });
 
 test('initialize: serverInfo.name is "brig"', T, () => {
@@ -195,6 +222,18 @@ test('initialize: result carries _meta["brig/environment"] and the tools capabil
     assert.ok(init, 'initialize response not seen');
     assert.match(String(init.message.result._meta?.['brig/environment']), /^env-[0-9a-z]+$/);
     assert.ok(client.getServerCapabilities()?.tools, 'server did not declare the tools capability');
+});
+
+const TOOL_NAMES = ['exec', 'process_kill', 'process_list', 'process_output', 'process_write'];
+
+test(`tools/list: includes the tools ${TOOL_NAMES.join(', ')}`, T, async () => {
+    const { tools } = await sdk(client.listTools());
+    const names = tools.map((t) => t.name);
+    // Inclusion, not equality: brig may add tools (a build with a "repl" tool already exists).
+    for (const name of TOOL_NAMES)
+        assert.ok(names.includes(name), `no "${name}" tool in ${JSON.stringify(names)}`);
+    for (const t of tools)
+        assert.equal(t.inputSchema?.type, 'object', `${t.name} has no object inputSchema`);
 });
 
 test('tools/list: contains "exec" with an inputSchema and an outputSchema', T, async () => {
@@ -323,7 +362,281 @@ test('ping', T, async () => {
     assert.deepEqual(await sdk(client.ping()), {});
 });
 
+// --- Persistent environments -------------------------------------------------------------------------
+//
+// The tests below run in order and hand state on through `env`; each says so when an earlier one did not
+// get far enough. brigd's environments (and everything running in them) die with brigd, and run.sh gives
+// each run a fresh --state-dir, so a failed run leaves nothing behind.
+
+const TE = { timeout: 60_000 }; // the first call in a new environment starts its holder (a jail build)
+const CALL = { timeout: 20_000 }; // per SDK request
+const STATE_ENV = 'e2e-state';
+const OTHER_ENV = 'e2e-other';
+const PORT = 8765;
+const MARKER = `marker-${randomBytes(6).toString('hex')}`;
+
+const env = {
+    a: undefined, // client A in e2e-state
+    b: undefined, // client B in e2e-state
+    serverStarted: false,
+    processId: undefined,
+    ids: {}, // environment name -> id from the initialize result
+};
+
+/** A client attached with `_meta` in its initialize params; closed by after() if a test does not. */
+async function connectClient(meta) {
+    const tr = new SocketTransport(socketPath, { initializeMeta: meta });
+    allTransports.push(tr);
+    const c = new Client({ name: 'brig-e2e-env', version: '0.0.0' }, { capabilities: {} });
+    c.onerror = (err) => asyncErrors.push(err);
+    const race = (p) => Promise.race([p, tr.firstRejection]);
+    await race(c.connect(tr, { timeout: 30_000 }));
+    const h = {
+        client: c,
+        transport: tr,
+        race,
+        /** The initialize result's _meta. */
+        initMeta: tr.received.find((m) => m.message.result?.serverInfo)?.message.result._meta,
+        tool: (name, args, options) => race(c.callTool({ name, arguments: args }, undefined, { ...CALL, ...options })),
+        exec: (args) => h.tool('exec', args),
+        async close() {
+            extraClients.delete(h);
+            await c.close();
+        },
+    };
+    extraClients.add(h);
+    return h;
+}
+
+/** Python that GETs http://localhost:PORT/ until it answers (10 s at most) and prints the body. */
+const FETCH = `
+import sys, time, urllib.request
+deadline = time.monotonic() + 10
+while True:
+    try:
+        sys.stdout.write(urllib.request.urlopen('http://localhost:${PORT}/', timeout=1).read().decode())
+        break
+    except Exception as e:
+        if time.monotonic() > deadline:
+            sys.exit(f'no answer from port ${PORT}: {e!r}')
+        time.sleep(0.1)
+`;
+
+/** Python that tries http://localhost:PORT/ three times and prints "unreachable: ..." if all fail. */
+const PROBE = `
+import time, urllib.request
+err = None
+for _ in range(3):
+    try:
+        urllib.request.urlopen('http://localhost:${PORT}/', timeout=1).read()
+        print('REACHABLE')
+        break
+    except Exception as e:
+        err = e
+        time.sleep(0.2)
+else:
+    print(f'unreachable: {err!r}')
+`;
+
+function assertListing(r) {
+    assert.equal(r.isError, false, describeResult(r));
+    assert.match(r.structuredContent.stdout, /Directory listing for \//, describeResult(r));
+    assert.ok(r.structuredContent.stdout.includes(`${MARKER}.txt`),
+              `listing lacks ${MARKER}.txt: ${r.structuredContent.stdout}`);
+}
+
+/** /proc/PID/stat fields after the command name: [state, ppid, ..., starttime at index 19]. */
+function procStat(pid) {
+    try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    } catch {
+        return undefined;
+    }
+}
+
+/** Host processes descended from `root` (inclusive) whose command line contains all of `words`. */
+function hostDescendants(root, words) {
+    const children = new Map();
+    for (const name of readdirSync('/proc')) {
+        if (!/^\d+$/.test(name))
+            continue;
+        const f = procStat(name);
+        if (!f)
+            continue;
+        const ppid = Number(f[1]);
+        if (!children.has(ppid))
+            children.set(ppid, []);
+        children.get(ppid).push(Number(name));
+    }
+    const found = [];
+    const queue = [root];
+    while (queue.length) {
+        const pid = queue.shift();
+        queue.push(...(children.get(pid) ?? []));
+        let argv;
+        try {
+            argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+        } catch {
+            continue;
+        }
+        if (words.every((w) => argv.includes(w)))
+            found.push({ pid, starttime: procStat(pid)?.[19], argv: argv.filter(Boolean).join(' ') });
+    }
+    return found;
+}
+
+/** True once `p` ({pid, starttime}) is no longer a live process (gone, a zombie, or its pid reused). */
+function processGone(p) {
+    const f = procStat(p.pid);
+    return !f || f[19] !== p.starttime || f[0] === 'Z' || f[0] === 'X';
+}
+
+/** A brig/environment.* request through the SDK's client.request() with our own result schema. */
+function manage(method, params, schema) {
+    return sdk(client.request({ method, params }, schema, CALL));
+}
+
+const EnvDescription = z.looseObject({ id: z.string(), state: z.string(), connections: z.number() });
+const EnvList = z.looseObject({ environments: z.array(EnvDescription) });
+const EnvInfo = EnvDescription.extend({ workspace: z.string(), init_pid: z.number().nullable() });
+const Destroyed = z.looseObject({ destroyed: z.literal(true) });
+
+test(`environment ${STATE_ENV}: client A attaches by initialize _meta, starts an http server, fetches it`, TE, async () => {
+    env.a = await connectClient({ 'brig/environment': STATE_ENV, 'brig/policy': 'default' });
+    const sentInit = env.a.transport.sent.find((m) => m.method === 'initialize');
+    assert.equal(sentInit?.params?._meta?.['brig/environment'], STATE_ENV, 'the _meta injection did not happen');
+    assert.equal(env.a.initMeta?.['brig/environment'], STATE_ENV, JSON.stringify(env.a.initMeta));
+    env.ids[STATE_ENV] = env.a.initMeta['brig/environment'];
+
+    const start = await env.a.exec({
+        command: `cd /workspace && echo ${MARKER} >${MARKER}.txt && `
+            + `(python3 -m http.server ${PORT} >/tmp/http.log 2>&1 &) && echo started`,
+    });
+    assert.equal(start.isError, false, describeResult(start));
+    assert.equal(start.structuredContent.stdout, 'started\n');
+    env.serverStarted = true;
+
+    // A later call on the same connection reaches the server the earlier one left running.
+    assertListing(await env.a.exec({ argv: ['python3', '-c', FETCH] }));
+});
+
+test(`environment ${STATE_ENV}: exec background: true returns a process_id; client A disconnects`, TE, async () => {
+    assert.ok(env.a, 'client A did not connect (see the previous test)');
+    const r = await env.a.exec({ command: 'for i in 1 2 3; do echo n$i; sleep 0.1; done', background: true });
+    assert.equal(r.isError, false, describeResult(r));
+    assert.match(String(r.structuredContent?.process_id), /^\S+$/, describeResult(r));
+    assert.equal(r.structuredContent.state, 'running', describeResult(r));
+    env.processId = r.structuredContent.process_id;
+    await env.a.close();
+    assert.ok(env.a.transport.closed, 'client A\'s connection did not close');
+});
+
+test(`environment ${STATE_ENV}: client B re-attaches: the server still answers, workspace and /tmp are kept`, TE, async () => {
+    assert.ok(env.serverStarted, 'the http server was not started (see the first environment test)');
+    env.b = await connectClient({ 'brig/environment': STATE_ENV, 'brig/policy': 'default' });
+    assert.equal(env.b.initMeta?.['brig/environment'], env.ids[STATE_ENV], JSON.stringify(env.b.initMeta));
+
+    assertListing(await env.b.exec({ argv: ['python3', '-c', FETCH] }));
+
+    const cat = await env.b.exec({ command: `cat /workspace/${MARKER}.txt` });
+    assert.equal(cat.isError, false, describeResult(cat));
+    assert.equal(cat.structuredContent.stdout, `${MARKER}\n`);
+
+    // The server's log in the environment's private /tmp has client A's and client B's requests.
+    const log = await env.b.exec({ command: 'cat /tmp/http.log' });
+    assert.equal(log.isError, false, describeResult(log));
+    const gets = log.structuredContent.stdout.match(/"GET \/ HTTP\/1\.[01]" 200/g) ?? [];
+    assert.ok(gets.length >= 2, `expected 2 logged GETs, got: ${log.structuredContent.stdout}`);
+});
+
+test(`environment ${STATE_ENV}: client B reads the background process to its end; process_list lists it`, TE, async () => {
+    assert.ok(env.b && env.processId, 'no client B or no process_id (see the previous tests)');
+    let data = '';
+    let offset = 0;
+    let last;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+        const r = await env.b.tool('process_output', { process_id: env.processId, offset });
+        assert.equal(r.isError, false, describeResult(r));
+        last = r.structuredContent;
+        assert.equal(last.process_id, env.processId);
+        assert.equal(last.offset, offset, describeResult(r));
+        assert.equal(last.encoding, 'utf8', describeResult(r));
+        assert.equal(last.dropped_bytes, 0, describeResult(r));
+        data += last.data;
+        const gotNothing = last.next_offset === offset;
+        offset = last.next_offset;
+        // Done when it has exited and a read after that brought nothing new.
+        if (last.state !== 'running' && gotNothing)
+            break;
+        assert.ok(Date.now() < deadline, `process still ${last.state} after 15 s; output so far ${JSON.stringify(data)}`);
+        await sleep(100);
+    }
+    assert.equal(last.state, 'exited', JSON.stringify(last));
+    assert.equal(last.exit_code, 0, JSON.stringify(last));
+    assert.equal(data, 'n1\nn2\nn3\n');
+    assert.equal(offset, Buffer.byteLength(data));
+
+    const list = await env.b.tool('process_list', {});
+    assert.equal(list.isError, false, describeResult(list));
+    const p = list.structuredContent.processes.find((q) => q.process_id === env.processId);
+    assert.ok(p, `process_list lacks ${env.processId}: ${describeResult(list)}`);
+    assert.equal(p.state, 'exited');
+    assert.equal(p.exit_code, 0);
+    assert.equal(p.output_bytes, Buffer.byteLength(data));
+    await env.b.close();
+});
+
+test(`environment ${OTHER_ENV}: sees neither the workspace file, /tmp, nor port ${PORT}`, TE, async () => {
+    const o = await connectClient({ 'brig/environment': OTHER_ENV, 'brig/policy': 'default' });
+    assert.equal(o.initMeta?.['brig/environment'], OTHER_ENV, JSON.stringify(o.initMeta));
+    env.ids[OTHER_ENV] = o.initMeta['brig/environment'];
+
+    const ls = await o.exec({ command: `test -e /workspace/${MARKER}.txt || test -e /tmp/http.log || echo absent` });
+    assert.equal(ls.isError, false, describeResult(ls));
+    assert.equal(ls.structuredContent.stdout, 'absent\n');
+
+    const probe = await o.exec({ argv: ['python3', '-c', PROBE] });
+    assert.equal(probe.isError, false, describeResult(probe));
+    assert.match(probe.structuredContent.stdout, /^unreachable: /, describeResult(probe));
+    await o.close();
+});
+
+test('brig/environment.destroy: both environments go, and the http server process with them', TE, async () => {
+    const ids = [env.ids[STATE_ENV], env.ids[OTHER_ENV]].filter(Boolean);
+    assert.equal(ids.length, 2, `environment ids missing: ${JSON.stringify(env.ids)}`);
+
+    const before = await manage('brig/environment.list', {}, EnvList);
+    for (const id of ids)
+        assert.ok(before.environments.some((e) => e.id === id), `${id} not listed: ${JSON.stringify(before)}`);
+
+    // Find the server on the host: a descendant of the environment's init with our command line.
+    const info = await manage('brig/environment.info', { id: env.ids[STATE_ENV] }, EnvInfo);
+    assert.ok(info.init_pid > 0, `no init_pid: ${JSON.stringify(info)}`);
+    const init = { pid: info.init_pid, starttime: procStat(info.init_pid)?.[19] };
+    assert.ok(init.starttime, `init pid ${init.pid} not found in /proc`);
+    const servers = hostDescendants(info.init_pid, ['-m', 'http.server', String(PORT)]);
+    assert.equal(servers.length, 1, `expected one http.server under init pid ${info.init_pid}: ${JSON.stringify(servers)}`);
+
+    for (const id of ids)
+        assert.deepEqual(await manage('brig/environment.destroy', { id }, Destroyed), { destroyed: true });
+
+    const deadline = Date.now() + 10_000;
+    while (!(processGone(servers[0]) && processGone(init)) && Date.now() < deadline)
+        await sleep(50);
+    assert.ok(processGone(servers[0]), `http server ${JSON.stringify(servers[0])} still alive 10 s after destroy`);
+    assert.ok(processGone(init), `environment init ${init.pid} still alive 10 s after destroy`);
+
+    const afterList = await manage('brig/environment.list', {}, EnvList);
+    for (const id of ids)
+        assert.ok(!afterList.environments.some((e) => e.id === id), `${id} still listed: ${JSON.stringify(afterList)}`);
+    await assert.rejects(manage('brig/environment.info', { id: env.ids[STATE_ENV] }, EnvInfo),
+                         (err) => err.code === -32602 && /no environment/.test(err.message));
+});
+
 test('no line from brigd was rejected by the SDK, and no async client errors', T, () => {
-    assert.deepEqual(transport.rejected.map((r) => `line: ${r.line}\n  reason: ${r.error.message}`), []);
+    const rejected = allTransports.flatMap((tr) => tr.rejected);
+    assert.deepEqual(rejected.map((r) => `line: ${r.line}\n  reason: ${r.error.message}`), []);
     assert.deepEqual(asyncErrors.map(String), []);
 });

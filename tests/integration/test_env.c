@@ -502,6 +502,59 @@ static void test_env__repl_reports_a_restarted_interpreter(void **state) {
         close(fd);
 }
 
+static void test_env__idle_environments_stop_then_expire(void **state) {
+        (void) state;
+        char dir[] = "/tmp/brig-idle-XXXXXX", path[128];
+        const char *why = NULL;
+        brigd e;
+
+        if (skip_why)
+                skip();
+        assert_non_null(mkdtemp(dir));
+        chmod(dir, 0755);
+        snprintf(path, sizeof(path), "%s/short.json", dir);
+        FILE *f = fopen(path, "w");
+        fprintf(f, "{\"filesystem\":{\"read_only\":[\"/usr\",\"/bin\",\"/lib\",{\"source\":\"/lib64\","
+                   "\"optional\":true}]},\"environment\":{\"idle_stop\":\"1s\",\"retention\":\"3s\"}}");
+        fclose(f);
+        chmod(path, 0644);
+        assert_int_equal(brigd_start(&e, path, &why), 0);
+        int fd = client_connect(&e);
+        cJSON_Delete(client_initialize(fd, "{\"brig/environment\":\"short-lived\"}"));
+        cJSON_Delete(client_call(fd, 1, "{\"command\":\"echo x > f\"}", NULL, NULL));
+        close(fd);
+
+        /* Watch it go from running to stopped to gone, from another connection. */
+        int admin = client_connect(&e);
+        cJSON_Delete(client_initialize(admin, NULL));
+        bool stopped = false, gone = false;
+        for (int i = 0; i < 1000 && !gone; i++) {
+                cJSON *m = rpc(admin, "brig/environment.list", "{}");
+                char *text = cJSON_PrintUnformatted(m);
+                char *at = strstr(text, "\"id\":\"short-lived\"");
+                if (!at)
+                        gone = true;
+                else if (strstr(at, "\"state\":\"stopped\""))
+                        stopped = true;
+                free(text);
+                cJSON_Delete(m);
+                if (!gone)
+                        usleep(20000);
+        }
+        assert_true(stopped);
+        assert_true(gone);
+        char envdir[512];
+        snprintf(envdir, sizeof(envdir), "%s/environments/short-lived", e.state);
+        struct stat st;
+        for (int i = 0; i < 500 && stat(envdir, &st) == 0; i++)
+                usleep(10000);
+        assert_int_equal(stat(envdir, &st), -1);
+        close(admin);
+        assert_int_equal(brigd_stop(&e), 0);
+        (void) unlink(path);
+        (void) rmdir(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_env__calls_share_files_tmp_processes_and_loopback),
@@ -516,6 +569,7 @@ int main(void) {
                 cmocka_unit_test(test_env__repl_keeps_state_per_language),
                 cmocka_unit_test(test_env__repl_timeout_interrupts_and_keeps_state),
                 cmocka_unit_test(test_env__repl_reports_a_restarted_interpreter),
+                cmocka_unit_test(test_env__idle_environments_stop_then_expire),
                 cmocka_unit_test(test_env__survives_worker_sigkill),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -162,6 +162,7 @@ static void test_parse__duration_units(void **state) {
                 {"5m", 300000},
                 {"1h", 3600000},
                 {"24h", 86400000},
+                {"7d", 604800000},
                 {"1440m", 86400000},
                 {"18446744073709551615ms", UINT64_MAX},
                 {"5124095576030h", UINT64_C(5124095576030) * 3600000},
@@ -177,7 +178,7 @@ static void test_parse__duration_units(void **state) {
 }
 
 static void test_parse__duration_needs_a_unit(void **state) {
-        static const char *const bad[] = {"30",  "0",   "",    "s",   "1d",   "1S",    "1MS", "1H",  "1.5s",
+        static const char *const bad[] = {"30",  "0",   "",    "s",   "1D",   "1S",    "1MS", "1H",  "1.5s",
                                           "-1s", " 1s", "1s ", "1 s", "1sec", "1m30s", "1us", "1ns", "+1s"};
         uint64_t v = SENTINEL;
 
