@@ -520,8 +520,8 @@ static void parse_filesystem(ctx *c, const cJSON *fs, brig_policy *p) {
 }
 
 static void parse_limits(ctx *c, const cJSON *lim, brig_limits *l) {
-        static const char *const keys[] = {"wall_time",  "cpu_time",  "memory", "processes",
-                                           "open_files", "file_size", "output", NULL};
+        static const char *const keys[] = {"wall_time", "cpu_time", "memory", "processes", "open_files",
+                                           "file_size", "output",   "cpus",   "cgroups",   NULL};
         const cJSON *it;
 
         *l = (brig_limits){
@@ -532,6 +532,8 @@ static void parse_limits(ctx *c, const cJSON *lim, brig_limits *l) {
                 .open_files = 1024,
                 .file_size_bytes = GIB,
                 .output_bytes = MIB,
+                .cpus = 1.0,
+                .cgroups = BRIG_CGROUP_AUTO,
         };
         if (lim && !check_type(c, "limits", lim, cJSON_IsObject(lim), "an object"))
                 return;
@@ -550,6 +552,23 @@ static void parse_limits(ctx *c, const cJSON *lim, brig_limits *l) {
                 (void) get_size(c, "limits.file_size", it, 1, TIB, "1 to 1T", &l->file_size_bytes);
         if ((it = brig_json_member(lim, "output")))
                 (void) get_size(c, "limits.output", it, KIB, 256 * MIB, "1K to 256M", &l->output_bytes);
+        if ((it = brig_json_member(lim, "cpus"))) {
+                if (!cJSON_IsNumber(it) || it->valuedouble < 0.01 || it->valuedouble > 1024)
+                        (void) problem(c, "limits.cpus", "expected a number of CPUs from 0.01 to 1024");
+                else
+                        l->cpus = it->valuedouble;
+        }
+        if ((it = brig_json_member(lim, "cgroups"))) {
+                static const char *const names[] = {"auto", "required", "off"};
+                bool ok = false;
+                for (int i = 0; cJSON_IsString(it) && i < 3; i++)
+                        if (strcmp(it->valuestring, names[i]) == 0) {
+                                l->cgroups = (brig_cgroup_use) i;
+                                ok = true;
+                        }
+                if (!ok)
+                        (void) problem(c, "limits.cgroups", "expected \"auto\", \"required\" or \"off\"");
+        }
 }
 
 static int env_cmp(const void *a, const void *b) {

@@ -29,6 +29,14 @@ typedef struct brig_tmpfs {
         unsigned mode;
 } brig_tmpfs;
 
+typedef enum brig_cgroup_use {
+        BRIG_CGROUP_AUTO,     /* use cgroups where the host lets brigd, rlimits only elsewhere */
+        BRIG_CGROUP_REQUIRED, /* refuse to start an environment without cgroup limits */
+        BRIG_CGROUP_OFF,      /* rlimits only */
+        _BRIG_CGROUP_USE_MAX,
+        _BRIG_CGROUP_USE_INVALID = -22,
+} brig_cgroup_use;
+
 typedef struct brig_limits {
         uint64_t wall_time_ms;    /* default and maximum timeout of one call */
         uint64_t cpu_time_ms;     /* RLIMIT_CPU (rounded up to seconds) */
@@ -37,6 +45,8 @@ typedef struct brig_limits {
         uint64_t open_files;      /* RLIMIT_NOFILE */
         uint64_t file_size_bytes; /* RLIMIT_FSIZE */
         uint64_t output_bytes;    /* stdout + stderr kept per call; more is dropped and marked truncated */
+        double cpus;              /* CPU time per second for a whole environment (cgroup cpu quota) */
+        brig_cgroup_use cgroups;  /* whether an environment's limits must also be cgroup limits */
 } brig_limits;
 
 typedef struct brig_policy {

@@ -155,6 +155,7 @@ static const char output_schema[] =
         "\"truncated\":{\"type\":\"boolean\"},\"timed_out\":{\"type\":\"boolean\"},"
         "\"duration_ms\":{\"type\":\"integer\"},"
         "\"process_id\":{\"type\":\"string\"},\"environment_restarted\":{\"type\":\"boolean\"},"
+        "\"oom_killed\":{\"type\":\"boolean\"},"
         "\"error\":{\"type\":\"object\",\"properties\":{\"kind\":{\"type\":\"string\"},"
         "\"message\":{\"type\":\"string\"}}}},"
         "\"required\":[\"exit_code\",\"signal\",\"stdout\",\"stderr\",\"truncated\",\"timed_out\","

@@ -394,6 +394,8 @@ static void holder_gone(brig_env *env) {
         brig_closep(&env->control_fd);
         env->init_pid = 0;
         env->state = BRIG_ENV_STOPPED;
+        brig_cgroup_remove(&env->cg);
+        env->cg.mode = BRIG_CGROUP_NONE;
         uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
         uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
         if (env->waiters) {
@@ -420,9 +422,12 @@ static void holder_line(brig_env *env, const char *line, size_t len) {
 
         if (brig_jail_status_parse(line, len, &st) < 0)
                 return;
-        if (st.outcome == BRIG_JAIL_HOLDER)
+        if (st.outcome == BRIG_JAIL_HOLDER) {
                 env->init_pid = st.value;
-        else if (st.outcome == BRIG_JAIL_ERROR && !env->start_error.code)
+                /* Before the init forks anything: all the environment's processes then start inside. */
+                if (brig_cgroup_attach(&env->cg, env->init_pid, &env->start_error) < 0)
+                        (void) uv_process_kill(&env->holder, SIGKILL);
+        } else if (st.outcome == BRIG_JAIL_ERROR && !env->start_error.code)
                 (void) brig_jail_status_to_error(&st, &env->start_error);
         else if (st.outcome == BRIG_JAIL_READY && env->init_pid > 0 && env->state == BRIG_ENV_STARTING) {
                 env->state = BRIG_ENV_RUNNING;
@@ -485,6 +490,18 @@ static int holder_start(brig_env *env, brig_error *err) {
                                       env->id, env->policy_key);
         if ((r = create_on_disk(env, err)) < 0)
                 return r;
+        const brig_limits *lim = &env->policy->policy->limits;
+        if (lim->cgroups == BRIG_CGROUP_REQUIRED && w->cgroups.mode == BRIG_CGROUP_NONE)
+                return brig_error_set(err, -EOPNOTSUPP, BRIG_KIND_SANDBOX,
+                                      "environment \"%s\": its policy requires cgroup limits, but %s",
+                                      env->id, w->cgroups.why);
+        env->cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE};
+        if (lim->cgroups != BRIG_CGROUP_OFF && w->cgroups.mode != BRIG_CGROUP_NONE &&
+            (r = brig_cgroup_create(&w->cgroups, env->id, lim, &env->cg, err)) < 0) {
+                brig_cgroup_remove(&env->cg);
+                env->cg.mode = BRIG_CGROUP_NONE;
+                return r;
+        }
         brig_plan_request req = {.mode = BRIG_PLAN_HOLD, .workspace = env->workspace};
         if ((r = brig_plan_build(env->policy->policy, &req, &w->identity, &plan, err)) < 0)
                 return r;
@@ -592,6 +609,10 @@ void brig_env_destroy(brig_env *env) {
         maybe_free(env);
 }
 
+int brig_env_oom_kills(brig_env *env, uint64_t *ret) {
+        return brig_cgroup_oom_kills(&env->cg, ret);
+}
+
 void brig_envs_sweep(brig_worker *w) {
         int64_t now = time(NULL);
 
@@ -648,8 +669,16 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                      cJSON_AddNumberToObject(o, "jail_uid", id->uid_outside) &&
                      (env->init_pid > 0 ? cJSON_AddNumberToObject(o, "init_pid", env->init_pid)
                                         : cJSON_AddNullToObject(o, "init_pid")) &&
-                     /* cgroup limits come later: today every limit is an rlimit. */
-                     cJSON_AddStringToObject(o, "limits", "rlimits") &&
+                     cJSON_AddStringToObject(o, "limits",
+                                             env->cg.mode == BRIG_CGROUP_V2   ? "cgroup v2 + rlimits"
+                                             : env->cg.mode == BRIG_CGROUP_V1 ? "cgroup v1 + rlimits"
+                                                                              : "rlimits") &&
+                     (env->cg.mode == BRIG_CGROUP_NONE ||
+                      (cJSON_AddStringToObject(o, "cgroup_memory", env->cg.path[BRIG_CG_MEMORY]) &&
+                       cJSON_AddStringToObject(o, "cgroup_pids", env->cg.path[BRIG_CG_PIDS]) &&
+                       cJSON_AddStringToObject(o, "cgroup_cpu", env->cg.path[BRIG_CG_CPU]))) &&
+                     (env->cg.mode != BRIG_CGROUP_NONE || !env->w->cgroups.why[0] ||
+                      cJSON_AddStringToObject(o, "cgroups_unavailable", env->w->cgroups.why)) &&
                      (!env->policy || (cJSON_AddNumberToObject(o, "idle_stop_ms",
                                                                (double) env->policy->policy->idle_stop_ms) &&
                                        cJSON_AddNumberToObject(o, "retention_ms",

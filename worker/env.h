@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "sandbox/cgroup.h"
 #include "worker/policies.h"
 
 /* Environments: named, persistent jails. Each has a directory under <state-dir>/environments/<id> holding
@@ -74,6 +75,7 @@ struct brig_env {
         unsigned next_process;
         int running_processes;
         struct brig_repl *repls; /* interpreters of the repl tool (worker/repl.h) */
+        brig_cgroup cg;          /* while running; mode NONE when rlimits are the only limits */
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -92,6 +94,9 @@ void brig_env_detach(brig_env *env);
 
 /* Makes sure the environment runs, then calls cb (possibly before returning). */
 void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata);
+
+/* Out-of-memory kills in the environment so far; -EOPNOTSUPP without cgroups. */
+int brig_env_oom_kills(brig_env *env, uint64_t *ret);
 
 /* Stops the holder, killing everything in the environment; the workspace stays. */
 void brig_env_stop(brig_env *env);

@@ -275,6 +275,10 @@ static void exec_output_cb(const char *data, size_t len, brig_stream stream, voi
 static void exec_done_cb(const brig_exec_result *res, void *userdata) {
         brig_call *call = userdata;
         brig_conn *c = call->conn;
+        uint64_t oom_after = 0;
+        /* The environment's OOM counter moved during the call: the kernel killed something for memory. */
+        bool oom = call->oom_known && brig_env_oom_kills(c->env, &oom_after) >= 0 &&
+                   oom_after > call->oom_before;
         bool is_error = !res->exited || res->exit_code != 0 || res->error.code != 0;
         char sig[16];
         cJSON *ev;
@@ -296,6 +300,8 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
                 cJSON_AddBoolToObject(ev, "timed_out", res->timed_out);
                 cJSON_AddBoolToObject(ev, "cancelled", call->state == BRIG_CALL_CANCELLED);
                 cJSON_AddBoolToObject(ev, "truncated", res->truncated);
+                if (oom)
+                        cJSON_AddBoolToObject(ev, "oom_killed", true);
                 cJSON_AddNumberToObject(ev, "stdout_bytes", (double) res->stdout_bytes);
                 cJSON_AddNumberToObject(ev, "stderr_bytes", (double) res->stderr_bytes);
                 cJSON_AddNumberToObject(ev, "duration_ms", (double) res->duration_ms);
@@ -325,6 +331,8 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
                                 cJSON *sc = brig_exec_result_to_json(res);
                                 if (sc && call->restarted_notice)
                                         cJSON_AddBoolToObject(sc, "environment_restarted", true);
+                                if (sc && oom)
+                                        cJSON_AddBoolToObject(sc, "oom_killed", true);
                                 cJSON_AddItemToObject(result, "structuredContent", sc);
                                 cJSON_AddBoolToObject(result, "isError", is_error);
                         }
@@ -536,6 +544,7 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
                 .workspace = env->workspace,
                 .control_fd = env->control_fd,
         };
+        call->oom_known = brig_env_oom_kills(env, &call->oom_before) >= 0;
         if (brig_exec_start(&ctx, &call->args, &ops, call, &call->exec, &e2) < 0) {
                 bool client_fault = e2.kind == BRIG_KIND_INVALID_ARGUMENT || e2.kind == BRIG_KIND_POLICY ||
                                     e2.kind == BRIG_KIND_LIMIT;

@@ -83,6 +83,12 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
                         "state directory: jails (host uid %u) cannot reach '%s' because '%s' is not "
                         "searchable by others; choose another --state-dir or chmod o+x it",
                         w->identity.uid_outside, w->envs_dir, blocker);
+        brig_cgroup_detect(&w->cgroups);
+        if (w->cgroups.mode == BRIG_CGROUP_NONE)
+                log_info("environments get rlimits only: %s", w->cgroups.why);
+        else
+                log_info("environments get cgroup %s limits under %s",
+                         brig_cgroup_mode_name(w->cgroups.mode), w->cgroups.base[BRIG_CG_MEMORY]);
         if ((r = brig_envs_load(w, err)) < 0)
                 return r;
 

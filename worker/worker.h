@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
 #include "tools/exec.h"
@@ -61,6 +62,7 @@ struct brig_worker {
         brig_env *envs;
         size_t n_envs;
         brig_identity identity;
+        brig_cgroup_root cgroups;
 
         uv_pipe_t listener;
         bool listening;
@@ -91,7 +93,9 @@ struct brig_call {
         cJSON *progress_token; /* owned copy, or NULL */
         double progress;
         uint64_t seq;
-        bool restarted_notice;  /* first call after the environment lost its processes in a restart */
+        bool restarted_notice; /* first call after the environment lost its processes in a restart */
+        uint64_t oom_before;   /* the environment's OOM kills when the call started */
+        bool oom_known;
         brig_exec_args args;    /* kept while the environment starts */
         cJSON *repl_args;       /* repl: the arguments, kept while the environment starts */
         struct brig_repl *repl; /* repl: the interpreter running this call */

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/* cgroup v1/v2 groups for environments: detection, creation with limits, attach, OOM counts, removal. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/parse.h"
+#include "sandbox/cgroup.h"
+
+static const char *const v1_names[_BRIG_CG_MAX] = {"memory", "pids", "cpu"};
+
+const char *brig_cgroup_mode_name(brig_cgroup_mode m) {
+        return m == BRIG_CGROUP_V2 ? "v2" : m == BRIG_CGROUP_V1 ? "v1" : "none";
+}
+
+static int write_str(const char *dir, const char *file, const char *value) {
+        char path[700];
+        _cleanup_close_ int fd = -1;
+
+        (void) snprintf(path, sizeof(path), "%s/%s", dir, file);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = write(fd, value, strlen(value));
+        return n < 0 ? -errno : 0;
+}
+
+static int read_str(const char *dir, const char *file, char *buf, size_t size) {
+        char path[700];
+        _cleanup_close_ int fd = -1;
+
+        (void) snprintf(path, sizeof(path), "%s/%s", dir, file);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        ssize_t n = read(fd, buf, size - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        return 0;
+}
+
+/* This process's path in a hierarchy, from /proc/self/cgroup: the v2 line ("0::") or a v1 line listing ctrl.
+ */
+static int own_path(const char *ctrl, char *ret, size_t size) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+        char line[1024];
+
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof(line), f)) {
+                char *a = strchr(line, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+                if (!b)
+                        continue;
+                *b = 0;
+                line[strcspn(line, "\n")] = 0;
+                b[1 + strcspn(b + 1, "\n")] = 0;
+                const char *list = a + 1;
+                bool match = ctrl ? false : (list[0] == 0 && strncmp(line, "0", 1) == 0);
+                if (ctrl) {
+                        _cleanup_free_ char *copy = strdup(list);
+                        for (char *save = NULL, *t = copy ? strtok_r(copy, ",", &save) : NULL; t;
+                             t = strtok_r(NULL, ",", &save))
+                                if (strcmp(t, ctrl) == 0)
+                                        match = true;
+                }
+                if (match) {
+                        (void) snprintf(ret, size, "%s", strcmp(b + 1, "/") == 0 ? "" : b + 1);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+/* Leftovers of a previous worker are empty once their processes died with it. */
+static void remove_empty_children(const char *base) {
+        DIR *d = opendir(base);
+        struct dirent *de;
+        char path[1024];
+
+        while (d && (de = readdir(d)))
+                if (de->d_type == DT_DIR && de->d_name[0] != '.') {
+                        (void) snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
+                        (void) rmdir(path);
+                }
+        if (d)
+                closedir(d);
+}
+
+static bool usable_dir(const char *base) {
+        if (mkdir(base, 0755) < 0 && errno != EEXIST)
+                return false;
+        return access(base, W_OK) == 0;
+}
+
+void brig_cgroup_detect(brig_cgroup_root *ret) {
+        char own[512], ctrls[256] = "";
+
+        *ret = (brig_cgroup_root){.mode = BRIG_CGROUP_NONE};
+        /* v2: the unified hierarchy at /sys/fs/cgroup with the controllers we need. */
+        if (read_str("/sys/fs/cgroup", "cgroup.controllers", ctrls, sizeof(ctrls)) == 0 &&
+            own_path(NULL, own, sizeof(own)) == 0) {
+                char base[512], parent[512];
+                (void) snprintf(parent, sizeof(parent), "/sys/fs/cgroup%s", own);
+                (void) snprintf(base, sizeof(base), "%s/brig", parent);
+                /* brig/ needs memory, pids and cpu delegated from our own group. */
+                if (!strstr(ctrls, "memory") || !strstr(ctrls, "pids") || !strstr(ctrls, "cpu"))
+                        (void) snprintf(ret->why, sizeof(ret->why), "cgroup v2 lacks memory, pids or cpu");
+                else if (!usable_dir(base) ||
+                         write_str(base, "cgroup.subtree_control", "+memory +pids +cpu") < 0)
+                        (void) snprintf(ret->why, sizeof(ret->why),
+                                        "cgroup v2: cannot create %s with memory, pids and cpu enabled (not "
+                                        "delegated to this user?)",
+                                        base);
+                else {
+                        ret->mode = BRIG_CGROUP_V2;
+                        for (int i = 0; i < _BRIG_CG_MAX; i++)
+                                (void) snprintf(ret->base[i], sizeof(ret->base[i]), "%s", base);
+                        remove_empty_children(base);
+                        return;
+                }
+        }
+        /* v1: one hierarchy per controller. */
+        for (int i = 0; i < _BRIG_CG_MAX; i++) {
+                char mount[300];
+                (void) snprintf(mount, sizeof(mount), "/sys/fs/cgroup/%s", v1_names[i]);
+                if (own_path(v1_names[i], own, sizeof(own)) < 0 || access(mount, F_OK) < 0) {
+                        if (!ret->why[0])
+                                (void) snprintf(ret->why, sizeof(ret->why), "no cgroup v1 %s hierarchy",
+                                                v1_names[i]);
+                        return;
+                }
+                (void) snprintf(ret->base[i], sizeof(ret->base[i]), "%s%s/brig", mount, own);
+                if (!usable_dir(ret->base[i])) {
+                        (void) snprintf(ret->why, sizeof(ret->why),
+                                        "cgroup v1: cannot create %s (rootless?)", ret->base[i]);
+                        return;
+                }
+        }
+        ret->mode = BRIG_CGROUP_V1;
+        ret->why[0] = 0;
+        for (int i = 0; i < _BRIG_CG_MAX; i++)
+                remove_empty_children(ret->base[i]);
+}
+
+int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const brig_limits *l,
+                       brig_cgroup *ret, brig_error *err) {
+        char v[64];
+        int r;
+
+        *ret = (brig_cgroup){.mode = root->mode};
+        if (root->mode == BRIG_CGROUP_NONE)
+                return 0;
+        for (int i = 0; i < _BRIG_CG_MAX; i++) {
+                (void) snprintf(ret->path[i], sizeof(ret->path[i]), "%s/%s", root->base[i], name);
+                if (mkdir(ret->path[i], 0755) < 0 && errno != EEXIST)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "cgroup '%s'",
+                                                    ret->path[i]);
+        }
+        uint64_t quota = (uint64_t) (l->cpus * 100000.0 + 0.5);
+        if (root->mode == BRIG_CGROUP_V2) {
+                (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->memory_bytes);
+                if ((r = write_str(ret->path[BRIG_CG_MEMORY], "memory.max", v)) < 0)
+                        return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup memory.max");
+                (void) write_str(ret->path[BRIG_CG_MEMORY], "memory.swap.max", "0");
+                (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->processes);
+                if ((r = write_str(ret->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
+                        return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup pids.max");
+                (void) snprintf(v, sizeof(v), "%llu 100000", (unsigned long long) quota);
+                if ((r = write_str(ret->path[BRIG_CG_CPU], "cpu.max", v)) < 0)
+                        return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup cpu.max");
+                return 0;
+        }
+        (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->memory_bytes);
+        if ((r = write_str(ret->path[BRIG_CG_MEMORY], "memory.limit_in_bytes", v)) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup memory.limit_in_bytes");
+        (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->processes);
+        if ((r = write_str(ret->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup pids.max");
+        if ((r = write_str(ret->path[BRIG_CG_CPU], "cpu.cfs_period_us", "100000")) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup cpu.cfs_period_us");
+        (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) quota);
+        if ((r = write_str(ret->path[BRIG_CG_CPU], "cpu.cfs_quota_us", v)) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup cpu.cfs_quota_us");
+        return 0;
+}
+
+int brig_cgroup_attach(const brig_cgroup *cg, pid_t pid, brig_error *err) {
+        char v[32];
+        int r;
+
+        if (cg->mode == BRIG_CGROUP_NONE)
+                return 0;
+        (void) snprintf(v, sizeof(v), "%d", (int) pid);
+        for (int i = 0; i < (cg->mode == BRIG_CGROUP_V2 ? 1 : _BRIG_CG_MAX); i++)
+                if ((r = write_str(cg->path[i], "cgroup.procs", v)) < 0)
+                        return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "join cgroup '%s'",
+                                                    cg->path[i]);
+        return 0;
+}
+
+int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret) {
+        char buf[1024];
+        int r;
+
+        if (cg->mode == BRIG_CGROUP_NONE)
+                return -EOPNOTSUPP;
+        r = read_str(cg->path[BRIG_CG_MEMORY],
+                     cg->mode == BRIG_CGROUP_V2 ? "memory.events" : "memory.oom_control", buf, sizeof(buf));
+        if (r < 0)
+                return r;
+        char *at = strstr(buf, "oom_kill ");
+        if (!at)
+                return -ENODATA;
+        at += strlen("oom_kill ");
+        at[strcspn(at, "\n")] = 0;
+        return brig_parse_u64(at, ret);
+}
+
+void brig_cgroup_remove(const brig_cgroup *cg) {
+        if (cg->mode == BRIG_CGROUP_NONE)
+                return;
+        for (int i = 0; i < _BRIG_CG_MAX; i++)
+                if (cg->path[i][0])
+                        (void) rmdir(cg->path[i]);
+}

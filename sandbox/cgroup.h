@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/error.h"
+#include "sandbox/policy.h"
+
+/* Per-environment cgroups: memory, pids and cpu limits on a whole environment, on cgroup v2 (production
+ * hosts) or v1 (one hierarchy per controller). Groups live under brigd's own cgroup, in "brig/<name>", so
+ * the host's layout and delegation are respected. Without a writable hierarchy (rootless without
+ * delegation) the mode is NONE and rlimits are the only limits. Blocking file I/O on small cgroupfs files:
+ * call at start-up and when an environment starts or stops. */
+
+typedef enum brig_cgroup_mode {
+        BRIG_CGROUP_NONE,
+        BRIG_CGROUP_V1,
+        BRIG_CGROUP_V2,
+        _BRIG_CGROUP_MODE_MAX,
+        _BRIG_CGROUP_MODE_INVALID = -22,
+} brig_cgroup_mode;
+
+enum { BRIG_CG_MEMORY, BRIG_CG_PIDS, BRIG_CG_CPU, _BRIG_CG_MAX };
+
+typedef struct brig_cgroup_root {
+        brig_cgroup_mode mode;
+        char base[_BRIG_CG_MAX][512]; /* ".../brig" per controller (v2: the same directory thrice) */
+        char why[256];                /* NONE: why not */
+} brig_cgroup_root;
+
+typedef struct brig_cgroup {
+        brig_cgroup_mode mode;
+        char path[_BRIG_CG_MAX][600];
+} brig_cgroup;
+
+/* Finds a usable hierarchy for this process and creates the brig/ parent (removing empty leftovers of a
+ * previous worker). Never fails: a hierarchy that cannot be used gives mode NONE with a reason. */
+void brig_cgroup_detect(brig_cgroup_root *ret);
+const char *brig_cgroup_mode_name(brig_cgroup_mode m);
+
+/* Creates the group `name` with the policy's limits. */
+int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const brig_limits *l,
+                       brig_cgroup *ret, brig_error *err);
+/* Moves pid (and so all it will fork) into the group. */
+int brig_cgroup_attach(const brig_cgroup *cg, pid_t pid, brig_error *err);
+/* Out-of-memory kills so far in the group. */
+int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret);
+/* Removes the group once its processes are gone (best effort). */
+void brig_cgroup_remove(const brig_cgroup *cg);
