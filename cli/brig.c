@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* brig: the command-line front end. Talks to a running brigd (`exec`), runs a one-shot jail without one
  * (`run`), and checks policy files (`policy check`). */
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "sandbox/policy.h"
 
 static void help(void) {
@@ -30,18 +30,8 @@ static void help(void) {
 }
 
 char *brig_cli_find_helper(void) {
-        char exe[PATH_MAX], *s = NULL;
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-        if (n > 0) {
-                exe[n] = 0;
-                if (asprintf(&s, "%s/brig-jail", dirname(exe)) < 0)
-                        return NULL;
-                if (access(s, X_OK) == 0)
-                        return s;
-                free(s);
-        }
-        return strdup(BRIG_LIBEXECDIR "/brig-jail");
+        char *s = brig_sibling_path("brig-jail");
+        return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
 }
 
 static int policy_check(int argc, char **argv) {

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -99,4 +100,24 @@ int brig_path_searchable_by(const char *path, uid_t uid, char *ret_blocker, size
                 }
                 *slash = 0;
         }
+}
+
+char *brig_sibling_path(const char *name) {
+        char exe[PATH_MAX], *s = NULL;
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+        if (n <= 0)
+                return NULL;
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (!slash)
+                return NULL;
+        *slash = 0;
+        if (asprintf(&s, "%s/%s", exe, name) < 0)
+                return NULL;
+        if (access(s, X_OK) < 0) {
+                free(s);
+                return NULL;
+        }
+        return s;
 }

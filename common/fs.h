@@ -16,3 +16,7 @@ int brig_mkdir_p(const char *path, mode_t mode);
 /* Fails with -EACCES and names the first ancestor of path (itself included) that uid cannot search (no
  * "x" for others and not owned by uid), so a jail running as uid can reach a bind source below it. */
 int brig_path_searchable_by(const char *path, uid_t uid, char *ret_blocker, size_t size);
+
+/* The path of `name` in the directory of this process's executable, when it is executable there (a build
+ * tree keeps brig, brigd and brig-jail side by side); NULL otherwise. Caller frees. */
+char *brig_sibling_path(const char *name);

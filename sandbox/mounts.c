@@ -15,28 +15,10 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "sandbox/jail.h"
 
 #define SETUP_DIR "/tmp"
-
-static int mkdir_p(const char *path, mode_t mode) {
-        char buf[PATH_MAX];
-
-        if (strlen(path) >= sizeof(buf))
-                return -ENAMETOOLONG;
-        strcpy(buf, path);
-        for (char *p = buf + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = 0;
-                if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(buf, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
 
 static int mkdir_parent(const char *path) {
         char buf[PATH_MAX];
@@ -49,7 +31,7 @@ static int mkdir_parent(const char *path) {
         if (!slash || slash == buf)
                 return 0;
         *slash = 0;
-        return mkdir_p(buf, 0755);
+        return brig_mkdir_p(buf, 0755);
 }
 
 static int touch(const char *path, mode_t mode) {
@@ -111,7 +93,7 @@ static int apply_bind(const brig_mount *m, const char *dst) {
                 return symlink(target, dst) < 0 ? -errno : 0;
         }
         if (S_ISDIR(st.st_mode))
-                r = mkdir_p(dst, 0755);
+                r = brig_mkdir_p(dst, 0755);
         else if ((r = mkdir_parent(dst)) >= 0)
                 r = touch(dst, 0644);
         if (r < 0)
@@ -123,7 +105,7 @@ static int apply_bind(const brig_mount *m, const char *dst) {
 
 static int apply_tmpfs(const brig_mount *m, const char *dst) {
         char opts[64];
-        int r = mkdir_p(dst, 0755);
+        int r = brig_mkdir_p(dst, 0755);
 
         if (r < 0)
                 return r;
@@ -142,7 +124,7 @@ static int apply_dev(const char *dst) {
                 {"stderr", "/proc/self/fd/2"},
         };
         char src[PATH_MAX], path[PATH_MAX];
-        int r = mkdir_p(dst, 0755);
+        int r = brig_mkdir_p(dst, 0755);
 
         if (r < 0)
                 return r;
@@ -192,7 +174,7 @@ static int apply_one(const brig_mount *m, const char *dst) {
         case BRIG_MOUNT_TMPFS:
                 return apply_tmpfs(m, dst);
         case BRIG_MOUNT_PROC: {
-                int r = mkdir_p(dst, 0555);
+                int r = brig_mkdir_p(dst, 0555);
                 if (r < 0)
                         return r;
                 return mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0 ? -errno : 0;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "worker/worker.h"
@@ -59,18 +60,8 @@ static char *default_state_dir(void) {
 }
 
 static char *default_helper(void) {
-        char exe[PATH_MAX], *s = NULL;
-        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-
-        if (n > 0) {
-                exe[n] = 0;
-                if (asprintf(&s, "%s/brig-jail", dirname(exe)) < 0)
-                        return NULL;
-                if (access(s, X_OK) == 0)
-                        return s;
-                free(s);
-        }
-        return strdup(BRIG_LIBEXECDIR "/brig-jail");
+        char *s = brig_sibling_path("brig-jail");
+        return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
 }
 
 static char *default_audit(const char *socket_path) {

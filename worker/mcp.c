@@ -272,6 +272,67 @@ static void exec_output_cb(const char *data, size_t len, brig_stream stream, voi
                 stream_chunk(call, data, len, stream);
 }
 
+/* The parts every call's end shares: its audit record's common fields, the result message, and the one
+ * teardown. */
+static cJSON *call_end_event(const brig_call *call, bool is_error) {
+        cJSON *ev = brig_audit_event("call_end");
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) call->conn->id);
+                cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
+                cJSON_AddStringToObject(ev, "environment", call->conn->env->id);
+                cJSON_AddStringToObject(ev, "tool", call->tool);
+                cJSON_AddBoolToObject(ev, "is_error", is_error);
+                cJSON_AddBoolToObject(ev, "cancelled", call->state == BRIG_CALL_CANCELLED);
+        }
+        return ev;
+}
+
+/* Sends {content: [text], structuredContent: sc, isError} (sc consumed), unless the call was cancelled;
+ * the audit record (already written, or not: audit_r < 0) decides whether a result may be sent at all. */
+static void send_tool_result(brig_call *call, int audit_r, const char *text, cJSON *sc, bool is_error) {
+        brig_conn *c = call->conn;
+        cJSON *result, *content, *block;
+
+        if (call->state != BRIG_CALL_RUNNING) {
+                cJSON_Delete(sc);
+                return;
+        }
+        if (audit_r < 0) {
+                cJSON_Delete(sc);
+                send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: result withheld");
+                return;
+        }
+        result = cJSON_CreateObject();
+        if (result && (content = cJSON_AddArrayToObject(result, "content")) &&
+            (block = cJSON_CreateObject())) {
+                cJSON_AddItemToArray(content, block);
+                cJSON_AddStringToObject(block, "type", "text");
+                if (call->restarted_notice) {
+                        _cleanup_free_ char *t2 = NULL;
+                        if (asprintf(&t2, "%s%s", RESTART_NOTICE, text ? text : "") >= 0)
+                                cJSON_AddStringToObject(block, "text", t2);
+                } else
+                        cJSON_AddStringToObject(block, "text", text ? text : "");
+        }
+        if (result) {
+                if (sc && call->restarted_notice)
+                        cJSON_AddBoolToObject(sc, "environment_restarted", true);
+                cJSON_AddItemToObject(result, "structuredContent", sc);
+                sc = NULL;
+                cJSON_AddBoolToObject(result, "isError", is_error);
+        }
+        cJSON_Delete(sc);
+        (void) brig__conn_send(c, brig_rpc_result(call->id, result));
+}
+
+static void call_finish(brig_call *call) {
+        brig_conn *c = call->conn;
+        call->state = BRIG_CALL_DONE;
+        call_unlink(call);
+        call_free(call);
+        brig__conn_unref(c);
+}
+
 static void exec_done_cb(const brig_exec_result *res, void *userdata) {
         brig_call *call = userdata;
         brig_conn *c = call->conn;
@@ -281,16 +342,10 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
                    oom_after > call->oom_before;
         bool is_error = !res->exited || res->exit_code != 0 || res->error.code != 0;
         char sig[16];
-        cJSON *ev;
+        cJSON *ev = call_end_event(call, is_error), *sc;
 
         call->exec = NULL;
-        ev = brig_audit_event("call_end");
         if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
-                cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
-                cJSON_AddStringToObject(ev, "environment", c->env->id);
-                cJSON_AddStringToObject(ev, "tool", call->tool);
-                cJSON_AddBoolToObject(ev, "is_error", is_error);
                 if (res->exited)
                         cJSON_AddNumberToObject(ev, "exit_code", res->exit_code);
                 else
@@ -298,7 +353,6 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
                 if (res->signal)
                         cJSON_AddStringToObject(ev, "signal", brig_signal_name(res->signal, sig));
                 cJSON_AddBoolToObject(ev, "timed_out", res->timed_out);
-                cJSON_AddBoolToObject(ev, "cancelled", call->state == BRIG_CALL_CANCELLED);
                 cJSON_AddBoolToObject(ev, "truncated", res->truncated);
                 if (oom)
                         cJSON_AddBoolToObject(ev, "oom_killed", true);
@@ -309,146 +363,62 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
                         cJSON_AddStringToObject(ev, "error", res->error.msg);
         }
         int audit_r = brig__worker_audit(c->w, ev);
-
-        if (call->state == BRIG_CALL_RUNNING) {
-                if (audit_r < 0)
-                        send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: result withheld");
-                else {
-                        cJSON *result = cJSON_CreateObject(), *content, *block;
-                        _cleanup_free_ char *text = brig_exec_result_to_text(res);
-                        if (result && (content = cJSON_AddArrayToObject(result, "content")) &&
-                            (block = cJSON_CreateObject())) {
-                                cJSON_AddItemToArray(content, block);
-                                cJSON_AddStringToObject(block, "type", "text");
-                                if (call->restarted_notice) {
-                                        _cleanup_free_ char *t2 = NULL;
-                                        if (asprintf(&t2, "%s%s", RESTART_NOTICE, text ? text : "") >= 0)
-                                                cJSON_AddStringToObject(block, "text", t2);
-                                } else
-                                        cJSON_AddStringToObject(block, "text", text ? text : "");
-                        }
-                        if (result) {
-                                cJSON *sc = brig_exec_result_to_json(res);
-                                if (sc && call->restarted_notice)
-                                        cJSON_AddBoolToObject(sc, "environment_restarted", true);
-                                if (sc && oom)
-                                        cJSON_AddBoolToObject(sc, "oom_killed", true);
-                                cJSON_AddItemToObject(result, "structuredContent", sc);
-                                cJSON_AddBoolToObject(result, "isError", is_error);
-                        }
-                        (void) brig__conn_send(c, brig_rpc_result(call->id, result));
-                }
-        }
-        call->state = BRIG_CALL_DONE;
-        call_unlink(call);
-        call_free(call);
-        brig__conn_unref(c);
+        _cleanup_free_ char *text = brig_exec_result_to_text(res);
+        sc = brig_exec_result_to_json(res);
+        if (sc && oom)
+                cJSON_AddBoolToObject(sc, "oom_killed", true);
+        send_tool_result(call, audit_r, text, sc, is_error);
+        call_finish(call);
 }
 
 /* Ends a call that never ran a command: the environment could not start, the exec could not be spawned, or
  * the client cancelled while the environment was starting. */
 static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_error) {
         brig_conn *c = call->conn;
-        cJSON *ev = brig_audit_event("call_end");
+        cJSON *ev = call_end_event(call, true);
 
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
-                cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
-                cJSON_AddStringToObject(ev, "environment", c->env->id);
-                cJSON_AddStringToObject(ev, "tool", call->tool);
-                cJSON_AddBoolToObject(ev, "is_error", true);
-                cJSON_AddBoolToObject(ev, "cancelled", call->state == BRIG_CALL_CANCELLED);
-                if (err)
-                        cJSON_AddStringToObject(ev, "error", err->msg);
-        }
+        if (ev && err)
+                cJSON_AddStringToObject(ev, "error", err->msg);
         int audit_r = brig__worker_audit(c->w, ev);
-        if (call->state == BRIG_CALL_RUNNING) {
-                if (audit_r < 0)
-                        send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: result withheld");
-                else if (as_rpc_error) {
-                        bool client_fault = err->kind == BRIG_KIND_INVALID_ARGUMENT ||
-                                            err->kind == BRIG_KIND_POLICY || err->kind == BRIG_KIND_LIMIT;
-                        send_brig_error(c, call->id,
-                                        client_fault ? BRIG_RPC_INVALID_PARAMS : BRIG_RPC_INTERNAL_ERROR,
-                                        err);
+        if (call->state == BRIG_CALL_RUNNING && audit_r >= 0 && as_rpc_error) {
+                bool client_fault = err->kind == BRIG_KIND_INVALID_ARGUMENT ||
+                                    err->kind == BRIG_KIND_POLICY || err->kind == BRIG_KIND_LIMIT;
+                send_brig_error(c, call->id,
+                                client_fault ? BRIG_RPC_INVALID_PARAMS : BRIG_RPC_INTERNAL_ERROR, err);
+        } else if (err) {
+                /* A jail that cannot be built is a failed run, reported as a tool result. */
+                brig_buf none = {0};
+                brig_exec_result res = {.out = &none, .err = &none, .error = *err};
+                _cleanup_free_ char *text = NULL;
+                cJSON *sc;
+                if (strcmp(call->tool, "exec") == 0) {
+                        text = brig_exec_result_to_text(&res);
+                        sc = brig_exec_result_to_json(&res);
                 } else {
-                        /* A jail that cannot be built is a failed run, reported as a tool result. */
-                        brig_buf none = {0};
-                        brig_exec_result res = {.out = &none, .err = &none, .error = *err};
-                        bool is_exec = strcmp(call->tool, "exec") == 0;
-                        cJSON *result = cJSON_CreateObject(), *content, *block, *sc;
-                        _cleanup_free_ char *text = NULL;
-                        if (is_exec) {
-                                text = brig_exec_result_to_text(&res);
-                                sc = brig_exec_result_to_json(&res);
-                        } else {
-                                if (asprintf(&text, "[error: %s]", err->msg) < 0)
-                                        text = NULL;
-                                sc = cJSON_CreateObject();
-                                cJSON *e = cJSON_AddObjectToObject(sc, "error");
-                                if (e) {
-                                        cJSON_AddStringToObject(e, "kind", brig_kind_name(err->kind));
-                                        cJSON_AddStringToObject(e, "message", err->msg);
-                                }
+                        if (asprintf(&text, "[error: %s]", err->msg) < 0)
+                                text = NULL;
+                        sc = cJSON_CreateObject();
+                        cJSON *e = cJSON_AddObjectToObject(sc, "error");
+                        if (e) {
+                                cJSON_AddStringToObject(e, "kind", brig_kind_name(err->kind));
+                                cJSON_AddStringToObject(e, "message", err->msg);
                         }
-                        if (result && (content = cJSON_AddArrayToObject(result, "content")) &&
-                            (block = cJSON_CreateObject())) {
-                                cJSON_AddItemToArray(content, block);
-                                cJSON_AddStringToObject(block, "type", "text");
-                                cJSON_AddStringToObject(block, "text", text ? text : "");
-                                cJSON_AddItemToObject(result, "structuredContent", sc);
-                                sc = NULL;
-                                cJSON_AddBoolToObject(result, "isError", true);
-                        }
-                        cJSON_Delete(sc);
-                        (void) brig__conn_send(c, brig_rpc_result(call->id, result));
                 }
+                send_tool_result(call, audit_r, text, sc, true);
         }
-        call->state = BRIG_CALL_DONE;
-        call_unlink(call);
-        call_free(call);
-        brig__conn_unref(c);
+        call_finish(call);
 }
 
-/* Ends a call with a successful structured result (process tools, background starts). */
+/* Ends a call with a structured result of its own (process tools, background starts, repl). */
 static void call_end_with(brig_call *call, cJSON *sc, bool is_error) {
-        brig_conn *c = call->conn;
-        cJSON *ev = brig_audit_event("call_end");
+        cJSON *ev = call_end_event(call, is_error);
+        const cJSON *pid = brig_json_member(sc, "process_id");
+        _cleanup_free_ char *text = sc ? cJSON_Print(sc) : NULL;
 
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
-                cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
-                cJSON_AddStringToObject(ev, "environment", c->env->id);
-                cJSON_AddStringToObject(ev, "tool", call->tool);
-                cJSON_AddBoolToObject(ev, "is_error", is_error);
-                cJSON_AddBoolToObject(ev, "cancelled", call->state == BRIG_CALL_CANCELLED);
-                const cJSON *pid = brig_json_member(sc, "process_id");
-                if (cJSON_IsString(pid))
-                        cJSON_AddStringToObject(ev, "process_id", pid->valuestring);
-        }
-        if (brig__worker_audit(c->w, ev) < 0)
-                send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: result withheld");
-        else if (call->state == BRIG_CALL_RUNNING) {
-                cJSON *result = cJSON_CreateObject(), *content, *block;
-                _cleanup_free_ char *text = sc ? cJSON_Print(sc) : NULL;
-                if (result && (content = cJSON_AddArrayToObject(result, "content")) &&
-                    (block = cJSON_CreateObject())) {
-                        cJSON_AddItemToArray(content, block);
-                        cJSON_AddStringToObject(block, "type", "text");
-                        cJSON_AddStringToObject(block, "text", text ? text : "");
-                }
-                if (result) {
-                        cJSON_AddItemToObject(result, "structuredContent", sc);
-                        sc = NULL;
-                        cJSON_AddBoolToObject(result, "isError", is_error);
-                }
-                (void) brig__conn_send(c, brig_rpc_result(call->id, result));
-        }
-        cJSON_Delete(sc);
-        call->state = BRIG_CALL_DONE;
-        call_unlink(call);
-        call_free(call);
-        brig__conn_unref(c);
+        if (ev && cJSON_IsString(pid))
+                cJSON_AddStringToObject(ev, "process_id", pid->valuestring);
+        send_tool_result(call, brig__worker_audit(call->conn->w, ev), text, sc, is_error);
+        call_finish(call);
 }
 
 static void start_background(brig_call *call, brig_env *env) {
@@ -475,8 +445,6 @@ static void start_background(brig_call *call, brig_env *env) {
                 cJSON_AddStringToObject(sc, "process_id", p->id);
                 cJSON_AddStringToObject(sc, "state", "running");
                 cJSON_AddStringToObject(sc, "command", p->command);
-                if (call->restarted_notice)
-                        cJSON_AddBoolToObject(sc, "environment_restarted", true);
         }
         call_end_with(call, sc, false);
 }
@@ -484,8 +452,6 @@ static void start_background(brig_call *call, brig_env *env) {
 static void repl_done_cb(cJSON *result, bool is_error, void *userdata) {
         brig_call *call = userdata;
         call->repl = NULL;
-        if (call->restarted_notice && result)
-                cJSON_AddBoolToObject(result, "environment_restarted", true);
         call_end_with(call, result, is_error);
 }
 
