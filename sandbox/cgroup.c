@@ -154,7 +154,7 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
         char v[64];
         int r;
 
-        *ret = (brig_cgroup){.mode = root->mode};
+        *ret = (brig_cgroup){.mode = root->mode, .oom_fd = -1};
         if (root->mode == BRIG_CGROUP_NONE)
                 return 0;
         for (int i = 0; i < _BRIG_CG_MAX; i++) {
@@ -163,6 +163,10 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
                         return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "cgroup '%s'",
                                                     ret->path[i]);
         }
+        char oom[700];
+        (void) snprintf(oom, sizeof(oom), "%s/%s", ret->path[BRIG_CG_MEMORY],
+                        root->mode == BRIG_CGROUP_V2 ? "memory.events" : "memory.oom_control");
+        ret->oom_fd = open(oom, O_RDONLY | O_CLOEXEC);
         uint64_t quota = (uint64_t) (l->cpus * 100000.0 + 0.5);
         if (root->mode == BRIG_CGROUP_V2) {
                 (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->memory_bytes);
@@ -207,14 +211,14 @@ int brig_cgroup_attach(const brig_cgroup *cg, pid_t pid, brig_error *err) {
 
 int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret) {
         char buf[1024];
-        int r;
 
-        if (cg->mode == BRIG_CGROUP_NONE)
+        if (cg->mode == BRIG_CGROUP_NONE || cg->oom_fd < 0)
                 return -EOPNOTSUPP;
-        r = read_str(cg->path[BRIG_CG_MEMORY],
-                     cg->mode == BRIG_CGROUP_V2 ? "memory.events" : "memory.oom_control", buf, sizeof(buf));
-        if (r < 0)
-                return r;
+        /* cgroupfs files regenerate on a read from offset 0. */
+        ssize_t n = pread(cg->oom_fd, buf, sizeof(buf) - 1, 0);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
         char *at = strstr(buf, "oom_kill ");
         if (!at)
                 return -ENODATA;
@@ -223,7 +227,8 @@ int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret) {
         return brig_parse_u64(at, ret);
 }
 
-void brig_cgroup_remove(const brig_cgroup *cg) {
+void brig_cgroup_remove(brig_cgroup *cg) {
+        brig_closep(&cg->oom_fd);
         if (cg->mode == BRIG_CGROUP_NONE)
                 return;
         for (int i = 0; i < _BRIG_CG_MAX; i++)

@@ -33,6 +33,7 @@ typedef struct brig_cgroup_root {
 typedef struct brig_cgroup {
         brig_cgroup_mode mode;
         char path[_BRIG_CG_MAX][600];
+        int oom_fd; /* memory.events (v2) or memory.oom_control (v1), kept open: read after every call */
 } brig_cgroup;
 
 /* Finds a usable hierarchy for this process and creates the brig/ parent (removing empty leftovers of a
@@ -47,5 +48,5 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
 int brig_cgroup_attach(const brig_cgroup *cg, pid_t pid, brig_error *err);
 /* Out-of-memory kills so far in the group. */
 int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret);
-/* Removes the group once its processes are gone (best effort). */
-void brig_cgroup_remove(const brig_cgroup *cg);
+/* Removes the group once its processes are gone (best effort), and closes oom_fd. */
+void brig_cgroup_remove(brig_cgroup *cg);

@@ -99,6 +99,7 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
         env->owner = owner;
         env->policy = policy;
         env->control_fd = -1;
+        env->cg.oom_fd = -1;
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
         if (!(env->policy_key = strdup(policy_key)) || asprintf(&env->dir, "%s/%s", w->envs_dir, id) < 0 ||
             asprintf(&env->workspace, "%s/%s/workspace", w->envs_dir, id) < 0) {
@@ -495,7 +496,7 @@ static int holder_start(brig_env *env, brig_error *err) {
                 return brig_error_set(err, -EOPNOTSUPP, BRIG_KIND_SANDBOX,
                                       "environment \"%s\": its policy requires cgroup limits, but %s",
                                       env->id, w->cgroups.why);
-        env->cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE};
+        env->cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
         if (lim->cgroups != BRIG_CGROUP_OFF && w->cgroups.mode != BRIG_CGROUP_NONE &&
             (r = brig_cgroup_create(&w->cgroups, env->id, lim, &env->cg, err)) < 0) {
                 brig_cgroup_remove(&env->cg);

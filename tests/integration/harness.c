@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -79,6 +80,9 @@ static int brigd_spawn(brigd *d, const char **why) {
                 args[n++] = "--jail-helper";
                 args[n++] = helper;
                 args[n++] = NULL;
+                /* A test killed midway (a timeout) must not leave its brigd behind. setpriv's id change
+                 * clears this again; those modes rely on the test's own teardown. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
                 dup2(errpipe[1], 2);
                 int devnull = open("/dev/null", O_WRONLY);
                 dup2(devnull, 1);
