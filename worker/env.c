@@ -89,6 +89,26 @@ void brig__env_process_ended(brig_env *env) {
         maybe_free(env);
 }
 
+/* The smallest slot no other environment holds (slot 0 is the shared id of older environments). */
+static unsigned free_slot(const brig_worker *w) {
+        for (unsigned s = 1; s < BRIG_ENV_SLOTS; s++) {
+                bool used = false;
+                for (const brig_env *e = w->envs; e && !used; e = e->next)
+                        used = e->slot == s;
+                if (!used)
+                        return s;
+        }
+        return 0;
+}
+
+static void set_identity(brig_env *env) {
+        env->identity = env->w->identity;
+        if (env->identity.root) {
+                env->identity.uid_outside += env->slot;
+                env->identity.gid_outside += env->slot;
+        }
+}
+
 static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char *policy_key,
                          const brig_policy_entry *policy) {
         brig_env *env = calloc(1, sizeof(*env));
@@ -107,6 +127,8 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
                 return NULL;
         }
         env->created = env->last_used = time(NULL);
+        env->slot = free_slot(w);
+        set_identity(env);
         env->next = w->envs;
         w->envs = env;
         w->n_envs++;
@@ -157,6 +179,7 @@ static int write_meta(brig_env *env, brig_error *err) {
 
         if (!o || !cJSON_AddNumberToObject(o, "version", 1) || !cJSON_AddStringToObject(o, "id", env->id) ||
             !cJSON_AddNumberToObject(o, "owner_uid", env->owner) ||
+            !cJSON_AddNumberToObject(o, "slot", env->slot) ||
             !cJSON_AddStringToObject(o, "policy", env->policy_key) ||
             !cJSON_AddBoolToObject(o, "ephemeral", env->ephemeral) ||
             !cJSON_AddNumberToObject(o, "created", (double) env->created) ||
@@ -181,7 +204,7 @@ static int write_meta(brig_env *env, brig_error *err) {
 }
 
 static int create_on_disk(brig_env *env, brig_error *err) {
-        const brig_identity *id = &env->w->identity;
+        const brig_identity *id = &env->identity;
 
         if (env->on_disk)
                 return 0;
@@ -242,7 +265,7 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 brig_error e2 = BRIG_ERROR_INIT;
                 const brig_policy_entry *policy = NULL;
                 const char *policy_key = NULL;
-                uint64_t owner = 0, created = 0, last = 0;
+                uint64_t owner = 0, created = 0, last = 0, slot = 0;
                 bool ephemeral = false;
 
                 if (brig_env_id_check(de->d_name, NULL) < 0)
@@ -262,7 +285,8 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                     brig_json_get_string(o, "", "policy", true, &policy_key, &e2) < 0 ||
                     brig_json_get_bool(o, "", "ephemeral", &ephemeral, &e2) < 0 ||
                     brig_json_get_u64(o, "", "created", UINT64_C(1) << 52, &created, &e2) < 0 ||
-                    brig_json_get_u64(o, "", "last_used", UINT64_C(1) << 52, &last, &e2) < 0) {
+                    brig_json_get_u64(o, "", "last_used", UINT64_C(1) << 52, &last, &e2) < 0 ||
+                    brig_json_get_u64(o, "", "slot", BRIG_ENV_SLOTS - 1, &slot, &e2) < 0) {
                         log_warning("environment directory '%s': unreadable metadata (%s), skipping", dir,
                                     e2.msg[0] ? e2.msg : "missing");
                         continue;
@@ -284,6 +308,9 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 }
                 env->created = (int64_t) created;
                 env->last_used = (int64_t) last;
+                /* Its files belong to the id it was created with. */
+                env->slot = (unsigned) slot;
+                set_identity(env);
                 env->on_disk = true;
                 env->restarted = true;
         }
@@ -504,7 +531,7 @@ static int holder_start(brig_env *env, brig_error *err) {
                 return r;
         }
         brig_plan_request req = {.mode = BRIG_PLAN_HOLD, .workspace = env->workspace};
-        if ((r = brig_plan_build(env->policy->policy, &req, &w->identity, &plan, err)) < 0)
+        if ((r = brig_plan_build(env->policy->policy, &req, &env->identity, &plan, err)) < 0)
                 return r;
         if (!(json = brig_plan_to_json(plan)))
                 return -ENOMEM;
@@ -665,7 +692,7 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                   cJSON_AddNumberToObject(o, "last_used", (double) env->last_used) &&
                   cJSON_AddNumberToObject(o, "connections", env->attached);
         if (ok && detailed) {
-                const brig_identity *id = &env->w->identity;
+                const brig_identity *id = &env->identity;
                 ok = cJSON_AddStringToObject(o, "workspace", env->workspace) &&
                      cJSON_AddNumberToObject(o, "jail_uid", id->uid_outside) &&
                      (env->init_pid > 0 ? cJSON_AddNumberToObject(o, "init_pid", env->init_pid)

@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/plan.h"
 #include "worker/policies.h"
 
 /* Environments: named, persistent jails. Each has a directory under <state-dir>/environments/<id> holding
@@ -32,6 +33,9 @@ typedef enum brig_env_state {
 } brig_env_state;
 
 #define BRIG_ENV_ID_MAX 64
+/* Host ids for environments when brigd is root: base .. base + BRIG_ENV_SLOTS - 1 (slot 0: environments
+ * created before per-environment ids, which keep the base id). */
+#define BRIG_ENV_SLOTS 65536
 
 /* Called once the environment runs (err NULL) or could not be started. */
 typedef void (*brig_env_ready_cb)(brig_env *env, const brig_error *err, void *userdata);
@@ -47,7 +51,9 @@ struct brig_env {
         brig_env *next;
         char id[BRIG_ENV_ID_MAX + 1];
         uid_t owner;
-        bool ephemeral;                  /* unnamed: goes away with its last connection */
+        unsigned slot;          /* as root: the environment's host uid/gid is the worker's base id + slot */
+        brig_identity identity; /* host ids this environment's jail maps to */
+        bool ephemeral;         /* unnamed: goes away with its last connection */
         const brig_policy_entry *policy; /* borrowed from the worker's policy cache */
         char *policy_key;                /* as named at creation (a name, or a path for admins) */
         char *dir, *workspace;

@@ -430,7 +430,7 @@ static void start_background(brig_call *call, brig_env *env) {
                 .policy = env->policy->policy,
                 .seccomp_fd = env->policy->seccomp_fd,
                 .jail_helper = c->w->jail_helper,
-                .identity = c->w->identity,
+                .identity = env->identity,
                 .workspace = env->workspace,
                 .control_fd = env->control_fd,
         };
@@ -463,7 +463,7 @@ static void start_repl(brig_call *call, brig_env *env) {
                 .policy = env->policy->policy,
                 .seccomp_fd = env->policy->seccomp_fd,
                 .jail_helper = c->w->jail_helper,
-                .identity = c->w->identity,
+                .identity = env->identity,
                 .workspace = env->workspace,
                 .control_fd = env->control_fd,
         };
@@ -506,7 +506,7 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
                 .policy = env->policy->policy,
                 .seccomp_fd = env->policy->seccomp_fd,
                 .jail_helper = c->w->jail_helper,
-                .identity = c->w->identity,
+                .identity = env->identity,
                 .workspace = env->workspace,
                 .control_fd = env->control_fd,
         };

@@ -651,6 +651,35 @@ static void test_env__policy_requiring_cgroups_is_refused_without_them(void **st
         assert_int_equal(brigd_stop(&e), 0);
 }
 
+static void test_env__each_environment_has_its_own_host_uid(void **state) {
+        (void) state;
+        const char *mode = getenv("BRIG_TEST_MODE");
+        if (skip_why || geteuid() != 0 || (mode && *mode)) {
+                /* Rootless, jails can only map to brigd's own uid. */
+                fprintf(stderr, "# SKIP: per-environment host ids need brigd as real root\n");
+                skip();
+        }
+        int a = attach("uid-a", NULL, NULL), b = attach("uid-b", NULL, NULL);
+        assert_string_equal(sh(a, "id -u; touch made-by-a"), "1000\n");
+        assert_string_equal(sh(b, "id -u; touch made-by-b"), "1000\n");
+        char pa[512], pb[512];
+        struct stat sa, sb;
+        snprintf(pa, sizeof(pa), "%s/environments/uid-a/workspace/made-by-a", d.state);
+        snprintf(pb, sizeof(pb), "%s/environments/uid-b/workspace/made-by-b", d.state);
+        assert_int_equal(stat(pa, &sa), 0);
+        assert_int_equal(stat(pb, &sb), 0);
+        /* Unprivileged, and different: per-uid limits and file ownership separate them too. */
+        assert_true(sa.st_uid >= 100000 && sb.st_uid >= 100000);
+        assert_int_not_equal(sa.st_uid, sb.st_uid);
+        /* And it is what brig env info reports. */
+        cJSON *m = rpc(a, "brig/environment.info", "{\"id\":\"uid-a\"}");
+        assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "jail_uid")->valueint,
+                         (int) sa.st_uid);
+        cJSON_Delete(m);
+        close(a);
+        close(b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_env__calls_share_files_tmp_processes_and_loopback),
@@ -668,6 +697,7 @@ int main(void) {
                 cmocka_unit_test(test_env__idle_environments_stop_then_expire),
                 cmocka_unit_test(test_env__cgroups_limit_the_whole_environment),
                 cmocka_unit_test(test_env__policy_requiring_cgroups_is_refused_without_them),
+                cmocka_unit_test(test_env__each_environment_has_its_own_host_uid),
                 cmocka_unit_test(test_env__survives_worker_sigkill),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
