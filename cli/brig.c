@@ -19,6 +19,7 @@ static void help(void) {
                "  exec [OPTIONS] -- CMD...     run CMD in a jail of a running brigd, streaming its output\n"
                "  run --policy FILE -- CMD...  run CMD once in a jail, no daemon needed\n"
                "  env list|info ID|rm ID       manage brigd's persistent environments\n"
+               "  mcp [--environment ID]       serve MCP on stdio through brigd, for clients that spawn servers\n"
                "  policy check FILE...         validate policy files (exit 1 on any error)\n"
                "  help                         show this help\n"
                "\n"
@@ -97,6 +98,8 @@ int main(int argc, char **argv) {
                 return brig_cli_run(argc - i, argv + i);
         if (strcmp(argv[i], "env") == 0)
                 return brig_cli_env(argc - i, argv + i);
+        if (strcmp(argv[i], "mcp") == 0)
+                return brig_cli_mcp(argc - i, argv + i);
         if (strcmp(argv[i], "policy") == 0 && i + 1 < argc && strcmp(argv[i + 1], "check") == 0)
                 return policy_check(argc - i - 2, argv + i + 2);
         fprintf(stderr, "brig: unknown command '%s'\nTry 'brig --help'.\n", argv[i]);

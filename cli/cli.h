@@ -9,6 +9,7 @@ int brig_cli_run(int argc, char **argv);
 char *brig_cli_find_helper(void);
 
 int brig_cli_env(int argc, char **argv);
+int brig_cli_mcp(int argc, char **argv);
 
 /* Client helpers (client.c). */
 int brig_cli_connect(const char *path);

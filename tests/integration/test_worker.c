@@ -324,6 +324,43 @@ static void test_cli__policy_check_reports_errors(void **state) {
         unlink(path);
 }
 
+static void test_cli__mcp_bridge_serves_stdio_in_a_named_environment(void **state) {
+        (void) state;
+        brigd d;
+        char cmd[2048], out[8192];
+        start(&d);
+        /* Two sessions, as a stdio MCP client would start them; the second sees the first one's file. */
+        for (int i = 0; i < 2; i++) {
+                snprintf(cmd, sizeof(cmd),
+                         "printf '%%s\\n' "
+                         "'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{"
+                         "\"protocolVersion\":"
+                         "\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":"
+                         "\"1\"}}}' "
+                         "'{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/"
+                         "call\",\"params\":{\"name\":\"exec\","
+                         "\"arguments\":{\"command\":\"cat note 2>/dev/null || echo first; echo seen > "
+                         "note\"}}}' "
+                         "| %s/brig --socket %s mcp --environment bridged --policy default",
+                         build_dir(), d.socket);
+                assert_int_equal(run(cmd, out, sizeof(out)), 0);
+                char *second = strchr(out, '\n');
+                assert_non_null(second);
+                *second++ = 0;
+                cJSON *init = cJSON_Parse(out), *res = cJSON_Parse(second);
+                assert_string_equal(
+                        cJSON_GetObjectItem(
+                                cJSON_GetObjectItem(cJSON_GetObjectItem(init, "result"), "_meta"),
+                                "brig/environment")
+                                ->valuestring,
+                        "bridged");
+                assert_string_equal(sc_str(res, "stdout"), i == 0 ? "first\n" : "seen\n");
+                cJSON_Delete(init);
+                cJSON_Delete(res);
+        }
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_worker__socket_is_private),
@@ -335,6 +372,7 @@ int main(void) {
                 cmocka_unit_test(test_cli__exec_streams_and_returns_exit_code),
                 cmocka_unit_test(test_cli__run_is_a_one_shot_jail),
                 cmocka_unit_test(test_cli__policy_check_reports_errors),
+                cmocka_unit_test(test_cli__mcp_bridge_serves_stdio_in_a_named_environment),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
