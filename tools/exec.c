@@ -47,8 +47,7 @@ struct brig_exec {
         int open_handles;
 
         bool exited, out_eof, err_eof, status_eof;
-        bool paused, killed, timed_out, cancelled, detached_output;
-        pid_t cmd_pid; /* in the environment's pid namespace, leader of its process group */
+        bool paused, killed, timed_out, cancelled;
         uint64_t start_ns;
 
         brig_buf out_buf, err_buf;
@@ -112,7 +111,6 @@ static void finish(brig_exec *e) {
         res.duration_ms = (uv_hrtime() - e->start_ns) / 1000000;
         res.stdout_bytes = e->out_total;
         res.stderr_bytes = e->err_total;
-        res.detached_output = e->detached_output;
         res.out = &e->out_buf;
         res.err = &e->err_buf;
         if (e->have_final && e->final.outcome == BRIG_JAIL_EXITED) {
@@ -211,8 +209,6 @@ static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 static void drain_cb(uv_timer_t *t) {
         brig_exec *e = t->data;
 
-        if (!e->out_eof || !e->err_eof)
-                e->detached_output = true;
         if (!e->out_eof) {
                 (void) uv_read_stop((uv_stream_t *) &e->out);
                 e->out_eof = true;
@@ -258,9 +254,7 @@ static void status_line(brig_exec *e, const char *line, size_t len) {
                 e->have_final = true;
                 command_ended(e);
                 break;
-        case BRIG_JAIL_PID:
-                e->cmd_pid = st.value;
-                break;
+        case BRIG_JAIL_PID: /* the spawner knows the command by our id: kills go through it */
         case BRIG_JAIL_READY:
         case BRIG_JAIL_HOLDER:
                 break;

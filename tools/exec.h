@@ -42,11 +42,8 @@ cJSON *brig_exec_output_schema(void);
 typedef struct brig_exec_context {
         uv_loop_t *loop;
         const brig_policy *policy;
-        int seccomp_fd;          /* sealed memfd from brig_seccomp_compile() */
-        const char *jail_helper; /* path of brig-jail */
         brig_identity identity;
-        const char *workspace; /* host path; unused when entering an environment */
-        int control_fd;        /* the environment's control socket (its init spawns the command) */
+        int control_fd; /* the environment's control socket (its init spawns the command) */
 } brig_exec_context;
 
 typedef enum brig_stream {
@@ -63,8 +60,7 @@ typedef struct brig_exec_result {
         uint64_t duration_ms;
         uint64_t stdout_bytes, stderr_bytes; /* produced, including what was dropped */
         const brig_buf *out, *err;           /* borrowed: valid during the done callback only */
-        bool detached_output; /* the command exited but something it started kept its output open */
-        brig_error error;     /* code != 0 when a jail layer or execve failed */
+        brig_error error;                    /* code != 0 when a jail layer or execve failed */
 } brig_exec_result;
 
 typedef struct brig_exec_ops {

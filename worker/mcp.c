@@ -89,7 +89,6 @@ static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
                                 &err);
                 return;
         }
-        (void) snprintf(c->protocol_version, sizeof(c->protocol_version), "%s", chosen);
         c->brig_output = brig_output;
         c->initialized = true;
 
@@ -272,6 +271,22 @@ static void exec_output_cb(const char *data, size_t len, brig_stream stream, voi
                 stream_chunk(call, data, len, stream);
 }
 
+/* Errors the client caused (bad arguments, a policy's no, a limit) are JSON-RPC errors; others are ours. */
+static bool client_fault(const brig_error *err) {
+        return err->kind == BRIG_KIND_INVALID_ARGUMENT || err->kind == BRIG_KIND_POLICY ||
+               err->kind == BRIG_KIND_LIMIT;
+}
+
+/* What a command of env needs from the worker. */
+static brig_exec_context exec_context(const brig_conn *c, const brig_env *env) {
+        return (brig_exec_context){
+                .loop = c->w->loop,
+                .policy = env->policy->policy,
+                .identity = env->identity,
+                .control_fd = env->control_fd,
+        };
+}
+
 /* The parts every call's end shares: its audit record's common fields, the result message, and the one
  * teardown. */
 static cJSON *call_end_event(const brig_call *call, bool is_error) {
@@ -381,10 +396,8 @@ static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_e
                 cJSON_AddStringToObject(ev, "error", err->msg);
         int audit_r = brig__worker_audit(c->w, ev);
         if (call->state == BRIG_CALL_RUNNING && audit_r >= 0 && as_rpc_error) {
-                bool client_fault = err->kind == BRIG_KIND_INVALID_ARGUMENT ||
-                                    err->kind == BRIG_KIND_POLICY || err->kind == BRIG_KIND_LIMIT;
                 send_brig_error(c, call->id,
-                                client_fault ? BRIG_RPC_INVALID_PARAMS : BRIG_RPC_INTERNAL_ERROR, err);
+                                client_fault(err) ? BRIG_RPC_INVALID_PARAMS : BRIG_RPC_INTERNAL_ERROR, err);
         } else if (err) {
                 /* A jail that cannot be built is a failed run, reported as a tool result. */
                 brig_buf none = {0};
@@ -425,19 +438,9 @@ static void start_background(brig_call *call, brig_env *env) {
         brig_conn *c = call->conn;
         brig_error err = BRIG_ERROR_INIT;
         brig_process *p = NULL;
-        brig_exec_context ctx = {
-                .loop = c->w->loop,
-                .policy = env->policy->policy,
-                .seccomp_fd = env->policy->seccomp_fd,
-                .jail_helper = c->w->jail_helper,
-                .identity = env->identity,
-                .workspace = env->workspace,
-                .control_fd = env->control_fd,
-        };
+        brig_exec_context ctx = exec_context(c, env);
         if (brig_process_start(env, &ctx, &call->args, &p, &err) < 0) {
-                bool client_fault = err.kind == BRIG_KIND_INVALID_ARGUMENT || err.kind == BRIG_KIND_POLICY ||
-                                    err.kind == BRIG_KIND_LIMIT;
-                call_end_early(call, &err, client_fault);
+                call_end_early(call, &err, client_fault(&err));
                 return;
         }
         cJSON *sc = cJSON_CreateObject();
@@ -458,20 +461,10 @@ static void repl_done_cb(cJSON *result, bool is_error, void *userdata) {
 static void start_repl(brig_call *call, brig_env *env) {
         brig_conn *c = call->conn;
         brig_error err = BRIG_ERROR_INIT;
-        brig_exec_context ctx = {
-                .loop = c->w->loop,
-                .policy = env->policy->policy,
-                .seccomp_fd = env->policy->seccomp_fd,
-                .jail_helper = c->w->jail_helper,
-                .identity = env->identity,
-                .workspace = env->workspace,
-                .control_fd = env->control_fd,
-        };
+        brig_exec_context ctx = exec_context(c, env);
         if (brig_repl_run(env, &ctx, call->repl_args, env->policy->policy->limits.wall_time_ms, repl_done_cb,
                           call, &call->repl, &err) < 0) {
-                bool client_fault = err.kind == BRIG_KIND_INVALID_ARGUMENT || err.kind == BRIG_KIND_POLICY ||
-                                    err.kind == BRIG_KIND_LIMIT;
-                call_end_early(call, &err, client_fault);
+                call_end_early(call, &err, client_fault(&err));
         }
 }
 
@@ -501,20 +494,10 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
                 start_repl(call, env);
                 return;
         }
-        brig_exec_context ctx = {
-                .loop = c->w->loop,
-                .policy = env->policy->policy,
-                .seccomp_fd = env->policy->seccomp_fd,
-                .jail_helper = c->w->jail_helper,
-                .identity = env->identity,
-                .workspace = env->workspace,
-                .control_fd = env->control_fd,
-        };
+        brig_exec_context ctx = exec_context(c, env);
         call->oom_known = brig_env_oom_kills(env, &call->oom_before) >= 0;
         if (brig_exec_start(&ctx, &call->args, &ops, call, &call->exec, &e2) < 0) {
-                bool client_fault = e2.kind == BRIG_KIND_INVALID_ARGUMENT || e2.kind == BRIG_KIND_POLICY ||
-                                    e2.kind == BRIG_KIND_LIMIT;
-                call_end_early(call, &e2, client_fault);
+                call_end_early(call, &e2, client_fault(&e2));
                 return;
         }
         brig_exec_args_done(&call->args);

@@ -73,7 +73,6 @@ struct brig_worker {
         uint64_t next_conn_id;
         uint64_t next_call_id;
         bool stopping;
-        int exit_code;
 };
 
 typedef enum brig_call_state {
@@ -119,8 +118,7 @@ struct brig_conn {
         bool brig_output;       /* client asked for brig/output notifications */
         uint64_t bytes_written; /* to the client so far */
         uint64_t stall_mark;    /* bytes_written when the stall timer was armed */
-        char protocol_version[16];
-        brig_env *env; /* attached at initialize */
+        brig_env *env;          /* attached at initialize */
         brig_call *calls;
         size_t n_calls;
 };
