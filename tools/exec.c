@@ -323,8 +323,10 @@ int brig_exec_write_stdin(brig_exec *e, const char *data, size_t len, bool close
 
         if (e->state != EXEC_RUNNING || !e->has_in || e->stdin_closing)
                 return -EPIPE;
-        if (len > BRIG_EXEC_MAX_STDIN)
-                return -E2BIG;
+        /* The process may never read: what waits for it is bounded, not just each write. */
+        if (len > BRIG_EXEC_MAX_STDIN ||
+            uv_stream_get_write_queue_size((uv_stream_t *) &e->in) + len > BRIG_EXEC_MAX_STDIN)
+                return -ENOBUFS;
         w = malloc(sizeof(*w) + len + 1);
         if (!w)
                 return -ENOMEM;

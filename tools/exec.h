@@ -87,7 +87,8 @@ void brig_exec_cancel(brig_exec *e);
 int brig_exec_signal(brig_exec *e, int sig);
 
 /* Queues data for a background command's stdin (copied); close_after closes its stdin once written.
- * Returns -EPIPE when stdin is already closed. */
+ * Returns -EPIPE when stdin is already closed, -ENOBUFS when more than BRIG_EXEC_MAX_STDIN would wait
+ * unread. */
 int brig_exec_write_stdin(brig_exec *e, const char *data, size_t len, bool close_after);
 
 /* Stops (or resumes) reading the command's output: a full pipe then blocks the command. Used for

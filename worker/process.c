@@ -249,7 +249,9 @@ cJSON *brig_process_write(brig_env *env, const cJSON *args, brig_error *err) {
         size_t len = strlen(data);
         if ((r = brig_exec_write_stdin(p->exec, data, len, close_stdin)) < 0) {
                 (void) brig_error_set(err, r, BRIG_KIND_INVALID_ARGUMENT, "process %s: %s", p->id,
-                                      r == -EPIPE ? "its stdin is closed" : strerror(-r));
+                                      r == -EPIPE     ? "its stdin is closed"
+                                      : r == -ENOBUFS ? "more than 8 MiB would wait unread on its stdin"
+                                                      : strerror(-r));
                 return NULL;
         }
         cJSON *o = describe(p);

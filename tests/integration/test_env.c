@@ -407,6 +407,45 @@ static void test_env__background_process_outlives_connection_and_resumes_output(
         close(fd);
 }
 
+static void test_env__stdin_backlog_of_a_process_is_bounded(void **state) {
+        (void) state;
+        cJSON *r1, *r3;
+        int fd = attach("bg-3", NULL, NULL);
+        tool(fd, "exec", "{\"command\":\"sleep 4848\",\"background\":true}", &r1);
+        /* It never reads: after the pipe fills, writes wait in brigd, and that wait is bounded. */
+        size_t n = 5u << 20;
+        char *msg = malloc(n + 512);
+        int len = snprintf(msg, 512,
+                           "{\"jsonrpc\":\"2.0\",\"id\":%%d,\"method\":\"tools/call\",\"params\":{\"name\":"
+                           "\"process_write\",\"arguments\":{\"process_id\":\"p1\",\"data\":\"");
+        memset(msg + len, 'a', n);
+        strcpy(msg + len + n, "\"}}}");
+        bool refused = false;
+        for (int i = 0; i < 2; i++) {
+                char *one = malloc(n + 512);
+                snprintf(one, n + 512, msg, 9000 + i);
+                assert_int_equal(client_send(fd, one), 0);
+                free(one);
+                cJSON *m = NULL;
+                while ((m = client_recv(fd, 20000)) && !cJSON_GetObjectItem(m, "id"))
+                        cJSON_Delete(m);
+                assert_non_null(m);
+                char *text = cJSON_PrintUnformatted(m);
+                if (i == 1)
+                        refused = strstr(text, "unread") != NULL;
+                else
+                        assert_null(cJSON_GetObjectItem(m, "error"));
+                free(text);
+                cJSON_Delete(m);
+        }
+        free(msg);
+        assert_true(refused);
+        tool(fd, "process_kill", "{\"process_id\":\"p1\",\"signal\":\"SIGKILL\"}", &r3);
+        cJSON_Delete(r1);
+        cJSON_Delete(r3);
+        close(fd);
+}
+
 static void test_env__process_kill_signals_the_group(void **state) {
         (void) state;
         cJSON *r1, *r2, *r3;
@@ -690,6 +729,7 @@ int main(void) {
                 cmocka_unit_test(test_env__policy_is_chosen_by_name_only),
                 cmocka_unit_test(test_env__unnamed_environment_goes_with_its_connection),
                 cmocka_unit_test(test_env__background_process_outlives_connection_and_resumes_output),
+                cmocka_unit_test(test_env__stdin_backlog_of_a_process_is_bounded),
                 cmocka_unit_test(test_env__process_kill_signals_the_group),
                 cmocka_unit_test(test_env__repl_keeps_state_per_language),
                 cmocka_unit_test(test_env__repl_timeout_interrupts_and_keeps_state),
