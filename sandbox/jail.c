@@ -222,16 +222,17 @@ static int read_plan_fd(int fd, brig_plan **ret) {
         return r;
 }
 
-/* Forks one command. fds: plan, stdout, stderr, status[, stdin]. Takes ownership of all of them. */
+/* Forks one command. fds: plan, stdout, stderr, status[, stdin][, cgroup.procs]. Takes ownership of all of
+ * them. */
 static void spawn_run(const brig_spawn_msg *m, int *fds, size_t n_fds, const struct sock_fprog *prog,
                       spawn_child *children, size_t *n_children) {
-        bool has_stdin = m->flags & BRIG_SPAWN_FLAG_STDIN;
+        bool has_stdin = m->flags & BRIG_SPAWN_FLAG_STDIN, has_cgroup = m->flags & BRIG_SPAWN_FLAG_CGROUP;
         brig_plan *plan = NULL;
         int status = n_fds >= 4 ? fds[3] : -1, r;
         bool kept = false;
         pid_t pid;
 
-        if (n_fds != (has_stdin ? 5u : 4u)) {
+        if (n_fds != 4u + has_stdin + has_cgroup) {
                 if (status >= 0)
                         report_error(status, "spawn", EBADMSG, "wrong descriptors");
                 goto out;
@@ -252,6 +253,12 @@ static void spawn_run(const brig_spawn_msg *m, int *fds, size_t n_fds, const str
         if (pid == 0) {
                 sigset_t none;
                 int in = has_stdin ? fds[4] : open("/dev/null", O_RDONLY | O_CLOEXEC);
+                /* Before anything can fork: all the command starts is then in its group, where brigd can
+                 * kill it, setsid() or not. Kernels before 5.16 check the writer's rights rather than the
+                 * opener's and refuse: the command then stays in the environment's group, killed by
+                 * process group only. */
+                if (has_cgroup)
+                        (void) !write(fds[n_fds - 1], "0", 1);
                 (void) sigemptyset(&none);
                 (void) sigprocmask(SIG_SETMASK, &none, NULL);
                 /* 0..2 first, then the status fd out of their way: command_main closes everything else. */

@@ -646,6 +646,11 @@ void brig_envs_sweep(brig_worker *w) {
 
         for (brig_env *e = w->envs, *next; e; e = next) {
                 next = e->next;
+                /* Groups of commands whose leftovers (a server started in the background) have ended. */
+                if (e->state == BRIG_ENV_RUNNING && now - e->pruned_at >= 10) {
+                        brig_cgroup_prune(&e->cg);
+                        e->pruned_at = now;
+                }
                 if (e->attached > 0 || !e->policy)
                         continue;
                 int64_t unused_ms = (now - e->last_used) * 1000;

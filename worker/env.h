@@ -82,6 +82,7 @@ struct brig_env {
         int running_processes;
         struct brig_repl *repls; /* interpreters of the repl tool (worker/repl.h) */
         brig_cgroup cg;          /* while running; mode NONE when rlimits are the only limits */
+        int64_t pruned_at;       /* when emptied command groups were last removed */
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */

@@ -284,6 +284,7 @@ static brig_exec_context exec_context(const brig_conn *c, const brig_env *env) {
                 .policy = env->policy->policy,
                 .identity = env->identity,
                 .control_fd = env->control_fd,
+                .cgroup = &env->cg,
         };
 }
 

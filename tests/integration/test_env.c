@@ -467,6 +467,40 @@ static void test_env__process_kill_signals_the_group(void **state) {
         close(fd);
 }
 
+static void test_env__process_kill_reaches_what_left_the_session(void **state) {
+        (void) state;
+        cJSON *r1, *r2, *r3;
+        int fd = attach("bg-3", NULL, NULL);
+        char args[128];
+        const cJSON *sc = tool(fd, "exec",
+                               "{\"command\":\"setsid sleep 4848 & sleep 4747\",\"background\":true}", &r1);
+        assert_true(cJSON_IsString(cJSON_GetObjectItem(sc, "process_id")));
+        snprintf(args, sizeof(args), "{\"process_id\":\"%s\",\"signal\":\"SIGKILL\"}",
+                 cJSON_GetObjectItem(sc, "process_id")->valuestring);
+        for (int i = 0; i < 500 && count_processes("sleep 4848") < 1; i++)
+                usleep(10000);
+        assert_true(count_processes("sleep 4848") >= 1);
+        sc = tool(fd, "process_kill", args, &r2);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sc, "signalled")));
+        for (int i = 0; i < 300 && count_processes("sleep 4848") > 0; i++)
+                usleep(10000);
+        int left = count_processes("sleep 4848");
+        r3 = rpc(fd, "brig/environment.info", "{\"id\":\"bg-3\"}");
+        const cJSON *lim = cJSON_GetObjectItem(cJSON_GetObjectItem(r3, "result"), "limits");
+        bool cgroups = cJSON_IsString(lim) && strstr(lim->valuestring, "cgroup");
+        cJSON_Delete(r1);
+        cJSON_Delete(r2);
+        cJSON_Delete(r3);
+        r3 = rpc(fd, "brig/environment.destroy", "{\"id\":\"bg-3\"}");
+        cJSON_Delete(r3);
+        close(fd);
+        if (!cgroups && left > 0) {
+                fprintf(stderr, "# SKIP: without cgroups a kill reaches only the process group\n");
+                skip();
+        }
+        assert_int_equal(left, 0);
+}
+
 static const cJSON *repl(int fd, const char *lang, const char *code, int timeout_ms, cJSON **resp) {
         cJSON *args = cJSON_CreateObject();
         cJSON_AddStringToObject(args, "language", lang);
@@ -731,6 +765,7 @@ int main(void) {
                 cmocka_unit_test(test_env__background_process_outlives_connection_and_resumes_output),
                 cmocka_unit_test(test_env__stdin_backlog_of_a_process_is_bounded),
                 cmocka_unit_test(test_env__process_kill_signals_the_group),
+                cmocka_unit_test(test_env__process_kill_reaches_what_left_the_session),
                 cmocka_unit_test(test_env__repl_keeps_state_per_language),
                 cmocka_unit_test(test_env__repl_timeout_interrupts_and_keeps_state),
                 cmocka_unit_test(test_env__repl_reports_a_restarted_interpreter),

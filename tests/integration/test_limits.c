@@ -292,30 +292,30 @@ static void test_limits__setsid_fork_bomb_is_contained_and_gone_after_its_call(v
         }
         if (left > 0) {
                 int admin = attach(NULL);
+                r = rpc(admin, "brig/environment.info", "{\"id\":\"bomb-sid\"}");
+                const cJSON *lim = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "limits");
+                bool cgroups = cJSON_IsString(lim) && strstr(lim->valuestring, "cgroup");
+                cJSON_Delete(r);
                 r = rpc(admin, "brig/environment.destroy", "{\"id\":\"bomb-sid\"}");
-                assert_true(
-                        cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "destroyed")));
                 cJSON_Delete(r);
                 close(admin);
                 close(fd);
-                fd = -1;
-                /* Destroying the environment takes them all. */
+                /* Destroying the environment takes them all in any case. */
                 assert_int_equal(wait_gone(sid_mark, 500, 10), 0);
+                if (!cgroups) {
+                        fprintf(stderr,
+                                "# SKIP: without cgroups (rootless, none delegated) a timeout reaches only the "
+                                "command's process group: %d processes that called setsid() outlived it\n",
+                                left);
+                        skip();
+                }
         }
+        /* The command's own cgroup took everything it started, whatever session it was in. */
+        assert_int_equal(left, 0);
         assert_true(hit_limit);
         assert_true(max_seen <= LIMIT_PROCESSES);
         assert_true(timed_out);
         assert_other_alive();
-        if (left > 0) {
-                fprintf(stderr,
-                        "# SKIP: known issue: %d processes of a timed-out fork bomb whose children call "
-                        "setsid() survive its call (the timeout kills only the command's process group, "
-                        "tools/exec.c kill_jail -> sandbox/jail.c hold_main); they hold the environment at "
-                        "its process limit (and a bomb that spins takes every CPU) until the environment is "
-                        "destroyed\n",
-                        left);
-                skip();
-        }
         assert_env_works(fd);
         close(fd);
 }
