@@ -453,6 +453,10 @@ static void start_background(brig_call *call, brig_env *env) {
         call_end_with(call, sc, false);
 }
 
+static void repl_output_cb(const char *data, size_t len, void *userdata) {
+        exec_output_cb(data, len, BRIG_STREAM_STDOUT, userdata);
+}
+
 static void repl_done_cb(cJSON *result, bool is_error, void *userdata) {
         brig_call *call = userdata;
         call->repl = NULL;
@@ -463,8 +467,8 @@ static void start_repl(brig_call *call, brig_env *env) {
         brig_conn *c = call->conn;
         brig_error err = BRIG_ERROR_INIT;
         brig_exec_context ctx = exec_context(c, env);
-        if (brig_repl_run(env, &ctx, call->repl_args, env->policy->policy->limits.wall_time_ms, repl_done_cb,
-                          call, &call->repl, &err) < 0) {
+        if (brig_repl_run(env, &ctx, call->repl_args, env->policy->policy->limits.wall_time_ms,
+                          repl_output_cb, repl_done_cb, call, &call->repl, &err) < 0) {
                 call_end_early(call, &err, client_fault(&err));
         }
 }

@@ -111,6 +111,8 @@ struct brig_repl {
         brig_buf out;
         char tail[64]; /* the end of what came before, to find a sentinel split across chunks */
         size_t tail_len;
+        size_t streamed; /* bytes of out handed to output */
+        brig_repl_output_cb output;
         brig_repl_done_cb cb;
         void *userdata;
 };
@@ -147,6 +149,26 @@ int brig_repl_args_check(const cJSON *args, brig_error *err) {
         return 0;
 }
 
+/* Streams what can no longer turn out to be part of the sentinel: all but an end that is a prefix of it
+ * (usually nothing), or everything once the request is over. */
+static void stream_out(brig_repl *r, bool final) {
+        char want[64];
+        size_t hold = 0;
+
+        if (!final) {
+                int wn = snprintf(want, sizeof(want), SENTINEL "%llu ", (unsigned long long) r->req_id);
+                for (size_t k = (size_t) wn - 1; k > 0 && hold == 0; k--)
+                        if (k <= r->out.len && memcmp(r->out.data + r->out.len - k, want, k) == 0)
+                                hold = k;
+        }
+        size_t end = r->out.len > hold ? r->out.len - hold : 0;
+
+        if (r->output && end > r->streamed)
+                r->output(r->out.data + r->streamed, end - r->streamed, r->userdata);
+        if (end > r->streamed)
+                r->streamed = end;
+}
+
 static void complete(brig_repl *r, const char *status) {
         brig_repl_done_cb cb = r->cb;
         void *userdata = r->userdata;
@@ -154,8 +176,10 @@ static void complete(brig_repl *r, const char *status) {
         const char *data = r->out.data ? r->out.data : "";
 
         (void) uv_timer_stop(&r->timer);
+        stream_out(r, true);
         r->busy = false;
         r->cb = NULL;
+        r->output = NULL;
         if (o) {
                 bool text = brig_utf8_valid(data, r->out.len);
                 char *b64 = text ? NULL : brig_base64_encode(data, r->out.len);
@@ -197,6 +221,7 @@ static void repl_output(brig_process *p, const char *data, size_t len, void *use
                 memcpy(r->tail, scan + n - keep, keep);
                 r->tail_len = keep;
                 free(scan);
+                stream_out(r, false);
                 return;
         }
         /* Output before the sentinel belongs to the request (some of it may already be collected). */
@@ -292,7 +317,8 @@ static brig_repl *repl_get(brig_env *env, const char *lang) {
 }
 
 int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args, uint64_t max_timeout_ms,
-                  brig_repl_done_cb cb, void *userdata, brig_repl **ret, brig_error *err) {
+                  brig_repl_output_cb output, brig_repl_done_cb cb, void *userdata, brig_repl **ret,
+                  brig_error *err) {
         const char *lang = cJSON_GetObjectItemCaseSensitive(args, "language")->valuestring;
         const char *code = cJSON_GetObjectItemCaseSensitive(args, "code")->valuestring;
         uint64_t timeout = max_timeout_ms;
@@ -345,6 +371,8 @@ int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args
         r->start_ns = uv_hrtime();
         r->out = (brig_buf){.max = env->policy->policy->limits.output_bytes};
         r->tail_len = 0;
+        r->streamed = 0;
+        r->output = output;
         r->cb = cb;
         r->userdata = userdata;
         (void) uv_timer_start(&r->timer, timeout_cb, timeout, 0);

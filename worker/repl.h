@@ -25,15 +25,19 @@ typedef struct brig_repl brig_repl;
 
 /* Called once with the result's structuredContent (owned by the callee) and whether it is an error. */
 typedef void (*brig_repl_done_cb)(cJSON *result, bool is_error, void *userdata);
+/* The request's output as it comes (the interpreter's stdout and stderr together), a little behind it: the
+ * last bytes are held back until they cannot be the start of the end-of-request sentinel. */
+typedef void (*brig_repl_output_cb)(const char *data, size_t len, void *userdata);
 
 /* Validates the arguments ({language, code, timeout_ms?}); pure. */
 int brig_repl_args_check(const cJSON *arguments, brig_error *err);
 
 /* Runs code in the environment's interpreter for the language, starting it if needed. On success, cb is
- * called later (never from within this call) and *ret identifies the request for brig_repl_interrupt(). */
+ * called later (never from within this call), output (may be NULL) before it, and *ret identifies the
+ * request for brig_repl_interrupt(). */
 int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *arguments,
-                  uint64_t max_timeout_ms, brig_repl_done_cb cb, void *userdata, brig_repl **ret,
-                  brig_error *err);
+                  uint64_t max_timeout_ms, brig_repl_output_cb output, brig_repl_done_cb cb, void *userdata,
+                  brig_repl **ret, brig_error *err);
 
 /* Interrupts the running request (SIGINT, then a kill if ignored); its callback still comes. */
 void brig_repl_interrupt(brig_repl *r);

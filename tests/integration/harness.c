@@ -286,14 +286,19 @@ cJSON *client_initialize(int fd, const char *meta_json) {
 }
 
 cJSON *client_call(int fd, int id, const char *arguments_json, const char *meta_json, cJSON **ret_notes) {
-        size_t len = strlen(arguments_json) + 512;
+        return client_tool_call(fd, id, "exec", arguments_json, meta_json, ret_notes);
+}
+
+cJSON *client_tool_call(int fd, int id, const char *tool, const char *arguments_json, const char *meta_json,
+                        cJSON **ret_notes) {
+        size_t len = strlen(arguments_json) + strlen(tool) + 512;
         char *msg = malloc(len);
         cJSON *notes = cJSON_CreateArray();
 
         snprintf(msg, len,
-                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
                  "\"arguments\":%s%s%s}}",
-                 id, arguments_json, meta_json ? ",\"_meta\":" : "", meta_json ? meta_json : "");
+                 id, tool, arguments_json, meta_json ? ",\"_meta\":" : "", meta_json ? meta_json : "");
         int r = client_send(fd, msg);
         free(msg);
         if (r < 0)

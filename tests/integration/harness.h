@@ -37,6 +37,9 @@ cJSON *client_initialize(int fd, const char *meta_json);
 /* Sends tools/call exec with the given arguments JSON and id; collects notifications into *ret_notes (a
  * JSON array, may be NULL) until the response with that id arrives. Returns the response. */
 cJSON *client_call(int fd, int id, const char *arguments_json, const char *meta_json, cJSON **ret_notes);
+/* The same for any tool. */
+cJSON *client_tool_call(int fd, int id, const char *tool, const char *arguments_json, const char *meta_json,
+                        cJSON **ret_notes);
 
 /* Shorthands on a tools/call response. */
 const cJSON *result_sc(const cJSON *resp); /* result.structuredContent */

@@ -158,6 +158,43 @@ static void test_exec__streams_progress_and_brig_output(void **state) {
         close(fd);
 }
 
+/* A repl call streams its output while the code runs, not all at its end. */
+static void test_exec__repl_streams_output_as_it_comes(void **state) {
+        (void) state;
+        if (skip_why)
+                skip();
+        int fd = client_connect(&d);
+        cJSON_Delete(client_initialize(fd, "{\"brig/output\":true}"));
+        cJSON *notes = NULL;
+        cJSON *r = client_tool_call(
+                fd, 16, "repl",
+                "{\"language\":\"python\",\"code\":\"import time\\nprint('first', flush=True)\\n"
+                "time.sleep(0.5)\\nprint('second')\"}",
+                NULL, &notes);
+        assert_non_null(r);
+        assert_string_equal(sc_str(r, "output"), "first\nsecond\n");
+        char joined[256] = "";
+        int outputs = 0;
+        bool first_alone = false;
+        cJSON *n;
+        cJSON_ArrayForEach (n, notes) {
+                cJSON *p = cJSON_GetObjectItem(n, "params");
+                if (strcmp(cJSON_GetObjectItem(n, "method")->valuestring, "brig/output") != 0)
+                        continue;
+                const char *data = cJSON_GetObjectItem(p, "data")->valuestring;
+                assert_int_equal(cJSON_GetObjectItem(p, "requestId")->valueint, 16);
+                if (outputs++ == 0)
+                        first_alone = strcmp(data, "first\n") == 0;
+                strncat(joined, data, sizeof(joined) - strlen(joined) - 1);
+        }
+        /* The sentinel that ends each request never shows. */
+        assert_string_equal(joined, "first\nsecond\n");
+        assert_true(first_alone);
+        cJSON_Delete(notes);
+        cJSON_Delete(r);
+        close(fd);
+}
+
 static void test_exec__times_out_and_kills(void **state) {
         (void) state;
         int fd = open_session();
@@ -417,6 +454,7 @@ int main(void) {
                 cmocka_unit_test(test_exec__passes_stdin_env_and_cwd),
                 cmocka_unit_test(test_exec__binary_output_is_base64),
                 cmocka_unit_test(test_exec__streams_progress_and_brig_output),
+                cmocka_unit_test(test_exec__repl_streams_output_as_it_comes),
                 cmocka_unit_test(test_exec__times_out_and_kills),
                 cmocka_unit_test(test_exec__timeout_above_policy_is_refused),
                 cmocka_unit_test(test_exec__cancel_kills_whole_tree),
