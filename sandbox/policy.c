@@ -746,10 +746,125 @@ static void parse_environment(ctx *c, const cJSON *sec, brig_policy *p) {
                 (void) problem(c, "environment.retention", "must not be shorter than environment.idle_stop");
 }
 
+const char *const brig_tool_names[] = {
+        "exec",         "process_list",   "process_output", "process_write",
+        "process_kill", "repl",           "read_file",      "write_file",
+        "edit_file",    "list_directory", "glob",           "grep",
+        "stat",         "move",           "remove",         "make_directory",
+        "snapshot",     "history",        "diff",           "restore",
+        NULL,
+};
+
+bool brig_policy_allows_tool(const brig_policy *p, const char *name) {
+        if (!p->tools_allow)
+                return true;
+        for (char **t = p->tools_allow; *t; t++)
+                if (strcmp(*t, name) == 0)
+                        return true;
+        return false;
+}
+
+/* A list of distinct strings, each accepted by ok() (which reports its own problem). */
+static char **get_strv(ctx *c, const cJSON *arr, const char *path, size_t max,
+                       bool (*ok)(ctx *c, const char *path, const char *s)) {
+        size_t n = array_len(c, arr, path, max), k = 0;
+        char p[PATHBUF], b[QUOTEBUF];
+        char **v = calloc(n + 1, sizeof(char *));
+        const cJSON *it;
+
+        if (!v) {
+                c->oom = true;
+                return NULL;
+        }
+        it = arr && n ? arr->child : NULL;
+        for (size_t i = 0; it && i < n; it = it->next, i++) {
+                bool dup = false;
+                path_index(p, path, i);
+                if (!check_type(c, p, it, cJSON_IsString(it), "a string") || !ok(c, p, it->valuestring))
+                        continue;
+                for (size_t j = 0; j < k; j++)
+                        dup = dup || strcmp(v[j], it->valuestring) == 0;
+                if (dup)
+                        (void) problem(c, p, "%s is listed twice", quote(b, it->valuestring));
+                else if ((v[k] = xstrdup(c, it->valuestring)))
+                        k++;
+        }
+        return v;
+}
+
+static bool tool_name_ok(ctx *c, const char *path, const char *s) {
+        char b[QUOTEBUF];
+        for (size_t i = 0; brig_tool_names[i]; i++)
+                if (strcmp(brig_tool_names[i], s) == 0)
+                        return true;
+        (void) problem(c, path, "unknown tool %s", quote(b, s));
+        return false;
+}
+
+static bool exclude_ok(ctx *c, const char *path, const char *s) {
+        if (s[0] && strlen(s) <= 255 && !strpbrk(s, "\n\r") && strcmp(s, "!") != 0)
+                return true;
+        (void) problem(c, path, "expected a gitignore-style pattern of 1 to 255 bytes on one line");
+        return false;
+}
+
+static void get_bool(ctx *c, const char *path, const cJSON *it, bool *ret) {
+        if (it && check_type(c, path, it, cJSON_IsBool(it), "true or false"))
+                *ret = cJSON_IsTrue(it);
+}
+
+static void parse_tools(ctx *c, const cJSON *sec, brig_policy *p) {
+        static const char *const keys[] = {"allow", "files", NULL};
+        static const char *const file_keys[] = {"read_only",   "max_read", "max_write",
+                                                "max_results", "fsync",    NULL};
+        const cJSON *files, *it;
+
+        p->files_max_read = 16 * MIB;
+        p->files_max_write = 16 * MIB;
+        p->files_max_results = 1000;
+        p->files_fsync = true;
+        if (sec && !check_type(c, "tools", sec, cJSON_IsObject(sec), "an object"))
+                return;
+        check_keys(c, sec, "tools", keys);
+        if ((it = brig_json_member(sec, "allow")))
+                p->tools_allow = get_strv(c, it, "tools.allow", 64, tool_name_ok);
+        files = brig_json_member(sec, "files");
+        if (files && !check_type(c, "tools.files", files, cJSON_IsObject(files), "an object"))
+                return;
+        check_keys(c, files, "tools.files", file_keys);
+        get_bool(c, "tools.files.read_only", brig_json_member(files, "read_only"), &p->files_read_only);
+        get_bool(c, "tools.files.fsync", brig_json_member(files, "fsync"), &p->files_fsync);
+        if ((it = brig_json_member(files, "max_read")))
+                (void) get_size(c, "tools.files.max_read", it, 1 * KIB, 1 * GIB, "1K to 1G",
+                                &p->files_max_read);
+        if ((it = brig_json_member(files, "max_write")))
+                (void) get_size(c, "tools.files.max_write", it, 1 * KIB, 1 * GIB, "1K to 1G",
+                                &p->files_max_write);
+        if ((it = brig_json_member(files, "max_results")))
+                get_int(c, "tools.files.max_results", it, 1, 100000, &p->files_max_results);
+}
+
+static void parse_history(ctx *c, const cJSON *sec, brig_policy *p) {
+        static const char *const keys[] = {"auto_snapshot", "exclude", "max_file_size", NULL};
+        const cJSON *it;
+
+        p->history_max_file_size = 10 * MIB;
+        if (sec && !check_type(c, "history", sec, cJSON_IsObject(sec), "an object"))
+                return;
+        check_keys(c, sec, "history", keys);
+        get_bool(c, "history.auto_snapshot", brig_json_member(sec, "auto_snapshot"),
+                 &p->history_auto_snapshot);
+        if ((it = brig_json_member(sec, "exclude")))
+                p->history_exclude = get_strv(c, it, "history.exclude", 256, exclude_ok);
+        if ((it = brig_json_member(sec, "max_file_size")))
+                (void) get_size(c, "history.max_file_size", it, 1, 1 * GIB, "1 byte to 1G",
+                                &p->history_max_file_size);
+}
+
 static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_policy *p) {
-        static const char *const keys[] = {"name",    "description", "filesystem", "limits",
-                                           "env",     "seccomp",     "network",    "hostname",
-                                           "extends", "environment", NULL};
+        static const char *const keys[] = {"name",    "description", "filesystem", "limits",  "env",
+                                           "seccomp", "network",     "hostname",   "extends", "environment",
+                                           "tools",   "history",     NULL};
         const cJSON *it;
         char b[QUOTEBUF];
 
@@ -789,6 +904,8 @@ static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_pol
         parse_env(c, brig_json_member(root, "env"), p);
         parse_seccomp(c, brig_json_member(root, "seccomp"), p);
         parse_environment(c, brig_json_member(root, "environment"), p);
+        parse_tools(c, brig_json_member(root, "tools"), p);
+        parse_history(c, brig_json_member(root, "history"), p);
 
         p->network = BRIG_NETWORK_NONE;
         if ((it = brig_json_member(root, "network")) &&
@@ -945,6 +1062,8 @@ void brig_policy_free(brig_policy *p) {
         free(p->workspace);
         brig_strv_free(p->env);
         brig_strv_free(p->seccomp_deny);
+        brig_strv_free(p->tools_allow);
+        brig_strv_free(p->history_exclude);
         free(p->hostname);
         free(p);
 }

@@ -71,6 +71,17 @@ typedef struct brig_policy {
         brig_network_mode network;
         char *hostname; /* default "brig" */
 
+        /* Section "tools": */
+        char **tools_allow;         /* NULL: every tool; else the NULL-terminated names allowed */
+        bool files_read_only;       /* file tools may read but not change the workspace */
+        uint64_t files_max_read;    /* bytes one read_file returns */
+        uint64_t files_max_write;   /* bytes one write_file or edit_file writes */
+        uint64_t files_max_results; /* entries of list_directory, glob, grep */
+        bool files_fsync;           /* write_file and edit_file reach the disk before they answer */
+        /* Section "history": */
+        bool history_auto_snapshot;     /* snapshot after every mutating call */
+        char **history_exclude;         /* NULL-terminated gitignore-style patterns left out of snapshots */
+        uint64_t history_max_file_size; /* files bigger than this are left out of snapshots */
         /* Persistent environments (section "environment"): */
         uint64_t idle_stop_ms; /* stop an environment no connection used for this long (workspace kept) */
         uint64_t retention_ms; /* delete an environment no connection used for this long */
@@ -101,6 +112,12 @@ int brig_policy_load(const char *path, brig_policy **ret, brig_policy_diags *dia
 
 void brig_policy_free(brig_policy *p);
 void brig_policy_diags_done(brig_policy_diags *d);
+
+/* Whether the policy lets agents call the tool `name`. */
+bool brig_policy_allows_tool(const brig_policy *p, const char *name);
+
+/* Every tool name a policy's tools.allow may list. */
+extern const char *const brig_tool_names[];
 
 /* Returns the policy's value for env NAME, or NULL. */
 const char *brig_policy_getenv(const brig_policy *p, const char *name);

@@ -526,6 +526,47 @@ static void test_policy__integer_limits_are_bounded(void **state) {
         brig_policy_free(p);
 }
 
+static void test_policy__tools_and_history_sections(void **state) {
+        brig_policy *p;
+
+        (void) state;
+        p = parse_ok("{}");
+        assert_null(p->tools_allow);
+        assert_true(brig_policy_allows_tool(p, "write_file"));
+        assert_false(p->files_read_only);
+        assert_true(p->files_fsync);
+        assert_int_equal(p->files_max_read, 16 << 20);
+        assert_false(p->history_auto_snapshot);
+        assert_null(p->history_exclude);
+        brig_policy_free(p);
+
+        p = parse_ok(
+                "{'tools': {'allow': ['exec', 'read_file'], 'files': {'read_only': true, 'max_read': '1M', "
+                "'max_results': 10, 'fsync': false}}, 'history': {'auto_snapshot': true, 'exclude': "
+                "['node_modules/', '*.pyc'], 'max_file_size': '1M'}}");
+        assert_true(brig_policy_allows_tool(p, "read_file"));
+        assert_false(brig_policy_allows_tool(p, "write_file"));
+        assert_true(p->files_read_only);
+        assert_false(p->files_fsync);
+        assert_int_equal(p->files_max_read, 1 << 20);
+        assert_int_equal(p->files_max_results, 10);
+        assert_true(p->history_auto_snapshot);
+        assert_string_equal(p->history_exclude[1], "*.pyc");
+        assert_null(p->history_exclude[2]);
+        assert_int_equal(p->history_max_file_size, 1 << 20);
+        brig_policy_free(p);
+
+        assert_fails("{'tools': {'allow': ['exec', 'sudo']}}", "tools.allow[1]: unknown tool \"sudo\"");
+        assert_fails("{'tools': {'allow': ['exec', 'exec']}}", "tools.allow[1]: \"exec\" is listed twice");
+        assert_fails("{'tools': {'files': {'read_only': 1}}}",
+                     "tools.files.read_only: expected true or false, got number");
+        assert_fails("{'tools': {'files': {'max_read': '1G5'}}}",
+                     "tools.files.max_read: expected a size like \"512M\", got \"1G5\"");
+        assert_fails("{'history': {'exclude': ['']}}",
+                     "history.exclude[0]: expected a gitignore-style pattern of 1 to 255 bytes on one line");
+        assert_fails("{'history': {'auto': true}}", "history.auto: unknown field");
+}
+
 static void test_policy__durations_are_bounded(void **state) {
         brig_policy *p;
 
@@ -1104,6 +1145,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__rejects_bad_sizes),
                 cmocka_unit_test(test_policy__integer_limits_are_bounded),
                 cmocka_unit_test(test_policy__durations_are_bounded),
+                cmocka_unit_test(test_policy__tools_and_history_sections),
                 cmocka_unit_test(test_policy__tmpfs_size_and_mode),
                 cmocka_unit_test(test_policy__env_replaces_defaults),
                 cmocka_unit_test(test_policy__default_home_follows_workspace),
