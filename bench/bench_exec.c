@@ -2,13 +2,15 @@
 /* Measures brig's exec path against a floor measured in the same run, and prints ratios:
  *   floor       fork + execve + waitpid of a static `true`, from a C loop (no brig at all)
  *   warm exec   tools/call exec of that same static binary in an existing environment, over the socket
- *   first call  initialize a new environment and run its first call (the environment's jail is built)
+ *   first call  initialize a new environment and run its first call, on an idle worker: from the spare
+ *               environment brigd keeps built, and without one (the environment's jail is built for it)
  * Timings are medians (and p99) of many repetitions; absolute numbers drift between machines and runs,
  * the ratios are what to compare. Not a test: it asserts nothing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +122,23 @@ static void initialize(const char *env) {
         cJSON_Delete(wait_for(0));
 }
 
+/* A tools/call that must succeed (isError false). */
+static void tool_call(int id, const char *name, const char *args) {
+        char msg[4096];
+        snprintf(msg, sizeof(msg),
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
+                 "\"arguments\":%s}}",
+                 id, name, args);
+        send_line(msg);
+        cJSON *m = wait_for(id);
+        if (!cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "isError"))) {
+                char *t = cJSON_PrintUnformatted(m);
+                fprintf(stderr, "bench: %s failed: %s\n", name, t);
+                exit(1);
+        }
+        cJSON_Delete(m);
+}
+
 static void exec_call(int id, const char *prog) {
         char msg[512];
         snprintf(msg, sizeof(msg),
@@ -136,6 +155,28 @@ static void exec_call(int id, const char *prog) {
                 exit(1);
         }
         cJSON_Delete(m);
+}
+
+/* Starts brigd on sock with state under dir/NAME-state; name "cold" keeps no spare environment. */
+static pid_t start_brigd(const char *build, const char *source, const char *dir, const char *name,
+                         const char *sock) {
+        pid_t d = fork();
+        if (d == 0) {
+                char b1[1024], b2[1024], b3[1024], b4[1024], b5[1024];
+                snprintf(b1, sizeof(b1), "%s/brigd", build);
+                snprintf(b2, sizeof(b2), "%s/%sstate", dir, name);
+                snprintf(b3, sizeof(b3), "%s/%saudit.jsonl", dir, name);
+                snprintf(b4, sizeof(b4), "%s/policies/default.json", source);
+                snprintf(b5, sizeof(b5), "%s/brig-jail", build);
+                int null = open("/dev/null", O_WRONLY);
+                dup2(null, 1);
+                dup2(null, 2);
+                execl(b1, b1, "--socket", sock, "--state-dir", b2, "--audit", b3, "--policy", b4,
+                      "--jail-helper", b5, "--log-level", "error", "--spare-environments",
+                      name[0] ? "0" : "1", (char *) NULL);
+                _exit(127);
+        }
+        return d;
 }
 
 int main(int argc, char **argv) {
@@ -155,21 +196,7 @@ int main(int argc, char **argv) {
 
         /* brigd on a private socket and state directory. */
         snprintf(sock, sizeof(sock), "%s/brig.sock", dir);
-        pid_t d = fork();
-        if (d == 0) {
-                char b1[1024], b2[1024], b3[1024], b4[1024], b5[1024];
-                snprintf(b1, sizeof(b1), "%s/brigd", build);
-                snprintf(b2, sizeof(b2), "%s/state", dir);
-                snprintf(b3, sizeof(b3), "%s/audit.jsonl", dir);
-                snprintf(b4, sizeof(b4), "%s/policies/default.json", source);
-                snprintf(b5, sizeof(b5), "%s/brig-jail", build);
-                int null = open("/dev/null", O_WRONLY);
-                dup2(null, 1);
-                dup2(null, 2);
-                execl(b1, b1, "--socket", sock, "--state-dir", b2, "--audit", b3, "--policy", b4,
-                      "--jail-helper", b5, "--log-level", "error", (char *) NULL);
-                _exit(127);
-        }
+        pid_t d = start_brigd(build, source, dir, "", sock);
         for (int i = 0; i < 1000 && (sock_fd = connect_to(sock)) < 0; i++)
                 usleep(10000);
         if (sock_fd < 0) {
@@ -204,14 +231,32 @@ int main(int argc, char **argv) {
         }
         double floor_all = pct(fa, 4 * per, 0.5), floor_p99 = pct(fa, 4 * per, 0.99);
         double warm = pct(wb, 4 * per, 0.5), warm_p99 = pct(wb, 4 * per, 0.99);
+
+        /* File tools on a small (1 KiB) file: absolute times, the goal being 0.2 ms. */
+        char args[2048], content[1025];
+        memset(content, 'x', 1024);
+        content[1024] = 0;
+        snprintf(args, sizeof(args), "{\"path\":\"small.txt\",\"content\":\"%s\"}", content);
+        for (int i = 0; i < per; i++) {
+                double t = now_us();
+                tool_call(10000 + i, "write_file", args);
+                fa[i] = now_us() - t;
+                t = now_us();
+                tool_call(20000 + i, "read_file", "{\"path\":\"small.txt\"}");
+                wb[i] = now_us() - t;
+        }
+        double write_med = pct(fa, per, 0.5), write_p99 = pct(fa, per, 0.99);
+        double read_med = pct(wb, per, 0.5), read_p99 = pct(wb, per, 0.99);
         close(sock_fd);
         (void) floor_med;
         (void) warm_med;
 
-        /* New environment + first call, each on its own connection. */
+        /* New environment + first call, each on its own connection, on an otherwise idle worker: the pause
+         * between them (not timed) lets brigd rebuild its spare environment (--spare-environments). */
         for (int i = 0; i < n_first; i++) {
                 char env[64];
                 snprintf(env, sizeof(env), "first-%d", i);
+                usleep(100000);
                 double t = now_us();
                 sock_fd = connect_to(sock);
                 initialize(env);
@@ -219,6 +264,31 @@ int main(int argc, char **argv) {
                 a[i] = now_us() - t;
                 close(sock_fd);
         }
+        kill(d, SIGTERM);
+        waitpid(d, NULL, 0);
+
+        /* The same without a spare: the jail is built for the call. */
+        snprintf(sock, sizeof(sock), "%s/cold.sock", dir);
+        d = start_brigd(build, source, dir, "cold", sock);
+        for (int i = 0; i < 1000 && (sock_fd = connect_to(sock)) < 0; i++)
+                usleep(10000);
+        double *cold = calloc((size_t) n_first, sizeof(double));
+        bool up = sock_fd >= 0;
+        if (up)
+                close(sock_fd);
+        for (int i = 0; cold && up && i < n_first; i++) {
+                char env[64];
+                snprintf(env, sizeof(env), "cold-%d", i);
+                usleep(100000);
+                double t = now_us();
+                sock_fd = connect_to(sock);
+                initialize(env);
+                exec_call(1, "/usr/bin/true");
+                cold[i] = now_us() - t;
+                close(sock_fd);
+        }
+        double cold_med = cold ? pct(cold, n_first, 0.5) : 0, cold_p99 = cold ? pct(cold, n_first, 0.99) : 0;
+        free(cold);
         double first = pct(a, n_first, 0.5), first_p99 = pct(a, n_first, 0.99);
         floor_spawn("/usr/bin/true", per, b);
         double floor_dyn = pct(b, per, 0.5);
@@ -228,8 +298,14 @@ int main(int argc, char **argv) {
         printf("floor: dynamic /usr/bin/true %5.0f us\n", floor_dyn);
         printf("exec true, warm env        %7.0f us %7.0f us   %5.2fx %5.2fx   (goal <= 2x)\n", warm,
                warm_p99, warm / floor_all, warm_p99 / floor_all);
-        printf("new env + first call       %7.0f us %7.0f us   %5.2fx %5.2fx   (goal <= 4x)\n", first,
-               first_p99, first / floor_all, first_p99 / floor_all);
+        printf("write_file 1 KiB           %7.0f us %7.0f us   (goal <= 200 us median)\n", write_med,
+               write_p99);
+        printf("read_file 1 KiB            %7.0f us %7.0f us   (goal <= 200 us median)\n", read_med,
+               read_p99);
+        printf("new env + first call       %7.0f us %7.0f us   %5.2fx %5.2fx   (goal <= 4x; from a spare)\n",
+               first, first_p99, first / floor_all, first_p99 / floor_all);
+        printf("  the same, no spare       %7.0f us %7.0f us   %5.2fx %5.2fx   (--spare-environments 0)\n",
+               cold_med, cold_p99, cold_med / floor_all, cold_p99 / floor_all);
 
         kill(d, SIGTERM);
         waitpid(d, NULL, 0);

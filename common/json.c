@@ -25,8 +25,30 @@ const char *brig_json_type_name(const cJSON *item) {
         return "invalid";
 }
 
+/* Offset of a \u0000 escape inside a string of the JSON text, or -1. cJSON would end the C string there,
+ * silently cutting a file's content or a path short. */
+static ssize_t nul_escape(const char *data, size_t len) {
+        bool in_string = false;
+
+        for (size_t i = 0; i < len; i++) {
+                if (data[i] == '"')
+                        in_string = !in_string;
+                else if (in_string && data[i] == '\\' && i + 1 < len) {
+                        if (data[i + 1] == 'u' && i + 5 < len && memcmp(data + i + 2, "0000", 4) == 0)
+                                return (ssize_t) i;
+                        i++; /* the escaped character, a quote included */
+                }
+        }
+        return -1;
+}
+
 int brig_json_parse(const char *data, size_t len, cJSON **ret, brig_error *err) {
         const char *end = NULL;
+        ssize_t nul = nul_escape(data, len);
+        if (nul >= 0)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "\\u0000 in a string (byte %zd): NUL characters are not supported",
+                                      nul);
         cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, false);
 
         if (!root) {

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,9 +14,6 @@
 #include "sandbox/cgroup.h"
 
 static const char *const v1_names[_BRIG_CG_MAX] = {"memory", "pids", "cpu"};
-
-/* Where commands get groups of their own, only to be killed as one: on v1 any hierarchy would do. */
-#define COMMAND_CG BRIG_CG_PIDS
 
 const char *brig_cgroup_mode_name(brig_cgroup_mode m) {
         return m == BRIG_CGROUP_V2 ? "v2" : m == BRIG_CGROUP_V1 ? "v1" : "none";
@@ -82,9 +78,8 @@ static int own_path(const char *ctrl, char *ret, size_t size) {
         return -ENOENT;
 }
 
-/* Removes the empty groups below base, depth first (an environment's, then its commands'): leftovers of a
- * previous worker are empty once their processes died with it, and a command's group once it is over. */
-static void remove_empty_children(const char *base, int depth) {
+/* Leftovers of a previous worker are empty once their processes died with it. */
+static void remove_empty_children(const char *base) {
         DIR *d = opendir(base);
         struct dirent *de;
         char path[1024];
@@ -92,8 +87,6 @@ static void remove_empty_children(const char *base, int depth) {
         while (d && (de = readdir(d)))
                 if (de->d_type == DT_DIR && de->d_name[0] != '.') {
                         (void) snprintf(path, sizeof(path), "%s/%s", base, de->d_name);
-                        if (depth > 1)
-                                remove_empty_children(path, depth - 1);
                         (void) rmdir(path);
                 }
         if (d)
@@ -129,7 +122,7 @@ void brig_cgroup_detect(brig_cgroup_root *ret) {
                         ret->mode = BRIG_CGROUP_V2;
                         for (int i = 0; i < _BRIG_CG_MAX; i++)
                                 (void) snprintf(ret->base[i], sizeof(ret->base[i]), "%s", base);
-                        remove_empty_children(base, 2);
+                        remove_empty_children(base);
                         return;
                 }
         }
@@ -153,7 +146,7 @@ void brig_cgroup_detect(brig_cgroup_root *ret) {
         ret->mode = BRIG_CGROUP_V1;
         ret->why[0] = 0;
         for (int i = 0; i < _BRIG_CG_MAX; i++)
-                remove_empty_children(ret->base[i], 2);
+                remove_empty_children(ret->base[i]);
 }
 
 int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const brig_limits *l,
@@ -202,18 +195,24 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
         return 0;
 }
 
-int brig_cgroup_attach(const brig_cgroup *cg, pid_t pid, brig_error *err) {
-        char v[32];
-        int r;
+int brig_cgroup_open_procs(const brig_cgroup *cg, int fds[_BRIG_CG_MAX], brig_error *err) {
+        int n = 0;
 
         if (cg->mode == BRIG_CGROUP_NONE)
                 return 0;
-        (void) snprintf(v, sizeof(v), "%d", (int) pid);
-        for (int i = 0; i < (cg->mode == BRIG_CGROUP_V2 ? 1 : _BRIG_CG_MAX); i++)
-                if ((r = write_str(cg->path[i], "cgroup.procs", v)) < 0)
-                        return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "join cgroup '%s'",
-                                                    cg->path[i]);
-        return 0;
+        for (int i = 0; i < (cg->mode == BRIG_CGROUP_V2 ? 1 : _BRIG_CG_MAX); i++) {
+                char path[700];
+                (void) snprintf(path, sizeof(path), "%s/cgroup.procs", cg->path[i]);
+                fds[n] = open(path, O_WRONLY | O_CLOEXEC);
+                if (fds[n] < 0) {
+                        int r = brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "open '%s'", path);
+                        while (n > 0)
+                                (void) close(fds[--n]);
+                        return r;
+                }
+                n++;
+        }
+        return n;
 }
 
 int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret) {
@@ -239,98 +238,6 @@ void brig_cgroup_remove(brig_cgroup *cg) {
         if (cg->mode == BRIG_CGROUP_NONE)
                 return;
         for (int i = 0; i < _BRIG_CG_MAX; i++)
-                if (cg->path[i][0]) {
-                        remove_empty_children(cg->path[i], 1);
+                if (cg->path[i][0])
                         (void) rmdir(cg->path[i]);
-                }
-}
-
-/* --- a command's own group ------------------------------------------------------------------------- */
-
-int brig_cgroup_command_create(const brig_cgroup *env, uint64_t id, char **ret_path, int *ret_procs_fd,
-                               brig_error *err) {
-        _cleanup_free_ char *path = NULL;
-        char procs[800];
-        int fd;
-
-        *ret_path = NULL;
-        *ret_procs_fd = -1;
-        if (env->mode == BRIG_CGROUP_NONE || !env->path[COMMAND_CG][0])
-                return 0;
-        if (asprintf(&path, "%s/cmd-%llu", env->path[COMMAND_CG], (unsigned long long) id) < 0)
-                return -ENOMEM;
-        if (mkdir(path, 0755) < 0 && errno != EEXIST)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "cgroup '%s'", path);
-        (void) snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
-        fd = open(procs, O_WRONLY | O_CLOEXEC);
-        if (fd < 0) {
-                int r = brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "open '%s'", procs);
-                (void) rmdir(path);
-                return r;
-        }
-        *ret_path = TAKE_PTR(path);
-        *ret_procs_fd = fd;
-        return 0;
-}
-
-/* One pass over the group's processes; returns how many were signalled (pids already in `seen` are not
- * counted: a zombie stays listed until its parent reaps it). */
-static int signal_pass(const char *path, int sig, pid_t *seen, size_t *n_seen, size_t max_seen) {
-        char procs[800], line[32];
-        int n = 0;
-
-        (void) snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
-        _cleanup_fclose_ FILE *f = fopen(procs, "re");
-        if (!f)
-                return -errno;
-        while (fgets(line, sizeof(line), f)) {
-                int pid = atoi(line);
-                bool known = false;
-                if (pid <= 0)
-                        continue;
-                for (size_t i = 0; i < *n_seen && !known; i++)
-                        known = seen[i] == pid;
-                (void) kill(pid, sig);
-                if (known)
-                        continue;
-                n++;
-                if (*n_seen < max_seen)
-                        seen[(*n_seen)++] = pid;
-        }
-        return n;
-}
-
-int brig_cgroup_command_signal(brig_cgroup_mode mode, const char *path, int sig) {
-        _cleanup_free_ pid_t *seen = NULL;
-        size_t n_seen = 0, max_seen = 4096;
-        int r;
-
-        if (!path)
-                return -ENOENT;
-        /* cgroup.kill (5.14) is atomic against forks. */
-        if (mode == BRIG_CGROUP_V2 && sig == SIGKILL && write_str(path, "cgroup.kill", "1") == 0)
-                return 1;
-        seen = calloc(max_seen, sizeof(*seen));
-        if (!seen)
-                return -ENOMEM;
-        /* Without it a process may fork between our read and its kill: a child born that way is in the group
-         * and shows up in the next pass. Other signals are delivered once to each process there now. */
-        for (int pass = 0; pass < 64; pass++) {
-                if ((r = signal_pass(path, sig, seen, &n_seen, max_seen)) < 0)
-                        return r;
-                if (r == 0 || sig != SIGKILL)
-                        return (int) n_seen;
-        }
-        return -EAGAIN;
-}
-
-int brig_cgroup_command_remove(const char *path) {
-        if (!path)
-                return 0;
-        return rmdir(path) < 0 ? -errno : 0;
-}
-
-void brig_cgroup_prune(const brig_cgroup *env) {
-        if (env->mode != BRIG_CGROUP_NONE && env->path[COMMAND_CG][0])
-                remove_empty_children(env->path[COMMAND_CG], 1);
 }

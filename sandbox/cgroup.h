@@ -44,23 +44,11 @@ const char *brig_cgroup_mode_name(brig_cgroup_mode m);
 /* Creates the group `name` with the policy's limits. */
 int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const brig_limits *l,
                        brig_cgroup *ret, brig_error *err);
-/* Moves pid (and so all it will fork) into the group. */
-int brig_cgroup_attach(const brig_cgroup *cg, pid_t pid, brig_error *err);
+/* Opens the group's cgroup.procs for writing, once per hierarchy (v2: one, v1: three): a process that
+ * writes "0" to each moves itself, and all it will fork, into the group. Returns how many (0 without
+ * cgroups); the caller closes them. */
+int brig_cgroup_open_procs(const brig_cgroup *cg, int fds[_BRIG_CG_MAX], brig_error *err);
 /* Out-of-memory kills so far in the group. */
 int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret);
-/* Removes the group (and its commands' groups) once its processes are gone (best effort); closes oom_fd. */
+/* Removes the group once its processes are gone (best effort), and closes oom_fd. */
 void brig_cgroup_remove(brig_cgroup *cg);
-
-/* A command's own group inside its environment's, so that a cancel or timeout reaches everything the
- * command started, setsid() or not; limits stay on the environment's group. With cgroups on, *ret_path is
- * the new group and *ret_procs_fd its cgroup.procs open for writing (for the command to join with "0");
- * without, both stay NULL/-1 and 0 is returned. */
-int brig_cgroup_command_create(const brig_cgroup *env, uint64_t id, char **ret_path, int *ret_procs_fd,
-                               brig_error *err);
-/* Sends sig to every process in the group; for SIGKILL, until none is left (bounded). Returns how many
- * processes were signalled (v2 SIGKILL: 1), or -errno. */
-int brig_cgroup_command_signal(brig_cgroup_mode mode, const char *path, int sig);
-/* Removes the group: -EBUSY while something the command started still runs (a server left behind). */
-int brig_cgroup_command_remove(const char *path);
-/* Removes the environment's command groups that have emptied since. */
-void brig_cgroup_prune(const brig_cgroup *env);

@@ -13,6 +13,7 @@
  * setsid() (no controlling tty, so no TIOCSTI into the caller's terminal), rlimits, all fds but 0/1/2
  * closed, cwd, then the seccomp filter as the very last step, and execve(). All three report on the status
  * fd (see jail.h); stdio is inherited from the helper unchanged. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -148,10 +149,11 @@ static const char *rlimit_name(int resource) {
         }
 }
 
-static _Noreturn void command_main(const brig_plan *plan, const struct sock_fprog *prog, int status) {
+static _Noreturn void command_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
+                                   bool new_session) {
         int r;
 
-        if (setsid() < 0) {
+        if (new_session && setsid() < 0) {
                 report_error(status, "setsid", -errno, "");
                 _exit(127);
         }
@@ -190,10 +192,85 @@ static _Noreturn void command_main(const brig_plan *plan, const struct sock_fpro
 #define SPAWN_PLAN_MAX (16 * 1024 * 1024)
 
 typedef struct spawn_child {
-        pid_t pid;
+        pid_t pid; /* the command's reaper */
         uint64_t id;
-        int status_fd;
 } spawn_child;
+
+#define KILL_MAX 4096 /* processes one kill looks at; an environment has at most its limits.processes */
+
+typedef struct command_args {
+        const brig_plan *plan;
+        const struct sock_fprog *prog;
+        int status;
+} command_args;
+
+#ifndef __SANITIZE_ADDRESS__
+/* The command's own stack while it shares the reaper's memory (it runs until execve). */
+static char command_stack[64 * 1024] __attribute__((aligned(16)));
+#endif
+
+static int command_start(void *arg) {
+        const command_args *a = arg;
+        sigset_t none;
+
+        (void) sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        command_main(a->plan, a->prog, a->status, false);
+}
+
+/* Between the init and a command: a child subreaper in a session of its own, so that the command's
+ * process group is the reaper's (signals reach it by that group) and whatever the command leaves behind,
+ * setsid() or not, stays below the reaper, where a kill finds it. Reports how the command ended on the
+ * status fd, then lingers, reaping, for as long as anything the command started still runs. */
+static _Noreturn void reaper_main(const brig_plan *plan, const struct sock_fprog *prog, int status) {
+        sigset_t all;
+        pid_t cmd, pid;
+        int st;
+
+        (void) sigfillset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+        if (setsid() < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+                report_error(status, "reaper", -errno, "");
+                _exit(127);
+        }
+        /* The reaper only waits while the command runs: it lends the command its memory until execve
+         * (CLONE_VM | CLONE_VFORK, as posix_spawn does), which saves a copy of its page tables per call. */
+        command_args a = {plan, prog, status};
+#ifdef __SANITIZE_ADDRESS__
+        /* ASan cannot follow a switch to a stack of our own: a plain fork in sanitizer builds. */
+        cmd = fork();
+        if (cmd == 0)
+                _exit(command_start(&a));
+#else
+        cmd = clone(command_start, command_stack + sizeof(command_stack), CLONE_VM | CLONE_VFORK | SIGCHLD,
+                    &a);
+#endif
+        if (cmd < 0) {
+                report_error(status, "fork", -errno, "command");
+                _exit(127);
+        }
+        /* Only the status fd: the command's output must reach EOF when the command and its children are
+         * done with it, not when we are. */
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; null >= 0 && fd < 3; fd++)
+                (void) dup2(null, fd);
+        (void) close_fds_except(status);
+        for (;;) {
+                pid = waitpid(-1, &st, 0);
+                if (pid < 0 && errno == EINTR)
+                        continue;
+                if (pid < 0)
+                        _exit(0);
+                if (pid != cmd)
+                        continue;
+                if (WIFEXITED(st))
+                        report(status, "exit %d", WEXITSTATUS(st));
+                else
+                        report(status, "signal %d", WTERMSIG(st));
+                (void) close(status);
+                status = -1;
+        }
+}
 
 static int read_plan_fd(int fd, brig_plan **ret) {
         struct stat st;
@@ -222,17 +299,15 @@ static int read_plan_fd(int fd, brig_plan **ret) {
         return r;
 }
 
-/* Forks one command. fds: plan, stdout, stderr, status[, stdin][, cgroup.procs]. Takes ownership of all of
- * them. */
+/* Forks one command. fds: plan, stdout, stderr, status[, stdin]. Takes ownership of all of them. */
 static void spawn_run(const brig_spawn_msg *m, int *fds, size_t n_fds, const struct sock_fprog *prog,
                       spawn_child *children, size_t *n_children) {
-        bool has_stdin = m->flags & BRIG_SPAWN_FLAG_STDIN, has_cgroup = m->flags & BRIG_SPAWN_FLAG_CGROUP;
+        bool has_stdin = m->flags & BRIG_SPAWN_FLAG_STDIN;
         brig_plan *plan = NULL;
         int status = n_fds >= 4 ? fds[3] : -1, r;
-        bool kept = false;
         pid_t pid;
 
-        if (n_fds != 4u + has_stdin + has_cgroup) {
+        if (n_fds != (has_stdin ? 5u : 4u)) {
                 if (status >= 0)
                         report_error(status, "spawn", EBADMSG, "wrong descriptors");
                 goto out;
@@ -251,16 +326,7 @@ static void spawn_run(const brig_spawn_msg *m, int *fds, size_t n_fds, const str
                 goto out;
         }
         if (pid == 0) {
-                sigset_t none;
                 int in = has_stdin ? fds[4] : open("/dev/null", O_RDONLY | O_CLOEXEC);
-                /* Before anything can fork: all the command starts is then in its group, where brigd can
-                 * kill it, setsid() or not. Kernels before 5.16 check the writer's rights rather than the
-                 * opener's and refuse: the command then stays in the environment's group, killed by
-                 * process group only. */
-                if (has_cgroup)
-                        (void) !write(fds[n_fds - 1], "0", 1);
-                (void) sigemptyset(&none);
-                (void) sigprocmask(SIG_SETMASK, &none, NULL);
                 /* 0..2 first, then the status fd out of their way: command_main closes everything else. */
                 int st = fcntl(status, F_DUPFD_CLOEXEC, 3);
                 if (in < 0 || st < 0 || dup2(in, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0) {
@@ -270,34 +336,97 @@ static void spawn_run(const brig_spawn_msg *m, int *fds, size_t n_fds, const str
                 /* dup2() onto itself keeps close-on-exec, which the descriptors arrived with. */
                 for (int fd = 0; fd < 3; fd++)
                         (void) fcntl(fd, F_SETFD, 0);
-                command_main(plan, prog, st);
+                reaper_main(plan, prog, st);
         }
-        children[(*n_children)++] = (spawn_child){.pid = pid, .id = m->id, .status_fd = status};
+        children[(*n_children)++] = (spawn_child){.pid = pid, .id = m->id};
         report(status, "pid %d", (int) pid);
-        kept = true; /* the status fd stays open until the command ends */
 out:
         brig_plan_free(plan);
         for (size_t i = 0; i < n_fds; i++)
-                if (!(kept && i == 3))
-                        (void) close(fds[i]);
+                (void) close(fds[i]);
 }
 
 static void spawn_reap(spawn_child *children, size_t *n_children) {
-        int st;
         pid_t pid;
 
-        while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-                for (size_t i = 0; i < *n_children; i++) {
-                        if (children[i].pid != pid)
-                                continue;
-                        if (WIFEXITED(st))
-                                report(children[i].status_fd, "exit %d", WEXITSTATUS(st));
-                        else
-                                report(children[i].status_fd, "signal %d", WTERMSIG(st));
-                        (void) close(children[i].status_fd);
-                        children[i] = children[--(*n_children)];
-                        break;
+        /* Each command's reaper reported how its command ended; here they and orphans only go. */
+        while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+                for (size_t i = 0; i < *n_children; i++)
+                        if (children[i].pid == pid) {
+                                children[i] = children[--(*n_children)];
+                                break;
+                        }
+}
+
+/* The processes below root in this pid namespace, from /proc (ours: the environment's), appended to
+ * pids (up to max) unless already there. Returns how many were added. */
+static size_t add_descendants(pid_t root, pid_t *pids, size_t *n, size_t max) {
+        static pid_t pid_of[KILL_MAX], ppid_of[KILL_MAX];
+        size_t n_procs = 0, added = 0;
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+
+        while (d && (de = readdir(d)) && n_procs < KILL_MAX) {
+                char path[64], buf[512];
+                int pid = atoi(de->d_name), fd;
+                if (pid <= 1)
+                        continue;
+                (void) snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+                if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                        continue;
+                ssize_t len = read(fd, buf, sizeof(buf) - 1);
+                (void) close(fd);
+                if (len <= 0)
+                        continue;
+                buf[len] = 0;
+                /* "pid (comm) state ppid ...": comm may hold anything, ')' included. */
+                char *end = strrchr(buf, ')');
+                int ppid;
+                if (end && sscanf(end + 1, " %*c %d", &ppid) == 1) {
+                        pid_of[n_procs] = pid;
+                        ppid_of[n_procs++] = ppid;
                 }
+        }
+        if (d)
+                closedir(d);
+        /* Breadth first from root: pids[] doubles as the queue. */
+        size_t first = *n;
+        for (size_t q = 0;; q++) {
+                pid_t parent = q == 0 ? root : (first + q - 1 < *n ? pids[first + q - 1] : 0);
+                if (q > 0 && first + q - 1 >= *n)
+                        break;
+                for (size_t i = 0; i < n_procs; i++) {
+                        bool known = false;
+                        if (ppid_of[i] != parent)
+                                continue;
+                        for (size_t k = 0; k < *n && !known; k++)
+                                known = pids[k] == pid_of[i];
+                        if (!known && *n < max) {
+                                pids[(*n)++] = pid_of[i];
+                                added++;
+                        }
+                }
+        }
+        return added;
+}
+
+/* Kills a command's reaper and everything below it. Orphans of the command are reparented to its reaper
+ * (a child subreaper), so this reaches what left the command's session too. Stopped first, level by level,
+ * so that nothing forks between the look and the kill. */
+static void kill_tree(pid_t reaper) {
+        static pid_t pids[KILL_MAX];
+        size_t n = 0;
+
+        for (int pass = 0; pass < 64; pass++) {
+                size_t before = n;
+                if (add_descendants(reaper, pids, &n, KILL_MAX) == 0 && pass > 0)
+                        break;
+                for (size_t i = before; i < n; i++)
+                        (void) kill(pids[i], SIGSTOP);
+        }
+        for (size_t i = 0; i < n; i++)
+                (void) kill(pids[i], SIGKILL);
+        (void) kill(reaper, SIGKILL);
 }
 
 /* The environment's pid 1 once it is built: forks the commands brigd sends over the control socket, tells
@@ -354,11 +483,16 @@ static _Noreturn void hold_main(int status, int control, const struct sock_fprog
                                 for (size_t i = 0; i < n_fds; i++)
                                         (void) close(fds[i]);
                                 if (m.op == BRIG_SPAWN_KILL && m.signal > 0 && m.signal < 65)
-                                        for (size_t i = 0; i < n_children; i++)
-                                                if (children[i].id == m.id) {
+                                        for (size_t i = 0; i < n_children; i++) {
+                                                if (children[i].id != m.id)
+                                                        continue;
+                                                /* Other signals go to the command's process group (the
+                                                 * reaper, in it, blocks them all). */
+                                                if (m.signal == SIGKILL)
+                                                        kill_tree(children[i].pid);
+                                                else
                                                         (void) kill(-children[i].pid, m.signal);
-                                                        (void) kill(children[i].pid, m.signal);
-                                                }
+                                        }
                         }
                         /* A command may have ended before its pid was recorded. */
                         spawn_reap(children, &n_children);
@@ -436,7 +570,7 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 _exit(1);
         }
         if (cmd == 0)
-                command_main(plan, prog, status);
+                command_main(plan, prog, status, true);
 
         /* As pid 1 we ignore signals without handlers; block them anyway so nothing interrupts reaping. */
         (void) sigfillset(&mask);

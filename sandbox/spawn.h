@@ -7,10 +7,8 @@
 /* The control protocol between brigd and an environment's init (the resident spawner). One SOCK_SEQPACKET
  * message per request, with its file descriptors attached (SCM_RIGHTS):
  *   RUN  id        fds: plan memfd (an ENTER plan), stdout, stderr, status [, stdin when FLAG_STDIN]
- *                  [, the command's own cgroup.procs, opened by brigd, when FLAG_CGROUP]
- *                  The init forks the command, which joins that cgroup first (writing "0" through brigd's
- *                  descriptor: the kernel checks the opener's rights); on the status fd it writes "pid N"
- *                  (in the environment's pid namespace), then "exit N" or "signal N" when it ends.
+ *                  The init forks the command; on the status fd it writes "pid N" (in the environment's
+ *                  pid namespace), then "exit N" or "signal N" when it ends, then closes it.
  *   KILL id sig    Signals the process group of command `id`.
  * A hang-up of the control socket ends the environment (the init exits, and with it every process). */
 
@@ -21,10 +19,9 @@ enum {
 
 enum {
         BRIG_SPAWN_FLAG_STDIN = 1 << 0,
-        BRIG_SPAWN_FLAG_CGROUP = 1 << 1,
 };
 
-#define BRIG_SPAWN_MAX_FDS 6
+#define BRIG_SPAWN_MAX_FDS 5
 
 typedef struct brig_spawn_msg {
         uint32_t op;

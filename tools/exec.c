@@ -7,8 +7,7 @@
  * its control socket (sandbox/spawn.h); the init forks the command. The status pipe says "pid N" and, when
  * the command ends, "exit N" or "signal N"; the call is over once that is known and stdout, stderr and
  * status have reached EOF (or, for output held open by a background child, DRAIN_MS later). Only then is
- * ops->done called, once. Cancel and timeout SIGKILL the command's own cgroup (everything it started, even
- * what left its session) and ask the init to kill its process group (all there is without cgroups). */
+ * ops->done called, once. Cancel and timeout ask the init to SIGKILL the command's process group. */
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,10 +38,8 @@ struct brig_exec {
         void *userdata;
         exec_state state;
 
-        uint64_t id;  /* the spawner's name for this command */
-        int control;  /* borrowed: the environment's control socket */
-        char *cgroup; /* the command's own group, NULL without cgroups */
-        brig_cgroup_mode cgroup_mode;
+        uint64_t id; /* the spawner's name for this command */
+        int control; /* borrowed: the environment's control socket */
         uv_pipe_t out, err, status, in;
         uv_timer_t timer, drain;
         uv_write_t in_req;
@@ -86,7 +83,6 @@ static void handle_closed_cb(uv_handle_t *h) {
                 brig_buf_done(&e->out_buf);
                 brig_buf_done(&e->err_buf);
                 free(e->stdin_data);
-                free(e->cgroup);
                 free(e);
         }
 }
@@ -130,8 +126,6 @@ static void finish(brig_exec *e) {
                 (void) brig_error_set(&res.error, -EPROTO, BRIG_KIND_SANDBOX,
                                       "sandbox helper ended without reporting a result");
 
-        /* A server the command left running keeps its group busy; brig_cgroup_prune() takes it later. */
-        (void) brig_cgroup_command_remove(e->cgroup);
         e->ops.done(&res, e->userdata);
 
         close_handle(e, (uv_handle_t *) &e->out);
@@ -149,8 +143,6 @@ static void kill_jail(brig_exec *e) {
         if (e->exited || e->killed)
                 return;
         e->killed = true;
-        if (e->cgroup)
-                (void) brig_cgroup_command_signal(e->cgroup_mode, e->cgroup, SIGKILL);
         /* The spawner kills the command's whole process group. If it is gone, so is everything it ran. */
         (void) brig_spawn_send(e->control, &m, NULL, 0);
         /* Drain whatever is left so EOF arrives. */
@@ -357,10 +349,6 @@ int brig_exec_signal(brig_exec *e, int sig) {
         brig_spawn_msg m = {.op = BRIG_SPAWN_KILL, .id = e->id, .signal = sig};
         if (e->state != EXEC_RUNNING || e->exited)
                 return -ESRCH;
-        /* Once only: a second SIGINT would land in the interpreter's handling of the first. The group is
-         * empty when the command could not join it (kernel before 5.16): then its process group. */
-        if (e->cgroup && brig_cgroup_command_signal(e->cgroup_mode, e->cgroup, sig) > 0)
-                return 0;
         return brig_spawn_send(e->control, &m, NULL, 0);
 }
 
@@ -422,9 +410,6 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         uint64_t timeout = args->timeout_ms ? args->timeout_ms : ctx->policy->limits.wall_time_ms;
         bool want_stdin = args->has_stdin || args->background;
         int out[2] = {-1, -1}, errp[2] = {-1, -1}, st[2] = {-1, -1}, in[2] = {-1, -1};
-        _cleanup_close_ int cg_fd = -1;
-        _cleanup_free_ char *cg_path = NULL;
-        uint64_t id = next_id + 1;
         brig_exec *e;
         int r;
 
@@ -445,8 +430,6 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 return r;
         if ((r = write_plan(plan, &plan_fd, err)) < 0)
                 return r;
-        if (ctx->cgroup && (r = brig_cgroup_command_create(ctx->cgroup, id, &cg_path, &cg_fd, err)) < 0)
-                return r;
         /* Output as pipes, not sockets: what the command sees is what a shell would give it. */
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0 ||
             (want_stdin && pipe2(in, O_CLOEXEC) < 0)) {
@@ -455,7 +438,6 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 close_pair(errp);
                 close_pair(st);
                 close_pair(in);
-                (void) brig_cgroup_command_remove(cg_path);
                 return r;
         }
 
@@ -465,7 +447,6 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 close_pair(errp);
                 close_pair(st);
                 close_pair(in);
-                (void) brig_cgroup_command_remove(cg_path);
                 return -ENOMEM;
         }
         e->ctx = *ctx;
@@ -474,9 +455,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         e->budget = ctx->policy->limits.output_bytes;
         e->start_ns = uv_hrtime();
         e->control = ctx->control_fd;
-        e->id = next_id = id;
-        e->cgroup = TAKE_PTR(cg_path);
-        e->cgroup_mode = ctx->cgroup ? ctx->cgroup->mode : BRIG_CGROUP_NONE;
+        e->id = ++next_id;
         e->background = args->background;
 
         (void) uv_pipe_init(ctx->loop, &e->out, 0);
@@ -495,18 +474,10 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 e->has_in = true;
         }
 
-        int fds[BRIG_SPAWN_MAX_FDS] = {plan_fd, out[1], errp[1], st[1]};
-        size_t n_fds = 4;
-        brig_spawn_msg m = {.op = BRIG_SPAWN_RUN, .id = e->id};
-        if (want_stdin) {
-                fds[n_fds++] = in[0];
-                m.flags |= BRIG_SPAWN_FLAG_STDIN;
-        }
-        if (cg_fd >= 0) {
-                fds[n_fds++] = cg_fd;
-                m.flags |= BRIG_SPAWN_FLAG_CGROUP;
-        }
-        r = brig_spawn_send(ctx->control_fd, &m, fds, n_fds);
+        int fds[BRIG_SPAWN_MAX_FDS] = {plan_fd, out[1], errp[1], st[1], in[0]};
+        brig_spawn_msg m = {
+                .op = BRIG_SPAWN_RUN, .id = e->id, .flags = want_stdin ? BRIG_SPAWN_FLAG_STDIN : 0};
+        r = brig_spawn_send(ctx->control_fd, &m, fds, want_stdin ? 5 : 4);
         /* The child ends now live in the spawner (or nowhere): ours must go, or EOF would never come. */
         brig_closep(&out[1]);
         brig_closep(&errp[1]);
@@ -517,7 +488,6 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                                       r == -EAGAIN ? "the environment is busy" : strerror(-r));
                 /* No callbacks will come: close what was initialised and let the last close free e. */
                 e->state = EXEC_DONE;
-                (void) brig_cgroup_command_remove(e->cgroup);
                 close_handle(e, (uv_handle_t *) &e->out);
                 close_handle(e, (uv_handle_t *) &e->err);
                 close_handle(e, (uv_handle_t *) &e->status);

@@ -10,7 +10,6 @@
 
 #include "common/error.h"
 #include "common/text.h"
-#include "sandbox/cgroup.h"
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
 
@@ -44,8 +43,7 @@ typedef struct brig_exec_context {
         uv_loop_t *loop;
         const brig_policy *policy;
         brig_identity identity;
-        int control_fd;            /* the environment's control socket (its init spawns the command) */
-        const brig_cgroup *cgroup; /* the environment's, for the command's own group; NULL: none */
+        int control_fd; /* the environment's control socket (its init spawns the command) */
 } brig_exec_context;
 
 typedef enum brig_stream {

@@ -23,8 +23,12 @@
 #include "worker/process.h"
 #include "worker/repl.h"
 #include "worker/worker.h"
+#include "worker/wstools.h"
 
 #define META_MAX_BYTES 65536
+#define SPARE_PREFIX ".spare-"
+#define SPARE_DELAY_MS 20 /* after an adoption: the first call goes first */
+#define SPARE_RETRY_S 60  /* after a spare failed to start */
 
 static const char *const state_names[_BRIG_ENV_STATE_MAX] = {
         [BRIG_ENV_STOPPED] = "stopped",
@@ -62,6 +66,7 @@ brig_env *brig_env_find(brig_worker *w, const char *id) {
 }
 
 static void env_free(brig_env *env) {
+        brig_wstools_free(env);
         brig_repls_free(env);
         brig_processes_free(env);
         free(env->policy_key);
@@ -81,11 +86,21 @@ static void env_unlink(brig_env *env) {
 
 /* Frees a destroyed environment once nothing refers to it any more. */
 static void maybe_free(brig_env *env) {
-        if (env->destroyed && env->attached == 0 && env->open_handles == 0 && env->running_processes == 0)
+        if (env->destroyed && env->attached == 0 && env->open_handles == 0 && env->running_processes == 0 &&
+            env->holds == 0)
                 env_free(env);
 }
 
 void brig__env_process_ended(brig_env *env) {
+        maybe_free(env);
+}
+
+void brig__env_hold(brig_env *env) {
+        env->holds++;
+}
+
+void brig__env_release(brig_env *env) {
+        env->holds--;
         maybe_free(env);
 }
 
@@ -174,9 +189,13 @@ static void meta_after_cb(uv_work_t *req, int status) {
 }
 
 static int write_meta(brig_env *env, brig_error *err) {
-        _cleanup_json_ cJSON *o = cJSON_CreateObject();
+        _cleanup_json_ cJSON *o = NULL;
         meta_work *mw;
 
+        /* A spare has no identity to keep: a worker that dies leaves it for the next one to remove. */
+        if (env->spare)
+                return 0;
+        o = cJSON_CreateObject();
         if (!o || !cJSON_AddNumberToObject(o, "version", 1) || !cJSON_AddStringToObject(o, "id", env->id) ||
             !cJSON_AddNumberToObject(o, "owner_uid", env->owner) ||
             !cJSON_AddNumberToObject(o, "slot", env->slot) ||
@@ -203,7 +222,7 @@ static int write_meta(brig_env *env, brig_error *err) {
         return 0;
 }
 
-static int create_on_disk(brig_env *env, brig_error *err) {
+int brig_env_ensure_on_disk(brig_env *env, brig_error *err) {
         const brig_identity *id = &env->identity;
 
         if (env->on_disk)
@@ -268,6 +287,12 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 uint64_t owner = 0, created = 0, last = 0, slot = 0;
                 bool ephemeral = false;
 
+                if (strncmp(de->d_name, SPARE_PREFIX, strlen(SPARE_PREFIX)) == 0) {
+                        _cleanup_free_ char *leftover = NULL;
+                        if (asprintf(&leftover, "%s/%s", w->envs_dir, de->d_name) >= 0)
+                                (void) brig_rm_rf(leftover);
+                        continue;
+                }
                 if (brig_env_id_check(de->d_name, NULL) < 0)
                         continue;
                 if (asprintf(&dir, "%s/%s", w->envs_dir, de->d_name) < 0 ||
@@ -313,12 +338,122 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 set_identity(env);
                 env->on_disk = true;
                 env->restarted = true;
+                /* Its processes ended with the previous worker; their descriptions and output remain. */
+                int r = brig_processes_load(env);
+                if (r < 0) {
+                        closedir(d);
+                        return r;
+                }
         }
         closedir(d);
         return 0;
 }
 
 /* --- attach ------------------------------------------------------------------------------------------- */
+
+/* --- spares ------------------------------------------------------------------------------------------ */
+
+/* Building an environment's jail costs several plain fork+execs (namespaces, a network namespace, mounts).
+ * brigd keeps `spares` environments of its default policy built ahead, unnamed and unlisted; a new
+ * environment of that policy adopts one: its directory is renamed (the jail's workspace bind follows the
+ * directory, not its name), and so are its cgroups where the hierarchy allows (v1; v2 keeps the spare's
+ * name), and a replacement is built shortly after. */
+
+static void audit_env(brig_env *env, const char *type, const char *error);
+
+static void spare_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
+        (void) userdata;
+        if (!err || !env->spare)
+                return;
+        log_warning("spare environment: %s; retrying in %d s", err->msg, SPARE_RETRY_S);
+        env->w->spare_failed_at = time(NULL);
+        brig_env_destroy(env);
+}
+
+void brig_spares_fill(brig_worker *w) {
+        unsigned have = 0;
+
+        if (w->stopping || !w->default_policy ||
+            (w->spare_failed_at && time(NULL) - w->spare_failed_at < SPARE_RETRY_S))
+                return;
+        for (const brig_env *e = w->envs; e; e = e->next)
+                have += e->spare && !e->destroyed;
+        while (have < w->spares_wanted && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
+                uint8_t rnd[6];
+                char id[32];
+                if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                        return;
+                (void) snprintf(id, sizeof(id), SPARE_PREFIX "%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+                                rnd[2], rnd[3], rnd[4], rnd[5]);
+                brig_env *env = env_new(w, id, getuid(), w->default_policy->name, w->default_policy);
+                if (!env)
+                        return;
+                env->spare = env->ephemeral = true;
+                have++;
+                brig_env_ensure_running(env, spare_ready_cb, NULL);
+        }
+}
+
+static void spare_timer_cb(uv_timer_t *t) {
+        brig_spares_fill(t->data);
+}
+
+/* Renames an environment's group in each hierarchy that allows it, keeping the old path where not. */
+static void rename_cgroups(brig_env *env, const char *id) {
+        char prev_old[sizeof(env->cg.path[0])] = "";
+
+        for (int i = 0; i < _BRIG_CG_MAX; i++) {
+                char *p = env->cg.path[i], *slash = strrchr(p, '/');
+                char old[sizeof(env->cg.path[0])], path[sizeof(env->cg.path[0])];
+                if (!slash)
+                        continue;
+                memcpy(old, p, sizeof(old));
+                /* v2 lists one directory thrice: it moves once. */
+                if (i > 0 && strcmp(old, prev_old) == 0)
+                        memcpy(p, env->cg.path[i - 1], sizeof(old));
+                else {
+                        (void) snprintf(path, sizeof(path), "%.*s/%s", (int) (slash - p), p, id);
+                        if (rename(old, path) == 0)
+                                memcpy(p, path, sizeof(path));
+                }
+                memcpy(prev_old, old, sizeof(old));
+        }
+}
+
+static brig_env *adopt_spare(brig_worker *w, const char *id, bool ephemeral, uid_t owner,
+                             const char *policy_key, const brig_policy_entry *policy) {
+        _cleanup_free_ char *dir = NULL, *workspace = NULL, *key = NULL;
+        brig_env *env;
+
+        for (env = w->envs; env; env = env->next)
+                if (env->spare && !env->destroyed && env->state == BRIG_ENV_RUNNING && env->policy == policy)
+                        break;
+        if (!env || asprintf(&dir, "%s/%s", w->envs_dir, id) < 0 ||
+            asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)))
+                return NULL;
+        if (renameat2(AT_FDCWD, env->dir, AT_FDCWD, dir, RENAME_NOREPLACE) < 0) {
+                (void) log_warning_errno(-errno, "adopt spare environment %s as %s: %m", env->id, id);
+                return NULL;
+        }
+        rename_cgroups(env, id);
+        log_info("environment %s starts from spare %s", id, env->id);
+        (void) snprintf(env->id, sizeof(env->id), "%s", id);
+        free(env->dir);
+        free(env->workspace);
+        free(env->policy_key);
+        env->dir = TAKE_PTR(dir);
+        env->workspace = TAKE_PTR(workspace);
+        env->policy_key = TAKE_PTR(key);
+        env->owner = owner;
+        env->spare = false;
+        env->ephemeral = ephemeral;
+        env->created = env->last_used = time(NULL);
+        (void) write_meta(env, NULL);
+        audit_env(env, "environment_start", NULL);
+        if (!uv_is_closing((uv_handle_t *) &w->spare_timer))
+                (void) uv_timer_start(&w->spare_timer, spare_timer_cb, SPARE_DELAY_MS, 0);
+        return env;
+}
 
 int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, const struct ucred *peer,
                     brig_env **ret, brig_error *err) {
@@ -357,7 +492,10 @@ int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, cons
                 (void) snprintf(fresh, sizeof(fresh), "env-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
                                 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
         }
-        env = env_new(w, id ? id : fresh, peer->uid, policy_key ? policy_key : policy->name, policy);
+        env = adopt_spare(w, id ? id : fresh, !id, peer->uid, policy_key ? policy_key : policy->name,
+                          policy);
+        if (!env)
+                env = env_new(w, id ? id : fresh, peer->uid, policy_key ? policy_key : policy->name, policy);
         if (!env)
                 return -ENOMEM;
         env->ephemeral = !id;
@@ -400,7 +538,12 @@ static void holder_closed_cb(uv_handle_t *h) {
 }
 
 static void audit_env(brig_env *env, const char *type, const char *error) {
-        cJSON *ev = brig_audit_event(type);
+        cJSON *ev;
+
+        /* A spare becomes an environment, and is audited as one, when it is adopted. */
+        if (env->spare)
+                return;
+        ev = brig_audit_event(type);
         if (ev) {
                 cJSON_AddStringToObject(ev, "environment", env->id);
                 cJSON_AddStringToObject(ev, "policy", env->policy_key);
@@ -435,6 +578,9 @@ static void holder_gone(brig_env *env) {
                 fire_waiters(env, &err);
         }
         log_info("environment %s stopped", env->id);
+        /* Not built for anyone yet: nothing to keep. */
+        if (env->spare && !env->destroyed)
+                brig_env_destroy(env);
 }
 
 static void holder_exit_cb(uv_process_t *p, int64_t status, int sig) {
@@ -452,9 +598,6 @@ static void holder_line(brig_env *env, const char *line, size_t len) {
                 return;
         if (st.outcome == BRIG_JAIL_HOLDER) {
                 env->init_pid = st.value;
-                /* Before the init forks anything: all the environment's processes then start inside. */
-                if (brig_cgroup_attach(&env->cg, env->init_pid, &env->start_error) < 0)
-                        (void) uv_process_kill(&env->holder, SIGKILL);
         } else if (st.outcome == BRIG_JAIL_ERROR && !env->start_error.code)
                 (void) brig_jail_status_to_error(&st, &env->start_error);
         else if (st.outcome == BRIG_JAIL_READY && env->init_pid > 0 && env->state == BRIG_ENV_STARTING) {
@@ -501,14 +644,14 @@ static int holder_start(brig_env *env, brig_error *err) {
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
         _cleanup_free_ char *json = NULL;
         _cleanup_close_ int plan_fd = -1;
-        char *argv[] = {w->jail_helper, (char *) "--plan-fd",
-                        (char *) "3",   (char *) "--status-fd",
-                        (char *) "4",   (char *) "--seccomp-fd",
-                        (char *) "5",   (char *) "--control-fd",
-                        (char *) "6",   NULL};
-        int pair[2];
+        /* The helper joins the environment's cgroups itself (fds 7..), before it forks the init. */
+        char *argv[16] = {w->jail_helper, (char *) "--plan-fd",    (char *) "3", (char *) "--status-fd",
+                          (char *) "4",   (char *) "--seccomp-fd", (char *) "5", (char *) "--control-fd",
+                          (char *) "6"};
+        static char cg_fd_names[][2] = {"7", "8", "9"};
+        int pair[2], cg_fds[_BRIG_CG_MAX], n_cg = 0;
         char *envp[] = {NULL};
-        uv_stdio_container_t stdio[7];
+        uv_stdio_container_t stdio[7 + _BRIG_CG_MAX];
         uv_process_options_t opts = {0};
         int r;
 
@@ -516,7 +659,7 @@ static int holder_start(brig_env *env, brig_error *err) {
                 return brig_error_set(err, -ENOENT, BRIG_KIND_POLICY,
                                       "environment \"%s\": its policy \"%.100s\" is no longer available",
                                       env->id, env->policy_key);
-        if ((r = create_on_disk(env, err)) < 0)
+        if ((r = brig_env_ensure_on_disk(env, err)) < 0)
                 return r;
         const brig_limits *lim = &env->policy->policy->limits;
         if (lim->cgroups == BRIG_CGROUP_REQUIRED && w->cgroups.mode == BRIG_CGROUP_NONE)
@@ -533,6 +676,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         brig_plan_request req = {.mode = BRIG_PLAN_HOLD, .workspace = env->workspace};
         if ((r = brig_plan_build(env->policy->policy, &req, &env->identity, &plan, err)) < 0)
                 return r;
+
         if (!(json = brig_plan_to_json(plan)))
                 return -ENOMEM;
         plan_fd = memfd_create("brig-plan", MFD_CLOEXEC);
@@ -541,8 +685,19 @@ static int holder_start(brig_env *env, brig_error *err) {
                 return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "write plan");
 
         /* SEQPACKET keeps each request one message; ours is non-blocking so a stuck init cannot stall us. */
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "control socket");
+        if ((n_cg = brig_cgroup_open_procs(&env->cg, cg_fds, err)) < 0)
+                return n_cg;
+        for (int i = 0; i < n_cg; i++) {
+                argv[9 + 2 * i] = (char *) "--cgroup-fd";
+                argv[10 + 2 * i] = cg_fd_names[i];
+                stdio[7 + i] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = cg_fds[i]};
+        }
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+                r = brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "control socket");
+                for (int i = 0; i < n_cg; i++)
+                        (void) close(cg_fds[i]);
+                return r;
+        }
         (void) fcntl(pair[0], F_SETFL, O_NONBLOCK);
         env->start_error = (brig_error) BRIG_ERROR_INIT;
         env->holder_exited = env->status_eof = false;
@@ -562,12 +717,14 @@ static int holder_start(brig_env *env, brig_error *err) {
         opts.args = argv;
         opts.env = envp;
         opts.stdio = stdio;
-        opts.stdio_count = 7;
+        opts.stdio_count = 7 + n_cg;
         opts.exit_cb = holder_exit_cb;
         opts.flags = UV_PROCESS_DETACHED;
         env->open_handles += 2;
         r = uv_spawn(w->loop, &env->holder, &opts);
         (void) close(pair[1]);
+        for (int i = 0; i < n_cg; i++)
+                (void) close(cg_fds[i]);
         if (r < 0) {
                 (void) close(pair[0]);
                 uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
@@ -644,14 +801,10 @@ int brig_env_oom_kills(brig_env *env, uint64_t *ret) {
 void brig_envs_sweep(brig_worker *w) {
         int64_t now = time(NULL);
 
+        brig_spares_fill(w);
         for (brig_env *e = w->envs, *next; e; e = next) {
                 next = e->next;
-                /* Groups of commands whose leftovers (a server started in the background) have ended. */
-                if (e->state == BRIG_ENV_RUNNING && now - e->pruned_at >= 10) {
-                        brig_cgroup_prune(&e->cg);
-                        e->pruned_at = now;
-                }
-                if (e->attached > 0 || !e->policy)
+                if (e->attached > 0 || !e->policy || e->spare)
                         continue;
                 int64_t unused_ms = (now - e->last_used) * 1000;
                 const brig_policy *p = e->policy->policy;

@@ -54,6 +54,7 @@ struct brig_env {
         unsigned slot;          /* as root: the environment's host uid/gid is the worker's base id + slot */
         brig_identity identity; /* host ids this environment's jail maps to */
         bool ephemeral;         /* unnamed: goes away with its last connection */
+        bool spare;             /* built ahead, unlisted, for a new environment to adopt (id ".spare-...") */
         const brig_policy_entry *policy; /* borrowed from the worker's policy cache */
         char *policy_key;                /* as named at creation (a name, or a path for admins) */
         char *dir, *workspace;
@@ -80,9 +81,11 @@ struct brig_env {
         size_t n_processes;
         unsigned next_process;
         int running_processes;
-        struct brig_repl *repls; /* interpreters of the repl tool (worker/repl.h) */
-        brig_cgroup cg;          /* while running; mode NONE when rlimits are the only limits */
-        int64_t pruned_at;       /* when emptied command groups were last removed */
+        struct brig_repl *repls;      /* interpreters of the repl tool (worker/repl.h) */
+        brig_cgroup cg;               /* while running; mode NONE when rlimits are the only limits */
+        struct wsjob *ws_queue;       /* file and history calls, the first one running (worker/wstools.h) */
+        struct brig_history *history; /* open on first use; touched only by the running ws_queue job */
+        int holds;                    /* work in flight that keeps a destroyed environment's memory */
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -98,6 +101,9 @@ int brig_envs_load(brig_worker *w, brig_error *err);
 int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, const struct ucred *peer,
                     brig_env **ret, brig_error *err);
 void brig_env_detach(brig_env *env);
+
+/* Creates the environment's directory and workspace if this is its first use (small, blocking). */
+int brig_env_ensure_on_disk(brig_env *env, brig_error *err);
 
 /* Makes sure the environment runs, then calls cb (possibly before returning). */
 void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata);
@@ -119,9 +125,15 @@ const char *brig_env_state_name(brig_env_state s);
  * (audited). Called periodically by the worker. */
 void brig_envs_sweep(brig_worker *w);
 
+/* Starts spare environments of the default policy up to the number wanted (see brig_env_attach). */
+void brig_spares_fill(brig_worker *w);
+
 /* Stops every holder (worker shutdown). */
 void brig_envs_stop_all(brig_worker *w);
 /* A background process of env ended: it may now be freed (process.c). */
 void brig__env_process_ended(brig_env *env);
+/* Work on the thread pool for env starts and ends: a destroyed environment is freed only after. */
+void brig__env_hold(brig_env *env);
+void brig__env_release(brig_env *env);
 /* Frees the registry once the loop has ended (every handle closed). */
 void brig_envs_free_all(brig_worker *w);

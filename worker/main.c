@@ -38,6 +38,9 @@ static void help(void) {
                "  --jail-helper P   path of brig-jail (default: beside brigd, else %s/brig-jail)\n"
                "  --jail-id ID      when brigd is root, environment n runs as host uid/gid ID+n (default: "
                "%d)\n"
+               "  --spare-environments N\n"
+               "                    environments of the default policy kept built ahead, so that a new\n"
+               "                    environment starts without waiting for its jail (0 to 8, default 1)\n"
                "  --log-level L     error, warning, info or debug (default: info)\n"
                "  -h, --help        show this help\n"
                "  --version         show the version\n"
@@ -84,15 +87,24 @@ static void signal_cb(uv_signal_t *s, int signum) {
 
 int main(int argc, char **argv) {
         static const struct option opts[] = {
-                {"socket", required_argument, NULL, 's'},      {"policy", required_argument, NULL, 'p'},
-                {"audit", required_argument, NULL, 'a'},       {"state-dir", required_argument, NULL, 'd'},
-                {"jail-helper", required_argument, NULL, 'j'}, {"jail-id", required_argument, NULL, 'i'},
-                {"log-level", required_argument, NULL, 'l'},   {"help", no_argument, NULL, 'h'},
-                {"version", no_argument, NULL, 'V'},           {},
+                {"socket", required_argument, NULL, 's'},
+                {"policy", required_argument, NULL, 'p'},
+                {"audit", required_argument, NULL, 'a'},
+                {"state-dir", required_argument, NULL, 'd'},
+                {"jail-helper", required_argument, NULL, 'j'},
+                {"jail-id", required_argument, NULL, 'i'},
+                {"log-level", required_argument, NULL, 'l'},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, 'V'},
+                {"policy-dir", required_argument, NULL, 'P'},
+                {"admin-uid", required_argument, NULL, 'A'},
+                {"spare-environments", required_argument, NULL, 'S'},
+                {},
         };
         _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL;
         uid_t admins[BRIG_MAX_ADMIN_UIDS];
-        brig_worker_options o = {.socket_path = "brig.sock", .jail_id = BRIG_JAIL_HOST_ID_DEFAULT};
+        brig_worker_options o = {
+                .socket_path = "brig.sock", .jail_id = BRIG_JAIL_HOST_ID_DEFAULT, .spares = 1};
         brig_error err = BRIG_ERROR_INIT;
         brig_worker w;
         uv_loop_t loop;
@@ -139,6 +151,14 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         o.jail_id = (uid_t) id;
+                        break;
+                case 'S':
+                        if (brig_parse_u64(optarg, &id) < 0 || id > 8) {
+                                fprintf(stderr, "brigd: --spare-environments: expected 0 to 8, got '%s'\n",
+                                        optarg);
+                                return 2;
+                        }
+                        o.spares = (unsigned) id;
                         break;
                 case 'l': {
                         static const char *const names[] = {"error", "warning", "info", "debug"};

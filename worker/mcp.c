@@ -19,6 +19,7 @@
 #include "worker/repl.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
+#include "worker/wstools.h"
 
 #define RESTART_NOTICE                                                                                      \
         "[environment restarted: the worker restarted since the last call, so background processes and "    \
@@ -184,12 +185,22 @@ static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
                                         "restarted: true says a fresh interpreter had to be started.");
                 cJSON_AddItemToObject(rt, "inputSchema", brig_repl_tool_schema());
         }
+        brig_wstool_list(tools);
+        /* Only what the connection's policy lets it call. */
+        const brig_policy *policy = c->env && c->env->policy ? c->env->policy->policy : NULL;
+        for (cJSON *it = tools->child, *next; policy && it; it = next) {
+                const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+                next = it->next;
+                if (cJSON_IsString(name) && !brig_policy_allows_tool(policy, name->valuestring))
+                        cJSON_Delete(cJSON_DetachItemViaPointer(tools, it));
+        }
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
 }
 
 /* --- tools/call ------------------------------------------------------------------------------------- */
 
 static void call_free(brig_call *call) {
+        free(call->audit_path);
         brig_exec_args_done(&call->args);
         cJSON_Delete(call->repl_args);
         cJSON_Delete(call->id);
@@ -284,7 +295,6 @@ static brig_exec_context exec_context(const brig_conn *c, const brig_env *env) {
                 .policy = env->policy->policy,
                 .identity = env->identity,
                 .control_fd = env->control_fd,
-                .cgroup = &env->cg,
         };
 }
 
@@ -299,6 +309,10 @@ static cJSON *call_end_event(const brig_call *call, bool is_error) {
                 cJSON_AddStringToObject(ev, "tool", call->tool);
                 cJSON_AddBoolToObject(ev, "is_error", is_error);
                 cJSON_AddBoolToObject(ev, "cancelled", call->state == BRIG_CALL_CANCELLED);
+                if (call->audit_path) {
+                        cJSON_AddStringToObject(ev, "path", call->audit_path);
+                        cJSON_AddNumberToObject(ev, "bytes", (double) call->audit_bytes);
+                }
         }
         return ev;
 }
@@ -384,6 +398,9 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
         if (sc && oom)
                 cJSON_AddBoolToObject(sc, "oom_killed", true);
         send_tool_result(call, audit_r, text, sc, is_error);
+        /* With history.auto_snapshot, what the command did to the workspace is recorded under its call. */
+        if (res->started)
+                brig_wstool_auto_snapshot(c->env, call->call_id, "exec");
         call_finish(call);
 }
 
@@ -473,6 +490,30 @@ static void start_repl(brig_call *call, brig_env *env) {
         }
 }
 
+static void wstool_done_cb(brig_wstool_result *res, void *userdata) {
+        brig_call *call = userdata;
+        cJSON *ev;
+
+        /* Refused and failed calls are audited with their path too. */
+        call->audit_path = TAKE_PTR(res->report.path);
+        call->audit_bytes = res->report.bytes;
+        if (res->error.code) {
+                /* Malformed arguments are the client's; refusals (an escape, a read-only policy) and I/O
+                 * errors are results the model should see. */
+                call_end_early(call, &res->error, res->error.kind == BRIG_KIND_INVALID_ARGUMENT);
+                return;
+        }
+        ev = call_end_event(call, false);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(res->sc, "id");
+        if (ev && res->snapshot[0])
+                cJSON_AddStringToObject(ev, "snapshot", res->snapshot);
+        else if (ev && cJSON_IsString(id) && !brig_files_is_tool(call->tool))
+                cJSON_AddStringToObject(ev, "snapshot", id->valuestring);
+        send_tool_result(call, brig__worker_audit(call->conn->w, ev), res->text, res->sc, false);
+        res->sc = NULL;
+        call_finish(call);
+}
+
 static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         static const brig_exec_ops ops = {.output = exec_output_cb, .done = exec_done_cb};
         brig_call *call = userdata;
@@ -528,10 +569,19 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         bool is_process_tool = strcmp(name, "process_list") == 0 || strcmp(name, "process_output") == 0 ||
                                strcmp(name, "process_write") == 0 || strcmp(name, "process_kill") == 0;
         bool is_repl = strcmp(name, "repl") == 0;
-        if (strcmp(name, "exec") != 0 && !is_process_tool && !is_repl) {
+        bool is_wstool = brig_wstool_is(name);
+        if (strcmp(name, "exec") != 0 && !is_process_tool && !is_repl && !is_wstool) {
                 char msg[128];
                 (void) snprintf(msg, sizeof(msg), "unknown tool \"%.64s\"", name);
                 send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
+                return;
+        }
+        if (!brig_policy_allows_tool(c->env->policy->policy, name)) {
+                char msg[160];
+                (void) snprintf(msg, sizeof(msg), "tool \"%s\" is not allowed by policy \"%.64s\"", name,
+                                c->env->policy->policy->name);
+                (void) audit_refusal(c, "tools/call", msg);
+                send_error(c, m->id, BRIG_RPC_REFUSED, msg);
                 return;
         }
         if (token && !cJSON_IsString(token) && !cJSON_IsNumber(token)) {
@@ -558,7 +608,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
-        if (!is_process_tool && !is_repl &&
+        if (!is_process_tool && !is_repl && !is_wstool &&
             brig_exec_args_parse(brig_json_member(m->params, "arguments"), &args, &err) < 0) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
@@ -612,6 +662,13 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         c->calls = call;
         c->n_calls++;
         c->refs++;
+        if (is_wstool) {
+                /* No jail needed: the worker works on the workspace itself, off the loop thread. */
+                if (brig_wstool_run(c->env, name, brig_json_member(m->params, "arguments"), call->call_id,
+                                    wstool_done_cb, call, &err) < 0)
+                        call_end_early(call, &err, false);
+                return;
+        }
         if (is_process_tool) {
                 const cJSON *arguments = brig_json_member(m->params, "arguments");
                 cJSON *sc = NULL;
@@ -682,7 +739,7 @@ static void handle_env_list(brig_conn *c, const brig_rpc_msg *m) {
                 return;
         }
         for (brig_env *e = c->w->envs; e; e = e->next)
-                if (may_manage(c, e) && !(e->ephemeral && !e->on_disk && e != c->env))
+                if (may_manage(c, e) && !e->spare && !(e->ephemeral && !e->on_disk && e != c->env))
                         cJSON_AddItemToArray(arr, brig_env_describe(e, false));
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
 }

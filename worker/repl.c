@@ -280,14 +280,10 @@ static int start_interpreter(brig_repl *r, const brig_exec_context *ctx, brig_er
                         brig_exec_args_done(&args);
                         return -ENOMEM;
                 }
-        rc = brig_process_start(r->env, ctx, &args, &p, err);
+        rc = brig_process_start_hidden(r->env, ctx, &args, repl_output, repl_exit, r, &p, err);
         brig_exec_args_done(&args);
         if (rc < 0)
                 return rc;
-        p->hidden = true;
-        p->on_output = repl_output;
-        p->on_exit = repl_exit;
-        p->listener = r;
         (void) snprintf(p->command, sizeof(p->command), "repl %s", r->lang->name);
         r->proc = p;
         if (strcmp(r->lang->name, "bash") == 0)

@@ -63,6 +63,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
                 return -ENOMEM;
         if ((r = check_helper(w->jail_helper, err)) < 0)
                 return r;
+        w->spares_wanted = o->spares;
         if ((r = brig_identity_detect(o->jail_id, &w->identity, err)) < 0)
                 return r;
 
@@ -180,6 +181,9 @@ int brig_worker_listen(brig_worker *w, const char *path, brig_error *err) {
         (void) uv_timer_init(w->loop, &w->sweep);
         w->sweep.data = w;
         (void) uv_timer_start(&w->sweep, sweep_cb, 1000, 1000);
+        (void) uv_timer_init(w->loop, &w->spare_timer);
+        w->spare_timer.data = w;
+        brig_spares_fill(w);
         return 0;
 }
 
@@ -191,6 +195,7 @@ void brig_worker_stop(brig_worker *w) {
         if (w->listening) {
                 uv_close((uv_handle_t *) &w->listener, NULL);
                 uv_close((uv_handle_t *) &w->sweep, NULL);
+                uv_close((uv_handle_t *) &w->spare_timer, NULL);
                 (void) unlink(w->socket_path);
         }
         for (brig_conn *c = w->conns, *next; c; c = next) {

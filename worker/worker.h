@@ -47,6 +47,7 @@ typedef struct brig_worker_options {
         const char *state_dir;
         const char *jail_helper;
         uid_t jail_id;
+        unsigned spares; /* environments of the default policy kept built ahead */
 } brig_worker_options;
 
 struct brig_worker {
@@ -67,7 +68,10 @@ struct brig_worker {
         uv_pipe_t listener;
         bool listening;
         uv_signal_t sigint, sigterm;
-        uv_timer_t sweep; /* idle stop and retention of environments */
+        uv_timer_t sweep;       /* idle stop and retention of environments */
+        uv_timer_t spare_timer; /* builds a spare environment soon after one was taken */
+        unsigned spares_wanted;
+        int64_t spare_failed_at; /* a spare that failed to start is not retried for a while */
         brig_conn *conns;
         size_t n_conns;
         uint64_t next_conn_id;
@@ -101,6 +105,8 @@ struct brig_call {
         char carry[2][4];       /* incomplete UTF-8 tail per stream, held back for the next chunk */
         size_t carry_len[2];
         brig_exec *exec;
+        char *audit_path; /* file tools: the path the call acted on, for its call_end record */
+        uint64_t audit_bytes;
 };
 
 struct brig_conn {

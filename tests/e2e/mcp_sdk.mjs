@@ -635,6 +635,34 @@ test('brig/environment.destroy: both environments go, and the http server proces
                          (err) => err.code === -32602 && /no environment/.test(err.message));
 });
 
+test('workspace files: write, read, edit, snapshot, diff; an escape is refused', TE, async () => {
+    const f = await connectClient({ 'brig/environment': 'e2e-files', 'brig/policy': 'default' });
+    const ok = async (name, args) => {
+        const r = await f.tool(name, args);
+        assert.equal(r.isError, false, `${name}: ${describeResult(r)}`);
+        return r.structuredContent;
+    };
+    assert.equal((await ok('write_file', { path: 'src/app.py', content: 'print("v1")\n' })).created, true);
+    assert.equal((await ok('read_file', { path: 'src/app.py' })).content, 'print("v1")\n');
+    const first = (await ok('snapshot', { message: 'v1' })).id;
+    assert.match(first, /^[0-9a-f]{40}$/);
+    const edit = await ok('edit_file', { path: 'src/app.py', edits: [{ old_text: 'v1', new_text: 'v2' }] });
+    assert.match(edit.diff, /-print\("v1"\)\n\+print\("v2"\)/);
+    // The jail sees what the file tools wrote.
+    const run = await f.exec({ command: 'python3 /workspace/src/app.py' });
+    assert.equal(run.structuredContent.stdout, 'v2\n', describeResult(run));
+    const diff = await ok('diff', {});
+    assert.match(diff.diff, /\+print\("v2"\)/);
+    assert.deepEqual(diff.files.map((x) => x.path), ['src/app.py']);
+    await ok('restore', { snapshot: first });
+    assert.equal((await ok('read_file', { path: 'src/app.py' })).content, 'print("v1")\n');
+
+    const escape = await f.tool('read_file', { path: '../../../etc/passwd' });
+    assert.equal(escape.isError, true, describeResult(escape));
+    assert.match(escape.content[0].text, /escapes the workspace/);
+    await f.close();
+});
+
 test('no line from brigd was rejected by the SDK, and no async client errors', T, () => {
     const rejected = allTransports.flatMap((tr) => tr.rejected);
     assert.deepEqual(rejected.map((r) => `line: ${r.line}\n  reason: ${r.error.message}`), []);

@@ -2,6 +2,7 @@
 /* Persistent environments against a real brigd: state shared between calls and connections, isolation
  * between environments, ownership, management, policy choice, and surviving a worker SIGKILL. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -485,19 +486,11 @@ static void test_env__process_kill_reaches_what_left_the_session(void **state) {
         for (int i = 0; i < 300 && count_processes("sleep 4848") > 0; i++)
                 usleep(10000);
         int left = count_processes("sleep 4848");
-        r3 = rpc(fd, "brig/environment.info", "{\"id\":\"bg-3\"}");
-        const cJSON *lim = cJSON_GetObjectItem(cJSON_GetObjectItem(r3, "result"), "limits");
-        bool cgroups = cJSON_IsString(lim) && strstr(lim->valuestring, "cgroup");
         cJSON_Delete(r1);
         cJSON_Delete(r2);
-        cJSON_Delete(r3);
         r3 = rpc(fd, "brig/environment.destroy", "{\"id\":\"bg-3\"}");
         cJSON_Delete(r3);
         close(fd);
-        if (!cgroups && left > 0) {
-                fprintf(stderr, "# SKIP: without cgroups a kill reaches only the process group\n");
-                skip();
-        }
         assert_int_equal(left, 0);
 }
 
@@ -753,6 +746,184 @@ static void test_env__each_environment_has_its_own_host_uid(void **state) {
         close(b);
 }
 
+/* Waits until process_output of id from offset 0 holds want; returns the last structuredContent (in *resp).
+ */
+static const cJSON *wait_output(int fd, const char *id, const char *want, cJSON **resp) {
+        char args[128];
+        const cJSON *sc = NULL;
+        snprintf(args, sizeof(args), "{\"process_id\":\"%s\",\"offset\":0}", id);
+        for (int i = 0; i < 500; i++) {
+                sc = tool(fd, "process_output", args, resp);
+                const cJSON *data = cJSON_GetObjectItem(sc, "data");
+                if (cJSON_IsString(data) && strstr(data->valuestring, want))
+                        return sc;
+                cJSON_Delete(*resp);
+                usleep(10000);
+        }
+        fail_msg("process %s never printed \"%s\"", id, want);
+        return NULL;
+}
+
+static const cJSON *find_process(const cJSON *list_sc, const char *id) {
+        const cJSON *p;
+        cJSON_ArrayForEach (p, cJSON_GetObjectItem(list_sc, "processes"))
+                if (strcmp(cJSON_GetObjectItem(p, "process_id")->valuestring, id) == 0)
+                        return p;
+        fail_msg("process %s is not listed", id);
+        return NULL;
+}
+
+static void test_env__process_logs_survive_worker_sigkill(void **state) {
+        (void) state;
+        cJSON *r[10];
+        int fd = attach("plog-1", NULL, NULL);
+        /* One that ends before the worker dies, and one still running when it does. */
+        const cJSON *sc =
+                tool(fd, "exec", "{\"command\":\"echo done-5151; exit 3\",\"background\":true}", &r[0]);
+        assert_string_equal(cJSON_GetObjectItem(sc, "process_id")->valuestring, "p1");
+        sc = tool(fd, "exec", "{\"command\":\"echo marker-5151; exec sleep 5151\",\"background\":true}",
+                  &r[1]);
+        assert_string_equal(cJSON_GetObjectItem(sc, "process_id")->valuestring, "p2");
+        wait_output(fd, "p2", "marker-5151\n", &r[2]);
+        sc = wait_output(fd, "p1", "done-5151\n", &r[3]);
+        for (int i = 0; i < 500 && strcmp(cJSON_GetObjectItem(sc, "state")->valuestring, "exited") != 0;
+             i++) {
+                cJSON_Delete(r[3]);
+                usleep(10000);
+                sc = wait_output(fd, "p1", "done-5151\n", &r[3]);
+        }
+        assert_int_equal(cJSON_GetObjectItem(sc, "exit_code")->valueint, 3);
+        /* An interpreter is a hidden process: it leaves no files. */
+        cJSON *rr;
+        sc = repl(fd, "python", "print(6 * 7)", 0, &rr);
+        assert_string_equal(cJSON_GetObjectItem(sc, "status")->valuestring, "ok");
+        cJSON_Delete(rr);
+        close(fd);
+
+        /* The logs live beside the workspace, where the jail cannot reach them. */
+        char path[512];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/environments/plog-1/processes/p2.log", d.state);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 0777, 0600);
+        snprintf(path, sizeof(path), "%s/environments/plog-1/processes", d.state);
+        DIR *dir = opendir(path);
+        assert_non_null(dir);
+        char names[256] = "";
+        size_t used = 0;
+        for (struct dirent *de; (de = readdir(dir)) && used < sizeof(names);)
+                if (de->d_name[0] != '.')
+                        used += (size_t) snprintf(names + used, sizeof(names) - used, " %s", de->d_name);
+        closedir(dir);
+        const char *expect[] = {" p1.json", " p1.log", " p2.json", " p2.log"};
+        for (size_t i = 0; i < 4; i++)
+                if (!strstr(names, expect[i]))
+                        fail_msg("processes/ holds%s", names);
+        assert_int_equal(strlen(names), strlen(" p1.json p1.log p2.json p2.log"));
+
+        /* A second environment whose previous worker left more records than are kept, a log whose
+         * description was never written and a description being replaced. */
+        fd = attach("plog-2", NULL, NULL);
+        tool(fd, "exec", "{\"command\":\"true\",\"background\":true}", &rr);
+        cJSON_Delete(rr);
+        close(fd);
+        struct stat owner;
+        snprintf(path, sizeof(path), "%s/environments/plog-2/processes", d.state);
+        assert_int_equal(stat(path, &owner), 0);
+        for (int n = 2; n <= 300; n++) {
+                char body[256];
+                snprintf(path, sizeof(path), "%s/environments/plog-2/processes/p%d.json", d.state, n);
+                int len = snprintf(
+                        body, sizeof(body),
+                        "{\"version\":1,\"process_id\":\"p%d\",\"command\":\"old %d\",\"started\":1,"
+                        "\"ended\":2,\"exit_code\":0,\"signal\":null,\"duration_ms\":5,"
+                        "\"output_bytes\":0}",
+                        n, n);
+                int f = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                assert_true(f >= 0);
+                assert_int_equal(write(f, body, (size_t) len), len);
+                assert_int_equal(fchown(f, owner.st_uid, owner.st_gid), 0); /* brigd may run as nobody */
+                close(f);
+        }
+        const char *leftovers[] = {"p301.log", ".p7.json.tmp"};
+        for (size_t i = 0; i < 2; i++) {
+                snprintf(path, sizeof(path), "%s/environments/plog-2/processes/%s", d.state, leftovers[i]);
+                close(open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+        }
+
+        kill(d.pid, SIGKILL);
+        waitpid(d.pid, NULL, 0);
+        d.pid = 0;
+        for (int i = 0; i < 500 && count_processes("sleep 5151") > 0; i++)
+                usleep(10000);
+        assert_int_equal(count_processes("sleep 5151"), 0);
+        const char *why = NULL;
+        assert_int_equal(brigd_restart(&d, &why), 0);
+
+        fd = attach("plog-1", NULL, NULL);
+        sc = tool(fd, "process_list", "{}", &r[4]);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(sc, "processes")), 2);
+        const cJSON *p1 = find_process(sc, "p1"), *p2 = find_process(sc, "p2");
+        assert_string_equal(cJSON_GetObjectItem(p1, "state")->valuestring, "exited");
+        assert_int_equal(cJSON_GetObjectItem(p1, "exit_code")->valueint, 3);
+        assert_int_equal(cJSON_GetObjectItem(p1, "output_bytes")->valueint, 10);
+        assert_string_equal(cJSON_GetObjectItem(p2, "state")->valuestring, "lost");
+        assert_true(cJSON_IsNull(cJSON_GetObjectItem(p2, "exit_code")));
+        assert_non_null(strstr(cJSON_GetObjectItem(p2, "error")->valuestring, "ended with the worker"));
+        assert_int_equal(cJSON_GetObjectItem(p2, "output_bytes")->valueint, 12);
+
+        /* Their output reads as before, with the same offsets. */
+        sc = tool(fd, "process_output", "{\"process_id\":\"p2\",\"offset\":0}", &r[5]);
+        assert_false(result_is_error(r[5]));
+        assert_string_equal(cJSON_GetObjectItem(sc, "data")->valuestring, "marker-5151\n");
+        assert_int_equal(cJSON_GetObjectItem(sc, "next_offset")->valueint, 12);
+        assert_int_equal(cJSON_GetObjectItem(sc, "dropped_bytes")->valueint, 0);
+        sc = tool(fd, "process_output", "{\"process_id\":\"p2\",\"offset\":7}", &r[6]);
+        assert_string_equal(cJSON_GetObjectItem(sc, "data")->valuestring, "5151\n");
+        sc = tool(fd, "process_output", "{\"process_id\":\"p1\"}", &r[7]);
+        assert_string_equal(cJSON_GetObjectItem(sc, "data")->valuestring, "done-5151\n");
+
+        /* A lost process takes no input, and says why. */
+        tool(fd, "process_write", "{\"process_id\":\"p2\",\"data\":\"x\"}", &r[8]);
+        char *text = cJSON_PrintUnformatted(r[8]);
+        assert_true(result_is_error(r[8]) || cJSON_GetObjectItem(r[8], "error"));
+        assert_non_null(strstr(text, "ended with the worker"));
+        free(text);
+
+        /* Ids go on after the highest one kept: p2 is never reused. */
+        sc = tool(fd, "exec", "{\"command\":\"true\",\"background\":true}", &r[9]);
+        assert_string_equal(cJSON_GetObjectItem(sc, "process_id")->valuestring, "p3");
+        for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++)
+                cJSON_Delete(r[i]);
+        close(fd);
+
+        /* The newest 256 records were kept, the files of the others removed with the leftovers. */
+        fd = attach("plog-2", NULL, NULL);
+        sc = tool(fd, "process_list", "{}", &rr);
+        const cJSON *all = cJSON_GetObjectItem(sc, "processes");
+        assert_int_equal(cJSON_GetArraySize(all), 256);
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(all, 0), "process_id")->valuestring,
+                            "p45");
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(all, 255), "process_id")->valuestring,
+                            "p300");
+        cJSON_Delete(rr);
+        const char *gone[] = {"p1.json", "p1.log", "p44.json", "p301.log", ".p7.json.tmp"};
+        for (size_t i = 0; i < 5; i++) {
+                snprintf(path, sizeof(path), "%s/environments/plog-2/processes/%s", d.state, gone[i]);
+                if (stat(path, &st) == 0)
+                        fail_msg("%s is still there", gone[i]);
+        }
+        /* A new one goes after the orphaned log's id, and pushes out the oldest record, files and all. */
+        sc = tool(fd, "exec", "{\"command\":\"true\",\"background\":true}", &rr);
+        assert_string_equal(cJSON_GetObjectItem(sc, "process_id")->valuestring, "p302");
+        cJSON_Delete(rr);
+        snprintf(path, sizeof(path), "%s/environments/plog-2/processes/p45.json", d.state);
+        assert_int_equal(stat(path, &st), -1);
+        snprintf(path, sizeof(path), "%s/environments/plog-2/processes/p46.json", d.state);
+        assert_int_equal(stat(path, &st), 0);
+        close(fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_env__calls_share_files_tmp_processes_and_loopback),
@@ -774,6 +945,7 @@ int main(void) {
                 cmocka_unit_test(test_env__policy_requiring_cgroups_is_refused_without_them),
                 cmocka_unit_test(test_env__each_environment_has_its_own_host_uid),
                 cmocka_unit_test(test_env__survives_worker_sigkill),
+                cmocka_unit_test(test_env__process_logs_survive_worker_sigkill),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "sandbox/policy.h"
 #include "tests/integration/harness.h"
 
 static brigd d;
@@ -183,8 +184,10 @@ static void test_exec__repl_streams_output_as_it_comes(void **state) {
                         continue;
                 const char *data = cJSON_GetObjectItem(p, "data")->valuestring;
                 assert_int_equal(cJSON_GetObjectItem(p, "requestId")->valueint, 16);
+                /* Python may write the line and its newline apart: the point is that "second" comes later.
+                 */
                 if (outputs++ == 0)
-                        first_alone = strcmp(data, "first\n") == 0;
+                        first_alone = strncmp(data, "first", 5) == 0 && !strstr(data, "second");
                 strncat(joined, data, sizeof(joined) - strlen(joined) - 1);
         }
         /* The sentinel that ends each request never shows. */
@@ -377,13 +380,22 @@ static void test_protocol__tools_list_names_every_tool(void **state) {
         client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}");
         cJSON *m = client_recv(fd, 10000);
         cJSON *tools = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "tools");
-        static const char *const names[] = {"exec",          "process_list", "process_output",
-                                            "process_write", "process_kill", "repl"};
-        assert_int_equal(cJSON_GetArraySize(tools), 6);
-        for (int i = 0; i < 6; i++) {
-                cJSON *t = cJSON_GetArrayItem(tools, i);
-                assert_string_equal(cJSON_GetObjectItem(t, "name")->valuestring, names[i]);
-                assert_true(cJSON_IsObject(cJSON_GetObjectItem(t, "inputSchema")));
+        /* Every tool a policy can name, once each, with its schema (the default policy allows all). */
+        size_t n = 0;
+        while (brig_tool_names[n])
+                n++;
+        assert_int_equal(cJSON_GetArraySize(tools), (int) n);
+        for (size_t i = 0; i < n; i++) {
+                int seen = 0;
+                cJSON *t;
+                cJSON_ArrayForEach (t, tools)
+                        if (strcmp(cJSON_GetObjectItem(t, "name")->valuestring, brig_tool_names[i]) == 0) {
+                                seen++;
+                                assert_true(cJSON_IsObject(cJSON_GetObjectItem(t, "inputSchema")));
+                        }
+                if (seen != 1)
+                        print_error("tool %s listed %d times\n", brig_tool_names[i], seen);
+                assert_int_equal(seen, 1);
         }
         cJSON_Delete(m);
         close(fd);

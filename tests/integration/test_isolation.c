@@ -167,9 +167,9 @@ static void test_isolation__rlimits_apply(void **state) {
 
 static void test_isolation__no_controlling_terminal(void **state) {
         (void) state;
-        /* setsid(): the command leads its own session, without a terminal to push input into. */
-        /* The command (the shell) leads the session its children inherit. */
-        const char *s = jail("python3 -c 'import os; print(os.getsid(0) == os.getppid())'; "
+        /* setsid(): the command's session is its own (its reaper's, whose process group it is in), not the
+         * environment's, and has no terminal to push input into. */
+        const char *s = jail("python3 -c 'import os; print(os.getsid(0) == os.getpgid(0) != 1)'; "
                              "(exec 3</dev/tty) 2>/dev/null && echo has-tty || echo no-tty");
         assert_string_equal(s, "True\nno-tty\n");
 }

@@ -75,6 +75,16 @@ static void test_rpc__invalid_json_is_parse_error(void **state) {
         assert_fails("{'jsonrpc':'2.0','id':1,'method':'x'} {}", BRIG_RPC_PARSE_ERROR,
                      "after the JSON value", "null");
         assert_fails("nope", BRIG_RPC_PARSE_ERROR, "invalid JSON", "null");
+        /* cJSON would cut the string at the NUL: refused rather than silently shortened. */
+        assert_fails("{'jsonrpc':'2.0','id':1,'method':'x','params':{'c':'a\\u0000b'}}",
+                     BRIG_RPC_PARSE_ERROR, "NUL characters", "null");
+        /* An escaped backslash followed by u0000 is text, not a NUL. */
+        brig_rpc_msg msg;
+        brig_error err = BRIG_ERROR_INIT;
+        int code = 0;
+        _cleanup_free_ char *ok = dq("{'jsonrpc':'2.0','id':1,'method':'x','params':{'c':'a\\\\u0000b'}}");
+        assert_int_equal(brig_rpc_parse(ok, strlen(ok), &msg, &code, &err), 0);
+        brig_rpc_msg_done(&msg);
 }
 
 static void test_rpc__parse_error_leaves_message_empty(void **state) {

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* The history's MCP face: the snapshot, history, diff and restore tools' schemas, argument validation
+ * (errors name the field) and the text shown to the model. */
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/json.h"
+#include "common/text.h"
+#include "tools/history.h"
+
+typedef struct tool_def {
+        const char *name;
+        const char *description;
+        const char *input_schema;
+} tool_def;
+
+#define SNAPSHOT_ID_HELP "a snapshot id (full, or at least its first 4 hex digits), HEAD or HEAD~N"
+
+static const tool_def tools[] = {
+        {"snapshot",
+         "Record the current state of the workspace in its history (git commits kept outside the workspace) "
+         "and return the snapshot id. Nothing is recorded when nothing changed since the last snapshot.",
+         "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+         "\"message\":{\"type\":\"string\",\"description\":\"What this snapshot is\"}}}"},
+        {"history",
+         "List the workspace's snapshots, newest first: id, message, time (UTC), the call and tool that "
+         "made "
+         "it and how many files changed. With path, only the snapshots that changed that file or directory.",
+         "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+         "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,"
+         "\"description\":\"At most this many snapshots (default 20)\"},"
+         "\"path\":{\"type\":\"string\",\"description\":\"File or directory, relative to the "
+         "workspace\"}}}"},
+        {"diff",
+         "Unified diff between two snapshots, or between a snapshot and the current workspace (new files "
+         "included). Default: the last snapshot against the current workspace.",
+         "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+         "\"from\":{\"type\":\"string\",\"description\":\"Old side: " SNAPSHOT_ID_HELP
+         " (default HEAD, the last snapshot)\"},"
+         "\"to\":{\"type\":\"string\",\"description\":\"New side: " SNAPSHOT_ID_HELP
+         " (default: the current workspace)\"},"
+         "\"path\":{\"type\":\"string\",\"description\":\"Only this file or directory\"}}}"},
+        {"restore",
+         "Bring the workspace, or one file or directory, back to a snapshot. The current state is "
+         "snapshotted "
+         "first and the restored state is recorded as a new snapshot, so nothing is lost. Excluded paths "
+         "(such as node_modules/) are left alone.",
+         "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"snapshot\"],\"properties\":{"
+         "\"snapshot\":{\"type\":\"string\",\"description\":\"The snapshot to go back to: " SNAPSHOT_ID_HELP
+         "\"},"
+         "\"path\":{\"type\":\"string\",\"description\":\"Only this file or directory (default: the whole "
+         "workspace)\"}}}"},
+};
+
+cJSON *brig_history_tool_list(void) {
+        _cleanup_json_ cJSON *list = cJSON_CreateArray();
+
+        if (!list)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(tools); i++) {
+                cJSON *t = cJSON_CreateObject(), *schema = cJSON_Parse(tools[i].input_schema);
+                if (!t || !schema || !cJSON_AddItemToArray(list, t)) {
+                        cJSON_Delete(t);
+                        cJSON_Delete(schema);
+                        return NULL;
+                }
+                if (!cJSON_AddStringToObject(t, "name", tools[i].name) ||
+                    !cJSON_AddStringToObject(t, "description", tools[i].description) ||
+                    !cJSON_AddItemToObject(t, "inputSchema", schema)) {
+                        cJSON_Delete(schema);
+                        return NULL;
+                }
+        }
+        return TAKE_PTR(list);
+}
+
+bool brig_history_is_tool(const char *name) {
+        for (size_t i = 0; name && i < ELEMENTSOF(tools); i++)
+                if (strcmp(name, tools[i].name) == 0)
+                        return true;
+        return false;
+}
+
+/* An optional path argument; "" means the whole workspace, like leaving it out. */
+static int get_path(const cJSON *args, const char **ret, brig_error *err) {
+        int r = brig_json_get_string(args, "arguments", "path", false, ret, err);
+
+        if (r >= 0 && *ret && !**ret)
+                *ret = NULL;
+        return r;
+}
+
+int brig_history_call(brig_history *h, const char *tool, const cJSON *args, const char *call_id,
+                      cJSON **ret_result, brig_error *err) {
+        static const char *const snapshot_keys[] = {"message", NULL},
+                                 *const history_keys[] = {"limit", "path", NULL},
+                                 *const diff_keys[] = {"from", "to", "path", NULL},
+                                 *const restore_keys[] = {"snapshot", "path", NULL};
+        const char *message = NULL, *path = NULL, *from = NULL, *to = NULL, *snapshot = NULL;
+        _cleanup_json_ cJSON *empty = NULL;
+        uint64_t limit = 0;
+        int r;
+
+        assert(h && tool && ret_result);
+        if (!args)
+                args = empty = cJSON_CreateObject();
+        if (!args)
+                return -ENOMEM;
+        if (!cJSON_IsObject(args))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "arguments: expected an object, got %s", brig_json_type_name(args));
+        if (strcmp(tool, "snapshot") == 0) {
+                if ((r = brig_json_check_keys(args, "arguments", snapshot_keys, err)) < 0 ||
+                    (r = brig_json_get_string(args, "arguments", "message", false, &message, err)) < 0)
+                        return r;
+                if (message && strlen(message) > BRIG_HISTORY_MAX_MESSAGE)
+                        return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT,
+                                              "arguments.message: longer than %u bytes",
+                                              BRIG_HISTORY_MAX_MESSAGE);
+                return brig_history_snapshot(h, message, call_id, "snapshot", ret_result, err);
+        }
+        if (strcmp(tool, "history") == 0) {
+                if ((r = brig_json_check_keys(args, "arguments", history_keys, err)) < 0 ||
+                    (r = brig_json_get_u64(args, "arguments", "limit", BRIG_HISTORY_MAX_LIMIT, &limit,
+                                           err)) < 0 ||
+                    (r = get_path(args, &path, err)) < 0)
+                        return r;
+                if (brig_json_member(args, "limit") && limit == 0)
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                              "arguments.limit: must be at least 1");
+                return brig_history_log(h, (unsigned) limit, path, ret_result, err);
+        }
+        if (strcmp(tool, "diff") == 0) {
+                if ((r = brig_json_check_keys(args, "arguments", diff_keys, err)) < 0 ||
+                    (r = brig_json_get_string(args, "arguments", "from", false, &from, err)) < 0 ||
+                    (r = brig_json_get_string(args, "arguments", "to", false, &to, err)) < 0 ||
+                    (r = get_path(args, &path, err)) < 0)
+                        return r;
+                return brig_history_diff(h, from, to, path, ret_result, err);
+        }
+        if (strcmp(tool, "restore") == 0) {
+                if ((r = brig_json_check_keys(args, "arguments", restore_keys, err)) < 0 ||
+                    (r = brig_json_get_string(args, "arguments", "snapshot", true, &snapshot, err)) < 0 ||
+                    (r = get_path(args, &path, err)) < 0)
+                        return r;
+                return brig_history_restore(h, snapshot, path, call_id, ret_result, err);
+        }
+        return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT, "unknown tool \"%.64s\"", tool);
+}
+
+static const char *str(const cJSON *o, const char *key) {
+        const cJSON *it = brig_json_member(o, key);
+        return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static double num(const cJSON *o, const char *key) {
+        const cJSON *it = brig_json_member(o, key);
+        return cJSON_IsNumber(it) ? it->valuedouble : 0;
+}
+
+static int appendf(brig_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int appendf(brig_buf *b, const char *fmt, ...) {
+        _cleanup_free_ char *s = NULL;
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        return brig_buf_append(b, s, (size_t) n) < 0 ? -ENOMEM : 0;
+}
+
+static int history_text(const cJSON *result, brig_buf *b) {
+        const cJSON *list = brig_json_member(result, "snapshots"), *it;
+        int r;
+
+        if (cJSON_GetArraySize(list) == 0)
+                return appendf(b, "No snapshots.");
+        cJSON_ArrayForEach (it, list) {
+                const char *msg = str(it, "message") ? str(it, "message") : "", *tool = str(it, "tool"),
+                           *call = str(it, "call_id");
+                int line = (int) strcspn(msg, "\n");
+                unsigned files = (unsigned) num(it, "files_changed");
+
+                r = appendf(b, "%s%.12s %s %.*s (%u file%s changed%s%s%s%s)", b->len ? "\n" : "",
+                            str(it, "id") ? str(it, "id") : "", str(it, "time") ? str(it, "time") : "", line,
+                            msg, files, files == 1 ? "" : "s", tool ? ", " : "", tool ? tool : "",
+                            call ? " call " : "", call ? call : "");
+                if (r < 0)
+                        return r;
+        }
+        if (cJSON_IsTrue(brig_json_member(result, "truncated")))
+                return appendf(b, "\n[only the latest %u snapshots were searched]", BRIG_HISTORY_MAX_SCAN);
+        return 0;
+}
+
+char *brig_history_result_text(const char *tool, const cJSON *result) {
+        brig_buf b = {0};
+        unsigned files = (unsigned) num(result, "files_changed");
+        const char *id = str(result, "id") ? str(result, "id") : "";
+        int r;
+
+        if (!tool)
+                tool = "";
+        if (strcmp(tool, "snapshot") == 0) {
+                if (cJSON_IsTrue(brig_json_member(result, "created")))
+                        r = appendf(&b, "Snapshot %.12s (%u file%s changed): %s", id, files,
+                                    files == 1 ? "" : "s",
+                                    str(result, "message") ? str(result, "message") : "");
+                else
+                        r = appendf(&b, "No changes since snapshot %.12s.", id);
+        } else if (strcmp(tool, "history") == 0) {
+                r = history_text(result, &b);
+        } else if (strcmp(tool, "diff") == 0) {
+                const char *diff = str(result, "diff");
+                if (!diff || !diff[0])
+                        r = appendf(&b, "No differences.");
+                else
+                        r = appendf(&b, "%s%s", diff,
+                                    cJSON_IsTrue(brig_json_member(result, "truncated"))
+                                            ? "\n[diff truncated; narrow it down with path]"
+                                            : "");
+        } else if (strcmp(tool, "restore") == 0) {
+                const char *path = str(result, "path");
+                r = appendf(
+                        &b,
+                        "Restored %s%s%s to snapshot %.12s; recorded as snapshot %.12s (%u file%s changed). "
+                        "The state before the restore is snapshot %.12s.",
+                        path ? "\"" : "the workspace", path ? path : "", path ? "\"" : "",
+                        str(result, "restored_from") ? str(result, "restored_from") : "", id, files,
+                        files == 1 ? "" : "s", str(result, "previous") ? str(result, "previous") : "");
+        } else {
+                _cleanup_free_ char *s = cJSON_PrintUnformatted(result);
+                r = s ? appendf(&b, "%s", s) : -ENOMEM;
+        }
+        if (r < 0 || !b.data) {
+                brig_buf_done(&b);
+                return NULL;
+        }
+        return b.data;
+}

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/* File and history tools on the thread pool: a queue per environment, the working thread's filesystem uid,
+ * the history repository's life, and automatic snapshots. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "sandbox/policy.h"
+#include "tools/history.h"
+#include "worker/env.h"
+#include "worker/policies.h"
+#include "worker/worker.h"
+#include "worker/wstools.h"
+
+typedef struct wsjob {
+        struct wsjob *next;
+        uv_work_t req;
+        brig_env *env;
+        char tool[32];
+        cJSON *args;
+        char call_id[24];
+        bool snapshot_after; /* a successful mutating call is followed by an automatic snapshot */
+        bool snapshot_only;  /* the automatic snapshot after a call that ran elsewhere (exec) */
+        brig_wstool_done_cb cb;
+        void *userdata;
+
+        /* Copied on the loop thread, read on the work thread. */
+        brig_files_ctx fctx;
+        char *workspace, *git_dir;
+        uid_t fsuid;
+        gid_t fsgid;
+        bool switch_ids;
+        brig_history_options hopts;
+
+        brig_wstool_result res;
+} wsjob;
+
+bool brig_wstool_is(const char *name) {
+        return brig_files_is_tool(name) || brig_history_is_tool(name);
+}
+
+void brig_wstool_list(cJSON *tools) {
+        cJSON *lists[2] = {brig_files_tool_list(), brig_history_tool_list()}, *it;
+
+        for (size_t i = 0; i < 2; i++) {
+                while (lists[i] && (it = cJSON_DetachItemFromArray(lists[i], 0)))
+                        cJSON_AddItemToArray(tools, it);
+                cJSON_Delete(lists[i]);
+        }
+}
+
+bool brig_wstools_busy(const brig_env *env) {
+        return env->ws_queue != NULL;
+}
+
+void brig_wstools_free(brig_env *env) {
+        brig_history_free(env->history);
+        env->history = NULL;
+}
+
+/* The filesystem uid and gid of this thread only (Linux keeps them per thread; glibc does not broadcast
+ * setfsuid): the file tools then act with exactly the rights of the environment's processes. */
+static int become(uid_t uid, gid_t gid) {
+        (void) setfsgid(gid);
+        (void) setfsuid(uid);
+        /* Both calls return the previous value: a second call tells whether the first took. */
+        if ((uid_t) setfsuid(uid) != uid || (gid_t) setfsgid(gid) != gid)
+                return -EPERM;
+        return 0;
+}
+
+static void run_files(wsjob *j) {
+        _cleanup_close_ int root = -1;
+        brig_error *err = &j->res.error;
+
+        if (j->switch_ids && become(j->fsuid, j->fsgid) < 0) {
+                (void) brig_error_set(err, -EPERM, BRIG_KIND_INTERNAL, "cannot take the environment's uid");
+                goto out;
+        }
+        root = open(j->workspace, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (root < 0) {
+                (void) brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open the workspace");
+                goto out;
+        }
+        j->fctx.root_fd = root;
+        if (brig_files_call(j->tool, &j->fctx, j->args, &j->res.sc, &j->res.report, err) >= 0)
+                *err = (brig_error) BRIG_ERROR_INIT;
+out:
+        if (j->switch_ids && become(0, 0) < 0)
+                /* A pool thread that cannot get its ids back must not serve anything else. */
+                abort();
+}
+
+static int open_history(wsjob *j, brig_error *err) {
+        if (j->env->history)
+                return 0;
+        return brig_history_open(j->git_dir, j->workspace, &j->hopts, &j->env->history, err);
+}
+
+static void work_cb(uv_work_t *req) {
+        wsjob *j = req->data;
+
+        if (j->snapshot_only)
+                ;
+        else if (brig_files_is_tool(j->tool))
+                run_files(j);
+        else if (open_history(j, &j->res.error) >= 0 &&
+                 brig_history_call(j->env->history, j->tool, j->args, j->call_id, &j->res.sc,
+                                   &j->res.error) >= 0)
+                j->res.error = (brig_error) BRIG_ERROR_INIT;
+        if (j->res.error.code || !j->snapshot_after)
+                return;
+        /* The snapshot that records this call: its failure is reported beside the call's own success. */
+        brig_error serr = BRIG_ERROR_INIT;
+        cJSON *snap = NULL;
+        if (open_history(j, &serr) >= 0 &&
+            brig_history_snapshot(j->env->history, NULL, j->call_id, j->tool, &snap, &serr) >= 0) {
+                const cJSON *sid = cJSON_GetObjectItemCaseSensitive(snap, "id");
+                if (cJSON_IsString(sid))
+                        (void) snprintf(j->res.snapshot, sizeof(j->res.snapshot), "%s", sid->valuestring);
+        } else if (j->res.sc)
+                cJSON_AddStringToObject(j->res.sc, "snapshot_error", serr.msg);
+        else if (j->snapshot_only)
+                j->res.error = serr;
+        cJSON_Delete(snap);
+}
+
+static void start_next(brig_env *env);
+
+static void job_free(wsjob *j) {
+        cJSON_Delete(j->args);
+        cJSON_Delete(j->res.sc);
+        free(j->res.text);
+        brig_files_report_done(&j->res.report);
+        free(j->workspace);
+        free(j->git_dir);
+        free(j);
+}
+
+static void audit_snapshot(wsjob *j) {
+        cJSON *ev = brig_audit_event("snapshot");
+        if (!ev)
+                return;
+        cJSON_AddStringToObject(ev, "environment", j->env->id);
+        cJSON_AddStringToObject(ev, "call_id", j->call_id);
+        cJSON_AddStringToObject(ev, "tool", j->tool);
+        if (j->res.snapshot[0])
+                cJSON_AddStringToObject(ev, "id", j->res.snapshot);
+        if (j->res.error.code)
+                cJSON_AddStringToObject(ev, "error", j->res.error.msg);
+        (void) brig__worker_audit(j->env->w, ev);
+}
+
+static void after_cb(uv_work_t *req, int status) {
+        wsjob *j = req->data;
+        brig_env *env = j->env;
+
+        if (status < 0 && !j->res.error.code)
+                (void) brig_error_set(&j->res.error, status, BRIG_KIND_INTERNAL, "workspace call cancelled");
+        if (j->res.sc && j->res.snapshot[0])
+                cJSON_AddStringToObject(j->res.sc, "snapshot", j->res.snapshot);
+        if (j->res.sc && !j->res.text) {
+                j->res.text = brig_files_is_tool(j->tool) ? brig_files_result_text(j->tool, j->res.sc)
+                                                          : brig_history_result_text(j->tool, j->res.sc);
+        }
+        env->ws_queue = j->next;
+        if (j->cb)
+                j->cb(&j->res, j->userdata);
+        else
+                audit_snapshot(j);
+        job_free(j);
+        if (env->ws_queue)
+                start_next(env);
+        else
+                brig__env_release(env);
+}
+
+static void start_next(brig_env *env) {
+        wsjob *j = env->ws_queue;
+        int r = uv_queue_work(env->w->loop, &j->req, work_cb, after_cb);
+        if (r < 0) {
+                (void) brig_error_set(&j->res.error, r, BRIG_KIND_INTERNAL, "queue workspace call: %s",
+                                      uv_strerror(r));
+                after_cb(&j->req, 0);
+        }
+}
+
+static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64_t call_id,
+                      brig_error *err) {
+        const brig_policy *p = env->policy->policy;
+        wsjob *j = calloc(1, sizeof(*j));
+
+        if (j && asprintf(&j->git_dir, "%s/history.git", env->dir) < 0)
+                j->git_dir = NULL;
+        if (!j || !j->git_dir || (args && !(j->args = cJSON_Duplicate(args, true))) ||
+            !(j->workspace = strdup(env->workspace))) {
+                if (j)
+                        job_free(j);
+                (void) brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return NULL;
+        }
+        j->req.data = j;
+        j->env = env;
+        (void) snprintf(j->tool, sizeof(j->tool), "%s", tool);
+        (void) snprintf(j->call_id, sizeof(j->call_id), "%llu", (unsigned long long) call_id);
+        j->fctx = (brig_files_ctx){
+                .root_fd = -1,
+                .uid = (uid_t) -1,
+                .gid = (gid_t) -1,
+                .max_read = p->files_max_read,
+                .max_write = p->files_max_write,
+                .max_results = p->files_max_results,
+                .fsync = p->files_fsync,
+                .read_only = p->files_read_only,
+        };
+        /* As root, files are made by the environment's own host ids (its jail's uid 1000). */
+        j->switch_ids = env->identity.root;
+        j->fsuid = env->identity.uid_outside;
+        j->fsgid = env->identity.gid_outside;
+        j->hopts = (brig_history_options){
+                .exclude = p->history_exclude,
+                .max_file_size = p->history_max_file_size,
+                .author = "brig",
+        };
+        return j;
+}
+
+static void enqueue(brig_env *env, wsjob *j) {
+        wsjob **tail = &env->ws_queue;
+        bool idle = !*tail;
+
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = j;
+        if (idle) {
+                brig__env_hold(env);
+                start_next(env);
+        }
+}
+
+int brig_wstool_run(brig_env *env, const char *tool, const cJSON *args, uint64_t call_id,
+                    brig_wstool_done_cb cb, void *userdata, brig_error *err) {
+        const brig_policy *p = env->policy->policy;
+        wsjob *j;
+        int r;
+
+        if ((r = brig_env_ensure_on_disk(env, err)) < 0)
+                return r;
+        if (!(j = job_new(env, tool, args, call_id, err)))
+                return -ENOMEM;
+        j->cb = cb;
+        j->userdata = userdata;
+        j->snapshot_after = p->history_auto_snapshot && brig_files_tool_mutates(tool) &&
+                            !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(args, "dry_run"));
+        enqueue(env, j);
+        return 0;
+}
+
+void brig_wstool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool) {
+        brig_error err = BRIG_ERROR_INIT;
+        wsjob *j;
+
+        if (!env->policy->policy->history_auto_snapshot || env->destroyed)
+                return;
+        if (brig_env_ensure_on_disk(env, &err) < 0 || !(j = job_new(env, "snapshot", NULL, call_id, &err))) {
+                log_error("environment %s: automatic snapshot: %s", env->id, err.msg);
+                return;
+        }
+        /* Not a tool call: the work is the snapshot alone, tagged with the call that caused it. */
+        (void) snprintf(j->tool, sizeof(j->tool), "%s", tool);
+        j->snapshot_only = j->snapshot_after = true;
+        enqueue(env, j);
+}

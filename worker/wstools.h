@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/error.h"
+#include "tools/files.h"
+
+/* The workspace tools in the worker: the file tools (tools/files.h) and history (tools/history.h) of an
+ * environment, run on libuv's thread pool one at a time per environment (a call's edits and the snapshot
+ * after them must not interleave with another call's), with the environment's host uid as the filesystem
+ * uid of the working thread. Each environment's history lives in <env dir>/history.git, beside (never in)
+ * its workspace. With the policy's history.auto_snapshot, every call that changes the workspace is followed
+ * by a snapshot tagged with its call id. Loop thread only. */
+
+typedef struct brig_env brig_env;
+
+typedef struct brig_wstool_result {
+        cJSON *sc;                /* structuredContent on success (the callee takes it), else NULL */
+        char *text;               /* the text block on success (the callee takes it) */
+        brig_error error;         /* code != 0 on failure */
+        brig_files_report report; /* path and bytes for the audit record (file tools) */
+        char snapshot[48];        /* the automatic snapshot taken after the call, "" if none */
+} brig_wstool_result;
+
+typedef void (*brig_wstool_done_cb)(brig_wstool_result *res, void *userdata);
+
+/* Whether name is a file or history tool. */
+bool brig_wstool_is(const char *name);
+
+/* Appends the file and history tools to an MCP tools/list array. */
+void brig_wstool_list(cJSON *tools);
+
+/* Queues tool with args (copied) for env. cb comes later, once, on the loop thread; the result's members
+ * are released after it returns unless it took them (set them to NULL). */
+int brig_wstool_run(brig_env *env, const char *tool, const cJSON *args, uint64_t call_id,
+                    brig_wstool_done_cb cb, void *userdata, brig_error *err);
+
+/* After a call that may have changed the workspace some other way (exec): the automatic snapshot, when
+ * the policy asks for one. Audited as a "snapshot" event. */
+void brig_wstool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool);
+
+/* Whether jobs are queued or running for env (it must not be freed until they are done). */
+bool brig_wstools_busy(const brig_env *env);
+
+/* Closes env's history (no job may be queued). */
+void brig_wstools_free(brig_env *env);
