@@ -219,6 +219,12 @@ int main(int argc, char **argv) {
 
         if (uv_loop_init(&loop) < 0)
                 return 1;
+        /* Held back until the loop watches for them: a client may see the socket, and stop us, before. */
+        sigset_t stop_signals;
+        (void) sigemptyset(&stop_signals);
+        (void) sigaddset(&stop_signals, SIGINT);
+        (void) sigaddset(&stop_signals, SIGTERM);
+        (void) sigprocmask(SIG_BLOCK, &stop_signals, NULL);
         r = brig_worker_init(&w, &loop, &o, &err);
         if (r >= 0)
                 r = brig_worker_listen(&w, o.socket_path, &err);
@@ -236,6 +242,7 @@ int main(int argc, char **argv) {
         w.sigint.data = w.sigterm.data = &w;
         (void) uv_signal_start(&w.sigint, signal_cb, SIGINT);
         (void) uv_signal_start(&w.sigterm, signal_cb, SIGTERM);
+        (void) sigprocmask(SIG_UNBLOCK, &stop_signals, NULL);
 
         _cleanup_free_ char *cli = strdup(o.jail_helper);
         size_t cl = cli ? strlen(cli) : 0;
