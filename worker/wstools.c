@@ -249,6 +249,9 @@ int brig_wstool_run(brig_env *env, const char *tool, const cJSON *args, uint64_t
         wsjob *j;
         int r;
 
+        if (env->destroyed)
+                return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was destroyed",
+                                      env->id);
         if ((r = brig_env_ensure_on_disk(env, err)) < 0)
                 return r;
         if (!(j = job_new(env, tool, args, call_id, err)))

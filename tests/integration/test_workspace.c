@@ -234,6 +234,30 @@ static void test_workspace__history_snapshot_diff_restore(void **state) {
         close(fd);
 }
 
+static void test_workspace__destroyed_environment_is_not_recreated(void **state) {
+        (void) state;
+        int fd = attach_to(&d, "files-5");
+        cJSON_Delete(ok(fd, "write_file", "{\"path\":\"a\",\"content\":\"x\"}"));
+        assert_int_equal(client_send(fd,
+                                     "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"brig/environment.destroy\","
+                                     "\"params\":{\"id\":\"files-5\"}}"),
+                         0);
+        cJSON *r = client_recv(fd, 10000);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "destroyed")));
+        cJSON_Delete(r);
+        /* The connection is still attached to it: its file calls fail, and nothing comes back on disk. */
+        r = call(fd, "write_file", "{\"path\":\"b\",\"content\":\"y\"}");
+        assert_non_null(strstr(failure(r), "destroyed"));
+        cJSON_Delete(r);
+        char dir[512];
+        struct stat st;
+        snprintf(dir, sizeof(dir), "%s/environments/files-5", d.state);
+        for (int i = 0; i < 100 && stat(dir, &st) == 0; i++)
+                usleep(20000); /* the removal runs on the thread pool */
+        assert_int_equal(stat(dir, &st), -1);
+        close(fd);
+}
+
 /* A brigd whose default policy is the shipped one with `extra` merged into its top level. */
 static void start_with(brigd *b, const char *extra, char *path, size_t size) {
         char src[512];
@@ -345,6 +369,7 @@ int main(void) {
                 cmocka_unit_test(test_workspace__listing_and_search_tools),
                 cmocka_unit_test(test_workspace__escapes_are_refused),
                 cmocka_unit_test(test_workspace__history_snapshot_diff_restore),
+                cmocka_unit_test(test_workspace__destroyed_environment_is_not_recreated),
                 cmocka_unit_test(test_workspace__policy_read_only_and_allow_list),
                 cmocka_unit_test(test_workspace__auto_snapshot_records_every_step),
         };
