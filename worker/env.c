@@ -84,10 +84,24 @@ static void env_unlink(brig_env *env) {
                 }
 }
 
+static void remove_dir_async(brig_worker *w, const char *path);
+
+/* A destroyed environment's directory goes once nothing can write into it any more: its processes are
+ * gone with its holder, and no metadata, file or history work is in flight (a file created while the
+ * removal runs would keep the directory, and a meta.json would bring the environment back at restart). */
+static void maybe_remove(brig_env *env) {
+        if (env->destroyed && env->remove_pending && env->open_handles == 0 && env->running_processes == 0 &&
+            env->holds == 0) {
+                env->remove_pending = false;
+                remove_dir_async(env->w, env->dir);
+        }
+}
+
 /* Frees a destroyed environment once nothing refers to it any more. */
 static void maybe_free(brig_env *env) {
+        maybe_remove(env);
         if (env->destroyed && env->attached == 0 && env->open_handles == 0 && env->running_processes == 0 &&
-            env->holds == 0)
+            env->holds == 0 && !env->remove_pending)
                 env_free(env);
 }
 
@@ -154,6 +168,7 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
 
 typedef struct meta_work {
         uv_work_t req;
+        brig_env *env; /* held: its directory is not removed while this writes into it */
         char *dir, *text;
         int r;
 } meta_work;
@@ -183,9 +198,11 @@ static void meta_after_cb(uv_work_t *req, int status) {
         if (status == 0 && mw->r < 0)
                 (void) log_warning_errno(mw->r, "environment directory '%s': write metadata: %m, ignoring",
                                          mw->dir);
+        brig_env *env = mw->env;
         free(mw->dir);
         free(mw->text);
         free(mw);
+        brig__env_release(env);
 }
 
 static int write_meta(brig_env *env, brig_error *err) {
@@ -212,6 +229,7 @@ static int write_meta(brig_env *env, brig_error *err) {
                 }
                 return -ENOMEM;
         }
+        mw->env = env;
         if (uv_queue_work(env->w->loop, &mw->req, meta_work_cb, meta_after_cb) < 0) {
                 free(mw->dir);
                 free(mw->text);
@@ -219,6 +237,7 @@ static int write_meta(brig_env *env, brig_error *err) {
                 return brig_error_set(err, -EIO, BRIG_KIND_INTERNAL,
                                       "environment '%s': queue metadata write", env->id);
         }
+        brig__env_hold(env);
         return 0;
 }
 
@@ -789,8 +808,7 @@ void brig_env_destroy(brig_env *env) {
         env->destroyed = true;
         brig_repls_close(env);
         env_unlink(env);
-        if (env->on_disk)
-                remove_dir_async(env->w, env->dir);
+        env->remove_pending = env->on_disk;
         maybe_free(env);
 }
 

@@ -76,6 +76,7 @@ struct brig_env {
 
         int attached; /* connections */
         bool destroyed;
+        bool remove_pending; /* destroyed: its directory goes once nothing writes into it any more */
 
         struct brig_process *processes; /* background processes, newest first (worker/process.h) */
         size_t n_processes;
