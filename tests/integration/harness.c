@@ -53,6 +53,7 @@ static int brigd_spawn(brigd *d, const char **why) {
                         args[n++] = "--reuid=65534";
                         args[n++] = "--regid=65534";
                         args[n++] = "--clear-groups";
+                        args[n++] = "--pdeathsig=TERM";
                         args[n++] = "--";
                 } else if (mode && strcmp(mode, "userns") == 0) {
                         /* As a developer would: an unprivileged user who is "root" only in its own user
@@ -67,6 +68,10 @@ static int brigd_spawn(brigd *d, const char **why) {
                         args[n++] = "unshare";
                         args[n++] = "-r";
                         args[n++] = "--";
+                        /* Entering the user namespace cleared the death signal: set it again inside. */
+                        args[n++] = "setpriv";
+                        args[n++] = "--pdeathsig=TERM";
+                        args[n++] = "--";
                 }
                 args[n++] = brigd_path;
                 args[n++] = "--socket";
@@ -80,8 +85,9 @@ static int brigd_spawn(brigd *d, const char **why) {
                 args[n++] = "--jail-helper";
                 args[n++] = helper;
                 args[n++] = NULL;
-                /* A test killed midway (a timeout) must not leave its brigd behind. setpriv's id change
-                 * clears this again; those modes rely on the test's own teardown. */
+                /* A test killed midway (a timeout, a failed assertion in a test with a brigd of its own)
+                 * must not leave its brigd behind. An id change clears this again: setpriv sets it anew
+                 * after its own and inside `unshare -r`. */
                 (void) prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
                 dup2(errpipe[1], 2);
                 int devnull = open("/dev/null", O_WRONLY);
