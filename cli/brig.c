@@ -42,7 +42,9 @@ static int policy_check(int argc, char **argv) {
         if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
                 printf("Usage: brig policy check FILE...\n\n"
                        "Validates each policy file and prints FILE: OK, or every problem as\n"
-                       "FILE[:LINE:COLUMN]: PATH: MESSAGE. Exits 1 if any file has an error.\n");
+                       "FILE[:LINE:COLUMN]: PATH: MESSAGE. Warnings (such as a seccomp profile's\n"
+                       "syscalls unknown on this machine) read FILE: warning: PATH: MESSAGE and do\n"
+                       "not fail the check. Exits 1 if any file has an error.\n");
                 return argc < 1 ? 2 : 0;
         }
         for (int i = 0; i < argc; i++) {
@@ -51,23 +53,24 @@ static int policy_check(int argc, char **argv) {
                 brig_policy *p = NULL;
                 int r = brig_policy_load(argv[i], &p, &diags, &err);
 
-                if (r >= 0) {
-                        printf("%s: OK\n", argv[i]);
-                        brig_policy_free(p);
-                        brig_policy_diags_done(&diags);
-                        continue;
-                }
-                bad = 1;
-                if (diags.n == 0)
+                if (r < 0)
+                        bad = 1;
+                if (r < 0 && diags.n == 0)
                         printf("%s: %s\n", argv[i], err.msg);
+                /* Warnings (something ignored) are printed in both cases; only errors fail the check. */
                 for (size_t d = 0; d < diags.n; d++) {
                         const brig_policy_diag *g = &diags.items[d];
+                        const char *sev = g->severity == BRIG_POLICY_WARNING ? "warning: " : "";
                         if (g->line)
-                                printf("%s:%u:%u: %s%s%s\n", argv[i], g->line, g->column, g->path,
+                                printf("%s:%u:%u: %s%s%s%s\n", argv[i], g->line, g->column, sev, g->path,
                                        g->path[0] ? ": " : "", g->msg);
                         else
-                                printf("%s: %s%s%s\n", argv[i], g->path, g->path[0] ? ": " : "", g->msg);
+                                printf("%s: %s%s%s%s\n", argv[i], sev, g->path, g->path[0] ? ": " : "",
+                                       g->msg);
                 }
+                if (r >= 0)
+                        printf("%s: OK\n", argv[i]);
+                brig_policy_free(p);
                 brig_policy_diags_done(&diags);
         }
         return bad;

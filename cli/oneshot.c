@@ -224,8 +224,9 @@ int brig_cli_run(int argc, char **argv) {
                 return 2;
         }
         if ((r = brig_identity_detect(BRIG_JAIL_HOST_ID_DEFAULT, &id, &err)) < 0 ||
-            (r = brig_seccomp_compile((const char *const *) policy->seccomp_deny, policy->n_seccomp_deny,
-                                      policy->seccomp_errno, &seccomp_fd, &err)) < 0) {
+            (r = brig_seccomp_compile_profile(
+                     policy->seccomp_profile, (const char *const *) policy->seccomp_deny,
+                     policy->n_seccomp_deny, policy->seccomp_errno, &seccomp_fd, &err)) < 0) {
                 fprintf(stderr, "brig: %s\n", err.msg);
                 return 125;
         }

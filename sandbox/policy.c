@@ -47,7 +47,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
 typedef struct ctx {
         brig_policy_diags *diags; /* borrowed from the caller, may be NULL */
         brig_error *err;          /* borrowed from the caller, may be NULL */
+        const char *origin;       /* borrowed from the caller: a path or "<inline>", may be NULL */
         size_t n_problems;
+        size_t n_warnings;
         bool oom;
 } ctx;
 
@@ -64,7 +66,8 @@ static const struct {
         {"EINVAL", EINVAL},
 };
 
-static void diag_append(ctx *c, const char *path, const char *msg, unsigned line, unsigned column) {
+static void diag_append(ctx *c, brig_policy_severity severity, const char *path, const char *msg,
+                        unsigned line, unsigned column) {
         brig_policy_diag *items;
 
         if (!c->diags)
@@ -76,7 +79,7 @@ static void diag_append(ctx *c, const char *path, const char *msg, unsigned line
         }
         c->diags->items = items;
         items = &items[c->diags->n++];
-        *items = (brig_policy_diag){.line = line, .column = column};
+        *items = (brig_policy_diag){.severity = severity, .line = line, .column = column};
         (void) snprintf(items->path, sizeof(items->path), "%s", path);
         (void) snprintf(items->msg, sizeof(items->msg), "%s", msg);
 }
@@ -96,10 +99,17 @@ __attribute__((format(printf, 5, 6))) static int problem_at(ctx *c, const char *
                 (void) brig_error_set(c->err, -EINVAL, BRIG_KIND_POLICY, "%s%s%s", path, path[0] ? ": " : "",
                                       msg);
         if (c->n_problems <= MAX_DIAGS)
-                diag_append(c, path, msg, line, column);
+                diag_append(c, BRIG_POLICY_ERROR, path, msg, line, column);
         else if (c->n_problems == MAX_DIAGS + 1)
-                diag_append(c, "", "too many problems, only the first 100 are listed", 0, 0);
+                diag_append(c, BRIG_POLICY_ERROR, "", "too many problems, only the first 100 are listed", 0,
+                            0);
         return -EINVAL;
+}
+
+/* Records something ignored: into diags only (the first MAX_DIAGS of them); never fails the policy. */
+static void warning(ctx *c, const char *path, const char *msg) {
+        if (c->n_warnings++ < MAX_DIAGS)
+                diag_append(c, BRIG_POLICY_WARNING, path, msg, 0, 0);
 }
 
 #define problem(c, path, ...) problem_at(c, path, 0, 0, __VA_ARGS__)
@@ -118,7 +128,7 @@ __attribute__((format(printf, 5, 6))) static int file_problem(ctx *c, int code, 
                 (void) snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(errnum));
         }
         c->n_problems++;
-        diag_append(c, "", msg, 0, 0);
+        diag_append(c, BRIG_POLICY_ERROR, "", msg, 0, 0);
         return brig_error_set(c->err, code, kind, "%s", msg);
 }
 
@@ -648,8 +658,62 @@ static void parse_env(ctx *c, const cJSON *env, brig_policy *p) {
         qsort(p->env, k, sizeof(char *), env_cmp);
 }
 
+/* "seccomp.profile": a path (relative to the policy file's directory) or an inline profile object. The
+ * profile module reports with full JSON paths; its errors become the policy's problems, its warnings the
+ * policy's warnings. */
+static void parse_profile(ctx *c, const cJSON *it, brig_policy *p) {
+        brig_seccomp_profile_diags d = {0};
+        brig_error e = BRIG_ERROR_INIT;
+        _cleanup_free_ char *file = NULL;
+        char b[QUOTEBUF];
+        int r;
+
+        if (cJSON_IsObject(it))
+                r = brig_seccomp_profile_parse(it, "seccomp.profile", NULL, &p->seccomp_profile, &d, &e);
+        else if (!check_type(c, "seccomp.profile", it, cJSON_IsString(it), "a path or a profile object"))
+                return;
+        else {
+                const char *s = it->valuestring, *slash;
+
+                if (!*s || strlen(s) > MAX_PATH_BYTES) {
+                        (void) problem(c, "seccomp.profile", "expected a path of 1 to %d bytes",
+                                       MAX_PATH_BYTES);
+                        return;
+                }
+                slash = c->origin ? strrchr(c->origin, '/') : NULL;
+                if (s[0] == '/')
+                        file = strdup(s);
+                else if (!c->origin || c->origin[0] == '<') {
+                        (void) problem(c, "seccomp.profile",
+                                       "relative path %s needs a policy file to resolve against",
+                                       quote(b, s));
+                        return;
+                } else if (!slash)
+                        file = strdup(s);
+                else if (asprintf(&file, "%.*s/%s", (int) (slash - c->origin), c->origin, s) < 0)
+                        file = NULL;
+                if (!file) {
+                        c->oom = true;
+                        return;
+                }
+                r = brig_seccomp_profile_load(file, "seccomp.profile", NULL, &p->seccomp_profile, &d, &e);
+        }
+        if (r == -ENOMEM)
+                c->oom = true;
+        for (size_t i = 0; i < d.n; i++) {
+                if (d.items[i].warning)
+                        warning(c, d.items[i].path, d.items[i].msg);
+                else
+                        (void) problem(c, d.items[i].path, "%s", d.items[i].msg);
+        }
+        /* Without diags, an error still has its message in e. */
+        if (r < 0 && r != -ENOMEM && d.n == 0)
+                (void) problem(c, "seccomp.profile", "%s", e.msg);
+        brig_seccomp_profile_diags_done(&d);
+}
+
 static void parse_seccomp(ctx *c, const cJSON *sc, brig_policy *p) {
-        static const char *const keys[] = {"deny", "errno", NULL};
+        static const char *const keys[] = {"deny", "errno", "profile", NULL};
         const cJSON *deny, *en, *it;
         size_t n, i, k = 0;
         char path[PATHBUF], b[QUOTEBUF];
@@ -707,6 +771,9 @@ static void parse_seccomp(ctx *c, const cJSON *sc, brig_policy *p) {
                 else
                         p->seccomp_errno = v;
         }
+
+        if ((it = brig_json_member(sc, "profile")))
+                parse_profile(c, it, p);
 }
 
 static char *default_name(ctx *c, const char *origin) {
@@ -963,7 +1030,7 @@ int brig_policy_parse(const char *text, size_t len, const char *origin, brig_pol
                       brig_policy_diags *diags, brig_error *err) {
         _cleanup_(brig_policy_freep) brig_policy *p = NULL;
         _cleanup_json_ cJSON *root = NULL;
-        ctx c = {.diags = diags, .err = err};
+        ctx c = {.diags = diags, .err = err, .origin = origin};
         const char *end = NULL;
         size_t off;
 
@@ -1062,6 +1129,7 @@ void brig_policy_free(brig_policy *p) {
         free(p->workspace);
         brig_strv_free(p->env);
         brig_strv_free(p->seccomp_deny);
+        brig_seccomp_profile_free(p->seccomp_profile);
         brig_strv_free(p->tools_allow);
         brig_strv_free(p->history_exclude);
         free(p->hostname);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "sandbox/seccomp_profile.h"
 
 /* A validated policy: what a jail may see and use. Built only by brig_policy_parse()/brig_policy_load(),
  * which check every field and never return a half-filled policy. The file format is docs/policy.md. */
@@ -67,6 +68,7 @@ typedef struct brig_policy {
         char **seccomp_deny; /* NULL-terminated extra syscall names denied on top of brig's fixed floor */
         size_t n_seccomp_deny;
         int seccomp_errno; /* positive errno returned by denied syscalls, default EPERM */
+        brig_seccomp_profile *seccomp_profile; /* "seccomp.profile", NULL when none */
 
         brig_network_mode network;
         char *hostname; /* default "brig" */
@@ -87,8 +89,16 @@ typedef struct brig_policy {
         uint64_t retention_ms; /* delete an environment no connection used for this long */
 } brig_policy;
 
+typedef enum brig_policy_severity {
+        BRIG_POLICY_ERROR,   /* the policy is refused */
+        BRIG_POLICY_WARNING, /* something was ignored (e.g. a profile's syscall unknown on this machine) */
+        _BRIG_POLICY_SEVERITY_MAX,
+        _BRIG_POLICY_SEVERITY_INVALID = -22,
+} brig_policy_severity;
+
 /* One problem found while checking a policy file. */
 typedef struct brig_policy_diag {
+        brig_policy_severity severity;
         char path[128];        /* JSON path, e.g. "limits.memory"; "" for the document */
         char msg[256];         /* e.g. "expected a size like \"512M\", got \"lots\"" */
         unsigned line, column; /* 1-based position of the value in the file when known, else 0 */
@@ -99,10 +109,12 @@ typedef struct brig_policy_diags {
         size_t n;
 } brig_policy_diags;
 
-/* Parses and validates a policy from text. origin names the source in messages (a path or "<inline>").
- * On success returns 0 and a new policy (caller frees). On failure returns a negative errno, fills err with
- * the first problem as "PATH: MESSAGE", and, when diags is non-NULL, appends every problem found (caller
- * frees with brig_policy_diags_done()). Never half-applies; pure; any thread. */
+/* Parses and validates a policy from text. origin names the source in messages (a path or "<inline>"); a
+ * relative seccomp.profile path resolves against origin's directory. On success returns 0 and a new policy
+ * (caller frees); warnings may still be appended to diags. On failure returns a negative errno, fills err
+ * with the first error as "PATH: MESSAGE", and, when diags is non-NULL, appends every error and warning
+ * found (caller frees with brig_policy_diags_done()). Never half-applies; any thread. Pure, except that a
+ * seccomp.profile path is read (blocking I/O: not for the event-loop thread). */
 int brig_policy_parse(const char *text, size_t len, const char *origin, brig_policy **ret,
                       brig_policy_diags *diags, brig_error *err);
 

@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/seccomp_profile.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -179,6 +181,20 @@ static int add_ioctl_rules(scmp_filter_ctx ctx, uint32_t deny, brig_error *err) 
         return 0;
 }
 
+/* AF_VSOCK talks to the hypervisor and the host's vsock services, and vsock is not network-namespaced: a
+ * jail with only loopback could still reach them. Same low-32-bit compare as for ioctl cmds. */
+static int add_socket_rules(scmp_filter_ctx ctx, uint32_t deny, brig_error *err) {
+        static const char *const calls[] = {"socket", "socketpair"};
+
+        for (size_t i = 0; i < ELEMENTSOF(calls); i++) {
+                struct scmp_arg_cmp cmp = SCMP_A0_64(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_VSOCK);
+                int r = add_rule(ctx, deny, calls[i], 1, &cmp, err);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* personality(2): allow only 0, PER_LINUX32, UNAME26, PER_LINUX32|UNAME26 and the query 0xffffffff; other
  * values turn on READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE, MMAP_PAGE_ZERO and friends.
  *
@@ -219,6 +235,25 @@ static int add_personality_rules(scmp_filter_ctx ctx, uint32_t deny, brig_error 
         return 0;
 }
 
+/* A filter for the native architecture: other ABIs are killed, and errors come back raw. */
+static int new_filter(uint32_t default_action, scmp_filter_ctx *ret_ctx, brig_error *err) {
+        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(default_action);
+        int r;
+
+        if (!ctx)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_SANDBOX, "seccomp: create filter");
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        if (r < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "seccomp: set bad-arch action");
+        /* Without this, libseccomp 2.5 reports every system error (such as a failed write while exporting)
+         * as -ECANCELED. */
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
+        if (r < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "seccomp: set raw error codes");
+        *ret_ctx = TAKE_PTR(ctx);
+        return 0;
+}
+
 /* Exports the program into a memfd and seals it, so that every reader of the fd (the jail helper, maybe
  * many times) sees exactly the bytes checked here. */
 static int export_sealed(scmp_filter_ctx ctx, int *ret_fd, brig_error *err) {
@@ -251,13 +286,13 @@ static int export_sealed(scmp_filter_ctx ctx, int *ret_fd, brig_error *err) {
         return 0;
 }
 
-int brig_seccomp_compile(const char *const *extra_deny, size_t n_extra, int errno_ret, int *ret_fd,
-                         brig_error *err) {
+/* Builds brig's floor plus the policy's extra denials over SCMP_ACT_ALLOW. */
+static int build_floor(const char *const *extra_deny, size_t n_extra, int errno_ret,
+                       scmp_filter_ctx *ret_ctx, brig_error *err) {
         _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
         uint32_t deny;
         int r;
 
-        assert(ret_fd);
         assert(extra_deny || n_extra == 0);
 
         /* 0 would make denied calls "succeed" without doing anything. */
@@ -284,17 +319,9 @@ int brig_seccomp_compile(const char *const *extra_deny, size_t n_extra, int errn
          * libseccomp's x86_64 prologue also sends numbers >= __X32_SYSCALL_BIT (other than -1) to the
          * bad-arch action, so x32 calls die too (checked against the exported BPF of 2.5.4 and by
          * tests/unit/test_seccomp.c). */
-        ctx = seccomp_init(SCMP_ACT_ALLOW);
-        if (!ctx)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_SANDBOX, "seccomp: create filter");
-        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        r = new_filter(SCMP_ACT_ALLOW, &ctx, err);
         if (r < 0)
-                return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "seccomp: set bad-arch action");
-        /* Without this, libseccomp 2.5 reports every system error (such as a failed write while exporting)
-         * as -ECANCELED. */
-        r = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1);
-        if (r < 0)
-                return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "seccomp: set raw error codes");
+                return r;
 
         for (const char *const *name = brig_seccomp_floor; *name; name++) {
                 r = add_rule(ctx, deny, *name, 0, NULL, err);
@@ -305,6 +332,9 @@ int brig_seccomp_compile(const char *const *extra_deny, size_t n_extra, int errn
         if (r < 0)
                 return r;
         r = add_ioctl_rules(ctx, deny, err);
+        if (r < 0)
+                return r;
+        r = add_socket_rules(ctx, deny, err);
         if (r < 0)
                 return r;
         r = add_personality_rules(ctx, deny, err);
@@ -320,7 +350,143 @@ int brig_seccomp_compile(const char *const *extra_deny, size_t n_extra, int errn
                         return r;
         }
 
-        return export_sealed(ctx, ret_fd, err);
+        *ret_ctx = TAKE_PTR(ctx);
+        return 0;
+}
+
+/* Builds the profile's own filter: its default action and its rules, nothing of brig's. */
+static int build_profile(const brig_seccomp_profile *profile, scmp_filter_ctx *ret_ctx, brig_error *err) {
+        _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
+        int r;
+
+        r = new_filter(profile->default_action, &ctx, err);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < profile->n_rules; i++) {
+                const brig_seccomp_profile_rule *rule = &profile->rules[i];
+                struct scmp_arg_cmp cmp[BRIG_SECCOMP_PROFILE_MAX_ARGS];
+
+                /* libseccomp refuses (-EACCES) a rule whose action is the default one; it changes
+                 * nothing anyway. */
+                if (rule->action == profile->default_action)
+                        continue;
+                for (size_t k = 0; k < rule->n_args; k++)
+                        cmp[k] = (struct scmp_arg_cmp){.arg = rule->args[k].index,
+                                                       .op = (enum scmp_compare) rule->args[k].op,
+                                                       .datum_a = rule->args[k].value,
+                                                       .datum_b = rule->args[k].value_two};
+                for (size_t j = 0; j < rule->n_nrs; j++) {
+                        r = seccomp_rule_add_array(ctx, rule->action, rule->nrs[j], (unsigned) rule->n_args,
+                                                   cmp);
+                        if (r < 0) {
+                                char *name =
+                                        seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, rule->nrs[j]);
+                                (void) brig_error_set_errno(err, r, BRIG_KIND_POLICY,
+                                                            "seccomp.profile.syscalls[%zu]: rule for %s",
+                                                            rule->json_index, name ? name : "?");
+                                free(name);
+                                return r;
+                        }
+                }
+        }
+        *ret_ctx = TAKE_PTR(ctx);
+        return 0;
+}
+
+/* Exports ctx's program into memory. */
+static int export_prog(scmp_filter_ctx ctx, struct sock_fprog *ret_prog, brig_error *err) {
+        _cleanup_close_ int fd = memfd_create("brig-seccomp-part", MFD_CLOEXEC);
+        int r;
+
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "seccomp: memfd_create");
+        r = seccomp_export_bpf(ctx, fd);
+        if (r < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "seccomp: export program");
+        return brig_seccomp_read(fd, ret_prog, err);
+}
+
+/* Puts the floor in front of the profile in one program. Each of the floor's "allow" returns becomes a jump
+ * to the profile's first instruction, so the profile decides only what the floor lets through, and nothing
+ * in the profile can undo a floor denial. This does not rely on how libseccomp merges rules of different
+ * actions for one syscall (it keeps the first action of an unconditional rule, and conditional rules of the
+ * floor and a profile would interleave); and it keeps one program, which is what brig-jail loads. Jumps
+ * inside each part stay valid because no instruction is added or removed; BPF_JA takes a 32-bit offset. */
+static int put_floor_first(const struct sock_fprog *floor, const struct sock_fprog *profile, int *ret_fd,
+                           brig_error *err) {
+        size_t n_floor = floor->len, n = n_floor + profile->len;
+        _cleanup_free_ struct sock_filter *prog = NULL;
+        _cleanup_close_ int fd = -1;
+        size_t size = n * sizeof(struct sock_filter);
+
+        if (n > BPF_MAXINSNS)
+                return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT,
+                                      "seccomp: program has %zu instructions, the kernel takes at most %d",
+                                      n, BPF_MAXINSNS);
+        prog = malloc(size);
+        if (!prog)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "seccomp: out of memory");
+        memcpy(prog, floor->filter, n_floor * sizeof(struct sock_filter));
+        memcpy(prog + n_floor, profile->filter, profile->len * sizeof(struct sock_filter));
+        for (size_t i = 0; i < n_floor; i++) {
+                if (BPF_CLASS(prog[i].code) != BPF_RET)
+                        continue;
+                /* libseccomp 2.5 returns constants only; a computed return could be an allow we miss. */
+                if (BPF_RVAL(prog[i].code) != BPF_K)
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL,
+                                              "seccomp: floor program returns a computed action");
+                if (prog[i].k == SCMP_ACT_ALLOW)
+                        prog[i] = (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JA,
+                                                                (uint32_t) (n_floor - i - 1), 0, 0);
+        }
+
+        fd = memfd_create("brig-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "seccomp: memfd_create");
+        for (size_t done = 0; done < size;) {
+                ssize_t w = write(fd, (const char *) prog + done, size - done);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX,
+                                                    "seccomp: write program");
+                done += (size_t) w;
+        }
+        if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "seccomp: seal program");
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int brig_seccomp_compile_profile(const brig_seccomp_profile *profile, const char *const *extra_deny,
+                                 size_t n_extra, int errno_ret, int *ret_fd, brig_error *err) {
+        _cleanup_(seccomp_releasep) scmp_filter_ctx floor_ctx = NULL, profile_ctx = NULL;
+        struct sock_fprog floor = {0}, prof = {0};
+        int r;
+
+        assert(ret_fd);
+
+        r = build_floor(extra_deny, n_extra, errno_ret, &floor_ctx, err);
+        if (r < 0)
+                return r;
+        if (!profile)
+                return export_sealed(floor_ctx, ret_fd, err);
+
+        r = build_profile(profile, &profile_ctx, err);
+        if (r >= 0)
+                r = export_prog(floor_ctx, &floor, err);
+        if (r >= 0)
+                r = export_prog(profile_ctx, &prof, err);
+        if (r >= 0)
+                r = put_floor_first(&floor, &prof, ret_fd, err);
+        free(floor.filter);
+        free(prof.filter);
+        return r;
+}
+
+int brig_seccomp_compile(const char *const *extra_deny, size_t n_extra, int errno_ret, int *ret_fd,
+                         brig_error *err) {
+        return brig_seccomp_compile_profile(NULL, extra_deny, n_extra, errno_ret, ret_fd, err);
 }
 
 int brig_seccomp_read(int fd, struct sock_fprog *ret_prog, brig_error *err) {

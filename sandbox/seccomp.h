@@ -7,6 +7,8 @@
 
 #include "common/error.h"
 
+typedef struct brig_seccomp_profile brig_seccomp_profile;
+
 /* The seccomp layer. Compilation (libseccomp) happens once per policy in the daemon or CLI and yields a
  * sealed memfd holding the classic-BPF program; the jail helper reads it before forking and loads it as the
  * very last step before execve(), without libseccomp. */
@@ -21,6 +23,12 @@ extern const char *const brig_seccomp_floor[];
  * Returns a sealed, close-on-exec memfd in *ret_fd. Thread-safe (libseccomp state is per call). */
 int brig_seccomp_compile(const char *const *extra_deny, size_t n_extra, int errno_ret, int *ret_fd,
                          brig_error *err);
+
+/* The same, with a Docker/OCI profile (sandbox/seccomp_profile.h; borrowed, may be NULL for none) deciding
+ * whatever the floor and the extra denials let through: its default action and rules, never relaxing them.
+ * A rule libseccomp refuses is an error naming it. Returns a sealed, close-on-exec memfd in *ret_fd. */
+int brig_seccomp_compile_profile(const brig_seccomp_profile *profile, const char *const *extra_deny,
+                                 size_t n_extra, int errno_ret, int *ret_fd, brig_error *err);
 
 /* Reads a program written by brig_seccomp_compile() (pread from offset 0, so one fd serves many readers).
  * *ret_prog->filter is heap memory the caller frees. Not async-signal-safe: call before fork. */

@@ -33,9 +33,9 @@ static int load_entry(const char *path, const char *key, brig_policy_entry **ret
         e->seccomp_fd = -1;
         r = brig_policy_load(path, &e->policy, NULL, err);
         if (r >= 0)
-                r = brig_seccomp_compile((const char *const *) e->policy->seccomp_deny,
-                                         e->policy->n_seccomp_deny, e->policy->seccomp_errno, &e->seccomp_fd,
-                                         err);
+                r = brig_seccomp_compile_profile(
+                        e->policy->seccomp_profile, (const char *const *) e->policy->seccomp_deny,
+                        e->policy->n_seccomp_deny, e->policy->seccomp_errno, &e->seccomp_fd, err);
         if (r >= 0 && (!(e->path = strdup(path)) || !(e->name = strdup(key ? key : e->policy->name))))
                 r = -ENOMEM;
         if (r < 0) {

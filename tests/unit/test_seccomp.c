@@ -20,6 +20,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -410,6 +411,24 @@ static void test_seccomp__denies_tiocsti_and_tioclinux(void **state) {
         check_floor(probe_ioctl);
 }
 
+static int probe_vsock(void) {
+        int step = 0, sv[2];
+
+        CHECK(failed_with(syscall(SYS_socket, AF_VSOCK, SOCK_STREAM, 0), EPERM));
+        CHECK(failed_with(syscall(SYS_socket, (1UL << 32) | AF_VSOCK, SOCK_STREAM, 0), EPERM));
+        CHECK(failed_with(syscall(SYS_socketpair, AF_VSOCK, SOCK_STREAM, 0, sv), EPERM));
+        /* Other families stay as they were. */
+        long fd = syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+        CHECK(fd >= 0);
+        (void) close((int) fd);
+        return 0;
+}
+
+static void test_seccomp__denies_vsock_sockets(void **state) {
+        (void) state;
+        check_floor(probe_vsock);
+}
+
 static bool persona_allowed(uint64_t v) {
         uint32_t low = (uint32_t) v; /* the kernel takes an unsigned int */
 
@@ -794,6 +813,7 @@ int main(void) {
                 cmocka_unit_test(test_seccomp__allows_plain_fork),
                 cmocka_unit_test(test_seccomp__clone3_fails_with_enosys),
                 cmocka_unit_test(test_seccomp__denies_tiocsti_and_tioclinux),
+                cmocka_unit_test(test_seccomp__denies_vsock_sockets),
                 cmocka_unit_test(test_seccomp__filters_personality_values),
                 cmocka_unit_test(test_seccomp__kills_x32_syscalls),
                 cmocka_unit_test(test_seccomp__kills_i386_syscalls),
