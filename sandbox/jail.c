@@ -358,17 +358,18 @@ static void spawn_reap(spawn_child *children, size_t *n_children) {
                         }
 }
 
-/* The processes below root in this pid namespace, from /proc (ours: the environment's), appended to
- * pids (up to max) unless already there. Returns how many were added. */
-static size_t add_descendants(pid_t root, pid_t *pids, size_t *n, size_t max) {
+/* The live processes below root in this pid namespace, from /proc (ours: the environment's), into pids
+ * (at most KILL_MAX). Zombies are left out: they are dead already, and their reaping is their parent's. */
+static size_t live_descendants(pid_t root, pid_t *pids) {
         static pid_t pid_of[KILL_MAX], ppid_of[KILL_MAX];
-        size_t n_procs = 0, added = 0;
+        static bool zombie[KILL_MAX];
+        size_t n_procs = 0, n = 0;
         DIR *d = opendir("/proc");
         struct dirent *de;
 
         while (d && (de = readdir(d)) && n_procs < KILL_MAX) {
-                char path[64], buf[512];
-                int pid = atoi(de->d_name), fd;
+                char path[64], buf[512], state;
+                int pid = atoi(de->d_name), fd, ppid;
                 if (pid <= 1)
                         continue;
                 (void) snprintf(path, sizeof(path), "/proc/%d/stat", pid);
@@ -381,51 +382,45 @@ static size_t add_descendants(pid_t root, pid_t *pids, size_t *n, size_t max) {
                 buf[len] = 0;
                 /* "pid (comm) state ppid ...": comm may hold anything, ')' included. */
                 char *end = strrchr(buf, ')');
-                int ppid;
-                if (end && sscanf(end + 1, " %*c %d", &ppid) == 1) {
+                if (end && sscanf(end + 1, " %c %d", &state, &ppid) == 2) {
                         pid_of[n_procs] = pid;
-                        ppid_of[n_procs++] = ppid;
+                        ppid_of[n_procs] = ppid;
+                        zombie[n_procs++] = state == 'Z' || state == 'X';
                 }
         }
         if (d)
                 closedir(d);
-        /* Breadth first from root: pids[] doubles as the queue. */
-        size_t first = *n;
-        for (size_t q = 0;; q++) {
-                pid_t parent = q == 0 ? root : (first + q - 1 < *n ? pids[first + q - 1] : 0);
-                if (q > 0 && first + q - 1 >= *n)
-                        break;
-                for (size_t i = 0; i < n_procs; i++) {
-                        bool known = false;
-                        if (ppid_of[i] != parent)
-                                continue;
-                        for (size_t k = 0; k < *n && !known; k++)
-                                known = pids[k] == pid_of[i];
-                        if (!known && *n < max) {
-                                pids[(*n)++] = pid_of[i];
-                                added++;
+        /* Breadth first from root; pids[] doubles as the queue (zombies are walked through, then dropped).
+         */
+        static pid_t queue[KILL_MAX];
+        size_t head = 0, tail = 0;
+        queue[tail++] = root;
+        while (head < tail)
+                for (size_t i = 0, parent = (size_t) queue[head++]; i < n_procs && tail < KILL_MAX; i++)
+                        if ((size_t) ppid_of[i] == parent) {
+                                queue[tail++] = pid_of[i];
+                                if (!zombie[i])
+                                        pids[n++] = pid_of[i];
                         }
-                }
-        }
-        return added;
+        return n;
 }
 
 /* Kills a command's reaper and everything below it. Orphans of the command are reparented to its reaper
- * (a child subreaper), so this reaches what left the command's session too. Stopped first, level by level,
- * so that nothing forks between the look and the kill. */
+ * (a child subreaper), so this reaches what left the command's session too. A process with SIGKILL pending
+ * cannot finish a fork, but /proc is no snapshot (a process reparented while we read can be missed once):
+ * so look and kill again until nothing below the reaper lives. The reaper goes last, so that no orphan
+ * escapes to the init meanwhile. Bounded: at most about two seconds. */
 static void kill_tree(pid_t reaper) {
         static pid_t pids[KILL_MAX];
-        size_t n = 0;
 
-        for (int pass = 0; pass < 64; pass++) {
-                size_t before = n;
-                if (add_descendants(reaper, pids, &n, KILL_MAX) == 0 && pass > 0)
+        for (int pass = 0; pass < 2000; pass++) {
+                size_t n = live_descendants(reaper, pids);
+                if (n == 0)
                         break;
-                for (size_t i = before; i < n; i++)
-                        (void) kill(pids[i], SIGSTOP);
+                for (size_t i = 0; i < n; i++)
+                        (void) kill(pids[i], SIGKILL);
+                (void) usleep(1000);
         }
-        for (size_t i = 0; i < n; i++)
-                (void) kill(pids[i], SIGKILL);
         (void) kill(reaper, SIGKILL);
 }
 
