@@ -94,6 +94,14 @@ static void test_worker__replaces_a_stale_socket(void **state) {
         d.pid = 0;
         struct stat st;
         assert_int_equal(stat(d.socket, &st), 0);
+        /* A child brigd forked for a jail helper holds the listening socket until its exec closes it: only
+         * then is the old worker wholly gone, and only then does a connect tell the new one apart. */
+        int probe = -1;
+        for (int i = 0; i < 500 && (probe = client_connect(&d)) >= 0; i++) {
+                close(probe);
+                usleep(10000);
+        }
+        assert_true(probe < 0);
         char dir[64];
         snprintf(dir, sizeof(dir), "%s", d.dir);
         /* Start again on the same path (brigd_start makes a new dir, so do it by hand). */
