@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Capped buffers, UTF-8 validation and base64 (through OpenSSL's libcrypto, not by hand). */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,13 +40,27 @@ int brig_buf_append(brig_buf *b, const void *data, size_t len) {
         return (int) (len > INT32_MAX ? INT32_MAX : len);
 }
 
+int brig_buf_appendf(brig_buf *b, const char *fmt, ...) {
+        char *s = NULL;
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return -ENOMEM;
+        n = brig_buf_append(b, s, (size_t) n);
+        free(s);
+        return n;
+}
+
 void brig_buf_done(brig_buf *b) {
         free(b->data);
         *b = (brig_buf){.max = b->max};
 }
 
-/* Length of the sequence starting with byte c, 0 if c cannot start one. */
-static size_t seq_len(unsigned char c) {
+size_t brig_utf8_seq_len(unsigned char c) {
         if (c < 0x80)
                 return 1;
         if (c >= 0xc2 && c <= 0xdf)
@@ -83,7 +99,7 @@ bool brig_utf8_valid(const char *data, size_t len) {
         while (i < len) {
                 if (p[i] == 0)
                         return false;
-                size_t n = seq_len(p[i]);
+                size_t n = brig_utf8_seq_len(p[i]);
                 if (n == 0 || i + n > len || !seq_valid(p + i, n))
                         return false;
                 i += n;
@@ -99,7 +115,7 @@ size_t brig_utf8_incomplete_tail(const char *data, size_t len) {
                 unsigned char c = p[len - back];
                 if ((c & 0xc0) == 0x80)
                         continue;
-                size_t n = seq_len(c);
+                size_t n = brig_utf8_seq_len(c);
                 return n > back ? back : 0;
         }
         return 0;

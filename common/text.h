@@ -19,11 +19,17 @@ typedef struct brig_buf {
 /* Appends up to the buffer's max; what does not fit is dropped and sets ->truncated. Returns the number of
  * bytes kept, or -ENOMEM. */
 int brig_buf_append(brig_buf *b, const void *data, size_t len);
+/* Appends a printf-formatted string the same way. */
+int brig_buf_appendf(brig_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void brig_buf_done(brig_buf *b);
 
 /* True when data[0..len) is well-formed UTF-8 (no overlongs, surrogates or NUL bytes: NUL cannot travel in
  * a JSON string through cJSON). */
 bool brig_utf8_valid(const char *data, size_t len);
+
+/* Length of the UTF-8 sequence that starts with byte c (1 for ASCII, NUL included), 0 if c cannot start
+ * one. */
+size_t brig_utf8_seq_len(unsigned char c);
 
 /* Number of bytes at the end of data that start a UTF-8 sequence not yet complete (0..3); a streaming
  * reader carries them to the next chunk. */

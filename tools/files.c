@@ -2,7 +2,6 @@
 /* The file tools' contract: names, published schemas, the dispatcher that applies the read-only policy and
  * fills the audit report, and the text rendering of results. The tools live in files_*.c. */
 #include <assert.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,20 +273,6 @@ static int append_str(brig_buf *b, const char *s) {
         return brig_buf_append(b, s, strlen(s));
 }
 
-static int append_fmt(brig_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int append_fmt(brig_buf *b, const char *fmt, ...) {
-        _cleanup_free_ char *s = NULL;
-        va_list ap;
-        int n;
-
-        va_start(ap, fmt);
-        n = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-                return -ENOMEM;
-        return brig_buf_append(b, s, (size_t) n);
-}
-
 static int render(const char *tool_name, const cJSON *res, brig_buf *b) {
         const char *path = str_member(res, "path");
         const cJSON *it;
@@ -295,23 +280,24 @@ static int render(const char *tool_name, const cJSON *res, brig_buf *b) {
 
         if (strcmp(tool_name, "read_file") == 0) {
                 if (strcmp(str_member(res, "encoding"), "base64") == 0)
-                        return append_fmt(b, "[binary file '%s', %.0f bytes; base64 in structuredContent]",
-                                          path, num_member(res, "size"));
+                        return brig_buf_appendf(
+                                b, "[binary file '%s', %.0f bytes; base64 in structuredContent]", path,
+                                num_member(res, "size"));
                 r = append_str(b, str_member(res, "content"));
                 if (r >= 0 && cJSON_IsTrue(brig_json_member(res, "truncated")))
                         r = append_str(b, "\n[more lines follow]");
                 return r;
         }
         if (strcmp(tool_name, "write_file") == 0)
-                return append_fmt(b, "%s %.0f bytes to '%s'",
-                                  cJSON_IsTrue(brig_json_member(res, "created")) ? "created, wrote"
-                                                                                 : "wrote",
-                                  num_member(res, "bytes"), path);
+                return brig_buf_appendf(b, "%s %.0f bytes to '%s'",
+                                        cJSON_IsTrue(brig_json_member(res, "created")) ? "created, wrote"
+                                                                                       : "wrote",
+                                        num_member(res, "bytes"), path);
         if (strcmp(tool_name, "edit_file") == 0) {
                 const char *diff = str_member(res, "diff");
                 bool applied = cJSON_IsTrue(brig_json_member(res, "applied"));
                 if (!diff[0])
-                        return append_fmt(b, "no change to '%s'", path);
+                        return brig_buf_appendf(b, "no change to '%s'", path);
                 r = append_str(b, diff);
                 if (r >= 0 && !applied)
                         r = append_str(b, "[dry run: not written]\n");
@@ -321,37 +307,39 @@ static int render(const char *tool_name, const cJSON *res, brig_buf *b) {
                 cJSON_ArrayForEach (it, brig_json_member(res, "entries")) {
                         bool dir = strcmp(str_member(it, "type"), "directory") == 0;
                         bool link = strcmp(str_member(it, "type"), "symlink") == 0;
-                        if ((r = append_fmt(b, "%s%s\n", str_member(it, "path"),
-                                            dir    ? "/"
-                                            : link ? "@"
-                                                   : "")) < 0)
+                        if ((r = brig_buf_appendf(b, "%s%s\n", str_member(it, "path"),
+                                                  dir    ? "/"
+                                                  : link ? "@"
+                                                         : "")) < 0)
                                 return r;
                 }
         } else if (strcmp(tool_name, "glob") == 0) {
                 cJSON_ArrayForEach (it, brig_json_member(res, "matches"))
-                        if ((r = append_fmt(b, "%s\n", cJSON_IsString(it) ? it->valuestring : "")) < 0)
+                        if ((r = brig_buf_appendf(b, "%s\n", cJSON_IsString(it) ? it->valuestring : "")) < 0)
                                 return r;
         } else if (strcmp(tool_name, "grep") == 0) {
                 cJSON_ArrayForEach (it, brig_json_member(res, "matches"))
-                        if ((r = append_fmt(b, "%s:%.0f:%s\n", str_member(it, "path"),
-                                            num_member(it, "line"), str_member(it, "text"))) < 0)
+                        if ((r = brig_buf_appendf(b, "%s:%.0f:%s\n", str_member(it, "path"),
+                                                  num_member(it, "line"), str_member(it, "text"))) < 0)
                                 return r;
         } else if (strcmp(tool_name, "stat") == 0) {
-                r = append_fmt(b, "%s: %s, %.0f bytes, mode %s, modified %s", path[0] ? path : ".",
-                               str_member(res, "type"), num_member(res, "size"), str_member(res, "mode"),
-                               str_member(res, "mtime"));
+                r = brig_buf_appendf(b, "%s: %s, %.0f bytes, mode %s, modified %s", path[0] ? path : ".",
+                                     str_member(res, "type"), num_member(res, "size"),
+                                     str_member(res, "mode"), str_member(res, "mtime"));
                 if (r >= 0 && brig_json_member(res, "link_target"))
-                        r = append_fmt(b, ", -> %s", str_member(res, "link_target"));
+                        r = brig_buf_appendf(b, ", -> %s", str_member(res, "link_target"));
                 return r;
         } else if (strcmp(tool_name, "move") == 0)
-                return append_fmt(b, "moved '%s' to '%s'", str_member(res, "from"), str_member(res, "to"));
+                return brig_buf_appendf(b, "moved '%s' to '%s'", str_member(res, "from"),
+                                        str_member(res, "to"));
         else if (strcmp(tool_name, "remove") == 0)
-                return append_fmt(b, "removed '%s' (%.0f entries)", path, num_member(res, "removed"));
+                return brig_buf_appendf(b, "removed '%s' (%.0f entries)", path, num_member(res, "removed"));
         else if (strcmp(tool_name, "make_directory") == 0)
-                return append_fmt(b,
-                                  cJSON_IsTrue(brig_json_member(res, "created")) ? "created directory '%s'"
-                                                                                 : "directory '%s' exists",
-                                  path);
+                return brig_buf_appendf(b,
+                                        cJSON_IsTrue(brig_json_member(res, "created"))
+                                                ? "created directory '%s'"
+                                                : "directory '%s' exists",
+                                        path);
         if (cJSON_IsTrue(brig_json_member(res, "truncated")))
                 r = append_str(b, "[truncated: more results than the limit]\n");
         return r;

@@ -88,18 +88,6 @@ const char *brig__files_type_name(mode_t mode) {
         return "other";
 }
 
-static size_t utf8_seq_len(unsigned char c) {
-        if (c >= 0x01 && c < 0x80)
-                return 1;
-        if (c >= 0xc2 && c <= 0xdf)
-                return 2;
-        if (c >= 0xe0 && c <= 0xef)
-                return 3;
-        if (c >= 0xf0 && c <= 0xf4)
-                return 4;
-        return 0;
-}
-
 char *brig__files_utf8_clean(const char *data, size_t len, size_t max, bool *ret_cut) {
         static const char replacement[] = "\xef\xbf\xbd";
         brig_buf b = {0};
@@ -107,7 +95,8 @@ char *brig__files_utf8_clean(const char *data, size_t len, size_t max, bool *ret
         bool cut = false;
 
         while (i < len) {
-                size_t k = utf8_seq_len((unsigned char) data[i]);
+                /* A NUL is replaced too: JSON strings cannot carry it through cJSON. */
+                size_t k = data[i] ? brig_utf8_seq_len((unsigned char) data[i]) : 0;
                 bool ok = k && i + k <= len && (k == 1 || brig_utf8_valid(data + i, k));
                 size_t add = ok ? k : sizeof(replacement) - 1;
 

@@ -3,7 +3,6 @@
  * (errors name the field) and the text shown to the model. */
 #include <assert.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,41 +161,29 @@ static double num(const cJSON *o, const char *key) {
         return cJSON_IsNumber(it) ? it->valuedouble : 0;
 }
 
-static int appendf(brig_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int appendf(brig_buf *b, const char *fmt, ...) {
-        _cleanup_free_ char *s = NULL;
-        va_list ap;
-        int n;
-
-        va_start(ap, fmt);
-        n = vasprintf(&s, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-                return -ENOMEM;
-        return brig_buf_append(b, s, (size_t) n) < 0 ? -ENOMEM : 0;
-}
-
 static int history_text(const cJSON *result, brig_buf *b) {
         const cJSON *list = brig_json_member(result, "snapshots"), *it;
         int r;
 
         if (cJSON_GetArraySize(list) == 0)
-                return appendf(b, "No snapshots.");
+                return brig_buf_appendf(b, "No snapshots.");
         cJSON_ArrayForEach (it, list) {
                 const char *msg = str(it, "message") ? str(it, "message") : "", *tool = str(it, "tool"),
                            *call = str(it, "call_id");
                 int line = (int) strcspn(msg, "\n");
                 unsigned files = (unsigned) num(it, "files_changed");
 
-                r = appendf(b, "%s%.12s %s %.*s (%u file%s changed%s%s%s%s)", b->len ? "\n" : "",
-                            str(it, "id") ? str(it, "id") : "", str(it, "time") ? str(it, "time") : "", line,
-                            msg, files, files == 1 ? "" : "s", tool ? ", " : "", tool ? tool : "",
-                            call ? " call " : "", call ? call : "");
+                r = brig_buf_appendf(b, "%s%.12s %s %.*s (%u file%s changed%s%s%s%s)", b->len ? "\n" : "",
+                                     str(it, "id") ? str(it, "id") : "",
+                                     str(it, "time") ? str(it, "time") : "", line, msg, files,
+                                     files == 1 ? "" : "s", tool ? ", " : "", tool ? tool : "",
+                                     call ? " call " : "", call ? call : "");
                 if (r < 0)
                         return r;
         }
         if (cJSON_IsTrue(brig_json_member(result, "truncated")))
-                return appendf(b, "\n[only the latest %u snapshots were searched]", BRIG_HISTORY_MAX_SCAN);
+                return brig_buf_appendf(b, "\n[only the latest %u snapshots were searched]",
+                                        BRIG_HISTORY_MAX_SCAN);
         return 0;
 }
 
@@ -210,25 +197,25 @@ char *brig_history_result_text(const char *tool, const cJSON *result) {
                 tool = "";
         if (strcmp(tool, "snapshot") == 0) {
                 if (cJSON_IsTrue(brig_json_member(result, "created")))
-                        r = appendf(&b, "Snapshot %.12s (%u file%s changed): %s", id, files,
-                                    files == 1 ? "" : "s",
-                                    str(result, "message") ? str(result, "message") : "");
+                        r = brig_buf_appendf(&b, "Snapshot %.12s (%u file%s changed): %s", id, files,
+                                             files == 1 ? "" : "s",
+                                             str(result, "message") ? str(result, "message") : "");
                 else
-                        r = appendf(&b, "No changes since snapshot %.12s.", id);
+                        r = brig_buf_appendf(&b, "No changes since snapshot %.12s.", id);
         } else if (strcmp(tool, "history") == 0) {
                 r = history_text(result, &b);
         } else if (strcmp(tool, "diff") == 0) {
                 const char *diff = str(result, "diff");
                 if (!diff || !diff[0])
-                        r = appendf(&b, "No differences.");
+                        r = brig_buf_appendf(&b, "No differences.");
                 else
-                        r = appendf(&b, "%s%s", diff,
-                                    cJSON_IsTrue(brig_json_member(result, "truncated"))
-                                            ? "\n[diff truncated; narrow it down with path]"
-                                            : "");
+                        r = brig_buf_appendf(&b, "%s%s", diff,
+                                             cJSON_IsTrue(brig_json_member(result, "truncated"))
+                                                     ? "\n[diff truncated; narrow it down with path]"
+                                                     : "");
         } else if (strcmp(tool, "restore") == 0) {
                 const char *path = str(result, "path");
-                r = appendf(
+                r = brig_buf_appendf(
                         &b,
                         "Restored %s%s%s to snapshot %.12s; recorded as snapshot %.12s (%u file%s changed). "
                         "The state before the restore is snapshot %.12s.",
@@ -237,7 +224,7 @@ char *brig_history_result_text(const char *tool, const cJSON *result) {
                         files == 1 ? "" : "s", str(result, "previous") ? str(result, "previous") : "");
         } else {
                 _cleanup_free_ char *s = cJSON_PrintUnformatted(result);
-                r = s ? appendf(&b, "%s", s) : -ENOMEM;
+                r = s ? brig_buf_appendf(&b, "%s", s) : -ENOMEM;
         }
         if (r < 0 || !b.data) {
                 brig_buf_done(&b);

@@ -33,17 +33,6 @@ void brig_ws_force_fallback(bool on) {
         atomic_store(&force_fallback, on);
 }
 
-/* Expected length of the UTF-8 sequence that starts with c, 0 if c cannot start one. */
-static size_t utf8_seq_len(unsigned char c) {
-        if (c >= 0xc2 && c <= 0xdf)
-                return 2;
-        if (c >= 0xe0 && c <= 0xef)
-                return 3;
-        if (c >= 0xf0 && c <= 0xf4)
-                return 4;
-        return 0;
-}
-
 const char *brig_ws_quote(const char *s, char *buf, size_t size) {
         static const char hex[] = "0123456789abcdef";
         size_t o = 0, limit;
@@ -56,7 +45,7 @@ const char *brig_ws_quote(const char *s, char *buf, size_t size) {
                 size_t n = 1, tn = 1;
 
                 if (c >= 0x80) {
-                        size_t k = utf8_seq_len(c);
+                        size_t k = brig_utf8_seq_len(c);
                         if (k && strnlen(p, k) == k && brig_utf8_valid(p, k)) {
                                 memcpy(tmp, p, k);
                                 n = tn = k;
