@@ -15,6 +15,7 @@
 #include <seccomp.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/json.h"
 #include "common/parse.h"
 #include "common/text.h"
@@ -1026,6 +1027,23 @@ static size_t find_nul_escape(const char *text, size_t len) {
         return len;
 }
 
+/* Everything the policy was built from: the tree as parsed (formatting and comments of the file do not
+ * matter), the origin (relative paths and the default name depend on it) and the profile's own digest. */
+static int policy_digest(const cJSON *root, const char *origin, brig_policy *p) {
+        _cleanup_free_ char *text = cJSON_PrintUnformatted(root);
+        brig_sha256 *d = brig_sha256_new();
+
+        if (!text) {
+                (void) brig_sha256_finish(d, p->digest);
+                return -ENOMEM;
+        }
+        brig_sha256_update(d, origin ? origin : "", strlen(origin ? origin : "") + 1);
+        brig_sha256_update(d, text, strlen(text) + 1);
+        if (p->seccomp_profile)
+                brig_sha256_update(d, p->seccomp_profile->digest, strlen(p->seccomp_profile->digest));
+        return brig_sha256_finish(d, p->digest);
+}
+
 int brig_policy_parse(const char *text, size_t len, const char *origin, brig_policy **ret,
                       brig_policy_diags *diags, brig_error *err) {
         _cleanup_(brig_policy_freep) brig_policy *p = NULL;
@@ -1065,6 +1083,8 @@ int brig_policy_parse(const char *text, size_t len, const char *origin, brig_pol
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         if (c.n_problems > 0)
                 return -EINVAL;
+        if (policy_digest(root, origin, p) < 0)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         *ret = TAKE_PTR(p);
         return 0;
 }

@@ -87,6 +87,8 @@ typedef struct brig_policy {
         /* Persistent environments (section "environment"): */
         uint64_t idle_stop_ms; /* stop an environment no connection used for this long (workspace kept) */
         uint64_t retention_ms; /* delete an environment no connection used for this long */
+
+        char digest[65]; /* SHA-256 of everything the policy was built from: equal digests, equal policies */
 } brig_policy;
 
 typedef enum brig_policy_severity {

@@ -16,6 +16,7 @@
 #include <seccomp.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/json.h"
 #include "sandbox/seccomp_profile.h"
 
@@ -579,6 +580,10 @@ int brig_seccomp_profile_parse(const cJSON *json, const char *prefix, const char
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         if (c.n_errors > 0)
                 return -EINVAL;
+        /* The source as cJSON prints it: inline and file profiles with the same content get one key. */
+        _cleanup_free_ char *text = cJSON_PrintUnformatted(json);
+        if (!text || brig_sha256_hex(text, strlen(text), p->digest) < 0)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         *ret = TAKE_PTR(p);
         return 0;
 }

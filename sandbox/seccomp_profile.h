@@ -39,6 +39,7 @@ typedef struct brig_seccomp_profile {
         uint32_t default_action;          /* libseccomp action */
         brig_seccomp_profile_rule *rules; /* only the rules that apply on this machine, in file order */
         size_t n_rules;
+        char digest[65]; /* SHA-256 of the profile's JSON: equal digests compile to equal programs */
 } brig_seccomp_profile;
 
 typedef struct brig_seccomp_profile_diag {

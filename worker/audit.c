@@ -10,9 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/json.h"
 #include "worker/audit.h"
 
@@ -36,24 +35,12 @@ void brig_audit_free(brig_audit *a) {
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_audit *, brig_audit_free);
 
 int brig_audit_line_hash(const char *prev_hex, const char *line_without_hash, char out[65]) {
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned int md_len = 0;
-        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        int ok;
+        brig_sha256 *d = brig_sha256_new();
 
-        if (!ctx)
-                return -ENOMEM;
-        ok = EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) &&
-             EVP_DigestUpdate(ctx, prev_hex, strlen(prev_hex)) && EVP_DigestUpdate(ctx, "\n", 1) &&
-             EVP_DigestUpdate(ctx, line_without_hash, strlen(line_without_hash)) &&
-             EVP_DigestFinal_ex(ctx, md, &md_len);
-        EVP_MD_CTX_free(ctx);
-        if (!ok)
-                return -EIO;
-        for (unsigned i = 0; i < md_len && i < 32; i++)
-                (void) snprintf(out + 2 * i, 3, "%02x", md[i]);
-        out[64] = 0;
-        return 0;
+        brig_sha256_update(d, prev_hex, strlen(prev_hex));
+        brig_sha256_update(d, "\n", 1);
+        brig_sha256_update(d, line_without_hash, strlen(line_without_hash));
+        return brig_sha256_finish(d, out);
 }
 
 /* Picks up seq and hash from the last complete line, so a restarted worker extends the same chain. The

@@ -674,6 +674,9 @@ static int holder_start(brig_env *env, brig_error *err) {
         uv_process_options_t opts = {0};
         int r;
 
+        /* A (re)start takes the policy served under the environment's key today: after a reload, the new
+         * one; after its file was removed, none. */
+        env->policy = brig_policies_find(&w->policies, env->policy_key);
         if (!env->policy)
                 return brig_error_set(err, -ENOENT, BRIG_KIND_POLICY,
                                       "environment \"%s\": its policy \"%.100s\" is no longer available",

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* brigd: the brig worker daemon. Parses options, builds the worker and runs the loop until SIGINT/SIGTERM.
+/* brigd: the brig worker daemon. Parses options, builds the worker and runs the loop until SIGINT/SIGTERM
+ * (SIGHUP reloads policies).
  */
 #include <getopt.h>
 #include <libgen.h>
@@ -46,6 +47,8 @@ static void help(void) {
                "  --version         show the version\n"
                "\n"
                "Stop with Ctrl-C or SIGTERM: running calls are killed and the socket is removed.\n"
+               "SIGHUP reloads the policy files: new environments get the new policies, running ones keep\n"
+               "theirs until they stop; a reload that fails keeps every old policy and logs why.\n"
                "Docs: docs/protocol.md (wire protocol), docs/policy.md (policy format).\n",
                BRIG_POLICYDIR, BRIG_LIBEXECDIR, BRIG_JAIL_HOST_ID_DEFAULT);
 }
@@ -83,6 +86,13 @@ static void signal_cb(uv_signal_t *s, int signum) {
         brig_worker_stop(w);
         uv_close((uv_handle_t *) &w->sigint, NULL);
         uv_close((uv_handle_t *) &w->sigterm, NULL);
+        uv_close((uv_handle_t *) &w->sighup, NULL);
+}
+
+static void sighup_cb(uv_signal_t *s, int signum) {
+        (void) signum;
+        log_info("received SIGHUP: reloading policies");
+        brig_worker_reload(s->data);
 }
 
 int main(int argc, char **argv) {
@@ -224,6 +234,7 @@ int main(int argc, char **argv) {
         (void) sigemptyset(&stop_signals);
         (void) sigaddset(&stop_signals, SIGINT);
         (void) sigaddset(&stop_signals, SIGTERM);
+        (void) sigaddset(&stop_signals, SIGHUP);
         (void) sigprocmask(SIG_BLOCK, &stop_signals, NULL);
         r = brig_worker_init(&w, &loop, &o, &err);
         if (r >= 0)
@@ -239,9 +250,11 @@ int main(int argc, char **argv) {
         }
         (void) uv_signal_init(&loop, &w.sigint);
         (void) uv_signal_init(&loop, &w.sigterm);
-        w.sigint.data = w.sigterm.data = &w;
+        (void) uv_signal_init(&loop, &w.sighup);
+        w.sigint.data = w.sigterm.data = w.sighup.data = &w;
         (void) uv_signal_start(&w.sigint, signal_cb, SIGINT);
         (void) uv_signal_start(&w.sigterm, signal_cb, SIGTERM);
+        (void) uv_signal_start(&w.sighup, sighup_cb, SIGHUP);
         (void) sigprocmask(SIG_UNBLOCK, &stop_signals, NULL);
 
         _cleanup_free_ char *cli = strdup(o.jail_helper);

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
-/* The worker's policy cache: one parsed policy and one compiled seccomp program per policy file. */
+/* The worker's policy cache: one parsed policy and one compiled seccomp program per policy file, reloaded on
+ * SIGHUP (worker/reload.c). Programs are shared by filter key: a reload, or two policies that differ only
+ * outside `seccomp`, compile nothing new. */
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/log.h"
 #include "sandbox/seccomp.h"
 #include "worker/policies.h"
@@ -20,7 +24,40 @@ static void entry_free(brig_policy_entry *e) {
         free(e);
 }
 
-static int load_entry(const char *path, const char *key, brig_policy_entry **ret, brig_error *err) {
+static void entries_free(brig_policy_entry *e) {
+        for (brig_policy_entry *next; e; e = next) {
+                next = e->next;
+                entry_free(e);
+        }
+}
+
+/* What the seccomp program is compiled from, and nothing else: policies that differ elsewhere (limits,
+ * mounts) share one program. The floor is part of this binary, so it needs no place in the key. */
+static int filter_key(const brig_policy *p, char out[static BRIG_SHA256_HEX]) {
+        brig_sha256 *d = brig_sha256_new();
+        char num[32];
+
+        (void) snprintf(num, sizeof(num), "errno %d\n", p->seccomp_errno);
+        brig_sha256_update(d, num, strlen(num));
+        for (size_t i = 0; i < p->n_seccomp_deny; i++)
+                brig_sha256_update(d, p->seccomp_deny[i], strlen(p->seccomp_deny[i]) + 1);
+        brig_sha256_update(d, "\nprofile ", 9);
+        if (p->seccomp_profile)
+                brig_sha256_update(d, p->seccomp_profile->digest, strlen(p->seccomp_profile->digest));
+        return brig_sha256_finish(d, out);
+}
+
+/* A compiled program another entry already has, to share instead of compiling again: a sealed memfd that
+ * brig-jail reads with pread, so any number of jails can use one. */
+static int cached_program(const brig_policy_entry *cache, const char *key) {
+        for (const brig_policy_entry *c = cache; c; c = c->next)
+                if (c->seccomp_fd >= 0 && strcmp(c->filter_key, key) == 0)
+                        return fcntl(c->seccomp_fd, F_DUPFD_CLOEXEC, 3);
+        return -1;
+}
+
+static int load_entry(const char *path, const char *key, const brig_policy_entry *cache,
+                      brig_policy_entry **ret, brig_error *err) {
         brig_policy_entry *e = calloc(1, sizeof(*e));
         char real[4096];
         int r;
@@ -32,7 +69,9 @@ static int load_entry(const char *path, const char *key, brig_policy_entry **ret
                 path = real;
         e->seccomp_fd = -1;
         r = brig_policy_load(path, &e->policy, NULL, err);
-        if (r >= 0)
+        if (r >= 0 && (r = filter_key(e->policy, e->filter_key)) < 0)
+                r = brig_error_set(err, r, BRIG_KIND_INTERNAL, "policy digest failed");
+        if (r >= 0 && (e->seccomp_fd = cached_program(cache, e->filter_key)) < 0)
                 r = brig_seccomp_compile_profile(
                         e->policy->seccomp_profile, (const char *const *) e->policy->seccomp_deny,
                         e->policy->n_seccomp_deny, e->policy->seccomp_errno, &e->seccomp_fd, err);
@@ -46,21 +85,54 @@ static int load_entry(const char *path, const char *key, brig_policy_entry **ret
         return 0;
 }
 
-static brig_policy_entry *find(brig_policies *set, const char *key) {
-        for (brig_policy_entry *e = set->entries; e; e = e->next)
+static brig_policy_entry *find_in(brig_policy_entry *list, const char *key) {
+        for (brig_policy_entry *e = list; e; e = e->next)
                 if (strcmp(e->name, key) == 0)
                         return e;
         return NULL;
 }
 
-int brig_policies_init(brig_policies *set, const char *dir, brig_error *err) {
-        DIR *d;
+static brig_policy_entry *find(brig_policies *set, const char *key) {
+        return find_in(set->entries, key);
+}
+
+/* A failure while loading a directory: at start-up a warning, on reload a reason to keep the old set when
+ * the file served before. */
+typedef struct load_failure {
+        char *path;
+        char msg[sizeof(((brig_error *) 0)->msg)];
+        struct load_failure *next;
+} load_failure;
+
+static void failures_free(load_failure *f) {
+        for (load_failure *next; f; f = next) {
+                next = f->next;
+                free(f->path);
+                free(f);
+        }
+}
+
+static void note_failure(load_failure **list, const char *path, const char *msg) {
+        load_failure *f = calloc(1, sizeof(*f));
+        char real[4096];
+
+        if (!f)
+                return;
+        if (!(f->path = strdup(realpath(path, real) ? real : path))) {
+                free(f);
+                return;
+        }
+        (void) snprintf(f->msg, sizeof(f->msg), "%s", msg);
+        f->next = *list;
+        *list = f;
+}
+
+/* Loads every *.json of dir onto *list; files that do not load are logged and noted. Blocking. */
+static int load_dir(const char *dir, const brig_policy_entry *cache, brig_policy_entry **list,
+                    load_failure **failures, brig_error *err) {
+        DIR *d = opendir(dir);
         struct dirent *de;
 
-        *set = (brig_policies){0};
-        if (!(set->dir = strdup(dir)))
-                return -ENOMEM;
-        d = opendir(dir);
         if (!d)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "policy directory '%s'", dir);
         while ((de = readdir(d))) {
@@ -69,44 +141,47 @@ int brig_policies_init(brig_policies *set, const char *dir, brig_error *err) {
                 brig_error e2 = BRIG_ERROR_INIT;
                 brig_policy_entry *e;
 
-                if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0 || de->d_name[0] == '.')
+                if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0 || de->d_name[0] == '.' ||
+                    strcmp(de->d_name, "schema.json") == 0)
                         continue;
                 if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
                         closedir(d);
                         return -ENOMEM;
                 }
-                /* schema.json and the like are not policies: skip what does not load, loudly. */
-                if (load_entry(path, NULL, &e, &e2) < 0) {
+                if (load_entry(path, NULL, cache, &e, &e2) < 0) {
                         log_warning("policy '%s': %s, skipping", path, e2.msg);
+                        note_failure(failures, path, e2.msg);
                         continue;
                 }
-                if (find(set, e->name)) {
+                if (find_in(*list, e->name)) {
                         log_warning("policy '%s': name '%s' already taken, skipping", path, e->name);
                         entry_free(e);
                         continue;
                 }
-                e->next = set->entries;
-                set->entries = e;
+                e->next = *list;
+                *list = e;
         }
         closedir(d);
         return 0;
 }
 
-int brig_policies_add_file(brig_policies *set, const char *path, const brig_policy_entry **ret,
-                           brig_error *err) {
+/* Finds the entry loaded from path on *list, or loads it there under its own name (or its path, when a
+ * file of the directory has that name). */
+static int add_file(brig_policy_entry **list, const char *path, const brig_policy_entry *cache,
+                    brig_policy_entry **ret, brig_error *err) {
         brig_policy_entry *e;
         char real[4096];
         int r;
 
-        for (e = set->entries; e; e = e->next)
+        for (e = *list; e; e = e->next)
                 if (realpath(path, real) && strcmp(e->path, real) == 0) {
                         *ret = e;
                         return 0;
                 }
-        r = load_entry(path, NULL, &e, err);
+        r = load_entry(path, NULL, cache, &e, err);
         if (r < 0)
                 return r;
-        if (find(set, e->name)) {
+        if (find_in(*list, e->name)) {
                 /* Named like a different file of the directory: reachable by its path only. */
                 log_warning("policy '%s': name '%s' is taken in the policy directory; known by its path",
                             path, e->name);
@@ -116,18 +191,43 @@ int brig_policies_add_file(brig_policies *set, const char *path, const brig_poli
                         return -ENOMEM;
                 }
         }
-        e->next = set->entries;
-        set->entries = e;
+        e->next = *list;
+        *list = e;
+        *ret = e;
+        return 0;
+}
+
+int brig_policies_init(brig_policies *set, const char *dir, brig_error *err) {
+        load_failure *failures = NULL;
+        int r;
+
+        *set = (brig_policies){0};
+        if (!(set->dir = strdup(dir)))
+                return -ENOMEM;
+        r = load_dir(dir, NULL, &set->entries, &failures, err);
+        failures_free(failures);
+        return r;
+}
+
+int brig_policies_add_file(brig_policies *set, const char *path, const brig_policy_entry **ret,
+                           brig_error *err) {
+        brig_policy_entry *e;
+        int r = add_file(&set->entries, path, set->entries, &e, err);
+
+        if (r < 0)
+                return r;
+        free(set->default_path);
+        if (!(set->default_path = strdup(e->path)))
+                return -ENOMEM;
         *ret = e;
         return 0;
 }
 
 void brig_policies_done(brig_policies *set) {
-        for (brig_policy_entry *e = set->entries, *next; e; e = next) {
-                next = e->next;
-                entry_free(e);
-        }
+        entries_free(set->entries);
+        entries_free(set->retired);
         free(set->dir);
+        free(set->default_path);
         *set = (brig_policies){0};
 }
 
@@ -152,11 +252,177 @@ int brig_policies_get(brig_policies *set, const char *name, bool allow_path, con
                 *ret = e;
                 return 0;
         }
-        r = load_entry(name, name, &e, err);
+        r = load_entry(name, name, set->entries, &e, err);
         if (r < 0)
                 return brig_error_prefix(err, "policy '%.100s'", name);
         e->next = set->entries;
         set->entries = e;
         *ret = e;
         return 0;
+}
+
+const brig_policy_entry *brig_policies_find(const brig_policies *set, const char *name) {
+        return find_in(set->entries, name);
+}
+
+/* --- reload ------------------------------------------------------------------------------------------- */
+
+struct brig_policies_reload {
+        char *dir;
+        char *default_path;
+        char **paths; /* policies clients named by path: loaded again under the same key */
+        size_t n_paths;
+        brig_policy_entry *cache; /* copies of the current entries' programs, by filter key */
+
+        brig_policy_entry *entries; /* the new set */
+        brig_policy_entry *default_entry;
+        load_failure *failures;
+        brig_error err; /* a failure of the directory or the default policy */
+        int r;
+};
+
+void brig_policies_reload_free(brig_policies_reload *rl) {
+        if (!rl)
+                return;
+        free(rl->dir);
+        free(rl->default_path);
+        for (size_t i = 0; i < rl->n_paths; i++)
+                free(rl->paths[i]);
+        free(rl->paths);
+        entries_free(rl->cache);
+        entries_free(rl->entries);
+        failures_free(rl->failures);
+        free(rl);
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policies_reload *, brig_policies_reload_free);
+
+brig_policies_reload *brig_policies_reload_new(const brig_policies *set) {
+        _cleanup_(brig_policies_reload_freep) brig_policies_reload *rl = calloc(1, sizeof(*rl));
+        size_t n = 0;
+
+        if (!rl || !(rl->dir = strdup(set->dir)) ||
+            (set->default_path && !(rl->default_path = strdup(set->default_path))))
+                return NULL;
+        rl->err = (brig_error) BRIG_ERROR_INIT;
+        for (const brig_policy_entry *e = set->entries; e; e = e->next)
+                n++;
+        if (!(rl->paths = calloc(n ? n : 1, sizeof(char *))))
+                return NULL;
+        for (const brig_policy_entry *e = set->entries; e; e = e->next) {
+                brig_policy_entry *c;
+                if (strchr(e->name, '/') && !(rl->paths[rl->n_paths++] = strdup(e->name)))
+                        return NULL;
+                /* The worker thread must not touch the live set: it gets its own fds to share. */
+                if (!(c = calloc(1, sizeof(*c))))
+                        return NULL;
+                memcpy(c->filter_key, e->filter_key, sizeof(c->filter_key));
+                c->seccomp_fd = fcntl(e->seccomp_fd, F_DUPFD_CLOEXEC, 3);
+                c->next = rl->cache;
+                rl->cache = c;
+        }
+        return TAKE_PTR(rl);
+}
+
+void brig_policies_reload_run(brig_policies_reload *rl) {
+        rl->r = load_dir(rl->dir, rl->cache, &rl->entries, &rl->failures, &rl->err);
+        if (rl->r < 0)
+                return;
+        if (rl->default_path) {
+                rl->r = add_file(&rl->entries, rl->default_path, rl->cache, &rl->default_entry, &rl->err);
+                if (rl->r < 0) {
+                        (void) brig_error_prefix(&rl->err, "default policy '%s'", rl->default_path);
+                        return;
+                }
+        }
+        for (size_t i = 0; i < rl->n_paths; i++) {
+                brig_policy_entry *e;
+                brig_error e2 = BRIG_ERROR_INIT;
+                if (find_in(rl->entries, rl->paths[i]))
+                        continue;
+                if (load_entry(rl->paths[i], rl->paths[i], rl->cache, &e, &e2) < 0) {
+                        log_warning("policy '%s': %s", rl->paths[i], e2.msg);
+                        note_failure(&rl->failures, rl->paths[i], e2.msg);
+                        continue;
+                }
+                e->next = rl->entries;
+                rl->entries = e;
+        }
+}
+
+/* The summary is for the audit trail; a name it cannot hold does not stop the reload. */
+static void list_add(cJSON *list, const char *name) {
+        if (list)
+                (void) cJSON_AddItemToArray(list, cJSON_CreateString(name));
+}
+
+int brig_policies_reload_commit(brig_policies *set, brig_policies_reload *rl,
+                                const brig_policy_entry **ret_default, cJSON *summary, brig_error *err) {
+        cJSON *changed = cJSON_AddArrayToObject(summary, "changed");
+        cJSON *added = cJSON_AddArrayToObject(summary, "added");
+        cJSON *removed = cJSON_AddArrayToObject(summary, "removed");
+        brig_policy_entry *next_set = NULL, *e, *next;
+
+        if (rl->r < 0) {
+                *err = rl->err;
+                return rl->r;
+        }
+        /* A policy that serves today and no longer loads keeps the whole old set: half a reload would
+         * leave clients that name it without a policy. A file that is gone is a removal, not a failure. */
+        for (const load_failure *f = rl->failures; f; f = f->next)
+                for (const brig_policy_entry *o = set->entries; o; o = o->next)
+                        if (strcmp(o->path, f->path) == 0)
+                                return brig_error_set(err, -EINVAL, BRIG_KIND_POLICY, "policy '%s': %s",
+                                                      f->path, f->msg);
+
+        for (e = rl->entries; e; e = next) {
+                brig_policy_entry *o = find(set, e->name);
+                next = e->next;
+                if (o && strcmp(o->path, e->path) == 0 &&
+                    strcmp(o->policy->digest, e->policy->digest) == 0) {
+                        /* Unchanged: the old entry stays, so environments using it see no difference. */
+                        if (rl->default_entry == e)
+                                rl->default_entry = o;
+                        o->keep = true;
+                        entry_free(e);
+                        continue;
+                }
+                list_add(o ? changed : added, e->name);
+                e->next = next_set;
+                next_set = e;
+        }
+        rl->entries = NULL;
+        for (e = set->entries; e; e = next) {
+                next = e->next;
+                if (e->keep) {
+                        e->keep = false;
+                        e->next = next_set;
+                        next_set = e;
+                        continue;
+                }
+                if (!find_in(next_set, e->name))
+                        list_add(removed, e->name);
+                /* Environments started with it keep it until they stop. */
+                e->next = set->retired;
+                set->retired = e;
+        }
+        set->entries = next_set;
+        if (rl->default_entry)
+                *ret_default = rl->default_entry;
+        return 0;
+}
+
+void brig_policies_gc(brig_policies *set, bool (*in_use)(const brig_policy_entry *e, void *userdata),
+                      void *userdata) {
+        brig_policy_entry **p = &set->retired;
+
+        while (*p) {
+                brig_policy_entry *e = *p;
+                if (in_use(e, userdata)) {
+                        p = &e->next;
+                        continue;
+                }
+                *p = e->next;
+                entry_free(e);
+        }
 }

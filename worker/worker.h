@@ -67,7 +67,10 @@ struct brig_worker {
 
         uv_pipe_t listener;
         bool listening;
-        uv_signal_t sigint, sigterm;
+        uv_signal_t sigint, sigterm, sighup;
+        struct brig_policies_reload *reload; /* in flight on the thread pool, or NULL */
+        uv_work_t reload_work;
+        bool reload_again;      /* SIGHUP arrived during a reload */
         uv_timer_t sweep;       /* idle stop and retention of environments */
         uv_timer_t spare_timer; /* builds a spare environment soon after one was taken */
         unsigned spares_wanted;
@@ -134,6 +137,8 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
 int brig_worker_listen(brig_worker *w, const char *path, brig_error *err);
 void brig_worker_stop(brig_worker *w);
 void brig_worker_done(brig_worker *w);
+/* Reloads the policy files (SIGHUP), see worker/reload.c. */
+void brig_worker_reload(brig_worker *w);
 /* Audits an event; on failure logs once and returns the error (callers refuse the call). */
 int brig__worker_audit(brig_worker *w, cJSON *event);
 bool brig__worker_is_admin(const brig_worker *w, uid_t uid);
