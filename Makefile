@@ -39,6 +39,7 @@ test: build
 bench: build
 	./$(BUILD)/bench/bench_exec $(BUILD) . 400 30
 	./$(BUILD)/bench/bench_history 21 10000
+	./$(BUILD)/bench/bench_policy policies 31
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
