@@ -14,6 +14,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <linux/openat2.h>
+
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "sandbox/jail.h"
@@ -167,6 +169,49 @@ static int apply_file(const brig_mount *m, const char *dst) {
         return r;
 }
 
+/* Masks a path: an empty read-only tmpfs over a directory, an empty read-only file (made once in the setup
+ * root) over anything else. A path that does not exist has nothing to hide. The path is resolved as the
+ * jail will see it (RESOLVE_IN_ROOT: symlinks, absolute ones included, stay inside the new root), and the
+ * mount is attached to what it resolved to with the new mount API, so the hidden thing is the link's
+ * target, never a host path. */
+static int apply_hide(const char *dest) {
+        struct open_how how = {.flags = O_PATH | O_CLOEXEC,
+                               .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
+        _cleanup_close_ int root = -1, target = -1, fs = -1, mnt = -1;
+        struct stat st;
+
+        root = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return -errno;
+        target = (int) syscall(SYS_openat2, root, dest + 1, &how, sizeof(how));
+        if (target < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (fstat(target, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode)) {
+                fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+                if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
+                    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
+                    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                        return -errno;
+                mnt = fsmount(fs, FSMOUNT_CLOEXEC,
+                              MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        } else {
+                if (access("/hidden", F_OK) < 0 && touch("/hidden", 0444) < 0)
+                        return -errno;
+                struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
+                mnt = open_tree(AT_FDCWD, "/hidden", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+                if (mnt >= 0 && mount_setattr(mnt, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
+                        return -errno;
+        }
+        if (mnt < 0)
+                return -errno;
+        if (move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return -errno;
+        return 0;
+}
+
 static int apply_one(const brig_mount *m, const char *dst) {
         switch (m->kind) {
         case BRIG_MOUNT_BIND:
@@ -183,6 +228,8 @@ static int apply_one(const brig_mount *m, const char *dst) {
                 return apply_dev(dst);
         case BRIG_MOUNT_FILE:
                 return apply_file(m, dst);
+        case BRIG_MOUNT_HIDE:
+                return apply_hide(m->dest);
         case _BRIG_MOUNT_KIND_MAX:
         case _BRIG_MOUNT_KIND_INVALID:
                 break;
@@ -200,7 +247,7 @@ static int fail(int r, const char *stage, const char *what, char *detail, size_t
 int brig__mounts_apply(const brig_plan *plan, char *detail, size_t size, const char **ret_stage) {
         static const char *const stage_names[_BRIG_MOUNT_KIND_MAX] = {
                 [BRIG_MOUNT_BIND] = "bind", [BRIG_MOUNT_TMPFS] = "tmpfs", [BRIG_MOUNT_PROC] = "proc",
-                [BRIG_MOUNT_DEV] = "dev",   [BRIG_MOUNT_FILE] = "file",
+                [BRIG_MOUNT_DEV] = "dev",   [BRIG_MOUNT_FILE] = "file",   [BRIG_MOUNT_HIDE] = "hide",
         };
         char dst[PATH_MAX];
         int r;

@@ -242,6 +242,14 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                 if ((r = add_mount(plan, m)) < 0)
                         return r;
         }
+        /* After the mounts they may lie below; nothing the policy mounts is below them (policy.c). */
+        for (size_t i = 0; i < policy->n_hidden; i++) {
+                brig_mount m = {.kind = BRIG_MOUNT_HIDE, .dest = strdup(policy->hidden[i])};
+                if (!m.dest)
+                        return -ENOMEM;
+                if ((r = add_mount(plan, m)) < 0)
+                        return r;
+        }
         brig_mount ws = {
                 .kind = BRIG_MOUNT_BIND, .source = strdup(workspace), .dest = strdup(policy->workspace)};
         if (!ws.source || !ws.dest) {

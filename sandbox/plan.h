@@ -27,6 +27,7 @@ typedef enum brig_mount_kind {
         BRIG_MOUNT_PROC,
         BRIG_MOUNT_DEV,
         BRIG_MOUNT_FILE, /* a generated read-only file with `content` */
+        BRIG_MOUNT_HIDE, /* masks what is at dest: an empty read-only directory or file */
         _BRIG_MOUNT_KIND_MAX,
         _BRIG_MOUNT_KIND_INVALID = -22,
 } brig_mount_kind;

@@ -11,7 +11,7 @@
 
 static const char *const kind_names[_BRIG_MOUNT_KIND_MAX] = {
         [BRIG_MOUNT_BIND] = "bind", [BRIG_MOUNT_TMPFS] = "tmpfs", [BRIG_MOUNT_PROC] = "proc",
-        [BRIG_MOUNT_DEV] = "dev",   [BRIG_MOUNT_FILE] = "file",
+        [BRIG_MOUNT_DEV] = "dev",   [BRIG_MOUNT_FILE] = "file",   [BRIG_MOUNT_HIDE] = "hide",
 };
 
 static const char *const mode_names[_BRIG_PLAN_MODE_MAX] = {

@@ -478,8 +478,44 @@ static void check_mount_conflicts(ctx *c, const brig_policy *p, size_t n_ro) {
         }
 }
 
+/* "hidden": jail paths masked by an empty read-only mount. Each must not be, or contain, a mount point of
+ * the policy: a mount below a hidden directory would have nowhere to go, and hiding a mount point is better
+ * said by removing the mount. */
+static void parse_hidden(ctx *c, const cJSON *arr, brig_policy *p, size_t n_ro) {
+        size_t n = array_len(c, arr, "filesystem.hidden", MAX_BINDS), i = 0;
+        const cJSON *it;
+        char path[PATHBUF], label[PATHBUF], q[QUOTEBUF];
+
+        p->hidden = calloc(n + 1, sizeof(char *));
+        if (!p->hidden) {
+                c->oom = true;
+                return;
+        }
+        cJSON_ArrayForEach (it, (n ? arr : NULL)) {
+                const char *h = get_path(c, path_index(path, "filesystem.hidden", i), it);
+                i++;
+                if (!h || !dest_ok(c, path, h))
+                        continue;
+                size_t hl = strlen(h);
+                for (size_t k = 0; k < p->n_binds + p->n_tmpfs + 1; k++) {
+                        const char *m = mount_point(p, n_ro, k, label);
+                        if (m && strncmp(m, h, hl) == 0 && (m[hl] == 0 || m[hl] == '/')) {
+                                (void) problem(c, path, "%s would hide %s, mounted by %s", quote(q, h), m,
+                                               label);
+                                break;
+                        }
+                }
+                for (size_t k = 0; k < p->n_hidden; k++)
+                        if (strcmp(p->hidden[k], h) == 0)
+                                (void) problem(c, path, "%s is listed twice", quote(q, h));
+                if (!(p->hidden[p->n_hidden] = xstrdup(c, h)))
+                        return;
+                p->n_hidden++;
+        }
+}
+
 static void parse_filesystem(ctx *c, const cJSON *fs, brig_policy *p) {
-        static const char *const keys[] = {"read_only", "read_write", "tmpfs", "workspace", NULL};
+        static const char *const keys[] = {"read_only", "read_write", "tmpfs", "workspace", "hidden", NULL};
         const cJSON *ro, *rw, *tm, *ws, *it;
         size_t n_ro, n_rw, n_tm, i;
         char path[PATHBUF];
@@ -528,6 +564,7 @@ static void parse_filesystem(ctx *c, const cJSON *fs, brig_policy *p) {
                         p->workspace = xstrdup(c, w);
         }
         check_mount_conflicts(c, p, n_ro);
+        parse_hidden(c, brig_json_member(fs, "hidden"), p, n_ro);
 }
 
 static void parse_limits(ctx *c, const cJSON *lim, brig_limits *l) {
@@ -1147,6 +1184,7 @@ void brig_policy_free(brig_policy *p) {
                 free(p->tmpfs[i].dest);
         free(p->tmpfs);
         free(p->workspace);
+        brig_strv_free(p->hidden);
         brig_strv_free(p->env);
         brig_strv_free(p->seccomp_deny);
         brig_seccomp_profile_free(p->seccomp_profile);

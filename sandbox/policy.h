@@ -59,6 +59,8 @@ typedef struct brig_policy {
         brig_tmpfs *tmpfs;
         size_t n_tmpfs;
         char *workspace; /* jail path of the workspace, default "/workspace" */
+        char **hidden;   /* NULL-terminated jail paths masked by an empty read-only mount */
+        size_t n_hidden;
 
         brig_limits limits;
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for sandbox/policy.c: defaults, every field's bounds, exact error text, diagnostics, and the
  * shipped policies/default.json. Pure: temporary files only, no root, no network. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include "common/cleanup.h"
 #include "sandbox/policy.h"
+#include "sandbox/seccomp.h"
 
 #define MIB (UINT64_C(1) << 20)
 #define GIB (UINT64_C(1) << 30)
@@ -432,6 +434,40 @@ static void test_policy__rejects_duplicate_mount_points(void **state) {
         brig_policy *p =
                 parse_ok("{'filesystem': {'read_only': ['/usr'], 'tmpfs': [{'path': '/usr/tmp'}]}}");
         brig_policy_free(p);
+}
+
+static void test_policy__hidden_paths(void **state) {
+        (void) state;
+        brig_policy *p = parse_ok("{'filesystem': {'read_only': ['/usr'], 'hidden': ['/usr/bin/pip3', "
+                                  "'/usr/lib/python3/dist-packages', '/opt']}}");
+        assert_int_equal(p->n_hidden, 3);
+        assert_string_equal(p->hidden[0], "/usr/bin/pip3");
+        assert_string_equal(p->hidden[2], "/opt");
+        assert_null(p->hidden[3]);
+        brig_policy_free(p);
+        p = parse_ok("{}");
+        assert_int_equal(p->n_hidden, 0);
+        brig_policy_free(p);
+
+        assert_fails("{'filesystem': {'read_only': ['/usr'], 'hidden': ['/usr']}}",
+                     "filesystem.hidden[0]: \"/usr\" would hide /usr, mounted by filesystem.read_only[0]");
+        assert_fails("{'filesystem': {'tmpfs': [{'path': '/srv/tmp'}], 'hidden': ['/srv']}}",
+                     "filesystem.hidden[0]: \"/srv\" would hide /srv/tmp, mounted by filesystem.tmpfs[0]");
+        assert_fails("{'filesystem': {'hidden': ['/']}}", "filesystem.hidden[0]: cannot mount over \"/\"");
+        assert_fails(
+                "{'filesystem': {'workspace': '/home/agent', 'hidden': ['/home']}}",
+                "filesystem.hidden[0]: \"/home\" would hide /home/agent, mounted by filesystem.workspace");
+        /* A sibling sharing a prefix is not below it. */
+        p = parse_ok("{'filesystem': {'hidden': ['/work']}}");
+        brig_policy_free(p);
+        assert_fails("{'filesystem': {'hidden': ['/opt', '/opt']}}",
+                     "filesystem.hidden[1]: \"/opt\" is listed twice");
+        assert_fails("{'filesystem': {'hidden': ['/proc/kcore']}}",
+                     "filesystem.hidden[0]: \"/proc/kcore\" is reserved: brig mounts or generates it");
+        assert_fails("{'filesystem': {'hidden': ['opt']}}",
+                     "filesystem.hidden[0]: must be an absolute path, got \"opt\"");
+        assert_fails("{'filesystem': {'hidden': '/opt'}}",
+                     "filesystem.hidden: expected an array, got string");
 }
 
 static void test_policy__bind_optional_must_be_boolean(void **state) {
@@ -969,6 +1005,54 @@ static char *source_path(const char *rel) {
         return s;
 }
 
+/* Lints every shipped policy as `brig policy check` does, and compiles its filter as brigd does. Only a
+ * profile's syscall names unknown on this architecture may warn. Returns how many files it checked. */
+static size_t lint_dir(const char *rel) {
+        _cleanup_free_ char *dir = source_path(rel);
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        size_t n = 0;
+
+        assert_non_null(d);
+        while ((de = readdir(d))) {
+                size_t len = strlen(de->d_name);
+                if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+                        continue;
+                _cleanup_free_ char *path = NULL;
+                assert_true(asprintf(&path, "%s/%s", dir, de->d_name) > 0);
+                brig_policy_diags diags = {0};
+                brig_error err = BRIG_ERROR_INIT;
+                brig_policy *p = NULL;
+                if (brig_policy_load(path, &p, &diags, &err) < 0)
+                        print_error("%s: %s\n", path, err.msg);
+                assert_non_null(p);
+                for (size_t i = 0; i < diags.n; i++) {
+                        if (!strstr(diags.items[i].msg, "unknown"))
+                                print_error("%s: %s: %s\n", path, diags.items[i].path, diags.items[i].msg);
+                        assert_non_null(strstr(diags.items[i].msg, "unknown"));
+                }
+                /* A shipped policy says what it is for. */
+                assert_non_null(p->description);
+                int fd = -1;
+                assert_int_equal(brig_seccomp_compile_profile(
+                                         p->seccomp_profile, (const char *const *) p->seccomp_deny,
+                                         p->n_seccomp_deny, p->seccomp_errno, &fd, &err),
+                                 0);
+                close(fd);
+                brig_policy_diags_done(&diags);
+                brig_policy_free(p);
+                n++;
+        }
+        closedir(d);
+        return n;
+}
+
+static void test_policy__every_shipped_policy_lints_and_compiles(void **state) {
+        (void) state;
+        assert_true(lint_dir("policies") >= 4);
+        assert_true(lint_dir("policies/examples") >= 5);
+}
+
 static void test_policy__default_json_parses(void **state) {
         _cleanup_free_ char *path = source_path("policies/default.json");
         brig_policy_diags d = {0};
@@ -1140,6 +1224,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__rejects_unnormalized_paths),
                 cmocka_unit_test(test_policy__rejects_reserved_mount_points),
                 cmocka_unit_test(test_policy__rejects_duplicate_mount_points),
+                cmocka_unit_test(test_policy__hidden_paths),
                 cmocka_unit_test(test_policy__bind_optional_must_be_boolean),
                 cmocka_unit_test(test_policy__memory_accepts_sizes_and_bytes),
                 cmocka_unit_test(test_policy__rejects_bad_sizes),
@@ -1162,6 +1247,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__rejects_oversized_text),
                 cmocka_unit_test(test_policy__every_truncation_and_byte_flip_fails_cleanly),
                 cmocka_unit_test(test_policy__default_json_parses),
+                cmocka_unit_test(test_policy__every_shipped_policy_lints_and_compiles),
                 cmocka_unit_test(test_policy__load_takes_name_from_file),
                 cmocka_unit_test(test_policy__load_reports_missing_and_special_files),
                 cmocka_unit_test(test_policy__load_rejects_oversized_file),

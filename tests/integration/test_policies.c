@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/* Every shipped policy (the .json files of policies/ and policies/examples/) serves a real brigd, and does
+ * what its description says: one probe per policy, through the real socket and jail. */
+#include <dirent.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/integration/harness.h"
+
+typedef struct probe {
+        brigd d;
+        int fd;
+        int id;
+} probe;
+
+/* Starts brigd with the shipped policy rel (under the source tree's policies/) as its default. */
+static void probe_start(probe *p, const char *rel) {
+        char path[512];
+        const char *why = NULL;
+
+        snprintf(path, sizeof(path), "%s/policies/%s", source_dir(), rel);
+        if (brigd_start(&p->d, path, &why) < 0) {
+                fprintf(stderr, "# SKIP: %s\n", why ? why : "brigd failed to start");
+                skip();
+        }
+        p->fd = client_connect(&p->d);
+        assert_true(p->fd >= 0);
+        cJSON *init = client_initialize(p->fd, "{\"brig/environment\":\"probe\"}");
+        assert_non_null(init);
+        cJSON_Delete(init);
+        p->id = 1;
+}
+
+static void probe_stop(probe *p) {
+        close(p->fd);
+        assert_int_equal(brigd_stop(&p->d), 0);
+}
+
+/* Runs a shell command; returns the response (caller frees). */
+static cJSON *run(probe *p, const char *command) {
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "command", command);
+        char *json = cJSON_PrintUnformatted(args);
+        cJSON *r = client_call(p->fd, p->id++, json, NULL, NULL);
+        free(json);
+        cJSON_Delete(args);
+        assert_non_null(r);
+        return r;
+}
+
+/* Runs a command that must exit 0 and returns its stdout (static buffer). */
+static const char *out(probe *p, const char *command) {
+        static char buf[8192];
+        cJSON *r = run(p, command);
+        if (sc_int(r, "exit_code") != 0)
+                fprintf(stderr, "# %s: exit %d, stderr %s\n", command, sc_int(r, "exit_code"),
+                        sc_str(r, "stderr") ? sc_str(r, "stderr") : "");
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        snprintf(buf, sizeof(buf), "%s", sc_str(r, "stdout") ? sc_str(r, "stdout") : "");
+        cJSON_Delete(r);
+        return buf;
+}
+
+static void test_policies__default_runs_python_node_git(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "default.json");
+        assert_string_equal(out(&p, "python3 -c 'print(6*7)'"), "42\n");
+        if (access("/usr/bin/node", X_OK) == 0)
+                assert_string_equal(out(&p, "node -e 'console.log(6*7)'"), "42\n");
+        assert_non_null(strstr(out(&p, "git --version"), "git version"));
+        assert_string_equal(out(&p, "pwd"), "/workspace\n");
+        probe_stop(&p);
+}
+
+static void test_policies__strict_hides_package_managers_and_limits_memory(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "strict.json");
+        assert_string_equal(out(&p, "python3 -c 'print(1)'"), "1\n");
+        assert_string_equal(out(&p, "python3 -m pip --version 2>/dev/null || echo no-pip"), "no-pip\n");
+        assert_string_equal(out(&p, "pip3 --version >/dev/null 2>&1 || echo refused"), "refused\n");
+        assert_string_equal(out(&p, "npm --version >/dev/null 2>&1 || echo refused"), "refused\n");
+        assert_string_equal(out(&p, "ls -A /usr/local | wc -l"), "0\n");
+        /* 256M of memory (RLIMIT_DATA at least): a 512 MiB allocation fails. */
+        assert_string_equal(out(&p, "python3 -c 'bytearray(512 << 20)' 2>/dev/null || echo refused"),
+                            "refused\n");
+        /* An extra denied syscall: personality(2) with a query argument still fails. */
+        assert_string_equal(
+                out(&p, "python3 -c 'import ctypes; print(ctypes.CDLL(None).personality(0xffffffff))'"),
+                "-1\n");
+        probe_stop(&p);
+}
+
+static void test_policies__permissive_dev_is_wide_but_keeps_host_secrets_out(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "permissive-dev.json");
+        assert_string_equal(out(&p, "hostname"), "brig-dev\n");
+        assert_string_equal(out(&p, "echo x > /var/tmp/f && cat /var/tmp/f"), "x\n");
+        assert_string_equal(out(&p, "ulimit -n"), "8192\n");
+        assert_string_equal(out(&p, "for d in /home /root /var/lib /etc/shadow /etc/ssh; do test -e $d && "
+                                    "echo $d; done; true"),
+                            "");
+        probe_stop(&p);
+}
+
+static void test_policies__example_read_only_agent(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "examples/read-only-agent.json");
+        assert_string_equal(out(&p, "echo hi > note && cat note"), "hi\n");
+        cJSON *r = client_tool_call(p.fd, 100, "read_file", "{\"path\":\"note\"}", NULL, NULL);
+        assert_false(result_is_error(r));
+        cJSON_Delete(r);
+        r = client_tool_call(p.fd, 101, "write_file", "{\"path\":\"x\",\"content\":\"y\"}", NULL, NULL);
+        assert_non_null(cJSON_GetObjectItem(r, "error"));
+        cJSON_Delete(r);
+        probe_stop(&p);
+}
+
+static void test_policies__example_scratch_cache(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "examples/scratch-cache.json");
+        assert_string_equal(out(&p, "pwd"), "/home/agent/project\n");
+        assert_string_equal(out(&p, "stat -c %a /cache"), "700\n");
+        assert_string_equal(out(&p, "ls -A /usr/share/doc | wc -l"), "0\n");
+        if (access("/usr/share/common-licenses", R_OK) == 0)
+                assert_string_equal(out(&p, "test -d /opt/licenses && echo yes"), "yes\n");
+        probe_stop(&p);
+}
+
+static void test_policies__example_short_lived(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "examples/short-lived.json");
+        /* Output beyond 64K is dropped and marked. */
+        cJSON *r = run(&p, "head -c 100000 /dev/zero | tr '\\\\0' x");
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(result_sc(r), "truncated")));
+        cJSON_Delete(r);
+        probe_stop(&p);
+}
+
+static void test_policies__example_cgroup_limits(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "examples/cgroup-limits.json");
+        cJSON *r = run(&p, "echo ran");
+        if (result_is_error(r)) {
+                /* Fail closed where brigd has no cgroups (rootless modes, or no delegation). */
+                const cJSON *e = cJSON_GetObjectItem(result_sc(r), "error");
+                assert_non_null(strstr(cJSON_GetObjectItem(e, "message")->valuestring, "requires cgroup"));
+                assert_true(geteuid() != 0 || getenv("BRIG_TEST_MODE"));
+        } else
+                assert_string_equal(sc_str(r, "stdout"), "ran\n");
+        cJSON_Delete(r);
+        probe_stop(&p);
+}
+
+static void test_policies__example_seccomp_extra_deny(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "examples/seccomp-extra-deny.json");
+        cJSON *r = run(&p, "touch f && chmod 600 f");
+        assert_int_not_equal(sc_int(r, "exit_code"), 0);
+        assert_non_null(strstr(sc_str(r, "stderr"), "Permission denied"));
+        cJSON_Delete(r);
+        probe_stop(&p);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_policies__default_runs_python_node_git),
+                cmocka_unit_test(test_policies__strict_hides_package_managers_and_limits_memory),
+                cmocka_unit_test(test_policies__permissive_dev_is_wide_but_keeps_host_secrets_out),
+                cmocka_unit_test(test_policies__example_read_only_agent),
+                cmocka_unit_test(test_policies__example_scratch_cache),
+                cmocka_unit_test(test_policies__example_short_lived),
+                cmocka_unit_test(test_policies__example_cgroup_limits),
+                cmocka_unit_test(test_policies__example_seccomp_extra_deny),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
