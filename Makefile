@@ -7,7 +7,7 @@ SOCKET     ?= $(CURDIR)/brig.sock
 POLICY     ?= policies/default.json
 
 DEBIAN_PACKAGES = gcc pkg-config meson ninja-build libseccomp-dev libcap-dev libuv1-dev libcjson-dev \
-                  libgit2-dev libpcre2-dev libcmocka-dev libssl-dev python3 util-linux
+                  libgit2-dev libpcre2-dev libcmocka-dev libssl-dev python3 python3-jsonschema util-linux
 
 .PHONY: all deps build run test test-unit test-asan test-e2e bench clean format check-format
 

@@ -1016,7 +1016,7 @@ static size_t lint_dir(const char *rel) {
         assert_non_null(d);
         while ((de = readdir(d))) {
                 size_t len = strlen(de->d_name);
-                if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0)
+                if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0 || strcmp(de->d_name, "schema.json") == 0)
                         continue;
                 _cleanup_free_ char *path = NULL;
                 assert_true(asprintf(&path, "%s/%s", dir, de->d_name) > 0);
