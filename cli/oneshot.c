@@ -216,6 +216,10 @@ int brig_cli_run(int argc, char **argv) {
                 fprintf(stderr, "brig: %s: %s\n", policy_path, err.msg);
                 return 125;
         }
+        if (brig_policy_env_pass(policy, environ) < 0) {
+                fprintf(stderr, "brig: out of memory\n");
+                return 125;
+        }
         if (timeout == 0)
                 timeout = policy->limits.wall_time_ms;
         if (timeout > policy->limits.wall_time_ms) {

@@ -631,35 +631,36 @@ static bool env_name_ok(const char *s) {
         return charset_ok(s, "_", MAX_ENV_NAME_BYTES) && !(s[0] >= '0' && s[0] <= '9');
 }
 
-static void parse_env(ctx *c, const cJSON *env, brig_policy *p) {
+static void default_env(ctx *c, brig_policy *p) {
+        /* HOME follows the workspace; the rest is already in sorted order. */
+        const char *const rest[] = {"LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin", "TMPDIR=/tmp"};
+        char *home = NULL;
+        size_t k = 0;
+
+        p->env = calloc(ELEMENTSOF(rest) + 2, sizeof(char *));
+        if (!p->env || asprintf(&home, "HOME=%s", p->workspace ? p->workspace : "/workspace") < 0) {
+                c->oom = true;
+                return;
+        }
+        p->env[k++] = home;
+        for (size_t i = 0; i < ELEMENTSOF(rest); i++)
+                if ((p->env[k] = xstrdup(c, rest[i])))
+                        k++;
+        p->n_env = k;
+}
+
+/* NAME -> value pairs at `prefix` ("env", or "env.set"): the complete environment. */
+static void parse_env_map(ctx *c, const cJSON *env, const char *prefix, brig_policy *p) {
         const cJSON *it;
         size_t n = 0, k = 0;
         char path[PATHBUF];
 
-        if (!env) {
-                /* HOME follows the workspace; the rest is already in sorted order. */
-                const char *const rest[] = {"LANG=C.UTF-8", "PATH=/usr/local/bin:/usr/bin:/bin",
-                                            "TMPDIR=/tmp"};
-                char *home = NULL;
-
-                p->env = calloc(ELEMENTSOF(rest) + 2, sizeof(char *));
-                if (!p->env || asprintf(&home, "HOME=%s", p->workspace ? p->workspace : "/workspace") < 0) {
-                        c->oom = true;
-                        return;
-                }
-                p->env[k++] = home;
-                for (size_t i = 0; i < ELEMENTSOF(rest); i++)
-                        if ((p->env[k] = xstrdup(c, rest[i])))
-                                k++;
-                p->n_env = k;
-                return;
-        }
-        if (!check_type(c, "env", env, cJSON_IsObject(env), "an object"))
+        if (!check_type(c, prefix, env, cJSON_IsObject(env), "an object"))
                 return;
         cJSON_ArrayForEach (it, env)
                 n++;
         if (n > MAX_ENV) {
-                (void) problem(c, "env", "more than %d variables", MAX_ENV);
+                (void) problem(c, prefix, "more than %d variables", MAX_ENV);
                 return;
         }
         p->env = calloc(n + 1, sizeof(char *));
@@ -672,7 +673,7 @@ static void parse_env(ctx *c, const cJSON *env, brig_policy *p) {
                 char *entry = NULL;
                 bool dup = false;
 
-                path_key(path, "env", name);
+                path_key(path, prefix, name);
                 for (const cJSON *prev = env->child; prev != it; prev = prev->next)
                         if (prev->string && strcmp(prev->string, name) == 0)
                                 dup = true;
@@ -694,6 +695,115 @@ static void parse_env(ctx *c, const cJSON *env, brig_policy *p) {
         }
         p->n_env = k;
         qsort(p->env, k, sizeof(char *), env_cmp);
+}
+
+/* "env.pass": names (or NAME_PREFIX* patterns) whose values come from the environment of brigd or brig. */
+static void parse_env_pass(ctx *c, const cJSON *arr, brig_policy *p) {
+        size_t n = array_len(c, arr, "env.pass", MAX_ENV), i = 0;
+        const cJSON *it;
+        char path[PATHBUF], q[QUOTEBUF];
+
+        p->env_pass = calloc(n + 1, sizeof(char *));
+        if (!p->env_pass) {
+                c->oom = true;
+                return;
+        }
+        cJSON_ArrayForEach (it, (n ? arr : NULL)) {
+                path_index(path, "env.pass", i++);
+                if (!check_type(c, path, it, cJSON_IsString(it), "a string"))
+                        continue;
+                const char *s = it->valuestring;
+                size_t len = strlen(s);
+                char name[MAX_ENV_NAME_BYTES + 2];
+                bool pattern = len > 1 && s[len - 1] == '*';
+                if (len == 0 || len > MAX_ENV_NAME_BYTES + (pattern ? 1 : 0)) {
+                        (void) problem(c, path, "expected a variable name or NAME_PREFIX*, got %s",
+                                       quote(q, s));
+                        continue;
+                }
+                memcpy(name, s, len - (pattern ? 1 : 0));
+                name[len - (pattern ? 1 : 0)] = 0;
+                if (!env_name_ok(name)) {
+                        (void) problem(c, path, "expected a variable name or NAME_PREFIX*, got %s",
+                                       quote(q, s));
+                        continue;
+                }
+                if (!pattern && brig_policy_getenv(p, name))
+                        (void) problem(c, path, "%s is also set by env.set; keep one", quote(q, s));
+                for (size_t k = 0; k < p->n_env_pass; k++)
+                        if (strcmp(p->env_pass[k], s) == 0)
+                                (void) problem(c, path, "%s is listed twice", quote(q, s));
+                if (!(p->env_pass[p->n_env_pass] = xstrdup(c, s)))
+                        return;
+                p->n_env_pass++;
+        }
+}
+
+/* "env": a map of the complete environment, or {"set": map, "pass": [names]}. A map's values are strings,
+ * so an object or array under "set" or "pass" can only mean the second form. */
+static void parse_env(ctx *c, const cJSON *env, brig_policy *p) {
+        static const char *const keys[] = {"set", "pass", NULL};
+        const cJSON *set = brig_json_member(env, "set"), *pass = brig_json_member(env, "pass");
+
+        if (cJSON_IsObject(env) && (cJSON_IsObject(set) || cJSON_IsArray(pass))) {
+                check_keys(c, env, "env", keys);
+                if (set)
+                        parse_env_map(c, set, "env.set", p);
+                else
+                        default_env(c, p);
+                parse_env_pass(c, pass, p);
+                return;
+        }
+        if (!env)
+                default_env(c, p);
+        else
+                parse_env_map(c, env, "env", p);
+        if (!c->oom && !(p->env_pass = calloc(1, sizeof(char *))))
+                c->oom = true;
+}
+
+static bool pass_matches(const brig_policy *p, const char *entry) {
+        size_t nl = strcspn(entry, "=");
+
+        for (size_t i = 0; i < p->n_env_pass; i++) {
+                const char *pat = p->env_pass[i];
+                size_t pl = strlen(pat);
+                if (pat[pl - 1] == '*' ? nl >= pl - 1 && strncmp(entry, pat, pl - 1) == 0
+                                       : nl == pl && strncmp(entry, pat, pl) == 0)
+                        return true;
+        }
+        return false;
+}
+
+int brig_policy_env_pass(brig_policy *p, char *const *host_env) {
+        size_t n = p->n_env, added = 0;
+
+        if (p->n_env_pass == 0 || !host_env)
+                return 0;
+        for (char *const *e = host_env; *e; e++)
+                n++;
+        char **env = realloc(p->env, (n + 1) * sizeof(char *));
+        if (!env)
+                return -ENOMEM;
+        p->env = env;
+        for (char *const *e = host_env; *e && p->n_env < MAX_ENV; e++) {
+                size_t nl = strcspn(*e, "=");
+                char name[MAX_ENV_NAME_BYTES + 1];
+                if ((*e)[nl] != '=' || nl == 0 || nl > MAX_ENV_NAME_BYTES ||
+                    strlen(*e + nl + 1) > MAX_ENV_VALUE_BYTES || !pass_matches(p, *e))
+                        continue;
+                memcpy(name, *e, nl);
+                name[nl] = 0;
+                /* What the policy sets wins over what it passes, and a name is passed once. */
+                if (!env_name_ok(name) || brig_policy_getenv(p, name))
+                        continue;
+                if (!(p->env[p->n_env] = strdup(*e)))
+                        return -ENOMEM;
+                p->env[++p->n_env] = NULL;
+                added++;
+        }
+        qsort(p->env, p->n_env, sizeof(char *), env_cmp);
+        return (int) added;
 }
 
 /* "seccomp.profile": a path (relative to the policy file's directory) or an inline profile object. The
@@ -1186,6 +1296,7 @@ void brig_policy_free(brig_policy *p) {
         free(p->workspace);
         brig_strv_free(p->hidden);
         brig_strv_free(p->env);
+        brig_strv_free(p->env_pass);
         brig_strv_free(p->seccomp_deny);
         brig_seccomp_profile_free(p->seccomp_profile);
         brig_strv_free(p->tools_allow);

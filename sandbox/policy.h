@@ -66,6 +66,8 @@ typedef struct brig_policy {
 
         char **env; /* NULL-terminated "NAME=value" list, sorted by name */
         size_t n_env;
+        char **env_pass; /* NULL-terminated names or NAME_PREFIX* patterns taken from the host (env.pass) */
+        size_t n_env_pass;
 
         char **seccomp_deny; /* NULL-terminated extra syscall names denied on top of brig's fixed floor */
         size_t n_seccomp_deny;
@@ -134,6 +136,11 @@ bool brig_policy_allows_tool(const brig_policy *p, const char *name);
 
 /* Every tool name a policy's tools.allow may list. */
 extern const char *const brig_tool_names[];
+
+/* Adds to p->env the variables of host_env (brigd's or brig's own environment) that env.pass names and the
+ * policy does not set, keeping it sorted. Call once, right after loading. Returns how many were added, or
+ * -ENOMEM. */
+int brig_policy_env_pass(brig_policy *p, char *const *host_env);
 
 /* Returns the policy's value for env NAME, or NULL. */
 const char *brig_policy_getenv(const brig_policy *p, const char *name);

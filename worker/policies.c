@@ -14,6 +14,8 @@
 #include "sandbox/seccomp.h"
 #include "worker/policies.h"
 
+extern char **environ;
+
 static void entry_free(brig_policy_entry *e) {
         if (!e)
                 return;
@@ -69,6 +71,8 @@ static int load_entry(const char *path, const char *key, const brig_policy_entry
                 path = real;
         e->seccomp_fd = -1;
         r = brig_policy_load(path, &e->policy, NULL, err);
+        if (r >= 0 && brig_policy_env_pass(e->policy, environ) < 0)
+                r = -ENOMEM;
         if (r >= 0 && (r = filter_key(e->policy, e->filter_key)) < 0)
                 r = brig_error_set(err, r, BRIG_KIND_INTERNAL, "policy digest failed");
         if (r >= 0 && (e->seccomp_fd = cached_program(cache, e->filter_key)) < 0)

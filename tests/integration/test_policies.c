@@ -177,6 +177,21 @@ static void test_policies__example_seccomp_extra_deny(void **state) {
         probe_stop(&p);
 }
 
+static void test_policies__example_env_pass(void **state) {
+        (void) state;
+        probe p;
+        /* brigd inherits this test's environment: only the listed names reach the jail. */
+        setenv("BRIG_EXAMPLE_COLOR", "teal", 1);
+        setenv("BRIG_SECRET_TOKEN", "hunter2", 1);
+        setenv("TZ", "UTC", 1);
+        probe_start(&p, "examples/env-pass.json");
+        unsetenv("BRIG_EXAMPLE_COLOR");
+        unsetenv("BRIG_SECRET_TOKEN");
+        assert_string_equal(out(&p, "env | grep -E '^(BRIG_|TZ=)' | sort"),
+                            "BRIG_EXAMPLE_COLOR=teal\nTZ=UTC\n");
+        probe_stop(&p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_policies__default_runs_python_node_git),
@@ -187,6 +202,7 @@ int main(void) {
                 cmocka_unit_test(test_policies__example_short_lived),
                 cmocka_unit_test(test_policies__example_cgroup_limits),
                 cmocka_unit_test(test_policies__example_seccomp_extra_deny),
+                cmocka_unit_test(test_policies__example_env_pass),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -694,6 +694,48 @@ static void test_policy__env_replaces_defaults(void **state) {
         brig_policy_free(p);
 }
 
+static void test_policy__env_pass_through(void **state) {
+        (void) state;
+        char *host[] = {
+                (char *) "TERM=xterm", (char *) "LC_ALL=C", (char *) "LC_TIME=en_GB", (char *) "SECRET=x",
+                (char *) "FOO=host",   (char *) "LCX=1",    (char *) "noequals",      NULL};
+        brig_policy *p = parse_ok("{'env': {'set': {'FOO': 'set', 'PATH': '/bin'}, 'pass': ['TERM', 'LC_*', "
+                                  "'FOO*', 'ABSENT']}}");
+        assert_int_equal(p->n_env_pass, 4);
+        assert_int_equal(brig_policy_env_pass(p, host), 3);
+        assert_int_equal(p->n_env, 5);
+        /* Sorted, the policy's own FOO kept, nothing unlisted. */
+        assert_string_equal(p->env[0], "FOO=set");
+        assert_string_equal(p->env[1], "LC_ALL=C");
+        assert_string_equal(p->env[2], "LC_TIME=en_GB");
+        assert_string_equal(p->env[3], "PATH=/bin");
+        assert_string_equal(p->env[4], "TERM=xterm");
+        assert_null(p->env[5]);
+        brig_policy_free(p);
+
+        /* Without "set", the default environment; the flat form passes nothing. */
+        p = parse_ok("{'env': {'pass': ['TERM']}}");
+        assert_string_equal(brig_policy_getenv(p, "LANG"), "C.UTF-8");
+        assert_int_equal(brig_policy_env_pass(p, host), 1);
+        assert_string_equal(brig_policy_getenv(p, "TERM"), "xterm");
+        brig_policy_free(p);
+        p = parse_ok("{'env': {'TERM': 'dumb'}}");
+        assert_int_equal(brig_policy_env_pass(p, host), 0);
+        assert_string_equal(brig_policy_getenv(p, "TERM"), "dumb");
+        brig_policy_free(p);
+
+        assert_fails("{'env': {'set': {}, 'pass': ['A'], 'other': 1}}", "env.other: unknown field");
+        assert_fails("{'env': {'set': {'A': '1'}, 'pass': ['A']}}",
+                     "env.pass[0]: \"A\" is also set by env.set; keep one");
+        assert_fails("{'env': {'pass': ['B', 'B']}}", "env.pass[1]: \"B\" is listed twice");
+        assert_fails("{'env': {'pass': ['*']}}",
+                     "env.pass[0]: expected a variable name or NAME_PREFIX*, got \"*\"");
+        assert_fails("{'env': {'pass': ['1x']}}",
+                     "env.pass[0]: expected a variable name or NAME_PREFIX*, got \"1x\"");
+        assert_fails("{'env': {'pass': [1]}}", "env.pass[0]: expected a string, got number");
+        assert_fails("{'env': {'set': {'A': 1}, 'pass': []}}", "env.set.A: expected a string, got number");
+}
+
 static void test_policy__default_home_follows_workspace(void **state) {
         brig_policy *p = parse_ok("{'filesystem': {'workspace': '/home/agent/src'}}");
 
@@ -1016,7 +1058,8 @@ static size_t lint_dir(const char *rel) {
         assert_non_null(d);
         while ((de = readdir(d))) {
                 size_t len = strlen(de->d_name);
-                if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0 || strcmp(de->d_name, "schema.json") == 0)
+                if (len < 6 || strcmp(de->d_name + len - 5, ".json") != 0 ||
+                    strcmp(de->d_name, "schema.json") == 0)
                         continue;
                 _cleanup_free_ char *path = NULL;
                 assert_true(asprintf(&path, "%s/%s", dir, de->d_name) > 0);
@@ -1234,6 +1277,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__tmpfs_size_and_mode),
                 cmocka_unit_test(test_policy__env_replaces_defaults),
                 cmocka_unit_test(test_policy__default_home_follows_workspace),
+                cmocka_unit_test(test_policy__env_pass_through),
                 cmocka_unit_test(test_policy__rejects_bad_env),
                 cmocka_unit_test(test_policy__seccomp_deny_resolves_names),
                 cmocka_unit_test(test_policy__seccomp_errno_names_and_numbers),
