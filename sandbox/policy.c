@@ -1076,10 +1076,26 @@ static void parse_history(ctx *c, const cJSON *sec, brig_policy *p) {
                                 &p->history_max_file_size);
 }
 
+/* "audit": what the trail records beyond what it always records (refusals, environments, denials). */
+static void parse_audit(ctx *c, const cJSON *sec, brig_policy *p) {
+        static const char *const keys[] = {"file_reads", "max_string", NULL};
+        const cJSON *it;
+
+        p->audit_file_reads = true;
+        p->audit_max_string = 1024;
+        if (sec && !check_type(c, "audit", sec, cJSON_IsObject(sec), "an object"))
+                return;
+        check_keys(c, sec, "audit", keys);
+        get_bool(c, "audit.file_reads", brig_json_member(sec, "file_reads"), &p->audit_file_reads);
+        if ((it = brig_json_member(sec, "max_string")))
+                (void) get_size(c, "audit.max_string", it, 16, 64 * KIB, "16 bytes to 64K",
+                                &p->audit_max_string);
+}
+
 static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_policy *p) {
         static const char *const keys[] = {"name",    "description", "filesystem", "limits",  "env",
                                            "seccomp", "network",     "hostname",   "extends", "environment",
-                                           "tools",   "history",     NULL};
+                                           "tools",   "history",     "audit",      NULL};
         const cJSON *it;
         char b[QUOTEBUF];
 
@@ -1121,6 +1137,7 @@ static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_pol
         parse_environment(c, brig_json_member(root, "environment"), p);
         parse_tools(c, brig_json_member(root, "tools"), p);
         parse_history(c, brig_json_member(root, "history"), p);
+        parse_audit(c, brig_json_member(root, "audit"), p);
 
         p->network = BRIG_NETWORK_NONE;
         if ((it = brig_json_member(root, "network")) &&

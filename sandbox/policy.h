@@ -88,6 +88,9 @@ typedef struct brig_policy {
         bool history_auto_snapshot;     /* snapshot after every mutating call */
         char **history_exclude;         /* NULL-terminated gitignore-style patterns left out of snapshots */
         uint64_t history_max_file_size; /* files bigger than this are left out of snapshots */
+        /* Section "audit": */
+        bool audit_file_reads;     /* record calls of file tools that only read (read_file, grep, ...) */
+        uint64_t audit_max_string; /* strings in a call's recorded arguments are cut to this many bytes */
         /* Persistent environments (section "environment"): */
         uint64_t idle_stop_ms; /* stop an environment no connection used for this long (workspace kept) */
         uint64_t retention_ms; /* delete an environment no connection used for this long */

@@ -15,6 +15,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "tools/files.h"
 #include "worker/process.h"
 #include "worker/repl.h"
 #include "worker/rpc.h"
@@ -317,6 +318,15 @@ static cJSON *call_end_event(const brig_call *call, bool is_error) {
         return ev;
 }
 
+/* Records a call's event, unless the policy leaves this call out of the trail (audit.file_reads). */
+static int call_audit(const brig_call *call, cJSON *ev) {
+        if (call->unaudited) {
+                cJSON_Delete(ev);
+                return 0;
+        }
+        return brig__worker_audit(call->conn->w, ev);
+}
+
 /* Sends {content: [text], structuredContent: sc, isError} (sc consumed), unless the call was cancelled;
  * the audit record (already written, or not: audit_r < 0) decides whether a result may be sent at all. */
 static void send_tool_result(brig_call *call, int audit_r, const char *text, cJSON *sc, bool is_error) {
@@ -392,7 +402,7 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
                 if (res->error.code)
                         cJSON_AddStringToObject(ev, "error", res->error.msg);
         }
-        int audit_r = brig__worker_audit(c->w, ev);
+        int audit_r = call_audit(call, ev);
         _cleanup_free_ char *text = brig_exec_result_to_text(res);
         sc = brig_exec_result_to_json(res);
         if (sc && oom)
@@ -412,7 +422,7 @@ static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_e
 
         if (ev && err)
                 cJSON_AddStringToObject(ev, "error", err->msg);
-        int audit_r = brig__worker_audit(c->w, ev);
+        int audit_r = call_audit(call, ev);
         if (call->state == BRIG_CALL_RUNNING && audit_r >= 0 && as_rpc_error) {
                 send_brig_error(c, call->id,
                                 client_fault(err) ? BRIG_RPC_INVALID_PARAMS : BRIG_RPC_INTERNAL_ERROR, err);
@@ -448,7 +458,7 @@ static void call_end_with(brig_call *call, cJSON *sc, bool is_error) {
 
         if (ev && cJSON_IsString(pid))
                 cJSON_AddStringToObject(ev, "process_id", pid->valuestring);
-        send_tool_result(call, brig__worker_audit(call->conn->w, ev), text, sc, is_error);
+        send_tool_result(call, call_audit(call, ev), text, sc, is_error);
         call_finish(call);
 }
 
@@ -509,7 +519,7 @@ static void wstool_done_cb(brig_wstool_result *res, void *userdata) {
                 cJSON_AddStringToObject(ev, "snapshot", res->snapshot);
         else if (ev && cJSON_IsString(id) && !brig_files_is_tool(call->tool))
                 cJSON_AddStringToObject(ev, "snapshot", id->valuestring);
-        send_tool_result(call, brig__worker_audit(call->conn->w, ev), res->text, res->sc, false);
+        send_tool_result(call, call_audit(call, ev), res->text, res->sc, false);
         res->sc = NULL;
         call_finish(call);
 }
@@ -627,6 +637,9 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         call->call_id = ++c->w->next_call_id;
         (void) snprintf(call->key, sizeof(call->key), "%s", key);
         (void) snprintf(call->tool, sizeof(call->tool), "%s", name);
+        const brig_policy *policy = c->env->policy->policy;
+        call->unaudited = !policy->audit_file_reads && is_wstool && !brig_files_tool_mutates(name) &&
+                          strcmp(name, "snapshot") != 0 && strcmp(name, "restore") != 0;
 
         ev = brig_audit_event("call_start");
         if (ev) {
@@ -634,16 +647,16 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
                 cJSON_AddStringToObject(ev, "environment", c->env->id);
                 cJSON_AddStringToObject(ev, "tool", name);
-                cJSON_AddItemToObject(
-                        ev, "arguments",
-                        brig_audit_elide(brig_json_member(m->params, "arguments"), BRIG_AUDIT_MAX_STRING));
+                cJSON_AddItemToObject(ev, "arguments",
+                                      brig_audit_elide(brig_json_member(m->params, "arguments"),
+                                                       policy->audit_max_string));
                 cJSON *peer = cJSON_AddObjectToObject(ev, "peer");
                 if (peer) {
                         cJSON_AddNumberToObject(peer, "uid", c->peer.uid);
                         cJSON_AddNumberToObject(peer, "pid", c->peer.pid);
                 }
         }
-        if (brig__worker_audit(c->w, ev) < 0) {
+        if (call_audit(call, ev) < 0) {
                 call_free(call);
                 brig_exec_args_done(&args);
                 send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");

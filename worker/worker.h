@@ -30,7 +30,6 @@
 #define BRIG_WRITE_QUEUE_HIGH (4u << 20)
 #define BRIG_WRITE_QUEUE_HARD (64u << 20)
 #define BRIG_WRITE_STALL_MS 30000
-#define BRIG_AUDIT_MAX_STRING 1024
 #define BRIG_MAX_ENVIRONMENTS 4096
 #define BRIG_MAX_ADMIN_UIDS 64
 
@@ -108,6 +107,7 @@ struct brig_call {
         char carry[2][4];       /* incomplete UTF-8 tail per stream, held back for the next chunk */
         size_t carry_len[2];
         brig_exec *exec;
+        bool unaudited;   /* a read the policy keeps out of the trail (audit.file_reads false) */
         char *audit_path; /* file tools: the path the call acted on, for its call_end record */
         uint64_t audit_bytes;
 };

@@ -192,6 +192,51 @@ static void test_policies__example_env_pass(void **state) {
         probe_stop(&p);
 }
 
+/* The audit log's lines with "tool":"<tool>" (static buffer, concatenated). */
+static int audit_lines(const brigd *d, const char *type, const char *tool, char *ret, size_t size) {
+        char line[65536], needle_t[64], needle_tool[64];
+        int n = 0;
+        FILE *f = fopen(d->audit, "r");
+
+        assert_non_null(f);
+        snprintf(needle_t, sizeof(needle_t), "\"type\":\"%s\"", type);
+        snprintf(needle_tool, sizeof(needle_tool), "\"tool\":\"%s\"", tool);
+        ret[0] = 0;
+        while (fgets(line, sizeof(line), f))
+                if (strstr(line, needle_t) && strstr(line, needle_tool)) {
+                        n++;
+                        strncat(ret, line, size - strlen(ret) - 1);
+                }
+        fclose(f);
+        return n;
+}
+
+static void test_policies__example_audit_quiet(void **state) {
+        (void) state;
+        char lines[8192];
+        probe p;
+        probe_start(&p, "examples/audit-quiet.json");
+        cJSON *r = client_tool_call(
+                p.fd, 100, "write_file",
+                "{\"path\":\"notes.txt\",\"content\":\"0123456789012345678901234567890123456789"
+                "0123456789012345678901234567890123456789\"}",
+                NULL, NULL);
+        assert_false(result_is_error(r));
+        cJSON_Delete(r);
+        r = client_tool_call(p.fd, 101, "read_file", "{\"path\":\"notes.txt\"}", NULL, NULL);
+        assert_false(result_is_error(r));
+        cJSON_Delete(r);
+        assert_string_equal(out(&p, "cat notes.txt | wc -c"), "80\n");
+        /* The write and the command are recorded, the write's content cut at 64 bytes; the read is not. */
+        assert_int_equal(audit_lines(&p.d, "call_start", "write_file", lines, sizeof(lines)), 1);
+        assert_non_null(strstr(lines, "...<elided, 80 bytes>"));
+        assert_int_equal(audit_lines(&p.d, "call_end", "write_file", lines, sizeof(lines)), 1);
+        assert_int_equal(audit_lines(&p.d, "call_start", "exec", lines, sizeof(lines)), 1);
+        assert_int_equal(audit_lines(&p.d, "call_start", "read_file", lines, sizeof(lines)), 0);
+        assert_int_equal(audit_lines(&p.d, "call_end", "read_file", lines, sizeof(lines)), 0);
+        probe_stop(&p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_policies__default_runs_python_node_git),
@@ -203,6 +248,7 @@ int main(void) {
                 cmocka_unit_test(test_policies__example_cgroup_limits),
                 cmocka_unit_test(test_policies__example_seccomp_extra_deny),
                 cmocka_unit_test(test_policies__example_env_pass),
+                cmocka_unit_test(test_policies__example_audit_quiet),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

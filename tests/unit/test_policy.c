@@ -736,6 +736,24 @@ static void test_policy__env_pass_through(void **state) {
         assert_fails("{'env': {'set': {'A': 1}, 'pass': []}}", "env.set.A: expected a string, got number");
 }
 
+static void test_policy__audit_section(void **state) {
+        (void) state;
+        brig_policy *p = parse_ok("{}");
+        assert_true(p->audit_file_reads);
+        assert_int_equal(p->audit_max_string, 1024);
+        brig_policy_free(p);
+        p = parse_ok("{'audit': {'file_reads': false, 'max_string': '4K'}}");
+        assert_false(p->audit_file_reads);
+        assert_int_equal(p->audit_max_string, 4096);
+        brig_policy_free(p);
+        assert_fails("{'audit': {'file_reads': 'no'}}",
+                     "audit.file_reads: expected true or false, got string");
+        assert_fails("{'audit': {'max_string': 8}}",
+                     "audit.max_string: expected a size from 16 bytes to 64K, got 8");
+        assert_fails("{'audit': {'calls': true}}", "audit.calls: unknown field");
+        assert_fails("{'audit': []}", "audit: expected an object, got array");
+}
+
 static void test_policy__default_home_follows_workspace(void **state) {
         brig_policy *p = parse_ok("{'filesystem': {'workspace': '/home/agent/src'}}");
 
@@ -1278,6 +1296,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__env_replaces_defaults),
                 cmocka_unit_test(test_policy__default_home_follows_workspace),
                 cmocka_unit_test(test_policy__env_pass_through),
+                cmocka_unit_test(test_policy__audit_section),
                 cmocka_unit_test(test_policy__rejects_bad_env),
                 cmocka_unit_test(test_policy__seccomp_deny_resolves_names),
                 cmocka_unit_test(test_policy__seccomp_errno_names_and_numbers),
