@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* brig: the command-line front end. Talks to a running brigd (`exec`), runs a one-shot jail without one
  * (`run`), and checks policy files (`policy check`). */
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,8 @@ static int policy_check(int argc, char **argv) {
                        "Validates each policy file and prints FILE: OK, or every problem as\n"
                        "FILE[:LINE:COLUMN]: PATH: MESSAGE. Warnings (such as a seccomp profile's\n"
                        "syscalls unknown on this machine) read FILE: warning: PATH: MESSAGE and do\n"
-                       "not fail the check. Exits 1 if any file has an error.\n");
+                       "not fail the check. Also checks this host: every bind's source that is not\n"
+                       "optional must exist. Exits 1 if any file has an error.\n");
                 return argc < 1 ? 2 : 0;
         }
         for (int i = 0; i < argc; i++) {
@@ -53,6 +55,9 @@ static int policy_check(int argc, char **argv) {
                 brig_policy *p = NULL;
                 int r = brig_policy_load(argv[i], &p, &diags, &err);
 
+                /* A policy that loads can still not run here: a bind whose source is missing. */
+                if (r >= 0 && brig_policy_check_host(p, &diags) != 0)
+                        r = -EINVAL;
                 if (r < 0)
                         bad = 1;
                 if (r < 0 && diags.n == 0)

@@ -1341,3 +1341,23 @@ const char *brig_policy_getenv(const brig_policy *p, const char *name) {
                         return *e + n + 1;
         return NULL;
 }
+
+int brig_policy_check_host(const brig_policy *p, brig_policy_diags *diags) {
+        ctx c = {.diags = diags};
+        size_t ro = 0, rw = 0;
+        char path[PATHBUF], q[QUOTEBUF];
+        struct stat st;
+
+        for (size_t i = 0; i < p->n_binds; i++) {
+                const brig_bind *b = &p->binds[i];
+                (void) path_index(path, b->read_only ? "filesystem.read_only" : "filesystem.read_write",
+                                  b->read_only ? ro++ : rw++);
+                if (b->optional || lstat(b->source, &st) == 0)
+                        continue;
+                int e = errno;
+                (void) problem(&c, path,
+                               "%s: %s on this host (mark the bind \"optional\" if that is expected)",
+                               quote(q, b->source), strerror(e));
+        }
+        return c.oom ? -ENOMEM : (int) c.n_problems;
+}

@@ -131,6 +131,10 @@ int brig_policy_parse(const char *text, size_t len, const char *origin, brig_pol
  * ".json". Blocking I/O: not for the event-loop thread. */
 int brig_policy_load(const char *path, brig_policy **ret, brig_policy_diags *diags, brig_error *err);
 
+/* What a loaded policy needs from this host and cannot know from its text: every bind's source that is not
+ * optional exists. Appends an error per problem to diags; returns how many, or -ENOMEM. Blocking I/O. */
+int brig_policy_check_host(const brig_policy *p, brig_policy_diags *diags);
+
 void brig_policy_free(brig_policy *p);
 void brig_policy_diags_done(brig_policy_diags *d);
 

@@ -736,6 +736,23 @@ static void test_policy__env_pass_through(void **state) {
         assert_fails("{'env': {'set': {'A': 1}, 'pass': []}}", "env.set.A: expected a string, got number");
 }
 
+static void test_policy__check_host_finds_missing_bind_sources(void **state) {
+        (void) state;
+        brig_policy_diags d = {0};
+        brig_policy *p = parse_ok("{'filesystem': {'read_only': ['/usr', {'source': '/nonexistent-ro', "
+                                  "'optional': true}, '/nonexistent-a'], 'read_write': ['/tmp', "
+                                  "{'source': '/nonexistent-b', 'dest': '/b'}]}}");
+        assert_int_equal(brig_policy_check_host(p, &d), 2);
+        assert_int_equal(d.n, 2);
+        assert_string_equal(d.items[0].path, "filesystem.read_only[2]");
+        assert_string_equal(d.items[0].msg,
+                            "\"/nonexistent-a\": No such file or directory on this host (mark "
+                            "the bind \"optional\" if that is expected)");
+        assert_string_equal(d.items[1].path, "filesystem.read_write[1]");
+        brig_policy_diags_done(&d);
+        brig_policy_free(p);
+}
+
 static void test_policy__audit_section(void **state) {
         (void) state;
         brig_policy *p = parse_ok("{}");
@@ -1092,6 +1109,7 @@ static size_t lint_dir(const char *rel) {
                                 print_error("%s: %s: %s\n", path, diags.items[i].path, diags.items[i].msg);
                         assert_non_null(strstr(diags.items[i].msg, "unknown"));
                 }
+                assert_int_equal(brig_policy_check_host(p, &diags), 0);
                 /* A shipped policy says what it is for. */
                 assert_non_null(p->description);
                 int fd = -1;
@@ -1297,6 +1315,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__default_home_follows_workspace),
                 cmocka_unit_test(test_policy__env_pass_through),
                 cmocka_unit_test(test_policy__audit_section),
+                cmocka_unit_test(test_policy__check_host_finds_missing_bind_sources),
                 cmocka_unit_test(test_policy__rejects_bad_env),
                 cmocka_unit_test(test_policy__seccomp_deny_resolves_names),
                 cmocka_unit_test(test_policy__seccomp_errno_names_and_numbers),
