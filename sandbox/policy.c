@@ -515,7 +515,8 @@ static void parse_hidden(ctx *c, const cJSON *arr, brig_policy *p, size_t n_ro) 
 }
 
 static void parse_filesystem(ctx *c, const cJSON *fs, brig_policy *p) {
-        static const char *const keys[] = {"read_only", "read_write", "tmpfs", "workspace", "hidden", NULL};
+        static const char *const keys[] = {"read_only", "read_write",      "tmpfs", "workspace",
+                                           "hidden",    "workspace_quota", NULL};
         const cJSON *ro, *rw, *tm, *ws, *it;
         size_t n_ro, n_rw, n_tm, i;
         char path[PATHBUF];
@@ -565,6 +566,9 @@ static void parse_filesystem(ctx *c, const cJSON *fs, brig_policy *p) {
         }
         check_mount_conflicts(c, p, n_ro);
         parse_hidden(c, brig_json_member(fs, "hidden"), p, n_ro);
+        if ((it = brig_json_member(fs, "workspace_quota")))
+                (void) get_size(c, "filesystem.workspace_quota", it, 1 * MIB, 1024 * GIB, "1M to 1T",
+                                &p->workspace_quota);
 }
 
 static void parse_limits(ctx *c, const cJSON *lim, brig_limits *l) {

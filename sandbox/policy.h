@@ -61,6 +61,7 @@ typedef struct brig_policy {
         char *workspace; /* jail path of the workspace, default "/workspace" */
         char **hidden;   /* NULL-terminated jail paths masked by an empty read-only mount */
         size_t n_hidden;
+        uint64_t workspace_quota; /* bytes the workspace may use before writing calls are refused; 0: none */
 
         brig_limits limits;
 

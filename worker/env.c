@@ -890,6 +890,12 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                                                                (double) env->policy->policy->idle_stop_ms) &&
                                        cJSON_AddNumberToObject(o, "retention_ms",
                                                                (double) env->policy->policy->retention_ms)));
+                if (ok && env->policy && env->policy->policy->workspace_quota)
+                        ok = cJSON_AddNumberToObject(o, "workspace_quota",
+                                                     (double) env->policy->policy->workspace_quota) &&
+                             (env->ws_measured
+                                      ? cJSON_AddNumberToObject(o, "workspace_bytes", (double) env->ws_bytes)
+                                      : cJSON_AddNullToObject(o, "workspace_bytes"));
                 if (ok && env->policy) {
                         const brig_limits *l = &env->policy->policy->limits;
                         cJSON *lim = cJSON_AddObjectToObject(o, "rlimits");

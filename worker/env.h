@@ -86,7 +86,9 @@ struct brig_env {
         brig_cgroup cg;               /* while running; mode NONE when rlimits are the only limits */
         struct wsjob *ws_queue;       /* file and history calls, the first one running (worker/wstools.h) */
         struct brig_history *history; /* open on first use; touched only by the running ws_queue job */
-        int holds;                    /* work in flight that keeps a destroyed environment's memory */
+        uint64_t ws_bytes;            /* workspace usage as last measured (policies with a quota only) */
+        bool ws_measured;
+        int holds; /* work in flight that keeps a destroyed environment's memory */
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */

@@ -487,6 +487,8 @@ static void repl_output_cb(const char *data, size_t len, void *userdata) {
 static void repl_done_cb(cJSON *result, bool is_error, void *userdata) {
         brig_call *call = userdata;
         call->repl = NULL;
+        /* Like a command, the code may have changed the workspace. */
+        brig_wstool_auto_snapshot(call->conn->env, call->call_id, "repl");
         call_end_with(call, result, is_error);
 }
 
@@ -590,6 +592,24 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 char msg[160];
                 (void) snprintf(msg, sizeof(msg), "tool \"%s\" is not allowed by policy \"%.64s\"", name,
                                 c->env->policy->policy->name);
+                (void) audit_refusal(c, "tools/call", msg);
+                send_error(c, m->id, BRIG_RPC_REFUSED, msg);
+                return;
+        }
+        /* A workspace over its quota takes no more writes until files are removed (a soft limit: usage is
+         * measured after each call that may have written, so the call that crossed it completed). */
+        const brig_policy *pol = c->env->policy->policy;
+        if (pol->workspace_quota && c->env->ws_measured && c->env->ws_bytes > pol->workspace_quota &&
+            (strcmp(name, "exec") == 0 || is_repl || strcmp(name, "write_file") == 0 ||
+             strcmp(name, "edit_file") == 0 || strcmp(name, "make_directory") == 0 ||
+             strcmp(name, "restore") == 0)) {
+                char msg[320];
+                (void) snprintf(
+                        msg, sizeof(msg),
+                        "the workspace uses %llu bytes, over the quota of %llu set by policy \"%.64s\": "
+                        "remove files first (remove, the read tools and the process tools still work)",
+                        (unsigned long long) c->env->ws_bytes, (unsigned long long) pol->workspace_quota,
+                        pol->name);
                 (void) audit_refusal(c, "tools/call", msg);
                 send_error(c, m->id, BRIG_RPC_REFUSED, msg);
                 return;

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "sandbox/policy.h"
 #include "tools/history.h"
+#include "tools/usage.h"
 #include "worker/env.h"
 #include "worker/policies.h"
 #include "worker/worker.h"
@@ -26,6 +27,9 @@ typedef struct wsjob {
         char call_id[24];
         bool snapshot_after; /* a successful mutating call is followed by an automatic snapshot */
         bool snapshot_only;  /* the automatic snapshot after a call that ran elsewhere (exec) */
+        bool measure;        /* measure the workspace afterwards (a quota applies) */
+        bool measured;
+        uint64_t ws_bytes;
         brig_wstool_done_cb cb;
         void *userdata;
 
@@ -102,6 +106,24 @@ static int open_history(wsjob *j, brig_error *err) {
         return brig_history_open(j->git_dir, j->workspace, &j->hopts, &j->env->history, err);
 }
 
+/* The workspace's usage, as the environment's uid sees it (its own files; what it cannot read it could not
+ * have written either). */
+static void measure(wsjob *j) {
+        _cleanup_close_ int root = -1;
+        brig_error err = BRIG_ERROR_INIT;
+        brig_usage u;
+
+        if (j->switch_ids && become(j->fsuid, j->fsgid) < 0)
+                return;
+        root = open(j->workspace, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (root >= 0 && brig_usage_measure(root, &u, &err) >= 0) {
+                j->ws_bytes = u.bytes;
+                j->measured = true;
+        }
+        if (j->switch_ids && become(0, 0) < 0)
+                abort();
+}
+
 static void work_cb(uv_work_t *req) {
         wsjob *j = req->data;
 
@@ -113,6 +135,8 @@ static void work_cb(uv_work_t *req) {
                  brig_history_call(j->env->history, j->tool, j->args, j->call_id, &j->res.sc,
                                    &j->res.error) >= 0)
                 j->res.error = (brig_error) BRIG_ERROR_INIT;
+        if (j->measure && (j->snapshot_only || brig_files_tool_mutates(j->tool)))
+                measure(j);
         if (j->res.error.code || !j->snapshot_after)
                 return;
         /* The snapshot that records this call: its failure is reported beside the call's own success. */
@@ -168,10 +192,14 @@ static void after_cb(uv_work_t *req, int status) {
                 j->res.text = brig_files_is_tool(j->tool) ? brig_files_result_text(j->tool, j->res.sc)
                                                           : brig_history_result_text(j->tool, j->res.sc);
         }
+        if (j->measured) {
+                env->ws_bytes = j->ws_bytes;
+                env->ws_measured = true;
+        }
         env->ws_queue = j->next;
         if (j->cb)
                 j->cb(&j->res, j->userdata);
-        else
+        else if (j->snapshot_after)
                 audit_snapshot(j);
         job_free(j);
         if (env->ws_queue)
@@ -222,6 +250,7 @@ static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64
         j->switch_ids = env->identity.root;
         j->fsuid = env->identity.uid_outside;
         j->fsgid = env->identity.gid_outside;
+        j->measure = p->workspace_quota > 0;
         j->hopts = (brig_history_options){
                 .exclude = p->history_exclude,
                 .max_file_size = p->history_max_file_size,
@@ -265,17 +294,20 @@ int brig_wstool_run(brig_env *env, const char *tool, const cJSON *args, uint64_t
 }
 
 void brig_wstool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool) {
+        const brig_policy *p = env->policy->policy;
         brig_error err = BRIG_ERROR_INIT;
         wsjob *j;
 
-        if (!env->policy->policy->history_auto_snapshot || env->destroyed)
+        if ((!p->history_auto_snapshot && p->workspace_quota == 0) || env->destroyed)
                 return;
         if (brig_env_ensure_on_disk(env, &err) < 0 || !(j = job_new(env, "snapshot", NULL, call_id, &err))) {
                 log_error("environment %s: automatic snapshot: %s", env->id, err.msg);
                 return;
         }
-        /* Not a tool call: the work is the snapshot alone, tagged with the call that caused it. */
+        /* Not a tool call: the work is the snapshot alone, tagged with the call that caused it, and the
+         * workspace's usage when a quota applies. */
         (void) snprintf(j->tool, sizeof(j->tool), "%s", tool);
-        j->snapshot_only = j->snapshot_after = true;
+        j->snapshot_only = true;
+        j->snapshot_after = p->history_auto_snapshot;
         enqueue(env, j);
 }

@@ -237,6 +237,72 @@ static void test_policies__example_audit_quiet(void **state) {
         probe_stop(&p);
 }
 
+/* brig/environment.info's workspace_bytes for the probe's environment, -1 when not measured. */
+static double workspace_bytes(probe *p) {
+        char msg[256];
+        int id = p->id++;
+        snprintf(msg, sizeof(msg),
+                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"brig/environment.info\",\"params\":{\"id\":"
+                 "\"probe\"}}",
+                 id);
+        assert_int_equal(client_send(p->fd, msg), 0);
+        for (;;) {
+                cJSON *m = client_recv(p->fd, 20000);
+                assert_non_null(m);
+                cJSON *mid = cJSON_GetObjectItem(m, "id");
+                if (cJSON_IsNumber(mid) && mid->valueint == id) {
+                        cJSON *b = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "workspace_bytes");
+                        double v = cJSON_IsNumber(b) ? b->valuedouble : -1;
+                        cJSON_Delete(m);
+                        return v;
+                }
+                cJSON_Delete(m);
+        }
+}
+
+/* Waits until the measured usage is above (or at most) limit. */
+static void wait_usage(probe *p, double limit, bool above) {
+        for (int i = 0; i < 500; i++) {
+                double b = workspace_bytes(p);
+                if (b >= 0 && (above ? b > limit : b <= limit))
+                        return;
+                usleep(10000);
+        }
+        fail_msg("workspace usage never went %s %.0f", above ? "above" : "down to", limit);
+}
+
+static void test_policies__example_workspace_quota(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "examples/workspace-quota.json");
+        /* Three files of 3 MiB: the call that crosses 8 MiB completes (the limit is soft)... */
+        assert_string_equal(out(&p, "for i in 1 2 3; do head -c 3M /dev/urandom > f$i; done; echo done"),
+                            "done\n");
+        wait_usage(&p, 8 << 20, true);
+        /* ...and the next writing call is refused, reads and removal still work. */
+        cJSON *r = run(&p, "echo more > g");
+        cJSON *e = cJSON_GetObjectItem(r, "error");
+        assert_non_null(e);
+        assert_non_null(strstr(cJSON_GetObjectItem(e, "message")->valuestring, "over the quota"));
+        cJSON_Delete(r);
+        r = client_tool_call(p.fd, 200, "write_file", "{\"path\":\"x\",\"content\":\"y\"}", NULL, NULL);
+        assert_non_null(cJSON_GetObjectItem(r, "error"));
+        cJSON_Delete(r);
+        r = client_tool_call(p.fd, 201, "stat", "{\"path\":\"f1\"}", NULL, NULL);
+        assert_false(result_is_error(r));
+        cJSON_Delete(r);
+        r = client_tool_call(p.fd, 202, "remove", "{\"path\":\"f1\"}", NULL, NULL);
+        assert_false(result_is_error(r));
+        cJSON_Delete(r);
+        wait_usage(&p, 8 << 20, false);
+        assert_string_equal(out(&p, "ls"), "f2\nf3\n");
+        /* One file past limits.file_size is cut by RLIMIT_FSIZE. */
+        r = run(&p, "head -c 5M /dev/zero > big");
+        assert_int_not_equal(sc_int(r, "exit_code"), 0);
+        cJSON_Delete(r);
+        probe_stop(&p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_policies__default_runs_python_node_git),
@@ -249,6 +315,7 @@ int main(void) {
                 cmocka_unit_test(test_policies__example_seccomp_extra_deny),
                 cmocka_unit_test(test_policies__example_env_pass),
                 cmocka_unit_test(test_policies__example_audit_quiet),
+                cmocka_unit_test(test_policies__example_workspace_quota),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

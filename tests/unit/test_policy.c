@@ -470,6 +470,20 @@ static void test_policy__hidden_paths(void **state) {
                      "filesystem.hidden: expected an array, got string");
 }
 
+static void test_policy__workspace_quota(void **state) {
+        (void) state;
+        brig_policy *p = parse_ok("{}");
+        assert_int_equal(p->workspace_quota, 0);
+        brig_policy_free(p);
+        p = parse_ok("{'filesystem': {'workspace_quota': '2G'}}");
+        assert_int_equal(p->workspace_quota, 2ULL << 30);
+        brig_policy_free(p);
+        assert_fails("{'filesystem': {'workspace_quota': '512K'}}",
+                     "filesystem.workspace_quota: expected a size from 1M to 1T, got \"512K\"");
+        assert_fails("{'filesystem': {'workspace_quota': 'big'}}",
+                     "filesystem.workspace_quota: expected a size like \"512M\", got \"big\"");
+}
+
 static void test_policy__bind_optional_must_be_boolean(void **state) {
         (void) state;
         assert_fails("{'filesystem': {'read_only': [{'source': '/x', 'optional': 'yes'}]}}",
@@ -1304,6 +1318,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__rejects_reserved_mount_points),
                 cmocka_unit_test(test_policy__rejects_duplicate_mount_points),
                 cmocka_unit_test(test_policy__hidden_paths),
+                cmocka_unit_test(test_policy__workspace_quota),
                 cmocka_unit_test(test_policy__bind_optional_must_be_boolean),
                 cmocka_unit_test(test_policy__memory_accepts_sizes_and_bytes),
                 cmocka_unit_test(test_policy__rejects_bad_sizes),
