@@ -295,6 +295,54 @@ static void test_policy_merge__error_in_parent_names_parent(void **state) {
         load_fails("child.json", want3, base);
 }
 
+/* Writes DIR/name with exactly len bytes of data. */
+static void put_bytes(const char *name, const char *data, size_t len) {
+        _cleanup_free_ char *path = in_tmp(name);
+        FILE *f = fopen(path, "we");
+
+        assert_non_null(f);
+        assert_int_equal(fwrite(data, 1, len, f), len);
+        assert_int_equal(fclose(f), 0);
+}
+
+static void test_policy_merge__reports_unreadable_parents(void **state) {
+        static const struct {
+                const char *text;
+                size_t len;
+                const char *msg;
+        } cases[] = {
+                {"", 0, "empty file at 1:1"},
+                {"{}\n{}", 5, "unexpected data after the JSON value at 2:1"},
+                {"{\"a\": \"\xff\"}", 9, "not valid UTF-8 text (or contains a NUL byte)"},
+                {"{\"a\": 1, \0}", 11, "not valid UTF-8 text (or contains a NUL byte)"},
+                {"{\"hostname\": \"a\\u0000b\"}", 24, "\"\\u0000\" is not allowed in strings at 1:16"},
+        };
+        _cleanup_free_ char *base = in_tmp("base.json"), *big = NULL;
+        char want[1024];
+
+        (void) state;
+        put("child.json", "{'extends': 'base'}");
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                put_bytes("base.json", cases[i].text, cases[i].len);
+                (void) snprintf(want, sizeof(want), "%s: %s", base, cases[i].msg);
+                load_fails("child.json", want, base);
+        }
+        big = malloc(1024 * 1024 + 1);
+        assert_non_null(big);
+        memset(big, ' ', 1024 * 1024 + 1);
+        big[0] = '{';
+        big[1024 * 1024] = '}';
+        put_bytes("base.json", big, 1024 * 1024 + 1);
+        (void) snprintf(want, sizeof(want), "%s: larger than the 1048576 byte (1 MiB) limit", base);
+        load_fails("child.json", want, base);
+        /* Exactly 1 MiB is fine. */
+        big[1024 * 1024 - 1] = '}';
+        put_bytes("base.json", big, 1024 * 1024);
+        brig_policy_free(load_ok("child.json"));
+        put("child.json", "{'extends': '/dev/null'}");
+        load_fails("child.json", "/dev/null: not a regular file", "/dev/null");
+}
+
 static void test_policy_merge__rejects_bad_extends_values(void **state) {
         (void) state;
         put("x.json", "{'extends': ['a', 'b']}");
@@ -434,6 +482,7 @@ int main(void) {
                 cmocka_unit_test(test_policy_merge__reports_missing_parent),
                 cmocka_unit_test(test_policy_merge__limits_chain_depth),
                 cmocka_unit_test(test_policy_merge__error_in_parent_names_parent),
+                cmocka_unit_test(test_policy_merge__reports_unreadable_parents),
                 cmocka_unit_test(test_policy_merge__rejects_bad_extends_values),
                 cmocka_unit_test(test_policy_merge__plus_errors),
                 cmocka_unit_test(test_policy_merge__rejects_duplicate_fields),
