@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* brig: the command-line front end. Talks to a running brigd (`exec`), runs a one-shot jail without one
- * (`run`), and checks policy files (`policy check`). */
-#include <errno.h>
+ * (`run`), and checks and explains policy files (`policy`, in cli/policy.c). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +10,6 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
-#include "sandbox/policy.h"
 
 static void help(void) {
         printf("Usage: brig [--socket PATH] COMMAND [ARGS]...\n"
@@ -23,6 +21,8 @@ static void help(void) {
                "  mcp [--environment ID]       serve MCP on stdio through brigd, for clients that spawn "
                "servers\n"
                "  policy check FILE...         validate policy files (exit 1 on any error)\n"
+               "  policy explain FILE          show the effective policy: each value's source and\n"
+               "                               what its seccomp filter does with each syscall\n"
                "  help                         show this help\n"
                "\n"
                "Global options:\n"
@@ -35,50 +35,6 @@ static void help(void) {
 char *brig_cli_find_helper(void) {
         char *s = brig_sibling_path("brig-jail");
         return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
-}
-
-static int policy_check(int argc, char **argv) {
-        int bad = 0;
-
-        if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
-                printf("Usage: brig policy check FILE...\n\n"
-                       "Validates each policy file and prints FILE: OK, or every problem as\n"
-                       "FILE[:LINE:COLUMN]: PATH: MESSAGE. Warnings (such as a seccomp profile's\n"
-                       "syscalls unknown on this machine) read FILE: warning: PATH: MESSAGE and do\n"
-                       "not fail the check. Also checks this host: every bind's source that is not\n"
-                       "optional must exist. Exits 1 if any file has an error.\n");
-                return argc < 1 ? 2 : 0;
-        }
-        for (int i = 0; i < argc; i++) {
-                brig_policy_diags diags = {0};
-                brig_error err = BRIG_ERROR_INIT;
-                brig_policy *p = NULL;
-                int r = brig_policy_load(argv[i], &p, &diags, &err);
-
-                /* A policy that loads can still not run here: a bind whose source is missing. */
-                if (r >= 0 && brig_policy_check_host(p, &diags) != 0)
-                        r = -EINVAL;
-                if (r < 0)
-                        bad = 1;
-                if (r < 0 && diags.n == 0)
-                        printf("%s: %s\n", argv[i], err.msg);
-                /* Warnings (something ignored) are printed in both cases; only errors fail the check. */
-                for (size_t d = 0; d < diags.n; d++) {
-                        const brig_policy_diag *g = &diags.items[d];
-                        const char *sev = g->severity == BRIG_POLICY_WARNING ? "warning: " : "";
-                        if (g->line)
-                                printf("%s:%u:%u: %s%s%s%s\n", argv[i], g->line, g->column, sev, g->path,
-                                       g->path[0] ? ": " : "", g->msg);
-                        else
-                                printf("%s: %s%s%s%s\n", argv[i], sev, g->path, g->path[0] ? ": " : "",
-                                       g->msg);
-                }
-                if (r >= 0)
-                        printf("%s: OK\n", argv[i]);
-                brig_policy_free(p);
-                brig_policy_diags_done(&diags);
-        }
-        return bad;
 }
 
 int main(int argc, char **argv) {
@@ -109,8 +65,8 @@ int main(int argc, char **argv) {
                 return brig_cli_env(argc - i, argv + i);
         if (strcmp(argv[i], "mcp") == 0)
                 return brig_cli_mcp(argc - i, argv + i);
-        if (strcmp(argv[i], "policy") == 0 && i + 1 < argc && strcmp(argv[i + 1], "check") == 0)
-                return policy_check(argc - i - 2, argv + i + 2);
+        if (strcmp(argv[i], "policy") == 0)
+                return brig_cli_policy(argc - i, argv + i);
         fprintf(stderr, "brig: unknown command '%s'\nTry 'brig --help'.\n", argv[i]);
         return 2;
 }

@@ -10,6 +10,8 @@ char *brig_cli_find_helper(void);
 
 int brig_cli_env(int argc, char **argv);
 int brig_cli_mcp(int argc, char **argv);
+/* `brig policy check|explain` (policy.c); argv[0] is "policy". */
+int brig_cli_policy(int argc, char **argv);
 
 /* Client helpers (client.c). */
 int brig_cli_connect(const char *path);

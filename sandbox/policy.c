@@ -20,6 +20,7 @@
 #include "common/parse.h"
 #include "common/text.h"
 #include "sandbox/policy.h"
+#include "sandbox/policy_merge.h"
 
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)
@@ -1106,8 +1107,6 @@ static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_pol
         if (!check_type(c, "", root, cJSON_IsObject(root), "an object"))
                 return;
         check_keys(c, root, "", keys);
-        if (brig_json_member(root, "extends"))
-                (void) problem(c, "extends", "not supported yet");
 
         it = brig_json_member(root, "name");
         if (!it) {
@@ -1212,13 +1211,34 @@ static int policy_digest(const cJSON *root, const char *origin, brig_policy *p) 
         return brig_sha256_finish(d, p->digest);
 }
 
+/* A problem found while merging the "extends" chain (sandbox/policy_merge.c); one in a parent file names
+ * that file, in its diagnostic and, if it is the first problem, in err. */
+static void merge_problem_cb(const char *file, const char *path, unsigned line, unsigned column,
+                             const char *msg, void *userdata) {
+        ctx *c = userdata;
+        size_t n = c->diags ? c->diags->n : 0;
+        bool first = c->n_problems == 0;
+
+        (void) problem_at(c, path, line, column, "%s", msg);
+        if (!file)
+                return;
+        if (c->diags && c->diags->n > n)
+                (void) snprintf(c->diags->items[n].file, sizeof(c->diags->items[n].file), "%s", file);
+        if (first)
+                (void) brig_error_set(c->err, -EINVAL, BRIG_KIND_POLICY, "%s: %s%s%s", file, path,
+                                      path[0] ? ": " : "", msg);
+}
+
 int brig_policy_parse(const char *text, size_t len, const char *origin, brig_policy **ret,
                       brig_policy_diags *diags, brig_error *err) {
         _cleanup_(brig_policy_freep) brig_policy *p = NULL;
         _cleanup_json_ cJSON *root = NULL;
+        _cleanup_(brig_policy_tree_done) brig_policy_tree tree = {0};
         ctx c = {.diags = diags, .err = err, .origin = origin};
+        size_t first_diag = diags ? diags->n : 0;
         const char *end = NULL;
         size_t off;
+        int r;
 
         assert(text || len == 0);
         assert(ret);
@@ -1246,12 +1266,28 @@ int brig_policy_parse(const char *text, size_t len, const char *origin, brig_pol
         p = calloc(1, sizeof(*p));
         if (!p)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
-        parse_policy(&c, root, origin, p);
+        /* Inheritance: the chain is merged into one document before validation, so every check applies to
+         * the result; problems in values a parent set then name that parent. */
+        if (cJSON_IsObject(root) && brig_json_member(root, "extends")) {
+                r = brig_policy_merge(&root, origin, &tree, merge_problem_cb, &c);
+                if (r == -ENOMEM)
+                        return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                if (r < 0)
+                        return -EINVAL;
+        }
+        parse_policy(&c, tree.root ? tree.root : root, origin, p);
+        for (size_t i = first_diag; diags && tree.files && i < diags->n; i++) {
+                const char *file = diags->items[i].path[0]
+                                           ? brig_policy_tree_file_at(&tree, diags->items[i].path)
+                                           : NULL;
+                if (file && file != tree.files[0])
+                        (void) snprintf(diags->items[i].file, sizeof(diags->items[i].file), "%s", file);
+        }
         if (c.oom)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         if (c.n_problems > 0)
                 return -EINVAL;
-        if (policy_digest(root, origin, p) < 0)
+        if (policy_digest(tree.root ? tree.root : root, origin, p) < 0)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         *ret = TAKE_PTR(p);
         return 0;

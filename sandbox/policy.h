@@ -112,6 +112,8 @@ typedef struct brig_policy_diag {
         char path[128];        /* JSON path, e.g. "limits.memory"; "" for the document */
         char msg[256];         /* e.g. "expected a size like \"512M\", got \"lots\"" */
         unsigned line, column; /* 1-based position of the value in the file when known, else 0 */
+        char file[256]; /* the parent file (reached through "extends") the problem is in; "" for the file
+                           being loaded. line and column are positions in this file */
 } brig_policy_diag;
 
 typedef struct brig_policy_diags {

@@ -79,7 +79,8 @@ static int walk(int dir_fd, dev_t dev, int depth, seen *links, brig_usage *u, br
                         int fd = openat(dirfd(d), de->d_name,
                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
                         if (fd < 0 && errno == EPERM)
-                                fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                                fd = openat(dirfd(d), de->d_name,
+                                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                         if (fd >= 0)
                                 r = walk(fd, dev, depth + 1, links, u, err);
                         continue;

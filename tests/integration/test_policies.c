@@ -60,9 +60,11 @@ static cJSON *run(probe *p, const char *command) {
 static const char *out(probe *p, const char *command) {
         static char buf[8192];
         cJSON *r = run(p, command);
-        if (sc_int(r, "exit_code") != 0)
-                fprintf(stderr, "# %s: exit %d, stderr %s\n", command, sc_int(r, "exit_code"),
-                        sc_str(r, "stderr") ? sc_str(r, "stderr") : "");
+        if (sc_int(r, "exit_code") != 0) {
+                char *all = cJSON_PrintUnformatted(r);
+                fprintf(stderr, "# %s: %s\n", command, all);
+                free(all);
+        }
         assert_int_equal(sc_int(r, "exit_code"), 0);
         snprintf(buf, sizeof(buf), "%s", sc_str(r, "stdout") ? sc_str(r, "stdout") : "");
         cJSON_Delete(r);

@@ -250,9 +250,13 @@ static void test_policy__rejects_duplicate_field(void **state) {
         assert_fails("{'env': {'A': '1', 'A': '2'}}", "env.A: duplicate field");
 }
 
-static void test_policy__rejects_extends(void **state) {
+static void test_policy__rejects_extends_of_missing_policy(void **state) {
         (void) state;
-        assert_fails("{'extends': 'default'}", "extends: not supported yet");
+        /* Inheritance itself is tested in test_policy_merge.c. */
+        assert_fails(
+                "{'extends': 'no-such-policy'}",
+                "extends: no policy \"no-such-policy\": neither \"no-such-policy.json\" nor " BRIG_POLICYDIR
+                "/no-such-policy.json exists");
 }
 
 static void test_policy__reports_every_problem(void **state) {
@@ -1308,7 +1312,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__name_defaults_to_file_basename),
                 cmocka_unit_test(test_policy__rejects_unknown_field),
                 cmocka_unit_test(test_policy__rejects_duplicate_field),
-                cmocka_unit_test(test_policy__rejects_extends),
+                cmocka_unit_test(test_policy__rejects_extends_of_missing_policy),
                 cmocka_unit_test(test_policy__reports_every_problem),
                 cmocka_unit_test(test_policy__syntax_error_has_line_and_column),
                 cmocka_unit_test(test_policy__rejects_trailing_data_and_empty_input),

@@ -1,0 +1,236 @@
+/* SPDX-License-Identifier: MIT */
+/* The `brig policy` commands, run as a user would: `explain` on the shipped default policy and on a child
+ * extending it (provenance lines, the seccomp verdicts of the compiled program), `check` on a broken parent,
+ * and the help texts. Needs no daemon and no privileges. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "common/fs.h"
+#include "tests/integration/harness.h"
+
+static char tmpdir[] = "/tmp/brig-test-cli-policy.XXXXXX";
+
+/* Runs cmd with sh; returns its exit status and its whole stdout in *ret_out (caller frees). */
+static int run(const char *cmd, char **ret_out) {
+        FILE *p = popen(cmd, "r");
+        size_t n = 0, cap = 1 << 16;
+        char *out = malloc(cap);
+        int st;
+
+        assert_non_null(p);
+        assert_non_null(out);
+        for (;;) {
+                size_t k;
+                if (cap - n < 4096) {
+                        out = realloc(out, cap *= 2);
+                        assert_non_null(out);
+                }
+                k = fread(out + n, 1, cap - n - 1, p);
+                if (k == 0)
+                        break;
+                n += k;
+        }
+        out[n] = 0;
+        st = pclose(p);
+        *ret_out = out;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int brig(char **ret_out, const char *fmt, ...) {
+        char args[2048], cmd[4096];
+        va_list ap;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(args, sizeof(args), fmt, ap);
+        va_end(ap);
+        (void) snprintf(cmd, sizeof(cmd), "%s/brig %s", build_dir(), args);
+        return run(cmd, ret_out);
+}
+
+/* Asserts that out has a line starting with prefix and ending in "# " source. */
+static void assert_line(const char *out, const char *prefix, const char *source) {
+        for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+                size_t len = strcspn(l, "\n"), n = strlen(source);
+                if (strncmp(l, prefix, strlen(prefix)) == 0 && len > n + 2 &&
+                    strncmp(l + len - n, source, n) == 0 && strncmp(l + len - n - 2, "# ", 2) == 0)
+                        return;
+        }
+        fail_msg("no line \"%s ... # %s\" in:\n%s", prefix, source, out);
+}
+
+static bool in_array(const cJSON *arr, const char *name) {
+        const cJSON *it;
+        cJSON_ArrayForEach (it, arr)
+                if (cJSON_IsString(it) && strcmp(it->valuestring, name) == 0)
+                        return true;
+        return false;
+}
+
+static void put(const char *name, const char *text) {
+        char path[512];
+        FILE *f;
+
+        (void) snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_true(fputs(text, f) >= 0);
+        assert_int_equal(fclose(f), 0);
+}
+
+static void skip_in_other_modes(void) {
+        const char *mode = getenv("BRIG_TEST_MODE");
+        if (mode && *mode) {
+                fprintf(stderr, "# SKIP: brig policy runs no daemon; covered by the default mode\n");
+                skip();
+        }
+}
+
+static void test_cli_policy__explains_default(void **state) {
+        char *out = NULL, def[1024];
+        cJSON *j, *sc, *groups;
+
+        (void) state;
+        skip_in_other_modes();
+        (void) snprintf(def, sizeof(def), "%s/policies/default.json", source_dir());
+        assert_int_equal(brig(&out, "policy explain %s", def), 0);
+        assert_line(out, "name = \"default\"", def);
+        assert_line(out, "limits.memory = \"1G\"", def);
+        assert_line(out, "filesystem.read_only[0] = \"/usr\"", def);
+        assert_line(out, "limits.cpus = 1", "default");
+        assert_line(out, "environment.idle_stop = \"1h\"", "default");
+        assert_non_null(strstr(out, "\nerrno EPERM ("));
+        assert_non_null(strstr(out, "\ndepends on arguments ("));
+        assert_non_null(strstr(out, "\n  clone: allowed or errno EPERM\n"));
+        assert_non_null(strstr(out, "\nother architectures: kill process\n"));
+        free(out);
+
+        assert_int_equal(brig(&out, "policy explain --json %s", def), 0);
+        j = cJSON_Parse(out);
+        assert_non_null(j);
+        sc = cJSON_GetObjectItem(j, "seccomp");
+        groups = cJSON_GetObjectItem(sc, "syscalls");
+        assert_true(in_array(cJSON_GetObjectItem(groups, "allowed"), "read"));
+        assert_false(in_array(cJSON_GetObjectItem(groups, "allowed"), "mount"));
+        assert_true(in_array(cJSON_GetObjectItem(groups, "errno EPERM"), "mount"));
+        assert_true(in_array(cJSON_GetObjectItem(groups, "errno ENOSYS"), "clone3"));
+        assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(sc, "depends"), "clone"));
+        assert_string_equal(cJSON_GetObjectItem(sc, "other_architectures")->valuestring, "kill process");
+        cJSON_Delete(j);
+        free(out);
+}
+
+static void test_cli_policy__explains_a_child_of_default(void **state) {
+        char *out = NULL, def[1024], child[600], json[2048];
+        cJSON *j, *groups;
+
+        (void) state;
+        skip_in_other_modes();
+        (void) snprintf(def, sizeof(def), "%s/policies/default.json", source_dir());
+        if (def[0] != '/') {
+                char cwd[512];
+                assert_non_null(getcwd(cwd, sizeof(cwd)));
+                (void) snprintf(def, sizeof(def), "%s/%s/policies/default.json", cwd, source_dir());
+        }
+        (void) snprintf(
+                json, sizeof(json),
+                "{\"extends\": \"%s\", \"limits\": {\"memory\": \"2G\"},\n"
+                " \"seccomp\": {\"+deny\": [\"chmod\"]}, \"filesystem\": {\"+read_write\": [\"/srv\"]}}\n",
+                def);
+        put("child.json", json);
+        (void) snprintf(child, sizeof(child), "%s/child.json", tmpdir);
+        assert_int_equal(brig(&out, "policy explain %s", child), 0);
+        assert_line(out, "name = \"child\"", "default");
+        assert_line(out, "limits.memory = \"2G\"", child);
+        assert_line(out, "limits.processes = 256", def);
+        assert_line(out, "seccomp.deny[0] = \"chmod\"", child);
+        assert_line(out, "filesystem.read_write[0] = \"/srv\"", child);
+        assert_line(out, "filesystem.tmpfs[0].path = \"/tmp\"", def);
+        free(out);
+
+        assert_int_equal(brig(&out, "policy explain --json %s", child), 0);
+        j = cJSON_Parse(out);
+        assert_non_null(j);
+        groups = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "seccomp"), "syscalls");
+        assert_true(in_array(cJSON_GetObjectItem(groups, "errno EPERM"), "mount"));
+        assert_true(in_array(cJSON_GetObjectItem(groups, "errno EPERM"), "chmod"));
+        assert_false(in_array(cJSON_GetObjectItem(groups, "allowed"), "mount"));
+        assert_false(in_array(cJSON_GetObjectItem(groups, "allowed"), "chmod"));
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "chain")), 2);
+        cJSON_Delete(j);
+        free(out);
+
+        assert_int_equal(brig(&out, "policy check %s", child), 0);
+        assert_non_null(strstr(out, ": OK"));
+        free(out);
+}
+
+static void test_cli_policy__check_names_a_broken_parent(void **state) {
+        char *out = NULL, want[1024];
+
+        (void) state;
+        skip_in_other_modes();
+        put("parent.json", "{\n  \"limits\": {\"memory\": \"1G\",}\n}\n");
+        put("kid.json", "{\"extends\": \"parent\"}\n");
+        assert_int_equal(brig(&out, "policy check %s/kid.json", tmpdir), 1);
+        (void) snprintf(want, sizeof(want), "%s/parent.json:2:30: invalid JSON at 2:30\n", tmpdir);
+        assert_string_equal(out, want);
+        free(out);
+        assert_int_equal(brig(&out, "policy explain %s/kid.json 2>&1", tmpdir), 1);
+        assert_string_equal(out, want);
+        free(out);
+}
+
+static void test_cli_policy__help(void **state) {
+        char *out = NULL;
+
+        (void) state;
+        skip_in_other_modes();
+        assert_int_equal(brig(&out, "policy --help"), 0);
+        assert_non_null(strstr(out, "explain [--json] FILE"));
+        assert_non_null(strstr(out, "check FILE..."));
+        free(out);
+        assert_int_equal(brig(&out, "policy explain --help"), 0);
+        assert_non_null(strstr(out, "Usage: brig policy explain [--json] FILE"));
+        free(out);
+        assert_int_equal(brig(&out, "policy check --help"), 0);
+        assert_non_null(strstr(out, "Usage: brig policy check FILE..."));
+        free(out);
+        assert_int_equal(brig(&out, "policy 2>/dev/null"), 2);
+        free(out);
+        assert_int_equal(brig(&out, "policy frobnicate 2>&1"), 2);
+        assert_string_equal(out, "brig: unknown policy command 'frobnicate'\nTry 'brig policy --help'.\n");
+        free(out);
+        assert_int_equal(brig(&out, "--help"), 0);
+        assert_non_null(strstr(out, "policy explain FILE"));
+        free(out);
+}
+
+static int setup(void **state) {
+        (void) state;
+        return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+        (void) state;
+        return brig_rm_rf(tmpdir) < 0 ? -1 : 0;
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_cli_policy__explains_default),
+                cmocka_unit_test(test_cli_policy__explains_a_child_of_default),
+                cmocka_unit_test(test_cli_policy__check_names_a_broken_parent),
+                cmocka_unit_test(test_cli_policy__help),
+        };
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
