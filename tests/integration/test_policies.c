@@ -239,6 +239,18 @@ static void test_policies__example_audit_quiet(void **state) {
         probe_stop(&p);
 }
 
+static void test_policies__example_ci_tests_extends_default(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "examples/ci-tests.json");
+        /* Inherited: the toolchain binds and HOME; added: the /cache tmpfs and two variables. */
+        assert_string_equal(out(&p, "python3 -c 'print(6*7)'"), "42\n");
+        assert_string_equal(out(&p, "echo $HOME $CI $XDG_CACHE_HOME"), "/workspace true /cache\n");
+        assert_string_equal(out(&p, "echo x > /cache/f && echo x > /tmp/f && cat /cache/f /tmp/f"),
+                            "x\nx\n");
+        probe_stop(&p);
+}
+
 /* brig/environment.info's workspace_bytes for the probe's environment, -1 when not measured. */
 static double workspace_bytes(probe *p) {
         char msg[256];
@@ -318,6 +330,7 @@ int main(void) {
                 cmocka_unit_test(test_policies__example_env_pass),
                 cmocka_unit_test(test_policies__example_audit_quiet),
                 cmocka_unit_test(test_policies__example_workspace_quota),
+                cmocka_unit_test(test_policies__example_ci_tests_extends_default),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
