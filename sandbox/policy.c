@@ -17,6 +17,7 @@
 #include "common/cleanup.h"
 #include "common/digest.h"
 #include "common/json.h"
+#include "common/json_locate.h"
 #include "common/parse.h"
 #include "common/text.h"
 #include "sandbox/policy.h"
@@ -1159,25 +1160,10 @@ static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_pol
         }
 }
 
-/* 1-based line and column (in code points) of byte offset off. */
-static void line_column(const char *text, size_t off, unsigned *ret_line, unsigned *ret_column) {
-        unsigned line = 1, column = 1;
-
-        for (size_t i = 0; i < off; i++) {
-                if (text[i] == '\n') {
-                        line++;
-                        column = 1;
-                } else if (((unsigned char) text[i] & 0xc0) != 0x80)
-                        column++;
-        }
-        *ret_line = line;
-        *ret_column = column;
-}
-
 static int syntax_problem(ctx *c, const char *text, size_t off, const char *what) {
         unsigned line, column;
 
-        line_column(text, off, &line, &column);
+        brig_text_line_column(text, off, &line, &column);
         return problem_at(c, "", line, column, "%s at %u:%u", what, line, column);
 }
 
@@ -1282,6 +1268,14 @@ int brig_policy_parse(const char *text, size_t len, const char *origin, brig_pol
                                            : NULL;
                 if (file && file != tree.files[0])
                         (void) snprintf(diags->items[i].file, sizeof(diags->items[i].file), "%s", file);
+        }
+        /* Positions for the problems with a JSON path, where this file's text holds that path (a merged
+         * document's paths need not match any one file's text). */
+        for (size_t i = first_diag; diags && !tree.files && i < diags->n; i++) {
+                brig_policy_diag *g = &diags->items[i];
+                size_t at;
+                if (g->line == 0 && g->path[0] && brig_json_locate(text, len, g->path, &at))
+                        brig_text_line_column(text, at, &g->line, &g->column);
         }
         if (c.oom)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");

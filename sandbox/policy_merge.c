@@ -19,6 +19,7 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/json_locate.h"
 #include "common/text.h"
 #include "sandbox/policy_merge.h"
 
@@ -115,25 +116,10 @@ static const char *path_key(char buf[static PATHBUF], const char *parent, const 
         return buf;
 }
 
-/* 1-based line and column (in code points) of byte offset off. */
-static void line_column(const char *text, size_t off, unsigned *ret_line, unsigned *ret_column) {
-        unsigned line = 1, column = 1;
-
-        for (size_t i = 0; i < off; i++) {
-                if (text[i] == '\n') {
-                        line++;
-                        column = 1;
-                } else if (((unsigned char) text[i] & 0xc0) != 0x80)
-                        column++;
-        }
-        *ret_line = line;
-        *ret_column = column;
-}
-
 static void syntax_problem(merger *m, const char *file, const char *text, size_t off, const char *what) {
         unsigned line, column;
 
-        line_column(text, off, &line, &column);
+        brig_text_line_column(text, off, &line, &column);
         problem(m, file, "", line, column, "%s at %u:%u", what, line, column);
 }
 

@@ -303,6 +303,31 @@ static void test_policy__syntax_error_has_line_and_column(void **state) {
         brig_policy_diags_done(&d);
 }
 
+static void test_policy__value_errors_have_line_and_column(void **state) {
+        const char *text = "{\n  \"filesystem\": {\"tmpfz\": [],\n    \"read_only\": [\"/usr\", \"rel\"]},\n"
+                           "  \"limits\": {\"memory\": \"lots\"},\n  \"env\": {\"A b\": \"x\"}\n}\n";
+        brig_policy_diags d = {0};
+        brig_error err = BRIG_ERROR_INIT;
+        brig_policy *p = NULL;
+
+        (void) state;
+        assert_int_equal(brig_policy_parse(text, strlen(text), "x.json", &p, &d, &err), -EINVAL);
+        assert_int_equal(d.n, 4);
+        assert_string_equal(d.items[0].path, "filesystem.tmpfz");
+        assert_int_equal(d.items[0].line, 2);
+        assert_int_equal(d.items[0].column, 27);
+        assert_string_equal(d.items[1].path, "filesystem.read_only[1]");
+        assert_int_equal(d.items[1].line, 3);
+        assert_int_equal(d.items[1].column, 27);
+        assert_string_equal(d.items[2].path, "limits.memory");
+        assert_int_equal(d.items[2].line, 4);
+        assert_int_equal(d.items[2].column, 24);
+        assert_string_equal(d.items[3].path, "env[\"A b\"]");
+        assert_int_equal(d.items[3].line, 5);
+        assert_int_equal(d.items[3].column, 18);
+        brig_policy_diags_done(&d);
+}
+
 static void test_policy__rejects_trailing_data_and_empty_input(void **state) {
         (void) state;
         assert_fails("{} {}", "unexpected data after the JSON value at 1:4");
@@ -1315,6 +1340,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__rejects_extends_of_missing_policy),
                 cmocka_unit_test(test_policy__reports_every_problem),
                 cmocka_unit_test(test_policy__syntax_error_has_line_and_column),
+                cmocka_unit_test(test_policy__value_errors_have_line_and_column),
                 cmocka_unit_test(test_policy__rejects_trailing_data_and_empty_input),
                 cmocka_unit_test(test_policy__rejects_nul_and_invalid_utf8),
                 cmocka_unit_test(test_policy__rejects_relative_path),

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "common/cleanup.h"
+#include "common/json_locate.h"
 #include "common/text.h"
 
 static void test_text__buf_unbounded_grows(void **state) {
@@ -282,6 +283,36 @@ static void test_text__base64_decode_rejects_misplaced_padding(void **state) {
         }
 }
 
+static void test_text__json_locate_finds_values(void **state) {
+        const char *t = "{\"a\": {\"b\": [1, {\"c\": \"x\"}, [2, 3]], \"d e\": true},\n \"s\": \"q\\\"{[\", "
+                        "\"z\": null}";
+        size_t len = strlen(t), off;
+        unsigned line, column;
+
+        (void) state;
+        assert_true(brig_json_locate(t, len, "", &off));
+        assert_int_equal(off, 0);
+        assert_true(brig_json_locate(t, len, "a.b[1].c", &off));
+        assert_memory_equal(t + off, "\"x\"", 3);
+        assert_true(brig_json_locate(t, len, "a.b[2][1]", &off));
+        assert_memory_equal(t + off, "3", 1);
+        assert_true(brig_json_locate(t, len, "a[\"d e\"]", &off));
+        assert_memory_equal(t + off, "true", 4);
+        /* Past a string holding a quote and brackets. */
+        assert_true(brig_json_locate(t, len, "z", &off));
+        assert_memory_equal(t + off, "null", 4);
+        brig_text_line_column(t, off, &line, &column);
+        assert_int_equal(line, 2);
+        assert_int_equal(column, 21);
+        assert_false(brig_json_locate(t, len, "a.x", &off));
+        assert_false(brig_json_locate(t, len, "a.b[3]", &off));
+        assert_false(brig_json_locate(t, len, "a.b.c", &off));
+        assert_false(brig_json_locate(t, len, "s.x", &off));
+        assert_false(brig_json_locate(t, len, "a[", &off));
+        assert_false(brig_json_locate("{\"a\": [1,", 8, "a[1]", &off));
+        assert_false(brig_json_locate("", 0, "a", &off));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_text__buf_unbounded_grows),
@@ -295,6 +326,7 @@ int main(void) {
                 cmocka_unit_test(test_text__utf8_incomplete_tail_at_every_split),
                 cmocka_unit_test(test_text__utf8_incomplete_tail_ignores_complete_and_garbage),
                 cmocka_unit_test(test_text__base64_rfc4648_vectors),
+                cmocka_unit_test(test_text__json_locate_finds_values),
                 cmocka_unit_test(test_text__base64_round_trip_lengths_0_to_64),
                 cmocka_unit_test(test_text__base64_decode_rejects_bad_length_and_chars),
                 cmocka_unit_test(test_text__base64_decode_rejects_misplaced_padding),
