@@ -928,10 +928,30 @@ static void parse_history(ctx *c, const cJSON *sec, brig_policy *p) {
                                 &p->history_max_file_size);
 }
 
+static void parse_landlock(ctx *c, const cJSON *it, brig_policy *p) {
+        static const char *const names[_BRIG_LANDLOCK_USE_MAX] = {
+                [BRIG_LANDLOCK_AUTO] = "auto",
+                [BRIG_LANDLOCK_OFF] = "off",
+                [BRIG_LANDLOCK_REQUIRED] = "required",
+        };
+        char b[QUOTEBUF];
+
+        p->landlock = BRIG_LANDLOCK_AUTO;
+        if (!it || !check_type(c, "landlock", it, cJSON_IsString(it), "\"auto\", \"off\" or \"required\""))
+                return;
+        for (int i = 0; i < _BRIG_LANDLOCK_USE_MAX; i++)
+                if (strcmp(it->valuestring, names[i]) == 0) {
+                        p->landlock = (brig_landlock_use) i;
+                        return;
+                }
+        (void) problem(c, "landlock", "expected \"auto\", \"off\" or \"required\", got %s",
+                       quote(b, it->valuestring));
+}
+
 static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_policy *p) {
         static const char *const keys[] = {"name",    "description", "filesystem", "limits",  "env",
                                            "seccomp", "network",     "hostname",   "extends", "environment",
-                                           "tools",   "history",     NULL};
+                                           "tools",   "history",     "landlock",   NULL};
         const cJSON *it;
         char b[QUOTEBUF];
 
@@ -973,6 +993,7 @@ static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_pol
         parse_environment(c, brig_json_member(root, "environment"), p);
         parse_tools(c, brig_json_member(root, "tools"), p);
         parse_history(c, brig_json_member(root, "history"), p);
+        parse_landlock(c, brig_json_member(root, "landlock"), p);
 
         p->network = BRIG_NETWORK_NONE;
         if ((it = brig_json_member(root, "network")) &&

@@ -139,6 +139,7 @@ static void test_policy__empty_object_gets_defaults(void **state) {
         assert_int_equal(p->seccomp_errno, EPERM);
         assert_int_equal(p->network, BRIG_NETWORK_NONE);
         assert_string_equal(p->hostname, "brig");
+        assert_int_equal(p->landlock, BRIG_LANDLOCK_AUTO);
         brig_policy_free(p);
 }
 
@@ -765,6 +766,39 @@ static void test_policy__rejects_network_other_than_none(void **state) {
         brig_policy_free(p);
 }
 
+static void test_policy__landlock_modes(void **state) {
+        static const struct {
+                const char *json;
+                brig_landlock_use want;
+        } ok[] = {
+                {"{}", BRIG_LANDLOCK_AUTO},
+                {"{'landlock': 'auto'}", BRIG_LANDLOCK_AUTO},
+                {"{'landlock': 'off'}", BRIG_LANDLOCK_OFF},
+                {"{'landlock': 'required'}", BRIG_LANDLOCK_REQUIRED},
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                brig_policy *p = parse_ok(ok[i].json);
+                assert_int_equal(p->landlock, ok[i].want);
+                brig_policy_free(p);
+        }
+}
+
+static void test_policy__rejects_bad_landlock(void **state) {
+        (void) state;
+        assert_fails("{'landlock': 'on'}",
+                     "landlock: expected \"auto\", \"off\" or \"required\", got \"on\"");
+        assert_fails("{'landlock': 'Required'}",
+                     "landlock: expected \"auto\", \"off\" or \"required\", got \"Required\"");
+        assert_fails("{'landlock': ''}", "landlock: expected \"auto\", \"off\" or \"required\", got \"\"");
+        assert_fails("{'landlock': true}",
+                     "landlock: expected \"auto\", \"off\" or \"required\", got boolean");
+        assert_fails("{'landlock': {'mode': 'auto'}}",
+                     "landlock: expected \"auto\", \"off\" or \"required\", got object");
+        assert_fails("{'landlock': null}", "landlock: expected \"auto\", \"off\" or \"required\", got null");
+}
+
 static void test_policy__validates_name_and_hostname(void **state) {
         brig_policy *p;
 
@@ -1153,6 +1187,8 @@ int main(void) {
                 cmocka_unit_test(test_policy__seccomp_deny_resolves_names),
                 cmocka_unit_test(test_policy__seccomp_errno_names_and_numbers),
                 cmocka_unit_test(test_policy__rejects_network_other_than_none),
+                cmocka_unit_test(test_policy__landlock_modes),
+                cmocka_unit_test(test_policy__rejects_bad_landlock),
                 cmocka_unit_test(test_policy__validates_name_and_hostname),
                 cmocka_unit_test(test_policy__rejects_long_description),
                 cmocka_unit_test(test_policy__rejects_non_object_document_and_sections),
