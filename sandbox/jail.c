@@ -38,6 +38,7 @@
 #include "common/cleanup.h"
 #include "common/parse.h"
 #include "sandbox/jail.h"
+#include "sandbox/landlock.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/spawn.h"
 
@@ -495,6 +496,23 @@ static _Noreturn void hold_main(int status, int control, const struct sock_fprog
         }
 }
 
+/* The Landlock layer, once the root is built and no_new_privs is set; says on the status fd whether it was
+ * applied (and at which ABI) or why not. */
+static int landlock_layer(const brig_plan *plan, int status) {
+        char detail[300] = "";
+        int r = brig_landlock_apply(plan, detail, sizeof(detail));
+
+        if (r < 0)
+                report_error(status, "landlock", r, detail);
+        else if (plan->landlock == BRIG_LANDLOCK_OFF)
+                report(status, "layer landlock 0 off by policy");
+        else if (r == 0)
+                report(status, "layer landlock 0 skipped: not supported by this kernel");
+        else
+                report(status, "layer landlock %d applied", r);
+        return r;
+}
+
 static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
                                 int sync_fd, int control) {
         const char *stage = NULL;
@@ -542,6 +560,8 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 report_error(status, "no_new_privs", -errno, "");
                 _exit(1);
         }
+        if (landlock_layer(plan, status) < 0)
+                _exit(1);
 
         if (plan->mode == BRIG_PLAN_HOLD) {
                 /* As pid 1 we ignore signals without handlers anyway; SIGCHLD must be blocked for signalfd.
@@ -692,7 +712,7 @@ static const struct {
 } outcome_names[] = {
         {"error", BRIG_JAIL_ERROR},     {"started", BRIG_JAIL_STARTED}, {"exit", BRIG_JAIL_EXITED},
         {"signal", BRIG_JAIL_SIGNALED}, {"ready", BRIG_JAIL_READY},     {"holder", BRIG_JAIL_HOLDER},
-        {"pid", BRIG_JAIL_PID},
+        {"pid", BRIG_JAIL_PID},         {"layer", BRIG_JAIL_LAYER},
 };
 
 int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) {
@@ -713,7 +733,7 @@ int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) 
                 *ret = st;
                 return 0;
         }
-        if (st.outcome == BRIG_JAIL_ERROR) {
+        if (st.outcome == BRIG_JAIL_ERROR || st.outcome == BRIG_JAIL_LAYER) {
                 word = strtok_r(NULL, " ", &p);
                 if (!word)
                         return -EINVAL;
@@ -727,7 +747,7 @@ int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) 
         if (brig_parse_int(word, &v) < 0 || v < 0 || v > max)
                 return -EINVAL;
         st.value = v;
-        if (st.outcome == BRIG_JAIL_ERROR && p)
+        if ((st.outcome == BRIG_JAIL_ERROR || st.outcome == BRIG_JAIL_LAYER) && p)
                 (void) snprintf(st.detail, sizeof(st.detail), "%s", p);
         *ret = st;
         return 0;

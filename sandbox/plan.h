@@ -42,6 +42,13 @@ typedef struct brig_mount {
         bool optional;
 } brig_mount;
 
+/* One Landlock rule: the rights (BRIG_LANDLOCK_FS_*, sandbox/landlock.h) granted beneath a jail path. The
+ * jail keeps the rights the kernel's ABI knows, and only file rights on a path that is not a directory. */
+typedef struct brig_landlock_rule {
+        char *path; /* absolute jail path */
+        uint64_t access;
+} brig_landlock_rule;
+
 /* What brig-jail does with the plan. */
 typedef enum brig_plan_mode {
         BRIG_PLAN_RUN,   /* build a fresh jail, run the command in it, tear it all down */
@@ -74,6 +81,12 @@ typedef struct brig_plan {
         char **argv;  /* NULL-terminated, argv[0] looked up in the plan's PATH */
         char **envp;  /* NULL-terminated NAME=value */
         bool seccomp; /* a seccomp program must be supplied and loaded */
+
+        /* Landlock (RUN and HOLD; an ENTER command inherits its environment's domain): rules are empty
+         * when landlock is OFF. */
+        brig_landlock_use landlock;
+        brig_landlock_rule *landlock_rules;
+        size_t n_landlock_rules;
 } brig_plan;
 
 /* Host identity the jail maps to: the caller's own uid, or, for real root, an unprivileged host id. */
