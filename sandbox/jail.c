@@ -552,8 +552,9 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 report_error(status, "network", r, "bring up loopback");
                 _exit(1);
         }
-        if ((r = brig__caps_drop_all()) < 0) {
-                report_error(status, "capabilities", r, "drop all");
+        if ((r = brig__caps_keep_only(plan->capabilities)) < 0) {
+                report_error(status, "capabilities", r,
+                             plan->capabilities ? "keep the policy's" : "drop all");
                 _exit(1);
         }
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {

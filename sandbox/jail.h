@@ -58,4 +58,6 @@ int brig_jail_status_to_error(const brig_jail_status *st, brig_error *err);
 /* Internal pieces of brig-jail, in their own files. Each returns 0 or -errno and names the failing stage
  * and object in stage/detail for the status line. */
 int brig__mounts_apply(const brig_plan *plan, char *detail, size_t detail_size, const char **ret_stage);
-int brig__caps_drop_all(void);
+/* Keeps only the capabilities in keep (bit n for capability n, usually 0) in every set, ambient included, so
+ * that they survive execve() as a non-root uid; drops the rest from the bounding set. */
+int brig__caps_keep_only(uint64_t keep);

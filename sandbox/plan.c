@@ -209,10 +209,10 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                      "root:x:0:0:root:/root:/usr/sbin/nologin\n"
                      "agent:x:%d:%d:brig agent:%s:/bin/sh\n"
                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-                     BRIG_JAIL_UID, BRIG_JAIL_GID, policy->workspace);
+                     (int) plan->uid_inside, (int) plan->gid_inside, policy->workspace);
         if (r >= 0)
                 r = add_file(plan, "/etc/group", "root:x:0:\nagent:x:%d:\nnogroup:x:65534:\n",
-                             BRIG_JAIL_GID);
+                             (int) plan->gid_inside);
         if (r >= 0)
                 r = add_file(plan, "/etc/hostname", "%s\n", policy->hostname);
         if (r >= 0)
@@ -340,8 +340,9 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
                 plan->namespaces |= CLONE_NEWNET;
                 plan->loopback = true;
         }
-        plan->uid_inside = BRIG_JAIL_UID;
-        plan->gid_inside = BRIG_JAIL_GID;
+        plan->uid_inside = policy->uid;
+        plan->gid_inside = policy->gid;
+        plan->capabilities = policy->capabilities;
         plan->uid_outside = id->uid_outside;
         plan->gid_outside = id->gid_outside;
         plan->seccomp = true;

@@ -15,7 +15,7 @@
  * there (sandbox/jail.h). Keeping it data makes it testable without privileges and reusable for the
  * persistent environments to come. */
 
-/* The uid/gid every jailed process has inside its user namespace. */
+/* The uid/gid every jailed process has inside its user namespace unless the policy's "identity" says. */
 #define BRIG_JAIL_UID 1000
 #define BRIG_JAIL_GID 1000
 /* Host id that jails map to when brigd is real root (override with brigd --jail-id). */
@@ -87,6 +87,8 @@ typedef struct brig_plan {
         brig_landlock_use landlock;
         brig_landlock_rule *landlock_rules;
         size_t n_landlock_rules;
+
+        uint64_t capabilities; /* bit n: capability n stays, in every set (RUN, HOLD); usually 0 */
 } brig_plan;
 
 /* Host identity the jail maps to: the caller's own uid, or, for real root, an unprivileged host id. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "sandbox/caps.h"
 #include "sandbox/landlock.h"
 #include "sandbox/plan.h"
 
@@ -79,6 +80,7 @@ char *brig_plan_to_json(const brig_plan *plan) {
                 ok = ok && cJSON_AddNumberToObject(o, "resource", plan->rlimits[i].resource);
                 ok = ok && cJSON_AddNumberToObject(o, "value", (double) plan->rlimits[i].value);
         }
+        ok = ok && cJSON_AddNumberToObject(root, "capabilities", (double) plan->capabilities);
         ok = ok && cJSON_AddStringToObject(root, "landlock", landlock_names[plan->landlock]);
         ok = ok && (rl = cJSON_AddArrayToObject(root, "landlock_rules"));
         for (size_t i = 0; ok && i < plan->n_landlock_rules; i++) {
@@ -213,6 +215,11 @@ static int landlock_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
         const cJSON *it;
         int r;
 
+        uint64_t caps = 0;
+        if ((r = brig_json_get_u64(root, "plan", "capabilities", (UINT64_C(1) << BRIG_CAP_MAX) - 1, &caps,
+                                   err)) < 0)
+                return r;
+        plan->capabilities = caps;
         if ((r = brig_json_get_string(root, "plan", "landlock", true, &name, err)) < 0)
                 return r;
         plan->landlock = _BRIG_LANDLOCK_USE_INVALID;

@@ -97,6 +97,11 @@ typedef struct brig_policy {
         uint64_t retention_ms; /* delete an environment no connection used for this long */
         /* Section "landlock": */
         brig_landlock_use landlock;
+        /* Section "capabilities": */
+        uint64_t capabilities; /* bit n: the jailed command keeps capability n (sandbox/caps.h); default 0 */
+        /* Section "identity": */
+        uint32_t uid; /* the command's uid and gid inside the jail, default 1000 */
+        uint32_t gid;
 } brig_policy;
 
 typedef enum brig_policy_severity {

@@ -401,6 +401,41 @@ static void test_layers__landlock_required_fails_closed_without_kernel_support(v
         assert_null(strstr(out, "ran"));
 }
 
+#define BIND_80                                                                                             \
+        "python3 -c 'import socket\n"                                                                       \
+        "s = socket.socket()\n"                                                                             \
+        "try:\n"                                                                                            \
+        "    s.bind((\"127.0.0.1\", 80)); print(\"bound\")\n"                                               \
+        "except OSError as e: print(e.errno)'; grep -E '^Cap(Eff|Amb|Bnd)' /proc/self/status | tr "         \
+        "'\\t\\n' '  '"
+
+static void test_layers__capabilities_keep_only_the_policy_s(void **state) {
+        layer_test t;
+
+        (void) state;
+        start(&t, "caps", "{" BASE_FS ",\"capabilities\":[\"CAP_NET_BIND_SERVICE\"]}");
+        /* Kept in every set, ambient included, so the non-root command has it after execve. */
+        run_expect(&t, BIND_80,
+                   "bound\nCapEff: 0000000000000400 CapBnd: 0000000000000400 CapAmb: 0000000000000400 ");
+        stop(&t);
+
+        start(&t, "nocaps", "{" BASE_FS "}");
+        run_expect(&t, BIND_80,
+                   "13\nCapEff: 0000000000000000 CapBnd: 0000000000000000 CapAmb: 0000000000000000 ");
+        stop(&t);
+}
+
+static void test_layers__identity_sets_the_command_s_ids(void **state) {
+        layer_test t;
+
+        (void) state;
+        start(&t, "ident", "{" BASE_FS ",\"identity\":{\"uid\":4242,\"gid\":4343}}");
+        /* The workspace (owned by the one mapped host id) stays the command's to write. */
+        run_expect(&t, "id -u; id -g; id -un; touch /workspace/f && stat -c '%u %g' /workspace/f",
+                   "4242\n4343\nagent\n4242 4343\n");
+        stop(&t);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_layers__landlock_rules_are_enforced_by_the_kernel),
@@ -409,6 +444,8 @@ int main(void) {
                 cmocka_unit_test(test_layers__landlock_off_leaves_the_mounts_alone),
                 cmocka_unit_test(test_layers__landlock_auto_is_skipped_without_kernel_support),
                 cmocka_unit_test(test_layers__landlock_required_fails_closed_without_kernel_support),
+                cmocka_unit_test(test_layers__capabilities_keep_only_the_policy_s),
+                cmocka_unit_test(test_layers__identity_sets_the_command_s_ids),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

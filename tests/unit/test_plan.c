@@ -142,6 +142,37 @@ static void test_plan__ids_map_inside_1000_to_identity(void **state) {
         assert_int_equal(plan->gid_outside, 4343);
 }
 
+static void test_plan__identity_and_capabilities_follow_the_policy(void **state) {
+        _cleanup_(brig_policy_freep) brig_policy *p =
+                policy("{'identity': {'uid': 4000, 'gid': 4001}, 'capabilities': ['CAP_NET_BIND_SERVICE']}");
+        brig_plan_request req = {.argv = default_argv, .workspace = "/srv/ws"};
+        _cleanup_(brig_plan_freep) brig_plan *plan = build_ok(p, &req);
+
+        (void) state;
+        assert_int_equal(plan->uid_inside, 4000);
+        assert_int_equal(plan->gid_inside, 4001);
+        /* The host side of the map does not move. */
+        assert_int_equal(plan->uid_outside, 4242);
+        assert_int_equal(plan->gid_outside, 4343);
+        assert_int_equal(plan->capabilities, UINT64_C(1) << 10);
+        assert_non_null(strstr(find_mount(plan, BRIG_MOUNT_FILE, "/etc/passwd")->content,
+                               "\nagent:x:4000:4001:brig agent:/workspace:/bin/sh\n"));
+        assert_non_null(
+                strstr(find_mount(plan, BRIG_MOUNT_FILE, "/etc/group")->content, "\nagent:x:4001:\n"));
+
+        /* An environment's command carries them too: the init forks it with the environment's sets, and
+         * the ids come from the plan. */
+        brig_plan_request enter = {.mode = BRIG_PLAN_ENTER, .argv = default_argv};
+        _cleanup_(brig_plan_freep) brig_plan *e = build_ok(p, &enter);
+        assert_int_equal(e->uid_inside, 4000);
+        assert_int_equal(e->capabilities, UINT64_C(1) << 10);
+
+        /* The default: nothing kept. */
+        _cleanup_(brig_policy_freep) brig_policy *d = policy("{}");
+        _cleanup_(brig_plan_freep) brig_plan *dp = build_ok(d, &req);
+        assert_int_equal(dp->capabilities, 0);
+}
+
 /* Security: generated files are written into the fresh root; a bind mounted before them could let the
  * write land on the host. */
 static void test_plan__generated_files_come_before_binds(void **state) {
@@ -572,6 +603,7 @@ static void assert_plans_equal(const brig_plan *a, const brig_plan *b) {
                 assert_int_equal(a->rlimits[i].resource, b->rlimits[i].resource);
                 assert_int_equal(a->rlimits[i].value, b->rlimits[i].value);
         }
+        assert_int_equal(a->capabilities, b->capabilities);
         assert_int_equal(a->landlock, b->landlock);
         assert_int_equal(a->n_landlock_rules, b->n_landlock_rules);
         for (size_t i = 0; i < a->n_landlock_rules; i++) {
@@ -597,6 +629,7 @@ static void test_plan__json_round_trip(void **state) {
         plan->mounts[0].mode = 0750;
         plan->mounts[0].optional = true;
         plan->landlock = BRIG_LANDLOCK_REQUIRED;
+        plan->capabilities = (UINT64_C(1) << 10) | (UINT64_C(1) << 40);
         assert_true(plan->n_landlock_rules > 0);
         json = brig_plan_to_json(plan);
         assert_non_null(json);
@@ -688,6 +721,11 @@ static void edit_too_many_rlimits(cJSON *root) {
                 assert_true(cJSON_AddItemToArray(rl, cJSON_Duplicate(cJSON_GetArrayItem(rl, 0), true)));
 }
 
+static void edit_unknown_capability(cJSON *root) {
+        assert_non_null(cJSON_ReplaceItemInObject(root, "capabilities",
+                                                  cJSON_CreateNumber((double) (UINT64_C(1) << 41))));
+}
+
 static void edit_no_landlock(cJSON *root) {
         cJSON_DeleteItemFromObject(root, "landlock");
 }
@@ -719,6 +757,7 @@ static void test_plan__from_json_rejects_bad_documents(void **state) {
         from_json_fails(edit_negative_uid, -EINVAL, "plan.uid_outside");
         from_json_fails(edit_too_many_rlimits, -E2BIG, "plan.rlimits");
         from_json_fails(edit_no_landlock, -EINVAL, "plan.landlock: required");
+        from_json_fails(edit_unknown_capability, -EINVAL, "plan.capabilities");
         from_json_fails(edit_unknown_landlock, -EINVAL, "plan.landlock: unknown");
         from_json_fails(edit_landlock_rule_unknown_right, -EINVAL, "plan.landlock_rules[].access");
         from_json_fails(edit_landlock_rule_relative, -EINVAL, "must be absolute");
@@ -827,6 +866,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plan__namespaces_are_all_new),
                 cmocka_unit_test(test_plan__ids_map_inside_1000_to_identity),
+                cmocka_unit_test(test_plan__identity_and_capabilities_follow_the_policy),
                 cmocka_unit_test(test_plan__generated_files_come_before_binds),
                 cmocka_unit_test(test_plan__generated_files_content),
                 cmocka_unit_test(test_plan__workspace_is_read_write_policy_binds_keep_mode),
