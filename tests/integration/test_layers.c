@@ -401,6 +401,60 @@ static void test_layers__landlock_required_fails_closed_without_kernel_support(v
         assert_null(strstr(out, "ran"));
 }
 
+/* `brig run`, the one-shot jail without brigd, under the same ENOSYS filter: refused, naming the layer. */
+static void test_layers__brig_run_reports_required_landlock_missing(void **state) {
+        const char *mode = getenv("BRIG_TEST_MODE");
+        char policy[128], ws[] = "/tmp/brig-ws-XXXXXX", brig[512], out[4096];
+        int p[2];
+
+        (void) state;
+        if (mode && *mode) {
+                fprintf(stderr, "# SKIP: brig run is covered by the default mode\n");
+                skip();
+        }
+        assert_non_null(mkdtemp(ws));
+        snprintf(policy, sizeof(policy), "%s/policy.json", ws);
+        FILE *f = fopen(policy, "w");
+        assert_non_null(f);
+        fputs("{" BASE_FS ",\"landlock\":\"required\"}", f);
+        assert_int_equal(fclose(f), 0);
+        snprintf(brig, sizeof(brig), "%s/brig", build_dir());
+        assert_int_equal(pipe(p), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+                if (!ctx ||
+                    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(landlock_create_ruleset), 0) <
+                            0 ||
+                    seccomp_load(ctx) < 0)
+                        _exit(100);
+                dup2(p[1], 1);
+                dup2(p[1], 2);
+                execl(brig, brig, "run", "--policy", policy, "--workspace", ws, "--", "echo", "ran",
+                      (char *) NULL);
+                _exit(101);
+        }
+        close(p[1]);
+        size_t len = 0;
+        ssize_t n;
+        while (len < sizeof(out) - 1 && (n = read(p[0], out + len, sizeof(out) - 1 - len)) > 0)
+                len += (size_t) n;
+        out[len] = 0;
+        close(p[0]);
+        int st;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        (void) brig_rm_rf(ws);
+        if (!strstr(out, "sandbox layer landlock 'not supported by this kernel"))
+                fprintf(stderr, "# brig run said: %s\n", out);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 125);
+        assert_non_null(strstr(out,
+                               "brig: sandbox layer landlock 'not supported by this kernel, and the policy "
+                               "requires it (landlock: \"required\")'"));
+        assert_null(strstr(out, "ran"));
+}
+
 #define BIND_80                                                                                             \
         "python3 -c 'import socket\n"                                                                       \
         "s = socket.socket()\n"                                                                             \
@@ -444,6 +498,7 @@ int main(void) {
                 cmocka_unit_test(test_layers__landlock_off_leaves_the_mounts_alone),
                 cmocka_unit_test(test_layers__landlock_auto_is_skipped_without_kernel_support),
                 cmocka_unit_test(test_layers__landlock_required_fails_closed_without_kernel_support),
+                cmocka_unit_test(test_layers__brig_run_reports_required_landlock_missing),
                 cmocka_unit_test(test_layers__capabilities_keep_only_the_policy_s),
                 cmocka_unit_test(test_layers__identity_sets_the_command_s_ids),
         };
