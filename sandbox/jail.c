@@ -8,7 +8,9 @@
  *            (PR_SET_PDEATHSIG), which is how brigd kills a whole call: SIGKILL the helper.
  *   init     pid 1 of the new pid namespace, full capabilities in the new user namespace only. Takes the
  *            mapped ids, builds the root (mounts.c), names the host, raises loopback, drops every
- *            capability, sets no_new_privs, forks the command and reaps until the command ends; its exit
+ *            capability but the policy's (caps.c, usually all), sets no_new_privs, restricts itself with
+ *            Landlock (landlock.c: inherited by all it forks), forks the command and reaps until the
+ *            command ends; its exit
  * then kills everything left in the namespace (background children included). Dies with the helper. command
  * setsid() (no controlling tty, so no TIOCSTI into the caller's terminal), rlimits, all fds but 0/1/2
  * closed, cwd, then the seccomp filter as the very last step, and execve(). All three report on the status
