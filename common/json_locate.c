@@ -41,8 +41,8 @@ static bool skip_value(scan *s, int depth);
 
 /* At '{' or '[': calls member() with each member's raw key (objects) or index (arrays), positioned at its
  * value; member() returns 1 to stop there, 0 to have the value skipped, -1 on error. */
-static int each_member(scan *s, int depth, int (*member)(scan *s, const char *key, size_t key_len, size_t index,
-                                                          void *userdata),
+static int each_member(scan *s, int depth,
+                       int (*member)(scan *s, const char *key, size_t key_len, size_t index, void *userdata),
                        void *userdata) {
         bool object = *s->p == '{';
         char close = object ? '}' : ']';

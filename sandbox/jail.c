@@ -8,7 +8,9 @@
  *            (PR_SET_PDEATHSIG), which is how brigd kills a whole call: SIGKILL the helper.
  *   init     pid 1 of the new pid namespace, full capabilities in the new user namespace only. Takes the
  *            mapped ids, builds the root (mounts.c), names the host, raises loopback, drops every
- *            capability, sets no_new_privs, forks the command and reaps until the command ends; its exit
+ *            capability but the policy's (caps.c, usually all), sets no_new_privs, restricts itself with
+ *            Landlock (landlock.c: inherited by all it forks), forks the command and reaps until the
+ *            command ends; its exit
  * then kills everything left in the namespace (background children included). Dies with the helper. command
  * setsid() (no controlling tty, so no TIOCSTI into the caller's terminal), rlimits, all fds but 0/1/2
  * closed, cwd, then the seccomp filter as the very last step, and execve(). All three report on the status
@@ -38,6 +40,7 @@
 #include "common/cleanup.h"
 #include "common/parse.h"
 #include "sandbox/jail.h"
+#include "sandbox/landlock.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/spawn.h"
 
@@ -495,6 +498,23 @@ static _Noreturn void hold_main(int status, int control, const struct sock_fprog
         }
 }
 
+/* The Landlock layer, once the root is built and no_new_privs is set; says on the status fd whether it was
+ * applied (and at which ABI) or why not. */
+static int landlock_layer(const brig_plan *plan, int status) {
+        char detail[300] = "";
+        int r = brig_landlock_apply(plan, detail, sizeof(detail));
+
+        if (r < 0)
+                report_error(status, "landlock", r, detail);
+        else if (plan->landlock == BRIG_LANDLOCK_OFF)
+                report(status, "layer landlock 0 off by policy");
+        else if (r == 0)
+                report(status, "layer landlock 0 skipped: not supported by this kernel");
+        else
+                report(status, "layer landlock %d applied", r);
+        return r;
+}
+
 static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
                                 int sync_fd, int control) {
         const char *stage = NULL;
@@ -534,14 +554,17 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 report_error(status, "network", r, "bring up loopback");
                 _exit(1);
         }
-        if ((r = brig__caps_drop_all()) < 0) {
-                report_error(status, "capabilities", r, "drop all");
+        if ((r = brig__caps_keep_only(plan->capabilities)) < 0) {
+                report_error(status, "capabilities", r,
+                             plan->capabilities ? "keep the policy's" : "drop all");
                 _exit(1);
         }
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
                 report_error(status, "no_new_privs", -errno, "");
                 _exit(1);
         }
+        if (landlock_layer(plan, status) < 0)
+                _exit(1);
 
         if (plan->mode == BRIG_PLAN_HOLD) {
                 /* As pid 1 we ignore signals without handlers anyway; SIGCHLD must be blocked for signalfd.
@@ -692,7 +715,7 @@ static const struct {
 } outcome_names[] = {
         {"error", BRIG_JAIL_ERROR},     {"started", BRIG_JAIL_STARTED}, {"exit", BRIG_JAIL_EXITED},
         {"signal", BRIG_JAIL_SIGNALED}, {"ready", BRIG_JAIL_READY},     {"holder", BRIG_JAIL_HOLDER},
-        {"pid", BRIG_JAIL_PID},
+        {"pid", BRIG_JAIL_PID},         {"layer", BRIG_JAIL_LAYER},
 };
 
 int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) {
@@ -713,7 +736,7 @@ int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) 
                 *ret = st;
                 return 0;
         }
-        if (st.outcome == BRIG_JAIL_ERROR) {
+        if (st.outcome == BRIG_JAIL_ERROR || st.outcome == BRIG_JAIL_LAYER) {
                 word = strtok_r(NULL, " ", &p);
                 if (!word)
                         return -EINVAL;
@@ -727,7 +750,7 @@ int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) 
         if (brig_parse_int(word, &v) < 0 || v < 0 || v > max)
                 return -EINVAL;
         st.value = v;
-        if (st.outcome == BRIG_JAIL_ERROR && p)
+        if ((st.outcome == BRIG_JAIL_ERROR || st.outcome == BRIG_JAIL_LAYER) && p)
                 (void) snprintf(st.detail, sizeof(st.detail), "%s", p);
         *ret = st;
         return 0;

@@ -18,6 +18,8 @@
  *   "holder PID\n"                HOLD: host pid of the environment's init, to enter it later
  *   "ready\n"                     HOLD: the environment is built
  *   "pid PID\n"                   a spawned command's pid in its environment (it leads its own group)
+ *   "layer NAME VALUE DETAIL\n"    an optional layer's fate: "layer landlock 7 applied" (VALUE: the ABI),
+ *                                 "layer landlock 0 skipped: ..." or "layer landlock 0 off by policy"
  * The jail ends when its init (pid 1 of the new pid namespace) exits, which kills every other process in
  * the namespace; the init in turn dies with the helper (PR_SET_PDEATHSIG), so killing the helper kills the
  * whole tree. */
@@ -35,6 +37,7 @@ typedef enum brig_jail_outcome {
         BRIG_JAIL_READY,
         BRIG_JAIL_HOLDER,
         BRIG_JAIL_PID,
+        BRIG_JAIL_LAYER,
         _BRIG_JAIL_OUTCOME_MAX,
         _BRIG_JAIL_OUTCOME_INVALID = -22,
 } brig_jail_outcome;
@@ -42,8 +45,8 @@ typedef enum brig_jail_outcome {
 typedef struct brig_jail_status {
         brig_jail_outcome outcome;
         int value;        /* exit code, signal number, positive errno or pid */
-        char stage[32];   /* ERROR only */
-        char detail[200]; /* ERROR only */
+        char stage[32];   /* ERROR: the failed stage; LAYER: the layer's name */
+        char detail[200]; /* ERROR, LAYER */
 } brig_jail_status;
 
 /* Parses one status line (without the newline). Pure. */
@@ -55,4 +58,6 @@ int brig_jail_status_to_error(const brig_jail_status *st, brig_error *err);
 /* Internal pieces of brig-jail, in their own files. Each returns 0 or -errno and names the failing stage
  * and object in stage/detail for the status line. */
 int brig__mounts_apply(const brig_plan *plan, char *detail, size_t detail_size, const char **ret_stage);
-int brig__caps_drop_all(void);
+/* Keeps only the capabilities in keep (bit n for capability n, usually 0) in every set, ambient included, so
+ * that they survive execve() as a non-root uid; drops the rest from the bounding set. */
+int brig__caps_keep_only(uint64_t keep);

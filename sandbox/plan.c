@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "sandbox/landlock.h"
 #include "sandbox/plan.h"
 
 void brig_plan_free(brig_plan *plan) {
@@ -22,6 +23,9 @@ void brig_plan_free(brig_plan *plan) {
                 free(plan->mounts[i].content);
         }
         free(plan->mounts);
+        for (size_t i = 0; i < plan->n_landlock_rules; i++)
+                free(plan->landlock_rules[i].path);
+        free(plan->landlock_rules);
         free(plan->hostname);
         free(plan->cwd);
         brig_strv_free(plan->argv);
@@ -205,10 +209,10 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                      "root:x:0:0:root:/root:/usr/sbin/nologin\n"
                      "agent:x:%d:%d:brig agent:%s:/bin/sh\n"
                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-                     BRIG_JAIL_UID, BRIG_JAIL_GID, policy->workspace);
+                     (int) plan->uid_inside, (int) plan->gid_inside, policy->workspace);
         if (r >= 0)
                 r = add_file(plan, "/etc/group", "root:x:0:\nagent:x:%d:\nnogroup:x:65534:\n",
-                             BRIG_JAIL_GID);
+                             (int) plan->gid_inside);
         if (r >= 0)
                 r = add_file(plan, "/etc/hostname", "%s\n", policy->hostname);
         if (r >= 0)
@@ -268,6 +272,64 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
         return 0;
 }
 
+static int add_landlock_rule(brig_plan *plan, const char *path, uint64_t access) {
+        brig_landlock_rule *n = reallocarray(plan->landlock_rules, plan->n_landlock_rules + 1, sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        plan->landlock_rules = n;
+        char *p = strdup(path);
+        if (!p)
+                return -ENOMEM;
+        n[plan->n_landlock_rules++] = (brig_landlock_rule){.path = p, .access = access};
+        return 0;
+}
+
+/* One rule per mount, so that Landlock allows what the mounts expose and, in the rest of the jail's root
+ * (the root directory, /etc, the directories brig creates as mount points' parents), only listing
+ * directories: `ls /` and `find /` are what agents do first, and the root holds nothing brig did not put
+ * there. Rules add up along a path (a read-only bind inside the workspace gets the workspace's rights from
+ * Landlock; its mount still makes it read-only). */
+static int add_landlock_rules(brig_plan *plan) {
+        int r = add_landlock_rule(plan, "/", BRIG_LANDLOCK_FS_READ_DIR);
+
+        for (size_t i = 0; r >= 0 && i < plan->n_mounts; i++) {
+                const brig_mount *m = &plan->mounts[i];
+                switch (m->kind) {
+                case BRIG_MOUNT_BIND:
+                        r = add_landlock_rule(plan, m->dest,
+                                              m->read_only ? BRIG_LANDLOCK_FS_READ_EXEC
+                                                           : BRIG_LANDLOCK_FS_ALL);
+                        break;
+                case BRIG_MOUNT_TMPFS:
+                        r = add_landlock_rule(plan, m->dest, BRIG_LANDLOCK_FS_ALL);
+                        break;
+                case BRIG_MOUNT_PROC:
+                        r = add_landlock_rule(plan, m->dest, BRIG_LANDLOCK_FS_PROC);
+                        break;
+                case BRIG_MOUNT_DEV: {
+                        char shm[4096];
+                        (void) snprintf(shm, sizeof(shm), "%s/shm", m->dest);
+                        r = add_landlock_rule(plan, m->dest, BRIG_LANDLOCK_FS_DEV);
+                        /* mounts.c puts a private, writable tmpfs there. */
+                        if (r >= 0)
+                                r = add_landlock_rule(plan, shm, BRIG_LANDLOCK_FS_ALL);
+                        break;
+                }
+                case BRIG_MOUNT_FILE:
+                        r = add_landlock_rule(plan, m->dest, BRIG_LANDLOCK_FS_READ_FILE);
+                        break;
+                case BRIG_MOUNT_HIDE:
+                        /* Empty and read-only: it inherits the rule of the mount it hides part of. */
+                        break;
+                case _BRIG_MOUNT_KIND_MAX:
+                case _BRIG_MOUNT_KIND_INVALID:
+                        r = -EINVAL;
+                        break;
+                }
+        }
+        return r;
+}
+
 int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, const brig_identity *id,
                     brig_plan **ret, brig_error *err) {
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
@@ -289,8 +351,9 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
                 plan->namespaces |= CLONE_NEWNET;
                 plan->loopback = true;
         }
-        plan->uid_inside = BRIG_JAIL_UID;
-        plan->gid_inside = BRIG_JAIL_GID;
+        plan->uid_inside = policy->uid;
+        plan->gid_inside = policy->gid;
+        plan->capabilities = policy->capabilities;
         plan->uid_outside = id->uid_outside;
         plan->gid_outside = id->gid_outside;
         plan->seccomp = true;
@@ -317,6 +380,10 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_FSIZE, l->file_size_bytes};
 
         if (req->mode != BRIG_PLAN_ENTER && (r = add_mounts(plan, policy, req->workspace)) < 0)
+                return r;
+        plan->landlock = policy->landlock;
+        if (req->mode != BRIG_PLAN_ENTER && plan->landlock != BRIG_LANDLOCK_OFF &&
+            (r = add_landlock_rules(plan)) < 0)
                 return r;
         *ret = TAKE_PTR(plan);
         return 0;

@@ -15,7 +15,7 @@
  * there (sandbox/jail.h). Keeping it data makes it testable without privileges and reusable for the
  * persistent environments to come. */
 
-/* The uid/gid every jailed process has inside its user namespace. */
+/* The uid/gid every jailed process has inside its user namespace unless the policy's "identity" says. */
 #define BRIG_JAIL_UID 1000
 #define BRIG_JAIL_GID 1000
 /* Host id that jails map to when brigd is real root (override with brigd --jail-id). */
@@ -42,6 +42,13 @@ typedef struct brig_mount {
         bool read_only;
         bool optional;
 } brig_mount;
+
+/* One Landlock rule: the rights (BRIG_LANDLOCK_FS_*, sandbox/landlock.h) granted beneath a jail path. The
+ * jail keeps the rights the kernel's ABI knows, and only file rights on a path that is not a directory. */
+typedef struct brig_landlock_rule {
+        char *path; /* absolute jail path */
+        uint64_t access;
+} brig_landlock_rule;
 
 /* What brig-jail does with the plan. */
 typedef enum brig_plan_mode {
@@ -75,6 +82,14 @@ typedef struct brig_plan {
         char **argv;  /* NULL-terminated, argv[0] looked up in the plan's PATH */
         char **envp;  /* NULL-terminated NAME=value */
         bool seccomp; /* a seccomp program must be supplied and loaded */
+
+        /* Landlock (RUN and HOLD; an ENTER command inherits its environment's domain): rules are empty
+         * when landlock is OFF. */
+        brig_landlock_use landlock;
+        brig_landlock_rule *landlock_rules;
+        size_t n_landlock_rules;
+
+        uint64_t capabilities; /* bit n: capability n stays, in every set (RUN, HOLD); usually 0 */
 } brig_plan;
 
 /* Host identity the jail maps to: the caller's own uid, or, for real root, an unprivileged host id. */

@@ -5,9 +5,11 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "sandbox/caps.h"
+#include "sandbox/landlock.h"
 #include "sandbox/plan.h"
 
-#define PLAN_VERSION 2
+#define PLAN_VERSION 3
 
 static const char *const kind_names[_BRIG_MOUNT_KIND_MAX] = {
         [BRIG_MOUNT_BIND] = "bind", [BRIG_MOUNT_TMPFS] = "tmpfs", [BRIG_MOUNT_PROC] = "proc",
@@ -18,6 +20,12 @@ static const char *const mode_names[_BRIG_PLAN_MODE_MAX] = {
         [BRIG_PLAN_RUN] = "run",
         [BRIG_PLAN_HOLD] = "hold",
         [BRIG_PLAN_ENTER] = "enter",
+};
+
+static const char *const landlock_names[_BRIG_LANDLOCK_USE_MAX] = {
+        [BRIG_LANDLOCK_AUTO] = "auto",
+        [BRIG_LANDLOCK_OFF] = "off",
+        [BRIG_LANDLOCK_REQUIRED] = "required",
 };
 
 static cJSON *strv_to_json(char *const *v) {
@@ -71,6 +79,15 @@ char *brig_plan_to_json(const brig_plan *plan) {
                 ok = o && cJSON_AddItemToArray(rl, o);
                 ok = ok && cJSON_AddNumberToObject(o, "resource", plan->rlimits[i].resource);
                 ok = ok && cJSON_AddNumberToObject(o, "value", (double) plan->rlimits[i].value);
+        }
+        ok = ok && cJSON_AddNumberToObject(root, "capabilities", (double) plan->capabilities);
+        ok = ok && cJSON_AddStringToObject(root, "landlock", landlock_names[plan->landlock]);
+        ok = ok && (rl = cJSON_AddArrayToObject(root, "landlock_rules"));
+        for (size_t i = 0; ok && i < plan->n_landlock_rules; i++) {
+                cJSON *o = cJSON_CreateObject();
+                ok = o && cJSON_AddItemToArray(rl, o);
+                ok = ok && cJSON_AddStringToObject(o, "path", plan->landlock_rules[i].path);
+                ok = ok && cJSON_AddNumberToObject(o, "access", (double) plan->landlock_rules[i].access);
         }
         return ok ? cJSON_PrintUnformatted(root) : NULL;
 }
@@ -193,6 +210,47 @@ static int plan_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
         return 0;
 }
 
+static int landlock_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
+        const char *name = NULL;
+        const cJSON *it;
+        int r;
+
+        uint64_t caps = 0;
+        if ((r = brig_json_get_u64(root, "plan", "capabilities", (UINT64_C(1) << BRIG_CAP_MAX) - 1, &caps,
+                                   err)) < 0)
+                return r;
+        plan->capabilities = caps;
+        if ((r = brig_json_get_string(root, "plan", "landlock", true, &name, err)) < 0)
+                return r;
+        plan->landlock = _BRIG_LANDLOCK_USE_INVALID;
+        for (int i = 0; i < _BRIG_LANDLOCK_USE_MAX; i++)
+                if (strcmp(name, landlock_names[i]) == 0)
+                        plan->landlock = (brig_landlock_use) i;
+        if (plan->landlock == _BRIG_LANDLOCK_USE_INVALID)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL, "plan.landlock: unknown");
+        const cJSON *rules = brig_json_member(root, "landlock_rules");
+        size_t n = (size_t) cJSON_GetArraySize(rules);
+        if (!cJSON_IsArray(rules) || n > 2048)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL,
+                                      "plan.landlock_rules: expected an array of <= 2048");
+        plan->landlock_rules = calloc(n ? n : 1, sizeof(brig_landlock_rule));
+        if (!plan->landlock_rules)
+                return -ENOMEM;
+        cJSON_ArrayForEach (it, rules) {
+                brig_landlock_rule *l = &plan->landlock_rules[plan->n_landlock_rules++];
+                uint64_t access = 0;
+                if ((r = dup_string(it, "plan.landlock_rules[]", "path", true, &l->path, err)) < 0 ||
+                    (r = brig_json_get_u64(it, "plan.landlock_rules[]", "access", BRIG_LANDLOCK_FS_ALL,
+                                           &access, err)) < 0)
+                        return r;
+                if (l->path[0] != '/')
+                        return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL,
+                                              "plan.landlock_rules[].path: must be absolute");
+                l->access = access;
+        }
+        return 0;
+}
+
 int brig_plan_from_json(const char *text, size_t len, brig_plan **ret, brig_error *err) {
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
         _cleanup_json_ cJSON *root = NULL;
@@ -211,6 +269,8 @@ int brig_plan_from_json(const char *text, size_t len, brig_plan **ret, brig_erro
         if (!plan)
                 return -ENOMEM;
         r = plan_fill(root, plan, err);
+        if (r >= 0)
+                r = landlock_fill(root, plan, err);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(plan);

@@ -20,6 +20,7 @@
 #include "common/json_locate.h"
 #include "common/parse.h"
 #include "common/text.h"
+#include "sandbox/caps.h"
 #include "sandbox/policy.h"
 #include "sandbox/policy_merge.h"
 
@@ -1098,10 +1099,80 @@ static void parse_audit(ctx *c, const cJSON *sec, brig_policy *p) {
                                 &p->audit_max_string);
 }
 
+static void parse_landlock(ctx *c, const cJSON *it, brig_policy *p) {
+        static const char *const names[_BRIG_LANDLOCK_USE_MAX] = {
+                [BRIG_LANDLOCK_AUTO] = "auto",
+                [BRIG_LANDLOCK_OFF] = "off",
+                [BRIG_LANDLOCK_REQUIRED] = "required",
+        };
+        char b[QUOTEBUF];
+
+        p->landlock = BRIG_LANDLOCK_AUTO;
+        if (!it || !check_type(c, "landlock", it, cJSON_IsString(it), "\"auto\", \"off\" or \"required\""))
+                return;
+        for (int i = 0; i < _BRIG_LANDLOCK_USE_MAX; i++)
+                if (strcmp(it->valuestring, names[i]) == 0) {
+                        p->landlock = (brig_landlock_use) i;
+                        return;
+                }
+        (void) problem(c, "landlock", "expected \"auto\", \"off\" or \"required\", got %s",
+                       quote(b, it->valuestring));
+}
+
+static void parse_capabilities(ctx *c, const cJSON *arr, brig_policy *p) {
+        size_t n = array_len(c, arr, "capabilities", BRIG_CAP_MAX);
+        char path[PATHBUF], b[QUOTEBUF];
+        const cJSON *it = arr && n ? arr->child : NULL;
+
+        p->capabilities = 0;
+        for (size_t i = 0; it && i < n; it = it->next, i++) {
+                const char *refused = NULL;
+                path_index(path, "capabilities", i);
+                if (!check_type(c, path, it, cJSON_IsString(it),
+                                "a capability name like \"CAP_NET_BIND_SERVICE\""))
+                        continue;
+                int cap = brig_capability_lookup(it->valuestring, &refused);
+                if (cap < 0)
+                        (void) problem(c, path, "unknown capability %s", quote(b, it->valuestring));
+                else if (refused)
+                        (void) problem(c, path, "%s is never allowed: %s", brig_capability_name(cap),
+                                       refused);
+                else if (p->capabilities & (UINT64_C(1) << cap))
+                        (void) problem(c, path, "%s is listed twice", brig_capability_name(cap));
+                else
+                        p->capabilities |= UINT64_C(1) << cap;
+        }
+}
+
+static void parse_identity(ctx *c, const cJSON *sec, brig_policy *p) {
+        static const char *const keys[] = {"uid", "gid", NULL};
+        const cJSON *it;
+        uint64_t v;
+
+        p->uid = 1000;
+        p->gid = 1000;
+        if (sec && !check_type(c, "identity", sec, cJSON_IsObject(sec), "an object"))
+                return;
+        check_keys(c, sec, "identity", keys);
+        /* 0 is root's in the jail's /etc/passwd (and uid 0 regains the bounding set on execve); 65534 is
+         * nobody, the overflow id unmapped owners show as. */
+        if ((it = brig_json_member(sec, "uid"))) {
+                v = p->uid;
+                get_int(c, "identity.uid", it, 1, 65533, &v);
+                p->uid = (uint32_t) v;
+        }
+        if ((it = brig_json_member(sec, "gid"))) {
+                v = p->gid;
+                get_int(c, "identity.gid", it, 1, 65533, &v);
+                p->gid = (uint32_t) v;
+        }
+}
+
 static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_policy *p) {
-        static const char *const keys[] = {"name",    "description", "filesystem", "limits",  "env",
-                                           "seccomp", "network",     "hostname",   "extends", "environment",
-                                           "tools",   "history",     "audit",      NULL};
+        static const char *const keys[] = {
+                "name",     "description",  "filesystem", "limits",      "env",   "seccomp",
+                "network",  "hostname",     "extends",    "environment", "tools", "history",
+                "landlock", "capabilities", "identity",   "audit",       NULL};
         const cJSON *it;
         char b[QUOTEBUF];
 
@@ -1142,6 +1213,9 @@ static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_pol
         parse_tools(c, brig_json_member(root, "tools"), p);
         parse_history(c, brig_json_member(root, "history"), p);
         parse_audit(c, brig_json_member(root, "audit"), p);
+        parse_landlock(c, brig_json_member(root, "landlock"), p);
+        parse_capabilities(c, brig_json_member(root, "capabilities"), p);
+        parse_identity(c, brig_json_member(root, "identity"), p);
 
         p->network = BRIG_NETWORK_NONE;
         if ((it = brig_json_member(root, "network")) &&

@@ -38,6 +38,14 @@ typedef enum brig_cgroup_use {
         _BRIG_CGROUP_USE_INVALID = -22,
 } brig_cgroup_use;
 
+typedef enum brig_landlock_use {
+        BRIG_LANDLOCK_AUTO,     /* apply Landlock where the kernel has it, skip it silently elsewhere */
+        BRIG_LANDLOCK_OFF,      /* mount namespace only */
+        BRIG_LANDLOCK_REQUIRED, /* refuse to start a jail without Landlock */
+        _BRIG_LANDLOCK_USE_MAX,
+        _BRIG_LANDLOCK_USE_INVALID = -22,
+} brig_landlock_use;
+
 typedef struct brig_limits {
         uint64_t wall_time_ms;    /* default and maximum timeout of one call */
         uint64_t cpu_time_ms;     /* RLIMIT_CPU (rounded up to seconds) */
@@ -95,6 +103,13 @@ typedef struct brig_policy {
         /* Persistent environments (section "environment"): */
         uint64_t idle_stop_ms; /* stop an environment no connection used for this long (workspace kept) */
         uint64_t retention_ms; /* delete an environment no connection used for this long */
+        /* Section "landlock": */
+        brig_landlock_use landlock;
+        /* Section "capabilities": */
+        uint64_t capabilities; /* bit n: the jailed command keeps capability n (sandbox/caps.h); default 0 */
+        /* Section "identity": */
+        uint32_t uid; /* the command's uid and gid inside the jail, default 1000 */
+        uint32_t gid;
 
         char digest[65]; /* SHA-256 of everything the policy was built from: equal digests, equal policies */
 } brig_policy;

@@ -254,7 +254,8 @@ static void status_line(brig_exec *e, const char *line, size_t len) {
                 e->have_final = true;
                 command_ended(e);
                 break;
-        case BRIG_JAIL_PID: /* the spawner knows the command by our id: kills go through it */
+        case BRIG_JAIL_PID:   /* the spawner knows the command by our id: kills go through it */
+        case BRIG_JAIL_LAYER: /* the environment's layers are reported when it starts */
         case BRIG_JAIL_READY:
         case BRIG_JAIL_HOLDER:
                 break;

@@ -617,7 +617,9 @@ static void holder_line(brig_env *env, const char *line, size_t len) {
                 return;
         if (st.outcome == BRIG_JAIL_HOLDER) {
                 env->init_pid = st.value;
-        } else if (st.outcome == BRIG_JAIL_ERROR && !env->start_error.code)
+        } else if (st.outcome == BRIG_JAIL_LAYER)
+                log_info("environment %s: layer %s %s (%d)", env->id, st.stage, st.detail, st.value);
+        else if (st.outcome == BRIG_JAIL_ERROR && !env->start_error.code)
                 (void) brig_jail_status_to_error(&st, &env->start_error);
         else if (st.outcome == BRIG_JAIL_READY && env->init_pid > 0 && env->state == BRIG_ENV_STARTING) {
                 env->state = BRIG_ENV_RUNNING;

@@ -251,6 +251,29 @@ static void test_policies__example_ci_tests_extends_default(void **state) {
         probe_stop(&p);
 }
 
+static void test_policies__example_port_80_server(void **state) {
+        (void) state;
+        probe p;
+        probe_start(&p, "examples/port-80-server.json");
+        cJSON *r = run(
+                &p,
+                "id -u; id -g; python3 -c 'import socket; s = socket.socket(); s.bind((\"127.0.0.1\", 80)); "
+                "print(\"bound\")'");
+        if (result_is_error(r) || cJSON_GetObjectItem(r, "error")) {
+                /* landlock "required" on a kernel without it: refused, naming the layer. */
+                char *all = cJSON_PrintUnformatted(r);
+                assert_non_null(strstr(all, "landlock"));
+                free(all);
+                cJSON_Delete(r);
+                probe_stop(&p);
+                fprintf(stderr, "# SKIP: no Landlock here\n");
+                skip();
+        }
+        assert_string_equal(sc_str(r, "stdout"), "4242\n4242\nbound\n");
+        cJSON_Delete(r);
+        probe_stop(&p);
+}
+
 /* brig/environment.info's workspace_bytes for the probe's environment, -1 when not measured. */
 static double workspace_bytes(probe *p) {
         char msg[256];
@@ -331,6 +354,7 @@ int main(void) {
                 cmocka_unit_test(test_policies__example_audit_quiet),
                 cmocka_unit_test(test_policies__example_workspace_quota),
                 cmocka_unit_test(test_policies__example_ci_tests_extends_default),
+                cmocka_unit_test(test_policies__example_port_80_server),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

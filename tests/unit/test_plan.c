@@ -16,6 +16,7 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "sandbox/landlock.h"
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
 
@@ -139,6 +140,37 @@ static void test_plan__ids_map_inside_1000_to_identity(void **state) {
         assert_int_equal(plan->gid_inside, 1000);
         assert_int_equal(plan->uid_outside, 4242);
         assert_int_equal(plan->gid_outside, 4343);
+}
+
+static void test_plan__identity_and_capabilities_follow_the_policy(void **state) {
+        _cleanup_(brig_policy_freep) brig_policy *p =
+                policy("{'identity': {'uid': 4000, 'gid': 4001}, 'capabilities': ['CAP_NET_BIND_SERVICE']}");
+        brig_plan_request req = {.argv = default_argv, .workspace = "/srv/ws"};
+        _cleanup_(brig_plan_freep) brig_plan *plan = build_ok(p, &req);
+
+        (void) state;
+        assert_int_equal(plan->uid_inside, 4000);
+        assert_int_equal(plan->gid_inside, 4001);
+        /* The host side of the map does not move. */
+        assert_int_equal(plan->uid_outside, 4242);
+        assert_int_equal(plan->gid_outside, 4343);
+        assert_int_equal(plan->capabilities, UINT64_C(1) << 10);
+        assert_non_null(strstr(find_mount(plan, BRIG_MOUNT_FILE, "/etc/passwd")->content,
+                               "\nagent:x:4000:4001:brig agent:/workspace:/bin/sh\n"));
+        assert_non_null(
+                strstr(find_mount(plan, BRIG_MOUNT_FILE, "/etc/group")->content, "\nagent:x:4001:\n"));
+
+        /* An environment's command carries them too: the init forks it with the environment's sets, and
+         * the ids come from the plan. */
+        brig_plan_request enter = {.mode = BRIG_PLAN_ENTER, .argv = default_argv};
+        _cleanup_(brig_plan_freep) brig_plan *e = build_ok(p, &enter);
+        assert_int_equal(e->uid_inside, 4000);
+        assert_int_equal(e->capabilities, UINT64_C(1) << 10);
+
+        /* The default: nothing kept. */
+        _cleanup_(brig_policy_freep) brig_policy *d = policy("{}");
+        _cleanup_(brig_plan_freep) brig_plan *dp = build_ok(d, &req);
+        assert_int_equal(dp->capabilities, 0);
 }
 
 /* Security: generated files are written into the fresh root; a bind mounted before them could let the
@@ -571,6 +603,13 @@ static void assert_plans_equal(const brig_plan *a, const brig_plan *b) {
                 assert_int_equal(a->rlimits[i].resource, b->rlimits[i].resource);
                 assert_int_equal(a->rlimits[i].value, b->rlimits[i].value);
         }
+        assert_int_equal(a->capabilities, b->capabilities);
+        assert_int_equal(a->landlock, b->landlock);
+        assert_int_equal(a->n_landlock_rules, b->n_landlock_rules);
+        for (size_t i = 0; i < a->n_landlock_rules; i++) {
+                assert_string_equal(a->landlock_rules[i].path, b->landlock_rules[i].path);
+                assert_int_equal(a->landlock_rules[i].access, b->landlock_rules[i].access);
+        }
 }
 
 static void test_plan__json_round_trip(void **state) {
@@ -589,6 +628,9 @@ static void test_plan__json_round_trip(void **state) {
         plan->mounts[0].size = 12345;
         plan->mounts[0].mode = 0750;
         plan->mounts[0].optional = true;
+        plan->landlock = BRIG_LANDLOCK_REQUIRED;
+        plan->capabilities = (UINT64_C(1) << 10) | (UINT64_C(1) << 40);
+        assert_true(plan->n_landlock_rules > 0);
         json = brig_plan_to_json(plan);
         assert_non_null(json);
         assert_int_equal(brig_plan_from_json(json, strlen(json), &back, &err), 0);
@@ -634,7 +676,7 @@ static void from_json_fails(void (*edit)(cJSON *root), int want, const char *msg
 }
 
 static void edit_version_2(cJSON *root) {
-        assert_non_null(cJSON_ReplaceItemInObject(root, "version", cJSON_CreateNumber(3)));
+        assert_non_null(cJSON_ReplaceItemInObject(root, "version", cJSON_CreateNumber(2)));
 }
 
 static void edit_no_version(cJSON *root) {
@@ -679,10 +721,33 @@ static void edit_too_many_rlimits(cJSON *root) {
                 assert_true(cJSON_AddItemToArray(rl, cJSON_Duplicate(cJSON_GetArrayItem(rl, 0), true)));
 }
 
+static void edit_unknown_capability(cJSON *root) {
+        assert_non_null(cJSON_ReplaceItemInObject(root, "capabilities",
+                                                  cJSON_CreateNumber((double) (UINT64_C(1) << 41))));
+}
+
+static void edit_no_landlock(cJSON *root) {
+        cJSON_DeleteItemFromObject(root, "landlock");
+}
+
+static void edit_unknown_landlock(cJSON *root) {
+        assert_non_null(cJSON_ReplaceItemInObject(root, "landlock", cJSON_CreateString("maybe")));
+}
+
+static void edit_landlock_rule_unknown_right(cJSON *root) {
+        cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "landlock_rules"), 0);
+        assert_non_null(cJSON_ReplaceItemInObject(r, "access", cJSON_CreateNumber(1 << 16)));
+}
+
+static void edit_landlock_rule_relative(cJSON *root) {
+        cJSON *r = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "landlock_rules"), 0);
+        assert_non_null(cJSON_ReplaceItemInObject(r, "path", cJSON_CreateString("usr")));
+}
+
 static void test_plan__from_json_rejects_bad_documents(void **state) {
         (void) state;
-        from_json_fails(edit_version_2, -EPROTO, "version 3, expected 2");
-        from_json_fails(edit_no_version, -EPROTO, "version 0, expected 2");
+        from_json_fails(edit_version_2, -EPROTO, "version 2, expected 3");
+        from_json_fails(edit_no_version, -EPROTO, "version 0, expected 3");
         from_json_fails(edit_unknown_mount_kind, -EINVAL, "unknown kind");
         from_json_fails(edit_no_argv, -EINVAL, "plan.argv: required");
         from_json_fails(edit_argv_not_strings, -EINVAL, "plan.argv[0]");
@@ -691,6 +756,11 @@ static void test_plan__from_json_rejects_bad_documents(void **state) {
         from_json_fails(edit_mounts_not_array, -EINVAL, "plan.mounts");
         from_json_fails(edit_negative_uid, -EINVAL, "plan.uid_outside");
         from_json_fails(edit_too_many_rlimits, -E2BIG, "plan.rlimits");
+        from_json_fails(edit_no_landlock, -EINVAL, "plan.landlock: required");
+        from_json_fails(edit_unknown_capability, -EINVAL, "plan.capabilities");
+        from_json_fails(edit_unknown_landlock, -EINVAL, "plan.landlock: unknown");
+        from_json_fails(edit_landlock_rule_unknown_right, -EINVAL, "plan.landlock_rules[].access");
+        from_json_fails(edit_landlock_rule_relative, -EINVAL, "must be absolute");
 }
 
 static void test_plan__from_json_rejects_garbage(void **state) {
@@ -710,6 +780,83 @@ static void test_plan__from_json_rejects_garbage(void **state) {
         }
 }
 
+static const brig_landlock_rule *find_rule(const brig_plan *plan, const char *path) {
+        const brig_landlock_rule *found = NULL;
+        for (size_t i = 0; i < plan->n_landlock_rules; i++)
+                if (strcmp(plan->landlock_rules[i].path, path) == 0) {
+                        assert_null(found); /* one rule per path */
+                        found = &plan->landlock_rules[i];
+                }
+        return found;
+}
+
+static void test_plan__landlock_rules_follow_the_mounts(void **state) {
+        _cleanup_(brig_policy_freep) brig_policy *p = policy(full_policy);
+        brig_plan_request req = {.argv = default_argv, .workspace = "/srv/ws"};
+        _cleanup_(brig_plan_freep) brig_plan *plan = build_ok(p, &req);
+        static const struct {
+                const char *path;
+                uint64_t access;
+        } want[] = {
+                {"/", BRIG_LANDLOCK_FS_READ_DIR},
+                {"/usr", BRIG_LANDLOCK_FS_READ_FILE | BRIG_LANDLOCK_FS_READ_DIR | BRIG_LANDLOCK_FS_EXECUTE},
+                {"/lib64",
+                 BRIG_LANDLOCK_FS_READ_FILE | BRIG_LANDLOCK_FS_READ_DIR | BRIG_LANDLOCK_FS_EXECUTE},
+                {"/out", BRIG_LANDLOCK_FS_ALL},
+                {"/tmp", BRIG_LANDLOCK_FS_ALL},
+                {"/work", BRIG_LANDLOCK_FS_ALL},
+                {"/proc", BRIG_LANDLOCK_FS_READ_FILE | BRIG_LANDLOCK_FS_WRITE_FILE |
+                                  BRIG_LANDLOCK_FS_READ_DIR | BRIG_LANDLOCK_FS_TRUNCATE},
+                {"/dev", BRIG_LANDLOCK_FS_READ_FILE | BRIG_LANDLOCK_FS_WRITE_FILE |
+                                 BRIG_LANDLOCK_FS_READ_DIR | BRIG_LANDLOCK_FS_IOCTL_DEV},
+                {"/dev/shm", BRIG_LANDLOCK_FS_ALL},
+                {"/etc/passwd", BRIG_LANDLOCK_FS_READ_FILE},
+                {"/etc/group", BRIG_LANDLOCK_FS_READ_FILE},
+                {"/etc/hosts", BRIG_LANDLOCK_FS_READ_FILE},
+                {"/etc/hostname", BRIG_LANDLOCK_FS_READ_FILE},
+        };
+
+        (void) state;
+        assert_int_equal(plan->landlock, BRIG_LANDLOCK_AUTO);
+        assert_int_equal(plan->n_landlock_rules, ELEMENTSOF(want));
+        for (size_t i = 0; i < ELEMENTSOF(want); i++) {
+                const brig_landlock_rule *r = find_rule(plan, want[i].path);
+                if (!r)
+                        print_error("no rule for %s\n", want[i].path);
+                assert_non_null(r);
+                assert_int_equal(r->access, want[i].access);
+        }
+        /* Outside the mounts only listing: no rule of its own for /etc, which the root's covers. */
+        assert_null(find_rule(plan, "/etc"));
+        /* No MAKE_* in /dev, no EXECUTE in /proc, nothing but reading under a read-only bind. */
+        assert_int_equal(find_rule(plan, "/dev")->access & BRIG_LANDLOCK_FS_MAKE_CHAR, 0);
+        assert_int_equal(find_rule(plan, "/proc")->access & BRIG_LANDLOCK_FS_EXECUTE, 0);
+        assert_int_equal(find_rule(plan, "/usr")->access &
+                                 (BRIG_LANDLOCK_FS_WRITE_FILE | BRIG_LANDLOCK_FS_REFER |
+                                  BRIG_LANDLOCK_FS_TRUNCATE | BRIG_LANDLOCK_FS_MAKE_REG),
+                         0);
+}
+
+static void test_plan__landlock_off_and_required(void **state) {
+        _cleanup_(brig_policy_freep) brig_policy *off = policy("{'landlock': 'off'}");
+        _cleanup_(brig_policy_freep) brig_policy *req_p = policy("{'landlock': 'required'}");
+        brig_plan_request req = {.argv = default_argv, .workspace = "/srv/ws"};
+        _cleanup_(brig_plan_freep) brig_plan *a = build_ok(off, &req);
+        _cleanup_(brig_plan_freep) brig_plan *b = build_ok(req_p, &req);
+
+        (void) state;
+        assert_int_equal(a->landlock, BRIG_LANDLOCK_OFF);
+        assert_int_equal(a->n_landlock_rules, 0);
+        assert_int_equal(b->landlock, BRIG_LANDLOCK_REQUIRED);
+        assert_non_null(find_rule(b, "/workspace"));
+
+        /* An environment's command inherits the init's domain: no rules of its own, but the decision. */
+        brig_plan_request enter = {.mode = BRIG_PLAN_ENTER, .argv = default_argv};
+        _cleanup_(brig_plan_freep) brig_plan *c = build_ok(req_p, &enter);
+        assert_int_equal(c->landlock, BRIG_LANDLOCK_REQUIRED);
+        assert_int_equal(c->n_landlock_rules, 0);
+}
+
 static void test_plan__free_accepts_null(void **state) {
         (void) state;
         brig_plan_free(NULL);
@@ -719,6 +866,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plan__namespaces_are_all_new),
                 cmocka_unit_test(test_plan__ids_map_inside_1000_to_identity),
+                cmocka_unit_test(test_plan__identity_and_capabilities_follow_the_policy),
                 cmocka_unit_test(test_plan__generated_files_come_before_binds),
                 cmocka_unit_test(test_plan__generated_files_content),
                 cmocka_unit_test(test_plan__workspace_is_read_write_policy_binds_keep_mode),
@@ -741,6 +889,8 @@ int main(void) {
                 cmocka_unit_test(test_plan__json_round_trip),
                 cmocka_unit_test(test_plan__from_json_rejects_bad_documents),
                 cmocka_unit_test(test_plan__from_json_rejects_garbage),
+                cmocka_unit_test(test_plan__landlock_rules_follow_the_mounts),
+                cmocka_unit_test(test_plan__landlock_off_and_required),
                 cmocka_unit_test(test_plan__free_accepts_null),
         };
 

@@ -141,6 +141,7 @@ static void test_policy__empty_object_gets_defaults(void **state) {
         assert_int_equal(p->seccomp_errno, EPERM);
         assert_int_equal(p->network, BRIG_NETWORK_NONE);
         assert_string_equal(p->hostname, "brig");
+        assert_int_equal(p->landlock, BRIG_LANDLOCK_AUTO);
         brig_policy_free(p);
 }
 
@@ -921,6 +922,140 @@ static void test_policy__rejects_network_other_than_none(void **state) {
         brig_policy_free(p);
 }
 
+static void test_policy__landlock_modes(void **state) {
+        static const struct {
+                const char *json;
+                brig_landlock_use want;
+        } ok[] = {
+                {"{}", BRIG_LANDLOCK_AUTO},
+                {"{'landlock': 'auto'}", BRIG_LANDLOCK_AUTO},
+                {"{'landlock': 'off'}", BRIG_LANDLOCK_OFF},
+                {"{'landlock': 'required'}", BRIG_LANDLOCK_REQUIRED},
+        };
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
+                brig_policy *p = parse_ok(ok[i].json);
+                assert_int_equal(p->landlock, ok[i].want);
+                brig_policy_free(p);
+        }
+}
+
+static void test_policy__rejects_bad_landlock(void **state) {
+        (void) state;
+        assert_fails("{'landlock': 'on'}",
+                     "landlock: expected \"auto\", \"off\" or \"required\", got \"on\"");
+        assert_fails("{'landlock': 'Required'}",
+                     "landlock: expected \"auto\", \"off\" or \"required\", got \"Required\"");
+        assert_fails("{'landlock': ''}", "landlock: expected \"auto\", \"off\" or \"required\", got \"\"");
+        assert_fails("{'landlock': true}",
+                     "landlock: expected \"auto\", \"off\" or \"required\", got boolean");
+        assert_fails("{'landlock': {'mode': 'auto'}}",
+                     "landlock: expected \"auto\", \"off\" or \"required\", got object");
+        assert_fails("{'landlock': null}", "landlock: expected \"auto\", \"off\" or \"required\", got null");
+}
+
+static void test_policy__capabilities_are_an_allow_list(void **state) {
+        brig_policy *p;
+
+        (void) state;
+        p = parse_ok("{}");
+        assert_int_equal(p->capabilities, 0);
+        brig_policy_free(p);
+        p = parse_ok("{'capabilities': []}");
+        assert_int_equal(p->capabilities, 0);
+        brig_policy_free(p);
+        /* Any case, with or without the prefix. */
+        p = parse_ok("{'capabilities': ['CAP_NET_BIND_SERVICE', 'net_raw', 'Cap_Chown', 'SYS_CHROOT']}");
+        assert_int_equal(p->capabilities, (UINT64_C(1) << 10) | (UINT64_C(1) << 13) | (UINT64_C(1) << 0) |
+                                                  (UINT64_C(1) << 18));
+        brig_policy_free(p);
+}
+
+static void test_policy__rejects_bad_capabilities(void **state) {
+        static const struct {
+                const char *name, *why;
+        } refused[] = {
+                {"CAP_SYS_ADMIN", "mount, namespaces and most of the kernel: it undoes the jail"},
+                {"CAP_SYS_PTRACE", "it traces and rewrites other processes of the jail, its init included"},
+                {"CAP_SYS_MODULE", "it loads kernel code"},
+                {"CAP_SYS_RAWIO", "it gives raw device and I/O port access"},
+                {"CAP_SYS_BOOT", "reboot() kills the jail's init"},
+                {"CAP_SYS_RESOURCE", "it raises rlimits above the policy's limits"},
+                {"CAP_SYS_TIME", "the clock is the host's"},
+                {"CAP_MAC_ADMIN", "it changes the host's mandatory access control"},
+                {"CAP_MAC_OVERRIDE", "it overrides the host's mandatory access control"},
+                {"CAP_BPF", "BPF programs run in the kernel"},
+                {"CAP_PERFMON", "perf events expose the kernel and other processes"},
+                {"CAP_SETPCAP", "it changes the bounding set and securebits brig relies on"},
+                {"CAP_SETFCAP", "file capabilities outlive the jail"},
+                {"CAP_NET_ADMIN", "it configures the network stack, a large kernel attack surface"},
+                {"CAP_DAC_READ_SEARCH", "open_by_handle_at() reaches files outside the jail's mounts"},
+                {"CAP_SYSLOG", "the kernel log is the host's and leaks kernel addresses"},
+                {"CAP_IPC_LOCK", "locked memory escapes RLIMIT_MEMLOCK"},
+                {"CAP_CHECKPOINT_RESTORE", "it picks pids and reads other processes' mappings"},
+        };
+        char json[128], want[256];
+
+        (void) state;
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                snprintf(json, sizeof(json), "{'capabilities': ['%s']}", refused[i].name);
+                snprintf(want, sizeof(want), "capabilities[0]: %s is never allowed: %s", refused[i].name,
+                         refused[i].why);
+                assert_fails(json, want);
+        }
+        /* The refusal names the canonical name whatever the spelling. */
+        assert_fails(
+                "{'capabilities': ['sys_admin']}",
+                "capabilities[0]: CAP_SYS_ADMIN is never allowed: mount, namespaces and most of the kernel: "
+                "it undoes the jail");
+        assert_fails("{'capabilities': ['CAP_NET_BIND_SERVICE', 'net_bind_service']}",
+                     "capabilities[1]: CAP_NET_BIND_SERVICE is listed twice");
+        assert_fails("{'capabilities': ['CAP_FLY']}", "capabilities[0]: unknown capability \"CAP_FLY\"");
+        assert_fails("{'capabilities': ['ALL']}", "capabilities[0]: unknown capability \"ALL\"");
+        assert_fails("{'capabilities': ['CAP_']}", "capabilities[0]: unknown capability \"CAP_\"");
+        assert_fails(
+                "{'capabilities': [10]}",
+                "capabilities[0]: expected a capability name like \"CAP_NET_BIND_SERVICE\", got number");
+        assert_fails("{'capabilities': 'CAP_CHOWN'}", "capabilities: expected an array, got string");
+        assert_fails_at(
+                "{'capabilities': ['CAP_CHOWN', 'CAP_KILL', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_FOWNER', "
+                "'CAP_FSETID', 'CAP_SETUID', 'CAP_SETGID', 'CAP_NET_RAW', 'CAP_NET_BROADCAST', "
+                "'CAP_IPC_OWNER', 'CAP_SYS_NICE', 'CAP_SYS_CHROOT', 'CAP_DAC_OVERRIDE', "
+                "'CAP_NET_BIND_SERVICE', "
+                "'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', "
+                "'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', "
+                "'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', "
+                "'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN', 'CAP_CHOWN']}",
+                "capabilities");
+}
+
+static void test_policy__identity(void **state) {
+        brig_policy *p;
+
+        (void) state;
+        p = parse_ok("{}");
+        assert_int_equal(p->uid, 1000);
+        assert_int_equal(p->gid, 1000);
+        brig_policy_free(p);
+        p = parse_ok("{'identity': {'uid': 4242}}");
+        assert_int_equal(p->uid, 4242);
+        assert_int_equal(p->gid, 1000);
+        brig_policy_free(p);
+        p = parse_ok("{'identity': {'uid': 1, 'gid': 65533}}");
+        assert_int_equal(p->uid, 1);
+        assert_int_equal(p->gid, 65533);
+        brig_policy_free(p);
+
+        assert_fails("{'identity': {'uid': 0}}", "identity.uid: expected an integer from 1 to 65533");
+        assert_fails("{'identity': {'uid': 65534}}", "identity.uid: expected an integer from 1 to 65533");
+        assert_fails("{'identity': {'gid': -1}}", "identity.gid: expected an integer from 1 to 65533");
+        assert_fails("{'identity': {'gid': 1.5}}", "identity.gid: expected an integer from 1 to 65533");
+        assert_fails("{'identity': {'uid': '1000'}}", "identity.uid: expected an integer from 1 to 65533");
+        assert_fails("{'identity': {'user': 'agent'}}", "identity.user: unknown field");
+        assert_fails("{'identity': 1000}", "identity: expected an object, got number");
+}
+
 static void test_policy__validates_name_and_hostname(void **state) {
         brig_policy *p;
 
@@ -1365,6 +1500,11 @@ int main(void) {
                 cmocka_unit_test(test_policy__seccomp_deny_resolves_names),
                 cmocka_unit_test(test_policy__seccomp_errno_names_and_numbers),
                 cmocka_unit_test(test_policy__rejects_network_other_than_none),
+                cmocka_unit_test(test_policy__landlock_modes),
+                cmocka_unit_test(test_policy__rejects_bad_landlock),
+                cmocka_unit_test(test_policy__capabilities_are_an_allow_list),
+                cmocka_unit_test(test_policy__rejects_bad_capabilities),
+                cmocka_unit_test(test_policy__identity),
                 cmocka_unit_test(test_policy__validates_name_and_hostname),
                 cmocka_unit_test(test_policy__rejects_long_description),
                 cmocka_unit_test(test_policy__rejects_non_object_document_and_sections),
