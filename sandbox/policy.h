@@ -67,7 +67,10 @@ typedef struct brig_policy {
 
         char **seccomp_deny; /* NULL-terminated extra syscall names denied on top of brig's fixed floor */
         size_t n_seccomp_deny;
-        int seccomp_errno; /* positive errno returned by denied syscalls, default EPERM */
+        bool *seccomp_deny_audit; /* per seccomp_deny entry: its denials are audited (seccomp.audit default)
+                                   */
+        bool seccomp_audit; /* "seccomp.audit": floor denials go to the worker's listener, default true */
+        int seccomp_errno;  /* positive errno returned by denied syscalls, default EPERM */
         brig_seccomp_profile *seccomp_profile; /* "seccomp.profile", NULL when none */
 
         brig_network_mode network;
