@@ -32,10 +32,16 @@ static int load_entry(const char *path, const char *key, brig_policy_entry **ret
                 path = real;
         e->seccomp_fd = -1;
         r = brig_policy_load(path, &e->policy, NULL, err);
-        if (r >= 0)
-                r = brig_seccomp_compile_profile(
-                        e->policy->seccomp_profile, (const char *const *) e->policy->seccomp_deny,
-                        e->policy->n_seccomp_deny, e->policy->seccomp_errno, &e->seccomp_fd, err);
+        if (r >= 0) {
+                const brig_policy *p = e->policy;
+                brig_seccomp_spec spec = {.profile = p->seccomp_profile,
+                                          .deny = (const char *const *) p->seccomp_deny,
+                                          .n_deny = p->n_seccomp_deny,
+                                          .deny_audit = p->seccomp_deny_audit,
+                                          .errno_ret = p->seccomp_errno,
+                                          .audit = p->seccomp_audit};
+                r = brig_seccomp_compile_spec(&spec, &e->seccomp_fd, err);
+        }
         if (r >= 0 && (!(e->path = strdup(path)) || !(e->name = strdup(key ? key : e->policy->name))))
                 r = -ENOMEM;
         if (r < 0) {
