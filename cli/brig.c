@@ -22,6 +22,7 @@ static void help(void) {
                "  mcp [--environment ID]       serve MCP on stdio through brigd, for clients that spawn "
                "servers\n"
                "  policy check FILE...         validate policy files (exit 1 on any error)\n"
+               "  policy test FILE -- CMD...   run CMD once under a policy, print its denials as JSON\n"
                "  help                         show this help\n"
                "\n"
                "Global options:\n"
@@ -104,6 +105,8 @@ int main(int argc, char **argv) {
                 return brig_cli_env(argc - i, argv + i);
         if (strcmp(argv[i], "mcp") == 0)
                 return brig_cli_mcp(argc - i, argv + i);
+        if (strcmp(argv[i], "policy") == 0 && i + 1 < argc && strcmp(argv[i + 1], "test") == 0)
+                return brig_cli_policy_test(argc - i - 1, argv + i + 1);
         if (strcmp(argv[i], "policy") == 0 && i + 1 < argc && strcmp(argv[i + 1], "check") == 0)
                 return policy_check(argc - i - 2, argv + i + 2);
         fprintf(stderr, "brig: unknown command '%s'\nTry 'brig --help'.\n", argv[i]);

@@ -91,9 +91,12 @@ int brig_seccomp_notify_deny(int listener, uint64_t id, int errno_ret) {
 }
 
 int brig_seccomp_denial_to_json(const brig_seccomp_denial *d, cJSON *obj) {
-        cJSON *args = cJSON_CreateArray();
+        cJSON *args;
         char hex[24];
 
+        if (!cJSON_AddStringToObject(obj, "syscall", d->syscall))
+                return -ENOMEM;
+        args = cJSON_CreateArray();
         if (!args || !cJSON_AddItemToObject(obj, "args", args)) {
                 cJSON_Delete(args);
                 return -ENOMEM;
@@ -106,8 +109,6 @@ int brig_seccomp_denial_to_json(const brig_seccomp_denial *d, cJSON *obj) {
                         return -ENOMEM;
                 }
         }
-        if (!cJSON_AddStringToObject(obj, "syscall", d->syscall))
-                return -ENOMEM;
         if (d->pid > 0 && !cJSON_AddNumberToObject(obj, "pid", (double) d->pid))
                 return -ENOMEM;
         return 0;
