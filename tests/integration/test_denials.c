@@ -159,6 +159,41 @@ static void test_denials__mount_reaches_its_client_and_the_log(void **state) {
         assert_int_equal(brigd_stop(&d), 0);
 }
 
+static void test_denials__background_process_is_attributed_to_its_call(void **state) {
+        (void) state;
+        brigd d;
+
+        start(&d, "default");
+        int fd = client_connect(&d);
+        cJSON_Delete(client_initialize(fd, "{\"brig/environment\":\"denials-bg\"}"));
+        /* The call returns at once; the denial comes later, from the process it left running. */
+        cJSON *r =
+                client_call(fd, 5,
+                            "{\"background\":true,\"argv\":[\"python3\",\"-c\",\"import ctypes,time;"
+                            "time.sleep(0.3);ctypes.CDLL(None).mount(b'none',b'/tmp',b'tmpfs',0,None)\"]}",
+                            NULL, NULL);
+        assert_non_null(r);
+        assert_string_equal(sc_str(r, "process_id"), "p1");
+        cJSON_Delete(r);
+        double call_id = nth_exec_call_id(&d, 0);
+        cJSON *denied = NULL;
+        for (int i = 0; i < 100; i++) {
+                cJSON_Delete(denied);
+                denied = audit_events(&d, "syscall_denied");
+                if (cJSON_GetArraySize(denied) > 0)
+                        break;
+                usleep(50 * 1000);
+        }
+        assert_int_equal(cJSON_GetArraySize(denied), 1);
+        const cJSON *ev = cJSON_GetArrayItem(denied, 0);
+        assert_string_equal(cJSON_GetObjectItem(ev, "process_id")->valuestring, "p1");
+        assert_true(cJSON_GetObjectItem(ev, "call_id")->valuedouble == call_id);
+        assert_string_equal(cJSON_GetObjectItem(ev, "environment")->valuestring, "denials-bg");
+        cJSON_Delete(denied);
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
 static double now_s(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -350,6 +385,7 @@ static void test_denials__cli_reports_one_shot_denials(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_denials__mount_reaches_its_client_and_the_log),
+                cmocka_unit_test(test_denials__background_process_is_attributed_to_its_call),
                 cmocka_unit_test(test_denials__storm_is_bounded_and_the_worker_keeps_serving),
                 cmocka_unit_test(test_denials__docker_profile_keeps_mount_audited),
                 cmocka_unit_test(test_denials__audit_false_denies_without_reporting),
