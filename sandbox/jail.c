@@ -12,7 +12,11 @@
  * then kills everything left in the namespace (background children included). Dies with the helper. command
  * setsid() (no controlling tty, so no TIOCSTI into the caller's terminal), rlimits, all fds but 0/1/2
  * closed, cwd, then the seccomp filter as the very last step, and execve(). All three report on the status
- * fd (see jail.h); stdio is inherited from the helper unchanged. */
+ * fd (see jail.h); stdio is inherited from the helper unchanged.
+ * Audited denials: a filter that returns SECCOMP_RET_USER_NOTIF is loaded with NEW_LISTENER, and whoever
+ * loads it (an environment's init, or a one-shot command) sends the listener over the control socket
+ * (SCM_RIGHTS, sandbox/spawn.h) to brigd or brig and closes its own copy before anything untrusted runs.
+ * Each command's reaper is named "brig-r<id>" after brigd's id for it, so denials find their call. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -13,7 +13,9 @@
  * environment's init (host pid from the "holder" status line); the process just below it is the
  * command's reaper, named "brig-r<exec id>" by the init (only a process can rename itself). The exec id
  * names a running call's command or a background process. A process that escaped its reaper (the reaper
- * died) hangs directly below the init with its own name, and is attributed to no call.
+ * died) hangs directly below the init with its own name, and is attributed to no call, unless it renamed
+ * itself "brig-r<id>": then it can at worst pin its denials on another running command of the same
+ * environment, i.e. of the same agent; the denial itself is unaffected.
  *
  * Rate: a token bucket per environment; a denial without a token is still answered, but only counted,
  * and a "syscall_denied_suppressed" event with the count follows a second later. Each poll callback
