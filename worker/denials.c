@@ -38,6 +38,7 @@
 #include "worker/denials.h"
 #include "worker/env.h"
 #include "worker/process.h"
+#include "worker/repl.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 
@@ -134,11 +135,15 @@ static culprit find_culprit(brig_env *env, pid_t pid) {
         for (brig_conn *conn = env->w->conns; conn; conn = conn->next) {
                 if (conn->env != env)
                         continue;
-                for (brig_call *call = conn->calls; call; call = call->next)
-                        if (call->exec && brig_exec_id(call->exec) == id) {
+                for (brig_call *call = conn->calls; call; call = call->next) {
+                        /* A repl call runs in its interpreter, a hidden background process. */
+                        const brig_process *p = call->repl ? brig_repl_process(call->repl) : NULL;
+                        const brig_exec *e = call->exec ? call->exec : p ? p->exec : NULL;
+                        if (e && brig_exec_id(e) == id) {
                                 c.call = call;
                                 return c;
                         }
+                }
         }
         for (brig_process *p = env->processes; p; p = p->next)
                 if (p->exec && brig_exec_id(p->exec) == id) {
