@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
+#include <stdint.h>
+
 /* Subcommands of the brig CLI. Each takes the arguments after its name and returns the process exit code. */
 int brig_cli_exec(int argc, char **argv);
 int brig_cli_run(int argc, char **argv);
@@ -9,8 +12,6 @@ int brig_cli_run(int argc, char **argv);
  * seccomp denials are answered with the policy's errno and reported: "brig: denied NAME(ARGS)" lines on
  * stderr, or, with json_events, JSON lines on stdout (syscall_denied, limit_hit, exit). Returns the exit
  * code: the command's, 128+N for signal N, 124 on timeout, 125 if the jail could not be built. */
-#include <stdbool.h>
-#include <stdint.h>
 typedef struct brig_oneshot {
         const char *policy_path;
         const char *workspace; /* NULL: a fresh temporary directory */
