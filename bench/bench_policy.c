@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Measures what compiling each policy's seccomp filter once, and sharing it by filter key, saves:
  *   parse      brig_policy_load of the file (the floor: paid by every load)
- *   compile    brig_seccomp_compile_profile of its filter (what a jail would pay without the cache)
+ *   compile    brig_policy_compile_seccomp of its filter (what a jail would pay without the cache)
  *   cold dir   loading the whole policy directory with nothing cached (brigd's start-up)
  *   reload     the same directory again through the SIGHUP path, programs shared by filter key
  * Timings are medians of N repetitions. Not a test: it asserts nothing.
@@ -46,8 +46,7 @@ static void one_policy(const char *path, int reps) {
                         exit(1);
                 }
                 double t1 = now_ms();
-                if (brig_seccomp_compile_profile(p->seccomp_profile, (const char *const *) p->seccomp_deny,
-                                                 p->n_seccomp_deny, p->seccomp_errno, &fd, &err) < 0) {
+                if (brig_policy_compile_seccomp(p, &fd, &err) < 0) {
                         fprintf(stderr, "bench_policy: %s: %s\n", path, err.msg);
                         exit(1);
                 }

@@ -23,6 +23,7 @@ static void help(void) {
                "  policy check FILE...         validate policy files (exit 1 on any error)\n"
                "  policy explain FILE          show the effective policy: each value's source and\n"
                "                               what its seccomp filter does with each syscall\n"
+               "  policy test FILE -- CMD...   run CMD once under a policy, print its denials as JSON\n"
                "  help                         show this help\n"
                "\n"
                "Global options:\n"

@@ -1,9 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
+#include <stdint.h>
+
 /* Subcommands of the brig CLI. Each takes the arguments after its name and returns the process exit code. */
 int brig_cli_exec(int argc, char **argv);
 int brig_cli_run(int argc, char **argv);
+
+/* A one-shot jail without a daemon (oneshot.c), shared by `brig run` and `brig policy test`. Audited
+ * seccomp denials are answered with the policy's errno and reported: "brig: denied NAME(ARGS)" lines on
+ * stderr, or, with json_events, JSON lines on stdout (syscall_denied, limit_hit, exit). Returns the exit
+ * code: the command's, 128+N for signal N, 124 on timeout, 125 if the jail could not be built. */
+typedef struct brig_oneshot {
+        const char *policy_path;
+        const char *workspace; /* NULL: a fresh temporary directory */
+        const char *cwd;
+        uint64_t timeout_ms; /* 0: the policy's wall_time */
+        char **argv;         /* NULL-terminated command */
+        bool json_events;
+} brig_oneshot;
+int brig_cli_oneshot(const brig_oneshot *o);
+
+/* `brig policy test FILE -- CMD...` (policy_test.c). */
+int brig_cli_policy_test(int argc, char **argv);
 
 /* brig-jail beside this executable, else the installed one. Caller frees. */
 char *brig_cli_find_helper(void);

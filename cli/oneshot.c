@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,6 +24,9 @@
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
 #include "sandbox/seccomp.h"
+#include "sandbox/seccomp_notify.h"
+#include "sandbox/spawn.h"
+#include "tools/exec.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
 static void run_help(void) {
@@ -37,7 +41,9 @@ static void run_help(void) {
                "with\n"
                "the command's code (128+N for signal N, 124 on timeout, 125 if the jail could not be "
                "built).\n"
-               "As root, the jail runs as host uid %d: a --workspace must be writable by it.\n",
+               "As root, the jail runs as host uid %d: a --workspace must be writable by it.\n"
+               "Syscalls the policy denies with audit (seccomp.audit, on by default) fail with its errno\n"
+               "and are printed as `brig: denied NAME(ARGS)` on stderr (the first 50, then a count).\n",
                BRIG_JAIL_HOST_ID_DEFAULT);
 }
 
@@ -66,19 +72,128 @@ static void place_fd(int fd, int target) {
                 (void) dup2(fd, target);
 }
 
-static int run_jail(const char *helper, int plan_fd, int seccomp_fd, uint64_t timeout_ms) {
-        int status_pipe[2], st, code = 125;
+/* Where one-shot denials and limits go: messages on stderr (`brig run`) or JSON lines on stdout (`brig
+ * policy test`). */
+typedef struct reporter {
+        bool json;
+        int errno_ret;
+        unsigned shown;
+        uint64_t hidden;
+} reporter;
+
+#define SHOWN_MAX_TEXT 50
+#define SHOWN_MAX_JSON 1000
+
+static void print_event(cJSON *ev) {
+        _cleanup_free_ char *line = ev ? cJSON_PrintUnformatted(ev) : NULL;
+        if (line)
+                printf("%s\n", line);
+        cJSON_Delete(ev);
+}
+
+static void report_denial(reporter *rep, const brig_seccomp_denial *d) {
+        if (rep->shown >= (rep->json ? SHOWN_MAX_JSON : SHOWN_MAX_TEXT)) {
+                rep->hidden++;
+                return;
+        }
+        rep->shown++;
+        if (rep->json) {
+                cJSON *ev = cJSON_CreateObject();
+                if (ev && (!cJSON_AddStringToObject(ev, "type", "syscall_denied") ||
+                           brig_seccomp_denial_to_json(d, ev) < 0)) {
+                        cJSON_Delete(ev);
+                        ev = NULL;
+                }
+                print_event(ev);
+        } else {
+                char call[512];
+                fprintf(stderr, "brig: denied %s\n", brig_seccomp_denial_format(d, call, sizeof(call)));
+        }
+}
+
+static void report_hidden(reporter *rep) {
+        if (rep->hidden == 0)
+                return;
+        if (rep->json) {
+                cJSON *ev = cJSON_CreateObject();
+                if (ev) {
+                        cJSON_AddStringToObject(ev, "type", "syscall_denied_suppressed");
+                        cJSON_AddNumberToObject(ev, "count", (double) rep->hidden);
+                }
+                print_event(ev);
+        } else
+                fprintf(stderr, "brig: %llu more denied syscalls not shown\n",
+                        (unsigned long long) rep->hidden);
+        rep->hidden = 0;
+}
+
+/* Answers what waits on the jail's seccomp listener (at most a batch, so the status pipe is not starved).
+ * Returns false once the listener is done with. */
+static bool serve_listener(int listener, reporter *rep) {
+        for (int i = 0; i < 64; i++) {
+                brig_seccomp_denial d;
+                int r = brig_seccomp_notify_pending(listener);
+                if (r == 0)
+                        return true;
+                if (r < 0)
+                        return false;
+                r = brig_seccomp_notify_recv(listener, &d);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0)
+                        return false;
+                /* Never SECCOMP_USER_NOTIF_FLAG_CONTINUE: the answer is always the policy's errno. */
+                (void) brig_seccomp_notify_deny(listener, d.id, rep->errno_ret);
+                report_denial(rep, &d);
+        }
+        return true;
+}
+
+/* Takes the listener the command sends on sock before it executes (sandbox/spawn.h, LISTENER). */
+static int take_listener(int sock) {
+        brig_spawn_msg m;
+        int fds[BRIG_SPAWN_MAX_FDS];
+        size_t n = 0;
+
+        if (brig_spawn_recv(sock, &m, fds, &n) <= 0)
+                return -EPIPE;
+        if (m.op != BRIG_SPAWN_LISTENER || n != 1) {
+                for (size_t i = 0; i < n; i++)
+                        (void) close(fds[i]);
+                return -EBADMSG;
+        }
+        return fds[0];
+}
+
+static const char *limit_of_signal(int sig) {
+        switch (sig) {
+        case SIGXCPU:
+                return "cpu_time";
+        case SIGXFSZ:
+                return "file_size";
+        default:
+                return NULL;
+        }
+}
+
+static int run_jail(const char *helper, int plan_fd, int seccomp_fd, uint64_t timeout_ms, reporter *rep) {
+        int status_pipe[2], notify_pair[2], st, code = 125;
         brig_jail_status final = {.outcome = _BRIG_JAIL_OUTCOME_INVALID}, err_st = {0};
         bool have_error = false, timed_out = false;
+        _cleanup_close_ int notify = -1, listener = -1;
         char buf[4096];
         size_t len = 0;
         pid_t pid;
 
         if (pipe2(status_pipe, O_CLOEXEC) < 0)
                 return 125;
-        /* Keep the three fds clear of 3..5 before placing them there. */
-        int fds[3] = {fcntl(plan_fd, F_DUPFD_CLOEXEC, 10), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, 10),
-                      fcntl(seccomp_fd, F_DUPFD_CLOEXEC, 10)};
+        /* The command sends its seccomp listener here before it executes (audited denials). */
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify_pair) < 0)
+                return 125;
+        notify = notify_pair[0];
+        /* Keep the four fds clear of 3..6 before placing them there. */
+        int fds[4] = {fcntl(plan_fd, F_DUPFD_CLOEXEC, 10), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, 10),
+                      fcntl(seccomp_fd, F_DUPFD_CLOEXEC, 10), fcntl(notify_pair[1], F_DUPFD_CLOEXEC, 10)};
         pid = fork();
         if (pid < 0)
                 return 125;
@@ -86,17 +201,21 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, uint64_t ti
                 place_fd(fds[0], 3);
                 place_fd(fds[1], 4);
                 place_fd(fds[2], 5);
-                char *argv[] = {
-                        (char *) helper, (char *) "--plan-fd",    (char *) "3", (char *) "--status-fd",
-                        (char *) "4",    (char *) "--seccomp-fd", (char *) "5", NULL};
+                place_fd(fds[3], 6);
+                char *argv[] = {(char *) helper, (char *) "--plan-fd",
+                                (char *) "3",    (char *) "--status-fd",
+                                (char *) "4",    (char *) "--seccomp-fd",
+                                (char *) "5",    (char *) "--control-fd",
+                                (char *) "6",    NULL};
                 char *envp[] = {NULL};
                 execve(helper, argv, envp);
                 dprintf(2, "brig: execute %s: %s\n", helper, strerror(errno));
                 _exit(125);
         }
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 4; i++)
                 (void) close(fds[i]);
         (void) close(status_pipe[1]);
+        (void) close(notify_pair[1]);
         /* Our terminal's Ctrl-C reaches the helper too (same process group); wait for the jail to end. */
         (void) signal(SIGINT, SIG_IGN);
 
@@ -113,11 +232,26 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, uint64_t ti
                         (void) kill(pid, SIGKILL);
                         break;
                 }
-                struct pollfd p = {.fd = status_pipe[0], .events = POLLIN};
-                int n = poll(&p, 1, left > 1000000 ? 1000000 : (int) left);
+                struct pollfd p[3] = {{.fd = status_pipe[0], .events = POLLIN},
+                                      {.fd = notify, .events = POLLIN},
+                                      {.fd = listener, .events = POLLIN}};
+                int n = poll(p, 3, left > 1000000 ? 1000000 : (int) left);
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n <= 0)
+                        continue;
+                if (p[2].revents && !serve_listener(listener, rep))
+                        listener = brig_close_nointr(listener);
+                if (p[1].revents) {
+                        int l = take_listener(notify);
+                        if (l >= 0 && listener < 0)
+                                listener = l;
+                        else if (l >= 0)
+                                (void) close(l);
+                        /* One listener per jail: the channel is done either way. */
+                        notify = brig_close_nointr(notify);
+                }
+                if (!p[0].revents)
                         continue;
                 ssize_t got = read(status_pipe[0], buf + len, sizeof(buf) - 1 - len);
                 if (got <= 0)
@@ -139,23 +273,58 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, uint64_t ti
                 if (len == sizeof(buf) - 1)
                         len = 0;
         }
+        /* Whatever still waits was called before the end: answer it (its task is gone or going). */
+        if (listener >= 0)
+                (void) serve_listener(listener, rep);
         (void) close(status_pipe[0]);
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;
+        report_hidden(rep);
         if (have_error) {
                 brig_error e = BRIG_ERROR_INIT;
                 (void) brig_jail_status_to_error(&err_st, &e);
                 fprintf(stderr, "brig: %s\n", e.msg);
         }
         if (timed_out) {
-                fprintf(stderr, "brig: timed out after %llu ms\n", (unsigned long long) timeout_ms);
-                return 124;
-        }
-        if (final.outcome == BRIG_JAIL_EXITED)
+                if (rep->json) {
+                        cJSON *ev = cJSON_CreateObject();
+                        if (ev) {
+                                cJSON_AddStringToObject(ev, "type", "limit_hit");
+                                cJSON_AddStringToObject(ev, "limit", "wall_time");
+                                cJSON_AddNumberToObject(ev, "timeout_ms", (double) timeout_ms);
+                        }
+                        print_event(ev);
+                } else
+                        fprintf(stderr, "brig: timed out after %llu ms\n", (unsigned long long) timeout_ms);
+                code = 124;
+        } else if (final.outcome == BRIG_JAIL_EXITED)
                 code = final.value;
         else if (final.outcome == BRIG_JAIL_SIGNALED) {
-                fprintf(stderr, "brig: killed by signal %d\n", final.value);
+                char name[16];
+                const char *limit = limit_of_signal(final.value);
+                if (rep->json && limit) {
+                        cJSON *ev = cJSON_CreateObject();
+                        if (ev) {
+                                cJSON_AddStringToObject(ev, "type", "limit_hit");
+                                cJSON_AddStringToObject(ev, "limit", limit);
+                                cJSON_AddStringToObject(ev, "signal", brig_signal_name(final.value, name));
+                        }
+                        print_event(ev);
+                } else if (!rep->json)
+                        fprintf(stderr, "brig: killed by signal %d\n", final.value);
                 code = 128 + final.value;
+        }
+        if (rep->json) {
+                char name[16];
+                cJSON *ev = cJSON_CreateObject();
+                if (ev) {
+                        cJSON_AddStringToObject(ev, "type", "exit");
+                        if (final.outcome == BRIG_JAIL_SIGNALED)
+                                cJSON_AddStringToObject(ev, "signal", brig_signal_name(final.value, name));
+                        cJSON_AddNumberToObject(ev, "code", code);
+                }
+                print_event(ev);
+                (void) fflush(stdout);
         }
         return code;
 }
@@ -166,33 +335,23 @@ int brig_cli_run(int argc, char **argv) {
                 {"cwd", required_argument, NULL, 'd'},    {"timeout", required_argument, NULL, 't'},
                 {"help", no_argument, NULL, 'h'},         {},
         };
-        const char *policy_path = NULL, *workspace = NULL, *cwd = NULL;
-        _cleanup_(brig_policy_freep) brig_policy *policy = NULL;
-        _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
-        _cleanup_free_ char *helper = NULL;
-        _cleanup_close_ int seccomp_fd = -1, plan_fd = -1;
-        brig_error err = BRIG_ERROR_INIT;
-        brig_policy_diags diags = {0};
-        char tmp_ws[] = "/tmp/brig-run-XXXXXX", real_ws[4096];
-        brig_identity id;
-        uint64_t timeout = 0;
-        bool made_ws = false;
-        int c, r, code;
+        brig_oneshot o = {0};
+        int c;
 
         optind = 1;
         while ((c = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'p':
-                        policy_path = optarg;
+                        o.policy_path = optarg;
                         break;
                 case 'w':
-                        workspace = optarg;
+                        o.workspace = optarg;
                         break;
                 case 'd':
-                        cwd = optarg;
+                        o.cwd = optarg;
                         break;
                 case 't':
-                        if (brig_parse_u64(optarg, &timeout) < 0 || timeout == 0) {
+                        if (brig_parse_u64(optarg, &o.timeout_ms) < 0 || o.timeout_ms == 0) {
                                 fprintf(stderr, "brig run: --timeout: expected milliseconds, got '%s'\n",
                                         optarg);
                                 return 2;
@@ -205,11 +364,29 @@ int brig_cli_run(int argc, char **argv) {
                         return 2;
                 }
         }
-        if (!policy_path || optind >= argc) {
+        if (!o.policy_path || optind >= argc) {
                 fprintf(stderr, "brig run: %s\nTry 'brig run --help'.\n",
-                        !policy_path ? "--policy FILE is required" : "no command given");
+                        !o.policy_path ? "--policy FILE is required" : "no command given");
                 return 2;
         }
+        o.argv = argv + optind;
+        return brig_cli_oneshot(&o);
+}
+
+int brig_cli_oneshot(const brig_oneshot *o) {
+        const char *policy_path = o->policy_path, *workspace = o->workspace, *cwd = o->cwd;
+        _cleanup_(brig_policy_freep) brig_policy *policy = NULL;
+        _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
+        _cleanup_free_ char *helper = NULL;
+        _cleanup_close_ int seccomp_fd = -1, plan_fd = -1;
+        brig_error err = BRIG_ERROR_INIT;
+        brig_policy_diags diags = {0};
+        char tmp_ws[] = "/tmp/brig-run-XXXXXX", real_ws[4096];
+        brig_identity id;
+        uint64_t timeout = o->timeout_ms;
+        bool made_ws = false;
+        int r, code;
+
         r = brig_policy_load(policy_path, &policy, &diags, &err);
         brig_policy_diags_done(&diags);
         if (r < 0) {
@@ -228,9 +405,7 @@ int brig_cli_run(int argc, char **argv) {
                 return 2;
         }
         if ((r = brig_identity_detect(BRIG_JAIL_HOST_ID_DEFAULT, &id, &err)) < 0 ||
-            (r = brig_seccomp_compile_profile(
-                     policy->seccomp_profile, (const char *const *) policy->seccomp_deny,
-                     policy->n_seccomp_deny, policy->seccomp_errno, &seccomp_fd, &err)) < 0) {
+            (r = brig_policy_compile_seccomp(policy, &seccomp_fd, &err)) < 0) {
                 fprintf(stderr, "brig: %s\n", err.msg);
                 return 125;
         }
@@ -252,7 +427,7 @@ int brig_cli_run(int argc, char **argv) {
                 return 125;
         }
         brig_plan_request req = {
-                .argv = (const char *const *) argv + optind,
+                .argv = (const char *const *) o->argv,
                 .cwd = cwd,
                 .workspace = real_ws,
         };
@@ -263,8 +438,10 @@ int brig_cli_run(int argc, char **argv) {
                 fprintf(stderr, "brig: write plan: %s\n", strerror(-plan_fd));
         else if (!(helper = brig_cli_find_helper()))
                 fprintf(stderr, "brig: out of memory\n");
-        else
-                code = run_jail(helper, plan_fd, seccomp_fd, timeout);
+        else {
+                reporter rep = {.json = o->json_events, .errno_ret = policy->seccomp_errno};
+                code = run_jail(helper, plan_fd, seccomp_fd, timeout, &rep);
+        }
         if (made_ws)
                 (void) brig_rm_rf(tmp_ws);
         return code;

@@ -42,6 +42,8 @@ static void policy_help(void) {
                "  explain [--json] FILE   show the effective policy after \"extends\", the file each\n"
                "                          value comes from, and what its seccomp filter does with\n"
                "                          every system call\n"
+               "  test FILE -- CMD...     run CMD once under the policy (no daemon) and print, as JSON\n"
+               "                          lines, the syscalls it denied, the limits hit and the exit\n"
                "\n"
                "`brig policy COMMAND --help` describes each command. The format is docs/policy.md.\n");
 }
@@ -323,8 +325,7 @@ static int collect_seccomp(explain *e, brig_error *err) {
         bool dep;
         int r;
 
-        r = brig_seccomp_compile_profile(p->seccomp_profile, (const char *const *) p->seccomp_deny,
-                                         p->n_seccomp_deny, p->seccomp_errno, &fd, err);
+        r = brig_policy_compile_seccomp(p, &fd, err);
         if (r >= 0)
                 r = brig_seccomp_read(fd, &prog, err);
         if (r < 0)
@@ -569,6 +570,8 @@ int brig_cli_policy(int argc, char **argv) {
                 return policy_check(argc - 2, argv + 2);
         if (strcmp(argv[1], "explain") == 0)
                 return policy_explain(argc - 2, argv + 2);
+        if (strcmp(argv[1], "test") == 0)
+                return brig_cli_policy_test(argc - 1, argv + 1);
         fprintf(stderr, "brig: unknown policy command '%s'\nTry 'brig policy --help'.\n", argv[1]);
         return 2;
 }

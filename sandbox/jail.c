@@ -14,11 +14,16 @@
  * then kills everything left in the namespace (background children included). Dies with the helper. command
  * setsid() (no controlling tty, so no TIOCSTI into the caller's terminal), rlimits, all fds but 0/1/2
  * closed, cwd, then the seccomp filter as the very last step, and execve(). All three report on the status
- * fd (see jail.h); stdio is inherited from the helper unchanged. */
+ * fd (see jail.h); stdio is inherited from the helper unchanged.
+ * Audited denials: a filter that returns SECCOMP_RET_USER_NOTIF is loaded with NEW_LISTENER, and whoever
+ * loads it (an environment's init, or a one-shot command) sends the listener over the control socket
+ * (SCM_RIGHTS, sandbox/spawn.h) to brigd or brig and closes its own copy before anything untrusted runs.
+ * Each command's reaper is named "brig-r<id>" after brigd's id for it, so denials find their call. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
@@ -133,6 +138,49 @@ static int close_fds_except(int keep) {
         return 0;
 }
 
+/* close_fds_except() keeping a second fd too (-1 for none). */
+static int close_fds_except_two(int keep, int also) {
+        int lo = keep < also ? keep : also, hi = keep < also ? also : keep;
+
+        if (lo < 0)
+                return close_fds_except(hi);
+#if HAVE_CLOSE_RANGE
+        if ((lo <= 3 || close_range(3, (unsigned) lo - 1, 0) == 0) &&
+            (hi == lo + 1 || close_range((unsigned) lo + 1, (unsigned) hi - 1, 0) == 0) &&
+            close_range((unsigned) hi + 1, ~0U, 0) == 0)
+                return 0;
+        if (errno != ENOSYS)
+                return -errno;
+#endif
+        /* FIXME: remove once the minimum kernel is >= 5.9 (close_range). */
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = 3; fd < (max > 0 ? max : 65536); fd++)
+                if (fd != lo && fd != hi)
+                        (void) close((int) fd);
+        return 0;
+}
+
+/* Loads the filter and, when it has audited denials, hands its listener to brigd or brig over sock
+ * (SCM_RIGHTS, op BRIG_SPAWN_LISTENER) and closes our copy: only the receiver answers notifications. A
+ * filter with audited denials and no one to send the listener to is refused (its denials would all be
+ * ENOSYS). Async-signal-safe. */
+static int load_filter(const struct sock_fprog *prog, int sock) {
+        int listener = -1, r;
+
+        if (brig_seccomp_has_notify(prog) && sock < 0)
+                return -ENOTCONN;
+        r = brig_seccomp_load_listener(prog, &listener);
+        if (r < 0)
+                return r;
+        if (listener >= 0) {
+                brig_spawn_msg m = {.op = BRIG_SPAWN_LISTENER};
+                /* The socket may be non-blocking in the receiver only; ours blocks, and one message fits. */
+                r = brig_spawn_send(sock, &m, &listener, 1);
+                (void) close(listener);
+        }
+        return r;
+}
+
 static const char *rlimit_name(int resource) {
         switch (resource) {
         case RLIMIT_CORE:
@@ -152,8 +200,9 @@ static const char *rlimit_name(int resource) {
         }
 }
 
+/* notify: where a one-shot command sends its filter's listener (see load_filter), else -1. */
 static _Noreturn void command_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
-                                   bool new_session) {
+                                   int notify, bool new_session) {
         int r;
 
         if (new_session && setsid() < 0) {
@@ -167,7 +216,9 @@ static _Noreturn void command_main(const brig_plan *plan, const struct sock_fpro
                         _exit(127);
                 }
         }
-        if (fcntl(status, F_SETFD, FD_CLOEXEC) < 0 || (r = close_fds_except(status)) < 0) {
+        if (fcntl(status, F_SETFD, FD_CLOEXEC) < 0 ||
+            (notify >= 0 && fcntl(notify, F_SETFD, FD_CLOEXEC) < 0) ||
+            (r = close_fds_except_two(status, notify)) < 0) {
                 report_error(status, "fds", -errno, "");
                 _exit(127);
         }
@@ -179,10 +230,12 @@ static _Noreturn void command_main(const brig_plan *plan, const struct sock_fpro
         (void) signal(SIGPIPE, SIG_DFL);
         report(status, "started");
         /* In an environment (ENTER) the filter is already in force, inherited from its init. */
-        if (plan->mode != BRIG_PLAN_ENTER && plan->seccomp && (r = brig_seccomp_load(prog)) < 0) {
+        if (plan->mode != BRIG_PLAN_ENTER && plan->seccomp && (r = load_filter(prog, notify)) < 0) {
                 report_error(status, "seccomp", r, "load filter");
                 _exit(127);
         }
+        if (notify >= 0)
+                (void) close(notify);
         /* execvp() searches the PATH of `environ`, which is now the plan's. */
         execvp(plan->argv[0], plan->argv);
         report_error(status, "execve", -errno, plan->argv[0]);
@@ -218,7 +271,7 @@ static int command_start(void *arg) {
 
         (void) sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        command_main(a->plan, a->prog, a->status, false);
+        command_main(a->plan, a->prog, a->status, -1, false);
 }
 
 /* Between the init and a command: a child subreaper in a session of its own, so that the command's
@@ -339,6 +392,11 @@ static void spawn_run(const brig_spawn_msg *m, int *fds, size_t n_fds, const str
                 /* dup2() onto itself keeps close-on-exec, which the descriptors arrived with. */
                 for (int fd = 0; fd < 3; fd++)
                         (void) fcntl(fd, F_SETFD, 0);
+                /* brigd attributes a denied syscall to its call by the name of the reaper it runs under
+                 * (worker/denials.c); only this process can change its own comm. */
+                char name[16];
+                (void) snprintf(name, sizeof(name), "brig-r%" PRIx64, m->id);
+                (void) prctl(PR_SET_NAME, name, 0, 0, 0);
                 reaper_main(plan, prog, st);
         }
         children[(*n_children)++] = (spawn_child){.pid = pid, .id = m->id};
@@ -575,7 +633,7 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 /* The environment is built: from here on the init only forks, signals and reaps, all allowed
                  * by the filter. Loading it now, once, puts every command of the environment under it (a
                  * filter survives fork and execve and cannot be removed), and the init too. */
-                if (plan->seccomp && (r = brig_seccomp_load(prog)) < 0) {
+                if (plan->seccomp && (r = load_filter(prog, control)) < 0) {
                         report_error(status, "seccomp", r, "load filter");
                         _exit(1);
                 }
@@ -588,7 +646,7 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 _exit(1);
         }
         if (cmd == 0)
-                command_main(plan, prog, status, true);
+                command_main(plan, prog, status, control, true);
 
         /* As pid 1 we ignore signals without handlers; block them anyway so nothing interrupts reaping. */
         (void) sigfillset(&mask);

@@ -26,7 +26,9 @@
 
 /* Runs the plan to completion; returns the helper's exit code (0 when the status line says it all). A HOLD
  * plan needs control, the init's end of the spawner socket (sandbox/spawn.h), and runs until brigd hangs
- * up or the helper is killed; RUN plans take -1. ENTER plans are for the spawner, not for this function. */
+ * up or the helper is killed. A RUN plan takes -1, or a socket on which its command sends the seccomp
+ * listener (BRIG_SPAWN_LISTENER) when the filter has audited denials: without one, such a filter is an
+ * error ("seccomp" stage, ENOTCONN). ENTER plans are for the spawner, not for this function. */
 int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd, int control);
 
 typedef enum brig_jail_outcome {

@@ -22,6 +22,7 @@
 #include "common/text.h"
 #include "sandbox/caps.h"
 #include "sandbox/policy.h"
+#include "sandbox/seccomp.h"
 #include "sandbox/policy_merge.h"
 
 #define KIB (UINT64_C(1) << 10)
@@ -867,32 +868,54 @@ static void parse_profile(ctx *c, const cJSON *it, brig_policy *p) {
         brig_seccomp_profile_diags_done(&d);
 }
 
+static void get_bool(ctx *c, const char *path, const cJSON *it, bool *ret);
+
+/* "seccomp": {"deny": [NAME | {"name": NAME, "audit": BOOL}], "errno": ..., "audit": BOOL, "profile": ...}.
+ * "audit" (default true) makes floor and deny denials go to the worker, which answers them and audits each
+ * one; an entry's own "audit" overrides it for that syscall. */
 static void parse_seccomp(ctx *c, const cJSON *sc, brig_policy *p) {
-        static const char *const keys[] = {"deny", "errno", "profile", NULL};
+        static const char *const keys[] = {"deny", "errno", "profile", "audit", NULL};
+        static const char *const entry_keys[] = {"name", "audit", NULL};
         const cJSON *deny, *en, *it;
         size_t n, i, k = 0;
-        char path[PATHBUF], b[QUOTEBUF];
+        char path[PATHBUF], sub[PATHBUF], b[QUOTEBUF];
 
         p->seccomp_errno = EPERM;
+        p->seccomp_audit = true;
         if (sc && !check_type(c, "seccomp", sc, cJSON_IsObject(sc), "an object"))
                 sc = NULL;
         check_keys(c, sc, "seccomp", keys);
         deny = brig_json_member(sc, "deny");
         en = brig_json_member(sc, "errno");
+        get_bool(c, "seccomp.audit", brig_json_member(sc, "audit"), &p->seccomp_audit);
 
         n = array_len(c, deny, "seccomp.deny", MAX_DENY);
         p->seccomp_deny = calloc(n + 1, sizeof(char *));
-        if (!p->seccomp_deny) {
+        p->seccomp_deny_audit = calloc(n + 1, sizeof(bool));
+        if (!p->seccomp_deny || !p->seccomp_deny_audit) {
                 c->oom = true;
                 return;
         }
         it = deny ? deny->child : NULL;
         for (i = 0; it && i < n; it = it->next, i++) {
                 const char *s = cJSON_IsString(it) ? it->valuestring : NULL;
-                bool dup = false;
+                bool dup = false, audit = p->seccomp_audit;
 
                 path_index(path, "seccomp.deny", i);
-                if (!check_type(c, path, it, s != NULL, "a syscall name"))
+                if (cJSON_IsObject(it)) {
+                        const cJSON *name = brig_json_member(it, "name");
+                        check_keys(c, it, path, entry_keys);
+                        (void) path_key(sub, path, "name");
+                        if (!name) {
+                                (void) problem(c, sub, "is required");
+                                continue;
+                        }
+                        if (!check_type(c, sub, name, cJSON_IsString(name), "a syscall name"))
+                                continue;
+                        s = name->valuestring;
+                        (void) path_key(sub, path, "audit");
+                        get_bool(c, sub, brig_json_member(it, "audit"), &audit);
+                } else if (!check_type(c, path, it, s != NULL, "a syscall name"))
                         continue;
                 for (size_t j = 0; j < k; j++)
                         if (strcmp(p->seccomp_deny[j], s) == 0)
@@ -906,7 +929,7 @@ static void parse_seccomp(ctx *c, const cJSON *sc, brig_policy *p) {
                 else if (seccomp_syscall_resolve_name(s) < 0)
                         (void) problem(c, path, "unknown syscall %s on this architecture", quote(b, s));
                 else if ((p->seccomp_deny[k] = xstrdup(c, s)))
-                        k++;
+                        p->seccomp_deny_audit[k++] = audit;
         }
         p->n_seccomp_deny = k;
 
@@ -1423,6 +1446,7 @@ void brig_policy_free(brig_policy *p) {
         brig_strv_free(p->env);
         brig_strv_free(p->env_pass);
         brig_strv_free(p->seccomp_deny);
+        free(p->seccomp_deny_audit);
         brig_seccomp_profile_free(p->seccomp_profile);
         brig_strv_free(p->tools_allow);
         brig_strv_free(p->history_exclude);
@@ -1468,4 +1492,14 @@ int brig_policy_check_host(const brig_policy *p, brig_policy_diags *diags) {
                                quote(q, b->source), strerror(e));
         }
         return c.oom ? -ENOMEM : (int) c.n_problems;
+}
+
+int brig_policy_compile_seccomp(const brig_policy *p, int *ret_fd, brig_error *err) {
+        brig_seccomp_spec spec = {.profile = p->seccomp_profile,
+                                  .deny = (const char *const *) p->seccomp_deny,
+                                  .n_deny = p->n_seccomp_deny,
+                                  .deny_audit = p->seccomp_deny_audit,
+                                  .errno_ret = p->seccomp_errno,
+                                  .audit = p->seccomp_audit};
+        return brig_seccomp_compile_spec(&spec, ret_fd, err);
 }

@@ -80,7 +80,10 @@ typedef struct brig_policy {
 
         char **seccomp_deny; /* NULL-terminated extra syscall names denied on top of brig's fixed floor */
         size_t n_seccomp_deny;
-        int seccomp_errno; /* positive errno returned by denied syscalls, default EPERM */
+        bool *seccomp_deny_audit; /* per seccomp_deny entry: its denials are audited (seccomp.audit default)
+                                   */
+        bool seccomp_audit; /* "seccomp.audit": floor denials go to the worker's listener, default true */
+        int seccomp_errno;  /* positive errno returned by denied syscalls, default EPERM */
         brig_seccomp_profile *seccomp_profile; /* "seccomp.profile", NULL when none */
 
         brig_network_mode network;
@@ -152,6 +155,10 @@ int brig_policy_load(const char *path, brig_policy **ret, brig_policy_diags *dia
 /* What a loaded policy needs from this host and cannot know from its text: every bind's source that is not
  * optional exists. Appends an error per problem to diags; returns how many, or -ENOMEM. Blocking I/O. */
 int brig_policy_check_host(const brig_policy *p, brig_policy_diags *diags);
+
+/* Compiles the policy's seccomp program exactly as brigd and `brig run` load it (floor, seccomp.deny,
+ * seccomp.audit, seccomp.profile): a sealed memfd in *ret_fd (sandbox/seccomp.h). Any thread. */
+int brig_policy_compile_seccomp(const brig_policy *p, int *ret_fd, brig_error *err);
 
 void brig_policy_free(brig_policy *p);
 void brig_policy_diags_done(brig_policy_diags *d);

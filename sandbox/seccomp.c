@@ -286,11 +286,14 @@ static int export_sealed(scmp_filter_ctx ctx, int *ret_fd, brig_error *err) {
         return 0;
 }
 
-/* Builds brig's floor plus the policy's extra denials over SCMP_ACT_ALLOW. */
-static int build_floor(const char *const *extra_deny, size_t n_extra, int errno_ret,
-                       scmp_filter_ctx *ret_ctx, brig_error *err) {
+/* Builds brig's floor plus the policy's extra denials over SCMP_ACT_ALLOW. Audited denials return
+ * SECCOMP_RET_USER_NOTIF: the listener (brigd or brig) answers them with -errno_ret. */
+static int build_floor(const brig_seccomp_spec *spec, scmp_filter_ctx *ret_ctx, brig_error *err) {
         _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
-        uint32_t deny;
+        const char *const *extra_deny = spec->deny;
+        size_t n_extra = spec->n_deny;
+        int errno_ret = spec->errno_ret;
+        uint32_t deny, quiet;
         int r;
 
         assert(extra_deny || n_extra == 0);
@@ -300,7 +303,8 @@ static int build_floor(const char *const *extra_deny, size_t n_extra, int errno_
                 return brig_error_set(err, -EINVAL, BRIG_KIND_POLICY,
                                       "seccomp.errno: %d is out of range 1..%d", errno_ret,
                                       SECCOMP_ERRNO_MAX);
-        deny = SCMP_ACT_ERRNO((uint32_t) errno_ret);
+        quiet = SCMP_ACT_ERRNO((uint32_t) errno_ret);
+        deny = spec->audit ? SCMP_ACT_NOTIFY : quiet;
 
         /* Unlike the floor, which lists names for every architecture, a policy naming a syscall this
          * machine lacks is probably a typo: refuse it rather than silently filter nothing. */
@@ -345,7 +349,8 @@ static int build_floor(const char *const *extra_deny, size_t n_extra, int errno_
          * deny ioctl or personality outright), and a duplicate of an unconditional floor rule is merged.
          * clone3 keeps ENOSYS: libseccomp keeps the first action given to an unconditional rule. */
         for (size_t i = 0; i < n_extra; i++) {
-                r = add_rule(ctx, deny, extra_deny[i], 0, NULL, err);
+                bool audit = spec->deny_audit ? spec->deny_audit[i] : spec->audit;
+                r = add_rule(ctx, audit ? SCMP_ACT_NOTIFY : quiet, extra_deny[i], 0, NULL, err);
                 if (r < 0)
                         return r;
         }
@@ -458,21 +463,21 @@ static int put_floor_first(const struct sock_fprog *floor, const struct sock_fpr
         return 0;
 }
 
-int brig_seccomp_compile_profile(const brig_seccomp_profile *profile, const char *const *extra_deny,
-                                 size_t n_extra, int errno_ret, int *ret_fd, brig_error *err) {
+int brig_seccomp_compile_spec(const brig_seccomp_spec *spec, int *ret_fd, brig_error *err) {
         _cleanup_(seccomp_releasep) scmp_filter_ctx floor_ctx = NULL, profile_ctx = NULL;
         struct sock_fprog floor = {0}, prof = {0};
         int r;
 
+        assert(spec);
         assert(ret_fd);
 
-        r = build_floor(extra_deny, n_extra, errno_ret, &floor_ctx, err);
+        r = build_floor(spec, &floor_ctx, err);
         if (r < 0)
                 return r;
-        if (!profile)
+        if (!spec->profile)
                 return export_sealed(floor_ctx, ret_fd, err);
 
-        r = build_profile(profile, &profile_ctx, err);
+        r = build_profile(spec->profile, &profile_ctx, err);
         if (r >= 0)
                 r = export_prog(floor_ctx, &floor, err);
         if (r >= 0)
@@ -482,6 +487,13 @@ int brig_seccomp_compile_profile(const brig_seccomp_profile *profile, const char
         free(floor.filter);
         free(prof.filter);
         return r;
+}
+
+int brig_seccomp_compile_profile(const brig_seccomp_profile *profile, const char *const *extra_deny,
+                                 size_t n_extra, int errno_ret, int *ret_fd, brig_error *err) {
+        brig_seccomp_spec spec = {
+                .profile = profile, .deny = extra_deny, .n_deny = n_extra, .errno_ret = errno_ret};
+        return brig_seccomp_compile_spec(&spec, ret_fd, err);
 }
 
 int brig_seccomp_compile(const char *const *extra_deny, size_t n_extra, int errno_ret, int *ret_fd,
@@ -533,16 +545,46 @@ int brig_seccomp_read(int fd, struct sock_fprog *ret_prog, brig_error *err) {
         return 0;
 }
 
-int brig_seccomp_load(const struct sock_fprog *prog) {
+bool brig_seccomp_has_notify(const struct sock_fprog *prog) {
+        /* Runs between fork and execve too: no allocation. */
+        if (!prog || !prog->filter)
+                return false;
+        for (size_t i = 0; i < prog->len; i++) {
+                const struct sock_filter *f = &prog->filter[i];
+                if (BPF_CLASS(f->code) == BPF_RET && BPF_RVAL(f->code) == BPF_K &&
+                    (f->k & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_USER_NOTIF)
+                        return true;
+        }
+        return false;
+}
+
+int brig_seccomp_load_listener(const struct sock_fprog *prog, int *ret_listener) {
+        unsigned flags = 0;
+        long r;
+
         /* Runs between fork and execve: no assert (it may print), no allocation. */
         if (!prog || !prog->filter || prog->len == 0)
                 return -EINVAL;
+        /* Audited denials wait for a listener; without one the kernel fails them with ENOSYS. */
+        if (brig_seccomp_has_notify(prog)) {
+                if (!ret_listener)
+                        return -EINVAL;
+                flags = SECCOMP_FILTER_FLAG_NEW_LISTENER;
+        }
 
         /* no_new_privs lets an unprivileged process install a filter (a setuid binary could otherwise be
          * fooled by one) and is what we want for the tool anyway. */
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return -errno;
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog) < 0)
+        /* With NEW_LISTENER the result is the listener fd, born close-on-exec (kernel/seccomp.c). */
+        r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, prog);
+        if (r < 0)
                 return -errno;
+        if (ret_listener)
+                *ret_listener = flags ? (int) r : -1;
         return 0;
+}
+
+int brig_seccomp_load(const struct sock_fprog *prog) {
+        return brig_seccomp_load_listener(prog, NULL);
 }

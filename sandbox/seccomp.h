@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <linux/filter.h>
@@ -30,9 +31,35 @@ int brig_seccomp_compile(const char *const *extra_deny, size_t n_extra, int errn
 int brig_seccomp_compile_profile(const brig_seccomp_profile *profile, const char *const *extra_deny,
                                  size_t n_extra, int errno_ret, int *ret_fd, brig_error *err);
 
+/* What to compile. Denials of the floor and of deny[] are "audited" when audit (or deny_audit[i]) is set:
+ * the filter returns SECCOMP_RET_USER_NOTIF and whoever holds the listener answers with -errno_ret and
+ * reports the call (sandbox/seccomp_notify.h); otherwise they fail with errno_ret directly. The bad-arch
+ * kill, clone3's ENOSYS and a profile's own actions never change. */
+typedef struct brig_seccomp_spec {
+        const brig_seccomp_profile *profile; /* borrowed, NULL for none */
+        const char *const *deny;             /* extra denied names (borrowed) */
+        size_t n_deny;
+        const bool *deny_audit; /* per deny[] entry, or NULL: every entry follows audit */
+        int errno_ret;
+        bool audit;
+} brig_seccomp_spec;
+
+/* Compiles spec as brig_seccomp_compile_profile() does. Returns a sealed, close-on-exec memfd in *ret_fd. */
+int brig_seccomp_compile_spec(const brig_seccomp_spec *spec, int *ret_fd, brig_error *err);
+
 /* Reads a program written by brig_seccomp_compile() (pread from offset 0, so one fd serves many readers).
  * *ret_prog->filter is heap memory the caller frees. Not async-signal-safe: call before fork. */
 int brig_seccomp_read(int fd, struct sock_fprog *ret_prog, brig_error *err);
 
-/* Sets no_new_privs and loads prog with seccomp(2). Async-signal-safe; returns 0 or -errno. */
+/* Whether prog returns SECCOMP_RET_USER_NOTIF anywhere (it has audited denials). Async-signal-safe. */
+bool brig_seccomp_has_notify(const struct sock_fprog *prog);
+
+/* Sets no_new_privs and loads prog with seccomp(2). When prog has audited denials it is loaded with
+ * SECCOMP_FILTER_FLAG_NEW_LISTENER and the listener (close-on-exec) is returned in *ret_listener, which
+ * is then required (-EINVAL without); else *ret_listener (when given) is -1. The listener's holder must
+ * answer every notification; once every copy of it is closed, audited calls fail with ENOSYS (fail
+ * closed). Async-signal-safe; returns 0 or -errno. */
+int brig_seccomp_load_listener(const struct sock_fprog *prog, int *ret_listener);
+
+/* The same without a listener: a prog with audited denials is -EINVAL. */
 int brig_seccomp_load(const struct sock_fprog *prog);

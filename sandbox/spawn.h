@@ -10,11 +10,15 @@
  *                  The init forks the command; on the status fd it writes "pid N" (in the environment's
  *                  pid namespace), then "exit N" or "signal N" when it ends, then closes it.
  *   KILL id sig    Signals the process group of command `id`.
+ * and one message the other way, from the init (or a one-shot command) to brigd (or brig):
+ *   LISTENER       fds: the seccomp listener of the filter it just loaded, when the filter has audited
+ *                  denials (sandbox/seccomp_notify.h); sent before "ready" (or "started").
  * A hang-up of the control socket ends the environment (the init exits, and with it every process). */
 
 enum {
         BRIG_SPAWN_RUN = 1,
         BRIG_SPAWN_KILL = 2,
+        BRIG_SPAWN_LISTENER = 3,
 };
 
 enum {

@@ -67,6 +67,10 @@ struct brig_exec {
         char scratch[64 * 1024]; /* libuv reads one stream at a time on this thread */
 };
 
+uint64_t brig_exec_id(const brig_exec *e) {
+        return e->id;
+}
+
 const char *brig_signal_name(int sig, char buf[16]) {
         const char *abbrev = sigabbrev_np(sig);
         if (abbrev)

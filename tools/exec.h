@@ -80,6 +80,10 @@ typedef struct brig_exec brig_exec;
 int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, const brig_exec_ops *ops,
                     void *userdata, brig_exec **ret, brig_error *err);
 
+/* The spawner's name for the command (unique in the worker): its reaper in the environment is named
+ * "brig-r<id in hex>" (/proc/PID/comm), which is how a seccomp denial finds its call. */
+uint64_t brig_exec_id(const brig_exec *e);
+
 /* Kills the command's process group now; ops->done follows with cancelled set. Idempotent. */
 void brig_exec_cancel(brig_exec *e);
 

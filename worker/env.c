@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "sandbox/jail.h"
 #include "sandbox/plan.h"
+#include "worker/denials.h"
 #include "worker/process.h"
 #include "worker/repl.h"
 #include "worker/worker.h"
@@ -580,6 +581,7 @@ static void holder_gone(brig_env *env) {
 
         if (!env->holder_exited || !env->status_eof)
                 return;
+        brig__denials_stop(env);
         audit_env(env, "environment_stop", env->start_error.code ? env->start_error.msg : NULL);
         brig_closep(&env->control_fd);
         env->init_pid = 0;
@@ -623,6 +625,7 @@ static void holder_line(brig_env *env, const char *line, size_t len) {
                 (void) brig_jail_status_to_error(&st, &env->start_error);
         else if (st.outcome == BRIG_JAIL_READY && env->init_pid > 0 && env->state == BRIG_ENV_STARTING) {
                 env->state = BRIG_ENV_RUNNING;
+                brig__denials_start(env);
                 log_info("environment %s running (init pid %d)", env->id, env->init_pid);
                 audit_env(env, "environment_start", NULL);
                 fire_waiters(env, NULL);

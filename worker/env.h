@@ -71,6 +71,7 @@ struct brig_env {
         size_t status_len;
         pid_t init_pid;
         int control_fd; /* to the holder's init, the spawner of every command (sandbox/spawn.h) */
+        struct brig_denials *denials; /* audited seccomp denials while running (worker/denials.h) */
         brig_error start_error;
         brig_env_waiter *waiters;
 

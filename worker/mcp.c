@@ -471,6 +471,7 @@ static void start_background(brig_call *call, brig_env *env) {
                 call_end_early(call, &err, client_fault(&err));
                 return;
         }
+        p->call_id = call->call_id;
         cJSON *sc = cJSON_CreateObject();
         if (sc) {
                 cJSON_AddStringToObject(sc, "process_id", p->id);

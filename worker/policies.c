@@ -41,8 +41,11 @@ static int filter_key(const brig_policy *p, char out[static BRIG_SHA256_HEX]) {
 
         (void) snprintf(num, sizeof(num), "errno %d\n", p->seccomp_errno);
         brig_sha256_update(d, num, strlen(num));
-        for (size_t i = 0; i < p->n_seccomp_deny; i++)
+        for (size_t i = 0; i < p->n_seccomp_deny; i++) {
                 brig_sha256_update(d, p->seccomp_deny[i], strlen(p->seccomp_deny[i]) + 1);
+                brig_sha256_update(d, p->seccomp_deny_audit && p->seccomp_deny_audit[i] ? "a" : "-", 1);
+        }
+        brig_sha256_update(d, p->seccomp_audit ? "audit\n" : "quiet\n", 6);
         brig_sha256_update(d, "\nprofile ", 9);
         if (p->seccomp_profile)
                 brig_sha256_update(d, p->seccomp_profile->digest, strlen(p->seccomp_profile->digest));
@@ -76,9 +79,7 @@ static int load_entry(const char *path, const char *key, const brig_policy_entry
         if (r >= 0 && (r = filter_key(e->policy, e->filter_key)) < 0)
                 r = brig_error_set(err, r, BRIG_KIND_INTERNAL, "policy digest failed");
         if (r >= 0 && (e->seccomp_fd = cached_program(cache, e->filter_key)) < 0)
-                r = brig_seccomp_compile_profile(
-                        e->policy->seccomp_profile, (const char *const *) e->policy->seccomp_deny,
-                        e->policy->n_seccomp_deny, e->policy->seccomp_errno, &e->seccomp_fd, err);
+                r = brig_policy_compile_seccomp(e->policy, &e->seccomp_fd, err);
         if (r >= 0 && (!(e->path = strdup(path)) || !(e->name = strdup(key ? key : e->policy->name))))
                 r = -ENOMEM;
         if (r < 0) {

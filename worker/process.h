@@ -36,7 +36,8 @@ typedef struct brig_process {
         char id[16];     /* "p1", "p2", ... in the environment */
         unsigned number; /* 1 for "p1" */
         char command[256];
-        brig_exec *exec; /* NULL once ended */
+        uint64_t call_id; /* the call that started it (0: unknown), for audit events */
+        brig_exec *exec;  /* NULL once ended */
         bool exited;
         bool lost; /* loaded after a restart without a recorded end: it ended with the previous worker */
         int exit_code, signal;

@@ -117,6 +117,10 @@ struct brig_repl {
         void *userdata;
 };
 
+brig_process *brig_repl_process(const brig_repl *r) {
+        return r->proc;
+}
+
 int brig_repl_args_check(const cJSON *args, brig_error *err) {
         static const char *const keys[] = {"language", "code", "timeout_ms", NULL};
         const char *lang = NULL, *code = NULL;

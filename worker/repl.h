@@ -39,6 +39,9 @@ int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *argu
                   uint64_t max_timeout_ms, brig_repl_output_cb output, brig_repl_done_cb cb, void *userdata,
                   brig_repl **ret, brig_error *err);
 
+/* The interpreter's hidden background process (borrowed), or NULL while none runs. */
+struct brig_process *brig_repl_process(const brig_repl *r);
+
 /* Interrupts the running request (SIGINT, then a kill if ignored); its callback still comes. */
 void brig_repl_interrupt(brig_repl *r);
 

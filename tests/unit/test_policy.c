@@ -910,6 +910,42 @@ static void test_policy__seccomp_errno_names_and_numbers(void **state) {
         }
 }
 
+static void test_policy__seccomp_audit_defaults_on_and_per_entry(void **state) {
+        brig_policy *p;
+
+        (void) state;
+        p = parse_ok(
+                "{'seccomp': {'deny': ['syslog', {'name': 'acct', 'audit': false}, {'name': 'kcmp'}]}}");
+        assert_true(p->seccomp_audit);
+        assert_int_equal(p->n_seccomp_deny, 3);
+        assert_string_equal(p->seccomp_deny[1], "acct");
+        assert_true(p->seccomp_deny_audit[0]);
+        assert_false(p->seccomp_deny_audit[1]);
+        assert_true(p->seccomp_deny_audit[2]);
+        brig_policy_free(p);
+
+        p = parse_ok("{'seccomp': {'audit': false, 'deny': ['syslog', {'name': 'acct', 'audit': true}]}}");
+        assert_false(p->seccomp_audit);
+        assert_false(p->seccomp_deny_audit[0]);
+        assert_true(p->seccomp_deny_audit[1]);
+        brig_policy_free(p);
+
+        p = parse_ok("{}");
+        assert_true(p->seccomp_audit);
+        brig_policy_free(p);
+
+        assert_fails("{'seccomp': {'audit': 'yes'}}", "seccomp.audit: expected true or false, got string");
+        assert_fails("{'seccomp': {'deny': [{'audit': false}]}}", "seccomp.deny[0].name: is required");
+        assert_fails("{'seccomp': {'deny': [{'name': 'acct', 'audit': 1}]}}",
+                     "seccomp.deny[0].audit: expected true or false, got number");
+        assert_fails("{'seccomp': {'deny': [{'name': 'acct', 'level': 1}]}}",
+                     "seccomp.deny[0].level: unknown field");
+        assert_fails("{'seccomp': {'deny': [{'name': 7}]}}",
+                     "seccomp.deny[0].name: expected a syscall name, got number");
+        assert_fails("{'seccomp': {'deny': ['acct', {'name': 'acct'}]}}",
+                     "seccomp.deny[1]: \"acct\" is listed twice");
+}
+
 static void test_policy__rejects_network_other_than_none(void **state) {
         brig_policy *p;
 
@@ -1291,10 +1327,7 @@ static size_t lint_dir(const char *rel) {
                 /* A shipped policy says what it is for. */
                 assert_non_null(p->description);
                 int fd = -1;
-                assert_int_equal(brig_seccomp_compile_profile(
-                                         p->seccomp_profile, (const char *const *) p->seccomp_deny,
-                                         p->n_seccomp_deny, p->seccomp_errno, &fd, &err),
-                                 0);
+                assert_int_equal(brig_policy_compile_seccomp(p, &fd, &err), 0);
                 close(fd);
                 brig_policy_diags_done(&diags);
                 brig_policy_free(p);
@@ -1499,6 +1532,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__rejects_bad_env),
                 cmocka_unit_test(test_policy__seccomp_deny_resolves_names),
                 cmocka_unit_test(test_policy__seccomp_errno_names_and_numbers),
+                cmocka_unit_test(test_policy__seccomp_audit_defaults_on_and_per_entry),
                 cmocka_unit_test(test_policy__rejects_network_other_than_none),
                 cmocka_unit_test(test_policy__landlock_modes),
                 cmocka_unit_test(test_policy__rejects_bad_landlock),

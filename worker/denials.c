@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+/* Audited seccomp denials of environments: a uv_poll on each environment's seccomp listener answers every
+ * notification with the policy's errno, audits it as a "syscall_denied" event attributed to the tool call
+ * that caused it, and streams it to that call's client.
+ *
+ * Theory of operation. The environment's init loads the filter with SECCOMP_FILTER_FLAG_NEW_LISTENER and
+ * sends the listener over the control socket before it reports "ready" (sandbox/jail.c); brigd is its only
+ * holder. A denied task sleeps in the kernel until answered; the answer is always an error (never
+ * SECCOMP_USER_NOTIF_FLAG_CONTINUE). If brigd dies, the listener closes and audited calls fail with
+ * ENOSYS: still denied.
+ *
+ * Attribution: notif.pid is a pid in brigd's namespace. Its /proc/PID/stat parent chain leads to the
+ * environment's init (host pid from the "holder" status line); the process just below it is the
+ * command's reaper, named "brig-r<exec id>" by the init (only a process can rename itself). The exec id
+ * names a running call's command or a background process. A process that escaped its reaper (the reaper
+ * died) hangs directly below the init with its own name, and is attributed to no call, unless it renamed
+ * itself "brig-r<id>": then it can at worst pin its denials on another running command of the same
+ * environment, i.e. of the same agent; the denial itself is unaffected.
+ *
+ * Rate: a token bucket per environment; a denial without a token is still answered, but only counted,
+ * and a "syscall_denied_suppressed" event with the count follows a second later. Each poll callback
+ * handles at most BRIG_DENIALS_BATCH notifications (the poll is level-triggered: the rest come on the
+ * next loop iteration, after other clients had their turn). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "sandbox/seccomp_notify.h"
+#include "sandbox/spawn.h"
+#include "worker/denials.h"
+#include "worker/env.h"
+#include "worker/process.h"
+#include "worker/repl.h"
+#include "worker/rpc.h"
+#include "worker/worker.h"
+
+#define SUMMARY_MS 1000
+#define MAX_DEPTH 64 /* parent links walked from a denied task to its reaper */
+
+typedef struct brig_denials {
+        brig_env *env; /* borrowed; NULL once stopped */
+        uv_poll_t poll;
+        uv_timer_t summary;
+        int fd;
+        int open_handles;
+        int errno_ret;
+        double tokens;
+        uint64_t refilled_ms;
+        uint64_t suppressed;
+} brig_denials;
+
+/* What a denial is attributed to. */
+typedef struct culprit {
+        brig_call *call;       /* a running call's command, or NULL */
+        brig_process *process; /* a background process, or NULL */
+} culprit;
+
+static void handle_closed_cb(uv_handle_t *h) {
+        brig_denials *d = h->data;
+        if (--d->open_handles == 0) {
+                brig_closep(&d->fd);
+                free(d);
+        }
+}
+
+static int read_small(const char *path, char *buf, size_t size) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        ssize_t n;
+
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, size - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = 0;
+        return 0;
+}
+
+static pid_t parent_of(pid_t pid) {
+        char path[64], buf[512];
+        int ppid;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        if (read_small(path, buf, sizeof(buf)) < 0)
+                return -1;
+        /* "pid (comm) state ppid ...": comm may hold anything, ')' included. */
+        char *end = strrchr(buf, ')');
+        if (!end || sscanf(end + 1, " %*c %d", &ppid) != 1)
+                return -1;
+        return ppid;
+}
+
+/* The exec id of the command whose reaper pid runs under, or 0. */
+static uint64_t exec_id_of(const brig_env *env, pid_t pid) {
+        char path[64], comm[32];
+        uint64_t id = 0;
+        pid_t cur = pid;
+
+        if (pid <= 0 || env->init_pid <= 0)
+                return 0;
+        for (int depth = 0; depth < MAX_DEPTH; depth++) {
+                pid_t parent = parent_of(cur);
+                if (parent <= 1)
+                        return 0;
+                if (parent == env->init_pid)
+                        break;
+                cur = parent;
+        }
+        if (cur == env->init_pid)
+                return 0;
+        (void) snprintf(path, sizeof(path), "/proc/%d/comm", (int) cur);
+        if (read_small(path, comm, sizeof(comm)) < 0)
+                return 0;
+        comm[strcspn(comm, "\n")] = 0;
+        /* A 15-byte name may have been cut short: not ours to trust. */
+        if (strncmp(comm, "brig-r", 6) != 0 || strlen(comm) >= 15 || sscanf(comm + 6, "%" SCNx64, &id) != 1)
+                return 0;
+        return id;
+}
+
+static culprit find_culprit(brig_env *env, pid_t pid) {
+        uint64_t id = exec_id_of(env, pid);
+        culprit c = {0};
+
+        if (id == 0)
+                return c;
+        for (brig_conn *conn = env->w->conns; conn; conn = conn->next) {
+                if (conn->env != env)
+                        continue;
+                for (brig_call *call = conn->calls; call; call = call->next) {
+                        /* A repl call runs in its interpreter, a hidden background process. */
+                        const brig_process *p = call->repl ? brig_repl_process(call->repl) : NULL;
+                        const brig_exec *e = call->exec ? call->exec : p ? p->exec : NULL;
+                        if (e && brig_exec_id(e) == id) {
+                                c.call = call;
+                                return c;
+                        }
+                }
+        }
+        for (brig_process *p = env->processes; p; p = p->next)
+                if (p->exec && brig_exec_id(p->exec) == id) {
+                        c.process = p;
+                        return c;
+                }
+        return c;
+}
+
+/* Streams the event to the client of the call that caused it, as an MCP log message. */
+static void stream(brig_call *call, const cJSON *ev) {
+        brig_conn *conn = call->conn;
+        cJSON *params, *data;
+
+        if (conn->closing || call->state != BRIG_CALL_RUNNING)
+                return;
+        params = cJSON_CreateObject();
+        if (!params)
+                return;
+        data = cJSON_Duplicate(ev, true);
+        if (!data || !cJSON_AddItemToObject(params, "data", data)) {
+                cJSON_Delete(data);
+                cJSON_Delete(params);
+                return;
+        }
+        cJSON_AddStringToObject(params, "level", "warning");
+        cJSON_AddStringToObject(params, "logger", "brig/seccomp");
+        cJSON_AddItemToObject(data, "requestId", cJSON_Duplicate(call->id, true));
+        (void) brig__conn_notify(conn, brig_rpc_notification("notifications/message", params));
+}
+
+static bool take_token(brig_denials *d) {
+        uint64_t now = uv_now(d->env->w->loop);
+
+        d->tokens += (double) (now - d->refilled_ms) * BRIG_DENIALS_RATE / 1000.0;
+        if (d->tokens > BRIG_DENIALS_BURST)
+                d->tokens = BRIG_DENIALS_BURST;
+        d->refilled_ms = now;
+        if (d->tokens < 1.0)
+                return false;
+        d->tokens -= 1.0;
+        return true;
+}
+
+static void summary_cb(uv_timer_t *t) {
+        brig_denials *d = t->data;
+        cJSON *ev;
+
+        if (!d->env || d->suppressed == 0)
+                return;
+        ev = brig_audit_event("syscall_denied_suppressed");
+        if (ev) {
+                cJSON_AddStringToObject(ev, "environment", d->env->id);
+                cJSON_AddNumberToObject(ev, "count", (double) d->suppressed);
+        }
+        d->suppressed = 0;
+        (void) brig__worker_audit(d->env->w, ev);
+}
+
+static void handle_one(brig_denials *d, const brig_seccomp_denial *den) {
+        brig_env *env = d->env;
+        culprit c = {0};
+        bool audited = take_token(d);
+        int r;
+
+        /* /proc is read while the task still waits for our answer: ID_VALID afterwards proves that pid was
+         * still the denied task (not a reused pid) when we read it. */
+        if (audited) {
+                c = find_culprit(env, den->pid);
+                if (brig_seccomp_notify_id_valid(d->fd, den->id) < 0)
+                        c = (culprit){0};
+        }
+        r = brig_seccomp_notify_deny(d->fd, den->id, d->errno_ret);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "environment %s: answer denied %s: %m, ignoring", env->id,
+                                  den->syscall);
+        if (!audited) {
+                if (d->suppressed++ == 0)
+                        (void) uv_timer_start(&d->summary, summary_cb, SUMMARY_MS, 0);
+                return;
+        }
+
+        cJSON *ev = brig_audit_event("syscall_denied");
+        if (!ev || brig_seccomp_denial_to_json(den, ev) < 0) {
+                cJSON_Delete(ev);
+                (void) brig__worker_audit(env->w, NULL);
+                return;
+        }
+        cJSON_AddStringToObject(ev, "environment", env->id);
+        if (c.call)
+                cJSON_AddNumberToObject(ev, "call_id", (double) c.call->call_id);
+        else if (c.process) {
+                cJSON_AddStringToObject(ev, "process_id", c.process->id);
+                if (c.process->call_id)
+                        cJSON_AddNumberToObject(ev, "call_id", (double) c.process->call_id);
+        }
+        if (c.call)
+                stream(c.call, ev);
+        (void) brig__worker_audit(env->w, ev);
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events) {
+        brig_denials *d = h->data;
+        int r = 0;
+
+        if (!d->env)
+                return;
+        for (int i = 0; status >= 0 && i < BRIG_DENIALS_BATCH; i++) {
+                brig_seccomp_denial den;
+
+                r = brig_seccomp_notify_pending(d->fd);
+                if (r <= 0)
+                        break;
+                r = brig_seccomp_notify_recv(d->fd, &den);
+                if (r == -ENOENT)
+                        continue; /* killed before we got to it */
+                if (r < 0)
+                        break;
+                handle_one(d, &den);
+        }
+        /* Every task using the filter has exited (the environment is going), or the fd broke. */
+        if (status < 0 || (events & UV_DISCONNECT) || (r < 0 && r != -ENOENT)) {
+                if (r < 0 && r != -EPIPE)
+                        log_warning_errno(r, "environment %s: seccomp listener: %m, ignoring", d->env->id);
+                (void) uv_poll_stop(h);
+        }
+}
+
+void brig__denials_start(brig_env *env) {
+        brig_spawn_msg m;
+        int fds[BRIG_SPAWN_MAX_FDS];
+        size_t n_fds = 0;
+        brig_denials *d;
+        int r;
+
+        if (env->denials || env->control_fd < 0)
+                return;
+        /* The init sent it before "ready"; nothing waits when the policy audits nothing. */
+        r = brig_spawn_recv(env->control_fd, &m, fds, &n_fds);
+        if (r == -EAGAIN)
+                return;
+        if (r <= 0) {
+                log_warning_errno(r, "environment %s: seccomp listener: %m, ignoring", env->id);
+                return;
+        }
+        if (m.op != BRIG_SPAWN_LISTENER || n_fds != 1) {
+                for (size_t i = 0; i < n_fds; i++)
+                        (void) close(fds[i]);
+                log_warning("environment %s: unexpected message %u from its init, ignoring", env->id, m.op);
+                return;
+        }
+        d = calloc(1, sizeof(*d));
+        if (!d) {
+                (void) close(fds[0]);
+                log_error("environment %s: out of memory: its audited syscalls fail with ENOSYS", env->id);
+                return;
+        }
+        *d = (brig_denials){.env = env,
+                            .fd = fds[0],
+                            .errno_ret = env->policy->policy->seccomp_errno,
+                            .tokens = BRIG_DENIALS_BURST,
+                            .refilled_ms = uv_now(env->w->loop)};
+        r = uv_poll_init(env->w->loop, &d->poll, d->fd);
+        if (r < 0) {
+                log_error_errno(r, "environment %s: poll seccomp listener: %s", env->id, uv_strerror(r));
+                (void) close(d->fd);
+                free(d);
+                return;
+        }
+        (void) uv_timer_init(env->w->loop, &d->summary);
+        d->poll.data = d->summary.data = d;
+        d->open_handles = 2;
+        (void) uv_poll_start(&d->poll, UV_READABLE | UV_DISCONNECT, poll_cb);
+        env->denials = d;
+}
+
+void brig__denials_stop(brig_env *env) {
+        brig_denials *d = env->denials;
+
+        if (!d)
+                return;
+        /* A count still waiting for its summary is written now. */
+        summary_cb(&d->summary);
+        env->denials = NULL;
+        d->env = NULL;
+        uv_close((uv_handle_t *) &d->poll, handle_closed_cb);
+        uv_close((uv_handle_t *) &d->summary, handle_closed_cb);
+}
