@@ -108,9 +108,10 @@ static void test_cli_policy__explains_default(void **state) {
         assert_line(out, "filesystem.read_only[0] = \"/usr\"", def);
         assert_line(out, "limits.cpus = 1", "default");
         assert_line(out, "environment.idle_stop = \"1h\"", "default");
-        assert_non_null(strstr(out, "\nerrno EPERM ("));
+        /* Floor denials are audited by default: the worker hears of them and answers EPERM. */
+        assert_non_null(strstr(out, "\nnotify+errno EPERM ("));
         assert_non_null(strstr(out, "\ndepends on arguments ("));
-        assert_non_null(strstr(out, "\n  clone: allowed or errno EPERM\n"));
+        assert_non_null(strstr(out, "\n  clone: allowed or notify+errno EPERM\n"));
         assert_non_null(strstr(out, "\nother architectures: kill process\n"));
         free(out);
 
@@ -121,7 +122,7 @@ static void test_cli_policy__explains_default(void **state) {
         groups = cJSON_GetObjectItem(sc, "syscalls");
         assert_true(in_array(cJSON_GetObjectItem(groups, "allowed"), "read"));
         assert_false(in_array(cJSON_GetObjectItem(groups, "allowed"), "mount"));
-        assert_true(in_array(cJSON_GetObjectItem(groups, "errno EPERM"), "mount"));
+        assert_true(in_array(cJSON_GetObjectItem(groups, "notify+errno EPERM"), "mount"));
         assert_true(in_array(cJSON_GetObjectItem(groups, "errno ENOSYS"), "clone3"));
         assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(sc, "depends"), "clone"));
         assert_string_equal(cJSON_GetObjectItem(sc, "other_architectures")->valuestring, "kill process");
@@ -144,7 +145,8 @@ static void test_cli_policy__explains_a_child_of_default(void **state) {
         (void) snprintf(
                 json, sizeof(json),
                 "{\"extends\": \"%s\", \"limits\": {\"memory\": \"2G\"},\n"
-                " \"seccomp\": {\"+deny\": [\"chmod\"]}, \"filesystem\": {\"+read_write\": [\"/srv\"]}}\n",
+                " \"seccomp\": {\"+deny\": [\"chmod\", {\"name\": \"fchmod\", \"audit\": false}]},\n"
+                " \"filesystem\": {\"+read_write\": [\"/srv\"]}}\n",
                 def);
         put("child.json", json);
         (void) snprintf(child, sizeof(child), "%s/child.json", tmpdir);
@@ -161,10 +163,12 @@ static void test_cli_policy__explains_a_child_of_default(void **state) {
         j = cJSON_Parse(out);
         assert_non_null(j);
         groups = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "seccomp"), "syscalls");
-        assert_true(in_array(cJSON_GetObjectItem(groups, "errno EPERM"), "mount"));
-        assert_true(in_array(cJSON_GetObjectItem(groups, "errno EPERM"), "chmod"));
+        assert_true(in_array(cJSON_GetObjectItem(groups, "notify+errno EPERM"), "mount"));
+        assert_true(in_array(cJSON_GetObjectItem(groups, "notify+errno EPERM"), "chmod"));
         assert_false(in_array(cJSON_GetObjectItem(groups, "allowed"), "mount"));
         assert_false(in_array(cJSON_GetObjectItem(groups, "allowed"), "chmod"));
+        /* A deny entry with "audit": false fails without telling the worker. */
+        assert_true(in_array(cJSON_GetObjectItem(groups, "errno EPERM"), "fchmod"));
         assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "chain")), 2);
         cJSON_Delete(j);
         free(out);
