@@ -18,6 +18,9 @@ typedef struct brig_oneshot {
         const char *cwd;
         uint64_t timeout_ms; /* 0: the policy's wall_time */
         char **argv;         /* NULL-terminated command */
+        char **binds;        /* "HOST[:JAIL]" added to the policy's binds, n_binds of them */
+        bool *binds_ro;      /* per entry: --ro-bind (true) or --bind */
+        size_t n_binds;
         bool json_events;
 } brig_oneshot;
 int brig_cli_oneshot(const brig_oneshot *o);

@@ -30,8 +30,8 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
 static void run_help(void) {
-        printf("Usage: brig run --policy FILE [--workspace DIR] [--cwd DIR] [--timeout MS] -- COMMAND "
-               "[ARG]...\n"
+        printf("Usage: brig run --policy FILE [--workspace DIR] [--cwd DIR] [--timeout MS]\n"
+               "                [--ro-bind HOST[:JAIL]]... [--bind HOST[:JAIL]]... -- COMMAND [ARG]...\n"
                "\n"
                "Runs COMMAND once in a jail built from the policy, without a daemon. The workspace (a "
                "fresh\n"
@@ -42,6 +42,8 @@ static void run_help(void) {
                "the command's code (128+N for signal N, 124 on timeout, 125 if the jail could not be "
                "built).\n"
                "As root, the jail runs as host uid %d: a --workspace must be writable by it.\n"
+               "--ro-bind and --bind add a host path (read-only or writable) at JAIL, or at the same\n"
+               "path, to the policy's binds, checked as the policy's own are; repeat them as needed.\n"
                "Syscalls the policy denies with audit (seccomp.audit, on by default) fail with its errno\n"
                "and are printed as `brig: denied NAME(ARGS)` on stderr (the first 50, then a count).\n",
                BRIG_JAIL_HOST_ID_DEFAULT);
@@ -331,12 +333,22 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, uint64_t ti
 
 int brig_cli_run(int argc, char **argv) {
         static const struct option opts[] = {
-                {"policy", required_argument, NULL, 'p'}, {"workspace", required_argument, NULL, 'w'},
-                {"cwd", required_argument, NULL, 'd'},    {"timeout", required_argument, NULL, 't'},
-                {"help", no_argument, NULL, 'h'},         {},
+                {"policy", required_argument, NULL, 'p'},  {"workspace", required_argument, NULL, 'w'},
+                {"cwd", required_argument, NULL, 'd'},     {"timeout", required_argument, NULL, 't'},
+                {"ro-bind", required_argument, NULL, 'r'}, {"bind", required_argument, NULL, 'b'},
+                {"help", no_argument, NULL, 'h'},          {},
         };
+        _cleanup_free_ char **binds = calloc((size_t) argc, sizeof(char *));
+        _cleanup_free_ bool *binds_ro = calloc((size_t) argc, sizeof(bool));
         brig_oneshot o = {0};
         int c;
+
+        if (!binds || !binds_ro) {
+                fprintf(stderr, "brig run: out of memory\n");
+                return 125;
+        }
+        o.binds = binds;
+        o.binds_ro = binds_ro;
 
         optind = 1;
         while ((c = getopt_long(argc, argv, "+h", opts, NULL)) >= 0) {
@@ -356,6 +368,11 @@ int brig_cli_run(int argc, char **argv) {
                                         optarg);
                                 return 2;
                         }
+                        break;
+                case 'r':
+                case 'b':
+                        binds_ro[o.n_binds] = c == 'r';
+                        binds[o.n_binds++] = optarg;
                         break;
                 case 'h':
                         run_help();
@@ -396,6 +413,27 @@ int brig_cli_oneshot(const brig_oneshot *o) {
         if (brig_policy_env_pass(policy, environ) < 0) {
                 fprintf(stderr, "brig: out of memory\n");
                 return 125;
+        }
+        for (size_t i = 0; i < o->n_binds; i++) {
+                _cleanup_free_ char *host = strdup(o->binds[i]);
+                char *jail = host ? strstr(host, ":/") : NULL;
+                struct stat st;
+                if (!host) {
+                        fprintf(stderr, "brig: out of memory\n");
+                        return 125;
+                }
+                /* HOST:JAIL splits where a jail path starts; a bare HOST is bound at the same path. */
+                if (jail)
+                        *jail++ = 0;
+                if (host[0] == '/' && stat(host, &st) < 0) {
+                        fprintf(stderr, "brig: %s %s: %s\n", o->binds_ro[i] ? "--ro-bind" : "--bind", host,
+                                strerror(errno));
+                        return 125;
+                }
+                if (brig_policy_add_bind(policy, host, jail, o->binds_ro[i], &err) < 0) {
+                        fprintf(stderr, "brig: %s\n", err.msg);
+                        return 2;
+                }
         }
         if (timeout == 0)
                 timeout = policy->limits.wall_time_ms;

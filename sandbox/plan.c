@@ -201,6 +201,24 @@ static int copy_argv(const char *const *argv, char ***ret, brig_error *err) {
         return 0;
 }
 
+static size_t depth(const char *path) {
+        size_t n = 0;
+        for (; *path; path++)
+                n += *path == '/';
+        return n;
+}
+
+/* Stable: mounts of equal depth keep the policy's order. */
+static void sort_by_depth(brig_mount *m, size_t n) {
+        for (size_t i = 1; i < n; i++) {
+                brig_mount x = m[i];
+                size_t j = i, d = depth(x.dest);
+                for (; j > 0 && depth(m[j - 1].dest) > d; j--)
+                        m[j] = m[j - 1];
+                m[j] = x;
+        }
+}
+
 static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *workspace) {
         int r;
 
@@ -221,6 +239,7 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
         if (r < 0)
                 return r;
 
+        size_t first = plan->n_mounts;
         for (size_t i = 0; i < policy->n_binds; i++) {
                 const brig_bind *b = &policy->binds[i];
                 brig_mount m = {.kind = BRIG_MOUNT_BIND,
@@ -246,14 +265,6 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                 if ((r = add_mount(plan, m)) < 0)
                         return r;
         }
-        /* After the mounts they may lie below; nothing the policy mounts is below them (policy.c). */
-        for (size_t i = 0; i < policy->n_hidden; i++) {
-                brig_mount m = {.kind = BRIG_MOUNT_HIDE, .dest = strdup(policy->hidden[i])};
-                if (!m.dest)
-                        return -ENOMEM;
-                if ((r = add_mount(plan, m)) < 0)
-                        return r;
-        }
         brig_mount ws = {
                 .kind = BRIG_MOUNT_BIND, .source = strdup(workspace), .dest = strdup(policy->workspace)};
         if (!ws.source || !ws.dest) {
@@ -263,6 +274,18 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
         }
         if ((r = add_mount(plan, ws)) < 0)
                 return r;
+        /* A mount hides whatever was mounted below its path before it: parents go first, whatever the
+         * section or file order (a bind at /tmp/cache under a tmpfs at /tmp, a bind inside the workspace).
+         */
+        sort_by_depth(plan->mounts + first, plan->n_mounts - first);
+        /* After the mounts they may lie below; nothing the policy mounts is below them (policy.c). */
+        for (size_t i = 0; i < policy->n_hidden; i++) {
+                brig_mount m = {.kind = BRIG_MOUNT_HIDE, .dest = strdup(policy->hidden[i])};
+                if (!m.dest)
+                        return -ENOMEM;
+                if ((r = add_mount(plan, m)) < 0)
+                        return r;
+        }
         brig_mount proc = {.kind = BRIG_MOUNT_PROC, .dest = strdup("/proc")};
         if (!proc.dest || (r = add_mount(plan, proc)) < 0)
                 return r < 0 ? r : -ENOMEM;

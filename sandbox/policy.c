@@ -1503,3 +1503,48 @@ int brig_policy_compile_seccomp(const brig_policy *p, int *ret_fd, brig_error *e
                                   .audit = p->seccomp_audit};
         return brig_seccomp_compile_spec(&spec, ret_fd, err);
 }
+
+int brig_policy_add_bind(brig_policy *p, const char *source, const char *dest, bool read_only,
+                         brig_error *err) {
+        const char *opt = read_only ? "--ro-bind" : "--bind";
+        _cleanup_json_ cJSON *js = cJSON_CreateString(source),
+                             *jd = cJSON_CreateString(dest ? dest : source);
+        ctx c = {.err = err};
+        size_t n_ro = 0;
+        char label[PATHBUF], q[QUOTEBUF];
+
+        if (!js || !jd)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        const char *src = get_path(&c, opt, js), *dst = src ? get_path(&c, opt, jd) : NULL;
+        if (!src || !dst || !dest_ok(&c, opt, dst))
+                return -EINVAL;
+        for (size_t i = 0; i < p->n_binds; i++)
+                n_ro += p->binds[i].read_only;
+        for (size_t k = 0; k < p->n_binds + p->n_tmpfs + 1; k++) {
+                const char *m = mount_point(p, n_ro, k, label);
+                if (m && strcmp(m, dst) == 0)
+                        return problem(&c, opt, "%s is already mounted by %s", quote(q, dst), label);
+        }
+        for (size_t k = 0; k < p->n_hidden; k++) {
+                size_t hl = strlen(p->hidden[k]);
+                if (strncmp(dst, p->hidden[k], hl) == 0 && (dst[hl] == 0 || dst[hl] == '/'))
+                        return problem(&c, opt, "%s is hidden by the policy (filesystem.hidden[%zu])",
+                                       quote(q, dst), k);
+        }
+        brig_bind b = {.source = strdup(src), .dest = strdup(dst), .read_only = read_only};
+        brig_bind *binds = reallocarray(p->binds, p->n_binds + 2, sizeof(*binds));
+        if (!b.source || !b.dest || !binds) {
+                free(b.source);
+                free(b.dest);
+                if (binds)
+                        p->binds = binds;
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        }
+        p->binds = binds;
+        /* Read-only binds stay in front of the writable ones, as the parser keeps them. */
+        size_t at = read_only ? n_ro : p->n_binds;
+        memmove(&binds[at + 1], &binds[at], (p->n_binds - at + 1) * sizeof(*binds));
+        binds[at] = b;
+        p->n_binds++;
+        return 0;
+}

@@ -156,6 +156,13 @@ int brig_policy_load(const char *path, brig_policy **ret, brig_policy_diags *dia
  * optional exists. Appends an error per problem to diags; returns how many, or -ENOMEM. Blocking I/O. */
 int brig_policy_check_host(const brig_policy *p, brig_policy_diags *diags);
 
+/* Adds a bind of host path source at jail path dest (NULL: the same path) to a loaded policy, checked as a
+ * policy's binds are (absolute, normalized, not reserved, not a mount point twice, not below a hidden
+ * path); messages name the option ("--ro-bind" or "--bind"). For `brig run`. Returns 0 or -EINVAL/-ENOMEM
+ * with err set. */
+int brig_policy_add_bind(brig_policy *p, const char *source, const char *dest, bool read_only,
+                         brig_error *err);
+
 /* Compiles the policy's seccomp program exactly as brigd and `brig run` load it (floor, seccomp.deny,
  * seccomp.audit, seccomp.profile): a sealed memfd in *ret_fd (sandbox/seccomp.h). Any thread. */
 int brig_policy_compile_seccomp(const brig_policy *p, int *ret_fd, brig_error *err);

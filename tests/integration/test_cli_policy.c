@@ -142,12 +142,11 @@ static void test_cli_policy__explains_a_child_of_default(void **state) {
                 assert_non_null(getcwd(cwd, sizeof(cwd)));
                 (void) snprintf(def, sizeof(def), "%s/%s/policies/default.json", cwd, source_dir());
         }
-        (void) snprintf(
-                json, sizeof(json),
-                "{\"extends\": \"%s\", \"limits\": {\"memory\": \"2G\"},\n"
-                " \"seccomp\": {\"+deny\": [\"chmod\", {\"name\": \"fchmod\", \"audit\": false}]},\n"
-                " \"filesystem\": {\"+read_write\": [\"/srv\"]}}\n",
-                def);
+        (void) snprintf(json, sizeof(json),
+                        "{\"extends\": \"%s\", \"limits\": {\"memory\": \"2G\"},\n"
+                        " \"seccomp\": {\"+deny\": [\"chmod\", {\"name\": \"fchmod\", \"audit\": false}]},\n"
+                        " \"filesystem\": {\"+read_write\": [\"/srv\"]}}\n",
+                        def);
         put("child.json", json);
         (void) snprintf(child, sizeof(child), "%s/child.json", tmpdir);
         assert_int_equal(brig(&out, "policy explain %s", child), 0);

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "common/fs.h"
 #include "tests/integration/harness.h"
 #include "worker/audit.h"
 
@@ -315,6 +316,45 @@ static void test_cli__run_is_a_one_shot_jail(void **state) {
         assert_non_null(strstr(out, "no-such-program"));
 }
 
+static void test_cli__run_binds_host_paths(void **state) {
+        (void) state;
+        char cmd[2048], out[4096], dir[] = "/tmp/brig-binds-XXXXXX", file[64];
+        const char *mode = getenv("BRIG_TEST_MODE");
+        if (mode && *mode) {
+                fprintf(stderr, "# SKIP: brig run is covered by the default mode\n");
+                skip();
+        }
+        assert_non_null(mkdtemp(dir));
+        chmod(dir, 0777);
+        snprintf(file, sizeof(file), "%s/f", dir);
+        FILE *f = fopen(file, "w");
+        fputs("hello\n", f);
+        fclose(f);
+        chmod(file, 0666);
+        /* Read-only at another path, writable at its own path below the policy's /tmp tmpfs. */
+        snprintf(cmd, sizeof(cmd),
+                 "%s/brig run --policy %s/policies/default.json --ro-bind %s:/opt/data --bind %s -- sh -c "
+                 "'cat /opt/data/f; (echo x > /opt/data/g) 2>/dev/null || echo ro; echo w > %s/g; ls %s' "
+                 "2>&1",
+                 build_dir(), source_dir(), dir, dir, dir, dir);
+        assert_int_equal(run(cmd, out, sizeof(out)), 0);
+        assert_string_equal(out, "hello\nro\nf\ng\n");
+        snprintf(file, sizeof(file), "%s/g", dir);
+        assert_int_equal(access(file, F_OK), 0);
+        /* Checked as a policy's binds are. */
+        snprintf(cmd, sizeof(cmd),
+                 "%s/brig run --policy %s/policies/default.json --ro-bind %s:/proc/x -- true 2>&1",
+                 build_dir(), source_dir(), dir);
+        assert_int_equal(run(cmd, out, sizeof(out)), 2);
+        assert_non_null(strstr(out, "--ro-bind: \"/proc/x\" is reserved"));
+        snprintf(cmd, sizeof(cmd),
+                 "%s/brig run --policy %s/policies/default.json --bind /no/such/dir -- true 2>&1",
+                 build_dir(), source_dir());
+        assert_int_equal(run(cmd, out, sizeof(out)), 125);
+        assert_non_null(strstr(out, "--bind /no/such/dir: No such file or directory"));
+        (void) brig_rm_rf(dir);
+}
+
 static void test_cli__policy_check_reports_errors(void **state) {
         (void) state;
         char cmd[1024], out[4096], path[] = "/tmp/brig-policy-XXXXXX";
@@ -379,6 +419,7 @@ int main(void) {
                 cmocka_unit_test(test_worker__audit_log_is_a_hash_chain),
                 cmocka_unit_test(test_cli__exec_streams_and_returns_exit_code),
                 cmocka_unit_test(test_cli__run_is_a_one_shot_jail),
+                cmocka_unit_test(test_cli__run_binds_host_paths),
                 cmocka_unit_test(test_cli__policy_check_reports_errors),
                 cmocka_unit_test(test_cli__mcp_bridge_serves_stdio_in_a_named_environment),
         };

@@ -862,9 +862,37 @@ static void test_plan__free_accepts_null(void **state) {
         brig_plan_free(NULL);
 }
 
+/* Parents are mounted before what lies below them, whatever the policy's order; then hidden paths. */
+static void test_plan__mounts_go_parents_first(void **state) {
+        (void) state;
+        brig_policy *p =
+                policy("{'filesystem': {'read_only': ['/usr', {'source': '/srv/vendor', 'dest': "
+                       "'/work/vendor'}], 'read_write': [{'source': '/srv/c', 'dest': '/tmp/cache'}], "
+                       "'tmpfs': [{'path': '/tmp'}], 'workspace': '/work', 'hidden': ['/usr/share/doc']}}");
+        brig_plan_request req = {.argv = default_argv, .workspace = "/srv/ws"};
+        brig_plan *plan = build_ok(p, &req);
+        const char *order[8];
+        size_t n = 0;
+
+        for (size_t i = 0; i < plan->n_mounts && n < 8; i++)
+                if (plan->mounts[i].kind == BRIG_MOUNT_BIND || plan->mounts[i].kind == BRIG_MOUNT_TMPFS ||
+                    plan->mounts[i].kind == BRIG_MOUNT_HIDE)
+                        order[n++] = plan->mounts[i].dest;
+        assert_int_equal(n, 6);
+        assert_string_equal(order[0], "/usr");
+        assert_string_equal(order[1], "/tmp");
+        assert_string_equal(order[2], "/work");
+        assert_string_equal(order[3], "/work/vendor");
+        assert_string_equal(order[4], "/tmp/cache");
+        assert_string_equal(order[5], "/usr/share/doc");
+        brig_plan_free(plan);
+        brig_policy_free(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_plan__namespaces_are_all_new),
+                cmocka_unit_test(test_plan__mounts_go_parents_first),
                 cmocka_unit_test(test_plan__ids_map_inside_1000_to_identity),
                 cmocka_unit_test(test_plan__identity_and_capabilities_follow_the_policy),
                 cmocka_unit_test(test_plan__generated_files_come_before_binds),

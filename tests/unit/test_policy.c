@@ -797,6 +797,36 @@ static void test_policy__check_host_finds_missing_bind_sources(void **state) {
         brig_policy_free(p);
 }
 
+static void test_policy__add_bind_checks_like_the_parser(void **state) {
+        (void) state;
+        brig_error err = BRIG_ERROR_INIT;
+        brig_policy *p = parse_ok("{'filesystem': {'read_only': ['/usr'], 'read_write': ['/srv'], "
+                                  "'hidden': ['/opt/secret']}}");
+
+        assert_int_equal(brig_policy_add_bind(p, "/data", "/mnt/data", true, &err), 0);
+        assert_int_equal(brig_policy_add_bind(p, "/cache", NULL, false, &err), 0);
+        assert_int_equal(p->n_binds, 4);
+        /* Read-only binds stay in front of the writable ones. */
+        assert_string_equal(p->binds[1].dest, "/mnt/data");
+        assert_true(p->binds[1].read_only);
+        assert_string_equal(p->binds[2].dest, "/srv");
+        assert_string_equal(p->binds[3].dest, "/cache");
+        assert_false(p->binds[3].read_only);
+
+        assert_int_equal(brig_policy_add_bind(p, "/x", "/usr", true, &err), -EINVAL);
+        assert_string_equal(err.msg, "--ro-bind: \"/usr\" is already mounted by filesystem.read_only[0]");
+        assert_int_equal(brig_policy_add_bind(p, "x", NULL, false, &err), -EINVAL);
+        assert_string_equal(err.msg, "--bind: must be an absolute path, got \"x\"");
+        assert_int_equal(brig_policy_add_bind(p, "/x", "/dev/x", false, &err), -EINVAL);
+        assert_string_equal(err.msg, "--bind: \"/dev/x\" is reserved: brig mounts or generates it");
+        assert_int_equal(brig_policy_add_bind(p, "/x", "/opt/secret/y", true, &err), -EINVAL);
+        assert_string_equal(err.msg,
+                            "--ro-bind: \"/opt/secret/y\" is hidden by the policy (filesystem.hidden[0])");
+        assert_int_equal(brig_policy_add_bind(p, "/x", "/workspace", true, &err), -EINVAL);
+        assert_int_equal(p->n_binds, 4);
+        brig_policy_free(p);
+}
+
 static void test_policy__audit_section(void **state) {
         (void) state;
         brig_policy *p = parse_ok("{}");
@@ -1528,6 +1558,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__default_home_follows_workspace),
                 cmocka_unit_test(test_policy__env_pass_through),
                 cmocka_unit_test(test_policy__audit_section),
+                cmocka_unit_test(test_policy__add_bind_checks_like_the_parser),
                 cmocka_unit_test(test_policy__check_host_finds_missing_bind_sources),
                 cmocka_unit_test(test_policy__rejects_bad_env),
                 cmocka_unit_test(test_policy__seccomp_deny_resolves_names),
