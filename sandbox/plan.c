@@ -370,7 +370,8 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->mode = req->mode;
         plan->namespaces =
                 CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-        if (policy->network == BRIG_NETWORK_NONE) {
+        /* Both modes: a network namespace of the jail's own, loopback only (the proxy listens there). */
+        if (policy->network == BRIG_NETWORK_NONE || policy->network == BRIG_NETWORK_PROXY) {
                 plan->namespaces |= CLONE_NEWNET;
                 plan->loopback = true;
         }

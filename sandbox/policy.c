@@ -21,6 +21,7 @@
 #include "common/parse.h"
 #include "common/text.h"
 #include "sandbox/caps.h"
+#include "sandbox/netpolicy.h"
 #include "sandbox/policy.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/policy_merge.h"
@@ -28,6 +29,7 @@
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)
 #define GIB (UINT64_C(1) << 30)
+#define MAX_NET_RULES 1024
 #define TIB (UINT64_C(1) << 40)
 
 #define POLICY_MAX_BYTES (1024 * 1024) /* documented in docs/policy.md, as are the bounds below */
@@ -1191,6 +1193,136 @@ static void parse_identity(ctx *c, const cJSON *sec, brig_policy *p) {
         }
 }
 
+/* An array of allow or deny rules ("network.allow"). */
+static brig_net_rule *parse_net_rules(ctx *c, const cJSON *arr, const char *path, size_t *ret_n) {
+        size_t n = array_len(c, arr, path, MAX_NET_RULES), k = 0;
+        brig_net_rule *rules = calloc(n + 1, sizeof(*rules));
+        const cJSON *it = arr && n ? arr->child : NULL;
+        char ipath[PATHBUF], why[128], q[QUOTEBUF];
+
+        if (!rules) {
+                c->oom = true;
+                return NULL;
+        }
+        for (size_t i = 0; it && i < n; it = it->next, i++) {
+                path_index(ipath, path, i);
+                if (!check_type(c, ipath, it, cJSON_IsString(it), "a host, *.domain or IP address"))
+                        continue;
+                if (!brig_net_rule_parse(it->valuestring, &rules[k], why, sizeof(why)))
+                        (void) problem(c, ipath, "%s, got %s", why, quote(q, it->valuestring));
+                else
+                        k++;
+        }
+        *ret_n = k;
+        return rules;
+}
+
+/* "network": "none", or {"mode": "proxy", "allow", "deny", "ports", "allow_private", ...}. */
+static void parse_network(ctx *c, const cJSON *it, brig_policy *p) {
+        static const char *const keys[] = {"mode",      "allow",         "deny",
+                                           "ports",     "allow_private", "max_connections",
+                                           "max_bytes", "proxy_port",    NULL};
+        const cJSON *mode, *arr, *x;
+        char path[PATHBUF], why[128], q[QUOTEBUF];
+        brig_net_policy *n;
+        uint64_t v;
+
+        p->network = BRIG_NETWORK_NONE;
+        p->proxy_port = BRIG_NET_DEFAULT_PROXY_PORT;
+        p->net_max_connections = 64;
+        p->net_max_bytes = 1 * GIB;
+        if (!it || (cJSON_IsString(it) && strcmp(it->valuestring, "none") == 0))
+                return;
+        if (cJSON_IsString(it)) {
+                (void) problem(c, "network",
+                               "expected \"none\" or an object with \"mode\": \"proxy\", got %s",
+                               quote(q, it->valuestring));
+                return;
+        }
+        if (!check_type(c, "network", it, cJSON_IsObject(it), "\"none\" or an object"))
+                return;
+        check_keys(c, it, "network", keys);
+        mode = brig_json_member(it, "mode");
+        if (!mode) {
+                (void) problem(c, "network.mode", "required: \"proxy\" or \"none\"");
+                return;
+        }
+        if (!check_type(c, "network.mode", mode, cJSON_IsString(mode), "\"proxy\" or \"none\""))
+                return;
+        if (strcmp(mode->valuestring, "none") == 0) {
+                if (cJSON_GetArraySize(it) > 1)
+                        (void) problem(c, "network", "with \"mode\": \"none\" no other field applies");
+                return;
+        }
+        if (strcmp(mode->valuestring, "proxy") != 0) {
+                (void) problem(c, "network.mode", "expected \"proxy\" or \"none\", got %s",
+                               quote(q, mode->valuestring));
+                return;
+        }
+        p->network = BRIG_NETWORK_PROXY;
+        if (!(n = p->net = calloc(1, sizeof(*n)))) {
+                c->oom = true;
+                return;
+        }
+        n->allow = parse_net_rules(c, brig_json_member(it, "allow"), "network.allow", &n->n_allow);
+        n->deny = parse_net_rules(c, brig_json_member(it, "deny"), "network.deny", &n->n_deny);
+
+        arr = brig_json_member(it, "ports");
+        size_t np = arr ? array_len(c, arr, "network.ports", 64) : 2;
+        if (!(n->ports = calloc(np + 1, sizeof(uint16_t)))) {
+                c->oom = true;
+                return;
+        }
+        if (!arr) {
+                n->ports[0] = 80;
+                n->ports[1] = 443;
+                n->n_ports = 2;
+        }
+        x = arr && np ? arr->child : NULL;
+        for (size_t i = 0; x && i < np; x = x->next, i++) {
+                v = 0;
+                get_int(c, path_index(path, "network.ports", i), x, 1, 65535, &v);
+                for (size_t k = 0; v && k < n->n_ports; k++)
+                        if (n->ports[k] == v) {
+                                (void) problem(c, path, "port %llu is listed twice", (unsigned long long) v);
+                                v = 0;
+                        }
+                if (v)
+                        n->ports[n->n_ports++] = (uint16_t) v;
+        }
+
+        arr = brig_json_member(it, "allow_private");
+        size_t nc = array_len(c, arr, "network.allow_private", 256);
+        if (!(n->allow_private = calloc(nc + 1, sizeof(brig_net_cidr)))) {
+                c->oom = true;
+                return;
+        }
+        x = arr && nc ? arr->child : NULL;
+        for (size_t i = 0; x && i < nc; x = x->next, i++) {
+                path_index(path, "network.allow_private", i);
+                if (!check_type(c, path, x, cJSON_IsString(x), "an address or CIDR like \"10.0.0.0/8\""))
+                        continue;
+                if (!brig_net_cidr_parse(x->valuestring, &n->allow_private[n->n_allow_private], why,
+                                         sizeof(why)))
+                        (void) problem(c, path, "%s, got %s", why, quote(q, x->valuestring));
+                else
+                        n->n_allow_private++;
+        }
+        if ((x = brig_json_member(it, "max_connections"))) {
+                v = p->net_max_connections;
+                get_int(c, "network.max_connections", x, 1, 4096, &v);
+                p->net_max_connections = (uint32_t) v;
+        }
+        if ((x = brig_json_member(it, "max_bytes")))
+                (void) get_size(c, "network.max_bytes", x, 1 * KIB, 1024 * GIB, "1K to 1T",
+                                &p->net_max_bytes);
+        if ((x = brig_json_member(it, "proxy_port"))) {
+                v = p->proxy_port;
+                get_int(c, "network.proxy_port", x, 1024, 65535, &v);
+                p->proxy_port = (uint16_t) v;
+        }
+}
+
 static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_policy *p) {
         static const char *const keys[] = {
                 "name",     "description",  "filesystem", "limits",      "env",   "seccomp",
@@ -1240,10 +1372,7 @@ static void parse_policy(ctx *c, const cJSON *root, const char *origin, brig_pol
         parse_capabilities(c, brig_json_member(root, "capabilities"), p);
         parse_identity(c, brig_json_member(root, "identity"), p);
 
-        p->network = BRIG_NETWORK_NONE;
-        if ((it = brig_json_member(root, "network")) &&
-            !(cJSON_IsString(it) && strcmp(it->valuestring, "none") == 0))
-                (void) problem(c, "network", "only \"none\" is supported so far");
+        parse_network(c, brig_json_member(root, "network"), p);
 
         if (!(it = brig_json_member(root, "hostname")))
                 p->hostname = xstrdup(c, "brig");
@@ -1445,6 +1574,7 @@ void brig_policy_free(brig_policy *p) {
         brig_strv_free(p->hidden);
         brig_strv_free(p->env);
         brig_strv_free(p->env_pass);
+        brig_net_policy_free(p->net);
         brig_strv_free(p->seccomp_deny);
         free(p->seccomp_deny_audit);
         brig_seccomp_profile_free(p->seccomp_profile);

@@ -12,7 +12,8 @@
  * which check every field and never return a half-filled policy. The file format is docs/policy.md. */
 
 typedef enum brig_network_mode {
-        BRIG_NETWORK_NONE, /* own network namespace with loopback only */
+        BRIG_NETWORK_NONE,  /* own network namespace with loopback only */
+        BRIG_NETWORK_PROXY, /* the same, plus the worker's HTTP proxy on loopback, deciding by policy */
         _BRIG_NETWORK_MODE_MAX,
         _BRIG_NETWORK_MODE_INVALID = -22,
 } brig_network_mode;
@@ -87,7 +88,11 @@ typedef struct brig_policy {
         brig_seccomp_profile *seccomp_profile; /* "seccomp.profile", NULL when none */
 
         brig_network_mode network;
-        char *hostname; /* default "brig" */
+        struct brig_net_policy *net;  /* PROXY: allow, deny, ports, allow_private (sandbox/netpolicy.h) */
+        uint16_t proxy_port;          /* PROXY: port of the proxy on the jail's loopback, default 3128 */
+        uint32_t net_max_connections; /* PROXY: proxied connections open at once per environment */
+        uint64_t net_max_bytes;       /* PROXY: bytes up and down per call, all connections together */
+        char *hostname;               /* default "brig" */
 
         /* Section "tools": */
         char **tools_allow;         /* NULL: every tool; else the NULL-terminated names allowed */

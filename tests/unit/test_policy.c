@@ -976,13 +976,16 @@ static void test_policy__seccomp_audit_defaults_on_and_per_entry(void **state) {
                      "seccomp.deny[1]: \"acct\" is listed twice");
 }
 
-static void test_policy__rejects_network_other_than_none(void **state) {
+static void test_policy__rejects_network_other_than_none_or_proxy(void **state) {
         brig_policy *p;
 
         (void) state;
-        assert_fails("{'network': 'host'}", "network: only \"none\" is supported so far");
-        assert_fails("{'network': 'None'}", "network: only \"none\" is supported so far");
-        assert_fails("{'network': false}", "network: only \"none\" is supported so far");
+        /* Nothing like the host's network: "none", or the governed proxy (tests/unit/test_netpolicy.c). */
+        assert_fails("{'network': 'host'}",
+                     "network: expected \"none\" or an object with \"mode\": \"proxy\", got \"host\"");
+        assert_fails("{'network': 'None'}",
+                     "network: expected \"none\" or an object with \"mode\": \"proxy\", got \"None\"");
+        assert_fails("{'network': false}", "network: expected \"none\" or an object, got boolean");
         p = parse_ok("{'network': 'none'}");
         assert_int_equal(p->network, BRIG_NETWORK_NONE);
         brig_policy_free(p);
@@ -1564,7 +1567,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__seccomp_deny_resolves_names),
                 cmocka_unit_test(test_policy__seccomp_errno_names_and_numbers),
                 cmocka_unit_test(test_policy__seccomp_audit_defaults_on_and_per_entry),
-                cmocka_unit_test(test_policy__rejects_network_other_than_none),
+                cmocka_unit_test(test_policy__rejects_network_other_than_none_or_proxy),
                 cmocka_unit_test(test_policy__landlock_modes),
                 cmocka_unit_test(test_policy__rejects_bad_landlock),
                 cmocka_unit_test(test_policy__capabilities_are_an_allow_list),
