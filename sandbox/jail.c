@@ -25,6 +25,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -118,6 +119,26 @@ static int loopback_up(void) {
                 if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
                         r = -errno;
         }
+        (void) close(fd);
+        return r;
+}
+
+/* The proxy's listening socket, created here so that it lives in the jail's network namespace: brigd
+ * accepts on it without ever entering the namespace (no setns, so rootless works the same), and nothing
+ * else can take the port first, as no command has run yet. Sent to brigd and closed: the jail keeps no
+ * copy. Async-signal-safe. */
+static int proxy_listener_send(uint16_t port, int control) {
+        struct sockaddr_in sa = {
+                .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        brig_spawn_msg m = {.op = BRIG_SPAWN_PROXY};
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 128) < 0)
+                r = -errno;
+        else
+                r = brig_spawn_send(control, &m, &fd, 1);
         (void) close(fd);
         return r;
 }
@@ -610,6 +631,11 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
         }
         if (plan->loopback && (r = loopback_up()) < 0) {
                 report_error(status, "network", r, "bring up loopback");
+                _exit(1);
+        }
+        if (plan->mode == BRIG_PLAN_HOLD && plan->proxy_port &&
+            (r = proxy_listener_send(plan->proxy_port, control)) < 0) {
+                report_error(status, "network", r, "proxy listener on 127.0.0.1");
                 _exit(1);
         }
         if ((r = brig__caps_keep_only(plan->capabilities)) < 0) {

@@ -172,6 +172,38 @@ static int build_env(const brig_policy *policy, const char *const *extra, char *
         return 0;
 }
 
+/* The proxy variables every command of a proxy-mode environment gets, unless the policy's env or the
+ * request set the same name (which can only break the command's own access: nothing else is reachable). */
+static int add_proxy_env(brig_plan *plan) {
+        static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"};
+        static const char *const no_names[] = {"NO_PROXY", "no_proxy"};
+        size_t n = 0;
+        char url[64];
+        char **v;
+
+        (void) snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned) plan->proxy_port);
+        for (; plan->envp[n]; n++)
+                ;
+        v = reallocarray(plan->envp, n + ELEMENTSOF(names) + ELEMENTSOF(no_names) + 1, sizeof(char *));
+        if (!v)
+                return -ENOMEM;
+        plan->envp = v;
+        for (size_t i = 0; i < ELEMENTSOF(names) + ELEMENTSOF(no_names); i++) {
+                const char *name = i < ELEMENTSOF(names) ? names[i] : no_names[i - ELEMENTSOF(names)];
+                const char *value = i < ELEMENTSOF(names) ? url : "localhost,127.0.0.1,::1";
+                size_t len = strlen(name);
+                bool set = false;
+                for (size_t j = 0; j < n && !set; j++)
+                        set = strncmp(v[j], name, len) == 0 && v[j][len] == '=';
+                if (set)
+                        continue;
+                if (asprintf(&v[n], "%s=%s", name, value) < 0)
+                        return -ENOMEM;
+                v[++n] = NULL;
+        }
+        return 0;
+}
+
 static int copy_argv(const char *const *argv, char ***ret, brig_error *err) {
         size_t n = 0, total = 0;
         _cleanup_strv_free_ char **v = NULL;
@@ -236,6 +268,17 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
         if (r >= 0)
                 r = add_file(plan, "/etc/hosts", "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost\n",
                              policy->hostname);
+        /* No resolver in the jail, so that DNS cannot carry data out: names are the proxy's to resolve. The
+         * nameserver is loopback, where nothing answers unless the agent runs one itself; lookups fail at
+         * once (ECONNREFUSED). */
+        if (r >= 0 && plan->proxy_port)
+                r = add_file(
+                        plan, "/etc/resolv.conf",
+                        "# brig: no DNS in this jail. Reach the network through the HTTP proxy in\n"
+                        "# $HTTPS_PROXY / $HTTP_PROXY (http://127.0.0.1:%u), which resolves names itself.\n"
+                        "nameserver 127.0.0.1\n"
+                        "options attempts:1 timeout:1\n",
+                        (unsigned) plan->proxy_port);
         if (r < 0)
                 return r;
 
@@ -370,11 +413,13 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->mode = req->mode;
         plan->namespaces =
                 CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
-        /* Both modes: a network namespace of the jail's own, loopback only (the proxy listens there). */
-        if (policy->network == BRIG_NETWORK_NONE || policy->network == BRIG_NETWORK_PROXY) {
-                plan->namespaces |= CLONE_NEWNET;
-                plan->loopback = true;
-        }
+        /* Both modes keep the jail in a network namespace of its own with loopback only: in proxy mode the
+         * only way out is the worker's proxy, listening on that loopback (worker/proxy.c). A one-shot RUN
+         * jail has no worker behind it, hence no proxy: loopback only. */
+        plan->namespaces |= CLONE_NEWNET;
+        plan->loopback = true;
+        if (policy->network == BRIG_NETWORK_PROXY && req->mode != BRIG_PLAN_RUN)
+                plan->proxy_port = policy->proxy_port;
         plan->uid_inside = policy->uid;
         plan->gid_inside = policy->gid;
         plan->capabilities = policy->capabilities;
@@ -387,6 +432,8 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         if (req->mode != BRIG_PLAN_HOLD && (r = copy_argv(req->argv, &plan->argv, err)) < 0)
                 return r;
         if ((r = build_env(policy, req->env, &plan->envp, err)) < 0)
+                return r;
+        if (plan->proxy_port && (r = add_proxy_env(plan)) < 0)
                 return r;
         if (req->cwd && req->cwd[0])
                 r = asprintf(&plan->cwd, "%s/%s", policy->workspace, req->cwd);

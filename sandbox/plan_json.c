@@ -52,6 +52,7 @@ char *brig_plan_to_json(const brig_plan *plan) {
         ok = ok && cJSON_AddNumberToObject(root, "gid_outside", plan->gid_outside);
         ok = ok && cJSON_AddStringToObject(root, "hostname", plan->hostname);
         ok = ok && cJSON_AddBoolToObject(root, "loopback", plan->loopback);
+        ok = ok && cJSON_AddNumberToObject(root, "proxy_port", plan->proxy_port);
         ok = ok && cJSON_AddStringToObject(root, "cwd", plan->cwd);
         ok = ok && cJSON_AddBoolToObject(root, "seccomp", plan->seccomp);
         if (plan->argv)
@@ -138,6 +139,7 @@ static int plan_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
         U64("uid_outside", UINT32_MAX - 1, plan->uid_outside);
         U64("gid_inside", UINT32_MAX - 1, plan->gid_inside);
         U64("gid_outside", UINT32_MAX - 1, plan->gid_outside);
+        U64("proxy_port", UINT16_MAX, plan->proxy_port);
 #undef U64
         b = false;
         if ((r = brig_json_get_bool(root, "plan", "loopback", &b, err)) < 0)

@@ -13,12 +13,16 @@
  * and one message the other way, from the init (or a one-shot command) to brigd (or brig):
  *   LISTENER       fds: the seccomp listener of the filter it just loaded, when the filter has audited
  *                  denials (sandbox/seccomp_notify.h); sent before "ready" (or "started").
+ *   PROXY          fds: a TCP socket listening on 127.0.0.1:<plan's proxy_port> in the environment's
+ *                  network namespace, for brigd's HTTP proxy (worker/proxy.c); sent by the init of a
+ *                  proxy-mode environment before its LISTENER and before "ready".
  * A hang-up of the control socket ends the environment (the init exits, and with it every process). */
 
 enum {
         BRIG_SPAWN_RUN = 1,
         BRIG_SPAWN_KILL = 2,
         BRIG_SPAWN_LISTENER = 3,
+        BRIG_SPAWN_PROXY = 4,
 };
 
 enum {
