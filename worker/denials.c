@@ -57,12 +57,6 @@ typedef struct brig_denials {
         uint64_t suppressed;
 } brig_denials;
 
-/* What a denial is attributed to. */
-typedef struct culprit {
-        brig_call *call;       /* a running call's command, or NULL */
-        brig_process *process; /* a background process, or NULL */
-} culprit;
-
 static void handle_closed_cb(uv_handle_t *h) {
         brig_denials *d = h->data;
         if (--d->open_handles == 0) {
@@ -126,9 +120,9 @@ static uint64_t exec_id_of(const brig_env *env, pid_t pid) {
         return id;
 }
 
-static culprit find_culprit(brig_env *env, pid_t pid) {
+brig_culprit brig__denials_culprit(brig_env *env, pid_t pid) {
         uint64_t id = exec_id_of(env, pid);
-        culprit c = {0};
+        brig_culprit c = {0};
 
         if (id == 0)
                 return c;
@@ -153,8 +147,7 @@ static culprit find_culprit(brig_env *env, pid_t pid) {
         return c;
 }
 
-/* Streams the event to the client of the call that caused it, as an MCP log message. */
-static void stream(brig_call *call, const cJSON *ev) {
+void brig__denials_stream(brig_call *call, const cJSON *ev, const char *logger) {
         brig_conn *conn = call->conn;
         cJSON *params, *data;
 
@@ -170,7 +163,7 @@ static void stream(brig_call *call, const cJSON *ev) {
                 return;
         }
         cJSON_AddStringToObject(params, "level", "warning");
-        cJSON_AddStringToObject(params, "logger", "brig/seccomp");
+        cJSON_AddStringToObject(params, "logger", logger);
         cJSON_AddItemToObject(data, "requestId", cJSON_Duplicate(call->id, true));
         (void) brig__conn_notify(conn, brig_rpc_notification("notifications/message", params));
 }
@@ -205,16 +198,16 @@ static void summary_cb(uv_timer_t *t) {
 
 static void handle_one(brig_denials *d, const brig_seccomp_denial *den) {
         brig_env *env = d->env;
-        culprit c = {0};
+        brig_culprit c = {0};
         bool audited = take_token(d);
         int r;
 
         /* /proc is read while the task still waits for our answer: ID_VALID afterwards proves that pid was
          * still the denied task (not a reused pid) when we read it. */
         if (audited) {
-                c = find_culprit(env, den->pid);
+                c = brig__denials_culprit(env, den->pid);
                 if (brig_seccomp_notify_id_valid(d->fd, den->id) < 0)
-                        c = (culprit){0};
+                        c = (brig_culprit){0};
         }
         r = brig_seccomp_notify_deny(d->fd, den->id, d->errno_ret);
         if (r < 0 && r != -ENOENT)
@@ -241,7 +234,7 @@ static void handle_one(brig_denials *d, const brig_seccomp_denial *den) {
                         cJSON_AddNumberToObject(ev, "call_id", (double) c.process->call_id);
         }
         if (c.call)
-                stream(c.call, ev);
+                brig__denials_stream(c.call, ev, "brig/seccomp");
         (void) brig__worker_audit(env->w, ev);
 }
 
@@ -272,37 +265,22 @@ static void poll_cb(uv_poll_t *h, int status, int events) {
         }
 }
 
-void brig__denials_start(brig_env *env) {
-        brig_spawn_msg m;
-        int fds[BRIG_SPAWN_MAX_FDS];
-        size_t n_fds = 0;
+void brig__denials_start(brig_env *env, int fd) {
         brig_denials *d;
         int r;
 
-        if (env->denials || env->control_fd < 0)
-                return;
-        /* The init sent it before "ready"; nothing waits when the policy audits nothing. */
-        r = brig_spawn_recv(env->control_fd, &m, fds, &n_fds);
-        if (r == -EAGAIN)
-                return;
-        if (r <= 0) {
-                log_warning_errno(r, "environment %s: seccomp listener: %m, ignoring", env->id);
-                return;
-        }
-        if (m.op != BRIG_SPAWN_LISTENER || n_fds != 1) {
-                for (size_t i = 0; i < n_fds; i++)
-                        (void) close(fds[i]);
-                log_warning("environment %s: unexpected message %u from its init, ignoring", env->id, m.op);
+        if (env->denials) {
+                (void) close(fd);
                 return;
         }
         d = calloc(1, sizeof(*d));
         if (!d) {
-                (void) close(fds[0]);
+                (void) close(fd);
                 log_error("environment %s: out of memory: its audited syscalls fail with ENOSYS", env->id);
                 return;
         }
         *d = (brig_denials){.env = env,
-                            .fd = fds[0],
+                            .fd = fd,
                             .errno_ret = env->policy->policy->seccomp_errno,
                             .tokens = BRIG_DENIALS_BURST,
                             .refilled_ms = uv_now(env->w->loop)};

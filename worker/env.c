@@ -20,7 +20,9 @@
 #include "common/log.h"
 #include "sandbox/jail.h"
 #include "sandbox/plan.h"
+#include "sandbox/spawn.h"
 #include "worker/denials.h"
+#include "worker/proxy.h"
 #include "worker/process.h"
 #include "worker/repl.h"
 #include "worker/worker.h"
@@ -582,6 +584,7 @@ static void holder_gone(brig_env *env) {
         if (!env->holder_exited || !env->status_eof)
                 return;
         brig__denials_stop(env);
+        brig__proxy_stop(env);
         audit_env(env, "environment_stop", env->start_error.code ? env->start_error.msg : NULL);
         brig_closep(&env->control_fd);
         env->init_pid = 0;
@@ -612,6 +615,34 @@ static void holder_exit_cb(uv_process_t *p, int64_t status, int sig) {
         holder_gone(env);
 }
 
+/* The init sent its descriptors before "ready": the proxy's listening socket (proxy mode) and its seccomp
+ * listener (audited denials). None waits when the policy asks for neither. */
+static void init_messages(brig_env *env) {
+        for (int i = 0; i < 4 && env->control_fd >= 0; i++) {
+                int fds[BRIG_SPAWN_MAX_FDS];
+                size_t n_fds = 0;
+                brig_spawn_msg m;
+                int r = brig_spawn_recv(env->control_fd, &m, fds, &n_fds);
+
+                if (r == -EAGAIN)
+                        return;
+                if (r <= 0) {
+                        log_warning_errno(r, "environment %s: message from its init: %m, ignoring", env->id);
+                        return;
+                }
+                if (m.op == BRIG_SPAWN_LISTENER && n_fds == 1)
+                        brig__denials_start(env, fds[0]);
+                else if (m.op == BRIG_SPAWN_PROXY && n_fds == 1)
+                        brig__proxy_start(env, fds[0]);
+                else {
+                        for (size_t k = 0; k < n_fds; k++)
+                                (void) close(fds[k]);
+                        log_warning("environment %s: unexpected message %u from its init, ignoring", env->id,
+                                    m.op);
+                }
+        }
+}
+
 static void holder_line(brig_env *env, const char *line, size_t len) {
         brig_jail_status st;
 
@@ -625,7 +656,7 @@ static void holder_line(brig_env *env, const char *line, size_t len) {
                 (void) brig_jail_status_to_error(&st, &env->start_error);
         else if (st.outcome == BRIG_JAIL_READY && env->init_pid > 0 && env->state == BRIG_ENV_STARTING) {
                 env->state = BRIG_ENV_RUNNING;
-                brig__denials_start(env);
+                init_messages(env);
                 log_info("environment %s running (init pid %d)", env->id, env->init_pid);
                 audit_env(env, "environment_start", NULL);
                 fire_waiters(env, NULL);

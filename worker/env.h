@@ -72,6 +72,7 @@ struct brig_env {
         pid_t init_pid;
         int control_fd; /* to the holder's init, the spawner of every command (sandbox/spawn.h) */
         struct brig_denials *denials; /* audited seccomp denials while running (worker/denials.h) */
+        struct brig_proxy *proxy;     /* the network proxy while running, proxy mode only (worker/proxy.h) */
         brig_error start_error;
         brig_env_waiter *waiters;
 

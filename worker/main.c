@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "worker/proxy.h"
 #include "worker/worker.h"
 
 static void help(void) {
@@ -42,6 +43,10 @@ static void help(void) {
                "  --spare-environments N\n"
                "                    environments of the default policy kept built ahead, so that a new\n"
                "                    environment starts without waiting for its jail (0 to 8, default 1)\n"
+               "  --resolve NAME=ADDR\n"
+               "                    the network proxy of proxy-mode environments resolves NAME to the IPv4\n"
+               "                    or IPv6 address ADDR instead of asking DNS (repeatable; the policy's\n"
+               "                    allow rules and address checks still apply)\n"
                "  --log-level L     error, warning, info or debug (default: info)\n"
                "  -h, --help        show this help\n"
                "  --version         show the version\n"
@@ -109,10 +114,12 @@ int main(int argc, char **argv) {
                 {"policy-dir", required_argument, NULL, 'P'},
                 {"admin-uid", required_argument, NULL, 'A'},
                 {"spare-environments", required_argument, NULL, 'S'},
+                {"resolve", required_argument, NULL, 'R'},
                 {},
         };
         _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL;
         uid_t admins[BRIG_MAX_ADMIN_UIDS];
+        static brig_proxy_resolve resolve[BRIG_PROXY_MAX_RESOLVE];
         brig_worker_options o = {
                 .socket_path = "brig.sock", .jail_id = BRIG_JAIL_HOST_ID_DEFAULT, .spares = 1};
         brig_error err = BRIG_ERROR_INIT;
@@ -143,6 +150,17 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         admins[o.n_admin_uids++] = (uid_t) id;
+                        break;
+                case 'R':
+                        if (o.n_resolve >= BRIG_PROXY_MAX_RESOLVE) {
+                                fprintf(stderr, "brigd: --resolve: at most %d\n", BRIG_PROXY_MAX_RESOLVE);
+                                return 2;
+                        }
+                        if (brig_proxy_resolve_parse(optarg, &resolve[o.n_resolve], &err) < 0) {
+                                fprintf(stderr, "brigd: %s\n", err.msg);
+                                return 2;
+                        }
+                        o.n_resolve++;
                         break;
                 case 'a':
                         o.audit_path = optarg;
@@ -200,6 +218,7 @@ int main(int argc, char **argv) {
                 return 2;
         }
         o.admin_uids = admins;
+        o.resolve = resolve;
         _cleanup_free_ char *policy_copy = o.policy_path ? strdup(o.policy_path) : NULL;
         if (!o.policy_dir && policy_copy)
                 o.policy_dir = dirname(policy_copy);

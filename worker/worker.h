@@ -46,7 +46,9 @@ typedef struct brig_worker_options {
         const char *state_dir;
         const char *jail_helper;
         uid_t jail_id;
-        unsigned spares; /* environments of the default policy kept built ahead */
+        unsigned spares;                          /* environments of the default policy kept built ahead */
+        const struct brig_proxy_resolve *resolve; /* brigd --resolve entries for the proxy (borrowed) */
+        size_t n_resolve;
 } brig_worker_options;
 
 struct brig_worker {
@@ -79,6 +81,8 @@ struct brig_worker {
         uint64_t next_conn_id;
         uint64_t next_call_id;
         bool stopping;
+        const struct brig_proxy_resolve *resolve; /* borrowed from the options: lives as long as main() */
+        size_t n_resolve;
 };
 
 typedef enum brig_call_state {

@@ -1,0 +1,1160 @@
+/* SPDX-License-Identifier: MIT */
+/* The HTTP proxy of proxy-mode environments: the only way out of their network namespace. Owns the
+ * accepted connections, the allow/deny decision per request (sandbox/netpolicy.h), name resolution, the
+ * splice between client and upstream, the per-environment limits and the "net_connect" audit events.
+ *
+ * Theory of operation. An environment's jail has a network namespace of its own with only loopback. Its
+ * init (pid 1, already in that namespace) creates a TCP socket listening on 127.0.0.1:<network proxy port>
+ * and sends it to brigd over the control socket (BRIG_SPAWN_PROXY, sandbox/spawn.h) before "ready"; brigd
+ * uv_tcp_open()s it into its own loop. brigd never enters the namespace (no setns, no extra process: the
+ * same rootless), and accepted connections are sockets of that namespace whose other ends belong to the
+ * jail's processes, which find the proxy through HTTP(S)_PROXY in their environment (sandbox/plan.c).
+ * Upstream connections are brigd's own, made in brigd's namespace.
+ *
+ * One request per client connection: `CONNECT host:port` opens a tunnel (TLS stays end to end), and an
+ * absolute-form request (`GET http://host/path`) is sent upstream in origin form, with hop-by-hop and
+ * Proxy-* headers dropped, Host taken from the target and `Connection: close`; the response is relayed as
+ * is. The decision comes first (deny rules, allow rules, ports); only an allowed name is resolved (a
+ * --resolve entry, else uv_getaddrinfo on the thread pool), and then every address is checked again
+ * (private, loopback, link-local, metadata: DNS rebinding) before one is connected to. A refusal is
+ * "403 Forbidden" with the reason in the body and in X-Brig-Reason.
+ *
+ * Attribution: the accepted socket's peer port names the client's socket in /proc/<init>/net/tcp (the
+ * jail's namespace), whose inode one process of the environment holds (/proc/PID/fd, walking the init's
+ * descendants); that pid goes through the denials' attribution (worker/denials.h) to a call or background
+ * process. A socket passed elsewhere or closed in the meantime is attributed to no call.
+ *
+ * Splice: 64 KiB reads, each written as is to the other side; when a side's unsent bytes pass
+ * BRIG_PROXY_QUEUE_HIGH the other side is no longer read until they drop below BRIG_PROXY_QUEUE_LOW. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "common/parse.h"
+#include "sandbox/netpolicy.h"
+#include "worker/denials.h"
+#include "worker/process.h"
+#include "worker/proxy.h"
+#include "worker/worker.h"
+
+#define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
+
+#define MAX_ADDRS 8
+#define MAX_USAGE 256 /* per-call byte counters kept per environment */
+#define MAX_WALK 4096 /* processes of an environment looked through for a socket's owner */
+
+typedef struct usage {
+        struct usage *next;
+        uint64_t call_id; /* 0: connections attributed to no call */
+        uint64_t bytes;
+        int refs; /* open connections */
+} usage;
+
+typedef struct brig_proxy {
+        brig_env *env; /* borrowed; NULL once stopped */
+        uv_tcp_t listener;
+        struct pconn *conns;
+        unsigned n_active; /* connections within max_connections */
+        unsigned n_over;   /* connections being refused for the limit */
+        usage *usage;      /* newest first */
+        size_t n_usage;
+} brig_proxy;
+
+typedef enum pconn_state {
+        PCONN_HEAD,       /* reading the request */
+        PCONN_RESOLVING,  /* allowed; its name is being resolved */
+        PCONN_CONNECTING, /* to addrs[next_addr - 1] */
+        PCONN_SPLICE,     /* relaying */
+        PCONN_REPLYING,   /* sending the proxy's own answer, then closing */
+        PCONN_CLOSING,
+} pconn_state;
+
+typedef struct side {
+        uv_tcp_t tcp;
+        struct pconn *c;
+        bool reading, eof, shut;
+        uv_shutdown_t shutdown;
+} side;
+
+typedef struct pconn {
+        brig_proxy *p;
+        struct pconn *next, **prev;
+        side client, upstream;
+        uv_timer_t timer;
+        uv_getaddrinfo_t gai;
+        uv_connect_t connect;
+        int open_handles, pending; /* handles not yet closed; requests not yet called back */
+        pconn_state state;
+        bool upstream_open, over_limit, audited, allowed, tunnel, resolving;
+
+        char head[BRIG_PROXY_HEADER_MAX + 1];
+        size_t head_len, head_end; /* bytes read; where the headers end (0: not yet) */
+        char host[256];
+        char authority[300]; /* as the client wrote it, for Host */
+        const char *path;    /* into head */
+        size_t path_len;
+        uint16_t port;
+        char reason[BRIG_NET_REASON_MAX];
+        char error[160];
+        char address[INET6_ADDRSTRLEN + 8];
+
+        struct sockaddr_storage addrs[MAX_ADDRS];
+        size_t n_addrs, next_addr;
+
+        uint64_t call_id;
+        char process_id[16];
+        usage *usage;
+        uint64_t up, down;
+        uint64_t started_ms;
+} pconn;
+
+/* One read buffer, written as is to the other side. */
+typedef struct chunk {
+        uv_write_t req;
+        pconn *c;
+        side *src; /* resumed when the write drains the queue */
+        char data[];
+} chunk;
+
+static const brig_policy *policy_of(const brig_proxy *p) {
+        return p->env->policy->policy;
+}
+
+static void usage_put(brig_proxy *p, usage *u) {
+        if (u)
+                u->refs--;
+        (void) p;
+}
+
+static usage *usage_get(brig_proxy *p, uint64_t call_id) {
+        usage *u, **pp;
+
+        for (u = p->usage; u; u = u->next)
+                if (u->call_id == call_id) {
+                        u->refs++;
+                        return u;
+                }
+        if (p->n_usage >= MAX_USAGE) {
+                /* Forget the oldest call without open connections. */
+                usage **victim = NULL;
+                for (pp = &p->usage; *pp; pp = &(*pp)->next)
+                        if ((*pp)->refs == 0)
+                                victim = pp;
+                if (victim) {
+                        u = *victim;
+                        *victim = u->next;
+                        free(u);
+                        p->n_usage--;
+                }
+        }
+        u = calloc(1, sizeof(*u));
+        if (!u)
+                return NULL;
+        u->call_id = call_id;
+        u->refs = 1;
+        u->next = p->usage;
+        p->usage = u;
+        p->n_usage++;
+        return u;
+}
+
+static brig_call *find_call(brig_env *env, uint64_t call_id) {
+        if (call_id == 0)
+                return NULL;
+        for (brig_conn *conn = env->w->conns; conn; conn = conn->next) {
+                if (conn->env != env)
+                        continue;
+                for (brig_call *call = conn->calls; call; call = call->next)
+                        if (call->call_id == call_id)
+                                return call;
+        }
+        return NULL;
+}
+
+/* Attribution (see the theory of operation). */
+
+static int tcp_inode(pid_t init, unsigned peer_port, unsigned proxy_port, unsigned long *ret) {
+        static const char *const files[] = {"tcp", "tcp6"};
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                char path[64], line[512];
+                (void) snprintf(path, sizeof(path), "/proc/%d/net/%s", (int) init, files[i]);
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                if (!f)
+                        continue;
+                while (fgets(line, sizeof(line), f)) {
+                        unsigned lport, rport, st;
+                        unsigned long inode;
+                        if (sscanf(line,
+                                   " %*u: %*[0-9A-Fa-f]:%X %*[0-9A-Fa-f]:%X %X %*X:%*X %*X:%*X %*X %*u %*u "
+                                   "%lu",
+                                   &lport, &rport, &st, &inode) != 4)
+                                continue;
+                        if (lport == peer_port && rport == proxy_port && inode != 0) {
+                                *ret = inode;
+                                return 0;
+                        }
+                }
+        }
+        return -ENOENT;
+}
+
+static bool holds_socket(pid_t pid, const char *want) {
+        char path[64], target[64];
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        if (!(d = opendir(path)))
+                return false;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = 0;
+                if (strcmp(target, want) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* The host pid of the environment's process holding socket inode, or -ENOENT. Walks the init's
+ * descendants breadth first through /proc/PID/task/TID/children. */
+static pid_t socket_owner(pid_t init, unsigned long inode) {
+        _cleanup_free_ pid_t *queue = malloc(MAX_WALK * sizeof(pid_t));
+        size_t head = 0, tail = 0;
+        char want[64];
+
+        if (!queue)
+                return -ENOMEM;
+        (void) snprintf(want, sizeof(want), "socket:[%lu]", inode);
+        queue[tail++] = init;
+        while (head < tail) {
+                pid_t pid = queue[head++];
+                char path[64];
+                if (pid != init && holds_socket(pid, want))
+                        return pid;
+                (void) snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
+                _cleanup_(closedirp) DIR *tasks = opendir(path);
+                struct dirent *de;
+                while (tasks && (de = readdir(tasks))) {
+                        char cpath[128];
+                        if (de->d_name[0] == '.')
+                                continue;
+                        (void) snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int) pid,
+                                        de->d_name);
+                        _cleanup_fclose_ FILE *f = fopen(cpath, "re");
+                        int child;
+                        while (f && tail < MAX_WALK && fscanf(f, "%d", &child) == 1)
+                                queue[tail++] = child;
+                }
+        }
+        return -ENOENT;
+}
+
+static void attribute(pconn *c) {
+        brig_env *env = c->p->env;
+        struct sockaddr_storage peer;
+        int len = sizeof(peer);
+        unsigned long inode = 0;
+        unsigned peer_port;
+        pid_t owner;
+
+        if (env->init_pid <= 0 || uv_tcp_getpeername(&c->client.tcp, (struct sockaddr *) &peer, &len) < 0)
+                return;
+        if (peer.ss_family == AF_INET)
+                peer_port = ntohs(((struct sockaddr_in *) &peer)->sin_port);
+        else if (peer.ss_family == AF_INET6)
+                peer_port = ntohs(((struct sockaddr_in6 *) &peer)->sin6_port);
+        else
+                return;
+        if (tcp_inode(env->init_pid, peer_port, policy_of(c->p)->proxy_port, &inode) < 0 ||
+            (owner = socket_owner(env->init_pid, inode)) <= 0)
+                return;
+        brig_culprit who = brig__denials_culprit(env, owner);
+        if (who.call)
+                c->call_id = who.call->call_id;
+        else if (who.process) {
+                c->call_id = who.process->call_id;
+                (void) snprintf(c->process_id, sizeof(c->process_id), "%s", who.process->id);
+        }
+}
+
+/* Audit. */
+
+static void audit(pconn *c, bool allowed) {
+        brig_env *env = c->p->env;
+        cJSON *ev;
+
+        if (c->audited || !env)
+                return;
+        c->audited = true;
+        ev = brig_audit_event("net_connect");
+        if (ev) {
+                cJSON_AddStringToObject(ev, "host", c->host);
+                cJSON_AddNumberToObject(ev, "port", c->port);
+                if (c->address[0])
+                        cJSON_AddStringToObject(ev, "address", c->address);
+                cJSON_AddStringToObject(ev, "method", c->tunnel ? "CONNECT" : "HTTP");
+                cJSON_AddStringToObject(ev, "decision", allowed ? "allowed" : "denied");
+                cJSON_AddStringToObject(ev, "reason", c->reason);
+                if (c->error[0])
+                        cJSON_AddStringToObject(ev, "error", c->error);
+                cJSON_AddNumberToObject(ev, "bytes_up", (double) c->up);
+                cJSON_AddNumberToObject(ev, "bytes_down", (double) c->down);
+                cJSON_AddNumberToObject(ev, "duration_ms", (double) (uv_now(env->w->loop) - c->started_ms));
+                cJSON_AddStringToObject(ev, "environment", env->id);
+                if (c->call_id)
+                        cJSON_AddNumberToObject(ev, "call_id", (double) c->call_id);
+                if (c->process_id[0])
+                        cJSON_AddStringToObject(ev, "process_id", c->process_id);
+                brig_call *call = c->process_id[0] ? NULL : find_call(env, c->call_id);
+                if (call)
+                        brig__denials_stream(call, ev, "brig/network");
+        }
+        (void) brig__worker_audit(env->w, ev);
+}
+
+/* Teardown: every handle gets one uv_close(); the connection is freed once they and every request have
+ * called back. */
+
+static void maybe_free(pconn *c) {
+        if (c->open_handles > 0 || c->pending > 0)
+                return;
+        free(c);
+}
+
+static void timer_closed_cb(uv_handle_t *h) {
+        pconn *c = h->data;
+        c->open_handles--;
+        maybe_free(c);
+}
+
+static void side_closed_cb(uv_handle_t *h) {
+        side *s = h->data;
+        pconn *c = s->c;
+        c->open_handles--;
+        maybe_free(c);
+}
+
+static void conn_close(pconn *c) {
+        brig_proxy *p = c->p;
+
+        if (c->state == PCONN_CLOSING)
+                return;
+        if (c->allowed)
+                audit(c, true);
+        c->state = PCONN_CLOSING;
+        if (c->next)
+                c->next->prev = c->prev;
+        *c->prev = c->next;
+        if (c->over_limit)
+                p->n_over--;
+        else
+                p->n_active--;
+        usage_put(p, c->usage);
+        c->usage = NULL;
+        if (c->resolving)
+                (void) uv_cancel((uv_req_t *) &c->gai);
+        uv_close((uv_handle_t *) &c->client.tcp, side_closed_cb);
+        uv_close((uv_handle_t *) &c->timer, timer_closed_cb);
+        if (c->upstream_open)
+                uv_close((uv_handle_t *) &c->upstream.tcp, side_closed_cb);
+}
+
+/* Responses of the proxy itself. */
+
+static void reply_written_cb(uv_write_t *req, int status) {
+        chunk *k = container_of(req, chunk, req);
+        pconn *c = k->c;
+        (void) status;
+        free(k);
+        c->pending--;
+        conn_close(c);
+        maybe_free(c);
+}
+
+static void printable(char *out, size_t size, const char *in) {
+        size_t n = 0;
+        for (const char *s = in; *s && n < size - 1; s++)
+                out[n++] = (*s >= 0x20 && *s < 0x7f) ? *s : '?';
+        out[n] = 0;
+}
+
+/* Answers with status, reason (X-Brig-Reason) and text (the body), both one line made printable, then
+ * closes. */
+static void reply_error(pconn *c, int code, const char *status_text, const char *reason, const char *text) {
+        char safe_reason[BRIG_NET_REASON_MAX + 200], safe[BRIG_NET_REASON_MAX + 300];
+        size_t size = sizeof(safe_reason) + sizeof(safe) + 256;
+        chunk *k;
+
+        printable(safe_reason, sizeof(safe_reason), reason);
+        printable(safe, sizeof(safe), text);
+        k = malloc(sizeof(*k) + size);
+        if (!k) {
+                conn_close(c);
+                return;
+        }
+        k->c = c;
+        k->src = NULL;
+        int len = snprintf(k->data, size,
+                           "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nX-Brig-Reason: %s\r\n"
+                           "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+                           code, status_text, safe_reason, strlen(safe) + 1, safe);
+        uv_buf_t b = uv_buf_init(k->data, (unsigned) len);
+        c->state = PCONN_REPLYING;
+        (void) uv_read_stop((uv_stream_t *) &c->client.tcp);
+        if (uv_write(&k->req, (uv_stream_t *) &c->client.tcp, &b, 1, reply_written_cb) < 0) {
+                free(k);
+                conn_close(c);
+                return;
+        }
+        c->pending++;
+}
+
+/* Refuses with c->reason: 403, or 503 for a limit. */
+static void deny(pconn *c, bool limit) {
+        char text[BRIG_NET_REASON_MAX + 300];
+
+        audit(c, false);
+        (void) snprintf(text, sizeof(text), "brig: %s:%u refused: %s", c->host, (unsigned) c->port,
+                        c->reason);
+        if (limit)
+                reply_error(c, 503, "Service Unavailable", c->reason, text);
+        else
+                reply_error(c, 403, "Forbidden", c->reason, text);
+}
+
+/* Splice. */
+
+static void splice_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+        side *s = h->data;
+        chunk *k = malloc(sizeof(*k) + BRIG_PROXY_BUFFER);
+        (void) suggested;
+        if (!k) {
+                *buf = uv_buf_init(NULL, 0);
+                return;
+        }
+        k->c = s->c;
+        k->src = s;
+        *buf = uv_buf_init(k->data, BRIG_PROXY_BUFFER);
+}
+
+static side *other(side *s) {
+        return s == &s->c->client ? &s->c->upstream : &s->c->client;
+}
+
+static void splice_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
+
+static void resume(side *s) {
+        if (s->reading || s->eof || s->c->state != PCONN_SPLICE)
+                return;
+        if (uv_read_start((uv_stream_t *) &s->tcp, splice_alloc_cb, splice_read_cb) == 0)
+                s->reading = true;
+}
+
+static void splice_written_cb(uv_write_t *req, int status) {
+        chunk *k = container_of(req, chunk, req);
+        pconn *c = k->c;
+        side *src = k->src;
+
+        free(k);
+        c->pending--;
+        if (status < 0 && c->state != PCONN_CLOSING)
+                conn_close(c);
+        else if (c->state == PCONN_SPLICE && other(src)->tcp.write_queue_size < BRIG_PROXY_QUEUE_LOW)
+                resume(src);
+        maybe_free(c);
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status) {
+        side *s = req->data;
+        pconn *c = s->c;
+        (void) status;
+        c->pending--;
+        /* The upstream is done (its end reached the client), or both directions are. */
+        if (c->state == PCONN_SPLICE && (s == &c->client || c->client.shut))
+                conn_close(c);
+        maybe_free(c);
+}
+
+static int forward(pconn *c, side *dst, chunk *k, size_t len) {
+        uv_buf_t b = uv_buf_init(k->data, (unsigned) len);
+        int r = uv_write(&k->req, (uv_stream_t *) &dst->tcp, &b, 1, splice_written_cb);
+        if (r < 0) {
+                free(k);
+                return r;
+        }
+        c->pending++;
+        if (dst == &c->upstream)
+                c->up += len;
+        else
+                c->down += len;
+        return 0;
+}
+
+static void splice_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
+        side *s = stream->data;
+        pconn *c = s->c;
+        side *dst = other(s);
+        chunk *k = buf->base ? container_of(buf->base, chunk, data) : NULL;
+
+        if (n <= 0 || c->state != PCONN_SPLICE) {
+                free(k);
+                if (n == 0 || c->state != PCONN_SPLICE)
+                        return;
+                (void) uv_read_stop(stream);
+                s->reading = false;
+                if (n != UV_EOF) {
+                        conn_close(c);
+                        return;
+                }
+                s->eof = true;
+                /* Half-close: pass the end on once what came before it is written. */
+                dst->shutdown.data = dst;
+                if (uv_shutdown(&dst->shutdown, (uv_stream_t *) &dst->tcp, shutdown_cb) < 0) {
+                        conn_close(c);
+                        return;
+                }
+                dst->shut = true;
+                c->pending++;
+                return;
+        }
+        uint64_t max = policy_of(c->p)->net_max_bytes;
+        if (c->usage) {
+                c->usage->bytes += (uint64_t) n;
+                if (c->usage->bytes > max) {
+                        free(k);
+                        (void) snprintf(c->error, sizeof(c->error),
+                                        "cut: network.max_bytes (%" PRIu64 ") exceeded by %s", max,
+                                        c->call_id ? "its call" : "connections attributed to no call");
+                        log_info("environment %s: proxy connection to %s:%u %s", c->p->env->id, c->host,
+                                 (unsigned) c->port, c->error);
+                        conn_close(c);
+                        return;
+                }
+        }
+        if (forward(c, dst, k, (size_t) n) < 0) {
+                conn_close(c);
+                return;
+        }
+        if (dst->tcp.write_queue_size > BRIG_PROXY_QUEUE_HIGH) {
+                (void) uv_read_stop(stream);
+                s->reading = false;
+        }
+}
+
+/* Sends bytes the proxy already holds (its request, or what the client sent after its headers). */
+static int send_copy(pconn *c, side *dst, const char *data, size_t len) {
+        chunk *k;
+
+        if (len == 0)
+                return 0;
+        k = malloc(sizeof(*k) + len);
+        if (!k)
+                return -ENOMEM;
+        k->c = c;
+        k->src = dst == &c->upstream ? &c->client : &c->upstream;
+        memcpy(k->data, data, len);
+        return forward(c, dst, k, len);
+}
+
+static bool header_is(const char *line, size_t name_len, const char *name) {
+        return strlen(name) == name_len && strncasecmp(line, name, name_len) == 0;
+}
+
+/* Hop-by-hop and proxy headers, and those the client's Connection header names (RFC 9110 7.6.1). */
+static bool header_dropped(const char *line, size_t name_len, const char *connection,
+                           size_t connection_len) {
+        static const char *const names[] = {"connection",
+                                            "proxy-connection",
+                                            "keep-alive",
+                                            "proxy-authorization",
+                                            "proxy-authenticate",
+                                            "te",
+                                            "trailer",
+                                            "upgrade",
+                                            "host"};
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (header_is(line, name_len, names[i]))
+                        return true;
+        if (name_len >= 6 && strncasecmp(line, "proxy-", 6) == 0)
+                return true;
+        for (size_t i = 0; connection && i < connection_len;) {
+                size_t tok = strcspn(connection + i, ", \t\r");
+                if (tok > connection_len - i)
+                        tok = connection_len - i;
+                if (tok == name_len && strncasecmp(connection + i, line, tok) == 0)
+                        return true;
+                i += tok + 1;
+        }
+        return false;
+}
+
+/* The request in origin form for the upstream. */
+static int send_request(pconn *c) {
+        const char *p = c->head, *end = c->head + c->head_end;
+        const char *line_end = memchr(p, '\n', (size_t) (end - p));
+        const char *method_end = memchr(p, ' ', (size_t) (line_end - p));
+        const char *connection = NULL;
+        size_t connection_len = 0, n = 0;
+        _cleanup_free_ char *out = malloc(c->head_end + sizeof(c->authority) + 64);
+
+        if (!out)
+                return -ENOMEM;
+        /* Find Connection first: it names more headers to drop. */
+        for (const char *l = line_end + 1; l < end;) {
+                const char *e = memchr(l, '\n', (size_t) (end - l));
+                const char *colon = memchr(l, ':', (size_t) (e - l));
+                if (colon && header_is(l, (size_t) (colon - l), "connection")) {
+                        connection = colon + 1;
+                        connection_len = (size_t) (e - connection);
+                }
+                l = e + 1;
+        }
+        n += (size_t) sprintf(out, "%.*s %.*s HTTP/1.1\r\nHost: %s\r\n", (int) (method_end - p), p,
+                              (int) c->path_len, c->path, c->authority);
+        for (const char *l = line_end + 1; l < end;) {
+                const char *e = memchr(l, '\n', (size_t) (end - l));
+                const char *colon = memchr(l, ':', (size_t) (e - l));
+                size_t len = (size_t) (e - l) + 1;
+                if (colon && !header_dropped(l, (size_t) (colon - l), connection, connection_len)) {
+                        memcpy(out + n, l, len);
+                        n += len;
+                }
+                l = e + 1;
+        }
+        n += (size_t) sprintf(out + n, "Connection: close\r\n\r\n");
+        return send_copy(c, &c->upstream, out, n);
+}
+
+static void start_splice(pconn *c) {
+        const char *rest = c->head + c->head_end;
+        size_t rest_len = c->head_len - c->head_end;
+        int r;
+
+        c->state = PCONN_SPLICE;
+        (void) uv_timer_stop(&c->timer);
+        if (c->tunnel) {
+                static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+                chunk *k = malloc(sizeof(*k) + sizeof(ok));
+                if (!k) {
+                        conn_close(c);
+                        return;
+                }
+                k->c = c;
+                k->src = &c->upstream;
+                memcpy(k->data, ok, sizeof(ok) - 1);
+                uv_buf_t b = uv_buf_init(k->data, sizeof(ok) - 1);
+                if ((r = uv_write(&k->req, (uv_stream_t *) &c->client.tcp, &b, 1, splice_written_cb)) < 0) {
+                        free(k);
+                        conn_close(c);
+                        return;
+                }
+                c->pending++;
+        } else if ((r = send_request(c)) < 0) {
+                conn_close(c);
+                return;
+        }
+        if ((r = send_copy(c, &c->upstream, rest, rest_len)) < 0) {
+                conn_close(c);
+                return;
+        }
+        c->client.reading = c->upstream.reading = false;
+        resume(&c->client);
+        resume(&c->upstream);
+}
+
+/* Resolution and connection. */
+
+static void try_connect(pconn *c);
+
+/* A failed attempt's handle is closed before the next attempt may initialise it again. */
+static void upstream_retry_cb(uv_handle_t *h) {
+        side *s = h->data;
+        pconn *c = s->c;
+
+        c->open_handles--;
+        if (c->state == PCONN_CONNECTING)
+                try_connect(c);
+        else
+                maybe_free(c);
+}
+
+static void upstream_failed(pconn *c, int r) {
+        (void) snprintf(c->error, sizeof(c->error), "connect %s: %s", c->address, uv_strerror(r));
+        c->upstream_open = false;
+        uv_close((uv_handle_t *) &c->upstream.tcp, upstream_retry_cb);
+}
+
+static void connect_cb(uv_connect_t *req, int status) {
+        pconn *c = req->data;
+
+        c->pending--;
+        if (c->state != PCONN_CONNECTING) {
+                maybe_free(c);
+                return;
+        }
+        if (status < 0) {
+                upstream_failed(c, status);
+                return;
+        }
+        c->error[0] = 0;
+        start_splice(c);
+}
+
+static void format_address(const struct sockaddr *sa, char *out, size_t size) {
+        char ip[INET6_ADDRSTRLEN] = "?";
+        if (sa->sa_family == AF_INET) {
+                (void) inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, ip, sizeof(ip));
+                (void) snprintf(out, size, "%s", ip);
+        } else {
+                (void) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, ip, sizeof(ip));
+                (void) snprintf(out, size, "%s", ip);
+        }
+}
+
+static void try_connect(pconn *c) {
+        brig_env *env = c->p->env;
+        int r;
+
+        if (c->next_addr >= c->n_addrs) {
+                reply_error(c, 502, "Bad Gateway", c->error[0] ? c->error : "no address to connect to",
+                            "brig: the upstream could not be reached");
+                return;
+        }
+        struct sockaddr_storage *sa = &c->addrs[c->next_addr++];
+        format_address((struct sockaddr *) sa, c->address, sizeof(c->address));
+        if ((r = uv_tcp_init(env->w->loop, &c->upstream.tcp)) < 0) {
+                reply_error(c, 502, "Bad Gateway", uv_strerror(r),
+                            "brig: the upstream could not be reached");
+                return;
+        }
+        c->upstream.tcp.data = &c->upstream;
+        c->upstream_open = true;
+        c->open_handles++;
+        (void) uv_tcp_nodelay(&c->upstream.tcp, 1);
+        c->state = PCONN_CONNECTING;
+        c->connect.data = c;
+        if ((r = uv_tcp_connect(&c->connect, &c->upstream.tcp, (struct sockaddr *) sa, connect_cb)) < 0) {
+                upstream_failed(c, r);
+                return;
+        }
+        c->pending++;
+}
+
+/* Keeps the addresses the policy allows; none: refused with the first one's reason. */
+static void addresses_checked(pconn *c, const struct sockaddr *const *sas, size_t n) {
+        const brig_policy *pol = policy_of(c->p);
+        char reason[BRIG_NET_REASON_MAX];
+        bool refused = false;
+
+        c->n_addrs = 0;
+        for (size_t i = 0; i < n && c->n_addrs < MAX_ADDRS; i++) {
+                const struct sockaddr *sa = sas[i];
+                if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+                        continue;
+                if (!brig_net_address_allowed(pol, sa, reason)) {
+                        if (!refused) {
+                                (void) snprintf(c->reason, sizeof(c->reason), "%s", reason);
+                                format_address(sa, c->address, sizeof(c->address));
+                        }
+                        refused = true;
+                        continue;
+                }
+                size_t len =
+                        sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+                memcpy(&c->addrs[c->n_addrs], sa, len);
+                if (sa->sa_family == AF_INET)
+                        ((struct sockaddr_in *) &c->addrs[c->n_addrs])->sin_port = htons(c->port);
+                else
+                        ((struct sockaddr_in6 *) &c->addrs[c->n_addrs])->sin6_port = htons(c->port);
+                c->n_addrs++;
+        }
+        if (c->n_addrs == 0) {
+                if (!refused)
+                        (void) snprintf(c->reason, sizeof(c->reason), "%s has no address", c->host);
+                c->allowed = false;
+                deny(c, false);
+                return;
+        }
+        c->address[0] = 0;
+        try_connect(c);
+}
+
+static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
+        pconn *c = req->data;
+        const struct sockaddr *sas[MAX_ADDRS * 2];
+        size_t n = 0;
+
+        c->pending--;
+        c->resolving = false;
+        if (c->state != PCONN_RESOLVING) {
+                uv_freeaddrinfo(res);
+                maybe_free(c);
+                return;
+        }
+        if (status < 0) {
+                (void) snprintf(c->error, sizeof(c->error), "resolve: %s", uv_strerror(status));
+                uv_freeaddrinfo(res);
+                reply_error(c, 502, "Bad Gateway", c->error, "brig: the upstream could not be reached");
+                return;
+        }
+        for (struct addrinfo *ai = res; ai && n < ELEMENTSOF(sas); ai = ai->ai_next)
+                sas[n++] = ai->ai_addr;
+        addresses_checked(c, sas, n);
+        uv_freeaddrinfo(res);
+}
+
+static void resolve(pconn *c) {
+        brig_worker *w = c->p->env->w;
+        struct sockaddr_storage lit = {0};
+        const struct sockaddr *sa = NULL;
+        int r;
+
+        c->state = PCONN_RESOLVING;
+        for (size_t i = 0; i < w->n_resolve; i++)
+                if (strcmp(w->resolve[i].name, c->host) == 0) {
+                        sa = (const struct sockaddr *) &w->resolve[i].addr;
+                        break;
+                }
+        if (!sa && inet_pton(AF_INET, c->host, &((struct sockaddr_in *) &lit)->sin_addr) == 1) {
+                lit.ss_family = AF_INET;
+                sa = (const struct sockaddr *) &lit;
+        } else if (!sa && inet_pton(AF_INET6, c->host, &((struct sockaddr_in6 *) &lit)->sin6_addr) == 1) {
+                lit.ss_family = AF_INET6;
+                sa = (const struct sockaddr *) &lit;
+        }
+        if (sa) {
+                addresses_checked(c, &sa, 1);
+                return;
+        }
+        /* Off the loop thread; only names the policy allowed get here. */
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+        c->gai.data = c;
+        if ((r = uv_getaddrinfo(w->loop, &c->gai, gai_cb, c->host, NULL, &hints)) < 0) {
+                (void) snprintf(c->error, sizeof(c->error), "resolve: %s", uv_strerror(r));
+                reply_error(c, 502, "Bad Gateway", c->error, "brig: the upstream could not be reached");
+                return;
+        }
+        c->pending++;
+        c->resolving = true;
+}
+
+/* The request. */
+
+/* Splits "host:port" or "[v6]:port" (port required unless default_port); false when malformed. */
+static bool split_authority(const char *a, size_t len, int default_port, char *host, size_t host_size,
+                            uint16_t *ret_port) {
+        const char *colon = NULL;
+        size_t host_len;
+        uint64_t port;
+        char num[8];
+
+        if (len == 0 || memchr(a, '@', len))
+                return false;
+        if (a[0] == '[') {
+                const char *close = memchr(a, ']', len);
+                if (!close)
+                        return false;
+                if ((size_t) (close + 1 - a) < len) {
+                        if (close[1] != ':')
+                                return false;
+                        colon = close + 1;
+                }
+                host_len = (size_t) (close + 1 - a);
+        } else {
+                colon = memrchr(a, ':', len);
+                host_len = colon ? (size_t) (colon - a) : len;
+        }
+        if (colon) {
+                size_t plen = len - (size_t) (colon + 1 - a);
+                if (plen == 0 || plen >= sizeof(num))
+                        return false;
+                memcpy(num, colon + 1, plen);
+                num[plen] = 0;
+                if (brig_parse_u64(num, &port) < 0 || port == 0 || port > 65535)
+                        return false;
+        } else if (default_port > 0)
+                port = (uint64_t) default_port;
+        else
+                return false;
+        if (host_len == 0 || host_len >= host_size)
+                return false;
+        memcpy(host, a, host_len);
+        host[host_len] = 0;
+        *ret_port = (uint16_t) port;
+        return true;
+}
+
+static void head_complete(pconn *c) {
+        const char *p = c->head, *line_end = memchr(p, '\n', c->head_end);
+        const char *sp1 = memchr(p, ' ', (size_t) (line_end - p));
+        const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t) (line_end - sp1 - 1)) : NULL;
+        char raw_host[256];
+
+        (void) uv_read_stop((uv_stream_t *) &c->client.tcp);
+        if (!sp1 || !sp2 || line_end - sp2 < 9 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
+                reply_error(c, 400, "Bad Request", "bad request", "brig: not an HTTP/1.x proxy request");
+                return;
+        }
+        const char *target = sp1 + 1;
+        size_t target_len = (size_t) (sp2 - target);
+        c->tunnel = (size_t) (sp1 - p) == 7 && strncmp(p, "CONNECT", 7) == 0;
+        const char *authority = target;
+        size_t authority_len = target_len;
+        if (!c->tunnel) {
+                if (target_len < 7 || strncasecmp(target, "http://", 7) != 0) {
+                        reply_error(c, 400, "Bad Request", "bad request",
+                                    "brig: expected CONNECT host:port or an absolute http:// URL");
+                        return;
+                }
+                authority = target + 7;
+                authority_len = strcspn(authority, "/?# ");
+                if (authority + authority_len > sp2)
+                        authority_len = (size_t) (sp2 - authority);
+                c->path = authority + authority_len;
+                c->path_len = (size_t) (sp2 - c->path);
+                if (c->path_len == 0 || c->path[0] != '/') {
+                        /* "http://h" or "http://h?q": origin form needs a leading slash. */
+                        static const char slash[] = "/";
+                        if (c->path_len == 0) {
+                                c->path = slash;
+                                c->path_len = 1;
+                        }
+                }
+        }
+        if (authority_len >= sizeof(c->authority) ||
+            !split_authority(authority, authority_len, c->tunnel ? 0 : 80, raw_host, sizeof(raw_host),
+                             &c->port) ||
+            !brig_net_host_normalize(raw_host, c->host, sizeof(c->host))) {
+                reply_error(c, 400, "Bad Request", "bad request",
+                            "brig: invalid host or port in the request target");
+                return;
+        }
+        memcpy(c->authority, authority, authority_len);
+        c->authority[authority_len] = 0;
+
+        attribute(c);
+        c->usage = usage_get(c->p, c->call_id);
+        if (!c->usage) {
+                reply_error(c, 503, "Service Unavailable", "out of memory", "brig: out of memory");
+                return;
+        }
+        if (c->over_limit) {
+                (void) snprintf(c->reason, sizeof(c->reason),
+                                "network.max_connections (%" PRIu32 ") reached in this environment",
+                                policy_of(c->p)->net_max_connections);
+                deny(c, true);
+                return;
+        }
+        if (!brig_net_decide(policy_of(c->p), c->host, c->port, c->reason)) {
+                deny(c, false);
+                return;
+        }
+        c->allowed = true;
+        resolve(c);
+}
+
+static void head_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+        side *s = h->data;
+        pconn *c = s->c;
+        (void) suggested;
+        *buf = uv_buf_init(c->head + c->head_len, (unsigned) (BRIG_PROXY_HEADER_MAX - c->head_len));
+}
+
+static void head_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
+        side *s = stream->data;
+        pconn *c = s->c;
+        (void) buf;
+
+        if (n == 0 || c->state != PCONN_HEAD)
+                return;
+        if (n < 0) {
+                conn_close(c);
+                return;
+        }
+        size_t from = c->head_len > 3 ? c->head_len - 3 : 0;
+        c->head_len += (size_t) n;
+        c->head[c->head_len] = 0;
+        char *end = memmem(c->head + from, c->head_len - from, "\r\n\r\n", 4);
+        if (end) {
+                c->head_end = (size_t) (end + 4 - c->head);
+                head_complete(c);
+                return;
+        }
+        if (c->head_len == BRIG_PROXY_HEADER_MAX)
+                reply_error(c, 431, "Request Header Fields Too Large", "bad request",
+                            "brig: request headers too large");
+}
+
+static void timer_cb(uv_timer_t *t) {
+        pconn *c = t->data;
+
+        if (c->state == PCONN_HEAD)
+                conn_close(c);
+        else if (c->state == PCONN_RESOLVING || c->state == PCONN_CONNECTING) {
+                (void) snprintf(c->error, sizeof(c->error), "%s timed out",
+                                c->state == PCONN_RESOLVING ? "resolve" : "connect");
+                reply_error(c, 504, "Gateway Timeout", c->error,
+                            "brig: the upstream did not answer in time");
+        }
+}
+
+static void accept_cb(uv_stream_t *server, int status) {
+        brig_proxy *p = server->data;
+        brig_env *env = p->env;
+        pconn *c;
+
+        if (status < 0 || !env)
+                return;
+        c = calloc(1, sizeof(*c));
+        if (!c || uv_tcp_init(env->w->loop, &c->client.tcp) < 0) {
+                free(c);
+                /* Take it off the backlog all the same, or the loop spins on it. */
+                uv_tcp_t drop;
+                if (uv_tcp_init(env->w->loop, &drop) == 0) {
+                        (void) uv_accept(server, (uv_stream_t *) &drop);
+                        uv_close((uv_handle_t *) &drop, NULL);
+                }
+                return;
+        }
+        c->p = p;
+        c->client.c = c->upstream.c = c;
+        c->client.tcp.data = &c->client;
+        c->upstream.tcp.data = &c->upstream;
+        c->timer.data = c;
+        c->open_handles = 2;
+        c->started_ms = uv_now(env->w->loop);
+        (void) uv_timer_init(env->w->loop, &c->timer);
+        c->next = p->conns;
+        if (c->next)
+                c->next->prev = &c->next;
+        c->prev = &p->conns;
+        p->conns = c;
+        if (uv_accept(server, (uv_stream_t *) &c->client.tcp) < 0) {
+                p->n_active++;
+                conn_close(c);
+                return;
+        }
+        if (p->n_active >= policy_of(p)->net_max_connections) {
+                c->over_limit = true;
+                p->n_over++;
+                /* Beyond what is worth answering: just close. */
+                if (p->n_over > BRIG_PROXY_OVER_LIMIT) {
+                        conn_close(c);
+                        return;
+                }
+        } else
+                p->n_active++;
+        (void) uv_tcp_nodelay(&c->client.tcp, 1);
+        (void) uv_timer_start(&c->timer, timer_cb, BRIG_PROXY_HEADER_TIMEOUT_MS, 0);
+        if (uv_read_start((uv_stream_t *) &c->client.tcp, head_alloc_cb, head_read_cb) < 0)
+                conn_close(c);
+}
+
+static void listener_closed_cb(uv_handle_t *h) {
+        free(h->data);
+}
+
+void brig__proxy_start(brig_env *env, int fd) {
+        brig_proxy *p;
+        int r;
+
+        if (env->proxy || env->policy->policy->network != BRIG_NETWORK_PROXY) {
+                (void) close(fd);
+                return;
+        }
+        p = calloc(1, sizeof(*p));
+        if (!p) {
+                (void) close(fd);
+                log_error("environment %s: out of memory: it has no network proxy", env->id);
+                return;
+        }
+        p->env = env;
+        if ((r = uv_tcp_init(env->w->loop, &p->listener)) < 0) {
+                (void) close(fd);
+                free(p);
+                log_error_errno(r, "environment %s: proxy: %s: it has no network", env->id, uv_strerror(r));
+                return;
+        }
+        p->listener.data = p;
+        if ((r = uv_tcp_open(&p->listener, fd)) < 0 ||
+            (r = uv_listen((uv_stream_t *) &p->listener, 128, accept_cb)) < 0) {
+                if (r != 0 && p->listener.io_watcher.fd < 0)
+                        (void) close(fd);
+                uv_close((uv_handle_t *) &p->listener, listener_closed_cb);
+                log_error_errno(r, "environment %s: proxy: %s: it has no network", env->id, uv_strerror(r));
+                return;
+        }
+        env->proxy = p;
+        log_info("environment %s: network proxy on 127.0.0.1:%u in its namespace", env->id,
+                 (unsigned) env->policy->policy->proxy_port);
+}
+
+void brig__proxy_stop(brig_env *env) {
+        brig_proxy *p = env->proxy;
+
+        if (!p)
+                return;
+        while (p->conns) {
+                pconn *c = p->conns;
+                if (c->allowed && !c->error[0])
+                        (void) snprintf(c->error, sizeof(c->error), "cut: the environment stopped");
+                conn_close(c);
+        }
+        for (usage *u = p->usage, *next; u; u = next) {
+                next = u->next;
+                free(u);
+        }
+        p->usage = NULL;
+        p->env = NULL;
+        env->proxy = NULL;
+        uv_close((uv_handle_t *) &p->listener, listener_closed_cb);
+}
+
+int brig_proxy_resolve_parse(const char *arg, brig_proxy_resolve *ret, brig_error *err) {
+        const char *eq = strchr(arg, '=');
+        brig_proxy_resolve e = {0};
+        char name[256];
+
+        if (!eq || eq == arg || (size_t) (eq - arg) >= sizeof(name))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "--resolve: expected NAME=ADDR, got \"%.100s\"", arg);
+        memcpy(name, arg, (size_t) (eq - arg));
+        name[eq - arg] = 0;
+        if (!brig_net_host_normalize(name, e.name, sizeof(e.name)))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "--resolve: invalid host name \"%.100s\"", name);
+        struct sockaddr_in *s4 = (struct sockaddr_in *) &e.addr;
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) &e.addr;
+        if (inet_pton(AF_INET, eq + 1, &s4->sin_addr) == 1) {
+                s4->sin_family = AF_INET;
+                e.addr_len = sizeof(*s4);
+        } else if (inet_pton(AF_INET6, eq + 1, &s6->sin6_addr) == 1) {
+                s6->sin6_family = AF_INET6;
+                e.addr_len = sizeof(*s6);
+        } else
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "--resolve: \"%.100s\" is not an IPv4 or IPv6 address", eq + 1);
+        *ret = e;
+        return 0;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/error.h"
+
+typedef struct brig_env brig_env;
+
+/* The HTTP proxy of a proxy-mode environment (network.mode "proxy"; see worker/proxy.c). Loop thread only.
+ */
+
+#define BRIG_PROXY_HEADER_MAX (16 * 1024)   /* bytes of a request line plus headers */
+#define BRIG_PROXY_HEADER_TIMEOUT_MS 30000  /* to send them, and for the upstream to accept */
+#define BRIG_PROXY_BUFFER (64 * 1024)       /* bytes per read */
+#define BRIG_PROXY_QUEUE_HIGH (1024 * 1024) /* a side's unsent bytes above which the other is not read */
+#define BRIG_PROXY_QUEUE_LOW (256 * 1024)   /* ... until they drop below this */
+#define BRIG_PROXY_MAX_RESOLVE 256          /* brigd --resolve entries */
+#define BRIG_PROXY_OVER_LIMIT 16            /* refused connections kept to answer beyond max_connections */
+
+/* A static name → address entry (brigd --resolve NAME=ADDR): the proxy uses it instead of DNS. */
+typedef struct brig_proxy_resolve {
+        char name[254]; /* normalized (lower case, no trailing dot) */
+        struct sockaddr_storage addr;
+        socklen_t addr_len;
+} brig_proxy_resolve;
+
+/* Parses "NAME=ADDR" (ADDR an IPv4 or IPv6 literal) into *ret. -EINVAL with a message naming the part that
+ * is wrong. Pure. */
+int brig_proxy_resolve_parse(const char *arg, brig_proxy_resolve *ret, brig_error *err);
+
+/* Starts env's proxy on fd, the listening socket its init created on loopback in the environment's network
+ * namespace (taken, closed on failure). Logs its own failures: the environment then has no way out. */
+void brig__proxy_start(brig_env *env, int fd);
+
+/* Stops it (the holder is going): open connections are cut and audited. Idempotent. */
+void brig__proxy_stop(brig_env *env);
