@@ -46,7 +46,7 @@ static int brigd_spawn(brigd *d, const char **why) {
                 return -1;
         d->pid = fork();
         if (d->pid == 0) {
-                const char *args[32];
+                const char *args[64];
                 int n = 0;
                 if (mode && strcmp(mode, "setpriv") == 0) {
                         args[n++] = "setpriv";
@@ -84,6 +84,8 @@ static int brigd_spawn(brigd *d, const char **why) {
                 args[n++] = d->policy;
                 args[n++] = "--jail-helper";
                 args[n++] = helper;
+                for (const char *const *e = d->extra_args; e && *e && n < 62; e++)
+                        args[n++] = *e;
                 args[n++] = NULL;
                 /* A test killed midway (a timeout, a failed assertion in a test with a brigd of its own)
                  * must not leave its brigd behind. An id change clears this again: setpriv sets it anew
@@ -132,11 +134,16 @@ int brigd_restart(brigd *d, const char **why) {
 }
 
 int brigd_start(brigd *d, const char *policy, const char **why) {
+        return brigd_start_args(d, policy, NULL, why);
+}
+
+int brigd_start_args(brigd *d, const char *policy, const char *const *extra_args, const char **why) {
         const char *mode = getenv("BRIG_TEST_MODE");
         char policy_path[512];
 
         memset(d, 0, sizeof(*d));
         d->stderr_fd = -1;
+        d->extra_args = extra_args;
         if (mode && strcmp(mode, "setpriv") == 0 && geteuid() != 0) {
                 *why = "BRIG_TEST_MODE=setpriv needs root";
                 return -1;

@@ -17,12 +17,15 @@ typedef struct brigd {
         char state[128];
         char policy[512];
         pid_t pid;
-        int stderr_fd; /* brigd's stderr, for failure messages */
+        int stderr_fd;                 /* brigd's stderr, for failure messages */
+        const char *const *extra_args; /* more brigd options (NULL-terminated, borrowed), or NULL */
 } brigd;
 
 /* policy: a name under policies/, or an absolute path. Returns 0, or a skip reason in *why when the mode
  * cannot run here (e.g. setpriv without root). */
 int brigd_start(brigd *d, const char *policy, const char **why);
+/* brigd_start() with more brigd options (NULL-terminated; kept for restarts, so they must outlive d). */
+int brigd_start_args(brigd *d, const char *policy, const char *const *extra_args, const char **why);
 /* Starts brigd again on the same socket, state and audit log (after it was stopped or killed). */
 int brigd_restart(brigd *d, const char **why);
 /* SIGTERM and wait; returns brigd's exit status (0 for a clean stop). */
