@@ -40,6 +40,7 @@ bench: build
 	./$(BUILD)/bench/bench_exec $(BUILD) . 400 30
 	./$(BUILD)/bench/bench_history 21 10000
 	./$(BUILD)/bench/bench_policy policies 31
+	./$(BUILD)/bench/bench_proxy $(BUILD) . 5
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

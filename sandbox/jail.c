@@ -25,6 +25,8 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
@@ -125,21 +127,28 @@ static int loopback_up(void) {
 
 /* The proxy's listening socket, created here so that it lives in the jail's network namespace: brigd
  * accepts on it without ever entering the namespace (no setns, so rootless works the same), and nothing
- * else can take the port first, as no command has run yet. Sent to brigd and closed: the jail keeps no
- * copy. Async-signal-safe. */
+ * else can take the port first, as no command has run yet. With it goes a sock_diag netlink socket of the
+ * same namespace, with which brigd looks up the jail's end of an accepted connection (to attribute it to a
+ * call) in O(1), where reading /proc/PID/net/tcp walks the host's whole TCP hash table. Both are sent to
+ * brigd and closed: the jail keeps no copy. Async-signal-safe. */
 static int proxy_listener_send(uint16_t port, int control) {
         struct sockaddr_in sa = {
                 .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         brig_spawn_msg m = {.op = BRIG_SPAWN_PROXY};
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r = 0;
+        int fds[2] = {socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+                      socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG)};
+        int r = 0;
 
-        if (fd < 0)
-                return -errno;
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 128) < 0)
+        if (fds[0] < 0)
+                r = -errno;
+        else if (bind(fds[0], (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fds[0], 128) < 0)
                 r = -errno;
         else
-                r = brig_spawn_send(control, &m, &fd, 1);
-        (void) close(fd);
+                /* Without sock_diag (a kernel without it) connections are attributed to no call. */
+                r = brig_spawn_send(control, &m, fds, fds[1] >= 0 ? 2 : 1);
+        for (int i = 0; i < 2; i++)
+                if (fds[i] >= 0)
+                        (void) close(fds[i]);
         return r;
 }
 

@@ -14,8 +14,9 @@
  *   LISTENER       fds: the seccomp listener of the filter it just loaded, when the filter has audited
  *                  denials (sandbox/seccomp_notify.h); sent before "ready" (or "started").
  *   PROXY          fds: a TCP socket listening on 127.0.0.1:<plan's proxy_port> in the environment's
- *                  network namespace, for brigd's HTTP proxy (worker/proxy.c); sent by the init of a
- *                  proxy-mode environment before its LISTENER and before "ready".
+ *                  network namespace, for brigd's HTTP proxy (worker/proxy.c), and a NETLINK_SOCK_DIAG
+ *                  socket of that namespace (when the kernel has it); sent by the init of a proxy-mode
+ *                  environment before its LISTENER and before "ready".
  * A hang-up of the control socket ends the environment (the init exits, and with it every process). */
 
 enum {

@@ -632,8 +632,8 @@ static void init_messages(brig_env *env) {
                 }
                 if (m.op == BRIG_SPAWN_LISTENER && n_fds == 1)
                         brig__denials_start(env, fds[0]);
-                else if (m.op == BRIG_SPAWN_PROXY && n_fds == 1)
-                        brig__proxy_start(env, fds[0]);
+                else if (m.op == BRIG_SPAWN_PROXY && (n_fds == 1 || n_fds == 2))
+                        brig__proxy_start(env, fds[0], n_fds == 2 ? fds[1] : -1);
                 else {
                         for (size_t k = 0; k < n_fds; k++)
                                 (void) close(fds[k]);

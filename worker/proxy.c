@@ -31,9 +31,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
 #include <stddef.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +73,7 @@ typedef struct usage {
 typedef struct brig_proxy {
         brig_env *env; /* borrowed; NULL once stopped */
         uv_tcp_t listener;
+        int diag_fd; /* NETLINK_SOCK_DIAG in the jail's network namespace, or -1 */
         struct pconn *conns;
         unsigned n_active; /* connections within max_connections */
         unsigned n_over;   /* connections being refused for the limit */
@@ -189,28 +194,66 @@ static brig_call *find_call(brig_env *env, uint64_t call_id) {
 
 /* Attribution (see the theory of operation). */
 
-static int tcp_inode(pid_t init, unsigned peer_port, unsigned proxy_port, unsigned long *ret) {
-        static const char *const files[] = {"tcp", "tcp6"};
+/* The inode of the jail's end of an accepted connection: the socket whose source is our peer and whose
+ * destination is our local address, looked up by its 4-tuple through sock_diag in the jail's namespace
+ * (one hash lookup in the kernel). -ENOENT when it is gone. */
+static int peer_inode(int diag_fd, const struct sockaddr_storage *peer, const struct sockaddr_storage *local,
+                      unsigned long *ret) {
+        struct {
+                struct nlmsghdr nlh;
+                struct inet_diag_req_v2 r;
+        } req = {
+                .nlh = {.nlmsg_len = sizeof(req),
+                        .nlmsg_type = SOCK_DIAG_BY_FAMILY,
+                        .nlmsg_flags = NLM_F_REQUEST},
+                .r = {.sdiag_family = (uint8_t) peer->ss_family,
+                      .sdiag_protocol = IPPROTO_TCP,
+                      .idiag_states = ~0u,
+                      .id.idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}},
+        };
+        union {
+                struct nlmsghdr nlh;
+                char buf[8192];
+        } resp;
+        struct sockaddr_nl nl = {.nl_family = AF_NETLINK};
+        ssize_t n;
 
-        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-                char path[64], line[512];
-                (void) snprintf(path, sizeof(path), "/proc/%d/net/%s", (int) init, files[i]);
-                _cleanup_fclose_ FILE *f = fopen(path, "re");
-                if (!f)
+        if (peer->ss_family == AF_INET) {
+                const struct sockaddr_in *p = (const void *) peer, *l = (const void *) local;
+                req.r.id.idiag_sport = p->sin_port;
+                req.r.id.idiag_dport = l->sin_port;
+                memcpy(req.r.id.idiag_src, &p->sin_addr, 4);
+                memcpy(req.r.id.idiag_dst, &l->sin_addr, 4);
+        } else if (peer->ss_family == AF_INET6) {
+                const struct sockaddr_in6 *p = (const void *) peer, *l = (const void *) local;
+                req.r.id.idiag_sport = p->sin6_port;
+                req.r.id.idiag_dport = l->sin6_port;
+                memcpy(req.r.id.idiag_src, &p->sin6_addr, 16);
+                memcpy(req.r.id.idiag_dst, &l->sin6_addr, 16);
+        } else
+                return -EAFNOSUPPORT;
+        do
+                n = sendto(diag_fd, &req, sizeof(req), MSG_DONTWAIT, (struct sockaddr *) &nl, sizeof(nl));
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        /* The kernel answers before sendto() returns. */
+        do
+                n = recv(diag_fd, &resp, sizeof(resp), MSG_DONTWAIT);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        for (struct nlmsghdr *h = &resp.nlh; NLMSG_OK(h, (size_t) n); h = NLMSG_NEXT(h, n)) {
+                if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE)
+                        return -ENOENT;
+                if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+                    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
                         continue;
-                while (fgets(line, sizeof(line), f)) {
-                        unsigned lport, rport, st;
-                        unsigned long inode;
-                        if (sscanf(line,
-                                   " %*u: %*[0-9A-Fa-f]:%X %*[0-9A-Fa-f]:%X %X %*X:%*X %*X:%*X %*X %*u %*u "
-                                   "%lu",
-                                   &lport, &rport, &st, &inode) != 4)
-                                continue;
-                        if (lport == peer_port && rport == proxy_port && inode != 0) {
-                                *ret = inode;
-                                return 0;
-                        }
-                }
+                const struct inet_diag_msg *m = NLMSG_DATA(h);
+                if (m->idiag_inode == 0)
+                        return -ENOENT;
+                *ret = m->idiag_inode;
+                return 0;
         }
         return -ENOENT;
 }
@@ -272,21 +315,15 @@ static pid_t socket_owner(pid_t init, unsigned long inode) {
 
 static void attribute(pconn *c) {
         brig_env *env = c->p->env;
-        struct sockaddr_storage peer;
-        int len = sizeof(peer);
+        struct sockaddr_storage peer, local;
+        int plen = sizeof(peer), llen = sizeof(local);
         unsigned long inode = 0;
-        unsigned peer_port;
         pid_t owner;
 
-        if (env->init_pid <= 0 || uv_tcp_getpeername(&c->client.tcp, (struct sockaddr *) &peer, &len) < 0)
-                return;
-        if (peer.ss_family == AF_INET)
-                peer_port = ntohs(((struct sockaddr_in *) &peer)->sin_port);
-        else if (peer.ss_family == AF_INET6)
-                peer_port = ntohs(((struct sockaddr_in6 *) &peer)->sin6_port);
-        else
-                return;
-        if (tcp_inode(env->init_pid, peer_port, policy_of(c->p)->proxy_port, &inode) < 0 ||
+        if (env->init_pid <= 0 || c->p->diag_fd < 0 ||
+            uv_tcp_getpeername(&c->client.tcp, (struct sockaddr *) &peer, &plen) < 0 ||
+            uv_tcp_getsockname(&c->client.tcp, (struct sockaddr *) &local, &llen) < 0 ||
+            peer_inode(c->p->diag_fd, &peer, &local, &inode) < 0 ||
             (owner = socket_owner(env->init_pid, inode)) <= 0)
                 return;
         brig_culprit who = brig__denials_culprit(env, owner);
@@ -1072,26 +1109,36 @@ static void accept_cb(uv_stream_t *server, int status) {
 }
 
 static void listener_closed_cb(uv_handle_t *h) {
-        free(h->data);
+        brig_proxy *p = h->data;
+        brig_closep(&p->diag_fd);
+        free(p);
 }
 
-void brig__proxy_start(brig_env *env, int fd) {
+void brig__proxy_start(brig_env *env, int fd, int diag_fd) {
         brig_proxy *p;
         int r;
 
         if (env->proxy || env->policy->policy->network != BRIG_NETWORK_PROXY) {
                 (void) close(fd);
+                brig_closep(&diag_fd);
                 return;
         }
         p = calloc(1, sizeof(*p));
         if (!p) {
                 (void) close(fd);
+                brig_closep(&diag_fd);
                 log_error("environment %s: out of memory: it has no network proxy", env->id);
                 return;
         }
         p->env = env;
+        p->diag_fd = diag_fd;
+        if (diag_fd < 0)
+                log_warning(
+                        "environment %s: no sock_diag: its proxied connections are attributed to no call",
+                        env->id);
         if ((r = uv_tcp_init(env->w->loop, &p->listener)) < 0) {
                 (void) close(fd);
+                brig_closep(&p->diag_fd);
                 free(p);
                 log_error_errno(r, "environment %s: proxy: %s: it has no network", env->id, uv_strerror(r));
                 return;

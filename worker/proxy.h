@@ -14,7 +14,7 @@ typedef struct brig_env brig_env;
 
 #define BRIG_PROXY_HEADER_MAX (16 * 1024)   /* bytes of a request line plus headers */
 #define BRIG_PROXY_HEADER_TIMEOUT_MS 30000  /* to send them, and for the upstream to accept */
-#define BRIG_PROXY_BUFFER (64 * 1024)       /* bytes per read */
+#define BRIG_PROXY_BUFFER (256 * 1024)      /* bytes per read */
 #define BRIG_PROXY_QUEUE_HIGH (1024 * 1024) /* a side's unsent bytes above which the other is not read */
 #define BRIG_PROXY_QUEUE_LOW (256 * 1024)   /* ... until they drop below this */
 #define BRIG_PROXY_MAX_RESOLVE 256          /* brigd --resolve entries */
@@ -32,8 +32,10 @@ typedef struct brig_proxy_resolve {
 int brig_proxy_resolve_parse(const char *arg, brig_proxy_resolve *ret, brig_error *err);
 
 /* Starts env's proxy on fd, the listening socket its init created on loopback in the environment's network
- * namespace (taken, closed on failure). Logs its own failures: the environment then has no way out. */
-void brig__proxy_start(brig_env *env, int fd);
+ * namespace, with diag_fd, a NETLINK_SOCK_DIAG socket of that namespace, or -1 (connections are then
+ * attributed to no call). Both are taken (closed on failure). Logs its own failures: the environment then
+ * has no way out. */
+void brig__proxy_start(brig_env *env, int fd, int diag_fd);
 
 /* Stops it (the holder is going): open connections are cut and audited. Idempotent. */
 void brig__proxy_stop(brig_env *env);

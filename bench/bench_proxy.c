@@ -1,0 +1,339 @@
+/* SPDX-License-Identifier: MIT */
+/* Measures the network proxy of proxy-mode environments against direct connections in the same run:
+ *   throughput  a 100 MiB download from a loopback server: through the proxy from inside a jail, and
+ *               directly on the host by the same client (python3), ratio proxied / direct (goal >= 50%)
+ *   latency     a request for an empty body, new connection each time: median time through the proxy minus
+ *               the direct median (goal <= 1 ms added per connection)
+ * The server is a thread of this program; brigd resolves bench.test to it with --resolve. Medians of the
+ * repetitions; absolute numbers drift, compare the ratio and the difference. Not a test: asserts nothing.
+ * Usage: bench_proxy BUILD_DIR SOURCE_DIR [REPS] */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#define BULK_BYTES (100u * 1024 * 1024)
+#define LATENCY_REPS 300
+
+static char chunk[1 << 20];
+
+/* The client, run on the host and in the jail alike: prints one line per request, the seconds it took.
+ * argv: MODE (bulk|small) HOST PORT VIA_PROXY(0|1) N */
+static const char client_py[] =
+        "import socket,sys,time\n"
+        "mode,host,port,via,n=sys.argv[1],sys.argv[2],int(sys.argv[3]),sys.argv[4]=='1',int(sys.argv[5])\n"
+        "path='/bulk' if mode=='bulk' else '/small'\n"
+        "buf=bytearray(1<<20)\n"
+        "for i in range(n):\n"
+        " t=time.perf_counter()\n"
+        " if via:\n"
+        "  s=socket.create_connection(('127.0.0.1',3128))\n"
+        "  s.sendall(b'GET http://%s:%d%s HTTP/1.1\\r\\nHost: "
+        "%s\\r\\n\\r\\n'%(host.encode(),port,path.encode(),"
+        "host.encode()))\n"
+        " else:\n"
+        "  s=socket.create_connection(('127.0.0.1',port))\n"
+        "  s.sendall(b'GET %s HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'%path.encode())\n"
+        " total=0\n"
+        " while True:\n"
+        "  k=s.recv_into(buf)\n"
+        "  if k==0: break\n"
+        "  total+=k\n"
+        " s.close()\n"
+        " print('%.9f %d'%(time.perf_counter()-t,total))\n";
+
+static void *serve_one(void *arg) {
+        int fd = (int) (intptr_t) arg;
+        char req[4096];
+        size_t len = 0;
+
+        for (;;) {
+                ssize_t n = read(fd, req + len, sizeof(req) - 1 - len);
+                if (n <= 0)
+                        goto done;
+                len += (size_t) n;
+                req[len] = 0;
+                if (strstr(req, "\r\n\r\n"))
+                        break;
+                if (len == sizeof(req) - 1)
+                        goto done;
+        }
+        bool bulk = strstr(req, " /bulk ") != NULL;
+        size_t body = bulk ? BULK_BYTES : 0;
+        char head[128];
+        int hl = snprintf(head, sizeof(head),
+                          "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", body);
+        if (write(fd, head, (size_t) hl) != hl)
+                goto done;
+        while (body > 0) {
+                size_t k = body < sizeof(chunk) ? body : sizeof(chunk);
+                ssize_t n = write(fd, chunk, k);
+                if (n <= 0)
+                        goto done;
+                body -= (size_t) n;
+        }
+done:
+        close(fd);
+        return NULL;
+}
+
+static void *serve(void *arg) {
+        int lfd = (int) (intptr_t) arg;
+        for (;;) {
+                int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                int one = 1;
+                (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                pthread_t t;
+                if (pthread_create(&t, NULL, serve_one, (void *) (intptr_t) fd) != 0)
+                        close(fd);
+                else
+                        pthread_detach(t);
+        }
+        return NULL;
+}
+
+static int sock_fd = -1;
+static char rbuf[8 << 20];
+static size_t rlen;
+
+static int connect_to(const char *path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static void send_line(const char *s) {
+        size_t len = strlen(s);
+        if (write(sock_fd, s, len) != (ssize_t) len || write(sock_fd, "\n", 1) != 1) {
+                perror("bench: write");
+                exit(1);
+        }
+}
+
+static cJSON *wait_for(int id) {
+        for (;;) {
+                char *nl = memchr(rbuf, '\n', rlen);
+                if (nl) {
+                        cJSON *m = cJSON_ParseWithLength(rbuf, (size_t) (nl - rbuf));
+                        memmove(rbuf, nl + 1, rlen - (size_t) (nl - rbuf) - 1);
+                        rlen -= (size_t) (nl - rbuf) + 1;
+                        cJSON *mid = cJSON_GetObjectItem(m, "id");
+                        if (cJSON_IsNumber(mid) && mid->valueint == id)
+                                return m;
+                        cJSON_Delete(m);
+                        continue;
+                }
+                ssize_t n = read(sock_fd, rbuf + rlen, sizeof(rbuf) - rlen);
+                if (n <= 0) {
+                        fprintf(stderr, "bench: brigd closed the connection\n");
+                        exit(1);
+                }
+                rlen += (size_t) n;
+        }
+}
+
+static int cmp(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+        return x < y ? -1 : x > y;
+}
+
+/* Parses the client's lines into seconds; returns the median, or -1 if a transfer came up short. */
+static double median_of(const char *out, int n, size_t want) {
+        double *v = calloc((size_t) n, sizeof(double));
+        int k = 0;
+        for (const char *p = out; p && *p && k < n; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+                double t;
+                size_t bytes;
+                if (sscanf(p, "%lf %zu", &t, &bytes) != 2)
+                        break;
+                if (bytes < want) {
+                        free(v);
+                        return -1;
+                }
+                v[k++] = t;
+        }
+        if (k == 0) {
+                free(v);
+                return -1;
+        }
+        qsort(v, (size_t) k, sizeof(double), cmp);
+        double m = v[k / 2];
+        free(v);
+        return m;
+}
+
+/* Runs the client in the jail through the proxy; returns its stdout (caller frees). */
+static char *in_jail(int id, const char *mode, int port, int n) {
+        char sport[16], sn[16];
+        snprintf(sport, sizeof(sport), "%d", port);
+        snprintf(sn, sizeof(sn), "%d", n);
+        const char *argv[] = {"python3", "-c", client_py, mode, "bench.test", sport, "1", sn};
+        cJSON *msg = cJSON_CreateObject(), *params, *args;
+        cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
+        cJSON_AddNumberToObject(msg, "id", id);
+        cJSON_AddStringToObject(msg, "method", "tools/call");
+        params = cJSON_AddObjectToObject(msg, "params");
+        cJSON_AddStringToObject(params, "name", "exec");
+        args = cJSON_AddObjectToObject(params, "arguments");
+        cJSON_AddItemToObject(args, "argv", cJSON_CreateStringArray(argv, 8));
+        cJSON_AddNumberToObject(args, "timeout_ms", 600000);
+        char *text = cJSON_PrintUnformatted(msg);
+        send_line(text);
+        free(text);
+        cJSON_Delete(msg);
+        cJSON *m = wait_for(id);
+        cJSON *sc = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "structuredContent");
+        cJSON *out = cJSON_GetObjectItem(sc, "stdout");
+        char *s = cJSON_IsString(out) ? strdup(out->valuestring) : NULL;
+        if (!s || !cJSON_IsNumber(cJSON_GetObjectItem(sc, "exit_code")) ||
+            cJSON_GetObjectItem(sc, "exit_code")->valueint != 0) {
+                char *t = cJSON_PrintUnformatted(m);
+                fprintf(stderr, "bench: proxied client failed: %.2000s\n", t);
+                exit(1);
+        }
+        cJSON_Delete(m);
+        return s;
+}
+
+/* Runs the client on the host, directly; returns its stdout (caller frees). */
+static char *on_host(const char *mode, int port, int n) {
+        char sport[16], sn[16], *out = malloc(1 << 20);
+        size_t len = 0;
+        int p[2];
+
+        snprintf(sport, sizeof(sport), "%d", port);
+        snprintf(sn, sizeof(sn), "%d", n);
+        if (!out || pipe2(p, O_CLOEXEC) < 0)
+                exit(1);
+        pid_t pid = fork();
+        if (pid == 0) {
+                dup2(p[1], 1);
+                execl("/usr/bin/python3", "python3", "-c", client_py, mode, "127.0.0.1", sport, "0", sn,
+                      (char *) NULL);
+                _exit(127);
+        }
+        close(p[1]);
+        for (ssize_t r; (r = read(p[0], out + len, (1 << 20) - 1 - len)) > 0;)
+                len += (size_t) r;
+        out[len] = 0;
+        close(p[0]);
+        waitpid(pid, NULL, 0);
+        return out;
+}
+
+int main(int argc, char **argv) {
+        const char *build = argc > 1 ? argv[1] : "build", *source = argc > 2 ? argv[2] : ".";
+        int reps = argc > 3 ? atoi(argv[3]) : 5;
+        char dir[] = "/tmp/brig-bench-proxy-XXXXXX", sock[256], policy[512], text[2048];
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t sl = sizeof(sa);
+        pthread_t server;
+
+        if (reps < 1 || reps > 100)
+                reps = 5;
+        (void) signal(SIGPIPE, SIG_IGN);
+        if (!mkdtemp(dir))
+                return 1;
+        (void) chmod(dir, 0755);
+        int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (lfd < 0 || bind(lfd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(lfd, 512) < 0 ||
+            getsockname(lfd, (struct sockaddr *) &sa, &sl) < 0)
+                return 1;
+        int port = ntohs(sa.sin_port);
+        pthread_create(&server, NULL, serve, (void *) (intptr_t) lfd);
+
+        snprintf(policy, sizeof(policy), "%s/bench-proxy.json", dir);
+        snprintf(text, sizeof(text),
+                 "{\"filesystem\":{\"read_only\":[\"/usr\",\"/bin\",\"/lib\",{\"source\":\"/lib64\","
+                 "\"optional\":true},{\"source\":\"/etc/ld.so.cache\",\"optional\":true}]},"
+                 "\"env\":{\"PATH\":\"/usr/bin:/"
+                 "bin\"},\"limits\":{\"wall_time\":\"600s\",\"cpu_time\":\"600s\"},"
+                 "\"network\":{\"mode\":\"proxy\",\"allow\":[\"bench.test\"],\"ports\":[%d],"
+                 "\"allow_private\":[\"127.0.0.1/32\"],\"max_bytes\":\"1T\"}}",
+                 port);
+        FILE *f = fopen(policy, "w");
+        if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+                return 1;
+        (void) chmod(policy, 0644);
+        snprintf(sock, sizeof(sock), "%s/brig.sock", dir);
+        char resolve[64];
+        snprintf(resolve, sizeof(resolve), "bench.test=127.0.0.1");
+        pid_t d = fork();
+        if (d == 0) {
+                char b1[1024], b2[1024], b3[1024], b5[1024];
+                snprintf(b1, sizeof(b1), "%s/brigd", build);
+                snprintf(b2, sizeof(b2), "%s/state", dir);
+                snprintf(b3, sizeof(b3), "%s/audit.jsonl", dir);
+                snprintf(b5, sizeof(b5), "%s/brig-jail", build);
+                int null = open("/dev/null", O_WRONLY);
+                dup2(null, 1);
+                if (!getenv("BRIG_PX_DEBUG"))
+                        dup2(null, 2);
+                execl(b1, b1, "--socket", sock, "--state-dir", b2, "--audit", b3, "--policy", policy,
+                      "--jail-helper", b5, "--log-level", "error", "--resolve", resolve, (char *) NULL);
+                _exit(127);
+        }
+        for (int i = 0; i < 500 && (sock_fd = connect_to(sock)) < 0; i++)
+                usleep(10000);
+        if (sock_fd < 0) {
+                fprintf(stderr, "bench: brigd did not start\n");
+                return 1;
+        }
+        send_line("{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                  "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench\",\"version\":\"1\"},"
+                  "\"_meta\":{\"brig/environment\":\"bench-proxy\"}}}");
+        cJSON_Delete(wait_for(0));
+        (void) (source);
+
+        /* Warm up both paths (page cache, python, the environment). */
+        free(in_jail(1, "small", port, 3));
+        free(on_host("small", port, 3));
+
+        char *px = in_jail(2, "bulk", port, reps), *dx = on_host("bulk", port, reps);
+        double tp = median_of(px, reps, BULK_BYTES), td = median_of(dx, reps, BULK_BYTES);
+        char *pl = in_jail(3, "small", port, LATENCY_REPS), *dl = on_host("small", port, LATENCY_REPS);
+        double lp = median_of(pl, LATENCY_REPS, 0), ld = median_of(dl, LATENCY_REPS, 0);
+        free(px);
+        free(dx);
+        free(pl);
+        free(dl);
+        if (tp <= 0 || td <= 0 || lp <= 0 || ld <= 0) {
+                fprintf(stderr, "bench: a transfer came up short\n");
+                return 1;
+        }
+        double mib = BULK_BYTES / 1048576.0;
+        printf("proxy throughput (100 MiB, median of %d): direct %.0f MiB/s, proxied %.0f MiB/s, ratio "
+               "%.0f%% "
+               "(goal >= 50%%)\n",
+               reps, mib / td, mib / tp, 100.0 * td / tp);
+        printf("proxy latency (empty body, new connection, median of %d): direct %.0f us, proxied %.0f us, "
+               "added %.0f us (goal <= 1000 us)\n",
+               LATENCY_REPS, ld * 1e6, lp * 1e6, (lp - ld) * 1e6);
+
+        close(sock_fd);
+        kill(d, SIGTERM);
+        waitpid(d, NULL, 0);
+        snprintf(text, sizeof(text), "rm -rf '%s'", dir);
+        return system(text) == 0 ? 0 : 1;
+}
