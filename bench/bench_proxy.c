@@ -300,11 +300,15 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "bench: brigd did not start\n");
                 return 1;
         }
-        send_line("{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
-                  "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench\",\"version\":\"1\"},"
-                  "\"_meta\":{\"brig/environment\":\"bench-proxy\"}}}");
+        /* A name of its own: a previous run's environment may still be going away. */
+        snprintf(text, sizeof(text),
+                 "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                 "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench\",\"version\":\"1\"},"
+                 "\"_meta\":{\"brig/environment\":\"bench-proxy-%d\"}}}",
+                 (int) getpid());
+        send_line(text);
         cJSON_Delete(wait_for(0));
-        (void) (source);
+        (void) source;
 
         /* Warm up both paths (page cache, python, the environment). */
         free(in_jail(1, "small", port, 3));
