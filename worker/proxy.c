@@ -24,8 +24,10 @@
  * descendants); that pid goes through the denials' attribution (worker/denials.h) to a call or background
  * process. A socket passed elsewhere or closed in the meantime is attributed to no call.
  *
- * Splice: 64 KiB reads, each written as is to the other side; when a side's unsent bytes pass
- * BRIG_PROXY_QUEUE_HIGH the other side is no longer read until they drop below BRIG_PROXY_QUEUE_LOW. */
+ * Relay: once connected, both sockets leave libuv's streams for a relay (worker/relay.h) that moves the
+ * bytes with splice(2) through a pipe per direction, without copying them through brigd, and reads a side
+ * only when the other has taken what came before: TCP flow control is the backpressure, and a connection
+ * holds at most a pipe's worth (256 KiB) per direction in the kernel. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -53,6 +55,7 @@
 #include "worker/denials.h"
 #include "worker/process.h"
 #include "worker/proxy.h"
+#include "worker/relay.h"
 #include "worker/worker.h"
 
 #define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
@@ -93,8 +96,6 @@ typedef enum pconn_state {
 typedef struct side {
         uv_tcp_t tcp;
         struct pconn *c;
-        bool reading, eof, shut;
-        uv_shutdown_t shutdown;
 } side;
 
 typedef struct pconn {
@@ -106,7 +107,8 @@ typedef struct pconn {
         uv_connect_t connect;
         int open_handles, pending; /* handles not yet closed; requests not yet called back */
         pconn_state state;
-        bool upstream_open, over_limit, audited, allowed, tunnel, resolving;
+        bool client_open, upstream_open, over_limit, audited, allowed, tunnel, resolving;
+        brig_relay *relay; /* SPLICE */
 
         char head[BRIG_PROXY_HEADER_MAX + 1];
         size_t head_len, head_end; /* bytes read; where the headers end (0: not yet) */
@@ -129,11 +131,10 @@ typedef struct pconn {
         uint64_t started_ms;
 } pconn;
 
-/* One read buffer, written as is to the other side. */
+/* An answer of the proxy itself. */
 typedef struct chunk {
         uv_write_t req;
         pconn *c;
-        side *src; /* resumed when the write drains the queue */
         char data[];
 } chunk;
 
@@ -411,10 +412,14 @@ static void conn_close(pconn *c) {
         c->usage = NULL;
         if (c->resolving)
                 (void) uv_cancel((uv_req_t *) &c->gai);
-        uv_close((uv_handle_t *) &c->client.tcp, side_closed_cb);
+        brig_relay_close(c->relay);
+        c->relay = NULL;
+        if (c->client_open)
+                uv_close((uv_handle_t *) &c->client.tcp, side_closed_cb);
         uv_close((uv_handle_t *) &c->timer, timer_closed_cb);
         if (c->upstream_open)
                 uv_close((uv_handle_t *) &c->upstream.tcp, side_closed_cb);
+        c->client_open = c->upstream_open = false;
 }
 
 /* Responses of the proxy itself. */
@@ -451,7 +456,6 @@ static void reply_error(pconn *c, int code, const char *status_text, const char 
                 return;
         }
         k->c = c;
-        k->src = NULL;
         int len = snprintf(k->data, size,
                            "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nX-Brig-Reason: %s\r\n"
                            "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
@@ -480,138 +484,39 @@ static void deny(pconn *c, bool limit) {
                 reply_error(c, 403, "Forbidden", c->reason, text);
 }
 
-/* Splice. */
+/* Relay (worker/relay.h). */
 
-static void splice_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-        side *s = h->data;
-        chunk *k = malloc(sizeof(*k) + BRIG_PROXY_BUFFER);
-        (void) suggested;
-        if (!k) {
-                *buf = uv_buf_init(NULL, 0);
-                return;
-        }
-        k->c = s->c;
-        k->src = s;
-        *buf = uv_buf_init(k->data, BRIG_PROXY_BUFFER);
-}
-
-static side *other(side *s) {
-        return s == &s->c->client ? &s->c->upstream : &s->c->client;
-}
-
-static void splice_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
-
-static void resume(side *s) {
-        if (s->reading || s->eof || s->c->state != PCONN_SPLICE)
-                return;
-        if (uv_read_start((uv_stream_t *) &s->tcp, splice_alloc_cb, splice_read_cb) == 0)
-                s->reading = true;
-}
-
-static void splice_written_cb(uv_write_t *req, int status) {
-        chunk *k = container_of(req, chunk, req);
-        pconn *c = k->c;
-        side *src = k->src;
-
-        free(k);
-        c->pending--;
-        if (status < 0 && c->state != PCONN_CLOSING)
-                conn_close(c);
-        else if (c->state == PCONN_SPLICE && other(src)->tcp.write_queue_size < BRIG_PROXY_QUEUE_LOW)
-                resume(src);
-        maybe_free(c);
-}
-
-static void shutdown_cb(uv_shutdown_t *req, int status) {
-        side *s = req->data;
-        pconn *c = s->c;
-        (void) status;
-        c->pending--;
-        /* The upstream is done (its end reached the client), or both directions are. */
-        if (c->state == PCONN_SPLICE && (s == &c->client || c->client.shut))
-                conn_close(c);
-        maybe_free(c);
-}
-
-static int forward(pconn *c, side *dst, chunk *k, size_t len) {
-        uv_buf_t b = uv_buf_init(k->data, (unsigned) len);
-        int r = uv_write(&k->req, (uv_stream_t *) &dst->tcp, &b, 1, splice_written_cb);
-        if (r < 0) {
-                free(k);
-                return r;
-        }
-        c->pending++;
-        if (dst == &c->upstream)
-                c->up += len;
-        else
-                c->down += len;
-        return 0;
-}
-
-static void splice_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
-        side *s = stream->data;
-        pconn *c = s->c;
-        side *dst = other(s);
-        chunk *k = buf->base ? container_of(buf->base, chunk, data) : NULL;
-
-        if (n <= 0 || c->state != PCONN_SPLICE) {
-                free(k);
-                if (n == 0 || c->state != PCONN_SPLICE)
-                        return;
-                (void) uv_read_stop(stream);
-                s->reading = false;
-                if (n != UV_EOF) {
-                        conn_close(c);
-                        return;
-                }
-                s->eof = true;
-                /* Half-close: pass the end on once what came before it is written. */
-                dst->shutdown.data = dst;
-                if (uv_shutdown(&dst->shutdown, (uv_stream_t *) &dst->tcp, shutdown_cb) < 0) {
-                        conn_close(c);
-                        return;
-                }
-                dst->shut = true;
-                c->pending++;
-                return;
-        }
+static bool relay_bytes_cb(brig_relay *r, brig_relay_dir which, size_t n, void *userdata) {
+        pconn *c = userdata;
         uint64_t max = policy_of(c->p)->net_max_bytes;
+        (void) r;
+
+        /* Counted once passed on: the read that crosses the limit is dropped with the connection. */
         if (c->usage) {
-                c->usage->bytes += (uint64_t) n;
-                if (c->usage->bytes > max) {
-                        free(k);
-                        (void) snprintf(c->error, sizeof(c->error),
-                                        "cut: network.max_bytes (%" PRIu64 ") exceeded by %s", max,
-                                        c->call_id ? "its call" : "connections attributed to no call");
-                        log_info("environment %s: proxy connection to %s:%u %s", c->p->env->id, c->host,
-                                 (unsigned) c->port, c->error);
-                        conn_close(c);
-                        return;
-                }
+                c->usage->bytes += n;
+                if (c->usage->bytes > max)
+                        goto cut;
         }
-        if (forward(c, dst, k, (size_t) n) < 0) {
-                conn_close(c);
-                return;
-        }
-        if (dst->tcp.write_queue_size > BRIG_PROXY_QUEUE_HIGH) {
-                (void) uv_read_stop(stream);
-                s->reading = false;
-        }
+        if (which == BRIG_RELAY_UP)
+                c->up += n;
+        else
+                c->down += n;
+        return true;
+cut:
+        (void) snprintf(c->error, sizeof(c->error), "cut: network.max_bytes (%" PRIu64 ") exceeded by %s",
+                        max, c->call_id ? "its call" : "connections attributed to no call");
+        log_info("environment %s: proxy connection to %s:%u %s", c->p->env->id, c->host, (unsigned) c->port,
+                 c->error);
+        return false;
 }
 
-/* Sends bytes the proxy already holds (its request, or what the client sent after its headers). */
-static int send_copy(pconn *c, side *dst, const char *data, size_t len) {
-        chunk *k;
+static void relay_done_cb(brig_relay *r, int error, void *userdata) {
+        pconn *c = userdata;
+        (void) r;
 
-        if (len == 0)
-                return 0;
-        k = malloc(sizeof(*k) + len);
-        if (!k)
-                return -ENOMEM;
-        k->c = c;
-        k->src = dst == &c->upstream ? &c->client : &c->upstream;
-        memcpy(k->data, data, len);
-        return forward(c, dst, k, len);
+        if (error < 0 && error != -EDQUOT && !c->error[0])
+                (void) snprintf(c->error, sizeof(c->error), "relay: %s", strerror(-error));
+        conn_close(c);
 }
 
 static bool header_is(const char *line, size_t name_len, const char *name) {
@@ -646,14 +551,15 @@ static bool header_dropped(const char *line, size_t name_len, const char *connec
         return false;
 }
 
-/* The request in origin form for the upstream. */
-static int send_request(pconn *c) {
+/* The request in origin form for the upstream, followed by what the client sent after its headers; the
+ * caller frees *ret. */
+static int build_request(pconn *c, char **ret, size_t *ret_len) {
         const char *p = c->head, *end = c->head + c->head_end;
         const char *line_end = memchr(p, '\n', (size_t) (end - p));
         const char *method_end = memchr(p, ' ', (size_t) (line_end - p));
         const char *connection = NULL;
-        size_t connection_len = 0, n = 0;
-        _cleanup_free_ char *out = malloc(c->head_end + sizeof(c->authority) + 64);
+        size_t connection_len = 0, n = 0, rest = c->head_len - c->head_end;
+        char *out = malloc(c->head_end + sizeof(c->authority) + 64 + rest);
 
         if (!out)
                 return -ENOMEM;
@@ -680,44 +586,52 @@ static int send_request(pconn *c) {
                 l = e + 1;
         }
         n += (size_t) sprintf(out + n, "Connection: close\r\n\r\n");
-        return send_copy(c, &c->upstream, out, n);
+        memcpy(out + n, c->head + c->head_end, rest);
+        *ret = out;
+        *ret_len = n + rest;
+        return 0;
 }
 
-static void start_splice(pconn *c) {
-        const char *rest = c->head + c->head_end;
-        size_t rest_len = c->head_len - c->head_end;
-        int r;
+/* Hands both sockets to a relay: the uv_tcp handles that accepted and connected them close, the relay
+ * keeps duplicates. The first bytes each way are the proxy's: the request upstream (or, for a tunnel, what
+ * the client sent after CONNECT), the 200 for a tunnel down. */
+static void start_relay(pconn *c) {
+        static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+        _cleanup_free_ char *request = NULL;
+        const char *pre[2] = {NULL, NULL};
+        size_t pre_len[2] = {0, 0};
+        uv_os_fd_t cfd = -1, ufd = -1;
+        int dc = -1, du = -1, r;
 
         c->state = PCONN_SPLICE;
         (void) uv_timer_stop(&c->timer);
         if (c->tunnel) {
-                static const char ok[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-                chunk *k = malloc(sizeof(*k) + sizeof(ok));
-                if (!k) {
-                        conn_close(c);
-                        return;
-                }
-                k->c = c;
-                k->src = &c->upstream;
-                memcpy(k->data, ok, sizeof(ok) - 1);
-                uv_buf_t b = uv_buf_init(k->data, sizeof(ok) - 1);
-                if ((r = uv_write(&k->req, (uv_stream_t *) &c->client.tcp, &b, 1, splice_written_cb)) < 0) {
-                        free(k);
-                        conn_close(c);
-                        return;
-                }
-                c->pending++;
-        } else if ((r = send_request(c)) < 0) {
+                pre[BRIG_RELAY_UP] = c->head + c->head_end;
+                pre_len[BRIG_RELAY_UP] = c->head_len - c->head_end;
+                pre[BRIG_RELAY_DOWN] = established;
+                pre_len[BRIG_RELAY_DOWN] = sizeof(established) - 1;
+        } else if (build_request(c, &request, &pre_len[BRIG_RELAY_UP]) < 0) {
+                conn_close(c);
+                return;
+        } else
+                pre[BRIG_RELAY_UP] = request;
+        c->up += pre_len[BRIG_RELAY_UP];
+        if (uv_fileno((uv_handle_t *) &c->client.tcp, &cfd) < 0 ||
+            uv_fileno((uv_handle_t *) &c->upstream.tcp, &ufd) < 0 ||
+            (dc = fcntl(cfd, F_DUPFD_CLOEXEC, 3)) < 0 || (du = fcntl(ufd, F_DUPFD_CLOEXEC, 3)) < 0) {
+                if (dc >= 0)
+                        (void) close(dc);
                 conn_close(c);
                 return;
         }
-        if ((r = send_copy(c, &c->upstream, rest, rest_len)) < 0) {
+        c->client_open = c->upstream_open = false;
+        uv_close((uv_handle_t *) &c->client.tcp, side_closed_cb);
+        uv_close((uv_handle_t *) &c->upstream.tcp, side_closed_cb);
+        if ((r = brig_relay_start(c->p->env->w->loop, dc, du, pre, pre_len, relay_bytes_cb, relay_done_cb, c,
+                                  &c->relay)) < 0) {
+                (void) snprintf(c->error, sizeof(c->error), "relay: %s", strerror(-r));
                 conn_close(c);
-                return;
         }
-        c->client.reading = c->upstream.reading = false;
-        resume(&c->client);
-        resume(&c->upstream);
 }
 
 /* Resolution and connection. */
@@ -755,7 +669,7 @@ static void connect_cb(uv_connect_t *req, int status) {
                 return;
         }
         c->error[0] = 0;
-        start_splice(c);
+        start_relay(c);
 }
 
 static void format_address(const struct sockaddr *sa, char *out, size_t size) {
@@ -1080,6 +994,7 @@ static void accept_cb(uv_stream_t *server, int status) {
         c->upstream.tcp.data = &c->upstream;
         c->timer.data = c;
         c->open_handles = 2;
+        c->client_open = true;
         c->started_ms = uv_now(env->w->loop);
         (void) uv_timer_init(env->w->loop, &c->timer);
         c->next = p->conns;

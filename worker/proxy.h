@@ -12,13 +12,10 @@ typedef struct brig_env brig_env;
 /* The HTTP proxy of a proxy-mode environment (network.mode "proxy"; see worker/proxy.c). Loop thread only.
  */
 
-#define BRIG_PROXY_HEADER_MAX (16 * 1024)   /* bytes of a request line plus headers */
-#define BRIG_PROXY_HEADER_TIMEOUT_MS 30000  /* to send them, and for the upstream to accept */
-#define BRIG_PROXY_BUFFER (256 * 1024)      /* bytes per read */
-#define BRIG_PROXY_QUEUE_HIGH (1024 * 1024) /* a side's unsent bytes above which the other is not read */
-#define BRIG_PROXY_QUEUE_LOW (256 * 1024)   /* ... until they drop below this */
-#define BRIG_PROXY_MAX_RESOLVE 256          /* brigd --resolve entries */
-#define BRIG_PROXY_OVER_LIMIT 16            /* refused connections kept to answer beyond max_connections */
+#define BRIG_PROXY_HEADER_MAX (16 * 1024)  /* bytes of a request line plus headers */
+#define BRIG_PROXY_HEADER_TIMEOUT_MS 30000 /* to send them, and for the upstream to accept */
+#define BRIG_PROXY_MAX_RESOLVE 256         /* brigd --resolve entries */
+#define BRIG_PROXY_OVER_LIMIT 16           /* refused connections kept to answer beyond max_connections */
 
 /* A static name → address entry (brigd --resolve NAME=ADDR): the proxy uses it instead of DNS. */
 typedef struct brig_proxy_resolve {

@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/* The proxy's relay: two sockets, a pipe per direction, splice(2) in and out. A direction reads its source
+ * only when its pipe is empty and writes the pipe out before reading again; when the destination's socket
+ * buffer is full (EAGAIN) it waits for the destination to become writable and leaves its source unread, so
+ * a slow reader slows the writer through TCP flow control and brigd holds at most one pipe per direction.
+ * One uv_poll per socket watches for what either direction waits for. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "worker/relay.h"
+
+#define MAX_ROUNDS 16 /* splices per direction per event, so other connections get their turn */
+
+typedef struct dir {
+        int src, dst; /* indices into fd[] */
+        int pipe[2];
+        size_t pipe_size, in_pipe;
+        char *pre;
+        size_t pre_len, pre_off;
+        bool eof, done;
+        bool want_read, want_write;
+} dir;
+
+struct brig_relay {
+        uv_poll_t poll[2];
+        int fd[2]; /* 0: client, 1: upstream */
+        int events[2];
+        dir d[2];
+        int open_handles;
+        bool closing, finished;
+        brig_relay_bytes_cb bytes_cb;
+        brig_relay_done_cb done_cb;
+        void *userdata;
+};
+
+static void relay_free(brig_relay *r) {
+        for (int i = 0; i < 2; i++) {
+                brig_closep(&r->fd[i]);
+                brig_closep(&r->d[i].pipe[0]);
+                brig_closep(&r->d[i].pipe[1]);
+                free(r->d[i].pre);
+        }
+        free(r);
+}
+
+static void poll_closed_cb(uv_handle_t *h) {
+        brig_relay *r = h->data;
+        if (--r->open_handles == 0)
+                relay_free(r);
+}
+
+void brig_relay_close(brig_relay *r) {
+        if (!r || r->closing)
+                return;
+        r->closing = true;
+        for (int i = 0; i < 2; i++)
+                uv_close((uv_handle_t *) &r->poll[i], poll_closed_cb);
+}
+
+static void finish(brig_relay *r, int error) {
+        if (r->finished || r->closing)
+                return;
+        r->finished = true;
+        for (int i = 0; i < 2; i++)
+                (void) uv_poll_stop(&r->poll[i]);
+        r->done_cb(r, error, r->userdata);
+}
+
+/* Moves what it can in one direction; < 0 on a socket error or when the bytes callback says stop. */
+static int pump(brig_relay *r, brig_relay_dir which) {
+        dir *d = &r->d[which];
+        int src = r->fd[d->src], dst = r->fd[d->dst];
+
+        d->want_read = d->want_write = false;
+        for (int round = 0; round < MAX_ROUNDS && !d->done; round++) {
+                if (d->pre_off < d->pre_len) {
+                        ssize_t n = send(dst, d->pre + d->pre_off, d->pre_len - d->pre_off,
+                                         MSG_NOSIGNAL | MSG_DONTWAIT);
+                        if (n < 0 && errno == EAGAIN) {
+                                d->want_write = true;
+                                return 0;
+                        }
+                        if (n < 0)
+                                return errno == EINTR ? 0 : -errno;
+                        d->pre_off += (size_t) n;
+                        continue;
+                }
+                if (d->in_pipe > 0) {
+                        ssize_t n = splice(d->pipe[0], NULL, dst, NULL, d->in_pipe,
+                                           SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                        if (n < 0 && errno == EAGAIN) {
+                                d->want_write = true;
+                                return 0;
+                        }
+                        if (n < 0)
+                                return errno == EINTR ? 0 : -errno;
+                        d->in_pipe -= (size_t) n;
+                        continue;
+                }
+                if (d->eof) {
+                        /* Everything before the end is written: pass the end on. */
+                        (void) shutdown(dst, SHUT_WR);
+                        d->done = true;
+                        return 0;
+                }
+                ssize_t n =
+                        splice(src, NULL, d->pipe[1], NULL, d->pipe_size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+                if (n < 0 && errno == EAGAIN) {
+                        d->want_read = true;
+                        return 0;
+                }
+                if (n < 0)
+                        return errno == EINTR ? 0 : -errno;
+                if (n == 0) {
+                        d->eof = true;
+                        continue;
+                }
+                d->in_pipe = (size_t) n;
+                if (!r->bytes_cb(r, which, (size_t) n, r->userdata))
+                        return -EDQUOT;
+                if (r->closing)
+                        return 0;
+        }
+        /* Out of rounds with work left: come back on the next event. */
+        if (!d->done) {
+                if (d->pre_off < d->pre_len || d->in_pipe > 0)
+                        d->want_write = true;
+                else
+                        d->want_read = true;
+        }
+        return 0;
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events);
+
+static void update(brig_relay *r) {
+        int want[2] = {0, 0};
+
+        /* UP reads the client and writes the upstream; DOWN the other way round. */
+        for (int w = 0; w < 2; w++) {
+                const dir *d = &r->d[w];
+                if (d->want_read)
+                        want[d->src] |= UV_READABLE;
+                if (d->want_write)
+                        want[d->dst] |= UV_WRITABLE;
+        }
+        for (int i = 0; i < 2; i++) {
+                if (want[i] == r->events[i])
+                        continue;
+                r->events[i] = want[i];
+                if (want[i])
+                        (void) uv_poll_start(&r->poll[i], want[i], poll_cb);
+                else
+                        (void) uv_poll_stop(&r->poll[i]);
+        }
+}
+
+static void run(brig_relay *r) {
+        int e = 0;
+
+        for (int w = 0; w < 2 && e == 0 && !r->closing; w++)
+                e = pump(r, (brig_relay_dir) w);
+        if (r->closing)
+                return;
+        if (e < 0) {
+                finish(r, e);
+                return;
+        }
+        /* The upstream's end reached the client: the exchange is over (one request per connection). */
+        if (r->d[BRIG_RELAY_DOWN].done) {
+                finish(r, 0);
+                return;
+        }
+        update(r);
+}
+
+static void poll_cb(uv_poll_t *h, int status, int events) {
+        brig_relay *r = h->data;
+        (void) events;
+
+        if (r->closing || r->finished)
+                return;
+        /* An error on the socket shows in the next splice. */
+        (void) status;
+        run(r);
+}
+
+int brig_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, const char *const pre[2],
+                     const size_t pre_len[2], brig_relay_bytes_cb bytes_cb, brig_relay_done_cb done_cb,
+                     void *userdata, brig_relay **ret) {
+        brig_relay *r = calloc(1, sizeof(*r));
+        int e;
+
+        if (!r) {
+                (void) close(client_fd);
+                (void) close(upstream_fd);
+                return -ENOMEM;
+        }
+        r->fd[0] = client_fd;
+        r->fd[1] = upstream_fd;
+        r->bytes_cb = bytes_cb;
+        r->done_cb = done_cb;
+        r->userdata = userdata;
+        r->d[BRIG_RELAY_UP] = (dir){.src = 0, .dst = 1, .pipe = {-1, -1}};
+        r->d[BRIG_RELAY_DOWN] = (dir){.src = 1, .dst = 0, .pipe = {-1, -1}};
+        for (int w = 0; w < 2; w++) {
+                dir *d = &r->d[w];
+                if (pipe2(d->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+                        e = -errno;
+                        relay_free(r);
+                        return e;
+                }
+                int size = fcntl(d->pipe[1], F_SETPIPE_SZ, BRIG_RELAY_PIPE_SIZE);
+                if (size < 0)
+                        size = fcntl(d->pipe[1], F_GETPIPE_SZ);
+                d->pipe_size = size > 0 ? (size_t) size : 65536;
+                if (pre && pre[w] && pre_len[w] > 0) {
+                        if (!(d->pre = malloc(pre_len[w]))) {
+                                relay_free(r);
+                                return -ENOMEM;
+                        }
+                        memcpy(d->pre, pre[w], pre_len[w]);
+                        d->pre_len = pre_len[w];
+                }
+        }
+        for (int i = 0; i < 2; i++) {
+                if ((e = uv_poll_init_socket(loop, &r->poll[i], r->fd[i])) < 0) {
+                        if (i == 1) {
+                                r->open_handles = 1;
+                                r->closing = true;
+                                uv_close((uv_handle_t *) &r->poll[0], poll_closed_cb);
+                        } else
+                                relay_free(r);
+                        return e;
+                }
+                r->poll[i].data = r;
+        }
+        r->open_handles = 2;
+        *ret = r;
+        run(r);
+        return 0;
+}
