@@ -130,6 +130,68 @@ static void test_plan__namespaces_are_all_new(void **state) {
         assert_string_equal(plan->hostname, "brig");
 }
 
+#define PROXY_POLICY "{\"network\":{\"mode\":\"proxy\",\"allow\":[\"example.org\"]}}"
+
+static void test_plan__proxy_mode_hold_plan_carries_port_and_resolv_conf(void **state) {
+        _cleanup_(brig_policy_freep) brig_policy *p = policy(PROXY_POLICY);
+        brig_plan_request req = {.mode = BRIG_PLAN_HOLD, .workspace = "/srv/ws"};
+        _cleanup_(brig_plan_freep) brig_plan *plan = build_ok(p, &req);
+
+        (void) state;
+        assert_true(plan->namespaces & CLONE_NEWNET);
+        assert_true(plan->loopback);
+        assert_int_equal(plan->proxy_port, 3128);
+        const brig_mount *m = find_mount(plan, BRIG_MOUNT_FILE, "/etc/resolv.conf");
+        assert_non_null(m);
+        assert_non_null(strstr(m->content, "nameserver 127.0.0.1\n"));
+        assert_non_null(strstr(m->content, "http://127.0.0.1:3128"));
+}
+
+static void test_plan__proxy_mode_commands_get_proxy_variables(void **state) {
+        _cleanup_(brig_policy_freep) brig_policy *p = policy(PROXY_POLICY);
+        static const char *const env[] = {"https_proxy=http://mine", NULL};
+        brig_plan_request req = {.mode = BRIG_PLAN_ENTER, .argv = default_argv, .env = env};
+        _cleanup_(brig_plan_freep) brig_plan *plan = build_ok(p, &req);
+
+        (void) state;
+        assert_int_equal(plan->proxy_port, 3128);
+        assert_string_equal(strv_find_prefix(plan->envp, "HTTP_PROXY="), "HTTP_PROXY=http://127.0.0.1:3128");
+        assert_string_equal(strv_find_prefix(plan->envp, "HTTPS_PROXY="),
+                            "HTTPS_PROXY=http://127.0.0.1:3128");
+        assert_string_equal(strv_find_prefix(plan->envp, "http_proxy="), "http_proxy=http://127.0.0.1:3128");
+        assert_string_equal(strv_find_prefix(plan->envp, "NO_PROXY="), "NO_PROXY=localhost,127.0.0.1,::1");
+        assert_string_equal(strv_find_prefix(plan->envp, "no_proxy="), "no_proxy=localhost,127.0.0.1,::1");
+        /* The request's own setting stays, once. */
+        assert_string_equal(strv_find_prefix(plan->envp, "https_proxy="), "https_proxy=http://mine");
+        size_t n = 0;
+        for (char **e = plan->envp; *e; e++)
+                n += strncmp(*e, "https_proxy=", 12) == 0;
+        assert_int_equal(n, 1);
+}
+
+static void test_plan__proxy_mode_one_shot_run_has_no_proxy(void **state) {
+        _cleanup_(brig_policy_freep) brig_policy *p = policy(PROXY_POLICY);
+        brig_plan_request req = {.argv = default_argv, .workspace = "/srv/ws"};
+        _cleanup_(brig_plan_freep) brig_plan *plan = build_ok(p, &req);
+
+        (void) state;
+        assert_true(plan->namespaces & CLONE_NEWNET);
+        assert_int_equal(plan->proxy_port, 0);
+        assert_null(strv_find_prefix(plan->envp, "HTTP_PROXY="));
+        assert_null(find_mount(plan, BRIG_MOUNT_FILE, "/etc/resolv.conf"));
+}
+
+static void test_plan__no_network_has_no_proxy(void **state) {
+        _cleanup_(brig_policy_freep) brig_policy *p = policy("{}");
+        brig_plan_request req = {.mode = BRIG_PLAN_ENTER, .argv = default_argv};
+        _cleanup_(brig_plan_freep) brig_plan *plan = build_ok(p, &req);
+
+        (void) state;
+        assert_int_equal(plan->proxy_port, 0);
+        assert_null(strv_find_prefix(plan->envp, "HTTP_PROXY="));
+        assert_null(strv_find_prefix(plan->envp, "https_proxy="));
+}
+
 static void test_plan__ids_map_inside_1000_to_identity(void **state) {
         _cleanup_(brig_policy_freep) brig_policy *p = policy("{}");
         brig_plan_request req = {.argv = default_argv, .workspace = "/srv/ws"};
@@ -582,6 +644,7 @@ static void assert_plans_equal(const brig_plan *a, const brig_plan *b) {
         assert_int_equal(a->gid_outside, b->gid_outside);
         assert_string_equal(a->hostname, b->hostname);
         assert_int_equal(a->loopback, b->loopback);
+        assert_int_equal(a->proxy_port, b->proxy_port);
         assert_int_equal(a->seccomp, b->seccomp);
         assert_string_equal(a->cwd, b->cwd);
         assert_strv_equal(a->argv, b->argv);
@@ -625,6 +688,7 @@ static void test_plan__json_round_trip(void **state) {
         (void) state;
         /* Make every field differ from its zero value, so a dropped field shows. */
         plan->loopback = true;
+        plan->proxy_port = 3128;
         plan->mounts[0].size = 12345;
         plan->mounts[0].mode = 0750;
         plan->mounts[0].optional = true;
@@ -901,6 +965,10 @@ int main(void) {
                 cmocka_unit_test(test_plan__default_policy_binds_are_read_only),
                 cmocka_unit_test(test_plan__proc_and_dev_are_mounted),
                 cmocka_unit_test(test_plan__rlimits_follow_limits),
+                cmocka_unit_test(test_plan__proxy_mode_hold_plan_carries_port_and_resolv_conf),
+                cmocka_unit_test(test_plan__proxy_mode_commands_get_proxy_variables),
+                cmocka_unit_test(test_plan__proxy_mode_one_shot_run_has_no_proxy),
+                cmocka_unit_test(test_plan__no_network_has_no_proxy),
                 cmocka_unit_test(test_plan__cpu_limit_exact_seconds_stay),
                 cmocka_unit_test(test_plan__env_merges_policy_and_request),
                 cmocka_unit_test(test_plan__env_name_prefix_does_not_override),
