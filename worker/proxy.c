@@ -573,8 +573,9 @@ static int build_request(pconn *c, char **ret, size_t *ret_len) {
                 }
                 l = e + 1;
         }
-        n += (size_t) sprintf(out, "%.*s %.*s HTTP/1.1\r\nHost: %s\r\n", (int) (method_end - p), p,
-                              (int) c->path_len, c->path, c->authority);
+        n += (size_t) sprintf(out, "%.*s %s%.*s HTTP/1.1\r\nHost: %s\r\n", (int) (method_end - p), p,
+                              c->path_len > 0 && c->path[0] == '/' ? "" : "/", (int) c->path_len, c->path,
+                              c->authority);
         for (const char *l = line_end + 1; l < end;) {
                 const char *e = memchr(l, '\n', (size_t) (end - l));
                 const char *colon = memchr(l, ':', (size_t) (e - l));
@@ -884,14 +885,7 @@ static void head_complete(pconn *c) {
                         authority_len = (size_t) (sp2 - authority);
                 c->path = authority + authority_len;
                 c->path_len = (size_t) (sp2 - c->path);
-                if (c->path_len == 0 || c->path[0] != '/') {
-                        /* "http://h" or "http://h?q": origin form needs a leading slash. */
-                        static const char slash[] = "/";
-                        if (c->path_len == 0) {
-                                c->path = slash;
-                                c->path_len = 1;
-                        }
-                }
+                /* "http://h" or "http://h?q": build_request() puts the leading slash of origin form. */
         }
         if (authority_len >= sizeof(c->authority) ||
             !split_authority(authority, authority_len, c->tunnel ? 0 : 80, raw_host, sizeof(raw_host),
