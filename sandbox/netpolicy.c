@@ -102,7 +102,8 @@ bool brig_net_rule_parse(const char *s, brig_net_rule *ret, char *why, size_t wh
                 r.kind = BRIG_NET_IPV6;
         } else if (colons >= 2) {
                 if (inet_pton(AF_INET6, buf, r.addr) != 1) {
-                        (void) snprintf(why, why_size, "expected an IPv6 address (write [ADDR]:PORT for a port)");
+                        (void) snprintf(why, why_size,
+                                        "expected an IPv6 address (write [ADDR]:PORT for a port)");
                         return false;
                 }
                 r.kind = BRIG_NET_IPV6;
@@ -120,8 +121,9 @@ bool brig_net_rule_parse(const char *s, brig_net_rule *ret, char *why, size_t wh
                         r.kind = BRIG_NET_NAME;
                 else {
                         (void) snprintf(why, why_size,
-                                        strchr(host, '*') ? "a wildcard may only be a leading \"*.\" label"
-                                                          : "expected a host name, *.DOMAIN or an IP address");
+                                        strchr(host, '*')
+                                                ? "a wildcard may only be a leading \"*.\" label"
+                                                : "expected a host name, *.DOMAIN or an IP address");
                         return false;
                 }
         }
@@ -160,7 +162,8 @@ bool brig_net_cidr_parse(const char *s, brig_net_cidr *ret, char *why, size_t wh
                 char *end;
                 unsigned long v = strtoul(slash + 1, &end, 10);
                 if (!isdigit((unsigned char) slash[1]) || *end || v > max) {
-                        (void) snprintf(why, why_size, "expected a prefix length from 0 to %u after \"/\"", max);
+                        (void) snprintf(why, why_size, "expected a prefix length from 0 to %u after \"/\"",
+                                        max);
                         return false;
                 }
                 c.prefix = (unsigned) v;
@@ -235,8 +238,8 @@ bool brig_net_decide(const brig_policy *p, const char *host, uint16_t port,
         }
         for (size_t i = 0; i < n->n_deny; i++)
                 if (rule_matches(&n->deny[i], host) && (!n->deny[i].port || n->deny[i].port == port)) {
-                        (void) snprintf(reason, BRIG_NET_REASON_MAX, "denied by network.deny[%zu] \"%.100s\"", i,
-                                        n->deny[i].text);
+                        (void) snprintf(reason, BRIG_NET_REASON_MAX,
+                                        "denied by network.deny[%zu] \"%.100s\"", i, n->deny[i].text);
                         return false;
                 }
         for (size_t i = 0; i < n->n_ports; i++)
@@ -246,8 +249,8 @@ bool brig_net_decide(const brig_policy *p, const char *host, uint16_t port,
                 if (!rule_matches(r, host))
                         continue;
                 if (r->port ? r->port == port : port_listed) {
-                        (void) snprintf(reason, BRIG_NET_REASON_MAX, "allowed by network.allow[%zu] \"%.100s\"", i,
-                                        r->text);
+                        (void) snprintf(reason, BRIG_NET_REASON_MAX,
+                                        "allowed by network.allow[%zu] \"%.100s\"", i, r->text);
                         return true;
                 }
                 other_port = true;
@@ -304,10 +307,10 @@ static const char *v4_range(const uint8_t *a) {
 
 /* The same for IPv6; *ret_v4 is set to an embedded IPv4 address to check as well (mapped, NAT64, 6to4). */
 static const char *v6_range(const uint8_t *a, const uint8_t **ret_v4) {
-        static const uint8_t zero[16], mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
-                                       nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0},
-                                       metadata[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0,
-                                                       0,    0,    0,    0,    0, 0, 0x02, 0x54};
+        static const uint8_t zero[16],
+                mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+                nat64[12] = {0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0},
+                metadata[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
 
         *ret_v4 = NULL;
         if (memcmp(a, zero, 16) == 0)
@@ -365,8 +368,8 @@ bool brig_net_address_allowed(const brig_policy *p, const struct sockaddr *sa,
         for (size_t i = 0; n && i < n->n_allow_private; i++) {
                 const brig_net_cidr *c = &n->allow_private[i];
                 if (in_cidr(c, family, a)) {
-                        (void) snprintf(reason, BRIG_NET_REASON_MAX, "%s allowed by network.allow_private[%zu] \"%s\"",
-                                        text, i, c->text);
+                        (void) snprintf(reason, BRIG_NET_REASON_MAX,
+                                        "%s allowed by network.allow_private[%zu] \"%s\"", text, i, c->text);
                         return true;
                 }
         }
@@ -382,8 +385,8 @@ bool brig_net_address_allowed(const brig_policy *p, const struct sockaddr *sa,
                         }
         }
         if (range) {
-                (void) snprintf(reason, BRIG_NET_REASON_MAX, "resolves to %s, %s (not in network.allow_private)",
-                                text, range);
+                (void) snprintf(reason, BRIG_NET_REASON_MAX,
+                                "resolves to %s, %s (not in network.allow_private)", text, range);
                 return false;
         }
         (void) snprintf(reason, BRIG_NET_REASON_MAX, "%s is a public address", text);

@@ -26,9 +26,9 @@ typedef enum brig_net_host_kind {
 
 typedef struct brig_net_rule {
         brig_net_host_kind kind;
-        char host[BRIG_NET_HOST_MAX + 1]; /* normalized; for WILDCARD the suffix without "*." */
-        uint8_t addr[16];                 /* IPV4 (4 bytes), IPV6 */
-        uint16_t port;                    /* 0: the policy's ports */
+        char host[BRIG_NET_HOST_MAX + 1];  /* normalized; for WILDCARD the suffix without "*." */
+        uint8_t addr[16];                  /* IPV4 (4 bytes), IPV6 */
+        uint16_t port;                     /* 0: the policy's ports */
         char text[BRIG_NET_HOST_MAX + 12]; /* as written, for reasons */
 } brig_net_rule;
 
@@ -64,7 +64,8 @@ bool brig_net_host_normalize(const char *in, char *out, size_t out_size);
 
 /* Decides a normalized host and port before any resolution: deny rules win, then allow rules and ports;
  * an IP literal only matches a rule that lists it. */
-bool brig_net_decide(const brig_policy *p, const char *host, uint16_t port, char reason[static BRIG_NET_REASON_MAX]);
+bool brig_net_decide(const brig_policy *p, const char *host, uint16_t port,
+                     char reason[static BRIG_NET_REASON_MAX]);
 
 /* After resolution, for each address: refuses loopback, private, link-local (cloud metadata included),
  * CGNAT, unique-local, multicast, unspecified, reserved and documentation ranges, and IPv4-mapped or

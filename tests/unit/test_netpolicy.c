@@ -54,9 +54,10 @@ static void test_net__rules_parse(void **state) {
         assert_true(brig_net_rule_parse("2001:db8::1", &r, why, sizeof(why)));
         assert_int_equal(r.port, 0);
 
-        static const char *const bad[] = {"", "a..b", "-a.com", "a-.com", "*", "*.", "a.*.com", "**.com",
-                                          "host:0", "host:65536", "host:x", "[::1", "[::1]x", "[x]:1",
-                                          "127.1", "0x7f.0.0.1", "2130706433", "a b.com", "ex ample"};
+        static const char *const bad[] = {"",           "a..b",       "-a.com",  "a-.com",  "*",
+                                          "*.",         "a.*.com",    "**.com",  "host:0",  "host:65536",
+                                          "host:x",     "[::1",       "[::1]x",  "[x]:1",   "127.1",
+                                          "0x7f.0.0.1", "2130706433", "a b.com", "ex ample"};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
                 why[0] = 0;
                 if (brig_net_rule_parse(bad[i], &r, why, sizeof(why)))
@@ -93,8 +94,8 @@ static void test_net__hosts_normalize(void **state) {
         assert_true(brig_net_host_normalize("127.0.0.1", out, sizeof(out)));
         assert_string_equal(out, "127.0.0.1");
         /* Numeric forms a resolver reads as addresses, and anything not a host. */
-        static const char *const bad[] = {"127.1", "0x7f000001", "2130706433", "0177.0.0.1", "", "a/b", "a b",
-                                          "[::1", "exa_mple..com", "-x.com"};
+        static const char *const bad[] = {"127.1", "0x7f000001", "2130706433", "0177.0.0.1",    "",
+                                          "a/b",   "a b",        "[::1",       "exa_mple..com", "-x.com"};
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
                 if (brig_net_host_normalize(bad[i], out, sizeof(out)))
                         fail_msg("accepted \"%s\" as %s", bad[i], out);
@@ -103,9 +104,10 @@ static void test_net__hosts_normalize(void **state) {
 static void test_net__decide(void **state) {
         (void) state;
         char why[BRIG_NET_REASON_MAX];
-        brig_policy *p = parse("{\"network\": {\"mode\": \"proxy\", \"allow\": [\"api.github.com\", \"*.pypi.org\", "
-                               "\"registry.npmjs.org:443\", \"10.1.2.3\", \"*.corp.example\"], "
-                               "\"deny\": [\"evil.pypi.org\", \"secret.corp.example:443\"], \"ports\": [443, 80]}}");
+        brig_policy *p =
+                parse("{\"network\": {\"mode\": \"proxy\", \"allow\": [\"api.github.com\", \"*.pypi.org\", "
+                      "\"registry.npmjs.org:443\", \"10.1.2.3\", \"*.corp.example\"], "
+                      "\"deny\": [\"evil.pypi.org\", \"secret.corp.example:443\"], \"ports\": [443, 80]}}");
 
         assert_true(brig_net_decide(p, "api.github.com", 443, why));
         assert_string_equal(why, "allowed by network.allow[0] \"api.github.com\"");
@@ -150,11 +152,29 @@ static void test_net__addresses_after_resolution(void **state) {
         brig_policy *p = parse("{\"network\": {\"mode\": \"proxy\", \"allow\": [\"x.test\"], "
                                "\"allow_private\": [\"127.0.0.1\", \"10.20.0.0/16\", \"fd12::/16\"]}}");
         static const char *const refused[] = {
-                "10.0.0.1",     "172.16.0.1",    "172.31.255.255", "192.168.1.1",      "127.0.0.2",
-                "169.254.169.254", "169.254.1.1", "100.64.0.1",    "0.0.0.0",          "224.0.0.1",
-                "255.255.255.255", "192.0.2.1",   "::1",           "::",               "fe80::1",
-                "fd00:ec2::254", "fc00::1",       "ff02::1",       "::ffff:10.0.0.1",  "64:ff9b::a00:1",
-                "2002:a00:1::",  "2001:db8::1",   "::ffff:169.254.169.254",
+                "10.0.0.1",
+                "172.16.0.1",
+                "172.31.255.255",
+                "192.168.1.1",
+                "127.0.0.2",
+                "169.254.169.254",
+                "169.254.1.1",
+                "100.64.0.1",
+                "0.0.0.0",
+                "224.0.0.1",
+                "255.255.255.255",
+                "192.0.2.1",
+                "::1",
+                "::",
+                "fe80::1",
+                "fd00:ec2::254",
+                "fc00::1",
+                "ff02::1",
+                "::ffff:10.0.0.1",
+                "64:ff9b::a00:1",
+                "2002:a00:1::",
+                "2001:db8::1",
+                "::ffff:169.254.169.254",
         };
 
         for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
@@ -191,7 +211,8 @@ static void test_net__policy_errors(void **state) {
         fails("{\"network\": \"all\"}",
               "network: expected \"none\" or an object with \"mode\": \"proxy\", got \"all\"");
         fails("{\"network\": {\"allow\": []}}", "network.mode: required: \"proxy\" or \"none\"");
-        fails("{\"network\": {\"mode\": \"open\"}}", "network.mode: expected \"proxy\" or \"none\", got \"open\"");
+        fails("{\"network\": {\"mode\": \"open\"}}",
+              "network.mode: expected \"proxy\" or \"none\", got \"open\"");
         fails("{\"network\": {\"mode\": \"none\", \"allow\": []}}",
               "network: with \"mode\": \"none\" no other field applies");
         fails("{\"network\": {\"mode\": \"proxy\", \"allow\": [\"a.*.com\"]}}",
