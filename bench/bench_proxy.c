@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -288,8 +289,9 @@ int main(int argc, char **argv) {
                 snprintf(b5, sizeof(b5), "%s/brig-jail", build);
                 int null = open("/dev/null", O_WRONLY);
                 dup2(null, 1);
-                if (!getenv("BRIG_PX_DEBUG"))
-                        dup2(null, 2);
+                dup2(null, 2);
+                /* A bench that fails midway exits without stopping us. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
                 execl(b1, b1, "--socket", sock, "--state-dir", b2, "--audit", b3, "--policy", policy,
                       "--jail-helper", b5, "--log-level", "error", "--resolve", resolve, (char *) NULL);
                 _exit(127);
