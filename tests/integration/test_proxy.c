@@ -83,6 +83,13 @@ static int group_setup(void **state) {
         assert_int_equal(mkdir(path, 0755), 0);
         snprintf(path, sizeof(path), "%s/www/hello.txt", g.dir);
         write_file(path, "hello-brig\n", 11);
+        /* What `npm view leftpad` asks a registry for. */
+        static const char packument[] =
+                "{\"name\":\"leftpad\",\"dist-tags\":{\"latest\":\"1.0.0\"},\"versions\":{\"1.0.0\":"
+                "{\"name\":\"leftpad\",\"version\":\"1.0.0\",\"description\":\"through the brig proxy\"}},"
+                "\"time\":{\"1.0.0\":\"2020-01-01T00:00:00.000Z\"}}";
+        snprintf(path, sizeof(path), "%s/www/leftpad", g.dir);
+        write_file(path, packument, sizeof(packument) - 1);
         char *big = calloc(1, BIG_BYTES);
         assert_non_null(big);
         snprintf(path, sizeof(path), "%s/www/big.bin", g.dir);
@@ -255,6 +262,54 @@ static void test_proxy__allowed_name_over_http(void **state) {
         assert_true(ev_num(ev, "bytes_up") > 0);
         assert_true(ev_num(ev, "duration_ms") >= 0);
         cJSON_Delete(evs);
+        close(fd);
+}
+
+/* Package managers find the proxy through the environment alone: npm view reads a registry through it,
+ * and pip's request for an unlisted index is the proxy's to refuse (it has no other way out). */
+static void test_proxy__package_managers_honour_the_proxy_env(void **state) {
+        (void) state;
+        bool npm = access("/usr/bin/npm", X_OK) == 0,
+             pip = access("/usr/lib/python3/dist-packages/pip", F_OK) == 0;
+        int fd = connect_env();
+
+        if (!npm && !pip) {
+                close(fd);
+                fprintf(stderr, "# SKIP: neither npm nor pip is installed\n");
+                skip();
+        }
+        if (npm) {
+                cJSON *r =
+                        sh(fd, 30,
+                           "HOME=/tmp npm view leftpad description --registry http://allowed.test:%d/ 2>&1",
+                           g.http_port);
+                assert_string_equal(sc_str(r, "stdout"), "through the brig proxy\n");
+                cJSON_Delete(r);
+                r = sh(fd, 31,
+                       "HOME=/tmp npm view leftpad --registry http://npm.unlisted.test:%d/ >/dev/null 2>&1",
+                       g.http_port);
+                assert_int_not_equal(sc_int(r, "exit_code"), 0);
+                cJSON_Delete(r);
+                cJSON *evs = net_events("npm.unlisted.test");
+                assert_true(cJSON_GetArraySize(evs) >= 1);
+                assert_string_equal(ev_str(cJSON_GetArrayItem(evs, 0), "decision"), "denied");
+                cJSON_Delete(evs);
+        }
+        if (pip) {
+                cJSON *r = sh(fd, 32,
+                              "python3 -m pip download --no-deps --no-cache-dir --retries 0 --dest /tmp/dl "
+                              "--trusted-host pip.unlisted.test "
+                              "--index-url http://pip.unlisted.test:%d/simple/ leftpad >/dev/null 2>&1",
+                              g.http_port);
+                assert_int_not_equal(sc_int(r, "exit_code"), 0);
+                cJSON_Delete(r);
+                cJSON *evs = net_events("pip.unlisted.test");
+                assert_true(cJSON_GetArraySize(evs) >= 1);
+                const cJSON *ev = cJSON_GetArrayItem(evs, 0);
+                assert_string_equal(ev_str(ev, "decision"), "denied");
+                assert_string_equal(ev_str(ev, "reason"), "not in network.allow");
+                cJSON_Delete(evs);
+        }
         close(fd);
 }
 
@@ -446,6 +501,7 @@ static void test_proxy__byte_limit_cuts_the_connection(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_proxy__allowed_name_over_http),
+                cmocka_unit_test(test_proxy__package_managers_honour_the_proxy_env),
                 cmocka_unit_test(test_proxy__allowed_wildcard_over_tls_with_python),
                 cmocka_unit_test(test_proxy__denied_name_gets_403_audit_and_notification),
                 cmocka_unit_test(test_proxy__private_address_after_resolution_is_refused),
