@@ -147,6 +147,31 @@ brig_culprit brig__denials_culprit(brig_env *env, pid_t pid) {
         return c;
 }
 
+/* A refusal also goes into the call's own result (mcp.c), so that an agent reading only results sees why
+ * its command failed: the first few in full, the rest counted. Allowed connections are not refusals. */
+static void record_refusal(brig_call *call, const cJSON *ev) {
+        static const char *const keys[] = {"type", "syscall", "host", "port", "reason", "process_id"};
+        const cJSON *decision = cJSON_GetObjectItemCaseSensitive(ev, "decision");
+        cJSON *item;
+
+        if (cJSON_IsString(decision) && strcmp(decision->valuestring, "denied") != 0)
+                return;
+        if (!call->refused && !(call->refused = cJSON_CreateArray()))
+                return;
+        if ((size_t) cJSON_GetArraySize(call->refused) >= BRIG_MAX_REFUSED_IN_RESULT) {
+                call->refused_more++;
+                return;
+        }
+        if (!(item = cJSON_CreateObject()))
+                return;
+        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, keys[i]);
+                if (v)
+                        cJSON_AddItemToObject(item, keys[i], cJSON_Duplicate(v, true));
+        }
+        cJSON_AddItemToArray(call->refused, item);
+}
+
 void brig__denials_stream(brig_call *call, const cJSON *ev, const char *logger) {
         brig_conn *conn = call->conn;
         cJSON *params, *data;
@@ -166,6 +191,7 @@ void brig__denials_stream(brig_call *call, const cJSON *ev, const char *logger) 
         cJSON_AddStringToObject(params, "logger", logger);
         cJSON_AddItemToObject(data, "requestId", cJSON_Duplicate(call->id, true));
         (void) brig__conn_notify(conn, brig_rpc_notification("notifications/message", params));
+        record_refusal(call, ev);
 }
 
 static bool take_token(brig_denials *d) {

@@ -202,6 +202,7 @@ static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
 
 static void call_free(brig_call *call) {
         free(call->audit_path);
+        cJSON_Delete(call->refused);
         brig_exec_args_done(&call->args);
         cJSON_Delete(call->repl_args);
         cJSON_Delete(call->id);
@@ -342,16 +343,31 @@ static void send_tool_result(brig_call *call, int audit_r, const char *text, cJS
                 send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: result withheld");
                 return;
         }
+        /* What the policy refused the call, in its result too (see worker/denials.c). */
+        _cleanup_free_ char *refused_text = NULL;
+        size_t n_refused =
+                call->refused ? (size_t) cJSON_GetArraySize(call->refused) + call->refused_more : 0;
+        if (n_refused && sc && cJSON_IsObject(sc)) {
+                cJSON_AddItemToObject(sc, "refused", TAKE_PTR(call->refused));
+                if (call->refused_more)
+                        cJSON_AddNumberToObject(sc, "refused_more", (double) call->refused_more);
+        }
+        if (n_refused &&
+            asprintf(&refused_text,
+                     "\n[brig: the policy refused %zu system call(s) or connection(s) of this call; "
+                     "see structuredContent.refused]",
+                     n_refused) < 0)
+                refused_text = NULL;
         result = cJSON_CreateObject();
         if (result && (content = cJSON_AddArrayToObject(result, "content")) &&
             (block = cJSON_CreateObject())) {
+                _cleanup_free_ char *t2 = NULL;
                 cJSON_AddItemToArray(content, block);
                 cJSON_AddStringToObject(block, "type", "text");
-                if (call->restarted_notice) {
-                        _cleanup_free_ char *t2 = NULL;
-                        if (asprintf(&t2, "%s%s", RESTART_NOTICE, text ? text : "") >= 0)
-                                cJSON_AddStringToObject(block, "text", t2);
-                } else
+                if (asprintf(&t2, "%s%s%s", call->restarted_notice ? RESTART_NOTICE : "", text ? text : "",
+                             refused_text ? refused_text : "") >= 0)
+                        cJSON_AddStringToObject(block, "text", t2);
+                else
                         cJSON_AddStringToObject(block, "text", text ? text : "");
         }
         if (result) {

@@ -32,6 +32,7 @@
 #define BRIG_WRITE_STALL_MS 30000
 #define BRIG_MAX_ENVIRONMENTS 4096
 #define BRIG_MAX_ADMIN_UIDS 64
+#define BRIG_MAX_REFUSED_IN_RESULT 16
 
 typedef struct brig_conn brig_conn;
 typedef struct brig_call brig_call;
@@ -111,8 +112,10 @@ struct brig_call {
         char carry[2][4];       /* incomplete UTF-8 tail per stream, held back for the next chunk */
         size_t carry_len[2];
         brig_exec *exec;
-        bool unaudited;   /* a read the policy keeps out of the trail (audit.file_reads false) */
-        char *audit_path; /* file tools: the path the call acted on, for its call_end record */
+        bool unaudited;      /* a read the policy keeps out of the trail (audit.file_reads false) */
+        cJSON *refused;      /* what the policy refused this call (syscalls, connections), for its result */
+        size_t refused_more; /* refusals past BRIG_MAX_REFUSED_IN_RESULT, counted only */
+        char *audit_path;    /* file tools: the path the call acted on, for its call_end record */
         uint64_t audit_bytes;
 };
 

@@ -131,6 +131,7 @@ static void test_denials__mount_reaches_its_client_and_the_log(void **state) {
         /* A first call that denies nothing, so that ids of the two calls differ. */
         cJSON *r = client_call(fd, 1, "{\"command\":\"true\"}", NULL, &notes);
         assert_int_equal(count_streamed(notes, "mount", 1, NULL), 0);
+        assert_null(cJSON_GetObjectItem(result_sc(r), "refused"));
         cJSON_Delete(notes);
         cJSON_Delete(r);
 
@@ -138,6 +139,15 @@ static void test_denials__mount_reaches_its_client_and_the_log(void **state) {
         assert_non_null(r);
         assert_string_equal(stdout_of(r), "-1 1\n");
         assert_int_equal(count_streamed(notes, "mount", 2, &streamed_id), 1);
+        /* The call's own result says what was refused, for agents that read only results. */
+        const cJSON *refused = cJSON_GetObjectItem(result_sc(r), "refused");
+        assert_int_equal(cJSON_GetArraySize(refused), 1);
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(refused, 0), "syscall")->valuestring,
+                            "mount");
+        const cJSON *text = cJSON_GetObjectItem(
+                cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "result"), "content"), 0),
+                "text");
+        assert_non_null(strstr(text->valuestring, "the policy refused 1 system call(s) or connection(s)"));
         cJSON_Delete(notes);
         cJSON_Delete(r);
 

@@ -371,6 +371,11 @@ static void test_proxy__denied_name_gets_403_audit_and_notification(void **state
                 streamed++;
         }
         assert_int_equal(streamed, 1);
+        /* And in the call's own result. */
+        const cJSON *refused = cJSON_GetArrayItem(cJSON_GetObjectItem(result_sc(r), "refused"), 0);
+        assert_string_equal(ev_str(refused, "type"), "net_connect");
+        assert_string_equal(ev_str(refused, "host"), "other.test");
+        assert_string_equal(ev_str(refused, "reason"), "not in network.allow");
         cJSON_Delete(notes);
         cJSON_Delete(r);
 
