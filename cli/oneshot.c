@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/wsdiff.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/parse.h"
@@ -478,7 +479,16 @@ int brig_cli_oneshot(const brig_oneshot *o) {
                 fprintf(stderr, "brig: out of memory\n");
         else {
                 reporter rep = {.json = o->json_events, .errno_ret = policy->seccomp_errno};
+                /* brig policy test also says what the command did to its workspace. */
+                brig_wslist *before = o->json_events ? brig_wslist_take(real_ws) : NULL;
                 code = run_jail(helper, plan_fd, seccomp_fd, timeout, &rep);
+                brig_wslist *after = before ? brig_wslist_take(real_ws) : NULL;
+                if (before && after) {
+                        brig_wslist_report(before, after);
+                        (void) fflush(stdout);
+                }
+                brig_wslist_free(before);
+                brig_wslist_free(after);
         }
         if (made_ws)
                 (void) brig_rm_rf(tmp_ws);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* `brig policy test FILE -- CMD...`: runs CMD once in a one-shot jail under the policy FILE and prints
  * what the policy did to it as JSON lines on stdout: each audited syscall denial, a limit the command hit,
- * and how it exited. For policy authors checking what a tool trips over before deploying a policy. */
+ * how it exited, and what it created, changed or deleted in its workspace (cli/wsdiff.c). For policy authors
+ * checking what a tool trips over before deploying a policy. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,6 +20,8 @@ static void help(void) {
                "  {\"type\":\"syscall_denied_suppressed\",\"count\":N}  (beyond the first 1000 denials)\n"
                "  {\"type\":\"limit_hit\",\"limit\":\"wall_time\"|\"cpu_time\"|\"file_size\",...}\n"
                "  {\"type\":\"exit\",\"code\":N[,\"signal\":\"SIGXCPU\"]}\n"
+               "  {\"type\":\"workspace_change\",\"change\":\"created\"|\"modified\"|\"deleted\",\n"
+               "   \"path\":\"out/a.txt\",\"kind\":\"file\",\"bytes\":N}  (after the exit; at most 1000)\n"
                "COMMAND's own stdout and stderr are this terminal's. Only denials the policy audits\n"
                "(seccomp.audit, on by default) are seen. Exits with COMMAND's code, like `brig run`.\n");
 }

@@ -413,6 +413,16 @@ static void test_denials__cli_reports_one_shot_denials(void **state) {
         assert_int_equal(cJSON_GetObjectItem(ev, "code")->valueint, 3);
         cJSON_Delete(ev);
 
+        /* And what the command did to its workspace, after it exited. */
+        snprintf(args, sizeof(args), "policy test policies/strict.json -- sh -c 'mkdir d && echo hi > d/f'");
+        code = run_cli(args, out, sizeof(out), err, sizeof(err));
+        assert_int_equal(code, 0);
+        assert_non_null(strstr(out, "{\"type\":\"exit\",\"code\":0}\n"
+                                    "{\"type\":\"workspace_change\",\"change\":\"created\",\"path\":\"d\","
+                                    "\"kind\":\"directory\"}\n"
+                                    "{\"type\":\"workspace_change\",\"change\":\"created\",\"path\":\"d/f\","
+                                    "\"kind\":\"file\",\"bytes\":3}\n"));
+
         /* With seccomp.audit false nothing is reported, and the call still fails. */
         char policy[] = "/tmp/brig-denials-policy-XXXXXX";
         write_policy(policy, "{\"audit\":false}");
