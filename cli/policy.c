@@ -243,6 +243,21 @@ static int collect_values(explain *e) {
                 {"tools.files.fsync", fmt_bool(p->files_fsync)},
                 {"history.auto_snapshot", fmt_bool(p->history_auto_snapshot)},
                 {"history.max_file_size", fmt_size(p->history_max_file_size)},
+                {"seccomp.audit", fmt_bool(p->seccomp_audit)},
+                {"landlock", strdup(p->landlock == BRIG_LANDLOCK_OFF        ? "\"off\""
+                                    : p->landlock == BRIG_LANDLOCK_REQUIRED ? "\"required\""
+                                                                            : "\"auto\"")},
+                {"capabilities", strdup("[]")},
+                {"identity.uid", fmt("%u", p->uid)},
+                {"identity.gid", fmt("%u", p->gid)},
+                {"audit.file_reads", fmt_bool(p->audit_file_reads)},
+                {"audit.max_string", fmt("%llu", (unsigned long long) p->audit_max_string)},
+                /* Only in proxy mode (NULL: not shown). */
+                {"network.ports", p->network == BRIG_NETWORK_PROXY ? strdup("[80,443]") : NULL},
+                {"network.max_connections",
+                 p->network == BRIG_NETWORK_PROXY ? fmt("%u", p->net_max_connections) : NULL},
+                {"network.max_bytes", p->network == BRIG_NETWORK_PROXY ? fmt_size(p->net_max_bytes) : NULL},
+                {"network.proxy_port", p->network == BRIG_NETWORK_PROXY ? fmt("%u", p->proxy_port) : NULL},
         };
         int r = 0;
 
@@ -259,7 +274,7 @@ static int collect_values(explain *e) {
                 r = path ? add_value(e, path, json_str(eq + 1), "default") : -ENOMEM;
         }
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
-                if (r >= 0 && !in_tree(&e->tree, defaults[i].path))
+                if (r >= 0 && defaults[i].json && !in_tree(&e->tree, defaults[i].path))
                         r = add_value(e, defaults[i].path, TAKE_PTR(defaults[i].json), "default");
                 free(defaults[i].json);
         }
