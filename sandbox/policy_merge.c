@@ -21,12 +21,12 @@
 #include "common/json.h"
 #include "common/json_locate.h"
 #include "common/text.h"
+#include "sandbox/policy_internal.h"
 #include "sandbox/policy_merge.h"
 
 #define MAX_FILE_BYTES (1024 * 1024) /* as POLICY_MAX_BYTES in policy.c */
 #define MAX_PATH_BYTES 4095
-#define PATHBUF 512
-#define QUOTEBUF 80
+#define TREE_PATHBUF 512
 
 /* Which file a node of the merged document came from. Every node is recorded right after its file is
  * parsed, before merging frees anything, so a live node's address is never one of a freed node. */
@@ -70,49 +70,14 @@ static const char *file_of(const merger *m, size_t i) {
         return i == 0 ? NULL : m->files[i];
 }
 
-/* Formats file-controlled text as policy.c does: quoted, escaped, cut after about 64 bytes. */
-static const char *quote(char buf[static QUOTEBUF], const char *s) {
-        size_t n = 0;
-
-        buf[n++] = '"';
-        for (size_t i = 0; s[i]; i++) {
-                unsigned char ch = (unsigned char) s[i];
-                if (n >= 64) {
-                        memcpy(buf + n, "...", 3);
-                        n += 3;
-                        break;
-                }
-                if (ch == '"' || ch == '\\') {
-                        buf[n++] = '\\';
-                        buf[n++] = (char) ch;
-                } else if (ch < 0x20 || ch >= 0x7f)
-                        n += (size_t) snprintf(buf + n, QUOTEBUF - n, "\\x%02x", ch);
-                else
-                        buf[n++] = (char) ch;
-        }
-        buf[n++] = '"';
-        buf[n] = 0;
-        return buf;
-}
-
-static bool is_plain_key(const char *s) {
-        if (!*s)
-                return false;
-        for (; *s; s++)
-                if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-                      (*s >= '0' && *s <= '9')))
-                        return false;
-        return true;
-}
-
 /* "parent.key", or `parent["key"]`, exactly as policy.c names paths in its diagnostics. */
-static const char *path_key(char buf[static PATHBUF], const char *parent, const char *key) {
+static const char *path_key(char buf[static TREE_PATHBUF], const char *parent, const char *key) {
         char q[QUOTEBUF];
 
-        if (is_plain_key(key))
-                (void) snprintf(buf, PATHBUF, "%s%s%s", parent, parent[0] ? "." : "", key);
+        if (brig__policy_is_plain_key(key))
+                (void) snprintf(buf, TREE_PATHBUF, "%s%s%s", parent, parent[0] ? "." : "", key);
         else
-                (void) snprintf(buf, PATHBUF, "%s[%s]", parent, quote(q, key));
+                (void) snprintf(buf, TREE_PATHBUF, "%s[%s]", parent, brig__policy_quote(q, key));
         return buf;
 }
 
@@ -234,8 +199,8 @@ static int open_parent(merger *m, size_t i, const char *value, char **ret_file) 
                 }
                 fd = open_policy(first);
                 if (fd < 0)
-                        problem(m, file_of(m, i), "extends", 0, 0, "cannot open %s: %s", quote(q, first),
-                                strerror(errno));
+                        problem(m, file_of(m, i), "extends", 0, 0, "cannot open %s: %s",
+                                brig__policy_quote(q, first), strerror(errno));
                 else
                         *ret_file = TAKE_PTR(first);
                 return fd;
@@ -257,11 +222,11 @@ static int open_parent(merger *m, size_t i, const char *value, char **ret_file) 
                 return fd;
         }
         if (errno != ENOENT)
-                problem(m, file_of(m, i), "extends", 0, 0, "cannot open %s: %s", quote(q, first),
-                        strerror(errno));
+                problem(m, file_of(m, i), "extends", 0, 0, "cannot open %s: %s",
+                        brig__policy_quote(q, first), strerror(errno));
         else
                 problem(m, file_of(m, i), "extends", 0, 0, "no policy %s: neither %s nor %s exists",
-                        quote(q, value), quote(q2, first), second);
+                        brig__policy_quote(q, value), brig__policy_quote(q2, first), second);
         return -1;
 }
 
@@ -318,7 +283,7 @@ static void check_dups(merger *m, const cJSON *obj, const char *path, size_t i) 
         _cleanup_free_ const cJSON **v = NULL;
         size_t n = 0, k = 0;
         const cJSON *it;
-        char p[PATHBUF];
+        char p[TREE_PATHBUF];
 
         if (!cJSON_IsObject(obj))
                 return;
@@ -345,7 +310,7 @@ static void check_dups(merger *m, const cJSON *obj, const char *path, size_t i) 
 
                 if (key[0] == '+' && bsearch(&pp, v, k, sizeof(*v), key_cmp))
                         problem(m, file_of(m, i), path_key(p, path, key), 0, 0, "%s and %s are both set",
-                                quote(q, key + 1), quote(q2, key));
+                                brig__policy_quote(q, key + 1), brig__policy_quote(q2, key));
         }
         cJSON_ArrayForEach (it, obj)
                 check_dups(m, it, path_key(p, path, it->string), i);
@@ -417,7 +382,7 @@ static void load_chain(merger *m) {
  * adds a value rather than merging into one). */
 static void check_no_plus(merger *m, const cJSON *obj, const char *path, size_t i) {
         const cJSON *it;
-        char p[PATHBUF];
+        char p[TREE_PATHBUF];
 
         cJSON_ArrayForEach (it, obj) {
                 if (it->string[0] == '+')
@@ -430,7 +395,7 @@ static void check_no_plus(merger *m, const cJSON *obj, const char *path, size_t 
 
 /* Merges child (an object of docs[i]) into acc (the merged object of its ancestors): see docs/policy.md. */
 static void merge_obj(merger *m, cJSON *acc, cJSON *child, const char *path, size_t i) {
-        char p[PATHBUF], q[QUOTEBUF];
+        char p[TREE_PATHBUF], q[QUOTEBUF];
         cJSON *it = child->child;
 
         while (it) {
@@ -448,7 +413,7 @@ static void merge_obj(merger *m, cJSON *acc, cJSON *child, const char *path, siz
                                 problem(m, file_of(m, i), p, 0, 0, "nothing inherited to append to");
                         else if (!cJSON_IsArray(pa))
                                 problem(m, file_of(m, i), p, 0, 0, "the inherited %s is %s %s, not an array",
-                                        quote(q, key + 1), cJSON_IsObject(pa) ? "an" : "a",
+                                        brig__policy_quote(q, key + 1), cJSON_IsObject(pa) ? "an" : "a",
                                         brig_json_type_name(pa));
                         else
                                 while (it->child)
@@ -508,7 +473,7 @@ static void add_leaves(merger *m, brig_policy_tree *t, const cJSON *node, char *
 
         if ((cJSON_IsObject(node) || cJSON_IsArray(node)) && node->child) {
                 cJSON_ArrayForEach (it, node) {
-                        char p[PATHBUF];
+                        char p[TREE_PATHBUF];
                         if (cJSON_IsObject(node))
                                 path_key(p, path, it->string);
                         else
@@ -590,7 +555,7 @@ int brig_policy_merge(cJSON **root, const char *origin, brig_policy_tree *ret_tr
         qsort(m.map, m.n_map, sizeof(*m.map), map_cmp);
         t.files = calloc(m.n + 1, sizeof(char *));
         if (t.files) {
-                char path[PATHBUF] = "";
+                char path[TREE_PATHBUF] = "";
                 add_leaves(&m, &t, *root, path);
                 t.root = TAKE_PTR(*root);
                 t.n_files = m.n;
@@ -645,7 +610,7 @@ static bool below(const char *leaf, const char *path) {
 }
 
 const char *brig_policy_tree_file_at(const brig_policy_tree *t, const char *path) {
-        char p[PATHBUF];
+        char p[TREE_PATHBUF];
 
         if (!t || !t->leaves)
                 return NULL;

@@ -5,7 +5,7 @@
 1. The schema is a valid JSON Schema, and every shipped policy validates against it.
 2. Every field the schema describes is one `brig policy check` accepts: a policy with just that field set to
    its default (or an example of its type) must not be refused as an unknown field.
-3. Every field name the parser knows (the keys[] tables of sandbox/policy.c) and every tool name it knows
+3. Every field name the parser knows (the keys[] tables of sandbox/policy*.c) and every tool name it knows
    (brig_tool_names) appears in the schema.
 Exits 77 (skip) when the jsonschema module is missing; `make deps` installs python3-jsonschema.
 """
@@ -100,7 +100,9 @@ def all_property_names(node):
 
 
 all_property_names(schema)
-policy_c = open(os.path.join(src, "sandbox", "policy.c")).read()
+policy_c = "".join(open(os.path.join(src, "sandbox", f)).read()
+                   for f in sorted(os.listdir(os.path.join(src, "sandbox")))
+                   if f.startswith("policy") and f.endswith(".c") and f != "policy_merge.c")
 for table in re.findall(r"keys\[\]\s*=\s*\{([^}]*)\}", policy_c):
     for key in re.findall(r'"([^"]+)"', table):
         if key not in names:
@@ -111,7 +113,7 @@ for t in re.findall(r'"([^"]+)"', tools.group(1) if tools else ""):
     if t not in schema_tools:
         failures.append(f"tool {t!r} is missing from the schema's tool names")
 if not tools:
-    failures.append("brig_tool_names not found in sandbox/policy.c")
+    failures.append("brig_tool_names not found in sandbox/policy*.c")
 
 for f in failures:
     print(f)
