@@ -69,12 +69,14 @@ brig_wslist *brig_wslist_take(const char *root) {
                 return NULL;
         collecting = l;
         root_len = strlen(root);
-        if (nftw(root, collect_cb, 32, FTW_PHYS | FTW_MOUNT) < 0) {
+        int r = nftw(root, collect_cb, 32, FTW_PHYS | FTW_MOUNT);
+        collecting = NULL;
+        if (r < 0) {
                 brig_wslist_free(l);
                 return NULL;
         }
-        collecting = NULL;
-        qsort(l->items, l->n, sizeof(*l->items), by_path);
+        if (l->n > 0)
+                qsort(l->items, l->n, sizeof(*l->items), by_path);
         return l;
 }
 
