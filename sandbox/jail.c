@@ -152,31 +152,23 @@ static int proxy_listener_send(uint16_t port, int control) {
         return r;
 }
 
-static int close_fds_except(int keep) {
-#if HAVE_CLOSE_RANGE
-        if ((keep <= 3 || close_range(3, (unsigned) keep - 1, 0) == 0) &&
-            close_range((unsigned) keep + 1, ~0U, 0) == 0)
-                return 0;
-        if (errno != ENOSYS)
-                return -errno;
-#endif
-        /* FIXME: remove once the minimum kernel is >= 5.9 (close_range). */
-        long max = sysconf(_SC_OPEN_MAX);
-        for (long fd = 3; fd < (max > 0 ? max : 65536); fd++)
-                if (fd != keep)
-                        (void) close((int) fd);
-        return 0;
+/* The status record for a command's end: "exit N" or "signal N". */
+static void report_end(int status, int wstatus) {
+        if (WIFEXITED(wstatus))
+                report(status, "exit %d", WEXITSTATUS(wstatus));
+        else
+                report(status, "signal %d", WTERMSIG(wstatus));
 }
 
-/* close_fds_except() keeping a second fd too (-1 for none). */
+/* Closes every fd from 3 up but keep and also (-1: none). Async-signal-safe. */
 static int close_fds_except_two(int keep, int also) {
         int lo = keep < also ? keep : also, hi = keep < also ? also : keep;
 
         if (lo < 0)
-                return close_fds_except(hi);
+                lo = hi;
 #if HAVE_CLOSE_RANGE
         if ((lo <= 3 || close_range(3, (unsigned) lo - 1, 0) == 0) &&
-            (hi == lo + 1 || close_range((unsigned) lo + 1, (unsigned) hi - 1, 0) == 0) &&
+            (hi <= lo + 1 || close_range((unsigned) lo + 1, (unsigned) hi - 1, 0) == 0) &&
             close_range((unsigned) hi + 1, ~0U, 0) == 0)
                 return 0;
         if (errno != ENOSYS)
@@ -188,6 +180,10 @@ static int close_fds_except_two(int keep, int also) {
                 if (fd != lo && fd != hi)
                         (void) close((int) fd);
         return 0;
+}
+
+static int close_fds_except(int keep) {
+        return close_fds_except_two(keep, -1);
 }
 
 /* Loads the filter and, when it has audited denials, hands its listener to brigd or brig over sock
@@ -349,10 +345,7 @@ static _Noreturn void reaper_main(const brig_plan *plan, const struct sock_fprog
                         _exit(0);
                 if (pid != cmd)
                         continue;
-                if (WIFEXITED(st))
-                        report(status, "exit %d", WEXITSTATUS(st));
-                else
-                        report(status, "signal %d", WTERMSIG(st));
+                report_end(status, st);
                 (void) close(status);
                 status = -1;
         }
@@ -699,10 +692,7 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                         _exit(1);
                 if (p != cmd)
                         continue;
-                if (WIFEXITED(st))
-                        report(status, "exit %d", WEXITSTATUS(st));
-                else
-                        report(status, "signal %d", WTERMSIG(st));
+                report_end(status, st);
                 _exit(0);
         }
 }
