@@ -23,24 +23,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "bench/bench_util.h"
 #include "common/fs.h"
-
-static double now_us(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec * 1e6 + (double) ts.tv_nsec / 1e3;
-}
-
-static int cmp(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p) {
-        qsort(v, (size_t) n, sizeof(double), cmp);
-        int i = (int) (p * (n - 1) + 0.5);
-        return v[i];
-}
 
 /* A static `true`, built from source here so the floor needs nothing installed. */
 static int make_static_true(const char *path) {
@@ -55,64 +39,19 @@ static double floor_spawn(const char *bin, int n, double *samples, unsigned paus
         for (int i = 0; i < n; i++) {
                 if (pause_us)
                         usleep(pause_us);
-                double t = now_us();
+                double t = bench_now_us();
                 pid_t p = fork();
                 if (p == 0) {
                         execve(bin, argv, envp);
                         _exit(127);
                 }
                 waitpid(p, NULL, 0);
-                samples[i] = now_us() - t;
+                samples[i] = bench_now_us() - t;
         }
-        return pct(samples, n, 0.5);
+        return bench_quantile(samples, (size_t) n, 0.5);
 }
 
-static int sock_fd = -1;
-static char rbuf[1 << 20];
-static size_t rlen;
-
-static int connect_to(const char *path) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                close(fd);
-                return -1;
-        }
-        rlen = 0;
-        return fd;
-}
-
-static void send_line(const char *s) {
-        size_t len = strlen(s);
-        if (write(sock_fd, s, len) != (ssize_t) len || write(sock_fd, "\n", 1) != 1) {
-                perror("bench: write");
-                exit(1);
-        }
-}
-
-/* Reads messages until the response with this id; returns its "result" (caller frees the message). */
-static cJSON *wait_for(int id) {
-        for (;;) {
-                char *nl = memchr(rbuf, '\n', rlen);
-                if (nl) {
-                        cJSON *m = cJSON_ParseWithLength(rbuf, (size_t) (nl - rbuf));
-                        memmove(rbuf, nl + 1, rlen - (size_t) (nl - rbuf) - 1);
-                        rlen -= (size_t) (nl - rbuf) + 1;
-                        cJSON *mid = cJSON_GetObjectItem(m, "id");
-                        if (cJSON_IsNumber(mid) && mid->valueint == id)
-                                return m;
-                        cJSON_Delete(m);
-                        continue;
-                }
-                ssize_t n = read(sock_fd, rbuf + rlen, sizeof(rbuf) - rlen);
-                if (n <= 0) {
-                        fprintf(stderr, "bench: brigd closed the connection\n");
-                        exit(1);
-                }
-                rlen += (size_t) n;
-        }
-}
+static bench_client cl = {.fd = -1};
 
 static void initialize(const char *env) {
         char msg[512];
@@ -121,8 +60,8 @@ static void initialize(const char *env) {
                  "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench\",\"version\":\"1\"},"
                  "\"_meta\":{\"brig/environment\":\"%s\"}}}",
                  env);
-        send_line(msg);
-        cJSON_Delete(wait_for(0));
+        bench_client_send(&cl, msg);
+        cJSON_Delete(bench_client_wait(&cl, 0));
 }
 
 /* A tools/call that must succeed (isError false). */
@@ -132,8 +71,8 @@ static void tool_call(int id, const char *name, const char *args) {
                  "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
                  "\"arguments\":%s}}",
                  id, name, args);
-        send_line(msg);
-        cJSON *m = wait_for(id);
+        bench_client_send(&cl, msg);
+        cJSON *m = bench_client_wait(&cl, id);
         if (!cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "isError"))) {
                 char *t = cJSON_PrintUnformatted(m);
                 fprintf(stderr, "bench: %s failed: %s\n", name, t);
@@ -148,8 +87,8 @@ static void exec_call(int id, const char *prog) {
                  "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
                  "\"arguments\":{\"argv\":[\"%s\"]}}}",
                  id, prog);
-        send_line(msg);
-        cJSON *m = wait_for(id);
+        bench_client_send(&cl, msg);
+        cJSON *m = bench_client_wait(&cl, id);
         cJSON *sc = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "structuredContent");
         cJSON *code = cJSON_GetObjectItem(sc, "exit_code");
         if (!cJSON_IsNumber(code) || code->valueint != 0) {
@@ -200,9 +139,9 @@ int main(int argc, char **argv) {
         /* brigd on a private socket and state directory. */
         snprintf(sock, sizeof(sock), "%s/brig.sock", dir);
         pid_t d = start_brigd(build, source, dir, "", sock);
-        for (int i = 0; i < 1000 && (sock_fd = connect_to(sock)) < 0; i++)
+        for (int i = 0; i < 1000 && bench_client_connect(&cl, sock) < 0; i++)
                 usleep(10000);
-        if (sock_fd < 0) {
+        if (cl.fd < 0) {
                 fprintf(stderr, "bench: brigd did not start\n");
                 return 1;
         }
@@ -226,14 +165,16 @@ int main(int argc, char **argv) {
         for (int round = 0; round < 4; round++) {
                 floor_med[round] = floor_spawn(path, per, fa + round * per, 0);
                 for (int i = 0; i < per; i++) {
-                        double t = now_us();
+                        double t = bench_now_us();
                         exec_call(100 + round * per + i, "/workspace/true");
-                        wb[round * per + i] = now_us() - t;
+                        wb[round * per + i] = bench_now_us() - t;
                 }
-                warm_med[round] = pct(wb + round * per, per, 0.5);
+                warm_med[round] = bench_quantile(wb + round * per, (size_t) per, 0.5);
         }
-        double floor_all = pct(fa, 4 * per, 0.5), floor_p99 = pct(fa, 4 * per, 0.99);
-        double warm = pct(wb, 4 * per, 0.5), warm_p99 = pct(wb, 4 * per, 0.99);
+        double floor_all = bench_quantile(fa, (size_t) 4 * per, 0.5),
+               floor_p99 = bench_quantile(fa, (size_t) 4 * per, 0.99);
+        double warm = bench_quantile(wb, (size_t) 4 * per, 0.5),
+               warm_p99 = bench_quantile(wb, (size_t) 4 * per, 0.99);
 
         /* File tools on a small (1 KiB) file: absolute times, the goal being 0.2 ms. */
         char args[2048], content[1025];
@@ -241,16 +182,18 @@ int main(int argc, char **argv) {
         content[1024] = 0;
         snprintf(args, sizeof(args), "{\"path\":\"small.txt\",\"content\":\"%s\"}", content);
         for (int i = 0; i < per; i++) {
-                double t = now_us();
+                double t = bench_now_us();
                 tool_call(10000 + i, "write_file", args);
-                fa[i] = now_us() - t;
-                t = now_us();
+                fa[i] = bench_now_us() - t;
+                t = bench_now_us();
                 tool_call(20000 + i, "read_file", "{\"path\":\"small.txt\"}");
-                wb[i] = now_us() - t;
+                wb[i] = bench_now_us() - t;
         }
-        double write_med = pct(fa, per, 0.5), write_p99 = pct(fa, per, 0.99);
-        double read_med = pct(wb, per, 0.5), read_p99 = pct(wb, per, 0.99);
-        close(sock_fd);
+        double write_med = bench_quantile(fa, (size_t) per, 0.5),
+               write_p99 = bench_quantile(fa, (size_t) per, 0.99);
+        double read_med = bench_quantile(wb, (size_t) per, 0.5),
+               read_p99 = bench_quantile(wb, (size_t) per, 0.99);
+        bench_client_close(&cl);
         (void) floor_med;
         (void) warm_med;
 
@@ -260,12 +203,12 @@ int main(int argc, char **argv) {
                 char env[64];
                 snprintf(env, sizeof(env), "first-%d", i);
                 usleep(100000);
-                double t = now_us();
-                sock_fd = connect_to(sock);
+                double t = bench_now_us();
+                bench_client_connect(&cl, sock);
                 initialize(env);
                 exec_call(1, "/usr/bin/true");
-                a[i] = now_us() - t;
-                close(sock_fd);
+                a[i] = bench_now_us() - t;
+                bench_client_close(&cl);
         }
         kill(d, SIGTERM);
         waitpid(d, NULL, 0);
@@ -273,32 +216,34 @@ int main(int argc, char **argv) {
         /* The same without a spare: the jail is built for the call. */
         snprintf(sock, sizeof(sock), "%s/cold.sock", dir);
         d = start_brigd(build, source, dir, "cold", sock);
-        for (int i = 0; i < 1000 && (sock_fd = connect_to(sock)) < 0; i++)
+        for (int i = 0; i < 1000 && bench_client_connect(&cl, sock) < 0; i++)
                 usleep(10000);
         double *cold = calloc((size_t) n_first, sizeof(double));
-        bool up = sock_fd >= 0;
+        bool up = cl.fd >= 0;
         if (up)
-                close(sock_fd);
+                bench_client_close(&cl);
         for (int i = 0; cold && up && i < n_first; i++) {
                 char env[64];
                 snprintf(env, sizeof(env), "cold-%d", i);
                 usleep(100000);
-                double t = now_us();
-                sock_fd = connect_to(sock);
+                double t = bench_now_us();
+                bench_client_connect(&cl, sock);
                 initialize(env);
                 exec_call(1, "/usr/bin/true");
-                cold[i] = now_us() - t;
-                close(sock_fd);
+                cold[i] = bench_now_us() - t;
+                bench_client_close(&cl);
         }
-        double cold_med = cold ? pct(cold, n_first, 0.5) : 0, cold_p99 = cold ? pct(cold, n_first, 0.99) : 0;
+        double cold_med = cold ? bench_quantile(cold, (size_t) n_first, 0.5) : 0,
+               cold_p99 = cold ? bench_quantile(cold, (size_t) n_first, 0.99) : 0;
         free(cold);
-        double first = pct(a, n_first, 0.5), first_p99 = pct(a, n_first, 0.99);
+        double first = bench_quantile(a, (size_t) n_first, 0.5),
+               first_p99 = bench_quantile(a, (size_t) n_first, 0.99);
         floor_spawn("/usr/bin/true", per, b, 0);
-        double floor_dyn = pct(b, per, 0.5);
+        double floor_dyn = bench_quantile(b, (size_t) per, 0.5);
         /* The new-environment runs each follow 100 ms of idle (CPU caches and frequency cool down): so does
          * this floor, for a like-for-like ratio. */
         floor_spawn(path, n_first, b, 100000);
-        double floor_idle = pct(b, n_first, 0.5);
+        double floor_idle = bench_quantile(b, (size_t) n_first, 0.5);
 
         printf("brig bench (exec)          median      p99     ratio to floor (median, p99)\n");
         printf("floor: fork+exec static    %7.0f us %7.0f us\n", floor_all, floor_p99);

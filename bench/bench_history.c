@@ -21,28 +21,13 @@
 
 #include <cjson/cJSON.h>
 
+#include "bench/bench_util.h"
 #include "common/fs.h"
 #include "tools/history.h"
 
 extern char **environ;
 
 static char git_env_home[256];
-
-static double now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-        qsort(v, (size_t) n, sizeof(double), cmp);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void die(const char *what) {
         fprintf(stderr, "bench_history: %s: %s\n", what, strerror(errno));
@@ -125,7 +110,7 @@ static cJSON *brig_snapshot(brig_history *h) {
 }
 
 static void report(const char *name, const char *git_cmd, double *b, double *g, int n) {
-        double mb = median(b, n), mg = median(g, n);
+        double mb = bench_median(b, (size_t) n), mg = bench_median(g, (size_t) n);
         printf("%-24s %9.2f %9.2f %9.2f   (%s)\n", name, mb, mg, mb / mg, git_cmd);
 }
 
@@ -162,16 +147,16 @@ int main(int argc, char **argv) {
                 die("calloc");
 
         errors |= git(gws, init);
-        t = now_ms();
+        t = bench_now_ms();
         errors |= git(gws, add) | git(gws, commit);
-        first_git = now_ms() - t;
+        first_git = bench_now_ms() - t;
         if (brig_history_open(gitdir, ws, &(brig_history_options){.max_file_size = 1 << 20}, &h, &err) < 0) {
                 fprintf(stderr, "bench_history: open: %s\n", err.msg);
                 return 1;
         }
-        t = now_ms();
+        t = bench_now_ms();
         cJSON_Delete(brig_snapshot(h));
-        first = now_ms() - t;
+        first = bench_now_ms() - t;
         /* warm both: the first status after a commit refreshes git's index */
         cJSON_Delete(brig_snapshot(h));
         errors |= git(gws, status);
@@ -182,45 +167,45 @@ int main(int argc, char **argv) {
 
         for (int i = 0; i < reps; i++) {
                 change(ws, gws, files, i);
-                t = now_ms();
+                t = bench_now_ms();
                 res = brig_snapshot(h);
-                bt[i] = now_ms() - t;
+                bt[i] = bench_now_ms() - t;
                 if (!cJSON_IsTrue(cJSON_GetObjectItem(res, "created")))
                         fprintf(stderr, "bench_history: a changed file made no snapshot\n"), errors = 1;
                 cJSON_Delete(res);
-                t = now_ms();
+                t = bench_now_ms();
                 errors |= git(gws, add) | git(gws, commit);
-                gt[i] = now_ms() - t;
+                gt[i] = bench_now_ms() - t;
         }
         report("snapshot, 1 file changed", "git add -A && git commit", bt, gt, reps);
 
         for (int i = 0; i < reps; i++) {
-                t = now_ms();
+                t = bench_now_ms();
                 res = brig_snapshot(h);
-                bt[i] = now_ms() - t;
+                bt[i] = bench_now_ms() - t;
                 if (cJSON_IsTrue(cJSON_GetObjectItem(res, "created")))
                         fprintf(stderr, "bench_history: a no-op made a snapshot\n"), errors = 1;
                 cJSON_Delete(res);
-                t = now_ms();
+                t = bench_now_ms();
                 errors |= git(gws, status);
-                gt[i] = now_ms() - t;
+                gt[i] = bench_now_ms() - t;
         }
         report("no-op snapshot", "git status --porcelain", bt, gt, reps);
 
         for (int i = 0; i < reps; i++) {
                 change(ws, gws, files, reps + i);
-                t = now_ms();
+                t = bench_now_ms();
                 if (brig_history_diff(h, NULL, NULL, NULL, &res, &err) < 0) {
                         fprintf(stderr, "bench_history: diff: %s\n", err.msg);
                         return 1;
                 }
-                bt[i] = now_ms() - t;
+                bt[i] = bench_now_ms() - t;
                 if (cJSON_GetArraySize(cJSON_GetObjectItem(res, "files")) != 1)
                         fprintf(stderr, "bench_history: diff does not show one file\n"), errors = 1;
                 cJSON_Delete(res);
-                t = now_ms();
+                t = bench_now_ms();
                 errors |= git(gws, diff);
-                gt[i] = now_ms() - t;
+                gt[i] = bench_now_ms() - t;
                 /* back to one change per round */
                 cJSON_Delete(brig_snapshot(h));
                 errors |= git(gws, add) | git(gws, commit);

@@ -12,26 +12,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/bench_util.h"
 #include "common/cleanup.h"
 #include "sandbox/policy.h"
 #include "sandbox/seccomp.h"
 #include "worker/policies.h"
-
-static double now_ms(void) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
-
-static int cmp(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-        qsort(v, (size_t) n, sizeof(double), cmp);
-        return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static void one_policy(const char *path, int reps) {
         double parse[reps], compile[reps];
@@ -40,22 +25,22 @@ static void one_policy(const char *path, int reps) {
                 brig_error err = BRIG_ERROR_INIT;
                 brig_policy *p = NULL;
                 int fd = -1;
-                double t0 = now_ms();
+                double t0 = bench_now_ms();
                 if (brig_policy_load(path, &p, NULL, &err) < 0) {
                         fprintf(stderr, "bench_policy: %s: %s\n", path, err.msg);
                         exit(1);
                 }
-                double t1 = now_ms();
+                double t1 = bench_now_ms();
                 if (brig_policy_compile_seccomp(p, &fd, &err) < 0) {
                         fprintf(stderr, "bench_policy: %s: %s\n", path, err.msg);
                         exit(1);
                 }
-                compile[i] = now_ms() - t1;
+                compile[i] = bench_now_ms() - t1;
                 parse[i] = t1 - t0;
                 close(fd);
                 brig_policy_free(p);
         }
-        double mp = median(parse, reps), mc = median(compile, reps);
+        double mp = bench_median(parse, (size_t) reps), mc = bench_median(compile, (size_t) reps);
         printf("%-40s parse %7.3f ms   compile %7.3f ms   compile/parse %5.1fx   saved per jail %7.3f ms\n",
                path, mp, mc, mc / mp, mc);
 }
@@ -79,13 +64,13 @@ int main(int argc, char **argv) {
                 brig_policies set;
                 cJSON *summary = cJSON_CreateObject();
                 const brig_policy_entry *def = NULL;
-                double t0 = now_ms();
+                double t0 = bench_now_ms();
                 if (brig_policies_init(&set, dir, &err) < 0) {
                         fprintf(stderr, "bench_policy: %s\n", err.msg);
                         return 1;
                 }
-                cold[i] = now_ms() - t0;
-                t0 = now_ms();
+                cold[i] = bench_now_ms() - t0;
+                t0 = bench_now_ms();
                 brig_policies_reload *rl = brig_policies_reload_new(&set);
                 brig_policies_reload_run(rl);
                 if (brig_policies_reload_commit(&set, rl, &def, summary, &err) < 0) {
@@ -93,11 +78,11 @@ int main(int argc, char **argv) {
                         return 1;
                 }
                 brig_policies_reload_free(rl);
-                warm[i] = now_ms() - t0;
+                warm[i] = bench_now_ms() - t0;
                 cJSON_Delete(summary);
                 brig_policies_done(&set);
         }
-        double mc = median(cold, reps), mw = median(warm, reps);
+        double mc = bench_median(cold, (size_t) reps), mw = bench_median(warm, (size_t) reps);
         printf("%-40s cold %7.3f ms   reload (shared programs) %7.3f ms   reload/cold %5.2fx\n", dir, mc, mw,
                mw / mc);
         return 0;

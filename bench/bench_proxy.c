@@ -27,6 +27,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "bench/bench_util.h"
+
 #define BULK_BYTES (100u * 1024 * 1024)
 #define LATENCY_REPS 300
 
@@ -109,55 +111,7 @@ static void *serve(void *arg) {
         return NULL;
 }
 
-static int sock_fd = -1;
-static char rbuf[8 << 20];
-static size_t rlen;
-
-static int connect_to(const char *path) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                close(fd);
-                return -1;
-        }
-        return fd;
-}
-
-static void send_line(const char *s) {
-        size_t len = strlen(s);
-        if (write(sock_fd, s, len) != (ssize_t) len || write(sock_fd, "\n", 1) != 1) {
-                perror("bench: write");
-                exit(1);
-        }
-}
-
-static cJSON *wait_for(int id) {
-        for (;;) {
-                char *nl = memchr(rbuf, '\n', rlen);
-                if (nl) {
-                        cJSON *m = cJSON_ParseWithLength(rbuf, (size_t) (nl - rbuf));
-                        memmove(rbuf, nl + 1, rlen - (size_t) (nl - rbuf) - 1);
-                        rlen -= (size_t) (nl - rbuf) + 1;
-                        cJSON *mid = cJSON_GetObjectItem(m, "id");
-                        if (cJSON_IsNumber(mid) && mid->valueint == id)
-                                return m;
-                        cJSON_Delete(m);
-                        continue;
-                }
-                ssize_t n = read(sock_fd, rbuf + rlen, sizeof(rbuf) - rlen);
-                if (n <= 0) {
-                        fprintf(stderr, "bench: brigd closed the connection\n");
-                        exit(1);
-                }
-                rlen += (size_t) n;
-        }
-}
-
-static int cmp(const void *a, const void *b) {
-        double x = *(const double *) a, y = *(const double *) b;
-        return x < y ? -1 : x > y;
-}
+static bench_client cl = {.fd = -1};
 
 /* Parses the client's lines into seconds; returns the median, or -1 if a transfer came up short. */
 static double median_of(const char *out, int n, size_t want) {
@@ -178,8 +132,7 @@ static double median_of(const char *out, int n, size_t want) {
                 free(v);
                 return -1;
         }
-        qsort(v, (size_t) k, sizeof(double), cmp);
-        double m = v[k / 2];
+        double m = bench_median(v, (size_t) k);
         free(v);
         return m;
 }
@@ -200,10 +153,10 @@ static char *in_jail(int id, const char *mode, int port, int n) {
         cJSON_AddItemToObject(args, "argv", cJSON_CreateStringArray(argv, 8));
         cJSON_AddNumberToObject(args, "timeout_ms", 600000);
         char *text = cJSON_PrintUnformatted(msg);
-        send_line(text);
+        bench_client_send(&cl, text);
         free(text);
         cJSON_Delete(msg);
-        cJSON *m = wait_for(id);
+        cJSON *m = bench_client_wait(&cl, id);
         cJSON *sc = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "structuredContent");
         cJSON *out = cJSON_GetObjectItem(sc, "stdout");
         char *s = cJSON_IsString(out) ? strdup(out->valuestring) : NULL;
@@ -296,9 +249,9 @@ int main(int argc, char **argv) {
                       "--jail-helper", b5, "--log-level", "error", "--resolve", resolve, (char *) NULL);
                 _exit(127);
         }
-        for (int i = 0; i < 500 && (sock_fd = connect_to(sock)) < 0; i++)
+        for (int i = 0; i < 500 && bench_client_connect(&cl, sock) < 0; i++)
                 usleep(10000);
-        if (sock_fd < 0) {
+        if (cl.fd < 0) {
                 fprintf(stderr, "bench: brigd did not start\n");
                 return 1;
         }
@@ -308,8 +261,8 @@ int main(int argc, char **argv) {
                  "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench\",\"version\":\"1\"},"
                  "\"_meta\":{\"brig/environment\":\"bench-proxy-%d\"}}}",
                  (int) getpid());
-        send_line(text);
-        cJSON_Delete(wait_for(0));
+        bench_client_send(&cl, text);
+        cJSON_Delete(bench_client_wait(&cl, 0));
         (void) source;
 
         /* Warm up both paths (page cache, python, the environment). */
@@ -337,7 +290,7 @@ int main(int argc, char **argv) {
                "added %.0f us (goal <= 1000 us)\n",
                LATENCY_REPS, ld * 1e6, lp * 1e6, (lp - ld) * 1e6);
 
-        close(sock_fd);
+        bench_client_close(&cl);
         kill(d, SIGTERM);
         waitpid(d, NULL, 0);
         snprintf(text, sizeof(text), "rm -rf '%s'", dir);
