@@ -69,6 +69,7 @@ brig_env *brig_env_find(brig_worker *w, const char *id) {
 }
 
 static void env_free(brig_env *env) {
+        brig_policies_release(&env->w->policies, env->policy);
         brig_wstools_free(env);
         brig_repls_free(env);
         brig_processes_free(env);
@@ -150,6 +151,7 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
         env->w = w;
         env->owner = owner;
         env->policy = policy;
+        brig_policies_hold(policy);
         env->control_fd = -1;
         env->cg.oom_fd = -1;
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
@@ -712,11 +714,16 @@ static int holder_start(brig_env *env, brig_error *err) {
 
         /* A (re)start takes the policy served under the environment's key today: after a reload, the new
          * one; after its file was removed, none. */
-        env->policy = brig_policies_find(&w->policies, env->policy_key);
-        if (!env->policy)
+        const brig_policy_entry *now = brig_policies_find(&w->policies, env->policy_key);
+        if (!now)
                 return brig_error_set(err, -ENOENT, BRIG_KIND_POLICY,
                                       "environment \"%s\": its policy \"%.100s\" is no longer available",
                                       env->id, env->policy_key);
+        if (now != env->policy) {
+                brig_policies_hold(now);
+                brig_policies_release(&w->policies, env->policy);
+                env->policy = now;
+        }
         if ((r = brig_env_ensure_on_disk(env, err)) < 0)
                 return r;
         const brig_limits *lim = &env->policy->policy->limits;

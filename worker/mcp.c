@@ -605,6 +605,16 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
                 return;
         }
+        /* An environment whose policy stopped loading (it was removed, or broke) stays on disk, unusable. */
+        if (!c->env->policy) {
+                char msg[200];
+                (void) snprintf(msg, sizeof(msg),
+                                "environment \"%s\": its policy \"%.100s\" is no longer available",
+                                c->env->id, c->env->policy_key);
+                (void) audit_refusal(c, "tools/call", msg);
+                send_error(c, m->id, BRIG_RPC_REFUSED, msg);
+                return;
+        }
         if (!brig_policy_allows_tool(c->env->policy->policy, name)) {
                 char msg[160];
                 (void) snprintf(msg, sizeof(msg), "tool \"%s\" is not allowed by policy \"%.64s\"", name,

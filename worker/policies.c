@@ -2,6 +2,7 @@
 /* The worker's policy cache: one parsed policy and one compiled seccomp program per policy file, reloaded on
  * SIGHUP (worker/reload.c). Programs are shared by filter key: a reload, or two policies that differ only
  * outside `seccomp`, compile nothing new. */
+#include <assert.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -417,13 +418,26 @@ int brig_policies_reload_commit(brig_policies *set, brig_policies_reload *rl,
         return 0;
 }
 
-void brig_policies_gc(brig_policies *set, bool (*in_use)(const brig_policy_entry *e, void *userdata),
-                      void *userdata) {
+void brig_policies_hold(const brig_policy_entry *e) {
+        if (e)
+                ((brig_policy_entry *) e)->users++;
+}
+
+void brig_policies_release(brig_policies *set, const brig_policy_entry *e) {
+        if (!e)
+                return;
+        assert(e->users > 0);
+        ((brig_policy_entry *) e)->users--;
+        if (e->users == 0)
+                brig_policies_gc(set);
+}
+
+void brig_policies_gc(brig_policies *set) {
         brig_policy_entry **p = &set->retired;
 
         while (*p) {
                 brig_policy_entry *e = *p;
-                if (in_use(e, userdata)) {
+                if (e->users > 0) {
                         p = &e->next;
                         continue;
                 }

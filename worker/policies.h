@@ -22,6 +22,7 @@ typedef struct brig_policy_entry {
         int seccomp_fd;
         char filter_key[65]; /* SHA-256 of what the program is compiled from; equal keys share a program */
         bool keep;           /* reload bookkeeping */
+        unsigned users;      /* environments holding it, destroyed ones still running included */
         struct brig_policy_entry *next;
 } brig_policy_entry;
 
@@ -62,6 +63,11 @@ int brig_policies_reload_commit(brig_policies *set, brig_policies_reload *rl,
                                 const brig_policy_entry **ret_default, cJSON *summary, brig_error *err);
 void brig_policies_reload_free(brig_policies_reload *rl);
 
-/* Frees the retired entries in_use() says no environment holds. */
-void brig_policies_gc(brig_policies *set, bool (*in_use)(const brig_policy_entry *e, void *userdata),
-                      void *userdata);
+/* An environment takes or lets go of an entry (NULL is ignored). A retired entry is freed when its last
+ * environment lets go: environments outlive their place in the worker's list while their jail ends. The
+ * count is the set's bookkeeping, not part of the entry's value, hence the const. */
+void brig_policies_hold(const brig_policy_entry *e);
+void brig_policies_release(brig_policies *set, const brig_policy_entry *e);
+
+/* Frees the retired entries no environment holds. */
+void brig_policies_gc(brig_policies *set);

@@ -9,15 +9,6 @@
 #include "worker/env.h"
 #include "worker/worker.h"
 
-static bool env_uses(const brig_policy_entry *e, void *userdata) {
-        const brig_worker *w = userdata;
-
-        for (const brig_env *env = w->envs; env; env = env->next)
-                if (env->policy == e)
-                        return true;
-        return false;
-}
-
 static void reload_work(uv_work_t *req) {
         brig_worker *w = req->data;
         brig_policies_reload_run(w->reload);
@@ -61,7 +52,7 @@ static void reload_done(uv_work_t *req, int status) {
                 }
                 brig_spares_fill(w);
         }
-        brig_policies_gc(&w->policies, env_uses, w);
+        brig_policies_gc(&w->policies);
         (void) brig__worker_audit(w, ev);
         if (w->reload_again) {
                 w->reload_again = false;
