@@ -283,11 +283,13 @@ static void poll_cb(uv_poll_t *h, int status, int events) {
                         break;
                 handle_one(d, &den);
         }
-        /* Every task using the filter has exited (the environment is going), or the fd broke. */
+        /* Every task using the filter has exited (the environment is going), or the fd broke. Closing the
+         * listener (not only no longer polling it) makes the kernel fail audited calls with ENOSYS instead
+         * of leaving their tasks waiting for an answer that would never come. */
         if (status < 0 || (events & UV_DISCONNECT) || (r < 0 && r != -ENOENT)) {
                 if (r < 0 && r != -EPIPE)
-                        log_warning_errno(r, "environment %s: seccomp listener: %m, ignoring", d->env->id);
-                (void) uv_poll_stop(h);
+                        log_warning_errno(r, "environment %s: seccomp listener: %m, closing it", d->env->id);
+                brig__denials_stop(d->env);
         }
 }
 

@@ -19,10 +19,11 @@
  * (private, loopback, link-local, metadata: DNS rebinding) before one is connected to. A refusal is
  * "403 Forbidden" with the reason in the body and in X-Brig-Reason.
  *
- * Attribution: the accepted socket's peer port names the client's socket in /proc/<init>/net/tcp (the
- * jail's namespace), whose inode one process of the environment holds (/proc/PID/fd, walking the init's
- * descendants); that pid goes through the denials' attribution (worker/denials.h) to a call or background
- * process. A socket passed elsewhere or closed in the meantime is attributed to no call.
+ * Attribution: the accepted socket's addresses name the client's socket through sock_diag in the jail's
+ * namespace (a netlink socket the init made there), whose inode one process of the environment holds
+ * (/proc/PID/fd, walking the init's descendants, at most MAX_WALK_ENTRIES /proc entries); that pid goes
+ * through the denials' attribution (worker/denials.h) to a call or background process. A socket passed
+ * elsewhere, closed in the meantime, or past the walk's bound is attributed to no call.
  *
  * Relay: once connected, both sockets leave libuv's streams for a relay (worker/relay.h) that moves the
  * bytes with splice(2) through a pipe per direction, without copying them through brigd, and reads a side
@@ -239,9 +240,14 @@ static int peer_inode(int diag_fd, const struct sockaddr_storage *peer, const st
         if (n < 0)
                 return -errno;
         /* The kernel answers before sendto() returns. */
+        /* Only the kernel's answer counts (nl_pid 0): with capabilities a policy granted, a process of the
+         * jail could queue messages on this socket. */
+        socklen_t nl_len = sizeof(nl);
         do
-                n = recv(diag_fd, &resp, sizeof(resp), MSG_DONTWAIT);
+                n = recvfrom(diag_fd, &resp, sizeof(resp), MSG_DONTWAIT, (struct sockaddr *) &nl, &nl_len);
         while (n < 0 && errno == EINTR);
+        if (n >= 0 && nl.nl_pid != 0)
+                return -ENOENT;
         if (n < 0)
                 return -errno;
         for (struct nlmsghdr *h = &resp.nlh; NLMSG_OK(h, (size_t) n); h = NLMSG_NEXT(h, n)) {
@@ -251,7 +257,8 @@ static int peer_inode(int diag_fd, const struct sockaddr_storage *peer, const st
                     h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
                         continue;
                 const struct inet_diag_msg *m = NLMSG_DATA(h);
-                if (m->idiag_inode == 0)
+                if (m->idiag_inode == 0 || m->id.idiag_sport != req.r.id.idiag_sport ||
+                    m->id.idiag_dport != req.r.id.idiag_dport)
                         return -ENOENT;
                 *ret = m->idiag_inode;
                 return 0;
@@ -259,7 +266,11 @@ static int peer_inode(int diag_fd, const struct sockaddr_storage *peer, const st
         return -ENOENT;
 }
 
-static bool holds_socket(pid_t pid, const char *want) {
+/* /proc entries one attribution may read: the agent decides how many processes, threads and fds its
+ * environment has, and this runs on the loop thread. Past it, the connection is attributed to no call. */
+#define MAX_WALK_ENTRIES 16384
+
+static bool holds_socket(pid_t pid, const char *want, size_t *budget) {
         char path[64], target[64];
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
@@ -267,9 +278,10 @@ static bool holds_socket(pid_t pid, const char *want) {
         (void) snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
         if (!(d = opendir(path)))
                 return false;
-        while ((de = readdir(d))) {
+        while (*budget > 0 && (de = readdir(d))) {
                 if (de->d_name[0] == '.')
                         continue;
+                (*budget)--;
                 ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
                 if (n <= 0)
                         continue;
@@ -284,25 +296,26 @@ static bool holds_socket(pid_t pid, const char *want) {
  * descendants breadth first through /proc/PID/task/TID/children. */
 static pid_t socket_owner(pid_t init, unsigned long inode) {
         _cleanup_free_ pid_t *queue = malloc(MAX_WALK * sizeof(pid_t));
-        size_t head = 0, tail = 0;
+        size_t head = 0, tail = 0, budget = MAX_WALK_ENTRIES;
         char want[64];
 
         if (!queue)
                 return -ENOMEM;
         (void) snprintf(want, sizeof(want), "socket:[%lu]", inode);
         queue[tail++] = init;
-        while (head < tail) {
+        while (head < tail && budget > 0) {
                 pid_t pid = queue[head++];
                 char path[64];
-                if (pid != init && holds_socket(pid, want))
+                if (pid != init && holds_socket(pid, want, &budget))
                         return pid;
                 (void) snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
                 _cleanup_(closedirp) DIR *tasks = opendir(path);
                 struct dirent *de;
-                while (tasks && (de = readdir(tasks))) {
+                while (tasks && budget > 0 && (de = readdir(tasks))) {
                         char cpath[128];
                         if (de->d_name[0] == '.')
                                 continue;
+                        budget--;
                         (void) snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int) pid,
                                         de->d_name);
                         _cleanup_fclose_ FILE *f = fopen(cpath, "re");
@@ -974,11 +987,12 @@ static void accept_cb(uv_stream_t *server, int status) {
         c = calloc(1, sizeof(*c));
         if (!c || uv_tcp_init(env->w->loop, &c->client.tcp) < 0) {
                 free(c);
-                /* Take it off the backlog all the same, or the loop spins on it. */
-                uv_tcp_t drop;
-                if (uv_tcp_init(env->w->loop, &drop) == 0) {
-                        (void) uv_accept(server, (uv_stream_t *) &drop);
-                        uv_close((uv_handle_t *) &drop, NULL);
+                /* Take it off the backlog all the same, or the loop spins on it; no handle needed. */
+                uv_os_fd_t lfd;
+                if (uv_fileno((uv_handle_t *) server, &lfd) == 0) {
+                        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                        if (fd >= 0)
+                                (void) close(fd);
                 }
                 return;
         }

@@ -85,8 +85,10 @@ static int pump(brig_relay *r, brig_relay_dir which) {
                                 d->want_write = true;
                                 return 0;
                         }
+                        if (n < 0 && errno == EINTR)
+                                continue;
                         if (n < 0)
-                                return errno == EINTR ? 0 : -errno;
+                                return -errno;
                         d->pre_off += (size_t) n;
                         continue;
                 }
@@ -97,8 +99,10 @@ static int pump(brig_relay *r, brig_relay_dir which) {
                                 d->want_write = true;
                                 return 0;
                         }
+                        if (n < 0 && errno == EINTR)
+                                continue;
                         if (n < 0)
-                                return errno == EINTR ? 0 : -errno;
+                                return -errno;
                         d->in_pipe -= (size_t) n;
                         continue;
                 }
@@ -114,8 +118,10 @@ static int pump(brig_relay *r, brig_relay_dir which) {
                         d->want_read = true;
                         return 0;
                 }
+                if (n < 0 && errno == EINTR)
+                        continue;
                 if (n < 0)
-                        return errno == EINTR ? 0 : -errno;
+                        return -errno;
                 if (n == 0) {
                         d->eof = true;
                         continue;
