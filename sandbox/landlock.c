@@ -113,8 +113,9 @@ int brig_landlock_apply(const brig_plan *plan, char *detail, size_t detail_size)
         }
         ruleset = (int) syscall(SYS_landlock_create_ruleset, &attr, size, 0);
         if (ruleset < 0) {
+                r = -errno;
                 (void) snprintf(detail, detail_size, "create ruleset");
-                return -errno;
+                return r;
         }
         for (size_t i = 0; i < plan->n_landlock_rules; i++)
                 if ((r = add_rule(ruleset, &plan->landlock_rules[i], attr.handled_access_fs)) < 0) {
@@ -123,8 +124,9 @@ int brig_landlock_apply(const brig_plan *plan, char *detail, size_t detail_size)
                 }
         /* Needs no_new_privs (or CAP_SYS_ADMIN in our user namespace): the init sets it first. */
         if (syscall(SYS_landlock_restrict_self, ruleset, 0) < 0) {
+                r = -errno;
                 (void) snprintf(detail, detail_size, "restrict self");
-                return -errno;
+                return r;
         }
         return abi;
 }

@@ -30,10 +30,6 @@
 #define CLONE_NEWTIME 0x00000080
 #endif
 
-/* The kernel clamps SECCOMP_RET_ERRNO data to MAX_ERRNO (4095, include/linux/err.h); libseccomp 2.5.4
- * rejects MAX_ERRNO itself with -EINVAL. */
-#define SECCOMP_ERRNO_MAX 4094
-
 /* Linux personality values (include/uapi/linux/personality.h) that stay allowed, as in Docker's default
  * profile: PER_LINUX, PER_LINUX32, UNAME26 and PER_LINUX32|UNAME26, plus 0xffffffff, which only queries. */
 #define PERSONA_PER_LINUX32 0x0008u
@@ -299,10 +295,10 @@ static int build_floor(const brig_seccomp_spec *spec, scmp_filter_ctx *ret_ctx, 
         assert(extra_deny || n_extra == 0);
 
         /* 0 would make denied calls "succeed" without doing anything. */
-        if (errno_ret < 1 || errno_ret > SECCOMP_ERRNO_MAX)
+        if (errno_ret < 1 || errno_ret > BRIG_SECCOMP_ERRNO_MAX)
                 return brig_error_set(err, -EINVAL, BRIG_KIND_POLICY,
                                       "seccomp.errno: %d is out of range 1..%d", errno_ret,
-                                      SECCOMP_ERRNO_MAX);
+                                      BRIG_SECCOMP_ERRNO_MAX);
         quiet = SCMP_ACT_ERRNO((uint32_t) errno_ret);
         deny = spec->audit ? SCMP_ACT_NOTIFY : quiet;
 

@@ -10,6 +10,10 @@
 
 typedef struct brig_seccomp_profile brig_seccomp_profile;
 
+/* The largest errno a denial may return: the kernel clamps SECCOMP_RET_ERRNO data to MAX_ERRNO (4095), and
+ * libseccomp 2.5.4 refuses 4095 itself. Policies, profiles and the compiler all use this bound. */
+#define BRIG_SECCOMP_ERRNO_MAX 4094
+
 /* The seccomp layer. Compilation (libseccomp) happens once per policy in the daemon or CLI and yields a
  * sealed memfd holding the classic-BPF program; the jail helper reads it before forking and loads it as the
  * very last step before execve(), without libseccomp. */

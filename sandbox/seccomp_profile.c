@@ -18,12 +18,13 @@
 #include "common/cleanup.h"
 #include "common/digest.h"
 #include "common/json.h"
+#include "sandbox/seccomp.h"
 #include "sandbox/seccomp_profile.h"
 
 #define PATHBUF 128 /* == sizeof(brig_seccomp_profile_diag.path) */
 #define MAX_DIAGS 100
 #define MAX_SYSCALL_NAME_BYTES 64
-#define MAX_ERRNO_RET 4094              /* the kernel clamps to MAX_ERRNO; libseccomp 2.5.4 refuses 4095 */
+#define MAX_ERRNO_RET BRIG_SECCOMP_ERRNO_MAX
 #define MAX_JSON_INT 9007199254740992.0 /* 2^53: larger JSON numbers are not exact doubles */
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_seccomp_profile *, brig_seccomp_profile_free);
