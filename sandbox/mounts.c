@@ -57,6 +57,10 @@ static int restrict_mount(const char *path, bool read_only, bool recursive) {
                 return 0;
         if (errno != ENOSYS)
                 return -errno;
+        /* A remount reaches the top mount only: the submounts of a recursive bind would stay writable,
+         * with suid and devices. Refuse rather than build a weaker jail. */
+        if (recursive)
+                return -EOPNOTSUPP;
         /* FIXME: remove once the minimum kernel is >= 5.12 (mount_setattr). */
         if (statvfs(path, &sv) < 0)
                 return -errno;
@@ -212,6 +216,31 @@ static int apply_hide(const char *dest) {
         return 0;
 }
 
+/* Fails with -ELOOP when a component of path below /newroot that already exists is a symbolic link.
+ * Nothing runs in the jail while its root is built, so what is checked is what mount() will see. */
+static int no_symlink_on_path(const char *path) {
+        char buf[PATH_MAX];
+        struct stat st;
+        size_t root = strlen("/newroot");
+
+        if (strlen(path) >= sizeof(buf))
+                return -ENAMETOOLONG;
+        strcpy(buf, path);
+        for (char *p = buf + root + 1;; p++) {
+                if (*p != '/' && *p != 0)
+                        continue;
+                char saved = *p;
+                *p = 0;
+                if (lstat(buf, &st) < 0)
+                        return errno == ENOENT ? 0 : -errno;
+                if (S_ISLNK(st.st_mode))
+                        return -ELOOP;
+                if (saved == 0)
+                        return 0;
+                *p = saved;
+        }
+}
+
 static int apply_one(const brig_mount *m, const char *dst) {
         switch (m->kind) {
         case BRIG_MOUNT_BIND:
@@ -269,6 +298,11 @@ int brig__mounts_apply(const brig_plan *plan, char *detail, size_t size, const c
                 if (m->dest[0] != '/' || strstr(m->dest, "..") ||
                     snprintf(dst, sizeof(dst), "/newroot%s", m->dest) >= (int) sizeof(dst))
                         return fail(-EINVAL, "mount", m->dest, detail, size, ret_stage);
+                /* A mount point below another mount (the workspace, a writable bind) may pass through
+                 * what the agent left there; mkdir, touch and mount would follow its symlinks out of the
+                 * new root. HIDE resolves inside the root by itself. */
+                if (m->kind != BRIG_MOUNT_HIDE && (r = no_symlink_on_path(dst)) < 0)
+                        return fail(r, "mount", m->dest, detail, size, ret_stage);
                 r = apply_one(m, dst);
                 if (r < 0)
                         return fail(r, stage_names[m->kind],
