@@ -14,12 +14,6 @@
 
 #include "sandbox/seccomp_notify.h"
 
-/* Linux >= 5.0 reads this as _IOW; the first headers (5.0) said _IOR, which the kernel still accepts.
- * FIXME: drop once the minimum headers are >= 5.17. */
-#ifndef SECCOMP_IOCTL_NOTIF_ID_VALID
-#define SECCOMP_IOCTL_NOTIF_ID_VALID SECCOMP_IOW(2, __u64)
-#endif
-
 int brig_seccomp_notify_pending(int listener) {
         struct pollfd p = {.fd = listener, .events = POLLIN};
         int n;
