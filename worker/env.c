@@ -936,7 +936,7 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                 if (ok && env->policy && env->policy->policy->workspace_quota)
                         ok = cJSON_AddNumberToObject(o, "workspace_quota",
                                                      (double) env->policy->policy->workspace_quota) &&
-                             (env->ws_measured
+                             (env->ws_measured && env->ws_bytes != UINT64_MAX
                                       ? cJSON_AddNumberToObject(o, "workspace_bytes", (double) env->ws_bytes)
                                       : cJSON_AddNullToObject(o, "workspace_bytes"));
                 if (ok && env->policy) {

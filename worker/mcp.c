@@ -523,7 +523,10 @@ static void wstool_done_cb(brig_wstool_result *res, void *userdata) {
         brig_call *call = userdata;
         cJSON *ev;
 
-        /* Refused and failed calls are audited with their path too. */
+        /* Refused and failed calls are audited with their path too, and a refusal (an escape attempt) even
+         * when the policy keeps reads out of the trail. */
+        if (res->error.kind == BRIG_KIND_DENIED)
+                call->unaudited = false;
         call->audit_path = TAKE_PTR(res->report.path);
         call->audit_bytes = res->report.bytes;
         if (res->error.code) {
@@ -630,13 +633,17 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
             (strcmp(name, "exec") == 0 || is_repl || strcmp(name, "write_file") == 0 ||
              strcmp(name, "edit_file") == 0 || strcmp(name, "make_directory") == 0 ||
              strcmp(name, "restore") == 0)) {
-                char msg[320];
-                (void) snprintf(
-                        msg, sizeof(msg),
-                        "the workspace uses %llu bytes, over the quota of %llu set by policy \"%.64s\": "
-                        "remove files first (remove, the read tools and the process tools still work)",
-                        (unsigned long long) c->env->ws_bytes, (unsigned long long) pol->workspace_quota,
-                        pol->name);
+                char msg[320], used[64];
+                if (c->env->ws_bytes == UINT64_MAX)
+                        (void) snprintf(used, sizeof(used),
+                                        "could not be measured (too deep or unreadable)");
+                else
+                        (void) snprintf(used, sizeof(used), "uses %llu bytes",
+                                        (unsigned long long) c->env->ws_bytes);
+                (void) snprintf(msg, sizeof(msg),
+                                "the workspace %s, over the quota of %llu set by policy \"%.64s\": remove "
+                                "files first (remove, the read tools and the process tools still work)",
+                                used, (unsigned long long) pol->workspace_quota, pol->name);
                 (void) audit_refusal(c, "tools/call", msg);
                 send_error(c, m->id, BRIG_RPC_REFUSED, msg);
                 return;

@@ -116,10 +116,10 @@ static void measure(wsjob *j) {
         if (j->switch_ids && become(j->fsuid, j->fsgid) < 0)
                 return;
         root = open(j->workspace, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (root >= 0 && brig_usage_measure(root, &u, &err) >= 0) {
-                j->ws_bytes = u.bytes;
-                j->measured = true;
-        }
+        /* A workspace that cannot be measured (nested past the walk's depth, unreadable) counts as over
+         * any quota: the quota must not be switched off by making it unmeasurable. */
+        j->ws_bytes = root >= 0 && brig_usage_measure(root, &u, &err) >= 0 ? u.bytes : UINT64_MAX;
+        j->measured = true;
         if (j->switch_ids && become(0, 0) < 0)
                 abort();
 }
@@ -135,7 +135,9 @@ static void work_cb(uv_work_t *req) {
                  brig_history_call(j->env->history, j->tool, j->args, j->call_id, &j->res.sc,
                                    &j->res.error) >= 0)
                 j->res.error = (brig_error) BRIG_ERROR_INIT;
-        if (j->measure && (j->snapshot_only || brig_files_tool_mutates(j->tool)))
+        /* restore rewrites the workspace too, though it is a history tool. */
+        if (j->measure &&
+            (j->snapshot_only || brig_files_tool_mutates(j->tool) || strcmp(j->tool, "restore") == 0))
                 measure(j);
         if (j->res.error.code || !j->snapshot_after)
                 return;
