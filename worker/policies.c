@@ -179,8 +179,8 @@ static int add_file(brig_policy_entry **list, const char *path, const brig_polic
         char real[4096];
         int r;
 
-        for (e = *list; e; e = e->next)
-                if (realpath(path, real) && strcmp(e->path, real) == 0) {
+        for (e = realpath(path, real) ? *list : NULL; e; e = e->next)
+                if (strcmp(e->path, real) == 0) {
                         *ret = e;
                         return 0;
                 }
