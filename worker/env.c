@@ -696,6 +696,13 @@ static void holder_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                 env->status_len = 0; /* an overlong line from our own helper: drop it */
 }
 
+/* A start that failed after creating the environment's cgroups removes them; returns r. */
+static int undo_cgroups(brig_env *env, int r) {
+        brig_cgroup_remove(&env->cg);
+        env->cg.mode = BRIG_CGROUP_NONE;
+        return r;
+}
+
 static int holder_start(brig_env *env, brig_error *err) {
         brig_worker *w = env->w;
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
@@ -731,17 +738,9 @@ static int holder_start(brig_env *env, brig_error *err) {
                 return brig_error_set(err, -EOPNOTSUPP, BRIG_KIND_SANDBOX,
                                       "environment \"%s\": its policy requires cgroup limits, but %s",
                                       env->id, w->cgroups.why);
-        env->cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
-        if (lim->cgroups != BRIG_CGROUP_OFF && w->cgroups.mode != BRIG_CGROUP_NONE &&
-            (r = brig_cgroup_create(&w->cgroups, env->id, lim, &env->cg, err)) < 0) {
-                brig_cgroup_remove(&env->cg);
-                env->cg.mode = BRIG_CGROUP_NONE;
-                return r;
-        }
         brig_plan_request req = {.mode = BRIG_PLAN_HOLD, .workspace = env->workspace};
         if ((r = brig_plan_build(env->policy->policy, &req, &env->identity, &plan, err)) < 0)
                 return r;
-
         if (!(json = brig_plan_to_json(plan)))
                 return -ENOMEM;
         plan_fd = memfd_create("brig-plan", MFD_CLOEXEC);
@@ -749,9 +748,14 @@ static int holder_start(brig_env *env, brig_error *err) {
         if (plan_fd < 0 || write(plan_fd, json, len) != (ssize_t) len || lseek(plan_fd, 0, SEEK_SET) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "write plan");
 
+        /* Last before the spawn, and removed again if it fails: the next start creates it anew. */
+        env->cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
+        if (lim->cgroups != BRIG_CGROUP_OFF && w->cgroups.mode != BRIG_CGROUP_NONE &&
+            (r = brig_cgroup_create(&w->cgroups, env->id, lim, &env->cg, err)) < 0)
+                return undo_cgroups(env, r);
         /* SEQPACKET keeps each request one message; ours is non-blocking so a stuck init cannot stall us. */
         if ((n_cg = brig_cgroup_open_procs(&env->cg, cg_fds, err)) < 0)
-                return n_cg;
+                return undo_cgroups(env, n_cg);
         for (int i = 0; i < n_cg; i++) {
                 argv[9 + 2 * i] = (char *) "--cgroup-fd";
                 argv[10 + 2 * i] = cg_fd_names[i];
@@ -761,7 +765,7 @@ static int holder_start(brig_env *env, brig_error *err) {
                 r = brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "control socket");
                 for (int i = 0; i < n_cg; i++)
                         (void) close(cg_fds[i]);
-                return r;
+                return undo_cgroups(env, r);
         }
         (void) fcntl(pair[0], F_SETFL, O_NONBLOCK);
         env->start_error = (brig_error) BRIG_ERROR_INIT;
@@ -794,8 +798,9 @@ static int holder_start(brig_env *env, brig_error *err) {
                 (void) close(pair[0]);
                 uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
                 uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
-                return brig_error_set(err, r, BRIG_KIND_SANDBOX, "environment \"%s\": spawn holder: %s",
-                                      env->id, uv_strerror(r));
+                return undo_cgroups(env, brig_error_set(err, r, BRIG_KIND_SANDBOX,
+                                                        "environment \"%s\": spawn holder: %s", env->id,
+                                                        uv_strerror(r)));
         }
         env->control_fd = pair[0];
         (void) uv_read_start((uv_stream_t *) &env->holder_status, holder_alloc_cb, holder_read_cb);
