@@ -160,7 +160,7 @@ int main(int argc, char **argv) {
 
         /* Interleave floor and brig batches so drift hits both alike. */
         int per = n / 4;
-        double floor_med[4], warm_med[4];
+        double floor_med[4];
         double *fa = a, *wb = b;
         for (int round = 0; round < 4; round++) {
                 floor_med[round] = floor_spawn(path, per, fa + round * per, 0);
@@ -169,7 +169,6 @@ int main(int argc, char **argv) {
                         exec_call(100 + round * per + i, "/workspace/true");
                         wb[round * per + i] = bench_now_us() - t;
                 }
-                warm_med[round] = bench_quantile(wb + round * per, (size_t) per, 0.5);
         }
         double floor_all = bench_quantile(fa, (size_t) 4 * per, 0.5),
                floor_p99 = bench_quantile(fa, (size_t) 4 * per, 0.99);
@@ -195,7 +194,6 @@ int main(int argc, char **argv) {
                read_p99 = bench_quantile(wb, (size_t) per, 0.99);
         bench_client_close(&cl);
         (void) floor_med;
-        (void) warm_med;
 
         /* New environment + first call, each on its own connection, on an otherwise idle worker: the pause
          * between them (not timed) lets brigd rebuild its spare environment (--spare-environments). */

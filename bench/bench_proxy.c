@@ -28,6 +28,7 @@
 #include <cjson/cJSON.h>
 
 #include "bench/bench_util.h"
+#include "common/fs.h"
 
 #define BULK_BYTES (100u * 1024 * 1024)
 #define LATENCY_REPS 300
@@ -293,6 +294,5 @@ int main(int argc, char **argv) {
         bench_client_close(&cl);
         kill(d, SIGTERM);
         waitpid(d, NULL, 0);
-        snprintf(text, sizeof(text), "rm -rf '%s'", dir);
-        return system(text) == 0 ? 0 : 1;
+        return brig_rm_rf(dir) == 0 ? 0 : 1;
 }

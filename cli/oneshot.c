@@ -29,7 +29,6 @@
 #include "sandbox/spawn.h"
 #include "tools/exec.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
 static void run_help(void) {
         printf("Usage: brig run --policy FILE [--workspace DIR] [--cwd DIR] [--timeout MS]\n"
                "                [--ro-bind HOST[:JAIL]]... [--bind HOST[:JAIL]]... -- COMMAND [ARG]...\n"

@@ -27,8 +27,6 @@
 #define VALUE_COLUMN 56
 #define WRAP_COLUMN 100
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
-
 static bool is_help(const char *s) {
         return strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0;
 }

@@ -453,8 +453,8 @@ static size_t live_descendants(pid_t root, pid_t *pids) {
 
         while (d && (de = readdir(d)) && n_procs < KILL_MAX) {
                 char path[64], buf[512], state;
-                int pid = atoi(de->d_name), fd, ppid;
-                if (pid <= 1)
+                int pid, fd, ppid;
+                if (brig_parse_int(de->d_name, &pid) < 0 || pid <= 1)
                         continue;
                 (void) snprintf(path, sizeof(path), "/proc/%d/stat", pid);
                 if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)

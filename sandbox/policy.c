@@ -28,8 +28,6 @@
 #include "sandbox/policy_merge.h"
 #include "sandbox/seccomp.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
-
 static const char *const reserved_dests[] = {"/proc",      "/dev",       "/etc/passwd",
                                              "/etc/group", "/etc/hosts", "/etc/hostname"};
 

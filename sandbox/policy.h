@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/cleanup.h"
 #include "common/error.h"
 #include "sandbox/seccomp_profile.h"
 
@@ -173,6 +174,7 @@ int brig_policy_add_bind(brig_policy *p, const char *source, const char *dest, b
 int brig_policy_compile_seccomp(const brig_policy *p, int *ret_fd, brig_error *err);
 
 void brig_policy_free(brig_policy *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
 void brig_policy_diags_done(brig_policy_diags *d);
 
 /* Whether the policy lets agents call the tool `name`. */

@@ -143,10 +143,9 @@ static const brig_policy *policy_of(const brig_proxy *p) {
         return p->env->policy->policy;
 }
 
-static void usage_put(brig_proxy *p, usage *u) {
+static void usage_put(usage *u) {
         if (u)
                 u->refs--;
-        (void) p;
 }
 
 static usage *usage_get(brig_proxy *p, uint64_t call_id) {
@@ -421,7 +420,7 @@ static void conn_close(pconn *c) {
                 p->n_over--;
         else
                 p->n_active--;
-        usage_put(p, c->usage);
+        usage_put(c->usage);
         c->usage = NULL;
         if (c->resolving)
                 (void) uv_cancel((uv_req_t *) &c->gai);
@@ -687,14 +686,11 @@ static void connect_cb(uv_connect_t *req, int status) {
 }
 
 static void format_address(const struct sockaddr *sa, char *out, size_t size) {
-        char ip[INET6_ADDRSTRLEN] = "?";
-        if (sa->sa_family == AF_INET) {
-                (void) inet_ntop(AF_INET, &((const struct sockaddr_in *) sa)->sin_addr, ip, sizeof(ip));
-                (void) snprintf(out, size, "%s", ip);
-        } else {
-                (void) inet_ntop(AF_INET6, &((const struct sockaddr_in6 *) sa)->sin6_addr, ip, sizeof(ip));
-                (void) snprintf(out, size, "%s", ip);
-        }
+        const void *addr = sa->sa_family == AF_INET
+                                   ? (const void *) &((const struct sockaddr_in *) sa)->sin_addr
+                                   : (const void *) &((const struct sockaddr_in6 *) sa)->sin6_addr;
+        if (!inet_ntop(sa->sa_family, addr, out, (socklen_t) size))
+                (void) snprintf(out, size, "?");
 }
 
 static void try_connect(pconn *c) {

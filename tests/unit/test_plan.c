@@ -20,8 +20,6 @@
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
-
 #define MIB (UINT64_C(1) << 20)
 
 static const brig_identity ident = {.uid_outside = 4242, .gid_outside = 4343, .root = false};
