@@ -452,9 +452,11 @@ static void test_env__process_kill_signals_the_group(void **state) {
         cJSON *r1, *r2, *r3;
         int fd = attach("bg-2", NULL, NULL);
         tool(fd, "exec", "{\"command\":\"sleep 4747 & sleep 4747; wait\",\"background\":true}", &r1);
-        for (int i = 0; i < 500 && count_processes("sleep 4747") < 2; i++)
+        /* Three: both sleeps and the shell, whose command line names them too. Wait for all three: a child
+         * forked for "sleep &" that has not yet exec'd counts as a second shell. */
+        for (int i = 0; i < 500 && count_processes("sleep 4747") < 3; i++)
                 usleep(10000);
-        assert_int_equal(count_processes("sleep 4747"), 3); /* the shell's line names it too */
+        assert_int_equal(count_processes("sleep 4747"), 3);
         const cJSON *sc = tool(fd, "process_kill", "{\"process_id\":\"p1\",\"signal\":\"SIGKILL\"}", &r2);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sc, "signalled")));
         for (int i = 0; i < 500 && count_processes("sleep 4747") > 0; i++)
