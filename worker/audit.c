@@ -23,6 +23,7 @@ struct brig_audit {
         int fd;
         uint64_t seq;
         char prev[65];
+        off_t end; /* where the last whole record ends: a failed append is cut back to here */
 };
 
 void brig_audit_free(brig_audit *a) {
@@ -50,6 +51,7 @@ static int resume_chain(brig_audit *a, brig_error *err) {
 
         if (fstat(a->fd, &st) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "stat audit log");
+        a->end = st.st_size;
         for (size_t win = TAIL_BYTES;; win *= 2) {
                 _cleanup_free_ char *tail = NULL;
                 off_t off = st.st_size > (off_t) win ? st.st_size - (off_t) win : 0;
@@ -153,6 +155,48 @@ cJSON *brig_audit_elide(const cJSON *arguments, size_t max_string) {
         return arguments ? elide(arguments, max_string, 0) : cJSON_CreateNull();
 }
 
+/* A record is appended whole or not at all: part of one left behind (a full disk cuts a write short)
+ * would glue the next record onto it, and the chain could no longer be verified line by line. */
+static int append_whole(brig_audit *a, const char *line, size_t len, brig_error *err) {
+        struct stat st;
+        size_t done = 0;
+        int r = 0;
+
+        /* A cut that failed last time left a partial record: remove it before anything follows it. */
+        if (fstat(a->fd, &st) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "write audit log: stat");
+        if (st.st_size != a->end) {
+                if (st.st_size < a->end)
+                        return brig_error_set(
+                                err, -EIO, BRIG_KIND_IO,
+                                "write audit log: the file shrank under us (%lld < %lld bytes)",
+                                (long long) st.st_size, (long long) a->end);
+                if (ftruncate(a->fd, a->end) < 0)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_IO,
+                                                    "write audit log: remove a partial record");
+        }
+        while (done < len) {
+                ssize_t w = write(a->fd, line + done, len - done);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0) {
+                        /* The retry after a short write says why it was short (ENOSPC, EFBIG, EDQUOT). */
+                        r = w < 0 ? -errno : -EIO;
+                        break;
+                }
+                done += (size_t) w;
+        }
+        if (r == 0) {
+                a->end += (off_t) len;
+                return 0;
+        }
+        /* Should this cut fail too, the next append makes it again before it writes. */
+        if (done > 0)
+                (void) !ftruncate(a->fd, a->end);
+        return brig_error_set_errno(err, r, BRIG_KIND_IO,
+                                    "write audit log (record of %zu bytes not written)", len);
+}
+
 int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
         _cleanup_json_ cJSON *ev = event;
         _cleanup_free_ char *body = NULL, *line = NULL;
@@ -188,12 +232,8 @@ int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
         size_t blen = strlen(body);
         if (asprintf(&line, "%.*s,\"hash\":\"%s\"}\n", (int) (blen - 1), body, hash) < 0)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
-        size_t len = strlen(line);
-        ssize_t w = write(a->fd, line, len);
-        if (w < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "write audit log");
-        if ((size_t) w != len)
-                return brig_error_set(err, -EIO, BRIG_KIND_IO, "write audit log: short write");
+        if ((r = append_whole(a, line, strlen(line), err)) < 0)
+                return r;
         memcpy(a->prev, hash, sizeof(a->prev));
         a->seq++;
         return 0;
