@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Integration tests on a state directory that is really full (a small tmpfs, root only): an environment
- * whose metadata cannot be written is not created, a directory without readable metadata is quarantined
- * (listed, never adopted whatever the policy), and creation works again once space returns. */
+/* Integration tests on a state directory or audit log that is really full (a small tmpfs, root only): an
+ * environment whose metadata cannot be written is not created, a directory without readable metadata is
+ * quarantined (listed, never adopted whatever the policy), calls whose audit record cannot be written are
+ * refused with the log still verifiable line by line, and everything works again once space returns. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -21,6 +22,7 @@
 
 #include "common/fs.h"
 #include "tests/integration/harness.h"
+#include "worker/audit.h"
 
 static char mnt[] = "/tmp/brig-full-XXXXXX";
 static char filler[128];
@@ -266,10 +268,91 @@ static void test_full_disk__directory_without_metadata_is_quarantined(void **sta
         unmount_state_dir();
 }
 
+/* Checks the audit log line by line: each line whole, parsed, numbered in order and chained to the one
+ * before. Returns the number of lines. */
+static int verify_audit_log(const char *path) {
+        char prev[65] = "0000000000000000000000000000000000000000000000000000000000000000";
+        FILE *f = fopen(path, "re");
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        int lines = 0;
+
+        assert_non_null(f);
+        while ((n = getline(&line, &cap, f)) > 0) {
+                assert_int_equal(line[n - 1], '\n');
+                cJSON *o = cJSON_Parse(line);
+                assert_non_null(o);
+                assert_int_equal(cJSON_GetObjectItem(o, "seq")->valueint, lines);
+                assert_string_equal(cJSON_GetObjectItem(o, "prev")->valuestring, prev);
+                char hash[65], computed[65];
+                snprintf(hash, sizeof(hash), "%s", cJSON_GetObjectItem(o, "hash")->valuestring);
+                cJSON_Delete(o);
+                char *cut = strstr(line, ",\"hash\":\"");
+                assert_non_null(cut);
+                strcpy(cut, "}");
+                assert_int_equal(brig_audit_line_hash(prev, line, computed), 0);
+                assert_string_equal(computed, hash);
+                memcpy(prev, hash, sizeof(prev));
+                lines++;
+        }
+        free(line);
+        fclose(f);
+        return lines;
+}
+
+/* The audit log's filesystem is full: calls are refused (-32001) rather than run or answered unrecorded,
+ * the log stays verifiable line by line, and calls work again once space returns. */
+static void test_full_disk__full_audit_log_refuses_calls_and_stays_verifiable(void **state) {
+        (void) state;
+        char audit[160];
+        const char *args[3] = {"--audit", audit, NULL};
+        mount_small_state_dir();
+        snprintf(audit, sizeof(audit), "%s/audit.jsonl", mnt);
+        brigd d;
+        const char *why = NULL;
+        if (brigd_start_args(&d, NULL, args, &why) < 0) {
+                unmount_state_dir();
+                fprintf(stderr, "# SKIP: %s\n", why);
+                skip();
+        }
+        int fd = connect_to(&d, "audited", "default", NULL);
+        cJSON *r = client_call(fd, 1, "{\"command\":\"echo one\"}", NULL, NULL);
+        assert_string_equal(sc_str(r, "stdout"), "one\n");
+        cJSON_Delete(r);
+        fill();
+        /* The log's last page may still take a record or two: call until one is refused. */
+        int refused = 0;
+        for (int id = 2; id < 40 && !refused; id++) {
+                r = client_call(fd, id, "{\"command\":\"echo two\"}", NULL, NULL);
+                assert_non_null(r);
+                const cJSON *e = cJSON_GetObjectItem(r, "error");
+                if (e) {
+                        assert_int_equal(cJSON_GetObjectItem(e, "code")->valueint, -32001);
+                        assert_non_null(strstr(cJSON_GetObjectItem(e, "message")->valuestring,
+                                               "audit log unavailable"));
+                        refused = id;
+                }
+                cJSON_Delete(r);
+        }
+        assert_true(refused > 0);
+        int before = verify_audit_log(audit);
+
+        assert_int_equal(unlink(filler), 0);
+        r = client_call(fd, 100, "{\"command\":\"echo three\"}", NULL, NULL);
+        assert_string_equal(sc_str(r, "stdout"), "three\n");
+        cJSON_Delete(r);
+        close(fd);
+        assert_true(verify_audit_log(audit) >= before + 2);
+        assert_int_equal(brigd_stop(&d), 0);
+        unmount_state_dir();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_full_disk__environment_is_not_created_without_metadata),
                 cmocka_unit_test(test_full_disk__directory_without_metadata_is_quarantined),
+                cmocka_unit_test(test_full_disk__full_audit_log_refuses_calls_and_stays_verifiable),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
