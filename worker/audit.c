@@ -13,6 +13,7 @@
 #include "common/cleanup.h"
 #include "common/digest.h"
 #include "common/json.h"
+#include "common/text.h"
 #include "worker/audit.h"
 
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
@@ -155,6 +156,52 @@ cJSON *brig_audit_elide(const cJSON *arguments, size_t max_string) {
         return arguments ? elide(arguments, max_string, 0) : cJSON_CreateNull();
 }
 
+/* s with every byte that is not part of valid UTF-8 (a NUL included) replaced by U+FFFD; NULL on ENOMEM. */
+static char *utf8_scrubbed(const char *s) {
+        size_t len = strlen(s), i = 0;
+        brig_buf out = {0};
+
+        while (i < len) {
+                size_t good = brig_utf8_valid_prefix(s + i, len - i);
+                if (brig_buf_append(&out, s + i, good) < 0 ||
+                    (i + good < len && brig_buf_append(&out, "\xef\xbf\xbd", 3) < 0)) {
+                        brig_buf_done(&out);
+                        return NULL;
+                }
+                i += good + (i + good < len);
+        }
+        /* brig_buf keeps its data NUL-terminated. */
+        return out.data ? out.data : strdup("");
+}
+
+/* The log must stay valid UTF-8 JSON whatever an event carries (a host name from a jail, a file name):
+ * strings and keys that are not UTF-8 are written with U+FFFD in place of each bad byte. */
+static int scrub(cJSON *item, int depth) {
+        if (depth > 64)
+                return 0;
+        for (cJSON *it = item; it; it = it->next) {
+                if (it->string && !brig_utf8_valid(it->string, strlen(it->string))) {
+                        char *k = utf8_scrubbed(it->string);
+                        if (!k)
+                                return -ENOMEM;
+                        if (!(it->type & cJSON_StringIsConst))
+                                cJSON_free(it->string);
+                        it->string = k;
+                        it->type &= ~cJSON_StringIsConst;
+                }
+                if (cJSON_IsString(it) && !brig_utf8_valid(it->valuestring, strlen(it->valuestring))) {
+                        char *v = utf8_scrubbed(it->valuestring);
+                        if (!v)
+                                return -ENOMEM;
+                        cJSON_free(it->valuestring);
+                        it->valuestring = v;
+                }
+                if (it->child && scrub(it->child, depth + 1) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
 /* A record is appended whole or not at all: part of one left behind (a full disk cuts a write short)
  * would glue the next record onto it, and the chain could no longer be verified line by line. */
 static int append_whole(brig_audit *a, const char *line, size_t len, brig_error *err) {
@@ -225,7 +272,7 @@ int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
         ok = ok && cJSON_AddStringToObject(head, "prev", a->prev);
         cJSON_Delete(ev);
         ev = head;
-        if (!ok || !(body = cJSON_PrintUnformatted(ev)))
+        if (!ok || scrub(ev->child, 0) < 0 || !(body = cJSON_PrintUnformatted(ev)))
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
         if ((r = brig_audit_line_hash(a->prev, body, hash)) < 0)
                 return brig_error_set(err, r, BRIG_KIND_INTERNAL, "audit event: hash");

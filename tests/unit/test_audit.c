@@ -476,6 +476,32 @@ static void test_audit__full_disk_appends_whole_records_or_none(void **state) {
         assert_int_equal(rmdir(mnt), 0);
 }
 
+/* Whatever an event carries, the log stays valid UTF-8: bad bytes in strings and keys become U+FFFD. */
+static void test_audit__log_stays_valid_utf8(void **state) {
+        _cleanup_free_ char *path = path_of("utf8.log");
+        brig_error err = BRIG_ERROR_INIT;
+        lines l = {0};
+
+        (void) state;
+        brig_audit *a = open_ok(path);
+        cJSON *ev = brig_audit_event("net_connect");
+        assert_non_null(cJSON_AddStringToObject(ev, "host",
+                                                "a\xff\xc0\xaf"
+                                                "b.example"));
+        cJSON *nested = cJSON_AddObjectToObject(ev, "args");
+        assert_non_null(cJSON_AddStringToObject(nested, "k\xfe", "\xe2\x82\xac ok"));
+        assert_int_equal(brig_audit_emit(a, ev, &err), 0);
+        brig_audit_free(a);
+        read_lines(path, &l);
+        assert_int_equal(l.n, 1);
+        assert_true(brig_utf8_valid(l.v[0], strlen(l.v[0])));
+        assert_non_null(strstr(l.v[0], "\"host\":\"a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                                       "b.example\""));
+        assert_non_null(strstr(l.v[0], "{\"k\xef\xbf\xbd\":\"\xe2\x82\xac ok\"}"));
+        assert_int_equal(verify(&l), -1);
+        lines_done(&l);
+}
+
 static void test_audit__emit_consumes_null_event(void **state) {
         _cleanup_free_ char *path = path_of("null.log");
         brig_error err = BRIG_ERROR_INIT;
@@ -641,6 +667,7 @@ int main(void) {
                 cmocka_unit_test(test_audit__tampering_breaks_verification),
                 cmocka_unit_test(test_audit__reopens_after_a_long_last_line),
                 cmocka_unit_test(test_audit__full_disk_appends_whole_records_or_none),
+                cmocka_unit_test(test_audit__log_stays_valid_utf8),
                 cmocka_unit_test(test_audit__emit_consumes_null_event),
                 cmocka_unit_test(test_audit__log_is_0600_and_close_on_exec),
                 cmocka_unit_test(test_audit__elide_cuts_long_strings_keeps_structure),
