@@ -108,22 +108,29 @@ static const char *mode_unavailable(const char *mode) {
                                                        "true",
                                                        NULL};
 
+        static const char *cached;
+        static bool probed;
+
         if (!mode)
                 return NULL;
+        /* One probe per test process: the host does not change between its tests. */
+        if (probed)
+                return cached;
+        probed = true;
         if (strcmp(mode, "setpriv") == 0) {
                 if (geteuid() != 0)
-                        return "BRIG_TEST_MODE=setpriv needs root";
-                if (!runs_ok(setpriv_true))
-                        return "setpriv(1) is not installed or cannot change ids here";
+                        cached = "BRIG_TEST_MODE=setpriv needs root";
+                else if (!runs_ok(setpriv_true))
+                        cached = "setpriv(1) is not installed or cannot change ids here";
         }
         if (strcmp(mode, "userns") == 0) {
                 if (access("/usr/bin/unshare", X_OK) < 0)
-                        return "unshare(1) not installed";
-                if (!runs_ok(geteuid() == 0 ? userns_as_nobody : userns_true))
-                        return "user namespaces are not available to unprivileged users here (unshare -r "
-                               "fails)";
+                        cached = "unshare(1) not installed";
+                else if (!runs_ok(geteuid() == 0 ? userns_as_nobody : userns_true))
+                        cached = "user namespaces are not available to unprivileged users here (unshare -r "
+                                 "fails)";
         }
-        return NULL;
+        return cached;
 }
 
 static int brigd_spawn(brigd *d, const char **why) {
