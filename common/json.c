@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "text.h"
 
 const char *brig_json_type_name(const cJSON *item) {
         if (!item)
@@ -44,9 +45,19 @@ static ssize_t nul_escape(const char *data, size_t len) {
 
 int brig_json_parse(const char *data, size_t len, cJSON **ret, brig_error *err) {
         const char *end = NULL;
+        /* cJSON copies bytes into strings unchecked: what is not UTF-8 would travel on into results and the
+         * audit log, which must stay valid JSON text. */
+        size_t good = brig_utf8_valid_prefix(data, len);
+        if (good < len && !data[good])
+                return brig_error_set(err, -EILSEQ, BRIG_KIND_INVALID_ARGUMENT,
+                                      "NUL byte at byte %zu: JSON text must not contain one", good);
+        if (good < len)
+                return brig_error_set(err, -EILSEQ, BRIG_KIND_INVALID_ARGUMENT,
+                                      "invalid UTF-8 at byte %zu (0x%02x): JSON text must be UTF-8", good,
+                                      (unsigned) (unsigned char) data[good]);
         ssize_t nul = nul_escape(data, len);
         if (nul >= 0)
-                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                return brig_error_set(err, -EOPNOTSUPP, BRIG_KIND_INVALID_ARGUMENT,
                                       "\\u0000 in a string (byte %zd): NUL characters are not supported",
                                       nul);
         cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, false);

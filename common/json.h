@@ -22,7 +22,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 const char *brig_json_type_name(const cJSON *item);
 
 /* Parses exactly one JSON value from data[0..len) (trailing whitespace allowed). On error the message gives
- * the byte offset. */
+ * the byte offset: -EINVAL for a syntax error, -EILSEQ for text that is not UTF-8 (or holds a NUL byte), and
+ * -EOPNOTSUPP for well-formed JSON with a \u0000 in a string (cJSON would cut the string there). */
 int brig_json_parse(const char *data, size_t len, cJSON **ret, brig_error *err);
 
 /* Fails on the first member of obj whose name is not in the NULL-terminated allowed list. */

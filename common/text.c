@@ -92,19 +92,23 @@ static bool seq_valid(const unsigned char *p, size_t n) {
         return true;
 }
 
-bool brig_utf8_valid(const char *data, size_t len) {
+size_t brig_utf8_valid_prefix(const char *data, size_t len) {
         const unsigned char *p = (const unsigned char *) data;
         size_t i = 0;
 
         while (i < len) {
                 if (p[i] == 0)
-                        return false;
+                        return i;
                 size_t n = brig_utf8_seq_len(p[i]);
                 if (n == 0 || i + n > len || !seq_valid(p + i, n))
-                        return false;
+                        return i;
                 i += n;
         }
-        return true;
+        return len;
+}
+
+bool brig_utf8_valid(const char *data, size_t len) {
+        return brig_utf8_valid_prefix(data, len) == len;
 }
 
 size_t brig_utf8_incomplete_tail(const char *data, size_t len) {

@@ -26,6 +26,9 @@ void brig_buf_done(brig_buf *b);
 /* True when data[0..len) is well-formed UTF-8 (no overlongs, surrogates or NUL bytes: NUL cannot travel in
  * a JSON string through cJSON). */
 bool brig_utf8_valid(const char *data, size_t len);
+/* Length of the longest prefix of data[0..len) that brig_utf8_valid() accepts: the offset of the first bad
+ * byte, or len. */
+size_t brig_utf8_valid_prefix(const char *data, size_t len);
 
 /* Length of the UTF-8 sequence that starts with byte c (1 for ASCII, NUL included), 0 if c cannot start
  * one. */

@@ -409,7 +409,12 @@ int brig_ws_open_parent(int root_fd, const char *path, char **ret_name, brig_err
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                       "path '%s' names the workspace root, not a file in it",
                                       brig_ws_quote(path, q, sizeof(q)));
-        slash = memrchr(path, '/', len);
+        /* Not memrchr(): gcc 12 with the sanitizers and -O2 proves a null `path` on a path it invents and
+         * fails the build (-Werror=nonnull). */
+        size_t cut = len;
+        while (cut > 0 && path[cut - 1] != '/')
+                cut--;
+        slash = cut > 0 ? path + cut - 1 : NULL;
         name = strndup(slash ? slash + 1 : path, slash ? len - (size_t) (slash + 1 - path) : len);
         parent = slash ? strndup(path, (size_t) (slash - path)) : strdup(".");
         if (!name || !parent)

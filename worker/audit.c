@@ -13,6 +13,7 @@
 #include "common/cleanup.h"
 #include "common/digest.h"
 #include "common/json.h"
+#include "common/text.h"
 #include "worker/audit.h"
 
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
@@ -23,6 +24,7 @@ struct brig_audit {
         int fd;
         uint64_t seq;
         char prev[65];
+        off_t end; /* where the last whole record ends: a failed append is cut back to here */
 };
 
 void brig_audit_free(brig_audit *a) {
@@ -50,6 +52,7 @@ static int resume_chain(brig_audit *a, brig_error *err) {
 
         if (fstat(a->fd, &st) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "stat audit log");
+        a->end = st.st_size;
         for (size_t win = TAIL_BYTES;; win *= 2) {
                 _cleanup_free_ char *tail = NULL;
                 off_t off = st.st_size > (off_t) win ? st.st_size - (off_t) win : 0;
@@ -153,6 +156,94 @@ cJSON *brig_audit_elide(const cJSON *arguments, size_t max_string) {
         return arguments ? elide(arguments, max_string, 0) : cJSON_CreateNull();
 }
 
+/* s with every byte that is not part of valid UTF-8 (a NUL included) replaced by U+FFFD; NULL on ENOMEM. */
+static char *utf8_scrubbed(const char *s) {
+        size_t len = strlen(s), i = 0;
+        brig_buf out = {0};
+
+        while (i < len) {
+                size_t good = brig_utf8_valid_prefix(s + i, len - i);
+                if (brig_buf_append(&out, s + i, good) < 0 ||
+                    (i + good < len && brig_buf_append(&out, "\xef\xbf\xbd", 3) < 0)) {
+                        brig_buf_done(&out);
+                        return NULL;
+                }
+                i += good + (i + good < len);
+        }
+        /* brig_buf keeps its data NUL-terminated. */
+        return out.data ? out.data : strdup("");
+}
+
+/* The log must stay valid UTF-8 JSON whatever an event carries (a host name from a jail, a file name):
+ * strings and keys that are not UTF-8 are written with U+FFFD in place of each bad byte. */
+static int scrub(cJSON *item, int depth) {
+        if (depth > 64)
+                return 0;
+        for (cJSON *it = item; it; it = it->next) {
+                if (it->string && !brig_utf8_valid(it->string, strlen(it->string))) {
+                        char *k = utf8_scrubbed(it->string);
+                        if (!k)
+                                return -ENOMEM;
+                        if (!(it->type & cJSON_StringIsConst))
+                                cJSON_free(it->string);
+                        it->string = k;
+                        it->type &= ~cJSON_StringIsConst;
+                }
+                if (cJSON_IsString(it) && !brig_utf8_valid(it->valuestring, strlen(it->valuestring))) {
+                        char *v = utf8_scrubbed(it->valuestring);
+                        if (!v)
+                                return -ENOMEM;
+                        cJSON_free(it->valuestring);
+                        it->valuestring = v;
+                }
+                if (it->child && scrub(it->child, depth + 1) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* A record is appended whole or not at all: part of one left behind (a full disk cuts a write short)
+ * would glue the next record onto it, and the chain could no longer be verified line by line. */
+static int append_whole(brig_audit *a, const char *line, size_t len, brig_error *err) {
+        struct stat st;
+        size_t done = 0;
+        int r = 0;
+
+        /* A cut that failed last time left a partial record: remove it before anything follows it. */
+        if (fstat(a->fd, &st) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "write audit log: stat");
+        if (st.st_size != a->end) {
+                if (st.st_size < a->end)
+                        return brig_error_set(
+                                err, -EIO, BRIG_KIND_IO,
+                                "write audit log: the file shrank under us (%lld < %lld bytes)",
+                                (long long) st.st_size, (long long) a->end);
+                if (ftruncate(a->fd, a->end) < 0)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_IO,
+                                                    "write audit log: remove a partial record");
+        }
+        while (done < len) {
+                ssize_t w = write(a->fd, line + done, len - done);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w <= 0) {
+                        /* The retry after a short write says why it was short (ENOSPC, EFBIG, EDQUOT). */
+                        r = w < 0 ? -errno : -EIO;
+                        break;
+                }
+                done += (size_t) w;
+        }
+        if (r == 0) {
+                a->end += (off_t) len;
+                return 0;
+        }
+        /* Should this cut fail too, the next append makes it again before it writes. */
+        if (done > 0)
+                (void) !ftruncate(a->fd, a->end);
+        return brig_error_set_errno(err, r, BRIG_KIND_IO,
+                                    "write audit log (record of %zu bytes not written)", len);
+}
+
 int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
         _cleanup_json_ cJSON *ev = event;
         _cleanup_free_ char *body = NULL, *line = NULL;
@@ -181,19 +272,15 @@ int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
         ok = ok && cJSON_AddStringToObject(head, "prev", a->prev);
         cJSON_Delete(ev);
         ev = head;
-        if (!ok || !(body = cJSON_PrintUnformatted(ev)))
+        if (!ok || scrub(ev->child, 0) < 0 || !(body = cJSON_PrintUnformatted(ev)))
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
         if ((r = brig_audit_line_hash(a->prev, body, hash)) < 0)
                 return brig_error_set(err, r, BRIG_KIND_INTERNAL, "audit event: hash");
         size_t blen = strlen(body);
         if (asprintf(&line, "%.*s,\"hash\":\"%s\"}\n", (int) (blen - 1), body, hash) < 0)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
-        size_t len = strlen(line);
-        ssize_t w = write(a->fd, line, len);
-        if (w < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "write audit log");
-        if ((size_t) w != len)
-                return brig_error_set(err, -EIO, BRIG_KIND_IO, "write audit log: short write");
+        if ((r = append_whole(a, line, strlen(line), err)) < 0)
+                return r;
         memcpy(a->prev, hash, sizeof(a->prev));
         a->seq++;
         return 0;

@@ -74,6 +74,7 @@ static void env_free(brig_env *env) {
         brig_repls_free(env);
         brig_processes_free(env);
         free(env->policy_key);
+        free(env->quarantine_reason);
         free(env->dir);
         free(env->workspace);
         free(env);
@@ -171,6 +172,77 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
 
 /* --- on disk ------------------------------------------------------------------------------------------ */
 
+/* meta.json is what makes a directory an environment: written whole (a temporary file, fsync, rename,
+ * fsync of the directory) or not at all. Creating an environment waits for the first write and fails with
+ * it, so nothing exists that a restart could not attribute; later updates (last use) go to the thread pool,
+ * and one that fails leaves the previous, complete file in place. A directory whose metadata cannot be read
+ * is quarantined at start-up (listed for root, never adopted: see brig_envs_load()). */
+
+static char *meta_text(const brig_env *env) {
+        _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+        if (!o || !cJSON_AddNumberToObject(o, "version", 1) || !cJSON_AddStringToObject(o, "id", env->id) ||
+            !cJSON_AddNumberToObject(o, "owner_uid", env->owner) ||
+            !cJSON_AddNumberToObject(o, "slot", env->slot) ||
+            !cJSON_AddStringToObject(o, "policy", env->policy_key) ||
+            !cJSON_AddBoolToObject(o, "ephemeral", env->ephemeral) ||
+            !cJSON_AddNumberToObject(o, "created", (double) env->created) ||
+            !cJSON_AddNumberToObject(o, "last_used", (double) env->last_used))
+                return NULL;
+        return cJSON_Print(o);
+}
+
+/* Any thread. tag makes the temporary file's name unique among writes in flight for one directory. */
+static int meta_write_durable(const char *dir, const char *text, const void *tag) {
+        _cleanup_free_ char *tmp = NULL, *path = NULL;
+        _cleanup_close_ int fd = -1, dfd = -1;
+        size_t len = strlen(text), done = 0;
+        int r = 0;
+
+        if (asprintf(&tmp, "%s/.meta.json.%p", dir, tag) < 0 || asprintf(&path, "%s/meta.json", dir) < 0)
+                return -ENOMEM;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        while (r == 0 && done < len) {
+                ssize_t w = write(fd, text + done, len - done);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                /* After a short write, the next one says why (ENOSPC, EDQUOT). */
+                if (w <= 0)
+                        r = w < 0 ? -errno : -EIO;
+                else
+                        done += (size_t) w;
+        }
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlink(tmp);
+                return r;
+        }
+        /* The rename itself must survive a crash too. */
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+                return -errno;
+        return 0;
+}
+
+/* The first metadata of an environment, before anything may use it (small, blocking). */
+static int meta_create(brig_env *env, const char *dir, brig_error *err) {
+        _cleanup_free_ char *text = meta_text(env);
+        int r;
+
+        if (!text)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        if ((r = meta_write_durable(dir, text, env)) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_IO,
+                                            "environment \"%s\" not created: cannot write its metadata",
+                                            env->id);
+        return 0;
+}
+
 typedef struct meta_work {
         uv_work_t req;
         brig_env *env; /* held: its directory is not removed while this writes into it */
@@ -178,30 +250,18 @@ typedef struct meta_work {
         int r;
 } meta_work;
 
-/* Atomic and durable: a temporary file, fsync, rename. On the thread pool: fsync can take milliseconds. */
+/* On the thread pool: fsync can take milliseconds. */
 static void meta_work_cb(uv_work_t *req) {
         meta_work *mw = (meta_work *) req;
-        _cleanup_free_ char *tmp = NULL, *path = NULL;
-        _cleanup_close_ int fd = -1;
-
-        /* Writes for one environment may overlap on the pool: each has its own temporary file. */
-        if (asprintf(&tmp, "%s/.meta.json.%p", mw->dir, (void *) mw) < 0 ||
-            asprintf(&path, "%s/meta.json", mw->dir) < 0) {
-                mw->r = -ENOMEM;
-                return;
-        }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        size_t len = strlen(mw->text);
-        if (fd < 0 || write(fd, mw->text, len) != (ssize_t) len || fsync(fd) < 0 || rename(tmp, path) < 0) {
-                mw->r = -errno;
-                (void) unlink(tmp);
-        }
+        mw->r = meta_write_durable(mw->dir, mw->text, mw);
 }
 
 static void meta_after_cb(uv_work_t *req, int status) {
         meta_work *mw = (meta_work *) req;
         if (status == 0 && mw->r < 0)
-                (void) log_warning_errno(mw->r, "environment directory '%s': write metadata: %m, ignoring",
+                (void) log_warning_errno(mw->r,
+                                         "environment directory '%s': update metadata: %m; the previous "
+                                         "metadata stays",
                                          mw->dir);
         brig_env *env = mw->env;
         free(mw->dir);
@@ -210,24 +270,15 @@ static void meta_after_cb(uv_work_t *req, int status) {
         brig__env_release(env);
 }
 
+/* An update of an existing environment's metadata (its last use). */
 static int write_meta(brig_env *env, brig_error *err) {
-        _cleanup_json_ cJSON *o = NULL;
         meta_work *mw;
 
         /* A spare has no identity to keep: a worker that dies leaves it for the next one to remove. */
-        if (env->spare)
+        if (env->spare || env->quarantined)
                 return 0;
-        o = cJSON_CreateObject();
-        if (!o || !cJSON_AddNumberToObject(o, "version", 1) || !cJSON_AddStringToObject(o, "id", env->id) ||
-            !cJSON_AddNumberToObject(o, "owner_uid", env->owner) ||
-            !cJSON_AddNumberToObject(o, "slot", env->slot) ||
-            !cJSON_AddStringToObject(o, "policy", env->policy_key) ||
-            !cJSON_AddBoolToObject(o, "ephemeral", env->ephemeral) ||
-            !cJSON_AddNumberToObject(o, "created", (double) env->created) ||
-            !cJSON_AddNumberToObject(o, "last_used", (double) env->last_used))
-                return -ENOMEM;
         mw = calloc(1, sizeof(*mw));
-        if (!mw || !(mw->dir = strdup(env->dir)) || !(mw->text = cJSON_Print(o))) {
+        if (!mw || !(mw->dir = strdup(env->dir)) || !(mw->text = meta_text(env))) {
                 if (mw) {
                         free(mw->dir);
                         free(mw);
@@ -246,22 +297,50 @@ static int write_meta(brig_env *env, brig_error *err) {
         return 0;
 }
 
+static int quarantined_error(const brig_env *env, brig_error *err) {
+        return brig_error_set(
+                err, -EEXIST, BRIG_KIND_DENIED,
+                "environment \"%s\" is quarantined: its directory '%s' has no readable metadata "
+                "(%s); it is never adopted: an operator must inspect it and remove it "
+                "(`brig env rm %s` as root) before the name can be used again",
+                env->id, env->dir, env->quarantine_reason ? env->quarantine_reason : "missing", env->id);
+}
+
 int brig_env_ensure_on_disk(brig_env *env, brig_error *err) {
         const brig_identity *id = &env->identity;
+        int r;
 
+        if (env->quarantined)
+                return quarantined_error(env, err);
         if (env->on_disk)
                 return 0;
-        /* The jail's host uid must pass through the environment directory to reach the workspace. */
-        if (mkdir(env->dir, 0711) < 0 && errno != EEXIST)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': create", env->id);
-        if (mkdir(env->workspace, 0700) < 0 && errno != EEXIST)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': create workspace",
-                                            env->id);
-        if (id->root && chown(env->workspace, id->uid_outside, id->gid_outside) < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': chown workspace",
-                                            env->id);
+        /* A new environment gets a new directory: one already there belongs to nobody we know of (a
+         * quarantined leftover) and is never taken over. The jail's host uid must pass through it. */
+        if (mkdir(env->dir, 0711) < 0) {
+                if (errno != EEXIST)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': create",
+                                                    env->id);
+                return brig_error_set(err, -EEXIST, BRIG_KIND_DENIED,
+                                      "environment \"%s\": its directory '%s' already exists without "
+                                      "metadata of this worker; it is never adopted: an operator must "
+                                      "inspect and remove it",
+                                      env->id, env->dir);
+        }
+        if (mkdir(env->workspace, 0700) < 0)
+                r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': create workspace",
+                                         env->id);
+        else if (id->root && chown(env->workspace, id->uid_outside, id->gid_outside) < 0)
+                r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': chown workspace",
+                                         env->id);
+        else
+                r = env->spare ? 0 : meta_create(env, env->dir, err);
+        if (r < 0) {
+                /* Nothing half-created stays behind: what we just made is empty. */
+                (void) brig_rm_rf(env->dir);
+                return r;
+        }
         env->on_disk = true;
-        return write_meta(env, err);
+        return 0;
 }
 
 typedef struct rm_work {
@@ -294,6 +373,28 @@ static void remove_dir_async(brig_worker *w, const char *path) {
                 free(rw->path);
                 free(rw);
         }
+}
+
+/* A directory that looks like an environment but whose metadata cannot be read (a full disk when it was
+ * written, damage, a crash from before metadata was written first) belongs to nobody we can name: it is
+ * listed (to root: owner 0) as "quarantined" and refused to every attach, whatever the policy or owner, so
+ * its workspace is never handed to a new environment of the same name. `brig env rm` removes it. */
+static int quarantine(brig_worker *w, const char *id, const char *why) {
+        brig_env *env = env_new(w, id, 0, "", NULL);
+        struct stat st;
+
+        if (!env || !(env->quarantine_reason = strdup(why)))
+                return -ENOMEM;
+        log_warning("environment directory '%s': unreadable metadata (%s): quarantined, never adopted; "
+                    "inspect it and remove it with `brig env rm %s`",
+                    env->dir, why, id);
+        env->quarantined = true;
+        env->on_disk = true;
+        env->slot = 0;
+        set_identity(env);
+        if (stat(env->dir, &st) == 0)
+                env->created = env->last_used = st.st_mtime;
+        return 0;
 }
 
 int brig_envs_load(brig_worker *w, brig_error *err) {
@@ -336,8 +437,10 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                     brig_json_get_u64(o, "", "created", UINT64_C(1) << 52, &created, &e2) < 0 ||
                     brig_json_get_u64(o, "", "last_used", UINT64_C(1) << 52, &last, &e2) < 0 ||
                     brig_json_get_u64(o, "", "slot", BRIG_ENV_SLOTS - 1, &slot, &e2) < 0) {
-                        log_warning("environment directory '%s': unreadable metadata (%s), skipping", dir,
-                                    e2.msg[0] ? e2.msg : "missing");
+                        if (quarantine(w, de->d_name, e2.msg[0] ? e2.msg : "missing") < 0) {
+                                closedir(d);
+                                return -ENOMEM;
+                        }
                         continue;
                 }
                 if (ephemeral) {
@@ -444,6 +547,11 @@ static void rename_cgroups(brig_env *env, const char *id) {
         }
 }
 
+static int fsync_dir(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 || fsync(fd) < 0 ? -errno : 0;
+}
+
 static brig_env *adopt_spare(brig_worker *w, const char *id, bool ephemeral, uid_t owner,
                              const char *policy_key, const brig_policy_entry *policy) {
         _cleanup_free_ char *dir = NULL, *workspace = NULL, *key = NULL;
@@ -455,8 +563,27 @@ static brig_env *adopt_spare(brig_worker *w, const char *id, bool ephemeral, uid
         if (!env || asprintf(&dir, "%s/%s", w->envs_dir, id) < 0 ||
             asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)))
                 return NULL;
-        if (renameat2(AT_FDCWD, env->dir, AT_FDCWD, dir, RENAME_NOREPLACE) < 0) {
+        /* The new environment's metadata goes in first, durably, so the directory is never under its new
+         * name without it. A copy of the spare describes the environment it becomes (it owns nothing). */
+        brig_env adopted = *env;
+        brig_error err = BRIG_ERROR_INIT;
+        (void) snprintf(adopted.id, sizeof(adopted.id), "%s", id);
+        adopted.owner = owner;
+        adopted.policy_key = key;
+        adopted.ephemeral = ephemeral;
+        adopted.created = adopted.last_used = time(NULL);
+        if (meta_create(&adopted, env->dir, &err) < 0) {
+                log_warning("adopt spare environment %s as %s: %s", env->id, id, err.msg);
+                return NULL;
+        }
+        if (renameat2(AT_FDCWD, env->dir, AT_FDCWD, dir, RENAME_NOREPLACE) < 0 ||
+            fsync_dir(w->envs_dir) < 0) {
                 (void) log_warning_errno(-errno, "adopt spare environment %s as %s: %m", env->id, id);
+                /* Back to a spare without metadata, which a restart removes. */
+                (void) rename(dir, env->dir);
+                _cleanup_free_ char *meta = NULL;
+                if (asprintf(&meta, "%s/meta.json", env->dir) >= 0)
+                        (void) unlink(meta);
                 return NULL;
         }
         rename_cgroups(env, id);
@@ -471,8 +598,8 @@ static brig_env *adopt_spare(brig_worker *w, const char *id, bool ephemeral, uid
         env->owner = owner;
         env->spare = false;
         env->ephemeral = ephemeral;
-        env->created = env->last_used = time(NULL);
-        (void) write_meta(env, NULL);
+        env->created = adopted.created;
+        env->last_used = adopted.last_used;
         audit_env(env, "environment_start", NULL);
         if (!uv_is_closing((uv_handle_t *) &w->spare_timer))
                 (void) uv_timer_start(&w->spare_timer, spare_timer_cb, SPARE_DELAY_MS, 0);
@@ -489,6 +616,8 @@ int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, cons
         if (id && (r = brig_env_id_check(id, err)) < 0)
                 return r;
         if (id && (env = brig_env_find(w, id))) {
+                if (env->quarantined)
+                        return quarantined_error(env, err);
                 if (peer->uid != env->owner && peer->uid != 0)
                         return brig_error_set(err, -EACCES, BRIG_KIND_DENIED,
                                               "environment \"%s\" belongs to another user", id);
@@ -913,7 +1042,10 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
         bool ok = o && cJSON_AddStringToObject(o, "id", env->id) &&
                   cJSON_AddNumberToObject(o, "owner_uid", env->owner) &&
                   cJSON_AddStringToObject(o, "policy", env->policy_key) &&
-                  cJSON_AddStringToObject(o, "state", brig_env_state_name(env->state)) &&
+                  cJSON_AddStringToObject(
+                          o, "state", env->quarantined ? "quarantined" : brig_env_state_name(env->state)) &&
+                  (!env->quarantined ||
+                   cJSON_AddStringToObject(o, "quarantine_reason", env->quarantine_reason)) &&
                   cJSON_AddBoolToObject(o, "ephemeral", env->ephemeral) &&
                   cJSON_AddNumberToObject(o, "created", (double) env->created) &&
                   cJSON_AddNumberToObject(o, "last_used", (double) env->last_used) &&

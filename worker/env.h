@@ -60,7 +60,9 @@ struct brig_env {
         char *dir, *workspace;
         int64_t created, last_used; /* unix seconds */
         bool on_disk;
-        bool restarted; /* its holder was lost with a previous worker: say so on the next call */
+        bool restarted;          /* its holder was lost with a previous worker: say so on the next call */
+        bool quarantined;        /* found on disk without readable metadata: listed, never attached */
+        char *quarantine_reason; /* why its metadata could not be read */
 
         brig_env_state state;
         uv_process_t holder;

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/json.h"
+#include "common/text.h"
 #include "worker/rpc.h"
 
 void brig_rpc_msg_done(brig_rpc_msg *msg) {
@@ -18,6 +20,45 @@ static bool id_valid(const cJSON *id) {
                                       fabs(id->valuedouble) < 9e15);
 }
 
+/* Whether a string id appears in the raw text as it was parsed ("id": then exactly its printed form). An id
+ * cJSON cut at a \u0000 does not, and must not be answered as if it were the caller's. */
+static bool id_is_verbatim(const cJSON *id, const char *line, size_t len) {
+        _cleanup_free_ char *printed = cJSON_PrintUnformatted(id);
+        size_t plen = printed ? strlen(printed) : 0;
+
+        if (!printed)
+                return false;
+        for (const char *p = line; (p = memmem(p, len - (size_t) (p - line), printed, plen)); p++) {
+                const char *q = p;
+                while (q > line && memchr(" \t\r\n", q[-1], 4))
+                        q--;
+                if (q == line || *--q != ':')
+                        continue;
+                while (q > line && memchr(" \t\r\n", q[-1], 4))
+                        q--;
+                if (q - line >= 4 && memcmp(q - 4, "\"id\"", 4) == 0)
+                        return true;
+        }
+        return false;
+}
+
+/* A message that is JSON in form but not acceptable in content (bytes that are not UTF-8, a \u0000) is
+ * answered with its own id where one can be read, so the caller is not left waiting for an answer it can
+ * never match. Only an id that is itself clean is used: the answer must be valid JSON text too. */
+static int refuse_content(const char *line, size_t len, brig_rpc_msg *msg, int r, int *ret_code) {
+        const cJSON *id;
+
+        /* Invalid UTF-8 makes the text not JSON (RFC 8259 section 8.1); a \u0000 is valid JSON we refuse. */
+        *ret_code = r == -EILSEQ ? BRIG_RPC_PARSE_ERROR : BRIG_RPC_INVALID_REQUEST;
+        msg->root = cJSON_ParseWithLength(line, len);
+        id = brig_json_member(msg->root, "id");
+        if (id && id_valid(id) &&
+            (!cJSON_IsString(id) ||
+             (brig_utf8_valid(id->valuestring, strlen(id->valuestring)) && id_is_verbatim(id, line, len))))
+                msg->id = id;
+        return r;
+}
+
 int brig_rpc_parse(const char *line, size_t len, brig_rpc_msg *msg, int *ret_code, brig_error *err) {
         const cJSON *v, *id, *method;
         int r;
@@ -25,6 +66,8 @@ int brig_rpc_parse(const char *line, size_t len, brig_rpc_msg *msg, int *ret_cod
         *msg = (brig_rpc_msg){.kind = _BRIG_RPC_KIND_INVALID};
         *ret_code = BRIG_RPC_PARSE_ERROR;
         r = brig_json_parse(line, len, &msg->root, err);
+        if (r == -EILSEQ || r == -EOPNOTSUPP)
+                return refuse_content(line, len, msg, r, ret_code);
         if (r < 0)
                 return r;
         *ret_code = BRIG_RPC_INVALID_REQUEST;

@@ -4,7 +4,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "common/fs.h"
 #include "tests/integration/harness.h"
@@ -33,6 +38,99 @@ static long now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The test process itself, as opposed to a child a test forked: only the former may fail a cmocka test. */
+static pid_t harness_pid;
+
+__attribute__((constructor)) static void remember_harness_pid(void) {
+        harness_pid = getpid();
+}
+
+/* A brigd that does not come up is a failure of the test, never a skip: a start-up crash (an ASan abort
+ * included) must turn the suite red. In a child a test forked (which must not jump into cmocka's state) the
+ * caller gets -1 and no skip reason, and must fail itself. */
+static int start_failed(brigd *d, const char *what, const char **why) {
+        char buf[4096] = "";
+        size_t len = 0;
+
+        if (d->pid > 0) {
+                (void) kill(d->pid, SIGKILL);
+                (void) waitpid(d->pid, NULL, 0);
+                d->pid = 0;
+        }
+        for (ssize_t r;
+             len < sizeof(buf) - 1 && (r = read(d->stderr_fd, buf + len, sizeof(buf) - 1 - len)) > 0;)
+                len += (size_t) r;
+        buf[len] = 0;
+        fprintf(stderr, "brigd %s; its stderr:\n%s\n", what, buf);
+        *why = NULL;
+        if (getpid() == harness_pid)
+                fail_msg("brigd %s (BRIG_TEST_MODE=%s)", what,
+                         getenv("BRIG_TEST_MODE") ? getenv("BRIG_TEST_MODE") : "");
+        return -1;
+}
+
+/* Runs `argv` with its output discarded; true when it exits 0. */
+static bool runs_ok(const char *const *argv) {
+        int st;
+        pid_t pid = fork();
+
+        if (pid < 0)
+                return false;
+        if (pid == 0) {
+                int devnull = open("/dev/null", O_WRONLY);
+                dup2(devnull, 1);
+                dup2(devnull, 2);
+                execvp(argv[0], (char *const *) argv);
+                _exit(127);
+        }
+        while (waitpid(pid, &st, 0) < 0)
+                if (errno != EINTR)
+                        return false;
+        return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* The one privilege a mode may lack without that being brig's fault: a mode this host cannot run is a skip
+ * (with the reason), decided before brigd starts so that brigd's own failures stay failures. */
+static const char *mode_unavailable(const char *mode) {
+        static const char *const setpriv_true[] = {
+                "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--", "true", NULL};
+        static const char *const userns_true[] = {"unshare", "-r", "--", "true", NULL};
+        static const char *const userns_as_nobody[] = {"setpriv",
+                                                       "--reuid=65534",
+                                                       "--regid=65534",
+                                                       "--clear-groups",
+                                                       "--",
+                                                       "unshare",
+                                                       "-r",
+                                                       "--",
+                                                       "true",
+                                                       NULL};
+
+        static const char *cached;
+        static bool probed;
+
+        if (!mode)
+                return NULL;
+        /* One probe per test process: the host does not change between its tests. */
+        if (probed)
+                return cached;
+        probed = true;
+        if (strcmp(mode, "setpriv") == 0) {
+                if (geteuid() != 0)
+                        cached = "BRIG_TEST_MODE=setpriv needs root";
+                else if (!runs_ok(setpriv_true))
+                        cached = "setpriv(1) is not installed or cannot change ids here";
+        }
+        if (strcmp(mode, "userns") == 0) {
+                if (access("/usr/bin/unshare", X_OK) < 0)
+                        cached = "unshare(1) not installed";
+                else if (!runs_ok(geteuid() == 0 ? userns_as_nobody : userns_true))
+                        cached = "user namespaces are not available to unprivileged users here (unshare -r "
+                                 "fails)";
+        }
+        return cached;
 }
 
 static int brigd_spawn(brigd *d, const char **why) {
@@ -102,18 +200,15 @@ static int brigd_spawn(brigd *d, const char **why) {
         close(errpipe[1]);
         d->stderr_fd = errpipe[0];
         (void) fcntl(d->stderr_fd, F_SETFL, O_NONBLOCK);
-        /* Readiness, not timing: wait until the socket accepts, or brigd exits. */
-        for (long deadline = now_ms() + 10000; now_ms() < deadline;) {
+        /* Readiness, not timing: wait until the socket accepts, or brigd exits. The bound only keeps a hung
+         * brigd from hanging the suite; it is generous for a loaded machine and the sanitizer build. */
+        for (long deadline = now_ms() + 60000; now_ms() < deadline;) {
                 int st;
                 if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
-                        char buf[1024] = "";
-                        ssize_t r = read(d->stderr_fd, buf, sizeof(buf) - 1);
-                        if (r > 0)
-                                buf[r] = 0;
-                        fprintf(stderr, "brigd exited early: %s\n", buf);
                         d->pid = 0;
-                        *why = "brigd did not start";
-                        return -1;
+                        return start_failed(
+                                d, WIFSIGNALED(st) ? "was killed by a signal at start" : "exited at start",
+                                why);
                 }
                 int fd = client_connect(d);
                 if (fd >= 0) {
@@ -122,8 +217,7 @@ static int brigd_spawn(brigd *d, const char **why) {
                 }
                 usleep(10000);
         }
-        *why = "brigd did not listen within 10 s";
-        return -1;
+        return start_failed(d, "did not listen within 60 s", why);
 }
 
 int brigd_restart(brigd *d, const char **why) {
@@ -144,14 +238,8 @@ int brigd_start_args(brigd *d, const char *policy, const char *const *extra_args
         memset(d, 0, sizeof(*d));
         d->stderr_fd = -1;
         d->extra_args = extra_args;
-        if (mode && strcmp(mode, "setpriv") == 0 && geteuid() != 0) {
-                *why = "BRIG_TEST_MODE=setpriv needs root";
+        if ((*why = mode_unavailable(mode)))
                 return -1;
-        }
-        if (mode && strcmp(mode, "userns") == 0 && access("/usr/bin/unshare", X_OK) < 0) {
-                *why = "unshare(1) not installed";
-                return -1;
-        }
         strcpy(d->dir, "/tmp/brig-itest-XXXXXX");
         if (!mkdtemp(d->dir)) {
                 *why = "mkdtemp failed";

@@ -21,8 +21,10 @@ typedef struct brigd {
         const char *const *extra_args; /* more brigd options (NULL-terminated, borrowed), or NULL */
 } brigd;
 
-/* policy: a name under policies/, or an absolute path. Returns 0, or a skip reason in *why when the mode
- * cannot run here (e.g. setpriv without root). */
+/* policy: a name under policies/, or an absolute path. Returns 0; or -1 with a skip reason in *why when
+ * the mode cannot run on this host (setpriv without root, no unprivileged user namespaces). A brigd that
+ * exits or does not listen is a test failure: the harness fails the running test itself (fail_msg); in a
+ * child process a test forked it returns -1 with *why NULL instead. */
 int brigd_start(brigd *d, const char *policy, const char **why);
 /* brigd_start() with more brigd options (NULL-terminated; kept for restarts, so they must outlive d). */
 int brigd_start_args(brigd *d, const char *policy, const char *const *extra_args, const char **why);

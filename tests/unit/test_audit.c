@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -416,6 +418,90 @@ static void test_audit__reopens_after_a_long_last_line(void **state) {
         lines_done(&l);
 }
 
+/* A full filesystem (a real 8 KiB tmpfs, root only): appends fail whole, with the reason, the log stays
+ * verifiable line by line across the failures, and appending works again once there is space. */
+static void test_audit__full_disk_appends_whole_records_or_none(void **state) {
+        _cleanup_free_ char *mnt = path_of("full"), *path = NULL, *filler = NULL;
+        char note[300];
+        brig_error err = BRIG_ERROR_INIT;
+        lines l = {0};
+        size_t ok = 0;
+        int r = 0;
+
+        (void) state;
+        if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0 ||
+            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                fprintf(stderr, "# SKIP: a small tmpfs needs root (and a mount namespace)\n");
+                skip();
+        }
+        assert_int_equal(mkdir(mnt, 0700), 0);
+        assert_int_equal(mount("brig-audit-full", mnt, "tmpfs", 0, "size=8k"), 0);
+        assert_true(asprintf(&path, "%s/audit.log", mnt) > 0 && asprintf(&filler, "%s/filler", mnt) > 0);
+        /* One page kept back, to give space back at the end. */
+        write_file(filler, "x");
+        memset(note, 'n', sizeof(note) - 1);
+        note[sizeof(note) - 1] = 0;
+        brig_audit *a = open_ok(path);
+        while (ok < MAX_LINES - 2) {
+                cJSON *ev = brig_audit_event("call_start");
+                assert_non_null(ev);
+                assert_non_null(cJSON_AddStringToObject(ev, "note", note));
+                if ((r = brig_audit_emit(a, ev, &err)) < 0)
+                        break;
+                ok++;
+        }
+        assert_true(r < 0);
+        /* A few more attempts, all refused, none leaving a fragment behind. */
+        for (int i = 0; i < 3; i++) {
+                cJSON *ev = brig_audit_event("call_start");
+                assert_non_null(cJSON_AddStringToObject(ev, "note", note));
+                assert_true(brig_audit_emit(a, ev, NULL) < 0);
+        }
+        read_lines(path, &l);
+        assert_int_equal(l.n, ok);
+        assert_int_equal(verify(&l), -1);
+        lines_done(&l);
+        /* The refusal says why. */
+        assert_int_equal(r, -ENOSPC);
+        assert_non_null(strstr(err.msg, "No space left on device"));
+
+        assert_int_equal(unlink(filler), 0);
+        emit_ok(a, "after", "space returned");
+        brig_audit_free(a);
+        read_lines(path, &l);
+        assert_int_equal(l.n, ok + 1);
+        assert_int_equal(verify(&l), -1);
+        lines_done(&l);
+        assert_int_equal(umount2(mnt, MNT_DETACH), 0);
+        assert_int_equal(rmdir(mnt), 0);
+}
+
+/* Whatever an event carries, the log stays valid UTF-8: bad bytes in strings and keys become U+FFFD. */
+static void test_audit__log_stays_valid_utf8(void **state) {
+        _cleanup_free_ char *path = path_of("utf8.log");
+        brig_error err = BRIG_ERROR_INIT;
+        lines l = {0};
+
+        (void) state;
+        brig_audit *a = open_ok(path);
+        cJSON *ev = brig_audit_event("net_connect");
+        assert_non_null(cJSON_AddStringToObject(ev, "host",
+                                                "a\xff\xc0\xaf"
+                                                "b.example"));
+        cJSON *nested = cJSON_AddObjectToObject(ev, "args");
+        assert_non_null(cJSON_AddStringToObject(nested, "k\xfe", "\xe2\x82\xac ok"));
+        assert_int_equal(brig_audit_emit(a, ev, &err), 0);
+        brig_audit_free(a);
+        read_lines(path, &l);
+        assert_int_equal(l.n, 1);
+        assert_true(brig_utf8_valid(l.v[0], strlen(l.v[0])));
+        assert_non_null(strstr(l.v[0], "\"host\":\"a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                                       "b.example\""));
+        assert_non_null(strstr(l.v[0], "{\"k\xef\xbf\xbd\":\"\xe2\x82\xac ok\"}"));
+        assert_int_equal(verify(&l), -1);
+        lines_done(&l);
+}
+
 static void test_audit__emit_consumes_null_event(void **state) {
         _cleanup_free_ char *path = path_of("null.log");
         brig_error err = BRIG_ERROR_INIT;
@@ -580,6 +666,8 @@ int main(void) {
                 cmocka_unit_test(test_audit__refuses_symlink),
                 cmocka_unit_test(test_audit__tampering_breaks_verification),
                 cmocka_unit_test(test_audit__reopens_after_a_long_last_line),
+                cmocka_unit_test(test_audit__full_disk_appends_whole_records_or_none),
+                cmocka_unit_test(test_audit__log_stays_valid_utf8),
                 cmocka_unit_test(test_audit__emit_consumes_null_event),
                 cmocka_unit_test(test_audit__log_is_0600_and_close_on_exec),
                 cmocka_unit_test(test_audit__elide_cuts_long_strings_keeps_structure),

@@ -75,15 +75,55 @@ static void test_rpc__invalid_json_is_parse_error(void **state) {
         assert_fails("{'jsonrpc':'2.0','id':1,'method':'x'} {}", BRIG_RPC_PARSE_ERROR,
                      "after the JSON value", "null");
         assert_fails("nope", BRIG_RPC_PARSE_ERROR, "invalid JSON", "null");
-        /* cJSON would cut the string at the NUL: refused rather than silently shortened. */
+        /* cJSON would cut the string at the NUL: refused rather than silently shortened, and answered with
+         * the request's id so the caller is not left waiting. */
         assert_fails("{'jsonrpc':'2.0','id':1,'method':'x','params':{'c':'a\\u0000b'}}",
-                     BRIG_RPC_PARSE_ERROR, "NUL characters", "null");
+                     BRIG_RPC_INVALID_REQUEST, "\\u0000 in a string (byte 53)", "1");
+        assert_fails("{'jsonrpc':'2.0','id':'c-9','method':'x','params':{'c':'\\u0000'}}",
+                     BRIG_RPC_INVALID_REQUEST, "NUL characters", "\"c-9\"");
+        /* An id cut short at its own \u0000 is not the caller's id: null. */
+        assert_fails("{'jsonrpc':'2.0','id':'a\\u0000b','method':'x'}", BRIG_RPC_INVALID_REQUEST,
+                     "NUL characters", "null");
         /* An escaped backslash followed by u0000 is text, not a NUL. */
         brig_rpc_msg msg;
         brig_error err = BRIG_ERROR_INIT;
         int code = 0;
         _cleanup_free_ char *ok = dq("{'jsonrpc':'2.0','id':1,'method':'x','params':{'c':'a\\\\u0000b'}}");
         assert_int_equal(brig_rpc_parse(ok, strlen(ok), &msg, &code, &err), 0);
+        brig_rpc_msg_done(&msg);
+}
+
+/* Bytes that are not UTF-8 never reach the tools or the audit log: refused, naming the byte, answered with
+ * the request's id. */
+static void test_rpc__invalid_utf8_is_refused_with_the_requests_id(void **state) {
+        (void) state;
+        assert_fails(
+                "{'jsonrpc':'2.0','id':5,'method':'tools/call','params':{'arguments':{'command':'a\xff'}}}",
+                BRIG_RPC_PARSE_ERROR, "invalid UTF-8 at byte 81 (0xff)", "5");
+        /* Overlong encodings and lone continuation bytes too. */
+        assert_fails("{'jsonrpc':'2.0','id':'r','method':'x','params':{'s':'\xc0\xaf'}}",
+                     BRIG_RPC_PARSE_ERROR, "invalid UTF-8 at byte 54 (0xc0)", "\"r\"");
+        assert_fails("{'jsonrpc':'2.0','id':6,'method':'x','params':{'s':'\x80'}}", BRIG_RPC_PARSE_ERROR,
+                     "invalid UTF-8", "6");
+        /* An id that is itself not UTF-8 cannot be echoed: null. */
+        assert_fails("{'jsonrpc':'2.0','id':'\xff','method':'x'}", BRIG_RPC_PARSE_ERROR, "invalid UTF-8",
+                     "null");
+        /* A raw NUL byte is named as such. */
+        {
+                static const char raw[] = "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"x\"}\0";
+                brig_error err = BRIG_ERROR_INIT;
+                brig_rpc_msg m;
+                int code = 0;
+                assert_true(brig_rpc_parse(raw, sizeof(raw) - 1, &m, &code, &err) < 0);
+                assert_int_equal(code, BRIG_RPC_PARSE_ERROR);
+                assert_non_null(strstr(err.msg, "NUL byte at byte 37"));
+                brig_rpc_msg_done(&m);
+        }
+        /* Valid multi-byte text passes. */
+        brig_rpc_msg msg;
+        parse_ok("{'jsonrpc':'2.0','id':3,'method':'x','params':{'s':'\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80'}"
+                 "}",
+                 &msg);
         brig_rpc_msg_done(&msg);
 }
 
@@ -339,6 +379,7 @@ static void test_rpc__id_key_distinguishes_strings_from_numbers(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rpc__invalid_json_is_parse_error),
+                cmocka_unit_test(test_rpc__invalid_utf8_is_refused_with_the_requests_id),
                 cmocka_unit_test(test_rpc__parse_error_leaves_message_empty),
                 cmocka_unit_test(test_rpc__length_bounds_the_parse),
                 cmocka_unit_test(test_rpc__batches_are_invalid_requests),
