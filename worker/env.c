@@ -817,9 +817,10 @@ static void quota_ready_cb(brig_env *env, const brig_error *qerr, void *userdata
         env->quota.start_waiting = false;
         if (qerr)
                 fire_waiters(env, qerr);
-        else if (env->destroyed) {
-                (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was destroyed",
-                                      env->id);
+        else if (env->destroyed || env->w->stopping) {
+                /* A set-up that ends after brig_envs_stop_all() must not start a holder nobody stops. */
+                (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s",
+                                      env->id, env->destroyed ? "destroyed" : "stopped with the worker");
                 fire_waiters(env, &err);
         } else if (holder_start(env, &err) < 0)
                 fire_waiters(env, &err);
