@@ -220,6 +220,10 @@ static int collect_values(explain *e) {
                 char *json;
         } defaults[] = {
                 {"filesystem.workspace", json_str(p->workspace)},
+                /* Only with a quota: how it is enforced (brig env info shows what it got). */
+                {"filesystem.workspace_quota.enforce",
+                 p->workspace_quota ? fmt("\"%s\"", brig_quota_enforce_name(p->workspace_quota_enforce))
+                                    : NULL},
                 {"limits.wall_time", fmt_duration(l->wall_time_ms)},
                 {"limits.cpu_time", fmt_duration(l->cpu_time_ms)},
                 {"limits.memory", fmt_size(l->memory_bytes)},

@@ -281,6 +281,32 @@ static void parse_hidden(brig__policy_ctx *c, const cJSON *arr, brig_policy *p, 
         }
 }
 
+/* "filesystem.workspace_quota": a size, or {"size": ..., "enforce": "auto" | "hard" | "soft"}. */
+static void parse_quota(brig__policy_ctx *c, const cJSON *it, brig_policy *p) {
+        static const char *const keys[] = {"size", "enforce", NULL};
+        const cJSON *size = it, *enforce;
+
+        if (cJSON_IsObject(it)) {
+                brig__policy_check_keys(c, it, "filesystem.workspace_quota", keys);
+                if (!(size = brig_json_member(it, "size"))) {
+                        (void) brig__policy_problem(c, "filesystem.workspace_quota.size", "required");
+                        return;
+                }
+                if ((enforce = brig_json_member(it, "enforce"))) {
+                        int e = cJSON_IsString(enforce) ? brig_quota_enforce_from_name(enforce->valuestring)
+                                                        : -EINVAL;
+                        if (e < 0)
+                                (void) brig__policy_problem(c, "filesystem.workspace_quota.enforce",
+                                                            "expected \"auto\", \"hard\" or \"soft\"");
+                        else
+                                p->workspace_quota_enforce = (brig_quota_enforce) e;
+                }
+        }
+        (void) brig__policy_get_size(
+                c, cJSON_IsObject(it) ? "filesystem.workspace_quota.size" : "filesystem.workspace_quota",
+                size, 1 * MIB, 1024 * GIB, "1M to 1T", &p->workspace_quota);
+}
+
 static void parse_filesystem(brig__policy_ctx *c, const cJSON *fs, brig_policy *p) {
         static const char *const keys[] = {"read_only", "read_write",      "tmpfs", "workspace",
                                            "hidden",    "workspace_quota", NULL};
@@ -336,8 +362,7 @@ static void parse_filesystem(brig__policy_ctx *c, const cJSON *fs, brig_policy *
         check_mount_conflicts(c, p, n_ro);
         parse_hidden(c, brig_json_member(fs, "hidden"), p, n_ro);
         if ((it = brig_json_member(fs, "workspace_quota")))
-                (void) brig__policy_get_size(c, "filesystem.workspace_quota", it, 1 * MIB, 1024 * GIB,
-                                             "1M to 1T", &p->workspace_quota);
+                parse_quota(c, it, p);
 }
 
 static void parse_limits(brig__policy_ctx *c, const cJSON *lim, brig_limits *l) {

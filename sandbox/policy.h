@@ -48,6 +48,18 @@ typedef enum brig_landlock_use {
         _BRIG_LANDLOCK_USE_INVALID = -22,
 } brig_landlock_use;
 
+/* How "filesystem.workspace_quota" is enforced (worker/env_quota.c, sandbox/wsimage.h). */
+typedef enum brig_quota_enforce {
+        BRIG_QUOTA_AUTO, /* hard (a filesystem of the quota's size) where the host allows, else soft */
+        BRIG_QUOTA_HARD, /* hard or the environment does not start */
+        BRIG_QUOTA_SOFT, /* measured after each writing call; calls that write are refused once over it */
+        _BRIG_QUOTA_ENFORCE_MAX,
+        _BRIG_QUOTA_ENFORCE_INVALID = -22,
+} brig_quota_enforce;
+
+const char *brig_quota_enforce_name(brig_quota_enforce e);
+brig_quota_enforce brig_quota_enforce_from_name(const char *s);
+
 typedef struct brig_limits {
         uint64_t wall_time_ms;    /* default and maximum timeout of one call */
         uint64_t cpu_time_ms;     /* RLIMIT_CPU (rounded up to seconds) */
@@ -71,7 +83,8 @@ typedef struct brig_policy {
         char *workspace; /* jail path of the workspace, default "/workspace" */
         char **hidden;   /* NULL-terminated jail paths masked by an empty read-only mount */
         size_t n_hidden;
-        uint64_t workspace_quota; /* bytes the workspace may use before writing calls are refused; 0: none */
+        uint64_t workspace_quota;                   /* bytes the workspace may use; 0: none */
+        brig_quota_enforce workspace_quota_enforce; /* default AUTO */
 
         brig_limits limits;
 

@@ -272,3 +272,22 @@ void brig__policy_get_bool(brig__policy_ctx *c, const char *path, const cJSON *i
         if (it && brig__policy_check_type(c, path, it, cJSON_IsBool(it), "true or false"))
                 *ret = cJSON_IsTrue(it);
 }
+
+/* The one table of "filesystem.workspace_quota.enforce" names: the parser, brig env info and brig policy
+ * explain read it. */
+static const char *const quota_enforce_names[_BRIG_QUOTA_ENFORCE_MAX] = {
+        [BRIG_QUOTA_AUTO] = "auto",
+        [BRIG_QUOTA_HARD] = "hard",
+        [BRIG_QUOTA_SOFT] = "soft",
+};
+
+const char *brig_quota_enforce_name(brig_quota_enforce e) {
+        return e >= 0 && e < _BRIG_QUOTA_ENFORCE_MAX ? quota_enforce_names[e] : NULL;
+}
+
+brig_quota_enforce brig_quota_enforce_from_name(const char *s) {
+        for (int i = 0; s && i < _BRIG_QUOTA_ENFORCE_MAX; i++)
+                if (strcmp(s, quota_enforce_names[i]) == 0)
+                        return (brig_quota_enforce) i;
+        return _BRIG_QUOTA_ENFORCE_INVALID;
+}

@@ -20,6 +20,9 @@ ALLOWED_SKIPS = {
     "test_worker-userns": (2, "`brig run` (one-shot jail, host binds) is covered by the default mode"),
     "test_layers-setpriv": (1, "`brig run` reporting missing Landlock is covered by the default mode"),
     "test_layers-userns": (1, "`brig run` reporting missing Landlock is covered by the default mode"),
+    "test_quota": (2, "a hard quota refused or replaced by the soft one is what rootless brigd does: rootless modes"),
+    "test_quota-setpriv": (1, "a hard quota (loop device, ext4 image) needs brigd as root"),
+    "test_quota-userns": (1, "a hard quota (loop device, ext4 image) needs brigd as root in the host namespace"),
 }
 
 passed = failed = skipped = 0

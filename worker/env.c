@@ -351,7 +351,7 @@ typedef struct rm_work {
 
 static void rm_work_cb(uv_work_t *req) {
         rm_work *rw = (rm_work *) req;
-        rw->r = brig_rm_rf(rw->path);
+        rw->r = brig__env_rm_dir(rw->path);
 }
 
 static void rm_after_cb(uv_work_t *req, int status) {
@@ -415,7 +415,7 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 if (strncmp(de->d_name, SPARE_PREFIX, strlen(SPARE_PREFIX)) == 0) {
                         _cleanup_free_ char *leftover = NULL;
                         if (asprintf(&leftover, "%s/%s", w->envs_dir, de->d_name) >= 0)
-                                (void) brig_rm_rf(leftover);
+                                (void) brig__env_rm_dir(leftover);
                         continue;
                 }
                 if (brig_env_id_check(de->d_name, NULL) < 0)
@@ -445,7 +445,7 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 }
                 if (ephemeral) {
                         /* An unnamed environment outlived its worker: nobody can name it to come back. */
-                        (void) brig_rm_rf(dir);
+                        (void) brig__env_rm_dir(dir);
                         continue;
                 }
                 if (brig_policies_get(&w->policies, policy_key, true, &policy, &e2) < 0) {
@@ -938,6 +938,23 @@ static int holder_start(brig_env *env, brig_error *err) {
         return 0;
 }
 
+/* The workspace is ready (its quota set up, worker/env_quota.h): the holder may start. */
+static void quota_ready_cb(brig_env *env, const brig_error *qerr, void *userdata) {
+        brig_error err = BRIG_ERROR_INIT;
+
+        (void) userdata;
+        env->quota.start_waiting = false;
+        if (qerr)
+                fire_waiters(env, qerr);
+        else if (env->destroyed || env->w->stopping) {
+                /* A set-up that ends after brig_envs_stop_all() must not start a holder nobody stops. */
+                (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s",
+                                      env->id, env->destroyed ? "destroyed" : "stopped with the worker");
+                fire_waiters(env, &err);
+        } else if (holder_start(env, &err) < 0)
+                fire_waiters(env, &err);
+}
+
 void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata) {
         brig_error err = BRIG_ERROR_INIT;
         brig_env_waiter *wt;
@@ -962,13 +979,10 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
         wt->userdata = userdata;
         wt->next = env->waiters;
         env->waiters = wt;
-        if (env->state == BRIG_ENV_STARTING)
+        if (env->state == BRIG_ENV_STARTING || env->quota.start_waiting)
                 return;
-        if (holder_start(env, &err) < 0) {
-                env->waiters = NULL;
-                free(wt);
-                cb(env, &err, userdata);
-        }
+        env->quota.start_waiting = true;
+        brig__env_quota_ready(env, quota_ready_cb, NULL);
 }
 
 void brig_env_stop(brig_env *env) {
@@ -1076,6 +1090,7 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                              (env->ws_measured && env->ws_bytes != UINT64_MAX
                                       ? cJSON_AddNumberToObject(o, "workspace_bytes", (double) env->ws_bytes)
                                       : cJSON_AddNullToObject(o, "workspace_bytes"));
+                ok = ok && brig__env_quota_describe(env, o);
                 if (ok && env->policy) {
                         const brig_limits *l = &env->policy->policy->limits;
                         cJSON *lim = cJSON_AddObjectToObject(o, "rlimits");

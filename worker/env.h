@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/plan.h"
+#include "worker/env_quota.h"
 #include "worker/policies.h"
 
 /* Environments: named, persistent jails. Each has a directory under <state-dir>/environments/<id> holding
@@ -92,7 +93,8 @@ struct brig_env {
         struct brig_history *history; /* open on first use; touched only by the running ws_queue job */
         uint64_t ws_bytes;            /* workspace usage as last measured (policies with a quota only) */
         bool ws_measured;
-        int holds; /* work in flight that keeps a destroyed environment's memory */
+        int holds;            /* work in flight that keeps a destroyed environment's memory */
+        brig_env_quota quota; /* how the workspace quota is enforced (worker/env_quota.h) */
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */

@@ -210,14 +210,26 @@ static void after_cb(uv_work_t *req, int status) {
                 brig__env_release(env);
 }
 
-static void start_next(brig_env *env) {
+/* The first job runs once the workspace is ready (its quota set up: worker/env_quota.h). */
+static void quota_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         wsjob *j = env->ws_queue;
+
+        (void) userdata;
+        if (err) {
+                j->res.error = *err;
+                after_cb(&j->req, 0);
+                return;
+        }
         int r = uv_queue_work(env->w->loop, &j->req, work_cb, after_cb);
         if (r < 0) {
                 (void) brig_error_set(&j->res.error, r, BRIG_KIND_INTERNAL, "queue workspace call: %s",
                                       uv_strerror(r));
                 after_cb(&j->req, 0);
         }
+}
+
+static void start_next(brig_env *env) {
+        brig__env_quota_ready(env, quota_ready_cb, NULL);
 }
 
 static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64_t call_id,

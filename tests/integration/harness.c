@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "common/fs.h"
+#include "sandbox/wsimage.h"
 #include "tests/integration/harness.h"
 
 const char *build_dir(void) {
@@ -262,6 +263,22 @@ int brigd_start_args(brigd *d, const char *policy, const char *const *extra_args
         return brigd_spawn(d, why);
 }
 
+static void unmount_workspaces(const brigd *d) {
+        char envs[256], ws[1024];
+        DIR *dir;
+        struct dirent *de;
+
+        snprintf(envs, sizeof(envs), "%s/environments", d->state);
+        if (!(dir = opendir(envs)))
+                return;
+        while ((de = readdir(dir)))
+                if (de->d_name[0] != '.' || strncmp(de->d_name, ".spare", 6) == 0) {
+                        snprintf(ws, sizeof(ws), "%s/%s/workspace", envs, de->d_name);
+                        (void) brig_wsimage_unmount(ws);
+                }
+        closedir(dir);
+}
+
 int brigd_stop(brigd *d) {
         int st = -1;
 
@@ -274,6 +291,10 @@ int brigd_stop(brigd *d) {
         if (d->stderr_fd >= 0)
                 close(d->stderr_fd);
         d->stderr_fd = -1;
+        /* Workspaces on filesystem images (hard quotas, brigd as root) stay mounted after brigd: unmount
+         * them first, or the removal leaves them and their loop devices behind. */
+        if (d->dir[0])
+                unmount_workspaces(d);
         if (d->dir[0])
                 (void) brig_rm_rf(d->dir);
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);

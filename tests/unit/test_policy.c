@@ -512,6 +512,14 @@ static void test_policy__workspace_quota(void **state) {
                      "filesystem.workspace_quota: expected a size from 1M to 1T, got \"512K\"");
         assert_fails("{'filesystem': {'workspace_quota': 'big'}}",
                      "filesystem.workspace_quota: expected a size like \"512M\", got \"big\"");
+        p = parse_ok("{'filesystem': {'workspace_quota': {'size': '1G', 'enforce': 'hard'}}}");
+        assert_int_equal(p->workspace_quota, 1ULL << 30);
+        assert_int_equal(p->workspace_quota_enforce, BRIG_QUOTA_HARD);
+        brig_policy_free(p);
+        assert_fails("{'filesystem': {'workspace_quota': {'size': '1G', 'enforce': 'maybe'}}}",
+                     "filesystem.workspace_quota.enforce: expected \"auto\", \"hard\" or \"soft\"");
+        assert_fails("{'filesystem': {'workspace_quota': {'enforce': 'hard'}}}",
+                     "filesystem.workspace_quota.size: required");
 }
 
 static void test_policy__bind_optional_must_be_boolean(void **state) {

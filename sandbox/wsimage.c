@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/* Hard workspace quotas on a per-environment ext4 image: probing whether the host allows them, creating
+ * and formatting an image, attaching it to a loop device and mounting it, unmounting it. The policy and
+ * the environment's bookkeeping live in worker/env_quota.c; this module only touches the kernel. */
+#include "sandbox/wsimage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/loop.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+
+#define CAP_SYS_ADMIN_BIT 21
+#define MKFS_ERR_MAX 200
+/* Below this a journal would take too large a part of the quota; the workspace then has none. */
+#define JOURNAL_MIN_BYTES (UINT64_C(64) << 20)
+
+static const char *const mkfs_paths[] = {"/usr/sbin/mkfs.ext4", "/sbin/mkfs.ext4", NULL};
+
+static const char *mkfs_path(void) {
+        for (size_t i = 0; mkfs_paths[i]; i++)
+                if (access(mkfs_paths[i], X_OK) == 0)
+                        return mkfs_paths[i];
+        return NULL;
+}
+
+/* Root inside a user namespace (unshare -r, rootless containers) cannot mount ext4 or use loop devices:
+ * only the identity map of the host's namespace can. */
+static bool in_host_userns(void) {
+        char line[128] = "";
+        unsigned long a, b, n;
+        FILE *f = fopen("/proc/self/uid_map", "re");
+
+        if (!f)
+                return false;
+        bool ok = fgets(line, sizeof(line), f) && sscanf(line, "%lu %lu %lu", &a, &b, &n) == 3 && a == 0 &&
+                  b == 0 && n == 4294967295UL;
+        (void) fclose(f);
+        return ok;
+}
+
+static bool has_cap_sys_admin(void) {
+        char line[256];
+        unsigned long long eff = 0;
+        bool found = false;
+        FILE *f = fopen("/proc/self/status", "re");
+
+        if (!f)
+                return false;
+        while (!found && fgets(line, sizeof(line), f))
+                found = sscanf(line, "CapEff: %llx", &eff) == 1;
+        (void) fclose(f);
+        return found && (eff & (1ULL << CAP_SYS_ADMIN_BIT));
+}
+
+int brig_wsimage_probe(char *why, size_t why_size) {
+        _cleanup_close_ int fd = -1;
+
+        if (geteuid() != 0 || !in_host_userns()) {
+                (void) snprintf(why, why_size, "brigd is not root in the host's user namespace");
+                return -EPERM;
+        }
+        if (!has_cap_sys_admin()) {
+                (void) snprintf(why, why_size, "brigd lacks CAP_SYS_ADMIN (loop devices and mounts)");
+                return -EPERM;
+        }
+        if (!mkfs_path()) {
+                (void) snprintf(why, why_size, "no mkfs.ext4 in /usr/sbin or /sbin");
+                return -ENOENT;
+        }
+        fd = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+                int r = -errno;
+                (void) snprintf(why, why_size, "no usable /dev/loop-control (%s)", strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
+/* mkfs.ext4 by fork+exec (posix_spawn), never a bare fork: the daemon is threaded. Its stderr comes back
+ * on a pipe for the error message; the child is reaped by pid (libuv reaps only the pids it spawned). */
+static int run_mkfs(const char *image, uint64_t bytes, brig_error *err) {
+        const char *mkfs = mkfs_path();
+        char *argv[16];
+        char *envp[] = {(char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *) "LC_ALL=C", NULL};
+        char msg[MKFS_ERR_MAX + 1] = "";
+        size_t n_msg = 0, a = 0;
+        int pipefd[2], status = 0, r;
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none, all;
+        pid_t pid;
+
+        if (!mkfs)
+                return brig_error_set(err, -ENOENT, BRIG_KIND_SANDBOX, "no mkfs.ext4 in /usr/sbin or /sbin");
+        argv[a++] = (char *) mkfs;
+        argv[a++] = (char *) "-q";
+        argv[a++] = (char *) "-F";
+        argv[a++] = (char *) "-m"; /* no blocks reserved for root: the jail's user gets the whole quota */
+        argv[a++] = (char *) "0";
+        argv[a++] = (char *) "-E";
+        argv[a++] = (char *) "nodiscard";
+        /* A small journal keeps the workspace consistent across a host crash at a fixed ~4 MiB cost. */
+        argv[a++] = (char *) (bytes >= JOURNAL_MIN_BYTES ? "-J" : "-O");
+        argv[a++] = (char *) (bytes >= JOURNAL_MIN_BYTES ? "size=4" : "^has_journal");
+        argv[a++] = (char *) "-L";
+        argv[a++] = (char *) "brig-workspace";
+        argv[a++] = (char *) image;
+        argv[a] = NULL;
+
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "mkfs pipe");
+        (void) sigemptyset(&none);
+        (void) sigfillset(&all);
+        posix_spawn_file_actions_init(&fa);
+        posix_spawnattr_init(&attr);
+        (void) posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+        (void) posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+        (void) posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+        /* Work threads block every signal; the child must not inherit that, nor our handlers. */
+        (void) posix_spawnattr_setsigmask(&attr, &none);
+        (void) posix_spawnattr_setsigdefault(&attr, &all);
+        (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+        r = posix_spawn(&pid, mkfs, &fa, &attr, argv, envp);
+        posix_spawn_file_actions_destroy(&fa);
+        posix_spawnattr_destroy(&attr);
+        (void) close(pipefd[1]);
+        if (r != 0) {
+                (void) close(pipefd[0]);
+                return brig_error_set_errno(err, -r, BRIG_KIND_SANDBOX, "spawn %s", mkfs);
+        }
+        for (;;) {
+                char buf[256];
+                ssize_t n = read(pipefd[0], buf, sizeof(buf));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                size_t take = (size_t) n < MKFS_ERR_MAX - n_msg ? (size_t) n : MKFS_ERR_MAX - n_msg;
+                memcpy(msg + n_msg, buf, take);
+                n_msg += take;
+        }
+        (void) close(pipefd[0]);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "wait for mkfs.ext4");
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                return 0;
+        msg[n_msg] = '\0';
+        for (char *p = msg; *p; p++)
+                if (*p == '\n' || (unsigned char) *p < 0x20)
+                        *p = ' ';
+        return brig_error_set(err, -EIO, BRIG_KIND_SANDBOX, "mkfs.ext4 failed (status %d): %s", status,
+                              msg[0] ? msg : "no message");
+}
+
+int brig_wsimage_create(const char *image, uint64_t bytes, brig_error *err) {
+        _cleanup_close_ int fd = -1;
+        int r;
+
+        fd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "create '%s'", image);
+        /* Sparse: the image takes disk space as the workspace fills, never more than the quota. */
+        if (ftruncate(fd, (off_t) bytes) < 0) {
+                r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "size '%s'", image);
+                (void) unlink(image);
+                return r;
+        }
+        brig_closep(&fd);
+        if ((r = run_mkfs(image, bytes, err)) < 0) {
+                (void) unlink(image);
+                return r;
+        }
+        return 0;
+}
+
+/* LOOP_CONFIGURE (Linux 5.8) sets up the device in one call; older kernels take LOOP_SET_FD, then the
+ * flags. FIXME: drop the fallback once the minimum kernel is >= 5.8. */
+static int loop_configure(int loop_fd, int file_fd, const char *image) {
+        struct loop_config cfg = {.fd = (uint32_t) file_fd};
+
+        cfg.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+        (void) snprintf((char *) cfg.info.lo_file_name, sizeof(cfg.info.lo_file_name), "%s", image);
+        if (ioctl(loop_fd, LOOP_CONFIGURE, &cfg) == 0)
+                return 0;
+        if (errno != EINVAL && errno != ENOTTY)
+                return -errno;
+        if (ioctl(loop_fd, LOOP_SET_FD, file_fd) < 0)
+                return -errno;
+        if (ioctl(loop_fd, LOOP_SET_STATUS64, &cfg.info) < 0) {
+                int r = -errno;
+                (void) ioctl(loop_fd, LOOP_CLR_FD, 0);
+                return r;
+        }
+        return 0;
+}
+
+/* A free loop device set up on image; the returned fd keeps it until the mount holds it. Another program
+ * may take the device that loop-control offered between the two calls (EBUSY): ask again. */
+static int loop_attach(const char *image, char *ret_dev, size_t dev_size, brig_error *err) {
+        _cleanup_close_ int ctl = -1, file = -1;
+        int r = -EBUSY;
+
+        ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+        if (ctl < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "open /dev/loop-control");
+        file = open(image, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (file < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open '%s'", image);
+        for (int attempt = 0; attempt < 16 && r == -EBUSY; attempt++) {
+                int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+                if (n < 0)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX,
+                                                    "find a free loop device");
+                (void) snprintf(ret_dev, dev_size, "/dev/loop%d", n);
+                _cleanup_close_ int dev = open(ret_dev, O_RDWR | O_CLOEXEC);
+                if (dev < 0)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "open %s", ret_dev);
+                if ((r = loop_configure(dev, file, image)) == 0)
+                        return TAKE_FD(dev);
+        }
+        return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "attach '%s' to a loop device", image);
+}
+
+int brig_wsimage_is_mounted(const char *path) {
+        _cleanup_free_ char *parent = NULL;
+        struct stat st, pst;
+
+        if (asprintf(&parent, "%s/..", path) < 0)
+                return -ENOMEM;
+        if (lstat(path, &st) < 0 || stat(parent, &pst) < 0)
+                return -errno;
+        return S_ISDIR(st.st_mode) && st.st_dev != pst.st_dev;
+}
+
+/* lost+found would show in the workspace (and its history); e2fsck makes it again if it needs it. */
+static int prepare_root(const char *mountpoint, uid_t uid, gid_t gid, brig_error *err) {
+        _cleanup_free_ char *lost = NULL;
+
+        if (asprintf(&lost, "%s/lost+found", mountpoint) < 0)
+                return -ENOMEM;
+        if ((rmdir(lost) < 0 && errno != ENOENT) || chown(mountpoint, uid, gid) < 0 ||
+            chmod(mountpoint, 0700) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "prepare workspace '%s'", mountpoint);
+        return 0;
+}
+
+int brig_wsimage_mount(const char *image, const char *mountpoint, uid_t uid, gid_t gid, bool fresh,
+                       brig_error *err) {
+        _cleanup_close_ int dev = -1;
+        char path[64];
+        int r;
+
+        if ((r = brig_wsimage_is_mounted(mountpoint)) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_IO, "stat '%s'", mountpoint);
+        if (r > 0)
+                return 0;
+        if ((dev = loop_attach(image, path, sizeof(path), err)) < 0)
+                return dev;
+        /* nosuid, nodev: the jail's mounts have them too; here they also hold for brigd's own view. Should
+         * the mount fail, closing the device detaches it (autoclear). */
+        if (mount(path, mountpoint, "ext4", MS_NOSUID | MS_NODEV, "errors=remount-ro") < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "mount %s on '%s'", path,
+                                            mountpoint);
+        if (fresh && (r = prepare_root(mountpoint, uid, gid, err)) < 0) {
+                (void) umount2(mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW);
+                return r;
+        }
+        return 0;
+}
+
+int brig_wsimage_unmount(const char *mountpoint) {
+        int r = brig_wsimage_is_mounted(mountpoint);
+
+        if (r <= 0)
+                return r == -ENOENT ? 0 : r;
+        if (umount2(mountpoint, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+                return -errno;
+        return 1;
+}
