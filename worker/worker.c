@@ -64,6 +64,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         if ((r = check_helper(w->jail_helper, err)) < 0)
                 return r;
         w->spares_wanted = o->spares;
+        w->start_timeout_s = o->start_timeout_s ? o->start_timeout_s : BRIG_ENV_START_TIMEOUT_S;
         w->resolve = o->resolve;
         w->n_resolve = o->n_resolve;
         if ((r = brig_identity_detect(o->jail_id, &w->identity, err)) < 0)
