@@ -21,6 +21,7 @@
 #include "sandbox/jail.h"
 #include "sandbox/plan.h"
 #include "sandbox/spawn.h"
+#include "worker/cgreap.h"
 #include "worker/denials.h"
 #include "worker/proxy.h"
 #include "worker/process.h"
@@ -591,8 +592,7 @@ static void holder_gone(brig_env *env) {
         brig_closep(&env->control_fd);
         env->init_pid = 0;
         env->state = BRIG_ENV_STOPPED;
-        brig_cgroup_remove(&env->cg);
-        env->cg.mode = BRIG_CGROUP_NONE;
+        brig__cgroup_release(env->w, &env->cg);
         uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
         uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
         uv_close((uv_handle_t *) &env->start_timer, holder_closed_cb);
@@ -751,8 +751,7 @@ static void holder_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 
 /* A start that failed after creating the environment's cgroups removes them; returns r. */
 static int undo_cgroups(brig_env *env, int r) {
-        brig_cgroup_remove(&env->cg);
-        env->cg.mode = BRIG_CGROUP_NONE;
+        brig__cgroup_release(env->w, &env->cg);
         return r;
 }
 
