@@ -151,12 +151,14 @@ void brig_cgroup_detect(const char *instance, brig_cgroup_root *ret) {
                 /* brig/ needs memory, pids and cpu delegated from our own group. */
                 if (!strstr(ctrls, "memory") || !strstr(ctrls, "pids") || !strstr(ctrls, "cpu"))
                         (void) snprintf(ret->why, sizeof(ret->why), "cgroup v2 lacks memory, pids or cpu");
-                else if (ensure_base(BRIG_CGROUP_V2, base) < 0)
+                else if (ensure_base(BRIG_CGROUP_V2, base) < 0) {
+                        /* Kept for brig_cgroup_root_remove(): the directory may have been made. */
+                        (void) snprintf(ret->base[0], sizeof(ret->base[0]), "%s", base);
                         (void) snprintf(ret->why, sizeof(ret->why),
                                         "cgroup v2: cannot create %s with memory, pids and cpu enabled (not "
                                         "delegated to this user?)",
                                         base);
-                else {
+                } else {
                         ret->mode = BRIG_CGROUP_V2;
                         for (int i = 0; i < _BRIG_CG_MAX; i++)
                                 (void) snprintf(ret->base[i], sizeof(ret->base[i]), "%s", base);
@@ -339,6 +341,12 @@ void brig_cgroup_kill(const brig_cgroup *cg) {
                                 (void) kill(pid, SIGKILL);
                 }
         }
+}
+
+void brig_cgroup_root_remove(brig_cgroup_root *root) {
+        for (int i = 0; i < _BRIG_CG_MAX; i++)
+                if (root->base[i][0] && (rmdir(root->base[i]) == 0 || errno == ENOENT))
+                        root->base[i][0] = 0;
 }
 
 bool brig_cgroup_empty(const brig_cgroup *cg) {

@@ -61,5 +61,7 @@ int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret);
 int brig_cgroup_remove(brig_cgroup *cg);
 /* SIGKILLs every process still in the group (what outlived its jail's init). */
 void brig_cgroup_kill(const brig_cgroup *cg);
+/* Removes the instance's own parent directories if empty (a one-shot run's, after its group). */
+void brig_cgroup_root_remove(brig_cgroup_root *root);
 /* True once every directory of the group is removed (or none was created). */
 bool brig_cgroup_empty(const brig_cgroup *cg);
