@@ -3,6 +3,7 @@
  * helper (jail_fault.c) between brigd and the real brig-jail: the holder's pid after the init's "ready", a
  * "ready" that never comes, and the init's descriptors truncated on receipt (MSG_CTRUNC). Every start must
  * complete or fail, and every waiting call get an answer. */
+#include <dirent.h>
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -43,7 +44,9 @@ static void start(brigd *d, const char *mode, const char *timeout_s, char *helpe
         const char *why = NULL;
 
         (void) snprintf(target, sizeof(target), "%s/tests/integration/jail_fault", build_dir());
-        (void) snprintf(helper, size, "%s/brig-jail-%s", links, mode);
+        static int n_started;
+        /* One name per brigd: its holders are told apart from another test's. */
+        (void) snprintf(helper, size, "%s/brig-jail-%s-%d", links, mode, ++n_started);
         (void) unlink(helper);
         assert_int_equal(symlink(target, helper), 0);
         static const char *args[8];
@@ -142,6 +145,47 @@ static void test_start_timeout(void **state) {
         assert_int_equal(brigd_stop(&d), 0);
 }
 
+/* A client that leaves while its unnamed environment's start hangs leaves nothing behind: no holder, no
+ * directory (before: both stayed for good). */
+static void test_stuck_unnamed_environment_is_cleaned_up(void **state) {
+        brigd d;
+        char helper[128], holder[160], envs[256];
+        (void) state;
+
+        start(&d, "noready", "1", helper, sizeof(helper));
+        int fd = client_connect(&d);
+        assert_true(fd >= 0);
+        cJSON *init = client_initialize(fd, NULL);
+        assert_non_null(init);
+        cJSON_Delete(init);
+        assert_int_equal(client_send(fd,
+                                     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{"
+                                     "\"name\":\"exec\",\"arguments\":{\"command\":\"true\"}}}"),
+                         0);
+        /* The holder exists (the start is under way) before the client leaves. */
+        (void) snprintf(holder, sizeof(holder), "%s --plan-fd", helper);
+        for (int i = 0; i < 500 && count_processes(holder) == 0; i++)
+                usleep(20000);
+        close(fd);
+        (void) snprintf(envs, sizeof(envs), "%s/environments", d.state);
+        int left = -1, dirs = -1;
+        for (int i = 0; i < 1000; i++) {
+                left = count_processes(holder);
+                dirs = 0;
+                DIR *dir = opendir(envs);
+                for (struct dirent *de; dir && (de = readdir(dir));)
+                        dirs += de->d_name[0] != '.';
+                if (dir)
+                        closedir(dir);
+                if (left == 0 && dirs == 0)
+                        break;
+                usleep(20000);
+        }
+        assert_int_equal(left, 0);
+        assert_int_equal(dirs, 0);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
 /* The init's seccomp listener arrives truncated (MSG_CTRUNC): the start fails rather than running an
  * environment without its audited-denial listener. */
 static void test_truncated_descriptors_fail_start(void **state) {
@@ -165,6 +209,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ready_before_holder_pid),
                 cmocka_unit_test(test_start_timeout),
+                cmocka_unit_test(test_stuck_unnamed_environment_is_cleaned_up),
                 cmocka_unit_test(test_truncated_descriptors_fail_start),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
