@@ -21,6 +21,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/jail.h"
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
@@ -45,7 +46,11 @@ static void run_help(void) {
                "--ro-bind and --bind add a host path (read-only or writable) at JAIL, or at the same\n"
                "path, to the policy's binds, checked as the policy's own are; repeat them as needed.\n"
                "Syscalls the policy denies with audit (seccomp.audit, on by default) fail with its errno\n"
-               "and are printed as `brig: denied NAME(ARGS)` on stderr (the first 50, then a count).\n",
+               "and are printed as `brig: denied NAME(ARGS)` on stderr (the first 50, then a count).\n"
+               "Where brig can create cgroups (root, or a delegated cgroup v2 subtree), the policy's "
+               "memory,\n"
+               "processes and cpus limits also apply to the whole run, as under brigd; a policy with\n"
+               "limits.cgroups \"required\" refuses to run without them (exit 125).\n",
                BRIG_JAIL_HOST_ID_DEFAULT);
 }
 
@@ -178,7 +183,8 @@ static const char *limit_of_signal(int sig) {
         }
 }
 
-static int run_jail(const char *helper, int plan_fd, int seccomp_fd, uint64_t timeout_ms, reporter *rep) {
+static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *cg_fds, int n_cg,
+                    uint64_t timeout_ms, reporter *rep) {
         int status_pipe[2], notify_pair[2], st, code = 125;
         brig_jail_status final = {.outcome = _BRIG_JAIL_OUTCOME_INVALID}, err_st = {0};
         bool have_error = false, timed_out = false;
@@ -194,8 +200,12 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, uint64_t ti
                 return 125;
         notify = notify_pair[0];
         /* Keep the four fds clear of 3..6 before placing them there. */
-        int fds[4] = {fcntl(plan_fd, F_DUPFD_CLOEXEC, 10), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, 10),
-                      fcntl(seccomp_fd, F_DUPFD_CLOEXEC, 10), fcntl(notify_pair[1], F_DUPFD_CLOEXEC, 10)};
+        int fds[4 + _BRIG_CG_MAX] = {
+                fcntl(plan_fd, F_DUPFD_CLOEXEC, 10), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, 10),
+                fcntl(seccomp_fd, F_DUPFD_CLOEXEC, 10), fcntl(notify_pair[1], F_DUPFD_CLOEXEC, 10)};
+        /* The helper joins the cgroups itself (fds 7..), before it forks the init, as under brigd. */
+        for (int i = 0; i < n_cg; i++)
+                fds[4 + i] = fcntl(cg_fds[i], F_DUPFD_CLOEXEC, 10);
         pid = fork();
         if (pid < 0)
                 return 125;
@@ -204,17 +214,23 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, uint64_t ti
                 place_fd(fds[1], 4);
                 place_fd(fds[2], 5);
                 place_fd(fds[3], 6);
-                char *argv[] = {(char *) helper, (char *) "--plan-fd",
-                                (char *) "3",    (char *) "--status-fd",
-                                (char *) "4",    (char *) "--seccomp-fd",
-                                (char *) "5",    (char *) "--control-fd",
-                                (char *) "6",    NULL};
+                static char cg_fd_names[][2] = {"7", "8", "9"};
+                char *argv[16] = {(char *) helper, (char *) "--plan-fd",
+                                  (char *) "3",    (char *) "--status-fd",
+                                  (char *) "4",    (char *) "--seccomp-fd",
+                                  (char *) "5",    (char *) "--control-fd",
+                                  (char *) "6",    NULL};
+                for (int i = 0; i < n_cg; i++) {
+                        place_fd(fds[4 + i], 7 + i);
+                        argv[9 + 2 * i] = (char *) "--cgroup-fd";
+                        argv[10 + 2 * i] = cg_fd_names[i];
+                }
                 char *envp[] = {NULL};
                 execve(helper, argv, envp);
                 dprintf(2, "brig: execute %s: %s\n", helper, strerror(errno));
                 _exit(125);
         }
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 4 + n_cg; i++)
                 (void) close(fds[i]);
         (void) close(status_pipe[1]);
         (void) close(notify_pair[1]);
@@ -390,6 +406,51 @@ int brig_cli_run(int argc, char **argv) {
         return brig_cli_oneshot(&o);
 }
 
+/* The run's cgroup limits, as brigd gives an environment: a group "brig/run-<pid>/run" under our own
+ * cgroup. Returns how many cgroup.procs fds (0: rlimits only, where the policy allows it), or -1 after
+ * saying why not (fail closed: limits.cgroups "required" and no usable hierarchy). */
+static int run_cgroup_open(const brig_policy *policy, brig_cgroup_root *root, brig_cgroup *cg,
+                           int fds[_BRIG_CG_MAX]) {
+        brig_error err = BRIG_ERROR_INIT;
+        char instance[32];
+        int n;
+
+        *cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
+        *root = (brig_cgroup_root){.mode = BRIG_CGROUP_NONE};
+        if (policy->limits.cgroups == BRIG_CGROUP_OFF)
+                return 0;
+        (void) snprintf(instance, sizeof(instance), "run-%d", (int) getpid());
+        brig_cgroup_detect(instance, root);
+        if (root->mode == BRIG_CGROUP_NONE) {
+                if (policy->limits.cgroups != BRIG_CGROUP_REQUIRED)
+                        return 0;
+                fprintf(stderr, "brig: the policy requires cgroup limits, but %s\n", root->why);
+                return -1;
+        }
+        if (brig_cgroup_create(root, "run", &policy->limits, cg, &err) < 0 ||
+            (n = brig_cgroup_open_procs(cg, fds, &err)) < 0) {
+                fprintf(stderr, "brig: %s\n", err.msg);
+                return -1;
+        }
+        return n;
+}
+
+/* After the jail: whatever is still in the group outlived its init; then the group and our parent go. */
+static void run_cgroup_close(brig_cgroup_root *root, brig_cgroup *cg) {
+        int r = 0;
+
+        for (int i = 0; i < 200 && cg->mode != BRIG_CGROUP_NONE; i++) {
+                brig_cgroup_kill(cg);
+                if ((r = brig_cgroup_remove(cg)) == 0)
+                        break;
+                (void) usleep(10000);
+        }
+        for (int i = 0; r < 0 && i < _BRIG_CG_MAX; i++)
+                if (cg->path[i][0])
+                        fprintf(stderr, "brig: cgroup '%s' not removed: %s\n", cg->path[i], strerror(-r));
+        brig_cgroup_root_remove(root);
+}
+
 int brig_cli_oneshot(const brig_oneshot *o) {
         const char *policy_path = o->policy_path, *workspace = o->workspace, *cwd = o->cwd;
         _cleanup_(brig_policy_freep) brig_policy *policy = NULL;
@@ -400,6 +461,9 @@ int brig_cli_oneshot(const brig_oneshot *o) {
         brig_policy_diags diags = {0};
         char tmp_ws[] = "/tmp/brig-run-XXXXXX", real_ws[4096];
         brig_identity id;
+        brig_cgroup_root cg_root = {.mode = BRIG_CGROUP_NONE};
+        brig_cgroup cg = {.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
+        int cg_fds[_BRIG_CG_MAX], n_cg = 0;
         uint64_t timeout = o->timeout_ms;
         bool made_ws = false;
         int r, code;
@@ -476,11 +540,15 @@ int brig_cli_oneshot(const brig_oneshot *o) {
                 fprintf(stderr, "brig: write plan: %s\n", strerror(-plan_fd));
         else if (!(helper = brig_cli_find_helper()))
                 fprintf(stderr, "brig: out of memory\n");
+        else if ((n_cg = run_cgroup_open(policy, &cg_root, &cg, cg_fds)) < 0)
+                n_cg = 0;
         else {
                 reporter rep = {.json = o->json_events, .errno_ret = policy->seccomp_errno};
                 /* brig policy test also says what the command did to its workspace. */
                 brig_wslist *before = o->json_events ? brig_wslist_take(real_ws) : NULL;
-                code = run_jail(helper, plan_fd, seccomp_fd, timeout, &rep);
+                code = run_jail(helper, plan_fd, seccomp_fd, cg_fds, n_cg, timeout, &rep);
+                for (int i = 0; i < n_cg; i++)
+                        (void) close(cg_fds[i]);
                 brig_wslist *after = before ? brig_wslist_take(real_ws) : NULL;
                 if (before && after) {
                         brig_wslist_report(before, after);
@@ -489,6 +557,7 @@ int brig_cli_oneshot(const brig_oneshot *o) {
                 brig_wslist_free(before);
                 brig_wslist_free(after);
         }
+        run_cgroup_close(&cg_root, &cg);
         if (made_ws)
                 (void) brig_rm_rf(tmp_ws);
         return code;

@@ -3,6 +3,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,24 @@ static int own_path(const char *ctrl, char *ret, size_t size) {
         return -ENOENT;
 }
 
+/* A short name for one worker's groups, from its state directory: two workers on one host (different
+ * state directories) never share or clean up each other's groups, and a restarted worker finds its own
+ * leftovers. FNV-1a 64 of the directory's real path. */
+int brig_cgroup_instance_name(const char *state_dir, char *ret, size_t size) {
+        char real[PATH_MAX];
+        uint64_t h = UINT64_C(14695981039346656037);
+
+        if (!realpath(state_dir, real))
+                return -errno;
+        for (const char *p = real; *p; p++) {
+                h ^= (unsigned char) *p;
+                h *= UINT64_C(1099511628211);
+        }
+        if (snprintf(ret, size, "d-%016llx", (unsigned long long) h) >= (int) size)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
 /* Leftovers of a previous worker are empty once their processes died with it. */
 static void remove_empty_children(const char *base) {
         DIR *d = opendir(base);
@@ -99,26 +119,46 @@ static bool usable_dir(const char *base) {
         return access(base, W_OK) == 0;
 }
 
-void brig_cgroup_detect(brig_cgroup_root *ret) {
+/* The worker's own parent "brig/<instance>" (and "brig/" above it); on v2 each level hands memory, pids
+ * and cpu down. Also used when a group is created: an older brigd may have removed an idle worker's
+ * empty parent. */
+static int ensure_base(brig_cgroup_mode mode, const char *base) {
+        char parent[512];
+        const char *slash = strrchr(base, '/');
+
+        if (!slash)
+                return -EINVAL;
+        (void) snprintf(parent, sizeof(parent), "%.*s", (int) (slash - base), base);
+        if (!usable_dir(parent) || !usable_dir(base))
+                return errno > 0 ? -errno : -EACCES;
+        if (mode == BRIG_CGROUP_V2) {
+                int r = write_str(parent, "cgroup.subtree_control", "+memory +pids +cpu");
+                if (r < 0 || (r = write_str(base, "cgroup.subtree_control", "+memory +pids +cpu")) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+void brig_cgroup_detect(const char *instance, brig_cgroup_root *ret) {
         char own[512], ctrls[256] = "";
 
         *ret = (brig_cgroup_root){.mode = BRIG_CGROUP_NONE};
         /* v2: the unified hierarchy at /sys/fs/cgroup with the controllers we need. */
         if (read_str("/sys/fs/cgroup", "cgroup.controllers", ctrls, sizeof(ctrls)) == 0 &&
             own_path(NULL, own, sizeof(own)) == 0) {
-                char base[512], parent[512];
-                (void) snprintf(parent, sizeof(parent), "/sys/fs/cgroup%s", own);
-                (void) snprintf(base, sizeof(base), "%s/brig", parent);
+                char base[512];
+                (void) snprintf(base, sizeof(base), "/sys/fs/cgroup%s/brig/%s", own, instance);
                 /* brig/ needs memory, pids and cpu delegated from our own group. */
                 if (!strstr(ctrls, "memory") || !strstr(ctrls, "pids") || !strstr(ctrls, "cpu"))
                         (void) snprintf(ret->why, sizeof(ret->why), "cgroup v2 lacks memory, pids or cpu");
-                else if (!usable_dir(base) ||
-                         write_str(base, "cgroup.subtree_control", "+memory +pids +cpu") < 0)
+                else if (ensure_base(BRIG_CGROUP_V2, base) < 0) {
+                        /* Kept for brig_cgroup_root_remove(): the directory may have been made. */
+                        (void) snprintf(ret->base[0], sizeof(ret->base[0]), "%s", base);
                         (void) snprintf(ret->why, sizeof(ret->why),
                                         "cgroup v2: cannot create %s with memory, pids and cpu enabled (not "
                                         "delegated to this user?)",
                                         base);
-                else {
+                } else {
                         ret->mode = BRIG_CGROUP_V2;
                         for (int i = 0; i < _BRIG_CG_MAX; i++)
                                 (void) snprintf(ret->base[i], sizeof(ret->base[i]), "%s", base);
@@ -136,8 +176,8 @@ void brig_cgroup_detect(brig_cgroup_root *ret) {
                                                 v1_names[i]);
                         return;
                 }
-                (void) snprintf(ret->base[i], sizeof(ret->base[i]), "%s%s/brig", mount, own);
-                if (!usable_dir(ret->base[i])) {
+                (void) snprintf(ret->base[i], sizeof(ret->base[i]), "%s%s/brig/%s", mount, own, instance);
+                if (ensure_base(BRIG_CGROUP_V1, ret->base[i]) < 0) {
                         (void) snprintf(ret->why, sizeof(ret->why),
                                         "cgroup v1: cannot create %s (rootless?)", ret->base[i]);
                         return;
@@ -149,6 +189,40 @@ void brig_cgroup_detect(brig_cgroup_root *ret) {
                 remove_empty_children(ret->base[i]);
 }
 
+/* Creates dir, and the worker's parent above it if something removed it. */
+static int make_dir(brig_cgroup_mode mode, const char *base, const char *dir) {
+        if (mkdir(dir, 0755) == 0)
+                return 0;
+        if (errno != ENOENT || ensure_base(mode, base) < 0)
+                return -errno;
+        return mkdir(dir, 0755) < 0 ? -errno : 0;
+}
+
+/* New directories only, "name" or else "name.N": a group of the same name may still be on its way out
+ * (processes of a stopped jail leaving it, removal retried), and must not be shared with the new start. */
+static int make_group(const brig_cgroup_root *root, const char *name, brig_cgroup *ret, brig_error *err) {
+        int n = root->mode == BRIG_CGROUP_V2 ? 1 : _BRIG_CG_MAX, r = -EEXIST;
+
+        for (unsigned attempt = 0; attempt < 16 && r == -EEXIST; attempt++) {
+                char leaf[128];
+                int i;
+                (void) snprintf(leaf, sizeof(leaf), attempt ? "%s.%u" : "%s", name, attempt);
+                for (i = 0, r = 0; i < n && r == 0; i++) {
+                        (void) snprintf(ret->path[i], sizeof(ret->path[i]), "%s/%s", root->base[i], leaf);
+                        r = make_dir(root->mode, root->base[i], ret->path[i]);
+                }
+                if (r < 0) /* the one that failed is not ours */
+                        for (int k = 0; k < i - 1; k++)
+                                (void) rmdir(ret->path[k]);
+        }
+        if (r < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup '%s'", ret->path[0]);
+        /* v2: one directory for all three controllers. */
+        for (int i = n; i < _BRIG_CG_MAX; i++)
+                memcpy(ret->path[i], ret->path[0], sizeof(ret->path[0]));
+        return 0;
+}
+
 int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const brig_limits *l,
                        brig_cgroup *ret, brig_error *err) {
         char v[64];
@@ -157,11 +231,9 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
         *ret = (brig_cgroup){.mode = root->mode, .oom_fd = -1};
         if (root->mode == BRIG_CGROUP_NONE)
                 return 0;
-        for (int i = 0; i < _BRIG_CG_MAX; i++) {
-                (void) snprintf(ret->path[i], sizeof(ret->path[i]), "%s/%s", root->base[i], name);
-                if (mkdir(ret->path[i], 0755) < 0 && errno != EEXIST)
-                        return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "cgroup '%s'",
-                                                    ret->path[i]);
+        if ((r = make_group(root, name, ret, err)) < 0) {
+                *ret = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
+                return r;
         }
         char oom[700];
         (void) snprintf(oom, sizeof(oom), "%s/%s", ret->path[BRIG_CG_MEMORY],
@@ -233,11 +305,53 @@ int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret) {
         return brig_parse_u64(at, ret);
 }
 
-void brig_cgroup_remove(brig_cgroup *cg) {
+int brig_cgroup_remove(brig_cgroup *cg) {
+        int r = 0;
+
         brig_closep(&cg->oom_fd);
         if (cg->mode == BRIG_CGROUP_NONE)
-                return;
+                return 0;
+        /* v2 names one directory thrice: after the first rmdir the others find it gone. */
+        for (int i = 0; i < _BRIG_CG_MAX; i++) {
+                if (!cg->path[i][0])
+                        continue;
+                if (rmdir(cg->path[i]) < 0 && errno != ENOENT) {
+                        if (r == 0)
+                                r = -errno;
+                } else
+                        cg->path[i][0] = 0;
+        }
+        return r;
+}
+
+void brig_cgroup_kill(const brig_cgroup *cg) {
+        for (int i = 0; i < _BRIG_CG_MAX && cg->mode != BRIG_CGROUP_NONE; i++) {
+                char path[700], line[32];
+                if (!cg->path[i][0])
+                        continue;
+                /* v2 (5.14+): the kernel kills the whole group at once. */
+                if (cg->mode == BRIG_CGROUP_V2 && write_str(cg->path[i], "cgroup.kill", "1") == 0)
+                        continue;
+                (void) snprintf(path, sizeof(path), "%s/cgroup.procs", cg->path[i]);
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                while (f && fgets(line, sizeof(line), f)) {
+                        int pid;
+                        line[strcspn(line, "\n")] = 0;
+                        if (brig_parse_int(line, &pid) == 0 && pid > 1)
+                                (void) kill(pid, SIGKILL);
+                }
+        }
+}
+
+void brig_cgroup_root_remove(brig_cgroup_root *root) {
+        for (int i = 0; i < _BRIG_CG_MAX; i++)
+                if (root->base[i][0] && (rmdir(root->base[i]) == 0 || errno == ENOENT))
+                        root->base[i][0] = 0;
+}
+
+bool brig_cgroup_empty(const brig_cgroup *cg) {
         for (int i = 0; i < _BRIG_CG_MAX; i++)
                 if (cg->path[i][0])
-                        (void) rmdir(cg->path[i]);
+                        return false;
+        return true;
 }

@@ -9,10 +9,11 @@
 #include "sandbox/policy.h"
 
 /* Per-environment cgroups: memory, pids and cpu limits on a whole environment, on cgroup v2 (production
- * hosts) or v1 (one hierarchy per controller). Groups live under brigd's own cgroup, in "brig/<name>", so
- * the host's layout and delegation are respected. Without a writable hierarchy (rootless without
- * delegation) the mode is NONE and rlimits are the only limits. Blocking file I/O on small cgroupfs files:
- * call at start-up and when an environment starts or stops. */
+ * hosts) or v1 (one hierarchy per controller). Groups live under brigd's own cgroup, in
+ * "brig/<instance>/<name>", so the host's layout and delegation are respected and two workers on one host
+ * (each its own instance, named after its state directory) never touch each other's groups. Without a
+ * writable hierarchy (rootless without delegation) the mode is NONE and rlimits are the only limits.
+ * Blocking file I/O on small cgroupfs files: call at start-up and when an environment starts or stops. */
 
 typedef enum brig_cgroup_mode {
         BRIG_CGROUP_NONE,
@@ -36,12 +37,16 @@ typedef struct brig_cgroup {
         int oom_fd; /* memory.events (v2) or memory.oom_control (v1), kept open: read after every call */
 } brig_cgroup;
 
-/* Finds a usable hierarchy for this process and creates the brig/ parent (removing empty leftovers of a
- * previous worker). Never fails: a hierarchy that cannot be used gives mode NONE with a reason. */
-void brig_cgroup_detect(brig_cgroup_root *ret);
+/* The instance name of the worker whose state directory is state_dir ("d-" and 16 hex digits). */
+int brig_cgroup_instance_name(const char *state_dir, char *ret, size_t size);
+/* Finds a usable hierarchy for this process and creates the brig/<instance> parent (removing empty
+ * leftovers of a previous worker of the same instance, and only those). Never fails: a hierarchy that
+ * cannot be used gives mode NONE with a reason. */
+void brig_cgroup_detect(const char *instance, brig_cgroup_root *ret);
 const char *brig_cgroup_mode_name(brig_cgroup_mode m);
 
-/* Creates the group `name` with the policy's limits. */
+/* Creates the group `name` (or `name.N` while an older group of that name is still being removed) with
+ * the policy's limits: ret->path says which. */
 int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const brig_limits *l,
                        brig_cgroup *ret, brig_error *err);
 /* Opens the group's cgroup.procs for writing, once per hierarchy (v2: one, v1: three): a process that
@@ -50,5 +55,13 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
 int brig_cgroup_open_procs(const brig_cgroup *cg, int fds[_BRIG_CG_MAX], brig_error *err);
 /* Out-of-memory kills so far in the group. */
 int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret);
-/* Removes the group once its processes are gone (best effort), and closes oom_fd. */
-void brig_cgroup_remove(brig_cgroup *cg);
+/* Closes oom_fd and removes the group's directories, each one that has no process left (a group is busy
+ * while the last processes of a killed jail exit): the removed ones' paths are cleared, the others kept
+ * for a retry. Returns 0 once every one is gone, else the first error (-EBUSY while processes remain). */
+int brig_cgroup_remove(brig_cgroup *cg);
+/* SIGKILLs every process still in the group (what outlived its jail's init). */
+void brig_cgroup_kill(const brig_cgroup *cg);
+/* Removes the instance's own parent directories if empty (a one-shot run's, after its group). */
+void brig_cgroup_root_remove(brig_cgroup_root *root);
+/* True once every directory of the group is removed (or none was created). */
+bool brig_cgroup_empty(const brig_cgroup *cg);

@@ -776,14 +776,15 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
                 (void) waitpid(init, NULL, 0);
                 return 1;
         }
+        /* Before the release: the init's "ready" can only follow it (brigd accepts either order anyway). */
+        if (plan->mode == BRIG_PLAN_HOLD)
+                report(status, "holder %d", (int) init);
         if (write(sync_w, "x", 1) != 1) {
                 report_error(status, "sync", -errno, "release init");
                 (void) kill(init, SIGKILL);
                 (void) waitpid(init, NULL, 0);
                 return 1;
         }
-        if (plan->mode == BRIG_PLAN_HOLD)
-                report(status, "holder %d", (int) init);
         /* sync_w stays open until we exit: the init reads a hang-up as our death. */
         while ((r = (int) waitpid(init, &st, 0)) < 0 && errno == EINTR)
                 ;

@@ -15,7 +15,9 @@
  *   "error STAGE ERRNO DETAIL\n"  a layer could not be applied (or execve failed); nothing ran
  *   "started\n"                   the command is about to execve
  *   "exit CODE\n" | "signal SIGNO\n"  how the command ended
- *   "holder PID\n"                HOLD: host pid of the environment's init, to enter it later
+ *   "holder PID\n"                HOLD: host pid of the environment's init, to enter it later; written
+ *                                 before the init is released, so before its "ready" (readers accept
+ *                                 both orders all the same)
  *   "ready\n"                     HOLD: the environment is built
  *   "pid PID\n"                   a spawned command's pid in its environment (it leads its own group)
  *   "layer NAME VALUE DETAIL\n"    an optional layer's fate: "layer landlock 7 applied" (VALUE: the ABI),

@@ -20,6 +20,8 @@ ALLOWED_SKIPS = {
     "test_worker-userns": (2, "`brig run` (one-shot jail, host binds) is covered by the default mode"),
     "test_layers-setpriv": (1, "`brig run` reporting missing Landlock is covered by the default mode"),
     "test_layers-userns": (1, "`brig run` reporting missing Landlock is covered by the default mode"),
+    "test_cgroups-setpriv": (3, "brigd as nobody has no cgroups delegated to it here (cgroup v1)"),
+    "test_cgroups-userns": (3, "root in a user namespace cannot create cgroups here (cgroup v1)"),
     "test_quota": (2, "a hard quota refused or replaced by the soft one is what rootless brigd does: rootless modes"),
     "test_quota-setpriv": (1, "a hard quota (loop device, ext4 image) needs brigd as root"),
     "test_quota-userns": (1, "a hard quota (loop device, ext4 image) needs brigd as root in the host namespace"),

@@ -21,6 +21,7 @@
 #include "sandbox/jail.h"
 #include "sandbox/plan.h"
 #include "sandbox/spawn.h"
+#include "worker/cgreap.h"
 #include "worker/denials.h"
 #include "worker/proxy.h"
 #include "worker/process.h"
@@ -720,10 +721,10 @@ static void holder_gone(brig_env *env) {
         brig_closep(&env->control_fd);
         env->init_pid = 0;
         env->state = BRIG_ENV_STOPPED;
-        brig_cgroup_remove(&env->cg);
-        env->cg.mode = BRIG_CGROUP_NONE;
+        brig__cgroup_release(env->w, &env->cg);
         uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
         uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
+        uv_close((uv_handle_t *) &env->start_timer, holder_closed_cb);
         if (env->waiters) {
                 if (env->start_error.code)
                         err = env->start_error;
@@ -747,8 +748,10 @@ static void holder_exit_cb(uv_process_t *p, int64_t status, int sig) {
 }
 
 /* The init sent its descriptors before "ready": the proxy's listening socket (proxy mode) and its seccomp
- * listener (audited denials). None waits when the policy asks for neither. */
-static void init_messages(brig_env *env) {
+ * listener (audited denials). None waits when the policy asks for neither. A message that cannot be read
+ * whole (MSG_CTRUNC: we had no free descriptor for what it carried) fails the start: an environment never
+ * runs without the listener or proxy its policy asked for. */
+static int init_messages(brig_env *env, brig_error *err) {
         for (int i = 0; i < 4 && env->control_fd >= 0; i++) {
                 int fds[BRIG_SPAWN_MAX_FDS];
                 size_t n_fds = 0;
@@ -756,22 +759,74 @@ static void init_messages(brig_env *env) {
                 int r = brig_spawn_recv(env->control_fd, &m, fds, &n_fds);
 
                 if (r == -EAGAIN)
-                        return;
-                if (r <= 0) {
-                        log_warning_errno(r, "environment %s: message from its init: %m, ignoring", env->id);
-                        return;
-                }
-                if (m.op == BRIG_SPAWN_LISTENER && n_fds == 1)
+                        return 0;
+                if (r == 0)
+                        return brig_error_set(err, -ECONNRESET, BRIG_KIND_SANDBOX,
+                                              "environment \"%s\": its init hung up", env->id);
+                if (r < 0)
+                        return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX,
+                                                    "environment \"%s\": descriptors from its init lost",
+                                                    env->id);
+                if (m.op == BRIG_SPAWN_LISTENER && n_fds == 1) {
                         brig__denials_start(env, fds[0]);
-                else if (m.op == BRIG_SPAWN_PROXY && (n_fds == 1 || n_fds == 2))
+                        if (!env->denials)
+                                return brig_error_set(
+                                        err, -EIO, BRIG_KIND_SANDBOX,
+                                        "environment \"%s\": cannot watch its seccomp listener", env->id);
+                } else if (m.op == BRIG_SPAWN_PROXY && (n_fds == 1 || n_fds == 2))
                         brig__proxy_start(env, fds[0], n_fds == 2 ? fds[1] : -1);
                 else {
                         for (size_t k = 0; k < n_fds; k++)
                                 (void) close(fds[k]);
-                        log_warning("environment %s: unexpected message %u from its init, ignoring", env->id,
-                                    m.op);
+                        return brig_error_set(
+                                err, -EBADMSG, BRIG_KIND_SANDBOX,
+                                "environment \"%s\": unexpected message %u with %zu descriptors "
+                                "from its init",
+                                env->id, m.op, n_fds);
                 }
         }
+        return 0;
+}
+
+/* A start that cannot complete: its callers get err now, whatever the holder does next, and the holder is
+ * killed (holder_gone() then cleans up as for any stop). */
+static void start_failed(brig_env *env, const brig_error *err) {
+        log_warning("%s", err->msg);
+        if (!env->start_error.code)
+                env->start_error = *err;
+        (void) uv_timer_stop(&env->start_timer);
+        fire_waiters(env, &env->start_error);
+        brig_env_stop(env);
+}
+
+/* Running once both the holder's pid and the init's "ready" arrived, in either order. */
+static void maybe_running(brig_env *env) {
+        brig_error err = BRIG_ERROR_INIT;
+
+        if (!env->ready_seen || env->init_pid <= 0 || env->state != BRIG_ENV_STARTING ||
+            env->start_error.code || env->holder_exited)
+                return;
+        if (init_messages(env, &err) < 0) {
+                start_failed(env, &err);
+                return;
+        }
+        (void) uv_timer_stop(&env->start_timer);
+        env->state = BRIG_ENV_RUNNING;
+        log_info("environment %s running (init pid %d)", env->id, env->init_pid);
+        audit_env(env, "environment_start", NULL);
+        fire_waiters(env, NULL);
+}
+
+static void start_timer_cb(uv_timer_t *t) {
+        brig_env *env = t->data;
+        brig_error err = BRIG_ERROR_INIT;
+
+        if (env->state != BRIG_ENV_STARTING)
+                return;
+        (void) brig_error_set(&err, -ETIMEDOUT, BRIG_KIND_SANDBOX,
+                              "environment \"%s\" did not start within %u s", env->id,
+                              env->w->start_timeout_s);
+        start_failed(env, &err);
 }
 
 static void holder_line(brig_env *env, const char *line, size_t len) {
@@ -781,16 +836,14 @@ static void holder_line(brig_env *env, const char *line, size_t len) {
                 return;
         if (st.outcome == BRIG_JAIL_HOLDER) {
                 env->init_pid = st.value;
+                maybe_running(env);
         } else if (st.outcome == BRIG_JAIL_LAYER)
                 log_info("environment %s: layer %s %s (%d)", env->id, st.stage, st.detail, st.value);
         else if (st.outcome == BRIG_JAIL_ERROR && !env->start_error.code)
                 (void) brig_jail_status_to_error(&st, &env->start_error);
-        else if (st.outcome == BRIG_JAIL_READY && env->init_pid > 0 && env->state == BRIG_ENV_STARTING) {
-                env->state = BRIG_ENV_RUNNING;
-                init_messages(env);
-                log_info("environment %s running (init pid %d)", env->id, env->init_pid);
-                audit_env(env, "environment_start", NULL);
-                fire_waiters(env, NULL);
+        else if (st.outcome == BRIG_JAIL_READY) {
+                env->ready_seen = true;
+                maybe_running(env);
         }
 }
 
@@ -827,8 +880,7 @@ static void holder_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 
 /* A start that failed after creating the environment's cgroups removes them; returns r. */
 static int undo_cgroups(brig_env *env, int r) {
-        brig_cgroup_remove(&env->cg);
-        env->cg.mode = BRIG_CGROUP_NONE;
+        brig__cgroup_release(env->w, &env->cg);
         return r;
 }
 
@@ -901,8 +953,10 @@ static int holder_start(brig_env *env, brig_error *err) {
         env->holder_exited = env->status_eof = false;
         env->status_len = 0;
         env->init_pid = 0;
+        env->ready_seen = false;
         (void) uv_pipe_init(w->loop, &env->holder_status, 0);
-        env->holder_status.data = env->holder.data = env;
+        (void) uv_timer_init(w->loop, &env->start_timer);
+        env->holder_status.data = env->holder.data = env->start_timer.data = env;
         stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
         stdio[1] = (uv_stdio_container_t){.flags = UV_IGNORE};
         stdio[2] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = 2};
@@ -918,7 +972,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         opts.stdio_count = 7 + n_cg;
         opts.exit_cb = holder_exit_cb;
         opts.flags = UV_PROCESS_DETACHED;
-        env->open_handles += 2;
+        env->open_handles += 3;
         r = uv_spawn(w->loop, &env->holder, &opts);
         (void) close(pair[1]);
         for (int i = 0; i < n_cg; i++)
@@ -927,6 +981,7 @@ static int holder_start(brig_env *env, brig_error *err) {
                 (void) close(pair[0]);
                 uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
                 uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
+                uv_close((uv_handle_t *) &env->start_timer, holder_closed_cb);
                 return undo_cgroups(env, brig_error_set(err, r, BRIG_KIND_SANDBOX,
                                                         "environment \"%s\": spawn holder: %s", env->id,
                                                         uv_strerror(r)));
@@ -934,6 +989,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         env->control_fd = pair[0];
         (void) uv_read_start((uv_stream_t *) &env->holder_status, holder_alloc_cb, holder_read_cb);
         env->state = BRIG_ENV_STARTING;
+        (void) uv_timer_start(&env->start_timer, start_timer_cb, (uint64_t) w->start_timeout_s * 1000, 0);
         log_info("environment %s starting", env->id);
         return 0;
 }

@@ -37,6 +37,8 @@ typedef enum brig_env_state {
 /* Host ids for environments when brigd is root: base .. base + BRIG_ENV_SLOTS - 1 (slot 0: environments
  * created before per-environment ids, which keep the base id). */
 #define BRIG_ENV_SLOTS 65536
+/* Default bound on an environment's start (brigd --start-timeout): a jail builds in well under a second. */
+#define BRIG_ENV_START_TIMEOUT_S 60
 
 /* Called once the environment runs (err NULL) or could not be started. */
 typedef void (*brig_env_ready_cb)(brig_env *env, const brig_error *err, void *userdata);
@@ -76,6 +78,8 @@ struct brig_env {
         int control_fd; /* to the holder's init, the spawner of every command (sandbox/spawn.h) */
         struct brig_denials *denials; /* audited seccomp denials while running (worker/denials.h) */
         struct brig_proxy *proxy;     /* the network proxy while running, proxy mode only (worker/proxy.h) */
+        bool ready_seen;              /* the init said "ready"; running once its pid is known too */
+        uv_timer_t start_timer; /* a start that is not running by then fails (worker's start_timeout_ms) */
         brig_error start_error;
         brig_env_waiter *waiters;
 
@@ -114,7 +118,8 @@ void brig_env_detach(brig_env *env);
 /* Creates the environment's directory and workspace if this is its first use (small, blocking). */
 int brig_env_ensure_on_disk(brig_env *env, brig_error *err);
 
-/* Makes sure the environment runs, then calls cb (possibly before returning). */
+/* Makes sure the environment runs, then calls cb (possibly before returning). A start completes or fails
+ * within the worker's start timeout, whatever the order of its helper's messages: cb is always called. */
 void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata);
 
 /* Out-of-memory kills in the environment so far; -EOPNOTSUPP without cgroups. */

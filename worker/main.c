@@ -43,6 +43,9 @@ static void help(void) {
                "  --spare-environments N\n"
                "                    environments of the default policy kept built ahead, so that a new\n"
                "                    environment starts without waiting for its jail (0 to 8, default 1)\n"
+               "  --start-timeout S an environment that is not running S seconds after its start began "
+               "fails\n"
+               "                    to start, and its jail is killed (1 to 3600, default %d)\n"
                "  --resolve NAME=ADDR\n"
                "                    the network proxy of proxy-mode environments resolves NAME to the IPv4\n"
                "                    or IPv6 address ADDR instead of asking DNS (repeatable; the policy's\n"
@@ -55,7 +58,7 @@ static void help(void) {
                "SIGHUP reloads the policy files: new environments get the new policies, running ones keep\n"
                "theirs until they stop; a reload that fails keeps every old policy and logs why.\n"
                "Docs: docs/protocol.md (wire protocol), docs/policy.md (policy format).\n",
-               BRIG_POLICYDIR, BRIG_LIBEXECDIR, BRIG_JAIL_HOST_ID_DEFAULT);
+               BRIG_POLICYDIR, BRIG_LIBEXECDIR, BRIG_JAIL_HOST_ID_DEFAULT, BRIG_ENV_START_TIMEOUT_S);
 }
 
 static char *default_state_dir(void) {
@@ -115,13 +118,16 @@ int main(int argc, char **argv) {
                 {"admin-uid", required_argument, NULL, 'A'},
                 {"spare-environments", required_argument, NULL, 'S'},
                 {"resolve", required_argument, NULL, 'R'},
+                {"start-timeout", required_argument, NULL, 'T'},
                 {},
         };
         _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL;
         uid_t admins[BRIG_MAX_ADMIN_UIDS];
         static brig_proxy_resolve resolve[BRIG_PROXY_MAX_RESOLVE];
-        brig_worker_options o = {
-                .socket_path = "brig.sock", .jail_id = BRIG_JAIL_HOST_ID_DEFAULT, .spares = 1};
+        brig_worker_options o = {.socket_path = "brig.sock",
+                                 .jail_id = BRIG_JAIL_HOST_ID_DEFAULT,
+                                 .spares = 1,
+                                 .start_timeout_s = BRIG_ENV_START_TIMEOUT_S};
         brig_error err = BRIG_ERROR_INIT;
         brig_worker w;
         uv_loop_t loop;
@@ -187,6 +193,15 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         o.spares = (unsigned) id;
+                        break;
+                case 'T':
+                        if (brig_parse_u64(optarg, &id) < 0 || id < 1 || id > 3600) {
+                                fprintf(stderr,
+                                        "brigd: --start-timeout: expected 1 to 3600 seconds, got '%s'\n",
+                                        optarg);
+                                return 2;
+                        }
+                        o.start_timeout_s = (unsigned) id;
                         break;
                 case 'l': {
                         static const char *const names[] = {"error", "warning", "info", "debug"};

@@ -64,6 +64,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         if ((r = check_helper(w->jail_helper, err)) < 0)
                 return r;
         w->spares_wanted = o->spares;
+        w->start_timeout_s = o->start_timeout_s ? o->start_timeout_s : BRIG_ENV_START_TIMEOUT_S;
         w->resolve = o->resolve;
         w->n_resolve = o->n_resolve;
         if ((r = brig_identity_detect(o->jail_id, &w->identity, err)) < 0)
@@ -86,7 +87,12 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
                         "state directory: jails (host uid %u) cannot reach '%s' because '%s' is not "
                         "searchable by others; choose another --state-dir or chmod o+x it",
                         w->identity.uid_outside, w->envs_dir, blocker);
-        brig_cgroup_detect(&w->cgroups);
+        /* This worker's groups are its own: another brigd on the host (another state directory) never
+         * shares or removes them, and start-up cleans only this one's leftovers. */
+        char instance[32];
+        if ((r = brig_cgroup_instance_name(o->state_dir, instance, sizeof(instance))) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_IO, "state directory '%s'", o->state_dir);
+        brig_cgroup_detect(instance, &w->cgroups);
         if (w->cgroups.mode == BRIG_CGROUP_NONE)
                 log_info("environments get rlimits only: %s", w->cgroups.why);
         else

@@ -48,6 +48,7 @@ typedef struct brig_worker_options {
         const char *jail_helper;
         uid_t jail_id;
         unsigned spares;                          /* environments of the default policy kept built ahead */
+        unsigned start_timeout_s;                 /* an environment start that takes longer fails */
         const struct brig_proxy_resolve *resolve; /* brigd --resolve entries for the proxy (borrowed) */
         size_t n_resolve;
 } brig_worker_options;
@@ -76,6 +77,7 @@ struct brig_worker {
         uv_timer_t sweep;       /* idle stop and retention of environments */
         uv_timer_t spare_timer; /* builds a spare environment soon after one was taken */
         unsigned spares_wanted;
+        unsigned start_timeout_s;
         int64_t spare_failed_at; /* a spare that failed to start is not retried for a while */
         brig_conn *conns;
         size_t n_conns;

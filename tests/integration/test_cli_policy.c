@@ -218,6 +218,67 @@ static void test_cli_policy__help(void **state) {
         free(out);
 }
 
+/* limits.cgroups "required" fails closed in `brig run` as under brigd: without a usable cgroup hierarchy
+ * (here: as an unprivileged user) the command never runs (before: it ran with rlimits only, exit 0). */
+static void test_cli_policy__run_requires_cgroups(void **state) {
+        char *out = NULL, cmd[2048];
+        (void) state;
+
+        skip_in_other_modes();
+        if (geteuid() == 0)
+                (void) snprintf(cmd, sizeof(cmd),
+                                "setpriv --reuid=65534 --regid=65534 --clear-groups %s/brig run --policy "
+                                "%s/policies/examples/cgroup-limits.json -- echo ran 2>&1",
+                                build_dir(), source_dir());
+        else
+                (void) snprintf(
+                        cmd, sizeof(cmd),
+                        "%s/brig run --policy %s/policies/examples/cgroup-limits.json -- echo ran 2>&1",
+                        build_dir(), source_dir());
+        int code = run(cmd, &out);
+        if (code == 0 && geteuid() != 0) {
+                /* An unprivileged user with a delegated cgroup v2 subtree: the limits apply. */
+                assert_non_null(strstr(out, "ran"));
+                free(out);
+                return;
+        }
+        assert_int_equal(code, 125);
+        assert_null(strstr(out, "ran\n"));
+        assert_non_null(strstr(out, "requires cgroup limits"));
+        free(out);
+}
+
+/* As root with cgroups, `brig run` puts the command in a memory-limited group: tmpfs pages count there
+ * (not in RLIMIT_DATA), so writing past the limit gets the writer killed. */
+static void test_cli_policy__run_applies_cgroup_limits(void **state) {
+        char *out = NULL, policy[512];
+        (void) state;
+
+        skip_in_other_modes();
+        if (geteuid() != 0) {
+                fprintf(stderr, "# SKIP: cgroups for brig run need root here\n");
+                skip();
+        }
+        put("cg-small.json",
+            "{\"name\":\"cg-small\",\"filesystem\":{\"read_only\":[\"/usr\",\"/bin\",\"/lib\",{\"source\":"
+            "\"/lib64\",\"optional\":true}],\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"256M\"}]},"
+            "\"env\":{\"PATH\":\"/usr/bin:/"
+            "bin\"},\"limits\":{\"memory\":\"32M\",\"cgroups\":\"required\"}}");
+        (void) snprintf(policy, sizeof(policy), "%s/cg-small.json", tmpdir);
+        int code = brig(&out,
+                        "run --policy %s -- sh -c 'dd if=/dev/zero of=/tmp/f bs=1M count=96 "
+                        "2>/dev/null && echo wrote' 2>&1",
+                        policy);
+        if (code == 125 && strstr(out, "requires cgroup limits")) {
+                fprintf(stderr, "# SKIP: no cgroups here: %s\n", out);
+                free(out);
+                skip();
+        }
+        assert_null(strstr(out, "wrote"));
+        assert_int_not_equal(code, 0);
+        free(out);
+}
+
 static int setup(void **state) {
         (void) state;
         return mkdtemp(tmpdir) ? 0 : -1;
@@ -234,6 +295,8 @@ int main(void) {
                 cmocka_unit_test(test_cli_policy__explains_a_child_of_default),
                 cmocka_unit_test(test_cli_policy__check_names_a_broken_parent),
                 cmocka_unit_test(test_cli_policy__help),
+                cmocka_unit_test(test_cli_policy__run_requires_cgroups),
+                cmocka_unit_test(test_cli_policy__run_applies_cgroup_limits),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
