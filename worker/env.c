@@ -173,174 +173,17 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
 
 /* --- on disk ------------------------------------------------------------------------------------------ */
 
-/* meta.json is what makes a directory an environment: written whole (a temporary file, fsync, rename,
- * fsync of the directory) or not at all. Creating an environment waits for the first write and fails with
- * it, so nothing exists that a restart could not attribute; later updates (last use) go to the thread pool,
- * and one that fails leaves the previous, complete file in place. A directory whose metadata cannot be read
- * is quarantined at start-up (listed for root, never adopted: see brig_envs_load()). */
-
-static char *meta_text(const brig_env *env) {
-        _cleanup_json_ cJSON *o = cJSON_CreateObject();
-
-        if (!o || !cJSON_AddNumberToObject(o, "version", 1) || !cJSON_AddStringToObject(o, "id", env->id) ||
-            !cJSON_AddNumberToObject(o, "owner_uid", env->owner) ||
-            !cJSON_AddNumberToObject(o, "slot", env->slot) ||
-            !cJSON_AddStringToObject(o, "policy", env->policy_key) ||
-            !cJSON_AddBoolToObject(o, "ephemeral", env->ephemeral) ||
-            !cJSON_AddNumberToObject(o, "created", (double) env->created) ||
-            !cJSON_AddNumberToObject(o, "last_used", (double) env->last_used))
-                return NULL;
-        return cJSON_Print(o);
-}
-
-/* Any thread. tag makes the temporary file's name unique among writes in flight for one directory. */
-static int meta_write_durable(const char *dir, const char *text, const void *tag) {
-        _cleanup_free_ char *tmp = NULL, *path = NULL;
-        _cleanup_close_ int fd = -1, dfd = -1;
-        size_t len = strlen(text), done = 0;
-        int r = 0;
-
-        if (asprintf(&tmp, "%s/.meta.json.%p", dir, tag) < 0 || asprintf(&path, "%s/meta.json", dir) < 0)
-                return -ENOMEM;
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                return -errno;
-        while (r == 0 && done < len) {
-                ssize_t w = write(fd, text + done, len - done);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                /* After a short write, the next one says why (ENOSPC, EDQUOT). */
-                if (w <= 0)
-                        r = w < 0 ? -errno : -EIO;
-                else
-                        done += (size_t) w;
-        }
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r < 0) {
-                (void) unlink(tmp);
-                return r;
-        }
-        /* The rename itself must survive a crash too. */
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) < 0)
-                return -errno;
-        return 0;
-}
-
-/* The first metadata of an environment, before anything may use it (small, blocking). */
+/* The first metadata of an adopted spare, before the directory takes the new name (blocking). */
 static int meta_create(brig_env *env, const char *dir, brig_error *err) {
-        _cleanup_free_ char *text = meta_text(env);
+        _cleanup_free_ char *text = brig__env_meta_text(env);
         int r;
 
         if (!text)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
-        if ((r = meta_write_durable(dir, text, env)) < 0)
+        if ((r = brig__env_meta_write(dir, text, env)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_IO,
                                             "environment \"%s\" not created: cannot write its metadata",
                                             env->id);
-        return 0;
-}
-
-typedef struct meta_work {
-        uv_work_t req;
-        brig_env *env; /* held: its directory is not removed while this writes into it */
-        char *dir, *text;
-        int r;
-} meta_work;
-
-/* On the thread pool: fsync can take milliseconds. */
-static void meta_work_cb(uv_work_t *req) {
-        meta_work *mw = (meta_work *) req;
-        mw->r = meta_write_durable(mw->dir, mw->text, mw);
-}
-
-static void meta_after_cb(uv_work_t *req, int status) {
-        meta_work *mw = (meta_work *) req;
-        if (status == 0 && mw->r < 0)
-                (void) log_warning_errno(mw->r,
-                                         "environment directory '%s': update metadata: %m; the previous "
-                                         "metadata stays",
-                                         mw->dir);
-        brig_env *env = mw->env;
-        free(mw->dir);
-        free(mw->text);
-        free(mw);
-        brig__env_release(env);
-}
-
-/* An update of an existing environment's metadata (its last use). */
-static int write_meta(brig_env *env, brig_error *err) {
-        meta_work *mw;
-
-        /* A spare has no identity to keep: a worker that dies leaves it for the next one to remove. */
-        if (env->spare || env->quarantined)
-                return 0;
-        mw = calloc(1, sizeof(*mw));
-        if (!mw || !(mw->dir = strdup(env->dir)) || !(mw->text = meta_text(env))) {
-                if (mw) {
-                        free(mw->dir);
-                        free(mw);
-                }
-                return -ENOMEM;
-        }
-        mw->env = env;
-        if (uv_queue_work(env->w->loop, &mw->req, meta_work_cb, meta_after_cb) < 0) {
-                free(mw->dir);
-                free(mw->text);
-                free(mw);
-                return brig_error_set(err, -EIO, BRIG_KIND_INTERNAL,
-                                      "environment '%s': queue metadata write", env->id);
-        }
-        brig__env_hold(env);
-        return 0;
-}
-
-static int quarantined_error(const brig_env *env, brig_error *err) {
-        return brig_error_set(
-                err, -EEXIST, BRIG_KIND_DENIED,
-                "environment \"%s\" is quarantined: its directory '%s' has no readable metadata "
-                "(%s); it is never adopted: an operator must inspect it and remove it "
-                "(`brig env rm %s` as root) before the name can be used again",
-                env->id, env->dir, env->quarantine_reason ? env->quarantine_reason : "missing", env->id);
-}
-
-int brig_env_ensure_on_disk(brig_env *env, brig_error *err) {
-        const brig_identity *id = &env->identity;
-        int r;
-
-        if (env->quarantined)
-                return quarantined_error(env, err);
-        if (env->on_disk)
-                return 0;
-        /* A new environment gets a new directory: one already there belongs to nobody we know of (a
-         * quarantined leftover) and is never taken over. The jail's host uid must pass through it. */
-        if (mkdir(env->dir, 0711) < 0) {
-                if (errno != EEXIST)
-                        return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': create",
-                                                    env->id);
-                return brig_error_set(err, -EEXIST, BRIG_KIND_DENIED,
-                                      "environment \"%s\": its directory '%s' already exists without "
-                                      "metadata of this worker; it is never adopted: an operator must "
-                                      "inspect and remove it",
-                                      env->id, env->dir);
-        }
-        if (mkdir(env->workspace, 0700) < 0)
-                r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': create workspace",
-                                         env->id);
-        else if (id->root && chown(env->workspace, id->uid_outside, id->gid_outside) < 0)
-                r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "environment '%s': chown workspace",
-                                         env->id);
-        else
-                r = env->spare ? 0 : meta_create(env, env->dir, err);
-        if (r < 0) {
-                /* Nothing half-created stays behind: what we just made is empty. */
-                (void) brig_rm_rf(env->dir);
-                return r;
-        }
-        env->on_disk = true;
         return 0;
 }
 
@@ -618,7 +461,7 @@ int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, cons
                 return r;
         if (id && (env = brig_env_find(w, id))) {
                 if (env->quarantined)
-                        return quarantined_error(env, err);
+                        return brig__env_quarantined_error(env, err);
                 if (peer->uid != env->owner && peer->uid != 0)
                         return brig_error_set(err, -EACCES, BRIG_KIND_DENIED,
                                               "environment \"%s\" belongs to another user", id);
@@ -668,7 +511,7 @@ void brig_env_detach(brig_env *env) {
         if (env->attached == 0 && env->ephemeral)
                 brig_env_destroy(env);
         else if (env->on_disk)
-                (void) write_meta(env, NULL);
+                (void) brig__env_meta_update(env, NULL);
 }
 
 /* --- the holder --------------------------------------------------------------------------------------- */
@@ -912,8 +755,10 @@ static int holder_start(brig_env *env, brig_error *err) {
                 brig_policies_release(&w->policies, env->policy);
                 env->policy = now;
         }
-        if ((r = brig_env_ensure_on_disk(env, err)) < 0)
-                return r;
+        /* Only after brig__env_prepare(): its directory and workspace exist. */
+        if (!env->on_disk)
+                return brig_error_set(err, -ENOENT, BRIG_KIND_INTERNAL, "environment \"%s\" is not on disk",
+                                      env->id);
         const brig_limits *lim = &env->policy->policy->limits;
         if (lim->cgroups == BRIG_CGROUP_REQUIRED && w->cgroups.mode == BRIG_CGROUP_NONE)
                 return brig_error_set(err, -EOPNOTSUPP, BRIG_KIND_SANDBOX,
@@ -994,12 +839,13 @@ static int holder_start(brig_env *env, brig_error *err) {
         return 0;
 }
 
-/* The workspace is ready (its quota set up, worker/env_quota.h): the holder may start. */
-static void quota_ready_cb(brig_env *env, const brig_error *qerr, void *userdata) {
+/* The environment is ready on disk (its directory, metadata and workspace quota, worker/env_disk.h): the
+ * holder may start. */
+static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
         brig_error err = BRIG_ERROR_INIT;
 
         (void) userdata;
-        env->quota.start_waiting = false;
+        env->prepare.start_waiting = false;
         if (qerr)
                 fire_waiters(env, qerr);
         else if (env->destroyed || env->w->stopping) {
@@ -1035,10 +881,10 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
         wt->userdata = userdata;
         wt->next = env->waiters;
         env->waiters = wt;
-        if (env->state == BRIG_ENV_STARTING || env->quota.start_waiting)
+        if (env->state == BRIG_ENV_STARTING || env->prepare.start_waiting)
                 return;
-        env->quota.start_waiting = true;
-        brig__env_quota_ready(env, quota_ready_cb, NULL);
+        env->prepare.start_waiting = true;
+        brig__env_prepare(env, prepared_cb, NULL);
 }
 
 void brig_env_stop(brig_env *env) {
@@ -1101,6 +947,7 @@ void brig_envs_free_all(brig_worker *w) {
                         n2 = wt->next;
                         free(wt);
                 }
+                brig__env_prepare_free(e);
                 env_free(e);
         }
         w->envs = NULL;

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/plan.h"
+#include "worker/env_disk.h"
 #include "worker/env_quota.h"
 #include "worker/policies.h"
 
@@ -97,8 +98,9 @@ struct brig_env {
         struct brig_history *history; /* open on first use; touched only by the running ws_queue job */
         uint64_t ws_bytes;            /* workspace usage as last measured (policies with a quota only) */
         bool ws_measured;
-        int holds;            /* work in flight that keeps a destroyed environment's memory */
-        brig_env_quota quota; /* how the workspace quota is enforced (worker/env_quota.h) */
+        int holds;                /* work in flight that keeps a destroyed environment's memory */
+        brig_env_quota quota;     /* how the workspace quota is enforced (worker/env_quota.h) */
+        brig_env_prepare prepare; /* its preparation on disk (worker/env_disk.h) */
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -109,14 +111,12 @@ int brig_envs_load(brig_worker *w, brig_error *err);
 
 /* Finds or creates the environment `id` (NULL: a fresh unnamed one) for a client with credentials peer.
  * An existing one is refused unless peer is its owner or root (-EACCES); policy_key (NULL: the worker's
- * default) must match the one it was created with. Creation is lazy: nothing is on disk until first use.
+ * default) must match the one it was created with. Creation is lazy: nothing is on disk until first use
+ * (brig__env_prepare(), worker/env_disk.h).
  * The connection holds an attachment until brig_env_detach(). */
 int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, const struct ucred *peer,
                     brig_env **ret, brig_error *err);
 void brig_env_detach(brig_env *env);
-
-/* Creates the environment's directory and workspace if this is its first use (small, blocking). */
-int brig_env_ensure_on_disk(brig_env *env, brig_error *err);
 
 /* Makes sure the environment runs, then calls cb (possibly before returning). A start completes or fails
  * within the worker's start timeout, whatever the order of its helper's messages: cb is always called. */

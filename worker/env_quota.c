@@ -31,19 +31,6 @@ static int probe(void) {
         return probe_r;
 }
 
-typedef struct quota_job {
-        uv_work_t req;
-        brig_env *env; /* held */
-        char *image, *workspace;
-        uint64_t bytes;
-        uid_t uid;
-        gid_t gid;
-        bool create; /* no image yet: make one (the workspace must be empty) */
-        uint64_t got_bytes;
-        brig_error err;
-        int r;
-} quota_job;
-
 static int dir_is_empty(const char *path) {
         DIR *d = opendir(path);
         struct dirent *de;
@@ -58,183 +45,124 @@ static int dir_is_empty(const char *path) {
         return r;
 }
 
-static void job_work_cb(uv_work_t *req) {
-        quota_job *j = (quota_job *) req;
-        struct stat st;
-        int r;
-
-        if (j->create) {
-                /* Files written before the quota existed would vanish under the new mount. */
-                if ((r = dir_is_empty(j->workspace)) <= 0) {
-                        j->r = r < 0 ? brig_error_set_errno(&j->err, r, BRIG_KIND_IO, "read workspace")
-                                     : brig_error_set(&j->err, -ENOTEMPTY, BRIG_KIND_SANDBOX,
-                                                      "the workspace has files from before its quota");
-                        return;
-                }
-                if ((j->r = brig_wsimage_create(j->image, j->bytes, &j->err)) < 0)
-                        return;
-        }
-        j->r = brig_wsimage_mount(j->image, j->workspace, j->uid, j->gid, j->create, &j->err);
-        if (j->r < 0 && j->create)
-                (void) unlink(j->image);
-        else if (j->r >= 0 && stat(j->image, &st) == 0)
-                j->got_bytes = (uint64_t) st.st_size;
-}
-
-static void fire(brig_env *env, const brig_error *err) {
-        brig_env_quota_waiter *list = env->quota.waiters;
-
-        env->quota.waiters = NULL;
-        while (list) {
-                brig_env_quota_waiter *next = list->next;
-                list->cb(env, err, list->userdata);
-                free(list);
-                list = next;
-        }
-}
-
-static void soft(brig_env *env, const char *why) {
-        env->quota.mode = BRIG_ENV_QUOTA_SOFT;
-        (void) snprintf(env->quota.reason, sizeof(env->quota.reason), "%s", why);
-        if (env->policy && env->policy->policy->workspace_quota)
-                log_info("environment %s: soft workspace quota: %s", env->id, why);
-}
-
-static void job_after_cb(uv_work_t *req, int status) {
-        quota_job *j = (quota_job *) req;
-        brig_env *env = j->env;
+int brig__env_quota_setup_init(brig_env *env, brig_env_quota_setup *s, bool *ret_needed) {
         const brig_policy *p = env->policy ? env->policy->policy : NULL;
-
-        env->quota.preparing = false;
-        if (status < 0 && j->r >= 0)
-                j->r = brig_error_set(&j->err, status, BRIG_KIND_INTERNAL, "cancelled");
-        if (j->r >= 0) {
-                env->quota.mode = BRIG_ENV_QUOTA_HARD;
-                env->quota.bytes = j->got_bytes;
-                log_info("environment %s: hard workspace quota of %llu bytes", env->id,
-                         (unsigned long long) j->got_bytes);
-                fire(env, NULL);
-        } else if (j->create && p && p->workspace_quota_enforce != BRIG_QUOTA_HARD) {
-                soft(env, j->err.msg);
-                fire(env, NULL);
-        } else {
-                /* An image that does not mount leaves the workspace unavailable, whatever the policy: its
-                 * files are in the image, and anything written beside it would vanish at the next mount. */
-                brig_error_prefix(&j->err, "environment \"%s\": workspace quota", env->id);
-                (void) log_error_errno(j->r, "%s", j->err.msg);
-                fire(env, &j->err);
-        }
-        free(j->image);
-        free(j->workspace);
-        free(j);
-        brig__env_release(env);
-}
-
-static void wait_for(brig_env *env, brig_env_quota_cb cb, void *userdata) {
-        brig_env_quota_waiter *wt = calloc(1, sizeof(*wt));
-        brig_error err = BRIG_ERROR_INIT;
-
-        if (!wt) {
-                (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
-                cb(env, &err, userdata);
-                return;
-        }
-        wt->cb = cb;
-        wt->userdata = userdata;
-        wt->next = env->quota.waiters;
-        env->quota.waiters = wt;
-}
-
-static int start_job(brig_env *env, const char *image, bool create, brig_error *err) {
         const brig_identity *id = &env->identity;
-        quota_job *j = calloc(1, sizeof(*j));
 
-        if (!j || !(j->image = strdup(image)) || !(j->workspace = strdup(env->workspace))) {
-                if (j)
-                        free(j->image);
-                free(j);
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        *s = (brig_env_quota_setup){.err = BRIG_ERROR_INIT};
+        *ret_needed = false;
+        if (env->quota.mode != BRIG_ENV_QUOTA_UNSET || !p)
+                return 0;
+        if (asprintf(&s->image, "%s/" BRIG_WSIMAGE_NAME, env->dir) < 0) {
+                s->image = NULL;
+                return -ENOMEM;
         }
-        j->env = env;
-        j->create = create;
-        j->bytes = env->policy->policy->workspace_quota;
-        j->uid = id->root ? id->uid_outside : getuid();
-        j->gid = id->root ? id->gid_outside : getgid();
-        j->err = (brig_error) BRIG_ERROR_INIT;
-        int r = uv_queue_work(env->w->loop, &j->req, job_work_cb, job_after_cb);
-        if (r < 0) {
-                free(j->image);
-                free(j->workspace);
-                free(j);
-                return brig_error_set(err, r, BRIG_KIND_INTERNAL, "queue workspace quota set-up: %s",
-                                      uv_strerror(r));
+        if (!(s->workspace = strdup(env->workspace))) {
+                brig__env_quota_setup_done(s);
+                return -ENOMEM;
         }
-        brig__env_hold(env);
-        env->quota.preparing = true;
+        (void) snprintf(s->id, sizeof(s->id), "%s", env->id);
+        (void) snprintf(s->policy_name, sizeof(s->policy_name), "%.64s", p->name);
+        s->bytes = p->workspace_quota;
+        s->enforce = p->workspace_quota_enforce;
+        s->probe_r = probe();
+        s->probe_why = probe_why;
+        s->uid = id->root ? id->uid_outside : getuid();
+        s->gid = id->root ? id->gid_outside : getgid();
+        *ret_needed = true;
         return 0;
 }
 
-void brig__env_quota_ready(brig_env *env, brig_env_quota_cb cb, void *userdata) {
-        const brig_policy *p = env->policy ? env->policy->policy : NULL;
-        brig_error err = BRIG_ERROR_INIT;
-        _cleanup_free_ char *image = NULL;
-        struct stat st;
+static void set_soft(brig_env_quota_setup *s, const char *why) {
+        s->mode = BRIG_ENV_QUOTA_SOFT;
+        (void) snprintf(s->reason, sizeof(s->reason), "%s", why);
+}
 
-        if (env->quota.mode != BRIG_ENV_QUOTA_UNSET || !p) {
-                cb(env, NULL, userdata);
-                return;
-        }
-        if (env->quota.preparing) {
-                wait_for(env, cb, userdata);
-                return;
-        }
-        if (brig_env_ensure_on_disk(env, &err) < 0) {
-                cb(env, &err, userdata);
-                return;
-        }
-        if (asprintf(&image, "%s/" BRIG_WSIMAGE_NAME, env->dir) < 0) {
-                (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
-                cb(env, &err, userdata);
-                return;
-        }
-        /* A small stat on the loop thread, like the directory's mkdir before it. */
-        bool have_image = lstat(image, &st) == 0;
-        if (!have_image && p->workspace_quota == 0) {
-                env->quota.mode = BRIG_ENV_QUOTA_OFF;
-                cb(env, NULL, userdata);
-                return;
-        }
-        if (!have_image && p->workspace_quota_enforce == BRIG_QUOTA_SOFT) {
-                soft(env, "the policy asks for a soft quota");
-                cb(env, NULL, userdata);
-                return;
-        }
-        if (probe() < 0) {
-                if (have_image)
-                        (void) brig_error_set(&err, -EPERM, BRIG_KIND_SANDBOX,
-                                              "environment \"%s\": its workspace is on a filesystem image, "
-                                              "which cannot be mounted here: %s",
-                                              env->id, probe_why);
-                else if (p->workspace_quota_enforce == BRIG_QUOTA_HARD)
-                        (void) brig_error_set(
-                                &err, -EOPNOTSUPP, BRIG_KIND_SANDBOX,
-                                "environment \"%s\": policy \"%.64s\" requires a hard workspace "
-                                "quota, but %s",
-                                env->id, p->name, probe_why);
-                if (err.code) {
-                        (void) log_error_errno(err.code, "%s", err.msg);
-                        cb(env, &err, userdata);
+/* The image: made (the workspace must be empty, files written before the quota existed would vanish under
+ * the new mount) unless there is one, then mounted on the workspace. */
+static void image_setup(brig_env_quota_setup *s, bool create) {
+        struct stat st;
+        int r;
+
+        if (create) {
+                if ((r = dir_is_empty(s->workspace)) <= 0) {
+                        s->r = r < 0 ? brig_error_set_errno(&s->err, r, BRIG_KIND_IO, "read workspace")
+                                     : brig_error_set(&s->err, -ENOTEMPTY, BRIG_KIND_SANDBOX,
+                                                      "the workspace has files from before its quota");
                         return;
                 }
-                soft(env, probe_why);
-                cb(env, NULL, userdata);
+                if ((s->r = brig_wsimage_create(s->image, s->bytes, &s->err)) < 0)
+                        return;
+        }
+        s->r = brig_wsimage_mount(s->image, s->workspace, s->uid, s->gid, create, &s->err);
+        if (s->r < 0 && create)
+                (void) unlink(s->image);
+        else if (s->r >= 0 && stat(s->image, &st) == 0)
+                s->got_bytes = (uint64_t) st.st_size;
+}
+
+void brig__env_quota_setup_run(brig_env_quota_setup *s) {
+        struct stat st;
+        bool have_image = lstat(s->image, &st) == 0;
+
+        if (!have_image && s->bytes == 0) {
+                s->mode = BRIG_ENV_QUOTA_OFF;
                 return;
         }
-        if (start_job(env, image, !have_image, &err) < 0) {
-                cb(env, &err, userdata);
+        if (!have_image && s->enforce == BRIG_QUOTA_SOFT) {
+                set_soft(s, "the policy asks for a soft quota");
                 return;
         }
-        wait_for(env, cb, userdata);
+        if (s->probe_r < 0) {
+                if (have_image)
+                        s->r = brig_error_set(&s->err, -EPERM, BRIG_KIND_SANDBOX,
+                                              "environment \"%s\": its workspace is on a filesystem image, "
+                                              "which cannot be mounted here: %s",
+                                              s->id, s->probe_why);
+                else if (s->enforce == BRIG_QUOTA_HARD)
+                        s->r = brig_error_set(&s->err, -EOPNOTSUPP, BRIG_KIND_SANDBOX,
+                                              "environment \"%s\": policy \"%s\" requires a hard workspace "
+                                              "quota, but %s",
+                                              s->id, s->policy_name, s->probe_why);
+                else
+                        set_soft(s, s->probe_why);
+                return;
+        }
+        image_setup(s, !have_image);
+        if (s->r >= 0)
+                s->mode = BRIG_ENV_QUOTA_HARD;
+        else if (!have_image && s->enforce != BRIG_QUOTA_HARD) {
+                set_soft(s, s->err.msg);
+                s->r = 0;
+                s->err = (brig_error) BRIG_ERROR_INIT;
+        } else
+                /* An image that does not mount leaves the workspace unavailable, whatever the policy: its
+                 * files are in the image, and anything written beside it would vanish at the next mount. */
+                (void) brig_error_prefix(&s->err, "environment \"%s\": workspace quota", s->id);
+}
+
+int brig__env_quota_setup_apply(brig_env *env, brig_env_quota_setup *s, brig_error *err) {
+        if (s->r < 0) {
+                *err = s->err;
+                return log_error_errno(s->r, "%s", s->err.msg);
+        }
+        env->quota.mode = s->mode;
+        if (s->mode == BRIG_ENV_QUOTA_HARD) {
+                env->quota.bytes = s->got_bytes;
+                log_info("environment %s: hard workspace quota of %llu bytes", env->id,
+                         (unsigned long long) s->got_bytes);
+        } else if (s->mode == BRIG_ENV_QUOTA_SOFT) {
+                (void) snprintf(env->quota.reason, sizeof(env->quota.reason), "%s", s->reason);
+                if (s->bytes)
+                        log_info("environment %s: soft workspace quota: %s", env->id, s->reason);
+        }
+        return 0;
+}
+
+void brig__env_quota_setup_done(brig_env_quota_setup *s) {
+        free(s->image);
+        free(s->workspace);
+        s->image = s->workspace = NULL;
 }
 
 bool brig__env_quota_describe(const brig_env *env, cJSON *o) {

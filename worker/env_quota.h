@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 
@@ -10,8 +11,9 @@
 
 /* An environment's workspace quota: how it is enforced (hard, on a filesystem image of the quota's size,
  * see sandbox/wsimage.h; or soft, measured after each writing call, see worker/mcp.c), set up before the
- * workspace is first used in each worker's life and undone when the environment's directory goes.
- * Loop thread only, but for brig__env_rm_dir(). */
+ * workspace is first used in each worker's life (as part of the environment's preparation, see
+ * worker/env_disk.h) and undone when the environment's directory goes. Loop thread only, but for
+ * brig__env_quota_setup_run() and brig__env_rm_dir(). */
 
 typedef struct brig_env brig_env;
 
@@ -24,28 +26,44 @@ typedef enum brig_env_quota_mode {
         _BRIG_ENV_QUOTA_MODE_INVALID = -22,
 } brig_env_quota_mode;
 
-typedef void (*brig_env_quota_cb)(brig_env *env, const brig_error *err, void *userdata);
-
-typedef struct brig_env_quota_waiter {
-        brig_env_quota_cb cb;
-        void *userdata;
-        struct brig_env_quota_waiter *next;
-} brig_env_quota_waiter;
-
 typedef struct brig_env_quota {
         brig_env_quota_mode mode;
-        uint64_t bytes;     /* HARD: the image's size */
-        char reason[200];   /* SOFT: why not hard */
-        bool preparing;     /* a setup job is on the thread pool */
-        bool start_waiting; /* brig_env_ensure_running() waits for it (env.c) */
-        brig_env_quota_waiter *waiters;
+        uint64_t bytes;   /* HARD: the image's size */
+        char reason[200]; /* SOFT: why not hard */
 } brig_env_quota;
 
-/* Calls cb once the workspace is ready for use, with err set when it cannot be (a policy whose quota must
- * be hard on a host that cannot, an image that does not mount): at once when it is already, else from the
- * thread pool's completion. The environment is held meanwhile. Every path that touches the workspace (the
- * holder's start, file and history tools) goes through here first. */
-void brig__env_quota_ready(brig_env *env, brig_env_quota_cb cb, void *userdata);
+/* One environment's quota set-up, part of its preparation (worker/env_disk.h): the inputs are copied on
+ * the loop thread, the decision (whether the workspace already has an image decides it) and the image's
+ * creation and mount run on the thread pool, and the outcome is applied on the loop thread. */
+typedef struct brig_env_quota_setup {
+        /* in */
+        char id[65];
+        char *image, *workspace;
+        uint64_t bytes; /* the policy's quota, 0: none */
+        int enforce;    /* brig_quota_enforce */
+        char policy_name[65];
+        int probe_r;           /* whether this process can make images, and why not */
+        const char *probe_why; /* static */
+        uid_t uid;
+        gid_t gid;
+        /* out */
+        brig_env_quota_mode mode;
+        uint64_t got_bytes;
+        char reason[200];
+        brig_error err;
+        int r;
+} brig_env_quota_setup;
+
+/* Fills s for env when its quota is not decided yet in this worker's life (*ret_needed), else leaves it
+ * empty. -ENOMEM. Loop thread. */
+int brig__env_quota_setup_init(brig_env *env, brig_env_quota_setup *s, bool *ret_needed);
+/* Decides and sets up: creates and mounts the image where the policy and host allow it (blocking: any
+ * thread but the loop's). The workspace must exist. */
+void brig__env_quota_setup_run(brig_env_quota_setup *s);
+/* Applies the outcome to env->quota and logs it; a workspace that cannot be used (a policy whose quota
+ * must be hard on a host that cannot, an image that does not mount) returns the error. Loop thread. */
+int brig__env_quota_setup_apply(brig_env *env, brig_env_quota_setup *s, brig_error *err);
+void brig__env_quota_setup_done(brig_env_quota_setup *s);
 
 /* Adds "quota": {"bytes", "enforce", "mode": "hard" | "soft" | "pending", "reason"} to o (brig env info)
  * when the policy sets a quota or the workspace has an image. false when out of memory. */

@@ -210,8 +210,9 @@ static void after_cb(uv_work_t *req, int status) {
                 brig__env_release(env);
 }
 
-/* The first job runs once the workspace is ready (its quota set up: worker/env_quota.h). */
-static void quota_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
+/* The first job runs once the environment is ready on disk (its directory, metadata and workspace quota:
+ * worker/env_disk.h). */
+static void prepared_cb(brig_env *env, const brig_error *err, void *userdata) {
         wsjob *j = env->ws_queue;
 
         (void) userdata;
@@ -229,7 +230,7 @@ static void quota_ready_cb(brig_env *env, const brig_error *err, void *userdata)
 }
 
 static void start_next(brig_env *env) {
-        brig__env_quota_ready(env, quota_ready_cb, NULL);
+        brig__env_prepare(env, prepared_cb, NULL);
 }
 
 static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64_t call_id,
@@ -290,13 +291,10 @@ int brig_wstool_run(brig_env *env, const char *tool, const cJSON *args, uint64_t
                     brig_wstool_done_cb cb, void *userdata, brig_error *err) {
         const brig_policy *p = env->policy->policy;
         wsjob *j;
-        int r;
 
         if (env->destroyed)
                 return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was destroyed",
                                       env->id);
-        if ((r = brig_env_ensure_on_disk(env, err)) < 0)
-                return r;
         if (!(j = job_new(env, tool, args, call_id, err)))
                 return -ENOMEM;
         j->cb = cb;
@@ -314,7 +312,7 @@ void brig_wstool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool
 
         if ((!p->history_auto_snapshot && p->workspace_quota == 0) || env->destroyed)
                 return;
-        if (brig_env_ensure_on_disk(env, &err) < 0 || !(j = job_new(env, "snapshot", NULL, call_id, &err))) {
+        if (!(j = job_new(env, "snapshot", NULL, call_id, &err))) {
                 log_error("environment %s: automatic snapshot: %s", env->id, err.msg);
                 return;
         }

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/* An environment on disk: meta.json written whole and durably, and the gate that prepares an environment's
+ * directory, workspace, first metadata and workspace quota on the thread pool before anything uses it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fs.h"
+#include "common/json.h"
+#include "common/log.h"
+#include "worker/env.h"
+#include "worker/env_disk.h"
+#include "worker/worker.h"
+
+/* meta.json is what makes a directory an environment: written whole (a temporary file, fsync, rename,
+ * fsync of the directory) or not at all. Creating an environment waits for the first write and fails with
+ * it, so nothing exists that a restart could not attribute; later updates (last use) go to the thread pool
+ * too, and one that fails leaves the previous, complete file in place. A directory whose metadata cannot be
+ * read is quarantined at start-up (listed for root, never adopted: see brig_envs_load()). */
+
+char *brig__env_meta_text(const brig_env *env) {
+        _cleanup_json_ cJSON *o = cJSON_CreateObject();
+
+        if (!o || !cJSON_AddNumberToObject(o, "version", 1) || !cJSON_AddStringToObject(o, "id", env->id) ||
+            !cJSON_AddNumberToObject(o, "owner_uid", env->owner) ||
+            !cJSON_AddNumberToObject(o, "slot", env->slot) ||
+            !cJSON_AddStringToObject(o, "policy", env->policy_key) ||
+            !cJSON_AddBoolToObject(o, "ephemeral", env->ephemeral) ||
+            !cJSON_AddNumberToObject(o, "created", (double) env->created) ||
+            !cJSON_AddNumberToObject(o, "last_used", (double) env->last_used))
+                return NULL;
+        return cJSON_Print(o);
+}
+
+int brig__env_meta_write(const char *dir, const char *text, const void *tag) {
+        _cleanup_free_ char *tmp = NULL, *path = NULL;
+        _cleanup_close_ int fd = -1, dfd = -1;
+        size_t len = strlen(text), done = 0;
+        int r = 0;
+
+        if (asprintf(&tmp, "%s/.meta.json.%p", dir, tag) < 0 || asprintf(&path, "%s/meta.json", dir) < 0)
+                return -ENOMEM;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        while (r == 0 && done < len) {
+                ssize_t w = write(fd, text + done, len - done);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                /* After a short write, the next one says why (ENOSPC, EDQUOT). */
+                if (w <= 0)
+                        r = w < 0 ? -errno : -EIO;
+                else
+                        done += (size_t) w;
+        }
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        if (r == 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlink(tmp);
+                return r;
+        }
+        /* The rename itself must survive a crash too. */
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0 || fsync(dfd) < 0)
+                return -errno;
+        return 0;
+}
+
+typedef struct meta_work {
+        uv_work_t req;
+        brig_env *env; /* held: its directory is not removed while this writes into it */
+        char *dir, *text;
+        int r;
+} meta_work;
+
+static void meta_work_cb(uv_work_t *req) {
+        meta_work *mw = (meta_work *) req;
+        mw->r = brig__env_meta_write(mw->dir, mw->text, mw);
+}
+
+static void meta_after_cb(uv_work_t *req, int status) {
+        meta_work *mw = (meta_work *) req;
+        if (status == 0 && mw->r < 0)
+                (void) log_warning_errno(mw->r,
+                                         "environment directory '%s': update metadata: %m; the previous "
+                                         "metadata stays",
+                                         mw->dir);
+        brig_env *env = mw->env;
+        free(mw->dir);
+        free(mw->text);
+        free(mw);
+        brig__env_release(env);
+}
+
+int brig__env_meta_update(brig_env *env, brig_error *err) {
+        meta_work *mw;
+
+        /* A spare has no identity to keep: a worker that dies leaves it for the next one to remove. */
+        if (env->spare || env->quarantined)
+                return 0;
+        mw = calloc(1, sizeof(*mw));
+        if (!mw || !(mw->dir = strdup(env->dir)) || !(mw->text = brig__env_meta_text(env))) {
+                if (mw) {
+                        free(mw->dir);
+                        free(mw);
+                }
+                return -ENOMEM;
+        }
+        mw->env = env;
+        if (uv_queue_work(env->w->loop, &mw->req, meta_work_cb, meta_after_cb) < 0) {
+                free(mw->dir);
+                free(mw->text);
+                free(mw);
+                return brig_error_set(err, -EIO, BRIG_KIND_INTERNAL,
+                                      "environment '%s': queue metadata write", env->id);
+        }
+        brig__env_hold(env);
+        return 0;
+}
+
+int brig__env_quarantined_error(const brig_env *env, brig_error *err) {
+        return brig_error_set(
+                err, -EEXIST, BRIG_KIND_DENIED,
+                "environment \"%s\" is quarantined: its directory '%s' has no readable metadata "
+                "(%s); it is never adopted: an operator must inspect it and remove it "
+                "(`brig env rm %s` as root) before the name can be used again",
+                env->id, env->dir, env->quarantine_reason ? env->quarantine_reason : "missing", env->id);
+}
+
+/* --- the gate ----------------------------------------------------------------------------------------- */
+
+typedef struct prepare_job {
+        uv_work_t req;
+        brig_env *env; /* held */
+        char id[BRIG_ENV_ID_MAX + 1];
+        bool create; /* a new environment: its directory is made, and must not exist yet */
+        char *dir, *workspace;
+        char *meta; /* the first metadata; NULL for a spare, which has none until it is adopted */
+        bool chown;
+        uid_t uid;
+        gid_t gid;
+        bool quota; /* its workspace quota is set up */
+        brig_env_quota_setup qs;
+        brig_error err;
+        int r;
+} prepare_job;
+
+/* A new environment gets a new directory: one already there belongs to nobody we know of (a quarantined
+ * leftover) and is never taken over. The jail's host uid must pass through it. Nothing half-created stays
+ * behind on failure: what this made is empty but for a temporary metadata file. */
+static int create_dir(prepare_job *j) {
+        int r;
+
+        if (mkdir(j->dir, 0711) < 0) {
+                if (errno != EEXIST)
+                        return brig_error_set_errno(&j->err, -errno, BRIG_KIND_IO,
+                                                    "environment '%s': create", j->id);
+                return brig_error_set(&j->err, -EEXIST, BRIG_KIND_DENIED,
+                                      "environment \"%s\": its directory '%s' already exists without "
+                                      "metadata of this worker; it is never adopted: an operator must "
+                                      "inspect and remove it",
+                                      j->id, j->dir);
+        }
+        if (mkdir(j->workspace, 0700) < 0)
+                r = brig_error_set_errno(&j->err, -errno, BRIG_KIND_IO, "environment '%s': create workspace",
+                                         j->id);
+        else if (j->chown && chown(j->workspace, j->uid, j->gid) < 0)
+                r = brig_error_set_errno(&j->err, -errno, BRIG_KIND_IO, "environment '%s': chown workspace",
+                                         j->id);
+        else if (j->meta && (r = brig__env_meta_write(j->dir, j->meta, j)) < 0)
+                r = brig_error_set_errno(&j->err, r, BRIG_KIND_IO,
+                                         "environment \"%s\" not created: cannot write its metadata", j->id);
+        else
+                r = 0;
+        if (r < 0)
+                (void) brig_rm_rf(j->dir);
+        return r;
+}
+
+static void prepare_work_cb(uv_work_t *req) {
+        prepare_job *j = (prepare_job *) req;
+
+        if (j->create && (j->r = create_dir(j)) < 0)
+                return;
+        if (j->quota)
+                brig__env_quota_setup_run(&j->qs);
+}
+
+static void fire(brig_env *env, const brig_error *err) {
+        brig_env_prepare_waiter *list = env->prepare.waiters;
+
+        env->prepare.waiters = NULL;
+        while (list) {
+                brig_env_prepare_waiter *next = list->next;
+                list->cb(env, err, list->userdata);
+                free(list);
+                list = next;
+        }
+}
+
+static void job_free(prepare_job *j) {
+        brig__env_quota_setup_done(&j->qs);
+        free(j->dir);
+        free(j->workspace);
+        free(j->meta);
+        free(j);
+}
+
+static void prepare_after_cb(uv_work_t *req, int status) {
+        prepare_job *j = (prepare_job *) req;
+        brig_env *env = j->env;
+        brig_error err = BRIG_ERROR_INIT;
+        int r = j->r;
+
+        env->prepare.running = false;
+        if (status < 0 && r >= 0)
+                r = brig_error_set(&j->err, status, BRIG_KIND_INTERNAL, "environment preparation cancelled");
+        if (r < 0) {
+                err = j->err;
+                log_warning("%s", err.msg);
+        } else {
+                env->on_disk = true;
+                if (j->quota)
+                        r = brig__env_quota_setup_apply(env, &j->qs, &err);
+        }
+        if (env->destroyed) {
+                /* Destroyed meanwhile: its directory goes once the hold below is released. */
+                env->remove_pending = env->on_disk;
+                if (r >= 0)
+                        r = brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND,
+                                           "environment \"%s\" was destroyed", env->id);
+        }
+        job_free(j);
+        fire(env, r < 0 ? &err : NULL);
+        brig__env_release(env);
+}
+
+static int start_job(brig_env *env, brig_error *err) {
+        const brig_identity *id = &env->identity;
+        prepare_job *j = calloc(1, sizeof(*j));
+        int r;
+
+        if (!j)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        j->env = env;
+        j->err = (brig_error) BRIG_ERROR_INIT;
+        (void) snprintf(j->id, sizeof(j->id), "%s", env->id);
+        j->create = !env->on_disk;
+        j->chown = id->root;
+        j->uid = id->uid_outside;
+        j->gid = id->gid_outside;
+        if (!(j->dir = strdup(env->dir)) || !(j->workspace = strdup(env->workspace)) ||
+            (j->create && !env->spare && !(j->meta = brig__env_meta_text(env))) ||
+            brig__env_quota_setup_init(env, &j->qs, &j->quota) < 0) {
+                job_free(j);
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        }
+        if ((r = uv_queue_work(env->w->loop, &j->req, prepare_work_cb, prepare_after_cb)) < 0) {
+                job_free(j);
+                return brig_error_set(err, r, BRIG_KIND_INTERNAL,
+                                      "environment \"%s\": queue preparation: %s", env->id, uv_strerror(r));
+        }
+        brig__env_hold(env);
+        env->prepare.running = true;
+        return 0;
+}
+
+bool brig__env_prepared(const brig_env *env) {
+        return !env->quarantined && env->on_disk &&
+               (env->quota.mode != BRIG_ENV_QUOTA_UNSET || !env->policy);
+}
+
+void brig__env_prepare(brig_env *env, brig_env_prepared_cb cb, void *userdata) {
+        brig_error err = BRIG_ERROR_INIT;
+        brig_env_prepare_waiter *wt, **tail;
+
+        if (env->quarantined) {
+                (void) brig__env_quarantined_error(env, &err);
+                cb(env, &err, userdata);
+                return;
+        }
+        if (brig__env_prepared(env)) {
+                cb(env, NULL, userdata);
+                return;
+        }
+        if (env->destroyed) {
+                /* Nothing is made on disk for an environment that is gone. */
+                (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was destroyed",
+                                      env->id);
+                cb(env, &err, userdata);
+                return;
+        }
+        if (!(wt = calloc(1, sizeof(*wt)))) {
+                (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                cb(env, &err, userdata);
+                return;
+        }
+        wt->cb = cb;
+        wt->userdata = userdata;
+        for (tail = &env->prepare.waiters; *tail; tail = &(*tail)->next)
+                ;
+        *tail = wt;
+        if (env->prepare.running)
+                return;
+        if (start_job(env, &err) < 0)
+                fire(env, &err);
+}
+
+void brig__env_prepare_free(brig_env *env) {
+        for (brig_env_prepare_waiter *wt = env->prepare.waiters, *next; wt; wt = next) {
+                next = wt->next;
+                free(wt);
+        }
+        env->prepare.waiters = NULL;
+}
