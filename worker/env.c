@@ -76,6 +76,8 @@ static void env_free(brig_env *env) {
         brig_processes_free(env);
         free(env->policy_key);
         free(env->quarantine_reason);
+        free(env->spare_dir);
+        free(env->spare_leftover);
         free(env->dir);
         free(env->workspace);
         free(env);
@@ -172,20 +174,6 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
 }
 
 /* --- on disk ------------------------------------------------------------------------------------------ */
-
-/* The first metadata of an adopted spare, before the directory takes the new name (blocking). */
-static int meta_create(brig_env *env, const char *dir, brig_error *err) {
-        _cleanup_free_ char *text = brig__env_meta_text(env);
-        int r;
-
-        if (!text)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
-        if ((r = brig__env_meta_write(dir, text, env)) < 0)
-                return brig_error_set_errno(err, r, BRIG_KIND_IO,
-                                            "environment \"%s\" not created: cannot write its metadata",
-                                            env->id);
-        return 0;
-}
 
 typedef struct rm_work {
         uv_work_t req;
@@ -391,63 +379,63 @@ static void rename_cgroups(brig_env *env, const char *id) {
         }
 }
 
-static int fsync_dir(const char *path) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        return fd < 0 || fsync(fd) < 0 ? -errno : 0;
-}
-
+/* A running spare of the policy becomes the environment `id` at once; its directory takes the new name on
+ * the thread pool once the new metadata is in it, durably (brig__env_prepare(), worker/env_disk.c), and
+ * every call waits for that as for a new environment's directory. */
 static brig_env *adopt_spare(brig_worker *w, const char *id, bool ephemeral, uid_t owner,
                              const char *policy_key, const brig_policy_entry *policy) {
         _cleanup_free_ char *dir = NULL, *workspace = NULL, *key = NULL;
         brig_env *env;
 
         for (env = w->envs; env; env = env->next)
-                if (env->spare && !env->destroyed && env->state == BRIG_ENV_RUNNING && env->policy == policy)
+                if (env->spare && !env->destroyed && env->state == BRIG_ENV_RUNNING &&
+                    env->policy == policy && !env->prepare.running)
                         break;
         if (!env || asprintf(&dir, "%s/%s", w->envs_dir, id) < 0 ||
             asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)))
                 return NULL;
-        /* The new environment's metadata goes in first, durably, so the directory is never under its new
-         * name without it. A copy of the spare describes the environment it becomes (it owns nothing). */
-        brig_env adopted = *env;
-        brig_error err = BRIG_ERROR_INIT;
-        (void) snprintf(adopted.id, sizeof(adopted.id), "%s", id);
-        adopted.owner = owner;
-        adopted.policy_key = key;
-        adopted.ephemeral = ephemeral;
-        adopted.created = adopted.last_used = time(NULL);
-        if (meta_create(&adopted, env->dir, &err) < 0) {
-                log_warning("adopt spare environment %s as %s: %s", env->id, id, err.msg);
-                return NULL;
-        }
-        if (renameat2(AT_FDCWD, env->dir, AT_FDCWD, dir, RENAME_NOREPLACE) < 0 ||
-            fsync_dir(w->envs_dir) < 0) {
-                (void) log_warning_errno(-errno, "adopt spare environment %s as %s: %m", env->id, id);
-                /* Back to a spare without metadata, which a restart removes. */
-                (void) rename(dir, env->dir);
-                _cleanup_free_ char *meta = NULL;
-                if (asprintf(&meta, "%s/meta.json", env->dir) >= 0)
-                        (void) unlink(meta);
-                return NULL;
-        }
-        rename_cgroups(env, id);
         log_info("environment %s starts from spare %s", id, env->id);
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
-        free(env->dir);
         free(env->workspace);
         free(env->policy_key);
+        env->spare_dir = env->dir;
         env->dir = TAKE_PTR(dir);
         env->workspace = TAKE_PTR(workspace);
         env->policy_key = TAKE_PTR(key);
+        env->on_disk = false;
         env->owner = owner;
         env->spare = false;
         env->ephemeral = ephemeral;
-        env->created = adopted.created;
-        env->last_used = adopted.last_used;
-        audit_env(env, "environment_start", NULL);
+        env->created = env->last_used = time(NULL);
         if (!uv_is_closing((uv_handle_t *) &w->spare_timer))
                 (void) uv_timer_start(&w->spare_timer, spare_timer_cb, SPARE_DELAY_MS, 0);
         return env;
+}
+
+/* Removes the directory of a spare whose adoption failed once its jail is gone. */
+static void spare_dir_gone(brig_env *env) {
+        if (!env->spare_leftover || env->state != BRIG_ENV_STOPPED)
+                return;
+        remove_dir_async(env->w, env->spare_leftover);
+        free(env->spare_leftover);
+        env->spare_leftover = NULL;
+}
+
+void brig__env_adopted(brig_env *env, const brig_error *err) {
+        if (err) {
+                /* The spare's jail goes with its directory; the next call creates the environment anew. */
+                log_warning("environment %s from spare '%s': %s", env->id, env->spare_dir, err->msg);
+                free(env->spare_leftover);
+                env->spare_leftover = TAKE_PTR(env->spare_dir);
+                brig_env_stop(env);
+                spare_dir_gone(env);
+                return;
+        }
+        free(env->spare_dir);
+        env->spare_dir = NULL;
+        rename_cgroups(env, env->id);
+        if (!env->destroyed)
+                audit_env(env, "environment_start", NULL);
 }
 
 int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, const struct ucred *peer,
@@ -577,6 +565,7 @@ static void holder_gone(brig_env *env) {
                 fire_waiters(env, &err);
         }
         log_info("environment %s stopped", env->id);
+        spare_dir_gone(env);
         /* Not built for anyone yet: nothing to keep. */
         if (env->spare && !env->destroyed)
                 brig_env_destroy(env);
@@ -853,7 +842,10 @@ static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
                 (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s",
                                       env->id, env->destroyed ? "destroyed" : "stopped with the worker");
                 fire_waiters(env, &err);
-        } else if (holder_start(env, &err) < 0)
+        } else if (env->state == BRIG_ENV_RUNNING)
+                /* Adopted from a spare: its jail runs already. */
+                fire_waiters(env, NULL);
+        else if (holder_start(env, &err) < 0)
                 fire_waiters(env, &err);
 }
 
@@ -867,7 +859,9 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
                 cb(env, &err, userdata);
                 return;
         }
-        if (env->state == BRIG_ENV_RUNNING) {
+        /* A running environment adopted from a spare may still wait for its directory (worker/env_disk.h).
+         */
+        if (env->state == BRIG_ENV_RUNNING && brig__env_prepared(env)) {
                 cb(env, NULL, userdata);
                 return;
         }

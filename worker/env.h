@@ -59,6 +59,8 @@ struct brig_env {
         brig_identity identity; /* host ids this environment's jail maps to */
         bool ephemeral;         /* unnamed: goes away with its last connection */
         bool spare;             /* built ahead, unlisted, for a new environment to adopt (id ".spare-...") */
+        char *spare_dir;        /* adopted from a spare: its directory until it has the environment's name */
+        char *spare_leftover;   /* a spare's directory that could not take the name: removed once stopped */
         const brig_policy_entry *policy; /* borrowed from the worker's policy cache */
         char *policy_key;                /* as named at creation (a name, or a path for admins) */
         char *dir, *workspace;
@@ -149,5 +151,7 @@ void brig__env_process_ended(brig_env *env);
 /* Work on the thread pool for env starts and ends: a destroyed environment is freed only after. */
 void brig__env_hold(brig_env *env);
 void brig__env_release(brig_env *env);
+/* The directory of an environment adopted from a spare took its name (err NULL), or could not (env.c). */
+void brig__env_adopted(brig_env *env, const brig_error *err);
 /* Frees the registry once the loop has ended (every handle closed). */
 void brig_envs_free_all(brig_worker *w);

@@ -142,6 +142,7 @@ typedef struct prepare_job {
         char id[BRIG_ENV_ID_MAX + 1];
         bool create; /* a new environment: its directory is made, and must not exist yet */
         char *dir, *workspace;
+        char *spare_dir, *envs_dir; /* adopting a spare: its directory takes the name dir */
         char *meta; /* the first metadata; NULL for a spare, which has none until it is adopted */
         bool chown;
         uid_t uid;
@@ -184,9 +185,46 @@ static int create_dir(prepare_job *j) {
         return r;
 }
 
+static int fsync_dir(const char *path) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 || fsync(fd) < 0 ? -errno : 0;
+}
+
+/* The new metadata goes in first, durably, so the directory is never under its new name without it; on
+ * failure it is a spare without metadata again, which a restart removes. */
+static int adopt_dir(prepare_job *j) {
+        _cleanup_free_ char *meta = NULL;
+        int r;
+
+        if (asprintf(&meta, "%s/meta.json", j->spare_dir) < 0)
+                return brig_error_set(&j->err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        if ((r = brig__env_meta_write(j->spare_dir, j->meta, j)) < 0)
+                return brig_error_set_errno(&j->err, r, BRIG_KIND_IO,
+                                            "environment \"%s\" not created: cannot write its metadata",
+                                            j->id);
+        if (renameat2(AT_FDCWD, j->spare_dir, AT_FDCWD, j->dir, RENAME_NOREPLACE) < 0) {
+                r = brig_error_set_errno(
+                        &j->err, -errno, BRIG_KIND_IO,
+                        "environment \"%s\" not created: cannot rename its spare's directory", j->id);
+                (void) unlink(meta);
+                return r;
+        }
+        if ((r = fsync_dir(j->envs_dir)) < 0) {
+                (void) brig_error_set_errno(&j->err, r, BRIG_KIND_IO,
+                                            "environment \"%s\" not created: cannot write its metadata",
+                                            j->id);
+                (void) rename(j->dir, j->spare_dir);
+                (void) unlink(meta);
+                return r;
+        }
+        return 0;
+}
+
 static void prepare_work_cb(uv_work_t *req) {
         prepare_job *j = (prepare_job *) req;
 
+        if (j->spare_dir && (j->r = adopt_dir(j)) < 0)
+                return;
         if (j->create && (j->r = create_dir(j)) < 0)
                 return;
         if (j->quota)
@@ -210,6 +248,8 @@ static void job_free(prepare_job *j) {
         free(j->dir);
         free(j->workspace);
         free(j->meta);
+        free(j->spare_dir);
+        free(j->envs_dir);
         free(j);
 }
 
@@ -225,11 +265,12 @@ static void prepare_after_cb(uv_work_t *req, int status) {
         if (r < 0) {
                 err = j->err;
                 log_warning("%s", err.msg);
-        } else {
+        } else
                 env->on_disk = true;
-                if (j->quota)
-                        r = brig__env_quota_setup_apply(env, &j->qs, &err);
-        }
+        if (j->spare_dir)
+                brig__env_adopted(env, r < 0 ? &err : NULL);
+        if (r >= 0 && j->quota)
+                r = brig__env_quota_setup_apply(env, &j->qs, &err);
         if (env->destroyed) {
                 /* Destroyed meanwhile: its directory goes once the hold below is released. */
                 env->remove_pending = env->on_disk;
@@ -252,12 +293,14 @@ static int start_job(brig_env *env, brig_error *err) {
         j->env = env;
         j->err = (brig_error) BRIG_ERROR_INIT;
         (void) snprintf(j->id, sizeof(j->id), "%s", env->id);
-        j->create = !env->on_disk;
+        j->create = !env->on_disk && !env->spare_dir;
         j->chown = id->root;
         j->uid = id->uid_outside;
         j->gid = id->gid_outside;
         if (!(j->dir = strdup(env->dir)) || !(j->workspace = strdup(env->workspace)) ||
-            (j->create && !env->spare && !(j->meta = brig__env_meta_text(env))) ||
+            (!env->on_disk && !env->spare && !(j->meta = brig__env_meta_text(env))) ||
+            (env->spare_dir &&
+             (!(j->spare_dir = strdup(env->spare_dir)) || !(j->envs_dir = strdup(env->w->envs_dir)))) ||
             brig__env_quota_setup_init(env, &j->qs, &j->quota) < 0) {
                 job_free(j);
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
