@@ -348,9 +348,73 @@ static void test_full_disk__full_audit_log_refuses_calls_and_stays_verifiable(vo
         unmount_state_dir();
 }
 
+/* The same with a spare environment ready for the new one to adopt: its metadata cannot be written either,
+ * so the call fails the same way, the environment's directory does not exist, and the next call after space
+ * returns creates it. */
+static void test_full_disk__spare_is_not_adopted_without_metadata(void **state) {
+        (void) state;
+        const char *args[5] = {"--state-dir", NULL, "--spare-environments", "1", NULL};
+        mount_small_state_dir();
+        args[1] = mnt;
+        brigd d;
+        const char *why = NULL;
+        if (brigd_start_args(&d, NULL, args, &why) < 0) {
+                unmount_state_dir();
+                fprintf(stderr, "# SKIP: %s\n", why);
+                skip();
+        }
+        /* Let the spare finish building, so that the environment below adopts it: brigd says so. */
+        char log[8192];
+        size_t len = 0;
+        for (int i = 0; i < 1500 && !memmem(log, len, "running (init pid", 17); i++) {
+                ssize_t n = read(d.stderr_fd, log + len, sizeof(log) - 1 - len);
+                if (n > 0)
+                        len += (size_t) n;
+                else
+                        usleep(20000);
+                if (len == sizeof(log) - 1)
+                        len = 0;
+        }
+        assert_non_null(memmem(log, len, "running (init pid", 17));
+        fill();
+        int fd = client_connect(&d);
+        assert_true(fd >= 0);
+        cJSON *init = client_initialize(fd, "{\"brig/environment\":\"full3\"}");
+        assert_non_null(init);
+        cJSON_Delete(init);
+        cJSON *r = client_call(fd, 1, "{\"command\":\"echo hi\"}", NULL, NULL);
+        assert_non_null(r);
+        char *text = error_text(r);
+        fprintf(stderr, "# full, spare: %s\n", text);
+        assert_non_null(strstr(text, "not created: cannot write its metadata: No space left on device"));
+        free(text);
+        cJSON_Delete(r);
+        assert_false(env_dir_exists("full3"));
+
+        assert_int_equal(unlink(filler), 0);
+        /* The spare's jail may still be going away: its stop is reported, then the next call starts anew. */
+        for (int id = 2; id < 10; id++) {
+                r = client_call(fd, id, "{\"command\":\"echo hi\"}", NULL, NULL);
+                assert_non_null(r);
+                const char *out = sc_str(r, "stdout");
+                bool ok = out && strcmp(out, "hi\n") == 0;
+                cJSON_Delete(r);
+                if (ok)
+                        break;
+                assert_true(id < 9);
+        }
+        char meta[256];
+        snprintf(meta, sizeof(meta), "%s/environments/full3/meta.json", mnt);
+        assert_int_equal(access(meta, R_OK), 0);
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+        unmount_state_dir();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_full_disk__environment_is_not_created_without_metadata),
+                cmocka_unit_test(test_full_disk__spare_is_not_adopted_without_metadata),
                 cmocka_unit_test(test_full_disk__directory_without_metadata_is_quarantined),
                 cmocka_unit_test(test_full_disk__full_audit_log_refuses_calls_and_stays_verifiable),
         };
