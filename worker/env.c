@@ -516,8 +516,48 @@ static void fire_waiters(brig_env *env, const brig_error *err) {
         }
 }
 
+static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata);
+
+static void free_waiters(brig_env_waiter *list, brig_env *env, const brig_error *err) {
+        while (list) {
+                brig_env_waiter *next = list->next;
+                if (env)
+                        list->cb(env, err, list->userdata);
+                free(list);
+                list = next;
+        }
+}
+
+/* The last holder handle is closed: calls that came while it stopped get a new start (or, when the
+ * environment or the worker is going away, an answer saying so). */
+static void restart_after_stop(brig_env *env) {
+        brig_env_waiter *list = env->restart_waiters, **tail = &env->waiters;
+        brig_error err = BRIG_ERROR_INIT;
+
+        if (!list)
+                return;
+        env->restart_waiters = NULL;
+        if (env->destroyed || env->w->stopping) {
+                (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s",
+                                      env->id, env->destroyed ? "destroyed" : "stopped with the worker");
+                free_waiters(list, env, &err);
+                return;
+        }
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = list;
+        if (env->state == BRIG_ENV_STARTING || env->prepare.start_waiting)
+                return;
+        env->prepare.start_waiting = true;
+        brig__env_prepare(env, prepared_cb, NULL);
+}
+
 static void holder_closed_cb(uv_handle_t *h) {
         brig_env *env = h->data;
+        if (--env->holder_handles == 0) {
+                env->stopping = false;
+                restart_after_stop(env);
+        }
         env->open_handles--;
         maybe_free(env);
 }
@@ -807,6 +847,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         opts.exit_cb = holder_exit_cb;
         opts.flags = UV_PROCESS_DETACHED;
         env->open_handles += 3;
+        env->holder_handles = 3;
         r = uv_spawn(w->loop, &env->holder, &opts);
         (void) close(pair[1]);
         for (int i = 0; i < n_cg; i++)
@@ -842,6 +883,13 @@ static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
                 (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s",
                                       env->id, env->destroyed ? "destroyed" : "stopped with the worker");
                 fire_waiters(env, &err);
+        } else if (env->stopping || (env->state == BRIG_ENV_STOPPED && env->holder_handles > 0)) {
+                /* It stopped while being prepared: start anew once it has. */
+                brig_env_waiter **tail = &env->restart_waiters;
+                while (*tail)
+                        tail = &(*tail)->next;
+                *tail = env->waiters;
+                env->waiters = NULL;
         } else if (env->state == BRIG_ENV_RUNNING)
                 /* Adopted from a spare: its jail runs already. */
                 fire_waiters(env, NULL);
@@ -873,6 +921,12 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
         }
         wt->cb = cb;
         wt->userdata = userdata;
+        if (env->stopping || (env->state == BRIG_ENV_STOPPED && env->holder_handles > 0)) {
+                /* Its holder is still going away: nothing can run in it, nor can it start yet. */
+                wt->next = env->restart_waiters;
+                env->restart_waiters = wt;
+                return;
+        }
         wt->next = env->waiters;
         env->waiters = wt;
         if (env->state == BRIG_ENV_STARTING || env->prepare.start_waiting)
@@ -886,6 +940,7 @@ void brig_env_stop(brig_env *env) {
                 return;
         /* The init exits when we hang up; the helper's death takes it too (PR_SET_PDEATHSIG), and the init's
          * death the whole pid namespace. */
+        env->stopping = true;
         brig_closep(&env->control_fd);
         (void) uv_process_kill(&env->holder, SIGKILL);
 }
@@ -937,10 +992,8 @@ void brig_envs_stop_all(brig_worker *w) {
 void brig_envs_free_all(brig_worker *w) {
         for (brig_env *e = w->envs, *next; e; e = next) {
                 next = e->next;
-                for (brig_env_waiter *wt = e->waiters, *n2; wt; wt = n2) {
-                        n2 = wt->next;
-                        free(wt);
-                }
+                free_waiters(e->waiters, NULL, NULL);
+                free_waiters(e->restart_waiters, NULL, NULL);
                 brig__env_prepare_free(e);
                 env_free(e);
         }

@@ -85,6 +85,12 @@ struct brig_env {
         uv_timer_t start_timer; /* a start that is not running by then fails (worker's start_timeout_ms) */
         brig_error start_error;
         brig_env_waiter *waiters;
+        /* Asked to stop (idle, a failed adoption): until its holder is gone and the holder's handles are
+         * closed, a new call cannot run in it, nor can it start again. Calls arriving then wait in
+         * restart_waiters, and it starts anew for them once the handles are closed. */
+        bool stopping;
+        int holder_handles;
+        brig_env_waiter *restart_waiters;
 
         int attached; /* connections */
         bool destroyed;
