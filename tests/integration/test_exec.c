@@ -447,6 +447,55 @@ static void test_exec__output_is_bounded_and_marked(void **state) {
         close(fd);
 }
 
+/* Many calls in flight on many connections: every result carries exactly the bytes its command wrote. Half
+ * the commands leave a background child holding stdout open, so their call ends by draining the pipe, not
+ * by its EOF; under load the loop can reach that point before it has polled the pipe (issue 11). */
+#define LOAD_CONNS 24
+#define LOAD_CALLS 25
+static void test_exec__no_output_lost_under_load(void **state) {
+        (void) state;
+        int fds[LOAD_CONNS];
+        int got = 0, lost = 0;
+
+        if (skip_why) {
+                fprintf(stderr, "# SKIP: %s\n", skip_why);
+                skip();
+        }
+        for (int i = 0; i < LOAD_CONNS; i++) {
+                fds[i] = open_session();
+                for (int j = 0; j < LOAD_CALLS; j++) {
+                        char msg[512];
+                        snprintf(msg, sizeof(msg),
+                                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/"
+                                 "call\",\"params\":{\"name\":"
+                                 "\"exec\",\"arguments\":{\"command\":\"echo $RANDOM; %secho t%d.%d\"}}}",
+                                 j + 1, j % 2 ? "(sleep 2) & " : "", i, j);
+                        assert_int_equal(client_send(fds[i], msg), 0);
+                }
+        }
+        for (int i = 0; i < LOAD_CONNS; i++) {
+                for (int n = 0; n < LOAD_CALLS; n++) {
+                        cJSON *m = client_recv(fds[i], 120000);
+                        assert_non_null(m);
+                        int id = cJSON_GetObjectItem(m, "id")->valueint;
+                        char want[32];
+                        snprintf(want, sizeof(want), "t%d.%d\n", i, id - 1);
+                        const char *out = sc_str(m, "stdout");
+                        const char *nl = out ? strchr(out, '\n') : NULL;
+                        if (!nl || strcmp(nl + 1, want) != 0) {
+                                fprintf(stderr, "# call %d.%d: stdout %s\n", i, id - 1,
+                                        out ? out : "(none)");
+                                lost++;
+                        }
+                        got++;
+                        cJSON_Delete(m);
+                }
+                close(fds[i]);
+        }
+        assert_int_equal(got, LOAD_CONNS * LOAD_CALLS);
+        assert_int_equal(lost, 0);
+}
+
 static void test_exec__missing_program_is_a_clear_error(void **state) {
         (void) state;
         int fd = open_session();
@@ -474,6 +523,7 @@ int main(void) {
                 cmocka_unit_test(test_exec__concurrent_calls_answer_by_id),
                 cmocka_unit_test(test_exec__output_is_bounded_and_marked),
                 cmocka_unit_test(test_exec__missing_program_is_a_clear_error),
+                cmocka_unit_test(test_exec__no_output_lost_under_load),
                 cmocka_unit_test(test_protocol__malformed_input_keeps_connection),
                 cmocka_unit_test(test_protocol__requires_initialize_first),
                 cmocka_unit_test(test_protocol__negotiates_versions),
