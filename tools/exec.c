@@ -562,7 +562,8 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
 
 static int add_stream(cJSON *o, const char *name, const char *enc_name, const brig_buf *b) {
         const char *data = b->data ? b->data : "";
-        if (brig_utf8_valid(data, b->len)) {
+        /* Text when it stays text on the wire; control bytes (6 bytes each as JSON escapes) go as base64. */
+        if (brig_output_is_text(data, b->len)) {
                 return cJSON_AddStringToObject(o, name, data) && cJSON_AddStringToObject(o, enc_name, "utf8")
                                ? 0
                                : -ENOMEM;
@@ -599,6 +600,27 @@ cJSON *brig_exec_result_to_json(const brig_exec_result *res) {
         return ok ? TAKE_PTR(o) : NULL;
 }
 
+/* Appends text output whole when short, else its head and tail around a pointer to structuredContent, which
+ * has all of it: the text block must not carry megabytes a second time. Cuts fall on character
+ * boundaries. */
+static int append_excerpt(brig_buf *t, const char *data, size_t len, const char *name) {
+        size_t head = BRIG_EXEC_TEXT_HEAD, tail_start = len - BRIG_EXEC_TEXT_TAIL;
+        int r;
+
+        if (len <= BRIG_EXEC_TEXT_HEAD + BRIG_EXEC_TEXT_TAIL)
+                return brig_buf_append(t, data, len);
+        head -= brig_utf8_incomplete_tail(data, head);
+        /* Continuation bytes (10xxxxxx) belong to the character before them. */
+        while (tail_start < len && ((unsigned char) data[tail_start] & 0xC0) == 0x80)
+                tail_start++;
+        if ((r = brig_buf_append(t, data, head)) < 0 ||
+            (r = brig_buf_appendf(
+                     t, "\n[... %zu bytes not shown here; structuredContent.%s has all of them ...]\n",
+                     tail_start - head, name)) < 0)
+                return r;
+        return brig_buf_append(t, data + tail_start, len - tail_start);
+}
+
 char *brig_exec_result_to_text(const brig_exec_result *res) {
         brig_buf t = {0};
         char line[512], sig[16];
@@ -611,8 +633,8 @@ char *brig_exec_result_to_text(const brig_exec_result *res) {
                         continue;
                 if (i == 1 && t.len)
                         ok = brig_buf_append(&t, "\n[stderr]\n", 10) >= 0;
-                if (brig_utf8_valid(data, b->len))
-                        ok = ok && brig_buf_append(&t, data, b->len) >= 0;
+                if (brig_output_is_text(data, b->len))
+                        ok = ok && append_excerpt(&t, data, b->len, i == 0 ? "stdout" : "stderr") >= 0;
                 else {
                         int n = snprintf(line, sizeof(line), "[%zu bytes of binary output, base64 in %s]",
                                          b->len, i == 0 ? "stdout" : "stderr");

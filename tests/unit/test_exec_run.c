@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "common/cleanup.h"
+#include "common/json.h"
 #include "sandbox/policy.h"
 #include "sandbox/spawn.h"
 #include "tools/exec.h"
@@ -131,10 +132,98 @@ static void test_exec__eof_ends_the_call_with_all_output(void **state) {
         assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The wire bytes of a result: structuredContent printed plus its text block. */
+static size_t result_wire_bytes(const char *data, size_t len, char **ret_text, cJSON **ret_sc) {
+        brig_buf out = {0}, none = {0};
+        assert_true(brig_buf_append(&out, data, len) >= 0);
+        brig_exec_result res = {.exited = true, .out = &out, .err = &none, .stdout_bytes = len};
+        *ret_text = brig_exec_result_to_text(&res);
+        *ret_sc = brig_exec_result_to_json(&res);
+        assert_non_null(*ret_text);
+        assert_non_null(*ret_sc);
+        _cleanup_free_ char *printed = cJSON_PrintUnformatted(*ret_sc);
+        assert_non_null(printed);
+        brig_buf_done(&out);
+        return strlen(printed) + strlen(*ret_text);
+}
+
+/* Output of any content costs at most about twice its size on the wire (issue 11: 16 MiB of \x01 became a
+ * 201 MB response: 6-byte escapes, carried twice). */
+static void test_exec__result_wire_bytes_are_bounded(void **state) {
+        (void) state;
+        const size_t len = 1u << 20;
+        _cleanup_free_ char *data = malloc(len);
+        assert_non_null(data);
+
+        for (int kind = 0; kind < 4; kind++) {
+                for (size_t i = 0; i < len; i++) {
+                        switch (kind) {
+                        case 0: /* control bytes: valid UTF-8, 6 bytes each as escapes */
+                                data[i] = 1;
+                                break;
+                        case 1: /* text */
+                                data[i] = i % 64 == 63 ? '\n' : (char) ('a' + i % 26);
+                                break;
+                        case 2: /* binary */
+                                data[i] = (char) (i * 131 + 7);
+                                break;
+                        default: /* quotes and backslashes: 2 bytes each, within the ratio: stays text */
+                                data[i] = i % 2 ? '"' : '\\';
+                                break;
+                        }
+                }
+                _cleanup_free_ char *text = NULL;
+                _cleanup_json_ cJSON *sc = NULL;
+                size_t wire = result_wire_bytes(data, len, &text, &sc);
+                assert_true(wire <= 2 * len + 64 * 1024);
+                /* The text block never repeats the bulk of the output. */
+                assert_true(strlen(text) <= BRIG_EXEC_TEXT_HEAD + BRIG_EXEC_TEXT_TAIL + 1024);
+                const char *enc = cJSON_GetObjectItem(sc, "stdout_encoding")->valuestring;
+                assert_string_equal(enc, kind == 1 || kind == 3 ? "utf8" : "base64");
+        }
+}
+
+/* Short text stays whole and readable in both places; a long one keeps its head and tail. */
+static void test_exec__result_text_keeps_short_output_and_excerpts_long(void **state) {
+        (void) state;
+        _cleanup_free_ char *text = NULL;
+        _cleanup_json_ cJSON *sc = NULL;
+        const char *colour = "\x1b[31mred\x1b[0m\n";
+
+        (void) result_wire_bytes(colour, strlen(colour), &text, &sc);
+        assert_string_equal(cJSON_GetObjectItem(sc, "stdout_encoding")->valuestring, "utf8");
+        assert_string_equal(cJSON_GetObjectItem(sc, "stdout")->valuestring, colour);
+        assert_non_null(strstr(text, colour));
+
+        const size_t len = 100000;
+        _cleanup_free_ char *big = malloc(len);
+        assert_non_null(big);
+        /* Two-byte characters, so a careless cut would split one. */
+        for (size_t i = 0; i + 1 < len; i += 2) {
+                big[i] = (char) 0xC3;
+                big[i + 1] = (char) 0xA9;
+        }
+        big[0] = 'H';
+        big[1] = '\n';
+        big[len - 2] = 'T';
+        big[len - 1] = '\n';
+        free(text);
+        cJSON_Delete(sc);
+        (void) result_wire_bytes(big, len, &text, &sc);
+        assert_int_equal(strlen(cJSON_GetObjectItem(sc, "stdout")->valuestring), len);
+        assert_true(strncmp(text, "H\n", 2) == 0);
+        assert_non_null(strstr(text, "T\n\n[exit code 0]"));
+        assert_non_null(strstr(text, "structuredContent.stdout has all of them"));
+        assert_true(brig_utf8_valid(text, strlen(text)));
+        assert_true(strlen(text) < 20000);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_exec__drain_reads_what_the_pipe_holds),
                 cmocka_unit_test(test_exec__eof_ends_the_call_with_all_output),
+                cmocka_unit_test(test_exec__result_wire_bytes_are_bounded),
+                cmocka_unit_test(test_exec__result_text_keeps_short_output_and_excerpts_long),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
