@@ -96,7 +96,8 @@ int brig_exec_signal(brig_exec *e, int sig);
 int brig_exec_write_stdin(brig_exec *e, const char *data, size_t len, bool close_after);
 
 /* Stops (or resumes) reading the command's output: a full pipe then blocks the command. Used for
- * backpressure when a client reads slowly. */
+ * backpressure when a client reads slowly. Once the command is over, a pause is ignored: what is left in its
+ * pipes is bounded and the call cannot end before it is read. */
 void brig_exec_set_paused(brig_exec *e, bool paused);
 
 /* The text rendering shows at most this much of each stream's head and tail; structuredContent has it all.
