@@ -55,6 +55,26 @@ int brig_buf_appendf(brig_buf *b, const char *fmt, ...) {
         return n;
 }
 
+size_t brig_json_escaped_len(const char *data, size_t len) {
+        size_t n = len;
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char) data[i];
+                if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+                        n += 1;
+                else if (c < 0x20)
+                        n += 5;
+        }
+        return n;
+}
+
+/* Absolute slack before the ratio applies: a few escapes in a short output never turn it into base64. */
+#define TEXT_ESCAPE_SLACK 256
+
+bool brig_output_is_text(const char *data, size_t len) {
+        return brig_utf8_valid(data, len) &&
+               brig_json_escaped_len(data, len) <= BRIG_TEXT_MAX_ESCAPE_RATIO * len + TEXT_ESCAPE_SLACK;
+}
+
 void brig_buf_done(brig_buf *b) {
         free(b->data);
         *b = (brig_buf){.max = b->max};

@@ -38,6 +38,16 @@ size_t brig_utf8_seq_len(unsigned char c);
  * reader carries them to the next chunk. */
 size_t brig_utf8_incomplete_tail(const char *data, size_t len);
 
+/* Bytes data[0..len) takes inside a JSON string as cJSON prints it: `"` and `\\` and \b \f \n \r \t take 2,
+ * other control bytes 6 (\u00XX), everything else 1. */
+size_t brig_json_escaped_len(const char *data, size_t len);
+
+/* True when output data[0..len) should cross the wire as a JSON string rather than as base64: it is valid
+ * UTF-8 and escaping costs at most BRIG_TEXT_MAX_ESCAPE_RATIO bytes per byte (plus a little slack, so a
+ * short line with a colour code stays readable). Either way the wire carries at most that ratio. */
+#define BRIG_TEXT_MAX_ESCAPE_RATIO 2
+bool brig_output_is_text(const char *data, size_t len);
+
 /* Returns a NUL-terminated base64 (RFC 4648) encoding, or NULL on allocation failure. Caller frees. */
 char *brig_base64_encode(const void *data, size_t len);
 

@@ -6,13 +6,17 @@
  * it, with the child ends of fresh stdout, stderr, status (and stdin) pipes, to the environment's init over
  * its control socket (sandbox/spawn.h); the init forks the command. The status pipe says "pid N" and, when
  * the command ends, "exit N" or "signal N"; the call is over once that is known and stdout, stderr and
- * status have reached EOF (or, for output held open by a background child, DRAIN_MS later). Only then is
- * ops->done called, once. Cancel and timeout ask the init to SIGKILL the command's process group. */
+ * status have reached EOF, or, for output held open by a background child, DRAIN_MS later and only after
+ * everything already in the pipes has been read (a timer alone never ends a call while bytes are pending:
+ * under load the loop can run the timer before it polls the pipes). Only then is ops->done called, once.
+ * Cancel and timeout ask the init to SIGKILL the command's process group. */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -24,8 +28,13 @@
 
 #define STATUS_MAX 4096
 /* In an environment, a background child can hold the command's output open after the command exits; we
- * wait this long for EOF, then stop reading. */
+ * wait this long for EOF, then read what is already in the pipes and stop. */
 #define DRAIN_MS 250
+#define SCRATCH_BYTES (64u * 1024u)
+
+/* libuv reads one stream at a time on a loop's thread and hands the bytes over before the next read, so
+ * every call on the thread shares one read buffer: 10,000 calls in flight must not hold 10,000 of them. */
+static _Thread_local char scratch[SCRATCH_BYTES];
 
 typedef enum exec_state {
         EXEC_RUNNING,
@@ -63,8 +72,7 @@ struct brig_exec {
         char *stdin_data;
         size_t stdin_len;
         bool background;
-        bool stdin_closing;      /* a close was asked for: no more writes */
-        char scratch[64 * 1024]; /* libuv reads one stream at a time on this thread */
+        bool stdin_closing; /* a close was asked for: no more writes */
 };
 
 uint64_t brig_exec_id(const brig_exec *e) {
@@ -154,27 +162,15 @@ static void kill_jail(brig_exec *e) {
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-        brig_exec *e = h->data;
+        (void) h;
         (void) suggested;
-        *buf = uv_buf_init(e->scratch, sizeof(e->scratch));
+        *buf = uv_buf_init(scratch, sizeof(scratch));
 }
 
-static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
-        brig_exec *e = s->data;
-        bool is_out = s == (uv_stream_t *) &e->out;
+/* Keeps (within the budget) and forwards n > 0 bytes the command wrote. */
+static void take_output(brig_exec *e, bool is_out, const uv_buf_t *buf, ssize_t n) {
         brig_buf *b = is_out ? &e->out_buf : &e->err_buf;
 
-        if (n < 0) {
-                (void) uv_read_stop(s);
-                if (is_out)
-                        e->out_eof = true;
-                else
-                        e->err_eof = true;
-                finish(e);
-                return;
-        }
-        if (n == 0)
-                return;
         if (is_out)
                 e->out_total += (uint64_t) n;
         else
@@ -210,17 +206,56 @@ static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                               e->userdata);
 }
 
+static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+        brig_exec *e = s->data;
+        bool is_out = s == (uv_stream_t *) &e->out;
+
+        if (n < 0) {
+                (void) uv_read_stop(s);
+                if (is_out)
+                        e->out_eof = true;
+                else
+                        e->err_eof = true;
+                finish(e);
+                return;
+        }
+        if (n > 0)
+                take_output(e, is_out, buf, n);
+}
+
+/* Reads what is in the pipe now, without waiting: at most what FIONREAD reports when we start, so a
+ * background child that keeps writing cannot hold the call open. Sets *eof when the pipe reached it. */
+static void drain_now(brig_exec *e, uv_pipe_t *p, bool *eof) {
+        bool is_out = p == &e->out;
+        uv_os_fd_t fd;
+        int pending = 0;
+
+        (void) uv_read_stop((uv_stream_t *) p);
+        if (uv_fileno((uv_handle_t *) p, &fd) < 0 || ioctl(fd, FIONREAD, &pending) < 0)
+                pending = 0;
+        /* The pipe is non-blocking (uv_pipe_open): a read never waits. */
+        for (size_t left = (size_t) pending; left > 0;) {
+                ssize_t n = read(fd, scratch, left < sizeof(scratch) ? left : sizeof(scratch));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                uv_buf_t b = uv_buf_init(scratch, (unsigned) n);
+                take_output(e, is_out, &b, n);
+                left -= (size_t) n;
+        }
+        /* Anything written from here on comes after the call's end. */
+        *eof = true;
+}
+
 static void drain_cb(uv_timer_t *t) {
         brig_exec *e = t->data;
 
-        if (!e->out_eof) {
-                (void) uv_read_stop((uv_stream_t *) &e->out);
-                e->out_eof = true;
-        }
-        if (!e->err_eof) {
-                (void) uv_read_stop((uv_stream_t *) &e->err);
-                e->err_eof = true;
-        }
+        /* The loop may run this timer before it polls pipes that became readable long ago: read them. */
+        if (!e->out_eof)
+                drain_now(e, &e->out, &e->out_eof);
+        if (!e->err_eof)
+                drain_now(e, &e->err, &e->err_eof);
         finish(e);
 }
 
@@ -232,6 +267,8 @@ static void command_ended(brig_exec *e) {
         if (!e->out_eof || !e->err_eof) {
                 /* Keep reading what is already in flight, then give up on pipes held by others. */
                 brig_exec_set_paused(e, false);
+                /* From now, not from when this loop iteration began. */
+                uv_update_time(e->ctx.loop);
                 (void) uv_timer_start(&e->drain, drain_cb, DRAIN_MS, 0);
         }
         finish(e);
@@ -365,7 +402,8 @@ void brig_exec_cancel(brig_exec *e) {
 }
 
 void brig_exec_set_paused(brig_exec *e, bool paused) {
-        if (e->state != EXEC_RUNNING || (paused && e->killed))
+        /* Once the command is over its output is bounded and must be read before the call can end. */
+        if (e->state != EXEC_RUNNING || (paused && (e->killed || e->exited)))
                 return;
         e->paused = paused;
         if (!e->out_eof) {
@@ -524,7 +562,8 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
 
 static int add_stream(cJSON *o, const char *name, const char *enc_name, const brig_buf *b) {
         const char *data = b->data ? b->data : "";
-        if (brig_utf8_valid(data, b->len)) {
+        /* Text when it stays text on the wire; control bytes (6 bytes each as JSON escapes) go as base64. */
+        if (brig_output_is_text(data, b->len)) {
                 return cJSON_AddStringToObject(o, name, data) && cJSON_AddStringToObject(o, enc_name, "utf8")
                                ? 0
                                : -ENOMEM;
@@ -561,6 +600,27 @@ cJSON *brig_exec_result_to_json(const brig_exec_result *res) {
         return ok ? TAKE_PTR(o) : NULL;
 }
 
+/* Appends text output whole when short, else its head and tail around a pointer to structuredContent, which
+ * has all of it: the text block must not carry megabytes a second time. Cuts fall on character
+ * boundaries. */
+static int append_excerpt(brig_buf *t, const char *data, size_t len, const char *name) {
+        size_t head = BRIG_EXEC_TEXT_HEAD, tail_start = len - BRIG_EXEC_TEXT_TAIL;
+        int r;
+
+        if (len <= BRIG_EXEC_TEXT_HEAD + BRIG_EXEC_TEXT_TAIL)
+                return brig_buf_append(t, data, len);
+        head -= brig_utf8_incomplete_tail(data, head);
+        /* Continuation bytes (10xxxxxx) belong to the character before them. */
+        while (tail_start < len && ((unsigned char) data[tail_start] & 0xC0) == 0x80)
+                tail_start++;
+        if ((r = brig_buf_append(t, data, head)) < 0 ||
+            (r = brig_buf_appendf(
+                     t, "\n[... %zu bytes not shown here; structuredContent.%s has all of them ...]\n",
+                     tail_start - head, name)) < 0)
+                return r;
+        return brig_buf_append(t, data + tail_start, len - tail_start);
+}
+
 char *brig_exec_result_to_text(const brig_exec_result *res) {
         brig_buf t = {0};
         char line[512], sig[16];
@@ -573,8 +633,8 @@ char *brig_exec_result_to_text(const brig_exec_result *res) {
                         continue;
                 if (i == 1 && t.len)
                         ok = brig_buf_append(&t, "\n[stderr]\n", 10) >= 0;
-                if (brig_utf8_valid(data, b->len))
-                        ok = ok && brig_buf_append(&t, data, b->len) >= 0;
+                if (brig_output_is_text(data, b->len))
+                        ok = ok && append_excerpt(&t, data, b->len, i == 0 ? "stdout" : "stderr") >= 0;
                 else {
                         int n = snprintf(line, sizeof(line), "[%zu bytes of binary output, base64 in %s]",
                                          b->len, i == 0 ? "stdout" : "stderr");

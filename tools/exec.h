@@ -96,10 +96,19 @@ int brig_exec_signal(brig_exec *e, int sig);
 int brig_exec_write_stdin(brig_exec *e, const char *data, size_t len, bool close_after);
 
 /* Stops (or resumes) reading the command's output: a full pipe then blocks the command. Used for
- * backpressure when a client reads slowly. */
+ * backpressure when a client reads slowly. Once the command is over, a pause is ignored: what is left in its
+ * pipes is bounded and the call cannot end before it is read. */
 void brig_exec_set_paused(brig_exec *e, bool paused);
 
-/* structuredContent and the text rendering of a result. New objects; NULL on allocation failure. */
+/* The text rendering shows at most this much of each stream's head and tail; structuredContent has it all.
+ */
+#define BRIG_EXEC_TEXT_HEAD (8u * 1024u)
+#define BRIG_EXEC_TEXT_TAIL (8u * 1024u)
+
+/* structuredContent and the text rendering of a result. New objects; NULL on allocation failure. Output
+ * goes as base64 unless it is text that JSON escaping keeps within BRIG_TEXT_MAX_ESCAPE_RATIO bytes per
+ * byte, and the text rendering carries a bounded excerpt: a result costs at most about twice its output's
+ * size on the wire, whatever the output holds. */
 cJSON *brig_exec_result_to_json(const brig_exec_result *res);
 char *brig_exec_result_to_text(const brig_exec_result *res);
 

@@ -235,7 +235,8 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
         n = call->carry_len[s] + len;
         tail = brig_utf8_incomplete_tail(buf, n);
         body = n - tail;
-        text = brig_utf8_valid(buf, body);
+        /* Escape-heavy text (control bytes cost 6 wire bytes each) goes as base64, like binary. */
+        text = brig_output_is_text(buf, body);
         if (text) {
                 memcpy(call->carry[s], buf + body, tail);
                 call->carry_len[s] = tail;

@@ -4,6 +4,7 @@
  * on SIGINT/SIGTERM with every jail killed and the socket removed. */
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,8 +143,27 @@ static int claim_path(const char *path, brig_error *err) {
         return 0;
 }
 
+/* Below this much free heap, trimming is not worth the walk. */
+#define TRIM_MIN_FREE (4u << 20)
+
+/* After a peak (thousands of calls in flight, each with its buffers) glibc keeps the freed heap and RSS
+ * stays at the peak. Once no call is in flight, hand free memory back: malloc_trim also releases free pages
+ * inside the heap and the thread arenas, not only at the top. Once per idle period: the free figure changes
+ * whenever anything ran since. */
+static void release_memory(brig_worker *w) {
+        for (brig_conn *c = w->conns; c; c = c->next)
+                if (c->n_calls)
+                        return;
+        struct mallinfo2 mi = mallinfo2();
+        if (mi.fordblks < TRIM_MIN_FREE || mi.fordblks == w->trimmed_free)
+                return;
+        (void) malloc_trim(0);
+        w->trimmed_free = mallinfo2().fordblks;
+}
+
 static void sweep_cb(uv_timer_t *t) {
         brig_envs_sweep(t->data);
+        release_memory(t->data);
 }
 
 static void connection_cb(uv_stream_t *server, int status) {

@@ -84,6 +84,7 @@ struct brig_worker {
         uint64_t next_conn_id;
         uint64_t next_call_id;
         bool stopping;
+        size_t trimmed_free;                      /* free heap bytes after the last malloc_trim (worker.c) */
         const struct brig_proxy_resolve *resolve; /* borrowed from the options: lives as long as main() */
         size_t n_resolve;
 };

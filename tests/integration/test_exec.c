@@ -447,6 +447,84 @@ static void test_exec__output_is_bounded_and_marked(void **state) {
         close(fd);
 }
 
+/* Many calls in flight on many connections: every result carries exactly the bytes its command wrote. Half
+ * the commands leave a background child holding stdout open, so their call ends by draining the pipe, not
+ * by its EOF; under load the loop can reach that point before it has polled the pipe (issue 11). */
+#define LOAD_CONNS 24
+#define LOAD_CALLS 25
+
+/* brigd's resident set in KiB (-1 when unknown). */
+static long brigd_rss_kb(void) {
+        char path[64], line[256];
+        long kb = -1;
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) d.pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+                        break;
+        fclose(f);
+        return kb;
+}
+
+static void test_exec__no_output_lost_under_load(void **state) {
+        (void) state;
+        int fds[LOAD_CONNS];
+        int got = 0, lost = 0;
+
+        if (skip_why) {
+                fprintf(stderr, "# SKIP: %s\n", skip_why);
+                skip();
+        }
+        long rss_before = brigd_rss_kb();
+        for (int i = 0; i < LOAD_CONNS; i++) {
+                fds[i] = open_session();
+                for (int j = 0; j < LOAD_CALLS; j++) {
+                        char msg[512];
+                        snprintf(msg, sizeof(msg),
+                                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/"
+                                 "call\",\"params\":{\"name\":"
+                                 "\"exec\",\"arguments\":{\"command\":\"echo $RANDOM; %secho t%d.%d\"}}}",
+                                 j + 1, j % 2 ? "(sleep 2) & " : "", i, j);
+                        assert_int_equal(client_send(fds[i], msg), 0);
+                }
+        }
+        for (int i = 0; i < LOAD_CONNS; i++) {
+                for (int n = 0; n < LOAD_CALLS; n++) {
+                        cJSON *m = client_recv(fds[i], 120000);
+                        assert_non_null(m);
+                        int id = cJSON_GetObjectItem(m, "id")->valueint;
+                        char want[32];
+                        snprintf(want, sizeof(want), "t%d.%d\n", i, id - 1);
+                        const char *out = sc_str(m, "stdout");
+                        const char *nl = out ? strchr(out, '\n') : NULL;
+                        if (!nl || strcmp(nl + 1, want) != 0) {
+                                fprintf(stderr, "# call %d.%d: stdout %s\n", i, id - 1,
+                                        out ? out : "(none)");
+                                lost++;
+                        }
+                        got++;
+                        cJSON_Delete(m);
+                }
+                close(fds[i]);
+        }
+        assert_int_equal(got, LOAD_CONNS * LOAD_CALLS);
+        assert_int_equal(lost, 0);
+        /* Memory goes back close to the idle figure once the load is over (issue 11: 440 MB kept after a
+         * peak). Waits for it, bounded; what matters is that the peak is not kept. */
+        long rss_after = -1;
+        for (int i = 0; i < 100; i++) {
+                rss_after = brigd_rss_kb();
+                if (rss_before <= 0 || rss_after <= rss_before + 6144)
+                        break;
+                usleep(100000);
+        }
+        fprintf(stderr, "# brigd RSS before %ld KiB, after %ld KiB\n", rss_before, rss_after);
+        if (rss_before > 0)
+                assert_true(rss_after <= rss_before + 6144);
+}
+
 static void test_exec__missing_program_is_a_clear_error(void **state) {
         (void) state;
         int fd = open_session();
@@ -474,6 +552,7 @@ int main(void) {
                 cmocka_unit_test(test_exec__concurrent_calls_answer_by_id),
                 cmocka_unit_test(test_exec__output_is_bounded_and_marked),
                 cmocka_unit_test(test_exec__missing_program_is_a_clear_error),
+                cmocka_unit_test(test_exec__no_output_lost_under_load),
                 cmocka_unit_test(test_protocol__malformed_input_keeps_connection),
                 cmocka_unit_test(test_protocol__requires_initialize_first),
                 cmocka_unit_test(test_protocol__negotiates_versions),

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "common/cleanup.h"
+#include "common/json.h"
 #include "common/json_locate.h"
 #include "common/text.h"
 
@@ -313,9 +314,33 @@ static void test_text__json_locate_finds_values(void **state) {
         assert_false(brig_json_locate("", 0, "a", &off));
 }
 
+static void test_text__json_escaped_len_counts_cjson_escapes(void **state) {
+        (void) state;
+        const char *s = "a\"\\\n\t\x01\x1f\x7f";
+        cJSON *str = cJSON_CreateString(s);
+        char *printed = cJSON_PrintUnformatted(str);
+        /* cJSON adds the two quotes. */
+        assert_int_equal(brig_json_escaped_len(s, strlen(s)) + 2, strlen(printed));
+        free(printed);
+        cJSON_Delete(str);
+}
+
+static void test_text__output_is_text_only_when_escaping_is_cheap(void **state) {
+        (void) state;
+        char ctl[4096];
+        memset(ctl, 1, sizeof(ctl));
+        assert_true(brig_output_is_text("hello\n", 6));
+        assert_true(brig_output_is_text("\x1b[1mbold\x1b[0m", 12));
+        assert_false(brig_output_is_text(ctl, sizeof(ctl)));
+        assert_false(brig_output_is_text("\xff", 1));
+        assert_true(brig_output_is_text(ctl, 16)); /* a few escapes in a short output stay text */
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_text__buf_unbounded_grows),
+                cmocka_unit_test(test_text__json_escaped_len_counts_cjson_escapes),
+                cmocka_unit_test(test_text__output_is_text_only_when_escaping_is_cheap),
                 cmocka_unit_test(test_text__buf_cap_truncates_and_flags),
                 cmocka_unit_test(test_text__buf_exactly_max_is_not_truncated),
                 cmocka_unit_test(test_text__buf_big_append_into_small_cap),
