@@ -521,8 +521,11 @@ static void test_exec__no_output_lost_under_load(void **state) {
                 usleep(100000);
         }
         fprintf(stderr, "# brigd RSS before %ld KiB, after %ld KiB\n", rss_before, rss_after);
+#ifndef __SANITIZE_ADDRESS__
+        /* Under ASan, freed memory waits in its quarantine and the figure says nothing about brigd. */
         if (rss_before > 0)
                 assert_true(rss_after <= rss_before + 6144);
+#endif
 }
 
 static void test_exec__missing_program_is_a_clear_error(void **state) {
