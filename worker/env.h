@@ -91,6 +91,8 @@ struct brig_env {
         uint64_t ws_bytes;            /* workspace usage as last measured (policies with a quota only) */
         bool ws_measured;
         int holds; /* work in flight that keeps a destroyed environment's memory */
+        /* Admitted calls running here (worker/admission.c). */
+        unsigned calls_in_flight;
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */

@@ -64,6 +64,9 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         if ((r = check_helper(w->jail_helper, err)) < 0)
                 return r;
         w->spares_wanted = o->spares;
+        w->max_conns_per_uid = o->max_conns_per_uid;
+        w->handshake_timeout_ms = o->handshake_timeout_ms;
+        brig__admission_init(w, o);
         w->resolve = o->resolve;
         w->n_resolve = o->n_resolve;
         if ((r = brig_identity_detect(o->jail_id, &w->identity, err)) < 0)
@@ -136,8 +139,26 @@ static int claim_path(const char *path, brig_error *err) {
         return 0;
 }
 
+/* A connection that never initialises holds a slot (and an fd) for nothing: it gets the handshake timeout
+ * to do so. Checked once a second, with the environments' sweep. */
+static void close_idle_handshakes(brig_worker *w) {
+        uint64_t now = uv_now(w->loop);
+
+        if (!w->handshake_timeout_ms)
+                return;
+        for (brig_conn *c = w->conns, *next; c; c = next) {
+                next = c->next;
+                if (!c->initialized && !c->closing && now - c->accepted_at >= w->handshake_timeout_ms)
+                        brig__conn_close(c, "no initialize within the handshake timeout");
+        }
+}
+
 static void sweep_cb(uv_timer_t *t) {
-        brig_envs_sweep(t->data);
+        brig_worker *w = t->data;
+        brig_envs_sweep(w);
+        close_idle_handshakes(w);
+        /* Environments stopped by the sweep gave their fds back. */
+        brig__admission_pump(w);
 }
 
 static void connection_cb(uv_stream_t *server, int status) {
