@@ -9,6 +9,7 @@
  * NOFILE > 0 starts brigd with that soft RLIMIT_NOFILE (a typical service limit is 1024). Not a test. */
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -37,9 +38,12 @@ static pid_t start_brigd(const char *build, const char *source, const char *dir,
                                 (void) setrlimit(RLIMIT_NOFILE, &rl);
                         }
                 }
+                char log[1100];
+                snprintf(log, sizeof(log), "%s/brigd.log", dir);
                 int null = open("/dev/null", O_WRONLY);
+                int lf = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
                 dup2(null, 1);
-                dup2(null, 2);
+                dup2(lf >= 0 ? lf : null, 2);
                 execl(b1, b1, "--socket", sock, "--state-dir", b2, "--audit", b3, "--policy", b4,
                       "--jail-helper", b5, "--log-level", "error", (char *) NULL);
                 _exit(127);
@@ -117,8 +121,14 @@ int main(int argc, char **argv) {
                "(%d named environments kept running)\n",
                rss_before, peak, rss_after, rss_before > 0 ? (double) rss_after / (double) rss_before : 0,
                fds_before, fds_after, k);
-        kill(d, SIGTERM);
-        waitpid(d, NULL, 0);
+        int status = 0;
+        bool alive = kill(d, SIGTERM) == 0;
+        waitpid(d, &status, 0);
+        if (!alive || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                /* Kept for a post-mortem: brigd.log is its stderr. */
+                printf("brigd did not stop cleanly (status 0x%x): see %s/brigd.log\n", status, dir);
+                return 1;
+        }
         if (brig_rm_rf(dir) < 0)
                 fprintf(stderr, "bench: could not remove %s\n", dir);
         size_t lost = named.hung + unnamed.hung, bad = named.wrong + named.empty + unnamed.wrong +

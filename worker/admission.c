@@ -148,6 +148,10 @@ void brig__admission_pump(brig_worker *w) {
         a->pumping = false;
 }
 
+static void pump_cb(uv_timer_t *t) {
+        brig__admission_pump(t->data);
+}
+
 void brig__admission_release(brig_call *call) {
         brig_worker *w = call->conn->w;
         brig_admission *a = &w->admission;
@@ -160,8 +164,23 @@ void brig__admission_release(brig_call *call) {
         call->slot_env->calls_in_flight--;
         a->in_flight--;
         a->avg_call_ms = 0.9 * a->avg_call_ms + 0.1 * (double) (uv_now(w->loop) - call->admitted_at);
-        if (a->head)
-                brig__admission_pump(w);
+        /* Not from here: a call ends inside callbacks of its environment (a failed start calls all its
+         * waiters), and a queued call started now would re-enter them. On the next loop turn instead. */
+        if (a->head && a->timer_ready && !uv_is_active((uv_handle_t *) &a->pump_timer))
+                (void) uv_timer_start(&a->pump_timer, pump_cb, 0, 0);
+}
+
+void brig__admission_start(brig_worker *w) {
+        (void) uv_timer_init(w->loop, &w->admission.pump_timer);
+        w->admission.pump_timer.data = w;
+        w->admission.timer_ready = true;
+}
+
+void brig__admission_stop(brig_worker *w) {
+        if (!w->admission.timer_ready)
+                return;
+        w->admission.timer_ready = false;
+        uv_close((uv_handle_t *) &w->admission.pump_timer, NULL);
 }
 
 cJSON *brig__admission_busy(brig_worker *w, const cJSON *id, const char *what) {

@@ -206,6 +206,7 @@ int brig_worker_listen(brig_worker *w, const char *path, brig_error *err) {
         (void) uv_timer_start(&w->sweep, sweep_cb, 1000, 1000);
         (void) uv_timer_init(w->loop, &w->spare_timer);
         w->spare_timer.data = w;
+        brig__admission_start(w);
         brig_spares_fill(w);
         return 0;
 }
@@ -219,6 +220,7 @@ void brig_worker_stop(brig_worker *w) {
                 uv_close((uv_handle_t *) &w->listener, NULL);
                 uv_close((uv_handle_t *) &w->sweep, NULL);
                 uv_close((uv_handle_t *) &w->spare_timer, NULL);
+                brig__admission_stop(w);
                 (void) unlink(w->socket_path);
         }
         for (brig_conn *c = w->conns, *next; c; c = next) {

@@ -81,6 +81,8 @@ typedef struct brig_admission {
         brig_call *head, *tail; /* the queue */
         double avg_call_ms;     /* recent calls' running time, for the retry hint */
         bool pumping, pump_again;
+        uv_timer_t pump_timer; /* starts queued calls on the next loop turn after a slot was freed */
+        bool timer_ready;
 } brig_admission;
 
 struct brig_worker {
@@ -216,5 +218,8 @@ int brig__admission_admit(brig_call *call);
 void brig__admission_release(brig_call *call);
 /* Starts queued calls that fit now (also run periodically: environments that stop free fds). */
 void brig__admission_pump(brig_worker *w);
+/* The pump's timer, with the listener's lifetime. */
+void brig__admission_start(brig_worker *w);
+void brig__admission_stop(brig_worker *w);
 /* The documented busy refusal: JSON-RPC -32001, data {"reason": "busy", "retry_after_ms": N, ...}. */
 cJSON *brig__admission_busy(brig_worker *w, const cJSON *id, const char *what);
