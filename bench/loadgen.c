@@ -469,25 +469,12 @@ int loadgen_env_dirs(const char *state_dir) {
         return count_entries(path, false);
 }
 
-/* Directories under every brig* directory directly below pid's own cgroup (cgroup v2). */
-int loadgen_cgroups(pid_t pid) {
-        char path[512], line[512], base[1024];
-        int n = 0;
-        (void) snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return -1;
-        path[0] = 0;
-        while (fgets(line, sizeof(line), f))
-                if (strncmp(line, "0::", 3) == 0) {
-                        line[strcspn(line, "\n")] = 0;
-                        (void) snprintf(path, sizeof(path), "%s", line + 3);
-                }
-        (void) fclose(f);
-        (void) snprintf(base, sizeof(base), "/sys/fs/cgroup%s", strcmp(path, "/") == 0 ? "" : path);
+/* Directories in every brig* directory directly below base. */
+static int count_brig_cgroups(const char *base) {
         DIR *d = opendir(base);
+        int n = 0;
         if (!d)
-                return -1;
+                return 0;
         for (struct dirent *de; (de = readdir(d));)
                 if (de->d_type == DT_DIR && strncmp(de->d_name, "brig", 4) == 0) {
                         char sub[1400];
@@ -497,5 +484,34 @@ int loadgen_cgroups(pid_t pid) {
                                 n += k;
                 }
         (void) closedir(d);
+        return n;
+}
+
+/* brig's cgroups below pid's own: the unified hierarchy (v2), or v1's memory controller. */
+int loadgen_cgroups(pid_t pid) {
+        char path[512], line[512], base[1100];
+        int n = 0;
+        (void) snprintf(path, sizeof(path), "/proc/%d/cgroup", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -1;
+        while (fgets(line, sizeof(line), f)) {
+                char *own = strchr(line, ':') ? strchr(strchr(line, ':') + 1, ':') : NULL;
+                if (!own)
+                        continue;
+                *own++ = 0;
+                own[strcspn(own, "\n")] = 0;
+                const char *ctrl = strchr(line, ':') + 1;
+                if (ctrl[0] == 0)
+                        (void) snprintf(base, sizeof(base), "/sys/fs/cgroup%s",
+                                        strcmp(own, "/") == 0 ? "" : own);
+                else if (strcmp(ctrl, "memory") == 0)
+                        (void) snprintf(base, sizeof(base), "/sys/fs/cgroup/memory%s",
+                                        strcmp(own, "/") == 0 ? "" : own);
+                else
+                        continue;
+                n += count_brig_cgroups(base);
+        }
+        (void) fclose(f);
         return n;
 }
