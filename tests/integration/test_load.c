@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -199,6 +200,70 @@ static void test_load__calls_past_the_queue_get_the_busy_error(void **state) {
         assert_int_equal(brigd_stop(&d), 0);
 }
 
+/* Queued calls leave the queue when cancelled or when their client goes, and nothing of them stays. */
+static void test_load__queued_calls_can_be_cancelled_and_abandoned(void **state) {
+        (void) state;
+        static const char *const args[] = {"--max-calls", "1", NULL};
+        char buf[8192] = "";
+        brigd d;
+
+        start_args(&d, args);
+        int fd = client_connect(&d);
+        assert_true(fd >= 0);
+        cJSON *init = client_initialize(fd, NULL);
+        assert_non_null(init);
+        cJSON_Delete(init);
+        /* 1 runs, 2 and 3 wait; 2 is cancelled while it waits. */
+        for (int id = 1; id <= 3; id++) {
+                char msg[256];
+                snprintf(msg, sizeof(msg),
+                         "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":"
+                         "\"exec\",\"arguments\":{\"command\":\"echo q%d\"}}}\n",
+                         id, id);
+                strcat(buf, msg);
+        }
+        strcat(buf, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{"
+                    "\"requestId\":2}}\n");
+        assert_int_equal(write(fd, buf, strlen(buf)), (ssize_t) strlen(buf));
+        bool seen[4] = {false};
+        for (int got = 0; got < 2;) {
+                cJSON *m = client_recv(fd, 60000); /* a hang guard */
+                assert_non_null(m);
+                const cJSON *mid = cJSON_GetObjectItem(m, "id");
+                if (cJSON_IsNumber(mid)) {
+                        assert_true(mid->valueint == 1 || mid->valueint == 3);
+                        seen[mid->valueint] = true;
+                        got++;
+                }
+                cJSON_Delete(m);
+        }
+        assert_true(seen[1] && seen[3]);
+        /* Abandoned while queued: a client that pipelines and leaves. */
+        buf[0] = 0;
+        for (int id = 10; id < 40; id++) {
+                char msg[256];
+                snprintf(msg, sizeof(msg),
+                         "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":"
+                         "\"exec\",\"arguments\":{\"command\":\"echo a%d\"}}}\n",
+                         id, id);
+                strcat(buf, msg);
+        }
+        assert_int_equal(write(fd, buf, strlen(buf)), (ssize_t) strlen(buf));
+        close(fd);
+        /* The slot comes back: another client is served. */
+        fd = client_connect(&d);
+        assert_true(fd >= 0);
+        init = client_initialize(fd, NULL);
+        assert_non_null(init);
+        cJSON_Delete(init);
+        cJSON *r = client_call(fd, 1, "{\"command\":\"echo after\"}", NULL, NULL);
+        assert_non_null(r);
+        assert_string_equal(sc_str(r, "stdout"), "after\n");
+        cJSON_Delete(r);
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
 /* EOF within the hang guard: brigd closed the connection. */
 static bool closed_by_brigd(int fd) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -296,6 +361,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_load__fd_limit_is_raised_and_inherited_fds_are_closed),
                 cmocka_unit_test(test_load__calls_past_the_queue_get_the_busy_error),
+                cmocka_unit_test(test_load__queued_calls_can_be_cancelled_and_abandoned),
                 cmocka_unit_test(test_load__a_connection_that_never_initializes_is_closed),
                 cmocka_unit_test(test_load__one_uid_cannot_crowd_out_others),
                 cmocka_unit_test(test_load__pipelined_calls_in_named_environments_lose_nothing),
