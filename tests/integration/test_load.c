@@ -88,6 +88,53 @@ static void test_load__pipelined_calls_in_unnamed_environments_lose_nothing(void
         run_load(0);
 }
 
+/* brigd's fd limit taken far below what the load needs after it started (as another process would use the
+ * fds up): calls that cannot get fds are refused as busy, never with EMFILE, and brigd serves again
+ * afterwards. */
+static void test_load__fd_exhaustion_gets_the_busy_refusal_and_recovers(void **state) {
+        (void) state;
+        struct rlimit rl;
+        loadgen_stats st;
+        brigd d;
+
+        start_args(&d, NULL);
+        assert_int_equal(prlimit(d.pid, RLIMIT_NOFILE, NULL, &rl), 0);
+        rl.rlim_cur = 160;
+        if (prlimit(d.pid, RLIMIT_NOFILE, &rl, NULL) < 0) {
+                fprintf(stderr, "# SKIP: cannot set brigd's fd limit: %s\n", strerror(errno));
+                (void) brigd_stop(&d);
+                skip();
+        }
+
+        loadgen_opts o = {.socket = d.socket,
+                          .env_prefix = "fdx",
+                          .n_conns = 20,
+                          .n_calls = 10,
+                          .n_envs = 0,
+                          .deadline_ms = 240000, /* a hang guard */
+                          .max_retries = 100000};
+        assert_int_equal(loadgen_run(&o, d.pid, &st), 0);
+        loadgen_print("20 x 10 unnamed environments in 160 fds", &st);
+        assert_int_equal(st.hung, 0);
+        assert_int_equal(st.conn_failed, 0);
+        assert_int_equal(st.wrong, 0);
+        assert_int_equal(st.errors, 0);
+        assert_int_equal(st.busy_final, 0);
+        assert_int_equal(st.ok + st.empty, st.expected);
+
+        int fd = client_connect(&d);
+        assert_true(fd >= 0);
+        cJSON *init = client_initialize(fd, NULL);
+        assert_non_null(init);
+        cJSON_Delete(init);
+        cJSON *r = client_call(fd, 1, "{\"command\":\"echo recovered\"}", NULL, NULL);
+        assert_non_null(r);
+        assert_string_equal(sc_str(r, "stdout"), "recovered\n");
+        cJSON_Delete(r);
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
 static long soft_limit_of(pid_t pid, long *hard) {
         char path[64], line[256];
         long soft = -1;
@@ -364,6 +411,7 @@ int main(void) {
                 cmocka_unit_test(test_load__queued_calls_can_be_cancelled_and_abandoned),
                 cmocka_unit_test(test_load__a_connection_that_never_initializes_is_closed),
                 cmocka_unit_test(test_load__one_uid_cannot_crowd_out_others),
+                cmocka_unit_test(test_load__fd_exhaustion_gets_the_busy_refusal_and_recovers),
                 cmocka_unit_test(test_load__pipelined_calls_in_named_environments_lose_nothing),
                 cmocka_unit_test(test_load__pipelined_calls_in_unnamed_environments_lose_nothing),
         };
