@@ -41,6 +41,7 @@ bench: build
 	./$(BUILD)/bench/bench_history 21 10000
 	./$(BUILD)/bench/bench_policy policies 31
 	./$(BUILD)/bench/bench_proxy $(BUILD) . 5
+	./$(BUILD)/bench/bench_load $(BUILD) . 200 50 20
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -2,10 +2,12 @@
 /* One client connection: reading and framing, a bounded write queue with backpressure on the commands it
  * streams from, and a reference count so the connection outlives the calls still finishing after it
  * closed. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
@@ -195,6 +197,36 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         brig__conn_unref(c);
 }
 
+/* Writes msg (consumed) at once, if the socket takes it whole: for the last words before a close, which
+ * would cancel a queued write. A new connection's socket buffer is empty. */
+static void conn_say_now(brig_conn *c, cJSON *msg) {
+        _cleanup_free_ char *text = msg ? cJSON_PrintUnformatted(msg) : NULL;
+        _cleanup_free_ char *line = NULL;
+
+        cJSON_Delete(msg);
+        if (!text || asprintf(&line, "%s\n", text) < 0)
+                return;
+        uv_buf_t buf = uv_buf_init(line, (unsigned) strlen(line));
+        (void) uv_try_write((uv_stream_t *) &c->pipe, &buf, 1);
+}
+
+/* Why a new connection c (already counted) may not stay, or NULL. Root and the admin uids get
+ * BRIG_ADMIN_CONNECTIONS past the global cap and have no per-uid cap, so that idle connections of other
+ * users never lock the operator out. */
+static const char *conn_refusal(const brig_worker *w, const brig_conn *c) {
+        bool admin = c->peer.uid == 0 || brig__worker_is_admin(w, c->peer.uid);
+        size_t same_uid = 0;
+
+        if (w->n_conns > BRIG_MAX_CONNECTIONS + (admin ? BRIG_ADMIN_CONNECTIONS : 0))
+                return "too many connections";
+        if (admin || !w->max_conns_per_uid)
+                return NULL;
+        for (const brig_conn *o = w->conns; o; o = o->next)
+                if (!o->closing && o->peer.uid == c->peer.uid)
+                        same_uid++;
+        return same_uid > w->max_conns_per_uid ? "too many connections from this uid" : NULL;
+}
+
 void brig__conn_accept(brig_worker *w) {
         brig_conn *c;
         socklen_t len = sizeof(struct ucred);
@@ -212,6 +244,7 @@ void brig__conn_accept(brig_worker *w) {
         (void) uv_timer_init(w->loop, &c->stall_timer);
         c->pipe.data = c->stall_timer.data = c;
         c->refs = 2;
+        c->accepted_at = uv_now(w->loop);
         c->next = w->conns;
         w->conns = c;
         w->n_conns++;
@@ -239,8 +272,11 @@ void brig__conn_accept(brig_worker *w) {
                 brig__conn_close(c, "audit log unavailable");
                 return;
         }
-        if (w->n_conns > BRIG_MAX_CONNECTIONS) {
-                brig__conn_close(c, "too many connections");
+        const char *refusal = conn_refusal(w, c);
+        if (refusal) {
+                /* Said on the wire too, so that the client can tell a full worker from a broken one. */
+                conn_say_now(c, brig__admission_busy(w, NULL, refusal));
+                brig__conn_close(c, refusal);
                 return;
         }
         log_info("connection %llu from uid=%u pid=%d", (unsigned long long) c->id, c->peer.uid, c->peer.pid);

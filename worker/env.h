@@ -109,6 +109,8 @@ struct brig_env {
         int holds;                /* work in flight that keeps a destroyed environment's memory */
         brig_env_quota quota;     /* how the workspace quota is enforced (worker/env_quota.h) */
         brig_env_prepare prepare; /* its preparation on disk (worker/env_disk.h) */
+        /* Admitted calls running here (worker/admission.c). */
+        unsigned calls_in_flight;
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */

@@ -50,15 +50,32 @@ static void help(void) {
                "                    the network proxy of proxy-mode environments resolves NAME to the IPv4\n"
                "                    or IPv6 address ADDR instead of asking DNS (repeatable; the policy's\n"
                "                    allow rules and address checks still apply)\n"
+               "  --max-calls N     calls running commands at once in the worker (default: from the fd\n"
+               "                    limit, at most %d); calls beyond wait in a queue\n"
+               "  --max-calls-per-environment N\n"
+               "                    calls running commands at once in one environment (default %d)\n"
+               "  --max-queued N    calls waiting for a slot; past it calls are refused at once with\n"
+               "                    JSON-RPC error -32001, data.reason \"busy\" and data.retry_after_ms\n"
+               "                    (default: 8 x --max-calls)\n"
+               "  --max-connections-per-uid N\n"
+               "                    connections one uid may hold, 0 for no cap; root and --admin-uid\n"
+               "                    have none (default %d; %d in all, root and admins get %d more)\n"
+               "  --handshake-timeout MS\n"
+               "                    a connection that has not sent initialize after MS milliseconds is\n"
+               "                    closed, 0 never (default %d)\n"
                "  --log-level L     error, warning, info or debug (default: info)\n"
                "  -h, --help        show this help\n"
                "  --version         show the version\n"
                "\n"
+               "At start brigd raises its soft fd limit to the hard one and closes every fd it inherited\n"
+               "but stdin, stdout and stderr.\n"
                "Stop with Ctrl-C or SIGTERM: running calls are killed and the socket is removed.\n"
                "SIGHUP reloads the policy files: new environments get the new policies, running ones keep\n"
                "theirs until they stop; a reload that fails keeps every old policy and logs why.\n"
                "Docs: docs/protocol.md (wire protocol), docs/policy.md (policy format).\n",
-               BRIG_POLICYDIR, BRIG_LIBEXECDIR, BRIG_JAIL_HOST_ID_DEFAULT, BRIG_ENV_START_TIMEOUT_S);
+               BRIG_POLICYDIR, BRIG_LIBEXECDIR, BRIG_JAIL_HOST_ID_DEFAULT, BRIG_ENV_START_TIMEOUT_S,
+               BRIG_MAX_CALLS_CAP, BRIG_MAX_CALLS_PER_ENV_DEFAULT, BRIG_MAX_CONNECTIONS_PER_UID_DEFAULT,
+               BRIG_MAX_CONNECTIONS, BRIG_ADMIN_CONNECTIONS, BRIG_HANDSHAKE_TIMEOUT_MS_DEFAULT);
 }
 
 static char *default_state_dir(void) {
@@ -86,6 +103,31 @@ static char *default_audit(const char *socket_path) {
         if (!copy)
                 return NULL;
         return asprintf(&s, "%s/brig.audit.jsonl", dirname(copy)) < 0 ? NULL : s;
+}
+
+/* Fds our launcher left open (a shell's, a service manager's) would reach every jail's init through the
+ * helpers we spawn; none is ours, since brigd takes no fd by option. */
+static void close_inherited_fds(void) {
+#if HAVE_CLOSE_RANGE
+        if (close_range(3, ~0U, 0) == 0)
+                return;
+#endif
+        /* FIXME: remove once the minimum kernel is >= 5.9 (close_range). */
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = 3; fd < (max > 0 ? max : 65536); fd++)
+                (void) close((int) fd);
+}
+
+/* A count option: 0 to max. */
+static int parse_count(const char *name, const char *arg, uint64_t max, unsigned *ret) {
+        uint64_t v;
+        if (brig_parse_u64(arg, &v) < 0 || v > max) {
+                fprintf(stderr, "brigd: --%s: expected 0 to %llu, got '%s'\n", name,
+                        (unsigned long long) max, arg);
+                return -EINVAL;
+        }
+        *ret = (unsigned) v;
+        return 0;
 }
 
 static void signal_cb(uv_signal_t *s, int signum) {
@@ -119,6 +161,11 @@ int main(int argc, char **argv) {
                 {"spare-environments", required_argument, NULL, 'S'},
                 {"resolve", required_argument, NULL, 'R'},
                 {"start-timeout", required_argument, NULL, 'T'},
+                {"max-calls", required_argument, NULL, 'C'},
+                {"max-calls-per-environment", required_argument, NULL, 'E'},
+                {"max-queued", required_argument, NULL, 'Q'},
+                {"max-connections-per-uid", required_argument, NULL, 'U'},
+                {"handshake-timeout", required_argument, NULL, 'H'},
                 {},
         };
         _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL;
@@ -127,13 +174,16 @@ int main(int argc, char **argv) {
         brig_worker_options o = {.socket_path = "brig.sock",
                                  .jail_id = BRIG_JAIL_HOST_ID_DEFAULT,
                                  .spares = 1,
-                                 .start_timeout_s = BRIG_ENV_START_TIMEOUT_S};
+                                 .start_timeout_s = BRIG_ENV_START_TIMEOUT_S,
+                                 .max_conns_per_uid = BRIG_MAX_CONNECTIONS_PER_UID_DEFAULT,
+                                 .handshake_timeout_ms = BRIG_HANDSHAKE_TIMEOUT_MS_DEFAULT};
         brig_error err = BRIG_ERROR_INIT;
         brig_worker w;
         uv_loop_t loop;
         uint64_t id;
         int c, r;
 
+        close_inherited_fds();
         brig_log_set_ident("brigd");
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -167,6 +217,28 @@ int main(int argc, char **argv) {
                                 return 2;
                         }
                         o.n_resolve++;
+                        break;
+                case 'C':
+                        if (parse_count("max-calls", optarg, 65536, &o.max_calls) < 0)
+                                return 2;
+                        break;
+                case 'E':
+                        if (parse_count("max-calls-per-environment", optarg, 65536, &o.max_calls_per_env) <
+                            0)
+                                return 2;
+                        break;
+                case 'Q':
+                        if (parse_count("max-queued", optarg, 1u << 20, &o.max_queued) < 0)
+                                return 2;
+                        break;
+                case 'U':
+                        if (parse_count("max-connections-per-uid", optarg, BRIG_MAX_CONNECTIONS,
+                                        &o.max_conns_per_uid) < 0)
+                                return 2;
+                        break;
+                case 'H':
+                        if (parse_count("handshake-timeout", optarg, 86400000, &o.handshake_timeout_ms) < 0)
+                                return 2;
                         break;
                 case 'a':
                         o.audit_path = optarg;

@@ -385,6 +385,7 @@ static void send_tool_result(brig_call *call, int audit_r, const char *text, cJS
 static void call_finish(brig_call *call) {
         brig_conn *c = call->conn;
         call->state = BRIG_CALL_DONE;
+        brig__admission_release(call);
         call_unlink(call);
         call_free(call);
         brig__conn_unref(c);
@@ -431,6 +432,13 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
         call_finish(call);
 }
 
+/* Resources the whole worker shares ran out (fds, the environment's command queue): the call may succeed
+ * later, so it is refused as busy. */
+static bool out_of_resources(const brig_error *err) {
+        return err->code == -EMFILE || err->code == -ENFILE ||
+               (err->code == -EAGAIN && err->kind == BRIG_KIND_SANDBOX);
+}
+
 /* Ends a call that never ran a command: the environment could not start, the exec could not be spawned, or
  * the client cancelled while the environment was starting. */
 static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_error) {
@@ -440,7 +448,10 @@ static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_e
         if (ev && err)
                 cJSON_AddStringToObject(ev, "error", err->msg);
         int audit_r = call_audit(call, ev);
-        if (call->state == BRIG_CALL_RUNNING && audit_r >= 0 && as_rpc_error) {
+        if (call->state == BRIG_CALL_RUNNING && audit_r >= 0 && err && out_of_resources(err)) {
+                /* The one documented refusal, not one message per resource that ran out. */
+                (void) brig__conn_send(c, brig__admission_busy(c->w, call->id, err->msg));
+        } else if (call->state == BRIG_CALL_RUNNING && audit_r >= 0 && as_rpc_error) {
                 send_brig_error(c, call->id,
                                 client_fault(err) ? BRIG_RPC_INVALID_PARAMS : BRIG_RPC_INTERNAL_ERROR, err);
         } else if (err) {
@@ -584,6 +595,21 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
                 brig_exec_set_paused(call->exec, true);
 }
 
+/* Refused by admission control after its start was audited: the trail gets its end, the client the one
+ * busy error. */
+static void call_end_busy(brig_call *call) {
+        brig_conn *c = call->conn;
+        cJSON *ev = call_end_event(call, true);
+        if (ev)
+                cJSON_AddStringToObject(ev, "error", "busy: too many calls running and queued");
+        if (call_audit(call, ev) >= 0)
+                (void) brig__conn_send(
+                        c, brig__admission_busy(c->w, call->id, "too many calls running and queued"));
+        else
+                send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");
+        call_finish(call);
+}
+
 static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         const char *name = NULL;
         const cJSON *meta = brig_json_member(m->params, "_meta");
@@ -666,7 +692,8 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 }
         if (c->n_calls >= BRIG_MAX_CALLS_PER_CONNECTION) {
                 (void) audit_refusal(c, "tools/call", "too many calls in flight");
-                send_error(c, m->id, BRIG_RPC_REFUSED, "too many calls in flight on this connection");
+                (void) brig__conn_send(
+                        c, brig__admission_busy(c->w, m->id, "too many calls in flight on this connection"));
                 return;
         }
         if (is_repl && brig_repl_args_check(brig_json_member(m->params, "arguments"), &err) < 0) {
@@ -756,7 +783,16 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                         call_end_early(call, &err, err.kind == BRIG_KIND_INVALID_ARGUMENT);
                 return;
         }
-        brig_env_ensure_running(c->env, env_ready_cb, call);
+        int r = brig__admission_admit(call);
+        if (r > 0)
+                brig__mcp_call_start(call);
+        else if (r < 0)
+                call_end_busy(call);
+        /* else queued: brig__admission_pump() starts it. */
+}
+
+void brig__mcp_call_start(brig_call *call) {
+        brig_env_ensure_running(call->conn->env, env_ready_cb, call);
 }
 
 static void handle_cancelled(brig_conn *c, const brig_rpc_msg *m) {
@@ -769,6 +805,10 @@ static void handle_cancelled(brig_conn *c, const brig_rpc_msg *m) {
                 if (strcmp(call->key, key) == 0 && call->state == BRIG_CALL_RUNNING) {
                         /* MCP: no response is sent for a cancelled request. */
                         call->state = BRIG_CALL_CANCELLED;
+                        if (call->queued) {
+                                call_end_early(call, NULL, false);
+                                return;
+                        }
                         if (call->exec)
                                 brig_exec_cancel(call->exec);
                         if (call->repl)
@@ -871,14 +911,21 @@ static void handle_env_destroy(brig_conn *c, const brig_rpc_msg *m) {
 }
 
 void brig__mcp_conn_closing(brig_conn *c) {
-        for (brig_call *call = c->calls; call; call = call->next)
+        for (brig_call *call = c->calls, *next; call; call = next) {
+                next = call->next;
                 if (call->state == BRIG_CALL_RUNNING) {
                         call->state = BRIG_CALL_CANCELLED;
+                        /* A queued call has nothing to stop: it ends here, and leaves its place. */
+                        if (call->queued) {
+                                call_end_early(call, NULL, false);
+                                continue;
+                        }
                         if (call->exec)
                                 brig_exec_cancel(call->exec);
                         if (call->repl)
                                 brig_repl_interrupt(call->repl);
                 }
+        }
 }
 
 void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len) {

@@ -66,6 +66,9 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
                 return r;
         w->spares_wanted = o->spares;
         w->start_timeout_s = o->start_timeout_s ? o->start_timeout_s : BRIG_ENV_START_TIMEOUT_S;
+        w->max_conns_per_uid = o->max_conns_per_uid;
+        w->handshake_timeout_ms = o->handshake_timeout_ms;
+        brig__admission_init(w, o);
         w->resolve = o->resolve;
         w->n_resolve = o->n_resolve;
         if ((r = brig_identity_detect(o->jail_id, &w->identity, err)) < 0)
@@ -161,9 +164,27 @@ static void release_memory(brig_worker *w) {
         w->trimmed_free = mallinfo2().fordblks;
 }
 
+/* A connection that never initialises holds a slot (and an fd) for nothing: it gets the handshake timeout
+ * to do so. Checked once a second, with the environments' sweep. */
+static void close_idle_handshakes(brig_worker *w) {
+        uint64_t now = uv_now(w->loop);
+
+        if (!w->handshake_timeout_ms)
+                return;
+        for (brig_conn *c = w->conns, *next; c; c = next) {
+                next = c->next;
+                if (!c->initialized && !c->closing && now - c->accepted_at >= w->handshake_timeout_ms)
+                        brig__conn_close(c, "no initialize within the handshake timeout");
+        }
+}
+
 static void sweep_cb(uv_timer_t *t) {
-        brig_envs_sweep(t->data);
-        release_memory(t->data);
+        brig_worker *w = t->data;
+        brig_envs_sweep(w);
+        close_idle_handshakes(w);
+        /* Environments stopped by the sweep gave their fds back. */
+        brig__admission_pump(w);
+        release_memory(w);
 }
 
 static void connection_cb(uv_stream_t *server, int status) {
@@ -211,6 +232,7 @@ int brig_worker_listen(brig_worker *w, const char *path, brig_error *err) {
         (void) uv_timer_start(&w->sweep, sweep_cb, 1000, 1000);
         (void) uv_timer_init(w->loop, &w->spare_timer);
         w->spare_timer.data = w;
+        brig__admission_start(w);
         brig_spares_fill(w);
         return 0;
 }
@@ -224,6 +246,7 @@ void brig_worker_stop(brig_worker *w) {
                 uv_close((uv_handle_t *) &w->listener, NULL);
                 uv_close((uv_handle_t *) &w->sweep, NULL);
                 uv_close((uv_handle_t *) &w->spare_timer, NULL);
+                brig__admission_stop(w);
                 (void) unlink(w->socket_path);
         }
         for (brig_conn *c = w->conns, *next; c; c = next) {

@@ -22,6 +22,20 @@
  * thread. Limits on what a client controls are the BRIG_MAX_* below, documented in docs/protocol.md. */
 
 #define BRIG_MAX_CONNECTIONS 1024
+/* Connections root and the admin uids may open past BRIG_MAX_CONNECTIONS, so that an operator always gets
+ * in; and the default cap on one uid's connections (--max-connections-per-uid; root and admins have none).
+ */
+#define BRIG_ADMIN_CONNECTIONS 16
+#define BRIG_MAX_CONNECTIONS_PER_UID_DEFAULT 256
+/* A connection that has not initialised this long after it was accepted is closed (--handshake-timeout). */
+#define BRIG_HANDSHAKE_TIMEOUT_MS_DEFAULT 10000
+/* Admission (worker/admission.c): what a call and an environment hold in fds at most, and the fds kept
+ * out of every budget so that accepting, auditing and answering never lack one. */
+#define BRIG_FDS_PER_CALL 8
+#define BRIG_FDS_PER_ENV 8
+#define BRIG_FD_RESERVE 64
+#define BRIG_MAX_CALLS_CAP 1024
+#define BRIG_MAX_CALLS_PER_ENV_DEFAULT 16
 #define BRIG_MAX_CALLS_PER_CONNECTION 64
 /* Write-queue marks: above HIGH the connection's running commands stop being read (they block on a full
  * pipe); below LOW they resume; a client that reads nothing for STALL_MS while above HIGH, or whose
@@ -51,7 +65,26 @@ typedef struct brig_worker_options {
         unsigned start_timeout_s;                 /* an environment start that takes longer fails */
         const struct brig_proxy_resolve *resolve; /* brigd --resolve entries for the proxy (borrowed) */
         size_t n_resolve;
+        /* Admission: 0 means the default, derived from the fd limit (see docs/protocol.md, "Admission"). */
+        unsigned max_calls;         /* calls running at once in the worker */
+        unsigned max_calls_per_env; /* calls running at once in one environment */
+        unsigned max_queued;        /* calls waiting for a slot before calls are refused as busy */
+        unsigned max_conns_per_uid; /* connections of one uid, root and admins excepted */
+        unsigned handshake_timeout_ms;
 } brig_worker_options;
+
+/* Calls that run commands (exec, repl) take a slot; past the limits they wait in a FIFO queue, and past
+ * max_queued they are refused with the busy error. Loop thread only. */
+typedef struct brig_admission {
+        unsigned max_calls, max_calls_per_env, max_queued;
+        uint64_t fd_limit; /* the soft RLIMIT_NOFILE at start */
+        unsigned in_flight, queued;
+        brig_call *head, *tail; /* the queue */
+        double avg_call_ms;     /* recent calls' running time, for the retry hint */
+        bool pumping, pump_again;
+        uv_timer_t pump_timer; /* starts queued calls on the next loop turn after a slot was freed */
+        bool timer_ready;
+} brig_admission;
 
 struct brig_worker {
         uv_loop_t *loop;
@@ -87,6 +120,9 @@ struct brig_worker {
         size_t trimmed_free;                      /* free heap bytes after the last malloc_trim (worker.c) */
         const struct brig_proxy_resolve *resolve; /* borrowed from the options: lives as long as main() */
         size_t n_resolve;
+        brig_admission admission;
+        unsigned max_conns_per_uid;
+        unsigned handshake_timeout_ms;
 };
 
 typedef enum brig_call_state {
@@ -120,6 +156,11 @@ struct brig_call {
         size_t refused_more; /* refusals past BRIG_MAX_REFUSED_IN_RESULT, counted only */
         char *audit_path;    /* file tools: the path the call acted on, for its call_end record */
         uint64_t audit_bytes;
+        bool admitted;            /* holds a slot of the worker and of its environment */
+        bool queued;              /* waits in the admission queue */
+        brig_call *qprev, *qnext; /* in the admission queue */
+        brig_env *slot_env;       /* the environment whose slot it holds */
+        uint64_t admitted_at;     /* uv_now() */
 };
 
 struct brig_conn {
@@ -137,7 +178,9 @@ struct brig_conn {
         bool brig_output;       /* client asked for brig/output notifications */
         uint64_t bytes_written; /* to the client so far */
         uint64_t stall_mark;    /* bytes_written when the stall timer was armed */
-        brig_env *env;          /* attached at initialize */
+        uint64_t accepted_at; /* uv_now(): an uninitialised connection is closed after the handshake timeout
+                               */
+        brig_env *env;        /* attached at initialize */
         brig_call *calls;
         size_t n_calls;
 };
@@ -166,3 +209,20 @@ void brig__conn_unref(brig_conn *c);
 /* mcp.c */
 void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len);
 void brig__mcp_conn_closing(brig_conn *c);
+/* Starts an admitted call (its environment first). */
+void brig__mcp_call_start(brig_call *call);
+
+/* admission.c */
+/* Raises the soft RLIMIT_NOFILE to the hard one and sets the limits (options, else derived from it). */
+void brig__admission_init(brig_worker *w, const brig_worker_options *o);
+/* Admits call (true: the caller starts it now), queues it (false), or refuses: -EBUSY, nothing done. */
+int brig__admission_admit(brig_call *call);
+/* A call ends: gives back its slot or leaves the queue, then starts what now fits. */
+void brig__admission_release(brig_call *call);
+/* Starts queued calls that fit now (also run periodically: environments that stop free fds). */
+void brig__admission_pump(brig_worker *w);
+/* The pump's timer, with the listener's lifetime. */
+void brig__admission_start(brig_worker *w);
+void brig__admission_stop(brig_worker *w);
+/* The documented busy refusal: JSON-RPC -32001, data {"reason": "busy", "retry_after_ms": N, ...}. */
+cJSON *brig__admission_busy(brig_worker *w, const cJSON *id, const char *what);
