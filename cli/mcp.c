@@ -103,7 +103,10 @@ static void mcp_help(void) {
                "start\n"
                "their servers as commands. --environment attaches every session to that persistent\n"
                "environment (created on first use with --policy); without it, each session gets a fresh "
-               "one.\n");
+               "one.\n"
+               "It connects to brigd when the client sends its first message, so a client may start it\n"
+               "long before it speaks (brigd closes connections that send no initialize within its\n"
+               "--handshake-timeout).\n");
 }
 
 int brig_cli_mcp(int argc, char **argv) {
@@ -142,10 +145,9 @@ int brig_cli_mcp(int argc, char **argv) {
                 }
         }
         (void) signal(SIGPIPE, SIG_IGN);
-        fd = brig_cli_connect(sock);
-        if (fd < 0)
-                return 1;
-        up.to = fd;
+        /* brigd closes connections that send no initialize within its handshake timeout; a client may
+         * spawn us long before it speaks, so the connection waits for its first bytes. */
+        fd = -1;
         brig_framer_init(&framer, BRIG_MAX_MESSAGE_BYTES);
         brig_framer_init(&down, BRIG_MAX_MESSAGE_BYTES);
         /* stdout carries protocol only; what we have to say goes to stderr. */
@@ -170,6 +172,13 @@ int brig_cli_mcp(int argc, char **argv) {
                 }
                 if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         ssize_t n = read(0, buf, sizeof(buf));
+                        if (n > 0 && fd < 0) {
+                                if ((fd = brig_cli_connect(sock)) < 0) {
+                                        code = 1;
+                                        break;
+                                }
+                                up.to = fd;
+                        }
                         if (n <= 0) {
                                 /* The client is done sending. Closing our side now would cancel its calls
                                  * (to brigd that is a client leaving): wait for the answers still owed. */
@@ -189,6 +198,7 @@ int brig_cli_mcp(int argc, char **argv) {
         }
         brig_framer_done(&framer);
         brig_framer_done(&down);
-        (void) close(fd);
+        if (fd >= 0)
+                (void) close(fd);
         return code;
 }
