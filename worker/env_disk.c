@@ -140,7 +140,8 @@ typedef struct prepare_job {
         uv_work_t req;
         brig_env *env; /* held */
         char id[BRIG_ENV_ID_MAX + 1];
-        bool create; /* a new environment: its directory is made, and must not exist yet */
+        bool create;   /* a new environment: its directory is made, and must not exist yet */
+        bool leftover; /* in: the directory is what a failed creation of this one left; out: it still is */
         char *dir, *workspace;
         char *spare_dir, *envs_dir; /* adopting a spare: its directory takes the name dir */
         char *meta; /* the first metadata; NULL for a spare, which has none until it is adopted */
@@ -156,19 +157,36 @@ typedef struct prepare_job {
 /* A new environment gets a new directory: one already there belongs to nobody we know of (a quarantined
  * leftover) and is never taken over. The jail's host uid must pass through it. Nothing half-created stays
  * behind on failure: what this made is empty but for a temporary metadata file. */
+static int make_dir(prepare_job *j) {
+        int r;
+
+        if (mkdir(j->dir, 0711) == 0)
+                return 0;
+        /* Our own leftover (its removal failed, e.g. out of fds) is no stranger's directory: it goes. */
+        if (errno == EEXIST && j->leftover) {
+                if ((r = brig_rm_rf(j->dir)) < 0)
+                        return brig_error_set_errno(&j->err, r, BRIG_KIND_IO,
+                                                    "environment '%s': remove what a failed creation left",
+                                                    j->id);
+                j->leftover = false;
+                if (mkdir(j->dir, 0711) == 0)
+                        return 0;
+        }
+        if (errno != EEXIST)
+                return brig_error_set_errno(&j->err, -errno, BRIG_KIND_IO, "environment '%s': create",
+                                            j->id);
+        return brig_error_set(&j->err, -EEXIST, BRIG_KIND_DENIED,
+                              "environment \"%s\": its directory '%s' already exists without "
+                              "metadata of this worker; it is never adopted: an operator must "
+                              "inspect and remove it",
+                              j->id, j->dir);
+}
+
 static int create_dir(prepare_job *j) {
         int r;
 
-        if (mkdir(j->dir, 0711) < 0) {
-                if (errno != EEXIST)
-                        return brig_error_set_errno(&j->err, -errno, BRIG_KIND_IO,
-                                                    "environment '%s': create", j->id);
-                return brig_error_set(&j->err, -EEXIST, BRIG_KIND_DENIED,
-                                      "environment \"%s\": its directory '%s' already exists without "
-                                      "metadata of this worker; it is never adopted: an operator must "
-                                      "inspect and remove it",
-                                      j->id, j->dir);
-        }
+        if ((r = make_dir(j)) < 0)
+                return r;
         if (mkdir(j->workspace, 0700) < 0)
                 r = brig_error_set_errno(&j->err, -errno, BRIG_KIND_IO, "environment '%s': create workspace",
                                          j->id);
@@ -180,8 +198,9 @@ static int create_dir(prepare_job *j) {
                                          "environment \"%s\" not created: cannot write its metadata", j->id);
         else
                 r = 0;
-        if (r < 0)
-                (void) brig_rm_rf(j->dir);
+        /* A removal that fails too (out of fds, say) is remembered, so the name stays usable. */
+        if (r < 0 && brig_rm_rf(j->dir) < 0)
+                j->leftover = true;
         return r;
 }
 
@@ -260,6 +279,8 @@ static void prepare_after_cb(uv_work_t *req, int status) {
         int r = j->r;
 
         env->prepare.running = false;
+        if (j->create)
+                env->prepare.leftover = j->leftover;
         if (status < 0 && r >= 0)
                 r = brig_error_set(&j->err, status, BRIG_KIND_INTERNAL, "environment preparation cancelled");
         if (r < 0) {
@@ -294,6 +315,7 @@ static int start_job(brig_env *env, brig_error *err) {
         j->err = (brig_error) BRIG_ERROR_INIT;
         (void) snprintf(j->id, sizeof(j->id), "%s", env->id);
         j->create = !env->on_disk && !env->spare_dir;
+        j->leftover = env->prepare.leftover;
         j->chown = id->root;
         j->uid = id->uid_outside;
         j->gid = id->gid_outside;

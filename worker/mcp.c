@@ -656,7 +656,8 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         /* A workspace over its quota takes no more writes until files are removed (a soft limit: usage is
          * measured after each call that may have written, so the call that crossed it completed). */
         const brig_policy *pol = c->env->policy->policy;
-        if (pol->workspace_quota && c->env->ws_measured && c->env->ws_bytes > pol->workspace_quota &&
+        if (pol->workspace_quota && c->env->quota.mode != BRIG_ENV_QUOTA_HARD && c->env->ws_measured &&
+            c->env->ws_bytes > pol->workspace_quota &&
             (strcmp(name, "exec") == 0 || is_repl || strcmp(name, "write_file") == 0 ||
              strcmp(name, "edit_file") == 0 || strcmp(name, "make_directory") == 0 ||
              strcmp(name, "restore") == 0)) {

@@ -118,8 +118,13 @@ static void measure(wsjob *j) {
         root = open(j->workspace, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         /* A workspace that cannot be measured (nested past the walk's depth, unreadable) counts as over
          * any quota: the quota must not be switched off by making it unmeasurable. */
-        j->ws_bytes = root >= 0 && brig_usage_measure(root, &u, &err) >= 0 ? u.bytes : UINT64_MAX;
-        j->measured = true;
+        bool ok = root >= 0 && brig_usage_measure(root, &u, &err) >= 0;
+        int r = ok ? 0 : root < 0 ? -errno : err.code;
+        /* Out of fds or memory for now, the last measurement stands: the next one decides. */
+        if (ok || (r != -EMFILE && r != -ENFILE && r != -ENOMEM)) {
+                j->ws_bytes = ok ? u.bytes : UINT64_MAX;
+                j->measured = true;
+        }
         if (j->switch_ids && become(0, 0) < 0)
                 abort();
 }
@@ -265,7 +270,8 @@ static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64
         j->switch_ids = env->identity.root;
         j->fsuid = env->identity.uid_outside;
         j->fsgid = env->identity.gid_outside;
-        j->measure = p->workspace_quota > 0;
+        /* A hard quota is the filesystem's to enforce (worker/env_quota.h): nothing to measure. */
+        j->measure = p->workspace_quota > 0 && env->quota.mode != BRIG_ENV_QUOTA_HARD;
         j->hopts = (brig_history_options){
                 .exclude = p->history_exclude,
                 .max_file_size = p->history_max_file_size,
