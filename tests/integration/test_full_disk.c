@@ -2,7 +2,9 @@
 /* Integration tests on a state directory or audit log that is really full (a small tmpfs, root only): an
  * environment whose metadata cannot be written is not created, a directory without readable metadata is
  * quarantined (listed, never adopted whatever the policy), calls whose audit record cannot be written are
- * refused with the log still verifiable line by line, and everything works again once space returns. */
+ * refused with the log still verifiable line by line, a running background process keeps all its output
+ * (a new one is refused, saying why), snapshots fail saying why while earlier ones stay listed and
+ * restorable, and everything works again once space returns. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
