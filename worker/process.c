@@ -133,6 +133,7 @@ static void process_output_cb(const char *data, size_t len, brig_stream stream, 
 static void process_done_cb(const brig_exec_result *res, void *userdata) {
         brig_process *p = userdata;
         brig_env *env = p->env;
+        brig_error res_err = BRIG_ERROR_INIT;
         char sig[16];
         cJSON *ev;
         int r;
@@ -146,7 +147,9 @@ static void process_done_cb(const brig_exec_result *res, void *userdata) {
         if (res->error.code)
                 (void) snprintf(p->error, sizeof(p->error), "%s", res->error.msg);
         env->running_processes--;
-        /* From now on its output is read from the file. */
+        /* From now on its output is read from the file, which keeps only the space its output takes. */
+        if (p->log.fd >= 0 && !p->log_error && brig_process_log_trim(&p->log, &res_err) < 0)
+                log_warning("environment %s: process %s: %s, ignoring", env->id, p->id, res_err.msg);
         brig_process_log_close(&p->log);
         if (p->on_disk && !env->destroyed && (r = write_meta(p)) < 0)
                 (void) log_warning_errno(r,

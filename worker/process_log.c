@@ -158,6 +158,15 @@ int brig_process_log_read(const brig_process_log *log, uint64_t offset, void *bu
         return 0;
 }
 
+int brig_process_log_trim(brig_process_log *log, brig_error *err) {
+        /* Until the ring wraps, offset o sits at HEADER + o: the bytes past end were never written. */
+        if (log->end >= log->size)
+                return 0;
+        if (ftruncate(log->fd, (off_t) (BRIG_PROCESS_LOG_HEADER_BYTES + log->end)) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "trim log");
+        return 0;
+}
+
 void brig_process_log_close(brig_process_log *log) {
         brig_closep(&log->fd);
 }

@@ -61,5 +61,9 @@ int brig_process_log_append(brig_process_log *log, const void *data, size_t len,
 int brig_process_log_read(const brig_process_log *log, uint64_t offset, void *buf, size_t max,
                           uint64_t *ret_from, size_t *ret_n, brig_error *err);
 
+/* Gives back the blocks the ring never used (when it never wrapped), for a log that takes no more
+ * appends: a process that ended keeps only what it wrote. */
+int brig_process_log_trim(brig_process_log *log, brig_error *err);
+
 /* Closes the file (the window stays readable in log); accepts a closed log. */
 void brig_process_log_close(brig_process_log *log);
