@@ -124,11 +124,14 @@ static void replace_all(char *dst, size_t size, const char *src, const char *fro
 }
 
 int brig__history_git_error(const brig_history *h, int gr, brig_error *err, const char *what) {
+        /* Some of libgit2's write paths (git_filebuf: loose objects, the index) fail on a short write
+         * without setting an error of their own; errno still says why (No space left on device). */
+        int saved = errno;
         const git_error *e = git_error_last();
-        const char *msg = e && e->message ? e->message : "unknown error";
+        const char *msg = e && e->message ? e->message : saved ? strerror(saved) : "unknown error";
         char ws[PATH_MAX + 1], a[256], b[256];
         brig_kind kind = BRIG_KIND_IO;
-        int code = -EIO;
+        int code = saved == ENOSPC || saved == EDQUOT ? -saved : -EIO;
 
         switch (gr) {
         case GIT_ENOTFOUND:
@@ -533,7 +536,10 @@ static int snapshot_now(brig_history *h, const char *message, const char *call_i
         if ((r = brig__history_stage(h, &changed, err)) < 0 || (r = brig__history_head(h, &parent, err)) < 0)
                 return r;
         /* Trees of unchanged directories come from the index's tree cache; writing the index after the tree
-         * keeps that cache on disk for the next process. */
+         * keeps that cache on disk for the next process. Both write through git_filebuf, which can fail
+         * on a full disk without an error of its own: clear what an earlier call left. */
+        git_error_clear();
+        errno = 0;
         if ((r = git_index_write_tree(&tree_id, h->index)) < 0 ||
             ((changed || h->index_unsaved) && (r = git_index_write(h->index)) < 0))
                 return brig__history_git_error(h, r, err, "snapshot: write the tree");
@@ -544,6 +550,8 @@ static int snapshot_now(brig_history *h, const char *message, const char *call_i
         }
         if (!(msg = compose_message(message, call_id, tool)))
                 return -ENOMEM;
+        git_error_clear();
+        errno = 0;
         if ((r = git_tree_lookup(&tree, h->repo, &tree_id)) < 0 ||
             (parent && (r = git_commit_tree(&parent_tree, parent)) < 0) ||
             (r = git_signature_now(&sig, h->author, "brig@localhost")) < 0 ||

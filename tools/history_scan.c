@@ -231,6 +231,9 @@ static int file_blob(scan *s, int fd, const char *path, git_oid *ret, bool *ret_
                                                     path);
                 len += (size_t) n;
         }
+        /* No stale error or errno may stand in for a failure that sets neither (brig__history_git_error). */
+        git_error_clear();
+        errno = 0;
         if (len < SMALL_FILE) {
                 if ((r = git_blob_create_from_buffer(ret, s->h->repo, buf, len)) < 0)
                         return git_fail(s, r, "snapshot: store a file");
@@ -246,7 +249,9 @@ static int file_blob(scan *s, int fd, const char *path, git_oid *ret, bool *ret_
                         return 0;
                 }
                 if ((r = ws->write(ws, buf, len)) < 0) {
+                        int saved = errno;
                         ws->free(ws);
+                        errno = saved;
                         return git_fail(s, r, "snapshot: store a file");
                 }
                 do

@@ -133,6 +133,7 @@ static void process_output_cb(const char *data, size_t len, brig_stream stream, 
 static void process_done_cb(const brig_exec_result *res, void *userdata) {
         brig_process *p = userdata;
         brig_env *env = p->env;
+        brig_error res_err = BRIG_ERROR_INIT;
         char sig[16];
         cJSON *ev;
         int r;
@@ -146,7 +147,9 @@ static void process_done_cb(const brig_exec_result *res, void *userdata) {
         if (res->error.code)
                 (void) snprintf(p->error, sizeof(p->error), "%s", res->error.msg);
         env->running_processes--;
-        /* From now on its output is read from the file. */
+        /* From now on its output is read from the file, which keeps only the space its output takes. */
+        if (p->log.fd >= 0 && !p->log_error && brig_process_log_trim(&p->log, &res_err) < 0)
+                log_warning("environment %s: process %s: %s, ignoring", env->id, p->id, res_err.msg);
         brig_process_log_close(&p->log);
         if (p->on_disk && !env->destroyed && (r = write_meta(p)) < 0)
                 (void) log_warning_errno(r,
@@ -342,12 +345,6 @@ cJSON *brig_process_output(brig_env *env, const cJSON *args, brig_error *err) {
             brig_json_get_u64(args, "arguments", "offset", UINT64_C(1) << 52, &offset, err) < 0 ||
             brig_json_get_u64(args, "arguments", "limit", BRIG_PROCESS_READ_MAX, &limit, err) < 0)
                 return NULL;
-        if (p->log_error) {
-                (void) brig_error_set(err, p->log_error, BRIG_KIND_IO,
-                                      "process %s: its output log could not be written (%s)", p->id,
-                                      strerror(-p->log_error));
-                return NULL;
-        }
         /* A running process appends to its open log; one that ended is read from the file. */
         _cleanup_(brig_process_log_close) brig_process_log ended = BRIG_PROCESS_LOG_INIT;
         const brig_process_log *log = &p->log;
@@ -388,6 +385,12 @@ cJSON *brig_process_output(brig_env *env, const cJSON *args, brig_error *err) {
                 cJSON_AddNumberToObject(o, "next_offset", (double) (from + n));
                 /* Bytes the client asked for that the retention window no longer holds. */
                 cJSON_AddNumberToObject(o, "dropped_bytes", (double) (offset < first ? first - offset : 0));
+                /* Bytes produced after the log could no longer be written: what it kept stays readable,
+                 * the rest is counted, never passed over in silence. */
+                cJSON_AddNumberToObject(o, "lost_bytes",
+                                        (double) (p->total > log->end ? p->total - log->end : 0));
+                if (p->log_error)
+                        cJSON_AddStringToObject(o, "log_error", strerror(-p->log_error));
                 free(b64);
         }
         return o;

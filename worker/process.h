@@ -45,7 +45,7 @@ typedef struct brig_process {
         uint64_t start_ns, duration_ms;
         char error[256];
         brig_process_log log; /* open while it runs (not for hidden processes) */
-        int log_error;        /* negative errno once appending to the log failed: its output is unreliable */
+        int log_error;        /* negative errno once appending to the log failed: no more is kept */
         bool on_disk;         /* its files exist */
         uint64_t total;       /* bytes produced; the log holds the last min(total, size) of them */
 

@@ -58,8 +58,19 @@ int brig_process_log_create(int dir_fd, const char *path, uint64_t size, brig_pr
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "create log '%s'", path);
         memcpy(h, BRIG_PROCESS_LOG_MAGIC, 8);
         put_u64(h + 8, size);
-        if ((r = pwrite_all(fd, h, sizeof(h), 0)) < 0)
+        /* The whole ring's blocks now, so that appending overwrites blocks the file already has and a full
+         * disk refuses the process a log at its start rather than lose its output later. */
+        r = -posix_fallocate(fd, 0, (off_t) (BRIG_PROCESS_LOG_HEADER_BYTES + size));
+        if (r < 0) {
+                (void) unlinkat(dir_fd, path, 0);
+                return brig_error_set_errno(err, r, BRIG_KIND_IO, "reserve %llu bytes for log '%s'",
+                                            (unsigned long long) (BRIG_PROCESS_LOG_HEADER_BYTES + size),
+                                            path);
+        }
+        if ((r = pwrite_all(fd, h, sizeof(h), 0)) < 0) {
+                (void) unlinkat(dir_fd, path, 0);
                 return brig_error_set_errno(err, r, BRIG_KIND_IO, "write log '%s'", path);
+        }
         *ret = (brig_process_log){.fd = TAKE_FD(fd), .size = size};
         return 0;
 }
@@ -144,6 +155,15 @@ int brig_process_log_read(const brig_process_log *log, uint64_t offset, void *bu
         }
         *ret_from = from;
         *ret_n = want;
+        return 0;
+}
+
+int brig_process_log_trim(brig_process_log *log, brig_error *err) {
+        /* Until the ring wraps, offset o sits at HEADER + o: the bytes past end were never written. */
+        if (log->end >= log->size)
+                return 0;
+        if (ftruncate(log->fd, (off_t) (BRIG_PROCESS_LOG_HEADER_BYTES + log->end)) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "trim log");
         return 0;
 }
 

@@ -2,7 +2,9 @@
 /* Integration tests on a state directory or audit log that is really full (a small tmpfs, root only): an
  * environment whose metadata cannot be written is not created, a directory without readable metadata is
  * quarantined (listed, never adopted whatever the policy), calls whose audit record cannot be written are
- * refused with the log still verifiable line by line, and everything works again once space returns. */
+ * refused with the log still verifiable line by line, a running background process keeps all its output
+ * (a new one is refused, saying why), snapshots fail saying why while earlier ones stay listed and
+ * restorable, and everything works again once space returns. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -30,8 +32,10 @@ static char filler[128];
  * space under the test. The spare's own case is test_full_disk__spare_is_not_adopted_without_metadata. */
 static const char *brigd_args[5];
 
-/* A private mount namespace with a 2 MiB tmpfs for the state directory, owned by whoever brigd runs as. */
-static void mount_small_state_dir(void) {
+/* A private mount namespace with a tmpfs of `size` for the state directory, owned by whoever brigd runs
+ * as. */
+static void mount_state_dir_of(const char *size) {
+        char opts[64];
         const char *mode = getenv("BRIG_TEST_MODE");
 
         if (geteuid() != 0 || unshare(CLONE_NEWNS) < 0 ||
@@ -41,7 +45,8 @@ static void mount_small_state_dir(void) {
         }
         strcpy(mnt, "/tmp/brig-full-XXXXXX");
         assert_non_null(mkdtemp(mnt));
-        assert_int_equal(mount("brig-full", mnt, "tmpfs", 0, "size=2m,mode=0755"), 0);
+        snprintf(opts, sizeof(opts), "size=%s,mode=0755", size);
+        assert_int_equal(mount("brig-full", mnt, "tmpfs", 0, opts), 0);
         if (mode && (strcmp(mode, "setpriv") == 0 || strcmp(mode, "userns") == 0))
                 assert_int_equal(chown(mnt, 65534, 65534), 0);
         snprintf(filler, sizeof(filler), "%s/filler", mnt);
@@ -50,6 +55,10 @@ static void mount_small_state_dir(void) {
         brigd_args[2] = "--spare-environments";
         brigd_args[3] = "0";
         brigd_args[4] = NULL;
+}
+
+static void mount_small_state_dir(void) {
+        mount_state_dir_of("2m");
 }
 
 /* Fills the filesystem to the last byte. */
@@ -412,12 +421,282 @@ static void test_full_disk__spare_is_not_adopted_without_metadata(void **state) 
         unmount_state_dir();
 }
 
+/* The shipped default policy with a soft workspace quota, so that the workspace lives in the state
+ * directory like the history and the process logs rather than on a filesystem image of its own (root's hard
+ * quota), and with automatic snapshots. Written once, to a file brigd reads. */
+static const char *soft_policy(void) {
+        static char path[] = "/tmp/brig-full-policy-XXXXXX";
+        static bool written;
+        char src[512];
+
+        if (written)
+                return path;
+        snprintf(src, sizeof(src), "%s/policies/default.json", source_dir());
+        FILE *f = fopen(src, "re");
+        assert_non_null(f);
+        static char text[65536];
+        size_t n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+        text[n] = 0;
+        cJSON *p = cJSON_Parse(text);
+        assert_non_null(p);
+        cJSON *quota = cJSON_CreateObject();
+        cJSON_AddStringToObject(quota, "size", "4G");
+        cJSON_AddStringToObject(quota, "enforce", "soft");
+        cJSON_ReplaceItemInObject(cJSON_GetObjectItem(p, "filesystem"), "workspace_quota", quota);
+        cJSON_AddTrueToObject(cJSON_GetObjectItem(p, "history"), "auto_snapshot");
+        char *out = cJSON_Print(p);
+        cJSON_Delete(p);
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, out, strlen(out)), (ssize_t) strlen(out));
+        assert_int_equal(fchmod(fd, 0644), 0);
+        close(fd);
+        free(out);
+        written = true;
+        return path;
+}
+
+static cJSON *tool(int fd, int id, const char *name, const char *args) {
+        cJSON *r = client_tool_call(fd, id, name, args, NULL, NULL);
+        assert_non_null(r);
+        return r;
+}
+
+/* process_output of `pid` from `offset` once the process has produced `total` bytes (or a failure). */
+static cJSON *output_when(int fd, int *id, const char *pid, uint64_t offset, int total) {
+        char args[128];
+        snprintf(args, sizeof(args), "{\"process_id\":\"%s\",\"offset\":%llu,\"limit\":1048576}", pid,
+                 (unsigned long long) offset);
+        for (int i = 0; i < 1500; i++) {
+                cJSON *r = tool(fd, (*id)++, "process_output", args);
+                if (cJSON_GetObjectItem(r, "error") || result_is_error(r) ||
+                    sc_int(r, "output_bytes") >= total)
+                        return r;
+                cJSON_Delete(r);
+                usleep(20000);
+        }
+        fail_msg("process %s never produced %d bytes", pid, total);
+        return NULL;
+}
+
+static void process_write(int fd, int *id, const char *pid, const char *data) {
+        size_t len = strlen(data) + 64;
+        char *args = malloc(len);
+        assert_non_null(args);
+        snprintf(args, len, "{\"process_id\":\"%s\",\"data\":\"%s\"}", pid, data);
+        cJSON *r = tool(fd, (*id)++, "process_write", args);
+        free(args);
+        if (result_is_error(r) || cJSON_GetObjectItem(r, "error")) {
+                char *text = cJSON_PrintUnformatted(r);
+                fail_msg("process_write: %s", text);
+        }
+        cJSON_Delete(r);
+}
+
+/* A background process's output log on a full state directory: the output of a process already running
+ * is all kept (its log took its space when the process started), a process that cannot get its log is
+ * not started, saying why, the worker keeps serving, and with space back new processes start. */
+static void test_full_disk__process_log_keeps_output(void **state) {
+        (void) state;
+        mount_state_dir_of("4m");
+        brigd d;
+        const char *why = NULL;
+        if (brigd_start_args(&d, soft_policy(), brigd_args, &why) < 0) {
+                unmount_state_dir();
+                fprintf(stderr, "# SKIP: %s\n", why);
+                skip();
+        }
+        int id = 1, fd = connect_to(&d, "plog", "default", NULL);
+        cJSON *r = client_call(fd, id++, "{\"command\":\"cat\",\"background\":true}", NULL, NULL);
+        char pid[32];
+        assert_non_null(sc_str(r, "process_id"));
+        snprintf(pid, sizeof(pid), "%s", sc_str(r, "process_id"));
+        cJSON_Delete(r);
+        process_write(fd, &id, pid, "before\\n");
+        cJSON_Delete(output_when(fd, &id, pid, 0, 7));
+
+        fill();
+        /* 256 KiB more output on the full disk, in lines of 64 KiB. */
+        static char line[65536 + 8];
+        memset(line, 'x', 65535);
+        strcpy(line + 65535, "\\n");
+        for (int i = 0; i < 4; i++)
+                process_write(fd, &id, pid, line);
+        const int total = 7 + 4 * 65536;
+        r = output_when(fd, &id, pid, 0, total);
+        char *text = cJSON_PrintUnformatted(r);
+        fprintf(stderr, "# output on a full disk: %.300s\n", text);
+        free(text);
+        assert_false(result_is_error(r));
+        assert_int_equal(sc_int(r, "output_bytes"), total);
+        assert_int_equal(sc_int(r, "next_offset"), total);
+        assert_int_equal(sc_int(r, "dropped_bytes"), 0);
+        assert_int_equal(sc_int(r, "lost_bytes"), 0);
+        assert_int_equal(strncmp(sc_str(r, "data"), "before\nxxx", 10), 0);
+        assert_int_equal(strlen(sc_str(r, "data")), total);
+        cJSON_Delete(r);
+
+        /* A new process cannot get its log: not started, and the error says why. */
+        r = client_call(fd, id++, "{\"command\":\"echo new\",\"background\":true}", NULL, NULL);
+        text = cJSON_PrintUnformatted(r);
+        fprintf(stderr, "# new process on a full disk: %s\n", text);
+        assert_true(cJSON_GetObjectItem(r, "error") || result_is_error(r));
+        assert_non_null(strstr(text, "No space left on device"));
+        free(text);
+        cJSON_Delete(r);
+        /* The worker keeps serving. */
+        r = client_call(fd, id++, "{\"command\":\"echo served\"}", NULL, NULL);
+        assert_string_equal(sc_str(r, "stdout"), "served\n");
+        cJSON_Delete(r);
+
+        /* Space returns: the running process's output goes on, new processes start. */
+        assert_int_equal(unlink(filler), 0);
+        process_write(fd, &id, pid, "after\\n");
+        r = output_when(fd, &id, pid, (uint64_t) total, total + 6);
+        assert_string_equal(sc_str(r, "data"), "after\n");
+        cJSON_Delete(r);
+        r = client_call(fd, id++, "{\"command\":\"echo new\",\"background\":true}", NULL, NULL);
+        assert_false(result_is_error(r));
+        char pid2[32];
+        snprintf(pid2, sizeof(pid2), "%s", sc_str(r, "process_id"));
+        cJSON_Delete(r);
+        r = output_when(fd, &id, pid2, 0, 4);
+        assert_string_equal(sc_str(r, "data"), "new\n");
+        cJSON_Delete(r);
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+        unmount_state_dir();
+}
+
+static bool history_has(const cJSON *resp, const char *snap) {
+        const cJSON *s;
+        cJSON_ArrayForEach (s, cJSON_GetObjectItem(result_sc(resp), "snapshots"))
+                if (strcmp(cJSON_GetObjectItem(s, "id")->valuestring, snap) == 0)
+                        return true;
+        return false;
+}
+
+/* The history repository on a full state directory: a snapshot that cannot be written fails saying why
+ * (and so does a restore, which must record the current state first), the snapshots made before are still
+ * listed and restorable, and with space back snapshots work again (nothing half-written, no lock left
+ * behind). */
+static void test_full_disk__history_fails_clearly_and_recovers(void **state) {
+        (void) state;
+        mount_state_dir_of("4m");
+        brigd d;
+        const char *why = NULL;
+        if (brigd_start_args(&d, soft_policy(), brigd_args, &why) < 0) {
+                unmount_state_dir();
+                fprintf(stderr, "# SKIP: %s\n", why);
+                skip();
+        }
+        int id = 1, other = connect_to(&d, "other", "default", NULL);
+        cJSON *r = client_call(other, id++, "{\"command\":\"echo ok\"}", NULL, NULL);
+        assert_string_equal(sc_str(r, "stdout"), "ok\n");
+        cJSON_Delete(r);
+        int fd = connect_to(&d, "hist", "default", NULL);
+        char s1[64], s2[64], args[256];
+        r = tool(fd, id++, "write_file", "{\"path\":\"a.txt\",\"content\":\"one\\n\"}");
+        assert_non_null(sc_str(r, "snapshot"));
+        snprintf(s1, sizeof(s1), "%s", sc_str(r, "snapshot"));
+        cJSON_Delete(r);
+        r = client_call(fd, id++, "{\"command\":\"head -c 300000 /dev/urandom > data.bin\"}", NULL, NULL);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        cJSON_Delete(r);
+        r = tool(fd, id++, "snapshot", "{\"message\":\"s2\"}");
+        assert_false(result_is_error(r));
+        snprintf(s2, sizeof(s2), "%s", sc_str(r, "id"));
+        cJSON_Delete(r);
+
+        fill();
+        /* A rename needs no new file content, only a new tree: that write fails too, and so does writing
+         * the index back (index.lock) once the workspace is as the last snapshot has it. */
+        static const char *const renames[] = {"mv a.txt b.txt", "mv b.txt a.txt"};
+        for (size_t i = 0; i < 2; i++) {
+                snprintf(args, sizeof(args), "{\"command\":\"%s\"}", renames[i]);
+                r = client_call(fd, id++, args, NULL, NULL);
+                assert_int_equal(sc_int(r, "exit_code"), 0);
+                cJSON_Delete(r);
+                r = tool(fd, id++, "snapshot", "{\"message\":\"renamed\"}");
+                char *text = cJSON_PrintUnformatted(r);
+                fprintf(stderr, "# snapshot of a rename on a full disk: %.400s\n", text);
+                /* The second finds the workspace as the last snapshot has it: nothing to write. */
+                assert_true(i == 1 || strstr(text, "No space left on device"));
+                free(text);
+                cJSON_Delete(r);
+        }
+        /* New content in place (tmpfs pages already there): 300 kB that no snapshot holds yet. */
+        r = client_call(fd, id++,
+                        "{\"command\":\"head -c 300000 /dev/urandom | dd of=data.bin conv=notrunc "
+                        "status=none\"}",
+                        NULL, NULL);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        cJSON_Delete(r);
+        for (int i = 0; i < 3; i++) {
+                r = tool(fd, id++, "snapshot", "{\"message\":\"full\"}");
+                char *text = cJSON_PrintUnformatted(r);
+                fprintf(stderr, "# snapshot on a full disk: %.400s\n", text);
+                assert_true(result_is_error(r) || cJSON_GetObjectItem(r, "error"));
+                assert_non_null(strstr(text, "No space left on device"));
+                free(text);
+                cJSON_Delete(r);
+        }
+        r = tool(fd, id++, "history", "{}");
+        assert_false(result_is_error(r));
+        assert_true(history_has(r, s1) && history_has(r, s2));
+        cJSON_Delete(r);
+        snprintf(args, sizeof(args), "{\"snapshot\":\"%s\"}", s1);
+        r = tool(fd, id++, "restore", args);
+        char *text = cJSON_PrintUnformatted(r);
+        fprintf(stderr, "# restore on a full disk: %.400s\n", text);
+        assert_true(result_is_error(r) || cJSON_GetObjectItem(r, "error"));
+        assert_non_null(strstr(text, "No space left on device"));
+        free(text);
+        cJSON_Delete(r);
+        /* Nothing was restored over the unrecorded state. */
+        r = client_call(fd, id++, "{\"command\":\"ls\"}", NULL, NULL);
+        assert_string_equal(sc_str(r, "stdout"), "a.txt\ndata.bin\n");
+        cJSON_Delete(r);
+        r = client_call(other, id++, "{\"command\":\"echo still\"}", NULL, NULL);
+        assert_string_equal(sc_str(r, "stdout"), "still\n");
+        cJSON_Delete(r);
+
+        /* Space returns: snapshots work again, after the ones made before. */
+        assert_int_equal(unlink(filler), 0);
+        r = tool(fd, id++, "snapshot", "{\"message\":\"after\"}");
+        text = cJSON_PrintUnformatted(r);
+        fprintf(stderr, "# snapshot after space returned: %.400s\n", text);
+        free(text);
+        assert_false(result_is_error(r));
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(result_sc(r), "created")));
+        cJSON_Delete(r);
+        r = tool(fd, id++, "restore", args);
+        assert_false(result_is_error(r));
+        cJSON_Delete(r);
+        r = client_call(fd, id++, "{\"command\":\"ls; cat a.txt\"}", NULL, NULL);
+        assert_string_equal(sc_str(r, "stdout"), "a.txt\none\n");
+        cJSON_Delete(r);
+        r = tool(fd, id++, "history", "{}");
+        assert_true(history_has(r, s1) && history_has(r, s2));
+        cJSON_Delete(r);
+        char lock[256];
+        snprintf(lock, sizeof(lock), "%s/environments/hist/history.git/index.lock", mnt);
+        assert_int_not_equal(access(lock, F_OK), 0);
+        close(fd);
+        close(other);
+        assert_int_equal(brigd_stop(&d), 0);
+        unmount_state_dir();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_full_disk__environment_is_not_created_without_metadata),
                 cmocka_unit_test(test_full_disk__spare_is_not_adopted_without_metadata),
                 cmocka_unit_test(test_full_disk__directory_without_metadata_is_quarantined),
                 cmocka_unit_test(test_full_disk__full_audit_log_refuses_calls_and_stays_verifiable),
+                cmocka_unit_test(test_full_disk__process_log_keeps_output),
+                cmocka_unit_test(test_full_disk__history_fails_clearly_and_recovers),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

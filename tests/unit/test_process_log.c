@@ -290,6 +290,29 @@ static void test_process_log__file_is_private_and_close_on_exec(void **state) {
         assert_int_equal(brig_process_log_create(dir_fd, "link.log", 16, &log, &err), -ELOOP);
 }
 
+/* The ring's blocks are allocated at creation (a full disk then refuses the log, never cuts it short
+ * later), and a log done with appends gives back what it never used. */
+static void test_process_log__ring_is_allocated_then_trimmed(void **state) {
+        brig_process_log log = BRIG_PROCESS_LOG_INIT;
+        brig_error err = BRIG_ERROR_INIT;
+        struct stat st;
+
+        (void) state;
+        assert_int_equal(brig_process_log_create(dir_fd, "alloc.log", 65536, &log, &err), 0);
+        assert_int_equal(fstat(log.fd, &st), 0);
+        assert_int_equal(st.st_size, BRIG_PROCESS_LOG_HEADER_BYTES + 65536);
+        assert_true((uint64_t) st.st_blocks * 512 >= BRIG_PROCESS_LOG_HEADER_BYTES + 65536);
+        append(&log, "hello");
+        assert_int_equal(brig_process_log_trim(&log, &err), 0);
+        assert_int_equal(fstat(log.fd, &st), 0);
+        assert_int_equal(st.st_size, BRIG_PROCESS_LOG_HEADER_BYTES + 5);
+        expect_read(&log, 0, 100, 0, "hello");
+        brig_process_log_close(&log);
+        assert_int_equal(brig_process_log_open(dir_fd, "alloc.log", &log, &err), 0);
+        expect_read(&log, 0, 100, 0, "hello");
+        brig_process_log_close(&log);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_process_log__holds_what_was_appended),
@@ -299,6 +322,7 @@ int main(void) {
                 cmocka_unit_test(test_process_log__damaged_files_are_refused),
                 cmocka_unit_test(test_process_log__failed_append_leaves_a_consistent_window),
                 cmocka_unit_test(test_process_log__file_is_private_and_close_on_exec),
+                cmocka_unit_test(test_process_log__ring_is_allocated_then_trimmed),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
