@@ -231,14 +231,16 @@ static int add_personality_rules(scmp_filter_ctx ctx, uint32_t deny, brig_error 
         return 0;
 }
 
-/* A filter for the native architecture: other ABIs are killed, and errors come back raw. */
-static int new_filter(uint32_t default_action, scmp_filter_ctx *ret_ctx, brig_error *err) {
+/* A filter for the native architecture: calls of other ABIs take badarch_action, and errors come back raw.
+ */
+static int new_filter(uint32_t default_action, uint32_t badarch_action, scmp_filter_ctx *ret_ctx,
+                      brig_error *err) {
         _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = seccomp_init(default_action);
         int r;
 
         if (!ctx)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_SANDBOX, "seccomp: create filter");
-        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, badarch_action);
         if (r < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "seccomp: set bad-arch action");
         /* Without this, libseccomp 2.5 reports every system error (such as a failed write while exporting)
@@ -317,9 +319,14 @@ static int build_floor(const brig_seccomp_spec *spec, scmp_filter_ctx *ret_ctx, 
         /* seccomp_init() adds the native architecture only. Every other audit arch (i386 via int 0x80,
          * 32-bit compat on arm64) then takes the bad-arch action. x32 shares AUDIT_ARCH_X86_64, but
          * libseccomp's x86_64 prologue also sends numbers >= __X32_SYSCALL_BIT (other than -1) to the
-         * bad-arch action, so x32 calls die too (checked against the exported BPF of 2.5.4 and by
-         * tests/unit/test_seccomp.c). */
-        r = new_filter(SCMP_ACT_ALLOW, &ctx, err);
+         * bad-arch action, so x32 calls take it too (checked against the exported BPF of 2.5.4 and by
+         * tests/unit/test_seccomp.c). When denials are audited, that action is a notification like any
+         * other audited denial: the listener answers every notification with an errno, never
+         * SECCOMP_USER_NOTIF_FLAG_CONTINUE, so the call still never runs, and without a listener the
+         * kernel fails it with ENOSYS; the event then names the ABI, which a kill would leave unrecorded.
+         * Without an audit there is no one to tell, and the kill stays: a whole foreign ABI is an attack
+         * surface (its own syscall table, compat code) rather than a program's honest mistake. */
+        r = new_filter(SCMP_ACT_ALLOW, spec->audit ? SCMP_ACT_NOTIFY : SCMP_ACT_KILL_PROCESS, &ctx, err);
         if (r < 0)
                 return r;
 
@@ -360,7 +367,8 @@ static int build_profile(const brig_seccomp_profile *profile, scmp_filter_ctx *r
         _cleanup_(seccomp_releasep) scmp_filter_ctx ctx = NULL;
         int r;
 
-        r = new_filter(profile->default_action, &ctx, err);
+        /* The floor runs first and already decided every call of another ABI: this never applies. */
+        r = new_filter(profile->default_action, SCMP_ACT_KILL_PROCESS, &ctx, err);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < profile->n_rules; i++) {

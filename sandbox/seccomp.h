@@ -37,8 +37,9 @@ int brig_seccomp_compile_profile(const brig_seccomp_profile *profile, const char
 
 /* What to compile. Denials of the floor and of deny[] are "audited" when audit (or deny_audit[i]) is set:
  * the filter returns SECCOMP_RET_USER_NOTIF and whoever holds the listener answers with -errno_ret and
- * reports the call (sandbox/seccomp_notify.h); otherwise they fail with errno_ret directly. The bad-arch
- * kill, clone3's ENOSYS and a profile's own actions never change. */
+ * reports the call (sandbox/seccomp_notify.h); otherwise they fail with errno_ret directly. With audit set,
+ * every call of another ABI (i386, x32) is such an audited denial too; without it, it kills the process.
+ * clone3's ENOSYS and a profile's own actions never change. */
 typedef struct brig_seccomp_spec {
         const brig_seccomp_profile *profile; /* borrowed, NULL for none */
         const char *const *deny;             /* extra denied names (borrowed) */

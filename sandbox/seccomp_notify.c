@@ -14,6 +14,38 @@
 
 #include "sandbox/seccomp_notify.h"
 
+#ifndef __X32_SYSCALL_BIT
+#define __X32_SYSCALL_BIT 0x40000000
+#endif
+
+/* Names of the ABIs a call can come from, by AUDIT_ARCH_* (libseccomp's SCMP_ARCH_* are the same values).
+ * x32 is not here: it shares AUDIT_ARCH_X86_64 and is told apart by its number. */
+static const struct {
+        uint32_t arch;
+        const char *name;
+} abis[] = {
+        {SCMP_ARCH_X86_64, "x86_64"}, {SCMP_ARCH_X86, "i386"},        {SCMP_ARCH_AARCH64, "aarch64"},
+        {SCMP_ARCH_ARM, "arm"},       {SCMP_ARCH_RISCV64, "riscv64"}, {SCMP_ARCH_PPC64LE, "ppc64le"},
+        {SCMP_ARCH_S390X, "s390x"},   {SCMP_ARCH_S390, "s390"},
+};
+
+/* Fills d->abi and d->foreign, and returns the SCMP_ARCH_* whose table names d->nr. */
+static uint32_t classify_abi(brig_seccomp_denial *d) {
+        uint32_t table = d->arch;
+
+        (void) snprintf(d->abi, sizeof(d->abi), "0x%08" PRIx32, d->arch);
+        for (size_t i = 0; i < sizeof(abis) / sizeof(abis[0]); i++)
+                if (abis[i].arch == d->arch)
+                        (void) snprintf(d->abi, sizeof(d->abi), "%s", abis[i].name);
+        /* -1 is no system call at all (a tracer's skip), not x32. */
+        if (d->arch == SCMP_ARCH_X86_64 && d->nr != -1 && ((uint32_t) d->nr & __X32_SYSCALL_BIT)) {
+                (void) snprintf(d->abi, sizeof(d->abi), "x32");
+                table = SCMP_ARCH_X32;
+        }
+        d->foreign = d->arch != seccomp_arch_native() || table != d->arch;
+        return table;
+}
+
 int brig_seccomp_notify_pending(int listener) {
         struct pollfd p = {.fd = listener, .events = POLLIN};
         int n;
@@ -53,7 +85,7 @@ int brig_seccomp_notify_recv(int listener, brig_seccomp_denial *ret) {
                 .arch = n.data.arch,
         };
         memcpy(ret->args, n.data.args, sizeof(ret->args));
-        name = seccomp_syscall_resolve_num_arch(n.data.arch, n.data.nr);
+        name = seccomp_syscall_resolve_num_arch(classify_abi(ret), n.data.nr);
         if (name && strlen(name) < sizeof(ret->syscall))
                 memcpy(ret->syscall, name, strlen(name) + 1);
         else
@@ -88,7 +120,8 @@ int brig_seccomp_denial_to_json(const brig_seccomp_denial *d, cJSON *obj) {
         cJSON *args;
         char hex[24];
 
-        if (!cJSON_AddStringToObject(obj, "syscall", d->syscall))
+        if (!cJSON_AddStringToObject(obj, "syscall", d->syscall) ||
+            !cJSON_AddStringToObject(obj, "arch", d->abi) || !cJSON_AddNumberToObject(obj, "nr", d->nr))
                 return -ENOMEM;
         args = cJSON_CreateArray();
         if (!args || !cJSON_AddItemToObject(obj, "args", args)) {
@@ -111,7 +144,8 @@ int brig_seccomp_denial_to_json(const brig_seccomp_denial *d, cJSON *obj) {
 const char *brig_seccomp_denial_format(const brig_seccomp_denial *d, char *buf, size_t size) {
         (void) snprintf(buf, size,
                         "%s(0x%" PRIx64 ", 0x%" PRIx64 ", 0x%" PRIx64 ", 0x%" PRIx64 ", 0x%" PRIx64
-                        ", 0x%" PRIx64 ")",
-                        d->syscall, d->args[0], d->args[1], d->args[2], d->args[3], d->args[4], d->args[5]);
+                        ", 0x%" PRIx64 ")%s%s%s",
+                        d->syscall, d->args[0], d->args[1], d->args[2], d->args[3], d->args[4], d->args[5],
+                        d->foreign ? " from the " : "", d->foreign ? d->abi : "", d->foreign ? " ABI" : "");
         return buf;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -13,11 +14,13 @@
  * used, so no answer can let a denied call run. None of these log; any thread. */
 
 typedef struct brig_seccomp_denial {
-        uint64_t id;      /* the kernel's cookie for this notification */
-        pid_t pid;        /* the caller, in the listener holder's pid namespace (0 when not visible) */
-        int nr;           /* syscall number */
-        uint32_t arch;    /* AUDIT_ARCH_* (always the native one: other ABIs are killed) */
-        char syscall[40]; /* its name, or "syscall_<nr>" */
+        uint64_t id;   /* the kernel's cookie for this notification */
+        pid_t pid;     /* the caller, in the listener holder's pid namespace (0 when not visible) */
+        int nr;        /* syscall number as the task gave it (x32: with __X32_SYSCALL_BIT) */
+        uint32_t arch; /* AUDIT_ARCH_* of the call (another ABI's calls are all denied, see seccomp.h) */
+        char abi[16];  /* "x86_64", "i386", "x32" (AUDIT_ARCH_X86_64 and the x32 bit), ... or "0x<arch>" */
+        bool foreign;  /* abi is not the native one: the whole ABI was denied, not this syscall */
+        char syscall[40]; /* its name in its ABI's table, or "syscall_<nr>" */
         uint64_t args[6];
 } brig_seccomp_denial;
 
@@ -36,9 +39,10 @@ int brig_seccomp_notify_id_valid(int listener, uint64_t id);
 /* Answers notification id: the call fails with errno_ret (1..4095). -ENOENT when its task is gone. */
 int brig_seccomp_notify_deny(int listener, uint64_t id, int errno_ret);
 
-/* Adds the event fields of a denial to obj: "syscall", "args" (6 hex strings: the values are 64-bit,
- * beyond JSON's exact integers) and "pid" (omitted when 0). Returns 0 or -ENOMEM. */
+/* Adds the event fields of a denial to obj: "syscall", "arch" (d->abi), "nr", "args" (6 hex strings: the
+ * values are 64-bit, beyond JSON's exact integers) and "pid" (omitted when 0). Returns 0 or -ENOMEM. */
 int brig_seccomp_denial_to_json(const brig_seccomp_denial *d, cJSON *obj);
 
-/* Renders "mount(0x0, 0x7ffd..., ...)" into buf. Returns buf. */
+/* Renders "mount(0x0, 0x7ffd..., ...)" into buf, followed by " from the x32 ABI" for a foreign one.
+ * Returns buf. */
 const char *brig_seccomp_denial_format(const brig_seccomp_denial *d, char *buf, size_t size);

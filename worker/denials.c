@@ -17,6 +17,10 @@
  * itself "brig-r<id>": then it can at worst pin its denials on another running command of the same
  * environment, i.e. of the same agent; the denial itself is unaffected.
  *
+ * Other ABIs: when the policy audits denials, a call of another ABI (i386 through int 0x80, x32) comes here
+ * too, whatever the syscall (sandbox/seccomp.c), and is answered and audited the same way; its event says
+ * which ABI ("arch") and the number as given ("nr").
+ *
  * Rate: a token bucket per environment; a denial without a token is still answered, but only counted,
  * and a "syscall_denied_suppressed" event with the count follows a second later. Each poll callback
  * handles at most BRIG_DENIALS_BATCH notifications (the poll is level-triggered: the rest come on the
@@ -150,7 +154,9 @@ brig_culprit brig__denials_culprit(brig_env *env, pid_t pid) {
 /* A refusal also goes into the call's own result (mcp.c), so that an agent reading only results sees why
  * its command failed: the first few in full, the rest counted. Allowed connections are not refusals. */
 static void record_refusal(brig_call *call, const cJSON *ev) {
-        static const char *const keys[] = {"type", "syscall", "host", "port", "reason", "process_id"};
+        /* "arch" too: a refused getpid makes sense only with "x32" next to it. */
+        static const char *const keys[] = {"type", "syscall", "arch",      "host",
+                                           "port", "reason",  "process_id"};
         const cJSON *decision = cJSON_GetObjectItemCaseSensitive(ev, "decision");
         cJSON *item;
 

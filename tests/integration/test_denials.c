@@ -24,6 +24,17 @@
 #define MOUNT_ARGV                                                                                          \
         "{\"argv\":[\"python3\",\"-c\",\"import ctypes;l=ctypes.CDLL(None,use_errno=True);"                 \
         "r=l.mount(b'none',b'/tmp',b'tmpfs',0,None);print(r,ctypes.get_errno())\"]}"
+/* A system call of another ABI, from python3 through ctypes: x32 (getpid with __X32_SYSCALL_BIT, through
+ * libc's syscall()) prints "x32 <return> <errno>"; i386 (getpid, 20 in the i386 table, through int 0x80
+ * from a page of machine code) prints "i386 <return>" (the raw -errno). */
+#define X32_ARGV                                                                                            \
+        "{\"argv\":[\"python3\",\"-c\",\"import ctypes;l=ctypes.CDLL(None,use_errno=True);"                 \
+        "r=l.syscall(0x40000000|39);print('x32',r,ctypes.get_errno())\"]}"
+#define I386_ARGV                                                                                           \
+        "{\"argv\":[\"python3\",\"-c\",\"import ctypes,mmap;m=mmap.mmap(-1,4096,prot=7);"                   \
+        "m.write(b'\\\\xb8\\\\x14\\\\x00\\\\x00\\\\x00\\\\xcd\\\\x80\\\\xc3');"                             \
+        "f=ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)));"                 \
+        "print('i386',f())\"]}"
 #define STORM_COUNT 10000
 #define STORM_ARGV                                                                                          \
         "{\"argv\":[\"python3\",\"-c\",\"import ctypes;l=ctypes.CDLL(None,use_errno=True);"                 \
@@ -317,6 +328,74 @@ static void test_denials__docker_profile_keeps_mount_audited(void **state) {
         assert_int_equal(brigd_stop(&d), 0);
 }
 
+/* Whether this host runs i386 system calls at all (int 0x80 needs IA32 emulation, which a kernel may lack or
+ * switch off): without it the jail's task dies of SIGSEGV before seccomp sees anything. */
+static bool host_has_int80(void) {
+        return system("python3 -c \"import ctypes,mmap;m=mmap.mmap(-1,4096,prot=7);"
+                      "m.write(b'\\xb8\\x14\\x00\\x00\\x00\\xcd\\x80\\xc3');"
+                      "ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))()\" "
+                      ">/dev/null 2>&1") == 0;
+}
+
+/* The one syscall_denied event of the log from ABI arch. */
+static void assert_foreign_event(const brigd *d, const char *arch, double nr, double call_id) {
+        cJSON *denied = audit_events(d, "syscall_denied");
+        const cJSON *ev, *found = NULL;
+        cJSON_ArrayForEach (ev, denied) {
+                const cJSON *a = cJSON_GetObjectItem(ev, "arch");
+                if (cJSON_IsString(a) && strcmp(a->valuestring, arch) == 0) {
+                        assert_null(found);
+                        found = ev;
+                }
+        }
+        assert_non_null(found);
+        assert_string_equal(cJSON_GetObjectItem(found, "syscall")->valuestring, "getpid");
+        assert_true(cJSON_GetObjectItem(found, "nr")->valuedouble == nr);
+        assert_true(cJSON_GetObjectItem(found, "call_id")->valuedouble == call_id);
+        assert_string_equal(cJSON_GetObjectItem(found, "environment")->valuestring, "denials-abi");
+        cJSON_Delete(denied);
+}
+
+/* A call of another ABI (x32, or i386 through int 0x80) fails with the policy's errno like any other
+ * audited denial, and is reported with its ABI and its number as given, instead of killing the process
+ * with nothing in the log. */
+static void test_denials__other_abi_is_denied_and_audited(void **state) {
+        (void) state;
+        brigd d;
+        cJSON *notes = NULL;
+        double streamed_id = -1;
+
+#ifndef __x86_64__
+        skip();
+#endif
+        start(&d, "default");
+        int fd = client_connect(&d);
+        cJSON_Delete(client_initialize(fd, "{\"brig/environment\":\"denials-abi\"}"));
+        cJSON *r = client_call(fd, 7, X32_ARGV, NULL, &notes);
+        assert_non_null(r);
+        assert_string_equal(stdout_of(r), "x32 -1 1\n");
+        assert_int_equal(count_streamed(notes, "getpid", 7, &streamed_id), 1);
+        cJSON_Delete(notes);
+        cJSON_Delete(r);
+        assert_true(streamed_id == nth_exec_call_id(&d, 0));
+        assert_foreign_event(&d, "x32", (double) (0x40000000 | 39), streamed_id);
+
+        if (host_has_int80()) {
+                r = client_call(fd, 8, I386_ARGV, NULL, &notes);
+                assert_non_null(r);
+                assert_string_equal(stdout_of(r), "i386 -1\n");
+                assert_int_equal(count_streamed(notes, "getpid", 8, &streamed_id), 1);
+                cJSON_Delete(notes);
+                cJSON_Delete(r);
+                assert_true(streamed_id == nth_exec_call_id(&d, 1));
+                assert_foreign_event(&d, "i386", 20, streamed_id);
+        } else {
+                fprintf(stderr, "# no int 0x80 on this host: i386 part not run\n");
+        }
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
 static void test_denials__audit_false_denies_without_reporting(void **state) {
         (void) state;
         char policy[] = "/tmp/brig-denials-policy-XXXXXX";
@@ -333,6 +412,15 @@ static void test_denials__audit_false_denies_without_reporting(void **state) {
         assert_int_equal(count_streamed(notes, "mount", 4, NULL), 0);
         cJSON_Delete(notes);
         cJSON_Delete(r);
+#ifdef __x86_64__
+        /* Without an audit there is no listener to answer: a call of another ABI still kills the process. */
+        r = client_call(fd, 5, X32_ARGV, NULL, &notes);
+        assert_non_null(r);
+        assert_string_equal(stdout_of(r), "");
+        assert_int_equal(count_streamed(notes, "getpid", 5, NULL), 0);
+        cJSON_Delete(notes);
+        cJSON_Delete(r);
+#endif
         cJSON *denied = audit_events(&d, "syscall_denied");
         assert_int_equal(cJSON_GetArraySize(denied), 0);
         cJSON_Delete(denied);
@@ -393,6 +481,16 @@ static void test_denials__cli_reports_one_shot_denials(void **state) {
         assert_int_equal(code, 0);
         assert_string_equal(out, "-1 1\n");
         assert_non_null(strstr(err, "brig: denied mount(0x"));
+#ifdef __x86_64__
+        /* A call of another ABI is denied and reported too, naming the ABI. */
+        snprintf(args, sizeof(args),
+                 "run --policy policies/default.json -- python3 -c \"import ctypes;"
+                 "l=ctypes.CDLL(None,use_errno=True);print(l.syscall(0x40000000|39),ctypes.get_errno())\"");
+        assert_int_equal(run_cli(args, out, sizeof(out), err, sizeof(err)), 0);
+        assert_string_equal(out, "-1 1\n");
+        assert_non_null(strstr(err, "brig: denied getpid(0x"));
+        assert_non_null(strstr(err, ") from the x32 ABI\n"));
+#endif
 
         /* brig policy test: JSON lines, the denial first, then the exit. */
         snprintf(args, sizeof(args), "policy test policies/docker-seccomp.json -- python3 -c \"%s\"",
@@ -441,6 +539,7 @@ int main(void) {
                 cmocka_unit_test(test_denials__repl_call_gets_its_denials),
                 cmocka_unit_test(test_denials__storm_is_bounded_and_the_worker_keeps_serving),
                 cmocka_unit_test(test_denials__docker_profile_keeps_mount_audited),
+                cmocka_unit_test(test_denials__other_abi_is_denied_and_audited),
                 cmocka_unit_test(test_denials__audit_false_denies_without_reporting),
                 cmocka_unit_test(test_denials__cli_reports_one_shot_denials),
         };

@@ -77,6 +77,30 @@ static void test_seccomp_eval__kills_x32_on_x86_64(void **state) {
         free(prog.filter);
 }
 
+/* With audited denials, calls of other ABIs are notified like the floor's denials, not killed. */
+static void test_seccomp_eval__audited_other_abis_notify(void **state) {
+        brig_seccomp_spec spec = {.errno_ret = EPERM, .audit = true};
+        brig_error err = BRIG_ERROR_INIT;
+        struct sock_fprog prog = {0};
+        struct seccomp_data d = {.arch = seccomp_arch_native()};
+        uint32_t action = 0;
+        int fd = -1;
+
+        (void) state;
+        assert_int_equal(brig_seccomp_compile_spec(&spec, &fd, &err), 0);
+        assert_int_equal(brig_seccomp_read(fd, &prog, &err), 0);
+        (void) close(fd);
+        assert_int_equal(eval(&prog, "mount", d.arch, 0), SECCOMP_RET_USER_NOTIF);
+        assert_int_equal(eval(&prog, "read", d.arch, 0), SECCOMP_RET_ALLOW);
+        assert_int_equal(eval(&prog, "read", d.arch ^ 0x1000, 0), SECCOMP_RET_USER_NOTIF);
+        if (d.arch == SCMP_ARCH_X86_64) {
+                d.nr = 0x40000000 | (uint32_t) seccomp_syscall_resolve_name("read");
+                assert_int_equal(brig_seccomp_eval(&prog, &d, &action), 0);
+                assert_int_equal(action, SECCOMP_RET_USER_NOTIF);
+        }
+        free(prog.filter);
+}
+
 static void test_seccomp_eval__extra_denials_and_errno(void **state) {
         static const char *const deny[] = {"chmod", NULL};
         struct sock_fprog prog = compile(deny, 1, EACCES);
@@ -161,6 +185,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_seccomp_eval__floor_program),
                 cmocka_unit_test(test_seccomp_eval__kills_x32_on_x86_64),
+                cmocka_unit_test(test_seccomp_eval__audited_other_abis_notify),
                 cmocka_unit_test(test_seccomp_eval__extra_denials_and_errno),
                 cmocka_unit_test(test_seccomp_eval__interpreter_edge_cases),
                 cmocka_unit_test(test_seccomp_eval__describes_actions),

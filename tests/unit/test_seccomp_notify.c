@@ -247,6 +247,129 @@ static void test_seccomp_notify__docker_profile_keeps_mount_audited(void **state
         (void) close(listener);
 }
 
+/* ---- calls of other ABIs ---- */
+
+#ifdef __x86_64__
+#ifndef __X32_SYSCALL_BIT
+#define __X32_SYSCALL_BIT 0x40000000
+#endif
+
+static int probe_x32_getpid(void) {
+        long r = syscall(__X32_SYSCALL_BIT | SYS_getpid);
+        return r == -1 && errno == EPERM ? 0 : 14;
+}
+
+static int probe_x32_getpid_enosys(void) {
+        long r = syscall(__X32_SYSCALL_BIT | SYS_getpid);
+        return r == -1 && errno == ENOSYS ? 0 : 15;
+}
+
+/* getpid through int 0x80 (20 in the i386 table); 0 when it failed with EPERM, 1 when it ran. */
+static int probe_int80_getpid(void) {
+        long ret = 20;
+
+        __asm__ volatile("int $0x80" : "+a"(ret) : : "memory", "cc", "r8", "r9", "r10", "r11");
+        return ret == -EPERM ? 0 : ret > 0 ? 1 : 16;
+}
+#endif
+
+/* Receives one notification from the child probe and checks it names abi, nr and getpid; answers EPERM. */
+static void expect_foreign_getpid(probe_fn probe, const char *abi, int nr) {
+        brig_seccomp_spec spec = {.errno_ret = EPERM, .audit = true};
+        brig_seccomp_denial d;
+        char text[256];
+        int sock, listener;
+
+        pid_t pid = start_child(&spec, true, probe, &sock);
+        listener = take_listener(sock);
+        if (listener < 0) {
+                (void) wait_child(pid);
+                fail_msg("no listener received");
+        }
+        recv_one(listener, &d);
+        assert_string_equal(d.syscall, "getpid");
+        assert_string_equal(d.abi, abi);
+        assert_true(d.foreign);
+        assert_int_equal(d.nr, nr);
+        assert_int_equal(d.pid, pid);
+        cJSON *ev = cJSON_CreateObject();
+        assert_int_equal(brig_seccomp_denial_to_json(&d, ev), 0);
+        assert_string_equal(cJSON_GetObjectItem(ev, "arch")->valuestring, abi);
+        assert_true(cJSON_GetObjectItem(ev, "nr")->valuedouble == nr);
+        cJSON_Delete(ev);
+        (void) snprintf(text, sizeof(text), ") from the %s ABI", abi);
+        assert_non_null(strstr(brig_seccomp_denial_format(&d, text + 100, 150), text));
+        /* The answer is an errno: the call never runs, and the process lives on to report it. */
+        assert_int_equal(brig_seccomp_notify_deny(listener, d.id, EPERM), 0);
+        assert_int_equal(wait_child(pid), 0);
+        (void) close(listener);
+}
+
+static void test_seccomp_notify__x32_call_is_audited_not_run(void **state) {
+        (void) state;
+#ifdef __x86_64__
+        expect_foreign_getpid(probe_x32_getpid, "x32", __X32_SYSCALL_BIT | SYS_getpid);
+#else
+        skip();
+#endif
+}
+
+static void test_seccomp_notify__i386_call_is_audited_not_run(void **state) {
+        (void) state;
+#ifdef __x86_64__
+        pid_t pid = fork();
+        int status;
+
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(probe_int80_getpid());
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        /* Without IA32 emulation int 0x80 faults before seccomp sees it: nothing to test. */
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 1)
+                skip();
+        expect_foreign_getpid(probe_int80_getpid, "i386", 20);
+#else
+        skip();
+#endif
+}
+
+static void test_seccomp_notify__x32_call_without_listener_fails_closed(void **state) {
+        (void) state;
+#ifdef __x86_64__
+        brig_seccomp_spec spec = {.errno_ret = EPERM, .audit = true};
+        int sock;
+
+        /* No one to answer: ENOSYS, neither run nor continued. */
+        pid_t pid = start_child(&spec, false, probe_x32_getpid_enosys, &sock);
+        (void) close(sock);
+        assert_int_equal(wait_child(pid), 0);
+#else
+        skip();
+#endif
+}
+
+static void test_seccomp_notify__native_denial_names_its_abi(void **state) {
+        brig_seccomp_spec spec = {.errno_ret = EPERM, .audit = true};
+        brig_seccomp_denial d;
+        int sock, listener;
+        char text[256];
+        (void) state;
+
+        /* A native call names its ABI too, and its text has no ABI suffix. */
+        pid_t pid = start_child(&spec, true, probe_mount, &sock);
+        listener = take_listener(sock);
+        assert_true(listener >= 0);
+        recv_one(listener, &d);
+        assert_false(d.foreign);
+#ifdef __x86_64__
+        assert_string_equal(d.abi, "x86_64");
+#endif
+        assert_null(strstr(brig_seccomp_denial_format(&d, text, sizeof(text)), "ABI"));
+        assert_int_equal(brig_seccomp_notify_deny(listener, d.id, EPERM), 0);
+        assert_int_equal(wait_child(pid), 0);
+        (void) close(listener);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_seccomp_notify__mount_reaches_listener_and_gets_errno),
@@ -254,6 +377,10 @@ int main(void) {
                 cmocka_unit_test(test_seccomp_notify__per_entry_audit_off_is_plain_errno),
                 cmocka_unit_test(test_seccomp_notify__audit_off_compiles_no_notify),
                 cmocka_unit_test(test_seccomp_notify__docker_profile_keeps_mount_audited),
+                cmocka_unit_test(test_seccomp_notify__x32_call_is_audited_not_run),
+                cmocka_unit_test(test_seccomp_notify__i386_call_is_audited_not_run),
+                cmocka_unit_test(test_seccomp_notify__x32_call_without_listener_fails_closed),
+                cmocka_unit_test(test_seccomp_notify__native_denial_names_its_abi),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
