@@ -16,7 +16,7 @@ typedef struct write_req {
         uv_write_t req;
         brig_conn *conn;
         size_t len;
-        char data[];
+        char *data; /* the serialised message and its newline */
 } write_req;
 
 static void conn_free(brig_conn *c) {
@@ -64,26 +64,47 @@ void brig__conn_close(brig_conn *c, const char *reason) {
         uv_close((uv_handle_t *) &c->stall_timer, handle_closed_cb);
 }
 
+void brig__conn_apply_pause(brig_conn *c) {
+        for (brig_call *call = c->calls; call; call = call->next) {
+                bool want = c->paused || (c->budget_paused && call != c->w->budget.exempt);
+                if (!call->exec || call->state != BRIG_CALL_RUNNING || call->exec_paused == want)
+                        continue;
+                call->exec_paused = want;
+                brig_exec_set_paused(call->exec, want);
+        }
+}
+
 static void set_paused(brig_conn *c, bool paused) {
         if (c->paused == paused)
                 return;
         c->paused = paused;
-        for (brig_call *call = c->calls; call; call = call->next)
-                if (call->exec && call->state == BRIG_CALL_RUNNING)
-                        brig_exec_set_paused(call->exec, paused);
+        brig__conn_apply_pause(c);
 }
 
-/* A slow reader is fine; one that reads nothing at all for BRIG_WRITE_STALL_MS while we wait on it is gone.
+/* Bytes the client has taken from us: libuv counts partial writes of a large reply down in its queue size.
  */
+static uint64_t bytes_sent(brig_conn *c) {
+        return c->bytes_queued - uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe);
+}
+
+/* A slow reader is fine; one that reads nothing at all for BRIG_WRITE_STALL_MS while we wait on it (its
+ * queue is over its mark, or the worker is over its client budget) is gone. */
 static void stall_cb(uv_timer_t *t) {
         brig_conn *c = t->data;
-        if (uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) <= BRIG_WRITE_QUEUE_HIGH)
+        if (!c->queued || (!c->paused && !brig__budget_over(c->w)))
                 return;
-        if (c->bytes_written == c->stall_mark) {
+        if (bytes_sent(c) == c->stall_mark) {
                 brig__conn_close(c, "client stopped reading");
                 return;
         }
-        c->stall_mark = c->bytes_written;
+        c->stall_mark = bytes_sent(c);
+        (void) uv_timer_start(&c->stall_timer, stall_cb, BRIG_WRITE_STALL_MS, 0);
+}
+
+void brig__conn_watch_stall(brig_conn *c) {
+        if (c->closing || uv_is_active((uv_handle_t *) &c->stall_timer))
+                return;
+        c->stall_mark = bytes_sent(c);
         (void) uv_timer_start(&c->stall_timer, stall_cb, BRIG_WRITE_STALL_MS, 0);
 }
 
@@ -91,7 +112,9 @@ static void write_cb(uv_write_t *req, int status) {
         write_req *wr = (write_req *) req;
         brig_conn *c = wr->conn;
 
-        c->bytes_written += wr->len;
+        /* Also when the write was cancelled by a close: the bytes are no longer held. */
+        brig__budget_queued(c, -(int64_t) wr->len);
+        free(wr->data);
         free(wr);
         if (c->closing)
                 return;
@@ -99,10 +122,8 @@ static void write_cb(uv_write_t *req, int status) {
                 brig__conn_close(c, uv_strerror(status));
                 return;
         }
-        if (c->paused && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) < BRIG_WRITE_QUEUE_LOW) {
-                (void) uv_timer_stop(&c->stall_timer);
+        if (c->paused && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) < BRIG_WRITE_QUEUE_LOW)
                 set_paused(c, false);
-        }
 }
 
 static int conn_queue(brig_conn *c, cJSON *msg, bool droppable) {
@@ -128,31 +149,32 @@ static int conn_queue(brig_conn *c, cJSON *msg, bool droppable) {
                 brig__conn_close(c, "write queue over its limit");
                 return -ENOBUFS;
         }
-        wr = malloc(sizeof(*wr) + len + 1);
+        wr = malloc(sizeof(*wr));
         if (!wr) {
                 free(text);
                 return -ENOMEM;
         }
-        memcpy(wr->data, text, len);
-        wr->data[len] = '\n';
+        /* The newline takes the place of the terminating NUL: a large reply is not copied once more. */
+        text[len] = '\n';
+        wr->data = text;
         wr->len = len + 1;
         wr->conn = c;
-        free(text);
         uv_buf_t buf = uv_buf_init(wr->data, (unsigned) wr->len);
         r = uv_write(&wr->req, (uv_stream_t *) &c->pipe, &buf, 1, write_cb);
         if (r < 0) {
+                free(wr->data);
                 free(wr);
                 brig__conn_close(c, uv_strerror(r));
                 return r;
         }
-        if (!c->paused && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) > BRIG_WRITE_QUEUE_HIGH) {
+        c->bytes_queued += wr->len;
+        brig__budget_queued(c, (int64_t) wr->len);
+        if (!c->paused && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) > BRIG_WRITE_QUEUE_HIGH)
                 set_paused(c, true);
-                c->stall_mark = c->bytes_written;
-                (void) uv_timer_start(&c->stall_timer, stall_cb, BRIG_WRITE_STALL_MS, 0);
-        }
+        if (c->paused || brig__budget_over(c->w))
+                brig__conn_watch_stall(c);
         return 0;
 }
-
 int brig__conn_send(brig_conn *c, cJSON *msg) {
         /* Responses are bounded by the policy's output limit and must arrive whatever the queue holds. */
         return conn_queue(c, msg, false);

@@ -63,6 +63,12 @@ static void help(void) {
                "  --handshake-timeout MS\n"
                "                    a connection that has not sent initialize after MS milliseconds is\n"
                "                    closed, 0 never (default %d)\n"
+               "  --max-client-bytes SIZE\n"
+               "                    bytes held for all clients together: replies not yet read and output\n"
+               "                    kept for running calls' results. Past it, the commands of the\n"
+               "                    connections holding more than an equal share are not read (they wait\n"
+               "                    on a full pipe) until their clients read; others go on (default: 1/16\n"
+               "                    of memory, %llu to %llu MiB; 0 for the default)\n"
                "  --log-level L     error, warning, info or debug (default: info)\n"
                "  -h, --help        show this help\n"
                "  --version         show the version\n"
@@ -75,7 +81,9 @@ static void help(void) {
                "Docs: docs/protocol.md (wire protocol), docs/policy.md (policy format).\n",
                BRIG_POLICYDIR, BRIG_LIBEXECDIR, BRIG_JAIL_HOST_ID_DEFAULT, BRIG_ENV_START_TIMEOUT_S,
                BRIG_MAX_CALLS_CAP, BRIG_MAX_CALLS_PER_ENV_DEFAULT, BRIG_MAX_CONNECTIONS_PER_UID_DEFAULT,
-               BRIG_MAX_CONNECTIONS, BRIG_ADMIN_CONNECTIONS, BRIG_HANDSHAKE_TIMEOUT_MS_DEFAULT);
+               BRIG_MAX_CONNECTIONS, BRIG_ADMIN_CONNECTIONS, BRIG_HANDSHAKE_TIMEOUT_MS_DEFAULT,
+               (unsigned long long) (BRIG_CLIENT_BYTES_MIN_DEFAULT >> 20),
+               (unsigned long long) (BRIG_CLIENT_BYTES_MAX_DEFAULT >> 20));
 }
 
 static char *default_state_dir(void) {
@@ -166,6 +174,7 @@ int main(int argc, char **argv) {
                 {"max-queued", required_argument, NULL, 'Q'},
                 {"max-connections-per-uid", required_argument, NULL, 'U'},
                 {"handshake-timeout", required_argument, NULL, 'H'},
+                {"max-client-bytes", required_argument, NULL, 'B'},
                 {},
         };
         _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL;
@@ -240,6 +249,18 @@ int main(int argc, char **argv) {
                         if (parse_count("handshake-timeout", optarg, 86400000, &o.handshake_timeout_ms) < 0)
                                 return 2;
                         break;
+                case 'B': {
+                        uint64_t bytes;
+                        if (brig_parse_size(optarg, &bytes) < 0 || (bytes && bytes < (1u << 20))) {
+                                fprintf(stderr,
+                                        "brigd: --max-client-bytes: expected 0 or a size from 1M, got "
+                                        "'%s'\n",
+                                        optarg);
+                                return 2;
+                        }
+                        o.max_client_bytes = bytes;
+                        break;
+                }
                 case 'a':
                         o.audit_path = optarg;
                         break;

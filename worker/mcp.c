@@ -201,6 +201,7 @@ static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
 /* --- tools/call ------------------------------------------------------------------------------------- */
 
 static void call_free(brig_call *call) {
+        brig__budget_call_gone(call);
         free(call->audit_path);
         cJSON_Delete(call->refused);
         brig_exec_args_done(&call->args);
@@ -281,6 +282,8 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
 
 static void exec_output_cb(const char *data, size_t len, brig_stream stream, void *userdata) {
         brig_call *call = userdata;
+        /* Kept for its result until the call ends (tools/exec.c keeps it within the policy's limit). */
+        brig__budget_kept(call, (int64_t) len);
         if (call->state == BRIG_CALL_RUNNING && (call->progress_token || call->conn->brig_output))
                 stream_chunk(call, data, len, stream);
 }
@@ -591,8 +594,7 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
                 return;
         }
         brig_exec_args_done(&call->args);
-        if (c->paused)
-                brig_exec_set_paused(call->exec, true);
+        brig__conn_apply_pause(c);
 }
 
 /* Refused by admission control after its start was audited: the trail gets its end, the client the one

@@ -69,6 +69,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         w->max_conns_per_uid = o->max_conns_per_uid;
         w->handshake_timeout_ms = o->handshake_timeout_ms;
         brig__admission_init(w, o);
+        brig__budget_init(w, o);
         w->resolve = o->resolve;
         w->n_resolve = o->n_resolve;
         if ((r = brig_identity_detect(o->jail_id, &w->identity, err)) < 0)
@@ -233,6 +234,7 @@ int brig_worker_listen(brig_worker *w, const char *path, brig_error *err) {
         (void) uv_timer_init(w->loop, &w->spare_timer);
         w->spare_timer.data = w;
         brig__admission_start(w);
+        brig__budget_start(w);
         brig_spares_fill(w);
         return 0;
 }
@@ -247,6 +249,7 @@ void brig_worker_stop(brig_worker *w) {
                 uv_close((uv_handle_t *) &w->sweep, NULL);
                 uv_close((uv_handle_t *) &w->spare_timer, NULL);
                 brig__admission_stop(w);
+                brig__budget_stop(w);
                 (void) unlink(w->socket_path);
         }
         for (brig_conn *c = w->conns, *next; c; c = next) {

@@ -44,6 +44,10 @@
 #define BRIG_WRITE_QUEUE_HIGH (4u << 20)
 #define BRIG_WRITE_QUEUE_HARD (64u << 20)
 #define BRIG_WRITE_STALL_MS 30000
+/* The default budget of bytes held for all clients together (worker/budget.c, --max-client-bytes): 1/16 of
+ * the host's memory, within these bounds. */
+#define BRIG_CLIENT_BYTES_MIN_DEFAULT (64ull << 20)
+#define BRIG_CLIENT_BYTES_MAX_DEFAULT (1ull << 30)
 #define BRIG_MAX_ENVIRONMENTS 4096
 #define BRIG_MAX_ADMIN_UIDS 64
 #define BRIG_MAX_REFUSED_IN_RESULT 16
@@ -71,6 +75,7 @@ typedef struct brig_worker_options {
         unsigned max_queued;        /* calls waiting for a slot before calls are refused as busy */
         unsigned max_conns_per_uid; /* connections of one uid, root and admins excepted */
         unsigned handshake_timeout_ms;
+        uint64_t max_client_bytes; /* held for clients in all, 0: the default (see worker/budget.c) */
 } brig_worker_options;
 
 /* Calls that run commands (exec, repl) take a slot; past the limits they wait in a FIFO queue, and past
@@ -85,6 +90,17 @@ typedef struct brig_admission {
         uv_timer_t pump_timer; /* starts queued calls on the next loop turn after a slot was freed */
         bool timer_ready;
 } brig_admission;
+
+/* Bytes held for clients: replies queued on their sockets and output kept by running calls. Loop thread. */
+typedef struct brig_budget {
+        uint64_t max;
+        uint64_t held, queued; /* all connections' */
+        unsigned n_holding;    /* connections holding anything: the budget's share is max / n_holding */
+        unsigned n_paused;     /* connections whose commands are left unread for the budget */
+        brig_call *exempt;     /* the one call that runs on past the budget, or NULL */
+        uv_timer_t timer;      /* rebalances on the next loop turn */
+        bool timer_ready;
+} brig_budget;
 
 struct brig_worker {
         uv_loop_t *loop;
@@ -123,6 +139,7 @@ struct brig_worker {
         brig_admission admission;
         unsigned max_conns_per_uid;
         unsigned handshake_timeout_ms;
+        brig_budget budget;
 };
 
 typedef enum brig_call_state {
@@ -161,6 +178,8 @@ struct brig_call {
         brig_call *qprev, *qnext; /* in the admission queue */
         brig_env *slot_env;       /* the environment whose slot it holds */
         uint64_t admitted_at;     /* uv_now() */
+        uint64_t kept;            /* output kept for its result, counted in the budget */
+        bool exec_paused;         /* its command's output is left unread */
 };
 
 struct brig_conn {
@@ -174,13 +193,15 @@ struct brig_conn {
         int refs; /* pipe + timer handles + one per call */
         bool closing;
         bool initialized;
-        bool paused;
-        bool brig_output;       /* client asked for brig/output notifications */
-        uint64_t bytes_written; /* to the client so far */
-        uint64_t stall_mark;    /* bytes_written when the stall timer was armed */
-        uint64_t accepted_at; /* uv_now(): an uninitialised connection is closed after the handshake timeout
-                               */
-        brig_env *env;        /* attached at initialize */
+        bool paused;        /* its write queue is over BRIG_WRITE_QUEUE_HIGH */
+        bool budget_paused; /* it holds more than its share of the client budget while the worker is over */
+        bool brig_output;   /* client asked for brig/output notifications */
+        uint64_t bytes_queued; /* for the client so far */
+        uint64_t stall_mark;   /* bytes sent when the stall timer was armed */
+        uint64_t held, queued; /* in the budget: all it holds, and its unwritten replies */
+        uint64_t accepted_at;  /* uv_now(): an uninitialised connection is closed after the handshake timeout
+                                */
+        brig_env *env;         /* attached at initialize */
         brig_call *calls;
         size_t n_calls;
 };
@@ -205,6 +226,21 @@ int brig__conn_send(brig_conn *c, cJSON *msg);
 int brig__conn_notify(brig_conn *c, cJSON *msg);
 void brig__conn_close(brig_conn *c, const char *reason);
 void brig__conn_unref(brig_conn *c);
+/* Pauses or resumes its calls' commands as its write queue and the budget want. */
+void brig__conn_apply_pause(brig_conn *c);
+/* Closes it if it reads nothing for BRIG_WRITE_STALL_MS while it is paused or the worker is over budget. */
+void brig__conn_watch_stall(brig_conn *c);
+
+/* budget.c */
+void brig__budget_init(brig_worker *w, const brig_worker_options *o);
+void brig__budget_start(brig_worker *w);
+void brig__budget_stop(brig_worker *w);
+bool brig__budget_over(const brig_worker *w);
+/* Output a call keeps, and replies a connection queues, grow or shrink by delta bytes. */
+void brig__budget_kept(brig_call *call, int64_t delta);
+void brig__budget_queued(brig_conn *c, int64_t delta);
+/* A call ends: what it kept leaves the budget. */
+void brig__budget_call_gone(brig_call *call);
 
 /* mcp.c */
 void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len);
