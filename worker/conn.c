@@ -87,7 +87,7 @@ static uint64_t bytes_sent(brig_conn *c) {
         return c->bytes_queued - uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe);
 }
 
-/* A slow reader is fine; one that reads nothing at all for BRIG_WRITE_STALL_MS while we wait on it (its
+/* A slow reader is fine; one that reads nothing at all for --client-stall-timeout while we wait on it (its
  * queue is over its mark, or the worker is over its client budget) is gone. */
 static void stall_cb(uv_timer_t *t) {
         brig_conn *c = t->data;
@@ -98,14 +98,14 @@ static void stall_cb(uv_timer_t *t) {
                 return;
         }
         c->stall_mark = bytes_sent(c);
-        (void) uv_timer_start(&c->stall_timer, stall_cb, BRIG_WRITE_STALL_MS, 0);
+        (void) uv_timer_start(&c->stall_timer, stall_cb, c->w->stall_timeout_ms, 0);
 }
 
 void brig__conn_watch_stall(brig_conn *c) {
         if (c->closing || uv_is_active((uv_handle_t *) &c->stall_timer))
                 return;
         c->stall_mark = bytes_sent(c);
-        (void) uv_timer_start(&c->stall_timer, stall_cb, BRIG_WRITE_STALL_MS, 0);
+        (void) uv_timer_start(&c->stall_timer, stall_cb, c->w->stall_timeout_ms, 0);
 }
 
 static void write_cb(uv_write_t *req, int status) {

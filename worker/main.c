@@ -69,6 +69,10 @@ static void help(void) {
                "                    connections holding more than an equal share are not read (they wait\n"
                "                    on a full pipe) until their clients read; others go on (default: 1/16\n"
                "                    of memory, %llu to %llu MiB; 0 for the default)\n"
+               "  --client-stall-timeout MS\n"
+               "                    a client whose replies wait (its output is paused, or the worker is\n"
+               "                    over --max-client-bytes) and that reads nothing for MS milliseconds\n"
+               "                    is disconnected and its calls cancelled (default %d)\n"
                "  --log-level L     error, warning, info or debug (default: info)\n"
                "  -h, --help        show this help\n"
                "  --version         show the version\n"
@@ -83,7 +87,7 @@ static void help(void) {
                BRIG_MAX_CALLS_CAP, BRIG_MAX_CALLS_PER_ENV_DEFAULT, BRIG_MAX_CONNECTIONS_PER_UID_DEFAULT,
                BRIG_MAX_CONNECTIONS, BRIG_ADMIN_CONNECTIONS, BRIG_HANDSHAKE_TIMEOUT_MS_DEFAULT,
                (unsigned long long) (BRIG_CLIENT_BYTES_MIN_DEFAULT >> 20),
-               (unsigned long long) (BRIG_CLIENT_BYTES_MAX_DEFAULT >> 20));
+               (unsigned long long) (BRIG_CLIENT_BYTES_MAX_DEFAULT >> 20), BRIG_WRITE_STALL_MS);
 }
 
 static char *default_state_dir(void) {
@@ -175,6 +179,7 @@ int main(int argc, char **argv) {
                 {"max-connections-per-uid", required_argument, NULL, 'U'},
                 {"handshake-timeout", required_argument, NULL, 'H'},
                 {"max-client-bytes", required_argument, NULL, 'B'},
+                {"client-stall-timeout", required_argument, NULL, 'W'},
                 {},
         };
         _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL;
@@ -248,6 +253,15 @@ int main(int argc, char **argv) {
                 case 'H':
                         if (parse_count("handshake-timeout", optarg, 86400000, &o.handshake_timeout_ms) < 0)
                                 return 2;
+                        break;
+                case 'W':
+                        if (parse_count("client-stall-timeout", optarg, 86400000, &o.stall_timeout_ms) < 0)
+                                return 2;
+                        if (o.stall_timeout_ms == 0) {
+                                fprintf(stderr,
+                                        "brigd: --client-stall-timeout: expected 1 to 86400000 ms\n");
+                                return 2;
+                        }
                         break;
                 case 'B': {
                         uint64_t bytes;

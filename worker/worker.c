@@ -68,6 +68,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         w->start_timeout_s = o->start_timeout_s ? o->start_timeout_s : BRIG_ENV_START_TIMEOUT_S;
         w->max_conns_per_uid = o->max_conns_per_uid;
         w->handshake_timeout_ms = o->handshake_timeout_ms;
+        w->stall_timeout_ms = o->stall_timeout_ms ? o->stall_timeout_ms : BRIG_WRITE_STALL_MS;
         brig__admission_init(w, o);
         brig__budget_init(w, o);
         w->resolve = o->resolve;

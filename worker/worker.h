@@ -76,6 +76,7 @@ typedef struct brig_worker_options {
         unsigned max_conns_per_uid; /* connections of one uid, root and admins excepted */
         unsigned handshake_timeout_ms;
         uint64_t max_client_bytes; /* held for clients in all, 0: the default (see worker/budget.c) */
+        unsigned stall_timeout_ms; /* 0: BRIG_WRITE_STALL_MS */
 } brig_worker_options;
 
 /* Calls that run commands (exec, repl) take a slot; past the limits they wait in a FIFO queue, and past
@@ -139,6 +140,7 @@ struct brig_worker {
         brig_admission admission;
         unsigned max_conns_per_uid;
         unsigned handshake_timeout_ms;
+        unsigned stall_timeout_ms; /* a client we wait on that reads nothing this long is dropped */
         brig_budget budget;
 };
 
@@ -228,7 +230,8 @@ void brig__conn_close(brig_conn *c, const char *reason);
 void brig__conn_unref(brig_conn *c);
 /* Pauses or resumes its calls' commands as its write queue and the budget want. */
 void brig__conn_apply_pause(brig_conn *c);
-/* Closes it if it reads nothing for BRIG_WRITE_STALL_MS while it is paused or the worker is over budget. */
+/* Closes it if it reads nothing for --client-stall-timeout while it is paused or the worker is over budget.
+ */
 void brig__conn_watch_stall(brig_conn *c);
 
 /* budget.c */

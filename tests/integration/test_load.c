@@ -413,7 +413,14 @@ static void test_load__one_uid_cannot_crowd_out_others(void **state) {
 #define HOG_BYTES 1000000
 static void test_load__clients_that_stop_reading_hold_a_bounded_amount(void **state) {
         (void) state;
-        static const char *const args[] = {"--max-client-bytes", "16M", "--max-calls-per-environment", "64",
+        /* The stalled clients read nothing until the end, which a slow (sanitizer) build makes long: no
+         * stall timeout here. */
+        static const char *const args[] = {"--max-client-bytes",
+                                           "16M",
+                                           "--max-calls-per-environment",
+                                           "64",
+                                           "--client-stall-timeout",
+                                           "3600000",
                                            NULL};
         char req[512], meta[64];
         int hogs[HOGS];
