@@ -113,7 +113,7 @@ static void mcp_help(void) {
                "  --environment ID  attach every session to this persistent environment\n"
                "  --policy NAME     policy for a new environment (a name from brigd's policy directory)\n"
                "  --socket PATH     brigd's socket (see below)\n"
-               "\n" BRIG_SOCKET_LOOKUP_HELP
+               "\n" BRIG_SOCKET_LOOKUP_HELP "\n"
                "MCP launchers often pass their servers only HOME, PATH, USER, LOGNAME, SHELL and TERM, so\n"
                "an exported BRIG_SOCKET (or XDG_RUNTIME_DIR) may not reach brig mcp: give the socket as\n"
                "--socket PATH in the server's arguments, or its \"env\", or run brigd on the default "
