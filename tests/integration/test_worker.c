@@ -550,8 +550,8 @@ static void test_worker__socket_has_its_mode_and_group_from_birth(void **state) 
                         if (ev->mask & IN_MOVED_TO)
                                 appeared = true;
                 }
-        assert_true(appeared);
         assert_false(changed);
+        assert_true(appeared);
         assert_int_equal(lstat(sock, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0660);
         assert_int_equal(st.st_gid, 4242);
