@@ -128,7 +128,7 @@ int brig_cli_connect(const char *flag) {
         if (fd >= 0)
                 return fd;
         /* No brigd of our own: the system one, if there is one (see common/paths.h). */
-        bool fallback = fd == -ENOENT && strcmp(source, "the default path") == 0 && geteuid() != 0;
+        bool fallback = fd == -ENOENT && strcmp(source, "the default path") == 0 && !brig_host_root();
         if (fallback) {
                 int fd2 = connect_path(BRIG_SOCKET_SYSTEM_PATH);
                 if (fd2 >= 0)

@@ -1,18 +1,36 @@
 /* SPDX-License-Identifier: MIT */
 /* The default socket path shared by brig and brigd (see paths.h for the rule and why). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/paths.h"
+
+/* Root of the host, not of a user namespace: `unshare -r` makes a developer uid 0 without giving them
+ * /run, and its socket belongs in their own runtime directory, where their clients outside look. */
+bool brig_host_root(void) {
+        _cleanup_fclose_ FILE *f = NULL;
+        unsigned long inside, outside, count;
+
+        if (geteuid() != 0)
+                return false;
+        f = fopen("/proc/self/uid_map", "re");
+        /* Without /proc there is no telling: the initial namespace is the common case. */
+        if (!f)
+                return true;
+        return fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3 && inside == 0 && outside == 0 &&
+               count == 4294967295UL;
+}
 
 int brig_default_socket_dir(char **ret, brig_error *err) {
         const char *xdg = secure_getenv("XDG_RUNTIME_DIR");
         char *s = NULL;
         int r;
 
-        if (geteuid() == 0)
+        if (brig_host_root())
                 r = asprintf(&s, "%s", BRIG_SOCKET_ROOT_DIR);
         else if (xdg && xdg[0] == '/')
                 r = asprintf(&s, "%s/brig", xdg);

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
+
 #include "common/error.h"
 
 /* Where brig and brigd meet when no socket is named. One definition for both, so that a client that was
  * given nothing (an MCP launcher passes only HOME, PATH, USER, LOGNAME, SHELL and TERM to its servers)
  * still finds the worker:
- *   euid 0:   /run/brig/brig.sock
+ *   root:     /run/brig/brig.sock (uid 0 of the host; uid 0 of a user namespace counts as other)
  *   other:    $XDG_RUNTIME_DIR/brig/brig.sock, and /run/user/UID/brig/brig.sock when XDG_RUNTIME_DIR is
  *             unset or not absolute (the directory pam_systemd gives it; nothing under /tmp, which any
  *             user could have prepared for us). */
@@ -23,6 +25,9 @@
         "$XDG_RUNTIME_DIR/brig/brig.sock otherwise (/run/user/UID/brig/brig.sock when XDG_RUNTIME_DIR\n"    \
         "is unset); when that does not exist, a user other than root tries the system brigd's\n"            \
         "/run/brig/brig.sock next.\n"
+
+/* uid 0 of the host (the initial user namespace): the one that uses /run/brig. */
+bool brig_host_root(void);
 
 /* The default socket's directory for this process (malloc'd into *ret), see above. */
 int brig_default_socket_dir(char **ret, brig_error *err);

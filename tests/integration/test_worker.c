@@ -424,28 +424,35 @@ static bool root_mode(void) {
         return false;
 }
 
-/* brigd with argv after its path (NULL-terminated), stdout and stderr to /dev/null; returns its pid. */
-static pid_t spawn_brigd(const char *const *args) {
+/* brigd with argv after its path (NULL-terminated), run through the command prefix (NULL-terminated, may
+ * be NULL), stdout and stderr to /dev/null; returns its pid. */
+static pid_t spawn_brigd_via(const char *const *prefix, const char *const *args) {
         pid_t pid = fork();
         if (pid == 0) {
-                const char *argv[32];
+                const char *argv[48];
                 char b[512], h[512];
                 int n = 0;
                 snprintf(b, sizeof(b), "%s/brigd", build_dir());
                 snprintf(h, sizeof(h), "%s/brig-jail", build_dir());
+                for (; prefix && *prefix && n < 16; prefix++)
+                        argv[n++] = *prefix;
                 argv[n++] = b;
                 argv[n++] = "--jail-helper";
                 argv[n++] = h;
-                for (; *args && n < 30; args++)
+                for (; *args && n < 46; args++)
                         argv[n++] = *args;
                 argv[n] = NULL;
                 (void) prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
                 (void) !freopen("/dev/null", "w", stdout);
                 (void) !freopen("/dev/null", "w", stderr);
-                execv(b, (char *const *) argv);
+                execvp(argv[0], (char *const *) argv);
                 _exit(127);
         }
         return pid;
+}
+
+static pid_t spawn_brigd(const char *const *args) {
+        return spawn_brigd_via(NULL, args);
 }
 
 static int connect_path(const char *path) {
@@ -568,14 +575,25 @@ static void test_worker__socket_has_its_mode_and_group_from_birth(void **state) 
 
 /* An MCP launcher passes only HOME, PATH and USER (and a few more): `brig mcp` finds a brigd started
  * without --socket at the default path. /run is a fresh tmpfs in a private mount namespace here, so the
- * test neither sees nor disturbs a real /run/brig. */
+ * test neither sees nor disturbs a real /run/brig. Per mode: brigd as root on /run/brig/brig.sock;
+ * as nobody (setpriv) with no XDG_RUNTIME_DIR, on /run/user/65534/brig/brig.sock; as `unshare -r` root
+ * with XDG_RUNTIME_DIR=/run/user/65534 (a developer's session), there too. The client runs as brigd's
+ * user outside any namespace, with nothing but HOME, PATH and USER. */
 static void test_cli__mcp_finds_brigd_at_the_default_path_with_a_stripped_environment(void **state) {
         (void) state;
+        static const char *const as_nobody[] = {"setpriv", "--reuid=65534", "--regid=65534",
+                                                "--clear-groups", "--"};
+        const char *mode = getenv("BRIG_TEST_MODE");
+        bool userns = mode && strcmp(mode, "userns") == 0,
+             rootless = userns || (mode && strcmp(mode, "setpriv") == 0);
         char dir[] = "/tmp/brig-defsock-XXXXXX", st_dir[128], audit[128], pol[512], cmd[2048], out[8192];
-        int fd = -1;
+        const char *prefix[16], *sock = rootless ? "/run/user/65534/brig/brig.sock" : "/run/brig/brig.sock";
+        int fd = -1, n = 0;
 
-        if (!root_mode())
+        if (geteuid() != 0) {
+                fprintf(stderr, "# SKIP: a private /run needs the test as root\n");
                 skip();
+        }
         if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
             mount("tmpfs", "/run", "tmpfs", 0, "mode=0755") < 0) {
                 fprintf(stderr, "# SKIP: no private mount namespace with a tmpfs on /run: %s\n",
@@ -587,28 +605,50 @@ static void test_cli__mcp_finds_brigd_at_the_default_path_with_a_stripped_enviro
         snprintf(st_dir, sizeof(st_dir), "%s/state", dir);
         snprintf(audit, sizeof(audit), "%s/audit.jsonl", dir);
         snprintf(pol, sizeof(pol), "%s/policies/default.json", source_dir());
+        prefix[n++] = "env";
+        prefix[n++] = "-u";
+        prefix[n++] = "XDG_RUNTIME_DIR";
+        if (rootless) {
+                /* What pam_systemd makes for a login. */
+                assert_int_equal(mkdir("/run/user", 0755), 0);
+                assert_int_equal(mkdir("/run/user/65534", 0700), 0);
+                assert_int_equal(chown("/run/user/65534", 65534, 65534), 0);
+                assert_int_equal(chown(dir, 65534, 65534), 0);
+                for (size_t i = 0; i < sizeof(as_nobody) / sizeof(*as_nobody); i++)
+                        prefix[n++] = as_nobody[i];
+        }
+        if (userns) {
+                prefix[n++] = "unshare";
+                prefix[n++] = "-r";
+                prefix[n++] = "--";
+                prefix[n++] = "env";
+                prefix[n++] = "XDG_RUNTIME_DIR=/run/user/65534";
+        }
+        prefix[n] = NULL;
         const char *const args[] = {"--state-dir", st_dir, "--audit", audit, "--policy", pol, NULL};
-        pid_t pid = spawn_brigd(args);
-        for (int i = 0; i < 6000 && (fd = connect_path("/run/brig/brig.sock")) < 0; i++) {
+        pid_t pid = spawn_brigd_via(prefix, args);
+        for (int i = 0; i < 6000 && (fd = connect_path(sock)) < 0; i++) {
                 assert_int_equal(waitpid(pid, NULL, WNOHANG), 0);
                 usleep(10000);
         }
         assert_true(fd >= 0);
         close(fd);
+        /* The directory brigd made serves its owner only (no --socket-mode). */
         struct stat st;
-        assert_int_equal(stat("/run/brig", &st), 0);
+        *strrchr(strcpy(cmd, sock), '/') = 0;
+        assert_int_equal(stat(cmd, &st), 0);
         assert_int_equal(st.st_mode & 07777, 0700);
         /* From /, so that no ./brig.sock could help, and with BRIG_SOCKET set in the caller's environment
          * only: the launcher drops it. */
-        snprintf(
-                cmd, sizeof(cmd),
-                "cd / && printf '%%s\\n' "
-                "'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
-                "\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}' "
-                "'{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
-                "\"arguments\":{\"command\":\"echo via-default\"}}}' "
-                "| BRIG_SOCKET=/nonexistent env -i HOME=/root PATH=/usr/bin:/bin USER=root %s/brig mcp 2>&1",
-                build_dir());
+        snprintf(cmd, sizeof(cmd),
+                 "cd / && printf '%%s\\n' "
+                 "'{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
+                 "\"2025-06-18\",\"capabilities\":{},\"clientInfo\":{\"name\":\"t\",\"version\":\"1\"}}}' "
+                 "'{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                 "\"arguments\":{\"command\":\"echo via-default\"}}}' "
+                 "| BRIG_SOCKET=/nonexistent %s env -i HOME=/ PATH=/usr/bin:/bin USER=%s %s/brig mcp 2>&1",
+                 rootless ? "setpriv --reuid=65534 --regid=65534 --clear-groups --" : "",
+                 rootless ? "nobody" : "root", build_dir());
         assert_int_equal(run(cmd, out, sizeof(out)), 0);
         assert_non_null(strstr(out, "via-default\\n"));
         kill(pid, SIGTERM);
