@@ -455,6 +455,15 @@ static pid_t spawn_brigd(const char *const *args) {
         return spawn_brigd_via(NULL, args);
 }
 
+/* SIGTERM and wait: brigd's exit status, 0 for a clean stop (a sanitizer report is not). */
+static int stop_brigd(pid_t pid) {
+        int st = 0;
+        kill(pid, SIGTERM);
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+                ;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 static int connect_path(const char *path) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -563,8 +572,7 @@ static void test_worker__socket_has_its_mode_and_group_from_birth(void **state) 
         assert_int_equal(st.st_mode & 07777, 0660);
         assert_int_equal(st.st_gid, 4242);
         close(in);
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
+        assert_int_equal(stop_brigd(pid), 0);
         /* No private directory left behind. */
         DIR *dd = opendir(dir);
         for (struct dirent *de; (de = readdir(dd));)
@@ -651,8 +659,7 @@ static void test_cli__mcp_finds_brigd_at_the_default_path_with_a_stripped_enviro
                  rootless ? "nobody" : "root", build_dir());
         assert_int_equal(run(cmd, out, sizeof(out)), 0);
         assert_non_null(strstr(out, "via-default\\n"));
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
+        assert_int_equal(stop_brigd(pid), 0);
         (void) umount2("/run", MNT_DETACH);
         (void) brig_rm_rf(dir);
 }
