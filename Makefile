@@ -3,7 +3,9 @@
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
-SOCKET     ?= $(CURDIR)/brig.sock
+# Empty: brigd's default socket path (/run/brig/brig.sock as root, $XDG_RUNTIME_DIR/brig/brig.sock
+# otherwise), where brig looks when given no --socket, so `./build/brig exec` needs no option.
+SOCKET     ?=
 POLICY     ?= policies/default.json
 
 DEBIAN_PACKAGES = gcc pkg-config meson ninja-build libseccomp-dev libcap-dev libuv1-dev libcjson-dev \
@@ -23,7 +25,7 @@ build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
 run: build
-	./$(BUILD)/brigd --socket $(SOCKET) --policy $(POLICY)
+	./$(BUILD)/brigd $(if $(SOCKET),--socket $(SOCKET)) --policy $(POLICY)
 
 # The whole suite: unit + integration (as root, rootless via setpriv and under `unshare -r`), the same again
 # under ASan+UBSan, and the MCP SDK end-to-end test. Ends with one summary line.

@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "common/paths.h"
 
 static void help(void) {
         printf("Usage: brig [--socket PATH] COMMAND [ARGS]...\n"
@@ -27,9 +28,9 @@ static void help(void) {
                "  help                         show this help\n"
                "\n"
                "Global options:\n"
-               "  --socket PATH   brigd's socket for `exec` (default: $BRIG_SOCKET, else ./brig.sock)\n"
+               "  --socket PATH   brigd's socket for exec, env and mcp (see below)\n"
                "  --version       show the version\n"
-               "\n"
+               "\n" BRIG_SOCKET_LOOKUP_HELP "\n"
                "`brig COMMAND --help` describes each command. Docs: docs/protocol.md, docs/policy.md.\n");
 }
 
@@ -46,7 +47,7 @@ int main(int argc, char **argv) {
                         fprintf(stderr, "brig: --socket needs a path\n");
                         return 2;
                 }
-                (void) setenv("BRIG_SOCKET", argv[i + 1], 1);
+                brig_cli_socket = argv[i + 1];
                 i += 2;
         }
         if (i >= argc || strcmp(argv[i], "help") == 0 || strcmp(argv[i], "--help") == 0 ||

@@ -37,6 +37,11 @@ int brig_cli_mcp(int argc, char **argv);
 int brig_cli_policy(int argc, char **argv);
 
 /* Client helpers (client.c). */
-int brig_cli_connect(const char *path);
+/* The global `brig --socket PATH`, or NULL. */
+extern const char *brig_cli_socket;
+/* Connects to brigd on the socket named by flag (a command's --socket, or NULL), else brig_cli_socket,
+ * else $BRIG_SOCKET, else the default path (common/paths.h). On failure prints the path tried, where it
+ * came from and how to name another, and returns -1. */
+int brig_cli_connect(const char *flag);
 #include <cjson/cJSON.h>
-cJSON *brig_cli_request(const char *sock, const char *method, cJSON *params);
+cJSON *brig_cli_request(const char *flag, const char *method, cJSON *params);

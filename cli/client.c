@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/paths.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/parse.h"
@@ -94,24 +95,59 @@ static char *read_line(reader *rd, int *r) {
         }
 }
 
-int brig_cli_connect(const char *path) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        int fd;
+const char *brig_cli_socket;
 
-        if (strlen(path) >= sizeof(sa.sun_path)) {
-                fprintf(stderr, "brig: socket path too long: %s\n", path);
-                return -1;
-        }
+static int connect_path(const char *path) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd, e;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
         memcpy(sa.sun_path, path, strlen(path));
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
-                fprintf(stderr, "brig: cannot connect to brigd at %s: %s (is `make run` running?)\n", path,
-                        strerror(errno));
-                if (fd >= 0)
-                        (void) close(fd);
+        if (fd < 0)
+                return -errno;
+        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
+                return fd;
+        e = errno;
+        (void) close(fd);
+        return -e;
+}
+
+int brig_cli_connect(const char *flag) {
+        brig_error err = BRIG_ERROR_INIT;
+        _cleanup_free_ char *path = NULL;
+        const char *source = NULL;
+        int fd;
+
+        if (brig_client_socket_path(flag ? flag : brig_cli_socket, &path, &source, &err) < 0) {
+                fprintf(stderr, "brig: %s\n", err.msg);
                 return -1;
         }
-        return fd;
+        fd = connect_path(path);
+        if (fd >= 0)
+                return fd;
+        /* No brigd of our own: the system one, if there is one (see common/paths.h). */
+        bool fallback = fd == -ENOENT && strcmp(source, "the default path") == 0 && !brig_host_root();
+        if (fallback) {
+                int fd2 = connect_path(BRIG_SOCKET_SYSTEM_PATH);
+                if (fd2 >= 0)
+                        return fd2;
+                fprintf(stderr, "brig: cannot connect to brigd at %s (the default path): %s\n", path,
+                        strerror(-fd));
+                fd = fd2;
+                source = "the system brigd's path";
+        }
+        fprintf(stderr, "brig: cannot connect to brigd at %s (%s): %s\n",
+                fallback ? BRIG_SOCKET_SYSTEM_PATH : path, source, strerror(-fd));
+        if (fd == -EACCES)
+                fprintf(stderr,
+                        "brig: the socket does not let uid %u in: brigd's --socket-mode and --socket-group "
+                        "choose who may connect\n",
+                        (unsigned) geteuid());
+        fprintf(stderr, "brig: start brigd there (`brigd` without --socket listens on the default path), or "
+                        "name another socket with --socket PATH or BRIG_SOCKET=PATH (see `brig --help`)\n");
+        return -1;
 }
 
 static cJSON *request(int id, const char *method, cJSON *params) {
@@ -197,14 +233,15 @@ static void exec_help(void) {
                "failed). Ctrl-C cancels the call, killing the whole process tree in the jail.\n"
                "\n"
                "Options:\n"
-               "  --socket PATH     brigd's socket (default: $BRIG_SOCKET, else ./brig.sock)\n"
+               "  --socket PATH     brigd's socket (see below)\n"
                "  --env ID          run in the named environment, creating it on first use; without it,\n"
                "                    a fresh environment that goes away when the command ends\n"
                "  --policy NAME     policy for a new environment (a name from brigd's policy directory)\n"
                "  --cwd DIR         working directory, relative to the workspace\n"
                "  --timeout MS      wall-clock limit in milliseconds (at most the policy's wall_time)\n"
                "  -e NAME=VALUE     add an environment variable (repeatable)\n"
-               "  -c, --command STR run STR with /bin/sh -c instead of COMMAND\n");
+               "  -c, --command STR run STR with /bin/sh -c instead of COMMAND\n"
+               "\n" BRIG_SOCKET_LOOKUP_HELP);
 }
 
 int brig_cli_exec(int argc, char **argv) {
@@ -214,16 +251,13 @@ int brig_cli_exec(int argc, char **argv) {
                 {"help", no_argument, NULL, 'h'},          {"env", required_argument, NULL, 'E'},
                 {"policy", required_argument, NULL, 'P'},  {},
         };
-        const char *sock = secure_getenv("BRIG_SOCKET"), *cwd = NULL, *command = NULL, *env_id = NULL,
-                   *policy = NULL;
+        const char *sock = NULL, *cwd = NULL, *command = NULL, *env_id = NULL, *policy = NULL;
         _cleanup_json_ cJSON *env = cJSON_CreateObject();
         uint64_t timeout = 0;
         reader rd = {.fd = -1};
         int c, r = 0, code = 125;
         char *line = NULL;
 
-        if (!sock)
-                sock = "brig.sock";
         optind = 1;
         while ((c = getopt_long(argc, argv, "+he:c:", opts, NULL)) >= 0) {
                 switch (c) {

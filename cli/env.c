@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "common/paths.h"
 #include "common/json.h"
 
 static void env_help(void) {
@@ -16,12 +17,12 @@ static void env_help(void) {
                "Environments are named, persistent jails: their workspace, /tmp, background processes and\n"
                "namespaces outlive calls and connections. `list` shows yours (root sees all), `info` one "
                "in\n"
-               "detail (JSON), `rm` stops it, killing its processes, and deletes its workspace.\n");
+               "detail (JSON), `rm` stops it, killing its processes, and deletes its workspace.\n"
+               "\n" BRIG_SOCKET_LOOKUP_HELP);
 }
 
 static const char *socket_path(void) {
-        const char *s = secure_getenv("BRIG_SOCKET");
-        return s ? s : "brig.sock";
+        return brig_cli_socket;
 }
 
 static void print_time(const cJSON *v) {

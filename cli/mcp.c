@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/paths.h"
 #include "common/json.h"
 #include "common/text.h"
 #include "worker/framing.h"
@@ -106,7 +107,17 @@ static void mcp_help(void) {
                "one.\n"
                "It connects to brigd when the client sends its first message, so a client may start it\n"
                "long before it speaks (brigd closes connections that send no initialize within its\n"
-               "--handshake-timeout).\n");
+               "--handshake-timeout).\n"
+               "\n"
+               "Options:\n"
+               "  --environment ID  attach every session to this persistent environment\n"
+               "  --policy NAME     policy for a new environment (a name from brigd's policy directory)\n"
+               "  --socket PATH     brigd's socket (see below)\n"
+               "\n" BRIG_SOCKET_LOOKUP_HELP "\n"
+               "MCP launchers often pass their servers only HOME, PATH, USER, LOGNAME, SHELL and TERM, so\n"
+               "an exported BRIG_SOCKET (or XDG_RUNTIME_DIR) may not reach brig mcp: give the socket as\n"
+               "--socket PATH in the server's arguments, or its \"env\", or run brigd on the default "
+               "path.\n");
 }
 
 int brig_cli_mcp(int argc, char **argv) {
@@ -117,14 +128,12 @@ int brig_cli_mcp(int argc, char **argv) {
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
-        const char *sock = secure_getenv("BRIG_SOCKET");
+        const char *sock = NULL;
         relay up = {0};
         brig_framer framer, down;
         char buf[65536];
         int c, fd, code = 0;
 
-        if (!sock)
-                sock = "brig.sock";
         optind = 1;
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (c) {

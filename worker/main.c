@@ -3,6 +3,7 @@
  * (SIGHUP reloads policies).
  */
 #include <getopt.h>
+#include <grp.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/paths.h"
 #include "worker/proxy.h"
 #include "worker/worker.h"
 
@@ -26,15 +28,27 @@ static void help(void) {
                "tool call in a jail built from the policy (namespaces, seccomp, no capabilities, rlimits).\n"
                "\n"
                "Options:\n"
-               "  --socket PATH     socket to listen on, created mode 0600 (default: ./brig.sock)\n"
+               "  --socket PATH     socket to listen on (default: /run/brig/brig.sock as root, else\n"
+               "                    $XDG_RUNTIME_DIR/brig/brig.sock, or /run/user/UID/brig/brig.sock when\n"
+               "                    XDG_RUNTIME_DIR is unset: where `brig` looks when given no socket;\n"
+               "                    brigd creates that directory, 0700, or 0755 when --socket-mode lets\n"
+               "                    group or others in)\n"
+               "  --socket-mode MODE\n"
+               "                    octal permissions of the socket, e.g. 0660 (default 0600, 0660 with\n"
+               "                    --socket-group); the owner's rw are required. Connecting needs write\n"
+               "                    permission on it: this and --socket-group choose who may connect\n"
+               "  --socket-group GROUP\n"
+               "                    group (name or gid) of the socket. Mode and group are the socket's\n"
+               "                    from the moment its path exists (it is bound in a private directory\n"
+               "                    and renamed into place), so no chmod is needed and none can race\n"
                "  --policy FILE     default policy, for environments that name none\n"
                "                    (default: default.json in the policy directory)\n"
                "  --policy-dir DIR  policies clients may name with brig/policy (default: the directory of\n"
                "                    --policy, else ./policies if it exists, else %s)\n"
                "  --admin-uid UID   a uid that may also name policy files by path (repeatable; root always "
                "may)\n"
-               "  --audit PATH      audit log, hash-chained JSONL (default: brig.audit.jsonl beside the "
-               "socket)\n"
+               "  --audit PATH      audit log, hash-chained JSONL (default: brig.audit.jsonl beside the\n"
+               "                    socket given by --socket, else in the state directory)\n"
                "  --state-dir DIR   where workspaces live (default: /var/lib/brig as root,\n"
                "                    $XDG_STATE_HOME/brig otherwise)\n"
                "  --jail-helper P   path of brig-jail (default: beside brigd, else %s/brig-jail)\n"
@@ -108,13 +122,57 @@ static char *default_helper(void) {
         return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
 }
 
-static char *default_audit(const char *socket_path) {
-        _cleanup_free_ char *copy = strdup(socket_path);
+/* brig.audit.jsonl in dir, or beside the file path when !is_dir. */
+static char *default_audit(const char *path, bool is_dir) {
+        _cleanup_free_ char *copy = strdup(path);
         char *s = NULL;
 
         if (!copy)
                 return NULL;
-        return asprintf(&s, "%s/brig.audit.jsonl", dirname(copy)) < 0 ? NULL : s;
+        return asprintf(&s, "%s/brig.audit.jsonl", is_dir ? copy : dirname(copy)) < 0 ? NULL : s;
+}
+
+/* --socket-mode: octal permission bits that keep the owner's read and write (brigd's own probe of a
+ * stale socket, and root's clients, need no more; an owner locked out is a typo). */
+static int parse_socket_mode(const char *arg, mode_t *ret) {
+        char *end = NULL;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(arg, &end, 8);
+        if (errno || !end || end == arg || *end || v > 0777 || (v & 0600) != 0600) {
+                fprintf(stderr,
+                        "brigd: --socket-mode: expected octal permissions from 0600 to 0777 with the "
+                        "owner's rw (e.g. 0660), got '%s'\n",
+                        arg);
+                return -EINVAL;
+        }
+        *ret = (mode_t) v;
+        return 0;
+}
+
+/* --socket-group: a group name, or a numeric gid (which need not be named in /etc/group). */
+static int parse_group(const char *arg, gid_t *ret) {
+        struct group gr, *res = NULL;
+        char buf[4096];
+        uint64_t v;
+
+        if (brig_parse_u64(arg, &v) == 0) {
+                if (v >= 0xffffffffu) {
+                        fprintf(stderr, "brigd: --socket-group: gid out of range: '%s'\n", arg);
+                        return -EINVAL;
+                }
+                *ret = (gid_t) v;
+                return 0;
+        }
+        int r = getgrnam_r(arg, &gr, buf, sizeof(buf), &res);
+        if (r != 0 || !res) {
+                fprintf(stderr, "brigd: --socket-group: no group named '%s'%s%s\n", arg, r ? ": " : "",
+                        r ? strerror(r) : "");
+                return -EINVAL;
+        }
+        *ret = res->gr_gid;
+        return 0;
 }
 
 /* Fds our launcher left open (a shell's, a service manager's) would reach every jail's init through the
@@ -180,12 +238,15 @@ int main(int argc, char **argv) {
                 {"handshake-timeout", required_argument, NULL, 'H'},
                 {"max-client-bytes", required_argument, NULL, 'B'},
                 {"client-stall-timeout", required_argument, NULL, 'W'},
+                {"socket-mode", required_argument, NULL, 'M'},
+                {"socket-group", required_argument, NULL, 'G'},
                 {},
         };
-        _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL;
+        _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL,
+                            *default_socket = NULL;
         uid_t admins[BRIG_MAX_ADMIN_UIDS];
         static brig_proxy_resolve resolve[BRIG_PROXY_MAX_RESOLVE];
-        brig_worker_options o = {.socket_path = "brig.sock",
+        brig_worker_options o = {.socket_path = NULL,
                                  .jail_id = BRIG_JAIL_HOST_ID_DEFAULT,
                                  .spares = 1,
                                  .start_timeout_s = BRIG_ENV_START_TIMEOUT_S,
@@ -275,6 +336,15 @@ int main(int argc, char **argv) {
                         o.max_client_bytes = bytes;
                         break;
                 }
+                case 'M':
+                        if (parse_socket_mode(optarg, &o.socket_mode) < 0)
+                                return 2;
+                        break;
+                case 'G':
+                        if (parse_group(optarg, &o.socket_gid) < 0)
+                                return 2;
+                        o.socket_set_gid = true;
+                        break;
                 case 'a':
                         o.audit_path = optarg;
                         break;
@@ -361,8 +431,21 @@ int main(int argc, char **argv) {
                         return 1;
                 o.jail_helper = helper;
         }
+        if (!o.socket_mode)
+                o.socket_mode = o.socket_set_gid ? 0660 : 0600;
+        if (!o.socket_path) {
+                if (brig_default_socket_path(&default_socket, &err) < 0) {
+                        fprintf(stderr, "brigd: %s\n", err.msg);
+                        return 1;
+                }
+                o.socket_path = default_socket;
+                o.socket_make_parent = true;
+        }
         if (!o.audit_path) {
-                if (!(audit = default_audit(o.socket_path)))
+                /* Beside a socket we were told to use (`make run`'s ./brig.sock); the default socket's
+                 * directory is under /run, a tmpfs, where the log would not outlive a reboot. */
+                if (!(audit = default_audit(o.socket_make_parent ? o.state_dir : o.socket_path,
+                                            o.socket_make_parent)))
                         return 1;
                 o.audit_path = audit;
         }
@@ -403,10 +486,12 @@ int main(int argc, char **argv) {
         /* brig sits beside brig-jail in a build tree; elsewhere it is on PATH. */
         if (cl > 9 && strcmp(cli + cl - 9, "brig-jail") == 0 && strstr(cli, "libexec") == NULL)
                 cli[cl - 5] = 0;
-        printf("brigd %s listening on %s (policy %s, audit %s). Try: %s --socket %s exec -- python3 -c "
+        /* On the default path clients need no --socket: say so by leaving it out. */
+        printf("brigd %s listening on %s (policy %s, audit %s). Try: %s%s%s exec -- python3 -c "
                "'print(6*7)'\n",
                BRIG_VERSION, o.socket_path, w.default_policy->name, o.audit_path,
-               cli && strstr(cli, "libexec") == NULL ? cli : "brig", o.socket_path);
+               cli && strstr(cli, "libexec") == NULL ? cli : "brig",
+               o.socket_make_parent ? "" : " --socket ", o.socket_make_parent ? "" : o.socket_path);
         fflush(stdout);
         log_info("jails run as host uid %u%s", w.identity.uid_outside, w.identity.root ? "" : " (rootless)");
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The worker's lifetime: loading the policy and compiling its seccomp program once, opening the audit log,
- * owning the listening socket (mode 0600, stale sockets replaced, a live one refused) and stopping cleanly
- * on SIGINT/SIGTERM with every jail killed and the socket removed. */
+ * owning the listening socket (worker/sockfile.c: its mode and group from birth, stale sockets replaced, a
+ * live one refused) and stopping cleanly on SIGINT/SIGTERM with every jail killed and the socket removed. */
 #include <fcntl.h>
 #include <limits.h>
 #include <malloc.h>
@@ -16,6 +16,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "worker/sockfile.h"
 #include "worker/worker.h"
 
 int brig__worker_audit(brig_worker *w, cJSON *event) {
@@ -62,6 +63,9 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
                 return brig_error_prefix(err, "policy '%s'", o->policy_path);
         if (!(w->jail_helper = strdup(o->jail_helper)) || !(w->socket_path = strdup(o->socket_path)))
                 return -ENOMEM;
+        w->socket_mode = o->socket_mode ? o->socket_mode : 0600;
+        w->socket_gid = o->socket_set_gid ? o->socket_gid : (gid_t) -1;
+        w->socket_make_parent = o->socket_make_parent;
         if ((r = check_helper(w->jail_helper, err)) < 0)
                 return r;
         w->spares_wanted = o->spares;
@@ -123,31 +127,6 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         return 0;
 }
 
-/* A socket file that answers belongs to a live worker; one that refuses is a leftover from a crash. */
-static int claim_path(const char *path, brig_error *err) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        struct stat st;
-        _cleanup_close_ int fd = -1;
-
-        if (lstat(path, &st) < 0)
-                return errno == ENOENT ? 0
-                                       : brig_error_set_errno(err, -errno, BRIG_KIND_IO, "stat '%s'", path);
-        if (!S_ISSOCK(st.st_mode))
-                return brig_error_set(err, -EEXIST, BRIG_KIND_IO, "'%s' exists and is not a socket", path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "socket");
-        memcpy(sa.sun_path, path, strlen(path));
-        if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0)
-                return brig_error_set(err, -EADDRINUSE, BRIG_KIND_IO,
-                                      "another brigd is listening on '%s'; stop it first", path);
-        if (errno != ECONNREFUSED)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "probe '%s'", path);
-        if (unlink(path) < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "remove stale socket '%s'", path);
-        return 0;
-}
-
 /* Below this much free heap, trimming is not worth the walk. */
 #define TRIM_MIN_FREE (4u << 20)
 
@@ -199,28 +178,15 @@ static void connection_cb(uv_stream_t *server, int status) {
 }
 
 int brig_worker_listen(brig_worker *w, const char *path, brig_error *err) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        const brig_sockfile s = {.path = path,
+                                 .mode = w->socket_mode,
+                                 .gid = w->socket_gid,
+                                 .make_parent = w->socket_make_parent};
         _cleanup_close_ int fd = -1;
-        mode_t old;
         int r;
 
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return brig_error_set(err, -ENAMETOOLONG, BRIG_KIND_INVALID_ARGUMENT,
-                                      "socket path longer than %zu bytes", sizeof(sa.sun_path) - 1);
-        if ((r = claim_path(path, err)) < 0)
-                return r;
-        memcpy(sa.sun_path, path, strlen(path));
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "socket");
-        /* Born 0600: no window in which another user could connect. */
-        old = umask(0177);
-        r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
-        (void) umask(old);
-        if (r < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "bind '%s'", path);
-        if (listen(fd, 128) < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "listen '%s'", path);
+        if ((fd = brig_sockfile_listen(&s, err)) < 0)
+                return fd;
         (void) uv_pipe_init(w->loop, &w->listener, 0);
         w->listener.data = w;
         if ((r = uv_pipe_open(&w->listener, fd)) < 0)

@@ -57,6 +57,10 @@ typedef struct brig_call brig_call;
 
 typedef struct brig_worker_options {
         const char *socket_path;
+        mode_t socket_mode;  /* 0: 0600 */
+        bool socket_set_gid; /* give the socket socket_gid; else it has brigd's group */
+        gid_t socket_gid;
+        bool socket_make_parent; /* socket_path is the default path: create its directory */
         const char *policy_path; /* default policy for environments that name none */
         const char *policy_dir;  /* policies clients may name */
         const uid_t *admin_uids; /* may also name policy files by path */
@@ -112,6 +116,9 @@ struct brig_worker {
         brig_audit *audit;
         char *jail_helper;
         char *socket_path;
+        mode_t socket_mode;
+        gid_t socket_gid;
+        bool socket_make_parent;
         char *envs_dir; /* <state-dir>/environments */
         brig_env *envs;
         size_t n_envs;
