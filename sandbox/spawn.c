@@ -70,6 +70,11 @@ int brig_spawn_recv(int control, brig_spawn_msg *m, int *fds, size_t *ret_n_fds)
         if (n != (ssize_t) sizeof(*m) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
                 for (size_t i = 0; i < n_fds; i++)
                         (void) close(fds[i]);
+                /* Cut short with room left in our buffer: the kernel could not install a descriptor for
+                 * us (out of fds, which passes); a full buffer means more were sent than the protocol
+                 * has (a broken peer). */
+                if (n == (ssize_t) sizeof(*m) && !(mh.msg_flags & MSG_TRUNC) && n_fds < BRIG_SPAWN_MAX_FDS)
+                        return -EMFILE;
                 return -EBADMSG;
         }
         *ret_n_fds = n_fds;

@@ -45,6 +45,7 @@ typedef struct brig_spawn_msg {
 int brig_spawn_send(int control, const brig_spawn_msg *m, const int *fds, size_t n_fds);
 
 /* Receives one message; descriptors arrive close-on-exec in fds (at most BRIG_SPAWN_MAX_FDS), their number
- * in *ret_n_fds. Returns 1, 0 on hang-up, or -errno. A message of the wrong size is -EBADMSG (its
- * descriptors are closed). */
+ * in *ret_n_fds. Returns 1, 0 on hang-up, or -errno. A message of the wrong size, or with more descriptors
+ * than that, is -EBADMSG; one whose descriptors we had no room to receive (out of fds) is -EMFILE. Either
+ * way its descriptors are closed. */
 int brig_spawn_recv(int control, brig_spawn_msg *m, int *fds, size_t *ret_n_fds);
