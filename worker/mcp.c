@@ -394,6 +394,45 @@ static void call_finish(brig_call *call) {
         brig__conn_unref(c);
 }
 
+/* A result held until the automatic snapshot of its call is taken (issue 12). */
+typedef struct held_result {
+        brig_call *call;
+        int audit_r;
+        char *text;
+        cJSON *sc;
+        bool is_error;
+} held_result;
+
+static void snapshot_taken_cb(brig_wstool_result *res, void *userdata) {
+        held_result *h = userdata;
+
+        (void) res;
+        send_tool_result(h->call, h->audit_r, h->text, h->sc, h->is_error);
+        call_finish(h->call);
+        free(h->text);
+        free(h);
+}
+
+/* Sends a result (text and sc consumed) and ends the call. With snapshot (history.auto_snapshot), what the
+ * command or code did to the workspace is recorded under its call first: a client that sends its next call
+ * once it has this result cannot have that call's writes land in this call's snapshot. */
+static void send_and_finish(brig_call *call, int audit_r, char *text, cJSON *sc, bool is_error,
+                            bool snapshot) {
+        held_result *h = snapshot ? calloc(1, sizeof(*h)) : NULL;
+
+        if (h) {
+                *h = (held_result){call, audit_r, text, sc, is_error};
+                if (brig_wstool_auto_snapshot(call->conn->env, call->call_id, call->tool, snapshot_taken_cb,
+                                              h))
+                        return;
+                free(h);
+        } else if (snapshot)
+                (void) brig_wstool_auto_snapshot(call->conn->env, call->call_id, call->tool, NULL, NULL);
+        send_tool_result(call, audit_r, text, sc, is_error);
+        free(text);
+        call_finish(call);
+}
+
 static void exec_done_cb(const brig_exec_result *res, void *userdata) {
         brig_call *call = userdata;
         brig_conn *c = call->conn;
@@ -428,11 +467,7 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
         sc = brig_exec_result_to_json(res);
         if (sc && oom)
                 cJSON_AddBoolToObject(sc, "oom_killed", true);
-        send_tool_result(call, audit_r, text, sc, is_error);
-        /* With history.auto_snapshot, what the command did to the workspace is recorded under its call. */
-        if (res->started)
-                brig_wstool_auto_snapshot(c->env, call->call_id, "exec");
-        call_finish(call);
+        send_and_finish(call, audit_r, TAKE_PTR(text), sc, is_error, res->started);
 }
 
 /* Resources the whole worker shares ran out (fds, the environment's command queue): the call may succeed
@@ -482,15 +517,18 @@ static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_e
 }
 
 /* Ends a call with a structured result of its own (process tools, background starts, repl). */
-static void call_end_with(brig_call *call, cJSON *sc, bool is_error) {
+static void call_end_snapshot(brig_call *call, cJSON *sc, bool is_error, bool snapshot) {
         cJSON *ev = call_end_event(call, is_error);
         const cJSON *pid = brig_json_member(sc, "process_id");
         _cleanup_free_ char *text = sc ? cJSON_Print(sc) : NULL;
 
         if (ev && cJSON_IsString(pid))
                 cJSON_AddStringToObject(ev, "process_id", pid->valuestring);
-        send_tool_result(call, call_audit(call, ev), text, sc, is_error);
-        call_finish(call);
+        send_and_finish(call, call_audit(call, ev), TAKE_PTR(text), sc, is_error, snapshot);
+}
+
+static void call_end_with(brig_call *call, cJSON *sc, bool is_error) {
+        call_end_snapshot(call, sc, is_error, false);
 }
 
 static void start_background(brig_call *call, brig_env *env) {
@@ -520,8 +558,7 @@ static void repl_done_cb(cJSON *result, bool is_error, void *userdata) {
         brig_call *call = userdata;
         call->repl = NULL;
         /* Like a command, the code may have changed the workspace. */
-        brig_wstool_auto_snapshot(call->conn->env, call->call_id, "repl");
-        call_end_with(call, result, is_error);
+        call_end_snapshot(call, result, is_error, true);
 }
 
 static void start_repl(brig_call *call, brig_env *env) {

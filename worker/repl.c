@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/json.h"
 #include "common/log.h"
 #include "common/text.h"
@@ -54,29 +55,73 @@ static const char python_driver[] =
         "    sys.stdout.write('\\x1ebrig-repl-done %d %s\\n' % (req['id'], status))\n"
         "    sys.stdout.flush()\n";
 
+/* Code that does not compile because of a top-level await is rewritten the way node's own REPL does it
+ * (declarations stay global, the last expression is the value), then awaited; an interrupt while awaiting
+ * ends the request and leaves the promise running. The rewriter is internal to node: without it (another
+ * node), top-level await stays a syntax error. */
 static const char node_driver[] =
         "const vm = require('vm'), util = require('util'), readline = require('readline');\n"
+        "let tla = null;\n"
+        "try { tla = require('internal/repl/await').processTopLevelAwait; } catch (e) {}\n"
         "process.stderr.write = process.stdout.write.bind(process.stdout);\n"
         "const ctx = vm.createContext(Object.assign(Object.create(globalThis), {require, console, process,"
-        " Buffer, setTimeout, setInterval, clearTimeout, clearInterval}));\n"
-        "process.on('SIGINT', () => {});\n"
+        " Buffer, setTimeout, setInterval, clearTimeout, clearInterval, setImmediate, clearImmediate}));\n"
+        "const done = (id, status) => process.stdout.write('\\x1ebrig-repl-done ' + id + ' ' + status + "
+        "'\\n');\n"
+        "const report = (e) => {\n"
+        "  const msg = e && e.stack ? e.stack : String(e);\n"
+        "  console.log(msg);\n"
+        "  return /Script execution (was )?interrupted/.test(msg) ? 'interrupted' : 'error';\n"
+        "};\n"
+        "let awaiting = null;\n"
+        "process.on('SIGINT', () => {\n"
+        "  if (awaiting === null) return;\n"
+        "  const id = awaiting;\n"
+        "  awaiting = null;\n"
+        "  console.log('Interrupted while awaiting (the promise is not cancelled)');\n"
+        "  done(id, 'interrupted');\n"
+        "});\n"
         "const rl = readline.createInterface({input: process.stdin, terminal: false});\n"
         "rl.on('line', (line) => {\n"
         "  const req = JSON.parse(line);\n"
-        "  let status = 'ok';\n"
-        "  try {\n"
-        "    const v = vm.runInContext(req.code, ctx, {filename: '<repl>', breakOnSigint: true});\n"
-        "    if (v !== undefined) console.log(util.inspect(v));\n"
-        "  } catch (e) {\n"
-        "    const msg = e && e.stack ? e.stack : String(e);\n"
-        "    status = /Script execution (was )?interrupted/.test(msg) ? 'interrupted' : 'error';\n"
-        "    console.log(msg);\n"
+        "  let code = req.code, wrapped = false, v;\n"
+        "  try { new vm.Script(code, {filename: '<repl>'}); } catch (e) {\n"
+        "    const w = tla && e instanceof SyntaxError ? tla(code) : null;\n"
+        "    if (w) { code = w; wrapped = true; }\n"
         "  }\n"
-        "  process.stdout.write('\\x1ebrig-repl-done ' + req.id + ' ' + status + '\\n');\n"
+        "  try {\n"
+        "    v = vm.runInContext(code, ctx, {filename: '<repl>', breakOnSigint: true});\n"
+        "  } catch (e) {\n"
+        "    return done(req.id, report(e));\n"
+        "  }\n"
+        "  if (!wrapped) {\n"
+        "    if (v !== undefined) console.log(util.inspect(v));\n"
+        "    return done(req.id, 'ok');\n"
+        "  }\n"
+        "  awaiting = req.id;\n"
+        "  Promise.resolve(v).then((r) => {\n"
+        "    if (awaiting !== req.id) return;\n"
+        "    awaiting = null;\n"
+        "    if (r && r.value !== undefined) console.log(util.inspect(r.value));\n"
+        "    done(req.id, 'ok');\n"
+        "  }, (e) => {\n"
+        "    if (awaiting !== req.id) return;\n"
+        "    awaiting = null;\n"
+        "    done(req.id, report(e));\n"
+        "  });\n"
         "});\n";
 
-/* bash reads its script from stdin: each request is the code, then a line printing the sentinel. */
-static const char bash_prelude[] = "exec 2>&1\ntrap 'true' INT\n";
+/* bash runs interactive (so that SIGINT ends the running command, loops and builtins included, and the
+ * shell returns to its prompt with its variables, functions and cwd), without job control (so that its
+ * commands stay in its process group, which the interrupt reaches), with no prompt and no history. Each
+ * request is one line, "__brig_req=ID; eval $'CODE'", and PROMPT_COMMAND, which runs before every prompt,
+ * after an interrupt too, prints the sentinel with the status of the code. The startup warnings about
+ * the missing terminal go to /dev/null; the prelude then sends stderr to stdout. */
+static const char bash_prelude[] =
+        "exec 2>&1; export -n PS1; PS2=; PS0=; unset HISTFILE; set +o history +H; "
+        "PROMPT_COMMAND='__brig_s=$?; if [ -n \"$__brig_req\" ]; then [ $__brig_s -eq 0 ] && __brig_s=ok "
+        "|| __brig_s=error; printf \"\\036brig-repl-done %s %s\\n\" \"$__brig_req\" $__brig_s; fi; "
+        "__brig_req='\n";
 
 typedef struct language {
         const char *name;
@@ -84,8 +129,13 @@ typedef struct language {
 } language;
 
 static const char *const python_argv[] = {"python3", "-u", "-c", python_driver, NULL};
-static const char *const node_argv[] = {"node", "-e", node_driver, NULL};
-static const char *const bash_argv[] = {"bash", "--noprofile", "--norc", "-s", NULL};
+static const char *const bash_argv[] = {"bash",
+                                        "--noprofile",
+                                        "--norc",
+                                        "-c",
+                                        "PS1= exec bash --noprofile --norc --noediting +m -i -s 2>/dev/null",
+                                        NULL};
+static const char *const node_argv[] = {"node", "--expose-internals", "-e", node_driver, NULL};
 
 static const language languages[] = {
         {"python", python_argv},
@@ -101,6 +151,7 @@ struct brig_repl {
         bool died; /* the interpreter ended: the next request starts a fresh one and says so */
         bool closed;
         uv_timer_t timer;
+        brig_buf late; /* output while no request was in flight (timers, threads): the next one's */
         uint64_t next_id;
 
         /* The request in flight, if any. */
@@ -201,14 +252,22 @@ static void complete(brig_repl *r, const char *status) {
         cb(o, strcmp(status, "ok") != 0, userdata);
 }
 
+static void late_output(brig_repl *r, const char *data, size_t len) {
+        if (r->late.max == 0)
+                r->late.max = r->env->policy->policy->limits.output_bytes;
+        (void) brig_buf_append(&r->late, data, len);
+}
+
 /* Output of the interpreter: collect it for the request in flight and watch for its sentinel. */
 static void repl_output(brig_process *p, const char *data, size_t len, void *userdata) {
         brig_repl *r = userdata;
         char want[64];
         (void) p;
 
-        if (!r->busy)
+        if (!r->busy) {
+                late_output(r, data, len);
                 return;
+        }
         int wn = snprintf(want, sizeof(want), SENTINEL "%llu ", (unsigned long long) r->req_id);
         /* Search the previous tail and this chunk together, without keeping more than that. */
         size_t n = r->tail_len + len;
@@ -236,6 +295,10 @@ static void repl_output(brig_process *p, const char *data, size_t len, void *use
                 r->out.len -= r->tail_len - before;
         char status[32] = "error";
         (void) sscanf(hit + wn, "%31[a-z]", status);
+        /* What follows the sentinel's line in this chunk came after the request. */
+        const char *nl = memchr(hit + wn, '\n', n - (size_t) (hit + wn - scan));
+        if (nl && nl + 1 < scan + n)
+                late_output(r, nl + 1, n - (size_t) (nl + 1 - scan));
         free(scan);
         /* bash only sees its command fail: it was our SIGINT that made it. */
         complete(r, r->interrupting && strcmp(status, "error") == 0 ? "interrupted" : status);
@@ -316,6 +379,29 @@ static brig_repl *repl_get(brig_env *env, const char *lang) {
         return NULL;
 }
 
+/* code as one ANSI-C quoted word, $'...', on one line: bash's input stays one line per request. */
+static char *bash_quote(const char *code) {
+        size_t n = strlen(code);
+        char *q = malloc(4 * n + 4), *o = q;
+
+        if (!q)
+                return NULL;
+        *o++ = '$';
+        *o++ = '\'';
+        for (const unsigned char *c = (const unsigned char *) code; *c; c++) {
+                if (*c == '\\' || *c == '\'') {
+                        *o++ = '\\';
+                        *o++ = (char) *c;
+                } else if (*c < 0x20 || *c == 0x7f)
+                        o += sprintf(o, "\\x%02x", *c);
+                else
+                        *o++ = (char) *c;
+        }
+        *o++ = '\'';
+        *o = 0;
+        return q;
+}
+
 int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args, uint64_t max_timeout_ms,
                   brig_repl_output_cb output, brig_repl_done_cb cb, void *userdata, brig_repl **ret,
                   brig_error *err) {
@@ -344,13 +430,11 @@ int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args
                         return rc;
         }
         r->req_id = ++r->next_id;
-        if (strcmp(lang, "bash") == 0)
-                rc = asprintf(
-                        &req,
-                        "%s\nprintf '\\036brig-repl-done %llu %%s\\n' \"$([ $? -eq 0 ] && echo ok || echo "
-                        "error)\"\n",
-                        code, (unsigned long long) r->req_id);
-        else {
+        if (strcmp(lang, "bash") == 0) {
+                _cleanup_free_ char *q = bash_quote(code);
+                rc = q ? asprintf(&req, "__brig_req=%llu; eval %s\n", (unsigned long long) r->req_id, q)
+                       : -1;
+        } else {
                 cJSON *o = cJSON_CreateObject();
                 char *j = NULL;
                 if (o && cJSON_AddNumberToObject(o, "id", (double) r->req_id) &&
@@ -370,6 +454,12 @@ int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args
         r->interrupting = false;
         r->start_ns = uv_hrtime();
         r->out = (brig_buf){.max = env->policy->policy->limits.output_bytes};
+        /* Output printed since the last request ended comes first. */
+        if (r->late.len) {
+                (void) brig_buf_append(&r->out, r->late.data, r->late.len);
+                r->out.truncated |= r->late.truncated;
+        }
+        brig_buf_done(&r->late);
         r->tail_len = 0;
         r->streamed = 0;
         r->output = output;
@@ -405,6 +495,7 @@ void brig_repls_free(brig_env *env) {
         for (brig_repl *r = env->repls, *next; r; r = next) {
                 next = r->next;
                 brig_buf_done(&r->out);
+                brig_buf_done(&r->late);
                 free(r);
         }
         env->repls = NULL;

@@ -204,10 +204,10 @@ static void after_cb(uv_work_t *req, int status) {
                 env->ws_measured = true;
         }
         env->ws_queue = j->next;
+        if (j->snapshot_only && j->snapshot_after)
+                audit_snapshot(j);
         if (j->cb)
                 j->cb(&j->res, j->userdata);
-        else if (j->snapshot_after)
-                audit_snapshot(j);
         job_free(j);
         if (env->ws_queue)
                 start_next(env);
@@ -311,21 +311,29 @@ int brig_wstool_run(brig_env *env, const char *tool, const cJSON *args, uint64_t
         return 0;
 }
 
-void brig_wstool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool) {
+bool brig_wstool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool, brig_wstool_done_cb cb,
+                               void *userdata) {
         const brig_policy *p = env->policy->policy;
         brig_error err = BRIG_ERROR_INIT;
         wsjob *j;
 
         if ((!p->history_auto_snapshot && p->workspace_quota == 0) || env->destroyed)
-                return;
+                return false;
         if (!(j = job_new(env, "snapshot", NULL, call_id, &err))) {
                 log_error("environment %s: automatic snapshot: %s", env->id, err.msg);
-                return;
+                return false;
+        }
+        /* A quota's measurement alone is not worth holding a result for. */
+        if (p->history_auto_snapshot) {
+                j->cb = cb;
+                j->userdata = userdata;
         }
         /* Not a tool call: the work is the snapshot alone, tagged with the call that caused it, and the
          * workspace's usage when a quota applies. */
         (void) snprintf(j->tool, sizeof(j->tool), "%s", tool);
         j->snapshot_only = true;
         j->snapshot_after = p->history_auto_snapshot;
+        /* enqueue may end the job at once (the environment could not be prepared): j is gone after it. */
         enqueue(env, j);
+        return p->history_auto_snapshot && cb;
 }

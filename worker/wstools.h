@@ -39,9 +39,13 @@ void brig_wstool_list(cJSON *tools);
 int brig_wstool_run(brig_env *env, const char *tool, const cJSON *args, uint64_t call_id,
                     brig_wstool_done_cb cb, void *userdata, brig_error *err);
 
-/* After a call that may have changed the workspace some other way (exec): the automatic snapshot, when
- * the policy asks for one. Audited as a "snapshot" event. */
-void brig_wstool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool);
+/* After a call that may have changed the workspace some other way (exec, repl): the automatic snapshot, when
+ * the policy asks for one (and the measurement a workspace quota needs). Audited as a "snapshot" event.
+ * Returns true when a snapshot was queued and cb (if not NULL) comes once it is taken: the caller holds
+ * its result until then, so that the next call's writes cannot land in this call's snapshot. Returns
+ * false, and cb never comes, when there is no snapshot to wait for. */
+bool brig_wstool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool, brig_wstool_done_cb cb,
+                               void *userdata);
 
 /* Whether jobs are queued or running for env (it must not be freed until they are done). */
 bool brig_wstools_busy(const brig_env *env);

@@ -570,6 +570,82 @@ static void test_env__repl_reports_a_restarted_interpreter(void **state) {
         close(fd);
 }
 
+/* The output of a repl call, which must have the given status and not have restarted its interpreter. */
+static char *repl_out(int fd, const char *lang, const char *code, int timeout_ms, const char *status) {
+        cJSON *r;
+        const cJSON *sc = repl(fd, lang, code, timeout_ms, &r);
+        const cJSON *st = cJSON_GetObjectItem(sc, "status"), *out = cJSON_GetObjectItem(sc, "output");
+        if (!cJSON_IsString(st) || strcmp(st->valuestring, status) != 0 || !cJSON_IsString(out) ||
+            cJSON_IsTrue(cJSON_GetObjectItem(sc, "restarted"))) {
+                char *t = cJSON_PrintUnformatted(r);
+                fprintf(stderr, "# repl %s %s: expected %s, got %s\n", lang, code, status, t);
+                free(t);
+                fail();
+        }
+        char *o = strdup(out->valuestring);
+        cJSON_Delete(r);
+        return o;
+}
+
+/* A bash timeout interrupts the running command, a builtin loop too, and the shell lives on with its
+ * variables, functions and working directory. */
+static void test_env__repl_bash_timeout_keeps_the_shell(void **state) {
+        (void) state;
+        int fd = attach("repl-bash", NULL, NULL);
+        free(repl_out(fd, "bash", "X=41; f() { echo fn; }; cd /tmp", 0, "ok"));
+        free(repl_out(fd, "bash", "while true; do :; done; echo after", 300, "interrupted"));
+        char *o = repl_out(fd, "bash", "echo $((X + 1)) $PWD; f", 0, "ok");
+        assert_string_equal(o, "42 /tmp\nfn\n");
+        free(o);
+        o = repl_out(fd, "bash", "sleep 4949; echo after", 300, "interrupted");
+        assert_null(strstr(o, "after"));
+        free(o);
+        /* Code of several lines, quotes, backslashes and a syntax error reported as an error. */
+        o = repl_out(fd, "bash", "printf '%s\\n' \"a'b\" 'c\\d'\necho $X!", 0, "ok");
+        assert_string_equal(o, "a'b\nc\\d\n41!\n");
+        free(o);
+        free(repl_out(fd, "bash", "if then", 0, "error"));
+        o = repl_out(fd, "bash", "f", 0, "ok");
+        assert_string_equal(o, "fn\n");
+        free(o);
+        close(fd);
+}
+
+/* node: top-level await, with declarations kept; output printed between calls comes with the next one. */
+static void test_env__repl_node_await_and_late_output(void **state) {
+        (void) state;
+        cJSON *r;
+        int fd = attach("repl-node", NULL, NULL);
+        free(repl_out(fd, "node", "const a = await Promise.resolve(41)", 0, "ok"));
+        char *o = repl_out(fd, "node", "a + 1", 0, "ok");
+        assert_string_equal(o, "42\n");
+        free(o);
+        o = repl_out(fd, "node", "await new Promise((r) => setTimeout(() => r(5), 10))", 0, "ok");
+        assert_string_equal(o, "5\n");
+        free(o);
+        /* Interrupted while awaiting: the call ends, the interpreter lives on. */
+        free(repl_out(fd, "node", "await new Promise(() => {})", 300, "interrupted"));
+        free(repl_out(
+                fd, "node",
+                "setTimeout(() => { console.log('late'); require('fs').writeFileSync('/tmp/late', ''); "
+                "}, 50); 1",
+                0, "ok"));
+        /* Printed (and the file written after it) while no call was running. */
+        bool seen = false;
+        for (int i = 0; i < 1000 && !seen; i++) {
+                const cJSON *sc = tool(fd, "exec", "{\"command\":\"test -e /tmp/late\"}", &r);
+                seen = cJSON_GetObjectItem(sc, "exit_code")->valueint == 0;
+                cJSON_Delete(r);
+                if (!seen)
+                        usleep(10000);
+        }
+        assert_true(seen);
+        o = repl_out(fd, "node", "a", 0, "ok");
+        assert_string_equal(o, "late\n41\n");
+        free(o);
+        close(fd);
+}
+
 static void test_env__idle_environments_stop_then_expire(void **state) {
         (void) state;
         char dir[] = "/tmp/brig-idle-XXXXXX", path[128];
@@ -942,6 +1018,8 @@ int main(void) {
                 cmocka_unit_test(test_env__repl_keeps_state_per_language),
                 cmocka_unit_test(test_env__repl_timeout_interrupts_and_keeps_state),
                 cmocka_unit_test(test_env__repl_reports_a_restarted_interpreter),
+                cmocka_unit_test(test_env__repl_bash_timeout_keeps_the_shell),
+                cmocka_unit_test(test_env__repl_node_await_and_late_output),
                 cmocka_unit_test(test_env__idle_environments_stop_then_expire),
                 cmocka_unit_test(test_env__cgroups_limit_the_whole_environment),
                 cmocka_unit_test(test_env__policy_requiring_cgroups_is_refused_without_them),

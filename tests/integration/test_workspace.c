@@ -363,6 +363,45 @@ static void test_workspace__auto_snapshot_records_every_step(void **state) {
         unlink(path);
 }
 
+/* A command's or repl's automatic snapshot is taken before its result is sent: the next call's writes can
+ * never land in it. Calls alternate between exec and repl, each writing one file of its own. */
+static void test_workspace__auto_snapshots_belong_to_their_call(void **state) {
+        (void) state;
+        enum { ROUNDS = 15 };
+        char path[128], code[128];
+        brigd b;
+        if (skip_why)
+                skip();
+        start_with(&b, "{\"history\":{\"auto_snapshot\":true}}", path, sizeof(path));
+        int fd = attach_to(&b, "auto-order");
+        for (int i = 0; i < ROUNDS; i++) {
+                snprintf(code, sizeof(code), "echo %d > /workspace/exec-%d", i, i);
+                sh(fd, code);
+                snprintf(code, sizeof(code),
+                         "{\"language\":\"bash\",\"code\":\"echo %d > /workspace/repl-%d\"}", i, i);
+                cJSON_Delete(ok(fd, "repl", code));
+        }
+        cJSON *r = ok(fd, "history", "{\"limit\":100}");
+        cJSON *snaps = cJSON_GetObjectItem(result_sc(r), "snapshots"), *s;
+        int misattributed = 0;
+        cJSON_ArrayForEach (s, snaps) {
+                const cJSON *n = cJSON_GetObjectItem(s, "files_changed");
+                if (!cJSON_IsNumber(n) || n->valuedouble != 1)
+                        misattributed++;
+        }
+        fprintf(stderr, "# %d snapshots, %d not of exactly their own call's file\n",
+                cJSON_GetArraySize(snaps), misattributed);
+        assert_int_equal(cJSON_GetArraySize(snaps), 2 * ROUNDS);
+        assert_int_equal(misattributed, 0);
+        /* Newest first: the last repl, then the last exec. */
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(snaps, 0), "tool")->valuestring, "repl");
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(snaps, 1), "tool")->valuestring, "exec");
+        cJSON_Delete(r);
+        close(fd);
+        assert_int_equal(brigd_stop(&b), 0);
+        unlink(path);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_workspace__write_read_edit_round_trip),
@@ -372,6 +411,7 @@ int main(void) {
                 cmocka_unit_test(test_workspace__destroyed_environment_is_not_recreated),
                 cmocka_unit_test(test_workspace__policy_read_only_and_allow_list),
                 cmocka_unit_test(test_workspace__auto_snapshot_records_every_step),
+                cmocka_unit_test(test_workspace__auto_snapshots_belong_to_their_call),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
