@@ -464,29 +464,6 @@ cJSON *brig_process_kill(brig_env *env, const cJSON *args, brig_error *err) {
         return o;
 }
 
-cJSON *brig_process_tool_schema(const char *tool) {
-        static const char *const schemas[][2] = {
-                {"process_list", "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{}}"},
-                {"process_output",
-                 "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"process_id\"],"
-                 "\"properties\":{\"process_id\":{\"type\":\"string\"},\"offset\":{\"type\":\"integer\","
-                 "\"minimum\":0,\"description\":\"Byte offset since the process started (next_offset of the "
-                 "previous read)\"},\"limit\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1048576}}}"},
-                {"process_write",
-                 "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"process_id\"],"
-                 "\"properties\":{\"process_id\":{\"type\":\"string\"},\"data\":{\"type\":\"string\"},"
-                 "\"close_stdin\":{\"type\":\"boolean\"}}}"},
-                {"process_kill",
-                 "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"process_id\"],"
-                 "\"properties\":{\"process_id\":{\"type\":\"string\"},\"signal\":{\"type\":\"string\","
-                 "\"description\":\"Signal name, default SIGTERM\"}}}"},
-        };
-        for (size_t i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++)
-                if (strcmp(schemas[i][0], tool) == 0)
-                        return cJSON_Parse(schemas[i][1]);
-        return NULL;
-}
-
 void brig_processes_free(brig_env *env) {
         for (brig_process *p = env->processes, *next; p; p = next) {
                 next = p->next;

@@ -156,7 +156,8 @@ struct brig_call {
         cJSON *id;        /* the JSON-RPC id (owned copy) */
         char key[160];
         char tool[32];
-        cJSON *progress_token; /* owned copy, or NULL */
+        const struct brig_tool *def; /* its entry in the tool registry (tools/registry.h) */
+        cJSON *progress_token;       /* owned copy, or NULL */
         double progress;
         uint64_t seq;
         bool restarted_notice; /* first call after the environment lost its processes in a restart */

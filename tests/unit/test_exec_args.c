@@ -164,6 +164,14 @@ static void test_exec_args__env_becomes_name_value(void **state) {
         assert_string_equal(a.env[2], "EMPTY=");
         brig_exec_args_done(&a);
 
+        /* The form the schema publishes (closed, so strict-mode clients can send it). */
+        parse_ok("{'argv': ['env'], 'env': [{'name': 'A', 'value': '1'}, {'name': 'B', 'value': 'x=y'}]}",
+                 &a);
+        assert_int_equal(strv_len(a.env), 2);
+        assert_string_equal(a.env[0], "A=1");
+        assert_string_equal(a.env[1], "B=x=y");
+        brig_exec_args_done(&a);
+
         parse_ok("{'argv': ['env'], 'env': {}}", &a);
         assert_non_null(a.env);
         assert_null(a.env[0]);
@@ -181,7 +189,17 @@ static void test_exec_args__env_rejects_bad_entries(void **state) {
         parse_fails("{'argv': ['env'], 'env': {'': 'x'}}", -EINVAL,
                     "arguments.env: invalid variable name \"\"");
         parse_fails("{'argv': ['env'], 'env': ['A=1']}", -EINVAL,
-                    "arguments.env: expected an object of strings, got array");
+                    "arguments.env[0]: expected an object {name, value}, got string");
+        parse_fails("{'argv': ['env'], 'env': 'A=1'}", -EINVAL,
+                    "arguments.env: expected an array of {name, value}, got string");
+        parse_fails("{'argv': ['env'], 'env': [{'name': 'A'}]}", -EINVAL,
+                    "arguments.env[0]: missing required field \"value\"");
+        parse_fails("{'argv': ['env'], 'env': [{'name': 'A', 'value': 1}]}", -EINVAL,
+                    "arguments.env[0].value: expected a string, got number");
+        parse_fails("{'argv': ['env'], 'env': [{'name': 'A', 'value': '1', 'x': 1}]}", -EINVAL,
+                    "arguments.env[0].x: unknown field");
+        parse_fails("{'argv': ['env'], 'env': [{'name': 'A=B', 'value': '1'}]}", -EINVAL,
+                    "arguments.env: invalid variable name \"A=B\"");
         /* A later bad entry after good ones: nothing leaks (checked under ASan). */
         parse_fails("{'argv': ['env'], 'env': {'A': '1', 'B': '2', 'C': false}}", -EINVAL,
                     "arguments.env.C: expected a string, got boolean");
