@@ -342,7 +342,7 @@ static const brig_tool tools[] = {
          "UTF-8), truncated, timed_out and duration_ms; output streams as progress notifications when a "
          "progressToken is given. With background: true it returns a process_id at once.",
          exec_in, exec_out, false, true, false, true, BRIG_TOOL_RUN_EXEC,
-         BRIG_TOOL_MUTATES | BRIG_TOOL_SNAPSHOT_AFTER},
+         BRIG_TOOL_MUTATES | BRIG_TOOL_GROWS | BRIG_TOOL_SNAPSHOT_AFTER},
         {"process_list", "List background processes",
          "List this environment's background processes (started by exec with background: true): id, "
          "command, state, exit code, output size.",
@@ -362,7 +362,7 @@ static const brig_tool tools[] = {
          "cwd and shell environment persist between calls. A timeout interrupts the code and keeps the "
          "state; restarted: true says a fresh interpreter had to be started.",
          repl_in, repl_out, false, true, false, true, BRIG_TOOL_RUN_REPL,
-         BRIG_TOOL_MUTATES | BRIG_TOOL_SNAPSHOT_AFTER},
+         BRIG_TOOL_MUTATES | BRIG_TOOL_GROWS | BRIG_TOOL_SNAPSHOT_AFTER},
         {"read_file", "Read a file",
          "Read a file of the workspace. Text comes back as is (optionally a line range, optionally numbered "
          "like cat -n); binary files come back base64-encoded with encoding \"base64\". Files over the "
@@ -372,13 +372,13 @@ static const brig_tool tools[] = {
          "Create or replace a file atomically (a temporary file renamed into place). Never writes through a "
          "symbolic link. Missing parent directories are created unless create_parents is false.",
          write_file_in, write_file_out, WRITES(true, true), BRIG_TOOL_RUN_FILES,
-         BRIG_TOOL_MUTATES | BRIG_TOOL_SNAPSHOT_AFTER},
+         BRIG_TOOL_MUTATES | BRIG_TOOL_GROWS | BRIG_TOOL_SNAPSHOT_AFTER},
         {"edit_file", "Edit a file",
          "Replace exact text in a file. Each edit's old_text must match exactly once (or set replace_all); "
          "edits apply in order, all or none, and the result is a unified diff. dry_run shows the diff "
          "without writing.",
          edit_file_in, edit_file_out, WRITES(true, false), BRIG_TOOL_RUN_FILES,
-         BRIG_TOOL_MUTATES | BRIG_TOOL_SNAPSHOT_AFTER},
+         BRIG_TOOL_MUTATES | BRIG_TOOL_GROWS | BRIG_TOOL_SNAPSHOT_AFTER},
         {"list_directory", "List a directory",
          "List a directory of the workspace (default: the root) to the given depth, sorted by name within "
          "each directory. Symbolic links are listed, never followed.",
@@ -410,7 +410,7 @@ static const brig_tool tools[] = {
          "Create a directory; missing parents are created too unless parents is false. An existing "
          "directory is not an error.",
          make_directory_in, make_directory_out, WRITES(false, true), BRIG_TOOL_RUN_FILES,
-         BRIG_TOOL_MUTATES | BRIG_TOOL_SNAPSHOT_AFTER},
+         BRIG_TOOL_MUTATES | BRIG_TOOL_GROWS | BRIG_TOOL_SNAPSHOT_AFTER},
         {"snapshot", "Snapshot the workspace",
          "Record the current state of the workspace in its history (git commits kept outside the workspace) "
          "and return the snapshot id. Nothing is recorded when nothing changed since the last snapshot.",
@@ -428,7 +428,8 @@ static const brig_tool tools[] = {
          "Bring the workspace, or one file or directory, back to a snapshot. The current state is "
          "snapshotted first and the restored state is recorded as a new snapshot, so nothing is lost. "
          "Excluded paths (such as node_modules/) are left alone.",
-         restore_in, restore_out, WRITES(true, false), BRIG_TOOL_RUN_HISTORY, BRIG_TOOL_MUTATES},
+         restore_in, restore_out, WRITES(true, false), BRIG_TOOL_RUN_HISTORY,
+         BRIG_TOOL_MUTATES | BRIG_TOOL_GROWS},
 };
 
 const brig_tool *brig_tool_find(const char *name) {

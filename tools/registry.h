@@ -21,8 +21,11 @@ typedef enum brig_tool_runner {
 } brig_tool_runner;
 
 typedef enum brig_tool_flags {
-        /* May change the workspace: refused while it is over a soft quota, measured after. */
+        /* May change the workspace: its usage is measured after (when a soft quota applies). */
         BRIG_TOOL_MUTATES = 1 << 0,
+        /* May make the workspace bigger: refused while it is over a soft quota (remove and move are not, so
+         * that files can be removed). */
+        BRIG_TOOL_GROWS = 1 << 3,
         /* Left out of the audit trail when the policy's audit.file_reads is false. */
         BRIG_TOOL_AUDIT_AS_READ = 1 << 1,
         /* Followed by an automatic snapshot when the policy's history.auto_snapshot is on. */

@@ -580,7 +580,7 @@ static bool over_quota(brig_conn *c, const brig_rpc_msg *m, const brig_tool *t) 
         const brig_policy *pol = c->env->policy->policy;
         char msg[320], used[64];
 
-        if (!(t->flags & BRIG_TOOL_MUTATES) || !pol->workspace_quota ||
+        if (!(t->flags & BRIG_TOOL_GROWS) || !pol->workspace_quota ||
             c->env->quota.mode == BRIG_ENV_QUOTA_HARD || !c->env->ws_measured ||
             c->env->ws_bytes <= pol->workspace_quota)
                 return false;
