@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The exec tool's contract: argument validation and the JSON Schemas published by tools/list. */
+/* The exec tool's arguments: validation (its schemas are in tools/registry.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,44 +157,4 @@ int brig_exec_args_parse(const cJSON *arguments, brig_exec_args *ret, brig_error
         }
         *ret = a;
         return 0;
-}
-
-static const char input_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,"
-        "\"properties\":{"
-        "\"command\":{\"type\":\"string\",\"description\":\"Shell command, run with /bin/sh -c\"},"
-        "\"argv\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"minItems\":1,"
-        "\"description\":\"Program and arguments, run without a shell (instead of command)\"},"
-        "\"cwd\":{\"type\":\"string\",\"description\":\"Working directory relative to the workspace root\"},"
-        "\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
-        "\"description\":\"Variables added to the policy's environment\"},"
-        "\"stdin\":{\"type\":\"string\",\"description\":\"Standard input (default: empty)\"},"
-        "\"timeout_ms\":{\"type\":\"integer\",\"minimum\":1,"
-        "\"description\":\"Wall-clock limit; at most the policy's wall_time\"},"
-        "\"background\":{\"type\":\"boolean\",\"description\":\"Return at once with a process_id; manage it "
-        "with process_list, process_output, process_write and process_kill\"}}}";
-
-static const char output_schema[] =
-        "{\"type\":\"object\",\"properties\":{"
-        "\"exit_code\":{\"type\":[\"integer\",\"null\"]},"
-        "\"signal\":{\"type\":[\"string\",\"null\"]},"
-        "\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"
-        "\"stdout_encoding\":{\"enum\":[\"utf8\",\"base64\"]},"
-        "\"stderr_encoding\":{\"enum\":[\"utf8\",\"base64\"]},"
-        "\"stdout_bytes\":{\"type\":\"integer\"},\"stderr_bytes\":{\"type\":\"integer\"},"
-        "\"truncated\":{\"type\":\"boolean\"},\"timed_out\":{\"type\":\"boolean\"},"
-        "\"duration_ms\":{\"type\":\"integer\"},"
-        "\"process_id\":{\"type\":\"string\"},\"environment_restarted\":{\"type\":\"boolean\"},"
-        "\"oom_killed\":{\"type\":\"boolean\"},"
-        "\"error\":{\"type\":\"object\",\"properties\":{\"kind\":{\"type\":\"string\"},"
-        "\"message\":{\"type\":\"string\"}}}},"
-        "\"required\":[\"exit_code\",\"signal\",\"stdout\",\"stderr\",\"truncated\",\"timed_out\","
-        "\"duration_ms\"]}";
-
-cJSON *brig_exec_input_schema(void) {
-        return cJSON_Parse(input_schema);
-}
-
-cJSON *brig_exec_output_schema(void) {
-        return cJSON_Parse(output_schema);
 }
