@@ -794,20 +794,34 @@ static void handle_cancelled(brig_conn *c, const brig_rpc_msg *m) {
                 }
 }
 
+/* The index of a syslog level name in log_levels (debug 0 ... emergency 7), -1 if it is none. */
+static int level_index(const char *level) {
+        for (int i = 0; log_levels[i]; i++)
+                if (strcmp(log_levels[i], level) == 0)
+                        return i;
+        return -1;
+}
+
+bool brig__mcp_log_wanted(const brig_conn *c, const char *level) {
+        return level_index(level) >= c->log_level;
+}
+
+/* Sets the least severe level of notifications/message this connection receives (default: all). */
 static void handle_set_level(brig_conn *c, const brig_rpc_msg *m) {
         const char *level = NULL;
         brig_error err = BRIG_ERROR_INIT;
+        int i;
 
         if (brig_json_get_string(m->params, "params", "level", true, &level, &err) < 0) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
-        for (const char *const *l = log_levels; *l; l++)
-                if (strcmp(*l, level) == 0) {
-                        (void) brig__conn_send(c, brig_rpc_result(m->id, cJSON_CreateObject()));
-                        return;
-                }
-        send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params.level: not a syslog level name");
+        if ((i = level_index(level)) < 0) {
+                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params.level: not a syslog level name");
+                return;
+        }
+        c->log_level = i;
+        (void) brig__conn_send(c, brig_rpc_result(m->id, cJSON_CreateObject()));
 }
 
 /* --- brig/environment.* ------------------------------------------------------------------------------ */
