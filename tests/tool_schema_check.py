@@ -9,7 +9,8 @@ Input: a JSON-lines file from that test: first {"tools": [...]} (tools/list), th
    has additionalProperties false (no open maps, no patternProperties).
 3. Every result is a tool result (not a JSON-RPC error) whose structuredContent validates against the
    tool's outputSchema and carries no member the schema does not declare.
-4. Bad arguments come back as isError results whose text names the field; calls sending null for every
+4. The text content is written for a model, not a JSON dump.
+5. Bad arguments come back as isError results whose text names the field; calls sending null for every
    optional argument are not refused for their arguments.
 Exits 77 (skip) when the jsonschema module is missing.
 """
@@ -69,6 +70,8 @@ for rec in lines[1:]:
     text = res.get("content", [{}])[0].get("text")
     if not isinstance(text, str):
         failures.append(f"{label}: no text content")
+    elif text.lstrip().startswith("{"):
+        failures.append(f"{label}: the text for the model is a JSON dump: {text[:80]!r}")
     if sc is None:
         failures.append(f"{label}: no structuredContent")
         continue

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "tools/files.h"
 #include "tools/registry.h"
+#include "tools/result_text.h"
 #include "worker/process.h"
 #include "worker/repl.h"
 #include "worker/rpc.h"
@@ -447,7 +448,7 @@ static void call_end_early(brig_call *call, const brig_error *err) {
 static void call_end_with(brig_call *call, cJSON *sc, bool is_error) {
         cJSON *ev = call_end_event(call, is_error);
         const cJSON *pid = brig_json_member(sc, "process_id");
-        _cleanup_free_ char *text = sc ? cJSON_Print(sc) : NULL;
+        _cleanup_free_ char *text = brig_tool_result_text(call->tool, sc, is_error);
 
         if (ev && cJSON_IsString(pid))
                 cJSON_AddStringToObject(ev, "process_id", pid->valuestring);
