@@ -613,15 +613,13 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                                     &err) < 0)
                         call_end_early(call, &err);
                 return;
-        case BRIG_TOOL_RUN_PROCESS:
-                if (strcmp(call->tool, "process_list") == 0)
-                        sc = brig_process_list(c->env, arguments, &err);
-                else if (strcmp(call->tool, "process_output") == 0)
-                        sc = brig_process_output(c->env, arguments, &err);
-                else if (strcmp(call->tool, "process_write") == 0)
-                        sc = brig_process_write(c->env, arguments, &err);
+        case BRIG_TOOL_RUN_PROCESS: {
+                brig_process_tool_fn fn = brig_process_tool(call->tool);
+                if (fn)
+                        sc = fn(c->env, arguments, &err);
                 else
-                        sc = brig_process_kill(c->env, arguments, &err);
+                        (void) brig_error_set(&err, -ENOSYS, BRIG_KIND_INTERNAL, "no handler for %s",
+                                              call->tool);
                 if (!sc && !err.code)
                         (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
                 if (sc)
@@ -629,6 +627,7 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                 else
                         call_end_early(call, &err);
                 return;
+        }
         case BRIG_TOOL_RUN_REPL:
                 if (brig_repl_args_check(arguments, &err) < 0) {
                         call_end_early(call, &err);

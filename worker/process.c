@@ -464,6 +464,22 @@ cJSON *brig_process_kill(brig_env *env, const cJSON *args, brig_error *err) {
         return o;
 }
 
+brig_process_tool_fn brig_process_tool(const char *name) {
+        static const struct {
+                const char *name;
+                brig_process_tool_fn fn;
+        } handlers[] = {
+                {"process_list", brig_process_list},
+                {"process_output", brig_process_output},
+                {"process_write", brig_process_write},
+                {"process_kill", brig_process_kill},
+        };
+        for (size_t i = 0; name && i < ELEMENTSOF(handlers); i++)
+                if (strcmp(handlers[i].name, name) == 0)
+                        return handlers[i].fn;
+        return NULL;
+}
+
 void brig_processes_free(brig_env *env) {
         for (brig_process *p = env->processes, *next; p; p = next) {
                 next = p->next;
