@@ -34,10 +34,6 @@ typedef struct brig_exec_args {
 int brig_exec_args_parse(const cJSON *arguments, brig_exec_args *ret, brig_error *err);
 void brig_exec_args_done(brig_exec_args *a);
 
-/* JSON Schemas of the tool's input and structured output, for tools/list. New objects; caller frees. */
-cJSON *brig_exec_input_schema(void);
-cJSON *brig_exec_output_schema(void);
-
 /* What the worker lends each call; must outlive it. */
 typedef struct brig_exec_context {
         uv_loop_t *loop;

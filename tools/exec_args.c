@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The exec tool's contract: argument validation and the JSON Schemas published by tools/list. */
+/* The exec tool's arguments: validation (its schemas are in tools/registry.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,13 +14,33 @@ void brig_exec_args_done(brig_exec_args *a) {
         *a = (brig_exec_args){0};
 }
 
+/* One variable: "NAME=value" into *ret, the name checked. */
+static int env_entry(const char *name, const cJSON *value, const char *where, char **ret, brig_error *err) {
+        if (!cJSON_IsString(value))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "%s: expected a string, got %s", where, brig_json_type_name(value));
+        if (!name[0] || strchr(name, '='))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "arguments.env: invalid variable name \"%.64s\"", name);
+        if (asprintf(ret, "%s=%s", name, value->valuestring) < 0) {
+                *ret = NULL;
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+/* env is published as an array of {name, value} (a closed schema, so strict-mode clients can send it);
+ * the older object of strings is still accepted. */
 static int parse_env(const cJSON *env, brig_exec_args *a, brig_error *err) {
+        static const char *const keys[] = {"name", "value", NULL};
         size_t n = (size_t) cJSON_GetArraySize(env), i = 0;
         const cJSON *it;
+        char where[96];
+        int r;
 
-        if (!cJSON_IsObject(env))
+        if (!cJSON_IsObject(env) && !cJSON_IsArray(env))
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
-                                      "arguments.env: expected an object of strings, got %s",
+                                      "arguments.env: expected an array of {name, value}, got %s",
                                       brig_json_type_name(env));
         if (n > BRIG_PLAN_MAX_ENV)
                 return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "arguments.env: more than %d variables",
@@ -29,17 +49,27 @@ static int parse_env(const cJSON *env, brig_exec_args *a, brig_error *err) {
         if (!a->env)
                 return -ENOMEM;
         cJSON_ArrayForEach (it, env) {
-                if (!cJSON_IsString(it))
-                        return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
-                                              "arguments.env.%.64s: expected a string, got %s", it->string,
-                                              brig_json_type_name(it));
-                if (!it->string[0] || strchr(it->string, '='))
-                        return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
-                                              "arguments.env: invalid variable name \"%.64s\"", it->string);
-                if (asprintf(&a->env[i], "%s=%s", it->string, it->valuestring) < 0) {
-                        a->env[i] = NULL;
-                        return -ENOMEM;
-                }
+                const char *name = it->string;
+                const cJSON *value = it;
+                if (cJSON_IsArray(env)) {
+                        (void) snprintf(where, sizeof(where), "arguments.env[%zu]", i);
+                        if (!cJSON_IsObject(it))
+                                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                                      "%s: expected an object {name, value}, got %s", where,
+                                                      brig_json_type_name(it));
+                        if ((r = brig_json_check_keys(it, where, keys, err)) < 0 ||
+                            (r = brig_json_get_string(it, where, "name", true, &name, err)) < 0)
+                                return r;
+                        value = brig_json_member(it, "value");
+                        (void) snprintf(where, sizeof(where), "arguments.env[%zu].value", i);
+                        if (!value)
+                                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                                      "arguments.env[%zu]: missing required field \"value\"",
+                                                      i);
+                } else
+                        (void) snprintf(where, sizeof(where), "arguments.env.%.64s", name);
+                if ((r = env_entry(name, value, where, &a->env[i], err)) < 0)
+                        return r;
                 i++;
         }
         return 0;
@@ -127,44 +157,4 @@ int brig_exec_args_parse(const cJSON *arguments, brig_exec_args *ret, brig_error
         }
         *ret = a;
         return 0;
-}
-
-static const char input_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,"
-        "\"properties\":{"
-        "\"command\":{\"type\":\"string\",\"description\":\"Shell command, run with /bin/sh -c\"},"
-        "\"argv\":{\"type\":\"array\",\"items\":{\"type\":\"string\"},\"minItems\":1,"
-        "\"description\":\"Program and arguments, run without a shell (instead of command)\"},"
-        "\"cwd\":{\"type\":\"string\",\"description\":\"Working directory relative to the workspace root\"},"
-        "\"env\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"},"
-        "\"description\":\"Variables added to the policy's environment\"},"
-        "\"stdin\":{\"type\":\"string\",\"description\":\"Standard input (default: empty)\"},"
-        "\"timeout_ms\":{\"type\":\"integer\",\"minimum\":1,"
-        "\"description\":\"Wall-clock limit; at most the policy's wall_time\"},"
-        "\"background\":{\"type\":\"boolean\",\"description\":\"Return at once with a process_id; manage it "
-        "with process_list, process_output, process_write and process_kill\"}}}";
-
-static const char output_schema[] =
-        "{\"type\":\"object\",\"properties\":{"
-        "\"exit_code\":{\"type\":[\"integer\",\"null\"]},"
-        "\"signal\":{\"type\":[\"string\",\"null\"]},"
-        "\"stdout\":{\"type\":\"string\"},\"stderr\":{\"type\":\"string\"},"
-        "\"stdout_encoding\":{\"enum\":[\"utf8\",\"base64\"]},"
-        "\"stderr_encoding\":{\"enum\":[\"utf8\",\"base64\"]},"
-        "\"stdout_bytes\":{\"type\":\"integer\"},\"stderr_bytes\":{\"type\":\"integer\"},"
-        "\"truncated\":{\"type\":\"boolean\"},\"timed_out\":{\"type\":\"boolean\"},"
-        "\"duration_ms\":{\"type\":\"integer\"},"
-        "\"process_id\":{\"type\":\"string\"},\"environment_restarted\":{\"type\":\"boolean\"},"
-        "\"oom_killed\":{\"type\":\"boolean\"},"
-        "\"error\":{\"type\":\"object\",\"properties\":{\"kind\":{\"type\":\"string\"},"
-        "\"message\":{\"type\":\"string\"}}}},"
-        "\"required\":[\"exit_code\",\"signal\",\"stdout\",\"stderr\",\"truncated\",\"timed_out\","
-        "\"duration_ms\"]}";
-
-cJSON *brig_exec_input_schema(void) {
-        return cJSON_Parse(input_schema);
-}
-
-cJSON *brig_exec_output_schema(void) {
-        return cJSON_Parse(output_schema);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The file tools' contract: names, published schemas, the dispatcher that applies the read-only policy and
+/* The file tools' dispatcher that applies the read-only policy and
  * fills the audit report, and the text rendering of results. The tools live in files_*.c. */
 #include <assert.h>
 #include <stdio.h>
@@ -11,138 +11,22 @@
 #include "common/text.h"
 #include "tools/files.h"
 #include "tools/files_internal.h"
+#include "tools/registry.h"
 #include "tools/wspath.h"
 
+/* Each tool's handler; what the tool is (schemas, whether it changes the workspace) is its entry in the tool
+ * registry (tools/registry.h). */
 typedef struct tool {
         const char *name;
-        bool mutates;
         brig__files_tool_fn fn;
-        const char *description;
-        const char *schema;
 } tool;
 
-static const char read_file_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"path\"],"
-        "\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"File path relative to the "
-        "workspace root\"},\"offset\":{\"type\":\"integer\",\"minimum\":1,\"description\":\"First line "
-        "to return, counting from 1\"},\"limit\":{\"type\":\"integer\",\"minimum\":1,"
-        "\"description\":\"Number of lines to return\"},\"line_numbers\":{\"type\":\"boolean\","
-        "\"description\":\"Prefix each line with its number and a tab, like cat -n\"},"
-        "\"encoding\":{\"enum\":[\"utf8\",\"base64\"],\"description\":\"Default: utf8 for text, base64 "
-        "for binary files\"}}}";
-
-static const char write_file_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"path\",\"content\"],"
-        "\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"File path relative to the "
-        "workspace root\"},\"content\":{\"type\":\"string\",\"description\":\"The new content\"},"
-        "\"encoding\":{\"enum\":[\"utf8\",\"base64\"],\"description\":\"How content is encoded "
-        "(default utf8)\"},\"mode\":{\"type\":[\"string\",\"integer\"],\"description\":\"Permissions "
-        "as an octal string such as \\\"0644\\\" (a number is taken as is: 420 is 0644); default: kept "
-        "for an existing file, 0644 for a new one\"},\"create_parents\":{\"type\":\"boolean\","
-        "\"description\":\"Create missing parent directories (default true)\"}}}";
-
-static const char edit_file_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"path\",\"edits\"],"
-        "\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"File path relative to the "
-        "workspace root\"},\"edits\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":100,"
-        "\"items\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"old_text\","
-        "\"new_text\"],\"properties\":{\"old_text\":{\"type\":\"string\",\"minLength\":1,"
-        "\"description\":\"Exact text to find\"},\"new_text\":{\"type\":\"string\","
-        "\"description\":\"Replacement\"},\"replace_all\":{\"type\":\"boolean\","
-        "\"description\":\"Replace every match instead of requiring exactly one\"}}}},"
-        "\"dry_run\":{\"type\":\"boolean\",\"description\":\"Return the diff without writing\"}}}";
-
-static const char list_directory_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,"
-        "\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"Directory relative to the "
-        "workspace root (default: the root)\"},\"depth\":{\"type\":\"integer\",\"minimum\":1,"
-        "\"maximum\":10,\"description\":\"Levels to descend (default 1: the directory's own "
-        "entries)\"}}}";
-
-static const char glob_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"pattern\"],"
-        "\"properties\":{\"pattern\":{\"type\":\"string\",\"description\":\"Glob pattern such as "
-        "\\\"src/**/*.c\\\"\"},\"path\":{\"type\":\"string\",\"description\":\"Directory to match "
-        "under (default: the workspace root)\"}}}";
-
-static const char grep_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"pattern\"],"
-        "\"properties\":{\"pattern\":{\"type\":\"string\",\"description\":\"Regular expression "
-        "(PCRE2)\"},\"path\":{\"type\":\"string\",\"description\":\"File or directory to search "
-        "(default: the workspace root)\"},\"glob\":{\"type\":\"string\",\"description\":\"Only files "
-        "whose name (or, when it contains a /, whose path below path) matches this glob\"},"
-        "\"ignore_case\":{\"type\":\"boolean\"},\"max_results\":{\"type\":\"integer\",\"minimum\":1,"
-        "\"description\":\"At most this many matching lines (capped by the policy)\"}}}";
-
-static const char stat_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"path\"],"
-        "\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"Path relative to the "
-        "workspace root\"}}}";
-
-static const char move_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"from\",\"to\"],"
-        "\"properties\":{\"from\":{\"type\":\"string\",\"description\":\"Existing path\"},"
-        "\"to\":{\"type\":\"string\",\"description\":\"New path (its parent must exist)\"},"
-        "\"overwrite\":{\"type\":\"boolean\",\"description\":\"Replace an existing destination "
-        "(default false)\"}}}";
-
-static const char remove_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"path\"],"
-        "\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"Path relative to the "
-        "workspace root\"},\"recursive\":{\"type\":\"boolean\",\"description\":\"Remove a directory "
-        "and everything in it\"}}}";
-
-static const char make_directory_schema[] =
-        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"path\"],"
-        "\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"Directory path relative to "
-        "the workspace root\"},\"parents\":{\"type\":\"boolean\",\"description\":\"Create missing "
-        "parents (default true)\"}}}";
-
 static const tool tools[] = {
-        {"read_file", false, brig__files_read_file,
-         "Read a file of the workspace. Text comes back as is (optionally a line range, optionally "
-         "numbered like cat -n); binary files come back base64-encoded with encoding \"base64\". Files "
-         "over the policy's read limit must be read by line range.",
-         read_file_schema},
-        {"write_file", true, brig__files_write_file,
-         "Create or replace a file atomically (a temporary file renamed into place). Never writes "
-         "through a symbolic link. Missing parent directories are created unless create_parents is "
-         "false.",
-         write_file_schema},
-        {"edit_file", true, brig__files_edit_file,
-         "Replace exact text in a file. Each edit's old_text must match exactly once (or set "
-         "replace_all); edits apply in order, all or none, and the result is a unified diff. dry_run "
-         "shows the diff without writing.",
-         edit_file_schema},
-        {"list_directory", false, brig__files_list_directory,
-         "List a directory of the workspace (default: the root) to the given depth, sorted by name "
-         "within each directory. Symbolic links are listed, never followed.",
-         list_directory_schema},
-        {"glob", false, brig__files_glob,
-         "Find paths matching a glob pattern: * ? and [...] match within a path component, ** matches "
-         "any number of directories; names starting with a dot only match a pattern that starts with "
-         "one. Results are sorted and bounded; symbolic links to directories are not followed.",
-         glob_schema},
-        {"grep", false, brig__files_grep,
-         "Search file contents with a regular expression (PCRE2 syntax), line by line. Binary files, "
-         ".git directories and files over 16 MiB are skipped; results are bounded.",
-         grep_schema},
-        {"stat", false, brig__files_stat,
-         "Describe a path: type, size, permissions, modification time and, for a symbolic link, its "
-         "target (the link itself is described, not what it points to).",
-         stat_schema},
-        {"move", true, brig__files_move,
-         "Rename or move a file or directory within the workspace. Fails if the destination exists "
-         "unless overwrite is true.",
-         move_schema},
-        {"remove", true, brig__files_remove,
-         "Remove a file, a symbolic link (not its target) or a directory (recursive is required unless "
-         "it is empty).",
-         remove_schema},
-        {"make_directory", true, brig__files_make_directory,
-         "Create a directory; missing parents are created too unless parents is false. An existing "
-         "directory is not an error.",
-         make_directory_schema},
+        {"read_file", brig__files_read_file}, {"write_file", brig__files_write_file},
+        {"edit_file", brig__files_edit_file}, {"list_directory", brig__files_list_directory},
+        {"glob", brig__files_glob},           {"grep", brig__files_grep},
+        {"stat", brig__files_stat},           {"move", brig__files_move},
+        {"remove", brig__files_remove},       {"make_directory", brig__files_make_directory},
 };
 
 static const tool *find_tool(const char *name) {
@@ -159,8 +43,8 @@ bool brig_files_is_tool(const char *name) {
 }
 
 bool brig_files_tool_mutates(const char *name) {
-        const tool *t = find_tool(name);
-        return t && t->mutates;
+        const brig_tool *t = find_tool(name) ? brig_tool_find(name) : NULL;
+        return t && (t->flags & BRIG_TOOL_MUTATES);
 }
 
 void brig_files_report_done(brig_files_report *r) {
@@ -168,30 +52,6 @@ void brig_files_report_done(brig_files_report *r) {
                 return;
         free(r->path);
         *r = (brig_files_report){0};
-}
-
-cJSON *brig_files_tool_list(void) {
-        _cleanup_json_ cJSON *list = cJSON_CreateArray();
-
-        if (!list)
-                return NULL;
-        for (size_t i = 0; i < ELEMENTSOF(tools); i++) {
-                cJSON *t = cJSON_CreateObject(), *schema;
-
-                if (!t)
-                        return NULL;
-                cJSON_AddItemToArray(list, t);
-                schema = cJSON_Parse(tools[i].schema);
-                if (!schema)
-                        return NULL;
-                if (!cJSON_AddStringToObject(t, "name", tools[i].name) ||
-                    !cJSON_AddStringToObject(t, "description", tools[i].description) ||
-                    !cJSON_AddItemToObject(t, "inputSchema", schema)) {
-                        cJSON_Delete(schema);
-                        return NULL;
-                }
-        }
-        return TAKE_PTR(list);
 }
 
 /* The audit path: the path argument as given, "from -> to" for move. */
@@ -245,7 +105,7 @@ int brig_files_call(const char *tool_name, const brig_files_ctx *ctx, const cJSO
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         if (strcmp(t->name, "edit_file") == 0)
                 dry_run = cJSON_IsTrue(brig_json_member(args, "dry_run"));
-        report->mutating = t->mutates && !dry_run;
+        report->mutating = brig_files_tool_mutates(t->name) && !dry_run;
         if (report->mutating && ctx->read_only)
                 return brig_error_set(err, -EPERM, BRIG_KIND_DENIED,
                                       "%s: the policy makes the workspace read-only", t->name);

@@ -14,8 +14,8 @@
  * workspace fd (tools/wspath.h) and blocks on file I/O: run it on a work thread (uv_queue_work), never on
  * the loop thread. No global mutable state: calls may run concurrently on any threads. Never logs.
  *
- * Results are the MCP structuredContent objects documented per tool in brig_files_tool_list(); paths in
- * results are relative to the workspace root. Times are RFC 3339 UTC with milliseconds
+ * Results are the MCP structuredContent objects documented per tool in the tool registry (tools/registry.c);
+ * paths in results are relative to the workspace root. Times are RFC 3339 UTC with milliseconds
  * ("2025-01-31T12:00:00.123Z"). Directory walks never follow symlinks, list each directory's entries by
  * byte order (so results come sorted component by component), and skip names that are not valid UTF-8
  * (JSON cannot carry them). */
@@ -62,10 +62,6 @@ void brig_files_report_done(brig_files_report *r);
 /* Whether name is one of the file tools, and whether it can change the workspace. Pure. */
 bool brig_files_is_tool(const char *name);
 bool brig_files_tool_mutates(const char *name);
-
-/* An array of {name, description, inputSchema} for MCP tools/list. New object (caller frees); NULL on
- * allocation failure. */
-cJSON *brig_files_tool_list(void);
 
 /* Runs tool with args (the MCP "arguments" object; NULL means {}). On success *ret_result is a new
  * structuredContent object (caller frees). On failure returns a negative errno and sets err, whose message

@@ -104,9 +104,6 @@ int brig_history_restore(brig_history *h, const char *snapshot, const char *path
 
 /* The MCP face of the module: the tools "snapshot", "history", "diff" and "restore". */
 
-/* [{name, description, inputSchema}] for tools/list; a new array (caller frees), NULL on allocation failure.
- * Pure; any thread. */
-cJSON *brig_history_tool_list(void);
 /* True for the four tool names above. */
 bool brig_history_is_tool(const char *name);
 /* Validates `args` (a JSON object; errors name the field, "arguments.limit: ...") and runs the tool.

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The history's MCP face: the snapshot, history, diff and restore tools' schemas, argument validation
+/* The history's MCP face: the snapshot, history, diff and restore tools' argument validation
  * (errors name the field) and the text shown to the model. */
 #include <assert.h>
 #include <errno.h>
@@ -11,75 +11,12 @@
 #include "common/text.h"
 #include "tools/history.h"
 
-typedef struct tool_def {
-        const char *name;
-        const char *description;
-        const char *input_schema;
-} tool_def;
-
-#define SNAPSHOT_ID_HELP "a snapshot id (full, or at least its first 4 hex digits), HEAD or HEAD~N"
-
-static const tool_def tools[] = {
-        {"snapshot",
-         "Record the current state of the workspace in its history (git commits kept outside the workspace) "
-         "and return the snapshot id. Nothing is recorded when nothing changed since the last snapshot.",
-         "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
-         "\"message\":{\"type\":\"string\",\"description\":\"What this snapshot is\"}}}"},
-        {"history",
-         "List the workspace's snapshots, newest first: id, message, time (UTC), the call and tool that "
-         "made "
-         "it and how many files changed. With path, only the snapshots that changed that file or directory.",
-         "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
-         "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,"
-         "\"description\":\"At most this many snapshots (default 20)\"},"
-         "\"path\":{\"type\":\"string\",\"description\":\"File or directory, relative to the "
-         "workspace\"}}}"},
-        {"diff",
-         "Unified diff between two snapshots, or between a snapshot and the current workspace (new files "
-         "included). Default: the last snapshot against the current workspace.",
-         "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
-         "\"from\":{\"type\":\"string\",\"description\":\"Old side: " SNAPSHOT_ID_HELP
-         " (default HEAD, the last snapshot)\"},"
-         "\"to\":{\"type\":\"string\",\"description\":\"New side: " SNAPSHOT_ID_HELP
-         " (default: the current workspace)\"},"
-         "\"path\":{\"type\":\"string\",\"description\":\"Only this file or directory\"}}}"},
-        {"restore",
-         "Bring the workspace, or one file or directory, back to a snapshot. The current state is "
-         "snapshotted "
-         "first and the restored state is recorded as a new snapshot, so nothing is lost. Excluded paths "
-         "(such as node_modules/) are left alone.",
-         "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"snapshot\"],\"properties\":{"
-         "\"snapshot\":{\"type\":\"string\",\"description\":\"The snapshot to go back to: " SNAPSHOT_ID_HELP
-         "\"},"
-         "\"path\":{\"type\":\"string\",\"description\":\"Only this file or directory (default: the whole "
-         "workspace)\"}}}"},
-};
-
-cJSON *brig_history_tool_list(void) {
-        _cleanup_json_ cJSON *list = cJSON_CreateArray();
-
-        if (!list)
-                return NULL;
-        for (size_t i = 0; i < ELEMENTSOF(tools); i++) {
-                cJSON *t = cJSON_CreateObject(), *schema = cJSON_Parse(tools[i].input_schema);
-                if (!t || !schema || !cJSON_AddItemToArray(list, t)) {
-                        cJSON_Delete(t);
-                        cJSON_Delete(schema);
-                        return NULL;
-                }
-                if (!cJSON_AddStringToObject(t, "name", tools[i].name) ||
-                    !cJSON_AddStringToObject(t, "description", tools[i].description) ||
-                    !cJSON_AddItemToObject(t, "inputSchema", schema)) {
-                        cJSON_Delete(schema);
-                        return NULL;
-                }
-        }
-        return TAKE_PTR(list);
-}
+/* The history's tools; what each is (schemas, description) is its entry in tools/registry.c. */
+static const char *const tool_names[] = {"snapshot", "history", "diff", "restore"};
 
 bool brig_history_is_tool(const char *name) {
-        for (size_t i = 0; name && i < ELEMENTSOF(tools); i++)
-                if (strcmp(name, tools[i].name) == 0)
+        for (size_t i = 0; name && i < ELEMENTSOF(tool_names); i++)
+                if (strcmp(name, tool_names[i]) == 0)
                         return true;
         return false;
 }

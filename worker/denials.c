@@ -184,6 +184,11 @@ void brig__denials_stream(brig_call *call, const cJSON *ev, const char *logger) 
 
         if (conn->closing || call->state != BRIG_CALL_RUNNING)
                 return;
+        /* A client that set a level above warning (logging/setLevel) still finds them in the result. */
+        if (!brig__mcp_log_wanted(conn, "warning")) {
+                record_refusal(call, ev);
+                return;
+        }
         params = cJSON_CreateObject();
         if (!params)
                 return;

@@ -16,6 +16,8 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "tools/files.h"
+#include "tools/registry.h"
+#include "tools/result_text.h"
 #include "worker/process.h"
 #include "worker/repl.h"
 #include "worker/rpc.h"
@@ -137,63 +139,25 @@ static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
 /* --- tools/list ------------------------------------------------------------------------------------- */
 
 static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
-        cJSON *res = cJSON_CreateObject(), *tools, *t;
+        const brig_policy *policy = c->env && c->env->policy ? c->env->policy->policy : NULL;
+        cJSON *res = cJSON_CreateObject(), *tools;
 
-        if (!res || !(tools = cJSON_AddArrayToObject(res, "tools")) || !(t = cJSON_CreateObject())) {
+        if (!res || !(tools = cJSON_AddArrayToObject(res, "tools"))) {
                 cJSON_Delete(res);
                 return;
         }
-        cJSON_AddItemToArray(tools, t);
-        cJSON_AddStringToObject(t, "name", "exec");
-        cJSON_AddStringToObject(t, "title", "Run a command");
-        cJSON_AddStringToObject(
-                t, "description",
-                "Run a command in a fresh jail with the workspace at /workspace. Give `command` "
-                "(a shell command line) or `argv`. Returns exit_code, signal, stdout, stderr "
-                "(base64 with *_encoding when not UTF-8), truncated, timed_out and duration_ms; "
-                "output streams as progress notifications when a progressToken is given.");
-        cJSON_AddItemToObject(t, "inputSchema", brig_exec_input_schema());
-        cJSON_AddItemToObject(t, "outputSchema", brig_exec_output_schema());
-        static const char *const process_tools[][2] = {
-                {"process_list", "List this environment's background processes (started by exec with "
-                                 "background: true): id, command, state, exit code, output size."},
-                {"process_output",
-                 "Read a background process's output (stdout and stderr interleaved) from a "
-                 "byte offset; pass the returned next_offset to continue. The last 1 MiB is "
-                 "kept."},
-                {"process_write",
-                 "Write data to a background process's stdin; close_stdin: true closes it."},
-                {"process_kill",
-                 "Send a signal (default SIGTERM) to a background process and its process group."},
-        };
-        for (size_t i = 0; i < ELEMENTSOF(process_tools); i++) {
-                cJSON *pt = cJSON_CreateObject();
-                if (!pt)
-                        break;
-                cJSON_AddItemToArray(tools, pt);
-                cJSON_AddStringToObject(pt, "name", process_tools[i][0]);
-                cJSON_AddStringToObject(pt, "description", process_tools[i][1]);
-                cJSON_AddItemToObject(pt, "inputSchema", brig_process_tool_schema(process_tools[i][0]));
-        }
-        cJSON *rt = cJSON_CreateObject();
-        if (rt) {
-                cJSON_AddItemToArray(tools, rt);
-                cJSON_AddStringToObject(rt, "name", "repl");
-                cJSON_AddStringToObject(rt, "description",
-                                        "Run code in this environment's long-lived python, bash or node "
-                                        "interpreter; variables, imports, cwd and shell environment persist "
-                                        "between calls. A timeout interrupts the code and keeps the state; "
-                                        "restarted: true says a fresh interpreter had to be started.");
-                cJSON_AddItemToObject(rt, "inputSchema", brig_repl_tool_schema());
-        }
-        brig_wstool_list(tools);
         /* Only what the connection's policy lets it call. */
-        const brig_policy *policy = c->env && c->env->policy ? c->env->policy->policy : NULL;
-        for (cJSON *it = tools->child, *next; policy && it; it = next) {
-                const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
-                next = it->next;
-                if (cJSON_IsString(name) && !brig_policy_allows_tool(policy, name->valuestring))
-                        cJSON_Delete(cJSON_DetachItemViaPointer(tools, it));
+        for (size_t i = 0; brig_tool_at(i); i++) {
+                const brig_tool *t = brig_tool_at(i);
+                cJSON *d;
+                if (policy && !brig_policy_allows_tool(policy, t->name))
+                        continue;
+                if (!(d = brig_tool_describe(t))) {
+                        cJSON_Delete(res);
+                        send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                        return;
+                }
+                cJSON_AddItemToArray(tools, d);
         }
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
 }
@@ -286,12 +250,6 @@ static void exec_output_cb(const char *data, size_t len, brig_stream stream, voi
         brig__budget_kept(call, (int64_t) len);
         if (call->state == BRIG_CALL_RUNNING && (call->progress_token || call->conn->brig_output))
                 stream_chunk(call, data, len, stream);
-}
-
-/* Errors the client caused (bad arguments, a policy's no, a limit) are JSON-RPC errors; others are ours. */
-static bool client_fault(const brig_error *err) {
-        return err->kind == BRIG_KIND_INVALID_ARGUMENT || err->kind == BRIG_KIND_POLICY ||
-               err->kind == BRIG_KIND_LIMIT;
 }
 
 /* What a command of env needs from the worker. */
@@ -477,9 +435,11 @@ static bool out_of_resources(const brig_error *err) {
                (err->code == -EAGAIN && err->kind == BRIG_KIND_SANDBOX);
 }
 
-/* Ends a call that never ran a command: the environment could not start, the exec could not be spawned, or
- * the client cancelled while the environment was starting. */
-static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_error) {
+/* Ends a call that never ran a command: its arguments were wrong, the environment could not start, the exec
+ * could not be spawned, or the client cancelled while the environment was starting. Everything wrong with a
+ * known tool's call is a tool result with isError (MCP's SEP-1303), so the model reads the precise message
+ * and can correct itself; only resources the whole worker ran out of are the protocol's busy error. */
+static void call_end_early(brig_call *call, const brig_error *err) {
         brig_conn *c = call->conn;
         cJSON *ev = call_end_event(call, true);
 
@@ -489,20 +449,23 @@ static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_e
         if (call->state == BRIG_CALL_RUNNING && audit_r >= 0 && err && out_of_resources(err)) {
                 /* The one documented refusal, not one message per resource that ran out. */
                 (void) brig__conn_send(c, brig__admission_busy(c->w, call->id, err->msg));
-        } else if (call->state == BRIG_CALL_RUNNING && audit_r >= 0 && as_rpc_error) {
-                send_brig_error(c, call->id,
-                                client_fault(err) ? BRIG_RPC_INVALID_PARAMS : BRIG_RPC_INTERNAL_ERROR, err);
         } else if (err) {
-                /* A jail that cannot be built is a failed run, reported as a tool result. */
-                brig_buf none = {0};
-                brig_exec_result res = {.out = &none, .err = &none, .error = *err};
                 _cleanup_free_ char *text = NULL;
                 cJSON *sc;
-                if (strcmp(call->tool, "exec") == 0) {
+                if (call->def->runner == BRIG_TOOL_RUN_EXEC && err->kind != BRIG_KIND_INVALID_ARGUMENT) {
+                        /* A jail that cannot be built is a failed run, reported like one. */
+                        brig_buf none = {0};
+                        brig_exec_result res = {.out = &none, .err = &none, .error = *err};
                         text = brig_exec_result_to_text(&res);
                         sc = brig_exec_result_to_json(&res);
                 } else {
-                        if (asprintf(&text, "[error: %s]", err->msg) < 0)
+                        if (asprintf(&text,
+                                     err->kind == BRIG_KIND_INVALID_ARGUMENT
+                                             ? "invalid arguments for %s: %s\n[correct the arguments and "
+                                               "call "
+                                               "again]"
+                                             : "[%s failed: %s]",
+                                     call->tool, err->msg) < 0)
                                 text = NULL;
                         sc = cJSON_CreateObject();
                         cJSON *e = cJSON_AddObjectToObject(sc, "error");
@@ -520,7 +483,7 @@ static void call_end_early(brig_call *call, const brig_error *err, bool as_rpc_e
 static void call_end_snapshot(brig_call *call, cJSON *sc, bool is_error, bool snapshot) {
         cJSON *ev = call_end_event(call, is_error);
         const cJSON *pid = brig_json_member(sc, "process_id");
-        _cleanup_free_ char *text = sc ? cJSON_Print(sc) : NULL;
+        _cleanup_free_ char *text = brig_tool_result_text(call->tool, sc, is_error);
 
         if (ev && cJSON_IsString(pid))
                 cJSON_AddStringToObject(ev, "process_id", pid->valuestring);
@@ -537,7 +500,7 @@ static void start_background(brig_call *call, brig_env *env) {
         brig_process *p = NULL;
         brig_exec_context ctx = exec_context(c, env);
         if (brig_process_start(env, &ctx, &call->args, &p, &err) < 0) {
-                call_end_early(call, &err, client_fault(&err));
+                call_end_early(call, &err);
                 return;
         }
         p->call_id = call->call_id;
@@ -567,7 +530,7 @@ static void start_repl(brig_call *call, brig_env *env) {
         brig_exec_context ctx = exec_context(c, env);
         if (brig_repl_run(env, &ctx, call->repl_args, env->policy->policy->limits.wall_time_ms,
                           repl_output_cb, repl_done_cb, call, &call->repl, &err) < 0) {
-                call_end_early(call, &err, client_fault(&err));
+                call_end_early(call, &err);
         }
 }
 
@@ -584,14 +547,14 @@ static void wstool_done_cb(brig_wstool_result *res, void *userdata) {
         if (res->error.code) {
                 /* Malformed arguments are the client's; refusals (an escape, a read-only policy) and I/O
                  * errors are results the model should see. */
-                call_end_early(call, &res->error, res->error.kind == BRIG_KIND_INVALID_ARGUMENT);
+                call_end_early(call, &res->error);
                 return;
         }
         ev = call_end_event(call, false);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(res->sc, "id");
         if (ev && res->snapshot[0])
                 cJSON_AddStringToObject(ev, "snapshot", res->snapshot);
-        else if (ev && cJSON_IsString(id) && !brig_files_is_tool(call->tool))
+        else if (ev && cJSON_IsString(id) && call->def->runner == BRIG_TOOL_RUN_HISTORY)
                 cJSON_AddStringToObject(ev, "snapshot", id->valuestring);
         send_tool_result(call, call_audit(call, ev), res->text, res->sc, false);
         res->sc = NULL;
@@ -605,11 +568,11 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         brig_error e2 = BRIG_ERROR_INIT;
 
         if (call->state == BRIG_CALL_CANCELLED) {
-                call_end_early(call, NULL, false);
+                call_end_early(call, NULL);
                 return;
         }
         if (err) {
-                call_end_early(call, err, false);
+                call_end_early(call, err);
                 return;
         }
         if (env->restarted) {
@@ -627,7 +590,7 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         brig_exec_context ctx = exec_context(c, env);
         call->oom_known = brig_env_oom_kills(env, &call->oom_before) >= 0;
         if (brig_exec_start(&ctx, &call->args, &ops, call, &call->exec, &e2) < 0) {
-                call_end_early(call, &e2, client_fault(&e2));
+                call_end_early(call, &e2);
                 return;
         }
         brig_exec_args_done(&call->args);
@@ -649,12 +612,93 @@ static void call_end_busy(brig_call *call) {
         call_finish(call);
 }
 
+/* The workspace over its soft quota refuses tools that may write more (a soft limit: usage is measured after
+ * each call that may have written, so the call that crossed it completed). Answers the refusal itself. */
+static bool over_quota(brig_conn *c, const brig_rpc_msg *m, const brig_tool *t) {
+        const brig_policy *pol = c->env->policy->policy;
+        char msg[320], used[64];
+
+        if (!(t->flags & BRIG_TOOL_GROWS) || !pol->workspace_quota ||
+            c->env->quota.mode == BRIG_ENV_QUOTA_HARD || !c->env->ws_measured ||
+            c->env->ws_bytes <= pol->workspace_quota)
+                return false;
+        if (c->env->ws_bytes == UINT64_MAX)
+                (void) snprintf(used, sizeof(used), "could not be measured (too deep or unreadable)");
+        else
+                (void) snprintf(used, sizeof(used), "uses %llu bytes",
+                                (unsigned long long) c->env->ws_bytes);
+        (void) snprintf(msg, sizeof(msg),
+                        "the workspace %s, over the quota of %llu set by policy \"%.64s\": remove "
+                        "files first (remove, the read tools and the process tools still work)",
+                        used, (unsigned long long) pol->workspace_quota, pol->name);
+        (void) audit_refusal(c, "tools/call", msg);
+        send_error(c, m->id, BRIG_RPC_REFUSED, msg);
+        return true;
+}
+
+/* Runs a call that was audited and linked: every path ends in call_end_with() or call_end_early(). */
+static void call_dispatch(brig_call *call, const cJSON *arguments) {
+        brig_conn *c = call->conn;
+        brig_error err = BRIG_ERROR_INIT;
+        cJSON *sc = NULL;
+
+        switch (call->def->runner) {
+        case BRIG_TOOL_RUN_FILES:
+        case BRIG_TOOL_RUN_HISTORY:
+                /* No jail needed: the worker works on the workspace itself, off the loop thread. */
+                if (brig_wstool_run(c->env, call->def, arguments, call->call_id, wstool_done_cb, call,
+                                    &err) < 0)
+                        call_end_early(call, &err);
+                return;
+        case BRIG_TOOL_RUN_PROCESS: {
+                brig_process_tool_fn fn = brig_process_tool(call->tool);
+                if (fn)
+                        sc = fn(c->env, arguments, &err);
+                else
+                        (void) brig_error_set(&err, -ENOSYS, BRIG_KIND_INTERNAL, "no handler for %s",
+                                              call->tool);
+                if (!sc && !err.code)
+                        (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                if (sc)
+                        call_end_with(call, sc, false);
+                else
+                        call_end_early(call, &err);
+                return;
+        }
+        case BRIG_TOOL_RUN_REPL:
+                if (brig_repl_args_check(arguments, &err) < 0) {
+                        call_end_early(call, &err);
+                        return;
+                }
+                if (!(call->repl_args =
+                              arguments ? cJSON_Duplicate(arguments, true) : cJSON_CreateObject())) {
+                        (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                        call_end_early(call, &err);
+                        return;
+                }
+                break;
+        case BRIG_TOOL_RUN_EXEC:
+                if (brig_exec_args_parse(arguments, &call->args, &err) < 0) {
+                        call_end_early(call, &err);
+                        return;
+                }
+                break;
+        }
+        int r = brig__admission_admit(call);
+        if (r > 0)
+                brig__mcp_call_start(call);
+        else if (r < 0)
+                call_end_busy(call);
+        /* else queued: brig__admission_pump() starts it. */
+}
+
 static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         const char *name = NULL;
         const cJSON *meta = brig_json_member(m->params, "_meta");
         const cJSON *token = brig_json_member(meta, "progressToken");
         brig_error err = BRIG_ERROR_INIT;
-        brig_exec_args args = {0};
+        _cleanup_json_ cJSON *arguments = NULL;
+        const brig_tool *t;
         char key[160];
         brig_call *call;
         cJSON *ev;
@@ -664,11 +708,9 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 return;
         }
         c->env->last_used = time(NULL);
-        bool is_process_tool = strcmp(name, "process_list") == 0 || strcmp(name, "process_output") == 0 ||
-                               strcmp(name, "process_write") == 0 || strcmp(name, "process_kill") == 0;
-        bool is_repl = strcmp(name, "repl") == 0;
-        bool is_wstool = brig_wstool_is(name);
-        if (strcmp(name, "exec") != 0 && !is_process_tool && !is_repl && !is_wstool) {
+        /* An unknown tool is the protocol's error; anything wrong with a known tool's arguments is a tool
+         * result (below) the model can read and correct. */
+        if (!(t = brig_tool_find(name))) {
                 char msg[128];
                 (void) snprintf(msg, sizeof(msg), "unknown tool \"%.64s\"", name);
                 send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
@@ -692,29 +734,8 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 send_error(c, m->id, BRIG_RPC_REFUSED, msg);
                 return;
         }
-        /* A workspace over its quota takes no more writes until files are removed (a soft limit: usage is
-         * measured after each call that may have written, so the call that crossed it completed). */
-        const brig_policy *pol = c->env->policy->policy;
-        if (pol->workspace_quota && c->env->quota.mode != BRIG_ENV_QUOTA_HARD && c->env->ws_measured &&
-            c->env->ws_bytes > pol->workspace_quota &&
-            (strcmp(name, "exec") == 0 || is_repl || strcmp(name, "write_file") == 0 ||
-             strcmp(name, "edit_file") == 0 || strcmp(name, "make_directory") == 0 ||
-             strcmp(name, "restore") == 0)) {
-                char msg[320], used[64];
-                if (c->env->ws_bytes == UINT64_MAX)
-                        (void) snprintf(used, sizeof(used),
-                                        "could not be measured (too deep or unreadable)");
-                else
-                        (void) snprintf(used, sizeof(used), "uses %llu bytes",
-                                        (unsigned long long) c->env->ws_bytes);
-                (void) snprintf(msg, sizeof(msg),
-                                "the workspace %s, over the quota of %llu set by policy \"%.64s\": remove "
-                                "files first (remove, the read tools and the process tools still work)",
-                                used, (unsigned long long) pol->workspace_quota, pol->name);
-                (void) audit_refusal(c, "tools/call", msg);
-                send_error(c, m->id, BRIG_RPC_REFUSED, msg);
+        if (over_quota(c, m, t))
                 return;
-        }
         if (token && !cJSON_IsString(token) && !cJSON_IsNumber(token)) {
                 send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
                            "params._meta.progressToken: expected a string or an integer");
@@ -736,13 +757,9 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                         c, brig__admission_busy(c->w, m->id, "too many calls in flight on this connection"));
                 return;
         }
-        if (is_repl && brig_repl_args_check(brig_json_member(m->params, "arguments"), &err) < 0) {
-                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
-                return;
-        }
-        if (!is_process_tool && !is_repl && !is_wstool &&
-            brig_exec_args_parse(brig_json_member(m->params, "arguments"), &args, &err) < 0) {
-                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+        /* Strict-mode clients send null for every optional argument they leave out. */
+        if (brig_tool_args_normalize(brig_json_member(m->params, "arguments"), &arguments) < 0) {
+                send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
                 return;
         }
 
@@ -751,17 +768,16 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
             (token && !(call->progress_token = cJSON_Duplicate(token, true)))) {
                 if (call)
                         call_free(call);
-                brig_exec_args_done(&args);
                 send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
                 return;
         }
         call->conn = c;
+        call->def = t;
         call->call_id = ++c->w->next_call_id;
         (void) snprintf(call->key, sizeof(call->key), "%s", key);
         (void) snprintf(call->tool, sizeof(call->tool), "%s", name);
         const brig_policy *policy = c->env->policy->policy;
-        call->unaudited = !policy->audit_file_reads && is_wstool && !brig_files_tool_mutates(name) &&
-                          strcmp(name, "snapshot") != 0 && strcmp(name, "restore") != 0;
+        call->unaudited = !policy->audit_file_reads && (t->flags & BRIG_TOOL_AUDIT_AS_READ);
 
         ev = brig_audit_event("call_start");
         if (ev) {
@@ -770,8 +786,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 cJSON_AddStringToObject(ev, "environment", c->env->id);
                 cJSON_AddStringToObject(ev, "tool", name);
                 cJSON_AddItemToObject(ev, "arguments",
-                                      brig_audit_elide(brig_json_member(m->params, "arguments"),
-                                                       policy->audit_max_string));
+                                      brig_audit_elide(arguments, policy->audit_max_string));
                 cJSON *peer = cJSON_AddObjectToObject(ev, "peer");
                 if (peer) {
                         cJSON_AddNumberToObject(peer, "uid", c->peer.uid);
@@ -780,55 +795,14 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         }
         if (call_audit(call, ev) < 0) {
                 call_free(call);
-                brig_exec_args_done(&args);
                 send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");
-                return;
-        }
-
-        /* Linked and referenced now: every path below ends in call_end_with() or call_end_early(). */
-        call->args = args;
-        if (is_repl &&
-            !(call->repl_args = cJSON_Duplicate(brig_json_member(m->params, "arguments"), true))) {
-                call_free(call);
-                send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
                 return;
         }
         call->next = c->calls;
         c->calls = call;
         c->n_calls++;
         c->refs++;
-        if (is_wstool) {
-                /* No jail needed: the worker works on the workspace itself, off the loop thread. */
-                if (brig_wstool_run(c->env, name, brig_json_member(m->params, "arguments"), call->call_id,
-                                    wstool_done_cb, call, &err) < 0)
-                        call_end_early(call, &err, false);
-                return;
-        }
-        if (is_process_tool) {
-                const cJSON *arguments = brig_json_member(m->params, "arguments");
-                cJSON *sc = NULL;
-                if (strcmp(name, "process_list") == 0)
-                        sc = brig_process_list(c->env, arguments, &err);
-                else if (strcmp(name, "process_output") == 0)
-                        sc = brig_process_output(c->env, arguments, &err);
-                else if (strcmp(name, "process_write") == 0)
-                        sc = brig_process_write(c->env, arguments, &err);
-                else
-                        sc = brig_process_kill(c->env, arguments, &err);
-                if (!sc && !err.code)
-                        (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
-                if (sc)
-                        call_end_with(call, sc, false);
-                else
-                        call_end_early(call, &err, err.kind == BRIG_KIND_INVALID_ARGUMENT);
-                return;
-        }
-        int r = brig__admission_admit(call);
-        if (r > 0)
-                brig__mcp_call_start(call);
-        else if (r < 0)
-                call_end_busy(call);
-        /* else queued: brig__admission_pump() starts it. */
+        call_dispatch(call, arguments);
 }
 
 void brig__mcp_call_start(brig_call *call) {
@@ -846,7 +820,7 @@ static void handle_cancelled(brig_conn *c, const brig_rpc_msg *m) {
                         /* MCP: no response is sent for a cancelled request. */
                         call->state = BRIG_CALL_CANCELLED;
                         if (call->queued) {
-                                call_end_early(call, NULL, false);
+                                call_end_early(call, NULL);
                                 return;
                         }
                         if (call->exec)
@@ -857,20 +831,34 @@ static void handle_cancelled(brig_conn *c, const brig_rpc_msg *m) {
                 }
 }
 
+/* The index of a syslog level name in log_levels (debug 0 ... emergency 7), -1 if it is none. */
+static int level_index(const char *level) {
+        for (int i = 0; log_levels[i]; i++)
+                if (strcmp(log_levels[i], level) == 0)
+                        return i;
+        return -1;
+}
+
+bool brig__mcp_log_wanted(const brig_conn *c, const char *level) {
+        return level_index(level) >= c->log_level;
+}
+
+/* Sets the least severe level of notifications/message this connection receives (default: all). */
 static void handle_set_level(brig_conn *c, const brig_rpc_msg *m) {
         const char *level = NULL;
         brig_error err = BRIG_ERROR_INIT;
+        int i;
 
         if (brig_json_get_string(m->params, "params", "level", true, &level, &err) < 0) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
-        for (const char *const *l = log_levels; *l; l++)
-                if (strcmp(*l, level) == 0) {
-                        (void) brig__conn_send(c, brig_rpc_result(m->id, cJSON_CreateObject()));
-                        return;
-                }
-        send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params.level: not a syslog level name");
+        if ((i = level_index(level)) < 0) {
+                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params.level: not a syslog level name");
+                return;
+        }
+        c->log_level = i;
+        (void) brig__conn_send(c, brig_rpc_result(m->id, cJSON_CreateObject()));
 }
 
 /* --- brig/environment.* ------------------------------------------------------------------------------ */
@@ -957,7 +945,7 @@ void brig__mcp_conn_closing(brig_conn *c) {
                         call->state = BRIG_CALL_CANCELLED;
                         /* A queued call has nothing to stop: it ends here, and leaves its place. */
                         if (call->queued) {
-                                call_end_early(call, NULL, false);
+                                call_end_early(call, NULL);
                                 continue;
                         }
                         if (call->exec)

@@ -464,26 +464,19 @@ cJSON *brig_process_kill(brig_env *env, const cJSON *args, brig_error *err) {
         return o;
 }
 
-cJSON *brig_process_tool_schema(const char *tool) {
-        static const char *const schemas[][2] = {
-                {"process_list", "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{}}"},
-                {"process_output",
-                 "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"process_id\"],"
-                 "\"properties\":{\"process_id\":{\"type\":\"string\"},\"offset\":{\"type\":\"integer\","
-                 "\"minimum\":0,\"description\":\"Byte offset since the process started (next_offset of the "
-                 "previous read)\"},\"limit\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":1048576}}}"},
-                {"process_write",
-                 "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"process_id\"],"
-                 "\"properties\":{\"process_id\":{\"type\":\"string\"},\"data\":{\"type\":\"string\"},"
-                 "\"close_stdin\":{\"type\":\"boolean\"}}}"},
-                {"process_kill",
-                 "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"process_id\"],"
-                 "\"properties\":{\"process_id\":{\"type\":\"string\"},\"signal\":{\"type\":\"string\","
-                 "\"description\":\"Signal name, default SIGTERM\"}}}"},
+brig_process_tool_fn brig_process_tool(const char *name) {
+        static const struct {
+                const char *name;
+                brig_process_tool_fn fn;
+        } handlers[] = {
+                {"process_list", brig_process_list},
+                {"process_output", brig_process_output},
+                {"process_write", brig_process_write},
+                {"process_kill", brig_process_kill},
         };
-        for (size_t i = 0; i < sizeof(schemas) / sizeof(schemas[0]); i++)
-                if (strcmp(schemas[i][0], tool) == 0)
-                        return cJSON_Parse(schemas[i][1]);
+        for (size_t i = 0; name && i < ELEMENTSOF(handlers); i++)
+                if (strcmp(handlers[i].name, name) == 0)
+                        return handlers[i].fn;
         return NULL;
 }
 

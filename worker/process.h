@@ -82,8 +82,10 @@ cJSON *brig_process_output(brig_env *env, const cJSON *arguments, brig_error *er
 cJSON *brig_process_write(brig_env *env, const cJSON *arguments, brig_error *err);
 cJSON *brig_process_kill(brig_env *env, const cJSON *arguments, brig_error *err);
 
-/* JSON Schemas for tools/list (new objects). */
-cJSON *brig_process_tool_schema(const char *tool);
+/* The handler of a process_* tool (its registry entry runs on BRIG_TOOL_RUN_PROCESS), NULL for another name.
+ */
+typedef cJSON *(*brig_process_tool_fn)(brig_env *env, const cJSON *arguments, brig_error *err);
+brig_process_tool_fn brig_process_tool(const char *name);
 
 /* Frees every process of an environment (all must have ended); their files stay. */
 void brig_processes_free(brig_env *env);

@@ -470,13 +470,6 @@ int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args
         return 0;
 }
 
-cJSON *brig_repl_tool_schema(void) {
-        return cJSON_Parse(
-                "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"language\",\"code\"],"
-                "\"properties\":{\"language\":{\"enum\":[\"python\",\"bash\",\"node\"]},"
-                "\"code\":{\"type\":\"string\"},\"timeout_ms\":{\"type\":\"integer\",\"minimum\":1}}}");
-}
-
 static void timer_closed_cb(uv_handle_t *h) {
         brig_repl *r = h->data;
         r->env->open_handles--;

@@ -45,8 +45,6 @@ struct brig_process *brig_repl_process(const brig_repl *r);
 /* Interrupts the running request (SIGINT, then a kill if ignored); its callback still comes. */
 void brig_repl_interrupt(brig_repl *r);
 
-cJSON *brig_repl_tool_schema(void);
-
 /* Closes the interpreters' timers (environment destroyed or worker stopping); the structures are freed by
  * brig_repls_free() once the environment goes. */
 void brig_repls_close(brig_env *env);

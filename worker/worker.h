@@ -165,7 +165,8 @@ struct brig_call {
         cJSON *id;        /* the JSON-RPC id (owned copy) */
         char key[160];
         char tool[32];
-        cJSON *progress_token; /* owned copy, or NULL */
+        const struct brig_tool *def; /* its entry in the tool registry (tools/registry.h) */
+        cJSON *progress_token;       /* owned copy, or NULL */
         double progress;
         uint64_t seq;
         bool restarted_notice; /* first call after the environment lost its processes in a restart */
@@ -205,6 +206,7 @@ struct brig_conn {
         bool paused;        /* its write queue is over BRIG_WRITE_QUEUE_HIGH */
         bool budget_paused; /* it holds more than its share of the client budget while the worker is over */
         bool brig_output;   /* client asked for brig/output notifications */
+        int log_level;      /* notifications/message below this syslog severity index are not sent */
         uint64_t bytes_queued; /* for the client so far */
         uint64_t stall_mark;   /* bytes sent when the stall timer was armed */
         uint64_t held, queued; /* in the budget: all it holds, and its unwritten replies */
@@ -257,6 +259,8 @@ void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len);
 void brig__mcp_conn_closing(brig_conn *c);
 /* Starts an admitted call (its environment first). */
 void brig__mcp_call_start(brig_call *call);
+/* Whether the client asked (logging/setLevel) for notifications/message at level ("warning", ...). */
+bool brig__mcp_log_wanted(const brig_conn *c, const char *level);
 
 /* admission.c */
 /* Raises the soft RLIMIT_NOFILE to the hard one and sets the limits (options, else derived from it). */

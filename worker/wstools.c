@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "sandbox/policy.h"
 #include "tools/history.h"
+#include "tools/registry.h"
 #include "tools/usage.h"
 #include "worker/env.h"
 #include "worker/policies.h"
@@ -23,6 +24,7 @@ typedef struct wsjob {
         uv_work_t req;
         brig_env *env;
         char tool[32];
+        const brig_tool *def; /* NULL for an automatic snapshot after a call that ran elsewhere */
         cJSON *args;
         char call_id[24];
         bool snapshot_after; /* a successful mutating call is followed by an automatic snapshot */
@@ -43,20 +45,6 @@ typedef struct wsjob {
 
         brig_wstool_result res;
 } wsjob;
-
-bool brig_wstool_is(const char *name) {
-        return brig_files_is_tool(name) || brig_history_is_tool(name);
-}
-
-void brig_wstool_list(cJSON *tools) {
-        cJSON *lists[2] = {brig_files_tool_list(), brig_history_tool_list()}, *it;
-
-        for (size_t i = 0; i < 2; i++) {
-                while (lists[i] && (it = cJSON_DetachItemFromArray(lists[i], 0)))
-                        cJSON_AddItemToArray(tools, it);
-                cJSON_Delete(lists[i]);
-        }
-}
 
 bool brig_wstools_busy(const brig_env *env) {
         return env->ws_queue != NULL;
@@ -134,15 +122,13 @@ static void work_cb(uv_work_t *req) {
 
         if (j->snapshot_only)
                 ;
-        else if (brig_files_is_tool(j->tool))
+        else if (j->def->runner == BRIG_TOOL_RUN_FILES)
                 run_files(j);
         else if (open_history(j, &j->res.error) >= 0 &&
                  brig_history_call(j->env->history, j->tool, j->args, j->call_id, &j->res.sc,
                                    &j->res.error) >= 0)
                 j->res.error = (brig_error) BRIG_ERROR_INIT;
-        /* restore rewrites the workspace too, though it is a history tool. */
-        if (j->measure &&
-            (j->snapshot_only || brig_files_tool_mutates(j->tool) || strcmp(j->tool, "restore") == 0))
+        if (j->measure && (j->snapshot_only || (j->def->flags & BRIG_TOOL_MUTATES)))
                 measure(j);
         if (j->res.error.code || !j->snapshot_after)
                 return;
@@ -196,8 +182,9 @@ static void after_cb(uv_work_t *req, int status) {
         if (j->res.sc && j->res.snapshot[0])
                 cJSON_AddStringToObject(j->res.sc, "snapshot", j->res.snapshot);
         if (j->res.sc && !j->res.text) {
-                j->res.text = brig_files_is_tool(j->tool) ? brig_files_result_text(j->tool, j->res.sc)
-                                                          : brig_history_result_text(j->tool, j->res.sc);
+                j->res.text = j->def->runner == BRIG_TOOL_RUN_FILES
+                                      ? brig_files_result_text(j->tool, j->res.sc)
+                                      : brig_history_result_text(j->tool, j->res.sc);
         }
         if (j->measured) {
                 env->ws_bytes = j->ws_bytes;
@@ -293,7 +280,7 @@ static void enqueue(brig_env *env, wsjob *j) {
         }
 }
 
-int brig_wstool_run(brig_env *env, const char *tool, const cJSON *args, uint64_t call_id,
+int brig_wstool_run(brig_env *env, const brig_tool *tool, const cJSON *args, uint64_t call_id,
                     brig_wstool_done_cb cb, void *userdata, brig_error *err) {
         const brig_policy *p = env->policy->policy;
         wsjob *j;
@@ -301,11 +288,13 @@ int brig_wstool_run(brig_env *env, const char *tool, const cJSON *args, uint64_t
         if (env->destroyed)
                 return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was destroyed",
                                       env->id);
-        if (!(j = job_new(env, tool, args, call_id, err)))
+        if (!(j = job_new(env, tool->name, args, call_id, err)))
                 return -ENOMEM;
+        j->def = tool;
         j->cb = cb;
         j->userdata = userdata;
-        j->snapshot_after = p->history_auto_snapshot && brig_files_tool_mutates(tool) &&
+        j->snapshot_after = p->history_auto_snapshot && tool->runner == BRIG_TOOL_RUN_FILES &&
+                            (tool->flags & BRIG_TOOL_SNAPSHOT_AFTER) &&
                             !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(args, "dry_run"));
         enqueue(env, j);
         return 0;

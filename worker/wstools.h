@@ -28,15 +28,9 @@ typedef struct brig_wstool_result {
 
 typedef void (*brig_wstool_done_cb)(brig_wstool_result *res, void *userdata);
 
-/* Whether name is a file or history tool. */
-bool brig_wstool_is(const char *name);
-
-/* Appends the file and history tools to an MCP tools/list array. */
-void brig_wstool_list(cJSON *tools);
-
 /* Queues tool with args (copied) for env. cb comes later, once, on the loop thread; the result's members
  * are released after it returns unless it took them (set them to NULL). */
-int brig_wstool_run(brig_env *env, const char *tool, const cJSON *args, uint64_t call_id,
+int brig_wstool_run(brig_env *env, const struct brig_tool *tool, const cJSON *args, uint64_t call_id,
                     brig_wstool_done_cb cb, void *userdata, brig_error *err);
 
 /* After a call that may have changed the workspace some other way (exec, repl): the automatic snapshot, when

@@ -284,6 +284,51 @@ test('tools/call exec: output streams as progress notifications before the resul
         assert.ok(p.at < resp.at, 'a progress notification arrived after the result');
 });
 
+/** tools/call of any tool through the SDK, after tools/list: the SDK checks structuredContent against the
+ * tool's outputSchema and rejects the call when it does not match. */
+async function callTool(name, args) {
+    await sdk(client.listTools());
+    return sdk(client.callTool({ name, arguments: args }));
+}
+
+function textOf(r) {
+    return r.content?.[0]?.text ?? '';
+}
+
+test('every tool declares an outputSchema, a title, annotations, and a description for each argument', T, async () => {
+    const { tools } = await sdk(client.listTools());
+    for (const t of tools) {
+        assert.equal(t.outputSchema?.type, 'object', `${t.name} has no outputSchema`);
+        assert.ok(t.title && t.annotations, `${t.name} has no title or annotations`);
+        for (const [k, v] of Object.entries(t.inputSchema.properties ?? {}))
+            assert.ok(v.description, `${t.name}.${k} has no description`);
+    }
+});
+
+test('after tools/list, the SDK accepts a background start, process_output, files, repl and argument errors', T, async () => {
+    const bg = await callTool('exec', { command: 'echo bg', background: true });
+    assert.equal(bg.isError, false, describeResult(bg));
+    assert.match(bg.structuredContent.process_id, /^p[0-9]+$/);
+    const out = await callTool('process_output', { process_id: bg.structuredContent.process_id });
+    assert.equal(out.isError, false, describeResult(out));
+    const w = await callTool('write_file', { path: 'e2e-edit.txt', content: 'a\na\n' });
+    assert.equal(w.isError, false, describeResult(w));
+    const rd = await callTool('read_file', { path: 'e2e-edit.txt', offset: null, limit: null });
+    assert.equal(rd.structuredContent.content, 'a\na\n', describeResult(rd));
+    const ed = await callTool('edit_file', { path: 'e2e-edit.txt', edits: [{ old_text: 'a', new_text: 'b' }] });
+    assert.equal(ed.isError, true, describeResult(ed));
+    const repl = await callTool('repl', { language: 'python', code: '6*7' });
+    assert.match(repl.structuredContent.output, /42/, describeResult(repl));
+    // A wrong argument is a result the model reads (SEP-1303), naming the field.
+    const bad = await callTool('exec', { command: 'true', cwd: '../etc' });
+    assert.equal(bad.isError, true, describeResult(bad));
+    assert.match(textOf(bad), /arguments\.cwd/);
+    // Strict-mode clients send null for what they leave out, and env as [{name, value}].
+    const strict = await callTool('exec', { command: 'echo $A', argv: null, cwd: null, env: [{ name: 'A', value: 'x' }],
+                                            stdin: null, timeout_ms: null, background: null });
+    assert.equal(strict.structuredContent.stdout, 'x\n', describeResult(strict));
+});
+
 test('tools/call exec: exit 3 gives isError true and exit_code 3', T, async () => {
     const r = await callExec({ command: 'echo oops >&2; exit 3' });
     assert.equal(r.isError, true, describeResult(r));

@@ -180,6 +180,43 @@ static void test_denials__mount_reaches_its_client_and_the_log(void **state) {
         assert_int_equal(brigd_stop(&d), 0);
 }
 
+/* logging/setLevel above warning stops the streamed denials on that connection only; the call's result still
+ * lists them. */
+static void test_denials__set_level_filters_messages(void **state) {
+        (void) state;
+        brigd d;
+        cJSON *notes = NULL;
+
+        start(&d, "default");
+        int fd = client_connect(&d);
+        cJSON_Delete(client_initialize(fd, "{\"brig/environment\":\"denials-level\"}"));
+        assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"logging/setLevel\","
+                                         "\"params\":{\"level\":\"error\"}}"),
+                         0);
+        cJSON *ok = client_recv(fd, 10000);
+        assert_non_null(cJSON_GetObjectItem(ok, "result"));
+        cJSON_Delete(ok);
+        cJSON *r = client_call(fd, 2, MOUNT_ARGV, NULL, &notes);
+        assert_non_null(r);
+        assert_int_equal(count_streamed(notes, "mount", 2, NULL), 0);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(result_sc(r), "refused")), 1);
+        cJSON_Delete(notes);
+        cJSON_Delete(r);
+        /* Back to warning: they stream again. */
+        assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":10,\"method\":\"logging/setLevel\","
+                                         "\"params\":{\"level\":\"warning\"}}"),
+                         0);
+        ok = client_recv(fd, 10000);
+        assert_non_null(cJSON_GetObjectItem(ok, "result"));
+        cJSON_Delete(ok);
+        r = client_call(fd, 3, MOUNT_ARGV, NULL, &notes);
+        assert_int_equal(count_streamed(notes, "mount", 3, NULL), 1);
+        cJSON_Delete(notes);
+        cJSON_Delete(r);
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
 static void test_denials__background_process_is_attributed_to_its_call(void **state) {
         (void) state;
         brigd d;
@@ -535,6 +572,7 @@ static void test_denials__cli_reports_one_shot_denials(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_denials__mount_reaches_its_client_and_the_log),
+                cmocka_unit_test(test_denials__set_level_filters_messages),
                 cmocka_unit_test(test_denials__background_process_is_attributed_to_its_call),
                 cmocka_unit_test(test_denials__repl_call_gets_its_denials),
                 cmocka_unit_test(test_denials__storm_is_bounded_and_the_worker_keeps_serving),

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -211,15 +212,24 @@ static void test_exec__times_out_and_kills(void **state) {
         close(fd);
 }
 
+/* The text content of a tool result that must be an error (SEP-1303: argument problems are tool results the
+ * model reads, not JSON-RPC errors). */
+static const char *error_text(const cJSON *r) {
+        const cJSON *res = cJSON_GetObjectItem(r, "result");
+        assert_null(cJSON_GetObjectItem(r, "error"));
+        assert_non_null(res);
+        assert_true(result_is_error(r));
+        const cJSON *block = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "content"), 0);
+        assert_true(cJSON_IsString(cJSON_GetObjectItem(block, "text")));
+        return cJSON_GetObjectItem(block, "text")->valuestring;
+}
+
 static void test_exec__timeout_above_policy_is_refused(void **state) {
         (void) state;
         int fd = open_session();
         cJSON *r = client_call(fd, 8, "{\"command\":\"true\",\"timeout_ms\":86400000}", NULL, NULL);
         assert_non_null(r);
-        cJSON *err = cJSON_GetObjectItem(r, "error");
-        assert_non_null(err);
-        assert_int_equal(cJSON_GetObjectItem(err, "code")->valueint, -32602);
-        assert_non_null(strstr(cJSON_GetObjectItem(err, "message")->valuestring, "wall_time"));
+        assert_non_null(strstr(error_text(r), "wall_time"));
         cJSON_Delete(r);
         close(fd);
 }
@@ -315,18 +325,25 @@ static void test_protocol__malformed_input_keeps_connection(void **state) {
                 fd,
                 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"nope\"}}",
                 -32602, "nope");
-        expect_error(fd,
-                     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
-                     "\"arguments\":{\"command\":\"x\",\"argv\":[\"y\"]}}}",
-                     -32602, "exactly one");
-        expect_error(fd,
-                     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
-                     "\"arguments\":{\"command\":\"x\",\"cwd\":\"../etc\"}}}",
-                     -32602, "arguments.cwd");
-        expect_error(fd,
-                     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
-                     "\"arguments\":{\"command\":\"x\",\"colour\":1}}}",
-                     -32602, "arguments.colour");
+        /* Argument problems of a known tool are tool results naming the field (SEP-1303). */
+        static const char *const bad_args[][2] = {
+                {"{\"command\":\"x\",\"argv\":[\"y\"]}", "exactly one"},
+                {"{\"command\":\"x\",\"cwd\":\"../etc\"}", "arguments.cwd: must not contain"},
+                {"{\"command\":\"x\",\"colour\":1}", "arguments.colour"},
+                {"{\"command\":7}", "arguments.command: expected a string"},
+                {"{}", "exactly one"},
+        };
+        for (size_t i = 0; i < sizeof(bad_args) / sizeof(bad_args[0]); i++) {
+                cJSON *r = client_call(fd, 20 + (int) i, bad_args[i][0], NULL, NULL);
+                assert_non_null(r);
+                const char *text = error_text(r);
+                if (!strstr(text, bad_args[i][1]))
+                        fail_msg("%s: text \"%s\" does not name the field", bad_args[i][0], text);
+                assert_string_equal(
+                        cJSON_GetObjectItem(cJSON_GetObjectItem(result_sc(r), "error"), "kind")->valuestring,
+                        "invalid_argument");
+                cJSON_Delete(r);
+        }
         cJSON *r = client_call(fd, 12, "{\"command\":\"echo still here\"}", NULL, NULL);
         assert_string_equal(sc_str(r, "stdout"), "still here\n");
         cJSON_Delete(r);
@@ -540,6 +557,151 @@ static void test_exec__missing_program_is_a_clear_error(void **state) {
         close(fd);
 }
 
+/* Every tool's real results (success, isError, background start, truncated, timed out) against the schemas
+ * tools/list declares, the input schemas against JSON Schema 2020-12 and OpenAI's strict mode, and calls
+ * with null for every optional argument (tests/tool_schema_check.py does the checking). */
+static FILE *schema_log;
+
+static void log_call(int fd, const char *tool, const char *args, const char *kind, const char *field) {
+        static int id = 5000;
+        cJSON *r = client_tool_call(fd, id++, tool, args, NULL, NULL);
+        assert_non_null(r);
+        cJSON *rec = cJSON_CreateObject();
+        cJSON_AddStringToObject(rec, "tool", tool);
+        cJSON_AddItemToObject(rec, "args", cJSON_Parse(args));
+        cJSON_AddStringToObject(rec, "kind", kind);
+        if (field)
+                cJSON_AddStringToObject(rec, "field", field);
+        cJSON_AddItemToObject(rec, "response", r);
+        char *line = cJSON_PrintUnformatted(rec);
+        fprintf(schema_log, "%s\n", line);
+        free(line);
+        cJSON_Delete(rec);
+}
+
+/* The same call with null for every optional argument it leaves out, as strict-mode clients send it. */
+static void log_call_with_nulls(int fd, const cJSON *list, const char *tool, const char *args) {
+        const cJSON *t;
+        cJSON_ArrayForEach (t, list)
+                if (strcmp(cJSON_GetObjectItem(t, "name")->valuestring, tool) == 0)
+                        break;
+        assert_non_null(t);
+        const cJSON *props = cJSON_GetObjectItem(cJSON_GetObjectItem(t, "inputSchema"), "properties"), *p;
+        cJSON *a = cJSON_Parse(args);
+        cJSON_ArrayForEach (p, props)
+                if (!cJSON_GetObjectItem(a, p->string))
+                        cJSON_AddNullToObject(a, p->string);
+        char *s = cJSON_PrintUnformatted(a);
+        log_call(fd, tool, s, "nulls", NULL);
+        free(s);
+        cJSON_Delete(a);
+}
+
+static void test_protocol__results_match_output_schemas(void **state) {
+        (void) state;
+        int fd = open_session();
+        char path[512], cmd[1200], args[256];
+        snprintf(path, sizeof(path), "%s/tool_results.jsonl", build_dir());
+        schema_log = fopen(path, "we");
+        assert_non_null(schema_log);
+        assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":4999,\"method\":\"tools/list\"}"), 0);
+        cJSON *list = client_recv(fd, 10000);
+        assert_non_null(list);
+        cJSON *tools = cJSON_GetObjectItem(cJSON_GetObjectItem(list, "result"), "tools");
+        cJSON *first = cJSON_CreateObject();
+        cJSON_AddItemReferenceToObject(first, "tools", tools);
+        char *line = cJSON_PrintUnformatted(first);
+        fprintf(schema_log, "%s\n", line);
+        free(line);
+        cJSON_Delete(first);
+
+        log_call(fd, "exec", "{\"command\":\"echo hi\"}", "ok", NULL);
+        log_call(fd, "exec", "{\"command\":\"echo no >&2; exit 3\"}", "ok", NULL);
+        log_call(fd, "exec", "{\"command\":\"sleep 30\",\"timeout_ms\":200}", "ok", NULL);
+        log_call(fd, "exec", "{\"command\":\"head -c 1100000 /dev/zero | tr '\\\\0' a\"}", "ok", NULL);
+        log_call(fd, "exec", "{\"argv\":[\"env\"],\"env\":[{\"name\":\"A\",\"value\":\"1\"}]}", "ok", NULL);
+        log_call(fd, "exec", "{\"command\":\"x\",\"cwd\":\"../etc\"}", "bad_args", "arguments.cwd");
+        log_call(fd, "exec", "{\"command\":\"x\",\"colour\":1}", "bad_args", "arguments.colour");
+        log_call(fd, "exec", "{\"command\":1}", "bad_args", "arguments.command");
+        log_call_with_nulls(fd, tools, "exec", "{\"command\":\"true\"}");
+        /* A background start, and the process tools on it. */
+        cJSON *bg =
+                client_tool_call(fd, 4998, "exec", "{\"command\":\"cat\",\"background\":true}", NULL, NULL);
+        assert_non_null(bg);
+        const char *pid = sc_str(bg, "process_id");
+        assert_non_null(pid);
+        log_call(fd, "exec", "{\"command\":\"sleep 1\",\"background\":true}", "ok", NULL);
+        log_call(fd, "process_list", "{}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "process_list", "{}");
+        snprintf(args, sizeof(args), "{\"process_id\":\"%s\",\"data\":\"x\\n\"}", pid);
+        log_call(fd, "process_write", args, "ok", NULL);
+        snprintf(args, sizeof(args), "{\"process_id\":\"%s\"}", pid);
+        log_call(fd, "process_output", args, "ok", NULL);
+        log_call_with_nulls(fd, tools, "process_output", args);
+        log_call_with_nulls(fd, tools, "process_write", args);
+        log_call(fd, "process_output", "{\"process_id\":\"p999\"}", "ok", NULL);
+        log_call(fd, "process_output", "{\"process_id\":\"p1\",\"offset\":\"x\"}", "bad_args",
+                 "arguments.offset");
+        log_call(fd, "process_kill", args, "ok", NULL);
+        log_call_with_nulls(fd, tools, "process_kill", args);
+        cJSON_Delete(bg);
+        /* The interpreter. */
+        log_call(fd, "repl", "{\"language\":\"python\",\"code\":\"1+1\"}", "ok", NULL);
+        log_call(fd, "repl", "{\"language\":\"python\",\"code\":\"raise ValueError('x')\"}", "ok", NULL);
+        log_call(fd, "repl", "{\"language\":\"cobol\",\"code\":\"1\"}", "bad_args", "arguments.language");
+        log_call_with_nulls(fd, tools, "repl", "{\"language\":\"python\",\"code\":\"2\"}");
+        /* The workspace tools. */
+        log_call(fd, "write_file", "{\"path\":\"s/a.txt\",\"content\":\"one\\ntwo\\none\\n\"}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "write_file", "{\"path\":\"s/b.txt\",\"content\":\"b\\n\"}");
+        log_call(fd, "write_file", "{\"path\":\"../x\",\"content\":\"\"}", "ok", NULL);
+        log_call(fd, "write_file", "{\"path\":\"x\"}", "bad_args", "content");
+        log_call(fd, "read_file", "{\"path\":\"s/a.txt\"}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "read_file", "{\"path\":\"s/a.txt\"}");
+        log_call(fd, "read_file", "{\"path\":\"missing\"}", "ok", NULL);
+        log_call(fd, "edit_file",
+                 "{\"path\":\"s/a.txt\",\"edits\":[{\"old_text\":\"one\",\"new_text\":\"1\"}]}", "ok", NULL);
+        log_call(fd, "edit_file",
+                 "{\"path\":\"s/a.txt\",\"edits\":[{\"old_text\":\"two\",\"new_text\":\"2\"}]}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "edit_file",
+                            "{\"path\":\"s/a.txt\",\"edits\":[{\"old_text\":\"2\",\"new_text\":\"two\","
+                            "\"replace_all\":null}]}");
+        log_call(fd, "list_directory", "{}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "list_directory", "{}");
+        log_call(fd, "glob", "{\"pattern\":\"**/*.txt\"}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "glob", "{\"pattern\":\"*\"}");
+        log_call(fd, "grep", "{\"pattern\":\"one\"}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "grep", "{\"pattern\":\"one\"}");
+        log_call(fd, "stat", "{\"path\":\"s/a.txt\"}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "stat", "{\"path\":\"s\"}");
+        log_call(fd, "make_directory", "{\"path\":\"d/e\"}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "make_directory", "{\"path\":\"d/f\"}");
+        log_call(fd, "move", "{\"from\":\"s/b.txt\",\"to\":\"s/c.txt\"}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "move", "{\"from\":\"s/c.txt\",\"to\":\"s/b.txt\"}");
+        log_call(fd, "remove", "{\"path\":\"d/e\"}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "remove", "{\"path\":\"d/f\"}");
+        log_call(fd, "snapshot", "{\"message\":\"one\"}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "snapshot", "{}");
+        log_call(fd, "history", "{}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "history", "{}");
+        log_call(fd, "diff", "{}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "diff", "{}");
+        log_call(fd, "restore", "{\"snapshot\":\"HEAD\"}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "restore", "{\"snapshot\":\"HEAD\"}");
+        log_call(fd, "restore", "{\"snapshot\":\"nope\"}", "ok", NULL);
+        fclose(schema_log);
+        cJSON_Delete(list);
+        close(fd);
+
+        snprintf(cmd, sizeof(cmd), "python3 %s/tests/tool_schema_check.py %s >&2", source_dir(), path);
+        int rc = system(cmd);
+        assert_true(WIFEXITED(rc));
+        if (WEXITSTATUS(rc) == 77) {
+                fprintf(stderr, "# SKIP: python3-jsonschema is not installed\n");
+                skip();
+        }
+        assert_int_equal(WEXITSTATUS(rc), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_exec__prints_python_output),
@@ -560,6 +722,7 @@ int main(void) {
                 cmocka_unit_test(test_protocol__requires_initialize_first),
                 cmocka_unit_test(test_protocol__negotiates_versions),
                 cmocka_unit_test(test_protocol__tools_list_names_every_tool),
+                cmocka_unit_test(test_protocol__results_match_output_schemas),
                 cmocka_unit_test(test_protocol__oversized_message_closes_only_that_connection),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -16,6 +16,7 @@
 #include "common/json.h"
 #include "common/text.h"
 #include "tools/exec.h"
+#include "tools/registry.h"
 
 /* Test JSON is written with single quotes for readability; this turns them into double quotes. */
 static char *dq(const char *s) {
@@ -164,6 +165,14 @@ static void test_exec_args__env_becomes_name_value(void **state) {
         assert_string_equal(a.env[2], "EMPTY=");
         brig_exec_args_done(&a);
 
+        /* The form the schema publishes (closed, so strict-mode clients can send it). */
+        parse_ok("{'argv': ['env'], 'env': [{'name': 'A', 'value': '1'}, {'name': 'B', 'value': 'x=y'}]}",
+                 &a);
+        assert_int_equal(strv_len(a.env), 2);
+        assert_string_equal(a.env[0], "A=1");
+        assert_string_equal(a.env[1], "B=x=y");
+        brig_exec_args_done(&a);
+
         parse_ok("{'argv': ['env'], 'env': {}}", &a);
         assert_non_null(a.env);
         assert_null(a.env[0]);
@@ -181,7 +190,17 @@ static void test_exec_args__env_rejects_bad_entries(void **state) {
         parse_fails("{'argv': ['env'], 'env': {'': 'x'}}", -EINVAL,
                     "arguments.env: invalid variable name \"\"");
         parse_fails("{'argv': ['env'], 'env': ['A=1']}", -EINVAL,
-                    "arguments.env: expected an object of strings, got array");
+                    "arguments.env[0]: expected an object {name, value}, got string");
+        parse_fails("{'argv': ['env'], 'env': 'A=1'}", -EINVAL,
+                    "arguments.env: expected an array of {name, value}, got string");
+        parse_fails("{'argv': ['env'], 'env': [{'name': 'A'}]}", -EINVAL,
+                    "arguments.env[0]: missing required field \"value\"");
+        parse_fails("{'argv': ['env'], 'env': [{'name': 'A', 'value': 1}]}", -EINVAL,
+                    "arguments.env[0].value: expected a string, got number");
+        parse_fails("{'argv': ['env'], 'env': [{'name': 'A', 'value': '1', 'x': 1}]}", -EINVAL,
+                    "arguments.env[0].x: unknown field");
+        parse_fails("{'argv': ['env'], 'env': [{'name': 'A=B', 'value': '1'}]}", -EINVAL,
+                    "arguments.env: invalid variable name \"A=B\"");
         /* A later bad entry after good ones: nothing leaks (checked under ASan). */
         parse_fails("{'argv': ['env'], 'env': {'A': '1', 'B': '2', 'C': false}}", -EINVAL,
                     "arguments.env.C: expected a string, got boolean");
@@ -272,8 +291,8 @@ static void test_exec_args__command_length_is_bounded(void **state) {
 }
 
 static void test_exec_args__schemas_parse(void **state) {
-        _cleanup_json_ cJSON *in = brig_exec_input_schema();
-        _cleanup_json_ cJSON *out = brig_exec_output_schema();
+        _cleanup_json_ cJSON *in = cJSON_Parse(brig_tool_find("exec")->input_schema);
+        _cleanup_json_ cJSON *out = cJSON_Parse(brig_tool_find("exec")->output_schema);
         static const char *const required[] = {"exit_code", "signal",    "stdout",     "stderr",
                                                "truncated", "timed_out", "duration_ms"};
         const cJSON *req, *it;
@@ -291,7 +310,9 @@ static void test_exec_args__schemas_parse(void **state) {
                 assert_non_null(cJSON_GetObjectItemCaseSensitive(props, fields[i]));
         assert_true(cJSON_IsFalse(cJSON_GetObjectItem(in, "additionalProperties")));
 
-        req = cJSON_GetObjectItem(out, "required");
+        /* A foreground result's members (the first alternative; a background start and a failed call are
+         * the others). */
+        req = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(out, "anyOf"), 0), "required");
         assert_true(cJSON_IsArray(req));
         for (size_t i = 0; i < ELEMENTSOF(required); i++) {
                 bool found = false;
@@ -346,7 +367,7 @@ static void test_exec_args__result_json_killed_has_null_exit_code(void **state) 
         brig_exec_result res = {
                 .exited = false, .signal = SIGKILL, .timed_out = true, .out = &out, .err = &err};
         _cleanup_json_ cJSON *o = brig_exec_result_to_json(&res);
-        _cleanup_json_ cJSON *schema = brig_exec_output_schema();
+        _cleanup_json_ cJSON *schema = cJSON_Parse(brig_tool_find("exec")->output_schema);
         const cJSON *it;
 
         (void) state;
@@ -358,7 +379,9 @@ static void test_exec_args__result_json_killed_has_null_exit_code(void **state) 
         assert_string_equal(cJSON_GetObjectItem(o, "stdout")->valuestring, "");
         assert_string_equal(cJSON_GetObjectItem(o, "stdout_encoding")->valuestring, "utf8");
         /* Every field the schema requires is there. */
-        cJSON_ArrayForEach (it, cJSON_GetObjectItem(schema, "required"))
+        cJSON_ArrayForEach (
+                it,
+                cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(schema, "anyOf"), 0), "required"))
                 assert_non_null(cJSON_GetObjectItemCaseSensitive(o, it->valuestring));
 }
 
