@@ -82,6 +82,11 @@ void brig__budget_queued(brig_conn *c, int64_t delta) {
         held_change(c, delta);
 }
 
+void brig__budget_conn_paused(brig_conn *c) {
+        if (c->w->budget.exempt && c->w->budget.exempt->conn == c)
+                schedule(c->w);
+}
+
 void brig__budget_call_gone(brig_call *call) {
         brig_worker *w = call->conn->w;
         if (call->kept)
@@ -94,10 +99,14 @@ void brig__budget_call_gone(brig_call *call) {
 
 /* The oldest call whose output is left unread only for the budget, of a client that has read everything
  * sent to it: when it finishes, its client can drain the result. */
+static bool eligible(const brig_conn *c) {
+        return c->budget_paused && !c->paused && !c->closing && !c->queued;
+}
+
 static brig_call *pick_exempt(brig_worker *w) {
         brig_call *best = NULL;
         for (brig_conn *c = w->conns; c; c = c->next) {
-                if (!c->budget_paused || c->paused || c->closing || c->queued)
+                if (!eligible(c))
                         continue;
                 for (brig_call *call = c->calls; call; call = call->next)
                         if (call->exec && call->state == BRIG_CALL_RUNNING &&
@@ -118,10 +127,15 @@ static void rebalance(brig_worker *w) {
                 if (over && c->queued && !c->closing)
                         brig__conn_watch_stall(c);
         }
+        /* Always one, however far over: replies queued for clients that are not reading now cannot be
+         * what a reading client waits for (a client reading its connections one after the other would
+         * wait forever). What this lets grow is bounded: one running call at a time, and only for a client
+         * that has read everything sent to it. */
         if (!over)
                 b->exempt = NULL;
-        /* Past twice the budget, only when nothing queued could drain instead. */
-        else if (!b->exempt && (b->held < 2 * b->max || b->queued == 0))
+        /* An exempt call whose own client stopped reading (its connection paused at its mark) cannot end:
+         * another client's call goes instead. */
+        else if (!b->exempt || b->exempt->conn->paused || b->exempt->conn->closing)
                 b->exempt = pick_exempt(w);
         for (brig_conn *c = w->conns; c; c = c->next)
                 brig__conn_apply_pause(c);

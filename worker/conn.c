@@ -79,6 +79,8 @@ static void set_paused(brig_conn *c, bool paused) {
                 return;
         c->paused = paused;
         brig__conn_apply_pause(c);
+        if (paused)
+                brig__budget_conn_paused(c);
 }
 
 /* Bytes the client has taken from us: libuv counts partial writes of a large reply down in its queue size.

@@ -252,6 +252,8 @@ bool brig__budget_over(const brig_worker *w);
 void brig__budget_kept(brig_call *call, int64_t delta);
 void brig__budget_queued(brig_conn *c, int64_t delta);
 /* A call ends: what it kept leaves the budget. */
+/* Its connection was paused at its write-queue mark: an exempt call of it can no longer end. */
+void brig__budget_conn_paused(brig_conn *c);
 void brig__budget_call_gone(brig_call *call);
 
 /* mcp.c */
