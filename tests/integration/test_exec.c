@@ -643,7 +643,14 @@ static void test_protocol__results_match_output_schemas(void **state) {
         log_call(fd, "process_output", "{\"process_id\":\"p1\",\"offset\":\"x\"}", "bad_args",
                  "arguments.offset");
         log_call(fd, "process_kill", args, "ok", NULL);
+        /* The same with nulls, on a process of its own: the first kill may have ended the one above. */
+        cJSON *bg2 = client_tool_call(fd, 4997, "exec", "{\"command\":\"sleep 300\",\"background\":true}",
+                                      NULL, NULL);
+        assert_non_null(bg2);
+        assert_non_null(sc_str(bg2, "process_id"));
+        snprintf(args, sizeof(args), "{\"process_id\":\"%s\"}", sc_str(bg2, "process_id"));
         log_call_with_nulls(fd, tools, "process_kill", args);
+        cJSON_Delete(bg2);
         cJSON_Delete(bg);
         /* The interpreter. */
         log_call(fd, "repl", "{\"language\":\"python\",\"code\":\"1+1\"}", "ok", NULL);
