@@ -263,6 +263,6 @@ int main(int argc, char **argv) {
 
         kill(d, SIGTERM);
         waitpid(d, NULL, 0);
-        (void) brig_rm_rf(dir);
+        (void) bench_rm_state(dir);
         return 0;
 }

@@ -129,7 +129,7 @@ int main(int argc, char **argv) {
                 printf("brigd did not stop cleanly (status 0x%x): see %s/brigd.log\n", status, dir);
                 return 1;
         }
-        if (brig_rm_rf(dir) < 0)
+        if (bench_rm_state(dir) < 0)
                 fprintf(stderr, "bench: could not remove %s\n", dir);
         size_t lost = named.hung + unnamed.hung, bad = named.wrong + named.empty + unnamed.wrong +
                                                        unnamed.empty + named.errors + unnamed.errors;

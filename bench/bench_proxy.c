@@ -294,5 +294,5 @@ int main(int argc, char **argv) {
         bench_client_close(&cl);
         kill(d, SIGTERM);
         waitpid(d, NULL, 0);
-        return brig_rm_rf(dir) == 0 ? 0 : 1;
+        return bench_rm_state(dir) == 0 ? 0 : 1;
 }

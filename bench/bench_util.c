@@ -2,12 +2,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench/bench_util.h"
+#include "common/fs.h"
 
 double bench_now_us(void) {
         struct timespec ts;
@@ -100,4 +102,29 @@ cJSON *bench_client_wait(bench_client *c, int id) {
                 }
                 c->len += (size_t) n;
         }
+}
+
+int bench_rm_state(const char *dir) {
+        char line[4096], *mounts[256];
+        size_t n = 0, len = strlen(dir);
+        FILE *f = fopen("/proc/self/mounts", "re");
+
+        while (f && n < 256 && fgets(line, sizeof(line), f)) {
+                char *point = strchr(line, ' ');
+                char *end = point ? strchr(point + 1, ' ') : NULL;
+                if (!end)
+                        continue;
+                *end = '\0';
+                point++;
+                if (strncmp(point, dir, len) == 0 && point[len] == '/' && (mounts[n] = strdup(point)))
+                        n++;
+        }
+        if (f)
+                (void) fclose(f);
+        /* Deepest first: a mount below another goes before it. */
+        while (n > 0) {
+                (void) umount2(mounts[n - 1], MNT_DETACH);
+                free(mounts[--n]);
+        }
+        return brig_rm_rf(dir);
 }

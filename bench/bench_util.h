@@ -29,3 +29,7 @@ void bench_client_close(bench_client *c);
 void bench_client_send(bench_client *c, const char *s);
 /* Reads messages until the one with this id, which it returns (caller frees). */
 cJSON *bench_client_wait(bench_client *c, int id);
+
+/* Removes a bench's directory after its brigd stopped, unmounting first what brigd left mounted below it
+ * (workspaces on filesystem images when brigd ran as root), or their loop devices would stay. */
+int bench_rm_state(const char *dir);

@@ -63,6 +63,10 @@ stop_brigd() {
 
 cleanup() {
         stop_brigd
+        # Workspaces on filesystem images (hard quotas, brigd as root) stay mounted after brigd: unmount
+        # them first, or the removal leaves them and their loop devices behind.
+        awk -v d="$tmp/" 'index($2, d) == 1 { print $2 }' /proc/self/mounts | sort -r |
+                while read -r m; do umount -l "$m" 2>/dev/null; done
         rm -rf "$tmp"
 }
 trap cleanup EXIT
