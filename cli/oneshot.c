@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -22,12 +21,11 @@
 #include "common/fs.h"
 #include "common/parse.h"
 #include "sandbox/cgroup.h"
-#include "sandbox/jail.h"
+#include "sandbox/jailctl.h"
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/seccomp_notify.h"
-#include "sandbox/spawn.h"
 #include "tools/exec.h"
 
 static void run_help(void) {
@@ -52,23 +50,6 @@ static void run_help(void) {
                "processes and cpus limits also apply to the whole run, as under brigd; a policy with\n"
                "limits.cgroups \"required\" refuses to run without them (exit 125).\n",
                BRIG_JAIL_HOST_ID_DEFAULT);
-}
-
-static int write_plan_fd(const brig_plan *plan) {
-        _cleanup_free_ char *json = brig_plan_to_json(plan);
-        int fd;
-
-        if (!json)
-                return -ENOMEM;
-        fd = memfd_create("brig-plan", MFD_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        size_t len = strlen(json);
-        if (write(fd, json, len) != (ssize_t) len || lseek(fd, 0, SEEK_SET) < 0) {
-                (void) close(fd);
-                return -EIO;
-        }
-        return fd;
 }
 
 /* Moves fd to target in the child, clearing close-on-exec there only. */
@@ -156,15 +137,15 @@ static bool serve_listener(int listener, reporter *rep) {
         return true;
 }
 
-/* Takes the listener the command sends on sock before it executes (sandbox/spawn.h, LISTENER). */
+/* Takes the listener the command sends on sock before it executes (sandbox/jailctl.h, LISTENER). */
 static int take_listener(int sock) {
-        brig_spawn_msg m;
-        int fds[BRIG_SPAWN_MAX_FDS];
+        brig_jailctl_msg m;
+        int fds[BRIG_JAILCTL_MAX_FDS];
         size_t n = 0;
 
-        if (brig_spawn_recv(sock, &m, fds, &n) <= 0)
+        if (brig_jailctl_recv(sock, &m, fds, &n) <= 0)
                 return -EPIPE;
-        if (m.op != BRIG_SPAWN_LISTENER || n != 1) {
+        if (m.op != BRIG_JAILCTL_LISTENER || n != 1) {
                 for (size_t i = 0; i < n; i++)
                         (void) close(fds[i]);
                 return -EBADMSG;
@@ -183,14 +164,29 @@ static const char *limit_of_signal(int sig) {
         }
 }
 
+/* What the status pipe said: how the command ended, and the first error. */
+typedef struct run_status {
+        brig_jail_status final, error;
+        bool have_error;
+} run_status;
+
+static void run_status_cb(const brig_jail_status *st, void *userdata) {
+        run_status *res = userdata;
+
+        if (st->outcome == BRIG_JAIL_ERROR && !res->have_error) {
+                res->error = *st;
+                res->have_error = true;
+        } else if (st->outcome == BRIG_JAIL_EXITED || st->outcome == BRIG_JAIL_SIGNALED)
+                res->final = *st;
+}
+
 static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *cg_fds, int n_cg,
                     uint64_t timeout_ms, reporter *rep) {
         int status_pipe[2], notify_pair[2], st, code = 125;
-        brig_jail_status final = {.outcome = _BRIG_JAIL_OUTCOME_INVALID}, err_st = {0};
-        bool have_error = false, timed_out = false;
+        run_status res = {.final = {.outcome = _BRIG_JAIL_OUTCOME_INVALID}};
+        brig_jail_status_reader status = {0};
+        bool timed_out = false;
         _cleanup_close_ int notify = -1, listener = -1;
-        char buf[4096];
-        size_t len = 0;
         pid_t pid;
 
         if (pipe2(status_pipe, O_CLOEXEC) < 0)
@@ -199,32 +195,27 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify_pair) < 0)
                 return 125;
         notify = notify_pair[0];
-        /* Keep the four fds clear of 3..6 before placing them there. */
+        /* In the helper's fd order (sandbox/jailctl.h), first kept clear of the numbers they go to. */
+        enum { FIRST = BRIG_JAILCTL_FD_PLAN };
+        _Static_assert(BRIG_JAILCTL_FD_STATUS == FIRST + 1 && BRIG_JAILCTL_FD_SECCOMP == FIRST + 2 &&
+                               BRIG_JAILCTL_FD_CONTROL == FIRST + 3 && BRIG_JAILCTL_FD_CGROUP == FIRST + 4,
+                       "the helper's fds are consecutive");
+        _Static_assert(_BRIG_CG_MAX <= BRIG_JAILCTL_MAX_CGROUP_FDS, "the helper takes every cgroup");
+        int clear = BRIG_JAILCTL_FD_CGROUP + _BRIG_CG_MAX;
         int fds[4 + _BRIG_CG_MAX] = {
-                fcntl(plan_fd, F_DUPFD_CLOEXEC, 10), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, 10),
-                fcntl(seccomp_fd, F_DUPFD_CLOEXEC, 10), fcntl(notify_pair[1], F_DUPFD_CLOEXEC, 10)};
-        /* The helper joins the cgroups itself (fds 7..), before it forks the init, as under brigd. */
+                fcntl(plan_fd, F_DUPFD_CLOEXEC, clear), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, clear),
+                fcntl(seccomp_fd, F_DUPFD_CLOEXEC, clear), fcntl(notify_pair[1], F_DUPFD_CLOEXEC, clear)};
+        /* The helper joins the cgroups itself, before it forks the init, as under brigd. */
         for (int i = 0; i < n_cg; i++)
-                fds[4 + i] = fcntl(cg_fds[i], F_DUPFD_CLOEXEC, 10);
+                fds[4 + i] = fcntl(cg_fds[i], F_DUPFD_CLOEXEC, clear);
+        char *argv[BRIG_JAILCTL_ARGV_MAX];
+        brig_jailctl_helper_argv(helper, (size_t) n_cg, argv);
         pid = fork();
         if (pid < 0)
                 return 125;
         if (pid == 0) {
-                place_fd(fds[0], 3);
-                place_fd(fds[1], 4);
-                place_fd(fds[2], 5);
-                place_fd(fds[3], 6);
-                static char cg_fd_names[][2] = {"7", "8", "9"};
-                char *argv[16] = {(char *) helper, (char *) "--plan-fd",
-                                  (char *) "3",    (char *) "--status-fd",
-                                  (char *) "4",    (char *) "--seccomp-fd",
-                                  (char *) "5",    (char *) "--control-fd",
-                                  (char *) "6",    NULL};
-                for (int i = 0; i < n_cg; i++) {
-                        place_fd(fds[4 + i], 7 + i);
-                        argv[9 + 2 * i] = (char *) "--cgroup-fd";
-                        argv[10 + 2 * i] = cg_fd_names[i];
-                }
+                for (int i = 0; i < 4 + n_cg; i++)
+                        place_fd(fds[i], FIRST + i);
                 char *envp[] = {NULL};
                 execve(helper, argv, envp);
                 dprintf(2, "brig: execute %s: %s\n", helper, strerror(errno));
@@ -271,25 +262,13 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *
                 }
                 if (!p[0].revents)
                         continue;
-                ssize_t got = read(status_pipe[0], buf + len, sizeof(buf) - 1 - len);
+                char *space;
+                size_t room;
+                brig_jail_status_reader_space(&status, &space, &room);
+                ssize_t got = read(status_pipe[0], space, room);
                 if (got <= 0)
                         break;
-                len += (size_t) got;
-                char *nl;
-                while ((nl = memchr(buf, '\n', len))) {
-                        brig_jail_status s;
-                        if (brig_jail_status_parse(buf, (size_t) (nl - buf), &s) == 0) {
-                                if (s.outcome == BRIG_JAIL_ERROR && !have_error) {
-                                        err_st = s;
-                                        have_error = true;
-                                } else if (s.outcome == BRIG_JAIL_EXITED || s.outcome == BRIG_JAIL_SIGNALED)
-                                        final = s;
-                        }
-                        len -= (size_t) (nl + 1 - buf);
-                        memmove(buf, nl + 1, len);
-                }
-                if (len == sizeof(buf) - 1)
-                        len = 0;
+                brig_jail_status_reader_feed(&status, (size_t) got, run_status_cb, &res);
         }
         /* Whatever still waits was called before the end: answer it (its task is gone or going). */
         if (listener >= 0)
@@ -298,9 +277,9 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *
         while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
                 ;
         report_hidden(rep);
-        if (have_error) {
+        if (res.have_error) {
                 brig_error e = BRIG_ERROR_INIT;
-                (void) brig_jail_status_to_error(&err_st, &e);
+                (void) brig_jail_status_to_error(&res.error, &e);
                 fprintf(stderr, "brig: %s\n", e.msg);
         }
         if (timed_out) {
@@ -315,30 +294,32 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *
                 } else
                         fprintf(stderr, "brig: timed out after %llu ms\n", (unsigned long long) timeout_ms);
                 code = 124;
-        } else if (final.outcome == BRIG_JAIL_EXITED)
-                code = final.value;
-        else if (final.outcome == BRIG_JAIL_SIGNALED) {
+        } else if (res.final.outcome == BRIG_JAIL_EXITED)
+                code = res.final.value;
+        else if (res.final.outcome == BRIG_JAIL_SIGNALED) {
                 char name[16];
-                const char *limit = limit_of_signal(final.value);
+                const char *limit = limit_of_signal(res.final.value);
                 if (rep->json && limit) {
                         cJSON *ev = cJSON_CreateObject();
                         if (ev) {
                                 cJSON_AddStringToObject(ev, "type", "limit_hit");
                                 cJSON_AddStringToObject(ev, "limit", limit);
-                                cJSON_AddStringToObject(ev, "signal", brig_signal_name(final.value, name));
+                                cJSON_AddStringToObject(ev, "signal",
+                                                        brig_signal_name(res.final.value, name));
                         }
                         print_event(ev);
                 } else if (!rep->json)
-                        fprintf(stderr, "brig: killed by signal %d\n", final.value);
-                code = 128 + final.value;
+                        fprintf(stderr, "brig: killed by signal %d\n", res.final.value);
+                code = 128 + res.final.value;
         }
         if (rep->json) {
                 char name[16];
                 cJSON *ev = cJSON_CreateObject();
                 if (ev) {
                         cJSON_AddStringToObject(ev, "type", "exit");
-                        if (final.outcome == BRIG_JAIL_SIGNALED)
-                                cJSON_AddStringToObject(ev, "signal", brig_signal_name(final.value, name));
+                        if (res.final.outcome == BRIG_JAIL_SIGNALED)
+                                cJSON_AddStringToObject(ev, "signal",
+                                                        brig_signal_name(res.final.value, name));
                         cJSON_AddNumberToObject(ev, "code", code);
                 }
                 print_event(ev);
@@ -536,8 +517,8 @@ int brig_cli_oneshot(const brig_oneshot *o) {
         code = 125;
         if ((r = brig_plan_build(policy, &req, &id, &plan, &err)) < 0)
                 fprintf(stderr, "brig: %s\n", err.msg);
-        else if ((plan_fd = write_plan_fd(plan)) < 0)
-                fprintf(stderr, "brig: write plan: %s\n", strerror(-plan_fd));
+        else if (brig_jailctl_plan_memfd(plan, &plan_fd, &err) < 0)
+                fprintf(stderr, "brig: %s\n", err.msg);
         else if (!(helper = brig_cli_find_helper()))
                 fprintf(stderr, "brig: out of memory\n");
         else if ((n_cg = run_cgroup_open(policy, &cg_root, &cg, cg_fds)) < 0)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* brig-jail: the single-threaded helper that builds one jail and runs one command in it. Started by brigd
- * and brig with the plan (JSON) on one fd, the seccomp program on another and a status pipe on a third;
- * not meant to be run by hand. */
+ * and brig with the plan (JSON) on one fd, the seccomp program on another and a status pipe on a third (the
+ * command line brig_jailctl_helper_argv() builds, sandbox/jailctl.h); not meant to be run by hand. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +12,7 @@
 #include "common/cleanup.h"
 #include "common/parse.h"
 #include "sandbox/jail.h"
+#include "sandbox/jailctl.h"
 #include "sandbox/plan.h"
 #include "sandbox/seccomp.h"
 
@@ -66,11 +67,11 @@ static int parse_fd(const char *s, int *ret) {
 
 int main(int argc, char **argv) {
         static const struct option opts[] = {
-                {"plan-fd", required_argument, NULL, 'p'},
-                {"status-fd", required_argument, NULL, 's'},
-                {"seccomp-fd", required_argument, NULL, 'c'},
-                {"control-fd", required_argument, NULL, 't'},
-                {"cgroup-fd", required_argument, NULL, 'g'},
+                {BRIG_JAILCTL_OPT_PLAN, required_argument, NULL, 'p'},
+                {BRIG_JAILCTL_OPT_STATUS, required_argument, NULL, 's'},
+                {BRIG_JAILCTL_OPT_SECCOMP, required_argument, NULL, 'c'},
+                {BRIG_JAILCTL_OPT_CONTROL, required_argument, NULL, 't'},
+                {BRIG_JAILCTL_OPT_CGROUP, required_argument, NULL, 'g'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -78,7 +79,7 @@ int main(int argc, char **argv) {
         _cleanup_free_ char *text = NULL;
         struct sock_fprog prog = {0};
         int plan_fd = -1, status_fd = -1, seccomp_fd = -1, control_fd = -1, c, r;
-        int cgroup_fds[4];
+        int cgroup_fds[BRIG_JAILCTL_MAX_CGROUP_FDS];
         size_t n_cgroup_fds = 0;
         brig_error err = BRIG_ERROR_INIT;
         sigset_t all;
@@ -103,8 +104,9 @@ int main(int argc, char **argv) {
                                 return 2;
                         break;
                 case 'g':
-                        if (n_cgroup_fds >= 4) {
-                                fprintf(stderr, "brig-jail: at most 4 --cgroup-fd\n");
+                        if (n_cgroup_fds >= BRIG_JAILCTL_MAX_CGROUP_FDS) {
+                                fprintf(stderr, "brig-jail: at most %d --" BRIG_JAILCTL_OPT_CGROUP "\n",
+                                        BRIG_JAILCTL_MAX_CGROUP_FDS);
                                 return 2;
                         }
                         if (parse_fd(optarg, &cgroup_fds[n_cgroup_fds++]) < 0)

@@ -72,7 +72,7 @@ typedef struct brig_plan {
         char *hostname;
         bool loopback; /* bring `lo` up in the new network namespace */
         /* HOLD: port of the HTTP proxy listener the init creates on 127.0.0.1 in the new network namespace
-         * and sends to brigd (BRIG_SPAWN_PROXY, sandbox/spawn.h); 0 for none. ENTER: the port the proxy
+         * and sends to brigd (BRIG_JAILCTL_PROXY, sandbox/jailctl.h); 0 for none. ENTER: the port the proxy
          * variables in envp name. */
         uint16_t proxy_port;
 

@@ -4,7 +4,7 @@
  *
  * Theory of operation. brig_exec_start() builds the command's plan (pure), writes it to a memfd and sends
  * it, with the child ends of fresh stdout, stderr, status (and stdin) pipes, to the environment's init over
- * its control socket (sandbox/spawn.h); the init forks the command. The status pipe says "pid N" and, when
+ * its control socket (sandbox/jailctl.h); the init forks the command. The status pipe says "pid N" and, when
  * the command ends, "exit N" or "signal N"; the call is over once that is known and stdout, stderr and
  * status have reached EOF, or, for output held open by a background child, DRAIN_MS later and only after
  * everything already in the pipes has been read (a timer alone never ends a call while bytes are pending:
@@ -17,16 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
 #include "common/json.h"
-#include "sandbox/jail.h"
-#include "sandbox/spawn.h"
+#include "sandbox/jailctl.h"
 #include "tools/exec.h"
 
-#define STATUS_MAX 4096
 /* In an environment, a background child can hold the command's output open after the command exits; we
  * wait this long for EOF, then read what is already in the pipes and stop. */
 #define DRAIN_MS 250
@@ -64,8 +61,7 @@ struct brig_exec {
         uint64_t out_total, err_total;
         bool truncated;
 
-        char status_line[STATUS_MAX];
-        size_t status_len;
+        brig_jail_status_reader status_reader;
         bool started, have_final, have_error;
         brig_jail_status final, error;
 
@@ -150,13 +146,13 @@ static void finish(brig_exec *e) {
 }
 
 static void kill_jail(brig_exec *e) {
-        brig_spawn_msg m = {.op = BRIG_SPAWN_KILL, .id = e->id, .signal = SIGKILL};
+        brig_jailctl_msg m = {.op = BRIG_JAILCTL_KILL, .id = e->id, .signal = SIGKILL};
 
         if (e->exited || e->killed)
                 return;
         e->killed = true;
         /* The spawner kills the command's whole process group. If it is gone, so is everything it ran. */
-        (void) brig_spawn_send(e->control, &m, NULL, 0);
+        (void) brig_jailctl_send(e->control, &m, NULL, 0);
         /* Drain whatever is left so EOF arrives. */
         brig_exec_set_paused(e, false);
 }
@@ -274,24 +270,22 @@ static void command_ended(brig_exec *e) {
         finish(e);
 }
 
-static void status_line(brig_exec *e, const char *line, size_t len) {
-        brig_jail_status st;
+static void status_record_cb(const brig_jail_status *st, void *userdata) {
+        brig_exec *e = userdata;
 
-        if (brig_jail_status_parse(line, len, &st) < 0)
-                return;
-        switch (st.outcome) {
+        switch (st->outcome) {
         case BRIG_JAIL_STARTED:
                 e->started = true;
                 break;
         case BRIG_JAIL_ERROR:
                 if (!e->have_error) {
-                        e->error = st;
+                        e->error = *st;
                         e->have_error = true;
                 }
                 break;
         case BRIG_JAIL_EXITED:
         case BRIG_JAIL_SIGNALED:
-                e->final = st;
+                e->final = *st;
                 e->have_final = true;
                 command_ended(e);
                 break;
@@ -306,6 +300,16 @@ static void status_line(brig_exec *e, const char *line, size_t len) {
         }
 }
 
+static void status_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+        brig_exec *e = h->data;
+        char *base;
+        size_t len;
+
+        (void) suggested;
+        brig_jail_status_reader_space(&e->status_reader, &base, &len);
+        *buf = uv_buf_init(base, (unsigned) len);
+}
+
 static void status_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         brig_exec *e = s->data;
 
@@ -316,14 +320,8 @@ static void status_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                 finish(e);
                 return;
         }
-        for (ssize_t i = 0; i < n; i++) {
-                char c = buf->base[i];
-                if (c == '\n') {
-                        status_line(e, e->status_line, e->status_len);
-                        e->status_len = 0;
-                } else if (e->status_len < sizeof(e->status_line) - 1)
-                        e->status_line[e->status_len++] = c;
-        }
+        (void) buf; /* read into the reader's space (status_alloc_cb) */
+        brig_jail_status_reader_feed(&e->status_reader, (size_t) n, status_record_cb, e);
 }
 
 static void timer_cb(uv_timer_t *t) {
@@ -388,10 +386,10 @@ int brig_exec_write_stdin(brig_exec *e, const char *data, size_t len, bool close
 }
 
 int brig_exec_signal(brig_exec *e, int sig) {
-        brig_spawn_msg m = {.op = BRIG_SPAWN_KILL, .id = e->id, .signal = sig};
+        brig_jailctl_msg m = {.op = BRIG_JAILCTL_KILL, .id = e->id, .signal = sig};
         if (e->state != EXEC_RUNNING || e->exited)
                 return -ESRCH;
-        return brig_spawn_send(e->control, &m, NULL, 0);
+        return brig_jailctl_send(e->control, &m, NULL, 0);
 }
 
 void brig_exec_cancel(brig_exec *e) {
@@ -418,26 +416,6 @@ void brig_exec_set_paused(brig_exec *e, bool paused) {
                 else
                         (void) uv_read_start((uv_stream_t *) &e->err, alloc_cb, output_read_cb);
         }
-}
-
-static int write_plan(const brig_plan *plan, int *ret_fd, brig_error *err) {
-        _cleanup_free_ char *json = brig_plan_to_json(plan);
-        _cleanup_close_ int fd = -1;
-
-        if (!json)
-                return -ENOMEM;
-        fd = memfd_create("brig-plan", MFD_CLOEXEC);
-        if (fd < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "memfd for the plan");
-        size_t len = strlen(json);
-        for (size_t off = 0; off < len;) {
-                ssize_t n = write(fd, json + off, len - off);
-                if (n < 0)
-                        return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "write plan");
-                off += (size_t) n;
-        }
-        *ret_fd = TAKE_FD(fd);
-        return 0;
 }
 
 static void close_pair(int p[2]) {
@@ -471,7 +449,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         };
         if ((r = brig_plan_build(ctx->policy, &req, &ctx->identity, &plan, err)) < 0)
                 return r;
-        if ((r = write_plan(plan, &plan_fd, err)) < 0)
+        if ((r = brig_jailctl_plan_memfd(plan, &plan_fd, err)) < 0)
                 return r;
         /* Output as pipes, not sockets: what the command sees is what a shell would give it. */
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0 ||
@@ -517,10 +495,10 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 e->has_in = true;
         }
 
-        int fds[BRIG_SPAWN_MAX_FDS] = {plan_fd, out[1], errp[1], st[1], in[0]};
-        brig_spawn_msg m = {
-                .op = BRIG_SPAWN_RUN, .id = e->id, .flags = want_stdin ? BRIG_SPAWN_FLAG_STDIN : 0};
-        r = brig_spawn_send(ctx->control_fd, &m, fds, want_stdin ? 5 : 4);
+        int fds[BRIG_JAILCTL_MAX_FDS] = {plan_fd, out[1], errp[1], st[1], in[0]};
+        brig_jailctl_msg m = {
+                .op = BRIG_JAILCTL_RUN, .id = e->id, .flags = want_stdin ? BRIG_JAILCTL_FLAG_STDIN : 0};
+        r = brig_jailctl_send(ctx->control_fd, &m, fds, want_stdin ? 5 : 4);
         /* The child ends now live in the spawner (or nowhere): ours must go, or EOF would never come. */
         brig_closep(&out[1]);
         brig_closep(&errp[1]);
@@ -542,7 +520,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         }
         (void) uv_read_start((uv_stream_t *) &e->out, alloc_cb, output_read_cb);
         (void) uv_read_start((uv_stream_t *) &e->err, alloc_cb, output_read_cb);
-        (void) uv_read_start((uv_stream_t *) &e->status, alloc_cb, status_read_cb);
+        (void) uv_read_start((uv_stream_t *) &e->status, status_alloc_cb, status_read_cb);
         if (!e->background)
                 (void) uv_timer_start(&e->timer, timer_cb, timeout, 0);
         if (e->has_in && (args->has_stdin || !e->background)) {

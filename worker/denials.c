@@ -4,18 +4,18 @@
  * that caused it, and streams it to that call's client.
  *
  * Theory of operation. The environment's init loads the filter with SECCOMP_FILTER_FLAG_NEW_LISTENER and
- * sends the listener over the control socket before it reports "ready" (sandbox/jail.c); brigd is its only
- * holder. A denied task sleeps in the kernel until answered; the answer is always an error (never
+ * sends the listener over the control socket before it reports "ready" (sandbox/jailctl.h); brigd is its
+ * only holder. A denied task sleeps in the kernel until answered; the answer is always an error (never
  * SECCOMP_USER_NOTIF_FLAG_CONTINUE). If brigd dies, the listener closes and audited calls fail with
  * ENOSYS: still denied.
  *
  * Attribution: notif.pid is a pid in brigd's namespace. Its /proc/PID/stat parent chain leads to the
  * environment's init (host pid from the "holder" status line); the process just below it is the
- * command's reaper, named "brig-r<exec id>" by the init (only a process can rename itself). The exec id
- * names a running call's command or a background process. A process that escaped its reaper (the reaper
- * died) hangs directly below the init with its own name, and is attributed to no call, unless it renamed
- * itself "brig-r<id>": then it can at worst pin its denials on another running command of the same
- * environment, i.e. of the same agent; the denial itself is unaffected.
+ * command's reaper, named "brig-r<exec id>" by the spawner (brig_jailctl_reaper_name(): only a process can
+ * rename itself). The exec id names a running call's command or a background process. A process that
+ * escaped its reaper (the reaper died) hangs directly below the init with its own name, and is attributed to
+ * no call, unless it renamed itself "brig-r<id>": then it can at worst pin its denials on another running
+ * command of the same environment, i.e. of the same agent; the denial itself is unaffected.
  *
  * Other ABIs: when the policy audits denials, a call of another ABI (i386 through int 0x80, x32) comes here
  * too, whatever the syscall (sandbox/seccomp.c), and is answered and audited the same way; its event says
@@ -38,7 +38,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "sandbox/seccomp_notify.h"
-#include "sandbox/spawn.h"
+#include "sandbox/jailctl.h"
 #include "worker/denials.h"
 #include "worker/env.h"
 #include "worker/process.h"
@@ -118,8 +118,7 @@ static uint64_t exec_id_of(const brig_env *env, pid_t pid) {
         if (read_small(path, comm, sizeof(comm)) < 0)
                 return 0;
         comm[strcspn(comm, "\n")] = 0;
-        /* A 15-byte name may have been cut short: not ours to trust. */
-        if (strncmp(comm, "brig-r", 6) != 0 || strlen(comm) >= 15 || sscanf(comm + 6, "%" SCNx64, &id) != 1)
+        if (brig_jailctl_reaper_parse(comm, &id) < 0)
                 return 0;
         return id;
 }

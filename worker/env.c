@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
@@ -18,9 +17,8 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
-#include "sandbox/jail.h"
+#include "sandbox/jailctl.h"
 #include "sandbox/plan.h"
-#include "sandbox/spawn.h"
 #include "worker/cgreap.h"
 #include "worker/denials.h"
 #include "worker/proxy.h"
@@ -625,10 +623,10 @@ static void holder_exit_cb(uv_process_t *p, int64_t status, int sig) {
  * runs without the listener or proxy its policy asked for. */
 static int init_messages(brig_env *env, brig_error *err) {
         for (int i = 0; i < 4 && env->control_fd >= 0; i++) {
-                int fds[BRIG_SPAWN_MAX_FDS];
+                int fds[BRIG_JAILCTL_MAX_FDS];
                 size_t n_fds = 0;
-                brig_spawn_msg m;
-                int r = brig_spawn_recv(env->control_fd, &m, fds, &n_fds);
+                brig_jailctl_msg m;
+                int r = brig_jailctl_recv(env->control_fd, &m, fds, &n_fds);
 
                 if (r == -EAGAIN)
                         return 0;
@@ -639,13 +637,13 @@ static int init_messages(brig_env *env, brig_error *err) {
                         return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX,
                                                     "environment \"%s\": descriptors from its init lost",
                                                     env->id);
-                if (m.op == BRIG_SPAWN_LISTENER && n_fds == 1) {
+                if (m.op == BRIG_JAILCTL_LISTENER && n_fds == 1) {
                         brig__denials_start(env, fds[0]);
                         if (!env->denials)
                                 return brig_error_set(
                                         err, -EIO, BRIG_KIND_SANDBOX,
                                         "environment \"%s\": cannot watch its seccomp listener", env->id);
-                } else if (m.op == BRIG_SPAWN_PROXY && (n_fds == 1 || n_fds == 2))
+                } else if (m.op == BRIG_JAILCTL_PROXY && (n_fds == 1 || n_fds == 2))
                         brig__proxy_start(env, fds[0], n_fds == 2 ? fds[1] : -1);
                 else {
                         for (size_t k = 0; k < n_fds; k++)
@@ -701,19 +699,17 @@ static void start_timer_cb(uv_timer_t *t) {
         start_failed(env, &err);
 }
 
-static void holder_line(brig_env *env, const char *line, size_t len) {
-        brig_jail_status st;
+static void holder_record_cb(const brig_jail_status *st, void *userdata) {
+        brig_env *env = userdata;
 
-        if (brig_jail_status_parse(line, len, &st) < 0)
-                return;
-        if (st.outcome == BRIG_JAIL_HOLDER) {
-                env->init_pid = st.value;
+        if (st->outcome == BRIG_JAIL_HOLDER) {
+                env->init_pid = st->value;
                 maybe_running(env);
-        } else if (st.outcome == BRIG_JAIL_LAYER)
-                log_info("environment %s: layer %s %s (%d)", env->id, st.stage, st.detail, st.value);
-        else if (st.outcome == BRIG_JAIL_ERROR && !env->start_error.code)
-                (void) brig_jail_status_to_error(&st, &env->start_error);
-        else if (st.outcome == BRIG_JAIL_READY) {
+        } else if (st->outcome == BRIG_JAIL_LAYER)
+                log_info("environment %s: layer %s %s (%d)", env->id, st->stage, st->detail, st->value);
+        else if (st->outcome == BRIG_JAIL_ERROR && !env->start_error.code)
+                (void) brig_jail_status_to_error(st, &env->start_error);
+        else if (st->outcome == BRIG_JAIL_READY) {
                 env->ready_seen = true;
                 maybe_running(env);
         }
@@ -722,8 +718,11 @@ static void holder_line(brig_env *env, const char *line, size_t len) {
 static void holder_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
         brig_env *env = h->data;
         (void) suggested;
-        *buf = uv_buf_init(env->status_line + env->status_len,
-                           (unsigned) (sizeof(env->status_line) - env->status_len));
+        char *base;
+        size_t len;
+
+        brig_jail_status_reader_space(&env->status, &base, &len);
+        *buf = uv_buf_init(base, (unsigned) len);
 }
 
 static void holder_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
@@ -736,18 +735,7 @@ static void holder_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
                 holder_gone(env);
                 return;
         }
-        env->status_len += (size_t) n;
-        for (;;) {
-                char *nl = memchr(env->status_line, '\n', env->status_len);
-                if (!nl)
-                        break;
-                holder_line(env, env->status_line, (size_t) (nl - env->status_line));
-                size_t used = (size_t) (nl - env->status_line) + 1;
-                memmove(env->status_line, nl + 1, env->status_len - used);
-                env->status_len -= used;
-        }
-        if (env->status_len == sizeof(env->status_line))
-                env->status_len = 0; /* an overlong line from our own helper: drop it */
+        brig_jail_status_reader_feed(&env->status, (size_t) n, holder_record_cb, env);
 }
 
 /* A start that failed after creating the environment's cgroups removes them; returns r. */
@@ -756,19 +744,16 @@ static int undo_cgroups(brig_env *env, int r) {
         return r;
 }
 
+_Static_assert(_BRIG_CG_MAX <= BRIG_JAILCTL_MAX_CGROUP_FDS, "the helper takes every cgroup");
+
 static int holder_start(brig_env *env, brig_error *err) {
         brig_worker *w = env->w;
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
-        _cleanup_free_ char *json = NULL;
         _cleanup_close_ int plan_fd = -1;
-        /* The helper joins the environment's cgroups itself (fds 7..), before it forks the init. */
-        char *argv[16] = {w->jail_helper, (char *) "--plan-fd",    (char *) "3", (char *) "--status-fd",
-                          (char *) "4",   (char *) "--seccomp-fd", (char *) "5", (char *) "--control-fd",
-                          (char *) "6"};
-        static char cg_fd_names[][2] = {"7", "8", "9"};
+        char *argv[BRIG_JAILCTL_ARGV_MAX];
         int pair[2], cg_fds[_BRIG_CG_MAX], n_cg = 0;
         char *envp[] = {NULL};
-        uv_stdio_container_t stdio[7 + _BRIG_CG_MAX];
+        uv_stdio_container_t stdio[BRIG_JAILCTL_FD_CGROUP + _BRIG_CG_MAX];
         uv_process_options_t opts = {0};
         int r;
 
@@ -796,12 +781,8 @@ static int holder_start(brig_env *env, brig_error *err) {
         brig_plan_request req = {.mode = BRIG_PLAN_HOLD, .workspace = env->workspace};
         if ((r = brig_plan_build(env->policy->policy, &req, &env->identity, &plan, err)) < 0)
                 return r;
-        if (!(json = brig_plan_to_json(plan)))
-                return -ENOMEM;
-        plan_fd = memfd_create("brig-plan", MFD_CLOEXEC);
-        size_t len = strlen(json);
-        if (plan_fd < 0 || write(plan_fd, json, len) != (ssize_t) len || lseek(plan_fd, 0, SEEK_SET) < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "write plan");
+        if ((r = brig_jailctl_plan_memfd(plan, &plan_fd, err)) < 0)
+                return r;
 
         /* Last before the spawn, and removed again if it fails: the next start creates it anew. */
         env->cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
@@ -811,11 +792,11 @@ static int holder_start(brig_env *env, brig_error *err) {
         /* SEQPACKET keeps each request one message; ours is non-blocking so a stuck init cannot stall us. */
         if ((n_cg = brig_cgroup_open_procs(&env->cg, cg_fds, err)) < 0)
                 return undo_cgroups(env, n_cg);
-        for (int i = 0; i < n_cg; i++) {
-                argv[9 + 2 * i] = (char *) "--cgroup-fd";
-                argv[10 + 2 * i] = cg_fd_names[i];
-                stdio[7 + i] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = cg_fds[i]};
-        }
+        /* The helper joins the environment's cgroups itself, before it forks the init. */
+        brig_jailctl_helper_argv(w->jail_helper, (size_t) n_cg, argv);
+        for (int i = 0; i < n_cg; i++)
+                stdio[BRIG_JAILCTL_FD_CGROUP + i] =
+                        (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = cg_fds[i]};
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
                 r = brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "control socket");
                 for (int i = 0; i < n_cg; i++)
@@ -825,7 +806,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         (void) fcntl(pair[0], F_SETFL, O_NONBLOCK);
         env->start_error = (brig_error) BRIG_ERROR_INIT;
         env->holder_exited = env->status_eof = false;
-        env->status_len = 0;
+        env->status = (brig_jail_status_reader){0};
         env->init_pid = 0;
         env->ready_seen = false;
         (void) uv_pipe_init(w->loop, &env->holder_status, 0);
@@ -834,16 +815,18 @@ static int holder_start(brig_env *env, brig_error *err) {
         stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
         stdio[1] = (uv_stdio_container_t){.flags = UV_IGNORE};
         stdio[2] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = 2};
-        stdio[3] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = plan_fd};
-        stdio[4] = (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-                                          .data.stream = (uv_stream_t *) &env->holder_status};
-        stdio[5] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = env->policy->seccomp_fd};
-        stdio[6] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = pair[1]};
+        stdio[BRIG_JAILCTL_FD_PLAN] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = plan_fd};
+        stdio[BRIG_JAILCTL_FD_STATUS] =
+                (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
+                                       .data.stream = (uv_stream_t *) &env->holder_status};
+        stdio[BRIG_JAILCTL_FD_SECCOMP] =
+                (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = env->policy->seccomp_fd};
+        stdio[BRIG_JAILCTL_FD_CONTROL] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = pair[1]};
         opts.file = w->jail_helper;
         opts.args = argv;
         opts.env = envp;
         opts.stdio = stdio;
-        opts.stdio_count = 7 + n_cg;
+        opts.stdio_count = BRIG_JAILCTL_FD_CGROUP + n_cg;
         opts.exit_cb = holder_exit_cb;
         opts.flags = UV_PROCESS_DETACHED;
         env->open_handles += 3;

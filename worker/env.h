@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/jailctl.h"
 #include "sandbox/plan.h"
 #include "worker/env_disk.h"
 #include "worker/env_quota.h"
@@ -18,7 +19,7 @@
 /* Environments: named, persistent jails. Each has a directory under <state-dir>/environments/<id> holding
  * meta.json and the workspace, and, while running, a holder: a brig-jail whose init is the environment's
  * pid 1 and owns its namespaces (pid, mount with its /tmp, ipc, uts, net, cgroup, user). That init forks
- * every command of the environment on brigd's request (sandbox/spawn.h), so calls share files, /tmp,
+ * every command of the environment on brigd's request (sandbox/jailctl.h), so calls share files, /tmp,
  * background processes and loopback, and cost a fork and an exec, not a jail. A holder dies with
  * the worker; after a restart the environment is started again, with its workspace, on first use.
  * Loop thread only. */
@@ -75,10 +76,9 @@ struct brig_env {
         uv_pipe_t holder_status;
         int open_handles;
         bool holder_exited, status_eof;
-        char status_line[512];
-        size_t status_len;
+        brig_jail_status_reader status; /* the holder's status pipe */
         pid_t init_pid;
-        int control_fd; /* to the holder's init, the spawner of every command (sandbox/spawn.h) */
+        int control_fd; /* to the holder's init, the spawner of every command (sandbox/jailctl.h) */
         struct brig_denials *denials; /* audited seccomp denials while running (worker/denials.h) */
         struct brig_proxy *proxy;     /* the network proxy while running, proxy mode only (worker/proxy.h) */
         bool ready_seen;              /* the init said "ready"; running once its pid is known too */

@@ -5,9 +5,9 @@
  *
  * Theory of operation. An environment's jail has a network namespace of its own with only loopback. Its
  * init (pid 1, already in that namespace) creates a TCP socket listening on 127.0.0.1:<network proxy port>
- * and sends it to brigd over the control socket (BRIG_SPAWN_PROXY, sandbox/spawn.h) before "ready"; brigd
- * uv_tcp_open()s it into its own loop. brigd never enters the namespace (no setns, no extra process: the
- * same rootless), and accepted connections are sockets of that namespace whose other ends belong to the
+ * and sends it to brigd over the control socket (BRIG_JAILCTL_PROXY, sandbox/jailctl.h) before "ready";
+ * brigd uv_tcp_open()s it into its own loop. brigd never enters the namespace (no setns, no extra process:
+ * the same rootless), and accepted connections are sockets of that namespace whose other ends belong to the
  * jail's processes, which find the proxy through HTTP(S)_PROXY in their environment (sandbox/plan.c).
  * Upstream connections are brigd's own, made in brigd's namespace.
  *

@@ -23,11 +23,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "sandbox/spawn.h"
+#include "sandbox/jailctl.h"
 
 #define STATUS_FD 4
 #define CONTROL_FD 6
-#define EXTRA_FDS 8 /* more than BRIG_SPAWN_MAX_FDS */
+#define EXTRA_FDS 8 /* more than BRIG_JAILCTL_MAX_FDS */
 
 static int write_all(int fd, const char *p, size_t n) {
         while (n > 0) {
@@ -43,12 +43,12 @@ static int write_all(int fd, const char *p, size_t n) {
 }
 
 /* Sends m with fds plus EXTRA_FDS more (copies of /dev/null) in one control message. */
-static void send_oversized(int sock, const brig_spawn_msg *m, const int *fds, size_t n_fds) {
+static void send_oversized(int sock, const brig_jailctl_msg *m, const int *fds, size_t n_fds) {
         union {
-                char buf[CMSG_SPACE(sizeof(int) * (BRIG_SPAWN_MAX_FDS + EXTRA_FDS))];
+                char buf[CMSG_SPACE(sizeof(int) * (BRIG_JAILCTL_MAX_FDS + EXTRA_FDS))];
                 struct cmsghdr align;
         } u;
-        int all[BRIG_SPAWN_MAX_FDS + EXTRA_FDS];
+        int all[BRIG_JAILCTL_MAX_FDS + EXTRA_FDS];
         size_t n = 0;
         struct iovec iov = {.iov_base = (void *) m, .iov_len = sizeof(*m)};
         struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf};
@@ -78,10 +78,10 @@ static bool relay(int from, int to, bool oversize) {
                 struct pollfd p = {.fd = from, .events = POLLIN};
                 if (poll(&p, 1, 0) <= 0)
                         return true;
-                brig_spawn_msg m;
-                int fds[BRIG_SPAWN_MAX_FDS];
+                brig_jailctl_msg m;
+                int fds[BRIG_JAILCTL_MAX_FDS];
                 size_t n_fds = 0;
-                int r = brig_spawn_recv(from, &m, fds, &n_fds);
+                int r = brig_jailctl_recv(from, &m, fds, &n_fds);
                 if (r == 0 || (r < 0 && r != -EAGAIN && r != -EBADMSG))
                         return false;
                 if (r < 0)
@@ -89,7 +89,7 @@ static bool relay(int from, int to, bool oversize) {
                 if (oversize)
                         send_oversized(to, &m, fds, n_fds);
                 else
-                        (void) brig_spawn_send(to, &m, fds, n_fds);
+                        (void) brig_jailctl_send(to, &m, fds, n_fds);
                 for (size_t i = 0; i < n_fds; i++)
                         (void) close(fds[i]);
         }

@@ -17,7 +17,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "sandbox/policy.h"
-#include "sandbox/spawn.h"
+#include "sandbox/jailctl.h"
 #include "tools/exec.h"
 
 static const brig_identity ident = {.uid_outside = 4242, .gid_outside = 4343, .root = false};
@@ -52,16 +52,16 @@ static brig_exec *start(uv_loop_t *loop, brig_policy **pol, int sp[2], captured 
         brig_error err = BRIG_ERROR_INIT;
         brig_exec_args args = {.argv = argv};
         brig_exec *e = NULL;
-        brig_spawn_msg m;
-        int fds[BRIG_SPAWN_MAX_FDS];
+        brig_jailctl_msg m;
+        int fds[BRIG_JAILCTL_MAX_FDS];
         size_t n = 0;
 
         assert_int_equal(brig_policy_parse(json, strlen(json), "<inline>", pol, NULL, &err), 0);
         assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
         brig_exec_context ctx = {.loop = loop, .policy = *pol, .identity = ident, .control_fd = sp[0]};
         assert_int_equal(brig_exec_start(&ctx, &args, &ops, cap, &e, &err), 0);
-        assert_int_equal(brig_spawn_recv(sp[1], &m, fds, &n), 1);
-        assert_int_equal(m.op, BRIG_SPAWN_RUN);
+        assert_int_equal(brig_jailctl_recv(sp[1], &m, fds, &n), 1);
+        assert_int_equal(m.op, BRIG_JAILCTL_RUN);
         assert_int_equal(n, 4);
         *run = (fake_run){.plan = fds[0], .out = fds[1], .err = fds[2], .status = fds[3]};
         return e;

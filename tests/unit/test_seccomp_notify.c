@@ -24,7 +24,7 @@
 #include "sandbox/seccomp.h"
 #include "sandbox/seccomp_notify.h"
 #include "sandbox/seccomp_profile.h"
-#include "sandbox/spawn.h"
+#include "sandbox/jailctl.h"
 
 #define EXIT_NO_LISTENER 77
 
@@ -54,8 +54,8 @@ static pid_t start_child(const brig_seccomp_spec *spec, bool send_listener, prob
                 if (brig_seccomp_load_listener(&prog, &listener) < 0)
                         _exit(EXIT_NO_LISTENER);
                 if (listener >= 0 && send_listener) {
-                        brig_spawn_msg m = {.op = 3};
-                        if (brig_spawn_send(pair[1], &m, &listener, 1) < 0)
+                        brig_jailctl_msg m = {.op = 3};
+                        if (brig_jailctl_send(pair[1], &m, &listener, 1) < 0)
                                 _exit(201);
                 }
                 if (listener >= 0)
@@ -71,11 +71,11 @@ static pid_t start_child(const brig_seccomp_spec *spec, bool send_listener, prob
 
 /* Receives the child's listener, or -1 when the child sent none (it exited first). */
 static int take_listener(int sock) {
-        brig_spawn_msg m;
-        int fds[BRIG_SPAWN_MAX_FDS];
+        brig_jailctl_msg m;
+        int fds[BRIG_JAILCTL_MAX_FDS];
         size_t n = 0;
 
-        int r = brig_spawn_recv(sock, &m, fds, &n);
+        int r = brig_jailctl_recv(sock, &m, fds, &n);
         (void) close(sock);
         if (r <= 0 || n != 1)
                 return -1;

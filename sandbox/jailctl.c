@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/* Jail control: framing of control messages, brigd's shared end of the control socket, the helper's
+ * command line, the plan memfd, reaper names and status lines. The protocol is described in jailctl.h. */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/parse.h"
+#include "sandbox/jailctl.h"
+
+/* --- control messages ---------------------------------------------------------------------------- */
+
+int brig_jailctl_send(int control, const brig_jailctl_msg *m, const int *fds, size_t n_fds) {
+        union {
+                char buf[CMSG_SPACE(sizeof(int) * BRIG_JAILCTL_MAX_FDS)];
+                struct cmsghdr align;
+        } u;
+        struct iovec iov = {.iov_base = (void *) m, .iov_len = sizeof(*m)};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+        if (n_fds > BRIG_JAILCTL_MAX_FDS)
+                return -E2BIG;
+        if (n_fds > 0) {
+                memset(&u, 0, sizeof(u));
+                mh.msg_control = u.buf;
+                mh.msg_controllen = CMSG_SPACE(sizeof(int) * n_fds);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * n_fds);
+                memcpy(CMSG_DATA(c), fds, sizeof(int) * n_fds);
+        }
+        for (;;) {
+                ssize_t n = sendmsg(control, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                return n == (ssize_t) sizeof(*m) ? 0 : -EIO;
+        }
+}
+
+int brig_jailctl_recv(int control, brig_jailctl_msg *m, int *fds, size_t *ret_n_fds) {
+        union {
+                char buf[CMSG_SPACE(sizeof(int) * BRIG_JAILCTL_MAX_FDS)];
+                struct cmsghdr align;
+        } u;
+        struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
+        struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+        size_t n_fds = 0;
+        ssize_t n;
+
+        do
+                n = recvmsg(control, &mh, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return -errno;
+        if (n == 0)
+                return 0;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+                        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                        for (size_t i = 0; i < k; i++) {
+                                int fd;
+                                memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                                if (n_fds < BRIG_JAILCTL_MAX_FDS)
+                                        fds[n_fds++] = fd;
+                                else
+                                        (void) close(fd);
+                        }
+                }
+        if (n != (ssize_t) sizeof(*m) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+                for (size_t i = 0; i < n_fds; i++)
+                        (void) close(fds[i]);
+                /* Cut short with room left in our buffer: the kernel could not install a descriptor for
+                 * us (out of fds, which passes); a full buffer means more were sent than the protocol
+                 * has (a broken peer). */
+                if (n == (ssize_t) sizeof(*m) && !(mh.msg_flags & MSG_TRUNC) && n_fds < BRIG_JAILCTL_MAX_FDS)
+                        return -EMFILE;
+                return -EBADMSG;
+        }
+        *ret_n_fds = n_fds;
+        return 1;
+}
+
+int brig_jailctl_send_listener(int control, int listener) {
+        brig_jailctl_msg m = {.op = BRIG_JAILCTL_LISTENER};
+        return brig_jailctl_send(control, &m, &listener, 1);
+}
+
+int brig_jailctl_send_proxy(int control, int listen_fd, int diag_fd) {
+        brig_jailctl_msg m = {.op = BRIG_JAILCTL_PROXY};
+        int fds[2] = {listen_fd, diag_fd};
+        return brig_jailctl_send(control, &m, fds, diag_fd >= 0 ? 2 : 1);
+}
+
+/* --- brigd's end -------------------------------------------------------------------------------- */
+
+struct brig_jailctl {
+        unsigned refs;
+        int fd; /* -1 once hung up */
+};
+
+int brig_jailctl_new(int fd, brig_jailctl **ret) {
+        brig_jailctl *c = malloc(sizeof(*c));
+
+        if (!c) {
+                (void) brig_close_nointr(fd);
+                return -ENOMEM;
+        }
+        *c = (brig_jailctl){.refs = 1, .fd = fd};
+        *ret = c;
+        return 0;
+}
+
+brig_jailctl *brig_jailctl_ref(brig_jailctl *c) {
+        assert(c && c->refs > 0);
+        c->refs++;
+        return c;
+}
+
+brig_jailctl *brig_jailctl_unref(brig_jailctl *c) {
+        if (!c)
+                return NULL;
+        assert(c->refs > 0);
+        if (--c->refs == 0) {
+                brig_closep(&c->fd);
+                free(c);
+        }
+        return NULL;
+}
+
+void brig_jailctl_unrefp(brig_jailctl **c) {
+        *c = brig_jailctl_unref(*c);
+}
+
+void brig_jailctl_hangup(brig_jailctl *c) {
+        if (c)
+                brig_closep(&c->fd);
+}
+
+bool brig_jailctl_is_open(const brig_jailctl *c) {
+        return c && c->fd >= 0;
+}
+
+int brig_jailctl_run(brig_jailctl *c, uint64_t id, int plan, int out, int err, int status, int in) {
+        brig_jailctl_msg m = {
+                .op = BRIG_JAILCTL_RUN, .id = id, .flags = in >= 0 ? BRIG_JAILCTL_FLAG_STDIN : 0};
+        int fds[BRIG_JAILCTL_MAX_FDS] = {plan, out, err, status, in};
+
+        if (!brig_jailctl_is_open(c))
+                return -ESHUTDOWN;
+        return brig_jailctl_send(c->fd, &m, fds, in >= 0 ? 5 : 4);
+}
+
+int brig_jailctl_kill(brig_jailctl *c, uint64_t id, int sig) {
+        brig_jailctl_msg m = {.op = BRIG_JAILCTL_KILL, .id = id, .signal = sig};
+
+        if (!brig_jailctl_is_open(c))
+                return -ESHUTDOWN;
+        return brig_jailctl_send(c->fd, &m, NULL, 0);
+}
+
+int brig_jailctl_recv_from(brig_jailctl *c, brig_jailctl_msg *m, int *fds, size_t *ret_n_fds) {
+        if (!brig_jailctl_is_open(c))
+                return -ESHUTDOWN;
+        return brig_jailctl_recv(c->fd, m, fds, ret_n_fds);
+}
+
+/* --- the helper's command line and plan ---------------------------------------------------------- */
+
+void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, char *argv[BRIG_JAILCTL_ARGV_MAX]) {
+#define FD_NAME(n) [n] = #n
+        static const char *const fd_names[] = {FD_NAME(3), FD_NAME(4), FD_NAME(5), FD_NAME(6),
+                                               FD_NAME(7), FD_NAME(8), FD_NAME(9), FD_NAME(10)};
+#undef FD_NAME
+        _Static_assert(BRIG_JAILCTL_FD_CGROUP + BRIG_JAILCTL_MAX_CGROUP_FDS <= ELEMENTSOF(fd_names),
+                       "a name for every fd");
+        size_t n = 0;
+
+        argv[n++] = (char *) helper;
+        argv[n++] = (char *) "--" BRIG_JAILCTL_OPT_PLAN;
+        argv[n++] = (char *) fd_names[BRIG_JAILCTL_FD_PLAN];
+        argv[n++] = (char *) "--" BRIG_JAILCTL_OPT_STATUS;
+        argv[n++] = (char *) fd_names[BRIG_JAILCTL_FD_STATUS];
+        argv[n++] = (char *) "--" BRIG_JAILCTL_OPT_SECCOMP;
+        argv[n++] = (char *) fd_names[BRIG_JAILCTL_FD_SECCOMP];
+        argv[n++] = (char *) "--" BRIG_JAILCTL_OPT_CONTROL;
+        argv[n++] = (char *) fd_names[BRIG_JAILCTL_FD_CONTROL];
+        for (size_t i = 0; i < n_cgroup_fds && i < BRIG_JAILCTL_MAX_CGROUP_FDS; i++) {
+                argv[n++] = (char *) "--" BRIG_JAILCTL_OPT_CGROUP;
+                argv[n++] = (char *) fd_names[BRIG_JAILCTL_FD_CGROUP + i];
+        }
+        argv[n] = NULL;
+}
+
+int brig_jailctl_plan_memfd(const brig_plan *plan, int *ret_fd, brig_error *err) {
+        _cleanup_free_ char *json = brig_plan_to_json(plan);
+        _cleanup_close_ int fd = -1;
+
+        if (!json)
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        fd = memfd_create("brig-plan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "memfd for the plan");
+        size_t len = strlen(json);
+        for (size_t off = 0; off < len;) {
+                ssize_t n = write(fd, json + off, len - off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "write plan");
+                off += (size_t) n;
+        }
+        /* The helper reads from the offset, the spawner with pread() from 0: both see the whole plan, and
+         * nobody who holds the fd can change it under them. */
+        if (lseek(fd, 0, SEEK_SET) < 0 ||
+            fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "seal plan");
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* --- reapers ------------------------------------------------------------------------------------- */
+
+#define REAPER_PREFIX "brig-r"
+
+void brig_jailctl_reaper_name(uint64_t id, char buf[BRIG_JAILCTL_REAPER_NAME_MAX]) {
+        (void) snprintf(buf, BRIG_JAILCTL_REAPER_NAME_MAX, REAPER_PREFIX "%" PRIx64, id);
+}
+
+int brig_jailctl_reaper_parse(const char *comm, uint64_t *ret_id) {
+        size_t prefix = strlen(REAPER_PREFIX);
+        uint64_t id;
+
+        /* A 15-byte name may have been cut short: not ours to trust. */
+        if (strncmp(comm, REAPER_PREFIX, prefix) != 0 || strlen(comm) >= BRIG_JAILCTL_REAPER_NAME_MAX - 1 ||
+            sscanf(comm + prefix, "%" SCNx64, &id) != 1)
+                return -EINVAL;
+        *ret_id = id;
+        return 0;
+}
+
+/* --- status lines -------------------------------------------------------------------------------- */
+
+void brig_jail_report(int fd, const char *fmt, ...) {
+        char line[BRIG_JAIL_STATUS_LINE_MAX];
+        va_list ap;
+        int n;
+
+        va_start(ap, fmt);
+        n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+                return;
+        if ((size_t) n >= sizeof(line) - 1)
+                n = sizeof(line) - 2;
+        /* Details come from policies and argv: keep the record on one line. */
+        for (int i = 0; i < n; i++)
+                if (line[i] == '\n' || line[i] == '\r')
+                        line[i] = ' ';
+        line[n++] = '\n';
+        (void) !write(fd, line, (size_t) n);
+}
+
+void brig_jail_report_error(int fd, const char *stage, int r, const char *detail) {
+        brig_jail_report(fd, "error %s %d %s", stage, r < 0 ? -r : r, detail ? detail : "");
+}
+
+void brig_jail_report_end(int fd, int wstatus) {
+        if (WIFEXITED(wstatus))
+                brig_jail_report(fd, "exit %d", WEXITSTATUS(wstatus));
+        else
+                brig_jail_report(fd, "signal %d", WTERMSIG(wstatus));
+}
+
+void brig_jail_status_reader_space(brig_jail_status_reader *r, char **ret_buf, size_t *ret_len) {
+        *ret_buf = r->line + r->len;
+        *ret_len = sizeof(r->line) - r->len;
+}
+
+void brig_jail_status_reader_feed(brig_jail_status_reader *r, size_t n, brig_jail_status_cb cb,
+                                  void *userdata) {
+        char *nl;
+
+        r->len += n;
+        while ((nl = memchr(r->line, '\n', r->len))) {
+                size_t used = (size_t) (nl - r->line) + 1;
+                brig_jail_status st;
+                if (!r->overlong && brig_jail_status_parse(r->line, used - 1, &st) == 0)
+                        cb(&st, userdata);
+                r->overlong = false;
+                memmove(r->line, nl + 1, r->len - used);
+                r->len -= used;
+        }
+        /* No line of ours is this long: drop it up to its newline. */
+        if (r->len == sizeof(r->line)) {
+                r->len = 0;
+                r->overlong = true;
+        }
+}
+
+static const struct {
+        const char *name;
+        brig_jail_outcome outcome;
+} outcome_names[] = {
+        {"error", BRIG_JAIL_ERROR},     {"started", BRIG_JAIL_STARTED}, {"exit", BRIG_JAIL_EXITED},
+        {"signal", BRIG_JAIL_SIGNALED}, {"ready", BRIG_JAIL_READY},     {"holder", BRIG_JAIL_HOLDER},
+        {"pid", BRIG_JAIL_PID},         {"layer", BRIG_JAIL_LAYER},
+};
+
+int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) {
+        char buf[512], *p, *word;
+        brig_jail_status st = {.outcome = _BRIG_JAIL_OUTCOME_INVALID};
+
+        if (len >= sizeof(buf))
+                return -EINVAL;
+        memcpy(buf, line, len);
+        buf[len] = 0;
+        word = strtok_r(buf, " ", &p);
+        for (size_t i = 0; word && i < ELEMENTSOF(outcome_names); i++)
+                if (strcmp(word, outcome_names[i].name) == 0)
+                        st.outcome = outcome_names[i].outcome;
+        if (st.outcome == _BRIG_JAIL_OUTCOME_INVALID)
+                return -EINVAL;
+        if (st.outcome == BRIG_JAIL_STARTED || st.outcome == BRIG_JAIL_READY) {
+                *ret = st;
+                return 0;
+        }
+        if (st.outcome == BRIG_JAIL_ERROR || st.outcome == BRIG_JAIL_LAYER) {
+                word = strtok_r(NULL, " ", &p);
+                if (!word)
+                        return -EINVAL;
+                (void) snprintf(st.stage, sizeof(st.stage), "%s", word);
+        }
+        word = strtok_r(NULL, " ", &p);
+        if (!word)
+                return -EINVAL;
+        int v;
+        int max = st.outcome == BRIG_JAIL_HOLDER || st.outcome == BRIG_JAIL_PID ? INT32_MAX : 4096;
+        if (brig_parse_int(word, &v) < 0 || v < 0 || v > max)
+                return -EINVAL;
+        st.value = v;
+        if ((st.outcome == BRIG_JAIL_ERROR || st.outcome == BRIG_JAIL_LAYER) && p)
+                (void) snprintf(st.detail, sizeof(st.detail), "%s", p);
+        *ret = st;
+        return 0;
+}
+
+int brig_jail_status_to_error(const brig_jail_status *st, brig_error *err) {
+        int code = st->value > 0 ? -st->value : -EIO;
+
+        if (strcmp(st->stage, "execve") == 0)
+                return brig_error_set_errno(err, code,
+                                            st->value == ENOENT ? BRIG_KIND_NOT_FOUND : BRIG_KIND_IO,
+                                            "execve '%s'", st->detail);
+        if (strcmp(st->stage, "cwd") == 0)
+                return brig_error_set_errno(err, code, BRIG_KIND_INVALID_ARGUMENT, "cwd '%s'", st->detail);
+        return brig_error_set_errno(err, code, BRIG_KIND_SANDBOX, "sandbox layer %s '%s'", st->stage,
+                                    st->detail);
+}

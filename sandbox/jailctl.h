@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "sandbox/plan.h"
+
+/* Jail control: the one protocol between brigd (or brig) and the jails brig-jail builds. Both sides include
+ * this header; no fd number, message or status string is spelled anywhere else.
+ *
+ * Theory of operation. Processes:
+ *   brigd     the threaded daemon. Never forks: starts the helper with uv_spawn() for each environment (a
+ *             HOLD plan) and keeps the environment's control socket and status pipe; runs each command by
+ *             sending RUN to the environment's spawner.
+ *   brig      the CLI (`brig run`, `brig policy test`): single-threaded, fork+execs the helper with a RUN
+ *             plan and waits for it.
+ *   helper    brig-jail (sandbox/jail_main.c, sandbox/jail.c). Joins the cgroups it is given, reads the plan
+ *             and the seccomp program, clones the init with every namespace flag, writes its uid/gid maps,
+ *             says "holder PID" (HOLD), releases the init over a private sync pipe and waits for it. Dies
+ *             with its parent (PR_SET_PDEATHSIG), and the init with it: killing the helper kills the jail.
+ *   init      pid 1 of the jail's pid namespace (sandbox/jail.c). Builds the root, the hostname, loopback,
+ *             drops capabilities, sets no_new_privs, applies Landlock. RUN: forks the command and reports
+ *             how it ended. HOLD: sends PROXY (proxy mode), loads the seccomp filter (sending LISTENER),
+ *             says "ready" and becomes the spawner.
+ *   spawner   the init of a built environment (sandbox/spawner.c): forks a reaper per RUN, signals on KILL,
+ *             reaps orphans, and exits (ending the environment) when brigd hangs up the control socket.
+ *   reaper    one per RUN (sandbox/spawner.c): a child subreaper in a session of its own, named
+ *             brig_jailctl_reaper_name(id) so that a seccomp denial finds its call (worker/denials.c).
+ *             Starts the command, reports "exit N"/"signal N" for it and lingers while its children run.
+ *   command   what the agent asked for: rlimits, every fd but 0-2 (and status) closed, cwd, "started",
+ *             the seccomp filter (one-shot: its LISTENER sent to brig), execve().
+ *
+ * Channels (helper's fds are the BRIG_JAILCTL_FD_* below, named on its command line):
+ *   plan      fd 3, brigd/brig -> helper: the plan as JSON in a sealed memfd (brig_jailctl_plan_memfd()).
+ *   status    fd 4, helper, init and command -> brigd/brig: one-line records (brig_jail_status below);
+ *             each RUN has a status pipe of its own, written by the spawner, reaper and command.
+ *   seccomp   fd 5, brigd/brig -> helper: the compiled filter in a sealed memfd (sandbox/seccomp.h).
+ *   control   fd 6, a SOCK_SEQPACKET socketpair, one message per request with its fds (SCM_RIGHTS):
+ *               brigd -> spawner  RUN id (fds: ENTER plan memfd, stdout, stderr, status[, stdin]),
+ *                                 KILL id sig (to the command's process group, SIGKILL: its whole tree);
+ *               init -> brigd     PROXY (fds: listening TCP socket on 127.0.0.1:<plan's proxy_port> in the
+ *                                 jail's network namespace, and a NETLINK_SOCK_DIAG socket of it when the
+ *                                 kernel has one) before LISTENER; LISTENER (fd: the seccomp listener,
+ *                                 when the filter has audited denials) before "ready";
+ *               command -> brig   LISTENER (one-shot: brig answers the denials itself), before "started".
+ *             A hang-up by brigd ends the environment (the spawner exits, and with it the namespace).
+ *             brigd's end is a brig_jailctl object, shared by the environment and its running commands.
+ *   cgroup    fds 7.., brigd/brig -> helper: cgroup.procs files the helper joins before it forks.
+ * Writes of status lines are below PIPE_BUF, so lines of different processes never interleave. */
+
+/* --- the helper's command line ------------------------------------------------------------------- */
+
+enum {
+        BRIG_JAILCTL_FD_PLAN = 3,
+        BRIG_JAILCTL_FD_STATUS = 4,
+        BRIG_JAILCTL_FD_SECCOMP = 5,
+        BRIG_JAILCTL_FD_CONTROL = 6,
+        BRIG_JAILCTL_FD_CGROUP = 7, /* the first of up to BRIG_JAILCTL_MAX_CGROUP_FDS */
+};
+
+#define BRIG_JAILCTL_MAX_CGROUP_FDS 4
+#define BRIG_JAILCTL_OPT_PLAN "plan-fd"
+#define BRIG_JAILCTL_OPT_STATUS "status-fd"
+#define BRIG_JAILCTL_OPT_SECCOMP "seccomp-fd"
+#define BRIG_JAILCTL_OPT_CONTROL "control-fd"
+#define BRIG_JAILCTL_OPT_CGROUP "cgroup-fd"
+#define BRIG_JAILCTL_ARGV_MAX (10 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS)
+
+/* Fills argv (NULL-terminated) to run helper with the plan, status, seccomp and control fds at their
+ * BRIG_JAILCTL_FD_* numbers and n_cgroup_fds (at most BRIG_JAILCTL_MAX_CGROUP_FDS) cgroup fds from
+ * BRIG_JAILCTL_FD_CGROUP on. The strings are static. Async-signal-safe. */
+void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, char *argv[BRIG_JAILCTL_ARGV_MAX]);
+
+/* The plan as JSON in a new memfd, positioned at 0 and sealed against change, for the helper (fd 3) or a
+ * RUN message. */
+int brig_jailctl_plan_memfd(const brig_plan *plan, int *ret_fd, brig_error *err);
+
+/* --- control messages ---------------------------------------------------------------------------- */
+
+enum {
+        BRIG_JAILCTL_RUN = 1,
+        BRIG_JAILCTL_KILL = 2,
+        BRIG_JAILCTL_LISTENER = 3,
+        BRIG_JAILCTL_PROXY = 4,
+};
+
+enum {
+        BRIG_JAILCTL_FLAG_STDIN = 1 << 0,
+};
+
+#define BRIG_JAILCTL_MAX_FDS 5
+
+typedef struct brig_jailctl_msg {
+        uint32_t op;
+        uint32_t flags;
+        uint64_t id;
+        int32_t signal;
+        uint32_t reserved;
+} brig_jailctl_msg;
+
+/* Sends one message with n_fds descriptors. Returns 0 or -errno (-EAGAIN when the init's queue is full).
+ * Async-signal-safe; any thread. */
+int brig_jailctl_send(int control, const brig_jailctl_msg *m, const int *fds, size_t n_fds);
+
+/* Receives one message; descriptors arrive close-on-exec in fds (at most BRIG_JAILCTL_MAX_FDS), their
+ * number in *ret_n_fds. Returns 1, 0 on hang-up, or -errno. A message of the wrong size, or with more
+ * descriptors than that, is -EBADMSG; one whose descriptors we had no room to receive (out of fds) is
+ * -EMFILE. Either way its descriptors are closed. */
+int brig_jailctl_recv(int control, brig_jailctl_msg *m, int *fds, size_t *ret_n_fds);
+
+/* LISTENER and PROXY, sent by the jail (diag: -1 for none). Async-signal-safe. */
+int brig_jailctl_send_listener(int control, int listener);
+int brig_jailctl_send_proxy(int control, int listen_fd, int diag_fd);
+
+/* brigd's end of an environment's control socket, shared by the environment and every command it runs:
+ * each holder has a reference, and the socket is closed on the last unref. brig_jailctl_hangup() closes it
+ * at once (the environment stops: its spawner exits), after which sends fail with -ESHUTDOWN instead of
+ * reaching whatever reuses the number. Loop thread only (the count is not atomic). */
+typedef struct brig_jailctl brig_jailctl;
+
+/* Takes fd (also on failure). */
+int brig_jailctl_new(int fd, brig_jailctl **ret);
+brig_jailctl *brig_jailctl_ref(brig_jailctl *c);
+brig_jailctl *brig_jailctl_unref(brig_jailctl *c); /* returns NULL; accepts NULL */
+void brig_jailctl_unrefp(brig_jailctl **c);
+void brig_jailctl_hangup(brig_jailctl *c); /* accepts NULL */
+bool brig_jailctl_is_open(const brig_jailctl *c);
+
+/* RUN: fds plan, out, err, status and in (-1: none, the command's stdin is /dev/null). -ESHUTDOWN after a
+ * hang-up. */
+int brig_jailctl_run(brig_jailctl *c, uint64_t id, int plan, int out, int err, int status, int in);
+/* KILL: sig to command id's process group (SIGKILL: its whole tree). -ESHUTDOWN after a hang-up. */
+int brig_jailctl_kill(brig_jailctl *c, uint64_t id, int sig);
+/* The next message from the init, as brig_jailctl_recv(); -ESHUTDOWN after a hang-up. */
+int brig_jailctl_recv_from(brig_jailctl *c, brig_jailctl_msg *m, int *fds, size_t *ret_n_fds);
+
+/* --- reapers ------------------------------------------------------------------------------------- */
+
+/* The comm of command id's reaper: "brig-r<id in hex>". */
+#define BRIG_JAILCTL_REAPER_NAME_MAX 16
+void brig_jailctl_reaper_name(uint64_t id, char buf[BRIG_JAILCTL_REAPER_NAME_MAX]);
+/* The id in a /proc/PID/comm (without newline) named so; -EINVAL for any other name, or one of 15 bytes
+ * (the kernel may have cut it short). */
+int brig_jailctl_reaper_parse(const char *comm, uint64_t *ret_id);
+
+/* --- status lines -------------------------------------------------------------------------------- *
+ *   "error STAGE ERRNO DETAIL\n"  a layer could not be applied (or execve failed); nothing ran
+ *   "started\n"                   the command is about to execve
+ *   "exit CODE\n" | "signal SIGNO\n"  how the command ended
+ *   "holder PID\n"                HOLD: host pid of the environment's init, to enter it later; written
+ *                                 before the init is released, so before its "ready" (readers accept
+ *                                 both orders all the same)
+ *   "ready\n"                     HOLD: the environment is built
+ *   "pid PID\n"                   a spawned command's pid in its environment (it leads its own group)
+ *   "layer NAME VALUE DETAIL\n"    an optional layer's fate: "layer landlock 7 applied" (VALUE: the ABI),
+ *                                 "layer landlock 0 skipped: ..." or "layer landlock 0 off by policy" */
+
+#define BRIG_JAIL_STATUS_LINE_MAX 512
+
+typedef enum brig_jail_outcome {
+        BRIG_JAIL_ERROR,
+        BRIG_JAIL_STARTED,
+        BRIG_JAIL_EXITED,
+        BRIG_JAIL_SIGNALED,
+        BRIG_JAIL_READY,
+        BRIG_JAIL_HOLDER,
+        BRIG_JAIL_PID,
+        BRIG_JAIL_LAYER,
+        _BRIG_JAIL_OUTCOME_MAX,
+        _BRIG_JAIL_OUTCOME_INVALID = -22,
+} brig_jail_outcome;
+
+typedef struct brig_jail_status {
+        brig_jail_outcome outcome;
+        int value;        /* exit code, signal number, positive errno or pid */
+        char stage[32];   /* ERROR: the failed stage; LAYER: the layer's name */
+        char detail[200]; /* ERROR, LAYER */
+} brig_jail_status;
+
+/* Writes one record (newlines in it become spaces) with one write() of a stack buffer: used by the helper,
+ * the init and, between fork and execve, the command. */
+void brig_jail_report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void brig_jail_report_error(int fd, const char *stage, int r, const char *detail);
+/* "exit N" or "signal N" for a waitpid() status. */
+void brig_jail_report_end(int fd, int wstatus);
+
+/* Parses one status line (without the newline). Pure. */
+int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret);
+
+/* Turns an ERROR status into a client error: "sandbox: mount '/usr': permission denied". */
+int brig_jail_status_to_error(const brig_jail_status *st, brig_error *err);
+
+/* Splits a status stream into records. Read into brig_jail_status_reader_space(), then hand the number of
+ * bytes read to brig_jail_status_reader_feed(), which calls cb with every complete line that parses. A line
+ * longer than BRIG_JAIL_STATUS_LINE_MAX is dropped whole. */
+typedef struct brig_jail_status_reader {
+        char line[BRIG_JAIL_STATUS_LINE_MAX];
+        size_t len;
+        bool overlong; /* dropping the rest of a line that did not fit */
+} brig_jail_status_reader;
+
+typedef void (*brig_jail_status_cb)(const brig_jail_status *st, void *userdata);
+
+void brig_jail_status_reader_space(brig_jail_status_reader *r, char **ret_buf, size_t *ret_len);
+void brig_jail_status_reader_feed(brig_jail_status_reader *r, size_t n, brig_jail_status_cb cb,
+                                  void *userdata);

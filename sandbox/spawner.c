@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/* The spawner: the init of a built environment (a HOLD plan), which runs every command of the environment
+ * on brigd's request (RUN, KILL: sandbox/jailctl.h), one reaper per command. Runs in the single-threaded
+ * brig-jail helper's init, as the jail user with no capabilities, no_new_privs and the seccomp filter. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/parse.h"
+#include "sandbox/jail.h"
+#include "sandbox/jailctl.h"
+
+#define SPAWN_MAX_CHILDREN 1024
+#define SPAWN_PLAN_MAX (16 * 1024 * 1024)
+
+typedef struct spawn_child {
+        pid_t pid; /* the command's reaper */
+        uint64_t id;
+} spawn_child;
+
+#define KILL_MAX 4096 /* processes one kill looks at; an environment has at most its limits.processes */
+
+typedef struct command_args {
+        const brig_plan *plan;
+        const struct sock_fprog *prog;
+        int status;
+} command_args;
+
+#ifndef __SANITIZE_ADDRESS__
+/* The command's own stack while it shares the reaper's memory (it runs until execve). */
+static char command_stack[64 * 1024] __attribute__((aligned(16)));
+#endif
+
+static int command_start(void *arg) {
+        const command_args *a = arg;
+        sigset_t none;
+
+        (void) sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        brig__command_main(a->plan, a->prog, a->status, -1, false);
+}
+
+/* Between the init and a command: a child subreaper in a session of its own, so that the command's
+ * process group is the reaper's (signals reach it by that group) and whatever the command leaves behind,
+ * setsid() or not, stays below the reaper, where a kill finds it. Reports how the command ended on the
+ * status fd, then lingers, reaping, for as long as anything the command started still runs. */
+static _Noreturn void reaper_main(const brig_plan *plan, const struct sock_fprog *prog, int status) {
+        sigset_t all;
+        pid_t cmd, pid;
+        int st;
+
+        (void) sigfillset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+        if (setsid() < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+                brig_jail_report_error(status, "reaper", -errno, "");
+                _exit(127);
+        }
+        /* The reaper only waits while the command runs: it lends the command its memory until execve
+         * (CLONE_VM | CLONE_VFORK, as posix_spawn does), which saves a copy of its page tables per call. */
+        command_args a = {plan, prog, status};
+#ifdef __SANITIZE_ADDRESS__
+        /* ASan cannot follow a switch to a stack of our own: a plain fork in sanitizer builds. */
+        cmd = fork();
+        if (cmd == 0)
+                _exit(command_start(&a));
+#else
+        cmd = clone(command_start, command_stack + sizeof(command_stack), CLONE_VM | CLONE_VFORK | SIGCHLD,
+                    &a);
+#endif
+        if (cmd < 0) {
+                brig_jail_report_error(status, "fork", -errno, "command");
+                _exit(127);
+        }
+        /* Only the status fd: the command's output must reach EOF when the command and its children are
+         * done with it, not when we are. */
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; null >= 0 && fd < 3; fd++)
+                (void) dup2(null, fd);
+        (void) brig__close_fds_except(status);
+        for (;;) {
+                pid = waitpid(-1, &st, 0);
+                if (pid < 0 && errno == EINTR)
+                        continue;
+                if (pid < 0)
+                        _exit(0);
+                if (pid != cmd)
+                        continue;
+                brig_jail_report_end(status, st);
+                (void) close(status);
+                status = -1;
+        }
+}
+
+static int read_plan_fd(int fd, brig_plan **ret) {
+        struct stat st;
+        char *text;
+        brig_error err = BRIG_ERROR_INIT;
+        int r;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (st.st_size <= 0 || st.st_size > SPAWN_PLAN_MAX)
+                return -EFBIG;
+        text = malloc((size_t) st.st_size + 1);
+        if (!text)
+                return -ENOMEM;
+        ssize_t n = pread(fd, text, (size_t) st.st_size, 0);
+        if (n != st.st_size) {
+                free(text);
+                return n < 0 ? -errno : -EIO;
+        }
+        r = brig_plan_from_json(text, (size_t) n, ret, &err);
+        free(text);
+        if (r >= 0 && (*ret)->mode != BRIG_PLAN_ENTER) {
+                brig_plan_free(*ret);
+                r = -EINVAL;
+        }
+        return r;
+}
+
+/* Forks one command. fds: plan, stdout, stderr, status[, stdin]. Takes ownership of all of them. */
+static void spawn_run(const brig_jailctl_msg *m, int *fds, size_t n_fds, const struct sock_fprog *prog,
+                      spawn_child *children, size_t *n_children) {
+        bool has_stdin = m->flags & BRIG_JAILCTL_FLAG_STDIN;
+        brig_plan *plan = NULL;
+        int status = n_fds >= 4 ? fds[3] : -1, r;
+        pid_t pid;
+
+        if (n_fds != (has_stdin ? 5u : 4u)) {
+                if (status >= 0)
+                        brig_jail_report_error(status, "spawn", EBADMSG, "wrong descriptors");
+                goto out;
+        }
+        if (*n_children >= SPAWN_MAX_CHILDREN) {
+                brig_jail_report_error(status, "spawn", EAGAIN,
+                                       "too many commands running in this environment");
+                goto out;
+        }
+        if ((r = read_plan_fd(fds[0], &plan)) < 0) {
+                brig_jail_report_error(status, "plan", r, "read command plan");
+                goto out;
+        }
+        pid = fork();
+        if (pid < 0) {
+                brig_jail_report_error(status, "fork", -errno, "command");
+                goto out;
+        }
+        if (pid == 0) {
+                int in = has_stdin ? fds[4] : open("/dev/null", O_RDONLY | O_CLOEXEC);
+                /* 0..2 first, then the status fd out of their way: command_main closes everything else. */
+                int st = fcntl(status, F_DUPFD_CLOEXEC, 3);
+                if (in < 0 || st < 0 || dup2(in, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0) {
+                        brig_jail_report_error(status, "stdio", -errno, "");
+                        _exit(127);
+                }
+                /* dup2() onto itself keeps close-on-exec, which the descriptors arrived with. */
+                for (int fd = 0; fd < 3; fd++)
+                        (void) fcntl(fd, F_SETFD, 0);
+                /* brigd attributes a denied syscall to its call by the name of the reaper it runs under
+                 * (worker/denials.c); only this process can change its own comm. */
+                char name[BRIG_JAILCTL_REAPER_NAME_MAX];
+                brig_jailctl_reaper_name(m->id, name);
+                (void) prctl(PR_SET_NAME, name, 0, 0, 0);
+                reaper_main(plan, prog, st);
+        }
+        children[(*n_children)++] = (spawn_child){.pid = pid, .id = m->id};
+        brig_jail_report(status, "pid %d", (int) pid);
+out:
+        brig_plan_free(plan);
+        for (size_t i = 0; i < n_fds; i++)
+                (void) close(fds[i]);
+}
+
+static void spawn_reap(spawn_child *children, size_t *n_children) {
+        pid_t pid;
+
+        /* Each command's reaper reported how its command ended; here they and orphans only go. */
+        while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+                for (size_t i = 0; i < *n_children; i++)
+                        if (children[i].pid == pid) {
+                                children[i] = children[--(*n_children)];
+                                break;
+                        }
+}
+
+/* The live processes below root in this pid namespace, from /proc (ours: the environment's), into pids
+ * (at most KILL_MAX). Zombies are left out: they are dead already, and their reaping is their parent's. */
+static size_t live_descendants(pid_t root, pid_t *pids) {
+        static pid_t pid_of[KILL_MAX], ppid_of[KILL_MAX];
+        static bool zombie[KILL_MAX];
+        size_t n_procs = 0, n = 0;
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+
+        while (d && (de = readdir(d)) && n_procs < KILL_MAX) {
+                char path[64], buf[512], state;
+                int pid, fd, ppid;
+                if (brig_parse_int(de->d_name, &pid) < 0 || pid <= 1)
+                        continue;
+                (void) snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+                if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                        continue;
+                ssize_t len = read(fd, buf, sizeof(buf) - 1);
+                (void) close(fd);
+                if (len <= 0)
+                        continue;
+                buf[len] = 0;
+                /* "pid (comm) state ppid ...": comm may hold anything, ')' included. */
+                char *end = strrchr(buf, ')');
+                if (end && sscanf(end + 1, " %c %d", &state, &ppid) == 2) {
+                        pid_of[n_procs] = pid;
+                        ppid_of[n_procs] = ppid;
+                        zombie[n_procs++] = state == 'Z' || state == 'X';
+                }
+        }
+        if (d)
+                closedir(d);
+        /* Breadth first from root; pids[] doubles as the queue (zombies are walked through, then dropped).
+         */
+        static pid_t queue[KILL_MAX];
+        size_t head = 0, tail = 0;
+        queue[tail++] = root;
+        while (head < tail)
+                for (size_t i = 0, parent = (size_t) queue[head++]; i < n_procs && tail < KILL_MAX; i++)
+                        if ((size_t) ppid_of[i] == parent) {
+                                queue[tail++] = pid_of[i];
+                                if (!zombie[i])
+                                        pids[n++] = pid_of[i];
+                        }
+        return n;
+}
+
+/* Kills a command's reaper and everything below it. Orphans of the command are reparented to its reaper
+ * (a child subreaper), so this reaches what left the command's session too. A process with SIGKILL pending
+ * cannot finish a fork, but /proc is no snapshot (a process reparented while we read can be missed once):
+ * so look and kill again until nothing below the reaper lives. The reaper goes last, so that no orphan
+ * escapes to the init meanwhile. Bounded: at most about two seconds. */
+static void kill_tree(pid_t reaper) {
+        static pid_t pids[KILL_MAX];
+
+        for (int pass = 0; pass < 2000; pass++) {
+                size_t n = live_descendants(reaper, pids);
+                if (n == 0)
+                        break;
+                for (size_t i = 0; i < n; i++)
+                        (void) kill(pids[i], SIGKILL);
+                (void) usleep(1000);
+        }
+        (void) kill(reaper, SIGKILL);
+}
+
+/* The environment's pid 1 once it is built: forks the commands brigd sends over the control socket, tells
+ * each one's status fd how it ended, reaps everything reparented to it, and exits (taking the whole
+ * environment down) when brigd hangs up. Runs as the jail user with no capabilities and no_new_privs. */
+_Noreturn void brig__spawner_main(int status, int control, const struct sock_fprog *prog) {
+        static spawn_child children[SPAWN_MAX_CHILDREN];
+        size_t n_children = 0;
+        sigset_t chld;
+        int sfd;
+
+        /* Same uid as the agent's processes: not dumpable, so they cannot open our /proc/1/mem and such. */
+        (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        (void) sigemptyset(&chld);
+        (void) sigaddset(&chld, SIGCHLD);
+        sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sfd < 0) {
+                brig_jail_report_error(status, "signalfd", -errno, "");
+                _exit(1);
+        }
+        /* Keep 0..2 taken, so descriptors that arrive with requests never land there. */
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        for (int fd = 0; null >= 0 && fd < 3; fd++)
+                if (fd != null)
+                        (void) dup3(null, fd, O_CLOEXEC);
+        if (null > 2)
+                (void) close(null);
+        brig_jail_report(status, "ready");
+        for (;;) {
+                struct pollfd p[2] = {{.fd = control, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        _exit(1);
+                }
+                if (p[1].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+                        while (read(sfd, &si, sizeof(si)) == sizeof(si))
+                                ;
+                        spawn_reap(children, &n_children);
+                }
+                if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                        brig_jailctl_msg m;
+                        int fds[BRIG_JAILCTL_MAX_FDS];
+                        size_t n_fds = 0;
+                        int r = brig_jailctl_recv(control, &m, fds, &n_fds);
+                        if (r == 0 || (r < 0 && r != -EBADMSG && r != -EAGAIN))
+                                _exit(0); /* brigd is gone: so is the environment */
+                        if (r < 0)
+                                continue;
+                        if (m.op == BRIG_JAILCTL_RUN)
+                                spawn_run(&m, fds, n_fds, prog, children, &n_children);
+                        else {
+                                for (size_t i = 0; i < n_fds; i++)
+                                        (void) close(fds[i]);
+                                if (m.op == BRIG_JAILCTL_KILL && m.signal > 0 && m.signal < 65)
+                                        for (size_t i = 0; i < n_children; i++) {
+                                                if (children[i].id != m.id)
+                                                        continue;
+                                                /* Other signals go to the command's process group (the
+                                                 * reaper, in it, blocks them all). */
+                                                if (m.signal == SIGKILL)
+                                                        kill_tree(children[i].pid);
+                                                else
+                                                        (void) kill(-children[i].pid, m.signal);
+                                        }
+                        }
+                        /* A command may have ended before its pid was recorded. */
+                        spawn_reap(children, &n_children);
+                }
+        }
+}

@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: MIT */
+/* The jail-control protocol's pieces that need no jail: the helper's command line, the plan memfd, reaper
+ * names, status lines split from a stream, and brigd's shared end of the control socket (a real
+ * socketpair). */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/cleanup.h"
+#include "sandbox/jailctl.h"
+#include "sandbox/policy.h"
+
+static void test_jailctl__helper_argv_names_each_fd(void **state) {
+        (void) state;
+        char *argv[BRIG_JAILCTL_ARGV_MAX];
+        static const char *const want[] = {
+                "brig-jail", "--plan-fd",    "3", "--status-fd", "4", "--seccomp-fd",
+                "5",         "--control-fd", "6", "--cgroup-fd", "7", "--cgroup-fd",
+                "8",         "--cgroup-fd",  "9", "--cgroup-fd", "10"};
+
+        brig_jailctl_helper_argv("brig-jail", 0, argv);
+        for (size_t i = 0; i < 9; i++)
+                assert_string_equal(argv[i], want[i]);
+        assert_null(argv[9]);
+        brig_jailctl_helper_argv("brig-jail", BRIG_JAILCTL_MAX_CGROUP_FDS, argv);
+        for (size_t i = 0; i < 9 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS; i++)
+                assert_string_equal(argv[i], want[i]);
+        assert_null(argv[9 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS]);
+}
+
+/* The helper reads the plan from the fd's offset, the spawner from 0: both must see all of it, unchanged. */
+static void test_jailctl__plan_memfd_is_whole_at_zero_and_sealed(void **state) {
+        (void) state;
+        static const brig_identity ident = {.uid_outside = 4242, .gid_outside = 4343};
+        static const char *const argv[] = {"/bin/true", NULL};
+        _cleanup_(brig_policy_freep) brig_policy *pol = NULL;
+        _cleanup_(brig_plan_freep) brig_plan *plan = NULL, *back = NULL;
+        _cleanup_free_ char *json = NULL, *text = NULL;
+        _cleanup_close_ int fd = -1;
+        brig_error err = BRIG_ERROR_INIT;
+
+        assert_int_equal(brig_policy_parse("{}", 2, "<inline>", &pol, NULL, &err), 0);
+        brig_plan_request req = {.argv = argv, .mode = BRIG_PLAN_ENTER};
+        assert_int_equal(brig_plan_build(pol, &req, &ident, &plan, &err), 0);
+        assert_int_equal(brig_jailctl_plan_memfd(plan, &fd, &err), 0);
+        assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        json = brig_plan_to_json(plan);
+        size_t len = strlen(json);
+        text = calloc(1, len + 2);
+        assert_int_equal(read(fd, text, len + 1), (ssize_t) len);
+        assert_string_equal(text, json);
+        assert_int_equal(brig_plan_from_json(text, len, &back, &err), 0);
+        int seals = fcntl(fd, F_GET_SEALS);
+        assert_int_equal(seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
+                         F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+        assert_int_equal(pwrite(fd, "x", 1, 0), -1);
+}
+
+static void test_jailctl__reaper_name_round_trips(void **state) {
+        (void) state;
+        char name[BRIG_JAILCTL_REAPER_NAME_MAX];
+        uint64_t id = 0;
+
+        brig_jailctl_reaper_name(0x2a, name);
+        assert_string_equal(name, "brig-r2a");
+        assert_int_equal(brig_jailctl_reaper_parse(name, &id), 0);
+        assert_int_equal(id, 0x2a);
+        /* The longest that fits the kernel's 15 bytes uncut is 14. */
+        brig_jailctl_reaper_name(0xffffffffULL, name);
+        assert_int_equal(brig_jailctl_reaper_parse(name, &id), 0);
+        assert_int_equal(id, 0xffffffffULL);
+        assert_int_equal(brig_jailctl_reaper_parse("brig-r123456789", &id), -EINVAL); /* 15: maybe cut */
+        assert_int_equal(brig_jailctl_reaper_parse("bash", &id), -EINVAL);
+        assert_int_equal(brig_jailctl_reaper_parse("brig-r", &id), -EINVAL);
+        assert_int_equal(brig_jailctl_reaper_parse("brig-rxyz", &id), -EINVAL);
+}
+
+typedef struct seen {
+        brig_jail_status st[8];
+        size_t n;
+} seen;
+
+static void seen_cb(const brig_jail_status *st, void *userdata) {
+        seen *s = userdata;
+        assert_true(s->n < 8);
+        s->st[s->n++] = *st;
+}
+
+static void feed(brig_jail_status_reader *r, const char *data, seen *s) {
+        size_t len = strlen(data);
+
+        while (len > 0) {
+                char *space;
+                size_t room;
+                brig_jail_status_reader_space(r, &space, &room);
+                assert_true(room > 0);
+                size_t n = len < room ? len : room;
+                memcpy(space, data, n);
+                brig_jail_status_reader_feed(r, n, seen_cb, s);
+                data += n;
+                len -= n;
+        }
+}
+
+static void test_jailctl__status_reader_splits_lines(void **state) {
+        (void) state;
+        brig_jail_status_reader r = {0};
+        seen s = {0};
+
+        feed(&r, "pid 7\nex", &s);
+        assert_int_equal(s.n, 1);
+        feed(&r, "it 3\nerror cwd 2 /nope\nbogus\n", &s);
+        assert_int_equal(s.n, 3);
+        assert_int_equal(s.st[0].outcome, BRIG_JAIL_PID);
+        assert_int_equal(s.st[0].value, 7);
+        assert_int_equal(s.st[1].outcome, BRIG_JAIL_EXITED);
+        assert_int_equal(s.st[1].value, 3);
+        assert_int_equal(s.st[2].outcome, BRIG_JAIL_ERROR);
+        assert_string_equal(s.st[2].stage, "cwd");
+        assert_string_equal(s.st[2].detail, "/nope");
+}
+
+/* A line longer than any record goes whole: its tail is not read as a record of its own. */
+static void test_jailctl__status_reader_drops_overlong_lines_whole(void **state) {
+        (void) state;
+        brig_jail_status_reader r = {0};
+        seen s = {0};
+        char line[3 * BRIG_JAIL_STATUS_LINE_MAX];
+
+        memset(line, 'x', sizeof(line));
+        memcpy(line + sizeof(line) - 16, " exit 5", 7);
+        memcpy(line + 2 * BRIG_JAIL_STATUS_LINE_MAX, "exit 9 ", 7);
+        line[sizeof(line) - 1] = 0;
+        feed(&r, line, &s);
+        feed(&r, "\nsignal 9\n", &s);
+        assert_int_equal(s.n, 1);
+        assert_int_equal(s.st[0].outcome, BRIG_JAIL_SIGNALED);
+        assert_int_equal(s.st[0].value, 9);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_jailctl__helper_argv_names_each_fd),
+                cmocka_unit_test(test_jailctl__plan_memfd_is_whole_at_zero_and_sealed),
+                cmocka_unit_test(test_jailctl__reaper_name_round_trips),
+                cmocka_unit_test(test_jailctl__status_reader_splits_lines),
+                cmocka_unit_test(test_jailctl__status_reader_drops_overlong_lines_whole),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
