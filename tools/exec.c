@@ -4,12 +4,14 @@
  *
  * Theory of operation. brig_exec_start() builds the command's plan (pure), writes it to a memfd and sends
  * it, with the child ends of fresh stdout, stderr, status (and stdin) pipes, to the environment's init over
- * its control socket (sandbox/jailctl.h); the init forks the command. The status pipe says "pid N" and, when
- * the command ends, "exit N" or "signal N"; the call is over once that is known and stdout, stderr and
+ * its control socket (RUN, sandbox/jailctl.h); the init forks the command. The status pipe says "pid N" and,
+ * when the command ends, "exit N" or "signal N"; the call is over once that is known and stdout, stderr and
  * status have reached EOF, or, for output held open by a background child, DRAIN_MS later and only after
  * everything already in the pipes has been read (a timer alone never ends a call while bytes are pending:
  * under load the loop can run the timer before it polls the pipes). Only then is ops->done called, once.
- * Cancel and timeout ask the init to SIGKILL the command's process group. */
+ * Cancel and timeout ask the init to SIGKILL the command's process group. The call holds its own reference
+ * to the environment's control socket (brig_jailctl): once the environment has hung up, a KILL fails with
+ * -ESHUTDOWN instead of reaching whatever reuses the fd number. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -44,8 +46,8 @@ struct brig_exec {
         void *userdata;
         exec_state state;
 
-        uint64_t id; /* the spawner's name for this command */
-        int control; /* borrowed: the environment's control socket */
+        uint64_t id;           /* the spawner's name for this command */
+        brig_jailctl *control; /* our reference to the environment's control socket */
         uv_pipe_t out, err, status, in;
         uv_timer_t timer, drain;
         uv_write_t in_req;
@@ -91,6 +93,7 @@ static void handle_closed_cb(uv_handle_t *h) {
                 brig_buf_done(&e->out_buf);
                 brig_buf_done(&e->err_buf);
                 free(e->stdin_data);
+                brig_jailctl_unref(e->control);
                 free(e);
         }
 }
@@ -146,13 +149,12 @@ static void finish(brig_exec *e) {
 }
 
 static void kill_jail(brig_exec *e) {
-        brig_jailctl_msg m = {.op = BRIG_JAILCTL_KILL, .id = e->id, .signal = SIGKILL};
-
         if (e->exited || e->killed)
                 return;
         e->killed = true;
-        /* The spawner kills the command's whole process group. If it is gone, so is everything it ran. */
-        (void) brig_jailctl_send(e->control, &m, NULL, 0);
+        /* The spawner kills the command's whole process group. If it is gone (or the environment hung up on
+         * it), so is everything it ran. */
+        (void) brig_jailctl_kill(e->control, e->id, SIGKILL);
         /* Drain whatever is left so EOF arrives. */
         brig_exec_set_paused(e, false);
 }
@@ -386,10 +388,9 @@ int brig_exec_write_stdin(brig_exec *e, const char *data, size_t len, bool close
 }
 
 int brig_exec_signal(brig_exec *e, int sig) {
-        brig_jailctl_msg m = {.op = BRIG_JAILCTL_KILL, .id = e->id, .signal = sig};
         if (e->state != EXEC_RUNNING || e->exited)
                 return -ESRCH;
-        return brig_jailctl_send(e->control, &m, NULL, 0);
+        return brig_jailctl_kill(e->control, e->id, sig);
 }
 
 void brig_exec_cancel(brig_exec *e) {
@@ -439,7 +440,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                                       "arguments.timeout_ms: %llu exceeds the policy's wall_time of %llu ms",
                                       (unsigned long long) timeout,
                                       (unsigned long long) ctx->policy->limits.wall_time_ms);
-        if (ctx->control_fd < 0)
+        if (!brig_jailctl_is_open(ctx->control))
                 return brig_error_set(err, -EBADF, BRIG_KIND_INTERNAL, "no environment to run in");
         brig_plan_request req = {
                 .argv = (const char *const *) args->argv,
@@ -475,7 +476,8 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         e->userdata = userdata;
         e->budget = ctx->policy->limits.output_bytes;
         e->start_ns = uv_hrtime();
-        e->control = ctx->control_fd;
+        e->control = brig_jailctl_ref(ctx->control);
+        e->ctx.control = NULL; /* borrowed: ours is e->control */
         e->id = ++next_id;
         e->background = args->background;
 
@@ -495,10 +497,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 e->has_in = true;
         }
 
-        int fds[BRIG_JAILCTL_MAX_FDS] = {plan_fd, out[1], errp[1], st[1], in[0]};
-        brig_jailctl_msg m = {
-                .op = BRIG_JAILCTL_RUN, .id = e->id, .flags = want_stdin ? BRIG_JAILCTL_FLAG_STDIN : 0};
-        r = brig_jailctl_send(ctx->control_fd, &m, fds, want_stdin ? 5 : 4);
+        r = brig_jailctl_run(e->control, e->id, plan_fd, out[1], errp[1], st[1], in[0]);
         /* The child ends now live in the spawner (or nowhere): ours must go, or EOF would never come. */
         brig_closep(&out[1]);
         brig_closep(&errp[1]);

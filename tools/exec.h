@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "common/text.h"
+#include "sandbox/jailctl.h"
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
 
@@ -39,7 +40,8 @@ typedef struct brig_exec_context {
         uv_loop_t *loop;
         const brig_policy *policy;
         brig_identity identity;
-        int control_fd; /* the environment's control socket (its init spawns the command) */
+        brig_jailctl *control; /* borrowed: the environment's control socket (its init spawns the command);
+                                * brig_exec_start() takes a reference of its own */
 } brig_exec_context;
 
 typedef enum brig_stream {

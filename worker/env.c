@@ -76,6 +76,7 @@ static void env_free(brig_env *env) {
         free(env->quarantine_reason);
         free(env->spare_dir);
         free(env->spare_leftover);
+        brig_jailctl_unref(env->control);
         free(env->dir);
         free(env->workspace);
         free(env);
@@ -154,7 +155,6 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
         env->owner = owner;
         env->policy = policy;
         brig_policies_hold(policy);
-        env->control_fd = -1;
         env->cg.oom_fd = -1;
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
         if (!(env->policy_key = strdup(policy_key)) || asprintf(&env->dir, "%s/%s", w->envs_dir, id) < 0 ||
@@ -416,6 +416,7 @@ static void spare_dir_gone(brig_env *env) {
                 return;
         remove_dir_async(env->w, env->spare_leftover);
         free(env->spare_leftover);
+        brig_jailctl_unref(env->control);
         env->spare_leftover = NULL;
 }
 
@@ -579,6 +580,13 @@ static void audit_env(brig_env *env, const char *type, const char *error) {
         (void) brig__worker_audit(env->w, ev);
 }
 
+/* The init exits when we hang up; commands still running keep their references, and their KILLs then fail
+ * cleanly (-ESHUTDOWN). */
+static void hang_up(brig_env *env) {
+        brig_jailctl_hangup(env->control);
+        env->control = brig_jailctl_unref(env->control);
+}
+
 static void holder_gone(brig_env *env) {
         brig_error err = BRIG_ERROR_INIT;
 
@@ -587,7 +595,7 @@ static void holder_gone(brig_env *env) {
         brig__denials_stop(env);
         brig__proxy_stop(env);
         audit_env(env, "environment_stop", env->start_error.code ? env->start_error.msg : NULL);
-        brig_closep(&env->control_fd);
+        hang_up(env);
         env->init_pid = 0;
         env->state = BRIG_ENV_STOPPED;
         brig__cgroup_release(env->w, &env->cg);
@@ -622,11 +630,11 @@ static void holder_exit_cb(uv_process_t *p, int64_t status, int sig) {
  * whole (MSG_CTRUNC: we had no free descriptor for what it carried) fails the start: an environment never
  * runs without the listener or proxy its policy asked for. */
 static int init_messages(brig_env *env, brig_error *err) {
-        for (int i = 0; i < 4 && env->control_fd >= 0; i++) {
+        for (int i = 0; i < 4 && brig_jailctl_is_open(env->control); i++) {
                 int fds[BRIG_JAILCTL_MAX_FDS];
                 size_t n_fds = 0;
                 brig_jailctl_msg m;
-                int r = brig_jailctl_recv(env->control_fd, &m, fds, &n_fds);
+                int r = brig_jailctl_recv_from(env->control, &m, fds, &n_fds);
 
                 if (r == -EAGAIN)
                         return 0;
@@ -804,6 +812,12 @@ static int holder_start(brig_env *env, brig_error *err) {
                 return undo_cgroups(env, r);
         }
         (void) fcntl(pair[0], F_SETFL, O_NONBLOCK);
+        if ((r = brig_jailctl_new(pair[0], &env->control)) < 0) {
+                (void) close(pair[1]);
+                for (int i = 0; i < n_cg; i++)
+                        (void) close(cg_fds[i]);
+                return undo_cgroups(env, brig_error_set(err, r, BRIG_KIND_INTERNAL, "out of memory"));
+        }
         env->start_error = (brig_error) BRIG_ERROR_INIT;
         env->holder_exited = env->status_eof = false;
         env->status = (brig_jail_status_reader){0};
@@ -836,7 +850,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         for (int i = 0; i < n_cg; i++)
                 (void) close(cg_fds[i]);
         if (r < 0) {
-                (void) close(pair[0]);
+                hang_up(env);
                 uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
                 uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
                 uv_close((uv_handle_t *) &env->start_timer, holder_closed_cb);
@@ -844,7 +858,6 @@ static int holder_start(brig_env *env, brig_error *err) {
                                                         "environment \"%s\": spawn holder: %s", env->id,
                                                         uv_strerror(r)));
         }
-        env->control_fd = pair[0];
         (void) uv_read_start((uv_stream_t *) &env->holder_status, holder_alloc_cb, holder_read_cb);
         env->state = BRIG_ENV_STARTING;
         (void) uv_timer_start(&env->start_timer, start_timer_cb, (uint64_t) w->start_timeout_s * 1000, 0);
@@ -924,7 +937,7 @@ void brig_env_stop(brig_env *env) {
         /* The init exits when we hang up; the helper's death takes it too (PR_SET_PDEATHSIG), and the init's
          * death the whole pid namespace. */
         env->stopping = true;
-        brig_closep(&env->control_fd);
+        hang_up(env);
         (void) uv_process_kill(&env->holder, SIGKILL);
 }
 

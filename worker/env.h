@@ -78,7 +78,8 @@ struct brig_env {
         bool holder_exited, status_eof;
         brig_jail_status_reader status; /* the holder's status pipe */
         pid_t init_pid;
-        int control_fd; /* to the holder's init, the spawner of every command (sandbox/jailctl.h) */
+        brig_jailctl *control; /* to the holder's init, the spawner of every command (sandbox/jailctl.h);
+                                * running commands hold references too */
         struct brig_denials *denials; /* audited seccomp denials while running (worker/denials.h) */
         struct brig_proxy *proxy;     /* the network proxy while running, proxy mode only (worker/proxy.h) */
         bool ready_seen;              /* the init said "ready"; running once its pid is known too */

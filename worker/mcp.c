@@ -258,7 +258,7 @@ static brig_exec_context exec_context(const brig_conn *c, const brig_env *env) {
                 .loop = c->w->loop,
                 .policy = env->policy->policy,
                 .identity = env->identity,
-                .control_fd = env->control_fd,
+                .control = env->control,
         };
 }
 

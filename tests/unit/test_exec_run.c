@@ -2,7 +2,9 @@
 /* The exec tool's run-time half against a real loop, real pipes and a real control socket, with this test
  * in the environment init's place: it receives the RUN message and its descriptors and plays the command
  * (writes its output and its status), so the order of events is the test's to choose. */
+#include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,9 +41,10 @@ static void done_cb(const brig_exec_result *res, void *userdata) {
         snprintf(c->out, sizeof(c->out), "%.*s", (int) res->out->len, res->out->data ? res->out->data : "");
 }
 
-/* A fake init's side of one exec: the command's fds, in RUN's order. */
+/* A fake init's side of one exec: the command's fds, in RUN's order; control is brigd's end (sp[0]). */
 typedef struct fake_run {
         int plan, out, err, status;
+        brig_jailctl *control;
 } fake_run;
 
 static brig_exec *start(uv_loop_t *loop, brig_policy **pol, int sp[2], captured *cap, fake_run *run) {
@@ -58,12 +61,15 @@ static brig_exec *start(uv_loop_t *loop, brig_policy **pol, int sp[2], captured 
 
         assert_int_equal(brig_policy_parse(json, strlen(json), "<inline>", pol, NULL, &err), 0);
         assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
-        brig_exec_context ctx = {.loop = loop, .policy = *pol, .identity = ident, .control_fd = sp[0]};
+        brig_jailctl *control = NULL;
+        assert_int_equal(brig_jailctl_new(sp[0], &control), 0);
+        brig_exec_context ctx = {.loop = loop, .policy = *pol, .identity = ident, .control = control};
         assert_int_equal(brig_exec_start(&ctx, &args, &ops, cap, &e, &err), 0);
         assert_int_equal(brig_jailctl_recv(sp[1], &m, fds, &n), 1);
         assert_int_equal(m.op, BRIG_JAILCTL_RUN);
         assert_int_equal(n, 4);
-        *run = (fake_run){.plan = fds[0], .out = fds[1], .err = fds[2], .status = fds[3]};
+        *run = (fake_run){
+                .plan = fds[0], .out = fds[1], .err = fds[2], .status = fds[3], .control = control};
         return e;
 }
 
@@ -98,7 +104,7 @@ static void test_exec__drain_reads_what_the_pipe_holds(void **state) {
 
         close(run.out);
         close(run.err);
-        close(sp[0]);
+        run.control = brig_jailctl_unref(run.control);
         close(sp[1]);
         (void) uv_run(&loop, UV_RUN_DEFAULT);
         assert_int_equal(uv_loop_close(&loop), 0);
@@ -126,7 +132,48 @@ static void test_exec__eof_ends_the_call_with_all_output(void **state) {
         assert_int_equal(cap.exit_code, 3);
         assert_string_equal(cap.out, "hello\n");
 
-        close(sp[0]);
+        run.control = brig_jailctl_unref(run.control);
+        close(sp[1]);
+        (void) uv_run(&loop, UV_RUN_DEFAULT);
+        assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+/* The environment hangs up its control socket (stop, restart) while a background command's call still
+ * lives, and the fd number is reused (here by a fresh socketpair). A signal for the command must fail, not
+ * go to whatever now holds that number. */
+static void test_exec__signal_after_hang_up_goes_nowhere(void **state) {
+        (void) state;
+        uv_loop_t loop;
+        _cleanup_(brig_policy_freep) brig_policy *pol = NULL;
+        int sp[2], reuse[2];
+        captured cap = {0};
+        fake_run run;
+        char byte;
+
+        assert_int_equal(uv_loop_init(&loop), 0);
+        brig_exec *e = start(&loop, &pol, sp, &cap, &run);
+        close(run.plan);
+        /* What brig_env_stop() does with the environment's reference. */
+        brig_jailctl_hangup(run.control);
+        run.control = brig_jailctl_unref(run.control);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, reuse), 0);
+        assert_int_equal(reuse[0], sp[0]); /* the number the control socket had now names another socket */
+        assert_int_equal(brig_exec_signal(e, SIGTERM), -ESHUTDOWN);
+        assert_int_equal(recv(reuse[1], &byte, 1, MSG_DONTWAIT), -1);
+        assert_int_equal(errno, EAGAIN);
+        /* Nor the KILL of a cancel. */
+        brig_exec_cancel(e);
+        assert_int_equal(recv(reuse[1], &byte, 1, MSG_DONTWAIT), -1);
+        /* The init is gone: so is the command, its pipes close and the call ends. */
+        close(run.out);
+        close(run.err);
+        close(run.status);
+        while (!cap.done)
+                (void) uv_run(&loop, UV_RUN_ONCE);
+        assert_true(cap.done);
+
+        close(reuse[0]);
+        close(reuse[1]);
         close(sp[1]);
         (void) uv_run(&loop, UV_RUN_DEFAULT);
         assert_int_equal(uv_loop_close(&loop), 0);
@@ -222,6 +269,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_exec__drain_reads_what_the_pipe_holds),
                 cmocka_unit_test(test_exec__eof_ends_the_call_with_all_output),
+                cmocka_unit_test(test_exec__signal_after_hang_up_goes_nowhere),
                 cmocka_unit_test(test_exec__result_wire_bytes_are_bounded),
                 cmocka_unit_test(test_exec__result_text_keeps_short_output_and_excerpts_long),
         };

@@ -149,6 +149,69 @@ static void test_jailctl__status_reader_drops_overlong_lines_whole(void **state)
         assert_int_equal(s.st[0].value, 9);
 }
 
+/* brigd's end of a control socket: shared, closed on the last unref, and after a hang-up a KILL fails
+ * instead of going out on whatever reuses the number. */
+static void test_jailctl__control_is_refcounted_and_hangs_up(void **state) {
+        (void) state;
+        brig_jailctl *c = NULL, *other;
+        brig_jailctl_msg m;
+        int sp[2], fds[BRIG_JAILCTL_MAX_FDS], reuse[2];
+        size_t n = 0;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+        assert_int_equal(fcntl(sp[1], F_SETFL, O_NONBLOCK), 0);
+        assert_int_equal(brig_jailctl_new(sp[0], &c), 0);
+        other = brig_jailctl_ref(c);
+        assert_int_equal(brig_jailctl_kill(other, 7, SIGTERM), 0);
+        assert_int_equal(brig_jailctl_recv(sp[1], &m, fds, &n), 1);
+        assert_int_equal(m.op, BRIG_JAILCTL_KILL);
+        assert_int_equal(m.id, 7);
+        assert_int_equal(m.signal, SIGTERM);
+        assert_int_equal(n, 0);
+
+        /* One reference gone: still open, the peer sees no hang-up. */
+        c = brig_jailctl_unref(c);
+        assert_true(brig_jailctl_is_open(other));
+        assert_int_equal(brig_jailctl_recv(sp[1], &m, fds, &n), -EAGAIN);
+
+        /* The environment stops: the peer sees the hang-up at once, the command's reference stays. */
+        brig_jailctl_hangup(other);
+        assert_false(brig_jailctl_is_open(other));
+        assert_int_equal(brig_jailctl_recv(sp[1], &m, fds, &n), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, reuse), 0);
+        assert_int_equal(reuse[0], sp[0]);
+        assert_int_equal(brig_jailctl_kill(other, 7, SIGKILL), -ESHUTDOWN);
+        assert_int_equal(brig_jailctl_run(other, 8, reuse[0], reuse[0], reuse[0], reuse[0], -1), -ESHUTDOWN);
+        assert_int_equal(brig_jailctl_recv(reuse[1], &m, fds, &n), -EAGAIN);
+        brig_jailctl_hangup(other); /* idempotent: must not close the reused number */
+        assert_int_equal(fcntl(reuse[0], F_GETFD), FD_CLOEXEC);
+        other = brig_jailctl_unref(other);
+        assert_null(other);
+        assert_int_equal(fcntl(reuse[0], F_GETFD), FD_CLOEXEC);
+        close(reuse[0]);
+        close(reuse[1]);
+        close(sp[1]);
+}
+
+/* Without a hang-up, the last unref closes the socket. */
+static void test_jailctl__control_closes_on_last_unref(void **state) {
+        (void) state;
+        brig_jailctl *c = NULL;
+        brig_jailctl_msg m;
+        int sp[2], fds[BRIG_JAILCTL_MAX_FDS];
+        size_t n = 0;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+        assert_int_equal(fcntl(sp[1], F_SETFL, O_NONBLOCK), 0);
+        assert_int_equal(brig_jailctl_new(sp[0], &c), 0);
+        brig_jailctl *second = brig_jailctl_ref(c);
+        c = brig_jailctl_unref(c);
+        assert_int_equal(brig_jailctl_recv(sp[1], &m, fds, &n), -EAGAIN);
+        second = brig_jailctl_unref(second);
+        assert_int_equal(brig_jailctl_recv(sp[1], &m, fds, &n), 0);
+        close(sp[1]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_jailctl__helper_argv_names_each_fd),
@@ -156,6 +219,8 @@ int main(void) {
                 cmocka_unit_test(test_jailctl__reaper_name_round_trips),
                 cmocka_unit_test(test_jailctl__status_reader_splits_lines),
                 cmocka_unit_test(test_jailctl__status_reader_drops_overlong_lines_whole),
+                cmocka_unit_test(test_jailctl__control_is_refcounted_and_hangs_up),
+                cmocka_unit_test(test_jailctl__control_closes_on_last_unref),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
