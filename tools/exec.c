@@ -106,6 +106,17 @@ static void close_handle(brig_exec *e, uv_handle_t *h) {
         uv_close(h, handle_closed_cb);
 }
 
+/* The last close frees e (handle_closed_cb). */
+static void close_all(brig_exec *e) {
+        close_handle(e, (uv_handle_t *) &e->out);
+        close_handle(e, (uv_handle_t *) &e->err);
+        close_handle(e, (uv_handle_t *) &e->status);
+        close_handle(e, (uv_handle_t *) &e->timer);
+        close_handle(e, (uv_handle_t *) &e->drain);
+        if (e->has_in)
+                close_handle(e, (uv_handle_t *) &e->in);
+}
+
 static void finish(brig_exec *e) {
         brig_exec_result res = {0};
 
@@ -139,13 +150,7 @@ static void finish(brig_exec *e) {
 
         e->ops.done(&res, e->userdata);
 
-        close_handle(e, (uv_handle_t *) &e->out);
-        close_handle(e, (uv_handle_t *) &e->err);
-        close_handle(e, (uv_handle_t *) &e->status);
-        close_handle(e, (uv_handle_t *) &e->timer);
-        close_handle(e, (uv_handle_t *) &e->drain);
-        if (e->has_in)
-                close_handle(e, (uv_handle_t *) &e->in);
+        close_all(e);
 }
 
 static void kill_jail(brig_exec *e) {
@@ -508,13 +513,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                                       r == -EAGAIN ? "the environment is busy" : strerror(-r));
                 /* No callbacks will come: close what was initialised and let the last close free e. */
                 e->state = EXEC_DONE;
-                close_handle(e, (uv_handle_t *) &e->out);
-                close_handle(e, (uv_handle_t *) &e->err);
-                close_handle(e, (uv_handle_t *) &e->status);
-                close_handle(e, (uv_handle_t *) &e->timer);
-                close_handle(e, (uv_handle_t *) &e->drain);
-                if (e->has_in)
-                        close_handle(e, (uv_handle_t *) &e->in);
+                close_all(e);
                 return r;
         }
         (void) uv_read_start((uv_stream_t *) &e->out, alloc_cb, output_read_cb);
