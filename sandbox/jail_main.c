@@ -16,37 +16,6 @@
 #include "sandbox/plan.h"
 #include "sandbox/seccomp.h"
 
-#define PLAN_MAX_BYTES (16 * 1024 * 1024)
-
-static int read_all(int fd, char **ret, size_t *ret_len) {
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 0;
-
-        for (;;) {
-                if (len + 65536 > cap) {
-                        cap = cap ? cap * 2 : 65536;
-                        if (cap > PLAN_MAX_BYTES + 65536)
-                                return -E2BIG;
-                        char *p = realloc(buf, cap + 1);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                }
-                ssize_t n = read(fd, buf + len, cap - len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        buf[len] = 0;
-        *ret = TAKE_PTR(buf);
-        *ret_len = len;
-        return 0;
-}
-
 static void usage(void) {
         printf("Usage: brig-jail --plan-fd FD --status-fd FD [--seccomp-fd FD] [--control-fd FD]\n"
                "                 [--cgroup-fd FD]...\n\n"
@@ -76,14 +45,12 @@ int main(int argc, char **argv) {
                 {},
         };
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
-        _cleanup_free_ char *text = NULL;
         struct sock_fprog prog = {0};
         int plan_fd = -1, status_fd = -1, seccomp_fd = -1, control_fd = -1, c, r;
         int cgroup_fds[BRIG_JAILCTL_MAX_CGROUP_FDS];
         size_t n_cgroup_fds = 0;
         brig_error err = BRIG_ERROR_INIT;
         sigset_t all;
-        size_t len = 0;
 
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -138,17 +105,12 @@ int main(int argc, char **argv) {
                 }
                 (void) close(cgroup_fds[i]);
         }
-        r = read_all(plan_fd, &text, &len);
+        r = brig_jailctl_plan_read(plan_fd, &plan, &err);
         if (r < 0) {
-                dprintf(status_fd, "error plan %d read plan\n", -r);
+                brig_jail_report_error(status_fd, "plan", r, err.msg);
                 return 1;
         }
         (void) close(plan_fd);
-        r = brig_plan_from_json(text, len, &plan, &err);
-        if (r < 0) {
-                dprintf(status_fd, "error plan %d %s\n", -r, err.msg);
-                return 1;
-        }
         if (seccomp_fd >= 0) {
                 r = brig_seccomp_read(seccomp_fd, &prog, &err);
                 if (r < 0) {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -230,6 +231,32 @@ int brig_jailctl_plan_memfd(const brig_plan *plan, int *ret_fd, brig_error *err)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "seal plan");
         *ret_fd = TAKE_FD(fd);
         return 0;
+}
+
+int brig_jailctl_plan_read(int fd, brig_plan **ret, brig_error *err) {
+        _cleanup_free_ char *text = NULL;
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "read plan");
+        if (st.st_size <= 0 || st.st_size > BRIG_JAILCTL_PLAN_MAX)
+                return brig_error_set(err, -EFBIG, BRIG_KIND_INTERNAL, "read plan: %lld bytes",
+                                      (long long) st.st_size);
+        size_t len = (size_t) st.st_size;
+        if (!(text = malloc(len + 1)))
+                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+        for (size_t off = 0; off < len;) {
+                ssize_t n = pread(fd, text + off, len - off, (off_t) off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "read plan");
+                if (n == 0)
+                        return brig_error_set(err, -EIO, BRIG_KIND_INTERNAL, "read plan: cut short");
+                off += (size_t) n;
+        }
+        text[len] = 0;
+        return brig_plan_from_json(text, len, ret, err);
 }
 
 /* --- reapers ------------------------------------------------------------------------------------- */

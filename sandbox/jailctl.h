@@ -45,7 +45,8 @@
  *                                 jail's network namespace, and a NETLINK_SOCK_DIAG socket of it when the
  *                                 kernel has one) before LISTENER; LISTENER (fd: the seccomp listener,
  *                                 when the filter has audited denials) before "ready";
- *               command -> brig   LISTENER (one-shot: brig answers the denials itself), before "started".
+ *               command -> brig   LISTENER (one-shot: brig answers the denials itself), after "started",
+ *                                 before execve().
  *             A hang-up by brigd ends the environment (the spawner exits, and with it the namespace).
  *             brigd's end is a brig_jailctl object, shared by the environment and its running commands.
  *   cgroup    fds 7.., brigd/brig -> helper: cgroup.procs files the helper joins before it forks.
@@ -77,6 +78,11 @@ void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, char *arg
 /* The plan as JSON in a new memfd, positioned at 0 and sealed against change, for the helper (fd 3) or a
  * RUN message. */
 int brig_jailctl_plan_memfd(const brig_plan *plan, int *ret_fd, brig_error *err);
+
+/* Reads a plan from a memfd such as brig_jailctl_plan_memfd() makes (from offset 0, at most
+ * BRIG_JAILCTL_PLAN_MAX bytes). For the helper and the spawner; no allocation survives a failure. */
+#define BRIG_JAILCTL_PLAN_MAX (16 * 1024 * 1024)
+int brig_jailctl_plan_read(int fd, brig_plan **ret, brig_error *err);
 
 /* --- control messages ---------------------------------------------------------------------------- */
 

@@ -23,7 +23,6 @@
 #include "sandbox/jailctl.h"
 
 #define SPAWN_MAX_CHILDREN 1024
-#define SPAWN_PLAN_MAX (16 * 1024 * 1024)
 
 typedef struct spawn_child {
         pid_t pid; /* the command's reaper */
@@ -103,37 +102,11 @@ static _Noreturn void reaper_main(const brig_plan *plan, const struct sock_fprog
         }
 }
 
-static int read_plan_fd(int fd, brig_plan **ret) {
-        struct stat st;
-        char *text;
-        brig_error err = BRIG_ERROR_INIT;
-        int r;
-
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (st.st_size <= 0 || st.st_size > SPAWN_PLAN_MAX)
-                return -EFBIG;
-        text = malloc((size_t) st.st_size + 1);
-        if (!text)
-                return -ENOMEM;
-        ssize_t n = pread(fd, text, (size_t) st.st_size, 0);
-        if (n != st.st_size) {
-                free(text);
-                return n < 0 ? -errno : -EIO;
-        }
-        r = brig_plan_from_json(text, (size_t) n, ret, &err);
-        free(text);
-        if (r >= 0 && (*ret)->mode != BRIG_PLAN_ENTER) {
-                brig_plan_free(*ret);
-                r = -EINVAL;
-        }
-        return r;
-}
-
 /* Forks one command. fds: plan, stdout, stderr, status[, stdin]. Takes ownership of all of them. */
 static void spawn_run(const brig_jailctl_msg *m, int *fds, size_t n_fds, const struct sock_fprog *prog,
                       spawn_child *children, size_t *n_children) {
         bool has_stdin = m->flags & BRIG_JAILCTL_FLAG_STDIN;
+        brig_error err = BRIG_ERROR_INIT;
         brig_plan *plan = NULL;
         int status = n_fds >= 4 ? fds[3] : -1, r;
         pid_t pid;
@@ -148,7 +121,9 @@ static void spawn_run(const brig_jailctl_msg *m, int *fds, size_t n_fds, const s
                                        "too many commands running in this environment");
                 goto out;
         }
-        if ((r = read_plan_fd(fds[0], &plan)) < 0) {
+        if ((r = brig_jailctl_plan_read(fds[0], &plan, &err)) >= 0 && plan->mode != BRIG_PLAN_ENTER)
+                r = -EINVAL;
+        if (r < 0) {
                 brig_jail_report_error(status, "plan", r, "read command plan");
                 goto out;
         }

@@ -25,8 +25,8 @@
 
 #include "sandbox/jailctl.h"
 
-#define STATUS_FD 4
-#define CONTROL_FD 6
+#define STATUS_FD BRIG_JAILCTL_FD_STATUS
+#define CONTROL_FD BRIG_JAILCTL_FD_CONTROL
 #define EXTRA_FDS 8 /* more than BRIG_JAILCTL_MAX_FDS */
 
 static int write_all(int fd, const char *p, size_t n) {

@@ -39,8 +39,8 @@ static void test_jailctl__helper_argv_names_each_fd(void **state) {
         assert_null(argv[9 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS]);
 }
 
-/* The helper reads the plan from the fd's offset, the spawner from 0: both must see all of it, unchanged. */
-static void test_jailctl__plan_memfd_is_whole_at_zero_and_sealed(void **state) {
+/* The plan goes whole, at offset 0 and sealed, and reads back from 0 whatever the offset. */
+static void test_jailctl__plan_memfd_is_whole_at_zero_sealed_and_read_back(void **state) {
         (void) state;
         static const brig_identity ident = {.uid_outside = 4242, .gid_outside = 4343};
         static const char *const argv[] = {"/bin/true", NULL};
@@ -61,6 +61,12 @@ static void test_jailctl__plan_memfd_is_whole_at_zero_and_sealed(void **state) {
         assert_int_equal(read(fd, text, len + 1), (ssize_t) len);
         assert_string_equal(text, json);
         assert_int_equal(brig_plan_from_json(text, len, &back, &err), 0);
+        /* The offset is now at the end: the reader starts from 0 all the same. */
+        brig_plan_free(back);
+        back = NULL;
+        assert_int_equal(brig_jailctl_plan_read(fd, &back, &err), 0);
+        assert_int_equal(back->mode, BRIG_PLAN_ENTER);
+        assert_string_equal(back->argv[0], "/bin/true");
         int seals = fcntl(fd, F_GET_SEALS);
         assert_int_equal(seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
                          F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
@@ -215,7 +221,7 @@ static void test_jailctl__control_closes_on_last_unref(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_jailctl__helper_argv_names_each_fd),
-                cmocka_unit_test(test_jailctl__plan_memfd_is_whole_at_zero_and_sealed),
+                cmocka_unit_test(test_jailctl__plan_memfd_is_whole_at_zero_sealed_and_read_back),
                 cmocka_unit_test(test_jailctl__reaper_name_round_trips),
                 cmocka_unit_test(test_jailctl__status_reader_splits_lines),
                 cmocka_unit_test(test_jailctl__status_reader_drops_overlong_lines_whole),
