@@ -79,7 +79,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                     void *userdata, brig_exec **ret, brig_error *err);
 
 /* The spawner's name for the command (unique in the worker): its reaper in the environment is named
- * "brig-r<id in hex>" (/proc/PID/comm), which is how a seccomp denial finds its call. */
+ * brig_jailctl_reaper_name(id) (/proc/PID/comm), which is how a seccomp denial finds its call. */
 uint64_t brig_exec_id(const brig_exec *e);
 
 /* Kills the command's process group now; ops->done follows with cancelled set. Idempotent. */

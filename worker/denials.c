@@ -37,8 +37,8 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
-#include "sandbox/seccomp_notify.h"
 #include "sandbox/jailctl.h"
+#include "sandbox/seccomp_notify.h"
 #include "worker/denials.h"
 #include "worker/env.h"
 #include "worker/process.h"

@@ -18,8 +18,8 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
-#include "sandbox/policy.h"
 #include "sandbox/jailctl.h"
+#include "sandbox/policy.h"
 #include "tools/exec.h"
 
 static const brig_identity ident = {.uid_outside = 4242, .gid_outside = 4343, .root = false};

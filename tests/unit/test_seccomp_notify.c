@@ -21,10 +21,10 @@
 #include <cmocka.h>
 
 #include "common/cleanup.h"
+#include "sandbox/jailctl.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/seccomp_notify.h"
 #include "sandbox/seccomp_profile.h"
-#include "sandbox/jailctl.h"
 
 #define EXIT_NO_LISTENER 77
 
@@ -54,8 +54,7 @@ static pid_t start_child(const brig_seccomp_spec *spec, bool send_listener, prob
                 if (brig_seccomp_load_listener(&prog, &listener) < 0)
                         _exit(EXIT_NO_LISTENER);
                 if (listener >= 0 && send_listener) {
-                        brig_jailctl_msg m = {.op = 3};
-                        if (brig_jailctl_send(pair[1], &m, &listener, 1) < 0)
+                        if (brig_jailctl_send_listener(pair[1], listener) < 0)
                                 _exit(201);
                 }
                 if (listener >= 0)
