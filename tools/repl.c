@@ -401,12 +401,12 @@ static char *bash_quote(const char *code) {
         return q;
 }
 
-int brig_repl_run(brig_repl_set *s, const brig_exec_context *ctx, const cJSON *args, uint64_t max_timeout_ms,
+int brig_repl_run(brig_repl_set *s, const brig_exec_context *ctx, const cJSON *args,
                   brig_repl_output_cb output, brig_repl_done_cb cb, void *userdata, brig_repl **ret,
                   brig_error *err) {
         const char *lang = cJSON_GetObjectItemCaseSensitive(args, "language")->valuestring;
         const char *code = cJSON_GetObjectItemCaseSensitive(args, "code")->valuestring;
-        uint64_t timeout = max_timeout_ms;
+        uint64_t max_timeout_ms = ctx->policy->limits.wall_time_ms, timeout = max_timeout_ms;
         char *req = NULL;
         brig_repl *r;
         int rc;

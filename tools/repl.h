@@ -43,12 +43,12 @@ int brig_repl_args_check(const cJSON *arguments, brig_error *err);
 void brig_repl_set_init(brig_repl_set *s, brig_process_table *processes);
 
 /* Runs code in the set's interpreter for the language, starting it if needed (in ctx's environment, on
- * ctx's loop; the request's output is bounded by ctx's policy). On success, cb is called later (never from
- * within this call), output (may be NULL) before it, and *ret identifies the request for
- * brig_repl_interrupt(). */
+ * ctx's loop; its timeout and output are bounded by ctx's policy: wall_time, output_bytes). On success, cb
+ * is called later (never from within this call), output (may be NULL) before it, and *ret identifies the
+ * request for brig_repl_interrupt(). */
 int brig_repl_run(brig_repl_set *s, const brig_exec_context *ctx, const cJSON *arguments,
-                  uint64_t max_timeout_ms, brig_repl_output_cb output, brig_repl_done_cb cb, void *userdata,
-                  brig_repl **ret, brig_error *err);
+                  brig_repl_output_cb output, brig_repl_done_cb cb, void *userdata, brig_repl **ret,
+                  brig_error *err);
 
 /* The interpreter's hidden background process (borrowed), or NULL while none runs. */
 brig_process *brig_repl_process(const brig_repl *r);

@@ -528,8 +528,8 @@ static void start_repl(brig_call *call, brig_env *env) {
         brig_conn *c = call->conn;
         brig_error err = BRIG_ERROR_INIT;
         brig_exec_context ctx = exec_context(c, env);
-        if (brig_repl_run(&env->repls, &ctx, call->repl_args, env->policy->policy->limits.wall_time_ms,
-                          repl_output_cb, repl_done_cb, call, &call->repl, &err) < 0) {
+        if (brig_repl_run(&env->repls, &ctx, call->repl_args, repl_output_cb, repl_done_cb, call,
+                          &call->repl, &err) < 0) {
                 call_end_early(call, &err);
         }
 }
