@@ -49,7 +49,10 @@ function variantFor(schema, value) {
     return variants.find((v) => v.type === kind || (Array.isArray(v.type) && v.type.includes(kind))) ?? schema;
 }
 
-/** `args` as a strict-mode model sends them: every property present, null for the ones it leaves out. */
+/**
+ * `args` as a strict-mode model sends them: every property present, null for the ones it leaves out.
+ * (0.20.0 drops the nulls before calling the server; brig accepts them either way.)
+ */
 function strictArgs(schema, value) {
     const s = variantFor(schema, value);
     if (Array.isArray(value))
