@@ -41,6 +41,13 @@ export async function declaredTools() {
     try {
         const { tools } = await client.listTools();
         assert.ok(tools.length > 0, 'brig declared no tools');
+        // What the checks below compare each framework's tools with; brig declares all of it for every tool.
+        for (const t of tools) {
+            assert.equal(typeof t.title, 'string', `${t.name} has no title`);
+            assert.equal(typeof t.annotations, 'object', `${t.name} has no annotations`);
+            assert.equal(t.inputSchema?.type, 'object', `${t.name} has no object inputSchema`);
+            assert.equal(t.outputSchema?.type, 'object', `${t.name} has no object outputSchema`);
+        }
         return tools;
     } finally {
         await client.close();

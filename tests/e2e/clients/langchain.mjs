@@ -36,6 +36,7 @@ test('langchain: every tool has the input schema brig declared', T, () => {
     for (const d of declared) {
         const t = tools.get(d.name);
         assert.equal(t.description, d.description, d.name);
+        assert.deepEqual(t.metadata?.annotations, d.annotations, `${d.name}: annotations changed`);
         assert.deepEqual(t.schema, d.inputSchema, `${d.name}: input schema changed`);
         // What a chat model binding sends to the provider.
         assert.deepEqual(convertToOpenAITool(t).function.parameters, d.inputSchema,

@@ -31,6 +31,7 @@ test('openai: every tool converts to strict mode, keeping every declared propert
         const t = tools.get(d.name);
         assert.equal(t.type, 'function', d.name);
         assert.equal(t.strict, true, `${d.name} fell back to non-strict mode`);
+        assert.equal(t.description, d.description, d.name);
         assert.deepEqual(Object.keys(t.parameters.properties).sort(), Object.keys(d.inputSchema.properties).sort(),
                          `${d.name}: the strict schema's properties differ from the declared ones`);
         // OpenAI's strict mode: every object closed, every property required (optional ones nullable).

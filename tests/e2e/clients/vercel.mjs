@@ -32,6 +32,8 @@ test('vercel: every tool has the input schema brig declared', T, async () => {
         const t = tools[d.name];
         assert.equal(t.type, 'dynamic', d.name);
         assert.equal(t.description, d.description, d.name);
+        assert.equal(t.title, d.title, d.name);
+        assert.deepEqual(t.metadata?.annotations, d.annotations, `${d.name}: annotations changed`);
         // What the AI SDK sends to a provider as the tool's parameters.
         assert.deepEqual(await asSchema(t.inputSchema).jsonSchema, d.inputSchema, `${d.name}: input schema changed`);
     }
