@@ -54,7 +54,7 @@
 #include "common/parse.h"
 #include "sandbox/netpolicy.h"
 #include "worker/denials.h"
-#include "worker/process.h"
+#include "tools/process.h"
 #include "worker/proxy.h"
 #include "worker/relay.h"
 #include "worker/worker.h"
