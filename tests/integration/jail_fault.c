@@ -156,11 +156,13 @@ int main(int argc, char **argv) {
                 }
                 if (!p[0].revents)
                         continue;
-                if (control_open)
-                        control_open = relay(control[0], CONTROL_FD, true);
                 ssize_t r = read(status[0], buf + len, sizeof(buf) - 1 - len);
                 if (r < 0 && errno == EINTR)
                         continue;
+                /* After the read: what the init sent before the lines just read is queued by now (relayed
+                 * before them, it could arrive after a "ready" that was written while we relayed). */
+                if (control_open)
+                        control_open = relay(control[0], CONTROL_FD, true);
                 if (r <= 0) {
                         status_open = false;
                         if (held[0])
