@@ -439,7 +439,6 @@ static void spare_dir_gone(brig_env *env) {
                 return;
         remove_dir_async(env->w, env->spare_leftover);
         free(env->spare_leftover);
-        brig_jailctl_unref(env->control);
         env->spare_leftover = NULL;
 }
 
