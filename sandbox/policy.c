@@ -877,14 +877,24 @@ int brig_policy_check_host(const brig_policy *p, brig_policy_diags *diags) {
         return c.oom ? -ENOMEM : (int) c.n_problems;
 }
 
+/* The one place a policy becomes a seccomp spec: the compiler and the cache key both take it from here. */
+static brig_seccomp_spec seccomp_spec(const brig_policy *p) {
+        return (brig_seccomp_spec){.profile = p->seccomp_profile,
+                                   .deny = (const char *const *) p->seccomp_deny,
+                                   .n_deny = p->n_seccomp_deny,
+                                   .deny_audit = p->seccomp_deny_audit,
+                                   .errno_ret = p->seccomp_errno,
+                                   .audit = p->seccomp_audit};
+}
+
 int brig_policy_compile_seccomp(const brig_policy *p, int *ret_fd, brig_error *err) {
-        brig_seccomp_spec spec = {.profile = p->seccomp_profile,
-                                  .deny = (const char *const *) p->seccomp_deny,
-                                  .n_deny = p->n_seccomp_deny,
-                                  .deny_audit = p->seccomp_deny_audit,
-                                  .errno_ret = p->seccomp_errno,
-                                  .audit = p->seccomp_audit};
+        brig_seccomp_spec spec = seccomp_spec(p);
         return brig_seccomp_compile_spec(&spec, ret_fd, err);
+}
+
+int brig_policy_seccomp_key(const brig_policy *p, char out[static BRIG_SHA256_HEX]) {
+        brig_seccomp_spec spec = seccomp_spec(p);
+        return brig_seccomp_spec_key(&spec, out);
 }
 
 int brig_policy_add_bind(brig_policy *p, const char *source, const char *dest, bool read_only,

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/error.h"
 #include "sandbox/seccomp_profile.h"
 
@@ -185,6 +186,10 @@ int brig_policy_add_bind(brig_policy *p, const char *source, const char *dest, b
 /* Compiles the policy's seccomp program exactly as brigd and `brig run` load it (floor, seccomp.deny,
  * seccomp.audit, seccomp.profile): a sealed memfd in *ret_fd (sandbox/seccomp.h). Any thread. */
 int brig_policy_compile_seccomp(const brig_policy *p, int *ret_fd, brig_error *err);
+
+/* The key of the program brig_policy_compile_seccomp() makes, from the same spec (brig_seccomp_spec_key()):
+ * equal keys, equal programs. Returns 0 or -ENOMEM. */
+int brig_policy_seccomp_key(const brig_policy *p, char out[static BRIG_SHA256_HEX]);
 
 void brig_policy_free(brig_policy *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);

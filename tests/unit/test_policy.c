@@ -1539,9 +1539,61 @@ static int teardown(void **state) {
         return rmdir(tmpdir);
 }
 
+static void policy_key(const char *json, char out[static BRIG_SHA256_HEX]) {
+        _cleanup_(brig_policy_freep) brig_policy *p = parse_ok(json);
+        assert_int_equal(brig_policy_seccomp_key(p, out), 0);
+}
+
+/* The seccomp cache key (worker/policies.c shares compiled programs by it): every policy below differs from
+ * the base in one field the program is compiled from, so each must have a key of its own; a policy that
+ * differs only outside seccomp shares the base's. Dropping a field from brig_seccomp_spec_key() makes two of
+ * these collide. */
+static void test_policy__seccomp_key_covers_every_field(void **state) {
+        static const char *const base = "{'seccomp': {'deny': ['syslog', 'acct'], 'errno': 'EPERM'}}";
+        static const char *const differing[] = {
+                "{'seccomp': {'deny': ['syslog', 'acct'], 'errno': 'EACCES'}}",                /* errno */
+                "{'seccomp': {'deny': ['syslog', 'acct'], 'errno': 'EPERM', 'audit': false}}", /* audit */
+                /* audit of the floor alone: each entry keeps its audit */
+                "{'seccomp': {'deny': [{'name': 'syslog', 'audit': true}, {'name': 'acct', 'audit': true}], "
+                "'errno': 'EPERM', 'audit': false}}",
+                "{'seccomp': {'deny': ['syslog'], 'errno': 'EPERM'}}",           /* n_deny */
+                "{'seccomp': {'deny': ['syslog', 'ptrace'], 'errno': 'EPERM'}}", /* deny */
+                "{'seccomp': {'deny': ['acct', 'syslog'], 'errno': 'EPERM'}}",   /* order */
+                "{'seccomp': {'deny': ['syslog', {'name': 'acct', 'audit': false}], 'errno': 'EPERM'}}",
+                "{'seccomp': {'deny': ['syslog', 'acct'], 'errno': 'EPERM', 'profile': " /* profile */
+                "{'defaultAction': 'SCMP_ACT_ALLOW'}}}",
+                "{'seccomp': {'deny': ['syslog', 'acct'], 'errno': 'EPERM', 'profile': "
+                "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['uname'], 'action': "
+                "'SCMP_ACT_ERRNO'}]}}}",
+        };
+        char keys[ELEMENTSOF(differing) + 1][BRIG_SHA256_HEX], same[BRIG_SHA256_HEX];
+        (void) state;
+
+        policy_key(base, keys[0]);
+        for (size_t i = 0; i < ELEMENTSOF(differing); i++)
+                policy_key(differing[i], keys[i + 1]);
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(keys[i], keys[j]) == 0)
+                                fail_msg("policies %zu and %zu share a seccomp key", j, i);
+
+        /* Equal programs, equal keys: the same text again, and fields outside seccomp changed. */
+        policy_key(base, same);
+        assert_string_equal(same, keys[0]);
+        policy_key("{'name': 'other', 'limits': {'memory': '2G'}, 'hostname': 'h', 'seccomp': {'deny': "
+                   "['syslog', 'acct'], 'errno': 1}}",
+                   same);
+        assert_string_equal(same, keys[0]);
+        /* A deny entry's own audit equal to the section's is the same program. */
+        policy_key("{'seccomp': {'deny': ['syslog', {'name': 'acct', 'audit': true}], 'errno': 'EPERM'}}",
+                   same);
+        assert_string_equal(same, keys[0]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_policy__empty_object_gets_defaults),
+                cmocka_unit_test(test_policy__seccomp_key_covers_every_field),
                 cmocka_unit_test(test_policy__parses_full_example),
                 cmocka_unit_test(test_policy__name_defaults_to_file_basename),
                 cmocka_unit_test(test_policy__rejects_unknown_field),
