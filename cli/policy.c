@@ -214,16 +214,16 @@ static int collect_values(explain *e) {
         const brig_policy *p = e->policy;
         const brig_limits *l = &p->limits;
         static const char *const cgroups[] = {"\"auto\"", "\"required\"", "\"off\""};
-        const char *en = strerrorname_np(p->seccomp_errno);
+        const char *en = strerrorname_np(p->seccomp.errno_ret);
         struct {
                 const char *path;
                 char *json;
         } defaults[] = {
-                {"filesystem.workspace", json_str(p->workspace)},
+                {"filesystem.workspace", json_str(p->filesystem.workspace)},
                 /* Only with a quota: how it is enforced (brig env info shows what it got). */
                 {"filesystem.workspace_quota.enforce",
-                 p->workspace_quota ? fmt("\"%s\"", brig_quota_enforce_name(p->workspace_quota_enforce))
-                                    : NULL},
+                 p->filesystem.quota ? fmt("\"%s\"", brig_quota_enforce_name(p->filesystem.quota_enforce))
+                                     : NULL},
                 {"limits.wall_time", fmt_duration(l->wall_time_ms)},
                 {"limits.cpu_time", fmt_duration(l->cpu_time_ms)},
                 {"limits.memory", fmt_size(l->memory_bytes)},
@@ -233,33 +233,35 @@ static int collect_values(explain *e) {
                 {"limits.output", fmt_size(l->output_bytes)},
                 {"limits.cpus", fmt("%g", l->cpus)},
                 {"limits.cgroups", strdup(cgroups[l->cgroups])},
-                {"seccomp.errno", en ? fmt("\"%s\"", en) : fmt("%d", p->seccomp_errno)},
+                {"seccomp.errno", en ? fmt("\"%s\"", en) : fmt("%d", p->seccomp.errno_ret)},
                 {"network", strdup("\"none\"")},
                 {"hostname", json_str(p->hostname)},
-                {"environment.idle_stop", fmt_duration(p->idle_stop_ms)},
-                {"environment.retention", fmt_duration(p->retention_ms)},
-                {"tools.files.read_only", fmt_bool(p->files_read_only)},
-                {"tools.files.max_read", fmt_size(p->files_max_read)},
-                {"tools.files.max_write", fmt_size(p->files_max_write)},
-                {"tools.files.max_results", fmt("%llu", (unsigned long long) p->files_max_results)},
-                {"tools.files.fsync", fmt_bool(p->files_fsync)},
-                {"history.auto_snapshot", fmt_bool(p->history_auto_snapshot)},
-                {"history.max_file_size", fmt_size(p->history_max_file_size)},
-                {"seccomp.audit", fmt_bool(p->seccomp_audit)},
+                {"environment.idle_stop", fmt_duration(p->environment.idle_stop_ms)},
+                {"environment.retention", fmt_duration(p->environment.retention_ms)},
+                {"tools.files.read_only", fmt_bool(p->tools.files.read_only)},
+                {"tools.files.max_read", fmt_size(p->tools.files.max_read)},
+                {"tools.files.max_write", fmt_size(p->tools.files.max_write)},
+                {"tools.files.max_results", fmt("%llu", (unsigned long long) p->tools.files.max_results)},
+                {"tools.files.fsync", fmt_bool(p->tools.files.fsync)},
+                {"history.auto_snapshot", fmt_bool(p->history.auto_snapshot)},
+                {"history.max_file_size", fmt_size(p->history.max_file_size)},
+                {"seccomp.audit", fmt_bool(p->seccomp.audit)},
                 {"landlock", strdup(p->landlock == BRIG_LANDLOCK_OFF        ? "\"off\""
                                     : p->landlock == BRIG_LANDLOCK_REQUIRED ? "\"required\""
                                                                             : "\"auto\"")},
                 {"capabilities", strdup("[]")},
-                {"identity.uid", fmt("%u", p->uid)},
-                {"identity.gid", fmt("%u", p->gid)},
-                {"audit.file_reads", fmt_bool(p->audit_file_reads)},
-                {"audit.max_string", fmt("%llu", (unsigned long long) p->audit_max_string)},
+                {"identity.uid", fmt("%u", p->identity.uid)},
+                {"identity.gid", fmt("%u", p->identity.gid)},
+                {"audit.file_reads", fmt_bool(p->audit.file_reads)},
+                {"audit.max_string", fmt("%llu", (unsigned long long) p->audit.max_string)},
                 /* Only in proxy mode (NULL: not shown). */
-                {"network.ports", p->network == BRIG_NETWORK_PROXY ? strdup("[80,443]") : NULL},
+                {"network.ports", p->network.mode == BRIG_NETWORK_PROXY ? strdup("[80,443]") : NULL},
                 {"network.max_connections",
-                 p->network == BRIG_NETWORK_PROXY ? fmt("%u", p->net_max_connections) : NULL},
-                {"network.max_bytes", p->network == BRIG_NETWORK_PROXY ? fmt_size(p->net_max_bytes) : NULL},
-                {"network.proxy_port", p->network == BRIG_NETWORK_PROXY ? fmt("%u", p->proxy_port) : NULL},
+                 p->network.mode == BRIG_NETWORK_PROXY ? fmt("%u", p->network.max_connections) : NULL},
+                {"network.max_bytes",
+                 p->network.mode == BRIG_NETWORK_PROXY ? fmt_size(p->network.max_bytes) : NULL},
+                {"network.proxy_port",
+                 p->network.mode == BRIG_NETWORK_PROXY ? fmt("%u", p->network.proxy_port) : NULL},
         };
         int r = 0;
 
@@ -270,9 +272,9 @@ static int collect_values(explain *e) {
                 r = add_value(e, f->path, cJSON_PrintUnformatted(f->value), f->file);
         }
         /* Without "env", the whole default environment applies. */
-        for (size_t i = 0; r >= 0 && !in_tree(&e->tree, "env") && i < p->n_env; i++) {
-                const char *eq = strchr(p->env[i], '=');
-                _cleanup_free_ char *path = fmt("env.%.*s", (int) (eq - p->env[i]), p->env[i]);
+        for (size_t i = 0; r >= 0 && !in_tree(&e->tree, "env") && i < p->env.n_vars; i++) {
+                const char *eq = strchr(p->env.vars[i], '=');
+                _cleanup_free_ char *path = fmt("env.%.*s", (int) (eq - p->env.vars[i]), p->env.vars[i]);
                 r = path ? add_value(e, path, json_str(eq + 1), "default") : -ENOMEM;
         }
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
@@ -355,7 +357,7 @@ static int collect_seccomp(explain *e, brig_error *err) {
 
                 if (!name)
                         continue;
-                v = verdicts(&prog, arch, nr, p->seccomp_errno, &dep);
+                v = verdicts(&prog, arch, nr, p->seccomp.errno_ret, &dep);
                 c = v ? reallocarray(e->calls, e->n_calls + 1, sizeof(*c)) : NULL;
                 if (!c) {
                         free(name);
@@ -370,10 +372,11 @@ static int collect_seccomp(explain *e, brig_error *err) {
                 qsort(e->calls, e->n_calls, sizeof(call), call_cmp);
         if (r >= 0) {
                 /* Any other architecture: the arch word is all the program checks first. */
-                _cleanup_free_ char *o = verdicts(&prog, arch ^ 0x10000000, 0, p->seccomp_errno, &dep);
+                _cleanup_free_ char *o = verdicts(&prog, arch ^ 0x10000000, 0, p->seccomp.errno_ret, &dep);
                 (void) snprintf(e->other_arch, sizeof(e->other_arch), "%s", o ? o : "unknown");
                 if (arch == SCMP_ARCH_X86_64) {
-                        _cleanup_free_ char *x = verdicts(&prog, arch, 0x40000000, p->seccomp_errno, &dep);
+                        _cleanup_free_ char *x =
+                                verdicts(&prog, arch, 0x40000000, p->seccomp.errno_ret, &dep);
                         (void) snprintf(e->x32, sizeof(e->x32), "%s", x ? x : "unknown");
                 }
         }

@@ -206,27 +206,27 @@ static void parse_tmpfs(brig__policy_ctx *c, const cJSON *it, const char *path, 
 
 /* The k-th mount point: binds, then tmpfs mounts, then the workspace; label, if given, names it. */
 static const char *mount_point(const brig_policy *p, size_t n_ro, size_t k, char *label) {
-        if (k < p->n_binds) {
+        if (k < p->filesystem.n_binds) {
                 if (label)
                         (void) (k < n_ro
                                         ? brig__policy_path_index(label, "filesystem.read_only", k)
                                         : brig__policy_path_index(label, "filesystem.read_write", k - n_ro));
-                return p->binds[k].dest;
+                return p->filesystem.binds[k].dest;
         }
-        k -= p->n_binds;
-        if (k < p->n_tmpfs) {
+        k -= p->filesystem.n_binds;
+        if (k < p->filesystem.n_tmpfs) {
                 if (label)
                         (void) brig__policy_path_index(label, "filesystem.tmpfs", k);
-                return p->tmpfs[k].dest;
+                return p->filesystem.tmpfs[k].dest;
         }
         if (label)
                 (void) snprintf(label, PATHBUF, "filesystem.workspace");
-        return p->workspace;
+        return p->filesystem.workspace;
 }
 
 /* Each mount point at most once: a second mount would silently hide the first. */
 static void check_mount_conflicts(brig__policy_ctx *c, const brig_policy *p, size_t n_ro) {
-        size_t n = p->n_binds + p->n_tmpfs + 1;
+        size_t n = p->filesystem.n_binds + p->filesystem.n_tmpfs + 1;
         char la[PATHBUF], lb[PATHBUF], q[QUOTEBUF];
 
         for (size_t j = 1; j < n; j++) {
@@ -252,8 +252,8 @@ static void parse_hidden(brig__policy_ctx *c, const cJSON *arr, brig_policy *p, 
         const cJSON *it;
         char path[PATHBUF], label[PATHBUF], q[QUOTEBUF];
 
-        p->hidden = calloc(n + 1, sizeof(char *));
-        if (!p->hidden) {
+        p->filesystem.hidden = calloc(n + 1, sizeof(char *));
+        if (!p->filesystem.hidden) {
                 c->oom = true;
                 return;
         }
@@ -263,7 +263,7 @@ static void parse_hidden(brig__policy_ctx *c, const cJSON *arr, brig_policy *p, 
                 if (!h || !dest_ok(c, path, h))
                         continue;
                 size_t hl = strlen(h);
-                for (size_t k = 0; k < p->n_binds + p->n_tmpfs + 1; k++) {
+                for (size_t k = 0; k < p->filesystem.n_binds + p->filesystem.n_tmpfs + 1; k++) {
                         const char *m = mount_point(p, n_ro, k, label);
                         if (m && strncmp(m, h, hl) == 0 && (m[hl] == 0 || m[hl] == '/')) {
                                 (void) brig__policy_problem(c, path, "%s would hide %s, mounted by %s",
@@ -271,13 +271,13 @@ static void parse_hidden(brig__policy_ctx *c, const cJSON *arr, brig_policy *p, 
                                 break;
                         }
                 }
-                for (size_t k = 0; k < p->n_hidden; k++)
-                        if (strcmp(p->hidden[k], h) == 0)
+                for (size_t k = 0; k < p->filesystem.n_hidden; k++)
+                        if (strcmp(p->filesystem.hidden[k], h) == 0)
                                 (void) brig__policy_problem(c, path, "%s is listed twice",
                                                             brig__policy_quote(q, h));
-                if (!(p->hidden[p->n_hidden] = brig__policy_xstrdup(c, h)))
+                if (!(p->filesystem.hidden[p->filesystem.n_hidden] = brig__policy_xstrdup(c, h)))
                         return;
-                p->n_hidden++;
+                p->filesystem.n_hidden++;
         }
 }
 
@@ -299,12 +299,12 @@ static void parse_quota(brig__policy_ctx *c, const cJSON *it, brig_policy *p) {
                                 (void) brig__policy_problem(c, "filesystem.workspace_quota.enforce",
                                                             "expected \"auto\", \"hard\" or \"soft\"");
                         else
-                                p->workspace_quota_enforce = (brig_quota_enforce) e;
+                                p->filesystem.quota_enforce = (brig_quota_enforce) e;
                 }
         }
         (void) brig__policy_get_size(
                 c, cJSON_IsObject(it) ? "filesystem.workspace_quota.size" : "filesystem.workspace_quota",
-                size, 1 * MIB, 1024 * GIB, "1M to 1T", &p->workspace_quota);
+                size, 1 * MIB, 1024 * GIB, "1M to 1T", &p->filesystem.quota);
 }
 
 static void parse_filesystem(brig__policy_ctx *c, const cJSON *fs, brig_policy *p) {
@@ -325,39 +325,40 @@ static void parse_filesystem(brig__policy_ctx *c, const cJSON *fs, brig_policy *
         n_ro = brig__policy_array_len(c, ro, "filesystem.read_only", MAX_BINDS);
         n_rw = brig__policy_array_len(c, rw, "filesystem.read_write", MAX_BINDS);
         /* One spare element keeps the arrays non-NULL, which spares every reader a NULL check. */
-        p->binds = calloc(n_ro + n_rw + 1, sizeof(brig_bind));
-        if (!p->binds) {
+        p->filesystem.binds = calloc(n_ro + n_rw + 1, sizeof(brig_bind));
+        if (!p->filesystem.binds) {
                 c->oom = true;
                 return;
         }
-        p->n_binds = n_ro + n_rw;
+        p->filesystem.n_binds = n_ro + n_rw;
         /* Index-bounded loops: an array that brig__policy_array_len() refused counts as empty. */
         it = ro ? ro->child : NULL;
         for (i = 0; it && i < n_ro; it = it->next, i++)
                 parse_bind(c, it, brig__policy_path_index(path, "filesystem.read_only", i), true,
-                           &p->binds[i]);
+                           &p->filesystem.binds[i]);
         it = rw ? rw->child : NULL;
         for (i = 0; it && i < n_rw; it = it->next, i++)
                 parse_bind(c, it, brig__policy_path_index(path, "filesystem.read_write", i), false,
-                           &p->binds[n_ro + i]);
+                           &p->filesystem.binds[n_ro + i]);
 
         n_tm = brig__policy_array_len(c, tm, "filesystem.tmpfs", MAX_TMPFS);
-        p->tmpfs = calloc(n_tm + 1, sizeof(brig_tmpfs));
-        if (!p->tmpfs) {
+        p->filesystem.tmpfs = calloc(n_tm + 1, sizeof(brig_tmpfs));
+        if (!p->filesystem.tmpfs) {
                 c->oom = true;
                 return;
         }
-        p->n_tmpfs = n_tm;
+        p->filesystem.n_tmpfs = n_tm;
         it = tm ? tm->child : NULL;
         for (i = 0; it && i < n_tm; it = it->next, i++)
-                parse_tmpfs(c, it, brig__policy_path_index(path, "filesystem.tmpfs", i), &p->tmpfs[i]);
+                parse_tmpfs(c, it, brig__policy_path_index(path, "filesystem.tmpfs", i),
+                            &p->filesystem.tmpfs[i]);
 
         if (!ws)
-                p->workspace = brig__policy_xstrdup(c, "/workspace");
+                p->filesystem.workspace = brig__policy_xstrdup(c, "/workspace");
         else {
                 const char *w = get_path(c, "filesystem.workspace", ws);
                 if (w && dest_ok(c, "filesystem.workspace", w))
-                        p->workspace = brig__policy_xstrdup(c, w);
+                        p->filesystem.workspace = brig__policy_xstrdup(c, w);
         }
         check_mount_conflicts(c, p, n_ro);
         parse_hidden(c, brig_json_member(fs, "hidden"), p, n_ro);
@@ -435,7 +436,7 @@ static void parse_profile(brig__policy_ctx *c, const cJSON *it, brig_policy *p) 
         int r;
 
         if (cJSON_IsObject(it))
-                r = brig_seccomp_profile_parse(it, "seccomp.profile", NULL, &p->seccomp_profile, &d, &e);
+                r = brig_seccomp_profile_parse(it, "seccomp.profile", NULL, &p->seccomp.profile, &d, &e);
         else if (!brig__policy_check_type(c, "seccomp.profile", it, cJSON_IsString(it),
                                           "a path or a profile object"))
                 return;
@@ -464,7 +465,7 @@ static void parse_profile(brig__policy_ctx *c, const cJSON *it, brig_policy *p) 
                         c->oom = true;
                         return;
                 }
-                r = brig_seccomp_profile_load(file, "seccomp.profile", NULL, &p->seccomp_profile, &d, &e);
+                r = brig_seccomp_profile_load(file, "seccomp.profile", NULL, &p->seccomp.profile, &d, &e);
         }
         if (r == -ENOMEM)
                 c->oom = true;
@@ -490,26 +491,26 @@ static void parse_seccomp(brig__policy_ctx *c, const cJSON *sc, brig_policy *p) 
         size_t n, i, k = 0;
         char path[PATHBUF], sub[PATHBUF], b[QUOTEBUF];
 
-        p->seccomp_errno = EPERM;
-        p->seccomp_audit = true;
+        p->seccomp.errno_ret = EPERM;
+        p->seccomp.audit = true;
         if (sc && !brig__policy_check_type(c, "seccomp", sc, cJSON_IsObject(sc), "an object"))
                 sc = NULL;
         brig__policy_check_keys(c, sc, "seccomp", keys);
         deny = brig_json_member(sc, "deny");
         en = brig_json_member(sc, "errno");
-        brig__policy_get_bool(c, "seccomp.audit", brig_json_member(sc, "audit"), &p->seccomp_audit);
+        brig__policy_get_bool(c, "seccomp.audit", brig_json_member(sc, "audit"), &p->seccomp.audit);
 
         n = brig__policy_array_len(c, deny, "seccomp.deny", MAX_DENY);
-        p->seccomp_deny = calloc(n + 1, sizeof(char *));
-        p->seccomp_deny_audit = calloc(n + 1, sizeof(bool));
-        if (!p->seccomp_deny || !p->seccomp_deny_audit) {
+        p->seccomp.deny = calloc(n + 1, sizeof(char *));
+        p->seccomp.deny_audit = calloc(n + 1, sizeof(bool));
+        if (!p->seccomp.deny || !p->seccomp.deny_audit) {
                 c->oom = true;
                 return;
         }
         it = deny ? deny->child : NULL;
         for (i = 0; it && i < n; it = it->next, i++) {
                 const char *s = cJSON_IsString(it) ? it->valuestring : NULL;
-                bool dup = false, audit = p->seccomp_audit;
+                bool dup = false, audit = p->seccomp.audit;
 
                 brig__policy_path_index(path, "seccomp.deny", i);
                 if (cJSON_IsObject(it)) {
@@ -528,7 +529,7 @@ static void parse_seccomp(brig__policy_ctx *c, const cJSON *sc, brig_policy *p) 
                 } else if (!brig__policy_check_type(c, path, it, s != NULL, "a syscall name"))
                         continue;
                 for (size_t j = 0; j < k; j++)
-                        if (strcmp(p->seccomp_deny[j], s) == 0)
+                        if (strcmp(p->seccomp.deny[j], s) == 0)
                                 dup = true;
                 if (!brig__policy_charset_ok(s, "_", MAX_SYSCALL_NAME_BYTES) ||
                     strpbrk(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
@@ -541,10 +542,10 @@ static void parse_seccomp(brig__policy_ctx *c, const cJSON *sc, brig_policy *p) 
                 else if (seccomp_syscall_resolve_name(s) < 0)
                         (void) brig__policy_problem(c, path, "unknown syscall %s on this architecture",
                                                     brig__policy_quote(b, s));
-                else if ((p->seccomp_deny[k] = brig__policy_xstrdup(c, s)))
-                        p->seccomp_deny_audit[k++] = audit;
+                else if ((p->seccomp.deny[k] = brig__policy_xstrdup(c, s)))
+                        p->seccomp.deny_audit[k++] = audit;
         }
-        p->n_seccomp_deny = k;
+        p->seccomp.n_deny = k;
 
         if (en) {
                 int v = -1;
@@ -561,7 +562,7 @@ static void parse_seccomp(brig__policy_ctx *c, const cJSON *sc, brig_policy *p) 
                                 "expected one of \"EPERM\", \"EACCES\", \"ENOSYS\", \"EINVAL\" or an "
                                 "integer from 1 to 4095");
                 else
-                        p->seccomp_errno = v;
+                        p->seccomp.errno_ret = v;
         }
 
         if ((it = brig_json_member(sc, "profile")))
@@ -682,8 +683,8 @@ static int policy_digest(const cJSON *root, const char *origin, brig_policy *p) 
         }
         brig_sha256_update(d, origin ? origin : "", strlen(origin ? origin : "") + 1);
         brig_sha256_update(d, text, strlen(text) + 1);
-        if (p->seccomp_profile)
-                brig_sha256_update(d, p->seccomp_profile->digest, strlen(p->seccomp_profile->digest));
+        if (p->seccomp.profile)
+                brig_sha256_update(d, p->seccomp.profile->digest, strlen(p->seccomp.profile->digest));
         return brig_sha256_finish(d, p->digest);
 }
 
@@ -826,24 +827,24 @@ void brig_policy_free(brig_policy *p) {
                 return;
         free(p->name);
         free(p->description);
-        for (size_t i = 0; p->binds && i < p->n_binds; i++) {
-                free(p->binds[i].source);
-                free(p->binds[i].dest);
+        for (size_t i = 0; p->filesystem.binds && i < p->filesystem.n_binds; i++) {
+                free(p->filesystem.binds[i].source);
+                free(p->filesystem.binds[i].dest);
         }
-        free(p->binds);
-        for (size_t i = 0; p->tmpfs && i < p->n_tmpfs; i++)
-                free(p->tmpfs[i].dest);
-        free(p->tmpfs);
-        free(p->workspace);
-        brig_strv_free(p->hidden);
-        brig_strv_free(p->env);
-        brig_strv_free(p->env_pass);
-        brig_net_policy_free(p->net);
-        brig_strv_free(p->seccomp_deny);
-        free(p->seccomp_deny_audit);
-        brig_seccomp_profile_free(p->seccomp_profile);
-        brig_strv_free(p->tools_allow);
-        brig_strv_free(p->history_exclude);
+        free(p->filesystem.binds);
+        for (size_t i = 0; p->filesystem.tmpfs && i < p->filesystem.n_tmpfs; i++)
+                free(p->filesystem.tmpfs[i].dest);
+        free(p->filesystem.tmpfs);
+        free(p->filesystem.workspace);
+        brig_strv_free(p->filesystem.hidden);
+        brig_strv_free(p->env.vars);
+        brig_strv_free(p->env.pass);
+        brig_net_policy_free(p->network.net);
+        brig_strv_free(p->seccomp.deny);
+        free(p->seccomp.deny_audit);
+        brig_seccomp_profile_free(p->seccomp.profile);
+        brig_strv_free(p->tools.allow);
+        brig_strv_free(p->history.exclude);
         free(p->hostname);
         free(p);
 }
@@ -862,8 +863,8 @@ int brig_policy_check_host(const brig_policy *p, brig_policy_diags *diags) {
         char path[PATHBUF], q[QUOTEBUF];
         struct stat st;
 
-        for (size_t i = 0; i < p->n_binds; i++) {
-                const brig_bind *b = &p->binds[i];
+        for (size_t i = 0; i < p->filesystem.n_binds; i++) {
+                const brig_bind *b = &p->filesystem.binds[i];
                 (void) brig__policy_path_index(
                         path, b->read_only ? "filesystem.read_only" : "filesystem.read_write",
                         b->read_only ? ro++ : rw++);
@@ -879,12 +880,12 @@ int brig_policy_check_host(const brig_policy *p, brig_policy_diags *diags) {
 
 /* The one place a policy becomes a seccomp spec: the compiler and the cache key both take it from here. */
 static brig_seccomp_spec seccomp_spec(const brig_policy *p) {
-        return (brig_seccomp_spec){.profile = p->seccomp_profile,
-                                   .deny = (const char *const *) p->seccomp_deny,
-                                   .n_deny = p->n_seccomp_deny,
-                                   .deny_audit = p->seccomp_deny_audit,
-                                   .errno_ret = p->seccomp_errno,
-                                   .audit = p->seccomp_audit};
+        return (brig_seccomp_spec){.profile = p->seccomp.profile,
+                                   .deny = (const char *const *) p->seccomp.deny,
+                                   .n_deny = p->seccomp.n_deny,
+                                   .deny_audit = p->seccomp.deny_audit,
+                                   .errno_ret = p->seccomp.errno_ret,
+                                   .audit = p->seccomp.audit};
 }
 
 int brig_policy_compile_seccomp(const brig_policy *p, int *ret_fd, brig_error *err) {
@@ -911,35 +912,35 @@ int brig_policy_add_bind(brig_policy *p, const char *source, const char *dest, b
         const char *src = get_path(&c, opt, js), *dst = src ? get_path(&c, opt, jd) : NULL;
         if (!src || !dst || !dest_ok(&c, opt, dst))
                 return -EINVAL;
-        for (size_t i = 0; i < p->n_binds; i++)
-                n_ro += p->binds[i].read_only;
-        for (size_t k = 0; k < p->n_binds + p->n_tmpfs + 1; k++) {
+        for (size_t i = 0; i < p->filesystem.n_binds; i++)
+                n_ro += p->filesystem.binds[i].read_only;
+        for (size_t k = 0; k < p->filesystem.n_binds + p->filesystem.n_tmpfs + 1; k++) {
                 const char *m = mount_point(p, n_ro, k, label);
                 if (m && strcmp(m, dst) == 0)
                         return brig__policy_problem(&c, opt, "%s is already mounted by %s",
                                                     brig__policy_quote(q, dst), label);
         }
-        for (size_t k = 0; k < p->n_hidden; k++) {
-                size_t hl = strlen(p->hidden[k]);
-                if (strncmp(dst, p->hidden[k], hl) == 0 && (dst[hl] == 0 || dst[hl] == '/'))
+        for (size_t k = 0; k < p->filesystem.n_hidden; k++) {
+                size_t hl = strlen(p->filesystem.hidden[k]);
+                if (strncmp(dst, p->filesystem.hidden[k], hl) == 0 && (dst[hl] == 0 || dst[hl] == '/'))
                         return brig__policy_problem(&c, opt,
                                                     "%s is hidden by the policy (filesystem.hidden[%zu])",
                                                     brig__policy_quote(q, dst), k);
         }
         brig_bind b = {.source = strdup(src), .dest = strdup(dst), .read_only = read_only};
-        brig_bind *binds = reallocarray(p->binds, p->n_binds + 2, sizeof(*binds));
+        brig_bind *binds = reallocarray(p->filesystem.binds, p->filesystem.n_binds + 2, sizeof(*binds));
         if (!b.source || !b.dest || !binds) {
                 free(b.source);
                 free(b.dest);
                 if (binds)
-                        p->binds = binds;
+                        p->filesystem.binds = binds;
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         }
-        p->binds = binds;
+        p->filesystem.binds = binds;
         /* Read-only binds stay in front of the writable ones, as the parser keeps them. */
-        size_t at = read_only ? n_ro : p->n_binds;
-        memmove(&binds[at + 1], &binds[at], (p->n_binds - at + 1) * sizeof(*binds));
+        size_t at = read_only ? n_ro : p->filesystem.n_binds;
+        memmove(&binds[at + 1], &binds[at], (p->filesystem.n_binds - at + 1) * sizeof(*binds));
         binds[at] = b;
-        p->n_binds++;
+        p->filesystem.n_binds++;
         return 0;
 }

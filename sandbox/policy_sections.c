@@ -39,16 +39,17 @@ static void default_env(brig__policy_ctx *c, brig_policy *p) {
         char *home = NULL;
         size_t k = 0;
 
-        p->env = calloc(ELEMENTSOF(rest) + 2, sizeof(char *));
-        if (!p->env || asprintf(&home, "HOME=%s", p->workspace ? p->workspace : "/workspace") < 0) {
+        p->env.vars = calloc(ELEMENTSOF(rest) + 2, sizeof(char *));
+        if (!p->env.vars || asprintf(&home, "HOME=%s",
+                                     p->filesystem.workspace ? p->filesystem.workspace : "/workspace") < 0) {
                 c->oom = true;
                 return;
         }
-        p->env[k++] = home;
+        p->env.vars[k++] = home;
         for (size_t i = 0; i < ELEMENTSOF(rest); i++)
-                if ((p->env[k] = brig__policy_xstrdup(c, rest[i])))
+                if ((p->env.vars[k] = brig__policy_xstrdup(c, rest[i])))
                         k++;
-        p->n_env = k;
+        p->env.n_vars = k;
 }
 
 /* NAME -> value pairs at `prefix` ("env", or "env.set"): the complete environment. */
@@ -65,8 +66,8 @@ static void parse_env_map(brig__policy_ctx *c, const cJSON *env, const char *pre
                 (void) brig__policy_problem(c, prefix, "more than %d variables", MAX_ENV);
                 return;
         }
-        p->env = calloc(n + 1, sizeof(char *));
-        if (!p->env) {
+        p->env.vars = calloc(n + 1, sizeof(char *));
+        if (!p->env.vars) {
                 c->oom = true;
                 return;
         }
@@ -95,10 +96,10 @@ static void parse_env_map(brig__policy_ctx *c, const cJSON *env, const char *pre
                         c->oom = true;
                         return;
                 } else
-                        p->env[k++] = entry;
+                        p->env.vars[k++] = entry;
         }
-        p->n_env = k;
-        qsort(p->env, k, sizeof(char *), env_cmp);
+        p->env.n_vars = k;
+        qsort(p->env.vars, k, sizeof(char *), env_cmp);
 }
 
 /* "env.pass": names (or NAME_PREFIX* patterns) whose values come from the environment of brigd or brig. */
@@ -107,8 +108,8 @@ static void parse_env_pass(brig__policy_ctx *c, const cJSON *arr, brig_policy *p
         const cJSON *it;
         char path[PATHBUF], q[QUOTEBUF];
 
-        p->env_pass = calloc(n + 1, sizeof(char *));
-        if (!p->env_pass) {
+        p->env.pass = calloc(n + 1, sizeof(char *));
+        if (!p->env.pass) {
                 c->oom = true;
                 return;
         }
@@ -137,13 +138,13 @@ static void parse_env_pass(brig__policy_ctx *c, const cJSON *arr, brig_policy *p
                 if (!pattern && brig_policy_getenv(p, name))
                         (void) brig__policy_problem(c, path, "%s is also set by env.set; keep one",
                                                     brig__policy_quote(q, s));
-                for (size_t k = 0; k < p->n_env_pass; k++)
-                        if (strcmp(p->env_pass[k], s) == 0)
+                for (size_t k = 0; k < p->env.n_pass; k++)
+                        if (strcmp(p->env.pass[k], s) == 0)
                                 (void) brig__policy_problem(c, path, "%s is listed twice",
                                                             brig__policy_quote(q, s));
-                if (!(p->env_pass[p->n_env_pass] = brig__policy_xstrdup(c, s)))
+                if (!(p->env.pass[p->env.n_pass] = brig__policy_xstrdup(c, s)))
                         return;
-                p->n_env_pass++;
+                p->env.n_pass++;
         }
 }
 
@@ -166,15 +167,15 @@ void brig__policy_parse_env(brig__policy_ctx *c, const cJSON *env, brig_policy *
                 default_env(c, p);
         else
                 parse_env_map(c, env, "env", p);
-        if (!c->oom && !(p->env_pass = calloc(1, sizeof(char *))))
+        if (!c->oom && !(p->env.pass = calloc(1, sizeof(char *))))
                 c->oom = true;
 }
 
 static bool pass_matches(const brig_policy *p, const char *entry) {
         size_t nl = strcspn(entry, "=");
 
-        for (size_t i = 0; i < p->n_env_pass; i++) {
-                const char *pat = p->env_pass[i];
+        for (size_t i = 0; i < p->env.n_pass; i++) {
+                const char *pat = p->env.pass[i];
                 size_t pl = strlen(pat);
                 if (pat[pl - 1] == '*' ? nl >= pl - 1 && strncmp(entry, pat, pl - 1) == 0
                                        : nl == pl && strncmp(entry, pat, pl) == 0)
@@ -184,17 +185,17 @@ static bool pass_matches(const brig_policy *p, const char *entry) {
 }
 
 int brig_policy_env_pass(brig_policy *p, char *const *host_env) {
-        size_t n = p->n_env, added = 0;
+        size_t n = p->env.n_vars, added = 0;
 
-        if (p->n_env_pass == 0 || !host_env)
+        if (p->env.n_pass == 0 || !host_env)
                 return 0;
         for (char *const *e = host_env; *e; e++)
                 n++;
-        char **env = realloc(p->env, (n + 1) * sizeof(char *));
+        char **env = realloc(p->env.vars, (n + 1) * sizeof(char *));
         if (!env)
                 return -ENOMEM;
-        p->env = env;
-        for (char *const *e = host_env; *e && p->n_env < MAX_ENV; e++) {
+        p->env.vars = env;
+        for (char *const *e = host_env; *e && p->env.n_vars < MAX_ENV; e++) {
                 size_t nl = strcspn(*e, "=");
                 char name[MAX_ENV_NAME_BYTES + 1];
                 if ((*e)[nl] != '=' || nl == 0 || nl > MAX_ENV_NAME_BYTES ||
@@ -205,12 +206,12 @@ int brig_policy_env_pass(brig_policy *p, char *const *host_env) {
                 /* What the policy sets wins over what it passes, and a name is passed once. */
                 if (!env_name_ok(name) || brig_policy_getenv(p, name))
                         continue;
-                if (!(p->env[p->n_env] = strdup(*e)))
+                if (!(p->env.vars[p->env.n_vars] = strdup(*e)))
                         return -ENOMEM;
-                p->env[++p->n_env] = NULL;
+                p->env.vars[++p->env.n_vars] = NULL;
                 added++;
         }
-        qsort(p->env, p->n_env, sizeof(char *), env_cmp);
+        qsort(p->env.vars, p->env.n_vars, sizeof(char *), env_cmp);
         return (int) added;
 }
 
@@ -218,18 +219,19 @@ void brig__policy_parse_environment(brig__policy_ctx *c, const cJSON *sec, brig_
         static const char *const keys[] = {"idle_stop", "retention", NULL};
         const cJSON *it;
 
-        p->idle_stop_ms = 60 * 60 * 1000ull;
-        p->retention_ms = 30 * 24 * 60 * 60 * 1000ull;
+        p->environment.idle_stop_ms = 60 * 60 * 1000ull;
+        p->environment.retention_ms = 30 * 24 * 60 * 60 * 1000ull;
         if (sec && !brig__policy_check_type(c, "environment", sec, cJSON_IsObject(sec), "an object"))
                 return;
         brig__policy_check_keys(c, sec, "environment", keys);
         if ((it = brig_json_member(sec, "idle_stop")))
                 brig__policy_get_duration(c, "environment.idle_stop", it, 1000, 365 * 24 * 3600 * 1000ull,
-                                          "1s to 365d", &p->idle_stop_ms);
+                                          "1s to 365d", &p->environment.idle_stop_ms);
         if ((it = brig_json_member(sec, "retention")))
                 brig__policy_get_duration(c, "environment.retention", it, 1000,
-                                          10 * 365 * 24 * 3600 * 1000ull, "1s to 3650d", &p->retention_ms);
-        if (p->retention_ms < p->idle_stop_ms)
+                                          10 * 365 * 24 * 3600 * 1000ull, "1s to 3650d",
+                                          &p->environment.retention_ms);
+        if (p->environment.retention_ms < p->environment.idle_stop_ms)
                 (void) brig__policy_problem(c, "environment.retention",
                                             "must not be shorter than environment.idle_stop");
 }
@@ -257,47 +259,49 @@ void brig__policy_parse_tools(brig__policy_ctx *c, const cJSON *sec, brig_policy
                                                 "max_results", "fsync",    NULL};
         const cJSON *files, *it;
 
-        p->files_max_read = 16 * MIB;
-        p->files_max_write = 16 * MIB;
-        p->files_max_results = 1000;
-        p->files_fsync = true;
+        p->tools.files.max_read = 16 * MIB;
+        p->tools.files.max_write = 16 * MIB;
+        p->tools.files.max_results = 1000;
+        p->tools.files.fsync = true;
         if (sec && !brig__policy_check_type(c, "tools", sec, cJSON_IsObject(sec), "an object"))
                 return;
         brig__policy_check_keys(c, sec, "tools", keys);
         if ((it = brig_json_member(sec, "allow")))
-                p->tools_allow = brig__policy_get_strv(c, it, "tools.allow", 64, tool_name_ok);
+                p->tools.allow = brig__policy_get_strv(c, it, "tools.allow", 64, tool_name_ok);
         files = brig_json_member(sec, "files");
         if (files && !brig__policy_check_type(c, "tools.files", files, cJSON_IsObject(files), "an object"))
                 return;
         brig__policy_check_keys(c, files, "tools.files", file_keys);
         brig__policy_get_bool(c, "tools.files.read_only", brig_json_member(files, "read_only"),
-                              &p->files_read_only);
-        brig__policy_get_bool(c, "tools.files.fsync", brig_json_member(files, "fsync"), &p->files_fsync);
+                              &p->tools.files.read_only);
+        brig__policy_get_bool(c, "tools.files.fsync", brig_json_member(files, "fsync"),
+                              &p->tools.files.fsync);
         if ((it = brig_json_member(files, "max_read")))
                 (void) brig__policy_get_size(c, "tools.files.max_read", it, 1 * KIB, 1 * GIB, "1K to 1G",
-                                             &p->files_max_read);
+                                             &p->tools.files.max_read);
         if ((it = brig_json_member(files, "max_write")))
                 (void) brig__policy_get_size(c, "tools.files.max_write", it, 1 * KIB, 1 * GIB, "1K to 1G",
-                                             &p->files_max_write);
+                                             &p->tools.files.max_write);
         if ((it = brig_json_member(files, "max_results")))
-                brig__policy_get_int(c, "tools.files.max_results", it, 1, 100000, &p->files_max_results);
+                brig__policy_get_int(c, "tools.files.max_results", it, 1, 100000,
+                                     &p->tools.files.max_results);
 }
 
 void brig__policy_parse_history(brig__policy_ctx *c, const cJSON *sec, brig_policy *p) {
         static const char *const keys[] = {"auto_snapshot", "exclude", "max_file_size", NULL};
         const cJSON *it;
 
-        p->history_max_file_size = 10 * MIB;
+        p->history.max_file_size = 10 * MIB;
         if (sec && !brig__policy_check_type(c, "history", sec, cJSON_IsObject(sec), "an object"))
                 return;
         brig__policy_check_keys(c, sec, "history", keys);
         brig__policy_get_bool(c, "history.auto_snapshot", brig_json_member(sec, "auto_snapshot"),
-                              &p->history_auto_snapshot);
+                              &p->history.auto_snapshot);
         if ((it = brig_json_member(sec, "exclude")))
-                p->history_exclude = brig__policy_get_strv(c, it, "history.exclude", 256, exclude_ok);
+                p->history.exclude = brig__policy_get_strv(c, it, "history.exclude", 256, exclude_ok);
         if ((it = brig_json_member(sec, "max_file_size")))
                 (void) brig__policy_get_size(c, "history.max_file_size", it, 1, 1 * GIB, "1 byte to 1G",
-                                             &p->history_max_file_size);
+                                             &p->history.max_file_size);
 }
 
 /* "audit": what the trail records beyond what it always records (refusals, environments, denials). */
@@ -305,16 +309,16 @@ void brig__policy_parse_audit(brig__policy_ctx *c, const cJSON *sec, brig_policy
         static const char *const keys[] = {"file_reads", "max_string", NULL};
         const cJSON *it;
 
-        p->audit_file_reads = true;
-        p->audit_max_string = 1024;
+        p->audit.file_reads = true;
+        p->audit.max_string = 1024;
         if (sec && !brig__policy_check_type(c, "audit", sec, cJSON_IsObject(sec), "an object"))
                 return;
         brig__policy_check_keys(c, sec, "audit", keys);
         brig__policy_get_bool(c, "audit.file_reads", brig_json_member(sec, "file_reads"),
-                              &p->audit_file_reads);
+                              &p->audit.file_reads);
         if ((it = brig_json_member(sec, "max_string")))
                 (void) brig__policy_get_size(c, "audit.max_string", it, 16, 64 * KIB, "16 bytes to 64K",
-                                             &p->audit_max_string);
+                                             &p->audit.max_string);
 }
 
 void brig__policy_parse_landlock(brig__policy_ctx *c, const cJSON *it, brig_policy *p) {
@@ -370,22 +374,22 @@ void brig__policy_parse_identity(brig__policy_ctx *c, const cJSON *sec, brig_pol
         const cJSON *it;
         uint64_t v;
 
-        p->uid = 1000;
-        p->gid = 1000;
+        p->identity.uid = 1000;
+        p->identity.gid = 1000;
         if (sec && !brig__policy_check_type(c, "identity", sec, cJSON_IsObject(sec), "an object"))
                 return;
         brig__policy_check_keys(c, sec, "identity", keys);
         /* 0 is root's in the jail's /etc/passwd (and uid 0 regains the bounding set on execve); 65534 is
          * nobody, the overflow id unmapped owners show as. */
         if ((it = brig_json_member(sec, "uid"))) {
-                v = p->uid;
+                v = p->identity.uid;
                 brig__policy_get_int(c, "identity.uid", it, 1, 65533, &v);
-                p->uid = (uint32_t) v;
+                p->identity.uid = (uint32_t) v;
         }
         if ((it = brig_json_member(sec, "gid"))) {
-                v = p->gid;
+                v = p->identity.gid;
                 brig__policy_get_int(c, "identity.gid", it, 1, 65533, &v);
-                p->gid = (uint32_t) v;
+                p->identity.gid = (uint32_t) v;
         }
 }
 
@@ -426,10 +430,10 @@ void brig__policy_parse_network(brig__policy_ctx *c, const cJSON *it, brig_polic
         brig_net_policy *n;
         uint64_t v;
 
-        p->network = BRIG_NETWORK_NONE;
-        p->proxy_port = BRIG_NET_DEFAULT_PROXY_PORT;
-        p->net_max_connections = 64;
-        p->net_max_bytes = 1 * GIB;
+        p->network.mode = BRIG_NETWORK_NONE;
+        p->network.proxy_port = BRIG_NET_DEFAULT_PROXY_PORT;
+        p->network.max_connections = 64;
+        p->network.max_bytes = 1 * GIB;
         if (!it || (cJSON_IsString(it) && strcmp(it->valuestring, "none") == 0))
                 return;
         if (cJSON_IsString(it)) {
@@ -459,8 +463,8 @@ void brig__policy_parse_network(brig__policy_ctx *c, const cJSON *it, brig_polic
                                             brig__policy_quote(q, mode->valuestring));
                 return;
         }
-        p->network = BRIG_NETWORK_PROXY;
-        if (!(n = p->net = calloc(1, sizeof(*n)))) {
+        p->network.mode = BRIG_NETWORK_PROXY;
+        if (!(n = p->network.net = calloc(1, sizeof(*n)))) {
                 c->oom = true;
                 return;
         }
@@ -512,24 +516,24 @@ void brig__policy_parse_network(brig__policy_ctx *c, const cJSON *it, brig_polic
                         n->n_allow_private++;
         }
         if ((x = brig_json_member(it, "max_connections"))) {
-                v = p->net_max_connections;
+                v = p->network.max_connections;
                 brig__policy_get_int(c, "network.max_connections", x, 1, 4096, &v);
-                p->net_max_connections = (uint32_t) v;
+                p->network.max_connections = (uint32_t) v;
         }
         if ((x = brig_json_member(it, "max_bytes")))
                 (void) brig__policy_get_size(c, "network.max_bytes", x, 1 * KIB, 1024 * GIB, "1K to 1T",
-                                             &p->net_max_bytes);
+                                             &p->network.max_bytes);
         if ((x = brig_json_member(it, "proxy_port"))) {
-                v = p->proxy_port;
+                v = p->network.proxy_port;
                 brig__policy_get_int(c, "network.proxy_port", x, 1024, 65535, &v);
-                p->proxy_port = (uint16_t) v;
+                p->network.proxy_port = (uint16_t) v;
         }
 }
 
 bool brig_policy_allows_tool(const brig_policy *p, const char *name) {
-        if (!p->tools_allow)
+        if (!p->tools.allow)
                 return true;
-        for (char **t = p->tools_allow; *t; t++)
+        for (char **t = p->tools.allow; *t; t++)
                 if (strcmp(*t, name) == 0)
                         return true;
         return false;
@@ -538,10 +542,10 @@ bool brig_policy_allows_tool(const brig_policy *p, const char *name) {
 const char *brig_policy_getenv(const brig_policy *p, const char *name) {
         size_t n;
 
-        if (!p || !p->env || !name)
+        if (!p || !p->env.vars || !name)
                 return NULL;
         n = strlen(name);
-        for (char **e = p->env; *e; e++)
+        for (char **e = p->env.vars; *e; e++)
                 if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
                         return *e + n + 1;
         return NULL;

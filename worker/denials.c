@@ -320,7 +320,7 @@ void brig__denials_start(brig_env *env, int fd) {
         }
         *d = (brig_denials){.env = env,
                             .fd = fd,
-                            .errno_ret = env->policy->policy->seccomp_errno,
+                            .errno_ret = env->policy->policy->seccomp.errno_ret,
                             .tokens = BRIG_DENIALS_BURST,
                             .refilled_ms = uv_now(env->w->loop)};
         r = uv_poll_init(env->w->loop, &d->poll, d->fd);

@@ -971,10 +971,11 @@ void brig_envs_sweep(brig_worker *w) {
                         continue;
                 int64_t unused_ms = (now - e->last_used) * 1000;
                 const brig_policy *p = e->policy->policy;
-                if (unused_ms >= (int64_t) p->retention_ms) {
+                if (unused_ms >= (int64_t) p->environment.retention_ms) {
                         audit_env(e, "environment_expired", NULL);
                         brig_env_destroy(e);
-                } else if (e->state == BRIG_ENV_RUNNING && unused_ms >= (int64_t) p->idle_stop_ms) {
+                } else if (e->state == BRIG_ENV_RUNNING &&
+                           unused_ms >= (int64_t) p->environment.idle_stop_ms) {
                         audit_env(e, "environment_idle_stop", NULL);
                         log_info("environment %s idle: stopping it (workspace kept)", e->id);
                         brig_env_stop(e);
@@ -1030,13 +1031,14 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                        cJSON_AddStringToObject(o, "cgroup_cpu", env->cg.path[BRIG_CG_CPU]))) &&
                      (env->cg.mode != BRIG_CGROUP_NONE || !env->w->cgroups.why[0] ||
                       cJSON_AddStringToObject(o, "cgroups_unavailable", env->w->cgroups.why)) &&
-                     (!env->policy || (cJSON_AddNumberToObject(o, "idle_stop_ms",
-                                                               (double) env->policy->policy->idle_stop_ms) &&
-                                       cJSON_AddNumberToObject(o, "retention_ms",
-                                                               (double) env->policy->policy->retention_ms)));
-                if (ok && env->policy && env->policy->policy->workspace_quota)
+                     (!env->policy ||
+                      (cJSON_AddNumberToObject(o, "idle_stop_ms",
+                                               (double) env->policy->policy->environment.idle_stop_ms) &&
+                       cJSON_AddNumberToObject(o, "retention_ms",
+                                               (double) env->policy->policy->environment.retention_ms)));
+                if (ok && env->policy && env->policy->policy->filesystem.quota)
                         ok = cJSON_AddNumberToObject(o, "workspace_quota",
-                                                     (double) env->policy->policy->workspace_quota) &&
+                                                     (double) env->policy->policy->filesystem.quota) &&
                              (env->ws_measured && env->ws_bytes != UINT64_MAX
                                       ? cJSON_AddNumberToObject(o, "workspace_bytes", (double) env->ws_bytes)
                                       : cJSON_AddNullToObject(o, "workspace_bytes"));

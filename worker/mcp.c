@@ -618,9 +618,9 @@ static bool over_quota(brig_conn *c, const brig_rpc_msg *m, const brig_tool *t) 
         const brig_policy *pol = c->env->policy->policy;
         char msg[320], used[64];
 
-        if (!(t->flags & BRIG_TOOL_GROWS) || !pol->workspace_quota ||
+        if (!(t->flags & BRIG_TOOL_GROWS) || !pol->filesystem.quota ||
             c->env->quota.mode == BRIG_ENV_QUOTA_HARD || !c->env->ws_measured ||
-            c->env->ws_bytes <= pol->workspace_quota)
+            c->env->ws_bytes <= pol->filesystem.quota)
                 return false;
         if (c->env->ws_bytes == UINT64_MAX)
                 (void) snprintf(used, sizeof(used), "could not be measured (too deep or unreadable)");
@@ -630,7 +630,7 @@ static bool over_quota(brig_conn *c, const brig_rpc_msg *m, const brig_tool *t) 
         (void) snprintf(msg, sizeof(msg),
                         "the workspace %s, over the quota of %llu set by policy \"%.64s\": remove "
                         "files first (remove, the read tools and the process tools still work)",
-                        used, (unsigned long long) pol->workspace_quota, pol->name);
+                        used, (unsigned long long) pol->filesystem.quota, pol->name);
         (void) audit_refusal(c, "tools/call", msg);
         send_error(c, m->id, BRIG_RPC_REFUSED, msg);
         return true;
@@ -777,7 +777,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         (void) snprintf(call->key, sizeof(call->key), "%s", key);
         (void) snprintf(call->tool, sizeof(call->tool), "%s", name);
         const brig_policy *policy = c->env->policy->policy;
-        call->unaudited = !policy->audit_file_reads && (t->flags & BRIG_TOOL_AUDIT_AS_READ);
+        call->unaudited = !policy->audit.file_reads && (t->flags & BRIG_TOOL_AUDIT_AS_READ);
 
         ev = brig_audit_event("call_start");
         if (ev) {
@@ -786,7 +786,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 cJSON_AddStringToObject(ev, "environment", c->env->id);
                 cJSON_AddStringToObject(ev, "tool", name);
                 cJSON_AddItemToObject(ev, "arguments",
-                                      brig_audit_elide(arguments, policy->audit_max_string));
+                                      brig_audit_elide(arguments, policy->audit.max_string));
                 cJSON *peer = cJSON_AddObjectToObject(ev, "peer");
                 if (peer) {
                         cJSON_AddNumberToObject(peer, "uid", c->peer.uid);

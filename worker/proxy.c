@@ -500,7 +500,7 @@ static void deny(pconn *c, bool limit) {
 
 static bool relay_bytes_cb(brig_relay *r, brig_relay_dir which, size_t n, void *userdata) {
         pconn *c = userdata;
-        uint64_t max = policy_of(c->p)->net_max_bytes;
+        uint64_t max = policy_of(c->p)->network.max_bytes;
         (void) r;
 
         /* Counted once passed on: the read that crosses the limit is dropped with the connection. */
@@ -916,7 +916,7 @@ static void head_complete(pconn *c) {
         if (c->over_limit) {
                 (void) snprintf(c->reason, sizeof(c->reason),
                                 "network.max_connections (%" PRIu32 ") reached in this environment",
-                                policy_of(c->p)->net_max_connections);
+                                policy_of(c->p)->network.max_connections);
                 deny(c, true);
                 return;
         }
@@ -1011,7 +1011,7 @@ static void accept_cb(uv_stream_t *server, int status) {
                 conn_close(c);
                 return;
         }
-        if (p->n_active >= policy_of(p)->net_max_connections) {
+        if (p->n_active >= policy_of(p)->network.max_connections) {
                 c->over_limit = true;
                 p->n_over++;
                 /* Beyond what is worth answering: just close. */
@@ -1037,7 +1037,7 @@ void brig__proxy_start(brig_env *env, int fd, int diag_fd) {
         brig_proxy *p;
         int r;
 
-        if (env->proxy || env->policy->policy->network != BRIG_NETWORK_PROXY) {
+        if (env->proxy || env->policy->policy->network.mode != BRIG_NETWORK_PROXY) {
                 (void) close(fd);
                 brig_closep(&diag_fd);
                 return;
@@ -1073,7 +1073,7 @@ void brig__proxy_start(brig_env *env, int fd, int diag_fd) {
         }
         env->proxy = p;
         log_info("environment %s: network proxy on 127.0.0.1:%u in its namespace", env->id,
-                 (unsigned) env->policy->policy->proxy_port);
+                 (unsigned) env->policy->policy->network.proxy_port);
 }
 
 void brig__proxy_stop(brig_env *env) {
