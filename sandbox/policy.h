@@ -204,8 +204,9 @@ typedef struct brig_policy_diags {
  * relative seccomp.profile path resolves against origin's directory. On success returns 0 and a new policy
  * (caller frees); warnings may still be appended to diags. On failure returns a negative errno, fills err
  * with the first error as "PATH: MESSAGE", and, when diags is non-NULL, appends every error and warning
- * found (caller frees with brig_policy_diags_done()). Never half-applies; any thread. Pure, except that a
- * seccomp.profile path is read (blocking I/O: not for the event-loop thread). */
+ * found (caller frees with brig_policy_diags_done()). Never half-applies; any thread. Reads the parent files
+ * "extends" names (sandbox/policy_merge.h) and a seccomp.profile path (blocking I/O: not for the event-loop
+ * thread); validating the resulting document reads nothing (sandbox/policy_document.c). */
 int brig_policy_parse(const char *text, size_t len, const char *origin, brig_policy **ret,
                       brig_policy_diags *diags, brig_error *err);
 
@@ -231,6 +232,21 @@ int brig_policy_compile_seccomp(const brig_policy *p, int *ret_fd, brig_error *e
 /* The key of the program brig_policy_compile_seccomp() makes, from the same spec (brig_seccomp_spec_key()):
  * equal keys, equal programs. Returns 0 or -ENOMEM. */
 int brig_policy_seccomp_key(const brig_policy *p, char out[static BRIG_SHA256_HEX]);
+
+/* One effective value of a policy, as `brig policy explain` shows it where no file set it. */
+typedef struct brig_policy_value {
+        char *path;         /* JSON path, e.g. "limits.memory" */
+        char *json;         /* the value as JSON text in the policy language, e.g. "\"1G\"" */
+        const char *unless; /* the path whose presence in a file hides it ("env" for env.NAME), NULL: path */
+        unsigned rank;      /* order keys (sandbox/policy_internal.h) */
+        size_t seq;
+} brig_policy_value;
+
+/* Every value of p that has a default (docs/policy.md), from the section table: the document's name
+ * first, then the rest in the order `brig policy explain` lists them. Returns 0 and a new array (free with
+ * brig_policy_values_free()), or -ENOMEM. */
+int brig_policy_defaults(const brig_policy *p, brig_policy_value **ret, size_t *ret_n);
+void brig_policy_values_free(brig_policy_value *values, size_t n);
 
 void brig_policy_free(brig_policy *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
