@@ -21,6 +21,7 @@
 #include "sandbox/jail.h"
 #include "sandbox/plan.h"
 #include "sandbox/spawn.h"
+#include "worker/audit_events.h"
 #include "worker/cgreap.h"
 #include "worker/denials.h"
 #include "worker/proxy.h"
@@ -318,7 +319,7 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
  * directory, not its name), and so are its cgroups where the hierarchy allows (v1; v2 keeps the spare's
  * name), and a replacement is built shortly after. */
 
-static void audit_env(brig_env *env, const char *type, const char *error);
+static void audit_env(brig_env *env, brig_audit_type type, const char *error);
 
 static void spare_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         (void) userdata;
@@ -435,7 +436,7 @@ void brig__env_adopted(brig_env *env, const brig_error *err) {
         env->spare_dir = NULL;
         rename_cgroups(env, env->id);
         if (!env->destroyed)
-                audit_env(env, "environment_start", NULL);
+                audit_env(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
 }
 
 int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, const struct ucred *peer,
@@ -562,22 +563,14 @@ static void holder_closed_cb(uv_handle_t *h) {
         maybe_free(env);
 }
 
-static void audit_env(brig_env *env, const char *type, const char *error) {
+static void audit_env(brig_env *env, brig_audit_type type, const char *error) {
         cJSON *ev;
 
         /* A spare becomes an environment, and is audited as one, when it is adopted. */
         if (env->spare)
                 return;
-        ev = brig_audit_event(type);
-        if (ev) {
-                cJSON_AddStringToObject(ev, "environment", env->id);
-                cJSON_AddStringToObject(ev, "policy", env->policy_key);
-                cJSON_AddNumberToObject(ev, "owner_uid", env->owner);
-                if (env->init_pid > 0)
-                        cJSON_AddNumberToObject(ev, "init_pid", env->init_pid);
-                if (error)
-                        cJSON_AddStringToObject(ev, "error", error);
-        }
+        ev = brig_audit_environment(type, env->id, env->policy_key, env->owner, env->init_pid);
+        brig_audit_set_error(ev, error);
         (void) brig__worker_audit(env->w, ev);
 }
 
@@ -588,7 +581,7 @@ static void holder_gone(brig_env *env) {
                 return;
         brig__denials_stop(env);
         brig__proxy_stop(env);
-        audit_env(env, "environment_stop", env->start_error.code ? env->start_error.msg : NULL);
+        audit_env(env, BRIG_AUDIT_ENVIRONMENT_STOP, env->start_error.code ? env->start_error.msg : NULL);
         brig_closep(&env->control_fd);
         env->init_pid = 0;
         env->state = BRIG_ENV_STOPPED;
@@ -685,7 +678,7 @@ static void maybe_running(brig_env *env) {
         (void) uv_timer_stop(&env->start_timer);
         env->state = BRIG_ENV_RUNNING;
         log_info("environment %s running (init pid %d)", env->id, env->init_pid);
-        audit_env(env, "environment_start", NULL);
+        audit_env(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
         fire_waiters(env, NULL);
 }
 
@@ -972,11 +965,11 @@ void brig_envs_sweep(brig_worker *w) {
                 int64_t unused_ms = (now - e->last_used) * 1000;
                 const brig_policy *p = e->policy->policy;
                 if (unused_ms >= (int64_t) p->environment.retention_ms) {
-                        audit_env(e, "environment_expired", NULL);
+                        audit_env(e, BRIG_AUDIT_ENVIRONMENT_EXPIRED, NULL);
                         brig_env_destroy(e);
                 } else if (e->state == BRIG_ENV_RUNNING &&
                            unused_ms >= (int64_t) p->environment.idle_stop_ms) {
-                        audit_env(e, "environment_idle_stop", NULL);
+                        audit_env(e, BRIG_AUDIT_ENVIRONMENT_IDLE_STOP, NULL);
                         log_info("environment %s idle: stopping it (workspace kept)", e->id);
                         brig_env_stop(e);
                 }

@@ -13,6 +13,7 @@
 #include "common/digest.h"
 #include "common/log.h"
 #include "sandbox/seccomp.h"
+#include "worker/audit_events.h"
 #include "worker/policies.h"
 
 extern char **environ;
@@ -345,11 +346,10 @@ static void list_add(cJSON *list, const char *name) {
 
 int brig_policies_reload_commit(brig_policies *set, brig_policies_reload *rl,
                                 const brig_policy_entry **ret_default, cJSON *summary, brig_error *err) {
-        cJSON *changed = cJSON_AddArrayToObject(summary, "changed");
-        cJSON *added = cJSON_AddArrayToObject(summary, "added");
-        cJSON *removed = cJSON_AddArrayToObject(summary, "removed");
+        cJSON *changed, *added, *removed;
         brig_policy_entry *next_set = NULL, *e, *next;
 
+        brig_audit_policy_reload_lists(summary, &changed, &added, &removed);
         if (rl->r < 0) {
                 *err = rl->err;
                 return rl->r;

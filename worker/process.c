@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/text.h"
+#include "worker/audit_events.h"
 #include "worker/process.h"
 #include "worker/worker.h"
 
@@ -134,8 +135,6 @@ static void process_done_cb(const brig_exec_result *res, void *userdata) {
         brig_process *p = userdata;
         brig_env *env = p->env;
         brig_error res_err = BRIG_ERROR_INIT;
-        char sig[16];
-        cJSON *ev;
         int r;
 
         p->exec = NULL;
@@ -155,18 +154,7 @@ static void process_done_cb(const brig_exec_result *res, void *userdata) {
                 (void) log_warning_errno(r,
                                          "environment %s: process %s: write its description: %m, ignoring",
                                          env->id, p->id);
-        ev = brig_audit_event("process_exit");
-        if (ev) {
-                cJSON_AddStringToObject(ev, "environment", env->id);
-                cJSON_AddStringToObject(ev, "process_id", p->id);
-                if (res->exited)
-                        cJSON_AddNumberToObject(ev, "exit_code", res->exit_code);
-                if (res->signal)
-                        cJSON_AddStringToObject(ev, "signal", brig_signal_name(res->signal, sig));
-                cJSON_AddNumberToObject(ev, "output_bytes", (double) p->total);
-                cJSON_AddNumberToObject(ev, "duration_ms", (double) res->duration_ms);
-        }
-        (void) brig__worker_audit(env->w, ev);
+        (void) brig__worker_audit(env->w, brig_audit_process_exit(env->id, p->id, res, p->total));
         if (p->on_exit)
                 p->on_exit(p, p->listener);
         brig__env_process_ended(env);

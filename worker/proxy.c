@@ -53,6 +53,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "sandbox/netpolicy.h"
+#include "worker/audit_events.h"
 #include "worker/denials.h"
 #include "worker/process.h"
 #include "worker/proxy.h"
@@ -357,25 +358,22 @@ static void audit(pconn *c, bool allowed) {
         if (c->audited || !env)
                 return;
         c->audited = true;
-        ev = brig_audit_event("net_connect");
+        ev = brig_audit_net_connect(&(brig_audit_net){
+                .host = c->host,
+                .port = c->port,
+                .address = c->address,
+                .tunnel = c->tunnel,
+                .allowed = allowed,
+                .reason = c->reason,
+                .error = c->error,
+                .bytes_up = c->up,
+                .bytes_down = c->down,
+                .duration_ms = uv_now(env->w->loop) - c->started_ms,
+                .environment = env->id,
+                .call_id = c->call_id,
+                .process_id = c->process_id,
+        });
         if (ev) {
-                cJSON_AddStringToObject(ev, "host", c->host);
-                cJSON_AddNumberToObject(ev, "port", c->port);
-                if (c->address[0])
-                        cJSON_AddStringToObject(ev, "address", c->address);
-                cJSON_AddStringToObject(ev, "method", c->tunnel ? "CONNECT" : "HTTP");
-                cJSON_AddStringToObject(ev, "decision", allowed ? "allowed" : "denied");
-                cJSON_AddStringToObject(ev, "reason", c->reason);
-                if (c->error[0])
-                        cJSON_AddStringToObject(ev, "error", c->error);
-                cJSON_AddNumberToObject(ev, "bytes_up", (double) c->up);
-                cJSON_AddNumberToObject(ev, "bytes_down", (double) c->down);
-                cJSON_AddNumberToObject(ev, "duration_ms", (double) (uv_now(env->w->loop) - c->started_ms));
-                cJSON_AddStringToObject(ev, "environment", env->id);
-                if (c->call_id)
-                        cJSON_AddNumberToObject(ev, "call_id", (double) c->call_id);
-                if (c->process_id[0])
-                        cJSON_AddStringToObject(ev, "process_id", c->process_id);
                 brig_call *call = c->process_id[0] ? NULL : find_call(env, c->call_id);
                 if (call)
                         brig__denials_stream(call, ev, "brig/network");

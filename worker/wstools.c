@@ -14,6 +14,7 @@
 #include "tools/history.h"
 #include "tools/registry.h"
 #include "tools/usage.h"
+#include "worker/audit_events.h"
 #include "worker/env.h"
 #include "worker/policies.h"
 #include "worker/worker.h"
@@ -160,16 +161,10 @@ static void job_free(wsjob *j) {
 }
 
 static void audit_snapshot(wsjob *j) {
-        cJSON *ev = brig_audit_event("snapshot");
+        cJSON *ev = brig_audit_snapshot(j->env->id, j->call_id, j->tool, j->res.snapshot,
+                                        j->res.error.code ? j->res.error.msg : NULL);
         if (!ev)
                 return;
-        cJSON_AddStringToObject(ev, "environment", j->env->id);
-        cJSON_AddStringToObject(ev, "call_id", j->call_id);
-        cJSON_AddStringToObject(ev, "tool", j->tool);
-        if (j->res.snapshot[0])
-                cJSON_AddStringToObject(ev, "id", j->res.snapshot);
-        if (j->res.error.code)
-                cJSON_AddStringToObject(ev, "error", j->res.error.msg);
         (void) brig__worker_audit(j->env->w, ev);
 }
 
