@@ -28,7 +28,8 @@ run: build
 	./$(BUILD)/brigd $(if $(SOCKET),--socket $(SOCKET)) --policy $(POLICY)
 
 # The whole suite: unit + integration (as root, rootless via setpriv and under `unshare -r`), the same again
-# under ASan+UBSan, and the MCP SDK end-to-end test. Ends with one summary line.
+# under ASan+UBSan, and the end-to-end tests with real MCP clients (suite e2e, plain build only: node and npm,
+# and the npm registry the first time). Ends with one summary line.
 test: build
 	@rm -f $(BUILD)/meson-logs/testlog.json $(BUILD_ASAN)/meson-logs/testlog.json
 	-meson test -C $(BUILD) --print-errorlogs --num-processes 2
@@ -37,6 +38,11 @@ test: build
 	-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(BUILD_ASAN) --print-errorlogs --num-processes 2 --no-suite e2e
 	@tests/summarize.py $(BUILD)/meson-logs/testlog.json $(BUILD_ASAN)/meson-logs/testlog.json
+
+# Only the end-to-end tests with real MCP clients (tests/e2e/run.sh: the official SDK, OpenAI Agents SDK,
+# Vercel AI SDK, LangChain, MCP Inspector CLI).
+test-e2e: build
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --suite e2e
 
 bench: build
 	./$(BUILD)/bench/bench_exec $(BUILD) . 400 30

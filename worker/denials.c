@@ -42,8 +42,8 @@
 #include "worker/audit_events.h"
 #include "worker/denials.h"
 #include "worker/env.h"
-#include "worker/process.h"
-#include "worker/repl.h"
+#include "tools/process.h"
+#include "tools/repl.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 
@@ -144,7 +144,7 @@ brig_culprit brig__denials_culprit(brig_env *env, pid_t pid) {
                         }
                 }
         }
-        for (brig_process *p = env->processes; p; p = p->next)
+        for (brig_process *p = env->processes.list; p; p = p->next)
                 if (p->exec && brig_exec_id(p->exec) == id) {
                         c.process = p;
                         return c;

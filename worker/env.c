@@ -21,12 +21,12 @@
 #include "sandbox/jail.h"
 #include "sandbox/plan.h"
 #include "sandbox/spawn.h"
+#include "tools/process.h"
+#include "tools/repl.h"
 #include "worker/audit_events.h"
 #include "worker/cgreap.h"
 #include "worker/denials.h"
 #include "worker/proxy.h"
-#include "worker/process.h"
-#include "worker/repl.h"
 #include "worker/worker.h"
 #include "worker/wstools.h"
 
@@ -73,8 +73,8 @@ brig_env *brig_env_find(brig_worker *w, const char *id) {
 static void env_free(brig_env *env) {
         brig_policies_release(&env->w->policies, env->policy);
         brig_wstools_free(env);
-        brig_repls_free(env);
-        brig_processes_free(env);
+        brig_repl_set_free(&env->repls);
+        brig_process_table_free(&env->processes);
         free(env->policy_key);
         free(env->quarantine_reason);
         free(env->spare_dir);
@@ -99,8 +99,8 @@ static void remove_dir_async(brig_worker *w, const char *path);
  * gone with its holder, and no metadata, file or history work is in flight (a file created while the
  * removal runs would keep the directory, and a meta.json would bring the environment back at restart). */
 static void maybe_remove(brig_env *env) {
-        if (env->destroyed && env->remove_pending && env->open_handles == 0 && env->running_processes == 0 &&
-            env->holds == 0) {
+        if (env->destroyed && env->remove_pending && env->open_handles == 0 &&
+            env->repls.open_handles == 0 && env->processes.running == 0 && env->holds == 0) {
                 env->remove_pending = false;
                 remove_dir_async(env->w, env->dir);
         }
@@ -109,13 +109,20 @@ static void maybe_remove(brig_env *env) {
 /* Frees a destroyed environment once nothing refers to it any more. */
 static void maybe_free(brig_env *env) {
         maybe_remove(env);
-        if (env->destroyed && env->attached == 0 && env->open_handles == 0 && env->running_processes == 0 &&
-            env->holds == 0 && !env->remove_pending)
+        if (env->destroyed && env->attached == 0 && env->open_handles == 0 && env->repls.open_handles == 0 &&
+            env->processes.running == 0 && env->holds == 0 && !env->remove_pending)
                 env_free(env);
 }
 
-void brig__env_process_ended(brig_env *env) {
-        maybe_free(env);
+/* The process table's hooks (tools/process.h). */
+static void process_exited(const brig_process *p, const brig_exec_result *res, void *userdata) {
+        brig_env *env = userdata;
+
+        (void) brig__worker_audit(env->w, brig_audit_process_exit(env->id, p->id, res, p->total));
+}
+
+static void processes_idle(void *userdata) {
+        maybe_free(userdata);
 }
 
 void brig__env_hold(brig_env *env) {
@@ -160,8 +167,11 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
         env->control_fd = -1;
         env->cg.oom_fd = -1;
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
+        brig_process_hooks hooks = {.exited = process_exited, .idle = processes_idle, .userdata = env};
+        brig_repl_set_init(&env->repls, &env->processes);
         if (!(env->policy_key = strdup(policy_key)) || asprintf(&env->dir, "%s/%s", w->envs_dir, id) < 0 ||
-            asprintf(&env->workspace, "%s/%s/workspace", w->envs_dir, id) < 0) {
+            asprintf(&env->workspace, "%s/%s/workspace", w->envs_dir, id) < 0 ||
+            brig_process_table_init(&env->processes, env->id, env->dir, &hooks) < 0) {
                 env_free(env);
                 return NULL;
         }
@@ -299,7 +309,7 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 env->on_disk = true;
                 env->restarted = true;
                 /* Its processes ended with the previous worker; their descriptions and output remain. */
-                int r = brig_processes_load(env);
+                int r = brig_process_table_load(&env->processes);
                 if (r < 0) {
                         closedir(d);
                         return r;
@@ -393,7 +403,8 @@ static brig_env *adopt_spare(brig_worker *w, const char *id, bool ephemeral, uid
                     env->policy == policy && !env->prepare.running)
                         break;
         if (!env || asprintf(&dir, "%s/%s", w->envs_dir, id) < 0 ||
-            asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)))
+            asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)) ||
+            brig_process_table_set_dir(&env->processes, dir) < 0)
                 return NULL;
         log_info("environment %s starts from spare %s", id, env->id);
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
@@ -944,7 +955,8 @@ void brig_env_destroy(brig_env *env) {
         log_info("environment %s destroyed", env->id);
         brig_env_stop(env);
         env->destroyed = true;
-        brig_repls_close(env);
+        env->processes.dir_removed = true;
+        brig_repl_set_close(&env->repls);
         env_unlink(env);
         env->remove_pending = env->on_disk;
         maybe_free(env);
@@ -979,7 +991,7 @@ void brig_envs_sweep(brig_worker *w) {
 void brig_envs_stop_all(brig_worker *w) {
         for (brig_env *e = w->envs; e; e = e->next) {
                 brig_env_stop(e);
-                brig_repls_close(e);
+                brig_repl_set_close(&e->repls);
         }
 }
 

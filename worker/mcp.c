@@ -16,11 +16,11 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "tools/files.h"
+#include "tools/process.h"
 #include "tools/registry.h"
+#include "tools/repl.h"
 #include "tools/result_text.h"
 #include "worker/audit_events.h"
-#include "worker/process.h"
-#include "worker/repl.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 #include "worker/wstools.h"
@@ -466,7 +466,7 @@ static void start_background(brig_call *call, brig_env *env) {
         brig_error err = BRIG_ERROR_INIT;
         brig_process *p = NULL;
         brig_exec_context ctx = exec_context(c, env);
-        if (brig_process_start(env, &ctx, &call->args, &p, &err) < 0) {
+        if (brig_process_start(&env->processes, &ctx, &call->args, &p, &err) < 0) {
                 call_end_early(call, &err);
                 return;
         }
@@ -495,8 +495,8 @@ static void start_repl(brig_call *call, brig_env *env) {
         brig_conn *c = call->conn;
         brig_error err = BRIG_ERROR_INIT;
         brig_exec_context ctx = exec_context(c, env);
-        if (brig_repl_run(env, &ctx, call->repl_args, env->policy->policy->limits.wall_time_ms,
-                          repl_output_cb, repl_done_cb, call, &call->repl, &err) < 0) {
+        if (brig_repl_run(&env->repls, &ctx, call->repl_args, repl_output_cb, repl_done_cb, call,
+                          &call->repl, &err) < 0) {
                 call_end_early(call, &err);
         }
 }
@@ -616,13 +616,8 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                                     &err) < 0)
                         call_end_early(call, &err);
                 return;
-        case BRIG_TOOL_RUN_PROCESS: {
-                brig_process_tool_fn fn = brig_process_tool(call->tool);
-                if (fn)
-                        sc = fn(c->env, arguments, &err);
-                else
-                        (void) brig_error_set(&err, -ENOSYS, BRIG_KIND_INTERNAL, "no handler for %s",
-                                              call->tool);
+        case BRIG_TOOL_RUN_PROCESS:
+                sc = brig_process_call(&c->env->processes, call->tool, arguments, &err);
                 if (!sc && !err.code)
                         (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
                 if (sc)
@@ -630,7 +625,6 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                 else
                         call_end_early(call, &err);
                 return;
-        }
         case BRIG_TOOL_RUN_REPL:
                 if (brig_repl_args_check(arguments, &err) < 0) {
                         call_end_early(call, &err);

@@ -55,7 +55,7 @@
 #include "sandbox/netpolicy.h"
 #include "worker/audit_events.h"
 #include "worker/denials.h"
-#include "worker/process.h"
+#include "tools/process.h"
 #include "worker/proxy.h"
 #include "worker/relay.h"
 #include "worker/worker.h"
