@@ -21,6 +21,7 @@
 #include "sandbox/plan.h"
 #include "tools/process.h"
 #include "tools/repl.h"
+#include "worker/audit_events.h"
 #include "worker/cgreap.h"
 #include "worker/denials.h"
 #include "worker/proxy.h"
@@ -115,20 +116,8 @@ static void maybe_free(brig_env *env) {
 /* The process table's hooks (tools/process.h). */
 static void process_exited(const brig_process *p, const brig_exec_result *res, void *userdata) {
         brig_env *env = userdata;
-        cJSON *ev = brig_audit_event("process_exit");
-        char sig[16];
 
-        if (ev) {
-                cJSON_AddStringToObject(ev, "environment", env->id);
-                cJSON_AddStringToObject(ev, "process_id", p->id);
-                if (res->exited)
-                        cJSON_AddNumberToObject(ev, "exit_code", res->exit_code);
-                if (res->signal)
-                        cJSON_AddStringToObject(ev, "signal", brig_signal_name(res->signal, sig));
-                cJSON_AddNumberToObject(ev, "output_bytes", (double) p->total);
-                cJSON_AddNumberToObject(ev, "duration_ms", (double) res->duration_ms);
-        }
-        (void) brig__worker_audit(env->w, ev);
+        (void) brig__worker_audit(env->w, brig_audit_process_exit(env->id, p->id, res, p->total));
 }
 
 static void processes_idle(void *userdata) {
@@ -338,7 +327,7 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
  * directory, not its name), and so are its cgroups where the hierarchy allows (v1; v2 keeps the spare's
  * name), and a replacement is built shortly after. */
 
-static void audit_env(brig_env *env, const char *type, const char *error);
+static void audit_env(brig_env *env, brig_audit_type type, const char *error);
 
 static void spare_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         (void) userdata;
@@ -456,7 +445,7 @@ void brig__env_adopted(brig_env *env, const brig_error *err) {
         env->spare_dir = NULL;
         rename_cgroups(env, env->id);
         if (!env->destroyed)
-                audit_env(env, "environment_start", NULL);
+                audit_env(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
 }
 
 int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, const struct ucred *peer,
@@ -583,22 +572,14 @@ static void holder_closed_cb(uv_handle_t *h) {
         maybe_free(env);
 }
 
-static void audit_env(brig_env *env, const char *type, const char *error) {
+static void audit_env(brig_env *env, brig_audit_type type, const char *error) {
         cJSON *ev;
 
         /* A spare becomes an environment, and is audited as one, when it is adopted. */
         if (env->spare)
                 return;
-        ev = brig_audit_event(type);
-        if (ev) {
-                cJSON_AddStringToObject(ev, "environment", env->id);
-                cJSON_AddStringToObject(ev, "policy", env->policy_key);
-                cJSON_AddNumberToObject(ev, "owner_uid", env->owner);
-                if (env->init_pid > 0)
-                        cJSON_AddNumberToObject(ev, "init_pid", env->init_pid);
-                if (error)
-                        cJSON_AddStringToObject(ev, "error", error);
-        }
+        ev = brig_audit_environment(type, env->id, env->policy_key, env->owner, env->init_pid);
+        brig_audit_set_error(ev, error);
         (void) brig__worker_audit(env->w, ev);
 }
 
@@ -616,7 +597,7 @@ static void holder_gone(brig_env *env) {
                 return;
         brig__denials_stop(env);
         brig__proxy_stop(env);
-        audit_env(env, "environment_stop", env->start_error.code ? env->start_error.msg : NULL);
+        audit_env(env, BRIG_AUDIT_ENVIRONMENT_STOP, env->start_error.code ? env->start_error.msg : NULL);
         hang_up(env);
         env->init_pid = 0;
         env->state = BRIG_ENV_STOPPED;
@@ -713,7 +694,7 @@ static void maybe_running(brig_env *env) {
         (void) uv_timer_stop(&env->start_timer);
         env->state = BRIG_ENV_RUNNING;
         log_info("environment %s running (init pid %d)", env->id, env->init_pid);
-        audit_env(env, "environment_start", NULL);
+        audit_env(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
         fire_waiters(env, NULL);
 }
 
@@ -990,11 +971,12 @@ void brig_envs_sweep(brig_worker *w) {
                         continue;
                 int64_t unused_ms = (now - e->last_used) * 1000;
                 const brig_policy *p = e->policy->policy;
-                if (unused_ms >= (int64_t) p->retention_ms) {
-                        audit_env(e, "environment_expired", NULL);
+                if (unused_ms >= (int64_t) p->environment.retention_ms) {
+                        audit_env(e, BRIG_AUDIT_ENVIRONMENT_EXPIRED, NULL);
                         brig_env_destroy(e);
-                } else if (e->state == BRIG_ENV_RUNNING && unused_ms >= (int64_t) p->idle_stop_ms) {
-                        audit_env(e, "environment_idle_stop", NULL);
+                } else if (e->state == BRIG_ENV_RUNNING &&
+                           unused_ms >= (int64_t) p->environment.idle_stop_ms) {
+                        audit_env(e, BRIG_AUDIT_ENVIRONMENT_IDLE_STOP, NULL);
                         log_info("environment %s idle: stopping it (workspace kept)", e->id);
                         brig_env_stop(e);
                 }
@@ -1049,13 +1031,14 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                        cJSON_AddStringToObject(o, "cgroup_cpu", env->cg.path[BRIG_CG_CPU]))) &&
                      (env->cg.mode != BRIG_CGROUP_NONE || !env->w->cgroups.why[0] ||
                       cJSON_AddStringToObject(o, "cgroups_unavailable", env->w->cgroups.why)) &&
-                     (!env->policy || (cJSON_AddNumberToObject(o, "idle_stop_ms",
-                                                               (double) env->policy->policy->idle_stop_ms) &&
-                                       cJSON_AddNumberToObject(o, "retention_ms",
-                                                               (double) env->policy->policy->retention_ms)));
-                if (ok && env->policy && env->policy->policy->workspace_quota)
+                     (!env->policy ||
+                      (cJSON_AddNumberToObject(o, "idle_stop_ms",
+                                               (double) env->policy->policy->environment.idle_stop_ms) &&
+                       cJSON_AddNumberToObject(o, "retention_ms",
+                                               (double) env->policy->policy->environment.retention_ms)));
+                if (ok && env->policy && env->policy->policy->filesystem.quota)
                         ok = cJSON_AddNumberToObject(o, "workspace_quota",
-                                                     (double) env->policy->policy->workspace_quota) &&
+                                                     (double) env->policy->policy->filesystem.quota) &&
                              (env->ws_measured && env->ws_bytes != UINT64_MAX
                                       ? cJSON_AddNumberToObject(o, "workspace_bytes", (double) env->ws_bytes)
                                       : cJSON_AddNullToObject(o, "workspace_bytes"));
