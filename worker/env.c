@@ -27,7 +27,7 @@
 #include "worker/process.h"
 #include "worker/repl.h"
 #include "worker/worker.h"
-#include "worker/wstools.h"
+#include "worker/toolpool.h"
 
 #define META_MAX_BYTES 65536
 #define SPARE_PREFIX ".spare-"
@@ -71,7 +71,7 @@ brig_env *brig_env_find(brig_worker *w, const char *id) {
 
 static void env_free(brig_env *env) {
         brig_policies_release(&env->w->policies, env->policy);
-        brig_wstools_free(env);
+        brig_toolpool_free(env);
         brig_repls_free(env);
         brig_processes_free(env);
         free(env->policy_key);

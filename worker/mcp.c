@@ -22,7 +22,7 @@
 #include "worker/repl.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
-#include "worker/wstools.h"
+#include "worker/toolpool.h"
 
 #define RESTART_NOTICE                                                                                      \
         "[environment restarted: the worker restarted since the last call, so background processes and "    \
@@ -361,7 +361,7 @@ typedef struct held_result {
         bool is_error;
 } held_result;
 
-static void snapshot_taken_cb(brig_wstool_result *res, void *userdata) {
+static void snapshot_taken_cb(brig_toolpool_result *res, void *userdata) {
         held_result *h = userdata;
 
         (void) res;
@@ -380,12 +380,12 @@ static void send_and_finish(brig_call *call, int audit_r, char *text, cJSON *sc,
 
         if (h) {
                 *h = (held_result){call, audit_r, text, sc, is_error};
-                if (brig_wstool_auto_snapshot(call->conn->env, call->call_id, call->tool, snapshot_taken_cb,
-                                              h))
+                if (brig_toolpool_auto_snapshot(call->conn->env, call->call_id, call->tool,
+                                                snapshot_taken_cb, h))
                         return;
                 free(h);
         } else if (snapshot)
-                (void) brig_wstool_auto_snapshot(call->conn->env, call->call_id, call->tool, NULL, NULL);
+                (void) brig_toolpool_auto_snapshot(call->conn->env, call->call_id, call->tool, NULL, NULL);
         send_tool_result(call, audit_r, text, sc, is_error);
         free(text);
         call_finish(call);
@@ -534,7 +534,7 @@ static void start_repl(brig_call *call, brig_env *env) {
         }
 }
 
-static void wstool_done_cb(brig_wstool_result *res, void *userdata) {
+static void toolpool_done_cb(brig_toolpool_result *res, void *userdata) {
         brig_call *call = userdata;
         cJSON *ev;
 
@@ -646,8 +646,8 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
         case BRIG_TOOL_RUN_FILES:
         case BRIG_TOOL_RUN_HISTORY:
                 /* No jail needed: the worker works on the workspace itself, off the loop thread. */
-                if (brig_wstool_run(c->env, call->def, arguments, call->call_id, wstool_done_cb, call,
-                                    &err) < 0)
+                if (brig_toolpool_run(c->env, call->def, arguments, call->call_id, toolpool_done_cb, call,
+                                      &err) < 0)
                         call_end_early(call, &err);
                 return;
         case BRIG_TOOL_RUN_PROCESS: {
