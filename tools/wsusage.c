@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* A workspace's disk usage for the soft quota: a walk below its directory fd (see wsusage.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
