@@ -163,7 +163,7 @@ static int plan_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
         }
         plan->mounts = calloc(n ? n : 1, sizeof(brig_mount));
         if (!plan->mounts)
-                return -ENOMEM;
+                return brig_error_oom(err);
         cJSON_ArrayForEach (it, mounts) {
                 brig_mount *m = &plan->mounts[plan->n_mounts++];
                 const char *kind = NULL;
@@ -237,7 +237,7 @@ static int landlock_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
                                       "plan.landlock_rules: expected an array of <= 2048");
         plan->landlock_rules = calloc(n ? n : 1, sizeof(brig_landlock_rule));
         if (!plan->landlock_rules)
-                return -ENOMEM;
+                return brig_error_oom(err);
         cJSON_ArrayForEach (it, rules) {
                 brig_landlock_rule *l = &plan->landlock_rules[plan->n_landlock_rules++];
                 uint64_t access = 0;
@@ -269,7 +269,7 @@ int brig_plan_from_json(const char *text, size_t len, brig_plan **ret, brig_erro
                                       (unsigned long long) version, PLAN_VERSION);
         plan = calloc(1, sizeof(*plan));
         if (!plan)
-                return -ENOMEM;
+                return brig_error_oom(err);
         r = plan_fill(root, plan, err);
         if (r >= 0)
                 r = landlock_fill(root, plan, err);

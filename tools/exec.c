@@ -425,7 +425,7 @@ static int write_plan(const brig_plan *plan, int *ret_fd, brig_error *err) {
         _cleanup_close_ int fd = -1;
 
         if (!json)
-                return -ENOMEM;
+                return brig_error_oom(err);
         fd = memfd_create("brig-plan", MFD_CLOEXEC);
         if (fd < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "memfd for the plan");
@@ -490,7 +490,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 close_pair(errp);
                 close_pair(st);
                 close_pair(in);
-                return -ENOMEM;
+                return brig_error_oom(err);
         }
         e->ctx = *ctx;
         e->ops = *ops;

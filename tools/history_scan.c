@@ -626,7 +626,7 @@ int brig__history_stage(brig_history *h, bool *ret_changed, brig_error *err) {
         s.seen = calloc(s.n + 1, sizeof(bool));
         s.dirty = calloc(s.n + 1, sizeof(bool));
         if (!s.entries || !s.seen || !s.dirty)
-                return -ENOMEM;
+                return brig_error_oom(err);
         for (size_t i = 0; i < s.n; i++)
                 s.entries[i] = git_index_get_byindex(h->index, i);
         (void) snprintf(index_path, sizeof(index_path), "%s/index", h->git_dir);
@@ -659,7 +659,7 @@ int brig__history_stage(brig_history *h, bool *ret_changed, brig_error *err) {
                         continue;
                 dfd = open_parent(&s, s.entries[i]->path, &base);
                 if (dfd == -ENOMEM)
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 skip = true;
                 if (dfd >= 0) {
                         r = queue_entry(&s, dfd, base, s.entries[i]->path, &skip);
@@ -684,7 +684,7 @@ int brig__history_stage(brig_history *h, bool *ret_changed, brig_error *err) {
                 if ((r = git_index_add(h->index, &s.adds[i])) < 0) {
                         const git_error *e = git_error_last();
                         if (e && e->klass == GIT_ERROR_NOMEMORY)
-                                return -ENOMEM;
+                                return brig_error_oom(err);
                         git_error_clear(); /* a path git refuses to store: left out */
                         dir_invalidate(&s, s.adds[i].path);
                         continue;

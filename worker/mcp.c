@@ -658,7 +658,7 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                         (void) brig_error_set(&err, -ENOSYS, BRIG_KIND_INTERNAL, "no handler for %s",
                                               call->tool);
                 if (!sc && !err.code)
-                        (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                        (void) brig_error_oom(&err);
                 if (sc)
                         call_end_with(call, sc, false);
                 else
@@ -672,7 +672,7 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                 }
                 if (!(call->repl_args =
                               arguments ? cJSON_Duplicate(arguments, true) : cJSON_CreateObject())) {
-                        (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                        (void) brig_error_oom(&err);
                         call_end_early(call, &err);
                         return;
                 }

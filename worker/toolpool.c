@@ -236,7 +236,7 @@ static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64
             !(j->workspace = strdup(env->workspace))) {
                 if (j)
                         job_free(j);
-                (void) brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                (void) brig_error_oom(err);
                 return NULL;
         }
         j->req.data = j;
@@ -289,7 +289,7 @@ int brig_toolpool_run(brig_env *env, const brig_tool *tool, const cJSON *args, u
                 return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was destroyed",
                                       env->id);
         if (!(j = job_new(env, tool->name, args, call_id, err)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         j->def = tool;
         j->cb = cb;
         j->userdata = userdata;
