@@ -191,3 +191,10 @@ int brig_json_get_strv(const cJSON *obj, const char *path, const char *key, size
         *ret = TAKE_PTR(v);
         return 0;
 }
+
+bool brig_json_add(cJSON *obj, const char *key, cJSON *item) {
+        if (item && cJSON_AddItemToObject(obj, key, item))
+                return true;
+        cJSON_Delete(item);
+        return false;
+}

@@ -642,9 +642,10 @@ static int log_entry(brig_history *h, git_commit *c, git_tree *tree, git_tree *p
         cJSON *o;
         int r;
 
-        if ((r = count_changes(h, parent_tree, tree, &files, err)) < 0 ||
-            (r = parse_message(git_commit_message(c), &message, &call_id, &tool)) < 0)
+        if ((r = count_changes(h, parent_tree, tree, &files, err)) < 0)
                 return r;
+        if (parse_message(git_commit_message(c), &message, &call_id, &tool) < 0) /* -ENOMEM only */
+                return brig_error_oom(err);
         if (!gmtime_r(&t, &tm) || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
                 (void) snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
         if (!(o = cJSON_CreateObject()))
@@ -655,8 +656,8 @@ static int log_entry(brig_history *h, git_commit *c, git_tree *tree, git_tree *p
         }
         if (!cJSON_AddStringToObject(o, "id", oid_str(git_commit_id(c), hex)) ||
             !cJSON_AddStringToObject(o, "message", message) || !cJSON_AddStringToObject(o, "time", when) ||
-            !cJSON_AddItemToObject(o, "call_id", string_or_null(call_id)) ||
-            !cJSON_AddItemToObject(o, "tool", string_or_null(tool)) ||
+            !brig_json_add(o, "call_id", string_or_null(call_id)) ||
+            !brig_json_add(o, "tool", string_or_null(tool)) ||
             !cJSON_AddNumberToObject(o, "files_changed", files))
                 return brig_error_oom(err);
         return 0;
@@ -804,7 +805,7 @@ int brig_history_restore(brig_history *h, const char *snapshot, const char *path
             !cJSON_AddBoolToObject(o, "created", after.created) ||
             !cJSON_AddStringToObject(o, "restored_from", hex) ||
             !cJSON_AddStringToObject(o, "previous", oid_str(&before.id, prev_hex)) ||
-            !cJSON_AddItemToObject(o, "path", string_or_null(path ? rel : NULL)) ||
+            !brig_json_add(o, "path", string_or_null(path ? rel : NULL)) ||
             !cJSON_AddNumberToObject(o, "files_changed", after.files_changed))
                 return brig_error_oom(err);
         *ret_result = TAKE_PTR(o);

@@ -176,11 +176,11 @@ int brig_history_diff(brig_history *h, const char *from, const char *to, const c
 
         if (!(o = cJSON_CreateObject()) || !(files = cJSON_AddArrayToObject(o, "files")))
                 return brig_error_oom(err);
-        if ((r = files_list(d, files, &truncated)) < 0)
-                return r;
+        if (files_list(d, files, &truncated) < 0) /* -ENOMEM only */
+                return brig_error_oom(err);
         r = git_diff_print(d, GIT_DIFF_FORMAT_PATCH, print_line_cb, &ps);
-        if (ps.error < 0)
-                return ps.error;
+        if (ps.error < 0) /* a capped buffer's append: -ENOMEM only */
+                return brig_error_oom(err);
         if (r < 0)
                 return brig__history_git_error(h, r, err, "diff");
         git_error_clear();

@@ -2,7 +2,8 @@
 /* Allocation failure, one allocation at a time: for n = 1, 2, ... the n-th allocation of an operation fails
  * (failalloc.h), until the operation completes without reaching n. Each failed run must end cleanly: a
  * negative return with err set (never a success without a result, never an error without a message), and,
- * in the ASan build (make test), no leak. Over the policy parser, the file tools and the JSON-RPC parser. */
+ * in the ASan build (make test), no leak. Over the policy parser, the file tools, the history and the
+ * JSON-RPC parser. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,6 +21,7 @@
 #include "sandbox/policy.h"
 #include "tests/unit/failalloc.h"
 #include "tools/files.h"
+#include "tools/history.h"
 #include "worker/rpc.h"
 
 #define MAX_STEPS 200000 /* far above any operation here: a loop that never ends is a test bug */
@@ -167,6 +169,84 @@ static void test_alloc_failure__file_tools(void **state) {
         assert_int_equal(system(cmd), 0);
 }
 
+/* Our side of the history (libgit2 allocates through its own allocator, which this does not fail). */
+static void test_alloc_failure__history(void **state) {
+        static const struct {
+                const char *tool, *args;
+        } calls[] = {
+                {"snapshot", "{\"message\":\"step\"}"},
+                {"history", "{\"limit\":5}"},
+                {"diff", "{}"},
+        };
+        char top[] = "/tmp/brig-failalloc-XXXXXX", ws[64], git[64], file[80], cmd[128];
+        size_t n;
+
+        (void) state;
+        assert_non_null(mkdtemp(top));
+        (void) snprintf(ws, sizeof(ws), "%s/ws", top);
+        (void) snprintf(git, sizeof(git), "%s/history.git", top);
+        (void) snprintf(file, sizeof(file), "%s/a.txt", ws);
+        assert_int_equal(mkdir(ws, 0755), 0);
+        for (n = 1; n < MAX_STEPS; n++) {
+                brig_error err = BRIG_ERROR_INIT;
+                brig_history *h = NULL;
+
+                failalloc_arm(n);
+                int r = brig_history_open(git, ws, NULL, &h, &err);
+                failalloc_arm(0);
+                bool fired = failalloc_fired();
+                brig_history_free(h);
+                if (!fired) {
+                        assert_int_equal(r, 0);
+                        break;
+                }
+                if (r < 0)
+                        assert_clean_error(r, &err, n, "history open");
+        }
+        print_message("# open: %zu allocations, each failed once\n", n - 1);
+
+        brig_error err = BRIG_ERROR_INIT;
+        brig_history *h = NULL;
+        assert_int_equal(brig_history_open(git, ws, NULL, &h, &err), 0);
+        for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+                for (n = 1; n < MAX_STEPS; n++) {
+                        _cleanup_json_ cJSON *args = cJSON_Parse(calls[i].args);
+                        cJSON *res = NULL;
+                        FILE *fp = fopen(file, "we");
+
+                        /* A change each time, so that every snapshot and diff has something to record. */
+                        assert_non_null(fp);
+                        fprintf(fp, "line %zu\n", n);
+                        fclose(fp);
+                        err = (brig_error) BRIG_ERROR_INIT;
+                        failalloc_arm(n);
+                        int r = brig_history_call(h, calls[i].tool, args, "call-1", &res, &err);
+                        failalloc_arm(0);
+                        bool fired = failalloc_fired();
+                        if (!fired) {
+                                if (r < 0)
+                                        fail_msg("%s: %s", calls[i].tool, err.msg);
+                                assert_non_null(res);
+                                cJSON_Delete(res);
+                                break;
+                        }
+                        if (r < 0)
+                                assert_clean_error(r, &err, n, calls[i].tool);
+                        else if (!res) {
+                                failalloc_print_trace();
+                                fail_msg("%s: allocation %zu failed: returned %d without a result",
+                                         calls[i].tool, n, r);
+                        }
+                        cJSON_Delete(res);
+                }
+                print_message("# %s: %zu allocations, each failed once\n", calls[i].tool, n - 1);
+                assert_true(n > 1);
+        }
+        brig_history_free(h);
+        (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+        assert_int_equal(system(cmd), 0);
+}
+
 static void test_alloc_failure__rpc_parser(void **state) {
         static const char *const lines[] = {
                 "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
@@ -204,6 +284,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_alloc_failure__policy_parser),
                 cmocka_unit_test(test_alloc_failure__file_tools),
+                cmocka_unit_test(test_alloc_failure__history),
                 cmocka_unit_test(test_alloc_failure__rpc_parser),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
