@@ -26,13 +26,42 @@
 
 #define MAX_STEPS 200000 /* far above any operation here: a loop that never ends is a test bug */
 
-/* A failed run's error is clean: the code returned, a kind, a message. */
-static void assert_clean_error(int r, const brig_error *err, size_t n, const char *what) {
-        if (r < 0 && err->code == r && err->msg[0])
-                return;
-        failalloc_print_trace();
-        fail_msg("%s: allocation %zu failed: returned %d, err {code %d, msg \"%s\"}", what, n, r, err->code,
-                 err->msg);
+/* One run of the operation under test: returns its result code, and whether it produced its result (which it
+ * frees). Its preparation (files to reset) is done before it arms the allocator. */
+typedef int (*op_fn)(void *userdata, brig_error *err, bool *ret_result);
+
+/* Runs op with the n-th allocation failing, n = 1, 2, ..., until it completes without reaching n; then it
+ * must have succeeded with a result (or, when !valid, failed cleanly). Returns how many allocations it made.
+ */
+static size_t fail_each(const char *what, op_fn op, void *userdata, bool valid) {
+        for (size_t n = 1; n < MAX_STEPS; n++) {
+                brig_error err = BRIG_ERROR_INIT;
+                bool result = false;
+
+                failalloc_arm(n);
+                int r = op(userdata, &err, &result);
+                failalloc_arm(0);
+                bool fired = failalloc_fired();
+                if (!fired && valid && (r < 0 || !result))
+                        fail_msg("%s: failed without an allocation failing: %d %s", what, r, err.msg);
+                if (!fired && !valid && r >= 0)
+                        fail_msg("%s: accepted", what);
+                if (r < 0 && (err.code != r || !err.msg[0])) {
+                        failalloc_print_trace();
+                        fail_msg("%s: allocation %zu failed: returned %d, err {code %d, msg \"%s\"}", what,
+                                 n, r, err.code, err.msg);
+                }
+                if (r >= 0 && !result) {
+                        failalloc_print_trace();
+                        fail_msg("%s: allocation %zu failed: returned %d without a result", what, n, r);
+                }
+                if (!fired) {
+                        print_message("# %s: %zu allocations, each failed once\n", what, n - 1);
+                        return n - 1;
+                }
+        }
+        fail_msg("%s: still allocating after %d steps", what, MAX_STEPS);
+        return 0;
 }
 
 static char *slurp(const char *rel) {
@@ -52,31 +81,31 @@ static char *slurp(const char *rel) {
         return buf;
 }
 
-/* Runs parse under failing allocations; returns how many allocations a successful parse made. */
-static size_t policy_runs(const char *text, const char *what, bool valid) {
-        for (size_t n = 1; n < MAX_STEPS; n++) {
-                brig_error err = BRIG_ERROR_INIT;
-                brig_policy_diags diags = {0};
-                brig_policy *p = NULL;
+static void put(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
 
-                failalloc_arm(n);
-                int r = brig_policy_parse(text, strlen(text), "<inline>", &p, &diags, &err);
-                failalloc_arm(0);
-                bool fired = failalloc_fired();
-                brig_policy_free(p);
-                brig_policy_diags_done(&diags);
-                if (!fired) {
-                        if (valid)
-                                assert_int_equal(r, 0);
-                        else
-                                assert_true(r < 0 && err.code == r && err.msg[0]);
-                        return n - 1;
-                }
-                if (r < 0)
-                        assert_clean_error(r, &err, n, what);
-        }
-        fail_msg("%s: still allocating after %d steps", what, MAX_STEPS);
-        return 0;
+        assert_non_null(f);
+        assert_true(fputs(text, f) >= 0);
+        assert_int_equal(fclose(f), 0);
+}
+
+static void remove_tree(const char *top) {
+        char cmd[128];
+
+        (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
+        assert_int_equal(system(cmd), 0);
+}
+
+static int policy_op(void *userdata, brig_error *err, bool *ret_result) {
+        const char *text = userdata;
+        brig_policy_diags diags = {0};
+        brig_policy *p = NULL;
+
+        int r = brig_policy_parse(text, strlen(text), "<inline>", &p, &diags, err);
+        *ret_result = p != NULL;
+        brig_policy_free(p);
+        brig_policy_diags_done(&diags);
+        return r;
 }
 
 static void test_alloc_failure__policy_parser(void **state) {
@@ -85,53 +114,38 @@ static void test_alloc_failure__policy_parser(void **state) {
         (void) state;
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
                 _cleanup_free_ char *text = slurp(files[i]);
-                size_t steps = policy_runs(text, files[i], true);
-                print_message("# %s: %zu allocations, each failed once\n", files[i], steps);
-                assert_true(steps > 10);
+                assert_true(fail_each(files[i], policy_op, text, true) > 10);
         }
         /* The error path too: a refused policy, with its diagnostics. */
-        (void) policy_runs("{\"limits\":{\"memory\":\"lots\",\"pids\":-1},\"tools\":{\"nope\":1}}",
-                           "invalid", false);
+        (void) fail_each("an invalid policy", policy_op,
+                         (void *) "{\"limits\":{\"memory\":\"lots\",\"pids\":-1},\"tools\":{\"nope\":1}}",
+                         false);
 }
 
-static int files_run(int root_fd, const char *tool, const char *args_json, const char *reset_path) {
-        brig_files_ctx ctx = {.root_fd = root_fd, .uid = (uid_t) -1, .gid = (gid_t) -1};
-        size_t n;
+typedef struct files_call {
+        int root_fd;
+        const char *ws;
+        const char *tool;
+        cJSON *args;       /* parsed before the allocator is armed */
+        const char *reset; /* a workspace file written afresh before each run, or NULL */
+} files_call;
 
-        for (n = 1; n < MAX_STEPS; n++) {
-                _cleanup_json_ cJSON *args = cJSON_Parse(args_json);
-                brig_files_report report = {0};
-                brig_error err = BRIG_ERROR_INIT;
-                cJSON *res = NULL;
+static int files_op(void *userdata, brig_error *err, bool *ret_result) {
+        const files_call *c = userdata;
+        brig_files_ctx ctx = {.root_fd = c->root_fd, .uid = (uid_t) -1, .gid = (gid_t) -1};
+        brig_files_report report = {0};
+        cJSON *res = NULL;
 
-                assert_non_null(args);
-                if (reset_path) {
-                        _cleanup_close_ int fd =
-                                openat(root_fd, reset_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                        assert_true(fd >= 0);
-                        assert_int_equal(write(fd, "alpha\nbeta\ngamma\n", 17), 17);
-                }
-                failalloc_arm(n);
-                int r = brig_files_call(tool, &ctx, args, &res, &report, &err);
-                failalloc_arm(0);
-                bool fired = failalloc_fired();
-                brig_files_report_done(&report);
-                if (!fired) {
-                        if (r < 0)
-                                fail_msg("%s: %s", tool, err.msg);
-                        assert_non_null(res);
-                        cJSON_Delete(res);
-                        break;
-                }
-                if (r < 0)
-                        assert_clean_error(r, &err, n, tool);
-                else if (!res) {
-                        failalloc_print_trace();
-                        fail_msg("%s: allocation %zu failed: returned %d without a result", tool, n, r);
-                }
-                cJSON_Delete(res);
+        int r = brig_files_call(c->tool, &ctx, c->args, &res, &report, err);
+        *ret_result = res != NULL;
+        cJSON_Delete(res);
+        brig_files_report_done(&report);
+        if (c->reset) { /* for the next run (plain stdio: no wrapped allocation) */
+                char path[160];
+                (void) snprintf(path, sizeof(path), "%s/%s", c->ws, c->reset);
+                put(path, "alpha\nbeta\ngamma\n");
         }
-        return (int) n - 1;
+        return r;
 }
 
 static void test_alloc_failure__file_tools(void **state) {
@@ -151,7 +165,7 @@ static void test_alloc_failure__file_tools(void **state) {
                 {"move", "{\"from\":\"m1.txt\",\"to\":\"m2.txt\",\"overwrite\":true}", "m1.txt"},
                 {"remove", "{\"path\":\"r.txt\"}", "r.txt"},
         };
-        char top[] = "/tmp/brig-failalloc-XXXXXX";
+        char top[] = "/tmp/brig-failalloc-XXXXXX", path[160];
         _cleanup_close_ int root_fd = -1;
 
         (void) state;
@@ -160,13 +174,50 @@ static void test_alloc_failure__file_tools(void **state) {
         assert_true(root_fd >= 0);
         assert_int_equal(mkdirat(root_fd, "d", 0755), 0);
         for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
-                int steps = files_run(root_fd, calls[i].tool, calls[i].args, calls[i].reset);
-                print_message("# %s: %d allocations, each failed once\n", calls[i].tool, steps);
-                assert_true(steps > 0);
+                files_call c = {
+                        .root_fd = root_fd, .ws = top, .tool = calls[i].tool, .reset = calls[i].reset};
+                assert_non_null(c.args = cJSON_Parse(calls[i].args));
+                if (c.reset) {
+                        (void) snprintf(path, sizeof(path), "%s/%s", top, c.reset);
+                        put(path, "alpha\nbeta\ngamma\n");
+                }
+                assert_true(fail_each(calls[i].tool, files_op, &c, true) > 0);
+                cJSON_Delete(c.args);
         }
-        char cmd[128];
-        (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
-        assert_int_equal(system(cmd), 0);
+        remove_tree(top);
+}
+
+typedef struct history_call {
+        const char *ws, *git;
+        brig_history *h;
+        const char *tool;
+        cJSON *args;
+        unsigned change; /* a different content for the workspace's file before each run */
+} history_call;
+
+static int history_open_op(void *userdata, brig_error *err, bool *ret_result) {
+        const history_call *c = userdata;
+        brig_history *h = NULL;
+
+        int r = brig_history_open(c->git, c->ws, NULL, &h, err);
+        *ret_result = h != NULL;
+        brig_history_free(h);
+        return r;
+}
+
+static int history_op(void *userdata, brig_error *err, bool *ret_result) {
+        history_call *c = userdata;
+        char path[160], text[32];
+        cJSON *res = NULL;
+
+        int r = brig_history_call(c->h, c->tool, c->args, "call-1", &res, err);
+        *ret_result = res != NULL;
+        cJSON_Delete(res);
+        /* A change before each run, so that every snapshot and diff has something to record. */
+        (void) snprintf(path, sizeof(path), "%s/a.txt", c->ws);
+        (void) snprintf(text, sizeof(text), "line %u\n", ++c->change);
+        put(path, text);
+        return r;
 }
 
 /* Our side of the history (libgit2 allocates through its own allocator, which this does not fail). */
@@ -178,106 +229,53 @@ static void test_alloc_failure__history(void **state) {
                 {"history", "{\"limit\":5}"},
                 {"diff", "{}"},
         };
-        char top[] = "/tmp/brig-failalloc-XXXXXX", ws[64], git[64], file[80], cmd[128];
-        size_t n;
+        char top[] = "/tmp/brig-failalloc-XXXXXX", ws[64], git[64], path[80];
+        brig_error err = BRIG_ERROR_INIT;
+        history_call c = {.ws = ws, .git = git};
 
         (void) state;
         assert_non_null(mkdtemp(top));
         (void) snprintf(ws, sizeof(ws), "%s/ws", top);
         (void) snprintf(git, sizeof(git), "%s/history.git", top);
-        (void) snprintf(file, sizeof(file), "%s/a.txt", ws);
+        (void) snprintf(path, sizeof(path), "%s/a.txt", ws);
         assert_int_equal(mkdir(ws, 0755), 0);
-        for (n = 1; n < MAX_STEPS; n++) {
-                brig_error err = BRIG_ERROR_INIT;
-                brig_history *h = NULL;
-
-                failalloc_arm(n);
-                int r = brig_history_open(git, ws, NULL, &h, &err);
-                failalloc_arm(0);
-                bool fired = failalloc_fired();
-                brig_history_free(h);
-                if (!fired) {
-                        assert_int_equal(r, 0);
-                        break;
-                }
-                if (r < 0)
-                        assert_clean_error(r, &err, n, "history open");
-        }
-        print_message("# open: %zu allocations, each failed once\n", n - 1);
-
-        brig_error err = BRIG_ERROR_INIT;
-        brig_history *h = NULL;
-        assert_int_equal(brig_history_open(git, ws, NULL, &h, &err), 0);
+        put(path, "first\n");
+        assert_true(fail_each("history open", history_open_op, &c, true) > 0);
+        assert_int_equal(brig_history_open(git, ws, NULL, &c.h, &err), 0);
         for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
-                for (n = 1; n < MAX_STEPS; n++) {
-                        _cleanup_json_ cJSON *args = cJSON_Parse(calls[i].args);
-                        cJSON *res = NULL;
-                        FILE *fp = fopen(file, "we");
-
-                        /* A change each time, so that every snapshot and diff has something to record. */
-                        assert_non_null(fp);
-                        fprintf(fp, "line %zu\n", n);
-                        fclose(fp);
-                        err = (brig_error) BRIG_ERROR_INIT;
-                        failalloc_arm(n);
-                        int r = brig_history_call(h, calls[i].tool, args, "call-1", &res, &err);
-                        failalloc_arm(0);
-                        bool fired = failalloc_fired();
-                        if (!fired) {
-                                if (r < 0)
-                                        fail_msg("%s: %s", calls[i].tool, err.msg);
-                                assert_non_null(res);
-                                cJSON_Delete(res);
-                                break;
-                        }
-                        if (r < 0)
-                                assert_clean_error(r, &err, n, calls[i].tool);
-                        else if (!res) {
-                                failalloc_print_trace();
-                                fail_msg("%s: allocation %zu failed: returned %d without a result",
-                                         calls[i].tool, n, r);
-                        }
-                        cJSON_Delete(res);
-                }
-                print_message("# %s: %zu allocations, each failed once\n", calls[i].tool, n - 1);
-                assert_true(n > 1);
+                c.tool = calls[i].tool;
+                assert_non_null(c.args = cJSON_Parse(calls[i].args));
+                assert_true(fail_each(calls[i].tool, history_op, &c, true) > 0);
+                cJSON_Delete(c.args);
         }
-        brig_history_free(h);
-        (void) snprintf(cmd, sizeof(cmd), "rm -rf '%s'", top);
-        assert_int_equal(system(cmd), 0);
+        brig_history_free(c.h);
+        remove_tree(top);
+}
+
+static int rpc_op(void *userdata, brig_error *err, bool *ret_result) {
+        const char *line = userdata;
+        brig_rpc_msg msg = {0};
+        int code = 0;
+
+        int r = brig_rpc_parse(line, strlen(line), &msg, &code, err);
+        *ret_result = msg.root != NULL;
+        brig_rpc_msg_done(&msg);
+        /* A refused line is answered with a JSON-RPC error code, never with none. */
+        if (r < 0 && code == 0)
+                fail_msg("%s: no JSON-RPC error code", line);
+        return r;
 }
 
 static void test_alloc_failure__rpc_parser(void **state) {
         static const char *const lines[] = {
-                "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
-                "\"arguments\":{\"command\":[\"echo\",\"hi\"]}}}",
+                ("{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
+                 "\"arguments\":{\"command\":[\"echo\",\"hi\"]}}}"),
                 "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}",
                 "{\"jsonrpc\":\"2.0\",\"id\":\"x\",\"result\":{}}",
         };
         (void) state;
-        for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
-                size_t n;
-                for (n = 1; n < MAX_STEPS; n++) {
-                        brig_error err = BRIG_ERROR_INIT;
-                        brig_rpc_msg msg = {0};
-                        int code = 0;
-
-                        failalloc_arm(n);
-                        int r = brig_rpc_parse(lines[i], strlen(lines[i]), &msg, &code, &err);
-                        failalloc_arm(0);
-                        bool fired = failalloc_fired();
-                        brig_rpc_msg_done(&msg);
-                        if (!fired) {
-                                assert_int_equal(r, 0);
-                                break;
-                        }
-                        if (r < 0) {
-                                assert_clean_error(r, &err, n, lines[i]);
-                                assert_true(code != 0);
-                        }
-                }
-                assert_true(n > 1);
-        }
+        for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+                assert_true(fail_each(lines[i], rpc_op, (void *) lines[i], true) > 0);
 }
 
 int main(void) {
