@@ -433,8 +433,8 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
                 return r;
         if ((r = build_env(policy, req->env, &plan->envp, err)) < 0)
                 return r;
-        if (plan->proxy_port && (r = add_proxy_env(plan)) < 0)
-                return r;
+        if (plan->proxy_port && add_proxy_env(plan) < 0) /* -ENOMEM only */
+                return brig_error_oom(err);
         if (req->cwd && req->cwd[0])
                 r = asprintf(&plan->cwd, "%s/%s", policy->workspace, req->cwd);
         else
@@ -450,12 +450,14 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_NOFILE, l->open_files};
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_FSIZE, l->file_size_bytes};
 
-        if (req->mode != BRIG_PLAN_ENTER && (r = add_mounts(plan, policy, req->workspace)) < 0)
-                return r;
+        if (req->mode != BRIG_PLAN_ENTER && add_mounts(plan, policy, req->workspace) < 0) /* -ENOMEM only */
+                return brig_error_oom(err);
         plan->landlock = policy->landlock;
         if (req->mode != BRIG_PLAN_ENTER && plan->landlock != BRIG_LANDLOCK_OFF &&
             (r = add_landlock_rules(plan)) < 0)
-                return r;
+                return r == -ENOMEM ? brig_error_oom(err)
+                                    : brig_error_set(err, r, BRIG_KIND_INTERNAL,
+                                                     "landlock: a mount of no known kind");
         *ret = TAKE_PTR(plan);
         return 0;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/json.h"
 #include "worker/culprit.h"
 #include "worker/env.h"
 #include "worker/process.h"
@@ -132,7 +133,7 @@ static void record_refusal(brig_call *call, const cJSON *ev) {
         for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
                 const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, keys[i]);
                 if (v)
-                        cJSON_AddItemToObject(item, keys[i], cJSON_Duplicate(v, true));
+                        (void) brig_json_add(item, keys[i], cJSON_Duplicate(v, true));
         }
         cJSON_AddItemToArray(call->refused, item);
 }
@@ -159,7 +160,7 @@ void brig__culprit_notify(brig_call *call, const cJSON *ev, const char *logger) 
         }
         cJSON_AddStringToObject(params, "level", "warning");
         cJSON_AddStringToObject(params, "logger", logger);
-        cJSON_AddItemToObject(data, "requestId", cJSON_Duplicate(call->id, true));
+        (void) brig_json_add(data, "requestId", cJSON_Duplicate(call->id, true));
         (void) brig__conn_notify(conn, brig_rpc_notification("notifications/message", params));
         record_refusal(call, ev);
 }

@@ -233,7 +233,7 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
         if (c->brig_output && !c->closing) {
                 cJSON *p = cJSON_CreateObject();
                 if (p) {
-                        cJSON_AddItemToObject(p, "requestId", cJSON_Duplicate(call->id, true));
+                        (void) brig_json_add(p, "requestId", cJSON_Duplicate(call->id, true));
                         cJSON_AddStringToObject(p, "stream", s == 0 ? "stdout" : "stderr");
                         cJSON_AddNumberToObject(p, "seq", (double) call->seq++);
                         cJSON_AddStringToObject(p, "data", text ? buf : b64);
@@ -310,7 +310,7 @@ static void send_tool_result(brig_call *call, int audit_r, const char *text, cJS
         size_t n_refused =
                 call->refused ? (size_t) cJSON_GetArraySize(call->refused) + call->refused_more : 0;
         if (n_refused && sc && cJSON_IsObject(sc)) {
-                cJSON_AddItemToObject(sc, "refused", TAKE_PTR(call->refused));
+                (void) brig_json_add(sc, "refused", TAKE_PTR(call->refused));
                 if (call->refused_more)
                         cJSON_AddNumberToObject(sc, "refused_more", (double) call->refused_more);
         }

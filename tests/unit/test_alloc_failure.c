@@ -2,8 +2,8 @@
 /* Allocation failure, one allocation at a time: for n = 1, 2, ... the n-th allocation of an operation fails
  * (failalloc.h), until the operation completes without reaching n. Each failed run must end cleanly: a
  * negative return with err set (never a success without a result, never an error without a message), and,
- * in the ASan build (make test), no leak. Over the policy parser, the file tools, the history and the
- * JSON-RPC parser. */
+ * in the ASan build (make test), no leak. Over the policy parser, the file tools, the history, plans and
+ * their JSON form, the exec tool's arguments and the JSON-RPC parser. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,8 +18,10 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "sandbox/plan.h"
 #include "sandbox/policy.h"
 #include "tests/unit/failalloc.h"
+#include "tools/exec.h"
 #include "tools/files.h"
 #include "tools/history.h"
 #include "worker/rpc.h"
@@ -252,6 +254,63 @@ static void test_alloc_failure__history(void **state) {
         remove_tree(top);
 }
 
+typedef struct plan_case {
+        const brig_policy *policy;
+        brig_plan_mode mode;
+} plan_case;
+
+/* A plan built, written as brig-jail reads it, and read back. */
+static int plan_op(void *userdata, brig_error *err, bool *ret_result) {
+        static const char *const argv[] = {"sh", "-c", "echo hi", NULL}, *const env[] = {"A=1", NULL};
+        static const brig_identity ident = {.uid_outside = 4242, .gid_outside = 4343};
+        const plan_case *c = userdata;
+        brig_plan_request req = {
+                .mode = c->mode, .argv = argv, .env = env, .cwd = "src", .workspace = "/tmp/brig-ws"};
+        brig_plan *plan = NULL, *back = NULL;
+        char *json = NULL;
+
+        int r = brig_plan_build(c->policy, &req, &ident, &plan, err);
+        if (r >= 0 && !(json = brig_plan_to_json(plan))) /* NULL only when out of memory */
+                r = brig_error_oom(err);
+        if (r >= 0)
+                r = brig_plan_from_json(json, strlen(json), &back, err);
+        *ret_result = back != NULL;
+        brig_plan_free(back);
+        free(json);
+        brig_plan_free(plan);
+        return r;
+}
+
+static int exec_args_op(void *userdata, brig_error *err, bool *ret_result) {
+        brig_exec_args a = {0};
+
+        int r = brig_exec_args_parse(userdata, &a, err);
+        *ret_result = r >= 0;
+        brig_exec_args_done(&a);
+        return r;
+}
+
+static void test_alloc_failure__plan_and_exec_args(void **state) {
+        static const char *const args[] = {
+                "{\"command\":\"echo hi | wc -c\",\"cwd\":\"src/lib\"}",
+                "{\"argv\":[\"env\"],\"env\":{\"A\":\"1\",\"B_2\":\"x=y\",\"EMPTY\":\"\"}}",
+        };
+        _cleanup_free_ char *text = slurp("policies/default.json");
+        brig_error err = BRIG_ERROR_INIT;
+        brig_policy *p = NULL;
+
+        (void) state;
+        assert_int_equal(brig_policy_parse(text, strlen(text), "<inline>", &p, NULL, &err), 0);
+        assert_true(fail_each("run plan", plan_op, &(plan_case){p, BRIG_PLAN_RUN}, true) > 0);
+        assert_true(fail_each("enter plan", plan_op, &(plan_case){p, BRIG_PLAN_ENTER}, true) > 0);
+        brig_policy_free(p);
+        for (size_t i = 0; i < sizeof(args) / sizeof(args[0]); i++) {
+                _cleanup_json_ cJSON *a = cJSON_Parse(args[i]);
+                assert_non_null(a);
+                assert_true(fail_each(args[i], exec_args_op, a, true) > 0);
+        }
+}
+
 static int rpc_op(void *userdata, brig_error *err, bool *ret_result) {
         const char *line = userdata;
         brig_rpc_msg msg = {0};
@@ -283,6 +342,7 @@ int main(void) {
                 cmocka_unit_test(test_alloc_failure__policy_parser),
                 cmocka_unit_test(test_alloc_failure__file_tools),
                 cmocka_unit_test(test_alloc_failure__history),
+                cmocka_unit_test(test_alloc_failure__plan_and_exec_args),
                 cmocka_unit_test(test_alloc_failure__rpc_parser),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
