@@ -30,7 +30,8 @@ run: build
 
 # The whole suite: the format check, unit + integration (as root, rootless via setpriv and under `unshare -r`),
 # the same again under ASan+UBSan, the unit tests and the workspace tools (the thread pool) under clang's
-# ThreadSanitizer, and the MCP SDK end-to-end test. Ends with one summary line.
+# ThreadSanitizer, and the end-to-end tests with real MCP clients (suite e2e, plain build only: node and npm,
+# and the npm registry the first time). Ends with one summary line.
 test: check-format build
 	@rm -f $(BUILD)/meson-logs/testlog.json $(BUILD_ASAN)/meson-logs/testlog.json \
 		$(BUILD_TSAN)/meson-logs/testlog.json $(BUILD_TSAN)/meson-logs/testlog-pool.json
@@ -54,6 +55,11 @@ test-tsan:
 		--num-processes 2 --suite unit
 	-TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp meson test -C $(BUILD_TSAN) --print-errorlogs \
 		--logbase testlog-pool test_workspace
+
+# Only the end-to-end tests with real MCP clients (tests/e2e/run.sh: the official SDK, OpenAI Agents SDK,
+# Vercel AI SDK, LangChain, MCP Inspector CLI).
+test-e2e: build
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --suite e2e
 
 bench: build
 	./$(BUILD)/bench/bench_exec $(BUILD) . 400 30

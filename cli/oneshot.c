@@ -543,7 +543,7 @@ int brig_cli_oneshot(const brig_oneshot *o) {
         else if ((n_cg = run_cgroup_open(policy, &cg_root, &cg, cg_fds)) < 0)
                 n_cg = 0;
         else {
-                reporter rep = {.json = o->json_events, .errno_ret = policy->seccomp_errno};
+                reporter rep = {.json = o->json_events, .errno_ret = policy->seccomp.errno_ret};
                 /* brig policy test also says what the command did to its workspace. */
                 brig_wslist *before = o->json_events ? brig_wslist_take(real_ws) : NULL;
                 code = run_jail(helper, plan_fd, seccomp_fd, cg_fds, n_cg, timeout, &rep);

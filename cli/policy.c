@@ -156,47 +156,6 @@ static int add_value(explain *e, const char *path, char *json, const char *sourc
         return 0;
 }
 
-__attribute__((format(printf, 1, 2))) static char *fmt(const char *f, ...) {
-        char *s = NULL;
-        va_list ap;
-        int r;
-
-        va_start(ap, f);
-        r = vasprintf(&s, f, ap);
-        va_end(ap);
-        return r < 0 ? NULL : s;
-}
-
-static char *fmt_size(uint64_t v) {
-        static const char units[] = "TGMK";
-        for (int i = 0; i < 4; i++) {
-                uint64_t u = UINT64_C(1) << (10 * (4 - i));
-                if (v >= u && v % u == 0)
-                        return fmt("\"%llu%c\"", (unsigned long long) (v / u), units[i]);
-        }
-        return fmt("%llu", (unsigned long long) v);
-}
-
-static char *fmt_duration(uint64_t ms) {
-        static const struct {
-                uint64_t ms;
-                const char *unit;
-        } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
-        for (size_t i = 0; i < ELEMENTSOF(units); i++)
-                if (ms >= units[i].ms && ms % units[i].ms == 0)
-                        return fmt("\"%llu%s\"", (unsigned long long) (ms / units[i].ms), units[i].unit);
-        return fmt("\"%llums\"", (unsigned long long) ms);
-}
-
-static char *json_str(const char *s) {
-        _cleanup_json_ cJSON *j = cJSON_CreateString(s);
-        return j ? cJSON_PrintUnformatted(j) : NULL;
-}
-
-static char *fmt_bool(bool b) {
-        return strdup(b ? "true" : "false");
-}
-
 /* Whether some value of the merged document is at or below path. */
 static bool in_tree(const brig_policy_tree *t, const char *path) {
         size_t n = strlen(path);
@@ -208,78 +167,26 @@ static bool in_tree(const brig_policy_tree *t, const char *path) {
         return false;
 }
 
-/* The effective values: every leaf of the merged document, then brig's default for each field no file
- * set. */
+/* The effective values: the document's name (first, when no file set it), every leaf of the merged document,
+ * then brig's default for each field no file set (from the policy's section table). */
 static int collect_values(explain *e) {
-        const brig_policy *p = e->policy;
-        const brig_limits *l = &p->limits;
-        static const char *const cgroups[] = {"\"auto\"", "\"required\"", "\"off\""};
-        const char *en = strerrorname_np(p->seccomp_errno);
-        struct {
-                const char *path;
-                char *json;
-        } defaults[] = {
-                {"filesystem.workspace", json_str(p->workspace)},
-                /* Only with a quota: how it is enforced (brig env info shows what it got). */
-                {"filesystem.workspace_quota.enforce",
-                 p->workspace_quota ? fmt("\"%s\"", brig_quota_enforce_name(p->workspace_quota_enforce))
-                                    : NULL},
-                {"limits.wall_time", fmt_duration(l->wall_time_ms)},
-                {"limits.cpu_time", fmt_duration(l->cpu_time_ms)},
-                {"limits.memory", fmt_size(l->memory_bytes)},
-                {"limits.processes", fmt("%llu", (unsigned long long) l->processes)},
-                {"limits.open_files", fmt("%llu", (unsigned long long) l->open_files)},
-                {"limits.file_size", fmt_size(l->file_size_bytes)},
-                {"limits.output", fmt_size(l->output_bytes)},
-                {"limits.cpus", fmt("%g", l->cpus)},
-                {"limits.cgroups", strdup(cgroups[l->cgroups])},
-                {"seccomp.errno", en ? fmt("\"%s\"", en) : fmt("%d", p->seccomp_errno)},
-                {"network", strdup("\"none\"")},
-                {"hostname", json_str(p->hostname)},
-                {"environment.idle_stop", fmt_duration(p->idle_stop_ms)},
-                {"environment.retention", fmt_duration(p->retention_ms)},
-                {"tools.files.read_only", fmt_bool(p->files_read_only)},
-                {"tools.files.max_read", fmt_size(p->files_max_read)},
-                {"tools.files.max_write", fmt_size(p->files_max_write)},
-                {"tools.files.max_results", fmt("%llu", (unsigned long long) p->files_max_results)},
-                {"tools.files.fsync", fmt_bool(p->files_fsync)},
-                {"history.auto_snapshot", fmt_bool(p->history_auto_snapshot)},
-                {"history.max_file_size", fmt_size(p->history_max_file_size)},
-                {"seccomp.audit", fmt_bool(p->seccomp_audit)},
-                {"landlock", strdup(p->landlock == BRIG_LANDLOCK_OFF        ? "\"off\""
-                                    : p->landlock == BRIG_LANDLOCK_REQUIRED ? "\"required\""
-                                                                            : "\"auto\"")},
-                {"capabilities", strdup("[]")},
-                {"identity.uid", fmt("%u", p->uid)},
-                {"identity.gid", fmt("%u", p->gid)},
-                {"audit.file_reads", fmt_bool(p->audit_file_reads)},
-                {"audit.max_string", fmt("%llu", (unsigned long long) p->audit_max_string)},
-                /* Only in proxy mode (NULL: not shown). */
-                {"network.ports", p->network == BRIG_NETWORK_PROXY ? strdup("[80,443]") : NULL},
-                {"network.max_connections",
-                 p->network == BRIG_NETWORK_PROXY ? fmt("%u", p->net_max_connections) : NULL},
-                {"network.max_bytes", p->network == BRIG_NETWORK_PROXY ? fmt_size(p->net_max_bytes) : NULL},
-                {"network.proxy_port", p->network == BRIG_NETWORK_PROXY ? fmt("%u", p->proxy_port) : NULL},
-        };
-        int r = 0;
+        brig_policy_value *defs = NULL;
+        size_t n = 0, i = 0;
+        int r = brig_policy_defaults(e->policy, &defs, &n);
 
-        if (!in_tree(&e->tree, "name"))
-                r = add_value(e, "name", json_str(p->name), "default");
-        for (size_t i = 0; r >= 0 && i < e->tree.n_leaves; i++) {
-                const brig_policy_leaf *f = &e->tree.leaves[i];
+        if (r >= 0 && n > 0 && strcmp(defs[0].path, "name") == 0) {
+                if (!in_tree(&e->tree, "name"))
+                        r = add_value(e, "name", TAKE_PTR(defs[0].json), "default");
+                i = 1;
+        }
+        for (size_t k = 0; r >= 0 && k < e->tree.n_leaves; k++) {
+                const brig_policy_leaf *f = &e->tree.leaves[k];
                 r = add_value(e, f->path, cJSON_PrintUnformatted(f->value), f->file);
         }
-        /* Without "env", the whole default environment applies. */
-        for (size_t i = 0; r >= 0 && !in_tree(&e->tree, "env") && i < p->n_env; i++) {
-                const char *eq = strchr(p->env[i], '=');
-                _cleanup_free_ char *path = fmt("env.%.*s", (int) (eq - p->env[i]), p->env[i]);
-                r = path ? add_value(e, path, json_str(eq + 1), "default") : -ENOMEM;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(defaults); i++) {
-                if (r >= 0 && defaults[i].json && !in_tree(&e->tree, defaults[i].path))
-                        r = add_value(e, defaults[i].path, TAKE_PTR(defaults[i].json), "default");
-                free(defaults[i].json);
-        }
+        for (; r >= 0 && i < n; i++)
+                if (!in_tree(&e->tree, defs[i].unless ? defs[i].unless : defs[i].path))
+                        r = add_value(e, defs[i].path, TAKE_PTR(defs[i].json), "default");
+        brig_policy_values_free(defs, n);
         return r;
 }
 
@@ -355,7 +262,7 @@ static int collect_seccomp(explain *e, brig_error *err) {
 
                 if (!name)
                         continue;
-                v = verdicts(&prog, arch, nr, p->seccomp_errno, &dep);
+                v = verdicts(&prog, arch, nr, p->seccomp.errno_ret, &dep);
                 c = v ? reallocarray(e->calls, e->n_calls + 1, sizeof(*c)) : NULL;
                 if (!c) {
                         free(name);
@@ -370,10 +277,11 @@ static int collect_seccomp(explain *e, brig_error *err) {
                 qsort(e->calls, e->n_calls, sizeof(call), call_cmp);
         if (r >= 0) {
                 /* Any other architecture: the arch word is all the program checks first. */
-                _cleanup_free_ char *o = verdicts(&prog, arch ^ 0x10000000, 0, p->seccomp_errno, &dep);
+                _cleanup_free_ char *o = verdicts(&prog, arch ^ 0x10000000, 0, p->seccomp.errno_ret, &dep);
                 (void) snprintf(e->other_arch, sizeof(e->other_arch), "%s", o ? o : "unknown");
                 if (arch == SCMP_ARCH_X86_64) {
-                        _cleanup_free_ char *x = verdicts(&prog, arch, 0x40000000, p->seccomp_errno, &dep);
+                        _cleanup_free_ char *x =
+                                verdicts(&prog, arch, 0x40000000, p->seccomp.errno_ret, &dep);
                         (void) snprintf(e->x32, sizeof(e->x32), "%s", x ? x : "unknown");
                 }
         }

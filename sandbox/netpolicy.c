@@ -231,10 +231,10 @@ static bool rule_matches(const brig_net_rule *r, const char *host) {
 
 bool brig_net_decide(const brig_policy *p, const char *host, uint16_t port,
                      char reason[static BRIG_NET_REASON_MAX]) {
-        const brig_net_policy *n = p->net;
+        const brig_net_policy *n = p->network.net;
         bool port_listed = false, other_port = false;
 
-        if (p->network != BRIG_NETWORK_PROXY || !n) {
+        if (p->network.mode != BRIG_NETWORK_PROXY || !n) {
                 (void) snprintf(reason, BRIG_NET_REASON_MAX, "the policy has no network access");
                 return false;
         }
@@ -352,7 +352,7 @@ static const char *v6_range(const uint8_t *a, const uint8_t **ret_v4) {
 
 bool brig_net_address_allowed(const brig_policy *p, const struct sockaddr *sa,
                               char reason[static BRIG_NET_REASON_MAX]) {
-        const brig_net_policy *n = p->net;
+        const brig_net_policy *n = p->network.net;
         const uint8_t *a, *v4 = NULL;
         const char *range;
         char text[INET6_ADDRSTRLEN] = "?";

@@ -141,11 +141,11 @@ static int build_env(const brig_policy *policy, const char *const *extra, char *
                         return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "env: more than %d bytes",
                                               BRIG_PLAN_MAX_TOTAL_BYTES);
         }
-        v = calloc(policy->n_env + n_extra + 1, sizeof(char *));
+        v = calloc(policy->env.n_vars + n_extra + 1, sizeof(char *));
         if (!v)
                 return brig_error_oom(err);
-        for (size_t i = 0; i < policy->n_env; i++) {
-                const char *pe = policy->env[i];
+        for (size_t i = 0; i < policy->env.n_vars; i++) {
+                const char *pe = policy->env.vars[i];
                 size_t name_len = strcspn(pe, "=");
                 bool overridden = false;
                 for (const char *const *e = extra; e && *e; e++)
@@ -259,7 +259,7 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                      "root:x:0:0:root:/root:/usr/sbin/nologin\n"
                      "agent:x:%d:%d:brig agent:%s:/bin/sh\n"
                      "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-                     (int) plan->uid_inside, (int) plan->gid_inside, policy->workspace);
+                     (int) plan->uid_inside, (int) plan->gid_inside, policy->filesystem.workspace);
         if (r >= 0)
                 r = add_file(plan, "/etc/group", "root:x:0:\nagent:x:%d:\nnogroup:x:65534:\n",
                              (int) plan->gid_inside);
@@ -283,8 +283,8 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                 return r;
 
         size_t first = plan->n_mounts;
-        for (size_t i = 0; i < policy->n_binds; i++) {
-                const brig_bind *b = &policy->binds[i];
+        for (size_t i = 0; i < policy->filesystem.n_binds; i++) {
+                const brig_bind *b = &policy->filesystem.binds[i];
                 brig_mount m = {.kind = BRIG_MOUNT_BIND,
                                 .source = strdup(b->source),
                                 .dest = strdup(b->dest),
@@ -298,18 +298,19 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                 if ((r = add_mount(plan, m)) < 0)
                         return r;
         }
-        for (size_t i = 0; i < policy->n_tmpfs; i++) {
+        for (size_t i = 0; i < policy->filesystem.n_tmpfs; i++) {
                 brig_mount m = {.kind = BRIG_MOUNT_TMPFS,
-                                .dest = strdup(policy->tmpfs[i].dest),
-                                .size = policy->tmpfs[i].size_bytes,
-                                .mode = policy->tmpfs[i].mode};
+                                .dest = strdup(policy->filesystem.tmpfs[i].dest),
+                                .size = policy->filesystem.tmpfs[i].size_bytes,
+                                .mode = policy->filesystem.tmpfs[i].mode};
                 if (!m.dest)
                         return -ENOMEM;
                 if ((r = add_mount(plan, m)) < 0)
                         return r;
         }
-        brig_mount ws = {
-                .kind = BRIG_MOUNT_BIND, .source = strdup(workspace), .dest = strdup(policy->workspace)};
+        brig_mount ws = {.kind = BRIG_MOUNT_BIND,
+                         .source = strdup(workspace),
+                         .dest = strdup(policy->filesystem.workspace)};
         if (!ws.source || !ws.dest) {
                 free(ws.source);
                 free(ws.dest);
@@ -322,8 +323,8 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
          */
         sort_by_depth(plan->mounts + first, plan->n_mounts - first);
         /* After the mounts they may lie below; nothing the policy mounts is below them (policy.c). */
-        for (size_t i = 0; i < policy->n_hidden; i++) {
-                brig_mount m = {.kind = BRIG_MOUNT_HIDE, .dest = strdup(policy->hidden[i])};
+        for (size_t i = 0; i < policy->filesystem.n_hidden; i++) {
+                brig_mount m = {.kind = BRIG_MOUNT_HIDE, .dest = strdup(policy->filesystem.hidden[i])};
                 if (!m.dest)
                         return -ENOMEM;
                 if ((r = add_mount(plan, m)) < 0)
@@ -418,10 +419,10 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
          * jail has no worker behind it, hence no proxy: loopback only. */
         plan->namespaces |= CLONE_NEWNET;
         plan->loopback = true;
-        if (policy->network == BRIG_NETWORK_PROXY && req->mode != BRIG_PLAN_RUN)
-                plan->proxy_port = policy->proxy_port;
-        plan->uid_inside = policy->uid;
-        plan->gid_inside = policy->gid;
+        if (policy->network.mode == BRIG_NETWORK_PROXY && req->mode != BRIG_PLAN_RUN)
+                plan->proxy_port = policy->network.proxy_port;
+        plan->uid_inside = policy->identity.uid;
+        plan->gid_inside = policy->identity.gid;
         plan->capabilities = policy->capabilities;
         plan->uid_outside = id->uid_outside;
         plan->gid_outside = id->gid_outside;
@@ -436,9 +437,9 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         if (plan->proxy_port && add_proxy_env(plan) < 0) /* -ENOMEM only */
                 return brig_error_oom(err);
         if (req->cwd && req->cwd[0])
-                r = asprintf(&plan->cwd, "%s/%s", policy->workspace, req->cwd);
+                r = asprintf(&plan->cwd, "%s/%s", policy->filesystem.workspace, req->cwd);
         else
-                r = asprintf(&plan->cwd, "%s", policy->workspace);
+                r = asprintf(&plan->cwd, "%s", policy->filesystem.workspace);
         if (r < 0)
                 return brig_error_oom(err);
 

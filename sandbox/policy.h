@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/error.h"
 #include "sandbox/seccomp_profile.h"
 
@@ -72,10 +73,14 @@ typedef struct brig_limits {
         brig_cgroup_use cgroups;  /* whether an environment's limits must also be cgroup limits */
 } brig_limits;
 
-typedef struct brig_policy {
-        char *name;        /* "name" field, else the file name without .json */
-        char *description; /* may be NULL */
+/* The policy is grouped by the JSON sections of docs/policy.md: each sub-struct below is one section (its
+ * name is the section's key), parsed, defaulted and explained by one row of the section table in
+ * sandbox/policy_sections.c. The sections the jail applies (filesystem .. identity) come first; "tools",
+ * "history", "audit" and "environment" configure the layers above sandbox/ (tools/, worker/) and are
+ * carried here only because the policy file is one document. */
 
+/* "filesystem" */
+typedef struct brig_policy_filesystem {
         brig_bind *binds; /* in file order: read_only entries, then read_write entries */
         size_t n_binds;
         brig_tmpfs *tmpfs;
@@ -83,55 +88,92 @@ typedef struct brig_policy {
         char *workspace; /* jail path of the workspace, default "/workspace" */
         char **hidden;   /* NULL-terminated jail paths masked by an empty read-only mount */
         size_t n_hidden;
-        uint64_t workspace_quota;                   /* bytes the workspace may use; 0: none */
-        brig_quota_enforce workspace_quota_enforce; /* default AUTO */
+        uint64_t quota;                   /* "workspace_quota": bytes the workspace may use; 0: none */
+        brig_quota_enforce quota_enforce; /* "workspace_quota.enforce", default AUTO */
+} brig_policy_filesystem;
 
-        brig_limits limits;
+/* "env" */
+typedef struct brig_policy_env {
+        char **vars; /* NULL-terminated "NAME=value" list, sorted by name ("env" or "env.set") */
+        size_t n_vars;
+        char **pass; /* NULL-terminated names or NAME_PREFIX* patterns taken from the host ("env.pass") */
+        size_t n_pass;
+} brig_policy_env;
 
-        char **env; /* NULL-terminated "NAME=value" list, sorted by name */
-        size_t n_env;
-        char **env_pass; /* NULL-terminated names or NAME_PREFIX* patterns taken from the host (env.pass) */
-        size_t n_env_pass;
+/* "seccomp": what the jail's program is compiled from (brig_policy_compile_seccomp()). */
+typedef struct brig_policy_seccomp {
+        char **deny; /* NULL-terminated extra syscall names denied on top of brig's fixed floor */
+        size_t n_deny;
+        bool *deny_audit; /* per deny entry: its denials are audited (seccomp.audit default) */
+        bool audit;       /* floor denials go to the worker's listener, default true */
+        int errno_ret;    /* "errno": positive errno returned by denied syscalls, default EPERM */
+        brig_seccomp_profile *profile; /* "profile", NULL when none */
+} brig_policy_seccomp;
 
-        char **seccomp_deny; /* NULL-terminated extra syscall names denied on top of brig's fixed floor */
-        size_t n_seccomp_deny;
-        bool *seccomp_deny_audit; /* per seccomp_deny entry: its denials are audited (seccomp.audit default)
-                                   */
-        bool seccomp_audit; /* "seccomp.audit": floor denials go to the worker's listener, default true */
-        int seccomp_errno;  /* positive errno returned by denied syscalls, default EPERM */
-        brig_seccomp_profile *seccomp_profile; /* "seccomp.profile", NULL when none */
+/* "network" */
+typedef struct brig_policy_network {
+        brig_network_mode mode;
+        struct brig_net_policy *net; /* PROXY: allow, deny, ports, allow_private (sandbox/netpolicy.h) */
+        uint16_t proxy_port;         /* PROXY: port of the proxy on the jail's loopback, default 3128 */
+        uint32_t max_connections;    /* PROXY: proxied connections open at once per environment */
+        uint64_t max_bytes;          /* PROXY: bytes up and down per call, all connections together */
+} brig_policy_network;
 
-        brig_network_mode network;
-        struct brig_net_policy *net;  /* PROXY: allow, deny, ports, allow_private (sandbox/netpolicy.h) */
-        uint16_t proxy_port;          /* PROXY: port of the proxy on the jail's loopback, default 3128 */
-        uint32_t net_max_connections; /* PROXY: proxied connections open at once per environment */
-        uint64_t net_max_bytes;       /* PROXY: bytes up and down per call, all connections together */
-        char *hostname;               /* default "brig" */
-
-        /* Section "tools": */
-        char **tools_allow;         /* NULL: every tool; else the NULL-terminated names allowed */
-        bool files_read_only;       /* file tools may read but not change the workspace */
-        uint64_t files_max_read;    /* bytes one read_file returns */
-        uint64_t files_max_write;   /* bytes one write_file or edit_file writes */
-        uint64_t files_max_results; /* entries of list_directory, glob, grep */
-        bool files_fsync;           /* write_file and edit_file reach the disk before they answer */
-        /* Section "history": */
-        bool history_auto_snapshot;     /* snapshot after every mutating call */
-        char **history_exclude;         /* NULL-terminated gitignore-style patterns left out of snapshots */
-        uint64_t history_max_file_size; /* files bigger than this are left out of snapshots */
-        /* Section "audit": */
-        bool audit_file_reads;     /* record calls of file tools that only read (read_file, grep, ...) */
-        uint64_t audit_max_string; /* strings in a call's recorded arguments are cut to this many bytes */
-        /* Persistent environments (section "environment"): */
-        uint64_t idle_stop_ms; /* stop an environment no connection used for this long (workspace kept) */
-        uint64_t retention_ms; /* delete an environment no connection used for this long */
-        /* Section "landlock": */
-        brig_landlock_use landlock;
-        /* Section "capabilities": */
-        uint64_t capabilities; /* bit n: the jailed command keeps capability n (sandbox/caps.h); default 0 */
-        /* Section "identity": */
+/* "identity" */
+typedef struct brig_policy_identity {
         uint32_t uid; /* the command's uid and gid inside the jail, default 1000 */
         uint32_t gid;
+} brig_policy_identity;
+
+/* "tools" (tools/, worker/) */
+typedef struct brig_policy_tools {
+        char **allow; /* NULL: every tool; else the NULL-terminated names allowed */
+        struct {
+                bool read_only;       /* file tools may read but not change the workspace */
+                uint64_t max_read;    /* bytes one read_file returns */
+                uint64_t max_write;   /* bytes one write_file or edit_file writes */
+                uint64_t max_results; /* entries of list_directory, glob, grep */
+                bool fsync;           /* write_file and edit_file reach the disk before they answer */
+        } files;
+} brig_policy_tools;
+
+/* "history" (tools/history.c) */
+typedef struct brig_policy_history {
+        bool auto_snapshot;     /* snapshot after every mutating call */
+        char **exclude;         /* NULL-terminated gitignore-style patterns left out of snapshots */
+        uint64_t max_file_size; /* files bigger than this are left out of snapshots */
+} brig_policy_history;
+
+/* "audit" (worker/audit.c) */
+typedef struct brig_policy_audit {
+        bool file_reads;     /* record calls of file tools that only read (read_file, grep, ...) */
+        uint64_t max_string; /* strings in a call's recorded arguments are cut to this many bytes */
+} brig_policy_audit;
+
+/* "environment": lifetimes of persistent environments (worker/env.c) */
+typedef struct brig_policy_environment {
+        uint64_t idle_stop_ms; /* stop an environment no connection used for this long (workspace kept) */
+        uint64_t retention_ms; /* delete an environment no connection used for this long */
+} brig_policy_environment;
+
+typedef struct brig_policy {
+        char *name;        /* "name" field, else the file name without .json */
+        char *description; /* may be NULL */
+
+        brig_policy_filesystem filesystem;
+        brig_limits limits;
+        brig_policy_env env;
+        brig_policy_seccomp seccomp;
+        brig_policy_network network;
+        char *hostname;             /* default "brig" */
+        brig_landlock_use landlock; /* "landlock" */
+        uint64_t capabilities; /* "capabilities": bit n: the command keeps capability n (sandbox/caps.h) */
+        brig_policy_identity identity;
+
+        brig_policy_tools tools;
+        brig_policy_history history;
+        brig_policy_audit audit;
+        brig_policy_environment environment;
 
         char digest[65]; /* SHA-256 of everything the policy was built from: equal digests, equal policies */
 } brig_policy;
@@ -162,8 +204,9 @@ typedef struct brig_policy_diags {
  * relative seccomp.profile path resolves against origin's directory. On success returns 0 and a new policy
  * (caller frees); warnings may still be appended to diags. On failure returns a negative errno, fills err
  * with the first error as "PATH: MESSAGE", and, when diags is non-NULL, appends every error and warning
- * found (caller frees with brig_policy_diags_done()). Never half-applies; any thread. Pure, except that a
- * seccomp.profile path is read (blocking I/O: not for the event-loop thread). */
+ * found (caller frees with brig_policy_diags_done()). Never half-applies; any thread. Reads the parent files
+ * "extends" names (sandbox/policy_merge.h) and a seccomp.profile path (blocking I/O: not for the event-loop
+ * thread); validating the resulting document reads nothing (sandbox/policy_document.c). */
 int brig_policy_parse(const char *text, size_t len, const char *origin, brig_policy **ret,
                       brig_policy_diags *diags, brig_error *err);
 
@@ -186,6 +229,25 @@ int brig_policy_add_bind(brig_policy *p, const char *source, const char *dest, b
  * seccomp.audit, seccomp.profile): a sealed memfd in *ret_fd (sandbox/seccomp.h). Any thread. */
 int brig_policy_compile_seccomp(const brig_policy *p, int *ret_fd, brig_error *err);
 
+/* The key of the program brig_policy_compile_seccomp() makes, from the same spec (brig_seccomp_spec_key()):
+ * equal keys, equal programs. Returns 0 or -ENOMEM. */
+int brig_policy_seccomp_key(const brig_policy *p, char out[static BRIG_SHA256_HEX]);
+
+/* One effective value of a policy, as `brig policy explain` shows it where no file set it. */
+typedef struct brig_policy_value {
+        char *path;         /* JSON path, e.g. "limits.memory" */
+        char *json;         /* the value as JSON text in the policy language, e.g. "\"1G\"" */
+        const char *unless; /* the path whose presence in a file hides it ("env" for env.NAME), NULL: path */
+        unsigned rank;      /* order keys (sandbox/policy_internal.h) */
+        size_t seq;
+} brig_policy_value;
+
+/* Every value of p that has a default (docs/policy.md), from the section table: the document's name
+ * first, then the rest in the order `brig policy explain` lists them. Returns 0 and a new array (free with
+ * brig_policy_values_free()), or -ENOMEM. */
+int brig_policy_defaults(const brig_policy *p, brig_policy_value **ret, size_t *ret_n);
+void brig_policy_values_free(brig_policy_value *values, size_t n);
+
 void brig_policy_free(brig_policy *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_policy *, brig_policy_free);
 void brig_policy_diags_done(brig_policy_diags *d);
@@ -196,9 +258,9 @@ bool brig_policy_allows_tool(const brig_policy *p, const char *name);
 /* Every tool name a policy's tools.allow may list. */
 extern const char *const brig_tool_names[];
 
-/* Adds to p->env the variables of host_env (brigd's or brig's own environment) that env.pass names and the
- * policy does not set, keeping it sorted. Call once, right after loading. Returns how many were added, or
- * -ENOMEM. */
+/* Adds to p->env.vars the variables of host_env (brigd's or brig's own environment) that env.pass names and
+ * the policy does not set, keeping it sorted. Call once, right after loading. Returns how many were added,
+ * or -ENOMEM. */
 int brig_policy_env_pass(brig_policy *p, char *const *host_env);
 
 /* Returns the policy's value for env NAME, or NULL. */

@@ -1,8 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* What the policy parser's files share (sandbox/policy.c, policy_util.c, policy_sections.c): the parse
- * context, bounds, and the helpers that report problems with JSON paths. Not for other modules. */
+/* What the policy parser's files share: the parse context, bounds, the helpers that report problems with
+ * JSON paths, and each section's parse and explain functions for the section table (policy_document.c).
+ * Not for other modules. The files, one per stage and then one per group of sections:
+ *   policy.c             loading: text, syntax, "extends" (policy_merge.c), seccomp.profile files; the
+ *                        entry points, the digest, the seccomp spec. The only one that reads files.
+ *   policy_merge.c       the "extends" loader: reads parent files and merges their documents.
+ *   policy_document.c    the section table; validates a merged document (pure); explain's defaults.
+ *   policy_filesystem.c  "filesystem".
+ *   policy_sections.c    the other sections the jail applies: limits, env, seccomp, network, landlock,
+ *                        capabilities, identity.
+ *   policy_layers.c      the sections of the layers above the jail: tools, history, audit, environment.
+ *   policy_util.c        problems, paths, typed getters, and the value formats explain prints. */
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,6 +21,7 @@
 #include <cjson/cJSON.h>
 
 #include "sandbox/policy.h"
+#include "sandbox/seccomp_profile.h"
 
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)
@@ -42,6 +53,10 @@ typedef struct brig__policy_ctx {
         size_t n_problems;
         size_t n_warnings;
         bool oom;
+        /* The loader's reader of seccomp.profile files (brig_seccomp_profile_load()): the document parser
+         * itself reads no file. */
+        int (*read_profile)(const char *file, brig_seccomp_profile **ret, brig_seccomp_profile_diags *diags,
+                            brig_error *err);
 } brig__policy_ctx;
 
 /* Appends one diagnostic to c->diags, when the caller asked for them. */
@@ -83,13 +98,62 @@ void brig__policy_get_bool(brig__policy_ctx *c, const char *path, const cJSON *i
 
 #define brig__policy_problem(c, path, ...) brig__policy_problem_at(c, path, 0, 0, __VA_ARGS__)
 
-/* Sections parsed in policy_sections.c; each sets its fields' defaults and validates what is given. */
-void brig__policy_parse_env(brig__policy_ctx *c, const cJSON *env, brig_policy *p);
-void brig__policy_parse_environment(brig__policy_ctx *c, const cJSON *sec, brig_policy *p);
-void brig__policy_parse_tools(brig__policy_ctx *c, const cJSON *sec, brig_policy *p);
-void brig__policy_parse_history(brig__policy_ctx *c, const cJSON *sec, brig_policy *p);
-void brig__policy_parse_audit(brig__policy_ctx *c, const cJSON *sec, brig_policy *p);
-void brig__policy_parse_landlock(brig__policy_ctx *c, const cJSON *it, brig_policy *p);
-void brig__policy_parse_capabilities(brig__policy_ctx *c, const cJSON *arr, brig_policy *p);
-void brig__policy_parse_identity(brig__policy_ctx *c, const cJSON *sec, brig_policy *p);
-void brig__policy_parse_network(brig__policy_ctx *c, const cJSON *it, brig_policy *p);
+/* Where `brig policy explain` lists the defaults of each part (as it always has: its output does not
+ * change); values of one rank keep the order their section added them in. */
+typedef enum brig__explain_rank {
+        BRIG__EXPLAIN_NAME,
+        BRIG__EXPLAIN_ENV,
+        BRIG__EXPLAIN_FILESYSTEM,
+        BRIG__EXPLAIN_LIMITS,
+        BRIG__EXPLAIN_SECCOMP_ERRNO,
+        BRIG__EXPLAIN_NETWORK_MODE,
+        BRIG__EXPLAIN_HOSTNAME,
+        BRIG__EXPLAIN_ENVIRONMENT,
+        BRIG__EXPLAIN_TOOLS,
+        BRIG__EXPLAIN_HISTORY,
+        BRIG__EXPLAIN_SECCOMP_AUDIT,
+        BRIG__EXPLAIN_LANDLOCK,
+        BRIG__EXPLAIN_CAPABILITIES,
+        BRIG__EXPLAIN_IDENTITY,
+        BRIG__EXPLAIN_AUDIT,
+        BRIG__EXPLAIN_NETWORK_PROXY,
+} brig__explain_rank;
+
+/* The effective values sections add for explain. */
+typedef struct brig__policy_values {
+        brig_policy_value *items;
+        size_t n;
+        bool oom;
+} brig__policy_values;
+
+/* Adds path = json (consumed; NULL is an allocation failure, remembered in v). unless (static) is the path
+ * whose presence in the file hides the value, NULL for path itself. */
+void brig__policy_value_add(brig__policy_values *v, brig__explain_rank rank, const char *path,
+                            const char *unless, char *json);
+/* Values as JSON text in the policy language: "1G", "60s", "\"text\"", true. New strings or NULL. */
+char *brig__policy_show_size(uint64_t v);
+char *brig__policy_show_duration(uint64_t ms);
+char *brig__policy_show_string(const char *s);
+char *brig__policy_show_bool(bool b);
+__attribute__((format(printf, 1, 2))) char *brig__policy_show(const char *fmt, ...);
+
+/* Validates a merged document into p: every row of the section table, in order. Pure. */
+void brig__policy_parse_document(brig__policy_ctx *c, const cJSON *root, brig_policy *p);
+
+/* The sections of the table: each parse validates its member (NULL: absent) and sets its defaults first;
+ * each explain adds its effective values. */
+#define BRIG__POLICY_SECTION(name)                                                                          \
+        void brig__policy_parse_##name(brig__policy_ctx *c, const cJSON *it, brig_policy *p);               \
+        void brig__policy_explain_##name(const brig_policy *p, brig__policy_values *v)
+BRIG__POLICY_SECTION(filesystem);   /* policy_filesystem.c */
+BRIG__POLICY_SECTION(limits);       /* policy_sections.c */
+BRIG__POLICY_SECTION(env);          /* policy_sections.c */
+BRIG__POLICY_SECTION(seccomp);      /* policy_sections.c */
+BRIG__POLICY_SECTION(network);      /* policy_sections.c */
+BRIG__POLICY_SECTION(landlock);     /* policy_sections.c */
+BRIG__POLICY_SECTION(capabilities); /* policy_sections.c */
+BRIG__POLICY_SECTION(identity);     /* policy_sections.c */
+BRIG__POLICY_SECTION(environment);  /* policy_layers.c */
+BRIG__POLICY_SECTION(tools);        /* policy_layers.c */
+BRIG__POLICY_SECTION(history);      /* policy_layers.c */
+BRIG__POLICY_SECTION(audit);        /* policy_layers.c */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The policy parser's helpers: problems and warnings with JSON paths, and typed getters that check bounds
- * (sizes, durations, integers, booleans, string lists). */
+/* The policy parser's helpers: problems and warnings with JSON paths, typed getters that check bounds
+ * (sizes, durations, integers, booleans, string lists), and the formats explain shows values in. */
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/json.h"
 #include "common/parse.h"
 #include "sandbox/policy_internal.h"
@@ -290,4 +291,47 @@ brig_quota_enforce brig_quota_enforce_from_name(const char *s) {
                 if (strcmp(s, quota_enforce_names[i]) == 0)
                         return (brig_quota_enforce) i;
         return _BRIG_QUOTA_ENFORCE_INVALID;
+}
+
+char *brig__policy_show(const char *fmt, ...) {
+        char *s = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        return r < 0 ? NULL : s;
+}
+
+/* The largest unit that divides it exactly, as get_size reads it back: "1G", "64M"; else bytes. */
+char *brig__policy_show_size(uint64_t v) {
+        static const char units[] = "TGMK";
+        for (int i = 0; i < 4; i++) {
+                uint64_t u = UINT64_C(1) << (10 * (4 - i));
+                if (v >= u && v % u == 0)
+                        return brig__policy_show("\"%llu%c\"", (unsigned long long) (v / u), units[i]);
+        }
+        return brig__policy_show("%llu", (unsigned long long) v);
+}
+
+char *brig__policy_show_duration(uint64_t ms) {
+        static const struct {
+                uint64_t ms;
+                const char *unit;
+        } units[] = {{86400000, "d"}, {3600000, "h"}, {60000, "m"}, {1000, "s"}};
+        for (size_t i = 0; i < ELEMENTSOF(units); i++)
+                if (ms >= units[i].ms && ms % units[i].ms == 0)
+                        return brig__policy_show("\"%llu%s\"", (unsigned long long) (ms / units[i].ms),
+                                                 units[i].unit);
+        return brig__policy_show("\"%llums\"", (unsigned long long) ms);
+}
+
+char *brig__policy_show_string(const char *s) {
+        _cleanup_json_ cJSON *j = cJSON_CreateString(s);
+        return j ? cJSON_PrintUnformatted(j) : NULL;
+}
+
+char *brig__policy_show_bool(bool b) {
+        return strdup(b ? "true" : "false");
 }

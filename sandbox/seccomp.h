@@ -6,6 +6,7 @@
 
 #include <linux/filter.h>
 
+#include "common/digest.h"
 #include "common/error.h"
 
 typedef struct brig_seccomp_profile brig_seccomp_profile;
@@ -40,6 +41,7 @@ int brig_seccomp_compile_profile(const brig_seccomp_profile *profile, const char
  * reports the call (sandbox/seccomp_notify.h); otherwise they fail with errno_ret directly. With audit set,
  * every call of another ABI (i386, x32) is such an audited denial too; without it, it kills the process.
  * clone3's ENOSYS and a profile's own actions never change. */
+/* Everything a program is compiled from. Every field is part of brig_seccomp_spec_key(). */
 typedef struct brig_seccomp_spec {
         const brig_seccomp_profile *profile; /* borrowed, NULL for none */
         const char *const *deny;             /* extra denied names (borrowed) */
@@ -48,6 +50,13 @@ typedef struct brig_seccomp_spec {
         int errno_ret;
         bool audit;
 } brig_seccomp_spec;
+
+/* The cache key of the program spec compiles to (worker/policies.c shares programs by it): SHA-256 of a
+ * canonical serialization of every field of spec, so two specs that can compile to different programs never
+ * share a key. A new field of brig_seccomp_spec must be serialized there (a static assertion on the
+ * struct's size reminds). The floor is part of this binary, so it needs no place in the key. Returns 0 or
+ * -ENOMEM. Any thread. */
+int brig_seccomp_spec_key(const brig_seccomp_spec *spec, char out[static BRIG_SHA256_HEX]);
 
 /* Compiles spec as brig_seccomp_compile_profile() does. Returns a sealed, close-on-exec memfd in *ret_fd. */
 int brig_seccomp_compile_spec(const brig_seccomp_spec *spec, int *ret_fd, brig_error *err);

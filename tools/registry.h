@@ -14,8 +14,8 @@
 /* Where a tool's handler runs. */
 typedef enum brig_tool_runner {
         BRIG_TOOL_RUN_EXEC,    /* a command in the environment's jail (tools/exec.h) */
-        BRIG_TOOL_RUN_REPL,    /* the environment's long-lived interpreter, in its jail (worker/repl.h) */
-        BRIG_TOOL_RUN_PROCESS, /* the environment's process table, on the loop thread (worker/process.h) */
+        BRIG_TOOL_RUN_REPL,    /* the environment's long-lived interpreter, in its jail (tools/repl.h) */
+        BRIG_TOOL_RUN_PROCESS, /* the environment's process table, on the loop thread (tools/process.h) */
         BRIG_TOOL_RUN_FILES,   /* the thread pool, against the workspace directory (tools/files.h) */
         BRIG_TOOL_RUN_HISTORY, /* the thread pool, against the workspace's history (tools/history.h) */
 } brig_tool_runner;

@@ -61,7 +61,7 @@ static bool fds_fit(const brig_worker *w, const brig_env *env) {
         for (const brig_env *e = w->envs; e; e = e->next) {
                 if (e->state != BRIG_ENV_STOPPED)
                         need += BRIG_FDS_PER_ENV;
-                need += (uint64_t) (e->running_processes > 0 ? e->running_processes : 0) * BRIG_FDS_PER_CALL;
+                need += (uint64_t) (e->processes.running > 0 ? e->processes.running : 0) * BRIG_FDS_PER_CALL;
         }
         if (env->state == BRIG_ENV_STOPPED)
                 need += BRIG_FDS_PER_ENV;

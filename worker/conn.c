@@ -9,6 +9,7 @@
 
 #include "common/cleanup.h"
 #include "common/log.h"
+#include "worker/audit_events.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 
@@ -45,20 +46,12 @@ static void handle_closed_cb(uv_handle_t *h) {
 }
 
 void brig__conn_close(brig_conn *c, const char *reason) {
-        cJSON *ev;
-
         if (c->closing)
                 return;
         c->closing = true;
         log_info("connection %llu closed: %s", (unsigned long long) c->id, reason);
-        ev = brig_audit_event("connection_close");
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
-                cJSON_AddStringToObject(ev, "reason", reason);
-                if (c->env)
-                        cJSON_AddStringToObject(ev, "environment", c->env->id);
-        }
-        (void) brig__worker_audit(c->w, ev);
+        (void) brig__worker_audit(c->w,
+                                  brig_audit_connection_close(c->id, reason, c->env ? c->env->id : NULL));
         brig__mcp_conn_closing(c);
         uv_close((uv_handle_t *) &c->pipe, handle_closed_cb);
         uv_close((uv_handle_t *) &c->stall_timer, handle_closed_cb);
@@ -255,7 +248,6 @@ void brig__conn_accept(brig_worker *w) {
         brig_conn *c;
         socklen_t len = sizeof(struct ucred);
         uv_os_fd_t fd;
-        cJSON *ev;
         int r;
 
         c = calloc(1, sizeof(*c));
@@ -282,17 +274,7 @@ void brig__conn_accept(brig_worker *w) {
         }
         if (uv_fileno((uv_handle_t *) &c->pipe, &fd) == 0)
                 (void) getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &c->peer, &len);
-        ev = brig_audit_event("connection_open");
-        if (ev) {
-                cJSON *peer = cJSON_AddObjectToObject(ev, "peer");
-                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
-                if (peer) {
-                        cJSON_AddNumberToObject(peer, "uid", c->peer.uid);
-                        cJSON_AddNumberToObject(peer, "gid", c->peer.gid);
-                        cJSON_AddNumberToObject(peer, "pid", c->peer.pid);
-                }
-        }
-        if (brig__worker_audit(w, ev) < 0) {
+        if (brig__worker_audit(w, brig_audit_connection_open(c->id, &c->peer)) < 0) {
                 brig__conn_close(c, "audit log unavailable");
                 return;
         }

@@ -20,10 +20,10 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "tools/process.h"
+#include "tools/repl.h"
 #include "worker/culprit.h"
 #include "worker/env.h"
-#include "worker/process.h"
-#include "worker/repl.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 
@@ -103,7 +103,7 @@ brig_culprit brig__culprit_of(brig_env *env, pid_t pid) {
                         }
                 }
         }
-        for (brig_process *p = env->processes; p; p = p->next)
+        for (brig_process *p = env->processes.list; p; p = p->next)
                 if (p->exec && brig_exec_id(p->exec) == id) {
                         c.process = p;
                         return c;

@@ -33,11 +33,12 @@
 #include "common/log.h"
 #include "sandbox/seccomp_notify.h"
 #include "sandbox/spawn.h"
+#include "worker/audit_events.h"
 #include "worker/culprit.h"
 #include "worker/denials.h"
 #include "worker/env.h"
-#include "worker/process.h"
-#include "worker/repl.h"
+#include "tools/process.h"
+#include "tools/repl.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 
@@ -82,11 +83,7 @@ static void summary_cb(uv_timer_t *t) {
 
         if (!d->env || d->suppressed == 0)
                 return;
-        ev = brig_audit_event("syscall_denied_suppressed");
-        if (ev) {
-                cJSON_AddStringToObject(ev, "environment", d->env->id);
-                cJSON_AddNumberToObject(ev, "count", (double) d->suppressed);
-        }
+        ev = brig_audit_syscall_denied_suppressed(d->env->id, d->suppressed);
         d->suppressed = 0;
         (void) brig__worker_audit(d->env->w, ev);
 }
@@ -114,19 +111,14 @@ static void handle_one(brig_denials *d, const brig_seccomp_denial *den) {
                 return;
         }
 
-        cJSON *ev = brig_audit_event("syscall_denied");
-        if (!ev || brig_seccomp_denial_to_json(den, ev) < 0) {
-                cJSON_Delete(ev);
+        cJSON *ev = brig_audit_syscall_denied(den, env->id,
+                                              c.call      ? c.call->call_id
+                                              : c.process ? c.process->call_id
+                                                          : 0,
+                                              !c.call && c.process ? c.process->id : NULL);
+        if (!ev) {
                 (void) brig__worker_audit(env->w, NULL);
                 return;
-        }
-        cJSON_AddStringToObject(ev, "environment", env->id);
-        if (c.call)
-                cJSON_AddNumberToObject(ev, "call_id", (double) c.call->call_id);
-        else if (c.process) {
-                cJSON_AddStringToObject(ev, "process_id", c.process->id);
-                if (c.process->call_id)
-                        cJSON_AddNumberToObject(ev, "call_id", (double) c.process->call_id);
         }
         if (c.call)
                 brig__culprit_notify(c.call, ev, "brig/seccomp");
@@ -178,7 +170,7 @@ void brig__denials_start(brig_env *env, int fd) {
         }
         *d = (brig_denials){.env = env,
                             .fd = fd,
-                            .errno_ret = env->policy->policy->seccomp_errno,
+                            .errno_ret = env->policy->policy->seccomp.errno_ret,
                             .tokens = BRIG_DENIALS_BURST,
                             .refilled_ms = uv_now(env->w->loop)};
         r = uv_poll_init(env->w->loop, &d->poll, d->fd);

@@ -21,11 +21,12 @@
 #include "sandbox/jail.h"
 #include "sandbox/plan.h"
 #include "sandbox/spawn.h"
+#include "tools/process.h"
+#include "tools/repl.h"
+#include "worker/audit_events.h"
 #include "worker/cgreap.h"
 #include "worker/denials.h"
 #include "worker/proxy.h"
-#include "worker/process.h"
-#include "worker/repl.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
 
@@ -72,8 +73,8 @@ brig_env *brig_env_find(brig_worker *w, const char *id) {
 static void env_free(brig_env *env) {
         brig_policies_release(&env->w->policies, env->policy);
         brig_toolpool_free(env);
-        brig_repls_free(env);
-        brig_processes_free(env);
+        brig_repl_set_free(&env->repls);
+        brig_process_table_free(&env->processes);
         free(env->policy_key);
         free(env->quarantine_reason);
         free(env->spare_dir);
@@ -98,8 +99,8 @@ static void remove_dir_async(brig_worker *w, const char *path);
  * gone with its holder, and no metadata, file or history work is in flight (a file created while the
  * removal runs would keep the directory, and a meta.json would bring the environment back at restart). */
 static void maybe_remove(brig_env *env) {
-        if (env->destroyed && env->remove_pending && env->open_handles == 0 && env->running_processes == 0 &&
-            env->holds == 0) {
+        if (env->destroyed && env->remove_pending && env->open_handles == 0 &&
+            env->repls.open_handles == 0 && env->processes.running == 0 && env->holds == 0) {
                 env->remove_pending = false;
                 remove_dir_async(env->w, env->dir);
         }
@@ -108,13 +109,20 @@ static void maybe_remove(brig_env *env) {
 /* Frees a destroyed environment once nothing refers to it any more. */
 static void maybe_free(brig_env *env) {
         maybe_remove(env);
-        if (env->destroyed && env->attached == 0 && env->open_handles == 0 && env->running_processes == 0 &&
-            env->holds == 0 && !env->remove_pending)
+        if (env->destroyed && env->attached == 0 && env->open_handles == 0 && env->repls.open_handles == 0 &&
+            env->processes.running == 0 && env->holds == 0 && !env->remove_pending)
                 env_free(env);
 }
 
-void brig__env_process_ended(brig_env *env) {
-        maybe_free(env);
+/* The process table's hooks (tools/process.h). */
+static void process_exited(const brig_process *p, const brig_exec_result *res, void *userdata) {
+        brig_env *env = userdata;
+
+        (void) brig__worker_audit(env->w, brig_audit_process_exit(env->id, p->id, res, p->total));
+}
+
+static void processes_idle(void *userdata) {
+        maybe_free(userdata);
 }
 
 void brig__env_hold(brig_env *env) {
@@ -159,8 +167,11 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
         env->control_fd = -1;
         env->cg.oom_fd = -1;
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
+        brig_process_hooks hooks = {.exited = process_exited, .idle = processes_idle, .userdata = env};
+        brig_repl_set_init(&env->repls, &env->processes);
         if (!(env->policy_key = strdup(policy_key)) || asprintf(&env->dir, "%s/%s", w->envs_dir, id) < 0 ||
-            asprintf(&env->workspace, "%s/%s/workspace", w->envs_dir, id) < 0) {
+            asprintf(&env->workspace, "%s/%s/workspace", w->envs_dir, id) < 0 ||
+            brig_process_table_init(&env->processes, env->id, env->dir, &hooks) < 0) {
                 env_free(env);
                 return NULL;
         }
@@ -298,7 +309,7 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 env->on_disk = true;
                 env->restarted = true;
                 /* Its processes ended with the previous worker; their descriptions and output remain. */
-                int r = brig_processes_load(env);
+                int r = brig_process_table_load(&env->processes);
                 if (r < 0) {
                         closedir(d);
                         return r;
@@ -318,7 +329,7 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
  * directory, not its name), and so are its cgroups where the hierarchy allows (v1; v2 keeps the spare's
  * name), and a replacement is built shortly after. */
 
-static void audit_env(brig_env *env, const char *type, const char *error);
+static void audit_env(brig_env *env, brig_audit_type type, const char *error);
 
 static void spare_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         (void) userdata;
@@ -392,7 +403,8 @@ static brig_env *adopt_spare(brig_worker *w, const char *id, bool ephemeral, uid
                     env->policy == policy && !env->prepare.running)
                         break;
         if (!env || asprintf(&dir, "%s/%s", w->envs_dir, id) < 0 ||
-            asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)))
+            asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)) ||
+            brig_process_table_set_dir(&env->processes, dir) < 0)
                 return NULL;
         log_info("environment %s starts from spare %s", id, env->id);
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
@@ -435,7 +447,7 @@ void brig__env_adopted(brig_env *env, const brig_error *err) {
         env->spare_dir = NULL;
         rename_cgroups(env, env->id);
         if (!env->destroyed)
-                audit_env(env, "environment_start", NULL);
+                audit_env(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
 }
 
 int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, const struct ucred *peer,
@@ -562,22 +574,14 @@ static void holder_closed_cb(uv_handle_t *h) {
         maybe_free(env);
 }
 
-static void audit_env(brig_env *env, const char *type, const char *error) {
+static void audit_env(brig_env *env, brig_audit_type type, const char *error) {
         cJSON *ev;
 
         /* A spare becomes an environment, and is audited as one, when it is adopted. */
         if (env->spare)
                 return;
-        ev = brig_audit_event(type);
-        if (ev) {
-                cJSON_AddStringToObject(ev, "environment", env->id);
-                cJSON_AddStringToObject(ev, "policy", env->policy_key);
-                cJSON_AddNumberToObject(ev, "owner_uid", env->owner);
-                if (env->init_pid > 0)
-                        cJSON_AddNumberToObject(ev, "init_pid", env->init_pid);
-                if (error)
-                        cJSON_AddStringToObject(ev, "error", error);
-        }
+        ev = brig_audit_environment(type, env->id, env->policy_key, env->owner, env->init_pid);
+        brig_audit_set_error(ev, error);
         (void) brig__worker_audit(env->w, ev);
 }
 
@@ -588,7 +592,7 @@ static void holder_gone(brig_env *env) {
                 return;
         brig__denials_stop(env);
         brig__proxy_stop(env);
-        audit_env(env, "environment_stop", env->start_error.code ? env->start_error.msg : NULL);
+        audit_env(env, BRIG_AUDIT_ENVIRONMENT_STOP, env->start_error.code ? env->start_error.msg : NULL);
         brig_closep(&env->control_fd);
         env->init_pid = 0;
         env->state = BRIG_ENV_STOPPED;
@@ -685,7 +689,7 @@ static void maybe_running(brig_env *env) {
         (void) uv_timer_stop(&env->start_timer);
         env->state = BRIG_ENV_RUNNING;
         log_info("environment %s running (init pid %d)", env->id, env->init_pid);
-        audit_env(env, "environment_start", NULL);
+        audit_env(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
         fire_waiters(env, NULL);
 }
 
@@ -951,7 +955,8 @@ void brig_env_destroy(brig_env *env) {
         log_info("environment %s destroyed", env->id);
         brig_env_stop(env);
         env->destroyed = true;
-        brig_repls_close(env);
+        env->processes.dir_removed = true;
+        brig_repl_set_close(&env->repls);
         env_unlink(env);
         env->remove_pending = env->on_disk;
         maybe_free(env);
@@ -971,11 +976,12 @@ void brig_envs_sweep(brig_worker *w) {
                         continue;
                 int64_t unused_ms = (now - e->last_used) * 1000;
                 const brig_policy *p = e->policy->policy;
-                if (unused_ms >= (int64_t) p->retention_ms) {
-                        audit_env(e, "environment_expired", NULL);
+                if (unused_ms >= (int64_t) p->environment.retention_ms) {
+                        audit_env(e, BRIG_AUDIT_ENVIRONMENT_EXPIRED, NULL);
                         brig_env_destroy(e);
-                } else if (e->state == BRIG_ENV_RUNNING && unused_ms >= (int64_t) p->idle_stop_ms) {
-                        audit_env(e, "environment_idle_stop", NULL);
+                } else if (e->state == BRIG_ENV_RUNNING &&
+                           unused_ms >= (int64_t) p->environment.idle_stop_ms) {
+                        audit_env(e, BRIG_AUDIT_ENVIRONMENT_IDLE_STOP, NULL);
                         log_info("environment %s idle: stopping it (workspace kept)", e->id);
                         brig_env_stop(e);
                 }
@@ -985,7 +991,7 @@ void brig_envs_sweep(brig_worker *w) {
 void brig_envs_stop_all(brig_worker *w) {
         for (brig_env *e = w->envs; e; e = e->next) {
                 brig_env_stop(e);
-                brig_repls_close(e);
+                brig_repl_set_close(&e->repls);
         }
 }
 
@@ -1030,13 +1036,14 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                        cJSON_AddStringToObject(o, "cgroup_cpu", env->cg.path[BRIG_CG_CPU]))) &&
                      (env->cg.mode != BRIG_CGROUP_NONE || !env->w->cgroups.why[0] ||
                       cJSON_AddStringToObject(o, "cgroups_unavailable", env->w->cgroups.why)) &&
-                     (!env->policy || (cJSON_AddNumberToObject(o, "idle_stop_ms",
-                                                               (double) env->policy->policy->idle_stop_ms) &&
-                                       cJSON_AddNumberToObject(o, "retention_ms",
-                                                               (double) env->policy->policy->retention_ms)));
-                if (ok && env->policy && env->policy->policy->workspace_quota)
+                     (!env->policy ||
+                      (cJSON_AddNumberToObject(o, "idle_stop_ms",
+                                               (double) env->policy->policy->environment.idle_stop_ms) &&
+                       cJSON_AddNumberToObject(o, "retention_ms",
+                                               (double) env->policy->policy->environment.retention_ms)));
+                if (ok && env->policy && env->policy->policy->filesystem.quota)
                         ok = cJSON_AddNumberToObject(o, "workspace_quota",
-                                                     (double) env->policy->policy->workspace_quota) &&
+                                                     (double) env->policy->policy->filesystem.quota) &&
                              (env->ws_measured && env->ws_bytes != UINT64_MAX
                                       ? cJSON_AddNumberToObject(o, "workspace_bytes", (double) env->ws_bytes)
                                       : cJSON_AddNullToObject(o, "workspace_bytes"));

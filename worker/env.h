@@ -11,6 +11,8 @@
 #include "common/error.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/plan.h"
+#include "tools/process.h"
+#include "tools/repl.h"
 #include "worker/env_disk.h"
 #include "worker/env_quota.h"
 #include "worker/policies.h"
@@ -96,11 +98,8 @@ struct brig_env {
         bool destroyed;
         bool remove_pending; /* destroyed: its directory goes once nothing writes into it any more */
 
-        struct brig_process *processes; /* background processes, newest first (worker/process.h) */
-        size_t n_processes;
-        unsigned next_process;
-        int running_processes;
-        struct brig_repl *repls;      /* interpreters of the repl tool (worker/repl.h) */
+        brig_process_table processes; /* background processes (tools/process.h) */
+        brig_repl_set repls;          /* interpreters of the repl tool, among processes (tools/repl.h) */
         brig_cgroup cg;               /* while running; mode NONE when rlimits are the only limits */
         struct wsjob *ws_queue;       /* file and history calls, the first one running (worker/toolpool.h) */
         struct brig_history *history; /* open on first use; touched only by the running ws_queue job */
@@ -154,8 +153,6 @@ void brig_spares_fill(brig_worker *w);
 
 /* Stops every holder (worker shutdown). */
 void brig_envs_stop_all(brig_worker *w);
-/* A background process of env ended: it may now be freed (process.c). */
-void brig__env_process_ended(brig_env *env);
 /* Work on the thread pool for env starts and ends: a destroyed environment is freed only after. */
 void brig__env_hold(brig_env *env);
 void brig__env_release(brig_env *env);

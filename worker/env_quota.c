@@ -63,8 +63,8 @@ int brig__env_quota_setup_init(brig_env *env, brig_env_quota_setup *s, bool *ret
         }
         (void) snprintf(s->id, sizeof(s->id), "%s", env->id);
         (void) snprintf(s->policy_name, sizeof(s->policy_name), "%.64s", p->name);
-        s->bytes = p->workspace_quota;
-        s->enforce = p->workspace_quota_enforce;
+        s->bytes = p->filesystem.quota;
+        s->enforce = p->filesystem.quota_enforce;
         s->probe_r = probe();
         s->probe_why = probe_why;
         s->uid = id->root ? id->uid_outside : getuid();
@@ -168,12 +168,12 @@ void brig__env_quota_setup_done(brig_env_quota_setup *s) {
 bool brig__env_quota_describe(const brig_env *env, cJSON *o) {
         const brig_policy *p = env->policy ? env->policy->policy : NULL;
         const brig_env_quota *q = &env->quota;
-        uint64_t bytes = q->mode == BRIG_ENV_QUOTA_HARD ? q->bytes : p ? p->workspace_quota : 0;
+        uint64_t bytes = q->mode == BRIG_ENV_QUOTA_HARD ? q->bytes : p ? p->filesystem.quota : 0;
         const char *mode, *reason = NULL;
 
         if (bytes == 0)
                 return true;
-        brig_quota_enforce enforce = p ? p->workspace_quota_enforce : BRIG_QUOTA_AUTO;
+        brig_quota_enforce enforce = p ? p->filesystem.quota_enforce : BRIG_QUOTA_AUTO;
         switch (q->mode) {
         case BRIG_ENV_QUOTA_HARD:
                 mode = "hard";

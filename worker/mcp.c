@@ -16,10 +16,11 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "tools/files.h"
+#include "tools/process.h"
 #include "tools/registry.h"
+#include "tools/repl.h"
 #include "tools/result_text.h"
-#include "worker/process.h"
-#include "worker/repl.h"
+#include "worker/audit_events.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
@@ -44,13 +45,7 @@ static void send_brig_error(brig_conn *c, const cJSON *id, int code, const brig_
 }
 
 static int audit_refusal(brig_conn *c, const char *method, const char *reason) {
-        cJSON *ev = brig_audit_event("refused");
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
-                cJSON_AddStringToObject(ev, "method", method ? method : "");
-                cJSON_AddStringToObject(ev, "reason", reason);
-        }
-        return brig__worker_audit(c->w, ev);
+        return brig__worker_audit(c->w, brig_audit_refused(c->id, method, reason));
 }
 
 /* --- initialize ------------------------------------------------------------------------------------- */
@@ -96,14 +91,8 @@ static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
         c->brig_output = brig_output;
         c->initialized = true;
 
-        cJSON *ev = brig_audit_event("initialize");
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
-                cJSON_AddStringToObject(ev, "environment", c->env->id);
-                cJSON_AddStringToObject(ev, "policy", c->env->policy_key);
-                cJSON_AddStringToObject(ev, "protocol_version", chosen);
-        }
-        if (brig__worker_audit(c->w, ev) < 0) {
+        if (brig__worker_audit(c->w, brig_audit_initialize(c->id, c->env->id, c->env->policy_key, chosen)) <
+            0) {
                 send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
                 return;
         }
@@ -264,21 +253,17 @@ static brig_exec_context exec_context(const brig_conn *c, const brig_env *env) {
 
 /* The parts every call's end shares: its audit record's common fields, the result message, and the one
  * teardown. */
+static brig_audit_call audit_call(const brig_call *call) {
+        return (brig_audit_call){.connection = call->conn->id,
+                                 .call_id = call->call_id,
+                                 .environment = call->conn->env->id,
+                                 .tool = call->tool};
+}
+
 static cJSON *call_end_event(const brig_call *call, bool is_error) {
-        cJSON *ev = brig_audit_event("call_end");
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) call->conn->id);
-                cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
-                cJSON_AddStringToObject(ev, "environment", call->conn->env->id);
-                cJSON_AddStringToObject(ev, "tool", call->tool);
-                cJSON_AddBoolToObject(ev, "is_error", is_error);
-                cJSON_AddBoolToObject(ev, "cancelled", call->state == BRIG_CALL_CANCELLED);
-                if (call->audit_path) {
-                        cJSON_AddStringToObject(ev, "path", call->audit_path);
-                        cJSON_AddNumberToObject(ev, "bytes", (double) call->audit_bytes);
-                }
-        }
-        return ev;
+        brig_audit_call ac = audit_call(call);
+        return brig_audit_call_end(&ac, is_error, call->state == BRIG_CALL_CANCELLED, call->audit_path,
+                                   call->audit_bytes);
 }
 
 /* Records a call's event, unless the policy leaves this call out of the trail (audit.file_reads). */
@@ -399,27 +384,10 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
         bool oom = call->oom_known && brig_env_oom_kills(c->env, &oom_after) >= 0 &&
                    oom_after > call->oom_before;
         bool is_error = !res->exited || res->exit_code != 0 || res->error.code != 0;
-        char sig[16];
         cJSON *ev = call_end_event(call, is_error), *sc;
 
         call->exec = NULL;
-        if (ev) {
-                if (res->exited)
-                        cJSON_AddNumberToObject(ev, "exit_code", res->exit_code);
-                else
-                        cJSON_AddNullToObject(ev, "exit_code");
-                if (res->signal)
-                        cJSON_AddStringToObject(ev, "signal", brig_signal_name(res->signal, sig));
-                cJSON_AddBoolToObject(ev, "timed_out", res->timed_out);
-                cJSON_AddBoolToObject(ev, "truncated", res->truncated);
-                if (oom)
-                        cJSON_AddBoolToObject(ev, "oom_killed", true);
-                cJSON_AddNumberToObject(ev, "stdout_bytes", (double) res->stdout_bytes);
-                cJSON_AddNumberToObject(ev, "stderr_bytes", (double) res->stderr_bytes);
-                cJSON_AddNumberToObject(ev, "duration_ms", (double) res->duration_ms);
-                if (res->error.code)
-                        cJSON_AddStringToObject(ev, "error", res->error.msg);
-        }
+        brig_audit_call_end_exec(ev, res, oom);
         int audit_r = call_audit(call, ev);
         _cleanup_free_ char *text = brig_exec_result_to_text(res);
         sc = brig_exec_result_to_json(res);
@@ -443,8 +411,7 @@ static void call_end_early(brig_call *call, const brig_error *err) {
         brig_conn *c = call->conn;
         cJSON *ev = call_end_event(call, true);
 
-        if (ev && err)
-                cJSON_AddStringToObject(ev, "error", err->msg);
+        brig_audit_set_error(ev, err ? err->msg : NULL);
         int audit_r = call_audit(call, ev);
         if (call->state == BRIG_CALL_RUNNING && audit_r >= 0 && err && out_of_resources(err)) {
                 /* The one documented refusal, not one message per resource that ran out. */
@@ -485,8 +452,8 @@ static void call_end_snapshot(brig_call *call, cJSON *sc, bool is_error, bool sn
         const cJSON *pid = brig_json_member(sc, "process_id");
         _cleanup_free_ char *text = brig_tool_result_text(call->tool, sc, is_error);
 
-        if (ev && cJSON_IsString(pid))
-                cJSON_AddStringToObject(ev, "process_id", pid->valuestring);
+        if (cJSON_IsString(pid))
+                brig_audit_call_end_process(ev, pid->valuestring);
         send_and_finish(call, call_audit(call, ev), TAKE_PTR(text), sc, is_error, snapshot);
 }
 
@@ -499,7 +466,7 @@ static void start_background(brig_call *call, brig_env *env) {
         brig_error err = BRIG_ERROR_INIT;
         brig_process *p = NULL;
         brig_exec_context ctx = exec_context(c, env);
-        if (brig_process_start(env, &ctx, &call->args, &p, &err) < 0) {
+        if (brig_process_start(&env->processes, &ctx, &call->args, &p, &err) < 0) {
                 call_end_early(call, &err);
                 return;
         }
@@ -528,8 +495,8 @@ static void start_repl(brig_call *call, brig_env *env) {
         brig_conn *c = call->conn;
         brig_error err = BRIG_ERROR_INIT;
         brig_exec_context ctx = exec_context(c, env);
-        if (brig_repl_run(env, &ctx, call->repl_args, env->policy->policy->limits.wall_time_ms,
-                          repl_output_cb, repl_done_cb, call, &call->repl, &err) < 0) {
+        if (brig_repl_run(&env->repls, &ctx, call->repl_args, repl_output_cb, repl_done_cb, call,
+                          &call->repl, &err) < 0) {
                 call_end_early(call, &err);
         }
 }
@@ -552,10 +519,10 @@ static void toolpool_done_cb(brig_toolpool_result *res, void *userdata) {
         }
         ev = call_end_event(call, false);
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(res->sc, "id");
-        if (ev && res->snapshot[0])
-                cJSON_AddStringToObject(ev, "snapshot", res->snapshot);
-        else if (ev && cJSON_IsString(id) && call->def->runner == BRIG_TOOL_RUN_HISTORY)
-                cJSON_AddStringToObject(ev, "snapshot", id->valuestring);
+        if (res->snapshot[0])
+                brig_audit_call_end_snapshot(ev, res->snapshot);
+        else if (cJSON_IsString(id) && call->def->runner == BRIG_TOOL_RUN_HISTORY)
+                brig_audit_call_end_snapshot(ev, id->valuestring);
         send_tool_result(call, call_audit(call, ev), res->text, res->sc, false);
         res->sc = NULL;
         call_finish(call);
@@ -602,8 +569,7 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
 static void call_end_busy(brig_call *call) {
         brig_conn *c = call->conn;
         cJSON *ev = call_end_event(call, true);
-        if (ev)
-                cJSON_AddStringToObject(ev, "error", "busy: too many calls running and queued");
+        brig_audit_set_error(ev, "busy: too many calls running and queued");
         if (call_audit(call, ev) >= 0)
                 (void) brig__conn_send(
                         c, brig__admission_busy(c->w, call->id, "too many calls running and queued"));
@@ -618,9 +584,9 @@ static bool over_quota(brig_conn *c, const brig_rpc_msg *m, const brig_tool *t) 
         const brig_policy *pol = c->env->policy->policy;
         char msg[320], used[64];
 
-        if (!(t->flags & BRIG_TOOL_GROWS) || !pol->workspace_quota ||
+        if (!(t->flags & BRIG_TOOL_GROWS) || !pol->filesystem.quota ||
             c->env->quota.mode == BRIG_ENV_QUOTA_HARD || !c->env->ws_measured ||
-            c->env->ws_bytes <= pol->workspace_quota)
+            c->env->ws_bytes <= pol->filesystem.quota)
                 return false;
         if (c->env->ws_bytes == UINT64_MAX)
                 (void) snprintf(used, sizeof(used), "could not be measured (too deep or unreadable)");
@@ -630,7 +596,7 @@ static bool over_quota(brig_conn *c, const brig_rpc_msg *m, const brig_tool *t) 
         (void) snprintf(msg, sizeof(msg),
                         "the workspace %s, over the quota of %llu set by policy \"%.64s\": remove "
                         "files first (remove, the read tools and the process tools still work)",
-                        used, (unsigned long long) pol->workspace_quota, pol->name);
+                        used, (unsigned long long) pol->filesystem.quota, pol->name);
         (void) audit_refusal(c, "tools/call", msg);
         send_error(c, m->id, BRIG_RPC_REFUSED, msg);
         return true;
@@ -650,13 +616,8 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                                       &err) < 0)
                         call_end_early(call, &err);
                 return;
-        case BRIG_TOOL_RUN_PROCESS: {
-                brig_process_tool_fn fn = brig_process_tool(call->tool);
-                if (fn)
-                        sc = fn(c->env, arguments, &err);
-                else
-                        (void) brig_error_set(&err, -ENOSYS, BRIG_KIND_INTERNAL, "no handler for %s",
-                                              call->tool);
+        case BRIG_TOOL_RUN_PROCESS:
+                sc = brig_process_call(&c->env->processes, call->tool, arguments, &err);
                 if (!sc && !err.code)
                         (void) brig_error_oom(&err);
                 if (sc)
@@ -664,7 +625,6 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                 else
                         call_end_early(call, &err);
                 return;
-        }
         case BRIG_TOOL_RUN_REPL:
                 if (brig_repl_args_check(arguments, &err) < 0) {
                         call_end_early(call, &err);
@@ -777,22 +737,10 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         (void) snprintf(call->key, sizeof(call->key), "%s", key);
         (void) snprintf(call->tool, sizeof(call->tool), "%s", name);
         const brig_policy *policy = c->env->policy->policy;
-        call->unaudited = !policy->audit_file_reads && (t->flags & BRIG_TOOL_AUDIT_AS_READ);
+        call->unaudited = !policy->audit.file_reads && (t->flags & BRIG_TOOL_AUDIT_AS_READ);
 
-        ev = brig_audit_event("call_start");
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
-                cJSON_AddNumberToObject(ev, "call_id", (double) call->call_id);
-                cJSON_AddStringToObject(ev, "environment", c->env->id);
-                cJSON_AddStringToObject(ev, "tool", name);
-                cJSON_AddItemToObject(ev, "arguments",
-                                      brig_audit_elide(arguments, policy->audit_max_string));
-                cJSON *peer = cJSON_AddObjectToObject(ev, "peer");
-                if (peer) {
-                        cJSON_AddNumberToObject(peer, "uid", c->peer.uid);
-                        cJSON_AddNumberToObject(peer, "pid", c->peer.pid);
-                }
-        }
+        brig_audit_call ac = audit_call(call);
+        ev = brig_audit_call_start(&ac, brig_audit_elide(arguments, policy->audit.max_string), &c->peer);
         if (call_audit(call, ev) < 0) {
                 call_free(call);
                 send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");
@@ -911,17 +859,11 @@ static void handle_env_info(brig_conn *c, const brig_rpc_msg *m) {
 
 static void handle_env_destroy(brig_conn *c, const brig_rpc_msg *m) {
         brig_env *env = env_param(c, m, "brig/environment.destroy");
-        cJSON *ev, *res;
+        cJSON *res;
 
         if (!env)
                 return;
-        ev = brig_audit_event("environment_destroy");
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) c->id);
-                cJSON_AddStringToObject(ev, "environment", env->id);
-                cJSON_AddNumberToObject(ev, "by_uid", c->peer.uid);
-        }
-        if (brig__worker_audit(c->w, ev) < 0) {
+        if (brig__worker_audit(c->w, brig_audit_environment_destroy(c->id, env->id, c->peer.uid)) < 0) {
                 send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
                 return;
         }

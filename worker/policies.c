@@ -13,6 +13,7 @@
 #include "common/digest.h"
 #include "common/log.h"
 #include "sandbox/seccomp.h"
+#include "worker/audit_events.h"
 #include "worker/policies.h"
 
 extern char **environ;
@@ -32,25 +33,6 @@ static void entries_free(brig_policy_entry *e) {
                 next = e->next;
                 entry_free(e);
         }
-}
-
-/* What the seccomp program is compiled from, and nothing else: policies that differ elsewhere (limits,
- * mounts) share one program. The floor is part of this binary, so it needs no place in the key. */
-static int filter_key(const brig_policy *p, char out[static BRIG_SHA256_HEX]) {
-        brig_sha256 *d = brig_sha256_new();
-        char num[32];
-
-        (void) snprintf(num, sizeof(num), "errno %d\n", p->seccomp_errno);
-        brig_sha256_update(d, num, strlen(num));
-        for (size_t i = 0; i < p->n_seccomp_deny; i++) {
-                brig_sha256_update(d, p->seccomp_deny[i], strlen(p->seccomp_deny[i]) + 1);
-                brig_sha256_update(d, p->seccomp_deny_audit && p->seccomp_deny_audit[i] ? "a" : "-", 1);
-        }
-        brig_sha256_update(d, p->seccomp_audit ? "audit\n" : "quiet\n", 6);
-        brig_sha256_update(d, "\nprofile ", 9);
-        if (p->seccomp_profile)
-                brig_sha256_update(d, p->seccomp_profile->digest, strlen(p->seccomp_profile->digest));
-        return brig_sha256_finish(d, out);
 }
 
 /* A compiled program another entry already has, to share instead of compiling again: a sealed memfd that
@@ -77,7 +59,7 @@ static int load_entry(const char *path, const char *key, const brig_policy_entry
         r = brig_policy_load(path, &e->policy, NULL, err);
         if (r >= 0 && brig_policy_env_pass(e->policy, environ) < 0)
                 r = -ENOMEM;
-        if (r >= 0 && (r = filter_key(e->policy, e->filter_key)) < 0)
+        if (r >= 0 && (r = brig_policy_seccomp_key(e->policy, e->filter_key)) < 0)
                 r = brig_error_set(err, r, BRIG_KIND_INTERNAL, "policy digest failed");
         if (r >= 0 && (e->seccomp_fd = cached_program(cache, e->filter_key)) < 0)
                 r = brig_policy_compile_seccomp(e->policy, &e->seccomp_fd, err);
@@ -364,11 +346,10 @@ static void list_add(cJSON *list, const char *name) {
 
 int brig_policies_reload_commit(brig_policies *set, brig_policies_reload *rl,
                                 const brig_policy_entry **ret_default, cJSON *summary, brig_error *err) {
-        cJSON *changed = cJSON_AddArrayToObject(summary, "changed");
-        cJSON *added = cJSON_AddArrayToObject(summary, "added");
-        cJSON *removed = cJSON_AddArrayToObject(summary, "removed");
+        cJSON *changed, *added, *removed;
         brig_policy_entry *next_set = NULL, *e, *next;
 
+        brig_audit_policy_reload_lists(summary, &changed, &added, &removed);
         if (rl->r < 0) {
                 *err = rl->err;
                 return rl->r;

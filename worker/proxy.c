@@ -53,8 +53,9 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "sandbox/netpolicy.h"
+#include "worker/audit_events.h"
 #include "worker/culprit.h"
-#include "worker/process.h"
+#include "tools/process.h"
 #include "worker/proxy.h"
 #include "worker/proxy_relay.h"
 #include "worker/worker.h"
@@ -357,25 +358,22 @@ static void audit(pconn *c, bool allowed) {
         if (c->audited || !env)
                 return;
         c->audited = true;
-        ev = brig_audit_event("net_connect");
+        ev = brig_audit_net_connect(&(brig_audit_net){
+                .host = c->host,
+                .port = c->port,
+                .address = c->address,
+                .tunnel = c->tunnel,
+                .allowed = allowed,
+                .reason = c->reason,
+                .error = c->error,
+                .bytes_up = c->up,
+                .bytes_down = c->down,
+                .duration_ms = uv_now(env->w->loop) - c->started_ms,
+                .environment = env->id,
+                .call_id = c->call_id,
+                .process_id = c->process_id,
+        });
         if (ev) {
-                cJSON_AddStringToObject(ev, "host", c->host);
-                cJSON_AddNumberToObject(ev, "port", c->port);
-                if (c->address[0])
-                        cJSON_AddStringToObject(ev, "address", c->address);
-                cJSON_AddStringToObject(ev, "method", c->tunnel ? "CONNECT" : "HTTP");
-                cJSON_AddStringToObject(ev, "decision", allowed ? "allowed" : "denied");
-                cJSON_AddStringToObject(ev, "reason", c->reason);
-                if (c->error[0])
-                        cJSON_AddStringToObject(ev, "error", c->error);
-                cJSON_AddNumberToObject(ev, "bytes_up", (double) c->up);
-                cJSON_AddNumberToObject(ev, "bytes_down", (double) c->down);
-                cJSON_AddNumberToObject(ev, "duration_ms", (double) (uv_now(env->w->loop) - c->started_ms));
-                cJSON_AddStringToObject(ev, "environment", env->id);
-                if (c->call_id)
-                        cJSON_AddNumberToObject(ev, "call_id", (double) c->call_id);
-                if (c->process_id[0])
-                        cJSON_AddStringToObject(ev, "process_id", c->process_id);
                 brig_call *call = c->process_id[0] ? NULL : find_call(env, c->call_id);
                 if (call)
                         brig__culprit_notify(call, ev, "brig/network");
@@ -500,7 +498,7 @@ static void deny(pconn *c, bool limit) {
 
 static bool relay_bytes_cb(brig_proxy_relay *r, brig_proxy_relay_dir which, size_t n, void *userdata) {
         pconn *c = userdata;
-        uint64_t max = policy_of(c->p)->net_max_bytes;
+        uint64_t max = policy_of(c->p)->network.max_bytes;
         (void) r;
 
         /* Counted once passed on: the read that crosses the limit is dropped with the connection. */
@@ -916,7 +914,7 @@ static void head_complete(pconn *c) {
         if (c->over_limit) {
                 (void) snprintf(c->reason, sizeof(c->reason),
                                 "network.max_connections (%" PRIu32 ") reached in this environment",
-                                policy_of(c->p)->net_max_connections);
+                                policy_of(c->p)->network.max_connections);
                 deny(c, true);
                 return;
         }
@@ -1011,7 +1009,7 @@ static void accept_cb(uv_stream_t *server, int status) {
                 conn_close(c);
                 return;
         }
-        if (p->n_active >= policy_of(p)->net_max_connections) {
+        if (p->n_active >= policy_of(p)->network.max_connections) {
                 c->over_limit = true;
                 p->n_over++;
                 /* Beyond what is worth answering: just close. */
@@ -1037,7 +1035,7 @@ void brig__proxy_start(brig_env *env, int fd, int diag_fd) {
         brig_proxy *p;
         int r;
 
-        if (env->proxy || env->policy->policy->network != BRIG_NETWORK_PROXY) {
+        if (env->proxy || env->policy->policy->network.mode != BRIG_NETWORK_PROXY) {
                 (void) close(fd);
                 brig_closep(&diag_fd);
                 return;
@@ -1073,7 +1071,7 @@ void brig__proxy_start(brig_env *env, int fd, int diag_fd) {
         }
         env->proxy = p;
         log_info("environment %s: network proxy on 127.0.0.1:%u in its namespace", env->id,
-                 (unsigned) env->policy->policy->proxy_port);
+                 (unsigned) env->policy->policy->network.proxy_port);
 }
 
 void brig__proxy_stop(brig_env *env) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "common/log.h"
+#include "worker/audit_events.h"
 #include "worker/env.h"
 #include "worker/worker.h"
 
@@ -19,7 +20,7 @@ static void reload_done(uv_work_t *req, int status) {
         brig_policies_reload *rl = w->reload;
         brig_error err = BRIG_ERROR_INIT;
         const brig_policy_entry *def = w->default_policy;
-        cJSON *ev = brig_audit_event("policy_reload");
+        cJSON *ev = brig_audit_policy_reload();
         int r;
 
         w->reload = NULL;
@@ -33,17 +34,11 @@ static void reload_done(uv_work_t *req, int status) {
         brig_policies_reload_free(rl);
         if (r < 0) {
                 log_error("policy reload failed, keeping the policies loaded before: %s", err.msg);
-                if (ev) {
-                        cJSON_AddBoolToObject(ev, "ok", false);
-                        cJSON_AddStringToObject(ev, "error", err.msg);
-                }
+                brig_audit_policy_reload_result(ev, false, err.msg, NULL);
         } else {
                 w->default_policy = def;
                 log_info("policies reloaded from %s (default policy %s)", w->policies.dir, def->name);
-                if (ev) {
-                        cJSON_AddBoolToObject(ev, "ok", true);
-                        cJSON_AddStringToObject(ev, "default", def->name);
-                }
+                brig_audit_policy_reload_result(ev, true, NULL, def->name);
                 /* Spares built with a policy that is no longer the default would never be adopted. */
                 for (brig_env *e = w->envs, *next; e; e = next) {
                         next = e->next;

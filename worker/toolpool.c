@@ -14,6 +14,7 @@
 #include "tools/history.h"
 #include "tools/registry.h"
 #include "tools/wsusage.h"
+#include "worker/audit_events.h"
 #include "worker/env.h"
 #include "worker/policies.h"
 #include "worker/worker.h"
@@ -160,16 +161,10 @@ static void job_free(wsjob *j) {
 }
 
 static void audit_snapshot(wsjob *j) {
-        cJSON *ev = brig_audit_event("snapshot");
+        cJSON *ev = brig_audit_snapshot(j->env->id, j->call_id, j->tool, j->res.snapshot,
+                                        j->res.error.code ? j->res.error.msg : NULL);
         if (!ev)
                 return;
-        cJSON_AddStringToObject(ev, "environment", j->env->id);
-        cJSON_AddStringToObject(ev, "call_id", j->call_id);
-        cJSON_AddStringToObject(ev, "tool", j->tool);
-        if (j->res.snapshot[0])
-                cJSON_AddStringToObject(ev, "id", j->res.snapshot);
-        if (j->res.error.code)
-                cJSON_AddStringToObject(ev, "error", j->res.error.msg);
         (void) brig__worker_audit(j->env->w, ev);
 }
 
@@ -247,21 +242,21 @@ static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64
                 .root_fd = -1,
                 .uid = (uid_t) -1,
                 .gid = (gid_t) -1,
-                .max_read = p->files_max_read,
-                .max_write = p->files_max_write,
-                .max_results = p->files_max_results,
-                .fsync = p->files_fsync,
-                .read_only = p->files_read_only,
+                .max_read = p->tools.files.max_read,
+                .max_write = p->tools.files.max_write,
+                .max_results = p->tools.files.max_results,
+                .fsync = p->tools.files.fsync,
+                .read_only = p->tools.files.read_only,
         };
         /* As root, files are made by the environment's own host ids (its jail's uid 1000). */
         j->switch_ids = env->identity.root;
         j->fsuid = env->identity.uid_outside;
         j->fsgid = env->identity.gid_outside;
         /* A hard quota is the filesystem's to enforce (worker/env_quota.h): nothing to measure. */
-        j->measure = p->workspace_quota > 0 && env->quota.mode != BRIG_ENV_QUOTA_HARD;
+        j->measure = p->filesystem.quota > 0 && env->quota.mode != BRIG_ENV_QUOTA_HARD;
         j->hopts = (brig_history_options){
-                .exclude = p->history_exclude,
-                .max_file_size = p->history_max_file_size,
+                .exclude = p->history.exclude,
+                .max_file_size = p->history.max_file_size,
                 .author = "brig",
         };
         return j;
@@ -293,7 +288,7 @@ int brig_toolpool_run(brig_env *env, const brig_tool *tool, const cJSON *args, u
         j->def = tool;
         j->cb = cb;
         j->userdata = userdata;
-        j->snapshot_after = p->history_auto_snapshot && tool->runner == BRIG_TOOL_RUN_FILES &&
+        j->snapshot_after = p->history.auto_snapshot && tool->runner == BRIG_TOOL_RUN_FILES &&
                             (tool->flags & BRIG_TOOL_SNAPSHOT_AFTER) &&
                             !cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(args, "dry_run"));
         enqueue(env, j);
@@ -306,14 +301,14 @@ bool brig_toolpool_auto_snapshot(brig_env *env, uint64_t call_id, const char *to
         brig_error err = BRIG_ERROR_INIT;
         wsjob *j;
 
-        if ((!p->history_auto_snapshot && p->workspace_quota == 0) || env->destroyed)
+        if ((!p->history.auto_snapshot && p->filesystem.quota == 0) || env->destroyed)
                 return false;
         if (!(j = job_new(env, "snapshot", NULL, call_id, &err))) {
                 log_error("environment %s: automatic snapshot: %s", env->id, err.msg);
                 return false;
         }
         /* A quota's measurement alone is not worth holding a result for. */
-        if (p->history_auto_snapshot) {
+        if (p->history.auto_snapshot) {
                 j->cb = cb;
                 j->userdata = userdata;
         }
@@ -321,8 +316,8 @@ bool brig_toolpool_auto_snapshot(brig_env *env, uint64_t call_id, const char *to
          * workspace's usage when a quota applies. */
         (void) snprintf(j->tool, sizeof(j->tool), "%s", tool);
         j->snapshot_only = true;
-        j->snapshot_after = p->history_auto_snapshot;
+        j->snapshot_after = p->history.auto_snapshot;
         /* enqueue may end the job at once (the environment could not be prepared): j is gone after it. */
         enqueue(env, j);
-        return p->history_auto_snapshot && cb;
+        return p->history.auto_snapshot && cb;
 }

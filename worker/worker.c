@@ -16,6 +16,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/log.h"
+#include "worker/audit_events.h"
 #include "worker/sockfile.h"
 #include "worker/worker.h"
 
@@ -113,15 +114,8 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
 
         if ((r = brig_audit_open(o->audit_path, &w->audit, err)) < 0)
                 return r;
-        ev = brig_audit_event("worker_start");
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "pid", getpid());
-                cJSON_AddStringToObject(ev, "version", BRIG_VERSION);
-                cJSON_AddStringToObject(ev, "policy", w->default_policy->name);
-                cJSON_AddNumberToObject(ev, "environments", (double) w->n_envs);
-                cJSON_AddStringToObject(ev, "socket", o->socket_path);
-                cJSON_AddNumberToObject(ev, "jail_uid", w->identity.uid_outside);
-        }
+        ev = brig_audit_worker_start(getpid(), BRIG_VERSION, w->default_policy->name, w->n_envs,
+                                     o->socket_path, w->identity.uid_outside);
         if ((r = brig_audit_emit(w->audit, ev, err)) < 0)
                 return r;
         return 0;
@@ -224,10 +218,7 @@ void brig_worker_stop(brig_worker *w) {
                 brig__conn_close(c, "worker stopping");
         }
         brig_envs_stop_all(w);
-        cJSON *ev = brig_audit_event("worker_stop");
-        if (ev)
-                cJSON_AddNumberToObject(ev, "pid", getpid());
-        (void) brig__worker_audit(w, ev);
+        (void) brig__worker_audit(w, brig_audit_worker_stop(getpid()));
 }
 
 void brig_worker_done(brig_worker *w) {

@@ -1,10 +1,25 @@
 #!/usr/bin/env bash
-# End-to-end test of brigd against the official MCP TypeScript client SDK (tests/e2e/mcp_sdk.mjs).
+# End-to-end tests of brigd with real MCP clients: run.sh [CLIENT]
 #
-# Called by meson as test 'mcp_sdk' (suite e2e) with BRIG_BUILD_DIR and BRIG_SOURCE_DIR set; runs by
-# hand too. Exits 77 (meson's "skipped") when node or the SDK is unavailable, else node's status; fails
-# as well if brigd does not stop cleanly on SIGTERM.
+#   mcp_sdk    the official MCP TypeScript SDK over the socket (mcp_sdk.mjs; the default)
+#   openai     the OpenAI Agents SDK, strict schemas on           (clients/openai.mjs)
+#   vercel     the Vercel AI SDK's MCP client                     (clients/vercel.mjs)
+#   langchain  LangChain's MCP adapters and LangGraph's ToolNode  (clients/langchain.mjs)
+#   inspector  the MCP Inspector CLI                              (clients/inspector.mjs)
+#
+# All but mcp_sdk reach brigd through `brig mcp` (stdio). Called by meson as tests 'mcp_sdk', 'e2e_openai',
+# ... (suite e2e) with BRIG_BUILD_DIR and BRIG_SOURCE_DIR set; runs by hand too. Installs the pinned
+# packages (package-lock.json) with `npm ci` when they are missing or stale. Exits 77 (meson's "skipped")
+# only when node is not installed; a failed `npm ci` (or a missing npm) fails the test. Else node's status;
+# fails as well if brigd does not stop cleanly on SIGTERM.
 set -u
+
+client=${1:-mcp_sdk}
+case $client in
+mcp_sdk) script=mcp_sdk.mjs ;;
+openai | vercel | langchain | inspector) script=clients/$client.mjs ;;
+*) echo "usage: $0 [mcp_sdk|openai|vercel|langchain|inspector]" >&2; exit 2 ;;
+esac
 
 here=$(cd "$(dirname "$0")" && pwd)
 src=${BRIG_SOURCE_DIR:-$(cd "$here/../.." && pwd)}
@@ -12,26 +27,25 @@ build=${BRIG_BUILD_DIR:-/work/main/build}
 e2e=$src/tests/e2e
 
 skip() {
-        echo "SKIP: mcp_sdk e2e test: $*" >&2
-        echo "SKIP: mcp_sdk e2e test: $*"
+        echo "SKIP: $client e2e test: $*" >&2
+        echo "SKIP: $client e2e test: $*"
         exit 77
 }
 
-have_sdk() {
-        command -v node >/dev/null 2>&1 && [ -f "$e2e/node_modules/@modelcontextprotocol/sdk/package.json" ]
-}
-
-if ! have_sdk && command -v npm >/dev/null 2>&1; then
+command -v node >/dev/null 2>&1 || skip "node is not installed"
+# node_modules matches the lockfile when npm's own record of the install is newer than both manifests.
+# Tests run in parallel: one `npm ci` at a time (it deletes node_modules first), the others wait for it.
+if ! (
+        flock 9
+        [ "$e2e/node_modules/.package-lock.json" -nt "$e2e/package-lock.json" ] &&
+                [ "$e2e/node_modules/.package-lock.json" -nt "$e2e/package.json" ] && exit 0
         echo "# installing tests/e2e dependencies with npm ci"
-        (cd "$e2e" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1) || true
+        cd "$e2e" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+) 9>"$build/e2e-npm-ci.lock"; then
+        echo "FAIL: npm ci in $e2e failed (the e2e tests need the packages pinned in package-lock.json)" >&2
+        exit 1
 fi
-if ! command -v node >/dev/null 2>&1; then
-        skip "node is not installed"
-fi
-if ! have_sdk; then
-        skip "@modelcontextprotocol/sdk is not installed (run 'npm ci' in tests/e2e)"
-fi
-for b in brigd brig-jail; do
+for b in brigd brig-jail brig; do
         [ -x "$build/$b" ] || { echo "FAIL: $build/$b is missing; build first" >&2; exit 1; }
 done
 
@@ -88,7 +102,11 @@ if [ ! -S "$sock" ]; then
         exit 1
 fi
 
-(cd "$e2e" && node mcp_sdk.mjs "$sock" "$audit")
+if [ "$client" = mcp_sdk ]; then
+        (cd "$e2e" && node "$script" "$sock" "$audit")
+else
+        (cd "$e2e" && node "$script" "$sock" "$build")
+fi
 node_status=$?
 
 stop_brigd

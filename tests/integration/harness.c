@@ -24,6 +24,7 @@
 #include "common/fs.h"
 #include "sandbox/wsimage.h"
 #include "tests/integration/harness.h"
+#include "worker/audit_events.h"
 
 const char *build_dir(void) {
         const char *s = getenv("BRIG_BUILD_DIR");
@@ -279,6 +280,48 @@ static void unmount_workspaces(const brigd *d) {
         closedir(dir);
 }
 
+/* Every event brigd recorded is of a type in the audit event table (worker/audit_events.c), and has only
+ * members of that type's row besides the envelope: what docs/protocol.md documents is what brigd writes.
+ * Lines that are not JSON objects with a "type" are left to the tests that damage the log on purpose. */
+static void check_audit_log(const brigd *d) {
+        static const char *const envelope[] = {"version", "seq", "ts", "prev", "hash", "type"};
+        FILE *f = fopen(d->audit, "re");
+        char *line = NULL;
+        size_t cap = 0;
+
+        for (; f && getline(&line, &cap, f) > 0;) {
+                cJSON *ev = cJSON_Parse(line);
+                const cJSON *type = cJSON_GetObjectItemCaseSensitive(ev, "type"), *m;
+                const brig_audit_type_info *t = NULL;
+                const char *bad = NULL;
+
+                for (size_t i = 0; cJSON_IsString(type) && i < _BRIG_AUDIT_TYPE_MAX; i++)
+                        if (strcmp(brig_audit_types[i].name, type->valuestring) == 0)
+                                t = &brig_audit_types[i];
+                if (cJSON_IsString(type) && !t)
+                        bad = "type";
+                const cJSON *members = t ? ev : NULL;
+                cJSON_ArrayForEach (m, members) {
+                        bool known = false;
+                        for (size_t i = 0; i < sizeof(envelope) / sizeof(*envelope); i++)
+                                known = known || strcmp(m->string, envelope[i]) == 0;
+                        for (const char *const *field = t->fields; *field; field++)
+                                known = known || strcmp(m->string, *field) == 0;
+                        if (!known && !bad)
+                                bad = m->string;
+                }
+                if (bad && getpid() == harness_pid) {
+                        fprintf(stderr, "audit log %s: %s is not in worker/audit_events.c: %s", d->audit,
+                                bad, line);
+                        fail_msg("audit event with a %s not in the event table", bad);
+                }
+                cJSON_Delete(ev);
+        }
+        free(line);
+        if (f)
+                fclose(f);
+}
+
 int brigd_stop(brigd *d) {
         int st = -1;
 
@@ -295,6 +338,8 @@ int brigd_stop(brigd *d) {
          * them first, or the removal leaves them and their loop devices behind. */
         if (d->dir[0])
                 unmount_workspaces(d);
+        if (d->dir[0])
+                check_audit_log(d);
         if (d->dir[0])
                 (void) brig_rm_rf(d->dir);
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);

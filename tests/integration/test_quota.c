@@ -273,8 +273,8 @@ static void test_quota__shipped_policies_have_quotas(void **state) {
                 brig_error err = BRIG_ERROR_INIT;
                 snprintf(path, sizeof(path), "%s/policies/%s.json", source_dir(), want[i].name);
                 assert_int_equal(brig_policy_load(path, &p, NULL, &err), 0);
-                assert_int_equal(p->workspace_quota, want[i].bytes);
-                assert_int_equal(p->workspace_quota_enforce, BRIG_QUOTA_AUTO);
+                assert_int_equal(p->filesystem.quota, want[i].bytes);
+                assert_int_equal(p->filesystem.quota_enforce, BRIG_QUOTA_AUTO);
                 brig_policy_free(p);
         }
 }

@@ -101,9 +101,9 @@ static void test_seccomp_profile__docker_default_in_a_real_jail(void **state) {
         if (brig_policy_load(policy_path, &policy, &diags, &err) < 0)
                 fail_msg("%s", err.msg);
         brig_policy_diags_done(&diags);
-        assert_non_null(policy->seccomp_profile);
-        if (brig_seccomp_compile_profile(policy->seccomp_profile, (const char *const *) policy->seccomp_deny,
-                                         policy->n_seccomp_deny, policy->seccomp_errno, &seccomp_fd,
+        assert_non_null(policy->seccomp.profile);
+        if (brig_seccomp_compile_profile(policy->seccomp.profile, (const char *const *) policy->seccomp.deny,
+                                         policy->seccomp.n_deny, policy->seccomp.errno_ret, &seccomp_fd,
                                          &err) < 0)
                 fail_msg("compile: %s", err.msg);
 

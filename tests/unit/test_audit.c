@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for worker/audit.c: line format, the SHA-256 chain recomputed independently, resuming after a
- * restart, refusing a damaged log, tamper detection, argument elision and the log file's mode and flags. */
+ * restart, refusing a damaged log, tamper detection, argument elision and the log file's mode and flags;
+ * and for worker/audit_events.c: its table of event types against docs/protocol.md, and every constructor
+ * against the table. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +25,9 @@
 #include "common/json.h"
 #include "common/parse.h"
 #include "common/text.h"
+#include "sandbox/seccomp_notify.h"
 #include "worker/audit.h"
+#include "worker/audit_events.h"
 
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define MAX_LINES 64
@@ -656,6 +660,179 @@ static void test_audit__elide_limits_depth_and_accepts_null(void **state) {
         assert_true(strlen(text) < 200);
 }
 
+static const brig_audit_type_info *type_named(const char *name, size_t len) {
+        for (size_t t = 0; t < _BRIG_AUDIT_TYPE_MAX; t++)
+                if (strlen(brig_audit_types[t].name) == len &&
+                    strncmp(brig_audit_types[t].name, name, len) == 0)
+                        return &brig_audit_types[t];
+        return NULL;
+}
+
+static bool has_field(const brig_audit_type_info *t, const char *name, size_t len) {
+        for (const char *const *f = t->fields; *f; f++)
+                if (strlen(*f) == len && strncmp(*f, name, len) == 0)
+                        return true;
+        return false;
+}
+
+/* docs/protocol.md lists the event types in one sentence, from "Event types so far:" to "The list of
+ * types": `name` at the top level is a type, `member` in parentheses one of its members (a group such as
+ * "these four with ..." names the members of the last type, which shares its row's members). Each documented
+ * type and member must be in the table, and each type of the table documented. */
+static void test_audit__event_types_match_protocol_doc(void **state) {
+        const char *src = getenv("BRIG_SOURCE_DIR");
+        _cleanup_free_ char *path = NULL, *doc = NULL;
+        bool documented[_BRIG_AUDIT_TYPE_MAX] = {false};
+        const brig_audit_type_info *last = NULL;
+        int depth = 0;
+        FILE *f;
+        size_t n = 0;
+        (void) state;
+
+        assert_non_null(src);
+        assert_true(asprintf(&path, "%s/docs/protocol.md", src) > 0);
+        assert_non_null(f = fopen(path, "re"));
+        assert_non_null(doc = calloc(1, 1 << 20));
+        n = fread(doc, 1, (1 << 20) - 1, f);
+        fclose(f);
+        assert_true(n > 0);
+
+        const char *p = strstr(doc, "Event types so far:"), *end = p ? strstr(p, "The list") : NULL;
+        assert_non_null(p);
+        assert_non_null(end);
+        for (; p < end; p++) {
+                if (*p == '(')
+                        depth++;
+                else if (*p == ')')
+                        depth--;
+                else if (*p == '`') {
+                        const char *q = strchr(p + 1, '`');
+                        assert_non_null(q);
+                        size_t len = (size_t) (q - p - 1);
+                        if (depth == 0) {
+                                last = type_named(p + 1, len);
+                                if (!last)
+                                        fail_msg("documented event type %.*s is not in brig_audit_types",
+                                                 (int) len, p + 1);
+                                documented[last - brig_audit_types] = true;
+                        } else if (!last || !has_field(last, p + 1, len))
+                                fail_msg(
+                                        "documented member %.*s of %s is not in its row of brig_audit_types",
+                                        (int) len, p + 1, last ? last->name : "?");
+                        p = q;
+                }
+        }
+        for (size_t t = 0; t < _BRIG_AUDIT_TYPE_MAX; t++)
+                if (!documented[t])
+                        fail_msg("event type %s is not documented in docs/protocol.md",
+                                 brig_audit_types[t].name);
+}
+
+/* Checks an event from a constructor: its type is the row's, and every member is one of the row's fields,
+ * in the row's order; marks the fields seen. */
+static void check_event(cJSON *ev, brig_audit_type type, bool seen[static 32]) {
+        const brig_audit_type_info *t = &brig_audit_types[type];
+        const cJSON *m;
+        size_t prev = 0;
+        bool first = true;
+
+        assert_non_null(ev);
+        assert_string_equal(brig_json_member(ev, "type")->valuestring, t->name);
+        cJSON_ArrayForEach (m, ev) {
+                size_t i = 0;
+                if (strcmp(m->string, "type") == 0)
+                        continue;
+                while (t->fields[i] && strcmp(t->fields[i], m->string) != 0)
+                        i++;
+                if (!t->fields[i])
+                        fail_msg("%s has member %s, not in its row of brig_audit_types", t->name, m->string);
+                if (!first && i <= prev)
+                        fail_msg("%s: member %s out of the row's order", t->name, m->string);
+                assert_true(i < 32);
+                seen[i] = true;
+                prev = i;
+                first = false;
+        }
+        cJSON_Delete(ev);
+}
+
+/* Every constructor, with every optional member present, yields exactly the fields of its row between
+ * them: a member added to a constructor and not to the table (or the other way round) fails here. */
+static void test_audit__constructors_match_event_table(void **state) {
+        static bool seen[_BRIG_AUDIT_TYPE_MAX][32];
+        const struct ucred peer = {.pid = 1, .uid = 2, .gid = 3};
+        const brig_audit_call call = {.connection = 1, .call_id = 2, .environment = "env-1", .tool = "exec"};
+        const brig_exec_result res = {.exited = true,
+                                      .exit_code = 1,
+                                      .signal = 9,
+                                      .duration_ms = 5,
+                                      .error = {.code = -EIO, .msg = "broken"}};
+        const brig_seccomp_denial den = {.pid = 7, .nr = 103, .abi = "x86_64", .syscall = "syslog"};
+        cJSON *ev, *a, *b, *c;
+        (void) state;
+
+        check_event(brig_audit_worker_start(1, "1.0", "default", 2, "/run/brig.sock", 1000),
+                    BRIG_AUDIT_WORKER_START, seen[BRIG_AUDIT_WORKER_START]);
+        check_event(brig_audit_worker_stop(1), BRIG_AUDIT_WORKER_STOP, seen[BRIG_AUDIT_WORKER_STOP]);
+        check_event(brig_audit_connection_open(1, &peer), BRIG_AUDIT_CONNECTION_OPEN,
+                    seen[BRIG_AUDIT_CONNECTION_OPEN]);
+        check_event(brig_audit_connection_close(1, "eof", "env-1"), BRIG_AUDIT_CONNECTION_CLOSE,
+                    seen[BRIG_AUDIT_CONNECTION_CLOSE]);
+        check_event(brig_audit_initialize(1, "env-1", "default", "2025-06-18"), BRIG_AUDIT_INITIALIZE,
+                    seen[BRIG_AUDIT_INITIALIZE]);
+        check_event(brig_audit_refused(1, "initialize", "no"), BRIG_AUDIT_REFUSED, seen[BRIG_AUDIT_REFUSED]);
+        check_event(brig_audit_call_start(&call, cJSON_CreateObject(), &peer), BRIG_AUDIT_CALL_START,
+                    seen[BRIG_AUDIT_CALL_START]);
+        ev = brig_audit_call_end(&call, true, false, "/workspace/a", 3);
+        brig_audit_call_end_exec(ev, &res, true);
+        check_event(ev, BRIG_AUDIT_CALL_END, seen[BRIG_AUDIT_CALL_END]);
+        ev = brig_audit_call_end(&call, false, false, NULL, 0);
+        brig_audit_call_end_process(ev, "p-1");
+        check_event(ev, BRIG_AUDIT_CALL_END, seen[BRIG_AUDIT_CALL_END]);
+        ev = brig_audit_call_end(&call, false, false, NULL, 0);
+        brig_audit_call_end_snapshot(ev, "abc");
+        brig_audit_set_error(ev, "late");
+        check_event(ev, BRIG_AUDIT_CALL_END, seen[BRIG_AUDIT_CALL_END]);
+        for (brig_audit_type t = BRIG_AUDIT_ENVIRONMENT_START; t <= BRIG_AUDIT_ENVIRONMENT_EXPIRED; t++) {
+                ev = brig_audit_environment(t, "env-1", "default", 1000, 42);
+                brig_audit_set_error(ev, "failed");
+                check_event(ev, t, seen[t]);
+        }
+        check_event(brig_audit_environment_destroy(1, "env-1", 0), BRIG_AUDIT_ENVIRONMENT_DESTROY,
+                    seen[BRIG_AUDIT_ENVIRONMENT_DESTROY]);
+        ev = brig_audit_policy_reload();
+        brig_audit_policy_reload_lists(ev, &a, &b, &c);
+        brig_audit_policy_reload_result(ev, true, NULL, "default");
+        check_event(ev, BRIG_AUDIT_POLICY_RELOAD, seen[BRIG_AUDIT_POLICY_RELOAD]);
+        ev = brig_audit_policy_reload();
+        brig_audit_policy_reload_result(ev, false, "broken", NULL);
+        check_event(ev, BRIG_AUDIT_POLICY_RELOAD, seen[BRIG_AUDIT_POLICY_RELOAD]);
+        check_event(brig_audit_syscall_denied(&den, "env-1", 2, "p-1"), BRIG_AUDIT_SYSCALL_DENIED,
+                    seen[BRIG_AUDIT_SYSCALL_DENIED]);
+        check_event(brig_audit_syscall_denied_suppressed("env-1", 3), BRIG_AUDIT_SYSCALL_DENIED_SUPPRESSED,
+                    seen[BRIG_AUDIT_SYSCALL_DENIED_SUPPRESSED]);
+        check_event(brig_audit_net_connect(&(brig_audit_net){.host = "example.com",
+                                                             .port = 443,
+                                                             .address = "192.0.2.1",
+                                                             .tunnel = true,
+                                                             .reason = "allowed by example.com",
+                                                             .error = "reset",
+                                                             .environment = "env-1",
+                                                             .call_id = 2,
+                                                             .process_id = "p-1"}),
+                    BRIG_AUDIT_NET_CONNECT, seen[BRIG_AUDIT_NET_CONNECT]);
+        check_event(brig_audit_snapshot("env-1", "2", "write_file", "abc", "failed"), BRIG_AUDIT_SNAPSHOT,
+                    seen[BRIG_AUDIT_SNAPSHOT]);
+        check_event(brig_audit_process_exit("env-1", "p-1", &res, 10), BRIG_AUDIT_PROCESS_EXIT,
+                    seen[BRIG_AUDIT_PROCESS_EXIT]);
+
+        for (size_t t = 0; t < _BRIG_AUDIT_TYPE_MAX; t++)
+                for (size_t i = 0; brig_audit_types[t].fields[i]; i++)
+                        if (!seen[t][i])
+                                fail_msg("no constructor of %s makes its member %s",
+                                         brig_audit_types[t].name, brig_audit_types[t].fields[i]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_audit__lines_are_versioned_and_chained),
@@ -673,6 +850,8 @@ int main(void) {
                 cmocka_unit_test(test_audit__elide_cuts_long_strings_keeps_structure),
                 cmocka_unit_test(test_audit__elide_cuts_on_utf8_boundary),
                 cmocka_unit_test(test_audit__elide_limits_depth_and_accepts_null),
+                cmocka_unit_test(test_audit__event_types_match_protocol_doc),
+                cmocka_unit_test(test_audit__constructors_match_event_table),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

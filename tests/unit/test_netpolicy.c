@@ -198,14 +198,14 @@ static void test_net__addresses_after_resolution(void **state) {
 static void test_net__policy_errors(void **state) {
         (void) state;
         brig_policy *p = parse("{\"network\": {\"mode\": \"proxy\"}}");
-        assert_int_equal(p->network, BRIG_NETWORK_PROXY);
-        assert_int_equal(p->net->n_ports, 2);
-        assert_int_equal(p->proxy_port, 3128);
-        assert_int_equal(p->net_max_connections, 64);
-        assert_int_equal(p->net_max_bytes, 1ULL << 30);
+        assert_int_equal(p->network.mode, BRIG_NETWORK_PROXY);
+        assert_int_equal(p->network.net->n_ports, 2);
+        assert_int_equal(p->network.proxy_port, 3128);
+        assert_int_equal(p->network.max_connections, 64);
+        assert_int_equal(p->network.max_bytes, 1ULL << 30);
         brig_policy_free(p);
         p = parse("{\"network\": {\"mode\": \"none\"}}");
-        assert_int_equal(p->network, BRIG_NETWORK_NONE);
+        assert_int_equal(p->network.mode, BRIG_NETWORK_NONE);
         brig_policy_free(p);
 
         fails("{\"network\": \"all\"}",

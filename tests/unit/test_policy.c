@@ -119,9 +119,9 @@ static void test_policy__empty_object_gets_defaults(void **state) {
         (void) state;
         assert_string_equal(p->name, "inline");
         assert_null(p->description);
-        assert_int_equal(p->n_binds, 0);
-        assert_int_equal(p->n_tmpfs, 0);
-        assert_string_equal(p->workspace, "/workspace");
+        assert_int_equal(p->filesystem.n_binds, 0);
+        assert_int_equal(p->filesystem.n_tmpfs, 0);
+        assert_string_equal(p->filesystem.workspace, "/workspace");
         assert_int_equal(p->limits.wall_time_ms, 60000);
         assert_int_equal(p->limits.cpu_time_ms, 60000);
         assert_int_equal(p->limits.memory_bytes, GIB);
@@ -129,17 +129,17 @@ static void test_policy__empty_object_gets_defaults(void **state) {
         assert_int_equal(p->limits.open_files, 1024);
         assert_int_equal(p->limits.file_size_bytes, GIB);
         assert_int_equal(p->limits.output_bytes, MIB);
-        assert_int_equal(p->n_env, 4);
-        assert_string_equal(p->env[0], "HOME=/workspace");
-        assert_string_equal(p->env[1], "LANG=C.UTF-8");
-        assert_string_equal(p->env[2], "PATH=/usr/local/bin:/usr/bin:/bin");
-        assert_string_equal(p->env[3], "TMPDIR=/tmp");
-        assert_null(p->env[4]);
-        assert_non_null(p->seccomp_deny);
-        assert_int_equal(p->n_seccomp_deny, 0);
-        assert_null(p->seccomp_deny[0]);
-        assert_int_equal(p->seccomp_errno, EPERM);
-        assert_int_equal(p->network, BRIG_NETWORK_NONE);
+        assert_int_equal(p->env.n_vars, 4);
+        assert_string_equal(p->env.vars[0], "HOME=/workspace");
+        assert_string_equal(p->env.vars[1], "LANG=C.UTF-8");
+        assert_string_equal(p->env.vars[2], "PATH=/usr/local/bin:/usr/bin:/bin");
+        assert_string_equal(p->env.vars[3], "TMPDIR=/tmp");
+        assert_null(p->env.vars[4]);
+        assert_non_null(p->seccomp.deny);
+        assert_int_equal(p->seccomp.n_deny, 0);
+        assert_null(p->seccomp.deny[0]);
+        assert_int_equal(p->seccomp.errno_ret, EPERM);
+        assert_int_equal(p->network.mode, BRIG_NETWORK_NONE);
         assert_string_equal(p->hostname, "brig");
         assert_int_equal(p->landlock, BRIG_LANDLOCK_AUTO);
         brig_policy_free(p);
@@ -152,30 +152,30 @@ static void test_policy__parses_full_example(void **state) {
         assert_string_equal(p->name, "full-1.0_x");
         assert_string_equal(p->description, "everything set");
 
-        assert_int_equal(p->n_binds, 5);
-        assert_string_equal(p->binds[0].source, "/usr");
-        assert_string_equal(p->binds[0].dest, "/usr");
-        assert_true(p->binds[0].read_only);
-        assert_false(p->binds[0].optional);
-        assert_string_equal(p->binds[1].dest, "/lib64");
-        assert_true(p->binds[1].optional);
-        assert_string_equal(p->binds[2].source, "/etc/ssl");
-        assert_string_equal(p->binds[2].dest, "/etc/ssl2");
-        assert_false(p->binds[2].optional);
-        assert_string_equal(p->binds[3].source, "/srv/cache");
-        assert_false(p->binds[3].read_only);
-        assert_string_equal(p->binds[4].source, "/srv/out");
-        assert_string_equal(p->binds[4].dest, "/out");
-        assert_false(p->binds[4].read_only);
+        assert_int_equal(p->filesystem.n_binds, 5);
+        assert_string_equal(p->filesystem.binds[0].source, "/usr");
+        assert_string_equal(p->filesystem.binds[0].dest, "/usr");
+        assert_true(p->filesystem.binds[0].read_only);
+        assert_false(p->filesystem.binds[0].optional);
+        assert_string_equal(p->filesystem.binds[1].dest, "/lib64");
+        assert_true(p->filesystem.binds[1].optional);
+        assert_string_equal(p->filesystem.binds[2].source, "/etc/ssl");
+        assert_string_equal(p->filesystem.binds[2].dest, "/etc/ssl2");
+        assert_false(p->filesystem.binds[2].optional);
+        assert_string_equal(p->filesystem.binds[3].source, "/srv/cache");
+        assert_false(p->filesystem.binds[3].read_only);
+        assert_string_equal(p->filesystem.binds[4].source, "/srv/out");
+        assert_string_equal(p->filesystem.binds[4].dest, "/out");
+        assert_false(p->filesystem.binds[4].read_only);
 
-        assert_int_equal(p->n_tmpfs, 2);
-        assert_string_equal(p->tmpfs[0].dest, "/tmp");
-        assert_int_equal(p->tmpfs[0].size_bytes, 256 * MIB);
-        assert_int_equal(p->tmpfs[0].mode, 01777);
-        assert_string_equal(p->tmpfs[1].dest, "/run");
-        assert_int_equal(p->tmpfs[1].size_bytes, 4096);
-        assert_int_equal(p->tmpfs[1].mode, 01777);
-        assert_string_equal(p->workspace, "/work");
+        assert_int_equal(p->filesystem.n_tmpfs, 2);
+        assert_string_equal(p->filesystem.tmpfs[0].dest, "/tmp");
+        assert_int_equal(p->filesystem.tmpfs[0].size_bytes, 256 * MIB);
+        assert_int_equal(p->filesystem.tmpfs[0].mode, 01777);
+        assert_string_equal(p->filesystem.tmpfs[1].dest, "/run");
+        assert_int_equal(p->filesystem.tmpfs[1].size_bytes, 4096);
+        assert_int_equal(p->filesystem.tmpfs[1].mode, 01777);
+        assert_string_equal(p->filesystem.workspace, "/work");
 
         assert_int_equal(p->limits.wall_time_ms, 90000);
         assert_int_equal(p->limits.cpu_time_ms, 120000);
@@ -186,18 +186,18 @@ static void test_policy__parses_full_example(void **state) {
         assert_int_equal(p->limits.output_bytes, 64 * 1024);
 
         /* Sorted by name, not by "NAME=value": "A" comes before "A1" although '1' < '='. */
-        assert_int_equal(p->n_env, 4);
-        assert_string_equal(p->env[0], "A=y");
-        assert_string_equal(p->env[1], "A1=x");
-        assert_string_equal(p->env[2], "HOME=/work");
-        assert_string_equal(p->env[3], "PATH=/usr/bin:/bin");
-        assert_null(p->env[4]);
+        assert_int_equal(p->env.n_vars, 4);
+        assert_string_equal(p->env.vars[0], "A=y");
+        assert_string_equal(p->env.vars[1], "A1=x");
+        assert_string_equal(p->env.vars[2], "HOME=/work");
+        assert_string_equal(p->env.vars[3], "PATH=/usr/bin:/bin");
+        assert_null(p->env.vars[4]);
 
-        assert_int_equal(p->n_seccomp_deny, 2);
-        assert_string_equal(p->seccomp_deny[0], "syslog");
-        assert_string_equal(p->seccomp_deny[1], "acct");
-        assert_null(p->seccomp_deny[2]);
-        assert_int_equal(p->seccomp_errno, ENOSYS);
+        assert_int_equal(p->seccomp.n_deny, 2);
+        assert_string_equal(p->seccomp.deny[0], "syslog");
+        assert_string_equal(p->seccomp.deny[1], "acct");
+        assert_null(p->seccomp.deny[2]);
+        assert_int_equal(p->seccomp.errno_ret, ENOSYS);
         assert_string_equal(p->hostname, "box.local");
         brig_policy_free(p);
 }
@@ -406,14 +406,14 @@ static void test_policy__rejects_unnormalized_paths(void **state) {
         long_path[4095] = 0;
         assert_true(asprintf(&doc, "{'filesystem': {'workspace': '%s'}}", long_path) > 0);
         brig_policy *p = parse_ok(doc);
-        assert_int_equal(strlen(p->workspace), 4095);
+        assert_int_equal(strlen(p->filesystem.workspace), 4095);
         brig_policy_free(p);
         free(doc);
         free(long_path);
 
         /* Dots inside names are fine. */
         p = parse_ok("{'filesystem': {'read_only': ['/etc/ld.so.conf.d', '/a/..b', '/a/.c']}}");
-        assert_int_equal(p->n_binds, 3);
+        assert_int_equal(p->filesystem.n_binds, 3);
         brig_policy_free(p);
 }
 
@@ -443,7 +443,7 @@ static void test_policy__rejects_reserved_mount_points(void **state) {
         /* A sibling sharing a reserved path's prefix is allowed; /dev and /proc may be bind sources. */
         brig_policy *p = parse_ok("{'filesystem': {'read_only': ['/etc/ssl', '/process', '/devices', "
                                   "'/etc/passwd.d', {'source': '/dev/shm', 'dest': '/shm'}]}}");
-        assert_int_equal(p->n_binds, 5);
+        assert_int_equal(p->filesystem.n_binds, 5);
         brig_policy_free(p);
 }
 
@@ -470,13 +470,13 @@ static void test_policy__hidden_paths(void **state) {
         (void) state;
         brig_policy *p = parse_ok("{'filesystem': {'read_only': ['/usr'], 'hidden': ['/usr/bin/pip3', "
                                   "'/usr/lib/python3/dist-packages', '/opt']}}");
-        assert_int_equal(p->n_hidden, 3);
-        assert_string_equal(p->hidden[0], "/usr/bin/pip3");
-        assert_string_equal(p->hidden[2], "/opt");
-        assert_null(p->hidden[3]);
+        assert_int_equal(p->filesystem.n_hidden, 3);
+        assert_string_equal(p->filesystem.hidden[0], "/usr/bin/pip3");
+        assert_string_equal(p->filesystem.hidden[2], "/opt");
+        assert_null(p->filesystem.hidden[3]);
         brig_policy_free(p);
         p = parse_ok("{}");
-        assert_int_equal(p->n_hidden, 0);
+        assert_int_equal(p->filesystem.n_hidden, 0);
         brig_policy_free(p);
 
         assert_fails("{'filesystem': {'read_only': ['/usr'], 'hidden': ['/usr']}}",
@@ -503,18 +503,18 @@ static void test_policy__hidden_paths(void **state) {
 static void test_policy__workspace_quota(void **state) {
         (void) state;
         brig_policy *p = parse_ok("{}");
-        assert_int_equal(p->workspace_quota, 0);
+        assert_int_equal(p->filesystem.quota, 0);
         brig_policy_free(p);
         p = parse_ok("{'filesystem': {'workspace_quota': '2G'}}");
-        assert_int_equal(p->workspace_quota, 2ULL << 30);
+        assert_int_equal(p->filesystem.quota, 2ULL << 30);
         brig_policy_free(p);
         assert_fails("{'filesystem': {'workspace_quota': '512K'}}",
                      "filesystem.workspace_quota: expected a size from 1M to 1T, got \"512K\"");
         assert_fails("{'filesystem': {'workspace_quota': 'big'}}",
                      "filesystem.workspace_quota: expected a size like \"512M\", got \"big\"");
         p = parse_ok("{'filesystem': {'workspace_quota': {'size': '1G', 'enforce': 'hard'}}}");
-        assert_int_equal(p->workspace_quota, 1ULL << 30);
-        assert_int_equal(p->workspace_quota_enforce, BRIG_QUOTA_HARD);
+        assert_int_equal(p->filesystem.quota, 1ULL << 30);
+        assert_int_equal(p->filesystem.quota_enforce, BRIG_QUOTA_HARD);
         brig_policy_free(p);
         assert_fails("{'filesystem': {'workspace_quota': {'size': '1G', 'enforce': 'maybe'}}}",
                      "filesystem.workspace_quota.enforce: expected \"auto\", \"hard\" or \"soft\"");
@@ -619,13 +619,13 @@ static void test_policy__tools_and_history_sections(void **state) {
 
         (void) state;
         p = parse_ok("{}");
-        assert_null(p->tools_allow);
+        assert_null(p->tools.allow);
         assert_true(brig_policy_allows_tool(p, "write_file"));
-        assert_false(p->files_read_only);
-        assert_true(p->files_fsync);
-        assert_int_equal(p->files_max_read, 16 << 20);
-        assert_false(p->history_auto_snapshot);
-        assert_null(p->history_exclude);
+        assert_false(p->tools.files.read_only);
+        assert_true(p->tools.files.fsync);
+        assert_int_equal(p->tools.files.max_read, 16 << 20);
+        assert_false(p->history.auto_snapshot);
+        assert_null(p->history.exclude);
         brig_policy_free(p);
 
         p = parse_ok(
@@ -634,14 +634,14 @@ static void test_policy__tools_and_history_sections(void **state) {
                 "['node_modules/', '*.pyc'], 'max_file_size': '1M'}}");
         assert_true(brig_policy_allows_tool(p, "read_file"));
         assert_false(brig_policy_allows_tool(p, "write_file"));
-        assert_true(p->files_read_only);
-        assert_false(p->files_fsync);
-        assert_int_equal(p->files_max_read, 1 << 20);
-        assert_int_equal(p->files_max_results, 10);
-        assert_true(p->history_auto_snapshot);
-        assert_string_equal(p->history_exclude[1], "*.pyc");
-        assert_null(p->history_exclude[2]);
-        assert_int_equal(p->history_max_file_size, 1 << 20);
+        assert_true(p->tools.files.read_only);
+        assert_false(p->tools.files.fsync);
+        assert_int_equal(p->tools.files.max_read, 1 << 20);
+        assert_int_equal(p->tools.files.max_results, 10);
+        assert_true(p->history.auto_snapshot);
+        assert_string_equal(p->history.exclude[1], "*.pyc");
+        assert_null(p->history.exclude[2]);
+        assert_int_equal(p->history.max_file_size, 1 << 20);
         brig_policy_free(p);
 
         assert_fails("{'tools': {'allow': ['exec', 'sudo']}}", "tools.allow[1]: unknown tool \"sudo\"");
@@ -689,14 +689,14 @@ static void test_policy__tmpfs_size_and_mode(void **state) {
                 "{'filesystem': {'tmpfs': [{'path': '/a'}, {'path': '/b', 'size': '64G', 'mode': '0755'},"
                 " {'path': '/c', 'mode': '700'}, {'path': '/d', 'mode': '07777'}, {'path': '/e', 'mode': "
                 "'0'}]}}");
-        assert_int_equal(p->n_tmpfs, 5);
-        assert_int_equal(p->tmpfs[0].size_bytes, 64 * MIB);
-        assert_int_equal(p->tmpfs[0].mode, 01777);
-        assert_int_equal(p->tmpfs[1].size_bytes, 64 * GIB);
-        assert_int_equal(p->tmpfs[1].mode, 0755);
-        assert_int_equal(p->tmpfs[2].mode, 0700);
-        assert_int_equal(p->tmpfs[3].mode, 07777);
-        assert_int_equal(p->tmpfs[4].mode, 0);
+        assert_int_equal(p->filesystem.n_tmpfs, 5);
+        assert_int_equal(p->filesystem.tmpfs[0].size_bytes, 64 * MIB);
+        assert_int_equal(p->filesystem.tmpfs[0].mode, 01777);
+        assert_int_equal(p->filesystem.tmpfs[1].size_bytes, 64 * GIB);
+        assert_int_equal(p->filesystem.tmpfs[1].mode, 0755);
+        assert_int_equal(p->filesystem.tmpfs[2].mode, 0700);
+        assert_int_equal(p->filesystem.tmpfs[3].mode, 07777);
+        assert_int_equal(p->filesystem.tmpfs[4].mode, 0);
         brig_policy_free(p);
 
         /* size=0 means "unlimited" to the kernel. */
@@ -727,17 +727,17 @@ static void test_policy__env_replaces_defaults(void **state) {
 
         (void) state;
         p = parse_ok("{'env': {}}");
-        assert_int_equal(p->n_env, 0);
-        assert_non_null(p->env);
-        assert_null(p->env[0]);
+        assert_int_equal(p->env.n_vars, 0);
+        assert_non_null(p->env.vars);
+        assert_null(p->env.vars[0]);
         assert_null(brig_policy_getenv(p, "PATH"));
         brig_policy_free(p);
 
         p = parse_ok("{'env': {'_X': '', 'Z9': 'a=b', 'PATH': '/bin'}}");
-        assert_int_equal(p->n_env, 3);
-        assert_string_equal(p->env[0], "PATH=/bin");
-        assert_string_equal(p->env[1], "Z9=a=b");
-        assert_string_equal(p->env[2], "_X=");
+        assert_int_equal(p->env.n_vars, 3);
+        assert_string_equal(p->env.vars[0], "PATH=/bin");
+        assert_string_equal(p->env.vars[1], "Z9=a=b");
+        assert_string_equal(p->env.vars[2], "_X=");
         assert_string_equal(brig_policy_getenv(p, "Z9"), "a=b");
         assert_string_equal(brig_policy_getenv(p, "_X"), "");
         assert_null(brig_policy_getenv(p, "Z"));
@@ -753,16 +753,16 @@ static void test_policy__env_pass_through(void **state) {
                 (char *) "FOO=host",   (char *) "LCX=1",    (char *) "noequals",      NULL};
         brig_policy *p = parse_ok("{'env': {'set': {'FOO': 'set', 'PATH': '/bin'}, 'pass': ['TERM', 'LC_*', "
                                   "'FOO*', 'ABSENT']}}");
-        assert_int_equal(p->n_env_pass, 4);
+        assert_int_equal(p->env.n_pass, 4);
         assert_int_equal(brig_policy_env_pass(p, host), 3);
-        assert_int_equal(p->n_env, 5);
+        assert_int_equal(p->env.n_vars, 5);
         /* Sorted, the policy's own FOO kept, nothing unlisted. */
-        assert_string_equal(p->env[0], "FOO=set");
-        assert_string_equal(p->env[1], "LC_ALL=C");
-        assert_string_equal(p->env[2], "LC_TIME=en_GB");
-        assert_string_equal(p->env[3], "PATH=/bin");
-        assert_string_equal(p->env[4], "TERM=xterm");
-        assert_null(p->env[5]);
+        assert_string_equal(p->env.vars[0], "FOO=set");
+        assert_string_equal(p->env.vars[1], "LC_ALL=C");
+        assert_string_equal(p->env.vars[2], "LC_TIME=en_GB");
+        assert_string_equal(p->env.vars[3], "PATH=/bin");
+        assert_string_equal(p->env.vars[4], "TERM=xterm");
+        assert_null(p->env.vars[5]);
         brig_policy_free(p);
 
         /* Without "set", the default environment; the flat form passes nothing. */
@@ -813,13 +813,13 @@ static void test_policy__add_bind_checks_like_the_parser(void **state) {
 
         assert_int_equal(brig_policy_add_bind(p, "/data", "/mnt/data", true, &err), 0);
         assert_int_equal(brig_policy_add_bind(p, "/cache", NULL, false, &err), 0);
-        assert_int_equal(p->n_binds, 4);
+        assert_int_equal(p->filesystem.n_binds, 4);
         /* Read-only binds stay in front of the writable ones. */
-        assert_string_equal(p->binds[1].dest, "/mnt/data");
-        assert_true(p->binds[1].read_only);
-        assert_string_equal(p->binds[2].dest, "/srv");
-        assert_string_equal(p->binds[3].dest, "/cache");
-        assert_false(p->binds[3].read_only);
+        assert_string_equal(p->filesystem.binds[1].dest, "/mnt/data");
+        assert_true(p->filesystem.binds[1].read_only);
+        assert_string_equal(p->filesystem.binds[2].dest, "/srv");
+        assert_string_equal(p->filesystem.binds[3].dest, "/cache");
+        assert_false(p->filesystem.binds[3].read_only);
 
         assert_int_equal(brig_policy_add_bind(p, "/x", "/usr", true, &err), -EINVAL);
         assert_string_equal(err.msg, "--ro-bind: \"/usr\" is already mounted by filesystem.read_only[0]");
@@ -831,19 +831,19 @@ static void test_policy__add_bind_checks_like_the_parser(void **state) {
         assert_string_equal(err.msg,
                             "--ro-bind: \"/opt/secret/y\" is hidden by the policy (filesystem.hidden[0])");
         assert_int_equal(brig_policy_add_bind(p, "/x", "/workspace", true, &err), -EINVAL);
-        assert_int_equal(p->n_binds, 4);
+        assert_int_equal(p->filesystem.n_binds, 4);
         brig_policy_free(p);
 }
 
 static void test_policy__audit_section(void **state) {
         (void) state;
         brig_policy *p = parse_ok("{}");
-        assert_true(p->audit_file_reads);
-        assert_int_equal(p->audit_max_string, 1024);
+        assert_true(p->audit.file_reads);
+        assert_int_equal(p->audit.max_string, 1024);
         brig_policy_free(p);
         p = parse_ok("{'audit': {'file_reads': false, 'max_string': '4K'}}");
-        assert_false(p->audit_file_reads);
-        assert_int_equal(p->audit_max_string, 4096);
+        assert_false(p->audit.file_reads);
+        assert_int_equal(p->audit.max_string, 4096);
         brig_policy_free(p);
         assert_fails("{'audit': {'file_reads': 'no'}}",
                      "audit.file_reads: expected true or false, got string");
@@ -937,7 +937,7 @@ static void test_policy__seccomp_errno_names_and_numbers(void **state) {
         (void) state;
         for (size_t i = 0; i < ELEMENTSOF(ok); i++) {
                 brig_policy *p = parse_ok(ok[i].json);
-                assert_int_equal(p->seccomp_errno, ok[i].want);
+                assert_int_equal(p->seccomp.errno_ret, ok[i].want);
                 brig_policy_free(p);
         }
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -954,22 +954,22 @@ static void test_policy__seccomp_audit_defaults_on_and_per_entry(void **state) {
         (void) state;
         p = parse_ok(
                 "{'seccomp': {'deny': ['syslog', {'name': 'acct', 'audit': false}, {'name': 'kcmp'}]}}");
-        assert_true(p->seccomp_audit);
-        assert_int_equal(p->n_seccomp_deny, 3);
-        assert_string_equal(p->seccomp_deny[1], "acct");
-        assert_true(p->seccomp_deny_audit[0]);
-        assert_false(p->seccomp_deny_audit[1]);
-        assert_true(p->seccomp_deny_audit[2]);
+        assert_true(p->seccomp.audit);
+        assert_int_equal(p->seccomp.n_deny, 3);
+        assert_string_equal(p->seccomp.deny[1], "acct");
+        assert_true(p->seccomp.deny_audit[0]);
+        assert_false(p->seccomp.deny_audit[1]);
+        assert_true(p->seccomp.deny_audit[2]);
         brig_policy_free(p);
 
         p = parse_ok("{'seccomp': {'audit': false, 'deny': ['syslog', {'name': 'acct', 'audit': true}]}}");
-        assert_false(p->seccomp_audit);
-        assert_false(p->seccomp_deny_audit[0]);
-        assert_true(p->seccomp_deny_audit[1]);
+        assert_false(p->seccomp.audit);
+        assert_false(p->seccomp.deny_audit[0]);
+        assert_true(p->seccomp.deny_audit[1]);
         brig_policy_free(p);
 
         p = parse_ok("{}");
-        assert_true(p->seccomp_audit);
+        assert_true(p->seccomp.audit);
         brig_policy_free(p);
 
         assert_fails("{'seccomp': {'audit': 'yes'}}", "seccomp.audit: expected true or false, got string");
@@ -995,7 +995,7 @@ static void test_policy__rejects_network_other_than_none_or_proxy(void **state) 
                      "network: expected \"none\" or an object with \"mode\": \"proxy\", got \"None\"");
         assert_fails("{'network': false}", "network: expected \"none\" or an object, got boolean");
         p = parse_ok("{'network': 'none'}");
-        assert_int_equal(p->network, BRIG_NETWORK_NONE);
+        assert_int_equal(p->network.mode, BRIG_NETWORK_NONE);
         brig_policy_free(p);
 }
 
@@ -1112,16 +1112,16 @@ static void test_policy__identity(void **state) {
 
         (void) state;
         p = parse_ok("{}");
-        assert_int_equal(p->uid, 1000);
-        assert_int_equal(p->gid, 1000);
+        assert_int_equal(p->identity.uid, 1000);
+        assert_int_equal(p->identity.gid, 1000);
         brig_policy_free(p);
         p = parse_ok("{'identity': {'uid': 4242}}");
-        assert_int_equal(p->uid, 4242);
-        assert_int_equal(p->gid, 1000);
+        assert_int_equal(p->identity.uid, 4242);
+        assert_int_equal(p->identity.gid, 1000);
         brig_policy_free(p);
         p = parse_ok("{'identity': {'uid': 1, 'gid': 65533}}");
-        assert_int_equal(p->uid, 1);
-        assert_int_equal(p->gid, 65533);
+        assert_int_equal(p->identity.uid, 1);
+        assert_int_equal(p->identity.gid, 65533);
         brig_policy_free(p);
 
         assert_fails("{'identity': {'uid': 0}}", "identity.uid: expected an integer from 1 to 65533");
@@ -1398,11 +1398,11 @@ static void test_policy__default_json_parses(void **state) {
         assert_int_equal(d.n, 0);
         assert_string_equal(p->name, "default");
         assert_non_null(p->description);
-        assert_int_equal(p->network, BRIG_NETWORK_NONE);
-        assert_string_equal(p->workspace, "/workspace");
+        assert_int_equal(p->network.mode, BRIG_NETWORK_NONE);
+        assert_string_equal(p->filesystem.workspace, "/workspace");
         assert_string_equal(p->hostname, "brig");
-        for (size_t i = 0; i < p->n_binds; i++) {
-                const brig_bind *b = &p->binds[i];
+        for (size_t i = 0; i < p->filesystem.n_binds; i++) {
+                const brig_bind *b = &p->filesystem.binds[i];
                 /* Nothing writable from the host, no account or home data. */
                 assert_true(b->read_only);
                 assert_string_not_equal(b->source, "/etc/passwd");
@@ -1416,9 +1416,9 @@ static void test_policy__default_json_parses(void **state) {
                         assert_true(b->optional);
         }
         assert_true(usr);
-        for (size_t i = 0; i < p->n_tmpfs; i++)
-                if (strcmp(p->tmpfs[i].dest, "/tmp") == 0 && p->tmpfs[i].size_bytes == 256 * MIB &&
-                    p->tmpfs[i].mode == 01777)
+        for (size_t i = 0; i < p->filesystem.n_tmpfs; i++)
+                if (strcmp(p->filesystem.tmpfs[i].dest, "/tmp") == 0 &&
+                    p->filesystem.tmpfs[i].size_bytes == 256 * MIB && p->filesystem.tmpfs[i].mode == 01777)
                         tmp = true;
         assert_true(tmp);
         assert_int_equal(p->limits.wall_time_ms, 60000);
@@ -1430,7 +1430,7 @@ static void test_policy__default_json_parses(void **state) {
         assert_int_equal(p->limits.output_bytes, MIB);
         assert_string_equal(brig_policy_getenv(p, "HOME"), "/workspace");
         assert_string_equal(brig_policy_getenv(p, "PATH"), "/usr/local/bin:/usr/bin:/bin");
-        assert_int_equal(p->seccomp_errno, EPERM);
+        assert_int_equal(p->seccomp.errno_ret, EPERM);
         brig_policy_free(p);
 }
 
@@ -1539,9 +1539,61 @@ static int teardown(void **state) {
         return rmdir(tmpdir);
 }
 
+static void policy_key(const char *json, char out[static BRIG_SHA256_HEX]) {
+        _cleanup_(brig_policy_freep) brig_policy *p = parse_ok(json);
+        assert_int_equal(brig_policy_seccomp_key(p, out), 0);
+}
+
+/* The seccomp cache key (worker/policies.c shares compiled programs by it): every policy below differs from
+ * the base in one field the program is compiled from, so each must have a key of its own; a policy that
+ * differs only outside seccomp shares the base's. Dropping a field from brig_seccomp_spec_key() makes two of
+ * these collide. */
+static void test_policy__seccomp_key_covers_every_field(void **state) {
+        static const char *const base = "{'seccomp': {'deny': ['syslog', 'acct'], 'errno': 'EPERM'}}";
+        static const char *const differing[] = {
+                "{'seccomp': {'deny': ['syslog', 'acct'], 'errno': 'EACCES'}}",                /* errno */
+                "{'seccomp': {'deny': ['syslog', 'acct'], 'errno': 'EPERM', 'audit': false}}", /* audit */
+                /* audit of the floor alone: each entry keeps its audit */
+                "{'seccomp': {'deny': [{'name': 'syslog', 'audit': true}, {'name': 'acct', 'audit': true}], "
+                "'errno': 'EPERM', 'audit': false}}",
+                "{'seccomp': {'deny': ['syslog'], 'errno': 'EPERM'}}",           /* n_deny */
+                "{'seccomp': {'deny': ['syslog', 'ptrace'], 'errno': 'EPERM'}}", /* deny */
+                "{'seccomp': {'deny': ['acct', 'syslog'], 'errno': 'EPERM'}}",   /* order */
+                "{'seccomp': {'deny': ['syslog', {'name': 'acct', 'audit': false}], 'errno': 'EPERM'}}",
+                "{'seccomp': {'deny': ['syslog', 'acct'], 'errno': 'EPERM', 'profile': " /* profile */
+                "{'defaultAction': 'SCMP_ACT_ALLOW'}}}",
+                "{'seccomp': {'deny': ['syslog', 'acct'], 'errno': 'EPERM', 'profile': "
+                "{'defaultAction': 'SCMP_ACT_ALLOW', 'syscalls': [{'names': ['uname'], 'action': "
+                "'SCMP_ACT_ERRNO'}]}}}",
+        };
+        char keys[ELEMENTSOF(differing) + 1][BRIG_SHA256_HEX], same[BRIG_SHA256_HEX];
+        (void) state;
+
+        policy_key(base, keys[0]);
+        for (size_t i = 0; i < ELEMENTSOF(differing); i++)
+                policy_key(differing[i], keys[i + 1]);
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                for (size_t j = 0; j < i; j++)
+                        if (strcmp(keys[i], keys[j]) == 0)
+                                fail_msg("policies %zu and %zu share a seccomp key", j, i);
+
+        /* Equal programs, equal keys: the same text again, and fields outside seccomp changed. */
+        policy_key(base, same);
+        assert_string_equal(same, keys[0]);
+        policy_key("{'name': 'other', 'limits': {'memory': '2G'}, 'hostname': 'h', 'seccomp': {'deny': "
+                   "['syslog', 'acct'], 'errno': 1}}",
+                   same);
+        assert_string_equal(same, keys[0]);
+        /* A deny entry's own audit equal to the section's is the same program. */
+        policy_key("{'seccomp': {'deny': ['syslog', {'name': 'acct', 'audit': true}], 'errno': 'EPERM'}}",
+                   same);
+        assert_string_equal(same, keys[0]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_policy__empty_object_gets_defaults),
+                cmocka_unit_test(test_policy__seccomp_key_covers_every_field),
                 cmocka_unit_test(test_policy__parses_full_example),
                 cmocka_unit_test(test_policy__name_defaults_to_file_basename),
                 cmocka_unit_test(test_policy__rejects_unknown_field),

@@ -104,7 +104,7 @@ static void test_policy_merge__maps_merge_key_by_key(void **state) {
         assert_int_equal(p->limits.memory_bytes, 2 * GIB);
         assert_int_equal(p->limits.processes, 50);
         assert_int_equal(p->limits.open_files, 1024); /* built-in default */
-        assert_int_equal(p->n_env, 3);
+        assert_int_equal(p->env.n_vars, 3);
         assert_string_equal(brig_policy_getenv(p, "A"), "1");
         assert_string_equal(brig_policy_getenv(p, "B"), "3");
         assert_string_equal(brig_policy_getenv(p, "C"), "4");
@@ -125,9 +125,9 @@ static void test_policy_merge__arrays_and_scalars_replace(void **state) {
             "{'extends': 'base.json', 'description': 'c', 'filesystem': {'read_only': ['/lib']}, "
             "'seccomp': {'deny': []}}");
         p = load_ok("child.json");
-        assert_int_equal(p->n_binds, 1);
-        assert_string_equal(p->binds[0].dest, "/lib");
-        assert_int_equal(p->n_seccomp_deny, 0);
+        assert_int_equal(p->filesystem.n_binds, 1);
+        assert_string_equal(p->filesystem.binds[0].dest, "/lib");
+        assert_int_equal(p->seccomp.n_deny, 0);
         assert_string_equal(p->description, "c");
         brig_policy_free(p);
 }
@@ -140,14 +140,14 @@ static void test_policy_merge__plus_appends_to_inherited_array(void **state) {
         put("child.json", "{'extends': 'base', 'filesystem': {'+read_only': ['/lib', {'source': '/opt', "
                           "'optional': true}]}, 'seccomp': {'+deny': ['acct']}}");
         p = load_ok("child.json");
-        assert_int_equal(p->n_binds, 4);
-        assert_string_equal(p->binds[0].dest, "/usr");
-        assert_string_equal(p->binds[1].dest, "/bin");
-        assert_string_equal(p->binds[2].dest, "/lib");
-        assert_string_equal(p->binds[3].dest, "/opt");
-        assert_true(p->binds[3].optional);
-        assert_int_equal(p->n_seccomp_deny, 1);
-        assert_string_equal(p->seccomp_deny[0], "acct");
+        assert_int_equal(p->filesystem.n_binds, 4);
+        assert_string_equal(p->filesystem.binds[0].dest, "/usr");
+        assert_string_equal(p->filesystem.binds[1].dest, "/bin");
+        assert_string_equal(p->filesystem.binds[2].dest, "/lib");
+        assert_string_equal(p->filesystem.binds[3].dest, "/opt");
+        assert_true(p->filesystem.binds[3].optional);
+        assert_int_equal(p->seccomp.n_deny, 1);
+        assert_string_equal(p->seccomp.deny[0], "acct");
         brig_policy_free(p);
 }
 
@@ -170,7 +170,7 @@ static void test_policy_merge__chain_of_three_with_provenance(void **state) {
         assert_int_equal(p->limits.memory_bytes, 3 * GIB);
         assert_int_equal(p->limits.processes, 20);
         assert_int_equal(p->limits.open_files, 300);
-        assert_int_equal(p->n_binds, 2);
+        assert_int_equal(p->filesystem.n_binds, 2);
         brig_policy_free(p);
 
         assert_int_equal(brig_policy_tree_load(ch, &t, NULL, NULL), 0);
@@ -407,13 +407,13 @@ static void test_policy_merge__relative_profile_in_parent(void **state) {
         /* The child is in another directory, where "x/profile.json" does not exist. */
         put("child.json", "{'extends': 'prof/base.json'}");
         p = load_ok("child.json");
-        assert_non_null(p->seccomp_profile);
+        assert_non_null(p->seccomp.profile);
         brig_policy_free(p);
         /* The child's own relative path still resolves against the child. */
         put("profile2.json", "{'defaultAction': 'SCMP_ACT_ALLOW'}");
         put("child.json", "{'extends': 'prof/base.json', 'seccomp': {'profile': 'profile2.json'}}");
         p = load_ok("child.json");
-        assert_non_null(p->seccomp_profile);
+        assert_non_null(p->seccomp.profile);
         brig_policy_free(p);
         put("child.json", "{'extends': 'prof/base.json', 'seccomp': {'profile': 'x/profile.json'}}");
         path = in_tmp("child.json");
@@ -454,10 +454,10 @@ static void test_policy_merge__extends_shipped_default(void **state) {
         p = load_ok("strict.json");
         assert_string_equal(p->name, "strict");
         assert_int_equal(p->limits.memory_bytes, 2 * GIB);
-        assert_true(p->n_binds > 3);
-        assert_string_equal(p->binds[p->n_binds - 1].dest, "/srv");
-        assert_false(p->binds[p->n_binds - 1].read_only);
-        assert_false(p->files_fsync);
+        assert_true(p->filesystem.n_binds > 3);
+        assert_string_equal(p->filesystem.binds[p->filesystem.n_binds - 1].dest, "/srv");
+        assert_false(p->filesystem.binds[p->filesystem.n_binds - 1].read_only);
+        assert_false(p->tools.files.fsync);
         brig_policy_free(p);
 }
 

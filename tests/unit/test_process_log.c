@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for worker/process_log.c: the on-disk output ring of a background process. Wrap-around,
+/* Unit tests for tools/process_log.c: the on-disk output ring of a background process. Wrap-around,
  * oversized chunks, reopening gives the same window and bytes, damaged files are refused with a clear
  * error, and a failed append leaves a window that only claims bytes on disk. */
 #include <dirent.h>
@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "worker/process_log.h"
+#include "tools/process_log.h"
 
 static char tmpdir[] = "/tmp/brig-test-process-log.XXXXXX";
 static int dir_fd = -1;

@@ -361,7 +361,7 @@ static void test_seccomp_profile__policy_resolves_relative_paths_and_keeps_warni
 
         if (brig_policy_load(path, &p, &d, &err) < 0)
                 fail_msg("%s", err.msg);
-        assert_non_null(p->seccomp_profile);
+        assert_non_null(p->seccomp.profile);
         assert_int_equal(d.n, 1);
         assert_int_equal(d.items[0].severity, BRIG_POLICY_WARNING);
         assert_string_equal(d.items[0].path, "seccomp.profile.syscalls[0].names[0]");

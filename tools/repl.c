@@ -9,9 +9,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/text.h"
-#include "worker/process.h"
-#include "worker/repl.h"
-#include "worker/worker.h"
+#include "tools/repl.h"
 
 #define SENTINEL "\036brig-repl-done "
 
@@ -145,13 +143,14 @@ static const language languages[] = {
 
 struct brig_repl {
         brig_repl *next;
-        brig_env *env;
+        brig_repl_set *set;
         const language *lang;
         brig_process *proc;
         bool died; /* the interpreter ended: the next request starts a fresh one and says so */
         bool closed;
         uv_timer_t timer;
-        brig_buf late; /* output while no request was in flight (timers, threads): the next one's */
+        brig_buf late;       /* output while no request was in flight (timers, threads): the next one's */
+        uint64_t output_max; /* the policy's output_bytes as of the last request */
         uint64_t next_id;
 
         /* The request in flight, if any. */
@@ -254,7 +253,7 @@ static void complete(brig_repl *r, const char *status) {
 
 static void late_output(brig_repl *r, const char *data, size_t len) {
         if (r->late.max == 0)
-                r->late.max = r->env->policy->policy->limits.output_bytes;
+                r->late.max = r->output_max;
         (void) brig_buf_append(&r->late, data, len);
 }
 
@@ -347,7 +346,7 @@ static int start_interpreter(brig_repl *r, const brig_exec_context *ctx, brig_er
                         brig_exec_args_done(&args);
                         return -ENOMEM;
                 }
-        rc = brig_process_start_hidden(r->env, ctx, &args, repl_output, repl_exit, r, &p, err);
+        rc = brig_process_start_hidden(r->set->processes, ctx, &args, repl_output, repl_exit, r, &p, err);
         brig_exec_args_done(&args);
         if (rc < 0)
                 return rc;
@@ -358,8 +357,8 @@ static int start_interpreter(brig_repl *r, const brig_exec_context *ctx, brig_er
         return 0;
 }
 
-static brig_repl *repl_get(brig_env *env, const char *lang) {
-        for (brig_repl *r = env->repls; r; r = r->next)
+static brig_repl *repl_get(brig_repl_set *s, uv_loop_t *loop, const char *lang) {
+        for (brig_repl *r = s->list; r; r = r->next)
                 if (strcmp(r->lang->name, lang) == 0)
                         return r;
         for (size_t i = 0; i < sizeof(languages) / sizeof(languages[0]); i++)
@@ -367,13 +366,13 @@ static brig_repl *repl_get(brig_env *env, const char *lang) {
                         brig_repl *r = calloc(1, sizeof(*r));
                         if (!r)
                                 return NULL;
-                        r->env = env;
+                        r->set = s;
                         r->lang = &languages[i];
-                        (void) uv_timer_init(env->w->loop, &r->timer);
+                        (void) uv_timer_init(loop, &r->timer);
                         r->timer.data = r;
-                        env->open_handles++;
-                        r->next = env->repls;
-                        env->repls = r;
+                        s->open_handles++;
+                        r->next = s->list;
+                        s->list = r;
                         return r;
                 }
         return NULL;
@@ -402,12 +401,12 @@ static char *bash_quote(const char *code) {
         return q;
 }
 
-int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args, uint64_t max_timeout_ms,
+int brig_repl_run(brig_repl_set *s, const brig_exec_context *ctx, const cJSON *args,
                   brig_repl_output_cb output, brig_repl_done_cb cb, void *userdata, brig_repl **ret,
                   brig_error *err) {
         const char *lang = cJSON_GetObjectItemCaseSensitive(args, "language")->valuestring;
         const char *code = cJSON_GetObjectItemCaseSensitive(args, "code")->valuestring;
-        uint64_t timeout = max_timeout_ms;
+        uint64_t max_timeout_ms = ctx->policy->limits.wall_time_ms, timeout = max_timeout_ms;
         char *req = NULL;
         brig_repl *r;
         int rc;
@@ -417,13 +416,14 @@ int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args
                 return brig_error_set(err, -EINVAL, BRIG_KIND_POLICY,
                                       "arguments.timeout_ms: exceeds the policy's wall_time of %llu ms",
                                       (unsigned long long) max_timeout_ms);
-        if (!(r = repl_get(env, lang)))
+        if (!(r = repl_get(s, ctx->loop, lang)))
                 return -ENOMEM;
         if (r->busy)
                 return brig_error_set(err, -EBUSY, BRIG_KIND_LIMIT,
                                       "the %s interpreter of this environment is busy with another call",
                                       lang);
         r->restarted = false;
+        r->output_max = ctx->policy->limits.output_bytes;
         if (!r->proc) {
                 r->restarted = r->died;
                 if ((rc = start_interpreter(r, ctx, err)) < 0)
@@ -453,7 +453,7 @@ int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args
         r->busy = true;
         r->interrupting = false;
         r->start_ns = uv_hrtime();
-        r->out = (brig_buf){.max = env->policy->policy->limits.output_bytes};
+        r->out = (brig_buf){.max = r->output_max};
         /* Output printed since the last request ended comes first. */
         if (r->late.len) {
                 (void) brig_buf_append(&r->out, r->late.data, r->late.len);
@@ -472,24 +472,31 @@ int brig_repl_run(brig_env *env, const brig_exec_context *ctx, const cJSON *args
 
 static void timer_closed_cb(uv_handle_t *h) {
         brig_repl *r = h->data;
-        r->env->open_handles--;
-        brig__env_process_ended(r->env);
+        const brig_process_hooks *hooks = &r->set->processes->hooks;
+
+        r->set->open_handles--;
+        if (hooks->idle)
+                hooks->idle(hooks->userdata);
 }
 
-void brig_repls_close(brig_env *env) {
-        for (brig_repl *r = env->repls; r; r = r->next)
+void brig_repl_set_init(brig_repl_set *s, brig_process_table *processes) {
+        *s = (brig_repl_set){.processes = processes};
+}
+
+void brig_repl_set_close(brig_repl_set *s) {
+        for (brig_repl *r = s->list; r; r = r->next)
                 if (!r->closed) {
                         r->closed = true;
                         uv_close((uv_handle_t *) &r->timer, timer_closed_cb);
                 }
 }
 
-void brig_repls_free(brig_env *env) {
-        for (brig_repl *r = env->repls, *next; r; r = next) {
+void brig_repl_set_free(brig_repl_set *s) {
+        for (brig_repl *r = s->list, *next; r; r = next) {
                 next = r->next;
                 brig_buf_done(&r->out);
                 brig_buf_done(&r->late);
                 free(r);
         }
-        env->repls = NULL;
+        s->list = NULL;
 }

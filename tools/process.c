@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Background processes: start through the exec tool, keep a bounded log of their output and a description
- * of each on disk (see process.h), load both again after a restart, and serve process_list,
- * process_output, process_write and process_kill. */
+/* The process table: background processes started through the exec tool, a bounded log of their output and
+ * a description of each on disk (see process.h), both loaded again after a restart, and the tools
+ * process_list, process_output, process_write and process_kill. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -18,15 +18,14 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/text.h"
-#include "worker/process.h"
-#include "worker/worker.h"
+#include "tools/process.h"
 
 /* --- files ------------------------------------------------------------------------------------------ */
 
-/* <env dir>/processes/<prefix><id><suffix>: beside the workspace, not in it, out of the jail's reach. */
+/* <dir>/processes/<prefix><id><suffix>: beside the workspace, not in it, out of the jail's reach. */
 static char *file_path(const brig_process *p, const char *prefix, const char *suffix) {
         char *path = NULL;
-        if (asprintf(&path, "%s/processes/%s%s%s", p->env->dir, prefix, p->id, suffix) < 0)
+        if (asprintf(&path, "%s/processes/%s%s%s", p->table->dir, prefix, p->id, suffix) < 0)
                 return NULL;
         return path;
 }
@@ -86,7 +85,7 @@ static int persist_start(brig_process *p, brig_error *err) {
         _cleanup_free_ char *dir = NULL, *log = file_path(p, "", ".log");
         int r;
 
-        if (!log || asprintf(&dir, "%s/processes", p->env->dir) < 0)
+        if (!log || asprintf(&dir, "%s/processes", p->table->dir) < 0)
                 return -ENOMEM;
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "process %s: create '%s'", p->id,
@@ -123,7 +122,7 @@ static void process_output_cb(const char *data, size_t len, brig_stream stream, 
          * often turns into, and it never waits for the disk. */
         if (p->log.fd >= 0 && !p->log_error && (r = brig_process_log_append(&p->log, data, len, &e)) < 0) {
                 p->log_error = r;
-                log_warning("environment %s: process %s: %s; its output is no longer kept", p->env->id,
+                log_warning("environment %s: process %s: %s; its output is no longer kept", p->table->name,
                             p->id, e.msg);
         }
         if (p->on_output)
@@ -132,10 +131,8 @@ static void process_output_cb(const char *data, size_t len, brig_stream stream, 
 
 static void process_done_cb(const brig_exec_result *res, void *userdata) {
         brig_process *p = userdata;
-        brig_env *env = p->env;
+        brig_process_table *t = p->table;
         brig_error res_err = BRIG_ERROR_INIT;
-        char sig[16];
-        cJSON *ev;
         int r;
 
         p->exec = NULL;
@@ -146,37 +143,29 @@ static void process_done_cb(const brig_exec_result *res, void *userdata) {
         p->duration_ms = res->duration_ms;
         if (res->error.code)
                 (void) snprintf(p->error, sizeof(p->error), "%s", res->error.msg);
-        env->running_processes--;
+        t->running--;
         /* From now on its output is read from the file, which keeps only the space its output takes. */
         if (p->log.fd >= 0 && !p->log_error && brig_process_log_trim(&p->log, &res_err) < 0)
-                log_warning("environment %s: process %s: %s, ignoring", env->id, p->id, res_err.msg);
+                log_warning("environment %s: process %s: %s, ignoring", t->name, p->id, res_err.msg);
         brig_process_log_close(&p->log);
-        if (p->on_disk && !env->destroyed && (r = write_meta(p)) < 0)
+        if (p->on_disk && !t->dir_removed && (r = write_meta(p)) < 0)
                 (void) log_warning_errno(r,
                                          "environment %s: process %s: write its description: %m, ignoring",
-                                         env->id, p->id);
-        ev = brig_audit_event("process_exit");
-        if (ev) {
-                cJSON_AddStringToObject(ev, "environment", env->id);
-                cJSON_AddStringToObject(ev, "process_id", p->id);
-                if (res->exited)
-                        cJSON_AddNumberToObject(ev, "exit_code", res->exit_code);
-                if (res->signal)
-                        cJSON_AddStringToObject(ev, "signal", brig_signal_name(res->signal, sig));
-                cJSON_AddNumberToObject(ev, "output_bytes", (double) p->total);
-                cJSON_AddNumberToObject(ev, "duration_ms", (double) res->duration_ms);
-        }
-        (void) brig__worker_audit(env->w, ev);
+                                         t->name, p->id);
+        if (t->hooks.exited)
+                t->hooks.exited(p, res, t->hooks.userdata);
         if (p->on_exit)
                 p->on_exit(p, p->listener);
-        brig__env_process_ended(env);
+        /* Last: the owner may free the table (and p) from here. */
+        if (t->hooks.idle)
+                t->hooks.idle(t->hooks.userdata);
 }
 
-static void prune(brig_env *env) {
+static void prune(brig_process_table *t) {
         /* Over the limit: forget the oldest processes that have ended, and their files. */
-        while (env->n_processes >= BRIG_MAX_PROCESSES) {
+        while (t->n >= BRIG_MAX_PROCESSES) {
                 brig_process **oldest = NULL;
-                for (brig_process **pp = &env->processes; *pp; pp = &(*pp)->next)
+                for (brig_process **pp = &t->list; *pp; pp = &(*pp)->next)
                         if ((*pp)->exited)
                                 oldest = pp;
                 if (!oldest || (*oldest)->hidden)
@@ -185,28 +174,28 @@ static void prune(brig_env *env) {
                 *oldest = dead->next;
                 forget_files(dead);
                 process_free(dead);
-                env->n_processes--;
+                t->n--;
         }
 }
 
-static int start(brig_env *env, const brig_exec_context *ctx, const brig_exec_args *args, bool hidden,
-                 brig_process **ret, brig_error *err) {
+static int start(brig_process_table *t, const brig_exec_context *ctx, const brig_exec_args *args,
+                 bool hidden, brig_process **ret, brig_error *err) {
         static const brig_exec_ops ops = {.output = process_output_cb, .done = process_done_cb};
         _cleanup_(process_freep) brig_process *p = NULL;
         size_t used = 0;
         int r;
 
-        prune(env);
-        if (env->n_processes >= BRIG_MAX_PROCESSES)
+        prune(t);
+        if (t->n >= BRIG_MAX_PROCESSES)
                 return brig_error_set(err, -EAGAIN, BRIG_KIND_LIMIT,
                                       "more than %d background processes running", BRIG_MAX_PROCESSES);
         p = calloc(1, sizeof(*p));
         if (!p)
                 return -ENOMEM;
         p->log = (brig_process_log) BRIG_PROCESS_LOG_INIT;
-        p->env = env;
+        p->table = t;
         p->hidden = hidden;
-        p->number = ++env->next_process;
+        p->number = ++t->next_number;
         (void) snprintf(p->id, sizeof(p->id), "p%u", p->number);
         for (char **a = args->argv; *a && used + 2 < sizeof(p->command); a++)
                 used += (size_t) snprintf(p->command + used, sizeof(p->command) - used, "%s%s",
@@ -222,26 +211,27 @@ static int start(brig_env *env, const brig_exec_context *ctx, const brig_exec_ar
                 forget_files(p);
                 return r;
         }
-        p->next = env->processes;
-        env->processes = p;
-        env->n_processes++;
-        env->running_processes++;
+        p->next = t->list;
+        t->list = p;
+        t->n++;
+        t->running++;
         *ret = TAKE_PTR(p);
         return 0;
 }
 
-int brig_process_start(brig_env *env, const brig_exec_context *ctx, const brig_exec_args *args,
+int brig_process_start(brig_process_table *t, const brig_exec_context *ctx, const brig_exec_args *args,
                        brig_process **ret, brig_error *err) {
-        return start(env, ctx, args, false, ret, err);
+        return start(t, ctx, args, false, ret, err);
 }
 
-int brig_process_start_hidden(brig_env *env, const brig_exec_context *ctx, const brig_exec_args *args,
+int brig_process_start_hidden(brig_process_table *t, const brig_exec_context *ctx,
+                              const brig_exec_args *args,
                               void (*on_output)(brig_process *p, const char *data, size_t len,
                                                 void *userdata),
                               void (*on_exit)(brig_process *p, void *userdata), void *listener,
                               brig_process **ret, brig_error *err) {
         brig_process *p = NULL;
-        int r = start(env, ctx, args, true, &p, err);
+        int r = start(t, ctx, args, true, &p, err);
 
         if (r < 0)
                 return r;
@@ -282,12 +272,12 @@ static cJSON *describe(const brig_process *p) {
         return o;
 }
 
-static brig_process *find(brig_env *env, const cJSON *args, brig_error *err) {
+static brig_process *find(brig_process_table *t, const cJSON *args, brig_error *err) {
         const char *id = NULL;
 
         if (brig_json_get_string(args, "arguments", "process_id", true, &id, err) < 0)
                 return NULL;
-        for (brig_process *p = env->processes; p; p = p->next)
+        for (brig_process *p = t->list; p; p = p->next)
                 if (strcmp(p->id, id) == 0 && !p->hidden)
                         return p;
         (void) brig_error_set(err, -ESRCH, BRIG_KIND_NOT_FOUND,
@@ -310,7 +300,7 @@ static int check_keys(const cJSON *args, const char *const *keys, brig_error *er
         return brig_json_check_keys(args, "arguments", keys, err);
 }
 
-cJSON *brig_process_list(brig_env *env, const cJSON *args, brig_error *err) {
+static cJSON *process_list(brig_process_table *t, const cJSON *args, brig_error *err) {
         static const char *const keys[] = {NULL};
         cJSON *o, *arr;
 
@@ -322,13 +312,13 @@ cJSON *brig_process_list(brig_env *env, const cJSON *args, brig_error *err) {
                 return NULL;
         }
         /* Oldest first: the list is kept newest first. */
-        _cleanup_free_ const brig_process **v = calloc(env->n_processes + 1, sizeof(*v));
+        _cleanup_free_ const brig_process **v = calloc(t->n + 1, sizeof(*v));
         size_t n = 0;
         if (!v) {
                 cJSON_Delete(o);
                 return NULL;
         }
-        for (brig_process *p = env->processes; p && n < env->n_processes; p = p->next)
+        for (brig_process *p = t->list; p && n < t->n; p = p->next)
                 if (!p->hidden)
                         v[n++] = p;
         while (n > 0)
@@ -336,12 +326,12 @@ cJSON *brig_process_list(brig_env *env, const cJSON *args, brig_error *err) {
         return o;
 }
 
-cJSON *brig_process_output(brig_env *env, const cJSON *args, brig_error *err) {
+static cJSON *process_output(brig_process_table *t, const cJSON *args, brig_error *err) {
         static const char *const keys[] = {"process_id", "offset", "limit", NULL};
         uint64_t offset = 0, limit = 65536;
         brig_process *p;
 
-        if (check_keys(args, keys, err) < 0 || !(p = find(env, args, err)) ||
+        if (check_keys(args, keys, err) < 0 || !(p = find(t, args, err)) ||
             brig_json_get_u64(args, "arguments", "offset", UINT64_C(1) << 52, &offset, err) < 0 ||
             brig_json_get_u64(args, "arguments", "limit", BRIG_PROCESS_READ_MAX, &limit, err) < 0)
                 return NULL;
@@ -396,14 +386,14 @@ cJSON *brig_process_output(brig_env *env, const cJSON *args, brig_error *err) {
         return o;
 }
 
-cJSON *brig_process_write(brig_env *env, const cJSON *args, brig_error *err) {
+static cJSON *process_write(brig_process_table *t, const cJSON *args, brig_error *err) {
         static const char *const keys[] = {"process_id", "data", "close_stdin", NULL};
         const char *data = "";
         bool close_stdin = false;
         brig_process *p;
         int r;
 
-        if (check_keys(args, keys, err) < 0 || !(p = find(env, args, err)) ||
+        if (check_keys(args, keys, err) < 0 || !(p = find(t, args, err)) ||
             brig_json_get_string(args, "arguments", "data", false, &data, err) < 0 ||
             brig_json_get_bool(args, "arguments", "close_stdin", &close_stdin, err) < 0)
                 return NULL;
@@ -435,13 +425,13 @@ static int parse_signal(const char *name) {
         return -1;
 }
 
-cJSON *brig_process_kill(brig_env *env, const cJSON *args, brig_error *err) {
+static cJSON *process_kill(brig_process_table *t, const cJSON *args, brig_error *err) {
         static const char *const keys[] = {"process_id", "signal", NULL};
         const char *name = "SIGTERM";
         brig_process *p;
         int sig, r;
 
-        if (check_keys(args, keys, err) < 0 || !(p = find(env, args, err)) ||
+        if (check_keys(args, keys, err) < 0 || !(p = find(t, args, err)) ||
             brig_json_get_string(args, "arguments", "signal", false, &name, err) < 0)
                 return NULL;
         if ((sig = parse_signal(name)) < 0) {
@@ -464,29 +454,50 @@ cJSON *brig_process_kill(brig_env *env, const cJSON *args, brig_error *err) {
         return o;
 }
 
-brig_process_tool_fn brig_process_tool(const char *name) {
+cJSON *brig_process_call(brig_process_table *t, const char *tool, const cJSON *args, brig_error *err) {
         static const struct {
                 const char *name;
-                brig_process_tool_fn fn;
+                cJSON *(*fn)(brig_process_table *t, const cJSON *args, brig_error *err);
         } handlers[] = {
-                {"process_list", brig_process_list},
-                {"process_output", brig_process_output},
-                {"process_write", brig_process_write},
-                {"process_kill", brig_process_kill},
+                {"process_list", process_list},
+                {"process_output", process_output},
+                {"process_write", process_write},
+                {"process_kill", process_kill},
         };
-        for (size_t i = 0; name && i < ELEMENTSOF(handlers); i++)
-                if (strcmp(handlers[i].name, name) == 0)
-                        return handlers[i].fn;
+        for (size_t i = 0; tool && i < ELEMENTSOF(handlers); i++)
+                if (strcmp(handlers[i].name, tool) == 0)
+                        return handlers[i].fn(t, args, err);
+        (void) brig_error_set(err, -ENOSYS, BRIG_KIND_INTERNAL, "no handler for %s", tool ? tool : "(null)");
         return NULL;
 }
 
-void brig_processes_free(brig_env *env) {
-        for (brig_process *p = env->processes, *next; p; p = next) {
+/* --- the table -------------------------------------------------------------------------------------- */
+
+int brig_process_table_init(brig_process_table *t, const char *name, const char *dir,
+                            const brig_process_hooks *hooks) {
+        *t = (brig_process_table){.name = name, .hooks = *hooks};
+        return brig_process_table_set_dir(t, dir);
+}
+
+int brig_process_table_set_dir(brig_process_table *t, const char *dir) {
+        char *copy = strdup(dir);
+
+        if (!copy)
+                return -ENOMEM;
+        free(t->dir);
+        t->dir = copy;
+        return 0;
+}
+
+void brig_process_table_free(brig_process_table *t) {
+        for (brig_process *p = t->list, *next; p; p = next) {
                 next = p->next;
                 process_free(p);
         }
-        env->processes = NULL;
-        env->n_processes = 0;
+        t->list = NULL;
+        t->n = 0;
+        free(t->dir);
+        t->dir = NULL;
 }
 
 /* --- after a restart -------------------------------------------------------------------------------- */
@@ -503,7 +514,7 @@ static bool parse_file_name(const char *name, unsigned *ret_n, bool *ret_json) {
                 return false;
         memcpy(digits, name + 1, len);
         digits[len] = 0;
-        /* Far below UINT_MAX, so that env->next_process cannot wrap around to "p0". */
+        /* Far below UINT_MAX, so that the table's next_number cannot wrap around to "p0". */
         if (brig_parse_u64(digits, &n) < 0 || n == 0 || n > INT_MAX)
                 return false;
         bool json = strcmp(name + 1 + len, ".json") == 0;
@@ -524,7 +535,8 @@ static int get_optional_u64(const cJSON *o, const char *key, uint64_t max, uint6
 }
 
 /* Reads processes/p<number>.json into a new ended process. */
-static int load_one(brig_env *env, int dir_fd, unsigned number, brig_process **ret, brig_error *err) {
+static int load_one(brig_process_table *t, int dir_fd, unsigned number, brig_process **ret,
+                    brig_error *err) {
         _cleanup_(process_freep) brig_process *p = calloc(1, sizeof(*p));
         _cleanup_free_ char *text = malloc(META_MAX_BYTES + 1);
         _cleanup_json_ cJSON *o = NULL;
@@ -556,7 +568,7 @@ static int load_one(brig_env *env, int dir_fd, unsigned number, brig_process **r
             (r = get_optional_u64(o, "signal", 64, &sig, &has_sig, err)) < 0 ||
             (r = get_optional_u64(o, "duration_ms", UINT64_C(1) << 52, &duration, &has_duration, err)) < 0)
                 return r;
-        p->env = env;
+        p->table = t;
         p->number = number;
         (void) snprintf(p->id, sizeof(p->id), "p%u", number);
         if (strcmp(id, p->id) != 0)
@@ -578,7 +590,7 @@ static int load_one(brig_env *env, int dir_fd, unsigned number, brig_process **r
                 brig_error e2 = BRIG_ERROR_INIT;
                 (void) snprintf(name, sizeof(name), "p%u.log", number);
                 if (brig_process_log_open(dir_fd, name, &log, &e2) < 0)
-                        log_warning("environment %s: process %s: %s, ignoring", env->id, p->id, e2.msg);
+                        log_warning("environment %s: process %s: %s, ignoring", t->name, p->id, e2.msg);
                 p->lost = true;
                 p->total = log.end;
                 (void) snprintf(p->error, sizeof(p->error), "ended with the worker (brigd restarted)");
@@ -599,18 +611,18 @@ static bool kept(const unsigned *numbers, size_t n, unsigned number) {
         return false;
 }
 
-int brig_processes_load(brig_env *env) {
+int brig_process_table_load(brig_process_table *t) {
         _cleanup_free_ char *path = NULL;
         _cleanup_free_ unsigned *numbers = NULL;
         size_t n = 0, cap = 0;
         struct dirent *de;
         DIR *d;
 
-        if (asprintf(&path, "%s/processes", env->dir) < 0)
+        if (asprintf(&path, "%s/processes", t->dir) < 0)
                 return -ENOMEM;
         if (!(d = opendir(path))) {
                 if (errno != ENOENT)
-                        (void) log_warning_errno(-errno, "environment %s: open '%s': %m, ignoring", env->id,
+                        (void) log_warning_errno(-errno, "environment %s: open '%s': %m, ignoring", t->name,
                                                  path);
                 return 0;
         }
@@ -620,8 +632,8 @@ int brig_processes_load(brig_env *env) {
                 bool json;
                 if (!parse_file_name(de->d_name, &number, &json))
                         continue;
-                if (number > env->next_process)
-                        env->next_process = number;
+                if (number > t->next_number)
+                        t->next_number = number;
                 if (!json)
                         continue;
                 if (n == cap) {
@@ -649,23 +661,23 @@ int brig_processes_load(brig_env *env) {
                         continue;
                 if (unlinkat(dirfd(d), de->d_name, 0) < 0)
                         (void) log_warning_errno(-errno, "environment %s: remove '%s/%s': %m, ignoring",
-                                                 env->id, path, de->d_name);
+                                                 t->name, path, de->d_name);
         }
         /* Oldest first, each in front: the list ends up newest first. */
         int r = 0;
         for (size_t i = n; i-- > 0;) {
                 brig_process *p = NULL;
                 brig_error e = BRIG_ERROR_INIT;
-                if ((r = load_one(env, dirfd(d), numbers[i], &p, &e)) == -ENOMEM)
+                if ((r = load_one(t, dirfd(d), numbers[i], &p, &e)) == -ENOMEM)
                         break;
                 if (r < 0) {
                         log_warning("environment %s: process description '%s/p%u.json': %s, ignoring",
-                                    env->id, path, numbers[i], e.msg);
+                                    t->name, path, numbers[i], e.msg);
                         continue;
                 }
-                p->next = env->processes;
-                env->processes = p;
-                env->n_processes++;
+                p->next = t->list;
+                t->list = p;
+                t->n++;
         }
         closedir(d);
         return r == -ENOMEM ? r : 0;

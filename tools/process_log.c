@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "worker/process_log.h"
+#include "tools/process_log.h"
 
 static void put_u64(unsigned char *p, uint64_t v) {
         for (int i = 0; i < 8; i++)
