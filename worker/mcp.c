@@ -618,8 +618,6 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                 return;
         case BRIG_TOOL_RUN_PROCESS:
                 sc = brig_process_call(&c->env->processes, call->tool, arguments, &err);
-                if (!sc && !err.code)
-                        (void) brig_error_oom(&err);
                 if (sc)
                         call_end_with(call, sc, false);
                 else

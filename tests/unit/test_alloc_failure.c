@@ -3,7 +3,7 @@
  * (failalloc.h), until the operation completes without reaching n. Each failed run must end cleanly: a
  * negative return with err set (never a success without a result, never an error without a message), and,
  * in the ASan build (make test), no leak. Over the policy parser, the file tools, the history, plans and
- * their JSON form, the exec tool's arguments and the JSON-RPC parser. */
+ * their JSON form, the exec tool's arguments, the process tools and the JSON-RPC parser. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +24,8 @@
 #include "tools/exec.h"
 #include "tools/files.h"
 #include "tools/history.h"
+#include "tools/process.h"
+#include "tools/process_log.h"
 #include "worker/rpc.h"
 
 #define MAX_STEPS 200000 /* far above any operation here: a loop that never ends is a test bug */
@@ -311,6 +313,62 @@ static void test_alloc_failure__plan_and_exec_args(void **state) {
         }
 }
 
+typedef struct process_call {
+        brig_process_table *table;
+        const char *tool;
+        cJSON *args;
+} process_call;
+
+static int process_op(void *userdata, brig_error *err, bool *ret_result) {
+        const process_call *c = userdata;
+
+        cJSON *res = brig_process_call(c->table, c->tool, c->args, err);
+        *ret_result = res != NULL;
+        cJSON_Delete(res);
+        return res ? 0 : err->code < 0 ? err->code : -EIO; /* an unset err then fails the run */
+}
+
+/* The process tools over a table loaded from disk (one ended process with its output log), no jail. */
+static void test_alloc_failure__process_tools(void **state) {
+        static const struct {
+                const char *tool, *args;
+        } calls[] = {
+                {"process_list", "{}"},
+                {"process_output", "{\"process_id\":\"p1\"}"},
+                {"process_output", "{\"process_id\":\"p1\",\"offset\":2,\"limit\":3}"},
+        };
+        static const brig_process_hooks no_hooks = {0};
+        char top[] = "/tmp/brig-failalloc-XXXXXX", path[96];
+        brig_process_log log = BRIG_PROCESS_LOG_INIT;
+        brig_error err = BRIG_ERROR_INIT;
+        brig_process_table t;
+
+        (void) state;
+        assert_non_null(mkdtemp(top));
+        (void) snprintf(path, sizeof(path), "%s/processes", top);
+        assert_int_equal(mkdir(path, 0700), 0);
+        (void) snprintf(path, sizeof(path), "%s/processes/p1.json", top);
+        put(path,
+            "{\"version\": 1, \"process_id\": \"p1\", \"command\": \"echo hi\", \"started\": 1700000000, "
+            "\"ended\": 1700000001, \"exit_code\": 0, \"signal\": null, \"duration_ms\": 1000, "
+            "\"output_bytes\": 9}");
+        (void) snprintf(path, sizeof(path), "%s/processes/p1.log", top);
+        assert_int_equal(brig_process_log_create(AT_FDCWD, path, 64, &log, &err), 0);
+        assert_int_equal(brig_process_log_append(&log, "hi\n\xff\xfe out", 9, &err), 0);
+        brig_process_log_close(&log);
+        assert_int_equal(brig_process_table_init(&t, "test", top, &no_hooks), 0);
+        assert_int_equal(brig_process_table_load(&t), 0);
+        assert_int_equal(t.n, 1);
+        for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+                process_call c = {.table = &t, .tool = calls[i].tool};
+                assert_non_null(c.args = cJSON_Parse(calls[i].args));
+                assert_true(fail_each(calls[i].tool, process_op, &c, true) > 0);
+                cJSON_Delete(c.args);
+        }
+        brig_process_table_free(&t);
+        remove_tree(top);
+}
+
 static int rpc_op(void *userdata, brig_error *err, bool *ret_result) {
         const char *line = userdata;
         brig_rpc_msg msg = {0};
@@ -343,6 +401,7 @@ int main(void) {
                 cmocka_unit_test(test_alloc_failure__file_tools),
                 cmocka_unit_test(test_alloc_failure__history),
                 cmocka_unit_test(test_alloc_failure__plan_and_exec_args),
+                cmocka_unit_test(test_alloc_failure__process_tools),
                 cmocka_unit_test(test_alloc_failure__rpc_parser),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
