@@ -3,15 +3,16 @@
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
 # Empty: brigd's default socket path (/run/brig/brig.sock as root, $XDG_RUNTIME_DIR/brig/brig.sock
 # otherwise), where brig looks when given no --socket, so `./build/brig exec` needs no option.
 SOCKET     ?=
 POLICY     ?= policies/default.json
 
-DEBIAN_PACKAGES = gcc pkg-config meson ninja-build libseccomp-dev libcap-dev libuv1-dev libcjson-dev \
+DEBIAN_PACKAGES = gcc clang clang-format pkg-config meson ninja-build libseccomp-dev libcap-dev libuv1-dev libcjson-dev \
                   libgit2-dev libpcre2-dev libcmocka-dev libssl-dev python3 python3-jsonschema util-linux
 
-.PHONY: all deps build run test test-unit test-asan test-e2e bench clean format check-format
+.PHONY: all deps build run test test-tsan test-unit test-asan test-e2e bench clean format check-format
 
 all: build
 
@@ -27,17 +28,33 @@ build: deps $(BUILD)/build.ninja
 run: build
 	./$(BUILD)/brigd $(if $(SOCKET),--socket $(SOCKET)) --policy $(POLICY)
 
-# The whole suite: unit + integration (as root, rootless via setpriv and under `unshare -r`), the same again
-# under ASan+UBSan, and the end-to-end tests with real MCP clients (suite e2e, plain build only: node and npm,
+# The whole suite: the format check, unit + integration (as root, rootless via setpriv and under `unshare -r`),
+# the same again under ASan+UBSan, the unit tests and the workspace tools (the thread pool) under clang's
+# ThreadSanitizer, and the end-to-end tests with real MCP clients (suite e2e, plain build only: node and npm,
 # and the npm registry the first time). Ends with one summary line.
-test: build
-	@rm -f $(BUILD)/meson-logs/testlog.json $(BUILD_ASAN)/meson-logs/testlog.json
+test: check-format build
+	@rm -f $(BUILD)/meson-logs/testlog.json $(BUILD_ASAN)/meson-logs/testlog.json \
+		$(BUILD_TSAN)/meson-logs/testlog.json $(BUILD_TSAN)/meson-logs/testlog-pool.json
 	-meson test -C $(BUILD) --print-errorlogs --num-processes 2
 	@test -f $(BUILD_ASAN)/build.ninja || meson setup $(BUILD_ASAN) -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 	ninja -C $(BUILD_ASAN)
 	-ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(BUILD_ASAN) --print-errorlogs --num-processes 2 --no-suite e2e
-	@tests/summarize.py $(BUILD)/meson-logs/testlog.json $(BUILD_ASAN)/meson-logs/testlog.json
+	@$(MAKE) --no-print-directory test-tsan
+	@tests/summarize.py $(BUILD)/meson-logs/testlog.json $(BUILD_ASAN)/meson-logs/testlog.json \
+		$(BUILD_TSAN)/meson-logs/testlog.json $(BUILD_TSAN)/meson-logs/testlog-pool.json
+
+# The TSan part of `make test`: only what threads (the unit tests, and test_workspace, whose file and history
+# calls run on libuv's thread pool, worker/toolpool.c); meson builds only what the selected tests need.
+# brig-jail's processes do not run under TSan in general (its runtime fails in the jail's init), so the rest of
+# the integration suite stays in the gcc and ASan builds.
+test-tsan:
+	@test -f $(BUILD_TSAN)/build.ninja || \
+		CC=clang meson setup $(BUILD_TSAN) -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug
+	-TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp meson test -C $(BUILD_TSAN) --print-errorlogs \
+		--num-processes 2 --suite unit
+	-TSAN_OPTIONS=suppressions=$(CURDIR)/tests/tsan.supp meson test -C $(BUILD_TSAN) --print-errorlogs \
+		--logbase testlog-pool test_workspace
 
 # Only the end-to-end tests with real MCP clients (tests/e2e/run.sh: the official SDK, OpenAI Agents SDK,
 # Vercel AI SDK, LangChain, MCP Inspector CLI).
@@ -58,4 +75,4 @@ check-format:
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN)

@@ -18,7 +18,7 @@
 #include "common/json.h"
 #include "common/parse.h"
 #include "common/text.h"
-#include "worker/framing.h"
+#include "common/framing.h"
 
 static volatile sig_atomic_t interrupted;
 

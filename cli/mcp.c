@@ -16,7 +16,7 @@
 #include "common/paths.h"
 #include "common/json.h"
 #include "common/text.h"
-#include "worker/framing.h"
+#include "common/framing.h"
 
 static int write_all(int fd, const char *data, size_t len);
 

@@ -267,7 +267,7 @@ static int collect_seccomp(explain *e, brig_error *err) {
                 if (!c) {
                         free(name);
                         free(v);
-                        r = brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                        r = brig_error_oom(err);
                         break;
                 }
                 e->calls = c;

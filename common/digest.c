@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* SHA-256 through libcrypto's EVP interface, as lower-case hex (see digest.h). */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -52,6 +52,10 @@ int brig_error_set_errno(brig_error *err, int code, brig_kind kind, const char *
         return code;
 }
 
+int brig_error_oom(brig_error *err) {
+        return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+}
+
 int brig_error_prefix(brig_error *err, const char *fmt, ...) {
         char prefix[128], old[sizeof(err->msg)];
         va_list ap;

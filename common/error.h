@@ -41,6 +41,11 @@ int brig_error_set(brig_error *err, int code, brig_kind kind, const char *fmt, .
 int brig_error_set_errno(brig_error *err, int code, brig_kind kind, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
+/* An allocation failed: sets err (which may be NULL) to -ENOMEM, BRIG_KIND_INTERNAL, "out of memory", and
+ * returns -ENOMEM, so that every allocation check is one line: `return brig_error_oom(err);`. Needs no
+ * memory itself. */
+int brig_error_oom(brig_error *err);
+
 /* Prepends "context: " to err's message, keeping code and kind; returns err->code. */
 int brig_error_prefix(brig_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -173,7 +173,7 @@ int brig_json_get_strv(const cJSON *obj, const char *path, const char *key, size
                 return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "%s: more than %zu items", p, max_items);
         v = calloc(n + 1, sizeof(char *));
         if (!v)
-                return -ENOMEM;
+                return brig_error_oom(err);
         cJSON_ArrayForEach (it, arr) {
                 if (!cJSON_IsString(it))
                         return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
@@ -184,10 +184,17 @@ int brig_json_get_strv(const cJSON *obj, const char *path, const char *key, size
                                               p, i, max_len);
                 v[i] = strdup(it->valuestring);
                 if (!v[i])
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 i++;
         }
         *ret_n = n;
         *ret = TAKE_PTR(v);
         return 0;
+}
+
+bool brig_json_add(cJSON *obj, const char *key, cJSON *item) {
+        if (item && cJSON_AddItemToObject(obj, key, item))
+                return true;
+        cJSON_Delete(item);
+        return false;
 }

@@ -42,3 +42,8 @@ int brig_json_get_strv(const cJSON *obj, const char *path, const char *key, size
 
 /* Member access that treats a missing object as empty. */
 const cJSON *brig_json_member(const cJSON *obj, const char *key);
+
+/* Adds item (taken; NULL, as from a failed allocation, is allowed) to obj under key. cJSON_AddItemToObject()
+ * leaves the item with the caller when it cannot copy the key; this frees it then. Returns false on
+ * allocation failure. */
+bool brig_json_add(cJSON *obj, const char *key, cJSON *item);

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* Locating a value of JSON text by its diagnostic path, and byte offsets as line:column, for messages that
+ * point into a policy file (cJSON keeps no positions). */
 #include <stdlib.h>
 #include <string.h>
 

@@ -37,7 +37,7 @@ int brig_default_socket_dir(char **ret, brig_error *err) {
         else
                 r = asprintf(&s, "/run/user/%u/brig", (unsigned) geteuid());
         if (r < 0)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         *ret = s;
         return 0;
 }
@@ -51,7 +51,7 @@ int brig_default_socket_path(char **ret, brig_error *err) {
         r = asprintf(&s, "%s/%s", dir, BRIG_SOCKET_NAME);
         free(dir);
         if (r < 0)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         *ret = s;
         return 0;
 }
@@ -61,7 +61,7 @@ int brig_client_socket_path(const char *flag, char **ret, const char **ret_sourc
 
         if (flag || (env && env[0])) {
                 if (!(*ret = strdup(flag ? flag : env)))
-                        return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                        return brig_error_oom(err);
                 *ret_source = flag ? "--socket" : "$BRIG_SOCKET";
                 return 0;
         }

@@ -1,4 +1,6 @@
 /* SPDX-License-Identifier: MIT */
+/* The egress rules of proxy-mode environments: parsing the host:port rules and refused CIDRs of a policy's
+ * `network` section, and deciding a destination against them (see netpolicy.h). */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <netinet/in.h>

@@ -143,7 +143,7 @@ static int build_env(const brig_policy *policy, const char *const *extra, char *
         }
         v = calloc(policy->env.n_vars + n_extra + 1, sizeof(char *));
         if (!v)
-                return -ENOMEM;
+                return brig_error_oom(err);
         for (size_t i = 0; i < policy->env.n_vars; i++) {
                 const char *pe = policy->env.vars[i];
                 size_t name_len = strcspn(pe, "=");
@@ -154,7 +154,7 @@ static int build_env(const brig_policy *policy, const char *const *extra, char *
                 if (overridden)
                         continue;
                 if (!(v[n++] = strdup(pe)))
-                        return -ENOMEM;
+                        return brig_error_oom(err);
         }
         for (const char *const *e = extra; e && *e; e++) {
                 /* A repeated name in the request: the last one wins. */
@@ -166,7 +166,7 @@ static int build_env(const brig_policy *policy, const char *const *extra, char *
                 if (later)
                         continue;
                 if (!(v[n++] = strdup(*e)))
-                        return -ENOMEM;
+                        return brig_error_oom(err);
         }
         *ret = TAKE_PTR(v);
         return 0;
@@ -225,10 +225,10 @@ static int copy_argv(const char *const *argv, char ***ret, brig_error *err) {
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT, "argv: must name a program");
         v = calloc(n + 1, sizeof(char *));
         if (!v)
-                return -ENOMEM;
+                return brig_error_oom(err);
         for (size_t i = 0; i < n; i++)
                 if (!(v[i] = strdup(argv[i])))
-                        return -ENOMEM;
+                        return brig_error_oom(err);
         *ret = TAKE_PTR(v);
         return 0;
 }
@@ -410,7 +410,7 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
 
         plan = calloc(1, sizeof(*plan));
         if (!plan)
-                return -ENOMEM;
+                return brig_error_oom(err);
         plan->mode = req->mode;
         plan->namespaces =
                 CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
@@ -428,20 +428,20 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->gid_outside = id->gid_outside;
         plan->seccomp = true;
         if (!(plan->hostname = strdup(policy->hostname)))
-                return -ENOMEM;
+                return brig_error_oom(err);
 
         if (req->mode != BRIG_PLAN_HOLD && (r = copy_argv(req->argv, &plan->argv, err)) < 0)
                 return r;
         if ((r = build_env(policy, req->env, &plan->envp, err)) < 0)
                 return r;
-        if (plan->proxy_port && (r = add_proxy_env(plan)) < 0)
-                return r;
+        if (plan->proxy_port && add_proxy_env(plan) < 0) /* -ENOMEM only */
+                return brig_error_oom(err);
         if (req->cwd && req->cwd[0])
                 r = asprintf(&plan->cwd, "%s/%s", policy->filesystem.workspace, req->cwd);
         else
                 r = asprintf(&plan->cwd, "%s", policy->filesystem.workspace);
         if (r < 0)
-                return -ENOMEM;
+                return brig_error_oom(err);
 
         const brig_limits *l = &policy->limits;
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_CORE, 0};
@@ -451,12 +451,14 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_NOFILE, l->open_files};
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_FSIZE, l->file_size_bytes};
 
-        if (req->mode != BRIG_PLAN_ENTER && (r = add_mounts(plan, policy, req->workspace)) < 0)
-                return r;
+        if (req->mode != BRIG_PLAN_ENTER && add_mounts(plan, policy, req->workspace) < 0) /* -ENOMEM only */
+                return brig_error_oom(err);
         plan->landlock = policy->landlock;
         if (req->mode != BRIG_PLAN_ENTER && plan->landlock != BRIG_LANDLOCK_OFF &&
             (r = add_landlock_rules(plan)) < 0)
-                return r;
+                return r == -ENOMEM ? brig_error_oom(err)
+                                    : brig_error_set(err, r, BRIG_KIND_INTERNAL,
+                                                     "landlock: a mount of no known kind");
         *ret = TAKE_PTR(plan);
         return 0;
 }

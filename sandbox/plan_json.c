@@ -56,8 +56,8 @@ char *brig_plan_to_json(const brig_plan *plan) {
         ok = ok && cJSON_AddStringToObject(root, "cwd", plan->cwd);
         ok = ok && cJSON_AddBoolToObject(root, "seccomp", plan->seccomp);
         if (plan->argv)
-                ok = ok && cJSON_AddItemToObject(root, "argv", strv_to_json(plan->argv));
-        ok = ok && cJSON_AddItemToObject(root, "envp", strv_to_json(plan->envp));
+                ok = ok && brig_json_add(root, "argv", strv_to_json(plan->argv));
+        ok = ok && brig_json_add(root, "envp", strv_to_json(plan->envp));
         ok = ok && (mounts = cJSON_AddArrayToObject(root, "mounts"));
         for (size_t i = 0; ok && i < plan->n_mounts; i++) {
                 const brig_mount *m = &plan->mounts[i];
@@ -108,7 +108,7 @@ static int dup_string(const cJSON *o, const char *path, const char *key, bool re
         int r = brig_json_get_string(o, path, key, required, &s, err);
         if (r < 0 || !s)
                 return r;
-        return (*ret = strdup(s)) ? 0 : -ENOMEM;
+        return (*ret = strdup(s)) ? 0 : brig_error_oom(err);
 }
 
 static int plan_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
@@ -163,7 +163,7 @@ static int plan_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
         }
         plan->mounts = calloc(n ? n : 1, sizeof(brig_mount));
         if (!plan->mounts)
-                return -ENOMEM;
+                return brig_error_oom(err);
         cJSON_ArrayForEach (it, mounts) {
                 brig_mount *m = &plan->mounts[plan->n_mounts++];
                 const char *kind = NULL;
@@ -237,7 +237,7 @@ static int landlock_fill(const cJSON *root, brig_plan *plan, brig_error *err) {
                                       "plan.landlock_rules: expected an array of <= 2048");
         plan->landlock_rules = calloc(n ? n : 1, sizeof(brig_landlock_rule));
         if (!plan->landlock_rules)
-                return -ENOMEM;
+                return brig_error_oom(err);
         cJSON_ArrayForEach (it, rules) {
                 brig_landlock_rule *l = &plan->landlock_rules[plan->n_landlock_rules++];
                 uint64_t access = 0;
@@ -269,7 +269,7 @@ int brig_plan_from_json(const char *text, size_t len, brig_plan **ret, brig_erro
                                       (unsigned long long) version, PLAN_VERSION);
         plan = calloc(1, sizeof(*plan));
         if (!plan)
-                return -ENOMEM;
+                return brig_error_oom(err);
         r = plan_fill(root, plan, err);
         if (r >= 0)
                 r = landlock_fill(root, plan, err);

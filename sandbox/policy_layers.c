@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The policy's sections for the layers above the jail: "tools" (tools/, worker/wstools.c), "history"
+/* The policy's sections for the layers above the jail: "tools" (tools/, worker/toolpool.c), "history"
  * (tools/history.c), "audit" (worker/audit.c) and "environment" (lifetimes of persistent environments,
  * worker/env.c). Pure: no file is read. */
 #include <errno.h>

@@ -556,7 +556,7 @@ int brig_seccomp_profile_parse(const cJSON *json, const char *prefix, const char
         }
         p = calloc(1, sizeof(*p));
         if (!p)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         check_keys(&c, json, prefix, keys);
         if (brig_json_member(json, "listenerPath"))
                 warn(&c, sub(q, prefix, "listenerPath"), "brig has no notify supervisor, ignoring");
@@ -568,7 +568,7 @@ int brig_seccomp_profile_parse(const cJSON *json, const char *prefix, const char
         n = array_len(&c, syscalls, sub(q, prefix, "syscalls"), BRIG_SECCOMP_PROFILE_MAX_RULES);
         p->rules = calloc(n ? n : 1, sizeof(*p->rules));
         if (!p->rules)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         cJSON_ArrayForEach (it, (n ? syscalls : NULL)) {
                 char rp[PATHBUF];
                 parse_rule(&c, it, idx(rp, q, i), i, p);
@@ -578,13 +578,13 @@ int brig_seccomp_profile_parse(const cJSON *json, const char *prefix, const char
         }
 
         if (c.oom)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         if (c.n_errors > 0)
                 return -EINVAL;
         /* The source as cJSON prints it: inline and file profiles with the same content get one key. */
         _cleanup_free_ char *text = cJSON_PrintUnformatted(json);
         if (!text || brig_sha256_hex(text, strlen(text), p->digest) < 0)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -627,7 +627,7 @@ int brig_seccomp_profile_load(const char *path, const char *prefix, const char *
         /* One byte more than the limit, to notice a file that grew since fstat(). */
         buf = malloc(BRIG_SECCOMP_PROFILE_MAX_BYTES + 1);
         if (!buf)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         for (;;) {
                 ssize_t n = read(fd, buf + len, BRIG_SECCOMP_PROFILE_MAX_BYTES + 1 - len);
                 if (n < 0 && errno == EINTR)

@@ -250,7 +250,7 @@ static int prepare_root(const char *mountpoint, uid_t uid, gid_t gid, brig_error
         _cleanup_free_ char *lost = NULL;
 
         if (asprintf(&lost, "%s/lost+found", mountpoint) < 0)
-                return -ENOMEM;
+                return brig_error_oom(err);
         if ((rmdir(lost) < 0 && errno != ENOENT) || chown(mountpoint, uid, gid) < 0 ||
             chmod(mountpoint, 0700) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "prepare workspace '%s'", mountpoint);

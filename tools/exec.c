@@ -474,7 +474,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 close_pair(errp);
                 close_pair(st);
                 close_pair(in);
-                return -ENOMEM;
+                return brig_error_oom(err);
         }
         e->ctx = *ctx;
         e->ops = *ops;

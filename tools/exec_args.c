@@ -24,7 +24,7 @@ static int env_entry(const char *name, const cJSON *value, const char *where, ch
                                       "arguments.env: invalid variable name \"%.64s\"", name);
         if (asprintf(ret, "%s=%s", name, value->valuestring) < 0) {
                 *ret = NULL;
-                return -ENOMEM;
+                return brig_error_oom(err);
         }
         return 0;
 }
@@ -47,7 +47,7 @@ static int parse_env(const cJSON *env, brig_exec_args *a, brig_error *err) {
                                       BRIG_PLAN_MAX_ENV);
         a->env = calloc(n + 1, sizeof(char *));
         if (!a->env)
-                return -ENOMEM;
+                return brig_error_oom(err);
         cJSON_ArrayForEach (it, env) {
                 const char *name = it->string;
                 const cJSON *value = it;
@@ -117,7 +117,7 @@ static int parse_into(const cJSON *args, brig_exec_args *a, brig_error *err) {
                 a->argv = calloc(4, sizeof(char *));
                 if (!a->argv || !(a->argv[0] = strdup("/bin/sh")) || !(a->argv[1] = strdup("-c")) ||
                     !(a->argv[2] = strdup(command)))
-                        return -ENOMEM;
+                        return brig_error_oom(err);
         } else {
                 r = brig_json_get_strv(args, "arguments", "argv", BRIG_PLAN_MAX_ARGS,
                                        BRIG_PLAN_MAX_ARG_BYTES, &a->argv, &n, err);
@@ -131,7 +131,7 @@ static int parse_into(const cJSON *args, brig_exec_args *a, brig_error *err) {
                 if ((r = brig_relpath_check(cwd, "arguments.cwd", err)) < 0)
                         return r;
                 if (!(a->cwd = strdup(cwd)))
-                        return -ENOMEM;
+                        return brig_error_oom(err);
         }
         if (env && (r = parse_env(env, a, err)) < 0)
                 return r;
@@ -141,7 +141,7 @@ static int parse_into(const cJSON *args, brig_exec_args *a, brig_error *err) {
                         return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT,
                                               "arguments.stdin: longer than %u bytes", BRIG_EXEC_MAX_STDIN);
                 if (!(a->stdin_data = strdup(in)))
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 a->has_stdin = true;
         }
         return 0;

@@ -83,7 +83,6 @@ int brig_files_call(const char *tool_name, const brig_files_ctx *ctx, const cJSO
         const tool *t = find_tool(tool_name);
         char q[BRIG_WS_QUOTE_SIZE];
         bool dry_run = false;
-        int r;
 
         assert(ctx && ret_result);
         if (err)
@@ -95,26 +94,21 @@ int brig_files_call(const char *tool_name, const brig_files_ctx *ctx, const cJSO
                                       brig_ws_quote(tool_name ? tool_name : "", q, sizeof(q)));
         if (!args) {
                 if (!(empty = cJSON_CreateObject()))
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 args = empty;
         }
         if (!cJSON_IsObject(args))
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                       "arguments: expected an object, got %s", brig_json_type_name(args));
         if (report_path(t->name, args, report) < 0)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         if (strcmp(t->name, "edit_file") == 0)
                 dry_run = cJSON_IsTrue(brig_json_member(args, "dry_run"));
         report->mutating = brig_files_tool_mutates(t->name) && !dry_run;
         if (report->mutating && ctx->read_only)
                 return brig_error_set(err, -EPERM, BRIG_KIND_DENIED,
                                       "%s: the policy makes the workspace read-only", t->name);
-        r = t->fn(ctx, args, ret_result, report, err);
-        if (r == -ENOMEM && err && err->code != -ENOMEM)
-                return brig_error_set(err, r, BRIG_KIND_INTERNAL, "out of memory");
-        if (r < 0 && err && err->code == 0)
-                return brig_error_set_errno(err, r, BRIG_KIND_INTERNAL, "%s", t->name);
-        return r;
+        return t->fn(ctx, args, ret_result, report, err);
 }
 
 /* Text renderings. */

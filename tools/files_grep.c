@@ -246,7 +246,7 @@ int brig__files_grep(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
         (void) pcre2_jit_compile(re, PCRE2_JIT_COMPLETE);
         if (!(md = pcre2_match_data_create_from_pattern(re, NULL)) ||
             !(mctx = pcre2_match_context_create(NULL)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         (void) pcre2_set_match_limit(mctx, GREP_MATCH_LIMIT);
         (void) pcre2_set_depth_limit(mctx, GREP_DEPTH_LIMIT);
         (void) pcre2_set_heap_limit(mctx, GREP_HEAP_LIMIT_KIB);
@@ -259,7 +259,7 @@ int brig__files_grep(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
         if (fstat(fd, &st) < 0)
                 return brig_ws_error(-errno, path, err);
         if (!(base = brig__files_display_path(path)) || !(res = cJSON_CreateObject()))
-                return -ENOMEM;
+                return brig_error_oom(err);
         g = (grepper){.re = re,
                       .md = md,
                       .mctx = mctx,
@@ -271,7 +271,7 @@ int brig__files_grep(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
                       .bytes_left = BRIG_FILES_GREP_MAX_BYTES,
                       .err = err};
         if (!(g.matches = cJSON_AddArrayToObject(res, "matches")))
-                return -ENOMEM;
+                return brig_error_oom(err);
         if (S_ISDIR(st.st_mode))
                 r = grep_dir(&g, fd, base, "", 0);
         else if (S_ISREG(st.st_mode))
@@ -287,7 +287,7 @@ int brig__files_grep(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
         if (!cJSON_AddBoolToObject(res, "truncated", g.truncated) ||
             !cJSON_AddNumberToObject(res, "files_searched", (double) g.searched) ||
             !cJSON_AddNumberToObject(res, "files_skipped", (double) g.skipped))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = TAKE_PTR(res);
         return 0;
 }

@@ -148,7 +148,7 @@ int brig__files_read_file(const brig_files_ctx *ctx, const cJSON *args, cJSON **
                      .line = 1,
                      .out = {.max = max}};
         if (!(chunk = malloc(65536)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         for (;;) {
                 ssize_t n = read(fd, chunk, 65536);
                 if (n < 0) {
@@ -168,8 +168,8 @@ int brig__files_read_file(const brig_files_ctx *ctx, const cJSON *args, cJSON **
                                 "path '%s': the lines asked for are over the read limit of %llu "
                                 "bytes; ask for fewer lines",
                                 q, (unsigned long long) max);
-                if (r < 0)
-                        return r;
+                if (r < 0) /* -ENOMEM, the only other failure */
+                        return brig_error_oom(err);
                 /* Past the range: small files are counted to the end for total_lines, large ones not. */
                 if (s.more && (uint64_t) st.st_size > max)
                         break;
@@ -197,7 +197,7 @@ int brig__files_read_file(const brig_files_ctx *ctx, const cJSON *args, cJSON **
         else
                 content = strdup(data);
         if (!content)
-                return -ENOMEM;
+                return brig_error_oom(err);
 
         if (!(res = cJSON_CreateObject()) || !cJSON_AddStringToObject(res, "path", path) ||
             !cJSON_AddStringToObject(res, "content", content) ||
@@ -206,7 +206,7 @@ int brig__files_read_file(const brig_files_ctx *ctx, const cJSON *args, cJSON **
              !cJSON_AddNumberToObject(res, "total_lines", (double) (s.line - 1 + (s.partial ? 1 : 0)))) ||
             !cJSON_AddBoolToObject(res, "truncated", s.more) ||
             !cJSON_AddNumberToObject(res, "size", (double) st.st_size))
-                return -ENOMEM;
+                return brig_error_oom(err);
         report->bytes = len;
         *ret = TAKE_PTR(res);
         return 0;
@@ -248,7 +248,7 @@ int brig__files_stat(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
                         if (n < 0)
                                 return brig_ws_error(-errno, path, err);
                         if (!(target = brig__files_utf8_clean(buf, (size_t) n, 0, NULL)))
-                                return -ENOMEM;
+                                return brig_error_oom(err);
                 }
         }
         (void) snprintf(mode, sizeof(mode), "%04o", (unsigned) (st.st_mode & 07777));
@@ -259,7 +259,7 @@ int brig__files_stat(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
             !cJSON_AddStringToObject(res, "mtime",
                                      brig__files_format_time(&st.st_mtim, mtime, sizeof(mtime))) ||
             (target && !cJSON_AddStringToObject(res, "link_target", target)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = TAKE_PTR(res);
         return 0;
 }
@@ -341,16 +341,16 @@ int brig__files_list_directory(const brig_files_ctx *ctx, const cJSON *args, cJS
                 return dfd;
         if (!(prefix = brig__files_display_path(path)) || !(res = cJSON_CreateObject()) ||
             !cJSON_AddStringToObject(res, "path", prefix))
-                return -ENOMEM;
+                return brig_error_oom(err);
         l = (lister){.max = brig__files_max_results(ctx),
                      .budget = BRIG_FILES_MAX_SCAN,
                      .depth = (unsigned) depth};
         if (!(l.entries = cJSON_AddArrayToObject(res, "entries")))
-                return -ENOMEM;
+                return brig_error_oom(err);
         if ((r = list_walk(&l, dfd, prefix, 1)) < 0)
                 return brig_ws_error(r, path, err);
         if (!cJSON_AddBoolToObject(res, "truncated", l.truncated))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = TAKE_PTR(res);
         return 0;
 }
@@ -480,14 +480,14 @@ int brig__files_glob(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
         g.limit = max + 1;
         g.budget = BRIG_FILES_MAX_SCAN;
         if (!(prefix = brig__files_display_path(path)) || !(g.found = calloc(g.limit, sizeof(char *))))
-                return -ENOMEM;
+                return brig_error_oom(err);
         if ((r = glob_walk(&g, dfd, prefix, 0, 0)) < 0)
                 return brig_ws_error(r, path, err);
         if (g.budget == 0)
                 g.truncated = true;
         qsort(g.found, g.n_found, sizeof(char *), str_cmp);
         if (!(res = cJSON_CreateObject()) || !(matches = cJSON_AddArrayToObject(res, "matches")))
-                return -ENOMEM;
+                return brig_error_oom(err);
         for (size_t i = 0; i < g.n_found; i++) {
                 cJSON *s;
                 if (i > 0 && strcmp(g.found[i], g.found[i - 1]) == 0)
@@ -497,12 +497,12 @@ int brig__files_glob(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
                         break;
                 }
                 if (!(s = cJSON_CreateString(g.found[i])))
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 cJSON_AddItemToArray(matches, s);
                 kept++;
         }
         if (!cJSON_AddBoolToObject(res, "truncated", g.truncated))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = TAKE_PTR(res);
         return 0;
 }

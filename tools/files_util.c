@@ -253,7 +253,7 @@ int brig__files_glob_split(const char *pattern, const char *key, char ***ret, si
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                       "arguments.%s: must be relative to the workspace root", key);
         if (!(copy = strdup(pattern)) || !(v = calloc(257, sizeof(char *))))
-                return -ENOMEM;
+                return brig_error_oom(err);
         for (char *c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
                 if (strcmp(c, ".") == 0)
                         continue;
@@ -266,7 +266,7 @@ int brig__files_glob_split(const char *pattern, const char *key, char ***ret, si
                         return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT,
                                               "arguments.%s: more than 256 components", key);
                 if (!(v[n++] = strdup(c)))
-                        return -ENOMEM;
+                        return brig_error_oom(err);
         }
         if (n == 0)
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
@@ -407,7 +407,7 @@ int brig__files_mkdir_p(const brig_files_ctx *ctx, const char *path, bool *ret_c
         size_t len;
 
         if (!p)
-                return -ENOMEM;
+                return brig_error_oom(err);
         len = strlen(p);
         for (size_t i = 1; i <= len; i++) {
                 _cleanup_free_ char *name = NULL;

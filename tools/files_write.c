@@ -104,7 +104,7 @@ static int open_parent_maybe_create(const brig_files_ctx *ctx, const char *path,
                 return pfd;
         }
         if (!(dir = parent_of(path)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         if ((r = brig__files_mkdir_p(ctx, dir, NULL, err)) < 0)
                 return r;
         return brig_ws_open_parent(ctx->root_fd, path, ret_name, err);
@@ -188,7 +188,7 @@ int brig__files_write_file(const brig_files_ctx *ctx, const cJSON *args, cJSON *
         if (!(res = cJSON_CreateObject()) || !cJSON_AddStringToObject(res, "path", path) ||
             !cJSON_AddNumberToObject(res, "bytes", (double) len) ||
             !cJSON_AddBoolToObject(res, "created", !exists))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = TAKE_PTR(res);
         return 0;
 }
@@ -222,7 +222,7 @@ static int parse_edits(const cJSON *args, edit **ret, size_t *ret_n, brig_error 
                 return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "arguments.edits: more than %d edits",
                                       BRIG_FILES_MAX_EDITS);
         if (!(v = calloc(n, sizeof(*v))))
-                return -ENOMEM;
+                return brig_error_oom(err);
         cJSON_ArrayForEach (it, arr) {
                 char p[64];
 
@@ -315,7 +315,7 @@ static int make_diff(const char *path, const char *a, size_t alen, const char *b
                                       e && e->message ? e->message : "?");
         }
         if (!(s = brig__files_utf8_clean(buf.ptr ? buf.ptr : "", buf.size, 0, NULL)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = s;
         return 0;
 }
@@ -368,7 +368,7 @@ int brig__files_edit_file(const brig_files_ctx *ctx, const cJSON *args, cJSON **
         if (r < 0)
                 return brig_ws_error(r, path, err);
         if (!(cur = malloc(old_len + 1)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         memcpy(cur, old, old_len + 1);
         len = old_len;
 
@@ -396,8 +396,8 @@ int brig__files_edit_file(const brig_files_ctx *ctx, const cJSON *args, cJSON **
                                 "arguments.edits[%zu]: the file would grow over the write limit "
                                 "of %llu bytes",
                                 i, (unsigned long long) max);
-                if ((r = apply_edit(&cur, &len, e, count)) < 0)
-                        return r;
+                if (apply_edit(&cur, &len, e, count) < 0)
+                        return brig_error_oom(err);
                 total += count;
         }
         if ((r = make_diff(path, old, old_len, cur, len, &diff, err)) < 0)
@@ -425,7 +425,7 @@ int brig__files_edit_file(const brig_files_ctx *ctx, const cJSON *args, cJSON **
             !cJSON_AddStringToObject(res, "diff", diff) ||
             !cJSON_AddNumberToObject(res, "replacements", (double) total) ||
             !cJSON_AddBoolToObject(res, "applied", !dry_run))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = TAKE_PTR(res);
         return 0;
 }
@@ -473,7 +473,7 @@ int brig__files_make_directory(const brig_files_ctx *ctx, const cJSON *args, cJS
         }
         if (!(res = cJSON_CreateObject()) || !cJSON_AddStringToObject(res, "path", path) ||
             !cJSON_AddBoolToObject(res, "created", created))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = TAKE_PTR(res);
         return 0;
 }
@@ -544,7 +544,7 @@ int brig__files_move(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
         }
         if (!(res = cJSON_CreateObject()) || !cJSON_AddStringToObject(res, "from", from) ||
             !cJSON_AddStringToObject(res, "to", to))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = TAKE_PTR(res);
         return 0;
 }
@@ -642,7 +642,7 @@ int brig__files_remove(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret
                 return r;
         (void) brig_ws_quote(path, q, sizeof(q));
         if (!(shown = brig__files_display_path(path)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         if (!shown[0])
                 return brig_error_set(err, -EPERM, BRIG_KIND_DENIED,
                                       "refusing to remove the workspace root");
@@ -681,7 +681,7 @@ int brig__files_remove(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret
         report->bytes = rm.bytes;
         if (!(res = cJSON_CreateObject()) || !cJSON_AddStringToObject(res, "path", path) ||
             !cJSON_AddNumberToObject(res, "removed", (double) rm.count))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = TAKE_PTR(res);
         return 0;
 }

@@ -327,14 +327,14 @@ static int write_info(brig_history *h, char **exclude, brig_error *err) {
         int r;
 
         if (!text)
-                return -ENOMEM;
+                return brig_error_oom(err);
         for (char **p = exclude; p && *p; p++, i++) {
                 char *next;
                 if (!**p || strpbrk(*p, "\n\r"))
                         return brig_error_set(err, -EINVAL, BRIG_KIND_POLICY,
                                               "history: exclude[%zu]: empty or contains a line break", i);
                 if (asprintf(&next, "%s%s\n", text, *p) < 0)
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 free(text);
                 text = next;
         }
@@ -394,12 +394,12 @@ int brig_history_open(const char *git_dir, const char *workspace, const brig_his
                                       "history: the git directory and workspace must be absolute paths");
         h = calloc(1, sizeof(*h));
         if (!h)
-                return -ENOMEM;
+                return brig_error_oom(err);
         h->max_file_size = opts ? opts->max_file_size : 0;
         h->settle_ns = 1000000000;
         h->author = strdup(opts && opts->author && opts->author[0] ? opts->author : "brig");
         if (!h->author)
-                return -ENOMEM;
+                return brig_error_oom(err);
         if ((r = lib_acquire(err)) < 0)
                 return r;
         h->lib_held = true;
@@ -549,7 +549,7 @@ static int snapshot_now(brig_history *h, const char *message, const char *call_i
                 return 0;
         }
         if (!(msg = compose_message(message, call_id, tool)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         git_error_clear();
         errno = 0;
         if ((r = git_tree_lookup(&tree, h->repo, &tree_id)) < 0 ||
@@ -588,7 +588,7 @@ int brig_history_snapshot(brig_history *h, const char *message, const char *call
             !cJSON_AddStringToObject(o, "message", git_commit_summary(c) ? git_commit_summary(c) : "") ||
             !cJSON_AddNumberToObject(o, "files_changed", s.files_changed) ||
             !cJSON_AddBoolToObject(o, "created", s.created))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret_result = TAKE_PTR(o);
         return 0;
 }
@@ -642,23 +642,24 @@ static int log_entry(brig_history *h, git_commit *c, git_tree *tree, git_tree *p
         cJSON *o;
         int r;
 
-        if ((r = count_changes(h, parent_tree, tree, &files, err)) < 0 ||
-            (r = parse_message(git_commit_message(c), &message, &call_id, &tool)) < 0)
+        if ((r = count_changes(h, parent_tree, tree, &files, err)) < 0)
                 return r;
+        if (parse_message(git_commit_message(c), &message, &call_id, &tool) < 0) /* -ENOMEM only */
+                return brig_error_oom(err);
         if (!gmtime_r(&t, &tm) || strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
                 (void) snprintf(when, sizeof(when), "1970-01-01T00:00:00Z");
         if (!(o = cJSON_CreateObject()))
-                return -ENOMEM;
+                return brig_error_oom(err);
         if (!cJSON_AddItemToArray(list, o)) {
                 cJSON_Delete(o);
-                return -ENOMEM;
+                return brig_error_oom(err);
         }
         if (!cJSON_AddStringToObject(o, "id", oid_str(git_commit_id(c), hex)) ||
             !cJSON_AddStringToObject(o, "message", message) || !cJSON_AddStringToObject(o, "time", when) ||
-            !cJSON_AddItemToObject(o, "call_id", string_or_null(call_id)) ||
-            !cJSON_AddItemToObject(o, "tool", string_or_null(tool)) ||
+            !brig_json_add(o, "call_id", string_or_null(call_id)) ||
+            !brig_json_add(o, "tool", string_or_null(tool)) ||
             !cJSON_AddNumberToObject(o, "files_changed", files))
-                return -ENOMEM;
+                return brig_error_oom(err);
         return 0;
 }
 
@@ -691,7 +692,7 @@ int brig_history_log(brig_history *h, unsigned limit, const char *path, cJSON **
 
         assert(h && ret_result);
         if (!o || !(list = cJSON_AddArrayToObject(o, "snapshots")))
-                return -ENOMEM;
+                return brig_error_oom(err);
         if (limit == 0)
                 limit = BRIG_HISTORY_DEFAULT_LIMIT;
         if (limit > BRIG_HISTORY_MAX_LIMIT)
@@ -705,7 +706,7 @@ int brig_history_log(brig_history *h, unsigned limit, const char *path, cJSON **
                 return r;
         if (!head) {
                 if (!cJSON_AddBoolToObject(o, "truncated", false))
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 *ret_result = TAKE_PTR(o);
                 return 0;
         }
@@ -737,7 +738,7 @@ int brig_history_log(brig_history *h, unsigned limit, const char *path, cJSON **
                 return brig__history_git_error(h, r, err, "history");
         git_error_clear();
         if (!cJSON_AddBoolToObject(o, "truncated", more))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret_result = TAKE_PTR(o);
         return 0;
 }
@@ -804,9 +805,9 @@ int brig_history_restore(brig_history *h, const char *snapshot, const char *path
             !cJSON_AddBoolToObject(o, "created", after.created) ||
             !cJSON_AddStringToObject(o, "restored_from", hex) ||
             !cJSON_AddStringToObject(o, "previous", oid_str(&before.id, prev_hex)) ||
-            !cJSON_AddItemToObject(o, "path", string_or_null(path ? rel : NULL)) ||
+            !brig_json_add(o, "path", string_or_null(path ? rel : NULL)) ||
             !cJSON_AddNumberToObject(o, "files_changed", after.files_changed))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret_result = TAKE_PTR(o);
         return 0;
 }

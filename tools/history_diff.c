@@ -175,25 +175,25 @@ int brig_history_diff(brig_history *h, const char *from, const char *to, const c
                 return brig__history_git_error(h, r, err, "diff");
 
         if (!(o = cJSON_CreateObject()) || !(files = cJSON_AddArrayToObject(o, "files")))
-                return -ENOMEM;
-        if ((r = files_list(d, files, &truncated)) < 0)
-                return r;
+                return brig_error_oom(err);
+        if (files_list(d, files, &truncated) < 0) /* -ENOMEM only */
+                return brig_error_oom(err);
         r = git_diff_print(d, GIT_DIFF_FORMAT_PATCH, print_line_cb, &ps);
-        if (ps.error < 0)
-                return ps.error;
+        if (ps.error < 0) /* a capped buffer's append: -ENOMEM only */
+                return brig_error_oom(err);
         if (r < 0)
                 return brig__history_git_error(h, r, err, "diff");
         git_error_clear();
         truncated = truncated || ps.text.truncated;
         if (ps.text.len > 0 && !brig_utf8_valid(ps.text.data, ps.text.len) &&
             !(repaired = utf8_repair(ps.text.data, ps.text.len)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         if (!cJSON_AddStringToObject(o, "diff",
                                      repaired       ? repaired
                                      : ps.text.data ? ps.text.data
                                                     : "") ||
             !cJSON_AddBoolToObject(o, "truncated", truncated))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret_result = TAKE_PTR(o);
         return 0;
 }

@@ -222,7 +222,7 @@ static int file_blob(scan *s, int fd, const char *path, git_oid *ret, bool *ret_
         int r;
 
         if (!buf)
-                return -ENOMEM;
+                return brig_error_oom(s->err);
         while (len < SMALL_FILE && (n = read(fd, buf + len, SMALL_FILE - len)) != 0) {
                 if (n < 0 && errno == EINTR)
                         continue;
@@ -281,7 +281,7 @@ static int queue_entry(scan *s, int dfd, const char *name, const char *path, boo
 
         *ret_skip = true;
         if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOMEM ? -ENOMEM : 0;
+                return errno == ENOMEM ? brig_error_oom(s->err) : 0;
         if (S_ISLNK(st.st_mode)) {
                 char target[PATH_MAX];
                 ssize_t n = readlinkat(dfd, name, target, sizeof(target));
@@ -294,7 +294,7 @@ static int queue_entry(scan *s, int dfd, const char *name, const char *path, boo
                 _cleanup_close_ int fd =
                         openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
                 if (fd < 0)
-                        return errno == ENOMEM ? -ENOMEM : 0; /* EACCES, or raced away */
+                        return errno == ENOMEM ? brig_error_oom(s->err) : 0; /* EACCES, or raced away */
                 if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
                     (s->h->max_file_size && (uint64_t) st.st_size > s->h->max_file_size))
                         return 0;
@@ -315,13 +315,13 @@ static int queue_entry(scan *s, int dfd, const char *name, const char *path, boo
         e.gid = st.st_gid;
         e.file_size = (uint32_t) st.st_size;
         if (!(e.path = strdup(path)))
-                return -ENOMEM;
+                return brig_error_oom(s->err);
         if (s->n_adds == s->cap_adds) {
                 size_t cap = s->cap_adds ? s->cap_adds * 2 : 64;
                 git_index_entry *n = reallocarray(s->adds, cap, sizeof(*n));
                 if (!n) {
                         free((char *) e.path);
-                        return -ENOMEM;
+                        return brig_error_oom(s->err);
                 }
                 s->adds = n;
                 s->cap_adds = cap;
@@ -356,13 +356,13 @@ static int dir_new(scan *s, const struct stat *st, size_t *ret_idx) {
                 size_t cap = s->cap_dirs ? s->cap_dirs * 2 : 64;
                 brig__history_dir *n = reallocarray(s->dirs, cap, sizeof(*n));
                 if (!n)
-                        return -ENOMEM;
+                        return brig_error_oom(s->err);
                 s->dirs = n;
                 s->cap_dirs = cap;
         }
         if (!(d.path = strdup(s->path)) || !(d.subdirs = calloc(1, sizeof(char *)))) {
                 free(d.path);
-                return -ENOMEM;
+                return brig_error_oom(s->err);
         }
         *ret_idx = s->n_dirs;
         s->dirs[s->n_dirs++] = d;
@@ -377,10 +377,10 @@ static int dir_add_subdir(scan *s, size_t idx, const char *name) {
         while (d->subdirs[n])
                 n++;
         if (!(v = reallocarray(d->subdirs, n + 2, sizeof(char *))))
-                return -ENOMEM;
+                return brig_error_oom(s->err);
         d->subdirs = v;
         if (!(v[n] = strdup(name)))
-                return -ENOMEM;
+                return brig_error_oom(s->err);
         v[n + 1] = NULL;
         return 0;
 }
@@ -437,7 +437,7 @@ static int scan_entry(scan *s, int dfd, const char *name, unsigned char type, si
         *ret_kind = NAME_OTHER;
         if (type == DT_UNKNOWN) {
                 if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        return errno == ENOMEM ? -ENOMEM : 0;
+                        return errno == ENOMEM ? brig_error_oom(s->err) : 0;
                 type = S_ISDIR(st.st_mode)   ? DT_DIR
                        : S_ISREG(st.st_mode) ? DT_REG
                        : S_ISLNK(st.st_mode) ? DT_LNK
@@ -456,7 +456,8 @@ static int scan_entry(scan *s, int dfd, const char *name, unsigned char type, si
                         return r;
                 sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
                 if (sub < 0)
-                        return errno == ENOMEM ? -ENOMEM : 0; /* unreadable or raced away: left out */
+                        return errno == ENOMEM ? brig_error_oom(s->err)
+                                               : 0; /* unreadable or raced away: left out */
                 if (fstatat(sub, ".git", &git, AT_SYMLINK_NOFOLLOW) == 0)
                         return 0; /* a nested repository: left out */
                 *ret_kind = NAME_SUBDIR;
@@ -505,7 +506,7 @@ static int scan_dir(scan *s, int dfd, size_t len, unsigned depth) {
         const brig__history_dir *old;
         struct dirent *de;
         struct stat st;
-        size_t idx;
+        size_t idx = 0;
         DIR *d;
         int r = 0;
 
@@ -518,7 +519,7 @@ static int scan_dir(scan *s, int dfd, size_t len, unsigned depth) {
                 r = r < 0 ? r : -errno;
                 (void) close(dfd);
                 return r == -ENOMEM
-                               ? r
+                               ? brig_error_oom(s->err)
                                : brig_error_set_errno(s->err, r, BRIG_KIND_IO, "snapshot: '%s'", s->path);
         }
         old = dir_find(s->old_dirs, s->n_old, s->path);
@@ -626,7 +627,7 @@ int brig__history_stage(brig_history *h, bool *ret_changed, brig_error *err) {
         s.seen = calloc(s.n + 1, sizeof(bool));
         s.dirty = calloc(s.n + 1, sizeof(bool));
         if (!s.entries || !s.seen || !s.dirty)
-                return -ENOMEM;
+                return brig_error_oom(err);
         for (size_t i = 0; i < s.n; i++)
                 s.entries[i] = git_index_get_byindex(h->index, i);
         (void) snprintf(index_path, sizeof(index_path), "%s/index", h->git_dir);
@@ -659,7 +660,7 @@ int brig__history_stage(brig_history *h, bool *ret_changed, brig_error *err) {
                         continue;
                 dfd = open_parent(&s, s.entries[i]->path, &base);
                 if (dfd == -ENOMEM)
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 skip = true;
                 if (dfd >= 0) {
                         r = queue_entry(&s, dfd, base, s.entries[i]->path, &skip);
@@ -684,7 +685,7 @@ int brig__history_stage(brig_history *h, bool *ret_changed, brig_error *err) {
                 if ((r = git_index_add(h->index, &s.adds[i])) < 0) {
                         const git_error *e = git_error_last();
                         if (e && e->klass == GIT_ERROR_NOMEMORY)
-                                return -ENOMEM;
+                                return brig_error_oom(err);
                         git_error_clear(); /* a path git refuses to store: left out */
                         dir_invalidate(&s, s.adds[i].path);
                         continue;

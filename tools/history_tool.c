@@ -45,7 +45,7 @@ int brig_history_call(brig_history *h, const char *tool, const cJSON *args, cons
         if (!args)
                 args = empty = cJSON_CreateObject();
         if (!args)
-                return -ENOMEM;
+                return brig_error_oom(err);
         if (!cJSON_IsObject(args))
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                       "arguments: expected an object, got %s", brig_json_type_name(args));

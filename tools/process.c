@@ -86,7 +86,7 @@ static int persist_start(brig_process *p, brig_error *err) {
         int r;
 
         if (!log || asprintf(&dir, "%s/processes", p->table->dir) < 0)
-                return -ENOMEM;
+                return brig_error_oom(err);
         if (mkdir(dir, 0700) < 0 && errno != EEXIST)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "process %s: create '%s'", p->id,
                                             dir);
@@ -191,7 +191,7 @@ static int start(brig_process_table *t, const brig_exec_context *ctx, const brig
                                       "more than %d background processes running", BRIG_MAX_PROCESSES);
         p = calloc(1, sizeof(*p));
         if (!p)
-                return -ENOMEM;
+                return brig_error_oom(err);
         p->log = (brig_process_log) BRIG_PROCESS_LOG_INIT;
         p->table = t;
         p->hidden = hidden;
@@ -300,6 +300,14 @@ static int check_keys(const cJSON *args, const char *const *keys, brig_error *er
         return brig_json_check_keys(args, "arguments", keys, err);
 }
 
+/* describe() for a tool's result: out of memory is the call's error. */
+static cJSON *described(const brig_process *p, brig_error *err) {
+        cJSON *o = describe(p);
+        if (!o)
+                (void) brig_error_oom(err);
+        return o;
+}
+
 static cJSON *process_list(brig_process_table *t, const cJSON *args, brig_error *err) {
         static const char *const keys[] = {NULL};
         cJSON *o, *arr;
@@ -309,6 +317,7 @@ static cJSON *process_list(brig_process_table *t, const cJSON *args, brig_error 
         o = cJSON_CreateObject();
         if (!o || !(arr = cJSON_AddArrayToObject(o, "processes"))) {
                 cJSON_Delete(o);
+                (void) brig_error_oom(err);
                 return NULL;
         }
         /* Oldest first: the list is kept newest first. */
@@ -316,13 +325,18 @@ static cJSON *process_list(brig_process_table *t, const cJSON *args, brig_error 
         size_t n = 0;
         if (!v) {
                 cJSON_Delete(o);
+                (void) brig_error_oom(err);
                 return NULL;
         }
         for (brig_process *p = t->list; p && n < t->n; p = p->next)
                 if (!p->hidden)
                         v[n++] = p;
         while (n > 0)
-                cJSON_AddItemToArray(arr, describe(v[--n]));
+                if (!cJSON_AddItemToArray(arr, describe(v[--n]))) {
+                        cJSON_Delete(o);
+                        (void) brig_error_oom(err);
+                        return NULL;
+                }
         return o;
 }
 
@@ -340,8 +354,10 @@ static cJSON *process_output(brig_process_table *t, const cJSON *args, brig_erro
         const brig_process_log *log = &p->log;
         if (p->log.fd < 0) {
                 _cleanup_free_ char *path = file_path(p, "", ".log");
-                if (!path)
+                if (!path) {
+                        (void) brig_error_oom(err);
                         return NULL;
+                }
                 if (brig_process_log_open(AT_FDCWD, path, &ended, err) < 0) {
                         (void) brig_error_prefix(err, "process %s: output", p->id);
                         return NULL;
@@ -352,8 +368,10 @@ static cJSON *process_output(brig_process_table *t, const cJSON *args, brig_erro
         uint64_t from = offset < first ? first : offset > log->end ? log->end : offset;
         size_t n = log->end - from < limit ? (size_t) (log->end - from) : (size_t) limit;
         _cleanup_free_ char *buf = malloc(n + 1);
-        if (!buf)
+        if (!buf) {
+                (void) brig_error_oom(err);
                 return NULL;
+        }
         if (brig_process_log_read(log, from, buf, n, &from, &n, err) < 0) {
                 (void) brig_error_prefix(err, "process %s: output", p->id);
                 return NULL;
@@ -365,23 +383,28 @@ static cJSON *process_output(brig_process_table *t, const cJSON *args, brig_erro
                 n -= tail;
                 buf[n] = 0;
         }
-        cJSON *o = describe(p);
+        cJSON *o = described(p, err);
         if (o) {
                 bool text = brig_utf8_valid(buf, (size_t) n);
-                char *b64 = text ? NULL : brig_base64_encode(buf, (size_t) n);
-                cJSON_AddStringToObject(o, "data", text ? buf : b64 ? b64 : "");
-                cJSON_AddStringToObject(o, "encoding", text ? "utf8" : "base64");
-                cJSON_AddNumberToObject(o, "offset", (double) from);
-                cJSON_AddNumberToObject(o, "next_offset", (double) (from + n));
-                /* Bytes the client asked for that the retention window no longer holds. */
-                cJSON_AddNumberToObject(o, "dropped_bytes", (double) (offset < first ? first - offset : 0));
-                /* Bytes produced after the log could no longer be written: what it kept stays readable,
-                 * the rest is counted, never passed over in silence. */
-                cJSON_AddNumberToObject(o, "lost_bytes",
-                                        (double) (p->total > log->end ? p->total - log->end : 0));
-                if (p->log_error)
-                        cJSON_AddStringToObject(o, "log_error", strerror(-p->log_error));
-                free(b64);
+                _cleanup_free_ char *b64 = text ? NULL : brig_base64_encode(buf, (size_t) n);
+                bool ok =
+                        (text || b64) && cJSON_AddStringToObject(o, "data", text ? buf : b64) &&
+                        cJSON_AddStringToObject(o, "encoding", text ? "utf8" : "base64") &&
+                        cJSON_AddNumberToObject(o, "offset", (double) from) &&
+                        cJSON_AddNumberToObject(o, "next_offset", (double) (from + n)) &&
+                        /* Bytes the client asked for that the retention window no longer holds. */
+                        cJSON_AddNumberToObject(o, "dropped_bytes",
+                                                (double) (offset < first ? first - offset : 0)) &&
+                        /* Bytes produced after the log could no longer be written: what it kept stays
+                         * readable, the rest is counted, never passed over in silence. */
+                        cJSON_AddNumberToObject(o, "lost_bytes",
+                                                (double) (p->total > log->end ? p->total - log->end : 0)) &&
+                        (!p->log_error || cJSON_AddStringToObject(o, "log_error", strerror(-p->log_error)));
+                if (!ok) {
+                        cJSON_Delete(o);
+                        (void) brig_error_oom(err);
+                        return NULL;
+                }
         }
         return o;
 }
@@ -409,9 +432,12 @@ static cJSON *process_write(brig_process_table *t, const cJSON *args, brig_error
                                                       : strerror(-r));
                 return NULL;
         }
-        cJSON *o = describe(p);
-        if (o)
-                cJSON_AddNumberToObject(o, "written", (double) len);
+        cJSON *o = described(p, err);
+        if (o && !cJSON_AddNumberToObject(o, "written", (double) len)) {
+                cJSON_Delete(o);
+                (void) brig_error_oom(err);
+                return NULL;
+        }
         return o;
 }
 
@@ -448,9 +474,12 @@ static cJSON *process_kill(brig_process_table *t, const cJSON *args, brig_error 
                                       strerror(-r));
                 return NULL;
         }
-        cJSON *o = describe(p);
-        if (o)
-                cJSON_AddBoolToObject(o, "signalled", true);
+        cJSON *o = described(p, err);
+        if (o && !cJSON_AddBoolToObject(o, "signalled", true)) {
+                cJSON_Delete(o);
+                (void) brig_error_oom(err);
+                return NULL;
+        }
         return o;
 }
 
@@ -548,7 +577,7 @@ static int load_one(brig_process_table *t, int dir_fd, unsigned number, brig_pro
         int r;
 
         if (!p || !text)
-                return -ENOMEM;
+                return brig_error_oom(err);
         p->log = (brig_process_log) BRIG_PROCESS_LOG_INIT;
         (void) snprintf(name, sizeof(name), "p%u.json", number);
         fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);

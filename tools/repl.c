@@ -340,11 +340,11 @@ static int start_interpreter(brig_repl *r, const brig_exec_context *ctx, brig_er
                 n++;
         args.argv = calloc(n + 1, sizeof(char *));
         if (!args.argv)
-                return -ENOMEM;
+                return brig_error_oom(err);
         for (size_t i = 0; i < n; i++)
                 if (!(args.argv[i] = strdup(r->lang->argv[i]))) {
                         brig_exec_args_done(&args);
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 }
         rc = brig_process_start_hidden(r->set->processes, ctx, &args, repl_output, repl_exit, r, &p, err);
         brig_exec_args_done(&args);
@@ -417,7 +417,7 @@ int brig_repl_run(brig_repl_set *s, const brig_exec_context *ctx, const cJSON *a
                                       "arguments.timeout_ms: exceeds the policy's wall_time of %llu ms",
                                       (unsigned long long) max_timeout_ms);
         if (!(r = repl_get(s, ctx->loop, lang)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         if (r->busy)
                 return brig_error_set(err, -EBUSY, BRIG_KIND_LIMIT,
                                       "the %s interpreter of this environment is busy with another call",
@@ -445,7 +445,7 @@ int brig_repl_run(brig_repl_set *s, const brig_exec_context *ctx, const cJSON *a
                 free(j);
         }
         if (rc < 0)
-                return -ENOMEM;
+                return brig_error_oom(err);
         rc = brig_exec_write_stdin(r->proc->exec, req, strlen(req), false);
         free(req);
         if (rc < 0)

@@ -418,7 +418,7 @@ int brig_ws_open_parent(int root_fd, const char *path, char **ret_name, brig_err
         name = strndup(slash ? slash + 1 : path, slash ? len - (size_t) (slash + 1 - path) : len);
         parent = slash ? strndup(path, (size_t) (slash - path)) : strdup(".");
         if (!name || !parent)
-                return -ENOMEM;
+                return brig_error_oom(err);
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                       "path '%s' must end in a file name, not '.' or '..'",

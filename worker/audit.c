@@ -62,7 +62,7 @@ static int resume_chain(brig_audit *a, brig_error *err) {
                         return 0;
                 tail = malloc(len + 1);
                 if (!tail)
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 ssize_t n = pread(a->fd, tail, len, off);
                 if (n < 0)
                         return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "read audit log");
@@ -96,7 +96,7 @@ int brig_audit_open(const char *path, brig_audit **ret, brig_error *err) {
         int r;
 
         if (!a)
-                return -ENOMEM;
+                return brig_error_oom(err);
         memcpy(a->prev, GENESIS, sizeof(a->prev));
         a->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (a->fd < 0)

@@ -9,8 +9,6 @@
 #include <cjson/cJSON.h>
 
 typedef struct brig_env brig_env;
-typedef struct brig_call brig_call;
-typedef struct brig_process brig_process;
 
 /* Audited seccomp denials of one environment (see worker/denials.c). Loop thread only. */
 
@@ -24,20 +22,6 @@ typedef struct brig_process brig_process;
  * its policy audits denials; the fd is taken): starts answering and auditing them. Logs its own failures:
  * the environment then runs with audited calls failing with ENOSYS. */
 void brig__denials_start(brig_env *env, int fd);
-
-/* What an event in an environment is attributed to (both NULL: nothing). Borrowed. */
-typedef struct brig_culprit {
-        brig_call *call;       /* a running call's command, or NULL */
-        brig_process *process; /* a background process, or NULL */
-} brig_culprit;
-
-/* Attributes host pid `pid`, a process of env, to the running call or background process whose command it
- * belongs to (see the theory of operation in denials.c). Reads /proc: a few small reads. */
-brig_culprit brig__denials_culprit(brig_env *env, pid_t pid);
-
-/* Streams an audit event to the client of the call that caused it, as an MCP `notifications/message` with
- * `logger`, when the call still runs and its connection is open. ev stays the caller's. */
-void brig__denials_stream(brig_call *call, const cJSON *ev, const char *logger);
 
 /* Stops watching (the holder is going): pending notifications are left to the kernel, which fails them
  * with ENOSYS once the listener is closed. Idempotent. */

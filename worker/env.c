@@ -26,7 +26,7 @@
 #include "worker/denials.h"
 #include "worker/proxy.h"
 #include "worker/worker.h"
-#include "worker/wstools.h"
+#include "worker/toolpool.h"
 
 #define META_MAX_BYTES 65536
 #define SPARE_PREFIX ".spare-"
@@ -70,7 +70,7 @@ brig_env *brig_env_find(brig_worker *w, const char *id) {
 
 static void env_free(brig_env *env) {
         brig_policies_release(&env->w->policies, env->policy);
-        brig_wstools_free(env);
+        brig_toolpool_free(env);
         brig_repl_set_free(&env->repls);
         brig_process_table_free(&env->processes);
         free(env->policy_key);

@@ -102,7 +102,7 @@ struct brig_env {
         brig_process_table processes; /* background processes (tools/process.h) */
         brig_repl_set repls;          /* interpreters of the repl tool, among processes (tools/repl.h) */
         brig_cgroup cg;               /* while running; mode NONE when rlimits are the only limits */
-        struct wsjob *ws_queue;       /* file and history calls, the first one running (worker/wstools.h) */
+        struct wsjob *ws_queue;       /* file and history calls, the first one running (worker/toolpool.h) */
         struct brig_history *history; /* open on first use; touched only by the running ws_queue job */
         uint64_t ws_bytes;            /* workspace usage as last measured (policies with a quota only) */
         bool ws_measured;

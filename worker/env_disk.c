@@ -111,7 +111,7 @@ int brig__env_meta_update(brig_env *env, brig_error *err) {
                         free(mw->dir);
                         free(mw);
                 }
-                return -ENOMEM;
+                return brig_error_oom(err);
         }
         mw->env = env;
         if (uv_queue_work(env->w->loop, &mw->req, meta_work_cb, meta_after_cb) < 0) {
@@ -216,7 +216,7 @@ static int adopt_dir(prepare_job *j) {
         int r;
 
         if (asprintf(&meta, "%s/meta.json", j->spare_dir) < 0)
-                return brig_error_set(&j->err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(&j->err);
         if ((r = brig__env_meta_write(j->spare_dir, j->meta, j)) < 0)
                 return brig_error_set_errno(&j->err, r, BRIG_KIND_IO,
                                             "environment \"%s\" not created: cannot write its metadata",
@@ -310,7 +310,7 @@ static int start_job(brig_env *env, brig_error *err) {
         int r;
 
         if (!j)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         j->env = env;
         j->err = (brig_error) BRIG_ERROR_INIT;
         (void) snprintf(j->id, sizeof(j->id), "%s", env->id);
@@ -325,7 +325,7 @@ static int start_job(brig_env *env, brig_error *err) {
              (!(j->spare_dir = strdup(env->spare_dir)) || !(j->envs_dir = strdup(env->w->envs_dir)))) ||
             brig__env_quota_setup_init(env, &j->qs, &j->quota) < 0) {
                 job_free(j);
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         }
         if ((r = uv_queue_work(env->w->loop, &j->req, prepare_work_cb, prepare_after_cb)) < 0) {
                 job_free(j);
@@ -363,7 +363,7 @@ void brig__env_prepare(brig_env *env, brig_env_prepared_cb cb, void *userdata) {
                 return;
         }
         if (!(wt = calloc(1, sizeof(*wt)))) {
-                (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                (void) brig_error_oom(&err);
                 cb(env, &err, userdata);
                 return;
         }

@@ -23,7 +23,7 @@
 #include "worker/audit_events.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
-#include "worker/wstools.h"
+#include "worker/toolpool.h"
 
 #define RESTART_NOTICE                                                                                      \
         "[environment restarted: the worker restarted since the last call, so background processes and "    \
@@ -222,7 +222,7 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
         if (c->brig_output && !c->closing) {
                 cJSON *p = cJSON_CreateObject();
                 if (p) {
-                        cJSON_AddItemToObject(p, "requestId", cJSON_Duplicate(call->id, true));
+                        (void) brig_json_add(p, "requestId", cJSON_Duplicate(call->id, true));
                         cJSON_AddStringToObject(p, "stream", s == 0 ? "stdout" : "stderr");
                         cJSON_AddNumberToObject(p, "seq", (double) call->seq++);
                         cJSON_AddStringToObject(p, "data", text ? buf : b64);
@@ -295,7 +295,7 @@ static void send_tool_result(brig_call *call, int audit_r, const char *text, cJS
         size_t n_refused =
                 call->refused ? (size_t) cJSON_GetArraySize(call->refused) + call->refused_more : 0;
         if (n_refused && sc && cJSON_IsObject(sc)) {
-                cJSON_AddItemToObject(sc, "refused", TAKE_PTR(call->refused));
+                (void) brig_json_add(sc, "refused", TAKE_PTR(call->refused));
                 if (call->refused_more)
                         cJSON_AddNumberToObject(sc, "refused_more", (double) call->refused_more);
         }
@@ -346,7 +346,7 @@ typedef struct held_result {
         bool is_error;
 } held_result;
 
-static void snapshot_taken_cb(brig_wstool_result *res, void *userdata) {
+static void snapshot_taken_cb(brig_toolpool_result *res, void *userdata) {
         held_result *h = userdata;
 
         (void) res;
@@ -365,12 +365,12 @@ static void send_and_finish(brig_call *call, int audit_r, char *text, cJSON *sc,
 
         if (h) {
                 *h = (held_result){call, audit_r, text, sc, is_error};
-                if (brig_wstool_auto_snapshot(call->conn->env, call->call_id, call->tool, snapshot_taken_cb,
-                                              h))
+                if (brig_toolpool_auto_snapshot(call->conn->env, call->call_id, call->tool,
+                                                snapshot_taken_cb, h))
                         return;
                 free(h);
         } else if (snapshot)
-                (void) brig_wstool_auto_snapshot(call->conn->env, call->call_id, call->tool, NULL, NULL);
+                (void) brig_toolpool_auto_snapshot(call->conn->env, call->call_id, call->tool, NULL, NULL);
         send_tool_result(call, audit_r, text, sc, is_error);
         free(text);
         call_finish(call);
@@ -501,7 +501,7 @@ static void start_repl(brig_call *call, brig_env *env) {
         }
 }
 
-static void wstool_done_cb(brig_wstool_result *res, void *userdata) {
+static void toolpool_done_cb(brig_toolpool_result *res, void *userdata) {
         brig_call *call = userdata;
         cJSON *ev;
 
@@ -612,14 +612,12 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
         case BRIG_TOOL_RUN_FILES:
         case BRIG_TOOL_RUN_HISTORY:
                 /* No jail needed: the worker works on the workspace itself, off the loop thread. */
-                if (brig_wstool_run(c->env, call->def, arguments, call->call_id, wstool_done_cb, call,
-                                    &err) < 0)
+                if (brig_toolpool_run(c->env, call->def, arguments, call->call_id, toolpool_done_cb, call,
+                                      &err) < 0)
                         call_end_early(call, &err);
                 return;
         case BRIG_TOOL_RUN_PROCESS:
                 sc = brig_process_call(&c->env->processes, call->tool, arguments, &err);
-                if (!sc && !err.code)
-                        (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
                 if (sc)
                         call_end_with(call, sc, false);
                 else
@@ -632,7 +630,7 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                 }
                 if (!(call->repl_args =
                               arguments ? cJSON_Duplicate(arguments, true) : cJSON_CreateObject())) {
-                        (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                        (void) brig_error_oom(&err);
                         call_end_early(call, &err);
                         return;
                 }

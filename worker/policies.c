@@ -51,7 +51,7 @@ static int load_entry(const char *path, const char *key, const brig_policy_entry
         int r;
 
         if (!e)
-                return -ENOMEM;
+                return brig_error_oom(err);
         /* Entries are known by their real path, so one file reached two ways is loaded once. */
         if (realpath(path, real))
                 path = real;
@@ -134,7 +134,7 @@ static int load_dir(const char *dir, const brig_policy_entry *cache, brig_policy
                         continue;
                 if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
                         closedir(d);
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 }
                 if (load_entry(path, NULL, cache, &e, &e2) < 0) {
                         log_warning("policy '%s': %s, skipping", path, e2.msg);
@@ -176,7 +176,7 @@ static int add_file(brig_policy_entry **list, const char *path, const brig_polic
                 free(e->name);
                 if (!(e->name = strdup(e->path))) {
                         entry_free(e);
-                        return -ENOMEM;
+                        return brig_error_oom(err);
                 }
         }
         e->next = *list;
@@ -191,7 +191,7 @@ int brig_policies_init(brig_policies *set, const char *dir, brig_error *err) {
 
         *set = (brig_policies){0};
         if (!(set->dir = strdup(dir)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         r = load_dir(dir, NULL, &set->entries, &failures, err);
         failures_free(failures);
         return r;
@@ -206,7 +206,7 @@ int brig_policies_add_file(brig_policies *set, const char *path, const brig_poli
                 return r;
         free(set->default_path);
         if (!(set->default_path = strdup(e->path)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         *ret = e;
         return 0;
 }

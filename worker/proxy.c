@@ -22,13 +22,13 @@
  * Attribution: the accepted socket's addresses name the client's socket through sock_diag in the jail's
  * namespace (a netlink socket the init made there), whose inode one process of the environment holds
  * (/proc/PID/fd, walking the init's descendants, at most MAX_WALK_ENTRIES /proc entries); that pid goes
- * through the denials' attribution (worker/denials.h) to a call or background process. A socket passed
+ * through the attribution of worker/culprit.h to a call or background process. A socket passed
  * elsewhere, closed in the meantime, or past the walk's bound is attributed to no call.
  *
- * Relay: once connected, both sockets leave libuv's streams for a relay (worker/relay.h) that moves the
- * bytes with splice(2) through a pipe per direction, without copying them through brigd, and reads a side
- * only when the other has taken what came before: TCP flow control is the backpressure, and a connection
- * holds at most a pipe's worth (256 KiB) per direction in the kernel. */
+ * Relay: once connected, both sockets leave libuv's streams for a relay (worker/proxy_relay.h) that moves
+ * the bytes with splice(2) through a pipe per direction, without copying them through brigd, and reads a
+ * side only when the other has taken what came before: TCP flow control is the backpressure, and a
+ * connection holds at most a pipe's worth (256 KiB) per direction in the kernel. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -54,10 +54,10 @@
 #include "common/parse.h"
 #include "sandbox/netpolicy.h"
 #include "worker/audit_events.h"
-#include "worker/denials.h"
+#include "worker/culprit.h"
 #include "tools/process.h"
 #include "worker/proxy.h"
-#include "worker/relay.h"
+#include "worker/proxy_relay.h"
 #include "worker/worker.h"
 
 #define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
@@ -110,7 +110,7 @@ typedef struct pconn {
         int open_handles, pending; /* handles not yet closed; requests not yet called back */
         pconn_state state;
         bool client_open, upstream_open, over_limit, audited, allowed, tunnel, resolving;
-        brig_relay *relay; /* SPLICE */
+        brig_proxy_relay *relay; /* SPLICE */
 
         char head[BRIG_PROXY_HEADER_MAX + 1];
         size_t head_len, head_end; /* bytes read; where the headers end (0: not yet) */
@@ -340,7 +340,7 @@ static void attribute(pconn *c) {
             peer_inode(c->p->diag_fd, &peer, &local, &inode) < 0 ||
             (owner = socket_owner(env->init_pid, inode)) <= 0)
                 return;
-        brig_culprit who = brig__denials_culprit(env, owner);
+        brig_culprit who = brig__culprit_of(env, owner);
         if (who.call)
                 c->call_id = who.call->call_id;
         else if (who.process) {
@@ -376,7 +376,7 @@ static void audit(pconn *c, bool allowed) {
         if (ev) {
                 brig_call *call = c->process_id[0] ? NULL : find_call(env, c->call_id);
                 if (call)
-                        brig__denials_stream(call, ev, "brig/network");
+                        brig__culprit_notify(call, ev, "brig/network");
         }
         (void) brig__worker_audit(env->w, ev);
 }
@@ -422,7 +422,7 @@ static void conn_close(pconn *c) {
         c->usage = NULL;
         if (c->resolving)
                 (void) uv_cancel((uv_req_t *) &c->gai);
-        brig_relay_close(c->relay);
+        brig_proxy_relay_close(c->relay);
         c->relay = NULL;
         if (c->client_open)
                 uv_close((uv_handle_t *) &c->client.tcp, side_closed_cb);
@@ -494,9 +494,9 @@ static void deny(pconn *c, bool limit) {
                 reply_error(c, 403, "Forbidden", c->reason, text);
 }
 
-/* Relay (worker/relay.h). */
+/* Relay (worker/proxy_relay.h). */
 
-static bool relay_bytes_cb(brig_relay *r, brig_relay_dir which, size_t n, void *userdata) {
+static bool relay_bytes_cb(brig_proxy_relay *r, brig_proxy_relay_dir which, size_t n, void *userdata) {
         pconn *c = userdata;
         uint64_t max = policy_of(c->p)->network.max_bytes;
         (void) r;
@@ -507,7 +507,7 @@ static bool relay_bytes_cb(brig_relay *r, brig_relay_dir which, size_t n, void *
                 if (c->usage->bytes > max)
                         goto cut;
         }
-        if (which == BRIG_RELAY_UP)
+        if (which == BRIG_PROXY_RELAY_UP)
                 c->up += n;
         else
                 c->down += n;
@@ -520,7 +520,7 @@ cut:
         return false;
 }
 
-static void relay_done_cb(brig_relay *r, int error, void *userdata) {
+static void relay_done_cb(brig_proxy_relay *r, int error, void *userdata) {
         pconn *c = userdata;
         (void) r;
 
@@ -617,16 +617,16 @@ static void start_relay(pconn *c) {
         c->state = PCONN_SPLICE;
         (void) uv_timer_stop(&c->timer);
         if (c->tunnel) {
-                pre[BRIG_RELAY_UP] = c->head + c->head_end;
-                pre_len[BRIG_RELAY_UP] = c->head_len - c->head_end;
-                pre[BRIG_RELAY_DOWN] = established;
-                pre_len[BRIG_RELAY_DOWN] = sizeof(established) - 1;
-        } else if (build_request(c, &request, &pre_len[BRIG_RELAY_UP]) < 0) {
+                pre[BRIG_PROXY_RELAY_UP] = c->head + c->head_end;
+                pre_len[BRIG_PROXY_RELAY_UP] = c->head_len - c->head_end;
+                pre[BRIG_PROXY_RELAY_DOWN] = established;
+                pre_len[BRIG_PROXY_RELAY_DOWN] = sizeof(established) - 1;
+        } else if (build_request(c, &request, &pre_len[BRIG_PROXY_RELAY_UP]) < 0) {
                 conn_close(c);
                 return;
         } else
-                pre[BRIG_RELAY_UP] = request;
-        c->up += pre_len[BRIG_RELAY_UP];
+                pre[BRIG_PROXY_RELAY_UP] = request;
+        c->up += pre_len[BRIG_PROXY_RELAY_UP];
         if (uv_fileno((uv_handle_t *) &c->client.tcp, &cfd) < 0 ||
             uv_fileno((uv_handle_t *) &c->upstream.tcp, &ufd) < 0 ||
             (dc = fcntl(cfd, F_DUPFD_CLOEXEC, 3)) < 0 || (du = fcntl(ufd, F_DUPFD_CLOEXEC, 3)) < 0) {
@@ -638,8 +638,8 @@ static void start_relay(pconn *c) {
         c->client_open = c->upstream_open = false;
         uv_close((uv_handle_t *) &c->client.tcp, side_closed_cb);
         uv_close((uv_handle_t *) &c->upstream.tcp, side_closed_cb);
-        if ((r = brig_relay_start(c->p->env->w->loop, dc, du, pre, pre_len, relay_bytes_cb, relay_done_cb, c,
-                                  &c->relay)) < 0) {
+        if ((r = brig_proxy_relay_start(c->p->env->w->loop, dc, du, pre, pre_len, relay_bytes_cb,
+                                        relay_done_cb, c, &c->relay)) < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "relay: %s", strerror(-r));
                 conn_close(c);
         }

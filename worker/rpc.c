@@ -111,7 +111,7 @@ static cJSON *envelope(const cJSON *id) {
         if (!o)
                 return NULL;
         if (!cJSON_AddStringToObject(o, "jsonrpc", "2.0") ||
-            !cJSON_AddItemToObject(o, "id", id ? cJSON_Duplicate(id, false) : cJSON_CreateNull())) {
+            !brig_json_add(o, "id", id ? cJSON_Duplicate(id, false) : cJSON_CreateNull())) {
                 cJSON_Delete(o);
                 return NULL;
         }

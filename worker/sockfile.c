@@ -116,7 +116,7 @@ int brig_sockfile_listen(const brig_sockfile *s, brig_error *err) {
         int r, n;
 
         if (!copy)
-                return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                return brig_error_oom(err);
         dir = dirname(copy);
         /* The private directory's path plus "/s" must fit sun_path too. */
         n = snprintf(priv, sizeof(priv), "%s/.brigd-XXXXXX", dir);

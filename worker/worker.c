@@ -63,7 +63,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         if ((r = brig_policies_add_file(&w->policies, o->policy_path, &w->default_policy, err)) < 0)
                 return brig_error_prefix(err, "policy '%s'", o->policy_path);
         if (!(w->jail_helper = strdup(o->jail_helper)) || !(w->socket_path = strdup(o->socket_path)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         w->socket_mode = o->socket_mode ? o->socket_mode : 0600;
         w->socket_gid = o->socket_set_gid ? o->socket_gid : (gid_t) -1;
         w->socket_make_parent = o->socket_make_parent;
@@ -82,7 +82,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
                 return r;
 
         if (asprintf(&w->envs_dir, "%s/environments", o->state_dir) < 0)
-                return -ENOMEM;
+                return brig_error_oom(err);
         if ((r = brig_mkdir_p(o->state_dir, 0711)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_IO, "create state directory '%s'",
                                             o->state_dir);

@@ -15,7 +15,7 @@
 #include "tools/exec.h"
 #include "worker/audit.h"
 #include "worker/env.h"
-#include "worker/framing.h"
+#include "common/framing.h"
 #include "worker/policies.h"
 
 /* The worker: one libuv loop serving MCP connections on a Unix socket. Everything here runs on the loop

@@ -6,7 +6,7 @@
 
 #include "common/json.h"
 #include "tools/exec.h"
-#include "worker/framing.h"
+#include "common/framing.h"
 #include "worker/rpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for worker/framing.c: lines split across chunks or packed into one, CRLF, blank lines, the size
+/* Unit tests for common/framing.c: lines split across chunks or packed into one, CRLF, blank lines, the size
  * bound (checked before a line is buffered whole) and callbacks that stop the feed. */
 #include <errno.h>
 #include <setjmp.h>
@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "common/cleanup.h"
-#include "worker/framing.h"
+#include "common/framing.h"
 
 #define MAX_LINES 16
 

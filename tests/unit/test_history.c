@@ -659,7 +659,7 @@ static void test_history__size_cap_is_respected(void **state) {
 
 static void test_history__content_is_stored_byte_for_byte(void **state) {
         fixture *f = *state;
-        _cleanup_free_ char *s1 = NULL, *crlf = NULL, *lf = NULL, *id = NULL, *crlf2 = NULL, *lf2 = NULL;
+        _cleanup_free_ char *s1 = NULL, *crlf = NULL, *lf = NULL, *crlf2 = NULL, *lf2 = NULL;
         size_t n;
 
         puts_(f, ".gitattributes", "* text eol=crlf ident\n");

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for worker/relay.c (the proxy's splice relay) over socketpairs, and for the proxy's
+/* Unit tests for worker/proxy_relay.h (the proxy's splice relay) over socketpairs, and for the proxy's
  * --resolve parser: bytes both ways in order, the proxy's own first bytes, ends passed on, a large transfer
  * through the pipes, and the byte callback stopping it. */
 #include <arpa/inet.h>
@@ -18,25 +18,25 @@
 #include <uv.h>
 
 #include "worker/proxy.h"
-#include "worker/relay.h"
+#include "worker/proxy_relay.h"
 
 typedef struct fixture {
         uv_loop_t loop;
         int client, upstream; /* the test's ends */
-        brig_relay *relay;
+        brig_proxy_relay *relay;
         int done, error;
         size_t bytes[2];
         size_t stop_after; /* 0: never */
 } fixture;
 
-static bool bytes_cb(brig_relay *r, brig_relay_dir dir, size_t n, void *userdata) {
+static bool bytes_cb(brig_proxy_relay *r, brig_proxy_relay_dir dir, size_t n, void *userdata) {
         fixture *f = userdata;
         (void) r;
         f->bytes[dir] += n;
         return f->stop_after == 0 || f->bytes[dir] <= f->stop_after;
 }
 
-static void done_cb(brig_relay *r, int error, void *userdata) {
+static void done_cb(brig_proxy_relay *r, int error, void *userdata) {
         fixture *f = userdata;
         (void) r;
         f->done++;
@@ -56,11 +56,12 @@ static void start(fixture *f, const char *pre_up, const char *pre_down) {
         assert_int_equal(fcntl(a[1], F_SETFL, O_NONBLOCK), 0);
         assert_int_equal(fcntl(b[0], F_SETFL, O_NONBLOCK), 0);
         assert_int_equal(
-                brig_relay_start(&f->loop, a[1], b[0], pre, pre_len, bytes_cb, done_cb, f, &f->relay), 0);
+                brig_proxy_relay_start(&f->loop, a[1], b[0], pre, pre_len, bytes_cb, done_cb, f, &f->relay),
+                0);
 }
 
 static void stop(fixture *f) {
-        brig_relay_close(f->relay);
+        brig_proxy_relay_close(f->relay);
         assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
         assert_int_equal(uv_loop_close(&f->loop), 0);
         close(f->client);
@@ -82,7 +83,7 @@ static size_t read_all(fixture *f, int fd, char *buf, size_t size) {
         return len;
 }
 
-static void test_relay__both_ways_with_first_bytes_and_ends(void **state) {
+static void test_proxy_relay__both_ways_with_first_bytes_and_ends(void **state) {
         fixture f = {0};
         char buf[256];
         (void) state;
@@ -102,12 +103,12 @@ static void test_relay__both_ways_with_first_bytes_and_ends(void **state) {
         assert_memory_equal(buf + 39, "pong", 4);
         assert_int_equal(f.done, 1);
         assert_int_equal(f.error, 0);
-        assert_int_equal(f.bytes[BRIG_RELAY_UP], 4);
-        assert_int_equal(f.bytes[BRIG_RELAY_DOWN], 4);
+        assert_int_equal(f.bytes[BRIG_PROXY_RELAY_UP], 4);
+        assert_int_equal(f.bytes[BRIG_PROXY_RELAY_DOWN], 4);
         stop(&f);
 }
 
-static void test_relay__large_transfer_arrives_intact(void **state) {
+static void test_proxy_relay__large_transfer_arrives_intact(void **state) {
         fixture f = {0};
         const size_t total = 8 * 1024 * 1024;
         char *out = malloc(total), *in = malloc(total);
@@ -142,13 +143,13 @@ static void test_relay__large_transfer_arrives_intact(void **state) {
         assert_int_equal(read_all(&f, f.client, &c, 1), 0);
         assert_int_equal(f.done, 1);
         assert_int_equal(f.error, 0);
-        assert_int_equal(f.bytes[BRIG_RELAY_DOWN], total);
+        assert_int_equal(f.bytes[BRIG_PROXY_RELAY_DOWN], total);
         stop(&f);
         free(out);
         free(in);
 }
 
-static void test_relay__bytes_callback_stops_it(void **state) {
+static void test_proxy_relay__bytes_callback_stops_it(void **state) {
         fixture f = {.stop_after = 10};
         char buf[64];
         (void) state;
@@ -165,7 +166,7 @@ static void test_relay__bytes_callback_stops_it(void **state) {
         stop(&f);
 }
 
-static void test_relay__close_before_anything_happened(void **state) {
+static void test_proxy_relay__close_before_anything_happened(void **state) {
         fixture f = {0};
         (void) state;
 
@@ -197,10 +198,10 @@ static void test_proxy__resolve_parse(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_relay__both_ways_with_first_bytes_and_ends),
-                cmocka_unit_test(test_relay__large_transfer_arrives_intact),
-                cmocka_unit_test(test_relay__bytes_callback_stops_it),
-                cmocka_unit_test(test_relay__close_before_anything_happened),
+                cmocka_unit_test(test_proxy_relay__both_ways_with_first_bytes_and_ends),
+                cmocka_unit_test(test_proxy_relay__large_transfer_arrives_intact),
+                cmocka_unit_test(test_proxy_relay__bytes_callback_stops_it),
+                cmocka_unit_test(test_proxy_relay__close_before_anything_happened),
                 cmocka_unit_test(test_proxy__resolve_parse),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

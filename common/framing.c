@@ -3,7 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "worker/framing.h"
+#include "common/framing.h"
 
 void brig_framer_init(brig_framer *f, size_t max) {
         *f = (brig_framer){.max = max};

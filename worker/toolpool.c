@@ -13,12 +13,12 @@
 #include "sandbox/policy.h"
 #include "tools/history.h"
 #include "tools/registry.h"
-#include "tools/usage.h"
+#include "tools/wsusage.h"
 #include "worker/audit_events.h"
 #include "worker/env.h"
 #include "worker/policies.h"
 #include "worker/worker.h"
-#include "worker/wstools.h"
+#include "worker/toolpool.h"
 
 typedef struct wsjob {
         struct wsjob *next;
@@ -33,7 +33,7 @@ typedef struct wsjob {
         bool measure;        /* measure the workspace afterwards (a quota applies) */
         bool measured;
         uint64_t ws_bytes;
-        brig_wstool_done_cb cb;
+        brig_toolpool_done_cb cb;
         void *userdata;
 
         /* Copied on the loop thread, read on the work thread. */
@@ -44,14 +44,14 @@ typedef struct wsjob {
         bool switch_ids;
         brig_history_options hopts;
 
-        brig_wstool_result res;
+        brig_toolpool_result res;
 } wsjob;
 
-bool brig_wstools_busy(const brig_env *env) {
+bool brig_toolpool_busy(const brig_env *env) {
         return env->ws_queue != NULL;
 }
 
-void brig_wstools_free(brig_env *env) {
+void brig_toolpool_free(brig_env *env) {
         brig_history_free(env->history);
         env->history = NULL;
 }
@@ -100,14 +100,14 @@ static int open_history(wsjob *j, brig_error *err) {
 static void measure(wsjob *j) {
         _cleanup_close_ int root = -1;
         brig_error err = BRIG_ERROR_INIT;
-        brig_usage u;
+        brig_wsusage u;
 
         if (j->switch_ids && become(j->fsuid, j->fsgid) < 0)
                 return;
         root = open(j->workspace, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         /* A workspace that cannot be measured (nested past the walk's depth, unreadable) counts as over
          * any quota: the quota must not be switched off by making it unmeasurable. */
-        bool ok = root >= 0 && brig_usage_measure(root, &u, &err) >= 0;
+        bool ok = root >= 0 && brig_wsusage_measure(root, &u, &err) >= 0;
         int r = ok ? 0 : root < 0 ? -errno : err.code;
         /* Out of fds or memory for now, the last measurement stands: the next one decides. */
         if (ok || (r != -EMFILE && r != -ENFILE && r != -ENOMEM)) {
@@ -231,7 +231,7 @@ static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64
             !(j->workspace = strdup(env->workspace))) {
                 if (j)
                         job_free(j);
-                (void) brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                (void) brig_error_oom(err);
                 return NULL;
         }
         j->req.data = j;
@@ -275,8 +275,8 @@ static void enqueue(brig_env *env, wsjob *j) {
         }
 }
 
-int brig_wstool_run(brig_env *env, const brig_tool *tool, const cJSON *args, uint64_t call_id,
-                    brig_wstool_done_cb cb, void *userdata, brig_error *err) {
+int brig_toolpool_run(brig_env *env, const brig_tool *tool, const cJSON *args, uint64_t call_id,
+                      brig_toolpool_done_cb cb, void *userdata, brig_error *err) {
         const brig_policy *p = env->policy->policy;
         wsjob *j;
 
@@ -284,7 +284,7 @@ int brig_wstool_run(brig_env *env, const brig_tool *tool, const cJSON *args, uin
                 return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was destroyed",
                                       env->id);
         if (!(j = job_new(env, tool->name, args, call_id, err)))
-                return -ENOMEM;
+                return brig_error_oom(err);
         j->def = tool;
         j->cb = cb;
         j->userdata = userdata;
@@ -295,8 +295,8 @@ int brig_wstool_run(brig_env *env, const brig_tool *tool, const cJSON *args, uin
         return 0;
 }
 
-bool brig_wstool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool, brig_wstool_done_cb cb,
-                               void *userdata) {
+bool brig_toolpool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool, brig_toolpool_done_cb cb,
+                                 void *userdata) {
         const brig_policy *p = env->policy->policy;
         brig_error err = BRIG_ERROR_INIT;
         wsjob *j;

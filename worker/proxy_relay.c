@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "worker/relay.h"
+#include "worker/proxy_relay.h"
 
 #define MAX_ROUNDS 16 /* splices per direction per event, so other connections get their turn */
 
@@ -26,19 +26,19 @@ typedef struct dir {
         bool want_read, want_write;
 } dir;
 
-struct brig_relay {
+struct brig_proxy_relay {
         uv_poll_t poll[2];
         int fd[2]; /* 0: client, 1: upstream */
         int events[2];
         dir d[2];
         int open_handles;
         bool closing, finished;
-        brig_relay_bytes_cb bytes_cb;
-        brig_relay_done_cb done_cb;
+        brig_proxy_relay_bytes_cb bytes_cb;
+        brig_proxy_relay_done_cb done_cb;
         void *userdata;
 };
 
-static void relay_free(brig_relay *r) {
+static void relay_free(brig_proxy_relay *r) {
         for (int i = 0; i < 2; i++) {
                 brig_closep(&r->fd[i]);
                 brig_closep(&r->d[i].pipe[0]);
@@ -49,12 +49,12 @@ static void relay_free(brig_relay *r) {
 }
 
 static void poll_closed_cb(uv_handle_t *h) {
-        brig_relay *r = h->data;
+        brig_proxy_relay *r = h->data;
         if (--r->open_handles == 0)
                 relay_free(r);
 }
 
-void brig_relay_close(brig_relay *r) {
+void brig_proxy_relay_close(brig_proxy_relay *r) {
         if (!r || r->closing)
                 return;
         r->closing = true;
@@ -62,7 +62,7 @@ void brig_relay_close(brig_relay *r) {
                 uv_close((uv_handle_t *) &r->poll[i], poll_closed_cb);
 }
 
-static void finish(brig_relay *r, int error) {
+static void finish(brig_proxy_relay *r, int error) {
         if (r->finished || r->closing)
                 return;
         r->finished = true;
@@ -72,7 +72,7 @@ static void finish(brig_relay *r, int error) {
 }
 
 /* Moves what it can in one direction; < 0 on a socket error or when the bytes callback says stop. */
-static int pump(brig_relay *r, brig_relay_dir which) {
+static int pump(brig_proxy_relay *r, brig_proxy_relay_dir which) {
         dir *d = &r->d[which];
         int src = r->fd[d->src], dst = r->fd[d->dst];
 
@@ -144,7 +144,7 @@ static int pump(brig_relay *r, brig_relay_dir which) {
 
 static void poll_cb(uv_poll_t *h, int status, int events);
 
-static void update(brig_relay *r) {
+static void update(brig_proxy_relay *r) {
         int want[2] = {0, 0};
 
         /* UP reads the client and writes the upstream; DOWN the other way round. */
@@ -166,11 +166,11 @@ static void update(brig_relay *r) {
         }
 }
 
-static void run(brig_relay *r) {
+static void run(brig_proxy_relay *r) {
         int e = 0;
 
         for (int w = 0; w < 2 && e == 0 && !r->closing; w++)
-                e = pump(r, (brig_relay_dir) w);
+                e = pump(r, (brig_proxy_relay_dir) w);
         if (r->closing)
                 return;
         if (e < 0) {
@@ -178,7 +178,7 @@ static void run(brig_relay *r) {
                 return;
         }
         /* The upstream's end reached the client: the exchange is over (one request per connection). */
-        if (r->d[BRIG_RELAY_DOWN].done) {
+        if (r->d[BRIG_PROXY_RELAY_DOWN].done) {
                 finish(r, 0);
                 return;
         }
@@ -186,7 +186,7 @@ static void run(brig_relay *r) {
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events) {
-        brig_relay *r = h->data;
+        brig_proxy_relay *r = h->data;
         (void) events;
 
         if (r->closing || r->finished)
@@ -196,10 +196,10 @@ static void poll_cb(uv_poll_t *h, int status, int events) {
         run(r);
 }
 
-int brig_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, const char *const pre[2],
-                     const size_t pre_len[2], brig_relay_bytes_cb bytes_cb, brig_relay_done_cb done_cb,
-                     void *userdata, brig_relay **ret) {
-        brig_relay *r = calloc(1, sizeof(*r));
+int brig_proxy_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, const char *const pre[2],
+                           const size_t pre_len[2], brig_proxy_relay_bytes_cb bytes_cb,
+                           brig_proxy_relay_done_cb done_cb, void *userdata, brig_proxy_relay **ret) {
+        brig_proxy_relay *r = calloc(1, sizeof(*r));
         int e;
 
         if (!r) {
@@ -212,8 +212,8 @@ int brig_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, const char
         r->bytes_cb = bytes_cb;
         r->done_cb = done_cb;
         r->userdata = userdata;
-        r->d[BRIG_RELAY_UP] = (dir){.src = 0, .dst = 1, .pipe = {-1, -1}};
-        r->d[BRIG_RELAY_DOWN] = (dir){.src = 1, .dst = 0, .pipe = {-1, -1}};
+        r->d[BRIG_PROXY_RELAY_UP] = (dir){.src = 0, .dst = 1, .pipe = {-1, -1}};
+        r->d[BRIG_PROXY_RELAY_DOWN] = (dir){.src = 1, .dst = 0, .pipe = {-1, -1}};
         for (int w = 0; w < 2; w++) {
                 dir *d = &r->d[w];
                 if (pipe2(d->pipe, O_CLOEXEC | O_NONBLOCK) < 0) {
@@ -221,7 +221,7 @@ int brig_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, const char
                         relay_free(r);
                         return e;
                 }
-                int size = fcntl(d->pipe[1], F_SETPIPE_SZ, BRIG_RELAY_PIPE_SIZE);
+                int size = fcntl(d->pipe[1], F_SETPIPE_SZ, BRIG_PROXY_RELAY_PIPE_SIZE);
                 if (size < 0)
                         size = fcntl(d->pipe[1], F_GETPIPE_SZ);
                 d->pipe_size = size > 0 ? (size_t) size : 65536;

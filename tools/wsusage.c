@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+/* A workspace's disk usage for the soft quota: a walk below its directory fd (see wsusage.h). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +10,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "tools/usage.h"
+#include "tools/wsusage.h"
 
 #define MAX_DEPTH 512
 
@@ -52,7 +53,7 @@ static bool seen_add(seen *s, ino_t ino) {
         return true;
 }
 
-static int walk(int dir_fd, dev_t dev, int depth, seen *links, brig_usage *u, brig_error *err) {
+static int walk(int dir_fd, dev_t dev, int depth, seen *links, brig_wsusage *u, brig_error *err) {
         DIR *d;
         struct dirent *de;
         int r = 0;
@@ -95,8 +96,8 @@ static int walk(int dir_fd, dev_t dev, int depth, seen *links, brig_usage *u, br
         return r;
 }
 
-int brig_usage_measure(int root_fd, brig_usage *ret, brig_error *err) {
-        brig_usage u = {0};
+int brig_wsusage_measure(int root_fd, brig_wsusage *ret, brig_error *err) {
+        brig_wsusage u = {0};
         seen links = {0};
         struct stat st;
         int fd, r;

@@ -18,31 +18,31 @@
 
 typedef struct brig_env brig_env;
 
-typedef struct brig_wstool_result {
+typedef struct brig_toolpool_result {
         cJSON *sc;                /* structuredContent on success (the callee takes it), else NULL */
         char *text;               /* the text block on success (the callee takes it) */
         brig_error error;         /* code != 0 on failure */
         brig_files_report report; /* path and bytes for the audit record (file tools) */
         char snapshot[48];        /* the automatic snapshot taken after the call, "" if none */
-} brig_wstool_result;
+} brig_toolpool_result;
 
-typedef void (*brig_wstool_done_cb)(brig_wstool_result *res, void *userdata);
+typedef void (*brig_toolpool_done_cb)(brig_toolpool_result *res, void *userdata);
 
 /* Queues tool with args (copied) for env. cb comes later, once, on the loop thread; the result's members
  * are released after it returns unless it took them (set them to NULL). */
-int brig_wstool_run(brig_env *env, const struct brig_tool *tool, const cJSON *args, uint64_t call_id,
-                    brig_wstool_done_cb cb, void *userdata, brig_error *err);
+int brig_toolpool_run(brig_env *env, const struct brig_tool *tool, const cJSON *args, uint64_t call_id,
+                      brig_toolpool_done_cb cb, void *userdata, brig_error *err);
 
 /* After a call that may have changed the workspace some other way (exec, repl): the automatic snapshot, when
  * the policy asks for one (and the measurement a workspace quota needs). Audited as a "snapshot" event.
  * Returns true when a snapshot was queued and cb (if not NULL) comes once it is taken: the caller holds
  * its result until then, so that the next call's writes cannot land in this call's snapshot. Returns
  * false, and cb never comes, when there is no snapshot to wait for. */
-bool brig_wstool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool, brig_wstool_done_cb cb,
-                               void *userdata);
+bool brig_toolpool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool, brig_toolpool_done_cb cb,
+                                 void *userdata);
 
 /* Whether jobs are queued or running for env (it must not be freed until they are done). */
-bool brig_wstools_busy(const brig_env *env);
+bool brig_toolpool_busy(const brig_env *env);
 
 /* Closes env's history (no job may be queued). */
-void brig_wstools_free(brig_env *env);
+void brig_toolpool_free(brig_env *env);
