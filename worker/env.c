@@ -366,28 +366,6 @@ static void spare_timer_cb(uv_timer_t *t) {
         brig_spares_fill(t->data);
 }
 
-/* Renames an environment's group in each hierarchy that allows it, keeping the old path where not. */
-static void rename_cgroups(brig_env *env, const char *id) {
-        char prev_old[sizeof(env->cg.path[0])] = "";
-
-        for (int i = 0; i < _BRIG_CG_MAX; i++) {
-                char *p = env->cg.path[i], *slash = strrchr(p, '/');
-                char old[sizeof(env->cg.path[0])], path[sizeof(env->cg.path[0])];
-                if (!slash)
-                        continue;
-                memcpy(old, p, sizeof(old));
-                /* v2 lists one directory thrice: it moves once. */
-                if (i > 0 && strcmp(old, prev_old) == 0)
-                        memcpy(p, env->cg.path[i - 1], sizeof(old));
-                else {
-                        (void) snprintf(path, sizeof(path), "%.*s/%s", (int) (slash - p), p, id);
-                        if (rename(old, path) == 0)
-                                memcpy(p, path, sizeof(path));
-                }
-                memcpy(prev_old, old, sizeof(old));
-        }
-}
-
 /* A running spare of the policy becomes the environment `id` at once; its directory takes the new name on
  * the thread pool once the new metadata is in it, durably (brig__env_prepare(), worker/env_disk.c), and
  * every call waits for that as for a new environment's directory. */
@@ -443,7 +421,7 @@ void brig__env_adopted(brig_env *env, const brig_error *err) {
         }
         free(env->spare_dir);
         env->spare_dir = NULL;
-        rename_cgroups(env, env->id);
+        brig_cgroup_rename(&env->cg, env->id);
         if (!env->destroyed)
                 audit_env(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
 }
