@@ -98,8 +98,8 @@ static void remove_dir_async(brig_worker *w, const char *path);
  * gone with its holder, and no metadata, file or history work is in flight (a file created while the
  * removal runs would keep the directory, and a meta.json would bring the environment back at restart). */
 static void maybe_remove(brig_env *env) {
-        if (env->destroyed && env->remove_pending && env->open_handles == 0 &&
-            env->repls.open_handles == 0 && env->processes.running == 0 && env->holds == 0) {
+        if (env->destroyed && env->remove_pending && brig_handles_none(&env->holder_handles) &&
+            brig_handles_none(&env->repls.handles) && env->processes.running == 0 && env->holds == 0) {
                 env->remove_pending = false;
                 remove_dir_async(env->w, env->dir);
         }
@@ -108,8 +108,9 @@ static void maybe_remove(brig_env *env) {
 /* Frees a destroyed environment once nothing refers to it any more. */
 static void maybe_free(brig_env *env) {
         maybe_remove(env);
-        if (env->destroyed && env->attached == 0 && env->open_handles == 0 && env->repls.open_handles == 0 &&
-            env->processes.running == 0 && env->holds == 0 && !env->remove_pending)
+        if (env->destroyed && env->attached == 0 && brig_handles_none(&env->holder_handles) &&
+            brig_handles_none(&env->repls.handles) && env->processes.running == 0 && env->holds == 0 &&
+            !env->remove_pending)
                 env_free(env);
 }
 
@@ -153,6 +154,8 @@ static void set_identity(brig_env *env) {
         }
 }
 
+static void holder_all_closed(void *userdata);
+
 static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char *policy_key,
                          const brig_policy_entry *policy) {
         brig_env *env = calloc(1, sizeof(*env));
@@ -164,6 +167,7 @@ static brig_env *env_new(brig_worker *w, const char *id, uid_t owner, const char
         env->policy = policy;
         brig_policies_hold(policy);
         env->cg.oom_fd = -1;
+        brig_handles_init(&env->holder_handles, holder_all_closed, env);
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
         brig_process_hooks hooks = {.exited = process_exited, .idle = processes_idle, .userdata = env};
         brig_repl_set_init(&env->repls, &env->processes);
@@ -540,15 +544,18 @@ static void restart_after_stop(brig_env *env) {
         brig__env_prepare(env, prepared_cb, NULL);
 }
 
-static void holder_closed_cb(uv_handle_t *h) {
-        brig_env *env = h->data;
-        if (--env->holder_handles == 0) {
-                env->stopping = false;
-                restart_after_stop(env);
-        }
-        env->open_handles--;
-        maybe_free(env);
+/* The holder's handles are closed: it may start again, and a destroyed environment may go. */
+static void holder_all_closed(void *userdata) {
+        brig_env *env = userdata;
+
+        env->stopping = false;
+        /* The restart's callbacks must not free env under us. */
+        brig__env_hold(env);
+        restart_after_stop(env);
+        brig__env_release(env);
 }
+
+BRIG_HANDLES_CLOSED_CB(holder_closed_cb, brig_env, holder_handles)
 
 static void audit_env(brig_env *env, brig_audit_type type, const char *error) {
         cJSON *ev;
@@ -824,8 +831,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         opts.stdio_count = BRIG_JAILCTL_FD_CGROUP + n_cg;
         opts.exit_cb = holder_exit_cb;
         opts.flags = UV_PROCESS_DETACHED;
-        env->open_handles += 3;
-        env->holder_handles = 3;
+        brig_handles_add(&env->holder_handles, 3);
         r = uv_spawn(w->loop, &env->holder, &opts);
         (void) close(pair[1]);
         for (int i = 0; i < n_cg; i++)
@@ -860,7 +866,8 @@ static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
                 (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s",
                                       env->id, env->destroyed ? "destroyed" : "stopped with the worker");
                 fire_waiters(env, &err);
-        } else if (env->stopping || (env->state == BRIG_ENV_STOPPED && env->holder_handles > 0)) {
+        } else if (env->stopping ||
+                   (env->state == BRIG_ENV_STOPPED && !brig_handles_none(&env->holder_handles))) {
                 /* It stopped while being prepared: start anew once it has. */
                 brig_env_waiter **tail = &env->restart_waiters;
                 while (*tail)
@@ -898,7 +905,7 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
         }
         wt->cb = cb;
         wt->userdata = userdata;
-        if (env->stopping || (env->state == BRIG_ENV_STOPPED && env->holder_handles > 0)) {
+        if (env->stopping || (env->state == BRIG_ENV_STOPPED && !brig_handles_none(&env->holder_handles))) {
                 /* Its holder is still going away: nothing can run in it, nor can it start yet. */
                 wt->next = env->restart_waiters;
                 env->restart_waiters = wt;

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "common/handles.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/jailctl.h"
 #include "sandbox/plan.h"
@@ -76,7 +77,6 @@ struct brig_env {
         brig_env_state state;
         uv_process_t holder;
         uv_pipe_t holder_status;
-        int open_handles;
         bool holder_exited, status_eof;
         brig_jail_status_reader status; /* the holder's status pipe */
         pid_t init_pid;
@@ -92,7 +92,7 @@ struct brig_env {
          * closed, a new call cannot run in it, nor can it start again. Calls arriving then wait in
          * restart_waiters, and it starts anew for them once the handles are closed. */
         bool stopping;
-        int holder_handles;
+        brig_handles holder_handles; /* holder, holder_status, start_timer */
         brig_env_waiter *restart_waiters;
 
         int attached; /* connections */
