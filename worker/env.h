@@ -15,6 +15,7 @@
 #include "sandbox/plan.h"
 #include "tools/process.h"
 #include "tools/repl.h"
+#include "worker/audit_events.h"
 #include "worker/env_disk.h"
 #include "worker/env_quota.h"
 #include "worker/policies.h"
@@ -161,3 +162,14 @@ void brig__env_release(brig_env *env);
 void brig__env_adopted(brig_env *env, const brig_error *err);
 /* Frees the registry once the loop has ended (every handle closed). */
 void brig_envs_free_all(brig_worker *w);
+
+/* Internals of the environment's parts (env*.c). */
+/* A new environment, registered (env_registry.h); NULL when out of memory. Nothing is on disk yet. */
+brig_env *brig__env_new(brig_worker *w, const char *id, uid_t owner, const char *policy_key,
+                        const brig_policy_entry *policy);
+/* Frees a destroyed environment once nothing refers to it any more (and removes its directory once nothing
+ * writes into it). */
+void brig__env_maybe_free(brig_env *env);
+/* Audits a state change of env (type: an environment.* event), with error when not NULL; spares are not
+ * audited. */
+void brig__env_audit(brig_env *env, brig_audit_type type, const char *error);
