@@ -37,9 +37,9 @@ static void env_free(brig_env *env) {
         brig_repl_set_free(&env->repls);
         brig_process_table_free(&env->processes);
         free(env->policy_key);
-        free(env->quarantine_reason);
-        free(env->spare_dir);
-        free(env->spare_leftover);
+        free(env->disk.quarantine_reason);
+        free(env->spare.dir);
+        free(env->spare.leftover);
         brig_jailctl_unref(env->control);
         free(env->dir);
         free(env->workspace);
@@ -50,9 +50,9 @@ static void env_free(brig_env *env) {
  * gone with its holder, and no metadata, file or history work is in flight (a file created while the
  * removal runs would keep the directory, and a meta.json would bring the environment back at restart). */
 static void maybe_remove(brig_env *env) {
-        if (env->destroyed && env->remove_pending && brig_handles_none(&env->holder_handles) &&
+        if (env->destroyed && env->disk.remove_pending && brig_handles_none(&env->holder.handles) &&
             brig_handles_none(&env->repls.handles) && env->processes.running == 0 && env->holds == 0) {
-                env->remove_pending = false;
+                env->disk.remove_pending = false;
                 brig__env_remove_dir(env->w, env->dir);
         }
 }
@@ -60,9 +60,9 @@ static void maybe_remove(brig_env *env) {
 /* Frees a destroyed environment once nothing refers to it any more. */
 void brig__env_maybe_free(brig_env *env) {
         maybe_remove(env);
-        if (env->destroyed && env->attached == 0 && brig_handles_none(&env->holder_handles) &&
+        if (env->destroyed && env->attached == 0 && brig_handles_none(&env->holder.handles) &&
             brig_handles_none(&env->repls.handles) && env->processes.running == 0 && env->holds == 0 &&
-            !env->remove_pending)
+            !env->disk.remove_pending)
                 env_free(env);
 }
 
@@ -96,7 +96,7 @@ brig_env *brig__env_new(brig_worker *w, const char *id, uid_t owner, const char 
         env->owner = owner;
         env->policy = policy;
         brig_policies_hold(policy);
-        env->cg.oom_fd = -1;
+        env->limits.cg.oom_fd = -1;
         brig__env_holder_init(env);
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
         brig_process_hooks hooks = {.exited = process_exited, .idle = processes_idle, .userdata = env};
@@ -116,7 +116,7 @@ void brig__env_audit(brig_env *env, brig_audit_type type, const char *error) {
         cJSON *ev;
 
         /* A spare becomes an environment, and is audited as one, when it is adopted. */
-        if (env->spare)
+        if (env->spare.pooled)
                 return;
         ev = brig_audit_environment(type, env->id, env->policy_key, env->owner, env->init_pid);
         brig_audit_set_error(ev, error);
@@ -132,7 +132,7 @@ void brig_env_destroy(brig_env *env) {
         env->processes.dir_removed = true;
         brig_repl_set_close(&env->repls);
         brig__env_unlink(env);
-        env->remove_pending = env->on_disk;
+        env->disk.remove_pending = env->disk.present;
         brig__env_maybe_free(env);
 }
 
@@ -142,7 +142,7 @@ void brig_envs_sweep(brig_worker *w) {
         brig_spares_fill(w);
         for (brig_env *e = w->envs, *next; e; e = next) {
                 next = e->next;
-                if (e->attached > 0 || !e->policy || e->spare)
+                if (e->attached > 0 || !e->policy || e->spare.pooled)
                         continue;
                 int64_t unused_ms = (now - e->last_used) * 1000;
                 const brig_policy *p = e->policy->policy;
@@ -168,8 +168,8 @@ void brig_envs_stop_all(brig_worker *w) {
 void brig_envs_free_all(brig_worker *w) {
         for (brig_env *e = w->envs, *next; e; e = next) {
                 next = e->next;
-                brig__env_free_waiters(e->waiters, NULL, NULL);
-                brig__env_free_waiters(e->restart_waiters, NULL, NULL);
+                brig__env_free_waiters(e->holder.waiters, NULL, NULL);
+                brig__env_free_waiters(e->holder.restart_waiters, NULL, NULL);
                 brig__env_prepare_free(e);
                 env_free(e);
         }
@@ -182,10 +182,11 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
         bool ok = o && cJSON_AddStringToObject(o, "id", env->id) &&
                   cJSON_AddNumberToObject(o, "owner_uid", env->owner) &&
                   cJSON_AddStringToObject(o, "policy", env->policy_key) &&
-                  cJSON_AddStringToObject(
-                          o, "state", env->quarantined ? "quarantined" : brig_env_state_name(env->state)) &&
-                  (!env->quarantined ||
-                   cJSON_AddStringToObject(o, "quarantine_reason", env->quarantine_reason)) &&
+                  cJSON_AddStringToObject(o, "state",
+                                          env->disk.quarantined ? "quarantined"
+                                                                : brig_env_state_name(env->state)) &&
+                  (!env->disk.quarantined ||
+                   cJSON_AddStringToObject(o, "quarantine_reason", env->disk.quarantine_reason)) &&
                   cJSON_AddBoolToObject(o, "ephemeral", env->ephemeral) &&
                   cJSON_AddNumberToObject(o, "created", (double) env->created) &&
                   cJSON_AddNumberToObject(o, "last_used", (double) env->last_used) &&
@@ -197,14 +198,14 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                      (env->init_pid > 0 ? cJSON_AddNumberToObject(o, "init_pid", env->init_pid)
                                         : cJSON_AddNullToObject(o, "init_pid")) &&
                      cJSON_AddStringToObject(o, "limits",
-                                             env->cg.mode == BRIG_CGROUP_V2   ? "cgroup v2 + rlimits"
-                                             : env->cg.mode == BRIG_CGROUP_V1 ? "cgroup v1 + rlimits"
-                                                                              : "rlimits") &&
-                     (env->cg.mode == BRIG_CGROUP_NONE ||
-                      (cJSON_AddStringToObject(o, "cgroup_memory", env->cg.path[BRIG_CG_MEMORY]) &&
-                       cJSON_AddStringToObject(o, "cgroup_pids", env->cg.path[BRIG_CG_PIDS]) &&
-                       cJSON_AddStringToObject(o, "cgroup_cpu", env->cg.path[BRIG_CG_CPU]))) &&
-                     (env->cg.mode != BRIG_CGROUP_NONE || !env->w->cgroups.why[0] ||
+                                             env->limits.cg.mode == BRIG_CGROUP_V2   ? "cgroup v2 + rlimits"
+                                             : env->limits.cg.mode == BRIG_CGROUP_V1 ? "cgroup v1 + rlimits"
+                                                                                     : "rlimits") &&
+                     (env->limits.cg.mode == BRIG_CGROUP_NONE ||
+                      (cJSON_AddStringToObject(o, "cgroup_memory", env->limits.cg.path[BRIG_CG_MEMORY]) &&
+                       cJSON_AddStringToObject(o, "cgroup_pids", env->limits.cg.path[BRIG_CG_PIDS]) &&
+                       cJSON_AddStringToObject(o, "cgroup_cpu", env->limits.cg.path[BRIG_CG_CPU]))) &&
+                     (env->limits.cg.mode != BRIG_CGROUP_NONE || !env->w->cgroups.why[0] ||
                       cJSON_AddStringToObject(o, "cgroups_unavailable", env->w->cgroups.why)) &&
                      (!env->policy ||
                       (cJSON_AddNumberToObject(o, "idle_stop_ms",
@@ -214,8 +215,9 @@ cJSON *brig_env_describe(const brig_env *env, bool detailed) {
                 if (ok && env->policy && env->policy->policy->filesystem.quota)
                         ok = cJSON_AddNumberToObject(o, "workspace_quota",
                                                      (double) env->policy->policy->filesystem.quota) &&
-                             (env->ws_measured && env->ws_bytes != UINT64_MAX
-                                      ? cJSON_AddNumberToObject(o, "workspace_bytes", (double) env->ws_bytes)
+                             (env->limits.ws_measured && env->limits.ws_bytes != UINT64_MAX
+                                      ? cJSON_AddNumberToObject(o, "workspace_bytes",
+                                                                (double) env->limits.ws_bytes)
                                       : cJSON_AddNullToObject(o, "workspace_bytes"));
                 ok = ok && brig__env_quota_describe(env, o);
                 if (ok && env->policy) {

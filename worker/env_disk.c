@@ -110,7 +110,7 @@ int brig__env_meta_update(brig_env *env, brig_error *err) {
         meta_work *mw;
 
         /* A spare has no identity to keep: a worker that dies leaves it for the next one to remove. */
-        if (env->spare || env->quarantined)
+        if (env->spare.pooled || env->disk.quarantined)
                 return 0;
         mw = calloc(1, sizeof(*mw));
         if (!mw || !(mw->dir = strdup(env->dir)) || !(mw->text = brig__env_meta_text(env))) {
@@ -138,7 +138,8 @@ int brig__env_quarantined_error(const brig_env *env, brig_error *err) {
                 "environment \"%s\" is quarantined: its directory '%s' has no readable metadata "
                 "(%s); it is never adopted: an operator must inspect it and remove it "
                 "(`brig env rm %s` as root) before the name can be used again",
-                env->id, env->dir, env->quarantine_reason ? env->quarantine_reason : "missing", env->id);
+                env->id, env->dir, env->disk.quarantine_reason ? env->disk.quarantine_reason : "missing",
+                env->id);
 }
 
 /* --- the gate ----------------------------------------------------------------------------------------- */
@@ -258,9 +259,9 @@ static void prepare_work_cb(uv_work_t *req) {
 }
 
 static void fire(brig_env *env, const brig_error *err) {
-        brig_env_prepare_waiter *list = env->prepare.waiters;
+        brig_env_prepare_waiter *list = env->disk.prepare.waiters;
 
-        env->prepare.waiters = NULL;
+        env->disk.prepare.waiters = NULL;
         while (list) {
                 brig_env_prepare_waiter *next = list->next;
                 list->cb(env, err, list->userdata);
@@ -285,23 +286,23 @@ static void prepare_after_cb(uv_work_t *req, int status) {
         brig_error err = BRIG_ERROR_INIT;
         int r = j->r;
 
-        env->prepare.running = false;
+        env->disk.prepare.running = false;
         if (j->create)
-                env->prepare.leftover = j->leftover;
+                env->disk.prepare.leftover = j->leftover;
         if (status < 0 && r >= 0)
                 r = brig_error_set(&j->err, status, BRIG_KIND_INTERNAL, "environment preparation cancelled");
         if (r < 0) {
                 err = j->err;
                 log_warning("%s", err.msg);
         } else
-                env->on_disk = true;
+                env->disk.present = true;
         if (j->spare_dir)
                 brig__env_adopted(env, r < 0 ? &err : NULL);
         if (r >= 0 && j->quota)
                 r = brig__env_quota_setup_apply(env, &j->qs, &err);
         if (env->destroyed) {
                 /* Destroyed meanwhile: its directory goes once the hold below is released. */
-                env->remove_pending = env->on_disk;
+                env->disk.remove_pending = env->disk.present;
                 if (r >= 0)
                         r = brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND,
                                            "environment \"%s\" was destroyed", env->id);
@@ -321,15 +322,15 @@ static int start_job(brig_env *env, brig_error *err) {
         j->env = env;
         j->err = (brig_error) BRIG_ERROR_INIT;
         (void) snprintf(j->id, sizeof(j->id), "%s", env->id);
-        j->create = !env->on_disk && !env->spare_dir;
-        j->leftover = env->prepare.leftover;
+        j->create = !env->disk.present && !env->spare.dir;
+        j->leftover = env->disk.prepare.leftover;
         j->chown = id->root;
         j->uid = id->uid_outside;
         j->gid = id->gid_outside;
         if (!(j->dir = strdup(env->dir)) || !(j->workspace = strdup(env->workspace)) ||
-            (!env->on_disk && !env->spare && !(j->meta = brig__env_meta_text(env))) ||
-            (env->spare_dir &&
-             (!(j->spare_dir = strdup(env->spare_dir)) || !(j->envs_dir = strdup(env->w->envs_dir)))) ||
+            (!env->disk.present && !env->spare.pooled && !(j->meta = brig__env_meta_text(env))) ||
+            (env->spare.dir &&
+             (!(j->spare_dir = strdup(env->spare.dir)) || !(j->envs_dir = strdup(env->w->envs_dir)))) ||
             brig__env_quota_setup_init(env, &j->qs, &j->quota) < 0) {
                 job_free(j);
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
@@ -340,20 +341,20 @@ static int start_job(brig_env *env, brig_error *err) {
                                       "environment \"%s\": queue preparation: %s", env->id, uv_strerror(r));
         }
         brig__env_hold(env);
-        env->prepare.running = true;
+        env->disk.prepare.running = true;
         return 0;
 }
 
 bool brig__env_prepared(const brig_env *env) {
-        return !env->quarantined && env->on_disk &&
-               (env->quota.mode != BRIG_ENV_QUOTA_UNSET || !env->policy);
+        return !env->disk.quarantined && env->disk.present &&
+               (env->limits.quota.mode != BRIG_ENV_QUOTA_UNSET || !env->policy);
 }
 
 void brig__env_prepare(brig_env *env, brig_env_prepared_cb cb, void *userdata) {
         brig_error err = BRIG_ERROR_INIT;
         brig_env_prepare_waiter *wt, **tail;
 
-        if (env->quarantined) {
+        if (env->disk.quarantined) {
                 (void) brig__env_quarantined_error(env, &err);
                 cb(env, &err, userdata);
                 return;
@@ -376,21 +377,21 @@ void brig__env_prepare(brig_env *env, brig_env_prepared_cb cb, void *userdata) {
         }
         wt->cb = cb;
         wt->userdata = userdata;
-        for (tail = &env->prepare.waiters; *tail; tail = &(*tail)->next)
+        for (tail = &env->disk.prepare.waiters; *tail; tail = &(*tail)->next)
                 ;
         *tail = wt;
-        if (env->prepare.running)
+        if (env->disk.prepare.running)
                 return;
         if (start_job(env, &err) < 0)
                 fire(env, &err);
 }
 
 void brig__env_prepare_free(brig_env *env) {
-        for (brig_env_prepare_waiter *wt = env->prepare.waiters, *next; wt; wt = next) {
+        for (brig_env_prepare_waiter *wt = env->disk.prepare.waiters, *next; wt; wt = next) {
                 next = wt->next;
                 free(wt);
         }
-        env->prepare.waiters = NULL;
+        env->disk.prepare.waiters = NULL;
 }
 
 /* --- removal and start-up ------------------------------------------------------------------------------ */
@@ -437,13 +438,13 @@ static int quarantine(brig_worker *w, const char *id, const char *why) {
         brig_env *env = brig__env_new(w, id, 0, "", NULL);
         struct stat st;
 
-        if (!env || !(env->quarantine_reason = strdup(why)))
+        if (!env || !(env->disk.quarantine_reason = strdup(why)))
                 return -ENOMEM;
         log_warning("environment directory '%s': unreadable metadata (%s): quarantined, never adopted; "
                     "inspect it and remove it with `brig env rm %s`",
                     env->dir, why, id);
-        env->quarantined = true;
-        env->on_disk = true;
+        env->disk.quarantined = true;
+        env->disk.present = true;
         env->slot = 0;
         brig__env_set_identity(env);
         if (stat(env->dir, &st) == 0)
@@ -517,8 +518,8 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 /* Its files belong to the id it was created with. */
                 env->slot = (unsigned) slot;
                 brig__env_set_identity(env);
-                env->on_disk = true;
-                env->restarted = true;
+                env->disk.present = true;
+                env->holder.restarted = true;
                 /* Its processes ended with the previous worker; their descriptions and output remain. */
                 int r = brig_process_table_load(&env->processes);
                 if (r < 0) {

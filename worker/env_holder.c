@@ -38,9 +38,9 @@ void brig__env_free_waiters(brig_env_waiter *list, brig_env *env, const brig_err
 
 /* Calls back (and frees) the calls waiting for the start. */
 static void fire_waiters(brig_env *env, const brig_error *err) {
-        brig_env_waiter *list = env->waiters;
+        brig_env_waiter *list = env->holder.waiters;
 
-        env->waiters = NULL;
+        env->holder.waiters = NULL;
         brig__env_free_waiters(list, env, err);
 }
 
@@ -49,12 +49,12 @@ static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata);
 /* The last holder handle is closed: calls that came while it stopped get a new start (or, when the
  * environment or the worker is going away, an answer saying so). */
 static void restart_after_stop(brig_env *env) {
-        brig_env_waiter *list = env->restart_waiters, **tail = &env->waiters;
+        brig_env_waiter *list = env->holder.restart_waiters, **tail = &env->holder.waiters;
         brig_error err = BRIG_ERROR_INIT;
 
         if (!list)
                 return;
-        env->restart_waiters = NULL;
+        env->holder.restart_waiters = NULL;
         if (env->destroyed || env->w->stopping) {
                 (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s",
                                       env->id, env->destroyed ? "destroyed" : "stopped with the worker");
@@ -64,9 +64,9 @@ static void restart_after_stop(brig_env *env) {
         while (*tail)
                 tail = &(*tail)->next;
         *tail = list;
-        if (env->state == BRIG_ENV_STARTING || env->prepare.start_waiting)
+        if (env->state == BRIG_ENV_STARTING || env->disk.prepare.start_waiting)
                 return;
-        env->prepare.start_waiting = true;
+        env->disk.prepare.start_waiting = true;
         brig__env_prepare(env, prepared_cb, NULL);
 }
 
@@ -74,17 +74,17 @@ static void restart_after_stop(brig_env *env) {
 static void holder_all_closed(void *userdata) {
         brig_env *env = userdata;
 
-        env->stopping = false;
+        env->holder.stopping = false;
         /* The restart's callbacks must not free env under us. */
         brig__env_hold(env);
         restart_after_stop(env);
         brig__env_release(env);
 }
 
-BRIG_HANDLES_CLOSED_CB(holder_closed_cb, brig_env, holder_handles)
+BRIG_HANDLES_CLOSED_CB(holder_closed_cb, brig_env, holder.handles)
 
 void brig__env_holder_init(brig_env *env) {
-        brig_handles_init(&env->holder_handles, holder_all_closed, env);
+        brig_handles_init(&env->holder.handles, holder_all_closed, env);
 }
 
 /* The init exits when we hang up; commands still running keep their references, and their KILLs then fail
@@ -97,22 +97,22 @@ static void hang_up(brig_env *env) {
 static void holder_gone(brig_env *env) {
         brig_error err = BRIG_ERROR_INIT;
 
-        if (!env->holder_exited || !env->status_eof)
+        if (!env->holder.exited || !env->holder.status_eof)
                 return;
         brig__denials_stop(env);
         brig__proxy_stop(env);
         brig__env_audit(env, BRIG_AUDIT_ENVIRONMENT_STOP,
-                        env->start_error.code ? env->start_error.msg : NULL);
+                        env->holder.start_error.code ? env->holder.start_error.msg : NULL);
         hang_up(env);
         env->init_pid = 0;
         env->state = BRIG_ENV_STOPPED;
-        brig__cgroup_release(env->w, &env->cg);
-        uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
-        uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
-        uv_close((uv_handle_t *) &env->start_timer, holder_closed_cb);
-        if (env->waiters) {
-                if (env->start_error.code)
-                        err = env->start_error;
+        brig__cgroup_release(env->w, &env->limits.cg);
+        uv_close((uv_handle_t *) &env->holder.process, holder_closed_cb);
+        uv_close((uv_handle_t *) &env->holder.status_pipe, holder_closed_cb);
+        uv_close((uv_handle_t *) &env->holder.start_timer, holder_closed_cb);
+        if (env->holder.waiters) {
+                if (env->holder.start_error.code)
+                        err = env->holder.start_error;
                 else
                         (void) brig_error_set(&err, -ECHILD, BRIG_KIND_SANDBOX, "environment \"%s\" stopped",
                                               env->id);
@@ -121,7 +121,7 @@ static void holder_gone(brig_env *env) {
         log_info("environment %s stopped", env->id);
         brig__env_spare_dir_gone(env);
         /* Not built for anyone yet: nothing to keep. */
-        if (env->spare && !env->destroyed)
+        if (env->spare.pooled && !env->destroyed)
                 brig_env_destroy(env);
 }
 
@@ -129,7 +129,7 @@ static void holder_exit_cb(uv_process_t *p, int64_t status, int sig) {
         brig_env *env = p->data;
         (void) status;
         (void) sig;
-        env->holder_exited = true;
+        env->holder.exited = true;
         holder_gone(env);
 }
 
@@ -178,10 +178,10 @@ static int init_messages(brig_env *env, brig_error *err) {
  * killed (holder_gone() then cleans up as for any stop). */
 static void start_failed(brig_env *env, const brig_error *err) {
         log_warning("%s", err->msg);
-        if (!env->start_error.code)
-                env->start_error = *err;
-        (void) uv_timer_stop(&env->start_timer);
-        fire_waiters(env, &env->start_error);
+        if (!env->holder.start_error.code)
+                env->holder.start_error = *err;
+        (void) uv_timer_stop(&env->holder.start_timer);
+        fire_waiters(env, &env->holder.start_error);
         brig_env_stop(env);
 }
 
@@ -189,14 +189,14 @@ static void start_failed(brig_env *env, const brig_error *err) {
 static void maybe_running(brig_env *env) {
         brig_error err = BRIG_ERROR_INIT;
 
-        if (!env->ready_seen || env->init_pid <= 0 || env->state != BRIG_ENV_STARTING ||
-            env->start_error.code || env->holder_exited)
+        if (!env->holder.ready_seen || env->init_pid <= 0 || env->state != BRIG_ENV_STARTING ||
+            env->holder.start_error.code || env->holder.exited)
                 return;
         if (init_messages(env, &err) < 0) {
                 start_failed(env, &err);
                 return;
         }
-        (void) uv_timer_stop(&env->start_timer);
+        (void) uv_timer_stop(&env->holder.start_timer);
         env->state = BRIG_ENV_RUNNING;
         log_info("environment %s running (init pid %d)", env->id, env->init_pid);
         brig__env_audit(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
@@ -223,10 +223,10 @@ static void holder_record_cb(const brig_jail_status *st, void *userdata) {
                 maybe_running(env);
         } else if (st->outcome == BRIG_JAIL_LAYER)
                 log_info("environment %s: layer %s %s (%d)", env->id, st->stage, st->detail, st->value);
-        else if (st->outcome == BRIG_JAIL_ERROR && !env->start_error.code)
-                (void) brig_jail_status_to_error(st, &env->start_error);
+        else if (st->outcome == BRIG_JAIL_ERROR && !env->holder.start_error.code)
+                (void) brig_jail_status_to_error(st, &env->holder.start_error);
         else if (st->outcome == BRIG_JAIL_READY) {
-                env->ready_seen = true;
+                env->holder.ready_seen = true;
                 maybe_running(env);
         }
 }
@@ -237,7 +237,7 @@ static void holder_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
         char *base;
         size_t len;
 
-        brig_jail_status_reader_space(&env->status, &base, &len);
+        brig_jail_status_reader_space(&env->holder.status, &base, &len);
         *buf = uv_buf_init(base, (unsigned) len);
 }
 
@@ -247,16 +247,16 @@ static void holder_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 
         if (n < 0) {
                 (void) uv_read_stop(s);
-                env->status_eof = true;
+                env->holder.status_eof = true;
                 holder_gone(env);
                 return;
         }
-        brig_jail_status_reader_feed(&env->status, (size_t) n, holder_record_cb, env);
+        brig_jail_status_reader_feed(&env->holder.status, (size_t) n, holder_record_cb, env);
 }
 
 /* A start that failed after creating the environment's cgroups removes them; returns r. */
 static int undo_cgroups(brig_env *env, int r) {
-        brig__cgroup_release(env->w, &env->cg);
+        brig__cgroup_release(env->w, &env->limits.cg);
         return r;
 }
 
@@ -286,7 +286,7 @@ static int holder_start(brig_env *env, brig_error *err) {
                 env->policy = now;
         }
         /* Only after brig__env_prepare(): its directory and workspace exist. */
-        if (!env->on_disk)
+        if (!env->disk.present)
                 return brig_error_set(err, -ENOENT, BRIG_KIND_INTERNAL, "environment \"%s\" is not on disk",
                                       env->id);
         const brig_limits *lim = &env->policy->policy->limits;
@@ -301,12 +301,12 @@ static int holder_start(brig_env *env, brig_error *err) {
                 return r;
 
         /* Last before the spawn, and removed again if it fails: the next start creates it anew. */
-        env->cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
+        env->limits.cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
         if (lim->cgroups != BRIG_CGROUP_OFF && w->cgroups.mode != BRIG_CGROUP_NONE &&
-            (r = brig_cgroup_create(&w->cgroups, env->id, lim, &env->cg, err)) < 0)
+            (r = brig_cgroup_create(&w->cgroups, env->id, lim, &env->limits.cg, err)) < 0)
                 return undo_cgroups(env, r);
         /* SEQPACKET keeps each request one message; ours is non-blocking so a stuck init cannot stall us. */
-        if ((n_cg = brig_cgroup_open_procs(&env->cg, cg_fds, err)) < 0)
+        if ((n_cg = brig_cgroup_open_procs(&env->limits.cg, cg_fds, err)) < 0)
                 return undo_cgroups(env, n_cg);
         /* The helper joins the environment's cgroups itself, before it forks the init. */
         brig_jailctl_helper_argv(w->jail_helper, (size_t) n_cg, argv);
@@ -326,21 +326,21 @@ static int holder_start(brig_env *env, brig_error *err) {
                         (void) close(cg_fds[i]);
                 return undo_cgroups(env, brig_error_set(err, r, BRIG_KIND_INTERNAL, "out of memory"));
         }
-        env->start_error = (brig_error) BRIG_ERROR_INIT;
-        env->holder_exited = env->status_eof = false;
-        env->status = (brig_jail_status_reader){0};
+        env->holder.start_error = (brig_error) BRIG_ERROR_INIT;
+        env->holder.exited = env->holder.status_eof = false;
+        env->holder.status = (brig_jail_status_reader){0};
         env->init_pid = 0;
-        env->ready_seen = false;
-        (void) uv_pipe_init(w->loop, &env->holder_status, 0);
-        (void) uv_timer_init(w->loop, &env->start_timer);
-        env->holder_status.data = env->holder.data = env->start_timer.data = env;
+        env->holder.ready_seen = false;
+        (void) uv_pipe_init(w->loop, &env->holder.status_pipe, 0);
+        (void) uv_timer_init(w->loop, &env->holder.start_timer);
+        env->holder.status_pipe.data = env->holder.process.data = env->holder.start_timer.data = env;
         stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
         stdio[1] = (uv_stdio_container_t){.flags = UV_IGNORE};
         stdio[2] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = 2};
         stdio[BRIG_JAILCTL_FD_PLAN] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = plan_fd};
         stdio[BRIG_JAILCTL_FD_STATUS] =
                 (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-                                       .data.stream = (uv_stream_t *) &env->holder_status};
+                                       .data.stream = (uv_stream_t *) &env->holder.status_pipe};
         stdio[BRIG_JAILCTL_FD_SECCOMP] =
                 (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = env->policy->seccomp_fd};
         stdio[BRIG_JAILCTL_FD_CONTROL] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = pair[1]};
@@ -351,23 +351,24 @@ static int holder_start(brig_env *env, brig_error *err) {
         opts.stdio_count = BRIG_JAILCTL_FD_CGROUP + n_cg;
         opts.exit_cb = holder_exit_cb;
         opts.flags = UV_PROCESS_DETACHED;
-        brig_handles_add(&env->holder_handles, 3);
-        r = uv_spawn(w->loop, &env->holder, &opts);
+        brig_handles_add(&env->holder.handles, 3);
+        r = uv_spawn(w->loop, &env->holder.process, &opts);
         (void) close(pair[1]);
         for (int i = 0; i < n_cg; i++)
                 (void) close(cg_fds[i]);
         if (r < 0) {
                 hang_up(env);
-                uv_close((uv_handle_t *) &env->holder, holder_closed_cb);
-                uv_close((uv_handle_t *) &env->holder_status, holder_closed_cb);
-                uv_close((uv_handle_t *) &env->start_timer, holder_closed_cb);
+                uv_close((uv_handle_t *) &env->holder.process, holder_closed_cb);
+                uv_close((uv_handle_t *) &env->holder.status_pipe, holder_closed_cb);
+                uv_close((uv_handle_t *) &env->holder.start_timer, holder_closed_cb);
                 return undo_cgroups(env, brig_error_set(err, r, BRIG_KIND_SANDBOX,
                                                         "environment \"%s\": spawn holder: %s", env->id,
                                                         uv_strerror(r)));
         }
-        (void) uv_read_start((uv_stream_t *) &env->holder_status, holder_alloc_cb, holder_read_cb);
+        (void) uv_read_start((uv_stream_t *) &env->holder.status_pipe, holder_alloc_cb, holder_read_cb);
         env->state = BRIG_ENV_STARTING;
-        (void) uv_timer_start(&env->start_timer, start_timer_cb, (uint64_t) w->start_timeout_s * 1000, 0);
+        (void) uv_timer_start(&env->holder.start_timer, start_timer_cb, (uint64_t) w->start_timeout_s * 1000,
+                              0);
         log_info("environment %s starting", env->id);
         return 0;
 }
@@ -378,7 +379,7 @@ static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
         brig_error err = BRIG_ERROR_INIT;
 
         (void) userdata;
-        env->prepare.start_waiting = false;
+        env->disk.prepare.start_waiting = false;
         if (qerr)
                 fire_waiters(env, qerr);
         else if (env->destroyed || env->w->stopping) {
@@ -386,14 +387,14 @@ static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
                 (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s",
                                       env->id, env->destroyed ? "destroyed" : "stopped with the worker");
                 fire_waiters(env, &err);
-        } else if (env->stopping ||
-                   (env->state == BRIG_ENV_STOPPED && !brig_handles_none(&env->holder_handles))) {
+        } else if (env->holder.stopping ||
+                   (env->state == BRIG_ENV_STOPPED && !brig_handles_none(&env->holder.handles))) {
                 /* It stopped while being prepared: start anew once it has. */
-                brig_env_waiter **tail = &env->restart_waiters;
+                brig_env_waiter **tail = &env->holder.restart_waiters;
                 while (*tail)
                         tail = &(*tail)->next;
-                *tail = env->waiters;
-                env->waiters = NULL;
+                *tail = env->holder.waiters;
+                env->holder.waiters = NULL;
         } else if (env->state == BRIG_ENV_RUNNING)
                 /* Adopted from a spare: its jail runs already. */
                 fire_waiters(env, NULL);
@@ -425,30 +426,31 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
         }
         wt->cb = cb;
         wt->userdata = userdata;
-        if (env->stopping || (env->state == BRIG_ENV_STOPPED && !brig_handles_none(&env->holder_handles))) {
+        if (env->holder.stopping ||
+            (env->state == BRIG_ENV_STOPPED && !brig_handles_none(&env->holder.handles))) {
                 /* Its holder is still going away: nothing can run in it, nor can it start yet. */
-                wt->next = env->restart_waiters;
-                env->restart_waiters = wt;
+                wt->next = env->holder.restart_waiters;
+                env->holder.restart_waiters = wt;
                 return;
         }
-        wt->next = env->waiters;
-        env->waiters = wt;
-        if (env->state == BRIG_ENV_STARTING || env->prepare.start_waiting)
+        wt->next = env->holder.waiters;
+        env->holder.waiters = wt;
+        if (env->state == BRIG_ENV_STARTING || env->disk.prepare.start_waiting)
                 return;
-        env->prepare.start_waiting = true;
+        env->disk.prepare.start_waiting = true;
         brig__env_prepare(env, prepared_cb, NULL);
 }
 
 void brig_env_stop(brig_env *env) {
-        if (env->state == BRIG_ENV_STOPPED || env->holder_exited)
+        if (env->state == BRIG_ENV_STOPPED || env->holder.exited)
                 return;
         /* The init exits when we hang up; the helper's death takes it too (PR_SET_PDEATHSIG), and the init's
          * death the whole pid namespace. */
-        env->stopping = true;
+        env->holder.stopping = true;
         hang_up(env);
-        (void) uv_process_kill(&env->holder, SIGKILL);
+        (void) uv_process_kill(&env->holder.process, SIGKILL);
 }
 
 int brig_env_oom_kills(brig_env *env, uint64_t *ret) {
-        return brig_cgroup_oom_kills(&env->cg, ret);
+        return brig_cgroup_oom_kills(&env->limits.cg, ret);
 }

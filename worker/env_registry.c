@@ -90,7 +90,7 @@ int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, cons
         if (id && (r = brig_env_id_check(id, err)) < 0)
                 return r;
         if (id && (env = brig_env_find(w, id))) {
-                if (env->quarantined)
+                if (env->disk.quarantined)
                         return brig__env_quarantined_error(env, err);
                 if (peer->uid != env->owner && peer->uid != 0)
                         return brig_error_set(err, -EACCES, BRIG_KIND_DENIED,
@@ -141,6 +141,6 @@ void brig_env_detach(brig_env *env) {
         env->last_used = time(NULL);
         if (env->attached == 0 && env->ephemeral)
                 brig_env_destroy(env);
-        else if (env->on_disk)
+        else if (env->disk.present)
                 (void) brig__env_meta_update(env, NULL);
 }

@@ -27,7 +27,7 @@
 
 static void spare_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         (void) userdata;
-        if (!err || !env->spare)
+        if (!err || !env->spare.pooled)
                 return;
         log_warning("spare environment: %s; retrying in %d s", err->msg, SPARE_RETRY_S);
         env->w->spare_failed_at = time(NULL);
@@ -41,7 +41,7 @@ void brig_spares_fill(brig_worker *w) {
             (w->spare_failed_at && time(NULL) - w->spare_failed_at < SPARE_RETRY_S))
                 return;
         for (const brig_env *e = w->envs; e; e = e->next)
-                have += e->spare && !e->destroyed;
+                have += e->spare.pooled && !e->destroyed;
         while (have < w->spares_wanted && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
                 uint8_t rnd[6];
                 char id[32];
@@ -52,7 +52,7 @@ void brig_spares_fill(brig_worker *w) {
                 brig_env *env = brig__env_new(w, id, getuid(), w->default_policy->name, w->default_policy);
                 if (!env)
                         return;
-                env->spare = env->ephemeral = true;
+                env->spare.pooled = env->ephemeral = true;
                 have++;
                 brig_env_ensure_running(env, spare_ready_cb, NULL);
         }
@@ -71,8 +71,8 @@ brig_env *brig__env_adopt_spare(brig_worker *w, const char *id, bool ephemeral, 
         brig_env *env;
 
         for (env = w->envs; env; env = env->next)
-                if (env->spare && !env->destroyed && env->state == BRIG_ENV_RUNNING &&
-                    env->policy == policy && !env->prepare.running)
+                if (env->spare.pooled && !env->destroyed && env->state == BRIG_ENV_RUNNING &&
+                    env->policy == policy && !env->disk.prepare.running)
                         break;
         if (!env || asprintf(&dir, "%s/%s", w->envs_dir, id) < 0 ||
             asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)) ||
@@ -82,13 +82,13 @@ brig_env *brig__env_adopt_spare(brig_worker *w, const char *id, bool ephemeral, 
         (void) snprintf(env->id, sizeof(env->id), "%s", id);
         free(env->workspace);
         free(env->policy_key);
-        env->spare_dir = env->dir;
+        env->spare.dir = env->dir;
         env->dir = TAKE_PTR(dir);
         env->workspace = TAKE_PTR(workspace);
         env->policy_key = TAKE_PTR(key);
-        env->on_disk = false;
+        env->disk.present = false;
         env->owner = owner;
-        env->spare = false;
+        env->spare.pooled = false;
         env->ephemeral = ephemeral;
         env->created = env->last_used = time(NULL);
         if (!uv_is_closing((uv_handle_t *) &w->spare_timer))
@@ -98,26 +98,26 @@ brig_env *brig__env_adopt_spare(brig_worker *w, const char *id, bool ephemeral, 
 
 /* Removes the directory of a spare whose adoption failed once its jail is gone. */
 void brig__env_spare_dir_gone(brig_env *env) {
-        if (!env->spare_leftover || env->state != BRIG_ENV_STOPPED)
+        if (!env->spare.leftover || env->state != BRIG_ENV_STOPPED)
                 return;
-        brig__env_remove_dir(env->w, env->spare_leftover);
-        free(env->spare_leftover);
-        env->spare_leftover = NULL;
+        brig__env_remove_dir(env->w, env->spare.leftover);
+        free(env->spare.leftover);
+        env->spare.leftover = NULL;
 }
 
 void brig__env_adopted(brig_env *env, const brig_error *err) {
         if (err) {
                 /* The spare's jail goes with its directory; the next call creates the environment anew. */
-                log_warning("environment %s from spare '%s': %s", env->id, env->spare_dir, err->msg);
-                free(env->spare_leftover);
-                env->spare_leftover = TAKE_PTR(env->spare_dir);
+                log_warning("environment %s from spare '%s': %s", env->id, env->spare.dir, err->msg);
+                free(env->spare.leftover);
+                env->spare.leftover = TAKE_PTR(env->spare.dir);
                 brig_env_stop(env);
                 brig__env_spare_dir_gone(env);
                 return;
         }
-        free(env->spare_dir);
-        env->spare_dir = NULL;
-        brig_cgroup_rename(&env->cg, env->id);
+        free(env->spare.dir);
+        env->spare.dir = NULL;
+        brig_cgroup_rename(&env->limits.cg, env->id);
         if (!env->destroyed)
                 brig__env_audit(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
 }
