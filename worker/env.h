@@ -26,6 +26,10 @@
  * every command of the environment on brigd's request (sandbox/jailctl.h), so calls share files, /tmp,
  * background processes and loopback, and cost a fork and an exec, not a jail. A holder dies with
  * the worker; after a restart the environment is started again, with its workspace, on first use.
+ * The parts, each a file and a sub-struct of brig_env: the registry (env_registry.c: attach, detach, find,
+ * names, slots), the on-disk store (env_disk.c: meta.json, preparation, quarantine, loading at start-up;
+ * `disk`), the holder (env_holder.c: start, stop, waiters; `holder`), the spare pool (env_spares.c;
+ * `spare`) and the limits (cgroups, workspace quota: env_quota.c; `limits`); env.c is the lifecycle core.
  * Loop thread only. */
 
 typedef struct brig_worker brig_worker;
@@ -183,7 +187,8 @@ void brig_envs_stop_all(brig_worker *w);
 /* Work on the thread pool for env starts and ends: a destroyed environment is freed only after. */
 void brig__env_hold(brig_env *env);
 void brig__env_release(brig_env *env);
-/* The directory of an environment adopted from a spare took its name (err NULL), or could not (env.c). */
+/* The directory of an environment adopted from a spare took its name (err NULL), or could not
+ * (env_spares.c). */
 void brig__env_adopted(brig_env *env, const brig_error *err);
 /* Frees the registry once the loop has ended (every handle closed). */
 void brig_envs_free_all(brig_worker *w);

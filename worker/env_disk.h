@@ -25,7 +25,7 @@ typedef struct brig_env_prepare_waiter {
 
 typedef struct brig_env_prepare {
         bool running;       /* a job is on the thread pool (it holds the environment) */
-        bool start_waiting; /* brig_env_ensure_running() waits for it (env.c) */
+        bool start_waiting; /* brig_env_ensure_running() waits for it (env_holder.c) */
         bool leftover;      /* a failed creation could not remove its directory: the next one does first */
         brig_env_prepare_waiter *waiters;
 } brig_env_prepare;

@@ -46,28 +46,49 @@ static void fire_waiters(brig_env *env, const brig_error *err) {
 
 static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata);
 
+/* Its holder is still going away: nothing can run in it, nor can it start yet. */
+static bool going_away(const brig_env *env) {
+        return env->holder.stopping ||
+               (env->state == BRIG_ENV_STOPPED && !brig_handles_none(&env->holder.handles));
+}
+
+/* Appends list to the waiters at *tail. */
+static void waiters_append(brig_env_waiter **tail, brig_env_waiter *list) {
+        while (*tail)
+                tail = &(*tail)->next;
+        *tail = list;
+}
+
+/* The answer to calls waiting for an environment that is destroyed or stopped with the worker. */
+static void gone_error(const brig_env *env, brig_error *err) {
+        (void) brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s", env->id,
+                              env->destroyed ? "destroyed" : "stopped with the worker");
+}
+
+/* Starts it for its waiters unless a start is under way: its preparation on disk first. */
+static void start(brig_env *env) {
+        if (env->state == BRIG_ENV_STARTING || env->disk.prepare.start_waiting)
+                return;
+        env->disk.prepare.start_waiting = true;
+        brig__env_prepare(env, prepared_cb, NULL);
+}
+
 /* The last holder handle is closed: calls that came while it stopped get a new start (or, when the
  * environment or the worker is going away, an answer saying so). */
 static void restart_after_stop(brig_env *env) {
-        brig_env_waiter *list = env->holder.restart_waiters, **tail = &env->holder.waiters;
+        brig_env_waiter *list = env->holder.restart_waiters;
         brig_error err = BRIG_ERROR_INIT;
 
         if (!list)
                 return;
         env->holder.restart_waiters = NULL;
         if (env->destroyed || env->w->stopping) {
-                (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s",
-                                      env->id, env->destroyed ? "destroyed" : "stopped with the worker");
+                gone_error(env, &err);
                 brig__env_free_waiters(list, env, &err);
                 return;
         }
-        while (*tail)
-                tail = &(*tail)->next;
-        *tail = list;
-        if (env->state == BRIG_ENV_STARTING || env->disk.prepare.start_waiting)
-                return;
-        env->disk.prepare.start_waiting = true;
-        brig__env_prepare(env, prepared_cb, NULL);
+        waiters_append(&env->holder.waiters, list);
+        start(env);
 }
 
 /* The holder's handles are closed: it may start again, and a destroyed environment may go. */
@@ -384,16 +405,11 @@ static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
                 fire_waiters(env, qerr);
         else if (env->destroyed || env->w->stopping) {
                 /* A set-up that ends after brig_envs_stop_all() must not start a holder nobody stops. */
-                (void) brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was %s",
-                                      env->id, env->destroyed ? "destroyed" : "stopped with the worker");
+                gone_error(env, &err);
                 fire_waiters(env, &err);
-        } else if (env->holder.stopping ||
-                   (env->state == BRIG_ENV_STOPPED && !brig_handles_none(&env->holder.handles))) {
+        } else if (going_away(env)) {
                 /* It stopped while being prepared: start anew once it has. */
-                brig_env_waiter **tail = &env->holder.restart_waiters;
-                while (*tail)
-                        tail = &(*tail)->next;
-                *tail = env->holder.waiters;
+                waiters_append(&env->holder.restart_waiters, env->holder.waiters);
                 env->holder.waiters = NULL;
         } else if (env->state == BRIG_ENV_RUNNING)
                 /* Adopted from a spare: its jail runs already. */
@@ -426,19 +442,14 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
         }
         wt->cb = cb;
         wt->userdata = userdata;
-        if (env->holder.stopping ||
-            (env->state == BRIG_ENV_STOPPED && !brig_handles_none(&env->holder.handles))) {
-                /* Its holder is still going away: nothing can run in it, nor can it start yet. */
+        if (going_away(env)) {
                 wt->next = env->holder.restart_waiters;
                 env->holder.restart_waiters = wt;
                 return;
         }
         wt->next = env->holder.waiters;
         env->holder.waiters = wt;
-        if (env->state == BRIG_ENV_STARTING || env->disk.prepare.start_waiting)
-                return;
-        env->disk.prepare.start_waiting = true;
-        brig__env_prepare(env, prepared_cb, NULL);
+        start(env);
 }
 
 void brig_env_stop(brig_env *env) {
