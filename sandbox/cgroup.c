@@ -305,6 +305,27 @@ int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret) {
         return brig_parse_u64(at, ret);
 }
 
+void brig_cgroup_rename(brig_cgroup *cg, const char *name) {
+        char prev_old[sizeof(cg->path[0])] = "";
+
+        for (int i = 0; i < _BRIG_CG_MAX; i++) {
+                char *p = cg->path[i], *slash = strrchr(p, '/');
+                char old[sizeof(cg->path[0])], path[sizeof(cg->path[0])];
+                if (!slash)
+                        continue;
+                memcpy(old, p, sizeof(old));
+                /* v2 lists one directory thrice: it moves once. */
+                if (i > 0 && strcmp(old, prev_old) == 0)
+                        memcpy(p, cg->path[i - 1], sizeof(old));
+                else {
+                        (void) snprintf(path, sizeof(path), "%.*s/%s", (int) (slash - p), p, name);
+                        if (rename(old, path) == 0)
+                                memcpy(p, path, sizeof(path));
+                }
+                memcpy(prev_old, old, sizeof(old));
+        }
+}
+
 int brig_cgroup_remove(brig_cgroup *cg) {
         int r = 0;
 

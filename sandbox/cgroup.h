@@ -53,6 +53,10 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
  * writes "0" to each moves itself, and all it will fork, into the group. Returns how many (0 without
  * cgroups); the caller closes them. */
 int brig_cgroup_open_procs(const brig_cgroup *cg, int fds[_BRIG_CG_MAX], brig_error *err);
+/* Renames the group to `name` (same parent) in each hierarchy that allows it: v1 does; v2 refuses every
+ * rename, so the group keeps its old name there. cg->path follows. Never fails: a group that keeps its
+ * name still works. Blocking (cgroupfs). */
+void brig_cgroup_rename(brig_cgroup *cg, const char *name);
 /* Out-of-memory kills so far in the group. */
 int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret);
 /* Closes oom_fd and removes the group's directories, each one that has no process left (a group is busy

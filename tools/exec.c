@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/handles.h"
 #include "common/json.h"
 #include "sandbox/jailctl.h"
 #include "tools/exec.h"
@@ -52,7 +53,7 @@ struct brig_exec {
         uv_timer_t timer, drain;
         uv_write_t in_req;
         bool has_in;
-        int open_handles;
+        brig_handles handles; /* counted as they are closed */
 
         bool exited, out_eof, err_eof, status_eof;
         bool paused, killed, timed_out, cancelled;
@@ -86,27 +87,30 @@ const char *brig_signal_name(int sig, char buf[16]) {
         return buf;
 }
 
-static void handle_closed_cb(uv_handle_t *h) {
-        brig_exec *e = h->data;
-        /* The stdin pipe may close long before the rest: free only once the call is over too. */
-        if (--e->open_handles == 0 && e->state == EXEC_DONE) {
-                brig_buf_done(&e->out_buf);
-                brig_buf_done(&e->err_buf);
-                free(e->stdin_data);
-                brig_jailctl_unref(e->control);
-                free(e);
-        }
+/* The stdin pipe may close long before the rest: free only once the call is over too. */
+static void exec_all_closed(void *userdata) {
+        brig_exec *e = userdata;
+
+        if (e->state != EXEC_DONE)
+                return;
+        brig_buf_done(&e->out_buf);
+        brig_buf_done(&e->err_buf);
+        free(e->stdin_data);
+        brig_jailctl_unref(e->control);
+        free(e);
 }
+
+BRIG_HANDLES_CLOSED_CB(handle_closed_cb, brig_exec, handles)
 
 static void close_handle(brig_exec *e, uv_handle_t *h) {
         if (uv_is_closing(h))
                 return;
         h->data = e;
-        e->open_handles++;
+        brig_handles_add(&e->handles, 1);
         uv_close(h, handle_closed_cb);
 }
 
-/* The last close frees e (handle_closed_cb). */
+/* The last close frees e (exec_all_closed()). */
 static void close_all(brig_exec *e) {
         close_handle(e, (uv_handle_t *) &e->out);
         close_handle(e, (uv_handle_t *) &e->err);
@@ -476,6 +480,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 close_pair(in);
                 return brig_error_oom(err);
         }
+        brig_handles_init(&e->handles, exec_all_closed, e);
         e->ctx = *ctx;
         e->ops = *ops;
         e->userdata = userdata;

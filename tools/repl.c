@@ -370,7 +370,7 @@ static brig_repl *repl_get(brig_repl_set *s, uv_loop_t *loop, const char *lang) 
                         r->lang = &languages[i];
                         (void) uv_timer_init(loop, &r->timer);
                         r->timer.data = r;
-                        s->open_handles++;
+                        brig_handles_add(&s->handles, 1);
                         r->next = s->list;
                         s->list = r;
                         return r;
@@ -472,15 +472,20 @@ int brig_repl_run(brig_repl_set *s, const brig_exec_context *ctx, const cJSON *a
 
 static void timer_closed_cb(uv_handle_t *h) {
         brig_repl *r = h->data;
-        const brig_process_hooks *hooks = &r->set->processes->hooks;
+        brig_handles_closed(&r->set->handles);
+}
 
-        r->set->open_handles--;
+/* The set may be freed now: the process table's idle hook says so to its owner. */
+static void set_all_closed(void *userdata) {
+        const brig_process_hooks *hooks = &((brig_repl_set *) userdata)->processes->hooks;
+
         if (hooks->idle)
                 hooks->idle(hooks->userdata);
 }
 
 void brig_repl_set_init(brig_repl_set *s, brig_process_table *processes) {
         *s = (brig_repl_set){.processes = processes};
+        brig_handles_init(&s->handles, set_all_closed, s);
 }
 
 void brig_repl_set_close(brig_repl_set *s) {

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "common/handles.h"
 #include "tools/exec.h"
 #include "tools/process.h"
 
@@ -27,7 +28,7 @@ typedef struct brig_repl brig_repl;
 typedef struct brig_repl_set {
         brig_process_table *processes; /* borrowed: where the interpreters run */
         brig_repl *list;
-        int open_handles; /* timers not closed yet: the set must not be freed before they are */
+        brig_handles handles; /* timers not closed yet: the set must not be freed before they are */
 } brig_repl_set;
 
 /* Called once with the result's structuredContent (owned by the callee) and whether it is an error. */
@@ -56,7 +57,8 @@ brig_process *brig_repl_process(const brig_repl *r);
 /* Interrupts the running request (SIGINT, then a kill if ignored); its callback still comes. */
 void brig_repl_interrupt(brig_repl *r);
 
-/* Closes the interpreters' timers (environment destroyed or worker stopping); each closed timer calls the
- * process table's idle hook. The structures are freed by brig_repl_set_free() once open_handles is 0. */
+/* Closes the interpreters' timers (environment destroyed or worker stopping); the last one closed calls
+ * the process table's idle hook. The structures are freed by brig_repl_set_free() once every handle is
+ * closed (brig_handles_none(&set->handles)). */
 void brig_repl_set_close(brig_repl_set *s);
 void brig_repl_set_free(brig_repl_set *s);

@@ -83,25 +83,23 @@ static uint64_t exec_id_of(const brig_env *env, pid_t pid) {
         return id;
 }
 
+/* Whether the call's command is the exec whose id key points to. */
+static bool call_runs_exec(const brig_call *call, const void *key) {
+        /* A repl call runs in its interpreter, a hidden background process. */
+        const brig_process *p = call->repl ? brig_repl_process(call->repl) : NULL;
+        const brig_exec *e = call->exec ? call->exec : p ? p->exec : NULL;
+
+        return e && brig_exec_id(e) == *(const uint64_t *) key;
+}
+
 brig_culprit brig__culprit_of(brig_env *env, pid_t pid) {
         uint64_t id = exec_id_of(env, pid);
         brig_culprit c = {0};
 
         if (id == 0)
                 return c;
-        for (brig_conn *conn = env->w->conns; conn; conn = conn->next) {
-                if (conn->env != env)
-                        continue;
-                for (brig_call *call = conn->calls; call; call = call->next) {
-                        /* A repl call runs in its interpreter, a hidden background process. */
-                        const brig_process *p = call->repl ? brig_repl_process(call->repl) : NULL;
-                        const brig_exec *e = call->exec ? call->exec : p ? p->exec : NULL;
-                        if (e && brig_exec_id(e) == id) {
-                                c.call = call;
-                                return c;
-                        }
-                }
-        }
+        if ((c.call = brig__worker_find_call(env->w, env, call_runs_exec, &id)))
+                return c;
         for (brig_process *p = env->processes.list; p; p = p->next)
                 if (p->exec && brig_exec_id(p->exec) == id) {
                         c.process = p;

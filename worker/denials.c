@@ -30,6 +30,7 @@
 #include <uv.h>
 
 #include "common/cleanup.h"
+#include "common/handles.h"
 #include "common/log.h"
 #include "sandbox/jailctl.h"
 #include "sandbox/seccomp_notify.h"
@@ -49,20 +50,21 @@ typedef struct brig_denials {
         uv_poll_t poll;
         uv_timer_t summary;
         int fd;
-        int open_handles;
+        brig_handles handles; /* poll, summary */
         int errno_ret;
         double tokens;
         uint64_t refilled_ms;
         uint64_t suppressed;
 } brig_denials;
 
-static void handle_closed_cb(uv_handle_t *h) {
-        brig_denials *d = h->data;
-        if (--d->open_handles == 0) {
-                brig_closep(&d->fd);
-                free(d);
-        }
+static void denials_all_closed(void *userdata) {
+        brig_denials *d = userdata;
+
+        brig_closep(&d->fd);
+        free(d);
 }
+
+BRIG_HANDLES_CLOSED_CB(handle_closed_cb, brig_denials, handles)
 
 static bool take_token(brig_denials *d) {
         uint64_t now = uv_now(d->env->w->loop);
@@ -182,7 +184,8 @@ void brig__denials_start(brig_env *env, int fd) {
         }
         (void) uv_timer_init(env->w->loop, &d->summary);
         d->poll.data = d->summary.data = d;
-        d->open_handles = 2;
+        brig_handles_init(&d->handles, denials_all_closed, d);
+        brig_handles_add(&d->handles, 2);
         (void) uv_poll_start(&d->poll, UV_READABLE | UV_DISCONNECT, poll_cb);
         env->denials = d;
 }

@@ -9,11 +9,13 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "common/handles.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/jailctl.h"
 #include "sandbox/plan.h"
 #include "tools/process.h"
 #include "tools/repl.h"
+#include "worker/audit_events.h"
 #include "worker/env_disk.h"
 #include "worker/env_quota.h"
 #include "worker/policies.h"
@@ -24,6 +26,10 @@
  * every command of the environment on brigd's request (sandbox/jailctl.h), so calls share files, /tmp,
  * background processes and loopback, and cost a fork and an exec, not a jail. A holder dies with
  * the worker; after a restart the environment is started again, with its workspace, on first use.
+ * The parts, each a file and a sub-struct of brig_env: the registry (env_registry.c: attach, detach, find,
+ * names, slots), the on-disk store (env_disk.c: meta.json, preparation, quarantine, loading at start-up;
+ * `disk`), the holder (env_holder.c: start, stop, waiters; `holder`), the spare pool (env_spares.c;
+ * `spare`) and the limits (cgroups, workspace quota: env_quota.c; `limits`); env.c is the lifecycle core.
  * Loop thread only. */
 
 typedef struct brig_worker brig_worker;
@@ -53,7 +59,52 @@ typedef struct brig_env_waiter {
         struct brig_env_waiter *next;
 } brig_env_waiter;
 
+/* The holder (env_holder.c): the brig-jail process whose init is the environment's pid 1, from its spawn
+ * until its handles are closed, and the calls waiting for it. */
+typedef struct brig_env_holder {
+        uv_process_t process;
+        uv_pipe_t status_pipe;
+        uv_timer_t start_timer; /* a start that is not running by then fails (worker's start_timeout_ms) */
+        brig_handles handles;   /* process, status_pipe, start_timer */
+        bool exited, status_eof;
+        brig_jail_status_reader status; /* read from status_pipe */
+        bool ready_seen;                /* the init said "ready"; running once its pid is known too */
+        brig_error start_error;
+        brig_env_waiter *waiters;
+        /* Asked to stop (idle, a failed adoption): until the process is gone and the handles are closed, a
+         * new call cannot run in it, nor can it start again. Calls arriving then wait in restart_waiters,
+         * and it starts anew for them once the handles are closed. */
+        bool stopping;
+        brig_env_waiter *restart_waiters;
+        bool restarted; /* lost with a previous worker: say so on the next call */
+} brig_env_holder;
+
+/* On disk (env_disk.c). */
+typedef struct brig_env_disk {
+        bool present;             /* its directory and metadata exist (else created on first use) */
+        bool quarantined;         /* found without readable metadata: listed, never attached */
+        char *quarantine_reason;  /* why its metadata could not be read */
+        bool remove_pending;      /* destroyed: its directory goes once nothing writes into it any more */
+        brig_env_prepare prepare; /* its preparation (worker/env_disk.h) */
+} brig_env_disk;
+
+/* The spare pool (env_spares.c). */
+typedef struct brig_env_spare {
+        bool pooled;    /* built ahead, unlisted, for a new environment to adopt (id ".spare-...") */
+        char *dir;      /* adopted from a spare: its directory until it has the environment's name */
+        char *leftover; /* a spare's directory that could not take the name: removed once stopped */
+} brig_env_spare;
+
+/* Resource limits beyond the jail's rlimits. */
+typedef struct brig_env_limits {
+        brig_cgroup cg;       /* while running; mode NONE when rlimits are the only limits */
+        brig_env_quota quota; /* how the workspace quota is enforced (worker/env_quota.h) */
+        uint64_t ws_bytes;    /* workspace usage as last measured (policies with a quota only) */
+        bool ws_measured;
+} brig_env_limits;
+
 struct brig_env {
+        /* In the registry (env_registry.c). */
         brig_worker *w;
         brig_env *next;
         char id[BRIG_ENV_ID_MAX + 1];
@@ -61,56 +112,35 @@ struct brig_env {
         unsigned slot;          /* as root: the environment's host uid/gid is the worker's base id + slot */
         brig_identity identity; /* host ids this environment's jail maps to */
         bool ephemeral;         /* unnamed: goes away with its last connection */
-        bool spare;             /* built ahead, unlisted, for a new environment to adopt (id ".spare-...") */
-        char *spare_dir;        /* adopted from a spare: its directory until it has the environment's name */
-        char *spare_leftover;   /* a spare's directory that could not take the name: removed once stopped */
         const brig_policy_entry *policy; /* borrowed from the worker's policy cache */
         char *policy_key;                /* as named at creation (a name, or a path for admins) */
         char *dir, *workspace;
         int64_t created, last_used; /* unix seconds */
-        bool on_disk;
-        bool restarted;          /* its holder was lost with a previous worker: say so on the next call */
-        bool quarantined;        /* found on disk without readable metadata: listed, never attached */
-        char *quarantine_reason; /* why its metadata could not be read */
+        int attached;               /* connections */
 
+        /* Lifecycle (env.c): freed once destroyed and nothing refers to it any more. */
         brig_env_state state;
-        uv_process_t holder;
-        uv_pipe_t holder_status;
-        int open_handles;
-        bool holder_exited, status_eof;
-        brig_jail_status_reader status; /* the holder's status pipe */
+        bool destroyed;
+        int holds;                /* work in flight that keeps a destroyed environment's memory */
+        unsigned calls_in_flight; /* admitted calls running here (worker/admission.c) */
+
+        brig_env_holder holder;
+        brig_env_disk disk;
+        brig_env_spare spare;
+        brig_env_limits limits;
+
+        /* While running, shared with the commands, the denial audit and the proxy. */
         pid_t init_pid;
         brig_jailctl *control; /* to the holder's init, the spawner of every command (sandbox/jailctl.h);
                                 * running commands hold references too */
         struct brig_denials *denials; /* audited seccomp denials while running (worker/denials.h) */
         struct brig_proxy *proxy;     /* the network proxy while running, proxy mode only (worker/proxy.h) */
-        bool ready_seen;              /* the init said "ready"; running once its pid is known too */
-        uv_timer_t start_timer; /* a start that is not running by then fails (worker's start_timeout_ms) */
-        brig_error start_error;
-        brig_env_waiter *waiters;
-        /* Asked to stop (idle, a failed adoption): until its holder is gone and the holder's handles are
-         * closed, a new call cannot run in it, nor can it start again. Calls arriving then wait in
-         * restart_waiters, and it starts anew for them once the handles are closed. */
-        bool stopping;
-        int holder_handles;
-        brig_env_waiter *restart_waiters;
 
-        int attached; /* connections */
-        bool destroyed;
-        bool remove_pending; /* destroyed: its directory goes once nothing writes into it any more */
-
+        /* What calls leave behind. */
         brig_process_table processes; /* background processes (tools/process.h) */
         brig_repl_set repls;          /* interpreters of the repl tool, among processes (tools/repl.h) */
-        brig_cgroup cg;               /* while running; mode NONE when rlimits are the only limits */
         struct wsjob *ws_queue;       /* file and history calls, the first one running (worker/toolpool.h) */
         struct brig_history *history; /* open on first use; touched only by the running ws_queue job */
-        uint64_t ws_bytes;            /* workspace usage as last measured (policies with a quota only) */
-        bool ws_measured;
-        int holds;                /* work in flight that keeps a destroyed environment's memory */
-        brig_env_quota quota;     /* how the workspace quota is enforced (worker/env_quota.h) */
-        brig_env_prepare prepare; /* its preparation on disk (worker/env_disk.h) */
-        /* Admitted calls running here (worker/admission.c). */
-        unsigned calls_in_flight;
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */
@@ -157,7 +187,19 @@ void brig_envs_stop_all(brig_worker *w);
 /* Work on the thread pool for env starts and ends: a destroyed environment is freed only after. */
 void brig__env_hold(brig_env *env);
 void brig__env_release(brig_env *env);
-/* The directory of an environment adopted from a spare took its name (err NULL), or could not (env.c). */
+/* The directory of an environment adopted from a spare took its name (err NULL), or could not
+ * (env_spares.c). */
 void brig__env_adopted(brig_env *env, const brig_error *err);
 /* Frees the registry once the loop has ended (every handle closed). */
 void brig_envs_free_all(brig_worker *w);
+
+/* Internals of the environment's parts (env*.c). */
+/* A new environment, registered (env_registry.h); NULL when out of memory. Nothing is on disk yet. */
+brig_env *brig__env_new(brig_worker *w, const char *id, uid_t owner, const char *policy_key,
+                        const brig_policy_entry *policy);
+/* Frees a destroyed environment once nothing refers to it any more (and removes its directory once nothing
+ * writes into it). */
+void brig__env_maybe_free(brig_env *env);
+/* Audits a state change of env (type: an environment.* event), with error when not NULL; spares are not
+ * audited. */
+void brig__env_audit(brig_env *env, brig_audit_type type, const char *error);

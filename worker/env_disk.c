@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
-/* An environment on disk: meta.json written whole and durably, and the gate that prepares an environment's
- * directory, workspace, first metadata and workspace quota on the thread pool before anything uses it. */
+/* An environment on disk: meta.json written whole and durably, the gate that prepares an environment's
+ * directory, workspace, first metadata and workspace quota on the thread pool before anything uses it,
+ * the removal of a directory, and, at start-up, the loading of what is on disk (quarantining what cannot be
+ * read). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,8 +16,12 @@
 #include "common/fs.h"
 #include "common/json.h"
 #include "common/log.h"
+#include "tools/process.h"
 #include "worker/env.h"
 #include "worker/env_disk.h"
+#include "worker/env_quota.h"
+#include "worker/env_registry.h"
+#include "worker/env_spares.h"
 #include "worker/worker.h"
 
 /* meta.json is what makes a directory an environment: written whole (a temporary file, fsync, rename,
@@ -103,7 +110,7 @@ int brig__env_meta_update(brig_env *env, brig_error *err) {
         meta_work *mw;
 
         /* A spare has no identity to keep: a worker that dies leaves it for the next one to remove. */
-        if (env->spare || env->quarantined)
+        if (env->spare.pooled || env->disk.quarantined)
                 return 0;
         mw = calloc(1, sizeof(*mw));
         if (!mw || !(mw->dir = strdup(env->dir)) || !(mw->text = brig__env_meta_text(env))) {
@@ -131,7 +138,8 @@ int brig__env_quarantined_error(const brig_env *env, brig_error *err) {
                 "environment \"%s\" is quarantined: its directory '%s' has no readable metadata "
                 "(%s); it is never adopted: an operator must inspect it and remove it "
                 "(`brig env rm %s` as root) before the name can be used again",
-                env->id, env->dir, env->quarantine_reason ? env->quarantine_reason : "missing", env->id);
+                env->id, env->dir, env->disk.quarantine_reason ? env->disk.quarantine_reason : "missing",
+                env->id);
 }
 
 /* --- the gate ----------------------------------------------------------------------------------------- */
@@ -251,9 +259,9 @@ static void prepare_work_cb(uv_work_t *req) {
 }
 
 static void fire(brig_env *env, const brig_error *err) {
-        brig_env_prepare_waiter *list = env->prepare.waiters;
+        brig_env_prepare_waiter *list = env->disk.prepare.waiters;
 
-        env->prepare.waiters = NULL;
+        env->disk.prepare.waiters = NULL;
         while (list) {
                 brig_env_prepare_waiter *next = list->next;
                 list->cb(env, err, list->userdata);
@@ -278,23 +286,23 @@ static void prepare_after_cb(uv_work_t *req, int status) {
         brig_error err = BRIG_ERROR_INIT;
         int r = j->r;
 
-        env->prepare.running = false;
+        env->disk.prepare.running = false;
         if (j->create)
-                env->prepare.leftover = j->leftover;
+                env->disk.prepare.leftover = j->leftover;
         if (status < 0 && r >= 0)
                 r = brig_error_set(&j->err, status, BRIG_KIND_INTERNAL, "environment preparation cancelled");
         if (r < 0) {
                 err = j->err;
                 log_warning("%s", err.msg);
         } else
-                env->on_disk = true;
+                env->disk.present = true;
         if (j->spare_dir)
                 brig__env_adopted(env, r < 0 ? &err : NULL);
         if (r >= 0 && j->quota)
                 r = brig__env_quota_setup_apply(env, &j->qs, &err);
         if (env->destroyed) {
                 /* Destroyed meanwhile: its directory goes once the hold below is released. */
-                env->remove_pending = env->on_disk;
+                env->disk.remove_pending = env->disk.present;
                 if (r >= 0)
                         r = brig_error_set(&err, -ENOENT, BRIG_KIND_NOT_FOUND,
                                            "environment \"%s\" was destroyed", env->id);
@@ -314,15 +322,15 @@ static int start_job(brig_env *env, brig_error *err) {
         j->env = env;
         j->err = (brig_error) BRIG_ERROR_INIT;
         (void) snprintf(j->id, sizeof(j->id), "%s", env->id);
-        j->create = !env->on_disk && !env->spare_dir;
-        j->leftover = env->prepare.leftover;
+        j->create = !env->disk.present && !env->spare.dir;
+        j->leftover = env->disk.prepare.leftover;
         j->chown = id->root;
         j->uid = id->uid_outside;
         j->gid = id->gid_outside;
         if (!(j->dir = strdup(env->dir)) || !(j->workspace = strdup(env->workspace)) ||
-            (!env->on_disk && !env->spare && !(j->meta = brig__env_meta_text(env))) ||
-            (env->spare_dir &&
-             (!(j->spare_dir = strdup(env->spare_dir)) || !(j->envs_dir = strdup(env->w->envs_dir)))) ||
+            (!env->disk.present && !env->spare.pooled && !(j->meta = brig__env_meta_text(env))) ||
+            (env->spare.dir &&
+             (!(j->spare_dir = strdup(env->spare.dir)) || !(j->envs_dir = strdup(env->w->envs_dir)))) ||
             brig__env_quota_setup_init(env, &j->qs, &j->quota) < 0) {
                 job_free(j);
                 return brig_error_oom(err);
@@ -333,20 +341,20 @@ static int start_job(brig_env *env, brig_error *err) {
                                       "environment \"%s\": queue preparation: %s", env->id, uv_strerror(r));
         }
         brig__env_hold(env);
-        env->prepare.running = true;
+        env->disk.prepare.running = true;
         return 0;
 }
 
 bool brig__env_prepared(const brig_env *env) {
-        return !env->quarantined && env->on_disk &&
-               (env->quota.mode != BRIG_ENV_QUOTA_UNSET || !env->policy);
+        return !env->disk.quarantined && env->disk.present &&
+               (env->limits.quota.mode != BRIG_ENV_QUOTA_UNSET || !env->policy);
 }
 
 void brig__env_prepare(brig_env *env, brig_env_prepared_cb cb, void *userdata) {
         brig_error err = BRIG_ERROR_INIT;
         brig_env_prepare_waiter *wt, **tail;
 
-        if (env->quarantined) {
+        if (env->disk.quarantined) {
                 (void) brig__env_quarantined_error(env, &err);
                 cb(env, &err, userdata);
                 return;
@@ -369,19 +377,156 @@ void brig__env_prepare(brig_env *env, brig_env_prepared_cb cb, void *userdata) {
         }
         wt->cb = cb;
         wt->userdata = userdata;
-        for (tail = &env->prepare.waiters; *tail; tail = &(*tail)->next)
+        for (tail = &env->disk.prepare.waiters; *tail; tail = &(*tail)->next)
                 ;
         *tail = wt;
-        if (env->prepare.running)
+        if (env->disk.prepare.running)
                 return;
         if (start_job(env, &err) < 0)
                 fire(env, &err);
 }
 
 void brig__env_prepare_free(brig_env *env) {
-        for (brig_env_prepare_waiter *wt = env->prepare.waiters, *next; wt; wt = next) {
+        for (brig_env_prepare_waiter *wt = env->disk.prepare.waiters, *next; wt; wt = next) {
                 next = wt->next;
                 free(wt);
         }
-        env->prepare.waiters = NULL;
+        env->disk.prepare.waiters = NULL;
+}
+
+/* --- removal and start-up ------------------------------------------------------------------------------ */
+
+#define META_MAX_BYTES 65536
+
+typedef struct rm_work {
+        uv_work_t req;
+        char *path;
+        int r;
+} rm_work;
+
+static void rm_work_cb(uv_work_t *req) {
+        rm_work *rw = (rm_work *) req;
+        rw->r = brig__env_rm_dir(rw->path);
+}
+
+static void rm_after_cb(uv_work_t *req, int status) {
+        rm_work *rw = (rm_work *) req;
+        if (status == 0 && rw->r < 0)
+                (void) log_warning_errno(rw->r, "remove '%s': %m, ignoring", rw->path);
+        free(rw->path);
+        free(rw);
+}
+
+/* Removal may be large (a whole workspace): on the thread pool. */
+void brig__env_remove_dir(brig_worker *w, const char *path) {
+        rm_work *rw = calloc(1, sizeof(*rw));
+        if (!rw || !(rw->path = strdup(path))) {
+                free(rw);
+                return;
+        }
+        if (uv_queue_work(w->loop, &rw->req, rm_work_cb, rm_after_cb) < 0) {
+                free(rw->path);
+                free(rw);
+        }
+}
+
+/* A directory that looks like an environment but whose metadata cannot be read (a full disk when it was
+ * written, damage, a crash from before metadata was written first) belongs to nobody we can name: it is
+ * listed (to root: owner 0) as "quarantined" and refused to every attach, whatever the policy or owner, so
+ * its workspace is never handed to a new environment of the same name. `brig env rm` removes it. */
+static int quarantine(brig_worker *w, const char *id, const char *why) {
+        brig_env *env = brig__env_new(w, id, 0, "", NULL);
+        struct stat st;
+
+        if (!env || !(env->disk.quarantine_reason = strdup(why)))
+                return -ENOMEM;
+        log_warning("environment directory '%s': unreadable metadata (%s): quarantined, never adopted; "
+                    "inspect it and remove it with `brig env rm %s`",
+                    env->dir, why, id);
+        env->disk.quarantined = true;
+        env->disk.present = true;
+        env->slot = 0;
+        brig__env_set_identity(env);
+        if (stat(env->dir, &st) == 0)
+                env->created = env->last_used = st.st_mtime;
+        return 0;
+}
+
+int brig_envs_load(brig_worker *w, brig_error *err) {
+        DIR *d = opendir(w->envs_dir);
+        struct dirent *de;
+
+        if (!d)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open '%s'", w->envs_dir);
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *meta = NULL, *dir = NULL, *text = NULL;
+                _cleanup_json_ cJSON *o = NULL;
+                brig_error e2 = BRIG_ERROR_INIT;
+                const brig_policy_entry *policy = NULL;
+                const char *policy_key = NULL;
+                uint64_t owner = 0, created = 0, last = 0, slot = 0;
+                bool ephemeral = false;
+
+                if (strncmp(de->d_name, BRIG_ENV_SPARE_PREFIX, strlen(BRIG_ENV_SPARE_PREFIX)) == 0) {
+                        _cleanup_free_ char *leftover = NULL;
+                        if (asprintf(&leftover, "%s/%s", w->envs_dir, de->d_name) >= 0)
+                                (void) brig__env_rm_dir(leftover);
+                        continue;
+                }
+                if (brig_env_id_check(de->d_name, NULL) < 0)
+                        continue;
+                if (asprintf(&dir, "%s/%s", w->envs_dir, de->d_name) < 0 ||
+                    asprintf(&meta, "%s/meta.json", dir) < 0) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                text = malloc(META_MAX_BYTES + 1);
+                int fd = open(meta, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                ssize_t n = fd >= 0 && text ? read(fd, text, META_MAX_BYTES) : -1;
+                if (fd >= 0)
+                        close(fd);
+                if (n <= 0 || brig_json_parse(text, (size_t) n, &o, &e2) < 0 ||
+                    brig_json_get_u64(o, "", "owner_uid", UINT32_MAX - 1, &owner, &e2) < 0 ||
+                    brig_json_get_string(o, "", "policy", true, &policy_key, &e2) < 0 ||
+                    brig_json_get_bool(o, "", "ephemeral", &ephemeral, &e2) < 0 ||
+                    brig_json_get_u64(o, "", "created", UINT64_C(1) << 52, &created, &e2) < 0 ||
+                    brig_json_get_u64(o, "", "last_used", UINT64_C(1) << 52, &last, &e2) < 0 ||
+                    brig_json_get_u64(o, "", "slot", BRIG_ENV_SLOTS - 1, &slot, &e2) < 0) {
+                        if (quarantine(w, de->d_name, e2.msg[0] ? e2.msg : "missing") < 0) {
+                                closedir(d);
+                                return -ENOMEM;
+                        }
+                        continue;
+                }
+                if (ephemeral) {
+                        /* An unnamed environment outlived its worker: nobody can name it to come back. */
+                        (void) brig__env_rm_dir(dir);
+                        continue;
+                }
+                if (brig_policies_get(&w->policies, policy_key, true, &policy, &e2) < 0) {
+                        log_warning("environment '%s': %s; it stays on disk but cannot start", de->d_name,
+                                    e2.msg);
+                        policy = NULL;
+                }
+                brig_env *env = brig__env_new(w, de->d_name, (uid_t) owner, policy_key, policy);
+                if (!env) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                env->created = (int64_t) created;
+                env->last_used = (int64_t) last;
+                /* Its files belong to the id it was created with. */
+                env->slot = (unsigned) slot;
+                brig__env_set_identity(env);
+                env->disk.present = true;
+                env->holder.restarted = true;
+                /* Its processes ended with the previous worker; their descriptions and output remain. */
+                int r = brig_process_table_load(&env->processes);
+                if (r < 0) {
+                        closedir(d);
+                        return r;
+                }
+        }
+        closedir(d);
+        return 0;
 }

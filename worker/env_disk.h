@@ -13,6 +13,7 @@
  * milliseconds, an image's mkfs far more). Loop thread only, but for brig__env_meta_write(). */
 
 typedef struct brig_env brig_env;
+typedef struct brig_worker brig_worker;
 
 typedef void (*brig_env_prepared_cb)(brig_env *env, const brig_error *err, void *userdata);
 
@@ -24,7 +25,7 @@ typedef struct brig_env_prepare_waiter {
 
 typedef struct brig_env_prepare {
         bool running;       /* a job is on the thread pool (it holds the environment) */
-        bool start_waiting; /* brig_env_ensure_running() waits for it (env.c) */
+        bool start_waiting; /* brig_env_ensure_running() waits for it (env_holder.c) */
         bool leftover;      /* a failed creation could not remove its directory: the next one does first */
         brig_env_prepare_waiter *waiters;
 } brig_env_prepare;
@@ -51,6 +52,9 @@ int brig__env_meta_write(const char *dir, const char *text, const void *tag);
 /* Updates an existing environment's metadata (its last use) on the thread pool; one that fails leaves the
  * previous, complete file in place (logged). Spares and quarantined environments have none to update. */
 int brig__env_meta_update(brig_env *env, brig_error *err);
+
+/* Removes a directory (an environment's, a spare's) on the thread pool, logging a failure. Loop thread. */
+void brig__env_remove_dir(brig_worker *w, const char *path);
 
 /* The refusal of every attach to, and use of, a quarantined environment. Returns the code. */
 int brig__env_quarantined_error(const brig_env *env, brig_error *err);

@@ -51,7 +51,7 @@ int brig__env_quota_setup_init(brig_env *env, brig_env_quota_setup *s, bool *ret
 
         *s = (brig_env_quota_setup){.err = BRIG_ERROR_INIT};
         *ret_needed = false;
-        if (env->quota.mode != BRIG_ENV_QUOTA_UNSET || !p)
+        if (env->limits.quota.mode != BRIG_ENV_QUOTA_UNSET || !p)
                 return 0;
         if (asprintf(&s->image, "%s/" BRIG_WSIMAGE_NAME, env->dir) < 0) {
                 s->image = NULL;
@@ -146,13 +146,13 @@ int brig__env_quota_setup_apply(brig_env *env, brig_env_quota_setup *s, brig_err
                 *err = s->err;
                 return log_error_errno(s->r, "%s", s->err.msg);
         }
-        env->quota.mode = s->mode;
+        env->limits.quota.mode = s->mode;
         if (s->mode == BRIG_ENV_QUOTA_HARD) {
-                env->quota.bytes = s->got_bytes;
+                env->limits.quota.bytes = s->got_bytes;
                 log_info("environment %s: hard workspace quota of %llu bytes", env->id,
                          (unsigned long long) s->got_bytes);
         } else if (s->mode == BRIG_ENV_QUOTA_SOFT) {
-                (void) snprintf(env->quota.reason, sizeof(env->quota.reason), "%s", s->reason);
+                (void) snprintf(env->limits.quota.reason, sizeof(env->limits.quota.reason), "%s", s->reason);
                 if (s->bytes)
                         log_info("environment %s: soft workspace quota: %s", env->id, s->reason);
         }
@@ -167,7 +167,7 @@ void brig__env_quota_setup_done(brig_env_quota_setup *s) {
 
 bool brig__env_quota_describe(const brig_env *env, cJSON *o) {
         const brig_policy *p = env->policy ? env->policy->policy : NULL;
-        const brig_env_quota *q = &env->quota;
+        const brig_env_quota *q = &env->limits.quota;
         uint64_t bytes = q->mode == BRIG_ENV_QUOTA_HARD ? q->bytes : p ? p->filesystem.quota : 0;
         const char *mode, *reason = NULL;
 

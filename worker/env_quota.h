@@ -60,8 +60,8 @@ int brig__env_quota_setup_init(brig_env *env, brig_env_quota_setup *s, bool *ret
 /* Decides and sets up: creates and mounts the image where the policy and host allow it (blocking: any
  * thread but the loop's). The workspace must exist. */
 void brig__env_quota_setup_run(brig_env_quota_setup *s);
-/* Applies the outcome to env->quota and logs it; a workspace that cannot be used (a policy whose quota
- * must be hard on a host that cannot, an image that does not mount) returns the error. Loop thread. */
+/* Applies the outcome to env->limits.quota and logs it; a workspace that cannot be used (a policy whose
+ * quota must be hard on a host that cannot, an image that does not mount) returns the error. Loop thread. */
 int brig__env_quota_setup_apply(brig_env *env, brig_env_quota_setup *s, brig_error *err);
 void brig__env_quota_setup_done(brig_env_quota_setup *s);
 

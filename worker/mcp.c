@@ -542,8 +542,8 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
                 call_end_early(call, err);
                 return;
         }
-        if (env->restarted) {
-                env->restarted = false;
+        if (env->holder.restarted) {
+                env->holder.restarted = false;
                 call->restarted_notice = true;
         }
         if (call->args.background) {
@@ -585,14 +585,14 @@ static bool over_quota(brig_conn *c, const brig_rpc_msg *m, const brig_tool *t) 
         char msg[320], used[64];
 
         if (!(t->flags & BRIG_TOOL_GROWS) || !pol->filesystem.quota ||
-            c->env->quota.mode == BRIG_ENV_QUOTA_HARD || !c->env->ws_measured ||
-            c->env->ws_bytes <= pol->filesystem.quota)
+            c->env->limits.quota.mode == BRIG_ENV_QUOTA_HARD || !c->env->limits.ws_measured ||
+            c->env->limits.ws_bytes <= pol->filesystem.quota)
                 return false;
-        if (c->env->ws_bytes == UINT64_MAX)
+        if (c->env->limits.ws_bytes == UINT64_MAX)
                 (void) snprintf(used, sizeof(used), "could not be measured (too deep or unreadable)");
         else
                 (void) snprintf(used, sizeof(used), "uses %llu bytes",
-                                (unsigned long long) c->env->ws_bytes);
+                                (unsigned long long) c->env->limits.ws_bytes);
         (void) snprintf(msg, sizeof(msg),
                         "the workspace %s, over the quota of %llu set by policy \"%.64s\": remove "
                         "files first (remove, the read tools and the process tools still work)",
@@ -821,7 +821,8 @@ static void handle_env_list(brig_conn *c, const brig_rpc_msg *m) {
                 return;
         }
         for (brig_env *e = c->w->envs; e; e = e->next)
-                if (may_manage(c, e) && !e->spare && !(e->ephemeral && !e->on_disk && e != c->env))
+                if (may_manage(c, e) && !e->spare.pooled &&
+                    !(e->ephemeral && !e->disk.present && e != c->env))
                         cJSON_AddItemToArray(arr, brig_env_describe(e, false));
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
 }

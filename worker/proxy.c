@@ -181,17 +181,12 @@ static usage *usage_get(brig_proxy *p, uint64_t call_id) {
         return u;
 }
 
+static bool call_has_id(const brig_call *call, const void *key) {
+        return call->call_id == *(const uint64_t *) key;
+}
+
 static brig_call *find_call(brig_env *env, uint64_t call_id) {
-        if (call_id == 0)
-                return NULL;
-        for (brig_conn *conn = env->w->conns; conn; conn = conn->next) {
-                if (conn->env != env)
-                        continue;
-                for (brig_call *call = conn->calls; call; call = call->next)
-                        if (call->call_id == call_id)
-                                return call;
-        }
-        return NULL;
+        return call_id ? brig__worker_find_call(env->w, env, call_has_id, &call_id) : NULL;
 }
 
 /* Attribution (see the theory of operation). */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/handles.h"
 #include "worker/proxy_relay.h"
 
 #define MAX_ROUNDS 16 /* splices per direction per event, so other connections get their turn */
@@ -31,7 +32,7 @@ struct brig_proxy_relay {
         int fd[2]; /* 0: client, 1: upstream */
         int events[2];
         dir d[2];
-        int open_handles;
+        brig_handles handles; /* the polls: r is freed once both are closed */
         bool closing, finished;
         brig_proxy_relay_bytes_cb bytes_cb;
         brig_proxy_relay_done_cb done_cb;
@@ -48,11 +49,11 @@ static void relay_free(brig_proxy_relay *r) {
         free(r);
 }
 
-static void poll_closed_cb(uv_handle_t *h) {
-        brig_proxy_relay *r = h->data;
-        if (--r->open_handles == 0)
-                relay_free(r);
+static void relay_all_closed(void *userdata) {
+        relay_free(userdata);
 }
+
+BRIG_HANDLES_CLOSED_CB(poll_closed_cb, brig_proxy_relay, handles)
 
 void brig_proxy_relay_close(brig_proxy_relay *r) {
         if (!r || r->closing)
@@ -207,6 +208,7 @@ int brig_proxy_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, cons
                 (void) close(upstream_fd);
                 return -ENOMEM;
         }
+        brig_handles_init(&r->handles, relay_all_closed, r);
         r->fd[0] = client_fd;
         r->fd[1] = upstream_fd;
         r->bytes_cb = bytes_cb;
@@ -237,7 +239,6 @@ int brig_proxy_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, cons
         for (int i = 0; i < 2; i++) {
                 if ((e = uv_poll_init_socket(loop, &r->poll[i], r->fd[i])) < 0) {
                         if (i == 1) {
-                                r->open_handles = 1;
                                 r->closing = true;
                                 uv_close((uv_handle_t *) &r->poll[0], poll_closed_cb);
                         } else
@@ -245,8 +246,8 @@ int brig_proxy_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, cons
                         return e;
                 }
                 r->poll[i].data = r;
+                brig_handles_add(&r->handles, 1);
         }
-        r->open_handles = 2;
         *ret = r;
         run(r);
         return 0;

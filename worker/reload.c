@@ -42,7 +42,7 @@ static void reload_done(uv_work_t *req, int status) {
                 /* Spares built with a policy that is no longer the default would never be adopted. */
                 for (brig_env *e = w->envs, *next; e; e = next) {
                         next = e->next;
-                        if (e->spare && !e->destroyed && e->policy != w->default_policy)
+                        if (e->spare.pooled && !e->destroyed && e->policy != w->default_policy)
                                 brig_env_destroy(e);
                 }
                 brig_spares_fill(w);

@@ -182,8 +182,8 @@ static void after_cb(uv_work_t *req, int status) {
                                       : brig_history_result_text(j->tool, j->res.sc);
         }
         if (j->measured) {
-                env->ws_bytes = j->ws_bytes;
-                env->ws_measured = true;
+                env->limits.ws_bytes = j->ws_bytes;
+                env->limits.ws_measured = true;
         }
         env->ws_queue = j->next;
         if (j->snapshot_only && j->snapshot_after)
@@ -253,7 +253,7 @@ static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64
         j->fsuid = env->identity.uid_outside;
         j->fsgid = env->identity.gid_outside;
         /* A hard quota is the filesystem's to enforce (worker/env_quota.h): nothing to measure. */
-        j->measure = p->filesystem.quota > 0 && env->quota.mode != BRIG_ENV_QUOTA_HARD;
+        j->measure = p->filesystem.quota > 0 && env->limits.quota.mode != BRIG_ENV_QUOTA_HARD;
         j->hopts = (brig_history_options){
                 .exclude = p->history.exclude,
                 .max_file_size = p->history.max_file_size,

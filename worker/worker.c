@@ -41,6 +41,18 @@ bool brig__worker_is_admin(const brig_worker *w, uid_t uid) {
         return false;
 }
 
+brig_call *brig__worker_find_call(brig_worker *w, const brig_env *env, brig_call_match_fn match,
+                                  const void *key) {
+        for (brig_conn *conn = w->conns; conn; conn = conn->next) {
+                if (conn->env != env)
+                        continue;
+                for (brig_call *call = conn->calls; call; call = call->next)
+                        if (match(call, key))
+                                return call;
+        }
+        return NULL;
+}
+
 static int check_helper(const char *path, brig_error *err) {
         if (access(path, X_OK) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_NOT_FOUND, "jail helper '%s'", path);

@@ -227,6 +227,11 @@ void brig_worker_reload(brig_worker *w);
 /* Audits an event; on failure logs once and returns the error (callers refuse the call). */
 int brig__worker_audit(brig_worker *w, cJSON *event);
 bool brig__worker_is_admin(const brig_worker *w, uid_t uid);
+/* The first call running in env, on any of its connections, for which match(call, key) holds; NULL if
+ * none. Borrowed: valid until the loop runs again. */
+typedef bool (*brig_call_match_fn)(const brig_call *call, const void *key);
+brig_call *brig__worker_find_call(brig_worker *w, const brig_env *env, brig_call_match_fn match,
+                                  const void *key);
 
 /* conn.c */
 void brig__conn_accept(brig_worker *w);

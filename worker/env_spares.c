@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/* The spare pool: environments of the default policy built ahead, and their adoption by new ones. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/random.h>
+
+#include "common/cleanup.h"
+#include "common/log.h"
+#include "tools/process.h"
+#include "worker/audit_events.h"
+#include "worker/env.h"
+#include "worker/env_spares.h"
+#include "worker/worker.h"
+
+/* Building an environment's jail costs several plain fork+execs (namespaces, a network namespace, mounts).
+ * brigd keeps `spares` environments of its default policy built ahead, unnamed and unlisted; a new
+ * environment of that policy adopts one: its directory is renamed (the jail's workspace bind follows the
+ * directory, not its name), and so are its cgroups where the hierarchy allows (v1; v2 keeps the spare's
+ * name), and a replacement is built shortly after. */
+
+#define SPARE_DELAY_MS 20 /* after an adoption: the first call goes first */
+#define SPARE_RETRY_S 60  /* after a spare failed to start */
+
+static void spare_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
+        (void) userdata;
+        if (!err || !env->spare.pooled)
+                return;
+        log_warning("spare environment: %s; retrying in %d s", err->msg, SPARE_RETRY_S);
+        env->w->spare_failed_at = time(NULL);
+        brig_env_destroy(env);
+}
+
+void brig_spares_fill(brig_worker *w) {
+        unsigned have = 0;
+
+        if (w->stopping || !w->default_policy ||
+            (w->spare_failed_at && time(NULL) - w->spare_failed_at < SPARE_RETRY_S))
+                return;
+        for (const brig_env *e = w->envs; e; e = e->next)
+                have += e->spare.pooled && !e->destroyed;
+        while (have < w->spares_wanted && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
+                uint8_t rnd[6];
+                char id[32];
+                if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                        return;
+                (void) snprintf(id, sizeof(id), BRIG_ENV_SPARE_PREFIX "%02x%02x%02x%02x%02x%02x", rnd[0],
+                                rnd[1], rnd[2], rnd[3], rnd[4], rnd[5]);
+                brig_env *env = brig__env_new(w, id, getuid(), w->default_policy->name, w->default_policy);
+                if (!env)
+                        return;
+                env->spare.pooled = env->ephemeral = true;
+                have++;
+                brig_env_ensure_running(env, spare_ready_cb, NULL);
+        }
+}
+
+static void spare_timer_cb(uv_timer_t *t) {
+        brig_spares_fill(t->data);
+}
+
+/* A running spare of the policy becomes the environment `id` at once; its directory takes the new name on
+ * the thread pool once the new metadata is in it, durably (brig__env_prepare(), worker/env_disk.c), and
+ * every call waits for that as for a new environment's directory. */
+brig_env *brig__env_adopt_spare(brig_worker *w, const char *id, bool ephemeral, uid_t owner,
+                                const char *policy_key, const brig_policy_entry *policy) {
+        _cleanup_free_ char *dir = NULL, *workspace = NULL, *key = NULL;
+        brig_env *env;
+
+        for (env = w->envs; env; env = env->next)
+                if (env->spare.pooled && !env->destroyed && env->state == BRIG_ENV_RUNNING &&
+                    env->policy == policy && !env->disk.prepare.running)
+                        break;
+        if (!env || asprintf(&dir, "%s/%s", w->envs_dir, id) < 0 ||
+            asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)) ||
+            brig_process_table_set_dir(&env->processes, dir) < 0)
+                return NULL;
+        log_info("environment %s starts from spare %s", id, env->id);
+        (void) snprintf(env->id, sizeof(env->id), "%s", id);
+        free(env->workspace);
+        free(env->policy_key);
+        env->spare.dir = env->dir;
+        env->dir = TAKE_PTR(dir);
+        env->workspace = TAKE_PTR(workspace);
+        env->policy_key = TAKE_PTR(key);
+        env->disk.present = false;
+        env->owner = owner;
+        env->spare.pooled = false;
+        env->ephemeral = ephemeral;
+        env->created = env->last_used = time(NULL);
+        if (!uv_is_closing((uv_handle_t *) &w->spare_timer))
+                (void) uv_timer_start(&w->spare_timer, spare_timer_cb, SPARE_DELAY_MS, 0);
+        return env;
+}
+
+/* Removes the directory of a spare whose adoption failed once its jail is gone. */
+void brig__env_spare_dir_gone(brig_env *env) {
+        if (!env->spare.leftover || env->state != BRIG_ENV_STOPPED)
+                return;
+        brig__env_remove_dir(env->w, env->spare.leftover);
+        free(env->spare.leftover);
+        env->spare.leftover = NULL;
+}
+
+void brig__env_adopted(brig_env *env, const brig_error *err) {
+        if (err) {
+                /* The spare's jail goes with its directory; the next call creates the environment anew. */
+                log_warning("environment %s from spare '%s': %s", env->id, env->spare.dir, err->msg);
+                free(env->spare.leftover);
+                env->spare.leftover = TAKE_PTR(env->spare.dir);
+                brig_env_stop(env);
+                brig__env_spare_dir_gone(env);
+                return;
+        }
+        free(env->spare.dir);
+        env->spare.dir = NULL;
+        brig_cgroup_rename(&env->limits.cg, env->id);
+        if (!env->destroyed)
+                brig__env_audit(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
+}
