@@ -71,7 +71,7 @@ bench: build
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-check-format:
+check-format: deps
 	clang-format --dry-run -Werror $$(git ls-files '*.c' '*.h')
 
 clean:
