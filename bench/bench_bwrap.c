@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bench/bench_bwrap.h"
 #include "sandbox/policy.h"
@@ -105,4 +107,12 @@ void bench_bwrap_print(const char *name, const bench_cmdline *c) {
         for (int i = 0; i < c->n; i++)
                 printf(" %s", i == c->workspace_arg ? "$(mktemp -d)" : c->argv[i]);
         printf(" %d<seccomp.bpf\n", BENCH_BWRAP_SECCOMP_FD);
+}
+
+void bench_bwrap_child_seccomp(int seccomp_fd) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", seccomp_fd);
+        int fd = open(path, O_RDONLY);
+        if (fd >= 0)
+                dup2(fd, BENCH_BWRAP_SECCOMP_FD);
 }

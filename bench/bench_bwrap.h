@@ -19,7 +19,10 @@ typedef struct bench_cmdline {
 } bench_cmdline;
 
 /* bwrap's arguments for the policy file at path, running cmd (NULL-terminated); *seccomp_fd gets the
- * compiled filter (a memfd: seek it to 0 before each run). Returns 0, or -1 after printing why. */
+ * compiled filter (a memfd: give it with bench_bwrap_child_seccomp). Returns 0, or -1 after printing why. */
 int bench_bwrap_cmdline(const char *path, const char *const *cmd, bench_cmdline *c, int *seccomp_fd);
 /* Prints it on one line, indented, named. */
 void bench_bwrap_print(const char *name, const bench_cmdline *c);
+/* In a child about to exec bwrap: the filter as BENCH_BWRAP_SECCOMP_FD, opened anew so that concurrent
+ * sandboxes do not share (and race on) one file offset. */
+void bench_bwrap_child_seccomp(int seccomp_fd);

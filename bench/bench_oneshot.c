@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Issue 17, goal 1: a one-shot `brig run --policy P -- /bin/true` against bubblewrap with the equivalent
  * isolation in the same run, for the default and strict policies, and `unshare -Urpf /bin/true` (the
- * namespace floor). bwrap's command line is built from the same policy (bench/bench_bwrap.h) and printed; its
- * workspace is a fresh directory created and removed around each run, as brig run does. Medians of N
+ * namespace floor). bwrap's command line is built from the same policy (bench/bench_bwrap.h) and printed;
+ * its workspace is a fresh directory created and removed around each run, as brig run does. Medians of N
  * interleaved runs. Not a test.
  *   bench_oneshot [BUILD [SOURCE [N]]]   (N 30) */
 #include <errno.h>
@@ -28,10 +28,8 @@ static double timed(const char *const argv[], int seccomp_fd) {
                 int null = open("/dev/null", O_RDWR);
                 dup2(null, 0);
                 dup2(null, 1);
-                if (seccomp_fd >= 0) {
-                        (void) lseek(seccomp_fd, 0, SEEK_SET);
-                        dup2(seccomp_fd, BENCH_BWRAP_SECCOMP_FD);
-                }
+                if (seccomp_fd >= 0)
+                        bench_bwrap_child_seccomp(seccomp_fd);
                 execv(argv[0], (char *const *) argv);
                 _exit(127);
         }

@@ -141,11 +141,12 @@ static const char *fig(char *buf, size_t len, double v) {
 static void goal_line(const char *what, const char *unit, double brig, const char *peer_name, double peer,
                       const char *ratio, bool le, double goal, bool pass) {
         char a[32], b[32], g[32];
-        printf("%s: brig %s %s", what, fig(a, sizeof(a), brig), unit);
+        const char *sp = *unit ? " " : "";
+        printf("%s: brig %s%s%s", what, fig(a, sizeof(a), brig), sp, unit);
         if (peer_name)
-                printf("  %s %s %s", peer_name, fig(b, sizeof(b), peer), unit);
+                printf("  %s %s%s%s", peer_name, fig(b, sizeof(b), peer), sp, unit);
         printf("  %s(goal %s %s%s%s)  %s\n", ratio, le ? "<=" : ">=", fig(g, sizeof(g), goal),
-               *ratio ? "" : " ", *ratio ? "" : unit, pass ? "PASS" : "FAIL");
+               *ratio ? "" : sp, *ratio ? "" : unit, pass ? "PASS" : "FAIL");
         (void) fflush(stdout);
 }
 
