@@ -6,7 +6,9 @@
  *               floor measured in the same run (`cat` into a pipe, a process copying it to a Unix socket,
  *               this one reading it)
  *   wire        bytes read from the socket (notifications and result) per output byte
- *   memory      brigd's peak RSS during the call minus its RSS before, against the policy's output limit
+ *   memory      brigd's peak RSS during the call minus its RSS when idle (measured once, before the first
+ *               call: memory a previous call left in malloc's free lists counts too), against the policy's
+ *               output limit
  *   CPU         brigd's user+system CPU per GiB of output
  * Cases: the result only; streamed with _meta.progressToken (notifications/progress); streamed with
  * brig/output notifications (initialize's _meta, what `brig exec` uses). brigd runs a copy of the default
@@ -126,7 +128,8 @@ typedef struct result {
 
 /* One call on c: cat FILE; reads every message until the response (a line that names no method).
  * Checks the result is not an error and not truncated from its last bytes. */
-static result one_call(bench_client *c, pid_t brigd, const char *file, size_t size, int id, bool progress) {
+static result one_call(bench_client *c, pid_t brigd, long idle_kb, const char *file, size_t size, int id,
+                       bool progress) {
         char msg[512], head[64], tail[512];
         size_t wire = 0, line_len = 0, head_len = 0, tail_len = 0;
         result r = {0};
@@ -135,7 +138,6 @@ static result one_call(bench_client *c, pid_t brigd, const char *file, size_t si
                  "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
                  "\"arguments\":{\"argv\":[\"cat\",\"%s\"]}%s}}",
                  id, file, progress ? ",\"_meta\":{\"progressToken\":\"p\"}" : "");
-        long rss0 = loadgen_rss_kb(brigd);
         bench_reset_hwm(brigd);
         double cpu0 = bench_cpu_s(brigd), t = bench_now_us();
         bench_client_send(c, msg);
@@ -184,7 +186,7 @@ static result one_call(bench_client *c, pid_t brigd, const char *file, size_t si
         long hwm = bench_hwm_kb(brigd);
         r.mbps = (double) size / t;
         r.wire = (double) wire / (double) size;
-        r.mem_mib = (double) (hwm - rss0) / 1024;
+        r.mem_mib = (double) (hwm - idle_kb) / 1024;
         r.mem_ratio = r.mem_mib * 1024 * 1024 / (double) size;
         r.cpu_per_gib = (bench_cpu_s(brigd) - cpu0) / ((double) size / (1 << 30));
         return r;
@@ -232,6 +234,7 @@ int main(int argc, char **argv) {
         bench_client_connect(&s, d.sock);
         bench_initialize(&s, "out", "\"brig/output\":true");
         const char *names[2] = {"text", "binary"};
+        long idle_kb = loadgen_rss_kb(d.pid);
         printf("bench_output: %u MiB of output per call, output limit %u MiB\n", mib, mib);
         for (int bin = 0; bin < 2; bin++) {
                 snprintf(path, sizeof(path), "%s/environments/out/workspace/%s", d.state, names[bin]);
@@ -242,13 +245,13 @@ int main(int argc, char **argv) {
                 char jail[64], what[64];
                 snprintf(jail, sizeof(jail), "/workspace/%s", names[bin]);
                 double floor = relay_floor(path, size);
-                result plain = one_call(&c, d.pid, jail, size, 10 + bin, false);
+                result plain = one_call(&c, d.pid, idle_kb, jail, size, 10 + bin, false);
                 snprintf(what, sizeof(what), "%s, result only", names[bin]);
                 report(what, &plain, floor, bin ? 0 : 1073.7, bin ? 1.4 : 1.1);
-                result prog = one_call(&c, d.pid, jail, size, 20 + bin, true);
+                result prog = one_call(&c, d.pid, idle_kb, jail, size, 20 + bin, true);
                 snprintf(what, sizeof(what), "%s, streamed (progress)", names[bin]);
                 report(what, &prog, floor, bin ? 0 : 500, bin ? 0 : 2.1);
-                result out = one_call(&s, d.pid, jail, size, 30 + bin, false);
+                result out = one_call(&s, d.pid, idle_kb, jail, size, 30 + bin, false);
                 snprintf(what, sizeof(what), "%s, streamed (brig/output)", names[bin]);
                 report(what, &out, floor, bin ? 0 : 500, bin ? 0 : 2.1);
                 (void) unlink(path);

@@ -38,7 +38,7 @@ static pid_t pids[MAX_PIDS];
 typedef struct point {
         long live;
         double create_p50, warm;
-        long fds, pss_kb, brigd_kb, kernel_kb;
+        long fds, brigd_fds, pss_kb, brigd_kb, kernel_kb;
 } point;
 
 /* A new named environment and its first call; the time in us, or -1 (after printing why) when brigd
@@ -91,7 +91,7 @@ static double warm_exec(const char *sock) {
 /* Sums over brigd and its descendants. */
 static void measure(pid_t brigd, point *p) {
         int n = loadgen_descendant_pids(brigd, pids, MAX_PIDS);
-        p->fds = loadgen_fds(brigd);
+        p->fds = p->brigd_fds = loadgen_fds(brigd);
         p->pss_kb = 0;
         for (int i = 0; i < n && i < MAX_PIDS; i++) {
                 p->fds += loadgen_fds(pids[i]);
@@ -207,8 +207,11 @@ int main(int argc, char **argv) {
                 bench_goal_ratio(what, "us", at[1].warm, "at 100", at[0].warm, true, 1.2);
                 bench_goal_abs("4 fds per idle environment", "", (double) (at[1].fds - at[0].fds) / span,
                                NULL, 0, true, 2);
-                printf("  fds: brigd and its processes %ld at 100 live, %ld at %ld; brigd alone %d now\n",
-                       at[0].fds, at[1].fds, n, loadgen_fds(d.pid));
+                printf("  fds: brigd and its processes %ld at 100 live, %ld at %ld; brigd alone %ld and "
+                       "%ld, %.1f "
+                       "per environment\n",
+                       at[0].fds, at[1].fds, n, at[0].brigd_fds, at[1].brigd_fds,
+                       (double) (at[1].brigd_fds - at[0].brigd_fds) / span);
                 double per_env =
                         (double) (at[1].pss_kb - at[0].pss_kb + at[1].brigd_kb - at[0].brigd_kb) / span;
                 double kernel = (double) (at[1].kernel_kb - at[0].kernel_kb) / span, bw_kernel = 0;
