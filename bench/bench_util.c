@@ -107,28 +107,46 @@ cJSON *bench_client_wait(bench_client *c, int id) {
         }
 }
 
-int bench_rm_state(const char *dir) {
-        char line[4096], *mounts[256];
-        size_t n = 0, len = strlen(dir);
+/* Unmounts (lazily) the mounts below dir, deepest first; returns how many it found. */
+static size_t unmount_below(const char *dir) {
+        char line[4096], **mounts = NULL;
+        size_t n = 0, cap = 0, len = strlen(dir);
         FILE *f = fopen("/proc/self/mounts", "re");
 
-        while (f && n < 256 && fgets(line, sizeof(line), f)) {
+        while (f && fgets(line, sizeof(line), f)) {
                 char *point = strchr(line, ' ');
                 char *end = point ? strchr(point + 1, ' ') : NULL;
                 if (!end)
                         continue;
                 *end = '\0';
                 point++;
-                if (strncmp(point, dir, len) == 0 && point[len] == '/' && (mounts[n] = strdup(point)))
+                if (strncmp(point, dir, len) != 0 || point[len] != '/')
+                        continue;
+                if (n == cap) {
+                        char **m = realloc(mounts, (cap = cap ? 2 * cap : 256) * sizeof(*mounts));
+                        if (!m)
+                                break;
+                        mounts = m;
+                }
+                if ((mounts[n] = strdup(point)))
                         n++;
         }
         if (f)
                 (void) fclose(f);
-        /* Deepest first: a mount below another goes before it. */
-        while (n > 0) {
-                (void) umount2(mounts[n - 1], MNT_DETACH);
-                free(mounts[--n]);
+        /* Later in the table is mounted later, so below or over what came before: unmount it first. */
+        for (size_t i = n; i > 0; i--) {
+                (void) umount2(mounts[i - 1], MNT_DETACH);
+                free(mounts[i - 1]);
         }
+        free(mounts);
+        return n;
+}
+
+int bench_rm_state(const char *dir) {
+        /* Every workspace brigd left mounted (one per environment at scale), or their loop devices stay
+         * attached and slow every later mkfs on the host. */
+        for (int pass = 0; pass < 4 && unmount_below(dir) > 0; pass++)
+                ;
         return brig_rm_rf(dir);
 }
 
