@@ -10,7 +10,8 @@ SOCKET     ?=
 POLICY     ?= policies/default.json
 
 DEBIAN_PACKAGES = gcc clang clang-format pkg-config meson ninja-build libseccomp-dev libcap-dev libuv1-dev libcjson-dev \
-                  libgit2-dev libpcre2-dev libcmocka-dev libssl-dev python3 python3-jsonschema util-linux
+                  libgit2-dev libpcre2-dev libcmocka-dev libssl-dev python3 python3-jsonschema util-linux \
+                  bubblewrap
 
 .PHONY: all deps build run test test-tsan test-unit test-asan test-e2e bench clean format check-format
 
@@ -61,8 +62,17 @@ test-tsan:
 test-e2e: build
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2 --suite e2e
 
+# Live environments bench_scale grows to (issue 17's goal is 10000; 1000 takes about a minute here).
+SCALE_N    ?= 1000
+# MiB of output per bench_output call.
+OUTPUT_MIB ?= 256
+
+# Issue 17's goals first (lines `N what: brig X  peer Y  ratio R (goal ...)  PASS|FAIL`), then the rest.
 bench: build
-	./$(BUILD)/bench/bench_exec $(BUILD) . 400 30
+	./$(BUILD)/bench/bench_oneshot $(BUILD) . 30
+	./$(BUILD)/bench/bench_exec $(BUILD) . 400 30 3
+	./$(BUILD)/bench/bench_output $(BUILD) . $(OUTPUT_MIB)
+	./$(BUILD)/bench/bench_scale $(BUILD) . $(SCALE_N)
 	./$(BUILD)/bench/bench_history 21 10000
 	./$(BUILD)/bench/bench_policy policies 31
 	./$(BUILD)/bench/bench_proxy $(BUILD) . 5

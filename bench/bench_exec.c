@@ -1,268 +1,212 @@
 /* SPDX-License-Identifier: MIT */
-/* Measures brig's exec path against a floor measured in the same run, and prints ratios:
+/* Measures brig's exec path against floors measured in the same run (issue 17, goals 2, 3, 5 and 7):
  *   floor       fork + execve + waitpid of a static `true`, from a C loop (no brig at all)
- *   warm exec   tools/call exec of that same static binary in an existing environment, over the socket
- *   first call  initialize a new environment and run its first call, on an idle worker: from the spare
- *               environment brigd keeps built, and without one (the environment's jail is built for it)
- * Timings are medians (and p99) of many repetitions; absolute numbers drift between machines and runs,
- * the ratios are what to compare. Not a test: it asserts nothing. */
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdbool.h>
+ *   warm exec   tools/call exec of that same static binary in an existing environment, over the socket:
+ *               median and p99 against the floor's median (goal 2)
+ *   new env     initialize a new environment and run its first call on an idle worker, from the spare
+ *               environment brigd keeps built; 100 created back to back (the burst: p50 and p99); and
+ *               with no spare at all (--spare-environments 0) (goal 3)
+ *   throughput  exec true calls per second, one client calling sequentially and 10 clients at once,
+ *               against the bare spawn loop done the same way (1 and 10 threads) (goal 5)
+ *   write_file  1 KiB with the default policy (fsync false): median (goal 7)
+ * Each goal prints one line with both figures, the ratio, the goal and PASS or FAIL. Absolute numbers
+ * drift between machines and runs, the ratios are what to compare. Not a test.
+ *   bench_exec [BUILD [SOURCE [N [N_FIRST [SECONDS]]]]]   (400 warm calls, 30 new environments, 3 s) */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "bench/bench_util.h"
-#include "common/fs.h"
 
-/* A static `true`, built from source here so the floor needs nothing installed. */
-static int make_static_true(const char *path) {
-        char cmd[512];
-        snprintf(cmd, sizeof(cmd), "printf 'int main(void){return 0;}' | cc -static -O2 -x c - -o %s", path);
-        return system(cmd) == 0 ? 0 : -1;
+#define WAYS 10
+#define BURST 100
+
+static const char *floor_bin; /* the static true, on the host */
+
+/* One client per thread, calling exec /workspace/true as fast as answers come until the deadline. */
+typedef struct worker {
+        const char *sock;
+        double until_us;
+        long calls;
+} worker;
+
+static void *brig_loop(void *arg) {
+        worker *w = arg;
+        bench_client c = {.fd = -1};
+        if (bench_client_connect(&c, w->sock) < 0)
+                return NULL;
+        bench_initialize(&c, "bench", NULL);
+        for (int id = 1; bench_now_us() < w->until_us; id++, w->calls++)
+                bench_exec_call(&c, id, "/workspace/true");
+        bench_client_close(&c);
+        free(c.buf);
+        return NULL;
 }
 
-/* pause_us > 0: each spawn after that long idle, as the new-environment runs are. */
-static double floor_spawn(const char *bin, int n, double *samples, unsigned pause_us) {
-        char *argv[] = {(char *) bin, NULL}, *envp[] = {NULL};
-        for (int i = 0; i < n; i++) {
-                if (pause_us)
-                        usleep(pause_us);
-                double t = bench_now_us();
-                pid_t p = fork();
-                if (p == 0) {
-                        execve(bin, argv, envp);
-                        _exit(127);
-                }
-                waitpid(p, NULL, 0);
-                samples[i] = bench_now_us() - t;
+static void *spawn_loop(void *arg) {
+        worker *w = arg;
+        double one;
+        while (bench_now_us() < w->until_us) {
+                bench_floor_spawn(floor_bin, 1, &one, 0);
+                w->calls++;
         }
-        return bench_quantile(samples, (size_t) n, 0.5);
+        return NULL;
 }
 
-static bench_client cl = {.fd = -1};
-
-static void initialize(const char *env) {
-        char msg[512];
-        snprintf(msg, sizeof(msg),
-                 "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"
-                 "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"bench\",\"version\":\"1\"},"
-                 "\"_meta\":{\"brig/environment\":\"%s\"}}}",
-                 env);
-        bench_client_send(&cl, msg);
-        cJSON_Delete(bench_client_wait(&cl, 0));
-}
-
-/* A tools/call that must succeed (isError false). */
-static void tool_call(int id, const char *name, const char *args) {
-        char msg[4096];
-        snprintf(msg, sizeof(msg),
-                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
-                 "\"arguments\":%s}}",
-                 id, name, args);
-        bench_client_send(&cl, msg);
-        cJSON *m = bench_client_wait(&cl, id);
-        if (!cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "isError"))) {
-                char *t = cJSON_PrintUnformatted(m);
-                fprintf(stderr, "bench: %s failed: %s\n", name, t);
-                exit(1);
+/* Calls per second of ways threads running fn for seconds. */
+static double per_second(void *(*fn)(void *), const char *sock, int ways, double seconds) {
+        pthread_t t[WAYS];
+        worker w[WAYS];
+        double start = bench_now_us();
+        long total = 0;
+        for (int i = 0; i < ways; i++) {
+                w[i] = (worker){.sock = sock, .until_us = start + seconds * 1e6};
+                pthread_create(&t[i], NULL, fn, &w[i]);
         }
-        cJSON_Delete(m);
+        for (int i = 0; i < ways; i++) {
+                pthread_join(t[i], NULL);
+                total += w[i].calls;
+        }
+        return (double) total / ((bench_now_us() - start) / 1e6);
 }
 
-static void exec_call(int id, const char *prog) {
-        char msg[512];
-        snprintf(msg, sizeof(msg),
-                 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":{\"name\":\"exec\","
-                 "\"arguments\":{\"argv\":[\"%s\"]}}}",
-                 id, prog);
-        bench_client_send(&cl, msg);
-        cJSON *m = bench_client_wait(&cl, id);
-        cJSON *sc = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "structuredContent");
-        cJSON *code = cJSON_GetObjectItem(sc, "exit_code");
-        if (!cJSON_IsNumber(code) || code->valueint != 0) {
-                char *t = cJSON_PrintUnformatted(m);
-                fprintf(stderr, "bench: call failed: %s\n", t);
-                exit(1);
-        }
-        cJSON_Delete(m);
-}
-
-/* Starts brigd on sock with state under dir/NAME-state; name "cold" keeps no spare environment. */
-static pid_t start_brigd(const char *build, const char *source, const char *dir, const char *name,
-                         const char *sock) {
-        pid_t d = fork();
-        if (d == 0) {
-                char b1[1024], b2[1024], b3[1024], b4[1024], b5[1024];
-                snprintf(b1, sizeof(b1), "%s/brigd", build);
-                snprintf(b2, sizeof(b2), "%s/%sstate", dir, name);
-                snprintf(b3, sizeof(b3), "%s/%saudit.jsonl", dir, name);
-                snprintf(b4, sizeof(b4), "%s/policies/default.json", source);
-                snprintf(b5, sizeof(b5), "%s/brig-jail", build);
-                int null = open("/dev/null", O_WRONLY);
-                dup2(null, 1);
-                dup2(null, 2);
-                execl(b1, b1, "--socket", sock, "--state-dir", b2, "--audit", b3, "--policy", b4,
-                      "--jail-helper", b5, "--log-level", "error", "--spare-environments",
-                      name[0] ? "0" : "1", (char *) NULL);
-                _exit(127);
-        }
-        return d;
+/* connect + initialize a new environment + its first call, timed. */
+static double new_env(const char *sock, const char *env) {
+        bench_client c = {.fd = -1};
+        double t = bench_now_us();
+        bench_client_connect(&c, sock);
+        bench_initialize(&c, env, NULL);
+        bench_exec_call(&c, 1, "/usr/bin/true");
+        t = bench_now_us() - t;
+        bench_client_close(&c);
+        free(c.buf);
+        return t;
 }
 
 int main(int argc, char **argv) {
         const char *build = argc > 1 ? argv[1] : "build", *source = argc > 2 ? argv[2] : ".";
         int n = argc > 3 ? atoi(argv[3]) : 400, n_first = argc > 4 ? atoi(argv[4]) : 30;
-        char dir[] = "/tmp/brig-bench-XXXXXX", path[1024], sock[1024], ws_true[1024];
-        double *a = calloc((size_t) n, sizeof(double)), *b = calloc((size_t) n, sizeof(double));
+        double seconds = argc > 5 ? atof(argv[5]) : 3;
+        char dir[] = "/tmp/brig-bench-XXXXXX", path[1024], ws_true[2048];
+        int per = n / 4;
+        double *a = calloc((size_t) n + BURST, sizeof(double)),
+               *b = calloc((size_t) n + BURST, sizeof(double));
+        bench_client cl = {.fd = -1};
 
         if (!a || !b || !mkdtemp(dir))
                 return 1;
         chmod(dir, 0755);
         snprintf(path, sizeof(path), "%s/true-static", dir);
-        if (make_static_true(path) < 0) {
+        if (bench_make_static_true(path) < 0) {
                 fprintf(stderr, "bench: cannot build a static true (needs cc and a static libc)\n");
                 return 1;
         }
+        floor_bin = path;
+        printf("bench_exec: %d warm calls, %d new environments, throughput over %.0f s\n", 4 * per, n_first,
+               seconds);
 
-        /* brigd on a private socket and state directory. */
-        snprintf(sock, sizeof(sock), "%s/brig.sock", dir);
-        pid_t d = start_brigd(build, source, dir, "", sock);
-        for (int i = 0; i < 1000 && bench_client_connect(&cl, sock) < 0; i++)
-                usleep(10000);
-        if (cl.fd < 0) {
-                fprintf(stderr, "bench: brigd did not start\n");
-                return 1;
-        }
+        bench_brigd d = {.build = build, .source = source, .dir = dir, .name = "", .spare = 1};
+        bench_brigd_start(&d);
 
         /* Warm environment: the static true copied into its workspace, so both sides run the same binary. */
-        initialize("bench");
-        exec_call(1, "/usr/bin/true");
+        bench_client_connect(&cl, d.sock);
+        bench_initialize(&cl, "bench", NULL);
+        bench_exec_call(&cl, 1, "/usr/bin/true");
         snprintf(ws_true, sizeof(ws_true),
-                 "cp %s %s/state/environments/bench/workspace/true && chmod 755 "
-                 "%s/state/environments/bench/workspace/true",
-                 path, dir, dir);
+                 "cp %s %s/environments/bench/workspace/true && chmod 755 "
+                 "%s/environments/bench/workspace/true",
+                 path, d.state, d.state);
         if (system(ws_true) != 0)
                 return 1;
         for (int i = 0; i < 20; i++)
-                exec_call(2 + i, "/workspace/true");
+                bench_exec_call(&cl, 2 + i, "/workspace/true");
 
-        /* Interleave floor and brig batches so drift hits both alike. */
-        int per = n / 4;
-        double floor_med[4];
-        double *fa = a, *wb = b;
+        /* Goal 2. Interleave floor and brig batches so drift hits both alike. */
         for (int round = 0; round < 4; round++) {
-                floor_med[round] = floor_spawn(path, per, fa + round * per, 0);
+                bench_floor_spawn(path, per, a + round * per, 0);
                 for (int i = 0; i < per; i++) {
                         double t = bench_now_us();
-                        exec_call(100 + round * per + i, "/workspace/true");
-                        wb[round * per + i] = bench_now_us() - t;
+                        bench_exec_call(&cl, 100 + round * per + i, "/workspace/true");
+                        b[round * per + i] = bench_now_us() - t;
                 }
         }
-        double floor_all = bench_quantile(fa, (size_t) 4 * per, 0.5),
-               floor_p99 = bench_quantile(fa, (size_t) 4 * per, 0.99);
-        double warm = bench_quantile(wb, (size_t) 4 * per, 0.5),
-               warm_p99 = bench_quantile(wb, (size_t) 4 * per, 0.99);
+        double floor_all = bench_quantile(a, (size_t) 4 * per, 0.5);
+        double warm = bench_quantile(b, (size_t) 4 * per, 0.5),
+               warm_p99 = bench_quantile(b, (size_t) 4 * per, 0.99);
+        bench_goal_ratio("2 warm exec median", "us", warm, "fork+exec", floor_all, true, 1.4);
+        bench_goal_ratio("2 warm exec p99", "us", warm_p99, "fork+exec median", floor_all, true, 2.5);
 
-        /* File tools on a small (1 KiB) file: absolute times, the goal being 0.2 ms. */
+        /* Goal 7: file tools on a small (1 KiB) file. */
         char args[2048], content[1025];
         memset(content, 'x', 1024);
         content[1024] = 0;
         snprintf(args, sizeof(args), "{\"path\":\"small.txt\",\"content\":\"%s\"}", content);
         for (int i = 0; i < per; i++) {
                 double t = bench_now_us();
-                tool_call(10000 + i, "write_file", args);
-                fa[i] = bench_now_us() - t;
+                bench_tool_call(&cl, 10000 + i, "write_file", args);
+                a[i] = bench_now_us() - t;
                 t = bench_now_us();
-                tool_call(20000 + i, "read_file", "{\"path\":\"small.txt\"}");
-                wb[i] = bench_now_us() - t;
+                bench_tool_call(&cl, 20000 + i, "read_file", "{\"path\":\"small.txt\"}");
+                b[i] = bench_now_us() - t;
         }
-        double write_med = bench_quantile(fa, (size_t) per, 0.5),
-               write_p99 = bench_quantile(fa, (size_t) per, 0.99);
-        double read_med = bench_quantile(wb, (size_t) per, 0.5),
-               read_p99 = bench_quantile(wb, (size_t) per, 0.99);
+        bench_goal_abs("7 write_file 1 KiB median", "us", bench_quantile(a, (size_t) per, 0.5), NULL, 0,
+                       true, 200);
+        printf("  read_file 1 KiB median %.0f us, p99 %.0f us; write_file p99 %.0f us\n",
+               bench_quantile(b, (size_t) per, 0.5), bench_quantile(b, (size_t) per, 0.99),
+               bench_quantile(a, (size_t) per, 0.99));
         bench_client_close(&cl);
-        (void) floor_med;
 
-        /* New environment + first call, each on its own connection, on an otherwise idle worker: the pause
-         * between them (not timed) lets brigd rebuild its spare environment (--spare-environments). */
+        /* Goal 5: calls per second, one and WAYS clients, against the spawn loop the same way. */
+        double seq_floor = per_second(spawn_loop, NULL, 1, seconds);
+        double seq = per_second(brig_loop, d.sock, 1, seconds);
+        double par_floor = per_second(spawn_loop, NULL, WAYS, seconds);
+        double par = per_second(brig_loop, d.sock, WAYS, seconds);
+        bench_goal_ratio("5 sequential exec true", "calls/s", seq, "spawn loop", seq_floor, false, 0.8);
+        bench_goal_ratio("5 10-way exec true", "calls/s", par, "spawn loop", par_floor, false, 0.8);
+
+        /* Goal 3. New environment + first call, each on its own connection, on an otherwise idle worker: the
+         * pause between them (not timed) lets brigd rebuild its spare environment. The floor follows the
+         * same 100 ms of idle (CPU caches and frequency cool down), for a like-for-like ratio. */
         for (int i = 0; i < n_first; i++) {
                 char env[64];
                 snprintf(env, sizeof(env), "first-%d", i);
                 usleep(100000);
-                double t = bench_now_us();
-                bench_client_connect(&cl, sock);
-                initialize(env);
-                exec_call(1, "/usr/bin/true");
-                a[i] = bench_now_us() - t;
-                bench_client_close(&cl);
+                a[i] = new_env(d.sock, env);
         }
-        kill(d, SIGTERM);
-        waitpid(d, NULL, 0);
+        double first = bench_quantile(a, (size_t) n_first, 0.5);
+        double floor_idle = bench_floor_spawn(path, n_first, b, 100000);
+        bench_goal_ratio("3 new env from a spare", "us", first, "fork+exec after idle", floor_idle, true, 3);
+
+        /* A burst: BURST created back to back, no pause: the spare pool has to keep up. */
+        usleep(500000);
+        for (int i = 0; i < BURST; i++) {
+                char env[64];
+                snprintf(env, sizeof(env), "burst-%d", i);
+                a[i] = new_env(d.sock, env);
+        }
+        double burst = bench_quantile(a, BURST, 0.5), burst_p99 = bench_quantile(a, BURST, 0.99);
+        bench_goal_ratio("3 burst of 100 new envs p50", "us", burst, "fork+exec", floor_all, true, 4);
+        printf("  burst p99 %.0f us (%.2fx the floor)\n", burst_p99, burst_p99 / floor_all);
+        bench_brigd_stop(&d);
 
         /* The same without a spare: the jail is built for the call. */
-        snprintf(sock, sizeof(sock), "%s/cold.sock", dir);
-        d = start_brigd(build, source, dir, "cold", sock);
-        for (int i = 0; i < 1000 && bench_client_connect(&cl, sock) < 0; i++)
-                usleep(10000);
-        double *cold = calloc((size_t) n_first, sizeof(double));
-        bool up = cl.fd >= 0;
-        if (up)
-                bench_client_close(&cl);
-        for (int i = 0; cold && up && i < n_first; i++) {
+        bench_brigd cold = {.build = build, .source = source, .dir = dir, .name = "cold", .spare = 0};
+        bench_brigd_start(&cold);
+        for (int i = 0; i < n_first; i++) {
                 char env[64];
                 snprintf(env, sizeof(env), "cold-%d", i);
                 usleep(100000);
-                double t = bench_now_us();
-                bench_client_connect(&cl, sock);
-                initialize(env);
-                exec_call(1, "/usr/bin/true");
-                cold[i] = bench_now_us() - t;
-                bench_client_close(&cl);
+                a[i] = new_env(cold.sock, env);
         }
-        double cold_med = cold ? bench_quantile(cold, (size_t) n_first, 0.5) : 0,
-               cold_p99 = cold ? bench_quantile(cold, (size_t) n_first, 0.99) : 0;
-        free(cold);
-        double first = bench_quantile(a, (size_t) n_first, 0.5),
-               first_p99 = bench_quantile(a, (size_t) n_first, 0.99);
-        floor_spawn("/usr/bin/true", per, b, 0);
-        double floor_dyn = bench_quantile(b, (size_t) per, 0.5);
-        /* The new-environment runs each follow 100 ms of idle (CPU caches and frequency cool down): so does
-         * this floor, for a like-for-like ratio. */
-        floor_spawn(path, n_first, b, 100000);
-        double floor_idle = bench_quantile(b, (size_t) n_first, 0.5);
-
-        printf("brig bench (exec)          median      p99     ratio to floor (median, p99)\n");
-        printf("floor: fork+exec static    %7.0f us %7.0f us\n", floor_all, floor_p99);
-        printf("floor: dynamic /usr/bin/true %5.0f us\n", floor_dyn);
-        printf("exec true, warm env        %7.0f us %7.0f us   %5.2fx %5.2fx   (goal <= 2x)\n", warm,
-               warm_p99, warm / floor_all, warm_p99 / floor_all);
-        printf("write_file 1 KiB           %7.0f us %7.0f us   (goal <= 200 us median)\n", write_med,
-               write_p99);
-        printf("read_file 1 KiB            %7.0f us %7.0f us   (goal <= 200 us median)\n", read_med,
-               read_p99);
-        printf("new env + first call       %7.0f us %7.0f us   %5.2fx %5.2fx   (goal <= 4x; from a spare)\n",
-               first, first_p99, first / floor_all, first_p99 / floor_all);
-        printf("  the same, no spare       %7.0f us %7.0f us   %5.2fx %5.2fx   (--spare-environments 0)\n",
-               cold_med, cold_p99, cold_med / floor_all, cold_p99 / floor_all);
-        printf("floor after 100 ms idle    %7.0f us              new env from a spare: %5.2fx of it, no "
-               "spare: "
-               "%5.2fx\n",
-               floor_idle, first / floor_idle, cold_med / floor_idle);
-
-        kill(d, SIGTERM);
-        waitpid(d, NULL, 0);
+        bench_goal_abs("3 new env without a spare", "ms", bench_quantile(a, (size_t) n_first, 0.5) / 1e3,
+                       NULL, 0, true, 10);
+        printf("  without a spare p99 %.1f ms; floor: fork+exec static %.0f us, after idle %.0f us\n",
+               bench_quantile(a, (size_t) n_first, 0.99) / 1e3, floor_all, floor_idle);
+        bench_brigd_stop(&cold);
         (void) bench_rm_state(dir);
         return 0;
 }

@@ -440,6 +440,10 @@ static pid_t ppid_of(const char *pid) {
 }
 
 int loadgen_descendants(pid_t pid) {
+        return loadgen_descendant_pids(pid, NULL, 0);
+}
+
+int loadgen_descendant_pids(pid_t pid, pid_t *out, size_t max) {
         /* Few enough processes on a test host to walk each one's ancestry. */
         DIR *d = opendir("/proc");
         int n = 0;
@@ -451,6 +455,8 @@ int loadgen_descendants(pid_t pid) {
                 pid_t p = ppid_of(de->d_name);
                 for (int depth = 0; p > 1 && depth < 64; depth++) {
                         if (p == pid) {
+                                if (out && (size_t) n < max)
+                                        out[n] = (pid_t) atoi(de->d_name);
                                 n++;
                                 break;
                         }

@@ -45,6 +45,8 @@ void loadgen_print(const char *title, const loadgen_stats *st);
 long loadgen_rss_kb(pid_t pid);
 int loadgen_fds(pid_t pid);
 int loadgen_descendants(pid_t pid);
+/* The same, also storing up to max of their pids in out. */
+int loadgen_descendant_pids(pid_t pid, pid_t *out, size_t max);
 /* Entries in <state_dir>/environments, and cgroup directories under pid's cgroup named brig*. */
 int loadgen_env_dirs(const char *state_dir);
 int loadgen_cgroups(pid_t pid);
