@@ -10,6 +10,9 @@
 
 #include "text.h"
 
+/* Absolute slack before the ratio applies: a few escapes in a short output never turn it into base64. */
+#define TEXT_ESCAPE_SLACK 256
+
 int brig_buf_append(brig_buf *b, const void *data, size_t len) {
         size_t room = len;
 
@@ -55,20 +58,117 @@ int brig_buf_appendf(brig_buf *b, const char *fmt, ...) {
         return n;
 }
 
+/* Word-at-a-time tests (Hacker's Delight 6-1): whether any byte of w is zero, or below n (n <= 128). Exact
+ * as "any" tests; which byte matched is not needed, the slow path finds it. */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+#define HAS_ZERO(w) (((w) -ONES) & ~(w) &HIGHS)
+#define HAS_LESS(w, n) (((w) -ONES * (n)) & ~(w) &HIGHS)
+
+static inline uint64_t load64(const char *p) {
+        uint64_t w;
+        memcpy(&w, p, sizeof(w));
+        return w;
+}
+
+/* Whether any of the 8 bytes at p needs a JSON escape: a control byte, '"' or '\\'. */
+static inline bool word_needs_escape(const char *p) {
+        uint64_t w = load64(p);
+        return HAS_LESS(w, 0x20) | HAS_ZERO(w ^ (ONES * '"')) | HAS_ZERO(w ^ (ONES * '\\'));
+}
+
+static inline size_t escape_cost(unsigned char c) {
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+                return 2;
+        return c < 0x20 ? 6 : 1;
+}
+
 size_t brig_json_escaped_len(const char *data, size_t len) {
-        size_t n = len;
-        for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char) data[i];
-                if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
-                        n += 1;
-                else if (c < 0x20)
-                        n += 5;
-        }
+        size_t n = len, i = 0;
+
+        for (; i + 8 <= len; i += 8)
+                if (word_needs_escape(data + i))
+                        for (size_t k = i; k < i + 8; k++)
+                                n += escape_cost((unsigned char) data[k]) - 1;
+        for (; i < len; i++)
+                n += escape_cost((unsigned char) data[i]) - 1;
         return n;
 }
 
-/* Absolute slack before the ratio applies: a few escapes in a short output never turn it into base64. */
-#define TEXT_ESCAPE_SLACK 256
+/* Writes the escape of c (escape_cost(c) > 1 bytes) at dst, as cJSON prints it. */
+static void write_escape(char *dst, unsigned char c) {
+        static const char hex[] = "0123456789abcdef";
+        dst[0] = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+                dst[1] = (char) c;
+                return;
+        case '\b':
+                dst[1] = 'b';
+                return;
+        case '\f':
+                dst[1] = 'f';
+                return;
+        case '\n':
+                dst[1] = 'n';
+                return;
+        case '\r':
+                dst[1] = 'r';
+                return;
+        case '\t':
+                dst[1] = 't';
+                return;
+        default:
+                memcpy(dst + 1, "u00", 3);
+                dst[4] = hex[c >> 4];
+                dst[5] = hex[c & 15];
+                return;
+        }
+}
+
+size_t brig_json_escape(char *dst, const char *src, size_t len) {
+        char *d = dst;
+        size_t i = 0, run = 0;
+
+        for (;;) {
+                /* Skip clean words, then at most 7 clean bytes to the escape in the word that stopped it. */
+                while (i + 8 <= len && !word_needs_escape(src + i))
+                        i += 8;
+                while (i < len && escape_cost((unsigned char) src[i]) == 1)
+                        i++;
+                memcpy(d, src + run, i - run);
+                d += i - run;
+                if (i == len)
+                        return (size_t) (d - dst);
+                unsigned char c = (unsigned char) src[i];
+                write_escape(d, c);
+                d += escape_cost(c);
+                run = ++i;
+        }
+}
+
+void brig_json_escape_in_place(char *buf, size_t len, size_t escaped_len) {
+        /* From the end: every byte's destination is at or past its source, so nothing unread is
+         * overwritten. Runs of clean bytes move with one memmove each. */
+        size_t i = len, d = escaped_len;
+
+        while (i > 0) {
+                size_t end = i;
+                while (i >= 8 && !word_needs_escape(buf + i - 8))
+                        i -= 8;
+                while (i > 0 && escape_cost((unsigned char) buf[i - 1]) == 1)
+                        i--;
+                d -= end - i;
+                if (d != i)
+                        memmove(buf + d, buf + i, end - i);
+                if (i == 0)
+                        break;
+                unsigned char c = (unsigned char) buf[--i];
+                d -= escape_cost(c);
+                write_escape(buf + d, c);
+        }
+}
 
 bool brig_output_is_text(const char *data, size_t len) {
         return brig_utf8_valid(data, len) &&
@@ -117,6 +217,16 @@ size_t brig_utf8_valid_prefix(const char *data, size_t len) {
         size_t i = 0;
 
         while (i < len) {
+                /* ASCII without NUL, a word at a time: bytes 0x01..0x7f are exactly those for which neither
+                 * c nor c - 1 has its high bit set. */
+                while (i + 8 <= len) {
+                        uint64_t w = load64(data + i);
+                        if (((w - ONES) | w) & HIGHS)
+                                break;
+                        i += 8;
+                }
+                if (i == len)
+                        break;
                 if (p[i] == 0)
                         return i;
                 size_t n = brig_utf8_seq_len(p[i]);
@@ -125,6 +235,50 @@ size_t brig_utf8_valid_prefix(const char *data, size_t len) {
                 i += n;
         }
         return len;
+}
+
+void brig_text_scan_feed(brig_text_scan *s, const char *data, size_t len) {
+        s->len += len;
+        if (s->invalid)
+                return;
+        s->escaped_len += brig_json_escaped_len(data, len);
+        if (s->carry_len) {
+                /* Complete the sequence the last chunk ended inside. */
+                size_t need = brig_utf8_seq_len(s->carry[0]), take = need - s->carry_len;
+                if (take > len)
+                        take = len;
+                for (size_t k = 0; k < take; k++)
+                        if (((unsigned char) data[k] & 0xc0) != 0x80) {
+                                s->invalid = true;
+                                return;
+                        }
+                memcpy(s->carry + s->carry_len, data, take);
+                s->carry_len += (uint8_t) take;
+                data += take;
+                len -= take;
+                if (s->carry_len < need)
+                        return;
+                s->carry_len = 0;
+                if (!seq_valid(s->carry, need)) {
+                        s->invalid = true;
+                        return;
+                }
+        }
+        size_t good = brig_utf8_valid_prefix(data, len), rest = len - good;
+        if (rest == 0)
+                return;
+        /* A sequence cut by the chunk's end is carried; anything else stops the text. */
+        if (rest < 4 && brig_utf8_incomplete_tail(data, len) == rest) {
+                memcpy(s->carry, data + good, rest);
+                s->carry_len = (uint8_t) rest;
+                return;
+        }
+        s->invalid = true;
+}
+
+bool brig_text_scan_is_text(const brig_text_scan *s) {
+        return !s->invalid && s->carry_len == 0 &&
+               s->escaped_len <= BRIG_TEXT_MAX_ESCAPE_RATIO * s->len + TEXT_ESCAPE_SLACK;
 }
 
 bool brig_utf8_valid(const char *data, size_t len) {
@@ -181,4 +335,37 @@ int brig_base64_decode(const char *text, size_t len, unsigned char **ret, size_t
         *ret = out;
         *ret_len = (size_t) n;
         return n;
+}
+
+#define B64_BLOCK (3u * 4096u)
+
+char *brig_base64_encode_in_place(char *data, size_t len) {
+        static _Thread_local unsigned char block[B64_BLOCK];
+
+        if (len > (SIZE_MAX / 4) * 3 - 3)
+                return NULL;
+        size_t out_len = 4 * ((len + 2) / 3);
+        char *out = realloc(data, out_len + 1);
+        if (!out)
+                return NULL;
+        /* Blocks of whole 3-byte groups from the end: block k's encoding lands at or past its source, and
+         * only over sources of blocks already encoded (each block is copied out before it is overwritten).
+         */
+        size_t start = len / B64_BLOCK * B64_BLOCK, end = len;
+        if (start == len && start > 0)
+                start -= B64_BLOCK;
+        for (;;) {
+                size_t n = end - start, at = start / 3 * 4, after = at + 4 * ((n + 2) / 3);
+                /* EVP_EncodeBlock ends with a NUL, over the first byte of the block encoded before. */
+                char keep = out[after];
+                memcpy(block, out + start, n);
+                (void) EVP_EncodeBlock((unsigned char *) out + at, block, (int) n);
+                out[after] = keep;
+                if (start == 0)
+                        break;
+                end = start;
+                start -= B64_BLOCK;
+        }
+        out[out_len] = 0;
+        return out;
 }
