@@ -385,10 +385,32 @@ static size_t ref_escape(char *dst, const char *src, size_t len) {
         return d;
 }
 
-/* Every byte value at every position of a buffer spanning three words, in a clean ASCII background: the
- * word at a time paths must find it wherever it falls, and agree with the byte at a time reference. */
+/* Long random buffers: the escaped length folds its per-lane counts every 255 blocks. */
+static void test_text__escaped_len_matches_reference_on_long_buffers(void **state) {
+        static const char pick[] = "\"\\\b\f\n\r\t\x01\x1f\x7f\x80\xff";
+        unsigned seed = 3;
+        size_t len = 256 * 1024;
+        _cleanup_free_ char *buf = malloc(len), *ref = malloc(len * 6);
+
+        (void) state;
+        assert_non_null(buf);
+        assert_non_null(ref);
+        for (int round = 0; round < 4; round++) {
+                /* From all escapes (every lane counts to its limit) to sparse ones. */
+                for (size_t i = 0; i < len; i++)
+                        buf[i] = round == 0 || rand_r(&seed) % (1 << (2 * round)) == 0
+                                         ? pick[(size_t) rand_r(&seed) % (sizeof(pick) - 1)]
+                                         : 'a';
+                for (size_t n = len - 40; n <= len; n += 13)
+                        assert_int_equal(brig_json_escaped_len(buf, n), ref_escape(ref, buf, n));
+        }
+}
+
+/* Every byte value at every position of a buffer spanning two blocks and a tail, in a clean ASCII
+ * background: the word at a time paths must find it wherever it falls, and agree with the byte at a time
+ * reference. */
 static void test_text__fast_paths_match_reference_for_every_byte_everywhere(void **state) {
-        char buf[24], esc[24 * 6], ref[24 * 6], inplace[24 * 6];
+        char buf[40], esc[40 * 6], ref[40 * 6], inplace[40 * 6];
 
         (void) state;
         for (size_t len = 1; len <= sizeof(buf); len++)
@@ -526,6 +548,7 @@ int main(void) {
                 cmocka_unit_test(test_text__buf_unbounded_grows),
                 cmocka_unit_test(test_text__fast_paths_match_reference_for_every_byte_everywhere),
                 cmocka_unit_test(test_text__json_escape_matches_cjson),
+                cmocka_unit_test(test_text__escaped_len_matches_reference_on_long_buffers),
                 cmocka_unit_test(test_text__scan_matches_whole_output_at_every_split),
                 cmocka_unit_test(test_text__scan_matches_reference_on_random_chunks),
                 cmocka_unit_test(test_text__base64_in_place_matches_copying_encoder),
