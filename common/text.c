@@ -178,25 +178,52 @@ size_t brig_json_escape(char *dst, const char *src, size_t len) {
         }
 }
 
+/* Bit i set where lane i of m (0xff or 0) is set. */
+static inline unsigned lane_mask(vec m) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* Each lane's top bit moved to bit 8i, then gathered into the top byte by one multiplication
+         * (no two partial products share a bit, so nothing carries). */
+        vec_words w = ((vec_words) m & 0x8080808080808080ull) >> 7;
+        return (unsigned) ((w[0] * 0x0102040810204080ull) >> 56) |
+               (unsigned) ((w[1] * 0x0102040810204080ull) >> 56) << 8;
+#else
+        unsigned mask = 0;
+        for (int i = 0; i < BLOCK; i++)
+                mask |= (unsigned) (m[i] & 1) << i;
+        return mask;
+#endif
+}
+
 void brig_json_escape_in_place(char *buf, size_t len, size_t escaped_len) {
         /* From the end: every byte's destination is at or past its source, so nothing unread is
-         * overwritten. Runs of clean bytes move with one memmove each. */
-        size_t i = len, d = escaped_len;
+         * overwritten; a block is loaded whole before anything is stored over it. */
+        size_t i = len, d = escaped_len, blocks = len - len % BLOCK;
 
-        while (i > 0) {
-                size_t end = i;
-                while (i >= BLOCK && !block_needs_escape(buf + i - BLOCK))
-                        i -= BLOCK;
-                while (i > 0 && escape_cost((unsigned char) buf[i - 1]) == 1)
-                        i--;
-                d -= end - i;
-                if (d != i)
-                        memmove(buf + d, buf + i, end - i);
-                if (i == 0)
-                        break;
+        while (i > blocks) {
                 unsigned char c = (unsigned char) buf[--i];
                 d -= escape_cost(c);
-                write_escape(buf + d, c);
+                if (escape_cost(c) == 1)
+                        buf[d] = (char) c;
+                else
+                        write_escape(buf + d, c);
+        }
+        while (i > 0) {
+                i -= BLOCK;
+                vec v = load_block(buf + i);
+                unsigned mask = lane_mask(needs_escape(v)), end = BLOCK;
+                const char *lanes = (const char *) &v;
+                /* The clean lanes after each escape, from the last, then the escape itself. */
+                while (mask) {
+                        unsigned k = 31u - (unsigned) __builtin_clz(mask);
+                        d -= end - k - 1;
+                        memcpy(buf + d, lanes + k + 1, end - k - 1);
+                        d -= escape_cost((unsigned char) lanes[k]);
+                        write_escape(buf + d, (unsigned char) lanes[k]);
+                        end = k;
+                        mask &= ~(1u << k);
+                }
+                d -= end;
+                memcpy(buf + d, lanes, end);
         }
 }
 
