@@ -211,8 +211,11 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                         cJSON_AddItemToObject(p, "progressToken",
                                               cJSON_Duplicate(call->progress_token, true));
                         cJSON_AddNumberToObject(p, "progress", call->progress);
+                        /* Taken unless brig/output below needs it too. */
                         if (text)
-                                cJSON_AddStringToObject(p, "message", buf);
+                                (void) brig_json_add(p, "message",
+                                                     c->brig_output ? cJSON_CreateString(buf)
+                                                                    : brig_json_string_take(TAKE_PTR(buf)));
                         else {
                                 (void) snprintf(note, sizeof(note), "[%zu bytes of binary output]", body);
                                 cJSON_AddStringToObject(p, "message", note);
