@@ -95,8 +95,8 @@ typedef struct brig__files_attrs {
 } brig__files_attrs;
 
 /* Writes data to name in the directory pfd atomically: a temp file beside it (O_EXCL, 0600), fchown and
- * fchmod per attrs, fsync if asked, renameat over name, fsync of the directory. The temp file never
- * survives a failure. path is for messages. */
+ * fchmod per attrs, fsync if asked, moved over name (renameat, or an exchange and the old file's unlink),
+ * fsync of the directory. The temp file never survives a failure. path is for messages. */
 int brig__files_replace(int pfd, const char *name, const char *path, const void *data, size_t len,
                         const brig__files_attrs *attrs, bool do_fsync, brig_error *err);
 

@@ -360,6 +360,27 @@ static int write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
+/* Moves the finished temporary file tmp over name. Over an existing file, the two are exchanged
+ * (renameat2 RENAME_EXCHANGE) and the old one, now at tmp, unlinked: readers see the old file or the new
+ * one at every instant, as with renameat, but ext4 does not flush the new file's data first, which it
+ * does on a rename over a file (auto_da_alloc: 40-60% of a small write_file's time on a workspace image).
+ * That flush is durability against a power loss, which only fsync promises (files.fsync). */
+static int put_in_place(int pfd, const char *tmp, const char *name) {
+        if (renameat2(pfd, tmp, pfd, name, RENAME_EXCHANGE) == 0) {
+                if (unlinkat(pfd, tmp, 0) == 0)
+                        return 0;
+                int r = -errno;
+                /* name had become a directory meanwhile: put it back, as renameat would have refused. */
+                if (r == -EISDIR && renameat2(pfd, tmp, pfd, name, RENAME_EXCHANGE) < 0)
+                        return -errno;
+                return r;
+        }
+        /* ENOENT: a new file; EINVAL: a filesystem without RENAME_EXCHANGE. */
+        if (errno != ENOENT && errno != EINVAL)
+                return -errno;
+        return renameat(pfd, tmp, pfd, name) < 0 ? -errno : 0;
+}
+
 int brig__files_replace(int pfd, const char *name, const char *path, const void *data, size_t len,
                         const brig__files_attrs *attrs, bool do_fsync, brig_error *err) {
         _cleanup_close_ int fd = -1;
@@ -386,8 +407,8 @@ int brig__files_replace(int pfd, const char *name, const char *path, const void 
                                                attrs->owner_best_effort);
         if (r >= 0 && do_fsync && fsync(fd) < 0)
                 r = -errno;
-        if (r >= 0 && renameat(pfd, tmp, pfd, name) < 0)
-                r = -errno;
+        if (r >= 0)
+                r = put_in_place(pfd, tmp, name);
         if (r < 0) {
                 (void) unlinkat(pfd, tmp, 0);
                 return brig_ws_error(r, path, err);
