@@ -61,8 +61,9 @@ void brig_toolpool_free(brig_env *env) {
 static int become(uid_t uid, gid_t gid) {
         (void) setfsgid(gid);
         (void) setfsuid(uid);
-        /* Both calls return the previous value: a second call tells whether the first took. */
-        if ((uid_t) setfsuid(uid) != uid || (gid_t) setfsgid(gid) != gid)
+        /* Both calls return the previous value, and an invalid id (-1) changes nothing: the query tells
+         * whether the first call took, without the kernel preparing new credentials again. */
+        if ((uid_t) setfsuid((uid_t) -1) != uid || (gid_t) setfsgid((gid_t) -1) != gid)
                 return -EPERM;
         return 0;
 }
