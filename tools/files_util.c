@@ -382,8 +382,10 @@ static int put_in_place(int pfd, const char *tmp, const char *name) {
 }
 
 int brig__files_replace(int pfd, const char *name, const char *path, const void *data, size_t len,
-                        const brig__files_attrs *attrs, bool do_fsync, brig_error *err) {
+                        const brig__files_attrs *attrs, bool do_fsync, uint64_t *ret_allocated,
+                        brig_error *err) {
         _cleanup_close_ int fd = -1;
+        struct stat st;
         char tmp[40];
         int r;
 
@@ -407,6 +409,9 @@ int brig__files_replace(int pfd, const char *name, const char *path, const void 
                                                attrs->owner_best_effort);
         if (r >= 0 && do_fsync && fsync(fd) < 0)
                 r = -errno;
+        /* What the new file takes on disk, written (delayed allocation counts: st_blocks has it). */
+        if (r >= 0 && fstat(fd, &st) < 0)
+                r = -errno;
         if (r >= 0)
                 r = put_in_place(pfd, tmp, name);
         if (r < 0) {
@@ -419,7 +424,15 @@ int brig__files_replace(int pfd, const char *name, const char *path, const void 
                 if (dfd < 0 || fsync(dfd) < 0)
                         return brig_ws_error(-errno, path, err);
         }
+        *ret_allocated = (uint64_t) st.st_blocks * 512;
         return 0;
+}
+
+void brig__files_report_usage(brig_files_report *report, uint64_t allocated, const struct stat *old) {
+        uint64_t freed = old && old->st_nlink == 1 ? (uint64_t) old->st_blocks * 512 : 0;
+
+        report->usage_delta = (int64_t) allocated - (int64_t) freed;
+        report->usage_known = true;
 }
 
 int brig__files_mkdir_p(const brig_files_ctx *ctx, const char *path, bool *ret_created, brig_error *err) {
