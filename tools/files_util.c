@@ -330,18 +330,24 @@ int brig__files_read_all(int fd, uint64_t max, char **ret, size_t *ret_len) {
         return 0;
 }
 
-int brig__files_set_owner_mode(int fd, uid_t uid, gid_t gid, mode_t mode, bool best_effort) {
-        struct stat st;
-
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if ((uid != (uid_t) -1 && uid != st.st_uid) || (gid != (gid_t) -1 && gid != st.st_gid))
+/* brig__files_set_owner_mode() for a file whose fstat is st. */
+static int set_owner_mode_st(int fd, const struct stat *st, uid_t uid, gid_t gid, mode_t mode,
+                             bool best_effort) {
+        if ((uid != (uid_t) -1 && uid != st->st_uid) || (gid != (gid_t) -1 && gid != st->st_gid))
                 if (fchown(fd, uid, gid) < 0 && !(best_effort && errno == EPERM))
                         return -errno;
         /* Always after fchown, which may clear set-id bits. */
         if (fchmod(fd, mode) < 0)
                 return -errno;
         return 0;
+}
+
+int brig__files_set_owner_mode(int fd, uid_t uid, gid_t gid, mode_t mode, bool best_effort) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        return set_owner_mode_st(fd, &st, uid, gid, mode, best_effort);
 }
 
 static int write_all(int fd, const void *data, size_t len) {
@@ -404,13 +410,13 @@ int brig__files_replace(int pfd, const char *name, const char *path, const void 
                                       name);
 
         r = write_all(fd, data, len);
-        if (r >= 0)
-                r = brig__files_set_owner_mode(fd, attrs->uid, attrs->gid, attrs->mode,
-                                               attrs->owner_best_effort);
-        if (r >= 0 && do_fsync && fsync(fd) < 0)
-                r = -errno;
-        /* What the new file takes on disk, written (delayed allocation counts: st_blocks has it). */
+        /* Once written, st_blocks is what the new file takes on disk (delayed allocation counts). */
         if (r >= 0 && fstat(fd, &st) < 0)
+                r = -errno;
+        if (r >= 0)
+                r = set_owner_mode_st(fd, &st, attrs->uid, attrs->gid, attrs->mode,
+                                      attrs->owner_best_effort);
+        if (r >= 0 && do_fsync && fsync(fd) < 0)
                 r = -errno;
         if (r >= 0)
                 r = put_in_place(pfd, tmp, name);
