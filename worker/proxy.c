@@ -62,8 +62,6 @@
 
 #define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
-
 #define MAX_ADDRS 8
 #define MAX_USAGE 256 /* per-call byte counters kept per environment */
 #define MAX_WALK 4096 /* processes of an environment looked through for a socket's owner */
