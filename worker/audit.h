@@ -21,7 +21,8 @@ int brig_audit_open(const char *path, brig_audit **ret, brig_error *err);
 void brig_audit_free(brig_audit *a);
 
 /* Adds version, seq, ts, prev and hash to event (an object whose "type" the caller set), appends it as one
- * line, and consumes event in every case. */
+ * line, and consumes event in every case. A NULL event, or one without its type (emptied after a failed
+ * allocation, worker/audit_events.h), is -ENOMEM with err set. */
 int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err);
 
 /* Makes an event object with its "type" set; NULL on allocation failure. */
