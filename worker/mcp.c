@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The MCP server side of a connection: lifecycle (initialize, version negotiation), tools/list,
  * tools/call with streamed output and cancellation, ping and logging/setLevel. Each tools/call becomes a
- * brig_call whose one teardown path is call_done(), reached from completion, cancellation, timeout and
+ * brig_call whose one teardown path is call_finish(), reached from completion, cancellation, timeout and
  * client departure alike. */
 #include <pwd.h>
 #include <stdio.h>
