@@ -28,7 +28,8 @@
  *   spawner   the init of a built environment (sandbox/spawner.c): forks a reaper per RUN, signals on KILL,
  *             reaps orphans, and exits (ending the environment) when brigd hangs up the control socket.
  *   reaper    one per RUN (sandbox/spawner.c): a child subreaper in a session of its own, named
- *             brig_jailctl_reaper_name(id) so that a seccomp denial finds its call (worker/denials.c).
+ *             brig_jailctl_reaper_name(id) so that a seccomp denial or a connection finds its call
+ *             (worker/culprit.c).
  *             Starts the command, reports "exit N"/"signal N" for it and lingers while its children run.
  *   command   what the agent asked for: rlimits, every fd but 0-2 (and status) closed, cwd, "started",
  *             the seccomp filter (one-shot: its LISTENER sent to brig), execve().

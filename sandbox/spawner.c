@@ -143,8 +143,8 @@ static void spawn_run(const brig_jailctl_msg *m, int *fds, size_t n_fds, const s
                 /* dup2() onto itself keeps close-on-exec, which the descriptors arrived with. */
                 for (int fd = 0; fd < 3; fd++)
                         (void) fcntl(fd, F_SETFD, 0);
-                /* brigd attributes a denied syscall to its call by the name of the reaper it runs under
-                 * (worker/denials.c); only this process can change its own comm. */
+                /* brigd attributes a denied syscall or a connection to its call by the name of the reaper
+                 * it runs under (worker/culprit.c); only this process can change its own comm. */
                 char name[BRIG_JAILCTL_REAPER_NAME_MAX];
                 brig_jailctl_reaper_name(m->id, name);
                 (void) prctl(PR_SET_NAME, name, 0, 0, 0);

@@ -145,7 +145,7 @@ int brig__files_write_file(const brig_files_ctx *ctx, const cJSON *args, cJSON *
                                               (unsigned long long) max);
                 r = brig_base64_decode(content, len, &decoded, &n);
                 if (r == -ENOMEM)
-                        return r;
+                        return brig_error_oom(err);
                 if (r < 0)
                         return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                               "arguments.content: invalid base64");
@@ -559,11 +559,6 @@ int brig__files_move(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
 }
 
 /* remove */
-
-static void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
 
 typedef struct remover {
         uint64_t count, bytes;
