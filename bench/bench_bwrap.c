@@ -25,11 +25,11 @@ int bench_bwrap_cmdline(const char *path, const char *const *cmd, bench_cmdline 
                 fprintf(stderr, "bench: %s: %s\n", path, err.msg);
                 return -1;
         }
-        brig_seccomp_spec spec = {.deny = (const char *const *) p->seccomp_deny,
-                                  .n_deny = p->n_seccomp_deny,
-                                  .errno_ret = p->seccomp_errno,
+        brig_seccomp_spec spec = {.deny = (const char *const *) p->seccomp.deny,
+                                  .n_deny = p->seccomp.n_deny,
+                                  .errno_ret = p->seccomp.errno_ret,
                                   .audit = false,
-                                  .profile = p->seccomp_profile};
+                                  .profile = p->seccomp.profile};
         if (brig_seccomp_compile_spec(&spec, seccomp_fd, &err) < 0) {
                 fprintf(stderr, "bench: seccomp: %s\n", err.msg);
                 return -1;
@@ -43,56 +43,56 @@ int bench_bwrap_cmdline(const char *path, const char *const *cmd, bench_cmdline 
                                p->hostname,     "--clearenv"};
         for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
                 add(c, fixed[i]);
-        for (size_t i = 0; i < p->n_binds; i++) {
-                add(c, p->binds[i].read_only ? (p->binds[i].optional ? "--ro-bind-try" : "--ro-bind")
-                                             : (p->binds[i].optional ? "--bind-try" : "--bind"));
-                add(c, p->binds[i].source);
-                add(c, p->binds[i].dest);
+        for (size_t i = 0; i < p->filesystem.n_binds; i++) {
+                add(c, p->filesystem.binds[i].read_only ? (p->filesystem.binds[i].optional ? "--ro-bind-try" : "--ro-bind")
+                                             : (p->filesystem.binds[i].optional ? "--bind-try" : "--bind"));
+                add(c, p->filesystem.binds[i].source);
+                add(c, p->filesystem.binds[i].dest);
         }
-        for (size_t i = 0; i < p->n_tmpfs; i++) {
-                snprintf(size, sizeof(size), "%llu", (unsigned long long) p->tmpfs[i].size_bytes);
-                snprintf(mode, sizeof(mode), "%o", p->tmpfs[i].mode);
+        for (size_t i = 0; i < p->filesystem.n_tmpfs; i++) {
+                snprintf(size, sizeof(size), "%llu", (unsigned long long) p->filesystem.tmpfs[i].size_bytes);
+                snprintf(mode, sizeof(mode), "%o", p->filesystem.tmpfs[i].mode);
                 add(c, "--perms");
                 add(c, mode);
                 add(c, "--size");
                 add(c, size);
                 add(c, "--tmpfs");
-                add(c, p->tmpfs[i].dest);
+                add(c, p->filesystem.tmpfs[i].dest);
         }
-        for (size_t i = 0; i < p->n_hidden; i++) {
+        for (size_t i = 0; i < p->filesystem.n_hidden; i++) {
                 struct stat st;
-                if (stat(p->hidden[i], &st) < 0)
+                if (stat(p->filesystem.hidden[i], &st) < 0)
                         continue;
                 if (S_ISDIR(st.st_mode)) {
                         add(c, "--tmpfs");
-                        add(c, p->hidden[i]);
+                        add(c, p->filesystem.hidden[i]);
                         add(c, "--remount-ro");
                 } else {
                         add(c, "--ro-bind");
                         add(c, "/dev/null");
                 }
-                add(c, p->hidden[i]);
+                add(c, p->filesystem.hidden[i]);
         }
         add(c, "--proc");
         add(c, "/proc");
         add(c, "--dev");
         add(c, "/dev");
-        for (size_t i = 0; i < p->n_env; i++) {
-                char *eq = strchr(p->env[i], '=');
+        for (size_t i = 0; i < p->env.n_vars; i++) {
+                char *eq = strchr(p->env.vars[i], '=');
                 if (!eq)
                         continue;
                 *eq = '\0';
                 add(c, "--setenv");
-                add(c, p->env[i]);
+                add(c, p->env.vars[i]);
                 add(c, eq + 1);
                 *eq = '=';
         }
         add(c, "--bind");
         c->workspace_arg = c->n;
         add(c, "WORKSPACE"); /* replaced per run */
-        add(c, p->workspace);
+        add(c, p->filesystem.workspace);
         add(c, "--chdir");
-        add(c, p->workspace);
+        add(c, p->filesystem.workspace);
         add(c, "--seccomp");
         snprintf(size, sizeof(size), "%d", BENCH_BWRAP_SECCOMP_FD);
         add(c, size);
