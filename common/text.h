@@ -48,7 +48,8 @@ size_t brig_json_escaped_len(const char *data, size_t len);
 #define BRIG_TEXT_MAX_ESCAPE_RATIO 2
 bool brig_output_is_text(const char *data, size_t len);
 
-/* Returns a NUL-terminated base64 (RFC 4648) encoding, or NULL on allocation failure. Caller frees. */
+/* base64 (common/base64.c). Returns a NUL-terminated base64 (RFC 4648) encoding, or NULL on allocation
+ * failure. Caller frees. */
 char *brig_base64_encode(const void *data, size_t len);
 
 /* Decodes base64 into a new buffer; returns length or -EINVAL/-ENOMEM. Caller frees *ret. */
