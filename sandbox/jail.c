@@ -437,7 +437,17 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
                 (void) waitpid(init, NULL, 0);
                 return 1;
         }
-        /* sync_w stays open until we exit: the init reads a hang-up as our death. */
+        /* From here on we only wait for the init, which has copies of all it needs: keep no descriptor, as
+         * an environment's helper lives as long as it does (sandbox/jailctl.h counts them). sync_w goes
+         * last, once the init has closed its end (the pipe then reports an error to us), because the init
+         * reads a hang-up before that as our death. */
+        (void) close(status);
+        for (int fd = 0; fd < 3; fd++)
+                (void) close(fd);
+        struct pollfd pfd = {.fd = sync_w};
+        while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+                ;
+        sync_w = brig_close_nointr(sync_w);
         while ((r = (int) waitpid(init, &st, 0)) < 0 && errno == EINTR)
                 ;
         if (r < 0)

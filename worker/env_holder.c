@@ -129,7 +129,8 @@ static void holder_gone(brig_env *env) {
         env->state = BRIG_ENV_STOPPED;
         brig__cgroup_release(env->w, &env->limits.cg);
         uv_close((uv_handle_t *) &env->holder.process, holder_closed_cb);
-        uv_close((uv_handle_t *) &env->holder.status_pipe, holder_closed_cb);
+        if (!uv_is_closing((uv_handle_t *) &env->holder.status_pipe))
+                uv_close((uv_handle_t *) &env->holder.status_pipe, holder_closed_cb);
         uv_close((uv_handle_t *) &env->holder.start_timer, holder_closed_cb);
         if (env->holder.waiters) {
                 if (env->holder.start_error.code)
@@ -269,6 +270,10 @@ static void holder_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         if (n < 0) {
                 (void) uv_read_stop(s);
                 env->holder.status_eof = true;
+                /* A running environment's helper and init close their ends once it is "ready": the pipe's
+                 * end is not the holder's, whose exit we learn from the process, so the descriptor need not
+                 * stay open for as long as the environment runs. */
+                uv_close((uv_handle_t *) s, holder_closed_cb);
                 holder_gone(env);
                 return;
         }
