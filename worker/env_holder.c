@@ -334,7 +334,8 @@ static int holder_start(brig_env *env, brig_error *err) {
         /* SEQPACKET keeps each request one message; ours is non-blocking so a stuck init cannot stall us. */
         if ((n_cg = brig_cgroup_open_procs(&env->limits.cg, cg_fds, err)) < 0)
                 return undo_cgroups(env, n_cg);
-        /* The helper joins the environment's cgroups itself, before it forks the init. */
+        /* The helper moves the init into the environment's cgroups itself, before the init forks anything.
+         */
         brig_jailctl_helper_argv(w->jail_helper, (size_t) n_cg, argv);
         for (int i = 0; i < n_cg; i++)
                 stdio[BRIG_JAILCTL_FD_CGROUP + i] =
