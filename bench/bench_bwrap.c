@@ -44,8 +44,9 @@ int bench_bwrap_cmdline(const char *path, const char *const *cmd, bench_cmdline 
         for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
                 add(c, fixed[i]);
         for (size_t i = 0; i < p->filesystem.n_binds; i++) {
-                add(c, p->filesystem.binds[i].read_only ? (p->filesystem.binds[i].optional ? "--ro-bind-try" : "--ro-bind")
-                                             : (p->filesystem.binds[i].optional ? "--bind-try" : "--bind"));
+                add(c, p->filesystem.binds[i].read_only
+                               ? (p->filesystem.binds[i].optional ? "--ro-bind-try" : "--ro-bind")
+                               : (p->filesystem.binds[i].optional ? "--bind-try" : "--bind"));
                 add(c, p->filesystem.binds[i].source);
                 add(c, p->filesystem.binds[i].dest);
         }
