@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <openssl/evp.h>
 
@@ -46,4 +47,37 @@ int brig_base64_decode(const char *text, size_t len, unsigned char **ret, size_t
         *ret = out;
         *ret_len = (size_t) n;
         return n;
+}
+
+#define B64_BLOCK (3u * 4096u)
+
+char *brig_base64_encode_in_place(char *data, size_t len) {
+        static _Thread_local unsigned char block[B64_BLOCK];
+
+        if (len > (SIZE_MAX / 4) * 3 - 3)
+                return NULL;
+        size_t out_len = 4 * ((len + 2) / 3);
+        char *out = realloc(data, out_len + 1);
+        if (!out)
+                return NULL;
+        /* Blocks of whole 3-byte groups from the end: block k's encoding lands at or past its source, and
+         * only over sources of blocks already encoded (each block is copied out before it is overwritten).
+         */
+        size_t start = len / B64_BLOCK * B64_BLOCK, end = len;
+        if (start == len && start > 0)
+                start -= B64_BLOCK;
+        for (;;) {
+                size_t n = end - start, at = start / 3 * 4, after = at + 4 * ((n + 2) / 3);
+                /* EVP_EncodeBlock ends with a NUL, over the first byte of the block encoded before. */
+                char keep = out[after];
+                memcpy(block, out + start, n);
+                (void) EVP_EncodeBlock((unsigned char *) out + at, block, (int) n);
+                out[after] = keep;
+                if (start == 0)
+                        break;
+                end = start;
+                start -= B64_BLOCK;
+        }
+        out[out_len] = 0;
+        return out;
 }

@@ -64,18 +64,36 @@ int brig_parse_int(const char *s, int *ret) {
         return 0;
 }
 
-static int scale(uint64_t v, uint64_t mult, uint64_t *ret) {
-        if (mult && v > UINT64_MAX / mult)
-                return -ERANGE;
-        *ret = v * mult;
-        return 0;
+typedef struct unit {
+        const char *suffix;
+        uint64_t mult;
+} unit;
+
+/* A number followed by one of the units' suffixes (an empty suffix: a bare number), scaled by its multiple.
+ */
+static int parse_scaled(const char *s, const unit *units, size_t n_units, bool ignore_case, uint64_t *ret) {
+        const char *end;
+        uint64_t v;
+        int r;
+
+        if (!s)
+                return -EINVAL;
+        r = parse_digits(s, &v, &end);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n_units; i++) {
+                if ((ignore_case ? strcasecmp : strcmp)(end, units[i].suffix) != 0)
+                        continue;
+                if (units[i].mult && v > UINT64_MAX / units[i].mult)
+                        return -ERANGE;
+                *ret = v * units[i].mult;
+                return 0;
+        }
+        return -EINVAL;
 }
 
 int brig_parse_size(const char *s, uint64_t *ret_bytes) {
-        static const struct {
-                const char *suffix;
-                uint64_t mult;
-        } table[] = {
+        static const unit units[] = {
                 {"", 1},
                 {"B", 1},
                 {"K", 1ULL << 10},
@@ -91,39 +109,14 @@ int brig_parse_size(const char *s, uint64_t *ret_bytes) {
                 {"TB", 1ULL << 40},
                 {"TiB", 1ULL << 40},
         };
-        const char *end;
-        uint64_t v;
-        int r;
 
-        if (!s)
-                return -EINVAL;
-        r = parse_digits(s, &v, &end);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-                if (strcasecmp(end, table[i].suffix) == 0)
-                        return scale(v, table[i].mult, ret_bytes);
-        return -EINVAL;
+        return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), true, ret_bytes);
 }
 
 int brig_parse_duration_ms(const char *s, uint64_t *ret_ms) {
-        static const struct {
-                const char *suffix;
-                uint64_t mult;
-        } table[] = {
+        static const unit units[] = {
                 {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 60 * 60 * 1000}, {"d", 24 * 60 * 60 * 1000},
         };
-        const char *end;
-        uint64_t v;
-        int r;
 
-        if (!s)
-                return -EINVAL;
-        r = parse_digits(s, &v, &end);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
-                if (strcmp(end, table[i].suffix) == 0)
-                        return scale(v, table[i].mult, ret_ms);
-        return -EINVAL;
+        return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), false, ret_ms);
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Capped buffers and UTF-8 validation (base64, declared in text.h, is in base64.c). */
+/* Capped buffers, UTF-8 validation and JSON string escaping (base64, declared in text.h, is in base64.c). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include "text.h"
+
+/* Absolute slack before the ratio applies: a few escapes in a short output never turn it into base64. */
+#define TEXT_ESCAPE_SLACK 256
 
 int brig_buf_append(brig_buf *b, const void *data, size_t len) {
         size_t room = len;
@@ -53,20 +56,174 @@ int brig_buf_appendf(brig_buf *b, const char *fmt, ...) {
         return n;
 }
 
-size_t brig_json_escaped_len(const char *data, size_t len) {
-        size_t n = len;
-        for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char) data[i];
-                if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
-                        n += 1;
-                else if (c < 0x20)
-                        n += 5;
-        }
+/* Sixteen bytes at a time through GCC's vector extensions (SSE2 on x86-64, NEON on arm64, plain words
+ * elsewhere): a comparison yields 0xff in each lane where it holds. */
+#define BLOCK 16
+typedef uint8_t vec __attribute__((vector_size(BLOCK)));
+typedef uint64_t vec_words __attribute__((vector_size(BLOCK)));
+
+static inline vec load_block(const char *p) {
+        vec v;
+        memcpy(&v, p, sizeof(v));
+        return v;
+}
+
+static inline bool any_lane(vec v) {
+        vec_words w = (vec_words) v;
+        return (w[0] | w[1]) != 0;
+}
+
+/* Lanes that a JSON string escapes: control bytes, '"' and '\\'. */
+static inline vec needs_escape(vec v) {
+        return (vec) (v < 0x20) | (vec) (v == '"') | (vec) (v == '\\');
+}
+
+static inline bool block_needs_escape(const char *p) {
+        return any_lane(needs_escape(load_block(p)));
+}
+
+/* Whether the block holds anything but ASCII without NUL: v - 1 wraps NUL to 0xff, so both NUL and the
+ * bytes from 0x80 end up at or above 0x7f. */
+static inline bool block_not_plain_ascii(const char *p) {
+        vec v = load_block(p);
+        return any_lane((vec) ((vec) (v - 1) >= 0x7f));
+}
+
+static inline size_t escape_cost(unsigned char c) {
+        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+                return 2;
+        return c < 0x20 ? 6 : 1;
+}
+
+static uint64_t lane_sum(vec v) {
+        uint64_t n = 0;
+        for (int i = 0; i < BLOCK; i++)
+                n += v[i];
         return n;
 }
 
-/* Absolute slack before the ratio applies: a few escapes in a short output never turn it into base64. */
-#define TEXT_ESCAPE_SLACK 256
+size_t brig_json_escaped_len(const char *data, size_t len) {
+        size_t n = len, i = 0;
+
+        /* Per lane counts of control bytes (escape cost 6), of '"' and '\\' (2), and of the control bytes
+         * with a short escape (\b \t \n \f \r: 2, not 6). A lane counts to at most 255 blocks. */
+        while (i + BLOCK <= len) {
+                vec ctl = {0}, quote = {0}, brief = {0};
+                for (int k = 0; k < 255 && i + BLOCK <= len; k++, i += BLOCK) {
+                        vec v = load_block(data + i);
+                        ctl -= (vec) (v < 0x20);
+                        quote -= (vec) (v == '"') | (vec) (v == '\\');
+                        brief -= (vec) ((vec) (v - 8) < 6) & (vec) (v != 11);
+                }
+                n += 5 * lane_sum(ctl) + lane_sum(quote) - 4 * lane_sum(brief);
+        }
+        for (; i < len; i++)
+                n += escape_cost((unsigned char) data[i]) - 1;
+        return n;
+}
+
+/* Writes the escape of c (escape_cost(c) > 1 bytes) at dst, as cJSON prints it. */
+static void write_escape(char *dst, unsigned char c) {
+        static const char hex[] = "0123456789abcdef";
+        dst[0] = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+                dst[1] = (char) c;
+                return;
+        case '\b':
+                dst[1] = 'b';
+                return;
+        case '\f':
+                dst[1] = 'f';
+                return;
+        case '\n':
+                dst[1] = 'n';
+                return;
+        case '\r':
+                dst[1] = 'r';
+                return;
+        case '\t':
+                dst[1] = 't';
+                return;
+        default:
+                memcpy(dst + 1, "u00", 3);
+                dst[4] = hex[c >> 4];
+                dst[5] = hex[c & 15];
+                return;
+        }
+}
+
+size_t brig_json_escape(char *dst, const char *src, size_t len) {
+        char *d = dst;
+        size_t i = 0, run = 0;
+
+        for (;;) {
+                /* Skip clean blocks, then at most 15 clean bytes to the escape in the block that stopped it.
+                 */
+                while (i + BLOCK <= len && !block_needs_escape(src + i))
+                        i += BLOCK;
+                while (i < len && escape_cost((unsigned char) src[i]) == 1)
+                        i++;
+                memcpy(d, src + run, i - run);
+                d += i - run;
+                if (i == len)
+                        return (size_t) (d - dst);
+                unsigned char c = (unsigned char) src[i];
+                write_escape(d, c);
+                d += escape_cost(c);
+                run = ++i;
+        }
+}
+
+/* Bit i set where lane i of m (0xff or 0) is set. */
+static inline unsigned lane_mask(vec m) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* Each lane's top bit moved to bit 8i, then gathered into the top byte by one multiplication
+         * (no two partial products share a bit, so nothing carries). */
+        vec_words w = ((vec_words) m & 0x8080808080808080ull) >> 7;
+        return (unsigned) ((w[0] * 0x0102040810204080ull) >> 56) |
+               (unsigned) ((w[1] * 0x0102040810204080ull) >> 56) << 8;
+#else
+        unsigned mask = 0;
+        for (int i = 0; i < BLOCK; i++)
+                mask |= (unsigned) (m[i] & 1) << i;
+        return mask;
+#endif
+}
+
+void brig_json_escape_in_place(char *buf, size_t len, size_t escaped_len) {
+        /* From the end: every byte's destination is at or past its source, so nothing unread is
+         * overwritten; a block is loaded whole before anything is stored over it. */
+        size_t i = len, d = escaped_len, blocks = len - len % BLOCK;
+
+        while (i > blocks) {
+                unsigned char c = (unsigned char) buf[--i];
+                d -= escape_cost(c);
+                if (escape_cost(c) == 1)
+                        buf[d] = (char) c;
+                else
+                        write_escape(buf + d, c);
+        }
+        while (i > 0) {
+                i -= BLOCK;
+                vec v = load_block(buf + i);
+                unsigned mask = lane_mask(needs_escape(v)), end = BLOCK;
+                const char *lanes = (const char *) &v;
+                /* The clean lanes after each escape, from the last, then the escape itself. */
+                while (mask) {
+                        unsigned k = 31u - (unsigned) __builtin_clz(mask);
+                        d -= end - k - 1;
+                        memcpy(buf + d, lanes + k + 1, end - k - 1);
+                        d -= escape_cost((unsigned char) lanes[k]);
+                        write_escape(buf + d, (unsigned char) lanes[k]);
+                        end = k;
+                        mask &= ~(1u << k);
+                }
+                d -= end;
+                memcpy(buf + d, lanes, end);
+        }
+}
 
 bool brig_output_is_text(const char *data, size_t len) {
         return brig_utf8_valid(data, len) &&
@@ -115,6 +272,11 @@ size_t brig_utf8_valid_prefix(const char *data, size_t len) {
         size_t i = 0;
 
         while (i < len) {
+                /* ASCII without NUL, a block at a time. */
+                while (i + BLOCK <= len && !block_not_plain_ascii(data + i))
+                        i += BLOCK;
+                if (i == len)
+                        break;
                 if (p[i] == 0)
                         return i;
                 size_t n = brig_utf8_seq_len(p[i]);
@@ -123,6 +285,50 @@ size_t brig_utf8_valid_prefix(const char *data, size_t len) {
                 i += n;
         }
         return len;
+}
+
+void brig_text_scan_feed(brig_text_scan *s, const char *data, size_t len) {
+        s->len += len;
+        if (s->invalid)
+                return;
+        s->escaped_len += brig_json_escaped_len(data, len);
+        if (s->carry_len) {
+                /* Complete the sequence the last chunk ended inside. */
+                size_t need = brig_utf8_seq_len(s->carry[0]), take = need - s->carry_len;
+                if (take > len)
+                        take = len;
+                for (size_t k = 0; k < take; k++)
+                        if (((unsigned char) data[k] & 0xc0) != 0x80) {
+                                s->invalid = true;
+                                return;
+                        }
+                memcpy(s->carry + s->carry_len, data, take);
+                s->carry_len += (uint8_t) take;
+                data += take;
+                len -= take;
+                if (s->carry_len < need)
+                        return;
+                s->carry_len = 0;
+                if (!seq_valid(s->carry, need)) {
+                        s->invalid = true;
+                        return;
+                }
+        }
+        size_t good = brig_utf8_valid_prefix(data, len), rest = len - good;
+        if (rest == 0)
+                return;
+        /* A sequence cut by the chunk's end is carried; anything else stops the text. */
+        if (rest < 4 && brig_utf8_incomplete_tail(data, len) == rest) {
+                memcpy(s->carry, data + good, rest);
+                s->carry_len = (uint8_t) rest;
+                return;
+        }
+        s->invalid = true;
+}
+
+bool brig_text_scan_is_text(const brig_text_scan *s) {
+        return !s->invalid && s->carry_len == 0 &&
+               s->escaped_len <= BRIG_TEXT_MAX_ESCAPE_RATIO * s->len + TEXT_ESCAPE_SLACK;
 }
 
 bool brig_utf8_valid(const char *data, size_t len) {

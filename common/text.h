@@ -48,9 +48,32 @@ size_t brig_json_escaped_len(const char *data, size_t len);
 #define BRIG_TEXT_MAX_ESCAPE_RATIO 2
 bool brig_output_is_text(const char *data, size_t len);
 
+/* Writes data[0..len) escaped for the inside of a JSON string, as cJSON prints it, to dst (room for
+ * brig_json_escaped_len() bytes); returns the bytes written. */
+size_t brig_json_escape(char *dst, const char *src, size_t len);
+/* The same in place: buf holds len bytes and has room for escaped_len = brig_json_escaped_len(buf, len). */
+void brig_json_escape_in_place(char *buf, size_t len, size_t escaped_len);
+
+/* brig_output_is_text() computed as output arrives in chunks, so the whole output is never read again: a
+ * UTF-8 sequence split between chunks is carried to the next one. Zero-initialise; feed every chunk in
+ * order; brig_text_scan_is_text() then equals brig_output_is_text() of all the chunks concatenated. */
+typedef struct brig_text_scan {
+        uint64_t len, escaped_len;
+        bool invalid;      /* a byte that cannot be part of text (malformed UTF-8 or NUL) was seen */
+        uint8_t carry_len; /* bytes of an incomplete sequence at the end of what was fed */
+        unsigned char carry[4];
+} brig_text_scan;
+void brig_text_scan_feed(brig_text_scan *s, const char *data, size_t len);
+bool brig_text_scan_is_text(const brig_text_scan *s);
+
 /* base64 (common/base64.c). Returns a NUL-terminated base64 (RFC 4648) encoding, or NULL on allocation
  * failure. Caller frees. */
 char *brig_base64_encode(const void *data, size_t len);
+
+/* Encodes data[0..len) (malloc'd, room for len bytes, owned by the caller) to base64 in the same
+ * allocation, grown with realloc: a large output is never held twice. Returns the NUL-terminated encoding
+ * (which replaces data), or NULL on allocation failure, when data is unchanged and still the caller's. */
+char *brig_base64_encode_in_place(char *data, size_t len);
 
 /* Decodes base64 into a new buffer; returns length or -EINVAL/-ENOMEM. Caller frees *ret. */
 int brig_base64_decode(const char *text, size_t len, unsigned char **ret, size_t *ret_len);

@@ -24,6 +24,7 @@
 #include "common/cleanup.h"
 #include "common/handles.h"
 #include "common/json.h"
+#include "common/json_frame.h"
 #include "sandbox/jailctl.h"
 #include "tools/exec.h"
 
@@ -60,7 +61,8 @@ struct brig_exec {
         uint64_t start_ns;
 
         brig_buf out_buf, err_buf;
-        uint64_t budget; /* bytes of output kept, both streams together */
+        brig_text_scan out_scan, err_scan; /* what is kept, classified as it arrives */
+        uint64_t budget;                   /* bytes of output kept, both streams together */
         uint64_t out_total, err_total;
         bool truncated;
 
@@ -139,6 +141,8 @@ static void finish(brig_exec *e) {
         res.stderr_bytes = e->err_total;
         res.out = &e->out_buf;
         res.err = &e->err_buf;
+        res.out_kind = brig_text_scan_is_text(&e->out_scan) ? BRIG_OUTPUT_TEXT : BRIG_OUTPUT_BINARY;
+        res.err_kind = brig_text_scan_is_text(&e->err_scan) ? BRIG_OUTPUT_TEXT : BRIG_OUTPUT_BINARY;
         if (e->have_final && e->final.outcome == BRIG_JAIL_EXITED) {
                 res.exited = true;
                 res.exit_code = e->final.value;
@@ -208,6 +212,9 @@ static void take_output(brig_exec *e, bool is_out, const uv_buf_t *buf, ssize_t 
                 e->truncated = true;
                 return;
         }
+        /* While the chunk is in the cache: the result then needs no pass over the whole output to choose
+         * its encoding. */
+        brig_text_scan_feed(is_out ? &e->out_scan : &e->err_scan, buf->base, take);
         if (e->ops.output)
                 e->ops.output(buf->base, take, is_out ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR,
                               e->userdata);
@@ -541,23 +548,40 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         return 0;
 }
 
-static int add_stream(cJSON *o, const char *name, const char *enc_name, const brig_buf *b) {
-        const char *data = b->data ? b->data : "";
-        /* Text when it stays text on the wire; control bytes (6 bytes each as JSON escapes) go as base64. */
-        if (brig_output_is_text(data, b->len)) {
-                return cJSON_AddStringToObject(o, name, data) && cJSON_AddStringToObject(o, enc_name, "utf8")
-                               ? 0
-                               : -ENOMEM;
-        }
-        _cleanup_free_ char *b64 = brig_base64_encode(data, b->len);
-        if (!b64)
-                return -ENOMEM;
-        return cJSON_AddStringToObject(o, name, b64) && cJSON_AddStringToObject(o, enc_name, "base64")
-                       ? 0
-                       : -ENOMEM;
+static bool stream_is_text(const brig_buf *b, brig_output_kind kind) {
+        if (kind != BRIG_OUTPUT_UNKNOWN)
+                return kind == BRIG_OUTPUT_TEXT;
+        return brig_output_is_text(b->data ? b->data : "", b->len);
 }
 
-cJSON *brig_exec_result_to_json(const brig_exec_result *res) {
+/* The stream's output as a JSON string: b's own buffer when take (b is left empty), else a copy. */
+static cJSON *stream_string(brig_buf *b, bool text, bool take) {
+        if (!take || !b->data) {
+                const char *data = b->data ? b->data : "";
+                if (text)
+                        return cJSON_CreateString(data);
+                _cleanup_free_ char *b64 = brig_base64_encode(data, b->len);
+                return b64 ? cJSON_CreateString(b64) : NULL;
+        }
+        char *data = text ? b->data : brig_base64_encode_in_place(b->data, b->len);
+        if (!data)
+                return NULL;
+        *b = (brig_buf){.max = b->max, .truncated = b->truncated};
+        return brig_json_string_take(data);
+}
+
+static int add_stream(cJSON *o, const char *name, const char *enc_name, brig_buf *b, brig_output_kind kind,
+                      bool take) {
+        /* Text when it stays text on the wire; control bytes (6 bytes each as JSON escapes) go as base64. */
+        bool text = stream_is_text(b, kind);
+        cJSON *s = stream_string(b, text, take);
+
+        if (!s || !brig_json_add(o, name, s))
+                return -ENOMEM;
+        return cJSON_AddStringToObject(o, enc_name, text ? "utf8" : "base64") ? 0 : -ENOMEM;
+}
+
+static cJSON *result_json(const brig_exec_result *res, bool take) {
         _cleanup_json_ cJSON *o = cJSON_CreateObject();
         char sig[16];
         bool ok = o;
@@ -566,8 +590,8 @@ cJSON *brig_exec_result_to_json(const brig_exec_result *res) {
                                 : cJSON_AddNullToObject(o, "exit_code"));
         ok = ok && (res->signal ? cJSON_AddStringToObject(o, "signal", brig_signal_name(res->signal, sig))
                                 : cJSON_AddNullToObject(o, "signal"));
-        ok = ok && add_stream(o, "stdout", "stdout_encoding", res->out) >= 0;
-        ok = ok && add_stream(o, "stderr", "stderr_encoding", res->err) >= 0;
+        ok = ok && add_stream(o, "stdout", "stdout_encoding", res->out, res->out_kind, take) >= 0;
+        ok = ok && add_stream(o, "stderr", "stderr_encoding", res->err, res->err_kind, take) >= 0;
         ok = ok && cJSON_AddNumberToObject(o, "stdout_bytes", (double) res->stdout_bytes);
         ok = ok && cJSON_AddNumberToObject(o, "stderr_bytes", (double) res->stderr_bytes);
         ok = ok && cJSON_AddBoolToObject(o, "truncated", res->truncated);
@@ -579,6 +603,14 @@ cJSON *brig_exec_result_to_json(const brig_exec_result *res) {
                      cJSON_AddStringToObject(e, "message", res->error.msg);
         }
         return ok ? TAKE_PTR(o) : NULL;
+}
+
+cJSON *brig_exec_result_to_json(const brig_exec_result *res) {
+        return result_json(res, false);
+}
+
+cJSON *brig_exec_result_take_json(const brig_exec_result *res) {
+        return result_json(res, true);
 }
 
 /* Appends text output whole when short, else its head and tail around a pointer to structuredContent, which
@@ -614,7 +646,7 @@ char *brig_exec_result_to_text(const brig_exec_result *res) {
                         continue;
                 if (i == 1 && t.len)
                         ok = brig_buf_append(&t, "\n[stderr]\n", 10) >= 0;
-                if (brig_output_is_text(data, b->len))
+                if (stream_is_text(b, i == 0 ? res->out_kind : res->err_kind))
                         ok = ok && append_excerpt(&t, data, b->len, i == 0 ? "stdout" : "stderr") >= 0;
                 else {
                         int n = snprintf(line, sizeof(line), "[%zu bytes of binary output, base64 in %s]",

@@ -49,6 +49,13 @@ typedef enum brig_stream {
         BRIG_STREAM_STDERR = 2,
 } brig_stream;
 
+/* What a stream's output is, as it will cross the wire: a JSON string, or base64. */
+typedef enum brig_output_kind {
+        BRIG_OUTPUT_UNKNOWN = 0, /* not classified yet: brig_output_is_text() decides */
+        BRIG_OUTPUT_TEXT,
+        BRIG_OUTPUT_BINARY,
+} brig_output_kind;
+
 typedef struct brig_exec_result {
         bool started; /* the jail was built and the command handed to execve */
         bool exited;  /* exit_code is meaningful */
@@ -57,7 +64,9 @@ typedef struct brig_exec_result {
         bool timed_out, cancelled, truncated;
         uint64_t duration_ms;
         uint64_t stdout_bytes, stderr_bytes; /* produced, including what was dropped */
-        const brig_buf *out, *err;           /* borrowed: valid during the done callback only */
+        brig_buf *out, *err; /* borrowed: valid during the done callback only (brig_exec_result_take_json()
+                              * may take their data) */
+        brig_output_kind out_kind, err_kind; /* classified as the output arrived */
         brig_error error;                    /* code != 0 when a jail layer or execve failed */
 } brig_exec_result;
 
@@ -108,6 +117,11 @@ void brig_exec_set_paused(brig_exec *e, bool paused);
  * byte, and the text rendering carries a bounded excerpt: a result costs at most about twice its output's
  * size on the wire, whatever the output holds. */
 cJSON *brig_exec_result_to_json(const brig_exec_result *res);
+/* The same, but the output moves into the result instead of being copied (base64 is encoded in its own
+ * allocation): *res->out and *res->err are left empty. For a result about to be sent, so the worker never
+ * holds a large output twice. */
+cJSON *brig_exec_result_take_json(const brig_exec_result *res);
+/* Call before brig_exec_result_take_json(), which empties the output it reads. */
 char *brig_exec_result_to_text(const brig_exec_result *res);
 
 /* "SIGKILL" etc., or "SIG<n>". Returns a static or the caller's buffer. */

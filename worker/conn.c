@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "common/cleanup.h"
+#include "common/json_frame.h"
 #include "common/log.h"
 #include "worker/audit_events.h"
 #include "worker/rpc.h"
@@ -17,7 +18,7 @@ typedef struct write_req {
         uv_write_t req;
         brig_conn *conn;
         size_t len;
-        char *data; /* the serialised message and its newline */
+        brig_json_frame frame; /* the serialised message and its newline */
 } write_req;
 
 static void conn_free(brig_conn *c) {
@@ -109,7 +110,7 @@ static void write_cb(uv_write_t *req, int status) {
 
         /* Also when the write was cancelled by a close: the bytes are no longer held. */
         brig__budget_queued(c, -(int64_t) wr->len);
-        free(wr->data);
+        brig_json_frame_done(&wr->frame);
         free(wr);
         if (c->closing)
                 return;
@@ -121,9 +122,11 @@ static void write_cb(uv_write_t *req, int status) {
                 set_paused(c, false);
 }
 
+/* Queues msg (consumed) as one line. Its large strings (a command's output) are written from the buffers
+ * they were built in (common/json_frame.h): the queue holds each byte once. */
 static int conn_queue(brig_conn *c, cJSON *msg, bool droppable) {
-        char *text;
-        size_t len, queued;
+        brig_json_frame frame = {0};
+        size_t queued;
         write_req *wr;
         int r;
 
@@ -133,31 +136,29 @@ static int conn_queue(brig_conn *c, cJSON *msg, bool droppable) {
                 cJSON_Delete(msg);
                 return -ECONNRESET;
         }
-        text = cJSON_PrintUnformatted(msg);
-        cJSON_Delete(msg);
-        if (!text)
-                return -ENOMEM;
-        len = strlen(text);
+        if ((r = brig_json_frame_print(msg, &frame)) < 0)
+                return r;
         queued = uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe);
-        if (droppable && queued + len > BRIG_WRITE_QUEUE_HARD) {
-                free(text);
+        if (droppable && queued + frame.total > BRIG_WRITE_QUEUE_HARD) {
+                brig_json_frame_done(&frame);
                 brig__conn_close(c, "write queue over its limit");
                 return -ENOBUFS;
         }
-        wr = malloc(sizeof(*wr));
+        wr = malloc(sizeof(*wr) + frame.n * sizeof(uv_buf_t));
         if (!wr) {
-                free(text);
+                brig_json_frame_done(&frame);
                 return -ENOMEM;
         }
-        /* The newline takes the place of the terminating NUL: a large reply is not copied once more. */
-        text[len] = '\n';
-        wr->data = text;
-        wr->len = len + 1;
+        uv_buf_t *bufs = (uv_buf_t *) (wr + 1);
+        for (size_t i = 0; i < frame.n; i++)
+                bufs[i] = (uv_buf_t){.base = frame.segs[i].data, .len = frame.segs[i].len};
+        wr->frame = frame;
+        wr->len = frame.total;
         wr->conn = c;
-        uv_buf_t buf = uv_buf_init(wr->data, (unsigned) wr->len);
-        r = uv_write(&wr->req, (uv_stream_t *) &c->pipe, &buf, 1, write_cb);
+        /* libuv copies the buffer list: only the data must live until write_cb. */
+        r = uv_write(&wr->req, (uv_stream_t *) &c->pipe, bufs, (unsigned) frame.n, write_cb);
         if (r < 0) {
-                free(wr->data);
+                brig_json_frame_done(&wr->frame);
                 free(wr);
                 brig__conn_close(c, uv_strerror(r));
                 return r;

@@ -14,6 +14,7 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/json_frame.h"
 #include "common/log.h"
 #include "tools/files.h"
 #include "tools/process.h"
@@ -210,8 +211,11 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                         cJSON_AddItemToObject(p, "progressToken",
                                               cJSON_Duplicate(call->progress_token, true));
                         cJSON_AddNumberToObject(p, "progress", call->progress);
+                        /* Taken unless brig/output below needs it too. */
                         if (text)
-                                cJSON_AddStringToObject(p, "message", buf);
+                                (void) brig_json_add(p, "message",
+                                                     c->brig_output ? cJSON_CreateString(buf)
+                                                                    : brig_json_string_take(TAKE_PTR(buf)));
                         else {
                                 (void) snprintf(note, sizeof(note), "[%zu bytes of binary output]", body);
                                 cJSON_AddStringToObject(p, "message", note);
@@ -225,7 +229,9 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                         (void) brig_json_add(p, "requestId", cJSON_Duplicate(call->id, true));
                         cJSON_AddStringToObject(p, "stream", s == 0 ? "stdout" : "stderr");
                         cJSON_AddNumberToObject(p, "seq", (double) call->seq++);
-                        cJSON_AddStringToObject(p, "data", text ? buf : b64);
+                        /* Taken, not copied: the frame escapes it in place (common/json_frame.h). */
+                        (void) brig_json_add(p, "data",
+                                             brig_json_string_take(text ? TAKE_PTR(buf) : TAKE_PTR(b64)));
                         if (!text)
                                 cJSON_AddStringToObject(p, "encoding", "base64");
                 }
@@ -390,7 +396,8 @@ static void exec_done_cb(const brig_exec_result *res, void *userdata) {
         brig_audit_call_end_exec(ev, res, oom);
         int audit_r = call_audit(call, ev);
         _cleanup_free_ char *text = brig_exec_result_to_text(res);
-        sc = brig_exec_result_to_json(res);
+        /* The output moves into the result and, when sent, into the write queue: held once all along. */
+        sc = brig_exec_result_take_json(res);
         if (sc && oom)
                 cJSON_AddBoolToObject(sc, "oom_killed", true);
         send_and_finish(call, audit_r, TAKE_PTR(text), sc, is_error, res->started);

@@ -52,20 +52,90 @@ __attribute__((constructor)) static void remember_harness_pid(void) {
 /* A brigd that does not come up is a failure of the test, never a skip: a start-up crash (an ASan abort
  * included) must turn the suite red. In a child a test forked (which must not jump into cmocka's state) the
  * caller gets -1 and no skip reason, and must fail itself. */
-static int start_failed(brigd *d, const char *what, const char **why) {
-        char buf[4096] = "";
-        size_t len = 0;
+/* What brigd wrote to stderr and nobody read (the pipe is non-blocking; at most 4 MiB), NUL-terminated. */
+static char *read_stderr(brigd *d) {
+        size_t len = 0, cap = 1 << 16;
+        char *buf = malloc(cap);
 
+        if (!buf)
+                return NULL;
+        for (ssize_t r; d->stderr_fd >= 0 && (r = read(d->stderr_fd, buf + len, cap - 1 - len)) > 0;) {
+                len += (size_t) r;
+                char *bigger;
+                if (len == cap - 1 && cap < (4u << 20) && (bigger = realloc(buf, cap * 2))) {
+                        buf = bigger;
+                        cap *= 2;
+                }
+        }
+        buf[len] = 0;
+        return buf;
+}
+
+static void print_stderr_tail(brigd *d, const char *what) {
+        char *buf = read_stderr(d);
+        size_t len = buf ? strlen(buf) : 0;
+
+        fprintf(stderr, "brigd %s; its stderr:\n%s\n", what,
+                buf ? buf + (len > 65536 ? len - 65536 : 0) : "");
+        free(buf);
+}
+
+/* Whether a TSan report is about a file descriptor's number rather than memory: it says so, or both of its
+ * accesses are calls that create, poll or close fds. libuv closes fds with a raw syscall TSan does not see,
+ * so a number libuv closed and the loop or a thread reused looks like a race on the number
+ * (tests/tsan.supp). */
+static bool tsan_fd_report(const char *report, size_t len) {
+        static const char *const fd_calls[] = {
+                "open",    "open64",    "openat",       "openat64",     "close",      "closedir",
+                "opendir", "pipe",      "pipe2",        "socket",       "socketpair", "accept",
+                "accept4", "epoll_ctl", "dup",          "dup2",         "dup3",       "fcntl",
+                "eventfd", "signalfd",  "memfd_create", "inotify_init1"};
+        int fd_accesses = 0, accesses = 0;
+
+        if (memmem(report, len, "Location is file descriptor", 27))
+                return true;
+        /* Each access is a "Write of size"/"Read of size" line followed by its "#0 function" frame. */
+        for (const char *p = report; (p = memmem(p, len - (size_t) (p - report), " of size ", 9));) {
+                const char *f = memmem(p, len - (size_t) (p - report), "#0 ", 3);
+                if (!f)
+                        break;
+                f += 3;
+                size_t n = strcspn(f, " \n");
+                accesses++;
+                for (size_t i = 0; i < sizeof(fd_calls) / sizeof(fd_calls[0]); i++)
+                        if (strlen(fd_calls[i]) == n && strncmp(f, fd_calls[i], n) == 0)
+                                fd_accesses++;
+                p = f;
+        }
+        return accesses > 0 && fd_accesses == accesses;
+}
+
+/* ThreadSanitizer reports in brigd's stderr (the TSan build runs it with exitcode=0), but for those about a
+ * file descriptor's number. Returns how many were printed. */
+static int print_tsan_reports(const char *err) {
+        static const char sep[] = "==================\n";
+        int n = 0;
+
+        for (const char *p = strstr(err, "WARNING: ThreadSanitizer:"); p;
+             p = strstr(p, "WARNING: ThreadSanitizer:")) {
+                const char *end = strstr(p, sep);
+                size_t len = end ? (size_t) (end - p) : strlen(p);
+                if (!tsan_fd_report(p, len)) {
+                        fprintf(stderr, "brigd: %.*s\n", (int) len, p);
+                        n++;
+                }
+                p += len;
+        }
+        return n;
+}
+
+static int start_failed(brigd *d, const char *what, const char **why) {
         if (d->pid > 0) {
                 (void) kill(d->pid, SIGKILL);
                 (void) waitpid(d->pid, NULL, 0);
                 d->pid = 0;
         }
-        for (ssize_t r;
-             len < sizeof(buf) - 1 && (r = read(d->stderr_fd, buf + len, sizeof(buf) - 1 - len)) > 0;)
-                len += (size_t) r;
-        buf[len] = 0;
-        fprintf(stderr, "brigd %s; its stderr:\n%s\n", what, buf);
+        print_stderr_tail(d, what);
         *why = NULL;
         if (getpid() == harness_pid)
                 fail_msg("brigd %s (BRIG_TEST_MODE=%s)", what,
@@ -141,7 +211,12 @@ static int brigd_spawn(brigd *d, const char **why) {
         int errpipe[2];
 
         snprintf(brigd_path, sizeof(brigd_path), "%s/brigd", build_dir());
-        snprintf(helper, sizeof(helper), "%s/brig-jail", build_dir());
+        /* BRIG_JAIL_HELPER: another build's brig-jail (the TSan build's brigd with the plain build's helper:
+         * the TSan runtime cannot run in the jail's init, and the helper has no threads to check). */
+        if (getenv("BRIG_JAIL_HELPER"))
+                snprintf(helper, sizeof(helper), "%s", getenv("BRIG_JAIL_HELPER"));
+        else
+                snprintf(helper, sizeof(helper), "%s/brig-jail", build_dir());
         if (pipe2(errpipe, O_CLOEXEC) < 0)
                 return -1;
         d->pid = fork();
@@ -202,6 +277,9 @@ static int brigd_spawn(brigd *d, const char **why) {
         close(errpipe[1]);
         d->stderr_fd = errpipe[0];
         (void) fcntl(d->stderr_fd, F_SETFL, O_NONBLOCK);
+        /* Read only when brigd stops: room for its warnings and a sanitizer's reports, so it never blocks.
+         */
+        (void) fcntl(d->stderr_fd, F_SETPIPE_SZ, 1 << 20);
         /* Readiness, not timing: wait until the socket accepts, or brigd exits. The bound only keeps a hung
          * brigd from hanging the suite; it is generous for a loaded machine and the sanitizer build. */
         for (long deadline = now_ms() + 60000; now_ms() < deadline;) {
@@ -330,6 +408,15 @@ int brigd_stop(brigd *d) {
                 while (waitpid(d->pid, &st, 0) < 0 && errno == EINTR)
                         ;
                 d->pid = 0;
+                /* A sanitizer's report (ASan, UBSan) is the only account of why. */
+                if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                        print_stderr_tail(d, "exited badly");
+                } else {
+                        char *err = read_stderr(d);
+                        if (err && print_tsan_reports(err) > 0)
+                                st = 1 << 8; /* exit status 1 */
+                        free(err);
+                }
         }
         if (d->stderr_fd >= 0)
                 close(d->stderr_fd);

@@ -266,10 +266,23 @@ static void test_env__idle_holder_keeps_only_its_control_socket(void **state) {
         close(fd);
 }
 
+/* "sleep N.PID": a command line no other test run on the host (another mode of this test, say) shares, so
+ * that counting processes by it counts only ours. */
+static const char *sleeper(int n) {
+        static char bufs[4][48];
+        static unsigned next;
+        char *b = bufs[next++ % 4];
+
+        snprintf(b, sizeof(bufs[0]), "sleep %d.%07d", n, (int) (getpid() % 10000000));
+        return b;
+}
+
 static void test_env__management_lists_describes_and_destroys(void **state) {
         (void) state;
         int fd = attach("managed-1", NULL, NULL);
-        sh(fd, "echo x > f; (sleep 4444 >/dev/null 2>&1 &)");
+        char cmd[160];
+        snprintf(cmd, sizeof(cmd), "echo x > f; (%s >/dev/null 2>&1 &)", sleeper(4444));
+        sh(fd, cmd);
         int admin = attach(NULL, NULL, NULL);
         cJSON *m = rpc(admin, "brig/environment.list", "{}");
         char *text = cJSON_PrintUnformatted(m);
@@ -287,9 +300,9 @@ static void test_env__management_lists_describes_and_destroys(void **state) {
         m = rpc(admin, "brig/environment.destroy", "{\"id\":\"managed-1\"}");
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "destroyed")));
         cJSON_Delete(m);
-        for (int i = 0; i < 500 && count_processes("sleep 4444") > 0; i++)
+        for (int i = 0; i < 500 && count_processes(sleeper(4444)) > 0; i++)
                 usleep(10000);
-        assert_int_equal(count_processes("sleep 4444"), 0);
+        assert_int_equal(count_processes(sleeper(4444)), 0);
         /* The attached connection learns it is gone. */
         cJSON *r = client_call(fd, 77, "{\"command\":\"true\"}", NULL, NULL);
         assert_true(result_is_error(r));
@@ -326,31 +339,35 @@ static void test_env__unnamed_environment_goes_with_its_connection(void **state)
                         ->valuestring;
         char dir[512];
         snprintf(dir, sizeof(dir), "%s/environments/%s", d.state, id);
-        sh(fd, "(sleep 4545 >/dev/null 2>&1 &)");
+        char cmd[160];
+        snprintf(cmd, sizeof(cmd), "(%s >/dev/null 2>&1 &)", sleeper(4545));
+        sh(fd, cmd);
         struct stat st;
         assert_int_equal(stat(dir, &st), 0);
         cJSON_Delete(init);
         close(fd);
-        for (int i = 0; i < 500 && (count_processes("sleep 4545") > 0 || stat(dir, &st) == 0); i++)
+        for (int i = 0; i < 500 && (count_processes(sleeper(4545)) > 0 || stat(dir, &st) == 0); i++)
                 usleep(10000);
-        assert_int_equal(count_processes("sleep 4545"), 0);
+        assert_int_equal(count_processes(sleeper(4545)), 0);
         assert_int_equal(stat(dir, &st), -1);
 }
 
 static void test_env__survives_worker_sigkill(void **state) {
         (void) state;
         int fd = attach("durable", NULL, NULL);
-        assert_string_equal(sh(fd, "echo kept > file; (sleep 4646 >/dev/null 2>&1 &); echo ok"), "ok\n");
+        char cmd[160];
+        snprintf(cmd, sizeof(cmd), "echo kept > file; (%s >/dev/null 2>&1 &); echo ok", sleeper(4646));
+        assert_string_equal(sh(fd, cmd), "ok\n");
         close(fd);
-        assert_int_equal(count_processes("sleep 4646"), 1);
+        assert_int_equal(count_processes(sleeper(4646)), 1);
 
         /* SIGKILL: no clean-up code runs, yet nothing of the environment may survive on the host. */
         kill(d.pid, SIGKILL);
         waitpid(d.pid, NULL, 0);
         d.pid = 0;
-        for (int i = 0; i < 500 && count_processes("sleep 4646") > 0; i++)
+        for (int i = 0; i < 500 && count_processes(sleeper(4646)) > 0; i++)
                 usleep(10000);
-        assert_int_equal(count_processes("sleep 4646"), 0);
+        assert_int_equal(count_processes(sleeper(4646)), 0);
 
         /* Restart on the same state directory and socket path. */
         const char *why = NULL;
@@ -499,17 +516,20 @@ static void test_env__process_kill_signals_the_group(void **state) {
         (void) state;
         cJSON *r1, *r2, *r3;
         int fd = attach("bg-2", NULL, NULL);
-        tool(fd, "exec", "{\"command\":\"sleep 4747 & sleep 4747; wait\",\"background\":true}", &r1);
+        char args[160];
+        snprintf(args, sizeof(args), "{\"command\":\"%s & %s; wait\",\"background\":true}", sleeper(4747),
+                 sleeper(4747));
+        tool(fd, "exec", args, &r1);
         /* Three: both sleeps and the shell, whose command line names them too. Wait for all three: a child
          * forked for "sleep &" that has not yet exec'd counts as a second shell. */
-        for (int i = 0; i < 500 && count_processes("sleep 4747") < 3; i++)
+        for (int i = 0; i < 500 && count_processes(sleeper(4747)) < 3; i++)
                 usleep(10000);
-        assert_int_equal(count_processes("sleep 4747"), 3);
+        assert_int_equal(count_processes(sleeper(4747)), 3);
         const cJSON *sc = tool(fd, "process_kill", "{\"process_id\":\"p1\",\"signal\":\"SIGKILL\"}", &r2);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sc, "signalled")));
-        for (int i = 0; i < 500 && count_processes("sleep 4747") > 0; i++)
+        for (int i = 0; i < 500 && count_processes(sleeper(4747)) > 0; i++)
                 usleep(10000);
-        assert_int_equal(count_processes("sleep 4747"), 0);
+        assert_int_equal(count_processes(sleeper(4747)), 0);
         sc = tool(fd, "process_kill", "{\"process_id\":\"p1\",\"signal\":\"NOPE\"}", &r3);
         assert_true(result_is_error(r3) || cJSON_GetObjectItem(r3, "error"));
         cJSON_Delete(r1);
@@ -522,20 +542,21 @@ static void test_env__process_kill_reaches_what_left_the_session(void **state) {
         (void) state;
         cJSON *r1, *r2, *r3;
         int fd = attach("bg-3", NULL, NULL);
-        char args[128];
-        const cJSON *sc = tool(fd, "exec",
-                               "{\"command\":\"setsid sleep 4848 & sleep 4747\",\"background\":true}", &r1);
+        char args[128], cmd[160];
+        snprintf(cmd, sizeof(cmd), "{\"command\":\"setsid %s & %s\",\"background\":true}", sleeper(4949),
+                 sleeper(4747));
+        const cJSON *sc = tool(fd, "exec", cmd, &r1);
         assert_true(cJSON_IsString(cJSON_GetObjectItem(sc, "process_id")));
         snprintf(args, sizeof(args), "{\"process_id\":\"%s\",\"signal\":\"SIGKILL\"}",
                  cJSON_GetObjectItem(sc, "process_id")->valuestring);
-        for (int i = 0; i < 500 && count_processes("sleep 4848") < 1; i++)
+        for (int i = 0; i < 500 && count_processes(sleeper(4949)) < 1; i++)
                 usleep(10000);
-        assert_true(count_processes("sleep 4848") >= 1);
+        assert_true(count_processes(sleeper(4949)) >= 1);
         sc = tool(fd, "process_kill", args, &r2);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(sc, "signalled")));
-        for (int i = 0; i < 300 && count_processes("sleep 4848") > 0; i++)
+        for (int i = 0; i < 300 && count_processes(sleeper(4949)) > 0; i++)
                 usleep(10000);
-        int left = count_processes("sleep 4848");
+        int left = count_processes(sleeper(4949));
         cJSON_Delete(r1);
         cJSON_Delete(r2);
         r3 = rpc(fd, "brig/environment.destroy", "{\"id\":\"bg-3\"}");

@@ -362,6 +362,33 @@ static void test_exec_args__result_json_base64_for_binary_stdout(void **state) {
         brig_buf_done(&err);
 }
 
+/* Taking the output into the result gives the same JSON as copying it, text and binary alike (base64 is
+ * encoded in the output's own allocation), and leaves the buffers empty. */
+static void test_exec_args__result_take_json_equals_copy(void **state) {
+        static const char bin[] = {'a', (char) 0xff, 0, 'b', (char) 0xc3};
+        brig_buf out = {0}, err = {0};
+        brig_exec_result res = {.exited = true,
+                                .out = &out,
+                                .err = &err,
+                                .out_kind = BRIG_OUTPUT_BINARY,
+                                .err_kind = BRIG_OUTPUT_TEXT};
+
+        (void) state;
+        for (int i = 0; i < 5000; i++)
+                assert_int_equal(brig_buf_append(&out, bin, sizeof(bin)), (int) sizeof(bin));
+        assert_true(brig_buf_append(&err, "caf\xc3\xa9 \"quoted\"\n", 16) == 16);
+        _cleanup_json_ cJSON *copy = brig_exec_result_to_json(&res);
+        _cleanup_free_ char *want = cJSON_PrintUnformatted(copy);
+        assert_non_null(out.data);
+        _cleanup_json_ cJSON *taken = brig_exec_result_take_json(&res);
+        _cleanup_free_ char *got = cJSON_PrintUnformatted(taken);
+        assert_string_equal(got, want);
+        assert_null(out.data);
+        assert_int_equal(out.len, 0);
+        assert_null(err.data);
+        assert_string_equal(cJSON_GetObjectItem(taken, "stderr")->valuestring, "caf\xc3\xa9 \"quoted\"\n");
+}
+
 static void test_exec_args__result_json_killed_has_null_exit_code(void **state) {
         brig_buf out = {0}, err = {0};
         brig_exec_result res = {
@@ -465,6 +492,7 @@ int main(void) {
                 cmocka_unit_test(test_exec_args__command_length_is_bounded),
                 cmocka_unit_test(test_exec_args__schemas_parse),
                 cmocka_unit_test(test_exec_args__result_json_base64_for_binary_stdout),
+                cmocka_unit_test(test_exec_args__result_take_json_equals_copy),
                 cmocka_unit_test(test_exec_args__result_json_killed_has_null_exit_code),
                 cmocka_unit_test(test_exec_args__result_json_carries_error),
                 cmocka_unit_test(test_exec_args__signal_names),

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -336,9 +337,221 @@ static void test_text__output_is_text_only_when_escaping_is_cheap(void **state) 
         assert_true(brig_output_is_text(ctl, 16)); /* a few escapes in a short output stay text */
 }
 
+/* The validator and escaper as they were before their word-at-a-time fast paths (one byte at a time): the
+ * reference the fast versions must agree with. */
+static bool ref_seq_valid(const unsigned char *p, size_t n) {
+        for (size_t i = 1; i < n; i++)
+                if ((p[i] & 0xc0) != 0x80)
+                        return false;
+        if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0)))
+                return false;
+        if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
+                return false;
+        return true;
+}
+
+static size_t ref_valid_prefix(const char *data, size_t len) {
+        const unsigned char *p = (const unsigned char *) data;
+        size_t i = 0;
+        while (i < len) {
+                size_t n = p[i] == 0 ? 0 : brig_utf8_seq_len(p[i]);
+                if (n == 0 || i + n > len || !ref_seq_valid(p + i, n))
+                        return i;
+                i += n;
+        }
+        return len;
+}
+
+static size_t ref_escape(char *dst, const char *src, size_t len) {
+        size_t d = 0;
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char) src[i];
+                const char *e = c == '"'    ? "\\\""
+                                : c == '\\' ? "\\\\"
+                                : c == '\b' ? "\\b"
+                                : c == '\f' ? "\\f"
+                                : c == '\n' ? "\\n"
+                                : c == '\r' ? "\\r"
+                                : c == '\t' ? "\\t"
+                                            : NULL;
+                if (e) {
+                        memcpy(dst + d, e, 2);
+                        d += 2;
+                } else if (c < 0x20)
+                        d += (size_t) sprintf(dst + d, "\\u%04x", c);
+                else
+                        dst[d++] = (char) c;
+        }
+        return d;
+}
+
+/* Long random buffers: the escaped length folds its per-lane counts every 255 blocks. */
+static void test_text__escaped_len_matches_reference_on_long_buffers(void **state) {
+        static const char pick[] = "\"\\\b\f\n\r\t\x01\x1f\x7f\x80\xff";
+        unsigned seed = 3;
+        size_t len = 256 * 1024;
+        _cleanup_free_ char *buf = malloc(len), *ref = malloc(len * 6);
+
+        (void) state;
+        assert_non_null(buf);
+        assert_non_null(ref);
+        for (int round = 0; round < 4; round++) {
+                /* From all escapes (every lane counts to its limit) to sparse ones. */
+                for (size_t i = 0; i < len; i++)
+                        buf[i] = round == 0 || rand_r(&seed) % (1 << (2 * round)) == 0
+                                         ? pick[(size_t) rand_r(&seed) % (sizeof(pick) - 1)]
+                                         : 'a';
+                for (size_t n = len - 40; n <= len; n += 13)
+                        assert_int_equal(brig_json_escaped_len(buf, n), ref_escape(ref, buf, n));
+        }
+}
+
+/* Every byte value at every position of a buffer spanning two blocks and a tail, in a clean ASCII
+ * background: the word at a time paths must find it wherever it falls, and agree with the byte at a time
+ * reference. */
+static void test_text__fast_paths_match_reference_for_every_byte_everywhere(void **state) {
+        char buf[40], esc[40 * 6], ref[40 * 6], inplace[40 * 6];
+
+        (void) state;
+        for (size_t len = 1; len <= sizeof(buf); len++)
+                for (size_t pos = 0; pos < len; pos++)
+                        for (int c = 0; c < 256; c++) {
+                                memset(buf, 'a', sizeof(buf));
+                                buf[pos] = (char) c;
+                                size_t want = ref_escape(ref, buf, len);
+                                assert_int_equal(brig_json_escaped_len(buf, len), want);
+                                assert_int_equal(brig_json_escape(esc, buf, len), want);
+                                assert_memory_equal(esc, ref, want);
+                                memcpy(inplace, buf, len);
+                                brig_json_escape_in_place(inplace, len, want);
+                                assert_memory_equal(inplace, ref, want);
+                                assert_int_equal(brig_utf8_valid_prefix(buf, len),
+                                                 ref_valid_prefix(buf, len));
+                        }
+}
+
+/* The escaper prints what cJSON prints, for every byte cJSON can hold (NUL ends its strings). */
+static void test_text__json_escape_matches_cjson(void **state) {
+        char all[255 * 3], esc[sizeof(all) * 6];
+        size_t n = 0;
+
+        (void) state;
+        for (int r = 0; r < 3; r++)
+                for (int c = 1; c < 256; c++)
+                        all[n++] = (char) c;
+        _cleanup_free_ char *s = strndup(all, n);
+        cJSON *str = cJSON_CreateString(s);
+        _cleanup_free_ char *printed = cJSON_PrintUnformatted(str);
+        cJSON_Delete(str);
+        size_t len = brig_json_escape(esc, all, n);
+        assert_int_equal(len + 2, strlen(printed));
+        assert_memory_equal(esc, printed + 1, len);
+}
+
+/* Inputs for the incremental scan: text, malformed and truncated sequences, NUL, escape-heavy text. */
+static const char *const scan_inputs[] = {
+        "plain ascii, long enough to span several words\n",
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xed\x9f\xbf \xf4\x8f\xbf\xbf end",
+        "bad lead \x80 here",
+        "overlong \xc0\xaf and \xe0\x80\xaf",
+        "surrogate \xed\xa0\x80",
+        "too big \xf4\x90\x80\x80",
+        "truncated at the end \xe2\x82",
+        "truncated in the middle \xe2\x82 then more",
+        "\xf0\x9f\x98",
+        "\xc3",
+        "lead then lead \xc3\xc3\xa9",
+        "",
+};
+
+static void check_scan(const char *data, size_t len, const size_t *cuts, size_t n_cuts) {
+        brig_text_scan s = {0};
+        size_t at = 0;
+
+        for (size_t i = 0; i <= n_cuts; i++) {
+                size_t end = i < n_cuts ? cuts[i] : len;
+                brig_text_scan_feed(&s, data + at, end - at);
+                at = end;
+        }
+        bool want = ref_valid_prefix(data, len) == len &&
+                    brig_json_escaped_len(data, len) <= BRIG_TEXT_MAX_ESCAPE_RATIO * len + 256;
+        assert_int_equal(s.len, len);
+        assert_int_equal(brig_text_scan_is_text(&s), want);
+        assert_int_equal(brig_output_is_text(data, len), want);
+}
+
+/* Split at every byte position into two chunks, and at every pair of positions into three: a sequence
+ * split anywhere classifies as the whole does. */
+static void test_text__scan_matches_whole_output_at_every_split(void **state) {
+        (void) state;
+        for (size_t k = 0; k < sizeof(scan_inputs) / sizeof(*scan_inputs); k++) {
+                const char *d = scan_inputs[k];
+                size_t len = strlen(d);
+                for (size_t a = 0; a <= len; a++) {
+                        check_scan(d, len, &a, 1);
+                        for (size_t b = a; b <= len; b++)
+                                check_scan(d, len, (size_t[]){a, b}, 2);
+                }
+        }
+        /* NUL is not text, wherever the chunk boundary is. */
+        for (size_t a = 0; a <= 5; a++)
+                check_scan("ab\0cd", 5, &a, 1);
+        /* Mostly control bytes: valid UTF-8, but too costly as escapes. */
+        char ctl[1024];
+        memset(ctl, 1, sizeof(ctl));
+        for (size_t a = 0; a <= sizeof(ctl); a += 7)
+                check_scan(ctl, sizeof(ctl), &a, 1);
+}
+
+/* Random bytes biased towards UTF-8 leads and continuations, fed in random chunks. */
+static void test_text__scan_matches_reference_on_random_chunks(void **state) {
+        static const unsigned char pick[] = {'a',  '\n', '"',  0x01, 0x00, 0x80, 0xbf, 0xa0, 0x90,
+                                             0xc3, 0xe0, 0xe2, 0xed, 0xf0, 0xf4, 0xf5, 0xc0, 0xff};
+        unsigned seed = 1;
+        char buf[64];
+
+        (void) state;
+        for (int round = 0; round < 20000; round++) {
+                size_t len = (size_t) (rand_r(&seed) % (int) sizeof(buf));
+                for (size_t i = 0; i < len; i++)
+                        buf[i] = rand_r(&seed) % 3 ? 'x' : (char) pick[rand_r(&seed) % (int) sizeof(pick)];
+                size_t cuts[4], n = 0, at = 0;
+                while (n < 4 && len > at) {
+                        at += (size_t) (rand_r(&seed) % (int) (len - at + 1));
+                        cuts[n++] = at;
+                }
+                check_scan(buf, len, cuts, n);
+        }
+}
+
+static void test_text__base64_in_place_matches_copying_encoder(void **state) {
+        static const size_t lens[] = {0, 1, 2, 3, 4, 5, 63, 64, 12287, 12288, 12289, 24576, 36869, 100000};
+        unsigned seed = 7;
+
+        (void) state;
+        for (size_t k = 0; k < sizeof(lens) / sizeof(*lens); k++) {
+                size_t len = lens[k];
+                char *data = malloc(len ? len : 1);
+                assert_non_null(data);
+                for (size_t i = 0; i < len; i++)
+                        data[i] = (char) rand_r(&seed);
+                _cleanup_free_ char *want = brig_base64_encode(data, len);
+                assert_non_null(want);
+                _cleanup_free_ char *got = brig_base64_encode_in_place(data, len);
+                assert_non_null(got);
+                assert_string_equal(got, want);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_text__buf_unbounded_grows),
+                cmocka_unit_test(test_text__fast_paths_match_reference_for_every_byte_everywhere),
+                cmocka_unit_test(test_text__json_escape_matches_cjson),
+                cmocka_unit_test(test_text__escaped_len_matches_reference_on_long_buffers),
+                cmocka_unit_test(test_text__scan_matches_whole_output_at_every_split),
+                cmocka_unit_test(test_text__scan_matches_reference_on_random_chunks),
+                cmocka_unit_test(test_text__base64_in_place_matches_copying_encoder),
                 cmocka_unit_test(test_text__json_escaped_len_counts_cjson_escapes),
                 cmocka_unit_test(test_text__output_is_text_only_when_escaping_is_cheap),
                 cmocka_unit_test(test_text__buf_cap_truncates_and_flags),

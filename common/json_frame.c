@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/* Printing a JSON message for the wire without copying its large strings: strings print as cJSON prints
+ * them (common/text.c's escaper is byte-for-byte cJSON's), numbers through cJSON itself. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/cleanup.h"
+#include "common/json_frame.h"
+#include "common/text.h"
+
+/* Strings at least this long get a buffer of their own instead of being copied into the current one. */
+#define LARGE_STRING (64u * 1024u)
+
+typedef struct printer {
+        brig_json_frame f;
+        brig_buf cur; /* the small parts since the last large string */
+} printer;
+
+static int push(printer *p, char *data, size_t len) {
+        brig_json_segment *s = realloc(p->f.segs, (p->f.n + 1) * sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        p->f.segs = s;
+        s[p->f.n++] = (brig_json_segment){data, len};
+        p->f.total += len;
+        return 0;
+}
+
+static int flush(printer *p) {
+        if (p->cur.len == 0)
+                return 0;
+        if (push(p, p->cur.data, p->cur.len) < 0)
+                return -ENOMEM;
+        p->cur = (brig_buf){0};
+        return 0;
+}
+
+static int put(printer *p, const char *s, size_t len) {
+        return brig_buf_append(&p->cur, s, len) < 0 ? -ENOMEM : 0;
+}
+
+/* Appends the quoted, escaped s (len bytes) to the current buffer. */
+static int put_string(printer *p, const char *s, size_t len) {
+        size_t n = brig_json_escaped_len(s, len);
+        int r;
+
+        if ((r = put(p, "\"", 1)) < 0)
+                return r;
+        /* Grow once, then escape straight into the buffer. */
+        if (p->cur.cap < p->cur.len + n + 2) {
+                char *d = realloc(p->cur.data, p->cur.len + n + 2);
+                if (!d)
+                        return -ENOMEM;
+                p->cur.data = d;
+                p->cur.cap = p->cur.len + n + 2;
+        }
+        p->cur.len += brig_json_escape(p->cur.data + p->cur.len, s, len);
+        p->cur.data[p->cur.len] = 0;
+        return put(p, "\"", 1);
+}
+
+/* A large string: its buffer, taken from the item, is escaped in place and becomes a segment. */
+static int take_string(printer *p, cJSON *item, size_t len) {
+        size_t n = brig_json_escaped_len(item->valuestring, len);
+        int r;
+
+        if (n > len) {
+                char *d = realloc(item->valuestring, n + 1);
+                if (!d)
+                        return -ENOMEM;
+                item->valuestring = d;
+                brig_json_escape_in_place(d, len, n);
+        }
+        if ((r = put(p, "\"", 1)) < 0 || (r = flush(p)) < 0 || (r = push(p, item->valuestring, n)) < 0)
+                return r;
+        item->valuestring = NULL; /* the frame's now */
+        return put(p, "\"", 1);
+}
+
+static int print_value(printer *p, cJSON *item) {
+        int r;
+
+        switch (item->type & 0xff) {
+        case cJSON_NULL:
+                return put(p, "null", 4);
+        case cJSON_False:
+                return put(p, "false", 5);
+        case cJSON_True:
+                return put(p, "true", 4);
+        case cJSON_Number: {
+                _cleanup_free_ char *s = cJSON_PrintUnformatted(item);
+                return s ? put(p, s, strlen(s)) : -ENOMEM;
+        }
+        case cJSON_Raw:
+                return item->valuestring ? put(p, item->valuestring, strlen(item->valuestring)) : -EINVAL;
+        case cJSON_String: {
+                if (!item->valuestring)
+                        return put(p, "\"\"", 2); /* as cJSON prints it */
+                size_t len = strlen(item->valuestring);
+                if (len >= LARGE_STRING && !(item->type & cJSON_IsReference))
+                        return take_string(p, item, len);
+                return put_string(p, item->valuestring, len);
+        }
+        case cJSON_Array:
+        case cJSON_Object: {
+                bool object = (item->type & 0xff) == cJSON_Object;
+                if ((r = put(p, object ? "{" : "[", 1)) < 0)
+                        return r;
+                for (cJSON *c = item->child; c; c = c->next) {
+                        if (c != item->child && (r = put(p, ",", 1)) < 0)
+                                return r;
+                        if (object) {
+                                if (!c->string)
+                                        return -EINVAL;
+                                if ((r = put_string(p, c->string, strlen(c->string))) < 0 ||
+                                    (r = put(p, ":", 1)) < 0)
+                                        return r;
+                        }
+                        if ((r = print_value(p, c)) < 0)
+                                return r;
+                }
+                return put(p, object ? "}" : "]", 1);
+        }
+        default:
+                return -EINVAL;
+        }
+}
+
+int brig_json_frame_print(cJSON *msg, brig_json_frame *ret) {
+        printer p = {0};
+        int r;
+
+        r = msg ? print_value(&p, msg) : -ENOMEM;
+        cJSON_Delete(msg);
+        if (r >= 0)
+                r = put(&p, "\n", 1);
+        if (r >= 0)
+                r = flush(&p);
+        if (r < 0) {
+                brig_buf_done(&p.cur);
+                brig_json_frame_done(&p.f);
+                return r;
+        }
+        *ret = p.f;
+        return 0;
+}
+
+void brig_json_frame_done(brig_json_frame *f) {
+        for (size_t i = 0; i < f->n; i++)
+                free(f->segs[i].data);
+        free(f->segs);
+        *f = (brig_json_frame){0};
+}
+
+cJSON *brig_json_string_take(char *s) {
+        cJSON *item = cJSON_CreateString("");
+        if (!item) {
+                free(s);
+                return NULL;
+        }
+        cJSON_free(item->valuestring);
+        item->valuestring = s;
+        return item;
+}

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for common/json_frame.c: a frame's segments, written in order, are byte for byte what
+ * cJSON_PrintUnformatted() prints plus a newline; large strings travel in the buffer they were built in. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/cleanup.h"
+#include "common/json_frame.h"
+
+/* Prints msg both ways (consuming it) and compares; returns the frame for more checks. */
+static brig_json_frame check_same_as_cjson(cJSON *msg) {
+        brig_json_frame f = {0};
+        _cleanup_free_ char *want = cJSON_PrintUnformatted(msg);
+        size_t at = 0;
+
+        assert_non_null(want);
+        assert_int_equal(brig_json_frame_print(msg, &f), 0);
+        assert_int_equal(f.total, strlen(want) + 1);
+        for (size_t i = 0; i < f.n; i++) {
+                assert_true(at + f.segs[i].len <= f.total);
+                if (at + f.segs[i].len == f.total) {
+                        assert_memory_equal(f.segs[i].data, want + at, f.segs[i].len - 1);
+                        assert_int_equal(f.segs[i].data[f.segs[i].len - 1], '\n');
+                } else
+                        assert_memory_equal(f.segs[i].data, want + at, f.segs[i].len);
+                at += f.segs[i].len;
+        }
+        assert_int_equal(at, f.total);
+        return f;
+}
+
+static char *big_string(size_t len, unsigned seed) {
+        static const char pick[] = "abc \n\t\"\\\x01\x1f\x7f\xc3\xa9/";
+        char *s = malloc(len + 1);
+        assert_non_null(s);
+        for (size_t i = 0; i < len; i++)
+                s[i] = rand_r(&seed) % 4 ? (char) ('a' + i % 26)
+                                         : pick[(size_t) rand_r(&seed) % (sizeof(pick) - 1)];
+        s[len] = 0;
+        return s;
+}
+
+static void test_json_frame__small_message_prints_as_cjson(void **state) {
+        cJSON *m = cJSON_CreateObject();
+        (void) state;
+        cJSON_AddStringToObject(m, "jsonrpc", "2.0");
+        cJSON_AddNumberToObject(m, "id", 7);
+        cJSON *r = cJSON_AddObjectToObject(m, "result");
+        cJSON_AddNumberToObject(r, "pi", 3.141592653589793);
+        cJSON_AddNumberToObject(r, "big", 1e300);
+        cJSON_AddNumberToObject(r, "neg", -12);
+        cJSON_AddNumberToObject(r, "huge", 18446744073709551615.0);
+        cJSON_AddNullToObject(r, "null");
+        cJSON_AddBoolToObject(r, "t", true);
+        cJSON_AddBoolToObject(r, "f", false);
+        cJSON_AddObjectToObject(r, "empty_object");
+        cJSON_AddArrayToObject(r, "empty_array");
+        cJSON_AddStringToObject(r, "key \"with\"\n\x01 escapes", "value\t\\ \xe2\x82\xac");
+        cJSON *a = cJSON_AddArrayToObject(r, "list");
+        cJSON_AddItemToArray(a, cJSON_CreateString(""));
+        cJSON_AddItemToArray(a, cJSON_CreateNumber(0.5));
+        cJSON_AddItemToArray(a, cJSON_CreateArray());
+        cJSON_AddItemToArray(a, cJSON_CreateRaw("{\"raw\":1}"));
+        brig_json_frame f = check_same_as_cjson(m);
+        assert_int_equal(f.n, 1);
+        brig_json_frame_done(&f);
+}
+
+/* Large strings, escapes and all, print as cJSON prints them, each in its own segment: the buffer the string
+ * was built in (taken, not copied). A string the tree only references is copied, never taken. */
+static void test_json_frame__large_strings_travel_in_their_own_buffers(void **state) {
+        _cleanup_free_ char *ref = big_string(70000, 3);
+        cJSON *m = cJSON_CreateObject();
+        (void) state;
+        for (unsigned k = 0; k < 3; k++) {
+                char key[8];
+                snprintf(key, sizeof(key), "s%u", k);
+                cJSON_AddItemToObject(m, key, brig_json_string_take(big_string(65536 + k * 1000, k)));
+                cJSON_AddNumberToObject(m, "n", k);
+        }
+        cJSON_AddItemToObject(m, "clean", brig_json_string_take(memset(calloc(1, 100001), 'x', 100000)));
+        cJSON_AddItemToObject(m, "ref", cJSON_CreateStringReference(ref));
+        cJSON_AddStringToObject(m, "just_below", memset((char[65536]){0}, 'y', 65535));
+        brig_json_frame f = check_same_as_cjson(m);
+        /* small, s0, small, s1, small, s2, small, clean, the rest (ref and just_below copied into it) */
+        assert_int_equal(f.n, 9);
+        assert_int_equal(f.segs[7].len, 100000);
+        brig_json_frame_done(&f);
+}
+
+static void test_json_frame__null_message_is_enomem(void **state) {
+        brig_json_frame f = {0};
+        (void) state;
+        assert_int_equal(brig_json_frame_print(NULL, &f), -ENOMEM);
+        assert_null(f.segs);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_json_frame__small_message_prints_as_cjson),
+                cmocka_unit_test(test_json_frame__large_strings_travel_in_their_own_buffers),
+                cmocka_unit_test(test_json_frame__null_message_is_enomem),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
