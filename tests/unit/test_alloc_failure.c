@@ -493,8 +493,8 @@ static cJSON *tool_result(const void *arg) {
         return sc ? brig_tool_result("[p1 (echo hi): running]", sc, true) : NULL;
 }
 
-static const brig_buf test_out = {.data = (char *) "hi\n", .len = 3};
-static const brig_buf test_err = {.data = (char *) "oops\n", .len = 5};
+static brig_buf test_out = {.data = (char *) "hi\n", .len = 3};
+static brig_buf test_err = {.data = (char *) "oops\n", .len = 5};
 static const brig_exec_result test_exec = {.started = true,
                                            .exited = true,
                                            .exit_code = 3,
