@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -165,23 +167,159 @@ static int run_mkfs(const char *image, uint64_t bytes, brig_error *err) {
                               msg[0] ? msg : "no message");
 }
 
-int brig_wsimage_create(const char *image, uint64_t bytes, brig_error *err) {
+/* A sparse file of `bytes` at path (which must not exist), formatted. On failure it is removed. */
+static int format_image(const char *path, uint64_t bytes, brig_error *err) {
         _cleanup_close_ int fd = -1;
         int r;
 
-        fd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "create '%s'", image);
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "create '%s'", path);
         /* Sparse: the image takes disk space as the workspace fills, never more than the quota. */
         if (ftruncate(fd, (off_t) bytes) < 0) {
-                r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "size '%s'", image);
-                (void) unlink(image);
+                r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "size '%s'", path);
+                (void) unlink(path);
                 return r;
         }
         brig_closep(&fd);
-        if ((r = run_mkfs(image, bytes, err)) < 0) {
-                (void) unlink(image);
+        if ((r = run_mkfs(path, bytes, err)) < 0) {
+                (void) unlink(path);
                 return r;
+        }
+        return 0;
+}
+
+/* Templates: mkfs.ext4 is most of a new environment's cost (a process, and a scan of every attached loop
+ * device, which grows with the number of environments), and its result depends only on the size and the
+ * options above. So each size is formatted once, into <template_dir>/ext4-<TEMPLATE_VERSION>-<bytes>.img,
+ * and every image of that size is a sparse copy of it: the same filesystem, byte for byte, but for what
+ * mkfs randomises. The UUID and the directory hash seed are then shared by the images of one worker: ext4
+ * mounts filesystems with equal UUIDs (only brigd sees the devices; jails see a bind mount of the
+ * workspace), and a predictable hash seed lets a jail slow down directories only of its own filesystem.
+ * Rewriting them per copy (tune2fs -U) would be a process again. Bump TEMPLATE_VERSION with run_mkfs's
+ * options: a template of older options is then never used. */
+#define TEMPLATE_VERSION 1
+
+static pthread_mutex_t template_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int fsync_dir(const char *dir) {
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 || fsync(fd) < 0 ? -errno : 0;
+}
+
+/* The template of `bytes` in template_dir, formatted first if there is none (under the lock: work threads
+ * may ask for the same size at once); *ret_fd reads it. Made under a temporary name and renamed, durably,
+ * so a template that exists is complete. */
+static int open_template(const char *template_dir, uint64_t bytes, int *ret_fd, brig_error *err) {
+        _cleanup_free_ char *path = NULL, *tmp = NULL;
+        struct stat st;
+        int fd, r = 0;
+
+        if (asprintf(&path, "%s/ext4-%d-%" PRIu64 ".img", template_dir, TEMPLATE_VERSION, bytes) < 0 ||
+            asprintf(&tmp, "%s.tmp", path) < 0)
+                return brig_error_oom(err);
+        (void) pthread_mutex_lock(&template_lock);
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0 && (fstat(fd, &st) < 0 || (uint64_t) st.st_size != bytes)) {
+                /* Not what this name promises (changed by hand?): made again. */
+                (void) close(fd);
+                (void) unlink(path);
+                fd = -1;
+        }
+        if (fd < 0) {
+                if (mkdir(template_dir, 0700) < 0 && errno != EEXIST)
+                        r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "create '%s'", template_dir);
+                if (r == 0)
+                        (void) unlink(tmp); /* what a crash during a formatting left */
+                if (r == 0 && (r = format_image(tmp, bytes, err)) == 0) {
+                        if (rename(tmp, path) < 0 || (r = fsync_dir(template_dir)) < 0)
+                                r = brig_error_set_errno(err, r < 0 ? r : -errno, BRIG_KIND_IO,
+                                                         "install template '%s'", path);
+                        if (r < 0)
+                                (void) unlink(tmp);
+                }
+                if (r == 0 && (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+                        r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open '%s'", path);
+        }
+        (void) pthread_mutex_unlock(&template_lock);
+        if (r < 0)
+                return r;
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Copies [off, off + len) from in to out: in the kernel (copy_file_range), or by read and write where it
+ * cannot (another filesystem on an older kernel, a filesystem without it). */
+static int copy_range(int in, int out, off_t off, off_t len) {
+        char buf[65536];
+
+        while (len > 0) {
+                loff_t a = off, b = off;
+                ssize_t n = copy_file_range(in, &a, out, &b, (size_t) len, 0);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0 && errno != EXDEV && errno != EINVAL && errno != EOPNOTSUPP && errno != ENOSYS)
+                        return -errno;
+                if (n < 0) {
+                        n = pread(in, buf, (size_t) len < sizeof(buf) ? (size_t) len : sizeof(buf), off);
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0)
+                                return -errno;
+                        ssize_t w = n > 0 ? pwrite(out, buf, (size_t) n, off) : 0;
+                        if (w < 0)
+                                return -errno;
+                        if (w != n)
+                                return -EIO;
+                }
+                if (n == 0)
+                        return -EIO; /* the template shrank under us */
+                off += n;
+                len -= n;
+        }
+        return 0;
+}
+
+/* out becomes a copy of in, as sparse: a shared-extent clone where the filesystem has them (btrfs, xfs),
+ * else the data ranges alone (SEEK_DATA/SEEK_HOLE), the holes left holes. */
+static int copy_sparse(int in, int out, uint64_t bytes) {
+        off_t off = 0, data, hole;
+        int r;
+
+        if (ioctl(out, FICLONE, in) == 0)
+                return 0;
+        if (ftruncate(out, (off_t) bytes) < 0)
+                return -errno;
+        while ((data = lseek(in, off, SEEK_DATA)) >= 0) {
+                if ((hole = lseek(in, data, SEEK_HOLE)) < 0)
+                        return -errno;
+                if ((r = copy_range(in, out, data, hole - data)) < 0)
+                        return r;
+                off = hole;
+        }
+        return errno == ENXIO ? 0 : -errno;
+}
+
+int brig_wsimage_create(const char *image, uint64_t bytes, const char *template_dir, brig_error *err) {
+        _cleanup_close_ int tpl = -1, fd = -1;
+        int r;
+
+        if (!template_dir)
+                return format_image(image, bytes, err);
+        if ((r = open_template(template_dir, bytes, &tpl, err)) < 0)
+                return r;
+        fd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "create '%s'", image);
+        /* Durable before it is used, as mkfs.ext4 makes its image: a crash never leaves half a filesystem.
+         */
+        r = copy_sparse(tpl, fd, bytes);
+        if (r == 0 && fdatasync(fd) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlink(image);
+                return brig_error_set_errno(err, r, BRIG_KIND_IO, "copy the workspace template into '%s'",
+                                            image);
         }
         return 0;
 }

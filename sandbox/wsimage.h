@@ -24,9 +24,11 @@
  * side effects. */
 int brig_wsimage_probe(char *why, size_t why_size);
 
-/* Creates image (must not exist) as a sparse file of `bytes` and formats it ext4 with mkfs.ext4, started
- * with posix_spawn (fork+exec) and waited for by pid. On failure the image is removed. */
-int brig_wsimage_create(const char *image, uint64_t bytes, brig_error *err);
+/* Creates image (must not exist) as a sparse file of `bytes` formatted ext4. With template_dir, it is a
+ * sparse copy of the template of that size kept there (formatted on first use, then reused: the same
+ * filesystem, UUID included); without, it is formatted itself. Formatting runs mkfs.ext4, started with
+ * posix_spawn (fork+exec) and waited for by pid. Thread-safe. On failure the image is removed. */
+int brig_wsimage_create(const char *image, uint64_t bytes, const char *template_dir, brig_error *err);
 
 /* Attaches image to a free loop device (autoclear: it detaches when the last mount goes) and mounts it on
  * mountpoint, unless something is mounted there already (then 0: after a brigd restart the mount of the

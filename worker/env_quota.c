@@ -57,7 +57,9 @@ int brig__env_quota_setup_init(brig_env *env, brig_env_quota_setup *s, bool *ret
                 s->image = NULL;
                 return -ENOMEM;
         }
-        if (!(s->workspace = strdup(env->workspace))) {
+        if (!(s->workspace = strdup(env->workspace)) ||
+            asprintf(&s->template_dir, "%s/" BRIG_ENV_TEMPLATES_DIR, env->w->envs_dir) < 0) {
+                s->template_dir = NULL;
                 brig__env_quota_setup_done(s);
                 return -ENOMEM;
         }
@@ -91,7 +93,7 @@ static void image_setup(brig_env_quota_setup *s, bool create) {
                                                       "the workspace has files from before its quota");
                         return;
                 }
-                if ((s->r = brig_wsimage_create(s->image, s->bytes, &s->err)) < 0)
+                if ((s->r = brig_wsimage_create(s->image, s->bytes, s->template_dir, &s->err)) < 0)
                         return;
         }
         s->r = brig_wsimage_mount(s->image, s->workspace, s->uid, s->gid, create, &s->err);
@@ -162,7 +164,8 @@ int brig__env_quota_setup_apply(brig_env *env, brig_env_quota_setup *s, brig_err
 void brig__env_quota_setup_done(brig_env_quota_setup *s) {
         free(s->image);
         free(s->workspace);
-        s->image = s->workspace = NULL;
+        free(s->template_dir);
+        s->image = s->workspace = s->template_dir = NULL;
 }
 
 bool brig__env_quota_describe(const brig_env *env, cJSON *o) {

@@ -17,6 +17,10 @@
 
 typedef struct brig_env brig_env;
 
+/* Beside the environments' directories: the formatted workspace images new ones are copied from
+ * (sandbox/wsimage.h). Never a valid environment id, so never taken for one at start-up. */
+#define BRIG_ENV_TEMPLATES_DIR ".templates"
+
 typedef enum brig_env_quota_mode {
         BRIG_ENV_QUOTA_UNSET, /* not decided yet in this worker's life */
         BRIG_ENV_QUOTA_OFF,   /* no quota and no image */
@@ -39,8 +43,9 @@ typedef struct brig_env_quota_setup {
         /* in */
         char id[65];
         char *image, *workspace;
-        uint64_t bytes; /* the policy's quota, 0: none */
-        int enforce;    /* brig_quota_enforce */
+        char *template_dir; /* formatted images to copy (sandbox/wsimage.h) */
+        uint64_t bytes;     /* the policy's quota, 0: none */
+        int enforce;        /* brig_quota_enforce */
         char policy_name[65];
         int probe_r;           /* whether this process can make images, and why not */
         const char *probe_why; /* static */
