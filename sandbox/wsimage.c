@@ -395,6 +395,35 @@ static int prepare_root(const char *mountpoint, uid_t uid, gid_t gid, brig_error
         return 0;
 }
 
+/* A previous mount of the image can outlive its unmount for a moment: a lazy unmount while a dying jail
+ * (killed with brigd, through PR_SET_PDEATHSIG) still held a copy of it. Its loop device then still has the
+ * image open, and mounting it again would put a second filesystem on the same blocks, whose late
+ * write-back would undo the new one's (and the new one would not see the old one's unwritten files). A
+ * write lease is granted only while no one else has the file open: wait for it, within a bound. */
+#define UNUSED_WAIT_MS 10000
+#define UNUSED_POLL_MS 20
+
+static int wait_unused(const char *image, brig_error *err) {
+        _cleanup_close_ int fd = open(image, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open '%s'", image);
+        for (int waited = 0;; waited += UNUSED_POLL_MS) {
+                if (fcntl(fd, F_SETLEASE, F_WRLCK) == 0) {
+                        (void) fcntl(fd, F_SETLEASE, F_UNLCK);
+                        return 0;
+                }
+                /* Leases unsupported here (EINVAL: a network filesystem): nothing to wait for. */
+                if (errno != EAGAIN && errno != EBUSY)
+                        return 0;
+                if (waited >= UNUSED_WAIT_MS)
+                        return brig_error_set(err, -EBUSY, BRIG_KIND_SANDBOX,
+                                              "workspace image '%s' is still in use by a previous mount",
+                                              image);
+                (void) usleep(UNUSED_POLL_MS * 1000);
+        }
+}
+
 int brig_wsimage_mount(const char *image, const char *mountpoint, uid_t uid, gid_t gid, bool fresh,
                        brig_error *err) {
         _cleanup_close_ int dev = -1;
@@ -405,6 +434,8 @@ int brig_wsimage_mount(const char *image, const char *mountpoint, uid_t uid, gid
                 return brig_error_set_errno(err, r, BRIG_KIND_IO, "stat '%s'", mountpoint);
         if (r > 0)
                 return 0;
+        if (!fresh && (r = wait_unused(image, err)) < 0)
+                return r;
         if ((dev = loop_attach(image, path, sizeof(path), err)) < 0)
                 return dev;
         /* nosuid, nodev: the jail's mounts have them too; here they also hold for brigd's own view. Should
