@@ -103,12 +103,12 @@ brig_env *brig__env_new(brig_worker *w, const char *id, uid_t owner, const char 
         brig_repl_set_init(&env->repls, &env->processes);
         if (!(env->policy_key = strdup(policy_key)) || asprintf(&env->dir, "%s/%s", w->envs_dir, id) < 0 ||
             asprintf(&env->workspace, "%s/%s/workspace", w->envs_dir, id) < 0 ||
-            brig_process_table_init(&env->processes, env->id, env->dir, &hooks) < 0) {
+            brig_process_table_init(&env->processes, env->id, env->dir, &hooks) < 0 ||
+            brig__env_register(env) < 0) {
                 env_free(env);
                 return NULL;
         }
         env->created = env->last_used = time(NULL);
-        brig__env_register(env);
         return env;
 }
 
@@ -175,6 +175,7 @@ void brig_envs_free_all(brig_worker *w) {
         }
         w->envs = NULL;
         w->n_envs = 0;
+        brig__env_index_free(w);
 }
 
 cJSON *brig_env_describe(const brig_env *env, bool detailed) {

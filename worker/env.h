@@ -91,6 +91,7 @@ typedef struct brig_env_disk {
 /* The spare pool (env_spares.c). */
 typedef struct brig_env_spare {
         bool pooled;    /* built ahead, unlisted, for a new environment to adopt (id ".spare-...") */
+        brig_env *next; /* pooled: the next in the pool (env_registry.h) */
         char *dir;      /* adopted from a spare: its directory until it has the environment's name */
         char *leftover; /* a spare's directory that could not take the name: removed once stopped */
 } brig_env_spare;
@@ -108,6 +109,7 @@ struct brig_env {
         /* In the registry (env_registry.c). */
         brig_worker *w;
         brig_env *next;
+        brig_env *hnext; /* in the index's hash bucket of its id */
         char id[BRIG_ENV_ID_MAX + 1];
         uid_t owner;
         unsigned slot;          /* as root: the environment's host uid/gid is the worker's base id + slot */

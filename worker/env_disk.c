@@ -445,8 +445,7 @@ static int quarantine(brig_worker *w, const char *id, const char *why) {
                     env->dir, why, id);
         env->disk.quarantined = true;
         env->disk.present = true;
-        env->slot = 0;
-        brig__env_set_identity(env);
+        brig__env_set_slot(env, 0);
         if (stat(env->dir, &st) == 0)
                 env->created = env->last_used = st.st_mtime;
         return 0;
@@ -510,8 +509,7 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 env->created = (int64_t) created;
                 env->last_used = (int64_t) last;
                 /* Its files belong to the id it was created with. */
-                env->slot = (unsigned) slot;
-                brig__env_set_identity(env);
+                brig__env_set_slot(env, (unsigned) slot);
                 env->disk.present = true;
                 env->holder.restarted = true;
                 /* Its processes ended with the previous worker; their descriptions and output remain. */

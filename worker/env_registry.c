@@ -34,32 +34,154 @@ bad:
                 id);
 }
 
+/* The index beside the worker's list of environments, so that nothing a call or a creation does walks
+ * every environment: a hash table of ids (chained through env->hnext, doubled when fuller than one per
+ * bucket), how many environments hold each slot (the smallest free one is found from a low-water mark),
+ * and the pooled spares. */
+struct brig_env_index {
+        brig_env **buckets;
+        size_t n_buckets; /* a power of two */
+        uint16_t slot_refs[BRIG_ENV_SLOTS];
+        unsigned slot_low; /* no slot below it is free (but slot 0, which is never handed out) */
+        brig_env *spares;  /* through env->spare.next */
+};
+
+#define INDEX_BUCKETS_MIN 64
+
+static size_t hash_id(const char *id) {
+        size_t h = 1469598103934665603u; /* FNV-1a */
+        for (; *id; id++)
+                h = (h ^ (unsigned char) *id) * 1099511628211u;
+        return h;
+}
+
+static brig_env **bucket(const brig_env_index *ix, const char *id) {
+        return &ix->buckets[hash_id(id) & (ix->n_buckets - 1)];
+}
+
+static int index_grow(brig_env_index *ix) {
+        size_t n = ix->n_buckets ? ix->n_buckets * 2 : INDEX_BUCKETS_MIN;
+        brig_env **b = calloc(n, sizeof(*b));
+
+        if (!b)
+                return -ENOMEM;
+        for (size_t i = 0; i < ix->n_buckets; i++)
+                for (brig_env *e = ix->buckets[i], *next; e; e = next) {
+                        next = e->hnext;
+                        size_t k = hash_id(e->id) & (n - 1);
+                        e->hnext = b[k];
+                        b[k] = e;
+                }
+        free(ix->buckets);
+        ix->buckets = b;
+        ix->n_buckets = n;
+        return 0;
+}
+
+static void hash_remove(brig_env_index *ix, brig_env *env) {
+        for (brig_env **p = bucket(ix, env->id); *p; p = &(*p)->hnext)
+                if (*p == env) {
+                        *p = env->hnext;
+                        env->hnext = NULL;
+                        return;
+                }
+}
+
+static void hash_insert(brig_env_index *ix, brig_env *env) {
+        brig_env **b = bucket(ix, env->id);
+        env->hnext = *b;
+        *b = env;
+}
+
 brig_env *brig_env_find(brig_worker *w, const char *id) {
-        for (brig_env *e = w->envs; e; e = e->next)
+        if (!w->env_index)
+                return NULL;
+        for (brig_env *e = *bucket(w->env_index, id); e; e = e->hnext)
                 if (strcmp(e->id, id) == 0)
                         return e;
         return NULL;
 }
 
+static void slot_put(brig_env_index *ix, unsigned slot) {
+        if (slot == 0 || ix->slot_refs[slot]-- != 1)
+                return;
+        if (slot < ix->slot_low)
+                ix->slot_low = slot;
+}
+
+static void slot_get(brig_env_index *ix, unsigned slot) {
+        if (slot != 0)
+                ix->slot_refs[slot]++;
+}
+
+static void spare_remove(brig_env_index *ix, brig_env *env) {
+        for (brig_env **p = &ix->spares; *p; p = &(*p)->spare.next)
+                if (*p == env) {
+                        *p = env->spare.next;
+                        env->spare.next = NULL;
+                        return;
+                }
+}
+
 void brig__env_unlink(brig_env *env) {
+        brig_env_index *ix = env->w->env_index;
+
         for (brig_env **p = &env->w->envs; *p; p = &(*p)->next)
                 if (*p == env) {
                         *p = env->next;
                         env->w->n_envs--;
+                        hash_remove(ix, env);
+                        slot_put(ix, env->slot);
+                        spare_remove(ix, env);
                         return;
                 }
 }
 
 /* The smallest slot no other environment holds (slot 0 is the shared id of older environments). */
-static unsigned free_slot(const brig_worker *w) {
-        for (unsigned s = 1; s < BRIG_ENV_SLOTS; s++) {
-                bool used = false;
-                for (const brig_env *e = w->envs; e && !used; e = e->next)
-                        used = e->slot == s;
-                if (!used)
-                        return s;
-        }
-        return 0;
+static unsigned free_slot(brig_env_index *ix) {
+        unsigned s = ix->slot_low ? ix->slot_low : 1;
+
+        while (s < BRIG_ENV_SLOTS && ix->slot_refs[s])
+                s++;
+        ix->slot_low = s;
+        return s < BRIG_ENV_SLOTS ? s : 0;
+}
+
+void brig__env_set_slot(brig_env *env, unsigned slot) {
+        slot_put(env->w->env_index, env->slot);
+        env->slot = slot;
+        slot_get(env->w->env_index, slot);
+        brig__env_set_identity(env);
+}
+
+void brig__env_rename(brig_env *env, const char *id) {
+        hash_remove(env->w->env_index, env);
+        (void) snprintf(env->id, sizeof(env->id), "%s", id);
+        hash_insert(env->w->env_index, env);
+}
+
+void brig__env_pool_add(brig_env *env) {
+        brig_env_index *ix = env->w->env_index;
+
+        env->spare.pooled = true;
+        env->spare.next = ix->spares;
+        ix->spares = env;
+}
+
+void brig__env_pool_take(brig_env *env) {
+        spare_remove(env->w->env_index, env);
+        env->spare.pooled = false;
+}
+
+brig_env *brig__env_pool(brig_worker *w) {
+        return w->env_index ? w->env_index->spares : NULL;
+}
+
+void brig__env_index_free(brig_worker *w) {
+        if (w->env_index)
+                free(w->env_index->buckets);
+        free(w->env_index);
+        w->env_index = NULL;
 }
 
 void brig__env_set_identity(brig_env *env) {
@@ -70,14 +192,22 @@ void brig__env_set_identity(brig_env *env) {
         }
 }
 
-void brig__env_register(brig_env *env) {
+int brig__env_register(brig_env *env) {
         brig_worker *w = env->w;
+        brig_env_index *ix = w->env_index;
 
-        env->slot = free_slot(w);
+        if (!ix && !(ix = w->env_index = calloc(1, sizeof(*ix))))
+                return -ENOMEM;
+        if (w->n_envs >= ix->n_buckets && index_grow(ix) < 0)
+                return -ENOMEM;
+        env->slot = free_slot(ix);
+        slot_get(ix, env->slot);
         brig__env_set_identity(env);
+        hash_insert(ix, env);
         env->next = w->envs;
         w->envs = env;
         w->n_envs++;
+        return 0;
 }
 
 int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, const struct ucred *peer,

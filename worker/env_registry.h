@@ -7,9 +7,22 @@
 
 typedef struct brig_env brig_env;
 
-/* Enters a new environment into the worker's table with the smallest free slot and its identity. */
-void brig__env_register(brig_env *env);
-/* Takes it out of the table (destroyed: no longer found, listed or counted). */
+typedef struct brig_worker brig_worker;
+typedef struct brig_env_index brig_env_index;
+
+/* Enters a new environment into the worker's table with the smallest free slot and its identity; -ENOMEM. */
+int brig__env_register(brig_env *env);
+/* Takes it out of the table (destroyed: no longer found, listed or counted), and out of the spare pool. */
 void brig__env_unlink(brig_env *env);
 /* Sets env->identity from the worker's and env->slot (as root: base id + slot). */
 void brig__env_set_identity(brig_env *env);
+/* Gives env another slot (its metadata's, at start-up) and the identity that goes with it. */
+void brig__env_set_slot(brig_env *env, unsigned slot);
+/* Renames a registered environment (a spare taking a new environment's id). */
+void brig__env_rename(brig_env *env, const char *id);
+/* The pooled spares (env->spare.next), and their entry into and exit from the pool. */
+brig_env *brig__env_pool(brig_worker *w);
+void brig__env_pool_add(brig_env *env);
+void brig__env_pool_take(brig_env *env);
+/* Frees the index once every environment is gone (brig_envs_free_all()). */
+void brig__env_index_free(brig_worker *w);

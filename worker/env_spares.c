@@ -13,36 +13,56 @@
 #include "tools/process.h"
 #include "worker/audit_events.h"
 #include "worker/env.h"
+#include "worker/env_registry.h"
 #include "worker/env_spares.h"
 #include "worker/worker.h"
 
 /* Building an environment's jail costs several plain fork+execs (namespaces, a network namespace, mounts).
- * brigd keeps `spares` environments of its default policy built ahead, unnamed and unlisted; a new
- * environment of that policy adopts one: its directory is renamed (the jail's workspace bind follows the
- * directory, not its name), and so are its cgroups where the hierarchy allows (v1; v2 keeps the spare's
- * name), and a replacement is built shortly after. */
+ * brigd keeps a pool of `spares` environments of its default policy built ahead, unnamed and unlisted; a
+ * new environment of that policy adopts one: its directory is renamed (the jail's workspace bind follows
+ * the directory, not its name), and so are its cgroups where the hierarchy allows (v1; v2 keeps the
+ * spare's name). The pool is refilled ahead of demand, a few at a time so the builds do not take both
+ * CPUs from calls, and not while calls wait for an admission slot: a daemon at its bound has no CPU to
+ * spare, and the pool fills again once it is below it (the next adoption, build or sweep). */
 
-#define SPARE_DELAY_MS 20 /* after an adoption: the first call goes first */
-#define SPARE_RETRY_S 60  /* after a spare failed to start */
+#define SPARE_DELAY_MS 20  /* after an adoption: the first call goes first */
+#define SPARE_RETRY_S 60   /* after a spare failed to start */
+#define SPARE_BUILDS_MAX 2 /* spares being built at once */
+
+static void spare_timer_cb(uv_timer_t *t) {
+        brig_spares_fill(t->data);
+}
+
+static void fill_later(brig_worker *w, uint64_t delay_ms) {
+        if (!uv_is_closing((uv_handle_t *) &w->spare_timer))
+                (void) uv_timer_start(&w->spare_timer, spare_timer_cb, delay_ms, 0);
+}
 
 static void spare_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         (void) userdata;
-        if (!err || !env->spare.pooled)
+        if (!env->spare.pooled)
                 return;
+        if (!err) {
+                /* One build fewer under way: the next one may start (on the next loop turn). */
+                fill_later(env->w, 0);
+                return;
+        }
         log_warning("spare environment: %s; retrying in %d s", err->msg, SPARE_RETRY_S);
         env->w->spare_failed_at = time(NULL);
         brig_env_destroy(env);
 }
 
 void brig_spares_fill(brig_worker *w) {
-        unsigned have = 0;
+        unsigned have = 0, building = 0;
 
-        if (w->stopping || !w->default_policy ||
+        if (w->stopping || !w->default_policy || w->admission.queued > 0 ||
             (w->spare_failed_at && time(NULL) - w->spare_failed_at < SPARE_RETRY_S))
                 return;
-        for (const brig_env *e = w->envs; e; e = e->next)
-                have += e->spare.pooled && !e->destroyed;
-        while (have < w->spares_wanted && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
+        for (const brig_env *e = brig__env_pool(w); e; e = e->spare.next) {
+                have++;
+                building += e->state != BRIG_ENV_RUNNING;
+        }
+        while (have < w->spares_wanted && building < SPARE_BUILDS_MAX && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
                 uint8_t rnd[6];
                 char id[32];
                 if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
@@ -52,14 +72,12 @@ void brig_spares_fill(brig_worker *w) {
                 brig_env *env = brig__env_new(w, id, getuid(), w->default_policy->name, w->default_policy);
                 if (!env)
                         return;
-                env->spare.pooled = env->ephemeral = true;
+                brig__env_pool_add(env);
+                env->ephemeral = true;
                 have++;
+                building++;
                 brig_env_ensure_running(env, spare_ready_cb, NULL);
         }
-}
-
-static void spare_timer_cb(uv_timer_t *t) {
-        brig_spares_fill(t->data);
 }
 
 /* A running spare of the policy becomes the environment `id` at once; its directory takes the new name on
@@ -70,16 +88,17 @@ brig_env *brig__env_adopt_spare(brig_worker *w, const char *id, bool ephemeral, 
         _cleanup_free_ char *dir = NULL, *workspace = NULL, *key = NULL;
         brig_env *env;
 
-        for (env = w->envs; env; env = env->next)
-                if (env->spare.pooled && !env->destroyed && env->state == BRIG_ENV_RUNNING &&
-                    env->policy == policy && !env->disk.prepare.running)
+        for (env = brig__env_pool(w); env; env = env->spare.next)
+                if (!env->destroyed && env->state == BRIG_ENV_RUNNING && env->policy == policy &&
+                    !env->disk.prepare.running)
                         break;
         if (!env || asprintf(&dir, "%s/%s", w->envs_dir, id) < 0 ||
             asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)) ||
             brig_process_table_set_dir(&env->processes, dir) < 0)
                 return NULL;
         log_info("environment %s starts from spare %s", id, env->id);
-        (void) snprintf(env->id, sizeof(env->id), "%s", id);
+        brig__env_pool_take(env);
+        brig__env_rename(env, id);
         free(env->workspace);
         free(env->policy_key);
         env->spare.dir = env->dir;
@@ -88,11 +107,9 @@ brig_env *brig__env_adopt_spare(brig_worker *w, const char *id, bool ephemeral, 
         env->policy_key = TAKE_PTR(key);
         env->disk.present = false;
         env->owner = owner;
-        env->spare.pooled = false;
         env->ephemeral = ephemeral;
         env->created = env->last_used = time(NULL);
-        if (!uv_is_closing((uv_handle_t *) &w->spare_timer))
-                (void) uv_timer_start(&w->spare_timer, spare_timer_cb, SPARE_DELAY_MS, 0);
+        fill_later(w, SPARE_DELAY_MS);
         return env;
 }
 

@@ -182,9 +182,11 @@ static const option_def options[] = {
         {"jail-id", 0, "ID", ARG_UNSIGNED, MEMBER(jail_id), 1, 0xfffffffeu,
          .help = "when brigd is root, environment n runs as host uid/gid ID+n (default: %llu)",
          .help_args = {BRIG_JAIL_HOST_ID_DEFAULT}},
-        {"spare-environments", 0, "N", ARG_UNSIGNED, MEMBER(spares), 0, 8,
+        {"spare-environments", 0, "N", ARG_UNSIGNED, MEMBER(spares), 0, BRIG_SPARES_MAX,
          .help = "environments of the default policy kept built ahead, so that a new\n"
-                 "environment starts without waiting for its jail (0 to 8, default 1)"},
+                 "environment starts without waiting for its jail; rebuilt in the background\n"
+                 "as they are taken (0 to %llu, default %llu)",
+         .help_args = {BRIG_SPARES_MAX, BRIG_SPARES_DEFAULT}},
         {"start-timeout", 0, "S", ARG_UNSIGNED, MEMBER(start_timeout_s), 1, 3600, " seconds",
          .help = "an environment that is not running S seconds after its start began fails\n"
                  "to start, and its jail is killed (1 to 3600, default %llu)",
@@ -264,7 +266,7 @@ int brigd_cmdline_parse(brigd_cmdline *c, int argc, char **argv) {
         int v;
 
         *c = (brigd_cmdline){.o = {.jail_id = BRIG_JAIL_HOST_ID_DEFAULT,
-                                   .spares = 1,
+                                   .spares = BRIG_SPARES_DEFAULT,
                                    .start_timeout_s = BRIG_ENV_START_TIMEOUT_S,
                                    .max_conns_per_uid = BRIG_MAX_CONNECTIONS_PER_UID_DEFAULT,
                                    .handshake_timeout_ms = BRIG_HANDSHAKE_TIMEOUT_MS_DEFAULT}};

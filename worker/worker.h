@@ -48,7 +48,12 @@
  * the host's memory, within these bounds. */
 #define BRIG_CLIENT_BYTES_MIN_DEFAULT (64ull << 20)
 #define BRIG_CLIENT_BYTES_MAX_DEFAULT (1ull << 30)
-#define BRIG_MAX_ENVIRONMENTS 4096
+/* Environments at once, spares included: each holds a slot of host ids (BRIG_ENV_SLOTS), two holder
+ * processes and a few fds in brigd (which raises its fd limit to fit them, worker/admission.c). */
+#define BRIG_MAX_ENVIRONMENTS 16384
+/* brigd --spare-environments: the pool of spare environments (worker/env_spares.c). */
+#define BRIG_SPARES_DEFAULT 4
+#define BRIG_SPARES_MAX 64
 #define BRIG_MAX_ADMIN_UIDS 64
 #define BRIG_MAX_REFUSED_IN_RESULT 16
 
@@ -122,6 +127,7 @@ struct brig_worker {
         char *envs_dir; /* <state-dir>/environments */
         brig_env *envs;
         size_t n_envs;
+        struct brig_env_index *env_index; /* by id, slot and spare (worker/env_registry.c) */
         brig_identity identity;
         brig_cgroup_root cgroups;
 
