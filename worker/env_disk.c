@@ -44,29 +44,33 @@ char *brig__env_meta_text(const brig_env *env) {
         return cJSON_Print(o);
 }
 
-int brig__env_meta_write(const char *dir, const char *text, const void *tag) {
-        _cleanup_free_ char *tmp = NULL, *path = NULL;
-        _cleanup_close_ int fd = -1, dfd = -1;
+/* path holds text, durably (written whole, then fsync), or -errno; a failed write leaves it partial. */
+static int write_synced(const char *path, const char *text) {
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         size_t len = strlen(text), done = 0;
-        int r = 0;
 
-        if (asprintf(&tmp, "%s/.meta.json.%p", dir, tag) < 0 || asprintf(&path, "%s/meta.json", dir) < 0)
-                return -ENOMEM;
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (fd < 0)
                 return -errno;
-        while (r == 0 && done < len) {
+        while (done < len) {
                 ssize_t w = write(fd, text + done, len - done);
                 if (w < 0 && errno == EINTR)
                         continue;
                 /* After a short write, the next one says why (ENOSPC, EDQUOT). */
                 if (w <= 0)
-                        r = w < 0 ? -errno : -EIO;
-                else
-                        done += (size_t) w;
+                        return w < 0 ? -errno : -EIO;
+                done += (size_t) w;
         }
-        if (r == 0 && fsync(fd) < 0)
-                r = -errno;
+        return fsync(fd) < 0 ? -errno : 0;
+}
+
+int brig__env_meta_write(const char *dir, const char *text, const void *tag) {
+        _cleanup_free_ char *tmp = NULL, *path = NULL;
+        _cleanup_close_ int dfd = -1;
+        int r;
+
+        if (asprintf(&tmp, "%s/.meta.json.%p", dir, tag) < 0 || asprintf(&path, "%s/meta.json", dir) < 0)
+                return -ENOMEM;
+        r = write_synced(tmp, text);
         if (r == 0 && rename(tmp, path) < 0)
                 r = -errno;
         if (r < 0) {
@@ -218,17 +222,21 @@ static int fsync_dir(const char *path) {
 }
 
 /* The new metadata goes in first, durably, so the directory is never under its new name without it; on
- * failure it is a spare without metadata again, which a restart removes. */
+ * failure it is a spare without metadata again, which a restart removes. It is written in place, not
+ * through a temporary file and a rename (brig__env_meta_write()): under a spare's name a partial file is
+ * removed with the spare at restart, so only the directory's rename has to be made durable. */
 static int adopt_dir(prepare_job *j) {
         _cleanup_free_ char *meta = NULL;
         int r;
 
         if (asprintf(&meta, "%s/meta.json", j->spare_dir) < 0)
                 return brig_error_oom(&j->err);
-        if ((r = brig__env_meta_write(j->spare_dir, j->meta, j)) < 0)
+        if ((r = write_synced(meta, j->meta)) < 0) {
+                (void) unlink(meta);
                 return brig_error_set_errno(&j->err, r, BRIG_KIND_IO,
                                             "environment \"%s\" not created: cannot write its metadata",
                                             j->id);
+        }
         if (renameat2(AT_FDCWD, j->spare_dir, AT_FDCWD, j->dir, RENAME_NOREPLACE) < 0) {
                 r = brig_error_set_errno(
                         &j->err, -errno, BRIG_KIND_IO,
