@@ -109,7 +109,7 @@ int main(int argc, char **argv) {
         printf("bench_exec: %d warm calls, %d new environments, throughput over %.0f s\n", 4 * per, n_first,
                seconds);
 
-        bench_brigd d = {.build = build, .source = source, .dir = dir, .name = "", .spare = 1};
+        bench_brigd d = {.build = build, .source = source, .dir = dir, .name = "", .spare = -1};
         bench_brigd_start(&d);
 
         /* Warm environment: the static true copied into its workspace, so both sides run the same binary. */
