@@ -144,6 +144,8 @@ static void process_done_cb(const brig_exec_result *res, void *userdata) {
         if (res->error.code)
                 (void) snprintf(p->error, sizeof(p->error), "%s", res->error.msg);
         t->running--;
+        if (t->running_all)
+                (*t->running_all)--;
         /* From now on its output is read from the file, which keeps only the space its output takes. */
         if (p->log.fd >= 0 && !p->log_error && brig_process_log_trim(&p->log, &res_err) < 0)
                 log_warning("environment %s: process %s: %s, ignoring", t->name, p->id, res_err.msg);
@@ -215,6 +217,8 @@ static int start(brig_process_table *t, const brig_exec_context *ctx, const brig
         t->list = p;
         t->n++;
         t->running++;
+        if (t->running_all)
+                (*t->running_all)++;
         *ret = TAKE_PTR(p);
         return 0;
 }

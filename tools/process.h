@@ -54,6 +54,7 @@ struct brig_process_table {
         size_t n;
         unsigned next_number; /* the last number handed out ("p<n>") */
         int running;
+        unsigned *running_all; /* NULL, or a count of every table's running processes to keep too */
 };
 
 struct brig_process {

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "common/log.h"
+#include "worker/env_registry.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 
@@ -57,12 +58,11 @@ static bool fds_fit(const brig_worker *w, const brig_env *env) {
 
         if (a->fd_limit == UINT64_MAX)
                 return true;
-        /* An environment's holder, control socket, listeners and interpreters; its background processes. */
-        for (const brig_env *e = w->envs; e; e = e->next) {
-                if (e->state != BRIG_ENV_STOPPED)
-                        need += BRIG_FDS_PER_ENV;
-                need += (uint64_t) (e->processes.running > 0 ? e->processes.running : 0) * BRIG_FDS_PER_CALL;
-        }
+        /* An environment's holder, control socket, listeners and interpreters; its background processes
+         * (counted as they change: a walk over every environment per call grows with their number). */
+        unsigned active, processes;
+        brig__env_counts(w, &active, &processes);
+        need += (uint64_t) active * BRIG_FDS_PER_ENV + (uint64_t) processes * BRIG_FDS_PER_CALL;
         if (env->state == BRIG_ENV_STOPPED)
                 need += BRIG_FDS_PER_ENV;
         return need <= a->fd_limit;

@@ -22,6 +22,7 @@
 #include "worker/denials.h"
 #include "worker/env.h"
 #include "worker/env_holder.h"
+#include "worker/env_registry.h"
 #include "worker/env_spares.h"
 #include "worker/proxy.h"
 #include "worker/worker.h"
@@ -126,7 +127,7 @@ static void holder_gone(brig_env *env) {
                         env->holder.start_error.code ? env->holder.start_error.msg : NULL);
         hang_up(env);
         env->init_pid = 0;
-        env->state = BRIG_ENV_STOPPED;
+        brig__env_set_state(env, BRIG_ENV_STOPPED);
         brig__cgroup_release(env->w, &env->limits.cg);
         uv_close((uv_handle_t *) &env->holder.process, holder_closed_cb);
         if (!uv_is_closing((uv_handle_t *) &env->holder.status_pipe))
@@ -219,7 +220,7 @@ static void maybe_running(brig_env *env) {
                 return;
         }
         (void) uv_timer_stop(&env->holder.start_timer);
-        env->state = BRIG_ENV_RUNNING;
+        brig__env_set_state(env, BRIG_ENV_RUNNING);
         log_info("environment %s running (init pid %d)", env->id, env->init_pid);
         brig__env_audit(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
         fire_waiters(env, NULL);
@@ -393,7 +394,7 @@ static int holder_start(brig_env *env, brig_error *err) {
                                                         uv_strerror(r)));
         }
         (void) uv_read_start((uv_stream_t *) &env->holder.status_pipe, holder_alloc_cb, holder_read_cb);
-        env->state = BRIG_ENV_STARTING;
+        brig__env_set_state(env, BRIG_ENV_STARTING);
         (void) uv_timer_start(&env->holder.start_timer, start_timer_cb, (uint64_t) w->start_timeout_s * 1000,
                               0);
         log_info("environment %s starting", env->id);

@@ -42,8 +42,10 @@ struct brig_env_index {
         brig_env **buckets;
         size_t n_buckets; /* a power of two */
         uint16_t slot_refs[BRIG_ENV_SLOTS];
-        unsigned slot_low; /* no slot below it is free (but slot 0, which is never handed out) */
-        brig_env *spares;  /* through env->spare.next */
+        unsigned slot_low;    /* no slot below it is free (but slot 0, which is never handed out) */
+        brig_env *spares;     /* through env->spare.next */
+        unsigned n_active;    /* registered and not stopped (admission's fd estimate) */
+        unsigned n_processes; /* background processes running, of every environment */
 };
 
 #define INDEX_BUCKETS_MIN 64
@@ -132,6 +134,7 @@ void brig__env_unlink(brig_env *env) {
                         env->w->n_envs--;
                         hash_remove(ix, env);
                         slot_put(ix, env->slot);
+                        ix->n_active -= env->state != BRIG_ENV_STOPPED;
                         spare_remove(ix, env);
                         return;
                 }
@@ -173,6 +176,19 @@ void brig__env_pool_take(brig_env *env) {
         env->spare.pooled = false;
 }
 
+void brig__env_set_state(brig_env *env, brig_env_state state) {
+        /* A destroyed environment left the count when it was unlinked. */
+        if (!env->destroyed)
+                env->w->env_index->n_active +=
+                        (state != BRIG_ENV_STOPPED) - (env->state != BRIG_ENV_STOPPED);
+        env->state = state;
+}
+
+void brig__env_counts(const brig_worker *w, unsigned *ret_active, unsigned *ret_processes) {
+        *ret_active = w->env_index ? w->env_index->n_active : 0;
+        *ret_processes = w->env_index ? w->env_index->n_processes : 0;
+}
+
 brig_env *brig__env_pool(brig_worker *w) {
         return w->env_index ? w->env_index->spares : NULL;
 }
@@ -204,6 +220,7 @@ int brig__env_register(brig_env *env) {
         slot_get(ix, env->slot);
         brig__env_set_identity(env);
         hash_insert(ix, env);
+        env->processes.running_all = &ix->n_processes;
         env->next = w->envs;
         w->envs = env;
         w->n_envs++;

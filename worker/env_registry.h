@@ -5,7 +5,7 @@
  * slots and the limit on their number. The public part (attach, detach, find, id check) is in env.h.
  * Loop thread only. */
 
-typedef struct brig_env brig_env;
+#include "worker/env.h"
 
 typedef struct brig_worker brig_worker;
 typedef struct brig_env_index brig_env_index;
@@ -20,6 +20,11 @@ void brig__env_set_identity(brig_env *env);
 void brig__env_set_slot(brig_env *env, unsigned slot);
 /* Renames a registered environment (a spare taking a new environment's id). */
 void brig__env_rename(brig_env *env, const char *id);
+/* Sets env->state, keeping the count of environments not stopped. */
+void brig__env_set_state(brig_env *env, brig_env_state state);
+/* Registered environments not stopped, and background processes running in all environments (each holds
+ * fds in brigd: worker/admission.c), without walking them. */
+void brig__env_counts(const brig_worker *w, unsigned *ret_active, unsigned *ret_processes);
 /* The pooled spares (env->spare.next), and their entry into and exit from the pool. */
 brig_env *brig__env_pool(brig_worker *w);
 void brig__env_pool_add(brig_env *env);
