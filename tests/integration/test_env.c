@@ -893,6 +893,61 @@ static void test_env__each_environment_has_its_own_host_uid(void **state) {
         close(b);
 }
 
+static int jail_uid(int fd, const char *id) {
+        char params[128];
+        snprintf(params, sizeof(params), "{\"id\":\"%s\"}", id);
+        cJSON *m = rpc(fd, "brig/environment.info", params);
+        const cJSON *uid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "jail_uid");
+        assert_true(cJSON_IsNumber(uid));
+        int r = uid->valueint;
+        cJSON_Delete(m);
+        return r;
+}
+
+/* A connection to brigd x with environment env, after a first call that put it on disk. */
+static int attach_to(brigd *x, const char *env) {
+        char meta[128];
+        snprintf(meta, sizeof(meta), "{\"brig/environment\":\"%s\"}", env);
+        int fd = client_connect(x);
+        assert_true(fd >= 0);
+        cJSON *init = client_initialize(fd, meta);
+        assert_non_null(init);
+        cJSON_Delete(init);
+        assert_string_equal(sh(fd, "echo up"), "up\n");
+        return fd;
+}
+
+/* The host ids (slots) of environments loaded at start-up stay theirs: a new environment never gets one
+ * of them (without spares, the smallest free slot is the first one loaded, were it not counted). */
+static void test_env__host_ids_stay_unique_across_a_restart(void **state) {
+        (void) state;
+        static const char *const args[] = {"--spare-environments", "0", NULL};
+        const char *mode = getenv("BRIG_TEST_MODE"), *why = NULL;
+        brigd x;
+        if (skip_why || geteuid() != 0 || (mode && *mode)) {
+                fprintf(stderr, "# SKIP: per-environment host ids need brigd as real root\n");
+                skip();
+        }
+        assert_int_equal(brigd_start_args(&x, NULL, args, &why), 0);
+        int a = attach_to(&x, "slot-a"), b = attach_to(&x, "slot-b");
+        int uid_a = jail_uid(a, "slot-a"), uid_b = jail_uid(b, "slot-b");
+        close(a);
+        close(b);
+        kill(x.pid, SIGKILL);
+        waitpid(x.pid, NULL, 0);
+        x.pid = 0;
+        assert_int_equal(brigd_restart(&x, &why), 0);
+
+        int c = attach_to(&x, "slot-c");
+        int uid_c = jail_uid(c, "slot-c");
+        assert_int_not_equal(uid_c, uid_a);
+        assert_int_not_equal(uid_c, uid_b);
+        assert_int_equal(jail_uid(c, "slot-a"), uid_a);
+        assert_int_equal(jail_uid(c, "slot-b"), uid_b);
+        close(c);
+        assert_int_equal(brigd_stop(&x), 0);
+}
+
 /* Waits until process_output of id from offset 0 holds want; returns the last structuredContent (in *resp).
  */
 static const cJSON *wait_output(int fd, const char *id, const char *want, cJSON **resp) {
@@ -1094,6 +1149,7 @@ int main(void) {
                 cmocka_unit_test(test_env__cgroups_limit_the_whole_environment),
                 cmocka_unit_test(test_env__policy_requiring_cgroups_is_refused_without_them),
                 cmocka_unit_test(test_env__each_environment_has_its_own_host_uid),
+                cmocka_unit_test(test_env__host_ids_stay_unique_across_a_restart),
                 cmocka_unit_test(test_env__survives_worker_sigkill),
                 cmocka_unit_test(test_env__process_logs_survive_worker_sigkill),
         };
