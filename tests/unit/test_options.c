@@ -51,7 +51,7 @@ static void test_options__defaults_and_each_kind(void **state) {
         brigd_cmdline c;
 
         assert_int_equal(parse(&c, NULL), 0);
-        assert_int_equal(c.o.spares, 1);
+        assert_int_equal(c.o.spares, BRIG_SPARES_DEFAULT);
         assert_int_equal(c.o.start_timeout_s, BRIG_ENV_START_TIMEOUT_S);
         assert_int_equal(c.o.jail_id, BRIG_JAIL_HOST_ID_DEFAULT);
         assert_null(c.o.socket_path);
