@@ -21,13 +21,13 @@
  * brigd keeps a pool of `spares` environments of its default policy built ahead, unnamed and unlisted; a
  * new environment of that policy adopts one: its directory is renamed (the jail's workspace bind follows
  * the directory, not its name), and so are its cgroups where the hierarchy allows (v1; v2 keeps the
- * spare's name). The pool is refilled ahead of demand, a few at a time so the builds do not take both
- * CPUs from calls, and not while calls wait for an admission slot: a daemon at its bound has no CPU to
- * spare, and the pool fills again once it is below it (the next adoption, build or sweep). */
+ * spare's name). The pool is refilled ahead of demand, one build per two CPUs at a time so that the
+ * builds leave CPU to the calls (those of the environment that just took a spare first), and not while
+ * calls wait for an admission slot: a daemon at its bound has no CPU to spare, and the pool fills again
+ * once it is below it (the next adoption, build or sweep). */
 
-#define SPARE_DELAY_MS 20  /* after an adoption: the first call goes first */
-#define SPARE_RETRY_S 60   /* after a spare failed to start */
-#define SPARE_BUILDS_MAX 2 /* spares being built at once */
+#define SPARE_DELAY_MS 20 /* after an adoption: the first call goes first */
+#define SPARE_RETRY_S 60  /* after a spare failed to start */
 
 static void spare_timer_cb(uv_timer_t *t) {
         brig_spares_fill(t->data);
@@ -52,6 +52,16 @@ static void spare_ready_cb(brig_env *env, const brig_error *err, void *userdata)
         brig_env_destroy(env);
 }
 
+/* Spares being built at once: one per two CPUs, at least one. */
+static unsigned builds_max(void) {
+        static unsigned n;
+        if (!n) {
+                long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+                n = cpus >= 4 ? (unsigned) (cpus / 2) : 1;
+        }
+        return n;
+}
+
 void brig_spares_fill(brig_worker *w) {
         unsigned have = 0, building = 0;
 
@@ -62,7 +72,7 @@ void brig_spares_fill(brig_worker *w) {
                 have++;
                 building += e->state != BRIG_ENV_RUNNING;
         }
-        while (have < w->spares_wanted && building < SPARE_BUILDS_MAX && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
+        while (have < w->spares_wanted && building < builds_max() && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
                 uint8_t rnd[6];
                 char id[32];
                 if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
