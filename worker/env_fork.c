@@ -246,6 +246,11 @@ int brig_env_fork(brig_env *src, const char *snapshot, const char *as, const cha
         fork_op *op;
         int r;
 
+        /* Its history's work runs with its policy (worker/toolpool.h). */
+        if (!src->policy)
+                return brig_error_set(err, -ENOENT, BRIG_KIND_POLICY,
+                                      "environment \"%s\": its policy \"%.100s\" is not loaded", src->id,
+                                      src->policy_key);
         if ((r = brig_env_id_check(as, err)) < 0)
                 return r;
         if (brig_env_find(w, as))
@@ -260,10 +265,6 @@ int brig_env_fork(brig_env *src, const char *snapshot, const char *as, const cha
                         return r;
         } else
                 policy_key = src->policy_key;
-        if (!policy)
-                return brig_error_set(err, -ENOENT, BRIG_KIND_POLICY,
-                                      "environment \"%s\": its policy \"%.100s\" is not loaded", src->id,
-                                      src->policy_key);
         /* The image is made empty and mounted before anything is written (worker/env_quota.h). */
         if (policy->policy->filesystem.quota && policy->policy->filesystem.quota_enforce == BRIG_QUOTA_HARD)
                 return brig_error_set(err, -EOPNOTSUPP, BRIG_KIND_POLICY,
