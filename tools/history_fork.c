@@ -166,6 +166,9 @@ int brig_history_fork(const char *src_git_dir, const char *commit, const char *g
                 return brig__history_git_error(h, r, err, "fork: set the branch");
         /* Everything is written: there is nothing in the new workspace to keep. */
         co.checkout_strategy = GIT_CHECKOUT_FORCE;
+        /* Content is stored byte for byte (<git_dir>/info/attributes turns every conversion off): no need to
+         * look up attributes for each file. */
+        co.disable_filters = 1;
         brig__history_dirs_free(h);
         if ((r = git_checkout_tree(h->repo, (const git_object *) c, &co)) < 0)
                 return brig__history_git_error(h, r, err, "fork: check out the workspace");
