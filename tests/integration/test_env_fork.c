@@ -458,6 +458,68 @@ static void test_env_fork__refusals_are_precise_and_leave_nothing(void **state) 
         close(fd);
 }
 
+/* As uid 65534 (a forked child): the result of brig/environment.fork params, as an exit status: 0 for a
+ * success whose owner is 65534, 10 + n for an error whose message contains needle, 1 otherwise. */
+static int fork_as_nobody(const char *params, const char *needle) {
+        pid_t pid = fork();
+        if (pid == 0) {
+                int code = 1;
+                if (setgid(65534) == 0 && setuid(65534) == 0) {
+                        int fd = client_connect(&d);
+                        cJSON *init = client_initialize(fd, "{\"brig/environment\":\"nobody-src\"}");
+                        char msg[512];
+                        snprintf(msg, sizeof(msg),
+                                 "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"brig/"
+                                 "environment.fork\",\"params\":%s}",
+                                 params);
+                        if (init && client_send(fd, msg) == 0) {
+                                cJSON *m = client_recv(fd, 30000);
+                                cJSON *res = cJSON_GetObjectItem(m, "result"),
+                                      *e = cJSON_GetObjectItem(m, "error");
+                                if (res && !needle &&
+                                    cJSON_GetObjectItem(res, "owner_uid")->valueint == 65534)
+                                        code = 0;
+                                else if (e && needle &&
+                                         strstr(cJSON_GetObjectItem(e, "message")->valuestring, needle))
+                                        code = 10;
+                                cJSON_Delete(m);
+                        }
+                        cJSON_Delete(init);
+                        close(fd);
+                }
+                _exit(code);
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_env_fork__only_the_owner_forks_and_the_fork_is_the_callers(void **state) {
+        (void) state;
+        const char *mode = getenv("BRIG_TEST_MODE");
+        if (skip_why || geteuid() != 0 || (mode && *mode)) {
+                /* Under setpriv or unshare, peer credentials are seen through brigd's user namespace. */
+                fprintf(stderr, "# SKIP: needs brigd and the test as root, to act as another user\n");
+                skip();
+        }
+        int fd = attach("root-src");
+        sh(fd, "echo mine > f");
+        assert_int_equal(chmod(d.socket, 0666), 0);
+        /* Someone else's environment looks like none. */
+        assert_int_equal(
+                fork_as_nobody("{\"from\":\"root-src\",\"as\":\"stolen\"}", "no environment \"root-src\""),
+                10);
+        assert_false(listed(fd, "stolen"));
+        /* Their own: the fork is theirs. */
+        assert_int_equal(fork_as_nobody("{\"from\":\"nobody-src\",\"as\":\"nobody-fork\"}", NULL), 0);
+        /* Root may fork anyone's; the fork is root's, with its own host uid. */
+        cJSON *m = fork_env(fd, "{\"from\":\"nobody-src\",\"as\":\"root-fork\"}");
+        assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "owner_uid")->valueint, 0);
+        cJSON_Delete(m);
+        assert_int_equal(chmod(d.socket, 0600), 0);
+        close(fd);
+}
+
 /* brigd restarted with the fork's test hook: a fork complete but for its rename creates pause and waits
  * while it exists. */
 static void restart_with_pause(const char *pause) {
@@ -563,6 +625,7 @@ int main(void) {
                 cmocka_unit_test(test_env_fork__at_now_copies_workspace_and_history_not_processes),
                 cmocka_unit_test(test_env_fork__at_an_older_snapshot),
                 cmocka_unit_test(test_env_fork__refusals_are_precise_and_leave_nothing),
+                cmocka_unit_test(test_env_fork__only_the_owner_forks_and_the_fork_is_the_callers),
                 cmocka_unit_test(test_env_fork__source_destroyed_or_sigkill_mid_fork_leaves_nothing),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
