@@ -85,48 +85,6 @@ static int attach(const char *env) {
         return fd;
 }
 
-/* A shell command's stdout (static buffer); a failing command fails the test. */
-static const char *sh(int fd, const char *command) {
-        static char out[65536];
-        static int id = 1000;
-        cJSON *args = cJSON_CreateObject();
-        cJSON_AddStringToObject(args, "command", command);
-        char *json = cJSON_PrintUnformatted(args);
-        cJSON *r = client_call(fd, id++, json, NULL, NULL);
-        free(json);
-        cJSON_Delete(args);
-        assert_non_null(r);
-        if (sc_int(r, "exit_code") != 0)
-                fail_msg("%s: exit %d, stderr %s", command, sc_int(r, "exit_code"), sc_str(r, "stderr"));
-        snprintf(out, sizeof(out), "%s", sc_str(r, "stdout") ? sc_str(r, "stdout") : "");
-        cJSON_Delete(r);
-        return out;
-}
-
-static int send_rpc(int fd, const char *method, const char *params) {
-        static int id = 5000;
-        char msg[1024];
-        snprintf(msg, sizeof(msg), "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\",\"params\":%s}", id,
-                 method, params);
-        assert_int_equal(client_send(fd, msg), 0);
-        return id++;
-}
-
-static cJSON *recv_id(int fd, int id) {
-        for (;;) {
-                cJSON *m = client_recv(fd, 60000);
-                assert_non_null(m);
-                cJSON *mid = cJSON_GetObjectItem(m, "id");
-                if (cJSON_IsNumber(mid) && mid->valueint == id)
-                        return m;
-                cJSON_Delete(m);
-        }
-}
-
-static cJSON *rpc(int fd, const char *method, const char *params) {
-        return recv_id(fd, send_rpc(fd, method, params));
-}
-
 /* A tool's structuredContent, duplicated (caller frees); a tool error fails the test. */
 static cJSON *tool(int fd, const char *name, const char *args) {
         static int id = 7000;
@@ -164,8 +122,9 @@ static char *history_ids(int fd) {
 
 /* A hash of every path, mode and content under the workspace (caller frees). */
 static char *tree_hash(int fd) {
-        return strdup(sh(fd, "cd /workspace && find . -printf '%p %y %m\\n' | LC_ALL=C sort | sha256sum && "
-                             "find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum"));
+        return strdup(client_sh(
+                fd, "cd /workspace && find . -printf '%p %y %m\\n' | LC_ALL=C sort | sha256sum && "
+                    "find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum"));
 }
 
 /* The error of a response: fails unless it is one with this code whose message contains needle. */
@@ -183,7 +142,7 @@ static void expect_error(cJSON *m, int code, const char *needle) {
 }
 
 static cJSON *fork_env(int fd, const char *params) {
-        cJSON *m = rpc(fd, "brig/environment.fork", params);
+        cJSON *m = client_rpc(fd, "brig/environment.fork", params);
         if (!cJSON_GetObjectItem(m, "result")) {
                 char *t = cJSON_PrintUnformatted(m);
                 fail_msg("fork %s: %s", params, t);
@@ -192,7 +151,7 @@ static cJSON *fork_env(int fd, const char *params) {
 }
 
 static bool listed(int fd, const char *id) {
-        cJSON *m = rpc(fd, "brig/environment.list", "{}"), *e;
+        cJSON *m = client_rpc(fd, "brig/environment.list", "{}"), *e;
         bool found = false;
         cJSON_ArrayForEach (e, cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "environments"))
                 found |= strcmp(cJSON_GetObjectItem(e, "id")->valuestring, id) == 0;
@@ -212,15 +171,15 @@ static void test_env_fork__at_now_copies_workspace_and_history_not_processes(voi
         int src = attach("fsrc");
         char cmd[256];
 
-        sh(src, "mkdir -p dir/sub && echo one > a && printf 'x%.0s' $(seq 1 3000) > dir/sub/b && "
-                "ln -s a link && echo ignored > ignored.pyc");
+        client_sh(src, "mkdir -p dir/sub && echo one > a && printf 'x%.0s' $(seq 1 3000) > dir/sub/b && "
+                       "ln -s a link && echo ignored > ignored.pyc");
         free(snapshot(src, "first"));
-        sh(src, "echo two >> a && echo new > dir/c && chmod 755 dir/c");
+        client_sh(src, "echo two >> a && echo new > dir/c && chmod 755 dir/c");
         free(snapshot(src, "second"));
         /* Unsnapshotted changes: a fork "now" snapshots them first. */
-        sh(src, "echo three >> a && rm -r dir/sub");
+        client_sh(src, "echo three >> a && rm -r dir/sub");
         snprintf(cmd, sizeof(cmd), "(%s >/dev/null 2>&1 &); echo ok", sleeper(5151));
-        assert_string_equal(sh(src, cmd), "ok\n");
+        assert_string_equal(client_sh(src, cmd), "ok\n");
         assert_int_equal(count_processes(sleeper(5151)), 1);
 
         cJSON *m = fork_env(src, "{\"from\":\"fsrc\",\"as\":\"fnow\"}");
@@ -241,11 +200,12 @@ static void test_env_fork__at_now_copies_workspace_and_history_not_processes(voi
         char *fk_hist = history_ids(fk);
         assert_string_equal(fk_hist, src_hist);
         /* Everything a snapshot holds; the ignored file is not in history, so not in the fork. */
-        assert_string_equal(sh(fk, "cat a; cat dir/c; readlink link; stat -c %a dir dir/c; ls -d dir/sub "
-                                   "2>&1 | grep -c 'No such'; "
-                                   "ls ignored.pyc 2>&1 | grep -c 'No such'"),
+        assert_string_equal(client_sh(fk,
+                                      "cat a; cat dir/c; readlink link; stat -c %a dir dir/c; ls -d dir/sub "
+                                      "2>&1 | grep -c 'No such'; "
+                                      "ls ignored.pyc 2>&1 | grep -c 'No such'"),
                             "one\ntwo\nthree\nnew\na\n755\n755\n1\n1\n");
-        sh(src, "rm ignored.pyc");
+        client_sh(src, "rm ignored.pyc");
         free(src_hash);
         src_hash = tree_hash(src);
         char *fk_hash = tree_hash(fk);
@@ -255,12 +215,12 @@ static void test_env_fork__at_now_copies_workspace_and_history_not_processes(voi
         cJSON *pl = tool(fk, "process_list", "{}");
         assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(pl, "processes")), 0);
         cJSON_Delete(pl);
-        assert_string_equal(sh(fk, "ps -e -o comm= | grep -c sleep || true"), "0\n");
+        assert_string_equal(client_sh(fk, "ps -e -o comm= | grep -c sleep || true"), "0\n");
         assert_int_equal(count_processes(sleeper(5151)), 1);
 
         /* Owned by the caller, with its own host uid when brigd is root. */
-        m = rpc(fk, "brig/environment.info", "{\"id\":\"fnow\"}");
-        cJSON *mi = rpc(src, "brig/environment.info", "{\"id\":\"fsrc\"}");
+        m = client_rpc(fk, "brig/environment.info", "{\"id\":\"fnow\"}");
+        cJSON *mi = client_rpc(src, "brig/environment.info", "{\"id\":\"fsrc\"}");
         cJSON *fi = cJSON_GetObjectItem(m, "result"), *si = cJSON_GetObjectItem(mi, "result");
         assert_int_equal(cJSON_GetObjectItem(fi, "owner_uid")->valueint,
                          cJSON_GetObjectItem(si, "owner_uid")->valueint);
@@ -278,13 +238,14 @@ static void test_env_fork__at_now_copies_workspace_and_history_not_processes(voi
         cJSON_Delete(mi);
 
         /* They diverge: what each writes the other does not see; each history goes its own way. */
-        sh(src, "echo from-src > only-src");
-        sh(fk, "echo from-fork > only-fork && echo changed > a");
+        client_sh(src, "echo from-src > only-src");
+        client_sh(fk, "echo from-fork > only-fork && echo changed > a");
         char *s3 = snapshot(src, "src after fork");
         char *f3 = snapshot(fk, "fork after fork");
         assert_string_not_equal(s3, f3);
-        assert_string_equal(sh(src, "cat a; ls only-fork 2>&1 | grep -c 'No such'"), "one\ntwo\nthree\n1\n");
-        assert_string_equal(sh(fk, "ls only-src 2>&1 | grep -c 'No such'"), "1\n");
+        assert_string_equal(client_sh(src, "cat a; ls only-fork 2>&1 | grep -c 'No such'"),
+                            "one\ntwo\nthree\n1\n");
+        assert_string_equal(client_sh(fk, "ls only-src 2>&1 | grep -c 'No such'"), "1\n");
         char *s_hist = history_ids(src), *f_hist = history_ids(fk);
         assert_memory_equal(s_hist, s3, 40);
         assert_memory_equal(f_hist, f3, 40);
@@ -301,14 +262,14 @@ static void test_env_fork__at_now_copies_workspace_and_history_not_processes(voi
         cJSON_Delete(df);
         snprintf(args, sizeof(args), "{\"snapshot\":\"%s\"}", first);
         cJSON_Delete(tool(fk, "restore", args));
-        assert_string_equal(sh(fk, "cat a; wc -c < dir/sub/b; ls dir/c 2>&1 | grep -c 'No such'"),
+        assert_string_equal(client_sh(fk, "cat a; wc -c < dir/sub/b; ls dir/c 2>&1 | grep -c 'No such'"),
                             "one\n3000\n1\n");
         /* ... and the source did not move. */
-        assert_string_equal(sh(src, "cat a; ls -d dir/sub 2>&1 | grep -c 'No such'"),
+        assert_string_equal(client_sh(src, "cat a; ls -d dir/sub 2>&1 | grep -c 'No such'"),
                             "one\ntwo\nthree\n1\n");
 
         /* The fork outlives its source: its history has objects of its own. */
-        cJSON_Delete(rpc(src, "brig/environment.destroy", "{\"id\":\"fsrc\"}"));
+        cJSON_Delete(client_rpc(src, "brig/environment.destroy", "{\"id\":\"fsrc\"}"));
         close(src);
         free(history_ids(fk));
         snprintf(args, sizeof(args), "{\"from\":\"%.12s\"}", point);
@@ -333,11 +294,11 @@ static void test_env_fork__at_an_older_snapshot(void **state) {
         int src = attach("osrc");
         char params[256];
 
-        sh(src, "echo v1 > f && mkdir d && echo keep > d/k");
+        client_sh(src, "echo v1 > f && mkdir d && echo keep > d/k");
         char *s1 = snapshot(src, "v1");
-        sh(src, "echo v2 > f && rm -r d && echo later > g");
+        client_sh(src, "echo v2 > f && rm -r d && echo later > g");
         char *s2 = snapshot(src, "v2");
-        sh(src, "echo v3 > f");
+        client_sh(src, "echo v3 > f");
         char *before = tree_hash(src);
         char *src_hist = history_ids(src);
 
@@ -353,7 +314,7 @@ static void test_env_fork__at_an_older_snapshot(void **state) {
         assert_string_equal(src_hist2, src_hist);
 
         int fk = attach("old");
-        assert_string_equal(sh(fk, "cat f d/k; ls g 2>&1 | grep -c 'No such'"), "v1\nkeep\n1\n");
+        assert_string_equal(client_sh(fk, "cat f d/k; ls g 2>&1 | grep -c 'No such'"), "v1\nkeep\n1\n");
         char *fk_hist = history_ids(fk);
         char expect[64];
         snprintf(expect, sizeof(expect), "%s ", s1);
@@ -376,7 +337,7 @@ static void test_env_fork__at_an_older_snapshot(void **state) {
                  build_dir(), d.socket);
         assert_int_equal(system(cmd), 0);
         int cf = attach("cli-fork");
-        assert_string_equal(sh(cf, "cat f"), "v1\n");
+        assert_string_equal(client_sh(cf, "cat f"), "v1\n");
         close(cf);
         close(fk);
         close(src);
@@ -392,41 +353,37 @@ static void test_env_fork__at_an_older_snapshot(void **state) {
 static void test_env_fork__refusals_are_precise_and_leave_nothing(void **state) {
         (void) state;
         int fd = attach("esrc");
-        sh(fd, "for i in $(seq 1 20); do head -c 100000 /dev/urandom > r$i; done");
+        client_sh(fd, "for i in $(seq 1 20); do head -c 100000 /dev/urandom > r$i; done");
         free(snapshot(fd, "big"));
         cJSON *m = fork_env(fd, "{\"from\":\"esrc\",\"as\":\"etaken\"}");
         cJSON_Delete(m);
 
-        expect_error(rpc(fd, "brig/environment.fork", "{\"from\":\"no-such\",\"as\":\"x1\"}"), -32602,
-                     "no environment \"no-such\"");
-        expect_error(rpc(fd, "brig/environment.fork", "{\"from\":\"esrc\",\"as\":\"etaken\"}"), -32602,
-                     "environment \"etaken\" exists");
-        expect_error(rpc(fd, "brig/environment.fork", "{\"from\":\"esrc\",\"as\":\"esrc\"}"), -32602,
-                     "environment \"esrc\" exists");
-        expect_error(rpc(fd, "brig/environment.fork", "{\"from\":\"esrc\",\"as\":\"../evil\"}"), -32602,
-                     "expected 1-64 of");
-        expect_error(rpc(fd, "brig/environment.fork", "{\"from\":\"esrc\",\"as\":\".hidden\"}"), -32602,
-                     "expected 1-64 of");
-        expect_error(rpc(fd, "brig/environment.fork", "{\"from\":\"esrc\"}"), -32602, "params.as");
-        expect_error(
-                rpc(fd, "brig/environment.fork", "{\"from\":\"esrc\",\"as\":\"x2\",\"snapshot\":\"ffff\"}"),
-                -32602, "no snapshot \"ffff\"");
-        expect_error(rpc(fd, "brig/environment.fork",
-                         "{\"from\":\"esrc\",\"as\":\"x3\",\"snapshot\":\"HEAD~50\"}"),
-                     -32602, "goes back past the first snapshot");
-        expect_error(rpc(fd, "brig/environment.fork",
-                         "{\"from\":\"esrc\",\"as\":\"x4\",\"snapshot\":\":/regex\"}"),
-                     -32602, "expected a snapshot id");
-        expect_error(
-                rpc(fd, "brig/environment.fork", "{\"from\":\"esrc\",\"as\":\"x5\",\"policy\":\"no-such\"}"),
-                -32602, "no-such");
-        /* The quota of the fork's policy counts what it starts with: 2 MB does not fit in 1 MB. */
-        expect_error(
-                rpc(fd, "brig/environment.fork", "{\"from\":\"esrc\",\"as\":\"x6\",\"policy\":\"small\"}"),
-                -32001, "over the policy's workspace quota");
-        expect_error(
-                rpc(fd, "brig/environment.fork", "{\"from\":\"esrc\",\"as\":\"x7\",\"policy\":\"hard\"}"),
-                -32602, "requires a hard workspace quota");
+        static const struct {
+                const char *params;
+                int code;
+                const char *error;
+        } refused[] = {
+                {"{\"from\":\"no-such\",\"as\":\"x1\"}", -32602, "no environment \"no-such\""},
+                {"{\"from\":\"esrc\",\"as\":\"etaken\"}", -32602, "environment \"etaken\" exists"},
+                {"{\"from\":\"esrc\",\"as\":\"esrc\"}", -32602, "environment \"esrc\" exists"},
+                {"{\"from\":\"esrc\",\"as\":\"../evil\"}", -32602, "expected 1-64 of"},
+                {"{\"from\":\"esrc\",\"as\":\".hidden\"}", -32602, "expected 1-64 of"},
+                {"{\"from\":\"esrc\"}", -32602, "params.as"},
+                {"{\"from\":\"esrc\",\"as\":\"x2\",\"snapshot\":\"ffff\"}", -32602, "no snapshot \"ffff\""},
+                {"{\"from\":\"esrc\",\"as\":\"x3\",\"snapshot\":\"HEAD~50\"}", -32602,
+                 "goes back past the first snapshot"},
+                {"{\"from\":\"esrc\",\"as\":\"x4\",\"snapshot\":\":/regex\"}", -32602,
+                 "expected a snapshot id"},
+                {"{\"from\":\"esrc\",\"as\":\"x5\",\"policy\":\"no-such\"}", -32602, "no-such"},
+                /* The quota of the fork's policy counts what it starts with: 2 MB does not fit in 1 MB. */
+                {"{\"from\":\"esrc\",\"as\":\"x6\",\"policy\":\"small\"}", -32001,
+                 "over the policy's workspace quota"},
+                {"{\"from\":\"esrc\",\"as\":\"x7\",\"policy\":\"hard\"}", -32602,
+                 "requires a hard workspace quota"},
+        };
+        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+                expect_error(client_rpc(fd, "brig/environment.fork", refused[i].params), refused[i].code,
+                             refused[i].error);
         /* A quota it fits in is fine, and the fork runs that policy. */
         m = fork_env(fd, "{\"from\":\"esrc\",\"as\":\"x8\",\"policy\":\"roomy\"}");
         assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "policy")->valuestring,
@@ -503,7 +460,7 @@ static void test_env_fork__only_the_owner_forks_and_the_fork_is_the_callers(void
                 skip();
         }
         int fd = attach("root-src");
-        sh(fd, "echo mine > f");
+        client_sh(fd, "echo mine > f");
         assert_int_equal(chmod(d.socket, 0666), 0);
         /* Someone else's environment looks like none. */
         assert_int_equal(
@@ -564,16 +521,16 @@ static void test_env_fork__source_destroyed_or_sigkill_mid_fork_leaves_nothing(v
         snprintf(pause, sizeof(pause), "%s/fork-pause", d.state);
         restart_with_pause(pause);
         int fd = attach("ksrc");
-        sh(fd, "echo data > f");
+        client_sh(fd, "echo data > f");
 
         /* The source goes while the fork is being built: the fork is refused and leaves nothing. */
-        int id = send_rpc(fd, "brig/environment.fork", "{\"from\":\"ksrc\",\"as\":\"orphan\"}");
+        int id = client_rpc_send(fd, "brig/environment.fork", "{\"from\":\"ksrc\",\"as\":\"orphan\"}");
         wait_for(pause);
         int admin = attach(NULL);
-        cJSON_Delete(rpc(admin, "brig/environment.destroy", "{\"id\":\"ksrc\"}"));
+        cJSON_Delete(client_rpc(admin, "brig/environment.destroy", "{\"id\":\"ksrc\"}"));
         assert_false(listed(admin, "orphan"));
         unlink(pause);
-        expect_error(recv_id(fd, id), -32602, "environment \"ksrc\" was destroyed during the fork");
+        expect_error(client_rpc_wait(fd, id), -32602, "environment \"ksrc\" was destroyed during the fork");
         assert_false(listed(admin, "orphan"));
         snprintf(path, sizeof(path), "%s/environments/orphan", d.state);
         for (int i = 0; i < 500 && stat(path, &st) == 0; i++)
@@ -585,8 +542,8 @@ static void test_env_fork__source_destroyed_or_sigkill_mid_fork_leaves_nothing(v
 
         /* SIGKILL with the fork complete but for its rename. */
         fd = attach("ksrc2");
-        sh(fd, "echo data > f");
-        id = send_rpc(fd, "brig/environment.fork", "{\"from\":\"ksrc2\",\"as\":\"killed\"}");
+        client_sh(fd, "echo data > f");
+        id = client_rpc_send(fd, "brig/environment.fork", "{\"from\":\"ksrc2\",\"as\":\"killed\"}");
         wait_for(pause);
         /* Meanwhile the id is taken, yet nobody sees it. */
         int other = client_connect(&d);
@@ -615,7 +572,7 @@ static void test_env_fork__source_destroyed_or_sigkill_mid_fork_leaves_nothing(v
         /* The name is free: the same fork now succeeds. */
         cJSON_Delete(fork_env(fd, "{\"from\":\"ksrc2\",\"as\":\"killed\"}"));
         int fk = attach("killed");
-        assert_string_equal(sh(fk, "cat f"), "data\n");
+        assert_string_equal(client_sh(fk, "cat f"), "data\n");
         close(fk);
         close(fd);
 }
