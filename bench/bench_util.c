@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,7 +69,11 @@ void bench_client_close(bench_client *c) {
 
 void bench_client_send(bench_client *c, const char *s) {
         size_t len = strlen(s);
-        if (write(c->fd, s, len) != (ssize_t) len || write(c->fd, "\n", 1) != 1) {
+        /* One write, as MCP clients send a message: in two, brigd wakes for the message and again for its
+         * newline (and, on a loaded machine, the client may be descheduled between them). */
+        struct iovec iov[2] = {{.iov_base = (void *) s, .iov_len = len},
+                               {.iov_base = (void *) "\n", .iov_len = 1}};
+        if (writev(c->fd, iov, 2) != (ssize_t) len + 1) {
                 perror("bench: write");
                 exit(1);
         }

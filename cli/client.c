@@ -244,53 +244,64 @@ static void exec_help(void) {
                "\n" BRIG_SOCKET_LOOKUP_HELP);
 }
 
-int brig_cli_exec(int argc, char **argv) {
+typedef struct exec_opts {
+        const char *sock, *cwd, *command, *env_id, *policy;
+        uint64_t timeout_ms;
+        cJSON *env;  /* [{name, value}] for the call's env, as the tool's schema has it */
+        char **argv; /* the command, when not --command */
+        int argc;
+} exec_opts;
+
+/* Returns 0, or an exit status: 0 after --help, 2 after a usage error. */
+static int parse_exec_opts(int argc, char **argv, exec_opts *o, bool *ret_done) {
         static const struct option opts[] = {
                 {"socket", required_argument, NULL, 's'},  {"cwd", required_argument, NULL, 'd'},
                 {"timeout", required_argument, NULL, 't'}, {"command", required_argument, NULL, 'c'},
                 {"help", no_argument, NULL, 'h'},          {"env", required_argument, NULL, 'E'},
                 {"policy", required_argument, NULL, 'P'},  {},
         };
-        const char *sock = NULL, *cwd = NULL, *command = NULL, *env_id = NULL, *policy = NULL;
-        _cleanup_json_ cJSON *env = cJSON_CreateObject();
-        uint64_t timeout = 0;
-        reader rd = {.fd = -1};
-        int c, r = 0, code = 125;
-        char *line = NULL;
+        int c;
 
+        *ret_done = true;
         optind = 1;
         while ((c = getopt_long(argc, argv, "+he:c:", opts, NULL)) >= 0) {
                 switch (c) {
                 case 's':
-                        sock = optarg;
+                        o->sock = optarg;
                         break;
                 case 'd':
-                        cwd = optarg;
+                        o->cwd = optarg;
                         break;
                 case 't':
-                        if (brig_parse_u64(optarg, &timeout) < 0 || timeout == 0) {
+                        if (brig_parse_u64(optarg, &o->timeout_ms) < 0 || o->timeout_ms == 0) {
                                 fprintf(stderr, "brig exec: --timeout: expected milliseconds, got '%s'\n",
                                         optarg);
                                 return 2;
                         }
                         break;
                 case 'c':
-                        command = optarg;
+                        o->command = optarg;
                         break;
                 case 'E':
-                        env_id = optarg;
+                        o->env_id = optarg;
                         break;
                 case 'P':
-                        policy = optarg;
+                        o->policy = optarg;
                         break;
                 case 'e': {
-                        char *eq = strchr(optarg, '=');
+                        const char *eq = strchr(optarg, '=');
                         if (!eq || eq == optarg) {
                                 fprintf(stderr, "brig exec: -e: expected NAME=VALUE, got '%s'\n", optarg);
                                 return 2;
                         }
-                        *eq = 0;
-                        cJSON_AddStringToObject(env, optarg, eq + 1);
+                        _cleanup_free_ char *name = strndup(optarg, (size_t) (eq - optarg));
+                        cJSON *var = cJSON_CreateObject();
+                        if (!name || !var || !cJSON_AddItemToArray(o->env, var) ||
+                            !cJSON_AddStringToObject(var, "name", name) ||
+                            !cJSON_AddStringToObject(var, "value", eq + 1)) {
+                                fprintf(stderr, "brig exec: out of memory\n");
+                                return 125;
+                        }
                         break;
                 }
                 case 'h':
@@ -300,69 +311,90 @@ int brig_cli_exec(int argc, char **argv) {
                         return 2;
                 }
         }
-        if (!command && optind >= argc) {
+        if (!o->command && optind >= argc) {
                 fprintf(stderr, "brig exec: no command given\nTry 'brig exec --help'.\n");
                 return 2;
         }
+        o->argv = argv + optind;
+        o->argc = argc - optind;
+        *ret_done = false;
+        return 0;
+}
 
-        rd.fd = brig_cli_connect(sock);
-        if (rd.fd < 0)
-                return 125;
-
+/* initialize's params, as brig's own client: _meta names the environment and policy when given. */
+static cJSON *initialize_params(const char *env_id, const char *policy, bool brig_output) {
         cJSON *params = cJSON_CreateObject(), *meta;
         cJSON_AddStringToObject(params, "protocolVersion", "2025-11-25");
         cJSON_AddObjectToObject(params, "capabilities");
         cJSON *info = cJSON_AddObjectToObject(params, "clientInfo");
         cJSON_AddStringToObject(info, "name", "brig-cli");
         cJSON_AddStringToObject(info, "version", BRIG_VERSION);
+        if (!brig_output && !env_id && !policy)
+                return params;
         meta = cJSON_AddObjectToObject(params, "_meta");
-        cJSON_AddBoolToObject(meta, "brig/output", true);
+        if (brig_output)
+                cJSON_AddBoolToObject(meta, "brig/output", true);
         if (env_id)
                 cJSON_AddStringToObject(meta, "brig/environment", env_id);
         if (policy)
                 cJSON_AddStringToObject(meta, "brig/policy", policy);
-        if ((r = send_line(rd.fd, request(1, "initialize", params))) < 0)
-                goto out;
+        return params;
+}
 
-        cJSON *args = cJSON_CreateObject();
-        if (command)
-                cJSON_AddStringToObject(args, "command", command);
+static cJSON *notification(const char *method, cJSON *params) {
+        cJSON *n = cJSON_CreateObject();
+        cJSON_AddStringToObject(n, "jsonrpc", "2.0");
+        cJSON_AddStringToObject(n, "method", method);
+        if (params)
+                cJSON_AddItemToObject(n, "params", params);
+        return n;
+}
+
+/* tools/call's params for exec; takes o->env. */
+static cJSON *exec_call_params(exec_opts *o) {
+        cJSON *args = cJSON_CreateObject(), *params = cJSON_CreateObject();
+
+        if (o->command)
+                cJSON_AddStringToObject(args, "command", o->command);
         else {
                 cJSON *a = cJSON_AddArrayToObject(args, "argv");
-                for (int i = optind; i < argc; i++)
-                        cJSON_AddItemToArray(a, cJSON_CreateString(argv[i]));
+                for (int i = 0; i < o->argc; i++)
+                        cJSON_AddItemToArray(a, cJSON_CreateString(o->argv[i]));
         }
-        if (cwd)
-                cJSON_AddStringToObject(args, "cwd", cwd);
-        if (timeout)
-                cJSON_AddNumberToObject(args, "timeout_ms", (double) timeout);
-        if (env->child)
-                cJSON_AddItemToObject(args, "env", TAKE_PTR(env));
-        params = cJSON_CreateObject();
+        if (o->cwd)
+                cJSON_AddStringToObject(args, "cwd", o->cwd);
+        if (o->timeout_ms)
+                cJSON_AddNumberToObject(args, "timeout_ms", (double) o->timeout_ms);
+        if (cJSON_GetArraySize(o->env) > 0)
+                cJSON_AddItemToObject(args, "env", TAKE_PTR(o->env));
         cJSON_AddStringToObject(params, "name", "exec");
         cJSON_AddItemToObject(params, "arguments", args);
+        return params;
+}
 
-        struct sigaction sa = {.sa_handler = on_sigint};
-        (void) sigaction(SIGINT, &sa, NULL);
-        (void) sigaction(SIGTERM, &sa, NULL);
+/* After initialize (id 1) was sent: sends the call (id 2) once it is answered, prints the output
+ * notifications as they come, cancels on Ctrl-C. Returns the exit code; *r < 0 when the connection failed.
+ */
+static int run_call(reader *rd, cJSON *params, int *r) {
+        bool sent_call = false;
+        int code = 125;
+        char *line;
 
-        bool sent_call = false, cancel_sent = false;
         for (;;) {
-                line = read_line(&rd, &r);
-                if (interrupted && sent_call && !cancel_sent) {
-                        cJSON *n = cJSON_CreateObject(), *p = cJSON_CreateObject();
-                        cJSON_AddStringToObject(n, "jsonrpc", "2.0");
-                        cJSON_AddStringToObject(n, "method", "notifications/cancelled");
+                line = read_line(rd, r);
+                if (interrupted && sent_call) {
+                        cJSON *p = cJSON_CreateObject();
                         cJSON_AddNumberToObject(p, "requestId", 2);
                         cJSON_AddStringToObject(p, "reason", "interrupted");
-                        cJSON_AddItemToObject(n, "params", p);
-                        (void) send_line(rd.fd, n);
-                        cancel_sent = true;
+                        (void) send_line(rd->fd, notification("notifications/cancelled", p));
                         code = 130;
                         break;
                 }
-                if (!line)
+                if (!line) {
+                        if (*r == 0 && !interrupted)
+                                fprintf(stderr, "brig: brigd closed the connection\n");
                         break;
+                }
                 _cleanup_json_ cJSON *msg = cJSON_Parse(line);
                 const cJSON *id = brig_json_member(msg, "id"), *method = brig_json_member(msg, "method");
                 if (cJSON_IsString(method) && strcmp(method->valuestring, "brig/output") == 0) {
@@ -371,30 +403,50 @@ int brig_cli_exec(int argc, char **argv) {
                 }
                 if (!cJSON_IsNumber(id))
                         continue;
-                if (id->valueint == 1) {
-                        if (brig_json_member(msg, "error")) {
-                                code = finish(msg);
-                                break;
-                        }
-                        cJSON *n = cJSON_CreateObject();
-                        cJSON_AddStringToObject(n, "jsonrpc", "2.0");
-                        cJSON_AddStringToObject(n, "method", "notifications/initialized");
-                        if ((r = send_line(rd.fd, n)) < 0 ||
-                            (r = send_line(rd.fd, request(2, "tools/call", params))) < 0)
-                                break;
-                        params = NULL;
-                        sent_call = true;
-                } else if (id->valueint == 2) {
+                if (id->valueint == 2 || brig_json_member(msg, "error")) {
                         code = finish(msg);
                         break;
                 }
+                if (id->valueint == 1 && !sent_call) {
+                        if ((*r = send_line(rd->fd, notification("notifications/initialized", NULL))) < 0 ||
+                            (*r = send_line(rd->fd, request(2, "tools/call", TAKE_PTR(params)))) < 0)
+                                break;
+                        sent_call = true;
+                }
         }
         cJSON_Delete(params);
-out:
+        return code;
+}
+
+int brig_cli_exec(int argc, char **argv) {
+        _cleanup_json_ cJSON *env = cJSON_CreateArray();
+        exec_opts o = {.env = env};
+        reader rd = {.fd = -1};
+        bool done;
+        int r = 0, code;
+
+        if (!env)
+                return 125;
+        code = parse_exec_opts(argc, argv, &o, &done);
+        if (done)
+                return code;
+        rd.fd = brig_cli_connect(o.sock);
+        if (rd.fd < 0)
+                return 125;
+
+        cJSON *params = exec_call_params(&o);
+        if (!o.env)
+                env = NULL; /* taken by the call */
+        struct sigaction sa = {.sa_handler = on_sigint};
+        (void) sigaction(SIGINT, &sa, NULL);
+        (void) sigaction(SIGTERM, &sa, NULL);
+        if ((r = send_line(rd.fd, request(1, "initialize", initialize_params(o.env_id, o.policy, true)))) <
+            0)
+                cJSON_Delete(params);
+        else
+                code = run_call(&rd, params, &r);
         if (r < 0 && r != -EINTR)
                 fprintf(stderr, "brig: connection to brigd: %s\n", strerror(-r));
-        else if (r == 0 && !line && code == 125 && !interrupted)
-                fprintf(stderr, "brig: brigd closed the connection\n");
         brig_buf_done(&rd.buf);
         (void) close(rd.fd);
         return code;
@@ -404,21 +456,15 @@ out:
  * printing why not. */
 cJSON *brig_cli_request(const char *sock, const char *method, cJSON *params) {
         reader rd = {.fd = brig_cli_connect(sock)};
-        cJSON *result = NULL, *init = cJSON_CreateObject();
+        cJSON *result = NULL;
         char *line;
         int r = 0;
 
         if (rd.fd < 0) {
                 cJSON_Delete(params);
-                cJSON_Delete(init);
                 return NULL;
         }
-        cJSON_AddStringToObject(init, "protocolVersion", "2025-11-25");
-        cJSON_AddObjectToObject(init, "capabilities");
-        cJSON *info = cJSON_AddObjectToObject(init, "clientInfo");
-        cJSON_AddStringToObject(info, "name", "brig-cli");
-        cJSON_AddStringToObject(info, "version", BRIG_VERSION);
-        if (send_line(rd.fd, request(1, "initialize", init)) < 0 ||
+        if (send_line(rd.fd, request(1, "initialize", initialize_params(NULL, NULL, false))) < 0 ||
             send_line(rd.fd, request(2, method, params)) < 0) {
                 fprintf(stderr, "brig: connection to brigd lost\n");
                 close(rd.fd);

@@ -205,7 +205,8 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *
         int fds[4 + _BRIG_CG_MAX] = {
                 fcntl(plan_fd, F_DUPFD_CLOEXEC, clear), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, clear),
                 fcntl(seccomp_fd, F_DUPFD_CLOEXEC, clear), fcntl(notify_pair[1], F_DUPFD_CLOEXEC, clear)};
-        /* The helper joins the cgroups itself, before it forks the init, as under brigd. */
+        /* The helper moves the init into the cgroups itself, before the init forks anything, as under brigd.
+         */
         for (int i = 0; i < n_cg; i++)
                 fds[4 + i] = fcntl(cg_fds[i], F_DUPFD_CLOEXEC, clear);
         char *argv[BRIG_JAILCTL_ARGV_MAX];

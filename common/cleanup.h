@@ -4,6 +4,7 @@
 /* Scope-bound cleanup, after systemd's src/basic/alloc-util.h: every variable declared with one of these
  * is initialised, and ownership leaves the scope only through TAKE_PTR()/TAKE_FD(). */
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,8 @@
                 if (*p)                                                                                     \
                         func(*p);                                                                           \
         }
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 static inline void brig_freep(void *p) {
         free(*(void **) p);

@@ -3,7 +3,7 @@
 
 #include <stddef.h>
 
-/* SHA-256 (libcrypto) as lower-case hex, for content keys: the audit chain, policy and filter caches. */
+/* SHA-256 (Nettle) as lower-case hex, for content keys: the audit chain, policy and filter caches. */
 
 #define BRIG_SHA256_HEX 65 /* 64 hex digits and a NUL */
 

@@ -8,6 +8,31 @@
 #include "json.h"
 #include "text.h"
 
+/* cJSON returns NULL both for text that is not JSON and when an allocation fails. Its allocations go through
+ * this hook, which counts the failures of each thread, so that a parser can tell the two apart. Installed
+ * before main(), while no thread can be using cJSON. (cJSON then grows printed buffers without realloc.) */
+static __thread unsigned long alloc_failures;
+
+static void *json_malloc(size_t size) {
+        void *p = malloc(size);
+        if (!p)
+                alloc_failures++;
+        return p;
+}
+
+__attribute__((constructor)) static void json_hooks_install(void) {
+        cJSON_Hooks hooks = {.malloc_fn = json_malloc, .free_fn = free};
+        cJSON_InitHooks(&hooks);
+}
+
+cJSON *brig_json_parse_raw(const char *text, size_t len, const char **ret_end, bool *ret_oom) {
+        unsigned long before = alloc_failures;
+        cJSON *root = cJSON_ParseWithLengthOpts(text, len, ret_end, false);
+
+        *ret_oom = !root && alloc_failures != before;
+        return root;
+}
+
 const char *brig_json_type_name(const cJSON *item) {
         if (!item)
                 return "nothing";
@@ -60,8 +85,11 @@ int brig_json_parse(const char *data, size_t len, cJSON **ret, brig_error *err) 
                 return brig_error_set(err, -EOPNOTSUPP, BRIG_KIND_INVALID_ARGUMENT,
                                       "\\u0000 in a string (byte %zd): NUL characters are not supported",
                                       nul);
-        cJSON *root = cJSON_ParseWithLengthOpts(data, len, &end, false);
+        bool oom;
+        cJSON *root = brig_json_parse_raw(data, len, &end, &oom);
 
+        if (!root && oom)
+                return brig_error_oom(err);
         if (!root) {
                 const char *at = cJSON_GetErrorPtr();
                 size_t off = at && at >= data && at <= data + len ? (size_t) (at - data) : 0;

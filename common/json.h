@@ -40,6 +40,11 @@ int brig_json_get_u64(const cJSON *obj, const char *path, const char *key, uint6
 int brig_json_get_strv(const cJSON *obj, const char *path, const char *key, size_t max_items, size_t max_len,
                        char ***ret, size_t *ret_n, brig_error *err);
 
+/* cJSON_ParseWithLengthOpts(text, len, ret_end, false), telling what cJSON does not: when it returns NULL,
+ * *ret_oom says whether an allocation failed (so the text may be fine) rather than the text being invalid.
+ * cJSON allocates through hooks this module installs before main() (they count failures per thread). */
+cJSON *brig_json_parse_raw(const char *text, size_t len, const char **ret_end, bool *ret_oom);
+
 /* Member access that treats a missing object as empty. */
 const cJSON *brig_json_member(const cJSON *obj, const char *key);
 

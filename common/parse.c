@@ -28,22 +28,6 @@ static int parse_digits(const char *s, uint64_t *ret, const char **ret_end) {
         return 0;
 }
 
-int brig_parse_u64(const char *s, uint64_t *ret) {
-        const char *end;
-        uint64_t v;
-        int r;
-
-        if (!s)
-                return -EINVAL;
-        r = parse_digits(s, &v, &end);
-        if (r < 0)
-                return r;
-        if (*end)
-                return -EINVAL;
-        *ret = v;
-        return 0;
-}
-
 int brig_parse_int(const char *s, int *ret) {
         bool neg = false;
         uint64_t v;
@@ -90,6 +74,12 @@ static int parse_scaled(const char *s, const unit *units, size_t n_units, bool i
                 return 0;
         }
         return -EINVAL;
+}
+
+int brig_parse_u64(const char *s, uint64_t *ret) {
+        static const unit bare[] = {{"", 1}};
+
+        return parse_scaled(s, bare, 1, false, ret);
 }
 
 int brig_parse_size(const char *s, uint64_t *ret_bytes) {

@@ -66,7 +66,8 @@ typedef struct brig_text_scan {
 void brig_text_scan_feed(brig_text_scan *s, const char *data, size_t len);
 bool brig_text_scan_is_text(const brig_text_scan *s);
 
-/* Returns a NUL-terminated base64 (RFC 4648) encoding, or NULL on allocation failure. Caller frees. */
+/* base64 (common/base64.c). Returns a NUL-terminated base64 (RFC 4648) encoding, or NULL on allocation
+ * failure. Caller frees. */
 char *brig_base64_encode(const void *data, size_t len);
 
 /* Encodes data[0..len) (malloc'd, room for len bytes, owned by the caller) to base64 in the same

@@ -249,6 +249,7 @@ static int landlock_layer(const brig_plan *plan, int status) {
 
 static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
                                 int sync_fd, int control) {
+        bool new_cgroup_ns = plan->namespaces & CLONE_NEWCGROUP;
         const char *stage = NULL;
         char detail[300] = "";
         sigset_t mask;
@@ -272,7 +273,6 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
         struct pollfd pfd = {.fd = sync_fd, .events = POLLIN};
         if (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLHUP))
                 _exit(1);
-        (void) close(sync_fd);
 
         if ((r = brig__mounts_apply(plan, detail, sizeof(detail), &stage)) < 0) {
                 brig_jail_report_error(status, stage, r, detail);
@@ -289,6 +289,15 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
         if (plan->mode == BRIG_PLAN_HOLD && plan->proxy_port &&
             (r = proxy_listener_send(plan->proxy_port, control)) < 0) {
                 brig_jail_report_error(status, "network", r, "proxy listener on 127.0.0.1");
+                _exit(1);
+        }
+        /* The helper has moved us into the environment's cgroups meanwhile (brig_jail_run() says why then):
+         * wait for that before anything is forked, and only then take a cgroup namespace, rooted there. */
+        if (read(sync_fd, &c, 1) != 1)
+                _exit(1);
+        (void) close(sync_fd);
+        if (new_cgroup_ns && unshare(CLONE_NEWCGROUP) < 0) {
+                brig_jail_report_error(status, "namespace", -errno, "cgroup");
                 _exit(1);
         }
         if ((r = brig__caps_keep_only(plan->capabilities)) < 0) {
@@ -373,7 +382,36 @@ static const char *failing_namespace(unsigned long flags) {
         return "namespaces";
 }
 
-int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int control) {
+/* Writes pid into every cgroup.procs file and closes them all. */
+static int join_cgroups(pid_t pid, const int *cgroup_fds, size_t n) {
+        char text[16];
+        int r = 0;
+
+        (void) snprintf(text, sizeof(text), "%d", (int) pid);
+        for (size_t i = 0; i < n; i++) {
+                if (r == 0 && write(cgroup_fds[i], text, strlen(text)) < 0)
+                        r = -errno;
+                (void) close(cgroup_fds[i]);
+        }
+        return r;
+}
+
+/* Stops a jail whose init we released but could not finish. */
+static int abandon(pid_t init, int status, const char *stage, int r, const char *detail) {
+        brig_jail_report_error(status, stage, r, detail);
+        (void) kill(init, SIGKILL);
+        (void) waitpid(init, NULL, 0);
+        return 1;
+}
+
+/* The init is moved into the environment's cgroups after it is cloned, not born there: moving a process
+ * makes the kernel wait for an RCU grace period (milliseconds, most of a one-shot's time on cgroup v1,
+ * where CLONE_INTO_CGROUP does not exist), and this way the init builds its root meanwhile. It waits for
+ * the move (a second byte on the sync pipe) before it forks anything or drops its capabilities, and takes
+ * its cgroup namespace only then, so that the namespace is rooted in the environment's cgroup as when the
+ * clone made it. */
+int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int control,
+                  const int *cgroup_fds, size_t n_cgroup_fds) {
         _cleanup_close_ int sync_r = -1, sync_w = -1;
         int fds[2], st, r;
         pid_t init;
@@ -407,7 +445,8 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
         sync_r = fds[0];
         sync_w = fds[1];
 
-        init = (pid_t) syscall(SYS_clone, plan->namespaces | SIGCHLD, NULL, NULL, NULL, 0);
+        init = (pid_t) syscall(SYS_clone, (plan->namespaces & ~(unsigned long) CLONE_NEWCGROUP) | SIGCHLD,
+                               NULL, NULL, NULL, 0);
         if (init < 0) {
                 r = -errno;
                 brig_jail_report_error(status, "namespace", r, failing_namespace(plan->namespaces));
@@ -415,6 +454,8 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
         }
         if (init == 0) {
                 (void) close(sync_w);
+                for (size_t i = 0; i < n_cgroup_fds; i++)
+                        (void) close(cgroup_fds[i]);
                 init_main(plan, prog, status, sync_r, control);
         }
         sync_r = brig_close_nointr(sync_r);
@@ -422,22 +463,28 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
         if (control >= 0)
                 (void) close(control);
 
-        if ((plan->namespaces & CLONE_NEWUSER) && (r = write_maps(init, plan)) < 0) {
-                brig_jail_report_error(status, "uid_map", r, "map jail ids");
-                (void) kill(init, SIGKILL);
-                (void) waitpid(init, NULL, 0);
-                return 1;
-        }
+        if ((plan->namespaces & CLONE_NEWUSER) && (r = write_maps(init, plan)) < 0)
+                return abandon(init, status, "uid_map", r, "map jail ids");
         /* Before the release: the init's "ready" can only follow it (brigd accepts either order anyway). */
         if (plan->mode == BRIG_PLAN_HOLD)
                 brig_jail_report(status, "holder %d", (int) init);
-        if (write(sync_w, "x", 1) != 1) {
-                brig_jail_report_error(status, "sync", -errno, "release init");
-                (void) kill(init, SIGKILL);
-                (void) waitpid(init, NULL, 0);
-                return 1;
-        }
-        /* sync_w stays open until we exit: the init reads a hang-up as our death. */
+        if (write(sync_w, "x", 1) != 1)
+                return abandon(init, status, "sync", -errno, "release init");
+        if ((r = join_cgroups(init, cgroup_fds, n_cgroup_fds)) < 0)
+                return abandon(init, status, "cgroup", r, "join the environment's cgroup");
+        if (write(sync_w, "c", 1) != 1)
+                return abandon(init, status, "sync", -errno, "release init");
+        /* From here on we only wait for the init, which has copies of all it needs: keep no descriptor, as
+         * an environment's helper lives as long as it does (sandbox/jailctl.h counts them). sync_w goes
+         * last, once the init has closed its end (the pipe then reports an error to us), because the init
+         * reads a hang-up before that as our death. */
+        (void) close(status);
+        for (int fd = 0; fd < 3; fd++)
+                (void) close(fd);
+        struct pollfd pfd = {.fd = sync_w};
+        while (poll(&pfd, 1, -1) < 0 && errno == EINTR)
+                ;
+        sync_w = brig_close_nointr(sync_w);
         while ((r = (int) waitpid(init, &st, 0)) < 0 && errno == EINTR)
                 ;
         if (r < 0)

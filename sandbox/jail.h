@@ -20,7 +20,10 @@
  * up or the helper is killed. A RUN plan takes -1, or a socket on which its command sends the seccomp
  * listener (BRIG_JAILCTL_LISTENER) when the filter has audited denials: without one, such a filter is an
  * error ("seccomp" stage, ENOTCONN). ENTER plans are for the spawner, not for this function. */
-int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd, int control);
+/* cgroup_fds: cgroup.procs files (n_cgroup_fds of them) the init is moved into, as sandbox/jail.c says
+ * why; each is closed. */
+int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd, int control,
+                  const int *cgroup_fds, size_t n_cgroup_fds);
 
 /* Internal pieces of brig-jail, in their own files. Each returns 0 or -errno and names the failing stage
  * and object in stage/detail for the status line. */

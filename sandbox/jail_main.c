@@ -95,16 +95,6 @@ int main(int argc, char **argv) {
         (void) sigprocmask(SIG_SETMASK, &all, NULL);
         (void) signal(SIGPIPE, SIG_DFL);
 
-        /* Into the environment's cgroups (cgroup.procs files brigd opened) before anything is forked: the
-         * init and all it starts are born there. Moving a process costs the kernel an RCU grace period
-         * (milliseconds); paid here, not on brigd's event loop. */
-        for (size_t i = 0; i < n_cgroup_fds; i++) {
-                if (write(cgroup_fds[i], "0", 1) < 0) {
-                        dprintf(status_fd, "error cgroup %d join the environment's cgroup\n", errno);
-                        return 1;
-                }
-                (void) close(cgroup_fds[i]);
-        }
         r = brig_jailctl_plan_read(plan_fd, &plan, &err);
         if (r < 0) {
                 brig_jail_report_error(status_fd, "plan", r, err.msg);
@@ -119,7 +109,7 @@ int main(int argc, char **argv) {
                 }
                 (void) close(seccomp_fd);
         }
-        r = brig_jail_run(plan, &prog, status_fd, control_fd);
+        r = brig_jail_run(plan, &prog, status_fd, control_fd, cgroup_fds, n_cgroup_fds);
         free(prog.filter);
         return r;
 }

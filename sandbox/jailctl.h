@@ -17,18 +17,23 @@
  *             sending RUN to the environment's spawner.
  *   brig      the CLI (`brig run`, `brig policy test`): single-threaded, fork+execs the helper with a RUN
  *             plan and waits for it.
- *   helper    brig-jail (sandbox/jail_main.c, sandbox/jail.c). Joins the cgroups it is given, reads the plan
- *             and the seccomp program, clones the init with every namespace flag, writes its uid/gid maps,
- *             says "holder PID" (HOLD), releases the init over a private sync pipe and waits for it. Dies
- *             with its parent (PR_SET_PDEATHSIG), and the init with it: killing the helper kills the jail.
+ *   helper    brig-jail (sandbox/jail_main.c, sandbox/jail.c). Reads the plan and the seccomp program,
+ *             clones the init with every namespace flag but the cgroup one, writes its uid/gid maps, says
+ *             "holder PID" (HOLD), releases the init over a private sync pipe, moves it into the cgroups it
+ *             is given (the init then takes its cgroup namespace, rooted there) and waits for it,
+ *             keeping no descriptor meanwhile (its exit, which brigd sees, is the init's). Dies with its
+ *             parent (PR_SET_PDEATHSIG), and the init with it: killing the helper kills the jail.
  *   init      pid 1 of the jail's pid namespace (sandbox/jail.c). Builds the root, the hostname, loopback,
- *             drops capabilities, sets no_new_privs, applies Landlock. RUN: forks the command and reports
- *             how it ended. HOLD: sends PROXY (proxy mode), loads the seccomp filter (sending LISTENER),
- *             says "ready" and becomes the spawner.
+ *             waits for its cgroups and takes its cgroup namespace, drops capabilities, sets no_new_privs,
+ *             applies Landlock. RUN: forks the command and reports how it ended. HOLD: sends PROXY (proxy
+ *             mode), loads the seccomp filter (sending LISTENER), says "ready" and becomes the spawner.
  *   spawner   the init of a built environment (sandbox/spawner.c): forks a reaper per RUN, signals on KILL,
  *             reaps orphans, and exits (ending the environment) when brigd hangs up the control socket.
+ *             Its only descriptor is the control socket: an idle environment costs brigd and the jail
+ *             as few descriptors as possible (brigd: the control socket, the listener, a cgroup's).
  *   reaper    one per RUN (sandbox/spawner.c): a child subreaper in a session of its own, named
- *             brig_jailctl_reaper_name(id) so that a seccomp denial finds its call (worker/denials.c).
+ *             brig_jailctl_reaper_name(id) so that a seccomp denial or a connection finds its call
+ *             (worker/culprit.c).
  *             Starts the command, reports "exit N"/"signal N" for it and lingers while its children run.
  *   command   what the agent asked for: rlimits, every fd but 0-2 (and status) closed, cwd, "started",
  *             the seccomp filter (one-shot: its LISTENER sent to brig), execve().
@@ -36,7 +41,8 @@
  * Channels (helper's fds are the BRIG_JAILCTL_FD_* below, named on its command line):
  *   plan      fd 3, brigd/brig -> helper: the plan as JSON in a sealed memfd (brig_jailctl_plan_memfd()).
  *   status    fd 4, helper, init and command -> brigd/brig: one-line records (brig_jail_status below);
- *             each RUN has a status pipe of its own, written by the spawner, reaper and command.
+ *             each RUN has a status pipe of its own, written by the spawner, reaper and command. HOLD: it
+ *             ends (EOF) after "ready", as the helper and the spawner close it.
  *   seccomp   fd 5, brigd/brig -> helper: the compiled filter in a sealed memfd (sandbox/seccomp.h).
  *   control   fd 6, a SOCK_SEQPACKET socketpair, one message per request with its fds (SCM_RIGHTS):
  *               brigd -> spawner  RUN id (fds: ENTER plan memfd, stdout, stderr, status[, stdin]),
@@ -49,7 +55,8 @@
  *                                 before execve().
  *             A hang-up by brigd ends the environment (the spawner exits, and with it the namespace).
  *             brigd's end is a brig_jailctl object, shared by the environment and its running commands.
- *   cgroup    fds 7.., brigd/brig -> helper: cgroup.procs files the helper joins before it forks.
+ *   cgroup    fds 7.., brigd/brig -> helper: cgroup.procs files the helper moves the init into, while
+ *             the init builds the root and before it forks anything (sandbox/jail.c says why).
  * Writes of status lines are below PIPE_BUF, so lines of different processes never interleave. */
 
 /* --- the helper's command line ------------------------------------------------------------------- */

@@ -130,7 +130,10 @@ int brig_policy_parse(const char *text, size_t len, const char *origin, brig_pol
         if (!brig_utf8_valid(text, len))
                 return brig__policy_problem(&c, "", "not valid UTF-8 text (or contains a NUL byte)");
 
-        root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+        bool oom;
+        root = brig_json_parse_raw(text, len, &end, &oom);
+        if (oom)
+                return brig_error_oom(err);
         if (!root) {
                 off = end && end >= text && end <= text + len ? (size_t) (end - text) : 0;
                 return syntax_problem(&c, text, off, len == 0 ? "empty file" : "invalid JSON");
@@ -151,8 +154,8 @@ int brig_policy_parse(const char *text, size_t len, const char *origin, brig_pol
                 r = brig_policy_merge(&root, origin, &tree, merge_problem_cb, &c);
                 if (r == -ENOMEM)
                         return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
-                if (r < 0)
-                        return -EINVAL;
+                if (r < 0) /* each problem went through merge_problem_cb */
+                        return brig__policy_refused(&c);
         }
         brig__policy_parse_document(&c, tree.root ? tree.root : root, p);
         for (size_t i = first_diag; diags && tree.files && i < diags->n; i++) {
@@ -173,7 +176,7 @@ int brig_policy_parse(const char *text, size_t len, const char *origin, brig_pol
         if (c.oom)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         if (c.n_problems > 0)
-                return -EINVAL;
+                return brig__policy_refused(&c);
         if (policy_digest(tree.root ? tree.root : root, origin, p) < 0)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         *ret = TAKE_PTR(p);

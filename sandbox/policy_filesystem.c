@@ -366,7 +366,7 @@ int brig_policy_add_bind(brig_policy *p, const char *source, const char *dest, b
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
         const char *src = get_path(&c, opt, js), *dst = src ? get_path(&c, opt, jd) : NULL;
         if (!src || !dst || !dest_ok(&c, opt, dst))
-                return -EINVAL;
+                return brig__policy_refused(&c);
         for (size_t i = 0; i < p->filesystem.n_binds; i++)
                 n_ro += p->filesystem.binds[i].read_only;
         for (size_t k = 0; k < p->filesystem.n_binds + p->filesystem.n_tmpfs + 1; k++) {

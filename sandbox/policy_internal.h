@@ -67,6 +67,9 @@ void brig__policy_diag_append(brig__policy_ctx *c, brig_policy_severity severity
 __attribute__((format(printf, 5, 6))) int brig__policy_problem_at(brig__policy_ctx *c, const char *path,
                                                                   unsigned line, unsigned column,
                                                                   const char *fmt, ...);
+/* The policy is refused for the problems already recorded: err holds the first of them (set by
+ * brig__policy_problem_at), so this only returns its code, -EINVAL. Asserts that a problem was recorded. */
+int brig__policy_refused(const brig__policy_ctx *c);
 /* Records something ignored: into diags only; never fails the policy. */
 void brig__policy_warning(brig__policy_ctx *c, const char *path, const char *msg);
 /* Whether a member name can appear in a path without brackets and quotes. */

@@ -99,7 +99,12 @@ static cJSON *parse_text(merger *m, const char *file, const char *text, size_t l
                 problem(m, file, "", 0, 0, "not valid UTF-8 text (or contains a NUL byte)");
                 return NULL;
         }
-        root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+        bool oom;
+        root = brig_json_parse_raw(text, len, &end, &oom);
+        if (oom) {
+                m->oom = true;
+                return NULL;
+        }
         if (!root) {
                 off = end && end >= text && end <= text + len ? (size_t) (end - text) : 0;
                 syntax_problem(m, file, text, off, len == 0 ? "empty file" : "invalid JSON");

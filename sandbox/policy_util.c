@@ -55,6 +55,12 @@ __attribute__((format(printf, 5, 6))) int brig__policy_problem_at(brig__policy_c
         return -EINVAL;
 }
 
+int brig__policy_refused(const brig__policy_ctx *c) {
+        assert(c->n_problems > 0);
+        assert(!c->err || c->err->code == -EINVAL);
+        return -EINVAL;
+}
+
 /* Records something ignored: into diags only (the first MAX_DIAGS of them); never fails the policy. */
 void brig__policy_warning(brig__policy_ctx *c, const char *path, const char *msg) {
         if (c->n_warnings++ < MAX_DIAGS)

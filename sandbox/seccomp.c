@@ -22,7 +22,6 @@
 #include <seccomp.h>
 
 #include "common/cleanup.h"
-#include "common/digest.h"
 #include "common/error.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/seccomp_profile.h"
@@ -466,32 +465,6 @@ static int put_floor_first(const struct sock_fprog *floor, const struct sock_fpr
                 return brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "seccomp: seal program");
         *ret_fd = TAKE_FD(fd);
         return 0;
-}
-
-/* A tripwire for most new fields of the spec (one that fits in padding escapes it, test_policy's key test
- * does not): serialize the field in brig_seccomp_spec_key() below, then update the count. */
-static_assert(sizeof(brig_seccomp_spec) == 3 * sizeof(void *) + sizeof(size_t) + 2 * sizeof(int),
-              "brig_seccomp_spec changed: serialize the new field in brig_seccomp_spec_key()");
-
-int brig_seccomp_spec_key(const brig_seccomp_spec *spec, char out[static BRIG_SHA256_HEX]) {
-        brig_sha256 *d = brig_sha256_new();
-        char num[64];
-
-        assert(spec);
-
-        (void) snprintf(num, sizeof(num), "errno %d\naudit %d\ndeny %zu\n", spec->errno_ret, spec->audit,
-                        spec->n_deny);
-        brig_sha256_update(d, num, strlen(num));
-        /* Each entry with the audit it is compiled with, whether its own or the spec's. */
-        for (size_t i = 0; i < spec->n_deny; i++) {
-                bool audit = spec->deny_audit ? spec->deny_audit[i] : spec->audit;
-                brig_sha256_update(d, spec->deny[i], strlen(spec->deny[i]) + 1);
-                brig_sha256_update(d, audit ? "a" : "-", 1);
-        }
-        brig_sha256_update(d, "\nprofile ", 9);
-        if (spec->profile)
-                brig_sha256_update(d, spec->profile->digest, strlen(spec->profile->digest));
-        return brig_sha256_finish(d, out);
 }
 
 int brig_seccomp_compile_spec(const brig_seccomp_spec *spec, int *ret_fd, brig_error *err) {

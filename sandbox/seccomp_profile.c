@@ -111,6 +111,19 @@ __attribute__((format(printf, 4, 5))) static void report(ctx *c, bool warning, c
 #define error(c, path, ...) report(c, false, path, __VA_ARGS__)
 #define warn(c, path, ...) report(c, true, path, __VA_ARGS__)
 
+/* The file itself cannot be used: the first error, at path, and err holds the code returned (an I/O errno,
+ * -EFBIG, or -EINVAL) with a kind to match, so that err and the result agree. */
+static int file_failed(ctx *c, int code, brig_kind kind) {
+        assert(c->n_errors == 1);
+        if (c->err) {
+                c->err->code = code;
+                c->err->kind = kind;
+        }
+        return code;
+}
+
+#define file_error(c, code, kind, path, ...) (error(c, path, __VA_ARGS__), file_failed(c, code, kind))
+
 /* Profile text in messages: quoted, escaped, cut after about 48 bytes. */
 static const char *quote(char buf[static 72], const char *s) {
         size_t n = 0;
@@ -608,22 +621,20 @@ int brig_seccomp_profile_load(const char *path, const char *prefix, const char *
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0) {
                 int e = errno;
-                error(&c, prefix, "cannot open %s: %s", quote(q, path), strerror(e));
-                return -e;
+                return file_error(&c, -e, e == ENOENT ? BRIG_KIND_NOT_FOUND : BRIG_KIND_IO, prefix,
+                                  "cannot open %s: %s", quote(q, path), strerror(e));
         }
         if (fstat(fd, &st) < 0) {
                 int e = errno;
-                error(&c, prefix, "cannot stat %s: %s", quote(q, path), strerror(e));
-                return -e;
+                return file_error(&c, -e, BRIG_KIND_IO, prefix, "cannot stat %s: %s", quote(q, path),
+                                  strerror(e));
         }
-        if (!S_ISREG(st.st_mode)) {
-                error(&c, prefix, "%s is not a regular file", quote(q, path));
-                return -EINVAL;
-        }
-        if (st.st_size > BRIG_SECCOMP_PROFILE_MAX_BYTES) {
-                error(&c, prefix, "%s is larger than the 1 MiB limit", quote(q, path));
-                return -EFBIG;
-        }
+        if (!S_ISREG(st.st_mode))
+                return file_error(&c, -EINVAL, BRIG_KIND_POLICY, prefix, "%s is not a regular file",
+                                  quote(q, path));
+        if (st.st_size > BRIG_SECCOMP_PROFILE_MAX_BYTES)
+                return file_error(&c, -EFBIG, BRIG_KIND_LIMIT, prefix, "%s is larger than the 1 MiB limit",
+                                  quote(q, path));
         /* One byte more than the limit, to notice a file that grew since fstat(). */
         buf = malloc(BRIG_SECCOMP_PROFILE_MAX_BYTES + 1);
         if (!buf)
@@ -634,24 +645,25 @@ int brig_seccomp_profile_load(const char *path, const char *prefix, const char *
                         continue;
                 if (n < 0) {
                         int e = errno;
-                        error(&c, prefix, "cannot read %s: %s", quote(q, path), strerror(e));
-                        return -e;
+                        return file_error(&c, -e, BRIG_KIND_IO, prefix, "cannot read %s: %s", quote(q, path),
+                                          strerror(e));
                 }
                 if (n == 0)
                         break;
                 len += (size_t) n;
-                if (len > BRIG_SECCOMP_PROFILE_MAX_BYTES) {
-                        error(&c, prefix, "%s is larger than the 1 MiB limit", quote(q, path));
-                        return -EFBIG;
-                }
+                if (len > BRIG_SECCOMP_PROFILE_MAX_BYTES)
+                        return file_error(&c, -EFBIG, BRIG_KIND_LIMIT, prefix,
+                                          "%s is larger than the 1 MiB limit", quote(q, path));
         }
         /* cJSON decodes "\u0000" into a NUL that cuts a name short; profiles have no use for it. */
         buf[len] = 0;
-        if (memchr(buf, 0, len) || memmem(buf, len, "\\u0000", 6)) {
-                error(&c, prefix, "%s contains a NUL character", quote(q, path));
-                return -EINVAL;
-        }
-        root = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+        if (memchr(buf, 0, len) || memmem(buf, len, "\\u0000", 6))
+                return file_error(&c, -EINVAL, BRIG_KIND_POLICY, prefix, "%s contains a NUL character",
+                                  quote(q, path));
+        bool oom;
+        root = brig_json_parse_raw(buf, len, &end, &oom);
+        if (oom)
+                return brig_error_oom(err);
         size_t off = end && end >= buf && end <= buf + len ? (size_t) (end - buf) : 0;
         if (root)
                 off += strspn(buf + off, " \t\r\n");
@@ -659,8 +671,8 @@ int brig_seccomp_profile_load(const char *path, const char *prefix, const char *
                 unsigned line = 1;
                 for (size_t i = 0; i < off; i++)
                         line += buf[i] == '\n';
-                error(&c, prefix, "%s: invalid JSON at line %u", quote(q, path), line);
-                return -EINVAL;
+                return file_error(&c, -EINVAL, BRIG_KIND_POLICY, prefix, "%s: invalid JSON at line %u",
+                                  quote(q, path), line);
         }
         return brig_seccomp_profile_parse(root, prefix, kernel_release, ret, diags, err);
 }

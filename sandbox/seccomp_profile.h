@@ -65,7 +65,9 @@ int brig_seccomp_profile_parse(const cJSON *json, const char *prefix, const char
                                brig_error *err);
 
 /* Reads the file at path (a regular file of at most BRIG_SECCOMP_PROFILE_MAX_BYTES) and parses it as above.
- * I/O and JSON syntax errors are reported at prefix itself. Blocking I/O: not for the event-loop thread. */
+ * I/O and JSON syntax errors are reported at prefix itself, and returned with err holding the same code: the
+ * errno of open/stat/read (-ENOENT: kind not_found), -EFBIG for a file over the limit, -EINVAL for one that
+ * is not a regular file or not JSON. Blocking I/O: not for the event-loop thread. */
 int brig_seccomp_profile_load(const char *path, const char *prefix, const char *kernel_release,
                               brig_seccomp_profile **ret, brig_seccomp_profile_diags *diags,
                               brig_error *err);

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -133,18 +132,21 @@ static void spawn_run(const brig_jailctl_msg *m, int *fds, size_t n_fds, const s
                 goto out;
         }
         if (pid == 0) {
-                int in = has_stdin ? fds[4] : open("/dev/null", O_RDONLY | O_CLOEXEC);
-                /* 0..2 first, then the status fd out of their way: command_main closes everything else. */
+                /* The spawner keeps no 0..2, so what arrived may sit there: every source moves above 2
+                 * first, then onto 0..2 (a dup2() result is inheritable); command_main closes everything
+                 * else. */
+                int src[3] = {has_stdin ? fds[4] : open("/dev/null", O_RDONLY | O_CLOEXEC), fds[1], fds[2]};
                 int st = fcntl(status, F_DUPFD_CLOEXEC, 3);
-                if (in < 0 || st < 0 || dup2(in, 0) < 0 || dup2(fds[1], 1) < 0 || dup2(fds[2], 2) < 0) {
-                        brig_jail_report_error(status, "stdio", -errno, "");
+                for (int fd = 0; fd < 3; fd++)
+                        if (src[fd] >= 0 && src[fd] < 3)
+                                src[fd] = fcntl(src[fd], F_DUPFD_CLOEXEC, 3);
+                if (st < 0 || src[0] < 0 || src[1] < 0 || src[2] < 0 || dup2(src[0], 0) < 0 ||
+                    dup2(src[1], 1) < 0 || dup2(src[2], 2) < 0) {
+                        brig_jail_report_error(st >= 0 ? st : status, "stdio", -errno, "");
                         _exit(127);
                 }
-                /* dup2() onto itself keeps close-on-exec, which the descriptors arrived with. */
-                for (int fd = 0; fd < 3; fd++)
-                        (void) fcntl(fd, F_SETFD, 0);
-                /* brigd attributes a denied syscall to its call by the name of the reaper it runs under
-                 * (worker/denials.c); only this process can change its own comm. */
+                /* brigd attributes a denied syscall or a connection to its call by the name of the reaper
+                 * it runs under (worker/culprit.c); only this process can change its own comm. */
                 char name[BRIG_JAILCTL_REAPER_NAME_MAX];
                 brig_jailctl_reaper_name(m->id, name);
                 (void) prctl(PR_SET_NAME, name, 0, 0, 0);
@@ -156,6 +158,10 @@ out:
         brig_plan_free(plan);
         for (size_t i = 0; i < n_fds; i++)
                 (void) close(fds[i]);
+}
+
+static void sigchld_noop(int sig) {
+        (void) sig;
 }
 
 static void spawn_reap(spawn_child *children, size_t *n_children) {
@@ -242,38 +248,33 @@ static void kill_tree(pid_t reaper) {
 _Noreturn void brig__spawner_main(int status, int control, const struct sock_fprog *prog) {
         static spawn_child children[SPAWN_MAX_CHILDREN];
         size_t n_children = 0;
-        sigset_t chld;
-        int sfd;
+        struct sigaction sa = {.sa_handler = sigchld_noop};
+        sigset_t wait_mask;
 
         /* Same uid as the agent's processes: not dumpable, so they cannot open our /proc/1/mem and such. */
         (void) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-        (void) sigemptyset(&chld);
-        (void) sigaddset(&chld, SIGCHLD);
-        sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (sfd < 0) {
-                brig_jail_report_error(status, "signalfd", -errno, "");
+        /* SIGCHLD, blocked but while we wait in ppoll(), ends the wait (EINTR) rather than a signalfd: one
+         * descriptor less for every environment, which keeps only its control socket from here on (brigd
+         * reads "ready", then sees the status pipe's end; 0..2 are no one's). */
+        if (sigaction(SIGCHLD, &sa, NULL) < 0) {
+                brig_jail_report_error(status, "sigaction", -errno, "");
                 _exit(1);
         }
-        /* Keep 0..2 taken, so descriptors that arrive with requests never land there. */
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        for (int fd = 0; null >= 0 && fd < 3; fd++)
-                if (fd != null)
-                        (void) dup3(null, fd, O_CLOEXEC);
-        if (null > 2)
-                (void) close(null);
+        (void) sigfillset(&wait_mask);
+        (void) sigdelset(&wait_mask, SIGCHLD);
         brig_jail_report(status, "ready");
+        (void) close(status);
+        for (int fd = 0; fd < 3; fd++)
+                if (fd != control)
+                        (void) close(fd);
         for (;;) {
-                struct pollfd p[2] = {{.fd = control, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-                if (poll(p, 2, -1) < 0) {
-                        if (errno == EINTR)
+                struct pollfd p[1] = {{.fd = control, .events = POLLIN}};
+                if (ppoll(p, 1, NULL, &wait_mask) < 0) {
+                        if (errno == EINTR) {
+                                spawn_reap(children, &n_children);
                                 continue;
+                        }
                         _exit(1);
-                }
-                if (p[1].revents & POLLIN) {
-                        struct signalfd_siginfo si;
-                        while (read(sfd, &si, sizeof(si)) == sizeof(si))
-                                ;
-                        spawn_reap(children, &n_children);
                 }
                 if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         brig_jailctl_msg m;

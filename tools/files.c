@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The file tools' dispatcher that applies the read-only policy and
- * fills the audit report, and the text rendering of results. The tools live in files_*.c. */
+/* The file tools' dispatcher that applies the read-only policy and fills the audit report, and the text
+ * rendering of results. The tools live in files_*.c. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>

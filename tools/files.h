@@ -55,6 +55,11 @@ typedef struct brig_files_report {
         char *path;
         uint64_t bytes;
         bool mutating;
+        /* Set when the call knows how much it changed the workspace's usage (allocated bytes, as
+         * tools/wsusage.h counts them): write_file and edit_file into an existing directory. The soft quota
+         * may then account the change instead of walking the workspace (worker/toolpool.c). */
+        bool usage_known;
+        int64_t usage_delta;
 } brig_files_report;
 
 void brig_files_report_done(brig_files_report *r);

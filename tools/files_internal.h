@@ -95,10 +95,16 @@ typedef struct brig__files_attrs {
 } brig__files_attrs;
 
 /* Writes data to name in the directory pfd atomically: a temp file beside it (O_EXCL, 0600), fchown and
- * fchmod per attrs, fsync if asked, renameat over name, fsync of the directory. The temp file never
- * survives a failure. path is for messages. */
+ * fchmod per attrs, fsync if asked, moved over name (renameat, or an exchange and the old file's unlink),
+ * fsync of the directory. The temp file never survives a failure. path is for messages. *ret_allocated is
+ * the new file's allocated bytes (st_blocks * 512, as the workspace's usage counts them). */
 int brig__files_replace(int pfd, const char *name, const char *path, const void *data, size_t len,
-                        const brig__files_attrs *attrs, bool do_fsync, brig_error *err);
+                        const brig__files_attrs *attrs, bool do_fsync, uint64_t *ret_allocated,
+                        brig_error *err);
+
+/* The soft quota's account of one file replaced by brig__files_replace: its allocated bytes now, less what
+ * the file it replaced took (nothing when that one had other links, which keep its blocks). */
+void brig__files_report_usage(brig_files_report *report, uint64_t allocated, const struct stat *old);
 
 /* mkdir -p beneath the root: every missing directory of path is created 0755 and owned by ctx's uid/gid,
  * each step resolved beneath. *ret_created tells whether the last one was made here. */

@@ -89,9 +89,9 @@ static int parse_mode(const cJSON *args, mode_t *ret, bool *ret_set, brig_error 
         return 0;
 }
 
-/* Opens the parent of path, creating it (and its parents) when asked. */
+/* Opens the parent of path, creating it (and its parents) when asked; *ret_created tells whether it was. */
 static int open_parent_maybe_create(const brig_files_ctx *ctx, const char *path, bool create,
-                                    char **ret_name, brig_error *err) {
+                                    char **ret_name, bool *ret_created, brig_error *err) {
         _cleanup_free_ char *dir = NULL;
         brig_error first = BRIG_ERROR_INIT;
         int pfd, r;
@@ -107,6 +107,7 @@ static int open_parent_maybe_create(const brig_files_ctx *ctx, const char *path,
                 return brig_error_oom(err);
         if ((r = brig__files_mkdir_p(ctx, dir, NULL, err)) < 0)
                 return r;
+        *ret_created = true;
         return brig_ws_open_parent(ctx->root_fd, path, ret_name, err);
 }
 
@@ -119,10 +120,11 @@ int brig__files_write_file(const brig_files_ctx *ctx, const cJSON *args, cJSON *
         _cleanup_close_ int pfd = -1;
         const char *path = NULL, *content = NULL, *encoding = NULL;
         uint64_t max = brig__files_max_write(ctx);
-        bool create_parents = true, mode_set = false, exists;
+        bool create_parents = true, mode_set = false, exists, made_parents = false;
         brig__files_attrs attrs = {.mode = 0644, .uid = ctx->uid, .gid = ctx->gid};
         const void *data;
         size_t len;
+        uint64_t allocated;
         struct stat st;
         int r;
 
@@ -143,7 +145,7 @@ int brig__files_write_file(const brig_files_ctx *ctx, const cJSON *args, cJSON *
                                               (unsigned long long) max);
                 r = brig_base64_decode(content, len, &decoded, &n);
                 if (r == -ENOMEM)
-                        return r;
+                        return brig_error_oom(err);
                 if (r < 0)
                         return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                               "arguments.content: invalid base64");
@@ -159,7 +161,7 @@ int brig__files_write_file(const brig_files_ctx *ctx, const cJSON *args, cJSON *
                                       "arguments.content: %zu bytes, over the write limit of %llu bytes",
                                       len, (unsigned long long) max);
 
-        pfd = open_parent_maybe_create(ctx, path, create_parents, &name, err);
+        pfd = open_parent_maybe_create(ctx, path, create_parents, &name, &made_parents, err);
         if (pfd < 0)
                 return pfd;
         exists = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
@@ -182,8 +184,11 @@ int brig__files_write_file(const brig_files_ctx *ctx, const cJSON *args, cJSON *
                 attrs.gid = st.st_gid;
                 attrs.owner_best_effort = true;
         }
-        if ((r = brig__files_replace(pfd, name, path, data, len, &attrs, ctx->fsync, err)) < 0)
+        if ((r = brig__files_replace(pfd, name, path, data, len, &attrs, ctx->fsync, &allocated, err)) < 0)
                 return r;
+        /* New directories are not counted here: the workspace is measured instead. */
+        if (!made_parents)
+                brig__files_report_usage(report, allocated, exists ? &st : NULL);
         report->bytes = len;
         if (!(res = cJSON_CreateObject()) || !cJSON_AddStringToObject(res, "path", path) ||
             !cJSON_AddNumberToObject(res, "bytes", (double) len) ||
@@ -417,9 +422,13 @@ int brig__files_edit_file(const brig_files_ctx *ctx, const cJSON *args, cJSON **
                     now.st_mtim.tv_sec != st.st_mtim.tv_sec || now.st_mtim.tv_nsec != st.st_mtim.tv_nsec)
                         return brig_error_set(err, -EAGAIN, BRIG_KIND_IO,
                                               "path '%s' changed while it was being edited; try again", q);
-                if ((r = brig__files_replace(pfd, name, path, cur, len, &attrs, ctx->fsync, err)) < 0)
+                uint64_t allocated;
+                if ((r = brig__files_replace(pfd, name, path, cur, len, &attrs, ctx->fsync, &allocated,
+                                             err)) < 0)
                         return r;
-        }
+                brig__files_report_usage(report, allocated, &now);
+        } else
+                brig__files_report_usage(report, 0, NULL);
         report->bytes = len;
         if (!(res = cJSON_CreateObject()) || !cJSON_AddStringToObject(res, "path", path) ||
             !cJSON_AddStringToObject(res, "diff", diff) ||
@@ -550,11 +559,6 @@ int brig__files_move(const brig_files_ctx *ctx, const cJSON *args, cJSON **ret, 
 }
 
 /* remove */
-
-static void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
 
 typedef struct remover {
         uint64_t count, bytes;

@@ -17,7 +17,6 @@
 #include "common/cleanup.h"
 #include "tools/history_private.h"
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 DEFINE_TRIVIAL_CLEANUP_FUNC(git_reference *, git_reference_free);
 
 int brig_history_resolve_id(brig_history *h, const char *spec, const char *field, char ret_id[41],

@@ -608,7 +608,7 @@ int brig__history_stage(brig_history *h, bool *ret_changed, brig_error *err) {
         int root, r;
 
         if (clock_gettime(CLOCK_REALTIME, &s.settled) < 0)
-                return -errno;
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "snapshot: clock");
         /* a second covers any timestamp granularity (ticks, multigrain) */
         s.settled.tv_sec -= h->settle_ns / 1000000000;
         s.settled.tv_nsec -= h->settle_ns % 1000000000;
@@ -635,7 +635,7 @@ int brig__history_stage(brig_history *h, bool *ret_changed, brig_error *err) {
         if ((s.root = open(h->workspace, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "snapshot: open the workspace");
         if ((root = fcntl(s.root, F_DUPFD_CLOEXEC, 3)) < 0)
-                return -errno;
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "snapshot: open the workspace");
 
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
         while (n_helpers < MAX_HELPERS && (long) n_helpers + 1 < cpus &&

@@ -8,6 +8,7 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "sandbox/policy.h"
 #include "tools/registry.h"
 
 /* Expands macros in the argument first (the shared fragments below), then makes it a string. */
@@ -454,9 +455,12 @@ cJSON *brig_tool_describe(const brig_tool *t) {
                 cJSON_Delete(out);
                 return NULL;
         }
-        cJSON_AddItemToObject(o, "inputSchema", in);
-        cJSON_AddItemToObject(o, "outputSchema", out);
-        if (!(a = cJSON_AddObjectToObject(o, "annotations")) ||
+        /* brig_json_add() consumes its item, also when it fails. */
+        if (!brig_json_add(o, "inputSchema", in)) {
+                cJSON_Delete(out);
+                return NULL;
+        }
+        if (!brig_json_add(o, "outputSchema", out) || !(a = cJSON_AddObjectToObject(o, "annotations")) ||
             !cJSON_AddStringToObject(a, "title", t->title) ||
             !cJSON_AddBoolToObject(a, "readOnlyHint", t->read_only) ||
             !cJSON_AddBoolToObject(a, "destructiveHint", t->destructive) ||
@@ -464,6 +468,40 @@ cJSON *brig_tool_describe(const brig_tool *t) {
             !cJSON_AddBoolToObject(a, "openWorldHint", t->open_world))
                 return NULL;
         return TAKE_PTR(o);
+}
+
+cJSON *brig_tool_list(const brig_policy *policy) {
+        _cleanup_json_ cJSON *res = cJSON_CreateObject();
+        cJSON *list = res ? cJSON_AddArrayToObject(res, "tools") : NULL;
+
+        if (!list)
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(tools); i++) {
+                cJSON *d;
+                if (policy && !brig_policy_allows_tool(policy, tools[i].name))
+                        continue;
+                if (!(d = brig_tool_describe(&tools[i])))
+                        return NULL;
+                cJSON_AddItemToArray(list, d);
+        }
+        return TAKE_PTR(res);
+}
+
+cJSON *brig_tool_result(const char *text, cJSON *sc, bool is_error) {
+        _cleanup_json_ cJSON *res = cJSON_CreateObject(), *sc_owned = sc;
+        cJSON *content = res ? cJSON_AddArrayToObject(res, "content") : NULL, *block = cJSON_CreateObject();
+
+        if (!content || !block) {
+                cJSON_Delete(block);
+                return NULL;
+        }
+        cJSON_AddItemToArray(content, block);
+        if (!cJSON_AddStringToObject(block, "type", "text") ||
+            !cJSON_AddStringToObject(block, "text", text) ||
+            (sc_owned && !brig_json_add(res, "structuredContent", TAKE_PTR(sc_owned))) ||
+            !cJSON_AddBoolToObject(res, "isError", is_error))
+                return NULL;
+        return TAKE_PTR(res);
 }
 
 static void drop_nulls(cJSON *node) {

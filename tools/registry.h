@@ -54,6 +54,16 @@ const brig_tool *brig_tool_at(size_t i);
  * (caller frees); NULL on allocation failure. */
 cJSON *brig_tool_describe(const brig_tool *t);
 
+/* The result of tools/list, {"tools": [brig_tool_describe() of each tool]}, with only the tools policy
+ * allows (NULL: all). New object (caller frees); NULL on allocation failure. */
+struct brig_policy;
+cJSON *brig_tool_list(const struct brig_policy *policy);
+
+/* The result of tools/call: {"content": [{"type": "text", "text": text}], "structuredContent": sc (left out
+ * when NULL), "isError": is_error}. sc is consumed, also on failure. New object (caller frees); NULL on
+ * allocation failure, never a result without its text. */
+cJSON *brig_tool_result(const char *text, cJSON *sc, bool is_error);
+
 /* A copy of a call's arguments with every member whose value is null removed, at any depth: strict-mode
  * clients (OpenAI) send null for each optional field they leave out, and null means "absent" for every
  * brig tool. NULL stays NULL; non-objects are copied as they are (the handler names them). *ret is NULL

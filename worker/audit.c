@@ -252,7 +252,8 @@ int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
         struct tm tm;
         int r;
 
-        if (!ev)
+        /* An event without its type lost its members to an allocation failure (worker/audit_events.c). */
+        if (!ev || !cJSON_GetObjectItemCaseSensitive(ev, "type"))
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
         (void) clock_gettime(CLOCK_REALTIME, &now);
         (void) gmtime_r(&now.tv_sec, &tm);
@@ -266,8 +267,8 @@ int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
                   cJSON_AddStringToObject(head, "ts", ts);
         while (ok && ev->child) {
                 cJSON *item = cJSON_DetachItemViaPointer(ev, ev->child);
-                cJSON_AddItemToObject(head, item->string, item);
                 /* cJSON_AddItemToObject copies the key; the detached item kept its own, which it frees. */
+                ok = brig_json_add(head, item->string, item);
         }
         ok = ok && cJSON_AddStringToObject(head, "prev", a->prev);
         cJSON_Delete(ev);

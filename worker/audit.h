@@ -21,10 +21,14 @@ int brig_audit_open(const char *path, brig_audit **ret, brig_error *err);
 void brig_audit_free(brig_audit *a);
 
 /* Adds version, seq, ts, prev and hash to event (an object whose "type" the caller set), appends it as one
- * line, and consumes event in every case. */
+ * line, and consumes event in every case. A NULL event, or one without its type (emptied after a failed
+ * allocation, worker/audit_events.h), is -ENOMEM with err set. */
 int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err);
 
-/* Makes an event object with its "type" set; NULL on allocation failure. */
+/* Makes an event object with its "type" set; NULL on allocation failure. Only worker/audit_events.c's
+ * constructors, which every site that records an event uses, and test_audit, which builds events of its own
+ * to test brig_audit_emit(), call it: an event built here has no row in brig_audit_types to check it
+ * against, so do not add callers. */
 cJSON *brig_audit_event(const char *type);
 
 /* A copy of a tool call's arguments for the log: strings longer than max_string are cut and marked, so

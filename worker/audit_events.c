@@ -4,6 +4,8 @@
  * on them, so a member is added here, to its row of the table and to the document together. */
 #include <stdio.h>
 
+#include "common/cleanup.h"
+#include "common/json.h"
 #include "sandbox/seccomp_notify.h"
 #include "worker/audit.h"
 #include "worker/audit_events.h"
@@ -58,172 +60,140 @@ static cJSON *event(brig_audit_type type) {
         return brig_audit_event(brig_audit_types[type].name);
 }
 
+/* An event is recorded whole or not at all: a constructor that could not add a member returns NULL (out of
+ * memory, which brig_audit_emit() reports), never an event that silently lacks one. */
+static cJSON *finish(cJSON *ev, bool ok) {
+        if (ok)
+                return ev;
+        cJSON_Delete(ev);
+        return NULL;
+}
+
+/* The same for the functions that add members to an event they do not own: one that could not add a member
+ * empties the event, and brig_audit_emit() refuses an event without its type as out of memory. */
+static void spoil_unless(cJSON *ev, bool ok) {
+        while (!ok && ev->child)
+                cJSON_Delete(cJSON_DetachItemViaPointer(ev, ev->child));
+}
+
+#define ADD_STRING(ev, key, s) (cJSON_AddStringToObject(ev, key, s) != NULL)
+#define ADD_NUMBER(ev, key, n) (cJSON_AddNumberToObject(ev, key, (double) (n)) != NULL)
+#define ADD_BOOL(ev, key, b) (cJSON_AddBoolToObject(ev, key, b) != NULL)
+
 cJSON *brig_audit_worker_start(int pid, const char *version, const char *policy, uint64_t environments,
                                const char *socket, unsigned jail_uid) {
         cJSON *ev = event(BRIG_AUDIT_WORKER_START);
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "pid", pid);
-                cJSON_AddStringToObject(ev, "version", version);
-                cJSON_AddStringToObject(ev, "policy", policy);
-                cJSON_AddNumberToObject(ev, "environments", (double) environments);
-                cJSON_AddStringToObject(ev, "socket", socket);
-                cJSON_AddNumberToObject(ev, "jail_uid", jail_uid);
-        }
-        return ev;
+        return finish(ev, ev && ADD_NUMBER(ev, "pid", pid) && ADD_STRING(ev, "version", version) &&
+                                  ADD_STRING(ev, "policy", policy) &&
+                                  ADD_NUMBER(ev, "environments", environments) &&
+                                  ADD_STRING(ev, "socket", socket) && ADD_NUMBER(ev, "jail_uid", jail_uid));
 }
 
 cJSON *brig_audit_worker_stop(int pid) {
         cJSON *ev = event(BRIG_AUDIT_WORKER_STOP);
-        if (ev)
-                cJSON_AddNumberToObject(ev, "pid", pid);
-        return ev;
+        return finish(ev, ev && ADD_NUMBER(ev, "pid", pid));
 }
 
 cJSON *brig_audit_connection_open(uint64_t connection, const struct ucred *peer) {
-        cJSON *ev = event(BRIG_AUDIT_CONNECTION_OPEN);
-        if (ev) {
-                cJSON *p = cJSON_AddObjectToObject(ev, "peer");
-                cJSON_AddNumberToObject(ev, "connection", (double) connection);
-                if (p) {
-                        cJSON_AddNumberToObject(p, "uid", peer->uid);
-                        cJSON_AddNumberToObject(p, "gid", peer->gid);
-                        cJSON_AddNumberToObject(p, "pid", peer->pid);
-                }
-        }
-        return ev;
+        cJSON *ev = event(BRIG_AUDIT_CONNECTION_OPEN), *p = ev ? cJSON_AddObjectToObject(ev, "peer") : NULL;
+        return finish(ev, p && ADD_NUMBER(ev, "connection", connection) && ADD_NUMBER(p, "uid", peer->uid) &&
+                                  ADD_NUMBER(p, "gid", peer->gid) && ADD_NUMBER(p, "pid", peer->pid));
 }
 
 cJSON *brig_audit_connection_close(uint64_t connection, const char *reason, const char *environment) {
         cJSON *ev = event(BRIG_AUDIT_CONNECTION_CLOSE);
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) connection);
-                cJSON_AddStringToObject(ev, "reason", reason);
-                if (environment)
-                        cJSON_AddStringToObject(ev, "environment", environment);
-        }
-        return ev;
+        return finish(ev, ev && ADD_NUMBER(ev, "connection", connection) &&
+                                  ADD_STRING(ev, "reason", reason) &&
+                                  (!environment || ADD_STRING(ev, "environment", environment)));
 }
 
 cJSON *brig_audit_initialize(uint64_t connection, const char *environment, const char *policy,
                              const char *protocol_version) {
         cJSON *ev = event(BRIG_AUDIT_INITIALIZE);
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) connection);
-                cJSON_AddStringToObject(ev, "environment", environment);
-                cJSON_AddStringToObject(ev, "policy", policy);
-                cJSON_AddStringToObject(ev, "protocol_version", protocol_version);
-        }
-        return ev;
+        return finish(ev, ev && ADD_NUMBER(ev, "connection", connection) &&
+                                  ADD_STRING(ev, "environment", environment) &&
+                                  ADD_STRING(ev, "policy", policy) &&
+                                  ADD_STRING(ev, "protocol_version", protocol_version));
 }
 
 cJSON *brig_audit_refused(uint64_t connection, const char *method, const char *reason) {
         cJSON *ev = event(BRIG_AUDIT_REFUSED);
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) connection);
-                cJSON_AddStringToObject(ev, "method", method ? method : "");
-                cJSON_AddStringToObject(ev, "reason", reason);
-        }
-        return ev;
+        return finish(ev, ev && ADD_NUMBER(ev, "connection", connection) &&
+                                  ADD_STRING(ev, "method", method ? method : "") &&
+                                  ADD_STRING(ev, "reason", reason));
 }
 
-static cJSON *call_event(brig_audit_type type, const brig_audit_call *c) {
-        cJSON *ev = event(type);
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) c->connection);
-                cJSON_AddNumberToObject(ev, "call_id", (double) c->call_id);
-                cJSON_AddStringToObject(ev, "environment", c->environment);
-                cJSON_AddStringToObject(ev, "tool", c->tool);
-        }
-        return ev;
+static bool add_call(cJSON *ev, const brig_audit_call *c) {
+        return ADD_NUMBER(ev, "connection", c->connection) && ADD_NUMBER(ev, "call_id", c->call_id) &&
+               ADD_STRING(ev, "environment", c->environment) && ADD_STRING(ev, "tool", c->tool);
 }
 
 cJSON *brig_audit_call_start(const brig_audit_call *c, cJSON *arguments, const struct ucred *peer) {
-        cJSON *ev = call_event(BRIG_AUDIT_CALL_START, c);
-        if (!ev) {
-                cJSON_Delete(arguments);
-                return NULL;
-        }
-        cJSON_AddItemToObject(ev, "arguments", arguments);
-        cJSON *p = cJSON_AddObjectToObject(ev, "peer");
-        if (p) {
-                cJSON_AddNumberToObject(p, "uid", peer->uid);
-                cJSON_AddNumberToObject(p, "pid", peer->pid);
-        }
-        return ev;
+        cJSON *ev = event(BRIG_AUDIT_CALL_START), *p;
+        /* brig_json_add() consumes arguments, also when it fails. */
+        bool ok = ev && add_call(ev, c) && brig_json_add(ev, "arguments", TAKE_PTR(arguments)) &&
+                  (p = cJSON_AddObjectToObject(ev, "peer")) && ADD_NUMBER(p, "uid", peer->uid) &&
+                  ADD_NUMBER(p, "pid", peer->pid);
+        cJSON_Delete(arguments);
+        return finish(ev, ok);
 }
 
 cJSON *brig_audit_call_end(const brig_audit_call *c, bool is_error, bool cancelled, const char *path,
                            uint64_t bytes) {
-        cJSON *ev = call_event(BRIG_AUDIT_CALL_END, c);
-        if (ev) {
-                cJSON_AddBoolToObject(ev, "is_error", is_error);
-                cJSON_AddBoolToObject(ev, "cancelled", cancelled);
-                if (path) {
-                        cJSON_AddStringToObject(ev, "path", path);
-                        cJSON_AddNumberToObject(ev, "bytes", (double) bytes);
-                }
-        }
-        return ev;
+        cJSON *ev = event(BRIG_AUDIT_CALL_END);
+        return finish(ev,
+                      ev && add_call(ev, c) && ADD_BOOL(ev, "is_error", is_error) &&
+                              ADD_BOOL(ev, "cancelled", cancelled) &&
+                              (!path || (ADD_STRING(ev, "path", path) && ADD_NUMBER(ev, "bytes", bytes))));
 }
 
 /* exit_code and signal, as call_end and process_exit record them. */
-static void add_exit(cJSON *ev, const brig_exec_result *res, bool null_exit_code) {
+static bool add_exit(cJSON *ev, const brig_exec_result *res, bool null_exit_code) {
         char sig[16];
 
-        if (res->exited)
-                cJSON_AddNumberToObject(ev, "exit_code", res->exit_code);
-        else if (null_exit_code)
-                cJSON_AddNullToObject(ev, "exit_code");
-        if (res->signal)
-                cJSON_AddStringToObject(ev, "signal", brig_signal_name(res->signal, sig));
+        if (res->exited && !ADD_NUMBER(ev, "exit_code", res->exit_code))
+                return false;
+        if (!res->exited && null_exit_code && !cJSON_AddNullToObject(ev, "exit_code"))
+                return false;
+        return !res->signal || ADD_STRING(ev, "signal", brig_signal_name(res->signal, sig));
 }
 
 void brig_audit_call_end_exec(cJSON *ev, const brig_exec_result *res, bool oom_killed) {
         if (!ev)
                 return;
-        add_exit(ev, res, true);
-        cJSON_AddBoolToObject(ev, "timed_out", res->timed_out);
-        cJSON_AddBoolToObject(ev, "truncated", res->truncated);
-        if (oom_killed)
-                cJSON_AddBoolToObject(ev, "oom_killed", true);
-        cJSON_AddNumberToObject(ev, "stdout_bytes", (double) res->stdout_bytes);
-        cJSON_AddNumberToObject(ev, "stderr_bytes", (double) res->stderr_bytes);
-        cJSON_AddNumberToObject(ev, "duration_ms", (double) res->duration_ms);
-        if (res->error.code)
-                cJSON_AddStringToObject(ev, "error", res->error.msg);
+        spoil_unless(ev, add_exit(ev, res, true) && ADD_BOOL(ev, "timed_out", res->timed_out) &&
+                                 ADD_BOOL(ev, "truncated", res->truncated) &&
+                                 (!oom_killed || ADD_BOOL(ev, "oom_killed", true)) &&
+                                 ADD_NUMBER(ev, "stdout_bytes", res->stdout_bytes) &&
+                                 ADD_NUMBER(ev, "stderr_bytes", res->stderr_bytes) &&
+                                 ADD_NUMBER(ev, "duration_ms", res->duration_ms) &&
+                                 (!res->error.code || ADD_STRING(ev, "error", res->error.msg)));
 }
 
 void brig_audit_call_end_process(cJSON *ev, const char *process_id) {
         if (ev)
-                cJSON_AddStringToObject(ev, "process_id", process_id);
+                spoil_unless(ev, ADD_STRING(ev, "process_id", process_id));
 }
 
 void brig_audit_call_end_snapshot(cJSON *ev, const char *snapshot) {
         if (ev)
-                cJSON_AddStringToObject(ev, "snapshot", snapshot);
+                spoil_unless(ev, ADD_STRING(ev, "snapshot", snapshot));
 }
 
 cJSON *brig_audit_environment(brig_audit_type type, const char *environment, const char *policy,
                               unsigned owner_uid, int init_pid) {
         cJSON *ev = event(type);
-        if (ev) {
-                cJSON_AddStringToObject(ev, "environment", environment);
-                cJSON_AddStringToObject(ev, "policy", policy);
-                cJSON_AddNumberToObject(ev, "owner_uid", owner_uid);
-                if (init_pid > 0)
-                        cJSON_AddNumberToObject(ev, "init_pid", init_pid);
-        }
-        return ev;
+        return finish(ev, ev && ADD_STRING(ev, "environment", environment) &&
+                                  ADD_STRING(ev, "policy", policy) &&
+                                  ADD_NUMBER(ev, "owner_uid", owner_uid) &&
+                                  (init_pid <= 0 || ADD_NUMBER(ev, "init_pid", init_pid)));
 }
 
 cJSON *brig_audit_environment_destroy(uint64_t connection, const char *environment, unsigned by_uid) {
         cJSON *ev = event(BRIG_AUDIT_ENVIRONMENT_DESTROY);
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) connection);
-                cJSON_AddStringToObject(ev, "environment", environment);
-                cJSON_AddNumberToObject(ev, "by_uid", by_uid);
-        }
-        return ev;
+        return finish(ev, ev && ADD_NUMBER(ev, "connection", connection) &&
+                                  ADD_STRING(ev, "environment", environment) &&
+                                  ADD_NUMBER(ev, "by_uid", by_uid));
 }
 
 cJSON *brig_audit_environment_fork(uint64_t connection, const char *environment, const char *from,
@@ -256,90 +226,61 @@ void brig_audit_policy_reload_lists(cJSON *ev, cJSON **ret_changed, cJSON **ret_
 void brig_audit_policy_reload_result(cJSON *ev, bool ok, const char *error, const char *default_policy) {
         if (!ev)
                 return;
-        cJSON_AddBoolToObject(ev, "ok", ok);
-        if (!ok)
-                cJSON_AddStringToObject(ev, "error", error);
-        else
-                cJSON_AddStringToObject(ev, "default", default_policy);
+        spoil_unless(ev, ADD_BOOL(ev, "ok", ok) && (ok ? ADD_STRING(ev, "default", default_policy)
+                                                       : ADD_STRING(ev, "error", error)));
 }
 
 cJSON *brig_audit_syscall_denied(const brig_seccomp_denial *den, const char *environment, uint64_t call_id,
                                  const char *process_id) {
         cJSON *ev = event(BRIG_AUDIT_SYSCALL_DENIED);
-        if (!ev || brig_seccomp_denial_to_json(den, ev) < 0) {
-                cJSON_Delete(ev);
-                return NULL;
-        }
-        cJSON_AddStringToObject(ev, "environment", environment);
-        if (process_id)
-                cJSON_AddStringToObject(ev, "process_id", process_id);
-        if (call_id)
-                cJSON_AddNumberToObject(ev, "call_id", (double) call_id);
-        return ev;
+        return finish(ev, ev && brig_seccomp_denial_to_json(den, ev) >= 0 &&
+                                  ADD_STRING(ev, "environment", environment) &&
+                                  (!process_id || ADD_STRING(ev, "process_id", process_id)) &&
+                                  (!call_id || ADD_NUMBER(ev, "call_id", call_id)));
 }
 
 cJSON *brig_audit_syscall_denied_suppressed(const char *environment, uint64_t count) {
         cJSON *ev = event(BRIG_AUDIT_SYSCALL_DENIED_SUPPRESSED);
-        if (ev) {
-                cJSON_AddStringToObject(ev, "environment", environment);
-                cJSON_AddNumberToObject(ev, "count", (double) count);
-        }
-        return ev;
+        return finish(ev,
+                      ev && ADD_STRING(ev, "environment", environment) && ADD_NUMBER(ev, "count", count));
 }
 
 cJSON *brig_audit_net_connect(const brig_audit_net *n) {
         cJSON *ev = event(BRIG_AUDIT_NET_CONNECT);
-        if (!ev)
-                return NULL;
-        cJSON_AddStringToObject(ev, "host", n->host);
-        cJSON_AddNumberToObject(ev, "port", n->port);
-        if (n->address && n->address[0])
-                cJSON_AddStringToObject(ev, "address", n->address);
-        cJSON_AddStringToObject(ev, "method", n->tunnel ? "CONNECT" : "HTTP");
-        cJSON_AddStringToObject(ev, "decision", n->allowed ? "allowed" : "denied");
-        cJSON_AddStringToObject(ev, "reason", n->reason);
-        if (n->error && n->error[0])
-                cJSON_AddStringToObject(ev, "error", n->error);
-        cJSON_AddNumberToObject(ev, "bytes_up", (double) n->bytes_up);
-        cJSON_AddNumberToObject(ev, "bytes_down", (double) n->bytes_down);
-        cJSON_AddNumberToObject(ev, "duration_ms", (double) n->duration_ms);
-        cJSON_AddStringToObject(ev, "environment", n->environment);
-        if (n->call_id)
-                cJSON_AddNumberToObject(ev, "call_id", (double) n->call_id);
-        if (n->process_id && n->process_id[0])
-                cJSON_AddStringToObject(ev, "process_id", n->process_id);
-        return ev;
+        return finish(ev, ev && ADD_STRING(ev, "host", n->host) && ADD_NUMBER(ev, "port", n->port) &&
+                                  (!n->address || !n->address[0] || ADD_STRING(ev, "address", n->address)) &&
+                                  ADD_STRING(ev, "method", n->tunnel ? "CONNECT" : "HTTP") &&
+                                  ADD_STRING(ev, "decision", n->allowed ? "allowed" : "denied") &&
+                                  ADD_STRING(ev, "reason", n->reason) &&
+                                  (!n->error || !n->error[0] || ADD_STRING(ev, "error", n->error)) &&
+                                  ADD_NUMBER(ev, "bytes_up", n->bytes_up) &&
+                                  ADD_NUMBER(ev, "bytes_down", n->bytes_down) &&
+                                  ADD_NUMBER(ev, "duration_ms", n->duration_ms) &&
+                                  ADD_STRING(ev, "environment", n->environment) &&
+                                  (!n->call_id || ADD_NUMBER(ev, "call_id", n->call_id)) &&
+                                  (!n->process_id || !n->process_id[0] ||
+                                   ADD_STRING(ev, "process_id", n->process_id)));
 }
 
 cJSON *brig_audit_snapshot(const char *environment, const char *call_id, const char *tool, const char *id,
                            const char *error) {
         cJSON *ev = event(BRIG_AUDIT_SNAPSHOT);
-        if (!ev)
-                return NULL;
-        cJSON_AddStringToObject(ev, "environment", environment);
-        cJSON_AddStringToObject(ev, "call_id", call_id);
-        cJSON_AddStringToObject(ev, "tool", tool);
-        if (id && id[0])
-                cJSON_AddStringToObject(ev, "id", id);
-        if (error)
-                cJSON_AddStringToObject(ev, "error", error);
-        return ev;
+        return finish(ev, ev && ADD_STRING(ev, "environment", environment) &&
+                                  ADD_STRING(ev, "call_id", call_id) && ADD_STRING(ev, "tool", tool) &&
+                                  (!id || !id[0] || ADD_STRING(ev, "id", id)) &&
+                                  (!error || ADD_STRING(ev, "error", error)));
 }
 
 cJSON *brig_audit_process_exit(const char *environment, const char *process_id, const brig_exec_result *res,
                                uint64_t output_bytes) {
         cJSON *ev = event(BRIG_AUDIT_PROCESS_EXIT);
-        if (!ev)
-                return NULL;
-        cJSON_AddStringToObject(ev, "environment", environment);
-        cJSON_AddStringToObject(ev, "process_id", process_id);
-        add_exit(ev, res, false);
-        cJSON_AddNumberToObject(ev, "output_bytes", (double) output_bytes);
-        cJSON_AddNumberToObject(ev, "duration_ms", (double) res->duration_ms);
-        return ev;
+        return finish(ev, ev && ADD_STRING(ev, "environment", environment) &&
+                                  ADD_STRING(ev, "process_id", process_id) && add_exit(ev, res, false) &&
+                                  ADD_NUMBER(ev, "output_bytes", output_bytes) &&
+                                  ADD_NUMBER(ev, "duration_ms", res->duration_ms));
 }
 
 void brig_audit_set_error(cJSON *ev, const char *error) {
         if (ev && error)
-                cJSON_AddStringToObject(ev, "error", error);
+                spoil_unless(ev, ADD_STRING(ev, "error", error));
 }

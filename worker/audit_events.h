@@ -12,9 +12,11 @@
 /* The audit trail's event types (docs/protocol.md, "Audit"): one table of every type and the members its
  * events may carry besides the envelope brig_audit_emit() adds (version, seq, ts, prev, hash), and one
  * constructor per type, which every site that records an event uses. A constructor returns a new event
- * for brig__worker_audit()/brig_audit_emit(), or NULL when out of memory (which those report); the
- * functions that add optional members accept a NULL event. test_audit checks the table against the
- * document and every constructor's members against the table. */
+ * for brig__worker_audit()/brig_audit_emit(), complete, or NULL when out of memory (which those report);
+ * the functions that add optional members accept a NULL event, and empty the event when they cannot add
+ * theirs (brig_audit_emit() refuses it as out of memory), so no event is recorded with a member missing.
+ * test_audit checks the table against the document and every constructor's members against the table;
+ * test_alloc_failure that each is whole or nothing. */
 
 typedef enum brig_audit_type {
         BRIG_AUDIT_WORKER_START,

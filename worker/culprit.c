@@ -3,13 +3,13 @@
  * call or background process that caused it, and its delivery to that call's client.
  *
  * Theory of operation. A pid (a seccomp notification's, or a connecting socket's owner) is a pid in brigd's
- * namespace. Its /proc/PID/stat parent chain leads to the
- * environment's init (host pid from the "holder" status line); the process just below it is the
- * command's reaper, named "brig-r<exec id>" by the spawner (brig_jailctl_reaper_name(): only a process can
- * rename itself). The exec id names a running call's command or a background process. A process that escaped
- * its reaper (the reaper died) hangs directly below the init with its own name, and is attributed to no
- * call, unless it renamed itself "brig-r<id>": then it can at worst pin its denials on another running
- * command of the same environment, i.e. of the same agent; the denial itself is unaffected. */
+ * namespace. Its /proc/PID/stat parent chain leads to the environment's init (host pid from the "holder"
+ * status line); the process just below it is the command's reaper, named "brig-r<exec id>" by the spawner
+ * (brig_jailctl_reaper_name(): only a process can rename itself). The exec id names a running call's
+ * command or a background process. A process that escaped its reaper (the reaper died) hangs directly below
+ * the init with its own name, and is attributed to no call, unless it renamed itself "brig-r<id>": then it
+ * can at worst pin its denials on another running command of the same environment, i.e. of the same agent;
+ * the denial itself is unaffected. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

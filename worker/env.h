@@ -102,6 +102,7 @@ typedef struct brig_env_limits {
         brig_env_quota quota; /* how the workspace quota is enforced (worker/env_quota.h) */
         uint64_t ws_bytes;    /* workspace usage as last measured (policies with a quota only) */
         bool ws_measured;
+        uint64_t ws_walked_at; /* uv_now() of the last walk of the workspace (worker/toolpool.c) */
 } brig_env_limits;
 
 struct brig_env {

@@ -454,7 +454,7 @@ static int quarantine(brig_worker *w, const char *id, const char *why) {
 }
 
 int brig_envs_load(brig_worker *w, brig_error *err) {
-        DIR *d = opendir(w->envs_dir);
+        _cleanup_(closedirp) DIR *d = opendir(w->envs_dir);
         struct dirent *de;
 
         if (!d)
@@ -479,14 +479,12 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 }
                 if (brig_env_id_check(de->d_name, NULL) < 0)
                         continue;
+                /* Out of memory is an error, never a reason to quarantine a good environment. */
                 if (asprintf(&dir, "%s/%s", w->envs_dir, de->d_name) < 0 ||
-                    asprintf(&meta, "%s/meta.json", dir) < 0) {
-                        closedir(d);
-                        return -ENOMEM;
-                }
-                text = malloc(META_MAX_BYTES + 1);
+                    asprintf(&meta, "%s/meta.json", dir) < 0 || !(text = malloc(META_MAX_BYTES + 1)))
+                        return brig_error_oom(err);
                 int fd = open(meta, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                ssize_t n = fd >= 0 && text ? read(fd, text, META_MAX_BYTES) : -1;
+                ssize_t n = fd >= 0 ? read(fd, text, META_MAX_BYTES) : -1;
                 if (fd >= 0)
                         close(fd);
                 if (n <= 0 || brig_json_parse(text, (size_t) n, &o, &e2) < 0 ||
@@ -496,10 +494,8 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                     brig_json_get_u64(o, "", "created", UINT64_C(1) << 52, &created, &e2) < 0 ||
                     brig_json_get_u64(o, "", "last_used", UINT64_C(1) << 52, &last, &e2) < 0 ||
                     brig_json_get_u64(o, "", "slot", BRIG_ENV_SLOTS - 1, &slot, &e2) < 0) {
-                        if (quarantine(w, de->d_name, e2.msg[0] ? e2.msg : "missing") < 0) {
-                                closedir(d);
-                                return -ENOMEM;
-                        }
+                        if (quarantine(w, de->d_name, e2.msg[0] ? e2.msg : "missing") < 0)
+                                return brig_error_oom(err);
                         continue;
                 }
                 if (ephemeral) {
@@ -513,10 +509,8 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                         policy = NULL;
                 }
                 brig_env *env = brig__env_new(w, de->d_name, (uid_t) owner, policy_key, policy);
-                if (!env) {
-                        closedir(d);
-                        return -ENOMEM;
-                }
+                if (!env)
+                        return brig_error_oom(err);
                 env->created = (int64_t) created;
                 env->last_used = (int64_t) last;
                 /* Its files belong to the id it was created with. */
@@ -525,12 +519,9 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 env->disk.present = true;
                 env->holder.restarted = true;
                 /* Its processes ended with the previous worker; their descriptions and output remain. */
-                int r = brig_process_table_load(&env->processes);
-                if (r < 0) {
-                        closedir(d);
-                        return r;
-                }
+                /* It fails only out of memory. */
+                if (brig_process_table_load(&env->processes) < 0)
+                        return brig_error_oom(err);
         }
-        closedir(d);
         return 0;
 }

@@ -129,7 +129,8 @@ static void holder_gone(brig_env *env) {
         env->state = BRIG_ENV_STOPPED;
         brig__cgroup_release(env->w, &env->limits.cg);
         uv_close((uv_handle_t *) &env->holder.process, holder_closed_cb);
-        uv_close((uv_handle_t *) &env->holder.status_pipe, holder_closed_cb);
+        if (!uv_is_closing((uv_handle_t *) &env->holder.status_pipe))
+                uv_close((uv_handle_t *) &env->holder.status_pipe, holder_closed_cb);
         uv_close((uv_handle_t *) &env->holder.start_timer, holder_closed_cb);
         if (env->holder.waiters) {
                 if (env->holder.start_error.code)
@@ -269,6 +270,10 @@ static void holder_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         if (n < 0) {
                 (void) uv_read_stop(s);
                 env->holder.status_eof = true;
+                /* A running environment's helper and init close their ends once it is "ready": the pipe's
+                 * end is not the holder's, whose exit we learn from the process, so the descriptor need not
+                 * stay open for as long as the environment runs. */
+                uv_close((uv_handle_t *) s, holder_closed_cb);
                 holder_gone(env);
                 return;
         }
@@ -329,7 +334,8 @@ static int holder_start(brig_env *env, brig_error *err) {
         /* SEQPACKET keeps each request one message; ours is non-blocking so a stuck init cannot stall us. */
         if ((n_cg = brig_cgroup_open_procs(&env->limits.cg, cg_fds, err)) < 0)
                 return undo_cgroups(env, n_cg);
-        /* The helper joins the environment's cgroups itself, before it forks the init. */
+        /* The helper moves the init into the environment's cgroups itself, before the init forks anything.
+         */
         brig_jailctl_helper_argv(w->jail_helper, (size_t) n_cg, argv);
         for (int i = 0; i < n_cg; i++)
                 stdio[BRIG_JAILCTL_FD_CGROUP + i] =

@@ -128,7 +128,7 @@ int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, cons
                 env = brig__env_new(w, id ? id : fresh, peer->uid, policy_key ? policy_key : policy->name,
                                     policy);
         if (!env)
-                return -ENOMEM;
+                return brig_error_oom(err);
         env->ephemeral = !id;
         env->attached = 1;
         *ret = env;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The MCP server side of a connection: lifecycle (initialize, version negotiation), tools/list,
  * tools/call with streamed output and cancellation, ping and logging/setLevel. Each tools/call becomes a
- * brig_call whose one teardown path is call_done(), reached from completion, cancellation, timeout and
+ * brig_call whose one teardown path is call_finish(), reached from completion, cancellation, timeout and
  * client departure alike. */
 #include <pwd.h>
 #include <stdio.h>
@@ -130,25 +130,12 @@ static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
 /* --- tools/list ------------------------------------------------------------------------------------- */
 
 static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
-        const brig_policy *policy = c->env && c->env->policy ? c->env->policy->policy : NULL;
-        cJSON *res = cJSON_CreateObject(), *tools;
-
-        if (!res || !(tools = cJSON_AddArrayToObject(res, "tools"))) {
-                cJSON_Delete(res);
-                return;
-        }
         /* Only what the connection's policy lets it call. */
-        for (size_t i = 0; brig_tool_at(i); i++) {
-                const brig_tool *t = brig_tool_at(i);
-                cJSON *d;
-                if (policy && !brig_policy_allows_tool(policy, t->name))
-                        continue;
-                if (!(d = brig_tool_describe(t))) {
-                        cJSON_Delete(res);
-                        send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
-                        return;
-                }
-                cJSON_AddItemToArray(tools, d);
+        cJSON *res = brig_tool_list(c->env && c->env->policy ? c->env->policy->policy : NULL);
+
+        if (!res) {
+                send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                return;
         }
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
 }
@@ -283,55 +270,44 @@ static int call_audit(const brig_call *call, cJSON *ev) {
 }
 
 /* Sends {content: [text], structuredContent: sc, isError} (sc consumed), unless the call was cancelled;
- * the audit record (already written, or not: audit_r < 0) decides whether a result may be sent at all. */
+ * the audit record (already written, or not: audit_r < 0) decides whether a result may be sent at all.
+ * Out of memory is an error response, never a result that lost its text or part of sc. */
 static void send_tool_result(brig_call *call, int audit_r, const char *text, cJSON *sc, bool is_error) {
+        _cleanup_json_ cJSON *sc_owned = sc;
+        _cleanup_free_ char *full = NULL;
         brig_conn *c = call->conn;
-        cJSON *result, *content, *block;
+        char refused_text[160] = "";
+        cJSON *result = NULL;
+        bool ok = true;
 
-        if (call->state != BRIG_CALL_RUNNING) {
-                cJSON_Delete(sc);
+        if (call->state != BRIG_CALL_RUNNING)
                 return;
-        }
         if (audit_r < 0) {
-                cJSON_Delete(sc);
                 send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: result withheld");
                 return;
         }
-        /* What the policy refused the call, in its result too (see worker/denials.c). */
-        _cleanup_free_ char *refused_text = NULL;
+        /* What the policy refused the call, in its result too (see worker/culprit.c). */
         size_t n_refused =
                 call->refused ? (size_t) cJSON_GetArraySize(call->refused) + call->refused_more : 0;
-        if (n_refused && sc && cJSON_IsObject(sc)) {
-                (void) brig_json_add(sc, "refused", TAKE_PTR(call->refused));
-                if (call->refused_more)
-                        cJSON_AddNumberToObject(sc, "refused_more", (double) call->refused_more);
+        if (n_refused && cJSON_IsObject(sc_owned))
+                ok = brig_json_add(sc_owned, "refused", TAKE_PTR(call->refused)) &&
+                     (!call->refused_more ||
+                      cJSON_AddNumberToObject(sc_owned, "refused_more", (double) call->refused_more));
+        if (n_refused)
+                (void) snprintf(
+                        refused_text, sizeof(refused_text),
+                        "\n[brig: the policy refused %zu system call(s) or connection(s) of this call; "
+                        "see structuredContent.refused]",
+                        n_refused);
+        if (ok && sc_owned && call->restarted_notice)
+                ok = cJSON_AddBoolToObject(sc_owned, "environment_restarted", true);
+        if (ok && asprintf(&full, "%s%s%s", call->restarted_notice ? RESTART_NOTICE : "", text ? text : "",
+                           refused_text) >= 0)
+                result = brig_tool_result(full, TAKE_PTR(sc_owned), is_error);
+        if (!result) {
+                send_error(c, call->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                return;
         }
-        if (n_refused &&
-            asprintf(&refused_text,
-                     "\n[brig: the policy refused %zu system call(s) or connection(s) of this call; "
-                     "see structuredContent.refused]",
-                     n_refused) < 0)
-                refused_text = NULL;
-        result = cJSON_CreateObject();
-        if (result && (content = cJSON_AddArrayToObject(result, "content")) &&
-            (block = cJSON_CreateObject())) {
-                _cleanup_free_ char *t2 = NULL;
-                cJSON_AddItemToArray(content, block);
-                cJSON_AddStringToObject(block, "type", "text");
-                if (asprintf(&t2, "%s%s%s", call->restarted_notice ? RESTART_NOTICE : "", text ? text : "",
-                             refused_text ? refused_text : "") >= 0)
-                        cJSON_AddStringToObject(block, "text", t2);
-                else
-                        cJSON_AddStringToObject(block, "text", text ? text : "");
-        }
-        if (result) {
-                if (sc && call->restarted_notice)
-                        cJSON_AddBoolToObject(sc, "environment_restarted", true);
-                cJSON_AddItemToObject(result, "structuredContent", sc);
-                sc = NULL;
-                cJSON_AddBoolToObject(result, "isError", is_error);
-        }
-        cJSON_Delete(sc);
         (void) brig__conn_send(c, brig_rpc_result(call->id, result));
 }
 

@@ -58,13 +58,13 @@ static int load_entry(const char *path, const char *key, const brig_policy_entry
         e->seccomp_fd = -1;
         r = brig_policy_load(path, &e->policy, NULL, err);
         if (r >= 0 && brig_policy_env_pass(e->policy, environ) < 0)
-                r = -ENOMEM;
+                r = brig_error_oom(err);
         if (r >= 0 && (r = brig_policy_seccomp_key(e->policy, e->filter_key)) < 0)
                 r = brig_error_set(err, r, BRIG_KIND_INTERNAL, "policy digest failed");
         if (r >= 0 && (e->seccomp_fd = cached_program(cache, e->filter_key)) < 0)
                 r = brig_policy_compile_seccomp(e->policy, &e->seccomp_fd, err);
         if (r >= 0 && (!(e->path = strdup(path)) || !(e->name = strdup(key ? key : e->policy->name))))
-                r = -ENOMEM;
+                r = brig_error_oom(err);
         if (r < 0) {
                 entry_free(e);
                 return r;
@@ -100,25 +100,28 @@ static void failures_free(load_failure *f) {
         }
 }
 
-static void note_failure(load_failure **list, const char *path, const char *msg) {
+/* Returns -ENOMEM when it cannot: a failure left unnoted would look like a removal to a reload. */
+static int note_failure(load_failure **list, const char *path, const char *msg) {
         load_failure *f = calloc(1, sizeof(*f));
         char real[4096];
 
         if (!f)
-                return;
+                return -ENOMEM;
         if (!(f->path = strdup(realpath(path, real) ? real : path))) {
                 free(f);
-                return;
+                return -ENOMEM;
         }
         (void) snprintf(f->msg, sizeof(f->msg), "%s", msg);
         f->next = *list;
         *list = f;
+        return 0;
 }
 
-/* Loads every *.json of dir onto *list; files that do not load are logged and noted. Blocking. */
+/* Loads every *.json of dir onto *list; files that do not load are logged and noted. Out of memory fails
+ * the whole directory rather than pass for a file that does not load. Blocking. */
 static int load_dir(const char *dir, const brig_policy_entry *cache, brig_policy_entry **list,
                     load_failure **failures, brig_error *err) {
-        DIR *d = opendir(dir);
+        _cleanup_(closedirp) DIR *d = opendir(dir);
         struct dirent *de;
 
         if (!d)
@@ -132,13 +135,15 @@ static int load_dir(const char *dir, const brig_policy_entry *cache, brig_policy
                 if (n < 6 || strcmp(de->d_name + n - 5, ".json") != 0 || de->d_name[0] == '.' ||
                     strcmp(de->d_name, "schema.json") == 0)
                         continue;
-                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
-                        closedir(d);
+                if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
                         return brig_error_oom(err);
-                }
-                if (load_entry(path, NULL, cache, &e, &e2) < 0) {
+                int r = load_entry(path, NULL, cache, &e, &e2);
+                if (r == -ENOMEM)
+                        return brig_error_oom(err);
+                if (r < 0) {
                         log_warning("policy '%s': %s, skipping", path, e2.msg);
-                        note_failure(failures, path, e2.msg);
+                        if (note_failure(failures, path, e2.msg) < 0)
+                                return brig_error_oom(err);
                         continue;
                 }
                 if (find_in(*list, e->name)) {
@@ -149,7 +154,6 @@ static int load_dir(const char *dir, const brig_policy_entry *cache, brig_policy
                 e->next = *list;
                 *list = e;
         }
-        closedir(d);
         return 0;
 }
 

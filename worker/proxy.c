@@ -30,6 +30,7 @@
  * side only when the other has taken what came before: TCP flow control is the backpressure, and a
  * connection holds at most a pipe's worth (256 KiB) per direction in the kernel. */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +51,7 @@
 #include <uv.h>
 
 #include "common/cleanup.h"
+#include "common/handles.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "sandbox/netpolicy.h"
@@ -61,8 +63,6 @@
 #include "worker/worker.h"
 
 #define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 
 #define MAX_ADDRS 8
 #define MAX_USAGE 256 /* per-call byte counters kept per environment */
@@ -107,7 +107,11 @@ typedef struct pconn {
         uv_timer_t timer;
         uv_getaddrinfo_t gai;
         uv_connect_t connect;
-        int open_handles, pending; /* handles not yet closed; requests not yet called back */
+        /* Freed when both are done: its handles (the client's and upstream's tcp, the timer) closed, and its
+         * requests (getaddrinfo, connect, a reply's write) called back. Requests are counted apart: they
+         * end in their own callbacks, not in a close callback. */
+        brig_handles handles;
+        int pending;
         pconn_state state;
         bool client_open, upstream_open, over_limit, audited, allowed, tunnel, resolving;
         brig_proxy_relay *relay; /* SPLICE */
@@ -380,22 +384,20 @@ static void audit(pconn *c, bool allowed) {
  * called back. */
 
 static void maybe_free(pconn *c) {
-        if (c->open_handles > 0 || c->pending > 0)
+        if (!brig_handles_none(&c->handles) || c->pending > 0)
                 return;
         free(c);
 }
 
-static void timer_closed_cb(uv_handle_t *h) {
-        pconn *c = h->data;
-        c->open_handles--;
-        maybe_free(c);
+static void handles_all_closed(void *owner) {
+        maybe_free(owner);
 }
+
+BRIG_HANDLES_CLOSED_CB(timer_closed_cb, pconn, handles)
 
 static void side_closed_cb(uv_handle_t *h) {
         side *s = h->data;
-        pconn *c = s->c;
-        c->open_handles--;
-        maybe_free(c);
+        brig_handles_closed(&s->c->handles);
 }
 
 static void conn_close(pconn *c) {
@@ -644,16 +646,18 @@ static void start_relay(pconn *c) {
 
 static void try_connect(pconn *c);
 
-/* A failed attempt's handle is closed before the next attempt may initialise it again. */
+/* A failed attempt's handle is closed before the next attempt may initialise (and count) it again. While
+ * still connecting, the client's handle and the timer are open, so this close is not the last and c lives
+ * on; otherwise it may be, and frees c. */
 static void upstream_retry_cb(uv_handle_t *h) {
         side *s = h->data;
         pconn *c = s->c;
+        bool retry = c->state == PCONN_CONNECTING;
 
-        c->open_handles--;
-        if (c->state == PCONN_CONNECTING)
+        assert(!retry || c->handles.open > 1);
+        brig_handles_closed(&c->handles);
+        if (retry)
                 try_connect(c);
-        else
-                maybe_free(c);
 }
 
 static void upstream_failed(pconn *c, int r) {
@@ -704,7 +708,7 @@ static void try_connect(pconn *c) {
         }
         c->upstream.tcp.data = &c->upstream;
         c->upstream_open = true;
-        c->open_handles++;
+        brig_handles_add(&c->handles, 1);
         (void) uv_tcp_nodelay(&c->upstream.tcp, 1);
         c->state = PCONN_CONNECTING;
         c->connect.data = c;
@@ -990,7 +994,8 @@ static void accept_cb(uv_stream_t *server, int status) {
         c->client.tcp.data = &c->client;
         c->upstream.tcp.data = &c->upstream;
         c->timer.data = c;
-        c->open_handles = 2;
+        brig_handles_init(&c->handles, handles_all_closed, c);
+        brig_handles_add(&c->handles, 2);
         c->client_open = true;
         c->started_ms = uv_now(env->w->loop);
         (void) uv_timer_init(env->w->loop, &c->timer);

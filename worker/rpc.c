@@ -68,6 +68,8 @@ int brig_rpc_parse(const char *line, size_t len, brig_rpc_msg *msg, int *ret_cod
         r = brig_json_parse(line, len, &msg->root, err);
         if (r == -EILSEQ || r == -EOPNOTSUPP)
                 return refuse_content(line, len, msg, r, ret_code);
+        if (r == -ENOMEM) /* the line may be fine: not a parse error */
+                *ret_code = BRIG_RPC_INTERNAL_ERROR;
         if (r < 0)
                 return r;
         *ret_code = BRIG_RPC_INVALID_REQUEST;
@@ -130,16 +132,16 @@ cJSON *brig_rpc_result(const cJSON *id, cJSON *result) {
 
 cJSON *brig_rpc_error(const cJSON *id, int code, const char *message, cJSON *data) {
         cJSON *o = envelope(id), *e = cJSON_CreateObject();
-        bool ok = o && e && cJSON_AddNumberToObject(e, "code", code) &&
-                  cJSON_AddStringToObject(e, "message", message) &&
-                  (!data || cJSON_AddItemToObject(e, "data", data)) && cJSON_AddItemToObject(o, "error", e);
-        if (!ok) {
-                if (!o || !cJSON_GetObjectItem(o, "error"))
-                        cJSON_Delete(e);
-                cJSON_Delete(o);
-                return NULL;
-        }
-        return o;
+
+        /* brig_json_add() consumes what it is given, also when it fails; what is left is freed below. */
+        if (o && e && cJSON_AddNumberToObject(e, "code", code) &&
+            cJSON_AddStringToObject(e, "message", message) &&
+            (!data || brig_json_add(e, "data", TAKE_PTR(data))) && brig_json_add(o, "error", TAKE_PTR(e)))
+                return o;
+        cJSON_Delete(data);
+        cJSON_Delete(e);
+        cJSON_Delete(o);
+        return NULL;
 }
 
 cJSON *brig_rpc_notification(const char *method, cJSON *params) {

@@ -37,13 +37,14 @@ typedef struct brig_rpc_msg {
 } brig_rpc_msg;
 
 /* Parses one line. On failure returns a negative errno and sets *ret_code to the JSON-RPC error code to
- * answer with (-32700 or -32600), msg->id to the id when one could be recovered (else NULL: the caller
- * answers with id null), and err to the message. The caller frees msg->root with
+ * answer with (-32700 or -32600; -32603 when out of memory), msg->id to the id when one could be recovered
+ * (else NULL: the caller answers with id null), and err to the message. The caller frees msg->root with
  * brig_rpc_msg_done(), also after a failure. */
 int brig_rpc_parse(const char *line, size_t len, brig_rpc_msg *msg, int *ret_code, brig_error *err);
 void brig_rpc_msg_done(brig_rpc_msg *msg);
 
-/* New response objects; id may be NULL (serialised as null). result is consumed. NULL on ENOMEM. */
+/* New response objects; id may be NULL (serialised as null). result and data (which may be NULL) are
+ * consumed, also when these fail. NULL on ENOMEM. */
 cJSON *brig_rpc_result(const cJSON *id, cJSON *result);
 cJSON *brig_rpc_error(const cJSON *id, int code, const char *message, cJSON *data);
 /* params is required (NULL, as from a failed allocation, returns NULL). */

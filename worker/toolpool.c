@@ -20,6 +20,9 @@
 #include "worker/worker.h"
 #include "worker/toolpool.h"
 
+/* How long after a walk of the workspace the soft quota may count file calls' own accounts instead. */
+#define ACCOUNT_MS 1000
+
 typedef struct wsjob {
         struct wsjob *next;
         uv_work_t req;
@@ -33,8 +36,9 @@ typedef struct wsjob {
         brig_toolpool_history_fn history_fn; /* a worker's own history work (brig_toolpool_run_history) */
         void *history_userdata;
         bool measure; /* measure the workspace afterwards (a quota applies) */
-        bool measured;
-        uint64_t ws_bytes;
+        bool account; /* ...by the call's own account of its change, from base_bytes, if it has one */
+        bool measured, walked;
+        uint64_t base_bytes, ws_bytes;
         brig_toolpool_done_cb cb;
         void *userdata;
 
@@ -63,8 +67,9 @@ void brig_toolpool_free(brig_env *env) {
 static int become(uid_t uid, gid_t gid) {
         (void) setfsgid(gid);
         (void) setfsuid(uid);
-        /* Both calls return the previous value: a second call tells whether the first took. */
-        if ((uid_t) setfsuid(uid) != uid || (gid_t) setfsgid(gid) != gid)
+        /* Both calls return the previous value, and an invalid id (-1) changes nothing: the query tells
+         * whether the first call took, without the kernel preparing new credentials again. */
+        if ((uid_t) setfsuid((uid_t) -1) != uid || (gid_t) setfsgid((gid_t) -1) != gid)
                 return -EPERM;
         return 0;
 }
@@ -99,7 +104,7 @@ static int open_history(wsjob *j, brig_error *err) {
 
 /* The workspace's usage, as the environment's uid sees it (its own files; what it cannot read it could not
  * have written either). */
-static void measure(wsjob *j) {
+static void walk(wsjob *j) {
         _cleanup_close_ int root = -1;
         brig_error err = BRIG_ERROR_INIT;
         brig_wsusage u;
@@ -114,10 +119,27 @@ static void measure(wsjob *j) {
         /* Out of fds or memory for now, the last measurement stands: the next one decides. */
         if (ok || (r != -EMFILE && r != -ENFILE && r != -ENOMEM)) {
                 j->ws_bytes = ok ? u.bytes : UINT64_MAX;
-                j->measured = true;
+                j->measured = j->walked = true;
         }
         if (j->switch_ids && become(0, 0) < 0)
                 abort();
+}
+
+/* A write_file or edit_file that knows what it added needs no walk of a workspace nothing else wrote to. */
+static void measure(wsjob *j) {
+        const brig_files_report *rep = &j->res.report;
+
+        if (!j->account || j->res.error.code || !rep->usage_known) {
+                walk(j);
+                return;
+        }
+        if (rep->usage_delta < 0)
+                j->ws_bytes = (uint64_t) -rep->usage_delta > j->base_bytes
+                                      ? 0
+                                      : j->base_bytes - (uint64_t) -rep->usage_delta;
+        else
+                j->ws_bytes = j->base_bytes + (uint64_t) rep->usage_delta;
+        j->measured = true;
 }
 
 static void work_cb(uv_work_t *req) {
@@ -193,6 +215,8 @@ static void after_cb(uv_work_t *req, int status) {
                 env->limits.ws_bytes = j->ws_bytes;
                 env->limits.ws_measured = true;
         }
+        if (j->walked)
+                env->limits.ws_walked_at = uv_now(env->w->loop);
         env->ws_queue = j->next;
         if (j->snapshot_only && j->snapshot_after)
                 audit_snapshot(j);
@@ -203,6 +227,16 @@ static void after_cb(uv_work_t *req, int status) {
                 start_next(env);
         else
                 brig__env_release(env);
+}
+
+/* Whether a file call's own account of its change may stand for a walk of the workspace: nothing else can
+ * have written since the last measurement (no exec or repl call and no background process runs; file calls
+ * run one at a time), and the last walk is recent, which bounds what the accounts miss (directories that
+ * grew, a process that outlived its command). */
+static bool may_account(const brig_env *env) {
+        return env->limits.ws_measured && env->limits.ws_bytes != UINT64_MAX &&
+               env->processes.running == 0 && env->calls_in_flight == 0 &&
+               uv_now(env->w->loop) - env->limits.ws_walked_at < ACCOUNT_MS;
 }
 
 /* The first job runs once the environment is ready on disk (its directory, metadata and workspace quota:
@@ -216,6 +250,9 @@ static void prepared_cb(brig_env *env, const brig_error *err, void *userdata) {
                 after_cb(&j->req, 0);
                 return;
         }
+        /* Read here, not when queued: the jobs before this one have measured by now. */
+        j->account = j->measure && !j->snapshot_only && may_account(env);
+        j->base_bytes = env->limits.ws_bytes;
         int r = uv_queue_work(env->w->loop, &j->req, work_cb, after_cb);
         if (r < 0) {
                 (void) brig_error_set(&j->res.error, r, BRIG_KIND_INTERNAL, "queue workspace call: %s",

@@ -218,6 +218,54 @@ static void test_env__owner_check_refuses_other_users(void **state) {
         assert_true(found);
 }
 
+/* Open descriptors of a host process (-1 when unreadable). */
+static int count_fds(pid_t pid) {
+        char path[64];
+        int n = 0;
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        DIR *dir = opendir(path);
+        if (!dir)
+                return -1;
+        for (struct dirent *de; (de = readdir(dir));)
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(dir);
+        return n;
+}
+
+/* An idle environment costs as few descriptors as can be (issue 17, up to 10,000 of them): its init keeps
+ * only the control socket, and the helper that waits for the init none. */
+static void test_env__idle_holder_keeps_only_its_control_socket(void **state) {
+        (void) state;
+        int fd = attach("fds-1", NULL, NULL);
+        assert_string_equal(sh(fd, "echo ok"), "ok\n");
+        int admin = attach(NULL, NULL, NULL);
+        cJSON *m = rpc(admin, "brig/environment.info", "{\"id\":\"fds-1\"}");
+        const cJSON *pid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "init_pid");
+        assert_true(cJSON_IsNumber(pid));
+        pid_t init = (pid_t) pid->valueint, helper = 0;
+        cJSON_Delete(m);
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) init);
+        FILE *f = fopen(path, "re");
+        assert_non_null(f);
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *end = strrchr(buf, ')');
+        assert_non_null(end);
+        assert_int_equal(sscanf(end + 1, " %*c %d", &helper), 1);
+        /* The spawner closes a call's descriptors just after it started the call, so possibly after the
+         * call ended: wait for that, not for any time. */
+        int n = -1;
+        for (int i = 0; i < 500 && (n = count_fds(init)) > 1; i++)
+                usleep(10000);
+        assert_int_equal(n, 1);
+        assert_int_equal(count_fds(helper), 0);
+        close(admin);
+        close(fd);
+}
+
 /* "sleep N.PID": a command line no other test run on the host (another mode of this test, say) shares, so
  * that counting processes by it counts only ours. */
 static const char *sleeper(int n) {
@@ -1029,6 +1077,7 @@ int main(void) {
                 cmocka_unit_test(test_env__reconnect_finds_everything),
                 cmocka_unit_test(test_env__environments_are_isolated),
                 cmocka_unit_test(test_env__owner_check_refuses_other_users),
+                cmocka_unit_test(test_env__idle_holder_keeps_only_its_control_socket),
                 cmocka_unit_test(test_env__management_lists_describes_and_destroys),
                 cmocka_unit_test(test_env__policy_is_chosen_by_name_only),
                 cmocka_unit_test(test_env__unnamed_environment_goes_with_its_connection),

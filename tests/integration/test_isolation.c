@@ -91,6 +91,24 @@ static void test_isolation__own_pid_namespace(void **state) {
         assert_true(visible <= 6);
 }
 
+/* The jail's cgroup namespace is rooted at its own cgroup, in every hierarchy: it sees no host cgroup path.
+ * brig-jail moves the init into the environment's cgroups after cloning it, and the init must take its
+ * cgroup namespace only after that move (sandbox/jail.c); taken before, the environment's path below the
+ * worker's shows here. */
+static void test_isolation__own_cgroup_namespace(void **state) {
+        (void) state;
+        const char *s = jail("cat /proc/self/cgroup");
+        assert_true(*s);
+        for (const char *line = s; *line;) {
+                const char *end = strchr(line, '\n');
+                size_t len = end ? (size_t) (end - line) : strlen(line);
+                if (len < 2 || line[len - 2] != ':' || line[len - 1] != '/')
+                        fprintf(stderr, "# cgroup line: %.*s\n", (int) len, line);
+                assert_true(len >= 2 && line[len - 2] == ':' && line[len - 1] == '/');
+                line += len + (end ? 1 : 0);
+        }
+}
+
 static void test_isolation__runs_as_unprivileged_jail_user(void **state) {
         (void) state;
         assert_string_equal(jail("id -u; id -g; hostname"), "1000\n1000\nbrig\n");
@@ -178,6 +196,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_isolation__no_capabilities_and_no_new_privs),
                 cmocka_unit_test(test_isolation__own_pid_namespace),
+                cmocka_unit_test(test_isolation__own_cgroup_namespace),
                 cmocka_unit_test(test_isolation__runs_as_unprivileged_jail_user),
                 cmocka_unit_test(test_isolation__host_secrets_are_unreachable),
                 cmocka_unit_test(test_isolation__system_is_read_only),

@@ -4,7 +4,9 @@
  * policy. Allowed names go through (plain HTTP and CONNECT), others get 403 with the reason, audited and
  * streamed to their call; a name resolving to a private address is refused; the jail has no route and no
  * DNS of its own; the connection and byte limits hold. Nothing leaves loopback, no real DNS is asked. */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -13,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -45,6 +48,7 @@ static struct {
         char dir[64];
         pid_t server;
         int http_port, tls_port;
+        int closed_port; /* allowed, and nothing listens on it */
         brigd d;
         bool started;
         const char *skip;
@@ -123,6 +127,15 @@ static int group_setup(void **state) {
                 usleep(20 * 1000);
         }
         assert_true(g.http_port > 0 && g.tls_port > 0);
+        /* A port that was just free: bound, named, closed. */
+        int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t sin_len = sizeof(sin);
+        assert_true(s >= 0);
+        assert_int_equal(bind(s, (struct sockaddr *) &sin, sizeof(sin)), 0);
+        assert_int_equal(getsockname(s, (struct sockaddr *) &sin, &sin_len), 0);
+        g.closed_port = ntohs(sin.sin_port);
+        close(s);
 
         /* The default policy's filesystem, with the proxy. */
         snprintf(policy, sizeof(policy),
@@ -133,9 +146,9 @@ static int group_setup(void **state) {
                  "\"optional\":true}],\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"64M\",\"mode\":\"1777\"}]},"
                  "\"env\":{\"PATH\":\"/usr/bin:/bin\",\"HOME\":\"/workspace\"},"
                  "\"network\":{\"mode\":\"proxy\",\"allow\":[\"allowed.test\",\"*.wild.test\","
-                 "\"private.test\"],\"deny\":[\"blocked.wild.test\"],\"ports\":[%d,%d],"
+                 "\"private.test\"],\"deny\":[\"blocked.wild.test\"],\"ports\":[%d,%d,%d],"
                  "\"allow_private\":[\"127.0.0.1/32\"],\"max_connections\":4,\"max_bytes\":\"1M\"}}",
-                 g.http_port, g.tls_port);
+                 g.http_port, g.tls_port, g.closed_port);
         snprintf(path, sizeof(path), "%s/proxytest.json", g.dir);
         write_file(path, policy, strlen(policy));
         if (brigd_start_args(&g.d, path, brigd_args, &g.skip) < 0)
@@ -262,6 +275,32 @@ static void test_proxy__allowed_name_over_http(void **state) {
         assert_true(ev_num(ev, "bytes_up") > 0);
         assert_true(ev_num(ev, "duration_ms") >= 0);
         cJSON_Delete(evs);
+        close(fd);
+}
+
+/* An allowed upstream that refuses the connection: the attempt's handle is closed (and the next address
+ * tried, of which there is none here), and the client gets 502 with the reason; the connection is audited
+ * with its error and the proxy goes on serving. */
+static void test_proxy__refused_upstream_gets_502(void **state) {
+        (void) state;
+        int fd = connect_env();
+
+        cJSON *r = sh(fd, 1, "curl -sS -o /dev/null -w '%%{http_code}' http://allowed.test:%d/x",
+                      g.closed_port);
+        assert_string_equal(sc_str(r, "stdout"), "502");
+        cJSON_Delete(r);
+        cJSON *evs = net_events("allowed.test");
+        bool seen = false;
+        for (int i = 0; i < cJSON_GetArraySize(evs); i++) {
+                const cJSON *ev = cJSON_GetArrayItem(evs, i);
+                seen = seen ||
+                       (ev_num(ev, "port") == g.closed_port && strstr(ev_str(ev, "error"), "connect"));
+        }
+        assert_true(seen);
+        cJSON_Delete(evs);
+        r = sh(fd, 2, "curl -sS http://allowed.test:%d/hello.txt", g.http_port);
+        assert_string_equal(sc_str(r, "stdout"), "hello-brig\n");
+        cJSON_Delete(r);
         close(fd);
 }
 
@@ -510,6 +549,7 @@ int main(void) {
                 cmocka_unit_test(test_proxy__allowed_wildcard_over_tls_with_python),
                 cmocka_unit_test(test_proxy__denied_name_gets_403_audit_and_notification),
                 cmocka_unit_test(test_proxy__private_address_after_resolution_is_refused),
+                cmocka_unit_test(test_proxy__refused_upstream_gets_502),
                 cmocka_unit_test(test_proxy__no_route_and_no_dns_without_the_proxy),
                 cmocka_unit_test(test_proxy__connection_limit_per_environment),
                 cmocka_unit_test(test_proxy__byte_limit_cuts_the_connection),

@@ -260,6 +260,57 @@ static void test_quota__auto_falls_back_to_soft_with_reason(void **state) {
         qt_stop(&t);
 }
 
+/* write_file of size bytes ('x' each) to path; returns the response (caller frees). */
+static cJSON *write_bytes(qt *t, const char *path, size_t size) {
+        char *content = malloc(size + 1), *args = NULL;
+        cJSON *r;
+
+        assert_non_null(content);
+        memset(content, 'x', size);
+        content[size] = 0;
+        assert_true(asprintf(&args, "{\"path\":\"%s\",\"content\":\"%s\"}", path, content) > 0);
+        r = client_tool_call(t->fd, t->id++, "write_file", args, NULL, NULL);
+        assert_non_null(r);
+        free(args);
+        free(content);
+        return r;
+}
+
+/* A soft quota counts what write_file adds and what a replaced file gave back (accounted from the file
+ * tool's own figures between walks of the workspace, or walked: either way the same answers). */
+static void test_quota__soft_counts_write_file_growth_and_shrinking(void **state) {
+        (void) state;
+        qt t = {.fd = -1};
+        static const struct {
+                const char *path;
+                size_t size;
+                bool refused;
+        } steps[] = {
+                {"w1", 3 << 20, false}, {"w2", 3 << 20, false}, /* 6 MiB */
+                {"w1", 1, false},                               /* 3 MiB and a block */
+                {"w3", 3 << 20, false},                         /* 6 MiB: under the quota */
+                {"w4", 3 << 20, false},                         /* 9 MiB: crosses it, and completes */
+                {"w5", 1, true},                                /* over: refused */
+        };
+
+        qt_start(&t, "{\"size\": \"8M\", \"enforce\": \"soft\"}");
+        /* An exec first: the workspace is walked after it. */
+        cJSON *r = run(&t, "true");
+        cJSON_Delete(r);
+        for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+                r = write_bytes(&t, steps[i].path, steps[i].size);
+                if (steps[i].refused) {
+                        cJSON *e = cJSON_GetObjectItem(r, "error");
+                        assert_non_null(e);
+                        assert_non_null(
+                                strstr(cJSON_GetObjectItem(e, "message")->valuestring, "over the quota"));
+                } else if (result_is_error(r) || cJSON_GetObjectItem(r, "error"))
+                        fail_msg("step %zu (%s): %s", i, steps[i].path, cJSON_PrintUnformatted(r));
+                cJSON_Delete(r);
+        }
+        qt_stop(&t);
+}
+
 /* The shipped policies bound the workspace (parsed as brigd parses them). */
 static void test_quota__shipped_policies_have_quotas(void **state) {
         (void) state;
@@ -284,6 +335,7 @@ int main(void) {
                 cmocka_unit_test(test_quota__hard_enospc_survives_restart_and_goes_with_destroy),
                 cmocka_unit_test(test_quota__hard_required_fails_closed_without_root),
                 cmocka_unit_test(test_quota__auto_falls_back_to_soft_with_reason),
+                cmocka_unit_test(test_quota__soft_counts_write_file_growth_and_shrinking),
                 cmocka_unit_test(test_quota__shipped_policies_have_quotas),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -223,6 +223,50 @@ static void test_seccomp_profile__docker_default_loads_without_errors(void **sta
         free(path);
 }
 
+/* A file that cannot be used returns its own code, and err holds the same code with a message at prefix. */
+static void test_seccomp_profile__load_errors_agree_with_err(void **state) {
+        (void) state;
+        char dir[] = "/tmp/brig-profile-XXXXXX", path[128];
+        static const char junk[] = "{\"defaultAction\": \"SCMP_ACT_ALLOW\"} x";
+        brig_error err = BRIG_ERROR_INIT;
+        brig_seccomp_profile *p = NULL;
+        FILE *f;
+
+        assert_non_null(mkdtemp(dir));
+        (void) snprintf(path, sizeof(path), "%s/missing.json", dir);
+        assert_int_equal(brig_seccomp_profile_load(path, "seccomp.profile", NULL, &p, NULL, &err), -ENOENT);
+        assert_int_equal(err.code, -ENOENT);
+        assert_int_equal(err.kind, BRIG_KIND_NOT_FOUND);
+        assert_non_null(strstr(err.msg, "seccomp.profile: cannot open"));
+
+        err = (brig_error) BRIG_ERROR_INIT;
+        assert_int_equal(brig_seccomp_profile_load(dir, "seccomp.profile", NULL, &p, NULL, &err), -EINVAL);
+        assert_int_equal(err.code, -EINVAL);
+        assert_non_null(strstr(err.msg, "is not a regular file"));
+
+        (void) snprintf(path, sizeof(path), "%s/big.json", dir);
+        assert_non_null(f = fopen(path, "we"));
+        assert_int_equal(ftruncate(fileno(f), BRIG_SECCOMP_PROFILE_MAX_BYTES + 1), 0);
+        assert_int_equal(fclose(f), 0);
+        err = (brig_error) BRIG_ERROR_INIT;
+        assert_int_equal(brig_seccomp_profile_load(path, "seccomp.profile", NULL, &p, NULL, &err), -EFBIG);
+        assert_int_equal(err.code, -EFBIG);
+        assert_int_equal(err.kind, BRIG_KIND_LIMIT);
+        assert_int_equal(unlink(path), 0);
+
+        (void) snprintf(path, sizeof(path), "%s/junk.json", dir);
+        assert_non_null(f = fopen(path, "we"));
+        assert_true(fputs(junk, f) >= 0);
+        assert_int_equal(fclose(f), 0);
+        err = (brig_error) BRIG_ERROR_INIT;
+        assert_int_equal(brig_seccomp_profile_load(path, "seccomp.profile", NULL, &p, NULL, &err), -EINVAL);
+        assert_int_equal(err.code, -EINVAL);
+        assert_non_null(strstr(err.msg, "invalid JSON at line 1"));
+        assert_null(p);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+}
+
 /* ---- the floor wins, loaded for real ---- */
 
 #define CHECK(cond)                                                                                         \
@@ -398,6 +442,7 @@ int main(void) {
                 cmocka_unit_test(test_seccomp_profile__includes_and_excludes_follow_this_machine),
                 cmocka_unit_test(test_seccomp_profile__parses_actions_args_and_legacy_name),
                 cmocka_unit_test(test_seccomp_profile__docker_default_loads_without_errors),
+                cmocka_unit_test(test_seccomp_profile__load_errors_agree_with_err),
                 cmocka_unit_test(test_seccomp_profile__floor_wins_over_profile_allow),
                 cmocka_unit_test(test_seccomp_profile__profile_actions_apply),
                 cmocka_unit_test(test_seccomp_profile__policy_resolves_relative_paths_and_keeps_warnings),
