@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* `brig env`: list, inspect and remove the environments of a running brigd. */
+/* `brig env`: list, inspect, remove and fork the environments of a running brigd. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,16 +9,32 @@
 #include "common/paths.h"
 #include "common/json.h"
 
+#define FORK_HELP                                                                                           \
+        "`fork` makes a new environment NEW, owned by you, whose workspace and history are ID's at\n"       \
+        "SNAPSHOT (an id, at least 4 hex digits, HEAD or HEAD~N; default: a snapshot of ID taken now, "     \
+        "after\n"                                                                                           \
+        "the file calls already queued there). ID is untouched but for that snapshot; its background\n"     \
+        "processes are not copied. NEW runs ID's policy, or --policy NAME (any you could attach with).\n"   \
+        "It fails, and nothing of NEW is left, when ID or SNAPSHOT does not exist, NEW exists or is not "   \
+        "a\n"                                                                                               \
+        "valid id (1-64 of A-Z a-z 0-9 . _ -), ID is removed meanwhile, the environment count or the\n"     \
+        "workspace quota of the policy would be exceeded.\n"
+
+static void fork_help(void) {
+        printf("Usage: brig [--socket PATH] env fork ID [--at SNAPSHOT] [--policy NAME] NEW\n\n" FORK_HELP);
+}
+
 static void env_help(void) {
         printf("Usage: brig [--socket PATH] env list\n"
                "       brig [--socket PATH] env info ID\n"
                "       brig [--socket PATH] env rm ID\n"
+               "       brig [--socket PATH] env fork ID [--at SNAPSHOT] [--policy NAME] NEW\n"
                "\n"
                "Environments are named, persistent jails: their workspace, /tmp, background processes and\n"
                "namespaces outlive calls and connections. `list` shows yours (root sees all), `info` one "
                "in\n"
                "detail (JSON), `rm` stops it, killing its processes, and deletes its workspace.\n"
-               "\n" BRIG_SOCKET_LOOKUP_HELP);
+               "\n" FORK_HELP "\n" BRIG_SOCKET_LOOKUP_HELP);
 }
 
 static const char *socket_path(void) {
@@ -70,6 +86,46 @@ static int env_one(const char *method, const char *id) {
         return 0;
 }
 
+static int env_fork(int argc, char **argv) {
+        const char *at = NULL, *policy = NULL, *pos[2];
+        int n = 0;
+
+        for (int i = 2; i < argc; i++) {
+                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                        fork_help();
+                        return 0;
+                }
+                if ((strcmp(argv[i], "--at") == 0 || strcmp(argv[i], "--policy") == 0) && i + 1 < argc) {
+                        *(argv[i][2] == 'a' ? &at : &policy) = argv[i + 1];
+                        i++;
+                } else if (argv[i][0] != '-' && n < 2)
+                        pos[n++] = argv[i];
+                else
+                        n = 3;
+        }
+        if (n != 2) {
+                fprintf(stderr, "brig env fork: expected ID [--at SNAPSHOT] [--policy NAME] NEW\n"
+                                "Try 'brig env fork --help'.\n");
+                return 2;
+        }
+        cJSON *params = cJSON_CreateObject();
+        if (!params || !cJSON_AddStringToObject(params, "from", pos[0]) ||
+            !cJSON_AddStringToObject(params, "as", pos[1]) ||
+            (at && !cJSON_AddStringToObject(params, "snapshot", at)) ||
+            (policy && !cJSON_AddStringToObject(params, "policy", policy))) {
+                cJSON_Delete(params);
+                fprintf(stderr, "brig: out of memory\n");
+                return 1;
+        }
+        cJSON *res = brig_cli_request(socket_path(), "brig/environment.fork", params);
+        if (!res)
+                return 1;
+        const cJSON *snap = brig_json_member(res, "snapshot");
+        printf("forked %s into %s at %s\n", pos[0], pos[1], cJSON_IsString(snap) ? snap->valuestring : "?");
+        cJSON_Delete(res);
+        return 0;
+}
+
 int brig_cli_env(int argc, char **argv) {
         if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
                 env_help();
@@ -81,6 +137,8 @@ int brig_cli_env(int argc, char **argv) {
                 return env_one("brig/environment.info", argv[2]);
         if ((strcmp(argv[1], "rm") == 0 || strcmp(argv[1], "remove") == 0) && argc == 3)
                 return env_one("brig/environment.destroy", argv[2]);
-        fprintf(stderr, "brig env: expected list, info ID or rm ID\nTry 'brig env --help'.\n");
+        if (strcmp(argv[1], "fork") == 0)
+                return env_fork(argc, argv);
+        fprintf(stderr, "brig env: expected list, info ID, rm ID or fork ID NEW\nTry 'brig env --help'.\n");
         return 2;
 }

@@ -16,6 +16,8 @@ ALLOWED_SKIPS = {
     "test_env-setpriv": (4, "brigd as nobody: cannot act as two other users, has no delegated cgroups, "
                             "and per-environment host ids (two cases) need brigd as real root"),
     "test_env-userns": (4, "root only in its user namespace: the same four as test_env-setpriv"),
+                                 "root: peer credentials are seen through brigd's user namespace otherwise"),
+    "test_env_fork-userns": (1, "the same as test_env_fork-setpriv"),
     "test_worker-setpriv": (4, "`brig run` (one-shot jail, host binds) is covered by the default mode; the "
                                "socket's --socket-mode/--socket-group (a root brigd giving its socket a group, "
                                "clients as two other users) need brigd as root"),

@@ -196,6 +196,24 @@ static bool is_hex(char c) {
         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* 1 when c is HEAD or one of its ancestors (every snapshot of a history is: it is one line, restores add
+ * to it), 0 when not. */
+static int reachable(brig_history *h, const git_commit *c, brig_error *err) {
+        _cleanup_(git_commit_freep) git_commit *head = NULL;
+        int r;
+
+        if ((r = brig__history_head(h, &head, err)) < 0)
+                return r;
+        if (!head)
+                return 0;
+        if (git_oid_equal(git_commit_id(head), git_commit_id(c)))
+                return 1;
+        r = git_graph_descendant_of(h->repo, git_commit_id(head), git_commit_id(c));
+        if (r < 0)
+                return brig__history_git_error(h, r, err, "history");
+        return r;
+}
+
 int brig__history_resolve(brig_history *h, const char *spec, const char *field, git_commit **ret,
                           brig_error *err) {
         _cleanup_(git_commit_freep) git_commit *c = NULL;
@@ -221,6 +239,14 @@ int brig__history_resolve(brig_history *h, const char *spec, const char *field, 
                                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                                       "%s: \"%.*s\" is ambiguous, give more digits", field,
                                                       (int) n, spec);
+                        return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "%s: no snapshot \"%.*s\"",
+                                              field, (int) n, spec);
+                }
+                /* Only a snapshot of this history: a fork shares the objects of its source's later
+                 * snapshots too (tools/history_fork.c), which must not be named from it. */
+                if ((r = reachable(h, c, err)) <= 0) {
+                        if (r < 0)
+                                return r;
                         return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "%s: no snapshot \"%.*s\"",
                                               field, (int) n, spec);
                 }
@@ -277,8 +303,6 @@ void brig_history_free(brig_history *h) {
         free(h->author);
         free(h);
 }
-
-DEFINE_TRIVIAL_CLEANUP_FUNC(brig_history *, brig_history_free);
 
 /* Replaces path's content with data unless it is already exactly that (temp file + rename). */
 static int write_if_changed(const char *path, const char *data) {

@@ -102,6 +102,23 @@ int brig_history_diff(brig_history *h, const char *from, const char *to, const c
 int brig_history_restore(brig_history *h, const char *snapshot, const char *path, const char *call_id,
                          cJSON **ret_result, brig_error *err);
 
+/* Resolves a snapshot spec (as brig_history_diff() takes them; `field` names it in errors) to its full id
+ * (40 hex digits and a NUL). Errors as brig_history_diff(). */
+int brig_history_resolve_id(brig_history *h, const char *spec, const char *field, char ret_id[41],
+                            brig_error *err);
+
+/* Makes a fork of a history at snapshot `commit` (40 hex digits, from brig_history_resolve_id()): a new git
+ * directory `git_dir` (must not exist) sharing the objects of `src_git_dir` (hard links, copies where a link
+ * is impossible: objects are immutable, so the source may be destroyed later), its branch at `commit`, and
+ * the snapshot's files checked out into `workspace` (an existing, empty directory whose owner the files get,
+ * as in brig_history_open()). `final_workspace` is recorded as core.worktree: the workspace's name once the
+ * caller has moved the fork into place. The history then lists the same snapshots up to `commit`. Leaves
+ * what it made on failure (the caller removes the directory it builds in). Errors: -ENOENT/NOT_FOUND (no
+ * such snapshot), -EIO/IO. Blocking; any thread but the loop's. */
+int brig_history_fork(const char *src_git_dir, const char *commit, const char *git_dir,
+                      const char *workspace, const char *final_workspace, const brig_history_options *opts,
+                      brig_error *err);
+
 /* The MCP face of the module: the tools "snapshot", "history", "diff" and "restore". */
 
 /* True for the four tool names above. */

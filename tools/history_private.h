@@ -54,6 +54,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(git_diff *, git_diff_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(git_revwalk *, git_revwalk_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(git_signature *, git_signature_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(git_config *, git_config_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_history *, brig_history_free);
 
 /* The thread's filesystem uid/gid while a call runs as the workspace's owner. */
 typedef struct brig__history_ids {

@@ -39,6 +39,8 @@ const brig_audit_type_info brig_audit_types[_BRIG_AUDIT_TYPE_MAX] = {
                                                                           "owner_uid", "init_pid", "error")},
         [BRIG_AUDIT_ENVIRONMENT_DESTROY] = {"environment_destroy",
                                             FIELDS("connection", "environment", "by_uid")},
+        [BRIG_AUDIT_ENVIRONMENT_FORK] = {"environment_fork", FIELDS("connection", "environment", "from",
+                                                                    "snapshot", "policy", "by_uid")},
         [BRIG_AUDIT_POLICY_RELOAD] = {"policy_reload",
                                       FIELDS("changed", "added", "removed", "ok", "error", "default")},
         [BRIG_AUDIT_SYSCALL_DENIED] = {"syscall_denied", FIELDS("syscall", "arch", "nr", "args", "pid",
@@ -192,6 +194,23 @@ cJSON *brig_audit_environment_destroy(uint64_t connection, const char *environme
         return finish(ev, ev && ADD_NUMBER(ev, "connection", connection) &&
                                   ADD_STRING(ev, "environment", environment) &&
                                   ADD_NUMBER(ev, "by_uid", by_uid));
+}
+
+cJSON *brig_audit_environment_fork(uint64_t connection, const char *environment, const char *from,
+                                   const char *snapshot, const char *policy, unsigned by_uid) {
+        cJSON *ev = event(BRIG_AUDIT_ENVIRONMENT_FORK);
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) connection);
+                cJSON_AddStringToObject(ev, "environment", environment);
+                cJSON_AddStringToObject(ev, "from", from);
+                if (snapshot)
+                        cJSON_AddStringToObject(ev, "snapshot", snapshot);
+                else
+                        cJSON_AddNullToObject(ev, "snapshot");
+                cJSON_AddStringToObject(ev, "policy", policy);
+                cJSON_AddNumberToObject(ev, "by_uid", by_uid);
+        }
+        return ev;
 }
 
 cJSON *brig_audit_policy_reload(void) {

@@ -239,6 +239,9 @@ int brig_env_attach(brig_worker *w, const char *id, const char *policy_key, cons
         if (id && (env = brig_env_find(w, id))) {
                 if (env->disk.quarantined)
                         return brig__env_quarantined_error(env, err);
+                if (env->disk.forking)
+                        return brig_error_set(err, -EBUSY, BRIG_KIND_LIMIT,
+                                              "environment \"%s\" is being created by a fork", id);
                 if (peer->uid != env->owner && peer->uid != 0)
                         return brig_error_set(err, -EACCES, BRIG_KIND_DENIED,
                                               "environment \"%s\" belongs to another user", id);

@@ -22,6 +22,7 @@
 #include "tools/repl.h"
 #include "tools/result_text.h"
 #include "worker/audit_events.h"
+#include "worker/env_fork.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
@@ -804,24 +805,27 @@ static void handle_env_list(brig_conn *c, const brig_rpc_msg *m) {
                 return;
         }
         for (brig_env *e = c->w->envs; e; e = e->next)
-                if (may_manage(c, e) && !e->spare.pooled &&
+                if (may_manage(c, e) && !e->spare.pooled && !e->disk.forking &&
                     !(e->ephemeral && !e->disk.present && e != c->env))
                         cJSON_AddItemToArray(arr, brig_env_describe(e, false));
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
 }
 
-/* The environment named by params.id, if this client may see it; answers the error itself otherwise. */
-static brig_env *env_param(brig_conn *c, const brig_rpc_msg *m, const char *method) {
+/* The environment named by params.<member>, if this client may see it; answers the error itself otherwise.
+ */
+static brig_env *env_param(brig_conn *c, const brig_rpc_msg *m, const char *method, const char *member) {
         brig_error err = BRIG_ERROR_INIT;
         const char *id = NULL;
         brig_env *env;
 
-        if (brig_json_get_string(m->params, "params", "id", true, &id, &err) < 0) {
+        if (brig_json_get_string(m->params, "params", member, true, &id, &err) < 0) {
                 send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return NULL;
         }
         env = brig_env_find(c->w, id);
-        /* Someone else's environment looks like no environment at all. */
+        /* Someone else's environment looks like no environment at all, and so does one not made yet. */
+        if (env && (env->disk.forking || env->spare.pooled))
+                env = NULL;
         if (!env || !may_manage(c, env)) {
                 char msg[128];
                 if (env)
@@ -834,13 +838,13 @@ static brig_env *env_param(brig_conn *c, const brig_rpc_msg *m, const char *meth
 }
 
 static void handle_env_info(brig_conn *c, const brig_rpc_msg *m) {
-        brig_env *env = env_param(c, m, "brig/environment.info");
+        brig_env *env = env_param(c, m, "brig/environment.info", "id");
         if (env)
                 (void) brig__conn_send(c, brig_rpc_result(m->id, brig_env_describe(env, true)));
 }
 
 static void handle_env_destroy(brig_conn *c, const brig_rpc_msg *m) {
-        brig_env *env = env_param(c, m, "brig/environment.destroy");
+        brig_env *env = env_param(c, m, "brig/environment.destroy", "id");
         cJSON *res;
 
         if (!env)
@@ -860,6 +864,89 @@ static void handle_env_destroy(brig_conn *c, const brig_rpc_msg *m) {
         if (res)
                 cJSON_AddBoolToObject(res, "destroyed", true);
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
+}
+
+/* The JSON-RPC code of an environment management error: limits are refusals, what the caller named wrong
+ * is a bad parameter, the rest the worker's own failure. data.kind says more. */
+static int env_error_code(const brig_error *err) {
+        switch (err->kind) {
+        case BRIG_KIND_LIMIT:
+                return BRIG_RPC_REFUSED;
+        case BRIG_KIND_INVALID_ARGUMENT:
+        case BRIG_KIND_NOT_FOUND:
+        case BRIG_KIND_POLICY:
+        case BRIG_KIND_DENIED:
+                return BRIG_RPC_INVALID_PARAMS;
+        default:
+                return BRIG_RPC_INTERNAL_ERROR;
+        }
+}
+
+typedef struct fork_reply {
+        brig_conn *c; /* holds a reference */
+        cJSON *id;
+        char from[BRIG_ENV_ID_MAX + 1];
+} fork_reply;
+
+static void fork_done_cb(brig_env *env, const char *snapshot, const brig_error *err, void *userdata) {
+        fork_reply *fr = userdata;
+        cJSON *res;
+
+        if (err)
+                send_brig_error(fr->c, fr->id, env_error_code(err), err);
+        else if ((res = brig_env_describe(env, false)) && cJSON_AddStringToObject(res, "from", fr->from) &&
+                 cJSON_AddStringToObject(res, "snapshot", snapshot))
+                (void) brig__conn_send(fr->c, brig_rpc_result(fr->id, res));
+        else {
+                cJSON_Delete(res);
+                send_error(fr->c, fr->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+        }
+        cJSON_Delete(fr->id);
+        brig__conn_unref(fr->c);
+        free(fr);
+}
+
+static void handle_env_fork(brig_conn *c, const brig_rpc_msg *m) {
+        brig_error err = BRIG_ERROR_INIT;
+        const char *as = NULL, *snapshot = NULL, *policy = NULL;
+        fork_reply *fr;
+        brig_env *src;
+        int r;
+
+        if (brig_json_get_string(m->params, "params", "as", true, &as, &err) < 0 ||
+            brig_json_get_string(m->params, "params", "snapshot", false, &snapshot, &err) < 0 ||
+            brig_json_get_string(m->params, "params", "policy", false, &policy, &err) < 0) {
+                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return;
+        }
+        if (!(src = env_param(c, m, "brig/environment.fork", "from")))
+                return;
+        if (src->disk.quarantined) {
+                (void) brig__env_quarantined_error(src, &err);
+                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return;
+        }
+        if (brig__worker_audit(c->w, brig_audit_environment_fork(c->id, as, src->id, snapshot,
+                                                                 policy ? policy : src->policy_key,
+                                                                 c->peer.uid)) < 0) {
+                send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
+                return;
+        }
+        if (!(fr = calloc(1, sizeof(*fr))) || !(fr->id = cJSON_Duplicate(m->id, true))) {
+                free(fr);
+                send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                return;
+        }
+        fr->c = c;
+        (void) snprintf(fr->from, sizeof(fr->from), "%s", src->id);
+        /* The answer may come before brig_env_fork() returns (a source that cannot be prepared). */
+        c->refs++;
+        if ((r = brig_env_fork(src, snapshot, as, policy, &c->peer, fork_done_cb, fr, &err)) < 0) {
+                send_brig_error(c, m->id, env_error_code(&err), &err);
+                cJSON_Delete(fr->id);
+                free(fr);
+                brig__conn_unref(c);
+        }
 }
 
 void brig__mcp_conn_closing(brig_conn *c) {
@@ -914,6 +1001,8 @@ void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len) {
                         handle_env_info(c, &m);
                 else if (strcmp(m.method, "brig/environment.destroy") == 0)
                         handle_env_destroy(c, &m);
+                else if (strcmp(m.method, "brig/environment.fork") == 0)
+                        handle_env_fork(c, &m);
                 else {
                         char msg[160];
                         (void) snprintf(msg, sizeof(msg), "unknown method \"%.100s\"", m.method);

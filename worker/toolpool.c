@@ -33,8 +33,10 @@ typedef struct wsjob {
         char call_id[24];
         bool snapshot_after; /* a successful mutating call is followed by an automatic snapshot */
         bool snapshot_only;  /* the automatic snapshot after a call that ran elsewhere (exec) */
-        bool measure;        /* measure the workspace afterwards (a quota applies) */
-        bool account;        /* ...by the call's own account of its change, from base_bytes, if it has one */
+        brig_toolpool_history_fn history_fn; /* a worker's own history work (brig_toolpool_run_history) */
+        void *history_userdata;
+        bool measure; /* measure the workspace afterwards (a quota applies) */
+        bool account; /* ...by the call's own account of its change, from base_bytes, if it has one */
         bool measured, walked;
         uint64_t base_bytes, ws_bytes;
         brig_toolpool_done_cb cb;
@@ -143,6 +145,12 @@ static void measure(wsjob *j) {
 static void work_cb(uv_work_t *req) {
         wsjob *j = req->data;
 
+        if (j->history_fn) {
+                if (open_history(j, &j->res.error) >= 0 &&
+                    j->history_fn(j->env->history, j->history_userdata, &j->res.error) >= 0)
+                        j->res.error = (brig_error) BRIG_ERROR_INIT;
+                return;
+        }
         if (j->snapshot_only)
                 ;
         else if (j->def->runner == BRIG_TOOL_RUN_FILES)
@@ -357,4 +365,22 @@ bool brig_toolpool_auto_snapshot(brig_env *env, uint64_t call_id, const char *to
         /* enqueue may end the job at once (the environment could not be prepared): j is gone after it. */
         enqueue(env, j);
         return p->history.auto_snapshot && cb;
+}
+
+int brig_toolpool_run_history(brig_env *env, brig_toolpool_history_fn fn, void *fn_userdata,
+                              brig_toolpool_done_cb cb, void *userdata, brig_error *err) {
+        wsjob *j;
+
+        if (env->destroyed)
+                return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was destroyed",
+                                      env->id);
+        if (!(j = job_new(env, "history", NULL, 0, err)))
+                return brig_error_oom(err);
+        j->history_fn = fn;
+        j->history_userdata = fn_userdata;
+        j->measure = false;
+        j->cb = cb;
+        j->userdata = userdata;
+        enqueue(env, j);
+        return 0;
 }

@@ -41,6 +41,15 @@ int brig_toolpool_run(brig_env *env, const struct brig_tool *tool, const cJSON *
 bool brig_toolpool_auto_snapshot(brig_env *env, uint64_t call_id, const char *tool, brig_toolpool_done_cb cb,
                                  void *userdata);
 
+/* Work of the worker's own on env's history (open), in env's queue: after the calls queued before it and
+ * before those queued after, so no call's writes are half in what it sees. fn runs on the thread pool (its
+ * errors go to err and come back in res->error); cb comes later, once, on the loop thread, as for
+ * brig_toolpool_run(). Errors: -ENOENT/NOT_FOUND (env destroyed), -ENOMEM. */
+typedef struct brig_history brig_history;
+typedef int (*brig_toolpool_history_fn)(brig_history *h, void *userdata, brig_error *err);
+int brig_toolpool_run_history(brig_env *env, brig_toolpool_history_fn fn, void *fn_userdata,
+                              brig_toolpool_done_cb cb, void *userdata, brig_error *err);
+
 /* Whether jobs are queued or running for env (it must not be freed until they are done). */
 bool brig_toolpool_busy(const brig_env *env);
 

@@ -622,3 +622,48 @@ int count_processes(const char *needle) {
         closedir(d);
         return count;
 }
+
+int client_rpc_send(int fd, const char *method, const char *params_json) {
+        static int next_id = 900000;
+        size_t len = strlen(method) + strlen(params_json) + 128;
+        char *msg = malloc(len);
+
+        assert_non_null(msg);
+        snprintf(msg, len, "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"%s\",\"params\":%s}", next_id,
+                 method, params_json);
+        assert_int_equal(client_send(fd, msg), 0);
+        free(msg);
+        return next_id++;
+}
+
+cJSON *client_rpc_wait(int fd, int id) {
+        for (;;) {
+                cJSON *m = client_recv(fd, 60000);
+                assert_non_null(m);
+                cJSON *mid = cJSON_GetObjectItem(m, "id");
+                if (cJSON_IsNumber(mid) && mid->valueint == id)
+                        return m;
+                cJSON_Delete(m);
+        }
+}
+
+cJSON *client_rpc(int fd, const char *method, const char *params_json) {
+        return client_rpc_wait(fd, client_rpc_send(fd, method, params_json));
+}
+
+const char *client_sh(int fd, const char *command) {
+        static char out[65536];
+        static int id = 800000;
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "command", command);
+        char *json = cJSON_PrintUnformatted(args);
+        cJSON *r = client_call(fd, id++, json, NULL, NULL);
+        free(json);
+        cJSON_Delete(args);
+        assert_non_null(r);
+        if (sc_int(r, "exit_code") != 0)
+                fail_msg("%s: exit %d, stderr %s", command, sc_int(r, "exit_code"), sc_str(r, "stderr"));
+        snprintf(out, sizeof(out), "%s", sc_str(r, "stdout") ? sc_str(r, "stdout") : "");
+        cJSON_Delete(r);
+        return out;
+}

@@ -46,6 +46,16 @@ cJSON *client_call(int fd, int id, const char *arguments_json, const char *meta_
 cJSON *client_tool_call(int fd, int id, const char *tool, const char *arguments_json, const char *meta_json,
                         cJSON **ret_notes);
 
+/* Sends a JSON-RPC request (params: a JSON object's text) and returns its response (caller frees), skipping
+ * other messages; a response that does not come within a minute fails the test. The two halves: send
+ * (returns the request's id) and wait for the response to it. */
+cJSON *client_rpc(int fd, const char *method, const char *params_json);
+int client_rpc_send(int fd, const char *method, const char *params_json);
+cJSON *client_rpc_wait(int fd, int id);
+/* Runs a shell command with the exec tool and returns its stdout (a static buffer, valid until the next
+ * call); a command that does not exit 0 fails the test. */
+const char *client_sh(int fd, const char *command);
+
 /* Shorthands on a tools/call response. */
 const cJSON *result_sc(const cJSON *resp); /* result.structuredContent */
 const char *sc_str(const cJSON *resp, const char *key);

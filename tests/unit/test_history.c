@@ -810,6 +810,58 @@ static void test_history__reopening_keeps_history_and_index(void **state) {
         assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(log, "snapshots")), 1);
 }
 
+/* A fork shares the objects (hard links, so it outlives its source), lists the snapshots up to its point,
+ * has that snapshot's files, and cannot name the source's later snapshots. */
+static void test_history__fork_at_a_snapshot_shares_objects_and_outlives_its_source(void **state) {
+        fixture *f = *state;
+        _cleanup_free_ char *s1 = NULL, *s2 = NULL;
+        _cleanup_json_ cJSON *log = NULL, *again = NULL;
+        char fork_git[160], fork_ws[160], id[41], path[256], text[16] = "";
+        brig_history *h2 = NULL;
+        brig_error err = BRIG_ERROR_INIT;
+        struct stat st;
+
+        puts_(f, "a.txt", "one\n");
+        puts_(f, "dir/b.txt", "bee\n");
+        open_h(f);
+        s1 = snap_id(f, "first", NULL);
+        puts_(f, "a.txt", "two\n");
+        s2 = snap_id(f, "second", NULL);
+        assert_int_equal(brig_history_resolve_id(f->h, "HEAD~1", "snapshot", id, &err), 0);
+        assert_string_equal(id, s1);
+
+        snprintf(fork_git, sizeof(fork_git), "%s/fork.git", f->root);
+        snprintf(fork_ws, sizeof(fork_ws), "%s/fork-ws", f->root);
+        assert_int_equal(mkdir(fork_ws, 0755), 0);
+        assert_int_equal(brig_history_fork(f->git, s1, fork_git, fork_ws, "/final/workspace", NULL, &err),
+                         0);
+        /* The commit's loose object is the source's, linked. */
+        snprintf(path, sizeof(path), "%s/objects/%.2s/%s", fork_git, s1, s1 + 2);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_nlink, 2);
+        snprintf(path, sizeof(path), "%s/a.txt", fork_ws);
+        FILE *in = fopen(path, "re");
+        assert_non_null(in);
+        assert_non_null(fgets(text, sizeof(text), in));
+        fclose(in);
+        assert_string_equal(text, "one\n");
+
+        /* The source goes; the fork's history is whole without it. */
+        brig_history_free(f->h);
+        f->h = NULL;
+        assert_int_equal(brig_rm_rf(f->git), 0);
+        assert_int_equal(brig_history_open(fork_git, fork_ws, NULL, &h2, &err), 0);
+        assert_int_equal(brig_history_log(h2, 0, NULL, &log, &err), 0);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(log, "snapshots")), 1);
+        assert_string_equal(sget(cJSON_GetArrayItem(cJSON_GetObjectItem(log, "snapshots"), 0), "id"), s1);
+        assert_int_equal(brig_history_snapshot(h2, NULL, NULL, NULL, &again, &err), 0);
+        assert_false(cJSON_IsTrue(cJSON_GetObjectItem(again, "created")));
+        /* The source's later snapshot is among the shared objects, but not in the fork's history. */
+        assert_int_equal(brig_history_resolve_id(h2, s2, "snapshot", id, &err), -ENOENT);
+        assert_int_equal(err.kind, BRIG_KIND_NOT_FOUND);
+        brig_history_free(h2);
+}
+
 static void test_history__git_dir_inside_the_workspace_is_refused(void **state) {
         fixture *f = *state;
         brig_error err = BRIG_ERROR_INIT;
@@ -998,6 +1050,9 @@ int main(void) {
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_history__reopening_keeps_history_and_index, setup,
                                                 teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_history__fork_at_a_snapshot_shares_objects_and_outlives_its_source, setup,
+                        teardown),
                 cmocka_unit_test_setup_teardown(test_history__git_dir_inside_the_workspace_is_refused, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_history__workspace_of_another_uid, setup, teardown),
