@@ -16,6 +16,7 @@ ALLOWED_SKIPS = {
     "test_env-setpriv": (4, "brigd as nobody: cannot act as two other users, has no delegated cgroups, "
                             "and per-environment host ids (two cases) need brigd as real root"),
     "test_env-userns": (4, "root only in its user namespace: the same four as test_env-setpriv"),
+    "test_env_fork-setpriv": (1, "acting as another user than the environment's owner needs brigd and the test as "
                                  "root: peer credentials are seen through brigd's user namespace otherwise"),
     "test_env_fork-userns": (1, "the same as test_env_fork-setpriv"),
     "test_worker-setpriv": (4, "`brig run` (one-shot jail, host binds) is covered by the default mode; the "
