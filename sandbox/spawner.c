@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@ typedef struct spawn_child {
 } spawn_child;
 
 #define KILL_MAX 4096 /* processes one kill looks at; an environment has at most its limits.processes */
+#define KILL_TIMEOUT_MS 10000
 
 typedef struct command_args {
         const brig_plan *plan;
@@ -176,69 +179,153 @@ static void spawn_reap(spawn_child *children, size_t *n_children) {
                         }
 }
 
-/* The live processes below root in this pid namespace, from /proc (ours: the environment's), into pids
- * (at most KILL_MAX). Zombies are left out: they are dead already, and their reaping is their parent's. */
-static size_t live_descendants(pid_t root, pid_t *pids) {
-        static pid_t pid_of[KILL_MAX], ppid_of[KILL_MAX];
-        static bool zombie[KILL_MAX];
-        size_t n_procs = 0, n = 0;
-        DIR *d = opendir("/proc");
-        struct dirent *de;
+/* Whether a failure to read a process's /proc entry means it is gone (or going: exiting tasks answer ESRCH)
+ * rather than that the read itself failed, which a fork bomb at its memory limit causes: the kernel charges
+ * the read's buffer to the environment's memory cgroup, and ENOMEM there must not read as "no process". */
+static bool proc_gone(int e) {
+        return e == ENOENT || e == ESRCH;
+}
 
-        while (d && (de = readdir(d)) && n_procs < KILL_MAX) {
-                char path[64], buf[512], state;
-                int pid, fd, ppid;
-                if (brig_parse_int(de->d_name, &pid) < 0 || pid <= 1)
-                        continue;
-                (void) snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-                if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-                        continue;
-                ssize_t len = read(fd, buf, sizeof(buf) - 1);
-                (void) close(fd);
-                if (len <= 0)
-                        continue;
-                buf[len] = 0;
-                /* "pid (comm) state ppid ...": comm may hold anything, ')' included. */
-                char *end = strrchr(buf, ')');
-                if (end && sscanf(end + 1, " %c %d", &state, &ppid) == 2) {
-                        pid_of[n_procs] = pid;
-                        ppid_of[n_procs] = ppid;
-                        zombie[n_procs++] = state == 'Z' || state == 'X';
+/* One entry of /proc: its pid, parent and whether it is a zombie. 1 when read, 0 when the process is gone
+ * or not a process, -1 when it could not be read. */
+static int proc_stat(const char *name, int *ret_pid, int *ret_ppid, bool *ret_zombie) {
+        char path[64], buf[512], state;
+        int pid, fd, e;
+
+        if (brig_parse_int(name, &pid) < 0 || pid <= 1)
+                return 0;
+        (void) snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return proc_gone(errno) ? 0 : -1;
+        ssize_t len = read(fd, buf, sizeof(buf) - 1);
+        e = errno;
+        (void) close(fd);
+        if (len == 0 || (len < 0 && proc_gone(e)))
+                return 0;
+        if (len < 0)
+                return -1;
+        buf[len] = 0;
+        /* "pid (comm) state ppid ...": comm may hold anything, ')' included. */
+        char *end = strrchr(buf, ')');
+        if (!end || sscanf(end + 1, " %c %d", &state, ret_ppid) != 2)
+                return -1;
+        *ret_pid = pid;
+        *ret_zombie = state == 'Z' || state == 'X';
+        return 1;
+}
+
+/* The pids found below the reaper in one pass: open addressing, never more than KILL_MAX + 1 of them. */
+#define TREE_SLOTS 16384
+static pid_t tree[TREE_SLOTS];
+
+static size_t tree_slot(pid_t pid) {
+        size_t i = ((size_t) pid * 2654435761u) & (TREE_SLOTS - 1);
+        while (tree[i] != 0 && tree[i] != pid)
+                i = (i + 1) & (TREE_SLOTS - 1);
+        return i;
+}
+
+static bool tree_has(pid_t pid) {
+        return tree[tree_slot(pid)] == pid;
+}
+
+static void tree_add(pid_t pid) {
+        tree[tree_slot(pid)] = pid;
+}
+
+/* Joins a process to the tree if its parent is in it, and kills it if it lives. Returns whether it was
+ * killed. */
+static bool kill_if_below(pid_t pid, pid_t ppid, bool zombie) {
+        if (!tree_has(ppid))
+                return false;
+        tree_add(pid);
+        if (zombie)
+                return false;
+        (void) kill(pid, SIGKILL);
+        return true;
+}
+
+/* One reading of /proc (ours: the environment's pid namespace) that kills every live process below root.
+ * Each is killed as soon as it is read: /proc lists pids in ascending order, so a parent comes before the
+ * children it forked, and what a process forks before its SIGKILL lands is read later in this same pass
+ * (a process with SIGKILL pending cannot finish a fork). Killing only after a whole reading would leave the
+ * newest generation unseen, and a fork bomb whose spawner gets little CPU would refill the pids we free
+ * faster than we read them. Entries read out of order (a parent read after its child, after pid wrap) are
+ * joined afterwards. Returns how many it killed; *ret_complete is false when some entry could not be read:
+ * then a pass that killed nothing proves nothing. The directory is read into a static buffer, since no
+ * allocation is sure to succeed in a full cgroup. */
+static size_t kill_pass(pid_t root, bool *ret_complete) {
+        static pid_t pid_of[KILL_MAX], ppid_of[KILL_MAX];
+        static bool zombie[KILL_MAX], joined[KILL_MAX];
+        static char dents[16384] __attribute__((aligned(8)));
+        size_t n_procs = 0, killed = 0;
+        bool complete = true, grew = true;
+        _cleanup_close_ int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        memset(tree, 0, sizeof(tree));
+        tree_add(root);
+        if (dir < 0)
+                complete = false;
+        for (ssize_t len; dir >= 0;) {
+                if ((len = syscall(SYS_getdents64, dir, dents, sizeof(dents))) <= 0) {
+                        complete = complete && len == 0;
+                        break;
+                }
+                for (ssize_t off = 0; off < len;
+                     off += ((const struct dirent64 *) (dents + off))->d_reclen) {
+                        const struct dirent64 *de = (const struct dirent64 *) (dents + off);
+                        size_t i = n_procs;
+                        if (i == KILL_MAX) {
+                                complete = false;
+                                break;
+                        }
+                        int r = proc_stat(de->d_name, &pid_of[i], &ppid_of[i], &zombie[i]);
+                        complete = complete && r >= 0;
+                        if (r <= 0)
+                                continue;
+                        joined[i] = tree_has(ppid_of[i]);
+                        killed += kill_if_below(pid_of[i], ppid_of[i], zombie[i]);
+                        n_procs++;
                 }
         }
-        if (d)
-                closedir(d);
-        /* Breadth first from root; pids[] doubles as the queue (zombies are walked through, then dropped).
-         */
-        static pid_t queue[KILL_MAX];
-        size_t head = 0, tail = 0;
-        queue[tail++] = root;
-        while (head < tail)
-                for (size_t i = 0, parent = (size_t) queue[head++]; i < n_procs && tail < KILL_MAX; i++)
-                        if ((size_t) ppid_of[i] == parent) {
-                                queue[tail++] = pid_of[i];
-                                if (!zombie[i])
-                                        pids[n++] = pid_of[i];
+        while (grew) {
+                grew = false;
+                for (size_t i = 0; i < n_procs; i++)
+                        if (!joined[i] && tree_has(ppid_of[i])) {
+                                joined[i] = grew = true;
+                                killed += kill_if_below(pid_of[i], ppid_of[i], zombie[i]);
                         }
-        return n;
+        }
+        *ret_complete = complete;
+        return killed;
+}
+
+static long elapsed_ms(const struct timespec *since) {
+        struct timespec now;
+        (void) clock_gettime(CLOCK_MONOTONIC, &now);
+        return (long) (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
 }
 
 /* Kills a command's reaper and everything below it. Orphans of the command are reparented to its reaper
- * (a child subreaper), so this reaches what left the command's session too. A process with SIGKILL pending
- * cannot finish a fork, but /proc is no snapshot (a process reparented while we read can be missed once):
- * so look and kill again until nothing below the reaper lives. The reaper goes last, so that no orphan
- * escapes to the init meanwhile. Bounded: at most about two seconds. */
+ * (a child subreaper), so this reaches what left the command's session too. /proc is no snapshot (a
+ * process reparented while we read can be missed once), so read and kill again until a whole reading
+ * finds nothing below the reaper alive. The reaper goes last: orphans that reached the init instead would
+ * live on. Bounded by KILL_TIMEOUT_MS, after which what is left goes with the environment.
+ *
+ * The reaper is stopped first, so that it reaps nothing while we kill: a killed process keeps its place in
+ * RLIMIT_NPROC and pids.max until it is reaped, so a fork bomb at its limit cannot fork into the places its
+ * dead free. Reaped as they died, the dead made room for new forks faster than a spawner short of CPU
+ * (one of hundreds of runnable processes) could read /proc, and the bomb outlived the kill (seen: 200 of
+ * 254 processes alive seconds after their call ended). It also makes the call end when its tree is gone:
+ * the reaper's status pipe closes only then. */
 static void kill_tree(pid_t reaper) {
-        static pid_t pids[KILL_MAX];
+        struct timespec start;
+        bool complete = false;
 
-        for (int pass = 0; pass < 2000; pass++) {
-                size_t n = live_descendants(reaper, pids);
-                if (n == 0)
-                        break;
-                for (size_t i = 0; i < n; i++)
-                        (void) kill(pids[i], SIGKILL);
+        (void) clock_gettime(CLOCK_MONOTONIC, &start);
+        (void) kill(reaper, SIGSTOP);
+        while ((kill_pass(reaper, &complete) > 0 || !complete) && elapsed_ms(&start) < KILL_TIMEOUT_MS)
                 (void) usleep(1000);
-        }
         (void) kill(reaper, SIGKILL);
 }
 
