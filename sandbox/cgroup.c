@@ -235,10 +235,6 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
                 *ret = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
                 return r;
         }
-        char oom[700];
-        (void) snprintf(oom, sizeof(oom), "%s/%s", ret->path[BRIG_CG_MEMORY],
-                        root->mode == BRIG_CGROUP_V2 ? "memory.events" : "memory.oom_control");
-        ret->oom_fd = open(oom, O_RDONLY | O_CLOEXEC);
         uint64_t quota = (uint64_t) (l->cpus * 100000.0 + 0.5);
         if (root->mode == BRIG_CGROUP_V2) {
                 (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->memory_bytes);
@@ -287,11 +283,18 @@ int brig_cgroup_open_procs(const brig_cgroup *cg, int fds[_BRIG_CG_MAX], brig_er
         return n;
 }
 
-int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret) {
+int brig_cgroup_oom_kills(brig_cgroup *cg, uint64_t *ret) {
         char buf[1024];
 
-        if (cg->mode == BRIG_CGROUP_NONE || cg->oom_fd < 0)
+        if (cg->mode == BRIG_CGROUP_NONE)
                 return -EOPNOTSUPP;
+        if (cg->oom_fd < 0) {
+                char oom[700];
+                (void) snprintf(oom, sizeof(oom), "%s/%s", cg->path[BRIG_CG_MEMORY],
+                                cg->mode == BRIG_CGROUP_V2 ? "memory.events" : "memory.oom_control");
+                if ((cg->oom_fd = open(oom, O_RDONLY | O_CLOEXEC)) < 0)
+                        return -errno;
+        }
         /* cgroupfs files regenerate on a read from offset 0. */
         ssize_t n = pread(cg->oom_fd, buf, sizeof(buf) - 1, 0);
         if (n < 0)
@@ -303,6 +306,10 @@ int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret) {
         at += strlen("oom_kill ");
         at[strcspn(at, "\n")] = 0;
         return brig_parse_u64(at, ret);
+}
+
+void brig_cgroup_oom_release(brig_cgroup *cg) {
+        brig_closep(&cg->oom_fd);
 }
 
 void brig_cgroup_rename(brig_cgroup *cg, const char *name) {

@@ -34,7 +34,7 @@ typedef struct brig_cgroup_root {
 typedef struct brig_cgroup {
         brig_cgroup_mode mode;
         char path[_BRIG_CG_MAX][600];
-        int oom_fd; /* memory.events (v2) or memory.oom_control (v1), kept open: read after every call */
+        int oom_fd; /* memory.events (v2) or memory.oom_control (v1) while calls read it, else -1 */
 } brig_cgroup;
 
 /* The instance name of the worker whose state directory is state_dir ("d-" and 16 hex digits). */
@@ -57,8 +57,11 @@ int brig_cgroup_open_procs(const brig_cgroup *cg, int fds[_BRIG_CG_MAX], brig_er
  * rename, so the group keeps its old name there. cg->path follows. Never fails: a group that keeps its
  * name still works. Blocking (cgroupfs). */
 void brig_cgroup_rename(brig_cgroup *cg, const char *name);
-/* Out-of-memory kills so far in the group. */
-int brig_cgroup_oom_kills(const brig_cgroup *cg, uint64_t *ret);
+/* Out-of-memory kills so far in the group. Opens oom_fd on first use and keeps it, for the reads that
+ * bracket a call; brig_cgroup_oom_release() closes it when no call runs, so that an idle group holds no
+ * descriptor (issue 17: fds per idle environment). */
+int brig_cgroup_oom_kills(brig_cgroup *cg, uint64_t *ret);
+void brig_cgroup_oom_release(brig_cgroup *cg);
 /* Closes oom_fd and removes the group's directories, each one that has no process left (a group is busy
  * while the last processes of a killed jail exit): the removed ones' paths are cleared, the others kept
  * for a retry. Returns 0 once every one is gone, else the first error (-EBUSY while processes remain). */

@@ -161,7 +161,8 @@ void brig__admission_release(brig_call *call) {
         if (!call->admitted)
                 return;
         call->admitted = false;
-        call->slot_env->calls_in_flight--;
+        if (--call->slot_env->calls_in_flight == 0)
+                brig_env_calls_idle(call->slot_env);
         a->in_flight--;
         a->avg_call_ms = 0.9 * a->avg_call_ms + 0.1 * (double) (uv_now(w->loop) - call->admitted_at);
         /* Not from here: a call ends inside callbacks of its environment (a failed start calls all its

@@ -168,6 +168,8 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
 
 /* Out-of-memory kills in the environment so far; -EOPNOTSUPP without cgroups. */
 int brig_env_oom_kills(brig_env *env, uint64_t *ret);
+/* No call runs in the environment any more: it lets go of what only calls need (the OOM counter's fd). */
+void brig_env_calls_idle(brig_env *env);
 
 /* Stops the holder, killing everything in the environment; the workspace stays. */
 void brig_env_stop(brig_env *env);

@@ -472,3 +472,7 @@ void brig_env_stop(brig_env *env) {
 int brig_env_oom_kills(brig_env *env, uint64_t *ret) {
         return brig_cgroup_oom_kills(&env->limits.cg, ret);
 }
+
+void brig_env_calls_idle(brig_env *env) {
+        brig_cgroup_oom_release(&env->limits.cg);
+}

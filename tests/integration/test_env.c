@@ -831,6 +831,18 @@ static void test_env__cgroups_limit_the_whole_environment(void **state) {
                 NULL, NULL);
         assert_true(cJSON_IsTrue(cJSON_GetObjectItem(result_sc(r), "oom_killed")));
         cJSON_Delete(r);
+        /* Between calls brigd lets go of the counter's fd: a quiet call is not blamed for the earlier kill,
+         * and a later kill is seen again. */
+        r = client_call(fd, 3, "{\"command\":\"true\"}", NULL, NULL);
+        assert_null(cJSON_GetObjectItem(result_sc(r), "oom_killed"));
+        cJSON_Delete(r);
+        r = client_call(
+                fd, 4,
+                "{\"command\":\"for i in 1 2 3 4; do python3 -c 'b = bytearray(40 << 20); import time; "
+                "time.sleep(2)' & done; wait\"}",
+                NULL, NULL);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(result_sc(r), "oom_killed")));
+        cJSON_Delete(r);
         close(fd);
         assert_int_equal(brigd_stop(&e), 0);
 }
