@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* The environment archive (docs/archive.md): what `brig env export` writes and `brig env import` reads.
+ * One truth for the names and bounds that the exporter (env_export.c), the importer (env_import.c), the
+ * fuzz target and the tests share. A tar stream compressed with zstd, written and read with libarchive.
+ *
+ *   brig-environment.json   first entry: the environment's metadata (BRIG_ARCHIVE_META_*)
+ *   workspace/...           the workspace at the exported snapshot (directories, files, symlinks)
+ *   history.git/...         the history: a bare git repository whose refs/heads/main is that snapshot
+ *   processes/...           the background processes' descriptions and logs, as brigd keeps them
+ *   MANIFEST.json           last entry: every entry above with its type, mode, size and SHA-256 */
+
+#define BRIG_ARCHIVE_FORMAT "brig-environment"
+#define BRIG_ARCHIVE_VERSION 1
+
+#define BRIG_ARCHIVE_META "brig-environment.json"
+#define BRIG_ARCHIVE_MANIFEST "MANIFEST.json"
+#define BRIG_ARCHIVE_WORKSPACE "workspace"
+#define BRIG_ARCHIVE_HISTORY "history.git"
+#define BRIG_ARCHIVE_PROCESSES "processes"
+
+/* Bounds an import enforces whatever the policy says (the policy's own limits apply too). */
+#define BRIG_ARCHIVE_MAX_ENTRIES 1000000
+#define BRIG_ARCHIVE_MAX_PATH 4095
+#define BRIG_ARCHIVE_MAX_META_BYTES (1024 * 1024)         /* brig-environment.json */
+#define BRIG_ARCHIVE_MAX_MANIFEST_BYTES (256 * 1024 * 1024) /* MANIFEST.json */
+
+/* Transfer over JSON-RPC: chunks of at most this many bytes (base64 in the messages). */
+#define BRIG_ARCHIVE_CHUNK_MAX (1024 * 1024)
+
+/* Directory names in <state-dir>/environments/ of archives and imports in progress: never environment ids;
+ * start-up removes them (brig_envs_load()). */
+#define BRIG_ENV_EXPORT_PREFIX ".export-"
+#define BRIG_ENV_UPLOAD_PREFIX ".upload-"
+#define BRIG_ENV_IMPORT_PREFIX ".import-"
