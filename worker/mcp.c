@@ -23,6 +23,7 @@
 #include "tools/result_text.h"
 #include "worker/audit_events.h"
 #include "worker/env_fork.h"
+#include "worker/mcp_internal.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
@@ -35,11 +36,11 @@ static const char *const supported_versions[] = {"2025-11-25", "2025-06-18", "20
 static const char *const log_levels[] = {"debug",    "info",  "notice",    "warning", "error",
                                          "critical", "alert", "emergency", NULL};
 
-static void send_error(brig_conn *c, const cJSON *id, int code, const char *msg) {
+void brig__mcp_send_error(brig_conn *c, const cJSON *id, int code, const char *msg) {
         (void) brig__conn_send(c, brig_rpc_error(id, code, msg, NULL));
 }
 
-static void send_brig_error(brig_conn *c, const cJSON *id, int code, const brig_error *err) {
+void brig__mcp_send_brig_error(brig_conn *c, const cJSON *id, int code, const brig_error *err) {
         cJSON *data = cJSON_CreateObject();
         if (data)
                 cJSON_AddStringToObject(data, "kind", brig_kind_name(err->kind));
@@ -60,22 +61,22 @@ static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
         cJSON *res, *caps, *info, *rmeta;
 
         if (c->initialized) {
-                send_error(c, m->id, BRIG_RPC_INVALID_REQUEST, "already initialized");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_REQUEST, "already initialized");
                 return;
         }
         if (!cJSON_IsObject(m->params)) {
-                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params: expected an object");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params: expected an object");
                 return;
         }
         if (brig_json_get_string(m->params, "params", "protocolVersion", true, &requested, &err) < 0 ||
             brig_json_get_bool(meta, "params._meta", "brig/output", &brig_output, &err) < 0) {
-                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
         const char *env_id = NULL, *policy = NULL;
         if (brig_json_get_string(meta, "params._meta", "brig/environment", false, &env_id, &err) < 0 ||
             brig_json_get_string(meta, "params._meta", "brig/policy", false, &policy, &err) < 0) {
-                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
         for (size_t i = 0; i < ELEMENTSOF(supported_versions); i++)
@@ -83,11 +84,11 @@ static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
                         chosen = supported_versions[i];
         if (brig_env_attach(c->w, env_id, policy, &c->peer, &c->env, &err) < 0) {
                 (void) audit_refusal(c, "initialize", err.msg);
-                send_brig_error(c, m->id,
-                                err.kind == BRIG_KIND_DENIED || err.kind == BRIG_KIND_LIMIT
-                                        ? BRIG_RPC_REFUSED
-                                        : BRIG_RPC_INVALID_PARAMS,
-                                &err);
+                brig__mcp_send_brig_error(c, m->id,
+                                          err.kind == BRIG_KIND_DENIED || err.kind == BRIG_KIND_LIMIT
+                                                  ? BRIG_RPC_REFUSED
+                                                  : BRIG_RPC_INVALID_PARAMS,
+                                          &err);
                 return;
         }
         c->brig_output = brig_output;
@@ -95,7 +96,7 @@ static void handle_initialize(brig_conn *c, const brig_rpc_msg *m) {
 
         if (brig__worker_audit(c->w, brig_audit_initialize(c->id, c->env->id, c->env->policy_key, chosen)) <
             0) {
-                send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
                 return;
         }
 
@@ -134,7 +135,7 @@ static void handle_tools_list(brig_conn *c, const brig_rpc_msg *m) {
         cJSON *res = brig_tool_list(c->env && c->env->policy ? c->env->policy->policy : NULL);
 
         if (!res) {
-                send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
                 return;
         }
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
@@ -283,7 +284,8 @@ static void send_tool_result(brig_call *call, int audit_r, const char *text, cJS
         if (call->state != BRIG_CALL_RUNNING)
                 return;
         if (audit_r < 0) {
-                send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: result withheld");
+                brig__mcp_send_error(c, call->id, BRIG_RPC_REFUSED,
+                                     "audit log unavailable: result withheld");
                 return;
         }
         /* What the policy refused the call, in its result too (see worker/culprit.c). */
@@ -305,7 +307,7 @@ static void send_tool_result(brig_call *call, int audit_r, const char *text, cJS
                            refused_text) >= 0)
                 result = brig_tool_result(full, TAKE_PTR(sc_owned), is_error);
         if (!result) {
-                send_error(c, call->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                brig__mcp_send_error(c, call->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
                 return;
         }
         (void) brig__conn_send(c, brig_rpc_result(call->id, result));
@@ -558,7 +560,7 @@ static void call_end_busy(brig_call *call) {
                 (void) brig__conn_send(
                         c, brig__admission_busy(c->w, call->id, "too many calls running and queued"));
         else
-                send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");
+                brig__mcp_send_error(c, call->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");
         call_finish(call);
 }
 
@@ -582,7 +584,7 @@ static bool over_quota(brig_conn *c, const brig_rpc_msg *m, const brig_tool *t) 
                         "files first (remove, the read tools and the process tools still work)",
                         used, (unsigned long long) pol->filesystem.quota, pol->name);
         (void) audit_refusal(c, "tools/call", msg);
-        send_error(c, m->id, BRIG_RPC_REFUSED, msg);
+        brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, msg);
         return true;
 }
 
@@ -646,7 +648,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         cJSON *ev;
 
         if (brig_json_get_string(m->params, "params", "name", true, &name, &err) < 0) {
-                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
         c->env->last_used = time(NULL);
@@ -655,7 +657,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         if (!(t = brig_tool_find(name))) {
                 char msg[128];
                 (void) snprintf(msg, sizeof(msg), "unknown tool \"%.64s\"", name);
-                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
                 return;
         }
         /* An environment whose policy stopped loading (it was removed, or broke) stays on disk, unusable. */
@@ -665,7 +667,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                                 "environment \"%s\": its policy \"%.100s\" is no longer available",
                                 c->env->id, c->env->policy_key);
                 (void) audit_refusal(c, "tools/call", msg);
-                send_error(c, m->id, BRIG_RPC_REFUSED, msg);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, msg);
                 return;
         }
         if (!brig_policy_allows_tool(c->env->policy->policy, name)) {
@@ -673,24 +675,24 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
                 (void) snprintf(msg, sizeof(msg), "tool \"%s\" is not allowed by policy \"%.64s\"", name,
                                 c->env->policy->policy->name);
                 (void) audit_refusal(c, "tools/call", msg);
-                send_error(c, m->id, BRIG_RPC_REFUSED, msg);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, msg);
                 return;
         }
         if (over_quota(c, m, t))
                 return;
         if (token && !cJSON_IsString(token) && !cJSON_IsNumber(token)) {
-                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
-                           "params._meta.progressToken: expected a string or an integer");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
+                                     "params._meta.progressToken: expected a string or an integer");
                 return;
         }
         if (brig_rpc_id_key(m->id, key, sizeof(key)) < 0) {
-                send_error(c, m->id, BRIG_RPC_INVALID_REQUEST, "id: too long");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_REQUEST, "id: too long");
                 return;
         }
         for (brig_call *o = c->calls; o; o = o->next)
                 if (strcmp(o->key, key) == 0) {
-                        send_error(c, m->id, BRIG_RPC_INVALID_REQUEST,
-                                   "id: a request with this id is in flight");
+                        brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_REQUEST,
+                                             "id: a request with this id is in flight");
                         return;
                 }
         if (c->n_calls >= BRIG_MAX_CALLS_PER_CONNECTION) {
@@ -701,7 +703,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         }
         /* Strict-mode clients send null for every optional argument they leave out. */
         if (brig_tool_args_normalize(brig_json_member(m->params, "arguments"), &arguments) < 0) {
-                send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
                 return;
         }
 
@@ -710,7 +712,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
             (token && !(call->progress_token = cJSON_Duplicate(token, true)))) {
                 if (call)
                         call_free(call);
-                send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
                 return;
         }
         call->conn = c;
@@ -725,7 +727,7 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         ev = brig_audit_call_start(&ac, brig_audit_elide(arguments, policy->audit.max_string), &c->peer);
         if (call_audit(call, ev) < 0) {
                 call_free(call);
-                send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");
                 return;
         }
         call->next = c->calls;
@@ -780,11 +782,12 @@ static void handle_set_level(brig_conn *c, const brig_rpc_msg *m) {
         int i;
 
         if (brig_json_get_string(m->params, "params", "level", true, &level, &err) < 0) {
-                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
         if ((i = level_index(level)) < 0) {
-                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params.level: not a syslog level name");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
+                                     "params.level: not a syslog level name");
                 return;
         }
         c->log_level = i;
@@ -793,7 +796,7 @@ static void handle_set_level(brig_conn *c, const brig_rpc_msg *m) {
 
 /* --- brig/environment.* ------------------------------------------------------------------------------ */
 
-static bool may_manage(const brig_conn *c, const brig_env *env) {
+bool brig__mcp_may_manage(const brig_conn *c, const brig_env *env) {
         return c->peer.uid == 0 || c->peer.uid == env->owner;
 }
 
@@ -805,7 +808,7 @@ static void handle_env_list(brig_conn *c, const brig_rpc_msg *m) {
                 return;
         }
         for (brig_env *e = c->w->envs; e; e = e->next)
-                if (may_manage(c, e) && !e->spare.pooled && !e->disk.forking &&
+                if (brig__mcp_may_manage(c, e) && !e->spare.pooled && !e->disk.forking &&
                     !(e->ephemeral && !e->disk.present && e != c->env))
                         cJSON_AddItemToArray(arr, brig_env_describe(e, false));
         (void) brig__conn_send(c, brig_rpc_result(m->id, res));
@@ -813,44 +816,44 @@ static void handle_env_list(brig_conn *c, const brig_rpc_msg *m) {
 
 /* The environment named by params.<member>, if this client may see it; answers the error itself otherwise.
  */
-static brig_env *env_param(brig_conn *c, const brig_rpc_msg *m, const char *method, const char *member) {
+brig_env *brig__mcp_env_param(brig_conn *c, const brig_rpc_msg *m, const char *method, const char *member) {
         brig_error err = BRIG_ERROR_INIT;
         const char *id = NULL;
         brig_env *env;
 
         if (brig_json_get_string(m->params, "params", member, true, &id, &err) < 0) {
-                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return NULL;
         }
         env = brig_env_find(c->w, id);
         /* Someone else's environment looks like no environment at all, and so does one not made yet. */
         if (env && (env->disk.forking || env->spare.pooled))
                 env = NULL;
-        if (!env || !may_manage(c, env)) {
+        if (!env || !brig__mcp_may_manage(c, env)) {
                 char msg[128];
                 if (env)
                         (void) audit_refusal(c, method, "environment belongs to another user");
                 (void) snprintf(msg, sizeof(msg), "no environment \"%.64s\"", id);
-                send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, msg);
                 return NULL;
         }
         return env;
 }
 
 static void handle_env_info(brig_conn *c, const brig_rpc_msg *m) {
-        brig_env *env = env_param(c, m, "brig/environment.info", "id");
+        brig_env *env = brig__mcp_env_param(c, m, "brig/environment.info", "id");
         if (env)
                 (void) brig__conn_send(c, brig_rpc_result(m->id, brig_env_describe(env, true)));
 }
 
 static void handle_env_destroy(brig_conn *c, const brig_rpc_msg *m) {
-        brig_env *env = env_param(c, m, "brig/environment.destroy", "id");
+        brig_env *env = brig__mcp_env_param(c, m, "brig/environment.destroy", "id");
         cJSON *res;
 
         if (!env)
                 return;
         if (brig__worker_audit(c->w, brig_audit_environment_destroy(c->id, env->id, c->peer.uid)) < 0) {
-                send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
                 return;
         }
         /* Calls running there on any connection end as killed. */
@@ -868,7 +871,7 @@ static void handle_env_destroy(brig_conn *c, const brig_rpc_msg *m) {
 
 /* The JSON-RPC code of an environment management error: limits are refusals, what the caller named wrong
  * is a bad parameter, the rest the worker's own failure. data.kind says more. */
-static int env_error_code(const brig_error *err) {
+int brig__mcp_env_error_code(const brig_error *err) {
         switch (err->kind) {
         case BRIG_KIND_LIMIT:
                 return BRIG_RPC_REFUSED;
@@ -893,13 +896,13 @@ static void fork_done_cb(brig_env *env, const char *snapshot, const brig_error *
         cJSON *res;
 
         if (err)
-                send_brig_error(fr->c, fr->id, env_error_code(err), err);
+                brig__mcp_send_brig_error(fr->c, fr->id, brig__mcp_env_error_code(err), err);
         else if ((res = brig_env_describe(env, false)) && cJSON_AddStringToObject(res, "from", fr->from) &&
                  cJSON_AddStringToObject(res, "snapshot", snapshot))
                 (void) brig__conn_send(fr->c, brig_rpc_result(fr->id, res));
         else {
                 cJSON_Delete(res);
-                send_error(fr->c, fr->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                brig__mcp_send_error(fr->c, fr->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
         }
         cJSON_Delete(fr->id);
         brig__conn_unref(fr->c);
@@ -916,25 +919,25 @@ static void handle_env_fork(brig_conn *c, const brig_rpc_msg *m) {
         if (brig_json_get_string(m->params, "params", "as", true, &as, &err) < 0 ||
             brig_json_get_string(m->params, "params", "snapshot", false, &snapshot, &err) < 0 ||
             brig_json_get_string(m->params, "params", "policy", false, &policy, &err) < 0) {
-                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
-        if (!(src = env_param(c, m, "brig/environment.fork", "from")))
+        if (!(src = brig__mcp_env_param(c, m, "brig/environment.fork", "from")))
                 return;
         if (src->disk.quarantined) {
                 (void) brig__env_quarantined_error(src, &err);
-                send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
         if (brig__worker_audit(c->w, brig_audit_environment_fork(c->id, as, src->id, snapshot,
                                                                  policy ? policy : src->policy_key,
                                                                  c->peer.uid)) < 0) {
-                send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
                 return;
         }
         if (!(fr = calloc(1, sizeof(*fr))) || !(fr->id = cJSON_Duplicate(m->id, true))) {
                 free(fr);
-                send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
                 return;
         }
         fr->c = c;
@@ -942,7 +945,7 @@ static void handle_env_fork(brig_conn *c, const brig_rpc_msg *m) {
         /* The answer may come before brig_env_fork() returns (a source that cannot be prepared). */
         c->refs++;
         if ((r = brig_env_fork(src, snapshot, as, policy, &c->peer, fork_done_cb, fr, &err)) < 0) {
-                send_brig_error(c, m->id, env_error_code(&err), &err);
+                brig__mcp_send_brig_error(c, m->id, brig__mcp_env_error_code(&err), &err);
                 cJSON_Delete(fr->id);
                 free(fr);
                 brig__conn_unref(c);
@@ -973,7 +976,7 @@ void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len) {
         int code;
 
         if (brig_rpc_parse(line, len, &m, &code, &err) < 0) {
-                send_error(c, m.id, code, err.msg);
+                brig__mcp_send_error(c, m.id, code, err.msg);
                 brig_rpc_msg_done(&m);
                 return;
         }
@@ -987,8 +990,8 @@ void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len) {
                 else if (strcmp(m.method, "ping") == 0)
                         (void) brig__conn_send(c, brig_rpc_result(m.id, cJSON_CreateObject()));
                 else if (!c->initialized)
-                        send_error(c, m.id, BRIG_RPC_INVALID_REQUEST,
-                                   "not initialized: send initialize first");
+                        brig__mcp_send_error(c, m.id, BRIG_RPC_INVALID_REQUEST,
+                                             "not initialized: send initialize first");
                 else if (strcmp(m.method, "tools/list") == 0)
                         handle_tools_list(c, &m);
                 else if (strcmp(m.method, "tools/call") == 0)
@@ -1006,7 +1009,7 @@ void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len) {
                 else {
                         char msg[160];
                         (void) snprintf(msg, sizeof(msg), "unknown method \"%.100s\"", m.method);
-                        send_error(c, m.id, BRIG_RPC_METHOD_NOT_FOUND, msg);
+                        brig__mcp_send_error(c, m.id, BRIG_RPC_METHOD_NOT_FOUND, msg);
                 }
         }
         brig_rpc_msg_done(&m);

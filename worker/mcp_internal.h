@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#include "common/error.h"
+#include "worker/rpc.h"
+#include "worker/worker.h"
+
+/* What mcp.c lends the files that answer some of its methods (the environment archive's, env_export.c and
+ * env_import.c): answering errors and finding the environment a request names. Loop thread only. */
+
+/* Answers the request with a JSON-RPC error. */
+void brig__mcp_send_error(brig_conn *c, const cJSON *id, int code, const char *msg);
+/* The same with err's message and data.kind. */
+void brig__mcp_send_brig_error(brig_conn *c, const cJSON *id, int code, const brig_error *err);
+/* Whether this client may see and manage env: root, or its owner. */
+bool brig__mcp_may_manage(const brig_conn *c, const brig_env *env);
+/* The environment named by params.<member>, if this client may see it; answers the error itself otherwise
+ * (and then returns NULL). */
+brig_env *brig__mcp_env_param(brig_conn *c, const brig_rpc_msg *m, const char *method, const char *member);
+/* The JSON-RPC code of an environment management error: limits are refusals, what the caller named wrong
+ * is a bad parameter, the rest the worker's own failure. */
+int brig__mcp_env_error_code(const brig_error *err);
