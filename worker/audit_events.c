@@ -41,6 +41,8 @@ const brig_audit_type_info brig_audit_types[_BRIG_AUDIT_TYPE_MAX] = {
                                             FIELDS("connection", "environment", "by_uid")},
         [BRIG_AUDIT_ENVIRONMENT_FORK] = {"environment_fork", FIELDS("connection", "environment", "from",
                                                                     "snapshot", "policy", "by_uid")},
+        [BRIG_AUDIT_ENVIRONMENT_IMPORT] = {"environment_import",
+                                           FIELDS("connection", "environment", "policy", "bytes", "by_uid")},
         [BRIG_AUDIT_POLICY_RELOAD] = {"policy_reload",
                                       FIELDS("changed", "added", "removed", "ok", "error", "default")},
         [BRIG_AUDIT_SYSCALL_DENIED] = {"syscall_denied", FIELDS("syscall", "arch", "nr", "args", "pid",
@@ -208,6 +210,25 @@ cJSON *brig_audit_environment_fork(uint64_t connection, const char *environment,
                 else
                         cJSON_AddNullToObject(ev, "snapshot");
                 cJSON_AddStringToObject(ev, "policy", policy);
+                cJSON_AddNumberToObject(ev, "by_uid", by_uid);
+        }
+        return ev;
+}
+
+cJSON *brig_audit_environment_import(uint64_t connection, const char *environment, const char *policy,
+                                     uint64_t bytes, unsigned by_uid) {
+        cJSON *ev = event(BRIG_AUDIT_ENVIRONMENT_IMPORT);
+        if (ev) {
+                cJSON_AddNumberToObject(ev, "connection", (double) connection);
+                if (environment)
+                        cJSON_AddStringToObject(ev, "environment", environment);
+                else
+                        cJSON_AddNullToObject(ev, "environment");
+                if (policy)
+                        cJSON_AddStringToObject(ev, "policy", policy);
+                else
+                        cJSON_AddNullToObject(ev, "policy");
+                cJSON_AddNumberToObject(ev, "bytes", (double) bytes);
                 cJSON_AddNumberToObject(ev, "by_uid", by_uid);
         }
         return ev;

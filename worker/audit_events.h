@@ -33,6 +33,7 @@ typedef enum brig_audit_type {
         BRIG_AUDIT_ENVIRONMENT_EXPIRED,
         BRIG_AUDIT_ENVIRONMENT_DESTROY,
         BRIG_AUDIT_ENVIRONMENT_FORK,
+        BRIG_AUDIT_ENVIRONMENT_IMPORT,
         BRIG_AUDIT_POLICY_RELOAD,
         BRIG_AUDIT_SYSCALL_DENIED,
         BRIG_AUDIT_SYSCALL_DENIED_SUPPRESSED,
@@ -90,6 +91,10 @@ cJSON *brig_audit_environment_destroy(uint64_t connection, const char *environme
 /* environment_fork: a fork asked for (environment: the new one; snapshot NULL: the source's state now) */
 cJSON *brig_audit_environment_fork(uint64_t connection, const char *environment, const char *from,
                                    const char *snapshot, const char *policy, unsigned by_uid);
+/* environment_import: an uploaded archive of `bytes` to import (environment: as asked, NULL: the archive's
+ * id; policy NULL: the default policy) */
+cJSON *brig_audit_environment_import(uint64_t connection, const char *environment, const char *policy,
+                                     uint64_t bytes, unsigned by_uid);
 
 /* policy_reload: the event, the lists of policy names the reload changed (each may be NULL on allocation
  * failure), and its outcome (default_policy when ok, error when not). */

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "tools/process.h"
 #include "worker/env.h"
+#include "worker/env_archive.h"
 #include "worker/env_disk.h"
 #include "worker/env_fork.h"
 #include "worker/env_quota.h"
@@ -475,10 +476,13 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 uint64_t owner = 0, created = 0, last = 0, slot = 0;
                 bool ephemeral = false;
 
-                /* A spare, or a fork that did not finish (it builds aside, worker/env_fork.h): never an
+                /* A spare, a fork or an import that did not finish (they build aside, worker/env_fork.h,
+                 * worker/env_import.h), an upload of a connection gone with its worker: never an
                  * environment. */
                 if (strncmp(de->d_name, BRIG_ENV_SPARE_PREFIX, strlen(BRIG_ENV_SPARE_PREFIX)) == 0 ||
-                    strncmp(de->d_name, BRIG_ENV_FORK_PREFIX, strlen(BRIG_ENV_FORK_PREFIX)) == 0) {
+                    strncmp(de->d_name, BRIG_ENV_FORK_PREFIX, strlen(BRIG_ENV_FORK_PREFIX)) == 0 ||
+                    strncmp(de->d_name, BRIG_ENV_IMPORT_PREFIX, strlen(BRIG_ENV_IMPORT_PREFIX)) == 0 ||
+                    strncmp(de->d_name, BRIG_ENV_UPLOAD_PREFIX, strlen(BRIG_ENV_UPLOAD_PREFIX)) == 0) {
                         _cleanup_free_ char *leftover = NULL;
                         if (asprintf(&leftover, "%s/%s", w->envs_dir, de->d_name) >= 0)
                                 (void) brig__env_rm_dir(leftover);

@@ -24,3 +24,8 @@ brig_env *brig__mcp_env_param(brig_conn *c, const brig_rpc_msg *m, const char *m
 /* The JSON-RPC code of an environment management error: limits are refusals, what the caller named wrong
  * is a bad parameter, the rest the worker's own failure. */
 int brig__mcp_env_error_code(const brig_error *err);
+
+/* brig/environment.import (mcp_import.c): one chunk of an upload, or its last, which starts the import. */
+void brig__mcp_handle_env_import(brig_conn *c, const brig_rpc_msg *m);
+/* The connection closes: its uploads are removed. */
+void brig__mcp_import_conn_closing(brig_conn *c);

@@ -1,0 +1,364 @@
+/* SPDX-License-Identifier: MIT */
+/* brig/environment.import (docs/protocol.md): the client pushes the archive in base64 chunks, each answered
+ * once written (its flow control), into <state-dir>/environments/.upload-<token>.brig; the last one starts
+ * the import (worker/env_import.h). An upload belongs to its connection, which may hold
+ * BRIG_UPLOADS_PER_CONN of them; closing the connection removes them. Every file operation runs on the
+ * thread pool. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "common/json.h"
+#include "common/text.h"
+#include "sandbox/policy.h"
+#include "worker/audit_events.h"
+#include "worker/env.h"
+#include "worker/env_archive.h"
+#include "worker/env_import.h"
+#include "worker/mcp_internal.h"
+
+#define BRIG_UPLOADS_PER_CONN 2
+#define UPLOAD_MAX_DEFAULT (UINT64_C(4) << 30)
+
+typedef struct brig_upload {
+        struct brig_upload *next;
+        brig_conn *c; /* NULL once its connection closed */
+        brig_worker *w;
+        char token[33];
+        char *path;
+        int fd;
+        uint64_t bytes, max;
+        bool busy; /* an operation on the thread pool */
+} brig_upload;
+
+typedef enum { OP_CREATE, OP_APPEND, OP_DROP } op_kind;
+
+typedef struct upload_op {
+        uv_work_t req;
+        brig_upload *u;
+        brig_conn *c; /* its connection when queued: a reference */
+        op_kind kind;
+        unsigned char *data;
+        size_t len;
+        bool end;
+        char *as, *policy;
+        cJSON *id;
+        int r;
+} upload_op;
+
+static void upload_free(brig_upload *u) {
+        free(u->path);
+        free(u);
+}
+
+static void detach(brig_upload *u) {
+        if (!u->c)
+                return;
+        for (brig_upload **p = &u->c->uploads; *p; p = &(*p)->next)
+                if (*p == u) {
+                        *p = u->next;
+                        break;
+                }
+        u->c = NULL;
+}
+
+static void op_free(upload_op *op) {
+        free(op->data);
+        free(op->as);
+        free(op->policy);
+        cJSON_Delete(op->id);
+        free(op);
+}
+
+static void work_cb(uv_work_t *req) {
+        upload_op *op = req->data;
+        brig_upload *u = op->u;
+
+        switch (op->kind) {
+        case OP_CREATE:
+                u->fd = open(u->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                op->r = u->fd < 0 ? -errno : 0;
+                if (op->r < 0)
+                        break;
+                /* fall through */
+        case OP_APPEND:
+                op->r = 0;
+                for (size_t off = 0; off < op->len;) {
+                        ssize_t n = pwrite(u->fd, op->data + off, op->len - off, (off_t) (u->bytes + off));
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0) {
+                                op->r = -errno;
+                                break;
+                        }
+                        off += (size_t) n;
+                }
+                if (op->end && u->fd >= 0) {
+                        if (op->r == 0 && fsync(u->fd) < 0)
+                                op->r = -errno;
+                        (void) close(u->fd);
+                        u->fd = -1;
+                }
+                break;
+        case OP_DROP:
+                if (u->fd >= 0)
+                        (void) close(u->fd);
+                u->fd = -1;
+                (void) unlink(u->path);
+                break;
+        }
+}
+
+static int queue(brig_upload *u, upload_op *op);
+
+/* Removes the upload's file and frees it (detached from its connection first). */
+static void drop(brig_upload *u) {
+        upload_op *op = calloc(1, sizeof(*op));
+
+        detach(u);
+        if (!op || (op->u = u, op->kind = OP_DROP, queue(u, op)) < 0) {
+                /* Start-up removes what is left (worker/env_disk.c). */
+                free(op);
+                if (u->fd >= 0)
+                        (void) close(u->fd);
+                upload_free(u);
+        }
+}
+
+typedef struct import_reply {
+        brig_conn *c; /* holds a reference */
+        cJSON *id;
+        brig_upload *u;
+} import_reply;
+
+static void import_done_cb(brig_env *env, const brig_archive_info *info, bool matches, const brig_error *err,
+                           void *userdata) {
+        import_reply *ir = userdata;
+        cJSON *res;
+
+        if (err)
+                brig__mcp_send_brig_error(ir->c, ir->id, brig__mcp_env_error_code(err), err);
+        else if ((res = brig_env_describe(env, false)) &&
+                 cJSON_AddStringToObject(res, "imported_from", info->id) &&
+                 cJSON_AddStringToObject(res, "snapshot", info->snapshot) &&
+                 cJSON_AddBoolToObject(res, "policy_digest_matches", matches))
+                (void) brig__conn_send(ir->c, brig_rpc_result(ir->id, res));
+        else {
+                cJSON_Delete(res);
+                brig__mcp_send_error(ir->c, ir->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+        }
+        drop(ir->u);
+        cJSON_Delete(ir->id);
+        brig__conn_unref(ir->c);
+        free(ir);
+}
+
+/* The last chunk is written: import the file. */
+static void start_import(brig_conn *c, upload_op *op) {
+        brig_error err = BRIG_ERROR_INIT;
+        brig_upload *u = op->u;
+        import_reply *ir;
+
+        detach(u);
+        if (brig__worker_audit(c->w, brig_audit_environment_import(c->id, op->as, op->policy, u->bytes,
+                                                                   c->peer.uid)) < 0) {
+                brig__mcp_send_error(c, op->id, BRIG_RPC_REFUSED, "audit log unavailable");
+                drop(u);
+                return;
+        }
+        if (!(ir = calloc(1, sizeof(*ir)))) {
+                brig__mcp_send_error(c, op->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                drop(u);
+                return;
+        }
+        ir->c = c;
+        ir->u = u;
+        ir->id = TAKE_PTR(op->id);
+        c->refs++;
+        if (brig_env_import(c->w, u->path, op->as, op->policy, &c->peer, import_done_cb, ir, &err) < 0) {
+                brig__mcp_send_brig_error(c, ir->id, brig__mcp_env_error_code(&err), &err);
+                cJSON_Delete(ir->id);
+                free(ir);
+                brig__conn_unref(c);
+                drop(u);
+        }
+}
+
+static void after_cb(uv_work_t *req, int status) {
+        upload_op *op = req->data;
+        brig_upload *u = op->u;
+        brig_conn *c = u->c;
+        cJSON *res;
+
+        u->busy = false;
+        if (op->kind == OP_DROP) {
+                if (op->c)
+                        brig__conn_unref(op->c);
+                upload_free(u);
+                op_free(op);
+                return;
+        }
+        if (status < 0 && op->r == 0)
+                op->r = status;
+        if (!c) /* the connection closed meanwhile */
+                drop(u);
+        else if (op->r < 0) {
+                char msg[200];
+                (void) snprintf(msg, sizeof(msg), "import upload: write: %s", strerror(-op->r));
+                brig__mcp_send_error(c, op->id, BRIG_RPC_INTERNAL_ERROR, msg);
+                drop(u);
+        } else {
+                u->bytes += op->len;
+                if (op->end)
+                        start_import(c, op);
+                else if ((res = cJSON_CreateObject()) && cJSON_AddStringToObject(res, "upload", u->token) &&
+                         cJSON_AddNumberToObject(res, "bytes", (double) u->bytes))
+                        (void) brig__conn_send(c, brig_rpc_result(op->id, res));
+                else {
+                        cJSON_Delete(res);
+                        brig__mcp_send_error(c, op->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                }
+        }
+        if (op->c)
+                brig__conn_unref(op->c);
+        op_free(op);
+}
+
+static int queue(brig_upload *u, upload_op *op) {
+        int r;
+
+        op->req.data = op;
+        if ((r = uv_queue_work(u->w->loop, &op->req, work_cb, after_cb)) < 0)
+                return r;
+        u->busy = true;
+        if ((op->c = u->c))
+                u->c->refs++;
+        return 0;
+}
+
+/* The most an upload may hold: twice the default policy's workspace quota, else 4 GiB. */
+static uint64_t upload_max(const brig_worker *w) {
+        const brig_policy_entry *p = w->default_policy;
+        return p && p->policy->filesystem.quota ? 2 * p->policy->filesystem.quota : UPLOAD_MAX_DEFAULT;
+}
+
+static brig_upload *upload_new(brig_conn *c, brig_error *err) {
+        unsigned char rnd[16];
+        brig_upload *u;
+        size_t n = 0;
+
+        for (brig_upload *x = c->uploads; x; x = x->next)
+                n++;
+        if (n >= BRIG_UPLOADS_PER_CONN) {
+                (void) brig_error_set(err, -ENOSPC, BRIG_KIND_LIMIT,
+                                      "more than %d imports uploading on one connection",
+                                      BRIG_UPLOADS_PER_CONN);
+                return NULL;
+        }
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+                (void) brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "getrandom");
+                return NULL;
+        }
+        if (!(u = calloc(1, sizeof(*u)))) {
+                (void) brig_error_oom(err);
+                return NULL;
+        }
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                (void) snprintf(u->token + 2 * i, 3, "%02x", rnd[i]);
+        if (asprintf(&u->path, "%s/" BRIG_ENV_UPLOAD_PREFIX "%s.brig", c->w->envs_dir, u->token) < 0) {
+                free(u);
+                (void) brig_error_oom(err);
+                return NULL;
+        }
+        u->fd = -1;
+        u->w = c->w;
+        u->c = c;
+        u->max = upload_max(c->w);
+        u->next = c->uploads;
+        c->uploads = u;
+        return u;
+}
+
+void brig__mcp_handle_env_import(brig_conn *c, const brig_rpc_msg *m) {
+        brig_error err = BRIG_ERROR_INIT;
+        const char *data = NULL, *token = NULL, *as = NULL, *policy = NULL;
+        bool end = false;
+        brig_upload *u = NULL;
+        upload_op *op;
+        op_kind kind = OP_APPEND;
+
+        if (brig_json_get_string(m->params, "params", "data", false, &data, &err) < 0 ||
+            brig_json_get_string(m->params, "params", "upload", false, &token, &err) < 0 ||
+            brig_json_get_string(m->params, "params", "as", false, &as, &err) < 0 ||
+            brig_json_get_string(m->params, "params", "policy", false, &policy, &err) < 0 ||
+            brig_json_get_bool(m->params, "params", "end", &end, &err) < 0) {
+                brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return;
+        }
+        if (!(op = calloc(1, sizeof(*op))) || !(op->id = cJSON_Duplicate(m->id, true)) ||
+            (as && !(op->as = strdup(as))) || (policy && !(op->policy = strdup(policy)))) {
+                if (op)
+                        op_free(op);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                return;
+        }
+        if (data && brig_base64_decode(data, strlen(data), &op->data, &op->len) < 0) {
+                op_free(op);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params.data: not base64");
+                return;
+        }
+        if (op->len > BRIG_ARCHIVE_CHUNK_MAX) {
+                op_free(op);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
+                                     "params.data: a chunk over 1 MiB (BRIG_ARCHIVE_CHUNK_MAX)");
+                return;
+        }
+        if (token) {
+                for (u = c->uploads; u && strcmp(u->token, token) != 0; u = u->next)
+                        ;
+                if (!u || u->busy) {
+                        op_free(op);
+                        brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
+                                             u ? "params.upload: busy: wait for the previous chunk's answer"
+                                               : "params.upload: no such upload on this connection");
+                        return;
+                }
+        } else if ((u = upload_new(c, &err)))
+                kind = OP_CREATE;
+        else {
+                op_free(op);
+                brig__mcp_send_brig_error(c, m->id, brig__mcp_env_error_code(&err), &err);
+                return;
+        }
+        if (op->len > u->max - u->bytes) {
+                char msg[160];
+                (void) snprintf(msg, sizeof(msg), "import upload: over %llu bytes",
+                                (unsigned long long) u->max);
+                op_free(op);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, msg);
+                drop(u);
+                return;
+        }
+        op->u = u;
+        op->kind = kind;
+        op->end = end;
+        if (queue(u, op) < 0) {
+                op_free(op);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "import upload: cannot queue");
+                drop(u);
+        }
+}
+
+void brig__mcp_import_conn_closing(brig_conn *c) {
+        while (c->uploads) {
+                brig_upload *u = c->uploads;
+                detach(u);
+                /* One in flight drops it when it ends (after_cb). */
+                if (!u->busy)
+                        drop(u);
+        }
+}
