@@ -44,4 +44,12 @@ extern const char *brig_cli_socket;
  * came from and how to name another, and returns -1. */
 int brig_cli_connect(const char *flag);
 #include <cjson/cJSON.h>
+/* One request on a connection of its own (see brig_cli_connect()): its result, or NULL after printing why.
+ */
 cJSON *brig_cli_request(const char *flag, const char *method, cJSON *params);
+/* A connection for several requests, in turn (an import's chunks): NULL after printing why. */
+typedef struct brig_cli_session brig_cli_session;
+brig_cli_session *brig_cli_open(const char *flag);
+/* Sends one request (params taken) and returns its result, or NULL after printing why. */
+cJSON *brig_cli_call(brig_cli_session *s, const char *method, cJSON *params);
+void brig_cli_session_close(brig_cli_session *s);
