@@ -484,8 +484,11 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                     strncmp(de->d_name, BRIG_ENV_IMPORT_PREFIX, strlen(BRIG_ENV_IMPORT_PREFIX)) == 0 ||
                     strncmp(de->d_name, BRIG_ENV_UPLOAD_PREFIX, strlen(BRIG_ENV_UPLOAD_PREFIX)) == 0) {
                         _cleanup_free_ char *leftover = NULL;
+                        /* An upload is a file: no workspace, so no mount to leave behind. */
+                        bool file = strncmp(de->d_name, BRIG_ENV_UPLOAD_PREFIX,
+                                            strlen(BRIG_ENV_UPLOAD_PREFIX)) == 0;
                         if (asprintf(&leftover, "%s/%s", w->envs_dir, de->d_name) >= 0)
-                                (void) brig__env_rm_dir(leftover);
+                                (void) (file ? brig_rm_rf(leftover) : brig__env_rm_dir(leftover));
                         continue;
                 }
                 if (brig_env_id_check(de->d_name, NULL) < 0)

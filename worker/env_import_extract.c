@@ -305,7 +305,8 @@ static int parse_info(reader *rd, const char *text, size_t len) {
 static int create_entry(reader *rd, char *path, int top, entry_type type, unsigned mode, uint64_t size,
                         const char *target) {
         _cleanup_close_ int dir = -1, fd = -1;
-        bool ws = top == TOP_WORKSPACE;
+        /* The history belongs to the workspace's owner too (tools/history.h). */
+        bool ws = top == TOP_WORKSPACE || top == TOP_HISTORY;
         const char *name = NULL;
         char sha[BRIG_SHA256_HEX] = "";
         int r;
@@ -527,7 +528,7 @@ static int make_top(reader *rd) {
 
         for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++)
                 if (mkdirat(rd->dest, dirs[i], i == 0 ? 0700 : 0755) < 0 ||
-                    (i == 0 && rd->uid != (uid_t) -1 &&
+                    (i < 2 && rd->uid != (uid_t) -1 &&
                      fchownat(rd->dest, dirs[i], rd->uid, rd->gid, AT_SYMLINK_NOFOLLOW) < 0))
                         return brig_error_set_errno(rd->err, -errno, BRIG_KIND_IO, "import: create %s/",
                                                     dirs[i]);

@@ -39,7 +39,8 @@ typedef struct brig_archive_info {
 int brig_archive_read_info(int archive_fd, brig_archive_info *info, brig_error *err);
 
 /* Unpacks the archive read from archive_fd (at its start) into dest_dirfd, which gets workspace/,
- * history.git/ and processes/; workspace/ and all in it are chowned to uid:gid unless uid is (uid_t) -1.
+ * history.git/ and processes/; workspace/, history.git/ and all in them are chowned to uid:gid (the
+ * history belongs to the workspace's owner, tools/history.h) unless uid is (uid_t) -1.
  * Returns 0, or a negative errno with err naming the entry: -EINVAL/INVALID_ARGUMENT (a refused entry, a
  * manifest mismatch, a truncated or corrupt stream), -EFBIG/LIMIT (over a limit), -EIO/IO, -ENOMEM. */
 int brig_archive_extract(int archive_fd, int dest_dirfd, const brig_archive_limits *limits, uid_t uid,

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Writes an environment archive (docs/archive.md) from a directory, as the tests' reference: the directory
+holds brig-environment.json, workspace/, history.git/ and processes/; MANIFEST.json is computed here. With
+--bad CASE it writes one of the malformed archives an import must refuse (tests/integration/test_env_import.c).
+
+    brig_archive.py SRC OUT [--bad CASE]
+
+The tar is made by Python's tarfile (pax), compressed by zstd(1): `tar --zstd -xf OUT` reads it back."""
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+TOP = ["brig-environment.json", "workspace", "history.git", "processes"]
+
+
+def walk(src):
+    for top in TOP:
+        path = os.path.join(src, top)
+        if not os.path.lexists(path):
+            continue
+        yield top
+        if os.path.isdir(path) and not os.path.islink(path):
+            for root, dirs, files in os.walk(path):
+                dirs.sort()
+                for name in sorted(dirs + files):
+                    yield os.path.relpath(os.path.join(root, name), src)
+
+
+def info_of(src, rel):
+    st = os.lstat(os.path.join(src, rel))
+    ti = tarfile.TarInfo(rel)
+    ti.mode = st.st_mode & 0o7777
+    ti.mtime = int(st.st_mtime)
+    if os.path.islink(os.path.join(src, rel)):
+        ti.type = tarfile.SYMTYPE
+        ti.linkname = os.readlink(os.path.join(src, rel))
+        ti.mode = 0o777
+        return ti, None
+    if os.path.isdir(os.path.join(src, rel)):
+        ti.type = tarfile.DIRTYPE
+        return ti, None
+    with open(os.path.join(src, rel), "rb") as f:
+        data = f.read()
+    ti.size = len(data)
+    return ti, data
+
+
+def manifest_entry(ti, data):
+    if ti.type == tarfile.SYMTYPE:
+        return {"path": ti.name, "type": "symlink", "target": ti.linkname}
+    if ti.type == tarfile.DIRTYPE:
+        return {"path": ti.name, "type": "dir", "mode": ti.mode}
+    if not ti.isreg() or data is None:  # what no valid archive has
+        return {"path": ti.name, "type": "other", "mode": ti.mode}
+    return {"path": ti.name, "type": "file", "mode": ti.mode, "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest()}
+
+
+class Zeros(io.RawIOBase):
+    def __init__(self, n):
+        self.left = n
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        n = min(len(b), self.left)
+        b[:n] = bytes(n)
+        self.left -= n
+        return n
+
+
+def extra(case):
+    """The entry a bad case adds (TarInfo, data) or None."""
+    def file(name, data=b"x", mode=0o644):
+        ti = tarfile.TarInfo(name)
+        ti.size, ti.mode = len(data), mode
+        return ti, data
+
+    def special(name, type_, link=""):
+        ti = tarfile.TarInfo(name)
+        ti.type, ti.linkname, ti.mode = type_, link, 0o644
+        return ti, None
+
+    return {
+        "dotdot": lambda: file("workspace/../evil"),
+        "absolute": lambda: file("/tmp/brig-evil"),
+        "layout": lambda: file("etc/passwd"),
+        "symlink-out": lambda: special("workspace/out", tarfile.SYMTYPE, "../../../etc/passwd"),
+        "symlink-abs": lambda: special("workspace/abs", tarfile.SYMTYPE, "/etc/passwd"),
+        "symlink-history": lambda: special("history.git/link", tarfile.SYMTYPE, "HEAD"),
+        "hardlink": lambda: special("workspace/hard", tarfile.LNKTYPE, "workspace/a.txt"),
+        "device": lambda: special("workspace/dev", tarfile.CHRTYPE),
+        "fifo": lambda: special("workspace/fifo", tarfile.FIFOTYPE),
+        "setuid": lambda: file("workspace/suid", b"#!/bin/sh\n", 0o4755),
+        "mode": lambda: file("workspace/wide", b"x", 0o666),
+    }.get(case, lambda: None)()
+
+
+def main():
+    src, out = sys.argv[1], sys.argv[2]
+    case = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--bad" else None
+    entries = [info_of(src, rel) for rel in walk(src)]
+    added = extra(case)
+    if added:
+        entries.insert(len(entries) - 1 if case != "layout" else len(entries), added)
+    big = None
+    if case == "bomb":  # 64 MiB of zeros: a few KiB compressed, over a small quota
+        big = tarfile.TarInfo("workspace/zeros")
+        big.size, big.mode = 64 << 20, 0o644
+    manifest = {"version": 1, "entries": [manifest_entry(ti, d) for ti, d in entries]}
+    if big:
+        manifest["entries"].append({"path": big.name, "type": "file", "mode": 0o644, "size": big.size,
+                                    "sha256": "0" * 64})
+    if case == "sha":
+        for e in manifest["entries"]:
+            if e["path"].startswith("workspace/") and e["type"] == "file":
+                e["sha256"] = "0" * 64
+                break
+    if case == "size":
+        for e in manifest["entries"]:
+            if e["path"].startswith("workspace/") and e["type"] == "file":
+                e["size"] += 1
+                break
+    if case == "unlisted":
+        manifest["entries"].pop()
+    if case == "missing":
+        manifest["entries"].append({"path": "workspace/ghost", "type": "file", "mode": 420, "size": 0,
+                                    "sha256": hashlib.sha256(b"").hexdigest()})
+    mtext = json.dumps(manifest, indent=1).encode()
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for ti, data in entries:
+            t.addfile(ti, io.BytesIO(data) if data is not None else None)
+        if big:
+            t.addfile(big, io.BufferedReader(Zeros(big.size)))
+        if case != "no-manifest":
+            ti = tarfile.TarInfo("MANIFEST.json")
+            ti.size, ti.mode = len(mtext), 0o644
+            t.addfile(ti, io.BytesIO(mtext))
+        if case == "after-manifest":
+            ti = tarfile.TarInfo("workspace/late")
+            t.addfile(ti, io.BytesIO(b""))
+    data = subprocess.run(["zstd", "-q", "-c"], input=tar_bytes.getvalue(), check=True,
+                          stdout=subprocess.PIPE).stdout
+    if case == "truncated":
+        data = data[: len(data) // 2]
+    if case == "corrupt":
+        data = data[:8] + bytes(b ^ 0x5A for b in data[8:64]) + data[64:]
+    with open(out, "wb") as f:
+        f.write(data)
+
+
+if __name__ == "__main__":
+    main()
