@@ -247,10 +247,17 @@ static void test_env_import__cli_recreates_workspace_history_and_processes(void 
         assert_string_not_equal(cJSON_GetObjectItem(p, "state")->valuestring, "running");
         cJSON_Delete(pl);
 
-        /* The caller owns it, not the archive's owner; its files are its own uid's when brigd is root. */
+        /* The caller owns it (as brigd sees the caller: an environment it attaches to is its), not the
+         * archive's owner (4242); its files are its own uid's when brigd is root. */
+        int mine = attach("mine");
         cJSON *m = client_rpc(imp, "brig/environment.info", "{\"id\":\"imp\"}");
+        cJSON *mi = client_rpc(mine, "brig/environment.info", "{\"id\":\"mine\"}");
         cJSON *info = cJSON_GetObjectItem(m, "result");
-        assert_int_equal(cJSON_GetObjectItem(info, "owner_uid")->valueint, (int) geteuid());
+        assert_int_equal(cJSON_GetObjectItem(info, "owner_uid")->valueint,
+                         cJSON_GetObjectItem(cJSON_GetObjectItem(mi, "result"), "owner_uid")->valueint);
+        assert_int_not_equal(cJSON_GetObjectItem(info, "owner_uid")->valueint, 4242);
+        cJSON_Delete(mi);
+        close(mine);
         const char *mode = getenv("BRIG_TEST_MODE");
         if (geteuid() == 0 && !(mode && *mode)) {
                 int juid = cJSON_GetObjectItem(info, "jail_uid")->valueint;
