@@ -69,8 +69,10 @@ static int open_archive(int fd, struct archive **ret, brig_error *err) {
         if (archive_read_support_filter_zstd(a) != ARCHIVE_OK ||
             archive_read_support_format_tar(a) != ARCHIVE_OK ||
             archive_read_open_fd(a, fd, BLOCK) != ARCHIVE_OK) {
-                int r = brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
-                                       "archive: not a tar + zstd stream: %.150s", archive_error_string(a));
+                int r = brig_error_set(
+                        err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                        "archive: not a tar + zstd stream, or a truncated or corrupt one: %.150s",
+                        archive_error_string(a));
                 (void) archive_read_free(a);
                 return r;
         }

@@ -6,7 +6,8 @@ holds brig-environment.json, workspace/, history.git/ and processes/; MANIFEST.j
 
     brig_archive.py SRC OUT [--bad CASE]
 
-The tar is made by Python's tarfile (pax), compressed by zstd(1): `tar --zstd -xf OUT` reads it back."""
+A valid archive is written by `tar --zstd`; a malformed one by Python's tarfile (pax), compressed by zstd(1).
+Either way `tar --zstd -xf OUT` reads it back."""
 import hashlib
 import io
 import json
@@ -14,6 +15,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 
 TOP = ["brig-environment.json", "workspace", "history.git", "processes"]
 
@@ -133,6 +135,15 @@ def main():
         manifest["entries"].append({"path": "workspace/ghost", "type": "file", "mode": 420, "size": 0,
                                     "sha256": hashlib.sha256(b"").hexdigest()})
     mtext = json.dumps(manifest, indent=1).encode()
+    if case is None:  # a valid one, as tar(1) writes it: the entries in the documented order
+        with tempfile.TemporaryDirectory() as mdir:
+            with open(os.path.join(mdir, "MANIFEST.json"), "wb") as f:
+                f.write(mtext)
+            names = [ti.name for ti, _ in entries]
+            subprocess.run(["tar", "--zstd", "--format=pax", "--no-recursion", "--numeric-owner",
+                            "--owner=0", "--group=0", "-cf", out, "-C", src, *names, "-C", mdir,
+                            "MANIFEST.json"], check=True)
+        return
     tar_bytes = io.BytesIO()
     with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.PAX_FORMAT) as t:
         for ti, data in entries:
