@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -537,4 +538,25 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                         return brig_error_oom(err);
         }
         return 0;
+}
+
+int brig__env_move_into_place(const char *tmp, const char *final, const char *envs_dir) {
+        _cleanup_close_ int fd = -1;
+
+        if (renameat2(AT_FDCWD, tmp, AT_FDCWD, final, RENAME_NOREPLACE) < 0)
+                return -errno;
+        if ((fd = open(envs_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 || fsync(fd) < 0) {
+                int r = -errno;
+                (void) brig_rm_rf(final);
+                return r;
+        }
+        return 0;
+}
+
+void brig__env_test_pause(const char *file) {
+        _cleanup_close_ int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return;
+        for (int i = 0; i < 6000 && access(file, F_OK) == 0; i++)
+                (void) nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
 }

@@ -53,6 +53,15 @@ int brig__env_meta_write(const char *dir, const char *text, const void *tag);
  * previous, complete file in place (logged). Spares and quarantined environments have none to update. */
 int brig__env_meta_update(brig_env *env, brig_error *err);
 
+/* Moves an environment built aside (a fork's, an import's: tmp) into place (final, in envs_dir): a rename
+ * that never replaces, then an fsync of envs_dir, so after a crash it is there whole or not at all (a
+ * failed fsync removes it again). Negative errno. Blocking: a work thread's. */
+int brig__env_move_into_place(const char *tmp, const char *final, const char *envs_dir);
+/* A test hook of forks and imports, harmless elsewhere: creates file (when the variable naming it is set in
+ * brigd's environment) and waits, at most a minute, while it exists, so a test can kill brigd with an
+ * environment complete but for its move into place. Blocking: a work thread's. */
+void brig__env_test_pause(const char *file);
+
 /* Removes a directory (an environment's, a spare's) on the thread pool, logging a failure. Loop thread. */
 void brig__env_remove_dir(brig_worker *w, const char *path);
 

@@ -99,22 +99,6 @@ static int fork_point(brig_history *h, void *userdata, brig_error *err) {
         return 0;
 }
 
-static int fsync_path(const char *path) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        return fd < 0 || fsync(fd) < 0 ? -errno : 0;
-}
-
-/* A test hook, harmless elsewhere: with BRIG_TEST_FORK_PAUSE=<file> in brigd's environment, a fork that is
- * complete but for its rename creates the file and waits (at most a minute) while it exists, so a test can
- * kill brigd exactly there. */
-static void pause_point(const char *file) {
-        _cleanup_close_ int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return;
-        for (int i = 0; i < 6000 && access(file, F_OK) == 0; i++)
-                (void) nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
-}
-
 static int build(fork_op *op) {
         brig_error *err = &op->err;
         brig_wsusage u;
@@ -145,13 +129,9 @@ static int build(fork_op *op) {
         if ((r = brig__env_meta_write(op->tmp, op->meta, op)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_IO, "fork: write the metadata");
         if (op->pause_file)
-                pause_point(op->pause_file);
-        if (renameat2(AT_FDCWD, op->tmp, AT_FDCWD, op->final, RENAME_NOREPLACE) < 0)
-                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "fork: move into place");
-        if ((r = fsync_path(op->envs_dir)) < 0) {
-                (void) brig_rm_rf(op->final);
+                brig__env_test_pause(op->pause_file);
+        if ((r = brig__env_move_into_place(op->tmp, op->final, op->envs_dir)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_IO, "fork: move into place");
-        }
         return 0;
 }
 
