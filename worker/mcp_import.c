@@ -74,42 +74,40 @@ static void op_free(upload_op *op) {
         free(op);
 }
 
+static int append(brig_upload *u, const upload_op *op) {
+        for (size_t off = 0; off < op->len;) {
+                ssize_t n = pwrite(u->fd, op->data + off, op->len - off, (off_t) (u->bytes + off));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                off += (size_t) n;
+        }
+        return 0;
+}
+
 static void work_cb(uv_work_t *req) {
         upload_op *op = req->data;
         brig_upload *u = op->u;
 
-        switch (op->kind) {
-        case OP_CREATE:
-                u->fd = open(u->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-                op->r = u->fd < 0 ? -errno : 0;
-                if (op->r < 0)
-                        break;
-                /* fall through */
-        case OP_APPEND:
-                op->r = 0;
-                for (size_t off = 0; off < op->len;) {
-                        ssize_t n = pwrite(u->fd, op->data + off, op->len - off, (off_t) (u->bytes + off));
-                        if (n < 0 && errno == EINTR)
-                                continue;
-                        if (n < 0) {
-                                op->r = -errno;
-                                break;
-                        }
-                        off += (size_t) n;
-                }
-                if (op->end && u->fd >= 0) {
-                        if (op->r == 0 && fsync(u->fd) < 0)
-                                op->r = -errno;
-                        (void) close(u->fd);
-                        u->fd = -1;
-                }
-                break;
-        case OP_DROP:
+        if (op->kind == OP_DROP) {
                 if (u->fd >= 0)
                         (void) close(u->fd);
                 u->fd = -1;
                 (void) unlink(u->path);
-                break;
+                return;
+        }
+        if (op->kind == OP_CREATE &&
+            (u->fd = open(u->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
+                op->r = -errno;
+                return;
+        }
+        op->r = append(u, op);
+        if (op->end) {
+                if (op->r == 0 && fsync(u->fd) < 0)
+                        op->r = -errno;
+                (void) close(u->fd);
+                u->fd = -1;
         }
 }
 

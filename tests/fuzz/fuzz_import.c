@@ -2,7 +2,7 @@
 /* Fuzz target: environment archives (docs/archive.md), as brig env import unpacks them: the bytes as the
  * archive's fd, unpacked into a fresh directory with small limits. Whatever it accepts or refuses, nothing
  * may land outside that directory (a crash, a leak or a sanitizer report fails it). The corpus was made by
- * tests/fuzz/make_import_corpus.sh. */
+ * tests/fuzz/make_import_corpus.sh (zstd-compressed and plain tar). */
 #include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
