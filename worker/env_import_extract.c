@@ -135,24 +135,27 @@ static int check_path(reader *rd, const char *raw, char *out, int *ret_top) {
         return 0;
 }
 
-/* A symlink's target, resolved as text from the link's directory, stays in the workspace. */
+/* A symlink's target stays in the workspace: resolved as text from the link's directory it never climbs
+ * above workspace/, and it climbs ("..") only at its start, through real directories (the link's own,
+ * never a symlink: entries are created without following any). A ".." after a name could climb out of
+ * what that name links to, so each link checked this way keeps every chain of links inside. */
 static bool target_inside(const char *link, const char *target) {
-        long depth = -1; /* the link's own name is not a directory it is in */
+        long depth = 0; /* directories between workspace/ and the link */
+        bool named = false;
 
         if (!*target || target[0] == '/' || strlen(target) > BRIG_ARCHIVE_MAX_PATH)
                 return false;
         for (const char *p = link + strlen(BRIG_ARCHIVE_WORKSPACE) + 1; *p; p++)
                 if (*p == '/')
                         depth++;
-        depth++;
         for (const char *p = target; *p;) {
                 const char *slash = strchr(p, '/');
                 size_t n = slash ? (size_t) (slash - p) : strlen(p);
                 if (n == 2 && p[0] == '.' && p[1] == '.') {
-                        if (--depth < 0)
+                        if (named || --depth < 0)
                                 return false;
                 } else if (n > 0 && !(n == 1 && p[0] == '.'))
-                        depth++;
+                        named = true;
                 p += n + (slash ? 1 : 0);
         }
         return true;
@@ -376,6 +379,33 @@ static int check_mode(reader *rd, const char *path, int top, entry_type type, un
         return 0;
 }
 
+/* Files by which a git directory takes objects or settings from elsewhere: another environment's history,
+ * a host file. (The archive's config is never used either: brig_archive_extract() writes its own.) */
+static const char *const git_outside[] = {
+        BRIG_ARCHIVE_HISTORY "/objects/info/alternates",
+        BRIG_ARCHIVE_HISTORY "/objects/info/http-alternates",
+        BRIG_ARCHIVE_HISTORY "/commondir",
+        BRIG_ARCHIVE_HISTORY "/gitdir",
+};
+
+/* The history's config, whatever the archive's said: a bare repository, nothing included, no filters,
+ * no hooks path, no worktree settings. */
+static int write_git_config(reader *rd) {
+        static const char text[] =
+                "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n";
+        _cleanup_close_ int dir =
+                openat(rd->dest, BRIG_ARCHIVE_HISTORY, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int fd = -1;
+
+        if (dir < 0 || (unlinkat(dir, "config", 0) < 0 && errno != ENOENT) ||
+            (fd = openat(dir, "config", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0 ||
+            write(fd, text, sizeof(text) - 1) != (ssize_t) sizeof(text) - 1 ||
+            (rd->uid != (uid_t) -1 && fchown(fd, rd->uid, rd->gid) < 0))
+                return brig_error_set_errno(rd->err, -errno, BRIG_KIND_IO,
+                                            "import: write history.git/config");
+        return 0;
+}
+
 /* One entry, header read. */
 static int entry(reader *rd, struct archive_entry *e, bool *ret_manifest) {
         _cleanup_free_ char *path = malloc(BRIG_ARCHIVE_MAX_PATH + 2);
@@ -427,11 +457,17 @@ static int entry(reader *rd, struct archive_entry *e, bool *ret_manifest) {
                 if (top != TOP_WORKSPACE || !strchr(path, '/'))
                         return refuse(rd, raw, "a symlink outside workspace/");
                 if (!target || !target_inside(path, target))
-                        return refuse(rd, raw, "a symlink whose target is absolute or leaves the workspace");
+                        return refuse(
+                                rd, raw,
+                                "a symlink whose target is absolute, leaves the workspace or has \"..\" "
+                                "after a name");
         } else if ((r = check_mode(rd, raw, top, type, mode)) < 0)
                 return r;
         if (type != T_FILE && size)
                 return refuse(rd, raw, "a directory or symlink with data");
+        for (size_t i = 0; i < sizeof(git_outside) / sizeof(*git_outside); i++)
+                if (strcmp(path, git_outside[i]) == 0)
+                        return refuse(rd, raw, "a git file that makes the history read outside itself");
         if ((top == TOP_META || top == TOP_MANIFEST) && type != T_FILE)
                 return refuse(rd, raw, "must be a regular file");
         if (type == T_FILE) {
@@ -577,7 +613,9 @@ int brig_archive_extract(int archive_fd, int dest_dirfd, const brig_archive_limi
                 r = stream_error(&rd, BRIG_ARCHIVE_MANIFEST);
                 goto out;
         }
-        r = check_manifest(&rd);
+        if ((r = check_manifest(&rd)) < 0)
+                goto out;
+        r = write_git_config(&rd);
 out:
         reader_done(&rd);
         return r;

@@ -95,6 +95,8 @@ def extra(case):
         "layout": lambda: file("etc/passwd"),
         "symlink-out": lambda: special("workspace/out", tarfile.SYMTYPE, "../../../etc/passwd"),
         "symlink-abs": lambda: special("workspace/abs", tarfile.SYMTYPE, "/etc/passwd"),
+        "symlink-chain": lambda: special("workspace/dir/chain", tarfile.SYMTYPE, "up/../../x"),
+        "alternates": lambda: file("history.git/objects/info/alternates", b"/var/lib/brig/environments/x/history.git/objects\n"),
         "symlink-history": lambda: special("history.git/link", tarfile.SYMTYPE, "HEAD"),
         "hardlink": lambda: special("workspace/hard", tarfile.LNKTYPE, "workspace/a.txt"),
         "device": lambda: special("workspace/dev", tarfile.CHRTYPE),

@@ -72,7 +72,9 @@ static void make_tree(void) {
            "cp -a $S/workspace/. .; git add -A; "
            "git -c user.name=brig -c user.email=brig@localhost commit -qm second; git rev-parse HEAD > "
            "%s/s2; "
-           "git push -q origin HEAD:main; chmod -R u+w,go-w $S/history.git; "
+           "git push -q origin HEAD:main; git config --file $S/history.git/config core.hooksPath "
+           "/tmp/evil-hooks; "
+           "chmod -R u+w,go-w $S/history.git; "
            "find $S/history.git -type d -exec chmod 755 {} +; "
            "printf '{\"version\":1,\"process_id\":\"p1\",\"command\":\"sleep 100\",\"started\":1765000000,"
            "\"ended\":null,\"exit_code\":null,\"signal\":null,\"duration_ms\":null,\"output_bytes\":0}' > "
@@ -239,6 +241,16 @@ static void test_env_import__cli_recreates_workspace_history_and_processes(void 
         cJSON_Delete(tool(imp, "restore", args));
         assert_string_equal(client_sh(imp, "cat a.txt; ls dir 2>&1 | grep -c 'No such'"), "old\n1\n");
 
+        /* The history's config is the importer's, not the archive's (which named a hooks path). */
+        char config[512] = "";
+        snprintf(path, sizeof(path), "%s/environments/imp/history.git/config", d.state);
+        f = fopen(path, "r");
+        assert_non_null(f);
+        config[fread(config, 1, sizeof(config) - 1, f)] = 0;
+        fclose(f);
+        assert_non_null(strstr(config, "bare = true"));
+        assert_null(strstr(config, "hooksPath"));
+
         /* The process it had is listed, ended with its worker. */
         cJSON *pl = tool(imp, "process_list", "{}");
         cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(pl, "processes"), 0);
@@ -367,8 +379,12 @@ static void test_env_import__malformed_archives_are_refused_naming_the_entry(voi
                 {"dotdot", NULL, "\"workspace/../evil\": a path with an empty, \".\" or \"..\" part"},
                 {"absolute", NULL, "\"/tmp/brig-evil\": an absolute path"},
                 {"layout", NULL, "\"etc/passwd\": outside the archive's layout"},
-                {"symlink-out", NULL, "\"workspace/out\": a symlink whose target is absolute or leaves"},
-                {"symlink-abs", NULL, "\"workspace/abs\": a symlink whose target is absolute or leaves"},
+                {"symlink-out", NULL, "\"workspace/out\": a symlink whose target is absolute, leaves"},
+                {"symlink-abs", NULL, "\"workspace/abs\": a symlink whose target is absolute, leaves"},
+                {"symlink-chain", NULL,
+                 "\"workspace/dir/chain\": a symlink whose target is absolute, leaves"},
+                {"alternates", NULL,
+                 "\"history.git/objects/info/alternates\": a git file that makes the history"},
                 {"symlink-history", NULL, "\"history.git/link\": a symlink outside workspace/"},
                 {"hardlink", NULL, "\"workspace/hard\": a hard link"},
                 {"device", NULL, "\"workspace/dev\": a device node"},
