@@ -651,6 +651,45 @@ cJSON *client_rpc(int fd, const char *method, const char *params_json) {
         return client_rpc_wait(fd, client_rpc_send(fd, method, params_json));
 }
 
+int client_attach(const brigd *d, const char *env, const char *skip_why) {
+        char meta[256] = "{}";
+
+        if (skip_why) {
+                fprintf(stderr, "# SKIP: %s\n", skip_why);
+                skip();
+        }
+        if (env)
+                snprintf(meta, sizeof(meta), "{\"brig/environment\":\"%s\"}", env);
+        int fd = client_connect(d);
+        assert_true(fd >= 0);
+        cJSON *init = client_initialize(fd, meta);
+        assert_non_null(init);
+        cJSON_Delete(init);
+        return fd;
+}
+
+cJSON *client_tool_sc(int fd, const char *name, const char *args) {
+        static int id = 7000;
+        cJSON *r = client_tool_call(fd, id++, name, args, NULL, NULL);
+        assert_non_null(r);
+        if (result_is_error(r)) {
+                char *t = cJSON_PrintUnformatted(r);
+                fail_msg("%s %s: %s", name, args, t);
+        }
+        cJSON *sc = cJSON_Duplicate(result_sc(r), true);
+        cJSON_Delete(r);
+        return sc;
+}
+
+bool client_env_listed(int fd, const char *id) {
+        cJSON *m = client_rpc(fd, "brig/environment.list", "{}"), *e;
+        bool found = false;
+        cJSON_ArrayForEach (e, cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "environments"))
+                found |= strcmp(cJSON_GetObjectItem(e, "id")->valuestring, id) == 0;
+        cJSON_Delete(m);
+        return found;
+}
+
 const char *client_sh(int fd, const char *command) {
         static char out[65536];
         static int id = 800000;

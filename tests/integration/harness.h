@@ -56,6 +56,14 @@ cJSON *client_rpc_wait(int fd, int id);
  * call); a command that does not exit 0 fails the test. */
 const char *client_sh(int fd, const char *command);
 
+/* Connects and initializes, attached to env (NULL: none); skips the test, saying why, when skip_why is set
+ * (the brigd it would talk to could not start). */
+int client_attach(const brigd *d, const char *env, const char *skip_why);
+/* A tool call's structuredContent (duplicated: caller frees); a tool error fails the test. */
+cJSON *client_tool_sc(int fd, const char *name, const char *args);
+/* Whether brig/environment.list shows the environment id. */
+bool client_env_listed(int fd, const char *id);
+
 /* Shorthands on a tools/call response. */
 const cJSON *result_sc(const cJSON *resp); /* result.structuredContent */
 const char *sc_str(const cJSON *resp, const char *key);
