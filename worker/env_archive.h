@@ -23,7 +23,7 @@
 /* Bounds an import enforces whatever the policy says (the policy's own limits apply too). */
 #define BRIG_ARCHIVE_MAX_ENTRIES 1000000
 #define BRIG_ARCHIVE_MAX_PATH 4095
-#define BRIG_ARCHIVE_MAX_META_BYTES (1024 * 1024)         /* brig-environment.json */
+#define BRIG_ARCHIVE_MAX_META_BYTES (1024 * 1024)           /* brig-environment.json */
 #define BRIG_ARCHIVE_MAX_MANIFEST_BYTES (256 * 1024 * 1024) /* MANIFEST.json */
 
 /* Transfer over JSON-RPC: chunks of at most this many bytes (base64 in the messages). */
