@@ -24,6 +24,7 @@
 #include "common/digest.h"
 #include "common/text.h"
 #include "tests/integration/harness.h"
+#include "worker/env_archive.h"
 
 static brigd d;
 static const char *skip_why;
@@ -410,7 +411,7 @@ static void test_env_export__rpc_chunks_and_refusals(void **state) {
         snprintf(params, sizeof(params), "{\"export\":\"%s\",\"offset\":%zu}", token, bytes + 1);
         expect_error(client_rpc(fd, "brig/environment.export.read", params), -32602, "past the end");
         snprintf(params, sizeof(params), "{\"export\":\"%s\",\"offset\":0,\"length\":%d}", token,
-                 1024 * 1024 + 1);
+                 BRIG_ARCHIVE_CHUNK_MAX + 1);
         expect_error(client_rpc(fd, "brig/environment.export.read", params), -32602, "params.length");
         expect_error(
                 client_rpc(fd, "brig/environment.export.read", "{\"export\":\"deadbeef\",\"offset\":0}"),
@@ -430,6 +431,23 @@ static void test_env_export__rpc_chunks_and_refusals(void **state) {
         snprintf(path, sizeof(path), "%s/environments/.export-%s.brig", d.state, token);
         assert_int_equal(stat(path, &st), -1);
         expect_error(client_rpc(fd, "brig/environment.export.close", params), -32602, "no export");
+
+        /* A new environment, its workspace empty: an archive with its first snapshot. */
+        int empty = attach("zempty");
+        res = result_of(client_rpc(empty, "brig/environment.export", "{\"id\":\"zempty\"}"), "export empty");
+        assert_int_equal(strlen(cJSON_GetObjectItem(res, "snapshot")->valuestring), 40);
+        snprintf(params, sizeof(params), "%s/empty.brig", tmp);
+        assert_int_equal(
+                pull(empty, cJSON_GetObjectItem(res, "export")->valuestring, BRIG_ARCHIVE_CHUNK_MAX, params),
+                (size_t) cJSON_GetObjectItem(res, "bytes")->valuedouble);
+        cJSON_Delete(res);
+        char *names = run("tar --zstd -tf '%s'", params);
+        const char *head = "brig-environment.json\nworkspace/\nhistory.git/\n";
+        assert_memory_equal(names, head, strlen(head));
+        assert_non_null(strstr(names, "history.git/refs/heads/main\n"));
+        free(names);
+        close(empty);
+        snprintf(params, sizeof(params), "{\"export\":\"%s\"}", token);
 
         /* At most 4 open per connection; the connection's going removes them all. */
         for (int i = 0; i < 4; i++)
