@@ -91,25 +91,27 @@ static int archive_fail(writer *w, const char *path) {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive_entry *, archive_entry_free);
 
-/* Writes an entry's header and lists it in the manifest; *ret_item is its manifest record (files get their
- * sha256 once written). */
+/* Writes an entry's header and lists it in the manifest (but the manifest itself, written once w->entries
+ * went into it); *ret_item is its manifest record (files get their sha256 once written) or NULL. */
 static int put_header(writer *w, const char *path, mode_t type, mode_t perm, uint64_t size,
                       const char *target, cJSON **ret_item) {
         _cleanup_(archive_entry_freep) struct archive_entry *e = archive_entry_new();
-        cJSON *item = cJSON_CreateObject();
+        cJSON *item = NULL;
 
-        if (!e || !item || !cJSON_AddStringToObject(item, "path", path) ||
-            !cJSON_AddStringToObject(item, "type",
-                                     type == AE_IFDIR   ? "dir"
-                                     : type == AE_IFLNK ? "symlink"
-                                                        : "file") ||
-            (type != AE_IFLNK && !cJSON_AddNumberToObject(item, "mode", perm)) ||
-            (type == AE_IFREG && !cJSON_AddNumberToObject(item, "size", (double) size)) ||
-            (target && !cJSON_AddStringToObject(item, "target", target))) {
+        if (!e)
+                return brig_error_oom(w->err);
+        if (w->entries && (!(item = cJSON_CreateObject()) || !cJSON_AddStringToObject(item, "path", path) ||
+                           !cJSON_AddStringToObject(item, "type",
+                                                    type == AE_IFDIR   ? "dir"
+                                                    : type == AE_IFLNK ? "symlink"
+                                                                       : "file") ||
+                           (type != AE_IFLNK && !cJSON_AddNumberToObject(item, "mode", perm)) ||
+                           (type == AE_IFREG && !cJSON_AddNumberToObject(item, "size", (double) size)) ||
+                           (target && !cJSON_AddStringToObject(item, "target", target)) ||
+                           !cJSON_AddItemToArray(w->entries, item))) {
                 cJSON_Delete(item);
                 return brig_error_oom(w->err);
         }
-        cJSON_AddItemToArray(w->entries, item);
         archive_entry_set_pathname(e, path);
         archive_entry_set_filetype(e, type);
         archive_entry_set_perm(e, perm);
@@ -132,7 +134,7 @@ static int put_data(writer *w, const char *path, const void *data, size_t len, b
 
 static int put_sha(writer *w, cJSON *item, brig_sha256 *d) {
         char hex[BRIG_SHA256_HEX];
-        if (brig_sha256_finish(d, hex) < 0 || !cJSON_AddStringToObject(item, "sha256", hex))
+        if (brig_sha256_finish(d, hex) < 0 || (item && !cJSON_AddStringToObject(item, "sha256", hex)))
                 return brig_error_oom(w->err);
         return 0;
 }
