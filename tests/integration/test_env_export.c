@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -510,11 +511,34 @@ static void test_env_export__only_the_owner_exports(void **state) {
         close(fd);
 }
 
+/* brigd killed with an archive open: the next brigd removes it at start-up. */
+static void test_env_export__leftovers_go_at_start_up(void **state) {
+        (void) state;
+        const char *why = NULL;
+        int fd = attach("kenv");
+
+        client_sh(fd, "echo data > f");
+        cJSON_Delete(result_of(client_rpc(fd, "brig/environment.export", "{\"id\":\"kenv\"}"), "export"));
+        assert_int_equal(count_export_files(), 1);
+        kill(d.pid, SIGKILL);
+        waitpid(d.pid, NULL, 0);
+        d.pid = 0;
+        close(fd);
+        assert_int_equal(count_export_files(), 1);
+        assert_int_equal(brigd_restart(&d, &why), 0);
+        assert_int_equal(count_export_files(), 0);
+        /* The environment itself is untouched. */
+        fd = attach("kenv");
+        assert_string_equal(client_sh(fd, "cat f"), "data\n");
+        close(fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_env_export__cli_writes_an_archive_tar_and_git_read),
                 cmocka_unit_test(test_env_export__rpc_chunks_and_refusals),
                 cmocka_unit_test(test_env_export__only_the_owner_exports),
+                cmocka_unit_test(test_env_export__leftovers_go_at_start_up),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
