@@ -452,39 +452,78 @@ int brig_cli_exec(int argc, char **argv) {
         return code;
 }
 
-/* One request on a fresh connection (after initialize); returns the response's result, or NULL after
- * printing why not. */
-cJSON *brig_cli_request(const char *sock, const char *method, cJSON *params) {
-        reader rd = {.fd = brig_cli_connect(sock)};
+struct brig_cli_session {
+        reader rd;
+        int next_id;
+};
+
+brig_cli_session *brig_cli_session_open(const char *sock) {
+        brig_cli_session *s = calloc(1, sizeof(*s));
+
+        if (!s) {
+                fprintf(stderr, "brig: out of memory\n");
+                return NULL;
+        }
+        s->next_id = 2;
+        if ((s->rd.fd = brig_cli_connect(sock)) < 0) {
+                free(s);
+                return NULL;
+        }
+        if (send_line(s->rd.fd, request(1, "initialize", initialize_params(NULL, NULL, false))) < 0) {
+                fprintf(stderr, "brig: connection to brigd lost\n");
+                brig_cli_session_close(s);
+                return NULL;
+        }
+        return s;
+}
+
+void brig_cli_session_close(brig_cli_session *s) {
+        if (!s)
+                return;
+        brig_buf_done(&s->rd.buf);
+        close(s->rd.fd);
+        free(s);
+}
+
+cJSON *brig_cli_session_request(brig_cli_session *s, const char *method, cJSON *params) {
+        int id = s->next_id++, r = 0;
         cJSON *result = NULL;
         char *line;
-        int r = 0;
 
-        if (rd.fd < 0) {
-                cJSON_Delete(params);
-                return NULL;
-        }
-        if (send_line(rd.fd, request(1, "initialize", initialize_params(NULL, NULL, false))) < 0 ||
-            send_line(rd.fd, request(2, method, params)) < 0) {
+        if (send_line(s->rd.fd, request(id, method, params)) < 0) {
                 fprintf(stderr, "brig: connection to brigd lost\n");
-                close(rd.fd);
                 return NULL;
         }
-        while ((line = read_line(&rd, &r))) {
+        while ((line = read_line(&s->rd, &r))) {
                 cJSON *msg = cJSON_Parse(line);
-                const cJSON *id = brig_json_member(msg, "id");
-                if (cJSON_IsNumber(id) && id->valueint == 2) {
+                const cJSON *mid = brig_json_member(msg, "id");
+                if (cJSON_IsNumber(mid) && mid->valueint == id) {
                         const cJSON *e = brig_json_member(brig_json_member(msg, "error"), "message");
                         if (cJSON_IsString(e))
                                 fprintf(stderr, "brig: %s\n", e->valuestring);
                         else
                                 result = cJSON_DetachItemFromObject(msg, "result");
                         cJSON_Delete(msg);
-                        break;
+                        return result;
                 }
                 cJSON_Delete(msg);
         }
-        brig_buf_done(&rd.buf);
-        close(rd.fd);
+        fprintf(stderr, "brig: connection to brigd lost%s%s\n", r < 0 ? ": " : "",
+                r < 0 ? strerror(-r) : "");
+        return NULL;
+}
+
+/* One request on a fresh connection (after initialize); returns the response's result, or NULL after
+ * printing why not. */
+cJSON *brig_cli_request(const char *sock, const char *method, cJSON *params) {
+        brig_cli_session *s = brig_cli_session_open(sock);
+        cJSON *result;
+
+        if (!s) {
+                cJSON_Delete(params);
+                return NULL;
+        }
+        result = brig_cli_session_request(s, method, params);
+        brig_cli_session_close(s);
         return result;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* `brig env`: list, inspect, remove and fork the environments of a running brigd. */
+/* `brig env`: list, inspect, remove, fork and export the environments of a running brigd. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +29,16 @@ static void env_help(void) {
                "       brig [--socket PATH] env info ID\n"
                "       brig [--socket PATH] env rm ID\n"
                "       brig [--socket PATH] env fork ID [--at SNAPSHOT] [--policy NAME] NEW\n"
+               "       brig [--socket PATH] env export ID -o FILE\n"
                "\n"
                "Environments are named, persistent jails: their workspace, /tmp, background processes and\n"
                "namespaces outlive calls and connections. `list` shows yours (root sees all), `info` one "
                "in\n"
                "detail (JSON), `rm` stops it, killing its processes, and deletes its workspace.\n"
-               "\n" FORK_HELP "\n" BRIG_SOCKET_LOOKUP_HELP);
+               "\n" FORK_HELP "\n"
+               "`export` writes ID into one archive file (tar + zstd) that `brig env import` recreates "
+               "on\nany brigd; see `brig env export --help`.\n"
+               "\n" BRIG_SOCKET_LOOKUP_HELP);
 }
 
 static const char *socket_path(void) {
@@ -139,6 +143,9 @@ int brig_cli_env(int argc, char **argv) {
                 return env_one("brig/environment.destroy", argv[2]);
         if (strcmp(argv[1], "fork") == 0)
                 return env_fork(argc, argv);
-        fprintf(stderr, "brig env: expected list, info ID, rm ID or fork ID NEW\nTry 'brig env --help'.\n");
+        if (strcmp(argv[1], "export") == 0)
+                return brig_cli_env_export(argc, argv);
+        fprintf(stderr, "brig env: expected list, info ID, rm ID, fork ID NEW or export ID -o FILE\nTry "
+                        "'brig env --help'.\n");
         return 2;
 }

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "tools/process.h"
 #include "worker/env.h"
+#include "worker/env_archive.h"
 #include "worker/env_disk.h"
 #include "worker/env_fork.h"
 #include "worker/env_quota.h"
@@ -482,6 +483,11 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                         _cleanup_free_ char *leftover = NULL;
                         if (asprintf(&leftover, "%s/%s", w->envs_dir, de->d_name) >= 0)
                                 (void) brig__env_rm_dir(leftover);
+                        continue;
+                }
+                /* An archive a previous brigd exported and nobody closed (worker/env_export.h). */
+                if (strncmp(de->d_name, BRIG_ENV_EXPORT_PREFIX, strlen(BRIG_ENV_EXPORT_PREFIX)) == 0) {
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
                         continue;
                 }
                 if (brig_env_id_check(de->d_name, NULL) < 0)
