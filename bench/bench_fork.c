@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Measures brig/environment.fork against `cp -a` of the same workspace directory, in one run: a brigd of
+/* Measures brig/environment.fork against `cp -a` of the same workspace directory, and `brig env export`
+ * against `tar -c --zstd` of it, in one run: a brigd of
  * its own, an environment whose workspace holds FILES files of about MB megabytes in all (text-like
  * content, in 100 directories) and 50 snapshots (the first of everything, then 20 changed files each),
  * then REPS rounds of one fork (the RPC, end to end: the source's fork-point snapshot, the shared history,
@@ -151,6 +152,49 @@ int main(int argc, char **argv) {
         /* CPU time drifts less with the machine's load than elapsed time does. */
         double fc = bench_median(fork_cpu, (size_t) reps), pc = bench_median(cp_cpu, (size_t) reps);
         printf("  cpu time: fork %.0f ms, cp -a %.0f ms, ratio %.2f\n", fc, pc, pc > 0 ? fc / pc : 0);
+
+        /* Issue 13: export >= 0.8x the throughput of `tar -c --zstd` of the same workspace, each writing a
+         * file (the same bytes in: throughput ratio = tar's time / export's). */
+        double *exp_ms = calloc((size_t) reps, sizeof(double)),
+               *tar_ms = calloc((size_t) reps, sizeof(double));
+        char brig[1200], out[1200];
+        if (!exp_ms || !tar_ms)
+                die("calloc");
+        snprintf(brig, sizeof(brig), "%s/brig", build);
+        for (int r = 0; r < reps; r++) {
+                snprintf(out, sizeof(out), "%s/export-%d.brig", dir, r);
+                char *ex[] = {brig,
+                              (char *) "--socket",
+                              d.sock,
+                              (char *) "env",
+                              (char *) "export",
+                              (char *) "src",
+                              (char *) "-o",
+                              out,
+                              NULL};
+                double t = bench_now_ms();
+                if (bench_run_quiet(ex) != 0)
+                        die("brig env export");
+                exp_ms[r] = bench_now_ms() - t;
+                snprintf(path, sizeof(path), "%s/tar-%d.tar.zst", dir, r);
+                char *tar[] = {(char *) "/bin/tar", (char *) "-C", ws,           (char *) "--zstd",
+                               (char *) "-cf",      path,          (char *) ".", NULL};
+                t = bench_now_ms();
+                if (bench_run_quiet(tar) != 0)
+                        die("tar -c --zstd");
+                tar_ms[r] = bench_now_ms() - t;
+                struct stat a, b;
+                printf("  round %d: export %.0f ms (%lld bytes), tar -c --zstd %.0f ms (%lld bytes)\n", r,
+                       exp_ms[r], stat(out, &a) == 0 ? (long long) a.st_size : -1LL, tar_ms[r],
+                       stat(path, &b) == 0 ? (long long) b.st_size : -1LL);
+                (void) unlink(out);
+                (void) unlink(path);
+        }
+        double e = bench_median(exp_ms, (size_t) reps), tz = bench_median(tar_ms, (size_t) reps);
+        bench_goal_ratio("export throughput (MB/s, workspace + 50 snapshots' history)", "MB/s",
+                         mb * 1000.0 / e, "tar -c --zstd of the workspace", mb * 1000.0 / tz, false, 0.8);
+        free(exp_ms);
+        free(tar_ms);
         bench_client_close(&c);
         (void) bench_brigd_stop(&d);
         (void) bench_rm_state(dir);

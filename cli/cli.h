@@ -32,6 +32,10 @@ int brig_cli_policy_test(int argc, char **argv);
 char *brig_cli_find_helper(void);
 
 int brig_cli_env(int argc, char **argv);
+/* `brig env export` (env_export.c); argv[0] is "env", argv[1] "export". */
+int brig_cli_env_export(int argc, char **argv);
+/* `brig env import` (env_import.c); argv[1] is "import". */
+int brig_cli_env_import(int argc, char **argv);
 int brig_cli_mcp(int argc, char **argv);
 /* `brig policy check|explain` (policy.c); argv[0] is "policy". */
 int brig_cli_policy(int argc, char **argv);
@@ -44,12 +48,10 @@ extern const char *brig_cli_socket;
  * came from and how to name another, and returns -1. */
 int brig_cli_connect(const char *flag);
 #include <cjson/cJSON.h>
-/* One request on a connection of its own (see brig_cli_connect()): its result, or NULL after printing why.
- */
 cJSON *brig_cli_request(const char *flag, const char *method, cJSON *params);
-/* A connection for several requests, in turn (an import's chunks): NULL after printing why. */
+/* Several requests on one connection (initialized on open), for state the worker keeps per connection
+ * (an export's token). A request consumes params and returns its result, or NULL after printing why not. */
 typedef struct brig_cli_session brig_cli_session;
-brig_cli_session *brig_cli_open(const char *flag);
-/* Sends one request (params taken) and returns its result, or NULL after printing why. */
-cJSON *brig_cli_call(brig_cli_session *s, const char *method, cJSON *params);
+brig_cli_session *brig_cli_session_open(const char *flag);
+cJSON *brig_cli_session_request(brig_cli_session *s, const char *method, cJSON *params);
 void brig_cli_session_close(brig_cli_session *s);

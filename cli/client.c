@@ -452,23 +452,20 @@ int brig_cli_exec(int argc, char **argv) {
         return code;
 }
 
-/* One request on a fresh connection (after initialize); returns the response's result, or NULL after
- * printing why not. */
 struct brig_cli_session {
         reader rd;
         int next_id;
 };
 
-brig_cli_session *brig_cli_open(const char *sock) {
+brig_cli_session *brig_cli_session_open(const char *sock) {
         brig_cli_session *s = calloc(1, sizeof(*s));
 
         if (!s) {
                 fprintf(stderr, "brig: out of memory\n");
                 return NULL;
         }
-        s->rd.fd = brig_cli_connect(sock);
         s->next_id = 2;
-        if (s->rd.fd < 0) {
+        if ((s->rd.fd = brig_cli_connect(sock)) < 0) {
                 free(s);
                 return NULL;
         }
@@ -480,7 +477,15 @@ brig_cli_session *brig_cli_open(const char *sock) {
         return s;
 }
 
-cJSON *brig_cli_call(brig_cli_session *s, const char *method, cJSON *params) {
+void brig_cli_session_close(brig_cli_session *s) {
+        if (!s)
+                return;
+        brig_buf_done(&s->rd.buf);
+        close(s->rd.fd);
+        free(s);
+}
+
+cJSON *brig_cli_session_request(brig_cli_session *s, const char *method, cJSON *params) {
         int id = s->next_id++, r = 0;
         cJSON *result = NULL;
         char *line;
@@ -503,27 +508,22 @@ cJSON *brig_cli_call(brig_cli_session *s, const char *method, cJSON *params) {
                 }
                 cJSON_Delete(msg);
         }
-        fprintf(stderr, "brig: connection to brigd lost\n");
+        fprintf(stderr, "brig: connection to brigd lost%s%s\n", r < 0 ? ": " : "",
+                r < 0 ? strerror(-r) : "");
         return NULL;
 }
 
-void brig_cli_session_close(brig_cli_session *s) {
-        if (!s)
-                return;
-        brig_buf_done(&s->rd.buf);
-        close(s->rd.fd);
-        free(s);
-}
-
+/* One request on a fresh connection (after initialize); returns the response's result, or NULL after
+ * printing why not. */
 cJSON *brig_cli_request(const char *sock, const char *method, cJSON *params) {
-        brig_cli_session *s = brig_cli_open(sock);
+        brig_cli_session *s = brig_cli_session_open(sock);
         cJSON *result;
 
         if (!s) {
                 cJSON_Delete(params);
                 return NULL;
         }
-        result = brig_cli_call(s, method, params);
+        result = brig_cli_session_request(s, method, params);
         brig_cli_session_close(s);
         return result;
 }

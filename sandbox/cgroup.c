@@ -255,8 +255,8 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
         (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->processes);
         if ((r = write_str(ret->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup pids.max");
-        /* A new group's period is the kernel's default, 100000 us, which the quota is made for: no write (each
-         * bandwidth write costs 0.15 ms, the first after a pause ~1 ms). */
+        /* A new group's period is the kernel's default, 100000 us, which the quota is made for: no write
+         * (each bandwidth write costs 0.15 ms, the first after a pause ~1 ms). */
         (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) quota);
         if ((r = write_str(ret->path[BRIG_CG_CPU], "cpu.cfs_quota_us", v)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup cpu.cfs_quota_us");

@@ -74,11 +74,19 @@ static int lib_acquire(brig_error *err) {
         return r < 0 ? r : 0;
 }
 
+int brig__history_lib_acquire(brig_error *err) {
+        return lib_acquire(err);
+}
+
 static void lib_release(void) {
         (void) pthread_mutex_lock(&lib_lock);
         if (git_libgit2_shutdown() == 0)
                 lib_configured = false; /* the settings went with the global state */
         (void) pthread_mutex_unlock(&lib_lock);
+}
+
+void brig__history_lib_release(void) {
+        lib_release();
 }
 
 int brig__history_enter(const brig_history *h, brig__history_ids *ids, brig_error *err) {

@@ -130,3 +130,30 @@ int brig_history_call(brig_history *h, const char *tool, const cJSON *args, cons
 /* The text block shown to the model for a tool's result; a new string (caller frees), NULL on allocation
  * failure. Pure; any thread. */
 char *brig_history_result_text(const char *tool, const cJSON *result);
+
+/* One entry of a snapshot's tree, as brig_history_tree_walk() hands them out. */
+typedef enum brig_history_entry_type {
+        BRIG_HISTORY_ENTRY_DIR,
+        BRIG_HISTORY_ENTRY_FILE,
+        BRIG_HISTORY_ENTRY_SYMLINK,
+} brig_history_entry_type;
+
+typedef struct brig_history_entry {
+        const char *path; /* relative to the workspace, no leading or trailing slash */
+        brig_history_entry_type type;
+        bool executable;  /* files: git's mode 100755 */
+        const void *data; /* files: the content; symlinks: the target (not NUL-terminated); dirs: NULL */
+        size_t size;
+} brig_history_entry;
+
+/* Called once per entry; a negative return (with err set) stops the walk and is returned by it. */
+typedef int (*brig_history_walk_fn)(const brig_history_entry *e, void *userdata, brig_error *err);
+
+/* Hands every entry of snapshot `commit` (40 hex digits) of the history in `git_dir` to fn, directories
+ * before what they hold, in git's order; gitlinks are skipped. Opens the repository read-only, by itself: it
+ * may run while the environment's own brig_history writes new snapshots (objects never change). One file's
+ * content is in memory at a time (snapshots leave out files over the policy's history.max_file_size).
+ * Errors: -EINVAL/INVALID_ARGUMENT (bad id), -ENOENT/NOT_FOUND (no such snapshot), -EIO/IO, fn's. Blocking;
+ * any thread but the loop's. */
+int brig_history_tree_walk(const char *git_dir, const char *commit, brig_history_walk_fn fn, void *userdata,
+                           brig_error *err);

@@ -56,6 +56,11 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(git_signature *, git_signature_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(git_config *, git_config_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_history *, brig_history_free);
 
+/* A reference to libgit2's global state with the settings above (history.c) in place, for code that opens a
+ * repository without a brig_history; each successful acquire needs a release. */
+int brig__history_lib_acquire(brig_error *err);
+void brig__history_lib_release(void);
+
 /* The thread's filesystem uid/gid while a call runs as the workspace's owner. */
 typedef struct brig__history_ids {
         bool active;

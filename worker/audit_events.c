@@ -41,6 +41,8 @@ const brig_audit_type_info brig_audit_types[_BRIG_AUDIT_TYPE_MAX] = {
                                             FIELDS("connection", "environment", "by_uid")},
         [BRIG_AUDIT_ENVIRONMENT_FORK] = {"environment_fork", FIELDS("connection", "environment", "from",
                                                                     "snapshot", "policy", "by_uid")},
+        [BRIG_AUDIT_ENVIRONMENT_EXPORT] = {"environment_export",
+                                           FIELDS("connection", "environment", "by_uid")},
         [BRIG_AUDIT_ENVIRONMENT_IMPORT] = {"environment_import",
                                            FIELDS("connection", "environment", "policy", "bytes", "by_uid")},
         [BRIG_AUDIT_POLICY_RELOAD] = {"policy_reload",
@@ -191,11 +193,21 @@ cJSON *brig_audit_environment(brig_audit_type type, const char *environment, con
                                   (init_pid <= 0 || ADD_NUMBER(ev, "init_pid", init_pid)));
 }
 
-cJSON *brig_audit_environment_destroy(uint64_t connection, const char *environment, unsigned by_uid) {
-        cJSON *ev = event(BRIG_AUDIT_ENVIRONMENT_DESTROY);
+/* An environment managed by a connection's user: destroy, export. */
+static cJSON *environment_by(brig_audit_type type, uint64_t connection, const char *environment,
+                             unsigned by_uid) {
+        cJSON *ev = event(type);
         return finish(ev, ev && ADD_NUMBER(ev, "connection", connection) &&
                                   ADD_STRING(ev, "environment", environment) &&
                                   ADD_NUMBER(ev, "by_uid", by_uid));
+}
+
+cJSON *brig_audit_environment_destroy(uint64_t connection, const char *environment, unsigned by_uid) {
+        return environment_by(BRIG_AUDIT_ENVIRONMENT_DESTROY, connection, environment, by_uid);
+}
+
+cJSON *brig_audit_environment_export(uint64_t connection, const char *environment, unsigned by_uid) {
+        return environment_by(BRIG_AUDIT_ENVIRONMENT_EXPORT, connection, environment, by_uid);
 }
 
 cJSON *brig_audit_environment_fork(uint64_t connection, const char *environment, const char *from,

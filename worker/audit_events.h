@@ -33,6 +33,7 @@ typedef enum brig_audit_type {
         BRIG_AUDIT_ENVIRONMENT_EXPIRED,
         BRIG_AUDIT_ENVIRONMENT_DESTROY,
         BRIG_AUDIT_ENVIRONMENT_FORK,
+        BRIG_AUDIT_ENVIRONMENT_EXPORT,
         BRIG_AUDIT_ENVIRONMENT_IMPORT,
         BRIG_AUDIT_POLICY_RELOAD,
         BRIG_AUDIT_SYSCALL_DENIED,
@@ -88,6 +89,8 @@ cJSON *brig_audit_environment(brig_audit_type type, const char *environment, con
                               unsigned owner_uid, int init_pid);
 /* environment_destroy */
 cJSON *brig_audit_environment_destroy(uint64_t connection, const char *environment, unsigned by_uid);
+/* environment_export: an export asked for */
+cJSON *brig_audit_environment_export(uint64_t connection, const char *environment, unsigned by_uid);
 /* environment_fork: a fork asked for (environment: the new one; snapshot NULL: the source's state now) */
 cJSON *brig_audit_environment_fork(uint64_t connection, const char *environment, const char *from,
                                    const char *snapshot, const char *policy, unsigned by_uid);

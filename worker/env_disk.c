@@ -478,18 +478,20 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 bool ephemeral = false;
 
                 /* A spare, a fork or an import that did not finish (they build aside, worker/env_fork.h,
-                 * worker/env_import.h), an upload of a connection gone with its worker: never an
-                 * environment. */
+                 * worker/env_import.h): never an environment. */
                 if (strncmp(de->d_name, BRIG_ENV_SPARE_PREFIX, strlen(BRIG_ENV_SPARE_PREFIX)) == 0 ||
                     strncmp(de->d_name, BRIG_ENV_FORK_PREFIX, strlen(BRIG_ENV_FORK_PREFIX)) == 0 ||
-                    strncmp(de->d_name, BRIG_ENV_IMPORT_PREFIX, strlen(BRIG_ENV_IMPORT_PREFIX)) == 0 ||
-                    strncmp(de->d_name, BRIG_ENV_UPLOAD_PREFIX, strlen(BRIG_ENV_UPLOAD_PREFIX)) == 0) {
+                    strncmp(de->d_name, BRIG_ENV_IMPORT_PREFIX, strlen(BRIG_ENV_IMPORT_PREFIX)) == 0) {
                         _cleanup_free_ char *leftover = NULL;
-                        /* An upload is a file: no workspace, so no mount to leave behind. */
-                        bool file = strncmp(de->d_name, BRIG_ENV_UPLOAD_PREFIX,
-                                            strlen(BRIG_ENV_UPLOAD_PREFIX)) == 0;
                         if (asprintf(&leftover, "%s/%s", w->envs_dir, de->d_name) >= 0)
-                                (void) (file ? brig_rm_rf(leftover) : brig__env_rm_dir(leftover));
+                                (void) brig__env_rm_dir(leftover);
+                        continue;
+                }
+                /* An archive a previous brigd exported and nobody closed (worker/env_export.h), or one
+                 * uploaded to be imported on a connection gone with that brigd (worker/mcp_import.c). */
+                if (strncmp(de->d_name, BRIG_ENV_EXPORT_PREFIX, strlen(BRIG_ENV_EXPORT_PREFIX)) == 0 ||
+                    strncmp(de->d_name, BRIG_ENV_UPLOAD_PREFIX, strlen(BRIG_ENV_UPLOAD_PREFIX)) == 0) {
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
                         continue;
                 }
                 if (brig_env_id_check(de->d_name, NULL) < 0)

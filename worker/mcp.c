@@ -953,6 +953,7 @@ static void handle_env_fork(brig_conn *c, const brig_rpc_msg *m) {
 }
 
 void brig__mcp_conn_closing(brig_conn *c) {
+        brig__mcp_exports_closing(c);
         brig__mcp_import_conn_closing(c);
         for (brig_call *call = c->calls, *next; call; call = next) {
                 next = call->next;
@@ -1007,6 +1008,12 @@ void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len) {
                         handle_env_destroy(c, &m);
                 else if (strcmp(m.method, "brig/environment.fork") == 0)
                         handle_env_fork(c, &m);
+                else if (strcmp(m.method, "brig/environment.export") == 0)
+                        brig__mcp_handle_export(c, &m);
+                else if (strcmp(m.method, "brig/environment.export.read") == 0)
+                        brig__mcp_handle_export_read(c, &m);
+                else if (strcmp(m.method, "brig/environment.export.close") == 0)
+                        brig__mcp_handle_export_close(c, &m);
                 else if (strcmp(m.method, "brig/environment.import") == 0)
                         brig__mcp_handle_env_import(c, &m);
                 else {

@@ -21,6 +21,13 @@ bool brig__mcp_may_manage(const brig_conn *c, const brig_env *env);
 /* The environment named by params.<member>, if this client may see it; answers the error itself otherwise
  * (and then returns NULL). */
 brig_env *brig__mcp_env_param(brig_conn *c, const brig_rpc_msg *m, const char *method, const char *member);
+/* brig/environment.export, .export.read and .export.close (mcp_export.c). */
+void brig__mcp_handle_export(brig_conn *c, const brig_rpc_msg *m);
+void brig__mcp_handle_export_read(brig_conn *c, const brig_rpc_msg *m);
+void brig__mcp_handle_export_close(brig_conn *c, const brig_rpc_msg *m);
+/* The connection is closing: its archives are removed (one still being written, once it is). */
+void brig__mcp_exports_closing(brig_conn *c);
+
 /* The JSON-RPC code of an environment management error: limits are refusals, what the caller named wrong
  * is a bad parameter, the rest the worker's own failure. */
 int brig__mcp_env_error_code(const brig_error *err);

@@ -221,6 +221,7 @@ struct brig_conn {
         brig_env *env;         /* attached at initialize */
         brig_call *calls;
         size_t n_calls;
+        struct brig_export *exports; /* archives it made and has not closed (worker/mcp_export.c) */
         struct brig_upload *uploads; /* brig/environment.import uploads (worker/mcp_import.c) */
 };
 

@@ -802,6 +802,8 @@ static void test_audit__constructors_match_event_table(void **state) {
                     seen[BRIG_AUDIT_ENVIRONMENT_DESTROY]);
         check_event(brig_audit_environment_fork(1, "env-2", "env-1", "HEAD~1", "default", 0),
                     BRIG_AUDIT_ENVIRONMENT_FORK, seen[BRIG_AUDIT_ENVIRONMENT_FORK]);
+        check_event(brig_audit_environment_export(1, "env-1", 0), BRIG_AUDIT_ENVIRONMENT_EXPORT,
+                    seen[BRIG_AUDIT_ENVIRONMENT_EXPORT]);
         check_event(brig_audit_environment_import(1, "env-3", "default", 4096, 0),
                     BRIG_AUDIT_ENVIRONMENT_IMPORT, seen[BRIG_AUDIT_ENVIRONMENT_IMPORT]);
         ev = brig_audit_policy_reload();

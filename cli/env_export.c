@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/* `brig env export ID -o FILE`: asks brigd for the environment's archive, pulls it chunk by chunk on the
+ * same connection (the archive's token is that connection's), checks its SHA-256 and closes it. A file is
+ * written aside and renamed into place only when complete and checked. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "common/digest.h"
+#include "common/json.h"
+#include "common/paths.h"
+#include "common/text.h"
+#include "worker/env_archive.h"
+
+#define EXPORT_HELP                                                                                         \
+        "`export` writes environment ID into FILE (`-` for stdout): one archive (tar + zstd) holding its\n" \
+        "workspace at a snapshot taken now, its whole history, its metadata and its background\n"           \
+        "processes' descriptions and logs, which `brig env import` recreates on any brigd and `tar` and\n"  \
+        "`git` alone can inspect (docs/archive.md). FILE appears only once complete and checked against\n"  \
+        "the SHA-256 brigd computed.\n"
+
+static void export_help(void) {
+        printf("Usage: brig [--socket PATH] env export ID -o FILE\n\n" EXPORT_HELP);
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n) {
+        while (n > 0) {
+                ssize_t w = write(fd, p, n);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0)
+                        return -errno;
+                p += w;
+                n -= (size_t) w;
+        }
+        return 0;
+}
+
+static cJSON *token_params(const char *token) {
+        cJSON *p = cJSON_CreateObject();
+        if (p && !cJSON_AddStringToObject(p, "export", token)) {
+                cJSON_Delete(p);
+                return NULL;
+        }
+        return p;
+}
+
+/* Pulls the archive into fd; returns 0 or 1 after printing why not. */
+static int pull(brig_cli_session *s, const char *token, uint64_t bytes, const char *sha256, int fd) {
+        brig_sha256 *d = brig_sha256_new();
+        char hex[BRIG_SHA256_HEX];
+        uint64_t offset = 0;
+        bool eof = false;
+
+        while (!eof) {
+                cJSON *p = token_params(token), *res;
+                const cJSON *data, *e;
+                unsigned char *buf = NULL;
+                size_t len = 0;
+                int r;
+
+                if (!p || !cJSON_AddNumberToObject(p, "offset", (double) offset) ||
+                    !cJSON_AddNumberToObject(p, "length", BRIG_ARCHIVE_CHUNK_MAX)) {
+                        cJSON_Delete(p);
+                        fprintf(stderr, "brig: out of memory\n");
+                        goto fail;
+                }
+                if (!(res = brig_cli_session_request(s, "brig/environment.export.read", p)))
+                        goto fail;
+                data = brig_json_member(res, "data");
+                e = brig_json_member(res, "eof");
+                if (!cJSON_IsString(data) || !cJSON_IsBool(e) ||
+                    brig_base64_decode(data->valuestring, strlen(data->valuestring), &buf, &len) < 0) {
+                        cJSON_Delete(res);
+                        fprintf(stderr, "brig: malformed export.read answer\n");
+                        goto fail;
+                }
+                eof = cJSON_IsTrue(e);
+                cJSON_Delete(res);
+                brig_sha256_update(d, buf, len);
+                r = write_all(fd, buf, len);
+                free(buf);
+                if (r < 0) {
+                        fprintf(stderr, "brig: write: %s\n", strerror(-r));
+                        goto fail;
+                }
+                offset += len;
+                if (len == 0 && !eof) {
+                        fprintf(stderr, "brig: export.read made no progress at %llu\n",
+                                (unsigned long long) offset);
+                        goto fail;
+                }
+        }
+        if (brig_sha256_finish(d, hex) < 0) {
+                fprintf(stderr, "brig: out of memory\n");
+                return 1;
+        }
+        if (offset != bytes || strcmp(hex, sha256) != 0) {
+                fprintf(stderr,
+                        "brig: the archive received (%llu bytes, sha256 %s) is not the one brigd wrote "
+                        "(%llu bytes, sha256 %s)\n",
+                        (unsigned long long) offset, hex, (unsigned long long) bytes, sha256);
+                return 1;
+        }
+        return 0;
+fail:
+        (void) brig_sha256_finish(d, hex);
+        return 1;
+}
+
+static int export_to(brig_cli_session *s, const char *id, const char *out) {
+        cJSON *p = cJSON_CreateObject(), *res;
+        const cJSON *token, *bytes, *sha, *snap;
+        char *tmp = NULL;
+        int fd = STDOUT_FILENO, code;
+
+        if (!p || !cJSON_AddStringToObject(p, "id", id)) {
+                cJSON_Delete(p);
+                fprintf(stderr, "brig: out of memory\n");
+                return 1;
+        }
+        if (!(res = brig_cli_session_request(s, "brig/environment.export", p)))
+                return 1;
+        token = brig_json_member(res, "export");
+        bytes = brig_json_member(res, "bytes");
+        sha = brig_json_member(res, "sha256");
+        snap = brig_json_member(res, "snapshot");
+        if (!cJSON_IsString(token) || !cJSON_IsNumber(bytes) || !cJSON_IsString(sha) ||
+            !cJSON_IsString(snap)) {
+                fprintf(stderr, "brig: malformed export answer\n");
+                cJSON_Delete(res);
+                return 1;
+        }
+        if (strcmp(out, "-") != 0) {
+                if (asprintf(&tmp, "%s.tmp", out) < 0 ||
+                    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+                        fprintf(stderr, "brig: %s: %s\n", tmp ? tmp : out, strerror(errno));
+                        free(tmp);
+                        cJSON_Delete(res);
+                        return 1;
+                }
+        }
+        code = pull(s, token->valuestring, (uint64_t) bytes->valuedouble, sha->valuestring, fd);
+        if (tmp) {
+                if (close(fd) < 0 && code == 0) {
+                        fprintf(stderr, "brig: %s: %s\n", tmp, strerror(errno));
+                        code = 1;
+                }
+                if (code == 0 && rename(tmp, out) < 0) {
+                        fprintf(stderr, "brig: %s: %s\n", out, strerror(errno));
+                        code = 1;
+                }
+                if (code != 0)
+                        (void) unlink(tmp);
+                free(tmp);
+        }
+        /* The archive's file goes with the connection anyway; closing says so at once. */
+        cJSON_Delete(brig_cli_session_request(s, "brig/environment.export.close",
+                                              token_params(token->valuestring)));
+        if (code == 0)
+                fprintf(stderr, "exported %s at %s: %llu bytes to %s\n", id, snap->valuestring,
+                        (unsigned long long) bytes->valuedouble, out);
+        cJSON_Delete(res);
+        return code;
+}
+
+int brig_cli_env_export(int argc, char **argv) {
+        const char *id = NULL, *out = NULL;
+        brig_cli_session *s;
+        int code;
+
+        for (int i = 2; i < argc; i++) {
+                if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+                        export_help();
+                        return 0;
+                }
+                if ((strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0) && i + 1 < argc && !out)
+                        out = argv[++i];
+                else if (!id && (argv[i][0] != '-' || argv[i][1] == 0))
+                        id = argv[i];
+                else
+                        id = out = NULL, i = argc;
+        }
+        if (!id || !out) {
+                fprintf(stderr, "brig env export: expected ID -o FILE\nTry 'brig env export --help'.\n");
+                return 2;
+        }
+        if (!(s = brig_cli_session_open(NULL)))
+                return 1;
+        code = export_to(s, id, out);
+        brig_cli_session_close(s);
+        return code;
+}
