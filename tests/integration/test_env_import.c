@@ -409,6 +409,71 @@ static void test_env_import__malformed_archives_are_refused_naming_the_entry(voi
         close(fd);
 }
 
+/* A hash of every path, type, mode, link target and content under the workspace (caller frees). */
+static char *tree_hash(int fd) {
+        return strdup(
+                client_sh(fd, "cd /workspace && find . -mindepth 1 -printf '%p %y %m %l\\n' | LC_ALL=C sort "
+                              "| sha256sum && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r "
+                              "sha256sum | sha256sum"));
+}
+
+/* The snapshot ids of the history, newest first, joined by spaces (caller frees). */
+static char *history_ids(int fd) {
+        cJSON *sc = tool(fd, "history", "{\"limit\":1000}"), *s;
+        char *out = calloc(1, 64 * 1024);
+        cJSON_ArrayForEach (s, cJSON_GetObjectItem(sc, "snapshots")) {
+                strcat(out, cJSON_GetObjectItem(s, "id")->valuestring);
+                strcat(out, " ");
+        }
+        cJSON_Delete(sc);
+        return out;
+}
+
+static void test_env_import__what_export_writes_comes_back(void **state) {
+        (void) state;
+        char out[4096], args[256];
+        int src = attach("rt");
+
+        client_sh(src, "mkdir -p d/e && echo one > a && head -c 200000 /dev/urandom > d/e/big && "
+                       "printf '#!/bin/sh\\necho hi\\n' > d/run && chmod 755 d/run && ln -s ../a d/link");
+        cJSON_Delete(tool(src, "snapshot", "{\"message\":\"first\"}"));
+        /* No empty directory: a snapshot has none (docs/archive.md). */
+        client_sh(src, "echo two >> a && rm -r d/e && echo new > d/new");
+        cJSON_Delete(tool(src, "exec", "{\"command\":\"echo started\",\"background\":true}"));
+        snprintf(args, sizeof(args), "%s/brig --socket %s env export rt -o %s/rt.brig >/dev/null 2>&1",
+                 build_dir(), d.socket, tmp);
+        assert_int_equal(system(args), 0);
+        char *src_hash = tree_hash(src), *src_hist = history_ids(src);
+
+        snprintf(args, sizeof(args), "%s/rt.brig --as rt2", tmp);
+        if (cli_import(args, out, sizeof(out)) != 0)
+                fail_msg("import of an export: %s", out);
+        /* Same policy, same digest: no warning. */
+        assert_null(strstr(out, "warning"));
+        int dst = attach("rt2");
+        char *dst_hash = tree_hash(dst), *dst_hist = history_ids(dst);
+        assert_string_equal(dst_hash, src_hash);
+        assert_string_equal(dst_hist, src_hist);
+        assert_string_equal(client_sh(dst, "./d/run; readlink d/link"), "hi\n../a\n");
+        /* Its history works: restore the first snapshot. */
+        char first[96];
+        snprintf(first, sizeof(first), "{\"snapshot\":\"%.40s\"}", dst_hist + strlen(dst_hist) - 41);
+        cJSON_Delete(tool(dst, "restore", first));
+        assert_string_equal(client_sh(dst, "cat a; wc -c < d/e/big"), "one\n200000\n");
+        /* The process came as a record, not running. */
+        cJSON *pl = tool(dst, "process_list", "{}");
+        cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(pl, "processes"), 0);
+        assert_non_null(p);
+        assert_string_not_equal(cJSON_GetObjectItem(p, "state")->valuestring, "running");
+        cJSON_Delete(pl);
+        close(dst);
+        close(src);
+        free(src_hash);
+        free(src_hist);
+        free(dst_hash);
+        free(dst_hist);
+}
+
 static void restart_with_pause(const char *pause) {
         const char *why = NULL;
         if (d.pid > 0)
@@ -467,6 +532,7 @@ int main(void) {
                 cmocka_unit_test(test_env_import__cli_recreates_workspace_history_and_processes),
                 cmocka_unit_test(test_env_import__rpc_chunks_and_an_existing_id),
                 cmocka_unit_test(test_env_import__malformed_archives_are_refused_naming_the_entry),
+                cmocka_unit_test(test_env_import__what_export_writes_comes_back),
                 cmocka_unit_test(test_env_import__sigkill_mid_import_leaves_nothing),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
