@@ -690,6 +690,25 @@ bool client_env_listed(int fd, const char *id) {
         return found;
 }
 
+char *client_history_ids(int fd) {
+        cJSON *sc = client_tool_sc(fd, "history", "{\"limit\":1000}"), *s;
+        char *out = calloc(1, 64 * 1024);
+        assert_non_null(out);
+        cJSON_ArrayForEach (s, cJSON_GetObjectItem(sc, "snapshots")) {
+                strcat(out, cJSON_GetObjectItem(s, "id")->valuestring);
+                strcat(out, " ");
+        }
+        cJSON_Delete(sc);
+        return out;
+}
+
+char *client_tree_hash(int fd) {
+        return strdup(client_sh(
+                fd, "cd /workspace && find . -mindepth 1 -printf '%p %y %m %l\\n' | LC_ALL=C sort | "
+                    "sha256sum && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | "
+                    "sha256sum"));
+}
+
 const char *client_sh(int fd, const char *command) {
         static char out[65536];
         static int id = 800000;

@@ -63,6 +63,10 @@ int client_attach(const brigd *d, const char *env, const char *skip_why);
 cJSON *client_tool_sc(int fd, const char *name, const char *args);
 /* Whether brig/environment.list shows the environment id. */
 bool client_env_listed(int fd, const char *id);
+/* The snapshot ids of the environment's history, newest first, each followed by a space (caller frees). */
+char *client_history_ids(int fd);
+/* A hash of every path, type, mode, link target and content under the workspace (caller frees). */
+char *client_tree_hash(int fd);
 
 /* Shorthands on a tools/call response. */
 const cJSON *result_sc(const cJSON *resp); /* result.structuredContent */

@@ -51,33 +51,11 @@ static int teardown(void **state) {
 }
 
 static int attach(const char *env) {
-        char meta[256] = "{}";
-
-        if (skip_why) {
-                fprintf(stderr, "# SKIP: %s\n", skip_why);
-                skip();
-        }
-        if (env)
-                snprintf(meta, sizeof(meta), "{\"brig/environment\":\"%s\"}", env);
-        int fd = client_connect(&d);
-        assert_true(fd >= 0);
-        cJSON *init = client_initialize(fd, meta);
-        assert_non_null(init);
-        cJSON_Delete(init);
-        return fd;
+        return client_attach(&d, env, skip_why);
 }
 
 static cJSON *tool(int fd, const char *name, const char *args) {
-        static int id = 7000;
-        cJSON *r = client_tool_call(fd, id++, name, args, NULL, NULL);
-        assert_non_null(r);
-        if (result_is_error(r)) {
-                char *t = cJSON_PrintUnformatted(r);
-                fail_msg("%s %s: %s", name, args, t);
-        }
-        cJSON *sc = cJSON_Duplicate(result_sc(r), true);
-        cJSON_Delete(r);
-        return sc;
+        return client_tool_sc(fd, name, args);
 }
 
 /* The snapshot ids of the history, newest first, one a line (caller frees). */

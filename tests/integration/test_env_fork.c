@@ -85,23 +85,12 @@ static char *snapshot(int fd, const char *message) {
         return id;
 }
 
-/* The snapshot ids of the history, newest first, joined by spaces (caller frees). */
 static char *history_ids(int fd) {
-        cJSON *sc = tool(fd, "history", "{\"limit\":1000}"), *s;
-        char *out = calloc(1, 64 * 1024);
-        cJSON_ArrayForEach (s, cJSON_GetObjectItem(sc, "snapshots")) {
-                strcat(out, cJSON_GetObjectItem(s, "id")->valuestring);
-                strcat(out, " ");
-        }
-        cJSON_Delete(sc);
-        return out;
+        return client_history_ids(fd);
 }
 
-/* A hash of every path, mode and content under the workspace (caller frees). */
 static char *tree_hash(int fd) {
-        return strdup(client_sh(
-                fd, "cd /workspace && find . -printf '%p %y %m\\n' | LC_ALL=C sort | sha256sum && "
-                    "find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum"));
+        return client_tree_hash(fd);
 }
 
 /* The error of a response: fails unless it is one with this code whose message contains needle. */

@@ -409,24 +409,12 @@ static void test_env_import__malformed_archives_are_refused_naming_the_entry(voi
         close(fd);
 }
 
-/* A hash of every path, type, mode, link target and content under the workspace (caller frees). */
 static char *tree_hash(int fd) {
-        return strdup(
-                client_sh(fd, "cd /workspace && find . -mindepth 1 -printf '%p %y %m %l\\n' | LC_ALL=C sort "
-                              "| sha256sum && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r "
-                              "sha256sum | sha256sum"));
+        return client_tree_hash(fd);
 }
 
-/* The snapshot ids of the history, newest first, joined by spaces (caller frees). */
 static char *history_ids(int fd) {
-        cJSON *sc = tool(fd, "history", "{\"limit\":1000}"), *s;
-        char *out = calloc(1, 64 * 1024);
-        cJSON_ArrayForEach (s, cJSON_GetObjectItem(sc, "snapshots")) {
-                strcat(out, cJSON_GetObjectItem(s, "id")->valuestring);
-                strcat(out, " ");
-        }
-        cJSON_Delete(sc);
-        return out;
+        return client_history_ids(fd);
 }
 
 static void test_env_import__what_export_writes_comes_back(void **state) {
