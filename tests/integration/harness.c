@@ -651,6 +651,17 @@ cJSON *client_rpc(int fd, const char *method, const char *params_json) {
         return client_rpc_wait(fd, client_rpc_send(fd, method, params_json));
 }
 
+void brigd_restart_with(brigd *d, const char *var, const char *value) {
+        const char *why = NULL;
+        if (d->pid > 0)
+                assert_int_equal(brigd_stop(d), 0);
+        if (value)
+                setenv(var, value, 1);
+        else
+                unsetenv(var);
+        assert_int_equal(brigd_restart(d, &why), 0);
+}
+
 int client_attach(const brigd *d, const char *env, const char *skip_why) {
         char meta[256] = "{}";
 

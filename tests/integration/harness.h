@@ -30,6 +30,9 @@ int brigd_start(brigd *d, const char *policy, const char **why);
 int brigd_start_args(brigd *d, const char *policy, const char *const *extra_args, const char **why);
 /* Starts brigd again on the same socket, state and audit log (after it was stopped or killed). */
 int brigd_restart(brigd *d, const char **why);
+/* Stops brigd (if running, a clean stop is asserted) and starts it again with var set to value in its
+ * environment (NULL: unset): a test hook such as BRIG_TEST_FORK_PAUSE. */
+void brigd_restart_with(brigd *d, const char *var, const char *value);
 /* SIGTERM and wait; returns brigd's exit status (0 for a clean stop). */
 int brigd_stop(brigd *d);
 

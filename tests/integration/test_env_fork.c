@@ -441,14 +441,7 @@ static void test_env_fork__only_the_owner_forks_and_the_fork_is_the_callers(void
 /* brigd restarted with the fork's test hook: a fork complete but for its rename creates pause and waits
  * while it exists. */
 static void restart_with_pause(const char *pause) {
-        const char *why = NULL;
-        if (d.pid > 0)
-                assert_int_equal(brigd_stop(&d), 0);
-        if (pause)
-                setenv("BRIG_TEST_FORK_PAUSE", pause, 1);
-        else
-                unsetenv("BRIG_TEST_FORK_PAUSE");
-        assert_int_equal(brigd_restart(&d, &why), 0);
+        brigd_restart_with(&d, "BRIG_TEST_FORK_PAUSE", pause);
 }
 
 static void wait_for(const char *path) {

@@ -463,14 +463,7 @@ static void test_env_import__what_export_writes_comes_back(void **state) {
 }
 
 static void restart_with_pause(const char *pause) {
-        const char *why = NULL;
-        if (d.pid > 0)
-                assert_int_equal(brigd_stop(&d), 0);
-        if (pause)
-                setenv("BRIG_TEST_IMPORT_PAUSE", pause, 1);
-        else
-                unsetenv("BRIG_TEST_IMPORT_PAUSE");
-        assert_int_equal(brigd_restart(&d, &why), 0);
+        brigd_restart_with(&d, "BRIG_TEST_IMPORT_PAUSE", pause);
 }
 
 static void test_env_import__sigkill_mid_import_leaves_nothing(void **state) {
