@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Measures brig/environment.fork against `cp -a` of the same workspace directory, and `brig env export`
- * against `tar -c --zstd` of it, in one run: a brigd of
+/* Measures brig/environment.fork against `cp -a` of the same workspace directory, and `brig env export` and
+ * `brig env import` against `tar -c --zstd` and `tar -x --zstd` of it, in one run: a brigd of
  * its own, an environment whose workspace holds FILES files of about MB megabytes in all (text-like
  * content, in 100 directories) and 50 snapshots (the first of everything, then 20 changed files each),
  * then REPS rounds of one fork (the RPC, end to end: the source's fork-point snapshot, the shared history,
@@ -157,8 +157,10 @@ int main(int argc, char **argv) {
          * file (the same bytes in: throughput ratio = tar's time / export's). */
         double *exp_ms = calloc((size_t) reps, sizeof(double)),
                *tar_ms = calloc((size_t) reps, sizeof(double));
+        double *imp_ms = calloc((size_t) reps, sizeof(double)),
+               *untar_ms = calloc((size_t) reps, sizeof(double));
         char brig[1200], out[1200];
-        if (!exp_ms || !tar_ms)
+        if (!exp_ms || !tar_ms || !imp_ms || !untar_ms)
                 die("calloc");
         snprintf(brig, sizeof(brig), "%s/brig", build);
         for (int r = 0; r < reps; r++) {
@@ -187,12 +189,44 @@ int main(int argc, char **argv) {
                 printf("  round %d: export %.0f ms (%lld bytes), tar -c --zstd %.0f ms (%lld bytes)\n", r,
                        exp_ms[r], stat(out, &a) == 0 ? (long long) a.st_size : -1LL, tar_ms[r],
                        stat(path, &b) == 0 ? (long long) b.st_size : -1LL);
+                /* The same archives back: import into a new environment, tar -x into a fresh directory. */
+                char as[64], xdir[1200];
+                snprintf(as, sizeof(as), "imp-%d", r);
+                char *im[] = {brig,
+                              (char *) "--socket",
+                              d.sock,
+                              (char *) "env",
+                              (char *) "import",
+                              out,
+                              (char *) "--as",
+                              as,
+                              NULL};
+                t = bench_now_ms();
+                if (bench_run_quiet(im) != 0)
+                        die("brig env import");
+                imp_ms[r] = bench_now_ms() - t;
+                snprintf(xdir, sizeof(xdir), "%s/x-%d", dir, r);
+                char *untar[] = {(char *) "/bin/tar", (char *) "-C", xdir, (char *) "--zstd",
+                                 (char *) "-xf",      path,          NULL};
+                if (mkdir(xdir, 0755) < 0)
+                        die(xdir);
+                t = bench_now_ms();
+                if (bench_run_quiet(untar) != 0)
+                        die("tar -x --zstd");
+                untar_ms[r] = bench_now_ms() - t;
+                printf("  round %d: import %.0f ms, tar -x --zstd %.0f ms\n", r, imp_ms[r], untar_ms[r]);
                 (void) unlink(out);
                 (void) unlink(path);
         }
         double e = bench_median(exp_ms, (size_t) reps), tz = bench_median(tar_ms, (size_t) reps);
         bench_goal_ratio("export throughput (MB/s, workspace + 50 snapshots' history)", "MB/s",
                          mb * 1000.0 / e, "tar -c --zstd of the workspace", mb * 1000.0 / tz, false, 0.8);
+        double im_med = bench_median(imp_ms, (size_t) reps), ux = bench_median(untar_ms, (size_t) reps);
+        bench_goal_ratio("import throughput (MB/s, workspace + 50 snapshots' history)", "MB/s",
+                         mb * 1000.0 / im_med, "tar -x --zstd of the workspace", mb * 1000.0 / ux, false,
+                         0.8);
+        free(imp_ms);
+        free(untar_ms);
         free(exp_ms);
         free(tar_ms);
         bench_client_close(&c);
