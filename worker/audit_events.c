@@ -83,6 +83,8 @@ static void spoil_unless(cJSON *ev, bool ok) {
 #define ADD_STRING(ev, key, s) (cJSON_AddStringToObject(ev, key, s) != NULL)
 #define ADD_NUMBER(ev, key, n) (cJSON_AddNumberToObject(ev, key, (double) (n)) != NULL)
 #define ADD_BOOL(ev, key, b) (cJSON_AddBoolToObject(ev, key, b) != NULL)
+#define ADD_STRING_OR_NULL(ev, key, s)                                                                      \
+        ((s) ? ADD_STRING(ev, key, s) : cJSON_AddNullToObject(ev, key) != NULL)
 
 cJSON *brig_audit_worker_start(int pid, const char *version, const char *policy, uint64_t environments,
                                const char *socket, unsigned jail_uid) {
@@ -213,37 +215,20 @@ cJSON *brig_audit_environment_export(uint64_t connection, const char *environmen
 cJSON *brig_audit_environment_fork(uint64_t connection, const char *environment, const char *from,
                                    const char *snapshot, const char *policy, unsigned by_uid) {
         cJSON *ev = event(BRIG_AUDIT_ENVIRONMENT_FORK);
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) connection);
-                cJSON_AddStringToObject(ev, "environment", environment);
-                cJSON_AddStringToObject(ev, "from", from);
-                if (snapshot)
-                        cJSON_AddStringToObject(ev, "snapshot", snapshot);
-                else
-                        cJSON_AddNullToObject(ev, "snapshot");
-                cJSON_AddStringToObject(ev, "policy", policy);
-                cJSON_AddNumberToObject(ev, "by_uid", by_uid);
-        }
-        return ev;
+        return finish(ev, ev && ADD_NUMBER(ev, "connection", connection) &&
+                                  ADD_STRING(ev, "environment", environment) &&
+                                  ADD_STRING(ev, "from", from) &&
+                                  ADD_STRING_OR_NULL(ev, "snapshot", snapshot) &&
+                                  ADD_STRING(ev, "policy", policy) && ADD_NUMBER(ev, "by_uid", by_uid));
 }
 
 cJSON *brig_audit_environment_import(uint64_t connection, const char *environment, const char *policy,
                                      uint64_t bytes, unsigned by_uid) {
         cJSON *ev = event(BRIG_AUDIT_ENVIRONMENT_IMPORT);
-        if (ev) {
-                cJSON_AddNumberToObject(ev, "connection", (double) connection);
-                if (environment)
-                        cJSON_AddStringToObject(ev, "environment", environment);
-                else
-                        cJSON_AddNullToObject(ev, "environment");
-                if (policy)
-                        cJSON_AddStringToObject(ev, "policy", policy);
-                else
-                        cJSON_AddNullToObject(ev, "policy");
-                cJSON_AddNumberToObject(ev, "bytes", (double) bytes);
-                cJSON_AddNumberToObject(ev, "by_uid", by_uid);
-        }
-        return ev;
+        return finish(ev, ev && ADD_NUMBER(ev, "connection", connection) &&
+                                  ADD_STRING_OR_NULL(ev, "environment", environment) &&
+                                  ADD_STRING_OR_NULL(ev, "policy", policy) &&
+                                  ADD_NUMBER(ev, "bytes", bytes) && ADD_NUMBER(ev, "by_uid", by_uid));
 }
 
 cJSON *brig_audit_policy_reload(void) {

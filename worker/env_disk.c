@@ -462,6 +462,27 @@ static int quarantine(brig_worker *w, const char *id, const char *why) {
         return 0;
 }
 
+/* What a previous brigd may have left in the environments directory, by name: spares, and forks and imports
+ * that did not finish (they build aside: worker/env_fork.h, worker/env_import.h) are directories; archives
+ * exported and never closed (worker/env_export.h) and uploads of a connection gone with that brigd
+ * (worker/mcp_import.c) are files. All go at start-up. */
+typedef struct leftover_kind {
+        const char *prefix;
+        bool dir;
+} leftover_kind;
+
+static const leftover_kind leftovers[] = {
+        {BRIG_ENV_SPARE_PREFIX, true},   {BRIG_ENV_FORK_PREFIX, true},    {BRIG_ENV_IMPORT_PREFIX, true},
+        {BRIG_ENV_EXPORT_PREFIX, false}, {BRIG_ENV_UPLOAD_PREFIX, false},
+};
+
+static const leftover_kind *leftover_of(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(leftovers); i++)
+                if (strncmp(name, leftovers[i].prefix, strlen(leftovers[i].prefix)) == 0)
+                        return &leftovers[i];
+        return NULL;
+}
+
 int brig_envs_load(brig_worker *w, brig_error *err) {
         _cleanup_(closedirp) DIR *d = opendir(w->envs_dir);
         struct dirent *de;
@@ -477,20 +498,15 @@ int brig_envs_load(brig_worker *w, brig_error *err) {
                 uint64_t owner = 0, created = 0, last = 0, slot = 0;
                 bool ephemeral = false;
 
-                /* A spare, a fork or an import that did not finish (they build aside, worker/env_fork.h,
-                 * worker/env_import.h): never an environment. */
-                if (strncmp(de->d_name, BRIG_ENV_SPARE_PREFIX, strlen(BRIG_ENV_SPARE_PREFIX)) == 0 ||
-                    strncmp(de->d_name, BRIG_ENV_FORK_PREFIX, strlen(BRIG_ENV_FORK_PREFIX)) == 0 ||
-                    strncmp(de->d_name, BRIG_ENV_IMPORT_PREFIX, strlen(BRIG_ENV_IMPORT_PREFIX)) == 0) {
+                /* Work of a previous brigd, never an environment (see leftovers[]). */
+                const leftover_kind *lk = leftover_of(de->d_name);
+                if (lk && lk->dir) {
                         _cleanup_free_ char *leftover = NULL;
                         if (asprintf(&leftover, "%s/%s", w->envs_dir, de->d_name) >= 0)
                                 (void) brig__env_rm_dir(leftover);
                         continue;
                 }
-                /* An archive a previous brigd exported and nobody closed (worker/env_export.h), or one
-                 * uploaded to be imported on a connection gone with that brigd (worker/mcp_import.c). */
-                if (strncmp(de->d_name, BRIG_ENV_EXPORT_PREFIX, strlen(BRIG_ENV_EXPORT_PREFIX)) == 0 ||
-                    strncmp(de->d_name, BRIG_ENV_UPLOAD_PREFIX, strlen(BRIG_ENV_UPLOAD_PREFIX)) == 0) {
+                if (lk) {
                         (void) unlinkat(dirfd(d), de->d_name, 0);
                         continue;
                 }
