@@ -11,6 +11,7 @@
 
 #include "cli/cli.h"
 #include "common/digest.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/paths.h"
 #include "common/text.h"
@@ -25,19 +26,6 @@
 
 static void export_help(void) {
         printf("Usage: brig [--socket PATH] env export ID -o FILE\n\n" EXPORT_HELP);
-}
-
-static int write_all(int fd, const unsigned char *p, size_t n) {
-        while (n > 0) {
-                ssize_t w = write(fd, p, n);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0)
-                        return -errno;
-                p += w;
-                n -= (size_t) w;
-        }
-        return 0;
 }
 
 static cJSON *token_params(const char *token) {
@@ -82,7 +70,7 @@ static int pull(brig_cli_session *s, const char *token, uint64_t bytes, const ch
                 eof = cJSON_IsTrue(e);
                 cJSON_Delete(res);
                 brig_sha256_update(d, buf, len);
-                r = write_all(fd, buf, len);
+                r = brig_write_all(fd, buf, len);
                 free(buf);
                 if (r < 0) {
                         fprintf(stderr, "brig: write: %s\n", strerror(-r));

@@ -121,3 +121,19 @@ char *brig_sibling_path(const char *name) {
         }
         return s;
 }
+
+int brig_write_all(int fd, const void *data, size_t len) {
+        const char *p = data;
+
+        while (len > 0) {
+                ssize_t n = write(fd, p, len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                /* After a short write, the next one says why (ENOSPC, EDQUOT). */
+                if (n <= 0)
+                        return n < 0 ? -errno : -EIO;
+                p += n;
+                len -= (size_t) n;
+        }
+        return 0;
+}

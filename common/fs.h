@@ -9,6 +9,8 @@
 /* Removes path and everything below it without following symlinks; directories the jail made unwritable
  * are made writable first. Returns 0 (also when path does not exist) or -errno. */
 int brig_rm_rf(const char *path);
+/* Writes all of data to fd, retrying short writes and EINTR. 0 or -errno (-EIO if the fd takes nothing). */
+int brig_write_all(int fd, const void *data, size_t len);
 
 /* mkdir -p with mode for the last component; existing directories are fine. */
 int brig_mkdir_p(const char *path, mode_t mode);

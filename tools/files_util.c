@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/text.h"
 #include "tools/files_internal.h"
@@ -350,22 +351,6 @@ int brig__files_set_owner_mode(int fd, uid_t uid, gid_t gid, mode_t mode, bool b
         return set_owner_mode_st(fd, &st, uid, gid, mode, best_effort);
 }
 
-static int write_all(int fd, const void *data, size_t len) {
-        const char *p = data;
-
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                len -= (size_t) n;
-        }
-        return 0;
-}
-
 /* Moves the finished temporary file tmp over name. Over an existing file, the two are exchanged
  * (renameat2 RENAME_EXCHANGE) and the old one, now at tmp, unlinked: readers see the old file or the new
  * one at every instant, as with renameat, but ext4 does not flush the new file's data first, which it
@@ -409,7 +394,7 @@ int brig__files_replace(int pfd, const char *name, const char *path, const void 
                 return brig_error_set(err, -EEXIST, BRIG_KIND_IO, "no free temporary name beside '%s'",
                                       name);
 
-        r = write_all(fd, data, len);
+        r = brig_write_all(fd, data, len);
         /* Once written, st_blocks is what the new file takes on disk (delayed allocation counts). */
         if (r >= 0 && fstat(fd, &st) < 0)
                 r = -errno;

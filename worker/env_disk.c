@@ -50,19 +50,12 @@ char *brig__env_meta_text(const brig_env *env) {
 /* path holds text, durably (written whole, then fsync), or -errno; a failed write leaves it partial. */
 static int write_synced(const char *path, const char *text) {
         _cleanup_close_ int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-        size_t len = strlen(text), done = 0;
+        int r;
 
         if (fd < 0)
                 return -errno;
-        while (done < len) {
-                ssize_t w = write(fd, text + done, len - done);
-                if (w < 0 && errno == EINTR)
-                        continue;
-                /* After a short write, the next one says why (ENOSPC, EDQUOT). */
-                if (w <= 0)
-                        return w < 0 ? -errno : -EIO;
-                done += (size_t) w;
-        }
+        if ((r = brig_write_all(fd, text, strlen(text))) < 0)
+                return r;
         return fsync(fd) < 0 ? -errno : 0;
 }
 

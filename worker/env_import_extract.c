@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "worker/env_archive.h"
 #include "worker/env_import_extract.h"
@@ -252,18 +253,11 @@ static int read_data(reader *rd, const char *path, int fd, uint64_t size, char *
                 brig_sha256_update(d, rd->buf, (size_t) n);
                 if (mem)
                         memcpy(*mem + got, rd->buf, (size_t) n);
-                else
-                        for (size_t off = 0; off < (size_t) n;) {
-                                ssize_t w = write(fd, rd->buf + off, (size_t) n - off);
-                                if (w < 0 && errno == EINTR)
-                                        continue;
-                                if (w < 0) {
-                                        (void) brig_sha256_finish(d, sha);
-                                        return brig_error_set_errno(rd->err, -errno, BRIG_KIND_IO,
-                                                                    "archive entry \"%.200s\": write", path);
-                                }
-                                off += (size_t) w;
-                        }
+                else if ((r = brig_write_all(fd, rd->buf, (size_t) n)) < 0) {
+                        (void) brig_sha256_finish(d, sha);
+                        return brig_error_set_errno(rd->err, r, BRIG_KIND_IO,
+                                                    "archive entry \"%.200s\": write", path);
+                }
                 got += (uint64_t) n;
         }
         if ((r = brig_sha256_finish(d, sha)) < 0)
