@@ -23,7 +23,7 @@ static int rm_rf_at(int dirfd, const char *name, int depth) {
                 return 0;
         if (errno != EISDIR && errno != EPERM)
                 return -errno;
-        if (depth > 256)
+        if (depth > BRIG_RM_RF_MAX_DEPTH)
                 return -ELOOP;
         fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0 && errno == EACCES) {

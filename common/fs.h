@@ -8,6 +8,9 @@
 
 /* Removes path and everything below it without following symlinks; directories the jail made unwritable
  * are made writable first. Returns 0 (also when path does not exist) or -errno. */
+/* brig_rm_rf() descends at most this many directories: what is deeper cannot be removed by it, so nothing
+ * brigd creates from untrusted input may be deeper (worker/env_archive.h). */
+#define BRIG_RM_RF_MAX_DEPTH 256
 int brig_rm_rf(const char *path);
 /* Writes all of data to fd, retrying short writes and EINTR. 0 or -errno (-EIO if the fd takes nothing). */
 int brig_write_all(int fd, const void *data, size_t len);

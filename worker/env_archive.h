@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include "common/fs.h"
+
 /* The environment archive (docs/archive.md): what `brig env export` writes and `brig env import` reads.
  * One truth for the names and bounds that the exporter (env_export.c), the importer (env_import.c), the
  * fuzz target and the tests share. A tar stream compressed with zstd, written and read with libarchive.
@@ -23,6 +25,9 @@
 /* Bounds an import enforces whatever the policy says (the policy's own limits apply too). */
 #define BRIG_ARCHIVE_MAX_ENTRIES 1000000
 #define BRIG_ARCHIVE_MAX_PATH 4095
+/* Directories an entry's path may have: an environment built from it must stay removable (its directory
+ * lies a few levels below the state directory, which brig_rm_rf() starts from). */
+#define BRIG_ARCHIVE_MAX_DEPTH (BRIG_RM_RF_MAX_DEPTH - 16)
 #define BRIG_ARCHIVE_MAX_META_BYTES (1024 * 1024)           /* brig-environment.json */
 #define BRIG_ARCHIVE_MAX_MANIFEST_BYTES (256 * 1024 * 1024) /* MANIFEST.json */
 

@@ -96,11 +96,12 @@ static int build(import_op *op) {
         if (mkdir(op->tmp, 0711) < 0 || (dest = open(op->tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "import: create '%s'", op->tmp);
         /* Over what the filesystem has free, the import would fill the disk before it fails. */
-        if (fstatvfs(dest, &sv) == 0) {
-                uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
-                if (!op->limits.total || avail < op->limits.total)
-                        op->limits.total = avail;
-        }
+        if (fstatvfs(dest, &sv) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "import: free space of '%s'",
+                                            op->tmp);
+        uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+        if (!op->limits.total || avail < op->limits.total)
+                op->limits.total = avail;
         if ((archive = open(op->path, O_RDONLY | O_CLOEXEC)) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "import: open the archive");
         if ((r = brig_archive_extract(archive, dest, &op->limits, op->chown ? op->uid : (uid_t) -1, op->gid,

@@ -32,6 +32,9 @@ typedef struct record {
         char sha256[BRIG_SHA256_HEX];
 } record;
 
+/* Bytes a manifest line takes beyond its path and target (type, mode, size, SHA-256 and JSON syntax). */
+#define MANIFEST_LINE_MAX 256
+
 typedef struct reader {
         struct archive *a;
         int dest;
@@ -41,7 +44,8 @@ typedef struct reader {
         brig_archive_info *info;
         record *recs;
         size_t n_recs, cap_recs;
-        char *manifest; /* MANIFEST.json's text, once read */
+        size_t rec_bytes; /* of the records' paths and targets */
+        char *manifest;   /* MANIFEST.json's text, once read */
         size_t manifest_len;
         unsigned char *buf;
         brig_error *err;
@@ -90,7 +94,7 @@ static int stream_error(reader *rd, const char *where) {
 }
 
 static int refuse(reader *rd, const char *path, const char *why) {
-        return brig_error_set(rd->err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT, "archive entry \"%.200s\": %s",
+        return brig_error_set(rd->err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT, "archive entry \"%.120s\": %s",
                               path, why);
 }
 
@@ -117,11 +121,14 @@ static int check_path(reader *rd, const char *raw, char *out, int *ret_top) {
         memcpy(out, raw, len + 1);
         while (len > 1 && out[len - 1] == '/')
                 out[--len] = 0;
+        unsigned depth = 0;
         for (const char *p = out; *p;) {
                 const char *slash = strchr(p, '/');
                 size_t n = slash ? (size_t) (slash - p) : strlen(p);
                 if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
                         return refuse(rd, raw, "a path with an empty, \".\" or \"..\" part");
+                if (++depth > BRIG_ARCHIVE_MAX_DEPTH)
+                        return refuse(rd, raw, "a path deeper than an archive's may be");
                 if (p == out)
                         for (int i = 0; i < TOP_NONE; i++)
                                 if (strlen(top_names[i]) == n && memcmp(top_names[i], p, n) == 0)
@@ -130,7 +137,8 @@ static int check_path(reader *rd, const char *raw, char *out, int *ret_top) {
                 if (slash && !*p)
                         break;
         }
-        if (top == TOP_NONE || ((top == TOP_META || top == TOP_MANIFEST) && strchr(out, '/')))
+        if (top == TOP_NONE || ((top == TOP_META || top == TOP_MANIFEST) && strchr(out, '/')) ||
+            (top == TOP_PROCESSES && strchr(out, '/') && strchr(strchr(out, '/') + 1, '/')))
                 return refuse(rd, raw, "outside the archive's layout (docs/archive.md)");
         *ret_top = top;
         return 0;
@@ -215,6 +223,10 @@ static int push_record(reader *rd, const char *path, entry_type type, unsigned m
                 rd->recs = n;
                 rd->cap_recs = cap;
         }
+        /* What the records hold is what a manifest must list: no valid archive holds more. */
+        rd->rec_bytes += strlen(path) + (target ? strlen(target) : 0);
+        if (rd->rec_bytes > BRIG_ARCHIVE_MAX_MANIFEST_BYTES)
+                return refuse(rd, path, "more names than the manifest of an archive may list");
         r = &rd->recs[rd->n_recs];
         *r = (record){.type = type, .mode = mode, .size = size};
         if (!(r->path = strdup(path)) || (target && !(r->target = strdup(target)))) {
@@ -316,7 +328,7 @@ static int create_entry(reader *rd, char *path, int top, entry_type type, unsign
                         return refuse(rd, path, "must be a directory");
                 return push_record(rd, path, type, mode, 0, NULL, NULL);
         }
-        if ((dir = open_parent(rd, path, &name, ws)) < 0)
+        if ((dir = open_parent(rd, path, &name, ws && rd->uid != (uid_t) -1)) < 0)
                 return r = dir, dir = -1,
                        r == -ENOTDIR ? refuse(rd, path, "a path through a symlink or a file")
                                      : brig_error_set_errno(rd->err, r, BRIG_KIND_IO,
@@ -329,9 +341,10 @@ static int create_entry(reader *rd, char *path, int top, entry_type type, unsign
                             !S_ISDIR(st.st_mode))
                                 return refuse(rd, path, "exists already (listed twice?)");
                 }
-                if (fchmodat(dir, name, mode, 0) < 0 ||
-                    (ws && rd->uid != (uid_t) -1 &&
-                     fchownat(dir, name, rd->uid, rd->gid, AT_SYMLINK_NOFOLLOW) < 0))
+                /* Through an fd, never the name again: it may have become a symlink meanwhile. */
+                if ((fd = openat(dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+                    fchmod(fd, mode) < 0 ||
+                    (ws && rd->uid != (uid_t) -1 && fchown(fd, rd->uid, rd->gid) < 0))
                         return brig_error_set_errno(rd->err, -errno, BRIG_KIND_IO,
                                                     "archive entry \"%.200s\"", path);
                 break;
@@ -393,7 +406,7 @@ static int write_git_config(reader *rd) {
 
         if (dir < 0 || (unlinkat(dir, "config", 0) < 0 && errno != ENOENT) ||
             (fd = openat(dir, "config", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644)) < 0 ||
-            write(fd, text, sizeof(text) - 1) != (ssize_t) sizeof(text) - 1 ||
+            brig_write_all(fd, text, sizeof(text) - 1) < 0 ||
             (rd->uid != (uid_t) -1 && fchown(fd, rd->uid, rd->gid) < 0))
                 return brig_error_set_errno(rd->err, -errno, BRIG_KIND_IO,
                                             "import: write history.git/config");
@@ -469,10 +482,16 @@ static int entry(reader *rd, struct archive_entry *e, bool *ret_manifest) {
                         return brig_error_set(rd->err, -EFBIG, BRIG_KIND_LIMIT,
                                               "archive entry \"%.200s\": over %d bytes", raw,
                                               BRIG_ARCHIVE_MAX_META_BYTES);
-                if (top == TOP_MANIFEST && size > BRIG_ARCHIVE_MAX_MANIFEST_BYTES)
+                /* It comes last: what it may take is known by then (the entries' names and a line of
+                 * at most MANIFEST_LINE_MAX bytes more each), so a manifest of junk cannot make the JSON
+                 * parser allocate gigabytes. */
+                if (top == TOP_MANIFEST &&
+                    (size > BRIG_ARCHIVE_MAX_MANIFEST_BYTES ||
+                     size > 4096 + 2 * rd->rec_bytes + rd->n_recs * MANIFEST_LINE_MAX))
                         return brig_error_set(rd->err, -EFBIG, BRIG_KIND_LIMIT,
-                                              "archive entry \"%.200s\": over %d bytes", raw,
-                                              BRIG_ARCHIVE_MAX_MANIFEST_BYTES);
+                                              "archive entry \"%.200s\": larger than a manifest of its "
+                                              "entries could be",
+                                              raw);
                 if (top == TOP_WORKSPACE && rd->limits->file_size && size > rd->limits->file_size)
                         return brig_error_set(
                                 rd->err, -EFBIG, BRIG_KIND_LIMIT,

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/text.h"
 #include "sandbox/policy.h"
@@ -74,18 +75,6 @@ static void op_free(upload_op *op) {
         free(op);
 }
 
-static int append(brig_upload *u, const upload_op *op) {
-        for (size_t off = 0; off < op->len;) {
-                ssize_t n = pwrite(u->fd, op->data + off, op->len - off, (off_t) (u->bytes + off));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return -errno;
-                off += (size_t) n;
-        }
-        return 0;
-}
-
 static void work_cb(uv_work_t *req) {
         upload_op *op = req->data;
         brig_upload *u = op->u;
@@ -102,7 +91,8 @@ static void work_cb(uv_work_t *req) {
                 op->r = -errno;
                 return;
         }
-        op->r = append(u, op);
+        /* One operation at a time per upload (busy): the file is written in order. */
+        op->r = brig_write_all(u->fd, op->data, op->len);
         if (op->end) {
                 if (op->r == 0 && fsync(u->fd) < 0)
                         op->r = -errno;
@@ -302,6 +292,13 @@ void brig__mcp_handle_env_import(brig_conn *c, const brig_rpc_msg *m) {
                 if (op)
                         op_free(op);
                 brig__mcp_send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                return;
+        }
+        /* Sized before it is decoded: a frame may be far larger than a chunk. */
+        if (data && strlen(data) > 4 * ((BRIG_ARCHIVE_CHUNK_MAX + 2) / 3)) {
+                op_free(op);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
+                                     "params.data: a chunk over 1 MiB (BRIG_ARCHIVE_CHUNK_MAX)");
                 return;
         }
         if (data && brig_base64_decode(data, strlen(data), &op->data, &op->len) < 0) {

@@ -103,6 +103,8 @@ def extra(case):
         "fifo": lambda: special("workspace/fifo", tarfile.FIFOTYPE),
         "setuid": lambda: file("workspace/suid", b"#!/bin/sh\n", 0o4755),
         "mode": lambda: file("workspace/wide", b"x", 0o666),
+        "deep": lambda: file("workspace/" + "d/" * 250 + "f"),
+        "processes-dir": lambda: file("processes/sub/p1.json", b"{}"),
     }.get(case, lambda: None)()
 
 

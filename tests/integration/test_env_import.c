@@ -364,6 +364,8 @@ static void test_env_import__malformed_archives_are_refused_naming_the_entry(voi
                 {"fifo", NULL, "\"workspace/fifo\": a FIFO"},
                 {"setuid", NULL, "\"workspace/suid\": a setuid, setgid or sticky bit"},
                 {"mode", NULL, "\"workspace/wide\": a file mode other than 0644 or 0755"},
+                {"deep", NULL, "a path deeper than an archive's may be"},
+                {"processes-dir", NULL, "\"processes/sub/p1.json\": outside the archive's layout"},
                 {"sha", NULL, "MANIFEST.json\": \"workspace/a.txt\": a SHA-256 other than the archive's"},
                 {"size", NULL, "MANIFEST.json\": \"workspace/a.txt\": a size other than the archive's"},
                 {"unlisted", NULL, "in the archive but not listed"},
