@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -22,7 +23,8 @@
         "workspace at a snapshot taken now, its whole history, its metadata and its background\n"           \
         "processes' descriptions and logs, which `brig env import` recreates on any brigd and `tar` and\n"  \
         "`git` alone can inspect (docs/archive.md). FILE appears only once complete and checked against\n"  \
-        "the SHA-256 brigd computed.\n"
+        "the SHA-256 brigd computed (written beside it as FILE.XXXXXX first); stdout gets the bytes as\n"   \
+        "they come, and a mismatch shows only in the exit status.\n"
 
 static void export_help(void) {
         printf("Usage: brig [--socket PATH] env export ID -o FILE\n\n" EXPORT_HELP);
@@ -117,16 +119,24 @@ static int export_to(brig_cli_session *s, const char *id, const char *out) {
         bytes = brig_json_member(res, "bytes");
         sha = brig_json_member(res, "sha256");
         snap = brig_json_member(res, "snapshot");
-        if (!cJSON_IsString(token) || !cJSON_IsNumber(bytes) || !cJSON_IsString(sha) ||
-            !cJSON_IsString(snap)) {
+        if (!cJSON_IsString(token) || !cJSON_IsNumber(bytes) || !(bytes->valuedouble >= 0) ||
+            bytes->valuedouble > 9007199254740992.0 || !cJSON_IsString(sha) || !cJSON_IsString(snap)) {
                 fprintf(stderr, "brig: malformed export answer\n");
                 cJSON_Delete(res);
                 return 1;
         }
         if (strcmp(out, "-") != 0) {
-                if (asprintf(&tmp, "%s.tmp", out) < 0 ||
-                    (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
-                        fprintf(stderr, "brig: %s: %s\n", tmp ? tmp : out, strerror(errno));
+                /* A name of our own beside out (never one that exists, nor a symlink's target), renamed
+                 * over out once the archive is whole and checked. */
+                fd = -1;
+                if (asprintf(&tmp, "%s.XXXXXX", out) < 0 || (fd = mkostemp(tmp, O_CLOEXEC)) < 0 ||
+                    fchmod(fd, 0644) < 0) {
+                        int e = errno;
+                        if (fd >= 0) {
+                                (void) unlink(tmp);
+                                (void) close(fd);
+                        }
+                        fprintf(stderr, "brig: %s: %s\n", out, strerror(e));
                         free(tmp);
                         cJSON_Delete(res);
                         return 1;

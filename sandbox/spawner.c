@@ -30,7 +30,7 @@ typedef struct spawn_child {
         uint64_t id;
 } spawn_child;
 
-#define KILL_MAX 4096 /* processes one kill looks at; an environment has at most its limits.processes */
+#define KILL_MAX 4096 /* processes a kill pass keeps aside while their parents are unknown */
 #define KILL_TIMEOUT_MS 10000
 
 typedef struct command_args {
@@ -214,7 +214,8 @@ static int proc_stat(const char *name, int *ret_pid, int *ret_ppid, bool *ret_zo
         return 1;
 }
 
-/* The pids found below the reaper in one pass: open addressing, never more than KILL_MAX + 1 of them. */
+/* The pids found below the reaper in one pass: open addressing; an environment has at most its
+ * limits.processes (pids.max, RLIMIT_NPROC), far fewer than the slots. */
 #define TREE_SLOTS 16384
 static pid_t tree[TREE_SLOTS];
 
@@ -226,11 +227,22 @@ static size_t tree_slot(pid_t pid) {
 }
 
 static bool tree_has(pid_t pid) {
-        return tree[tree_slot(pid)] == pid;
+        return pid > 0 && tree[tree_slot(pid)] == pid; /* 0 marks a free slot */
 }
 
+static size_t tree_n;
+static bool tree_full;
+
+/* Kept three quarters full at most, so that probing ends; past that (a tree of over 12,288 processes, which
+ * limits.processes allows) the pass is incomplete and the next one goes on. */
 static void tree_add(pid_t pid) {
-        tree[tree_slot(pid)] = pid;
+        if (tree_n >= TREE_SLOTS / 4 * 3) {
+                tree_full = true;
+                return;
+        }
+        size_t i = tree_slot(pid);
+        tree_n += tree[i] != pid;
+        tree[i] = pid;
 }
 
 /* Joins a process to the tree if its parent is in it, and kills it if it lives. Returns whether it was
@@ -263,6 +275,8 @@ static size_t kill_pass(pid_t root, bool *ret_complete) {
         _cleanup_close_ int dir = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         memset(tree, 0, sizeof(tree));
+        tree_n = 0;
+        tree_full = false;
         tree_add(root);
         if (dir < 0)
                 complete = false;
@@ -274,18 +288,25 @@ static size_t kill_pass(pid_t root, bool *ret_complete) {
                 for (ssize_t off = 0; off < len;
                      off += ((const struct dirent64 *) (dents + off))->d_reclen) {
                         const struct dirent64 *de = (const struct dirent64 *) (dents + off);
-                        size_t i = n_procs;
-                        if (i == KILL_MAX) {
-                                complete = false;
-                                break;
-                        }
-                        int r = proc_stat(de->d_name, &pid_of[i], &ppid_of[i], &zombie[i]);
+                        int pid, ppid;
+                        bool z;
+                        int r = proc_stat(de->d_name, &pid, &ppid, &z);
                         complete = complete && r >= 0;
                         if (r <= 0)
                                 continue;
-                        joined[i] = tree_has(ppid_of[i]);
-                        killed += kill_if_below(pid_of[i], ppid_of[i], zombie[i]);
-                        n_procs++;
+                        if (tree_has(ppid)) {
+                                killed += kill_if_below(pid, ppid, z);
+                                continue;
+                        }
+                        /* Not (yet) known to be below root: kept for the joining below. */
+                        if (n_procs == KILL_MAX) {
+                                complete = false;
+                                continue;
+                        }
+                        pid_of[n_procs] = pid;
+                        ppid_of[n_procs] = ppid;
+                        zombie[n_procs] = z;
+                        joined[n_procs++] = false;
                 }
         }
         while (grew) {
@@ -296,7 +317,7 @@ static size_t kill_pass(pid_t root, bool *ret_complete) {
                                 killed += kill_if_below(pid_of[i], ppid_of[i], zombie[i]);
                         }
         }
-        *ret_complete = complete;
+        *ret_complete = complete && !tree_full;
         return killed;
 }
 

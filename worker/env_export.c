@@ -153,12 +153,13 @@ static int put_file_mem(writer *w, const char *path, mode_t perm, const void *da
                 (void) brig_sha256_finish(d, (char[BRIG_SHA256_HEX]){0});
                 return r;
         }
-        for (size_t done = 0; done<size; done += BLOCK> size - done ? size - done : BLOCK)
-                if ((r = put_data(w, path, (const char *) data + done,
-                                  BLOCK > size - done ? size - done : BLOCK, d)) < 0) {
+        for (size_t done = 0, n; done < size; done += n) {
+                n = size - done < BLOCK ? size - done : BLOCK;
+                if ((r = put_data(w, path, (const char *) data + done, n, d)) < 0) {
                         (void) brig_sha256_finish(d, (char[BRIG_SHA256_HEX]){0});
                         return r;
                 }
+        }
         return put_sha(w, item, d);
 }
 
@@ -201,6 +202,11 @@ static int workspace_entry(const brig_history_entry *e, void *userdata, brig_err
         (void) err; /* w->err is the same */
         if (asprintf(&path, BRIG_ARCHIVE_WORKSPACE "/%s", e->path) < 0)
                 return brig_error_oom(w->err);
+        /* What an import refuses is never written: the archive would be of no use. */
+        if (strlen(path) > BRIG_ARCHIVE_MAX_PATH)
+                return brig_error_set(w->err, -ENAMETOOLONG, BRIG_KIND_LIMIT,
+                                      "export: \"%.120s\": a path over %d bytes, which no import takes",
+                                      path, BRIG_ARCHIVE_MAX_PATH);
         switch (e->type) {
         case BRIG_HISTORY_ENTRY_DIR:
                 return put_dir(w, path);

@@ -21,6 +21,9 @@
 
 /* Archives one connection may have open (being written or not yet closed). */
 #define MAX_EXPORTS_PER_CONN 4
+/* Reads of one archive at a time: each holds a chunk and a thread of the pool until it is answered, and a
+ * client may send many before it reads an answer. */
+#define MAX_READS_PER_EXPORT 2
 
 typedef struct brig_export {
         struct brig_export *next;
@@ -30,7 +33,8 @@ typedef struct brig_export {
         char *path;
         int fd; /* -1 while being written */
         uint64_t bytes;
-        int refs; /* the connection's list, and each read in flight */
+        int refs;         /* the connection's list, and each read in flight */
+        unsigned reading; /* reads in flight */
 } brig_export;
 
 typedef struct read_req {
@@ -130,8 +134,10 @@ void brig__mcp_handle_export(brig_conn *c, const brig_rpc_msg *m) {
         for (ex = c->exports; ex; ex = ex->next)
                 n++;
         if (n >= MAX_EXPORTS_PER_CONN) {
-                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED,
-                                     "at most 4 exports open per connection: close one first");
+                char msg[96];
+                (void) snprintf(msg, sizeof(msg), "at most %d exports open per connection: close one first",
+                                MAX_EXPORTS_PER_CONN);
+                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, msg);
                 return;
         }
         if (brig__worker_audit(c->w, brig_audit_environment_export(c->id, env->id, c->peer.uid)) < 0) {
@@ -195,6 +201,7 @@ static void read_cb(uv_fs_t *fs) {
                 (void) brig__conn_send(rr->c, brig_rpc_result(rr->id, o));
         free(rr->buf);
         cJSON_Delete(rr->id);
+        rr->ex->reading--;
         export_unref(rr->ex);
         brig__conn_unref(rr->c);
         free(rr);
@@ -212,6 +219,11 @@ void brig__mcp_handle_export_read(brig_conn *c, const brig_rpc_msg *m) {
         if (brig_json_get_u64(m->params, "params", "offset", UINT64_MAX, &offset, &err) < 0 ||
             brig_json_get_u64(m->params, "params", "length", BRIG_ARCHIVE_CHUNK_MAX, &length, &err) < 0) {
                 brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return;
+        }
+        if (ex->reading >= MAX_READS_PER_EXPORT) {
+                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED,
+                                     "export.read: two reads of this export in flight: wait for an answer");
                 return;
         }
         if (offset > ex->bytes) {
@@ -247,6 +259,7 @@ void brig__mcp_handle_export_read(brig_conn *c, const brig_rpc_msg *m) {
                 return;
         }
         ex->refs++;
+        ex->reading++;
         c->refs++;
 }
 
