@@ -15,6 +15,7 @@
 #include "cli/cli.h"
 #include "common/paths.h"
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/parse.h"
 #include "common/text.h"
@@ -159,18 +160,6 @@ static cJSON *request(int id, const char *method, cJSON *params) {
         return o;
 }
 
-static void write_all(int fd, const char *data, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return;
-                data += n;
-                len -= (size_t) n;
-        }
-}
-
 static void print_output(const cJSON *params) {
         const cJSON *stream = brig_json_member(params, "stream"), *data = brig_json_member(params, "data"),
                     *enc = brig_json_member(params, "encoding");
@@ -182,9 +171,9 @@ static void print_output(const cJSON *params) {
                 _cleanup_free_ unsigned char *bytes = NULL;
                 size_t n = 0;
                 if (brig_base64_decode(data->valuestring, strlen(data->valuestring), &bytes, &n) >= 0)
-                        write_all(fd, (const char *) bytes, n);
+                        (void) brig_write_all(fd, bytes, n);
         } else
-                write_all(fd, data->valuestring, strlen(data->valuestring));
+                (void) brig_write_all(fd, data->valuestring, strlen(data->valuestring));
 }
 
 /* Exit code of `brig exec`: the command's, 128+N for a signal, 124 for a timeout (as timeout(1)), 125 when

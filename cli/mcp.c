@@ -14,11 +14,10 @@
 
 #include "cli/cli.h"
 #include "common/paths.h"
+#include "common/fs.h"
 #include "common/json.h"
 #include "common/text.h"
 #include "common/framing.h"
-
-static int write_all(int fd, const char *data, size_t len);
 
 typedef struct relay {
         int to;
@@ -45,21 +44,8 @@ static int server_line(const char *line, size_t len, void *userdata) {
         int rc;
 
         count(r, line, len, -1);
-        rc = write_all(1, line, len);
-        return rc < 0 ? rc : write_all(1, "\n", 1);
-}
-
-static int write_all(int fd, const char *data, size_t len) {
-        while (len > 0) {
-                ssize_t n = write(fd, data, len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n <= 0)
-                        return -errno;
-                data += n;
-                len -= (size_t) n;
-        }
-        return 0;
+        rc = brig_write_all(1, line, len);
+        return rc < 0 ? rc : brig_write_all(1, "\n", 1);
 }
 
 /* A line from the client: the first initialize gets our _meta; everything else passes as it came. */
@@ -87,14 +73,14 @@ static int client_line(const char *line, size_t len, void *userdata) {
                         r->injected = true;
                         if (!text)
                                 return -ENOMEM;
-                        rc = write_all(r->to, text, strlen(text));
+                        rc = brig_write_all(r->to, text, strlen(text));
                         free(text);
-                        return rc < 0 ? rc : write_all(r->to, "\n", 1);
+                        return rc < 0 ? rc : brig_write_all(r->to, "\n", 1);
                 }
                 cJSON_Delete(msg);
         }
-        rc = write_all(r->to, line, len);
-        return rc < 0 ? rc : write_all(r->to, "\n", 1);
+        rc = brig_write_all(r->to, line, len);
+        return rc < 0 ? rc : brig_write_all(r->to, "\n", 1);
 }
 
 static void mcp_help(void) {
