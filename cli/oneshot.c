@@ -181,7 +181,7 @@ static void run_status_cb(const brig_jail_status *st, void *userdata) {
 }
 
 static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *cg_fds, int n_cg,
-                    uint64_t timeout_ms, reporter *rep) {
+                    bool cg_self, uint64_t timeout_ms, reporter *rep) {
         int status_pipe[2], notify_pair[2], st, code = 125;
         run_status res = {.final = {.outcome = _BRIG_JAIL_OUTCOME_INVALID}};
         brig_jail_status_reader status = {0};
@@ -205,12 +205,11 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *
         int fds[4 + _BRIG_CG_MAX] = {
                 fcntl(plan_fd, F_DUPFD_CLOEXEC, clear), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, clear),
                 fcntl(seccomp_fd, F_DUPFD_CLOEXEC, clear), fcntl(notify_pair[1], F_DUPFD_CLOEXEC, clear)};
-        /* The helper moves the init into the cgroups itself, before the init forks anything, as under brigd.
-         */
+        /* The init is moved into the cgroups before it forks anything, as under brigd. */
         for (int i = 0; i < n_cg; i++)
                 fds[4 + i] = fcntl(cg_fds[i], F_DUPFD_CLOEXEC, clear);
         char *argv[BRIG_JAILCTL_ARGV_MAX];
-        brig_jailctl_helper_argv(helper, (size_t) n_cg, argv);
+        brig_jailctl_helper_argv(helper, (size_t) n_cg, cg_self, argv);
         pid = fork();
         if (pid < 0)
                 return 125;
@@ -528,7 +527,8 @@ int brig_cli_oneshot(const brig_oneshot *o) {
                 reporter rep = {.json = o->json_events, .errno_ret = policy->seccomp.errno_ret};
                 /* brig policy test also says what the command did to its workspace. */
                 brig_wslist *before = o->json_events ? brig_wslist_take(real_ws) : NULL;
-                code = run_jail(helper, plan_fd, seccomp_fd, cg_fds, n_cg, timeout, &rep);
+                code = run_jail(helper, plan_fd, seccomp_fd, cg_fds, n_cg, brig_cgroup_joins_self(&cg),
+                                timeout, &rep);
                 for (int i = 0; i < n_cg; i++)
                         (void) close(cg_fds[i]);
                 brig_wslist *after = before ? brig_wslist_take(real_ws) : NULL;

@@ -270,7 +270,8 @@ int brig_cgroup_open_procs(const brig_cgroup *cg, int fds[_BRIG_CG_MAX], brig_er
                 return 0;
         for (int i = 0; i < (cg->mode == BRIG_CGROUP_V2 ? 1 : _BRIG_CG_MAX); i++) {
                 char path[700];
-                (void) snprintf(path, sizeof(path), "%s/cgroup.procs", cg->path[i]);
+                (void) snprintf(path, sizeof(path), "%s/%s", cg->path[i],
+                                brig_cgroup_joins_self(cg) ? "tasks" : "cgroup.procs");
                 fds[n] = open(path, O_WRONLY | O_CLOEXEC);
                 if (fds[n] < 0) {
                         int r = brig_error_set_errno(err, -errno, BRIG_KIND_SANDBOX, "open '%s'", path);

@@ -247,8 +247,20 @@ static int landlock_layer(const brig_plan *plan, int status) {
         return r;
 }
 
+/* Moves the calling thread, the init's only one, into each v1 hierarchy's group: "0" written to `tasks`. */
+static int join_cgroups_self(const int *tasks_fds, size_t n) {
+        int r = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                if (r == 0 && write(tasks_fds[i], "0", 1) < 0)
+                        r = -errno;
+                (void) close(tasks_fds[i]);
+        }
+        return r;
+}
+
 static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
-                                int sync_fd, int control) {
+                                int sync_fd, int control, const int *tasks_fds, size_t n_tasks_fds) {
         bool new_cgroup_ns = plan->namespaces & CLONE_NEWCGROUP;
         const char *stage = NULL;
         char detail[300] = "";
@@ -257,6 +269,10 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
         char c;
         int r;
 
+        if ((r = join_cgroups_self(tasks_fds, n_tasks_fds)) < 0) {
+                brig_jail_report_error(status, "cgroup", r, "join the environment's cgroup");
+                _exit(1);
+        }
         /* Wait until the helper has written our maps; EOF means it died. */
         if (read(sync_fd, &c, 1) != 1)
                 _exit(1);
@@ -291,8 +307,8 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 brig_jail_report_error(status, "network", r, "proxy listener on 127.0.0.1");
                 _exit(1);
         }
-        /* The helper has moved us into the environment's cgroups meanwhile (brig_jail_run() says why then):
-         * wait for that before anything is forked, and only then take a cgroup namespace, rooted there. */
+        /* We are in the environment's cgroups once the helper says so (brig_jail_run() says why then): wait
+         * for that before anything is forked, and only then take a cgroup namespace, rooted there. */
         if (read(sync_fd, &c, 1) != 1)
                 _exit(1);
         (void) close(sync_fd);
@@ -404,14 +420,14 @@ static int abandon(pid_t init, int status, const char *stage, int r, const char 
         return 1;
 }
 
-/* The init is moved into the environment's cgroups after it is cloned, not born there: moving a process
- * makes the kernel wait for an RCU grace period (milliseconds, most of a one-shot's time on cgroup v1,
- * where CLONE_INTO_CGROUP does not exist), and this way the init builds its root meanwhile. It waits for
- * the move (a second byte on the sync pipe) before it forks anything or drops its capabilities, and takes
- * its cgroup namespace only then, so that the namespace is rooted in the environment's cgroup as when the
- * clone made it. */
+/* The init is moved into the environment's cgroups after it is cloned, not born there. Moving a process
+ * through cgroup.procs makes the kernel wait for an RCU grace period (~8 ms on an idle host), so on v2 the
+ * helper does it while the init builds its root. On v1 the init moves itself first thing: a single thread
+ * writing "0" to `tasks` skips that lock (0.1 ms). Either way the init waits for the helper's second byte
+ * on the sync pipe before it forks anything or drops its capabilities, and takes its cgroup namespace only
+ * then, so that the namespace is rooted in the environment's cgroup as when the clone made it. */
 int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int control,
-                  const int *cgroup_fds, size_t n_cgroup_fds) {
+                  const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self) {
         _cleanup_close_ int sync_r = -1, sync_w = -1;
         int fds[2], st, r;
         pid_t init;
@@ -454,9 +470,15 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
         }
         if (init == 0) {
                 (void) close(sync_w);
+                if (!cgroup_self)
+                        for (size_t i = 0; i < n_cgroup_fds; i++)
+                                (void) close(cgroup_fds[i]);
+                init_main(plan, prog, status, sync_r, control, cgroup_fds, cgroup_self ? n_cgroup_fds : 0);
+        }
+        if (cgroup_self) {
                 for (size_t i = 0; i < n_cgroup_fds; i++)
                         (void) close(cgroup_fds[i]);
-                init_main(plan, prog, status, sync_r, control);
+                n_cgroup_fds = 0;
         }
         sync_r = brig_close_nointr(sync_r);
         /* Only the init talks to brigd: our copy would keep the socket alive after it. */

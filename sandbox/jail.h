@@ -20,10 +20,11 @@
  * up or the helper is killed. A RUN plan takes -1, or a socket on which its command sends the seccomp
  * listener (BRIG_JAILCTL_LISTENER) when the filter has audited denials: without one, such a filter is an
  * error ("seccomp" stage, ENOTCONN). ENTER plans are for the spawner, not for this function. */
-/* cgroup_fds: cgroup.procs files (n_cgroup_fds of them) the init is moved into, as sandbox/jail.c says
- * why; each is closed. */
+/* cgroup_fds: the files (n_cgroup_fds of them) that move the init into the environment's cgroups before
+ * it forks anything: the init writes "0" to each itself when cgroup_self (v1 `tasks`), the helper writes
+ * its pid otherwise (v2 cgroup.procs), as sandbox/jail.c says why; each is closed. */
 int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd, int control,
-                  const int *cgroup_fds, size_t n_cgroup_fds);
+                  const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self);
 
 /* Internal pieces of brig-jail, in their own files. Each returns 0 or -errno and names the failing stage
  * and object in stage/detail for the status line. */

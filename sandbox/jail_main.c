@@ -18,7 +18,7 @@
 
 static void usage(void) {
         printf("Usage: brig-jail --plan-fd FD --status-fd FD [--seccomp-fd FD] [--control-fd FD]\n"
-               "                 [--cgroup-fd FD]...\n\n"
+               "                 [--cgroup-fd FD | --cgroup-self-fd FD]...\n\n"
                "Builds one jail from the plan read from FD (JSON, written by brigd or brig), runs its "
                "command and\n"
                "reports on the status FD. This is an internal helper; use `brig run` instead.\n");
@@ -41,6 +41,7 @@ int main(int argc, char **argv) {
                 {BRIG_JAILCTL_OPT_SECCOMP, required_argument, NULL, 'c'},
                 {BRIG_JAILCTL_OPT_CONTROL, required_argument, NULL, 't'},
                 {BRIG_JAILCTL_OPT_CGROUP, required_argument, NULL, 'g'},
+                {BRIG_JAILCTL_OPT_CGROUP_SELF, required_argument, NULL, 'G'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
@@ -49,6 +50,7 @@ int main(int argc, char **argv) {
         int plan_fd = -1, status_fd = -1, seccomp_fd = -1, control_fd = -1, c, r;
         int cgroup_fds[BRIG_JAILCTL_MAX_CGROUP_FDS];
         size_t n_cgroup_fds = 0;
+        int cgroup_join = 0; /* 'g' or 'G', one kind for all */
         brig_error err = BRIG_ERROR_INIT;
         sigset_t all;
 
@@ -71,6 +73,14 @@ int main(int argc, char **argv) {
                                 return 2;
                         break;
                 case 'g':
+                case 'G':
+                        if (cgroup_join && cgroup_join != c) {
+                                fprintf(stderr,
+                                        "brig-jail: --" BRIG_JAILCTL_OPT_CGROUP
+                                        " and --" BRIG_JAILCTL_OPT_CGROUP_SELF " exclude each other\n");
+                                return 2;
+                        }
+                        cgroup_join = c;
                         if (n_cgroup_fds >= BRIG_JAILCTL_MAX_CGROUP_FDS) {
                                 fprintf(stderr, "brig-jail: at most %d --" BRIG_JAILCTL_OPT_CGROUP "\n",
                                         BRIG_JAILCTL_MAX_CGROUP_FDS);
@@ -109,7 +119,7 @@ int main(int argc, char **argv) {
                 }
                 (void) close(seccomp_fd);
         }
-        r = brig_jail_run(plan, &prog, status_fd, control_fd, cgroup_fds, n_cgroup_fds);
+        r = brig_jail_run(plan, &prog, status_fd, control_fd, cgroup_fds, n_cgroup_fds, cgroup_join == 'G');
         free(prog.filter);
         return r;
 }

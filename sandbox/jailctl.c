@@ -181,7 +181,8 @@ int brig_jailctl_recv_from(brig_jailctl *c, brig_jailctl_msg *m, int *fds, size_
 
 /* --- the helper's command line and plan ---------------------------------------------------------- */
 
-void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, char *argv[BRIG_JAILCTL_ARGV_MAX]) {
+void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, bool cgroup_self,
+                              char *argv[BRIG_JAILCTL_ARGV_MAX]) {
 #define FD_NAME(n) [n] = #n
         static const char *const fd_names[] = {FD_NAME(3), FD_NAME(4), FD_NAME(5), FD_NAME(6),
                                                FD_NAME(7), FD_NAME(8), FD_NAME(9), FD_NAME(10)};
@@ -200,7 +201,8 @@ void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, char *arg
         argv[n++] = (char *) "--" BRIG_JAILCTL_OPT_CONTROL;
         argv[n++] = (char *) fd_names[BRIG_JAILCTL_FD_CONTROL];
         for (size_t i = 0; i < n_cgroup_fds && i < BRIG_JAILCTL_MAX_CGROUP_FDS; i++) {
-                argv[n++] = (char *) "--" BRIG_JAILCTL_OPT_CGROUP;
+                argv[n++] = (char *) (cgroup_self ? "--" BRIG_JAILCTL_OPT_CGROUP_SELF
+                                                  : "--" BRIG_JAILCTL_OPT_CGROUP);
                 argv[n++] = (char *) fd_names[BRIG_JAILCTL_FD_CGROUP + i];
         }
         argv[n] = NULL;

@@ -75,12 +75,16 @@ enum {
 #define BRIG_JAILCTL_OPT_SECCOMP "seccomp-fd"
 #define BRIG_JAILCTL_OPT_CONTROL "control-fd"
 #define BRIG_JAILCTL_OPT_CGROUP "cgroup-fd"
+#define BRIG_JAILCTL_OPT_CGROUP_SELF "cgroup-self-fd"
 #define BRIG_JAILCTL_ARGV_MAX (10 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS)
 
 /* Fills argv (NULL-terminated) to run helper with the plan, status, seccomp and control fds at their
  * BRIG_JAILCTL_FD_* numbers and n_cgroup_fds (at most BRIG_JAILCTL_MAX_CGROUP_FDS) cgroup fds from
- * BRIG_JAILCTL_FD_CGROUP on. The strings are static. Async-signal-safe. */
-void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, char *argv[BRIG_JAILCTL_ARGV_MAX]);
+ * BRIG_JAILCTL_FD_CGROUP on, which the init writes "0" to itself when cgroup_self
+ * (brig_cgroup_joins_self(), sandbox/cgroup.h) and the helper writes the init's pid to otherwise. The
+ * strings are static. Async-signal-safe. */
+void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, bool cgroup_self,
+                              char *argv[BRIG_JAILCTL_ARGV_MAX]);
 
 /* The plan as JSON in a new memfd, positioned at 0 and sealed against change, for the helper (fd 3) or a
  * RUN message. */

@@ -335,9 +335,10 @@ static int holder_start(brig_env *env, brig_error *err) {
         /* SEQPACKET keeps each request one message; ours is non-blocking so a stuck init cannot stall us. */
         if ((n_cg = brig_cgroup_open_procs(&env->limits.cg, cg_fds, err)) < 0)
                 return undo_cgroups(env, n_cg);
-        /* The helper moves the init into the environment's cgroups itself, before the init forks anything.
-         */
-        brig_jailctl_helper_argv(w->jail_helper, (size_t) n_cg, argv);
+        /* The init is moved into the environment's cgroups (by the helper, or on v1 by itself) before it
+         * forks anything. */
+        brig_jailctl_helper_argv(w->jail_helper, (size_t) n_cg, brig_cgroup_joins_self(&env->limits.cg),
+                                 argv);
         for (int i = 0; i < n_cg; i++)
                 stdio[BRIG_JAILCTL_FD_CGROUP + i] =
                         (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = cg_fds[i]};
