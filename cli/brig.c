@@ -25,6 +25,9 @@ static void help(void) {
                "  policy explain FILE          show the effective policy: each value's source and\n"
                "                               what its seccomp filter does with each syscall\n"
                "  policy test FILE -- CMD...   run CMD once under a policy, print its denials as JSON\n"
+               "  audit verify [LOG]           check the audit log's hash chain and its checkpoint\n"
+               "  audit tail [-f] [LOG]        print (and follow) audit records, filtered by type or\n"
+               "                               environment\n"
                "  help                         show this help\n"
                "\n"
                "Global options:\n"
@@ -69,6 +72,8 @@ int main(int argc, char **argv) {
                 return brig_cli_mcp(argc - i, argv + i);
         if (strcmp(argv[i], "policy") == 0)
                 return brig_cli_policy(argc - i, argv + i);
+        if (strcmp(argv[i], "audit") == 0)
+                return brig_cli_audit(argc - i, argv + i);
         fprintf(stderr, "brig: unknown command '%s'\nTry 'brig --help'.\n", argv[i]);
         return 2;
 }

@@ -40,6 +40,25 @@ int brig_cli_mcp(int argc, char **argv);
 /* `brig policy check|explain` (policy.c); argv[0] is "policy". */
 int brig_cli_policy(int argc, char **argv);
 
+/* `brig audit verify|tail` (audit.c, audit_tail.c); argv[0] is "audit". */
+int brig_cli_audit(int argc, char **argv);
+int brig_cli_audit_tail(int argc, char **argv);
+void brig_cli_audit_help(void);
+/* The log of a brigd started with neither --socket nor --audit (common/paths.h); caller frees. */
+char *brig_cli_audit_default_log(void);
+/* Reads an audit log line by line with at most BRIG_AUDIT_MAX_LINE_BYTES (worker/audit.h) held. */
+typedef struct brig_cli_lines {
+        int fd; /* borrowed: the caller closes it */
+        char *buf;
+        size_t len, cap, start;
+} brig_cli_lines;
+/* The next whole line (NUL-terminated, without its newline; valid until the next call) and 1; 0 at the
+ * end of the file (a last line without its newline stays buffered: len > start); -EFBIG for a line over
+ * the bound, -ENOMEM, or -errno of read(2). */
+int brig_cli_lines_next(brig_cli_lines *r, char **ret_line, size_t *ret_len);
+/* Frees the buffer; fd is set to -1, not closed. */
+void brig_cli_lines_done(brig_cli_lines *r);
+
 /* Client helpers (client.c). */
 /* The global `brig --socket PATH`, or NULL. */
 extern const char *brig_cli_socket;

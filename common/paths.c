@@ -68,3 +68,16 @@ int brig_client_socket_path(const char *flag, char **ret, const char **ret_sourc
         *ret_source = "the default path";
         return brig_default_socket_path(ret, err);
 }
+
+char *brig_default_state_dir(void) {
+        const char *xdg = secure_getenv("XDG_STATE_HOME"), *home = secure_getenv("HOME");
+        char *s = NULL;
+
+        if (geteuid() == 0)
+                return strdup("/var/lib/brig");
+        if (xdg && xdg[0] == '/')
+                return asprintf(&s, "%s/brig", xdg) < 0 ? NULL : s;
+        if (home && home[0] == '/')
+                return asprintf(&s, "%s/.local/state/brig", home) < 0 ? NULL : s;
+        return asprintf(&s, "/tmp/brig-%u", geteuid()) < 0 ? NULL : s;
+}

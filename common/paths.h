@@ -38,3 +38,9 @@ int brig_default_socket_path(char **ret, brig_error *err);
  * the default path. *ret is malloc'd; *ret_source names where it came from ("--socket", "$BRIG_SOCKET" or
  * "the default path"), for error messages. */
 int brig_client_socket_path(const char *flag, char **ret, const char **ret_source, brig_error *err);
+
+/* brigd's state directory when --state-dir is not given: /var/lib/brig as root, else
+ * $XDG_STATE_HOME/brig, ~/.local/state/brig, or /tmp/brig-UID. Caller frees; NULL on ENOMEM. */
+char *brig_default_state_dir(void);
+/* The audit log's name in the state directory (brigd's default --audit with the default socket). */
+#define BRIG_AUDIT_FILE_NAME "brig.audit.jsonl"

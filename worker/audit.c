@@ -15,22 +15,27 @@
 #include "common/json.h"
 #include "common/text.h"
 #include "worker/audit.h"
+#include "worker/audit_checkpoint.h"
 
 #define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define TAIL_BYTES 65536
-#define TAIL_MAX_BYTES (64 * 1024 * 1024)
+#define TAIL_MAX_BYTES BRIG_AUDIT_MAX_LINE_BYTES
 
 struct brig_audit {
         int fd;
         uint64_t seq;
         char prev[65];
-        off_t end; /* where the last whole record ends: a failed append is cut back to here */
+        off_t end;        /* where the last whole record ends: a failed append is cut back to here */
+        char *checkpoint; /* its checkpoint file (worker/audit_checkpoint.h) */
+        brig_audit_sink_fn sink;
+        void *sink_data;
 };
 
 void brig_audit_free(brig_audit *a) {
         if (!a)
                 return;
         brig_closep(&a->fd);
+        free(a->checkpoint);
         free(a);
 }
 
@@ -91,6 +96,31 @@ static int resume_chain(brig_audit *a, brig_error *err) {
         }
 }
 
+/* A log that ends before its checkpoint lost its tail (or was replaced): extending it would bury that under
+ * new records and a new checkpoint, so brigd refuses to, as it refuses to write unaudited. Only the last
+ * record is compared: the whole chain is `brig audit verify`'s to check. */
+static int check_checkpoint(const brig_audit *a, const char *path, brig_error *err) {
+        brig_audit_mark m;
+        int r = brig_audit_checkpoint_read(a->checkpoint, &m, err);
+
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        if (a->seq == 0 || m.seq > a->seq - 1)
+                return brig_error_set(err, -EBADMSG, BRIG_KIND_IO,
+                                      "audit log '%s' ends before seq %llu, which its checkpoint '%s' "
+                                      "records: its end was cut off; check it with `brig audit verify`, "
+                                      "and move the log and its checkpoint aside to start a new one",
+                                      path, (unsigned long long) m.seq, a->checkpoint);
+        if (m.seq == a->seq - 1 && strcmp(m.hash, a->prev) != 0)
+                return brig_error_set(err, -EBADMSG, BRIG_KIND_IO,
+                                      "audit log '%s': its last record (seq %llu) is not the one its "
+                                      "checkpoint '%s' records; check it with `brig audit verify`",
+                                      path, (unsigned long long) m.seq, a->checkpoint);
+        return 0;
+}
+
 int brig_audit_open(const char *path, brig_audit **ret, brig_error *err) {
         _cleanup_(brig_audit_freep) brig_audit *a = calloc(1, sizeof(*a));
         int r;
@@ -102,6 +132,10 @@ int brig_audit_open(const char *path, brig_audit **ret, brig_error *err) {
         if (a->fd < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open audit log '%s'", path);
         if ((r = resume_chain(a, err)) < 0)
+                return r;
+        if (!(a->checkpoint = brig_audit_checkpoint_path(path)))
+                return brig_error_oom(err);
+        if ((r = check_checkpoint(a, path, err)) < 0)
                 return r;
         *ret = TAKE_PTR(a);
         return 0;
@@ -244,21 +278,55 @@ static int append_whole(brig_audit *a, const char *line, size_t len, brig_error 
                                     "write audit log (record of %zu bytes not written)", len);
 }
 
+/* Now as RFC 3339 in UTC with microseconds. */
+static void format_now(char ts[static 40]) {
+        struct timespec now;
+        struct tm tm;
+
+        (void) clock_gettime(CLOCK_REALTIME, &now);
+        (void) gmtime_r(&now.tv_sec, &tm);
+        size_t n = strftime(ts, 40, "%Y-%m-%dT%H:%M:%S", &tm);
+        (void) snprintf(ts + n, 40 - n, ".%06ldZ", now.tv_nsec / 1000);
+}
+
+void brig_audit_set_sink(brig_audit *a, brig_audit_sink_fn sink, void *userdata) {
+        a->sink = sink;
+        a->sink_data = userdata;
+}
+
+uint64_t brig_audit_next_seq(const brig_audit *a) {
+        return a->seq;
+}
+
+const char *brig_audit_checkpoint_file(const brig_audit *a) {
+        return a->checkpoint;
+}
+
+bool brig_audit_mark_now(const brig_audit *a, brig_audit_mark *ret) {
+        if (a->seq == 0)
+                return false;
+        *ret = (brig_audit_mark){.seq = a->seq - 1};
+        memcpy(ret->hash, a->prev, sizeof(ret->hash));
+        format_now(ret->ts);
+        return true;
+}
+
+int brig_audit_sync(brig_audit *a, brig_error *err) {
+        if (fdatasync(a->fd) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "fdatasync audit log");
+        return 0;
+}
+
 int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
         _cleanup_json_ cJSON *ev = event;
         _cleanup_free_ char *body = NULL, *line = NULL;
         char ts[40], hash[65];
-        struct timespec now;
-        struct tm tm;
         int r;
 
         /* An event without its type lost its members to an allocation failure (worker/audit_events.c). */
         if (!ev || !cJSON_GetObjectItemCaseSensitive(ev, "type"))
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
-        (void) clock_gettime(CLOCK_REALTIME, &now);
-        (void) gmtime_r(&now.tv_sec, &tm);
-        size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-        (void) snprintf(ts + n, sizeof(ts) - n, ".%06ldZ", now.tv_nsec / 1000);
+        format_now(ts);
 
         /* Fixed members first, in a fixed order, so lines are easy to read and to verify. */
         cJSON *head = cJSON_CreateObject();
@@ -280,9 +348,13 @@ int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
         size_t blen = strlen(body);
         if (asprintf(&line, "%.*s,\"hash\":\"%s\"}\n", (int) (blen - 1), body, hash) < 0)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
-        if ((r = append_whole(a, line, strlen(line), err)) < 0)
+        size_t len = strlen(line);
+        if ((r = append_whole(a, line, len, err)) < 0)
                 return r;
         memcpy(a->prev, hash, sizeof(a->prev));
         a->seq++;
+        /* After the chain moved on: the sink may record events of its own (a subscriber it drops). */
+        if (a->sink)
+                a->sink(line, len - 1, a->sink_data);
         return 0;
 }

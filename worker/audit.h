@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
 
 #include "common/error.h"
+#include "worker/audit_checkpoint.h"
 
 /* The audit trail: one versioned JSON event per line, appended to a file and chained by SHA-256 so that
  * editing or dropping a line breaks the chain (`prev` is the previous line's `hash`). An event is on disk
@@ -13,10 +15,14 @@
  * into a refusal (fail closed). Loop thread only: the write is one small append to the page cache. */
 
 #define BRIG_AUDIT_VERSION 1
+/* The longest record brigd extends a log after, and `brig audit` reads. */
+#define BRIG_AUDIT_MAX_LINE_BYTES (64 * 1024 * 1024)
 
 typedef struct brig_audit brig_audit;
 
-/* Opens (creating, mode 0600) the log at path and continues the chain from its last line. */
+/* Opens (creating, mode 0600) the log at path and continues the chain from its last line. A log that ends
+ * before the seq its checkpoint (`<path>.checkpoint`) records, or whose last record is not the one the
+ * checkpoint names, is refused (-EBADMSG): its end was cut off. */
 int brig_audit_open(const char *path, brig_audit **ret, brig_error *err);
 void brig_audit_free(brig_audit *a);
 
@@ -38,3 +44,19 @@ cJSON *brig_audit_elide(const cJSON *arguments, size_t max_string);
 /* Hash of a line as chained: SHA-256 over prev_hex, "\n", and the line without its "hash" member; hex into
  * out (65 bytes). Exposed for `brig audit verify` and the tests. */
 int brig_audit_line_hash(const char *prev_hex, const char *line_without_hash, char out[65]);
+
+/* Called with each record (one line, without its newline; borrowed for the call) once it is on disk; at most
+ * one sink, NULL for none. The sink may emit records itself. */
+typedef void (*brig_audit_sink_fn)(const char *line, size_t len, void *userdata);
+void brig_audit_set_sink(brig_audit *a, brig_audit_sink_fn sink, void *userdata);
+
+/* The seq the next record gets. */
+uint64_t brig_audit_next_seq(const brig_audit *a);
+
+/* The log's last record as a checkpoint records it, with the time now; false when the log is empty. */
+bool brig_audit_mark_now(const brig_audit *a, brig_audit_mark *ret);
+/* The checkpoint file of this log (borrowed). */
+const char *brig_audit_checkpoint_file(const brig_audit *a);
+/* fdatasync of the log, so a checkpoint written next never names records a crash could still lose. Any
+ * thread (the fd lives as long as a); blocking. */
+int brig_audit_sync(brig_audit *a, brig_error *err);

@@ -20,19 +20,6 @@
 #include "worker/options.h"
 #include "worker/worker.h"
 
-static char *default_state_dir(void) {
-        const char *xdg = secure_getenv("XDG_STATE_HOME"), *home = secure_getenv("HOME");
-        char *s = NULL;
-
-        if (geteuid() == 0)
-                return strdup("/var/lib/brig");
-        if (xdg && xdg[0] == '/')
-                return asprintf(&s, "%s/brig", xdg) < 0 ? NULL : s;
-        if (home && home[0] == '/')
-                return asprintf(&s, "%s/.local/state/brig", home) < 0 ? NULL : s;
-        return asprintf(&s, "/tmp/brig-%u", geteuid()) < 0 ? NULL : s;
-}
-
 static char *default_helper(void) {
         char *s = brig_sibling_path("brig-jail");
         return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
@@ -45,7 +32,7 @@ static char *default_audit(const char *path, bool is_dir) {
 
         if (!copy)
                 return NULL;
-        return asprintf(&s, "%s/brig.audit.jsonl", is_dir ? copy : dirname(copy)) < 0 ? NULL : s;
+        return asprintf(&s, "%s/" BRIG_AUDIT_FILE_NAME, is_dir ? copy : dirname(copy)) < 0 ? NULL : s;
 }
 
 /* Fds our launcher left open (a shell's, a service manager's) would reach every jail's init through the
@@ -110,7 +97,7 @@ int main(int argc, char **argv) {
                 o.policy_path = default_policy;
         }
         if (!o.state_dir) {
-                if (!(state_dir = default_state_dir()))
+                if (!(state_dir = brig_default_state_dir()))
                         return 1;
                 o.state_dir = state_dir;
         }

@@ -953,6 +953,7 @@ static void handle_env_fork(brig_conn *c, const brig_rpc_msg *m) {
 }
 
 void brig__mcp_conn_closing(brig_conn *c) {
+        brig__audit_conn_closing(c);
         brig__mcp_exports_closing(c);
         brig__mcp_import_conn_closing(c);
         for (brig_call *call = c->calls, *next; call; call = next) {
@@ -1016,6 +1017,8 @@ void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len) {
                         brig__mcp_handle_export_close(c, &m);
                 else if (strcmp(m.method, "brig/environment.import") == 0)
                         brig__mcp_handle_env_import(c, &m);
+                else if (strcmp(m.method, "brig/audit.subscribe") == 0)
+                        brig__audit_subscribe(c, &m);
                 else {
                         char msg[160];
                         (void) snprintf(msg, sizeof(msg), "unknown method \"%.100s\"", m.method);

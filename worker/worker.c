@@ -126,11 +126,77 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
 
         if ((r = brig_audit_open(o->audit_path, &w->audit, err)) < 0)
                 return r;
+        brig_audit_set_sink(w->audit, brig__audit_sink, w);
         ev = brig_audit_worker_start(getpid(), BRIG_VERSION, w->default_policy->name, w->n_envs,
                                      o->socket_path, w->identity.uid_outside);
         if ((r = brig_audit_emit(w->audit, ev, err)) < 0)
                 return r;
         return 0;
+}
+
+/* The audit checkpoint (worker/audit_checkpoint.h) while the log grows: at most every CHECKPOINT_EVERY_MS,
+ * or sooner after CHECKPOINT_RECORDS records, checked on the 1 s sweep. It costs an fdatasync of the log and
+ * an fsync of a 150-byte file and of its directory, so it runs on the thread pool, one at a time: a slow
+ * disk delays the checkpoint, never the loop. Records after the last checkpoint are not covered against a
+ * cut of the tail until the next one (or the clean stop's). A checkpoint that cannot be written is logged
+ * and retried, and calls go on: the log itself is still written or calls are refused (fail closed), and the
+ * checkpoint adds tail-truncation evidence to it, so losing it weakens that evidence but records nothing
+ * less. */
+#define CHECKPOINT_EVERY_MS 5000
+#define CHECKPOINT_RECORDS 1000
+
+typedef struct checkpoint_job {
+        uv_work_t work;
+        brig_worker *w;
+        brig_audit_mark mark;
+        brig_error err;
+        int r;
+} checkpoint_job;
+
+static int checkpoint_write(brig_audit *a, const brig_audit_mark *m, brig_error *err) {
+        int r = brig_audit_sync(a, err);
+        return r < 0 ? r : brig_audit_checkpoint_write(brig_audit_checkpoint_file(a), m, err);
+}
+
+static void checkpoint_work_cb(uv_work_t *req) {
+        checkpoint_job *j = (checkpoint_job *) req; /* work is its first member */
+        j->r = checkpoint_write(j->w->audit, &j->mark, &j->err);
+}
+
+static void checkpoint_result(brig_worker *w, int r, const brig_error *err) {
+        if (r < 0 && !w->checkpoint_failing)
+                (void) log_warning_errno(r, "%s; retrying, the log itself is still written", err->msg);
+        else if (r >= 0 && w->checkpoint_failing)
+                log_info("audit checkpoint written again");
+        w->checkpoint_failing = r < 0;
+}
+
+static void checkpoint_after_cb(uv_work_t *req, int status) {
+        checkpoint_job *j = (checkpoint_job *) req; /* work is its first member */
+        (void) status;
+        j->w->checkpointing = false;
+        checkpoint_result(j->w, j->r, &j->err);
+        free(j);
+}
+
+static void checkpoint_tick(brig_worker *w) {
+        uint64_t next = w->audit ? brig_audit_next_seq(w->audit) : 0, now = uv_now(w->loop);
+        checkpoint_job *j;
+
+        if (w->checkpointing || next == w->checkpoint_next ||
+            (now - w->checkpoint_at < CHECKPOINT_EVERY_MS && next - w->checkpoint_next < CHECKPOINT_RECORDS))
+                return;
+        if (!(j = calloc(1, sizeof(*j))))
+                return;
+        *j = (checkpoint_job){.w = w, .err = BRIG_ERROR_INIT};
+        if (!brig_audit_mark_now(w->audit, &j->mark) ||
+            uv_queue_work(w->loop, &j->work, checkpoint_work_cb, checkpoint_after_cb) < 0) {
+                free(j);
+                return;
+        }
+        w->checkpointing = true;
+        w->checkpoint_next = next;
+        w->checkpoint_at = now;
 }
 
 /* Below this much free heap, trimming is not worth the walk. */
@@ -172,6 +238,7 @@ static void sweep_cb(uv_timer_t *t) {
         /* Environments stopped by the sweep gave their fds back. */
         brig__admission_pump(w);
         release_memory(w);
+        checkpoint_tick(w);
 }
 
 static void connection_cb(uv_stream_t *server, int status) {
@@ -234,6 +301,14 @@ void brig_worker_stop(brig_worker *w) {
 }
 
 void brig_worker_done(brig_worker *w) {
+        brig_audit_mark m;
+
+        /* The clean stop's checkpoint: the loop has run dry (no checkpoint job in flight), worker_stop is
+         * the last record. Blocking here costs only the stop. */
+        if (w->audit && brig_audit_mark_now(w->audit, &m)) {
+                brig_error err = BRIG_ERROR_INIT;
+                checkpoint_result(w, checkpoint_write(w->audit, &m, &err), &err);
+        }
         brig_envs_free_all(w);
         brig_policies_done(&w->policies);
         brig_audit_free(w->audit);

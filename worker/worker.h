@@ -155,6 +155,11 @@ struct brig_worker {
         unsigned handshake_timeout_ms;
         unsigned stall_timeout_ms; /* a client we wait on that reads nothing this long is dropped */
         brig_budget budget;
+        bool checkpointing;       /* an audit checkpoint is being written on the thread pool */
+        bool checkpoint_failing;  /* the last one failed (logged once until one succeeds) */
+        uint64_t checkpoint_next; /* the log's next seq when the last checkpoint was taken */
+        uint64_t checkpoint_at;   /* uv_now() then */
+        size_t n_audit_subscribers;
 };
 
 typedef enum brig_call_state {
@@ -223,6 +228,7 @@ struct brig_conn {
         size_t n_calls;
         struct brig_export *exports; /* archives it made and has not closed (worker/mcp_export.c) */
         struct brig_upload *uploads; /* brig/environment.import uploads (worker/mcp_import.c) */
+        bool audit_subscribed;       /* gets brig/audit notifications (worker/audit_subscribe.c) */
 };
 
 /* worker.c */
@@ -235,6 +241,12 @@ void brig_worker_reload(brig_worker *w);
 /* Audits an event; on failure logs once and returns the error (callers refuse the call). */
 int brig__worker_audit(brig_worker *w, cJSON *event);
 bool brig__worker_is_admin(const brig_worker *w, uid_t uid);
+/* Live audit subscriptions (worker/audit_subscribe.c): the log's sink, which sends each record to the
+ * subscribers; the connection closing; brig/audit.subscribe. */
+void brig__audit_sink(const char *line, size_t len, void *userdata);
+void brig__audit_conn_closing(brig_conn *c);
+struct brig_rpc_msg;
+void brig__audit_subscribe(brig_conn *c, const struct brig_rpc_msg *m);
 /* The first call running in env, on any of its connections, for which match(call, key) holds; NULL if
  * none. Borrowed: valid until the loop runs again. */
 typedef bool (*brig_call_match_fn)(const brig_call *call, const void *key);
