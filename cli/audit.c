@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* `brig audit`: `verify` checks an audit log's hash chain line by line, and its end against the checkpoint
- * brigd keeps beside it (worker/audit_checkpoint.h); `tail` is in cli/audit_tail.c. Both read the log as a
+ * brigd keeps beside it (common/audit_chain.h); `tail` is in cli/audit_tail.c. Both read the log as a
  * stream: memory is bounded by one record (BRIG_AUDIT_MAX_LINE_BYTES). */
 #include <fcntl.h>
 #include <stdarg.h>
@@ -10,13 +10,11 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/audit_chain.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/paths.h"
-#include "worker/audit.h"
-#include "worker/audit_checkpoint.h"
 
-#define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define HASH_MEMBER ",\"hash\":\""
 /* `,"hash":"` + 64 hex digits + `"}` end every record. */
 #define HASH_TAIL_LEN (sizeof(HASH_MEMBER) - 1 + 64 + 2)
@@ -352,7 +350,7 @@ static int audit_verify(int argc, char **argv) {
                 return 2;
         }
         v.have_checkpoint = r >= 0;
-        memcpy(v.prev, GENESIS, sizeof(v.prev));
+        memcpy(v.prev, BRIG_AUDIT_GENESIS, sizeof(v.prev));
         if ((r = verify_stream(&v, fd)) < 0) {
                 fprintf(stderr, "brig audit verify: read '%s': %s\n", log, strerror(-r));
                 return 2;

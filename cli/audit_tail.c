@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/audit_chain.h"
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "common/parse.h"
-#include "worker/audit.h"
 
 #define TAIL_MAX_N 100000
 #define FOLLOW_POLL_US 200000

@@ -46,7 +46,7 @@ int brig_cli_audit_tail(int argc, char **argv);
 void brig_cli_audit_help(void);
 /* The log of a brigd started with neither --socket nor --audit (common/paths.h); caller frees. */
 char *brig_cli_audit_default_log(void);
-/* Reads an audit log line by line with at most BRIG_AUDIT_MAX_LINE_BYTES (worker/audit.h) held. */
+/* Reads an audit log line by line with at most BRIG_AUDIT_MAX_LINE_BYTES (common/audit_chain.h) held. */
 typedef struct brig_cli_lines {
         int fd; /* borrowed: the caller closes it */
         char *buf;

@@ -11,13 +11,10 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
-#include "common/digest.h"
 #include "common/json.h"
 #include "common/text.h"
 #include "worker/audit.h"
-#include "worker/audit_checkpoint.h"
 
-#define GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
 #define TAIL_BYTES 65536
 #define TAIL_MAX_BYTES BRIG_AUDIT_MAX_LINE_BYTES
 
@@ -26,7 +23,7 @@ struct brig_audit {
         uint64_t seq;
         char prev[65];
         off_t end;        /* where the last whole record ends: a failed append is cut back to here */
-        char *checkpoint; /* its checkpoint file (worker/audit_checkpoint.h) */
+        char *checkpoint; /* its checkpoint file (common/audit_chain.h) */
         brig_audit_sink_fn sink;
         void *sink_data;
 };
@@ -40,15 +37,6 @@ void brig_audit_free(brig_audit *a) {
 }
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_audit *, brig_audit_free);
-
-int brig_audit_line_hash(const char *prev_hex, const char *line_without_hash, char out[65]) {
-        brig_sha256 *d = brig_sha256_new();
-
-        brig_sha256_update(d, prev_hex, strlen(prev_hex));
-        brig_sha256_update(d, "\n", 1);
-        brig_sha256_update(d, line_without_hash, strlen(line_without_hash));
-        return brig_sha256_finish(d, out);
-}
 
 /* Picks up seq and hash from the last complete line, so a restarted worker extends the same chain. The
  * window grows until it holds that whole line: one event can be large (many elided arguments). */
@@ -127,7 +115,7 @@ int brig_audit_open(const char *path, brig_audit **ret, brig_error *err) {
 
         if (!a)
                 return brig_error_oom(err);
-        memcpy(a->prev, GENESIS, sizeof(a->prev));
+        memcpy(a->prev, BRIG_AUDIT_GENESIS, sizeof(a->prev));
         a->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (a->fd < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open audit log '%s'", path);

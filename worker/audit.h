@@ -6,8 +6,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "common/audit_chain.h"
 #include "common/error.h"
-#include "worker/audit_checkpoint.h"
 
 /* The audit trail: one versioned JSON event per line, appended to a file and chained by SHA-256 so that
  * editing or dropping a line breaks the chain (`prev` is the previous line's `hash`). An event is on disk
@@ -15,8 +15,6 @@
  * into a refusal (fail closed). Loop thread only: the write is one small append to the page cache. */
 
 #define BRIG_AUDIT_VERSION 1
-/* The longest record brigd extends a log after, and `brig audit` reads. */
-#define BRIG_AUDIT_MAX_LINE_BYTES (64 * 1024 * 1024)
 
 typedef struct brig_audit brig_audit;
 
@@ -41,9 +39,7 @@ cJSON *brig_audit_event(const char *type);
  * large inputs (file contents, stdin) never bloat the trail. New object or NULL. */
 cJSON *brig_audit_elide(const cJSON *arguments, size_t max_string);
 
-/* Hash of a line as chained: SHA-256 over prev_hex, "\n", and the line without its "hash" member; hex into
- * out (65 bytes). Exposed for `brig audit verify` and the tests. */
-int brig_audit_line_hash(const char *prev_hex, const char *line_without_hash, char out[65]);
+/* brig_audit_line_hash(), the checkpoint: common/audit_chain.h. */
 
 /* Called with each record (one line, without its newline; borrowed for the call) once it is on disk; at most
  * one sink, NULL for none. The sink may emit records itself. */

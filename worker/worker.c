@@ -134,7 +134,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         return 0;
 }
 
-/* The audit checkpoint (worker/audit_checkpoint.h) while the log grows: at most every CHECKPOINT_EVERY_MS,
+/* The audit checkpoint (common/audit_chain.h) while the log grows: at most every CHECKPOINT_EVERY_MS,
  * or sooner after CHECKPOINT_RECORDS records, checked on the 1 s sweep. It costs an fdatasync of the log and
  * an fsync of a 150-byte file and of its directory, so it runs on the thread pool, one at a time: a slow
  * disk delays the checkpoint, never the loop. Records after the last checkpoint are not covered against a

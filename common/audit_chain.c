@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The audit log's checkpoint file (worker/audit_checkpoint.h): its format, and reading and replacing it
- * atomically. */
+/* The audit log's chain hash and its checkpoint file (common/audit_chain.h): the format, and reading and
+ * replacing the checkpoint atomically. */
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -8,13 +8,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/audit_chain.h"
 #include "common/cleanup.h"
+#include "common/digest.h"
 #include "common/fs.h"
 #include "common/json.h"
-#include "worker/audit_checkpoint.h"
 
 /* A checkpoint is under 200 bytes; anything much larger is not one. */
 #define CHECKPOINT_MAX_BYTES 4096
+
+int brig_audit_line_hash(const char *prev_hex, const char *line_without_hash, char out[65]) {
+        brig_sha256 *d = brig_sha256_new();
+
+        brig_sha256_update(d, prev_hex, strlen(prev_hex));
+        brig_sha256_update(d, "\n", 1);
+        brig_sha256_update(d, line_without_hash, strlen(line_without_hash));
+        return brig_sha256_finish(d, out);
+}
 
 char *brig_audit_checkpoint_path(const char *log_path) {
         char *s = NULL;

@@ -5,6 +5,18 @@
 
 #include "common/error.h"
 
+/* What brigd (worker/audit.c) and `brig audit` (cli/audit.c) share of the audit log's format: the hash
+ * that chains its lines, and its checkpoint file. */
+
+/* The first record's prev. */
+#define BRIG_AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+/* The longest record brigd extends a log after, and `brig audit` reads. */
+#define BRIG_AUDIT_MAX_LINE_BYTES (64 * 1024 * 1024)
+
+/* Hash of a line as chained: SHA-256 over prev_hex, "\n", and the line without its "hash" member; hex into
+ * out (65 bytes). */
+int brig_audit_line_hash(const char *prev_hex, const char *line_without_hash, char out[65]);
+
 /* The audit log's checkpoint: the seq and hash of its last record, kept in a file beside the log
  * (`<log>.checkpoint`, one JSON object: {"seq":N,"hash":"<hex>","ts":"RFC3339"}), so that a log whose end
  * was cut off no longer matches it (`brig audit verify`, and brigd refuses to extend such a log). brigd
