@@ -173,7 +173,8 @@ static const option_def options[] = {
          .help = "a uid that may also name policy files by path (repeatable; root always may)"},
         {"audit", 0, "PATH", ARG_STRING, MEMBER(audit_path),
          .help = "audit log, hash-chained JSONL (default: brig.audit.jsonl beside the\n"
-                 "socket given by --socket, else in the state directory)"},
+                 "socket given by --socket, else in the state directory); its checkpoint\n"
+                 "is PATH.checkpoint (`brig audit verify`)"},
         {"state-dir", 0, "DIR", ARG_STRING, MEMBER(state_dir),
          .help = "where workspaces live (default: /var/lib/brig as root,\n"
                  "$XDG_STATE_HOME/brig otherwise)"},
