@@ -38,9 +38,7 @@ static void drop(brig_conn *c, uint64_t seq) {
         (void) brig__conn_send(c, brig_rpc_notification("brig/audit.dropped", p));
 }
 
-void brig__audit_sink(const char *line, size_t len, void *userdata) {
-        brig_worker *w = userdata;
-
+void brig__audit_subscribers_send(brig_worker *w, const char *line, size_t len) {
         if (!w->n_audit_subscribers)
                 return;
         cJSON *record = cJSON_ParseWithLength(line, len);

@@ -175,6 +175,11 @@ static const option_def options[] = {
          .help = "audit log, hash-chained JSONL (default: brig.audit.jsonl beside the\n"
                  "socket given by --socket, else in the state directory); its checkpoint\n"
                  "is PATH.checkpoint (`brig audit verify`)"},
+        {"audit-syslog", 0, "SOCKET", ARG_STRING, MEMBER(audit_syslog),
+         .help = "also send each audit record to syslog, e.g. /dev/log (journald,\n"
+                 "rsyslog): authpriv.info, tag brigd-audit, the record's JSON as the\n"
+                 "message. Never waits: records the socket cannot take at once are\n"
+                 "dropped from syslog (not from the log) and counted in brigd's log"},
         {"state-dir", 0, "DIR", ARG_STRING, MEMBER(state_dir),
          .help = "where workspaces live (default: /var/lib/brig as root,\n"
                  "$XDG_STATE_HOME/brig otherwise)"},

@@ -34,6 +34,13 @@ int brig__worker_audit(brig_worker *w, cJSON *event) {
         return r;
 }
 
+/* Each record, once in the log, to where else it goes. */
+static void audit_sink(const char *line, size_t len, void *userdata) {
+        brig_worker *w = userdata;
+        brig__audit_syslog_send(w, line, len);
+        brig__audit_subscribers_send(w, line, len);
+}
+
 bool brig__worker_is_admin(const brig_worker *w, uid_t uid) {
         for (size_t i = 0; i < w->n_admin_uids; i++)
                 if (w->admin_uids[i] == uid)
@@ -64,7 +71,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         cJSON *ev;
         int r;
 
-        *w = (brig_worker){.loop = loop};
+        *w = (brig_worker){.loop = loop, .syslog_fd = -1};
         if (o->n_admin_uids > BRIG_MAX_ADMIN_UIDS)
                 return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "more than %d admin uids",
                                       BRIG_MAX_ADMIN_UIDS);
@@ -126,7 +133,9 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
 
         if ((r = brig_audit_open(o->audit_path, &w->audit, err)) < 0)
                 return r;
-        brig_audit_set_sink(w->audit, brig__audit_sink, w);
+        if ((r = brig__audit_syslog_open(w, o->audit_syslog, err)) < 0)
+                return r;
+        brig_audit_set_sink(w->audit, audit_sink, w);
         ev = brig_audit_worker_start(getpid(), BRIG_VERSION, w->default_policy->name, w->n_envs,
                                      o->socket_path, w->identity.uid_outside);
         if ((r = brig_audit_emit(w->audit, ev, err)) < 0)
@@ -312,6 +321,7 @@ void brig_worker_done(brig_worker *w) {
         brig_envs_free_all(w);
         brig_policies_done(&w->policies);
         brig_audit_free(w->audit);
+        brig__audit_syslog_close(w);
         free(w->jail_helper);
         free(w->socket_path);
         free(w->envs_dir);

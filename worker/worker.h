@@ -71,6 +71,7 @@ typedef struct brig_worker_options {
         const uid_t *admin_uids; /* may also name policy files by path */
         size_t n_admin_uids;
         const char *audit_path;
+        const char *audit_syslog; /* also send records to this syslog socket, or NULL */
         const char *state_dir;
         const char *jail_helper;
         uid_t jail_id;
@@ -160,6 +161,9 @@ struct brig_worker {
         uint64_t checkpoint_next; /* the log's next seq when the last checkpoint was taken */
         uint64_t checkpoint_at;   /* uv_now() then */
         size_t n_audit_subscribers;
+        int syslog_fd; /* --audit-syslog (worker/audit_syslog.c), or -1 */
+        char *syslog_path;
+        uint64_t syslog_dropped; /* records it did not take, since it last took one */
 };
 
 typedef enum brig_call_state {
@@ -241,12 +245,17 @@ void brig_worker_reload(brig_worker *w);
 /* Audits an event; on failure logs once and returns the error (callers refuse the call). */
 int brig__worker_audit(brig_worker *w, cJSON *event);
 bool brig__worker_is_admin(const brig_worker *w, uid_t uid);
-/* Live audit subscriptions (worker/audit_subscribe.c): the log's sink, which sends each record to the
- * subscribers; the connection closing; brig/audit.subscribe. */
-void brig__audit_sink(const char *line, size_t len, void *userdata);
+/* Live audit subscriptions (worker/audit_subscribe.c): each record to the subscribers; the connection
+ * closing; brig/audit.subscribe. */
+void brig__audit_subscribers_send(brig_worker *w, const char *line, size_t len);
 void brig__audit_conn_closing(brig_conn *c);
 struct brig_rpc_msg;
 void brig__audit_subscribe(brig_conn *c, const struct brig_rpc_msg *m);
+/* --audit-syslog (worker/audit_syslog.c): connecting at start (path NULL: none; a failure is the start's),
+ * each record, closing. */
+int brig__audit_syslog_open(brig_worker *w, const char *path, brig_error *err);
+void brig__audit_syslog_send(brig_worker *w, const char *line, size_t len);
+void brig__audit_syslog_close(brig_worker *w);
 /* The first call running in env, on any of its connections, for which match(call, key) holds; NULL if
  * none. Borrowed: valid until the loop runs again. */
 typedef bool (*brig_call_match_fn)(const brig_call *call, const void *key);

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -459,12 +461,63 @@ static void test_audit__subscriber_that_does_not_read_is_dropped(void **state) {
         assert_int_equal(brigd_stop(&d), 0);
 }
 
+/* --audit-syslog: each record also arrives at the syslog socket as a datagram, the record's JSON after the
+ * tag, whole and chained. A socket of the test's own stands in for /dev/log. */
+static void test_audit__records_go_to_syslog_too(void **state) {
+        (void) state;
+        char dir[] = "/tmp/brig-syslog-XXXXXX", path[128], dgram[65536];
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        brigd d;
+
+        assert_non_null(mkdtemp(dir));
+        assert_int_equal(chmod(dir, 0755), 0);
+        snprintf(path, sizeof(path), "%s/log", dir);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        assert_true(s >= 0);
+        assert_int_equal(bind(s, (struct sockaddr *) &sa, sizeof(sa)), 0);
+        /* brigd may run as another user (setpriv, userns): let it send, as /dev/log lets everyone. */
+        assert_int_equal(chmod(path, 0666), 0);
+        const char *const args[] = {"--audit-syslog", path, NULL};
+        const char *why = NULL;
+        if (brigd_start_args(&d, NULL, args, &why) < 0) {
+                fprintf(stderr, "# SKIP: %s\n", why ? why : "brigd failed to start");
+                skip();
+        }
+        one_call(&d, "to-syslog", "echo ok");
+        struct timeval tv = {.tv_sec = 60};
+        assert_int_equal(setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), 0);
+        bool seen = false;
+        while (!seen) {
+                ssize_t n = recv(s, dgram, sizeof(dgram) - 1, 0);
+                assert_true(n > 0);
+                dgram[n] = 0;
+                /* <authpriv.info>TIMESTAMP brigd-audit[PID]: RECORD */
+                assert_true(strncmp(dgram, "<86>", 4) == 0);
+                char *msg = strstr(dgram, " brigd-audit[");
+                assert_non_null(msg);
+                msg = strstr(msg, "]: ");
+                assert_non_null(msg);
+                cJSON *rec = cJSON_Parse(msg + 3);
+                assert_non_null(rec);
+                const cJSON *env = cJSON_GetObjectItem(rec, "environment");
+                seen = strcmp(cJSON_GetObjectItem(rec, "type")->valuestring, "call_start") == 0 &&
+                       cJSON_IsString(env) && strcmp(env->valuestring, "to-syslog") == 0;
+                assert_int_equal(strlen(cJSON_GetObjectItem(rec, "hash")->valuestring), 64);
+                cJSON_Delete(rec);
+        }
+        assert_int_equal(brigd_stop(&d), 0);
+        close(s);
+        assert_int_equal(brig_rm_rf(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_audit__verify_finds_each_tampering),
                 cmocka_unit_test(test_audit__tail_follows_new_records_with_filters),
                 cmocka_unit_test(test_audit__subscription_streams_to_admins_only),
                 cmocka_unit_test(test_audit__subscriber_that_does_not_read_is_dropped),
+                cmocka_unit_test(test_audit__records_go_to_syslog_too),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
