@@ -160,7 +160,7 @@ static problem check_line(verify *v, char *line, size_t len) {
         const cJSON *seq = brig_json_member(o, "seq"), *prev = brig_json_member(o, "prev"),
                     *h = brig_json_member(o, "hash");
         if (!cJSON_IsNumber(seq) || seq->valuedouble < 0 || !cJSON_IsString(prev) || !cJSON_IsString(h) ||
-            strlen(h->valuestring) != 64 || len < HASH_TAIL_LEN ||
+            !brig_audit_is_hash(h->valuestring) || len < HASH_TAIL_LEN ||
             memcmp(line + len - HASH_TAIL_LEN, HASH_MEMBER, sizeof(HASH_MEMBER) - 1) != 0 ||
             strcmp(line + len - 2, "\"}") != 0)
                 return broken(v, PROBLEM_NOT_A_RECORD,

@@ -31,7 +31,7 @@ char *brig_audit_checkpoint_path(const char *log_path) {
         return asprintf(&s, "%s" BRIG_AUDIT_CHECKPOINT_SUFFIX, log_path) < 0 ? NULL : s;
 }
 
-static bool is_hex64(const char *s) {
+bool brig_audit_is_hash(const char *s) {
         if (strlen(s) != 64)
                 return false;
         for (; *s; s++)
@@ -57,7 +57,7 @@ int brig_audit_checkpoint_read(const char *path, brig_audit_mark *ret, brig_erro
         const cJSON *seq = brig_json_member(o, "seq"), *hash = brig_json_member(o, "hash"),
                     *ts = brig_json_member(o, "ts");
         if (!cJSON_IsNumber(seq) || seq->valuedouble < 0 || !cJSON_IsString(hash) ||
-            !is_hex64(hash->valuestring))
+            !brig_audit_is_hash(hash->valuestring))
                 return brig_error_set(err, -EBADMSG, BRIG_KIND_IO,
                                       "audit checkpoint '%s': not a checkpoint (want {\"seq\":N,\"hash\":"
                                       "\"<64 hex digits>\",\"ts\":...})",

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/error.h"
@@ -16,6 +17,8 @@
 /* Hash of a line as chained: SHA-256 over prev_hex, "\n", and the line without its "hash" member; hex into
  * out (65 bytes). */
 int brig_audit_line_hash(const char *prev_hex, const char *line_without_hash, char out[65]);
+/* Whether s is a hash as the chain writes it: 64 lower-case hex digits. */
+bool brig_audit_is_hash(const char *s);
 
 /* The audit log's checkpoint: the seq and hash of its last record, kept in a file beside the log
  * (`<log>.checkpoint`, one JSON object: {"seq":N,"hash":"<hex>","ts":"RFC3339"}), so that a log whose end

@@ -110,15 +110,6 @@ static void append_file(const char *path, const char *data) {
         assert_int_equal(close(fd), 0);
 }
 
-static bool is_hex64(const char *s) {
-        if (strlen(s) != 64)
-                return false;
-        for (; *s; s++)
-                if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-                        return false;
-        return true;
-}
-
 /* The line as hashed: `,"hash":"<hex>"` removed, the closing brace kept. NULL when the line does not end
  * that way. */
 static char *strip_hash(const char *line, char hash[65]) {
@@ -230,7 +221,7 @@ static void test_audit__lines_are_versioned_and_chained(void **state) {
                 const char *p = cJSON_GetObjectItem(o, "prev")->valuestring;
                 const char *h = cJSON_GetObjectItem(o, "hash")->valuestring;
                 assert_string_equal(p, prev);
-                assert_true(is_hex64(h));
+                assert_true(brig_audit_is_hash(h));
                 assert_string_equal(h, hash);
                 /* hash = SHA-256(prev "\n" line-without-hash). */
                 assert_int_equal(brig_audit_line_hash(prev, body, want), 0);
@@ -328,6 +319,59 @@ static void test_audit__refuses_log_with_garbage_last_line(void **state) {
         /* Nothing but newlines. */
         write_file(path, "\n\n");
         open_fails(path, -EBADMSG);
+}
+
+/* The checkpoint round-trips, a file that is not one is refused, and brigd will not extend a log that ends
+ * before the record its checkpoint names, nor one whose last record is another. */
+static void test_audit__checkpoint_pins_the_end(void **state) {
+        _cleanup_free_ char *path = path_of("ckpt.log"), *ckpt = brig_audit_checkpoint_path(path);
+        brig_error err = BRIG_ERROR_INIT;
+        brig_audit_mark m, back;
+
+        (void) state;
+        brig_audit *a = open_ok(path);
+        assert_false(brig_audit_mark_now(a, &m));
+        emit_ok(a, "one", NULL);
+        emit_ok(a, "two", NULL);
+        assert_true(brig_audit_mark_now(a, &m));
+        assert_int_equal(m.seq, 1);
+        assert_int_equal(brig_audit_sync(a, &err), 0);
+        assert_string_equal(brig_audit_checkpoint_file(a), ckpt);
+        assert_int_equal(brig_audit_checkpoint_write(ckpt, &m, &err), 0);
+        brig_audit_free(a);
+        assert_int_equal(brig_audit_checkpoint_read(ckpt, &back, &err), 0);
+        assert_int_equal(back.seq, 1);
+        assert_string_equal(back.hash, m.hash);
+        assert_string_equal(back.ts, m.ts);
+        brig_audit_free(open_ok(path));
+
+        /* The last record cut off. */
+        lines l = {0};
+        read_lines(path, &l);
+        assert_int_equal(l.n, 2);
+        write_file(path, l.v[0]);
+        append_file(path, "\n");
+        open_fails(path, -EBADMSG);
+        /* ... and replaced by another record of the same seq. */
+        _cleanup_free_ char *other = path_of("other.log");
+        a = open_ok(other);
+        emit_ok(a, "uno", NULL);
+        emit_ok(a, "dos", NULL);
+        brig_audit_free(a);
+        lines o = {0};
+        read_lines(other, &o);
+        write_file(path, o.v[0]);
+        append_file(path, "\n");
+        append_file(path, o.v[1]);
+        append_file(path, "\n");
+        open_fails(path, -EBADMSG);
+        lines_done(&o);
+        lines_done(&l);
+
+        write_file(ckpt, "{\"seq\":1}");
+        assert_int_equal(brig_audit_checkpoint_read(ckpt, &back, &err), -EBADMSG);
+        assert_int_equal(unlink(ckpt), 0);
+        assert_int_equal(brig_audit_checkpoint_read(ckpt, &back, &err), -ENOENT);
 }
 
 static void test_audit__refuses_symlink(void **state) {
@@ -847,6 +891,7 @@ int main(void) {
                 cmocka_unit_test(test_audit__empty_file_starts_at_genesis),
                 cmocka_unit_test(test_audit__refuses_log_with_garbage_last_line),
                 cmocka_unit_test(test_audit__refuses_symlink),
+                cmocka_unit_test(test_audit__checkpoint_pins_the_end),
                 cmocka_unit_test(test_audit__tampering_breaks_verification),
                 cmocka_unit_test(test_audit__reopens_after_a_long_last_line),
                 cmocka_unit_test(test_audit__full_disk_appends_whole_records_or_none),
