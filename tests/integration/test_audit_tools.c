@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "common/audit_chain.h"
 #include "common/fs.h"
 #include "tests/integration/harness.h"
 
@@ -185,6 +186,32 @@ static void test_audit__verify_finds_each_tampering(void **state) {
         assert_int_equal(verify(log, "", problem, sizeof(problem), &line), 1);
         assert_string_equal(problem, "seq_gap");
         assert_int_equal(line, 1);
+
+        /* Rewritten: the last record forged with a recomputed, valid hash. The chain holds; the checkpoint
+         * names another record at that seq. */
+        {
+                char *last = strdup(lines[n - 1]), prev[65], hash[65];
+                char *p = strstr(lines[n - 2], "\"hash\":\"") + 8;
+                memcpy(prev, p, 64);
+                prev[64] = 0;
+                char *cut = strstr(last, ",\"hash\":\"");
+                strcpy(cut, "}");
+                ts = strstr(last, "\"ts\":\"") + 6;
+                ts[3] = ts[3] == '0' ? '1' : '0';
+                assert_int_equal(brig_audit_line_hash(prev, last, hash), 0);
+                char *forged = NULL;
+                assert_true(asprintf(&forged, "%.*s,\"hash\":\"%s\"}\n", (int) (cut - last), last, hash) >
+                            0);
+                saved = lines[n - 1];
+                lines[n - 1] = forged;
+                write_lines(log, lines, n);
+                assert_int_equal(verify(log, "", problem, sizeof(problem), &line), 1);
+                assert_string_equal(problem, "checkpoint_mismatch");
+                assert_int_equal(line, (int) n);
+                lines[n - 1] = saved;
+                free(forged);
+                free(last);
+        }
 
         /* Cut off: the last two records gone. Every remaining line is intact; only the checkpoint shows it.
          */
