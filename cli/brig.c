@@ -35,8 +35,7 @@ static void help(void) {
 }
 
 char *brig_cli_find_helper(void) {
-        char *s = brig_sibling_path("brig-jail");
-        return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
+        return brig_find_jail_helper();
 }
 
 int main(int argc, char **argv) {

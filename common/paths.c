@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/paths.h"
 
 /* Root of the host, not of a user namespace: `unshare -r` makes a developer uid 0 without giving them
@@ -67,4 +68,23 @@ int brig_client_socket_path(const char *flag, char **ret, const char **ret_sourc
         }
         *ret_source = "the default path";
         return brig_default_socket_path(ret, err);
+}
+
+char *brig_find_jail_helper(void) {
+        char *s = brig_exe_relative_path("brig-jail", X_OK);
+
+        /* Empty when bindir or libexecdir is absolute: then nothing is relative to anything. */
+        if (!s && BRIG_BIN_TO_LIBEXECDIR[0])
+                s = brig_exe_relative_path(BRIG_BIN_TO_LIBEXECDIR "/brig-jail", X_OK);
+        return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
+}
+
+char *brig_find_policy_dir(void) {
+        char *s = NULL;
+
+        if (access("policies", R_OK | X_OK) == 0)
+                return strdup("policies");
+        if (BRIG_BIN_TO_POLICYDIR[0])
+                s = brig_exe_relative_path(BRIG_BIN_TO_POLICYDIR, R_OK | X_OK);
+        return s ? s : strdup(BRIG_POLICYDIR);
 }

@@ -38,3 +38,12 @@ int brig_default_socket_path(char **ret, brig_error *err);
  * the default path. *ret is malloc'd; *ret_source names where it came from ("--socket", "$BRIG_SOCKET" or
  * "the default path"), for error messages. */
 int brig_client_socket_path(const char *flag, char **ret, const char **ret_source, brig_error *err);
+
+/* Installed files, found without flags. Each is looked for from the executable first (beside it in a build
+ * tree, then where meson installs it relative to the bindir, so that an install under any prefix or DESTDIR
+ * works as it is), then at the path compiled in. Caller frees; NULL only when out of memory. */
+/* brig-jail: beside the executable, <bindir>/../libexec/brig-jail, else BRIG_LIBEXECDIR/brig-jail. */
+char *brig_find_jail_helper(void);
+/* The shipped policies: ./policies when it exists (a source tree), <bindir>/../share/brig/policies, else
+ * BRIG_POLICYDIR. */
+char *brig_find_policy_dir(void);

@@ -33,11 +33,6 @@ static char *default_state_dir(void) {
         return asprintf(&s, "/tmp/brig-%u", geteuid()) < 0 ? NULL : s;
 }
 
-static char *default_helper(void) {
-        char *s = brig_sibling_path("brig-jail");
-        return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
-}
-
 /* brig.audit.jsonl in dir, or beside the file path when !is_dir. */
 static char *default_audit(const char *path, bool is_dir) {
         _cleanup_free_ char *copy = strdup(path);
@@ -78,7 +73,7 @@ static void sighup_cb(uv_signal_t *s, int signum) {
 
 int main(int argc, char **argv) {
         _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL,
-                            *default_socket = NULL;
+                            *default_socket = NULL, *policy_dir = NULL;
         static brigd_cmdline cmd;
         brig_worker_options o;
         brig_error err = BRIG_ERROR_INIT;
@@ -102,8 +97,11 @@ int main(int argc, char **argv) {
         _cleanup_free_ char *policy_copy = o.policy_path ? strdup(o.policy_path) : NULL;
         if (!o.policy_dir && policy_copy)
                 o.policy_dir = dirname(policy_copy);
-        else if (!o.policy_dir)
-                o.policy_dir = access("policies", R_OK | X_OK) == 0 ? "policies" : BRIG_POLICYDIR;
+        else if (!o.policy_dir) {
+                if (!(policy_dir = brig_find_policy_dir()))
+                        return 1;
+                o.policy_dir = policy_dir;
+        }
         if (!o.policy_path) {
                 if (asprintf(&default_policy, "%s/default.json", o.policy_dir) < 0)
                         return 1;
@@ -115,7 +113,7 @@ int main(int argc, char **argv) {
                 o.state_dir = state_dir;
         }
         if (!o.jail_helper) {
-                if (!(helper = default_helper()))
+                if (!(helper = brig_find_jail_helper()))
                         return 1;
                 o.jail_helper = helper;
         }
@@ -175,13 +173,14 @@ int main(int argc, char **argv) {
         if (cl > 9 && strcmp(cli + cl - 9, "brig-jail") == 0 && strstr(cli, "libexec") == NULL)
                 cli[cl - 5] = 0;
         /* On the default path clients need no --socket: say so by leaving it out. */
-        printf("brigd %s listening on %s (policy %s, audit %s). Try: %s%s%s exec -- python3 -c "
+        printf("brigd %s listening on %s (policy %s from %s, audit %s). Try: %s%s%s exec -- python3 -c "
                "'print(6*7)'\n",
-               BRIG_VERSION, o.socket_path, w.default_policy->name, o.audit_path,
+               BRIG_VERSION, o.socket_path, w.default_policy->name, o.policy_dir, o.audit_path,
                cli && strstr(cli, "libexec") == NULL ? cli : "brig",
                o.socket_make_parent ? "" : " --socket ", o.socket_make_parent ? "" : o.socket_path);
         fflush(stdout);
-        log_info("jails run as host uid %u%s", w.identity.uid_outside, w.identity.root ? "" : " (rootless)");
+        log_info("jails run as host uid %u%s, built by %s", w.identity.uid_outside,
+                 w.identity.root ? "" : " (rootless)", o.jail_helper);
 
         (void) uv_run(&loop, UV_RUN_DEFAULT);
         brig_worker_done(&w);
