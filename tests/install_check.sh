@@ -30,7 +30,8 @@ prefix=$(dirname "$(dirname "$installed")")
 mv "$prefix" "$tmp/moved"
 root=$tmp/moved
 [ -x "$root/bin/brig" ] || fail "brig not installed in bin"
-for f in "$root"/share/brig/policies/default.json "$root"/share/man/man5/brig-policy.5; do
+for f in "$root"/share/brig/policies/default.json "$root"/share/man/man5/brig-policy.5 \
+        "$root"/share/bash-completion/completions/brig; do
         [ -f "$f" ] || fail "$f not installed"
 done
 
