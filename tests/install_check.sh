@@ -39,6 +39,7 @@ done
 cd "$tmp"
 mkdir state
 start_brigd() {
+        : >"$tmp/brigd.out"
         "$root/bin/brigd" --socket "$tmp/brig.sock" --state-dir "$tmp/state" --audit "$tmp/audit.jsonl" \
                 >"$tmp/brigd.out" 2>"$tmp/brigd.err" &
         pid=$!
