@@ -6,36 +6,18 @@
 set -eu
 build=${BRIG_BUILD_DIR:?}
 src=${BRIG_SOURCE_DIR:?}
-tmp=$(mktemp -d /tmp/brig-activation-XXXXXX)
-pid=
-cleanup() {
-        [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-        [ -z "$pid" ] || wait "$pid" 2>/dev/null || true
-        rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-        echo "FAIL: $*" >&2
-        for f in "$tmp"/brigd.out "$tmp"/brigd.err; do [ -f "$f" ] && sed "s|^|$(basename "$f"): |" "$f" >&2; done
-        exit 1
-}
-chmod 0755 "$tmp"
+. "$(dirname "$0")/lib.sh"
 sock=$tmp/activated.sock
 brigd_args="--state-dir $tmp/state --policy-dir $src/policies"
 
-: >"$tmp/brigd.out"
-python3 "$src/tests/activate.py" socket "$sock" "$build/brigd" $brigd_args >"$tmp/brigd.out" 2>"$tmp/brigd.err" &
-pid=$!
-while kill -0 "$pid" 2>/dev/null && ! grep -q 'listening on' "$tmp/brigd.out"; do sleep 0.05; done
+start_brigd python3 "$src/tests/activate.py" socket "$sock" "$build/brigd" $brigd_args
 grep -q "listening on $sock " "$tmp/brigd.out" || fail "activated brigd does not serve $sock"
 [ "$(stat -c %i "$sock")" = "$(cat "$tmp/activated.sock.inode")" ] || fail "brigd bound a socket of its own"
 [ "$(stat -c %a "$sock")" = 660 ] || fail "the socket's mode is not the launcher's 0660"
 out=$("$build/brig" --socket "$sock" exec -- echo activated) || fail "brig exec on the activated socket failed"
 [ "$out" = activated ] || fail "brig exec printed '$out'"
 [ -f "$tmp/state/brig.audit.jsonl" ] || fail "the audit log of an activated brigd is not in its state directory"
-kill "$pid"
-wait "$pid" || fail "activated brigd did not stop cleanly on SIGTERM"
-pid=
+stop_brigd
 [ -S "$sock" ] || fail "brigd removed the socket systemd owns"
 
 # fd 3 a regular file: refused, with the reason.

@@ -6,21 +6,7 @@
 # Then the same without the installed policies: brigd must refuse to start.
 set -eu
 build=${BRIG_BUILD_DIR:?}
-tmp=$(mktemp -d /tmp/brig-install-XXXXXX)
-pid=
-cleanup() {
-        [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
-        [ -z "$pid" ] || wait "$pid" 2>/dev/null || true
-        rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail() {
-        echo "FAIL: $*" >&2
-        for f in "$tmp"/brigd.out "$tmp"/brigd.err; do [ -f "$f" ] && sed "s|^|$(basename "$f"): |" "$f" >&2; done
-        exit 1
-}
-# A jail running as another uid reaches its workspace below this directory.
-chmod 0755 "$tmp"
+. "$(dirname "$0")/lib.sh"
 
 meson install -C "$build" --destdir "$tmp/dest" --no-rebuild --quiet >"$tmp/install.log" 2>&1 ||
         { cat "$tmp/install.log" >&2; fail "meson install"; }
@@ -31,30 +17,21 @@ mv "$prefix" "$tmp/moved"
 root=$tmp/moved
 [ -x "$root/bin/brig" ] || fail "brig not installed in bin"
 for f in "$root"/share/brig/policies/default.json "$root"/share/man/man5/brig-policy.5 \
-        "$root"/share/bash-completion/completions/brig; do
+        "$root"/share/bash-completion/completions/brig "$root"/etc/brig/brigd.conf \
+        "$root"/lib/systemd/system/brigd.service "$root"/lib/systemd/system/brigd.socket \
+        "$root"/lib/sysusers.d/brig.conf; do
         [ -f "$f" ] || fail "$f not installed"
 done
 
 # No ./policies here: only the installed ones can be found.
 cd "$tmp"
 mkdir state
-start_brigd() {
-        : >"$tmp/brigd.out"
-        "$root/bin/brigd" --socket "$tmp/brig.sock" --state-dir "$tmp/state" --audit "$tmp/audit.jsonl" \
-                >"$tmp/brigd.out" 2>"$tmp/brigd.err" &
-        pid=$!
-        # Until it listens or exits (the harness's timeout bounds a hang).
-        while kill -0 "$pid" 2>/dev/null && ! grep -q 'listening on' "$tmp/brigd.out"; do sleep 0.05; done
-}
-start_brigd
-grep -q 'listening on' "$tmp/brigd.out" || fail "installed brigd did not start"
+start_brigd "$root/bin/brigd" --socket "$tmp/brig.sock" --state-dir "$tmp/state" --audit "$tmp/audit.jsonl"
 grep -q "from $root/bin/../share/brig/policies" "$tmp/brigd.out" || fail "brigd did not use the installed policies"
 grep -q "built by $root/bin/../libexec/brig-jail" "$tmp/brigd.err" || fail "brigd did not use the installed brig-jail"
 out=$("$root/bin/brig" --socket "$tmp/brig.sock" exec -- echo installed-exec) || fail "brig exec failed"
 [ "$out" = installed-exec ] || fail "brig exec printed '$out'"
-kill "$pid"
-wait "$pid" || fail "brigd did not stop cleanly on SIGTERM"
-pid=
+stop_brigd
 
 out=$("$root/bin/brig" run -- echo installed-run 2>"$tmp/run.err") || { cat "$tmp/run.err" >&2; fail "brig run failed"; }
 [ "$out" = installed-run ] || fail "brig run printed '$out'"

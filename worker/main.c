@@ -122,8 +122,10 @@ int main(int argc, char **argv) {
                 return 1;
         }
         close_inherited_fds(listen_fd >= 0 ? listen_fd + 1 : 3);
-        if (brigd_cmdline_parse(&cmd, argc, argv) < 0)
+        if (brigd_cmdline_parse(&cmd, argc, argv, BRIGD_DEFAULT_CONFIG) < 0)
                 return 2;
+        /* Values in o point into what it read: freed when main returns. */
+        _cleanup_(brigd_cmdline_donep) brigd_cmdline *cmd_owner = &cmd;
         if (cmd.help) {
                 brigd_cmdline_help(stdout);
                 return 0;
