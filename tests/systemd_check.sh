@@ -21,7 +21,7 @@ mkdir "$tmp/units"
 sed "s|^ExecStart=$exec_start|ExecStart=$tmp/dest$exec_start|" "$service" >"$tmp/units/brigd.service"
 cp "$unitdir/brigd.socket" "$tmp/units/"
 prefix=${exec_start%/bin/brigd}
-MANPATH=$tmp/dest$prefix/share/man systemd-analyze verify --man=no "$tmp/units/brigd.socket" \
+MANPATH=$tmp/dest$prefix/share/man systemd-analyze verify "$tmp/units/brigd.socket" \
         "$tmp/units/brigd.service" >"$tmp/verify.log" 2>&1 || { cat "$tmp/verify.log" >&2; fail "systemd-analyze verify"; }
 if [ -s "$tmp/verify.log" ]; then
         cat "$tmp/verify.log" >&2

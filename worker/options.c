@@ -197,7 +197,8 @@ static const option_def options[] = {
                  "(default: default.json in the policy directory)"},
         {"policy-dir", 0, "DIR", ARG_STRING, MEMBER(policy_dir),
          .help = "policies clients may name with brig/policy (default: the directory of\n"
-                 "--policy, else ./policies if it exists, else " BRIG_POLICYDIR ")"},
+                 "--policy, else ./policies if it exists, else ../share/brig/policies from\n"
+                 "brigd's directory, else " BRIG_POLICYDIR ")"},
         {"admin-uid", 0, "UID", ARG_CUSTOM, .parse = add_admin_uid, .reset = reset_admin_uids,
          .help = "a uid that may also name policy files by path (repeatable; root always may)"},
         {"audit", 0, "PATH", ARG_STRING, MEMBER(audit_path),
@@ -207,7 +208,8 @@ static const option_def options[] = {
          .help = "where workspaces live (default: /var/lib/brig as root,\n"
                  "$XDG_STATE_HOME/brig otherwise)"},
         {"jail-helper", 0, "P", ARG_STRING, MEMBER(jail_helper),
-         .help = "path of brig-jail (default: beside brigd, else " BRIG_LIBEXECDIR "/brig-jail)"},
+         .help = "path of brig-jail (default: beside brigd, else ../libexec/brig-jail from\n"
+                 "brigd's directory, else " BRIG_LIBEXECDIR "/brig-jail)"},
         {"jail-id", 0, "ID", ARG_UNSIGNED, MEMBER(jail_id), 1, 0xfffffffeu,
          .help = "when brigd is root, environment n runs as host uid/gid ID+n (default: %llu)",
          .help_args = {BRIG_JAIL_HOST_ID_DEFAULT}},
@@ -476,7 +478,8 @@ void brigd_cmdline_help(FILE *f) {
               "but stdin, stdout and stderr, and a socket passed by systemd's socket activation\n"
               "(LISTEN_FDS, brigd.socket): brigd then serves that socket instead of binding --socket, with\n"
               "the mode and group the socket unit gave it, and leaves it in place when it stops.\n"
-              "Stop with Ctrl-C or SIGTERM: running calls are killed and the socket is removed.\n"
+              "Stop with Ctrl-C or SIGTERM: running calls are killed and the socket is removed (but an\n"
+              "activated one).\n"
               "SIGHUP reloads the policy files: new environments get the new policies, running ones keep\n"
               "theirs until they stop; a reload that fails keeps every old policy and logs why.\n"
               "Docs: brigd(8), docs/protocol.md (wire protocol), docs/policy.md (policy format).\n",
