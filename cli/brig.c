@@ -17,7 +17,7 @@ static void help(void) {
                "\n"
                "Commands:\n"
                "  exec [OPTIONS] -- CMD...     run CMD in a jail of a running brigd, streaming its output\n"
-               "  run --policy FILE -- CMD...  run CMD once in a jail, no daemon needed\n"
+               "  run [--policy F] -- CMD...   run CMD once in a jail, no daemon needed\n"
                "  env list|info ID|rm ID       manage brigd's persistent environments\n"
                "  mcp [--environment ID]       serve MCP on stdio through brigd, for clients that spawn "
                "servers\n"
