@@ -38,3 +38,11 @@ int brig_default_socket_path(char **ret, brig_error *err);
  * the default path. *ret is malloc'd; *ret_source names where it came from ("--socket", "$BRIG_SOCKET" or
  * "the default path"), for error messages. */
 int brig_client_socket_path(const char *flag, char **ret, const char **ret_source, brig_error *err);
+
+/* brigd's default state directory for this process (malloc'd into *ret): /var/lib/brig as root (euid 0,
+ * of any user namespace), else $XDG_STATE_HOME/brig, else $HOME/.local/state/brig, else /tmp/brig-UID.
+ * brigd uses it without --state-dir; `brig doctor` checks it. */
+int brig_default_state_dir(char **ret, brig_error *err);
+/* brigd's policy directory when given neither --policy nor --policy-dir: ./policies when it exists (a
+ * source tree), else the installed BRIG_POLICYDIR. Borrowed string. */
+const char *brig_default_policy_dir(void);

@@ -20,19 +20,6 @@
 #include "worker/options.h"
 #include "worker/worker.h"
 
-static char *default_state_dir(void) {
-        const char *xdg = secure_getenv("XDG_STATE_HOME"), *home = secure_getenv("HOME");
-        char *s = NULL;
-
-        if (geteuid() == 0)
-                return strdup("/var/lib/brig");
-        if (xdg && xdg[0] == '/')
-                return asprintf(&s, "%s/brig", xdg) < 0 ? NULL : s;
-        if (home && home[0] == '/')
-                return asprintf(&s, "%s/.local/state/brig", home) < 0 ? NULL : s;
-        return asprintf(&s, "/tmp/brig-%u", geteuid()) < 0 ? NULL : s;
-}
-
 static char *default_helper(void) {
         char *s = brig_sibling_path("brig-jail");
         return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
@@ -103,15 +90,17 @@ int main(int argc, char **argv) {
         if (!o.policy_dir && policy_copy)
                 o.policy_dir = dirname(policy_copy);
         else if (!o.policy_dir)
-                o.policy_dir = access("policies", R_OK | X_OK) == 0 ? "policies" : BRIG_POLICYDIR;
+                o.policy_dir = brig_default_policy_dir();
         if (!o.policy_path) {
                 if (asprintf(&default_policy, "%s/default.json", o.policy_dir) < 0)
                         return 1;
                 o.policy_path = default_policy;
         }
         if (!o.state_dir) {
-                if (!(state_dir = default_state_dir()))
+                if (brig_default_state_dir(&state_dir, &err) < 0) {
+                        fprintf(stderr, "brigd: %s\n", err.msg);
                         return 1;
+                }
                 o.state_dir = state_dir;
         }
         if (!o.jail_helper) {
