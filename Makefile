@@ -10,7 +10,7 @@ SOCKET     ?=
 POLICY     ?= policies/default.json
 
 DEBIAN_PACKAGES = gcc clang clang-format pkg-config meson ninja-build libseccomp-dev libcap-dev libuv1-dev libcjson-dev \
-                  libgit2-dev libpcre2-dev libcmocka-dev nettle-dev libarchive-dev zstd python3 python3-jsonschema util-linux \
+                  libgit2-dev libpcre2-dev libcmocka-dev nettle-dev libarchive-dev zstd python3 python3-jsonschema util-linux groff-base \
                   bubblewrap
 
 .PHONY: all deps build run test test-tsan test-unit test-asan test-e2e bench clean format check-format
