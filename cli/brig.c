@@ -12,8 +12,8 @@
 #include "common/fs.h"
 #include "common/paths.h"
 
-/* Every command of brig: dispatch and the help text are read from this table, and docs/brig.1 describes
- * each one (tests/integration/test_man.py checks that against `brig --help`). */
+/* Every command of brig: dispatch and the help text are read from this table, and docs/brig.1.in describes
+ * each one (tests/man_check.py checks that against `brig --help`). */
 static const struct {
         const char *name;
         int (*run)(int argc, char **argv);

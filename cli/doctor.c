@@ -287,37 +287,38 @@ static bool syscall_present(long r, int sig) {
         return !sig && r != -ENOSYS && r != -EPERM;
 }
 
-static void check_openat2(doctor *d) {
-        char detail[256], buf[128];
-        int sig;
-        long r = in_child(probe_openat2, &sig);
+/* Newer system calls brig uses, each probed safely and reported as present or missing with its cost. */
+static const struct {
+        const char *name;
+        long (*probe)(void);
+        check_status missing; /* FAIL: jails cannot be built without it */
+        const char *present;
+        const char *cost;
+} syscall_checks[] = {
+        {"openat2", probe_openat2, CHECK_WARN, "present (workspace paths resolve with RESOLVE_BENEATH)",
+         "workspace file tools resolve paths with a slower component-by-component O_NOFOLLOW walk instead "
+         "of the kernel's RESOLVE_BENEATH; policies with \"hide\" entries cannot build their jail (Linux "
+         "5.6)"},
+        {"mount_setattr", probe_mount_setattr, CHECK_FAIL,
+         "present (read-only binds include their submounts)",
+         "no jail with recursive read-only binds: a remount would leave submounts writable, so brig refuses "
+         "to build the jail (Linux 5.12)"},
+};
 
-        if (syscall_present(r, sig)) {
-                report(d, "openat2", CHECK_OK, "present (workspace paths resolve with RESOLVE_BENEATH)",
-                       NULL);
-                return;
+static void check_syscalls(doctor *d) {
+        for (size_t i = 0; i < sizeof(syscall_checks) / sizeof(*syscall_checks); i++) {
+                char detail[256], buf[128];
+                int sig;
+                long r = in_child(syscall_checks[i].probe, &sig);
+
+                if (syscall_present(r, sig)) {
+                        report(d, syscall_checks[i].name, CHECK_OK, syscall_checks[i].present, NULL);
+                        continue;
+                }
+                (void) snprintf(detail, sizeof(detail), "missing: %s",
+                                probe_error(r, sig, buf, sizeof(buf)));
+                report(d, syscall_checks[i].name, syscall_checks[i].missing, detail, syscall_checks[i].cost);
         }
-        (void) snprintf(detail, sizeof(detail), "missing: %s", probe_error(r, sig, buf, sizeof(buf)));
-        report(d, "openat2", CHECK_WARN, detail,
-               "workspace file tools resolve paths with a slower component-by-component O_NOFOLLOW walk "
-               "instead of the kernel's RESOLVE_BENEATH; policies with \"hide\" entries cannot build their "
-               "jail (Linux 5.6)");
-}
-
-static void check_mount_setattr(doctor *d) {
-        char detail[256], buf[128];
-        int sig;
-        long r = in_child(probe_mount_setattr, &sig);
-
-        if (syscall_present(r, sig)) {
-                report(d, "mount_setattr", CHECK_OK, "present (read-only binds include their submounts)",
-                       NULL);
-                return;
-        }
-        (void) snprintf(detail, sizeof(detail), "missing: %s", probe_error(r, sig, buf, sizeof(buf)));
-        report(d, "mount_setattr", CHECK_FAIL, detail,
-               "no jail with recursive read-only binds: a remount would leave submounts writable, so brig "
-               "refuses to build the jail (Linux 5.12)");
 }
 
 /* ---- cgroups ---- */
@@ -629,18 +630,12 @@ static const struct {
         const char *name;
         void (*run)(doctor *d);
 } checks[] = {
-        {"kernel", check_kernel},
-        {"userns", check_userns},
+        {"kernel", check_kernel},     {"userns", check_userns},
         {"seccomp", check_seccomp}, /* and seccomp_notify */
-        {"landlock", check_landlock},
-        {"openat2", check_openat2},
-        {"mount_setattr", check_mount_setattr},
-        {"cgroups", check_cgroups},
-        {"subuid", check_subids},
-        {"fd_limit", check_fd_limit},
-        {"state_dir", check_state_dir},
-        {"socket", check_socket},
-        {"policies", check_policies}, /* one policy:NAME line per policy */
+        {"landlock", check_landlock}, {"openat2, mount_setattr", check_syscalls},
+        {"cgroups", check_cgroups},   {"subuid", check_subids},
+        {"fd_limit", check_fd_limit}, {"state_dir", check_state_dir},
+        {"socket", check_socket},     {"policies", check_policies}, /* one policy:NAME line per policy */
 };
 
 static void doctor_help(void) {

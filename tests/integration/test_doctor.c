@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* `brig doctor` on this host, run as each mode's user (root, nobody through setpriv, `unshare -r`) against
  * a real brigd: the checks it prints and their JSON, a feature taken away by a seccomp filter (Landlock,
- * through tests/integration/enosys.c) reported as missing with its cost, and a policy that cannot run
- * failing the exit status. */
+ * through tests/integration/enosys.c) reported as missing with its cost, a hard requirement taken away
+ * (mount_setattr) and a policy that cannot run failing the exit status. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -244,6 +244,24 @@ static void test_doctor__reports_missing_landlock(void **state) {
         free(out);
 }
 
+/* A hard requirement missing (mount_setattr, as before Linux 5.12): FAIL, with what it costs, and every
+ * policy fails to run, as brig refuses to build a weaker jail. */
+static void test_doctor__fails_without_mount_setattr(void **state) {
+        char wrapper[600], *out;
+
+        (void) state;
+        if (skip_why)
+                skip();
+        snprintf(wrapper, sizeof(wrapper), "%s/tests/integration/enosys mount_setattr -- ", build_dir());
+        assert_int_equal(doctor(&out, wrapper, ""), 1);
+        const char *l = line_of(out, "mount_setattr", "FAIL");
+        assert_non_null(strstr(l, "ENOSYS"));
+        assert_true(cost_says(l, "refuses to build the jail"));
+        line_of(out, "openat2", "OK|WARN");
+        line_of(out, "policy:default", "FAIL");
+        free(out);
+}
+
 /* A policy directory with a policy that cannot run: a FAIL line naming why, exit status 1. */
 static void test_doctor__fails_on_a_policy_that_cannot_run(void **state) {
         char dir[256], text[1024], *out;
@@ -276,6 +294,7 @@ int main(void) {
                 cmocka_unit_test(test_doctor__passes_on_this_host),
                 cmocka_unit_test(test_doctor__json),
                 cmocka_unit_test(test_doctor__reports_missing_landlock),
+                cmocka_unit_test(test_doctor__fails_without_mount_setattr),
                 cmocka_unit_test(test_doctor__fails_on_a_policy_that_cannot_run),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
