@@ -139,6 +139,8 @@ static void check_kernel(doctor *d) {
                        "none by itself: the checks below probe each feature");
                 return;
         }
+        /* What README.md states brig needs. The probes below decide feature by feature (a distribution
+         * kernel may carry a backport); this line says which kernel it is and what brig was written for. */
         bool ok = major > 5 || (major == 5 && minor >= 12);
         (void) snprintf(detail, sizeof(detail), "Linux %s (brig needs 5.12 or later)", u.release);
         report(d, "kernel", ok ? CHECK_OK : CHECK_FAIL, detail,
