@@ -428,12 +428,14 @@ static void check_state_dir(doctor *d) {
         char detail[1024], blocker[512];
         struct stat st;
 
-        if (stat(d->state_dir, &st) < 0 && errno != ENOENT) {
-                (void) snprintf(detail, sizeof(detail), "%s: %s", d->state_dir, strerror(errno));
+        int r = stat(d->state_dir, &st) < 0 ? -errno : 0;
+
+        if (r < 0 && r != -ENOENT) {
+                (void) snprintf(detail, sizeof(detail), "%s: %s", d->state_dir, strerror(-r));
                 report(d, "state_dir", CHECK_FAIL, detail, "brigd cannot start there");
                 return;
         }
-        if (errno == ENOENT) {
+        if (r == -ENOENT) {
                 char parent[4096], *slash;
                 /* brigd creates it (mode 0711) with its parents: the nearest existing one must let it. */
                 (void) snprintf(parent, sizeof(parent), "%s", d->state_dir);

@@ -136,7 +136,9 @@ static void test_doctor__passes_on_this_host(void **state) {
         assert_true(strncmp(l, "OK", 2) == 0 || cost_says(l, "rlimits only"));
         line_of(out, "subuid", "OK");
         line_of(out, "fd_limit", "OK|WARN");
-        line_of(out, "state_dir", "OK");
+        /* brigd made it, with its own mode and owner. */
+        l = line_of(out, "state_dir", "OK");
+        assert_non_null(strstr(l, "(mode 0711, owner uid "));
         line_of(out, "socket", "OK");
         line_of(out, "policy:default", "OK");
         line_of(out, "policy:strict", "OK");
