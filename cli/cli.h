@@ -40,6 +40,9 @@ int brig_cli_mcp(int argc, char **argv);
 /* `brig policy check|explain` (policy.c); argv[0] is "policy". */
 int brig_cli_policy(int argc, char **argv);
 
+/* `brig doctor` (doctor.c). */
+int brig_cli_doctor(int argc, char **argv);
+
 /* Client helpers (client.c). */
 /* The global `brig --socket PATH`, or NULL. */
 extern const char *brig_cli_socket;

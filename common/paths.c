@@ -70,6 +70,25 @@ int brig_client_socket_path(const char *flag, char **ret, const char **ret_sourc
         return brig_default_socket_path(ret, err);
 }
 
+int brig_default_state_dir(char **ret, brig_error *err) {
+        const char *xdg = secure_getenv("XDG_STATE_HOME"), *home = secure_getenv("HOME");
+        char *s = NULL;
+        int r;
+
+        if (geteuid() == 0)
+                r = asprintf(&s, "/var/lib/brig");
+        else if (xdg && xdg[0] == '/')
+                r = asprintf(&s, "%s/brig", xdg);
+        else if (home && home[0] == '/')
+                r = asprintf(&s, "%s/.local/state/brig", home);
+        else
+                r = asprintf(&s, "/tmp/brig-%u", geteuid());
+        if (r < 0)
+                return brig_error_oom(err);
+        *ret = s;
+        return 0;
+}
+
 char *brig_find_jail_helper(void) {
         char *s = brig_exe_relative_path("brig-jail", X_OK);
 

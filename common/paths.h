@@ -39,6 +39,10 @@ int brig_default_socket_path(char **ret, brig_error *err);
  * "the default path"), for error messages. */
 int brig_client_socket_path(const char *flag, char **ret, const char **ret_source, brig_error *err);
 
+/* brigd's default state directory for this process (malloc'd into *ret): /var/lib/brig as root (euid 0,
+ * of any user namespace), else $XDG_STATE_HOME/brig, else $HOME/.local/state/brig, else /tmp/brig-UID.
+ * brigd uses it without --state-dir; `brig doctor` checks it. */
+int brig_default_state_dir(char **ret, brig_error *err);
 /* Installed files, found without flags. Each is looked for from the executable first (beside it in a build
  * tree, then where meson installs it relative to the bindir, so that an install under any prefix or DESTDIR
  * works as it is), then at the path compiled in. Caller frees; NULL only when out of memory. */

@@ -16,7 +16,7 @@ prefix=$(dirname "$(dirname "$installed")")
 mv "$prefix" "$tmp/moved"
 root=$tmp/moved
 [ -x "$root/bin/brig" ] || fail "brig not installed in bin"
-for f in "$root"/share/brig/policies/default.json "$root"/share/man/man5/brig-policy.5 "$root"/share/man/man8/brigd.8 \
+for f in "$root"/share/brig/policies/default.json "$root"/share/man/man5/brig-policy.5 "$root"/share/man/man8/brigd.8 "$root"/share/man/man1/brig.1 \
         "$root"/share/bash-completion/completions/brig "$root"/etc/brig/brigd.conf \
         "$root"/lib/systemd/system/brigd.service "$root"/lib/systemd/system/brigd.socket \
         "$root"/lib/sysusers.d/brig.conf; do

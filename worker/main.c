@@ -23,19 +23,6 @@
 #include "worker/options.h"
 #include "worker/worker.h"
 
-static char *default_state_dir(void) {
-        const char *xdg = secure_getenv("XDG_STATE_HOME"), *home = secure_getenv("HOME");
-        char *s = NULL;
-
-        if (geteuid() == 0)
-                return strdup("/var/lib/brig");
-        if (xdg && xdg[0] == '/')
-                return asprintf(&s, "%s/brig", xdg) < 0 ? NULL : s;
-        if (home && home[0] == '/')
-                return asprintf(&s, "%s/.local/state/brig", home) < 0 ? NULL : s;
-        return asprintf(&s, "/tmp/brig-%u", geteuid()) < 0 ? NULL : s;
-}
-
 /* brig.audit.jsonl in dir, or beside the file path when !is_dir. */
 static char *default_audit(const char *path, bool is_dir) {
         _cleanup_free_ char *copy = strdup(path);
@@ -149,8 +136,10 @@ int main(int argc, char **argv) {
                 o.policy_path = default_policy;
         }
         if (!o.state_dir) {
-                if (!(state_dir = default_state_dir()))
+                if (brig_default_state_dir(&state_dir, &err) < 0) {
+                        fprintf(stderr, "brigd: %s\n", err.msg);
                         return 1;
+                }
                 o.state_dir = state_dir;
         }
         if (!o.jail_helper) {
