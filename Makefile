@@ -8,12 +8,16 @@ BUILD_TSAN ?= build-tsan
 # otherwise), where brig looks when given no --socket, so `./build/brig exec` needs no option.
 SOCKET     ?=
 POLICY     ?= policies/default.json
+# `make install`: meson's prefix and a staging directory (packagers); the binaries find their policies and
+# helper relative to themselves, so a tree installed under DESTDIR runs where it is.
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 
 DEBIAN_PACKAGES = gcc clang clang-format pkg-config meson ninja-build libseccomp-dev libcap-dev libuv1-dev libcjson-dev \
-                  libgit2-dev libpcre2-dev libcmocka-dev nettle-dev libarchive-dev zstd python3 python3-jsonschema util-linux \
-                  bubblewrap
+                  libgit2-dev libpcre2-dev libcmocka-dev nettle-dev libarchive-dev zstd python3 python3-jsonschema util-linux groff-base \
+                  bubblewrap libsystemd-dev systemd man-db
 
-.PHONY: all deps build run test test-tsan test-unit test-asan test-e2e bench clean format check-format
+.PHONY: all deps build install run test test-tsan test-unit test-asan test-e2e bench clean format check-format
 
 all: build
 
@@ -25,6 +29,13 @@ $(BUILD)/build.ninja:
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+
+# Reconfigures $(BUILD) only when PREFIX differs from its prefix.
+install: $(BUILD)/build.ninja
+	@[ "$$(meson introspect --buildoptions $(BUILD) | python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')" = "$(PREFIX)" ] || \
+		meson configure $(BUILD) -Dprefix=$(PREFIX)
+	ninja -C $(BUILD)
+	meson install -C $(BUILD) --no-rebuild $(if $(DESTDIR),--destdir $(DESTDIR))
 
 run: build
 	./$(BUILD)/brigd $(if $(SOCKET),--socket $(SOCKET)) --policy $(POLICY)

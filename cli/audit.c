@@ -51,9 +51,15 @@ void brig_cli_audit_help(void) {
 }
 
 char *brig_cli_audit_default_log(void) {
-        _cleanup_free_ char *dir = brig_default_state_dir();
+        _cleanup_free_ char *dir = NULL;
+        brig_error err = BRIG_ERROR_INIT;
         char *s = NULL;
-        return dir && asprintf(&s, "%s/" BRIG_AUDIT_FILE_NAME, dir) >= 0 ? s : NULL;
+
+        if (brig_default_state_dir(&dir, &err) < 0 || asprintf(&s, "%s/" BRIG_AUDIT_FILE_NAME, dir) < 0) {
+                fprintf(stderr, "brig audit: out of memory\n");
+                return NULL;
+        }
+        return s;
 }
 
 void brig_cli_lines_done(brig_cli_lines *r) {

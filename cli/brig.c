@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* brig: the command-line front end. Talks to a running brigd (`exec`), runs a one-shot jail without one
- * (`run`), and checks and explains policy files (`policy`, in cli/policy.c). */
+ * (`run`), checks and explains policy files (`policy`, in cli/policy.c) and the host (`doctor`). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,34 +12,52 @@
 #include "common/fs.h"
 #include "common/paths.h"
 
+/* Every command of brig: dispatch and the help text are read from this table, and docs/brig.1.in describes
+ * each one (tests/man_check.py checks that against `brig --help`). */
+static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+        const char *help; /* its lines in `brig --help` */
+} commands[] = {
+        {"exec", brig_cli_exec,
+         "  exec [OPTIONS] -- CMD...     run CMD in a jail of a running brigd, streaming its output\n"},
+        {"run", brig_cli_run, "  run [--policy F] -- CMD...   run CMD once in a jail, no daemon needed\n"},
+        {"env", brig_cli_env, "  env list|info ID|rm ID|...   manage brigd's persistent environments\n"},
+        {"mcp", brig_cli_mcp,
+         "  mcp [--environment ID]       serve MCP on stdio through brigd, for clients that spawn "
+         "servers\n"},
+        {"policy", brig_cli_policy,
+         "  policy check FILE...         validate policy files (exit 1 on any error)\n"
+         "  policy explain FILE          show the effective policy: each value's source and\n"
+         "                               what its seccomp filter does with each syscall\n"
+         "  policy test FILE -- CMD...   run CMD once under a policy, print its denials as JSON\n"},
+        {"audit", brig_cli_audit,
+         "  audit verify [LOG]           check the audit log's hash chain and its checkpoint\n"
+         "  audit tail [-f] [LOG]        print (and follow) audit records, filtered by type or\n"
+         "                               environment\n"},
+        {"doctor", brig_cli_doctor,
+         "  doctor [--json]              check what brig needs from this host, and run each shipped\n"
+         "                               policy once (exit 1 when something is missing)\n"},
+};
+
 static void help(void) {
         printf("Usage: brig [--socket PATH] COMMAND [ARGS]...\n"
                "\n"
-               "Commands:\n"
-               "  exec [OPTIONS] -- CMD...     run CMD in a jail of a running brigd, streaming its output\n"
-               "  run --policy FILE -- CMD...  run CMD once in a jail, no daemon needed\n"
-               "  env list|info ID|rm ID       manage brigd's persistent environments\n"
-               "  mcp [--environment ID]       serve MCP on stdio through brigd, for clients that spawn "
-               "servers\n"
-               "  policy check FILE...         validate policy files (exit 1 on any error)\n"
-               "  policy explain FILE          show the effective policy: each value's source and\n"
-               "                               what its seccomp filter does with each syscall\n"
-               "  policy test FILE -- CMD...   run CMD once under a policy, print its denials as JSON\n"
-               "  audit verify [LOG]           check the audit log's hash chain and its checkpoint\n"
-               "  audit tail [-f] [LOG]        print (and follow) audit records, filtered by type or\n"
-               "                               environment\n"
-               "  help                         show this help\n"
+               "Commands:\n");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
+                fputs(commands[i].help, stdout);
+        printf("  help                         show this help\n"
                "\n"
                "Global options:\n"
-               "  --socket PATH   brigd's socket for exec, env and mcp (see below)\n"
+               "  --socket PATH   brigd's socket for exec, env, mcp and doctor (see below)\n"
                "  --version       show the version\n"
                "\n" BRIG_SOCKET_LOOKUP_HELP "\n"
-               "`brig COMMAND --help` describes each command. Docs: docs/protocol.md, docs/policy.md.\n");
+               "`brig COMMAND --help` describes each command. Docs: brig(1), docs/protocol.md,\n"
+               "docs/policy.md.\n");
 }
 
 char *brig_cli_find_helper(void) {
-        char *s = brig_sibling_path("brig-jail");
-        return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
+        return brig_find_jail_helper();
 }
 
 int main(int argc, char **argv) {
@@ -62,18 +80,9 @@ int main(int argc, char **argv) {
                 printf("brig %s\n", BRIG_VERSION);
                 return 0;
         }
-        if (strcmp(argv[i], "exec") == 0)
-                return brig_cli_exec(argc - i, argv + i);
-        if (strcmp(argv[i], "run") == 0)
-                return brig_cli_run(argc - i, argv + i);
-        if (strcmp(argv[i], "env") == 0)
-                return brig_cli_env(argc - i, argv + i);
-        if (strcmp(argv[i], "mcp") == 0)
-                return brig_cli_mcp(argc - i, argv + i);
-        if (strcmp(argv[i], "policy") == 0)
-                return brig_cli_policy(argc - i, argv + i);
-        if (strcmp(argv[i], "audit") == 0)
-                return brig_cli_audit(argc - i, argv + i);
+        for (size_t c = 0; c < sizeof(commands) / sizeof(*commands); c++)
+                if (strcmp(argv[i], commands[c].name) == 0)
+                        return commands[c].run(argc - i, argv + i);
         fprintf(stderr, "brig: unknown command '%s'\nTry 'brig --help'.\n", argv[i]);
         return 2;
 }

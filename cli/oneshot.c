@@ -20,6 +20,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/parse.h"
+#include "common/paths.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/jailctl.h"
 #include "sandbox/plan.h"
@@ -29,7 +30,7 @@
 #include "tools/exec.h"
 
 static void run_help(void) {
-        printf("Usage: brig run --policy FILE [--workspace DIR] [--cwd DIR] [--timeout MS]\n"
+        printf("Usage: brig run [--policy FILE] [--workspace DIR] [--cwd DIR] [--timeout MS]\n"
                "                [--ro-bind HOST[:JAIL]]... [--bind HOST[:JAIL]]... -- COMMAND [ARG]...\n"
                "\n"
                "Runs COMMAND once in a jail built from the policy, without a daemon. The workspace (a "
@@ -40,6 +41,8 @@ static void run_help(void) {
                "with\n"
                "the command's code (128+N for signal N, 124 on timeout, 125 if the jail could not be "
                "built).\n"
+               "--policy defaults to default.json among the shipped policies: ./policies when it exists,\n"
+               "else the installed ones (<bindir>/../share/brig/policies, else " BRIG_POLICYDIR ").\n"
                "As root, the jail runs as host uid %d: a --workspace must be writable by it.\n"
                "--ro-bind and --bind add a host path (read-only or writable) at JAIL, or at the same\n"
                "path, to the policy's binds, checked as the policy's own are; repeat them as needed.\n"
@@ -337,6 +340,7 @@ int brig_cli_run(int argc, char **argv) {
         };
         _cleanup_free_ char **binds = calloc((size_t) argc, sizeof(char *));
         _cleanup_free_ bool *binds_ro = calloc((size_t) argc, sizeof(bool));
+        _cleanup_free_ char *policy_dir = NULL, *default_policy = NULL;
         brig_oneshot o = {0};
         int c;
 
@@ -378,10 +382,17 @@ int brig_cli_run(int argc, char **argv) {
                         return 2;
                 }
         }
-        if (!o.policy_path || optind >= argc) {
-                fprintf(stderr, "brig run: %s\nTry 'brig run --help'.\n",
-                        !o.policy_path ? "--policy FILE is required" : "no command given");
+        if (optind >= argc) {
+                fprintf(stderr, "brig run: no command given\nTry 'brig run --help'.\n");
                 return 2;
+        }
+        if (!o.policy_path) {
+                if (!(policy_dir = brig_find_policy_dir()) ||
+                    asprintf(&default_policy, "%s/default.json", policy_dir) < 0) {
+                        fprintf(stderr, "brig run: out of memory\n");
+                        return 125;
+                }
+                o.policy_path = default_policy;
         }
         o.argv = argv + optind;
         return brig_cli_oneshot(&o);

@@ -102,7 +102,7 @@ int brig_path_searchable_by(const char *path, uid_t uid, char *ret_blocker, size
         }
 }
 
-char *brig_sibling_path(const char *name) {
+char *brig_exe_relative_path(const char *rel, int mode) {
         char exe[PATH_MAX], *s = NULL;
         ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 
@@ -113,9 +113,9 @@ char *brig_sibling_path(const char *name) {
         if (!slash)
                 return NULL;
         *slash = 0;
-        if (asprintf(&s, "%s/%s", exe, name) < 0)
+        if (asprintf(&s, "%s/%s", exe, rel) < 0)
                 return NULL;
-        if (access(s, X_OK) < 0) {
+        if (access(s, mode) < 0) {
                 free(s);
                 return NULL;
         }

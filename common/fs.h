@@ -22,6 +22,8 @@ int brig_mkdir_p(const char *path, mode_t mode);
  * "x" for others and not owned by uid), so a jail running as uid can reach a bind source below it. */
 int brig_path_searchable_by(const char *path, uid_t uid, char *ret_blocker, size_t size);
 
-/* The path of `name` in the directory of this process's executable, when it is executable there (a build
- * tree keeps brig, brigd and brig-jail side by side); NULL otherwise. Caller frees. */
-char *brig_sibling_path(const char *name);
+/* rel (a name, or a path such as "../libexec/brig-jail") from the directory of this process's executable,
+ * when access(mode) allows it there; NULL otherwise. A build tree keeps brig, brigd and brig-jail side by
+ * side, and an install under any prefix or DESTDIR keeps them where meson put them relative to each other.
+ * Caller frees. */
+char *brig_exe_relative_path(const char *rel, int mode);

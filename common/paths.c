@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/paths.h"
 
 /* Root of the host, not of a user namespace: `unshare -r` makes a developer uid 0 without giving them
@@ -69,15 +70,40 @@ int brig_client_socket_path(const char *flag, char **ret, const char **ret_sourc
         return brig_default_socket_path(ret, err);
 }
 
-char *brig_default_state_dir(void) {
+int brig_default_state_dir(char **ret, brig_error *err) {
         const char *xdg = secure_getenv("XDG_STATE_HOME"), *home = secure_getenv("HOME");
         char *s = NULL;
+        int r;
 
         if (geteuid() == 0)
-                return strdup("/var/lib/brig");
-        if (xdg && xdg[0] == '/')
-                return asprintf(&s, "%s/brig", xdg) < 0 ? NULL : s;
-        if (home && home[0] == '/')
-                return asprintf(&s, "%s/.local/state/brig", home) < 0 ? NULL : s;
-        return asprintf(&s, "/tmp/brig-%u", geteuid()) < 0 ? NULL : s;
+                r = asprintf(&s, "/var/lib/brig");
+        else if (xdg && xdg[0] == '/')
+                r = asprintf(&s, "%s/brig", xdg);
+        else if (home && home[0] == '/')
+                r = asprintf(&s, "%s/.local/state/brig", home);
+        else
+                r = asprintf(&s, "/tmp/brig-%u", geteuid());
+        if (r < 0)
+                return brig_error_oom(err);
+        *ret = s;
+        return 0;
+}
+
+char *brig_find_jail_helper(void) {
+        char *s = brig_exe_relative_path("brig-jail", X_OK);
+
+        /* Empty when bindir or libexecdir is absolute: then nothing is relative to anything. */
+        if (!s && BRIG_BIN_TO_LIBEXECDIR[0])
+                s = brig_exe_relative_path(BRIG_BIN_TO_LIBEXECDIR "/brig-jail", X_OK);
+        return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
+}
+
+char *brig_find_policy_dir(void) {
+        char *s = NULL;
+
+        if (access("policies", R_OK | X_OK) == 0)
+                return strdup("policies");
+        if (BRIG_BIN_TO_POLICYDIR[0])
+                s = brig_exe_relative_path(BRIG_BIN_TO_POLICYDIR, R_OK | X_OK);
+        return s ? s : strdup(BRIG_POLICYDIR);
 }

@@ -39,8 +39,17 @@ int brig_default_socket_path(char **ret, brig_error *err);
  * "the default path"), for error messages. */
 int brig_client_socket_path(const char *flag, char **ret, const char **ret_source, brig_error *err);
 
-/* brigd's state directory when --state-dir is not given: /var/lib/brig as root, else
- * $XDG_STATE_HOME/brig, ~/.local/state/brig, or /tmp/brig-UID. Caller frees; NULL on ENOMEM. */
-char *brig_default_state_dir(void);
+/* brigd's default state directory for this process (malloc'd into *ret): /var/lib/brig as root (euid 0,
+ * of any user namespace), else $XDG_STATE_HOME/brig, else $HOME/.local/state/brig, else /tmp/brig-UID.
+ * brigd uses it without --state-dir; `brig doctor` checks it. */
+int brig_default_state_dir(char **ret, brig_error *err);
 /* The audit log's name in the state directory (brigd's default --audit with the default socket). */
 #define BRIG_AUDIT_FILE_NAME "brig.audit.jsonl"
+/* Installed files, found without flags. Each is looked for from the executable first (beside it in a build
+ * tree, then where meson installs it relative to the bindir, so that an install under any prefix or DESTDIR
+ * works as it is), then at the path compiled in. Caller frees; NULL only when out of memory. */
+/* brig-jail: beside the executable, <bindir>/../libexec/brig-jail, else BRIG_LIBEXECDIR/brig-jail. */
+char *brig_find_jail_helper(void);
+/* The shipped policies: ./policies when it exists (a source tree), <bindir>/../share/brig/policies, else
+ * BRIG_POLICYDIR. */
+char *brig_find_policy_dir(void);

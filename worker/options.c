@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* brigd's options as one table: getopt's list, the parsing with its bounds and the --help text all come from
- * the rows below, so an option cannot be parsed and left out of the help, or documented with other bounds.
+/* brigd's options as one table: getopt's list, the configuration file's keys, the parsing with its bounds
+ * and the --help text all come from the rows below, so an option cannot be parsed and left out of the help,
+ * documented with other bounds, or set in the file with other checks than on the command line.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <stddef.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "worker/options.h"
@@ -31,70 +35,90 @@ typedef struct option_def {
         size_t offset; /* ARG_STRING, ARG_UNSIGNED: the member of brig_worker_options */
         uint64_t min, max;
         const char *unit; /* ARG_UNSIGNED: said after the bounds in an error */
-        int (*parse)(brigd_cmdline *c, const char *arg);
+        /* where: "--name", or "FILE:LINE: name" for the configuration file, to start an error with. */
+        int (*parse)(brigd_cmdline *c, const char *where, const char *arg);
+        /* Repeatable options: empties the list, so that flags replace what the file listed. */
+        void (*reset)(brigd_cmdline *c);
+        bool cmdline_only; /* not a key of the configuration file */
         /* A printf format whose conversions take help_args (unsigned long long) or are literal; lines after
          * the first are indented to HELP_COLUMN. */
         const char *help;
         unsigned long long help_args[3];
 } option_def;
 
-static int usage_error(const char *name, const char *fmt, const char *arg) {
-        fprintf(stderr, "brigd: --%s: ", name);
+static int usage_error(const char *where, const char *fmt, const char *arg) {
+        fprintf(stderr, "brigd: %s: ", where);
         fprintf(stderr, fmt, arg);
         fputc('\n', stderr);
         return -EINVAL;
 }
 
-static int set_help(brigd_cmdline *c, const char *arg) {
+static int set_help(brigd_cmdline *c, const char *where, const char *arg) {
+        (void) where;
         (void) arg;
         c->help = true;
         return 0;
 }
 
-static int set_version(brigd_cmdline *c, const char *arg) {
+static int set_version(brigd_cmdline *c, const char *where, const char *arg) {
+        (void) where;
         (void) arg;
         c->version = true;
         return 0;
 }
 
-static int add_admin_uid(brigd_cmdline *c, const char *arg) {
+static int set_config(brigd_cmdline *c, const char *where, const char *arg) {
+        (void) where;
+        c->config = arg;
+        return 0;
+}
+
+static int add_admin_uid(brigd_cmdline *c, const char *where, const char *arg) {
         uint64_t id;
 
         if (brig_parse_u64(arg, &id) < 0 || id >= 0xffffffffu)
-                return usage_error("admin-uid", "expected a uid, got '%s'", arg);
+                return usage_error(where, "expected a uid, got '%s'", arg);
         if (c->o.n_admin_uids >= BRIG_MAX_ADMIN_UIDS) {
-                fprintf(stderr, "brigd: --admin-uid: at most %d\n", BRIG_MAX_ADMIN_UIDS);
+                fprintf(stderr, "brigd: %s: at most %d\n", where, BRIG_MAX_ADMIN_UIDS);
                 return -EINVAL;
         }
         c->admin_uids[c->o.n_admin_uids++] = (uid_t) id;
         return 0;
 }
 
-static int add_resolve(brigd_cmdline *c, const char *arg) {
+static void reset_admin_uids(brigd_cmdline *c) {
+        c->o.n_admin_uids = 0;
+}
+
+static int add_resolve(brigd_cmdline *c, const char *where, const char *arg) {
         brig_error err = BRIG_ERROR_INIT;
 
         if (c->o.n_resolve >= BRIG_PROXY_MAX_RESOLVE) {
-                fprintf(stderr, "brigd: --resolve: at most %d\n", BRIG_PROXY_MAX_RESOLVE);
+                fprintf(stderr, "brigd: %s: at most %d\n", where, BRIG_PROXY_MAX_RESOLVE);
                 return -EINVAL;
         }
         if (brig_proxy_resolve_parse(arg, &c->resolve[c->o.n_resolve], &err) < 0) {
-                fprintf(stderr, "brigd: %s\n", err.msg);
+                fprintf(stderr, "brigd: %s: %s\n", where, err.msg);
                 return -EINVAL;
         }
         c->o.n_resolve++;
         return 0;
 }
 
+static void reset_resolve(brigd_cmdline *c) {
+        c->o.n_resolve = 0;
+}
+
 /* Octal permission bits that keep the owner's read and write (brigd's own probe of a stale socket, and
  * root's clients, need no more; an owner locked out is a typo). */
-static int set_socket_mode(brigd_cmdline *c, const char *arg) {
+static int set_socket_mode(brigd_cmdline *c, const char *where, const char *arg) {
         char *end = NULL;
         unsigned long v;
 
         errno = 0;
         v = strtoul(arg, &end, 8);
         if (errno || !end || end == arg || *end || v > 0777 || (v & 0600) != 0600)
-                return usage_error("socket-mode",
+                return usage_error(where,
                                    "expected octal permissions from 0600 to 0777 with the owner's rw (e.g. "
                                    "0660), got '%s'",
                                    arg);
@@ -103,20 +127,20 @@ static int set_socket_mode(brigd_cmdline *c, const char *arg) {
 }
 
 /* A group name, or a numeric gid (which need not be named in /etc/group). */
-static int set_socket_group(brigd_cmdline *c, const char *arg) {
+static int set_socket_group(brigd_cmdline *c, const char *where, const char *arg) {
         struct group gr, *res = NULL;
         char buf[4096];
         uint64_t v;
 
         if (brig_parse_u64(arg, &v) == 0) {
                 if (v >= 0xffffffffu)
-                        return usage_error("socket-group", "gid out of range: '%s'", arg);
+                        return usage_error(where, "gid out of range: '%s'", arg);
                 c->o.socket_gid = (gid_t) v;
         } else {
                 int r = getgrnam_r(arg, &gr, buf, sizeof(buf), &res);
                 if (r != 0 || !res) {
-                        fprintf(stderr, "brigd: --socket-group: no group named '%s'%s%s\n", arg,
-                                r ? ": " : "", r ? strerror(r) : "");
+                        fprintf(stderr, "brigd: %s: no group named '%s'%s%s\n", where, arg, r ? ": " : "",
+                                r ? strerror(r) : "");
                         return -EINVAL;
                 }
                 c->o.socket_gid = res->gr_gid;
@@ -125,16 +149,16 @@ static int set_socket_group(brigd_cmdline *c, const char *arg) {
         return 0;
 }
 
-static int set_client_bytes(brigd_cmdline *c, const char *arg) {
+static int set_client_bytes(brigd_cmdline *c, const char *where, const char *arg) {
         uint64_t bytes;
 
         if (brig_parse_size(arg, &bytes) < 0 || (bytes && bytes < (1u << 20)))
-                return usage_error("max-client-bytes", "expected 0 or a size from 1M, got '%s'", arg);
+                return usage_error(where, "expected 0 or a size from 1M, got '%s'", arg);
         c->o.max_client_bytes = bytes;
         return 0;
 }
 
-static int set_log_level(brigd_cmdline *c, const char *arg) {
+static int set_log_level(brigd_cmdline *c, const char *where, const char *arg) {
         static const char *const names[] = {"error", "warning", "info", "debug"};
 
         (void) c;
@@ -143,12 +167,17 @@ static int set_log_level(brigd_cmdline *c, const char *arg) {
                         brig_log_set_level((brig_log_level) i);
                         return 0;
                 }
-        return usage_error("log-level", "expected error, warning, info or debug, got '%s'", arg);
+        return usage_error(where, "expected error, warning, info or debug, got '%s'", arg);
 }
 
 #define MEMBER(m) offsetof(brig_worker_options, m)
 
 static const option_def options[] = {
+        {"config", 0, "FILE", ARG_CUSTOM, .parse = set_config, .cmdline_only = true,
+         .help = "configuration file: lines `option = value` (the options below without\n"
+                 "their --) and # comments; flags override it, and a repeatable option\n"
+                 "given as a flag replaces the file's list (default:\n" BRIG_SYSCONFDIR
+                 "/brig/brigd.conf, which may be missing;\na FILE given here must exist)"},
         {"socket", 0, "PATH", ARG_STRING, MEMBER(socket_path),
          .help = "socket to listen on (default: /run/brig/brig.sock as root, else\n"
                  "$XDG_RUNTIME_DIR/brig/brig.sock, or /run/user/UID/brig/brig.sock when\n"
@@ -168,8 +197,9 @@ static const option_def options[] = {
                  "(default: default.json in the policy directory)"},
         {"policy-dir", 0, "DIR", ARG_STRING, MEMBER(policy_dir),
          .help = "policies clients may name with brig/policy (default: the directory of\n"
-                 "--policy, else ./policies if it exists, else " BRIG_POLICYDIR ")"},
-        {"admin-uid", 0, "UID", ARG_CUSTOM, .parse = add_admin_uid,
+                 "--policy, else ./policies if it exists, else ../share/brig/policies from\n"
+                 "brigd's directory, else " BRIG_POLICYDIR ")"},
+        {"admin-uid", 0, "UID", ARG_CUSTOM, .parse = add_admin_uid, .reset = reset_admin_uids,
          .help = "a uid that may also name policy files by path (repeatable; root always may)"},
         {"audit", 0, "PATH", ARG_STRING, MEMBER(audit_path),
          .help = "audit log, hash-chained JSONL (default: brig.audit.jsonl beside the\n"
@@ -184,7 +214,8 @@ static const option_def options[] = {
          .help = "where workspaces live (default: /var/lib/brig as root,\n"
                  "$XDG_STATE_HOME/brig otherwise)"},
         {"jail-helper", 0, "P", ARG_STRING, MEMBER(jail_helper),
-         .help = "path of brig-jail (default: beside brigd, else " BRIG_LIBEXECDIR "/brig-jail)"},
+         .help = "path of brig-jail (default: beside brigd, else ../libexec/brig-jail from\n"
+                 "brigd's directory, else " BRIG_LIBEXECDIR "/brig-jail)"},
         {"jail-id", 0, "ID", ARG_UNSIGNED, MEMBER(jail_id), 1, 0xfffffffeu,
          .help = "when brigd is root, environment n runs as host uid/gid ID+n (default: %llu)",
          .help_args = {BRIG_JAIL_HOST_ID_DEFAULT}},
@@ -197,7 +228,7 @@ static const option_def options[] = {
          .help = "an environment that is not running S seconds after its start began fails\n"
                  "to start, and its jail is killed (1 to 3600, default %llu)",
          .help_args = {BRIG_ENV_START_TIMEOUT_S}},
-        {"resolve", 0, "NAME=ADDR", ARG_CUSTOM, .parse = add_resolve,
+        {"resolve", 0, "NAME=ADDR", ARG_CUSTOM, .parse = add_resolve, .reset = reset_resolve,
          .help = "the network proxy of proxy-mode environments resolves NAME to the IPv4\n"
                  "or IPv6 address ADDR instead of asking DNS (repeatable; the policy's\n"
                  "allow rules and address checks still apply)"},
@@ -234,14 +265,15 @@ static const option_def options[] = {
          .help_args = {BRIG_WRITE_STALL_MS}},
         {"log-level", 0, "L", ARG_CUSTOM, .parse = set_log_level,
          .help = "error, warning, info or debug (default: info)"},
-        {"help", 'h', NULL, ARG_NONE, .parse = set_help, .help = "show this help"},
-        {"version", 0, NULL, ARG_NONE, .parse = set_version, .help = "show the version"},
+        {"help", 'h', NULL, ARG_NONE, .parse = set_help, .cmdline_only = true, .help = "show this help"},
+        {"version", 0, NULL, ARG_NONE, .parse = set_version, .cmdline_only = true,
+         .help = "show the version"},
 };
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 #define FIRST_VAL 256 /* getopt's val of options[0]; above every short option's character */
 
-static int apply(brigd_cmdline *c, const option_def *d, const char *arg) {
+static int apply(brigd_cmdline *c, const option_def *d, const char *where, const char *arg) {
         char *member = (char *) &c->o + d->offset;
         uint64_t v;
 
@@ -251,7 +283,7 @@ static int apply(brigd_cmdline *c, const option_def *d, const char *arg) {
                 return 0;
         case ARG_UNSIGNED:
                 if (brig_parse_u64(arg, &v) < 0 || v < d->min || v > d->max) {
-                        fprintf(stderr, "brigd: --%s: expected %llu to %llu%s, got '%s'\n", d->name,
+                        fprintf(stderr, "brigd: %s: expected %llu to %llu%s, got '%s'\n", where,
                                 (unsigned long long) d->min, (unsigned long long) d->max,
                                 d->unit ? d->unit : "", arg);
                         return -EINVAL;
@@ -260,22 +292,98 @@ static int apply(brigd_cmdline *c, const option_def *d, const char *arg) {
                 return 0;
         case ARG_NONE:
         case ARG_CUSTOM:
-                return d->parse(c, arg);
+                return d->parse(c, where, arg);
         }
         return -EINVAL;
 }
 
-int brigd_cmdline_parse(brigd_cmdline *c, int argc, char **argv) {
+static char *trim(char *s) {
+        char *end = s + strlen(s);
+
+        while (isspace((unsigned char) *s))
+                s++;
+        while (end > s && isspace((unsigned char) end[-1]))
+                *--end = 0;
+        return s;
+}
+
+/* Reads path into c->config_text and applies each `key = value` line; values point into that text. */
+static int load_config(brigd_cmdline *c, const char *path, bool required) {
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        size_t len = 0;
+        unsigned line_no = 0;
+        char where[512];
+
+        if (!f) {
+                if (errno == ENOENT && !required)
+                        return 0;
+                fprintf(stderr, "brigd: %s: %s\n", path, strerror(errno));
+                return -errno;
+        }
+        FILE *text = open_memstream(&c->config_text, &len);
+        if (!text)
+                return -ENOMEM;
+        for (int ch; (ch = getc(f)) != EOF;)
+                (void) fputc(ch ? ch : '\n', text); /* a NUL would end a value early: a line of its own */
+        if (ferror(f) || fclose(text) != 0) {
+                fprintf(stderr, "brigd: %s: cannot read\n", path);
+                return -EIO;
+        }
+        for (char *next = c->config_text, *line; next;) {
+                line = next;
+                next = strchr(line, '\n');
+                if (next)
+                        *next++ = 0;
+                line_no++;
+                line = trim(line);
+                if (!*line || *line == '#')
+                        continue;
+                char *eq = strchr(line, '=');
+                if (eq)
+                        *eq = 0;
+                const char *key = trim(line), *value = eq ? trim(eq + 1) : NULL;
+                const option_def *d = NULL;
+                for (size_t i = 0; !d && i < N_OPTIONS; i++)
+                        if (strcmp(options[i].name, key) == 0 && !options[i].cmdline_only)
+                                d = &options[i];
+                (void) snprintf(where, sizeof(where), "%s:%u: %s", path, line_no, key);
+                if (!d) {
+                        fprintf(stderr,
+                                "brigd: %s:%u: unknown key '%s' (the keys are brigd's options "
+                                "without --, see brigd --help)\n",
+                                path, line_no, key);
+                        return -EINVAL;
+                }
+                if (!value || !*value) {
+                        fprintf(stderr, "brigd: %s: expected `%s = VALUE`\n", where, key);
+                        return -EINVAL;
+                }
+                if (apply(c, d, where, value) < 0)
+                        return -EINVAL;
+        }
+        return 0;
+}
+
+int brigd_cmdline_parse(brigd_cmdline *c, int argc, char **argv, const char *default_config) {
         struct option longopts[N_OPTIONS + 1];
         char shortopts[2 * N_OPTIONS + 1];
-        size_t n_short = 0;
-        int v;
+        /* Each option takes at least one argument of argv. */
+        _cleanup_free_ struct {
+                const option_def *d;
+                const char *arg;
+        } *seen = calloc((size_t) argc, sizeof(*seen));
+        bool reset[N_OPTIONS] = {0};
+        size_t n_short = 0, n_seen = 0;
+        char where[64];
+        int v, r;
 
         *c = (brigd_cmdline){.o = {.jail_id = BRIG_JAIL_HOST_ID_DEFAULT,
                                    .spares = BRIG_SPARES_DEFAULT,
                                    .start_timeout_s = BRIG_ENV_START_TIMEOUT_S,
                                    .max_conns_per_uid = BRIG_MAX_CONNECTIONS_PER_UID_DEFAULT,
                                    .handshake_timeout_ms = BRIG_HANDSHAKE_TIMEOUT_MS_DEFAULT}};
+        if (!seen)
+                return -ENOMEM;
         for (size_t i = 0; i < N_OPTIONS; i++) {
                 longopts[i] = (struct option){options[i].name,
                                               options[i].metavar ? required_argument : no_argument, NULL,
@@ -289,6 +397,8 @@ int brigd_cmdline_parse(brigd_cmdline *c, int argc, char **argv) {
         longopts[N_OPTIONS] = (struct option){0};
         shortopts[n_short] = 0;
 
+        /* The command line is read first and applied last: --config names the file, and flags override
+         * what the file says. */
         optind = 1;
         while ((v = getopt_long(argc, argv, shortopts, longopts, NULL)) >= 0) {
                 const option_def *d = NULL;
@@ -297,18 +407,44 @@ int brigd_cmdline_parse(brigd_cmdline *c, int argc, char **argv) {
                 for (size_t i = 0; !d && i < N_OPTIONS; i++)
                         if (options[i].short_name && options[i].short_name == v)
                                 d = &options[i];
-                if (!d || apply(c, d, optarg) < 0) {
+                if (!d) {
                         fprintf(stderr, "Try 'brigd --help'.\n");
                         return -EINVAL;
                 }
+                seen[n_seen++] = (typeof(*seen)){d, optarg};
+                if (d->cmdline_only && apply(c, d, d->name, optarg) < 0)
+                        return -EINVAL;
         }
         if (optind < argc) {
                 fprintf(stderr, "brigd: unexpected argument '%s'\nTry 'brigd --help'.\n", argv[optind]);
                 return -EINVAL;
         }
+        /* --help and --version answer whatever the file says. */
+        if (!c->help && !c->version && (c->config || default_config) &&
+            (r = load_config(c, c->config ? c->config : default_config, c->config != NULL)) < 0)
+                return r;
+        for (size_t i = 0; i < n_seen; i++) {
+                const option_def *d = seen[i].d;
+                if (d->cmdline_only)
+                        continue;
+                if (d->reset && !reset[d - options]) {
+                        d->reset(c);
+                        reset[d - options] = true;
+                }
+                (void) snprintf(where, sizeof(where), "--%s", d->name);
+                if (apply(c, d, where, seen[i].arg) < 0) {
+                        fprintf(stderr, "Try 'brigd --help'.\n");
+                        return -EINVAL;
+                }
+        }
         c->o.admin_uids = c->admin_uids;
         c->o.resolve = c->resolve;
         return 0;
+}
+
+void brigd_cmdline_done(brigd_cmdline *c) {
+        free(c->config_text);
+        c->config_text = NULL;
 }
 
 static void help_option(FILE *f, const option_def *d) {
@@ -345,10 +481,13 @@ void brigd_cmdline_help(FILE *f) {
                 help_option(f, &options[i]);
         fputs("\n"
               "At start brigd raises its soft fd limit to the hard one and closes every fd it inherited\n"
-              "but stdin, stdout and stderr.\n"
-              "Stop with Ctrl-C or SIGTERM: running calls are killed and the socket is removed.\n"
+              "but stdin, stdout and stderr, and a socket passed by systemd's socket activation\n"
+              "(LISTEN_FDS, brigd.socket): brigd then serves that socket instead of binding --socket, with\n"
+              "the mode and group the socket unit gave it, and leaves it in place when it stops.\n"
+              "Stop with Ctrl-C or SIGTERM: running calls are killed and the socket is removed (but an\n"
+              "activated one).\n"
               "SIGHUP reloads the policy files: new environments get the new policies, running ones keep\n"
               "theirs until they stop; a reload that fails keeps every old policy and logs why.\n"
-              "Docs: docs/protocol.md (wire protocol), docs/policy.md (policy format).\n",
+              "Docs: brigd(8), docs/protocol.md (wire protocol), docs/policy.md (policy format).\n",
               f);
 }

@@ -259,15 +259,16 @@ static void connection_cb(uv_stream_t *server, int status) {
         brig__conn_accept(w);
 }
 
-int brig_worker_listen(brig_worker *w, const char *path, brig_error *err) {
+int brig_worker_listen(brig_worker *w, const char *path, int inherited_fd, brig_error *err) {
         const brig_sockfile s = {.path = path,
                                  .mode = w->socket_mode,
                                  .gid = w->socket_gid,
                                  .make_parent = w->socket_make_parent};
-        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int fd = inherited_fd;
         int r;
 
-        if ((fd = brig_sockfile_listen(&s, err)) < 0)
+        w->socket_inherited = inherited_fd >= 0;
+        if (fd < 0 && (fd = brig_sockfile_listen(&s, err)) < 0)
                 return fd;
         (void) uv_pipe_init(w->loop, &w->listener, 0);
         w->listener.data = w;
@@ -299,7 +300,9 @@ void brig_worker_stop(brig_worker *w) {
                 uv_close((uv_handle_t *) &w->spare_timer, NULL);
                 brig__admission_stop(w);
                 brig__budget_stop(w);
-                (void) unlink(w->socket_path);
+                /* An activated socket stays for the next start, which it triggers. */
+                if (!w->socket_inherited)
+                        (void) unlink(w->socket_path);
         }
         for (brig_conn *c = w->conns, *next; c; c = next) {
                 next = c->next;

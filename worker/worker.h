@@ -125,7 +125,8 @@ struct brig_worker {
         mode_t socket_mode;
         gid_t socket_gid;
         bool socket_make_parent;
-        char *envs_dir; /* <state-dir>/environments */
+        bool socket_inherited; /* from the service manager, which owns its path */
+        char *envs_dir;        /* <state-dir>/environments */
         brig_env *envs;
         size_t n_envs;
         struct brig_env_index *env_index; /* by id, slot and spare (worker/env_registry.c) */
@@ -237,7 +238,9 @@ struct brig_conn {
 
 /* worker.c */
 int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options *opts, brig_error *err);
-int brig_worker_listen(brig_worker *w, const char *path, brig_error *err);
+/* Serves on path: a socket bound there now, or fd >= 0, a socket already listening there that brigd was
+ * given (systemd's socket activation), used as it is and left in place when brigd stops. */
+int brig_worker_listen(brig_worker *w, const char *path, int fd, brig_error *err);
 void brig_worker_stop(brig_worker *w);
 void brig_worker_done(brig_worker *w);
 /* Reloads the policy files (SIGHUP), see worker/reload.c. */
