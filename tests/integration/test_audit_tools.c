@@ -340,6 +340,41 @@ static void close_drained(int fd) {
         close(fd);
 }
 
+/* A log replaced under `tail -f` (rotated: renamed, a new file made) is followed into the new file, and one
+ * truncated in place is read again from its start. No brigd: the records need not be chained to be shown. */
+static void test_audit__tail_follows_a_rotated_log(void **state) {
+        (void) state;
+        char dir[] = "/tmp/brig-tail-XXXXXX", log[128], old[128], out_path[128], cmd[512];
+        char *text;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(log, sizeof(log), "%s/a.jsonl", dir);
+        snprintf(old, sizeof(old), "%s/a.jsonl.1", dir);
+        snprintf(out_path, sizeof(out_path), "%s/out", dir);
+        snprintf(cmd, sizeof(cmd), "echo '{\"type\":\"x\",\"n\":1}' > %s", log);
+        assert_int_equal(system(cmd), 0);
+        const char *const args[] = {"-f", log, NULL};
+        pid_t pid = spawn_tail(out_path, args);
+        free(wait_for_text(out_path, "\"n\":1"));
+        snprintf(cmd, sizeof(cmd), "mv %s %s && echo '{\"type\":\"x\",\"n\":2}' > %s", log, old, log);
+        assert_int_equal(system(cmd), 0);
+        free(wait_for_text(out_path, "\"n\":2"));
+        snprintf(cmd, sizeof(cmd), "echo '{\"type\":\"x\",\"n\":3}' >> %s", log);
+        assert_int_equal(system(cmd), 0);
+        free(wait_for_text(out_path, "\"n\":3"));
+        /* Truncated, then shorter than what was read: from the start again. */
+        snprintf(cmd, sizeof(cmd), "echo '{\"n\":4}' > %s", log);
+        assert_int_equal(system(cmd), 0);
+        text = wait_for_text(out_path, "\"n\":4");
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+        /* Each record once, in order. */
+        assert_string_equal(text, "{\"type\":\"x\",\"n\":1}\n{\"type\":\"x\",\"n\":2}\n"
+                                  "{\"type\":\"x\",\"n\":3}\n{\"n\":4}\n");
+        free(text);
+        assert_int_equal(brig_rm_rf(dir), 0);
+}
+
 static const cJSON *wait_for_record(int fd, const char *type, cJSON **keep) {
         for (;;) {
                 cJSON *m = client_recv(fd, 60000);
@@ -542,6 +577,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_audit__verify_finds_each_tampering),
                 cmocka_unit_test(test_audit__tail_follows_new_records_with_filters),
+                cmocka_unit_test(test_audit__tail_follows_a_rotated_log),
                 cmocka_unit_test(test_audit__subscription_streams_to_admins_only),
                 cmocka_unit_test(test_audit__subscriber_that_does_not_read_is_dropped),
                 cmocka_unit_test(test_audit__records_go_to_syslog_too),
