@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -266,6 +267,8 @@ static pid_t spawn_tail(const char *out_path, const char *const *args) {
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
+                /* A failed assertion leaves it running otherwise, holding the test's stderr open. */
+                (void) prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
                 int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
                 if (fd < 0 || dup2(fd, 1) < 0)
                         _exit(127);
