@@ -31,7 +31,11 @@
 /* In an environment, a background child can hold the command's output open after the command exits; we
  * wait this long for EOF, then read what is already in the pipes and stop. */
 #define DRAIN_MS 250
-#define SCRATCH_BYTES (64u * 1024u)
+/* Reads of up to this much: a loop turn per 64 KiB (the default pipe) costs more than the bytes. */
+#define SCRATCH_BYTES (256u * 1024u)
+/* The output pipes hold this much, so a fast writer fills a large read before the loop comes round. Best
+ * effort: past the user's pipe-user-pages-soft the kernel refuses it and the default stays. */
+#define OUTPUT_PIPE_BYTES (1u << 20)
 
 /* libuv reads one stream at a time on a loop's thread and hands the bytes over before the next read, so
  * every call on the thread shares one read buffer: 10,000 calls in flight must not hold 10,000 of them. */
@@ -478,6 +482,9 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 close_pair(in);
                 return r;
         }
+
+        (void) fcntl(out[0], F_SETPIPE_SZ, OUTPUT_PIPE_BYTES);
+        (void) fcntl(errp[0], F_SETPIPE_SZ, OUTPUT_PIPE_BYTES);
 
         e = calloc(1, sizeof(*e));
         if (!e) {
