@@ -176,6 +176,24 @@ size_t brig_json_escape(char *dst, const char *src, size_t len) {
         }
 }
 
+size_t brig_json_escape_some(char *dst, size_t cap, const char *src, size_t len, size_t *ret_used) {
+        size_t d = 0, i = 0;
+
+        /* Spans whose worst case (6 bytes each) fits escape whole; each fills at least a sixth of the room
+         * left, so a clean chunk takes a few dozen spans; the last few bytes go one at a time. */
+        while (i < len && cap - d >= 6 * 16) {
+                size_t n = (cap - d) / 6;
+                if (n > len - i)
+                        n = len - i;
+                d += brig_json_escape(dst + d, src + i, n);
+                i += n;
+        }
+        for (; i < len && escape_cost((unsigned char) src[i]) <= cap - d; i++)
+                d += brig_json_escape(dst + d, src + i, 1);
+        *ret_used = i;
+        return d;
+}
+
 /* Bit i set where lane i of m (0xff or 0) is set. */
 static inline unsigned lane_mask(vec m) {
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
