@@ -561,7 +561,8 @@ static bool stream_is_text(const brig_buf *b, brig_output_kind kind) {
         return brig_output_is_text(b->data ? b->data : "", b->len);
 }
 
-/* The stream's output as a JSON string: b's own buffer when take (b is left empty), else a copy. */
+/* The stream's output as a JSON string: b's own buffer when take (b is left empty; a string only
+ * brig_json_frame_print() prints right), else a copy. */
 static cJSON *stream_string(brig_buf *b, bool text, bool take) {
         if (!take || !b->data) {
                 const char *data = b->data ? b->data : "";
@@ -570,11 +571,10 @@ static cJSON *stream_string(brig_buf *b, bool text, bool take) {
                 _cleanup_free_ char *b64 = brig_base64_encode(data, b->len);
                 return b64 ? cJSON_CreateString(b64) : NULL;
         }
-        char *data = text ? b->data : brig_base64_encode_in_place(b->data, b->len);
-        if (!data)
-                return NULL;
+        /* Held raw and encoded as the frame is written: never held twice, even in part. */
+        cJSON *s = brig_json_bytes_take(b->data, b->len, text ? BRIG_JSON_ESCAPE : BRIG_JSON_BASE64);
         *b = (brig_buf){.max = b->max, .truncated = b->truncated};
-        return brig_json_string_take(data);
+        return s;
 }
 
 static int add_stream(cJSON *o, const char *name, const char *enc_name, brig_buf *b, brig_output_kind kind,

@@ -160,6 +160,48 @@ static void test_exec__streams_progress_and_brig_output(void **state) {
         close(fd);
 }
 
+/* A large binary result is encoded as it is written, in parts (worker/conn.c): a result and notifications
+ * queued meanwhile wait for it whole, so every line still parses, and the base64 decodes to the output. The
+ * client reads nothing until both calls are over, so the large result is still being written when the
+ * other one is queued. */
+static void test_exec__large_output_written_in_parts_never_interleaves(void **state) {
+        (void) state;
+        if (skip_why)
+                skip();
+        int fd = client_connect(&d);
+        cJSON *init = client_initialize(fd, "{\"brig/output\":true}");
+        assert_non_null(init);
+        cJSON_Delete(init);
+        assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"big\",\"method\":\"tools/call\","
+                                         "\"params\":{\"name\":\"exec\",\"arguments\":{\"command\":"
+                                         "\"head -c 900000 /dev/zero | tr '\\\\0' '\\\\377'\"}}}"),
+                         0);
+        assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"late\",\"method\":\"tools/call\","
+                                         "\"params\":{\"name\":\"exec\",\"arguments\":{\"command\":"
+                                         "\"sleep 0.5; echo late\"}}}"),
+                         0);
+        sleep(2);
+        int results = 0;
+        while (results < 2) {
+                cJSON *m = client_recv(fd, 20000);
+                assert_non_null(m); /* a line cut by another would not parse */
+                cJSON *id = cJSON_GetObjectItem(m, "id");
+                if (id) {
+                        results++;
+                        if (strcmp(id->valuestring, "late") == 0)
+                                assert_string_equal(sc_str(m, "stdout"), "late\n");
+                        else {
+                                const char *out = sc_str(m, "stdout");
+                                assert_string_equal(sc_str(m, "stdout_encoding"), "base64");
+                                assert_int_equal(strlen(out), 1200000);
+                                assert_int_equal(strspn(out, "/"), 1200000);
+                        }
+                }
+                cJSON_Delete(m);
+        }
+        close(fd);
+}
+
 /* A repl call streams its output while the code runs, not all at its end. */
 static void test_exec__repl_streams_output_as_it_comes(void **state) {
         (void) state;
@@ -715,6 +757,7 @@ int main(void) {
                 cmocka_unit_test(test_exec__reports_exit_code_and_stderr),
                 cmocka_unit_test(test_exec__passes_stdin_env_and_cwd),
                 cmocka_unit_test(test_exec__binary_output_is_base64),
+                cmocka_unit_test(test_exec__large_output_written_in_parts_never_interleaves),
                 cmocka_unit_test(test_exec__streams_progress_and_brig_output),
                 cmocka_unit_test(test_exec__repl_streams_output_as_it_comes),
                 cmocka_unit_test(test_exec__times_out_and_kills),
