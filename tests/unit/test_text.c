@@ -410,7 +410,7 @@ static void test_text__escaped_len_matches_reference_on_long_buffers(void **stat
  * background: the word at a time paths must find it wherever it falls, and agree with the byte at a time
  * reference. */
 static void test_text__fast_paths_match_reference_for_every_byte_everywhere(void **state) {
-        char buf[40], esc[40 * 6], ref[40 * 6], inplace[40 * 6];
+        char buf[40], esc[40 * 6 + 32], ref[40 * 6], inplace[40 * 6];
 
         (void) state;
         for (size_t len = 1; len <= sizeof(buf); len++)
@@ -420,8 +420,12 @@ static void test_text__fast_paths_match_reference_for_every_byte_everywhere(void
                                 buf[pos] = (char) c;
                                 size_t want = ref_escape(ref, buf, len);
                                 assert_int_equal(brig_json_escaped_len(buf, len), want);
+                                /* Nothing written past the escape (the escaper stores whole blocks). */
+                                memset(esc, '#', sizeof(esc));
                                 assert_int_equal(brig_json_escape(esc, buf, len), want);
                                 assert_memory_equal(esc, ref, want);
+                                for (size_t k = want; k < sizeof(esc); k++)
+                                        assert_int_equal(esc[k], '#');
                                 memcpy(inplace, buf, len);
                                 brig_json_escape_in_place(inplace, len, want);
                                 assert_memory_equal(inplace, ref, want);
