@@ -34,17 +34,22 @@ static int teardown(void **state) {
         return 0;
 }
 
-static int open_session(void) {
+/* A connection past initialize, whose _meta is meta (NULL for none). */
+static int open_session_with(const char *meta) {
         if (skip_why) {
                 fprintf(stderr, "# SKIP: %s\n", skip_why);
                 skip();
         }
         int fd = client_connect(&d);
         assert_true(fd >= 0);
-        cJSON *init = client_initialize(fd, NULL);
+        cJSON *init = client_initialize(fd, meta);
         assert_non_null(init);
         cJSON_Delete(init);
         return fd;
+}
+
+static int open_session(void) {
+        return open_session_with(NULL);
 }
 
 /* Waits for a condition on host processes, bounded; returns the last count seen. */
@@ -118,12 +123,7 @@ static void test_exec__binary_output_is_base64(void **state) {
 
 static void test_exec__streams_progress_and_brig_output(void **state) {
         (void) state;
-        if (skip_why)
-                skip();
-        int fd = client_connect(&d);
-        cJSON *init = client_initialize(fd, "{\"brig/output\":true}");
-        assert_non_null(init);
-        cJSON_Delete(init);
+        int fd = open_session_with("{\"brig/output\":true}");
         cJSON *notes = NULL;
         cJSON *r = client_call(fd, 6, "{\"command\":\"for i in 1 2 3; do echo line$i; sleep 0.1; done\"}",
                                "{\"progressToken\":\"tok-1\"}", &notes);
@@ -166,12 +166,7 @@ static void test_exec__streams_progress_and_brig_output(void **state) {
  * other one is queued. */
 static void test_exec__large_output_written_in_parts_never_interleaves(void **state) {
         (void) state;
-        if (skip_why)
-                skip();
-        int fd = client_connect(&d);
-        cJSON *init = client_initialize(fd, "{\"brig/output\":true}");
-        assert_non_null(init);
-        cJSON_Delete(init);
+        int fd = open_session_with("{\"brig/output\":true}");
         assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"big\",\"method\":\"tools/call\","
                                          "\"params\":{\"name\":\"exec\",\"arguments\":{\"command\":"
                                          "\"head -c 900000 /dev/zero | tr '\\\\0' '\\\\377'\"}}}"),
