@@ -2,6 +2,7 @@
 /* Printing a JSON message for the wire without copying its large strings: strings print as cJSON prints
  * them (common/text.c's escaper is byte-for-byte cJSON's), numbers through cJSON itself. */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,7 +11,8 @@
 #include "common/text.h"
 
 /* Flags on a cJSON string made by brig_json_bytes_take() (above cJSON's own, which end at 512): its
- * encoding; its length is in valuedouble (exact below 2^53). */
+ * encoding; its length is in valuedouble (exact below 2^53), and the bytes escaping adds in valueint when
+ * known (-1 when not). */
 #define BYTES_ESCAPE (1 << 12)
 #define BYTES_BASE64 (1 << 13)
 
@@ -93,8 +95,9 @@ static int take_string(printer *p, cJSON *item, size_t len) {
 static int take_bytes(printer *p, cJSON *item) {
         size_t len = (size_t) item->valuedouble;
         brig_json_encoding enc = item->type & BYTES_BASE64 ? BRIG_JSON_BASE64 : BRIG_JSON_ESCAPE;
-        size_t wire =
-                enc == BRIG_JSON_BASE64 ? (len + 2) / 3 * 4 : brig_json_escaped_len(item->valuestring, len);
+        size_t wire = enc == BRIG_JSON_BASE64 ? (len + 2) / 3 * 4
+                      : item->valueint >= 0   ? len + (size_t) item->valueint
+                                              : brig_json_escaped_len(item->valuestring, len);
         int r;
 
         if ((r = put(p, "\"", 1)) < 0 || (r = flush(p)) < 0 ||
@@ -198,7 +201,15 @@ cJSON *brig_json_bytes_take(char *data, size_t len, brig_json_encoding enc) {
                 return NULL;
         data[len] = 0; /* what cJSON's readers see ends here */
         item->valuedouble = (double) len;
+        item->valueint = -1;
         item->type |= enc == BRIG_JSON_BASE64 ? BYTES_BASE64 : BYTES_ESCAPE;
+        return item;
+}
+
+cJSON *brig_json_escaped_take(char *data, size_t len, size_t escaped_len) {
+        cJSON *item = brig_json_bytes_take(data, len, BRIG_JSON_ESCAPE);
+        if (item && escaped_len >= len && escaped_len - len <= INT_MAX)
+                item->valueint = (int) (escaped_len - len);
         return item;
 }
 

@@ -64,3 +64,7 @@ cJSON *brig_json_string_take(char *s);
  * BRIG_JSON_ESCAPE the string's value; for BRIG_JSON_BASE64 not its value): use it only in a tree bound
  * for the wire. NULL on allocation failure, when data is freed. */
 cJSON *brig_json_bytes_take(char *data, size_t len, brig_json_encoding enc);
+/* brig_json_bytes_take(data, len, BRIG_JSON_ESCAPE) from a caller that has counted escaped_len =
+ * brig_json_escaped_len(data, len) already (as the output arrived): printing then reads data only to write
+ * it. */
+cJSON *brig_json_escaped_take(char *data, size_t len, size_t escaped_len);

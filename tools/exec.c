@@ -149,6 +149,10 @@ static void finish(brig_exec *e) {
         res.err = &e->err_buf;
         res.out_kind = brig_text_scan_is_text(&e->out_scan) ? BRIG_OUTPUT_TEXT : BRIG_OUTPUT_BINARY;
         res.err_kind = brig_text_scan_is_text(&e->err_scan) ? BRIG_OUTPUT_TEXT : BRIG_OUTPUT_BINARY;
+        if (res.out_kind == BRIG_OUTPUT_TEXT)
+                res.out_escaped_len = e->out_scan.escaped_len;
+        if (res.err_kind == BRIG_OUTPUT_TEXT)
+                res.err_escaped_len = e->err_scan.escaped_len;
         if (e->have_final && e->final.outcome == BRIG_JAIL_EXITED) {
                 res.exited = true;
                 res.exit_code = e->final.value;
@@ -591,7 +595,7 @@ static bool stream_is_text(const brig_buf *b, brig_output_kind kind) {
 
 /* The stream's output as a JSON string: b's own buffer when take (b is left empty; a string only
  * brig_json_frame_print() prints right), else a copy. */
-static cJSON *stream_string(brig_buf *b, bool text, bool take) {
+static cJSON *stream_string(brig_buf *b, bool text, bool take, uint64_t escaped_len) {
         if (!take || !b->data) {
                 const char *data = b->data ? b->data : "";
                 if (text)
@@ -600,16 +604,18 @@ static cJSON *stream_string(brig_buf *b, bool text, bool take) {
                 return b64 ? cJSON_CreateString(b64) : NULL;
         }
         /* Held raw and encoded as the frame is written: never held twice, even in part. */
-        cJSON *s = brig_json_bytes_take(b->data, b->len, text ? BRIG_JSON_ESCAPE : BRIG_JSON_BASE64);
+        cJSON *s = !text         ? brig_json_bytes_take(b->data, b->len, BRIG_JSON_BASE64)
+                   : escaped_len ? brig_json_escaped_take(b->data, b->len, (size_t) escaped_len)
+                                 : brig_json_bytes_take(b->data, b->len, BRIG_JSON_ESCAPE);
         *b = (brig_buf){.max = b->max, .truncated = b->truncated};
         return s;
 }
 
 static int add_stream(cJSON *o, const char *name, const char *enc_name, brig_buf *b, brig_output_kind kind,
-                      bool take) {
+                      uint64_t escaped_len, bool take) {
         /* Text when it stays text on the wire; control bytes (6 bytes each as JSON escapes) go as base64. */
         bool text = stream_is_text(b, kind);
-        cJSON *s = stream_string(b, text, take);
+        cJSON *s = stream_string(b, text, take, escaped_len);
 
         if (!s || !brig_json_add(o, name, s))
                 return -ENOMEM;
@@ -625,8 +631,10 @@ static cJSON *result_json(const brig_exec_result *res, bool take) {
                                 : cJSON_AddNullToObject(o, "exit_code"));
         ok = ok && (res->signal ? cJSON_AddStringToObject(o, "signal", brig_signal_name(res->signal, sig))
                                 : cJSON_AddNullToObject(o, "signal"));
-        ok = ok && add_stream(o, "stdout", "stdout_encoding", res->out, res->out_kind, take) >= 0;
-        ok = ok && add_stream(o, "stderr", "stderr_encoding", res->err, res->err_kind, take) >= 0;
+        ok = ok && add_stream(o, "stdout", "stdout_encoding", res->out, res->out_kind, res->out_escaped_len,
+                              take) >= 0;
+        ok = ok && add_stream(o, "stderr", "stderr_encoding", res->err, res->err_kind, res->err_escaped_len,
+                              take) >= 0;
         ok = ok && cJSON_AddNumberToObject(o, "stdout_bytes", (double) res->stdout_bytes);
         ok = ok && cJSON_AddNumberToObject(o, "stderr_bytes", (double) res->stderr_bytes);
         ok = ok && cJSON_AddBoolToObject(o, "truncated", res->truncated);

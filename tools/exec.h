@@ -66,8 +66,10 @@ typedef struct brig_exec_result {
         uint64_t stdout_bytes, stderr_bytes; /* produced, including what was dropped */
         brig_buf *out, *err; /* borrowed: valid during the done callback only (brig_exec_result_take_json()
                               * may take their data) */
-        brig_output_kind out_kind, err_kind; /* classified as the output arrived */
-        brig_error error;                    /* code != 0 when a jail layer or execve failed */
+        brig_output_kind out_kind, err_kind;       /* classified as the output arrived */
+        uint64_t out_escaped_len, err_escaped_len; /* brig_json_escaped_len() of a TEXT *out / *err, counted
+                                                    * as it arrived; 0: not known */
+        brig_error error;                          /* code != 0 when a jail layer or execve failed */
 } brig_exec_result;
 
 typedef struct brig_exec_ops {

@@ -150,6 +150,7 @@ static void test_json_frame__encoded_strings_write_as_cjson_in_parts(void **stat
                 cJSON_AddStringToObject(want_msg, "big", big);
                 cJSON_AddStringToObject(want_msg, "big_b64", big_b64);
                 cJSON_AddStringToObject(want_msg, "empty", "");
+                cJSON_AddStringToObject(want_msg, "counted", big);
                 _cleanup_free_ char *want = cJSON_PrintUnformatted(want_msg);
                 cJSON_Delete(want_msg);
                 cJSON_AddItemToObject(m, "text",
@@ -166,6 +167,10 @@ static void test_json_frame__encoded_strings_write_as_cjson_in_parts(void **stat
                                                            BRIG_JSON_BASE64));
                 cJSON_AddItemToObject(m, "empty",
                                       brig_json_bytes_take(dup_bytes("", 0), 0, BRIG_JSON_BASE64));
+                /* Its escaped length counted by the caller, as output is as it arrives. */
+                cJSON_AddItemToObject(m, "counted",
+                                      brig_json_escaped_take(dup_bytes(big, 100000 + blen), 100000 + blen,
+                                                             brig_json_escaped_len(big, 100000 + blen)));
                 /* What cJSON's readers see of an escaped one is its value. */
                 assert_string_equal(cJSON_GetObjectItem(m, "text")->valuestring, text);
 
