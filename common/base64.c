@@ -23,6 +23,11 @@ char *brig_base64_encode(const void *data, size_t len) {
         return out;
 }
 
+size_t brig_base64_encode_to(char *dst, const void *data, size_t len) {
+        base64_encode_raw(dst, len, data);
+        return BASE64_ENCODE_RAW_LENGTH(len);
+}
+
 int brig_base64_decode(const char *text, size_t len, unsigned char **ret, size_t *ret_len) {
         struct base64_decode_ctx ctx;
         size_t n = 0;

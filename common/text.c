@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "text.h"
 
 /* Absolute slack before the ratio applies: a few escapes in a short output never turn it into base64. */
@@ -89,10 +93,76 @@ static inline bool block_not_plain_ascii(const char *p) {
         return any_lane((vec) ((vec) (v - 1) >= 0x7f));
 }
 
+/* Bit i set where lane i of m (0xff or 0) is set. */
+static inline unsigned lane_mask(vec m) {
+#if defined(__SSE2__)
+        return (unsigned) _mm_movemask_epi8((__m128i) m);
+#elif __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* Each lane's top bit moved to bit 8i, then gathered into the top byte by one multiplication
+         * (no two partial products share a bit, so nothing carries). */
+        vec_words w = ((vec_words) m & 0x8080808080808080ull) >> 7;
+        return (unsigned) ((w[0] * 0x0102040810204080ull) >> 56) |
+               (unsigned) ((w[1] * 0x0102040810204080ull) >> 56) << 8;
+#else
+        unsigned mask = 0;
+        for (int i = 0; i < BLOCK; i++)
+                mask |= (unsigned) (m[i] & 1) << i;
+        return mask;
+#endif
+}
+
+/* Each byte's escape as cJSON prints it, and its length: 0 for bytes that need none. One table, read by
+ * the escapers and the length counters alike. */
+typedef struct escape {
+        char seq[6];
+        uint8_t len;
+} escape;
+
+#define U(c)                                                                                                \
+        { {'\\', 'u', '0', '0', "0123456789abcdef"[(c) >> 4], "0123456789abcdef"[(c) &15]}, 6 }
+#define SHORT(ch)                                                                                           \
+        { {'\\', ch}, 2 }
+static const escape escapes[256] = {
+        U(0x00),
+        U(0x01),
+        U(0x02),
+        U(0x03),
+        U(0x04),
+        U(0x05),
+        U(0x06),
+        U(0x07),
+        SHORT('b'),
+        SHORT('t'),
+        SHORT('n'),
+        U(0x0b),
+        SHORT('f'),
+        SHORT('r'),
+        U(0x0e),
+        U(0x0f),
+        U(0x10),
+        U(0x11),
+        U(0x12),
+        U(0x13),
+        U(0x14),
+        U(0x15),
+        U(0x16),
+        U(0x17),
+        U(0x18),
+        U(0x19),
+        U(0x1a),
+        U(0x1b),
+        U(0x1c),
+        U(0x1d),
+        U(0x1e),
+        U(0x1f),
+        ['"'] = SHORT('"'),
+        ['\\'] = SHORT('\\'),
+};
+#undef U
+#undef SHORT
+
 static inline size_t escape_cost(unsigned char c) {
-        if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
-                return 2;
-        return c < 0x20 ? 6 : 1;
+        return escapes[c].len ? escapes[c].len : 1;
 }
 
 static uint64_t lane_sum(vec v) {
@@ -122,74 +192,62 @@ size_t brig_json_escaped_len(const char *data, size_t len) {
         return n;
 }
 
-/* Writes the escape of c (escape_cost(c) > 1 bytes) at dst, as cJSON prints it. */
-static void write_escape(char *dst, unsigned char c) {
-        static const char hex[] = "0123456789abcdef";
-        dst[0] = '\\';
-        switch (c) {
-        case '"':
-        case '\\':
-                dst[1] = (char) c;
-                return;
-        case '\b':
-                dst[1] = 'b';
-                return;
-        case '\f':
-                dst[1] = 'f';
-                return;
-        case '\n':
-                dst[1] = 'n';
-                return;
-        case '\r':
-                dst[1] = 'r';
-                return;
-        case '\t':
-                dst[1] = 't';
-                return;
-        default:
-                memcpy(dst + 1, "u00", 3);
-                dst[4] = hex[c >> 4];
-                dst[5] = hex[c & 15];
-                return;
-        }
+/* Writes the escape of c (escape_cost(c) > 1 bytes) at dst, as cJSON prints it; returns its length. */
+static inline size_t write_escape(char *dst, unsigned char c) {
+        if (escapes[c].len == 2)
+                memcpy(dst, escapes[c].seq, 2);
+        else
+                memcpy(dst, escapes[c].seq, 6);
+        return escapes[c].len;
 }
 
 size_t brig_json_escape(char *dst, const char *src, size_t len) {
         char *d = dst;
-        size_t i = 0, run = 0;
+        size_t i = 0;
 
-        for (;;) {
-                /* Skip clean blocks, then at most 15 clean bytes to the escape in the block that stopped it.
-                 */
-                while (i + BLOCK <= len && !block_needs_escape(src + i))
+        /* A block at a time, stored whole: its lanes up to the first escape are right, the rest is written
+         * again by what follows. Every byte left takes at least one output byte, so while a whole block of
+         * input is left the store stays inside the output. */
+        while (i + BLOCK <= len) {
+                vec v = load_block(src + i);
+                unsigned mask = lane_mask(needs_escape(v));
+                memcpy(d, &v, BLOCK);
+                if (!mask) {
+                        d += BLOCK;
                         i += BLOCK;
-                while (i < len && escape_cost((unsigned char) src[i]) == 1)
-                        i++;
-                memcpy(d, src + run, i - run);
-                d += i - run;
-                if (i == len)
-                        return (size_t) (d - dst);
-                unsigned char c = (unsigned char) src[i];
-                write_escape(d, c);
-                d += escape_cost(c);
-                run = ++i;
+                        continue;
+                }
+                unsigned k = (unsigned) __builtin_ctz(mask);
+                d += k;
+                i += k;
+                d += write_escape(d, (unsigned char) src[i++]);
         }
+        for (; i < len; i++) {
+                unsigned char c = (unsigned char) src[i];
+                if (escapes[c].len)
+                        d += write_escape(d, c);
+                else
+                        *d++ = (char) c;
+        }
+        return (size_t) (d - dst);
 }
 
-/* Bit i set where lane i of m (0xff or 0) is set. */
-static inline unsigned lane_mask(vec m) {
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        /* Each lane's top bit moved to bit 8i, then gathered into the top byte by one multiplication
-         * (no two partial products share a bit, so nothing carries). */
-        vec_words w = ((vec_words) m & 0x8080808080808080ull) >> 7;
-        return (unsigned) ((w[0] * 0x0102040810204080ull) >> 56) |
-               (unsigned) ((w[1] * 0x0102040810204080ull) >> 56) << 8;
-#else
-        unsigned mask = 0;
-        for (int i = 0; i < BLOCK; i++)
-                mask |= (unsigned) (m[i] & 1) << i;
-        return mask;
-#endif
+size_t brig_json_escape_some(char *dst, size_t cap, const char *src, size_t len, size_t *ret_used) {
+        size_t d = 0, i = 0;
+
+        /* Spans whose worst case (6 bytes each) fits escape whole; each fills at least a sixth of the room
+         * left, so a clean chunk takes a few dozen spans; the last few bytes go one at a time. */
+        while (i < len && cap - d >= 6 * 16) {
+                size_t n = (cap - d) / 6;
+                if (n > len - i)
+                        n = len - i;
+                d += brig_json_escape(dst + d, src + i, n);
+                i += n;
+        }
+        for (; i < len && escape_cost((unsigned char) src[i]) <= cap - d; i++)
+                d += brig_json_escape(dst + d, src + i, 1);
+        *ret_used = i;
+        return d;
 }
 
 void brig_json_escape_in_place(char *buf, size_t len, size_t escaped_len) {

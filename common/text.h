@@ -51,6 +51,10 @@ bool brig_output_is_text(const char *data, size_t len);
 /* Writes data[0..len) escaped for the inside of a JSON string, as cJSON prints it, to dst (room for
  * brig_json_escaped_len() bytes); returns the bytes written. */
 size_t brig_json_escape(char *dst, const char *src, size_t len);
+/* The same, a bounded part at a time: escapes a prefix of src[0..len) into dst, at most cap bytes and only
+ * whole escapes, as much as fits (at least one byte when cap >= 6 and len > 0). Sets *ret_used to the
+ * source bytes consumed; returns the bytes written. */
+size_t brig_json_escape_some(char *dst, size_t cap, const char *src, size_t len, size_t *ret_used);
 /* The same in place: buf holds len bytes and has room for escaped_len = brig_json_escaped_len(buf, len). */
 void brig_json_escape_in_place(char *buf, size_t len, size_t escaped_len);
 
@@ -69,6 +73,11 @@ bool brig_text_scan_is_text(const brig_text_scan *s);
 /* base64 (common/base64.c). Returns a NUL-terminated base64 (RFC 4648) encoding, or NULL on allocation
  * failure. Caller frees. */
 char *brig_base64_encode(const void *data, size_t len);
+
+/* Writes the base64 of data[0..len) to dst (room for 4 * ceil(len / 3) bytes, not NUL-terminated); returns
+ * the bytes written. Encoding a long input in parts whose lengths are multiples of 3 gives the same bytes.
+ */
+size_t brig_base64_encode_to(char *dst, const void *data, size_t len);
 
 /* Encodes data[0..len) (malloc'd, room for len bytes, owned by the caller) to base64 in the same
  * allocation, grown with realloc: a large output is never held twice. Returns the NUL-terminated encoding

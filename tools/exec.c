@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -31,7 +32,11 @@
 /* In an environment, a background child can hold the command's output open after the command exits; we
  * wait this long for EOF, then read what is already in the pipes and stop. */
 #define DRAIN_MS 250
-#define SCRATCH_BYTES (64u * 1024u)
+/* Reads of up to this much: a loop turn per 64 KiB (the default pipe) costs more than the bytes. */
+#define SCRATCH_BYTES (256u * 1024u)
+/* The output pipes hold this much, so a fast writer fills a large read before the loop comes round. Best
+ * effort: past the user's pipe-user-pages-soft the kernel refuses it and the default stays. */
+#define OUTPUT_PIPE_BYTES (1u << 20)
 
 /* libuv reads one stream at a time on a loop's thread and hands the bytes over before the next read, so
  * every call on the thread shares one read buffer: 10,000 calls in flight must not hold 10,000 of them. */
@@ -61,8 +66,9 @@ struct brig_exec {
         uint64_t start_ns;
 
         brig_buf out_buf, err_buf;
-        brig_text_scan out_scan, err_scan; /* what is kept, classified as it arrives */
-        uint64_t budget;                   /* bytes of output kept, both streams together */
+        size_t out_populated, err_populated; /* prefault_ahead() */
+        brig_text_scan out_scan, err_scan;   /* what is kept, classified as it arrives */
+        uint64_t budget;                     /* bytes of output kept, both streams together */
         uint64_t out_total, err_total;
         bool truncated;
 
@@ -143,6 +149,10 @@ static void finish(brig_exec *e) {
         res.err = &e->err_buf;
         res.out_kind = brig_text_scan_is_text(&e->out_scan) ? BRIG_OUTPUT_TEXT : BRIG_OUTPUT_BINARY;
         res.err_kind = brig_text_scan_is_text(&e->err_scan) ? BRIG_OUTPUT_TEXT : BRIG_OUTPUT_BINARY;
+        if (res.out_kind == BRIG_OUTPUT_TEXT)
+                res.out_escaped_len = e->out_scan.escaped_len;
+        if (res.err_kind == BRIG_OUTPUT_TEXT)
+                res.err_escaped_len = e->err_scan.escaped_len;
         if (e->have_final && e->final.outcome == BRIG_JAIL_EXITED) {
                 res.exited = true;
                 res.exit_code = e->final.value;
@@ -176,6 +186,31 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
         (void) h;
         (void) suggested;
         *buf = uv_buf_init(scratch, sizeof(scratch));
+}
+
+/* Populates the next PREFAULT_BYTES of b's room past what it holds in one call, before the reads to come
+ * copy into them: one page fault per 4 KiB of a large output cost a third of brigd's CPU. Never more than
+ * PREFAULT_BYTES past what b holds. *populated: offset in b below which pages are known present. */
+#define PREFAULT_BYTES (1u << 20)
+static void prefault_ahead(brig_buf *b, size_t *populated) {
+        uintptr_t page = (uintptr_t) getpagesize(), base = (uintptr_t) b->data;
+        size_t want = b->len + PREFAULT_BYTES < b->cap ? b->len + PREFAULT_BYTES : b->cap;
+
+        if (*populated == SIZE_MAX || b->cap < 2 * PREFAULT_BYTES)
+                return;
+        if (*populated < b->len)
+                *populated = b->len;
+        if (*populated + PREFAULT_BYTES / 2 > want)
+                return; /* far enough ahead */
+        uintptr_t start = (base + *populated + page - 1) & ~(page - 1), end = (base + want) & ~(page - 1);
+        if (end <= start)
+                return;
+        /* FIXME: drop the fallback once the minimum kernel is >= 5.14 (MADV_POPULATE_WRITE). */
+        if (madvise((void *) start, end - start, MADV_POPULATE_WRITE) < 0) {
+                *populated = SIZE_MAX; /* not supported: faults as before */
+                return;
+        }
+        *populated = end - base;
 }
 
 /* Keeps (within the budget) and forwards n > 0 bytes the command wrote. */
@@ -212,6 +247,7 @@ static void take_output(brig_exec *e, bool is_out, const uv_buf_t *buf, ssize_t 
                 e->truncated = true;
                 return;
         }
+        prefault_ahead(b, is_out ? &e->out_populated : &e->err_populated);
         /* While the chunk is in the cache: the result then needs no pass over the whole output to choose
          * its encoding. */
         brig_text_scan_feed(is_out ? &e->out_scan : &e->err_scan, buf->base, take);
@@ -479,6 +515,9 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 return r;
         }
 
+        (void) fcntl(out[0], F_SETPIPE_SZ, OUTPUT_PIPE_BYTES);
+        (void) fcntl(errp[0], F_SETPIPE_SZ, OUTPUT_PIPE_BYTES);
+
         e = calloc(1, sizeof(*e));
         if (!e) {
                 close_pair(out);
@@ -554,8 +593,9 @@ static bool stream_is_text(const brig_buf *b, brig_output_kind kind) {
         return brig_output_is_text(b->data ? b->data : "", b->len);
 }
 
-/* The stream's output as a JSON string: b's own buffer when take (b is left empty), else a copy. */
-static cJSON *stream_string(brig_buf *b, bool text, bool take) {
+/* The stream's output as a JSON string: b's own buffer when take (b is left empty; a string only
+ * brig_json_frame_print() prints right), else a copy. */
+static cJSON *stream_string(brig_buf *b, bool text, bool take, uint64_t escaped_len) {
         if (!take || !b->data) {
                 const char *data = b->data ? b->data : "";
                 if (text)
@@ -563,18 +603,19 @@ static cJSON *stream_string(brig_buf *b, bool text, bool take) {
                 _cleanup_free_ char *b64 = brig_base64_encode(data, b->len);
                 return b64 ? cJSON_CreateString(b64) : NULL;
         }
-        char *data = text ? b->data : brig_base64_encode_in_place(b->data, b->len);
-        if (!data)
-                return NULL;
+        /* Held raw and encoded as the frame is written: never held twice, even in part. */
+        cJSON *s = !text         ? brig_json_bytes_take(b->data, b->len, BRIG_JSON_BASE64)
+                   : escaped_len ? brig_json_escaped_take(b->data, b->len, (size_t) escaped_len)
+                                 : brig_json_bytes_take(b->data, b->len, BRIG_JSON_ESCAPE);
         *b = (brig_buf){.max = b->max, .truncated = b->truncated};
-        return brig_json_string_take(data);
+        return s;
 }
 
 static int add_stream(cJSON *o, const char *name, const char *enc_name, brig_buf *b, brig_output_kind kind,
-                      bool take) {
+                      uint64_t escaped_len, bool take) {
         /* Text when it stays text on the wire; control bytes (6 bytes each as JSON escapes) go as base64. */
         bool text = stream_is_text(b, kind);
-        cJSON *s = stream_string(b, text, take);
+        cJSON *s = stream_string(b, text, take, escaped_len);
 
         if (!s || !brig_json_add(o, name, s))
                 return -ENOMEM;
@@ -590,8 +631,10 @@ static cJSON *result_json(const brig_exec_result *res, bool take) {
                                 : cJSON_AddNullToObject(o, "exit_code"));
         ok = ok && (res->signal ? cJSON_AddStringToObject(o, "signal", brig_signal_name(res->signal, sig))
                                 : cJSON_AddNullToObject(o, "signal"));
-        ok = ok && add_stream(o, "stdout", "stdout_encoding", res->out, res->out_kind, take) >= 0;
-        ok = ok && add_stream(o, "stderr", "stderr_encoding", res->err, res->err_kind, take) >= 0;
+        ok = ok && add_stream(o, "stdout", "stdout_encoding", res->out, res->out_kind, res->out_escaped_len,
+                              take) >= 0;
+        ok = ok && add_stream(o, "stderr", "stderr_encoding", res->err, res->err_kind, res->err_escaped_len,
+                              take) >= 0;
         ok = ok && cJSON_AddNumberToObject(o, "stdout_bytes", (double) res->stdout_bytes);
         ok = ok && cJSON_AddNumberToObject(o, "stderr_bytes", (double) res->stderr_bytes);
         ok = ok && cJSON_AddBoolToObject(o, "truncated", res->truncated);

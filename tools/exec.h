@@ -66,8 +66,10 @@ typedef struct brig_exec_result {
         uint64_t stdout_bytes, stderr_bytes; /* produced, including what was dropped */
         brig_buf *out, *err; /* borrowed: valid during the done callback only (brig_exec_result_take_json()
                               * may take their data) */
-        brig_output_kind out_kind, err_kind; /* classified as the output arrived */
-        brig_error error;                    /* code != 0 when a jail layer or execve failed */
+        brig_output_kind out_kind, err_kind;       /* classified as the output arrived */
+        uint64_t out_escaped_len, err_escaped_len; /* brig_json_escaped_len() of a TEXT *out / *err, counted
+                                                    * as it arrived; 0: not known */
+        brig_error error;                          /* code != 0 when a jail layer or execve failed */
 } brig_exec_result;
 
 typedef struct brig_exec_ops {
@@ -117,9 +119,10 @@ void brig_exec_set_paused(brig_exec *e, bool paused);
  * byte, and the text rendering carries a bounded excerpt: a result costs at most about twice its output's
  * size on the wire, whatever the output holds. */
 cJSON *brig_exec_result_to_json(const brig_exec_result *res);
-/* The same, but the output moves into the result instead of being copied (base64 is encoded in its own
- * allocation): *res->out and *res->err are left empty. For a result about to be sent, so the worker never
- * holds a large output twice. */
+/* The same, but the output moves into the result instead of being copied, raw, and is encoded only as the
+ * frame is written (brig_json_bytes_take()): *res->out and *res->err are left empty. For a result about to
+ * be sent through brig_json_frame_print() (cJSON's printers would print binary output raw), so the worker
+ * never holds a large output twice. */
 cJSON *brig_exec_result_take_json(const brig_exec_result *res);
 /* Call before brig_exec_result_take_json(), which empties the output it reads. */
 char *brig_exec_result_to_text(const brig_exec_result *res);

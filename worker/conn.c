@@ -14,12 +14,39 @@
 #include "worker/rpc.h"
 #include "worker/worker.h"
 
+/* A frame with encoded segments (a command's output, common/json_frame.h) is encoded and written a part of
+ * at most PART_BYTES at a time, so it is held raw once plus one part; the frames queued after it wait in
+ * the connection's list until it is out, so that lines never interleave. */
+#define PART_BYTES (256u * 1024u)
+#define PART_IOVS 16
+
 typedef struct write_req {
         uv_write_t req;
         brig_conn *conn;
+        struct write_req *next; /* in c->waiting */
         size_t len;
-        brig_json_frame frame; /* the serialised message and its newline */
+        brig_json_frame frame;   /* the serialised message and its newline */
+        brig_json_frame_pos pos; /* written in parts: how far */
+        char *part;              /* written in parts: the part being written */
 } write_req;
+
+static void write_req_free(write_req *wr) {
+        brig__budget_queued(wr->conn, -(int64_t) wr->len);
+        brig_json_frame_done(&wr->frame);
+        free(wr->part);
+        free(wr);
+}
+
+/* Frames that will never be written: the connection is closing. */
+static void drop_waiting(brig_conn *c) {
+        while (c->waiting) {
+                write_req *wr = c->waiting;
+                c->waiting = wr->next;
+                write_req_free(wr);
+        }
+        c->waiting_tail = NULL;
+        c->unsent = 0;
+}
 
 static void conn_free(brig_conn *c) {
         brig_worker *w = c->w;
@@ -31,6 +58,7 @@ static void conn_free(brig_conn *c) {
                 }
         w->n_conns--;
         brig_framer_done(&c->framer);
+        drop_waiting(c);
         if (c->env)
                 brig_env_detach(c->env);
         free(c);
@@ -77,10 +105,14 @@ static void set_paused(brig_conn *c, bool paused) {
                 brig__budget_conn_paused(c);
 }
 
-/* Bytes the client has taken from us: libuv counts partial writes of a large reply down in its queue size.
- */
+/* Bytes queued and not yet taken by the client: libuv counts partial writes of a large reply down in its
+ * queue size; unsent ones are still ours. */
+static uint64_t queue_size(brig_conn *c) {
+        return uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) + c->unsent;
+}
+
 static uint64_t bytes_sent(brig_conn *c) {
-        return c->bytes_queued - uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe);
+        return c->bytes_queued - queue_size(c);
 }
 
 /* A slow reader is fine; one that reads nothing at all for --client-stall-timeout while we wait on it (its
@@ -104,29 +136,103 @@ void brig__conn_watch_stall(brig_conn *c) {
         (void) uv_timer_start(&c->stall_timer, stall_cb, c->w->stall_timeout_ms, 0);
 }
 
-static void write_cb(uv_write_t *req, int status) {
-        write_req *wr = (write_req *) req;
-        brig_conn *c = wr->conn;
-
-        /* Also when the write was cancelled by a close: the bytes are no longer held. */
-        brig__budget_queued(c, -(int64_t) wr->len);
-        brig_json_frame_done(&wr->frame);
-        free(wr);
+static void written(brig_conn *c, int status) {
         if (c->closing)
                 return;
         if (status < 0) {
                 brig__conn_close(c, uv_strerror(status));
                 return;
         }
-        if (c->paused && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) < BRIG_WRITE_QUEUE_LOW)
+        if (c->paused && queue_size(c) < BRIG_WRITE_QUEUE_LOW)
                 set_paused(c, false);
 }
 
+static void write_cb(uv_write_t *req, int status) {
+        write_req *wr = (write_req *) req;
+        brig_conn *c = wr->conn;
+
+        /* Also when the write was cancelled by a close: the bytes are no longer held. */
+        write_req_free(wr);
+        written(c, status);
+}
+
+static int write_waiting(brig_conn *c);
+
+static void part_cb(uv_write_t *req, int status) {
+        write_req *wr = (write_req *) req;
+        brig_conn *c = wr->conn;
+        int r = status;
+
+        if (status < 0) {
+                /* Cancelled by a close, or the socket failed: nothing more of it, or after it, goes out. */
+                drop_waiting(c);
+        } else
+                r = write_waiting(c);
+        written(c, r);
+}
+
+/* Hands the next part of c's first waiting frame (written in parts) to the socket, or, once it is out,
+ * moves on. */
+static int write_part(brig_conn *c, write_req *wr) {
+        struct iovec iov[PART_IOVS];
+        uv_buf_t bufs[PART_IOVS];
+        size_t n = brig_json_frame_next(&wr->frame, &wr->pos, wr->part, PART_BYTES, iov, PART_IOVS);
+        size_t len = 0;
+
+        if (n == 0) {
+                c->waiting = wr->next;
+                if (!c->waiting)
+                        c->waiting_tail = NULL;
+                write_req_free(wr);
+                return write_waiting(c);
+        }
+        for (size_t i = 0; i < n; i++) {
+                bufs[i] = uv_buf_init(iov[i].iov_base, (unsigned) iov[i].iov_len);
+                len += iov[i].iov_len;
+        }
+        c->unsent -= len;
+        return uv_write(&wr->req, (uv_stream_t *) &c->pipe, bufs, (unsigned) n, part_cb);
+}
+
+/* Hands c's waiting frames to the socket in order, up to the first written in parts, whose first part
+ * goes too. */
+static int write_waiting(brig_conn *c) {
+        int r;
+
+        while (c->waiting) {
+                write_req *wr = c->waiting;
+                if (wr->part)
+                        return write_part(c, wr); /* its part was written: the next */
+                if (wr->frame.encoded) {
+                        if (!(wr->part = malloc(PART_BYTES)))
+                                return -ENOMEM;
+                        return write_part(c, wr);
+                }
+                _cleanup_free_ uv_buf_t *bufs = malloc(wr->frame.n * sizeof(*bufs));
+                if (!bufs)
+                        return -ENOMEM;
+                for (size_t i = 0; i < wr->frame.n; i++)
+                        bufs[i] = uv_buf_init(wr->frame.segs[i].data, (unsigned) wr->frame.segs[i].len);
+                c->waiting = wr->next;
+                if (!c->waiting)
+                        c->waiting_tail = NULL;
+                c->unsent -= wr->len;
+                /* libuv copies the buffer list: only the data must live until write_cb. */
+                if ((r = uv_write(&wr->req, (uv_stream_t *) &c->pipe, bufs, (unsigned) wr->frame.n,
+                                  write_cb)) < 0) {
+                        write_req_free(wr);
+                        return r;
+                }
+        }
+        return 0;
+}
+
 /* Queues msg (consumed) as one line. Its large strings (a command's output) are written from the buffers
- * they were built in (common/json_frame.h): the queue holds each byte once. */
+ * they were built in, or encoded a part at a time as they are written (common/json_frame.h): the queue
+ * holds each byte once. */
 static int conn_queue(brig_conn *c, cJSON *msg, bool droppable) {
         brig_json_frame frame = {0};
-        size_t queued;
+        bool busy = c->waiting; /* a frame is being written in parts: this one waits its turn */
         write_req *wr;
         int r;
 
@@ -138,34 +244,33 @@ static int conn_queue(brig_conn *c, cJSON *msg, bool droppable) {
         }
         if ((r = brig_json_frame_print(msg, &frame)) < 0)
                 return r;
-        queued = uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe);
-        if (droppable && queued + frame.total > BRIG_WRITE_QUEUE_HARD) {
+        if (droppable && queue_size(c) + frame.total > BRIG_WRITE_QUEUE_HARD) {
                 brig_json_frame_done(&frame);
                 brig__conn_close(c, "write queue over its limit");
                 return -ENOBUFS;
         }
-        wr = malloc(sizeof(*wr) + frame.n * sizeof(uv_buf_t));
+        wr = calloc(1, sizeof(*wr));
         if (!wr) {
                 brig_json_frame_done(&frame);
                 return -ENOMEM;
         }
-        uv_buf_t *bufs = (uv_buf_t *) (wr + 1);
-        for (size_t i = 0; i < frame.n; i++)
-                bufs[i] = (uv_buf_t){.base = frame.segs[i].data, .len = frame.segs[i].len};
         wr->frame = frame;
         wr->len = frame.total;
         wr->conn = c;
-        /* libuv copies the buffer list: only the data must live until write_cb. */
-        r = uv_write(&wr->req, (uv_stream_t *) &c->pipe, bufs, (unsigned) frame.n, write_cb);
-        if (r < 0) {
-                brig_json_frame_done(&wr->frame);
-                free(wr);
+        c->bytes_queued += wr->len;
+        c->unsent += wr->len;
+        brig__budget_queued(c, (int64_t) wr->len);
+        if (c->waiting_tail)
+                c->waiting_tail->next = wr;
+        else
+                c->waiting = wr;
+        c->waiting_tail = wr;
+        if (!busy && (r = write_waiting(c)) < 0) {
+                drop_waiting(c);
                 brig__conn_close(c, uv_strerror(r));
                 return r;
         }
-        c->bytes_queued += wr->len;
-        brig__budget_queued(c, (int64_t) wr->len);
-        if (!c->paused && uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) > BRIG_WRITE_QUEUE_HIGH)
+        if (!c->paused && queue_size(c) > BRIG_WRITE_QUEUE_HIGH)
                 set_paused(c, true);
         if (c->paused || brig__budget_over(c->w))
                 brig__conn_watch_stall(c);

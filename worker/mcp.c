@@ -168,7 +168,6 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
         brig_conn *c = call->conn;
         int s = stream == BRIG_STREAM_STDOUT ? 0 : 1;
         _cleanup_free_ char *buf = malloc(len + sizeof(call->carry[0]) + 1);
-        _cleanup_free_ char *b64 = NULL;
         size_t n, body, tail;
         bool text;
 
@@ -189,8 +188,6 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                 call->carry_len[s] = 0;
         }
         buf[body] = 0;
-        if (!text && !(b64 = brig_base64_encode(buf, body)))
-                return;
 
         if (call->progress_token) {
                 char note[64];
@@ -200,11 +197,13 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                         cJSON_AddItemToObject(p, "progressToken",
                                               cJSON_Duplicate(call->progress_token, true));
                         cJSON_AddNumberToObject(p, "progress", call->progress);
-                        /* Taken unless brig/output below needs it too. */
+                        /* Taken unless brig/output below needs it too; escaped as it is written. */
                         if (text)
                                 (void) brig_json_add(p, "message",
-                                                     c->brig_output ? cJSON_CreateString(buf)
-                                                                    : brig_json_string_take(TAKE_PTR(buf)));
+                                                     c->brig_output
+                                                             ? cJSON_CreateString(buf)
+                                                             : brig_json_bytes_take(TAKE_PTR(buf), body,
+                                                                                    BRIG_JSON_ESCAPE));
                         else {
                                 (void) snprintf(note, sizeof(note), "[%zu bytes of binary output]", body);
                                 cJSON_AddStringToObject(p, "message", note);
@@ -218,9 +217,12 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                         (void) brig_json_add(p, "requestId", cJSON_Duplicate(call->id, true));
                         cJSON_AddStringToObject(p, "stream", s == 0 ? "stdout" : "stderr");
                         cJSON_AddNumberToObject(p, "seq", (double) call->seq++);
-                        /* Taken, not copied: the frame escapes it in place (common/json_frame.h). */
-                        (void) brig_json_add(p, "data",
-                                             brig_json_string_take(text ? TAKE_PTR(buf) : TAKE_PTR(b64)));
+                        /* Taken, not copied, and escaped or base64-encoded only as the frame is written
+                         * (common/json_frame.h). */
+                        (void) brig_json_add(
+                                p, "data",
+                                brig_json_bytes_take(TAKE_PTR(buf), body,
+                                                     text ? BRIG_JSON_ESCAPE : BRIG_JSON_BASE64));
                         if (!text)
                                 cJSON_AddStringToObject(p, "encoding", "base64");
                 }

@@ -226,9 +226,12 @@ struct brig_conn {
         uint64_t bytes_queued; /* for the client so far */
         uint64_t stall_mark;   /* bytes sent when the stall timer was armed */
         uint64_t held, queued; /* in the budget: all it holds, and its unwritten replies */
-        uint64_t accepted_at;  /* uv_now(): an uninitialised connection is closed after the handshake timeout
-                                */
-        brig_env *env;         /* attached at initialize */
+        struct write_req *waiting, *waiting_tail; /* frames not yet handed to the socket: the first is
+                                                   * written in parts (worker/conn.c) */
+        uint64_t unsent;                          /* their wire bytes not yet handed to the socket */
+        uint64_t accepted_at; /* uv_now(): an uninitialised connection is closed after the handshake timeout
+                               */
+        brig_env *env;        /* attached at initialize */
         brig_call *calls;
         size_t n_calls;
         struct brig_export *exports; /* archives it made and has not closed (worker/mcp_export.c) */

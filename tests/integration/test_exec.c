@@ -34,17 +34,22 @@ static int teardown(void **state) {
         return 0;
 }
 
-static int open_session(void) {
+/* A connection past initialize, whose _meta is meta (NULL for none). */
+static int open_session_with(const char *meta) {
         if (skip_why) {
                 fprintf(stderr, "# SKIP: %s\n", skip_why);
                 skip();
         }
         int fd = client_connect(&d);
         assert_true(fd >= 0);
-        cJSON *init = client_initialize(fd, NULL);
+        cJSON *init = client_initialize(fd, meta);
         assert_non_null(init);
         cJSON_Delete(init);
         return fd;
+}
+
+static int open_session(void) {
+        return open_session_with(NULL);
 }
 
 /* Waits for a condition on host processes, bounded; returns the last count seen. */
@@ -118,12 +123,7 @@ static void test_exec__binary_output_is_base64(void **state) {
 
 static void test_exec__streams_progress_and_brig_output(void **state) {
         (void) state;
-        if (skip_why)
-                skip();
-        int fd = client_connect(&d);
-        cJSON *init = client_initialize(fd, "{\"brig/output\":true}");
-        assert_non_null(init);
-        cJSON_Delete(init);
+        int fd = open_session_with("{\"brig/output\":true}");
         cJSON *notes = NULL;
         cJSON *r = client_call(fd, 6, "{\"command\":\"for i in 1 2 3; do echo line$i; sleep 0.1; done\"}",
                                "{\"progressToken\":\"tok-1\"}", &notes);
@@ -157,6 +157,43 @@ static void test_exec__streams_progress_and_brig_output(void **state) {
         assert_string_equal(sc_str(r, "stdout"), "line1\nline2\nline3\n");
         cJSON_Delete(notes);
         cJSON_Delete(r);
+        close(fd);
+}
+
+/* A large binary result is encoded as it is written, in parts (worker/conn.c): a result and notifications
+ * queued meanwhile wait for it whole, so every line still parses, and the base64 decodes to the output. The
+ * client reads nothing until both calls are over, so the large result is still being written when the
+ * other one is queued. */
+static void test_exec__large_output_written_in_parts_never_interleaves(void **state) {
+        (void) state;
+        int fd = open_session_with("{\"brig/output\":true}");
+        assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"big\",\"method\":\"tools/call\","
+                                         "\"params\":{\"name\":\"exec\",\"arguments\":{\"command\":"
+                                         "\"head -c 900000 /dev/zero | tr '\\\\0' '\\\\377'\"}}}"),
+                         0);
+        assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":\"late\",\"method\":\"tools/call\","
+                                         "\"params\":{\"name\":\"exec\",\"arguments\":{\"command\":"
+                                         "\"sleep 0.5; echo late\"}}}"),
+                         0);
+        sleep(2);
+        int results = 0;
+        while (results < 2) {
+                cJSON *m = client_recv(fd, 20000);
+                assert_non_null(m); /* a line cut by another would not parse */
+                cJSON *id = cJSON_GetObjectItem(m, "id");
+                if (id) {
+                        results++;
+                        if (strcmp(id->valuestring, "late") == 0)
+                                assert_string_equal(sc_str(m, "stdout"), "late\n");
+                        else {
+                                const char *out = sc_str(m, "stdout");
+                                assert_string_equal(sc_str(m, "stdout_encoding"), "base64");
+                                assert_int_equal(strlen(out), 1200000);
+                                assert_int_equal(strspn(out, "/"), 1200000);
+                        }
+                }
+                cJSON_Delete(m);
+        }
         close(fd);
 }
 
@@ -715,6 +752,7 @@ int main(void) {
                 cmocka_unit_test(test_exec__reports_exit_code_and_stderr),
                 cmocka_unit_test(test_exec__passes_stdin_env_and_cwd),
                 cmocka_unit_test(test_exec__binary_output_is_base64),
+                cmocka_unit_test(test_exec__large_output_written_in_parts_never_interleaves),
                 cmocka_unit_test(test_exec__streams_progress_and_brig_output),
                 cmocka_unit_test(test_exec__repl_streams_output_as_it_comes),
                 cmocka_unit_test(test_exec__times_out_and_kills),

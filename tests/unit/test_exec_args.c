@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/cleanup.h"
+#include "common/json_frame.h"
 #include "common/json.h"
 #include "common/text.h"
 #include "tools/exec.h"
@@ -362,8 +363,8 @@ static void test_exec_args__result_json_base64_for_binary_stdout(void **state) {
         brig_buf_done(&err);
 }
 
-/* Taking the output into the result gives the same JSON as copying it, text and binary alike (base64 is
- * encoded in the output's own allocation), and leaves the buffers empty. */
+/* Taking the output into the result gives the same JSON on the wire as copying it, text and binary alike
+ * (encoded from the output's own allocation as the frame is written), and leaves the buffers empty. */
 static void test_exec_args__result_take_json_equals_copy(void **state) {
         static const char bin[] = {'a', (char) 0xff, 0, 'b', (char) 0xc3};
         brig_buf out = {0}, err = {0};
@@ -376,17 +377,28 @@ static void test_exec_args__result_take_json_equals_copy(void **state) {
         (void) state;
         for (int i = 0; i < 5000; i++)
                 assert_int_equal(brig_buf_append(&out, bin, sizeof(bin)), (int) sizeof(bin));
-        assert_true(brig_buf_append(&err, "caf\xc3\xa9 \"quoted\"\n", 16) == 16);
+        assert_true(brig_buf_append(&err, "caf\xc3\xa9 \"quoted\"\n", 15) == 15);
         _cleanup_json_ cJSON *copy = brig_exec_result_to_json(&res);
         _cleanup_free_ char *want = cJSON_PrintUnformatted(copy);
         assert_non_null(out.data);
-        _cleanup_json_ cJSON *taken = brig_exec_result_take_json(&res);
-        _cleanup_free_ char *got = cJSON_PrintUnformatted(taken);
-        assert_string_equal(got, want);
+        cJSON *taken = brig_exec_result_take_json(&res);
+        assert_non_null(taken);
         assert_null(out.data);
         assert_int_equal(out.len, 0);
         assert_null(err.data);
         assert_string_equal(cJSON_GetObjectItem(taken, "stderr")->valuestring, "caf\xc3\xa9 \"quoted\"\n");
+        /* Encoded as the frame is written, in parts that split base64 groups and escapes alike. */
+        brig_json_frame f = {0};
+        assert_int_equal(brig_json_frame_print(taken, &f), 0);
+        assert_int_equal(f.total, strlen(want) + 1);
+        for (size_t cap = 8; cap < 40; cap++) {
+                _cleanup_free_ char *got = brig_json_frame_join(&f, cap);
+                assert_non_null(got);
+                assert_int_equal(got[f.total - 1], '\n');
+                got[f.total - 1] = 0;
+                assert_string_equal(got, want);
+        }
+        brig_json_frame_done(&f);
 }
 
 static void test_exec_args__result_json_killed_has_null_exit_code(void **state) {

@@ -29,6 +29,7 @@ typedef struct captured {
         bool exited;
         int exit_code;
         bool truncated;
+        uint64_t out_escaped_len;
         char out[256];
 } captured;
 
@@ -38,6 +39,7 @@ static void done_cb(const brig_exec_result *res, void *userdata) {
         c->exited = res->exited;
         c->exit_code = res->exit_code;
         c->truncated = res->truncated;
+        c->out_escaped_len = res->out_escaped_len;
         snprintf(c->out, sizeof(c->out), "%.*s", (int) res->out->len, res->out->data ? res->out->data : "");
 }
 
@@ -131,6 +133,8 @@ static void test_exec__eof_ends_the_call_with_all_output(void **state) {
                 (void) uv_run(&loop, UV_RUN_ONCE);
         assert_int_equal(cap.exit_code, 3);
         assert_string_equal(cap.out, "hello\n");
+        /* Counted as it arrived, for the result's printing: "hello\\n" inside a JSON string. */
+        assert_int_equal(cap.out_escaped_len, 7);
 
         run.control = brig_jailctl_unref(run.control);
         close(sp[1]);

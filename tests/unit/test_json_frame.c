@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for common/json_frame.c: a frame's segments, written in order, are byte for byte what
- * cJSON_PrintUnformatted() prints plus a newline; large strings travel in the buffer they were built in. */
+/* Unit tests for common/json_frame.c: a frame's segments, written in order (encoded ones a bounded part at
+ * a time), are byte for byte what cJSON_PrintUnformatted() prints plus a newline; large strings travel in
+ * the buffer they were built in. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 
 #include "common/cleanup.h"
 #include "common/json_frame.h"
+#include "common/text.h"
 
 /* Prints msg both ways (consuming it) and compares; returns the frame for more checks. */
 static brig_json_frame check_same_as_cjson(cJSON *msg) {
@@ -97,6 +99,118 @@ static void test_json_frame__large_strings_travel_in_their_own_buffers(void **st
         brig_json_frame_done(&f);
 }
 
+/* Writes f in parts of at most cap encoded bytes, max_iov entries a call; returns the bytes (NUL-ended). */
+static char *write_in_parts(const brig_json_frame *f, size_t cap, size_t max_iov) {
+        char *out = malloc(f->total + 1), *chunk = malloc(cap);
+        brig_json_frame_pos pos = {0};
+        struct iovec iov[8];
+        size_t n, at = 0;
+
+        assert_non_null(out);
+        assert_non_null(chunk);
+        while ((n = brig_json_frame_next(f, &pos, chunk, cap, iov, max_iov)) > 0) {
+                assert_true(n <= max_iov);
+                for (size_t i = 0; i < n; i++) {
+                        if (iov[i].iov_base == chunk)
+                                assert_true(iov[i].iov_len <= cap);
+                        assert_true(at + iov[i].iov_len <= f->total);
+                        memcpy(out + at, iov[i].iov_base, iov[i].iov_len);
+                        at += iov[i].iov_len;
+                }
+        }
+        assert_int_equal(at, f->total);
+        out[at] = 0;
+        free(chunk);
+        return out;
+}
+
+static char *dup_bytes(const char *s, size_t len) {
+        char *d = malloc(len + 1);
+        assert_non_null(d);
+        memcpy(d, s, len);
+        return d;
+}
+
+/* Strings held raw (brig_json_bytes_take) print as cJSON prints their escaped text or their base64, at
+ * every part size and however few iovecs a call may fill: base64 groups and escapes cut at any part
+ * boundary, UTF-8 characters split between parts, control bytes, and every base64 padding case. */
+static void test_json_frame__encoded_strings_write_as_cjson_in_parts(void **state) {
+        static const char text[] = "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \"q\" \\ \x01\x1f\t\n\r end";
+        static const char bin[] = {'a', (char) 0xff, 0, 'b', (char) 0xc3, (char) 0x80, 0, 0x7f, '\n', 'z'};
+
+        (void) state;
+        for (size_t blen = 0; blen <= sizeof(bin); blen++) {
+                _cleanup_free_ char *big = big_string(100000 + blen, (unsigned) blen);
+                _cleanup_free_ char *b64 = brig_base64_encode(bin, blen);
+                _cleanup_free_ char *big_b64 = brig_base64_encode(big, 100000 + blen);
+                cJSON *want_msg = cJSON_CreateObject(), *m = cJSON_CreateObject();
+                cJSON_AddStringToObject(want_msg, "text", text);
+                cJSON_AddNumberToObject(want_msg, "n", 1);
+                cJSON_AddStringToObject(want_msg, "bin", b64);
+                cJSON_AddStringToObject(want_msg, "big", big);
+                cJSON_AddStringToObject(want_msg, "big_b64", big_b64);
+                cJSON_AddStringToObject(want_msg, "empty", "");
+                cJSON_AddStringToObject(want_msg, "counted", big);
+                _cleanup_free_ char *want = cJSON_PrintUnformatted(want_msg);
+                cJSON_Delete(want_msg);
+                cJSON_AddItemToObject(m, "text",
+                                      brig_json_bytes_take(dup_bytes(text, sizeof(text) - 1),
+                                                           sizeof(text) - 1, BRIG_JSON_ESCAPE));
+                cJSON_AddNumberToObject(m, "n", 1);
+                cJSON_AddItemToObject(m, "bin",
+                                      brig_json_bytes_take(dup_bytes(bin, blen), blen, BRIG_JSON_BASE64));
+                cJSON_AddItemToObject(m, "big",
+                                      brig_json_bytes_take(dup_bytes(big, 100000 + blen), 100000 + blen,
+                                                           BRIG_JSON_ESCAPE));
+                cJSON_AddItemToObject(m, "big_b64",
+                                      brig_json_bytes_take(dup_bytes(big, 100000 + blen), 100000 + blen,
+                                                           BRIG_JSON_BASE64));
+                cJSON_AddItemToObject(m, "empty",
+                                      brig_json_bytes_take(dup_bytes("", 0), 0, BRIG_JSON_BASE64));
+                /* Its escaped length counted by the caller, as output is as it arrives. */
+                cJSON_AddItemToObject(m, "counted",
+                                      brig_json_escaped_take(dup_bytes(big, 100000 + blen), 100000 + blen,
+                                                             brig_json_escaped_len(big, 100000 + blen)));
+                /* What cJSON's readers see of an escaped one is its value. */
+                assert_string_equal(cJSON_GetObjectItem(m, "text")->valuestring, text);
+
+                brig_json_frame f = {0};
+                assert_int_equal(brig_json_frame_print(m, &f), 0);
+                assert_true(f.encoded);
+                assert_int_equal(f.total, strlen(want) + 1);
+                for (size_t cap = 8; cap < 80; cap += blen + 1)
+                        for (size_t max_iov = 1; max_iov <= 3; max_iov++) {
+                                _cleanup_free_ char *got = write_in_parts(&f, cap, max_iov);
+                                assert_int_equal(got[f.total - 1], '\n');
+                                got[f.total - 1] = 0;
+                                assert_string_equal(got, want);
+                        }
+                _cleanup_free_ char *got = write_in_parts(&f, 65536, 8);
+                got[f.total - 1] = 0;
+                assert_string_equal(got, want);
+                brig_json_frame_done(&f);
+        }
+}
+
+/* A frame with nothing to encode is written as its segments, zero-copy. */
+static void test_json_frame__plain_frame_parts_are_its_segments(void **state) {
+        cJSON *m = cJSON_CreateObject();
+        brig_json_frame f = {0};
+        brig_json_frame_pos pos = {0};
+        struct iovec iov[8];
+        char chunk[8];
+
+        (void) state;
+        cJSON_AddItemToObject(m, "s", brig_json_string_take(big_string(70000, 1)));
+        assert_int_equal(brig_json_frame_print(m, &f), 0);
+        assert_false(f.encoded);
+        assert_int_equal(brig_json_frame_next(&f, &pos, chunk, sizeof(chunk), iov, 8), f.n);
+        for (size_t i = 0; i < f.n; i++)
+                assert_ptr_equal(iov[i].iov_base, f.segs[i].data);
+        assert_int_equal(brig_json_frame_next(&f, &pos, chunk, sizeof(chunk), iov, 8), 0);
+        brig_json_frame_done(&f);
+}
+
 static void test_json_frame__null_message_is_enomem(void **state) {
         brig_json_frame f = {0};
         (void) state;
@@ -108,6 +222,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_json_frame__small_message_prints_as_cjson),
                 cmocka_unit_test(test_json_frame__large_strings_travel_in_their_own_buffers),
+                cmocka_unit_test(test_json_frame__encoded_strings_write_as_cjson_in_parts),
+                cmocka_unit_test(test_json_frame__plain_frame_parts_are_its_segments),
                 cmocka_unit_test(test_json_frame__null_message_is_enomem),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -410,7 +410,7 @@ static void test_text__escaped_len_matches_reference_on_long_buffers(void **stat
  * background: the word at a time paths must find it wherever it falls, and agree with the byte at a time
  * reference. */
 static void test_text__fast_paths_match_reference_for_every_byte_everywhere(void **state) {
-        char buf[40], esc[40 * 6], ref[40 * 6], inplace[40 * 6];
+        char buf[40], esc[40 * 6 + 32], ref[40 * 6], inplace[40 * 6];
 
         (void) state;
         for (size_t len = 1; len <= sizeof(buf); len++)
@@ -420,8 +420,12 @@ static void test_text__fast_paths_match_reference_for_every_byte_everywhere(void
                                 buf[pos] = (char) c;
                                 size_t want = ref_escape(ref, buf, len);
                                 assert_int_equal(brig_json_escaped_len(buf, len), want);
+                                /* Nothing written past the escape (the escaper stores whole blocks). */
+                                memset(esc, '#', sizeof(esc));
                                 assert_int_equal(brig_json_escape(esc, buf, len), want);
                                 assert_memory_equal(esc, ref, want);
+                                for (size_t k = want; k < sizeof(esc); k++)
+                                        assert_int_equal(esc[k], '#');
                                 memcpy(inplace, buf, len);
                                 brig_json_escape_in_place(inplace, len, want);
                                 assert_memory_equal(inplace, ref, want);
@@ -446,6 +450,43 @@ static void test_text__json_escape_matches_cjson(void **state) {
         size_t len = brig_json_escape(esc, all, n);
         assert_int_equal(len + 2, strlen(printed));
         assert_memory_equal(esc, printed + 1, len);
+}
+
+/* Escaping in bounded parts, at every part size from the smallest that always makes progress, writes what
+ * one whole escape writes: no part passes its bound, no escape is cut, and a part leaves out only what did
+ * not fit. All 255 non-NUL bytes, multi-byte characters and long clean runs (the block path). */
+static void test_text__escape_some_parts_join_to_the_whole_escape(void **state) {
+        char src[255 * 2 + 300], want[sizeof(src) * 6], got[sizeof(src) * 6], part[512];
+        size_t n = 0;
+
+        (void) state;
+        for (int c = 1; c < 256; c++)
+                src[n++] = (char) c;
+        for (int i = 0; i < 200; i++)
+                src[n++] = (char) ('a' + i % 26);
+        memcpy(src + n, "\xe2\x82\xac \xf0\x9f\x98\x80\"\\\n", 12);
+        n += 12;
+        for (int c = 1; c < 256; c++)
+                src[n++] = (char) (256 - c);
+        size_t want_len = brig_json_escape(want, src, n);
+        for (size_t cap = 6; cap <= sizeof(part); cap = cap < 64 ? cap + 1 : cap * 2) {
+                size_t at = 0, len = 0;
+                while (at < n) {
+                        size_t used = 0, w = brig_json_escape_some(part, cap, src + at, n - at, &used);
+                        assert_true(w <= cap);
+                        assert_true(used > 0);
+                        /* Full, or the next escape would not have fitted. */
+                        if (at + used < n) {
+                                char next[6];
+                                assert_true(w + brig_json_escape(next, src + at + used, 1) > cap);
+                        }
+                        memcpy(got + len, part, w);
+                        len += w;
+                        at += used;
+                }
+                assert_int_equal(len, want_len);
+                assert_memory_equal(got, want, want_len);
+        }
 }
 
 /* Inputs for the incremental scan: text, malformed and truncated sequences, NUL, escape-heavy text. */
@@ -548,6 +589,7 @@ int main(void) {
                 cmocka_unit_test(test_text__buf_unbounded_grows),
                 cmocka_unit_test(test_text__fast_paths_match_reference_for_every_byte_everywhere),
                 cmocka_unit_test(test_text__json_escape_matches_cjson),
+                cmocka_unit_test(test_text__escape_some_parts_join_to_the_whole_escape),
                 cmocka_unit_test(test_text__escaped_len_matches_reference_on_long_buffers),
                 cmocka_unit_test(test_text__scan_matches_whole_output_at_every_split),
                 cmocka_unit_test(test_text__scan_matches_reference_on_random_chunks),
