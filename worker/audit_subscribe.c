@@ -46,7 +46,8 @@ void brig__audit_subscribers_send(brig_worker *w, const char *line, size_t len) 
         for (brig_conn *c = w->conns; c; c = c->next) {
                 if (!c->audit_subscribed || c->closing)
                         continue;
-                if (uv_stream_get_write_queue_size((uv_stream_t *) &c->pipe) > BRIG_AUDIT_SUBSCRIBER_QUEUE) {
+                /* queued: what brigd holds for it and has not handed to the socket yet (worker/budget.c). */
+                if (c->queued > BRIG_AUDIT_SUBSCRIBER_QUEUE) {
                         drop(c, cJSON_IsNumber(seq) ? (uint64_t) seq->valuedouble : 0);
                         continue;
                 }
