@@ -102,9 +102,9 @@ static void work_cb(uv_work_t *req) {
         }
         /* One operation at a time per upload (busy): the file is written in order. */
         op->r = brig_write_all(u->fd, op->data, op->len);
+        /* No fsync: the upload is scratch, read back at once (from the page cache) and removed after the
+         * import; a crash loses it whatever was synced, and start-up removes what is left. */
         if (op->end) {
-                if (op->r == 0 && fsync(u->fd) < 0)
-                        op->r = -errno;
                 (void) close(u->fd);
                 u->fd = -1;
         }
