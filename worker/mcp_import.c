@@ -223,6 +223,7 @@ static void after_cb(uv_work_t *req, int status) {
                 drop(u);
         else if (u->over) {
                 send_over(c, u, op->id);
+                fail_waiting(u, c, "import upload: over its bound");
                 drop(u);
         } else if (op->r < 0) {
                 char msg[200];
@@ -354,11 +355,12 @@ void brig__mcp_handle_env_import(brig_conn *c, const brig_rpc_msg *m) {
         if (token) {
                 for (u = c->uploads; u && strcmp(u->token, token) != 0; u = u->next)
                         ;
-                if (!u || u->waiting || u->ended) {
+                if (!u || u->waiting || u->ended || u->over) {
                         op_free(op);
                         brig__mcp_send_error(
                                 c, m->id, BRIG_RPC_INVALID_PARAMS,
                                 !u         ? "params.upload: no such upload on this connection"
+                                : u->over  ? "params.upload: over its bound, being removed"
                                 : u->ended ? "params.upload: its last chunk came already"
                                            : "params.upload: busy: two chunks in flight, wait for an "
                                              "answer");
