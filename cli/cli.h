@@ -75,4 +75,9 @@ cJSON *brig_cli_request(const char *flag, const char *method, cJSON *params);
 typedef struct brig_cli_session brig_cli_session;
 brig_cli_session *brig_cli_session_open(const char *flag);
 cJSON *brig_cli_session_request(brig_cli_session *s, const char *method, cJSON *params);
+/* The same in two steps, so that requests can be in flight together: send consumes params and returns the
+ * request's id (or -1 after printing why not); wait returns that request's result as request does,
+ * keeping answers to other requests of the session that come first. */
+int brig_cli_session_send(brig_cli_session *s, const char *method, cJSON *params);
+cJSON *brig_cli_session_wait(brig_cli_session *s, int id);
 void brig_cli_session_close(brig_cli_session *s);

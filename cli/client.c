@@ -441,9 +441,14 @@ int brig_cli_exec(int argc, char **argv) {
         return code;
 }
 
+/* Answers that came before the one waited for (requests in flight together may be answered in any order). */
+#define SESSION_EARLY_MAX 8
+
 struct brig_cli_session {
         reader rd;
         int next_id;
+        cJSON *early[SESSION_EARLY_MAX];
+        size_t n_early;
 };
 
 brig_cli_session *brig_cli_session_open(const char *sock) {
@@ -469,37 +474,72 @@ brig_cli_session *brig_cli_session_open(const char *sock) {
 void brig_cli_session_close(brig_cli_session *s) {
         if (!s)
                 return;
+        for (size_t i = 0; i < s->n_early; i++)
+                cJSON_Delete(s->early[i]);
         brig_buf_done(&s->rd.buf);
         close(s->rd.fd);
         free(s);
 }
 
-cJSON *brig_cli_session_request(brig_cli_session *s, const char *method, cJSON *params) {
-        int id = s->next_id++, r = 0;
-        cJSON *result = NULL;
-        char *line;
+int brig_cli_session_send(brig_cli_session *s, const char *method, cJSON *params) {
+        int id = s->next_id++;
 
         if (send_line(s->rd.fd, request(id, method, params)) < 0) {
                 fprintf(stderr, "brig: connection to brigd lost\n");
-                return NULL;
+                return -1;
         }
+        return id;
+}
+
+static cJSON *answer_result(cJSON *msg) {
+        const cJSON *e = brig_json_member(brig_json_member(msg, "error"), "message");
+        cJSON *result = NULL;
+
+        if (cJSON_IsString(e))
+                fprintf(stderr, "brig: %s\n", e->valuestring);
+        else
+                result = cJSON_DetachItemFromObject(msg, "result");
+        cJSON_Delete(msg);
+        return result;
+}
+
+static bool answers(const cJSON *msg, int id) {
+        const cJSON *mid = brig_json_member(msg, "id");
+        return cJSON_IsNumber(mid) && mid->valueint == id;
+}
+
+cJSON *brig_cli_session_wait(brig_cli_session *s, int id) {
+        char *line;
+        int r = 0;
+
+        for (size_t i = 0; i < s->n_early; i++)
+                if (answers(s->early[i], id)) {
+                        cJSON *msg = s->early[i];
+                        memmove(&s->early[i], &s->early[i + 1], (s->n_early - i - 1) * sizeof(*s->early));
+                        s->n_early--;
+                        return answer_result(msg);
+                }
         while ((line = read_line(&s->rd, &r))) {
                 cJSON *msg = cJSON_Parse(line);
                 const cJSON *mid = brig_json_member(msg, "id");
-                if (cJSON_IsNumber(mid) && mid->valueint == id) {
-                        const cJSON *e = brig_json_member(brig_json_member(msg, "error"), "message");
-                        if (cJSON_IsString(e))
-                                fprintf(stderr, "brig: %s\n", e->valuestring);
-                        else
-                                result = cJSON_DetachItemFromObject(msg, "result");
-                        cJSON_Delete(msg);
-                        return result;
+                if (answers(msg, id))
+                        return answer_result(msg);
+                /* Another request's answer, kept for its wait; notifications and the rest go. */
+                if (cJSON_IsNumber(mid) && mid->valueint > 1 && mid->valueint < s->next_id &&
+                    s->n_early < SESSION_EARLY_MAX) {
+                        s->early[s->n_early++] = msg;
+                        continue;
                 }
                 cJSON_Delete(msg);
         }
         fprintf(stderr, "brig: connection to brigd lost%s%s\n", r < 0 ? ": " : "",
                 r < 0 ? strerror(-r) : "");
         return NULL;
+}
+
+cJSON *brig_cli_session_request(brig_cli_session *s, const char *method, cJSON *params) {
+        int id = brig_cli_session_send(s, method, params);
+        return id < 0 ? NULL : brig_cli_session_wait(s, id);
 }
 
 /* One request on a fresh connection (after initialize); returns the response's result, or NULL after

@@ -39,50 +39,90 @@ static cJSON *token_params(const char *token) {
         return p;
 }
 
+/* Reads of the archive in flight together: brigd serves this many at a time (worker/mcp_export.c), so one
+ * chunk is read and encoded there while the one before is decoded and written here. */
+#define READS_IN_FLIGHT 2
+
+static int send_read(brig_cli_session *s, const char *token, uint64_t offset) {
+        cJSON *p = token_params(token);
+
+        if (!p || !cJSON_AddNumberToObject(p, "offset", (double) offset) ||
+            !cJSON_AddNumberToObject(p, "length", BRIG_ARCHIVE_CHUNK_MAX)) {
+                cJSON_Delete(p);
+                fprintf(stderr, "brig: out of memory\n");
+                return -1;
+        }
+        return brig_cli_session_send(s, "brig/environment.export.read", p);
+}
+
+/* One answer: its bytes into fd and d; *ret_len and *ret_eof as it says. Returns 0 or 1 after printing. */
+static int take_chunk(brig_cli_session *s, int id, brig_sha256 *d, int fd, size_t *ret_len, bool *ret_eof) {
+        cJSON *res = brig_cli_session_wait(s, id);
+        const cJSON *data = brig_json_member(res, "data"), *e = brig_json_member(res, "eof");
+        unsigned char *buf = NULL;
+        size_t len = 0;
+        int r;
+
+        if (!res)
+                return 1;
+        if (!cJSON_IsString(data) || !cJSON_IsBool(e) ||
+            brig_base64_decode(data->valuestring, strlen(data->valuestring), &buf, &len) < 0) {
+                cJSON_Delete(res);
+                fprintf(stderr, "brig: malformed export.read answer\n");
+                return 1;
+        }
+        *ret_eof = cJSON_IsTrue(e);
+        cJSON_Delete(res);
+        brig_sha256_update(d, buf, len);
+        r = brig_write_all(fd, buf, len);
+        free(buf);
+        if (r < 0) {
+                fprintf(stderr, "brig: write: %s\n", strerror(-r));
+                return 1;
+        }
+        *ret_len = len;
+        return 0;
+}
+
 /* Pulls the archive into fd; returns 0 or 1 after printing why not. */
 static int pull(brig_cli_session *s, const char *token, uint64_t bytes, const char *sha256, int fd) {
         brig_sha256 *d = brig_sha256_new();
         char hex[BRIG_SHA256_HEX];
-        uint64_t offset = 0;
+        int ids[READS_IN_FLIGHT];
+        uint64_t offset = 0, next = 0; /* bytes received; offset of the next read to send */
+        size_t n_ids = 0;
         bool eof = false;
 
         while (!eof) {
-                cJSON *p = token_params(token), *res;
-                const cJSON *data, *e;
-                unsigned char *buf = NULL;
                 size_t len = 0;
-                int r;
-
-                if (!p || !cJSON_AddNumberToObject(p, "offset", (double) offset) ||
-                    !cJSON_AddNumberToObject(p, "length", BRIG_ARCHIVE_CHUNK_MAX)) {
-                        cJSON_Delete(p);
-                        fprintf(stderr, "brig: out of memory\n");
+                /* The first read is sent even for an empty archive: its answer says eof. */
+                while (n_ids < READS_IN_FLIGHT && (next < bytes || (next == 0 && n_ids == 0))) {
+                        if ((ids[n_ids] = send_read(s, token, next)) < 0)
+                                goto fail;
+                        n_ids++;
+                        next += BRIG_ARCHIVE_CHUNK_MAX;
+                }
+                if (n_ids == 0) {
+                        fprintf(stderr, "brig: export.read ended at %llu without eof\n",
+                                (unsigned long long) offset);
                         goto fail;
                 }
-                if (!(res = brig_cli_session_request(s, "brig/environment.export.read", p)))
+                int id = ids[0];
+                memmove(ids, ids + 1, --n_ids * sizeof(*ids));
+                if (take_chunk(s, id, d, fd, &len, &eof) != 0)
                         goto fail;
-                data = brig_json_member(res, "data");
-                e = brig_json_member(res, "eof");
-                if (!cJSON_IsString(data) || !cJSON_IsBool(e) ||
-                    brig_base64_decode(data->valuestring, strlen(data->valuestring), &buf, &len) < 0) {
-                        cJSON_Delete(res);
-                        fprintf(stderr, "brig: malformed export.read answer\n");
-                        goto fail;
-                }
-                eof = cJSON_IsTrue(e);
-                cJSON_Delete(res);
-                brig_sha256_update(d, buf, len);
-                r = brig_write_all(fd, buf, len);
-                free(buf);
-                if (r < 0) {
-                        fprintf(stderr, "brig: write: %s\n", strerror(-r));
-                        goto fail;
-                }
                 offset += len;
                 if (len == 0 && !eof) {
                         fprintf(stderr, "brig: export.read made no progress at %llu\n",
                                 (unsigned long long) offset);
                         goto fail;
+                }
+                if (eof || len < BRIG_ARCHIVE_CHUNK_MAX) {
+                        /* A short chunk (or the end): reads sent past it are answered, then dropped. */
+                        for (size_t i = 0; i < n_ids; i++)
+                                cJSON_Delete(brig_cli_session_wait(s, ids[i]));
+                        n_ids = 0;
+                        next = offset;
                 }
         }
         if (brig_sha256_finish(d, hex) < 0) {

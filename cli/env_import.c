@@ -45,45 +45,65 @@ static ssize_t read_full(int fd, unsigned char *buf, size_t len) {
         return (ssize_t) got;
 }
 
-/* Pushes FILE in chunks on one connection (the upload is the connection's); the last starts the import. */
+/* Chunks in flight together: brigd writes one while the next waits, decoded (worker/mcp_import.c), so
+ * this side reads and encodes a chunk while brigd decodes and writes the one before. */
+#define CHUNKS_IN_FLIGHT 2
+
+/* Sends one chunk of FILE; the id of its request, or -1 after printing why not. */
+static int send_chunk(brig_cli_session *s, const unsigned char *buf, size_t n, const char *token, bool end,
+                      const char *as, const char *policy) {
+        _cleanup_free_ char *b64 = brig_base64_encode(buf, n);
+        cJSON *params = cJSON_CreateObject();
+
+        if (!b64 || !params || !cJSON_AddStringToObject(params, "data", b64) ||
+            (token && !cJSON_AddStringToObject(params, "upload", token)) ||
+            (end && !cJSON_AddBoolToObject(params, "end", true)) ||
+            (end && as && !cJSON_AddStringToObject(params, "as", as)) ||
+            (end && policy && !cJSON_AddStringToObject(params, "policy", policy))) {
+                cJSON_Delete(params);
+                fprintf(stderr, "brig: out of memory\n");
+                return -1;
+        }
+        return brig_cli_session_send(s, "brig/environment.import", params);
+}
+
+/* Pushes FILE in chunks on one connection (the upload is the connection's); the last starts the import. The
+ * first is answered before the next goes (its answer names the upload). */
 static int import_file(int fd, const char *as, const char *policy) {
         _cleanup_free_ unsigned char *buf = malloc(BRIG_ARCHIVE_CHUNK_MAX);
         _cleanup_free_ char *token = NULL;
         brig_cli_session *s = brig_cli_session_open(NULL);
+        int ids[CHUNKS_IN_FLIGHT];
+        size_t n_ids = 0;
         cJSON *res = NULL;
+        bool end = false;
         int rc = 1;
 
         if (!s || !buf)
                 goto out;
-        for (;;) {
-                ssize_t n = read_full(fd, buf, BRIG_ARCHIVE_CHUNK_MAX);
-                if (n < 0) {
-                        fprintf(stderr, "brig env import: read: %s\n", strerror(errno));
-                        goto out;
+        while (!end || n_ids > 0) {
+                if (!end && n_ids < CHUNKS_IN_FLIGHT && (token || n_ids == 0)) {
+                        ssize_t n = read_full(fd, buf, BRIG_ARCHIVE_CHUNK_MAX);
+                        if (n < 0) {
+                                fprintf(stderr, "brig env import: read: %s\n", strerror(errno));
+                                goto out;
+                        }
+                        end = (size_t) n < BRIG_ARCHIVE_CHUNK_MAX;
+                        if ((ids[n_ids] = send_chunk(s, buf, (size_t) n, token, end, as, policy)) < 0)
+                                goto out;
+                        n_ids++;
+                        continue;
                 }
-                bool end = (size_t) n < BRIG_ARCHIVE_CHUNK_MAX;
-                _cleanup_free_ char *b64 = brig_base64_encode(buf, (size_t) n);
-                cJSON *params = cJSON_CreateObject();
-                if (!b64 || !params || !cJSON_AddStringToObject(params, "data", b64) ||
-                    (token && !cJSON_AddStringToObject(params, "upload", token)) ||
-                    (end && !cJSON_AddBoolToObject(params, "end", true)) ||
-                    (end && as && !cJSON_AddStringToObject(params, "as", as)) ||
-                    (end && policy && !cJSON_AddStringToObject(params, "policy", policy))) {
-                        cJSON_Delete(params);
-                        fprintf(stderr, "brig: out of memory\n");
+                int id = ids[0];
+                memmove(ids, ids + 1, --n_ids * sizeof(*ids));
+                cJSON_Delete(res);
+                if (!(res = brig_cli_session_wait(s, id)))
                         goto out;
-                }
-                if (!(res = brig_cli_session_request(s, "brig/environment.import", params)))
-                        goto out;
-                if (end)
-                        break;
                 const cJSON *t = brig_json_member(res, "upload");
-                if (!token && (!cJSON_IsString(t) || !(token = strdup(t->valuestring)))) {
+                if (!token && !end && (!cJSON_IsString(t) || !(token = strdup(t->valuestring)))) {
                         fprintf(stderr, "brig env import: no upload token in brigd's answer\n");
                         goto out;
                 }
-                cJSON_Delete(res);
-                res = NULL;
         }
         const cJSON *id = brig_json_member(res, "id"), *snap = brig_json_member(res, "snapshot"),
                     *from = brig_json_member(res, "imported_from");

@@ -28,7 +28,8 @@
 #include "worker/toolpool.h"
 #include "worker/worker.h"
 
-#define BLOCK (64 * 1024) /* file data goes into the archive this much at a time */
+#define BLOCK (64 * 1024)       /* file data goes into the archive this much at a time */
+#define OUT_BLOCK (1024 * 1024) /* and the archive into its file */
 
 typedef struct export_op {
         uv_work_t req;
@@ -335,6 +336,9 @@ static int write_archive(export_op *op, int fd) {
         /* zstd in the library, never an external program: the threaded daemon does not fork. */
         if (archive_write_add_filter_zstd(w.a) != ARCHIVE_OK ||
             archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK ||
+            /* The compressed stream goes to write_cb (a write and a hash update) in blocks of this
+             * size rather than tar's 10240 bytes: ~100 calls for a 100 MB archive, not ~10,000. */
+            archive_write_set_bytes_per_block(w.a, OUT_BLOCK) != ARCHIVE_OK ||
             archive_write_set_bytes_in_last_block(w.a, 1) != ARCHIVE_OK ||
             archive_write_open2(w.a, &w, NULL, write_cb, NULL, NULL) != ARCHIVE_OK) {
                 r = archive_fail(&w, "open");

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* brig/environment.import (docs/protocol.md): the client pushes the archive in base64 chunks, each answered
- * once written (its flow control), into <state-dir>/environments/.upload-<token>.brig; the last one starts
+ * once written (its flow control; two may be in flight, written in order), into
+ * <state-dir>/environments/.upload-<token>.brig; the last one starts
  * the import (worker/env_import.h). An upload belongs to its connection, which may hold
  * BRIG_UPLOADS_PER_CONN of them; closing the connection removes them. Every file operation runs on the
  * thread pool. */
@@ -23,6 +24,9 @@
 #include "worker/mcp_internal.h"
 
 #define BRIG_UPLOADS_PER_CONN 2
+/* Chunks of an upload in flight: one written on the thread pool, one waiting behind it (decoded, at most
+ * 1 MiB), so that a client need not wait for an answer before it sends the next. */
+#define CHUNKS_IN_FLIGHT 2
 #define UPLOAD_MAX_DEFAULT (UINT64_C(4) << 30)
 
 typedef struct brig_upload {
@@ -33,12 +37,17 @@ typedef struct brig_upload {
         char *path;
         int fd;
         uint64_t bytes, max;
-        bool busy; /* an operation on the thread pool */
+        uint64_t accepted;         /* bytes: written, being written and waiting */
+        bool busy;                 /* an operation on the thread pool */
+        bool ended;                /* the last chunk is accepted */
+        bool over;                 /* a chunk past max came while busy: the upload goes when that op ends */
+        struct upload_op *waiting; /* the next chunk, while busy */
 } brig_upload;
 
 typedef enum { OP_CREATE, OP_APPEND, OP_DROP } op_kind;
 
-typedef struct upload_op {
+typedef struct upload_op upload_op;
+struct upload_op {
         uv_work_t req;
         brig_upload *u;
         brig_conn *c; /* its connection when queued: a reference */
@@ -49,7 +58,7 @@ typedef struct upload_op {
         char *as, *policy;
         cJSON *id;
         int r;
-} upload_op;
+};
 
 static void upload_free(brig_upload *u) {
         free(u->path);
@@ -93,9 +102,9 @@ static void work_cb(uv_work_t *req) {
         }
         /* One operation at a time per upload (busy): the file is written in order. */
         op->r = brig_write_all(u->fd, op->data, op->len);
+        /* No fsync: the upload is scratch, read back at once (from the page cache) and removed after the
+         * import; a crash loses it whatever was synced, and start-up removes what is left. */
         if (op->end) {
-                if (op->r == 0 && fsync(u->fd) < 0)
-                        op->r = -errno;
                 (void) close(u->fd);
                 u->fd = -1;
         }
@@ -103,10 +112,22 @@ static void work_cb(uv_work_t *req) {
 
 static int queue(brig_upload *u, upload_op *op);
 
+/* Answers the chunk waiting behind the one that failed (when its connection is there) and frees it. */
+static void fail_waiting(brig_upload *u, brig_conn *c, const char *msg) {
+        upload_op *w = TAKE_PTR(u->waiting);
+
+        if (!w)
+                return;
+        if (c)
+                brig__mcp_send_error(c, w->id, BRIG_RPC_INTERNAL_ERROR, msg);
+        op_free(w);
+}
+
 /* Removes the upload's file and frees it (detached from its connection first). */
 static void drop(brig_upload *u) {
         upload_op *op = calloc(1, sizeof(*op));
 
+        fail_waiting(u, NULL, NULL);
         detach(u);
         if (!op || (op->u = u, op->kind = OP_DROP, queue(u, op)) < 0) {
                 /* Start-up removes what is left (worker/env_disk.c). */
@@ -176,6 +197,12 @@ static void start_import(brig_conn *c, upload_op *op) {
         }
 }
 
+static void send_over(brig_conn *c, const brig_upload *u, const cJSON *id) {
+        char msg[160];
+        (void) snprintf(msg, sizeof(msg), "import upload: over %llu bytes", (unsigned long long) u->max);
+        brig__mcp_send_error(c, id, BRIG_RPC_REFUSED, msg);
+}
+
 static void after_cb(uv_work_t *req, int status) {
         upload_op *op = req->data;
         brig_upload *u = op->u;
@@ -194,12 +221,18 @@ static void after_cb(uv_work_t *req, int status) {
                 op->r = status;
         if (!c) /* the connection closed meanwhile */
                 drop(u);
-        else if (op->r < 0) {
+        else if (u->over) {
+                send_over(c, u, op->id);
+                fail_waiting(u, c, "import upload: over its bound");
+                drop(u);
+        } else if (op->r < 0) {
                 char msg[200];
                 (void) snprintf(msg, sizeof(msg), "import upload: write: %s", strerror(-op->r));
                 brig__mcp_send_error(c, op->id, BRIG_RPC_INTERNAL_ERROR, msg);
+                fail_waiting(u, c, msg);
                 drop(u);
         } else {
+                upload_op *next = TAKE_PTR(u->waiting);
                 u->bytes += op->len;
                 if (op->end)
                         start_import(c, op);
@@ -209,6 +242,13 @@ static void after_cb(uv_work_t *req, int status) {
                 else {
                         cJSON_Delete(res);
                         brig__mcp_send_error(c, op->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                }
+                /* In order: the chunk that came meanwhile is written next. */
+                if (next && queue(u, next) < 0) {
+                        brig__mcp_send_error(c, next->id, BRIG_RPC_INTERNAL_ERROR,
+                                             "import upload: cannot queue");
+                        op_free(next);
+                        drop(u);
                 }
         }
         if (op->c)
@@ -315,11 +355,15 @@ void brig__mcp_handle_env_import(brig_conn *c, const brig_rpc_msg *m) {
         if (token) {
                 for (u = c->uploads; u && strcmp(u->token, token) != 0; u = u->next)
                         ;
-                if (!u || u->busy) {
+                if (!u || u->waiting || u->ended || u->over) {
                         op_free(op);
-                        brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
-                                             u ? "params.upload: busy: wait for the previous chunk's answer"
-                                               : "params.upload: no such upload on this connection");
+                        brig__mcp_send_error(
+                                c, m->id, BRIG_RPC_INVALID_PARAMS,
+                                !u         ? "params.upload: no such upload on this connection"
+                                : u->over  ? "params.upload: over its bound, being removed"
+                                : u->ended ? "params.upload: its last chunk came already"
+                                           : "params.upload: busy: two chunks in flight, wait for an "
+                                             "answer");
                         return;
                 }
         } else if ((u = upload_new(c, &err)))
@@ -329,18 +373,25 @@ void brig__mcp_handle_env_import(brig_conn *c, const brig_rpc_msg *m) {
                 brig__mcp_send_brig_error(c, m->id, brig__mcp_env_error_code(&err), &err);
                 return;
         }
-        if (op->len > u->max - u->bytes) {
-                char msg[160];
-                (void) snprintf(msg, sizeof(msg), "import upload: over %llu bytes",
-                                (unsigned long long) u->max);
+        if (op->len > u->max - u->accepted) {
                 op_free(op);
-                brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, msg);
-                drop(u);
+                send_over(c, u, m->id);
+                /* Never dropped under an operation on the thread pool: after_cb() does it. */
+                if (u->busy)
+                        u->over = true;
+                else
+                        drop(u);
                 return;
         }
         op->u = u;
         op->kind = kind;
         op->end = end;
+        u->accepted += op->len;
+        u->ended = end;
+        if (u->busy) {
+                u->waiting = op;
+                return;
+        }
         if (queue(u, op) < 0) {
                 op_free(op);
                 brig__mcp_send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "import upload: cannot queue");

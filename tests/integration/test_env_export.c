@@ -351,6 +351,29 @@ static size_t pull(int fd, const char *token, size_t chunk, const char *path) {
         return off;
 }
 
+/* An archive of several chunks, which the CLI reads with more than one read in flight: the bytes come in
+ * order (its SHA-256 is checked against brigd's, or the CLI fails) and tar reads them. */
+static void test_env_export__cli_pulls_an_archive_of_many_chunks(void **state) {
+        (void) state;
+        int fd = attach("msrc");
+        char out[128], hex[BRIG_SHA256_HEX], want[128];
+        struct stat st;
+
+        client_sh(fd, "for i in 1 2 3 4 5; do head -c 900000 /dev/urandom > r$i; done");
+        snprintf(out, sizeof(out), "%s/many.brig", tmp);
+        free(run("%s/brig --socket '%s' env export msrc -o '%s' 2>&1", build_dir(), d.socket, out));
+        assert_int_equal(stat(out, &st), 0);
+        assert_true(st.st_size > 3 * BRIG_ARCHIVE_CHUNK_MAX);
+        char *r4 = run("tar --zstd -xOf '%s' workspace/r4 | sha256sum", out);
+        snprintf(want, sizeof(want), "%.64s", client_sh(fd, "sha256sum r4"));
+        memcpy(hex, r4, 64);
+        hex[64] = 0;
+        assert_string_equal(hex, want);
+        free(r4);
+        wait_export_files(0);
+        close(fd);
+}
+
 static void test_env_export__rpc_chunks_and_refusals(void **state) {
         (void) state;
         int fd = attach("ysrc");
@@ -515,6 +538,7 @@ static void test_env_export__leftovers_go_at_start_up(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_env_export__cli_writes_an_archive_tar_and_git_read),
+                cmocka_unit_test(test_env_export__cli_pulls_an_archive_of_many_chunks),
                 cmocka_unit_test(test_env_export__rpc_chunks_and_refusals),
                 cmocka_unit_test(test_env_export__only_the_owner_exports),
                 cmocka_unit_test(test_env_export__leftovers_go_at_start_up),

@@ -424,7 +424,8 @@ static void test_env_import__what_export_writes_comes_back(void **state) {
         char out[4096], args[256];
         int src = attach("rt");
 
-        client_sh(src, "mkdir -p d/e && echo one > a && head -c 200000 /dev/urandom > d/e/big && "
+        /* big makes an archive of several chunks, which both CLIs send two at a time. */
+        client_sh(src, "mkdir -p d/e && echo one > a && head -c 2500000 /dev/urandom > d/e/big && "
                        "printf '#!/bin/sh\\necho hi\\n' > d/run && chmod 755 d/run && ln -s ../a d/link");
         cJSON_Delete(tool(src, "snapshot", "{\"message\":\"first\"}"));
         /* No empty directory: a snapshot has none (docs/archive.md). */
@@ -449,7 +450,7 @@ static void test_env_import__what_export_writes_comes_back(void **state) {
         char first[96];
         snprintf(first, sizeof(first), "{\"snapshot\":\"%.40s\"}", dst_hist + strlen(dst_hist) - 41);
         cJSON_Delete(tool(dst, "restore", first));
-        assert_string_equal(client_sh(dst, "cat a; wc -c < d/e/big"), "one\n200000\n");
+        assert_string_equal(client_sh(dst, "cat a; wc -c < d/e/big"), "one\n2500000\n");
         /* The process came as a record, not running. */
         cJSON *pl = tool(dst, "process_list", "{}");
         cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(pl, "processes"), 0);
