@@ -113,6 +113,7 @@ typedef struct fork_write {
         fork_file *files;
         size_t n, cap;
         atomic_size_t next;
+        atomic_bool no_clone, no_copy_range; /* found impossible here: spares a syscall per file */
         brig_wsusage usage;
         pthread_mutex_t lock; /* guards r and err */
         int r;
@@ -229,29 +230,39 @@ static bool same_stat(const git_index_entry *e, const struct stat *st) {
                e->ctime.nanoseconds == (uint32_t) st->st_ctim.tv_nsec;
 }
 
-/* Copies all of in into out: a reflink where the file system shares blocks, else copy_file_range(), else
- * read and write. Returns the bytes copied or a negative errno. */
-static int64_t copy_data(int in, int out, off_t size) {
+/* Copies size bytes of in into out: a reflink where the file system shares blocks, else copy_file_range(),
+ * else read and write. Returns the bytes copied or a negative errno. A file that grew or shrank meanwhile
+ * shows in its stat data afterwards. */
+static int64_t copy_data(fork_write *w, int in, int out, off_t size) {
         _cleanup_free_ char *buf = NULL;
         int64_t done = 0;
-        ssize_t n;
+        ssize_t n = 0;
 
-        if (size > 0 && ioctl(out, FICLONE, in) == 0)
-                return size;
-        while ((n = copy_file_range(in, NULL, out, NULL, COPY_BUF * 8, 0)) > 0)
-                done += n;
-        if (n == 0)
-                return done;
-        if (done > 0 || (errno != EXDEV && errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL))
-                return -errno;
+        if (size > 0 && !atomic_load_explicit(&w->no_clone, memory_order_relaxed)) {
+                if (ioctl(out, FICLONE, in) == 0)
+                        return size;
+                if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EXDEV || errno == EINVAL)
+                        atomic_store_explicit(&w->no_clone, true, memory_order_relaxed);
+        }
+        if (!atomic_load_explicit(&w->no_copy_range, memory_order_relaxed)) {
+                while (done < size &&
+                       (n = copy_file_range(in, NULL, out, NULL, (size_t) (size - done), 0)) > 0)
+                        done += n;
+                if (done == size || n == 0)
+                        return done;
+                if (done > 0 ||
+                    (errno != EXDEV && errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL))
+                        return -errno;
+                atomic_store_explicit(&w->no_copy_range, true, memory_order_relaxed);
+        }
         if (!(buf = malloc(COPY_BUF)))
                 return -ENOMEM;
-        while ((n = read(in, buf, COPY_BUF)) > 0) {
+        while (done < size && (n = read(in, buf, COPY_BUF)) > 0) {
                 if (brig_write_all(out, buf, (size_t) n) < 0)
                         return -errno;
                 done += n;
         }
-        return n < 0 ? -errno : done;
+        return done;
 }
 
 /* The file from the source's workspace, if its stat data still vouch for it after the copy; false when out
@@ -263,7 +274,7 @@ static bool copy_from_source(fork_write *w, const fork_file *f, int out) {
         if (in < 0 || fstat(in, &before) < 0 || !same_stat(f->src, &before) ||
             ((f->mode == GIT_FILEMODE_BLOB_EXECUTABLE) != ((before.st_mode & S_IXUSR) != 0)))
                 return false;
-        if (copy_data(in, out, before.st_size) != before.st_size)
+        if (copy_data(w, in, out, before.st_size) != before.st_size)
                 return false;
         /* The race: written while being copied shows as changed stat data now. */
         return fstat(in, &after) == 0 && same_stat(f->src, &after);
