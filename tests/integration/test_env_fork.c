@@ -446,6 +446,17 @@ static void restart_with_pause(const char *pause) {
         brigd_restart_with(&d, "BRIG_TEST_FORK_PAUSE", pause);
 }
 
+/* brigd restarted with a fork's test hook set to <state>/name, written into pause; the test is skipped
+ * where brigd does not run. */
+static void restart_paused_at(const char *hook, const char *name, char *pause, size_t size) {
+        if (skip_why) {
+                fprintf(stderr, "# SKIP: %s\n", skip_why);
+                skip();
+        }
+        snprintf(pause, size, "%s/%s", d.state, name);
+        brigd_restart_with(&d, hook, pause);
+}
+
 static void wait_for(const char *path) {
         struct stat st;
         for (int i = 0; i < 3000 && stat(path, &st) < 0; i++)
@@ -470,12 +481,7 @@ static void test_env_fork__source_destroyed_or_sigkill_mid_fork_leaves_nothing(v
         char pause[192], path[256];
         struct stat st;
 
-        if (skip_why) {
-                fprintf(stderr, "# SKIP: %s\n", skip_why);
-                skip();
-        }
-        snprintf(pause, sizeof(pause), "%s/fork-pause", d.state);
-        restart_with_pause(pause);
+        restart_paused_at("BRIG_TEST_FORK_PAUSE", "fork-pause", pause, sizeof(pause));
         int fd = attach("ksrc");
         client_sh(fd, "echo data > f");
 
@@ -533,12 +539,6 @@ static void test_env_fork__source_destroyed_or_sigkill_mid_fork_leaves_nothing(v
         close(fd);
 }
 
-/* brigd restarted with the hook that pauses a fork between its fork point and its files: creates pause and
- * waits while it exists. */
-static void restart_with_copy_pause(const char *pause) {
-        brigd_restart_with(&d, "BRIG_TEST_FORK_COPY_PAUSE", pause);
-}
-
 /* The host path of an environment's workspace. */
 static void workspace_of(int fd, const char *env, char *buf, size_t size) {
         char params[128];
@@ -593,12 +593,8 @@ static void test_env_fork__files_changed_after_the_fork_point_come_from_the_snap
         (void) state;
         char pause[192], ws[512], fws[512], path[640], text[64];
 
-        if (skip_why) {
-                fprintf(stderr, "# SKIP: %s\n", skip_why);
-                skip();
-        }
-        snprintf(pause, sizeof(pause), "%s/fork-copy-pause", d.state);
-        restart_with_copy_pause(pause);
+        /* The hook pauses a fork between its fork point and its files. */
+        restart_paused_at("BRIG_TEST_FORK_COPY_PAUSE", "fork-copy-pause", pause, sizeof(pause));
         int src = attach("csrc");
         client_sh(src, "printf AAAAAAAA > f && printf keep > k && mkdir d && printf BBBB > d/g");
         char *s1 = snapshot(src, "s1");
@@ -650,7 +646,7 @@ static void test_env_fork__files_changed_after_the_fork_point_come_from_the_snap
         cJSON_Delete(sc);
         close(fk);
         close(src);
-        restart_with_copy_pause(NULL);
+        brigd_restart_with(&d, "BRIG_TEST_FORK_COPY_PAUSE", NULL);
         free(point);
         free(s1);
 }
@@ -660,7 +656,7 @@ static void test_env_fork__during_a_rewrite_the_fork_holds_its_snapshot(void **s
         char ws[512], got[64], want[64], path[640];
 
         if (getenv("BRIG_TEST_FORK_COPY_PAUSE")) /* the test before failed half-way */
-                restart_with_copy_pause(NULL);
+                brigd_restart_with(&d, "BRIG_TEST_FORK_COPY_PAUSE", NULL);
         int src = attach("rsrc");
 
         /* f rewritten in place (same size), g truncated and rewritten, as fast as the shell goes. */
