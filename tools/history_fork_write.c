@@ -12,8 +12,9 @@
  * Anything else (no source, a mismatch, a symlink on the way, an error) comes from the blob. Helpers use
  * an object database of their own (libgit2 objects are not shared between threads) and touch nothing else
  * of libgit2. Files are made by the calling identity (root, or brigd's uid rootless) and chowned to the
- * workspace's owner: reading the source needs root's access, which a switched fsuid drops. Finally the
- * index gets every file's stat data, so the fork's first snapshot reads nothing. */
+ * workspace's owner; each source file is opened as the source's owner (fsuid switched around that one
+ * call), as its snapshots read it, which a thread running as the fork's owner could not. Finally the index
+ * gets every file's stat data, so the fork's first snapshot reads nothing. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
