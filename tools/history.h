@@ -3,10 +3,13 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
+#include "common/cleanup.h"
 #include "common/error.h"
+#include "tools/wsusage.h"
 
 /* Workspace history: every snapshot of an environment's workspace is a git commit (libgit2) in a git
  * directory OUTSIDE the workspace, so nothing inside the jail can rewrite or delete it, and nothing is ever
@@ -107,17 +110,31 @@ int brig_history_restore(brig_history *h, const char *snapshot, const char *path
 int brig_history_resolve_id(brig_history *h, const char *spec, const char *field, char ret_id[41],
                             brig_error *err);
 
+/* What a fork of the snapshot just taken may copy from the source's workspace instead of inflating blobs:
+ * the source's index entries (after brig_history_snapshot(), they describe that snapshot) whose stat data
+ * are older than `before`, a CLOCK_REALTIME_COARSE time read before the snapshot began. Owned by the
+ * caller (brig_history_fork_source_free() accepts NULL). -ENOMEM. Any thread but the loop's, in h's queue.
+ */
+typedef struct brig_history_fork_source brig_history_fork_source;
+int brig_history_fork_source_new(brig_history *h, const struct timespec *before,
+                                 brig_history_fork_source **ret, brig_error *err);
+void brig_history_fork_source_free(brig_history_fork_source *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_history_fork_source *, brig_history_fork_source_free);
+
 /* Makes a fork of a history at snapshot `commit` (40 hex digits, from brig_history_resolve_id()): a new git
  * directory `git_dir` (must not exist) sharing the objects of `src_git_dir` (hard links, copies where a link
  * is impossible: objects are immutable, so the source may be destroyed later), its branch at `commit`, and
- * the snapshot's files checked out into `workspace` (an existing, empty directory whose owner the files get,
- * as in brig_history_open()). `final_workspace` is recorded as core.worktree: the workspace's name once the
- * caller has moved the fork into place. The history then lists the same snapshots up to `commit`. Leaves
- * what it made on failure (the caller removes the directory it builds in). Errors: -ENOENT/NOT_FOUND (no
- * such snapshot), -EIO/IO. Blocking; any thread but the loop's. */
+ * the snapshot's files written into `workspace` (an existing, empty directory whose owner the files get,
+ * as in brig_history_open()): copied from the source's workspace where `source` (borrowed; NULL: none)
+ * vouches for them and their stat data still match, else from the blobs. `final_workspace` is recorded as
+ * core.worktree: the workspace's name once the caller has moved the fork into place. The history then
+ * lists the same snapshots up to `commit`, and its index holds the written files' stat data.
+ * *ret_usage: the new workspace's disk usage, as brig_wsusage_measure() counts it. Leaves what it made on
+ * failure (the caller removes the directory it builds in). Errors: -ENOENT/NOT_FOUND (no such snapshot),
+ * -EIO/IO. Blocking, uses up to 3 more threads; any thread but the loop's. */
 int brig_history_fork(const char *src_git_dir, const char *commit, const char *git_dir,
                       const char *workspace, const char *final_workspace, const brig_history_options *opts,
-                      brig_error *err);
+                      const brig_history_fork_source *source, brig_wsusage *ret_usage, brig_error *err);
 
 /* The MCP face of the module: the tools "snapshot", "history", "diff" and "restore". */
 

@@ -1,9 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Forking a history: a new git directory that shares the source's objects (hard links: git objects and
  * packs are immutable and never rewritten in place), its main branch at one snapshot, and its workspace
- * checked out from the object store, so the fork's history lists the same snapshots up to that point and
- * its first snapshot finds nothing to read (the checkout leaves a fresh index with every file's stat data).
- */
+ * written from that snapshot (history_fork_write.c), so the fork's history lists the same snapshots up to
+ * that point and its first snapshot finds nothing to read (the index holds every file's stat data). */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -131,13 +130,13 @@ static int share_objects(const char *src_git_dir, const char *git_dir, uid_t uid
 
 int brig_history_fork(const char *src_git_dir, const char *commit, const char *git_dir,
                       const char *workspace, const char *final_workspace, const brig_history_options *opts,
-                      brig_error *err) {
+                      const brig_history_fork_source *source, brig_wsusage *ret_usage, brig_error *err) {
         _cleanup_(brig_history_freep) brig_history *h = NULL;
         _cleanup_(brig__history_leave) brig__history_ids ids = {0};
         _cleanup_(git_commit_freep) git_commit *c = NULL;
+        _cleanup_(git_tree_freep) git_tree *tree = NULL;
         _cleanup_(git_reference_freep) git_reference *ref = NULL;
         _cleanup_(git_config_freep) git_config *cfg = NULL;
-        git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
         uid_t uid = (uid_t) -1;
         gid_t gid = (gid_t) -1;
         struct stat st;
@@ -161,19 +160,14 @@ int brig_history_fork(const char *src_git_dir, const char *commit, const char *g
                 return r;
         if ((r = git_commit_lookup(&c, h->repo, &oid)) < 0)
                 return brig__history_git_error(h, r, err, "fork: snapshot");
+        if ((r = git_commit_tree(&tree, c)) < 0)
+                return brig__history_git_error(h, r, err, "fork: snapshot");
         if ((r = git_reference_create(&ref, h->repo, "refs/heads/main", &oid, 1, "fork")) < 0)
                 return brig__history_git_error(h, r, err, "fork: set the branch");
-        /* Everything is written: there is nothing in the new workspace to keep. */
-        co.checkout_strategy = GIT_CHECKOUT_FORCE;
-        /* Content is stored byte for byte (<git_dir>/info/attributes turns every conversion off): no need to
-         * look up attributes for each file. */
-        co.disable_filters = 1;
-        brig__history_dirs_free(h);
-        if ((r = git_checkout_tree(h->repo, (const git_object *) c, &co)) < 0)
-                return brig__history_git_error(h, r, err, "fork: check out the workspace");
         /* For an operator's `git --git-dir=... status`: the workspace's name once the fork is in place. */
         if ((r = git_repository_config(&cfg, h->repo)) < 0 ||
             (r = git_config_set_string(cfg, "core.worktree", final_workspace)) < 0)
                 return brig__history_git_error(h, r, err, "fork: configure repository");
-        return 0;
+        brig__history_leave(&ids);
+        return brig__history_fork_write(h, tree, source, uid, gid, ret_usage, err);
 }

@@ -13,6 +13,7 @@
 #include "common/cleanup.h"
 #include "common/error.h"
 #include "tools/history.h"
+#include "tools/wsusage.h"
 
 struct brig_history {
         git_repository *repo;
@@ -90,6 +91,13 @@ int brig__history_resolve(brig_history *h, const char *spec, const char *field, 
 /* Makes the index match the workspace, like `git add -A` (history_scan.c); *ret_changed when an entry was
  * added, removed or refreshed. The index is changed in memory only. */
 int brig__history_stage(brig_history *h, bool *ret_changed, brig_error *err);
+
+/* Writes the files of `tree` into h's (empty) workspace and h's index from them (history_fork_write.c):
+ * copied from source's workspace where it vouches for them (NULL: none), else from their blobs; owned by
+ * uid:gid (-1: as created). *ret_usage is the workspace's disk usage as brig_wsusage_measure() counts it.
+ * Call it as root or brigd's user, not as the owner: it switches to the owner for the index itself. */
+int brig__history_fork_write(brig_history *h, git_tree *tree, const brig_history_fork_source *source,
+                             uid_t uid, gid_t gid, brig_wsusage *ret_usage, brig_error *err);
 
 /* The head commit, or *ret = NULL when nothing was snapshotted yet. */
 int brig__history_head(brig_history *h, git_commit **ret, brig_error *err);

@@ -28,9 +28,10 @@
 
 typedef struct fork_op {
         uv_work_t req;
-        brig_env *src, *dst; /* both held until the end */
-        char *snapshot;      /* as asked; NULL: now */
-        char commit[41];     /* the fork point */
+        brig_env *src, *dst;              /* both held until the end */
+        char *snapshot;                   /* as asked; NULL: now */
+        char commit[41];                  /* the fork point */
+        brig_history_fork_source *source; /* the source's files that may be copied; NULL: none */
         brig_env_fork_cb cb;
         void *userdata;
 
@@ -41,12 +42,14 @@ typedef struct fork_op {
         gid_t gid;
         uint64_t quota;
         brig_history_options hopts; /* exclude borrowed from the new environment's policy */
-        char *pause_file;           /* BRIG_TEST_FORK_PAUSE */
+        char *pause_file;           /* BRIG_TEST_FORK_PAUSE: before the rename */
+        char *copy_pause_file;      /* BRIG_TEST_FORK_COPY_PAUSE: between the fork point and the files */
         brig_error err;
         int r;
 } fork_op;
 
 static void op_free(fork_op *op) {
+        brig_history_fork_source_free(op->source);
         free(op->snapshot);
         free(op->src_git);
         free(op->tmp);
@@ -57,6 +60,7 @@ static void op_free(fork_op *op) {
         free(op->envs_dir);
         free(op->meta);
         free(op->pause_file);
+        free(op->copy_pause_file);
         free(op);
 }
 
@@ -85,18 +89,23 @@ static void finish(fork_op *op, const brig_error *err) {
 static int fork_point(brig_history *h, void *userdata, brig_error *err) {
         fork_op *op = userdata;
         _cleanup_json_ cJSON *snap = NULL;
+        struct timespec before;
         const cJSON *id;
         int r;
 
         if (op->snapshot)
                 return brig_history_resolve_id(h, op->snapshot, "params.snapshot", op->commit, err);
+        /* The clock file timestamps come from (see brig_history_fork_source_new()). */
+        if (clock_gettime(CLOCK_REALTIME_COARSE, &before) < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "fork: clock");
         if ((r = brig_history_snapshot(h, "fork", NULL, "fork", &snap, err)) < 0)
                 return r;
         id = cJSON_GetObjectItemCaseSensitive(snap, "id");
         if (!cJSON_IsString(id) || strlen(id->valuestring) != 40)
                 return brig_error_set(err, -EIO, BRIG_KIND_INTERNAL, "fork: snapshot without an id");
         memcpy(op->commit, id->valuestring, sizeof(op->commit));
-        return 0;
+        /* The workspace now holds the snapshot, but for files written since: the fork copies the others. */
+        return brig_history_fork_source_new(h, &before, &op->source, err);
 }
 
 static int build(fork_op *op) {
@@ -110,15 +119,12 @@ static int build(fork_op *op) {
         if (mkdir(op->tmp, 0711) < 0 || mkdir(op->tmp_ws, 0700) < 0 ||
             (op->chown && chown(op->tmp_ws, op->uid, op->gid) < 0))
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "fork: create the workspace");
+        if (op->copy_pause_file)
+                brig__env_test_pause(op->copy_pause_file);
         if ((r = brig_history_fork(op->src_git, op->commit, op->tmp_git, op->tmp_ws, op->final_ws,
-                                   &op->hopts, err)) < 0)
+                                   &op->hopts, op->source, &u, err)) < 0)
                 return r;
         if (op->quota) {
-                _cleanup_close_ int root = open(op->tmp_ws, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (root < 0)
-                        return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "fork: open the workspace");
-                if ((r = brig_wsusage_measure(root, &u, err)) < 0)
-                        return r;
                 if (u.bytes > op->quota)
                         return brig_error_set(err, -EDQUOT, BRIG_KIND_LIMIT,
                                               "fork: the workspace at snapshot %.12s takes %llu bytes, over "
@@ -171,13 +177,15 @@ static int copy_inputs(fork_op *op) {
         brig_worker *w = dst->w;
         const brig_policy *p = dst->policy->policy;
         const char *pause = secure_getenv("BRIG_TEST_FORK_PAUSE");
+        const char *copy_pause = secure_getenv("BRIG_TEST_FORK_COPY_PAUSE");
 
         if (asprintf(&op->src_git, "%s/history.git", src->dir) < 0 ||
             asprintf(&op->tmp, "%s/" BRIG_ENV_FORK_PREFIX "%s", w->envs_dir, dst->id) < 0 ||
             asprintf(&op->tmp_ws, "%s/workspace", op->tmp) < 0 ||
             asprintf(&op->tmp_git, "%s/history.git", op->tmp) < 0 || !(op->final = strdup(dst->dir)) ||
             !(op->final_ws = strdup(dst->workspace)) || !(op->envs_dir = strdup(w->envs_dir)) ||
-            !(op->meta = brig__env_meta_text(dst)) || (pause && !(op->pause_file = strdup(pause))))
+            !(op->meta = brig__env_meta_text(dst)) || (pause && !(op->pause_file = strdup(pause))) ||
+            (copy_pause && !(op->copy_pause_file = strdup(copy_pause))))
                 return -ENOMEM;
         op->chown = dst->identity.root;
         op->uid = dst->identity.uid_outside;

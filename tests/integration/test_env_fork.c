@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* brig/environment.fork against a real brigd: a fork at now and at an older snapshot has the source's
  * workspace and history up to that point and none of its processes, both then diverge independently, the
- * source is untouched, every refusal is precise, and a fork cut short by a SIGKILL of brigd leaves nothing
- * that the next brigd adopts. */
+ * source is untouched, every refusal is precise, a fork cut short by a SIGKILL of brigd leaves nothing
+ * that the next brigd adopts, and files changed after the fork point (or while it is taken) come into the
+ * fork as the snapshot holds them. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -444,6 +446,17 @@ static void restart_with_pause(const char *pause) {
         brigd_restart_with(&d, "BRIG_TEST_FORK_PAUSE", pause);
 }
 
+/* brigd restarted with a fork's test hook set to <state>/name, written into pause; the test is skipped
+ * where brigd does not run. */
+static void restart_paused_at(const char *hook, const char *name, char *pause, size_t size) {
+        if (skip_why) {
+                fprintf(stderr, "# SKIP: %s\n", skip_why);
+                skip();
+        }
+        snprintf(pause, size, "%s/%s", d.state, name);
+        brigd_restart_with(&d, hook, pause);
+}
+
 static void wait_for(const char *path) {
         struct stat st;
         for (int i = 0; i < 3000 && stat(path, &st) < 0; i++)
@@ -468,12 +481,7 @@ static void test_env_fork__source_destroyed_or_sigkill_mid_fork_leaves_nothing(v
         char pause[192], path[256];
         struct stat st;
 
-        if (skip_why) {
-                fprintf(stderr, "# SKIP: %s\n", skip_why);
-                skip();
-        }
-        snprintf(pause, sizeof(pause), "%s/fork-pause", d.state);
-        restart_with_pause(pause);
+        restart_paused_at("BRIG_TEST_FORK_PAUSE", "fork-pause", pause, sizeof(pause));
         int fd = attach("ksrc");
         client_sh(fd, "echo data > f");
 
@@ -531,6 +539,154 @@ static void test_env_fork__source_destroyed_or_sigkill_mid_fork_leaves_nothing(v
         close(fd);
 }
 
+/* The host path of an environment's workspace. */
+static void workspace_of(int fd, const char *env, char *buf, size_t size) {
+        char params[128];
+        snprintf(params, sizeof(params), "{\"id\":\"%s\"}", env);
+        cJSON *m = client_rpc(fd, "brig/environment.info", params);
+        snprintf(buf, size, "%s",
+                 cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "workspace")->valuestring);
+        cJSON_Delete(m);
+}
+
+/* Rewrites the file in place with text of the same size and puts its mtime back: only its ctime tells. */
+static void rewrite_in_place(const char *path, const char *text) {
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(pwrite(fd, text, strlen(text), 0), (ssize_t) strlen(text));
+        close(fd);
+        struct timespec times[2] = {st.st_atim, st.st_mtim};
+        assert_int_equal(utimensat(AT_FDCWD, path, times, 0), 0);
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_size, (off_t) strlen(text));
+}
+
+/* The content of a file, at most size - 1 bytes. */
+static const char *read_text(const char *path, char *buf, size_t size) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        ssize_t n = read(fd, buf, size - 1);
+        assert_true(n >= 0);
+        buf[n] = 0;
+        close(fd);
+        return buf;
+}
+
+/* The blob of `file` in snapshot `commit` of the history beside `workspace`, read with git. */
+static const char *snapshot_text(const char *workspace, const char *commit, const char *file, char *buf,
+                                 size_t size) {
+        char cmd[1024];
+        snprintf(cmd, sizeof(cmd),
+                 "git -c safe.directory='*' --git-dir='%s/../history.git' cat-file blob %s:%s", workspace,
+                 commit, file);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        size_t n = fread(buf, 1, size - 1, p);
+        buf[n] = 0;
+        assert_int_equal(pclose(p), 0);
+        return buf;
+}
+
+static void test_env_fork__files_changed_after_the_fork_point_come_from_the_snapshot(void **state) {
+        (void) state;
+        char pause[192], ws[512], fws[512], path[640], text[64];
+
+        /* The hook pauses a fork between its fork point and its files. */
+        restart_paused_at("BRIG_TEST_FORK_COPY_PAUSE", "fork-copy-pause", pause, sizeof(pause));
+        int src = attach("csrc");
+        client_sh(src, "printf AAAAAAAA > f && printf keep > k && mkdir d && printf BBBB > d/g");
+        char *s1 = snapshot(src, "s1");
+        workspace_of(src, "csrc", ws, sizeof(ws));
+        snprintf(path, sizeof(path), "%s/f", ws);
+
+        /* At an explicit snapshot, changed since. */
+        rewrite_in_place(path, "XXXXXXXX");
+        char params[256];
+        snprintf(params, sizeof(params), "{\"from\":\"csrc\",\"as\":\"cexp\",\"snapshot\":\"%s\"}", s1);
+        int id = client_rpc_send(src, "brig/environment.fork", params);
+        wait_for(pause);
+        unlink(pause);
+        cJSON *m = client_rpc_wait(src, id);
+        assert_non_null(cJSON_GetObjectItem(m, "result"));
+        cJSON_Delete(m);
+        workspace_of(src, "cexp", fws, sizeof(fws));
+        snprintf(path, sizeof(path), "%s/f", fws);
+        assert_string_equal(read_text(path, text, sizeof(text)), "AAAAAAAA");
+
+        /* At now, changed after the fork point's snapshot, before its files are written. The change must
+         * be older than the snapshot for the fork to consider copying the file at all. */
+        snprintf(path, sizeof(path), "%s/f", ws);
+        rewrite_in_place(path, "CCCCCCCC");
+        usleep(100 * 1000);
+        id = client_rpc_send(src, "brig/environment.fork", "{\"from\":\"csrc\",\"as\":\"cnow\"}");
+        wait_for(pause);
+        rewrite_in_place(path, "YYYYYYYY");
+        unlink(pause);
+        m = client_rpc_wait(src, id);
+        assert_non_null(cJSON_GetObjectItem(m, "result"));
+        char *point = strdup(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "snapshot")->valuestring);
+        cJSON_Delete(m);
+        workspace_of(src, "cnow", fws, sizeof(fws));
+        assert_string_equal(snapshot_text(fws, point, "f", text, sizeof(text)), "CCCCCCCC");
+        snprintf(path, sizeof(path), "%s/f", fws);
+        assert_string_equal(read_text(path, text, sizeof(text)), "CCCCCCCC");
+        snprintf(path, sizeof(path), "%s/k", fws);
+        assert_string_equal(read_text(path, text, sizeof(text)), "keep");
+        snprintf(path, sizeof(path), "%s/d/g", fws);
+        assert_string_equal(read_text(path, text, sizeof(text)), "BBBB");
+        /* The source keeps its change; the fork's first snapshot finds nothing to record. */
+        snprintf(path, sizeof(path), "%s/f", ws);
+        assert_string_equal(read_text(path, text, sizeof(text)), "YYYYYYYY");
+        int fk = attach("cnow");
+        cJSON *sc = tool(fk, "snapshot", "{}");
+        assert_false(cJSON_IsTrue(cJSON_GetObjectItem(sc, "created")));
+        assert_string_equal(cJSON_GetObjectItem(sc, "id")->valuestring, point);
+        cJSON_Delete(sc);
+        close(fk);
+        close(src);
+        brigd_restart_with(&d, "BRIG_TEST_FORK_COPY_PAUSE", NULL);
+        free(point);
+        free(s1);
+}
+
+static void test_env_fork__during_a_rewrite_the_fork_holds_its_snapshot(void **state) {
+        (void) state;
+        char ws[512], got[64], want[64], path[640];
+
+        if (getenv("BRIG_TEST_FORK_COPY_PAUSE")) /* the test before failed half-way */
+                brigd_restart_with(&d, "BRIG_TEST_FORK_COPY_PAUSE", NULL);
+        int src = attach("rsrc");
+
+        /* f rewritten in place (same size), g truncated and rewritten, as fast as the shell goes. */
+        assert_string_equal(
+                client_sh(src, "printf aaaaaaaaaaaaaaaa > f; printf aaaa > g; "
+                               "(while :; do printf bbbbbbbbbbbbbbbb 1<> f; printf cccc > g; "
+                               "printf aaaaaaaaaaaaaaaa 1<> f; printf aaaa > g; done) >/dev/null 2>&1 & "
+                               "echo ok"),
+                "ok\n");
+        for (int i = 0; i < 4; i++) {
+                char params[128], as[16];
+                snprintf(as, sizeof(as), "rw%d", i);
+                snprintf(params, sizeof(params), "{\"from\":\"rsrc\",\"as\":\"%s\"}", as);
+                cJSON *m = fork_env(src, params);
+                const char *point =
+                        cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "snapshot")->valuestring;
+                workspace_of(src, as, ws, sizeof(ws));
+                const char *files[] = {"f", "g"};
+                for (size_t k = 0; k < 2; k++) {
+                        snprintf(path, sizeof(path), "%s/%s", ws, files[k]);
+                        assert_string_equal(read_text(path, got, sizeof(got)),
+                                            snapshot_text(ws, point, files[k], want, sizeof(want)));
+                }
+                cJSON_Delete(m);
+        }
+        /* Its processes go with it. */
+        cJSON_Delete(client_rpc(src, "brig/environment.destroy", "{\"id\":\"rsrc\"}"));
+        close(src);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_env_fork__at_now_copies_workspace_and_history_not_processes),
@@ -538,6 +694,8 @@ int main(void) {
                 cmocka_unit_test(test_env_fork__refusals_are_precise_and_leave_nothing),
                 cmocka_unit_test(test_env_fork__only_the_owner_forks_and_the_fork_is_the_callers),
                 cmocka_unit_test(test_env_fork__source_destroyed_or_sigkill_mid_fork_leaves_nothing),
+                cmocka_unit_test(test_env_fork__files_changed_after_the_fork_point_come_from_the_snapshot),
+                cmocka_unit_test(test_env_fork__during_a_rewrite_the_fork_holds_its_snapshot),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

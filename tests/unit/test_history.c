@@ -819,6 +819,7 @@ static void test_history__fork_at_a_snapshot_shares_objects_and_outlives_its_sou
         char fork_git[160], fork_ws[160], id[41], path[256], text[16] = "";
         brig_history *h2 = NULL;
         brig_error err = BRIG_ERROR_INIT;
+        brig_wsusage usage;
         struct stat st;
 
         puts_(f, "a.txt", "one\n");
@@ -833,7 +834,8 @@ static void test_history__fork_at_a_snapshot_shares_objects_and_outlives_its_sou
         snprintf(fork_git, sizeof(fork_git), "%s/fork.git", f->root);
         snprintf(fork_ws, sizeof(fork_ws), "%s/fork-ws", f->root);
         assert_int_equal(mkdir(fork_ws, 0755), 0);
-        assert_int_equal(brig_history_fork(f->git, s1, fork_git, fork_ws, "/final/workspace", NULL, &err),
+        assert_int_equal(brig_history_fork(f->git, s1, fork_git, fork_ws, "/final/workspace", NULL, NULL,
+                                           &usage, &err),
                          0);
         /* The commit's loose object is the source's, linked. */
         snprintf(path, sizeof(path), "%s/objects/%.2s/%s", fork_git, s1, s1 + 2);
