@@ -93,7 +93,7 @@ char *brig_find_jail_helper(void) {
         char *s = brig_exe_relative_path("brig-jail", X_OK);
 
         /* Empty when bindir or libexecdir is absolute: then nothing is relative to anything. */
-        if (!s && BRIG_BIN_TO_LIBEXECDIR[0])
+        if (BRIG_BIN_TO_LIBEXECDIR[0] && !s)
                 s = brig_exe_relative_path(BRIG_BIN_TO_LIBEXECDIR "/brig-jail", X_OK);
         return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
 }

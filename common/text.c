@@ -82,10 +82,6 @@ static inline vec needs_escape(vec v) {
         return (vec) (v < 0x20) | (vec) (v == '"') | (vec) (v == '\\');
 }
 
-static inline bool block_needs_escape(const char *p) {
-        return any_lane(needs_escape(load_block(p)));
-}
-
 /* Whether the block holds anything but ASCII without NUL: v - 1 wraps NUL to 0xff, so both NUL and the
  * bytes from 0x80 end up at or above 0x7f. */
 static inline bool block_not_plain_ascii(const char *p) {
