@@ -96,7 +96,8 @@ static void sighup_cb(uv_signal_t *s, int signum) {
 int main(int argc, char **argv) {
         _cleanup_free_ char *state_dir = NULL, *helper = NULL, *audit = NULL, *default_policy = NULL,
                             *default_socket = NULL, *policy_dir = NULL, *activated_path = NULL;
-        static brigd_cmdline cmd;
+        /* Values in o point into what it read: freed when main returns. */
+        _cleanup_(brigd_cmdline_done) brigd_cmdline cmd = {0};
         brig_worker_options o;
         brig_error err = BRIG_ERROR_INIT;
         brig_worker w;
@@ -111,8 +112,6 @@ int main(int argc, char **argv) {
         close_inherited_fds(listen_fd >= 0 ? listen_fd + 1 : 3);
         if (brigd_cmdline_parse(&cmd, argc, argv, BRIGD_DEFAULT_CONFIG) < 0)
                 return 2;
-        /* Values in o point into what it read: freed when main returns. */
-        _cleanup_(brigd_cmdline_donep) brigd_cmdline *cmd_owner = &cmd;
         if (cmd.help) {
                 brigd_cmdline_help(stdout);
                 return 0;

@@ -31,10 +31,6 @@ typedef struct brigd_cmdline {
  * brigd_cmdline_done() frees what it read. */
 int brigd_cmdline_parse(brigd_cmdline *c, int argc, char **argv, const char *default_config);
 void brigd_cmdline_done(brigd_cmdline *c);
-static inline void brigd_cmdline_donep(brigd_cmdline **c) {
-        if (*c)
-                brigd_cmdline_done(*c);
-}
 
 /* The --help text, written from the table. */
 void brigd_cmdline_help(FILE *f);
