@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "common/fs.h"
 #include "tests/integration/harness.h"
 
 static brigd d;
@@ -812,6 +813,7 @@ static void test_env__cgroups_limit_the_whole_environment(void **state) {
                 cJSON_Delete(m);
                 close(fd);
                 brigd_stop(&e);
+                (void) brig_rm_rf(dir);
                 skip();
         }
         /* The limits are on the host's cgroup files, and the environment's processes are inside. */
@@ -845,6 +847,7 @@ static void test_env__cgroups_limit_the_whole_environment(void **state) {
         cJSON_Delete(r);
         close(fd);
         assert_int_equal(brigd_stop(&e), 0);
+        (void) brig_rm_rf(dir);
 }
 
 static void test_env__policy_requiring_cgroups_is_refused_without_them(void **state) {
@@ -874,6 +877,7 @@ static void test_env__policy_requiring_cgroups_is_refused_without_them(void **st
         cJSON_Delete(r);
         close(fd);
         assert_int_equal(brigd_stop(&e), 0);
+        (void) brig_rm_rf(dir);
 }
 
 static void test_env__each_environment_has_its_own_host_uid(void **state) {

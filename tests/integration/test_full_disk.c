@@ -424,8 +424,14 @@ static void test_full_disk__spare_is_not_adopted_without_metadata(void **state) 
 /* The shipped default policy with a soft workspace quota, so that the workspace lives in the state
  * directory like the history and the process logs rather than on a filesystem image of its own (root's hard
  * quota), and with automatic snapshots. Written once, to a file brigd reads. */
+static char soft_policy_path[] = "/tmp/brig-full-policy-XXXXXX";
+
+static void soft_policy_remove(void) {
+        (void) unlink(soft_policy_path);
+}
+
 static const char *soft_policy(void) {
-        static char path[] = "/tmp/brig-full-policy-XXXXXX";
+        char *path = soft_policy_path;
         static bool written;
         char src[512];
 
@@ -454,6 +460,7 @@ static const char *soft_policy(void) {
         close(fd);
         free(out);
         written = true;
+        (void) atexit(soft_policy_remove);
         return path;
 }
 
