@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* TLS interception building blocks for the egress proxy (issue 14: secrets brokered by the proxy), with
+ * OpenSSL 3. Not yet wired into worker/proxy.c.
+ *
+ * Theory of operation (intended wiring):
+ * - Each environment whose policy names secrets gets its own certificate authority, brig_tls_ca_new(): an EC
+ *   P-256 key and a self-signed CA certificate (CA:TRUE, pathlen:0, keyCertSign|cRLSign), valid from an hour
+ *   ago (clock skew between brigd and the jail's view) for BRIG_TLS_CA_DAYS. The private key exists only in
+ *   brigd's memory: never written to a file, never passed to the jail. A restarted brigd makes a new CA and
+ *   rewrites the bundle.
+ * - brig_tls_bundle_write() writes a CA bundle (the system roots followed by the CA) into the environment's
+ *   directory, and the jail's environment points SSL_CERT_FILE (OpenSSL, curl, Python ssl),
+ * REQUESTS_CA_BUNDLE (Python requests), NODE_EXTRA_CA_CERTS (Node, which adds it to its own roots) and
+ * GIT_SSL_CAINFO (git) at it, read-only. Hosts other than the secrets' keep the opaque CONNECT tunnel, and
+ * the system roots in the bundle keep verifying them as before.
+ * - For a CONNECT to a secret's host the proxy answers the jail's handshake with brig_tls_leaf()'s server
+ *   context (a certificate for exactly that host, signed by the CA), and opens its own connection upstream
+ *   with brig_tls_client_ctx() and brig_tls_client_set_host(): the system trust store, the peer verified,
+ *   the host name checked — never weaker than the jail itself would have been.
+ *
+ * Data path (design, not yet implemented): the proxy runs on brigd's libuv loop, so an intercepted
+ * connection will use memory BIOs (SSL_set_bio with a BIO_s_mem pair per side) driven by the uv reads and
+ * writes the proxy already does: the loop never blocks (SSL_read/SSL_write on memory BIOs only return
+ * WANT_READ), no thread per connection is needed (the daemon's threads are reserved for blocking work, STYLE
+ * §5), the per connection cost is two SSL objects and their buffers, and the proxy's byte limits and audit
+ * stay in one place. The CPU cost on the loop is a handshake (an ECDHE and an ECDSA signature: well under a
+ * millisecond for P-256) and symmetric crypto; the leaf cache keeps key generation off the common path.
+ *
+ * Everything here runs on one thread at a time (the loop thread in brigd): a brig_tls_ca and its cache are
+ * not locked. Nothing logs; failures carry OpenSSL's reason in err. */
+
+#include <openssl/ssl.h>
+
+#include "common/cleanup.h"
+#include "common/error.h"
+
+/* The CA's lifetime. Environments are long-lived, but brigd holds the key only in memory, so a CA never
+ * outlives the brigd that made it by much: a year covers any brigd's uptime in practice. */
+#define BRIG_TLS_CA_DAYS 365
+/* Leaf certificates are minted on demand and cached; a short lifetime limits what a leaked leaf (its key
+ * also lives only in brigd) could be used for. A cached leaf within BRIG_TLS_LEAF_RENEW_HOURS of its end is
+ * minted again. */
+#define BRIG_TLS_LEAF_DAYS 7
+#define BRIG_TLS_LEAF_RENEW_HOURS 24
+/* Leaves cached per CA: the policy's secret hosts are few, so 64 holds them all; past it the least recently
+ * used leaf is dropped (and minted again when its host comes back), so memory stays bounded whatever names
+ * the jail asks for. */
+#define BRIG_TLS_LEAF_CACHE_MAX 64
+
+typedef struct brig_tls_ca brig_tls_ca;
+
+/* Makes a new CA for environment env_id (at most 64 characters: named in the certificate's subject, "CN=brig
+ * environment <id> CA"). *ret is owned by the caller (brig_tls_ca_free()). -EINVAL for a bad env_id,
+ * -ENOMEM, -EIO when OpenSSL fails (its reason in err). */
+int brig_tls_ca_new(const char *env_id, brig_tls_ca **ret, brig_error *err);
+/* Frees the CA, its key and its leaf cache; contexts handed out by brig_tls_leaf() stay valid (each holds
+ * its own reference). Accepts NULL. */
+void brig_tls_ca_free(brig_tls_ca *ca);
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_tls_ca *, brig_tls_ca_free);
+
+/* The CA certificate (PEM, NUL-terminated) in *ret, which the caller frees with free(). 0 or -ENOMEM. */
+int brig_tls_ca_pem(const brig_tls_ca *ca, char **ret);
+
+/* The CA certificate itself, borrowed from ca (for tests and for a trust store the caller builds). */
+X509 *brig_tls_ca_cert(const brig_tls_ca *ca);
+
+/* Writes the file name in dirfd: the bytes of system_bundle (NULL: BRIG_TLS_SYSTEM_BUNDLE; a newline added
+ * if it lacks a final one) followed by ca's PEM, mode 0644, atomically (a temporary file in dirfd, fsynced,
+ * then renamed over name), so a jail reading it sees the old or the new bundle. A system bundle that cannot
+ * be read fails (-errno): the jail's other HTTPS would break with a bundle that holds only brig's CA.
+ * Bundles larger than 16 MiB are refused (-EFBIG). Blocking: call from a work thread or at start-up. */
+#define BRIG_TLS_SYSTEM_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
+int brig_tls_bundle_write(int dirfd, const char *name, const brig_tls_ca *ca, const char *system_bundle,
+                          brig_error *err);
+
+/* A server context (TLS 1.2 or newer) presenting a certificate for host signed by ca: subjectAltName
+ * DNS:host, or IP:host when host is an IPv4 or IPv6 address; extendedKeyUsage serverAuth; valid from an hour
+ * ago for BRIG_TLS_LEAF_DAYS. host is a DNS name (letters, digits, '-', '.', at most 253 characters,
+ * compared case-insensitively) or an IP address. The context is cached in ca per host
+ * (BRIG_TLS_LEAF_CACHE_MAX, least recently used dropped), so the same host gets the same context until it is
+ * dropped or renewed. *ret holds a new reference that the caller releases with SSL_CTX_free(). -EINVAL for a
+ * bad host, -ENOMEM, -EIO. */
+int brig_tls_leaf(brig_tls_ca *ca, const char *host, SSL_CTX **ret_server_ctx, brig_error *err);
+
+/* Number of leaves ca currently caches (for tests and diagnostics). */
+size_t brig_tls_leaf_cached(const brig_tls_ca *ca);
+
+/* A client context for the proxy's upstream connections: TLS 1.2 or newer, the peer's certificate verified
+ * (SSL_VERIFY_PEER) against the system's default trust store, plus the certificates in extra_ca_file when it
+ * is not NULL (brigd's option for tests and private CAs). Each SSL made from it must get
+ * brig_tls_client_set_host() before its handshake. *ret owned by the caller (SSL_CTX_free()). -ENOENT or
+ * -EIO when extra_ca_file cannot be loaded, -ENOMEM. */
+int brig_tls_client_ctx(const char *extra_ca_file, SSL_CTX **ret, brig_error *err);
+
+/* Makes ssl verify that the peer is host: SNI and a DNS-name check (no partial wildcards, as curl) for a
+ * name, an IP-address check (and no SNI, RFC 6066 §3) for an address. -EINVAL for a bad host, -ENOMEM. */
+int brig_tls_client_set_host(SSL *ssl, const char *host, brig_error *err);
