@@ -25,10 +25,10 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "sandbox/netpolicy.h"
 #include "worker/proxy_tls.h"
 
 #define BUNDLE_MAX (16u << 20)
-#define HOST_MAX 253
 
 typedef struct leaf {
         char *host; /* NULL: free slot */
@@ -40,6 +40,8 @@ typedef struct leaf {
 struct brig_tls_ca {
         EVP_PKEY *key;
         X509 *cert;
+        brig_net_rule *permitted; /* NULL: any host */
+        size_t n_permitted;
         leaf leaves[BRIG_TLS_LEAF_CACHE_MAX];
         uint64_t clock;
 };
@@ -54,6 +56,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ASN1_IA5STRING *, ASN1_IA5STRING_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIGNUM *, BN_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(BIO *, BIO_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(SSL_CTX *, SSL_CTX_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(NAME_CONSTRAINTS *, NAME_CONSTRAINTS_free);
+DEFINE_TRIVIAL_CLEANUP_FUNC(GENERAL_SUBTREE *, GENERAL_SUBTREE_free);
 
 /* Sets err to code with OpenSSL's most recent reason, and empties OpenSSL's (thread-local) error queue so a
  * stale reason never explains a later failure. */
@@ -111,8 +115,109 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value) {
         return 0;
 }
 
-int brig_tls_ca_new(const char *env_id, brig_tls_ca **ret, brig_error *err) {
-        _cleanup_free_ brig_tls_ca *ca = NULL;
+/* Appends a subtree for one name to *stack (made on first use): an IA5 string of type GEN_DNS, or an address
+ * and mask (RFC 5280 §4.2.1.10: 8 or 32 octets) of type GEN_IPADD. */
+static int subtree_add(STACK_OF(GENERAL_SUBTREE) * *stack, int type, const void *data, int len) {
+        _cleanup_(GENERAL_SUBTREE_freep) GENERAL_SUBTREE *st = GENERAL_SUBTREE_new();
+        ASN1_STRING *value = type == GEN_DNS ? ASN1_IA5STRING_new() : ASN1_OCTET_STRING_new();
+
+        /* GENERAL_SUBTREE_new() makes base (a required field) too. */
+        if (!st || !st->base || !value || !ASN1_STRING_set(value, data, len)) {
+                ASN1_STRING_free(value);
+                return -ENOMEM;
+        }
+        GENERAL_NAME_set0_value(st->base, type, value);
+        if (!*stack && !(*stack = sk_GENERAL_SUBTREE_new_null()))
+                return -ENOMEM;
+        if (!sk_GENERAL_SUBTREE_push(*stack, st))
+                return -ENOMEM;
+        TAKE_PTR(st);
+        return 0;
+}
+
+static int subtree_add_ip(STACK_OF(GENERAL_SUBTREE) * *stack, const uint8_t *addr, size_t len, bool host) {
+        uint8_t both[32];
+
+        /* host: exactly that address (an all-ones mask); else the whole family (all zeros). */
+        memcpy(both, addr, len);
+        memset(both + len, host ? 0xff : 0, len);
+        return subtree_add(stack, GEN_IPADD, both, (int) (2 * len));
+}
+
+/* A critical nameConstraints extension limiting the CA to the policy's hosts, so a jail that trusts it
+ * trusts it for those hosts only, whatever brigd were made to sign. A "*.suffix" rule becomes the DNS
+ * subtree "suffix", which RFC 5280 also matches for suffix itself: that apex is refused by brig_tls_leaf()
+ * instead. A family of names none of the rules has (names, IPv4, IPv6) is excluded entirely, as a permitted
+ * subtree only constrains its own type. */
+static int add_name_constraints(X509 *x, const brig_net_rule *rules, size_t n) {
+        _cleanup_(NAME_CONSTRAINTS_freep) NAME_CONSTRAINTS *nc = NAME_CONSTRAINTS_new();
+        static const uint8_t any[16] = {0};
+        bool names = false, v4 = false, v6 = false;
+        int r = 0;
+
+        if (!nc)
+                return -ENOMEM;
+        for (size_t i = 0; i < n && r == 0; i++)
+                switch (rules[i].kind) {
+                case BRIG_NET_NAME:
+                case BRIG_NET_WILDCARD:
+                        names = true;
+                        r = subtree_add(&nc->permittedSubtrees, GEN_DNS, rules[i].host,
+                                        (int) strlen(rules[i].host));
+                        break;
+                case BRIG_NET_IPV4:
+                        v4 = true;
+                        r = subtree_add_ip(&nc->permittedSubtrees, rules[i].addr, 4, true);
+                        break;
+                case BRIG_NET_IPV6:
+                        v6 = true;
+                        r = subtree_add_ip(&nc->permittedSubtrees, rules[i].addr, 16, true);
+                        break;
+                case _BRIG_NET_HOST_KIND_MAX:
+                case _BRIG_NET_HOST_KIND_INVALID:
+                        r = -EINVAL;
+                        break;
+                }
+        /* An empty DNS subtree matches every name. */
+        if (r == 0 && !names)
+                r = subtree_add(&nc->excludedSubtrees, GEN_DNS, "", 0);
+        if (r == 0 && !v4)
+                r = subtree_add_ip(&nc->excludedSubtrees, any, 4, false);
+        if (r == 0 && !v6)
+                r = subtree_add_ip(&nc->excludedSubtrees, any, 16, false);
+        if (r < 0)
+                return r;
+        if (!X509_add1_ext_i2d(x, NID_name_constraints, nc, 1, X509V3_ADD_DEFAULT))
+                return -EIO;
+        return 0;
+}
+
+/* As brig_net_decide() matches a host against a rule, ports aside: a "*.suffix" rule matches the names
+ * below suffix, not suffix itself. */
+static bool host_permitted(const brig_tls_ca *ca, const char *host) {
+        uint8_t a[16];
+
+        if (!ca->permitted)
+                return true;
+        for (size_t i = 0; i < ca->n_permitted; i++) {
+                const brig_net_rule *r = &ca->permitted[i];
+                size_t hl = strlen(host), sl = strlen(r->host);
+
+                if ((r->kind == BRIG_NET_NAME && strcmp(r->host, host) == 0) ||
+                    (r->kind == BRIG_NET_WILDCARD && hl > sl + 1 && host[hl - sl - 1] == '.' &&
+                     strcmp(host + hl - sl, r->host) == 0) ||
+                    (r->kind == BRIG_NET_IPV4 && inet_pton(AF_INET, host, a) == 1 &&
+                     memcmp(a, r->addr, 4) == 0) ||
+                    (r->kind == BRIG_NET_IPV6 && inet_pton(AF_INET6, host, a) == 1 &&
+                     memcmp(a, r->addr, 16) == 0))
+                        return true;
+        }
+        return false;
+}
+
+int brig_tls_ca_new(const char *env_id, const brig_net_rule *permitted, size_t n_permitted,
+                    brig_tls_ca **ret, brig_error *err) {
+        _cleanup_(brig_tls_ca_freep) brig_tls_ca *ca = NULL;
         _cleanup_(EVP_PKEY_freep) EVP_PKEY *key = NULL;
         _cleanup_(X509_freep) X509 *x = NULL;
         char cn[65];
@@ -129,9 +234,21 @@ int brig_tls_ca_new(const char *env_id, brig_tls_ca **ret, brig_error *err) {
         if (snprintf(cn, sizeof(cn), "brig environment %s CA", env_id) >= (int) sizeof(cn))
                 snprintf(cn, sizeof(cn), "brig environment CA");
 
+        if (permitted && (n_permitted == 0 || n_permitted > BRIG_TLS_CA_HOSTS_MAX))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "a CA names 1 to %d hosts, got %zu", BRIG_TLS_CA_HOSTS_MAX,
+                                      n_permitted);
+
         ca = calloc(1, sizeof(*ca));
         if (!ca)
                 return brig_error_oom(err);
+        if (permitted) {
+                ca->permitted = calloc(n_permitted, sizeof(*permitted));
+                if (!ca->permitted)
+                        return brig_error_oom(err);
+                memcpy(ca->permitted, permitted, n_permitted * sizeof(*permitted));
+                ca->n_permitted = n_permitted;
+        }
         key = ec_key_new();
         x = X509_new();
         if (!key || !x)
@@ -149,7 +266,8 @@ int brig_tls_ca_new(const char *env_id, brig_tls_ca **ret, brig_error *err) {
         /* pathlen:0: the CA signs leaves only, never another CA. */
         if (add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") < 0 ||
             add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
-            add_ext(x, x, NID_subject_key_identifier, "hash") < 0)
+            add_ext(x, x, NID_subject_key_identifier, "hash") < 0 ||
+            (permitted && add_name_constraints(x, permitted, n_permitted) < 0))
                 return tls_error(err, -EIO, "CA extensions");
         if (X509_sign(x, key, EVP_sha256()) <= 0)
                 return tls_error(err, -EIO, "CA signature");
@@ -173,6 +291,7 @@ void brig_tls_ca_free(brig_tls_ca *ca) {
                 leaf_done(&ca->leaves[i]);
         EVP_PKEY_free(ca->key);
         X509_free(ca->cert);
+        free(ca->permitted);
         free(ca);
 }
 
@@ -269,30 +388,14 @@ int brig_tls_bundle_write(int dirfd, const char *name, const brig_tls_ca *ca, co
         return 0;
 }
 
-/* A DNS name of letters, digits, '-' and '.', lower-cased into out; or an IP address (*ret_ip set). */
-static int host_normalize(const char *host, char out[static HOST_MAX + 1], bool *ret_ip) {
+/* host as the proxy's policy reads it (brig_net_host_normalize(): lower case, no trailing dot, IPv6 in
+ * canonical form), and whether it is an address. */
+static int host_normalize(const char *host, char out[static BRIG_NET_HOST_MAX + 1], bool *ret_ip) {
         unsigned char addr[sizeof(struct in6_addr)];
-        size_t n = host ? strlen(host) : 0;
 
-        if (n == 0 || n > HOST_MAX)
+        if (!host || !brig_net_host_normalize(host, out, BRIG_NET_HOST_MAX + 1))
                 return -EINVAL;
-        if (inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1) {
-                memcpy(out, host, n + 1);
-                *ret_ip = true;
-                return 0;
-        }
-        for (size_t i = 0; i < n; i++) {
-                char c = host[i];
-                if (c >= 'A' && c <= 'Z')
-                        c = (char) (c - 'A' + 'a');
-                if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
-                        return -EINVAL;
-                out[i] = c;
-        }
-        if (host[0] == '.' || host[0] == '-' || strstr(host, ".."))
-                return -EINVAL;
-        out[n] = '\0';
-        *ret_ip = false;
+        *ret_ip = inet_pton(AF_INET, out, addr) == 1 || inet_pton(AF_INET6, out, addr) == 1;
         return 0;
 }
 
@@ -371,7 +474,7 @@ size_t brig_tls_leaf_cached(const brig_tls_ca *ca) {
 }
 
 int brig_tls_leaf(brig_tls_ca *ca, const char *host, SSL_CTX **ret_server_ctx, brig_error *err) {
-        char norm[HOST_MAX + 1];
+        char norm[BRIG_NET_HOST_MAX + 1];
         leaf *slot = NULL;
         bool ip;
         int r;
@@ -380,6 +483,9 @@ int brig_tls_leaf(brig_tls_ca *ca, const char *host, SSL_CTX **ret_server_ctx, b
         if (host_normalize(host, norm, &ip) < 0)
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                       "bad host name for a certificate");
+        if (!host_permitted(ca, norm))
+                return brig_error_set(err, -EPERM, BRIG_KIND_DENIED, "'%s' is not among the hosts of the CA",
+                                      norm);
 
         for (size_t i = 0; i < ELEMENTSOF(ca->leaves); i++) {
                 leaf *l = &ca->leaves[i];
@@ -434,7 +540,7 @@ int brig_tls_client_ctx(const char *extra_ca_file, SSL_CTX **ret, brig_error *er
 }
 
 int brig_tls_client_set_host(SSL *ssl, const char *host, brig_error *err) {
-        char norm[HOST_MAX + 1];
+        char norm[BRIG_NET_HOST_MAX + 1];
         X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
         bool ip;
 

@@ -35,6 +35,7 @@
 
 #include "common/cleanup.h"
 #include "common/error.h"
+#include "sandbox/netpolicy.h"
 
 /* The CA's lifetime. Environments are long-lived, but brigd holds the key only in memory, so a CA never
  * outlives the brigd that made it by much: a year covers any brigd's uptime in practice. */
@@ -52,9 +53,16 @@
 typedef struct brig_tls_ca brig_tls_ca;
 
 /* Makes a new CA for environment env_id (at most 64 characters: named in the certificate's subject, "CN=brig
- * environment <id> CA"). *ret is owned by the caller (brig_tls_ca_free()). -EINVAL for a bad env_id,
- * -ENOMEM, -EIO when OpenSSL fails (its reason in err). */
-int brig_tls_ca_new(const char *env_id, brig_tls_ca **ret, brig_error *err);
+ * environment <id> CA"). permitted (n_permitted rules, 1 to BRIG_TLS_CA_HOSTS_MAX, copied; ports ignored)
+ * are the hosts the CA may vouch for, the secrets' hosts: the certificate carries them as critical name
+ * constraints (RFC 5280 §4.2.1.10; a "*.suffix" rule as the subtree "suffix", families without a rule
+ * excluded), so even the jail's TLS client trusts the CA for those hosts only, and brig_tls_leaf() refuses
+ * any other host. permitted NULL makes an unconstrained CA (tests; an upstream test server's CA). *ret is
+ * owned by the caller (brig_tls_ca_free()). -EINVAL for a bad env_id or host count, -ENOMEM, -EIO when
+ * OpenSSL fails (its reason in err). */
+#define BRIG_TLS_CA_HOSTS_MAX 256
+int brig_tls_ca_new(const char *env_id, const brig_net_rule *permitted, size_t n_permitted,
+                    brig_tls_ca **ret, brig_error *err);
 /* Frees the CA, its key and its leaf cache; contexts handed out by brig_tls_leaf() stay valid (each holds
  * its own reference). Accepts NULL. */
 void brig_tls_ca_free(brig_tls_ca *ca);
@@ -77,11 +85,11 @@ int brig_tls_bundle_write(int dirfd, const char *name, const brig_tls_ca *ca, co
 
 /* A server context (TLS 1.2 or newer) presenting a certificate for host signed by ca: subjectAltName
  * DNS:host, or IP:host when host is an IPv4 or IPv6 address; extendedKeyUsage serverAuth; valid from an hour
- * ago for BRIG_TLS_LEAF_DAYS. host is a DNS name (letters, digits, '-', '.', at most 253 characters,
- * compared case-insensitively) or an IP address. The context is cached in ca per host
- * (BRIG_TLS_LEAF_CACHE_MAX, least recently used dropped), so the same host gets the same context until it is
- * dropped or renewed. *ret holds a new reference that the caller releases with SSL_CTX_free(). -EINVAL for a
- * bad host, -ENOMEM, -EIO. */
+ * ago for BRIG_TLS_LEAF_DAYS. host is a DNS name or an IP address as brig_net_host_normalize() takes them
+ * (names compared case-insensitively), and one of ca's permitted hosts (-EPERM otherwise). The context is
+ * cached in ca per host (BRIG_TLS_LEAF_CACHE_MAX, least recently used dropped), so the same host gets the
+ * same context until it is dropped or renewed. *ret holds a new reference that the caller releases with
+ * SSL_CTX_free(). -EINVAL for a bad host, -EPERM, -ENOMEM, -EIO. */
 int brig_tls_leaf(brig_tls_ca *ca, const char *host, SSL_CTX **ret_server_ctx, brig_error *err);
 
 /* Number of leaves ca currently caches (for tests and diagnostics). */
