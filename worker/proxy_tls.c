@@ -59,9 +59,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(SSL_CTX *, SSL_CTX_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(NAME_CONSTRAINTS *, NAME_CONSTRAINTS_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(GENERAL_SUBTREE *, GENERAL_SUBTREE_free);
 
-/* Sets err to code with OpenSSL's most recent reason, and empties OpenSSL's (thread-local) error queue so a
- * stale reason never explains a later failure. */
-static int tls_error(brig_error *err, int code, const char *what) {
+int brig__tls_error(brig_error *err, int code, const char *what) {
         char reason[160] = "unknown reason";
         unsigned long e = ERR_peek_last_error();
 
@@ -252,7 +250,7 @@ int brig_tls_ca_new(const char *env_id, const brig_net_rule *permitted, size_t n
         key = ec_key_new();
         x = X509_new();
         if (!key || !x)
-                return tls_error(err, -EIO, "CA key");
+                return brig__tls_error(err, -EIO, "CA key");
         name = X509_get_subject_name(x);
         if (!X509_set_version(x, X509_VERSION_3) || set_random_serial(x) < 0 ||
             set_validity(x, BRIG_TLS_CA_DAYS) < 0 ||
@@ -262,15 +260,15 @@ int brig_tls_ca_new(const char *env_id, const brig_net_rule *permitted, size_t n
                                         0) ||
             !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *) cn, -1, -1, 0) ||
             !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key))
-                return tls_error(err, -EIO, "CA certificate");
+                return brig__tls_error(err, -EIO, "CA certificate");
         /* pathlen:0: the CA signs leaves only, never another CA. */
         if (add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") < 0 ||
             add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
             add_ext(x, x, NID_subject_key_identifier, "hash") < 0 ||
             (permitted && add_name_constraints(x, permitted, n_permitted) < 0))
-                return tls_error(err, -EIO, "CA extensions");
+                return brig__tls_error(err, -EIO, "CA extensions");
         if (X509_sign(x, key, EVP_sha256()) <= 0)
-                return tls_error(err, -EIO, "CA signature");
+                return brig__tls_error(err, -EIO, "CA signature");
 
         ca->key = TAKE_PTR(key);
         ca->cert = TAKE_PTR(x);
@@ -434,32 +432,32 @@ static int leaf_mint(brig_tls_ca *ca, const char *host, bool ip, SSL_CTX **ret, 
         X509_NAME *name;
 
         if (!key || !x)
-                return tls_error(err, -EIO, "leaf key");
+                return brig__tls_error(err, -EIO, "leaf key");
         name = X509_get_subject_name(x);
         if (!X509_set_version(x, X509_VERSION_3) || set_random_serial(x) < 0 ||
             set_validity(x, BRIG_TLS_LEAF_DAYS) < 0 ||
             !X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) || !X509_set_pubkey(x, key))
-                return tls_error(err, -EIO, "leaf certificate");
+                return brig__tls_error(err, -EIO, "leaf certificate");
         /* A CN for names that fit one (RFC 5280 ub-common-name), for humans; none for an address, which
          * clients that fall back to the CN when no DNS SAN exists would take for a name. */
         if (!ip && strlen(host) <= 64 &&
             !X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const unsigned char *) host, -1, -1, 0))
-                return tls_error(err, -EIO, "leaf subject");
+                return brig__tls_error(err, -EIO, "leaf subject");
         if (add_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
             add_ext(x, ca->cert, NID_key_usage, "critical,digitalSignature") < 0 ||
             add_ext(x, ca->cert, NID_ext_key_usage, "serverAuth") < 0 ||
             add_ext(x, ca->cert, NID_subject_key_identifier, "hash") < 0 ||
             add_ext(x, ca->cert, NID_authority_key_identifier, "keyid:always") < 0 ||
             add_san(x, host, ip) < 0)
-                return tls_error(err, -EIO, "leaf extensions");
+                return brig__tls_error(err, -EIO, "leaf extensions");
         if (X509_sign(x, ca->key, EVP_sha256()) <= 0)
-                return tls_error(err, -EIO, "leaf signature");
+                return brig__tls_error(err, -EIO, "leaf signature");
 
         ctx = SSL_CTX_new(TLS_server_method());
         if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
             !SSL_CTX_use_certificate(ctx, x) || !SSL_CTX_use_PrivateKey(ctx, key) ||
             !SSL_CTX_check_private_key(ctx))
-                return tls_error(err, -EIO, "leaf server context");
+                return brig__tls_error(err, -EIO, "leaf server context");
         *ret_not_after = time(NULL) + (time_t) BRIG_TLS_LEAF_DAYS * 86400;
         *ret = TAKE_PTR(ctx);
         return 0;
@@ -512,7 +510,7 @@ int brig_tls_leaf(brig_tls_ca *ca, const char *host, SSL_CTX **ret_server_ctx, b
                 *slot = (leaf){.host = TAKE_PTR(copy), .ctx = ctx, .not_after = not_after};
         }
         if (!SSL_CTX_up_ref(slot->ctx))
-                return tls_error(err, -EIO, "leaf reference");
+                return brig__tls_error(err, -EIO, "leaf reference");
         slot->used = ++ca->clock;
         *ret_server_ctx = slot->ctx;
         return 0;
@@ -522,18 +520,18 @@ int brig_tls_client_ctx(const char *extra_ca_file, SSL_CTX **ret, brig_error *er
         _cleanup_(SSL_CTX_freep) SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
         if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION))
-                return tls_error(err, -EIO, "upstream TLS context");
+                return brig__tls_error(err, -EIO, "upstream TLS context");
         /* The jail's own client would verify the peer against the system roots: the proxy never does less.
          */
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
         if (!SSL_CTX_set_default_verify_paths(ctx))
-                return tls_error(err, -EIO, "system trust store");
+                return brig__tls_error(err, -EIO, "system trust store");
         if (extra_ca_file) {
                 if (access(extra_ca_file, R_OK) < 0)
                         return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "upstream CA file '%s'",
                                                     extra_ca_file);
                 if (!SSL_CTX_load_verify_locations(ctx, extra_ca_file, NULL))
-                        return tls_error(err, -EIO, "upstream CA file");
+                        return brig__tls_error(err, -EIO, "upstream CA file");
         }
         *ret = TAKE_PTR(ctx);
         return 0;
@@ -548,11 +546,11 @@ int brig_tls_client_set_host(SSL *ssl, const char *host, brig_error *err) {
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT, "bad upstream host name");
         if (ip) {
                 if (!X509_VERIFY_PARAM_set1_ip_asc(param, norm))
-                        return tls_error(err, -EIO, "upstream address check");
+                        return brig__tls_error(err, -EIO, "upstream address check");
                 return 0;
         }
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         if (!SSL_set_tlsext_host_name(ssl, norm) || !SSL_set1_host(ssl, norm))
-                return tls_error(err, -EIO, "upstream host name check");
+                return brig__tls_error(err, -EIO, "upstream host name check");
         return 0;
 }

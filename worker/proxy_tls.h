@@ -20,16 +20,19 @@
  *   with brig_tls_client_ctx() and brig_tls_client_set_host(): the system trust store, the peer verified,
  *   the host name checked — never weaker than the jail itself would have been.
  *
- * Data path (design, not yet implemented): the proxy runs on brigd's libuv loop, so an intercepted
- * connection will use memory BIOs (SSL_set_bio with a BIO_s_mem pair per side) driven by the uv reads and
- * writes the proxy already does: the loop never blocks (SSL_read/SSL_write on memory BIOs only return
- * WANT_READ), no thread per connection is needed (the daemon's threads are reserved for blocking work, STYLE
- * §5), the per connection cost is two SSL objects and their buffers, and the proxy's byte limits and audit
- * stay in one place. The CPU cost on the loop is a handshake (an ECDHE and an ECDSA signature: well under a
- * millisecond for P-256) and symmetric crypto; the leaf cache keeps key generation off the common path.
+ * Data path (brig_tls_conn below; not yet used by the proxy): the proxy runs on brigd's libuv loop, so an
+ * intercepted connection uses memory BIOs (SSL_set_bio with a BIO_s_mem pair per side) driven by the uv
+ * reads and writes the proxy already does: the loop never blocks (SSL_read/SSL_write on memory BIOs only
+ * return WANT_READ), no thread per connection is needed (the daemon's threads are reserved for blocking
+ * work, STYLE §5), the per connection cost is two SSL objects and their buffers, and the proxy's byte limits
+ * and audit stay in one place. The CPU cost on the loop is a handshake (an ECDHE and an ECDSA signature:
+ * well under a millisecond for P-256) and symmetric crypto; the leaf cache keeps key generation off the
+ * common path.
  *
  * Everything here runs on one thread at a time (the loop thread in brigd): a brig_tls_ca and its cache are
  * not locked. Nothing logs; failures carry OpenSSL's reason in err. */
+
+#include <sys/types.h>
 
 #include <openssl/ssl.h>
 
@@ -105,3 +108,41 @@ int brig_tls_client_ctx(const char *extra_ca_file, SSL_CTX **ret, brig_error *er
 /* Makes ssl verify that the peer is host: SNI and a DNS-name check (no partial wildcards, as curl) for a
  * name, an IP-address check (and no SNI, RFC 6066 §3) for an address. -EINVAL for a bad host, -ENOMEM. */
 int brig_tls_client_set_host(SSL *ssl, const char *host, brig_error *err);
+
+/* One TLS end of an intercepted connection on memory BIOs (worker/proxy_tls_conn.c): the proxy moves
+ * ciphertext between its socket and the BIOs with its own uv reads and writes, and plaintext through
+ * SSL_read and SSL_write, so nothing here touches a socket or blocks. The caller bounds memory by reading
+ * from its socket only while the plaintext it got is consumed, and by sending what brig_tls_conn_drain()
+ * gives after each call. */
+typedef struct brig_tls_conn brig_tls_conn;
+
+/* A connection from ctx: the client end checking upstream_host (brig_tls_client_set_host()) when it is not
+ * NULL, else the server end (a brig_tls_leaf() context). ctx is referenced, not owned. *ret owned by the
+ * caller (brig_tls_conn_free()). -EINVAL for a bad host, -ENOMEM. */
+int brig_tls_conn_new(SSL_CTX *ctx, const char *upstream_host, brig_tls_conn **ret, brig_error *err);
+void brig_tls_conn_free(brig_tls_conn *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_tls_conn *, brig_tls_conn_free);
+
+/* Ciphertext received from the peer. 0 or -ENOMEM. */
+int brig_tls_conn_feed(brig_tls_conn *c, const void *data, size_t len, brig_error *err);
+
+/* Advances the handshake with what was fed: 1 once established, -EAGAIN while it needs more from the peer
+ * (send brig_tls_conn_drain()'s bytes first), -EPROTO when it failed (a certificate that did not verify
+ * says why in err, kind BRIG_KIND_DENIED). */
+int brig_tls_conn_handshake(brig_tls_conn *c, brig_error *err);
+
+/* Plaintext received, at most size bytes, once established: the count, 0 when the peer closed the
+ * connection (close_notify), -EAGAIN when more ciphertext is needed, -EPROTO on a TLS error. */
+ssize_t brig_tls_conn_read(brig_tls_conn *c, void *buf, size_t size, brig_error *err);
+
+/* Encrypts all of data for the peer once established (then drain). len or -EAGAIN (handshake not done),
+ * -EPROTO. */
+ssize_t brig_tls_conn_write(brig_tls_conn *c, const void *data, size_t len, brig_error *err);
+
+/* Moves up to size bytes of ciphertext for the peer into buf; returns the count (0: nothing to send). */
+size_t brig_tls_conn_drain(brig_tls_conn *c, void *buf, size_t size);
+
+/* For worker/proxy_tls*.c: sets err to code with OpenSSL's last reason and empties OpenSSL's (thread-local)
+ * error queue so a stale reason never explains a later failure; -ENOMEM when that reason was an allocation.
+ * Returns the code set. */
+int brig__tls_error(brig_error *err, int code, const char *what);

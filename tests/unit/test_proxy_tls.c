@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for worker/proxy_tls.h: the per-environment CA's properties, leaves for names and addresses
  * that verify against the CA alone, the leaf cache and its bound, real handshakes over socketpairs (the
- * jail's side trusting only the CA; the upstream side refusing an unknown CA unless told to trust it), and
- * the CA bundle. */
+ * jail's side trusting only the CA; the upstream side refusing an unknown CA unless told to trust it), the
+ * memory-BIO connection ends, and the CA bundle. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -375,6 +376,110 @@ static void test_proxy_tls__upstream_refuses_unknown_ca_unless_trusted(void **st
         assert_int_equal(brig_rm_rf(dir), 0);
 }
 
+/* Moves ciphertext both ways between two memory-BIO ends until neither has more to send. */
+static void shuttle(brig_tls_conn *a, brig_tls_conn *b) {
+        char buf[4096];
+        size_t n;
+        bool moved = true;
+
+        while (moved) {
+                moved = false;
+                while ((n = brig_tls_conn_drain(a, buf, sizeof(buf))) > 0) {
+                        assert_int_equal(brig_tls_conn_feed(b, buf, n, NULL), 0);
+                        moved = true;
+                }
+                while ((n = brig_tls_conn_drain(b, buf, sizeof(buf))) > 0) {
+                        assert_int_equal(brig_tls_conn_feed(a, buf, n, NULL), 0);
+                        moved = true;
+                }
+        }
+}
+
+/* Drives both handshakes to their end; the client's result (1, or its error) in *ret_client. */
+static void handshake_mem(brig_tls_conn *client, brig_tls_conn *server, int *ret_client, brig_error *err) {
+        int c = -EAGAIN, s = -EAGAIN;
+
+        for (int i = 0; i < 100 && (c == -EAGAIN || s == -EAGAIN); i++) {
+                if (c == -EAGAIN)
+                        c = brig_tls_conn_handshake(client, err);
+                shuttle(client, server);
+                if (s == -EAGAIN)
+                        s = brig_tls_conn_handshake(server, NULL);
+                shuttle(client, server);
+                if (c < 0 && c != -EAGAIN)
+                        break;
+        }
+        *ret_client = c;
+}
+
+static void test_proxy_tls__memory_conn_carries_plaintext_after_verifying(void **state) {
+        _cleanup_(brig_tls_ca_freep) brig_tls_ca *ca = NULL;
+        _cleanup_(SSL_CTX_freep) SSL_CTX *server_ctx = NULL, *client_ctx = NULL;
+        _cleanup_free_ char *big = NULL, *got = NULL;
+        const size_t big_len = 1 << 20;
+        brig_error err = BRIG_ERROR_INIT;
+        char buf[64];
+        int r;
+        (void) state;
+
+        assert_int_equal(brig_tls_ca_new("env", NULL, 0, &ca, &err), 0);
+        assert_int_equal(brig_tls_leaf(ca, "api.example.com", &server_ctx, &err), 0);
+        client_ctx = client_trusting_only(ca);
+
+        {
+                _cleanup_(brig_tls_conn_freep) brig_tls_conn *client = NULL, *server = NULL;
+                assert_int_equal(brig_tls_conn_new(client_ctx, "api.example.com", &client, &err), 0);
+                assert_int_equal(brig_tls_conn_new(server_ctx, NULL, &server, &err), 0);
+                /* Nothing to read before the handshake. */
+                assert_int_equal(brig_tls_conn_read(server, buf, sizeof(buf), &err), -EAGAIN);
+                assert_int_equal(brig_tls_conn_write(client, "x", 1, &err), -EAGAIN);
+                handshake_mem(client, server, &r, &err);
+                assert_int_equal(r, 1);
+
+                assert_int_equal(brig_tls_conn_write(client, "GET / HTTP/1.1\r\n", 16, &err), 16);
+                shuttle(client, server);
+                assert_int_equal(brig_tls_conn_read(server, buf, sizeof(buf), &err), 16);
+                assert_memory_equal(buf, "GET / HTTP/1.1\r\n", 16);
+                assert_int_equal(brig_tls_conn_read(server, buf, sizeof(buf), &err), -EAGAIN);
+
+                /* A megabyte back, in records, all of it in order. */
+                big = malloc(big_len);
+                got = malloc(big_len);
+                assert_non_null(big);
+                assert_non_null(got);
+                for (size_t i = 0; i < big_len; i++)
+                        big[i] = (char) (i * 7);
+                assert_int_equal(brig_tls_conn_write(server, big, big_len, &err), (ssize_t) big_len);
+                shuttle(client, server);
+                size_t have = 0;
+                ssize_t n;
+                while ((n = brig_tls_conn_read(client, got + have, big_len - have, &err)) > 0)
+                        have += (size_t) n;
+                assert_int_equal(n, -EAGAIN);
+                assert_int_equal(have, big_len);
+                assert_memory_equal(got, big, big_len);
+        }
+
+        /* The wrong name: the client end refuses, and says why. */
+        {
+                _cleanup_(brig_tls_conn_freep) brig_tls_conn *client = NULL, *server = NULL;
+                assert_int_equal(brig_tls_conn_new(client_ctx, "other.example.com", &client, &err), 0);
+                assert_int_equal(brig_tls_conn_new(server_ctx, NULL, &server, &err), 0);
+                handshake_mem(client, server, &r, &err);
+                assert_int_equal(r, -EPROTO);
+                assert_int_equal(err.kind, BRIG_KIND_DENIED);
+                assert_non_null(strstr(err.msg, "hostname mismatch"));
+        }
+
+        /* Garbage from the peer is a TLS error, not a hang. */
+        {
+                _cleanup_(brig_tls_conn_freep) brig_tls_conn *server = NULL;
+                assert_int_equal(brig_tls_conn_new(server_ctx, NULL, &server, &err), 0);
+                assert_int_equal(brig_tls_conn_feed(server, "GET / HTTP/1.1\r\n\r\n", 18, &err), 0);
+                assert_int_equal(brig_tls_conn_handshake(server, &err), -EPROTO);
+        }
+}
+
 static char *slurp(int dirfd, const char *name, size_t *ret_len, mode_t *ret_mode) {
         int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
         struct stat st;
@@ -451,6 +556,7 @@ int main(void) {
                 cmocka_unit_test(test_proxy_tls__jail_side_handshake_checks_the_name),
                 cmocka_unit_test(test_proxy_tls__ca_is_constrained_to_its_hosts),
                 cmocka_unit_test(test_proxy_tls__upstream_refuses_unknown_ca_unless_trusted),
+                cmocka_unit_test(test_proxy_tls__memory_conn_carries_plaintext_after_verifying),
                 cmocka_unit_test(test_proxy_tls__bundle_is_system_roots_then_the_ca),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
