@@ -206,21 +206,8 @@ static int attach(const char *env, const char *policy) {
 }
 
 /* Runs a shell command in the environment; the response is kept for the search for the values. */
-static cJSON *sh(int fd, int id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static cJSON *sh(int fd, int id, const char *fmt, ...) {
-        char command[2048];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(command, sizeof(command), fmt, ap);
-        va_end(ap);
-        cJSON *args = cJSON_CreateObject();
-        cJSON_AddStringToObject(args, "command", command);
-        char *json = cJSON_PrintUnformatted(args);
-        cJSON *r = client_call(fd, id, json, NULL, NULL);
-        free(json);
-        cJSON_Delete(args);
-        assert_non_null(r);
+#define sh(...) kept(client_shf(__VA_ARGS__))
+static cJSON *kept(cJSON *r) {
         char *text = cJSON_PrintUnformatted(r);
         size_t n = strlen(text);
         if (g.results_len + n < sizeof(g.results)) {
@@ -231,33 +218,8 @@ static cJSON *sh(int fd, int id, const char *fmt, ...) {
         return r;
 }
 
-/* Audit events of type for host, waiting up to 3 s for at least one. */
 static cJSON *events(const char *type, const char *host) {
-        cJSON *out = NULL;
-        for (int i = 0; i < 60; i++) {
-                cJSON_Delete(out);
-                out = cJSON_CreateArray();
-                FILE *f = fopen(g.d.audit, "r");
-                char *line = NULL;
-                size_t cap = 0;
-                while (f && getline(&line, &cap, f) > 0) {
-                        cJSON *ev = cJSON_Parse(line);
-                        const cJSON *t = cJSON_GetObjectItem(ev, "type");
-                        const cJSON *h = cJSON_GetObjectItem(ev, "host");
-                        if (cJSON_IsString(t) && strcmp(t->valuestring, type) == 0 && cJSON_IsString(h) &&
-                            strcmp(h->valuestring, host) == 0)
-                                cJSON_AddItemToArray(out, ev);
-                        else
-                                cJSON_Delete(ev);
-                }
-                free(line);
-                if (f)
-                        fclose(f);
-                if (cJSON_GetArraySize(out) > 0)
-                        break;
-                usleep(50 * 1000);
-        }
-        return out;
+        return audit_events_wait(&g.d, type, host);
 }
 
 static const char *ev_str(const cJSON *ev, const char *key) {
