@@ -25,7 +25,6 @@
 #include "worker/env_fork.h"
 #include "worker/mcp_internal.h"
 #include "worker/proxy.h"
-#include "worker/proxy_secrets.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
@@ -247,7 +246,7 @@ static brig_exec_context exec_context(const brig_conn *c, const brig_env *env) {
                 .policy = env->policy->policy,
                 .identity = env->identity,
                 .control = env->control,
-                .secret_env = env->secrets ? (const char *const *) env->secrets->env : NULL,
+                .secret_env = brig__proxy_secret_env(env),
         };
 }
 

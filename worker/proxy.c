@@ -1123,9 +1123,17 @@ static void secrets_start(brig_env *env) {
         const brig_net_policy *n = env->policy->policy->network.net;
         brig_error err = BRIG_ERROR_INIT;
 
+        /* A reload changed the policy: secrets of the same name keep their placeholders. */
+        if (env->secrets && env->secrets->net != n) {
+                brig_proxy_secrets *now = NULL;
+                if (n && n->n_secrets > 0 && brig_proxy_secrets_new(n, env->secrets, &now, &err) < 0)
+                        log_error("environment %s: network.secrets: %s", env->id, err.msg);
+                brig_proxy_secrets_free(env->secrets);
+                env->secrets = now;
+        }
         if (!n || n->n_secrets == 0)
                 return;
-        if (!env->secrets && brig_proxy_secrets_new(n, &env->secrets, &err) < 0) {
+        if (!env->secrets && brig_proxy_secrets_new(n, NULL, &env->secrets, &err) < 0) {
                 log_error("environment %s: network.secrets: %s", env->id, err.msg);
                 return;
         }
@@ -1141,10 +1149,18 @@ int brig__proxy_secrets_check(const brig_env *env, brig_error *err) {
 
         if (env->policy->policy->network.mode != BRIG_NETWORK_PROXY || !n || n->n_secrets == 0)
                 return 0;
-        if (!env->secrets || !env->proxy)
+        if (!env->secrets || env->secrets->net != n || !env->proxy)
                 return brig_error_set(err, -ENOKEY, BRIG_KIND_POLICY,
                                       "network.secrets: the environment's proxy is not running");
         return brig_proxy_secrets_check(env->secrets, err);
+}
+
+const char *const *brig__proxy_secret_env(const brig_env *env) {
+        const brig_policy *p = env->policy->policy;
+
+        if (p->network.mode != BRIG_NETWORK_PROXY || !env->secrets || env->secrets->net != p->network.net)
+                return NULL;
+        return (const char *const *) env->secrets->env;
 }
 
 void brig__proxy_start(brig_env *env, int fd, int diag_fd) {

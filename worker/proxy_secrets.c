@@ -24,7 +24,16 @@ static void wipe_free(char *p, size_t len) {
         free(p);
 }
 
-int brig_proxy_secrets_new(const brig_net_policy *n, brig_proxy_secrets **ret, brig_error *err) {
+/* The placeholder keep has for a placeholder secret named name, or NULL. */
+static const char *kept_placeholder(const brig_proxy_secrets *keep, const char *name) {
+        for (size_t i = 0; keep && i < keep->n; i++)
+                if (keep->items[i].placeholder[0] && strcmp(keep->items[i].name, name) == 0)
+                        return keep->items[i].placeholder;
+        return NULL;
+}
+
+int brig_proxy_secrets_new(const brig_net_policy *n, const brig_proxy_secrets *keep,
+                           brig_proxy_secrets **ret, brig_error *err) {
         brig_proxy_secrets *s = calloc(1, sizeof(*s));
         size_t k = 0;
 
@@ -34,20 +43,28 @@ int brig_proxy_secrets_new(const brig_net_policy *n, brig_proxy_secrets **ret, b
                 return brig_error_oom(err);
         }
         s->n = n->n_secrets;
+        s->net = n;
         for (size_t i = 0; i < s->n; i++) {
                 brig_proxy_secret *it = &s->items[i];
                 uint8_t rnd[32];
                 it->def = &n->secrets[i];
                 (void) snprintf(it->error, sizeof(it->error), "secret %s: not read yet", it->def->name);
+                snprintf(it->name, sizeof(it->name), "%s", it->def->name);
                 if (it->def->header)
                         continue;
-                if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+                const char *old = kept_placeholder(keep, it->name);
+                if (old)
+                        memcpy(it->placeholder, old, sizeof(it->placeholder));
+                else if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
                         brig_proxy_secrets_free(s);
                         return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "getrandom");
                 }
-                char *p = it->placeholder + sprintf(it->placeholder, BRIG_NET_SECRET_PLACEHOLDER_PREFIX);
-                for (size_t b = 0; b < sizeof(rnd); b++)
-                        p += sprintf(p, "%02x", rnd[b]);
+                if (!old) {
+                        char *p = it->placeholder +
+                                  sprintf(it->placeholder, BRIG_NET_SECRET_PLACEHOLDER_PREFIX);
+                        for (size_t b = 0; b < sizeof(rnd); b++)
+                                p += sprintf(p, "%02x", rnd[b]);
+                }
                 if (asprintf(&s->env[k], "%s=%s", it->def->name, it->placeholder) < 0) {
                         s->env[k] = NULL;
                         brig_proxy_secrets_free(s);

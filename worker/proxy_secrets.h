@@ -20,6 +20,7 @@ struct brig_net_secret;
 
 typedef struct brig_proxy_secret {
         const struct brig_net_secret *def; /* borrowed from the environment's policy */
+        char name[64 + 1];                 /* def's, kept across a change of policy */
         char *value;                       /* NULL while unread or unreadable */
         size_t value_len;
         char placeholder[BRIG_PROXY_SECRET_PLACEHOLDER_LEN + 1]; /* "" for header templates */
@@ -27,13 +28,16 @@ typedef struct brig_proxy_secret {
 } brig_proxy_secret;
 
 typedef struct brig_proxy_secrets {
+        const struct brig_net_policy *net; /* borrowed: the policy section they were made for */
         brig_proxy_secret *items;
         size_t n;
         char **env; /* NULL-terminated NAME=placeholder of the placeholder secrets, for every command */
 } brig_proxy_secrets;
 
-/* The secrets of n with fresh placeholders (getrandom) and no values yet. */
-int brig_proxy_secrets_new(const struct brig_net_policy *n, brig_proxy_secrets **ret, brig_error *err);
+/* The secrets of n with no values yet, and placeholders: those of keep (NULL: none) for the placeholder
+ * secrets of the same name, else fresh ones (getrandom). */
+int brig_proxy_secrets_new(const struct brig_net_policy *n, const brig_proxy_secrets *keep,
+                           brig_proxy_secrets **ret, brig_error *err);
 /* Reads every source again (blocking: small local files and brigd's environment). A file must be a regular
  * file owned by brigd's effective uid and not readable by group or others; a variable must be set and not
  * empty; a value must be 1 to 8192 bytes without control characters (one trailing newline of a file is

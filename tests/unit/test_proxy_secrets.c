@@ -76,7 +76,7 @@ static int teardown(void **state) {
 static brig_proxy_secrets *loaded(const brig_policy *p) {
         brig_error err = BRIG_ERROR_INIT;
         brig_proxy_secrets *s = NULL;
-        assert_int_equal(brig_proxy_secrets_new(p->network.net, &s, &err), 0);
+        assert_int_equal(brig_proxy_secrets_new(p->network.net, NULL, &s, &err), 0);
         brig_proxy_secrets_load(s);
         return s;
 }
@@ -99,6 +99,13 @@ static void test_secrets__load_checks_sources(void **state) {
         assert_string_equal(s->items[1].placeholder, "");
         assert_int_equal(strncmp(s->env[0], "TOKEN=brig-secret-", 18), 0);
         assert_null(s->env[1]);
+        /* Fresh for another environment; kept, by name, across a change of the policy. */
+        brig_proxy_secrets *other = loaded(p), *next = NULL;
+        assert_string_not_equal(other->items[0].placeholder, s->items[0].placeholder);
+        assert_int_equal(brig_proxy_secrets_new(p->network.net, s, &next, &err), 0);
+        assert_string_equal(next->items[0].placeholder, s->items[0].placeholder);
+        brig_proxy_secrets_free(next);
+        brig_proxy_secrets_free(other);
 
         /* Readable by others: refused, the error names the secret and not the value. */
         assert_int_equal(chmod(file, 0644), 0);
