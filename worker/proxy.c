@@ -622,9 +622,6 @@ static int build_request(pconn *c, char **ret, size_t *ret_len) {
         return 0;
 }
 
-/* Hands both sockets to a relay: the uv_tcp handles that accepted and connected them close, the relay
- * keeps duplicates. The first bytes each way are the proxy's: the request upstream (or, for a tunnel, what
- * the client sent after CONNECT), the 200 for a tunnel down. */
 /* The request holds secret values when headers does: wiped before it is freed. */
 static void request_wipe(char **request, size_t len) {
         if (*request)
@@ -633,6 +630,9 @@ static void request_wipe(char **request, size_t len) {
         *request = NULL;
 }
 
+/* Hands both sockets to a relay: the uv_tcp handles that accepted and connected them close, the relay
+ * keeps duplicates. The first bytes each way are the proxy's: the request upstream (or, for a tunnel, what
+ * the client sent after CONNECT), the 200 for a tunnel down. */
 static void start_relay(pconn *c) {
         static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
         char *request = NULL;
