@@ -368,6 +368,66 @@ static void test_secrets__unreadable_source_fails_calls(void **state) {
         assert_call_fails_naming("secrets-open", "open-file", "secret OPEN_KEY");
 }
 
+/* A reload changes the policy; the environment, restarted onto it, keeps its placeholder and its
+ * credentials (the secrets are rebuilt for the new policy, none left pointing into the old one). */
+static void test_secrets__reload_keeps_the_placeholder(void **state) {
+        char path[256], secrets[1024], before[128];
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1, "printf %%s \"$GITHUB_TOKEN\"");
+        snprintf(before, sizeof(before), "%s", sc_str(r, "stdout"));
+        cJSON_Delete(r);
+        snprintf(path, sizeof(path), "%s/api.key", g.dir);
+        snprintf(secrets, sizeof(secrets),
+                 "{\"name\":\"GITHUB_TOKEN\",\"hosts\":[\"api.test\"],\"source\":{\"env\":"
+                 "\"BRIG_TEST_GH_TOKEN\"},\"inject\":\"placeholder\"},"
+                 "{\"name\":\"API_KEY\",\"hosts\":[\"key.test\"],\"source\":{\"file\":\"%s\"},"
+                 "\"inject\":\"X-Api-Key:  key={secret}\"}",
+                 path);
+        write_policy("secrets", secrets);
+        cJSON *done = audit_events_read(&g.d, "policy_reload", NULL);
+        int reloads = cJSON_GetArraySize(done);
+        cJSON_Delete(done);
+        assert_int_equal(kill(g.d.pid, SIGHUP), 0);
+        for (int i = 0; i < 500; i++) {
+                cJSON *evs = audit_events_read(&g.d, "policy_reload", NULL);
+                int n = cJSON_GetArraySize(evs);
+                cJSON_Delete(evs);
+                if (n > reloads)
+                        break;
+                usleep(10000);
+        }
+        /* Its init killed, the environment starts again on its next call, with the reloaded policy. */
+        cJSON *starts = audit_events_read(&g.d, "environment_start", NULL);
+        double init = -1;
+        const cJSON *ev;
+        cJSON_ArrayForEach (ev, starts)
+                if (strcmp(ev_str(ev, "environment"), "secrets-1") == 0 &&
+                    cJSON_IsNumber(cJSON_GetObjectItem(ev, "init_pid")))
+                        init = cJSON_GetObjectItem(ev, "init_pid")->valuedouble;
+        cJSON_Delete(starts);
+        assert_true(init > 1);
+        assert_int_equal(kill((pid_t) init, SIGKILL), 0);
+        for (int i = 0; i < 500 && kill((pid_t) init, 0) == 0; i++)
+                usleep(10000);
+        close(fd);
+
+        fd = attach("secrets-1", NULL);
+        r = sh(fd, 2, "printf %%s \"$GITHUB_TOKEN\"");
+        assert_string_equal(sc_str(r, "stdout"), before);
+        cJSON_Delete(r);
+        r = sh(fd, 3,
+               "curl -sS -H \"Authorization: Bearer $GITHUB_TOKEN\" http://api.test:%d/bearer-reloaded",
+               g.port);
+        assert_string_equal(sc_str(r, "stdout"), "authenticated\n");
+        cJSON_Delete(r);
+        r = sh(fd, 4, "curl -sS http://key.test:%d/key-reloaded", g.port);
+        assert_string_equal(sc_str(r, "stdout"), "authenticated\n");
+        cJSON_Delete(r);
+        close(fd);
+}
+
 /* Last: everything the other tests did is searched for both values. */
 static void test_secrets__values_are_nowhere(void **state) {
         char cmd[512], err[1 << 16];
@@ -407,6 +467,7 @@ int main(void) {
                 cmocka_unit_test(test_secrets__placeholder_to_another_host_is_refused),
                 cmocka_unit_test(test_secrets__https_to_the_secrets_host_is_refused),
                 cmocka_unit_test(test_secrets__unreadable_source_fails_calls),
+                cmocka_unit_test(test_secrets__reload_keeps_the_placeholder),
                 cmocka_unit_test(test_secrets__values_are_nowhere),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
