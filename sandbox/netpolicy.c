@@ -208,7 +208,7 @@ bool brig_net_host_normalize(const char *in, char *out, size_t out_size) {
         return true;
 }
 
-static bool rule_matches(const brig_net_rule *r, const char *host) {
+bool brig_net_rule_matches(const brig_net_rule *r, const char *host) {
         uint8_t a[16];
 
         switch (r->kind) {
@@ -239,7 +239,8 @@ bool brig_net_decide(const brig_policy *p, const char *host, uint16_t port,
                 return false;
         }
         for (size_t i = 0; i < n->n_deny; i++)
-                if (rule_matches(&n->deny[i], host) && (!n->deny[i].port || n->deny[i].port == port)) {
+                if (brig_net_rule_matches(&n->deny[i], host) &&
+                    (!n->deny[i].port || n->deny[i].port == port)) {
                         (void) snprintf(reason, BRIG_NET_REASON_MAX,
                                         "denied by network.deny[%zu] \"%.100s\"", i, n->deny[i].text);
                         return false;
@@ -248,7 +249,7 @@ bool brig_net_decide(const brig_policy *p, const char *host, uint16_t port,
                 port_listed = port_listed || n->ports[i] == port;
         for (size_t i = 0; i < n->n_allow; i++) {
                 const brig_net_rule *r = &n->allow[i];
-                if (!rule_matches(r, host))
+                if (!brig_net_rule_matches(r, host))
                         continue;
                 if (r->port ? r->port == port : port_listed) {
                         (void) snprintf(reason, BRIG_NET_REASON_MAX,

@@ -64,6 +64,10 @@ bool brig_net_host_normalize(const char *in, char *out, size_t out_size);
 
 /* Decides a normalized host and port before any resolution: deny rules win, then allow rules and ports;
  * an IP literal only matches a rule that lists it. */
+/* Whether host (normalized, brig_net_host_normalize()) matches r, ports aside: a "*.suffix" rule matches
+ * the names below suffix, not suffix itself. */
+bool brig_net_rule_matches(const brig_net_rule *r, const char *host);
+
 bool brig_net_decide(const brig_policy *p, const char *host, uint16_t port,
                      char reason[static BRIG_NET_REASON_MAX]);
 

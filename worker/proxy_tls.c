@@ -190,26 +190,13 @@ static int add_name_constraints(X509 *x, const brig_net_rule *rules, size_t n) {
         return 0;
 }
 
-/* As brig_net_decide() matches a host against a rule, ports aside: a "*.suffix" rule matches the names
- * below suffix, not suffix itself. */
+/* The CA's name constraints, as the proxy's rules match hosts (brig_net_rule_matches()). */
 static bool host_permitted(const brig_tls_ca *ca, const char *host) {
-        uint8_t a[16];
-
         if (!ca->permitted)
                 return true;
-        for (size_t i = 0; i < ca->n_permitted; i++) {
-                const brig_net_rule *r = &ca->permitted[i];
-                size_t hl = strlen(host), sl = strlen(r->host);
-
-                if ((r->kind == BRIG_NET_NAME && strcmp(r->host, host) == 0) ||
-                    (r->kind == BRIG_NET_WILDCARD && hl > sl + 1 && host[hl - sl - 1] == '.' &&
-                     strcmp(host + hl - sl, r->host) == 0) ||
-                    (r->kind == BRIG_NET_IPV4 && inet_pton(AF_INET, host, a) == 1 &&
-                     memcmp(a, r->addr, 4) == 0) ||
-                    (r->kind == BRIG_NET_IPV6 && inet_pton(AF_INET6, host, a) == 1 &&
-                     memcmp(a, r->addr, 16) == 0))
+        for (size_t i = 0; i < ca->n_permitted; i++)
+                if (brig_net_rule_matches(&ca->permitted[i], host))
                         return true;
-        }
         return false;
 }
 
