@@ -669,7 +669,7 @@ static int log_entry(brig_history *h, git_commit *c, git_tree *tree, git_tree *p
         _cleanup_free_ char *message = NULL, *call_id = NULL, *tool = NULL;
         char hex[GIT_OID_HEXSZ + 1], when[32];
         time_t t = (time_t) git_commit_time(c);
-        unsigned files;
+        unsigned files = 0;
         struct tm tm;
         cJSON *o;
         int r;

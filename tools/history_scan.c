@@ -431,7 +431,7 @@ static int scan_entry(scan *s, int dfd, const char *name, unsigned char type, si
                       name_kind *ret_kind) {
         struct stat st;
         ssize_t pos;
-        bool skip;
+        bool skip = false;
         int r;
 
         *ret_kind = NAME_OTHER;
