@@ -117,26 +117,22 @@ int brig_memory_path_parse(const char *path, const char *field, char buf[static 
         return 0;
 }
 
-int brig_memory_scope_dir(const char *state_dir, int kind, const char *name, uid_t peer_uid,
+int brig_memory_scope_dir(const char *root, brig_memory_scope_kind kind, const char *name, uid_t peer_uid,
                           const char *env_id, char **ret, brig_error *err) {
         int r;
 
-        switch (kind) {
-        case 0: /* BRIG_MEMORY_SCOPE_OWNER */
-                r = asprintf(ret, "%s/memory/owner/%u", state_dir, (unsigned) peer_uid);
-                break;
-        case 1: /* BRIG_MEMORY_SCOPE_ENVIRONMENT */
+        if (kind == BRIG_MEMORY_SCOPE_OWNER)
+                r = asprintf(ret, "%s/owner/%u", root, (unsigned) peer_uid);
+        else if (kind == BRIG_MEMORY_SCOPE_ENVIRONMENT) {
                 if (!env_id || !*env_id || strchr(env_id, '/') || env_id[0] == '.')
                         return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL, "memory: no environment id");
-                r = asprintf(ret, "%s/memory/environment/%s", state_dir, env_id);
-                break;
-        default:
+                r = asprintf(ret, "%s/environment/%s", root, env_id);
+        } else {
                 /* The name was checked by the policy parser: one lowercase word, no slash, no leading dot.
                  */
                 if (!name || !*name || strchr(name, '/') || name[0] == '.')
                         return brig_error_set(err, -EINVAL, BRIG_KIND_INTERNAL, "memory: no scope name");
-                r = asprintf(ret, "%s/memory/named/%s", state_dir, name);
-                break;
+                r = asprintf(ret, "%s/named/%s", root, name);
         }
         if (r < 0) {
                 *ret = NULL;

@@ -10,6 +10,7 @@
 
 #include "common/cleanup.h"
 #include "common/error.h"
+#include "sandbox/policy.h"
 
 /* The institutional memory's store: one scope's memories, kept as a bare git repository (libgit2) in brigd's
  * state directory, outside every jail. The memories are the files of the tree HEAD names; every change is
@@ -63,10 +64,10 @@ typedef struct brig_memory_limits {
 int brig_memory_path_parse(const char *path, const char *field, char buf[static BRIG_MEMORY_MAX_PATH + 1],
                            brig_error *err);
 
-/* The directory of a scope under state_dir: memory/owner/<uid>, memory/environment/<env_id> or
- * memory/named/<name> (kind and name as brig_policy_memory has them). New string in *ret. -ENOMEM,
+/* The directory of a scope under root (brigd's <state-dir>/memory): owner/<uid>, environment/<env_id> or
+ * named/<name> (kind and name: the policy's memory.scope). New string in *ret. -ENOMEM,
  * -EINVAL (no environment id for the environment scope). Pure. */
-int brig_memory_scope_dir(const char *state_dir, int kind, const char *name, uid_t peer_uid,
+int brig_memory_scope_dir(const char *root, brig_memory_scope_kind kind, const char *name, uid_t peer_uid,
                           const char *env_id, char **ret, brig_error *err);
 
 /* Opens the scope's repository in dir, creating dir (0700, with missing parents) and the repository on

@@ -18,6 +18,7 @@ typedef enum brig_tool_runner {
         BRIG_TOOL_RUN_PROCESS, /* the environment's process table, on the loop thread (tools/process.h) */
         BRIG_TOOL_RUN_FILES,   /* the thread pool, against the workspace directory (tools/files.h) */
         BRIG_TOOL_RUN_HISTORY, /* the thread pool, against the workspace's history (tools/history.h) */
+        BRIG_TOOL_RUN_MEMORY,  /* the thread pool, against the policy's memory scope (tools/memory_tool.h) */
 } brig_tool_runner;
 
 typedef enum brig_tool_flags {

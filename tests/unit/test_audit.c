@@ -875,6 +875,8 @@ static void test_audit__constructors_match_event_table(void **state) {
                     seen[BRIG_AUDIT_SNAPSHOT]);
         check_event(brig_audit_process_exit("env-1", "p-1", &res, 10), BRIG_AUDIT_PROCESS_EXIT,
                     seen[BRIG_AUDIT_PROCESS_EXIT]);
+        check_event(brig_audit_memory_write("env-1", 2, 1000, "create", "/memories/a.md", 5, "2cf2", "abcd"),
+                    BRIG_AUDIT_MEMORY_WRITE, seen[BRIG_AUDIT_MEMORY_WRITE]);
 
         for (size_t t = 0; t < _BRIG_AUDIT_TYPE_MAX; t++)
                 for (size_t i = 0; brig_audit_types[t].fields[i]; i++)

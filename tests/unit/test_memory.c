@@ -137,17 +137,23 @@ static void test_memory__scope_dirs(void **state) {
         char *d = NULL;
 
         (void) state;
-        assert_int_equal(brig_memory_scope_dir("/s", 0, NULL, 1000, "e1", &d, &err), 0);
-        assert_string_equal(d, "/s/memory/owner/1000");
+        assert_int_equal(brig_memory_scope_dir("/s", BRIG_MEMORY_SCOPE_OWNER, NULL, 1000, "e1", &d, &err),
+                         0);
+        assert_string_equal(d, "/s/owner/1000");
         free(d);
-        assert_int_equal(brig_memory_scope_dir("/s", 1, NULL, 1000, "e1", &d, &err), 0);
-        assert_string_equal(d, "/s/memory/environment/e1");
+        assert_int_equal(
+                brig_memory_scope_dir("/s", BRIG_MEMORY_SCOPE_ENVIRONMENT, NULL, 1000, "e1", &d, &err), 0);
+        assert_string_equal(d, "/s/environment/e1");
         free(d);
-        assert_int_equal(brig_memory_scope_dir("/s", 2, "team", 1000, "e1", &d, &err), 0);
-        assert_string_equal(d, "/s/memory/named/team");
+        assert_int_equal(brig_memory_scope_dir("/s", BRIG_MEMORY_SCOPE_NAMED, "team", 1000, "e1", &d, &err),
+                         0);
+        assert_string_equal(d, "/s/named/team");
         free(d);
-        assert_int_equal(brig_memory_scope_dir("/s", 1, NULL, 1000, "../x", &d, &err), -EINVAL);
-        assert_int_equal(brig_memory_scope_dir("/s", 2, "a/b", 1000, "e1", &d, &err), -EINVAL);
+        assert_int_equal(
+                brig_memory_scope_dir("/s", BRIG_MEMORY_SCOPE_ENVIRONMENT, NULL, 1000, "../x", &d, &err),
+                -EINVAL);
+        assert_int_equal(brig_memory_scope_dir("/s", BRIG_MEMORY_SCOPE_NAMED, "a/b", 1000, "e1", &d, &err),
+                         -EINVAL);
 }
 
 static void test_memory__create_and_view(void **state) {
