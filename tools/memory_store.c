@@ -425,7 +425,7 @@ static int collect_files(brig_memory *m, git_tree *tree, const char *prefix, cha
 static int files_below(brig_memory *m, git_tree *tree, const char *path, char ***ret, brig_error *err) {
         _cleanup_(git_tree_entry_freep) git_tree_entry *e = NULL;
         _cleanup_(git_tree_freep) git_tree *sub = NULL;
-        char **strv = calloc(1, sizeof(char *));
+        char **strv = calloc(2, sizeof(char *)); /* a file: itself and the terminator */
         size_t n = 0;
         int r;
 

@@ -384,6 +384,20 @@ static int cmd_insert(brig_memory *m, const cJSON *args, const brig_memory_ctx *
                              format("The file %s has been edited.", shown), ret_sc, rep, err);
 }
 
+/* The files at or below path (shown: its /memories form), at least one. */
+static int files_at(brig_memory *m, const char *path, const char *shown, char ***ret, size_t *ret_n,
+                    brig_error *err) {
+        size_t n = 0;
+        int r;
+
+        if ((r = brig_memory_files_below(m, path, ret, err)) < 0)
+                return r;
+        while ((*ret)[n])
+                n++;
+        *ret_n = n;
+        return n ? 0 : not_found(shown, err);
+}
+
 static int cmd_delete(brig_memory *m, const brig_memory_ctx *ctx, const char *shown, const char *path,
                       cJSON **ret_sc, brig_memory_report *rep, brig_error *err) {
         _cleanup_strv_free_ char **files = NULL;
@@ -394,12 +408,8 @@ static int cmd_delete(brig_memory *m, const brig_memory_ctx *ctx, const char *sh
         if (!*path)
                 return brig_error_set(err, -EPERM, BRIG_KIND_INVALID_ARGUMENT,
                                       "arguments.path: /memories itself cannot be deleted");
-        if ((r = brig_memory_files_below(m, path, &files, err)) < 0)
+        if ((r = files_at(m, path, shown, &files, &n, err)) < 0)
                 return r;
-        while (files[n])
-                n++;
-        if (n == 0)
-                return not_found(shown, err);
         if (!(changes = calloc(n, sizeof(*changes))))
                 return brig_error_oom(err);
         for (size_t i = 0; i < n; i++)
@@ -432,12 +442,8 @@ static int cmd_rename(brig_memory *m, const cJSON *args, const brig_memory_ctx *
         if (r)
                 return brig_error_set(err, -EEXIST, BRIG_KIND_INVALID_ARGUMENT,
                                       "The destination %s already exists", new_shown);
-        if ((r = brig_memory_files_below(m, from, &files, err)) < 0)
+        if ((r = files_at(m, from, old_shown, &files, &n, err)) < 0)
                 return r;
-        while (files[n])
-                n++;
-        if (n == 0)
-                return not_found(old_shown, err);
         _cleanup_free_ char **data = calloc(n + 1, sizeof(char *));
         _cleanup_strv_free_ char **dest = calloc(n + 1, sizeof(char *));
         if (!(changes = calloc(2 * n, sizeof(*changes))) || !data || !dest)
