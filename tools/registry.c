@@ -384,6 +384,8 @@ static const char memory_restore_out[] = JSON({
 #define READS false, false, true, false
 #define WRITES(destructive, idempotent) false, destructive, idempotent, false
 
+static const char *const memory_content[] = {"file_text", "old_str", "new_str", "insert_text", NULL};
+
 static const brig_tool tools[] = {
         {"exec", "Run a command",
          "Run a command in this environment's jail, with the workspace at /workspace. Give `command` (a "
@@ -486,7 +488,7 @@ static const brig_tool tools[] = {
          "user; the policy decides): files under /memories that outlive this environment. Commands and "
          "arguments follow the memory tool convention: view, create, str_replace, insert, delete, rename. "
          "Every change is a version that records which environment and call made it.",
-         memory_in, memory_out, WRITES(true, false), BRIG_TOOL_RUN_MEMORY, 0},
+         memory_in, memory_out, WRITES(true, false), BRIG_TOOL_RUN_MEMORY, 0, memory_content},
         {"memory_history", "List memory versions",
          "List the memory's versions, newest first: version id, time, command, path, and the environment, "
          "user and call that made it. With path, only the versions that changed that file or directory.",

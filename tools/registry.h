@@ -43,6 +43,9 @@ typedef struct brig_tool {
         bool read_only, destructive, idempotent, open_world;
         brig_tool_runner runner;
         unsigned flags; /* brig_tool_flags */
+        /* Arguments the audit trail records only the size of (NULL-terminated, or NULL: none): a memory's
+         * text is provenance's to keep in the store, not the trail's to copy. */
+        const char *const *content_args;
 } brig_tool;
 
 /* The tool called name, or NULL. */

@@ -775,7 +775,9 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         call->unaudited = !policy->audit.file_reads && (t->flags & BRIG_TOOL_AUDIT_AS_READ);
 
         brig_audit_call ac = audit_call(call);
-        ev = brig_audit_call_start(&ac, brig_audit_elide(arguments, policy->audit.max_string), &c->peer);
+        ev = brig_audit_call_start(
+                &ac, brig_audit_elide_content(arguments, policy->audit.max_string, t->content_args),
+                &c->peer);
         if (call_audit(call, ev) < 0) {
                 call_free(call);
                 brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");
