@@ -46,6 +46,7 @@ static int setup(void **state) {
         write_policy("readonly", "{\"memory\": {\"mode\": \"read_only\"}}");
         write_policy("off", "{\"memory\": {\"mode\": \"off\"}}");
         write_policy("own", "{\"memory\": {\"scope\": \"environment\"}}");
+        write_policy("team", "{\"memory\": {\"scope\": \"team-build\"}}");
         snprintf(path, sizeof(path), "%s/default.json", dir);
         if (brigd_start(&d, path, &skip_why) < 0 && !skip_why)
                 skip_why = "brigd failed to start";
@@ -136,6 +137,21 @@ static void test_memory__environments_of_one_owner_share_it(void **state) {
                        "does not exist"));
         close(own);
         close(b);
+}
+
+/* A named scope is shared by every environment whose policy names it, and by no other. */
+static void test_memory__a_named_scope_is_shared_by_its_policy_only(void **state) {
+        (void) state;
+        int t1 = attach("mem-team-1", "team");
+        ok(t1, "memory", "{\"command\":\"create\",\"path\":\"/memories/team.md\",\"file_text\":\"t\"}");
+        close(t1);
+        int t2 = attach("mem-team-2", "team");
+        assert_non_null(strstr(ok(t2, "memory", "{\"command\":\"view\",\"path\":\"/memories\"}"),
+                               "/memories/team.md"));
+        close(t2);
+        int o = attach("mem-not-team", NULL);
+        assert_null(strstr(ok(o, "memory", "{\"command\":\"view\",\"path\":\"/memories\"}"), "team.md"));
+        close(o);
 }
 
 static void test_memory__another_owner_cannot_see_it(void **state) {
@@ -261,6 +277,7 @@ static void test_memory__history_and_restore_bring_back_an_overwritten_memory(vo
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_memory__environments_of_one_owner_share_it),
+                cmocka_unit_test(test_memory__a_named_scope_is_shared_by_its_policy_only),
                 cmocka_unit_test(test_memory__another_owner_cannot_see_it),
                 cmocka_unit_test(test_memory__read_only_refuses_writes_and_off_hides_the_tools),
                 cmocka_unit_test(test_memory__history_and_restore_bring_back_an_overwritten_memory),
