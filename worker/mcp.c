@@ -395,9 +395,8 @@ static bool out_of_resources(const brig_error *err) {
 /* Ends a call that never ran a command: its arguments were wrong, the environment could not start, the exec
  * could not be spawned, or the client cancelled while the environment was starting. Everything wrong with a
  * known tool's call is a tool result with isError (MCP's SEP-1303), so the model reads the precise message
- * and can correct itself; only resources the whole worker ran out of are the protocol's busy error. */
-/* Ends a call that failed: err (NULL: cancelled, nothing to send). extra (consumed, may be NULL) adds
- * members to the error result (a memory str_replace's current_text). */
+ * and can correct itself; only resources the whole worker ran out of are the protocol's busy error. extra
+ * (consumed, may be NULL) carries what the error result adds (a memory str_replace's current_text). */
 static void call_end_failed(brig_call *call, const brig_error *err, cJSON *extra) {
         _cleanup_json_ cJSON *extra_owned = extra;
         brig_conn *c = call->conn;
@@ -420,8 +419,7 @@ static void call_end_failed(brig_call *call, const brig_error *err, cJSON *extra
                 } else {
                         const char *current =
                                 cJSON_GetStringValue(brig_json_member(extra_owned, "current_text"));
-                        /* The memory tool's errors are the memory tool convention's own texts, as they are.
-                         */
+                        /* The memory tools' errors are the memory tool convention's texts, as they are. */
                         if (call->def->runner == BRIG_TOOL_RUN_MEMORY) {
                                 if (asprintf(&text, "%s%s%s", err->msg,
                                              current ? "\nThe current text of the file:\n" : "",
@@ -429,10 +427,8 @@ static void call_end_failed(brig_call *call, const brig_error *err, cJSON *extra
                                         text = NULL;
                         } else if (asprintf(&text,
                                             err->kind == BRIG_KIND_INVALID_ARGUMENT
-                                                    ? "invalid arguments for %s: %s\n[correct the arguments "
-                                                      "and "
-                                                      "call "
-                                                      "again]"
+                                                    ? "invalid arguments for %s: %s\n[correct the "
+                                                      "arguments and call again]"
                                                     : "[%s failed: %s]",
                                             call->tool, err->msg) < 0)
                                 text = NULL;
