@@ -250,6 +250,7 @@ void brig_policy_free(brig_policy *p) {
         brig_seccomp_profile_free(p->seccomp.profile);
         brig_strv_free(p->tools.allow);
         brig_strv_free(p->history.exclude);
+        free(p->memory.scope_name);
         free(p->hostname);
         free(p);
 }

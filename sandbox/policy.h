@@ -144,6 +144,33 @@ typedef struct brig_policy_history {
         uint64_t max_file_size; /* files bigger than this are left out of snapshots */
 } brig_policy_history;
 
+/* "memory": the institutional memory an environment's agent reaches through the memory tool
+ * (tools/memory_store.h). */
+typedef enum brig_memory_mode {
+        BRIG_MEMORY_READ_WRITE, /* view and change */
+        BRIG_MEMORY_READ_ONLY,  /* view and history only: writes and restores are refused */
+        BRIG_MEMORY_OFF,        /* the memory tools are hidden from tools/list and refused */
+        _BRIG_MEMORY_MODE_MAX,
+        _BRIG_MEMORY_MODE_INVALID = -22,
+} brig_memory_mode;
+
+typedef enum brig_memory_scope_kind {
+        BRIG_MEMORY_SCOPE_OWNER,       /* every environment of the same client uid */
+        BRIG_MEMORY_SCOPE_ENVIRONMENT, /* this environment only */
+        BRIG_MEMORY_SCOPE_NAMED, /* the operator-named scope `scope_name`, shared by every policy naming it
+                                  */
+        _BRIG_MEMORY_SCOPE_KIND_MAX,
+        _BRIG_MEMORY_SCOPE_KIND_INVALID = -22,
+} brig_memory_scope_kind;
+
+typedef struct brig_policy_memory {
+        brig_memory_scope_kind scope;
+        char *scope_name; /* NAMED: [a-z0-9][a-z0-9._-]{0,63}; else NULL */
+        brig_memory_mode mode;
+        uint64_t max_bytes; /* bytes of all of a scope's memories together */
+        uint64_t max_files; /* memory files of a scope */
+} brig_policy_memory;
+
 /* "audit" (worker/audit.c) */
 typedef struct brig_policy_audit {
         bool file_reads;     /* record calls of file tools that only read (read_file, grep, ...) */
@@ -172,6 +199,7 @@ typedef struct brig_policy {
 
         brig_policy_tools tools;
         brig_policy_history history;
+        brig_policy_memory memory;
         brig_policy_audit audit;
         brig_policy_environment environment;
 

@@ -110,6 +110,7 @@ static const struct {
         {"environment", brig__policy_parse_environment, brig__policy_explain_environment},
         {"tools", brig__policy_parse_tools, brig__policy_explain_tools},
         {"history", brig__policy_parse_history, brig__policy_explain_history},
+        {"memory", brig__policy_parse_memory, brig__policy_explain_memory},
         {"audit", brig__policy_parse_audit, brig__policy_explain_audit},
         {"landlock", brig__policy_parse_landlock, brig__policy_explain_landlock},
         {"capabilities", brig__policy_parse_capabilities, brig__policy_explain_capabilities},

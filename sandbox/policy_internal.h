@@ -12,6 +12,7 @@
  *   policy_sections.c    the other sections the jail applies: limits, env, seccomp, network, landlock,
  *                        capabilities, identity.
  *   policy_layers.c      the sections of the layers above the jail: tools, history, audit, environment.
+ *   policy_memory.c      "memory" (a layer above the jail too, grown past a few lines).
  *   policy_util.c        problems, paths, typed getters, and the value formats explain prints. */
 
 #include <stdbool.h>
@@ -114,6 +115,7 @@ typedef enum brig__explain_rank {
         BRIG__EXPLAIN_ENVIRONMENT,
         BRIG__EXPLAIN_TOOLS,
         BRIG__EXPLAIN_HISTORY,
+        BRIG__EXPLAIN_MEMORY,
         BRIG__EXPLAIN_SECCOMP_AUDIT,
         BRIG__EXPLAIN_LANDLOCK,
         BRIG__EXPLAIN_CAPABILITIES,
@@ -160,3 +162,4 @@ BRIG__POLICY_SECTION(environment);  /* policy_layers.c */
 BRIG__POLICY_SECTION(tools);        /* policy_layers.c */
 BRIG__POLICY_SECTION(history);      /* policy_layers.c */
 BRIG__POLICY_SECTION(audit);        /* policy_layers.c */
+BRIG__POLICY_SECTION(memory);       /* policy_memory.c */

@@ -13,12 +13,10 @@
 #include "sandbox/policy_internal.h"
 
 const char *const brig_tool_names[] = {
-        "exec",         "process_list",   "process_output", "process_write",
-        "process_kill", "repl",           "read_file",      "write_file",
-        "edit_file",    "list_directory", "glob",           "grep",
-        "stat",         "move",           "remove",         "make_directory",
-        "snapshot",     "history",        "diff",           "restore",
-        NULL,
+        "exec",      "process_list", "process_output", "process_write",  "process_kill",   "repl",
+        "read_file", "write_file",   "edit_file",      "list_directory", "glob",           "grep",
+        "stat",      "move",         "remove",         "make_directory", "snapshot",       "history",
+        "diff",      "restore",      "memory",         "memory_history", "memory_restore", NULL,
 };
 
 void brig__policy_parse_environment(brig__policy_ctx *c, const cJSON *sec, brig_policy *p) {
@@ -162,6 +160,9 @@ void brig__policy_explain_audit(const brig_policy *p, brig__policy_values *v) {
 }
 
 bool brig_policy_allows_tool(const brig_policy *p, const char *name) {
+        /* memory.mode off hides the memory tools whatever tools.allow says. */
+        if (p->memory.mode == BRIG_MEMORY_OFF && strncmp(name, "memory", 6) == 0)
+                return false;
         if (!p->tools.allow)
                 return true;
         for (char **t = p->tools.allow; *t; t++)

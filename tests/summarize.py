@@ -21,6 +21,9 @@ ALLOWED_SKIPS = {
     "test_env_fork-userns": (1, "the same as test_env_fork-setpriv"),
     "test_env_export-setpriv": (1, "the same as test_env_fork-setpriv: exporting another user's environment"),
     "test_env_export-userns": (1, "the same as test_env_fork-setpriv"),
+    "test_memory-setpriv": (1, "the same as test_env_fork-setpriv: another owner's memory needs brigd and the "
+                               "test as root to act as another user"),
+    "test_memory-userns": (1, "the same as test_env_fork-setpriv"),
     "test_worker-setpriv": (4, "`brig run` (one-shot jail, host binds) is covered by the default mode; the "
                                "socket's --socket-mode/--socket-group (a root brigd giving its socket a group, "
                                "clients as two other users) need brigd as root"),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* Shared between tools/history*.c only. */
+/* Shared between tools/history*.c only, and tools/memory_store.c for the libgit2 settings and cleanups. */
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -326,6 +326,56 @@ static const char restore_out[] = JSON({
                        "error": ERROR_OBJECT, COMMON_PROPS},
         "anyOf": [{"required": ["id", "restored_from", "previous"]}, OR_ERROR]});
 
+static const char memory_in[] = JSON({
+        "type": "object", "additionalProperties": false, "required": ["command"],
+        "properties": {
+                "command": {"enum": ["view", "create", "str_replace", "insert", "delete", "rename"],
+                            "description": "view a file or directory; create a new file; str_replace text; insert text after a line; delete a file or directory; rename a file or directory"},
+                "path": {"type": "string", "description": "view, create, str_replace, insert, delete: a path under /memories, such as /memories/build.md"},
+                "view_range": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2,
+                               "description": "view of a file: [first line, last line], 1-based; -1 as last line: to the end"},
+                "file_text": {"type": "string", "description": "create: the new file's content"},
+                "old_str": {"type": "string", "description": "str_replace: the exact text to replace; it must occur exactly once"},
+                "new_str": {"type": "string", "description": "str_replace: the replacement (default: empty, which deletes old_str)"},
+                "insert_line": {"type": "integer", "minimum": 0, "description": "insert: the line after which insert_text goes (0: at the start)"},
+                "insert_text": {"type": "string", "description": "insert: the text to insert"},
+                "old_path": {"type": "string", "description": "rename: what to rename, a path under /memories"},
+                "new_path": {"type": "string", "description": "rename: its new path, which must not exist"}}});
+
+static const char memory_out[] = JSON({
+        "type": "object",
+        "properties": {"result": {"type": "string", "description": "What the model reads, in the memory tool convention's words"},
+                       "version": {"type": "string", "description": "A change: the memory's new version (see memory_history)"},
+                       "current_text": {"type": "string", "description": "A str_replace that found no unique old_str: the file's current text"},
+                       "error": ERROR_OBJECT, COMMON_PROPS},
+        "anyOf": [{"required": ["result"]}, OR_ERROR]});
+
+static const char memory_history_in[] = JSON({
+        "type": "object", "additionalProperties": false,
+        "properties": {"path": {"type": "string", "description": "Only versions that changed this file or directory, a path under /memories"}}});
+
+static const char memory_history_out[] = JSON({
+        "type": "object",
+        "properties": {"versions": {"type": "array", "items": {"type": "object", "properties": {
+                               "version": {"type": "string"}, "time": {"type": "string"},
+                               "environment": {"type": ["string", "null"]}, "call_id": {"type": ["string", "null"]},
+                               "peer_uid": {"type": ["string", "null"]}, "command": {"type": ["string", "null"]},
+                               "path": {"type": ["string", "null"]}}}},
+                       "truncated": {"type": "boolean"}, "result": {"type": "string"},
+                       "error": ERROR_OBJECT, COMMON_PROPS},
+        "anyOf": [{"required": ["versions", "result"]}, OR_ERROR]});
+
+static const char memory_restore_in[] = JSON({
+        "type": "object", "additionalProperties": false, "required": ["version"],
+        "properties": {"version": {"type": "string", "description": "The version to go back to: its id from memory_history (at least 4 hex digits)"},
+                       "path": {"type": "string", "description": "Only this file or directory under /memories (default: the whole memory)"}}});
+
+static const char memory_restore_out[] = JSON({
+        "type": "object",
+        "properties": {"result": {"type": "string"}, "version": {"type": "string", "description": "The new version the restore made"},
+                       "restored_from": {"type": "string"}, "error": ERROR_OBJECT, COMMON_PROPS},
+        "anyOf": [{"required": ["result", "version", "restored_from"]}, OR_ERROR]});
+
 #pragma pop_macro("false")
 #pragma pop_macro("true")
 // clang-format on
@@ -333,6 +383,8 @@ static const char restore_out[] = JSON({
 /* Annotations: read_only, destructive, idempotent, open_world. */
 #define READS false, false, true, false
 #define WRITES(destructive, idempotent) false, destructive, idempotent, false
+
+static const char *const memory_content[] = {"file_text", "old_str", "new_str", "insert_text", NULL};
 
 static const brig_tool tools[] = {
         {"exec", "Run a command",
@@ -431,6 +483,20 @@ static const brig_tool tools[] = {
          "Excluded paths (such as node_modules/) are left alone.",
          restore_in, restore_out, WRITES(true, false), BRIG_TOOL_RUN_HISTORY,
          BRIG_TOOL_MUTATES | BRIG_TOOL_GROWS},
+        {"memory", "Institutional memory",
+         "Read and write the memory shared across environments (by default every environment of the same "
+         "user; the policy decides): files under /memories that outlive this environment. Commands and "
+         "arguments follow the memory tool convention: view, create, str_replace, insert, delete, rename. "
+         "Every change is a version that records which environment and call made it.",
+         memory_in, memory_out, WRITES(true, false), BRIG_TOOL_RUN_MEMORY, 0, memory_content},
+        {"memory_history", "List memory versions",
+         "List the memory's versions, newest first: version id, time, command, path, and the environment, "
+         "user and call that made it. With path, only the versions that changed that file or directory.",
+         memory_history_in, memory_history_out, READS, BRIG_TOOL_RUN_MEMORY, BRIG_TOOL_AUDIT_AS_READ},
+        {"memory_restore", "Restore a memory version",
+         "Bring the memory, or one file or directory of it, back to a version from memory_history. The "
+         "restore is a new version, so nothing is lost.",
+         memory_restore_in, memory_restore_out, WRITES(true, false), BRIG_TOOL_RUN_MEMORY, 0},
 };
 
 const brig_tool *brig_tool_find(const char *name) {

@@ -18,6 +18,7 @@ typedef enum brig_tool_runner {
         BRIG_TOOL_RUN_PROCESS, /* the environment's process table, on the loop thread (tools/process.h) */
         BRIG_TOOL_RUN_FILES,   /* the thread pool, against the workspace directory (tools/files.h) */
         BRIG_TOOL_RUN_HISTORY, /* the thread pool, against the workspace's history (tools/history.h) */
+        BRIG_TOOL_RUN_MEMORY,  /* the thread pool, against the policy's memory scope (tools/memory_tool.h) */
 } brig_tool_runner;
 
 typedef enum brig_tool_flags {
@@ -42,6 +43,9 @@ typedef struct brig_tool {
         bool read_only, destructive, idempotent, open_world;
         brig_tool_runner runner;
         unsigned flags; /* brig_tool_flags */
+        /* Arguments the audit trail records only the size of (NULL-terminated, or NULL: none): a memory's
+         * text is provenance's to keep in the store, not the trail's to copy. */
+        const char *const *content_args;
 } brig_tool;
 
 /* The tool called name, or NULL. */

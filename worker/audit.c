@@ -178,6 +178,25 @@ cJSON *brig_audit_elide(const cJSON *arguments, size_t max_string) {
         return arguments ? elide(arguments, max_string, 0) : cJSON_CreateNull();
 }
 
+cJSON *brig_audit_elide_content(const cJSON *arguments, size_t max_string, const char *const *content) {
+        cJSON *c = brig_audit_elide(arguments, max_string);
+
+        for (size_t i = 0; c && cJSON_IsObject(arguments) && content && content[i]; i++) {
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(arguments, content[i]);
+                char s[64];
+                if (!cJSON_IsString(v))
+                        continue;
+                (void) snprintf(s, sizeof(s), "<elided, %zu bytes>", strlen(v->valuestring));
+                cJSON *n = cJSON_CreateString(s);
+                if (!n || !cJSON_ReplaceItemInObjectCaseSensitive(c, content[i], n)) {
+                        cJSON_Delete(n);
+                        cJSON_Delete(c);
+                        return NULL;
+                }
+        }
+        return c;
+}
+
 /* s with every byte that is not part of valid UTF-8 (a NUL included) replaced by U+FFFD; NULL on ENOMEM. */
 static char *utf8_scrubbed(const char *s) {
         size_t len = strlen(s), i = 0;

@@ -39,6 +39,10 @@ cJSON *brig_audit_event(const char *type);
  * large inputs (file contents, stdin) never bloat the trail. New object or NULL. */
 cJSON *brig_audit_elide(const cJSON *arguments, size_t max_string);
 
+/* brig_audit_elide(), and each top-level string argument named in content (NULL-terminated, may be NULL)
+ * replaced by "<elided, N bytes>" whatever its length. New object or NULL. */
+cJSON *brig_audit_elide_content(const cJSON *arguments, size_t max_string, const char *const *content);
+
 /* brig_audit_line_hash(), the checkpoint: common/audit_chain.h. */
 
 /* Called with each record (one line, without its newline; borrowed for the call) once it is on disk; at most

@@ -58,6 +58,8 @@ const brig_audit_type_info brig_audit_types[_BRIG_AUDIT_TYPE_MAX] = {
         [BRIG_AUDIT_SNAPSHOT] = {"snapshot", FIELDS("environment", "call_id", "tool", "id", "error")},
         [BRIG_AUDIT_PROCESS_EXIT] = {"process_exit", FIELDS("environment", "process_id", "exit_code",
                                                             "signal", "output_bytes", "duration_ms")},
+        [BRIG_AUDIT_MEMORY_WRITE] = {"memory_write", FIELDS("environment", "call_id", "peer_uid", "command",
+                                                            "path", "bytes", "digest", "version")},
 };
 
 static cJSON *event(brig_audit_type type) {
@@ -301,4 +303,16 @@ cJSON *brig_audit_process_exit(const char *environment, const char *process_id, 
 void brig_audit_set_error(cJSON *ev, const char *error) {
         if (ev && error)
                 spoil_unless(ev, ADD_STRING(ev, "error", error));
+}
+
+cJSON *brig_audit_memory_write(const char *environment, uint64_t call_id, unsigned peer_uid,
+                               const char *command, const char *path, uint64_t bytes, const char *digest,
+                               const char *version) {
+        cJSON *ev = event(BRIG_AUDIT_MEMORY_WRITE);
+        return finish(
+                ev, ev && ADD_STRING(ev, "environment", environment) && ADD_NUMBER(ev, "call_id", call_id) &&
+                            ADD_NUMBER(ev, "peer_uid", peer_uid) && ADD_STRING(ev, "command", command) &&
+                            ADD_STRING(ev, "path", path) && ADD_NUMBER(ev, "bytes", bytes) &&
+                            (!digest || !digest[0] || ADD_STRING(ev, "digest", digest)) &&
+                            ADD_STRING(ev, "version", version));
 }

@@ -41,6 +41,7 @@ typedef enum brig_audit_type {
         BRIG_AUDIT_NET_CONNECT,
         BRIG_AUDIT_SNAPSHOT,
         BRIG_AUDIT_PROCESS_EXIT,
+        BRIG_AUDIT_MEMORY_WRITE,
         _BRIG_AUDIT_TYPE_MAX,
 } brig_audit_type;
 
@@ -136,6 +137,12 @@ cJSON *brig_audit_snapshot(const char *environment, const char *call_id, const c
 /* process_exit */
 cJSON *brig_audit_process_exit(const char *environment, const char *process_id, const brig_exec_result *res,
                                uint64_t output_bytes);
+
+/* memory_write: a change or restore of a memory scope (never its content: the bytes written and their
+ * SHA-256; digest "" and bytes 0 for delete, rename and restore). */
+cJSON *brig_audit_memory_write(const char *environment, uint64_t call_id, unsigned peer_uid,
+                               const char *command, const char *path, uint64_t bytes, const char *digest,
+                               const char *version);
 
 /* The member "error" of an event whose type has one (call_end, environment_*, snapshot). */
 void brig_audit_set_error(cJSON *ev, const char *error);

@@ -24,6 +24,7 @@
 #include "worker/audit_events.h"
 #include "worker/env_fork.h"
 #include "worker/mcp_internal.h"
+#include "worker/memory.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
@@ -394,8 +395,10 @@ static bool out_of_resources(const brig_error *err) {
 /* Ends a call that never ran a command: its arguments were wrong, the environment could not start, the exec
  * could not be spawned, or the client cancelled while the environment was starting. Everything wrong with a
  * known tool's call is a tool result with isError (MCP's SEP-1303), so the model reads the precise message
- * and can correct itself; only resources the whole worker ran out of are the protocol's busy error. */
-static void call_end_early(brig_call *call, const brig_error *err) {
+ * and can correct itself; only resources the whole worker ran out of are the protocol's busy error. extra
+ * (consumed, may be NULL) carries what the error result adds (a memory str_replace's current_text). */
+static void call_end_failed(brig_call *call, const brig_error *err, cJSON *extra) {
+        _cleanup_json_ cJSON *extra_owned = extra;
         brig_conn *c = call->conn;
         cJSON *ev = call_end_event(call, true);
 
@@ -414,13 +417,20 @@ static void call_end_early(brig_call *call, const brig_error *err) {
                         text = brig_exec_result_to_text(&res);
                         sc = brig_exec_result_to_json(&res);
                 } else {
-                        if (asprintf(&text,
-                                     err->kind == BRIG_KIND_INVALID_ARGUMENT
-                                             ? "invalid arguments for %s: %s\n[correct the arguments and "
-                                               "call "
-                                               "again]"
-                                             : "[%s failed: %s]",
-                                     call->tool, err->msg) < 0)
+                        const char *current =
+                                cJSON_GetStringValue(brig_json_member(extra_owned, "current_text"));
+                        /* The memory tools' errors are the memory tool convention's texts, as they are. */
+                        if (call->def->runner == BRIG_TOOL_RUN_MEMORY) {
+                                if (asprintf(&text, "%s%s%s", err->msg,
+                                             current ? "\nThe current text of the file:\n" : "",
+                                             current ? current : "") < 0)
+                                        text = NULL;
+                        } else if (asprintf(&text,
+                                            err->kind == BRIG_KIND_INVALID_ARGUMENT
+                                                    ? "invalid arguments for %s: %s\n[correct the "
+                                                      "arguments and call again]"
+                                                    : "[%s failed: %s]",
+                                            call->tool, err->msg) < 0)
                                 text = NULL;
                         sc = cJSON_CreateObject();
                         cJSON *e = cJSON_AddObjectToObject(sc, "error");
@@ -428,10 +438,16 @@ static void call_end_early(brig_call *call, const brig_error *err) {
                                 cJSON_AddStringToObject(e, "kind", brig_kind_name(err->kind));
                                 cJSON_AddStringToObject(e, "message", err->msg);
                         }
+                        if (sc && current)
+                                cJSON_AddStringToObject(sc, "current_text", current);
                 }
                 send_tool_result(call, audit_r, text, sc, true);
         }
         call_finish(call);
+}
+
+static void call_end_early(brig_call *call, const brig_error *err) {
+        call_end_failed(call, err, NULL);
 }
 
 /* Ends a call with a structured result of its own (process tools, background starts, repl). */
@@ -513,6 +529,29 @@ static void toolpool_done_cb(brig_toolpool_result *res, void *userdata) {
                 brig_audit_call_end_snapshot(ev, id->valuestring);
         send_tool_result(call, call_audit(call, ev), res->text, res->sc, false);
         res->sc = NULL;
+        call_finish(call);
+}
+
+static void memory_done_cb(brig_memory_result *res, void *userdata) {
+        brig_call *call = userdata;
+        const brig_memory_report *rep = &res->report;
+
+        /* The change happened whatever becomes of the call's result: it is recorded first. */
+        if (rep->wrote) {
+                cJSON *mev = brig_audit_memory_write(call->conn->env->id, call->call_id,
+                                                     (unsigned) call->conn->peer.uid, rep->command,
+                                                     rep->path, rep->bytes, rep->digest, rep->version);
+                if (mev)
+                        (void) brig__worker_audit(call->conn->w, mev);
+        }
+        if (res->error.code) {
+                call_end_failed(call, &res->error, TAKE_PTR(res->sc));
+                return;
+        }
+        const char *text = cJSON_GetStringValue(brig_json_member(res->sc, "result"));
+        _cleanup_free_ char *copy = strdup(text ? text : "");
+        cJSON *ev = call_end_event(call, false);
+        send_tool_result(call, call_audit(call, ev), copy, TAKE_PTR(res->sc), false);
         call_finish(call);
 }
 
@@ -602,6 +641,12 @@ static void call_dispatch(brig_call *call, const cJSON *arguments) {
                 /* No jail needed: the worker works on the workspace itself, off the loop thread. */
                 if (brig_toolpool_run(c->env, call->def, arguments, call->call_id, toolpool_done_cb, call,
                                       &err) < 0)
+                        call_end_early(call, &err);
+                return;
+        case BRIG_TOOL_RUN_MEMORY:
+                /* Outside the jail and the workspace: the scope's store in brigd's state directory. */
+                if (brig_memory_run(c->env, c->peer.uid, call->tool, arguments, call->call_id,
+                                    memory_done_cb, call, &err) < 0)
                         call_end_early(call, &err);
                 return;
         case BRIG_TOOL_RUN_PROCESS:
@@ -726,7 +771,9 @@ static void handle_tools_call(brig_conn *c, const brig_rpc_msg *m) {
         call->unaudited = !policy->audit.file_reads && (t->flags & BRIG_TOOL_AUDIT_AS_READ);
 
         brig_audit_call ac = audit_call(call);
-        ev = brig_audit_call_start(&ac, brig_audit_elide(arguments, policy->audit.max_string), &c->peer);
+        ev = brig_audit_call_start(
+                &ac, brig_audit_elide_content(arguments, policy->audit.max_string, t->content_args),
+                &c->peer);
         if (call_audit(call, ev) < 0) {
                 call_free(call);
                 brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable: call refused");

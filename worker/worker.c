@@ -102,6 +102,10 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
 
         if (asprintf(&w->envs_dir, "%s/environments", o->state_dir) < 0)
                 return brig_error_oom(err);
+        if (asprintf(&w->memory_dir, "%s/memory", o->state_dir) < 0) {
+                w->memory_dir = NULL;
+                return brig_error_oom(err);
+        }
         if ((r = brig_mkdir_p(o->state_dir, 0711)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_IO, "create state directory '%s'",
                                             o->state_dir);
@@ -328,5 +332,6 @@ void brig_worker_done(brig_worker *w) {
         free(w->jail_helper);
         free(w->socket_path);
         free(w->envs_dir);
+        free(w->memory_dir);
         *w = (brig_worker){0};
 }

@@ -127,6 +127,7 @@ struct brig_worker {
         bool socket_make_parent;
         bool socket_inherited; /* from the service manager, which owns its path */
         char *envs_dir;        /* <state-dir>/environments */
+        char *memory_dir;      /* <state-dir>/memory: the memory scopes (worker/memory.h), brigd's alone */
         brig_env *envs;
         size_t n_envs;
         struct brig_env_index *env_index; /* by id, slot and spare (worker/env_registry.c) */

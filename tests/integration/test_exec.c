@@ -732,6 +732,29 @@ static void test_protocol__results_match_output_schemas(void **state) {
         log_call(fd, "restore", "{\"snapshot\":\"HEAD\"}", "ok", NULL);
         log_call_with_nulls(fd, tools, "restore", "{\"snapshot\":\"HEAD\"}");
         log_call(fd, "restore", "{\"snapshot\":\"nope\"}", "ok", NULL);
+        /* The memory tools. */
+        log_call(fd, "memory",
+                 "{\"command\":\"create\",\"path\":\"/memories/m.md\",\"file_text\":\"a\\nb\\n\"}", "ok",
+                 NULL);
+        log_call_with_nulls(fd, tools, "memory", "{\"command\":\"view\",\"path\":\"/memories\"}");
+        log_call(fd, "memory", "{\"command\":\"view\",\"path\":\"/memories/m.md\",\"view_range\":[1,-1]}",
+                 "ok", NULL);
+        log_call(fd, "memory",
+                 "{\"command\":\"str_replace\",\"path\":\"/memories/"
+                 "m.md\",\"old_str\":\"zz\",\"new_str\":\"y\"}",
+                 "ok", NULL);
+        log_call(fd, "memory", "{\"command\":\"view\",\"path\":\"/memories/../x\"}", "bad_args",
+                 "arguments.path");
+        log_call(fd, "memory_history", "{}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "memory_history", "{}");
+        cJSON *mh = client_tool_call(fd, 4996, "memory_history", "{}", NULL, NULL);
+        const cJSON *v0 = cJSON_GetArrayItem(cJSON_GetObjectItem(result_sc(mh), "versions"), 0);
+        assert_non_null(v0);
+        snprintf(args, sizeof(args), "{\"version\":\"%s\"}",
+                 cJSON_GetStringValue(cJSON_GetObjectItem(v0, "version")));
+        log_call(fd, "memory_restore", args, "ok", NULL);
+        log_call_with_nulls(fd, tools, "memory_restore", args);
+        cJSON_Delete(mh);
         fclose(schema_log);
         cJSON_Delete(list);
         close(fd);

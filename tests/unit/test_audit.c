@@ -684,6 +684,25 @@ static void test_audit__elide_cuts_on_utf8_boundary(void **state) {
         }
 }
 
+static void test_audit__elide_content_keeps_only_sizes(void **state) {
+        static const char *const content[] = {"file_text", "new_str", NULL};
+        (void) state;
+        cJSON *args = cJSON_Parse("{\"command\":\"create\",\"path\":\"/memories/a\",\"file_text\":\"secret "
+                                  "text\",\"new_str\":\"\",\"insert_line\":3}");
+        cJSON *out = brig_audit_elide_content(args, 1024, content);
+        _cleanup_free_ char *text = print(out);
+        assert_string_equal(text,
+                            "{\"command\":\"create\",\"path\":\"/memories/a\",\"file_text\":\"<elided, 11 "
+                            "bytes>\",\"new_str\":\"<elided, 0 bytes>\",\"insert_line\":3}");
+        cJSON_Delete(out);
+        out = brig_audit_elide_content(args, 1024, NULL);
+        free(text);
+        text = print(out);
+        assert_non_null(strstr(text, "secret text"));
+        cJSON_Delete(out);
+        cJSON_Delete(args);
+}
+
 static void test_audit__elide_limits_depth_and_accepts_null(void **state) {
         _cleanup_json_ cJSON *null_out = brig_audit_elide(NULL, 10);
         _cleanup_json_ cJSON *root = cJSON_CreateArray(), *out = NULL;
@@ -875,6 +894,8 @@ static void test_audit__constructors_match_event_table(void **state) {
                     seen[BRIG_AUDIT_SNAPSHOT]);
         check_event(brig_audit_process_exit("env-1", "p-1", &res, 10), BRIG_AUDIT_PROCESS_EXIT,
                     seen[BRIG_AUDIT_PROCESS_EXIT]);
+        check_event(brig_audit_memory_write("env-1", 2, 1000, "create", "/memories/a.md", 5, "2cf2", "abcd"),
+                    BRIG_AUDIT_MEMORY_WRITE, seen[BRIG_AUDIT_MEMORY_WRITE]);
 
         for (size_t t = 0; t < _BRIG_AUDIT_TYPE_MAX; t++)
                 for (size_t i = 0; brig_audit_types[t].fields[i]; i++)
@@ -901,6 +922,7 @@ int main(void) {
                 cmocka_unit_test(test_audit__elide_cuts_long_strings_keeps_structure),
                 cmocka_unit_test(test_audit__elide_cuts_on_utf8_boundary),
                 cmocka_unit_test(test_audit__elide_limits_depth_and_accepts_null),
+                cmocka_unit_test(test_audit__elide_content_keeps_only_sizes),
                 cmocka_unit_test(test_audit__event_types_match_protocol_doc),
                 cmocka_unit_test(test_audit__constructors_match_event_table),
         };

@@ -655,6 +655,51 @@ static void test_policy__tools_and_history_sections(void **state) {
         assert_fails("{'history': {'auto': true}}", "history.auto: unknown field");
 }
 
+static void test_policy__memory_section(void **state) {
+        brig_policy *p;
+
+        (void) state;
+        p = parse_ok("{}");
+        assert_int_equal(p->memory.scope, BRIG_MEMORY_SCOPE_OWNER);
+        assert_null(p->memory.scope_name);
+        assert_int_equal(p->memory.mode, BRIG_MEMORY_READ_WRITE);
+        assert_int_equal(p->memory.max_bytes, 16 << 20);
+        assert_int_equal(p->memory.max_files, 1000);
+        brig_policy_free(p);
+
+        p = parse_ok("{'memory': {'scope': 'environment', 'mode': 'read_only', 'max_bytes': '1M', "
+                     "'max_files': 5}}");
+        assert_int_equal(p->memory.scope, BRIG_MEMORY_SCOPE_ENVIRONMENT);
+        assert_int_equal(p->memory.mode, BRIG_MEMORY_READ_ONLY);
+        assert_int_equal(p->memory.max_bytes, 1 << 20);
+        assert_int_equal(p->memory.max_files, 5);
+        brig_policy_free(p);
+
+        p = parse_ok("{'memory': {'scope': 'team-build.2', 'mode': 'off'}}");
+        assert_int_equal(p->memory.scope, BRIG_MEMORY_SCOPE_NAMED);
+        assert_string_equal(p->memory.scope_name, "team-build.2");
+        assert_int_equal(p->memory.mode, BRIG_MEMORY_OFF);
+        brig_policy_free(p);
+
+        static const char scope_msg[] =
+                "memory.scope: expected \"owner\", \"environment\" or a scope name of 1 "
+                "to 64 characters a-z, 0-9, '.', '_' and '-' (starting with a letter "
+                "or digit)";
+        assert_fails("{'memory': {'scope': '../etc'}}", scope_msg);
+        assert_fails("{'memory': {'scope': '.hidden'}}", scope_msg);
+        assert_fails("{'memory': {'scope': 'Team'}}", scope_msg);
+        assert_fails("{'memory': {'scope': ''}}", scope_msg);
+        assert_fails("{'memory': {'scope': 3}}", scope_msg);
+        assert_fails("{'memory': {'mode': 'write'}}",
+                     "memory.mode: expected \"read_write\", \"read_only\" or \"off\"");
+        assert_fails("{'memory': {'max_bytes': '2G'}}",
+                     "memory.max_bytes: expected a size from 1K to 1G, got \"2G\"");
+        assert_fails("{'memory': {'max_files': 0}}",
+                     "memory.max_files: expected an integer from 1 to 100000");
+        assert_fails("{'memory': {'mount': true}}", "memory.mount: unknown field");
+        assert_fails("{'memory': []}", "memory: expected an object, got array");
+}
+
 static void test_policy__durations_are_bounded(void **state) {
         brig_policy *p;
 
@@ -1616,6 +1661,7 @@ int main(void) {
                 cmocka_unit_test(test_policy__integer_limits_are_bounded),
                 cmocka_unit_test(test_policy__durations_are_bounded),
                 cmocka_unit_test(test_policy__tools_and_history_sections),
+                cmocka_unit_test(test_policy__memory_section),
                 cmocka_unit_test(test_policy__tmpfs_size_and_mode),
                 cmocka_unit_test(test_policy__env_replaces_defaults),
                 cmocka_unit_test(test_policy__default_home_follows_workspace),

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/* Memory tool calls on the thread pool: the scope a call reaches (from its environment's policy and the
+ * client's uid, decided here on the loop thread so that nothing the agent sends can pick it), and the work
+ * itself. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "common/cleanup.h"
+#include "sandbox/policy.h"
+#include "tools/memory_tool.h"
+#include "worker/env.h"
+#include "worker/memory.h"
+#include "worker/policies.h"
+#include "worker/worker.h"
+
+typedef struct memjob {
+        uv_work_t req;
+        char tool[32];
+        cJSON *args;
+        char *dir; /* the scope's store */
+        char *environment;
+        char call_id[24];
+        brig_memory_ctx ctx; /* its strings point into this job */
+        brig_memory_done_cb cb;
+        void *userdata;
+        brig_memory_result res;
+} memjob;
+
+static void job_free(memjob *j) {
+        if (!j)
+                return;
+        cJSON_Delete(j->args);
+        cJSON_Delete(j->res.sc);
+        free(j->dir);
+        free(j->environment);
+        free(j);
+}
+
+static void work_cb(uv_work_t *req) {
+        memjob *j = req->data;
+        _cleanup_(brig_memory_freep) brig_memory *m = NULL;
+
+        if (brig_memory_open(j->dir, &m, &j->res.error) < 0)
+                return;
+        if (brig_memory_call(m, j->tool, j->args, &j->ctx, &j->res.sc, &j->res.report, &j->res.error) >= 0)
+                j->res.error = (brig_error) BRIG_ERROR_INIT;
+}
+
+static void after_cb(uv_work_t *req, int status) {
+        memjob *j = req->data;
+
+        if (status < 0 && !j->res.error.code)
+                (void) brig_error_set(&j->res.error, status, BRIG_KIND_INTERNAL, "memory call cancelled");
+        j->cb(&j->res, j->userdata);
+        job_free(j);
+}
+
+int brig_memory_run(brig_env *env, uid_t peer_uid, const char *tool, const cJSON *args, uint64_t call_id,
+                    brig_memory_done_cb cb, void *userdata, brig_error *err) {
+        const brig_policy_memory *pm = &env->policy->policy->memory;
+        memjob *j = calloc(1, sizeof(*j));
+        int r;
+
+        if (!j || (args && !(j->args = cJSON_Duplicate(args, true))) ||
+            !(j->environment = strdup(env->id))) {
+                job_free(j);
+                return brig_error_oom(err);
+        }
+        if ((r = brig_memory_scope_dir(env->w->memory_dir, pm->scope, pm->scope_name, peer_uid, env->id,
+                                       &j->dir, err)) < 0) {
+                job_free(j);
+                return r;
+        }
+        j->req.data = j;
+        (void) snprintf(j->tool, sizeof(j->tool), "%s", tool);
+        (void) snprintf(j->call_id, sizeof(j->call_id), "%llu", (unsigned long long) call_id);
+        j->ctx = (brig_memory_ctx){
+                .read_only = pm->mode != BRIG_MEMORY_READ_WRITE,
+                .limits = {.max_bytes = pm->max_bytes, .max_files = pm->max_files},
+                .environment = j->environment,
+                .call_id = j->call_id,
+                .peer_uid = peer_uid,
+        };
+        j->cb = cb;
+        j->userdata = userdata;
+        if ((r = uv_queue_work(env->w->loop, &j->req, work_cb, after_cb)) < 0) {
+                job_free(j);
+                return brig_error_set(err, r, BRIG_KIND_INTERNAL, "queue memory call: %s", uv_strerror(r));
+        }
+        return 0;
+}
