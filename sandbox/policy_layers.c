@@ -13,10 +13,32 @@
 #include "sandbox/policy_internal.h"
 
 const char *const brig_tool_names[] = {
-        "exec",      "process_list", "process_output", "process_write",  "process_kill",   "repl",
-        "read_file", "write_file",   "edit_file",      "list_directory", "glob",           "grep",
-        "stat",      "move",         "remove",         "make_directory", "snapshot",       "history",
-        "diff",      "restore",      "memory",         "memory_history", "memory_restore", NULL,
+        "exec",
+        "process_list",
+        "process_output",
+        "process_write",
+        "process_kill",
+        "repl",
+        "read_file",
+        "write_file",
+        "edit_file",
+        "list_directory",
+        "glob",
+        "grep",
+        "stat",
+        "move",
+        "remove",
+        "make_directory",
+        "snapshot",
+        "history",
+        "diff",
+        "restore",
+        "memory",
+        "memory_history",
+        "memory_restore",
+        "memory_search",
+        "memory_feedback",
+        NULL,
 };
 
 void brig__policy_parse_environment(brig__policy_ctx *c, const cJSON *sec, brig_policy *p) {

@@ -18,16 +18,10 @@
 #include "common/json.h"
 #include "common/text.h"
 #include "tools/history_private.h"
+#include "tools/memory_private.h"
 #include "tools/memory_store.h"
 
 #define FILE_MODE GIT_FILEMODE_BLOB
-
-struct brig_memory {
-        git_repository *repo;
-        char *dir;
-        int lock_fd; /* -1 until brig_memory_lock() */
-        bool lib_held;
-};
 
 /* One trailer per piece of provenance: git's own trailer syntax, so `git log` and
  * git_message_trailers() read them back. */
@@ -36,10 +30,9 @@ static const struct {
         const char *field; /* in brig_memory_log() entries */
 } trailers[] = {
         {"Brig-Environment", "environment"}, {"Brig-Call-Id", "call_id"}, {"Brig-Peer-Uid", "peer_uid"},
-        {"Brig-Command", "command"},         {"Brig-Path", "path"},
+        {"Brig-Command", "command"},         {"Brig-Path", "path"},       {"Brig-Feedback", "feedback"},
 };
 
-DEFINE_TRIVIAL_CLEANUP_FUNC(git_blob *, git_blob_free);
 DEFINE_TRIVIAL_CLEANUP_FUNC(git_odb *, git_odb_free);
 
 static size_t strv_length(char **v) {
@@ -56,7 +49,7 @@ static bool strv_contains(char **v, const char *s) {
         return false;
 }
 
-static int git_fail(brig_memory *m, int gr, brig_error *err, const char *what) {
+int brig__memory_fail(brig_memory *m, int gr, brig_error *err, const char *what) {
         const git_error *e = git_error_last();
         int saved = errno;
         const char *msg = e && e->message ? e->message : saved ? strerror(saved) : "unknown error";
@@ -189,7 +182,7 @@ int brig_memory_open(const char *dir, brig_memory **ret, brig_error *err) {
                                                     NULL);
         }
         if (r < 0)
-                return git_fail(m, r, err, "memory: open the store");
+                return brig__memory_fail(m, r, err, "memory: open the store");
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -198,6 +191,7 @@ void brig_memory_free(brig_memory *m) {
         if (!m)
                 return;
         brig_memory_unlock(m);
+        brig__memory_index_close(m);
         git_repository_free(m->repo);
         if (m->lib_held)
                 brig__history_lib_release();
@@ -234,8 +228,7 @@ void brig_memory_unlock(brig_memory *m) {
         m->lock_fd = -1;
 }
 
-/* The current version's commit and tree; both NULL while the scope has none. */
-static int head(brig_memory *m, git_commit **ret_commit, git_tree **ret_tree, brig_error *err) {
+int brig__memory_head(brig_memory *m, git_commit **ret_commit, git_tree **ret_tree, brig_error *err) {
         _cleanup_(git_commit_freep) git_commit *c = NULL;
         git_oid id;
         int r = git_reference_name_to_id(&id, m->repo, "HEAD");
@@ -248,7 +241,7 @@ static int head(brig_memory *m, git_commit **ret_commit, git_tree **ret_tree, br
                 return 0;
         }
         if (r < 0 || (r = git_commit_lookup(&c, m->repo, &id)) < 0 || (r = git_commit_tree(ret_tree, c)) < 0)
-                return git_fail(m, r, err, "memory: current version");
+                return brig__memory_fail(m, r, err, "memory: current version");
         if (ret_commit)
                 *ret_commit = TAKE_PTR(c);
         return 0;
@@ -267,7 +260,7 @@ static int entry_at(brig_memory *m, git_tree *tree, const char *path, git_tree_e
                 git_error_clear();
                 return 0;
         }
-        return r < 0 ? git_fail(m, r, err, "memory: look up") : 0;
+        return r < 0 ? brig__memory_fail(m, r, err, "memory: look up") : 0;
 }
 
 static int tree_kind(brig_memory *m, git_tree *tree, const char *path, brig_error *err) {
@@ -283,7 +276,7 @@ static int tree_kind(brig_memory *m, git_tree *tree, const char *path, brig_erro
 
 int brig_memory_kind(brig_memory *m, const char *path, brig_error *err) {
         _cleanup_(git_tree_freep) git_tree *tree = NULL;
-        int r = head(m, NULL, &tree, err);
+        int r = brig__memory_head(m, NULL, &tree, err);
 
         return r < 0 ? r : tree_kind(m, tree, path, err);
 }
@@ -294,14 +287,14 @@ int brig_memory_read(brig_memory *m, const char *path, char **ret, size_t *ret_l
         _cleanup_(git_blob_freep) git_blob *b = NULL;
         int r;
 
-        if ((r = head(m, NULL, &tree, err)) < 0 || (r = entry_at(m, tree, path, &e, err)) < 0)
+        if ((r = brig__memory_head(m, NULL, &tree, err)) < 0 || (r = entry_at(m, tree, path, &e, err)) < 0)
                 return r;
         if (!*path || (e && git_tree_entry_type(e) == GIT_OBJECT_TREE))
                 return brig_error_set(err, -EISDIR, BRIG_KIND_INVALID_ARGUMENT, "is a directory");
         if (!e)
                 return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "no such memory");
         if ((r = git_blob_lookup(&b, m->repo, git_tree_entry_id(e))) < 0)
-                return git_fail(m, r, err, "memory: read");
+                return brig__memory_fail(m, r, err, "memory: read");
         size_t n = (size_t) git_blob_rawsize(b);
         char *d = malloc(n + 1);
         if (!d)
@@ -319,7 +312,7 @@ static int blob_size(brig_memory *m, git_odb *odb, const git_oid *id, uint64_t *
         int r = git_odb_read_header(&len, &type, odb, id);
 
         if (r < 0)
-                return git_fail(m, r, err, "memory: object size");
+                return brig__memory_fail(m, r, err, "memory: object size");
         *ret = (uint64_t) len;
         return 0;
 }
@@ -350,7 +343,7 @@ static int list_tree(brig_memory *m, git_odb *odb, git_tree *tree, const char *p
                 if (dir) {
                         _cleanup_(git_tree_freep) git_tree *sub = NULL;
                         if ((r = git_tree_lookup(&sub, m->repo, git_tree_entry_id(e))) < 0)
-                                return git_fail(m, r, err, "memory: list");
+                                return brig__memory_fail(m, r, err, "memory: list");
                         if ((r = list_tree(m, odb, sub, path, depth + 1, max_depth,
                                            depth + 1 < max_depth ? list : NULL, &size, err)) < 0)
                                 return r;
@@ -374,16 +367,16 @@ int brig_memory_list(brig_memory *m, const char *path, unsigned max_depth, cJSON
 
         if (!list)
                 return brig_error_oom(err);
-        if ((r = head(m, NULL, &tree, err)) < 0 || (r = entry_at(m, tree, path, &e, err)) < 0)
+        if ((r = brig__memory_head(m, NULL, &tree, err)) < 0 || (r = entry_at(m, tree, path, &e, err)) < 0)
                 return r;
         if (*path && !e)
                 return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "no such memory");
         if (e && git_tree_entry_type(e) != GIT_OBJECT_TREE)
                 return brig_error_set(err, -ENOTDIR, BRIG_KIND_INVALID_ARGUMENT, "not a directory");
         if (e && (r = git_tree_lookup(&sub, m->repo, git_tree_entry_id(e))) < 0)
-                return git_fail(m, r, err, "memory: list");
+                return brig__memory_fail(m, r, err, "memory: list");
         if ((r = git_repository_odb(&odb, m->repo)) < 0)
-                return git_fail(m, r, err, "memory: list");
+                return brig__memory_fail(m, r, err, "memory: list");
         if ((e ? sub : tree) &&
             (r = list_tree(m, odb, e ? sub : tree, path, 0, max_depth, list, &total, err)) < 0)
                 return r;
@@ -405,7 +398,7 @@ static int collect_files(brig_memory *m, git_tree *tree, const char *prefix, cha
                         _cleanup_(git_tree_freep) git_tree *sub = NULL;
                         _cleanup_free_ char *p = path;
                         if ((r = git_tree_lookup(&sub, m->repo, git_tree_entry_id(e))) < 0)
-                                return git_fail(m, r, err, "memory: list");
+                                return brig__memory_fail(m, r, err, "memory: list");
                         if ((r = collect_files(m, sub, p, strv, n, err)) < 0)
                                 return r;
                         continue;
@@ -440,7 +433,7 @@ static int files_below(brig_memory *m, git_tree *tree, const char *path, char **
                 }
         } else if (e || (!*path && tree)) {
                 if (e && (r = git_tree_lookup(&sub, m->repo, git_tree_entry_id(e))) < 0) {
-                        r = git_fail(m, r, err, "memory: list");
+                        r = brig__memory_fail(m, r, err, "memory: list");
                         goto fail;
                 }
                 if ((r = collect_files(m, e ? sub : tree, path, &strv, &n, err)) < 0)
@@ -455,7 +448,7 @@ fail:
 
 int brig_memory_files_below(brig_memory *m, const char *path, char ***ret, brig_error *err) {
         _cleanup_(git_tree_freep) git_tree *tree = NULL;
-        int r = head(m, NULL, &tree, err);
+        int r = brig__memory_head(m, NULL, &tree, err);
 
         return r < 0 ? r : files_below(m, tree, path, ret, err);
 }
@@ -488,7 +481,7 @@ static int tree_usage(brig_memory *m, git_tree *tree, usage *u, brig_error *err)
         if (!tree)
                 return 0;
         if ((r = git_tree_walk(tree, GIT_TREEWALK_PRE, usage_cb, u)) < 0)
-                return git_fail(m, u->error ? u->error : r, err, "memory: measure");
+                return brig__memory_fail(m, u->error ? u->error : r, err, "memory: measure");
         return 0;
 }
 
@@ -521,9 +514,13 @@ static char *compose_message(const brig_memory_author *who) {
         values[2] = uid;
         values[3] = who->command;
         values[4] = who->path;
+        values[5] = who->feedback;
         if (!(f = open_memstream(&msg, &size)))
                 return NULL;
         (void) fprintf(f, "%s %s\n\n", who->command ? who->command : "change", who->path ? who->path : "");
+        /* A note is one paragraph of the body (the caller made it one line), never a trailer. */
+        if (who->note && *who->note)
+                (void) fprintf(f, "%s\n\n", who->note);
         for (size_t i = 0; i < ELEMENTSOF(trailers); i++)
                 if (values[i] && *values[i])
                         (void) fprintf(f, "%s: %s\n", trailers[i].key, values[i]);
@@ -534,8 +531,8 @@ static char *compose_message(const brig_memory_author *who) {
         return msg;
 }
 
-static int commit_tree(brig_memory *m, git_commit *parent, const git_oid *tree_id,
-                       const brig_memory_author *who, char ret_id[41], brig_error *err) {
+int brig__memory_commit_tree(brig_memory *m, git_commit *parent, const git_oid *tree_id,
+                             const brig_memory_author *who, char ret_id[41], brig_error *err) {
         _cleanup_(git_signature_freep) git_signature *sig = NULL;
         _cleanup_(git_tree_freep) git_tree *tree = NULL;
         _cleanup_free_ char *msg = compose_message(who);
@@ -551,8 +548,12 @@ static int commit_tree(brig_memory *m, git_commit *parent, const git_oid *tree_i
             (r = git_signature_now(&sig, "brig", "brig@localhost")) < 0 ||
             (r = git_commit_create(&id, m->repo, "HEAD", sig, sig, NULL, msg, tree, parent ? 1 : 0,
                                    parents)) < 0)
-                return git_fail(m, r, err, "memory: commit");
+                return brig__memory_fail(m, r, err, "memory: commit");
         (void) git_oid_tostr(ret_id, 41, &id);
+        /* The index is derived state: the version is made whatever becomes of it, and a search catches
+         * up from the version the index records. */
+        brig_error ignored = BRIG_ERROR_INIT;
+        (void) brig__memory_index_sync(m, &ignored);
         return 0;
 }
 
@@ -563,7 +564,7 @@ static int empty_tree(brig_memory *m, git_oid *ret, brig_error *err) {
         if (r >= 0)
                 r = git_treebuilder_write(ret, b);
         git_treebuilder_free(b);
-        return r < 0 ? git_fail(m, r, err, "memory: empty tree") : 0;
+        return r < 0 ? brig__memory_fail(m, r, err, "memory: empty tree") : 0;
 }
 
 /* Every directory above path must be one (or absent), and path itself must not be a directory. */
@@ -600,12 +601,14 @@ int brig_memory_commit(brig_memory *m, const brig_memory_change *changes, size_t
 
         if (!updates)
                 return brig_error_oom(err);
-        if ((r = head(m, &parent, &tree, err)) < 0)
+        if ((r = brig__memory_head(m, &parent, &tree, err)) < 0)
                 return r;
         if ((r = git_repository_odb(&odb, m->repo)) < 0)
-                return git_fail(m, r, err, "memory: commit");
+                return brig__memory_fail(m, r, err, "memory: commit");
         before.odb = odb;
-        if ((r = tree_usage(m, tree, &before, err)) < 0)
+        /* Measuring means reading every object's header: the index knows the sizes of its version. */
+        if ((!parent || !brig__memory_index_usage(m, git_commit_id(parent), &before.bytes, &before.files)) &&
+            (r = tree_usage(m, tree, &before, err)) < 0)
                 return r;
         after = before;
         /* The bounds are checked from sizes alone, before any object is written. */
@@ -639,7 +642,7 @@ int brig_memory_commit(brig_memory *m, const brig_memory_change *changes, size_t
                 updates[i].filemode = FILE_MODE;
                 if ((r = git_blob_create_from_buffer(&updates[i].id, m->repo, changes[i].data,
                                                      changes[i].len)) < 0)
-                        return git_fail(m, r, err, "memory: write");
+                        return brig__memory_fail(m, r, err, "memory: write");
         }
         if (tree)
                 base = *git_tree_id(tree);
@@ -648,8 +651,8 @@ int brig_memory_commit(brig_memory *m, const brig_memory_change *changes, size_t
         _cleanup_(git_tree_freep) git_tree *base_tree = NULL;
         if ((r = git_tree_lookup(&base_tree, m->repo, &base)) < 0 ||
             (r = git_tree_create_updated(&tree_id, m->repo, base_tree, n, updates)) < 0)
-                return git_fail(m, r, err, "memory: write");
-        return commit_tree(m, parent, &tree_id, who, ret_id, err);
+                return brig__memory_fail(m, r, err, "memory: write");
+        return brig__memory_commit_tree(m, parent, &tree_id, who, ret_id, err);
 }
 
 /* The commit a version names: a full id or a unique prefix of at least 4 hex digits. */
@@ -668,7 +671,7 @@ static int resolve(brig_memory *m, const char *version, git_commit **ret, brig_e
                         return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "version: no version %s",
                                               version);
                 }
-                return git_fail(m, r, err, "version");
+                return brig__memory_fail(m, r, err, "version");
         }
         return 0;
 }
@@ -682,10 +685,10 @@ int brig_memory_restore(brig_memory *m, const char *version, const char *path,
         usage before = {0}, after = {0};
         int r;
 
-        if ((r = head(m, &parent, &tree, err)) < 0 || (r = resolve(m, version, &from, err)) < 0)
+        if ((r = brig__memory_head(m, &parent, &tree, err)) < 0 || (r = resolve(m, version, &from, err)) < 0)
                 return r;
         if ((r = git_commit_tree(&old, from)) < 0 || (r = git_repository_odb(&odb, m->repo)) < 0)
-                return git_fail(m, r, err, "memory: restore");
+                return brig__memory_fail(m, r, err, "memory: restore");
         (void) git_oid_tostr(ret_from, 41, git_commit_id(from));
         before.odb = after.odb = odb;
         if ((r = tree_usage(m, tree, &before, err)) < 0)
@@ -694,7 +697,7 @@ int brig_memory_restore(brig_memory *m, const char *version, const char *path,
                 if ((r = tree_usage(m, old, &after, err)) < 0 ||
                     (r = check_limits(&before, &after, limits, err)) < 0)
                         return r;
-                return commit_tree(m, parent, git_tree_id(old), who, ret_id, err);
+                return brig__memory_commit_tree(m, parent, git_tree_id(old), who, ret_id, err);
         }
 
         /* One file or directory: its files at `version` come back, files added below it since go. */
@@ -720,7 +723,7 @@ int brig_memory_restore(brig_memory *m, const char *version, const char *path,
                 if ((r = entry_at(m, old, then[i], &e, err)) < 0)
                         break;
                 if ((r = git_blob_lookup(&blobs[i], m->repo, git_tree_entry_id(e))) < 0) {
-                        r = git_fail(m, r, err, "memory: restore");
+                        r = brig__memory_fail(m, r, err, "memory: restore");
                         break;
                 }
                 changes[n++] = (brig_memory_change){.path = then[i],
@@ -774,7 +777,7 @@ static int changed(brig_memory *m, git_commit *c, const char *path, bool *ret, b
         if ((r = git_commit_tree(&t, c)) < 0 ||
             (git_commit_parentcount(c) &&
              ((r = git_commit_parent(&p, c, 0)) < 0 || (r = git_commit_tree(&pt, p)) < 0)))
-                return git_fail(m, r, err, "memory: history");
+                return brig__memory_fail(m, r, err, "memory: history");
         if ((r = entry_at(m, t, path, &a, err)) < 0 || (r = entry_at(m, pt, path, &b, err)) < 0)
                 return r;
         *ret = !a != !b || (a && !git_oid_equal(git_tree_entry_id(a), git_tree_entry_id(b)));
@@ -793,16 +796,16 @@ int brig_memory_log(brig_memory *m, const char *path, cJSON **ret, brig_error *e
         if (!list)
                 return brig_error_oom(err);
         if ((r = git_revwalk_new(&walk, m->repo)) < 0)
-                return git_fail(m, r, err, "memory: history");
+                return brig__memory_fail(m, r, err, "memory: history");
         git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
         _cleanup_(git_tree_freep) git_tree *tree = NULL;
-        if ((r = head(m, NULL, &tree, err)) < 0)
+        if ((r = brig__memory_head(m, NULL, &tree, err)) < 0)
                 return r;
         /* No version yet: an empty log. */
         if (!tree)
                 r = GIT_ITEROVER;
         else if ((r = git_revwalk_push_head(walk)) < 0)
-                return git_fail(m, r, err, "memory: history");
+                return brig__memory_fail(m, r, err, "memory: history");
         while (r != GIT_ITEROVER && (r = git_revwalk_next(&id, walk)) == 0) {
                 _cleanup_(git_commit_freep) git_commit *c = NULL;
                 bool hit = true;
@@ -813,14 +816,14 @@ int brig_memory_log(brig_memory *m, const char *path, cJSON **ret, brig_error *e
                 }
                 scanned++;
                 if ((r = git_commit_lookup(&c, m->repo, &id)) < 0)
-                        return git_fail(m, r, err, "memory: history");
+                        return brig__memory_fail(m, r, err, "memory: history");
                 if (*path && (r = changed(m, c, path, &hit, err)) < 0)
                         return r;
                 if (hit && (r = log_entry(c, list, err)) < 0)
                         return r;
         }
         if (r < 0 && r != GIT_ITEROVER)
-                return git_fail(m, r, err, "memory: history");
+                return brig__memory_fail(m, r, err, "memory: history");
         git_error_clear();
         if (!cJSON_AddBoolToObject(res, "truncated", truncated))
                 return brig_error_oom(err);

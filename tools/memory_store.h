@@ -38,6 +38,8 @@ typedef struct brig_memory_author {
         uid_t peer_uid;          /* Brig-Peer-Uid */
         const char *command;     /* Brig-Command: create, str_replace, ..., restore */
         const char *path;        /* Brig-Path: what the command named (its /memories path) */
+        const char *feedback;    /* Brig-Feedback: helpful, wrong, stale (memory_feedback only) */
+        const char *note;        /* feedback's note: the message body, one line */
 } brig_memory_author;
 
 /* One change of a commit: path gets data (len bytes), or is removed when data is NULL. Borrowed. */
@@ -116,3 +118,43 @@ int brig_memory_log(brig_memory *m, const char *path, cJSON **ret, brig_error *e
 int brig_memory_restore(brig_memory *m, const char *version, const char *path,
                         const brig_memory_limits *limits, const brig_memory_author *who, char ret_from[41],
                         char ret_id[41], brig_error *err);
+
+/* Search, feedback and attribution (tools/memory_index.c, tools/memory_blame.c). */
+
+#define BRIG_MEMORY_MAX_QUERY 1024u /* bytes of a memory_search query */
+#define BRIG_MEMORY_MAX_TERMS 32u   /* words of a query */
+#define BRIG_MEMORY_MAX_RESULTS 50u /* passages one search returns */
+#define BRIG_MEMORY_MAX_NOTE 1024u  /* bytes of a feedback note */
+
+/* What a file's feedback says: how often each outcome was reported. */
+typedef struct brig_memory_feedback_counts {
+        unsigned helpful, wrong, stale;
+} brig_memory_feedback_counts;
+
+/* The passages (paragraphs) of the current version that match query, best first, at most limit (1 ..
+ * BRIG_MEMORY_MAX_RESULTS): [{path, line, text, score, flags?, feedback?}] in *ret (path: a scope path,
+ * line: the passage's first line, 1-based; flags ["wrong", "stale"] and the counts when a file has such
+ * feedback). Ranked by SQLite FTS5's BM25, raised by "helpful" feedback and lowered by "wrong" and
+ * "stale". Every word of query is a literal term (any text is a valid query); a passage matches when it
+ * has any of them. -EINVAL/INVALID_ARGUMENT: no word, more than BRIG_MEMORY_MAX_TERMS. Lock held (the
+ * index may need to catch up). */
+int brig_memory_search(brig_memory *m, const char *query, unsigned limit, cJSON **ret, brig_error *err);
+
+/* The feedback counts of the file at path (all zero when none). Lock held. */
+int brig_memory_feedback_of(brig_memory *m, const char *path, brig_memory_feedback_counts *ret,
+                            brig_error *err);
+
+/* Adds {feedback: {helpful, wrong, stale}} to o when c has any report, and flags ["wrong", "stale"] (those
+ * reported). false: out of memory. */
+bool brig_memory_add_flags(cJSON *o, const brig_memory_feedback_counts *c);
+
+/* Records who's feedback (who->feedback: "helpful", "wrong" or "stale"; who->note) on the file at path as
+ * a new version that changes no file, so it is attributed and kept like any change. -ENOENT/NOT_FOUND:
+ * no such file. Lock held. */
+int brig_memory_feedback(brig_memory *m, const char *path, const brig_memory_author *who, char ret_id[41],
+                         brig_error *err);
+
+/* Who wrote each part of the file at path (git blame of the current version), lines from..to (1-based,
+ * 0: to the end): [{start_line, lines, version, time, environment, peer_uid, call_id, command}] in *ret. */
+int brig_memory_blame(brig_memory *m, const char *path, size_t from, size_t to, cJSON **ret,
+                      brig_error *err);

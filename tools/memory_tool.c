@@ -13,7 +13,8 @@
 #include "common/json.h"
 #include "tools/memory_tool.h"
 
-static const char *const tool_names[] = {"memory", "memory_history", "memory_restore"};
+static const char *const tool_names[] = {"memory", "memory_history", "memory_restore", "memory_search",
+                                         "memory_feedback"};
 
 /* The convention's commands and the arguments each takes besides "command". */
 static const struct {
@@ -21,7 +22,7 @@ static const struct {
         bool writes;
         const char *const keys[6];
 } commands[] = {
-        {"view", false, {"command", "path", "view_range", NULL}},
+        {"view", false, {"command", "path", "view_range", "attribution", NULL}},
         {"create", true, {"command", "path", "file_text", NULL}},
         {"str_replace", true, {"command", "path", "old_str", "new_str", NULL}},
         {"insert", true, {"command", "path", "insert_line", "insert_text", NULL}},
@@ -162,6 +163,87 @@ static char *numbered(const char *header, const char *text, size_t len, size_t f
         return out;
 }
 
+static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *format(const char *fmt, ...) {
+        va_list ap;
+        char *s;
+
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        return s;
+}
+
+/* Appends text to sc's result. */
+static int append_result(cJSON *sc, const char *text, brig_error *err) {
+        const char *old = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sc, "result"));
+        _cleanup_free_ char *joined = NULL;
+
+        if (asprintf(&joined, "%s%s", old ? old : "", text) < 0) {
+                joined = NULL;
+                return brig_error_oom(err);
+        }
+        return cJSON_ReplaceItemInObjectCaseSensitive(sc, "result", cJSON_CreateString(joined))
+                       ? 0
+                       : brig_error_oom(err);
+}
+
+/* What view of a file adds to the convention's text: the feedback flags when others reported it wrong or
+ * stale (always: a reader must not miss them), and with attribution: true who wrote which lines. */
+static int view_extras(brig_memory *m, const cJSON *args, const char *path, size_t from, size_t to,
+                       cJSON *sc, brig_error *err) {
+        brig_memory_feedback_counts fb;
+        bool attribution = false;
+        int r;
+
+        if ((r = brig_json_get_bool(args, "arguments", "attribution", &attribution, err)) < 0 ||
+            (r = brig_memory_feedback_of(m, path, &fb, err)) < 0)
+                return r;
+        if (!brig_memory_add_flags(sc, &fb))
+                return brig_error_oom(err);
+        if (fb.wrong || fb.stale) {
+                _cleanup_free_ char *note =
+                        format("\n[feedback: reported wrong %u, stale %u, helpful %u time(s): "
+                               "check before relying on it]\n",
+                               fb.wrong, fb.stale, fb.helpful);
+                if (!note)
+                        return brig_error_oom(err);
+                if ((r = append_result(sc, note, err)) < 0)
+                        return r;
+        }
+        if (!attribution)
+                return 0;
+
+        _cleanup_json_ cJSON *hunks = NULL;
+        char *text = NULL;
+        size_t size = 0;
+        const cJSON *it;
+        FILE *f;
+        if ((r = brig_memory_blame(m, path, from, to, &hunks, err)) < 0)
+                return r;
+        if (!(f = open_memstream(&text, &size)))
+                return brig_error_oom(err);
+        (void) fputs("\nWho wrote it:\n", f);
+        cJSON_ArrayForEach (it, hunks) {
+#define S(k) (cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, k)) ?: "-")
+#define N(k) ((size_t) cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, k)))
+                (void) fprintf(f, "lines %zu-%zu: version %.12s %s %s by environment %s (uid %s, call %s)\n",
+                               N("start_line"), N("start_line") + N("lines") - 1, S("version"), S("time"),
+                               S("command"), S("environment"), S("peer_uid"), S("call_id"));
+#undef N
+#undef S
+        }
+        if (fclose(f) != 0) {
+                free(text);
+                return brig_error_oom(err);
+        }
+        _cleanup_free_ char *t = text;
+        if ((r = append_result(sc, t, err)) < 0)
+                return r;
+        return brig_json_add(sc, "attribution", TAKE_PTR(hunks)) ? 0 : brig_error_oom(err);
+}
+
 static int view_file(brig_memory *m, const cJSON *args, const char *shown, const char *path, cJSON **ret_sc,
                      brig_error *err) {
         const cJSON *range = brig_json_member(args, "view_range");
@@ -194,7 +276,9 @@ static int view_file(brig_memory *m, const cJSON *args, const char *shown, const
                 header = NULL;
                 return brig_error_oom(err);
         }
-        return result_take(numbered(header, text, len, from, to), ret_sc, err);
+        if ((r = result_take(numbered(header, text, len, from, to), ret_sc, err)) < 0)
+                return r;
+        return view_extras(m, args, path, from, range ? to : 0, *ret_sc, err);
 }
 
 static void report(brig_memory_report *rep, const char *command, const char *shown, const char *data,
@@ -230,18 +314,6 @@ static int write_changes(brig_memory *m, const brig_memory_ctx *ctx, const char 
                 return brig_error_oom(err);
         report(rep, command, shown, data, len, id);
         return 0;
-}
-
-static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *format(const char *fmt, ...) {
-        va_list ap;
-        char *s;
-
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        return s;
 }
 
 static int cmd_create(brig_memory *m, const cJSON *args, const brig_memory_ctx *ctx, const char *shown,
@@ -584,6 +656,99 @@ static int call_restore(brig_memory *m, const cJSON *args, const brig_memory_ctx
         return 0;
 }
 
+static int call_search(brig_memory *m, const cJSON *args, cJSON **ret_sc, brig_error *err) {
+        static const char *const keys[] = {"query", "limit", NULL};
+        _cleanup_json_ cJSON *res = cJSON_CreateObject(), *hits = NULL;
+        const char *query = NULL;
+        uint64_t limit = 10;
+        char *text = NULL;
+        size_t size = 0;
+        cJSON *it;
+        FILE *f;
+        int r;
+
+        if (!res)
+                return brig_error_oom(err);
+        if ((r = brig_json_check_keys(args, "arguments", keys, err)) < 0 ||
+            (r = brig_json_get_string(args, "arguments", "query", true, &query, err)) < 0 ||
+            (r = brig_json_get_u64(args, "arguments", "limit", BRIG_MEMORY_MAX_RESULTS, &limit, err)) < 0)
+                return r;
+        if ((r = brig_memory_search(m, query, (unsigned) limit, &hits, err)) < 0)
+                return r;
+        if (!(f = open_memstream(&text, &size)))
+                return brig_error_oom(err);
+        if (!cJSON_GetArraySize(hits))
+                (void) fputs("No memory matches.\n", f);
+        cJSON_ArrayForEach (it, hits) {
+                cJSON *p = cJSON_GetObjectItemCaseSensitive(it, "path");
+                const cJSON *flags = cJSON_GetObjectItemCaseSensitive(it, "flags");
+                _cleanup_free_ char *shown = format("/memories/%s", cJSON_GetStringValue(p));
+                if (!shown || !cJSON_SetValuestring(p, shown)) {
+                        (void) fclose(f);
+                        free(text);
+                        return brig_error_oom(err);
+                }
+                (void) fprintf(f, "%s (line %d)", shown,
+                               (int) cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(it, "line")));
+                for (int i = 0; i < cJSON_GetArraySize(flags); i++)
+                        (void) fprintf(f, "%s%s", i ? ", " : " [reported ",
+                                       cJSON_GetStringValue(cJSON_GetArrayItem(flags, i)));
+                (void) fprintf(f, "%s\n%s\n\n", flags ? "]" : "",
+                               cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "text")));
+        }
+        if (fclose(f) != 0) {
+                free(text);
+                return brig_error_oom(err);
+        }
+        _cleanup_free_ char *t = text;
+        if (!cJSON_AddStringToObject(res, "result", t) || !brig_json_add(res, "results", TAKE_PTR(hits)))
+                return brig_error_oom(err);
+        *ret_sc = TAKE_PTR(res);
+        return 0;
+}
+
+static int call_feedback(brig_memory *m, const cJSON *args, const brig_memory_ctx *ctx, cJSON **ret_sc,
+                         brig_memory_report *rep, brig_error *err) {
+        static const char *const keys[] = {"path", "outcome", "note", NULL};
+        char path[BRIG_MEMORY_MAX_PATH + 1], id[41];
+        const char *shown = NULL, *outcome = NULL, *note = NULL;
+        _cleanup_free_ char *line = NULL;
+        int r;
+
+        if ((r = brig_json_check_keys(args, "arguments", keys, err)) < 0 ||
+            (r = get_path(args, "path", true, &shown, path, err)) < 0 ||
+            (r = brig_json_get_string(args, "arguments", "outcome", true, &outcome, err)) < 0 ||
+            (r = brig_json_get_string(args, "arguments", "note", false, &note, err)) < 0)
+                return r;
+        if (note && strlen(note) > BRIG_MEMORY_MAX_NOTE)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "arguments.note: longer than %u bytes", BRIG_MEMORY_MAX_NOTE);
+        if (ctx->read_only)
+                return brig_error_set(err, -EROFS, BRIG_KIND_DENIED,
+                                      "the memory is read-only for this environment (policy memory.mode)");
+        /* The note is one line of the version's message: it can never pass for a trailer of its own. */
+        if (note && !(line = strdup(note)))
+                return brig_error_oom(err);
+        for (char *c = line; c && *c; c++)
+                if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                        *c = ' ';
+        brig_memory_author who = {.environment = ctx->environment,
+                                  .call_id = ctx->call_id,
+                                  .peer_uid = ctx->peer_uid,
+                                  .command = "feedback",
+                                  .path = shown,
+                                  .feedback = outcome,
+                                  .note = line};
+        if ((r = brig_memory_feedback(m, path, &who, id, err)) < 0)
+                return r == -ENOENT ? not_found(shown, err) : r;
+        _cleanup_free_ char *text =
+                format("Recorded %s feedback on %s as version %.12s.", outcome, shown, id);
+        if (!text || !(*ret_sc = result_new(text)) || !cJSON_AddStringToObject(*ret_sc, "version", id))
+                return brig_error_oom(err);
+        report(rep, "feedback", shown, line, line ? strlen(line) : 0, id);
+        return 0;
+}
+
 int brig_memory_call(brig_memory *m, const char *tool, const cJSON *args, const brig_memory_ctx *ctx,
                      cJSON **ret_sc, brig_memory_report *rep, brig_error *err) {
         _cleanup_json_ cJSON *empty = NULL;
@@ -601,12 +766,16 @@ int brig_memory_call(brig_memory *m, const char *tool, const cJSON *args, const 
                                       "arguments: expected an object, got %s", brig_json_type_name(args));
         if (strcmp(tool, "memory_history") == 0)
                 return call_history(m, args, ret_sc, err);
-        /* Writers of one scope take turns: a read-modify-write (str_replace, insert) sees the latest text.
-         */
+        /* Writers of one scope take turns: a read-modify-write (str_replace, insert) sees the latest text,
+         * and the search index (which a search or view may have to catch up) has one writer. */
         if ((r = brig_memory_lock(m, err)) < 0)
                 return r;
         if (strcmp(tool, "memory_restore") == 0)
                 r = call_restore(m, args, ctx, ret_sc, rep, err);
+        else if (strcmp(tool, "memory_search") == 0)
+                r = call_search(m, args, ret_sc, err);
+        else if (strcmp(tool, "memory_feedback") == 0)
+                r = call_feedback(m, args, ctx, ret_sc, rep, err);
         else
                 r = call_memory(m, args, ctx, ret_sc, rep, err);
         brig_memory_unlock(m);

@@ -339,14 +339,25 @@ static const char memory_in[] = JSON({
                 "new_str": {"type": "string", "description": "str_replace: the replacement (default: empty, which deletes old_str)"},
                 "insert_line": {"type": "integer", "minimum": 0, "description": "insert: the line after which insert_text goes (0: at the start)"},
                 "insert_text": {"type": "string", "description": "insert: the text to insert"},
+                "attribution": {"type": "boolean", "description": "view of a file: also say which version, environment and call wrote each part (default false)"},
                 "old_path": {"type": "string", "description": "rename: what to rename, a path under /memories"},
                 "new_path": {"type": "string", "description": "rename: its new path, which must not exist"}}});
+
+#define FLAGS {"type": "array", "items": {"enum": ["wrong", "stale"]}, "description": "Feedback reported this memory wrong or stale: check before relying on it"}
+#define FEEDBACK_COUNTS {"type": "object", "properties": {"helpful": {"type": "integer"}, "wrong": {"type": "integer"}, "stale": {"type": "integer"}}}
 
 static const char memory_out[] = JSON({
         "type": "object",
         "properties": {"result": {"type": "string", "description": "What the model reads, in the memory tool convention's words"},
                        "version": {"type": "string", "description": "A change: the memory's new version (see memory_history)"},
                        "current_text": {"type": "string", "description": "A str_replace that found no unique old_str: the file's current text"},
+                       "attribution": {"type": "array", "description": "view with attribution: who wrote which lines",
+                                       "items": {"type": "object", "properties": {
+                                               "start_line": {"type": "integer"}, "lines": {"type": "integer"},
+                                               "version": {"type": "string"}, "time": {"type": "string"},
+                                               "environment": {"type": ["string", "null"]}, "peer_uid": {"type": ["string", "null"]},
+                                               "call_id": {"type": ["string", "null"]}, "command": {"type": ["string", "null"]}}}},
+                       "flags": FLAGS, "feedback": FEEDBACK_COUNTS,
                        "error": ERROR_OBJECT, COMMON_PROPS},
         "anyOf": [{"required": ["result"]}, OR_ERROR]});
 
@@ -360,7 +371,7 @@ static const char memory_history_out[] = JSON({
                                "version": {"type": "string"}, "time": {"type": "string"},
                                "environment": {"type": ["string", "null"]}, "call_id": {"type": ["string", "null"]},
                                "peer_uid": {"type": ["string", "null"]}, "command": {"type": ["string", "null"]},
-                               "path": {"type": ["string", "null"]}}}},
+                               "path": {"type": ["string", "null"]}, "feedback": {"type": ["string", "null"]}}}},
                        "truncated": {"type": "boolean"}, "result": {"type": "string"},
                        "error": ERROR_OBJECT, COMMON_PROPS},
         "anyOf": [{"required": ["versions", "result"]}, OR_ERROR]});
@@ -375,6 +386,26 @@ static const char memory_restore_out[] = JSON({
         "properties": {"result": {"type": "string"}, "version": {"type": "string", "description": "The new version the restore made"},
                        "restored_from": {"type": "string"}, "error": ERROR_OBJECT, COMMON_PROPS},
         "anyOf": [{"required": ["result", "version", "restored_from"]}, OR_ERROR]});
+
+static const char memory_search_in[] = JSON({
+        "type": "object", "additionalProperties": false, "required": ["query"],
+        "properties": {"query": {"type": "string", "description": "Words to look for (at most 32 words, 1024 bytes); a passage matching more of them, and rarer ones, ranks higher"},
+                       "limit": {"type": "integer", "minimum": 1, "maximum": 50, "description": "How many passages at most (default 10)"}}});
+
+static const char memory_search_out[] = JSON({
+        "type": "object",
+        "properties": {"results": {"type": "array", "items": {"type": "object", "properties": {
+                               "path": {"type": "string"}, "line": {"type": "integer", "description": "The passage's first line"},
+                               "text": {"type": "string"}, "score": {"type": "number"},
+                               "flags": FLAGS, "feedback": FEEDBACK_COUNTS}}},
+                       "result": {"type": "string"}, "error": ERROR_OBJECT, COMMON_PROPS},
+        "anyOf": [{"required": ["results", "result"]}, OR_ERROR]});
+
+static const char memory_feedback_in[] = JSON({
+        "type": "object", "additionalProperties": false, "required": ["path", "outcome"],
+        "properties": {"path": {"type": "string", "description": "The memory file, a path under /memories"},
+                       "outcome": {"enum": ["helpful", "wrong", "stale"], "description": "How relying on it worked out"},
+                       "note": {"type": "string", "description": "Why, in a line (at most 1024 bytes)"}}});
 
 #pragma pop_macro("false")
 #pragma pop_macro("true")
@@ -497,6 +528,15 @@ static const brig_tool tools[] = {
          "Bring the memory, or one file or directory of it, back to a version from memory_history. The "
          "restore is a new version, so nothing is lost.",
          memory_restore_in, memory_restore_out, WRITES(true, false), BRIG_TOOL_RUN_MEMORY, 0},
+        {"memory_search", "Search the memory",
+         "Find passages of the memory's files that match words, best first (full-text ranking; memories "
+         "reported helpful rank higher, those reported wrong or stale lower and flagged). Returns each "
+         "passage's path, first line and text.",
+         memory_search_in, memory_search_out, READS, BRIG_TOOL_RUN_MEMORY, BRIG_TOOL_AUDIT_AS_READ},
+        {"memory_feedback", "Report how a memory worked out",
+         "Tell whether a memory file was helpful, wrong or stale. Recorded as a version with who reported "
+         "it; search ranks by it, and view and search flag memories reported wrong or stale.",
+         memory_feedback_in, memory_restore_out, WRITES(false, false), BRIG_TOOL_RUN_MEMORY, 0},
 };
 
 const brig_tool *brig_tool_find(const char *name) {

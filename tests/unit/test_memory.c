@@ -476,6 +476,263 @@ static void test_memory__concurrent_writers_serialise(void **state) {
         assert_non_null(strstr(text, "envB 19\n"));
 }
 
+/* Runs tool with args (as run()) and returns its structured content; fails the test when the call fails. */
+static cJSON *call_sc(fixture *f, const char *tool, const char *args_sq) {
+        char *json = strdup(args_sq);
+        brig_memory_report rep;
+        brig_error err = BRIG_ERROR_INIT;
+        cJSON *sc = NULL;
+
+        for (char *c = json; *c; c++)
+                if (*c == '\'')
+                        *c = '"';
+        cJSON *args = cJSON_Parse(json);
+        assert_non_null(args);
+        if (brig_memory_call(f->m, tool, args, &f->ctx, &sc, &rep, &err) < 0)
+                fail_msg("%s %s: %s", tool, args_sq, err.msg);
+        cJSON_Delete(args);
+        free(json);
+        return sc;
+}
+
+/* The path of search result i, or "" when there is none. */
+static const char *hit_path(const cJSON *sc, int i) {
+        const cJSON *hit = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(sc, "results"), i);
+        const char *p = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(hit, "path"));
+        return p ? p : "";
+}
+
+static void test_memory__search_ranks_passages(void **state) {
+        fixture *f = *state;
+
+        ok(f, "memory",
+           "{'command': 'create', 'path': '/memories/build.md', 'file_text': 'The project builds with "
+           "meson.\n\n"
+           "Cats are not involved.\nNot at all.\n'}",
+           NULL);
+        ok(f, "memory",
+           "{'command': 'create', 'path': '/memories/tools/meson.md', 'file_text': 'meson setup, then meson "
+           "compile: meson'}",
+           NULL);
+        ok(f, "memory", "{'command': 'create', 'path': '/memories/other.md', 'file_text': 'nothing here'}",
+           NULL);
+
+        _cleanup_json_ cJSON *sc = call_sc(f, "memory_search", "{'query': 'meson'}");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sc, "results")), 2);
+        /* BM25: the passage that says it three times in fewer words ranks first. */
+        assert_string_equal(hit_path(sc, 0), "/memories/tools/meson.md");
+        assert_string_equal(hit_path(sc, 1), "/memories/build.md");
+        const cJSON *second = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(sc, "results"), 1);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(second, "text")),
+                            "The project builds with meson.\n");
+        assert_null(cJSON_GetObjectItemCaseSensitive(second, "flags"));
+
+        /* A passage is a paragraph: the second one of build.md, from its line 3. */
+        _cleanup_json_ cJSON *cats = call_sc(f, "memory_search", "{'query': 'cat'}");
+        const cJSON *hit = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cats, "results"), 0);
+        assert_string_equal(hit_path(cats, 0), "/memories/build.md");
+        assert_int_equal(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(hit, "line")), 3);
+        assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cats, "result")),
+                               "/memories/build.md (line 3)\nCats are not involved.\nNot at all.\n"));
+
+        _cleanup_json_ cJSON *one = call_sc(f, "memory_search", "{'query': 'meson', 'limit': 1}");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(one, "results")), 1);
+
+        /* Any text is a valid query: FTS5's syntax is quoted away. */
+        _cleanup_json_ cJSON *odd = call_sc(f, "memory_search", "{'query': 'AND (\\'meson NEAR( * :'}");
+        assert_true(cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(odd, "results")));
+        fails(f, "memory_search", "{'query': '  '}", "arguments.query: give at least one word");
+        fails(f, "memory_search", "{'query': 'meson', 'limit': 0}", "arguments.limit: expected 1 to 50");
+        fails(f, "memory_search", "{'query': 'meson', 'limit': 51}",
+              "arguments.limit: expected an integer from 0 to 50");
+        fails(f, "memory_search",
+              "{'query': 'a b c d e f g h i j k l m n o p q r s t u v w x y z 1 2 3 4 5 6 7'}",
+              "arguments.query: more than 32 words");
+        fails(f, "memory_search", "{'query': 'meson', 'path': '/memories'}",
+              "arguments.path: unknown field");
+}
+
+static void copy_file(const char *from, const char *to) {
+        char buf[4096];
+        size_t n;
+        FILE *in = fopen(from, "rbe"), *out = fopen(to, "wbe");
+
+        assert_non_null(in);
+        assert_non_null(out);
+        while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+                assert_int_equal(fwrite(buf, 1, n, out), n);
+        fclose(in);
+        assert_int_equal(fclose(out), 0);
+}
+
+/* The index is derived state: deleted, damaged or behind, it is rebuilt or caught up from the repository. */
+static void test_memory__search_index_is_rebuilt(void **state) {
+        fixture *f = *state;
+        char path[256];
+        brig_error err = BRIG_ERROR_INIT;
+
+        ok(f, "memory", "{'command': 'create', 'path': '/memories/a.md', 'file_text': 'alpha gamma'}", NULL);
+        ok(f, "memory_feedback", "{'path': '/memories/a.md', 'outcome': 'stale'}", NULL);
+        brig_memory_free(f->m);
+        snprintf(path, sizeof(path), "%s/index.sqlite", f->dir);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(brig_memory_open(f->dir, &f->m, &err), 0);
+        /* A write with no index: its usage is measured from the tree, then the index is rebuilt. */
+        ok(f, "memory", "{'command': 'create', 'path': '/memories/b.md', 'file_text': 'beta gamma'}", NULL);
+        _cleanup_json_ cJSON *sc = call_sc(f, "memory_search", "{'query': 'alpha'}");
+        assert_string_equal(hit_path(sc, 0), "/memories/a.md");
+        const cJSON *hit = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(sc, "results"), 0);
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(hit, "flags"));
+
+        /* Damaged: thrown away and rebuilt. */
+        brig_memory_free(f->m);
+        f->m = NULL;
+        unlink(path);
+        snprintf(path + strlen(path), sizeof(path) - strlen(path), "%s", "-wal");
+        unlink(path);
+        path[strlen(path) - 4] = 0;
+        FILE *junk = fopen(path, "we");
+        assert_non_null(junk);
+        fputs("this is not a database, not even close to one; SQLite reads its header and says so.", junk);
+        fclose(junk);
+        assert_int_equal(brig_memory_open(f->dir, &f->m, &err), 0);
+        _cleanup_json_ cJSON *again = call_sc(f, "memory_search", "{'query': 'gamma', 'limit': 5}");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(again, "results")), 2);
+
+        /* Behind (an older copy of the index comes back): caught up by diffing trees before the search. */
+        char saved[300];
+        snprintf(saved, sizeof(saved), "%s.saved", path);
+        brig_memory_free(f->m);
+        f->m = NULL;
+        copy_file(path, saved);
+        assert_int_equal(brig_memory_open(f->dir, &f->m, &err), 0);
+        ok(f, "memory", "{'command': 'delete', 'path': '/memories/a.md'}", NULL);
+        brig_memory_free(f->m);
+        f->m = NULL;
+        assert_int_equal(rename(saved, path), 0);
+        assert_int_equal(brig_memory_open(f->dir, &f->m, &err), 0);
+        _cleanup_json_ cJSON *gone = call_sc(f, "memory_search", "{'query': 'alpha'}");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(gone, "results")), 0);
+        _cleanup_json_ cJSON *kept = call_sc(f, "memory_search", "{'query': 'beta'}");
+        assert_string_equal(hit_path(kept, 0), "/memories/b.md");
+}
+
+static void test_memory__feedback_changes_ranking_and_flags(void **state) {
+        fixture *f = *state;
+
+        ok(f, "memory",
+           "{'command': 'create', 'path': '/memories/deploy.md', 'file_text': 'deploy with make deploy'}",
+           NULL);
+        ok(f, "memory",
+           "{'command': 'create', 'path': '/memories/old.md', 'file_text': 'deploy by hand, then deploy "
+           "again "
+           "and check'}",
+           NULL);
+        _cleanup_json_ cJSON *before = call_sc(f, "memory_search", "{'query': 'deploy'}");
+        assert_string_equal(hit_path(before, 0), "/memories/deploy.md");
+
+        fails(f, "memory_feedback", "{'path': '/memories/none.md', 'outcome': 'wrong'}",
+              "The path /memories/none.md does not exist. Please provide a valid path.");
+        fails(f, "memory_feedback", "{'path': '/memories/deploy.md', 'outcome': 'bad'}",
+              "arguments.outcome: expected helpful, wrong or stale");
+        _cleanup_json_ cJSON *fb =
+                call_sc(f, "memory_feedback",
+                        "{'path': '/memories/deploy.md', 'outcome': 'wrong', 'note': 'no make'}");
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(fb, "version"));
+
+        /* wrong sinks it below the other one, and flags it in search and view. */
+        _cleanup_json_ cJSON *after = call_sc(f, "memory_search", "{'query': 'deploy'}");
+        assert_string_equal(hit_path(after, 0), "/memories/old.md");
+        assert_string_equal(hit_path(after, 1), "/memories/deploy.md");
+        const cJSON *hit = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(after, "results"), 1);
+        const cJSON *flags = cJSON_GetObjectItemCaseSensitive(hit, "flags");
+        assert_int_equal(cJSON_GetArraySize(flags), 1);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(flags, 0)), "wrong");
+        _cleanup_json_ cJSON *view =
+                call_sc(f, "memory", "{'command': 'view', 'path': '/memories/deploy.md'}");
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(view, "flags"));
+        assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(view, "result")),
+                               "[feedback: reported wrong 1, stale 0, helpful 0 time(s)"));
+
+        /* helpful raises the other one back: three helpful reports outweigh one wrong. */
+        for (int i = 0; i < 3; i++)
+                ok(f, "memory_feedback", "{'path': '/memories/deploy.md', 'outcome': 'helpful'}", NULL);
+        _cleanup_json_ cJSON *risen = call_sc(f, "memory_search", "{'query': 'deploy'}");
+        assert_string_equal(hit_path(risen, 0), "/memories/deploy.md");
+
+        /* Each report is an attributed version that changes no file. */
+        _cleanup_json_ cJSON *log = call_sc(f, "memory_history", "{'path': '/memories/deploy.md'}");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(log, "versions")), 1);
+        _cleanup_json_ cJSON *all = call_sc(f, "memory_history", "{}");
+        const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(all, "versions"), 3);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(first, "feedback")),
+                            "wrong");
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(first, "environment")),
+                            "envA");
+
+        f->ctx.read_only = true;
+        fails(f, "memory_feedback", "{'path': '/memories/deploy.md', 'outcome': 'stale'}",
+              "the memory is read-only for this environment (policy memory.mode)");
+}
+
+static void test_memory__view_attribution(void **state) {
+        fixture *f = *state;
+        const char *view = "{'command': 'view', 'path': '/memories/a.md'}";
+        _cleanup_free_ char *plain = NULL;
+
+        ok(f, "memory", "{'command': 'create', 'path': '/memories/a.md', 'file_text': 'one\ntwo\n'}", NULL);
+        f->ctx.environment = "envB";
+        f->ctx.call_id = "9";
+        ok(f, "memory",
+           "{'command': 'insert', 'path': '/memories/a.md', 'insert_line': 2, 'insert_text': 'three'}",
+           NULL);
+        /* By default view is the convention's text, nothing more. */
+        assert_int_equal(run(f, "memory", view, &plain, NULL), 0);
+        assert_string_equal(plain, "Here's the content of /memories/a.md with line numbers:\n"
+                                   "     1\tone\n     2\ttwo\n     3\tthree\n");
+
+        _cleanup_json_ cJSON *sc =
+                call_sc(f, "memory", "{'command': 'view', 'path': '/memories/a.md', 'attribution': true}");
+        const cJSON *hunks = cJSON_GetObjectItemCaseSensitive(sc, "attribution");
+        assert_int_equal(cJSON_GetArraySize(hunks), 2);
+        const cJSON *a = cJSON_GetArrayItem(hunks, 0), *b = cJSON_GetArrayItem(hunks, 1);
+#define FIELD(o, k) cJSON_GetObjectItemCaseSensitive(o, k)
+        assert_int_equal(cJSON_GetNumberValue(FIELD(a, "start_line")), 1);
+        assert_int_equal(cJSON_GetNumberValue(FIELD(a, "lines")), 2);
+        assert_string_equal(cJSON_GetStringValue(FIELD(a, "environment")), "envA");
+        assert_string_equal(cJSON_GetStringValue(FIELD(a, "command")), "create");
+        assert_int_equal(cJSON_GetNumberValue(FIELD(b, "start_line")), 3);
+        assert_string_equal(cJSON_GetStringValue(FIELD(b, "environment")), "envB");
+        assert_string_equal(cJSON_GetStringValue(FIELD(b, "call_id")), "9");
+#undef FIELD
+        assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sc, "result")),
+                               "\nWho wrote it:\nlines 1-2: version "));
+
+        /* With view_range, only those lines. */
+        _cleanup_json_ cJSON *part = call_sc(
+                f, "memory",
+                "{'command': 'view', 'path': '/memories/a.md', 'view_range': [3, 3], 'attribution': true}");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(part, "attribution")), 1);
+}
+
+/* The usage the index caches follows deletes and renames: the bounds hold as when measured. */
+static void test_memory__usage_cache_follows_changes(void **state) {
+        fixture *f = *state;
+
+        f->ctx.limits.max_files = 2;
+        f->ctx.limits.max_bytes = 10;
+        ok(f, "memory", "{'command': 'create', 'path': '/memories/a', 'file_text': '12345'}", NULL);
+        ok(f, "memory", "{'command': 'create', 'path': '/memories/b', 'file_text': '1234'}", NULL);
+        fails(f, "memory", "{'command': 'create', 'path': '/memories/c', 'file_text': ''}",
+              "the memory would hold 3 files, over memory.max_files (2)");
+        ok(f, "memory", "{'command': 'delete', 'path': '/memories/a'}", NULL);
+        ok(f, "memory", "{'command': 'rename', 'old_path': '/memories/b', 'new_path': '/memories/d/b'}",
+           NULL);
+        fails(f, "memory", "{'command': 'create', 'path': '/memories/c', 'file_text': '1234567'}",
+              "the memory would hold 11 bytes, over memory.max_bytes (10)");
+        ok(f, "memory", "{'command': 'create', 'path': '/memories/c', 'file_text': '123456'}", NULL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_memory__path_rules),
@@ -490,6 +747,12 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_memory__commits_carry_provenance, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_memory__history_and_restore, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_memory__concurrent_writers_serialise, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_memory__search_ranks_passages, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_memory__search_index_is_rebuilt, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_memory__feedback_changes_ranking_and_flags, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(test_memory__view_attribution, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_memory__usage_cache_follows_changes, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
