@@ -407,6 +407,12 @@ static const char memory_feedback_in[] = JSON({
                        "outcome": {"enum": ["helpful", "wrong", "stale"], "description": "How relying on it worked out"},
                        "note": {"type": "string", "description": "Why, in a line (at most 1024 bytes)"}}});
 
+static const char memory_feedback_out[] = JSON({
+        "type": "object",
+        "properties": {"result": {"type": "string"}, "version": {"type": "string", "description": "The version that records the feedback"},
+                       "error": ERROR_OBJECT, COMMON_PROPS},
+        "anyOf": [{"required": ["result", "version"]}, OR_ERROR]});
+
 #pragma pop_macro("false")
 #pragma pop_macro("true")
 // clang-format on
@@ -536,7 +542,7 @@ static const brig_tool tools[] = {
         {"memory_feedback", "Report how a memory worked out",
          "Tell whether a memory file was helpful, wrong or stale. Recorded as a version with who reported "
          "it; search ranks by it, and view and search flag memories reported wrong or stale.",
-         memory_feedback_in, memory_restore_out, WRITES(false, false), BRIG_TOOL_RUN_MEMORY, 0},
+         memory_feedback_in, memory_feedback_out, WRITES(false, false), BRIG_TOOL_RUN_MEMORY, 0},
 };
 
 const brig_tool *brig_tool_find(const char *name) {

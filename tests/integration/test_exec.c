@@ -745,6 +745,16 @@ static void test_protocol__results_match_output_schemas(void **state) {
                  "ok", NULL);
         log_call(fd, "memory", "{\"command\":\"view\",\"path\":\"/memories/../x\"}", "bad_args",
                  "arguments.path");
+        log_call(fd, "memory_search", "{\"query\":\"a b\",\"limit\":5}", "ok", NULL);
+        log_call_with_nulls(fd, tools, "memory_search", "{\"query\":\"a\"}");
+        log_call(fd, "memory_search", "{\"query\":\" \"}", "bad_args", "arguments.query");
+        log_call(fd, "memory_feedback", "{\"path\":\"/memories/m.md\",\"outcome\":\"wrong\",\"note\":\"n\"}",
+                 "ok", NULL);
+        log_call_with_nulls(fd, tools, "memory_feedback",
+                            "{\"path\":\"/memories/m.md\",\"outcome\":\"stale\"}");
+        log_call(fd, "memory", "{\"command\":\"view\",\"path\":\"/memories/m.md\",\"attribution\":true}",
+                 "ok", NULL);
+        log_call(fd, "memory_search", "{\"query\":\"a\"}", "ok", NULL);
         log_call(fd, "memory_history", "{}", "ok", NULL);
         log_call_with_nulls(fd, tools, "memory_history", "{}");
         cJSON *mh = client_tool_call(fd, 4996, "memory_history", "{}", NULL, NULL);

@@ -274,6 +274,48 @@ static void test_memory__history_and_restore_bring_back_an_overwritten_memory(vo
         assert_false(leaked);
 }
 
+/* The first search result's path, from memory_search's text ("" when none). */
+static const char *first_hit(int fd, const char *query) {
+        static char path[256];
+        char args[256];
+
+        snprintf(args, sizeof(args), "{\"query\":\"%s\"}", query);
+        const char *out = ok(fd, "memory_search", args);
+        snprintf(path, sizeof(path), "%.*s", (int) strcspn(out, " \n"),
+                 strncmp(out, "/memories/", 10) ? "" : out);
+        return path;
+}
+
+/* Environment B finds by search what environment A wrote; "wrong" feedback sinks a memory and flags it. */
+static void test_memory__search_and_feedback_across_environments(void **state) {
+        (void) state;
+        int a = attach("mem-search-a", NULL);
+        ok(a, "memory",
+           "{\"command\":\"create\",\"path\":\"/memories/quirks/api.md\",\"file_text\":\"The billing API "
+           "returns 429 when polled: back off 2 s.\\n\"}");
+        ok(a, "memory",
+           "{\"command\":\"create\",\"path\":\"/memories/quirks/old.md\",\"file_text\":\"billing API: poll "
+           "it in a tight loop, the billing API never limits polling.\\n\"}");
+        close(a);
+        int b = attach("mem-search-b", NULL);
+        assert_string_equal(first_hit(b, "billing polling"), "/memories/quirks/old.md");
+        assert_non_null(
+                strstr(ok(b, "memory_feedback",
+                          "{\"path\":\"/memories/quirks/old.md\",\"outcome\":\"wrong\",\"note\":\"it "
+                          "returns 429\"}"),
+                       "Recorded wrong feedback on /memories/quirks/old.md"));
+        assert_string_equal(first_hit(b, "billing polling"), "/memories/quirks/api.md");
+        assert_non_null(strstr(ok(b, "memory_search", "{\"query\":\"billing\"}"),
+                               "/memories/quirks/old.md (line 1) [reported wrong]"));
+        assert_non_null(
+                strstr(ok(b, "memory", "{\"command\":\"view\",\"path\":\"/memories/quirks/old.md\"}"),
+                       "[feedback: reported wrong 1"));
+        assert_non_null(strstr(ok(b, "memory_history", "{}"),
+                               "feedback /memories/quirks/old.md by environment "
+                               "mem-search-b"));
+        close(b);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_memory__environments_of_one_owner_share_it),
@@ -281,6 +323,7 @@ int main(void) {
                 cmocka_unit_test(test_memory__another_owner_cannot_see_it),
                 cmocka_unit_test(test_memory__read_only_refuses_writes_and_off_hides_the_tools),
                 cmocka_unit_test(test_memory__history_and_restore_bring_back_an_overwritten_memory),
+                cmocka_unit_test(test_memory__search_and_feedback_across_environments),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
