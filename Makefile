@@ -87,6 +87,7 @@ bench: build
 	./$(BUILD)/bench/bench_output $(BUILD) . $(OUTPUT_MIB)
 	./$(BUILD)/bench/bench_scale $(BUILD) . $(SCALE_N)
 	./$(BUILD)/bench/bench_history 21 10000
+	./$(BUILD)/bench/bench_memory 51 10000
 	./$(BUILD)/bench/bench_fork $(BUILD) . 5
 	./$(BUILD)/bench/bench_policy policies 31
 	./$(BUILD)/bench/bench_proxy $(BUILD) . 5

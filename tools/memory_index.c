@@ -28,15 +28,14 @@
 
 /* One table per concept: the version reflected, the files (their sizes), the passages, the feedback. */
 static const char schema[] =
-        "PRAGMA journal_mode=WAL;"
-        "PRAGMA synchronous=NORMAL;"
         "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
         "CREATE TABLE IF NOT EXISTS files(id INTEGER PRIMARY KEY, path TEXT NOT NULL UNIQUE,"
         " size INTEGER NOT NULL);"
         "CREATE VIRTUAL TABLE IF NOT EXISTS passages USING fts5(line UNINDEXED, body,"
         " tokenize='porter unicode61');"
         "CREATE TABLE IF NOT EXISTS feedback(path TEXT PRIMARY KEY, helpful INTEGER NOT NULL DEFAULT 0,"
-        " wrong INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;";
+        " wrong INTEGER NOT NULL DEFAULT 0, stale INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+        "PRAGMA user_version=1;";
 
 /* The feedback outcomes: their column in the feedback table and flag name. */
 static const char *const outcomes[] = {"helpful", "wrong", "stale"};
@@ -58,8 +57,21 @@ static int open_once(brig_memory *m, const char *path) {
                                          SQLITE_OPEN_NOFOLLOW,
                                  NULL);
 
-        if (rc == SQLITE_OK)
+        /* The schema (user_version 1) is made once, not parsed again by every call. */
+        sqlite3_stmt *s = NULL;
+        int version = 0;
+        if (rc == SQLITE_OK &&
+            (rc = sqlite3_prepare_v2(m->db, "PRAGMA user_version", -1, &s, NULL)) == SQLITE_OK)
+                version = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
+        if (s)
+                rc = sqlite3_finalize(s);
+        if (rc == SQLITE_OK && version != 1)
                 rc = sqlite3_exec(m->db, schema, NULL, NULL, NULL);
+        /* Every call opens and closes the index: a rollback journal kept between writes (PERSIST) costs
+         * a read nothing, where WAL would create and delete its files each time. */
+        if (rc == SQLITE_OK)
+                rc = sqlite3_exec(m->db, "PRAGMA journal_mode=PERSIST; PRAGMA synchronous=NORMAL", NULL,
+                                  NULL, NULL);
         if (rc == SQLITE_OK)
                 rc = sqlite3_busy_timeout(m->db, 10000);
         return rc;
