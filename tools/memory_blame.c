@@ -3,7 +3,6 @@
  * repository, each part named by the version that wrote it and that version's trailers. */
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
 #include <git2.h>
 
@@ -12,41 +11,6 @@
 #include "tools/memory_private.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(git_blame *, git_blame_free);
-
-/* o's who-and-when fields from the commit id. */
-static int describe(brig_memory *m, const git_oid *id, cJSON *o, brig_error *err) {
-        static const struct {
-                const char *key, *field;
-        } fields[] = {{"Brig-Environment", "environment"},
-                      {"Brig-Peer-Uid", "peer_uid"},
-                      {"Brig-Call-Id", "call_id"},
-                      {"Brig-Command", "command"}};
-        _cleanup_(git_commit_freep) git_commit *c = NULL;
-        git_message_trailer_array t = {0};
-        char hex[41], when[32];
-        struct tm tm;
-        time_t secs;
-        bool ok;
-        int r;
-
-        if ((r = git_commit_lookup(&c, m->repo, id)) < 0)
-                return brig__memory_fail(m, r, err, "memory: attribution");
-        secs = (time_t) git_commit_time(c);
-        (void) git_oid_tostr(hex, sizeof(hex), id);
-        (void) strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&secs, &tm));
-        ok = cJSON_AddStringToObject(o, "version", hex) && cJSON_AddStringToObject(o, "time", when);
-        (void) git_message_trailers(&t, git_commit_message(c));
-        for (size_t i = 0; ok && i < ELEMENTSOF(fields); i++) {
-                const char *v = NULL;
-                for (size_t j = 0; j < t.count; j++)
-                        if (strcmp(t.trailers[j].key, fields[i].key) == 0)
-                                v = t.trailers[j].value;
-                ok = v ? cJSON_AddStringToObject(o, fields[i].field, v) != NULL
-                       : cJSON_AddNullToObject(o, fields[i].field) != NULL;
-        }
-        git_message_trailer_array_free(&t);
-        return ok ? 0 : brig_error_oom(err);
-}
 
 int brig_memory_blame(brig_memory *m, const char *path, size_t from, size_t to, cJSON **ret,
                       brig_error *err) {
@@ -78,7 +42,10 @@ int brig_memory_blame(brig_memory *m, const char *path, size_t from, size_t to, 
                     !cJSON_AddNumberToObject(item, "start_line", (double) h->final_start_line_number) ||
                     !cJSON_AddNumberToObject(item, "lines", (double) h->lines_in_hunk))
                         return brig_error_oom(err);
-                if ((r = describe(m, &h->final_commit_id, item, err)) < 0)
+                _cleanup_(git_commit_freep) git_commit *c = NULL;
+                if ((r = git_commit_lookup(&c, m->repo, &h->final_commit_id)) < 0)
+                        return brig__memory_fail(m, r, err, "memory: attribution");
+                if ((r = brig__memory_describe(c, item, err)) < 0)
                         return r;
         }
         *ret = TAKE_PTR(list);

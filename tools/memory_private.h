@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <cjson/cJSON.h>
 #include <git2.h>
 #include <sqlite3.h>
 
@@ -29,6 +30,10 @@ int brig__memory_fail(brig_memory *m, int gr, brig_error *err, const char *what)
 
 /* The current version's commit and tree; both NULL while the scope has none. */
 int brig__memory_head(brig_memory *m, git_commit **ret_commit, git_tree **ret_tree, brig_error *err);
+
+/* o's version, time and provenance fields from c's trailers (environment, call_id, peer_uid, command,
+ * path, feedback; null when absent), as memory_history lists them. */
+int brig__memory_describe(git_commit *c, cJSON *o, brig_error *err);
 
 /* Makes tree_id the new version on top of parent (NULL: the first), by who, and brings the index up to
  * it. Lock held. */

@@ -737,16 +737,12 @@ int brig_memory_restore(brig_memory *m, const char *version, const char *path,
         return r;
 }
 
-static int log_entry(git_commit *c, cJSON *list, brig_error *err) {
+int brig__memory_describe(git_commit *c, cJSON *o, brig_error *err) {
         git_message_trailer_array t = {0};
-        cJSON *o = cJSON_CreateObject();
         char id[41], when[32];
         time_t secs = (time_t) git_commit_time(c);
         struct tm tm;
 
-        if (!o)
-                return brig_error_oom(err);
-        cJSON_AddItemToArray(list, o);
         (void) git_oid_tostr(id, sizeof(id), git_commit_id(c));
         (void) strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&secs, &tm));
         if (!cJSON_AddStringToObject(o, "version", id) || !cJSON_AddStringToObject(o, "time", when))
@@ -765,6 +761,15 @@ static int log_entry(git_commit *c, cJSON *list, brig_error *err) {
         }
         git_message_trailer_array_free(&t);
         return 0;
+}
+
+static int log_entry(git_commit *c, cJSON *list, brig_error *err) {
+        cJSON *o = cJSON_CreateObject();
+
+        if (!o)
+                return brig_error_oom(err);
+        cJSON_AddItemToArray(list, o);
+        return brig__memory_describe(c, o, err);
 }
 
 /* Whether c changed path (compared with its first parent). */

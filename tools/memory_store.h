@@ -155,6 +155,7 @@ int brig_memory_feedback(brig_memory *m, const char *path, const brig_memory_aut
                          brig_error *err);
 
 /* Who wrote each part of the file at path (git blame of the current version), lines from..to (1-based,
- * 0: to the end): [{start_line, lines, version, time, environment, peer_uid, call_id, command}] in *ret. */
+ * 0: to the end): [{start_line, lines, version, time, environment, call_id, peer_uid, command, path,
+ * feedback}] in *ret (the version's fields as brig_memory_log() gives them). */
 int brig_memory_blame(brig_memory *m, const char *path, size_t from, size_t to, cJSON **ret,
                       brig_error *err);

@@ -356,7 +356,8 @@ static const char memory_out[] = JSON({
                                                "start_line": {"type": "integer"}, "lines": {"type": "integer"},
                                                "version": {"type": "string"}, "time": {"type": "string"},
                                                "environment": {"type": ["string", "null"]}, "peer_uid": {"type": ["string", "null"]},
-                                               "call_id": {"type": ["string", "null"]}, "command": {"type": ["string", "null"]}}}},
+                                               "call_id": {"type": ["string", "null"]}, "command": {"type": ["string", "null"]},
+                                               "path": {"type": ["string", "null"]}, "feedback": {"type": ["string", "null"]}}}},
                        "flags": FLAGS, "feedback": FEEDBACK_COUNTS,
                        "error": ERROR_OBJECT, COMMON_PROPS},
         "anyOf": [{"required": ["result"]}, OR_ERROR]});

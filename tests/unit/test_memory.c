@@ -57,24 +57,28 @@ static int teardown(void **state) {
         return 0;
 }
 
-/* Runs tool with args (JSON with ' for "); returns the call's code, the result text or error in *out. */
-static int run(fixture *f, const char *tool, const char *args_sq, char **out, brig_memory_report *rep) {
-        char *json = strdup(args_sq);
+/* Runs tool with args (JSON with ' for "): the call's code, its structured content in *ret_sc. */
+static int call_json(fixture *f, const char *tool, const char *args_sq, cJSON **ret_sc,
+                     brig_memory_report *rep, brig_error *err) {
+        _cleanup_free_ char *json = strdup(args_sq);
         brig_memory_report r0;
-        brig_error err = BRIG_ERROR_INIT;
-        cJSON *sc = NULL;
 
         for (char *c = json; *c; c++)
                 if (*c == '\'')
                         *c = '"';
-        cJSON *args = cJSON_Parse(json);
+        _cleanup_json_ cJSON *args = cJSON_Parse(json);
         assert_non_null(args);
-        int r = brig_memory_call(f->m, tool, args, &f->ctx, &sc, rep ? rep : &r0, &err);
+        return brig_memory_call(f->m, tool, args, &f->ctx, ret_sc, rep ? rep : &r0, err);
+}
+
+/* Runs tool with args; returns the call's code, the result text or error in *out. */
+static int run(fixture *f, const char *tool, const char *args_sq, char **out, brig_memory_report *rep) {
+        brig_error err = BRIG_ERROR_INIT;
+        _cleanup_json_ cJSON *sc = NULL;
+        int r = call_json(f, tool, args_sq, &sc, rep, &err);
         const char *res = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(sc, "result"));
+
         *out = strdup(r < 0 ? err.msg : res ? res : "");
-        cJSON_Delete(args);
-        cJSON_Delete(sc);
-        free(json);
         return r;
 }
 
@@ -478,20 +482,11 @@ static void test_memory__concurrent_writers_serialise(void **state) {
 
 /* Runs tool with args (as run()) and returns its structured content; fails the test when the call fails. */
 static cJSON *call_sc(fixture *f, const char *tool, const char *args_sq) {
-        char *json = strdup(args_sq);
-        brig_memory_report rep;
         brig_error err = BRIG_ERROR_INIT;
         cJSON *sc = NULL;
 
-        for (char *c = json; *c; c++)
-                if (*c == '\'')
-                        *c = '"';
-        cJSON *args = cJSON_Parse(json);
-        assert_non_null(args);
-        if (brig_memory_call(f->m, tool, args, &f->ctx, &sc, &rep, &err) < 0)
+        if (call_json(f, tool, args_sq, &sc, NULL, &err) < 0)
                 fail_msg("%s %s: %s", tool, args_sq, err.msg);
-        cJSON_Delete(args);
-        free(json);
         return sc;
 }
 
