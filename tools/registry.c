@@ -422,7 +422,7 @@ static const char memory_feedback_out[] = JSON({
 #define READS false, false, true, false
 #define WRITES(destructive, idempotent) false, destructive, idempotent, false
 
-static const char *const memory_content[] = {"file_text", "old_str", "new_str", "insert_text", NULL};
+static const char *const memory_content[] = {"file_text", "old_str", "new_str", "insert_text", "note", NULL};
 
 static const brig_tool tools[] = {
         {"exec", "Run a command",
@@ -543,7 +543,8 @@ static const brig_tool tools[] = {
         {"memory_feedback", "Report how a memory worked out",
          "Tell whether a memory file was helpful, wrong or stale. Recorded as a version with who reported "
          "it; search ranks by it, and view and search flag memories reported wrong or stale.",
-         memory_feedback_in, memory_feedback_out, WRITES(false, false), BRIG_TOOL_RUN_MEMORY, 0},
+         memory_feedback_in, memory_feedback_out, WRITES(false, false), BRIG_TOOL_RUN_MEMORY, 0,
+         memory_content},
 };
 
 const brig_tool *brig_tool_find(const char *name) {

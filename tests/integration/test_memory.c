@@ -314,6 +314,24 @@ static void test_memory__search_and_feedback_across_environments(void **state) {
                                "feedback /memories/quirks/old.md by environment "
                                "mem-search-b"));
         close(b);
+
+        /* Audited as a memory write with the note's size and digest, never the note. */
+        char line[4096];
+        FILE *f = fopen(d.audit, "re");
+        assert_non_null(f);
+        int feedback = 0;
+        bool leaked = false;
+        while (fgets(line, sizeof(line), f)) {
+                leaked = leaked || strstr(line, "it returns 429");
+                feedback += strstr(line, "\"type\":\"memory_write\"") &&
+                            strstr(line, "\"command\":\"feedback\"") &&
+                            strstr(line, "\"environment\":\"mem-search-b\"") &&
+                            strstr(line, "\"path\":\"/memories/quirks/old.md\"") &&
+                            strstr(line, "\"bytes\":14");
+        }
+        fclose(f);
+        assert_int_equal(feedback, 1);
+        assert_false(leaked);
 }
 
 int main(void) {
