@@ -139,6 +139,9 @@ struct brig_env {
                                 * running commands hold references too */
         struct brig_denials *denials; /* audited seccomp denials while running (worker/denials.h) */
         struct brig_proxy *proxy;     /* the network proxy while running, proxy mode only (worker/proxy.h) */
+        /* network.secrets (worker/proxy_secrets.h): placeholders made at the first start and kept for the
+         * environment's life in this brigd; values read again at each start. */
+        struct brig_proxy_secrets *secrets;
 
         /* What calls leave behind. */
         brig_process_table processes; /* background processes (tools/process.h) */

@@ -24,6 +24,7 @@
 #include "worker/audit_events.h"
 #include "worker/env_fork.h"
 #include "worker/mcp_internal.h"
+#include "worker/proxy.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
@@ -245,6 +246,7 @@ static brig_exec_context exec_context(const brig_conn *c, const brig_env *env) {
                 .policy = env->policy->policy,
                 .identity = env->identity,
                 .control = env->control,
+                .secret_env = brig__proxy_secret_env(env),
         };
 }
 
@@ -528,6 +530,11 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         }
         if (err) {
                 call_end_early(call, err);
+                return;
+        }
+        /* Fail closed: nothing runs that would go out without its credential. */
+        if (brig__proxy_secrets_check(env, &e2) < 0) {
+                call_end_early(call, &e2);
                 return;
         }
         if (env->holder.restarted) {

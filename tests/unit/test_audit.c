@@ -875,6 +875,11 @@ static void test_audit__constructors_match_event_table(void **state) {
                     seen[BRIG_AUDIT_SNAPSHOT]);
         check_event(brig_audit_process_exit("env-1", "p-1", &res, 10), BRIG_AUDIT_PROCESS_EXIT,
                     seen[BRIG_AUDIT_PROCESS_EXIT]);
+        check_event(brig_audit_secret(BRIG_AUDIT_SECRET_USED, "TOKEN", "api.test", 2, "env-1"),
+                    BRIG_AUDIT_SECRET_USED, seen[BRIG_AUDIT_SECRET_USED]);
+        check_event(
+                brig_audit_secret(BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, "TOKEN", "other.test", 2, "env-1"),
+                BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, seen[BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED]);
 
         for (size_t t = 0; t < _BRIG_AUDIT_TYPE_MAX; t++)
                 for (size_t i = 0; brig_audit_types[t].fields[i]; i++)
