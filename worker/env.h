@@ -169,6 +169,11 @@ void brig_env_detach(brig_env *env);
  * within the worker's start timeout, whatever the order of its helper's messages: cb is always called. */
 void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata);
 
+/* Like brig_env_ensure_running(), for a call that found the environment's init gone (handing it a command
+ * failed) before the worker heard of it (the holder's exit and status EOF are still on their way): the
+ * environment stops, if it has not yet, and cb is called once it has started again. */
+void brig_env_ensure_restarted(brig_env *env, brig_env_ready_cb cb, void *userdata);
+
 /* Out-of-memory kills in the environment so far; -EOPNOTSUPP without cgroups. */
 int brig_env_oom_kills(brig_env *env, uint64_t *ret);
 /* No call runs in the environment any more: it lets go of what only calls need (the OOM counter's fd). */

@@ -185,8 +185,9 @@ struct brig_call {
         cJSON *progress_token;       /* owned copy, or NULL */
         double progress;
         uint64_t seq;
-        bool restarted_notice; /* first call after the environment lost its processes in a restart */
-        uint64_t oom_before;   /* the environment's OOM kills when the call started */
+        bool restarted_notice;  /* first call after the environment lost its processes in a restart */
+        bool init_gone_retried; /* it found the environment's init gone once and waited for a restart */
+        uint64_t oom_before;    /* the environment's OOM kills when the call started */
         bool oom_known;
         brig_exec_args args;    /* kept while the environment starts */
         cJSON *repl_args;       /* repl: the arguments, kept while the environment starts */
