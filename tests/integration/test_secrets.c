@@ -428,6 +428,35 @@ static void test_secrets__reload_keeps_the_placeholder(void **state) {
         close(fd);
 }
 
+/* An upstream CA file (brigd --upstream-ca) that cannot be loaded stops brigd at start-up: TLS interception
+ * never runs with a trust store other than the one the operator asked for. */
+static void test_secrets__upstream_ca_that_cannot_load_stops_brigd(void **state) {
+        char path[256], cmd[2048], out[4096] = "";
+        (void) state;
+        if (!g.started) {
+                fprintf(stderr, "# SKIP: %s\n", g.skip ? g.skip : "brigd failed to start");
+                skip();
+        }
+        snprintf(path, sizeof(path), "%s/not-a-ca.pem", g.dir);
+        write_file(path, "not a certificate\n", 0644);
+        /* timeout(1) only keeps a brigd that wrongly started from hanging the test: it then fails. */
+        snprintf(
+                cmd, sizeof(cmd),
+                "timeout 60 '%s/brigd' --upstream-ca '%s' --socket '%s/bad.sock' --state-dir '%s/bad-state' "
+                "--audit '%s/bad.audit' --policy '%s/secrets.json' 2>&1",
+                build_dir(), path, g.dir, g.dir, g.dir, g.dir);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = 0;
+        int st = pclose(p);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+        if (!strstr(out, "--upstream-ca: upstream CA file"))
+                fail_msg("brigd did not name --upstream-ca: %s", out);
+        snprintf(path, sizeof(path), "%s/bad.sock", g.dir);
+        assert_int_equal(access(path, F_OK), -1);
+}
+
 /* Last: everything the other tests did is searched for both values. */
 static void test_secrets__values_are_nowhere(void **state) {
         char cmd[512], err[1 << 16];
@@ -468,6 +497,7 @@ int main(void) {
                 cmocka_unit_test(test_secrets__https_to_the_secrets_host_is_refused),
                 cmocka_unit_test(test_secrets__unreadable_source_fails_calls),
                 cmocka_unit_test(test_secrets__reload_keeps_the_placeholder),
+                cmocka_unit_test(test_secrets__upstream_ca_that_cannot_load_stops_brigd),
                 cmocka_unit_test(test_secrets__values_are_nowhere),
         };
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
