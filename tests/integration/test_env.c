@@ -234,6 +234,25 @@ static int count_fds(pid_t pid) {
         return n;
 }
 
+/* The state letter of pid in /proc/PID/stat, and its parent; 0 when it is gone. */
+static char process_state(pid_t pid, pid_t *ret_parent) {
+        char path[64], buf[512], st = 0;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return 0;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        const char *end = strrchr(buf, ')');
+        int parent = 0;
+        if (!end || sscanf(end + 1, " %c %d", &st, &parent) != 2)
+                return 0;
+        if (ret_parent)
+                *ret_parent = (pid_t) parent;
+        return st;
+}
+
 /* An idle environment costs as few descriptors as can be (issue 17, up to 10,000 of them): its init keeps
  * only the control socket, and the helper that waits for the init none. */
 static void test_env__idle_holder_keeps_only_its_control_socket(void **state) {
@@ -246,16 +265,7 @@ static void test_env__idle_holder_keeps_only_its_control_socket(void **state) {
         assert_true(cJSON_IsNumber(pid));
         pid_t init = (pid_t) pid->valueint, helper = 0;
         cJSON_Delete(m);
-        char path[64], buf[512];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) init);
-        FILE *f = fopen(path, "re");
-        assert_non_null(f);
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        char *end = strrchr(buf, ')');
-        assert_non_null(end);
-        assert_int_equal(sscanf(end + 1, " %*c %d", &helper), 1);
+        assert_true(process_state(init, &helper) != 0);
         /* The spawner closes a call's descriptors just after it started the call, so possibly after the
          * call ended: wait for that, not for any time. */
         int n = -1;
@@ -393,25 +403,6 @@ static void test_env__survives_worker_sigkill(void **state) {
         assert_null(cJSON_GetObjectItem(result_sc(r), "environment_restarted"));
         cJSON_Delete(r);
         close(fd);
-}
-
-/* The state letter of pid in /proc/PID/stat, and its parent; 0 when it is gone. */
-static char process_state(pid_t pid, pid_t *ret_parent) {
-        char path[64], buf[512], st = 0;
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-        FILE *f = fopen(path, "re");
-        if (!f)
-                return 0;
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        const char *end = strrchr(buf, ')');
-        int parent = 0;
-        if (!end || sscanf(end + 1, " %c %d", &st, &parent) != 2)
-                return 0;
-        if (ret_parent)
-                *ret_parent = (pid_t) parent;
-        return st;
 }
 
 /* The environment's init died (killed, out of memory) and brigd has not heard yet: a call in that window
