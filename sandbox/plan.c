@@ -172,36 +172,48 @@ static int build_env(const brig_policy *policy, const char *const *extra, char *
         return 0;
 }
 
-/* The proxy variables every command of a proxy-mode environment gets, unless the policy's env or the
- * request set the same name (which can only break the command's own access: nothing else is reachable). */
-static int add_proxy_env(brig_plan *plan) {
-        static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"};
-        static const char *const no_names[] = {"NO_PROXY", "no_proxy"};
-        size_t n = 0;
-        char url[64];
+/* Appends each NAME=value of vars unless envp already sets NAME (the policy's env or the request, which can
+ * only break the command's own access with it). -ENOMEM only. */
+static int add_env_unless_set(brig_plan *plan, const char *const *vars) {
+        size_t n = 0, k = 0;
         char **v;
 
-        (void) snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned) plan->proxy_port);
         for (; plan->envp[n]; n++)
                 ;
-        v = reallocarray(plan->envp, n + ELEMENTSOF(names) + ELEMENTSOF(no_names) + 1, sizeof(char *));
+        for (; vars && vars[k]; k++)
+                ;
+        v = reallocarray(plan->envp, n + k + 1, sizeof(char *));
         if (!v)
                 return -ENOMEM;
         plan->envp = v;
-        for (size_t i = 0; i < ELEMENTSOF(names) + ELEMENTSOF(no_names); i++) {
-                const char *name = i < ELEMENTSOF(names) ? names[i] : no_names[i - ELEMENTSOF(names)];
-                const char *value = i < ELEMENTSOF(names) ? url : "localhost,127.0.0.1,::1";
-                size_t len = strlen(name);
+        for (size_t i = 0; i < k; i++) {
+                size_t len = strcspn(vars[i], "=");
                 bool set = false;
                 for (size_t j = 0; j < n && !set; j++)
-                        set = strncmp(v[j], name, len) == 0 && v[j][len] == '=';
+                        set = strncmp(v[j], vars[i], len) == 0 && v[j][len] == '=';
                 if (set)
                         continue;
-                if (asprintf(&v[n], "%s=%s", name, value) < 0)
+                if (!(v[n] = strdup(vars[i])))
                         return -ENOMEM;
                 v[++n] = NULL;
         }
         return 0;
+}
+
+/* The proxy variables every command of a proxy-mode environment gets. */
+static int add_proxy_env(brig_plan *plan) {
+        static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"};
+        char vars[ELEMENTSOF(names) + 2][64];
+        const char *ptrs[ELEMENTSOF(vars) + 1] = {NULL};
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                (void) snprintf(vars[i], sizeof(vars[i]), "%s=http://127.0.0.1:%u", names[i],
+                                (unsigned) plan->proxy_port);
+        (void) snprintf(vars[ELEMENTSOF(names)], sizeof(vars[0]), "NO_PROXY=localhost,127.0.0.1,::1");
+        (void) snprintf(vars[ELEMENTSOF(names) + 1], sizeof(vars[0]), "no_proxy=localhost,127.0.0.1,::1");
+        for (size_t i = 0; i < ELEMENTSOF(vars); i++)
+                ptrs[i] = vars[i];
+        return add_env_unless_set(plan, ptrs);
 }
 
 static int copy_argv(const char *const *argv, char ***ret, brig_error *err) {
@@ -435,6 +447,9 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         if ((r = build_env(policy, req->env, &plan->envp, err)) < 0)
                 return r;
         if (plan->proxy_port && add_proxy_env(plan) < 0) /* -ENOMEM only */
+                return brig_error_oom(err);
+        /* Placeholders, never values: the values stay in the worker (worker/proxy_secrets.h). */
+        if (plan->proxy_port && add_env_unless_set(plan, req->secret_env) < 0)
                 return brig_error_oom(err);
         if (req->cwd && req->cwd[0])
                 r = asprintf(&plan->cwd, "%s/%s", policy->filesystem.workspace, req->cwd);

@@ -113,6 +113,9 @@ typedef struct brig_plan_request {
         const char *const *env;  /* optional extra NAME=value, override the policy's */
         const char *cwd;         /* relative to the workspace; NULL or "" for its root */
         const char *workspace;   /* absolute host path, bound read-write at the policy's workspace path */
+        /* optional NAME=placeholder of the policy's network.secrets (made by the worker), set unless env or
+         * the policy sets the same name */
+        const char *const *secret_env;
 } brig_plan_request;
 
 /* Limits on what a request may carry (checked by brig_plan_build and the exec tool). */

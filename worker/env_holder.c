@@ -460,6 +460,29 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
         start(env);
 }
 
+void brig_env_ensure_restarted(brig_env *env, brig_env_ready_cb cb, void *userdata) {
+        brig_env_waiter *wt;
+
+        if (env->state == BRIG_ENV_STOPPED || env->destroyed) {
+                brig_env_ensure_running(env, cb, userdata);
+                return;
+        }
+        wt = calloc(1, sizeof(*wt));
+        if (!wt) {
+                brig_error err = BRIG_ERROR_INIT;
+                (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                cb(env, &err, userdata);
+                return;
+        }
+        brig_env_stop(env);
+        /* Also when its holder has exited already: holder_gone() is still to come, and the restart waits
+         * for its handles to close (holder_all_closed()). */
+        env->holder.stopping = true;
+        wt->cb = cb;
+        wt->userdata = userdata;
+        waiters_append(&env->holder.restart_waiters, wt);
+}
+
 void brig_env_stop(brig_env *env) {
         if (env->state == BRIG_ENV_STOPPED || env->holder.exited)
                 return;

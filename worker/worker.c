@@ -17,6 +17,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "worker/audit_events.h"
+#include "worker/proxy_tls.h"
 #include "worker/sockfile.h"
 #include "worker/worker.h"
 
@@ -97,6 +98,8 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         brig__budget_init(w, o);
         w->resolve = o->resolve;
         w->n_resolve = o->n_resolve;
+        if ((r = brig_tls_client_ctx(o->upstream_ca, &w->upstream_tls, err)) < 0)
+                return o->upstream_ca ? brig_error_prefix(err, "--upstream-ca") : r;
         if ((r = brig_identity_detect(o->jail_id, &w->identity, err)) < 0)
                 return r;
 
@@ -329,6 +332,7 @@ void brig_worker_done(brig_worker *w) {
         brig_policies_done(&w->policies);
         brig_audit_free(w->audit);
         brig__audit_syslog_close(w);
+        SSL_CTX_free(w->upstream_tls);
         free(w->jail_helper);
         free(w->socket_path);
         free(w->envs_dir);

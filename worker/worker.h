@@ -79,6 +79,8 @@ typedef struct brig_worker_options {
         unsigned start_timeout_s;                 /* an environment start that takes longer fails */
         const struct brig_proxy_resolve *resolve; /* brigd --resolve entries for the proxy (borrowed) */
         size_t n_resolve;
+        const char
+                *upstream_ca; /* brigd --upstream-ca: also trusted upstream by TLS interception, or NULL */
         /* Admission: 0 means the default, derived from the fd limit (see docs/protocol.md, "Admission"). */
         unsigned max_calls;         /* calls running at once in the worker */
         unsigned max_calls_per_env; /* calls running at once in one environment */
@@ -153,6 +155,10 @@ struct brig_worker {
         size_t trimmed_free;                      /* free heap bytes after the last malloc_trim (worker.c) */
         const struct brig_proxy_resolve *resolve; /* borrowed from the options: lives as long as main() */
         size_t n_resolve;
+        /* The proxy's TLS client context for intercepted connections (worker/proxy_tls.h): the system trust
+         * store plus --upstream-ca. Made at start-up, so that a CA file that cannot be loaded stops brigd
+         * rather than each intercepted connection. */
+        struct ssl_ctx_st *upstream_tls;
         brig_admission admission;
         unsigned max_conns_per_uid;
         unsigned handshake_timeout_ms;
@@ -186,8 +192,9 @@ struct brig_call {
         cJSON *progress_token;       /* owned copy, or NULL */
         double progress;
         uint64_t seq;
-        bool restarted_notice; /* first call after the environment lost its processes in a restart */
-        uint64_t oom_before;   /* the environment's OOM kills when the call started */
+        bool restarted_notice;  /* first call after the environment lost its processes in a restart */
+        bool init_gone_retried; /* it found the environment's init gone once and waited for a restart */
+        uint64_t oom_before;    /* the environment's OOM kills when the call started */
         bool oom_known;
         brig_exec_args args;    /* kept while the environment starts */
         cJSON *repl_args;       /* repl: the arguments, kept while the environment starts */

@@ -212,6 +212,37 @@ static void test_cli_policy__check_names_a_broken_parent(void **state) {
         free(out);
 }
 
+/* network.secrets: checked and explained without reading a value (the variable named here is set to a value
+ * that must not appear), and a bad template refused with its path. */
+static void test_cli_policy__secrets_checked_and_explained_without_values(void **state) {
+        static const char policy[] =
+                "{\"network\": {\"mode\": \"proxy\", \"allow\": [\"api.test\"], \"secrets\": [{\"name\": "
+                "\"TOKEN\", \"hosts\": [\"api.test\"], \"source\": {\"env\": \"BRIG_TEST_CLI_SECRET\"}, "
+                "\"inject\": \"placeholder\"}]}}\n";
+        char *out = NULL;
+
+        (void) state;
+        skip_in_other_modes();
+        assert_int_equal(setenv("BRIG_TEST_CLI_SECRET", "cli-secret-value-42", 1), 0);
+        put("secrets.json", policy);
+        assert_int_equal(brig(&out, "policy check %s/secrets.json", tmpdir), 0);
+        free(out);
+        assert_int_equal(brig(&out, "policy explain %s/secrets.json", tmpdir), 0);
+        assert_non_null(strstr(out, "network.secrets[0].name = \"TOKEN\""));
+        assert_non_null(strstr(out, "network.secrets[0].hosts[0] = \"api.test\""));
+        assert_non_null(strstr(out, "network.secrets[0].source.env = \"BRIG_TEST_CLI_SECRET\""));
+        assert_non_null(strstr(out, "network.secrets[0].inject = \"placeholder\""));
+        assert_null(strstr(out, "cli-secret-value-42"));
+        free(out);
+        put("bad-secret.json", "{\"network\": {\"mode\": \"proxy\", \"allow\": [\"api.test\"], \"secrets\": "
+                               "[{\"name\": \"T\", \"hosts\": [\"api.test\"], \"source\": {\"env\": \"X\"}, "
+                               "\"inject\": \"Bearer {secret}\"}]}}\n");
+        assert_int_equal(brig(&out, "policy check %s/bad-secret.json 2>&1", tmpdir), 1);
+        assert_non_null(strstr(out, "network.secrets[0].inject: expected \"Header-Name: ...{secret}...\""));
+        free(out);
+        (void) unsetenv("BRIG_TEST_CLI_SECRET");
+}
+
 static void test_cli_policy__help(void **state) {
         char *out = NULL;
 
@@ -313,6 +344,7 @@ int main(void) {
                 cmocka_unit_test(test_cli_policy__explains_default),
                 cmocka_unit_test(test_cli_policy__explains_a_child_of_default),
                 cmocka_unit_test(test_cli_policy__check_names_a_broken_parent),
+                cmocka_unit_test(test_cli_policy__secrets_checked_and_explained_without_values),
                 cmocka_unit_test(test_cli_policy__help),
                 cmocka_unit_test(test_cli_policy__run_requires_cgroups),
                 cmocka_unit_test(test_cli_policy__run_applies_cgroup_limits),

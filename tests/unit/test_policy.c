@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "common/cleanup.h"
+#include "sandbox/netpolicy.h"
 #include "sandbox/policy.h"
 #include "sandbox/seccomp.h"
 
@@ -1044,6 +1045,110 @@ static void test_policy__rejects_network_other_than_none_or_proxy(void **state) 
         brig_policy_free(p);
 }
 
+#define SECRETS_NET(secrets)                                                                                \
+        "{'network': {'mode': 'proxy', 'allow': ['api.github.com', '*.example.com', 'other.test'], "        \
+        "'secrets': [" secrets "]}}"
+
+static void test_policy__network_secrets(void **state) {
+        brig_policy *p;
+        const brig_net_secret *s;
+
+        (void) state;
+        p = parse_ok(
+                SECRETS_NET("{'name': 'GITHUB_TOKEN', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                            "'inject': 'placeholder'},"
+                            "{'name': 'API_KEY', 'hosts': ['*.example.com', 'a.example.com'], "
+                            "'source': {'file': '/etc/brig/key'}, 'inject': 'X-Api-Key: key={secret}'}"));
+        assert_int_equal(p->network.net->n_secrets, 2);
+        s = &p->network.net->secrets[0];
+        assert_string_equal(s->name, "GITHUB_TOKEN");
+        assert_int_equal(s->source, BRIG_NET_SECRET_ENV);
+        assert_string_equal(s->source_ref, "GH");
+        assert_null(s->header);
+        assert_true(brig_net_secret_covers(s, "api.github.com"));
+        assert_false(brig_net_secret_covers(s, "other.test"));
+        s = &p->network.net->secrets[1];
+        assert_int_equal(s->source, BRIG_NET_SECRET_FILE);
+        assert_string_equal(s->source_ref, "/etc/brig/key");
+        assert_string_equal(s->header, "X-Api-Key: key={secret}");
+        assert_true(brig_net_secret_covers(s, "b.example.com"));
+        assert_false(brig_net_secret_covers(s, "example.com"));
+        brig_policy_free(p);
+}
+
+static void test_policy__rejects_bad_network_secrets(void **state) {
+#define ONE(fields) SECRETS_NET("{" fields "}")
+#define GOOD_REST "'hosts': ['api.github.com'], 'source': {'env': 'GH'}, 'inject': 'placeholder'"
+        (void) state;
+        assert_fails(
+                ONE("'name': '1X', " GOOD_REST),
+                "network.secrets[0].name: expected a variable name (letters, digits, _; at most 64 bytes), "
+                "got \"1X\"");
+        assert_fails(
+                ONE("'name': 'A-B', " GOOD_REST),
+                "network.secrets[0].name: expected a variable name (letters, digits, _; at most 64 bytes), "
+                "got \"A-B\"");
+        assert_fails(SECRETS_NET("{'name': 'T', " GOOD_REST "}, {'name': 'T', " GOOD_REST "}"),
+                     "network.secrets[1].name: secret \"T\" is listed twice");
+        assert_fails(ONE(GOOD_REST), "network.secrets[0].name: required: the variable name of the secret");
+        assert_fails(ONE("'name': 'T', 'hosts': [], 'source': {'env': 'GH'}, 'inject': 'placeholder'"),
+                     "network.secrets[0].hosts: expected at least one host");
+        assert_fails(
+                ONE("'name': 'T', 'hosts': ['evil.test'], 'source': {'env': 'GH'}, 'inject': 'placeholder'"),
+                "network.secrets[0].hosts[0]: \"evil.test\" is not allowed by network.allow");
+        assert_fails(ONE("'name': 'T', 'hosts': ['*.github.com'], 'source': {'env': 'GH'}, 'inject': "
+                         "'placeholder'"),
+                     "network.secrets[0].hosts[0]: \"*.github.com\" is not allowed by network.allow");
+        assert_fails(
+                ONE("'name': 'T', 'hosts': ['10.0.0.1'], 'source': {'env': 'GH'}, 'inject': 'placeholder'"),
+                "network.secrets[0].hosts[0]: expected a host name or *.domain without a port, got "
+                "\"10.0.0.1\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com:443'], 'source': {'env': 'GH'}, "
+                         "'inject': 'placeholder'"),
+                     "network.secrets[0].hosts[0]: expected a host name or *.domain without a port, got "
+                     "\"api.github.com:443\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'file': 'rel/path'}, "
+                         "'inject': 'placeholder'"),
+                     "network.secrets[0].source.file: expected an absolute path, got \"rel/path\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'A B'}, "
+                         "'inject': 'placeholder'"),
+                     "network.secrets[0].source.env: expected an environment variable name, got \"A B\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'A', 'file': '/x'}, "
+                         "'inject': 'placeholder'"),
+                     "network.secrets[0].source: expected exactly one of \"file\" and \"env\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'value': 'hunter2'}, "
+                         "'inject': 'placeholder'"),
+                     "network.secrets[0].source.value: unknown field");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                         "'inject': 'Authorization: Bearer'"),
+                     "network.secrets[0].inject: the header value must contain {secret} exactly once, got "
+                     "\"Authorization: Bearer\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                         "'inject': 'A: {secret}{secret}'"),
+                     "network.secrets[0].inject: the header value must contain {secret} exactly once, got "
+                     "\"A: {secret}{secret}\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                         "'inject': '{secret}: x'"),
+                     "network.secrets[0].inject: the header name has a character other than a token's, got "
+                     "\"{secret}: x\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                         "'inject': 'A: {secret}\\r\\nB: c'"),
+                     "network.secrets[0].inject: contains a control character (CR, LF, ...), got "
+                     "\"A: {secret}\\x0d\\x0aB: c\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                         "'inject': 'Bearer {secret}'"),
+                     "network.secrets[0].inject: expected \"Header-Name: ...{secret}...\", got \"Bearer "
+                     "{secret}\"");
+        assert_fails_at(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}"),
+                        "network.secrets[0].inject");
+        assert_fails_at(ONE("'name': 'T', 'hosts': ['api.github.com'], 'inject': 'placeholder'"),
+                        "network.secrets[0].source");
+        assert_fails_at(ONE("'name': 'T', 'source': {'env': 'GH'}, 'inject': 'placeholder'"),
+                        "network.secrets[0].hosts");
+#undef ONE
+#undef GOOD_REST
+}
+
 static void test_policy__landlock_modes(void **state) {
         static const struct {
                 const char *json;
@@ -1674,6 +1779,8 @@ int main(void) {
                 cmocka_unit_test(test_policy__seccomp_errno_names_and_numbers),
                 cmocka_unit_test(test_policy__seccomp_audit_defaults_on_and_per_entry),
                 cmocka_unit_test(test_policy__rejects_network_other_than_none_or_proxy),
+                cmocka_unit_test(test_policy__network_secrets),
+                cmocka_unit_test(test_policy__rejects_bad_network_secrets),
                 cmocka_unit_test(test_policy__landlock_modes),
                 cmocka_unit_test(test_policy__rejects_bad_landlock),
                 cmocka_unit_test(test_policy__capabilities_are_an_allow_list),
