@@ -225,7 +225,6 @@ static int make_group(const brig_cgroup_root *root, const char *name, brig_cgrou
 
 int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const brig_limits *l,
                        brig_cgroup *ret, brig_error *err) {
-        char v[64];
         int r;
 
         *ret = (brig_cgroup){.mode = root->mode, .oom_fd = -1};
@@ -235,30 +234,39 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
                 *ret = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
                 return r;
         }
+        return l ? brig_cgroup_set_limits(ret, l, err) : 0;
+}
+
+int brig_cgroup_set_limits(const brig_cgroup *cg, const brig_limits *l, brig_error *err) {
+        char v[64];
+        int r;
+
+        if (cg->mode == BRIG_CGROUP_NONE)
+                return 0;
         uint64_t quota = (uint64_t) (l->cpus * 100000.0 + 0.5);
-        if (root->mode == BRIG_CGROUP_V2) {
+        if (cg->mode == BRIG_CGROUP_V2) {
                 (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->memory_bytes);
-                if ((r = write_str(ret->path[BRIG_CG_MEMORY], "memory.max", v)) < 0)
+                if ((r = write_str(cg->path[BRIG_CG_MEMORY], "memory.max", v)) < 0)
                         return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup memory.max");
-                (void) write_str(ret->path[BRIG_CG_MEMORY], "memory.swap.max", "0");
+                (void) write_str(cg->path[BRIG_CG_MEMORY], "memory.swap.max", "0");
                 (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->processes);
-                if ((r = write_str(ret->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
+                if ((r = write_str(cg->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
                         return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup pids.max");
                 (void) snprintf(v, sizeof(v), "%llu 100000", (unsigned long long) quota);
-                if ((r = write_str(ret->path[BRIG_CG_CPU], "cpu.max", v)) < 0)
+                if ((r = write_str(cg->path[BRIG_CG_CPU], "cpu.max", v)) < 0)
                         return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup cpu.max");
                 return 0;
         }
         (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->memory_bytes);
-        if ((r = write_str(ret->path[BRIG_CG_MEMORY], "memory.limit_in_bytes", v)) < 0)
+        if ((r = write_str(cg->path[BRIG_CG_MEMORY], "memory.limit_in_bytes", v)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup memory.limit_in_bytes");
         (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->processes);
-        if ((r = write_str(ret->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
+        if ((r = write_str(cg->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup pids.max");
         /* A new group's period is the kernel's default, 100000 us, which the quota is made for: no write
          * (each bandwidth write costs 0.15 ms, the first after a pause ~1 ms). */
         (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) quota);
-        if ((r = write_str(ret->path[BRIG_CG_CPU], "cpu.cfs_quota_us", v)) < 0)
+        if ((r = write_str(cg->path[BRIG_CG_CPU], "cpu.cfs_quota_us", v)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup cpu.cfs_quota_us");
         return 0;
 }
