@@ -423,29 +423,29 @@ int brig_cli_run(int argc, char **argv) {
         return brig_cli_oneshot(&o);
 }
 
-/* The run's cgroups, as brigd gives an environment: a group "brig/run-<pid>/run" under our own cgroup,
+/* The run's cgroups, as brigd gives an environment: a group "brig/run-<pid>" under our own cgroup,
  * its limits set by run_jail() while the helper starts. Returns how many cgroup.procs fds (0: rlimits
  * only, where the policy allows it), or -1 after saying why not (fail closed: limits.cgroups "required"
  * and no usable hierarchy). */
 static int run_cgroup_open(const brig_policy *policy, brig_cgroup_root *root, brig_cgroup *cg,
                            int fds[_BRIG_CG_MAX]) {
         brig_error err = BRIG_ERROR_INIT;
-        char instance[32];
+        char name[32];
         int n;
 
         *cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
         *root = (brig_cgroup_root){.mode = BRIG_CGROUP_NONE};
         if (policy->limits.cgroups == BRIG_CGROUP_OFF)
                 return 0;
-        (void) snprintf(instance, sizeof(instance), "run-%d", (int) getpid());
-        brig_cgroup_detect(instance, root);
+        brig_cgroup_detect_shared(root);
         if (root->mode == BRIG_CGROUP_NONE) {
                 if (policy->limits.cgroups != BRIG_CGROUP_REQUIRED)
                         return 0;
                 fprintf(stderr, "brig: the policy requires cgroup limits, but %s\n", root->why);
                 return -1;
         }
-        if (brig_cgroup_create(root, "run", NULL, cg, &err) < 0 ||
+        (void) snprintf(name, sizeof(name), "run-%d", (int) getpid());
+        if (brig_cgroup_create(root, name, NULL, cg, &err) < 0 ||
             (n = brig_cgroup_open_procs(cg, fds, &err)) < 0) {
                 fprintf(stderr, "brig: %s\n", err.msg);
                 return -1;
@@ -453,8 +453,9 @@ static int run_cgroup_open(const brig_policy *policy, brig_cgroup_root *root, br
         return n;
 }
 
-/* After the jail: whatever is still in the group outlived its init; then the group and our parent go. */
-static void run_cgroup_close(brig_cgroup_root *root, brig_cgroup *cg) {
+/* After the jail: whatever is still in the group outlived its init; then the group goes (brig/ stays,
+ * shared with other runs and workers). */
+static void run_cgroup_close(brig_cgroup *cg) {
         int r = 0;
 
         for (int i = 0; i < 200 && cg->mode != BRIG_CGROUP_NONE; i++) {
@@ -466,7 +467,6 @@ static void run_cgroup_close(brig_cgroup_root *root, brig_cgroup *cg) {
         for (int i = 0; r < 0 && i < _BRIG_CG_MAX; i++)
                 if (cg->path[i][0])
                         fprintf(stderr, "brig: cgroup '%s' not removed: %s\n", cg->path[i], strerror(-r));
-        brig_cgroup_root_remove(root);
 }
 
 int brig_cli_oneshot(const brig_oneshot *o) {
@@ -576,7 +576,7 @@ int brig_cli_oneshot(const brig_oneshot *o) {
                 brig_wslist_free(before);
                 brig_wslist_free(after);
         }
-        run_cgroup_close(&cg_root, &cg);
+        run_cgroup_close(&cg);
         if (made_ws)
                 (void) brig_rm_rf(tmp_ws);
         return code;
