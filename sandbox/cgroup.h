@@ -82,7 +82,8 @@ void brig_cgroup_oom_release(brig_cgroup *cg);
 int brig_cgroup_remove(brig_cgroup *cg);
 /* SIGKILLs every process still in the group (what outlived its jail's init). */
 void brig_cgroup_kill(const brig_cgroup *cg);
-/* Removes the instance's own parent directories if empty (brig doctor's probe); never a shared root. */
+/* Removes the instance's own parent directories if empty (a stopping worker's, brig doctor's probe's);
+ * never a shared root. */
 void brig_cgroup_root_remove(brig_cgroup_root *root);
 /* True once every directory of the group is removed (or none was created). */
 bool brig_cgroup_empty(const brig_cgroup *cg);
