@@ -184,14 +184,15 @@ static void run_status_cb(const brig_jail_status *st, void *userdata) {
 }
 
 /* Sets the cgroups' limits while the helper starts and the init builds the root, then lets the helper
- * release the init (sandbox/jailctl.h, "limits"); on failure the pipe closes unwritten and the jail stops.
+ * release the init (sandbox/jailctl.h, "limits"); on failure the socket closes unwritten and the jail stops.
  */
 static void run_cgroup_limits(const brig_cgroup *cg, const brig_limits *limits, int gate) {
         brig_error err = BRIG_ERROR_INIT;
 
         if (brig_cgroup_set_limits(cg, limits, &err) < 0)
                 fprintf(stderr, "brig: %s\n", err.msg);
-        else if (write(gate, "l", 1) != 1)
+        /* A helper that failed early has gone: no SIGPIPE for us then, its status says why. */
+        else if (send(gate, "l", 1, MSG_NOSIGNAL) != 1 && errno != EPIPE)
                 fprintf(stderr, "brig: cgroup limits: %s\n", strerror(errno));
         (void) close(gate);
 }
@@ -213,7 +214,7 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const brig_
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify_pair) < 0)
                 return 125;
         notify = notify_pair[0];
-        if (n_cg > 0 && pipe2(gate, O_CLOEXEC) < 0)
+        if (n_cg > 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate) < 0)
                 return 125;
         /* In the helper's fd order (sandbox/jailctl.h), first kept clear of the numbers they go to. */
         enum { FIRST = BRIG_JAILCTL_FD_PLAN };

@@ -438,7 +438,7 @@ static int abandon(pid_t init, int status, const char *stage, int r, const char 
  * writing "0" to `tasks` skips that lock (0.1 ms). Either way the init waits for the helper's second byte
  * on the sync pipe before it forks anything or drops its capabilities, and takes its cgroup namespace only
  * then, so that the namespace is rooted in the environment's cgroup as when the clone made it. brig run
- * sets the cgroups' limits meanwhile: with a limits pipe, that byte also waits for brig's. */
+ * sets the cgroups' limits meanwhile: with a limits socket, that byte also waits for brig's. */
 int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int control,
                   const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self, int limits) {
         _cleanup_close_ int sync_r = -1, sync_w = -1;

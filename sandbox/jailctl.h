@@ -57,11 +57,11 @@
  *             brigd's end is a brig_jailctl object, shared by the environment and its running commands.
  *   cgroup    fds 7.., brigd/brig -> helper: cgroup.procs files the helper moves the init into, while
  *             the init builds the root and before it forks anything (sandbox/jail.c says why).
- *   limits    fd 11 (one-shot only), brig -> helper: a pipe on which brig writes one byte once it has set
+ *   limits    fd 11 (one-shot only), brig -> helper: a socket on which brig sends one byte once it has set
  *             the cgroups' limits. brig writes them after it starts the helper, while the helper starts and
  *             the init builds the root (a v1 cpu.cfs_quota_us write walks every cpu cgroup of the host);
  *             the helper releases the init to fork the command only after that byte, and stops the jail
- *             when the pipe closes without it.
+ *             when the socket closes without it.
  * Writes of status lines are below PIPE_BUF, so lines of different processes never interleave. */
 
 /* --- the helper's command line ------------------------------------------------------------------- */
