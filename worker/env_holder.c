@@ -338,7 +338,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         /* The init is moved into the environment's cgroups (by the helper, or on v1 by itself) before it
          * forks anything. */
         brig_jailctl_helper_argv(w->jail_helper, (size_t) n_cg, brig_cgroup_joins_self(&env->limits.cg),
-                                 argv);
+                                 false, argv);
         for (int i = 0; i < n_cg; i++)
                 stdio[BRIG_JAILCTL_FD_CGROUP + i] =
                         (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = cg_fds[i]};

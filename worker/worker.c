@@ -329,6 +329,10 @@ void brig_worker_done(brig_worker *w) {
                 checkpoint_result(w, checkpoint_write(w->audit, &m, &err), &err);
         }
         brig_envs_free_all(w);
+        /* Our brig/<instance> parents, empty once the environments' groups are reaped (the loop waited for
+         * that): each worker with a new state directory left one per hierarchy for good, and a v1
+         * cpu.cfs_quota_us write walks every cpu cgroup of the host (1.5 ms at 11,000). */
+        brig_cgroup_root_remove(&w->cgroups);
         brig_policies_done(&w->policies);
         brig_audit_free(w->audit);
         brig__audit_syslog_close(w);
