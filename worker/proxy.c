@@ -1203,6 +1203,7 @@ void brig__proxy_start(brig_env *env, int fd, int diag_fd) {
                 return;
         }
         env->proxy = p;
+        env->w->n_proxies++;
         log_info("environment %s: network proxy on 127.0.0.1:%u in its namespace", env->id,
                  (unsigned) env->policy->policy->network.proxy_port);
 }
@@ -1225,6 +1226,7 @@ void brig__proxy_stop(brig_env *env) {
         p->usage = NULL;
         p->env = NULL;
         env->proxy = NULL;
+        env->w->n_proxies--;
         uv_close((uv_handle_t *) &p->listener, listener_closed_cb);
 }
 
