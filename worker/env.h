@@ -110,7 +110,8 @@ struct brig_env {
         /* In the registry (env_registry.c). */
         brig_worker *w;
         brig_env *next;
-        brig_env *hnext; /* in the index's hash bucket of its id */
+        brig_env **pprev; /* what points at it in the worker's list (unlinking walks nothing), or NULL */
+        brig_env *hnext;  /* in the index's hash bucket of its id */
         char id[BRIG_ENV_ID_MAX + 1];
         uid_t owner;
         unsigned slot;          /* as root: the environment's host uid/gid is the worker's base id + slot */
