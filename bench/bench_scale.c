@@ -221,6 +221,8 @@ int main(int argc, char **argv) {
         if (at[1].create_p50 == 0) {
                 printf("4 creation at %ld live: brig reached only %ld live environments  FAIL\n", n, live);
                 bench_goal_abs("4 live environments", "", (double) live, NULL, 0, false, (double) n);
+                if (at[0].create_p50 > 0)
+                        printf("  creation p50 at 100 live: %.1f ms\n", at[0].create_p50 / 1e3);
         }
         if (at[1].live > at[0].live && at[1].fds > 0) {
                 char what[96];
