@@ -251,7 +251,8 @@ static void sort_by_depth(brig_mount *m, size_t n) {
         }
 }
 
-static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *workspace) {
+static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *workspace,
+                      const char *memories) {
         int r;
 
         /* Generated files go first, into the fresh root, before any bind could be written through. */
@@ -318,6 +319,21 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
         }
         if ((r = add_mount(plan, ws)) < 0)
                 return r;
+        /* The memory scope's checked-out view (policy memory.mount): read-only, as its only writer is brigd.
+         */
+        if (memories) {
+                brig_mount mv = {.kind = BRIG_MOUNT_BIND,
+                                 .source = strdup(memories),
+                                 .dest = strdup(BRIG_PLAN_MEMORIES),
+                                 .read_only = true};
+                if (!mv.source || !mv.dest) {
+                        free(mv.source);
+                        free(mv.dest);
+                        return -ENOMEM;
+                }
+                if ((r = add_mount(plan, mv)) < 0)
+                        return r;
+        }
         /* A mount hides whatever was mounted below its path before it: parents go first, whatever the
          * section or file order (a bind at /tmp/cache under a tmpfs at /tmp, a bind inside the workspace).
          */
@@ -451,7 +467,8 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_NOFILE, l->open_files};
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_FSIZE, l->file_size_bytes};
 
-        if (req->mode != BRIG_PLAN_ENTER && add_mounts(plan, policy, req->workspace) < 0) /* -ENOMEM only */
+        if (req->mode != BRIG_PLAN_ENTER &&
+            add_mounts(plan, policy, req->workspace, req->memories) < 0) /* -ENOMEM only */
                 return brig_error_oom(err);
         plan->landlock = policy->landlock;
         if (req->mode != BRIG_PLAN_ENTER && plan->landlock != BRIG_LANDLOCK_OFF &&
