@@ -251,6 +251,21 @@ static void sort_by_depth(brig_mount *m, size_t n) {
         }
 }
 
+static int add_bind(brig_plan *plan, const char *source, const char *dest, bool read_only, bool optional) {
+        brig_mount m = {.kind = BRIG_MOUNT_BIND,
+                        .source = strdup(source),
+                        .dest = strdup(dest),
+                        .read_only = read_only,
+                        .optional = optional};
+
+        if (!m.source || !m.dest) {
+                free(m.source);
+                free(m.dest);
+                return -ENOMEM;
+        }
+        return add_mount(plan, m);
+}
+
 static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *workspace,
                       const char *memories) {
         int r;
@@ -286,17 +301,7 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
         size_t first = plan->n_mounts;
         for (size_t i = 0; i < policy->filesystem.n_binds; i++) {
                 const brig_bind *b = &policy->filesystem.binds[i];
-                brig_mount m = {.kind = BRIG_MOUNT_BIND,
-                                .source = strdup(b->source),
-                                .dest = strdup(b->dest),
-                                .read_only = b->read_only,
-                                .optional = b->optional};
-                if (!m.source || !m.dest) {
-                        free(m.source);
-                        free(m.dest);
-                        return -ENOMEM;
-                }
-                if ((r = add_mount(plan, m)) < 0)
+                if ((r = add_bind(plan, b->source, b->dest, b->read_only, b->optional)) < 0)
                         return r;
         }
         for (size_t i = 0; i < policy->filesystem.n_tmpfs; i++) {
@@ -309,31 +314,12 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                 if ((r = add_mount(plan, m)) < 0)
                         return r;
         }
-        brig_mount ws = {.kind = BRIG_MOUNT_BIND,
-                         .source = strdup(workspace),
-                         .dest = strdup(policy->filesystem.workspace)};
-        if (!ws.source || !ws.dest) {
-                free(ws.source);
-                free(ws.dest);
-                return -ENOMEM;
-        }
-        if ((r = add_mount(plan, ws)) < 0)
+        if ((r = add_bind(plan, workspace, policy->filesystem.workspace, false, false)) < 0)
                 return r;
         /* The memory scope's checked-out view (policy memory.mount): read-only, as its only writer is brigd.
          */
-        if (memories) {
-                brig_mount mv = {.kind = BRIG_MOUNT_BIND,
-                                 .source = strdup(memories),
-                                 .dest = strdup(BRIG_PLAN_MEMORIES),
-                                 .read_only = true};
-                if (!mv.source || !mv.dest) {
-                        free(mv.source);
-                        free(mv.dest);
-                        return -ENOMEM;
-                }
-                if ((r = add_mount(plan, mv)) < 0)
-                        return r;
-        }
+        if (memories && (r = add_bind(plan, memories, BRIG_PLAN_MEMORIES, true, false)) < 0)
+                return r;
         /* A mount hides whatever was mounted below its path before it: parents go first, whatever the
          * section or file order (a bind at /tmp/cache under a tmpfs at /tmp, a bind inside the workspace).
          */
