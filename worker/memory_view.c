@@ -62,6 +62,7 @@ static int put_file(int view, const char *rel, const char *data, size_t len) {
         _cleanup_close_ int dir = fcntl(view, F_DUPFD_CLOEXEC, 3), fd = -1;
         char *name, *slash;
         struct stat st;
+        int r;
 
         if (!copy)
                 return -ENOMEM;
@@ -79,8 +80,12 @@ static int put_file(int view, const char *rel, const char *data, size_t len) {
                 return 0;
         (void) unlinkat(dir, TMP_NAME, 0);
         fd = openat(dir, TMP_NAME, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd < 0 || brig_write_all(fd, data, len) < 0 || fchmod(fd, 0644) < 0)
-                return -errno ? -errno : -EIO;
+        if (fd < 0)
+                return -errno;
+        if ((r = brig_write_all(fd, data, len)) < 0 || (r = fchmod(fd, 0644) < 0 ? -errno : 0) < 0) {
+                (void) unlinkat(dir, TMP_NAME, 0);
+                return r;
+        }
         /* A directory of an earlier version where a file is now. */
         if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
                 _cleanup_free_ char *path = NULL;
