@@ -263,7 +263,23 @@ static void sort_by_depth(brig_mount *m, size_t n) {
         }
 }
 
-static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *workspace) {
+static int add_bind(brig_plan *plan, const char *source, const char *dest, bool read_only, bool optional) {
+        brig_mount m = {.kind = BRIG_MOUNT_BIND,
+                        .source = strdup(source),
+                        .dest = strdup(dest),
+                        .read_only = read_only,
+                        .optional = optional};
+
+        if (!m.source || !m.dest) {
+                free(m.source);
+                free(m.dest);
+                return -ENOMEM;
+        }
+        return add_mount(plan, m);
+}
+
+static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *workspace,
+                      const char *memories) {
         int r;
 
         /* Generated files go first, into the fresh root, before any bind could be written through. */
@@ -297,17 +313,7 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
         size_t first = plan->n_mounts;
         for (size_t i = 0; i < policy->filesystem.n_binds; i++) {
                 const brig_bind *b = &policy->filesystem.binds[i];
-                brig_mount m = {.kind = BRIG_MOUNT_BIND,
-                                .source = strdup(b->source),
-                                .dest = strdup(b->dest),
-                                .read_only = b->read_only,
-                                .optional = b->optional};
-                if (!m.source || !m.dest) {
-                        free(m.source);
-                        free(m.dest);
-                        return -ENOMEM;
-                }
-                if ((r = add_mount(plan, m)) < 0)
+                if ((r = add_bind(plan, b->source, b->dest, b->read_only, b->optional)) < 0)
                         return r;
         }
         for (size_t i = 0; i < policy->filesystem.n_tmpfs; i++) {
@@ -320,15 +326,11 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                 if ((r = add_mount(plan, m)) < 0)
                         return r;
         }
-        brig_mount ws = {.kind = BRIG_MOUNT_BIND,
-                         .source = strdup(workspace),
-                         .dest = strdup(policy->filesystem.workspace)};
-        if (!ws.source || !ws.dest) {
-                free(ws.source);
-                free(ws.dest);
-                return -ENOMEM;
-        }
-        if ((r = add_mount(plan, ws)) < 0)
+        if ((r = add_bind(plan, workspace, policy->filesystem.workspace, false, false)) < 0)
+                return r;
+        /* The memory scope's checked-out view (policy memory.mount): read-only, as its only writer is brigd.
+         */
+        if (memories && (r = add_bind(plan, memories, BRIG_PLAN_MEMORIES, true, false)) < 0)
                 return r;
         /* A mount hides whatever was mounted below its path before it: parents go first, whatever the
          * section or file order (a bind at /tmp/cache under a tmpfs at /tmp, a bind inside the workspace).
@@ -466,7 +468,8 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_NOFILE, l->open_files};
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_FSIZE, l->file_size_bytes};
 
-        if (req->mode != BRIG_PLAN_ENTER && add_mounts(plan, policy, req->workspace) < 0) /* -ENOMEM only */
+        if (req->mode != BRIG_PLAN_ENTER &&
+            add_mounts(plan, policy, req->workspace, req->memories) < 0) /* -ENOMEM only */
                 return brig_error_oom(err);
         plan->landlock = policy->landlock;
         if (req->mode != BRIG_PLAN_ENTER && plan->landlock != BRIG_LANDLOCK_OFF &&

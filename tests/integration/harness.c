@@ -785,3 +785,23 @@ const char *client_sh(int fd, const char *command) {
         cJSON_Delete(r);
         return out;
 }
+
+int run_shell(char *out, size_t size, const char *fmt, ...) {
+        char cmd[8192];
+        va_list ap;
+        FILE *p;
+        size_t n;
+        int st;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        assert_non_null(p = popen(cmd, "r"));
+        n = fread(out, 1, size - 1, p);
+        out[n] = 0;
+        /* The rest unread would block the command on a full pipe. */
+        while (fgetc(p) != EOF)
+                ;
+        st = pclose(p);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}

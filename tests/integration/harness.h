@@ -89,3 +89,7 @@ int count_processes(const char *needle);
 
 const char *build_dir(void);
 const char *source_dir(void);
+
+/* Runs a shell command line (printf-style); its exit status (128+N for signal N), and its stdout (and
+ * stderr with 2>&1 in the line) in out, cut at size - 1 bytes. */
+int run_shell(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -666,11 +666,13 @@ static void test_policy__memory_section(void **state) {
         assert_int_equal(p->memory.mode, BRIG_MEMORY_READ_WRITE);
         assert_int_equal(p->memory.max_bytes, 16 << 20);
         assert_int_equal(p->memory.max_files, 1000);
+        assert_false(p->memory.mount);
         brig_policy_free(p);
 
         p = parse_ok("{'memory': {'scope': 'environment', 'mode': 'read_only', 'max_bytes': '1M', "
-                     "'max_files': 5}}");
+                     "'max_files': 5, 'mount': true}}");
         assert_int_equal(p->memory.scope, BRIG_MEMORY_SCOPE_ENVIRONMENT);
+        assert_true(p->memory.mount);
         assert_int_equal(p->memory.mode, BRIG_MEMORY_READ_ONLY);
         assert_int_equal(p->memory.max_bytes, 1 << 20);
         assert_int_equal(p->memory.max_files, 5);
@@ -697,7 +699,8 @@ static void test_policy__memory_section(void **state) {
                      "memory.max_bytes: expected a size from 1K to 1G, got \"2G\"");
         assert_fails("{'memory': {'max_files': 0}}",
                      "memory.max_files: expected an integer from 1 to 100000");
-        assert_fails("{'memory': {'mount': true}}", "memory.mount: unknown field");
+        assert_fails("{'memory': {'mount': 'yes'}}", "memory.mount: expected true or false, got string");
+        assert_fails("{'memory': {'mounts': true}}", "memory.mounts: unknown field");
         assert_fails("{'memory': []}", "memory: expected an object, got array");
 }
 
