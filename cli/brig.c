@@ -35,6 +35,9 @@ static const struct {
          "  audit verify [LOG]           check the audit log's hash chain and its checkpoint\n"
          "  audit tail [-f] [LOG]        print (and follow) audit records, filtered by type or\n"
          "                               environment\n"},
+        {"memory", brig_cli_memory,
+         "  memory list|show|export|import  the institutional memory's scopes, in brigd's state\n"
+         "                               directory: list, show a file and its history, back up, restore\n"},
         {"doctor", brig_cli_doctor,
          "  doctor [--json]              check what brig needs from this host, and run each shipped\n"
          "                               policy once (exit 1 when something is missing)\n"},

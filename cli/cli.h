@@ -58,6 +58,8 @@ typedef struct brig_cli_lines {
 int brig_cli_lines_next(brig_cli_lines *r, char **ret_line, size_t *ret_len);
 /* Frees the buffer; fd is set to -1, not closed. */
 void brig_cli_lines_done(brig_cli_lines *r);
+/* `brig memory list|show|export|import` (memory.c): in brigd's state directory, without brigd. */
+int brig_cli_memory(int argc, char **argv);
 /* `brig doctor` (doctor.c). */
 int brig_cli_doctor(int argc, char **argv);
 

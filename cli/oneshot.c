@@ -183,9 +183,25 @@ static void run_status_cb(const brig_jail_status *st, void *userdata) {
                 res->final = *st;
 }
 
-static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *cg_fds, int n_cg,
-                    bool cg_self, uint64_t timeout_ms, reporter *rep) {
-        int status_pipe[2], notify_pair[2], st, code = 125;
+/* Sets the cgroups' limits while the helper starts and the init builds the root, then lets the helper
+ * release the init (sandbox/jailctl.h, "limits"); on failure the socket closes unwritten and the jail stops.
+ */
+static void run_cgroup_limits(const brig_cgroup *cg, const brig_limits *limits, int gate) {
+        brig_error err = BRIG_ERROR_INIT;
+
+        if (brig_cgroup_set_limits(cg, limits, &err) < 0)
+                fprintf(stderr, "brig: %s\n", err.msg);
+        /* A helper that failed early has gone: no SIGPIPE for us then, its status says why. */
+        else if (send(gate, "l", 1, MSG_NOSIGNAL) != 1 && errno != EPIPE)
+                fprintf(stderr, "brig: cgroup limits: %s\n", strerror(errno));
+        (void) close(gate);
+}
+
+static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const brig_cgroup *cg,
+                    const brig_limits *limits, const int *cg_fds, int n_cg, uint64_t timeout_ms,
+                    reporter *rep) {
+        int status_pipe[2], notify_pair[2], gate[2] = {-1, -1}, st, code = 125;
+        bool cg_self = brig_cgroup_joins_self(cg);
         run_status res = {.final = {.outcome = _BRIG_JAIL_OUTCOME_INVALID}};
         brig_jail_status_reader status = {0};
         bool timed_out = false;
@@ -198,27 +214,32 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify_pair) < 0)
                 return 125;
         notify = notify_pair[0];
+        if (n_cg > 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate) < 0)
+                return 125;
         /* In the helper's fd order (sandbox/jailctl.h), first kept clear of the numbers they go to. */
         enum { FIRST = BRIG_JAILCTL_FD_PLAN };
         _Static_assert(BRIG_JAILCTL_FD_STATUS == FIRST + 1 && BRIG_JAILCTL_FD_SECCOMP == FIRST + 2 &&
                                BRIG_JAILCTL_FD_CONTROL == FIRST + 3 && BRIG_JAILCTL_FD_CGROUP == FIRST + 4,
                        "the helper's fds are consecutive");
         _Static_assert(_BRIG_CG_MAX <= BRIG_JAILCTL_MAX_CGROUP_FDS, "the helper takes every cgroup");
-        int clear = BRIG_JAILCTL_FD_CGROUP + _BRIG_CG_MAX;
+        int clear = BRIG_JAILCTL_FD_LIMITS + 1;
         int fds[4 + _BRIG_CG_MAX] = {
                 fcntl(plan_fd, F_DUPFD_CLOEXEC, clear), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, clear),
                 fcntl(seccomp_fd, F_DUPFD_CLOEXEC, clear), fcntl(notify_pair[1], F_DUPFD_CLOEXEC, clear)};
         /* The init is moved into the cgroups before it forks anything, as under brigd. */
         for (int i = 0; i < n_cg; i++)
                 fds[4 + i] = fcntl(cg_fds[i], F_DUPFD_CLOEXEC, clear);
+        int gate_r = n_cg > 0 ? fcntl(gate[0], F_DUPFD_CLOEXEC, clear) : -1;
         char *argv[BRIG_JAILCTL_ARGV_MAX];
-        brig_jailctl_helper_argv(helper, (size_t) n_cg, cg_self, argv);
+        brig_jailctl_helper_argv(helper, (size_t) n_cg, cg_self, n_cg > 0, argv);
         pid = fork();
         if (pid < 0)
                 return 125;
         if (pid == 0) {
                 for (int i = 0; i < 4 + n_cg; i++)
                         place_fd(fds[i], FIRST + i);
+                if (gate_r >= 0)
+                        place_fd(gate_r, BRIG_JAILCTL_FD_LIMITS);
                 char *envp[] = {NULL};
                 execve(helper, argv, envp);
                 dprintf(2, "brig: execute %s: %s\n", helper, strerror(errno));
@@ -228,6 +249,11 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const int *
                 (void) close(fds[i]);
         (void) close(status_pipe[1]);
         (void) close(notify_pair[1]);
+        if (n_cg > 0) {
+                (void) close(gate_r);
+                (void) close(gate[0]);
+                run_cgroup_limits(cg, limits, gate[1]);
+        }
         /* Our terminal's Ctrl-C reaches the helper too (same process group); wait for the jail to end. */
         (void) signal(SIGINT, SIG_IGN);
 
@@ -398,28 +424,29 @@ int brig_cli_run(int argc, char **argv) {
         return brig_cli_oneshot(&o);
 }
 
-/* The run's cgroup limits, as brigd gives an environment: a group "brig/run-<pid>/run" under our own
- * cgroup. Returns how many cgroup.procs fds (0: rlimits only, where the policy allows it), or -1 after
- * saying why not (fail closed: limits.cgroups "required" and no usable hierarchy). */
+/* The run's cgroups, as brigd gives an environment: a group "brig/run-<pid>" under our own cgroup,
+ * its limits set by run_jail() while the helper starts. Returns how many cgroup.procs fds (0: rlimits
+ * only, where the policy allows it), or -1 after saying why not (fail closed: limits.cgroups "required"
+ * and no usable hierarchy). */
 static int run_cgroup_open(const brig_policy *policy, brig_cgroup_root *root, brig_cgroup *cg,
                            int fds[_BRIG_CG_MAX]) {
         brig_error err = BRIG_ERROR_INIT;
-        char instance[32];
+        char name[32];
         int n;
 
         *cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
         *root = (brig_cgroup_root){.mode = BRIG_CGROUP_NONE};
         if (policy->limits.cgroups == BRIG_CGROUP_OFF)
                 return 0;
-        (void) snprintf(instance, sizeof(instance), "run-%d", (int) getpid());
-        brig_cgroup_detect(instance, root);
+        brig_cgroup_detect_shared(root);
         if (root->mode == BRIG_CGROUP_NONE) {
                 if (policy->limits.cgroups != BRIG_CGROUP_REQUIRED)
                         return 0;
                 fprintf(stderr, "brig: the policy requires cgroup limits, but %s\n", root->why);
                 return -1;
         }
-        if (brig_cgroup_create(root, "run", &policy->limits, cg, &err) < 0 ||
+        (void) snprintf(name, sizeof(name), "run-%d", (int) getpid());
+        if (brig_cgroup_create(root, name, NULL, cg, &err) < 0 ||
             (n = brig_cgroup_open_procs(cg, fds, &err)) < 0) {
                 fprintf(stderr, "brig: %s\n", err.msg);
                 return -1;
@@ -427,8 +454,9 @@ static int run_cgroup_open(const brig_policy *policy, brig_cgroup_root *root, br
         return n;
 }
 
-/* After the jail: whatever is still in the group outlived its init; then the group and our parent go. */
-static void run_cgroup_close(brig_cgroup_root *root, brig_cgroup *cg) {
+/* After the jail: whatever is still in the group outlived its init; then the group goes (brig/ stays,
+ * shared with other runs and workers). */
+static void run_cgroup_close(brig_cgroup *cg) {
         int r = 0;
 
         for (int i = 0; i < 200 && cg->mode != BRIG_CGROUP_NONE; i++) {
@@ -440,7 +468,6 @@ static void run_cgroup_close(brig_cgroup_root *root, brig_cgroup *cg) {
         for (int i = 0; r < 0 && i < _BRIG_CG_MAX; i++)
                 if (cg->path[i][0])
                         fprintf(stderr, "brig: cgroup '%s' not removed: %s\n", cg->path[i], strerror(-r));
-        brig_cgroup_root_remove(root);
 }
 
 int brig_cli_oneshot(const brig_oneshot *o) {
@@ -538,8 +565,8 @@ int brig_cli_oneshot(const brig_oneshot *o) {
                 reporter rep = {.json = o->json_events, .errno_ret = policy->seccomp.errno_ret};
                 /* brig policy test also says what the command did to its workspace. */
                 brig_wslist *before = o->json_events ? brig_wslist_take(real_ws) : NULL;
-                code = run_jail(helper, plan_fd, seccomp_fd, cg_fds, n_cg, brig_cgroup_joins_self(&cg),
-                                timeout, &rep);
+                code = run_jail(helper, plan_fd, seccomp_fd, &cg, &policy->limits, cg_fds, n_cg, timeout,
+                                &rep);
                 for (int i = 0; i < n_cg; i++)
                         (void) close(cg_fds[i]);
                 brig_wslist *after = before ? brig_wslist_take(real_ws) : NULL;
@@ -550,7 +577,7 @@ int brig_cli_oneshot(const brig_oneshot *o) {
                 brig_wslist_free(before);
                 brig_wslist_free(after);
         }
-        run_cgroup_close(&cg_root, &cg);
+        run_cgroup_close(&cg);
         if (made_ws)
                 (void) brig_rm_rf(tmp_ws);
         return code;

@@ -119,39 +119,44 @@ static bool usable_dir(const char *base) {
         return access(base, W_OK) == 0;
 }
 
-/* The worker's own parent "brig/<instance>" (and "brig/" above it); on v2 each level hands memory, pids
- * and cpu down. Also used when a group is created: an older brigd may have removed an idle worker's
- * empty parent. */
-static int ensure_base(brig_cgroup_mode mode, const char *base) {
+/* The worker's own parent "brig/<instance>" (and "brig/" above it), or "brig/" alone when shared; on v2
+ * each level hands memory, pids and cpu down. Also used when a group is created: an older brigd may have
+ * removed an idle worker's empty parent. */
+static int ensure_base(brig_cgroup_mode mode, const char *base, bool shared) {
         char parent[512];
         const char *slash = strrchr(base, '/');
 
         if (!slash)
                 return -EINVAL;
         (void) snprintf(parent, sizeof(parent), "%.*s", (int) (slash - base), base);
-        if (!usable_dir(parent) || !usable_dir(base))
+        /* Shared: the parent is our own group, which only its owner hands controllers down from. */
+        if ((!shared && !usable_dir(parent)) || !usable_dir(base))
                 return errno > 0 ? -errno : -EACCES;
         if (mode == BRIG_CGROUP_V2) {
-                int r = write_str(parent, "cgroup.subtree_control", "+memory +pids +cpu");
+                int r = shared ? 0 : write_str(parent, "cgroup.subtree_control", "+memory +pids +cpu");
                 if (r < 0 || (r = write_str(base, "cgroup.subtree_control", "+memory +pids +cpu")) < 0)
                         return r;
         }
         return 0;
 }
 
-void brig_cgroup_detect(const char *instance, brig_cgroup_root *ret) {
-        char own[512], ctrls[256] = "";
+/* instance NULL: the shared root (brig_cgroup_detect_shared()). */
+static void detect(const char *instance, brig_cgroup_root *ret) {
+        char own[512], ctrls[256] = "", leaf[80] = "";
+        bool shared = !instance;
 
-        *ret = (brig_cgroup_root){.mode = BRIG_CGROUP_NONE};
+        *ret = (brig_cgroup_root){.mode = BRIG_CGROUP_NONE, .shared = shared};
+        if (!shared)
+                (void) snprintf(leaf, sizeof(leaf), "/%s", instance);
         /* v2: the unified hierarchy at /sys/fs/cgroup with the controllers we need. */
         if (read_str("/sys/fs/cgroup", "cgroup.controllers", ctrls, sizeof(ctrls)) == 0 &&
             own_path(NULL, own, sizeof(own)) == 0) {
                 char base[512];
-                (void) snprintf(base, sizeof(base), "/sys/fs/cgroup%s/brig/%s", own, instance);
+                (void) snprintf(base, sizeof(base), "/sys/fs/cgroup%s/brig%s", own, leaf);
                 /* brig/ needs memory, pids and cpu delegated from our own group. */
                 if (!strstr(ctrls, "memory") || !strstr(ctrls, "pids") || !strstr(ctrls, "cpu"))
                         (void) snprintf(ret->why, sizeof(ret->why), "cgroup v2 lacks memory, pids or cpu");
-                else if (ensure_base(BRIG_CGROUP_V2, base) < 0) {
+                else if (ensure_base(BRIG_CGROUP_V2, base, shared) < 0) {
                         /* Kept for brig_cgroup_root_remove(): the directory may have been made. */
                         (void) snprintf(ret->base[0], sizeof(ret->base[0]), "%s", base);
                         (void) snprintf(ret->why, sizeof(ret->why),
@@ -162,7 +167,8 @@ void brig_cgroup_detect(const char *instance, brig_cgroup_root *ret) {
                         ret->mode = BRIG_CGROUP_V2;
                         for (int i = 0; i < _BRIG_CG_MAX; i++)
                                 (void) snprintf(ret->base[i], sizeof(ret->base[i]), "%s", base);
-                        remove_empty_children(base);
+                        if (!shared)
+                                remove_empty_children(base);
                         return;
                 }
         }
@@ -176,8 +182,8 @@ void brig_cgroup_detect(const char *instance, brig_cgroup_root *ret) {
                                                 v1_names[i]);
                         return;
                 }
-                (void) snprintf(ret->base[i], sizeof(ret->base[i]), "%s%s/brig/%s", mount, own, instance);
-                if (ensure_base(BRIG_CGROUP_V1, ret->base[i]) < 0) {
+                (void) snprintf(ret->base[i], sizeof(ret->base[i]), "%s%s/brig%s", mount, own, leaf);
+                if (ensure_base(BRIG_CGROUP_V1, ret->base[i], shared) < 0) {
                         (void) snprintf(ret->why, sizeof(ret->why),
                                         "cgroup v1: cannot create %s (rootless?)", ret->base[i]);
                         return;
@@ -185,15 +191,23 @@ void brig_cgroup_detect(const char *instance, brig_cgroup_root *ret) {
         }
         ret->mode = BRIG_CGROUP_V1;
         ret->why[0] = 0;
-        for (int i = 0; i < _BRIG_CG_MAX; i++)
+        for (int i = 0; i < _BRIG_CG_MAX && !shared; i++)
                 remove_empty_children(ret->base[i]);
 }
 
+void brig_cgroup_detect(const char *instance, brig_cgroup_root *ret) {
+        detect(instance, ret);
+}
+
+void brig_cgroup_detect_shared(brig_cgroup_root *ret) {
+        detect(NULL, ret);
+}
+
 /* Creates dir, and the worker's parent above it if something removed it. */
-static int make_dir(brig_cgroup_mode mode, const char *base, const char *dir) {
+static int make_dir(const brig_cgroup_root *root, const char *base, const char *dir) {
         if (mkdir(dir, 0755) == 0)
                 return 0;
-        if (errno != ENOENT || ensure_base(mode, base) < 0)
+        if (errno != ENOENT || ensure_base(root->mode, base, root->shared) < 0)
                 return -errno;
         return mkdir(dir, 0755) < 0 ? -errno : 0;
 }
@@ -209,7 +223,7 @@ static int make_group(const brig_cgroup_root *root, const char *name, brig_cgrou
                 (void) snprintf(leaf, sizeof(leaf), attempt ? "%s.%u" : "%s", name, attempt);
                 for (i = 0, r = 0; i < n && r == 0; i++) {
                         (void) snprintf(ret->path[i], sizeof(ret->path[i]), "%s/%s", root->base[i], leaf);
-                        r = make_dir(root->mode, root->base[i], ret->path[i]);
+                        r = make_dir(root, root->base[i], ret->path[i]);
                 }
                 if (r < 0) /* the one that failed is not ours */
                         for (int k = 0; k < i - 1; k++)
@@ -225,7 +239,6 @@ static int make_group(const brig_cgroup_root *root, const char *name, brig_cgrou
 
 int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const brig_limits *l,
                        brig_cgroup *ret, brig_error *err) {
-        char v[64];
         int r;
 
         *ret = (brig_cgroup){.mode = root->mode, .oom_fd = -1};
@@ -235,30 +248,39 @@ int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const bri
                 *ret = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
                 return r;
         }
+        return l ? brig_cgroup_set_limits(ret, l, err) : 0;
+}
+
+int brig_cgroup_set_limits(const brig_cgroup *cg, const brig_limits *l, brig_error *err) {
+        char v[64];
+        int r;
+
+        if (cg->mode == BRIG_CGROUP_NONE)
+                return 0;
         uint64_t quota = (uint64_t) (l->cpus * 100000.0 + 0.5);
-        if (root->mode == BRIG_CGROUP_V2) {
+        if (cg->mode == BRIG_CGROUP_V2) {
                 (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->memory_bytes);
-                if ((r = write_str(ret->path[BRIG_CG_MEMORY], "memory.max", v)) < 0)
+                if ((r = write_str(cg->path[BRIG_CG_MEMORY], "memory.max", v)) < 0)
                         return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup memory.max");
-                (void) write_str(ret->path[BRIG_CG_MEMORY], "memory.swap.max", "0");
+                (void) write_str(cg->path[BRIG_CG_MEMORY], "memory.swap.max", "0");
                 (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->processes);
-                if ((r = write_str(ret->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
+                if ((r = write_str(cg->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
                         return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup pids.max");
                 (void) snprintf(v, sizeof(v), "%llu 100000", (unsigned long long) quota);
-                if ((r = write_str(ret->path[BRIG_CG_CPU], "cpu.max", v)) < 0)
+                if ((r = write_str(cg->path[BRIG_CG_CPU], "cpu.max", v)) < 0)
                         return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup cpu.max");
                 return 0;
         }
         (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->memory_bytes);
-        if ((r = write_str(ret->path[BRIG_CG_MEMORY], "memory.limit_in_bytes", v)) < 0)
+        if ((r = write_str(cg->path[BRIG_CG_MEMORY], "memory.limit_in_bytes", v)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup memory.limit_in_bytes");
         (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) l->processes);
-        if ((r = write_str(ret->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
+        if ((r = write_str(cg->path[BRIG_CG_PIDS], "pids.max", v)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup pids.max");
         /* A new group's period is the kernel's default, 100000 us, which the quota is made for: no write
          * (each bandwidth write costs 0.15 ms, the first after a pause ~1 ms). */
         (void) snprintf(v, sizeof(v), "%llu", (unsigned long long) quota);
-        if ((r = write_str(ret->path[BRIG_CG_CPU], "cpu.cfs_quota_us", v)) < 0)
+        if ((r = write_str(cg->path[BRIG_CG_CPU], "cpu.cfs_quota_us", v)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_SANDBOX, "cgroup cpu.cfs_quota_us");
         return 0;
 }
@@ -373,7 +395,7 @@ void brig_cgroup_kill(const brig_cgroup *cg) {
 }
 
 void brig_cgroup_root_remove(brig_cgroup_root *root) {
-        for (int i = 0; i < _BRIG_CG_MAX; i++)
+        for (int i = 0; i < _BRIG_CG_MAX && !root->shared; i++)
                 if (root->base[i][0] && (rmdir(root->base[i]) == 0 || errno == ENOENT))
                         root->base[i][0] = 0;
 }

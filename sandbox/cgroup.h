@@ -27,7 +27,9 @@ enum { BRIG_CG_MEMORY, BRIG_CG_PIDS, BRIG_CG_CPU, _BRIG_CG_MAX };
 
 typedef struct brig_cgroup_root {
         brig_cgroup_mode mode;
-        char base[_BRIG_CG_MAX][512]; /* ".../brig" per controller (v2: the same directory thrice) */
+        char base[_BRIG_CG_MAX][512]; /* ".../brig/<instance>" per controller (v2: the same directory
+                                         thrice), or ".../brig" itself when shared */
+        bool shared;                  /* brig_cgroup_detect_shared() */
         char why[256];                /* NONE: why not */
 } brig_cgroup_root;
 
@@ -43,12 +45,19 @@ int brig_cgroup_instance_name(const char *state_dir, char *ret, size_t size);
  * leftovers of a previous worker of the same instance, and only those). Never fails: a hierarchy that
  * cannot be used gives mode NONE with a reason. */
 void brig_cgroup_detect(const char *instance, brig_cgroup_root *ret);
+/* The same, but the root is the brig/ parent itself, for groups the caller names uniquely (brig run's
+ * "run-<pid>": one directory per hierarchy instead of two, as each costs a mkdir and an rmdir on the
+ * run's path). Nothing there is removed: other workers' and runs' groups live beside. */
+void brig_cgroup_detect_shared(brig_cgroup_root *ret);
 const char *brig_cgroup_mode_name(brig_cgroup_mode m);
 
 /* Creates the group `name` (or `name.N` while an older group of that name is still being removed) with
- * the policy's limits: ret->path says which. */
+ * the policy's limits, or none yet when l is NULL: ret->path says which. */
 int brig_cgroup_create(const brig_cgroup_root *root, const char *name, const brig_limits *l,
                        brig_cgroup *ret, brig_error *err);
+/* Writes the policy's memory, pids and cpu limits into the group. Blocking (cgroupfs): a v1
+ * cpu.cfs_quota_us write walks every cpu cgroup of the host (1.5 ms at 11,000 of them). */
+int brig_cgroup_set_limits(const brig_cgroup *cg, const brig_limits *l, brig_error *err);
 /* Opens the files that move a process into the group, once per hierarchy (v2: one, v1: three). Returns
  * how many (0 without cgroups); the caller closes them. On v2 they are cgroup.procs, written with the pid
  * by a parent. On v1 (brig_cgroup_joins_self()) they are `tasks`, written with "0" by the single-threaded
@@ -73,7 +82,8 @@ void brig_cgroup_oom_release(brig_cgroup *cg);
 int brig_cgroup_remove(brig_cgroup *cg);
 /* SIGKILLs every process still in the group (what outlived its jail's init). */
 void brig_cgroup_kill(const brig_cgroup *cg);
-/* Removes the instance's own parent directories if empty (a one-shot run's, after its group). */
+/* Removes the instance's own parent directories if empty (a stopping worker's, brig doctor's probe's);
+ * never a shared root. */
 void brig_cgroup_root_remove(brig_cgroup_root *root);
 /* True once every directory of the group is removed (or none was created). */
 bool brig_cgroup_empty(const brig_cgroup *cg);

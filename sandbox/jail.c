@@ -412,6 +412,18 @@ static int join_cgroups(pid_t pid, const int *cgroup_fds, size_t n) {
         return r;
 }
 
+/* Waits for the byte that says the cgroups' limits are set, and closes limits. */
+static int wait_limits(int limits) {
+        char c;
+        ssize_t n;
+
+        while ((n = read(limits, &c, 1)) < 0 && errno == EINTR)
+                ;
+        int r = n == 1 ? 0 : n == 0 ? -ECANCELED : -errno;
+        (void) close(limits);
+        return r;
+}
+
 /* Stops a jail whose init we released but could not finish. */
 static int abandon(pid_t init, int status, const char *stage, int r, const char *detail) {
         brig_jail_report_error(status, stage, r, detail);
@@ -425,9 +437,10 @@ static int abandon(pid_t init, int status, const char *stage, int r, const char 
  * helper does it while the init builds its root. On v1 the init moves itself first thing: a single thread
  * writing "0" to `tasks` skips that lock (0.1 ms). Either way the init waits for the helper's second byte
  * on the sync pipe before it forks anything or drops its capabilities, and takes its cgroup namespace only
- * then, so that the namespace is rooted in the environment's cgroup as when the clone made it. */
+ * then, so that the namespace is rooted in the environment's cgroup as when the clone made it. brig run
+ * sets the cgroups' limits meanwhile: with a limits socket, that byte also waits for brig's. */
 int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int control,
-                  const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self) {
+                  const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self, int limits) {
         _cleanup_close_ int sync_r = -1, sync_w = -1;
         int fds[2], st, r;
         pid_t init;
@@ -470,6 +483,8 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
         }
         if (init == 0) {
                 (void) close(sync_w);
+                if (limits >= 0)
+                        (void) close(limits);
                 if (!cgroup_self)
                         for (size_t i = 0; i < n_cgroup_fds; i++)
                                 (void) close(cgroup_fds[i]);
@@ -494,6 +509,8 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
                 return abandon(init, status, "sync", -errno, "release init");
         if ((r = join_cgroups(init, cgroup_fds, n_cgroup_fds)) < 0)
                 return abandon(init, status, "cgroup", r, "join the environment's cgroup");
+        if (limits >= 0 && (r = wait_limits(limits)) < 0)
+                return abandon(init, status, "cgroup", r, "limits not set");
         if (write(sync_w, "c", 1) != 1)
                 return abandon(init, status, "sync", -errno, "release init");
         /* From here on we only wait for the init, which has copies of all it needs: keep no descriptor, as

@@ -22,9 +22,11 @@
  * error ("seccomp" stage, ENOTCONN). ENTER plans are for the spawner, not for this function. */
 /* cgroup_fds: the files (n_cgroup_fds of them) that move the init into the environment's cgroups before
  * it forks anything: the init writes "0" to each itself when cgroup_self (v1 `tasks`), the helper writes
- * its pid otherwise (v2 cgroup.procs), as sandbox/jail.c says why; each is closed. */
+ * its pid otherwise (v2 cgroup.procs), as sandbox/jail.c says why; each is closed. limits: -1, or the socket
+ * (sandbox/jailctl.h) whose one byte says the cgroups' limits are set: the init forks the command only
+ * after it, and the jail stops with a "cgroup" error when it closes without it. */
 int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd, int control,
-                  const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self);
+                  const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self, int limits);
 
 /* Internal pieces of brig-jail, in their own files. Each returns 0 or -errno and names the failing stage
  * and object in stage/detail for the status line. */

@@ -18,7 +18,7 @@
 
 static void usage(void) {
         printf("Usage: brig-jail --plan-fd FD --status-fd FD [--seccomp-fd FD] [--control-fd FD]\n"
-               "                 [--cgroup-fd FD | --cgroup-self-fd FD]...\n\n"
+               "                 [--cgroup-fd FD | --cgroup-self-fd FD]... [--limits-fd FD]\n\n"
                "Builds one jail from the plan read from FD (JSON, written by brigd or brig), runs its "
                "command and\n"
                "reports on the status FD. This is an internal helper; use `brig run` instead.\n");
@@ -42,12 +42,13 @@ int main(int argc, char **argv) {
                 {BRIG_JAILCTL_OPT_CONTROL, required_argument, NULL, 't'},
                 {BRIG_JAILCTL_OPT_CGROUP, required_argument, NULL, 'g'},
                 {BRIG_JAILCTL_OPT_CGROUP_SELF, required_argument, NULL, 'G'},
+                {BRIG_JAILCTL_OPT_LIMITS, required_argument, NULL, 'l'},
                 {"help", no_argument, NULL, 'h'},
                 {},
         };
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
         struct sock_fprog prog = {0};
-        int plan_fd = -1, status_fd = -1, seccomp_fd = -1, control_fd = -1, c, r;
+        int plan_fd = -1, status_fd = -1, seccomp_fd = -1, control_fd = -1, limits_fd = -1, c, r;
         int cgroup_fds[BRIG_JAILCTL_MAX_CGROUP_FDS];
         size_t n_cgroup_fds = 0;
         int cgroup_join = 0; /* 'g' or 'G', one kind for all */
@@ -89,6 +90,10 @@ int main(int argc, char **argv) {
                         if (parse_fd(optarg, &cgroup_fds[n_cgroup_fds++]) < 0)
                                 return 2;
                         break;
+                case 'l':
+                        if (parse_fd(optarg, &limits_fd) < 0)
+                                return 2;
+                        break;
                 case 'h':
                         usage();
                         return 0;
@@ -119,7 +124,8 @@ int main(int argc, char **argv) {
                 }
                 (void) close(seccomp_fd);
         }
-        r = brig_jail_run(plan, &prog, status_fd, control_fd, cgroup_fds, n_cgroup_fds, cgroup_join == 'G');
+        r = brig_jail_run(plan, &prog, status_fd, control_fd, cgroup_fds, n_cgroup_fds, cgroup_join == 'G',
+                          limits_fd);
         free(prog.filter);
         return r;
 }

@@ -181,13 +181,14 @@ int brig_jailctl_recv_from(brig_jailctl *c, brig_jailctl_msg *m, int *fds, size_
 
 /* --- the helper's command line and plan ---------------------------------------------------------- */
 
-void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, bool cgroup_self,
+void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, bool cgroup_self, bool limits_gate,
                               char *argv[BRIG_JAILCTL_ARGV_MAX]) {
 #define FD_NAME(n) [n] = #n
-        static const char *const fd_names[] = {FD_NAME(3), FD_NAME(4), FD_NAME(5), FD_NAME(6),
-                                               FD_NAME(7), FD_NAME(8), FD_NAME(9), FD_NAME(10)};
+        static const char *const fd_names[] = {FD_NAME(3), FD_NAME(4), FD_NAME(5),  FD_NAME(6), FD_NAME(7),
+                                               FD_NAME(8), FD_NAME(9), FD_NAME(10), FD_NAME(11)};
 #undef FD_NAME
-        _Static_assert(BRIG_JAILCTL_FD_CGROUP + BRIG_JAILCTL_MAX_CGROUP_FDS <= ELEMENTSOF(fd_names),
+        _Static_assert(BRIG_JAILCTL_FD_CGROUP + BRIG_JAILCTL_MAX_CGROUP_FDS == BRIG_JAILCTL_FD_LIMITS &&
+                               BRIG_JAILCTL_FD_LIMITS < ELEMENTSOF(fd_names),
                        "a name for every fd");
         size_t n = 0;
 
@@ -204,6 +205,10 @@ void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, bool cgro
                 argv[n++] = (char *) (cgroup_self ? "--" BRIG_JAILCTL_OPT_CGROUP_SELF
                                                   : "--" BRIG_JAILCTL_OPT_CGROUP);
                 argv[n++] = (char *) fd_names[BRIG_JAILCTL_FD_CGROUP + i];
+        }
+        if (limits_gate) {
+                argv[n++] = (char *) "--" BRIG_JAILCTL_OPT_LIMITS;
+                argv[n++] = (char *) fd_names[BRIG_JAILCTL_FD_LIMITS];
         }
         argv[n] = NULL;
 }

@@ -57,6 +57,11 @@
  *             brigd's end is a brig_jailctl object, shared by the environment and its running commands.
  *   cgroup    fds 7.., brigd/brig -> helper: cgroup.procs files the helper moves the init into, while
  *             the init builds the root and before it forks anything (sandbox/jail.c says why).
+ *   limits    fd 11 (one-shot only), brig -> helper: a socket on which brig sends one byte once it has set
+ *             the cgroups' limits. brig writes them after it starts the helper, while the helper starts and
+ *             the init builds the root (a v1 cpu.cfs_quota_us write walks every cpu cgroup of the host);
+ *             the helper releases the init to fork the command only after that byte, and stops the jail
+ *             when the socket closes without it.
  * Writes of status lines are below PIPE_BUF, so lines of different processes never interleave. */
 
 /* --- the helper's command line ------------------------------------------------------------------- */
@@ -66,7 +71,8 @@ enum {
         BRIG_JAILCTL_FD_STATUS = 4,
         BRIG_JAILCTL_FD_SECCOMP = 5,
         BRIG_JAILCTL_FD_CONTROL = 6,
-        BRIG_JAILCTL_FD_CGROUP = 7, /* the first of up to BRIG_JAILCTL_MAX_CGROUP_FDS */
+        BRIG_JAILCTL_FD_CGROUP = 7,  /* the first of up to BRIG_JAILCTL_MAX_CGROUP_FDS */
+        BRIG_JAILCTL_FD_LIMITS = 11, /* after the last cgroup fd */
 };
 
 #define BRIG_JAILCTL_MAX_CGROUP_FDS 4
@@ -76,14 +82,15 @@ enum {
 #define BRIG_JAILCTL_OPT_CONTROL "control-fd"
 #define BRIG_JAILCTL_OPT_CGROUP "cgroup-fd"
 #define BRIG_JAILCTL_OPT_CGROUP_SELF "cgroup-self-fd"
-#define BRIG_JAILCTL_ARGV_MAX (10 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS)
+#define BRIG_JAILCTL_OPT_LIMITS "limits-fd"
+#define BRIG_JAILCTL_ARGV_MAX (12 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS)
 
 /* Fills argv (NULL-terminated) to run helper with the plan, status, seccomp and control fds at their
  * BRIG_JAILCTL_FD_* numbers and n_cgroup_fds (at most BRIG_JAILCTL_MAX_CGROUP_FDS) cgroup fds from
  * BRIG_JAILCTL_FD_CGROUP on, which the init writes "0" to itself when cgroup_self
- * (brig_cgroup_joins_self(), sandbox/cgroup.h) and the helper writes the init's pid to otherwise. The
- * strings are static. Async-signal-safe. */
-void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, bool cgroup_self,
+ * (brig_cgroup_joins_self(), sandbox/cgroup.h) and the helper writes the init's pid to otherwise, and
+ * with limits_gate the limits pipe at BRIG_JAILCTL_FD_LIMITS. The strings are static. Async-signal-safe. */
+void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, bool cgroup_self, bool limits_gate,
                               char *argv[BRIG_JAILCTL_ARGV_MAX]);
 
 /* The plan as JSON in a new memfd, positioned at 0 and sealed against change, for the helper (fd 3) or a

@@ -14,6 +14,12 @@
 void brig_net_policy_free(brig_net_policy *n) {
         if (!n)
                 return;
+        for (size_t i = 0; i < n->n_secrets; i++) {
+                free(n->secrets[i].hosts);
+                free(n->secrets[i].source_ref);
+                free(n->secrets[i].header);
+        }
+        free(n->secrets);
         free(n->allow);
         free(n->deny);
         free(n->ports);
@@ -226,6 +232,13 @@ bool brig_net_rule_matches(const brig_net_rule *r, const char *host) {
         case _BRIG_NET_HOST_KIND_INVALID:
                 break;
         }
+        return false;
+}
+
+bool brig_net_secret_covers(const brig_net_secret *s, const char *host) {
+        for (size_t i = 0; i < s->n_hosts; i++)
+                if (brig_net_rule_matches(&s->hosts[i], host))
+                        return true;
         return false;
 }
 

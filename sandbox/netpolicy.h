@@ -39,7 +39,31 @@ typedef struct brig_net_cidr {
         char text[64];
 } brig_net_cidr;
 
+/* "network.secrets": a credential the proxy adds to requests to its hosts; its value is read by the worker
+ * from source when an environment starts and never enters the policy or the jail. */
+#define BRIG_NET_SECRET_NAME_MAX 64
+#define BRIG_NET_SECRET_PLACEHOLDER_PREFIX "brig-secret-"
+
+typedef enum brig_net_secret_source {
+        BRIG_NET_SECRET_FILE, /* {"file": "/abs/path"}: a regular file of the worker's user, mode 0600 or
+                                 less */
+        BRIG_NET_SECRET_ENV,  /* {"env": "VAR"}: a variable of the worker's environment */
+        _BRIG_NET_SECRET_SOURCE_MAX,
+        _BRIG_NET_SECRET_SOURCE_INVALID = -22,
+} brig_net_secret_source;
+
+typedef struct brig_net_secret {
+        char name[BRIG_NET_SECRET_NAME_MAX + 1]; /* an environment variable name, unique in the policy */
+        brig_net_rule *hosts;                    /* NAME or WILDCARD rules without a port */
+        size_t n_hosts;
+        brig_net_secret_source source;
+        char *source_ref; /* the file's absolute path or the variable's name */
+        char *header;     /* NULL: "placeholder"; else the template "Name: ...{secret}..." */
+} brig_net_secret;
+
 typedef struct brig_net_policy {
+        brig_net_secret *secrets;
+        size_t n_secrets;
         brig_net_rule *allow, *deny;
         size_t n_allow, n_deny;
         uint16_t *ports; /* default 80 and 443 */
@@ -53,6 +77,9 @@ void brig_net_policy_free(brig_net_policy *n);
 /* Parses one allow/deny entry: NAME, *.SUFFIX, IPV4, IPV6 or [IPV6], each optionally with :PORT
  * ([IPV6]:PORT). false with why set ("expected ...") when malformed. */
 bool brig_net_rule_parse(const char *s, brig_net_rule *ret, char *why, size_t why_size);
+
+/* Whether a normalized host is one of the secret's hosts. */
+bool brig_net_secret_covers(const brig_net_secret *s, const char *host);
 
 /* Parses "ADDR" or "ADDR/PREFIX" (IPv4 or IPv6); host bits must be zero. */
 bool brig_net_cidr_parse(const char *s, brig_net_cidr *ret, char *why, size_t why_size);

@@ -172,36 +172,48 @@ static int build_env(const brig_policy *policy, const char *const *extra, char *
         return 0;
 }
 
-/* The proxy variables every command of a proxy-mode environment gets, unless the policy's env or the
- * request set the same name (which can only break the command's own access: nothing else is reachable). */
-static int add_proxy_env(brig_plan *plan) {
-        static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"};
-        static const char *const no_names[] = {"NO_PROXY", "no_proxy"};
-        size_t n = 0;
-        char url[64];
+/* Appends each NAME=value of vars unless envp already sets NAME (the policy's env or the request, which can
+ * only break the command's own access with it). -ENOMEM only. */
+static int add_env_unless_set(brig_plan *plan, const char *const *vars) {
+        size_t n = 0, k = 0;
         char **v;
 
-        (void) snprintf(url, sizeof(url), "http://127.0.0.1:%u", (unsigned) plan->proxy_port);
         for (; plan->envp[n]; n++)
                 ;
-        v = reallocarray(plan->envp, n + ELEMENTSOF(names) + ELEMENTSOF(no_names) + 1, sizeof(char *));
+        for (; vars && vars[k]; k++)
+                ;
+        v = reallocarray(plan->envp, n + k + 1, sizeof(char *));
         if (!v)
                 return -ENOMEM;
         plan->envp = v;
-        for (size_t i = 0; i < ELEMENTSOF(names) + ELEMENTSOF(no_names); i++) {
-                const char *name = i < ELEMENTSOF(names) ? names[i] : no_names[i - ELEMENTSOF(names)];
-                const char *value = i < ELEMENTSOF(names) ? url : "localhost,127.0.0.1,::1";
-                size_t len = strlen(name);
+        for (size_t i = 0; i < k; i++) {
+                size_t len = strcspn(vars[i], "=");
                 bool set = false;
                 for (size_t j = 0; j < n && !set; j++)
-                        set = strncmp(v[j], name, len) == 0 && v[j][len] == '=';
+                        set = strncmp(v[j], vars[i], len) == 0 && v[j][len] == '=';
                 if (set)
                         continue;
-                if (asprintf(&v[n], "%s=%s", name, value) < 0)
+                if (!(v[n] = strdup(vars[i])))
                         return -ENOMEM;
                 v[++n] = NULL;
         }
         return 0;
+}
+
+/* The proxy variables every command of a proxy-mode environment gets. */
+static int add_proxy_env(brig_plan *plan) {
+        static const char *const names[] = {"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"};
+        char vars[ELEMENTSOF(names) + 2][64];
+        const char *ptrs[ELEMENTSOF(vars) + 1] = {NULL};
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                (void) snprintf(vars[i], sizeof(vars[i]), "%s=http://127.0.0.1:%u", names[i],
+                                (unsigned) plan->proxy_port);
+        (void) snprintf(vars[ELEMENTSOF(names)], sizeof(vars[0]), "NO_PROXY=localhost,127.0.0.1,::1");
+        (void) snprintf(vars[ELEMENTSOF(names) + 1], sizeof(vars[0]), "no_proxy=localhost,127.0.0.1,::1");
+        for (size_t i = 0; i < ELEMENTSOF(vars); i++)
+                ptrs[i] = vars[i];
+        return add_env_unless_set(plan, ptrs);
 }
 
 static int copy_argv(const char *const *argv, char ***ret, brig_error *err) {
@@ -251,7 +263,23 @@ static void sort_by_depth(brig_mount *m, size_t n) {
         }
 }
 
-static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *workspace) {
+static int add_bind(brig_plan *plan, const char *source, const char *dest, bool read_only, bool optional) {
+        brig_mount m = {.kind = BRIG_MOUNT_BIND,
+                        .source = strdup(source),
+                        .dest = strdup(dest),
+                        .read_only = read_only,
+                        .optional = optional};
+
+        if (!m.source || !m.dest) {
+                free(m.source);
+                free(m.dest);
+                return -ENOMEM;
+        }
+        return add_mount(plan, m);
+}
+
+static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *workspace,
+                      const char *memories) {
         int r;
 
         /* Generated files go first, into the fresh root, before any bind could be written through. */
@@ -285,17 +313,7 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
         size_t first = plan->n_mounts;
         for (size_t i = 0; i < policy->filesystem.n_binds; i++) {
                 const brig_bind *b = &policy->filesystem.binds[i];
-                brig_mount m = {.kind = BRIG_MOUNT_BIND,
-                                .source = strdup(b->source),
-                                .dest = strdup(b->dest),
-                                .read_only = b->read_only,
-                                .optional = b->optional};
-                if (!m.source || !m.dest) {
-                        free(m.source);
-                        free(m.dest);
-                        return -ENOMEM;
-                }
-                if ((r = add_mount(plan, m)) < 0)
+                if ((r = add_bind(plan, b->source, b->dest, b->read_only, b->optional)) < 0)
                         return r;
         }
         for (size_t i = 0; i < policy->filesystem.n_tmpfs; i++) {
@@ -308,15 +326,11 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                 if ((r = add_mount(plan, m)) < 0)
                         return r;
         }
-        brig_mount ws = {.kind = BRIG_MOUNT_BIND,
-                         .source = strdup(workspace),
-                         .dest = strdup(policy->filesystem.workspace)};
-        if (!ws.source || !ws.dest) {
-                free(ws.source);
-                free(ws.dest);
-                return -ENOMEM;
-        }
-        if ((r = add_mount(plan, ws)) < 0)
+        if ((r = add_bind(plan, workspace, policy->filesystem.workspace, false, false)) < 0)
+                return r;
+        /* The memory scope's checked-out view (policy memory.mount): read-only, as its only writer is brigd.
+         */
+        if (memories && (r = add_bind(plan, memories, BRIG_PLAN_MEMORIES, true, false)) < 0)
                 return r;
         /* A mount hides whatever was mounted below its path before it: parents go first, whatever the
          * section or file order (a bind at /tmp/cache under a tmpfs at /tmp, a bind inside the workspace).
@@ -436,6 +450,9 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
                 return r;
         if (plan->proxy_port && add_proxy_env(plan) < 0) /* -ENOMEM only */
                 return brig_error_oom(err);
+        /* Placeholders, never values: the values stay in the worker (worker/proxy_secrets.h). */
+        if (plan->proxy_port && add_env_unless_set(plan, req->secret_env) < 0)
+                return brig_error_oom(err);
         if (req->cwd && req->cwd[0])
                 r = asprintf(&plan->cwd, "%s/%s", policy->filesystem.workspace, req->cwd);
         else
@@ -451,7 +468,8 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_NOFILE, l->open_files};
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_FSIZE, l->file_size_bytes};
 
-        if (req->mode != BRIG_PLAN_ENTER && add_mounts(plan, policy, req->workspace) < 0) /* -ENOMEM only */
+        if (req->mode != BRIG_PLAN_ENTER &&
+            add_mounts(plan, policy, req->workspace, req->memories) < 0) /* -ENOMEM only */
                 return brig_error_oom(err);
         plan->landlock = policy->landlock;
         if (req->mode != BRIG_PLAN_ENTER && plan->landlock != BRIG_LANDLOCK_OFF &&

@@ -113,7 +113,14 @@ typedef struct brig_plan_request {
         const char *const *env;  /* optional extra NAME=value, override the policy's */
         const char *cwd;         /* relative to the workspace; NULL or "" for its root */
         const char *workspace;   /* absolute host path, bound read-write at the policy's workspace path */
+        /* optional NAME=placeholder of the policy's network.secrets (made by the worker), set unless env or
+         * the policy sets the same name */
+        const char *const *secret_env;
+        const char *memories; /* absolute host path bound read-only at BRIG_PLAN_MEMORIES; NULL: none */
 } brig_plan_request;
+
+/* Where a memory scope's files appear in the jail with the policy's memory.mount. */
+#define BRIG_PLAN_MEMORIES "/memories"
 
 /* Limits on what a request may carry (checked by brig_plan_build and the exec tool). */
 #define BRIG_PLAN_MAX_ARGS 4096

@@ -169,6 +169,7 @@ typedef struct brig_policy_memory {
         brig_memory_mode mode;
         uint64_t max_bytes; /* bytes of all of a scope's memories together */
         uint64_t max_files; /* memory files of a scope */
+        bool mount;         /* the scope's files read-only at /memories in the jail (worker/memory_view.h) */
 } brig_policy_memory;
 
 /* "audit" (worker/audit.c) */

@@ -11,6 +11,7 @@
  *   policy_filesystem.c  "filesystem".
  *   policy_sections.c    the other sections the jail applies: limits, env, seccomp, network, landlock,
  *                        capabilities, identity.
+ *   policy_secrets.c     "network.secrets".
  *   policy_layers.c      the sections of the layers above the jail: tools, history, audit, environment.
  *   policy_memory.c      "memory" (a layer above the jail too, grown past a few lines).
  *   policy_util.c        problems, paths, typed getters, and the value formats explain prints. */
@@ -141,6 +142,9 @@ char *brig__policy_show_duration(uint64_t ms);
 char *brig__policy_show_string(const char *s);
 char *brig__policy_show_bool(bool b);
 __attribute__((format(printf, 1, 2))) char *brig__policy_show(const char *fmt, ...);
+
+/* "network.secrets" (policy_secrets.c), after the rest of "network" in proxy mode. */
+void brig__policy_parse_secrets(brig__policy_ctx *c, const cJSON *arr, brig_policy *p);
 
 /* Validates a merged document into p: every row of the section table, in order. Pure. */
 void brig__policy_parse_document(brig__policy_ctx *c, const cJSON *root, brig_policy *p);

@@ -44,7 +44,7 @@ static void parse_scope(brig__policy_ctx *c, const cJSON *it, brig_policy *p) {
 }
 
 void brig__policy_parse_memory(brig__policy_ctx *c, const cJSON *sec, brig_policy *p) {
-        static const char *const keys[] = {"scope", "mode", "max_bytes", "max_files", NULL};
+        static const char *const keys[] = {"scope", "mode", "max_bytes", "max_files", "mount", NULL};
         const cJSON *it;
 
         p->memory = (brig_policy_memory){
@@ -74,6 +74,8 @@ void brig__policy_parse_memory(brig__policy_ctx *c, const cJSON *sec, brig_polic
                                              &p->memory.max_bytes);
         if ((it = brig_json_member(sec, "max_files")))
                 brig__policy_get_int(c, "memory.max_files", it, 1, 100000, &p->memory.max_files);
+        if ((it = brig_json_member(sec, "mount")))
+                brig__policy_get_bool(c, "memory.mount", it, &p->memory.mount);
 }
 
 void brig__policy_explain_memory(const brig_policy *p, brig__policy_values *v) {
@@ -88,4 +90,6 @@ void brig__policy_explain_memory(const brig_policy *p, brig__policy_values *v) {
                                brig__policy_show_size(p->memory.max_bytes));
         brig__policy_value_add(v, BRIG__EXPLAIN_MEMORY, "memory.max_files", NULL,
                                brig__policy_show("%llu", (unsigned long long) p->memory.max_files));
+        brig__policy_value_add(v, BRIG__EXPLAIN_MEMORY, "memory.mount", NULL,
+                               brig__policy_show_bool(p->memory.mount));
 }

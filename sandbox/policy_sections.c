@@ -588,11 +588,11 @@ static brig_net_rule *parse_net_rules(brig__policy_ctx *c, const cJSON *arr, con
         return rules;
 }
 
-/* "network": "none", or {"mode": "proxy", "allow", "deny", "ports", "allow_private", ...}. */
+/* "network": "none", or {"mode": "proxy", "allow", "deny", "ports", "allow_private", "secrets", ...}. */
 void brig__policy_parse_network(brig__policy_ctx *c, const cJSON *it, brig_policy *p) {
-        static const char *const keys[] = {"mode",      "allow",         "deny",
-                                           "ports",     "allow_private", "max_connections",
-                                           "max_bytes", "proxy_port",    NULL};
+        static const char *const keys[] = {
+                "mode",      "allow",      "deny",    "ports", "allow_private", "max_connections",
+                "max_bytes", "proxy_port", "secrets", NULL};
         const cJSON *mode, *arr, *x;
         char path[PATHBUF], why[128], q[QUOTEBUF];
         brig_net_policy *n;
@@ -696,6 +696,8 @@ void brig__policy_parse_network(brig__policy_ctx *c, const cJSON *it, brig_polic
                 brig__policy_get_int(c, "network.proxy_port", x, 1024, 65535, &v);
                 p->network.proxy_port = (uint16_t) v;
         }
+        /* Last: a secret's hosts are checked against the allow rules and ports above. */
+        brig__policy_parse_secrets(c, brig_json_member(it, "secrets"), p);
 }
 
 void brig__policy_explain_network(const brig_policy *p, brig__policy_values *v) {

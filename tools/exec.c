@@ -496,6 +496,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 .env = (const char *const *) args->env,
                 .cwd = args->cwd,
                 .mode = BRIG_PLAN_ENTER,
+                .secret_env = ctx->secret_env,
         };
         if ((r = brig_plan_build(ctx->policy, &req, &ctx->identity, &plan, err)) < 0)
                 return r;

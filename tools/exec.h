@@ -42,6 +42,7 @@ typedef struct brig_exec_context {
         brig_identity identity;
         brig_jailctl *control; /* borrowed: the environment's control socket (its init spawns the command);
                                 * brig_exec_start() takes a reference of its own */
+        const char *const *secret_env; /* borrowed: NAME=placeholder of network.secrets, or NULL */
 } brig_exec_context;
 
 typedef enum brig_stream {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <sys/resource.h>
 
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "worker/env_registry.h"
 #include "worker/rpc.h"
@@ -18,6 +19,40 @@ static unsigned clamp_u(uint64_t v, unsigned lo, unsigned hi) {
         return v < lo ? lo : v > hi ? hi : (unsigned) v;
 }
 
+/* fs.nr_open, the ceiling of any fd limit; 0 when unknown. Read once at start, before the loop runs. */
+static rlim_t nr_open(void) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+        unsigned long long v = 0;
+
+        if (!f || fscanf(f, "%llu", &v) != 1)
+                return 0;
+        return (rlim_t) v;
+}
+
+/* Raises *rl (brigd's RLIMIT_NOFILE) to BRIG_FD_LIMIT_WANTED when allowed to raise the hard limit, else
+ * the soft limit to the hard one, and rereads it. */
+static void raise_fd_limit(struct rlimit *rl) {
+        rlim_t old = rl->rlim_cur, want = BRIG_FD_LIMIT_WANTED, ceiling = nr_open();
+
+        if (ceiling && want > ceiling)
+                want = ceiling;
+        if (rl->rlim_max != RLIM_INFINITY && rl->rlim_max < want) {
+                struct rlimit more = {want, want};
+                if (setrlimit(RLIMIT_NOFILE, &more) == 0) {
+                        *rl = more;
+                        return;
+                }
+                /* Without CAP_SYS_RESOURCE: the hard limit is the ceiling. */
+        }
+        if (rl->rlim_cur < rl->rlim_max) {
+                rl->rlim_cur = rl->rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, rl) < 0)
+                        (void) log_warning_errno(-errno, "raise the fd limit from %llu, ignoring",
+                                                 (unsigned long long) old);
+                (void) getrlimit(RLIMIT_NOFILE, rl);
+        }
+}
+
 void brig__admission_init(brig_worker *w, const brig_worker_options *o) {
         brig_admission *a = &w->admission;
         struct rlimit rl;
@@ -25,16 +60,10 @@ void brig__admission_init(brig_worker *w, const brig_worker_options *o) {
 
         *a = (brig_admission){.avg_call_ms = 100};
         /* A service manager's soft limit (often 1024) is far below what brigd needs with a few hundred
-         * environments; the hard limit is what we are allowed. Jails get the policy's open_files. */
+         * environments; the hard limit is what we are allowed, and as root we may go past it up to
+         * fs.nr_open. Jails get the policy's open_files. */
         if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-                if (rl.rlim_cur < rl.rlim_max) {
-                        rlim_t old = rl.rlim_cur;
-                        rl.rlim_cur = rl.rlim_max;
-                        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-                                (void) log_warning_errno(-errno, "raise the fd limit from %llu, ignoring",
-                                                         (unsigned long long) old);
-                        (void) getrlimit(RLIMIT_NOFILE, &rl);
-                }
+                raise_fd_limit(&rl);
                 a->fd_limit = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t) rl.rlim_cur;
         } else
                 a->fd_limit = 1024;
@@ -58,11 +87,12 @@ static bool fds_fit(const brig_worker *w, const brig_env *env) {
 
         if (a->fd_limit == UINT64_MAX)
                 return true;
-        /* An environment's holder, control socket, listeners and interpreters; its background processes
-         * (counted as they change: a walk over every environment per call grows with their number). */
+        /* Running environments, their proxies and their background processes (counted as they change: a
+         * walk over every environment per call grows with their number). */
         unsigned active, processes;
         brig__env_counts(w, &active, &processes);
-        need += (uint64_t) active * BRIG_FDS_PER_ENV + (uint64_t) processes * BRIG_FDS_PER_CALL;
+        need += (uint64_t) active * BRIG_FDS_PER_ENV + (uint64_t) w->n_proxies * BRIG_FDS_PER_PROXY +
+                (uint64_t) processes * BRIG_FDS_PER_CALL;
         if (env->state == BRIG_ENV_STOPPED)
                 need += BRIG_FDS_PER_ENV;
         return need <= a->fd_limit;

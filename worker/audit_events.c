@@ -60,6 +60,9 @@ const brig_audit_type_info brig_audit_types[_BRIG_AUDIT_TYPE_MAX] = {
                                                             "signal", "output_bytes", "duration_ms")},
         [BRIG_AUDIT_MEMORY_WRITE] = {"memory_write", FIELDS("environment", "call_id", "peer_uid", "command",
                                                             "path", "bytes", "digest", "version")},
+        [BRIG_AUDIT_SECRET_USED] = {"secret_used", FIELDS("name", "host", "call_id", "environment")},
+        [BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED] = {"secret_exfiltration_refused",
+                                                    FIELDS("name", "host", "call_id", "environment")},
 };
 
 static cJSON *event(brig_audit_type type) {
@@ -280,6 +283,14 @@ cJSON *brig_audit_net_connect(const brig_audit_net *n) {
                                   (!n->call_id || ADD_NUMBER(ev, "call_id", n->call_id)) &&
                                   (!n->process_id || !n->process_id[0] ||
                                    ADD_STRING(ev, "process_id", n->process_id)));
+}
+
+cJSON *brig_audit_secret(brig_audit_type type, const char *name, const char *host, uint64_t call_id,
+                         const char *environment) {
+        cJSON *ev = event(type);
+        return finish(ev, ev && ADD_STRING(ev, "name", name) && ADD_STRING(ev, "host", host) &&
+                                  (!call_id || ADD_NUMBER(ev, "call_id", call_id)) &&
+                                  ADD_STRING(ev, "environment", environment));
 }
 
 cJSON *brig_audit_snapshot(const char *environment, const char *call_id, const char *tool, const char *id,

@@ -42,6 +42,8 @@ typedef enum brig_audit_type {
         BRIG_AUDIT_SNAPSHOT,
         BRIG_AUDIT_PROCESS_EXIT,
         BRIG_AUDIT_MEMORY_WRITE,
+        BRIG_AUDIT_SECRET_USED,
+        BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED,
         _BRIG_AUDIT_TYPE_MAX,
 } brig_audit_type;
 
@@ -129,6 +131,12 @@ typedef struct brig_audit_net {
         const char *process_id; /* "" or NULL: none */
 } brig_audit_net;
 cJSON *brig_audit_net_connect(const brig_audit_net *n);
+
+/* secret_used (the proxy put a network.secrets value into a request) and secret_exfiltration_refused (a
+ * request carried the placeholder of a secret to a host not among its hosts): the secret's name, never its
+ * value. call_id 0: none. */
+cJSON *brig_audit_secret(brig_audit_type type, const char *name, const char *host, uint64_t call_id,
+                         const char *environment);
 
 /* snapshot: id ("" or NULL when none was taken) and error (NULL: none). */
 cJSON *brig_audit_snapshot(const char *environment, const char *call_id, const char *tool, const char *id,

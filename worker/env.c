@@ -17,6 +17,7 @@
 #include "worker/audit_events.h"
 #include "worker/env.h"
 #include "worker/env_holder.h"
+#include "worker/proxy_secrets.h"
 #include "worker/env_registry.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
@@ -41,6 +42,7 @@ static void env_free(brig_env *env) {
         free(env->spare.dir);
         free(env->spare.leftover);
         brig_jailctl_unref(env->control);
+        brig_proxy_secrets_free(env->secrets);
         free(env->dir);
         free(env->workspace);
         free(env);

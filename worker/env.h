@@ -110,7 +110,8 @@ struct brig_env {
         /* In the registry (env_registry.c). */
         brig_worker *w;
         brig_env *next;
-        brig_env *hnext; /* in the index's hash bucket of its id */
+        brig_env **pprev; /* what points at it in the worker's list (unlinking walks nothing), or NULL */
+        brig_env *hnext;  /* in the index's hash bucket of its id */
         char id[BRIG_ENV_ID_MAX + 1];
         uid_t owner;
         unsigned slot;          /* as root: the environment's host uid/gid is the worker's base id + slot */
@@ -139,6 +140,9 @@ struct brig_env {
                                 * running commands hold references too */
         struct brig_denials *denials; /* audited seccomp denials while running (worker/denials.h) */
         struct brig_proxy *proxy;     /* the network proxy while running, proxy mode only (worker/proxy.h) */
+        /* network.secrets (worker/proxy_secrets.h): placeholders made at the first start and kept for the
+         * environment's life in this brigd; values read again at each start. */
+        struct brig_proxy_secrets *secrets;
 
         /* What calls leave behind. */
         brig_process_table processes; /* background processes (tools/process.h) */
@@ -165,6 +169,11 @@ void brig_env_detach(brig_env *env);
 /* Makes sure the environment runs, then calls cb (possibly before returning). A start completes or fails
  * within the worker's start timeout, whatever the order of its helper's messages: cb is always called. */
 void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata);
+
+/* Like brig_env_ensure_running(), for a call that found the environment's init gone (handing it a command
+ * failed) before the worker heard of it (the holder's exit and status EOF are still on their way): the
+ * environment stops, if it has not yet, and cb is called once it has started again. */
+void brig_env_ensure_restarted(brig_env *env, brig_env_ready_cb cb, void *userdata);
 
 /* Out-of-memory kills in the environment so far; -EOPNOTSUPP without cgroups. */
 int brig_env_oom_kills(brig_env *env, uint64_t *ret);

@@ -14,6 +14,10 @@
  *   MANIFEST.json           last entry: every entry above with its type, mode, size and SHA-256 */
 
 #define BRIG_ARCHIVE_FORMAT "brig-environment"
+/* A memory scope's archive (`brig memory export`, cli/memory.c): the same layout, with the scope's store as
+ * history.git/, its files at the store's head as workspace/, no processes/; brig-environment.json's id is
+ * the scope ("owner/1000", "named/team"), its owner the owner scope's uid or 0. */
+#define BRIG_MEMORY_ARCHIVE_FORMAT "brig-memory"
 #define BRIG_ARCHIVE_VERSION 1
 
 #define BRIG_ARCHIVE_META "brig-environment.json"

@@ -22,6 +22,7 @@
 #include "worker/denials.h"
 #include "worker/env.h"
 #include "worker/env_holder.h"
+#include "worker/memory_view.h"
 #include "worker/env_registry.h"
 #include "worker/env_spares.h"
 #include "worker/proxy.h"
@@ -46,6 +47,7 @@ static void fire_waiters(brig_env *env, const brig_error *err) {
 }
 
 static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata);
+static void view_ready_cb(brig_env *env, const brig_error *qerr);
 
 /* Its holder is still going away: nothing can run in it, nor can it start yet. */
 static bool going_away(const brig_env *env) {
@@ -321,7 +323,10 @@ static int holder_start(brig_env *env, brig_error *err) {
                 return brig_error_set(err, -EOPNOTSUPP, BRIG_KIND_SANDBOX,
                                       "environment \"%s\": its policy requires cgroup limits, but %s",
                                       env->id, w->cgroups.why);
-        brig_plan_request req = {.mode = BRIG_PLAN_HOLD, .workspace = env->workspace};
+        _cleanup_free_ char *memories = NULL;
+        if ((r = brig_memory_view_of(env, env->owner, NULL, &memories, err)) < 0)
+                return r;
+        brig_plan_request req = {.mode = BRIG_PLAN_HOLD, .workspace = env->workspace, .memories = memories};
         if ((r = brig_plan_build(env->policy->policy, &req, &env->identity, &plan, err)) < 0)
                 return r;
         if ((r = brig_jailctl_plan_memfd(plan, &plan_fd, err)) < 0)
@@ -338,7 +343,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         /* The init is moved into the environment's cgroups (by the helper, or on v1 by itself) before it
          * forks anything. */
         brig_jailctl_helper_argv(w->jail_helper, (size_t) n_cg, brig_cgroup_joins_self(&env->limits.cg),
-                                 argv);
+                                 false, argv);
         for (int i = 0; i < n_cg; i++)
                 stdio[BRIG_JAILCTL_FD_CGROUP + i] =
                         (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = cg_fds[i]};
@@ -402,12 +407,12 @@ static int holder_start(brig_env *env, brig_error *err) {
         return 0;
 }
 
-/* The environment is ready on disk (its directory, metadata and workspace quota, worker/env_disk.h): the
- * holder may start. */
-static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
+/* The environment is ready on disk (its directory, metadata and workspace quota, worker/env_disk.h) and,
+ * once view_done, its memory view is current (worker/memory_view.h; policy memory.mount): the holder may
+ * start. */
+static void start_ready(brig_env *env, const brig_error *qerr, bool view_done) {
         brig_error err = BRIG_ERROR_INIT;
 
-        (void) userdata;
         env->disk.prepare.start_waiting = false;
         if (qerr)
                 fire_waiters(env, qerr);
@@ -422,8 +427,21 @@ static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
         } else if (env->state == BRIG_ENV_RUNNING)
                 /* Adopted from a spare: its jail runs already. */
                 fire_waiters(env, NULL);
-        else if (holder_start(env, &err) < 0)
+        else if (!view_done) {
+                /* Still starting for start(): no second preparation meanwhile. */
+                env->disk.prepare.start_waiting = true;
+                brig_memory_view_refresh(env, view_ready_cb);
+        } else if (holder_start(env, &err) < 0)
                 fire_waiters(env, &err);
+}
+
+static void view_ready_cb(brig_env *env, const brig_error *qerr) {
+        start_ready(env, qerr, true);
+}
+
+static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
+        (void) userdata;
+        start_ready(env, qerr, false);
 }
 
 void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata) {
@@ -458,6 +476,29 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
         wt->next = env->holder.waiters;
         env->holder.waiters = wt;
         start(env);
+}
+
+void brig_env_ensure_restarted(brig_env *env, brig_env_ready_cb cb, void *userdata) {
+        brig_env_waiter *wt;
+
+        if (env->state == BRIG_ENV_STOPPED || env->destroyed) {
+                brig_env_ensure_running(env, cb, userdata);
+                return;
+        }
+        wt = calloc(1, sizeof(*wt));
+        if (!wt) {
+                brig_error err = BRIG_ERROR_INIT;
+                (void) brig_error_set(&err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
+                cb(env, &err, userdata);
+                return;
+        }
+        brig_env_stop(env);
+        /* Also when its holder has exited already: holder_gone() is still to come, and the restart waits
+         * for its handles to close (holder_all_closed()). */
+        env->holder.stopping = true;
+        wt->cb = cb;
+        wt->userdata = userdata;
+        waiters_append(&env->holder.restart_waiters, wt);
 }
 
 void brig_env_stop(brig_env *env) {

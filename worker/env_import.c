@@ -108,7 +108,8 @@ static int build(import_op *op) {
                                       &again, err)) < 0)
                 return r;
         /* The file is the caller's upload, which nobody else writes: the same metadata. */
-        if (strcmp(again.id, op->info.id) != 0 || strcmp(again.snapshot, op->info.snapshot) != 0)
+        if (strcmp(again.format, op->info.format) != 0 || strcmp(again.id, op->info.id) != 0 ||
+            strcmp(again.snapshot, op->info.snapshot) != 0)
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                       "archive entry \"" BRIG_ARCHIVE_META "\": changed during the import");
         if ((r = brig__env_meta_write(op->tmp, op->meta, op)) < 0)
@@ -226,6 +227,11 @@ static void info_work_cb(uv_work_t *req) {
 
         op->r = fd < 0 ? brig_error_set_errno(&op->err, -errno, BRIG_KIND_IO, "import: open the archive")
                        : brig_archive_read_info(fd, &op->info, &op->err);
+        if (op->r >= 0 && strcmp(op->info.format, BRIG_ARCHIVE_FORMAT) != 0)
+                op->r = brig_error_set(&op->err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                       "archive entry \"" BRIG_ARCHIVE_META "\": a %s archive, not an "
+                                       "environment's (`brig memory import` takes memory archives)",
+                                       op->info.format);
 }
 
 static void info_after_cb(uv_work_t *req, int status) {

@@ -300,12 +300,15 @@ static int parse_info(reader *rd, const char *text, size_t len) {
             brig_json_get_u64(o, "", "last_used", UINT64_C(1) << 52, &info->last_used, &e) < 0)
                 return brig_error_set(rd->err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                       "archive entry \"" BRIG_ARCHIVE_META "\": %s", e.msg);
-        if (strcmp(format, BRIG_ARCHIVE_FORMAT) != 0 || version != BRIG_ARCHIVE_VERSION)
-                return refuse(rd, BRIG_ARCHIVE_META, "not a brig-environment archive of version 1");
+        if ((strcmp(format, BRIG_ARCHIVE_FORMAT) != 0 && strcmp(format, BRIG_MEMORY_ARCHIVE_FORMAT) != 0) ||
+            version != BRIG_ARCHIVE_VERSION)
+                return refuse(rd, BRIG_ARCHIVE_META,
+                              "not a brig-environment or brig-memory archive of version 1");
         if (strlen(id) >= sizeof(info->id) || (policy && strlen(policy) >= sizeof(info->policy)) ||
             (digest && strlen(digest) >= sizeof(info->policy_digest)) || strlen(snap) != 40 ||
             strspn(snap, "0123456789abcdef") != 40)
                 return refuse(rd, BRIG_ARCHIVE_META, "a malformed id, policy, policy_digest or snapshot");
+        strcpy(info->format, format);
         strcpy(info->id, id);
         strcpy(info->policy, policy ? policy : "");
         strcpy(info->policy_digest, digest ? digest : "");

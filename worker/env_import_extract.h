@@ -27,6 +27,7 @@ typedef struct brig_archive_limits {
 
 /* What brig-environment.json says and what was read. */
 typedef struct brig_archive_info {
+        char format[32]; /* BRIG_ARCHIVE_FORMAT or BRIG_MEMORY_ARCHIVE_FORMAT: the caller checks which */
         char id[256];
         char policy[256];
         char policy_digest[BRIG_SHA256_HEX]; /* "" when the archive records none */

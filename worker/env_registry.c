@@ -128,16 +128,17 @@ static void spare_remove(brig_env_index *ix, brig_env *env) {
 void brig__env_unlink(brig_env *env) {
         brig_env_index *ix = env->w->env_index;
 
-        for (brig_env **p = &env->w->envs; *p; p = &(*p)->next)
-                if (*p == env) {
-                        *p = env->next;
-                        env->w->n_envs--;
-                        hash_remove(ix, env);
-                        slot_put(ix, env->slot);
-                        ix->n_active -= env->state != BRIG_ENV_STOPPED;
-                        spare_remove(ix, env);
-                        return;
-                }
+        if (!env->pprev)
+                return;
+        *env->pprev = env->next;
+        if (env->next)
+                env->next->pprev = env->pprev;
+        env->pprev = NULL; /* next stays: a walk that unlinked it goes on from it, as before */
+        env->w->n_envs--;
+        hash_remove(ix, env);
+        slot_put(ix, env->slot);
+        ix->n_active -= env->state != BRIG_ENV_STOPPED;
+        spare_remove(ix, env);
 }
 
 /* The smallest slot no other environment holds (slot 0 is the shared id of older environments). */
@@ -222,6 +223,9 @@ int brig__env_register(brig_env *env) {
         hash_insert(ix, env);
         env->processes.running_all = &ix->n_processes;
         env->next = w->envs;
+        if (w->envs)
+                w->envs->pprev = &env->next;
+        env->pprev = &w->envs;
         w->envs = env;
         w->n_envs++;
         return 0;

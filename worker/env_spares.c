@@ -65,7 +65,10 @@ static unsigned builds_max(void) {
 void brig_spares_fill(brig_worker *w) {
         unsigned have = 0, building = 0;
 
-        if (w->stopping || !w->default_policy || w->admission.queued > 0 ||
+        /* A spare's jail is built before its owner and id are known: with memory.mount it would show
+         * another scope at /memories. */
+        if (w->stopping || !w->default_policy || w->default_policy->policy->memory.mount ||
+            w->admission.queued > 0 ||
             (w->spare_failed_at && time(NULL) - w->spare_failed_at < SPARE_RETRY_S))
                 return;
         for (const brig_env *e = brig__env_pool(w); e; e = e->spare.next) {

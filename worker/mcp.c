@@ -25,6 +25,7 @@
 #include "worker/env_fork.h"
 #include "worker/mcp_internal.h"
 #include "worker/memory.h"
+#include "worker/proxy.h"
 #include "worker/rpc.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
@@ -246,6 +247,7 @@ static brig_exec_context exec_context(const brig_conn *c, const brig_env *env) {
                 .policy = env->policy->policy,
                 .identity = env->identity,
                 .control = env->control,
+                .secret_env = brig__proxy_secret_env(env),
         };
 }
 
@@ -465,13 +467,30 @@ static void call_end_with(brig_call *call, cJSON *sc, bool is_error) {
         call_end_snapshot(call, sc, is_error, false);
 }
 
+static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata);
+
+/* Handing a command to the environment failed because its init is gone (killed, or out of memory) while
+ * the worker had not heard of it yet: instead of failing, the call waits for the environment's restart,
+ * once. */
+static bool init_gone(brig_call *call, brig_env *env, int r) {
+        if (call->init_gone_retried ||
+            (r != -EPIPE && r != -ECONNRESET && r != -ESHUTDOWN && r != -ENOTCONN))
+                return false;
+        call->init_gone_retried = true;
+        log_info("environment %s: its init is gone: the call waits for its restart", env->id);
+        brig_env_ensure_restarted(env, env_ready_cb, call);
+        return true;
+}
+
 static void start_background(brig_call *call, brig_env *env) {
         brig_conn *c = call->conn;
         brig_error err = BRIG_ERROR_INIT;
         brig_process *p = NULL;
         brig_exec_context ctx = exec_context(c, env);
-        if (brig_process_start(&env->processes, &ctx, &call->args, &p, &err) < 0) {
-                call_end_early(call, &err);
+        int r = brig_process_start(&env->processes, &ctx, &call->args, &p, &err);
+        if (r < 0) {
+                if (!init_gone(call, env, r))
+                        call_end_early(call, &err);
                 return;
         }
         p->call_id = call->call_id;
@@ -560,6 +579,7 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         brig_call *call = userdata;
         brig_conn *c = call->conn;
         brig_error e2 = BRIG_ERROR_INIT;
+        int r;
 
         if (call->state == BRIG_CALL_CANCELLED) {
                 call_end_early(call, NULL);
@@ -567,6 +587,11 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         }
         if (err) {
                 call_end_early(call, err);
+                return;
+        }
+        /* Fail closed: nothing runs that would go out without its credential. */
+        if (brig__proxy_secrets_check(env, &e2) < 0) {
+                call_end_early(call, &e2);
                 return;
         }
         if (env->holder.restarted) {
@@ -583,8 +608,9 @@ static void env_ready_cb(brig_env *env, const brig_error *err, void *userdata) {
         }
         brig_exec_context ctx = exec_context(c, env);
         call->oom_known = brig_env_oom_kills(env, &call->oom_before) >= 0;
-        if (brig_exec_start(&ctx, &call->args, &ops, call, &call->exec, &e2) < 0) {
-                call_end_early(call, &e2);
+        if ((r = brig_exec_start(&ctx, &call->args, &ops, call, &call->exec, &e2)) < 0) {
+                if (!init_gone(call, env, r))
+                        call_end_early(call, &e2);
                 return;
         }
         brig_exec_args_done(&call->args);

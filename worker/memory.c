@@ -9,10 +9,12 @@
 #include <uv.h>
 
 #include "common/cleanup.h"
+#include "common/log.h"
 #include "sandbox/policy.h"
 #include "tools/memory_tool.h"
 #include "worker/env.h"
 #include "worker/memory.h"
+#include "worker/memory_view.h"
 #include "worker/policies.h"
 #include "worker/worker.h"
 
@@ -20,7 +22,8 @@ typedef struct memjob {
         uv_work_t req;
         char tool[32];
         cJSON *args;
-        char *dir; /* the scope's store */
+        char *dir;  /* the scope's store */
+        char *view; /* its checked-out view (policy memory.mount), or NULL */
         char *environment;
         char call_id[24];
         brig_memory_ctx ctx; /* its strings point into this job */
@@ -35,6 +38,7 @@ static void job_free(memjob *j) {
         cJSON_Delete(j->args);
         cJSON_Delete(j->res.sc);
         free(j->dir);
+        free(j->view);
         free(j->environment);
         free(j);
 }
@@ -45,8 +49,14 @@ static void work_cb(uv_work_t *req) {
 
         if (brig_memory_open(j->dir, &m, &j->res.error) < 0)
                 return;
-        if (brig_memory_call(m, j->tool, j->args, &j->ctx, &j->res.sc, &j->res.report, &j->res.error) >= 0)
-                j->res.error = (brig_error) BRIG_ERROR_INIT;
+        if (brig_memory_call(m, j->tool, j->args, &j->ctx, &j->res.sc, &j->res.report, &j->res.error) < 0)
+                return;
+        j->res.error = (brig_error) BRIG_ERROR_INIT;
+        brig_memory_free(TAKE_PTR(m)); /* and its lock, which the view's update takes */
+        brig_error verr = BRIG_ERROR_INIT;
+        /* The change is made: a view that could not follow is logged, and caught up at the next start. */
+        if (j->view && j->res.report.wrote && brig_memory_view_update(j->dir, j->view, &verr) < 0)
+                log_warning("memory view %s: %s", j->view, verr.msg);
 }
 
 static void after_cb(uv_work_t *req, int status) {
@@ -71,6 +81,10 @@ int brig_memory_run(brig_env *env, uid_t peer_uid, const char *tool, const cJSON
         }
         if ((r = brig_memory_scope_dir(env->w->memory_dir, pm->scope, pm->scope_name, peer_uid, env->id,
                                        &j->dir, err)) < 0) {
+                job_free(j);
+                return r;
+        }
+        if ((r = brig_memory_view_of(env, peer_uid, NULL, &j->view, err)) < 0) {
                 job_free(j);
                 return r;
         }

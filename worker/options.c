@@ -232,6 +232,11 @@ static const option_def options[] = {
          .help = "the network proxy of proxy-mode environments resolves NAME to the IPv4\n"
                  "or IPv6 address ADDR instead of asking DNS (repeatable; the policy's\n"
                  "allow rules and address checks still apply)"},
+        {"upstream-ca", 0, "FILE", ARG_STRING, MEMBER(upstream_ca),
+         .help = "PEM certificates the proxy also trusts when it connects upstream for a\n"
+                 "host whose TLS it intercepts (network.secrets), besides the system's\n"
+                 "trust store: a private CA, or a test server's. Unreadable: brigd\n"
+                 "does not start"},
         {"max-calls", 0, "N", ARG_UNSIGNED, MEMBER(max_calls), 0, 65536,
          .help = "calls running commands at once in the worker (default: from the fd\n"
                  "limit, at most %llu); calls beyond wait in a queue",

@@ -19,6 +19,10 @@
  * (private, loopback, link-local, metadata: DNS rebinding) before one is connected to. A refusal is
  * "403 Forbidden" with the reason in the body and in X-Brig-Reason.
  *
+ * Secrets (network.secrets, worker/proxy_secrets.h) come before that decision: a placeholder in a request
+ * to a host that is not among its secret's hosts refuses it; a CONNECT to a secret's host is refused (no
+ * TLS interception yet); a plain HTTP request to one gets its header lines rewritten with the values.
+ *
  * Attribution: the accepted socket's addresses name the client's socket through sock_diag in the jail's
  * namespace (a netlink socket the init made there), whose inode one process of the environment holds
  * (/proc/PID/fd, walking the init's descendants, at most MAX_WALK_ENTRIES /proc entries); that pid goes
@@ -60,6 +64,7 @@
 #include "tools/process.h"
 #include "worker/proxy.h"
 #include "worker/proxy_relay.h"
+#include "worker/proxy_secrets.h"
 #include "worker/worker.h"
 
 #define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
@@ -120,7 +125,10 @@ typedef struct pconn {
         size_t head_len, head_end; /* bytes read; where the headers end (0: not yet) */
         char host[256];
         char authority[300]; /* as the client wrote it, for Host */
-        const char *path;    /* into head */
+        char *headers;       /* the header lines rewritten for network.secrets (wiped), or NULL */
+        size_t headers_len;
+        uint64_t secrets_used; /* bit i: the environment's secret i is in headers */
+        const char *path;      /* into head */
         size_t path_len;
         uint16_t port;
         char reason[BRIG_NET_REASON_MAX];
@@ -380,12 +388,22 @@ static void audit(pconn *c, bool allowed) {
         (void) brig__worker_audit(env->w, ev);
 }
 
+static void audit_secret(pconn *c, brig_audit_type type, size_t secret) {
+        brig_env *env = c->p->env;
+
+        (void) brig__worker_audit(env->w, brig_audit_secret(type, env->secrets->items[secret].def->name,
+                                                            c->host, c->call_id, env->id));
+}
+
 /* Teardown: every handle gets one uv_close(); the connection is freed once they and every request have
  * called back. */
 
 static void maybe_free(pconn *c) {
         if (!brig_handles_none(&c->handles) || c->pending > 0)
                 return;
+        if (c->headers)
+                explicit_bzero(c->headers, c->headers_len);
+        free(c->headers);
         free(c);
 }
 
@@ -564,14 +582,18 @@ static int build_request(pconn *c, char **ret, size_t *ret_len) {
         const char *p = c->head, *end = c->head + c->head_end;
         const char *line_end = memchr(p, '\n', (size_t) (end - p));
         const char *method_end = memchr(p, ' ', (size_t) (line_end - p));
-        const char *connection = NULL;
+        const char *connection = NULL, *lines = line_end + 1;
         size_t connection_len = 0, n = 0, rest = c->head_len - c->head_end;
-        char *out = malloc(c->head_end + sizeof(c->authority) + 64 + rest);
+        char *out = malloc(c->head_end + c->headers_len + sizeof(c->authority) + 64 + rest);
 
         if (!out)
                 return -ENOMEM;
+        if (c->headers) {
+                lines = c->headers;
+                end = c->headers + c->headers_len;
+        }
         /* Find Connection first: it names more headers to drop. */
-        for (const char *l = line_end + 1; l < end;) {
+        for (const char *l = lines; l < end;) {
                 const char *e = memchr(l, '\n', (size_t) (end - l));
                 const char *colon = memchr(l, ':', (size_t) (e - l));
                 if (colon && header_is(l, (size_t) (colon - l), "connection")) {
@@ -583,7 +605,7 @@ static int build_request(pconn *c, char **ret, size_t *ret_len) {
         n += (size_t) sprintf(out, "%.*s %s%.*s HTTP/1.1\r\nHost: %s\r\n", (int) (method_end - p), p,
                               c->path_len > 0 && c->path[0] == '/' ? "" : "/", (int) c->path_len, c->path,
                               c->authority);
-        for (const char *l = line_end + 1; l < end;) {
+        for (const char *l = lines; l < end;) {
                 const char *e = memchr(l, '\n', (size_t) (end - l));
                 const char *colon = memchr(l, ':', (size_t) (e - l));
                 size_t len = (size_t) (e - l) + 1;
@@ -600,12 +622,20 @@ static int build_request(pconn *c, char **ret, size_t *ret_len) {
         return 0;
 }
 
+/* The request holds secret values when headers does: wiped before it is freed. */
+static void request_wipe(char **request, size_t len) {
+        if (*request)
+                explicit_bzero(*request, len);
+        free(*request);
+        *request = NULL;
+}
+
 /* Hands both sockets to a relay: the uv_tcp handles that accepted and connected them close, the relay
  * keeps duplicates. The first bytes each way are the proxy's: the request upstream (or, for a tunnel, what
  * the client sent after CONNECT), the 200 for a tunnel down. */
 static void start_relay(pconn *c) {
         static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-        _cleanup_free_ char *request = NULL;
+        char *request = NULL;
         const char *pre[2] = {NULL, NULL};
         size_t pre_len[2] = {0, 0};
         uv_os_fd_t cfd = -1, ufd = -1;
@@ -629,17 +659,24 @@ static void start_relay(pconn *c) {
             (dc = fcntl(cfd, F_DUPFD_CLOEXEC, 3)) < 0 || (du = fcntl(ufd, F_DUPFD_CLOEXEC, 3)) < 0) {
                 if (dc >= 0)
                         (void) close(dc);
+                request_wipe(&request, pre_len[BRIG_PROXY_RELAY_UP]);
                 conn_close(c);
                 return;
         }
         c->client_open = c->upstream_open = false;
         uv_close((uv_handle_t *) &c->client.tcp, side_closed_cb);
         uv_close((uv_handle_t *) &c->upstream.tcp, side_closed_cb);
-        if ((r = brig_proxy_relay_start(c->p->env->w->loop, dc, du, pre, pre_len, relay_bytes_cb,
-                                        relay_done_cb, c, &c->relay)) < 0) {
+        r = brig_proxy_relay_start(c->p->env->w->loop, dc, du, pre, pre_len, relay_bytes_cb, relay_done_cb,
+                                   c, &c->relay);
+        request_wipe(&request, pre_len[BRIG_PROXY_RELAY_UP]);
+        if (r < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "relay: %s", strerror(-r));
                 conn_close(c);
+                return;
         }
+        for (size_t i = 0; c->secrets_used && i < 64; i++)
+                if (c->secrets_used & (UINT64_C(1) << i))
+                        audit_secret(c, BRIG_AUDIT_SECRET_USED, i);
 }
 
 /* Resolution and connection. */
@@ -863,6 +900,52 @@ static bool split_authority(const char *a, size_t len, int default_port, char *h
         return true;
 }
 
+/* network.secrets (worker/proxy_secrets.h), before the allow/deny decision so that a placeholder sent
+ * anywhere else is refused and audited as such: a placeholder for another host refuses the request; a
+ * CONNECT to a secret's host is refused too, as its requests cannot be seen without TLS interception;
+ * otherwise the header lines are rewritten for the upstream. */
+static bool secrets_refused(pconn *c, const char *lines) {
+        const brig_proxy_secrets *s = c->p->env->secrets;
+        brig_proxy_rewrite rw;
+        size_t i;
+        int r;
+
+        if (!s || s->n == 0)
+                return false;
+        if (brig_proxy_secrets_scan(s, c->host, c->head, c->head_end, &i) < 0) {
+                audit_secret(c, BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, i);
+                (void) snprintf(c->reason, sizeof(c->reason),
+                                "the placeholder of secret %s is only sent to its hosts (network.secrets)",
+                                s->items[i].def->name);
+                deny(c, false);
+                return true;
+        }
+        if (c->tunnel) {
+                if (brig_proxy_secrets_for_host(s, c->host, &i) < 0)
+                        return false;
+                (void) snprintf(c->reason, sizeof(c->reason),
+                                "secret injection over HTTPS needs TLS interception (not yet available)");
+                deny(c, false);
+                return true;
+        }
+        /* Without the final blank line. */
+        r = brig_proxy_secrets_rewrite(s, c->host, c->head, c->head_end, lines,
+                                       (size_t) (c->head + c->head_end - 2 - lines), &rw);
+        if (r == -ENOKEY) {
+                (void) snprintf(c->reason, sizeof(c->reason), "%s", s->items[rw.secret].error);
+                deny(c, false);
+                return true;
+        }
+        if (r < 0) {
+                reply_error(c, 503, "Service Unavailable", "out of memory", "brig: out of memory");
+                return true;
+        }
+        c->headers = rw.headers;
+        c->headers_len = rw.len;
+        c->secrets_used = rw.used;
+        return false;
+}
+
 static void head_complete(pconn *c) {
         const char *p = c->head, *line_end = memchr(p, '\n', c->head_end);
         const char *sp1 = memchr(p, ' ', (size_t) (line_end - p));
@@ -917,6 +1000,8 @@ static void head_complete(pconn *c) {
                 deny(c, true);
                 return;
         }
+        if (secrets_refused(c, line_end + 1))
+                return;
         if (!brig_net_decide(policy_of(c->p), c->host, c->port, c->reason)) {
                 deny(c, false);
                 return;
@@ -1031,6 +1116,53 @@ static void listener_closed_cb(uv_handle_t *h) {
         free(p);
 }
 
+/* network.secrets: the placeholders once per environment, the values again at each start (a rotated
+ * file or variable is taken then). Failures stay with the secrets: calls then fail closed
+ * (brig__proxy_secrets_check()). */
+static void secrets_start(brig_env *env) {
+        const brig_net_policy *n = env->policy->policy->network.net;
+        brig_error err = BRIG_ERROR_INIT;
+
+        /* A reload changed the policy: secrets of the same name keep their placeholders. */
+        if (env->secrets && env->secrets->net != n) {
+                brig_proxy_secrets *now = NULL;
+                if (n && n->n_secrets > 0 && brig_proxy_secrets_new(n, env->secrets, &now, &err) < 0)
+                        log_error("environment %s: network.secrets: %s", env->id, err.msg);
+                brig_proxy_secrets_free(env->secrets);
+                env->secrets = now;
+        }
+        if (!n || n->n_secrets == 0)
+                return;
+        if (!env->secrets && brig_proxy_secrets_new(n, NULL, &env->secrets, &err) < 0) {
+                log_error("environment %s: network.secrets: %s", env->id, err.msg);
+                return;
+        }
+        brig_proxy_secrets_load(env->secrets);
+        for (size_t i = 0; i < env->secrets->n; i++)
+                if (!env->secrets->items[i].value)
+                        log_error("environment %s: %s: its calls are refused", env->id,
+                                  env->secrets->items[i].error);
+}
+
+int brig__proxy_secrets_check(const brig_env *env, brig_error *err) {
+        const brig_net_policy *n = env->policy->policy->network.net;
+
+        if (env->policy->policy->network.mode != BRIG_NETWORK_PROXY || !n || n->n_secrets == 0)
+                return 0;
+        if (!env->secrets || env->secrets->net != n || !env->proxy)
+                return brig_error_set(err, -ENOKEY, BRIG_KIND_POLICY,
+                                      "network.secrets: the environment's proxy is not running");
+        return brig_proxy_secrets_check(env->secrets, err);
+}
+
+const char *const *brig__proxy_secret_env(const brig_env *env) {
+        const brig_policy *p = env->policy->policy;
+
+        if (p->network.mode != BRIG_NETWORK_PROXY || !env->secrets || env->secrets->net != p->network.net)
+                return NULL;
+        return (const char *const *) env->secrets->env;
+}
+
 void brig__proxy_start(brig_env *env, int fd, int diag_fd) {
         brig_proxy *p;
         int r;
@@ -1040,6 +1172,7 @@ void brig__proxy_start(brig_env *env, int fd, int diag_fd) {
                 brig_closep(&diag_fd);
                 return;
         }
+        secrets_start(env);
         p = calloc(1, sizeof(*p));
         if (!p) {
                 (void) close(fd);
@@ -1070,6 +1203,7 @@ void brig__proxy_start(brig_env *env, int fd, int diag_fd) {
                 return;
         }
         env->proxy = p;
+        env->w->n_proxies++;
         log_info("environment %s: network proxy on 127.0.0.1:%u in its namespace", env->id,
                  (unsigned) env->policy->policy->network.proxy_port);
 }
@@ -1092,6 +1226,7 @@ void brig__proxy_stop(brig_env *env) {
         p->usage = NULL;
         p->env = NULL;
         env->proxy = NULL;
+        env->w->n_proxies--;
         uv_close((uv_handle_t *) &p->listener, listener_closed_cb);
 }
 

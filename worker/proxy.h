@@ -34,5 +34,12 @@ int brig_proxy_resolve_parse(const char *arg, brig_proxy_resolve *ret, brig_erro
  * has no way out. */
 void brig__proxy_start(brig_env *env, int fd, int diag_fd);
 
+/* Whether env's calls may run as far as network.secrets go: 0, or -ENOKEY naming the first secret whose
+ * value could not be read (never the value), or saying the proxy is not running. */
+int brig__proxy_secrets_check(const brig_env *env, brig_error *err);
+
+/* The NAME=placeholder variables of env's network.secrets for its commands, or NULL (borrowed from env). */
+const char *const *brig__proxy_secret_env(const brig_env *env);
+
 /* Stops it (the holder is going): open connections are cut and audited. Idempotent. */
 void brig__proxy_stop(brig_env *env);

@@ -44,6 +44,9 @@ static void relay_free(brig_proxy_relay *r) {
                 brig_closep(&r->fd[i]);
                 brig_closep(&r->d[i].pipe[0]);
                 brig_closep(&r->d[i].pipe[1]);
+                /* A request may carry network.secrets values (worker/proxy_secrets.h). */
+                if (r->d[i].pre)
+                        explicit_bzero(r->d[i].pre, r->d[i].pre_len);
                 free(r->d[i].pre);
         }
         free(r);

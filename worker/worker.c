@@ -17,6 +17,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "worker/audit_events.h"
+#include "worker/proxy_tls.h"
 #include "worker/sockfile.h"
 #include "worker/worker.h"
 
@@ -97,6 +98,8 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         brig__budget_init(w, o);
         w->resolve = o->resolve;
         w->n_resolve = o->n_resolve;
+        if ((r = brig_tls_client_ctx(o->upstream_ca, &w->upstream_tls, err)) < 0)
+                return o->upstream_ca ? brig_error_prefix(err, "--upstream-ca") : r;
         if ((r = brig_identity_detect(o->jail_id, &w->identity, err)) < 0)
                 return r;
 
@@ -326,9 +329,14 @@ void brig_worker_done(brig_worker *w) {
                 checkpoint_result(w, checkpoint_write(w->audit, &m, &err), &err);
         }
         brig_envs_free_all(w);
+        /* Our brig/<instance> parents, empty once the environments' groups are reaped (the loop waited for
+         * that): each worker with a new state directory left one per hierarchy for good, and a v1
+         * cpu.cfs_quota_us write walks every cpu cgroup of the host (1.5 ms at 11,000). */
+        brig_cgroup_root_remove(&w->cgroups);
         brig_policies_done(&w->policies);
         brig_audit_free(w->audit);
         brig__audit_syslog_close(w);
+        SSL_CTX_free(w->upstream_tls);
         free(w->jail_helper);
         free(w->socket_path);
         free(w->envs_dir);

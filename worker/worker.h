@@ -32,7 +32,11 @@
 /* Admission (worker/admission.c): what a call and an environment hold in fds at most, and the fds kept
  * out of every budget so that accepting, auditing and answering never lack one. */
 #define BRIG_FDS_PER_CALL 8
-#define BRIG_FDS_PER_ENV 8
+/* A running environment's own: its control socket and its seccomp listener (its background processes,
+ * calls and proxy are counted apart); an idle one holds no more, so this bounds how many brigd can hold.
+ * A proxy: its listening and sock_diag sockets and the connections it relays at a time, most of them. */
+#define BRIG_FDS_PER_ENV 2
+#define BRIG_FDS_PER_PROXY 8
 #define BRIG_FD_RESERVE 64
 #define BRIG_MAX_CALLS_CAP 1024
 #define BRIG_MAX_CALLS_PER_ENV_DEFAULT 16
@@ -51,6 +55,12 @@
 /* Environments at once, spares included: each holds a slot of host ids (BRIG_ENV_SLOTS), two holder
  * processes and a few fds in brigd (which raises its fd limit to fit them, worker/admission.c). */
 #define BRIG_MAX_ENVIRONMENTS 16384
+/* The fd limit brigd raises itself to when it may (CAP_SYS_RESOURCE, bounded by fs.nr_open): what the caps
+ * above need together, so that the environments' count, not the fds, is what bounds them. */
+#define BRIG_FD_LIMIT_WANTED                                                                                \
+        (BRIG_FD_RESERVE + BRIG_MAX_CONNECTIONS + BRIG_ADMIN_CONNECTIONS +                                  \
+         BRIG_MAX_CALLS_CAP * BRIG_FDS_PER_CALL +                                                           \
+         BRIG_MAX_ENVIRONMENTS * (BRIG_FDS_PER_ENV + BRIG_FDS_PER_PROXY))
 /* brigd --spare-environments: the pool of spare environments (worker/env_spares.c). */
 #define BRIG_SPARES_DEFAULT 4
 #define BRIG_SPARES_MAX 64
@@ -79,6 +89,8 @@ typedef struct brig_worker_options {
         unsigned start_timeout_s;                 /* an environment start that takes longer fails */
         const struct brig_proxy_resolve *resolve; /* brigd --resolve entries for the proxy (borrowed) */
         size_t n_resolve;
+        const char
+                *upstream_ca; /* brigd --upstream-ca: also trusted upstream by TLS interception, or NULL */
         /* Admission: 0 means the default, derived from the fd limit (see docs/protocol.md, "Admission"). */
         unsigned max_calls;         /* calls running at once in the worker */
         unsigned max_calls_per_env; /* calls running at once in one environment */
@@ -153,6 +165,10 @@ struct brig_worker {
         size_t trimmed_free;                      /* free heap bytes after the last malloc_trim (worker.c) */
         const struct brig_proxy_resolve *resolve; /* borrowed from the options: lives as long as main() */
         size_t n_resolve;
+        /* The proxy's TLS client context for intercepted connections (worker/proxy_tls.h): the system trust
+         * store plus --upstream-ca. Made at start-up, so that a CA file that cannot be loaded stops brigd
+         * rather than each intercepted connection. */
+        struct ssl_ctx_st *upstream_tls;
         brig_admission admission;
         unsigned max_conns_per_uid;
         unsigned handshake_timeout_ms;
@@ -163,7 +179,8 @@ struct brig_worker {
         uint64_t checkpoint_next; /* the log's next seq when the last checkpoint was taken */
         uint64_t checkpoint_at;   /* uv_now() then */
         size_t n_audit_subscribers;
-        int syslog_fd; /* --audit-syslog (worker/audit_syslog.c), or -1 */
+        unsigned n_proxies; /* environments' network proxies running (admission counts their fds) */
+        int syslog_fd;      /* --audit-syslog (worker/audit_syslog.c), or -1 */
         char *syslog_path;
         uint64_t syslog_dropped; /* records it did not take, since it last took one */
 };
@@ -186,8 +203,9 @@ struct brig_call {
         cJSON *progress_token;       /* owned copy, or NULL */
         double progress;
         uint64_t seq;
-        bool restarted_notice; /* first call after the environment lost its processes in a restart */
-        uint64_t oom_before;   /* the environment's OOM kills when the call started */
+        bool restarted_notice;  /* first call after the environment lost its processes in a restart */
+        bool init_gone_retried; /* it found the environment's init gone once and waited for a restart */
+        uint64_t oom_before;    /* the environment's OOM kills when the call started */
         bool oom_known;
         brig_exec_args args;    /* kept while the environment starts */
         cJSON *repl_args;       /* repl: the arguments, kept while the environment starts */

@@ -708,6 +708,34 @@ test('workspace files: write, read, edit, snapshot, diff; an escape is refused',
     await f.close();
 });
 
+test('memory: what an agent in one environment writes, an agent in another of the same owner reads', TE, async () => {
+    const a = await connectClient({ 'brig/environment': 'e2e-mem-a', 'brig/policy': 'default' });
+    const b = await connectClient({ 'brig/environment': 'e2e-mem-b', 'brig/policy': 'default' });
+    const ok = async (h, name, args) => {
+        const r = await h.tool(name, args);
+        assert.equal(r.isError, false, `${name}: ${describeResult(r)}`);
+        return r.structuredContent;
+    };
+    // As a client forwarding a model's memory tool calls would: list the tools first, then call them.
+    for (const h of [a, b]) {
+        const { tools } = await h.race(h.client.listTools());
+        for (const name of ['memory', 'memory_history'])
+            assert.ok(tools.some((t) => t.name === name), `${name} not listed: ${tools.map((t) => t.name)}`);
+    }
+    const path = `/memories/e2e/${MARKER}.md`;
+    const made = await ok(a, 'memory', { command: 'create', path, file_text: 'build with ninja -C build\n' });
+    assert.match(made.version, /^[0-9a-f]{40}$/, JSON.stringify(made));
+    const seen = await ok(b, 'memory', { command: 'view', path });
+    assert.match(seen.result, /build with ninja -C build/, JSON.stringify(seen));
+    await ok(b, 'memory', { command: 'str_replace', path, old_str: 'ninja', new_str: 'ninja -j2' });
+    const hist = await ok(a, 'memory_history', { path });
+    assert.deepEqual(hist.versions.map((v) => [v.environment, v.command]),
+                     [[b.initMeta['brig/environment'], 'str_replace'], [a.initMeta['brig/environment'], 'create']],
+                     JSON.stringify(hist));
+    await a.close();
+    await b.close();
+});
+
 test('no line from brigd was rejected by the SDK, and no async client errors', T, () => {
     const rejected = allTransports.flatMap((tr) => tr.rejected);
     assert.deepEqual(rejected.map((r) => `line: ${r.line}\n  reason: ${r.error.message}`), []);

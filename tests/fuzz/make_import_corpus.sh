@@ -35,3 +35,7 @@ done
 for f in valid sha symlink-out hardlink; do
         zstd -q -d -c "$out/$f.brig" > "$out/$f.tar"
 done
+# A memory scope's archive (`brig memory export`): the same layout without processes/, format brig-memory.
+rm -rf "$S/processes"
+sed -i 's/"brig-environment"/"brig-memory"/; s/"id":"seed"/"id":"owner\/0"/' "$S/brig-environment.json"
+python3 "$top/tests/integration/brig_archive.py" "$S" "$out/memory.brig"

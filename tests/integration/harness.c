@@ -720,6 +720,55 @@ char *client_tree_hash(int fd) {
                     "sha256sum"));
 }
 
+cJSON *client_shf(int fd, int id, const char *fmt, ...) {
+        char command[4096];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(command, sizeof(command), fmt, ap);
+        va_end(ap);
+        cJSON *args = cJSON_CreateObject();
+        cJSON_AddStringToObject(args, "command", command);
+        char *json = cJSON_PrintUnformatted(args);
+        cJSON *r = client_call(fd, id, json, NULL, NULL);
+        free(json);
+        cJSON_Delete(args);
+        assert_non_null(r);
+        return r;
+}
+
+cJSON *audit_events_read(const brigd *d, const char *type, const char *host) {
+        cJSON *out = cJSON_CreateArray();
+        FILE *f = fopen(d->audit, "re");
+        char *line = NULL;
+        size_t cap = 0;
+
+        while (f && getline(&line, &cap, f) > 0) {
+                cJSON *ev = cJSON_Parse(line);
+                const cJSON *t = cJSON_GetObjectItem(ev, "type");
+                const cJSON *h = cJSON_GetObjectItem(ev, "host");
+                if (cJSON_IsString(t) && strcmp(t->valuestring, type) == 0 &&
+                    (!host || (cJSON_IsString(h) && strcmp(h->valuestring, host) == 0)))
+                        cJSON_AddItemToArray(out, ev);
+                else
+                        cJSON_Delete(ev);
+        }
+        free(line);
+        if (f)
+                fclose(f);
+        return out;
+}
+
+cJSON *audit_events_wait(const brigd *d, const char *type, const char *host) {
+        cJSON *out = audit_events_read(d, type, host);
+        for (int i = 0; i < 60 && cJSON_GetArraySize(out) == 0; i++) {
+                usleep(50 * 1000);
+                cJSON_Delete(out);
+                out = audit_events_read(d, type, host);
+        }
+        return out;
+}
+
 const char *client_sh(int fd, const char *command) {
         static char out[65536];
         static int id = 800000;
@@ -735,4 +784,24 @@ const char *client_sh(int fd, const char *command) {
         snprintf(out, sizeof(out), "%s", sc_str(r, "stdout") ? sc_str(r, "stdout") : "");
         cJSON_Delete(r);
         return out;
+}
+
+int run_shell(char *out, size_t size, const char *fmt, ...) {
+        char cmd[8192];
+        va_list ap;
+        FILE *p;
+        size_t n;
+        int st;
+
+        va_start(ap, fmt);
+        (void) vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        assert_non_null(p = popen(cmd, "r"));
+        n = fread(out, 1, size - 1, p);
+        out[n] = 0;
+        /* The rest unread would block the command on a full pipe. */
+        while (fgetc(p) != EOF)
+                ;
+        st = pclose(p);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }

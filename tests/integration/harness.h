@@ -58,6 +58,13 @@ cJSON *client_rpc_wait(int fd, int id);
 /* Runs a shell command with the exec tool and returns its stdout (a static buffer, valid until the next
  * call); a command that does not exit 0 fails the test. */
 const char *client_sh(int fd, const char *command);
+/* Runs the printf-formatted shell command with the exec tool as request id; returns the response (caller
+ * frees), whatever the command's exit. */
+cJSON *client_shf(int fd, int id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The audit log's events of type (and host, unless NULL) as a JSON array (caller frees); the second waits up
+ * to 3 s for at least one (empty when none came). */
+cJSON *audit_events_read(const brigd *d, const char *type, const char *host);
+cJSON *audit_events_wait(const brigd *d, const char *type, const char *host);
 
 /* Connects and initializes, attached to env (NULL: none); skips the test, saying why, when skip_why is set
  * (the brigd it would talk to could not start). */
@@ -82,3 +89,7 @@ int count_processes(const char *needle);
 
 const char *build_dir(void);
 const char *source_dir(void);
+
+/* Runs a shell command line (printf-style); its exit status (128+N for signal N), and its stdout (and
+ * stderr with 2>&1 in the line) in out, cut at size - 1 bytes. */
+int run_shell(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -151,6 +151,14 @@ static void test_destroy_removes_every_cgroup(void **state) {
                                 fail_msg("cgroup '%s' left behind", paths[i][k]);
         close(admin);
         assert_int_equal(brigd_stop(&d), 0);
+        /* The worker's own brig/<instance> parents go with it (they piled up, one per state directory). */
+        for (int k = 0; k < 3; k++) {
+                char *slash = strrchr(paths[0][k], '/');
+                assert_non_null(slash);
+                *slash = 0;
+                if (access(paths[0][k], F_OK) == 0)
+                        fail_msg("the worker's cgroup parent '%s' left behind", paths[0][k]);
+        }
 }
 
 /* Two brigd (two state directories) with a same-named environment each: separate groups, and a SIGKILL

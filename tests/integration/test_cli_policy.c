@@ -2,6 +2,7 @@
 /* The `brig policy` commands, run as a user would: `explain` on the shipped default policy and on a child
  * extending it (provenance lines, the seccomp verdicts of the compiled program), `check` on a broken parent,
  * and the help texts. Needs no daemon and no privileges. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -9,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +19,9 @@
 #include <cmocka.h>
 
 #include "common/fs.h"
+#include "sandbox/jail.h"
+#include "sandbox/policy.h"
+#include "sandbox/seccomp.h"
 #include "tests/integration/harness.h"
 
 static char tmpdir[] = "/tmp/brig-test-cli-policy.XXXXXX";
@@ -212,6 +218,37 @@ static void test_cli_policy__check_names_a_broken_parent(void **state) {
         free(out);
 }
 
+/* network.secrets: checked and explained without reading a value (the variable named here is set to a value
+ * that must not appear), and a bad template refused with its path. */
+static void test_cli_policy__secrets_checked_and_explained_without_values(void **state) {
+        static const char policy[] =
+                "{\"network\": {\"mode\": \"proxy\", \"allow\": [\"api.test\"], \"secrets\": [{\"name\": "
+                "\"TOKEN\", \"hosts\": [\"api.test\"], \"source\": {\"env\": \"BRIG_TEST_CLI_SECRET\"}, "
+                "\"inject\": \"placeholder\"}]}}\n";
+        char *out = NULL;
+
+        (void) state;
+        skip_in_other_modes();
+        assert_int_equal(setenv("BRIG_TEST_CLI_SECRET", "cli-secret-value-42", 1), 0);
+        put("secrets.json", policy);
+        assert_int_equal(brig(&out, "policy check %s/secrets.json", tmpdir), 0);
+        free(out);
+        assert_int_equal(brig(&out, "policy explain %s/secrets.json", tmpdir), 0);
+        assert_non_null(strstr(out, "network.secrets[0].name = \"TOKEN\""));
+        assert_non_null(strstr(out, "network.secrets[0].hosts[0] = \"api.test\""));
+        assert_non_null(strstr(out, "network.secrets[0].source.env = \"BRIG_TEST_CLI_SECRET\""));
+        assert_non_null(strstr(out, "network.secrets[0].inject = \"placeholder\""));
+        assert_null(strstr(out, "cli-secret-value-42"));
+        free(out);
+        put("bad-secret.json", "{\"network\": {\"mode\": \"proxy\", \"allow\": [\"api.test\"], \"secrets\": "
+                               "[{\"name\": \"T\", \"hosts\": [\"api.test\"], \"source\": {\"env\": \"X\"}, "
+                               "\"inject\": \"Bearer {secret}\"}]}}\n");
+        assert_int_equal(brig(&out, "policy check %s/bad-secret.json 2>&1", tmpdir), 1);
+        assert_non_null(strstr(out, "network.secrets[0].inject: expected \"Header-Name: ...{secret}...\""));
+        free(out);
+        (void) unsetenv("BRIG_TEST_CLI_SECRET");
+}
+
 static void test_cli_policy__help(void **state) {
         char *out = NULL;
 
@@ -298,6 +335,83 @@ static void test_cli_policy__run_applies_cgroup_limits(void **state) {
         free(out);
 }
 
+/* brig run sets the cgroups' limits while the helper starts (sandbox/jailctl.h, "limits"): the command
+ * must not start before they are set, nor at all when the limits pipe closes without its byte. Runs the
+ * helper's body, brig_jail_run(), with default.json's plan: gate (1) released, then (2) closed unwritten.
+ * Returns whether the command ran, and the last status line in status_out. */
+static bool jail_behind_gate(bool release, char *status_out, size_t size) {
+        brig_policy *policy = NULL;
+        brig_plan *plan = NULL;
+        brig_error err = BRIG_ERROR_INIT;
+        brig_identity id;
+        struct sock_fprog prog = {0};
+        brig_policy_diags diags = {0};
+        char path[512], ws[] = "/tmp/brig-test-gate-XXXXXX", ran[64];
+        bool did_run;
+        int seccomp_fd = -1, status[2], gate[2], notify[2], st;
+
+        (void) snprintf(path, sizeof(path), "%s/policies/default.json", source_dir());
+        assert_non_null(mkdtemp(ws));
+        (void) snprintf(ran, sizeof(ran), "%s/ran", ws);
+        assert_int_equal(brig_policy_load(path, &policy, &diags, &err), 0);
+        brig_policy_diags_done(&diags);
+        assert_int_equal(brig_identity_detect(BRIG_JAIL_HOST_ID_DEFAULT, &id, &err), 0);
+        /* As brig run makes its workspace: the jail's user owns it. */
+        if (id.root)
+                assert_int_equal(chown(ws, id.uid_outside, id.gid_outside), 0);
+        assert_int_equal(brig_policy_compile_seccomp(policy, &seccomp_fd, &err), 0);
+        assert_int_equal(brig_seccomp_read(seccomp_fd, &prog, &err), 0);
+        const char *argv[] = {"/bin/sh", "-c", "echo > /workspace/ran", NULL};
+        brig_plan_request req = {.argv = argv, .workspace = ws};
+        assert_int_equal(brig_plan_build(policy, &req, &id, &plan, &err), 0);
+        assert_int_equal(pipe2(status, O_CLOEXEC), 0);
+        assert_int_equal(pipe2(gate, O_CLOEXEC), 0);
+        /* Where the command sends its seccomp listener (audited denials); nobody answers here. */
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                (void) close(status[0]);
+                (void) close(gate[1]);
+                _exit(brig_jail_run(plan, &prog, status[1], notify[1], NULL, 0, false, gate[0]));
+        }
+        (void) close(status[1]);
+        (void) close(gate[0]);
+        (void) close(notify[1]);
+        if (release)
+                assert_int_equal(write(gate[1], "l", 1), 1);
+        (void) close(gate[1]);
+        char buf[4096];
+        size_t n = 0;
+        ssize_t k;
+        while (n < sizeof(buf) - 1 && (k = read(status[0], buf + n, sizeof(buf) - 1 - n)) > 0)
+                n += (size_t) k;
+        buf[n] = 0;
+        assert_int_equal(waitpid(pid, &st, 0), pid);
+        (void) close(status[0]);
+        (void) close(notify[0]);
+        (void) close(seccomp_fd);
+        free(prog.filter);
+        brig_plan_free(plan);
+        brig_policy_free(policy);
+        char *last = n > 1 ? memrchr(buf, '\n', n - 1) : NULL;
+        (void) snprintf(status_out, size, "%s", last ? last + 1 : buf);
+        did_run = access(ran, F_OK) == 0;
+        assert_int_equal(brig_rm_rf(ws), 0);
+        return did_run;
+}
+
+static void test_cli_policy__run_command_waits_for_the_limits(void **state) {
+        char line[4096];
+        (void) state;
+
+        skip_in_other_modes();
+        assert_true(jail_behind_gate(true, line, sizeof(line)));
+        assert_non_null(strstr(line, "exit 0"));
+        assert_false(jail_behind_gate(false, line, sizeof(line)));
+        assert_non_null(strstr(line, "cgroup"));
+}
+
 static int setup(void **state) {
         (void) state;
         return mkdtemp(tmpdir) ? 0 : -1;
@@ -313,9 +427,11 @@ int main(void) {
                 cmocka_unit_test(test_cli_policy__explains_default),
                 cmocka_unit_test(test_cli_policy__explains_a_child_of_default),
                 cmocka_unit_test(test_cli_policy__check_names_a_broken_parent),
+                cmocka_unit_test(test_cli_policy__secrets_checked_and_explained_without_values),
                 cmocka_unit_test(test_cli_policy__help),
                 cmocka_unit_test(test_cli_policy__run_requires_cgroups),
                 cmocka_unit_test(test_cli_policy__run_applies_cgroup_limits),
+                cmocka_unit_test(test_cli_policy__run_command_waits_for_the_limits),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

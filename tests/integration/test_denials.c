@@ -66,23 +66,7 @@ static void write_policy(char *path, const char *seccomp_json) {
 
 /* The audit log's events of a type, as a JSON array (caller frees). */
 static cJSON *audit_events(const brigd *d, const char *type) {
-        cJSON *out = cJSON_CreateArray();
-        FILE *f = fopen(d->audit, "r");
-        char *line = NULL;
-        size_t cap = 0;
-
-        while (f && getline(&line, &cap, f) > 0) {
-                cJSON *ev = cJSON_Parse(line);
-                const cJSON *t = cJSON_GetObjectItem(ev, "type");
-                if (cJSON_IsString(t) && strcmp(t->valuestring, type) == 0)
-                        cJSON_AddItemToArray(out, ev);
-                else
-                        cJSON_Delete(ev);
-        }
-        free(line);
-        if (f)
-                fclose(f);
-        return out;
+        return audit_events_read(d, type, NULL);
 }
 
 /* The call_id of the n-th (0-based) call_start of tool exec in the log. */

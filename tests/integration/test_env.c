@@ -234,6 +234,25 @@ static int count_fds(pid_t pid) {
         return n;
 }
 
+/* The state letter of pid in /proc/PID/stat, and its parent; 0 when it is gone. */
+static char process_state(pid_t pid, pid_t *ret_parent) {
+        char path[64], buf[512], st = 0;
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return 0;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        const char *end = strrchr(buf, ')');
+        int parent = 0;
+        if (!end || sscanf(end + 1, " %c %d", &st, &parent) != 2)
+                return 0;
+        if (ret_parent)
+                *ret_parent = (pid_t) parent;
+        return st;
+}
+
 /* An idle environment costs as few descriptors as can be (issue 17, up to 10,000 of them): its init keeps
  * only the control socket, and the helper that waits for the init none. */
 static void test_env__idle_holder_keeps_only_its_control_socket(void **state) {
@@ -246,16 +265,7 @@ static void test_env__idle_holder_keeps_only_its_control_socket(void **state) {
         assert_true(cJSON_IsNumber(pid));
         pid_t init = (pid_t) pid->valueint, helper = 0;
         cJSON_Delete(m);
-        char path[64], buf[512];
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) init);
-        FILE *f = fopen(path, "re");
-        assert_non_null(f);
-        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = 0;
-        char *end = strrchr(buf, ')');
-        assert_non_null(end);
-        assert_int_equal(sscanf(end + 1, " %*c %d", &helper), 1);
+        assert_true(process_state(init, &helper) != 0);
         /* The spawner closes a call's descriptors just after it started the call, so possibly after the
          * call ended: wait for that, not for any time. */
         int n = -1;
@@ -392,6 +402,51 @@ static void test_env__survives_worker_sigkill(void **state) {
         r = client_call(fd, 89, "{\"command\":\"true\"}", NULL, NULL);
         assert_null(cJSON_GetObjectItem(result_sc(r), "environment_restarted"));
         cJSON_Delete(r);
+        close(fd);
+}
+
+/* The environment's init died (killed, out of memory) and brigd has not heard yet: a call in that window
+ * waits for the restart instead of failing on the dead control socket. The helper that holds the init is
+ * stopped (SIGSTOP): brigd hears of the init's death from the helper's exit, which cannot come. */
+static void test_env__call_after_its_init_died_restarts_it(void **state) {
+        (void) state;
+        int fd = attach("orphaned-1", NULL, NULL);
+        assert_string_equal(sh(fd, "echo x > kept"), "");
+        int admin = attach(NULL, NULL, NULL);
+        cJSON *m = rpc(admin, "brig/environment.info", "{\"id\":\"orphaned-1\"}");
+        const cJSON *pid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "init_pid");
+        assert_true(cJSON_IsNumber(pid));
+        pid_t init = (pid_t) pid->valueint, helper = 0;
+        cJSON_Delete(m);
+        assert_true(process_state(init, &helper) != 0);
+        assert_true(helper > 1);
+
+        assert_int_equal(kill(helper, SIGSTOP), 0);
+        for (int i = 0; i < 500 && process_state(helper, NULL) != 'T'; i++)
+                usleep(10000);
+        assert_int_equal(process_state(helper, NULL), 'T');
+        assert_int_equal(kill(init, SIGKILL), 0);
+        /* Dead: a zombie its stopped helper cannot reap, or gone; its descriptors are closed either way. */
+        char st = 'R';
+        for (int i = 0; i < 500 && (st = process_state(init, NULL)) != 'Z' && st != 0; i++)
+                usleep(10000);
+        assert_true(st == 'Z' || st == 0);
+        cJSON *r = client_call(fd, 77, "{\"command\":\"cat kept\"}", NULL, NULL);
+        (void) kill(helper, SIGCONT); /* brigd killed it for the restart, or the call failed */
+        assert_non_null(r);
+        if (sc_int(r, "exit_code") != 0) {
+                char *text = cJSON_PrintUnformatted(r);
+                fail_msg("the call after the init died: %s", text);
+        }
+        assert_string_equal(sc_str(r, "stdout"), "x\n");
+        cJSON_Delete(r);
+        /* It ran in a new init. */
+        m = rpc(admin, "brig/environment.info", "{\"id\":\"orphaned-1\"}");
+        pid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "init_pid");
+        assert_true(cJSON_IsNumber(pid));
+        assert_int_not_equal(pid->valueint, init);
+        cJSON_Delete(m);
+        close(admin);
         close(fd);
 }
 
@@ -1166,6 +1221,7 @@ int main(void) {
                 cmocka_unit_test(test_env__policy_requiring_cgroups_is_refused_without_them),
                 cmocka_unit_test(test_env__each_environment_has_its_own_host_uid),
                 cmocka_unit_test(test_env__host_ids_stay_unique_across_a_restart),
+                cmocka_unit_test(test_env__call_after_its_init_died_restarts_it),
                 cmocka_unit_test(test_env__survives_worker_sigkill),
                 cmocka_unit_test(test_env__process_logs_survive_worker_sigkill),
         };

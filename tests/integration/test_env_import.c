@@ -374,6 +374,7 @@ static void test_env_import__malformed_archives_are_refused_naming_the_entry(voi
                 {"after-manifest", NULL, "\"workspace/late\": after MANIFEST.json"},
                 {"truncated", NULL, "truncated or corrupt"},
                 {"corrupt", NULL, "archive"},
+                {"memory", NULL, "a brig-memory archive, not an environment's"},
                 {"bomb", "small", "\"workspace/zeros\": the archive expands to more than 1048576 bytes"},
                 {NULL, "tinyfiles", "\"workspace/dir/sub/blob\": 300000 bytes, over the policy's file size"},
                 {NULL, "hard", "requires a hard workspace quota"},

@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,12 +20,14 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bench/loadgen.h"
 #include "tests/integration/harness.h"
+#include "worker/worker.h"
 
 /* A service manager's typical soft limit: brigd must not depend on getting more than this. */
 #define SERVICE_NOFILE 1024
@@ -148,6 +151,31 @@ static long soft_limit_of(pid_t pid, long *hard) {
         return soft;
 }
 
+/* Whether this process may raise its hard fd limit (CAP_SYS_RESOURCE), as brigd started from it may. */
+static bool may_raise_hard_nofile(void) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct rlimit rl;
+                if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_max == RLIM_INFINITY)
+                        _exit(1);
+                rl.rlim_cur = ++rl.rlim_max;
+                _exit(setrlimit(RLIMIT_NOFILE, &rl) == 0 ? 0 : 1);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+static long nr_open(void) {
+        long v = 0;
+        FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+        assert_non_null(f);
+        assert_int_equal(fscanf(f, "%ld", &v), 1);
+        fclose(f);
+        return v;
+}
+
 static void test_load__fd_limit_is_raised_and_inherited_fds_are_closed(void **state) {
         (void) state;
         char marker[] = "/tmp/brig-test-inherited-XXXXXX", path[64], target[256];
@@ -162,6 +190,12 @@ static void test_load__fd_limit_is_raised_and_inherited_fds_are_closed(void **st
         restore_nofile();
         long soft = soft_limit_of(d.pid, &hard);
         assert_int_equal(soft, hard);
+        /* Allowed to, brigd goes past the hard limit it was given to what BRIG_MAX_ENVIRONMENTS need
+         * (before: it stayed at the hard limit, 20000 here, and refused calls as busy from about 2,500 idle
+         * environments on). */
+        long want = BRIG_FD_LIMIT_WANTED < nr_open() ? BRIG_FD_LIMIT_WANTED : nr_open();
+        if (may_raise_hard_nofile() && hard < want)
+                fail_msg("brigd may raise its fd limit to %ld but has %ld", want, hard);
 
         snprintf(path, sizeof(path), "/proc/%d/fd", (int) d.pid);
         DIR *dir = opendir(path);
@@ -180,6 +214,74 @@ static void test_load__fd_limit_is_raised_and_inherited_fds_are_closed(void **st
         close(fd);
         unlink(marker);
         assert_int_equal(brigd_stop(&d), 0);
+}
+
+/* The child of the test below: brigd under a 256-fd limit, and IDLE_ENVS environments each made idle after
+ * one call. 0 when every call ran, 77 when brigd cannot run here, else what failed. */
+#define IDLE_ENVS 40
+static int idle_environments_child(void) {
+        static const char *const args[] = {"--spare-environments", "0", NULL};
+        struct rlimit rl = {256, 256};
+        char def[PATH_MAX], policy[] = "/tmp/brig-test-idle-XXXXXX";
+        const char *why = NULL;
+        int failed = 0, rc;
+        brigd d;
+
+        /* The jails' own limit must fit under brigd's, which they cannot raise. */
+        int pfd = mkstemp(policy);
+        if (pfd < 0 || !realpath(source_dir(), def) || fchmod(pfd, 0644) < 0 ||
+            dprintf(pfd, "{\"extends\": \"%s/policies/default.json\", \"limits\": {\"open_files\": 64}}\n",
+                    def) < 0 ||
+            setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 2;
+        close(pfd);
+        rc = brigd_start_args(&d, policy, args, &why);
+        if (rc < 0)
+                unlink(policy);
+        if (rc < 0) {
+                fprintf(stderr, "# SKIP: %s\n", why ? why : "brigd failed to start");
+                return why ? 77 : 3;
+        }
+        for (int i = 0; i < IDLE_ENVS && !failed; i++) {
+                char meta[64];
+                snprintf(meta, sizeof(meta), "{\"brig/environment\":\"idle-%d\"}", i);
+                int fd = client_connect(&d);
+                cJSON *init = fd >= 0 ? client_initialize(fd, meta) : NULL;
+                cJSON *r = init ? client_call(fd, 1, "{\"command\":\"true\"}", NULL, NULL) : NULL;
+                if (!r || sc_int(r, "exit_code") != 0) {
+                        char *text = r ? cJSON_PrintUnformatted(r) : NULL;
+                        fprintf(stderr, "environment %d of %d: %.300s\n", i + 1, IDLE_ENVS,
+                                text ? text : "no answer");
+                        free(text);
+                        failed = 1;
+                }
+                cJSON_Delete(r);
+                cJSON_Delete(init);
+                if (fd >= 0)
+                        close(fd);
+        }
+        rc = brigd_stop(&d);
+        unlink(policy);
+        return rc == 0 && !failed ? 0 : 1;
+}
+
+/* Idle environments count as the fds they hold in brigd (its control socket and seccomp listener), not as
+ * eight: under a 256-fd limit, 40 idle ones leave room for calls (before: every call was refused as busy
+ * from the 23rd environment on, with nothing running, and 10,000 environments needed 80,000 fds). In a
+ * child: a lowered hard limit cannot be raised again. */
+static void test_load__idle_environments_count_as_the_fds_they_hold(void **state) {
+        (void) state;
+        int status = 0;
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(idle_environments_child());
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (!WIFEXITED(status))
+                fail_msg("the child ended with signal %d", WTERMSIG(status));
+        if (WEXITSTATUS(status) == 77)
+                skip();
+        assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void assert_busy(const cJSON *m) {
@@ -530,6 +632,7 @@ int main(void) {
                 cmocka_unit_test(test_load__one_uid_cannot_crowd_out_others),
                 cmocka_unit_test(test_load__clients_that_stop_reading_hold_a_bounded_amount),
                 cmocka_unit_test(test_load__fd_exhaustion_gets_the_busy_refusal_and_recovers),
+                cmocka_unit_test(test_load__idle_environments_count_as_the_fds_they_hold),
                 cmocka_unit_test(test_load__pipelined_calls_in_named_environments_lose_nothing),
                 cmocka_unit_test(test_load__pipelined_calls_in_unnamed_environments_lose_nothing),
         };

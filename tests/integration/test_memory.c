@@ -47,6 +47,13 @@ static int setup(void **state) {
         write_policy("off", "{\"memory\": {\"mode\": \"off\"}}");
         write_policy("own", "{\"memory\": {\"scope\": \"environment\"}}");
         write_policy("team", "{\"memory\": {\"scope\": \"team-build\"}}");
+        /* Jails that run a shell: the shipped default's root. */
+        char json[512];
+        snprintf(json, sizeof(json),
+                 "{\"extends\": \"%s/policies/default.json\", \"memory\": {\"mount\": true}}", source_dir());
+        write_policy("mount", json);
+        snprintf(json, sizeof(json), "{\"extends\": \"%s/policies/default.json\"}", source_dir());
+        write_policy("shell", json);
         snprintf(path, sizeof(path), "%s/default.json", dir);
         if (brigd_start(&d, path, &skip_why) < 0 && !skip_why)
                 skip_why = "brigd failed to start";
@@ -334,6 +341,35 @@ static void test_memory__search_and_feedback_across_environments(void **state) {
         assert_false(leaked);
 }
 
+/* memory.mount: a script in one environment reads what another environment's agent wrote, also what it
+ * writes after the jail started, and cannot write /memories; without it there is no /memories. */
+static void test_memory__mount_shows_the_scope_read_only(void **state) {
+        (void) state;
+        int a = attach("mnt-a", "mount");
+        ok(a, "memory",
+           "{\"command\":\"create\",\"path\":\"/memories/m/note.md\",\"file_text\":\"from a\\n\"}");
+        int b = attach("mnt-b", "mount");
+        assert_string_equal(client_sh(b, "cat /memories/m/note.md"), "from a\n");
+        ok(a, "memory",
+           "{\"command\":\"create\",\"path\":\"/memories/m/later.md\",\"file_text\":\"later\\n\"}");
+        ok(a, "memory", "{\"command\":\"delete\",\"path\":\"/memories/m/note.md\"}");
+        assert_string_equal(
+                client_sh(b, "cat /memories/m/later.md; test -e /memories/m/note.md || echo gone"),
+                "later\ngone\n");
+        assert_string_equal(client_sh(b, "touch /memories/x 2>/dev/null || echo refused; "
+                                         "echo y > /memories/m/later.md 2>/dev/null || echo refused"),
+                            "refused\nrefused\n");
+        /* Read-only as a mount, not only for want of permissions. */
+        assert_string_equal(
+                client_sh(b, "awk '$5 == \"/memories\" { print $6 }' /proc/self/mountinfo | cut -d, -f1"),
+                "ro\n");
+        close(a);
+        close(b);
+        int c = attach("mnt-c", "shell");
+        assert_string_equal(client_sh(c, "test -e /memories || echo absent"), "absent\n");
+        close(c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_memory__environments_of_one_owner_share_it),
@@ -342,6 +378,7 @@ int main(void) {
                 cmocka_unit_test(test_memory__read_only_refuses_writes_and_off_hides_the_tools),
                 cmocka_unit_test(test_memory__history_and_restore_bring_back_an_overwritten_memory),
                 cmocka_unit_test(test_memory__search_and_feedback_across_environments),
+                cmocka_unit_test(test_memory__mount_shows_the_scope_read_only),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -185,24 +185,7 @@ static int connect_env(void) {
         return fd;
 }
 
-/* Runs a shell command in the environment; returns the response (caller frees). */
-static cJSON *sh(int fd, int id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static cJSON *sh(int fd, int id, const char *fmt, ...) {
-        char command[2048];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(command, sizeof(command), fmt, ap);
-        va_end(ap);
-        cJSON *args = cJSON_CreateObject();
-        cJSON_AddStringToObject(args, "command", command);
-        char *json = cJSON_PrintUnformatted(args);
-        cJSON *r = client_call(fd, id, json, NULL, NULL);
-        free(json);
-        cJSON_Delete(args);
-        assert_non_null(r);
-        return r;
-}
+#define sh client_shf
 
 static cJSON *sh_notes(int fd, int id, cJSON **ret_notes, const char *command) {
         cJSON *args = cJSON_CreateObject();
@@ -217,31 +200,7 @@ static cJSON *sh_notes(int fd, int id, cJSON **ret_notes, const char *command) {
 
 /* net_connect events of the audit log for host (NULL: any), waiting up to 3 s for at least one. */
 static cJSON *net_events(const char *host) {
-        cJSON *out = NULL;
-        for (int i = 0; i < 60; i++) {
-                cJSON_Delete(out);
-                out = cJSON_CreateArray();
-                FILE *f = fopen(g.d.audit, "r");
-                char *line = NULL;
-                size_t cap = 0;
-                while (f && getline(&line, &cap, f) > 0) {
-                        cJSON *ev = cJSON_Parse(line);
-                        const cJSON *t = cJSON_GetObjectItem(ev, "type");
-                        const cJSON *h = cJSON_GetObjectItem(ev, "host");
-                        if (cJSON_IsString(t) && strcmp(t->valuestring, "net_connect") == 0 &&
-                            (!host || (cJSON_IsString(h) && strcmp(h->valuestring, host) == 0)))
-                                cJSON_AddItemToArray(out, ev);
-                        else
-                                cJSON_Delete(ev);
-                }
-                free(line);
-                if (f)
-                        fclose(f);
-                if (cJSON_GetArraySize(out) > 0)
-                        break;
-                usleep(50 * 1000);
-        }
-        return out;
+        return audit_events_wait(&g.d, "net_connect", host);
 }
 
 static const char *ev_str(const cJSON *ev, const char *key) {

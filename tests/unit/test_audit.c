@@ -896,6 +896,11 @@ static void test_audit__constructors_match_event_table(void **state) {
                     seen[BRIG_AUDIT_PROCESS_EXIT]);
         check_event(brig_audit_memory_write("env-1", 2, 1000, "create", "/memories/a.md", 5, "2cf2", "abcd"),
                     BRIG_AUDIT_MEMORY_WRITE, seen[BRIG_AUDIT_MEMORY_WRITE]);
+        check_event(brig_audit_secret(BRIG_AUDIT_SECRET_USED, "TOKEN", "api.test", 2, "env-1"),
+                    BRIG_AUDIT_SECRET_USED, seen[BRIG_AUDIT_SECRET_USED]);
+        check_event(
+                brig_audit_secret(BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, "TOKEN", "other.test", 2, "env-1"),
+                BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, seen[BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED]);
 
         for (size_t t = 0; t < _BRIG_AUDIT_TYPE_MAX; t++)
                 for (size_t i = 0; brig_audit_types[t].fields[i]; i++)

@@ -29,20 +29,30 @@ static void test_jailctl__helper_argv_names_each_fd(void **state) {
                 "5",         "--control-fd", "6", "--cgroup-fd", "7", "--cgroup-fd",
                 "8",         "--cgroup-fd",  "9", "--cgroup-fd", "10"};
 
-        brig_jailctl_helper_argv("brig-jail", 0, false, argv);
+        brig_jailctl_helper_argv("brig-jail", 0, false, false, argv);
         for (size_t i = 0; i < 9; i++)
                 assert_string_equal(argv[i], want[i]);
         assert_null(argv[9]);
-        brig_jailctl_helper_argv("brig-jail", BRIG_JAILCTL_MAX_CGROUP_FDS, false, argv);
+        brig_jailctl_helper_argv("brig-jail", BRIG_JAILCTL_MAX_CGROUP_FDS, false, false, argv);
         for (size_t i = 0; i < 9 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS; i++)
                 assert_string_equal(argv[i], want[i]);
         assert_null(argv[9 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS]);
-        brig_jailctl_helper_argv("brig-jail", 2, true, argv);
+        brig_jailctl_helper_argv("brig-jail", 2, true, false, argv);
         assert_string_equal(argv[9], "--cgroup-self-fd");
         assert_string_equal(argv[10], "7");
         assert_string_equal(argv[11], "--cgroup-self-fd");
         assert_string_equal(argv[12], "8");
         assert_null(argv[13]);
+        /* brig run's limits pipe follows the cgroups, at the fd after the last cgroup fd. */
+        brig_jailctl_helper_argv("brig-jail", 3, true, true, argv);
+        assert_string_equal(argv[13], "--cgroup-self-fd");
+        assert_string_equal(argv[14], "9");
+        assert_string_equal(argv[15], "--limits-fd");
+        assert_string_equal(argv[16], "11");
+        assert_null(argv[17]);
+        brig_jailctl_helper_argv("brig-jail", BRIG_JAILCTL_MAX_CGROUP_FDS, false, true, argv);
+        assert_string_equal(argv[9 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS], "--limits-fd");
+        assert_null(argv[11 + 2 * BRIG_JAILCTL_MAX_CGROUP_FDS]);
 }
 
 /* The plan goes whole, at offset 0 and sealed, and reads back from 0 whatever the offset. */

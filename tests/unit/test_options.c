@@ -153,6 +153,7 @@ static void test_options__help_names_every_option(void **state) {
                 "spare-environments",
                 "start-timeout",
                 "resolve",
+                "upstream-ca",
                 "max-calls",
                 "max-calls-per-environment",
                 "max-queued",

@@ -167,6 +167,20 @@ static void test_plan__proxy_mode_commands_get_proxy_variables(void **state) {
         assert_int_equal(n, 1);
 }
 
+/* network.secrets placeholders (made by the worker) join the environment unless the call sets the name. */
+static void test_plan__secret_placeholders_join_the_environment(void **state) {
+        _cleanup_(brig_policy_freep) brig_policy *p = policy(PROXY_POLICY);
+        static const char *const env[] = {"MINE=call", NULL};
+        static const char *const secrets[] = {"TOKEN=brig-secret-00", "MINE=brig-secret-11", NULL};
+        brig_plan_request req = {
+                .mode = BRIG_PLAN_ENTER, .argv = default_argv, .env = env, .secret_env = secrets};
+        _cleanup_(brig_plan_freep) brig_plan *plan = build_ok(p, &req);
+
+        (void) state;
+        assert_string_equal(strv_find_prefix(plan->envp, "TOKEN="), "TOKEN=brig-secret-00");
+        assert_string_equal(strv_find_prefix(plan->envp, "MINE="), "MINE=call");
+}
+
 static void test_plan__proxy_mode_one_shot_run_has_no_proxy(void **state) {
         _cleanup_(brig_policy_freep) brig_policy *p = policy(PROXY_POLICY);
         brig_plan_request req = {.argv = default_argv, .workspace = "/srv/ws"};
@@ -965,6 +979,7 @@ int main(void) {
                 cmocka_unit_test(test_plan__rlimits_follow_limits),
                 cmocka_unit_test(test_plan__proxy_mode_hold_plan_carries_port_and_resolv_conf),
                 cmocka_unit_test(test_plan__proxy_mode_commands_get_proxy_variables),
+                cmocka_unit_test(test_plan__secret_placeholders_join_the_environment),
                 cmocka_unit_test(test_plan__proxy_mode_one_shot_run_has_no_proxy),
                 cmocka_unit_test(test_plan__no_network_has_no_proxy),
                 cmocka_unit_test(test_plan__cpu_limit_exact_seconds_stay),

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "common/cleanup.h"
+#include "sandbox/netpolicy.h"
 #include "sandbox/policy.h"
 #include "sandbox/seccomp.h"
 
@@ -665,11 +666,13 @@ static void test_policy__memory_section(void **state) {
         assert_int_equal(p->memory.mode, BRIG_MEMORY_READ_WRITE);
         assert_int_equal(p->memory.max_bytes, 16 << 20);
         assert_int_equal(p->memory.max_files, 1000);
+        assert_false(p->memory.mount);
         brig_policy_free(p);
 
         p = parse_ok("{'memory': {'scope': 'environment', 'mode': 'read_only', 'max_bytes': '1M', "
-                     "'max_files': 5}}");
+                     "'max_files': 5, 'mount': true}}");
         assert_int_equal(p->memory.scope, BRIG_MEMORY_SCOPE_ENVIRONMENT);
+        assert_true(p->memory.mount);
         assert_int_equal(p->memory.mode, BRIG_MEMORY_READ_ONLY);
         assert_int_equal(p->memory.max_bytes, 1 << 20);
         assert_int_equal(p->memory.max_files, 5);
@@ -696,7 +699,8 @@ static void test_policy__memory_section(void **state) {
                      "memory.max_bytes: expected a size from 1K to 1G, got \"2G\"");
         assert_fails("{'memory': {'max_files': 0}}",
                      "memory.max_files: expected an integer from 1 to 100000");
-        assert_fails("{'memory': {'mount': true}}", "memory.mount: unknown field");
+        assert_fails("{'memory': {'mount': 'yes'}}", "memory.mount: expected true or false, got string");
+        assert_fails("{'memory': {'mounts': true}}", "memory.mounts: unknown field");
         assert_fails("{'memory': []}", "memory: expected an object, got array");
 }
 
@@ -1042,6 +1046,110 @@ static void test_policy__rejects_network_other_than_none_or_proxy(void **state) 
         p = parse_ok("{'network': 'none'}");
         assert_int_equal(p->network.mode, BRIG_NETWORK_NONE);
         brig_policy_free(p);
+}
+
+#define SECRETS_NET(secrets)                                                                                \
+        "{'network': {'mode': 'proxy', 'allow': ['api.github.com', '*.example.com', 'other.test'], "        \
+        "'secrets': [" secrets "]}}"
+
+static void test_policy__network_secrets(void **state) {
+        brig_policy *p;
+        const brig_net_secret *s;
+
+        (void) state;
+        p = parse_ok(
+                SECRETS_NET("{'name': 'GITHUB_TOKEN', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                            "'inject': 'placeholder'},"
+                            "{'name': 'API_KEY', 'hosts': ['*.example.com', 'a.example.com'], "
+                            "'source': {'file': '/etc/brig/key'}, 'inject': 'X-Api-Key: key={secret}'}"));
+        assert_int_equal(p->network.net->n_secrets, 2);
+        s = &p->network.net->secrets[0];
+        assert_string_equal(s->name, "GITHUB_TOKEN");
+        assert_int_equal(s->source, BRIG_NET_SECRET_ENV);
+        assert_string_equal(s->source_ref, "GH");
+        assert_null(s->header);
+        assert_true(brig_net_secret_covers(s, "api.github.com"));
+        assert_false(brig_net_secret_covers(s, "other.test"));
+        s = &p->network.net->secrets[1];
+        assert_int_equal(s->source, BRIG_NET_SECRET_FILE);
+        assert_string_equal(s->source_ref, "/etc/brig/key");
+        assert_string_equal(s->header, "X-Api-Key: key={secret}");
+        assert_true(brig_net_secret_covers(s, "b.example.com"));
+        assert_false(brig_net_secret_covers(s, "example.com"));
+        brig_policy_free(p);
+}
+
+static void test_policy__rejects_bad_network_secrets(void **state) {
+#define ONE(fields) SECRETS_NET("{" fields "}")
+#define GOOD_REST "'hosts': ['api.github.com'], 'source': {'env': 'GH'}, 'inject': 'placeholder'"
+        (void) state;
+        assert_fails(
+                ONE("'name': '1X', " GOOD_REST),
+                "network.secrets[0].name: expected a variable name (letters, digits, _; at most 64 bytes), "
+                "got \"1X\"");
+        assert_fails(
+                ONE("'name': 'A-B', " GOOD_REST),
+                "network.secrets[0].name: expected a variable name (letters, digits, _; at most 64 bytes), "
+                "got \"A-B\"");
+        assert_fails(SECRETS_NET("{'name': 'T', " GOOD_REST "}, {'name': 'T', " GOOD_REST "}"),
+                     "network.secrets[1].name: secret \"T\" is listed twice");
+        assert_fails(ONE(GOOD_REST), "network.secrets[0].name: required: the variable name of the secret");
+        assert_fails(ONE("'name': 'T', 'hosts': [], 'source': {'env': 'GH'}, 'inject': 'placeholder'"),
+                     "network.secrets[0].hosts: expected at least one host");
+        assert_fails(
+                ONE("'name': 'T', 'hosts': ['evil.test'], 'source': {'env': 'GH'}, 'inject': 'placeholder'"),
+                "network.secrets[0].hosts[0]: \"evil.test\" is not allowed by network.allow");
+        assert_fails(ONE("'name': 'T', 'hosts': ['*.github.com'], 'source': {'env': 'GH'}, 'inject': "
+                         "'placeholder'"),
+                     "network.secrets[0].hosts[0]: \"*.github.com\" is not allowed by network.allow");
+        assert_fails(
+                ONE("'name': 'T', 'hosts': ['10.0.0.1'], 'source': {'env': 'GH'}, 'inject': 'placeholder'"),
+                "network.secrets[0].hosts[0]: expected a host name or *.domain without a port, got "
+                "\"10.0.0.1\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com:443'], 'source': {'env': 'GH'}, "
+                         "'inject': 'placeholder'"),
+                     "network.secrets[0].hosts[0]: expected a host name or *.domain without a port, got "
+                     "\"api.github.com:443\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'file': 'rel/path'}, "
+                         "'inject': 'placeholder'"),
+                     "network.secrets[0].source.file: expected an absolute path, got \"rel/path\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'A B'}, "
+                         "'inject': 'placeholder'"),
+                     "network.secrets[0].source.env: expected an environment variable name, got \"A B\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'A', 'file': '/x'}, "
+                         "'inject': 'placeholder'"),
+                     "network.secrets[0].source: expected exactly one of \"file\" and \"env\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'value': 'hunter2'}, "
+                         "'inject': 'placeholder'"),
+                     "network.secrets[0].source.value: unknown field");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                         "'inject': 'Authorization: Bearer'"),
+                     "network.secrets[0].inject: the header value must contain {secret} exactly once, got "
+                     "\"Authorization: Bearer\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                         "'inject': 'A: {secret}{secret}'"),
+                     "network.secrets[0].inject: the header value must contain {secret} exactly once, got "
+                     "\"A: {secret}{secret}\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                         "'inject': '{secret}: x'"),
+                     "network.secrets[0].inject: the header name has a character other than a token's, got "
+                     "\"{secret}: x\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                         "'inject': 'A: {secret}\\r\\nB: c'"),
+                     "network.secrets[0].inject: contains a control character (CR, LF, ...), got "
+                     "\"A: {secret}\\x0d\\x0aB: c\"");
+        assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                         "'inject': 'Bearer {secret}'"),
+                     "network.secrets[0].inject: expected \"Header-Name: ...{secret}...\", got \"Bearer "
+                     "{secret}\"");
+        assert_fails_at(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}"),
+                        "network.secrets[0].inject");
+        assert_fails_at(ONE("'name': 'T', 'hosts': ['api.github.com'], 'inject': 'placeholder'"),
+                        "network.secrets[0].source");
+        assert_fails_at(ONE("'name': 'T', 'source': {'env': 'GH'}, 'inject': 'placeholder'"),
+                        "network.secrets[0].hosts");
+#undef ONE
+#undef GOOD_REST
 }
 
 static void test_policy__landlock_modes(void **state) {
@@ -1674,6 +1782,8 @@ int main(void) {
                 cmocka_unit_test(test_policy__seccomp_errno_names_and_numbers),
                 cmocka_unit_test(test_policy__seccomp_audit_defaults_on_and_per_entry),
                 cmocka_unit_test(test_policy__rejects_network_other_than_none_or_proxy),
+                cmocka_unit_test(test_policy__network_secrets),
+                cmocka_unit_test(test_policy__rejects_bad_network_secrets),
                 cmocka_unit_test(test_policy__landlock_modes),
                 cmocka_unit_test(test_policy__rejects_bad_landlock),
                 cmocka_unit_test(test_policy__capabilities_are_an_allow_list),

@@ -1,0 +1,504 @@
+/* SPDX-License-Identifier: MIT */
+/* network.secrets end to end, plain HTTP (docs/policy.md, "Secrets"): a real brigd with --resolve entries
+ * pointing test names at an HTTP server on the host's loopback (python3) that checks the credential it
+ * receives and never echoes it. A placeholder in the jail's environment becomes the value in headers to the
+ * secret's host (curl, Python urllib); a header template is injected, replacing the client's own; the
+ * placeholder sent to another allowed host is refused and audited, and never reaches it; CONNECT to the
+ * secret's host is refused until TLS interception exists; an unreadable source fails calls naming the
+ * secret; and the value is found nowhere: not in the jail's /proc/PID/environ, the call results, the audit
+ * log, brigd's stderr or its state directory. Nothing leaves loopback. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/integration/harness.h"
+
+#define ENV_VALUE "ghp-env-VALUE-7f3a9c1e55d04b2a"
+#define FILE_VALUE "filekey-VALUE-0b8e6d2c9a714f33"
+
+/* Checks what it is sent, answers only "authenticated" or "refused", and logs each request's path. */
+static const char server_py[] =
+        "import http.server, os, sys\n"
+        "d = sys.argv[1]\n"
+        "env_value, file_value = sys.argv[2], sys.argv[3]\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def log_message(self, *a): pass\n"
+        "    def do_GET(self):\n"
+        "        with open(os.path.join(d, 'requests.log'), 'a') as f: f.write(self.path + '\\n')\n"
+        "        auth = self.headers.get_all('Authorization') or []\n"
+        "        key = self.headers.get_all('X-Api-Key') or []\n"
+        "        if self.path.startswith('/bearer'): ok = auth == ['Bearer ' + env_value]\n"
+        "        elif self.path.startswith('/key'): ok = key == ['key=' + file_value]\n"
+        "        else: ok = True\n"
+        "        body = b'authenticated\\n' if ok else b'refused\\n'\n"
+        "        self.send_response(200 if ok else 401)\n"
+        "        self.send_header('Content-Length', str(len(body)))\n"
+        "        self.end_headers()\n"
+        "        self.wfile.write(body)\n"
+        "h = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
+        "with open(os.path.join(d, 'port.tmp'), 'w') as f: f.write('%d\\n' % h.server_port)\n"
+        "os.rename(os.path.join(d, 'port.tmp'), os.path.join(d, 'port'))\n"
+        "h.serve_forever()\n";
+
+static struct {
+        char dir[64];
+        pid_t server;
+        int port;
+        brigd d;
+        bool started;
+        const char *skip;
+        char results[1 << 16]; /* every call's response, for the search for the values */
+        size_t results_len;
+} g;
+
+static const char *const brigd_args[] = {
+        "--resolve", "api.test=127.0.0.1",   "--resolve", "key.test=127.0.0.1",
+        "--resolve", "other.test=127.0.0.1", NULL};
+
+static void write_file(const char *path, const char *text, mode_t mode) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        assert_true(write(fd, text, strlen(text)) == (ssize_t) strlen(text));
+        assert_int_equal(fchmod(fd, mode), 0);
+        close(fd);
+}
+
+static int run(const char *cmd) {
+        int st = system(cmd);
+        return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* brigd's user owns the secret files: 65534 in the modes that run it as nobody. */
+static void own_by_brigd(const char *path) {
+        const char *mode = getenv("BRIG_TEST_MODE");
+        if (mode && mode[0] && geteuid() == 0)
+                assert_int_equal(chown(path, 65534, 65534), 0);
+}
+
+static void write_policy(const char *name, const char *secrets) {
+        char path[256], policy[4096];
+
+        snprintf(policy, sizeof(policy),
+                 "{\"name\":\"%s\","
+                 "\"filesystem\":{\"read_only\":[\"/usr\",\"/bin\",\"/lib\",{\"source\":\"/lib64\","
+                 "\"optional\":true},{\"source\":\"/etc/ld.so.cache\",\"optional\":true},"
+                 "{\"source\":\"/etc/ssl\",\"optional\":true},{\"source\":\"/etc/alternatives\","
+                 "\"optional\":true}],\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"64M\",\"mode\":\"1777\"}]},"
+                 "\"env\":{\"PATH\":\"/usr/bin:/bin\",\"HOME\":\"/workspace\"},"
+                 "\"network\":{\"mode\":\"proxy\",\"allow\":[\"api.test\",\"key.test\",\"other.test\"],"
+                 "\"ports\":[%d,443],\"allow_private\":[\"127.0.0.1/32\"],\"secrets\":[%s]}}",
+                 name, g.port, secrets);
+        snprintf(path, sizeof(path), "%s/%s.json", g.dir, name);
+        write_file(path, policy, 0644);
+}
+
+static int group_setup(void **state) {
+        char path[256], secrets[1024];
+        (void) state;
+
+        memset(&g, 0, sizeof(g));
+        if (access("/usr/bin/python3", X_OK) < 0 || access("/usr/bin/curl", X_OK) < 0) {
+                g.skip = "python3 or curl not installed";
+                return 0;
+        }
+        strcpy(g.dir, "/tmp/brig-secretstest-XXXXXX");
+        assert_non_null(mkdtemp(g.dir));
+        (void) chmod(g.dir, 0755);
+        snprintf(path, sizeof(path), "%s/server.py", g.dir);
+        write_file(path, server_py, 0644);
+        g.server = fork();
+        assert_true(g.server >= 0);
+        if (g.server == 0) {
+                int null = open("/dev/null", O_WRONLY);
+                dup2(null, 1);
+                execl("/usr/bin/python3", "python3", path, g.dir, ENV_VALUE, FILE_VALUE, (char *) NULL);
+                _exit(127);
+        }
+        snprintf(path, sizeof(path), "%s/port", g.dir);
+        for (int i = 0; i < 500 && g.port == 0; i++) {
+                FILE *f = fopen(path, "r");
+                if (f) {
+                        assert_int_equal(fscanf(f, "%d", &g.port), 1);
+                        fclose(f);
+                        break;
+                }
+                usleep(20 * 1000);
+        }
+        assert_true(g.port > 0);
+
+        /* The secret file, brigd's own and private, with the trailing newline an editor leaves. */
+        snprintf(path, sizeof(path), "%s/api.key", g.dir);
+        write_file(path, FILE_VALUE "\n", 0600);
+        own_by_brigd(path);
+        snprintf(secrets, sizeof(secrets),
+                 "{\"name\":\"GITHUB_TOKEN\",\"hosts\":[\"api.test\"],\"source\":{\"env\":"
+                 "\"BRIG_TEST_GH_TOKEN\"},\"inject\":\"placeholder\"},"
+                 "{\"name\":\"API_KEY\",\"hosts\":[\"key.test\"],\"source\":{\"file\":\"%s\"},"
+                 "\"inject\":\"X-Api-Key: key={secret}\"}",
+                 path);
+        write_policy("secrets", secrets);
+        /* Unreadable sources, each in a policy of its own. */
+        write_policy("missing-env",
+                     "{\"name\":\"MISSING_TOKEN\",\"hosts\":[\"api.test\"],\"source\":{\"env\":"
+                     "\"BRIG_TEST_NO_SUCH_VARIABLE\"},\"inject\":\"placeholder\"}");
+        snprintf(path, sizeof(path), "%s/open.key", g.dir);
+        write_file(path, FILE_VALUE, 0644);
+        own_by_brigd(path);
+        snprintf(secrets, sizeof(secrets),
+                 "{\"name\":\"OPEN_KEY\",\"hosts\":[\"key.test\"],\"source\":{\"file\":\"%s\"},"
+                 "\"inject\":\"X-Api-Key: key={secret}\"}",
+                 path);
+        write_policy("open-file", secrets);
+
+        assert_int_equal(setenv("BRIG_TEST_GH_TOKEN", ENV_VALUE, 1), 0);
+        (void) unsetenv("BRIG_TEST_NO_SUCH_VARIABLE");
+        snprintf(path, sizeof(path), "%s/secrets.json", g.dir);
+        if (brigd_start_args(&g.d, path, brigd_args, &g.skip) < 0)
+                return 0;
+        g.started = true;
+        return 0;
+}
+
+static int group_teardown(void **state) {
+        char cmd[128];
+        (void) state;
+
+        if (g.started)
+                assert_int_equal(brigd_stop(&g.d), 0);
+        if (g.server > 0) {
+                kill(g.server, SIGKILL);
+                waitpid(g.server, NULL, 0);
+        }
+        if (g.dir[0]) {
+                snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g.dir);
+                (void) run(cmd);
+        }
+        return 0;
+}
+
+static int attach(const char *env, const char *policy) {
+        char meta[256];
+        if (!g.started) {
+                fprintf(stderr, "# SKIP: %s\n", g.skip ? g.skip : "brigd failed to start");
+                skip();
+        }
+        int fd = client_connect(&g.d);
+        assert_true(fd >= 0);
+        if (policy)
+                snprintf(meta, sizeof(meta), "{\"brig/environment\":\"%s\",\"brig/policy\":\"%s\"}", env,
+                         policy);
+        else
+                snprintf(meta, sizeof(meta), "{\"brig/environment\":\"%s\"}", env);
+        cJSON_Delete(client_initialize(fd, meta));
+        return fd;
+}
+
+/* Runs a shell command in the environment; the response is kept for the search for the values. */
+#define sh(...) kept(client_shf(__VA_ARGS__))
+static cJSON *kept(cJSON *r) {
+        char *text = cJSON_PrintUnformatted(r);
+        size_t n = strlen(text);
+        if (g.results_len + n < sizeof(g.results)) {
+                memcpy(g.results + g.results_len, text, n);
+                g.results_len += n;
+        }
+        free(text);
+        return r;
+}
+
+static cJSON *events(const char *type, const char *host) {
+        return audit_events_wait(&g.d, type, host);
+}
+
+static const char *ev_str(const cJSON *ev, const char *key) {
+        const cJSON *v = cJSON_GetObjectItem(ev, key);
+        return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void assert_secret_event(const char *type, const char *host, const char *name, const char *env) {
+        cJSON *evs = events(type, host);
+        bool seen = false;
+        for (int i = 0; i < cJSON_GetArraySize(evs); i++) {
+                const cJSON *ev = cJSON_GetArrayItem(evs, i);
+                const cJSON *call = cJSON_GetObjectItem(ev, "call_id");
+                seen = seen || (strcmp(ev_str(ev, "name"), name) == 0 &&
+                                strcmp(ev_str(ev, "environment"), env) == 0 && cJSON_IsNumber(call) &&
+                                call->valuedouble > 0);
+        }
+        if (!seen)
+                fail_msg("no %s event for %s to %s in %s", type, name, host, env);
+        cJSON_Delete(evs);
+}
+
+static bool server_saw(const char *path) {
+        char log[256], line[512];
+        bool seen = false;
+        snprintf(log, sizeof(log), "%s/requests.log", g.dir);
+        FILE *f = fopen(log, "r");
+        while (f && fgets(line, sizeof(line), f))
+                seen = seen || strncmp(line, path, strlen(path)) == 0;
+        if (f)
+                fclose(f);
+        return seen;
+}
+
+static void test_secrets__placeholder_with_curl(void **state) {
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        /* The jail holds a placeholder, not the value. */
+        cJSON *r = sh(fd, 1, "printf %%s \"$GITHUB_TOKEN\"");
+        assert_int_equal(strncmp(sc_str(r, "stdout"), "brig-secret-", 12), 0);
+        assert_int_equal(strlen(sc_str(r, "stdout")), 12 + 64);
+        cJSON_Delete(r);
+        r = sh(fd, 2, "curl -sS -H \"Authorization: Bearer $GITHUB_TOKEN\" http://api.test:%d/bearer-curl",
+               g.port);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        assert_string_equal(sc_str(r, "stdout"), "authenticated\n");
+        cJSON_Delete(r);
+        assert_secret_event("secret_used", "api.test", "GITHUB_TOKEN", "secrets-1");
+        close(fd);
+}
+
+static void test_secrets__placeholder_with_python(void **state) {
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1,
+                      "python3 -c \"import os, urllib.request as u; "
+                      "q = u.Request('http://api.test:%d/bearer-python', "
+                      "headers={'Authorization': 'Bearer ' + os.environ['GITHUB_TOKEN']}); "
+                      "print(u.urlopen(q).read().decode(), end='')\"",
+                      g.port);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        assert_string_equal(sc_str(r, "stdout"), "authenticated\n");
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_secrets__header_template_replaces_the_clients(void **state) {
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1, "curl -sS http://key.test:%d/key-plain", g.port);
+        assert_string_equal(sc_str(r, "stdout"), "authenticated\n");
+        cJSON_Delete(r);
+        r = sh(fd, 2, "curl -sS -H 'x-api-key: key=guess' http://key.test:%d/key-replaced", g.port);
+        assert_string_equal(sc_str(r, "stdout"), "authenticated\n");
+        cJSON_Delete(r);
+        assert_secret_event("secret_used", "key.test", "API_KEY", "secrets-1");
+        /* Another host gets no key. */
+        r = sh(fd, 3, "curl -sS http://other.test:%d/key-elsewhere", g.port);
+        assert_string_equal(sc_str(r, "stdout"), "refused\n");
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_secrets__placeholder_to_another_host_is_refused(void **state) {
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(
+                fd, 1,
+                "curl -sS -D - -o /dev/null -H \"X-Token: x$GITHUB_TOKEN\" http://other.test:%d/leak-http",
+                g.port);
+        const char *out = sc_str(r, "stdout");
+        assert_non_null(strstr(out, "403"));
+        assert_non_null(strstr(out, "X-Brig-Reason: the placeholder of secret GITHUB_TOKEN"));
+        cJSON_Delete(r);
+        assert_secret_event("secret_exfiltration_refused", "other.test", "GITHUB_TOKEN", "secrets-1");
+        assert_false(server_saw("/leak-http"));
+
+        /* In the headers of a CONNECT, too. */
+        r = sh(fd, 2,
+               "curl -sS -o /dev/null -w '%%{http_connect}' --proxy-header \"X-Token: $GITHUB_TOKEN\" "
+               "https://other.test:443/leak-connect");
+        assert_string_equal(sc_str(r, "stdout"), "403");
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_secrets__https_to_the_secrets_host_is_refused(void **state) {
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1, "curl -sS -o /dev/null -w '%%{http_connect}' https://api.test:443/");
+        assert_string_equal(sc_str(r, "stdout"), "403");
+        cJSON_Delete(r);
+        cJSON *evs = events("net_connect", "api.test");
+        bool seen = false;
+        for (int i = 0; i < cJSON_GetArraySize(evs); i++) {
+                const cJSON *ev = cJSON_GetArrayItem(evs, i);
+                seen = seen || (strcmp(ev_str(ev, "method"), "CONNECT") == 0 &&
+                                strcmp(ev_str(ev, "reason"), "secret injection over HTTPS needs TLS "
+                                                             "interception (not yet available)") == 0);
+        }
+        assert_true(seen);
+        cJSON_Delete(evs);
+        close(fd);
+}
+
+static void assert_call_fails_naming(const char *env, const char *policy, const char *name) {
+        int fd = attach(env, policy);
+        cJSON *r = sh(fd, 1, "true");
+        char *text = cJSON_PrintUnformatted(r);
+        if (!strstr(text, name) || !strstr(text, "network.secrets"))
+                fail_msg("expected an error naming %s: %s", name, text);
+        assert_null(strstr(text, FILE_VALUE));
+        free(text);
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_secrets__unreadable_source_fails_calls(void **state) {
+        (void) state;
+        assert_call_fails_naming("secrets-missing", "missing-env", "secret MISSING_TOKEN");
+        assert_call_fails_naming("secrets-open", "open-file", "secret OPEN_KEY");
+}
+
+/* A reload changes the policy; the environment, restarted onto it, keeps its placeholder and its
+ * credentials (the secrets are rebuilt for the new policy, none left pointing into the old one). */
+static void test_secrets__reload_keeps_the_placeholder(void **state) {
+        char path[256], secrets[1024], before[128];
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1, "printf %%s \"$GITHUB_TOKEN\"");
+        snprintf(before, sizeof(before), "%s", sc_str(r, "stdout"));
+        cJSON_Delete(r);
+        snprintf(path, sizeof(path), "%s/api.key", g.dir);
+        snprintf(secrets, sizeof(secrets),
+                 "{\"name\":\"GITHUB_TOKEN\",\"hosts\":[\"api.test\"],\"source\":{\"env\":"
+                 "\"BRIG_TEST_GH_TOKEN\"},\"inject\":\"placeholder\"},"
+                 "{\"name\":\"API_KEY\",\"hosts\":[\"key.test\"],\"source\":{\"file\":\"%s\"},"
+                 "\"inject\":\"X-Api-Key:  key={secret}\"}",
+                 path);
+        write_policy("secrets", secrets);
+        cJSON *done = audit_events_read(&g.d, "policy_reload", NULL);
+        int reloads = cJSON_GetArraySize(done);
+        cJSON_Delete(done);
+        assert_int_equal(kill(g.d.pid, SIGHUP), 0);
+        for (int i = 0; i < 500; i++) {
+                cJSON *evs = audit_events_read(&g.d, "policy_reload", NULL);
+                int n = cJSON_GetArraySize(evs);
+                cJSON_Delete(evs);
+                if (n > reloads)
+                        break;
+                usleep(10000);
+        }
+        /* Its init killed, the environment starts again on its next call, with the reloaded policy. */
+        cJSON *starts = audit_events_read(&g.d, "environment_start", NULL);
+        double init = -1;
+        const cJSON *ev;
+        cJSON_ArrayForEach (ev, starts)
+                if (strcmp(ev_str(ev, "environment"), "secrets-1") == 0 &&
+                    cJSON_IsNumber(cJSON_GetObjectItem(ev, "init_pid")))
+                        init = cJSON_GetObjectItem(ev, "init_pid")->valuedouble;
+        cJSON_Delete(starts);
+        assert_true(init > 1);
+        assert_int_equal(kill((pid_t) init, SIGKILL), 0);
+        for (int i = 0; i < 500 && kill((pid_t) init, 0) == 0; i++)
+                usleep(10000);
+        close(fd);
+
+        fd = attach("secrets-1", NULL);
+        r = sh(fd, 2, "printf %%s \"$GITHUB_TOKEN\"");
+        assert_string_equal(sc_str(r, "stdout"), before);
+        cJSON_Delete(r);
+        r = sh(fd, 3,
+               "curl -sS -H \"Authorization: Bearer $GITHUB_TOKEN\" http://api.test:%d/bearer-reloaded",
+               g.port);
+        assert_string_equal(sc_str(r, "stdout"), "authenticated\n");
+        cJSON_Delete(r);
+        r = sh(fd, 4, "curl -sS http://key.test:%d/key-reloaded", g.port);
+        assert_string_equal(sc_str(r, "stdout"), "authenticated\n");
+        cJSON_Delete(r);
+        close(fd);
+}
+
+/* An upstream CA file (brigd --upstream-ca) that cannot be loaded stops brigd at start-up: TLS interception
+ * never runs with a trust store other than the one the operator asked for. */
+static void test_secrets__upstream_ca_that_cannot_load_stops_brigd(void **state) {
+        char path[256], cmd[2048], out[4096] = "";
+        (void) state;
+        if (!g.started) {
+                fprintf(stderr, "# SKIP: %s\n", g.skip ? g.skip : "brigd failed to start");
+                skip();
+        }
+        snprintf(path, sizeof(path), "%s/not-a-ca.pem", g.dir);
+        write_file(path, "not a certificate\n", 0644);
+        /* timeout(1) only keeps a brigd that wrongly started from hanging the test: it then fails. */
+        snprintf(
+                cmd, sizeof(cmd),
+                "timeout 60 '%s/brigd' --upstream-ca '%s' --socket '%s/bad.sock' --state-dir '%s/bad-state' "
+                "--audit '%s/bad.audit' --policy '%s/secrets.json' 2>&1",
+                build_dir(), path, g.dir, g.dir, g.dir, g.dir);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = 0;
+        int st = pclose(p);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+        if (!strstr(out, "--upstream-ca: upstream CA file"))
+                fail_msg("brigd did not name --upstream-ca: %s", out);
+        snprintf(path, sizeof(path), "%s/bad.sock", g.dir);
+        assert_int_equal(access(path, F_OK), -1);
+}
+
+/* Last: everything the other tests did is searched for both values. */
+static void test_secrets__values_are_nowhere(void **state) {
+        char cmd[512], err[1 << 16];
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        /* Every process of the jail, while one holds a placeholder in its environment. */
+        cJSON *r =
+                sh(fd, 1, "sleep 5 & cat /proc/*/environ | tr '\\0' '\\n' | grep -c brig-secret-; kill %%1");
+        assert_true(atoi(sc_str(r, "stdout")) >= 1);
+        cJSON_Delete(r);
+        r = sh(fd, 2, "cat /proc/*/environ /proc/*/cmdline 2>/dev/null | tr '\\0' '\\n'");
+        assert_non_null(strstr(sc_str(r, "stdout"), "GITHUB_TOKEN=brig-secret-"));
+        assert_null(strstr(sc_str(r, "stdout"), "BRIG_TEST_GH_TOKEN"));
+        cJSON_Delete(r);
+        close(fd);
+
+        g.results[g.results_len] = 0;
+        assert_null(strstr(g.results, ENV_VALUE));
+        assert_null(strstr(g.results, FILE_VALUE));
+        snprintf(cmd, sizeof(cmd), "grep -rqaF -e '%s' -e '%s' '%s' '%s'", ENV_VALUE, FILE_VALUE, g.d.audit,
+                 g.d.state);
+        assert_int_equal(run(cmd), 1); /* searched, nothing found */
+        ssize_t n = read(g.d.stderr_fd, err, sizeof(err) - 1);
+        err[n > 0 ? n : 0] = 0;
+        assert_null(strstr(err, ENV_VALUE));
+        assert_null(strstr(err, FILE_VALUE));
+        /* The log names the unreadable secrets, so the search above had something to look through. */
+        assert_non_null(strstr(err, "MISSING_TOKEN"));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_secrets__placeholder_with_curl),
+                cmocka_unit_test(test_secrets__placeholder_with_python),
+                cmocka_unit_test(test_secrets__header_template_replaces_the_clients),
+                cmocka_unit_test(test_secrets__placeholder_to_another_host_is_refused),
+                cmocka_unit_test(test_secrets__https_to_the_secrets_host_is_refused),
+                cmocka_unit_test(test_secrets__unreadable_source_fails_calls),
+                cmocka_unit_test(test_secrets__reload_keeps_the_placeholder),
+                cmocka_unit_test(test_secrets__upstream_ca_that_cannot_load_stops_brigd),
+                cmocka_unit_test(test_secrets__values_are_nowhere),
+        };
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
