@@ -57,6 +57,12 @@ static int open_once(brig_memory *m, const char *path) {
                                          SQLITE_OPEN_NOFOLLOW,
                                  NULL);
 
+        /* The file may come from elsewhere (an imported scope): no schema-borne SQL runs, and SQL cannot
+         * corrupt it on purpose. */
+        if (rc == SQLITE_OK)
+                rc = sqlite3_db_config(m->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_db_config(m->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
         /* The schema (user_version 1) is made once, not parsed again by every call. */
         sqlite3_stmt *s = NULL;
         int version = 0;
