@@ -365,8 +365,10 @@ static int cmd_import(const char *dir, const char *scope, const char *file, cons
                 fprintf(stderr, "brig memory: scope %s exists: pass --replace to replace it\n", scope);
                 return 1;
         }
-        if (unpack(file, parent, state, &tmp) < 0 || asprintf(&store, "%s/" BRIG_ARCHIVE_HISTORY, tmp) < 0 ||
-            check_store(store, file) < 0)
+        if (unpack(file, parent, state, &tmp) < 0 || asprintf(&store, "%s/" BRIG_ARCHIVE_HISTORY, tmp) < 0)
+                goto out;
+        /* An index in the archive could understate the scope's usage: the store's own is rebuilt. */
+        if (brig_memory_index_remove(store, &err) < 0 || check_store(store, file) < 0)
                 goto out;
         if (!replace) {
                 /* Whoever made the scope meanwhile (brigd, on a first memory call) keeps it. */

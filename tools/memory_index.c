@@ -5,6 +5,7 @@
  * by diffing trees (and reading the feedback of the commits since), and rebuilt from the repository when
  * missing, damaged or not an ancestor. Callers hold the scope's lock, so one writer at a time. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +18,6 @@
 #include "tools/history_private.h"
 #include "tools/memory_private.h"
 
-#define INDEX_FILE "index.sqlite"
 #define SCHEMA_VERSION "1"
 /* A passage's rowid: its file's id shifted left, plus its number within the file. */
 #define PASSAGE_BITS 16
@@ -89,7 +89,7 @@ static int open_db(brig_memory *m, brig_error *err) {
 
         if (m->db)
                 return 0;
-        if (asprintf(&path, "%s/" INDEX_FILE, m->dir) < 0) {
+        if (asprintf(&path, "%s/" BRIG_MEMORY_INDEX_FILE, m->dir) < 0) {
                 path = NULL;
                 return brig_error_oom(err);
         }
@@ -111,6 +111,20 @@ static int open_db(brig_memory *m, brig_error *err) {
 void brig__memory_index_close(brig_memory *m) {
         (void) sqlite3_close(m->db);
         m->db = NULL;
+}
+
+int brig_memory_index_remove(const char *dir, brig_error *err) {
+        static const char *const names[] = {BRIG_MEMORY_INDEX_FILE, BRIG_MEMORY_INDEX_FILE "-journal",
+                                            BRIG_MEMORY_INDEX_FILE "-wal", BRIG_MEMORY_INDEX_FILE "-shm"};
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0)
+                return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "memory: open the store");
+        for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
+                if (unlinkat(fd, names[i], 0) < 0 && errno != ENOENT)
+                        return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "memory: remove %s",
+                                                    names[i]);
+        return 0;
 }
 
 static int prepare(brig_memory *m, const char *sql, sqlite3_stmt **ret, brig_error *err) {

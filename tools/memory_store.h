@@ -126,6 +126,14 @@ int brig_memory_restore(brig_memory *m, const char *version, const char *path,
 #define BRIG_MEMORY_MAX_RESULTS 50u /* passages one search returns */
 #define BRIG_MEMORY_MAX_NOTE 1024u  /* bytes of a feedback note */
 
+/* The search index beside a scope's repository (its rollback journal adds "-journal"). Derived from the
+ * repository: never exported, and removed from an imported store, whose index could not be trusted (it
+ * also counts the scope's usage). */
+#define BRIG_MEMORY_INDEX_FILE "index.sqlite"
+
+/* Removes the index (and its journal) of the store at dir; the next search rebuilds it. */
+int brig_memory_index_remove(const char *dir, brig_error *err);
+
 /* What a file's feedback says: how often each outcome was reported. */
 typedef struct brig_memory_feedback_counts {
         unsigned helpful, wrong, stale;

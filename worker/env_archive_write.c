@@ -16,6 +16,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "tools/history.h"
+#include "tools/memory_store.h"
 #include "worker/env_archive.h"
 #include "worker/env_archive_write.h"
 
@@ -242,11 +243,14 @@ static int put_tree(writer *w, int dir, const char *prefix, bool (*keep)(const c
 }
 
 /* What libgit2 is writing right now (lock files, objects and packs before their rename) is not part of the
- * history yet; main is written apart, at the exported snapshot. */
+ * history yet; main is written apart, at the exported snapshot. A memory store's search index is derived
+ * from the history and would not be trusted by an importer. */
 static bool keep_history_file(const char *path) {
         const char *name = strrchr(path, '/') + 1;
         return !ends_with(name, ".lock") && strncmp(name, "tmp_", 4) != 0 &&
-               strcmp(path, BRIG_ARCHIVE_HISTORY "/refs/heads/main") != 0;
+               strcmp(path, BRIG_ARCHIVE_HISTORY "/refs/heads/main") != 0 &&
+               strncmp(path, BRIG_ARCHIVE_HISTORY "/" BRIG_MEMORY_INDEX_FILE,
+                       strlen(BRIG_ARCHIVE_HISTORY "/" BRIG_MEMORY_INDEX_FILE)) != 0;
 }
 
 static bool keep_process_file(const char *path) {

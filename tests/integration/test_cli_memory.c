@@ -162,11 +162,51 @@ static void test_import_refusals(void **state) {
         assert_null(strstr(out, ".import-"));
 }
 
+/* The search index is derived state: an export leaves it out, and an import does not keep one that came
+ * with the archive (it could understate the scope's usage). */
+static void test_index_stays_home(void **state) {
+        char dir[512];
+        brig_memory *m = NULL;
+        brig_error err = BRIG_ERROR_INIT;
+        cJSON *found = NULL;
+
+        (void) state;
+        (void) snprintf(dir, sizeof(dir), "%s/state/memory/owner/1000", tmp);
+        assert_int_equal(brig_memory_open(dir, &m, &err), 0);
+        assert_int_equal(brig_memory_lock(m, &err), 0);
+        assert_int_equal(brig_memory_search(m, "ninja", 5, &found, &err), 0);
+        cJSON_Delete(found);
+        brig_memory_free(m);
+        assert_true(exists("state/memory/owner/1000/" BRIG_MEMORY_INDEX_FILE));
+
+        assert_int_equal(memory("export owner/1000 -o indexed.brig"), 0);
+        assert_int_equal(run_shell(out, sizeof(out), "tar --zstd -tf %s/indexed.brig", tmp), 0);
+        assert_non_null(strstr(out, "history.git/HEAD\n"));
+        assert_null(strstr(out, BRIG_MEMORY_INDEX_FILE));
+
+        assert_int_equal(
+                run_shell(out, sizeof(out),
+                          "set -e; rm -rf %1$s/x; mkdir %1$s/x; tar --zstd -xf %1$s/indexed.brig -C %1$s/x;"
+                          " rm %1$s/x/MANIFEST.json; printf planted > %1$s/x/history.git/%2$s;"
+                          " python3 %3$s/tests/integration/brig_archive.py %1$s/x %1$s/planted.brig 2>&1",
+                          tmp, BRIG_MEMORY_INDEX_FILE, source_dir()),
+                0);
+        assert_int_equal(memory("import named/planted planted.brig"), 0);
+        assert_int_equal(run_shell(out, sizeof(out),
+                                   "head -c 7 %s/state/memory/named/planted/%s 2>/dev/null; true", tmp,
+                                   BRIG_MEMORY_INDEX_FILE),
+                         0);
+        assert_string_not_equal(out, "planted");
+        assert_int_equal(memory("show named/planted notes/build.md"), 0);
+        assert_string_equal(out, "ninja -C build\n");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_list_and_show),
                 cmocka_unit_test(test_export_import),
                 cmocka_unit_test(test_import_refusals),
+                cmocka_unit_test(test_index_stays_home),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
