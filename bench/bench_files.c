@@ -111,10 +111,21 @@ int main(int argc, char **argv) {
                 free(s[i].w);
                 free(s[i].r);
         }
-        /* BENCH_KEEP=1 keeps each brigd's log (and its state) in dir. */
-        if (getenv("BENCH_KEEP")) {
-                printf("kept %s\n", dir);
-                return 0;
+        /* BENCH_LOGS=DIR: each brigd's log is copied there (as Abrigd.log, Bbrigd.log) before the state
+         * goes. */
+        const char *logs = getenv("BENCH_LOGS");
+        for (int i = 0; logs && i < n; i++) {
+                char from[1100], to[1100], buf[65536];
+                size_t len;
+                snprintf(from, sizeof(from), "%s/%sbrigd.log", dir, s[i].name);
+                snprintf(to, sizeof(to), "%s/%sbrigd.log", logs, s[i].name);
+                FILE *in = fopen(from, "re"), *out = fopen(to, "we");
+                while (in && out && (len = fread(buf, 1, sizeof(buf), in)) > 0)
+                        fwrite(buf, 1, len, out);
+                if (in)
+                        fclose(in);
+                if (out)
+                        fclose(out);
         }
         return bench_rm_state(dir) < 0;
 }
