@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Printing a JSON message for the wire without copying its large strings: strings print as cJSON prints
- * them (common/text.c's escaper is byte-for-byte cJSON's), numbers through cJSON itself. */
+ * them (common/json_print.h: byte for byte cJSON's). */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -8,6 +8,7 @@
 
 #include "common/cleanup.h"
 #include "common/json_frame.h"
+#include "common/json_print.h"
 #include "common/text.h"
 
 /* Flags on a cJSON string made by brig_json_bytes_take() (above cJSON's own, which end at 512): its
@@ -54,22 +55,7 @@ static int put(printer *p, const char *s, size_t len) {
 
 /* Appends the quoted, escaped s (len bytes) to the current buffer. */
 static int put_string(printer *p, const char *s, size_t len) {
-        size_t n = brig_json_escaped_len(s, len);
-        int r;
-
-        if ((r = put(p, "\"", 1)) < 0)
-                return r;
-        /* Grow once, then escape straight into the buffer. */
-        if (p->cur.cap < p->cur.len + n + 2) {
-                char *d = realloc(p->cur.data, p->cur.len + n + 2);
-                if (!d)
-                        return -ENOMEM;
-                p->cur.data = d;
-                p->cur.cap = p->cur.len + n + 2;
-        }
-        p->cur.len += brig_json_escape(p->cur.data + p->cur.len, s, len);
-        p->cur.data[p->cur.len] = 0;
-        return put(p, "\"", 1);
+        return brig_json_print_string(&p->cur, s, len);
 }
 
 /* A large string: its buffer, taken from the item, is escaped in place and becomes a segment. */
@@ -118,8 +104,9 @@ static int print_value(printer *p, cJSON *item) {
         case cJSON_True:
                 return put(p, "true", 4);
         case cJSON_Number: {
-                _cleanup_free_ char *s = cJSON_PrintUnformatted(item);
-                return s ? put(p, s, strlen(s)) : -ENOMEM;
+                char num[BRIG_JSON_NUMBER_SIZE];
+                int n = brig_json_print_number(item, num);
+                return n < 0 ? n : put(p, num, (size_t) n);
         }
         case cJSON_Raw:
                 return item->valuestring ? put(p, item->valuestring, strlen(item->valuestring)) : -EINVAL;

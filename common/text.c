@@ -15,6 +15,22 @@
 /* Absolute slack before the ratio applies: a few escapes in a short output never turn it into base64. */
 #define TEXT_ESCAPE_SLACK 256
 
+int brig_buf_reserve(brig_buf *b, size_t len) {
+        if (b->len + len + 1 <= b->cap)
+                return 0;
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + len + 1)
+                cap *= 2;
+        if (b->max && cap > b->max + 1)
+                cap = b->max + 1;
+        char *p = realloc(b->data, cap);
+        if (!p)
+                return -ENOMEM;
+        b->data = p;
+        b->cap = cap;
+        return 0;
+}
+
 int brig_buf_append(brig_buf *b, const void *data, size_t len) {
         size_t room = len;
 
@@ -27,18 +43,8 @@ int brig_buf_append(brig_buf *b, const void *data, size_t len) {
         }
         if (len == 0)
                 return 0;
-        if (b->len + len + 1 > b->cap) {
-                size_t cap = b->cap ? b->cap : 4096;
-                while (cap < b->len + len + 1)
-                        cap *= 2;
-                if (b->max && cap > b->max + 1)
-                        cap = b->max + 1;
-                char *p = realloc(b->data, cap);
-                if (!p)
-                        return -ENOMEM;
-                b->data = p;
-                b->cap = cap;
-        }
+        if (brig_buf_reserve(b, len) < 0)
+                return -ENOMEM;
         memcpy(b->data + b->len, data, len);
         b->len += len;
         b->data[b->len] = 0;

@@ -19,6 +19,9 @@ typedef struct brig_buf {
 /* Appends up to the buffer's max; what does not fit is dropped and sets ->truncated. Returns the number of
  * bytes kept, or -ENOMEM. */
 int brig_buf_append(brig_buf *b, const void *data, size_t len);
+/* Room for len more bytes and a NUL after the data (for the caller to write and add to ->len itself);
+ * within ->max when that is set (len then at most what fits). 0 or -ENOMEM. */
+int brig_buf_reserve(brig_buf *b, size_t len);
 /* Appends a printf-formatted string the same way. */
 int brig_buf_appendf(brig_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void brig_buf_done(brig_buf *b);

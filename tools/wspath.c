@@ -416,14 +416,17 @@ int brig_ws_open_parent(int root_fd, const char *path, char **ret_name, brig_err
                 cut--;
         slash = cut > 0 ? path + cut - 1 : NULL;
         name = strndup(slash ? slash + 1 : path, slash ? len - (size_t) (slash + 1 - path) : len);
-        parent = slash ? strndup(path, (size_t) (slash - path)) : strdup(".");
-        if (!name || !parent)
+        if (!name || (slash && !(parent = strndup(path, (size_t) (slash - path)))))
                 return brig_error_oom(err);
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                       "path '%s' must end in a file name, not '.' or '..'",
                                       brig_ws_quote(path, q, sizeof(q)));
-        fd = open_beneath(root_fd, parent, O_PATH | O_DIRECTORY, 0);
+        /* A top-level name's parent is the root itself: nothing to resolve, a copy of its fd will do. */
+        if (parent)
+                fd = open_beneath(root_fd, parent, O_PATH | O_DIRECTORY, 0);
+        else if ((fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3)) < 0)
+                fd = -errno;
         if (fd == -ENOENT)
                 return brig_error_set(err, fd, BRIG_KIND_NOT_FOUND,
                                       "path '%s': parent directory does not exist",

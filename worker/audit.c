@@ -12,6 +12,7 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/json_print.h"
 #include "common/text.h"
 #include "worker/audit.h"
 
@@ -324,44 +325,61 @@ int brig_audit_sync(brig_audit *a, brig_error *err) {
         return 0;
 }
 
+/* The record's body: {"version":…,"seq":…,"ts":…, the event's members, "prev":…} as one line (fixed members
+ * first, in a fixed order, so lines are easy to read and to verify), printed as cJSON prints it. */
+static int print_body(const brig_audit *a, const cJSON *ev, brig_buf *out) {
+        char ts[40], num[BRIG_JSON_NUMBER_SIZE];
+        cJSON n = {.type = cJSON_Number};
+        int r;
+
+        format_now(ts);
+        if (brig_buf_append(out, "{\"version\":", 11) < 0)
+                return -ENOMEM;
+        n.valuedouble = BRIG_AUDIT_VERSION;
+        if ((r = brig_json_print_number(&n, num)) < 0 || brig_buf_append(out, num, (size_t) r) < 0 ||
+            brig_buf_append(out, ",\"seq\":", 7) < 0)
+                return -ENOMEM;
+        n.valuedouble = (double) a->seq;
+        if ((r = brig_json_print_number(&n, num)) < 0 || brig_buf_append(out, num, (size_t) r) < 0 ||
+            brig_buf_append(out, ",\"ts\":", 6) < 0 || brig_json_print_string(out, ts, strlen(ts)) < 0)
+                return -ENOMEM;
+        for (const cJSON *it = ev->child; it; it = it->next)
+                if (brig_buf_append(out, ",", 1) < 0 ||
+                    brig_json_print_string(out, it->string, it->string ? strlen(it->string) : 0) < 0 ||
+                    brig_buf_append(out, ":", 1) < 0 || (r = brig_json_print_append(it, out)) < 0)
+                        return r < 0 ? r : -ENOMEM;
+        if (brig_buf_append(out, ",\"prev\":", 8) < 0 || brig_json_print_string(out, a->prev, 64) < 0 ||
+            brig_buf_append(out, "}", 1) < 0)
+                return -ENOMEM;
+        return 0;
+}
+
 int brig_audit_emit(brig_audit *a, cJSON *event, brig_error *err) {
         _cleanup_json_ cJSON *ev = event;
-        _cleanup_free_ char *body = NULL, *line = NULL;
-        char ts[40], hash[65];
+        _cleanup_(brig_buf_done) brig_buf line = {0};
+        char hash[65];
         int r;
 
         /* An event without its type lost its members to an allocation failure (worker/audit_events.c). */
         if (!ev || !cJSON_GetObjectItemCaseSensitive(ev, "type"))
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
-        format_now(ts);
-
-        /* Fixed members first, in a fixed order, so lines are easy to read and to verify. */
-        cJSON *head = cJSON_CreateObject();
-        bool ok = head && cJSON_AddNumberToObject(head, "version", BRIG_AUDIT_VERSION) &&
-                  cJSON_AddNumberToObject(head, "seq", (double) a->seq) &&
-                  cJSON_AddStringToObject(head, "ts", ts);
-        while (ok && ev->child) {
-                cJSON *item = cJSON_DetachItemViaPointer(ev, ev->child);
-                /* cJSON_AddItemToObject copies the key; the detached item kept its own, which it frees. */
-                ok = brig_json_add(head, item->string, item);
-        }
-        ok = ok && cJSON_AddStringToObject(head, "prev", a->prev);
-        cJSON_Delete(ev);
-        ev = head;
-        if (!ok || scrub(ev->child, 0) < 0 || !(body = cJSON_PrintUnformatted(ev)))
+        if (scrub(ev->child, 0) < 0 || (r = print_body(a, ev, &line)) == -ENOMEM)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
-        if ((r = brig_audit_line_hash(a->prev, body, hash)) < 0)
+        if (r < 0)
+                return brig_error_set(err, r, BRIG_KIND_INTERNAL, "audit event: cannot be printed");
+        if ((r = brig_audit_line_hash(a->prev, line.data, hash)) < 0)
                 return brig_error_set(err, r, BRIG_KIND_INTERNAL, "audit event: hash");
-        size_t blen = strlen(body);
-        if (asprintf(&line, "%.*s,\"hash\":\"%s\"}\n", (int) (blen - 1), body, hash) < 0)
+        /* The hash goes in as the last member: the line up to it is what was hashed. */
+        line.len--;
+        if (brig_buf_append(&line, ",\"hash\":\"", 9) < 0 || brig_buf_append(&line, hash, 64) < 0 ||
+            brig_buf_append(&line, "\"}\n", 3) < 0)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "audit event: out of memory");
-        size_t len = strlen(line);
-        if ((r = append_whole(a, line, len, err)) < 0)
+        if ((r = append_whole(a, line.data, line.len, err)) < 0)
                 return r;
         memcpy(a->prev, hash, sizeof(a->prev));
         a->seq++;
         /* After the chain moved on: the sink may record events of its own (a subscriber it drops). */
         if (a->sink)
-                a->sink(line, len - 1, a->sink_data);
+                a->sink(line.data, line.len - 1, a->sink_data);
         return 0;
 }

@@ -550,6 +550,41 @@ static void test_audit__log_stays_valid_utf8(void **state) {
         lines_done(&l);
 }
 
+/* Each record is exactly what cJSON prints for it (the log is printed without cJSON's printer, which is
+ * slower): numbers of every kind, escapes, nesting. */
+static void test_audit__records_print_as_cjson(void **state) {
+        _cleanup_free_ char *path = path_of("print.log");
+        brig_error err = BRIG_ERROR_INIT;
+        lines l = {0};
+
+        (void) state;
+        brig_audit *a = open_ok(path);
+        cJSON *ev = brig_audit_event("call_end");
+        assert_non_null(ev);
+        cJSON_AddNumberToObject(ev, "bytes", 1024);
+        cJSON_AddNumberToObject(ev, "negative", -7);
+        cJSON_AddNumberToObject(ev, "large", 12345678901234.0);
+        cJSON_AddNumberToObject(ev, "huge", 1e20);
+        cJSON_AddNumberToObject(ev, "duration_ms", 0.125);
+        cJSON_AddNumberToObject(ev, "minus_zero", -0.0);
+        cJSON_AddStringToObject(ev, "text", "tab\t quote\" back\\ nl\n ctl\x01 caf\xc3\xa9");
+        cJSON_AddNullToObject(ev, "none");
+        cJSON_AddTrueToObject(ev, "yes");
+        cJSON *arr = cJSON_AddArrayToObject(ev, "argv");
+        cJSON_AddItemToArray(arr, cJSON_CreateString("sh"));
+        cJSON_AddItemToArray(arr, cJSON_CreateObject());
+        assert_int_equal(brig_audit_emit(a, ev, &err), 0);
+        brig_audit_free(a);
+        read_lines(path, &l);
+        assert_int_equal(l.n, 1);
+        _cleanup_json_ cJSON *o = cJSON_Parse(l.v[0]);
+        _cleanup_free_ char *again = cJSON_PrintUnformatted(o);
+        assert_non_null(again);
+        assert_string_equal(l.v[0], again);
+        assert_int_equal(verify(&l), -1);
+        lines_done(&l);
+}
+
 static void test_audit__emit_consumes_null_event(void **state) {
         _cleanup_free_ char *path = path_of("null.log");
         brig_error err = BRIG_ERROR_INIT;
@@ -922,6 +957,7 @@ int main(void) {
                 cmocka_unit_test(test_audit__reopens_after_a_long_last_line),
                 cmocka_unit_test(test_audit__full_disk_appends_whole_records_or_none),
                 cmocka_unit_test(test_audit__log_stays_valid_utf8),
+                cmocka_unit_test(test_audit__records_print_as_cjson),
                 cmocka_unit_test(test_audit__emit_consumes_null_event),
                 cmocka_unit_test(test_audit__log_is_0600_and_close_on_exec),
                 cmocka_unit_test(test_audit__elide_cuts_long_strings_keeps_structure),

@@ -405,6 +405,8 @@ static void test_wspath__open_parent(void **state) {
         assert_int_equal(fstat(fd, &a), 0);
         assert_int_equal(fstat(f->root_fd, &b), 0);
         assert_int_equal(a.st_ino, b.st_ino);
+        assert_true(fd > 2 && fd != f->root_fd);
+        assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
         close(fd);
         free(name);
         name = NULL;
