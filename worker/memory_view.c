@@ -178,7 +178,7 @@ int brig_memory_view_update(const char *store_dir, const char *view_dir, brig_er
 
 int brig_memory_view_of(brig_env *env, uid_t uid, char **ret_store, char **ret_view, brig_error *err) {
         const brig_policy_memory *pm = &env->policy->policy->memory;
-        _cleanup_free_ char *root = NULL, *store = NULL;
+        _cleanup_free_ char *root = NULL;
         int r;
 
         *ret_view = NULL;

@@ -207,7 +207,7 @@ static void test_memory__create_and_view(void **state) {
 
 static void test_memory__str_replace(void **state) {
         fixture *f = *state;
-        _cleanup_free_ char *out = NULL, *text = NULL;
+        _cleanup_free_ char *text = NULL;
         brig_error err = BRIG_ERROR_INIT;
         brig_memory_report rep;
         cJSON *sc = NULL, *args;
