@@ -280,8 +280,20 @@ void brig_json_escape_in_place(char *buf, size_t len, size_t escaped_len) {
 }
 
 bool brig_output_is_text(const char *data, size_t len) {
-        return brig_utf8_valid(data, len) &&
-               brig_json_escaped_len(data, len) <= BRIG_TEXT_MAX_ESCAPE_RATIO * len + TEXT_ESCAPE_SLACK;
+        size_t escaped_len;
+        return brig_output_text_len(data, len, &escaped_len);
+}
+
+bool brig_output_text_len(const char *data, size_t len, size_t *ret_escaped_len) {
+        size_t n;
+
+        if (!brig_utf8_valid(data, len))
+                return false;
+        n = brig_json_escaped_len(data, len);
+        if (n > BRIG_TEXT_MAX_ESCAPE_RATIO * len + TEXT_ESCAPE_SLACK)
+                return false;
+        *ret_escaped_len = n;
+        return true;
 }
 
 void brig_buf_done(brig_buf *b) {

@@ -170,7 +170,7 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
         brig_conn *c = call->conn;
         int s = stream == BRIG_STREAM_STDOUT ? 0 : 1;
         _cleanup_free_ char *buf = malloc(len + sizeof(call->carry[0]) + 1);
-        size_t n, body, tail;
+        size_t n, body, tail, escaped_len = 0;
         bool text;
 
         if (!buf)
@@ -181,7 +181,7 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
         tail = brig_utf8_incomplete_tail(buf, n);
         body = n - tail;
         /* Escape-heavy text (control bytes cost 6 wire bytes each) goes as base64, like binary. */
-        text = brig_output_is_text(buf, body);
+        text = brig_output_text_len(buf, body, &escaped_len);
         if (text) {
                 memcpy(call->carry[s], buf + body, tail);
                 call->carry_len[s] = tail;
@@ -201,11 +201,11 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                         cJSON_AddNumberToObject(p, "progress", call->progress);
                         /* Taken unless brig/output below needs it too; escaped as it is written. */
                         if (text)
-                                (void) brig_json_add(p, "message",
-                                                     c->brig_output
-                                                             ? cJSON_CreateString(buf)
-                                                             : brig_json_bytes_take(TAKE_PTR(buf), body,
-                                                                                    BRIG_JSON_ESCAPE));
+                                (void) brig_json_add(
+                                        p, "message",
+                                        c->brig_output
+                                                ? cJSON_CreateString(buf)
+                                                : brig_json_escaped_take(TAKE_PTR(buf), body, escaped_len));
                         else {
                                 (void) snprintf(note, sizeof(note), "[%zu bytes of binary output]", body);
                                 cJSON_AddStringToObject(p, "message", note);
@@ -223,8 +223,8 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                          * (common/json_frame.h). */
                         (void) brig_json_add(
                                 p, "data",
-                                brig_json_bytes_take(TAKE_PTR(buf), body,
-                                                     text ? BRIG_JSON_ESCAPE : BRIG_JSON_BASE64));
+                                text ? brig_json_escaped_take(TAKE_PTR(buf), body, escaped_len)
+                                     : brig_json_bytes_take(TAKE_PTR(buf), body, BRIG_JSON_BASE64));
                         if (!text)
                                 cJSON_AddStringToObject(p, "encoding", "base64");
                 }
