@@ -290,7 +290,7 @@ bool brig_output_text_len(const char *data, size_t len, size_t *ret_escaped_len)
         if (!brig_utf8_valid(data, len))
                 return false;
         n = brig_json_escaped_len(data, len);
-        if (n > BRIG_TEXT_MAX_ESCAPE_RATIO * len + TEXT_ESCAPE_SLACK)
+        if (!brig_output_escapes_as_text(len, n))
                 return false;
         *ret_escaped_len = n;
         return true;
@@ -393,8 +393,11 @@ void brig_text_scan_feed(brig_text_scan *s, const char *data, size_t len) {
 }
 
 bool brig_text_scan_is_text(const brig_text_scan *s) {
-        return !s->invalid && s->carry_len == 0 &&
-               s->escaped_len <= BRIG_TEXT_MAX_ESCAPE_RATIO * s->len + TEXT_ESCAPE_SLACK;
+        return !s->invalid && s->carry_len == 0 && brig_output_escapes_as_text(s->len, s->escaped_len);
+}
+
+bool brig_output_escapes_as_text(uint64_t len, uint64_t escaped_len) {
+        return escaped_len <= BRIG_TEXT_MAX_ESCAPE_RATIO * len + TEXT_ESCAPE_SLACK;
 }
 
 bool brig_utf8_valid(const char *data, size_t len) {
