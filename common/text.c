@@ -201,9 +201,27 @@ size_t brig_json_escape(char *dst, const char *src, size_t len) {
         char *d = dst;
         size_t i = 0;
 
-        /* A block at a time, stored whole: its lanes up to the first escape are right, the rest is written
-         * again by what follows. Every byte left takes at least one output byte, so while a whole block of
-         * input is left the store stays inside the output. */
+        /* A block at a time, all its escapes from one mask: before each escape the input from the lane
+         * after the last one is copied as a whole block (its lanes up to the escape are right, the rest is
+         * written again by what follows). That copy may read a block past the current one, so this runs
+         * while two blocks of input are left; every byte left takes at least one output byte, so the
+         * stores stay inside the output. */
+        while (i + 2 * BLOCK <= len) {
+                const char *blk = src + i;
+                unsigned mask = lane_mask(needs_escape(load_block(blk))), at = 0;
+                while (mask) {
+                        unsigned k = (unsigned) __builtin_ctz(mask);
+                        memcpy(d, blk + at, BLOCK);
+                        d += k - at;
+                        d += write_escape(d, (unsigned char) blk[k]);
+                        at = k + 1;
+                        mask &= mask - 1;
+                }
+                memcpy(d, blk + at, BLOCK);
+                d += BLOCK - at;
+                i += BLOCK;
+        }
+        /* The last blocks, stored whole, the next from the lane after each escape. */
         while (i + BLOCK <= len) {
                 vec v = load_block(src + i);
                 unsigned mask = lane_mask(needs_escape(v));
