@@ -13,7 +13,9 @@
  * Cases: the result only; streamed with _meta.progressToken (notifications/progress); streamed with
  * brig/output notifications (initialize's _meta, what `brig exec` uses). brigd runs a copy of the default
  * policy with limits.output raised to SIZE. Not a test.
- *   bench_output [BUILD [SOURCE [MIB]]] */
+ * ONLY, when given, runs only the cases whose name contains it (e.g. "text, streamed"), for profiling brigd
+ * (`perf record -g -p <brigd pid>`) through one kind of call.
+ *   bench_output [BUILD [SOURCE [MIB [ONLY]]]] */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,6 +215,7 @@ static void report(const char *what, const result *r, double floor, double mbps_
 int main(int argc, char **argv) {
         const char *build = argc > 1 ? argv[1] : "build", *source = argc > 2 ? argv[2] : ".";
         unsigned mib = argc > 3 ? (unsigned) atoi(argv[3]) : 256;
+        const char *only = argc > 4 ? argv[4] : "";
         size_t size = (size_t) mib << 20;
         char dir[] = "/tmp/brig-bench-out-XXXXXX", policy[1024], path[2048];
         bench_client c = {.fd = -1}, s = {.fd = -1};
@@ -245,15 +248,21 @@ int main(int argc, char **argv) {
                 char jail[64], what[64];
                 snprintf(jail, sizeof(jail), "/workspace/%s", names[bin]);
                 double floor = relay_floor(path, size);
-                result plain = one_call(&c, d.pid, idle_kb, jail, size, 10 + bin, false);
                 snprintf(what, sizeof(what), "%s, result only", names[bin]);
-                report(what, &plain, floor, bin ? 0 : 1073.7, bin ? 1.4 : 1.1);
-                result prog = one_call(&c, d.pid, idle_kb, jail, size, 20 + bin, true);
+                if (strstr(what, only)) {
+                        result plain = one_call(&c, d.pid, idle_kb, jail, size, 10 + bin, false);
+                        report(what, &plain, floor, bin ? 0 : 1073.7, bin ? 1.4 : 1.1);
+                }
                 snprintf(what, sizeof(what), "%s, streamed (progress)", names[bin]);
-                report(what, &prog, floor, bin ? 0 : 500, bin ? 0 : 2.1);
-                result out = one_call(&s, d.pid, idle_kb, jail, size, 30 + bin, false);
+                if (strstr(what, only)) {
+                        result prog = one_call(&c, d.pid, idle_kb, jail, size, 20 + bin, true);
+                        report(what, &prog, floor, bin ? 0 : 500, bin ? 0 : 2.1);
+                }
                 snprintf(what, sizeof(what), "%s, streamed (brig/output)", names[bin]);
-                report(what, &out, floor, bin ? 0 : 500, bin ? 0 : 2.1);
+                if (strstr(what, only)) {
+                        result out = one_call(&s, d.pid, idle_kb, jail, size, 30 + bin, false);
+                        report(what, &out, floor, bin ? 0 : 500, bin ? 0 : 2.1);
+                }
                 (void) unlink(path);
         }
         bench_client_close(&c);

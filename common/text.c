@@ -207,9 +207,27 @@ size_t brig_json_escape(char *dst, const char *src, size_t len) {
         char *d = dst;
         size_t i = 0;
 
-        /* A block at a time, stored whole: its lanes up to the first escape are right, the rest is written
-         * again by what follows. Every byte left takes at least one output byte, so while a whole block of
-         * input is left the store stays inside the output. */
+        /* A block at a time, all its escapes from one mask: before each escape the input from the lane
+         * after the last one is copied as a whole block (its lanes up to the escape are right, the rest is
+         * written again by what follows). That copy may read a block past the current one, so this runs
+         * while two blocks of input are left; every byte left takes at least one output byte, so the
+         * stores stay inside the output. */
+        while (i + 2 * BLOCK <= len) {
+                const char *blk = src + i;
+                unsigned mask = lane_mask(needs_escape(load_block(blk))), at = 0;
+                while (mask) {
+                        unsigned k = (unsigned) __builtin_ctz(mask);
+                        memcpy(d, blk + at, BLOCK);
+                        d += k - at;
+                        d += write_escape(d, (unsigned char) blk[k]);
+                        at = k + 1;
+                        mask &= mask - 1;
+                }
+                memcpy(d, blk + at, BLOCK);
+                d += BLOCK - at;
+                i += BLOCK;
+        }
+        /* The last blocks, stored whole, the next from the lane after each escape. */
         while (i + BLOCK <= len) {
                 vec v = load_block(src + i);
                 unsigned mask = lane_mask(needs_escape(v));
@@ -286,8 +304,20 @@ void brig_json_escape_in_place(char *buf, size_t len, size_t escaped_len) {
 }
 
 bool brig_output_is_text(const char *data, size_t len) {
-        return brig_utf8_valid(data, len) &&
-               brig_json_escaped_len(data, len) <= BRIG_TEXT_MAX_ESCAPE_RATIO * len + TEXT_ESCAPE_SLACK;
+        size_t escaped_len;
+        return brig_output_text_len(data, len, &escaped_len);
+}
+
+bool brig_output_text_len(const char *data, size_t len, size_t *ret_escaped_len) {
+        size_t n;
+
+        if (!brig_utf8_valid(data, len))
+                return false;
+        n = brig_json_escaped_len(data, len);
+        if (!brig_output_escapes_as_text(len, n))
+                return false;
+        *ret_escaped_len = n;
+        return true;
 }
 
 void brig_buf_done(brig_buf *b) {
@@ -387,8 +417,11 @@ void brig_text_scan_feed(brig_text_scan *s, const char *data, size_t len) {
 }
 
 bool brig_text_scan_is_text(const brig_text_scan *s) {
-        return !s->invalid && s->carry_len == 0 &&
-               s->escaped_len <= BRIG_TEXT_MAX_ESCAPE_RATIO * s->len + TEXT_ESCAPE_SLACK;
+        return !s->invalid && s->carry_len == 0 && brig_output_escapes_as_text(s->len, s->escaped_len);
+}
+
+bool brig_output_escapes_as_text(uint64_t len, uint64_t escaped_len) {
+        return escaped_len <= BRIG_TEXT_MAX_ESCAPE_RATIO * len + TEXT_ESCAPE_SLACK;
 }
 
 bool brig_utf8_valid(const char *data, size_t len) {

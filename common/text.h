@@ -50,6 +50,12 @@ size_t brig_json_escaped_len(const char *data, size_t len);
  * short line with a colour code stays readable). Either way the wire carries at most that ratio. */
 #define BRIG_TEXT_MAX_ESCAPE_RATIO 2
 bool brig_output_is_text(const char *data, size_t len);
+/* brig_output_is_text(), and when it is text its brig_json_escaped_len() in *ret_escaped_len: for a caller
+ * that escapes it next (brig_json_escaped_take()), which then reads it once fewer. */
+bool brig_output_text_len(const char *data, size_t len, size_t *ret_escaped_len);
+/* The escape-ratio half of brig_output_is_text(): whether UTF-8 of len bytes that escapes to escaped_len
+ * bytes goes as text. */
+bool brig_output_escapes_as_text(uint64_t len, uint64_t escaped_len);
 
 /* Writes data[0..len) escaped for the inside of a JSON string, as cJSON prints it, to dst (room for
  * brig_json_escaped_len() bytes); returns the bytes written. */

@@ -223,7 +223,7 @@ static void take_output(brig_exec *e, bool is_out, const uv_buf_t *buf, ssize_t 
                 /* Everything goes to the caller, who bounds what it keeps. */
                 if (e->ops.output)
                         e->ops.output(buf->base, (size_t) n,
-                                      is_out ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR, e->userdata);
+                                      is_out ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR, -1, e->userdata);
                 return;
         }
         uint64_t kept = e->out_buf.len + e->err_buf.len;
@@ -247,10 +247,14 @@ static void take_output(brig_exec *e, bool is_out, const uv_buf_t *buf, ssize_t 
         prefault_ahead(b, is_out ? &e->out_populated : &e->err_populated);
         /* While the chunk is in the cache: the result then needs no pass over the whole output to choose
          * its encoding. */
-        brig_text_scan_feed(is_out ? &e->out_scan : &e->err_scan, buf->base, take);
+        brig_text_scan *scan = is_out ? &e->out_scan : &e->err_scan;
+        uint64_t escaped_before = scan->escaped_len;
+        brig_text_scan_feed(scan, buf->base, take);
+        /* Handed on, so that streaming the chunk does not count it again. */
+        ssize_t escaped_extra = scan->invalid ? -1 : (ssize_t) (scan->escaped_len - escaped_before - take);
         if (e->ops.output)
                 e->ops.output(buf->base, take, is_out ? BRIG_STREAM_STDOUT : BRIG_STREAM_STDERR,
-                              e->userdata);
+                              escaped_extra, e->userdata);
 }
 
 static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 #include <uv.h>
@@ -74,8 +75,12 @@ typedef struct brig_exec_result {
 } brig_exec_result;
 
 typedef struct brig_exec_ops {
-        /* A chunk the command wrote, within the policy's output budget (nothing is streamed past it). */
-        void (*output)(const char *data, size_t len, brig_stream stream, void *userdata);
+        /* A chunk the command wrote, within the policy's output budget (nothing is streamed past it).
+         * escaped_extra: when all of the stream's output so far, this chunk included, is UTF-8 (a sequence
+         * may still be cut at its end: brig_text_scan), the bytes JSON escaping adds to data
+         * (brig_json_escaped_len(data, len) - len), counted for the result anyway; -1 when not known. */
+        void (*output)(const char *data, size_t len, brig_stream stream, ssize_t escaped_extra,
+                       void *userdata);
         /* Exactly once, when the process, its pipes and its status are all finished. The exec object is
          * freed after this returns: do not touch it again. */
         void (*done)(const brig_exec_result *res, void *userdata);

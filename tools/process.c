@@ -110,12 +110,14 @@ static void process_free(brig_process *p) {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(brig_process *, process_free);
 
-static void process_output_cb(const char *data, size_t len, brig_stream stream, void *userdata) {
+static void process_output_cb(const char *data, size_t len, brig_stream stream, ssize_t escaped_extra,
+                              void *userdata) {
         brig_process *p = userdata;
         brig_error e = BRIG_ERROR_INIT;
         int r;
 
         (void) stream;
+        (void) escaped_extra;
         p->total += len;
         /* A page-cache write (two or three, plus the header) on the loop thread per chunk read from the
          * pipe, as the audit log appends (worker/audit.c): cheaper than the client message the chunk

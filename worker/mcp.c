@@ -166,11 +166,13 @@ static void call_unlink(brig_call *call) {
                 }
 }
 
-static void stream_chunk(brig_call *call, const char *data, size_t len, brig_stream stream) {
+/* Sends data as notifications. escaped_extra: as tools/exec.h's output callback has it. */
+static void stream_chunk(brig_call *call, const char *data, size_t len, brig_stream stream,
+                         ssize_t escaped_extra) {
         brig_conn *c = call->conn;
         int s = stream == BRIG_STREAM_STDOUT ? 0 : 1;
         _cleanup_free_ char *buf = malloc(len + sizeof(call->carry[0]) + 1);
-        size_t n, body, tail;
+        size_t n, body, tail, escaped_len = 0;
         bool text;
 
         if (!buf)
@@ -180,14 +182,22 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
         n = call->carry_len[s] + len;
         tail = brig_utf8_incomplete_tail(buf, n);
         body = n - tail;
-        /* Escape-heavy text (control bytes cost 6 wire bytes each) goes as base64, like binary. */
-        text = brig_output_is_text(buf, body);
+        /* Escape-heavy text (control bytes cost 6 wire bytes each) goes as base64, like binary. When
+         * tools/exec.c's scan found the stream UTF-8 so far and every chunk before went as text, the scan's
+         * carry is this one: buf holds UTF-8, and the carried bytes (>= 0x80) escape to themselves, so the
+         * counts it made for the result decide without reading buf again. */
+        if (escaped_extra >= 0 && !call->carry_reset[s]) {
+                escaped_len = body + (size_t) escaped_extra;
+                text = brig_output_escapes_as_text(body, escaped_len);
+        } else
+                text = brig_output_text_len(buf, body, &escaped_len);
         if (text) {
                 memcpy(call->carry[s], buf + body, tail);
                 call->carry_len[s] = tail;
         } else {
                 body = n; /* binary: send everything, nothing to complete */
                 call->carry_len[s] = 0;
+                call->carry_reset[s] = true;
         }
         buf[body] = 0;
 
@@ -201,11 +211,11 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                         cJSON_AddNumberToObject(p, "progress", call->progress);
                         /* Taken unless brig/output below needs it too; escaped as it is written. */
                         if (text)
-                                (void) brig_json_add(p, "message",
-                                                     c->brig_output
-                                                             ? cJSON_CreateString(buf)
-                                                             : brig_json_bytes_take(TAKE_PTR(buf), body,
-                                                                                    BRIG_JSON_ESCAPE));
+                                (void) brig_json_add(
+                                        p, "message",
+                                        c->brig_output
+                                                ? cJSON_CreateString(buf)
+                                                : brig_json_escaped_take(TAKE_PTR(buf), body, escaped_len));
                         else {
                                 (void) snprintf(note, sizeof(note), "[%zu bytes of binary output]", body);
                                 cJSON_AddStringToObject(p, "message", note);
@@ -223,8 +233,8 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                          * (common/json_frame.h). */
                         (void) brig_json_add(
                                 p, "data",
-                                brig_json_bytes_take(TAKE_PTR(buf), body,
-                                                     text ? BRIG_JSON_ESCAPE : BRIG_JSON_BASE64));
+                                text ? brig_json_escaped_take(TAKE_PTR(buf), body, escaped_len)
+                                     : brig_json_bytes_take(TAKE_PTR(buf), body, BRIG_JSON_BASE64));
                         if (!text)
                                 cJSON_AddStringToObject(p, "encoding", "base64");
                 }
@@ -232,12 +242,13 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
         }
 }
 
-static void exec_output_cb(const char *data, size_t len, brig_stream stream, void *userdata) {
+static void exec_output_cb(const char *data, size_t len, brig_stream stream, ssize_t escaped_extra,
+                           void *userdata) {
         brig_call *call = userdata;
         /* Kept for its result until the call ends (tools/exec.c keeps it within the policy's limit). */
         brig__budget_kept(call, (int64_t) len);
         if (call->state == BRIG_CALL_RUNNING && (call->progress_token || call->conn->brig_output))
-                stream_chunk(call, data, len, stream);
+                stream_chunk(call, data, len, stream, escaped_extra);
 }
 
 /* What a command of env needs from the worker. */
@@ -504,7 +515,7 @@ static void start_background(brig_call *call, brig_env *env) {
 }
 
 static void repl_output_cb(const char *data, size_t len, void *userdata) {
-        exec_output_cb(data, len, BRIG_STREAM_STDOUT, userdata);
+        exec_output_cb(data, len, BRIG_STREAM_STDOUT, -1, userdata);
 }
 
 static void repl_done_cb(cJSON *result, bool is_error, void *userdata) {

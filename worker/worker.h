@@ -212,6 +212,8 @@ struct brig_call {
         struct brig_repl *repl; /* repl: the interpreter running this call */
         char carry[2][4];       /* incomplete UTF-8 tail per stream, held back for the next chunk */
         size_t carry_len[2];
+        bool carry_reset[2]; /* a chunk of the stream went as base64, carrying nothing: from then on the
+                              * carry may differ from tools/exec.c's scan, whose counts are not used */
         brig_exec *exec;
         bool unaudited;      /* a read the policy keeps out of the trail (audit.file_reads false) */
         cJSON *refused;      /* what the policy refused this call (syscalls, connections), for its result */

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "common/text.h"
 #include "sandbox/policy.h"
 #include "tests/integration/harness.h"
 
@@ -155,6 +156,55 @@ static void test_exec__streams_progress_and_brig_output(void **state) {
         assert_int_equal(progress, outputs);
         assert_string_equal(joined, "line1\nline2\nline3\n");
         assert_string_equal(sc_str(r, "stdout"), "line1\nline2\nline3\n");
+        cJSON_Delete(notes);
+        cJSON_Delete(r);
+        close(fd);
+}
+
+/* A chunk of escape-heavy text goes as base64 with a character cut at its end; the next chunk then starts
+ * inside that character, so it is not UTF-8 alone and goes as base64 too, even though the output so far
+ * is (worker/mcp.c trusts tools/exec.c's counts only while every chunk went as text). Whatever each chunk
+ * went as, the chunks join to the output. One printf writes the first chunk whole; the pause puts the
+ * second in a read of its own, as a rule. */
+static void test_exec__streamed_chunks_join_after_a_base64_chunk_cut_a_character(void **state) {
+        (void) state;
+        int fd = open_session_with("{\"brig/output\":true}");
+        cJSON *notes = NULL;
+        cJSON *r = client_call(
+                fd, 7,
+                "{\"command\":\"printf '%s\\\\342' \\\"$(head -c 400 /dev/zero | tr '\\\\0' '\\\\1')\\\";"
+                " sleep 0.3; printf '\\\\202\\\\254 end\\\\n'\"}",
+                NULL, &notes);
+        unsigned char want[512], got[512];
+        size_t got_len = 0, base64_chunks = 0;
+        cJSON *n;
+
+        assert_non_null(r);
+        assert_non_null(notes);
+        memset(want, 1, 400);
+        memcpy(want + 400, "\342\202\254 end\n", 8);
+        cJSON_ArrayForEach (n, notes) {
+                cJSON *p = cJSON_GetObjectItem(n, "params");
+                const char *data = cJSON_GetObjectItem(p, "data")->valuestring;
+                if (cJSON_GetObjectItem(p, "encoding")) {
+                        unsigned char *raw = NULL;
+                        size_t len = 0;
+                        assert_true(brig_base64_decode(data, strlen(data), &raw, &len) >= 0);
+                        assert_true(got_len + len <= sizeof(got));
+                        memcpy(got + got_len, raw, len);
+                        got_len += len;
+                        free(raw);
+                        base64_chunks++;
+                } else {
+                        assert_true(brig_utf8_valid(data, strlen(data))); /* a text chunk is UTF-8 alone */
+                        assert_true(got_len + strlen(data) <= sizeof(got));
+                        memcpy(got + got_len, data, strlen(data));
+                        got_len += strlen(data);
+                }
+        }
+        assert_true(base64_chunks >= 1);
+        assert_int_equal(got_len, 408);
+        assert_memory_equal(got, want, 408);
         cJSON_Delete(notes);
         cJSON_Delete(r);
         close(fd);
@@ -787,6 +837,7 @@ int main(void) {
                 cmocka_unit_test(test_exec__binary_output_is_base64),
                 cmocka_unit_test(test_exec__large_output_written_in_parts_never_interleaves),
                 cmocka_unit_test(test_exec__streams_progress_and_brig_output),
+                cmocka_unit_test(test_exec__streamed_chunks_join_after_a_base64_chunk_cut_a_character),
                 cmocka_unit_test(test_exec__repl_streams_output_as_it_comes),
                 cmocka_unit_test(test_exec__times_out_and_kills),
                 cmocka_unit_test(test_exec__timeout_above_policy_is_refused),
