@@ -2,7 +2,8 @@
 #pragma once
 
 /* TLS interception building blocks for the egress proxy (issue 14: secrets brokered by the proxy), with
- * OpenSSL 3. Not yet wired into worker/proxy.c.
+ * OpenSSL 3. The CA and the jail's bundle are made per environment by worker/proxy_ca.h; the proxy does not
+ * intercept yet.
  *
  * Theory of operation (intended wiring):
  * - Each environment whose policy names secrets gets its own certificate authority, brig_tls_ca_new(): an EC

@@ -350,6 +350,46 @@ static void test_secrets__https_to_the_secrets_host_is_refused(void **state) {
         close(fd);
 }
 
+/* The environment's CA for TLS interception: its bundle is in the jail, read-only, named by the four
+ * variables, and holds the system roots and then the CA made for this environment; no private key is in
+ * the jail or in brigd's state directory. */
+static void test_secrets__jail_trusts_its_ca(void **state) {
+        char cmd[512];
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1,
+                      "echo $SSL_CERT_FILE $REQUESTS_CA_BUNDLE $NODE_EXTRA_CA_CERTS $GIT_SSL_CAINFO; "
+                      "test \"$(grep -c 'BEGIN CERTIFICATE' \"$SSL_CERT_FILE\")\" -gt 1 && echo roots; "
+                      "awk '/BEGIN CERT/ {c = \"\"} {c = c $0 \"\\n\"} END {printf \"%%s\", c}' "
+                      "\"$SSL_CERT_FILE\" | openssl x509 -noout -subject; "
+                      "echo x 2>/dev/null >> \"$SSL_CERT_FILE\" || echo read-only; "
+                      "grep -rlE 'BEGIN [A-Z ]*PRIVATE KEY' /etc /workspace /tmp 2>/dev/null; "
+                      "sha256sum < \"$SSL_CERT_FILE\"");
+        const char *out = sc_str(r, "stdout");
+        if (!strstr(out, "/etc/brig/ca-bundle.pem /etc/brig/ca-bundle.pem /etc/brig/ca-bundle.pem "
+                         "/etc/brig/ca-bundle.pem\nroots\n") ||
+            !strstr(out, "CN = brig environment secrets-1 CA\nread-only\n"))
+                fail_msg("the jail does not trust its CA: %s", out);
+        /* The jail's bundle is the one brigd wrote in the environment's directory. */
+        char sum[128];
+        snprintf(cmd, sizeof(cmd), "sha256sum < '%s/environments/secrets-1/ca-bundle.pem'", g.d.state);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        assert_non_null(fgets(sum, sizeof(sum), p));
+        pclose(p);
+        /* Nothing between: no file in the jail's own directories held a private key. */
+        char tail[160];
+        snprintf(tail, sizeof(tail), "read-only\n%s", sum);
+        if (!strstr(out, tail))
+                fail_msg("the jail's bundle is not brigd's, or it holds a key: %s vs %s", out, sum);
+        cJSON_Delete(r);
+        /* A pattern that does not match itself, as the audit log holds the commands. */
+        snprintf(cmd, sizeof(cmd), "grep -rqaE 'BEGIN [A-Z ]*PRIVATE KEY' '%s' '%s'", g.d.state, g.d.audit);
+        assert_int_equal(run(cmd), 1); /* searched, nothing found */
+        close(fd);
+}
+
 static void assert_call_fails_naming(const char *env, const char *policy, const char *name) {
         int fd = attach(env, policy);
         cJSON *r = sh(fd, 1, "true");
@@ -495,6 +535,7 @@ int main(void) {
                 cmocka_unit_test(test_secrets__header_template_replaces_the_clients),
                 cmocka_unit_test(test_secrets__placeholder_to_another_host_is_refused),
                 cmocka_unit_test(test_secrets__https_to_the_secrets_host_is_refused),
+                cmocka_unit_test(test_secrets__jail_trusts_its_ca),
                 cmocka_unit_test(test_secrets__unreadable_source_fails_calls),
                 cmocka_unit_test(test_secrets__reload_keeps_the_placeholder),
                 cmocka_unit_test(test_secrets__upstream_ca_that_cannot_load_stops_brigd),
