@@ -404,6 +404,37 @@ static void test_secrets__https_placeholder_with_python(void **state) {
         close(fd);
 }
 
+/* Node: its fetch() of this version ignores HTTPS_PROXY, so the request goes through a CONNECT of its own
+ * http module; its TLS client trusts the environment's CA through NODE_EXTRA_CA_CERTS only. */
+static const char node_js[] =
+        "const http = require('http'), https = require('https'), tls = require('tls');"
+        "const p = new URL(process.env.HTTPS_PROXY), port = +process.argv[1];"
+        "http.request({host: p.hostname, port: p.port, method: 'CONNECT', path: 'api.test:' + port})"
+        ".on('connect', (res, sock) => https.get({host: 'api.test', port, path: '/bearer-tls-node',"
+        " headers: {Authorization: 'Bearer ' + process.env.GITHUB_TOKEN},"
+        " createConnection: () => tls.connect({socket: sock, servername: 'api.test'})},"
+        " r => { let b = ''; r.on('data', d => b += d); r.on('end', () => process.stdout.write(b)); }))"
+        ".end();";
+
+static void test_secrets__https_placeholder_with_node(void **state) {
+        (void) state;
+        if (access("/usr/bin/node", X_OK) < 0) {
+                fprintf(stderr, "# SKIP: node not installed\n");
+                skip();
+        }
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1, "node -e \"%s\" %d", node_js, g.tls_port);
+        if (sc_int(r, "exit_code") != 0 || strcmp(sc_str(r, "stdout"), "authenticated\n") != 0)
+                fail_msg("node over HTTPS: %s %s", sc_str(r, "stdout"), sc_str(r, "stderr"));
+        cJSON_Delete(r);
+        /* Without the variable, Node's own roots do not know the environment's CA. */
+        r = sh(fd, 2, "NODE_EXTRA_CA_CERTS= node -e \"%s\" %d", node_js, g.tls_port);
+        assert_int_not_equal(sc_int(r, "exit_code"), 0);
+        cJSON_Delete(r);
+        close(fd);
+}
+
 static void test_secrets__https_header_template(void **state) {
         (void) state;
         int fd = attach("secrets-1", NULL);
@@ -648,6 +679,7 @@ int main(void) {
                 cmocka_unit_test(test_secrets__placeholder_to_another_host_is_refused),
                 cmocka_unit_test(test_secrets__https_placeholder_with_curl),
                 cmocka_unit_test(test_secrets__https_placeholder_with_python),
+                cmocka_unit_test(test_secrets__https_placeholder_with_node),
                 cmocka_unit_test(test_secrets__https_header_template),
                 cmocka_unit_test(test_secrets__https_placeholder_of_another_secret_is_refused),
                 cmocka_unit_test(test_secrets__https_upstream_must_verify),
