@@ -721,7 +721,9 @@ static void start_relay(pconn *c) {
  * build_request(): one request, Connection: close), then the rest flows both ways through the two TLS
  * ends on the loop (memory BIOs), each side read only while the other's writes keep up. */
 
-#define TLS_CHUNK (64 * 1024)
+/* Bytes read from a socket at once, and re-encrypted before they are sent on: large batches halve the
+ * system calls and wake-ups of 64 KiB ones (bench_proxy's intercepted download about doubled). */
+#define TLS_CHUNK (256 * 1024)
 #define TLS_QUEUE_MAX (1024 * 1024) /* bytes waiting for a socket before the other side's reads stop */
 
 static void intercept_pump_client(pconn *c);
@@ -760,15 +762,12 @@ static void tls_written_cb(uv_write_t *req, int status) {
 static int tls_flush(pconn *c, bool up) {
         brig_tls_conn *t = up ? c->tls_upstream : c->tls_client;
 
-        for (;;) {
-                chunk *k = malloc(sizeof(*k) + TLS_CHUNK);
+        /* One write for all of it: tls_forward() flushes batches of records. */
+        for (size_t want; (want = brig_tls_conn_pending(t)) > 0;) {
+                chunk *k = malloc(sizeof(*k) + want);
                 if (!k)
                         return -ENOMEM;
-                size_t n = brig_tls_conn_drain(t, k->data, TLS_CHUNK);
-                if (n == 0) {
-                        free(k);
-                        return 0;
-                }
+                size_t n = brig_tls_conn_drain(t, k->data, want);
                 k->c = c;
                 uv_buf_t b = uv_buf_init(k->data, (unsigned) n);
                 if (uv_write(&k->req, side_stream(c, up), &b, 1, tls_written_cb) < 0) {
@@ -777,6 +776,7 @@ static int tls_flush(pconn *c, bool up) {
                 }
                 c->pending++;
         }
+        return 0;
 }
 
 /* Ends the jail's TLS connection once what is on its way to it is written. */
@@ -852,10 +852,13 @@ static void tls_forward(pconn *c, bool up) {
         brig_tls_conn *from = up ? c->tls_upstream : c->tls_client;
         brig_tls_conn *to = up ? c->tls_client : c->tls_upstream;
         brig_error err = BRIG_ERROR_INIT;
-        char buf[16384];
+        char buf[16384]; /* a TLS record's worth */
         bool go_on = true;
 
         while (go_on) {
+                /* Records are re-encrypted one by one and sent in batches: fewer writes, fewer wake-ups. */
+                if (brig_tls_conn_pending(to) >= TLS_CHUNK && tls_flush(c, !up) < 0)
+                        break;
                 if (uv_stream_get_write_queue_size(side_stream(c, !up)) > TLS_QUEUE_MAX) {
                         c->paused[!up] = true;
                         (void) uv_read_stop(side_stream(c, up));
@@ -866,13 +869,15 @@ static void tls_forward(pconn *c, bool up) {
                         break;
                 if (n > 0 &&
                     relay_bytes_cb(NULL, up ? BRIG_PROXY_RELAY_DOWN : BRIG_PROXY_RELAY_UP, (size_t) n, c) &&
-                    brig_tls_conn_write(to, buf, (size_t) n, &err) >= 0 && tls_flush(c, !up) >= 0)
+                    brig_tls_conn_write(to, buf, (size_t) n, &err) >= 0)
                         continue;
                 go_on = false;
                 if (n < 0 && !c->error[0])
                         (void) snprintf(c->error, sizeof(c->error), "%s", err.msg);
         }
         explicit_bzero(buf, sizeof(buf));
+        if (tls_flush(c, !up) < 0)
+                go_on = false;
         if (!go_on) {
                 /* The upstream's clean end is the response's: the jail reads it to its own end. */
                 if (up && !c->error[0])

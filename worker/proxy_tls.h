@@ -140,6 +140,9 @@ ssize_t brig_tls_conn_read(brig_tls_conn *c, void *buf, size_t size, brig_error 
  * -EPROTO. */
 ssize_t brig_tls_conn_write(brig_tls_conn *c, const void *data, size_t len, brig_error *err);
 
+/* Bytes of ciphertext waiting for brig_tls_conn_drain(). */
+size_t brig_tls_conn_pending(brig_tls_conn *c);
+
 /* Moves up to size bytes of ciphertext for the peer into buf; returns the count (0: nothing to send). */
 size_t brig_tls_conn_drain(brig_tls_conn *c, void *buf, size_t size);
 

@@ -128,6 +128,10 @@ void brig_tls_conn_close_notify(brig_tls_conn *c) {
         ERR_clear_error();
 }
 
+size_t brig_tls_conn_pending(brig_tls_conn *c) {
+        return BIO_ctrl_pending(c->net_out);
+}
+
 size_t brig_tls_conn_drain(brig_tls_conn *c, void *buf, size_t size) {
         size_t n = 0;
 
