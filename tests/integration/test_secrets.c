@@ -119,7 +119,7 @@ static void own_by_brigd(const char *path) {
 }
 
 static void write_policy(const char *name, const char *secrets) {
-        char path[256], policy[4096];
+        char path[256], policy[16384];
 
         snprintf(policy, sizeof(policy),
                  "{\"name\":\"%s\","
@@ -129,7 +129,7 @@ static void write_policy(const char *name, const char *secrets) {
                  "\"optional\":true}],\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"64M\",\"mode\":\"1777\"}]},"
                  "\"env\":{\"PATH\":\"/usr/bin:/bin\",\"HOME\":\"/workspace\"},"
                  "\"network\":{\"mode\":\"proxy\",\"allow\":[\"api.test\",\"key.test\",\"other.test\","
-                 "\"badname.test\",\"badca.test\"],\"ports\":[%d,%d,%d,%d,443],"
+                 "\"badname.test\",\"badca.test\",\"*.api.test\"],\"ports\":[%d,%d,%d,%d,443],"
                  "\"allow_private\":[\"127.0.0.1/32\"],\"secrets\":[%s]}}",
                  name, g.port, g.tls_port, g.badname_port, g.badca_port, secrets);
         snprintf(path, sizeof(path), "%s/%s.json", g.dir, name);
@@ -201,6 +201,21 @@ static int group_setup(void **state) {
                  "\"inject\":\"X-Api-Key: key={secret}\"}",
                  path);
         write_policy("open-file", secrets);
+
+        /* More secret hosts than a CA's name constraints take (BRIG_TLS_CA_HOSTS_MAX): 5 x 60. */
+        static char many[8192];
+        size_t used = 0;
+        for (int i = 0; i < 5; i++) {
+                used += (size_t) snprintf(many + used, sizeof(many) - used,
+                                          "%s{\"name\":\"MANY_%d\",\"hosts\":[", i ? "," : "", i);
+                for (int k = 0; k < 60; k++)
+                        used += (size_t) snprintf(many + used, sizeof(many) - used, "%s\"h%d-%d.api.test\"",
+                                                  k ? "," : "", i, k);
+                used += (size_t) snprintf(
+                        many + used, sizeof(many) - used,
+                        "],\"source\":{\"env\":\"BRIG_TEST_GH_TOKEN\"},\"inject\":\"placeholder\"}");
+        }
+        write_policy("many-hosts", many);
 
         assert_int_equal(setenv("BRIG_TEST_GH_TOKEN", ENV_VALUE, 1), 0);
         (void) unsetenv("BRIG_TEST_NO_SUCH_VARIABLE");
@@ -546,6 +561,19 @@ static void assert_call_fails_naming(const char *env, const char *policy, const 
         close(fd);
 }
 
+/* An environment whose CA cannot be made does not start: its calls fail and say why. */
+static void test_secrets__ca_that_cannot_be_made_fails_closed(void **state) {
+        (void) state;
+        int fd = attach("secrets-many", "many-hosts");
+        cJSON *r = sh(fd, 1, "true");
+        char *text = cJSON_PrintUnformatted(r);
+        if (!strstr(text, "network.secrets: TLS interception: its CA"))
+                fail_msg("expected the CA's failure: %s", text);
+        free(text);
+        cJSON_Delete(r);
+        close(fd);
+}
+
 static void test_secrets__unreadable_source_fails_calls(void **state) {
         (void) state;
         assert_call_fails_naming("secrets-missing", "missing-env", "secret MISSING_TOKEN");
@@ -687,6 +715,7 @@ int main(void) {
                 cmocka_unit_test(test_secrets__https_placeholder_of_another_secret_is_refused),
                 cmocka_unit_test(test_secrets__https_upstream_must_verify),
                 cmocka_unit_test(test_secrets__jail_trusts_its_ca),
+                cmocka_unit_test(test_secrets__ca_that_cannot_be_made_fails_closed),
                 cmocka_unit_test(test_secrets__unreadable_source_fails_calls),
                 cmocka_unit_test(test_secrets__reload_keeps_the_placeholder),
                 cmocka_unit_test(test_secrets__upstream_ca_that_cannot_load_stops_brigd),
