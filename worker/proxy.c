@@ -847,6 +847,24 @@ static void upstream_tls_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t 
                 intercept_pump_upstream(c);
 }
 
+/* Reads side up's socket (again); a no-op while it reads. */
+static void read_on(pconn *c, bool up) {
+        (void) uv_read_start(side_stream(c, up), tls_alloc_cb,
+                             up ? upstream_tls_read_cb : client_tls_read_cb);
+}
+
+/* Advances side up's handshake and sends what it made: 1 once done, -EAGAIN while it waits for the peer
+ * (reading on), or the failure. */
+static int handshake_step(pconn *c, bool up, brig_error *err) {
+        int r = brig_tls_conn_handshake(up ? c->tls_upstream : c->tls_client, err);
+
+        if (tls_flush(c, up) < 0)
+                r = brig_error_set(err, -EIO, BRIG_KIND_IO, "write failed");
+        if (r == -EAGAIN)
+                read_on(c, up);
+        return r;
+}
+
 /* Plaintext from one TLS end into the other, while the receiving socket keeps up; then reads on. */
 static void tls_forward(pconn *c, bool up) {
         brig_tls_conn *from = up ? c->tls_upstream : c->tls_client;
@@ -886,8 +904,7 @@ static void tls_forward(pconn *c, bool up) {
                         conn_close(c);
                 return;
         }
-        (void) uv_read_start(side_stream(c, up), tls_alloc_cb,
-                             up ? upstream_tls_read_cb : client_tls_read_cb);
+        read_on(c, up);
 }
 
 /* The request, once the upstream's handshake is done. */
@@ -942,13 +959,9 @@ static void intercept_pump_client(pconn *c) {
         if (c->state != PCONN_INTERCEPT)
                 return;
         if (!c->client_tls_up) {
-                int r = brig_tls_conn_handshake(c->tls_client, &err);
-                if (tls_flush(c, false) < 0)
-                        r = -EIO;
-                if (r == -EAGAIN) {
-                        (void) uv_read_start(side_stream(c, false), tls_alloc_cb, client_tls_read_cb);
+                int r = handshake_step(c, false, &err);
+                if (r == -EAGAIN)
                         return;
-                }
                 if (r < 0) {
                         (void) snprintf(c->error, sizeof(c->error), "TLS from the jail: %s", err.msg);
                         conn_close(c);
@@ -968,7 +981,7 @@ static void intercept_pump_client(pconn *c) {
                 ssize_t n = brig_tls_conn_read(c->tls_client, c->head + c->head_len,
                                                BRIG_PROXY_HEADER_MAX - c->head_len, &err);
                 if (n == -EAGAIN) {
-                        (void) uv_read_start(side_stream(c, false), tls_alloc_cb, client_tls_read_cb);
+                        read_on(c, false);
                         return;
                 }
                 if (n <= 0) {
@@ -994,13 +1007,9 @@ static void intercept_pump_upstream(pconn *c) {
         if (c->state != PCONN_INTERCEPT)
                 return;
         if (!c->upstream_tls_up) {
-                int r = brig_tls_conn_handshake(c->tls_upstream, &err);
-                if (tls_flush(c, true) < 0)
-                        r = brig_error_set(&err, -EIO, BRIG_KIND_IO, "write failed");
-                if (r == -EAGAIN) {
-                        (void) uv_read_start(side_stream(c, true), tls_alloc_cb, upstream_tls_read_cb);
+                int r = handshake_step(c, true, &err);
+                if (r == -EAGAIN)
                         return;
-                }
                 if (r < 0) {
                         upstream_tls_failed(c, err.msg);
                         return;
