@@ -216,6 +216,19 @@ static int add_proxy_env(brig_plan *plan) {
         return add_env_unless_set(plan, ptrs);
 }
 
+/* The variables that make the jail's TLS clients trust the environment's CA bundle. */
+static int add_ca_env(brig_plan *plan) {
+        static const char *const names[] = BRIG_PLAN_CA_VARS;
+        char vars[ELEMENTSOF(names)][64];
+        const char *ptrs[ELEMENTSOF(vars) + 1] = {NULL};
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                (void) snprintf(vars[i], sizeof(vars[i]), "%s=%s", names[i], BRIG_PLAN_CA_BUNDLE);
+                ptrs[i] = vars[i];
+        }
+        return add_env_unless_set(plan, ptrs);
+}
+
 static int copy_argv(const char *const *argv, char ***ret, brig_error *err) {
         size_t n = 0, total = 0;
         _cleanup_strv_free_ char **v = NULL;
@@ -279,7 +292,7 @@ static int add_bind(brig_plan *plan, const char *source, const char *dest, bool 
 }
 
 static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *workspace,
-                      const char *memories) {
+                      const char *memories, const char *ca_bundle) {
         int r;
 
         /* Generated files go first, into the fresh root, before any bind could be written through. */
@@ -344,6 +357,9 @@ static int add_mounts(brig_plan *plan, const brig_policy *policy, const char *wo
                 if ((r = add_mount(plan, m)) < 0)
                         return r;
         }
+        /* Above whatever the policy mounts, read-only: the jail reads its CA bundle, never changes it. */
+        if (ca_bundle && (r = add_bind(plan, ca_bundle, BRIG_PLAN_CA_BUNDLE, true, false)) < 0)
+                return r;
         brig_mount proc = {.kind = BRIG_MOUNT_PROC, .dest = strdup("/proc")};
         if (!proc.dest || (r = add_mount(plan, proc)) < 0)
                 return r < 0 ? r : -ENOMEM;
@@ -453,6 +469,8 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         /* Placeholders, never values: the values stay in the worker (worker/proxy_secrets.h). */
         if (plan->proxy_port && add_env_unless_set(plan, req->secret_env) < 0)
                 return brig_error_oom(err);
+        if (plan->proxy_port && req->ca_bundle && add_ca_env(plan) < 0)
+                return brig_error_oom(err);
         if (req->cwd && req->cwd[0])
                 r = asprintf(&plan->cwd, "%s/%s", policy->filesystem.workspace, req->cwd);
         else
@@ -469,7 +487,7 @@ int brig_plan_build(const brig_policy *policy, const brig_plan_request *req, con
         plan->rlimits[plan->n_rlimits++] = (brig_plan_rlimit){RLIMIT_FSIZE, l->file_size_bytes};
 
         if (req->mode != BRIG_PLAN_ENTER &&
-            add_mounts(plan, policy, req->workspace, req->memories) < 0) /* -ENOMEM only */
+            add_mounts(plan, policy, req->workspace, req->memories, req->ca_bundle) < 0) /* -ENOMEM only */
                 return brig_error_oom(err);
         plan->landlock = policy->landlock;
         if (req->mode != BRIG_PLAN_ENTER && plan->landlock != BRIG_LANDLOCK_OFF &&

@@ -117,10 +117,23 @@ typedef struct brig_plan_request {
          * the policy sets the same name */
         const char *const *secret_env;
         const char *memories; /* absolute host path bound read-only at BRIG_PLAN_MEMORIES; NULL: none */
+        /* optional: the host path of the environment's CA bundle (the system roots and the CA of its TLS
+         * interception for network.secrets, worker/proxy_ca.h), which a HOLD plan binds read-only at
+         * BRIG_PLAN_CA_BUNDLE; an ENTER plan only needs it not NULL once its environment's jail has it.
+         * Proxy-mode plans then point BRIG_PLAN_CA_VARS at it, unless env or the policy sets them. */
+        const char *ca_bundle;
 } brig_plan_request;
 
 /* Where a memory scope's files appear in the jail with the policy's memory.mount. */
 #define BRIG_PLAN_MEMORIES "/memories"
+
+/* Where a jail sees its environment's CA bundle: a file of its own under /etc, the jail's generated
+ * directory, so that a policy's read-only bind of /etc/ssl stays as it is. */
+#define BRIG_PLAN_CA_BUNDLE "/etc/brig/ca-bundle.pem"
+/* The variables naming it: OpenSSL, curl and Python's ssl; Python requests; Node (added to its own roots);
+ * git. */
+#define BRIG_PLAN_CA_VARS                                                                                   \
+        { "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO" }
 
 /* Limits on what a request may carry (checked by brig_plan_build and the exec tool). */
 #define BRIG_PLAN_MAX_ARGS 4096

@@ -501,6 +501,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 .cwd = args->cwd,
                 .mode = BRIG_PLAN_ENTER,
                 .secret_env = ctx->secret_env,
+                .ca_bundle = ctx->ca_bundle,
         };
         if ((r = brig_plan_build(ctx->policy, &req, &ctx->identity, &plan, err)) < 0)
                 return r;

@@ -44,6 +44,8 @@ typedef struct brig_exec_context {
         brig_jailctl *control; /* borrowed: the environment's control socket (its init spawns the command);
                                 * brig_exec_start() takes a reference of its own */
         const char *const *secret_env; /* borrowed: NAME=placeholder of network.secrets, or NULL */
+        const char
+                *ca_bundle; /* the environment's CA bundle (sandbox/plan.h) when its jail has one, or NULL */
 } brig_exec_context;
 
 typedef enum brig_stream {

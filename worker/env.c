@@ -18,6 +18,7 @@
 #include "worker/env.h"
 #include "worker/env_holder.h"
 #include "worker/proxy_secrets.h"
+#include "worker/proxy_tls.h"
 #include "worker/env_registry.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
@@ -43,6 +44,7 @@ static void env_free(brig_env *env) {
         free(env->spare.leftover);
         brig_jailctl_unref(env->control);
         brig_proxy_secrets_free(env->secrets);
+        brig_tls_ca_free(env->tls_ca);
         free(env->dir);
         free(env->workspace);
         free(env);

@@ -143,6 +143,9 @@ struct brig_env {
         /* network.secrets (worker/proxy_secrets.h): placeholders made at the first start and kept for the
          * environment's life in this brigd; values read again at each start. */
         struct brig_proxy_secrets *secrets;
+        /* The CA of its TLS interception for those secrets, made anew at each start before the jail
+         * (worker/proxy_ca.h); loop thread only. */
+        struct brig_tls_ca *tls_ca;
 
         /* What calls leave behind. */
         brig_process_table processes; /* background processes (tools/process.h) */

@@ -26,6 +26,8 @@
 #include "worker/env_registry.h"
 #include "worker/env_spares.h"
 #include "worker/proxy.h"
+#include "worker/proxy_ca.h"
+#include "worker/proxy_tls.h"
 #include "worker/worker.h"
 
 void brig__env_free_waiters(brig_env_waiter *list, brig_env *env, const brig_error *err) {
@@ -326,7 +328,12 @@ static int holder_start(brig_env *env, brig_error *err) {
         _cleanup_free_ char *memories = NULL;
         if ((r = brig_memory_view_of(env, env->owner, NULL, &memories, err)) < 0)
                 return r;
-        brig_plan_request req = {.mode = BRIG_PLAN_HOLD, .workspace = env->workspace, .memories = memories};
+        char ca_bundle[PATH_MAX];
+        (void) snprintf(ca_bundle, sizeof(ca_bundle), "%s/%s", env->dir, BRIG_PROXY_CA_BUNDLE_NAME);
+        brig_plan_request req = {.mode = BRIG_PLAN_HOLD,
+                                 .workspace = env->workspace,
+                                 .memories = memories,
+                                 .ca_bundle = env->tls_ca ? ca_bundle : NULL};
         if ((r = brig_plan_build(env->policy->policy, &req, &env->identity, &plan, err)) < 0)
                 return r;
         if ((r = brig_jailctl_plan_memfd(plan, &plan_fd, err)) < 0)
@@ -439,8 +446,30 @@ static void view_ready_cb(brig_env *env, const brig_error *qerr) {
         start_ready(env, qerr, true);
 }
 
+static void ca_ready_cb(brig_env *env, const brig_error *qerr) {
+        start_ready(env, qerr, false);
+}
+
+/* The environment is ready on disk (its directory, metadata and workspace quota, worker/env_disk.h): the
+ * holder may start, once an environment with network.secrets has a new CA for its TLS interception. Fails
+ * closed: without its CA the environment does not start. */
 static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
+        brig_error err = BRIG_ERROR_INIT;
+
         (void) userdata;
+        /* Only for a start that goes ahead (start_ready() decides the others): the jail is gone, so is its
+         * proxy, and nothing uses the previous CA any more. */
+        bool starts = !qerr && !env->destroyed && !env->w->stopping && !going_away(env) &&
+                      env->state != BRIG_ENV_RUNNING;
+        if (starts && brig__proxy_ca_needed(env)) {
+                if (brig__proxy_ca_make(env, ca_ready_cb, &err) < 0)
+                        start_ready(env, &err, false);
+                return;
+        }
+        if (starts) {
+                brig_tls_ca_free(env->tls_ca);
+                env->tls_ca = NULL;
+        }
         start_ready(env, qerr, false);
 }
 

@@ -16,6 +16,7 @@
 #include "common/json.h"
 #include "common/json_frame.h"
 #include "common/log.h"
+#include "sandbox/plan.h"
 #include "tools/files.h"
 #include "tools/process.h"
 #include "tools/registry.h"
@@ -259,6 +260,7 @@ static brig_exec_context exec_context(const brig_conn *c, const brig_env *env) {
                 .identity = env->identity,
                 .control = env->control,
                 .secret_env = brig__proxy_secret_env(env),
+                .ca_bundle = env->tls_ca ? BRIG_PLAN_CA_BUNDLE : NULL,
         };
 }
 

@@ -2,9 +2,10 @@
 #pragma once
 
 /* TLS interception building blocks for the egress proxy (issue 14: secrets brokered by the proxy), with
- * OpenSSL 3. Not yet wired into worker/proxy.c.
+ * OpenSSL 3. The CA and the jail's bundle are made per environment by worker/proxy_ca.h; worker/proxy.c
+ * intercepts with them.
  *
- * Theory of operation (intended wiring):
+ * Theory of operation:
  * - Each environment whose policy names secrets gets its own certificate authority, brig_tls_ca_new(): an EC
  *   P-256 key and a self-signed CA certificate (CA:TRUE, pathlen:0, keyCertSign|cRLSign), valid from an hour
  *   ago (clock skew between brigd and the jail's view) for BRIG_TLS_CA_DAYS. The private key exists only in
@@ -20,7 +21,7 @@
  *   with brig_tls_client_ctx() and brig_tls_client_set_host(): the system trust store, the peer verified,
  *   the host name checked — never weaker than the jail itself would have been.
  *
- * Data path (brig_tls_conn below; not yet used by the proxy): the proxy runs on brigd's libuv loop, so an
+ * Data path (brig_tls_conn below, used by worker/proxy.c): the proxy runs on brigd's libuv loop, so an
  * intercepted connection uses memory BIOs (SSL_set_bio with a BIO_s_mem pair per side) driven by the uv
  * reads and writes the proxy already does: the loop never blocks (SSL_read/SSL_write on memory BIOs only
  * return WANT_READ), no thread per connection is needed (the daemon's threads are reserved for blocking
@@ -139,8 +140,15 @@ ssize_t brig_tls_conn_read(brig_tls_conn *c, void *buf, size_t size, brig_error 
  * -EPROTO. */
 ssize_t brig_tls_conn_write(brig_tls_conn *c, const void *data, size_t len, brig_error *err);
 
+/* Bytes of ciphertext waiting for brig_tls_conn_drain(). */
+size_t brig_tls_conn_pending(brig_tls_conn *c);
+
 /* Moves up to size bytes of ciphertext for the peer into buf; returns the count (0: nothing to send). */
 size_t brig_tls_conn_drain(brig_tls_conn *c, void *buf, size_t size);
+
+/* Queues the end of the connection (close_notify) for the peer (then drain), so that a client reading to
+ * the end sees a clean close rather than a truncation. */
+void brig_tls_conn_close_notify(brig_tls_conn *c);
 
 /* For worker/proxy_tls*.c: sets err to code with OpenSSL's last reason and empties OpenSSL's (thread-local)
  * error queue so a stale reason never explains a later failure; -ENOMEM when that reason was an allocation.

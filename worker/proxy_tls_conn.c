@@ -122,6 +122,16 @@ ssize_t brig_tls_conn_write(brig_tls_conn *c, const void *data, size_t len, brig
         return k == 0 ? brig_error_set(err, -EPIPE, BRIG_KIND_IO, "TLS write: closed by the peer") : k;
 }
 
+void brig_tls_conn_close_notify(brig_tls_conn *c) {
+        /* Sends ours without waiting for the peer's: the proxy closes its socket next. */
+        (void) SSL_shutdown(c->ssl);
+        ERR_clear_error();
+}
+
+size_t brig_tls_conn_pending(brig_tls_conn *c) {
+        return BIO_ctrl_pending(c->net_out);
+}
+
 size_t brig_tls_conn_drain(brig_tls_conn *c, void *buf, size_t size) {
         size_t n = 0;
 

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* network.secrets end to end, plain HTTP (docs/policy.md, "Secrets"): a real brigd with --resolve entries
- * pointing test names at an HTTP server on the host's loopback (python3) that checks the credential it
- * receives and never echoes it. A placeholder in the jail's environment becomes the value in headers to the
- * secret's host (curl, Python urllib); a header template is injected, replacing the client's own; the
- * placeholder sent to another allowed host is refused and audited, and never reaches it; CONNECT to the
- * secret's host is refused until TLS interception exists; an unreadable source fails calls naming the
- * secret; and the value is found nowhere: not in the jail's /proc/PID/environ, the call results, the audit
- * log, brigd's stderr or its state directory. Nothing leaves loopback. */
+/* network.secrets end to end, plain HTTP and HTTPS (docs/policy.md, "Secrets"): a real brigd with
+ * --resolve entries pointing test names at HTTP and HTTPS servers on the host's loopback (python3, with
+ * certificates from a test CA made by openssl(1) that brigd trusts upstream through --upstream-ca) that
+ * check the credential they receive and never echo it. A placeholder in the jail's environment becomes
+ * the value in headers to the secret's host (curl, Python urllib; over HTTPS through TLS interception with
+ * the environment's CA, whose bundle the jail trusts); a header template is injected, replacing the
+ * client's own; the placeholder sent to another allowed host is refused and audited, and never reaches it;
+ * an upstream certificate for another name or from an unknown CA is refused; an unreadable source fails
+ * calls naming the secret; and the value is found nowhere: not in the jail's /proc/PID/environ, the call
+ * results, the audit log, brigd's stderr or its state directory. Nothing leaves loopback. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -30,7 +32,7 @@
 
 /* Checks what it is sent, answers only "authenticated" or "refused", and logs each request's path. */
 static const char server_py[] =
-        "import http.server, os, sys\n"
+        "import http.server, os, ssl, sys, threading\n"
         "d = sys.argv[1]\n"
         "env_value, file_value = sys.argv[2], sys.argv[3]\n"
         "class H(http.server.BaseHTTPRequestHandler):\n"
@@ -47,15 +49,41 @@ static const char server_py[] =
         "        self.send_header('Content-Length', str(len(body)))\n"
         "        self.end_headers()\n"
         "        self.wfile.write(body)\n"
-        "h = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
-        "with open(os.path.join(d, 'port.tmp'), 'w') as f: f.write('%d\\n' % h.server_port)\n"
+        "def serve(cert):\n"
+        "    h = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
+        "    if cert:\n"
+        "        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+        "        ctx.load_cert_chain(os.path.join(d, cert + '.pem'), os.path.join(d, cert + '.key'))\n"
+        "        h.socket = ctx.wrap_socket(h.socket, server_side=True)\n"
+        "    threading.Thread(target=h.serve_forever, daemon=True).start()\n"
+        "    return h.server_port\n"
+        "ports = [serve(c) for c in (None, 'good', 'badname', 'badca')]\n"
+        "with open(os.path.join(d, 'port.tmp'), 'w') as f: f.write('%d %d %d %d\\n' % tuple(ports))\n"
         "os.rename(os.path.join(d, 'port.tmp'), os.path.join(d, 'port'))\n"
-        "h.serve_forever()\n";
+        "threading.Event().wait()\n";
+
+/* The upstream's certificates (openssl(1)): a test CA that brigd trusts (--upstream-ca) signs one for the
+ * secrets' test hosts and one for another name; an unknown CA signs one for the right name. */
+static const char certs_sh[] =
+        "set -e\n"
+        "ca() { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $1.key \\\n"
+        "  -out $1.pem -days 2 -subj /CN=$1 -addext basicConstraints=critical,CA:TRUE \\\n"
+        "  -addext keyUsage=critical,keyCertSign 2>/dev/null; }\n"
+        "leaf() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout $1.key \\\n"
+        "  -out $1.csr -subj /CN=$3 2>/dev/null\n"
+        "  printf 'subjectAltName=%s\\nextendedKeyUsage=serverAuth\\n' \"$4\" > $1.ext\n"
+        "  openssl x509 -req -in $1.csr -CA $2.pem -CAkey $2.key -CAcreateserial -days 2 \\\n"
+        "  -extfile $1.ext -out $1.pem 2>/dev/null; }\n"
+        "ca testca; ca rogueca\n"
+        "leaf good testca api.test DNS:api.test,DNS:key.test\n"
+        "leaf badname testca elsewhere.test DNS:elsewhere.test\n"
+        "leaf badca rogueca badca.test DNS:badca.test\n"
+        "chmod 644 *.key\n";
 
 static struct {
         char dir[64];
         pid_t server;
-        int port;
+        int port, tls_port, badname_port, badca_port;
         brigd d;
         bool started;
         const char *skip;
@@ -63,9 +91,12 @@ static struct {
         size_t results_len;
 } g;
 
+static char upstream_ca[128];
 static const char *const brigd_args[] = {
-        "--resolve", "api.test=127.0.0.1",   "--resolve", "key.test=127.0.0.1",
-        "--resolve", "other.test=127.0.0.1", NULL};
+        "--resolve", "api.test=127.0.0.1",   "--resolve",     "key.test=127.0.0.1",
+        "--resolve", "other.test=127.0.0.1", "--resolve",     "badname.test=127.0.0.1",
+        "--resolve", "badca.test=127.0.0.1", "--upstream-ca", upstream_ca,
+        NULL};
 
 static void write_file(const char *path, const char *text, mode_t mode) {
         int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -88,7 +119,7 @@ static void own_by_brigd(const char *path) {
 }
 
 static void write_policy(const char *name, const char *secrets) {
-        char path[256], policy[4096];
+        char path[256], policy[16384];
 
         snprintf(policy, sizeof(policy),
                  "{\"name\":\"%s\","
@@ -97,9 +128,10 @@ static void write_policy(const char *name, const char *secrets) {
                  "{\"source\":\"/etc/ssl\",\"optional\":true},{\"source\":\"/etc/alternatives\","
                  "\"optional\":true}],\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"64M\",\"mode\":\"1777\"}]},"
                  "\"env\":{\"PATH\":\"/usr/bin:/bin\",\"HOME\":\"/workspace\"},"
-                 "\"network\":{\"mode\":\"proxy\",\"allow\":[\"api.test\",\"key.test\",\"other.test\"],"
-                 "\"ports\":[%d,443],\"allow_private\":[\"127.0.0.1/32\"],\"secrets\":[%s]}}",
-                 name, g.port, secrets);
+                 "\"network\":{\"mode\":\"proxy\",\"allow\":[\"api.test\",\"key.test\",\"other.test\","
+                 "\"badname.test\",\"badca.test\",\"*.api.test\"],\"ports\":[%d,%d,%d,%d,443],"
+                 "\"allow_private\":[\"127.0.0.1/32\"],\"secrets\":[%s]}}",
+                 name, g.port, g.tls_port, g.badname_port, g.badca_port, secrets);
         snprintf(path, sizeof(path), "%s/%s.json", g.dir, name);
         write_file(path, policy, 0644);
 }
@@ -109,13 +141,19 @@ static int group_setup(void **state) {
         (void) state;
 
         memset(&g, 0, sizeof(g));
-        if (access("/usr/bin/python3", X_OK) < 0 || access("/usr/bin/curl", X_OK) < 0) {
-                g.skip = "python3 or curl not installed";
+        if (access("/usr/bin/python3", X_OK) < 0 || access("/usr/bin/curl", X_OK) < 0 ||
+            access("/usr/bin/openssl", X_OK) < 0) {
+                g.skip = "python3, curl or openssl not installed";
                 return 0;
         }
         strcpy(g.dir, "/tmp/brig-secretstest-XXXXXX");
         assert_non_null(mkdtemp(g.dir));
         (void) chmod(g.dir, 0755);
+        snprintf(path, sizeof(path), "%s/certs.sh", g.dir);
+        write_file(path, certs_sh, 0644);
+        snprintf(secrets, sizeof(secrets), "cd '%s' && sh certs.sh", g.dir);
+        assert_int_equal(run(secrets), 0);
+        snprintf(upstream_ca, sizeof(upstream_ca), "%s/testca.pem", g.dir);
         snprintf(path, sizeof(path), "%s/server.py", g.dir);
         write_file(path, server_py, 0644);
         g.server = fork();
@@ -130,7 +168,9 @@ static int group_setup(void **state) {
         for (int i = 0; i < 500 && g.port == 0; i++) {
                 FILE *f = fopen(path, "r");
                 if (f) {
-                        assert_int_equal(fscanf(f, "%d", &g.port), 1);
+                        assert_int_equal(fscanf(f, "%d %d %d %d", &g.port, &g.tls_port, &g.badname_port,
+                                                &g.badca_port),
+                                         4);
                         fclose(f);
                         break;
                 }
@@ -143,8 +183,8 @@ static int group_setup(void **state) {
         write_file(path, FILE_VALUE "\n", 0600);
         own_by_brigd(path);
         snprintf(secrets, sizeof(secrets),
-                 "{\"name\":\"GITHUB_TOKEN\",\"hosts\":[\"api.test\"],\"source\":{\"env\":"
-                 "\"BRIG_TEST_GH_TOKEN\"},\"inject\":\"placeholder\"},"
+                 "{\"name\":\"GITHUB_TOKEN\",\"hosts\":[\"api.test\",\"badname.test\",\"badca.test\"],"
+                 "\"source\":{\"env\":\"BRIG_TEST_GH_TOKEN\"},\"inject\":\"placeholder\"},"
                  "{\"name\":\"API_KEY\",\"hosts\":[\"key.test\"],\"source\":{\"file\":\"%s\"},"
                  "\"inject\":\"X-Api-Key: key={secret}\"}",
                  path);
@@ -161,6 +201,21 @@ static int group_setup(void **state) {
                  "\"inject\":\"X-Api-Key: key={secret}\"}",
                  path);
         write_policy("open-file", secrets);
+
+        /* More secret hosts than a CA's name constraints take (BRIG_TLS_CA_HOSTS_MAX): 5 x 60. */
+        static char many[8192];
+        size_t used = 0;
+        for (int i = 0; i < 5; i++) {
+                used += (size_t) snprintf(many + used, sizeof(many) - used,
+                                          "%s{\"name\":\"MANY_%d\",\"hosts\":[", i ? "," : "", i);
+                for (int k = 0; k < 60; k++)
+                        used += (size_t) snprintf(many + used, sizeof(many) - used, "%s\"h%d-%d.api.test\"",
+                                                  k ? "," : "", i, k);
+                used += (size_t) snprintf(
+                        many + used, sizeof(many) - used,
+                        "],\"source\":{\"env\":\"BRIG_TEST_GH_TOKEN\"},\"inject\":\"placeholder\"}");
+        }
+        write_policy("many-hosts", many);
 
         assert_int_equal(setenv("BRIG_TEST_GH_TOKEN", ENV_VALUE, 1), 0);
         (void) unsetenv("BRIG_TEST_NO_SUCH_VARIABLE");
@@ -330,23 +385,167 @@ static void test_secrets__placeholder_to_another_host_is_refused(void **state) {
         close(fd);
 }
 
-static void test_secrets__https_to_the_secrets_host_is_refused(void **state) {
+/* HTTPS to a secret's host is intercepted: the jail trusts its environment's CA (curl and Python find it
+ * through SSL_CERT_FILE), the proxy puts the value in and talks TLS to the real host itself. */
+static void test_secrets__https_placeholder_with_curl(void **state) {
         (void) state;
         int fd = attach("secrets-1", NULL);
 
-        cJSON *r = sh(fd, 1, "curl -sS -o /dev/null -w '%%{http_connect}' https://api.test:443/");
-        assert_string_equal(sc_str(r, "stdout"), "403");
+        cJSON *r =
+                sh(fd, 1,
+                   "curl -sS -H \"Authorization: Bearer $GITHUB_TOKEN\" https://api.test:%d/bearer-tls-curl",
+                   g.tls_port);
+        if (sc_int(r, "exit_code") != 0 || strcmp(sc_str(r, "stdout"), "authenticated\n") != 0)
+                fail_msg("curl over HTTPS: %s %s", sc_str(r, "stdout"), sc_str(r, "stderr"));
         cJSON_Delete(r);
-        cJSON *evs = events("net_connect", "api.test");
-        bool seen = false;
-        for (int i = 0; i < cJSON_GetArraySize(evs); i++) {
-                const cJSON *ev = cJSON_GetArrayItem(evs, i);
-                seen = seen || (strcmp(ev_str(ev, "method"), "CONNECT") == 0 &&
-                                strcmp(ev_str(ev, "reason"), "secret injection over HTTPS needs TLS "
-                                                             "interception (not yet available)") == 0);
+        assert_true(server_saw("/bearer-tls-curl"));
+        assert_secret_event("secret_used", "api.test", "GITHUB_TOKEN", "secrets-1");
+        close(fd);
+}
+
+static void test_secrets__https_placeholder_with_python(void **state) {
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1,
+                      "python3 -c \"import os, urllib.request as u; "
+                      "q = u.Request('https://api.test:%d/bearer-tls-python', "
+                      "headers={'Authorization': 'Bearer ' + os.environ['GITHUB_TOKEN']}); "
+                      "print(u.urlopen(q).read().decode(), end='')\"",
+                      g.tls_port);
+        if (sc_int(r, "exit_code") != 0 || strcmp(sc_str(r, "stdout"), "authenticated\n") != 0)
+                fail_msg("python over HTTPS: %s %s", sc_str(r, "stdout"), sc_str(r, "stderr"));
+        cJSON_Delete(r);
+        close(fd);
+}
+
+/* Node: its fetch() of this version ignores HTTPS_PROXY, so the request goes through a CONNECT of its own
+ * http module; its TLS client trusts the environment's CA through NODE_EXTRA_CA_CERTS only. */
+static const char node_js[] =
+        "const http = require('http'), https = require('https'), tls = require('tls');"
+        "const p = new URL(process.env.HTTPS_PROXY), port = +process.argv[1];"
+        "http.request({host: p.hostname, port: p.port, method: 'CONNECT', path: 'api.test:' + port})"
+        ".on('connect', (res, sock) => https.get({host: 'api.test', port, path: '/bearer-tls-node',"
+        " headers: {Authorization: 'Bearer ' + process.env.GITHUB_TOKEN},"
+        " createConnection: () => tls.connect({socket: sock, servername: 'api.test'})},"
+        " r => { let b = ''; r.on('data', d => b += d); r.on('end', () => process.stdout.write(b)); }))"
+        ".end();";
+
+static void test_secrets__https_placeholder_with_node(void **state) {
+        (void) state;
+        if (access("/usr/bin/node", X_OK) < 0) {
+                fprintf(stderr, "# SKIP: node not installed\n");
+                skip();
         }
-        assert_true(seen);
-        cJSON_Delete(evs);
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1, "node -e \"%s\" %d", node_js, g.tls_port);
+        if (sc_int(r, "exit_code") != 0 || strcmp(sc_str(r, "stdout"), "authenticated\n") != 0)
+                fail_msg("node over HTTPS: %s %s", sc_str(r, "stdout"), sc_str(r, "stderr"));
+        cJSON_Delete(r);
+        /* Without the variable, Node's own roots do not know the environment's CA. */
+        r = sh(fd, 2, "NODE_EXTRA_CA_CERTS= node -e \"%s\" %d", node_js, g.tls_port);
+        assert_int_not_equal(sc_int(r, "exit_code"), 0);
+        cJSON_Delete(r);
+        close(fd);
+}
+
+static void test_secrets__https_header_template(void **state) {
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1, "curl -sS -H 'X-Api-Key: key=guess' https://key.test:%d/key-tls", g.tls_port);
+        if (strcmp(sc_str(r, "stdout"), "authenticated\n") != 0)
+                fail_msg("header template over HTTPS: %s %s", sc_str(r, "stdout"), sc_str(r, "stderr"));
+        cJSON_Delete(r);
+        assert_secret_event("secret_used", "key.test", "API_KEY", "secrets-1");
+        close(fd);
+}
+
+/* Inside an intercepted connection, the placeholder of a secret the host is not among the hosts of is
+ * refused like in plain HTTP, and never reaches the host. */
+static void test_secrets__https_placeholder_of_another_secret_is_refused(void **state) {
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r =
+                sh(fd, 1,
+                   "curl -sS -D - -o /dev/null -H \"X-Token: $GITHUB_TOKEN\" https://key.test:%d/leak-tls",
+                   g.tls_port);
+        const char *out = sc_str(r, "stdout");
+        if (!strstr(out, "403") || !strstr(out, "X-Brig-Reason: the placeholder of secret GITHUB_TOKEN"))
+                fail_msg("not refused: %s %s", out, sc_str(r, "stderr"));
+        cJSON_Delete(r);
+        assert_secret_event("secret_exfiltration_refused", "key.test", "GITHUB_TOKEN", "secrets-1");
+        assert_false(server_saw("/leak-tls"));
+        close(fd);
+}
+
+/* brigd's own connection upstream verifies like a client: a certificate for another name, or from a CA
+ * it does not trust, is refused and nothing is sent. */
+static void test_secrets__https_upstream_must_verify(void **state) {
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1,
+                      "curl -sS -D - -o /dev/null -H \"Authorization: Bearer $GITHUB_TOKEN\" "
+                      "https://badname.test:%d/bearer-badname",
+                      g.badname_port);
+        const char *out = sc_str(r, "stdout");
+        if (!strstr(out, "502") || !strstr(out, "X-Brig-Reason: TLS to the upstream:"))
+                fail_msg("a certificate for another name was accepted: %s %s", out, sc_str(r, "stderr"));
+        cJSON_Delete(r);
+        r = sh(fd, 2,
+               "curl -sS -D - -o /dev/null -H \"Authorization: Bearer $GITHUB_TOKEN\" "
+               "https://badca.test:%d/bearer-badca",
+               g.badca_port);
+        out = sc_str(r, "stdout");
+        if (!strstr(out, "502") || !strstr(out, "X-Brig-Reason: TLS to the upstream:"))
+                fail_msg("an unknown CA was accepted: %s %s", out, sc_str(r, "stderr"));
+        cJSON_Delete(r);
+        assert_false(server_saw("/bearer-badname"));
+        assert_false(server_saw("/bearer-badca"));
+        close(fd);
+}
+
+/* The environment's CA for TLS interception: its bundle is in the jail, read-only, named by the four
+ * variables, and holds the system roots and then the CA made for this environment; no private key is in
+ * the jail or in brigd's state directory. */
+static void test_secrets__jail_trusts_its_ca(void **state) {
+        char cmd[512];
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+
+        cJSON *r = sh(fd, 1,
+                      "echo $SSL_CERT_FILE $REQUESTS_CA_BUNDLE $NODE_EXTRA_CA_CERTS $GIT_SSL_CAINFO; "
+                      "test \"$(grep -c 'BEGIN CERTIFICATE' \"$SSL_CERT_FILE\")\" -gt 1 && echo roots; "
+                      "awk '/BEGIN CERT/ {c = \"\"} {c = c $0 \"\\n\"} END {printf \"%%s\", c}' "
+                      "\"$SSL_CERT_FILE\" | openssl x509 -noout -subject; "
+                      "echo x 2>/dev/null >> \"$SSL_CERT_FILE\" || echo read-only; "
+                      "grep -rlE 'BEGIN [A-Z ]*PRIVATE KEY' /etc /workspace /tmp 2>/dev/null; "
+                      "sha256sum < \"$SSL_CERT_FILE\"");
+        const char *out = sc_str(r, "stdout");
+        /* The CA names the environment it was made for: this one, or the spare it adopted. */
+        if (!strstr(out, "/etc/brig/ca-bundle.pem /etc/brig/ca-bundle.pem /etc/brig/ca-bundle.pem "
+                         "/etc/brig/ca-bundle.pem\nroots\n") ||
+            !strstr(out, "CN = brig environment ") || !strstr(out, " CA\nread-only\n"))
+                fail_msg("the jail does not trust its CA: %s", out);
+        /* The jail's bundle is the one brigd wrote in the environment's directory. */
+        char sum[128];
+        snprintf(cmd, sizeof(cmd), "sha256sum < '%s/environments/secrets-1/ca-bundle.pem'", g.d.state);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        assert_non_null(fgets(sum, sizeof(sum), p));
+        pclose(p);
+        /* Nothing between: no file in the jail's own directories held a private key. */
+        char tail[160];
+        snprintf(tail, sizeof(tail), "read-only\n%s", sum);
+        if (!strstr(out, tail))
+                fail_msg("the jail's bundle is not brigd's, or it holds a key: %s vs %s", out, sum);
+        cJSON_Delete(r);
+        /* A pattern that does not match itself, as the audit log holds the commands. */
+        snprintf(cmd, sizeof(cmd), "grep -rqaE 'BEGIN [A-Z ]*PRIVATE KEY' '%s' '%s'", g.d.state, g.d.audit);
+        assert_int_equal(run(cmd), 1); /* searched, nothing found */
         close(fd);
 }
 
@@ -357,6 +556,19 @@ static void assert_call_fails_naming(const char *env, const char *policy, const 
         if (!strstr(text, name) || !strstr(text, "network.secrets"))
                 fail_msg("expected an error naming %s: %s", name, text);
         assert_null(strstr(text, FILE_VALUE));
+        free(text);
+        cJSON_Delete(r);
+        close(fd);
+}
+
+/* An environment whose CA cannot be made does not start: its calls fail and say why. */
+static void test_secrets__ca_that_cannot_be_made_fails_closed(void **state) {
+        (void) state;
+        int fd = attach("secrets-many", "many-hosts");
+        cJSON *r = sh(fd, 1, "true");
+        char *text = cJSON_PrintUnformatted(r);
+        if (!strstr(text, "network.secrets: TLS interception: its CA"))
+                fail_msg("expected the CA's failure: %s", text);
         free(text);
         cJSON_Delete(r);
         close(fd);
@@ -477,8 +689,10 @@ static void test_secrets__values_are_nowhere(void **state) {
         g.results[g.results_len] = 0;
         assert_null(strstr(g.results, ENV_VALUE));
         assert_null(strstr(g.results, FILE_VALUE));
-        snprintf(cmd, sizeof(cmd), "grep -rqaF -e '%s' -e '%s' '%s' '%s'", ENV_VALUE, FILE_VALUE, g.d.audit,
-                 g.d.state);
+        /* A spare environment starting meanwhile writes its CA bundle through a temporary file (certificates
+         * only), which may be gone by the time grep opens it. */
+        snprintf(cmd, sizeof(cmd), "grep -rqaF --exclude=.ca-bundle.pem.tmp -e '%s' -e '%s' '%s' '%s'",
+                 ENV_VALUE, FILE_VALUE, g.d.audit, g.d.state);
         assert_int_equal(run(cmd), 1); /* searched, nothing found */
         ssize_t n = read(g.d.stderr_fd, err, sizeof(err) - 1);
         err[n > 0 ? n : 0] = 0;
@@ -494,7 +708,14 @@ int main(void) {
                 cmocka_unit_test(test_secrets__placeholder_with_python),
                 cmocka_unit_test(test_secrets__header_template_replaces_the_clients),
                 cmocka_unit_test(test_secrets__placeholder_to_another_host_is_refused),
-                cmocka_unit_test(test_secrets__https_to_the_secrets_host_is_refused),
+                cmocka_unit_test(test_secrets__https_placeholder_with_curl),
+                cmocka_unit_test(test_secrets__https_placeholder_with_python),
+                cmocka_unit_test(test_secrets__https_placeholder_with_node),
+                cmocka_unit_test(test_secrets__https_header_template),
+                cmocka_unit_test(test_secrets__https_placeholder_of_another_secret_is_refused),
+                cmocka_unit_test(test_secrets__https_upstream_must_verify),
+                cmocka_unit_test(test_secrets__jail_trusts_its_ca),
+                cmocka_unit_test(test_secrets__ca_that_cannot_be_made_fails_closed),
                 cmocka_unit_test(test_secrets__unreadable_source_fails_calls),
                 cmocka_unit_test(test_secrets__reload_keeps_the_placeholder),
                 cmocka_unit_test(test_secrets__upstream_ca_that_cannot_load_stops_brigd),

@@ -181,6 +181,41 @@ static void test_plan__secret_placeholders_join_the_environment(void **state) {
         assert_string_equal(strv_find_prefix(plan->envp, "MINE="), "MINE=call");
 }
 
+/* The CA bundle of TLS interception: bound read-only above the policy's mounts in the environment's jail,
+ * named by the four variables in it and in its commands, which a call may still set otherwise. */
+static void test_plan__ca_bundle_is_bound_and_named(void **state) {
+        _cleanup_(brig_policy_freep) brig_policy *p = policy(PROXY_POLICY);
+        static const char *const names[] = BRIG_PLAN_CA_VARS;
+        static const char *const env[] = {"GIT_SSL_CAINFO=/mine.pem", NULL};
+        brig_plan_request hold = {
+                .mode = BRIG_PLAN_HOLD, .workspace = "/srv/ws", .ca_bundle = "/var/lib/brig/e/ca.pem"};
+        brig_plan_request enter = {
+                .mode = BRIG_PLAN_ENTER, .argv = default_argv, .env = env, .ca_bundle = BRIG_PLAN_CA_BUNDLE};
+        brig_plan_request none = {.mode = BRIG_PLAN_ENTER, .argv = default_argv};
+        _cleanup_(brig_plan_freep) brig_plan *h = build_ok(p, &hold);
+        _cleanup_(brig_plan_freep) brig_plan *e = build_ok(p, &enter);
+        _cleanup_(brig_plan_freep) brig_plan *n = build_ok(p, &none);
+        char want[128];
+
+        (void) state;
+        const brig_mount *m = find_mount(h, BRIG_MOUNT_BIND, BRIG_PLAN_CA_BUNDLE);
+        assert_non_null(m);
+        assert_string_equal(m->source, "/var/lib/brig/e/ca.pem");
+        assert_true(m->read_only);
+        /* After every mount of the policy's, so that none hides it. */
+        for (const brig_mount *o = m + 1; o < h->mounts + h->n_mounts; o++)
+                assert_true(o->kind == BRIG_MOUNT_PROC || o->kind == BRIG_MOUNT_DEV);
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                (void) snprintf(want, sizeof(want), "%s=%s", names[i], BRIG_PLAN_CA_BUNDLE);
+                assert_string_equal(strv_find_prefix(h->envp, names[i]), want);
+                if (strcmp(names[i], "GIT_SSL_CAINFO") != 0)
+                        assert_string_equal(strv_find_prefix(e->envp, names[i]), want);
+                assert_null(strv_find_prefix(n->envp, names[i]));
+        }
+        assert_string_equal(strv_find_prefix(e->envp, "GIT_SSL_CAINFO="), "GIT_SSL_CAINFO=/mine.pem");
+        assert_null(find_mount(n, BRIG_MOUNT_BIND, BRIG_PLAN_CA_BUNDLE));
+}
+
 static void test_plan__proxy_mode_one_shot_run_has_no_proxy(void **state) {
         _cleanup_(brig_policy_freep) brig_policy *p = policy(PROXY_POLICY);
         brig_plan_request req = {.argv = default_argv, .workspace = "/srv/ws"};
@@ -980,6 +1015,7 @@ int main(void) {
                 cmocka_unit_test(test_plan__proxy_mode_hold_plan_carries_port_and_resolv_conf),
                 cmocka_unit_test(test_plan__proxy_mode_commands_get_proxy_variables),
                 cmocka_unit_test(test_plan__secret_placeholders_join_the_environment),
+                cmocka_unit_test(test_plan__ca_bundle_is_bound_and_named),
                 cmocka_unit_test(test_plan__proxy_mode_one_shot_run_has_no_proxy),
                 cmocka_unit_test(test_plan__no_network_has_no_proxy),
                 cmocka_unit_test(test_plan__cpu_limit_exact_seconds_stay),
