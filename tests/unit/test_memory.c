@@ -651,9 +651,19 @@ static void test_memory__feedback_changes_ranking_and_flags(void **state) {
         _cleanup_json_ cJSON *risen = call_sc(f, "memory_search", "{'query': 'deploy'}");
         assert_string_equal(hit_path(risen, 0), "/memories/deploy.md");
 
-        /* Each report is an attributed version that changes no file. */
+        /* Each report is an attributed version that changes no file, in the history of the file it is
+         * about (and only there). */
         _cleanup_json_ cJSON *log = call_sc(f, "memory_history", "{'path': '/memories/deploy.md'}");
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(log, "versions")), 1);
+        const cJSON *versions = cJSON_GetObjectItemCaseSensitive(log, "versions");
+        assert_int_equal(cJSON_GetArraySize(versions), 5);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                                    cJSON_GetArrayItem(versions, 3), "feedback")),
+                            "wrong");
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                                    cJSON_GetArrayItem(versions, 4), "command")),
+                            "create");
+        _cleanup_json_ cJSON *other = call_sc(f, "memory_history", "{'path': '/memories/old.md'}");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(other, "versions")), 1);
         _cleanup_json_ cJSON *all = call_sc(f, "memory_history", "{}");
         const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(all, "versions"), 3);
         assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(first, "feedback")),
