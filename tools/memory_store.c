@@ -31,6 +31,7 @@ static const struct {
 } trailers[] = {
         {"Brig-Environment", "environment"}, {"Brig-Call-Id", "call_id"}, {"Brig-Peer-Uid", "peer_uid"},
         {"Brig-Command", "command"},         {"Brig-Path", "path"},       {"Brig-Feedback", "feedback"},
+        {"Brig-New-Path", "new_path"},
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(git_odb *, git_odb_free);
@@ -515,6 +516,7 @@ static char *compose_message(const brig_memory_author *who) {
         values[3] = who->command;
         values[4] = who->path;
         values[5] = who->feedback;
+        values[6] = who->new_path;
         if (!(f = open_memstream(&msg, &size)))
                 return NULL;
         (void) fprintf(f, "%s %s\n\n", who->command ? who->command : "change", who->path ? who->path : "");

@@ -39,6 +39,8 @@ typedef struct brig_memory_author {
         const char *command;     /* Brig-Command: create, str_replace, ..., restore */
         const char *path;        /* Brig-Path: what the command named (its /memories path) */
         const char *feedback;    /* Brig-Feedback: helpful, wrong, stale (memory_feedback only) */
+        const char *new_path;    /* Brig-New-Path: a rename's destination (its /memories path), where the
+                                  * feedback about the renamed files goes (the search index follows it) */
         const char *note;        /* feedback's note: the message body, one line */
 } brig_memory_author;
 

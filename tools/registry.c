@@ -357,7 +357,8 @@ static const char memory_out[] = JSON({
                                                "version": {"type": "string"}, "time": {"type": "string"},
                                                "environment": {"type": ["string", "null"]}, "peer_uid": {"type": ["string", "null"]},
                                                "call_id": {"type": ["string", "null"]}, "command": {"type": ["string", "null"]},
-                                               "path": {"type": ["string", "null"]}, "feedback": {"type": ["string", "null"]}}}},
+                                               "path": {"type": ["string", "null"]}, "feedback": {"type": ["string", "null"]},
+                                               "new_path": {"type": ["string", "null"]}}}},
                        "flags": FLAGS, "feedback": FEEDBACK_COUNTS,
                        "error": ERROR_OBJECT, COMMON_PROPS},
         "anyOf": [{"required": ["result"]}, OR_ERROR]});
@@ -372,7 +373,8 @@ static const char memory_history_out[] = JSON({
                                "version": {"type": "string"}, "time": {"type": "string"},
                                "environment": {"type": ["string", "null"]}, "call_id": {"type": ["string", "null"]},
                                "peer_uid": {"type": ["string", "null"]}, "command": {"type": ["string", "null"]},
-                               "path": {"type": ["string", "null"]}, "feedback": {"type": ["string", "null"]}}}},
+                               "path": {"type": ["string", "null"]}, "feedback": {"type": ["string", "null"]},
+                               "new_path": {"type": ["string", "null"]}}}},
                        "truncated": {"type": "boolean"}, "result": {"type": "string"},
                        "error": ERROR_OBJECT, COMMON_PROPS},
         "anyOf": [{"required": ["versions", "result"]}, OR_ERROR]});
