@@ -81,6 +81,17 @@ static void unmount_state_dir(void) {
         (void) rmdir(mnt);
 }
 
+/* Starts brigd on the state directory mounted before, or skips the test (unmounting it) saying why. */
+static void start_or_skip(brigd *d, const char *policy, const char *const *args) {
+        const char *why = NULL;
+
+        if (brigd_start_args(d, policy, args, &why) < 0) {
+                unmount_state_dir();
+                fprintf(stderr, "# SKIP: %s\n", why);
+                skip();
+        }
+}
+
 static int connect_to(const brigd *d, const char *env, const char *policy, cJSON **ret_init) {
         char meta[256];
         snprintf(meta, sizeof(meta), "{\"brig/environment\":\"%s\",\"brig/policy\":\"%s\"}", env, policy);
@@ -113,11 +124,7 @@ static void test_full_disk__environment_is_not_created_without_metadata(void **s
         mount_small_state_dir();
         brigd d;
         const char *why = NULL;
-        if (brigd_start_args(&d, NULL, brigd_args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, NULL, brigd_args);
         fill();
         int fd = connect_to(&d, "full1", "strict", NULL);
         cJSON *r = client_call(fd, 1, "{\"command\":\"echo hi\"}", NULL, NULL);
@@ -238,12 +245,7 @@ static void test_full_disk__directory_without_metadata_is_quarantined(void **sta
                 assert_int_equal(system(cmd), 0);
         }
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, NULL, brigd_args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, NULL, brigd_args);
         static const char *const tries[][2] = {{"left", "default"}, {"left", "strict"}, {"cut", "default"}};
         for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
                 cJSON *init = NULL;
@@ -325,12 +327,7 @@ static void test_full_disk__full_audit_log_refuses_calls_and_stays_verifiable(vo
         mount_small_state_dir();
         snprintf(audit, sizeof(audit), "%s/audit.jsonl", mnt);
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, NULL, args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, NULL, args);
         int fd = connect_to(&d, "audited", "default", NULL);
         cJSON *r = client_call(fd, 1, "{\"command\":\"echo one\"}", NULL, NULL);
         assert_string_equal(sc_str(r, "stdout"), "one\n");
@@ -372,12 +369,7 @@ static void test_full_disk__spare_is_not_adopted_without_metadata(void **state) 
         mount_small_state_dir();
         args[1] = mnt;
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, NULL, args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, NULL, args);
         /* Let the spare finish building, so that the environment below adopts it: brigd says so. */
         char log[8192];
         size_t len = 0;
@@ -510,12 +502,7 @@ static void test_full_disk__process_log_keeps_output(void **state) {
         (void) state;
         mount_state_dir_of("4m");
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, soft_policy(), brigd_args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, soft_policy(), brigd_args);
         int id = 1, fd = connect_to(&d, "plog", "default", NULL);
         cJSON *r = client_call(fd, id++, "{\"command\":\"cat\",\"background\":true}", NULL, NULL);
         char pid[32];
@@ -594,12 +581,7 @@ static void test_full_disk__history_fails_clearly_and_recovers(void **state) {
         (void) state;
         mount_state_dir_of("4m");
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, soft_policy(), brigd_args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, soft_policy(), brigd_args);
         int id = 1, other = connect_to(&d, "other", "default", NULL);
         cJSON *r = client_call(other, id++, "{\"command\":\"echo ok\"}", NULL, NULL);
         assert_string_equal(sc_str(r, "stdout"), "ok\n");
@@ -744,12 +726,7 @@ static void test_full_disk__memory_keeps_its_previous_version(void **state) {
         (void) state;
         mount_state_dir_of("4m");
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, NULL, brigd_args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, NULL, brigd_args);
         int id = 1, fd = connect_to(&d, "memfull", "default", NULL);
         bool is_error;
         tool_ok(fd, id++, "memory",

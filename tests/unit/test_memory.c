@@ -560,6 +560,18 @@ static void copy_file(const char *from, const char *to) {
         assert_int_equal(fclose(out), 0);
 }
 
+/* Closes the store, deletes its search index and opens it again. */
+static void reopen_without_index(fixture *f) {
+        char path[256];
+        brig_error err = BRIG_ERROR_INIT;
+
+        brig_memory_free(f->m);
+        f->m = NULL;
+        snprintf(path, sizeof(path), "%s/index.sqlite", f->dir);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(brig_memory_open(f->dir, &f->m, &err), 0);
+}
+
 /* The feedback counts of the file at path, as view reports them ("" when none). */
 static const char *feedback_in_view(fixture *f, const char *path) {
         static char out[128];
@@ -581,8 +593,6 @@ static const char *feedback_in_view(fixture *f, const char *path) {
  * without it; the same when the index is rebuilt from the repository. */
 static void test_memory__feedback_follows_a_rename(void **state) {
         fixture *f = *state;
-        char path[256];
-        brig_error err = BRIG_ERROR_INIT;
 
         ok(f, "memory", "{'command': 'create', 'path': '/memories/a.md', 'file_text': 'alpha'}", NULL);
         ok(f, "memory", "{'command': 'create', 'path': '/memories/d/x.md', 'file_text': 'xray'}", NULL);
@@ -607,11 +617,7 @@ static void test_memory__feedback_follows_a_rename(void **state) {
                 assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "new_path")),
                                     "/memories/e");
                 /* Again with the index rebuilt from the repository. */
-                brig_memory_free(f->m);
-                f->m = NULL;
-                snprintf(path, sizeof(path), "%s/index.sqlite", f->dir);
-                assert_int_equal(unlink(path), 0);
-                assert_int_equal(brig_memory_open(f->dir, &f->m, &err), 0);
+                reopen_without_index(f);
         }
 }
 
@@ -623,10 +629,8 @@ static void test_memory__search_index_is_rebuilt(void **state) {
 
         ok(f, "memory", "{'command': 'create', 'path': '/memories/a.md', 'file_text': 'alpha gamma'}", NULL);
         ok(f, "memory_feedback", "{'path': '/memories/a.md', 'outcome': 'stale'}", NULL);
-        brig_memory_free(f->m);
+        reopen_without_index(f);
         snprintf(path, sizeof(path), "%s/index.sqlite", f->dir);
-        assert_int_equal(unlink(path), 0);
-        assert_int_equal(brig_memory_open(f->dir, &f->m, &err), 0);
         /* A write with no index: its usage is measured from the tree, then the index is rebuilt. */
         ok(f, "memory", "{'command': 'create', 'path': '/memories/b.md', 'file_text': 'beta gamma'}", NULL);
         _cleanup_json_ cJSON *sc = call_sc(f, "memory_search", "{'query': 'alpha'}");
