@@ -175,11 +175,12 @@ static int recorded(brig_memory *m, char buf[static 41], brig_error *err) {
 typedef struct writer {
         brig_memory *m;
         sqlite3_stmt *find, *drop_passages, *drop_file, *add_file, *add_passage, *add_feedback;
+        sqlite3_stmt *drop_feedback, *move_feedback; /* a rename's */
 } writer;
 
 static void writer_done(writer *w) {
-        sqlite3_stmt **all[] = {&w->find,     &w->drop_passages, &w->drop_file,
-                                &w->add_file, &w->add_passage,   &w->add_feedback};
+        sqlite3_stmt **all[] = {&w->find,        &w->drop_passages, &w->drop_file,     &w->add_file,
+                                &w->add_passage, &w->add_feedback,  &w->drop_feedback, &w->move_feedback};
         for (size_t i = 0; i < ELEMENTSOF(all); i++) {
                 (void) sqlite3_finalize(*all[i]);
                 *all[i] = NULL;
@@ -202,7 +203,17 @@ static int writer_init(writer *w, brig_memory *m, brig_error *err) {
                          "INSERT INTO feedback(path, helpful, wrong, stale) VALUES (?1, ?2 = 0, ?2 = 1, "
                          "?2 = 2) ON CONFLICT(path) DO UPDATE SET helpful = helpful + (?2 = 0), "
                          "wrong = wrong + (?2 = 1), stale = stale + (?2 = 2)",
-                         &w->add_feedback, err)) < 0)
+                         &w->add_feedback, err)) < 0 ||
+            /* A rename's destination did not exist: what feedback it has was about files deleted there
+             * before, not about the ones arriving. */
+            (r = prepare(
+                     m,
+                     "DELETE FROM feedback WHERE path = ?1 OR substr(path, 1, length(?1) + 1) = ?1 || '/'",
+                     &w->drop_feedback, err)) < 0 ||
+            (r = prepare(m,
+                         "UPDATE feedback SET path = ?2 || substr(path, length(?1) + 1) "
+                         "WHERE path = ?1 OR substr(path, 1, length(?1) + 1) = ?1 || '/'",
+                         &w->move_feedback, err)) < 0)
                 writer_done(w);
         return r;
 }
@@ -322,45 +333,67 @@ static int outcome_index(const char *name) {
         return -1;
 }
 
-/* Counts the feedback commits reachable from to and not from from (NULL: all of them). */
+/* Binds the scope path of a trailer's /memories path as parameter i of s. */
+static int bind_path(sqlite3_stmt *s, int i, const char *shown) {
+        char path[BRIG_MEMORY_MAX_PATH + 1];
+        int r;
+
+        if (!shown || (r = brig_memory_path_parse(shown, "path", path, NULL)) < 0)
+                return -EINVAL;
+        (void) sqlite3_bind_text(s, i, path, -1, SQLITE_TRANSIENT);
+        return 0;
+}
+
+/* One commit's part in the feedback table: a feedback counts for its path, a rename takes the feedback
+ * about the files it moves along (what its destination had goes: that was about deleted files). */
+static int apply_commit(writer *w, git_commit *c, brig_error *err) {
+        git_message_trailer_array t = {0};
+        const char *outcome = NULL, *shown = NULL, *to = NULL;
+        int k, r = 0;
+
+        (void) git_message_trailers(&t, git_commit_message(c));
+        for (size_t j = 0; j < t.count; j++)
+                if (strcmp(t.trailers[j].key, "Brig-Feedback") == 0)
+                        outcome = t.trailers[j].value;
+                else if (strcmp(t.trailers[j].key, "Brig-Path") == 0)
+                        shown = t.trailers[j].value;
+                else if (strcmp(t.trailers[j].key, "Brig-New-Path") == 0)
+                        to = t.trailers[j].value;
+        /* A malformed trailer (a hand-made or imported commit) is no feedback. */
+        if ((k = outcome_index(outcome)) >= 0 && bind_path(w->add_feedback, 1, shown) >= 0) {
+                (void) sqlite3_bind_int(w->add_feedback, 2, k);
+                r = step_done(w->m, w->add_feedback, err);
+        } else if (!outcome && to && bind_path(w->drop_feedback, 1, to) >= 0 &&
+                   bind_path(w->move_feedback, 1, shown) >= 0 && bind_path(w->move_feedback, 2, to) >= 0 &&
+                   (r = step_done(w->m, w->drop_feedback, err)) >= 0)
+                r = step_done(w->m, w->move_feedback, err);
+        git_message_trailer_array_free(&t);
+        return r;
+}
+
+/* Applies the feedback and rename commits reachable from to and not from from (NULL: all of them), oldest
+ * first: feedback given before a rename moves with it. */
 static int apply_feedback(writer *w, const git_oid *from, const git_oid *to, brig_error *err) {
         brig_memory *m = w->m;
         _cleanup_(git_revwalk_freep) git_revwalk *walk = NULL;
         git_oid id;
         int r;
 
-        if ((r = git_revwalk_new(&walk, m->repo)) < 0 || (r = git_revwalk_push(walk, to)) < 0 ||
-            (from && (r = git_revwalk_hide(walk, from)) < 0))
+        if ((r = git_revwalk_new(&walk, m->repo)) < 0 ||
+            (r = git_revwalk_sorting(walk, GIT_SORT_TOPOLOGICAL | GIT_SORT_REVERSE)) < 0 ||
+            (r = git_revwalk_push(walk, to)) < 0 || (from && (r = git_revwalk_hide(walk, from)) < 0))
                 return brig__memory_fail(m, r, err, "memory: index");
         while ((r = git_revwalk_next(&id, walk)) == 0) {
                 _cleanup_(git_commit_freep) git_commit *c = NULL;
-                git_message_trailer_array t = {0};
-                const char *outcome = NULL, *shown = NULL;
-                char path[BRIG_MEMORY_MAX_PATH + 1];
-                int k;
 
                 if ((r = git_commit_lookup(&c, m->repo, &id)) < 0)
                         return brig__memory_fail(m, r, err, "memory: index");
-                /* Cheap test first: most commits are changes, not feedback. */
-                if (!strstr(git_commit_message(c), "\nBrig-Feedback: "))
+                /* Cheap test first: most commits are changes, not feedback or renames. */
+                if (!strstr(git_commit_message(c), "\nBrig-Feedback: ") &&
+                    !strstr(git_commit_message(c), "\nBrig-New-Path: "))
                         continue;
-                (void) git_message_trailers(&t, git_commit_message(c));
-                for (size_t j = 0; j < t.count; j++)
-                        if (strcmp(t.trailers[j].key, "Brig-Feedback") == 0)
-                                outcome = t.trailers[j].value;
-                        else if (strcmp(t.trailers[j].key, "Brig-Path") == 0)
-                                shown = t.trailers[j].value;
-                k = outcome_index(outcome);
-                r = k >= 0 && shown ? brig_memory_path_parse(shown, "path", path, NULL) : -EINVAL;
-                if (r >= 0) {
-                        (void) sqlite3_bind_text(w->add_feedback, 1, path, -1, SQLITE_TRANSIENT);
-                        (void) sqlite3_bind_int(w->add_feedback, 2, k);
-                        r = step_done(m, w->add_feedback, err);
-                        git_message_trailer_array_free(&t);
-                        if (r < 0)
-                                return r;
-                } else
-                        git_message_trailer_array_free(&t);
+                if ((r = apply_commit(w, c, err)) < 0)
+                        return r;
         }
         if (r != GIT_ITEROVER)
                 return brig__memory_fail(m, r, err, "memory: index");

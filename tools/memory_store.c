@@ -31,6 +31,7 @@ static const struct {
 } trailers[] = {
         {"Brig-Environment", "environment"}, {"Brig-Call-Id", "call_id"}, {"Brig-Peer-Uid", "peer_uid"},
         {"Brig-Command", "command"},         {"Brig-Path", "path"},       {"Brig-Feedback", "feedback"},
+        {"Brig-New-Path", "new_path"},
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(git_odb *, git_odb_free);
@@ -515,6 +516,7 @@ static char *compose_message(const brig_memory_author *who) {
         values[3] = who->command;
         values[4] = who->path;
         values[5] = who->feedback;
+        values[6] = who->new_path;
         if (!(f = open_memstream(&msg, &size)))
                 return NULL;
         (void) fprintf(f, "%s %s\n\n", who->command ? who->command : "change", who->path ? who->path : "");
@@ -789,6 +791,30 @@ static int changed(brig_memory *m, git_commit *c, const char *path, bool *ret, b
         return 0;
 }
 
+/* Whether c is feedback about a file at or below path: it changes no file, but belongs to that file's
+ * history. */
+static bool feedback_about(git_commit *c, const char *path) {
+        git_message_trailer_array t = {0};
+        char about[BRIG_MEMORY_MAX_PATH + 1];
+        const char *shown = NULL;
+        bool feedback = false;
+        size_t n = strlen(path);
+
+        /* Cheap test first: most commits are changes, not feedback. */
+        if (!strstr(git_commit_message(c), "\nBrig-Feedback: "))
+                return false;
+        (void) git_message_trailers(&t, git_commit_message(c));
+        for (size_t j = 0; j < t.count; j++)
+                if (strcmp(t.trailers[j].key, "Brig-Feedback") == 0)
+                        feedback = true;
+                else if (strcmp(t.trailers[j].key, "Brig-Path") == 0)
+                        shown = t.trailers[j].value;
+        feedback = feedback && shown && brig_memory_path_parse(shown, "path", about, NULL) >= 0 &&
+                   strncmp(about, path, n) == 0 && (about[n] == 0 || about[n] == '/');
+        git_message_trailer_array_free(&t);
+        return feedback;
+}
+
 int brig_memory_log(brig_memory *m, const char *path, cJSON **ret, brig_error *err) {
         _cleanup_json_ cJSON *res = cJSON_CreateObject();
         cJSON *list = res ? cJSON_AddArrayToObject(res, "versions") : NULL;
@@ -824,6 +850,7 @@ int brig_memory_log(brig_memory *m, const char *path, cJSON **ret, brig_error *e
                         return brig__memory_fail(m, r, err, "memory: history");
                 if (*path && (r = changed(m, c, path, &hit, err)) < 0)
                         return r;
+                hit = hit || (*path && feedback_about(c, path));
                 if (hit && (r = log_entry(c, list, err)) < 0)
                         return r;
         }

@@ -39,6 +39,8 @@ typedef struct brig_memory_author {
         const char *command;     /* Brig-Command: create, str_replace, ..., restore */
         const char *path;        /* Brig-Path: what the command named (its /memories path) */
         const char *feedback;    /* Brig-Feedback: helpful, wrong, stale (memory_feedback only) */
+        const char *new_path;    /* Brig-New-Path: a rename's destination (its /memories path), where the
+                                  * feedback about the renamed files goes (the search index follows it) */
         const char *note;        /* feedback's note: the message body, one line */
 } brig_memory_author;
 
@@ -108,7 +110,8 @@ int brig_memory_commit(brig_memory *m, const brig_memory_change *changes, size_t
                        brig_error *err);
 
 /* {versions: [{version, time, environment, call_id, peer_uid, command, path}], truncated}, newest first,
- * at most BRIG_MEMORY_MAX_LOG; with path (a scope path, "" for all) only versions that changed it. */
+ * at most BRIG_MEMORY_MAX_LOG; with path (a scope path, "" for all) only versions that changed it or
+ * were feedback about it (or a file below it). */
 int brig_memory_log(brig_memory *m, const char *path, cJSON **ret, brig_error *err);
 
 /* Brings the scope (path "") or one file or directory back to its state at version (a full id or a unique

@@ -293,16 +293,19 @@ static void report(brig_memory_report *rep, const char *command, const char *sho
         rep->wrote = true;
 }
 
-/* Commits changes by this call and answers text with the new version. */
+/* Commits changes by this call and answers text with the new version. new_shown: a rename's destination,
+ * else NULL. */
 static int write_changes(brig_memory *m, const brig_memory_ctx *ctx, const char *command, const char *shown,
-                         const brig_memory_change *changes, size_t n, const char *data, size_t len,
-                         char *text, cJSON **ret_sc, brig_memory_report *rep, brig_error *err) {
+                         const char *new_shown, const brig_memory_change *changes, size_t n,
+                         const char *data, size_t len, char *text, cJSON **ret_sc, brig_memory_report *rep,
+                         brig_error *err) {
         _cleanup_free_ char *t = text;
         brig_memory_author who = {.environment = ctx->environment,
                                   .call_id = ctx->call_id,
                                   .peer_uid = ctx->peer_uid,
                                   .command = command,
-                                  .path = shown};
+                                  .path = shown,
+                                  .new_path = new_shown};
         char id[41];
         int r;
 
@@ -334,7 +337,7 @@ static int cmd_create(brig_memory *m, const cJSON *args, const brig_memory_ctx *
                                       shown);
         size_t len = strlen(text);
         brig_memory_change c = {.path = path, .data = text, .len = len};
-        return write_changes(m, ctx, "create", shown, &c, 1, text, len,
+        return write_changes(m, ctx, "create", shown, NULL, &c, 1, text, len,
                              format("File created successfully at: %s", shown), ret_sc, rep, err);
 }
 
@@ -405,7 +408,7 @@ static int cmd_str_replace(brig_memory *m, const cJSON *args, const brig_memory_
         memcpy(out + pre, new_str, nl);
         memcpy(out + pre + nl, at + ol, len - pre - ol + 1);
         brig_memory_change c = {.path = path, .data = out, .len = n};
-        return write_changes(m, ctx, "str_replace", shown, &c, 1, out, n,
+        return write_changes(m, ctx, "str_replace", shown, NULL, &c, 1, out, n,
                              format("The memory file has been edited."), ret_sc, rep, err);
 }
 
@@ -452,7 +455,7 @@ static int cmd_insert(brig_memory *m, const cJSON *args, const brig_memory_ctx *
                 *p++ = '\n';
         memcpy(p, text + off, len - off + 1);
         brig_memory_change c = {.path = path, .data = out, .len = n};
-        return write_changes(m, ctx, "insert", shown, &c, 1, out, n,
+        return write_changes(m, ctx, "insert", shown, NULL, &c, 1, out, n,
                              format("The file %s has been edited.", shown), ret_sc, rep, err);
 }
 
@@ -486,7 +489,7 @@ static int cmd_delete(brig_memory *m, const brig_memory_ctx *ctx, const char *sh
                 return brig_error_oom(err);
         for (size_t i = 0; i < n; i++)
                 changes[i].path = files[i];
-        return write_changes(m, ctx, "delete", shown, changes, n, NULL, 0,
+        return write_changes(m, ctx, "delete", shown, NULL, changes, n, NULL, 0,
                              format("Successfully deleted %s", shown), ret_sc, rep, err);
 }
 
@@ -533,7 +536,7 @@ static int cmd_rename(brig_memory *m, const cJSON *args, const brig_memory_ctx *
                 changes[2 * i + 1] = (brig_memory_change){.path = dest[i], .data = data[i], .len = len};
         }
         if (r >= 0)
-                r = write_changes(m, ctx, "rename", old_shown, changes, 2 * n, NULL, 0,
+                r = write_changes(m, ctx, "rename", old_shown, new_shown, changes, 2 * n, NULL, 0,
                                   format("Successfully renamed %s to %s", old_shown, new_shown), ret_sc, rep,
                                   err);
         for (size_t i = 0; i < n; i++)

@@ -357,14 +357,15 @@ static const char memory_out[] = JSON({
                                                "version": {"type": "string"}, "time": {"type": "string"},
                                                "environment": {"type": ["string", "null"]}, "peer_uid": {"type": ["string", "null"]},
                                                "call_id": {"type": ["string", "null"]}, "command": {"type": ["string", "null"]},
-                                               "path": {"type": ["string", "null"]}, "feedback": {"type": ["string", "null"]}}}},
+                                               "path": {"type": ["string", "null"]}, "feedback": {"type": ["string", "null"]},
+                                               "new_path": {"type": ["string", "null"]}}}},
                        "flags": FLAGS, "feedback": FEEDBACK_COUNTS,
                        "error": ERROR_OBJECT, COMMON_PROPS},
         "anyOf": [{"required": ["result"]}, OR_ERROR]});
 
 static const char memory_history_in[] = JSON({
         "type": "object", "additionalProperties": false,
-        "properties": {"path": {"type": "string", "description": "Only versions that changed this file or directory, a path under /memories"}}});
+        "properties": {"path": {"type": "string", "description": "Only versions that changed this file or directory, or were feedback about it, a path under /memories"}}});
 
 static const char memory_history_out[] = JSON({
         "type": "object",
@@ -372,7 +373,8 @@ static const char memory_history_out[] = JSON({
                                "version": {"type": "string"}, "time": {"type": "string"},
                                "environment": {"type": ["string", "null"]}, "call_id": {"type": ["string", "null"]},
                                "peer_uid": {"type": ["string", "null"]}, "command": {"type": ["string", "null"]},
-                               "path": {"type": ["string", "null"]}, "feedback": {"type": ["string", "null"]}}}},
+                               "path": {"type": ["string", "null"]}, "feedback": {"type": ["string", "null"]},
+                               "new_path": {"type": ["string", "null"]}}}},
                        "truncated": {"type": "boolean"}, "result": {"type": "string"},
                        "error": ERROR_OBJECT, COMMON_PROPS},
         "anyOf": [{"required": ["versions", "result"]}, OR_ERROR]});
@@ -529,7 +531,8 @@ static const brig_tool tools[] = {
          memory_in, memory_out, WRITES(true, false), BRIG_TOOL_RUN_MEMORY, 0, memory_content},
         {"memory_history", "List memory versions",
          "List the memory's versions, newest first: version id, time, command, path, and the environment, "
-         "user and call that made it. With path, only the versions that changed that file or directory.",
+         "user and call that made it. With path, only the versions that changed that file or directory and "
+         "the feedback about it.",
          memory_history_in, memory_history_out, READS, BRIG_TOOL_RUN_MEMORY, BRIG_TOOL_AUDIT_AS_READ},
         {"memory_restore", "Restore a memory version",
          "Bring the memory, or one file or directory of it, back to a version from memory_history. The "

@@ -20,6 +20,7 @@
 #include "worker/proxy_secrets.h"
 #include "worker/proxy_tls.h"
 #include "worker/env_registry.h"
+#include "worker/memory.h"
 #include "worker/worker.h"
 #include "worker/toolpool.h"
 
@@ -52,12 +53,20 @@ static void env_free(brig_env *env) {
 
 /* A destroyed environment's directory goes once nothing can write into it any more: its processes are
  * gone with its holder, and no metadata, file or history work is in flight (a file created while the
- * removal runs would keep the directory, and a meta.json would bring the environment back at restart). */
+ * removal runs would keep the directory, and a meta.json would bring the environment back at restart).
+ * Its own memory scope goes then too: no memory call of it is in flight (each holds it), and a later
+ * environment of the same name must not find it. */
 static void maybe_remove(brig_env *env) {
-        if (env->destroyed && env->disk.remove_pending && brig_handles_none(&env->holder.handles) &&
-            brig_handles_none(&env->repls.handles) && env->processes.running == 0 && env->holds == 0) {
+        if (!env->destroyed || !brig_handles_none(&env->holder.handles) ||
+            !brig_handles_none(&env->repls.handles) || env->processes.running != 0 || env->holds != 0)
+                return;
+        if (env->disk.remove_pending) {
                 env->disk.remove_pending = false;
                 brig__env_remove_dir(env->w, env->dir);
+        }
+        if (env->disk.memory_remove_pending) {
+                env->disk.memory_remove_pending = false;
+                brig_memory_forget_environment(env->w, env->id);
         }
 }
 
@@ -137,6 +146,9 @@ void brig_env_destroy(brig_env *env) {
         brig_repl_set_close(&env->repls);
         brig__env_unlink(env);
         env->disk.remove_pending = env->disk.present;
+        /* Whatever its policy now: an earlier policy of this name may have had scope "environment". A
+         * spare's name (".spare-...") never had a memory. */
+        env->disk.memory_remove_pending = !env->spare.pooled;
         brig__env_maybe_free(env);
 }
 

@@ -81,10 +81,11 @@ typedef struct brig_env_holder {
 
 /* On disk (env_disk.c). */
 typedef struct brig_env_disk {
-        bool present;            /* its directory and metadata exist (else created on first use) */
-        bool quarantined;        /* found without readable metadata: listed, never attached */
-        char *quarantine_reason; /* why its metadata could not be read */
-        bool remove_pending;     /* destroyed: its directory goes once nothing writes into it any more */
+        bool present;               /* its directory and metadata exist (else created on first use) */
+        bool quarantined;           /* found without readable metadata: listed, never attached */
+        char *quarantine_reason;    /* why its metadata could not be read */
+        bool remove_pending;        /* destroyed: its directory goes once nothing writes into it any more */
+        bool memory_remove_pending; /* destroyed: its own memory scope goes too (worker/memory.h) */
         bool forking; /* being built by a fork (worker/env_fork.h): its id is taken, nothing else sees it */
         brig_env_prepare prepare; /* its preparation (worker/env_disk.h) */
 } brig_env_disk;

@@ -2,6 +2,7 @@
 /* Memory tool calls on the thread pool: the scope a call reaches (from its environment's policy and the
  * client's uid, decided here on the loop thread so that nothing the agent sends can pick it), and the work
  * itself. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <uv.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "common/log.h"
 #include "sandbox/policy.h"
 #include "tools/memory_tool.h"
@@ -25,6 +27,7 @@ typedef struct memjob {
         char *dir;  /* the scope's store */
         char *view; /* its checked-out view (policy memory.mount), or NULL */
         char *environment;
+        brig_env *env; /* held until cb */
         char call_id[24];
         brig_memory_ctx ctx; /* its strings point into this job */
         brig_memory_done_cb cb;
@@ -65,7 +68,10 @@ static void after_cb(uv_work_t *req, int status) {
         if (status < 0 && !j->res.error.code)
                 (void) brig_error_set(&j->res.error, status, BRIG_KIND_INTERNAL, "memory call cancelled");
         j->cb(&j->res, j->userdata);
+        brig_env *env = j->env;
         job_free(j);
+        /* Last: a destroyed environment's own scope may go once its calls are done (worker/env.c). */
+        brig__env_release(env);
 }
 
 int brig_memory_run(brig_env *env, uid_t peer_uid, const char *tool, const cJSON *args, uint64_t call_id,
@@ -74,6 +80,12 @@ int brig_memory_run(brig_env *env, uid_t peer_uid, const char *tool, const cJSON
         memjob *j = calloc(1, sizeof(*j));
         int r;
 
+        /* Its own scope goes with it (brig_memory_forget_environment()): nothing may make it anew. */
+        if (env->destroyed) {
+                free(j);
+                return brig_error_set(err, -ENOENT, BRIG_KIND_NOT_FOUND, "environment \"%s\" was destroyed",
+                                      env->id);
+        }
         if (!j || (args && !(j->args = cJSON_Duplicate(args, true))) ||
             !(j->environment = strdup(env->id))) {
                 job_free(j);
@@ -104,5 +116,58 @@ int brig_memory_run(brig_env *env, uid_t peer_uid, const char *tool, const cJSON
                 job_free(j);
                 return brig_error_set(err, r, BRIG_KIND_INTERNAL, "queue memory call: %s", uv_strerror(r));
         }
+        j->env = env;
+        brig__env_hold(env);
         return 0;
+}
+
+typedef struct forget_job {
+        uv_work_t req;
+        char *dirs[2]; /* the store, its view */
+} forget_job;
+
+static void forget_work_cb(uv_work_t *req) {
+        forget_job *j = req->data;
+
+        for (size_t i = 0; i < ELEMENTSOF(j->dirs); i++) {
+                int r = brig_rm_rf(j->dirs[i]);
+                if (r < 0 && r != -ENOENT)
+                        (void) log_warning_errno(r, "remove the memory '%s': %m, ignoring", j->dirs[i]);
+        }
+}
+
+static void forget_job_free(forget_job *j) {
+        for (size_t i = 0; i < ELEMENTSOF(j->dirs); i++)
+                free(j->dirs[i]);
+        free(j);
+}
+
+static void forget_after_cb(uv_work_t *req, int status) {
+        (void) status;
+        forget_job_free(req->data);
+}
+
+void brig_memory_forget_environment(brig_worker *w, const char *id) {
+        _cleanup_free_ char *view_root = NULL;
+        brig_error err = BRIG_ERROR_INIT;
+        forget_job *j = calloc(1, sizeof(*j));
+        int r;
+
+        /* The view's root is brig_memory_view_of()'s. */
+        if (!j || asprintf(&view_root, "%s-view", w->memory_dir) < 0) {
+                view_root = NULL;
+                free(j);
+                log_warning("environment %s: its memory is not removed: out of memory", id);
+                return;
+        }
+        j->req.data = j;
+        if ((r = brig_memory_scope_dir(w->memory_dir, BRIG_MEMORY_SCOPE_ENVIRONMENT, NULL, 0, id,
+                                       &j->dirs[0], &err)) < 0 ||
+            (r = brig_memory_scope_dir(view_root, BRIG_MEMORY_SCOPE_ENVIRONMENT, NULL, 0, id, &j->dirs[1],
+                                       &err)) < 0 ||
+            (r = uv_queue_work(w->loop, &j->req, forget_work_cb, forget_after_cb)) < 0) {
+                log_warning("environment %s: its memory is not removed: %s", id,
+                            err.code ? err.msg : uv_strerror(r));
+                forget_job_free(j);
+        }
 }

@@ -4,7 +4,8 @@
  * quarantined (listed, never adopted whatever the policy), calls whose audit record cannot be written are
  * refused with the log still verifiable line by line, a running background process keeps all its output
  * (a new one is refused, saying why), snapshots fail saying why while earlier ones stay listed and
- * restorable, and everything works again once space returns. */
+ * restorable, a memory write fails as a tool error while the memory keeps its previous version (read,
+ * history and search unchanged), and everything works again once space returns. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -22,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "common/cleanup.h"
 #include "common/fs.h"
 #include "tests/integration/harness.h"
 #include "worker/audit.h"
@@ -79,6 +81,17 @@ static void unmount_state_dir(void) {
         (void) rmdir(mnt);
 }
 
+/* Starts brigd on the state directory mounted before, or skips the test (unmounting it) saying why. */
+static void start_or_skip(brigd *d, const char *policy, const char *const *args) {
+        const char *why = NULL;
+
+        if (brigd_start_args(d, policy, args, &why) < 0) {
+                unmount_state_dir();
+                fprintf(stderr, "# SKIP: %s\n", why);
+                skip();
+        }
+}
+
 static int connect_to(const brigd *d, const char *env, const char *policy, cJSON **ret_init) {
         char meta[256];
         snprintf(meta, sizeof(meta), "{\"brig/environment\":\"%s\",\"brig/policy\":\"%s\"}", env, policy);
@@ -111,11 +124,7 @@ static void test_full_disk__environment_is_not_created_without_metadata(void **s
         mount_small_state_dir();
         brigd d;
         const char *why = NULL;
-        if (brigd_start_args(&d, NULL, brigd_args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, NULL, brigd_args);
         fill();
         int fd = connect_to(&d, "full1", "strict", NULL);
         cJSON *r = client_call(fd, 1, "{\"command\":\"echo hi\"}", NULL, NULL);
@@ -236,12 +245,7 @@ static void test_full_disk__directory_without_metadata_is_quarantined(void **sta
                 assert_int_equal(system(cmd), 0);
         }
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, NULL, brigd_args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, NULL, brigd_args);
         static const char *const tries[][2] = {{"left", "default"}, {"left", "strict"}, {"cut", "default"}};
         for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
                 cJSON *init = NULL;
@@ -323,12 +327,7 @@ static void test_full_disk__full_audit_log_refuses_calls_and_stays_verifiable(vo
         mount_small_state_dir();
         snprintf(audit, sizeof(audit), "%s/audit.jsonl", mnt);
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, NULL, args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, NULL, args);
         int fd = connect_to(&d, "audited", "default", NULL);
         cJSON *r = client_call(fd, 1, "{\"command\":\"echo one\"}", NULL, NULL);
         assert_string_equal(sc_str(r, "stdout"), "one\n");
@@ -370,12 +369,7 @@ static void test_full_disk__spare_is_not_adopted_without_metadata(void **state) 
         mount_small_state_dir();
         args[1] = mnt;
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, NULL, args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, NULL, args);
         /* Let the spare finish building, so that the environment below adopts it: brigd says so. */
         char log[8192];
         size_t len = 0;
@@ -508,12 +502,7 @@ static void test_full_disk__process_log_keeps_output(void **state) {
         (void) state;
         mount_state_dir_of("4m");
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, soft_policy(), brigd_args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, soft_policy(), brigd_args);
         int id = 1, fd = connect_to(&d, "plog", "default", NULL);
         cJSON *r = client_call(fd, id++, "{\"command\":\"cat\",\"background\":true}", NULL, NULL);
         char pid[32];
@@ -592,12 +581,7 @@ static void test_full_disk__history_fails_clearly_and_recovers(void **state) {
         (void) state;
         mount_state_dir_of("4m");
         brigd d;
-        const char *why = NULL;
-        if (brigd_start_args(&d, soft_policy(), brigd_args, &why) < 0) {
-                unmount_state_dir();
-                fprintf(stderr, "# SKIP: %s\n", why);
-                skip();
-        }
+        start_or_skip(&d, soft_policy(), brigd_args);
         int id = 1, other = connect_to(&d, "other", "default", NULL);
         cJSON *r = client_call(other, id++, "{\"command\":\"echo ok\"}", NULL, NULL);
         assert_string_equal(sc_str(r, "stdout"), "ok\n");
@@ -696,6 +680,116 @@ static void test_full_disk__history_fails_clearly_and_recovers(void **state) {
         unmount_state_dir();
 }
 
+/* The text of a tool call's result (static buffer); *is_error says whether it failed (a JSON-RPC error is a
+ * test failure: a full disk must give the model a tool error, not break the call). */
+static const char *tool_text(int fd, int id, const char *name, const char *args, bool *is_error) {
+        static char out[16384];
+        cJSON *r = tool(fd, id, name, args);
+        const cJSON *res = cJSON_GetObjectItem(r, "result");
+
+        if (!res)
+                fail_msg("%s %s: %s", name, args, cJSON_PrintUnformatted(r));
+        *is_error = result_is_error(r);
+        const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItem(res, "content"), 0);
+        snprintf(out, sizeof(out), "%s", cJSON_GetStringValue(cJSON_GetObjectItem(c, "text")));
+        cJSON_Delete(r);
+        return out;
+}
+
+static const char *tool_ok(int fd, int id, const char *name, const char *args) {
+        bool is_error;
+        const char *out = tool_text(fd, id, name, args, &is_error);
+
+        if (is_error)
+                fail_msg("%s %s failed: %s", name, args, out);
+        return out;
+}
+
+/* memory_write audit records of environment `env`. */
+static int memory_writes(const brigd *d, const char *env) {
+        int n = 0;
+        cJSON *events = audit_events_read(d, "memory_write", NULL);
+        const cJSON *e;
+
+        cJSON_ArrayForEach (e, events) {
+                const char *got = cJSON_GetStringValue(cJSON_GetObjectItem(e, "environment"));
+                n += got && strcmp(got, env) == 0;
+        }
+        cJSON_Delete(events);
+        return n;
+}
+
+/* The memory store on a full state directory: a write (new content, or a rename that needs only a new
+ * tree) fails as a tool error saying why and is not audited as made; the memory still reads as before, its
+ * history and search still answer, nothing is left locked, and with space back the same writes work. */
+static void test_full_disk__memory_keeps_its_previous_version(void **state) {
+        (void) state;
+        mount_state_dir_of("4m");
+        brigd d;
+        start_or_skip(&d, NULL, brigd_args);
+        int id = 1, fd = connect_to(&d, "memfull", "default", NULL);
+        bool is_error;
+        tool_ok(fd, id++, "memory",
+                "{\"command\":\"create\",\"path\":\"/memories/build.md\",\"file_text\":\"use make\\n\"}");
+        tool_ok(fd, id++, "memory",
+                "{\"command\":\"str_replace\",\"path\":\"/memories/build.md\",\"old_str\":\"make\","
+                "\"new_str\":\"ninja -C build\"}");
+        assert_non_null(
+                strstr(tool_ok(fd, id++, "memory_search", "{\"query\":\"ninja\"}"), "/memories/build.md"));
+        assert_int_equal(memory_writes(&d, "memfull"), 2);
+
+        fill();
+        static const char *const writes[] = {
+                "{\"command\":\"insert\",\"path\":\"/memories/"
+                "build.md\",\"insert_line\":1,\"insert_text\":\"or bazel\"}",
+                "{\"command\":\"str_replace\",\"path\":\"/memories/build.md\",\"old_str\":\"ninja\","
+                "\"new_str\":\"samurai\"}",
+                "{\"command\":\"create\",\"path\":\"/memories/new.md\",\"file_text\":\"fresh\\n\"}",
+                "{\"command\":\"rename\",\"old_path\":\"/memories/build.md\",\"new_path\":\"/memories/"
+                "b.md\"}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(writes); i++) {
+                const char *out = tool_text(fd, id++, "memory", writes[i], &is_error);
+                fprintf(stderr, "# memory write on a full disk: %.300s\n", out);
+                assert_true(is_error);
+                assert_non_null(strstr(out, "No space left on device"));
+        }
+        assert_int_equal(memory_writes(&d, "memfull"), 2);
+        assert_string_equal(
+                tool_ok(fd, id++, "memory", "{\"command\":\"view\",\"path\":\"/memories/build.md\"}"),
+                "Here's the content of /memories/build.md with line numbers:\n     1\tuse ninja -C "
+                "build\n");
+        const char *h = tool_ok(fd, id++, "memory_history", "{\"path\":\"/memories/build.md\"}");
+        assert_non_null(strstr(h, "str_replace /memories/build.md by environment memfull"));
+        assert_non_null(strstr(h, "create /memories/build.md by environment memfull"));
+        assert_null(strstr(h, "/memories/new.md"));
+        assert_non_null(
+                strstr(tool_ok(fd, id++, "memory_search", "{\"query\":\"ninja\"}"), "/memories/build.md"));
+        assert_non_null(
+                strstr(tool_ok(fd, id++, "memory_search", "{\"query\":\"bazel\"}"), "No memory matches."));
+        char lock[256];
+        snprintf(lock, sizeof(lock), "%s/memory/owner/%u/refs/heads/main.lock", mnt, (unsigned) geteuid());
+        assert_int_not_equal(access(lock, F_OK), 0);
+
+        /* Space returns: the same writes work, after the versions made before. */
+        assert_int_equal(unlink(filler), 0);
+        tool_ok(fd, id++, "memory", writes[1]);
+        tool_ok(fd, id++, "memory", writes[3]);
+        assert_string_equal(
+                tool_ok(fd, id++, "memory", "{\"command\":\"view\",\"path\":\"/memories/b.md\"}"),
+                "Here's the content of /memories/b.md with line numbers:\n     1\tuse samurai -C "
+                "build\n");
+        assert_non_null(
+                strstr(tool_ok(fd, id++, "memory_search", "{\"query\":\"samurai\"}"), "/memories/b.md"));
+        assert_int_equal(memory_writes(&d, "memfull"), 4);
+        h = tool_ok(fd, id++, "memory_history", "{}");
+        assert_non_null(strstr(h, "rename /memories/build.md"));
+        assert_non_null(strstr(h, "create /memories/build.md by environment memfull"));
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+        unmount_state_dir();
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_full_disk__environment_is_not_created_without_metadata),
@@ -704,6 +798,7 @@ int main(void) {
                 cmocka_unit_test(test_full_disk__full_audit_log_refuses_calls_and_stays_verifiable),
                 cmocka_unit_test(test_full_disk__process_log_keeps_output),
                 cmocka_unit_test(test_full_disk__history_fails_clearly_and_recovers),
+                cmocka_unit_test(test_full_disk__memory_keeps_its_previous_version),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

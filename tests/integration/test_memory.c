@@ -46,6 +46,7 @@ static int setup(void **state) {
         write_policy("readonly", "{\"memory\": {\"mode\": \"read_only\"}}");
         write_policy("off", "{\"memory\": {\"mode\": \"off\"}}");
         write_policy("own", "{\"memory\": {\"scope\": \"environment\"}}");
+        write_policy("ownmount", "{\"memory\": {\"scope\": \"environment\", \"mount\": true}}");
         write_policy("team", "{\"memory\": {\"scope\": \"team-build\"}}");
         /* Jails that run a shell: the shipped default's root. */
         char json[512];
@@ -370,6 +371,54 @@ static void test_memory__mount_shows_the_scope_read_only(void **state) {
         close(c);
 }
 
+/* Whether path exists, once what brigd removes on its thread pool is gone (or it never goes). */
+static bool exists_after_removal(const char *path) {
+        for (int i = 0; i < 600 && access(path, F_OK) == 0; i++)
+                usleep(50 * 1000);
+        return access(path, F_OK) == 0;
+}
+
+/* An environment's own scope (policy scope "environment") and its view go when the environment is
+ * destroyed for good: a later environment of the same name starts with an empty memory, and the owner's
+ * scope outlives it. A destroyed environment's connection cannot make its scope anew. */
+static void test_memory__an_environments_own_scope_goes_with_it(void **state) {
+        (void) state;
+        char store[256], view[256];
+        int e = attach("mem-gone", "ownmount");
+        ok(e, "memory", "{\"command\":\"create\",\"path\":\"/memories/own.md\",\"file_text\":\"mine\\n\"}");
+        int o = attach("mem-gone-owner", NULL);
+        ok(o, "memory", "{\"command\":\"create\",\"path\":\"/memories/kept.md\",\"file_text\":\"kept\\n\"}");
+        snprintf(store, sizeof(store), "%s/memory/environment/mem-gone", d.state);
+        snprintf(view, sizeof(view), "%s/memory-view/environment/mem-gone", d.state);
+        assert_int_equal(access(store, F_OK), 0);
+        assert_int_equal(access(view, F_OK), 0);
+
+        cJSON *r = client_rpc(e, "brig/environment.destroy", "{\"id\":\"mem-gone\"}");
+        assert_non_null(cJSON_GetObjectItem(r, "result"));
+        cJSON_Delete(r);
+        r = client_tool_call(e, 900, "memory",
+                             "{\"command\":\"create\",\"path\":\"/memories/again.md\",\"file_text\":\"x\"}",
+                             NULL, NULL);
+        assert_true(cJSON_GetObjectItem(r, "error") || result_is_error(r));
+        cJSON_Delete(r);
+        close(e);
+        r = client_rpc(o, "brig/environment.destroy", "{\"id\":\"mem-gone-owner\"}");
+        assert_non_null(cJSON_GetObjectItem(r, "result"));
+        cJSON_Delete(r);
+        close(o);
+        assert_false(exists_after_removal(store));
+        assert_false(exists_after_removal(view));
+
+        e = attach("mem-gone", "ownmount");
+        assert_non_null(strstr(fails(e, "memory", "{\"command\":\"view\",\"path\":\"/memories/own.md\"}"),
+                               "does not exist"));
+        close(e);
+        o = attach("mem-gone-later", NULL);
+        assert_non_null(
+                strstr(ok(o, "memory", "{\"command\":\"view\",\"path\":\"/memories/kept.md\"}"), "kept"));
+        close(o);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_memory__environments_of_one_owner_share_it),
@@ -379,6 +428,7 @@ int main(void) {
                 cmocka_unit_test(test_memory__history_and_restore_bring_back_an_overwritten_memory),
                 cmocka_unit_test(test_memory__search_and_feedback_across_environments),
                 cmocka_unit_test(test_memory__mount_shows_the_scope_read_only),
+                cmocka_unit_test(test_memory__an_environments_own_scope_goes_with_it),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -560,6 +560,67 @@ static void copy_file(const char *from, const char *to) {
         assert_int_equal(fclose(out), 0);
 }
 
+/* Closes the store, deletes its search index and opens it again. */
+static void reopen_without_index(fixture *f) {
+        char path[256];
+        brig_error err = BRIG_ERROR_INIT;
+
+        brig_memory_free(f->m);
+        f->m = NULL;
+        snprintf(path, sizeof(path), "%s/index.sqlite", f->dir);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(brig_memory_open(f->dir, &f->m, &err), 0);
+}
+
+/* The feedback counts of the file at path, as view reports them ("" when none). */
+static const char *feedback_in_view(fixture *f, const char *path) {
+        static char out[128];
+        char args[256];
+
+        snprintf(args, sizeof(args), "{'command': 'view', 'path': '%s'}", path);
+        _cleanup_json_ cJSON *sc = call_sc(f, "memory", args);
+        const cJSON *fb = cJSON_GetObjectItemCaseSensitive(sc, "feedback");
+        if (!fb)
+                return "";
+        snprintf(out, sizeof(out), "helpful %d wrong %d stale %d",
+                 cJSON_GetObjectItemCaseSensitive(fb, "helpful")->valueint,
+                 cJSON_GetObjectItemCaseSensitive(fb, "wrong")->valueint,
+                 cJSON_GetObjectItemCaseSensitive(fb, "stale")->valueint);
+        return out;
+}
+
+/* Feedback follows a rename, of a file or of a directory, and a file created at the old path starts
+ * without it; the same when the index is rebuilt from the repository. */
+static void test_memory__feedback_follows_a_rename(void **state) {
+        fixture *f = *state;
+
+        ok(f, "memory", "{'command': 'create', 'path': '/memories/a.md', 'file_text': 'alpha'}", NULL);
+        ok(f, "memory", "{'command': 'create', 'path': '/memories/d/x.md', 'file_text': 'xray'}", NULL);
+        ok(f, "memory_feedback", "{'path': '/memories/a.md', 'outcome': 'wrong'}", NULL);
+        ok(f, "memory_feedback", "{'path': '/memories/d/x.md', 'outcome': 'stale'}", NULL);
+        ok(f, "memory", "{'command': 'rename', 'old_path': '/memories/a.md', 'new_path': '/memories/b.md'}",
+           NULL);
+        ok(f, "memory", "{'command': 'rename', 'old_path': '/memories/d', 'new_path': '/memories/e'}", NULL);
+        ok(f, "memory_feedback", "{'path': '/memories/b.md', 'outcome': 'helpful'}", NULL);
+        ok(f, "memory", "{'command': 'create', 'path': '/memories/a.md', 'file_text': 'new alpha'}", NULL);
+        for (int pass = 0; pass < 2; pass++) {
+                assert_string_equal(feedback_in_view(f, "/memories/b.md"), "helpful 1 wrong 1 stale 0");
+                assert_string_equal(feedback_in_view(f, "/memories/e/x.md"), "helpful 0 wrong 0 stale 1");
+                assert_string_equal(feedback_in_view(f, "/memories/a.md"), "");
+                _cleanup_json_ cJSON *sc = call_sc(f, "memory_search", "{'query': 'xray'}");
+                const cJSON *hit = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(sc, "results"), 0);
+                assert_string_equal(hit_path(sc, 0), "/memories/e/x.md");
+                assert_non_null(cJSON_GetObjectItemCaseSensitive(hit, "flags"));
+                /* The rename says where it went. */
+                _cleanup_json_ cJSON *log = call_sc(f, "memory_history", "{'path': '/memories/e'}");
+                const cJSON *v = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(log, "versions"), 0);
+                assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(v, "new_path")),
+                                    "/memories/e");
+                /* Again with the index rebuilt from the repository. */
+                reopen_without_index(f);
+        }
+}
+
 /* The index is derived state: deleted, damaged or behind, it is rebuilt or caught up from the repository. */
 static void test_memory__search_index_is_rebuilt(void **state) {
         fixture *f = *state;
@@ -568,10 +629,8 @@ static void test_memory__search_index_is_rebuilt(void **state) {
 
         ok(f, "memory", "{'command': 'create', 'path': '/memories/a.md', 'file_text': 'alpha gamma'}", NULL);
         ok(f, "memory_feedback", "{'path': '/memories/a.md', 'outcome': 'stale'}", NULL);
-        brig_memory_free(f->m);
+        reopen_without_index(f);
         snprintf(path, sizeof(path), "%s/index.sqlite", f->dir);
-        assert_int_equal(unlink(path), 0);
-        assert_int_equal(brig_memory_open(f->dir, &f->m, &err), 0);
         /* A write with no index: its usage is measured from the tree, then the index is rebuilt. */
         ok(f, "memory", "{'command': 'create', 'path': '/memories/b.md', 'file_text': 'beta gamma'}", NULL);
         _cleanup_json_ cJSON *sc = call_sc(f, "memory_search", "{'query': 'alpha'}");
@@ -651,9 +710,19 @@ static void test_memory__feedback_changes_ranking_and_flags(void **state) {
         _cleanup_json_ cJSON *risen = call_sc(f, "memory_search", "{'query': 'deploy'}");
         assert_string_equal(hit_path(risen, 0), "/memories/deploy.md");
 
-        /* Each report is an attributed version that changes no file. */
+        /* Each report is an attributed version that changes no file, in the history of the file it is
+         * about (and only there). */
         _cleanup_json_ cJSON *log = call_sc(f, "memory_history", "{'path': '/memories/deploy.md'}");
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(log, "versions")), 1);
+        const cJSON *versions = cJSON_GetObjectItemCaseSensitive(log, "versions");
+        assert_int_equal(cJSON_GetArraySize(versions), 5);
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                                    cJSON_GetArrayItem(versions, 3), "feedback")),
+                            "wrong");
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
+                                    cJSON_GetArrayItem(versions, 4), "command")),
+                            "create");
+        _cleanup_json_ cJSON *other = call_sc(f, "memory_history", "{'path': '/memories/old.md'}");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(other, "versions")), 1);
         _cleanup_json_ cJSON *all = call_sc(f, "memory_history", "{}");
         const cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(all, "versions"), 3);
         assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(first, "feedback")),
@@ -740,6 +809,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_memory__concurrent_writers_serialise, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_memory__search_ranks_passages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_memory__search_index_is_rebuilt, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_memory__feedback_follows_a_rename, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_memory__feedback_changes_ranking_and_flags, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_memory__view_attribution, setup, teardown),
