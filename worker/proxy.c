@@ -64,6 +64,7 @@
 #include "worker/culprit.h"
 #include "tools/process.h"
 #include "worker/proxy.h"
+#include "worker/proxy_body.h"
 #include "worker/proxy_relay.h"
 #include "worker/proxy_secrets.h"
 #include "worker/proxy_tls.h"
@@ -151,6 +152,11 @@ typedef struct pconn {
         SSL_CTX *leaf;
         char *upq;
         size_t upq_len;
+        /* Only the first request goes upstream (with Connection: close): its body is passed on to its end,
+         * and what follows is read into head as the next request, checked for placeholders but never
+         * sent. One carrying another host's is refused (403) once the first's response has ended. */
+        brig_proxy_body body;
+        bool next_checked, next_refused;
 
         uint64_t call_id;
         char process_id[16];
@@ -526,17 +532,22 @@ static void reply_error(pconn *c, int code, const char *status_text, const char 
         c->pending++;
 }
 
-/* Refuses with c->reason: 403, or 503 for a limit. */
-static void deny(pconn *c, bool limit) {
+/* Answers with c->reason: 403, or 503 for a limit. */
+static void refusal_reply(pconn *c, bool limit) {
         char text[BRIG_NET_REASON_MAX + 300];
 
-        audit(c, false);
         (void) snprintf(text, sizeof(text), "brig: %s:%u refused: %s", c->host, (unsigned) c->port,
                         c->reason);
         if (limit)
                 reply_error(c, 503, "Service Unavailable", c->reason, text);
         else
                 reply_error(c, 403, "Forbidden", c->reason, text);
+}
+
+/* Refuses with c->reason, audited. */
+static void deny(pconn *c, bool limit) {
+        audit(c, false);
+        refusal_reply(c, limit);
 }
 
 /* Relay (worker/proxy_relay.h). */
@@ -606,14 +617,14 @@ static bool header_dropped(const char *line, size_t name_len, const char *connec
         return false;
 }
 
-/* The request in origin form for the upstream, followed by what the client sent after its headers; the
- * caller frees *ret. */
-static int build_request(pconn *c, char **ret, size_t *ret_len) {
+/* The request in origin form for the upstream, followed by the first rest bytes the client sent after its
+ * headers; the caller frees *ret. */
+static int build_request(pconn *c, size_t rest, char **ret, size_t *ret_len) {
         const char *p = c->head, *end = c->head + c->head_end;
         const char *line_end = memchr(p, '\n', (size_t) (end - p));
         const char *method_end = memchr(p, ' ', (size_t) (line_end - p));
         const char *connection = NULL, *lines = line_end + 1;
-        size_t connection_len = 0, n = 0, rest = c->head_len - c->head_end;
+        size_t connection_len = 0, n = 0;
         char *out = malloc(c->head_end + c->headers_len + sizeof(c->authority) + 64 + rest);
 
         if (!out)
@@ -685,7 +696,8 @@ static void start_relay(pconn *c) {
                 pre_len[BRIG_PROXY_RELAY_UP] = c->head_len - c->head_end;
                 pre[BRIG_PROXY_RELAY_DOWN] = established;
                 pre_len[BRIG_PROXY_RELAY_DOWN] = sizeof(established) - 1;
-        } else if (build_request(c, &request, &pre_len[BRIG_PROXY_RELAY_UP]) < 0) {
+        } else if (build_request(c, c->head_len - c->head_end, &request, &pre_len[BRIG_PROXY_RELAY_UP]) <
+                   0) {
                 conn_close(c);
                 return;
         } else
@@ -728,6 +740,9 @@ static void start_relay(pconn *c) {
 
 static void intercept_pump_client(pconn *c);
 static void intercept_pump_upstream(pconn *c);
+static void response_done(pconn *c);
+static void next_keep(pconn *c, const char *data, size_t n);
+static void next_read(pconn *c);
 
 static uv_stream_t *side_stream(pconn *c, bool up) {
         return (uv_stream_t *) (up ? &c->upstream.tcp : &c->client.tcp);
@@ -829,7 +844,7 @@ static bool tls_fed(pconn *c, bool up, ssize_t n, const uv_buf_t *buf) {
         if (up && !c->upstream_tls_up)
                 upstream_tls_failed(c, n < 0 ? "closed by the upstream" : err.msg);
         else if (up && c->client_tls_up)
-                tls_finish(c);
+                response_done(c);
         else
                 conn_close(c);
         return false;
@@ -865,6 +880,76 @@ static int handshake_step(pconn *c, bool up, brig_error *err) {
         return r;
 }
 
+/* The placeholder of secret i in a request to a host not among its hosts: audited, and c->reason says so
+ * for the refusal. */
+static void placeholder_refused(pconn *c, size_t i) {
+        audit_secret(c, BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, i);
+        (void) snprintf(c->reason, sizeof(c->reason),
+                        "the placeholder of secret %s is only sent to its hosts (network.secrets)",
+                        c->p->env->secrets->items[i].def->name);
+}
+
+/* n bytes the client sent after the first request's body: the next request's head, kept in head to be
+ * checked (beyond a head's size they are dropped: nothing of it is sent on). */
+static void next_keep(pconn *c, const char *data, size_t n) {
+        size_t room = BRIG_PROXY_HEADER_MAX - c->head_len;
+
+        if (n > room)
+                n = room;
+        memmove(c->head + c->head_len, data, n);
+        (void) head_add(c, n);
+}
+
+/* Checks the next request once its head is complete, as large as a head may be, or (force) the client
+ * ended: never sent upstream, and refused after the first's response if it holds a placeholder for
+ * another host. The client is then no longer read. */
+static void next_check(pconn *c, bool force) {
+        size_t i;
+
+        if (c->next_checked || (!force && c->head_end == 0 && c->head_len < BRIG_PROXY_HEADER_MAX))
+                return;
+        c->next_checked = true;
+        (void) uv_read_stop(side_stream(c, false));
+        if (brig_proxy_secrets_scan(c->p->env->secrets, c->host, c->head,
+                                    c->head_end ? c->head_end : c->head_len, &i) < 0) {
+                placeholder_refused(c, i);
+                c->next_refused = true;
+        }
+}
+
+/* Reads the client's next request until it can be checked. */
+static void next_read(pconn *c) {
+        brig_error err = BRIG_ERROR_INIT;
+
+        for (next_check(c, false); !c->next_checked; next_check(c, false)) {
+                ssize_t n = brig_tls_conn_read(c->tls_client, c->head + c->head_len,
+                                               BRIG_PROXY_HEADER_MAX - c->head_len, &err);
+                if (n == -EAGAIN) {
+                        read_on(c, false);
+                        return;
+                }
+                if (n < 0) {
+                        (void) snprintf(c->error, sizeof(c->error), "TLS from the jail: %s", err.msg);
+                        conn_close(c);
+                        return;
+                }
+                if (n == 0) {
+                        next_check(c, true);
+                        return;
+                }
+                (void) head_add(c, (size_t) n);
+        }
+}
+
+/* The upstream's clean end is its response's (it was sent Connection: close): the jail reads it to its own
+ * end, or to the refusal of its next request. */
+static void response_done(pconn *c) {
+        if (c->next_refused)
+                refusal_reply(c, false);
+        else
+                tls_finish(c);
+}
+
 /* Plaintext from one TLS end into the other, while the receiving socket keeps up; then reads on. */
 static void tls_forward(pconn *c, bool up) {
         brig_tls_conn *from = up ? c->tls_upstream : c->tls_client;
@@ -885,26 +970,39 @@ static void tls_forward(pconn *c, bool up) {
                 ssize_t n = brig_tls_conn_read(from, buf, sizeof(buf), &err);
                 if (n == -EAGAIN)
                         break;
-                if (n > 0 &&
-                    relay_bytes_cb(NULL, up ? BRIG_PROXY_RELAY_DOWN : BRIG_PROXY_RELAY_UP, (size_t) n, c) &&
-                    brig_tls_conn_write(to, buf, (size_t) n, &err) >= 0)
+                /* Up to the end of the request's body; what follows is the next request's. */
+                int64_t take = n;
+                if (n > 0 && !up && (take = brig_proxy_body_take(&c->body, buf, (size_t) n)) < 0)
+                        (void) brig_error_set(&err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                              "malformed chunked request body");
+                else if (n > 0 && !up && c->body.done)
+                        next_keep(c, buf + take, (size_t) (n - take));
+                if (n > 0 && take >= 0 &&
+                    (take == 0 || (relay_bytes_cb(NULL, up ? BRIG_PROXY_RELAY_DOWN : BRIG_PROXY_RELAY_UP,
+                                                  (size_t) take, c) &&
+                                   brig_tls_conn_write(to, buf, (size_t) take, &err) >= 0))) {
+                        if (!up && c->body.done)
+                                break;
                         continue;
+                }
                 go_on = false;
-                if (n < 0 && !c->error[0])
+                if ((n < 0 || take < 0) && !c->error[0])
                         (void) snprintf(c->error, sizeof(c->error), "%s", err.msg);
         }
         explicit_bzero(buf, sizeof(buf));
         if (tls_flush(c, !up) < 0)
                 go_on = false;
         if (!go_on) {
-                /* The upstream's clean end is the response's: the jail reads it to its own end. */
                 if (up && !c->error[0])
-                        tls_finish(c);
+                        response_done(c);
                 else
                         conn_close(c);
                 return;
         }
-        read_on(c, up);
+        if (!up && c->body.done)
+                next_read(c);
+        else
+                read_on(c, up);
 }
 
 /* The request, once the upstream's handshake is done. */
@@ -931,6 +1029,7 @@ static void intercept_head(pconn *c) {
         const char *sp1 = memchr(p, ' ', (size_t) (line_end - p));
         const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t) (line_end - sp1 - 1)) : NULL;
         char *request;
+        int64_t body;
 
         if (!sp1 || !sp2 || sp1[1] != '/' || line_end - sp2 < 9 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
                 reply_error(c, 400, "Bad Request", "bad request",
@@ -941,12 +1040,22 @@ static void intercept_head(pconn *c) {
         c->path_len = (size_t) (sp2 - c->path);
         if (secrets_refused(c, line_end + 1))
                 return;
-        if (build_request(c, &request, &c->upq_len) < 0) {
+        /* A body that ends elsewhere for the upstream would smuggle a request past the checks. */
+        if (brig_proxy_body_init(&c->body, line_end + 1, (size_t) (p + c->head_end - line_end - 1)) < 0 ||
+            (body = brig_proxy_body_take(&c->body, p + c->head_end, c->head_len - c->head_end)) < 0) {
+                reply_error(c, 400, "Bad Request", "bad request",
+                            "brig: ambiguous or malformed framing of the request body");
+                return;
+        }
+        if (build_request(c, (size_t) body, &request, &c->upq_len) < 0) {
                 reply_error(c, 503, "Service Unavailable", "out of memory", "brig: out of memory");
                 return;
         }
-        /* Its body so far went with it. */
-        c->head_len = c->head_end;
+        /* Its body so far went with it; what follows is the next request's. */
+        size_t next = c->head_end + (size_t) body, next_len = c->head_len - next;
+        c->head_len = c->head_end = 0;
+        if (c->body.done)
+                next_keep(c, c->head + next, next_len);
         c->upq = request;
         c->up += c->upq_len;
         if (c->upstream_tls_up)
@@ -998,7 +1107,10 @@ static void intercept_pump_client(pconn *c) {
                         return;
                 }
         }
-        tls_forward(c, false);
+        if (c->body.done)
+                next_read(c);
+        else
+                tls_forward(c, false);
 }
 
 static void intercept_pump_upstream(pconn *c) {
@@ -1312,10 +1424,7 @@ static bool secrets_refused(pconn *c, const char *lines) {
         if (!s || s->n == 0)
                 return false;
         if (brig_proxy_secrets_scan(s, c->host, c->head, c->head_end, &i) < 0) {
-                audit_secret(c, BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, i);
-                (void) snprintf(c->reason, sizeof(c->reason),
-                                "the placeholder of secret %s is only sent to its hosts (network.secrets)",
-                                s->items[i].def->name);
+                placeholder_refused(c, i);
                 deny(c, false);
                 return true;
         }
