@@ -741,6 +741,7 @@ static void start_relay(pconn *c) {
 static void intercept_pump_client(pconn *c);
 static void intercept_pump_upstream(pconn *c);
 static void response_done(pconn *c);
+static void timer_cb(uv_timer_t *t);
 static void next_keep(pconn *c, const char *data, size_t n);
 static void next_read(pconn *c);
 
@@ -1020,6 +1021,7 @@ static void send_request(pconn *c) {
                 return;
         }
         c->request_sent = true;
+        (void) uv_timer_stop(&c->timer);
         audit_used(c);
 }
 
@@ -1137,6 +1139,19 @@ static void intercept_pump_upstream(pconn *c) {
         tls_forward(c, true);
 }
 
+/* The timer ran out before the request went upstream: the jail's handshake or its request's head did not
+ * come, or the upstream's handshake did not end (answered inside the jail's TLS when it is up). */
+static void intercept_timed_out(pconn *c) {
+        if (!c->client_tls_up || c->upq == NULL) {
+                (void) snprintf(c->error, sizeof(c->error), "%s timed out",
+                                c->client_tls_up ? "the request's head" : "TLS from the jail: handshake");
+                conn_close(c);
+                return;
+        }
+        (void) snprintf(c->error, sizeof(c->error), "TLS to the upstream: handshake timed out");
+        reply_error(c, 504, "Gateway Timeout", c->error, "brig: the upstream did not answer in time");
+}
+
 /* Connected to the upstream: the 200, then both handshakes (the jail's may have begun already). */
 static void intercept_start(pconn *c) {
         static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
@@ -1145,7 +1160,9 @@ static void intercept_start(pconn *c) {
         chunk *k = malloc(sizeof(*k) + sizeof(established));
 
         c->state = PCONN_INTERCEPT;
-        (void) uv_timer_stop(&c->timer);
+        /* Both handshakes and the request's head in the same time as a CONNECT's: a client that never
+         * handshakes holds no connection (and no upstream's) beyond it. */
+        (void) uv_timer_start(&c->timer, timer_cb, BRIG_PROXY_HEADER_TIMEOUT_MS, 0);
         if (!k || brig_tls_conn_new(c->leaf, NULL, &c->tls_client, &err) < 0 ||
             brig_tls_conn_new(c->p->env->w->upstream_tls, c->host, &c->tls_upstream, &err) < 0 ||
             brig_tls_conn_feed(c->tls_client, c->head + c->head_end, early, &err) < 0) {
@@ -1560,6 +1577,8 @@ static void timer_cb(uv_timer_t *t) {
 
         if (c->state == PCONN_HEAD)
                 conn_close(c);
+        else if (c->state == PCONN_INTERCEPT && !c->request_sent)
+                intercept_timed_out(c);
         else if (c->state == PCONN_RESOLVING || c->state == PCONN_CONNECTING) {
                 (void) snprintf(c->error, sizeof(c->error), "%s timed out",
                                 c->state == PCONN_RESOLVING ? "resolve" : "connect");
