@@ -22,7 +22,8 @@
  * Secrets (network.secrets, worker/proxy_secrets.h) come before that decision: a placeholder in a request
  * to a host that is not among its secret's hosts refuses it; a plain HTTP request to one gets its header
  * lines rewritten with the values; a CONNECT to one is intercepted (TLS terminated with a certificate from
- * the environment's CA, below), and its request inside is checked and rewritten the same way.
+ * the environment's CA, worker/proxy_intercept.c), and its requests inside are checked and rewritten the
+ * same way.
  *
  * Attribution: the accepted socket's addresses name the client's socket through sock_diag in the jail's
  * namespace (a netlink socket the init made there), whose inode one process of the environment holds
@@ -64,113 +65,13 @@
 #include "worker/culprit.h"
 #include "tools/process.h"
 #include "worker/proxy.h"
-#include "worker/proxy_body.h"
+#include "worker/proxy_internal.h"
 #include "worker/proxy_relay.h"
 #include "worker/proxy_secrets.h"
-#include "worker/proxy_tls.h"
 #include "worker/worker.h"
 
-#define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
-
-#define MAX_ADDRS 8
 #define MAX_USAGE 256 /* per-call byte counters kept per environment */
 #define MAX_WALK 4096 /* processes of an environment looked through for a socket's owner */
-
-typedef struct usage {
-        struct usage *next;
-        uint64_t call_id; /* 0: connections attributed to no call */
-        uint64_t bytes;
-        int refs; /* open connections */
-} usage;
-
-typedef struct brig_proxy {
-        brig_env *env; /* borrowed; NULL once stopped */
-        uv_tcp_t listener;
-        int diag_fd; /* NETLINK_SOCK_DIAG in the jail's network namespace, or -1 */
-        struct pconn *conns;
-        unsigned n_active; /* connections within max_connections */
-        unsigned n_over;   /* connections being refused for the limit */
-        usage *usage;      /* newest first */
-        size_t n_usage;
-} brig_proxy;
-
-typedef enum pconn_state {
-        PCONN_HEAD,       /* reading the request */
-        PCONN_RESOLVING,  /* allowed; its name is being resolved */
-        PCONN_CONNECTING, /* to addrs[next_addr - 1] */
-        PCONN_SPLICE,     /* relaying */
-        PCONN_INTERCEPT,  /* TLS interception: both ends' handshakes, then the request and the response */
-        PCONN_REPLYING,   /* sending the proxy's own answer, then closing */
-        PCONN_CLOSING,
-} pconn_state;
-
-typedef struct side {
-        uv_tcp_t tcp;
-        struct pconn *c;
-} side;
-
-typedef struct pconn {
-        brig_proxy *p;
-        struct pconn *next, **prev;
-        side client, upstream;
-        uv_timer_t timer;
-        uv_getaddrinfo_t gai;
-        uv_connect_t connect;
-        /* Freed when both are done: its handles (the client's and upstream's tcp, the timer) closed, and its
-         * requests (getaddrinfo, connect, a reply's write) called back. Requests are counted apart: they
-         * end in their own callbacks, not in a close callback. */
-        brig_handles handles;
-        int pending;
-        pconn_state state;
-        bool client_open, upstream_open, over_limit, audited, allowed, tunnel, resolving;
-        brig_proxy_relay *relay; /* SPLICE */
-
-        char head[BRIG_PROXY_HEADER_MAX + 1];
-        size_t head_len, head_end; /* bytes read; where the headers end (0: not yet) */
-        char host[256];
-        char authority[300]; /* as the client wrote it, for Host */
-        char *headers;       /* the header lines rewritten for network.secrets (wiped), or NULL */
-        size_t headers_len;
-        uint64_t secrets_used; /* bit i: the environment's secret i is in headers */
-        const char *path;      /* into head */
-        size_t path_len;
-        uint16_t port;
-        char reason[BRIG_NET_REASON_MAX];
-        char error[160];
-        char address[INET6_ADDRSTRLEN + 8];
-
-        struct sockaddr_storage addrs[MAX_ADDRS];
-        size_t n_addrs, next_addr;
-
-        /* TLS interception (a CONNECT to a secret's host): the jail's TLS ends at tls_client, which presents
-         * leaf (a reference), and brigd's own connection to the host is tls_upstream. The rewritten request
-         * waits in upq (wiped) while the upstream's handshake runs. */
-        bool intercept, client_tls_up, upstream_tls_up, upstream_failed, request_sent;
-        bool close_after_writes; /* once the writes below are done */
-        bool paused[2];          /* reading the other side stopped while this one's writes pile up */
-        brig_tls_conn *tls_client, *tls_upstream;
-        SSL_CTX *leaf;
-        char *upq;
-        size_t upq_len;
-        /* Only the first request goes upstream (with Connection: close): its body is passed on to its end,
-         * and what follows is read into head as the next request, checked for placeholders but never
-         * sent. One carrying another host's is refused (403) once the first's response has ended. */
-        brig_proxy_body body;
-        bool next_checked, next_refused;
-
-        uint64_t call_id;
-        char process_id[16];
-        usage *usage;
-        uint64_t up, down;
-        uint64_t started_ms;
-} pconn;
-
-/* An answer of the proxy itself. */
-typedef struct chunk {
-        uv_write_t req;
-        pconn *c;
-        char data[];
-} chunk;
 
 static const brig_policy *policy_of(const brig_proxy *p) {
         return p->env->policy->policy;
@@ -418,23 +319,18 @@ static void audit_secret(pconn *c, brig_audit_type type, size_t secret) {
 /* Teardown: every handle gets one uv_close(); the connection is freed once they and every request have
  * called back. */
 
-static void maybe_free(pconn *c) {
+void brig__pconn_maybe_free(pconn *c) {
         if (!brig_handles_none(&c->handles) || c->pending > 0)
                 return;
         if (c->headers)
                 explicit_bzero(c->headers, c->headers_len);
         free(c->headers);
-        if (c->upq)
-                explicit_bzero(c->upq, c->upq_len);
-        free(c->upq);
-        brig_tls_conn_free(c->tls_client);
-        brig_tls_conn_free(c->tls_upstream);
-        SSL_CTX_free(c->leaf);
+        brig__intercept_done(c);
         free(c);
 }
 
 static void handles_all_closed(void *owner) {
-        maybe_free(owner);
+        brig__pconn_maybe_free(owner);
 }
 
 BRIG_HANDLES_CLOSED_CB(timer_closed_cb, pconn, handles)
@@ -444,7 +340,7 @@ static void side_closed_cb(uv_handle_t *h) {
         brig_handles_closed(&s->c->handles);
 }
 
-static void conn_close(pconn *c) {
+void brig__pconn_close(pconn *c) {
         brig_proxy *p = c->p;
 
         if (c->state == PCONN_CLOSING)
@@ -481,8 +377,8 @@ static void reply_written_cb(uv_write_t *req, int status) {
         (void) status;
         free(k);
         c->pending--;
-        conn_close(c);
-        maybe_free(c);
+        brig__pconn_close(c);
+        brig__pconn_maybe_free(c);
 }
 
 static void printable(char *out, size_t size, const char *in) {
@@ -492,13 +388,10 @@ static void printable(char *out, size_t size, const char *in) {
         out[n] = 0;
 }
 
-static void tls_reply(pconn *c, const char *data, size_t len);
-static bool secrets_refused(pconn *c, const char *lines);
-static bool head_add(pconn *c, size_t n);
-
 /* Answers with status, reason (X-Brig-Reason) and text (the body), both one line made printable, then
  * closes. */
-static void reply_error(pconn *c, int code, const char *status_text, const char *reason, const char *text) {
+void brig__pconn_reply_error(pconn *c, int code, const char *status_text, const char *reason,
+                             const char *text) {
         char safe_reason[BRIG_NET_REASON_MAX + 200], safe[BRIG_NET_REASON_MAX + 300];
         size_t size = sizeof(safe_reason) + sizeof(safe) + 256;
         chunk *k;
@@ -507,7 +400,7 @@ static void reply_error(pconn *c, int code, const char *status_text, const char 
         printable(safe, sizeof(safe), text);
         k = malloc(sizeof(*k) + size);
         if (!k) {
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
         k->c = c;
@@ -520,34 +413,34 @@ static void reply_error(pconn *c, int code, const char *status_text, const char 
         (void) uv_read_stop((uv_stream_t *) &c->client.tcp);
         if (c->client_tls_up) {
                 /* Inside the jail's TLS connection: the answer is encrypted like the rest. */
-                tls_reply(c, k->data, (size_t) len);
+                brig__intercept_reply(c, k->data, (size_t) len);
                 free(k);
                 return;
         }
         if (uv_write(&k->req, (uv_stream_t *) &c->client.tcp, &b, 1, reply_written_cb) < 0) {
                 free(k);
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
         c->pending++;
 }
 
 /* Answers with c->reason: 403, or 503 for a limit. */
-static void refusal_reply(pconn *c, bool limit) {
+void brig__pconn_refusal_reply(pconn *c, bool limit) {
         char text[BRIG_NET_REASON_MAX + 300];
 
         (void) snprintf(text, sizeof(text), "brig: %s:%u refused: %s", c->host, (unsigned) c->port,
                         c->reason);
         if (limit)
-                reply_error(c, 503, "Service Unavailable", c->reason, text);
+                brig__pconn_reply_error(c, 503, "Service Unavailable", c->reason, text);
         else
-                reply_error(c, 403, "Forbidden", c->reason, text);
+                brig__pconn_reply_error(c, 403, "Forbidden", c->reason, text);
 }
 
 /* Refuses with c->reason, audited. */
-static void deny(pconn *c, bool limit) {
+void brig__pconn_deny(pconn *c, bool limit) {
         audit(c, false);
-        refusal_reply(c, limit);
+        brig__pconn_refusal_reply(c, limit);
 }
 
 /* Relay (worker/proxy_relay.h). */
@@ -576,13 +469,17 @@ cut:
         return false;
 }
 
+bool brig__pconn_counted(pconn *c, bool up, size_t n) {
+        return relay_bytes_cb(NULL, up ? BRIG_PROXY_RELAY_UP : BRIG_PROXY_RELAY_DOWN, n, c);
+}
+
 static void relay_done_cb(brig_proxy_relay *r, int error, void *userdata) {
         pconn *c = userdata;
         (void) r;
 
         if (error < 0 && error != -EDQUOT && !c->error[0])
                 (void) snprintf(c->error, sizeof(c->error), "relay: %s", strerror(-error));
-        conn_close(c);
+        brig__pconn_close(c);
 }
 
 static bool header_is(const char *line, size_t name_len, const char *name) {
@@ -619,7 +516,7 @@ static bool header_dropped(const char *line, size_t name_len, const char *connec
 
 /* The request in origin form for the upstream, followed by the first rest bytes the client sent after its
  * headers; the caller frees *ret. */
-static int build_request(pconn *c, size_t rest, char **ret, size_t *ret_len) {
+int brig__pconn_build_request(pconn *c, size_t rest, char **ret, size_t *ret_len) {
         const char *p = c->head, *end = c->head + c->head_end;
         const char *line_end = memchr(p, '\n', (size_t) (end - p));
         const char *method_end = memchr(p, ' ', (size_t) (line_end - p));
@@ -672,7 +569,7 @@ static void request_wipe(char **request, size_t len) {
 }
 
 /* One secret_used per secret that went into the request. */
-static void audit_used(pconn *c) {
+void brig__pconn_audit_used(pconn *c) {
         for (size_t i = 0; c->secrets_used && i < 64; i++)
                 if (c->secrets_used & (UINT64_C(1) << i))
                         audit_secret(c, BRIG_AUDIT_SECRET_USED, i);
@@ -696,9 +593,9 @@ static void start_relay(pconn *c) {
                 pre_len[BRIG_PROXY_RELAY_UP] = c->head_len - c->head_end;
                 pre[BRIG_PROXY_RELAY_DOWN] = established;
                 pre_len[BRIG_PROXY_RELAY_DOWN] = sizeof(established) - 1;
-        } else if (build_request(c, c->head_len - c->head_end, &request, &pre_len[BRIG_PROXY_RELAY_UP]) <
-                   0) {
-                conn_close(c);
+        } else if (brig__pconn_build_request(c, c->head_len - c->head_end, &request,
+                                             &pre_len[BRIG_PROXY_RELAY_UP]) < 0) {
+                brig__pconn_close(c);
                 return;
         } else
                 pre[BRIG_PROXY_RELAY_UP] = request;
@@ -709,7 +606,7 @@ static void start_relay(pconn *c) {
                 if (dc >= 0)
                         (void) close(dc);
                 request_wipe(&request, pre_len[BRIG_PROXY_RELAY_UP]);
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
         c->client_open = c->upstream_open = false;
@@ -720,470 +617,10 @@ static void start_relay(pconn *c) {
         request_wipe(&request, pre_len[BRIG_PROXY_RELAY_UP]);
         if (r < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "relay: %s", strerror(-r));
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
-        audit_used(c);
-}
-
-/* TLS interception (worker/proxy_tls.h): after the CONNECT's 200, the jail's TLS handshake ends here with
- * a certificate for exactly its host, and brigd makes its own TLS connection to that host, verified as any
- * client would (the system's trust store and --upstream-ca, the host's name). The first request's head
- * inside is read, checked and rewritten exactly like a plain HTTP request's (secrets_refused(),
- * build_request(): one request, Connection: close), then the rest flows both ways through the two TLS
- * ends on the loop (memory BIOs), each side read only while the other's writes keep up. */
-
-/* Bytes read from a socket at once, and re-encrypted before they are sent on: large batches halve the
- * system calls and wake-ups of 64 KiB ones (bench_proxy's intercepted download about doubled). */
-#define TLS_CHUNK (256 * 1024)
-#define TLS_QUEUE_MAX (1024 * 1024) /* bytes waiting for a socket before the other side's reads stop */
-
-static void intercept_pump_client(pconn *c);
-static void intercept_pump_upstream(pconn *c);
-static void response_done(pconn *c);
-static void timer_cb(uv_timer_t *t);
-static void next_keep(pconn *c, const char *data, size_t n);
-static void next_read(pconn *c);
-
-static uv_stream_t *side_stream(pconn *c, bool up) {
-        return (uv_stream_t *) (up ? &c->upstream.tcp : &c->client.tcp);
-}
-
-static void tls_written_cb(uv_write_t *req, int status) {
-        chunk *k = container_of(req, chunk, req);
-        pconn *c = k->c;
-        free(k);
-        c->pending--;
-        if (c->state == PCONN_CLOSING) {
-                maybe_free(c);
-                return;
-        }
-        if (status < 0 || (c->close_after_writes && c->pending == 0)) {
-                conn_close(c);
-                return;
-        }
-        /* A side whose writes caught up lets the other one read again. */
-        for (int up = 0; up < 2; up++)
-                if (c->paused[up] &&
-                    uv_stream_get_write_queue_size(side_stream(c, up)) < TLS_QUEUE_MAX / 4) {
-                        c->paused[up] = false;
-                        if (up)
-                                intercept_pump_client(c);
-                        else
-                                intercept_pump_upstream(c);
-                }
-}
-
-/* Sends what the TLS end of side up has for its peer. */
-static int tls_flush(pconn *c, bool up) {
-        brig_tls_conn *t = up ? c->tls_upstream : c->tls_client;
-
-        /* One write for all of it: tls_forward() flushes batches of records. */
-        for (size_t want; (want = brig_tls_conn_pending(t)) > 0;) {
-                chunk *k = malloc(sizeof(*k) + want);
-                if (!k)
-                        return -ENOMEM;
-                size_t n = brig_tls_conn_drain(t, k->data, want);
-                k->c = c;
-                uv_buf_t b = uv_buf_init(k->data, (unsigned) n);
-                if (uv_write(&k->req, side_stream(c, up), &b, 1, tls_written_cb) < 0) {
-                        free(k);
-                        return -EIO;
-                }
-                c->pending++;
-        }
-        return 0;
-}
-
-/* Ends the jail's TLS connection once what is on its way to it is written. */
-static void tls_finish(pconn *c) {
-        brig_tls_conn_close_notify(c->tls_client);
-        c->close_after_writes = true;
-        if (tls_flush(c, false) < 0 || c->pending == 0)
-                conn_close(c);
-}
-
-/* The proxy's own answer inside the jail's TLS connection, then its end. */
-static void tls_reply(pconn *c, const char *data, size_t len) {
-        brig_error err = BRIG_ERROR_INIT;
-
-        if (brig_tls_conn_write(c->tls_client, data, len, &err) < 0) {
-                conn_close(c);
-                return;
-        }
-        tls_finish(c);
-}
-
-/* The upstream's TLS failed before its handshake ended: the jail learns why once its own is done. */
-static void upstream_tls_failed(pconn *c, const char *why) {
-        (void) snprintf(c->error, sizeof(c->error), "TLS to the upstream: %s", why);
-        c->upstream_failed = true;
-        (void) uv_read_stop(side_stream(c, true));
-        if (c->client_tls_up)
-                reply_error(c, 502, "Bad Gateway", c->error, "brig: the upstream's TLS connection failed");
-}
-
-static void tls_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-        (void) h;
-        (void) suggested;
-        buf->base = malloc(TLS_CHUNK);
-        buf->len = buf->base ? TLS_CHUNK : 0;
-}
-
-/* Ciphertext from side up into its TLS end: whether there is more to do with it. */
-static bool tls_fed(pconn *c, bool up, ssize_t n, const uv_buf_t *buf) {
-        brig_error err = BRIG_ERROR_INIT;
-        int r = 0;
-
-        if (n > 0)
-                r = brig_tls_conn_feed(up ? c->tls_upstream : c->tls_client, buf->base, (size_t) n, &err);
-        free(buf->base);
-        if (n == 0 || c->state != PCONN_INTERCEPT)
-                return false;
-        if (n > 0 && r == 0)
-                return true;
-        if (up && !c->upstream_tls_up)
-                upstream_tls_failed(c, n < 0 ? "closed by the upstream" : err.msg);
-        else if (up && c->client_tls_up)
-                response_done(c);
-        else
-                conn_close(c);
-        return false;
-}
-
-static void client_tls_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
-        pconn *c = ((side *) stream->data)->c;
-        if (tls_fed(c, false, n, buf))
-                intercept_pump_client(c);
-}
-
-static void upstream_tls_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
-        pconn *c = ((side *) stream->data)->c;
-        if (tls_fed(c, true, n, buf))
-                intercept_pump_upstream(c);
-}
-
-/* Reads side up's socket (again); a no-op while it reads. */
-static void read_on(pconn *c, bool up) {
-        (void) uv_read_start(side_stream(c, up), tls_alloc_cb,
-                             up ? upstream_tls_read_cb : client_tls_read_cb);
-}
-
-/* Advances side up's handshake and sends what it made: 1 once done, -EAGAIN while it waits for the peer
- * (reading on), or the failure. */
-static int handshake_step(pconn *c, bool up, brig_error *err) {
-        int r = brig_tls_conn_handshake(up ? c->tls_upstream : c->tls_client, err);
-
-        if (tls_flush(c, up) < 0)
-                r = brig_error_set(err, -EIO, BRIG_KIND_IO, "write failed");
-        if (r == -EAGAIN)
-                read_on(c, up);
-        return r;
-}
-
-/* The placeholder of secret i in a request to a host not among its hosts: audited, and c->reason says so
- * for the refusal. */
-static void placeholder_refused(pconn *c, size_t i) {
-        audit_secret(c, BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, i);
-        (void) snprintf(c->reason, sizeof(c->reason),
-                        "the placeholder of secret %s is only sent to its hosts (network.secrets)",
-                        c->p->env->secrets->items[i].def->name);
-}
-
-/* n bytes the client sent after the first request's body: the next request's head, kept in head to be
- * checked (beyond a head's size they are dropped: nothing of it is sent on). */
-static void next_keep(pconn *c, const char *data, size_t n) {
-        size_t room = BRIG_PROXY_HEADER_MAX - c->head_len;
-
-        if (n > room)
-                n = room;
-        memmove(c->head + c->head_len, data, n);
-        (void) head_add(c, n);
-}
-
-/* Checks the next request once its head is complete, as large as a head may be, or (force) the client
- * ended: never sent upstream, and refused after the first's response if it holds a placeholder for
- * another host. The client is then no longer read. */
-static void next_check(pconn *c, bool force) {
-        size_t i;
-
-        if (c->next_checked || (!force && c->head_end == 0 && c->head_len < BRIG_PROXY_HEADER_MAX))
-                return;
-        c->next_checked = true;
-        (void) uv_read_stop(side_stream(c, false));
-        if (brig_proxy_secrets_scan(c->p->env->secrets, c->host, c->head,
-                                    c->head_end ? c->head_end : c->head_len, &i) < 0) {
-                placeholder_refused(c, i);
-                c->next_refused = true;
-        }
-}
-
-/* Reads the client's next request until it can be checked. */
-static void next_read(pconn *c) {
-        brig_error err = BRIG_ERROR_INIT;
-
-        for (next_check(c, false); !c->next_checked; next_check(c, false)) {
-                ssize_t n = brig_tls_conn_read(c->tls_client, c->head + c->head_len,
-                                               BRIG_PROXY_HEADER_MAX - c->head_len, &err);
-                if (n == -EAGAIN) {
-                        read_on(c, false);
-                        return;
-                }
-                if (n < 0) {
-                        (void) snprintf(c->error, sizeof(c->error), "TLS from the jail: %s", err.msg);
-                        conn_close(c);
-                        return;
-                }
-                if (n == 0) {
-                        next_check(c, true);
-                        return;
-                }
-                (void) head_add(c, (size_t) n);
-        }
-}
-
-/* The upstream's clean end is its response's (it was sent Connection: close): the jail reads it to its own
- * end, or to the refusal of its next request. */
-static void response_done(pconn *c) {
-        if (c->next_refused)
-                refusal_reply(c, false);
-        else
-                tls_finish(c);
-}
-
-/* Plaintext from one TLS end into the other, while the receiving socket keeps up; then reads on. */
-static void tls_forward(pconn *c, bool up) {
-        brig_tls_conn *from = up ? c->tls_upstream : c->tls_client;
-        brig_tls_conn *to = up ? c->tls_client : c->tls_upstream;
-        brig_error err = BRIG_ERROR_INIT;
-        char buf[16384]; /* a TLS record's worth */
-        bool go_on = true;
-
-        while (go_on) {
-                /* Records are re-encrypted one by one and sent in batches: fewer writes, fewer wake-ups. */
-                if (brig_tls_conn_pending(to) >= TLS_CHUNK && tls_flush(c, !up) < 0)
-                        break;
-                if (uv_stream_get_write_queue_size(side_stream(c, !up)) > TLS_QUEUE_MAX) {
-                        c->paused[!up] = true;
-                        (void) uv_read_stop(side_stream(c, up));
-                        return;
-                }
-                ssize_t n = brig_tls_conn_read(from, buf, sizeof(buf), &err);
-                if (n == -EAGAIN)
-                        break;
-                /* Up to the end of the request's body; what follows is the next request's. */
-                int64_t take = n;
-                if (n > 0 && !up && (take = brig_proxy_body_take(&c->body, buf, (size_t) n)) < 0)
-                        (void) brig_error_set(&err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
-                                              "malformed chunked request body");
-                else if (n > 0 && !up && c->body.done)
-                        next_keep(c, buf + take, (size_t) (n - take));
-                if (n > 0 && take >= 0 &&
-                    (take == 0 || (relay_bytes_cb(NULL, up ? BRIG_PROXY_RELAY_DOWN : BRIG_PROXY_RELAY_UP,
-                                                  (size_t) take, c) &&
-                                   brig_tls_conn_write(to, buf, (size_t) take, &err) >= 0))) {
-                        if (!up && c->body.done)
-                                break;
-                        continue;
-                }
-                go_on = false;
-                if ((n < 0 || take < 0) && !c->error[0])
-                        (void) snprintf(c->error, sizeof(c->error), "%s", err.msg);
-        }
-        explicit_bzero(buf, sizeof(buf));
-        if (tls_flush(c, !up) < 0)
-                go_on = false;
-        if (!go_on) {
-                if (up && !c->error[0])
-                        response_done(c);
-                else
-                        conn_close(c);
-                return;
-        }
-        if (!up && c->body.done)
-                next_read(c);
-        else
-                read_on(c, up);
-}
-
-/* The request, once the upstream's handshake is done. */
-static void send_request(pconn *c) {
-        brig_error err = BRIG_ERROR_INIT;
-        int r = (int) brig_tls_conn_write(c->tls_upstream, c->upq, c->upq_len, &err);
-
-        explicit_bzero(c->upq, c->upq_len);
-        free(c->upq);
-        c->upq = NULL;
-        if (r < 0 || tls_flush(c, true) < 0) {
-                (void) snprintf(c->error, sizeof(c->error), "TLS to the upstream: %s",
-                                r < 0 ? err.msg : "write failed");
-                conn_close(c);
-                return;
-        }
-        c->request_sent = true;
-        (void) uv_timer_stop(&c->timer);
-        audit_used(c);
-}
-
-/* The first request's head inside the jail's TLS connection, in origin form. */
-static void intercept_head(pconn *c) {
-        const char *p = c->head, *line_end = memchr(p, '\n', c->head_end);
-        const char *sp1 = memchr(p, ' ', (size_t) (line_end - p));
-        const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t) (line_end - sp1 - 1)) : NULL;
-        char *request;
-        int64_t body;
-
-        if (!sp1 || !sp2 || sp1[1] != '/' || line_end - sp2 < 9 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
-                reply_error(c, 400, "Bad Request", "bad request",
-                            "brig: expected an HTTP/1.x request in origin form");
-                return;
-        }
-        c->path = sp1 + 1;
-        c->path_len = (size_t) (sp2 - c->path);
-        if (secrets_refused(c, line_end + 1))
-                return;
-        /* A body that ends elsewhere for the upstream would smuggle a request past the checks. */
-        if (brig_proxy_body_init(&c->body, line_end + 1, (size_t) (p + c->head_end - line_end - 1)) < 0 ||
-            (body = brig_proxy_body_take(&c->body, p + c->head_end, c->head_len - c->head_end)) < 0) {
-                reply_error(c, 400, "Bad Request", "bad request",
-                            "brig: ambiguous or malformed framing of the request body");
-                return;
-        }
-        if (build_request(c, (size_t) body, &request, &c->upq_len) < 0) {
-                reply_error(c, 503, "Service Unavailable", "out of memory", "brig: out of memory");
-                return;
-        }
-        /* Its body so far went with it; what follows is the next request's. */
-        size_t next = c->head_end + (size_t) body, next_len = c->head_len - next;
-        c->head_len = c->head_end = 0;
-        if (c->body.done)
-                next_keep(c, c->head + next, next_len);
-        c->upq = request;
-        c->up += c->upq_len;
-        if (c->upstream_tls_up)
-                send_request(c);
-}
-
-static void intercept_pump_client(pconn *c) {
-        brig_error err = BRIG_ERROR_INIT;
-
-        if (c->state != PCONN_INTERCEPT)
-                return;
-        if (!c->client_tls_up) {
-                int r = handshake_step(c, false, &err);
-                if (r == -EAGAIN)
-                        return;
-                if (r < 0) {
-                        (void) snprintf(c->error, sizeof(c->error), "TLS from the jail: %s", err.msg);
-                        conn_close(c);
-                        return;
-                }
-                c->client_tls_up = true;
-                if (c->upstream_failed) {
-                        reply_error(c, 502, "Bad Gateway", c->error,
-                                    "brig: the upstream's TLS connection failed");
-                        return;
-                }
-        }
-        while (!c->request_sent) {
-                /* What follows the head waits in the TLS end until the request is on its way. */
-                if (c->upq)
-                        return;
-                ssize_t n = brig_tls_conn_read(c->tls_client, c->head + c->head_len,
-                                               BRIG_PROXY_HEADER_MAX - c->head_len, &err);
-                if (n == -EAGAIN) {
-                        read_on(c, false);
-                        return;
-                }
-                if (n <= 0) {
-                        conn_close(c);
-                        return;
-                }
-                if (head_add(c, (size_t) n)) {
-                        intercept_head(c);
-                        if (c->state != PCONN_INTERCEPT)
-                                return;
-                } else if (c->head_len == BRIG_PROXY_HEADER_MAX) {
-                        reply_error(c, 431, "Request Header Fields Too Large", "bad request",
-                                    "brig: request headers too large");
-                        return;
-                }
-        }
-        if (c->body.done)
-                next_read(c);
-        else
-                tls_forward(c, false);
-}
-
-static void intercept_pump_upstream(pconn *c) {
-        brig_error err = BRIG_ERROR_INIT;
-
-        if (c->state != PCONN_INTERCEPT)
-                return;
-        if (!c->upstream_tls_up) {
-                int r = handshake_step(c, true, &err);
-                if (r == -EAGAIN)
-                        return;
-                if (r < 0) {
-                        upstream_tls_failed(c, err.msg);
-                        return;
-                }
-                c->upstream_tls_up = true;
-                if (c->upq) {
-                        send_request(c);
-                        intercept_pump_client(c);
-                }
-                if (c->state != PCONN_INTERCEPT)
-                        return;
-        }
-        tls_forward(c, true);
-}
-
-/* The timer ran out before the request went upstream: the jail's handshake or its request's head did not
- * come, or the upstream's handshake did not end (answered inside the jail's TLS when it is up). */
-static void intercept_timed_out(pconn *c) {
-        if (!c->client_tls_up || c->upq == NULL) {
-                (void) snprintf(c->error, sizeof(c->error), "%s timed out",
-                                c->client_tls_up ? "the request's head" : "TLS from the jail: handshake");
-                conn_close(c);
-                return;
-        }
-        (void) snprintf(c->error, sizeof(c->error), "TLS to the upstream: handshake timed out");
-        reply_error(c, 504, "Gateway Timeout", c->error, "brig: the upstream did not answer in time");
-}
-
-/* Connected to the upstream: the 200, then both handshakes (the jail's may have begun already). */
-static void intercept_start(pconn *c) {
-        static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-        brig_error err = BRIG_ERROR_INIT;
-        size_t early = c->head_len - c->head_end;
-        chunk *k = malloc(sizeof(*k) + sizeof(established));
-
-        c->state = PCONN_INTERCEPT;
-        /* Both handshakes and the request's head in the same time as a CONNECT's: a client that never
-         * handshakes holds no connection (and no upstream's) beyond it. */
-        (void) uv_timer_start(&c->timer, timer_cb, BRIG_PROXY_HEADER_TIMEOUT_MS, 0);
-        if (!k || brig_tls_conn_new(c->leaf, NULL, &c->tls_client, &err) < 0 ||
-            brig_tls_conn_new(c->p->env->w->upstream_tls, c->host, &c->tls_upstream, &err) < 0 ||
-            brig_tls_conn_feed(c->tls_client, c->head + c->head_end, early, &err) < 0) {
-                free(k);
-                (void) snprintf(c->error, sizeof(c->error), "TLS interception: %s",
-                                err.msg[0] ? err.msg : "out of memory");
-                reply_error(c, 502, "Bad Gateway", c->error, "brig: TLS interception failed");
-                return;
-        }
-        c->head_len = c->head_end = 0;
-        memcpy(k->data, established, sizeof(established));
-        k->c = c;
-        uv_buf_t b = uv_buf_init(k->data, sizeof(established) - 1);
-        if (uv_write(&k->req, side_stream(c, false), &b, 1, tls_written_cb) < 0) {
-                free(k);
-                conn_close(c);
-                return;
-        }
-        c->pending++;
-        intercept_pump_upstream(c);
-        intercept_pump_client(c);
+        brig__pconn_audit_used(c);
 }
 
 /* Resolution and connection. */
@@ -1215,7 +652,7 @@ static void connect_cb(uv_connect_t *req, int status) {
 
         c->pending--;
         if (c->state != PCONN_CONNECTING) {
-                maybe_free(c);
+                brig__pconn_maybe_free(c);
                 return;
         }
         if (status < 0) {
@@ -1224,7 +661,7 @@ static void connect_cb(uv_connect_t *req, int status) {
         }
         c->error[0] = 0;
         if (c->intercept)
-                intercept_start(c);
+                brig__intercept_start(c);
         else
                 start_relay(c);
 }
@@ -1242,15 +679,16 @@ static void try_connect(pconn *c) {
         int r;
 
         if (c->next_addr >= c->n_addrs) {
-                reply_error(c, 502, "Bad Gateway", c->error[0] ? c->error : "no address to connect to",
-                            "brig: the upstream could not be reached");
+                brig__pconn_reply_error(c, 502, "Bad Gateway",
+                                        c->error[0] ? c->error : "no address to connect to",
+                                        "brig: the upstream could not be reached");
                 return;
         }
         struct sockaddr_storage *sa = &c->addrs[c->next_addr++];
         format_address((struct sockaddr *) sa, c->address, sizeof(c->address));
         if ((r = uv_tcp_init(env->w->loop, &c->upstream.tcp)) < 0) {
-                reply_error(c, 502, "Bad Gateway", uv_strerror(r),
-                            "brig: the upstream could not be reached");
+                brig__pconn_reply_error(c, 502, "Bad Gateway", uv_strerror(r),
+                                        "brig: the upstream could not be reached");
                 return;
         }
         c->upstream.tcp.data = &c->upstream;
@@ -1298,7 +736,7 @@ static void addresses_checked(pconn *c, const struct sockaddr *const *sas, size_
                 if (!refused)
                         (void) snprintf(c->reason, sizeof(c->reason), "%s has no address", c->host);
                 c->allowed = false;
-                deny(c, false);
+                brig__pconn_deny(c, false);
                 return;
         }
         c->address[0] = 0;
@@ -1314,13 +752,14 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
         c->resolving = false;
         if (c->state != PCONN_RESOLVING) {
                 uv_freeaddrinfo(res);
-                maybe_free(c);
+                brig__pconn_maybe_free(c);
                 return;
         }
         if (status < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "resolve: %s", uv_strerror(status));
                 uv_freeaddrinfo(res);
-                reply_error(c, 502, "Bad Gateway", c->error, "brig: the upstream could not be reached");
+                brig__pconn_reply_error(c, 502, "Bad Gateway", c->error,
+                                        "brig: the upstream could not be reached");
                 return;
         }
         for (struct addrinfo *ai = res; ai && n < ELEMENTSOF(sas); ai = ai->ai_next)
@@ -1357,7 +796,8 @@ static void resolve(pconn *c) {
         c->gai.data = c;
         if ((r = uv_getaddrinfo(w->loop, &c->gai, gai_cb, c->host, NULL, &hints)) < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "resolve: %s", uv_strerror(r));
-                reply_error(c, 502, "Bad Gateway", c->error, "brig: the upstream could not be reached");
+                brig__pconn_reply_error(c, 502, "Bad Gateway", c->error,
+                                        "brig: the upstream could not be reached");
                 return;
         }
         c->pending++;
@@ -1410,29 +850,20 @@ static bool split_authority(const char *a, size_t len, int default_port, char *h
         return true;
 }
 
-/* A CONNECT to a secret's host is intercepted with a certificate for exactly that host from the
- * environment's CA (worker/proxy_ca.h), or refused: never tunnelled without the credential. */
-static bool intercept_prepare(pconn *c) {
-        brig_env *env = c->p->env;
-        brig_error err = BRIG_ERROR_INIT;
-
-        if (!env->tls_ca)
-                (void) brig_error_set(&err, -ENOKEY, BRIG_KIND_INTERNAL, "the environment has no CA");
-        else if (brig_tls_leaf(env->tls_ca, c->host, &c->leaf, &err) >= 0) {
-                c->intercept = true;
-                return true;
-        }
-        (void) snprintf(c->reason, sizeof(c->reason), "TLS interception for network.secrets failed: %s",
-                        err.msg);
-        deny(c, false);
-        return false;
+/* The placeholder of secret i in a request to a host not among its hosts: audited, and c->reason says so
+ * for the refusal. */
+void brig__pconn_placeholder_refused(pconn *c, size_t i) {
+        audit_secret(c, BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, i);
+        (void) snprintf(c->reason, sizeof(c->reason),
+                        "the placeholder of secret %s is only sent to its hosts (network.secrets)",
+                        c->p->env->secrets->items[i].def->name);
 }
 
 /* network.secrets (worker/proxy_secrets.h), before the allow/deny decision so that a placeholder sent
  * anywhere else is refused and audited as such: a placeholder for another host refuses the request; a
  * CONNECT to a secret's host is intercepted, or refused if it cannot be; otherwise (a plain HTTP request,
  * or the request inside an intercepted connection) the header lines are rewritten for the upstream. */
-static bool secrets_refused(pconn *c, const char *lines) {
+bool brig__pconn_secrets_refused(pconn *c, const char *lines) {
         const brig_proxy_secrets *s = c->p->env->secrets;
         brig_proxy_rewrite rw;
         size_t i;
@@ -1441,26 +872,27 @@ static bool secrets_refused(pconn *c, const char *lines) {
         if (!s || s->n == 0)
                 return false;
         if (brig_proxy_secrets_scan(s, c->host, c->head, c->head_end, &i) < 0) {
-                placeholder_refused(c, i);
-                deny(c, false);
+                brig__pconn_placeholder_refused(c, i);
+                brig__pconn_deny(c, false);
                 return true;
         }
         /* The CONNECT itself; its requests come here again once inside (intercept_head()). */
         if (c->tunnel && !c->client_tls_up) {
                 if (brig_proxy_secrets_for_host(s, c->host, &i) < 0)
                         return false;
-                return !intercept_prepare(c);
+                return !brig__intercept_prepare(c);
         }
         /* Without the final blank line. */
         r = brig_proxy_secrets_rewrite(s, c->host, c->head, c->head_end, lines,
                                        (size_t) (c->head + c->head_end - 2 - lines), &rw);
         if (r == -ENOKEY) {
                 (void) snprintf(c->reason, sizeof(c->reason), "%s", s->items[rw.secret].error);
-                deny(c, false);
+                brig__pconn_deny(c, false);
                 return true;
         }
         if (r < 0) {
-                reply_error(c, 503, "Service Unavailable", "out of memory", "brig: out of memory");
+                brig__pconn_reply_error(c, 503, "Service Unavailable", "out of memory",
+                                        "brig: out of memory");
                 return true;
         }
         c->headers = rw.headers;
@@ -1477,7 +909,8 @@ static void head_complete(pconn *c) {
 
         (void) uv_read_stop((uv_stream_t *) &c->client.tcp);
         if (!sp1 || !sp2 || line_end - sp2 < 9 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
-                reply_error(c, 400, "Bad Request", "bad request", "brig: not an HTTP/1.x proxy request");
+                brig__pconn_reply_error(c, 400, "Bad Request", "bad request",
+                                        "brig: not an HTTP/1.x proxy request");
                 return;
         }
         const char *target = sp1 + 1;
@@ -1487,8 +920,9 @@ static void head_complete(pconn *c) {
         size_t authority_len = target_len;
         if (!c->tunnel) {
                 if (target_len < 7 || strncasecmp(target, "http://", 7) != 0) {
-                        reply_error(c, 400, "Bad Request", "bad request",
-                                    "brig: expected CONNECT host:port or an absolute http:// URL");
+                        brig__pconn_reply_error(
+                                c, 400, "Bad Request", "bad request",
+                                "brig: expected CONNECT host:port or an absolute http:// URL");
                         return;
                 }
                 authority = target + 7;
@@ -1497,14 +931,15 @@ static void head_complete(pconn *c) {
                         authority_len = (size_t) (sp2 - authority);
                 c->path = authority + authority_len;
                 c->path_len = (size_t) (sp2 - c->path);
-                /* "http://h" or "http://h?q": build_request() puts the leading slash of origin form. */
+                /* "http://h" or "http://h?q": brig__pconn_build_request() puts the leading slash of origin
+                 * form. */
         }
         if (authority_len >= sizeof(c->authority) ||
             !split_authority(authority, authority_len, c->tunnel ? 0 : 80, raw_host, sizeof(raw_host),
                              &c->port) ||
             !brig_net_host_normalize(raw_host, c->host, sizeof(c->host))) {
-                reply_error(c, 400, "Bad Request", "bad request",
-                            "brig: invalid host or port in the request target");
+                brig__pconn_reply_error(c, 400, "Bad Request", "bad request",
+                                        "brig: invalid host or port in the request target");
                 return;
         }
         memcpy(c->authority, authority, authority_len);
@@ -1513,20 +948,21 @@ static void head_complete(pconn *c) {
         attribute(c);
         c->usage = usage_get(c->p, c->call_id);
         if (!c->usage) {
-                reply_error(c, 503, "Service Unavailable", "out of memory", "brig: out of memory");
+                brig__pconn_reply_error(c, 503, "Service Unavailable", "out of memory",
+                                        "brig: out of memory");
                 return;
         }
         if (c->over_limit) {
                 (void) snprintf(c->reason, sizeof(c->reason),
                                 "network.max_connections (%" PRIu32 ") reached in this environment",
                                 policy_of(c->p)->network.max_connections);
-                deny(c, true);
+                brig__pconn_deny(c, true);
                 return;
         }
-        if (secrets_refused(c, line_end + 1))
+        if (brig__pconn_secrets_refused(c, line_end + 1))
                 return;
         if (!brig_net_decide(policy_of(c->p), c->host, c->port, c->reason)) {
-                deny(c, false);
+                brig__pconn_deny(c, false);
                 return;
         }
         c->allowed = true;
@@ -1534,7 +970,7 @@ static void head_complete(pconn *c) {
 }
 
 /* n more bytes of a head in c->head: whether it is complete (c->head_end then set). */
-static bool head_add(pconn *c, size_t n) {
+bool brig__pconn_head_add(pconn *c, size_t n) {
         size_t from = c->head_len > 3 ? c->head_len - 3 : 0;
         c->head_len += n;
         c->head[c->head_len] = 0;
@@ -1560,30 +996,28 @@ static void head_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
         if (n == 0 || c->state != PCONN_HEAD)
                 return;
         if (n < 0) {
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
-        if (head_add(c, (size_t) n)) {
+        if (brig__pconn_head_add(c, (size_t) n)) {
                 head_complete(c);
                 return;
         }
         if (c->head_len == BRIG_PROXY_HEADER_MAX)
-                reply_error(c, 431, "Request Header Fields Too Large", "bad request",
-                            "brig: request headers too large");
+                brig__pconn_reply_error(c, 431, "Request Header Fields Too Large", "bad request",
+                                        "brig: request headers too large");
 }
 
 static void timer_cb(uv_timer_t *t) {
         pconn *c = t->data;
 
         if (c->state == PCONN_HEAD)
-                conn_close(c);
-        else if (c->state == PCONN_INTERCEPT && !c->request_sent)
-                intercept_timed_out(c);
+                brig__pconn_close(c);
         else if (c->state == PCONN_RESOLVING || c->state == PCONN_CONNECTING) {
                 (void) snprintf(c->error, sizeof(c->error), "%s timed out",
                                 c->state == PCONN_RESOLVING ? "resolve" : "connect");
-                reply_error(c, 504, "Gateway Timeout", c->error,
-                            "brig: the upstream did not answer in time");
+                brig__pconn_reply_error(c, 504, "Gateway Timeout", c->error,
+                                        "brig: the upstream did not answer in time");
         }
 }
 
@@ -1623,7 +1057,7 @@ static void accept_cb(uv_stream_t *server, int status) {
         p->conns = c;
         if (uv_accept(server, (uv_stream_t *) &c->client.tcp) < 0) {
                 p->n_active++;
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
         if (p->n_active >= policy_of(p)->network.max_connections) {
@@ -1631,7 +1065,7 @@ static void accept_cb(uv_stream_t *server, int status) {
                 p->n_over++;
                 /* Beyond what is worth answering: just close. */
                 if (p->n_over > BRIG_PROXY_OVER_LIMIT) {
-                        conn_close(c);
+                        brig__pconn_close(c);
                         return;
                 }
         } else
@@ -1639,7 +1073,7 @@ static void accept_cb(uv_stream_t *server, int status) {
         (void) uv_tcp_nodelay(&c->client.tcp, 1);
         (void) uv_timer_start(&c->timer, timer_cb, BRIG_PROXY_HEADER_TIMEOUT_MS, 0);
         if (uv_read_start((uv_stream_t *) &c->client.tcp, head_alloc_cb, head_read_cb) < 0)
-                conn_close(c);
+                brig__pconn_close(c);
 }
 
 static void listener_closed_cb(uv_handle_t *h) {
@@ -1749,7 +1183,7 @@ void brig__proxy_stop(brig_env *env) {
                 pconn *c = p->conns;
                 if (c->allowed && !c->error[0])
                         (void) snprintf(c->error, sizeof(c->error), "cut: the environment stopped");
-                conn_close(c);
+                brig__pconn_close(c);
         }
         for (usage *u = p->usage, *next; u; u = next) {
                 next = u->next;
