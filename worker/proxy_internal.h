@@ -151,6 +151,11 @@ bool brig__pconn_head_add(pconn *c, size_t n);
 /* One secret_used per secret that went into the request. */
 void brig__pconn_audit_used(pconn *c);
 
+/* Attributes c, whose client socket is accepted, to the call or background process whose process holds
+ * its other end (c->call_id, c->process_id); left 0 when it cannot be told. Reads /proc on the loop thread,
+ * bounded (worker/proxy_attribution.c). */
+void brig__pconn_attribute(pconn *c);
+
 /* TLS interception (worker/proxy_intercept.c). */
 
 /* A CONNECT to a secret's host: its certificate made, true; or refused (answered), false. */
