@@ -19,6 +19,17 @@ enum {
         TRAILER,
         TRAILER_LF,
         FINAL_LF,
+        CHUNKS_DONE,
+};
+
+/* The states that take one given byte, and the state after it. */
+static const struct {
+        char want;
+        int next;
+} exactly[] = {
+        [CHUNK_SIZE_LF] = {'\n', CHUNK_DATA}, /* or TRAILER_START after the last chunk's size */
+        [CHUNK_DATA_CR] = {'\r', CHUNK_DATA_LF}, [CHUNK_DATA_LF] = {'\n', CHUNK_SIZE},
+        [TRAILER_LF] = {'\n', TRAILER_START},    [FINAL_LF] = {'\n', CHUNKS_DONE},
 };
 
 #define CHUNK_DIGITS_MAX 15 /* up to 2^60: more is no real body */
@@ -111,64 +122,31 @@ int64_t brig_proxy_body_take(brig_proxy_body *b, const char *data, size_t n) {
                         continue;
                 }
                 i++;
-                switch (b->state) {
-                case CHUNK_SIZE:
-                        if (hex(ch) >= 0) {
-                                if (++b->ndigits > CHUNK_DIGITS_MAX)
-                                        return -EINVAL;
-                                b->left = b->left * 16 + (uint64_t) hex(ch);
-                                break;
-                        }
+                if (exactly[b->state].want) {
+                        if (ch != exactly[b->state].want)
+                                return -EINVAL;
+                        b->state = exactly[b->state].next;
+                        if (b->state == CHUNK_DATA && b->left == 0)
+                                b->state = TRAILER_START;
+                        b->done = b->state == CHUNKS_DONE;
+                } else if (b->state == CHUNK_SIZE && hex(ch) >= 0) {
+                        if (++b->ndigits > CHUNK_DIGITS_MAX)
+                                return -EINVAL;
+                        b->left = b->left * 16 + (uint64_t) hex(ch);
+                } else if (b->state == CHUNK_SIZE) {
                         if (b->ndigits == 0 || (ch != ';' && ch != '\r'))
                                 return -EINVAL;
-                        b->state = ch == ';' ? CHUNK_EXT : CHUNK_SIZE_LF;
-                        break;
-                case CHUNK_EXT:
-                        if (ch == '\n')
-                                return -EINVAL;
-                        if (ch == '\r')
-                                b->state = CHUNK_SIZE_LF;
-                        break;
-                case CHUNK_SIZE_LF:
-                        if (ch != '\n')
-                                return -EINVAL;
                         b->ndigits = 0;
-                        b->state = b->left > 0 ? CHUNK_DATA : TRAILER_START;
-                        break;
-                case CHUNK_DATA_CR:
-                        if (ch != '\r')
-                                return -EINVAL;
-                        b->state = CHUNK_DATA_LF;
-                        break;
-                case CHUNK_DATA_LF:
-                        if (ch != '\n')
-                                return -EINVAL;
-                        b->state = CHUNK_SIZE;
-                        break;
-                case TRAILER_START:
-                        if (ch == '\n')
-                                return -EINVAL;
-                        b->state = ch == '\r' ? FINAL_LF : TRAILER;
-                        break;
-                case TRAILER:
-                        if (ch == '\n')
-                                return -EINVAL;
-                        if (ch == '\r')
-                                b->state = TRAILER_LF;
-                        break;
-                case TRAILER_LF:
-                        if (ch != '\n')
-                                return -EINVAL;
-                        b->state = TRAILER_START;
-                        break;
-                case FINAL_LF:
-                        if (ch != '\n')
-                                return -EINVAL;
-                        b->done = true;
-                        break;
-                default:
+                        b->state = ch == ';' ? CHUNK_EXT : CHUNK_SIZE_LF;
+                } else if (ch == '\n') {
+                        /* In a chunk extension or a trailer line: only after their CR. */
                         return -EINVAL;
-                }
+                } else if (ch == '\r')
+                        b->state = b->state == CHUNK_EXT       ? CHUNK_SIZE_LF
+                                   : b->state == TRAILER_START ? FINAL_LF
+                                                               : TRAILER_LF;
+                else if (b->state == TRAILER_START)
+                        b->state = TRAILER;
         }
         return (int64_t) i;
 }
