@@ -711,7 +711,7 @@ bool brig__pconn_secrets_refused(pconn *c, const char *lines) {
                 brig__pconn_deny(c, false);
                 return true;
         }
-        /* The CONNECT itself; its requests come here again once inside (intercept_head()). */
+        /* The CONNECT itself; its requests come here again once inside (worker/proxy_intercept.c). */
         if (c->tunnel && !c->client_tls_up) {
                 if (brig_proxy_secrets_for_host(s, c->host, &i) < 0)
                         return false;
