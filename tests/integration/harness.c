@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "common/fs.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/wsimage.h"
 #include "tests/integration/harness.h"
 #include "worker/audit_events.h"
@@ -342,6 +343,23 @@ int brigd_start_args(brigd *d, const char *policy, const char *const *extra_args
         return brigd_spawn(d, why);
 }
 
+/* A brigd that was killed (fault tests) left its environments' groups: empty once their inits saw it go,
+ * but nobody else removes them, as each test's state directory names a new instance. Left to pile up,
+ * they slow every v1 cpu quota write and memory cgroup creation on the host. */
+static void remove_cgroups(const brigd *d) {
+        brig_cgroup_root root;
+        char instance[32];
+
+        if (brig_cgroup_instance_name(d->state, instance, sizeof(instance)) < 0)
+                return;
+        /* Removes the instance's empty groups, as a new brigd of this state directory would. */
+        brig_cgroup_detect(instance, &root);
+        if (root.mode == BRIG_CGROUP_NONE)
+                return;
+        for (size_t i = 0; i < _BRIG_CG_MAX; i++)
+                (void) rmdir(root.base[i]);
+}
+
 static void unmount_workspaces(const brigd *d) {
         char envs[256], ws[1024];
         DIR *dir;
@@ -427,6 +445,8 @@ int brigd_stop(brigd *d) {
                 unmount_workspaces(d);
         if (d->dir[0])
                 check_audit_log(d);
+        if (d->dir[0])
+                remove_cgroups(d);
         if (d->dir[0])
                 (void) brig_rm_rf(d->dir);
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
