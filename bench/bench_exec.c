@@ -88,6 +88,15 @@ static double new_env(const char *sock, const char *env) {
         return t;
 }
 
+/* BURST new environments prefix-0, prefix-1, ... created back to back; their times in t. */
+static void burst_of(const char *sock, const char *prefix, double *t) {
+        for (int i = 0; i < BURST; i++) {
+                char env[64];
+                snprintf(env, sizeof(env), "%s-%d", prefix, i);
+                t[i] = new_env(sock, env);
+        }
+}
+
 int main(int argc, char **argv) {
         const char *build = argc > 1 ? argv[1] : "build", *source = argc > 2 ? argv[2] : ".";
         int n = argc > 3 ? atoi(argv[3]) : 400, n_first = argc > 4 ? atoi(argv[4]) : 30;
@@ -184,21 +193,13 @@ int main(int argc, char **argv) {
 
         /* A burst: BURST created back to back, no pause: the spare pool has to keep up. */
         usleep(500000);
-        for (int i = 0; i < BURST; i++) {
-                char env[64];
-                snprintf(env, sizeof(env), "burst-%d", i);
-                a[i] = new_env(d.sock, env);
-        }
+        burst_of(d.sock, "burst", a);
         double burst = bench_quantile(a, BURST, 0.5), burst_p99 = bench_quantile(a, BURST, 0.99);
         bench_goal_ratio("3 burst of 100 new envs p50", "us", burst, "fork+exec", floor_all, true, 4);
         printf("  burst p99 %.0f us (%.2fx the floor)\n", burst_p99, burst_p99 / floor_all);
         /* A second burst after a pause (not timed): the pool grew when the first one ran it dry. */
         sleep(3);
-        for (int i = 0; i < BURST; i++) {
-                char env[64];
-                snprintf(env, sizeof(env), "burst2-%d", i);
-                a[i] = new_env(d.sock, env);
-        }
+        burst_of(d.sock, "burst2", a);
         printf("  second burst after 3 s: p50 %.0f us (%.2fx the floor), p99 %.0f us\n",
                bench_quantile(a, BURST, 0.5), bench_quantile(a, BURST, 0.5) / floor_all,
                bench_quantile(a, BURST, 0.99));
