@@ -24,10 +24,16 @@
  * spare's name). The pool is refilled ahead of demand, one build per two CPUs at a time so that the
  * builds leave CPU to the calls (those of the environment that just took a spare first), and not while
  * calls wait for an admission slot: a daemon at its bound has no CPU to spare, and the pool fills again
- * once it is below it (the next adoption, build or sweep). */
+ * once it is below it (the next adoption, build or sweep).
+ * A burst outruns a pool of `spares`: each adoption that leaves no running spare doubles the pool's target
+ * (up to SPARE_BURST_FACTOR times `spares`, and never past BRIG_SPARES_MAX or the environments' cap) and
+ * lets one more build run at once, since the calls of the burst wait for a jail anyway. After SPARE_DECAY_S
+ * without running dry the target halves back towards `spares`, and the spares above it are removed. */
 
-#define SPARE_DELAY_MS 20 /* after an adoption: the first call goes first */
-#define SPARE_RETRY_S 60  /* after a spare failed to start */
+#define SPARE_DELAY_MS 20    /* after an adoption: the first call goes first */
+#define SPARE_RETRY_S 60     /* after a spare failed to start */
+#define SPARE_BURST_FACTOR 8 /* the target after bursts: at most this many times `spares` */
+#define SPARE_DECAY_S 30     /* without running dry: the target halves */
 
 static void spare_timer_cb(uv_timer_t *t) {
         brig_spares_fill(t->data);
@@ -62,6 +68,35 @@ static unsigned builds_max(void) {
         return n;
 }
 
+static unsigned target_max(const brig_worker *w) {
+        unsigned max = w->spares_wanted * SPARE_BURST_FACTOR;
+        return max < BRIG_SPARES_MAX ? max : BRIG_SPARES_MAX;
+}
+
+/* An adoption left the pool without a running spare: the next burst finds twice as many. */
+static void pool_ran_dry(brig_worker *w) {
+        unsigned target = w->spares_target > w->spares_wanted ? w->spares_target : w->spares_wanted;
+        w->spares_target = target * 2 < target_max(w) ? target * 2 : target_max(w);
+        w->spares_drained_at = time(NULL);
+}
+
+/* The target halves towards `spares` after SPARE_DECAY_S without running dry; running spares above it go. */
+static void pool_decay(brig_worker *w) {
+        unsigned have = 0;
+
+        if (w->spares_target < w->spares_wanted)
+                w->spares_target = w->spares_wanted;
+        if (w->spares_target == w->spares_wanted || time(NULL) - w->spares_drained_at < SPARE_DECAY_S)
+                return;
+        w->spares_target = w->spares_target / 2 > w->spares_wanted ? w->spares_target / 2 : w->spares_wanted;
+        w->spares_drained_at = time(NULL);
+        for (brig_env *e = brig__env_pool(w), *next; e; e = next) {
+                next = e->spare.next;
+                if (++have > w->spares_target && e->state == BRIG_ENV_RUNNING)
+                        brig_env_destroy(e);
+        }
+}
+
 void brig_spares_fill(brig_worker *w) {
         unsigned have = 0, building = 0;
 
@@ -71,11 +106,13 @@ void brig_spares_fill(brig_worker *w) {
             w->admission.queued > 0 ||
             (w->spare_failed_at && time(NULL) - w->spare_failed_at < SPARE_RETRY_S))
                 return;
+        pool_decay(w);
         for (const brig_env *e = brig__env_pool(w); e; e = e->spare.next) {
                 have++;
                 building += e->state != BRIG_ENV_RUNNING;
         }
-        while (have < w->spares_wanted && building < builds_max() && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
+        unsigned builds = builds_max() + (building == have && w->spares_target > w->spares_wanted);
+        while (have < w->spares_target && building < builds && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
                 uint8_t rnd[6];
                 char id[32];
                 if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
@@ -105,12 +142,22 @@ brig_env *brig__env_adopt_spare(brig_worker *w, const char *id, bool ephemeral, 
                 if (!env->destroyed && env->state == BRIG_ENV_RUNNING && env->policy == policy &&
                     !env->disk.prepare.running)
                         break;
+        if (!env && policy == w->default_policy && w->spares_wanted > 0) {
+                /* A miss: this environment's jail is built for it, and the pool grows for the rest. */
+                pool_ran_dry(w);
+                fill_later(w, SPARE_DELAY_MS);
+        }
         if (!env || asprintf(&dir, "%s/%s", w->envs_dir, id) < 0 ||
             asprintf(&workspace, "%s/workspace", dir) < 0 || !(key = strdup(policy_key)) ||
             brig_process_table_set_dir(&env->processes, dir) < 0)
                 return NULL;
         log_info("environment %s starts from spare %s", id, env->id);
         brig__env_pool_take(env);
+        const brig_env *left = brig__env_pool(w);
+        while (left && left->state != BRIG_ENV_RUNNING)
+                left = left->spare.next;
+        if (!left)
+                pool_ran_dry(w);
         brig__env_rename(env, id);
         free(env->workspace);
         free(env->policy_key);

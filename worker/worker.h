@@ -155,6 +155,8 @@ struct brig_worker {
         uv_timer_t sweep;       /* idle stop and retention of environments */
         uv_timer_t spare_timer; /* builds a spare environment soon after one was taken */
         unsigned spares_wanted;
+        unsigned spares_target;    /* spares_wanted, raised after the pool ran dry (worker/env_spares.c) */
+        int64_t spares_drained_at; /* when the pool last ran dry, or the target last decayed */
         unsigned start_timeout_s;
         int64_t spare_failed_at; /* a spare that failed to start is not retried for a while */
         brig_conn *conns;

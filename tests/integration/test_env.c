@@ -988,6 +988,43 @@ static int attach_to(brigd *x, const char *env) {
         return fd;
 }
 
+/* Spare directories (built or being built) in x's environments directory. */
+static int count_spares(const brigd *x) {
+        char envs[256];
+        int n = 0;
+        snprintf(envs, sizeof(envs), "%s/environments", x->state);
+        DIR *dir = opendir(envs);
+        assert_non_null(dir);
+        for (struct dirent *de; (de = readdir(dir));)
+                n += strncmp(de->d_name, ".spare-", 7) == 0;
+        closedir(dir);
+        return n;
+}
+
+/* A pool that ran dry grows ahead of the next burst: with --spare-environments 1, an environment that took
+ * the only spare leaves brigd building two. Polled, not timed: a pool that stays at one never passes. */
+static void test_env__spare_pool_grows_after_running_dry(void **state) {
+        (void) state;
+        static const char *const args[] = {"--spare-environments", "1", NULL};
+        const char *why = NULL;
+        brigd x;
+        if (skip_why) {
+                fprintf(stderr, "# SKIP: %s\n", skip_why);
+                skip();
+        }
+        assert_int_equal(brigd_start_args(&x, NULL, args, &why), 0);
+        int i = 0;
+        for (; i < 3000 && count_spares(&x) < 1; i++)
+                usleep(10000);
+        assert_int_equal(count_spares(&x), 1);
+        int a = attach_to(&x, "burst-a");
+        for (i = 0; i < 3000 && count_spares(&x) < 2; i++)
+                usleep(10000);
+        assert_int_equal(count_spares(&x), 2);
+        close(a);
+        assert_int_equal(brigd_stop(&x), 0);
+}
+
 /* The host ids (slots) of environments loaded at start-up stay theirs: a new environment never gets one
  * of them (without spares, the smallest free slot is the first one loaded, were it not counted). */
 static void test_env__host_ids_stay_unique_across_a_restart(void **state) {
@@ -1221,6 +1258,7 @@ int main(void) {
                 cmocka_unit_test(test_env__policy_requiring_cgroups_is_refused_without_them),
                 cmocka_unit_test(test_env__each_environment_has_its_own_host_uid),
                 cmocka_unit_test(test_env__host_ids_stay_unique_across_a_restart),
+                cmocka_unit_test(test_env__spare_pool_grows_after_running_dry),
                 cmocka_unit_test(test_env__call_after_its_init_died_restarts_it),
                 cmocka_unit_test(test_env__survives_worker_sigkill),
                 cmocka_unit_test(test_env__process_logs_survive_worker_sigkill),
