@@ -12,6 +12,23 @@
 #include "common/fs.h"
 #include "common/paths.h"
 
+/* `brig memory` is the program brig-memory beside brig-jail: it needs libgit2, SQLite and libarchive, whose
+ * loading would cost every `brig run` several milliseconds (issue 17), and brig links none of them
+ * (tests/cli_links.sh). */
+static int memory_exec(int argc, char **argv) {
+        _cleanup_free_ char *path = brig_find_libexec("brig-memory");
+
+        (void) argc;
+        if (!path) {
+                fprintf(stderr, "brig memory: out of memory\n");
+                return 1;
+        }
+        argv[0] = path;
+        execv(path, argv);
+        fprintf(stderr, "brig memory: cannot run %s: %m\n", path);
+        return 127;
+}
+
 /* Every command of brig: dispatch and the help text are read from this table, and docs/brig.1.in describes
  * each one (tests/man_check.py checks that against `brig --help`). */
 static const struct {
@@ -35,7 +52,7 @@ static const struct {
          "  audit verify [LOG]           check the audit log's hash chain and its checkpoint\n"
          "  audit tail [-f] [LOG]        print (and follow) audit records, filtered by type or\n"
          "                               environment\n"},
-        {"memory", brig_cli_memory,
+        {"memory", memory_exec,
          "  memory list|show|export|import  the institutional memory's scopes, in brigd's state\n"
          "                               directory: list, show a file and its history, back up, restore\n"},
         {"doctor", brig_cli_doctor,

@@ -89,13 +89,20 @@ int brig_default_state_dir(char **ret, brig_error *err) {
         return 0;
 }
 
-char *brig_find_jail_helper(void) {
-        char *s = brig_exe_relative_path("brig-jail", X_OK);
+char *brig_find_libexec(const char *name) {
+        _cleanup_free_ char *rel = NULL;
+        char *s = brig_exe_relative_path(name, X_OK);
 
         /* Empty when bindir or libexecdir is absolute: then nothing is relative to anything. */
-        if (BRIG_BIN_TO_LIBEXECDIR[0] && !s)
-                s = brig_exe_relative_path(BRIG_BIN_TO_LIBEXECDIR "/brig-jail", X_OK);
-        return s ? s : strdup(BRIG_LIBEXECDIR "/brig-jail");
+        if (BRIG_BIN_TO_LIBEXECDIR[0] && !s && asprintf(&rel, "%s/%s", BRIG_BIN_TO_LIBEXECDIR, name) >= 0)
+                s = brig_exe_relative_path(rel, X_OK);
+        if (!s && asprintf(&s, "%s/%s", BRIG_LIBEXECDIR, name) < 0)
+                s = NULL;
+        return s;
+}
+
+char *brig_find_jail_helper(void) {
+        return brig_find_libexec("brig-jail");
 }
 
 char *brig_find_policy_dir(void) {

@@ -48,7 +48,9 @@ int brig_default_state_dir(char **ret, brig_error *err);
 /* Installed files, found without flags. Each is looked for from the executable first (beside it in a build
  * tree, then where meson installs it relative to the bindir, so that an install under any prefix or DESTDIR
  * works as it is), then at the path compiled in. Caller frees; NULL only when out of memory. */
-/* brig-jail: beside the executable, <bindir>/../libexec/brig-jail, else BRIG_LIBEXECDIR/brig-jail. */
+/* The helper program name: beside the executable, <bindir>/../libexec/NAME, else BRIG_LIBEXECDIR/NAME. */
+char *brig_find_libexec(const char *name);
+/* brig-jail, found as brig_find_libexec() finds it. */
 char *brig_find_jail_helper(void);
 /* The shipped policies: ./policies when it exists (a source tree), <bindir>/../share/brig/policies, else
  * BRIG_POLICYDIR. */

@@ -34,7 +34,7 @@ deb=$1
 # What an operator relies on is in the package: binaries, helper, policies, man pages, units, the brig group,
 # completion and the configuration (a conffile, so local edits survive upgrades).
 dpkg-deb -c "$deb" | awk '{ print $6 }' >"$tmp/contents"
-for f in ./usr/bin/brig ./usr/bin/brigd ./usr/lib/brig/brig-jail ./usr/share/brig/policies/default.json \
+for f in ./usr/bin/brig ./usr/bin/brigd ./usr/lib/brig/brig-jail ./usr/lib/brig/brig-memory ./usr/share/brig/policies/default.json \
         ./usr/share/man/man1/brig.1.gz ./usr/share/man/man8/brigd.8.gz ./usr/share/man/man5/brig-policy.5.gz \
         ./usr/share/bash-completion/completions/brig ./etc/brig/brigd.conf ./usr/lib/sysusers.d/brig.conf \
         ./usr/share/doc/brig/copyright; do

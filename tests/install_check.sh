@@ -35,6 +35,8 @@ stop_brigd
 
 out=$("$root/bin/brig" run -- echo installed-run 2>"$tmp/run.err") || { cat "$tmp/run.err" >&2; fail "brig run failed"; }
 [ "$out" = installed-run ] || fail "brig run printed '$out'"
+# `brig memory` is the installed brig-memory, found from brig's own location.
+"$root/bin/brig" memory --state-dir "$tmp/state" list >"$tmp/memory.out" 2>&1 || { cat "$tmp/memory.out" >&2; fail "brig memory failed"; }
 
 # Without the installed policies nothing else may be taken for them.
 rm -rf "$root/share/brig/policies"
