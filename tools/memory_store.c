@@ -386,6 +386,16 @@ int brig_memory_list(brig_memory *m, const char *path, unsigned max_depth, cJSON
         return 0;
 }
 
+static int stored_path_check(const char *rel, brig_error *err) {
+        char full[BRIG_MEMORY_MAX_PATH + 1], buf[BRIG_MEMORY_MAX_PATH + 1];
+        brig_error e2 = BRIG_ERROR_INIT;
+
+        if ((size_t) snprintf(full, sizeof(full), "/memories/%s", rel) >= sizeof(full) ||
+            brig_memory_path_parse(full, "path", buf, &e2) < 0)
+                return brig_error_set(err, -EINVAL, BRIG_KIND_IO, "memory: the store holds an invalid path");
+        return 0;
+}
+
 static int collect_files(brig_memory *m, git_tree *tree, const char *prefix, char ***strv, size_t *n,
                          brig_error *err) {
         for (size_t i = 0; i < git_tree_entrycount(tree); i++) {
@@ -395,6 +405,13 @@ static int collect_files(brig_memory *m, git_tree *tree, const char *prefix, cha
 
                 if (asprintf(&path, "%s%s%s", prefix, *prefix ? "/" : "", git_tree_entry_name(e)) < 0)
                         return brig_error_oom(err);
+                /* A store brought in by `brig memory import` was never written through the tool: its names
+                 * pass the tool's path rules before anyone joins them to a directory (the mounted view), and
+                 * the path length bounds the recursion. */
+                if ((r = stored_path_check(path, err)) < 0) {
+                        free(path);
+                        return r;
+                }
                 if (git_tree_entry_type(e) == GIT_OBJECT_TREE) {
                         _cleanup_(git_tree_freep) git_tree *sub = NULL;
                         _cleanup_free_ char *p = path;

@@ -350,9 +350,11 @@ static char *lines_of(const char *text, const char *needle) {
 
         if (!f)
                 return NULL;
+        /* Lines counted once, from one match to the next: a file of many matches stays linear. */
+        const char *c = text;
+        size_t line = 1;
         for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle)) {
-                size_t line = 1;
-                for (const char *c = text; c < p; c++)
+                for (; c < p; c++)
                         line += *c == '\n';
                 (void) fprintf(f, "%s%zu", first ? "" : ", ", line);
                 first = false;
