@@ -338,6 +338,10 @@ static bool header_dropped(const char *line, size_t name_len, const char *connec
                         return true;
         if (name_len >= 6 && strncasecmp(line, "proxy-", 6) == 0)
                 return true;
+        /* The body's framing stays whatever Connection names: without it the upstream would read the body
+         * as further requests, which the proxy checked as body bytes (request smuggling). */
+        if (header_is(line, name_len, "content-length") || header_is(line, name_len, "transfer-encoding"))
+                return false;
         for (size_t i = 0; connection && i < connection_len;) {
                 size_t tok = strcspn(connection + i, ", \t\r");
                 if (tok > connection_len - i)

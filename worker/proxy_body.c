@@ -57,6 +57,9 @@ int brig_proxy_body_init(brig_proxy_body *ret, const char *lines, size_t len) {
                         e = end;
                 const char *colon = memchr(l, ':', (size_t) (e - l));
                 const char *v = colon ? colon + 1 : NULL, *ve = e;
+                /* "Transfer-Encoding :" is no header to us, but may be framing to the upstream. */
+                if (colon && colon > l && (colon[-1] == ' ' || colon[-1] == '\t'))
+                        return -EINVAL;
                 if (colon)
                         value_trim(&v, &ve);
                 if (colon && header_named(l, colon, "content-length")) {

@@ -362,8 +362,11 @@ static void from_client(pconn *c) {
 
         while (!c->request_sent) {
                 /* What follows the head waits in the TLS end until the request is on its way. */
-                if (c->upq)
+                if (c->upq) {
+                        /* Not read meanwhile: the TLS end would hold all the jail sends, unbounded. */
+                        (void) uv_read_stop(side_stream(c, false));
                         return;
+                }
                 ssize_t n = brig_tls_conn_read(c->tls_client, c->head + c->head_len,
                                                BRIG_PROXY_HEADER_MAX - c->head_len, &err);
                 if (n == -EAGAIN) {
