@@ -230,6 +230,20 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const brig_
         for (int i = 0; i < n_cg; i++)
                 fds[4 + i] = fcntl(cg_fds[i], F_DUPFD_CLOEXEC, clear);
         int gate_r = n_cg > 0 ? fcntl(gate[0], F_DUPFD_CLOEXEC, clear) : -1;
+        /* A descriptor missing (out of fds) would leave its number to whatever brig inherited: the helper
+         * could take a stranger's byte for "limits set". Nothing starts then. */
+        bool missing = n_cg > 0 && gate_r < 0;
+        for (int i = 0; i < 4 + n_cg; i++)
+                missing |= fds[i] < 0;
+        if (missing) {
+                fprintf(stderr, "brig: run: the helper's descriptors: %s\n", strerror(EMFILE));
+                for (int i = 0; i < 4 + n_cg; i++)
+                        if (fds[i] >= 0)
+                                (void) close(fds[i]);
+                if (gate_r >= 0)
+                        (void) close(gate_r);
+                return 125;
+        }
         char *argv[BRIG_JAILCTL_ARGV_MAX];
         brig_jailctl_helper_argv(helper, (size_t) n_cg, cg_self, n_cg > 0, argv);
         pid = fork();
