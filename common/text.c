@@ -118,6 +118,7 @@ static inline unsigned lane_mask(vec m) {
 typedef struct escape {
         char seq[6];
         uint8_t len;
+        uint8_t pad; /* 8 bytes: brig_json_escape() stores an entry as one word */
 } escape;
 
 #define U(c)                                                                                                \
@@ -231,9 +232,12 @@ size_t brig_json_escape(char *dst, const char *src, size_t len) {
                 unsigned mask = lane_mask(needs_escape(load_block(blk))), at = 0;
                 while (mask) {
                         unsigned k = (unsigned) __builtin_ctz(mask);
+                        const escape *e = &escapes[(unsigned char) blk[k]];
                         memcpy(d, blk + at, BLOCK);
                         d += k - at;
-                        d += write_escape(d, (unsigned char) blk[k]);
+                        /* The whole entry: what is past its length is written again by what follows. */
+                        memcpy(d, e, sizeof(*e));
+                        d += e->len;
                         at = k + 1;
                         mask &= mask - 1;
                 }
