@@ -1,32 +1,79 @@
 /* SPDX-License-Identifier: MIT */
-/* base64 of text.h: encoding through Nettle, which brig and brigd link for SHA-256 already: libcrypto,
- * used for nothing else, cost every start of brig ~0.9 ms of loading and relocation. An object of its own,
- * apart from text.c: a program that uses the buffers or the UTF-8 checks but no base64 (brig-jail) then
- * links no such library. */
+/* base64 of text.h, by hand: Nettle's encoder takes a character at a time (~1.3 GB/s, 0.75 s of brigd's
+ * CPU per GiB of a command's binary output); a table of character pairs here is three times as fast. An
+ * object of its own, apart from text.c: a program that uses the buffers or the UTF-8 checks but no base64
+ * (brig-jail) does not carry its tables. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <nettle/base64.h>
-
 #include "text.h"
+
+/* RFC 4648's alphabet as a constant expression, for the table below. */
+#define B64_CHAR(v)                                                                                         \
+        (char) ((v) < 26    ? 'A' + (v)                                                                     \
+                : (v) < 52  ? 'a' + (v) -26                                                                 \
+                : (v) < 62  ? '0' + (v) -52                                                                 \
+                : (v) == 62 ? '+'                                                                           \
+                            : '/')
+#define B64_PAIR(i)                                                                                         \
+        { B64_CHAR((i) >> 6), B64_CHAR((i) &63) }
+#define B64_PAIRS4(i) B64_PAIR(i), B64_PAIR((i) + 1), B64_PAIR((i) + 2), B64_PAIR((i) + 3)
+#define B64_PAIRS16(i) B64_PAIRS4(i), B64_PAIRS4((i) + 4), B64_PAIRS4((i) + 8), B64_PAIRS4((i) + 12)
+#define B64_PAIRS64(i) B64_PAIRS16(i), B64_PAIRS16((i) + 16), B64_PAIRS16((i) + 32), B64_PAIRS16((i) + 48)
+#define B64_PAIRS256(i) B64_PAIRS64(i), B64_PAIRS64((i) + 64), B64_PAIRS64((i) + 128), B64_PAIRS64((i) + 192)
+#define B64_PAIRS1024(i)                                                                                    \
+        B64_PAIRS256(i), B64_PAIRS256((i) + 256), B64_PAIRS256((i) + 512), B64_PAIRS256((i) + 768)
+
+/* The two characters of every 12 bits: three bytes take two lookups instead of four. */
+static const char b64_pair[4096][2] = {
+        B64_PAIRS1024(0),
+        B64_PAIRS1024(1024),
+        B64_PAIRS1024(2048),
+        B64_PAIRS1024(3072),
+};
+
+size_t brig_base64_encode_to(char *dst, const void *data, size_t len) {
+        const unsigned char *s = data;
+        char *d = dst;
+        size_t i = 0;
+
+        /* Six bytes (eight characters) a step from one 8-byte load, while eight are left to load. */
+        for (; i + 8 <= len; i += 6, d += 8) {
+                uint64_t v;
+                memcpy(&v, s + i, 8);
+                v = __builtin_bswap64(v) >> 16; /* the six bytes, big-endian, in the low 48 bits */
+                memcpy(d, b64_pair[v >> 36], 2);
+                memcpy(d + 2, b64_pair[(v >> 24) & 0xfff], 2);
+                memcpy(d + 4, b64_pair[(v >> 12) & 0xfff], 2);
+                memcpy(d + 6, b64_pair[v & 0xfff], 2);
+        }
+        for (; i + 3 <= len; i += 3, d += 4) {
+                uint32_t v = (uint32_t) s[i] << 16 | (uint32_t) s[i + 1] << 8 | s[i + 2];
+                memcpy(d, b64_pair[v >> 12], 2);
+                memcpy(d + 2, b64_pair[v & 0xfff], 2);
+        }
+        if (i < len) {
+                /* One or two bytes left: two or three characters, then padding. */
+                uint32_t v = (uint32_t) s[i] << 16 | (i + 1 < len ? (uint32_t) s[i + 1] << 8 : 0);
+                memcpy(d, b64_pair[v >> 12], 2);
+                d[2] = i + 1 < len ? b64_pair[v & 0xfff][0] : '=';
+                d[3] = '=';
+                d += 4;
+        }
+        return (size_t) (d - dst);
+}
 
 char *brig_base64_encode(const void *data, size_t len) {
         if (len > (SIZE_MAX / 4) * 3 - 3 || len > INT32_MAX)
                 return NULL;
-        char *out = malloc(BASE64_ENCODE_RAW_LENGTH(len) + 1);
+        char *out = malloc((len + 2) / 3 * 4 + 1);
         if (!out)
                 return NULL;
-        base64_encode_raw(out, len, data);
-        out[BASE64_ENCODE_RAW_LENGTH(len)] = 0;
+        out[brig_base64_encode_to(out, data, len)] = 0;
         return out;
-}
-
-size_t brig_base64_encode_to(char *dst, const void *data, size_t len) {
-        base64_encode_raw(dst, len, data);
-        return BASE64_ENCODE_RAW_LENGTH(len);
 }
 
 /* The alphabet's values plus one, 0 for every other byte: one lookup both checks and decodes a character. */
@@ -94,7 +141,7 @@ char *brig_base64_encode_in_place(char *data, size_t len) {
         for (;;) {
                 size_t n = end - start, at = start / 3 * 4;
                 memcpy(block, out + start, n);
-                base64_encode_raw(out + at, n, block);
+                brig_base64_encode_to(out + at, block, n);
                 if (start == 0)
                         break;
                 end = start;

@@ -16,6 +16,7 @@
  * known (-1 when not). */
 #define BYTES_ESCAPE (1 << 12)
 #define BYTES_BASE64 (1 << 13)
+#define BYTES_WIRE (1 << 14) /* brig_json_wire_take(): data is the wire bytes already */
 
 /* Strings at least this long get a buffer of their own instead of being copied into the current one. */
 #define LARGE_STRING (64u * 1024u)
@@ -80,10 +81,13 @@ static int take_string(printer *p, cJSON *item, size_t len) {
  * written. */
 static int take_bytes(printer *p, cJSON *item) {
         size_t len = (size_t) item->valuedouble;
-        brig_json_encoding enc = item->type & BYTES_BASE64 ? BRIG_JSON_BASE64 : BRIG_JSON_ESCAPE;
-        size_t wire = enc == BRIG_JSON_BASE64 ? (len + 2) / 3 * 4
-                      : item->valueint >= 0   ? len + (size_t) item->valueint
-                                              : brig_json_escaped_len(item->valuestring, len);
+        brig_json_encoding enc = item->type & BYTES_WIRE     ? BRIG_JSON_AS_IS
+                                 : item->type & BYTES_BASE64 ? BRIG_JSON_BASE64
+                                                             : BRIG_JSON_ESCAPE;
+        size_t wire = enc == BRIG_JSON_AS_IS    ? len
+                      : enc == BRIG_JSON_BASE64 ? (len + 2) / 3 * 4
+                      : item->valueint >= 0     ? len + (size_t) item->valueint
+                                                : brig_json_escaped_len(item->valuestring, len);
         int r;
 
         if ((r = put(p, "\"", 1)) < 0 || (r = flush(p)) < 0 ||
@@ -113,7 +117,7 @@ static int print_value(printer *p, cJSON *item) {
         case cJSON_String: {
                 if (!item->valuestring)
                         return put(p, "\"\"", 2); /* as cJSON prints it */
-                if (item->type & (BYTES_ESCAPE | BYTES_BASE64))
+                if (item->type & (BYTES_ESCAPE | BYTES_BASE64 | BYTES_WIRE))
                         return take_bytes(p, item);
                 size_t len = strlen(item->valuestring);
                 if (len >= LARGE_STRING && !(item->type & cJSON_IsReference))
@@ -190,6 +194,13 @@ cJSON *brig_json_bytes_take(char *data, size_t len, brig_json_encoding enc) {
         item->valuedouble = (double) len;
         item->valueint = -1;
         item->type |= enc == BRIG_JSON_BASE64 ? BYTES_BASE64 : BYTES_ESCAPE;
+        return item;
+}
+
+cJSON *brig_json_wire_take(char *wire, size_t len) {
+        cJSON *item = brig_json_bytes_take(wire, len, BRIG_JSON_ESCAPE);
+        if (item)
+                item->type = (item->type & ~BYTES_ESCAPE) | BYTES_WIRE;
         return item;
 }
 

@@ -64,6 +64,12 @@ cJSON *brig_json_string_take(char *s);
  * BRIG_JSON_ESCAPE the string's value; for BRIG_JSON_BASE64 not its value): use it only in a tree bound
  * for the wire. NULL on allocation failure, when data is freed. */
 cJSON *brig_json_bytes_take(char *data, size_t len, brig_json_encoding enc);
+/* A cJSON string item that owns wire[0..len) (malloc'd with room for len + 1 bytes): a string's contents
+ * already escaped (brig_json_escape()) or base64, printed as they are between the quotes, through
+ * brig_json_frame_print() only (cJSON's printers and readers see the escaped form): for a caller that
+ * encodes as the bytes arrive, straight from where they are, so that they are neither copied raw first
+ * nor encoded into a part as the frame is written. NULL on allocation failure, when wire is freed. */
+cJSON *brig_json_wire_take(char *wire, size_t len);
 /* brig_json_bytes_take(data, len, BRIG_JSON_ESCAPE) from a caller that has counted escaped_len =
  * brig_json_escaped_len(data, len) already (as the output arrived): printing then reads data only to write
  * it. */

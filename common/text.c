@@ -118,6 +118,7 @@ static inline unsigned lane_mask(vec m) {
 typedef struct escape {
         char seq[6];
         uint8_t len;
+        uint8_t pad; /* 8 bytes: brig_json_escape() stores an entry as one word */
 } escape;
 
 #define U(c)                                                                                                \
@@ -174,8 +175,11 @@ static uint64_t lane_sum(vec v) {
         return n;
 }
 
-size_t brig_json_escaped_len(const char *data, size_t len) {
+/* brig_json_escaped_len(), and in *plain whether all of data is ASCII without NUL (so valid UTF-8): in the
+ * same pass, so that the text scan of a command's output reads it once, not twice. */
+static size_t escaped_len_plain(const char *data, size_t len, bool *plain) {
         size_t n = len, i = 0;
+        vec odd = {0};
 
         /* Per lane counts of control bytes (escape cost 6), of '"' and '\\' (2), and of the control bytes
          * with a short escape (\b \t \n \f \r: 2, not 6). A lane counts to at most 255 blocks. */
@@ -186,12 +190,23 @@ size_t brig_json_escaped_len(const char *data, size_t len) {
                         ctl -= (vec) (v < 0x20);
                         quote -= (vec) (v == '"') | (vec) (v == '\\');
                         brief -= (vec) ((vec) (v - 8) < 6) & (vec) (v != 11);
+                        odd |= (vec) ((vec) (v - 1) >= 0x7f); /* as block_not_plain_ascii() */
                 }
                 n += 5 * lane_sum(ctl) + lane_sum(quote) - 4 * lane_sum(brief);
         }
-        for (; i < len; i++)
-                n += escape_cost((unsigned char) data[i]) - 1;
+        bool odd_tail = false;
+        for (; i < len; i++) {
+                unsigned char c = (unsigned char) data[i];
+                n += escape_cost(c) - 1;
+                odd_tail |= c == 0 || c >= 0x80;
+        }
+        *plain = !odd_tail && !any_lane(odd);
         return n;
+}
+
+size_t brig_json_escaped_len(const char *data, size_t len) {
+        bool plain;
+        return escaped_len_plain(data, len, &plain);
 }
 
 /* Writes the escape of c (escape_cost(c) > 1 bytes) at dst, as cJSON prints it; returns its length. */
@@ -217,9 +232,12 @@ size_t brig_json_escape(char *dst, const char *src, size_t len) {
                 unsigned mask = lane_mask(needs_escape(load_block(blk))), at = 0;
                 while (mask) {
                         unsigned k = (unsigned) __builtin_ctz(mask);
+                        const escape *e = &escapes[(unsigned char) blk[k]];
                         memcpy(d, blk + at, BLOCK);
                         d += k - at;
-                        d += write_escape(d, (unsigned char) blk[k]);
+                        /* The whole entry: what is past its length is written again by what follows. */
+                        memcpy(d, e, sizeof(*e));
+                        d += e->len;
                         at = k + 1;
                         mask &= mask - 1;
                 }
@@ -381,7 +399,10 @@ void brig_text_scan_feed(brig_text_scan *s, const char *data, size_t len) {
         s->len += len;
         if (s->invalid)
                 return;
-        s->escaped_len += brig_json_escaped_len(data, len);
+        bool plain;
+        s->escaped_len += escaped_len_plain(data, len, &plain);
+        if (plain && !s->carry_len)
+                return; /* valid, and ends on a character */
         if (s->carry_len) {
                 /* Complete the sequence the last chunk ended inside. */
                 size_t need = brig_utf8_seq_len(s->carry[0]), take = need - s->carry_len;

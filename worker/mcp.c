@@ -167,40 +167,81 @@ static void call_unlink(brig_call *call) {
                 }
 }
 
-/* Sends data as notifications. escaped_extra: as tools/exec.h's output callback has it. */
+/* src[0..len) encoded for the wire into a new buffer: base64, or escaped when text (*wire_len: its
+ * length as counted, which the escape never writes past; recounted when it was short). NULL on allocation
+ * failure. */
+static char *encode_wire(const char *src, size_t len, bool text, size_t *wire_len) {
+        size_t want = text ? *wire_len : (len + 2) / 3 * 4, used = 0;
+        char *w = malloc(want + 1);
+
+        if (!w || !text) {
+                if (w)
+                        *wire_len = brig_base64_encode_to(w, src, len);
+                return w;
+        }
+        *wire_len = brig_json_escape_some(w, want, src, len, &used);
+        if (used == len)
+                return w;
+        free(w);
+        want = brig_json_escaped_len(src, len);
+        if (!(w = malloc(want + 1)))
+                return NULL;
+        *wire_len = brig_json_escape(w, src, len);
+        return w;
+}
+
+static cJSON *wire_copy(const char *wire, size_t len) {
+        char *d = malloc(len + 1);
+        if (!d)
+                return NULL;
+        memcpy(d, wire, len);
+        return brig_json_wire_take(d, len);
+}
+
+/* Sends data as notifications. Each string is encoded once, from data into the buffer the frame writes
+ * (brig_json_wire_take()): the chunk is not copied raw first, nor encoded into a part as it is written. The
+ * bytes carried from the last chunk (a character it cut) join it in a copy only when there are some.
+ * escaped_extra: as tools/exec.h's output callback has it. */
 static void stream_chunk(brig_call *call, const char *data, size_t len, brig_stream stream,
                          ssize_t escaped_extra) {
         brig_conn *c = call->conn;
         int s = stream == BRIG_STREAM_STDOUT ? 0 : 1;
-        _cleanup_free_ char *buf = malloc(len + sizeof(call->carry[0]) + 1);
-        size_t n, body, tail, escaped_len = 0;
+        _cleanup_free_ char *joined = NULL, *wire = NULL;
+        const char *src = data;
+        size_t n = len, body, tail, escaped_len = 0, wire_len = 0;
         bool text;
 
-        if (!buf)
-                return;
-        memcpy(buf, call->carry[s], call->carry_len[s]);
-        memcpy(buf + call->carry_len[s], data, len);
-        n = call->carry_len[s] + len;
-        tail = brig_utf8_incomplete_tail(buf, n);
+        if (call->carry_len[s]) {
+                n = call->carry_len[s] + len;
+                if (!(joined = malloc(n)))
+                        return;
+                memcpy(joined, call->carry[s], call->carry_len[s]);
+                memcpy(joined + call->carry_len[s], data, len);
+                src = joined;
+        }
+        tail = brig_utf8_incomplete_tail(src, n);
         body = n - tail;
         /* Escape-heavy text (control bytes cost 6 wire bytes each) goes as base64, like binary. When
          * tools/exec.c's scan found the stream UTF-8 so far and every chunk before went as text, the scan's
-         * carry is this one: buf holds UTF-8, and the carried bytes (>= 0x80) escape to themselves, so the
-         * counts it made for the result decide without reading buf again. */
+         * carry is this one: src holds UTF-8, and the carried bytes (>= 0x80) escape to themselves, so the
+         * counts it made for the result decide without reading src again. */
         if (escaped_extra >= 0 && !call->carry_reset[s]) {
                 escaped_len = body + (size_t) escaped_extra;
                 text = brig_output_escapes_as_text(body, escaped_len);
         } else
-                text = brig_output_text_len(buf, body, &escaped_len);
+                text = brig_output_text_len(src, body, &escaped_len);
         if (text) {
-                memcpy(call->carry[s], buf + body, tail);
+                memcpy(call->carry[s], src + body, tail);
                 call->carry_len[s] = tail;
         } else {
                 body = n; /* binary: send everything, nothing to complete */
                 call->carry_len[s] = 0;
                 call->carry_reset[s] = true;
         }
-        buf[body] = 0;
+        /* Progress messages carry text only. */
+        wire_len = escaped_len;
+        if ((text || c->brig_output) && !(wire = encode_wire(src, body, text, &wire_len)))
+                return;
 
         if (call->progress_token) {
                 char note[64];
@@ -210,13 +251,12 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                         cJSON_AddItemToObject(p, "progressToken",
                                               cJSON_Duplicate(call->progress_token, true));
                         cJSON_AddNumberToObject(p, "progress", call->progress);
-                        /* Taken unless brig/output below needs it too; escaped as it is written. */
+                        /* Taken unless brig/output below needs it too. */
                         if (text)
                                 (void) brig_json_add(
                                         p, "message",
-                                        c->brig_output
-                                                ? cJSON_CreateString(buf)
-                                                : brig_json_escaped_take(TAKE_PTR(buf), body, escaped_len));
+                                        c->brig_output ? wire_copy(wire, wire_len)
+                                                       : brig_json_wire_take(TAKE_PTR(wire), wire_len));
                         else {
                                 (void) snprintf(note, sizeof(note), "[%zu bytes of binary output]", body);
                                 cJSON_AddStringToObject(p, "message", note);
@@ -230,12 +270,7 @@ static void stream_chunk(brig_call *call, const char *data, size_t len, brig_str
                         (void) brig_json_add(p, "requestId", cJSON_Duplicate(call->id, true));
                         cJSON_AddStringToObject(p, "stream", s == 0 ? "stdout" : "stderr");
                         cJSON_AddNumberToObject(p, "seq", (double) call->seq++);
-                        /* Taken, not copied, and escaped or base64-encoded only as the frame is written
-                         * (common/json_frame.h). */
-                        (void) brig_json_add(
-                                p, "data",
-                                text ? brig_json_escaped_take(TAKE_PTR(buf), body, escaped_len)
-                                     : brig_json_bytes_take(TAKE_PTR(buf), body, BRIG_JSON_BASE64));
+                        (void) brig_json_add(p, "data", brig_json_wire_take(TAKE_PTR(wire), wire_len));
                         if (!text)
                                 cJSON_AddStringToObject(p, "encoding", "base64");
                 }

@@ -210,6 +210,43 @@ static void test_exec__streamed_chunks_join_after_a_base64_chunk_cut_a_character
         close(fd);
 }
 
+/* Text cut inside a character: the chunk goes as text without the character's first bytes, which are
+ * carried and sent at the start of the next chunk (worker/mcp.c joins them to it). Every chunk is UTF-8
+ * alone and goes as text; the chunks join to the output. The pause puts the second part in a read of its
+ * own, as a rule (when it does not, the one chunk is the whole output). */
+static void test_exec__streamed_text_carries_a_cut_character_to_the_next_chunk(void **state) {
+        (void) state;
+        int fd = open_session_with("{\"brig/output\":true}");
+        cJSON *notes = NULL;
+        cJSON *r = client_call(fd, 8,
+                               "{\"command\":\"printf 'a\\\\tb\\\\342\\\\202'; sleep 0.3;"
+                               " printf '\\\\254 end\\\\n'\"}",
+                               "{\"progressToken\":\"tok-8\"}", &notes);
+        char got[64] = "", progress[64] = "";
+        cJSON *n;
+
+        assert_non_null(r);
+        assert_non_null(notes);
+        cJSON_ArrayForEach (n, notes) {
+                cJSON *p = cJSON_GetObjectItem(n, "params");
+                if (cJSON_GetObjectItem(p, "progressToken")) {
+                        strncat(progress, cJSON_GetObjectItem(p, "message")->valuestring,
+                                sizeof(progress) - strlen(progress) - 1);
+                        continue;
+                }
+                const char *data = cJSON_GetObjectItem(p, "data")->valuestring;
+                assert_null(cJSON_GetObjectItem(p, "encoding"));
+                assert_true(brig_utf8_valid(data, strlen(data)));
+                strncat(got, data, sizeof(got) - strlen(got) - 1);
+        }
+        assert_string_equal(got, "a\tb\342\202\254 end\n");
+        assert_string_equal(progress, got);
+        assert_string_equal(sc_str(r, "stdout"), got);
+        cJSON_Delete(notes);
+        cJSON_Delete(r);
+        close(fd);
+}
+
 /* A large binary result is encoded as it is written, in parts (worker/conn.c): a result and notifications
  * queued meanwhile wait for it whole, so every line still parses, and the base64 decodes to the output. The
  * client reads nothing until both calls are over, so the large result is still being written when the
@@ -838,6 +875,7 @@ int main(void) {
                 cmocka_unit_test(test_exec__large_output_written_in_parts_never_interleaves),
                 cmocka_unit_test(test_exec__streams_progress_and_brig_output),
                 cmocka_unit_test(test_exec__streamed_chunks_join_after_a_base64_chunk_cut_a_character),
+                cmocka_unit_test(test_exec__streamed_text_carries_a_cut_character_to_the_next_chunk),
                 cmocka_unit_test(test_exec__repl_streams_output_as_it_comes),
                 cmocka_unit_test(test_exec__times_out_and_kills),
                 cmocka_unit_test(test_exec__timeout_above_policy_is_refused),

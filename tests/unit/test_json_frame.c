@@ -192,6 +192,43 @@ static void test_json_frame__encoded_strings_write_as_cjson_in_parts(void **stat
         }
 }
 
+/* Strings taken in their wire form (brig_json_wire_take: escaped or base64 already) print between their
+ * quotes as they are, as cJSON prints their value, and leave the frame with nothing to encode: it is
+ * written as its segments, the taken strings among them. */
+static void test_json_frame__wire_strings_print_as_they_are(void **state) {
+        static const char text[] = "caf\xc3\xa9 \"q\" \\ \x01\x1f\t\n\r end";
+        _cleanup_free_ char *big = big_string(100000, 3);
+        size_t big_len = strlen(big);
+        char esc[sizeof(text) * 6];
+        char *big_esc = malloc(brig_json_escaped_len(big, big_len) + 1);
+
+        (void) state;
+        assert_non_null(big_esc);
+        size_t esc_len = brig_json_escape(esc, text, sizeof(text) - 1);
+        size_t big_esc_len = brig_json_escape(big_esc, big, big_len);
+        _cleanup_free_ char *b64 = brig_base64_encode(big, big_len);
+        cJSON *want_msg = cJSON_CreateObject(), *m = cJSON_CreateObject();
+        cJSON_AddStringToObject(want_msg, "text", text);
+        cJSON_AddStringToObject(want_msg, "big", big);
+        cJSON_AddStringToObject(want_msg, "b64", b64);
+        cJSON_AddStringToObject(want_msg, "empty", "");
+        _cleanup_free_ char *want = cJSON_PrintUnformatted(want_msg);
+        cJSON_Delete(want_msg);
+        cJSON_AddItemToObject(m, "text", brig_json_wire_take(dup_bytes(esc, esc_len), esc_len));
+        cJSON_AddItemToObject(m, "big", brig_json_wire_take(big_esc, big_esc_len));
+        cJSON_AddItemToObject(m, "b64", brig_json_wire_take(dup_bytes(b64, strlen(b64)), strlen(b64)));
+        cJSON_AddItemToObject(m, "empty", brig_json_wire_take(dup_bytes("", 0), 0));
+
+        brig_json_frame f = {0};
+        assert_int_equal(brig_json_frame_print(m, &f), 0);
+        assert_false(f.encoded);
+        assert_int_equal(f.total, strlen(want) + 1);
+        _cleanup_free_ char *got = write_in_parts(&f, 8, 1);
+        got[f.total - 1] = 0;
+        assert_string_equal(got, want);
+        brig_json_frame_done(&f);
+}
+
 /* A frame with nothing to encode is written as its segments, zero-copy. */
 static void test_json_frame__plain_frame_parts_are_its_segments(void **state) {
         cJSON *m = cJSON_CreateObject();
@@ -223,6 +260,7 @@ int main(void) {
                 cmocka_unit_test(test_json_frame__small_message_prints_as_cjson),
                 cmocka_unit_test(test_json_frame__large_strings_travel_in_their_own_buffers),
                 cmocka_unit_test(test_json_frame__encoded_strings_write_as_cjson_in_parts),
+                cmocka_unit_test(test_json_frame__wire_strings_print_as_they_are),
                 cmocka_unit_test(test_json_frame__plain_frame_parts_are_its_segments),
                 cmocka_unit_test(test_json_frame__null_message_is_enomem),
         };

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <nettle/base64.h>
 
 #include "common/cleanup.h"
 #include "common/json.h"
@@ -584,6 +585,39 @@ static void test_text__base64_in_place_matches_copying_encoder(void **state) {
         }
 }
 
+/* The table encoder against Nettle's (what brig used before): every length up to a few 6-byte steps past
+ * its 8-byte loads, from every alignment, over bytes that reach every 12-bit pair, and the output never
+ * written past its length. */
+static void test_text__base64_matches_nettle_at_every_length_and_alignment(void **state) {
+        unsigned char data[3 * 4096 + 64];
+        char want[(sizeof(data) + 2) / 3 * 4 + 1], got[sizeof(want) + 8];
+        unsigned seed = 11;
+
+        (void) state;
+        /* Group k's two 12-bit halves are both k: every pair of the table is looked up. */
+        for (unsigned k = 0; k < 4096; k++) {
+                data[3 * k] = (unsigned char) (k >> 4);
+                data[3 * k + 1] = (unsigned char) ((k & 15) << 4 | (k >> 8));
+                data[3 * k + 2] = (unsigned char) k;
+        }
+        for (size_t i = 3 * 4096; i < sizeof(data); i++)
+                data[i] = (unsigned char) rand_r(&seed);
+        for (size_t off = 0; off < 8; off++)
+                for (size_t len = 0; len <= 40; len++) {
+                        const unsigned char *from = data + sizeof(data) - 48 + off;
+                        base64_encode_raw(want, len, from);
+                        memset(got, '#', sizeof(got));
+                        size_t n = brig_base64_encode_to(got, from, len);
+                        assert_int_equal(n, BASE64_ENCODE_RAW_LENGTH(len));
+                        assert_memory_equal(got, want, n);
+                        assert_int_equal(got[n], '#');
+                }
+        base64_encode_raw(want, sizeof(data), data);
+        assert_int_equal(brig_base64_encode_to(got, data, sizeof(data)),
+                         BASE64_ENCODE_RAW_LENGTH(sizeof(data)));
+        assert_memory_equal(got, want, BASE64_ENCODE_RAW_LENGTH(sizeof(data)));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_text__buf_unbounded_grows),
@@ -594,6 +628,7 @@ int main(void) {
                 cmocka_unit_test(test_text__scan_matches_whole_output_at_every_split),
                 cmocka_unit_test(test_text__scan_matches_reference_on_random_chunks),
                 cmocka_unit_test(test_text__base64_in_place_matches_copying_encoder),
+                cmocka_unit_test(test_text__base64_matches_nettle_at_every_length_and_alignment),
                 cmocka_unit_test(test_text__json_escaped_len_counts_cjson_escapes),
                 cmocka_unit_test(test_text__output_is_text_only_when_escaping_is_cheap),
                 cmocka_unit_test(test_text__buf_cap_truncates_and_flags),
