@@ -122,8 +122,7 @@ static int proxy_listener_send(uint16_t port, int control) {
         return r;
 }
 
-/* Closes every fd from 3 up but keep and also (-1: none). Async-signal-safe. */
-static int close_fds_except_two(int keep, int also) {
+int brig__close_fds_except(int keep, int also) {
         int lo = keep < also ? keep : also, hi = keep < also ? also : keep;
 
         if (lo < 0)
@@ -142,10 +141,6 @@ static int close_fds_except_two(int keep, int also) {
                 if (fd != lo && fd != hi)
                         (void) close((int) fd);
         return 0;
-}
-
-int brig__close_fds_except(int keep) {
-        return close_fds_except_two(keep, -1);
 }
 
 /* Loads the filter and, when it has audited denials, hands its listener to brigd or brig over sock
@@ -206,7 +201,7 @@ _Noreturn void brig__command_main(const brig_plan *plan, const struct sock_fprog
         }
         if (fcntl(status, F_SETFD, FD_CLOEXEC) < 0 ||
             (notify >= 0 && fcntl(notify, F_SETFD, FD_CLOEXEC) < 0) ||
-            (r = close_fds_except_two(status, notify)) < 0) {
+            (r = brig__close_fds_except(status, notify)) < 0) {
                 brig_jail_report_error(status, "fds", -errno, "");
                 _exit(127);
         }
@@ -355,7 +350,7 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
         /* As pid 1 we ignore signals without handlers; block them anyway so nothing interrupts reaping. */
         (void) sigfillset(&mask);
         (void) sigprocmask(SIG_BLOCK, &mask, NULL);
-        (void) brig__close_fds_except(status);
+        (void) brig__close_fds_except(status, -1);
         (void) close(0);
         (void) close(1);
         (void) close(2);

@@ -38,7 +38,7 @@ int brig__caps_keep_only(uint64_t keep);
  * command sends its filter's listener, else -1. */
 _Noreturn void brig__command_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
                                   int notify, bool new_session);
-/* Closes every fd from 3 up but keep. Async-signal-safe. */
-int brig__close_fds_except(int keep);
+/* Closes every fd from 3 up but keep and also (-1: none). Async-signal-safe. */
+int brig__close_fds_except(int keep, int also);
 /* The spawner (sandbox/spawner.c): what an environment's init becomes once the environment is built. */
 _Noreturn void brig__spawner_main(int status, int control, const struct sock_fprog *prog);

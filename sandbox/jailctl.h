@@ -27,14 +27,18 @@
  *             waits for its cgroups and takes its cgroup namespace, drops capabilities, sets no_new_privs,
  *             applies Landlock. RUN: forks the command and reports how it ended. HOLD: sends PROXY (proxy
  *             mode), loads the seccomp filter (sending LISTENER), says "ready" and becomes the spawner.
- *   spawner   the init of a built environment (sandbox/spawner.c): forks a reaper per RUN, signals on KILL,
- *             reaps orphans, and exits (ending the environment) when brigd hangs up the control socket.
- *             Its only descriptor is the control socket: an idle environment costs brigd and the jail
- *             as few descriptors as possible (brigd: the control socket, the listener, a cgroup's).
- *   reaper    one per RUN (sandbox/spawner.c): a child subreaper in a session of its own, named
- *             brig_jailctl_reaper_name(id) so that a seccomp denial or a connection finds its call
+ *   spawner   the init of a built environment (sandbox/spawner.c): hands each RUN to an idle reaper or
+ *             forks a new one, signals on KILL, reaps orphans, and exits (ending the environment) when
+ *             brigd hangs up the control socket. Its only descriptors are the control socket and, for a
+ *             few seconds after a command, the channel of an idle reaper: an idle environment costs brigd
+ *             and the jail as few descriptors as possible (brigd: the control socket, the listener, a
+ *             cgroup's).
+ *   reaper    one per running command (sandbox/spawner.c): a child subreaper in a session of its own,
+ *             named brig_jailctl_reaper_name(id) so that a seccomp denial or a connection finds its call
  *             (worker/culprit.c).
  *             Starts the command, reports "exit N"/"signal N" for it and lingers while its children run.
+ *             Then, if it has a channel (a SOCK_SEQPACKET socketpair with the spawner), it says IDLE there
+ *             and takes the next RUN the spawner passes on; a hang-up ends it.
  *   command   what the agent asked for: rlimits, every fd but 0-2 (and status) closed, cwd, "started",
  *             the seccomp filter (one-shot: its LISTENER sent to brig), execve().
  *
@@ -53,6 +57,9 @@
  *                                 when the filter has audited denials) before "ready";
  *               command -> brig   LISTENER (one-shot: brig answers the denials itself), after "started",
  *                                 before execve().
+ *             A reaper's channel carries RUN (spawner -> reaper, as received) and IDLE (reaper -> spawner:
+ *             its command and everything below it are gone; sent before its "exit N" when nothing else
+ *             ran below it, so a call sent on the previous one's answer finds the reaper free).
  *             A hang-up by brigd ends the environment (the spawner exits, and with it the namespace).
  *             brigd's end is a brig_jailctl object, shared by the environment and its running commands.
  *   cgroup    fds 7.., brigd/brig -> helper: cgroup.procs files the helper moves the init into, while
@@ -109,6 +116,7 @@ enum {
         BRIG_JAILCTL_KILL = 2,
         BRIG_JAILCTL_LISTENER = 3,
         BRIG_JAILCTL_PROXY = 4,
+        BRIG_JAILCTL_IDLE = 5,
 };
 
 enum {

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -25,9 +26,21 @@
 
 #define SPAWN_MAX_CHILDREN 1024
 
+/* Reapers are reused: one whose command's whole tree is gone waits on a channel of its own to the spawner
+ * for the next command, which then costs a CLONE_VFORK of the reaper instead of a fork of the spawner and
+ * an exit (about 150-250 us of a warm call here). At most SPARE_CHANNELS reapers have a channel (the
+ * others exit after their command), at most one waits idle, and the spawner sends it away after
+ * SPARE_IDLE_MS: an environment between bursts of calls keeps no process or descriptor more. */
+#define SPARE_CHANNELS 4
+#define SPARE_IDLE_MS 3000
+#define SPARE_NAME "brig-spare"
+
 typedef struct spawn_child {
-        pid_t pid; /* the command's reaper */
-        uint64_t id;
+        pid_t pid;   /* the command's reaper */
+        uint64_t id; /* the command it runs (not while idle) */
+        int chan;    /* the spawner's end of the reaper's channel, or -1 */
+        bool idle;   /* waits on chan for a command, since idle_since */
+        struct timespec idle_since;
 } spawn_child;
 
 #define KILL_MAX 4096 /* processes a kill pass keeps aside while their parents are unknown */
@@ -53,19 +66,47 @@ static int command_start(void *arg) {
         brig__command_main(a->plan, a->prog, a->status, -1, false);
 }
 
-/* Between the init and a command: a child subreaper in a session of its own, so that the command's
- * process group is the reaper's (signals reach it by that group) and whatever the command leaves behind,
- * setsid() or not, stays below the reaper, where a kill finds it. Reports how the command ended on the
- * status fd, then lingers, reaping, for as long as anything the command started still runs. */
-static _Noreturn void reaper_main(const brig_plan *plan, const struct sock_fprog *prog, int status) {
-        sigset_t all;
-        pid_t cmd, pid;
-        int st;
+/* Tells the spawner this reaper is free (IDLE) on its channel: whether it could. */
+static bool say_idle(int chan) {
+        brig_jailctl_msg idle = {.op = BRIG_JAILCTL_IDLE};
+        return chan >= 0 && brig_jailctl_send(chan, &idle, NULL, 0) == 0;
+}
 
-        (void) sigfillset(&all);
-        (void) sigprocmask(SIG_SETMASK, &all, NULL);
-        if (setsid() < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
-                brig_jail_report_error(status, "reaper", -errno, "");
+/* Runs one command (a RUN's fds: plan, stdout, stderr, status[, stdin], all taken) below this reaper, and
+ * returns once it and everything it started are gone, having reported how it ended on its status fd and
+ * told the spawner on chan that it is free (IDLE): whether it could. Anything failing before the command
+ * runs is reported on the status fd and ends the reaper. */
+static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fprog *prog, int chan) {
+        bool has_stdin = m->flags & BRIG_JAILCTL_FLAG_STDIN;
+        brig_error err = BRIG_ERROR_INIT;
+        brig_plan *plan = NULL;
+        char name[BRIG_JAILCTL_REAPER_NAME_MAX];
+        pid_t cmd, pid;
+        int st, r;
+
+        /* brigd attributes a denied syscall or a connection to its call by the name of the reaper it runs
+         * under (worker/culprit.c); only this process can change its own comm. */
+        brig_jailctl_reaper_name(m->id, name);
+        (void) prctl(PR_SET_NAME, name, 0, 0, 0);
+        int status = fcntl(fds[3], F_DUPFD_CLOEXEC, 3);
+        if (status < 0)
+                _exit(127);
+        brig_jail_report(status, "pid %d", (int) getpid());
+        if ((r = brig_jailctl_plan_read(fds[0], &plan, &err)) >= 0 && plan->mode != BRIG_PLAN_ENTER)
+                r = -EINVAL;
+        if (r < 0) {
+                brig_jail_report_error(status, "plan", r, "read command plan");
+                _exit(127);
+        }
+        /* What arrived may sit on 0..2 (a new reaper has none open): every source moves above 2 first,
+         * then onto 0..2 (a dup2() result is inheritable); command_main closes everything else. */
+        int src[3] = {has_stdin ? fds[4] : open("/dev/null", O_RDONLY | O_CLOEXEC), fds[1], fds[2]};
+        for (int fd = 0; fd < 3; fd++)
+                if (src[fd] >= 0 && src[fd] < 3)
+                        src[fd] = fcntl(src[fd], F_DUPFD_CLOEXEC, 3);
+        if (src[0] < 0 || src[1] < 0 || src[2] < 0 || dup2(src[0], 0) < 0 || dup2(src[1], 1) < 0 ||
+            dup2(src[2], 2) < 0) {
+                brig_jail_report_error(status, "stdio", -errno, "");
                 _exit(127);
         }
         /* The reaper only waits while the command runs: it lends the command its memory until execve
@@ -84,33 +125,81 @@ static _Noreturn void reaper_main(const brig_plan *plan, const struct sock_fprog
                 brig_jail_report_error(status, "fork", -errno, "command");
                 _exit(127);
         }
-        /* Only the status fd: the command's output must reach EOF when the command and its children are
-         * done with it, not when we are. */
+        brig_plan_free(plan);
+        /* Only the status fd (and the channel): the command's output must reach EOF when the command and
+         * its children are done with it, not when we are. */
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         for (int fd = 0; null >= 0 && fd < 3; fd++)
                 (void) dup2(null, fd);
-        (void) brig__close_fds_except(status);
-        for (;;) {
+        (void) brig__close_fds_except(status, chan);
+        for (bool idle_said = false;;) {
                 pid = waitpid(-1, &st, 0);
                 if (pid < 0 && errno == EINTR)
                         continue;
+                if (pid < 0 && status >= 0) /* the command was our child: not seen */
+                        _exit(127);
                 if (pid < 0)
-                        _exit(0);
+                        return idle_said || say_idle(chan);
                 if (pid != cmd)
                         continue;
+                /* Nothing left below us: the spawner hears we are free before brigd hears the command
+                 * ended, so a client's next call, sent on this one's answer, finds this reaper. */
+                if (chan >= 0 && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+                        idle_said = say_idle(chan);
                 brig_jail_report_end(status, st);
                 (void) close(status);
                 status = -1;
+                if (idle_said)
+                        return true;
         }
 }
 
-/* Forks one command. fds: plan, stdout, stderr, status[, stdin]. Takes ownership of all of them. */
-static void spawn_run(const brig_jailctl_msg *m, int *fds, size_t n_fds, const struct sock_fprog *prog,
-                      spawn_child *children, size_t *n_children) {
+/* Between the init and a command: a child subreaper in a session of its own, so that the command's
+ * process group is the reaper's (signals reach it by that group) and whatever the command leaves behind,
+ * setsid() or not, stays below the reaper, where a kill finds it. Reports how the command ended on the
+ * status fd, then lingers, reaping, for as long as anything the command started still runs. Then, with a
+ * channel, it tells the spawner so (IDLE) and waits there for the next RUN; a hang-up sends it away. */
+static _Noreturn void reaper_main(brig_jailctl_msg m, int *fds, size_t n_fds, const struct sock_fprog *prog,
+                                  int chan) {
+        int run_fds[BRIG_JAILCTL_MAX_FDS];
+        sigset_t all;
+        int r;
+
+        (void) sigfillset(&all);
+        (void) sigprocmask(SIG_SETMASK, &all, NULL);
+        if (setsid() < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) {
+                brig_jail_report_error(fds[3], "reaper", -errno, "");
+                _exit(127);
+        }
+        memcpy(run_fds, fds, n_fds * sizeof(int));
+        for (;;) {
+                if (!reaper_run(&m, run_fds, prog, chan))
+                        _exit(0);
+                (void) prctl(PR_SET_NAME, SPARE_NAME, 0, 0, 0);
+                do
+                        r = brig_jailctl_recv(chan, &m, run_fds, &n_fds);
+                while (r == -EINTR);
+                /* The spawner checked the message before it passed it on. */
+                if (r <= 0 || m.op != BRIG_JAILCTL_RUN ||
+                    n_fds != (m.flags & BRIG_JAILCTL_FLAG_STDIN ? 5u : 4u))
+                        _exit(0);
+        }
+}
+
+static void spare_dismiss(spawn_child *c) {
+        if (c->chan >= 0)
+                (void) close(c->chan);
+        c->chan = -1;
+        c->idle = false;
+}
+
+/* Forks one command's reaper, or hands the command to an idle one. fds: plan, stdout, stderr, status[,
+ * stdin]. Takes ownership of all of them. */
+static void spawn_run(int control, const brig_jailctl_msg *m, int *fds, size_t n_fds,
+                      const struct sock_fprog *prog, spawn_child *children, size_t *n_children) {
         bool has_stdin = m->flags & BRIG_JAILCTL_FLAG_STDIN;
-        brig_error err = BRIG_ERROR_INIT;
-        brig_plan *plan = NULL;
-        int status = n_fds >= 4 ? fds[3] : -1, r;
+        int status = n_fds >= 4 ? fds[3] : -1, pair[2] = {-1, -1};
+        size_t n_chans = 0;
         pid_t pid;
 
         if (n_fds != (has_stdin ? 5u : 4u)) {
@@ -118,47 +207,49 @@ static void spawn_run(const brig_jailctl_msg *m, int *fds, size_t n_fds, const s
                         brig_jail_report_error(status, "spawn", EBADMSG, "wrong descriptors");
                 goto out;
         }
+        for (size_t i = 0; i < *n_children; i++) {
+                spawn_child *c = &children[i];
+                if (c->idle && brig_jailctl_send(c->chan, m, fds, n_fds) == 0) {
+                        c->idle = false;
+                        c->id = m->id;
+                        goto out;
+                }
+                /* Gone while idle (killed from inside): the command goes to a new reaper. */
+                if (c->idle)
+                        spare_dismiss(c);
+                n_chans += c->chan >= 0;
+        }
         if (*n_children >= SPAWN_MAX_CHILDREN) {
                 brig_jail_report_error(status, "spawn", EAGAIN,
                                        "too many commands running in this environment");
                 goto out;
         }
-        if ((r = brig_jailctl_plan_read(fds[0], &plan, &err)) >= 0 && plan->mode != BRIG_PLAN_ENTER)
-                r = -EINVAL;
-        if (r < 0) {
-                brig_jail_report_error(status, "plan", r, "read command plan");
-                goto out;
-        }
+        /* Without a channel (none free, or socketpair() refused by the policy) the reaper exits after its
+         * command, as every reaper once did. */
+        if (n_chans < SPARE_CHANNELS && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+                pair[0] = pair[1] = -1;
         pid = fork();
         if (pid < 0) {
                 brig_jail_report_error(status, "fork", -errno, "command");
                 goto out;
         }
         if (pid == 0) {
-                /* The spawner keeps no 0..2, so what arrived may sit there: every source moves above 2
-                 * first, then onto 0..2 (a dup2() result is inheritable); command_main closes everything
-                 * else. */
-                int src[3] = {has_stdin ? fds[4] : open("/dev/null", O_RDONLY | O_CLOEXEC), fds[1], fds[2]};
-                int st = fcntl(status, F_DUPFD_CLOEXEC, 3);
-                for (int fd = 0; fd < 3; fd++)
-                        if (src[fd] >= 0 && src[fd] < 3)
-                                src[fd] = fcntl(src[fd], F_DUPFD_CLOEXEC, 3);
-                if (st < 0 || src[0] < 0 || src[1] < 0 || src[2] < 0 || dup2(src[0], 0) < 0 ||
-                    dup2(src[1], 1) < 0 || dup2(src[2], 2) < 0) {
-                        brig_jail_report_error(st >= 0 ? st : status, "stdio", -errno, "");
-                        _exit(127);
-                }
-                /* brigd attributes a denied syscall or a connection to its call by the name of the reaper
-                 * it runs under (worker/culprit.c); only this process can change its own comm. */
-                char name[BRIG_JAILCTL_REAPER_NAME_MAX];
-                brig_jailctl_reaper_name(m->id, name);
-                (void) prctl(PR_SET_NAME, name, 0, 0, 0);
-                reaper_main(plan, prog, st);
+                /* Nothing of the spawner's: a channel held here would keep its reaper from seeing it close.
+                 */
+                (void) close(control);
+                for (size_t i = 0; i < *n_children; i++)
+                        if (children[i].chan >= 0)
+                                (void) close(children[i].chan);
+                if (pair[0] >= 0)
+                        (void) close(pair[0]);
+                reaper_main(*m, fds, n_fds, prog, pair[1]);
         }
-        children[(*n_children)++] = (spawn_child){.pid = pid, .id = m->id};
-        brig_jail_report(status, "pid %d", (int) pid);
+        children[(*n_children)++] = (spawn_child){.pid = pid, .id = m->id, .chan = pair[0]};
+        pair[0] = -1;
 out:
-        brig_plan_free(plan);
+        for (size_t i = 0; i < 2; i++)
+                if (pair[i] >= 0)
+                        (void) close(pair[i]);
         for (size_t i = 0; i < n_fds; i++)
                 (void) close(fds[i]);
 }
@@ -174,9 +265,54 @@ static void spawn_reap(spawn_child *children, size_t *n_children) {
         while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
                 for (size_t i = 0; i < *n_children; i++)
                         if (children[i].pid == pid) {
+                                spare_dismiss(&children[i]);
                                 children[i] = children[--(*n_children)];
                                 break;
                         }
+}
+
+static long ms_since(const struct timespec *since) {
+        struct timespec now;
+        (void) clock_gettime(CLOCK_MONOTONIC, &now);
+        return (long) (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* A reaper's word on its channel: IDLE (kept when no other waits, else sent away) or a hang-up. */
+static void spare_heard(spawn_child *children, size_t n_children, spawn_child *c) {
+        brig_jailctl_msg m;
+        int fds[BRIG_JAILCTL_MAX_FDS];
+        size_t n_fds = 0;
+        int r = brig_jailctl_recv(c->chan, &m, fds, &n_fds);
+
+        for (size_t i = 0; r > 0 && i < n_fds; i++)
+                (void) close(fds[i]);
+        if (r == -EAGAIN || r == -EINTR)
+                return;
+        if (r <= 0 || m.op != BRIG_JAILCTL_IDLE || n_fds) {
+                spare_dismiss(c);
+                return;
+        }
+        for (size_t i = 0; i < n_children; i++)
+                if (children[i].idle) {
+                        spare_dismiss(c);
+                        return;
+                }
+        c->idle = true;
+        (void) clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
+}
+
+/* Sends away the idle reaper that waited long enough; the ppoll() timeout until the next is due. */
+static int spare_expire(spawn_child *children, size_t n_children) {
+        for (size_t i = 0; i < n_children; i++) {
+                if (!children[i].idle)
+                        continue;
+                long left = SPARE_IDLE_MS - ms_since(&children[i].idle_since);
+                if (left <= 0)
+                        spare_dismiss(&children[i]);
+                else
+                        return (int) left;
+        }
+        return -1;
 }
 
 /* Whether a failure to read a process's /proc entry means it is gone (or going: exiting tasks answer ESRCH)
@@ -321,12 +457,6 @@ static size_t kill_pass(pid_t root, bool *ret_complete) {
         return killed;
 }
 
-static long elapsed_ms(const struct timespec *since) {
-        struct timespec now;
-        (void) clock_gettime(CLOCK_MONOTONIC, &now);
-        return (long) (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
-}
-
 /* Kills a command's reaper and everything below it. Orphans of the command are reparented to its reaper
  * (a child subreaper), so this reaches what left the command's session too. /proc is no snapshot (a
  * process reparented while we read can be missed once), so read and kill again until a whole reading
@@ -345,7 +475,7 @@ static void kill_tree(pid_t reaper) {
 
         (void) clock_gettime(CLOCK_MONOTONIC, &start);
         (void) kill(reaper, SIGSTOP);
-        while ((kill_pass(reaper, &complete) > 0 || !complete) && elapsed_ms(&start) < KILL_TIMEOUT_MS)
+        while ((kill_pass(reaper, &complete) > 0 || !complete) && ms_since(&start) < KILL_TIMEOUT_MS)
                 (void) usleep(1000);
         (void) kill(reaper, SIGKILL);
 }
@@ -376,14 +506,29 @@ _Noreturn void brig__spawner_main(int status, int control, const struct sock_fpr
                 if (fd != control)
                         (void) close(fd);
         for (;;) {
-                struct pollfd p[1] = {{.fd = control, .events = POLLIN}};
-                if (ppoll(p, 1, NULL, &wait_mask) < 0) {
+                struct pollfd p[1 + SPARE_CHANNELS];
+                spawn_child *of[1 + SPARE_CHANNELS] = {NULL};
+                size_t n_p = 1;
+                int wait_ms = spare_expire(children, n_children);
+                struct timespec ts = {wait_ms / 1000, (long) (wait_ms % 1000) * 1000000};
+
+                p[0] = (struct pollfd){.fd = control, .events = POLLIN};
+                for (size_t i = 0; i < n_children && n_p < ELEMENTSOF(p); i++)
+                        if (children[i].chan >= 0) {
+                                of[n_p] = &children[i];
+                                p[n_p++] = (struct pollfd){.fd = children[i].chan, .events = POLLIN};
+                        }
+                if (ppoll(p, n_p, wait_ms < 0 ? NULL : &ts, &wait_mask) < 0) {
                         if (errno == EINTR) {
                                 spawn_reap(children, &n_children);
                                 continue;
                         }
                         _exit(1);
                 }
+                /* Before the control socket: a reaper idle now takes the command that came with it. */
+                for (size_t i = 1; i < n_p; i++)
+                        if (p[i].revents && of[i]->chan == p[i].fd)
+                                spare_heard(children, n_children, of[i]);
                 if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         brig_jailctl_msg m;
                         int fds[BRIG_JAILCTL_MAX_FDS];
@@ -394,13 +539,13 @@ _Noreturn void brig__spawner_main(int status, int control, const struct sock_fpr
                         if (r < 0)
                                 continue;
                         if (m.op == BRIG_JAILCTL_RUN)
-                                spawn_run(&m, fds, n_fds, prog, children, &n_children);
+                                spawn_run(control, &m, fds, n_fds, prog, children, &n_children);
                         else {
                                 for (size_t i = 0; i < n_fds; i++)
                                         (void) close(fds[i]);
                                 if (m.op == BRIG_JAILCTL_KILL && m.signal > 0 && m.signal < 65)
                                         for (size_t i = 0; i < n_children; i++) {
-                                                if (children[i].id != m.id)
+                                                if (children[i].id != m.id || children[i].idle)
                                                         continue;
                                                 /* Other signals go to the command's process group (the
                                                  * reaper, in it, blocks them all). */

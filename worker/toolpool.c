@@ -265,6 +265,11 @@ static void start_next(brig_env *env) {
         brig__env_prepare(env, prepared_cb, NULL);
 }
 
+/* A hard quota is the filesystem's to enforce (worker/env_quota.h): nothing to measure. */
+static bool quota_to_measure(const brig_env *env) {
+        return env->policy->policy->filesystem.quota > 0 && env->limits.quota.mode != BRIG_ENV_QUOTA_HARD;
+}
+
 static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64_t call_id,
                       brig_error *err) {
         const brig_policy *p = env->policy->policy;
@@ -297,8 +302,7 @@ static wsjob *job_new(brig_env *env, const char *tool, const cJSON *args, uint64
         j->switch_ids = env->identity.root;
         j->fsuid = env->identity.uid_outside;
         j->fsgid = env->identity.gid_outside;
-        /* A hard quota is the filesystem's to enforce (worker/env_quota.h): nothing to measure. */
-        j->measure = p->filesystem.quota > 0 && env->limits.quota.mode != BRIG_ENV_QUOTA_HARD;
+        j->measure = quota_to_measure(env);
         j->hopts = (brig_history_options){
                 .exclude = p->history.exclude,
                 .max_file_size = p->history.max_file_size,
@@ -346,7 +350,9 @@ bool brig_toolpool_auto_snapshot(brig_env *env, uint64_t call_id, const char *to
         brig_error err = BRIG_ERROR_INIT;
         wsjob *j;
 
-        if ((!p->history.auto_snapshot && p->filesystem.quota == 0) || env->destroyed)
+        /* Without a snapshot and with a quota the filesystem enforces (or none), the job would do nothing:
+         * not worth a hop to a pool thread and back on every exec call. */
+        if ((!p->history.auto_snapshot && !quota_to_measure(env)) || env->destroyed)
                 return false;
         if (!(j = job_new(env, "snapshot", NULL, call_id, &err))) {
                 log_error("environment %s: automatic snapshot: %s", env->id, err.msg);

@@ -336,6 +336,33 @@ static void test_exec__times_out_and_kills(void **state) {
         close(fd);
 }
 
+/* A reaper whose command's tree is gone runs the environment's next command (sandbox/spawner.c): the same
+ * parent for both, and what brigd asks of the second call (here the kill at its timeout) reaches it there.
+ */
+static void test_exec__reaper_runs_the_next_command_too(void **state) {
+        (void) state;
+        int fd = open_session();
+        cJSON *r = client_call(fd, 71, "{\"command\":\"echo $PPID\"}", NULL, NULL);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        char *first = strdup(sc_str(r, "stdout"));
+        cJSON_Delete(r);
+        r = client_call(fd, 72, "{\"command\":\"echo $PPID\"}", NULL, NULL);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        assert_string_equal(sc_str(r, "stdout"), first);
+        cJSON_Delete(r);
+        r = client_call(fd, 73, "{\"argv\":[\"sleep\",\"31338\"],\"timeout_ms\":300}", NULL, NULL);
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(result_sc(r), "timed_out")));
+        assert_int_equal(wait_for_count("sleep 31338", 0), 0);
+        cJSON_Delete(r);
+        /* The killed reaper is gone; the next command gets a new one. */
+        r = client_call(fd, 74, "{\"command\":\"echo $PPID\"}", NULL, NULL);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        assert_string_not_equal(sc_str(r, "stdout"), first);
+        cJSON_Delete(r);
+        free(first);
+        close(fd);
+}
+
 /* The text content of a tool result that must be an error (SEP-1303: argument problems are tool results the
  * model reads, not JSON-RPC errors). */
 static const char *error_text(const cJSON *r) {
@@ -878,6 +905,7 @@ int main(void) {
                 cmocka_unit_test(test_exec__streamed_text_carries_a_cut_character_to_the_next_chunk),
                 cmocka_unit_test(test_exec__repl_streams_output_as_it_comes),
                 cmocka_unit_test(test_exec__times_out_and_kills),
+                cmocka_unit_test(test_exec__reaper_runs_the_next_command_too),
                 cmocka_unit_test(test_exec__timeout_above_policy_is_refused),
                 cmocka_unit_test(test_exec__cancel_kills_whole_tree),
                 cmocka_unit_test(test_exec__disconnect_kills_whole_tree),
