@@ -29,8 +29,8 @@
  *             mode), loads the seccomp filter (sending LISTENER), says "ready" and becomes the spawner.
  *   spawner   the init of a built environment (sandbox/spawner.c): hands each RUN to an idle reaper or
  *             forks a new one, signals on KILL, reaps orphans, and exits (ending the environment) when
- *             brigd hangs up the control socket. Its only descriptors are the control socket and, for a
- *             few seconds after a command, the channel of an idle reaper: an idle environment costs brigd
+ *             brigd hangs up the control socket. Its only descriptors are the control socket and, while
+ *             they run and for 3 s after, the channels of up to 16 reapers: an idle environment costs brigd
  *             and the jail as few descriptors as possible (brigd: the control socket, the listener, a
  *             cgroup's).
  *   reaper    one per running command (sandbox/spawner.c): a child subreaper in a session of its own,

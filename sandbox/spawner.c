@@ -29,9 +29,9 @@
 /* Reapers are reused: one whose command's whole tree is gone waits on a channel of its own to the spawner
  * for the next command, which then costs a CLONE_VFORK of the reaper instead of a fork of the spawner and
  * an exit (about 150-250 us of a warm call here). At most SPARE_CHANNELS reapers have a channel (the
- * others exit after their command), at most one waits idle, and the spawner sends it away after
- * SPARE_IDLE_MS: an environment between bursts of calls keeps no process or descriptor more. */
-#define SPARE_CHANNELS 4
+ * others exit after their command), and the spawner sends an idle one away after SPARE_IDLE_MS: an
+ * environment between bursts of calls keeps no process or descriptor more. */
+#define SPARE_CHANNELS 16
 #define SPARE_IDLE_MS 3000
 #define SPARE_NAME "brig-spare"
 
@@ -277,8 +277,8 @@ static long ms_since(const struct timespec *since) {
         return (long) (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
 }
 
-/* A reaper's word on its channel: IDLE (kept when no other waits, else sent away) or a hang-up. */
-static void spare_heard(spawn_child *children, size_t n_children, spawn_child *c) {
+/* A reaper's word on its channel: IDLE or a hang-up. */
+static void spare_heard(spawn_child *c) {
         brig_jailctl_msg m;
         int fds[BRIG_JAILCTL_MAX_FDS];
         size_t n_fds = 0;
@@ -292,27 +292,25 @@ static void spare_heard(spawn_child *children, size_t n_children, spawn_child *c
                 spare_dismiss(c);
                 return;
         }
-        for (size_t i = 0; i < n_children; i++)
-                if (children[i].idle) {
-                        spare_dismiss(c);
-                        return;
-                }
         c->idle = true;
         (void) clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
 }
 
-/* Sends away the idle reaper that waited long enough; the ppoll() timeout until the next is due. */
+/* Sends away the idle reapers that waited long enough; the ppoll() timeout until the next is due (-1:
+ * none waits). */
 static int spare_expire(spawn_child *children, size_t n_children) {
+        long next = -1;
+
         for (size_t i = 0; i < n_children; i++) {
                 if (!children[i].idle)
                         continue;
                 long left = SPARE_IDLE_MS - ms_since(&children[i].idle_since);
                 if (left <= 0)
                         spare_dismiss(&children[i]);
-                else
-                        return (int) left;
+                else if (next < 0 || left < next)
+                        next = left;
         }
-        return -1;
+        return (int) next;
 }
 
 /* Whether a failure to read a process's /proc entry means it is gone (or going: exiting tasks answer ESRCH)
@@ -528,7 +526,7 @@ _Noreturn void brig__spawner_main(int status, int control, const struct sock_fpr
                 /* Before the control socket: a reaper idle now takes the command that came with it. */
                 for (size_t i = 1; i < n_p; i++)
                         if (p[i].revents && of[i]->chan == p[i].fd)
-                                spare_heard(children, n_children, of[i]);
+                                spare_heard(of[i]);
                 if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         brig_jailctl_msg m;
                         int fds[BRIG_JAILCTL_MAX_FDS];
