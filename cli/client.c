@@ -537,6 +537,55 @@ cJSON *brig_cli_session_wait(brig_cli_session *s, int id) {
         return NULL;
 }
 
+int brig_cli_session_pass_fd(brig_cli_session *s, int fd) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } ctl = {0};
+        char byte = 'F';
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        int id = brig_cli_session_send(s, "brig/descriptor.pass", cJSON_CreateObject());
+        cJSON *msg = NULL;
+        char *line;
+        int r = 0;
+
+        if (id < 0)
+                return -1;
+        /* Its answer before the byte (worker/mcp_fd.c): brigd stops reading first, so that the byte and its
+         * descriptor are not read as part of the stream. */
+        while ((line = read_line(&s->rd, &r))) {
+                msg = cJSON_Parse(line);
+                if (answers(msg, id))
+                        break;
+                cJSON_Delete(msg);
+                msg = NULL;
+        }
+        if (!msg) {
+                fprintf(stderr, "brig: connection to brigd lost\n");
+                return -1;
+        }
+        /* A brigd without it (unknown method) or refusing it: the caller sends the data itself. */
+        r = cJSON_IsTrue(brig_json_member(brig_json_member(msg, "result"), "ready"));
+        cJSON_Delete(msg);
+        if (!r)
+                return 1;
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        ssize_t n;
+        while ((n = sendmsg(s->rd.fd, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+                ;
+        if (n != 1) {
+                fprintf(stderr, "brig: pass a descriptor to brigd: %s\n", strerror(n < 0 ? errno : EIO));
+                return -1;
+        }
+        return 0;
+}
+
 cJSON *brig_cli_session_request(brig_cli_session *s, const char *method, cJSON *params) {
         int id = brig_cli_session_send(s, method, params);
         return id < 0 ? NULL : brig_cli_session_wait(s, id);

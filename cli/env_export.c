@@ -142,27 +142,51 @@ fail:
         return 1;
 }
 
-static int export_to(brig_cli_session *s, const char *id, const char *out) {
+/* The export written by brigd straight into fd, a regular file of ours (brig/descriptor.pass): no chunks,
+ * no base64, and the archive crosses no socket. 0, 1 after printing why not, or 2 when brigd does not take
+ * descriptors (the caller pulls chunks instead). */
+static int export_into(brig_cli_session *s, const char *id, int fd, cJSON **ret_res) {
         cJSON *p = cJSON_CreateObject(), *res;
-        const cJSON *token, *bytes, *sha, *snap;
-        char *tmp = NULL;
-        int fd = STDOUT_FILENO, code;
+        const cJSON *bytes;
+        off_t start = lseek(fd, 0, SEEK_CUR), end;
+        int r;
 
-        if (!p || !cJSON_AddStringToObject(p, "id", id)) {
+        if (!p || !cJSON_AddStringToObject(p, "id", id) || !cJSON_AddBoolToObject(p, "fd", true)) {
                 cJSON_Delete(p);
                 fprintf(stderr, "brig: out of memory\n");
                 return 1;
         }
+        if (start < 0 || (r = brig_cli_session_pass_fd(s, fd)) != 0) {
+                cJSON_Delete(p);
+                return start < 0 || r > 0 ? 2 : 1;
+        }
         if (!(res = brig_cli_session_request(s, "brig/environment.export", p)))
                 return 1;
-        token = brig_json_member(res, "export");
         bytes = brig_json_member(res, "bytes");
-        sha = brig_json_member(res, "sha256");
-        snap = brig_json_member(res, "snapshot");
-        if (!cJSON_IsString(token) || !cJSON_IsNumber(bytes) || !(bytes->valuedouble >= 0) ||
-            bytes->valuedouble > 9007199254740992.0 || !cJSON_IsString(sha) || !cJSON_IsString(snap)) {
-                fprintf(stderr, "brig: malformed export answer\n");
+        end = lseek(fd, 0, SEEK_CUR);
+        /* What brigd wrote went through the descriptor's offset, which is ours too. */
+        if (!cJSON_IsNumber(bytes) || !cJSON_IsString(brig_json_member(res, "sha256")) ||
+            !cJSON_IsString(brig_json_member(res, "snapshot")) || end < start ||
+            (double) (end - start) != bytes->valuedouble) {
+                fprintf(stderr, "brig: the archive written (%lld bytes) is not the one brigd reports\n",
+                        (long long) (end - start));
                 cJSON_Delete(res);
+                return 1;
+        }
+        *ret_res = res;
+        return 0;
+}
+
+static int export_to(brig_cli_session *s, const char *id, const char *out) {
+        cJSON *p = cJSON_CreateObject(), *res = NULL;
+        const cJSON *token, *bytes, *sha, *snap;
+        char *tmp = NULL;
+        int fd = STDOUT_FILENO, code;
+        struct stat st;
+
+        if (!p || !cJSON_AddStringToObject(p, "id", id)) {
+                cJSON_Delete(p);
+                fprintf(stderr, "brig: out of memory\n");
                 return 1;
         }
         if (strcmp(out, "-") != 0) {
@@ -178,11 +202,32 @@ static int export_to(brig_cli_session *s, const char *id, const char *out) {
                         }
                         fprintf(stderr, "brig: %s: %s\n", out, strerror(e));
                         free(tmp);
-                        cJSON_Delete(res);
+                        cJSON_Delete(p);
                         return 1;
                 }
         }
-        code = pull(s, token->valuestring, (uint64_t) bytes->valuedouble, sha->valuestring, fd);
+        /* A file (ours, or a regular file as stdout) is written by brigd itself; a pipe gets chunks. */
+        code = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? export_into(s, id, fd, &res) : 2;
+        bool direct = code != 2;
+        if (code == 2) {
+                code = 0;
+                if (!(res = brig_cli_session_request(s, "brig/environment.export", p)))
+                        code = 1;
+                p = NULL;
+        }
+        cJSON_Delete(p);
+        token = brig_json_member(res, "export");
+        bytes = brig_json_member(res, "bytes");
+        sha = brig_json_member(res, "sha256");
+        snap = brig_json_member(res, "snapshot");
+        if (code == 0 &&
+            ((!direct && !cJSON_IsString(token)) || !cJSON_IsNumber(bytes) || !(bytes->valuedouble >= 0) ||
+             bytes->valuedouble > 9007199254740992.0 || !cJSON_IsString(sha) || !cJSON_IsString(snap))) {
+                fprintf(stderr, "brig: malformed export answer\n");
+                code = 1;
+        }
+        if (code == 0 && !direct)
+                code = pull(s, token->valuestring, (uint64_t) bytes->valuedouble, sha->valuestring, fd);
         if (tmp) {
                 if (close(fd) < 0 && code == 0) {
                         fprintf(stderr, "brig: %s: %s\n", tmp, strerror(errno));
@@ -197,8 +242,9 @@ static int export_to(brig_cli_session *s, const char *id, const char *out) {
                 free(tmp);
         }
         /* The archive's file goes with the connection anyway; closing says so at once. */
-        cJSON_Delete(brig_cli_session_request(s, "brig/environment.export.close",
-                                              token_params(token->valuestring)));
+        if (!direct && cJSON_IsString(token))
+                cJSON_Delete(brig_cli_session_request(s, "brig/environment.export.close",
+                                                      token_params(token->valuestring)));
         if (code == 0)
                 fprintf(stderr, "exported %s at %s: %llu bytes to %s\n", id, snap->valuestring,
                         (unsigned long long) bytes->valuedouble, out);

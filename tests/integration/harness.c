@@ -671,6 +671,35 @@ cJSON *client_rpc(int fd, const char *method, const char *params_json) {
         return client_rpc_wait(fd, client_rpc_send(fd, method, params_json));
 }
 
+int client_send_fd(int fd, int pass) {
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } ctl = {0};
+        char byte = 'F';
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &pass, sizeof(int));
+        return sendmsg(fd, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+}
+
+void client_pass_fd(int fd, int pass) {
+        cJSON *m = client_rpc(fd, "brig/descriptor.pass", "{}");
+        cJSON *res = cJSON_GetObjectItem(m, "result");
+        if (!cJSON_IsTrue(cJSON_GetObjectItem(res, "ready"))) {
+                char *t = cJSON_PrintUnformatted(m);
+                fail_msg("descriptor.pass: %s", t);
+        }
+        cJSON_Delete(m);
+        assert_int_equal(client_send_fd(fd, pass), 0);
+}
+
 void brigd_restart_with(brigd *d, const char *var, const char *value) {
         const char *why = NULL;
         if (d->pid > 0)
