@@ -22,9 +22,10 @@
         "`export` writes environment ID into FILE (`-` for stdout): one archive (tar + zstd) holding its\n" \
         "workspace at a snapshot taken now, its whole history, its metadata and its background\n"           \
         "processes' descriptions and logs, which `brig env import` recreates on any brigd and `tar` and\n"  \
-        "`git` alone can inspect (docs/archive.md). FILE appears only once complete and checked against\n"  \
-        "the SHA-256 brigd computed (written beside it as FILE.XXXXXX first); stdout gets the bytes as\n"   \
-        "they come, and a mismatch shows only in the exit status.\n"
+        "`git` alone can inspect (docs/archive.md). FILE appears only once complete and checked (written\n" \
+        "beside it as FILE.XXXXXX first): brigd writes into it itself (the file is passed over the\n"       \
+        "socket) and its size must be what brigd reports. Stdout that is no regular file gets the bytes\n"  \
+        "in chunks as they come, checked against brigd's SHA-256; a mismatch shows in the exit status.\n"
 
 static void export_help(void) {
         printf("Usage: brig [--socket PATH] env export ID -o FILE\n\n" EXPORT_HELP);
