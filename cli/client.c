@@ -19,6 +19,7 @@
 #include "common/json.h"
 #include "common/parse.h"
 #include "common/text.h"
+#include "common/fdpass.h"
 #include "common/framing.h"
 
 static volatile sig_atomic_t interrupted;
@@ -538,15 +539,6 @@ cJSON *brig_cli_session_wait(brig_cli_session *s, int id) {
 }
 
 int brig_cli_session_pass_fd(brig_cli_session *s, int fd) {
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } ctl = {0};
-        char byte = 'F';
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        struct msghdr mh = {
-                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
         int id = brig_cli_session_send(s, "brig/descriptor.pass", cJSON_CreateObject());
         cJSON *msg = NULL;
         char *line;
@@ -572,15 +564,8 @@ int brig_cli_session_pass_fd(brig_cli_session *s, int fd) {
         cJSON_Delete(msg);
         if (!r)
                 return 1;
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-        ssize_t n;
-        while ((n = sendmsg(s->rd.fd, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-                ;
-        if (n != 1) {
-                fprintf(stderr, "brig: pass a descriptor to brigd: %s\n", strerror(n < 0 ? errno : EIO));
+        if ((r = brig_fdpass_send(s->rd.fd, fd)) < 0) {
+                fprintf(stderr, "brig: pass a descriptor to brigd: %s\n", strerror(-r));
                 return -1;
         }
         return 0;

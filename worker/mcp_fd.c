@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fdpass.h"
 #include "common/log.h"
 #include "worker/mcp_internal.h"
 
@@ -137,32 +138,19 @@ static void timeout_cb(uv_timer_t *t) {
 /* The byte is there (or the client went): read it with its descriptor, never blocking. */
 static void readable_cb(uv_poll_t *p, int status, int events) {
         fd_wait *fw = p->data;
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } ctl;
-        char byte;
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        struct msghdr mh = {
-                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-        struct cmsghdr *cm;
-        ssize_t n;
+        int r = status < 0 ? status : brig_fdpass_recv(fw->sock, &fw->fd);
 
         (void) events;
+        if (r == -EAGAIN) /* woken for nothing: the timer still runs */
+                return;
         (void) uv_poll_stop(p);
         (void) uv_timer_stop(&fw->timer);
-        if (status < 0) {
+        if (status < 0)
                 wait_end(fw, "the connection failed");
-                return;
-        }
-        while ((n = recvmsg(fw->sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 && errno == EINTR)
-                ;
-        cm = n == 1 ? CMSG_FIRSTHDR(&mh) : NULL;
-        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len == CMSG_LEN(sizeof(int)))
-                memcpy(&fw->fd, CMSG_DATA(cm), sizeof(int));
-        /* Descriptors past the room for one were closed by the kernel (MSG_CTRUNC). */
-        wait_end(fw, fw->fd < 0 || (mh.msg_flags & MSG_CTRUNC) ? "not one byte with one descriptor" : NULL);
+        else if (r < 0)
+                wait_end(fw, "not one byte with one descriptor");
+        else
+                wait_end(fw, NULL);
 }
 
 void brig__mcp_fd_conn_closing(brig_conn *c) {

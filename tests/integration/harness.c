@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "common/fdpass.h"
 #include "common/fs.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/wsimage.h"
@@ -672,21 +673,7 @@ cJSON *client_rpc(int fd, const char *method, const char *params_json) {
 }
 
 int client_send_fd(int fd, int pass) {
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } ctl = {0};
-        char byte = 'F';
-        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-        struct msghdr mh = {
-                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-
-        cm->cmsg_level = SOL_SOCKET;
-        cm->cmsg_type = SCM_RIGHTS;
-        cm->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(cm), &pass, sizeof(int));
-        return sendmsg(fd, &mh, MSG_NOSIGNAL) == 1 ? 0 : -errno;
+        return brig_fdpass_send(fd, pass);
 }
 
 void client_pass_fd(int fd, int pass) {

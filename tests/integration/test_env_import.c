@@ -303,6 +303,23 @@ static void expect_error(cJSON *m, const char *needle) {
         cJSON_Delete(m);
 }
 
+/* m (kept) answers an import of good.brig as id: its result (borrowed from m), whose history tool (the
+ * "small" policy has no shell) sees the archive's two snapshots. */
+static cJSON *expect_imported(cJSON *m, const char *id) {
+        cJSON *res = cJSON_GetObjectItem(m, "result");
+        if (!res)
+                fail_msg("import: %s", cJSON_PrintUnformatted(m));
+        assert_string_equal(cJSON_GetObjectItem(res, "id")->valuestring, id);
+        assert_string_equal(cJSON_GetObjectItem(res, "imported_from")->valuestring, "imp");
+        assert_string_equal(cJSON_GetObjectItem(res, "snapshot")->valuestring, snap2);
+        int imp = attach(id);
+        cJSON *h = tool(imp, "history", "{\"limit\":100}");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h, "snapshots")), 2);
+        cJSON_Delete(h);
+        close(imp);
+        return res;
+}
+
 static void test_env_import__rpc_chunks_and_an_existing_id(void **state) {
         (void) state;
         char file[128];
@@ -313,21 +330,10 @@ static void test_env_import__rpc_chunks_and_an_existing_id(void **state) {
         cJSON *m = rpc_import(fd, file, 1000, "");
         expect_error(m, "environment \"imp\" exists (pass --as)");
         m = rpc_import(fd, file, 1000, ",\"as\":\"imp2\",\"policy\":\"small\"");
-        cJSON *res = cJSON_GetObjectItem(m, "result");
-        if (!res)
-                fail_msg("import: %s", cJSON_PrintUnformatted(m));
-        assert_string_equal(cJSON_GetObjectItem(res, "id")->valuestring, "imp2");
-        assert_string_equal(cJSON_GetObjectItem(res, "imported_from")->valuestring, "imp");
-        assert_string_equal(cJSON_GetObjectItem(res, "snapshot")->valuestring, snap2);
+        cJSON *res = expect_imported(m, "imp2");
         assert_string_equal(cJSON_GetObjectItem(res, "policy")->valuestring, "small");
         assert_true(cJSON_IsFalse(cJSON_GetObjectItem(res, "policy_digest_matches")));
         cJSON_Delete(m);
-        int imp = attach("imp2");
-        /* That policy has no shell: its history tool sees the import. */
-        cJSON *h = tool(imp, "history", "{\"limit\":100}");
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h, "snapshots")), 2);
-        cJSON_Delete(h);
-        close(imp);
 
         /* An unknown token, and a third upload at once on one connection. */
         expect_error(client_rpc(fd, "brig/environment.import", "{\"data\":\"\",\"upload\":\"nope\"}"),
@@ -359,18 +365,9 @@ static void test_env_import__from_a_passed_descriptor(void **state) {
         /* The client's offset is its own: brigd reads from the start whatever it is. */
         assert_int_equal(lseek(in, 100, SEEK_SET), 100);
         cJSON *m = client_rpc(fd, "brig/environment.import", "{\"fd\":true,\"as\":\"impfd\"}");
-        cJSON *res = cJSON_GetObjectItem(m, "result");
-        if (!res)
-                fail_msg("import: %s", cJSON_PrintUnformatted(m));
-        assert_string_equal(cJSON_GetObjectItem(res, "id")->valuestring, "impfd");
-        assert_string_equal(cJSON_GetObjectItem(res, "snapshot")->valuestring, snap2);
+        expect_imported(m, "impfd");
         cJSON_Delete(m);
         assert_int_equal(lseek(in, 0, SEEK_CUR), 100);
-        int imp = attach("impfd");
-        cJSON *h = tool(imp, "history", "{\"limit\":100}");
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h, "snapshots")), 2);
-        cJSON_Delete(h);
-        close(imp);
 
         expect_error(client_rpc(fd, "brig/environment.import", "{\"fd\":true,\"as\":\"impfd2\"}"),
                      "no descriptor passed");
