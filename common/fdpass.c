@@ -31,28 +31,35 @@ int brig_fdpass_send(int sock, int fd) {
 }
 
 int brig_fdpass_recv(int sock, int *ret_fd) {
-        one_fd ctl;
+        /* Room for more than one: every descriptor that came is either the one taken or closed here (those
+         * past the room are closed by the kernel, MSG_CTRUNC). */
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(4 * sizeof(int))];
+        } ctl;
         char byte;
         struct iovec iov = {.iov_base = &byte, .iov_len = 1};
         struct msghdr mh = {
                 .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
-        struct cmsghdr *cm;
-        int fd = -1;
+        int fds[4], n_fds = 0;
         ssize_t n;
 
         while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 && errno == EINTR)
                 ;
         if (n < 0)
                 return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-        cm = n == 1 ? CMSG_FIRSTHDR(&mh) : NULL;
-        if (cm && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-            cm->cmsg_len == CMSG_LEN(sizeof(int)))
-                memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-        if (fd < 0 || (mh.msg_flags & MSG_CTRUNC)) {
-                if (fd >= 0)
-                        (void) close(fd);
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < k && n_fds < 4; i++)
+                        memcpy(&fds[n_fds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+        }
+        if (n != 1 || n_fds != 1 || (mh.msg_flags & MSG_CTRUNC)) {
+                for (int i = 0; i < n_fds; i++)
+                        (void) close(fds[i]);
                 return -EPROTO;
         }
-        *ret_fd = fd;
+        *ret_fd = fds[0];
         return 0;
 }
