@@ -11,9 +11,10 @@
  *      with recvmsg(MSG_CMSG_CLOEXEC);
  *   3. the client sends that byte with its descriptor (sendmsg), then its next request;
  *   4. brigd checks the descriptor (a regular file, not on FUSE, whose reads and writes could hang a thread
- *      of the pool at the client's will), keeps it as the connection's (one at most) and reads again.
- * A line that comes after the request before the byte (the client did not wait) closes the connection.
- * The descriptor is the client's own file, opened with its own rights: brigd reads or writes only that. */
+ *      of the pool at the client's will, nor on proc, sysfs and the like), keeps it as the connection's (one
+ * at most) and reads again. A line that comes after the request before the byte (the client did not wait)
+ * closes the connection. The descriptor is the client's own file, opened with its own rights: brigd reads or
+ * writes only that. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -73,17 +74,28 @@ static int fs_type(int fd, char *type, size_t size) {
         return -ENOENT;
 }
 
+/* Filesystems whose files are refused (prefixes of the type): FUSE, whose server could leave a read or write
+ * unanswered and a thread of the pool with it; the kernel's own, whose files say what the reader (brigd,
+ * root) may see rather than what the client may. */
+static const char *const refused_fs[] = {"fuse",   "proc",     "sysfs", "debugfs",  "tracefs", "securityfs",
+                                         "cgroup", "configfs", "bpf",   "efivarfs", "pstore"};
+
 /* Thread pool: what the descriptor is. */
 static void check_work_cb(uv_work_t *req) {
         fd_wait *fw = req->data;
         char type[64];
         struct stat st;
 
-        if (fs_type(fw->fd, type, sizeof(type)) < 0)
+        if (fs_type(fw->fd, type, sizeof(type)) < 0) {
                 fw->why = "a descriptor of no known mount";
-        else if (strncmp(type, "fuse", 4) == 0)
-                fw->why = "a file on FUSE";
-        else if (fstat(fw->fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return;
+        }
+        for (size_t i = 0; i < sizeof(refused_fs) / sizeof(*refused_fs); i++)
+                if (strncmp(type, refused_fs[i], strlen(refused_fs[i])) == 0) {
+                        fw->why = "a file of FUSE or of a kernel filesystem";
+                        return;
+                }
+        if (fstat(fw->fd, &st) < 0 || !S_ISREG(st.st_mode))
                 fw->why = "not a regular file";
 }
 

@@ -527,6 +527,14 @@ static void test_env_export__into_a_passed_descriptor(void **state) {
         close(other);
         close(p[0]);
         close(p[1]);
+        /* A file of the kernel's (what it says depends on who reads it): refused the same way. */
+        int proc = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        other = attach(NULL);
+        client_pass_fd(other, proc);
+        close(proc);
+        assert_null(client_recv(other, 30000));
+        assert_true(closed_by_brigd(other));
+        close(other);
         /* A client that sends its next line before `ready`: the byte may have gone with it, so it goes. */
         other = attach(NULL);
         assert_int_equal(client_send(other,
