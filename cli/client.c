@@ -539,6 +539,9 @@ cJSON *brig_cli_session_wait(brig_cli_session *s, int id) {
 }
 
 int brig_cli_session_pass_fd(brig_cli_session *s, int fd) {
+        /* What brigd would refuse (and close the connection for) goes in chunks. */
+        if (brig_fdpass_refusal(fd))
+                return 1;
         int id = brig_cli_session_send(s, "brig/descriptor.pass", cJSON_CreateObject());
         cJSON *msg = NULL;
         char *line;

@@ -1,11 +1,60 @@
 /* SPDX-License-Identifier: MIT */
 /* One byte with one descriptor over a Unix stream socket (fdpass.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/cleanup.h"
 #include "common/fdpass.h"
+
+/* The mount's filesystem type of fd, from /proc (never a call into the file's filesystem, which a FUSE
+ * server could leave unanswered). */
+static int fs_type(int fd, char *type, size_t size) {
+        char path[64], line[4096];
+        _cleanup_fclose_ FILE *f = NULL;
+        long mnt = -1;
+
+        (void) snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+        if (!(f = fopen(path, "re")))
+                return -errno;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "mnt_id: %ld", &mnt) == 1)
+                        break;
+        fclose(TAKE_PTR(f));
+        if (mnt < 0 || !(f = fopen("/proc/self/mountinfo", "re")))
+                return -ENOENT;
+        while (fgets(line, sizeof(line), f)) {
+                long id;
+                char *sep = strstr(line, " - ");
+                if (sscanf(line, "%ld", &id) == 1 && id == mnt && sep &&
+                    sscanf(sep + 3, "%63s", path) == 1) {
+                        (void) snprintf(type, size, "%s", path);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+/* Filesystems whose files are refused (prefixes of the type), see brig_fdpass_refusal(). */
+static const char *const refused_fs[] = {"fuse",   "proc",     "sysfs", "debugfs",  "tracefs", "securityfs",
+                                         "cgroup", "configfs", "bpf",   "efivarfs", "pstore"};
+
+const char *brig_fdpass_refusal(int fd) {
+        char type[64];
+        struct stat st;
+
+        if (fs_type(fd, type, sizeof(type)) < 0)
+                return "a descriptor of no known mount";
+        for (size_t i = 0; i < sizeof(refused_fs) / sizeof(*refused_fs); i++)
+                if (strncmp(type, refused_fs[i], strlen(refused_fs[i])) == 0)
+                        return "a file of FUSE or of a kernel filesystem";
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return "not a regular file";
+        return NULL;
+}
 
 typedef union {
         struct cmsghdr h;

@@ -46,57 +46,10 @@ typedef struct fd_wait {
         const char *why; /* the refusal, or NULL */
 } fd_wait;
 
-/* The mount's filesystem type of fd, from /proc (never a call into the file's filesystem, which a FUSE
- * server could leave unanswered). */
-static int fs_type(int fd, char *type, size_t size) {
-        char path[64], line[4096];
-        _cleanup_fclose_ FILE *f = NULL;
-        long mnt = -1;
-
-        (void) snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-        if (!(f = fopen(path, "re")))
-                return -errno;
-        while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "mnt_id: %ld", &mnt) == 1)
-                        break;
-        fclose(TAKE_PTR(f));
-        if (mnt < 0 || !(f = fopen("/proc/self/mountinfo", "re")))
-                return -ENOENT;
-        while (fgets(line, sizeof(line), f)) {
-                long id;
-                char *sep = strstr(line, " - ");
-                if (sscanf(line, "%ld", &id) == 1 && id == mnt && sep &&
-                    sscanf(sep + 3, "%63s", path) == 1) {
-                        (void) snprintf(type, size, "%s", path);
-                        return 0;
-                }
-        }
-        return -ENOENT;
-}
-
-/* Filesystems whose files are refused (prefixes of the type): FUSE, whose server could leave a read or write
- * unanswered and a thread of the pool with it; the kernel's own, whose files say what the reader (brigd,
- * root) may see rather than what the client may. */
-static const char *const refused_fs[] = {"fuse",   "proc",     "sysfs", "debugfs",  "tracefs", "securityfs",
-                                         "cgroup", "configfs", "bpf",   "efivarfs", "pstore"};
-
 /* Thread pool: what the descriptor is. */
 static void check_work_cb(uv_work_t *req) {
         fd_wait *fw = req->data;
-        char type[64];
-        struct stat st;
-
-        if (fs_type(fw->fd, type, sizeof(type)) < 0) {
-                fw->why = "a descriptor of no known mount";
-                return;
-        }
-        for (size_t i = 0; i < sizeof(refused_fs) / sizeof(*refused_fs); i++)
-                if (strncmp(type, refused_fs[i], strlen(refused_fs[i])) == 0) {
-                        fw->why = "a file of FUSE or of a kernel filesystem";
-                        return;
-                }
-        if (fstat(fw->fd, &st) < 0 || !S_ISREG(st.st_mode))
-                fw->why = "not a regular file";
+        fw->why = brig_fdpass_refusal(fw->fd);
 }
 
 static void check_after_cb(uv_work_t *req, int status) {

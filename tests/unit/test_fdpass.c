@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for common/fdpass.c on a real socketpair (one byte with exactly one descriptor, or refused)
- * and for brig_copy_fd() of common/fs.c, which copies what a passed file holds into an upload. */
+/* Unit tests for common/fdpass.c on a real socketpair (one byte with exactly one descriptor, or refused),
+ * its refusals of descriptors brigd does not take, and for brig_copy_fd() of common/fs.c, which copies what
+ * a passed file holds into an upload. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -125,11 +126,30 @@ static void test_fdpass__copy_fd_takes_the_whole_file_within_max(void **state) {
         close(out);
 }
 
+/* What brigd takes: a regular file of an ordinary filesystem; not a pipe, a directory or a file of proc. */
+static void test_fdpass__refusal_names_what_brigd_does_not_take(void **state) {
+        (void) state;
+        int f = file_of(10, 0), p[2], dir = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+            proc = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        assert_null(brig_fdpass_refusal(f));
+        assert_non_null(brig_fdpass_refusal(p[0]));
+        assert_string_equal(brig_fdpass_refusal(dir), "not a regular file");
+        assert_string_equal(brig_fdpass_refusal(proc), "a file of FUSE or of a kernel filesystem");
+        close(f);
+        close(p[0]);
+        close(p[1]);
+        close(dir);
+        close(proc);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_fdpass__one_descriptor_comes_close_on_exec),
                 cmocka_unit_test(test_fdpass__a_byte_without_one_descriptor_is_refused),
                 cmocka_unit_test(test_fdpass__copy_fd_takes_the_whole_file_within_max),
+                cmocka_unit_test(test_fdpass__refusal_names_what_brigd_does_not_take),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
