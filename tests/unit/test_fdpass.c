@@ -2,7 +2,6 @@
 /* Unit tests for common/fdpass.c on a real socketpair (one byte with exactly one descriptor, or refused),
  * its refusals of descriptors brigd does not take, and for brig_copy_fd() of common/fs.c, which copies what
  * a passed file holds into an upload. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -42,15 +41,11 @@ static void test_fdpass__one_descriptor_comes_close_on_exec(void **state) {
         close(sp[1]);
 }
 
-/* Descriptors open in this process. */
+/* Descriptors open in this process (among the first 1024). */
 static int open_fds(void) {
-        DIR *d = opendir("/proc/self/fd");
         int n = 0;
-
-        assert_non_null(d);
-        while (readdir(d))
-                n++;
-        closedir(d);
+        for (int fd = 0; fd < 1024; fd++)
+                n += fcntl(fd, F_GETFD) >= 0;
         return n;
 }
 
