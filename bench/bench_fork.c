@@ -159,8 +159,13 @@ int main(int argc, char **argv) {
                *tar_ms = calloc((size_t) reps, sizeof(double));
         double *imp_ms = calloc((size_t) reps, sizeof(double)),
                *untar_ms = calloc((size_t) reps, sizeof(double));
+        /* CPU time of brigd and the CLI together, against tar's (and zstd's, its child). */
+        double *exp_cpu = calloc((size_t) reps, sizeof(double)),
+               *tar_cpu = calloc((size_t) reps, sizeof(double));
+        double *imp_cpu = calloc((size_t) reps, sizeof(double)),
+               *untar_cpu = calloc((size_t) reps, sizeof(double));
         char brig[1200], out[1200];
-        if (!exp_ms || !tar_ms || !imp_ms || !untar_ms)
+        if (!exp_ms || !tar_ms || !imp_ms || !untar_ms || !exp_cpu || !tar_cpu || !imp_cpu || !untar_cpu)
                 die("calloc");
         snprintf(brig, sizeof(brig), "%s/brig", build);
         for (int r = 0; r < reps; r++) {
@@ -174,17 +179,20 @@ int main(int argc, char **argv) {
                               (char *) "-o",
                               out,
                               NULL};
-                double t = bench_now_ms();
+                double t = bench_now_ms(), cpu = bench_cpu_s(d.pid) + children_cpu_s();
                 if (bench_run_quiet(ex) != 0)
                         die("brig env export");
                 exp_ms[r] = bench_now_ms() - t;
+                exp_cpu[r] = (bench_cpu_s(d.pid) + children_cpu_s() - cpu) * 1000;
                 snprintf(path, sizeof(path), "%s/tar-%d.tar.zst", dir, r);
                 char *tar[] = {(char *) "/bin/tar", (char *) "-C", ws,           (char *) "--zstd",
                                (char *) "-cf",      path,          (char *) ".", NULL};
                 t = bench_now_ms();
+                cpu = children_cpu_s();
                 if (bench_run_quiet(tar) != 0)
                         die("tar -c --zstd");
                 tar_ms[r] = bench_now_ms() - t;
+                tar_cpu[r] = (children_cpu_s() - cpu) * 1000;
                 struct stat a, b;
                 printf("  round %d: export %.0f ms (%lld bytes), tar -c --zstd %.0f ms (%lld bytes)\n", r,
                        exp_ms[r], stat(out, &a) == 0 ? (long long) a.st_size : -1LL, tar_ms[r],
@@ -202,18 +210,22 @@ int main(int argc, char **argv) {
                               as,
                               NULL};
                 t = bench_now_ms();
+                cpu = bench_cpu_s(d.pid) + children_cpu_s();
                 if (bench_run_quiet(im) != 0)
                         die("brig env import");
                 imp_ms[r] = bench_now_ms() - t;
+                imp_cpu[r] = (bench_cpu_s(d.pid) + children_cpu_s() - cpu) * 1000;
                 snprintf(xdir, sizeof(xdir), "%s/x-%d", dir, r);
                 char *untar[] = {(char *) "/bin/tar", (char *) "-C", xdir, (char *) "--zstd",
                                  (char *) "-xf",      path,          NULL};
                 if (mkdir(xdir, 0755) < 0)
                         die(xdir);
                 t = bench_now_ms();
+                cpu = children_cpu_s();
                 if (bench_run_quiet(untar) != 0)
                         die("tar -x --zstd");
                 untar_ms[r] = bench_now_ms() - t;
+                untar_cpu[r] = (children_cpu_s() - cpu) * 1000;
                 printf("  round %d: import %.0f ms, tar -x --zstd %.0f ms\n", r, imp_ms[r], untar_ms[r]);
                 (void) unlink(out);
                 (void) unlink(path);
@@ -225,6 +237,16 @@ int main(int argc, char **argv) {
         bench_goal_ratio("import throughput (MB/s, workspace + 50 snapshots' history)", "MB/s",
                          mb * 1000.0 / im_med, "tar -x --zstd of the workspace", mb * 1000.0 / ux, false,
                          0.8);
+        double ec = bench_median(exp_cpu, (size_t) reps), tc = bench_median(tar_cpu, (size_t) reps);
+        double ic = bench_median(imp_cpu, (size_t) reps), uc = bench_median(untar_cpu, (size_t) reps);
+        printf("  cpu time: export %.0f ms, tar -c --zstd %.0f ms, ratio %.2f; import %.0f ms, tar -x "
+               "--zstd "
+               "%.0f ms, ratio %.2f\n",
+               ec, tc, tc > 0 ? ec / tc : 0, ic, uc, uc > 0 ? ic / uc : 0);
+        free(exp_cpu);
+        free(tar_cpu);
+        free(imp_cpu);
+        free(untar_cpu);
         free(imp_ms);
         free(untar_ms);
         free(exp_ms);

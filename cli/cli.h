@@ -83,3 +83,8 @@ cJSON *brig_cli_session_request(brig_cli_session *s, const char *method, cJSON *
 int brig_cli_session_send(brig_cli_session *s, const char *method, cJSON *params);
 cJSON *brig_cli_session_wait(brig_cli_session *s, int id);
 void brig_cli_session_close(brig_cli_session *s);
+/* Hands brigd fd (brig/descriptor.pass, SCM_RIGHTS) for the session's next request with `fd: true`: 0 once
+ * sent, 1 when brigd does not take this one (brig_fdpass_refusal()) or none (an older brigd): the caller
+ * falls back to chunks, nothing printed;
+ * -1 after printing why not. */
+int brig_cli_session_pass_fd(brig_cli_session *s, int fd);

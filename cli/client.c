@@ -19,6 +19,7 @@
 #include "common/json.h"
 #include "common/parse.h"
 #include "common/text.h"
+#include "common/fdpass.h"
 #include "common/framing.h"
 
 static volatile sig_atomic_t interrupted;
@@ -535,6 +536,42 @@ cJSON *brig_cli_session_wait(brig_cli_session *s, int id) {
         fprintf(stderr, "brig: connection to brigd lost%s%s\n", r < 0 ? ": " : "",
                 r < 0 ? strerror(-r) : "");
         return NULL;
+}
+
+int brig_cli_session_pass_fd(brig_cli_session *s, int fd) {
+        /* What brigd would refuse (and close the connection for) goes in chunks. */
+        if (brig_fdpass_refusal(fd))
+                return 1;
+        int id = brig_cli_session_send(s, "brig/descriptor.pass", cJSON_CreateObject());
+        cJSON *msg = NULL;
+        char *line;
+        int r = 0;
+
+        if (id < 0)
+                return -1;
+        /* Its answer before the byte (worker/mcp_fd.c): brigd stops reading first, so that the byte and its
+         * descriptor are not read as part of the stream. */
+        while ((line = read_line(&s->rd, &r))) {
+                msg = cJSON_Parse(line);
+                if (answers(msg, id))
+                        break;
+                cJSON_Delete(msg);
+                msg = NULL;
+        }
+        if (!msg) {
+                fprintf(stderr, "brig: connection to brigd lost\n");
+                return -1;
+        }
+        /* A brigd without it (unknown method) or refusing it: the caller sends the data itself. */
+        r = cJSON_IsTrue(brig_json_member(brig_json_member(msg, "result"), "ready"));
+        cJSON_Delete(msg);
+        if (!r)
+                return 1;
+        if ((r = brig_fdpass_send(s->rd.fd, fd)) < 0) {
+                fprintf(stderr, "brig: pass a descriptor to brigd: %s\n", strerror(-r));
+                return -1;
+        }
+        return 0;
 }
 
 cJSON *brig_cli_session_request(brig_cli_session *s, const char *method, cJSON *params) {

@@ -22,9 +22,10 @@
         "`export` writes environment ID into FILE (`-` for stdout): one archive (tar + zstd) holding its\n" \
         "workspace at a snapshot taken now, its whole history, its metadata and its background\n"           \
         "processes' descriptions and logs, which `brig env import` recreates on any brigd and `tar` and\n"  \
-        "`git` alone can inspect (docs/archive.md). FILE appears only once complete and checked against\n"  \
-        "the SHA-256 brigd computed (written beside it as FILE.XXXXXX first); stdout gets the bytes as\n"   \
-        "they come, and a mismatch shows only in the exit status.\n"
+        "`git` alone can inspect (docs/archive.md). FILE appears only once complete and checked (written\n" \
+        "beside it as FILE.XXXXXX first): brigd writes into it itself (the file is passed over the\n"       \
+        "socket) and its size must be what brigd reports. Stdout that is no regular file gets the bytes\n"  \
+        "in chunks as they come, checked against brigd's SHA-256; a mismatch shows in the exit status.\n"
 
 static void export_help(void) {
         printf("Usage: brig [--socket PATH] env export ID -o FILE\n\n" EXPORT_HELP);
@@ -142,27 +143,51 @@ fail:
         return 1;
 }
 
-static int export_to(brig_cli_session *s, const char *id, const char *out) {
+/* The export written by brigd straight into fd, a regular file of ours (brig/descriptor.pass): no chunks,
+ * no base64, and the archive crosses no socket. 0, 1 after printing why not, or 2 when brigd does not take
+ * descriptors (the caller pulls chunks instead). */
+static int export_into(brig_cli_session *s, const char *id, int fd, cJSON **ret_res) {
         cJSON *p = cJSON_CreateObject(), *res;
-        const cJSON *token, *bytes, *sha, *snap;
-        char *tmp = NULL;
-        int fd = STDOUT_FILENO, code;
+        const cJSON *bytes;
+        off_t start = lseek(fd, 0, SEEK_CUR), end;
+        int r;
 
-        if (!p || !cJSON_AddStringToObject(p, "id", id)) {
+        if (!p || !cJSON_AddStringToObject(p, "id", id) || !cJSON_AddBoolToObject(p, "fd", true)) {
                 cJSON_Delete(p);
                 fprintf(stderr, "brig: out of memory\n");
                 return 1;
         }
+        if (start < 0 || (r = brig_cli_session_pass_fd(s, fd)) != 0) {
+                cJSON_Delete(p);
+                return start < 0 || r > 0 ? 2 : 1;
+        }
         if (!(res = brig_cli_session_request(s, "brig/environment.export", p)))
                 return 1;
-        token = brig_json_member(res, "export");
         bytes = brig_json_member(res, "bytes");
-        sha = brig_json_member(res, "sha256");
-        snap = brig_json_member(res, "snapshot");
-        if (!cJSON_IsString(token) || !cJSON_IsNumber(bytes) || !(bytes->valuedouble >= 0) ||
-            bytes->valuedouble > 9007199254740992.0 || !cJSON_IsString(sha) || !cJSON_IsString(snap)) {
-                fprintf(stderr, "brig: malformed export answer\n");
+        end = lseek(fd, 0, SEEK_CUR);
+        /* What brigd wrote went through the descriptor's offset, which is ours too. */
+        if (!cJSON_IsNumber(bytes) || !cJSON_IsString(brig_json_member(res, "sha256")) ||
+            !cJSON_IsString(brig_json_member(res, "snapshot")) || end < start ||
+            (double) (end - start) != bytes->valuedouble) {
+                fprintf(stderr, "brig: the archive written (%lld bytes) is not the one brigd reports\n",
+                        (long long) (end - start));
                 cJSON_Delete(res);
+                return 1;
+        }
+        *ret_res = res;
+        return 0;
+}
+
+static int export_to(brig_cli_session *s, const char *id, const char *out) {
+        cJSON *p = cJSON_CreateObject(), *res = NULL;
+        const cJSON *token, *bytes, *sha, *snap;
+        char *tmp = NULL;
+        int fd = STDOUT_FILENO, code;
+        struct stat st;
+
+        if (!p || !cJSON_AddStringToObject(p, "id", id)) {
+                cJSON_Delete(p);
+                fprintf(stderr, "brig: out of memory\n");
                 return 1;
         }
         if (strcmp(out, "-") != 0) {
@@ -178,11 +203,32 @@ static int export_to(brig_cli_session *s, const char *id, const char *out) {
                         }
                         fprintf(stderr, "brig: %s: %s\n", out, strerror(e));
                         free(tmp);
-                        cJSON_Delete(res);
+                        cJSON_Delete(p);
                         return 1;
                 }
         }
-        code = pull(s, token->valuestring, (uint64_t) bytes->valuedouble, sha->valuestring, fd);
+        /* A file (ours, or a regular file as stdout) is written by brigd itself; a pipe gets chunks. */
+        code = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? export_into(s, id, fd, &res) : 2;
+        bool direct = code != 2;
+        if (code == 2) {
+                code = 0;
+                if (!(res = brig_cli_session_request(s, "brig/environment.export", p)))
+                        code = 1;
+                p = NULL;
+        }
+        cJSON_Delete(p);
+        token = brig_json_member(res, "export");
+        bytes = brig_json_member(res, "bytes");
+        sha = brig_json_member(res, "sha256");
+        snap = brig_json_member(res, "snapshot");
+        if (code == 0 &&
+            ((!direct && !cJSON_IsString(token)) || !cJSON_IsNumber(bytes) || !(bytes->valuedouble >= 0) ||
+             bytes->valuedouble > 9007199254740992.0 || !cJSON_IsString(sha) || !cJSON_IsString(snap))) {
+                fprintf(stderr, "brig: malformed export answer\n");
+                code = 1;
+        }
+        if (code == 0 && !direct)
+                code = pull(s, token->valuestring, (uint64_t) bytes->valuedouble, sha->valuestring, fd);
         if (tmp) {
                 if (close(fd) < 0 && code == 0) {
                         fprintf(stderr, "brig: %s: %s\n", tmp, strerror(errno));
@@ -197,8 +243,9 @@ static int export_to(brig_cli_session *s, const char *id, const char *out) {
                 free(tmp);
         }
         /* The archive's file goes with the connection anyway; closing says so at once. */
-        cJSON_Delete(brig_cli_session_request(s, "brig/environment.export.close",
-                                              token_params(token->valuestring)));
+        if (!direct && cJSON_IsString(token))
+                cJSON_Delete(brig_cli_session_request(s, "brig/environment.export.close",
+                                                      token_params(token->valuestring)));
         if (code == 0)
                 fprintf(stderr, "exported %s at %s: %llu bytes to %s\n", id, snap->valuestring,
                         (unsigned long long) bytes->valuedouble, out);

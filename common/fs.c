@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -120,6 +121,48 @@ char *brig_exe_relative_path(const char *rel, int mode) {
                 return NULL;
         }
         return s;
+}
+
+int64_t brig_copy_fd(int in, int out, uint64_t max) {
+        _cleanup_free_ char *buf = NULL;
+        uint64_t want = max < UINT64_MAX ? max + 1 : max;
+        loff_t off = 0;
+        ssize_t n;
+
+        while ((uint64_t) off < want) {
+                size_t len =
+                        want - (uint64_t) off > (1u << 30) ? (1u << 30) : (size_t) (want - (uint64_t) off);
+                n = copy_file_range(in, &off, out, NULL, len, 0);
+                if (n == 0)
+                        return off;
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        break;
+        }
+        if ((uint64_t) off >= want)
+                return off;
+        /* Across file systems on kernels before 5.19, or where the file system has no such copy. */
+        if (errno != EXDEV && errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL)
+                return -errno;
+        if (!(buf = malloc(1u << 20)))
+                return -ENOMEM;
+        while ((uint64_t) off < want) {
+                size_t len =
+                        want - (uint64_t) off > (1u << 20) ? (1u << 20) : (size_t) (want - (uint64_t) off);
+                int r;
+                n = pread(in, buf, len, off);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return -errno;
+                if (n == 0)
+                        break;
+                if ((r = brig_write_all(out, buf, (size_t) n)) < 0)
+                        return r;
+                off += n;
+        }
+        return off;
 }
 
 int brig_write_all(int fd, const void *data, size_t len) {

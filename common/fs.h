@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Filesystem helpers for the worker's own directories (never for agent-controlled workspace paths, which go
@@ -14,6 +15,10 @@
 int brig_rm_rf(const char *path);
 /* Writes all of data to fd, retrying short writes and EINTR. 0 or -errno (-EIO if the fd takes nothing). */
 int brig_write_all(int fd, const void *data, size_t len);
+/* Copies what `in` holds from offset 0 (its own file offset untouched) to its end, or max + 1 bytes,
+ * whichever comes first, into out at out's offset: in the kernel where it can (copy_file_range), else by
+ * pread and write. The bytes copied (max + 1: in holds more than max) or -errno. */
+int64_t brig_copy_fd(int in, int out, uint64_t max);
 
 /* mkdir -p with mode for the last component; existing directories are fine. */
 int brig_mkdir_p(const char *path, mode_t mode);

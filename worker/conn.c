@@ -59,6 +59,8 @@ static void conn_free(brig_conn *c) {
         w->n_conns--;
         brig_framer_done(&c->framer);
         drop_waiting(c);
+        if (c->passed_fd >= 0)
+                (void) close(c->passed_fd);
         if (c->env)
                 brig_env_detach(c->env);
         free(c);
@@ -287,17 +289,23 @@ int brig__conn_notify(brig_conn *c, cJSON *msg) {
 
 static int line_cb(const char *line, size_t len, void *userdata) {
         brig_conn *c = userdata;
+        /* Read with the request before reading stopped: the client did not wait for its answer, and the
+         * byte carrying the descriptor may have been read too, its descriptor dropped (worker/mcp_fd.c). */
+        if (c->fd_wait) {
+                brig__conn_close(c, "a message while a descriptor is awaited");
+                return -ECONNRESET;
+        }
         brig__mcp_handle_line(c, line, len);
         return c->closing ? -ECONNRESET : 0;
 }
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+void brig__conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
         (void) h;
         buf->base = malloc(suggested);
         buf->len = buf->base ? suggested : 0;
 }
 
-static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+void brig__conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         brig_conn *c = s->data;
         int r;
 
@@ -360,6 +368,7 @@ void brig__conn_accept(brig_worker *w) {
         if (!c)
                 return;
         c->w = w;
+        c->passed_fd = -1;
         c->id = ++w->next_conn_id;
         brig_framer_init(&c->framer, BRIG_MAX_MESSAGE_BYTES);
         (void) uv_pipe_init(w->loop, &c->pipe, 0);
@@ -392,5 +401,5 @@ void brig__conn_accept(brig_worker *w) {
                 return;
         }
         log_info("connection %llu from uid=%u pid=%d", (unsigned long long) c->id, c->peer.uid, c->peer.pid);
-        (void) uv_read_start((uv_stream_t *) &c->pipe, alloc_cb, read_cb);
+        (void) uv_read_start((uv_stream_t *) &c->pipe, brig__conn_alloc_cb, brig__conn_read_cb);
 }

@@ -22,6 +22,7 @@
 
 #define BLOCK (64 * 1024)       /* file data goes into the archive this much at a time */
 #define OUT_BLOCK (1024 * 1024) /* and the archive into its file */
+#define ZSTD_THREADS "2"        /* libarchive's "zstd:threads" (zstd's workers) */
 
 /* The archive being written (work thread). */
 typedef struct writer {
@@ -309,6 +310,9 @@ int brig_archive_write(int fd, const brig_archive_source *src, uint64_t *ret_byt
         }
         /* zstd in the library, never an external program: the threaded daemon does not fork. */
         if (archive_write_add_filter_zstd(w.a) != ARCHIVE_OK ||
+            /* Compressed on zstd's own threads while this one reads the history and hashes: a fifth
+             * of the work off the writer's path, the same bytes out but for the frame's layout. */
+            archive_write_set_filter_option(w.a, "zstd", "threads", ZSTD_THREADS) != ARCHIVE_OK ||
             archive_write_set_format_pax_restricted(w.a) != ARCHIVE_OK ||
             /* The compressed stream goes to write_cb (a write and a hash update) in blocks of this
              * size rather than tar's 10240 bytes: ~100 calls for a 100 MB archive, not ~10,000. */

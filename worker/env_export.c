@@ -34,12 +34,15 @@ typedef struct export_op {
 
         /* Copied on the loop thread, used on the work thread. */
         char *path, *git_dir, *processes_dir, *meta;
+        int out_fd; /* the client's, or -1 */
         int64_t exported_at;
         brig_error err;
         int r;
 } export_op;
 
 static void op_free(export_op *op) {
+        if (op->out_fd >= 0)
+                (void) close(op->out_fd);
         free(op->path);
         free(op->git_dir);
         free(op->processes_dir);
@@ -49,7 +52,7 @@ static void op_free(export_op *op) {
 
 static void work_cb(uv_work_t *req) {
         export_op *op = req->data;
-        _cleanup_close_ int fd = open(op->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        _cleanup_close_ int fd = -1;
         const brig_archive_source src = {
                 .meta = op->meta,
                 .git_dir = op->git_dir,
@@ -58,7 +61,11 @@ static void work_cb(uv_work_t *req) {
                 .mtime = op->exported_at,
         };
 
-        if (fd < 0) {
+        if (op->out_fd >= 0) {
+                op->r = brig_archive_write(op->out_fd, &src, &op->res.bytes, op->res.sha256, &op->err);
+                return;
+        }
+        if ((fd = open(op->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0) {
                 op->r = brig_error_set_errno(&op->err, -errno, BRIG_KIND_IO, "export: create the archive");
                 return;
         }
@@ -93,9 +100,11 @@ static void after_cb(uv_work_t *req, int status) {
                 return;
         }
         if (status < 0) {
-                (void) close(op->res.fd);
+                if (op->res.fd >= 0)
+                        (void) close(op->res.fd);
                 op->res.fd = -1;
-                (void) unlink(op->path);
+                if (op->out_fd < 0)
+                        (void) unlink(op->path);
                 (void) brig_error_set(&err, status, BRIG_KIND_INTERNAL, "export cancelled");
                 finish(op, &err);
                 return;
@@ -167,7 +176,8 @@ static void point_done_cb(brig_toolpool_result *res, void *userdata) {
         }
 }
 
-int brig_env_export(brig_env *env, brig_env_export_cb cb, void *userdata, brig_error *err) {
+int brig_env_export(brig_env *env, int out_fd, brig_env_export_cb cb, void *userdata, brig_error *err) {
+        _cleanup_close_ int out = out_fd;
         unsigned char rnd[BRIG_ENV_EXPORT_TOKEN_LEN / 2];
         export_op *op;
         int r;
@@ -180,6 +190,7 @@ int brig_env_export(brig_env *env, brig_env_export_cb cb, void *userdata, brig_e
                 return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "export: random token");
         if (!(op = calloc(1, sizeof(*op))))
                 return brig_error_oom(err);
+        op->out_fd = TAKE_FD(out);
         for (size_t i = 0; i < sizeof(rnd); i++)
                 (void) snprintf(op->res.token + 2 * i, 3, "%02x", rnd[i]);
         if (asprintf(&op->path, "%s/" BRIG_ENV_EXPORT_PREFIX "%s.brig", env->w->envs_dir, op->res.token) <
@@ -188,7 +199,7 @@ int brig_env_export(brig_env *env, brig_env_export_cb cb, void *userdata, brig_e
                 op_free(op);
                 return brig_error_oom(err);
         }
-        op->res.path = op->path;
+        op->res.path = op->out_fd >= 0 ? NULL : op->path;
         op->res.fd = -1;
         op->req.data = op;
         op->env = env;

@@ -48,6 +48,12 @@ typedef struct reader {
         char *manifest;   /* MANIFEST.json's text, once read */
         size_t manifest_len;
         unsigned char *buf;
+        /* The directory the last entry went into, kept open: entries come a directory at a time (tar
+         * order), so most find theirs here rather than by opening each component of their path again. A
+         * directory, once made, stays what it is: nothing the archive holds can replace it (every name
+         * is created once, "exists already" refuses the second). */
+        char *parent;  /* its path below dest, or NULL */
+        int parent_fd; /* -1 with parent NULL */
         brig_error *err;
 } reader;
 
@@ -62,6 +68,9 @@ static void reader_done(reader *rd) {
                 free(rd->recs[i].target);
         }
         free(rd->recs);
+        free(rd->parent);
+        if (rd->parent_fd >= 0)
+                (void) close(rd->parent_fd);
         free(rd->manifest);
         free(rd->buf);
 }
@@ -172,7 +181,7 @@ static bool target_inside(const char *link, const char *target) {
 
 /* Opens the directory that holds path's last component, beneath rd->dest, creating missing directories
  * (0755) on the way; never through a symlink. Sets *ret_name to the last component. */
-static int open_parent(reader *rd, char *path, const char **ret_name, bool chown_new) {
+static int walk_parent(reader *rd, char *path, const char **ret_name, bool chown_new) {
         _cleanup_close_ int fd = -1;
         int cur = rd->dest;
         char *p = path, *slash;
@@ -209,6 +218,31 @@ static int open_parent(reader *rd, char *path, const char **ret_name, bool chown
                         return -errno;
         }
         return TAKE_FD(fd);
+}
+
+/* The same, borrowed from the reader (valid until the next call): the last entry's directory again when it
+ * is path's, else walked and kept. */
+static int open_parent(reader *rd, char *path, const char **ret_name, bool chown_new) {
+        const char *slash = strrchr(path, '/');
+        size_t len = slash ? (size_t) (slash - path) : 0;
+        int fd;
+
+        if (slash && rd->parent && strlen(rd->parent) == len && memcmp(rd->parent, path, len) == 0) {
+                *ret_name = slash + 1;
+                return rd->parent_fd;
+        }
+        if ((fd = walk_parent(rd, path, ret_name, chown_new)) < 0)
+                return fd;
+        free(rd->parent);
+        if (rd->parent_fd >= 0)
+                (void) close(rd->parent_fd);
+        rd->parent_fd = fd;
+        if (!(rd->parent = slash ? strndup(path, len) : NULL) && slash) {
+                (void) close(rd->parent_fd);
+                rd->parent_fd = -1;
+                return -ENOMEM;
+        }
+        return fd;
 }
 
 static int push_record(reader *rd, const char *path, entry_type type, unsigned mode, uint64_t size,
@@ -318,7 +352,8 @@ static int parse_info(reader *rd, const char *text, size_t len) {
 
 static int create_entry(reader *rd, char *path, int top, entry_type type, unsigned mode, uint64_t size,
                         const char *target) {
-        _cleanup_close_ int dir = -1, fd = -1;
+        _cleanup_close_ int fd = -1;
+        int dir; /* borrowed from rd */
         /* The history belongs to the workspace's owner too (tools/history.h). */
         bool ws = top == TOP_WORKSPACE || top == TOP_HISTORY;
         const char *name = NULL;
@@ -592,7 +627,13 @@ static int make_top(reader *rd) {
 int brig_archive_extract(int archive_fd, int dest_dirfd, const brig_archive_limits *limits, uid_t uid,
                          gid_t gid, brig_archive_info *info, brig_error *err) {
         _cleanup_(archive_freep) struct archive *a = NULL;
-        reader rd = {.dest = dest_dirfd, .limits = limits, .uid = uid, .gid = gid, .info = info, .err = err};
+        reader rd = {.dest = dest_dirfd,
+                     .limits = limits,
+                     .uid = uid,
+                     .gid = gid,
+                     .info = info,
+                     .parent_fd = -1,
+                     .err = err};
         struct archive_entry *e;
         bool manifest = false;
         int r;
@@ -640,7 +681,7 @@ out:
 int brig_archive_read_info(int archive_fd, brig_archive_info *info, brig_error *err) {
         _cleanup_(archive_freep) struct archive *a = NULL;
         brig_archive_limits none = {0};
-        reader rd = {.dest = -1, .limits = &none, .info = info, .err = err};
+        reader rd = {.dest = -1, .limits = &none, .info = info, .parent_fd = -1, .err = err};
         struct archive_entry *e;
         bool manifest = false;
         int r, s;

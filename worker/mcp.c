@@ -1079,6 +1079,7 @@ void brig__mcp_conn_closing(brig_conn *c) {
         brig__audit_conn_closing(c);
         brig__mcp_exports_closing(c);
         brig__mcp_import_conn_closing(c);
+        brig__mcp_fd_conn_closing(c);
         for (brig_call *call = c->calls, *next; call; call = next) {
                 next = call->next;
                 if (call->state == BRIG_CALL_RUNNING) {
@@ -1138,6 +1139,8 @@ void brig__mcp_handle_line(brig_conn *c, const char *line, size_t len) {
                         brig__mcp_handle_export_read(c, &m);
                 else if (strcmp(m.method, "brig/environment.export.close") == 0)
                         brig__mcp_handle_export_close(c, &m);
+                else if (strcmp(m.method, "brig/descriptor.pass") == 0)
+                        brig__mcp_handle_fd_pass(c, &m);
                 else if (strcmp(m.method, "brig/environment.import") == 0)
                         brig__mcp_handle_env_import(c, &m);
                 else if (strcmp(m.method, "brig/audit.subscribe") == 0)

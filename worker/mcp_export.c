@@ -4,6 +4,7 @@
  * memory, and flow control is its own pace. An archive belongs to the connection that made it: another one
  * cannot name it, and it goes with export.close or with its connection. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ typedef struct brig_export {
         uint64_t bytes;
         int refs;         /* the connection's list, and each read in flight */
         unsigned reading; /* reads in flight */
+        bool into_fd;     /* written into the client's descriptor: answered, then dropped */
 } brig_export;
 
 typedef struct read_req {
@@ -92,20 +94,23 @@ static void export_done_cb(brig_env_export_result *res, const brig_error *err, v
         cJSON *o = NULL;
 
         ex->c = NULL;
-        if (res && !(ex->path = strdup(res->path)))
+        if (res && res->path && !(ex->path = strdup(res->path)))
                 (void) unlink(res->path);
         if (c->closing) {
                 export_drop(c, ex);
         } else if (err) {
                 brig__mcp_send_brig_error(c, ex->id, brig__mcp_env_error_code(err), err);
                 export_drop(c, ex);
-        } else if (!ex->path || !(o = cJSON_CreateObject()) ||
-                   !cJSON_AddStringToObject(o, "export", res->token) ||
+        } else if ((!ex->path && !ex->into_fd) || !(o = cJSON_CreateObject()) ||
+                   (!ex->into_fd && !cJSON_AddStringToObject(o, "export", res->token)) ||
                    !cJSON_AddNumberToObject(o, "bytes", (double) res->bytes) ||
                    !cJSON_AddStringToObject(o, "sha256", res->sha256) ||
                    !cJSON_AddStringToObject(o, "snapshot", res->snapshot)) {
                 cJSON_Delete(o);
                 brig__mcp_send_error(c, ex->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
+                export_drop(c, ex);
+        } else if (ex->into_fd) {
+                (void) brig__conn_send(c, brig_rpc_result(ex->id, o));
                 export_drop(c, ex);
         } else {
                 memcpy(ex->token, res->token, sizeof(ex->token));
@@ -121,9 +126,15 @@ void brig__mcp_handle_export(brig_conn *c, const brig_rpc_msg *m) {
         brig_error err = BRIG_ERROR_INIT;
         brig_export *ex;
         unsigned n = 0;
+        bool into_fd = false;
+        int out_fd = -1;
         brig_env *env;
         int r;
 
+        if (brig_json_get_bool(m->params, "params", "fd", &into_fd, &err) < 0) {
+                brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
+                return;
+        }
         if (!(env = brig__mcp_env_param(c, m, "brig/environment.export", "id")))
                 return;
         if (env->disk.quarantined) {
@@ -144,18 +155,23 @@ void brig__mcp_handle_export(brig_conn *c, const brig_rpc_msg *m) {
                 brig__mcp_send_error(c, m->id, BRIG_RPC_REFUSED, "audit log unavailable");
                 return;
         }
+        if (into_fd && (out_fd = brig__mcp_take_fd(c, m, O_WRONLY)) < 0)
+                return;
         if (!(ex = calloc(1, sizeof(*ex))) || !(ex->id = cJSON_Duplicate(m->id, true))) {
                 free(ex);
+                if (out_fd >= 0)
+                        (void) close(out_fd);
                 brig__mcp_send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
                 return;
         }
         ex->fd = -1;
+        ex->into_fd = into_fd;
         ex->refs = 1;
         ex->c = c;
         ex->next = c->exports;
         c->exports = ex;
         c->refs++;
-        if ((r = brig_env_export(env, export_done_cb, ex, &err)) < 0) {
+        if ((r = brig_env_export(env, out_fd, export_done_cb, ex, &err)) < 0) {
                 brig__mcp_send_brig_error(c, m->id, brig__mcp_env_error_code(&err), &err);
                 ex->c = NULL;
                 export_drop(c, ex);

@@ -54,6 +54,7 @@ struct upload_op {
         op_kind kind;
         unsigned char *data;
         size_t len;
+        int src_fd; /* the client's file, copied whole instead of data (brig/descriptor.pass), or -1 */
         bool end;
         char *as, *policy;
         cJSON *id;
@@ -77,6 +78,8 @@ static void detach(brig_upload *u) {
 }
 
 static void op_free(upload_op *op) {
+        if (op->src_fd >= 0)
+                (void) close(op->src_fd);
         free(op->data);
         free(op->as);
         free(op->policy);
@@ -101,7 +104,13 @@ static void work_cb(uv_work_t *req) {
                 return;
         }
         /* One operation at a time per upload (busy): the file is written in order. */
-        op->r = brig_write_all(u->fd, op->data, op->len);
+        if (op->src_fd >= 0) {
+                /* The client's file as it is now, within the upload's bound: what the chunks would carry. */
+                int64_t n = brig_copy_fd(op->src_fd, u->fd, u->max);
+                op->r = n < 0 ? (int) n : (uint64_t) n > u->max ? -EFBIG : 0;
+                op->len = n > 0 ? (size_t) n : 0;
+        } else
+                op->r = brig_write_all(u->fd, op->data, op->len);
         /* No fsync: the upload is scratch, read back at once (from the page cache) and removed after the
          * import; a crash loses it whatever was synced, and start-up removes what is left. */
         if (op->end) {
@@ -129,6 +138,8 @@ static void drop(brig_upload *u) {
 
         fail_waiting(u, NULL, NULL);
         detach(u);
+        if (op)
+                op->src_fd = -1;
         if (!op || (op->u = u, op->kind = OP_DROP, queue(u, op)) < 0) {
                 /* Start-up removes what is left (worker/env_disk.c). */
                 free(op);
@@ -221,7 +232,7 @@ static void after_cb(uv_work_t *req, int status) {
                 op->r = status;
         if (!c) /* the connection closed meanwhile */
                 drop(u);
-        else if (u->over) {
+        else if (u->over || (op->src_fd >= 0 && op->r == -EFBIG)) {
                 send_over(c, u, op->id);
                 fail_waiting(u, c, "import upload: over its bound");
                 drop(u);
@@ -314,7 +325,7 @@ static brig_upload *upload_new(brig_conn *c, brig_error *err) {
 void brig__mcp_handle_env_import(brig_conn *c, const brig_rpc_msg *m) {
         brig_error err = BRIG_ERROR_INIT;
         const char *data = NULL, *token = NULL, *as = NULL, *policy = NULL;
-        bool end = false;
+        bool end = false, from_fd = false;
         brig_upload *u = NULL;
         upload_op *op;
         op_kind kind = OP_APPEND;
@@ -323,12 +334,21 @@ void brig__mcp_handle_env_import(brig_conn *c, const brig_rpc_msg *m) {
             brig_json_get_string(m->params, "params", "upload", false, &token, &err) < 0 ||
             brig_json_get_string(m->params, "params", "as", false, &as, &err) < 0 ||
             brig_json_get_string(m->params, "params", "policy", false, &policy, &err) < 0 ||
-            brig_json_get_bool(m->params, "params", "end", &end, &err) < 0) {
+            brig_json_get_bool(m->params, "params", "end", &end, &err) < 0 ||
+            brig_json_get_bool(m->params, "params", "fd", &from_fd, &err) < 0) {
                 brig__mcp_send_brig_error(c, m->id, BRIG_RPC_INVALID_PARAMS, &err);
                 return;
         }
-        if (!(op = calloc(1, sizeof(*op))) || !(op->id = cJSON_Duplicate(m->id, true)) ||
-            (as && !(op->as = strdup(as))) || (policy && !(op->policy = strdup(policy)))) {
+        /* The whole archive from the client's file: one request, the first and the last. */
+        if (from_fd && (data || token)) {
+                brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS,
+                                     "params.fd: the whole archive, without data or upload");
+                return;
+        }
+        if ((op = calloc(1, sizeof(*op))))
+                op->src_fd = -1;
+        if (!op || !(op->id = cJSON_Duplicate(m->id, true)) || (as && !(op->as = strdup(as))) ||
+            (policy && !(op->policy = strdup(policy)))) {
                 if (op)
                         op_free(op);
                 brig__mcp_send_error(c, m->id, BRIG_RPC_INTERNAL_ERROR, "out of memory");
@@ -345,6 +365,13 @@ void brig__mcp_handle_env_import(brig_conn *c, const brig_rpc_msg *m) {
                 op_free(op);
                 brig__mcp_send_error(c, m->id, BRIG_RPC_INVALID_PARAMS, "params.data: not base64");
                 return;
+        }
+        if (from_fd) {
+                if ((op->src_fd = brig__mcp_take_fd(c, m, O_RDONLY)) < 0) {
+                        op_free(op);
+                        return;
+                }
+                end = true;
         }
         if (op->len > BRIG_ARCHIVE_CHUNK_MAX) {
                 op_free(op);

@@ -36,3 +36,12 @@ int brig__mcp_env_error_code(const brig_error *err);
 void brig__mcp_handle_env_import(brig_conn *c, const brig_rpc_msg *m);
 /* The connection closes: its uploads are removed. */
 void brig__mcp_import_conn_closing(brig_conn *c);
+
+/* brig/descriptor.pass (mcp_fd.c): the client's next byte carries a descriptor, kept as the connection's
+ * for the next request with `fd: true`. */
+void brig__mcp_handle_fd_pass(brig_conn *c, const brig_rpc_msg *m);
+/* Takes the connection's passed descriptor (the caller owns it) if it is open for want_mode (O_RDONLY or
+ * O_WRONLY); otherwise answers the error itself and returns -1. */
+/* The connection closes: a descriptor awaited is no longer. */
+void brig__mcp_fd_conn_closing(brig_conn *c);
+int brig__mcp_take_fd(brig_conn *c, const brig_rpc_msg *m, int want_mode);

@@ -260,6 +260,8 @@ struct brig_conn {
         struct brig_export *exports; /* archives it made and has not closed (worker/mcp_export.c) */
         struct brig_upload *uploads; /* brig/environment.import uploads (worker/mcp_import.c) */
         bool audit_subscribed;       /* gets brig/audit notifications (worker/audit_subscribe.c) */
+        int passed_fd;               /* brig/descriptor.pass's, until a request takes it, or -1 */
+        struct fd_wait *fd_wait;     /* reading stopped until that descriptor comes (worker/mcp_fd.c) */
 };
 
 /* worker.c */
@@ -293,6 +295,9 @@ brig_call *brig__worker_find_call(brig_worker *w, const brig_env *env, brig_call
 
 /* conn.c */
 void brig__conn_accept(brig_worker *w);
+/* The connection's read callbacks, for reading again after a stop (worker/mcp_fd.c). */
+void brig__conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void brig__conn_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
 /* Serialises and queues a response (consumed). Returns < 0 when the connection is closing. */
 int brig__conn_send(brig_conn *c, cJSON *msg);
 /* The same for a notification; one that would take the queue past BRIG_WRITE_QUEUE_HARD disconnects the

@@ -21,6 +21,7 @@
 
 #include <cmocka.h>
 
+#include "common/fdpass.h"
 #include "common/fs.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/wsimage.h"
@@ -669,6 +670,21 @@ cJSON *client_rpc_wait(int fd, int id) {
 
 cJSON *client_rpc(int fd, const char *method, const char *params_json) {
         return client_rpc_wait(fd, client_rpc_send(fd, method, params_json));
+}
+
+int client_send_fd(int fd, int pass) {
+        return brig_fdpass_send(fd, pass);
+}
+
+void client_pass_fd(int fd, int pass) {
+        cJSON *m = client_rpc(fd, "brig/descriptor.pass", "{}");
+        cJSON *res = cJSON_GetObjectItem(m, "result");
+        if (!cJSON_IsTrue(cJSON_GetObjectItem(res, "ready"))) {
+                char *t = cJSON_PrintUnformatted(m);
+                fail_msg("descriptor.pass: %s", t);
+        }
+        cJSON_Delete(m);
+        assert_int_equal(client_send_fd(fd, pass), 0);
 }
 
 void brigd_restart_with(brigd *d, const char *var, const char *value) {

@@ -55,6 +55,10 @@ cJSON *client_tool_call(int fd, int id, const char *tool, const char *arguments_
 cJSON *client_rpc(int fd, const char *method, const char *params_json);
 int client_rpc_send(int fd, const char *method, const char *params_json);
 cJSON *client_rpc_wait(int fd, int id);
+/* brig/descriptor.pass: asks, waits for `ready` (else fails the test) and sends pass with one byte. The
+ * second half alone: 0 or -errno. */
+void client_pass_fd(int fd, int pass);
+int client_send_fd(int fd, int pass);
 /* Runs a shell command with the exec tool and returns its stdout (a static buffer, valid until the next
  * call); a command that does not exit 0 fails the test. */
 const char *client_sh(int fd, const char *command);

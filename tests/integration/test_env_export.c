@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -466,6 +467,90 @@ static void test_env_export__rpc_chunks_and_refusals(void **state) {
         close(fd);
 }
 
+/* Whether brigd closed the connection (end of stream), rather than only said nothing. */
+static bool closed_by_brigd(int fd) {
+        char c;
+        return recv(fd, &c, 1, MSG_DONTWAIT) == 0;
+}
+
+/* brig/descriptor.pass then export with fd: brigd writes the archive into the client's own file (no file of
+ * its own, no chunks), the bytes its answer's size and SHA-256 say; what is no writable regular file, or a
+ * client that does not wait for `ready`, is refused. */
+static void test_env_export__into_a_passed_descriptor(void **state) {
+        (void) state;
+        int fd = attach("dsrc");
+        char path[256], dir[128], hex[BRIG_SHA256_HEX];
+        size_t len;
+
+        make_env(fd);
+        snprintf(path, sizeof(path), "%s/fd.brig", tmp);
+        int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(out >= 0);
+        client_pass_fd(fd, out);
+        cJSON *res = result_of(client_rpc(fd, "brig/environment.export", "{\"id\":\"dsrc\",\"fd\":true}"),
+                               "export into fd");
+        assert_null(cJSON_GetObjectItem(res, "export"));
+        assert_int_equal(count_export_files(), 0);
+        close(out);
+        sha_of_file(path, hex, &len);
+        assert_int_equal(len, (size_t) cJSON_GetObjectItem(res, "bytes")->valuedouble);
+        assert_string_equal(hex, cJSON_GetObjectItem(res, "sha256")->valuestring);
+        cJSON_Delete(res);
+        snprintf(dir, sizeof(dir), "%s/fd", tmp);
+        cJSON_Delete(check_archive(fd, path, dir, "dsrc"));
+
+        /* Taken by the request: the next one has none. One opened read-only cannot be written. */
+        expect_error(client_rpc(fd, "brig/environment.export", "{\"id\":\"dsrc\",\"fd\":true}"), -32602,
+                     "no descriptor passed");
+        int ro = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(ro >= 0);
+        client_pass_fd(fd, ro);
+        close(ro);
+        expect_error(client_rpc(fd, "brig/environment.export", "{\"id\":\"dsrc\",\"fd\":true}"), -32602,
+                     "not open for writing");
+        /* One at a time. */
+        int one = open(path, O_WRONLY | O_CLOEXEC);
+        client_pass_fd(fd, one);
+        expect_error(client_rpc(fd, "brig/descriptor.pass", "{}"), -32001, "held already");
+        close(one);
+        /* The chunked path is still there on the same connection. */
+        res = result_of(client_rpc(fd, "brig/environment.export", "{\"id\":\"dsrc\"}"), "export");
+        assert_non_null(cJSON_GetObjectItem(res, "export"));
+        cJSON_Delete(res);
+
+        /* A pipe (reads and writes that could hang a thread at the client's will): the connection goes. */
+        int p[2], other = attach(NULL);
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        client_pass_fd(other, p[1]);
+        assert_null(client_recv(other, 30000));
+        assert_true(closed_by_brigd(other));
+        close(other);
+        close(p[0]);
+        close(p[1]);
+        /* A file of the kernel's (what it says depends on who reads it): refused the same way. */
+        int proc = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+        other = attach(NULL);
+        client_pass_fd(other, proc);
+        close(proc);
+        assert_null(client_recv(other, 30000));
+        assert_true(closed_by_brigd(other));
+        close(other);
+        /* A client that sends its next line before `ready`: the byte may have gone with it, so it goes. */
+        other = attach(NULL);
+        assert_int_equal(client_send(other,
+                                     "{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"brig/descriptor.pass\"}\n"
+                                     "{\"jsonrpc\":\"2.0\",\"id\":6,\"method\":\"tools/list\"}"),
+                         0);
+        cJSON *m;
+        while ((m = client_recv(other, 30000))) {
+                assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "tools"));
+                cJSON_Delete(m);
+        }
+        assert_true(closed_by_brigd(other));
+        close(other);
+        close(fd);
+}
+
 /* As uid 65534 (a forked child): 10 when exporting env is refused with needle, 1 otherwise. */
 static int export_as_nobody(const char *env, const char *needle) {
         pid_t pid = fork();
@@ -540,6 +625,7 @@ int main(void) {
                 cmocka_unit_test(test_env_export__cli_writes_an_archive_tar_and_git_read),
                 cmocka_unit_test(test_env_export__cli_pulls_an_archive_of_many_chunks),
                 cmocka_unit_test(test_env_export__rpc_chunks_and_refusals),
+                cmocka_unit_test(test_env_export__into_a_passed_descriptor),
                 cmocka_unit_test(test_env_export__only_the_owner_exports),
                 cmocka_unit_test(test_env_export__leftovers_go_at_start_up),
         };

@@ -303,6 +303,23 @@ static void expect_error(cJSON *m, const char *needle) {
         cJSON_Delete(m);
 }
 
+/* m (kept) answers an import of good.brig as id: its result (borrowed from m), whose history tool (the
+ * "small" policy has no shell) sees the archive's two snapshots. */
+static cJSON *expect_imported(cJSON *m, const char *id) {
+        cJSON *res = cJSON_GetObjectItem(m, "result");
+        if (!res)
+                fail_msg("import: %s", cJSON_PrintUnformatted(m));
+        assert_string_equal(cJSON_GetObjectItem(res, "id")->valuestring, id);
+        assert_string_equal(cJSON_GetObjectItem(res, "imported_from")->valuestring, "imp");
+        assert_string_equal(cJSON_GetObjectItem(res, "snapshot")->valuestring, snap2);
+        int imp = attach(id);
+        cJSON *h = tool(imp, "history", "{\"limit\":100}");
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h, "snapshots")), 2);
+        cJSON_Delete(h);
+        close(imp);
+        return res;
+}
+
 static void test_env_import__rpc_chunks_and_an_existing_id(void **state) {
         (void) state;
         char file[128];
@@ -313,21 +330,10 @@ static void test_env_import__rpc_chunks_and_an_existing_id(void **state) {
         cJSON *m = rpc_import(fd, file, 1000, "");
         expect_error(m, "environment \"imp\" exists (pass --as)");
         m = rpc_import(fd, file, 1000, ",\"as\":\"imp2\",\"policy\":\"small\"");
-        cJSON *res = cJSON_GetObjectItem(m, "result");
-        if (!res)
-                fail_msg("import: %s", cJSON_PrintUnformatted(m));
-        assert_string_equal(cJSON_GetObjectItem(res, "id")->valuestring, "imp2");
-        assert_string_equal(cJSON_GetObjectItem(res, "imported_from")->valuestring, "imp");
-        assert_string_equal(cJSON_GetObjectItem(res, "snapshot")->valuestring, snap2);
+        cJSON *res = expect_imported(m, "imp2");
         assert_string_equal(cJSON_GetObjectItem(res, "policy")->valuestring, "small");
         assert_true(cJSON_IsFalse(cJSON_GetObjectItem(res, "policy_digest_matches")));
         cJSON_Delete(m);
-        int imp = attach("imp2");
-        /* That policy has no shell: its history tool sees the import. */
-        cJSON *h = tool(imp, "history", "{\"limit\":100}");
-        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(h, "snapshots")), 2);
-        cJSON_Delete(h);
-        close(imp);
 
         /* An unknown token, and a third upload at once on one connection. */
         expect_error(client_rpc(fd, "brig/environment.import", "{\"data\":\"\",\"upload\":\"nope\"}"),
@@ -339,6 +345,57 @@ static void test_env_import__rpc_chunks_and_an_existing_id(void **state) {
                      "more than 2 imports");
         /* Closing the connection removes its uploads. */
         close(fd);
+        for (int i = 0; i < 500 && count_entries(".upload-") > 0; i++)
+                usleep(10000);
+        assert_int_equal(count_entries(".upload-"), 0);
+}
+
+/* brig/descriptor.pass then import with fd: brigd copies the client's file and imports it as the chunks'
+ * upload; a descriptor not open for reading, or data besides, is refused. The CLI sends what is no regular
+ * file (a pipe) in chunks still. */
+static void test_env_import__from_a_passed_descriptor(void **state) {
+        (void) state;
+        char file[128], out[4096];
+        int fd = attach(NULL);
+        snprintf(file, sizeof(file), "%s/good.brig", tmp);
+
+        int in = open(file, O_RDONLY | O_CLOEXEC);
+        assert_true(in >= 0);
+        client_pass_fd(fd, in);
+        /* The client's offset is its own: brigd reads from the start whatever it is. */
+        assert_int_equal(lseek(in, 100, SEEK_SET), 100);
+        cJSON *m = client_rpc(fd, "brig/environment.import", "{\"fd\":true,\"as\":\"impfd\"}");
+        expect_imported(m, "impfd");
+        cJSON_Delete(m);
+        assert_int_equal(lseek(in, 0, SEEK_CUR), 100);
+
+        expect_error(client_rpc(fd, "brig/environment.import", "{\"fd\":true,\"as\":\"impfd2\"}"),
+                     "no descriptor passed");
+        client_pass_fd(fd, in);
+        expect_error(client_rpc(fd, "brig/environment.import", "{\"fd\":true,\"data\":\"AAAA\"}"),
+                     "without data or upload");
+        /* Still held (the request was refused before taking it): one at a time. */
+        expect_error(client_rpc(fd, "brig/descriptor.pass", "{}"), "held already");
+        close(in);
+        int wr = open(file, O_WRONLY | O_APPEND | O_CLOEXEC);
+        int other = attach(NULL);
+        client_pass_fd(other, wr);
+        close(wr);
+        expect_error(client_rpc(other, "brig/environment.import", "{\"fd\":true,\"as\":\"impfd2\"}"),
+                     "not open for reading");
+        close(other);
+        close(fd);
+
+        char cmd[512];
+        snprintf(cmd, sizeof(cmd), "cat %s | %s/brig --socket %s env import /dev/stdin --as impchunks 2>&1",
+                 file, build_dir(), d.socket);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = 0;
+        if (pclose(p) != 0)
+                fail_msg("import from a pipe: %s", out);
+        assert_non_null(strstr(out, "as impchunks"));
         for (int i = 0; i < 500 && count_entries(".upload-") > 0; i++)
                 usleep(10000);
         assert_int_equal(count_entries(".upload-"), 0);
@@ -516,6 +573,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_env_import__cli_recreates_workspace_history_and_processes),
                 cmocka_unit_test(test_env_import__rpc_chunks_and_an_existing_id),
+                cmocka_unit_test(test_env_import__from_a_passed_descriptor),
                 cmocka_unit_test(test_env_import__malformed_archives_are_refused_naming_the_entry),
                 cmocka_unit_test(test_env_import__what_export_writes_comes_back),
                 cmocka_unit_test(test_env_import__sigkill_mid_import_leaves_nothing),

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* One byte with one descriptor over a Unix stream socket (fdpass.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/cleanup.h"
+#include "common/fdpass.h"
+
+/* The mount's filesystem type of fd, from /proc (never a call into the file's filesystem, which a FUSE
+ * server could leave unanswered). */
+static int fs_type(int fd, char *type, size_t size) {
+        char path[64], line[4096];
+        _cleanup_fclose_ FILE *f = NULL;
+        long mnt = -1;
+
+        (void) snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+        if (!(f = fopen(path, "re")))
+                return -errno;
+        while (fgets(line, sizeof(line), f))
+                if (sscanf(line, "mnt_id: %ld", &mnt) == 1)
+                        break;
+        fclose(TAKE_PTR(f));
+        if (mnt < 0 || !(f = fopen("/proc/self/mountinfo", "re")))
+                return -ENOENT;
+        while (fgets(line, sizeof(line), f)) {
+                long id;
+                char *sep = strstr(line, " - ");
+                if (sscanf(line, "%ld", &id) == 1 && id == mnt && sep &&
+                    sscanf(sep + 3, "%63s", path) == 1) {
+                        (void) snprintf(type, size, "%s", path);
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+/* Filesystems whose files are refused (prefixes of the type), see brig_fdpass_refusal(). */
+static const char *const refused_fs[] = {"fuse",   "proc",     "sysfs", "debugfs",  "tracefs", "securityfs",
+                                         "cgroup", "configfs", "bpf",   "efivarfs", "pstore"};
+
+const char *brig_fdpass_refusal(int fd) {
+        char type[64];
+        struct stat st;
+
+        if (fs_type(fd, type, sizeof(type)) < 0)
+                return "a descriptor of no known mount";
+        for (size_t i = 0; i < sizeof(refused_fs) / sizeof(*refused_fs); i++)
+                if (strncmp(type, refused_fs[i], strlen(refused_fs[i])) == 0)
+                        return "a file of FUSE or of a kernel filesystem";
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return "not a regular file";
+        return NULL;
+}
+
+typedef union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+} one_fd;
+
+int brig_fdpass_send(int sock, int fd) {
+        one_fd ctl = {0};
+        char byte = 'F';
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+        ssize_t n;
+
+        cm->cmsg_level = SOL_SOCKET;
+        cm->cmsg_type = SCM_RIGHTS;
+        cm->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+        while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+                ;
+        return n == 1 ? 0 : n < 0 ? -errno : -EIO;
+}
+
+int brig_fdpass_recv(int sock, int *ret_fd) {
+        /* Room for more than one: every descriptor that came is either the one taken or closed here (those
+         * past the room are closed by the kernel, MSG_CTRUNC). */
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(4 * sizeof(int))];
+        } ctl;
+        char byte;
+        struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+        struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+        int fds[4], n_fds = 0;
+        ssize_t n;
+
+        while ((n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 && errno == EINTR)
+                ;
+        if (n < 0)
+                return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+                        continue;
+                size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                for (size_t i = 0; i < k && n_fds < 4; i++)
+                        memcpy(&fds[n_fds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+        }
+        if (n != 1 || n_fds != 1 || (mh.msg_flags & MSG_CTRUNC)) {
+                for (int i = 0; i < n_fds; i++)
+                        (void) close(fds[i]);
+                return -EPROTO;
+        }
+        *ret_fd = fds[0];
+        return 0;
+}
