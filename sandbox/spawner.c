@@ -30,7 +30,9 @@
  * for the next command, which then costs a CLONE_VFORK of the reaper instead of a fork of the spawner and
  * an exit (about 150-250 us of a warm call here). At most SPARE_CHANNELS reapers have a channel (the
  * others exit after their command), and the spawner sends an idle one away after SPARE_IDLE_MS: an
- * environment between bursts of calls keeps no process or descriptor more. */
+ * environment between bursts of calls keeps no process or descriptor more. A reaper gets a channel only
+ * when the previous command came less than SPARE_IDLE_MS before: a lone call (the first of a new
+ * environment, one a minute) leaves nothing behind. */
 #define SPARE_CHANNELS 16
 #define SPARE_IDLE_MS 3000
 #define SPARE_NAME "brig-spare"
@@ -193,12 +195,28 @@ static void spare_dismiss(spawn_child *c) {
         c->idle = false;
 }
 
+static long ms_since(const struct timespec *since) {
+        struct timespec now;
+        (void) clock_gettime(CLOCK_MONOTONIC, &now);
+        return (long) (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* Whether the command before this one came less than SPARE_IDLE_MS ago; notes this one's time. */
+static bool calls_come_often(void) {
+        static struct timespec last;
+        bool often = last.tv_sec != 0 && ms_since(&last) < SPARE_IDLE_MS;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &last);
+        return often;
+}
+
 /* Forks one command's reaper, or hands the command to an idle one. fds: plan, stdout, stderr, status[,
  * stdin]. Takes ownership of all of them. */
 static void spawn_run(int control, const brig_jailctl_msg *m, int *fds, size_t n_fds,
                       const struct sock_fprog *prog, spawn_child *children, size_t *n_children) {
         bool has_stdin = m->flags & BRIG_JAILCTL_FLAG_STDIN;
         int status = n_fds >= 4 ? fds[3] : -1, pair[2] = {-1, -1};
+        bool often = calls_come_often();
         size_t n_chans = 0;
         pid_t pid;
 
@@ -224,9 +242,10 @@ static void spawn_run(int control, const brig_jailctl_msg *m, int *fds, size_t n
                                        "too many commands running in this environment");
                 goto out;
         }
-        /* Without a channel (none free, or socketpair() refused by the policy) the reaper exits after its
-         * command, as every reaper once did. */
-        if (n_chans < SPARE_CHANNELS && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+        /* Without a channel (a lone call, none free, or socketpair() refused by the policy) the reaper
+         * exits after its command, as every reaper once did. */
+        if (often && n_chans < SPARE_CHANNELS &&
+            socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
                 pair[0] = pair[1] = -1;
         pid = fork();
         if (pid < 0) {
@@ -269,12 +288,6 @@ static void spawn_reap(spawn_child *children, size_t *n_children) {
                                 children[i] = children[--(*n_children)];
                                 break;
                         }
-}
-
-static long ms_since(const struct timespec *since) {
-        struct timespec now;
-        (void) clock_gettime(CLOCK_MONOTONIC, &now);
-        return (long) (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
 }
 
 /* A reaper's word on its channel: IDLE or a hang-up. */
