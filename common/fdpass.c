@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* One byte with one descriptor over a Unix stream socket (fdpass.h). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -38,21 +39,31 @@ static int fs_type(int fd, char *type, size_t size) {
         return -ENOENT;
 }
 
-/* Filesystems whose files are refused (prefixes of the type), see brig_fdpass_refusal(). */
-static const char *const refused_fs[] = {"fuse",   "proc",     "sysfs", "debugfs",  "tracefs", "securityfs",
-                                         "cgroup", "configfs", "bpf",   "efivarfs", "pstore"};
+/* The filesystems whose files are taken: local ones, whose calls a client cannot leave unanswered (FUSE,
+ * or a network mount whose server is gone, would hold one of brigd's pool threads at its will) and whose
+ * files are plain data (proc, sysfs and the other kernel filesystems act on writes as their writer, root).
+ */
+static const char *const taken_fs[] = {"ext2", "ext3",  "ext4",     "xfs",     "btrfs",
+                                       "f2fs", "tmpfs", "bcachefs", "overlay", "zfs"};
 
 const char *brig_fdpass_refusal(int fd) {
         char type[64];
         struct stat st;
+        bool taken = false;
 
         if (fs_type(fd, type, sizeof(type)) < 0)
                 return "a descriptor of no known mount";
-        for (size_t i = 0; i < sizeof(refused_fs) / sizeof(*refused_fs); i++)
-                if (strncmp(type, refused_fs[i], strlen(refused_fs[i])) == 0)
-                        return "a file of FUSE or of a kernel filesystem";
+        for (size_t i = 0; i < sizeof(taken_fs) / sizeof(*taken_fs); i++)
+                taken = taken || strcmp(type, taken_fs[i]) == 0;
+        if (!taken)
+                return "a file of a filesystem brigd does not write to (only local disk filesystems and "
+                       "tmpfs)";
         if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
                 return "not a regular file";
+        /* brigd writes with CAP_FSETID, which keeps these bits where the client's own write would clear
+         * them. */
+        if (st.st_mode & (S_ISUID | S_ISGID))
+                return "a setuid or setgid file";
         return NULL;
 }
 

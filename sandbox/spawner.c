@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -68,6 +69,31 @@ static int command_start(void *arg) {
         brig__command_main(a->plan, a->prog, a->status, -1, false);
 }
 
+/* What a process of the environment (same uid) could change in a reaper and so in every command it would
+ * run next: its resource limits (prlimit) and priority. Taken when the reaper starts; a reaper found
+ * changed runs no other command. */
+static struct rlimit reaper_limits[RLIM_NLIMITS];
+static int reaper_nice;
+
+static void reaper_note_state(void) {
+        for (int r = 0; r < RLIM_NLIMITS; r++)
+                (void) getrlimit(r, &reaper_limits[r]);
+        errno = 0;
+        reaper_nice = getpriority(PRIO_PROCESS, 0);
+}
+
+static bool reaper_state_kept(void) {
+        for (int r = 0; r < RLIM_NLIMITS; r++) {
+                struct rlimit now;
+                if (getrlimit(r, &now) < 0 || now.rlim_cur != reaper_limits[r].rlim_cur ||
+                    now.rlim_max != reaper_limits[r].rlim_max)
+                        return false;
+        }
+        errno = 0;
+        int nice = getpriority(PRIO_PROCESS, 0);
+        return errno == 0 && nice == reaper_nice;
+}
+
 /* Tells the spawner this reaper is free (IDLE) on its channel: whether it could. */
 static bool say_idle(int chan) {
         brig_jailctl_msg idle = {.op = BRIG_JAILCTL_IDLE};
@@ -114,6 +140,9 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
         /* The reaper only waits while the command runs: it lends the command its memory until execve
          * (CLONE_VM | CLONE_VFORK, as posix_spawn does), which saves a copy of its page tables per call. */
         command_args a = {plan, prog, status};
+        /* The command sets environ in the memory it shares with us until execve: ours must not keep
+         * pointing into the plan freed below. */
+        char **env = environ;
 #ifdef __SANITIZE_ADDRESS__
         /* ASan cannot follow a switch to a stack of our own: a plain fork in sanitizer builds. */
         cmd = fork();
@@ -127,6 +156,7 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
                 brig_jail_report_error(status, "fork", -errno, "command");
                 _exit(127);
         }
+        environ = env;
         brig_plan_free(plan);
         /* Only the status fd (and the channel): the command's output must reach EOF when the command and
          * its children are done with it, not when we are. */
@@ -141,12 +171,12 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
                 if (pid < 0 && status >= 0) /* the command was our child: not seen */
                         _exit(127);
                 if (pid < 0)
-                        return idle_said || say_idle(chan);
+                        return idle_said || (reaper_state_kept() && say_idle(chan));
                 if (pid != cmd)
                         continue;
                 /* Nothing left below us: the spawner hears we are free before brigd hears the command
                  * ended, so a client's next call, sent on this one's answer, finds this reaper. */
-                if (chan >= 0 && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD)
+                if (chan >= 0 && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD && reaper_state_kept())
                         idle_said = say_idle(chan);
                 brig_jail_report_end(status, st);
                 (void) close(status);
@@ -174,6 +204,7 @@ static _Noreturn void reaper_main(brig_jailctl_msg m, int *fds, size_t n_fds, co
                 _exit(127);
         }
         memcpy(run_fds, fds, n_fds * sizeof(int));
+        reaper_note_state();
         for (;;) {
                 if (!reaper_run(&m, run_fds, prog, chan))
                         _exit(0);
@@ -185,6 +216,13 @@ static _Noreturn void reaper_main(brig_jailctl_msg m, int *fds, size_t n_fds, co
                 if (r <= 0 || m.op != BRIG_JAILCTL_RUN ||
                     n_fds != (m.flags & BRIG_JAILCTL_FLAG_STDIN ? 5u : 4u))
                         _exit(0);
+                /* Changed while it waited: the command fails rather than run with what another process
+                 * chose for it. */
+                if (!reaper_state_kept()) {
+                        brig_jail_report_error(run_fds[3], "reaper", EPERM,
+                                               "changed while idle by a process of the environment");
+                        _exit(127);
+                }
         }
 }
 
@@ -199,6 +237,24 @@ static long ms_since(const struct timespec *since) {
         struct timespec now;
         (void) clock_gettime(CLOCK_MONOTONIC, &now);
         return (long) (now.tv_sec - since->tv_sec) * 1000 + (now.tv_nsec - since->tv_nsec) / 1000000;
+}
+
+/* Whether pid is stopped or traced (a process of the environment can SIGSTOP an idle reaper): it would
+ * not run a command handed to it. */
+static bool stopped(pid_t pid) {
+        char path[64], buf[512];
+        int fd;
+
+        (void) snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return true;
+        ssize_t len = read(fd, buf, sizeof(buf) - 1);
+        (void) close(fd);
+        if (len <= 0)
+                return true;
+        buf[len] = 0;
+        const char *end = strrchr(buf, ')');
+        return !end || end[1] != ' ' || end[2] == 'T' || end[2] == 't';
 }
 
 /* Whether the command before this one came less than SPARE_IDLE_MS ago; notes this one's time. */
@@ -227,14 +283,17 @@ static void spawn_run(int control, const brig_jailctl_msg *m, int *fds, size_t n
         }
         for (size_t i = 0; i < *n_children; i++) {
                 spawn_child *c = &children[i];
-                if (c->idle && brig_jailctl_send(c->chan, m, fds, n_fds) == 0) {
+                if (c->idle && !stopped(c->pid) && brig_jailctl_send(c->chan, m, fds, n_fds) == 0) {
                         c->idle = false;
                         c->id = m->id;
                         goto out;
                 }
-                /* Gone while idle (killed from inside): the command goes to a new reaper. */
-                if (c->idle)
+                /* Stopped or gone while idle (by a process of the environment): the command goes to a
+                 * new reaper, and a stopped one goes for good. */
+                if (c->idle) {
+                        (void) kill(c->pid, SIGKILL);
                         spare_dismiss(c);
+                }
                 n_chans += c->chan >= 0;
         }
         if (*n_children >= SPAWN_MAX_CHILDREN) {
@@ -560,9 +619,12 @@ _Noreturn void brig__spawner_main(int status, int control, const struct sock_fpr
                                                         continue;
                                                 /* Other signals go to the command's process group (the
                                                  * reaper, in it, blocks them all). */
-                                                if (m.signal == SIGKILL)
+                                                if (m.signal == SIGKILL) {
                                                         kill_tree(children[i].pid);
-                                                else
+                                                        /* An IDLE it sent before dying must not make it
+                                                         * take the next command. */
+                                                        spare_dismiss(&children[i]);
+                                                } else
                                                         (void) kill(-children[i].pid, m.signal);
                                         }
                         }

@@ -373,6 +373,30 @@ static void test_exec__reaper_runs_the_next_command_too(void **state) {
         close(fd);
 }
 
+/* A command that lowers its reaper's limits (same uid: prlimit is allowed) must not leave them to the next
+ * command, which the reaper would otherwise run (sandbox/spawner.c). */
+static void test_exec__a_reaper_changed_by_its_command_runs_nothing_else(void **state) {
+        (void) state;
+        int fd = open_session();
+        cJSON_Delete(client_call(fd, 80, "{\"command\":\"true\"}", NULL, NULL));
+        cJSON *r = client_call(fd, 81, "{\"command\":\"ulimit -Hn\"}", NULL, NULL);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        char *hard = strdup(sc_str(r, "stdout"));
+        cJSON_Delete(r);
+        r = client_call(fd, 82,
+                        "{\"argv\":[\"python3\",\"-c\",\"import os, resource; "
+                        "resource.prlimit(os.getppid(), resource.RLIMIT_NOFILE, (64, 64))\"]}",
+                        NULL, NULL);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        cJSON_Delete(r);
+        r = client_call(fd, 83, "{\"command\":\"ulimit -Hn\"}", NULL, NULL);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        assert_string_equal(sc_str(r, "stdout"), hard);
+        cJSON_Delete(r);
+        free(hard);
+        close(fd);
+}
+
 /* The text content of a tool result that must be an error (SEP-1303: argument problems are tool results the
  * model reads, not JSON-RPC errors). */
 static const char *error_text(const cJSON *r) {
@@ -916,6 +940,7 @@ int main(void) {
                 cmocka_unit_test(test_exec__repl_streams_output_as_it_comes),
                 cmocka_unit_test(test_exec__times_out_and_kills),
                 cmocka_unit_test(test_exec__reaper_runs_the_next_command_too),
+                cmocka_unit_test(test_exec__a_reaper_changed_by_its_command_runs_nothing_else),
                 cmocka_unit_test(test_exec__timeout_above_policy_is_refused),
                 cmocka_unit_test(test_exec__cancel_kills_whole_tree),
                 cmocka_unit_test(test_exec__disconnect_kills_whole_tree),

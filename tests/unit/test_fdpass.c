@@ -131,7 +131,11 @@ static void test_fdpass__refusal_names_what_brigd_does_not_take(void **state) {
         assert_null(brig_fdpass_refusal(f));
         assert_non_null(brig_fdpass_refusal(p[0]));
         assert_string_equal(brig_fdpass_refusal(dir), "not a regular file");
-        assert_string_equal(brig_fdpass_refusal(proc), "a file of FUSE or of a kernel filesystem");
+        assert_string_equal(
+                brig_fdpass_refusal(proc),
+                "a file of a filesystem brigd does not write to (only local disk filesystems and tmpfs)");
+        assert_int_equal(fchmod(f, 02644), 0);
+        assert_string_equal(brig_fdpass_refusal(f), "a setuid or setgid file");
         close(f);
         close(p[0]);
         close(p[1]);
