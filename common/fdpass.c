@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -14,20 +15,23 @@
 /* The mount's filesystem type of fd, from /proc (never a call into the file's filesystem, which a FUSE
  * server could leave unanswered). */
 static int fs_type(int fd, char *type, size_t size) {
-        char path[64], line[4096];
+        char path[64];
+        _cleanup_free_ char *line = NULL;
         _cleanup_fclose_ FILE *f = NULL;
+        size_t cap = 0;
         long mnt = -1;
 
         (void) snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
         if (!(f = fopen(path, "re")))
                 return -errno;
-        while (fgets(line, sizeof(line), f))
+        while (getline(&line, &cap, f) > 0)
                 if (sscanf(line, "mnt_id: %ld", &mnt) == 1)
                         break;
         fclose(TAKE_PTR(f));
         if (mnt < 0 || !(f = fopen("/proc/self/mountinfo", "re")))
                 return -ENOENT;
-        while (fgets(line, sizeof(line), f)) {
+        /* Whole lines, however long (a mount point may be): a piece of one could pass for another. */
+        while (getline(&line, &cap, f) > 0) {
                 long id;
                 char *sep = strstr(line, " - ");
                 if (sscanf(line, "%ld", &id) == 1 && id == mnt && sep &&
