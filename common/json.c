@@ -51,6 +51,15 @@ const char *brig_json_type_name(const cJSON *item) {
         return "invalid";
 }
 
+int brig_json_tool_arguments(const cJSON **args, cJSON **ret_empty, brig_error *err) {
+        if (!*args && !(*args = *ret_empty = cJSON_CreateObject()))
+                return brig_error_oom(err);
+        if (!cJSON_IsObject(*args))
+                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
+                                      "arguments: expected an object, got %s", brig_json_type_name(*args));
+        return 0;
+}
+
 /* Offset of a \u0000 escape inside a string of the JSON text, or -1. cJSON would end the C string there,
  * silently cutting a file's content or a path short. */
 static ssize_t nul_escape(const char *data, size_t len) {

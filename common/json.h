@@ -21,6 +21,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(cJSON *, cJSON_Delete);
 /* "object", "array", "string", "number", "boolean", "null". */
 const char *brig_json_type_name(const cJSON *item);
 
+/* A tool's arguments: none at all are {} (*ret_empty then holds it, for the caller to free); anything else
+ * must be an object ("arguments: expected an object, got ..."). */
+int brig_json_tool_arguments(const cJSON **args, cJSON **ret_empty, brig_error *err);
+
 /* Parses exactly one JSON value from data[0..len) (trailing whitespace allowed). On error the message gives
  * the byte offset: -EINVAL for a syntax error, -EILSEQ for text that is not UTF-8 (or holds a NUL byte), and
  * -EOPNOTSUPP for well-formed JSON with a \u0000 in a string (cJSON would cut the string there). */

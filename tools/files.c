@@ -83,6 +83,7 @@ int brig_files_call(const char *tool_name, const brig_files_ctx *ctx, const cJSO
         const tool *t = find_tool(tool_name);
         char q[BRIG_WS_QUOTE_SIZE];
         bool dry_run = false;
+        int r;
 
         assert(ctx && ret_result);
         if (err)
@@ -92,14 +93,8 @@ int brig_files_call(const char *tool_name, const brig_files_ctx *ctx, const cJSO
         if (!t)
                 return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT, "unknown tool '%s'",
                                       brig_ws_quote(tool_name ? tool_name : "", q, sizeof(q)));
-        if (!args) {
-                if (!(empty = cJSON_CreateObject()))
-                        return brig_error_oom(err);
-                args = empty;
-        }
-        if (!cJSON_IsObject(args))
-                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
-                                      "arguments: expected an object, got %s", brig_json_type_name(args));
+        if ((r = brig_json_tool_arguments(&args, &empty, err)) < 0)
+                return r;
         if (report_path(t->name, args, report) < 0)
                 return brig_error_oom(err);
         if (strcmp(t->name, "edit_file") == 0)

@@ -42,13 +42,8 @@ int brig_history_call(brig_history *h, const char *tool, const cJSON *args, cons
         int r;
 
         assert(h && tool && ret_result);
-        if (!args)
-                args = empty = cJSON_CreateObject();
-        if (!args)
-                return brig_error_oom(err);
-        if (!cJSON_IsObject(args))
-                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
-                                      "arguments: expected an object, got %s", brig_json_type_name(args));
+        if ((r = brig_json_tool_arguments(&args, &empty, err)) < 0)
+                return r;
         if (strcmp(tool, "snapshot") == 0) {
                 if ((r = brig_json_check_keys(args, "arguments", snapshot_keys, err)) < 0 ||
                     (r = brig_json_get_string(args, "arguments", "message", false, &message, err)) < 0)

@@ -762,13 +762,8 @@ int brig_memory_call(brig_memory *m, const char *tool, const cJSON *args, const 
         assert(m && tool && ctx && ret_sc && rep);
         *ret_sc = NULL;
         *rep = (brig_memory_report){0};
-        if (!args)
-                args = empty = cJSON_CreateObject();
-        if (!args)
-                return brig_error_oom(err);
-        if (!cJSON_IsObject(args))
-                return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
-                                      "arguments: expected an object, got %s", brig_json_type_name(args));
+        if ((r = brig_json_tool_arguments(&args, &empty, err)) < 0)
+                return r;
         if (strcmp(tool, "memory_history") == 0)
                 return call_history(m, args, ret_sc, err);
         /* Writers of one scope take turns: a read-modify-write (str_replace, insert) sees the latest text,
