@@ -14,7 +14,7 @@
 
 /* `brig memory` is the program brig-memory beside brig-jail: it needs libgit2, SQLite and libarchive, whose
  * loading would cost every `brig run` several milliseconds (issue 17), and brig links none of them
- * (tests/cli_links.sh). */
+ * (the cli_links test in tests/meson.build). */
 static int memory_exec(int argc, char **argv) {
         _cleanup_free_ char *path = brig_find_libexec("brig-memory");
 
