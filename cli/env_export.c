@@ -157,9 +157,11 @@ static int export_into(brig_cli_session *s, const char *id, int fd, cJSON **ret_
                 fprintf(stderr, "brig: out of memory\n");
                 return 1;
         }
-        if (start < 0 || (r = brig_cli_session_pass_fd(s, fd)) != 0) {
+        /* Appended writes land at the end, not at the offset the size is checked from: chunks then. */
+        int fl = fcntl(fd, F_GETFL);
+        if (start < 0 || fl < 0 || (fl & O_APPEND) || (r = brig_cli_session_pass_fd(s, fd)) != 0) {
                 cJSON_Delete(p);
-                return start < 0 || r > 0 ? 2 : 1;
+                return start < 0 || fl < 0 || (fl & O_APPEND) || r > 0 ? 2 : 1;
         }
         if (!(res = brig_cli_session_request(s, "brig/environment.export", p)))
                 return 1;

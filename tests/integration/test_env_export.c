@@ -311,6 +311,13 @@ static void test_env_export__cli_writes_an_archive_tar_and_git_read(void **state
                       build_dir(), d.socket);
         assert_string_equal(a, "hello\nmore\n");
         free(a);
+        /* Appended to a file (`>>`): the archive follows what the file held, and the CLI says so (its
+         * check of the written size once counted from the wrong offset there). */
+        a = run("cd '%s' && echo prior > app.brig && %s/brig --socket '%s' env export xsrc -o - >> app.brig "
+                "2>/dev/null && head -c 6 app.brig && tail -c +7 app.brig | tar --zstd -xOf - workspace/a",
+                tmp, build_dir(), d.socket);
+        assert_string_equal(a, "prior\nhello\nmore\n");
+        free(a);
         /* Usage errors and refusals exit non-zero, and leave no file. */
         char cmd[512];
         snprintf(cmd, sizeof(cmd), "%s/brig --socket '%s' env export nope -o '%s/nope.brig' 2>/dev/null",
