@@ -312,9 +312,12 @@ static int holder_start(brig_env *env, brig_error *err) {
                                       "environment \"%s\": its policy \"%.100s\" is no longer available",
                                       env->id, env->policy_key);
         if (now != env->policy) {
+                const brig_policy_entry *before = env->policy;
                 brig_policies_hold(now);
-                brig_policies_release(&w->policies, env->policy);
                 env->policy = now;
+                /* The secrets borrow from the policy: they follow it before it may go. */
+                brig__proxy_secrets_follow(env);
+                brig_policies_release(&w->policies, before);
         }
         /* Only after brig__env_prepare(): its directory and workspace exist. */
         if (!env->disk.present)

@@ -924,11 +924,11 @@ static void listener_closed_cb(uv_handle_t *h) {
 /* network.secrets: the placeholders once per environment, the values again at each start (a rotated
  * file or variable is taken then). Failures stay with the secrets: calls then fail closed
  * (brig__proxy_secrets_check()). */
-static void secrets_start(brig_env *env) {
+void brig__proxy_secrets_follow(brig_env *env) {
         const brig_net_policy *n = env->policy->policy->network.net;
         brig_error err = BRIG_ERROR_INIT;
 
-        /* A reload changed the policy: secrets of the same name keep their placeholders. */
+        /* Secrets of the same name keep their placeholders. */
         if (env->secrets && env->secrets->net != n) {
                 brig_proxy_secrets *now = NULL;
                 if (n && n->n_secrets > 0 && brig_proxy_secrets_new(n, env->secrets, &now, &err) < 0)
@@ -936,6 +936,13 @@ static void secrets_start(brig_env *env) {
                 brig_proxy_secrets_free(env->secrets);
                 env->secrets = now;
         }
+}
+
+static void secrets_start(brig_env *env) {
+        const brig_net_policy *n = env->policy->policy->network.net;
+        brig_error err = BRIG_ERROR_INIT;
+
+        brig__proxy_secrets_follow(env);
         if (!n || n->n_secrets == 0)
                 return;
         if (!env->secrets && brig_proxy_secrets_new(n, NULL, &env->secrets, &err) < 0) {

@@ -41,5 +41,9 @@ int brig__proxy_secrets_check(const brig_env *env, brig_error *err);
 /* The NAME=placeholder variables of env's network.secrets for its commands, or NULL (borrowed from env). */
 const char *const *brig__proxy_secret_env(const brig_env *env);
 
+/* After env->policy changed (a restart after a reload), rebuilds env's network.secrets for it, placeholders
+ * kept by name, before the policy they borrow from is released. */
+void brig__proxy_secrets_follow(brig_env *env);
+
 /* Stops it (the holder is going): open connections are cut and audited. Idempotent. */
 void brig__proxy_stop(brig_env *env);
