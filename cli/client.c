@@ -509,7 +509,9 @@ static bool answers(const cJSON *msg, int id) {
         return cJSON_IsNumber(mid) && mid->valueint == id;
 }
 
-cJSON *brig_cli_session_wait(brig_cli_session *s, int id) {
+/* The whole message answering id (answers to other requests read meanwhile are kept for their waits), or
+ * NULL after saying the connection was lost. */
+static cJSON *wait_msg(brig_cli_session *s, int id) {
         char *line;
         int r = 0;
 
@@ -518,13 +520,13 @@ cJSON *brig_cli_session_wait(brig_cli_session *s, int id) {
                         cJSON *msg = s->early[i];
                         memmove(&s->early[i], &s->early[i + 1], (s->n_early - i - 1) * sizeof(*s->early));
                         s->n_early--;
-                        return answer_result(msg);
+                        return msg;
                 }
         while ((line = read_line(&s->rd, &r))) {
                 cJSON *msg = cJSON_Parse(line);
                 const cJSON *mid = brig_json_member(msg, "id");
                 if (answers(msg, id))
-                        return answer_result(msg);
+                        return msg;
                 /* Another request's answer, kept for its wait; notifications and the rest go. */
                 if (cJSON_IsNumber(mid) && mid->valueint > 1 && mid->valueint < s->next_id &&
                     s->n_early < SESSION_EARLY_MAX) {
@@ -538,30 +540,25 @@ cJSON *brig_cli_session_wait(brig_cli_session *s, int id) {
         return NULL;
 }
 
+cJSON *brig_cli_session_wait(brig_cli_session *s, int id) {
+        cJSON *msg = wait_msg(s, id);
+        return msg ? answer_result(msg) : NULL;
+}
+
 int brig_cli_session_pass_fd(brig_cli_session *s, int fd) {
         /* What brigd would refuse (and close the connection for) goes in chunks. */
         if (brig_fdpass_refusal(fd))
                 return 1;
         int id = brig_cli_session_send(s, "brig/descriptor.pass", cJSON_CreateObject());
-        cJSON *msg = NULL;
-        char *line;
-        int r = 0;
+        cJSON *msg;
+        int r;
 
         if (id < 0)
                 return -1;
         /* Its answer before the byte (worker/mcp_fd.c): brigd stops reading first, so that the byte and its
          * descriptor are not read as part of the stream. */
-        while ((line = read_line(&s->rd, &r))) {
-                msg = cJSON_Parse(line);
-                if (answers(msg, id))
-                        break;
-                cJSON_Delete(msg);
-                msg = NULL;
-        }
-        if (!msg) {
-                fprintf(stderr, "brig: connection to brigd lost\n");
+        if (!(msg = wait_msg(s, id)))
                 return -1;
-        }
         /* A brigd without it (unknown method) or refusing it: the caller sends the data itself. */
         r = cJSON_IsTrue(brig_json_member(brig_json_member(msg, "result"), "ready"));
         cJSON_Delete(msg);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <endian.h>
 #include <string.h>
 
 #include "text.h"
@@ -44,7 +45,7 @@ size_t brig_base64_encode_to(char *dst, const void *data, size_t len) {
         for (; i + 8 <= len; i += 6, d += 8) {
                 uint64_t v;
                 memcpy(&v, s + i, 8);
-                v = __builtin_bswap64(v) >> 16; /* the six bytes, big-endian, in the low 48 bits */
+                v = be64toh(v) >> 16; /* the six bytes, big-endian, in the low 48 bits */
                 memcpy(d, b64_pair[v >> 36], 2);
                 memcpy(d + 2, b64_pair[(v >> 24) & 0xfff], 2);
                 memcpy(d + 4, b64_pair[(v >> 12) & 0xfff], 2);

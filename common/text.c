@@ -16,6 +16,9 @@
 #define TEXT_ESCAPE_SLACK 256
 
 int brig_buf_reserve(brig_buf *b, size_t len) {
+        /* Less room than asked would let the caller write past the allocation. */
+        if (b->max && b->len + len > b->max)
+                return -ENOBUFS;
         if (b->len + len + 1 <= b->cap)
                 return 0;
         size_t cap = b->cap ? b->cap : 4096;
@@ -327,11 +330,12 @@ bool brig_output_is_text(const char *data, size_t len) {
 }
 
 bool brig_output_text_len(const char *data, size_t len, size_t *ret_escaped_len) {
-        size_t n;
+        bool plain;
+        /* One pass for the count and the ASCII check; the UTF-8 check only for what is not ASCII. */
+        size_t n = escaped_len_plain(data, len, &plain);
 
-        if (!brig_utf8_valid(data, len))
+        if (!plain && !brig_utf8_valid(data, len))
                 return false;
-        n = brig_json_escaped_len(data, len);
         if (!brig_output_escapes_as_text(len, n))
                 return false;
         *ret_escaped_len = n;

@@ -20,7 +20,7 @@ typedef struct brig_buf {
  * bytes kept, or -ENOMEM. */
 int brig_buf_append(brig_buf *b, const void *data, size_t len);
 /* Room for len more bytes and a NUL after the data (for the caller to write and add to ->len itself);
- * within ->max when that is set (len then at most what fits). 0 or -ENOMEM. */
+ * within ->max when that is set. 0, -ENOBUFS when len more would pass ->max, or -ENOMEM. */
 int brig_buf_reserve(brig_buf *b, size_t len);
 /* Appends a printf-formatted string the same way. */
 int brig_buf_appendf(brig_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/cleanup.h"
+#include "common/fs.h"
 #include "tools/history_private.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(git_reference *, git_reference_free);
@@ -43,15 +44,10 @@ static int copy_file(int sdir, int ddir, const char *name) {
         out = openat(ddir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
         if (out < 0)
                 return -errno;
-        for (off_t left = st.st_size; left > 0;) {
-                ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t) left, 0);
-                if (n < 0)
-                        return -errno;
-                if (n == 0)
-                        return -EIO;
-                left -= n;
-        }
-        return 0;
+        int64_t n = brig_copy_fd(in, out, (uint64_t) st.st_size);
+        if (n < 0)
+                return (int) n;
+        return n == st.st_size ? 0 : -EIO; /* it changed while copied */
 }
 
 /* Links (or copies) the files of src/<name> into dst/<name>, which is made owned by uid:gid (-1: as is). */
