@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/json.h"
 #include "sandbox/netpolicy.h"
@@ -36,6 +37,20 @@ static bool header_template_ok(const char *s, const char **ret_why) {
         for (const char *q = s; q < colon; q++)
                 if (!header_name_char(*q))
                         return *ret_why = "the header name has a character other than a token's", false;
+        /* The proxy writes these itself (Host, Connection) or frames the request by what the client sent
+         * (Content-Length, Transfer-Encoding): a template of one would make the upstream read another
+         * request than the one checked. Proxy-* never leaves the proxy. */
+        static const char *const own[] = {"host",  "content-length", "transfer-encoding", "connection",
+                                          "te",    "trailer",        "upgrade",           "keep-alive",
+                                          "proxy-"};
+        size_t name_len = (size_t) (colon - s);
+        for (size_t i = 0; i < sizeof(own) / sizeof(*own); i++) {
+                size_t n = strlen(own[i]);
+                bool prefix = own[i][n - 1] == '-';
+                if ((prefix ? name_len >= n : name_len == n) && strncasecmp(s, own[i], n) == 0)
+                        return *ret_why = "the header is one the proxy writes or frames the request by",
+                               false;
+        }
         if (!mark || mark < colon || strstr(mark + 1, SECRET_MARK))
                 return *ret_why = "the header value must contain {secret} exactly once", false;
         return true;

@@ -125,7 +125,7 @@ static void load_one(brig_proxy_secret *it) {
                                 len--;
                 }
         } else {
-                const char *v = getenv(d->source_ref);
+                const char *v = secure_getenv(d->source_ref);
                 if (!v || !*v)
                         why = "brigd's environment variable is not set or empty";
                 else if ((len = strlen(v)) <= BRIG_PROXY_SECRET_VALUE_MAX + 1)

@@ -1130,6 +1130,16 @@ static void test_policy__rejects_bad_network_secrets(void **state) {
                          "'inject': 'A: {secret}{secret}'"),
                      "network.secrets[0].inject: the header value must contain {secret} exactly once, got "
                      "\"A: {secret}{secret}\"");
+        assert_fails(
+                ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                    "'inject': 'content-length: {secret}'"),
+                "network.secrets[0].inject: the header is one the proxy writes or frames the request by, "
+                "got \"content-length: {secret}\"");
+        assert_fails(
+                ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
+                    "'inject': 'Proxy-Authorization: Basic {secret}'"),
+                "network.secrets[0].inject: the header is one the proxy writes or frames the request by, "
+                "got \"Proxy-Authorization: Basic {secret}\"");
         assert_fails(ONE("'name': 'T', 'hosts': ['api.github.com'], 'source': {'env': 'GH'}, "
                          "'inject': '{secret}: x'"),
                      "network.secrets[0].inject: the header name has a character other than a token's, got "
