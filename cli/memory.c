@@ -336,14 +336,15 @@ static int unpack(const char *file, const char *parent, const struct stat *state
  * they make a repository). */
 static int check_store(const char *store, const char *file) {
         _cleanup_(brig_memory_freep) brig_memory *m = NULL;
-        _cleanup_json_ cJSON *files = NULL;
+        _cleanup_strv_free_ char **files = NULL;
         brig_error err = BRIG_ERROR_INIT;
         char head[41], when[64];
-        uint64_t total;
 
         if (open_scope(store, file, &m) < 0 || scope_head(m, file, head, when) < 0)
                 return -1;
-        if (!*head || brig_memory_list(m, "", UINT32_MAX, &files, &total, &err) < 0) {
+        /* Every name by the tool's path rules, which also bound the depth, before the store is put in
+         * place: brigd walks its trees recursively later. */
+        if (!*head || brig_memory_files_below(m, "", &files, &err) < 0) {
                 fprintf(stderr, "brig memory: import %s: %s\n", file, *head ? err.msg : "no version in it");
                 return -1;
         }

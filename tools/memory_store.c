@@ -3,6 +3,7 @@
  * the current version, changes and restores as attributed commits within the policy's bounds, and the log.
  * What is stored where and why: tools/memory_store.h. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,11 @@ int brig_memory_path_parse(const char *path, const char *field, char buf[static 
         for (const char *c = buf; len && c;) {
                 const char *slash = strchr(c, '/');
                 size_t n = slash ? (size_t) (slash - c) : strlen(c);
+                /* A name the view's filesystem cannot hold would stop every update of the view. */
+                if (n > NAME_MAX)
+                        return brig_error_set(err, -ENAMETOOLONG, BRIG_KIND_INVALID_ARGUMENT,
+                                              "%s: a path component is longer than %d bytes", field,
+                                              NAME_MAX);
                 if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.') ||
                     (n == 4 && strncasecmp(c, ".git", 4) == 0))
                         return brig_error_set(err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
@@ -607,6 +613,16 @@ static int check_place(brig_memory *m, git_tree *tree, const char *path, brig_er
         return 0;
 }
 
+/* What a change writes passes the tool's path rules, however it was composed (a rename joins two paths). */
+static int written_path_check(const char *rel, brig_error *err) {
+        _cleanup_free_ char *full = NULL;
+        char buf[BRIG_MEMORY_MAX_PATH + 1];
+
+        if (asprintf(&full, "/memories/%s", rel) < 0)
+                return brig_error_oom(err);
+        return brig_memory_path_parse(full, "path", buf, err);
+}
+
 int brig_memory_commit(brig_memory *m, const brig_memory_change *changes, size_t n,
                        const brig_memory_limits *limits, const brig_memory_author *who, char ret_id[41],
                        brig_error *err) {
@@ -643,7 +659,8 @@ int brig_memory_commit(brig_memory *m, const brig_memory_change *changes, size_t
                         after.files--;
                 }
                 if (changes[i].data) {
-                        if ((r = check_place(m, tree, changes[i].path, err)) < 0)
+                        if ((r = written_path_check(changes[i].path, err)) < 0 ||
+                            (r = check_place(m, tree, changes[i].path, err)) < 0)
                                 return r;
                         after.bytes += changes[i].len;
                         after.files++;

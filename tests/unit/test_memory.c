@@ -295,6 +295,42 @@ static void test_memory__delete_and_rename(void **state) {
               "arguments.path: /memories itself cannot be deleted");
 }
 
+/* Paths the tool stores stay within its rules however they are made: a rename that would join two long
+ * paths past the limit, and a name longer than a filesystem's (the mounted view could not hold it). */
+static void test_memory__stored_paths_keep_the_path_rules(void **state) {
+        fixture *f = *state;
+        char a[700], b[700], long_name[300], args[2048];
+
+        memset(a, 'a', 600);
+        a[600] = 0;
+        memset(b, 'b', 200);
+        b[200] = 0;
+        memset(long_name, 'n', 256);
+        long_name[256] = 0;
+        snprintf(args, sizeof(args),
+                 "{'command': 'create', 'path': '/memories/%s/%s/f.md', 'file_text': 'x'}", a, b);
+        fails(f, "memory", args, "arguments.path: a path component is longer than 255 bytes");
+        snprintf(args, sizeof(args), "{'command': 'create', 'path': '/memories/%s', 'file_text': 'x'}",
+                 long_name);
+        fails(f, "memory", args, "arguments.path: a path component is longer than 255 bytes");
+        /* Two directories of 250-byte names, each path under the limit alone; moved below the other, the
+         * file's path would pass it. */
+        memset(a, 'a', 250);
+        a[250] = 0;
+        snprintf(args, sizeof(args),
+                 "{'command': 'create', 'path': '/memories/%s/%s/%s/f.md', 'file_text': 'x'}", a, a, a);
+        ok(f, "memory", args, NULL);
+        memset(b, 'b', 250);
+        b[250] = 0;
+        snprintf(args, sizeof(args),
+                 "{'command': 'create', 'path': '/memories/%s/%s/g.md', 'file_text': 'x'}", b, b);
+        ok(f, "memory", args, NULL);
+        snprintf(args, sizeof(args),
+                 "{'command': 'rename', 'old_path': '/memories/%s', 'new_path': '/memories/%s/%s/%s'}", a, b,
+                 b, a);
+        fails(f, "memory", args, "path: longer than 1024 bytes");
+}
+
 static void test_memory__read_only_refuses_writes(void **state) {
         fixture *f = *state;
         brig_memory_report rep;
@@ -801,6 +837,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_memory__str_replace, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_memory__insert, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_memory__delete_and_rename, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_memory__stored_paths_keep_the_path_rules, setup,
+                                                teardown),
                 cmocka_unit_test_setup_teardown(test_memory__read_only_refuses_writes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_memory__limits_are_checked_before_writing, setup,
                                                 teardown),
