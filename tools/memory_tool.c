@@ -12,9 +12,7 @@
 #include "common/cleanup.h"
 #include "common/json.h"
 #include "tools/memory_tool.h"
-
-static const char *const tool_names[] = {"memory", "memory_history", "memory_restore", "memory_search",
-                                         "memory_feedback"};
+#include "tools/registry.h"
 
 /* The convention's commands and the arguments each takes besides "command". */
 static const struct {
@@ -34,10 +32,8 @@ static const struct {
 #define SHOWN 64
 
 bool brig_memory_is_tool(const char *name) {
-        for (size_t i = 0; name && i < ELEMENTSOF(tool_names); i++)
-                if (strcmp(name, tool_names[i]) == 0)
-                        return true;
-        return false;
+        const brig_tool *t = name ? brig_tool_find(name) : NULL;
+        return t && t->runner == BRIG_TOOL_RUN_MEMORY;
 }
 
 static int not_found(const char *shown, brig_error *err) {

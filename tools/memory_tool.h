@@ -35,7 +35,7 @@ typedef struct brig_memory_report {
         char version[41];             /* the new version */
 } brig_memory_report;
 
-/* Whether name is one of the memory tools. */
+/* Whether name is one of the memory tools (the registry's, tools/registry.h). */
 bool brig_memory_is_tool(const char *name);
 
 /* Runs one memory tool call against the scope m. On success *ret_sc is {result, ...} (result: the text
