@@ -293,20 +293,12 @@ static int undo_cgroups(brig_env *env, int r) {
 
 _Static_assert(_BRIG_CG_MAX <= BRIG_JAILCTL_MAX_CGROUP_FDS, "the helper takes every cgroup");
 
-static int holder_start(brig_env *env, brig_error *err) {
+/* A (re)start takes the policy served under the environment's key today: after a reload, the new one; after
+ * its file was removed, none. Taken before anything of the start reads the policy (the CA, the view). */
+static int take_current_policy(brig_env *env, brig_error *err) {
         brig_worker *w = env->w;
-        _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
-        _cleanup_close_ int plan_fd = -1;
-        char *argv[BRIG_JAILCTL_ARGV_MAX];
-        int pair[2], cg_fds[_BRIG_CG_MAX], n_cg = 0;
-        char *envp[] = {NULL};
-        uv_stdio_container_t stdio[BRIG_JAILCTL_FD_CGROUP + _BRIG_CG_MAX];
-        uv_process_options_t opts = {0};
-        int r;
-
-        /* A (re)start takes the policy served under the environment's key today: after a reload, the new
-         * one; after its file was removed, none. */
         const brig_policy_entry *now = brig_policies_find(&w->policies, env->policy_key);
+
         if (!now)
                 return brig_error_set(err, -ENOENT, BRIG_KIND_POLICY,
                                       "environment \"%s\": its policy \"%.100s\" is no longer available",
@@ -319,6 +311,22 @@ static int holder_start(brig_env *env, brig_error *err) {
                 brig__proxy_secrets_follow(env);
                 brig_policies_release(&w->policies, before);
         }
+        return 0;
+}
+
+static int holder_start(brig_env *env, brig_error *err) {
+        brig_worker *w = env->w;
+        _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
+        _cleanup_close_ int plan_fd = -1;
+        char *argv[BRIG_JAILCTL_ARGV_MAX];
+        int pair[2], cg_fds[_BRIG_CG_MAX], n_cg = 0;
+        char *envp[] = {NULL};
+        uv_stdio_container_t stdio[BRIG_JAILCTL_FD_CGROUP + _BRIG_CG_MAX];
+        uv_process_options_t opts = {0};
+        int r;
+
+        if ((r = take_current_policy(env, err)) < 0)
+                return r;
         /* Only after brig__env_prepare(): its directory and workspace exist. */
         if (!env->disk.present)
                 return brig_error_set(err, -ENOENT, BRIG_KIND_INTERNAL, "environment \"%s\" is not on disk",
@@ -464,6 +472,10 @@ static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata) {
          * proxy, and nothing uses the previous CA any more. */
         bool starts = !qerr && !env->destroyed && !env->w->stopping && !going_away(env) &&
                       env->state != BRIG_ENV_RUNNING;
+        if (starts && take_current_policy(env, &err) < 0) {
+                start_ready(env, &err, false);
+                return;
+        }
         if (starts && brig__proxy_ca_needed(env)) {
                 if (brig__proxy_ca_make(env, ca_ready_cb, &err) < 0)
                         start_ready(env, &err, false);

@@ -75,7 +75,7 @@ static const char certs_sh[] =
         "  openssl x509 -req -in $1.csr -CA $2.pem -CAkey $2.key -CAcreateserial -days 2 \\\n"
         "  -extfile $1.ext -out $1.pem 2>/dev/null; }\n"
         "ca testca; ca rogueca\n"
-        "leaf good testca api.test DNS:api.test,DNS:key.test\n"
+        "leaf good testca api.test DNS:api.test,DNS:key.test,DNS:other.test\n"
         "leaf badname testca elsewhere.test DNS:elsewhere.test\n"
         "leaf badca rogueca badca.test DNS:badca.test\n"
         "chmod 644 *.key\n";
@@ -642,8 +642,8 @@ static void test_secrets__reload_keeps_the_placeholder(void **state) {
         snprintf(secrets, sizeof(secrets),
                  "{\"name\":\"GITHUB_TOKEN\",\"hosts\":[\"api.test\"],\"source\":{\"env\":"
                  "\"BRIG_TEST_GH_TOKEN\"},\"inject\":\"placeholder\"},"
-                 "{\"name\":\"API_KEY\",\"hosts\":[\"key.test\"],\"source\":{\"file\":\"%s\"},"
-                 "\"inject\":\"X-Api-Key:  key={secret}\"}",
+                 "{\"name\":\"API_KEY\",\"hosts\":[\"key.test\",\"other.test\"],\"source\":{\"file\":"
+                 "\"%s\"},\"inject\":\"X-Api-Key:  key={secret}\"}",
                  path);
         write_policy("secrets", secrets);
         cJSON *done = audit_events_read(&g.d, "policy_reload", NULL);
@@ -684,6 +684,12 @@ static void test_secrets__reload_keeps_the_placeholder(void **state) {
         cJSON_Delete(r);
         r = sh(fd, 4, "curl -sS http://key.test:%d/key-reloaded", g.port);
         assert_string_equal(sc_str(r, "stdout"), "authenticated\n");
+        cJSON_Delete(r);
+        /* A host the reload added is intercepted too: the restart's CA is made for the reloaded policy. */
+        r = sh(fd, 5, "curl -sS https://other.test:%d/key-tls-reloaded", g.tls_port);
+        if (sc_int(r, "exit_code") != 0 || strcmp(sc_str(r, "stdout"), "authenticated\n") != 0)
+                fail_msg("HTTPS to a host the reload added: %s %s", sc_str(r, "stdout"),
+                         sc_str(r, "stderr"));
         cJSON_Delete(r);
         close(fd);
 }
