@@ -148,9 +148,13 @@ static bool tls_fed(pconn *c, bool up, ssize_t n, const uv_buf_t *buf) {
                 return true;
         if (up && !c->upstream_tls_up)
                 upstream_tls_failed(c, n < 0 ? "closed by the upstream" : err.msg);
-        else if (up && c->client_tls_up)
-                response_done(c);
+        else if (up && c->client_tls_up && c->next_refused)
+                /* The proxy's own answer to the request it held back, then its own end. */
+                brig__pconn_refusal_reply(c, false);
         else
+                /* The upstream went without its close_notify (or sent a broken record): the jail's
+                 * connection ends as abruptly, never with a clean end the upstream did not give, which
+                 * would pass a cut response off as whole. */
                 brig__pconn_close(c);
         return false;
 }

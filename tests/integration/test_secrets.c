@@ -30,9 +30,10 @@
 #define ENV_VALUE "ghp-env-VALUE-7f3a9c1e55d04b2a"
 #define FILE_VALUE "filekey-VALUE-0b8e6d2c9a714f33"
 
-/* Checks what it is sent, answers only "authenticated" or "refused", and logs each request's path. */
+/* Checks what it is sent, answers only "authenticated" or "refused", and logs each request's path; /nolength
+ * answers with no length and ends the connection without TLS's close_notify. */
 static const char server_py[] =
-        "import http.server, os, ssl, sys, threading\n"
+        "import http.server, os, socket, ssl, sys, threading\n"
         "d = sys.argv[1]\n"
         "env_value, file_value = sys.argv[2], sys.argv[3]\n"
         "class H(http.server.BaseHTTPRequestHandler):\n"
@@ -46,9 +47,13 @@ static const char server_py[] =
         "        else: ok = True\n"
         "        body = b'authenticated\\n' if ok else b'refused\\n'\n"
         "        self.send_response(200 if ok else 401)\n"
-        "        self.send_header('Content-Length', str(len(body)))\n"
+        "        if not self.path.startswith('/nolength'): self.send_header('Content-Length', "
+        "str(len(body)))\n"
         "        self.end_headers()\n"
         "        self.wfile.write(body)\n"
+        "        if self.path.startswith('/nolength'):\n"
+        "            self.wfile.flush()\n"
+        "            self.connection.shutdown(socket.SHUT_RDWR)  # TCP's end, no close_notify\n"
         "def serve(cert):\n"
         "    h = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)\n"
         "    if cert:\n"
@@ -531,6 +536,47 @@ static void test_secrets__https_pipelined_request_is_checked(void **state) {
 
 /* brigd's own connection upstream verifies like a client: a certificate for another name, or from a CA
  * it does not trust, is refused and nothing is sent. */
+/* What a TLS client in the jail sees at the end of a connection-delimited response: "clean" (close_notify)
+ * or "ragged" (the connection ended without one). Python reads with ragged ends reported. */
+static const char tls_end_py[] =
+        "import os, socket, ssl, sys, urllib.parse\n"
+        "p = urllib.parse.urlparse(os.environ[\"HTTPS_PROXY\"]); port = sys.argv[1]\n"
+        "s = socket.create_connection((p.hostname, p.port))\n"
+        "s.sendall((\"CONNECT api.test:%s HTTP/1.1\\r\\nHost: api.test\\r\\n\\r\\n\" % port).encode())\n"
+        "head = b\"\"\n"
+        "while not head.endswith(b\"\\r\\n\\r\\n\"): head += s.recv(1)\n"
+        "ctx = ssl.create_default_context(cafile=os.environ[\"SSL_CERT_FILE\"])\n"
+        "ctx.options &= ~getattr(ssl, \"OP_IGNORE_UNEXPECTED_EOF\", 0)\n"
+        "t = ctx.wrap_socket(s, server_hostname=\"api.test\", suppress_ragged_eofs=False)\n"
+        "t.sendall(b\"GET /nolength HTTP/1.1\\r\\nHost: api.test\\r\\n\\r\\n\")\n"
+        "try:\n"
+        "    while t.recv(4096): pass\n"
+        "    print(\"clean\")\n"
+        "except ssl.SSLError:  # SSLEOFError, or UNEXPECTED_EOF_WHILE_READING\n"
+        "    print(\"ragged\")\n";
+
+/* An upstream that ends its TLS connection without close_notify ends the jail's the same way: a response
+ * delimited by the connection's end is not passed off as whole. */
+static void test_secrets__https_upstream_end_is_passed_on_as_it_came(void **state) {
+        char command[64];
+        (void) state;
+        int fd = attach("secrets-1", NULL);
+        cJSON *args = cJSON_CreateObject();
+
+        snprintf(command, sizeof(command), "python3 - %d", g.tls_port);
+        cJSON_AddStringToObject(args, "command", command);
+        cJSON_AddStringToObject(args, "stdin", tls_end_py);
+        char *json = cJSON_PrintUnformatted(args);
+        cJSON *r = kept(client_call(fd, 1, json, NULL, NULL));
+        if (sc_int(r, "exit_code") != 0 || strcmp(sc_str(r, "stdout"), "ragged\n") != 0)
+                fail_msg("the end of a connection the upstream cut: %s %s", sc_str(r, "stdout"),
+                         sc_str(r, "stderr"));
+        cJSON_Delete(r);
+        free(json);
+        cJSON_Delete(args);
+        close(fd);
+}
+
 static void test_secrets__https_upstream_must_verify(void **state) {
         (void) state;
         int fd = attach("secrets-1", NULL);
@@ -768,6 +814,7 @@ int main(void) {
                 cmocka_unit_test(test_secrets__https_header_template),
                 cmocka_unit_test(test_secrets__https_placeholder_of_another_secret_is_refused),
                 cmocka_unit_test(test_secrets__https_pipelined_request_is_checked),
+                cmocka_unit_test(test_secrets__https_upstream_end_is_passed_on_as_it_came),
                 cmocka_unit_test(test_secrets__https_upstream_must_verify),
                 cmocka_unit_test(test_secrets__jail_trusts_its_ca),
                 cmocka_unit_test(test_secrets__ca_that_cannot_be_made_fails_closed),
