@@ -76,10 +76,6 @@ static void help(void) {
                "docs/policy.md.\n");
 }
 
-char *brig_cli_find_helper(void) {
-        return brig_find_jail_helper();
-}
-
 int main(int argc, char **argv) {
         int i = 1;
 

@@ -28,9 +28,6 @@ int brig_cli_oneshot(const brig_oneshot *o);
 /* `brig policy test FILE -- CMD...` (policy_test.c). */
 int brig_cli_policy_test(int argc, char **argv);
 
-/* brig-jail beside this executable, else the installed one. Caller frees. */
-char *brig_cli_find_helper(void);
-
 int brig_cli_env(int argc, char **argv);
 /* `brig env export` (env_export.c); argv[0] is "env", argv[1] "export". */
 int brig_cli_env_export(int argc, char **argv);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* `brig run`: a one-shot jail with no daemon, for trying a policy or a tool locally. The CLI is
- * single-threaded, so it may fork; the jail itself is still built by brig-jail, as under brigd. */
+ * single-threaded, so it may fork: a child of ours builds the jail with brig-jail's own code
+ * (brig_jail_start_forked(), sandbox/jail.h) rather than executing it, as brigd must. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,6 +23,7 @@
 #include "common/parse.h"
 #include "common/paths.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/jail.h"
 #include "sandbox/jailctl.h"
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
@@ -53,14 +55,6 @@ static void run_help(void) {
                "processes and cpus limits also apply to the whole run, as under brigd; a policy with\n"
                "limits.cgroups \"required\" refuses to run without them (exit 125).\n",
                BRIG_JAIL_HOST_ID_DEFAULT);
-}
-
-/* Moves fd to target in the child, clearing close-on-exec there only. */
-static void place_fd(int fd, int target) {
-        if (fd == target)
-                (void) fcntl(fd, F_SETFD, 0);
-        else
-                (void) dup2(fd, target);
 }
 
 /* Where one-shot denials and limits go: messages on stderr (`brig run`) or JSON lines on stdout (`brig
@@ -197,11 +191,9 @@ static void run_cgroup_limits(const brig_cgroup *cg, const brig_limits *limits, 
         (void) close(gate);
 }
 
-static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const brig_cgroup *cg,
-                    const brig_limits *limits, const int *cg_fds, int n_cg, uint64_t timeout_ms,
-                    reporter *rep) {
+static int run_jail(const brig_plan *plan, int seccomp_fd, const brig_cgroup *cg, const brig_limits *limits,
+                    const int *cg_fds, int n_cg, uint64_t timeout_ms, reporter *rep) {
         int status_pipe[2], notify_pair[2], gate[2] = {-1, -1}, st, code = 125;
-        bool cg_self = brig_cgroup_joins_self(cg);
         run_status res = {.final = {.outcome = _BRIG_JAIL_OUTCOME_INVALID}};
         brig_jail_status_reader status = {0};
         bool timed_out = false;
@@ -216,55 +208,24 @@ static int run_jail(const char *helper, int plan_fd, int seccomp_fd, const brig_
         notify = notify_pair[0];
         if (n_cg > 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate) < 0)
                 return 125;
-        /* In the helper's fd order (sandbox/jailctl.h), first kept clear of the numbers they go to. */
-        enum { FIRST = BRIG_JAILCTL_FD_PLAN };
-        _Static_assert(BRIG_JAILCTL_FD_STATUS == FIRST + 1 && BRIG_JAILCTL_FD_SECCOMP == FIRST + 2 &&
-                               BRIG_JAILCTL_FD_CONTROL == FIRST + 3 && BRIG_JAILCTL_FD_CGROUP == FIRST + 4,
-                       "the helper's fds are consecutive");
         _Static_assert(_BRIG_CG_MAX <= BRIG_JAILCTL_MAX_CGROUP_FDS, "the helper takes every cgroup");
-        int clear = BRIG_JAILCTL_FD_LIMITS + 1;
-        int fds[4 + _BRIG_CG_MAX] = {
-                fcntl(plan_fd, F_DUPFD_CLOEXEC, clear), fcntl(status_pipe[1], F_DUPFD_CLOEXEC, clear),
-                fcntl(seccomp_fd, F_DUPFD_CLOEXEC, clear), fcntl(notify_pair[1], F_DUPFD_CLOEXEC, clear)};
         /* The init is moved into the cgroups before it forks anything, as under brigd. */
-        for (int i = 0; i < n_cg; i++)
-                fds[4 + i] = fcntl(cg_fds[i], F_DUPFD_CLOEXEC, clear);
-        int gate_r = n_cg > 0 ? fcntl(gate[0], F_DUPFD_CLOEXEC, clear) : -1;
-        /* A descriptor missing (out of fds) would leave its number to whatever brig inherited: the helper
-         * could take a stranger's byte for "limits set". Nothing starts then. */
-        bool missing = n_cg > 0 && gate_r < 0;
-        for (int i = 0; i < 4 + n_cg; i++)
-                missing |= fds[i] < 0;
-        if (missing) {
-                fprintf(stderr, "brig: run: the helper's descriptors: %s\n", strerror(EMFILE));
-                for (int i = 0; i < 4 + n_cg; i++)
-                        if (fds[i] >= 0)
-                                (void) close(fds[i]);
-                if (gate_r >= 0)
-                        (void) close(gate_r);
-                return 125;
-        }
-        char *argv[BRIG_JAILCTL_ARGV_MAX];
-        brig_jailctl_helper_argv(helper, (size_t) n_cg, cg_self, n_cg > 0, argv);
+        brig_jail_fds fds = {.status = status_pipe[1],
+                             .seccomp = seccomp_fd,
+                             .control = notify_pair[1],
+                             .limits = gate[0],
+                             .n_cgroup = (size_t) n_cg,
+                             .cgroup_self = brig_cgroup_joins_self(cg)};
+        memcpy(fds.cgroup, cg_fds, (size_t) n_cg * sizeof(int));
+        /* We are single-threaded: the child builds the jail as brig-jail would, without executing it. */
         pid = fork();
         if (pid < 0)
                 return 125;
-        if (pid == 0) {
-                for (int i = 0; i < 4 + n_cg; i++)
-                        place_fd(fds[i], FIRST + i);
-                if (gate_r >= 0)
-                        place_fd(gate_r, BRIG_JAILCTL_FD_LIMITS);
-                char *envp[] = {NULL};
-                execve(helper, argv, envp);
-                dprintf(2, "brig: execute %s: %s\n", helper, strerror(errno));
-                _exit(125);
-        }
-        for (int i = 0; i < 4 + n_cg; i++)
-                (void) close(fds[i]);
+        if (pid == 0)
+                brig_jail_start_forked(plan, fds);
         (void) close(status_pipe[1]);
         (void) close(notify_pair[1]);
         if (n_cg > 0) {
-                (void) close(gate_r);
                 (void) close(gate[0]);
                 run_cgroup_limits(cg, limits, gate[1]);
         }
@@ -488,8 +449,7 @@ int brig_cli_oneshot(const brig_oneshot *o) {
         const char *policy_path = o->policy_path, *workspace = o->workspace, *cwd = o->cwd;
         _cleanup_(brig_policy_freep) brig_policy *policy = NULL;
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
-        _cleanup_free_ char *helper = NULL;
-        _cleanup_close_ int seccomp_fd = -1, plan_fd = -1;
+        _cleanup_close_ int seccomp_fd = -1;
         brig_error err = BRIG_ERROR_INIT;
         brig_policy_diags diags = {0};
         char tmp_ws[] = "/tmp/brig-run-XXXXXX", real_ws[4096];
@@ -569,18 +529,13 @@ int brig_cli_oneshot(const brig_oneshot *o) {
         code = 125;
         if ((r = brig_plan_build(policy, &req, &id, &plan, &err)) < 0)
                 fprintf(stderr, "brig: %s\n", err.msg);
-        else if (brig_jailctl_plan_memfd(plan, &plan_fd, &err) < 0)
-                fprintf(stderr, "brig: %s\n", err.msg);
-        else if (!(helper = brig_cli_find_helper()))
-                fprintf(stderr, "brig: out of memory\n");
         else if ((n_cg = run_cgroup_open(policy, &cg_root, &cg, cg_fds)) < 0)
                 n_cg = 0;
         else {
                 reporter rep = {.json = o->json_events, .errno_ret = policy->seccomp.errno_ret};
                 /* brig policy test also says what the command did to its workspace. */
                 brig_wslist *before = o->json_events ? brig_wslist_take(real_ws) : NULL;
-                code = run_jail(helper, plan_fd, seccomp_fd, &cg, &policy->limits, cg_fds, n_cg, timeout,
-                                &rep);
+                code = run_jail(plan, seccomp_fd, &cg, &policy->limits, cg_fds, n_cg, timeout, &rep);
                 for (int i = 0; i < n_cg; i++)
                         (void) close(cg_fds[i]);
                 brig_wslist *after = before ? brig_wslist_take(real_ws) : NULL;

@@ -284,6 +284,13 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
         struct pollfd pfd = {.fd = sync_fd, .events = POLLIN};
         if (poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLHUP))
                 _exit(1);
+        /* The commands run as our uid: not dumpable, so they cannot read our /proc/1/mem, environ and such
+         * (under `brig run` we are a clone of brig itself, sandbox/jail_start.c). Only now, as the helper
+         * could not have written our maps into a /proc/PID owned by root. */
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+                brig_jail_report_error(status, "dumpable", -errno, "");
+                _exit(1);
+        }
 
         if ((r = brig__mounts_apply(plan, detail, sizeof(detail), &stage)) < 0) {
                 brig_jail_report_error(status, stage, r, detail);

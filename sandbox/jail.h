@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <linux/filter.h>
@@ -27,6 +28,27 @@
  * after it, and the jail stops with a "cgroup" error when it closes without it. */
 int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd, int control,
                   const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self, int limits);
+
+/* The helper's descriptors (sandbox/jailctl.h), -1 where absent: seccomp, a sealed memfd with the compiled
+ * filter; status; control; cgroup (n_cgroup of them, joined as cgroup_self says, see brig_jail_run());
+ * limits. */
+typedef struct brig_jail_fds {
+        int status, seccomp, control, limits;
+        int cgroup[BRIG_JAILCTL_MAX_CGROUP_FDS];
+        size_t n_cgroup;
+        bool cgroup_self;
+} brig_jail_fds;
+
+/* What the helper does once it has its descriptors (brig-jail's main): resets the signal state, reads the
+ * seccomp program and runs brig_jail_run(); returns its exit code. Errors go to the status fd. Takes
+ * ownership of every descriptor of fds. Single-threaded callers only. */
+int brig_jail_start(const brig_plan *plan, const brig_jail_fds *fds);
+
+/* The helper without brig-jail's execve, for `brig run` (single-threaded, so it may fork): to be called in
+ * the child right after fork(). Moves fds to brig-jail's numbers and closes every other descriptor from 3
+ * up, wipes the environment (the jail's init, a clone of this process, makes itself non-dumpable), then
+ * brig_jail_start() and _exit() with its code. Never returns; never flushes the parent's stdio. */
+_Noreturn void brig_jail_start_forked(const brig_plan *plan, brig_jail_fds fds);
 
 /* Internal pieces of brig-jail, in their own files. Each returns 0 or -errno and names the failing stage
  * and object in stage/detail for the status line. */

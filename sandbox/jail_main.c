@@ -3,7 +3,6 @@
  * and brig with the plan (JSON) on one fd, the seccomp program on another and a status pipe on a third (the
  * command line brig_jailctl_helper_argv() builds, sandbox/jailctl.h); not meant to be run by hand. */
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,6 @@
 #include "sandbox/jail.h"
 #include "sandbox/jailctl.h"
 #include "sandbox/plan.h"
-#include "sandbox/seccomp.h"
 
 static void usage(void) {
         printf("Usage: brig-jail --plan-fd FD --status-fd FD [--seccomp-fd FD] [--control-fd FD]\n"
@@ -47,13 +45,11 @@ int main(int argc, char **argv) {
                 {},
         };
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
-        struct sock_fprog prog = {0};
         int plan_fd = -1, status_fd = -1, seccomp_fd = -1, control_fd = -1, limits_fd = -1, c, r;
         int cgroup_fds[BRIG_JAILCTL_MAX_CGROUP_FDS];
         size_t n_cgroup_fds = 0;
         int cgroup_join = 0; /* 'g' or 'G', one kind for all */
         brig_error err = BRIG_ERROR_INIT;
-        sigset_t all;
 
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (c) {
@@ -105,27 +101,18 @@ int main(int argc, char **argv) {
                 usage();
                 return 2;
         }
-        /* Start from a clean signal state whatever the parent left behind. */
-        (void) sigemptyset(&all);
-        (void) sigprocmask(SIG_SETMASK, &all, NULL);
-        (void) signal(SIGPIPE, SIG_DFL);
-
         r = brig_jailctl_plan_read(plan_fd, &plan, &err);
         if (r < 0) {
                 brig_jail_report_error(status_fd, "plan", r, err.msg);
                 return 1;
         }
         (void) close(plan_fd);
-        if (seccomp_fd >= 0) {
-                r = brig_seccomp_read(seccomp_fd, &prog, &err);
-                if (r < 0) {
-                        dprintf(status_fd, "error seccomp %d %s\n", -r, err.msg);
-                        return 1;
-                }
-                (void) close(seccomp_fd);
-        }
-        r = brig_jail_run(plan, &prog, status_fd, control_fd, cgroup_fds, n_cgroup_fds, cgroup_join == 'G',
-                          limits_fd);
-        free(prog.filter);
-        return r;
+        brig_jail_fds fds = {.status = status_fd,
+                             .seccomp = seccomp_fd,
+                             .control = control_fd,
+                             .limits = limits_fd,
+                             .n_cgroup = n_cgroup_fds,
+                             .cgroup_self = cgroup_join == 'G'};
+        memcpy(fds.cgroup, cgroup_fds, n_cgroup_fds * sizeof(int));
+        return brig_jail_start(plan, &fds);
 }

@@ -15,9 +15,12 @@
  *   brigd     the threaded daemon. Never forks: starts the helper with uv_spawn() for each environment (a
  *             HOLD plan) and keeps the environment's control socket and status pipe; runs each command by
  *             sending RUN to the environment's spawner.
- *   brig      the CLI (`brig run`, `brig policy test`): single-threaded, fork+execs the helper with a RUN
- *             plan and waits for it.
- *   helper    brig-jail (sandbox/jail_main.c, sandbox/jail.c). Reads the plan and the seccomp program,
+ *   brig      the CLI (`brig run`, `brig policy test`): single-threaded, forks the helper with a RUN plan
+ *             and waits for it. Its child runs the helper's code without executing brig-jail
+ *             (brig_jail_start_forked(), sandbox/jail.h): the same descriptors, its environment wiped,
+ *             every other descriptor closed, and the plan as it is in memory rather than on fd 3.
+ *   helper    brig-jail (sandbox/jail_main.c, sandbox/jail.c; sandbox/jail_start.c from its descriptors
+ *             on). Reads the plan and the seccomp program,
  *             clones the init with every namespace flag but the cgroup one, writes its uid/gid maps, says
  *             "holder PID" (HOLD), releases the init over a private sync pipe, moves it into the cgroups it
  *             is given (the init then takes its cgroup namespace, rooted there) and waits for it,
@@ -43,7 +46,7 @@
  *             the seccomp filter (one-shot: its LISTENER sent to brig), execve().
  *
  * Channels (helper's fds are the BRIG_JAILCTL_FD_* below, named on its command line):
- *   plan      fd 3, brigd/brig -> helper: the plan as JSON in a sealed memfd (brig_jailctl_plan_memfd()).
+ *   plan      fd 3, brigd -> helper: the plan as JSON in a sealed memfd (brig_jailctl_plan_memfd()).
  *   status    fd 4, helper, init and command -> brigd/brig: one-line records (brig_jail_status below);
  *             each RUN has a status pipe of its own, written by the spawner, reaper and command. HOLD: it
  *             ends (EOF) after "ready", as the helper and the spawner close it.

@@ -412,6 +412,36 @@ static void test_cli_policy__run_command_waits_for_the_limits(void **state) {
         assert_non_null(strstr(line, "cgroup"));
 }
 
+/* `brig run` builds the jail in a forked child of its own (sandbox/jail_start.c), not in an executed
+ * brig-jail: the jail's init, a clone of brig, must still not show brig's environment, nor be readable at
+ * all by the command (same uid as the init when rootless: run here as nobody), and the command still runs
+ * under the policy's seccomp filter and no_new_privs. */
+static void test_cli_policy__run_init_shows_nothing_of_brig(void **state) {
+        char *out = NULL, cmd[2048];
+        (void) state;
+
+        skip_in_other_modes();
+        (void) snprintf(cmd, sizeof(cmd),
+                        "BRIG_TEST_MARKER=marker-5f3a %s %s/brig run --policy %s/policies/default.json -- "
+                        "/bin/sh -c 'tr \"\\\\0\" \"\\\\n\" </proc/1/environ; echo \"environ $?\"; "
+                        "grep -E \"^(Seccomp|NoNewPrivs):\" /proc/self/status' 2>&1",
+                        geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups" : "",
+                        build_dir(), source_dir());
+        int code = run(cmd, &out);
+        if (code == 125 && strstr(out, "namespace")) {
+                fprintf(stderr, "# SKIP: no user namespaces for an unprivileged user here: %s\n", out);
+                free(out);
+                skip();
+        }
+        assert_int_equal(code, 0);
+        assert_null(strstr(out, "marker-5f3a"));
+        assert_non_null(strstr(out, "Permission denied"));
+        assert_null(strstr(out, "environ 0"));
+        assert_non_null(strstr(out, "NoNewPrivs:\t1"));
+        assert_non_null(strstr(out, "Seccomp:\t2"));
+        free(out);
+}
+
 static int setup(void **state) {
         (void) state;
         return mkdtemp(tmpdir) ? 0 : -1;
@@ -432,6 +462,7 @@ int main(void) {
                 cmocka_unit_test(test_cli_policy__run_requires_cgroups),
                 cmocka_unit_test(test_cli_policy__run_applies_cgroup_limits),
                 cmocka_unit_test(test_cli_policy__run_command_waits_for_the_limits),
+                cmocka_unit_test(test_cli_policy__run_init_shows_nothing_of_brig),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
