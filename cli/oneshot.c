@@ -430,14 +430,16 @@ static int run_cgroup_open(const brig_policy *policy, brig_cgroup_root *root, br
 }
 
 /* After the jail: whatever is still in the group outlived its init; then the group goes (brig/ stays,
- * shared with other runs and workers). */
+ * shared with other runs and workers). The groups are empty by now as a rule (the init's exit killed the
+ * jail): the removal is tried first, and only a group still busy is searched for what to kill, as reading
+ * every hierarchy's cgroup.procs costs more than the rmdirs (and a busy group cannot go anyway). */
 static void run_cgroup_close(brig_cgroup *cg) {
         int r = 0;
 
         for (int i = 0; i < 200 && cg->mode != BRIG_CGROUP_NONE; i++) {
-                brig_cgroup_kill(cg);
                 if ((r = brig_cgroup_remove(cg)) == 0)
                         break;
+                brig_cgroup_kill(cg);
                 (void) usleep(10000);
         }
         for (int i = 0; r < 0 && i < _BRIG_CG_MAX; i++)
