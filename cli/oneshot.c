@@ -191,7 +191,24 @@ static void run_cgroup_limits(const brig_cgroup *cg, const brig_limits *limits, 
         (void) close(gate);
 }
 
-static int run_jail(const brig_plan *plan, int seccomp_fd, const brig_cgroup *cg, const brig_limits *limits,
+/* Compiles the policy's seccomp filter and sends it to the jail's init (sandbox/jailctl.h, SECCOMP), which
+ * forks the command only once it has it. Done while the child builds the jail, on the other core. Returns
+ * -errno after saying why when there is no filter to send; a jail already gone (its status says why) is
+ * no error of ours. */
+static int send_filter(const brig_policy *policy, int control) {
+        _cleanup_close_ int fd = -1;
+        brig_error err = BRIG_ERROR_INIT;
+        int r = brig_policy_compile_seccomp(policy, &fd, &err);
+
+        if (r < 0) {
+                fprintf(stderr, "brig: %s\n", err.msg);
+                return r;
+        }
+        r = brig_jailctl_send_seccomp(control, fd);
+        return r == -EPIPE || r == -ECONNRESET ? 0 : r;
+}
+
+static int run_jail(const brig_policy *policy, const brig_plan *plan, const brig_cgroup *cg,
                     const int *cg_fds, int n_cg, uint64_t timeout_ms, reporter *rep) {
         int status_pipe[2], notify_pair[2], gate[2] = {-1, -1}, st, code = 125;
         run_status res = {.final = {.outcome = _BRIG_JAIL_OUTCOME_INVALID}};
@@ -211,11 +228,12 @@ static int run_jail(const brig_plan *plan, int seccomp_fd, const brig_cgroup *cg
         _Static_assert(_BRIG_CG_MAX <= BRIG_JAILCTL_MAX_CGROUP_FDS, "the helper takes every cgroup");
         /* The init is moved into the cgroups before it forks anything, as under brigd. */
         brig_jail_fds fds = {.status = status_pipe[1],
-                             .seccomp = seccomp_fd,
+                             .seccomp = -1,
                              .control = notify_pair[1],
                              .limits = gate[0],
                              .n_cgroup = (size_t) n_cg,
-                             .cgroup_self = brig_cgroup_joins_self(cg)};
+                             .cgroup_self = brig_cgroup_joins_self(cg),
+                             .seccomp_later = plan->seccomp};
         memcpy(fds.cgroup, cg_fds, (size_t) n_cg * sizeof(int));
         /* We are single-threaded: the child builds the jail as brig-jail would, without executing it. */
         pid = fork();
@@ -227,8 +245,11 @@ static int run_jail(const brig_plan *plan, int seccomp_fd, const brig_cgroup *cg
         (void) close(notify_pair[1]);
         if (n_cg > 0) {
                 (void) close(gate[0]);
-                run_cgroup_limits(cg, limits, gate[1]);
+                run_cgroup_limits(cg, &policy->limits, gate[1]);
         }
+        /* Without it the init stops the jail before the command (its helper dies with us). */
+        if (plan->seccomp && send_filter(policy, notify) < 0)
+                (void) kill(pid, SIGKILL);
         /* Our terminal's Ctrl-C reaches the helper too (same process group); wait for the jail to end. */
         (void) signal(SIGINT, SIG_IGN);
 
@@ -451,7 +472,6 @@ int brig_cli_oneshot(const brig_oneshot *o) {
         const char *policy_path = o->policy_path, *workspace = o->workspace, *cwd = o->cwd;
         _cleanup_(brig_policy_freep) brig_policy *policy = NULL;
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
-        _cleanup_close_ int seccomp_fd = -1;
         brig_error err = BRIG_ERROR_INIT;
         brig_policy_diags diags = {0};
         char tmp_ws[] = "/tmp/brig-run-XXXXXX", real_ws[4096];
@@ -501,8 +521,7 @@ int brig_cli_oneshot(const brig_oneshot *o) {
                         (unsigned long long) timeout, (unsigned long long) policy->limits.wall_time_ms);
                 return 2;
         }
-        if ((r = brig_identity_detect(BRIG_JAIL_HOST_ID_DEFAULT, &id, &err)) < 0 ||
-            (r = brig_policy_compile_seccomp(policy, &seccomp_fd, &err)) < 0) {
+        if ((r = brig_identity_detect(BRIG_JAIL_HOST_ID_DEFAULT, &id, &err)) < 0) {
                 fprintf(stderr, "brig: %s\n", err.msg);
                 return 125;
         }
@@ -537,7 +556,7 @@ int brig_cli_oneshot(const brig_oneshot *o) {
                 reporter rep = {.json = o->json_events, .errno_ret = policy->seccomp.errno_ret};
                 /* brig policy test also says what the command did to its workspace. */
                 brig_wslist *before = o->json_events ? brig_wslist_take(real_ws) : NULL;
-                code = run_jail(plan, seccomp_fd, &cg, &policy->limits, cg_fds, n_cg, timeout, &rep);
+                code = run_jail(policy, plan, &cg, cg_fds, n_cg, timeout, &rep);
                 for (int i = 0; i < n_cg; i++)
                         (void) close(cg_fds[i]);
                 brig_wslist *after = before ? brig_wslist_take(real_ws) : NULL;

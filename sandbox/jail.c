@@ -346,6 +346,16 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 brig__spawner_main(status, control, prog);
         }
 
+        /* brig compiled the filter while we built the root: nothing runs before it is here. */
+        struct sock_fprog late = {0};
+        if (!prog && plan->seccomp) {
+                brig_error err = BRIG_ERROR_INIT;
+                if ((r = brig_jailctl_recv_seccomp(control, &late, &err)) < 0) {
+                        brig_jail_report_error(status, "seccomp", r, err.msg);
+                        _exit(1);
+                }
+                prog = &late;
+        }
         cmd = fork();
         if (cmd < 0) {
                 brig_jail_report_error(status, "fork", -errno, "command");
@@ -447,7 +457,8 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
         int fds[2], st, r;
         pid_t init;
 
-        if (plan->seccomp && (!prog || !prog->filter)) {
+        /* Without a program, a RUN plan's init takes it from control before it forks the command. */
+        if (plan->seccomp && (prog ? !prog->filter : (plan->mode != BRIG_PLAN_RUN || control < 0))) {
                 brig_jail_report_error(status, "seccomp", EINVAL, "no filter supplied");
                 return 1;
         }

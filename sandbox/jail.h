@@ -16,7 +16,9 @@
  * process in the namespace; the init in turn dies with the helper (PR_SET_PDEATHSIG), so killing the helper
  * kills the whole tree. */
 
-/* Runs the plan to completion; returns the helper's exit code (0 when the status line says it all). A HOLD
+/* Runs the plan to completion; returns the helper's exit code (0 when the status line says it all). prog:
+ * the seccomp program the plan's "seccomp" asks for, or NULL for a RUN plan whose init is to receive it on
+ * control (SECCOMP, sandbox/jailctl.h) before it forks the command. A HOLD
  * plan needs control, the init's end of the control socket (sandbox/jailctl.h), and runs until brigd hangs
  * up or the helper is killed. A RUN plan takes -1, or a socket on which its command sends the seccomp
  * listener (BRIG_JAILCTL_LISTENER) when the filter has audited denials: without one, such a filter is an
@@ -37,6 +39,7 @@ typedef struct brig_jail_fds {
         int cgroup[BRIG_JAILCTL_MAX_CGROUP_FDS];
         size_t n_cgroup;
         bool cgroup_self;
+        bool seccomp_later; /* no seccomp: the init receives the filter on control (brig_jail_run()) */
 } brig_jail_fds;
 
 /* What the helper does once it has its descriptors (brig-jail's main): resets the signal state, reads the

@@ -33,8 +33,8 @@ int brig_jail_start(const brig_plan *plan, const brig_jail_fds *fds) {
                 }
                 (void) close(fds->seccomp);
         }
-        r = brig_jail_run(plan, &prog, fds->status, fds->control, fds->cgroup, fds->n_cgroup,
-                          fds->cgroup_self, fds->limits);
+        r = brig_jail_run(plan, fds->seccomp < 0 && fds->seccomp_later ? NULL : &prog, fds->status,
+                          fds->control, fds->cgroup, fds->n_cgroup, fds->cgroup_self, fds->limits);
         free(prog.filter);
         return r;
 }

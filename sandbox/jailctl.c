@@ -18,6 +18,7 @@
 #include "common/cleanup.h"
 #include "common/parse.h"
 #include "sandbox/jailctl.h"
+#include "sandbox/seccomp.h"
 
 /* --- control messages ---------------------------------------------------------------------------- */
 
@@ -104,6 +105,30 @@ int brig_jailctl_send_proxy(int control, int listen_fd, int diag_fd) {
         brig_jailctl_msg m = {.op = BRIG_JAILCTL_PROXY};
         int fds[2] = {listen_fd, diag_fd};
         return brig_jailctl_send(control, &m, fds, diag_fd >= 0 ? 2 : 1);
+}
+
+int brig_jailctl_send_seccomp(int control, int filter) {
+        brig_jailctl_msg m = {.op = BRIG_JAILCTL_SECCOMP};
+        return brig_jailctl_send(control, &m, &filter, 1);
+}
+
+int brig_jailctl_recv_seccomp(int control, struct sock_fprog *ret, brig_error *err) {
+        brig_jailctl_msg m;
+        int fds[BRIG_JAILCTL_MAX_FDS];
+        size_t n = 0;
+        int r = brig_jailctl_recv(control, &m, fds, &n);
+
+        if (r == 0)
+                r = brig_error_set(err, -ECANCELED, BRIG_KIND_IO, "no filter sent");
+        else if (r < 0)
+                r = brig_error_set(err, r, BRIG_KIND_IO, "receive the filter");
+        else if (m.op != BRIG_JAILCTL_SECCOMP || n != 1)
+                r = brig_error_set(err, -EBADMSG, BRIG_KIND_IO, "message %u instead of the filter", m.op);
+        else
+                r = brig_seccomp_read(fds[0], ret, err);
+        for (size_t i = 0; i < n; i++)
+                (void) close(fds[i]);
+        return r < 0 ? r : 0;
 }
 
 /* --- brigd's end -------------------------------------------------------------------------------- */

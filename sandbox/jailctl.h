@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linux/filter.h>
+
 #include "common/error.h"
 #include "sandbox/plan.h"
 
@@ -50,7 +52,8 @@
  *   status    fd 4, helper, init and command -> brigd/brig: one-line records (brig_jail_status below);
  *             each RUN has a status pipe of its own, written by the spawner, reaper and command. HOLD: it
  *             ends (EOF) after "ready", as the helper and the spawner close it.
- *   seccomp   fd 5, brigd/brig -> helper: the compiled filter in a sealed memfd (sandbox/seccomp.h).
+ *   seccomp   fd 5, brigd -> helper: the compiled filter in a sealed memfd (sandbox/seccomp.h); brig
+ *             sends it later instead (SECCOMP below).
  *   control   fd 6, a SOCK_SEQPACKET socketpair, one message per request with its fds (SCM_RIGHTS):
  *               brigd -> spawner  RUN id (fds: ENTER plan memfd, stdout, stderr, status[, stdin]),
  *                                 KILL id sig (to the command's process group, SIGKILL: its whole tree);
@@ -59,7 +62,10 @@
  *                                 kernel has one) before LISTENER; LISTENER (fd: the seccomp listener,
  *                                 when the filter has audited denials) before "ready";
  *               command -> brig   LISTENER (one-shot: brig answers the denials itself), after "started",
- *                                 before execve().
+ *                                 before execve();
+ *               brig -> init      SECCOMP (fd: the compiled filter) when brig started the helper without
+ *                                 one (one-shot): brig compiles it while the jail is built, and the init
+ *                                 forks no command before it has it; a hang-up instead stops the jail.
  *             A reaper's channel carries RUN (spawner -> reaper, as received) and IDLE (reaper -> spawner:
  *             its command and everything below it are gone; sent before its "exit N" when nothing else
  *             ran below it, so a call sent on the previous one's answer finds the reaper free).
@@ -120,6 +126,7 @@ enum {
         BRIG_JAILCTL_LISTENER = 3,
         BRIG_JAILCTL_PROXY = 4,
         BRIG_JAILCTL_IDLE = 5,
+        BRIG_JAILCTL_SECCOMP = 6,
 };
 
 enum {
@@ -149,6 +156,12 @@ int brig_jailctl_recv(int control, brig_jailctl_msg *m, int *fds, size_t *ret_n_
 /* LISTENER and PROXY, sent by the jail (diag: -1 for none). Async-signal-safe. */
 int brig_jailctl_send_listener(int control, int listener);
 int brig_jailctl_send_proxy(int control, int listen_fd, int diag_fd);
+/* SECCOMP, sent by brig to a one-shot init started without its filter (fd: the sealed memfd). */
+int brig_jailctl_send_seccomp(int control, int filter);
+/* The filter from the SECCOMP message the init waits for on control: the program in *ret (caller frees
+ * ret->filter), every descriptor received closed. -ECANCELED when control hangs up first, -EBADMSG for any
+ * other message. */
+int brig_jailctl_recv_seccomp(int control, struct sock_fprog *ret, brig_error *err);
 
 /* brigd's end of an environment's control socket, shared by the environment and every command it runs:
  * each holder has a reference, and the socket is closed on the last unref. brig_jailctl_hangup() closes it

@@ -335,11 +335,16 @@ static void test_cli_policy__run_applies_cgroup_limits(void **state) {
         free(out);
 }
 
+/* How the jail's init gets its seccomp filter: with the helper's arguments, or later on control (SECCOMP,
+ * sandbox/jailctl.h) as brig run sends it, or never as brig run hangs up when it has none. */
+typedef enum filter_way { FILTER_GIVEN, FILTER_SENT, FILTER_NEVER } filter_way;
+
 /* brig run sets the cgroups' limits while the helper starts (sandbox/jailctl.h, "limits"): the command
- * must not start before they are set, nor at all when the limits pipe closes without its byte. Runs the
- * helper's body, brig_jail_run(), with default.json's plan: gate (1) released, then (2) closed unwritten.
- * Returns whether the command ran, and the last status line in status_out. */
-static bool jail_behind_gate(bool release, char *status_out, size_t size) {
+ * must not start before they are set, nor at all when the limits pipe closes without its byte; nor before
+ * its seccomp filter is there. Runs the helper's body, brig_jail_run(), with default.json's plan: gate
+ * (1) released, then (2) closed unwritten; the filter as filter says. Returns whether the command ran
+ * (under a seccomp filter), and the last status line in status_out. */
+static bool jail_behind_gate(bool release, filter_way filter, char *status_out, size_t size) {
         brig_policy *policy = NULL;
         brig_plan *plan = NULL;
         brig_error err = BRIG_ERROR_INIT;
@@ -361,7 +366,8 @@ static bool jail_behind_gate(bool release, char *status_out, size_t size) {
                 assert_int_equal(chown(ws, id.uid_outside, id.gid_outside), 0);
         assert_int_equal(brig_policy_compile_seccomp(policy, &seccomp_fd, &err), 0);
         assert_int_equal(brig_seccomp_read(seccomp_fd, &prog, &err), 0);
-        const char *argv[] = {"/bin/sh", "-c", "echo > /workspace/ran", NULL};
+        const char *argv[] = {"/bin/sh", "-c",
+                              "grep -q '^Seccomp:.2' /proc/self/status && echo > /workspace/ran", NULL};
         brig_plan_request req = {.argv = argv, .workspace = ws};
         assert_int_equal(brig_plan_build(policy, &req, &id, &plan, &err), 0);
         assert_int_equal(pipe2(status, O_CLOEXEC), 0);
@@ -373,7 +379,8 @@ static bool jail_behind_gate(bool release, char *status_out, size_t size) {
         if (pid == 0) {
                 (void) close(status[0]);
                 (void) close(gate[1]);
-                _exit(brig_jail_run(plan, &prog, status[1], notify[1], NULL, 0, false, gate[0]));
+                _exit(brig_jail_run(plan, filter == FILTER_GIVEN ? &prog : NULL, status[1], notify[1], NULL,
+                                    0, false, gate[0]));
         }
         (void) close(status[1]);
         (void) close(gate[0]);
@@ -381,6 +388,10 @@ static bool jail_behind_gate(bool release, char *status_out, size_t size) {
         if (release)
                 assert_int_equal(write(gate[1], "l", 1), 1);
         (void) close(gate[1]);
+        if (filter == FILTER_SENT)
+                assert_int_equal(brig_jailctl_send_seccomp(notify[0], seccomp_fd), 0);
+        else if (filter == FILTER_NEVER)
+                assert_int_equal(shutdown(notify[0], SHUT_RDWR), 0);
         char buf[4096];
         size_t n = 0;
         ssize_t k;
@@ -406,10 +417,23 @@ static void test_cli_policy__run_command_waits_for_the_limits(void **state) {
         (void) state;
 
         skip_in_other_modes();
-        assert_true(jail_behind_gate(true, line, sizeof(line)));
+        assert_true(jail_behind_gate(true, FILTER_GIVEN, line, sizeof(line)));
         assert_non_null(strstr(line, "exit 0"));
-        assert_false(jail_behind_gate(false, line, sizeof(line)));
+        assert_false(jail_behind_gate(false, FILTER_GIVEN, line, sizeof(line)));
         assert_non_null(strstr(line, "cgroup"));
+}
+
+/* brig run compiles the filter while the jail is built and sends it to the init: the command runs under
+ * it, and never without it. */
+static void test_cli_policy__run_command_waits_for_its_filter(void **state) {
+        char line[4096];
+        (void) state;
+
+        skip_in_other_modes();
+        assert_true(jail_behind_gate(true, FILTER_SENT, line, sizeof(line)));
+        assert_non_null(strstr(line, "exit 0"));
+        assert_false(jail_behind_gate(true, FILTER_NEVER, line, sizeof(line)));
+        assert_non_null(strstr(line, "error seccomp"));
 }
 
 /* `brig run` builds the jail in a forked child of its own (sandbox/jail_start.c), not in an executed
@@ -463,6 +487,7 @@ int main(void) {
                 cmocka_unit_test(test_cli_policy__run_applies_cgroup_limits),
                 cmocka_unit_test(test_cli_policy__run_command_waits_for_the_limits),
                 cmocka_unit_test(test_cli_policy__run_init_shows_nothing_of_brig),
+                cmocka_unit_test(test_cli_policy__run_command_waits_for_its_filter),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
