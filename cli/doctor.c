@@ -174,7 +174,8 @@ static void check_userns(doctor *d) {
                 (void) snprintf(
                         sysctls + n, sizeof(sysctls) - n,
                         "; kernel.apparmor_restrict_unprivileged_userns = 1 (unprivileged users need "
-                        "an AppArmor profile that allows userns for brig-jail)");
+                        "an AppArmor profile that allows userns for brig-jail, brigd's helper, and for "
+                        "brig, whose brig run builds its jail itself)");
         long r = in_child(probe_userns, &sig);
         if (r == 0) {
                 (void) snprintf(detail, sizeof(detail), "uid %u can create one%s", (unsigned) geteuid(),
