@@ -48,7 +48,6 @@ bool brig__intercept_prepare(pconn *c) {
 
 static void intercept_pump(pconn *c, bool up);
 static void response_done(pconn *c);
-static void next_keep(pconn *c, const char *data, size_t n);
 static void next_read(pconn *c);
 
 static uv_stream_t *side_stream(pconn *c, bool up) {
@@ -185,39 +184,12 @@ static int handshake_step(pconn *c, bool up, brig_error *err) {
         return r;
 }
 
-/* n bytes the client sent after the first request's body: the next request's head, kept in head to be
- * checked (beyond a head's size they are dropped: nothing of it is sent on). */
-static void next_keep(pconn *c, const char *data, size_t n) {
-        size_t room = BRIG_PROXY_HEADER_MAX - c->head_len;
-
-        if (n > room)
-                n = room;
-        memmove(c->head + c->head_len, data, n);
-        (void) brig__pconn_head_add(c, n);
-}
-
-/* Checks the next request once its head is complete, as large as a head may be, or (force) the client
- * ended: never sent upstream, and refused after the first's response if it holds a placeholder for
- * another host. The client is then no longer read. */
-static void next_check(pconn *c, bool force) {
-        size_t i;
-
-        if (c->next_checked || (!force && c->head_end == 0 && c->head_len < BRIG_PROXY_HEADER_MAX))
-                return;
-        c->next_checked = true;
-        (void) uv_read_stop(side_stream(c, false));
-        if (brig_proxy_secrets_scan(c->p->env->secrets, c->host, c->head,
-                                    c->head_end ? c->head_end : c->head_len, &i) < 0) {
-                brig__pconn_placeholder_refused(c, i);
-                c->next_refused = true;
-        }
-}
-
-/* Reads the client's next request until it can be checked. */
+/* Reads the client's next request until it can be checked (brig__pconn_next_check()): never sent
+ * upstream, and refused after the first's response if it holds a placeholder for another host. */
 static void next_read(pconn *c) {
         brig_error err = BRIG_ERROR_INIT;
 
-        for (next_check(c, false); !c->next_checked; next_check(c, false)) {
+        while (!brig__pconn_next_check(c, false)) {
                 ssize_t n = brig_tls_conn_read(c->tls_client, c->head + c->head_len,
                                                BRIG_PROXY_HEADER_MAX - c->head_len, &err);
                 if (n == -EAGAIN) {
@@ -230,11 +202,13 @@ static void next_read(pconn *c) {
                         return;
                 }
                 if (n == 0) {
-                        next_check(c, true);
-                        return;
+                        (void) brig__pconn_next_check(c, true);
+                        break;
                 }
                 (void) brig__pconn_head_add(c, (size_t) n);
         }
+        /* Checked: the client is read no more. */
+        (void) uv_read_stop(side_stream(c, false));
 }
 
 /* The upstream's clean end is its response's (it was sent Connection: close): the jail reads it to its own
@@ -272,7 +246,7 @@ static void tls_forward(pconn *c, bool up) {
                         (void) brig_error_set(&err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                               "malformed chunked request body");
                 else if (n > 0 && !up && c->body.done)
-                        next_keep(c, buf + take, (size_t) (n - take));
+                        brig__pconn_next_keep(c, buf + take, (size_t) (n - take));
                 if (n > 0 && take >= 0 &&
                     (take == 0 || (brig__pconn_counted(c, !up, (size_t) take) &&
                                    brig_tls_conn_write(to, buf, (size_t) take, &err) >= 0))) {
@@ -334,15 +308,9 @@ static void intercept_head(pconn *c) {
         }
         c->path = sp1 + 1;
         c->path_len = (size_t) (sp2 - c->path);
-        if (brig__pconn_secrets_refused(c, line_end + 1))
+        if (brig__pconn_secrets_refused(c, line_end + 1) ||
+            (body = brig__pconn_body_start(c, line_end + 1)) < 0)
                 return;
-        /* A body that ends elsewhere for the upstream would smuggle a request past the checks. */
-        if (brig_proxy_body_init(&c->body, line_end + 1, (size_t) (p + c->head_end - line_end - 1)) < 0 ||
-            (body = brig_proxy_body_take(&c->body, p + c->head_end, c->head_len - c->head_end)) < 0) {
-                brig__pconn_reply_error(c, 400, "Bad Request", "bad request",
-                                        "brig: ambiguous or malformed framing of the request body");
-                return;
-        }
         if (brig__pconn_build_request(c, (size_t) body, &request, &c->upq_len) < 0) {
                 brig__pconn_reply_error(c, 503, "Service Unavailable", "out of memory",
                                         "brig: out of memory");
@@ -352,7 +320,7 @@ static void intercept_head(pconn *c) {
         size_t next = c->head_end + (size_t) body, next_len = c->head_len - next;
         c->head_len = c->head_end = 0;
         if (c->body.done)
-                next_keep(c, c->head + next, next_len);
+                brig__pconn_next_keep(c, c->head + next, next_len);
         c->upq = request;
         c->up += c->upq_len;
         if (c->upstream_tls_up)
