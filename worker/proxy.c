@@ -23,7 +23,9 @@
  * to a host that is not among its secret's hosts refuses it; a plain HTTP request to one gets its header
  * lines rewritten with the values; a CONNECT to one is intercepted (TLS terminated with a certificate from
  * the environment's CA, worker/proxy_intercept.c), and its requests inside are checked and rewritten the
- * same way.
+ * same way. In an environment with secrets, a plain HTTP request is passed on to the end of its body only
+ * (worker/proxy_body.h), whatever its host: what the client pipelined after it is checked for placeholders
+ * like the first (refused after the first's response when it holds another host's), never sent upstream.
  *
  * Attribution (worker/proxy_attribution.c): the accepted socket names the process of the environment that
  * holds its other end, and that process a call or background process.
@@ -31,7 +33,8 @@
  * Relay: once connected, both sockets leave libuv's streams for a relay (worker/proxy_relay.h) that moves
  * the bytes with splice(2) through a pipe per direction, without copying them through brigd, and reads a
  * side only when the other has taken what came before: TCP flow control is the backpressure, and a
- * connection holds at most a pipe's worth (256 KiB) per direction in the kernel. */
+ * connection holds at most a pipe's worth (256 KiB) per direction in the kernel. The client of a checked
+ * plain HTTP request is read through brigd instead (relay_up_cb), to find its body's end. */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
