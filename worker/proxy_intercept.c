@@ -46,6 +46,12 @@ bool brig__intercept_prepare(pconn *c) {
 #define TLS_CHUNK (256 * 1024)
 #define TLS_QUEUE_MAX (1024 * 1024) /* bytes waiting for a socket before the other side's reads stop */
 
+/* Ciphertext read from a socket, and ciphertext on its way to one: each is used up before the loop runs
+ * anything else (a read is fed to its TLS end in its callback, a flush writes what the socket takes at
+ * once and copies the rest), so one of each serves every connection of the loop thread. Fresh buffers per
+ * read and write cost a page fault per page (glibc maps blocks this large anew each time). */
+static char read_buf[TLS_CHUNK], flush_buf[2 * TLS_CHUNK];
+
 static void intercept_pump(pconn *c, bool up);
 static void response_done(pconn *c);
 static void next_read(pconn *c);
@@ -76,18 +82,26 @@ static void tls_written_cb(uv_write_t *req, int status) {
                 }
 }
 
-/* Sends what the TLS end of side up has for its peer. */
+/* Sends what the TLS end of side up has for its peer: what the socket takes at once, and a copy of the rest
+ * queued behind it (uv_try_write() takes nothing while writes are queued, so the order stays). */
 static int tls_flush(pconn *c, bool up) {
         brig_tls_conn *t = up ? c->tls_upstream : c->tls_client;
 
-        /* One write for all of it: tls_forward() flushes batches of records. */
-        for (size_t want; (want = brig_tls_conn_pending(t)) > 0;) {
-                chunk *k = malloc(sizeof(*k) + want);
+        /* Few writes: tls_forward() flushes batches of records. */
+        for (size_t n; (n = brig_tls_conn_drain(t, flush_buf, sizeof(flush_buf))) > 0;) {
+                uv_buf_t b = uv_buf_init(flush_buf, (unsigned) n);
+                int w = uv_try_write(side_stream(c, up), &b, 1);
+                size_t done = w > 0 ? (size_t) w : 0;
+                if (w < 0 && w != UV_EAGAIN)
+                        return -EIO;
+                if (done == n)
+                        continue;
+                chunk *k = malloc(sizeof(*k) + n - done);
                 if (!k)
                         return -ENOMEM;
-                size_t n = brig_tls_conn_drain(t, k->data, want);
+                memcpy(k->data, flush_buf + done, n - done);
                 k->c = c;
-                uv_buf_t b = uv_buf_init(k->data, (unsigned) n);
+                b = uv_buf_init(k->data, (unsigned) (n - done));
                 if (uv_write(&k->req, side_stream(c, up), &b, 1, tls_written_cb) < 0) {
                         free(k);
                         return -EIO;
@@ -129,8 +143,7 @@ static void upstream_tls_failed(pconn *c, const char *why) {
 static void tls_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
         (void) h;
         (void) suggested;
-        buf->base = malloc(TLS_CHUNK);
-        buf->len = buf->base ? TLS_CHUNK : 0;
+        *buf = uv_buf_init(read_buf, sizeof(read_buf));
 }
 
 /* Ciphertext from side up into its TLS end: whether there is more to do with it. */
@@ -140,7 +153,6 @@ static bool tls_fed(pconn *c, bool up, ssize_t n, const uv_buf_t *buf) {
 
         if (n > 0)
                 r = brig_tls_conn_feed(up ? c->tls_upstream : c->tls_client, buf->base, (size_t) n, &err);
-        free(buf->base);
         if (n == 0 || c->state != PCONN_INTERCEPT)
                 return false;
         if (n > 0 && r == 0)
