@@ -46,12 +46,6 @@ bool brig__intercept_prepare(pconn *c) {
 #define TLS_CHUNK (256 * 1024)
 #define TLS_QUEUE_MAX (1024 * 1024) /* bytes waiting for a socket before the other side's reads stop */
 
-/* Ciphertext read from a socket, and ciphertext on its way to one: each is used up before the loop runs
- * anything else (a read is fed to its TLS end in its callback, a flush writes what the socket takes at
- * once and copies the rest), so one of each serves every connection of the loop thread. Fresh buffers per
- * read and write cost a page fault per page (glibc maps blocks this large anew each time). */
-static char read_buf[TLS_CHUNK], flush_buf[2 * TLS_CHUNK];
-
 static void intercept_pump(pconn *c, bool up);
 static void response_done(pconn *c);
 static void next_read(pconn *c);
@@ -82,24 +76,26 @@ static void tls_written_cb(uv_write_t *req, int status) {
                 }
 }
 
-/* Sends what the TLS end of side up has for its peer: what the socket takes at once, and a copy of the rest
- * queued behind it (uv_try_write() takes nothing while writes are queued, so the order stays). */
+/* Sends what the TLS end of side up has for its peer: what the socket takes at once straight from the TLS
+ * end, and a copy of the rest queued behind it (uv_try_write() takes nothing while writes are queued, so
+ * the order stays). Few writes: tls_forward() flushes batches of records. */
 static int tls_flush(pconn *c, bool up) {
         brig_tls_conn *t = up ? c->tls_upstream : c->tls_client;
+        size_t n, done;
+        const char *data = brig_tls_conn_output(t, &n);
 
-        /* Few writes: tls_forward() flushes batches of records. */
-        for (size_t n; (n = brig_tls_conn_drain(t, flush_buf, sizeof(flush_buf))) > 0;) {
-                uv_buf_t b = uv_buf_init(flush_buf, (unsigned) n);
-                int w = uv_try_write(side_stream(c, up), &b, 1);
-                size_t done = w > 0 ? (size_t) w : 0;
-                if (w < 0 && w != UV_EAGAIN)
-                        return -EIO;
-                if (done == n)
-                        continue;
+        if (n == 0)
+                return 0;
+        uv_buf_t b = uv_buf_init((char *) data, (unsigned) n);
+        int w = uv_try_write(side_stream(c, up), &b, 1);
+        if (w < 0 && w != UV_EAGAIN)
+                return -EIO;
+        done = w > 0 ? (size_t) w : 0;
+        if (done < n) {
                 chunk *k = malloc(sizeof(*k) + n - done);
                 if (!k)
                         return -ENOMEM;
-                memcpy(k->data, flush_buf + done, n - done);
+                memcpy(k->data, data + done, n - done);
                 k->c = c;
                 b = uv_buf_init(k->data, (unsigned) (n - done));
                 if (uv_write(&k->req, side_stream(c, up), &b, 1, tls_written_cb) < 0) {
@@ -108,6 +104,7 @@ static int tls_flush(pconn *c, bool up) {
                 }
                 c->pending++;
         }
+        brig_tls_conn_sent(t, n);
         return 0;
 }
 
@@ -140,25 +137,27 @@ static void upstream_tls_failed(pconn *c, const char *why) {
                                         "brig: the upstream's TLS connection failed");
 }
 
+/* Ciphertext is read straight into its TLS end (brig_tls_conn_space()). */
 static void tls_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-        (void) h;
+        side *sd = h->data;
+        pconn *c = sd->c;
+        char *space = brig_tls_conn_space(sd == &c->upstream ? c->tls_upstream : c->tls_client, TLS_CHUNK);
         (void) suggested;
-        *buf = uv_buf_init(read_buf, sizeof(read_buf));
+
+        /* None: libuv reports UV_ENOBUFS, which ends the connection. */
+        *buf = uv_buf_init(space, space ? TLS_CHUNK : 0);
 }
 
-/* Ciphertext from side up into its TLS end: whether there is more to do with it. */
-static bool tls_fed(pconn *c, bool up, ssize_t n, const uv_buf_t *buf) {
-        brig_error err = BRIG_ERROR_INIT;
-        int r = 0;
-
+/* Ciphertext from side up, read into its TLS end: whether there is more to do with it. */
+static bool tls_fed(pconn *c, bool up, ssize_t n) {
         if (n > 0)
-                r = brig_tls_conn_feed(up ? c->tls_upstream : c->tls_client, buf->base, (size_t) n, &err);
+                brig_tls_conn_fed(up ? c->tls_upstream : c->tls_client, (size_t) n);
         if (n == 0 || c->state != PCONN_INTERCEPT)
                 return false;
-        if (n > 0 && r == 0)
+        if (n > 0)
                 return true;
         if (up && !c->upstream_tls_up)
-                upstream_tls_failed(c, n < 0 ? "closed by the upstream" : err.msg);
+                upstream_tls_failed(c, n == UV_ENOBUFS ? "out of memory" : "closed by the upstream");
         else if (up && c->client_tls_up && c->next_refused)
                 /* The proxy's own answer to the request it held back, then its own end. */
                 brig__pconn_refusal_reply(c, false);
@@ -175,7 +174,8 @@ static void tls_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
         pconn *c = sd->c;
         bool up = sd == &c->upstream;
 
-        if (tls_fed(c, up, n, buf))
+        (void) buf;
+        if (tls_fed(c, up, n))
                 intercept_pump(c, up);
 }
 
