@@ -475,7 +475,7 @@ void brig__pconn_audit_used(pconn *c) {
  * its body only: the relay passes on the rest of its body and checks what follows (relay_up_cb). */
 static void start_relay(pconn *c) {
         static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
-        bool checked = !c->tunnel && requests_checked(c);
+        bool checked = c->checked;
         size_t rest = checked ? c->head_body : c->head_len - c->head_end;
         char *request = NULL;
         const char *pre[2] = {NULL, NULL};
@@ -911,7 +911,9 @@ static void head_complete(pconn *c) {
         }
         if (brig__pconn_secrets_refused(c, line_end + 1))
                 return;
-        if (!c->tunnel && requests_checked(c)) {
+        /* Decided once: a reload may change the secrets before the relay starts. */
+        c->checked = !c->tunnel && requests_checked(c);
+        if (c->checked) {
                 int64_t body = brig__pconn_body_start(c, line_end + 1);
                 if (body < 0)
                         return;

@@ -107,6 +107,7 @@ typedef struct pconn {
          * for every intercepted connection and every plain HTTP one in an environment with secrets. */
         brig_proxy_body body;
         size_t head_body; /* plain HTTP: bytes of the first request's body read with its head */
+        bool checked;     /* plain HTTP: the body's end is found and what follows checked */
         bool next_checked, next_refused;
 
         uint64_t call_id;

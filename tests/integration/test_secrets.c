@@ -610,6 +610,20 @@ static void test_secrets__plain_pipelined_request_is_checked(void **state) {
         assert_true(raw_server_saw("hello"));
         assert_false(raw_server_saw("/plain-pipe-leak"));
         assert_false(raw_server_saw("brig-secret-"));
+
+        /* A body whose end the upstream could read elsewhere is refused before anything is sent. */
+        cJSON *r = sh(
+                fd, 3,
+                "python3 -c \"import os, socket, urllib.parse as u; p = "
+                "u.urlsplit(os.environ['HTTP_PROXY']); "
+                "s = socket.create_connection((p.hostname, p.port)); "
+                "s.sendall(b'POST http://other.test:%d/plain-ambiguous HTTP/1.1\\r\\nContent-Length: 5\\r\\n"
+                "Transfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n'); print(s.recv(4096).decode())\"",
+                g.raw_port);
+        if (!strstr(sc_str(r, "stdout"), "400 Bad Request"))
+                fail_msg("ambiguous framing: %s %s", sc_str(r, "stdout"), sc_str(r, "stderr"));
+        cJSON_Delete(r);
+        assert_false(raw_server_saw("/plain-ambiguous"));
         close(fd);
 }
 
