@@ -517,17 +517,18 @@ static void start_relay(pconn *c) {
         c->client_open = c->upstream_open = false;
         uv_close((uv_handle_t *) &c->client.tcp, side_closed_cb);
         uv_close((uv_handle_t *) &c->upstream.tcp, side_closed_cb);
-        r = brig_proxy_relay_start(c->p->env->w->loop, dc, du, pre, pre_len, relay_bytes_cb,
-                                   checked ? relay_up_cb : NULL, relay_done_cb, c, &c->relay);
+        r = brig_proxy_relay_new(c->p->env->w->loop, dc, du, pre, pre_len, relay_bytes_cb,
+                                 checked ? relay_up_cb : NULL, relay_done_cb, c, &c->relay);
         request_wipe(&request, pre_len[BRIG_PROXY_RELAY_UP]);
         if (r < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "relay: %s", strerror(-r));
                 brig__pconn_close(c);
                 return;
         }
-        /* Checked with its head, before the relay (which may have ended already). */
-        if (c->next_refused && c->relay)
+        /* Checked with its head: the refusal is in place before the upstream can answer. */
+        if (c->next_refused)
                 refuse_next(c, c->relay);
+        brig_proxy_relay_run(c->relay);
         brig__pconn_audit_used(c);
 }
 

@@ -253,10 +253,10 @@ static void poll_cb(uv_poll_t *h, int status, int events) {
         run(r);
 }
 
-int brig_proxy_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, const char *const pre[2],
-                           const size_t pre_len[2], brig_proxy_relay_bytes_cb bytes_cb,
-                           brig_proxy_relay_up_cb up_cb, brig_proxy_relay_done_cb done_cb, void *userdata,
-                           brig_proxy_relay **ret) {
+int brig_proxy_relay_new(uv_loop_t *loop, int client_fd, int upstream_fd, const char *const pre[2],
+                         const size_t pre_len[2], brig_proxy_relay_bytes_cb bytes_cb,
+                         brig_proxy_relay_up_cb up_cb, brig_proxy_relay_done_cb done_cb, void *userdata,
+                         brig_proxy_relay **ret) {
         brig_proxy_relay *r = calloc(1, sizeof(*r));
         int e;
 
@@ -312,8 +312,11 @@ int brig_proxy_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, cons
                 brig_handles_add(&r->handles, 1);
         }
         *ret = r;
-        run(r);
         return 0;
+}
+
+void brig_proxy_relay_run(brig_proxy_relay *r) {
+        run(r);
 }
 
 int brig_proxy_relay_down_end(brig_proxy_relay *r, const char *data, size_t len) {

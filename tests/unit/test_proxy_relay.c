@@ -70,9 +70,10 @@ static void start(fixture *f, const char *pre_up, const char *pre_down) {
         f->upstream = b[1];
         assert_int_equal(fcntl(a[1], F_SETFL, O_NONBLOCK), 0);
         assert_int_equal(fcntl(b[0], F_SETFL, O_NONBLOCK), 0);
-        assert_int_equal(brig_proxy_relay_start(&f->loop, a[1], b[0], pre, pre_len, bytes_cb,
-                                                f->checked ? up_cb : NULL, done_cb, f, &f->relay),
+        assert_int_equal(brig_proxy_relay_new(&f->loop, a[1], b[0], pre, pre_len, bytes_cb,
+                                              f->checked ? up_cb : NULL, done_cb, f, &f->relay),
                          0);
+        brig_proxy_relay_run(f->relay);
 }
 
 static void stop(fixture *f) {
