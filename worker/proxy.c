@@ -23,7 +23,9 @@
  * to a host that is not among its secret's hosts refuses it; a plain HTTP request to one gets its header
  * lines rewritten with the values; a CONNECT to one is intercepted (TLS terminated with a certificate from
  * the environment's CA, worker/proxy_intercept.c), and its requests inside are checked and rewritten the
- * same way.
+ * same way. In an environment with secrets, a plain HTTP request is passed on to the end of its body only
+ * (worker/proxy_body.h), whatever its host: what the client pipelined after it is checked for placeholders
+ * like the first (refused after the first's response when it holds another host's), never sent upstream.
  *
  * Attribution (worker/proxy_attribution.c): the accepted socket names the process of the environment that
  * holds its other end, and that process a call or background process.
@@ -31,7 +33,8 @@
  * Relay: once connected, both sockets leave libuv's streams for a relay (worker/proxy_relay.h) that moves
  * the bytes with splice(2) through a pipe per direction, without copying them through brigd, and reads a
  * side only when the other has taken what came before: TCP flow control is the backpressure, and a
- * connection holds at most a pipe's worth (256 KiB) per direction in the kernel. */
+ * connection holds at most a pipe's worth (256 KiB) per direction in the kernel. The client of a checked
+ * plain HTTP request is read through brigd instead (relay_up_cb), to find its body's end. */
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
@@ -223,10 +226,10 @@ static void printable(char *out, size_t size, const char *in) {
         out[n] = 0;
 }
 
-/* Answers with status, reason (X-Brig-Reason) and text (the body), both one line made printable, then
- * closes. */
-void brig__pconn_reply_error(pconn *c, int code, const char *status_text, const char *reason,
-                             const char *text) {
+/* An answer with status, reason (X-Brig-Reason) and text (the body), both one line made printable: NULL
+ * when out of memory. */
+static chunk *reply_new(pconn *c, int code, const char *status_text, const char *reason, const char *text,
+                        size_t *ret_len) {
         char safe_reason[BRIG_NET_REASON_MAX + 200], safe[BRIG_NET_REASON_MAX + 300];
         size_t size = sizeof(safe_reason) + sizeof(safe) + 256;
         chunk *k;
@@ -234,21 +237,32 @@ void brig__pconn_reply_error(pconn *c, int code, const char *status_text, const 
         printable(safe_reason, sizeof(safe_reason), reason);
         printable(safe, sizeof(safe), text);
         k = malloc(sizeof(*k) + size);
+        if (!k)
+                return NULL;
+        k->c = c;
+        *ret_len = (size_t) snprintf(k->data, size,
+                                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nX-Brig-Reason: %s\r\n"
+                                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+                                     code, status_text, safe_reason, strlen(safe) + 1, safe);
+        return k;
+}
+
+/* Answers with status, reason and text, then closes. */
+void brig__pconn_reply_error(pconn *c, int code, const char *status_text, const char *reason,
+                             const char *text) {
+        size_t len;
+        chunk *k = reply_new(c, code, status_text, reason, text, &len);
+
         if (!k) {
                 brig__pconn_close(c);
                 return;
         }
-        k->c = c;
-        int len = snprintf(k->data, size,
-                           "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nX-Brig-Reason: %s\r\n"
-                           "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-                           code, status_text, safe_reason, strlen(safe) + 1, safe);
         uv_buf_t b = uv_buf_init(k->data, (unsigned) len);
         c->state = PCONN_REPLYING;
         (void) uv_read_stop((uv_stream_t *) &c->client.tcp);
         if (c->client_tls_up) {
                 /* Inside the jail's TLS connection: the answer is encrypted like the rest. */
-                brig__intercept_reply(c, k->data, (size_t) len);
+                brig__intercept_reply(c, k->data, len);
                 free(k);
                 return;
         }
@@ -260,12 +274,15 @@ void brig__pconn_reply_error(pconn *c, int code, const char *status_text, const 
         c->pending++;
 }
 
+static void refusal_text(const pconn *c, char *text, size_t size) {
+        (void) snprintf(text, size, "brig: %s:%u refused: %s", c->host, (unsigned) c->port, c->reason);
+}
+
 /* Answers with c->reason: 403, or 503 for a limit. */
 void brig__pconn_refusal_reply(pconn *c, bool limit) {
         char text[BRIG_NET_REASON_MAX + 300];
 
-        (void) snprintf(text, sizeof(text), "brig: %s:%u refused: %s", c->host, (unsigned) c->port,
-                        c->reason);
+        refusal_text(c, text, sizeof(text));
         if (limit)
                 brig__pconn_reply_error(c, 503, "Service Unavailable", c->reason, text);
         else
@@ -306,6 +323,44 @@ cut:
 
 bool brig__pconn_counted(pconn *c, bool up, size_t n) {
         return relay_bytes_cb(NULL, up ? BRIG_PROXY_RELAY_UP : BRIG_PROXY_RELAY_DOWN, n, c);
+}
+
+/* Whether every request of a connection is checked for placeholders: in an environment with secrets, a
+ * placeholder sent to any host not among its secret's hosts is refused, whatever the host. */
+static bool requests_checked(const pconn *c) {
+        return c->p->env->secrets && c->p->env->secrets->n > 0;
+}
+
+/* The refusal of the next request reaches the client after the first's response. */
+static void refuse_next(pconn *c, brig_proxy_relay *r) {
+        char text[BRIG_NET_REASON_MAX + 300];
+        size_t len;
+
+        refusal_text(c, text, sizeof(text));
+        chunk *k = reply_new(c, 403, "Forbidden", c->reason, text, &len);
+        /* Without it, the connection only ends: the request was refused all the same. */
+        if (k)
+                (void) brig_proxy_relay_down_end(r, k->data, len);
+        free(k);
+}
+
+/* What follows the first request's body in plain HTTP: the next request, kept and checked as an intercepted
+ * connection's (never sent upstream). */
+static int64_t relay_up_cb(brig_proxy_relay *r, const char *data, size_t n, bool *stop, void *userdata) {
+        pconn *c = userdata;
+        int64_t take = (int64_t) n;
+
+        if (!c->body.done && (take = brig_proxy_body_take(&c->body, data, n)) < 0) {
+                (void) snprintf(c->error, sizeof(c->error), "malformed chunked request body");
+                return -EINVAL;
+        }
+        if (c->body.done && !c->next_checked) {
+                brig__pconn_next_keep(c, data + take, n - (size_t) take);
+                if (brig__pconn_next_check(c, n == 0) && c->next_refused)
+                        refuse_next(c, r);
+        }
+        *stop = c->next_checked;
+        return take;
 }
 
 static void relay_done_cb(brig_proxy_relay *r, int error, void *userdata) {
@@ -416,9 +471,12 @@ void brig__pconn_audit_used(pconn *c) {
 
 /* Hands both sockets to a relay: the uv_tcp handles that accepted and connected them close, the relay
  * keeps duplicates. The first bytes each way are the proxy's: the request upstream (or, for a tunnel, what
- * the client sent after CONNECT), the 200 for a tunnel down. */
+ * the client sent after CONNECT), the 200 for a tunnel down. A plain HTTP request that is checked goes with
+ * its body only: the relay passes on the rest of its body and checks what follows (relay_up_cb). */
 static void start_relay(pconn *c) {
         static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+        bool checked = c->checked;
+        size_t rest = checked ? c->head_body : c->head_len - c->head_end;
         char *request = NULL;
         const char *pre[2] = {NULL, NULL};
         size_t pre_len[2] = {0, 0};
@@ -429,15 +487,23 @@ static void start_relay(pconn *c) {
         (void) uv_timer_stop(&c->timer);
         if (c->tunnel) {
                 pre[BRIG_PROXY_RELAY_UP] = c->head + c->head_end;
-                pre_len[BRIG_PROXY_RELAY_UP] = c->head_len - c->head_end;
+                pre_len[BRIG_PROXY_RELAY_UP] = rest;
                 pre[BRIG_PROXY_RELAY_DOWN] = established;
                 pre_len[BRIG_PROXY_RELAY_DOWN] = sizeof(established) - 1;
-        } else if (brig__pconn_build_request(c, c->head_len - c->head_end, &request,
-                                             &pre_len[BRIG_PROXY_RELAY_UP]) < 0) {
+        } else if (brig__pconn_build_request(c, rest, &request, &pre_len[BRIG_PROXY_RELAY_UP]) < 0) {
                 brig__pconn_close(c);
                 return;
         } else
                 pre[BRIG_PROXY_RELAY_UP] = request;
+        if (checked) {
+                /* What followed its body is the next request's. */
+                size_t next = c->head_end + rest, next_len = c->head_len - next;
+                c->head_len = c->head_end = 0;
+                if (c->body.done) {
+                        brig__pconn_next_keep(c, c->head + next, next_len);
+                        (void) brig__pconn_next_check(c, false);
+                }
+        }
         c->up += pre_len[BRIG_PROXY_RELAY_UP];
         if (uv_fileno((uv_handle_t *) &c->client.tcp, &cfd) < 0 ||
             uv_fileno((uv_handle_t *) &c->upstream.tcp, &ufd) < 0 ||
@@ -451,14 +517,18 @@ static void start_relay(pconn *c) {
         c->client_open = c->upstream_open = false;
         uv_close((uv_handle_t *) &c->client.tcp, side_closed_cb);
         uv_close((uv_handle_t *) &c->upstream.tcp, side_closed_cb);
-        r = brig_proxy_relay_start(c->p->env->w->loop, dc, du, pre, pre_len, relay_bytes_cb, relay_done_cb,
-                                   c, &c->relay);
+        r = brig_proxy_relay_new(c->p->env->w->loop, dc, du, pre, pre_len, relay_bytes_cb,
+                                 checked ? relay_up_cb : NULL, relay_done_cb, c, &c->relay);
         request_wipe(&request, pre_len[BRIG_PROXY_RELAY_UP]);
         if (r < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "relay: %s", strerror(-r));
                 brig__pconn_close(c);
                 return;
         }
+        /* Checked with its head: the refusal is in place before the upstream can answer. */
+        if (c->next_refused)
+                refuse_next(c, c->relay);
+        brig_proxy_relay_run(c->relay);
         brig__pconn_audit_used(c);
 }
 
@@ -698,6 +768,48 @@ void brig__pconn_placeholder_refused(pconn *c, size_t i) {
                         c->p->env->secrets->items[i].def->name);
 }
 
+/* Where the first request's body ends (its framing, strict: a body that ends elsewhere for the upstream
+ * would smuggle a request past the checks), and how many of the bytes after its head in c->head are of it;
+ * -1 once refused. */
+int64_t brig__pconn_body_start(pconn *c, const char *lines) {
+        const char *p = c->head;
+        int64_t body;
+
+        if (brig_proxy_body_init(&c->body, lines, (size_t) (p + c->head_end - lines)) < 0 ||
+            (body = brig_proxy_body_take(&c->body, p + c->head_end, c->head_len - c->head_end)) < 0) {
+                brig__pconn_reply_error(c, 400, "Bad Request", "bad request",
+                                        "brig: ambiguous or malformed framing of the request body");
+                return -1;
+        }
+        return body;
+}
+
+/* n bytes the client sent after the first request's body: the next request's head, kept in head to be
+ * checked (beyond a head's size they are dropped: nothing of it is sent on). */
+void brig__pconn_next_keep(pconn *c, const char *data, size_t n) {
+        size_t room = BRIG_PROXY_HEADER_MAX - c->head_len;
+
+        if (n > room)
+                n = room;
+        memmove(c->head + c->head_len, data, n);
+        (void) brig__pconn_head_add(c, n);
+}
+
+bool brig__pconn_next_check(pconn *c, bool force) {
+        const brig_proxy_secrets *s = c->p->env->secrets;
+        size_t i;
+
+        if (c->next_checked || (!force && c->head_end == 0 && c->head_len < BRIG_PROXY_HEADER_MAX))
+                return c->next_checked;
+        c->next_checked = true;
+        if (s &&
+            brig_proxy_secrets_scan(s, c->host, c->head, c->head_end ? c->head_end : c->head_len, &i) < 0) {
+                brig__pconn_placeholder_refused(c, i);
+                c->next_refused = true;
+        }
+        return true;
+}
+
 /* network.secrets (worker/proxy_secrets.h), before the allow/deny decision so that a placeholder sent
  * anywhere else is refused and audited as such: a placeholder for another host refuses the request; a
  * CONNECT to a secret's host is intercepted, or refused if it cannot be; otherwise (a plain HTTP request,
@@ -800,6 +912,14 @@ static void head_complete(pconn *c) {
         }
         if (brig__pconn_secrets_refused(c, line_end + 1))
                 return;
+        /* Decided once: a reload may change the secrets before the relay starts. */
+        c->checked = !c->tunnel && requests_checked(c);
+        if (c->checked) {
+                int64_t body = brig__pconn_body_start(c, line_end + 1);
+                if (body < 0)
+                        return;
+                c->head_body = (size_t) body;
+        }
         if (!brig_net_decide(policy_of(c->p), c->host, c->port, c->reason)) {
                 brig__pconn_deny(c, false);
                 return;

@@ -48,7 +48,6 @@ bool brig__intercept_prepare(pconn *c) {
 
 static void intercept_pump(pconn *c, bool up);
 static void response_done(pconn *c);
-static void next_keep(pconn *c, const char *data, size_t n);
 static void next_read(pconn *c);
 
 static uv_stream_t *side_stream(pconn *c, bool up) {
@@ -77,24 +76,35 @@ static void tls_written_cb(uv_write_t *req, int status) {
                 }
 }
 
-/* Sends what the TLS end of side up has for its peer. */
+/* Sends what the TLS end of side up has for its peer: what the socket takes at once straight from the TLS
+ * end, and a copy of the rest queued behind it (uv_try_write() takes nothing while writes are queued, so
+ * the order stays). Few writes: tls_forward() flushes batches of records. */
 static int tls_flush(pconn *c, bool up) {
         brig_tls_conn *t = up ? c->tls_upstream : c->tls_client;
+        size_t n, done;
+        const char *data = brig_tls_conn_output(t, &n);
 
-        /* One write for all of it: tls_forward() flushes batches of records. */
-        for (size_t want; (want = brig_tls_conn_pending(t)) > 0;) {
-                chunk *k = malloc(sizeof(*k) + want);
+        if (n == 0)
+                return 0;
+        uv_buf_t b = uv_buf_init((char *) data, (unsigned) n);
+        int w = uv_try_write(side_stream(c, up), &b, 1);
+        if (w < 0 && w != UV_EAGAIN)
+                return -EIO;
+        done = w > 0 ? (size_t) w : 0;
+        if (done < n) {
+                chunk *k = malloc(sizeof(*k) + n - done);
                 if (!k)
                         return -ENOMEM;
-                size_t n = brig_tls_conn_drain(t, k->data, want);
+                memcpy(k->data, data + done, n - done);
                 k->c = c;
-                uv_buf_t b = uv_buf_init(k->data, (unsigned) n);
+                b = uv_buf_init(k->data, (unsigned) (n - done));
                 if (uv_write(&k->req, side_stream(c, up), &b, 1, tls_written_cb) < 0) {
                         free(k);
                         return -EIO;
                 }
                 c->pending++;
         }
+        brig_tls_conn_sent(t, n);
         return 0;
 }
 
@@ -127,27 +137,27 @@ static void upstream_tls_failed(pconn *c, const char *why) {
                                         "brig: the upstream's TLS connection failed");
 }
 
+/* Ciphertext is read straight into its TLS end (brig_tls_conn_space()). */
 static void tls_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-        (void) h;
+        side *sd = h->data;
+        pconn *c = sd->c;
+        char *space = brig_tls_conn_space(sd == &c->upstream ? c->tls_upstream : c->tls_client, TLS_CHUNK);
         (void) suggested;
-        buf->base = malloc(TLS_CHUNK);
-        buf->len = buf->base ? TLS_CHUNK : 0;
+
+        /* None: libuv reports UV_ENOBUFS, which ends the connection. */
+        *buf = uv_buf_init(space, space ? TLS_CHUNK : 0);
 }
 
-/* Ciphertext from side up into its TLS end: whether there is more to do with it. */
-static bool tls_fed(pconn *c, bool up, ssize_t n, const uv_buf_t *buf) {
-        brig_error err = BRIG_ERROR_INIT;
-        int r = 0;
-
+/* Ciphertext from side up, read into its TLS end: whether there is more to do with it. */
+static bool tls_fed(pconn *c, bool up, ssize_t n) {
         if (n > 0)
-                r = brig_tls_conn_feed(up ? c->tls_upstream : c->tls_client, buf->base, (size_t) n, &err);
-        free(buf->base);
+                brig_tls_conn_fed(up ? c->tls_upstream : c->tls_client, (size_t) n);
         if (n == 0 || c->state != PCONN_INTERCEPT)
                 return false;
-        if (n > 0 && r == 0)
+        if (n > 0)
                 return true;
         if (up && !c->upstream_tls_up)
-                upstream_tls_failed(c, n < 0 ? "closed by the upstream" : err.msg);
+                upstream_tls_failed(c, n == UV_ENOBUFS ? "out of memory" : "closed by the upstream");
         else if (up && c->client_tls_up && c->next_refused)
                 /* The proxy's own answer to the request it held back, then its own end. */
                 brig__pconn_refusal_reply(c, false);
@@ -164,7 +174,8 @@ static void tls_read_cb(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf) {
         pconn *c = sd->c;
         bool up = sd == &c->upstream;
 
-        if (tls_fed(c, up, n, buf))
+        (void) buf;
+        if (tls_fed(c, up, n))
                 intercept_pump(c, up);
 }
 
@@ -185,39 +196,12 @@ static int handshake_step(pconn *c, bool up, brig_error *err) {
         return r;
 }
 
-/* n bytes the client sent after the first request's body: the next request's head, kept in head to be
- * checked (beyond a head's size they are dropped: nothing of it is sent on). */
-static void next_keep(pconn *c, const char *data, size_t n) {
-        size_t room = BRIG_PROXY_HEADER_MAX - c->head_len;
-
-        if (n > room)
-                n = room;
-        memmove(c->head + c->head_len, data, n);
-        (void) brig__pconn_head_add(c, n);
-}
-
-/* Checks the next request once its head is complete, as large as a head may be, or (force) the client
- * ended: never sent upstream, and refused after the first's response if it holds a placeholder for
- * another host. The client is then no longer read. */
-static void next_check(pconn *c, bool force) {
-        size_t i;
-
-        if (c->next_checked || (!force && c->head_end == 0 && c->head_len < BRIG_PROXY_HEADER_MAX))
-                return;
-        c->next_checked = true;
-        (void) uv_read_stop(side_stream(c, false));
-        if (brig_proxy_secrets_scan(c->p->env->secrets, c->host, c->head,
-                                    c->head_end ? c->head_end : c->head_len, &i) < 0) {
-                brig__pconn_placeholder_refused(c, i);
-                c->next_refused = true;
-        }
-}
-
-/* Reads the client's next request until it can be checked. */
+/* Reads the client's next request until it can be checked (brig__pconn_next_check()): never sent
+ * upstream, and refused after the first's response if it holds a placeholder for another host. */
 static void next_read(pconn *c) {
         brig_error err = BRIG_ERROR_INIT;
 
-        for (next_check(c, false); !c->next_checked; next_check(c, false)) {
+        while (!brig__pconn_next_check(c, false)) {
                 ssize_t n = brig_tls_conn_read(c->tls_client, c->head + c->head_len,
                                                BRIG_PROXY_HEADER_MAX - c->head_len, &err);
                 if (n == -EAGAIN) {
@@ -230,11 +214,13 @@ static void next_read(pconn *c) {
                         return;
                 }
                 if (n == 0) {
-                        next_check(c, true);
-                        return;
+                        (void) brig__pconn_next_check(c, true);
+                        break;
                 }
                 (void) brig__pconn_head_add(c, (size_t) n);
         }
+        /* Checked: the client is read no more. */
+        (void) uv_read_stop(side_stream(c, false));
 }
 
 /* The upstream's clean end is its response's (it was sent Connection: close): the jail reads it to its own
@@ -272,7 +258,7 @@ static void tls_forward(pconn *c, bool up) {
                         (void) brig_error_set(&err, -EINVAL, BRIG_KIND_INVALID_ARGUMENT,
                                               "malformed chunked request body");
                 else if (n > 0 && !up && c->body.done)
-                        next_keep(c, buf + take, (size_t) (n - take));
+                        brig__pconn_next_keep(c, buf + take, (size_t) (n - take));
                 if (n > 0 && take >= 0 &&
                     (take == 0 || (brig__pconn_counted(c, !up, (size_t) take) &&
                                    brig_tls_conn_write(to, buf, (size_t) take, &err) >= 0))) {
@@ -334,15 +320,9 @@ static void intercept_head(pconn *c) {
         }
         c->path = sp1 + 1;
         c->path_len = (size_t) (sp2 - c->path);
-        if (brig__pconn_secrets_refused(c, line_end + 1))
+        if (brig__pconn_secrets_refused(c, line_end + 1) ||
+            (body = brig__pconn_body_start(c, line_end + 1)) < 0)
                 return;
-        /* A body that ends elsewhere for the upstream would smuggle a request past the checks. */
-        if (brig_proxy_body_init(&c->body, line_end + 1, (size_t) (p + c->head_end - line_end - 1)) < 0 ||
-            (body = brig_proxy_body_take(&c->body, p + c->head_end, c->head_len - c->head_end)) < 0) {
-                brig__pconn_reply_error(c, 400, "Bad Request", "bad request",
-                                        "brig: ambiguous or malformed framing of the request body");
-                return;
-        }
         if (brig__pconn_build_request(c, (size_t) body, &request, &c->upq_len) < 0) {
                 brig__pconn_reply_error(c, 503, "Service Unavailable", "out of memory",
                                         "brig: out of memory");
@@ -352,7 +332,7 @@ static void intercept_head(pconn *c) {
         size_t next = c->head_end + (size_t) body, next_len = c->head_len - next;
         c->head_len = c->head_end = 0;
         if (c->body.done)
-                next_keep(c, c->head + next, next_len);
+                brig__pconn_next_keep(c, c->head + next, next_len);
         c->upq = request;
         c->up += c->upq_len;
         if (c->upstream_tls_up)

@@ -103,8 +103,11 @@ typedef struct pconn {
         size_t upq_len;
         /* Only the first request goes upstream (with Connection: close): its body is passed on to its end,
          * and what follows is read into head as the next request, checked for placeholders but never
-         * sent. One carrying another host's is refused (403) once the first's response has ended. */
+         * sent. One carrying another host's is refused (403) once the first's response has ended. Done
+         * for every intercepted connection and every plain HTTP one in an environment with secrets. */
         brig_proxy_body body;
+        size_t head_body; /* plain HTTP: bytes of the first request's body read with its head */
+        bool checked;     /* plain HTTP: the body's end is found and what follows checked */
         bool next_checked, next_refused;
 
         uint64_t call_id;
@@ -150,6 +153,15 @@ void brig__pconn_placeholder_refused(pconn *c, size_t i);
 bool brig__pconn_head_add(pconn *c, size_t n);
 /* One secret_used per secret that went into the request. */
 void brig__pconn_audit_used(pconn *c);
+/* The first request's body framing from its header lines (c->body): how many of the bytes after its head
+ * in c->head belong to it, or -1 once answered with 400 (ambiguous or malformed framing). */
+int64_t brig__pconn_body_start(pconn *c, const char *lines);
+/* n bytes after the first request's body: kept in c->head as the next request's head. */
+void brig__pconn_next_keep(pconn *c, const char *data, size_t n);
+/* Checks the next request in c->head once its head is complete, as large as a head may be, or (force) the
+ * client ended: c->next_refused (audited) when it holds a placeholder for another host. Whether it has
+ * been checked; the caller then reads the client no more. */
+bool brig__pconn_next_check(pconn *c, bool force);
 
 /* Attributes c, whose client socket is accepted, to the call or background process whose process holds
  * its other end (c->call_id, c->process_id); left 0 when it cannot be told. Reads /proc on the loop thread,

@@ -3,6 +3,7 @@
  * only when its pipe is empty and writes the pipe out before reading again; when the destination's socket
  * buffer is full (EAGAIN) it waits for the destination to become writable and leaves its source unread, so
  * a slow reader slows the writer through TCP flow control and brigd holds at most one pipe per direction.
+ * A checked client (up_cb) is read into a buffer instead, written on the same way before the next read.
  * One uv_poll per socket watches for what either direction waits for. */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,15 +16,18 @@
 #include "common/handles.h"
 #include "worker/proxy_relay.h"
 
-#define MAX_ROUNDS 16 /* splices per direction per event, so other connections get their turn */
+#define MAX_ROUNDS 16            /* splices per direction per event, so other connections get their turn */
+#define CHECKED_READ (64 * 1024) /* bytes of a checked client read at once */
 
 typedef struct dir {
         int src, dst; /* indices into fd[] */
         int pipe[2];
         size_t pipe_size, in_pipe;
-        char *pre;
-        size_t pre_len, pre_off;
-        bool eof, done;
+        char *pre, *end, *buf; /* owned: sent first; sent after the source's end; a checked read */
+        size_t pre_len, end_len;
+        const char *out; /* from user space (pre, buf or end), written before anything else */
+        size_t out_len, out_off;
+        bool eof, done, stopped, end_sent;
         bool want_read, want_write;
 } dir;
 
@@ -35,6 +39,7 @@ struct brig_proxy_relay {
         brig_handles handles; /* the polls: r is freed once both are closed */
         bool closing, finished;
         brig_proxy_relay_bytes_cb bytes_cb;
+        brig_proxy_relay_up_cb up_cb;
         brig_proxy_relay_done_cb done_cb;
         void *userdata;
 };
@@ -48,6 +53,8 @@ static void relay_free(brig_proxy_relay *r) {
                 if (r->d[i].pre)
                         explicit_bzero(r->d[i].pre, r->d[i].pre_len);
                 free(r->d[i].pre);
+                free(r->d[i].end);
+                free(r->d[i].buf);
         }
         free(r);
 }
@@ -75,6 +82,35 @@ static void finish(brig_proxy_relay *r, int error) {
         r->done_cb(r, error, r->userdata);
 }
 
+static void send_out(dir *d, const char *data, size_t len) {
+        d->out = data;
+        d->out_len = len;
+        d->out_off = 0;
+}
+
+/* Reads a checked client once: what up_cb passes is sent on before the next read. -EAGAIN (waiting to
+ * read), -EINTR, another negative errno to end the relay, or 0. */
+static int read_checked(brig_proxy_relay *r, dir *d) {
+        bool stop = false;
+        ssize_t n = recv(r->fd[d->src], d->buf, CHECKED_READ, MSG_DONTWAIT);
+
+        if (n < 0 && errno == EAGAIN)
+                d->want_read = true;
+        if (n < 0)
+                return -errno;
+        int64_t take = r->up_cb(r, d->buf, (size_t) n, &stop, r->userdata);
+        if (take < 0)
+                return (int) take;
+        if (r->closing)
+                return 0;
+        d->eof = n == 0;
+        d->stopped = stop;
+        if (take > 0 && !r->bytes_cb(r, BRIG_PROXY_RELAY_UP, (size_t) take, r->userdata))
+                return -EDQUOT;
+        send_out(d, d->buf, (size_t) take);
+        return 0;
+}
+
 /* Moves what it can in one direction; < 0 on a socket error or when the bytes callback says stop. */
 static int pump(brig_proxy_relay *r, brig_proxy_relay_dir which) {
         dir *d = &r->d[which];
@@ -82,8 +118,8 @@ static int pump(brig_proxy_relay *r, brig_proxy_relay_dir which) {
 
         d->want_read = d->want_write = false;
         for (int round = 0; round < MAX_ROUNDS && !d->done; round++) {
-                if (d->pre_off < d->pre_len) {
-                        ssize_t n = send(dst, d->pre + d->pre_off, d->pre_len - d->pre_off,
+                if (d->out_off < d->out_len) {
+                        ssize_t n = send(dst, d->out + d->out_off, d->out_len - d->out_off,
                                          MSG_NOSIGNAL | MSG_DONTWAIT);
                         if (n < 0 && errno == EAGAIN) {
                                 d->want_write = true;
@@ -93,7 +129,7 @@ static int pump(brig_proxy_relay *r, brig_proxy_relay_dir which) {
                                 continue;
                         if (n < 0)
                                 return -errno;
-                        d->pre_off += (size_t) n;
+                        d->out_off += (size_t) n;
                         continue;
                 }
                 if (d->in_pipe > 0) {
@@ -110,11 +146,28 @@ static int pump(brig_proxy_relay *r, brig_proxy_relay_dir which) {
                         d->in_pipe -= (size_t) n;
                         continue;
                 }
+                if (d->eof && d->end && !d->end_sent) {
+                        d->end_sent = true;
+                        send_out(d, d->end, d->end_len);
+                        continue;
+                }
                 if (d->eof) {
                         /* Everything before the end is written: pass the end on. */
                         (void) shutdown(dst, SHUT_WR);
                         d->done = true;
                         return 0;
+                }
+                if (d->stopped) {
+                        d->done = true;
+                        return 0;
+                }
+                if (d->buf) {
+                        int e = read_checked(r, d);
+                        if (e < 0 && e != -EINTR)
+                                return e == -EAGAIN ? 0 : e;
+                        if (r->closing)
+                                return 0;
+                        continue;
                 }
                 ssize_t n =
                         splice(src, NULL, d->pipe[1], NULL, d->pipe_size, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
@@ -138,7 +191,7 @@ static int pump(brig_proxy_relay *r, brig_proxy_relay_dir which) {
         }
         /* Out of rounds with work left: come back on the next event. */
         if (!d->done) {
-                if (d->pre_off < d->pre_len || d->in_pipe > 0)
+                if (d->out_off < d->out_len || d->in_pipe > 0)
                         d->want_write = true;
                 else
                         d->want_read = true;
@@ -200,9 +253,10 @@ static void poll_cb(uv_poll_t *h, int status, int events) {
         run(r);
 }
 
-int brig_proxy_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, const char *const pre[2],
-                           const size_t pre_len[2], brig_proxy_relay_bytes_cb bytes_cb,
-                           brig_proxy_relay_done_cb done_cb, void *userdata, brig_proxy_relay **ret) {
+int brig_proxy_relay_new(uv_loop_t *loop, int client_fd, int upstream_fd, const char *const pre[2],
+                         const size_t pre_len[2], brig_proxy_relay_bytes_cb bytes_cb,
+                         brig_proxy_relay_up_cb up_cb, brig_proxy_relay_done_cb done_cb, void *userdata,
+                         brig_proxy_relay **ret) {
         brig_proxy_relay *r = calloc(1, sizeof(*r));
         int e;
 
@@ -215,6 +269,7 @@ int brig_proxy_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, cons
         r->fd[0] = client_fd;
         r->fd[1] = upstream_fd;
         r->bytes_cb = bytes_cb;
+        r->up_cb = up_cb;
         r->done_cb = done_cb;
         r->userdata = userdata;
         r->d[BRIG_PROXY_RELAY_UP] = (dir){.src = 0, .dst = 1, .pipe = {-1, -1}};
@@ -237,7 +292,12 @@ int brig_proxy_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, cons
                         }
                         memcpy(d->pre, pre[w], pre_len[w]);
                         d->pre_len = pre_len[w];
+                        send_out(d, d->pre, d->pre_len);
                 }
+        }
+        if (up_cb && !(r->d[BRIG_PROXY_RELAY_UP].buf = malloc(CHECKED_READ))) {
+                relay_free(r);
+                return -ENOMEM;
         }
         for (int i = 0; i < 2; i++) {
                 if ((e = uv_poll_init_socket(loop, &r->poll[i], r->fd[i])) < 0) {
@@ -252,6 +312,21 @@ int brig_proxy_relay_start(uv_loop_t *loop, int client_fd, int upstream_fd, cons
                 brig_handles_add(&r->handles, 1);
         }
         *ret = r;
+        return 0;
+}
+
+void brig_proxy_relay_run(brig_proxy_relay *r) {
         run(r);
+}
+
+int brig_proxy_relay_down_end(brig_proxy_relay *r, const char *data, size_t len) {
+        dir *d = &r->d[BRIG_PROXY_RELAY_DOWN];
+
+        if (d->end || d->end_sent)
+                return -EBUSY;
+        if (!(d->end = malloc(len)))
+                return -ENOMEM;
+        memcpy(d->end, data, len);
+        d->end_len = len;
         return 0;
 }

@@ -110,11 +110,11 @@ int brig_tls_client_ctx(const char *extra_ca_file, SSL_CTX **ret, brig_error *er
  * name, an IP-address check (and no SNI, RFC 6066 §3) for an address. -EINVAL for a bad host, -ENOMEM. */
 int brig_tls_client_set_host(SSL *ssl, const char *host, brig_error *err);
 
-/* One TLS end of an intercepted connection on memory BIOs (worker/proxy_tls_conn.c): the proxy moves
- * ciphertext between its socket and the BIOs with its own uv reads and writes, and plaintext through
+/* One TLS end of an intercepted connection on byte queues (worker/proxy_tls_conn.c): the proxy moves
+ * ciphertext between its socket and the queues with its own uv reads and writes, and plaintext through
  * SSL_read and SSL_write, so nothing here touches a socket or blocks. The caller bounds memory by reading
  * from its socket only while the plaintext it got is consumed, and by sending what brig_tls_conn_drain()
- * gives after each call. */
+ * (or brig_tls_conn_output()) gives after each call. */
 typedef struct brig_tls_conn brig_tls_conn;
 
 /* A connection from ctx: the client end checking upstream_host (brig_tls_client_set_host()) when it is not
@@ -126,6 +126,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(brig_tls_conn *, brig_tls_conn_free);
 
 /* Ciphertext received from the peer. 0 or -ENOMEM. */
 int brig_tls_conn_feed(brig_tls_conn *c, const void *data, size_t len, brig_error *err);
+/* The same without a copy: room for size bytes of ciphertext to read into (NULL when out of memory), valid
+ * until the next call on c; then brig_tls_conn_fed() with how many of them were received. */
+void *brig_tls_conn_space(brig_tls_conn *c, size_t size);
+void brig_tls_conn_fed(brig_tls_conn *c, size_t len);
 
 /* Advances the handshake with what was fed: 1 once established, -EAGAIN while it needs more from the peer
  * (send brig_tls_conn_drain()'s bytes first), -EPROTO when it failed (a certificate that did not verify
@@ -145,6 +149,10 @@ size_t brig_tls_conn_pending(brig_tls_conn *c);
 
 /* Moves up to size bytes of ciphertext for the peer into buf; returns the count (0: nothing to send). */
 size_t brig_tls_conn_drain(brig_tls_conn *c, void *buf, size_t size);
+/* The same without a copy: the ciphertext for the peer (*len bytes), valid until the next call on c; then
+ * brig_tls_conn_sent() with how many of them were sent. */
+const void *brig_tls_conn_output(brig_tls_conn *c, size_t *len);
+void brig_tls_conn_sent(brig_tls_conn *c, size_t len);
 
 /* Queues the end of the connection (close_notify) for the peer (then drain), so that a client reading to
  * the end sees a clean close rather than a truncation. */

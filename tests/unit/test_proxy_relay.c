@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for worker/proxy_relay.h (the proxy's splice relay) over socketpairs, and for the proxy's
  * --resolve parser: bytes both ways in order, the proxy's own first bytes, ends passed on, a large transfer
- * through the pipes, and the byte callback stopping it. */
+ * through the pipes, the byte callback stopping it, and a checked client. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +27,9 @@ typedef struct fixture {
         int done, error;
         size_t bytes[2];
         size_t stop_after; /* 0: never */
+        bool checked;      /* up_cb: the client's first pass_up bytes go on, the rest is kept */
+        size_t pass_up, kept_len;
+        char kept[64];
 } fixture;
 
 static bool bytes_cb(brig_proxy_relay *r, brig_proxy_relay_dir dir, size_t n, void *userdata) {
@@ -34,6 +37,18 @@ static bool bytes_cb(brig_proxy_relay *r, brig_proxy_relay_dir dir, size_t n, vo
         (void) r;
         f->bytes[dir] += n;
         return f->stop_after == 0 || f->bytes[dir] <= f->stop_after;
+}
+
+static int64_t up_cb(brig_proxy_relay *r, const char *data, size_t n, bool *stop, void *userdata) {
+        fixture *f = userdata;
+        size_t take = n < f->pass_up ? n : f->pass_up;
+        (void) r;
+        f->pass_up -= take;
+        assert_true(f->kept_len + n - take <= sizeof(f->kept));
+        memcpy(f->kept + f->kept_len, data + take, n - take);
+        f->kept_len += n - take;
+        *stop = f->pass_up == 0;
+        return (int64_t) take;
 }
 
 static void done_cb(brig_proxy_relay *r, int error, void *userdata) {
@@ -55,9 +70,10 @@ static void start(fixture *f, const char *pre_up, const char *pre_down) {
         f->upstream = b[1];
         assert_int_equal(fcntl(a[1], F_SETFL, O_NONBLOCK), 0);
         assert_int_equal(fcntl(b[0], F_SETFL, O_NONBLOCK), 0);
-        assert_int_equal(
-                brig_proxy_relay_start(&f->loop, a[1], b[0], pre, pre_len, bytes_cb, done_cb, f, &f->relay),
-                0);
+        assert_int_equal(brig_proxy_relay_new(&f->loop, a[1], b[0], pre, pre_len, bytes_cb,
+                                              f->checked ? up_cb : NULL, done_cb, f, &f->relay),
+                         0);
+        brig_proxy_relay_run(f->relay);
 }
 
 static void stop(fixture *f) {
@@ -166,6 +182,38 @@ static void test_proxy_relay__bytes_callback_stops_it(void **state) {
         stop(&f);
 }
 
+/* A checked client: what up_cb keeps is never sent upstream, the client is read no more once it says stop,
+ * and the bytes for after the upstream's end reach the client before that end. */
+static void test_proxy_relay__checked_client_and_bytes_after_the_end(void **state) {
+        fixture f = {.checked = true, .pass_up = 5};
+        char buf[64];
+        (void) state;
+
+        start(&f, "HEAD\n", NULL);
+        assert_int_equal(brig_proxy_relay_down_end(f.relay, "END", 3), 0);
+        assert_int_equal(brig_proxy_relay_down_end(f.relay, "END", 3), -EBUSY);
+        assert_int_equal(write(f.client, "helloNEXT", 9), 9);
+        assert_int_equal(read_all(&f, f.upstream, buf, 10), 10);
+        assert_memory_equal(buf, "HEAD\nhello", 10);
+        assert_int_equal(f.kept_len, 4);
+        assert_memory_equal(f.kept, "NEXT", 4);
+        /* Read no more: what the client sends now stays unread, and the upstream is not ended. */
+        assert_int_equal(write(f.client, "MORE", 4), 4);
+        for (int i = 0; i < 1000; i++)
+                (void) uv_run(&f.loop, UV_RUN_NOWAIT);
+        assert_int_equal(f.kept_len, 4);
+        assert_true(read(f.upstream, buf, sizeof(buf)) < 0 && errno == EAGAIN);
+        assert_int_equal(f.bytes[BRIG_PROXY_RELAY_UP], 5);
+
+        assert_int_equal(write(f.upstream, "resp", 4), 4);
+        assert_int_equal(shutdown(f.upstream, SHUT_WR), 0);
+        assert_int_equal(read_all(&f, f.client, buf, sizeof(buf)), 7);
+        assert_memory_equal(buf, "respEND", 7);
+        assert_int_equal(f.done, 1);
+        assert_int_equal(f.error, 0);
+        stop(&f);
+}
+
 static void test_proxy_relay__close_before_anything_happened(void **state) {
         fixture f = {0};
         (void) state;
@@ -201,6 +249,7 @@ int main(void) {
                 cmocka_unit_test(test_proxy_relay__both_ways_with_first_bytes_and_ends),
                 cmocka_unit_test(test_proxy_relay__large_transfer_arrives_intact),
                 cmocka_unit_test(test_proxy_relay__bytes_callback_stops_it),
+                cmocka_unit_test(test_proxy_relay__checked_client_and_bytes_after_the_end),
                 cmocka_unit_test(test_proxy_relay__close_before_anything_happened),
                 cmocka_unit_test(test_proxy__resolve_parse),
         };
