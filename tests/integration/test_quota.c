@@ -3,7 +3,6 @@
  * root, with ENOSPC inside the jail, kept across a restart and undone by destroy; refused when the policy
  * requires hard and brigd cannot (rootless modes); soft with its reason otherwise; quotas in the shipped
  * policies. */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -116,30 +115,6 @@ static cJSON *run(qt *t, const char *command) {
         return r;
 }
 
-static bool file_contains(const char *path, const char *needle) {
-        char buf[4096];
-        bool found = false;
-        FILE *f = fopen(path, "re");
-
-        if (!f)
-                return false;
-        while (!found && fgets(buf, sizeof(buf), f))
-                found = strstr(buf, needle) != NULL;
-        fclose(f);
-        return found;
-}
-
-/* Whether some loop device is backed by a file below dir. */
-static bool loop_backed_below(const char *dir) {
-        char path[64];
-        for (int i = 0; i < 1024; i++) {
-                snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file", i);
-                if (file_contains(path, dir))
-                        return true;
-        }
-        return false;
-}
-
 static void test_quota__hard_enospc_survives_restart_and_goes_with_destroy(void **state) {
         (void) state;
         char why[160], buf[512], ws[256], env_dir[256], image[300];
@@ -220,27 +195,6 @@ static void test_quota__hard_enospc_survives_restart_and_goes_with_destroy(void 
         assert_int_equal(access(image, F_OK), -1);
         assert_false(loop_backed_below(env_dir));
         qt_stop(&t);
-}
-
-/* The inodes of the ready copies in dir (up to max), once there are max of them: waits, boundedly, since
- * they are made after the image that used the previous one. Returns how many there are. */
-static int ready_copies(const char *dir, ino_t *inodes, int max) {
-        int n = 0;
-
-        for (int i = 0; i < 1000 && n < max; i++) {
-                DIR *d = opendir(dir);
-                struct dirent *de;
-                n = 0;
-                while (d && (de = readdir(d)))
-                        if (strlen(de->d_name) > 4 &&
-                            strcmp(de->d_name + strlen(de->d_name) - 4, ".img") == 0 && n < max)
-                                inodes[n++] = de->d_ino;
-                if (d)
-                        closedir(d);
-                if (n < max)
-                        usleep(10000);
-        }
-        return n;
 }
 
 /* A new environment's image is one of the copies made ahead, renamed into place: its own filesystem,
