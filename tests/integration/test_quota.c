@@ -115,10 +115,9 @@ static cJSON *run(qt *t, const char *command) {
         return r;
 }
 
-static void test_quota__hard_enospc_survives_restart_and_goes_with_destroy(void **state) {
-        (void) state;
-        char why[160], buf[512], ws[256], env_dir[256], image[300];
-        qt t = {.fd = -1};
+/* Skips the test unless brigd can make hard quotas here: as root, in the host's namespaces. */
+static void skip_without_hard_quota(void) {
+        char why[160];
 
         if (mode() || geteuid() != 0) {
                 fprintf(stderr, "# SKIP: a hard quota needs brigd as root (mode %s)\n",
@@ -129,6 +128,14 @@ static void test_quota__hard_enospc_survives_restart_and_goes_with_destroy(void 
                 fprintf(stderr, "# SKIP: no hard quota on this host: %s\n", why);
                 skip();
         }
+}
+
+static void test_quota__hard_enospc_survives_restart_and_goes_with_destroy(void **state) {
+        (void) state;
+        char buf[512], ws[256], env_dir[256], image[300];
+        qt t = {.fd = -1};
+
+        skip_without_hard_quota();
         qt_start(&t, "{\"size\": \"32M\", \"enforce\": \"hard\"}");
         snprintf(env_dir, sizeof(env_dir), "%s/environments/q", t.d.state);
         snprintf(ws, sizeof(ws), "%s/workspace", env_dir);
@@ -201,20 +208,12 @@ static void test_quota__hard_enospc_survives_restart_and_goes_with_destroy(void 
  * empty, nothing of another environment's in it; and the copies are made again for the next one. */
 static void test_quota__new_image_is_a_ready_copy_of_its_own(void **state) {
         (void) state;
-        char why[160], ready[256], image[300];
+        char ready[256], image[300];
         ino_t before[BRIG_WSIMAGE_READY_MAX], after[BRIG_WSIMAGE_READY_MAX];
         struct stat st;
         qt t = {.fd = -1};
 
-        if (mode() || geteuid() != 0) {
-                fprintf(stderr, "# SKIP: a hard quota needs brigd as root (mode %s)\n",
-                        mode() ? mode() : "-");
-                skip();
-        }
-        if (brig_wsimage_probe(why, sizeof(why)) < 0) {
-                fprintf(stderr, "# SKIP: no hard quota on this host: %s\n", why);
-                skip();
-        }
+        skip_without_hard_quota();
         /* No spare environments: they would take the copies too. */
         static const char *const args[] = {"--spare-environments", "0", NULL};
         qt_start_args(&t, "{\"size\": \"32M\", \"enforce\": \"hard\"}", args);
