@@ -4,6 +4,7 @@
  * the environment's bookkeeping live in worker/env_quota.c; this module only touches the kernel. */
 #include "sandbox/wsimage.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -17,8 +18,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -300,12 +303,132 @@ static int copy_sparse(int in, int out, uint64_t bytes) {
         return errno == ENXIO ? 0 : -errno;
 }
 
+/* Ready copies: copying the template and making the copy durable (fdatasync) is most of what is left of a
+ * new image's cost, and none of it depends on the environment. So up to BRIG_WSIMAGE_READY_MAX copies of
+ * each size wait, complete and synced, in <template_dir>/ready/ext4-<TEMPLATE_VERSION>-<bytes>.<random>.img,
+ * made by brig_wsimage_fill_ready() off any environment's path; a new image is one of them renamed into
+ * place (the same filesystem: a rename within it), and a copy only when none is left. A copy is made under
+ * a .tmp name and renamed once synced, so a ready name always holds a whole image; a .tmp name is what a
+ * crash left, removed by the next fill. */
+#define READY_DIR "ready"
+#define READY_TMP_STALE_S 3600 /* a .tmp older than this is no fill under way (another brigd's) */
+
+static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool has_suffix(const char *s, const char *suffix) {
+        size_t n = strlen(s), m = strlen(suffix);
+        return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Renames a ready copy of `bytes` to image: true when one was taken. Another thread may take the same one
+ * first (ENOENT): the next is tried. Anything else (no ready directory, none left) leaves the copy to the
+ * caller. */
+static bool take_ready(const char *template_dir, uint64_t bytes, const char *image) {
+        _cleanup_free_ char *dir = NULL;
+        char prefix[64];
+        struct dirent *de;
+        bool taken = false;
+        DIR *d;
+
+        (void) snprintf(prefix, sizeof(prefix), "ext4-%d-%" PRIu64 ".", TEMPLATE_VERSION, bytes);
+        if (asprintf(&dir, "%s/" READY_DIR, template_dir) < 0 || !(d = opendir(dir)))
+                return false;
+        while (!taken && (de = readdir(d)))
+                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0 && has_suffix(de->d_name, ".img"))
+                        taken = renameat2(dirfd(d), de->d_name, AT_FDCWD, image, RENAME_NOREPLACE) == 0;
+        (void) closedir(d);
+        return taken;
+}
+
+/* Removes what no fill will finish: copies of another TEMPLATE_VERSION, and .tmp copies a crash left. */
+static void ready_sweep(DIR *d, const char *version_prefix) {
+        struct dirent *de;
+        struct stat st;
+
+        while ((de = readdir(d))) {
+                bool stale = strncmp(de->d_name, "ext4-", 5) == 0 &&
+                             strncmp(de->d_name, version_prefix, strlen(version_prefix)) != 0;
+                if (!stale && has_suffix(de->d_name, ".tmp") &&
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+                        stale = time(NULL) - st.st_mtime > READY_TMP_STALE_S;
+                if (stale)
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+        }
+        rewinddir(d);
+}
+
+/* One more ready copy of tpl in the ready directory d, under a new name. */
+static int ready_add(DIR *d, int tpl, uint64_t bytes) {
+        char tmp[96], name[96];
+        uint8_t rnd[8];
+        int r;
+
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                return -EIO;
+        (void) snprintf(name, sizeof(name), "ext4-%d-%" PRIu64 ".%02x%02x%02x%02x%02x%02x%02x%02x.img",
+                        TEMPLATE_VERSION, bytes, rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6],
+                        rnd[7]);
+        (void) snprintf(tmp, sizeof(tmp), "%.*s.tmp", (int) (strlen(name) - 4), name);
+        _cleanup_close_ int fd =
+                openat(dirfd(d), tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return -errno;
+        r = copy_sparse(tpl, fd, bytes);
+        if (r == 0 && fdatasync(fd) < 0)
+                r = -errno;
+        if (r == 0 && renameat(dirfd(d), tmp, dirfd(d), name) < 0)
+                r = -errno;
+        if (r < 0)
+                (void) unlinkat(dirfd(d), tmp, 0);
+        return r;
+}
+
+int brig_wsimage_fill_ready(const char *template_dir, uint64_t bytes, brig_error *err) {
+        _cleanup_free_ char *dir = NULL;
+        _cleanup_close_ int tpl = -1;
+        char prefix[64], version[32];
+        struct dirent *de;
+        unsigned have = 0;
+        int r = 0;
+        DIR *d;
+
+        /* One fill at a time: a second would count the same copies and overshoot. */
+        if (pthread_mutex_trylock(&ready_lock) != 0)
+                return 0;
+        (void) snprintf(version, sizeof(version), "ext4-%d-", TEMPLATE_VERSION);
+        (void) snprintf(prefix, sizeof(prefix), "%s%" PRIu64 ".", version, bytes);
+        if (asprintf(&dir, "%s/" READY_DIR, template_dir) < 0) {
+                dir = NULL;
+                r = brig_error_oom(err);
+        } else if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+                r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "create '%s'", dir);
+        else if (!(d = opendir(dir)))
+                r = brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open '%s'", dir);
+        else {
+                ready_sweep(d, version);
+                while ((de = readdir(d)))
+                        have += strncmp(de->d_name, prefix, strlen(prefix)) == 0 &&
+                                has_suffix(de->d_name, ".img");
+                if (have < BRIG_WSIMAGE_READY_MAX)
+                        r = open_template(template_dir, bytes, &tpl, err);
+                for (; r == 0 && have < BRIG_WSIMAGE_READY_MAX; have++)
+                        if ((r = ready_add(d, tpl, bytes)) < 0)
+                                (void) brig_error_set_errno(err, r, BRIG_KIND_IO,
+                                                            "copy the workspace template into '%s'", dir);
+                (void) closedir(d);
+        }
+        (void) pthread_mutex_unlock(&ready_lock);
+        return r;
+}
+
 int brig_wsimage_create(const char *image, uint64_t bytes, const char *template_dir, brig_error *err) {
         _cleanup_close_ int tpl = -1, fd = -1;
         int r;
 
         if (!template_dir)
                 return format_image(image, bytes, err);
+        if (take_ready(template_dir, bytes, image))
+                return 0;
         if ((r = open_template(template_dir, bytes, &tpl, err)) < 0)
                 return r;
         fd = open(image, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);

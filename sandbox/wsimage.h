@@ -26,9 +26,19 @@ int brig_wsimage_probe(char *why, size_t why_size);
 
 /* Creates image (must not exist) as a sparse file of `bytes` formatted ext4. With template_dir, it is a
  * sparse copy of the template of that size kept there (formatted on first use, then reused: the same
- * filesystem, UUID included); without, it is formatted itself. Formatting runs mkfs.ext4, started with
- * posix_spawn (fork+exec) and waited for by pid. Thread-safe. On failure the image is removed. */
+ * filesystem, UUID included): a ready copy renamed into place when there is one (brig_wsimage_fill_ready(),
+ * which image must be on the same filesystem as), else one made now; without, it is formatted itself.
+ * Formatting runs mkfs.ext4, started with posix_spawn (fork+exec) and waited for by pid. Thread-safe. On
+ * failure the image is removed. */
 int brig_wsimage_create(const char *image, uint64_t bytes, const char *template_dir, brig_error *err);
+
+/* Ready copies of each size kept in <template_dir>/ready for brig_wsimage_create(). */
+#define BRIG_WSIMAGE_READY_MAX 4
+
+/* Tops the ready copies of `bytes` up to BRIG_WSIMAGE_READY_MAX, each complete and synced before it can be
+ * taken (formatting the template first if there is none). Returns at once when another fill is under way.
+ * Thread-safe; blocking. */
+int brig_wsimage_fill_ready(const char *template_dir, uint64_t bytes, brig_error *err);
 
 /* Attaches image to a free loop device (autoclear: it detaches when the last mount goes) and mounts it on
  * mountpoint, unless something is mounted there already (then 0: after a brigd restart the mount of the

@@ -39,9 +39,13 @@ ALLOWED_SKIPS = {
                                    "does not read): the test as root is an unmapped user, no admin, to brigd in "
                                    "its user namespace (the refusal is checked instead)"),
     "test_quota": (2, "a hard quota refused or replaced by the soft one is what rootless brigd does: rootless modes"),
-    "test_quota-setpriv": (1, "a hard quota (loop device, ext4 image) needs brigd as root"),
+    "test_quota-setpriv": (2, "a hard quota (loop device, ext4 image, ready copies) needs brigd as root"),
     "systemd_units": (1, "only where systemd-analyze is missing; the Makefile's deps install systemd"),
-    "test_quota-userns": (1, "a hard quota (loop device, ext4 image) needs brigd as root in the host namespace"),
+    "test_full_disk-setpriv": (1, "workspace images (a loop device, an ext4 mount) need brigd as root"),
+    "test_full_disk-userns": (1, "workspace images (a loop device, an ext4 mount) need brigd as root in the host "
+                                 "namespace"),
+    "test_quota-userns": (2, "a hard quota (loop device, ext4 image, ready copies) needs brigd as root in the host "
+                          "namespace"),
 }
 
 passed = failed = skipped = 0

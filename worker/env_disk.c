@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,17 @@ static int make_dir(prepare_job *j) {
                               j->id, j->dir);
 }
 
+static void *quota_thread(void *arg) {
+        brig__env_quota_setup_run(arg);
+        return NULL;
+}
+
+/* The metadata's write (two fsyncs) and the workspace's quota (an image's loop device and mount) wait on
+ * the disk and the kernel, not on each other: the quota is set up on a second thread meanwhile. Should the
+ * metadata fail, the image goes with the directory (unmounted first). */
 static int create_dir(prepare_job *j) {
+        bool quota_thread_running = false;
+        pthread_t quota_t;
         int r;
 
         if ((r = make_dir(j)) < 0)
@@ -201,13 +212,20 @@ static int create_dir(prepare_job *j) {
         else if (j->chown && chown(j->workspace, j->uid, j->gid) < 0)
                 r = brig_error_set_errno(&j->err, -errno, BRIG_KIND_IO, "environment '%s': chown workspace",
                                          j->id);
-        else if (j->meta && (r = brig__env_meta_write(j->dir, j->meta, j)) < 0)
-                r = brig_error_set_errno(&j->err, r, BRIG_KIND_IO,
-                                         "environment \"%s\" not created: cannot write its metadata", j->id);
-        else
-                r = 0;
+        else {
+                if (j->quota)
+                        quota_thread_running = pthread_create(&quota_t, NULL, quota_thread, &j->qs) == 0;
+                if (j->meta && (r = brig__env_meta_write(j->dir, j->meta, j)) < 0)
+                        r = brig_error_set_errno(&j->err, r, BRIG_KIND_IO,
+                                                 "environment \"%s\" not created: cannot write its metadata",
+                                                 j->id);
+        }
+        if (quota_thread_running)
+                (void) pthread_join(quota_t, NULL);
+        else if (r >= 0 && j->quota)
+                brig__env_quota_setup_run(&j->qs);
         /* A removal that fails too (out of fds, say) is remembered, so the name stays usable. */
-        if (r < 0 && brig_rm_rf(j->dir) < 0)
+        if (r < 0 && brig__env_rm_dir(j->dir) < 0)
                 j->leftover = true;
         return r;
 }
@@ -256,8 +274,11 @@ static void prepare_work_cb(uv_work_t *req) {
 
         if (j->spare_dir && (j->r = adopt_dir(j)) < 0)
                 return;
-        if (j->create && (j->r = create_dir(j)) < 0)
+        if (j->create) {
+                /* The quota too, beside the metadata. */
+                j->r = create_dir(j);
                 return;
+        }
         if (j->quota)
                 brig__env_quota_setup_run(&j->qs);
 }

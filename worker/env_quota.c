@@ -96,6 +96,7 @@ static void image_setup(brig_env_quota_setup *s, bool create) {
                 if ((s->r = brig_wsimage_create(s->image, s->bytes, s->template_dir, &s->err)) < 0)
                         return;
         }
+        s->made = create;
         s->r = brig_wsimage_mount(s->image, s->workspace, s->uid, s->gid, create, &s->err);
         if (s->r < 0 && create)
                 (void) unlink(s->image);
@@ -143,7 +144,45 @@ void brig__env_quota_setup_run(brig_env_quota_setup *s) {
                 (void) brig_error_prefix(&s->err, "environment \"%s\": workspace quota", s->id);
 }
 
+typedef struct ready_fill {
+        uv_work_t req;
+        char *template_dir;
+        uint64_t bytes;
+} ready_fill;
+
+static void ready_fill_work_cb(uv_work_t *req) {
+        ready_fill *f = (ready_fill *) req;
+        brig_error err = BRIG_ERROR_INIT;
+
+        if (brig_wsimage_fill_ready(f->template_dir, f->bytes, &err) < 0)
+                log_warning("workspace images made ahead: %s; new ones are copied when needed", err.msg);
+}
+
+static void ready_fill_after_cb(uv_work_t *req, int status) {
+        ready_fill *f = (ready_fill *) req;
+        (void) status;
+        free(f->template_dir);
+        free(f);
+}
+
+/* Best effort: without ready copies a new image is copied on its environment's path, as it always could. */
+static void ready_fill_queue(brig_worker *w, const brig_env_quota_setup *s) {
+        ready_fill *f = calloc(1, sizeof(*f));
+
+        if (!f || !(f->template_dir = strdup(s->template_dir))) {
+                free(f);
+                return;
+        }
+        f->bytes = s->bytes;
+        if (uv_queue_work(w->loop, &f->req, ready_fill_work_cb, ready_fill_after_cb) < 0) {
+                free(f->template_dir);
+                free(f);
+        }
+}
+
 int brig__env_quota_setup_apply(brig_env *env, brig_env_quota_setup *s, brig_error *err) {
+        if (s->made)
+                ready_fill_queue(env->w, s);
         if (s->r < 0) {
                 *err = s->err;
                 return log_error_errno(s->r, "%s", s->err.msg);

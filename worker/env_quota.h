@@ -54,6 +54,7 @@ typedef struct brig_env_quota_setup {
         /* out */
         brig_env_quota_mode mode;
         uint64_t got_bytes;
+        bool made; /* a new image: one ready copy fewer (sandbox/wsimage.h) */
         char reason[200];
         brig_error err;
         int r;
@@ -66,7 +67,9 @@ int brig__env_quota_setup_init(brig_env *env, brig_env_quota_setup *s, bool *ret
  * thread but the loop's). The workspace must exist. */
 void brig__env_quota_setup_run(brig_env_quota_setup *s);
 /* Applies the outcome to env->limits.quota and logs it; a workspace that cannot be used (a policy whose
- * quota must be hard on a host that cannot, an image that does not mount) returns the error. Loop thread. */
+ * quota must be hard on a host that cannot, an image that does not mount) returns the error. After a new
+ * image, the ready copies of its size are topped up on the thread pool, off this environment's path.
+ * Loop thread. */
 int brig__env_quota_setup_apply(brig_env *env, brig_env_quota_setup *s, brig_error *err);
 void brig__env_quota_setup_done(brig_env_quota_setup *s);
 

@@ -841,3 +841,45 @@ int run_shell(char *out, size_t size, const char *fmt, ...) {
         st = pclose(p);
         return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
+
+bool file_contains(const char *path, const char *needle) {
+        char buf[4096];
+        bool found = false;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return false;
+        while (!found && fgets(buf, sizeof(buf), f))
+                found = strstr(buf, needle) != NULL;
+        fclose(f);
+        return found;
+}
+
+bool loop_backed_below(const char *dir) {
+        char path[64];
+        for (int i = 0; i < 1024; i++) {
+                snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file", i);
+                if (file_contains(path, dir))
+                        return true;
+        }
+        return false;
+}
+
+int ready_copies(const char *dir, ino_t *inodes, int max) {
+        int n = 0;
+
+        for (int i = 0; i < 1000 && n < max; i++) {
+                DIR *d = opendir(dir);
+                struct dirent *de;
+                n = 0;
+                while (d && (de = readdir(d)))
+                        if (strlen(de->d_name) > 4 &&
+                            strcmp(de->d_name + strlen(de->d_name) - 4, ".img") == 0 && n < max)
+                                inodes[n++] = de->d_ino;
+                if (d)
+                        closedir(d);
+                if (n < max)
+                        usleep(10000);
+        }
+        return n;
+}

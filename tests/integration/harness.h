@@ -97,3 +97,12 @@ const char *source_dir(void);
 /* Runs a shell command line (printf-style); its exit status (128+N for signal N), and its stdout (and
  * stderr with 2>&1 in the line) in out, cut at size - 1 bytes. */
 int run_shell(char *out, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Whether the text file at path has a line containing needle (false when it cannot be read). */
+bool file_contains(const char *path, const char *needle);
+/* Whether some loop device is backed by a file below dir. */
+bool loop_backed_below(const char *dir);
+/* The inodes of the ready workspace image copies in dir (sandbox/wsimage.h; up to max), once there are max
+ * of them: waits, boundedly, since they are made after the image that took the previous one. Returns how
+ * many there are. */
+int ready_copies(const char *dir, ino_t *inodes, int max);

@@ -25,6 +25,7 @@
 
 #include "common/cleanup.h"
 #include "common/fs.h"
+#include "sandbox/wsimage.h"
 #include "tests/integration/harness.h"
 #include "worker/audit.h"
 
@@ -415,6 +416,56 @@ static void test_full_disk__spare_is_not_adopted_without_metadata(void **state) 
         unmount_state_dir();
 }
 
+/* With the state directory full, an environment is not created even when its workspace image needs no
+ * space (a ready copy, renamed into place): the image, set up while the metadata failed, goes with the
+ * directory, unmounted, its loop device detached; with space back the same name is created. */
+static void test_full_disk__no_image_left_when_metadata_fails(void **state) {
+        (void) state;
+        char why[160], ready[256], dir[256], ws[300];
+        ino_t copies[BRIG_WSIMAGE_READY_MAX];
+        brigd d;
+
+        if (getenv("BRIG_TEST_MODE") || brig_wsimage_probe(why, sizeof(why)) < 0) {
+                fprintf(stderr, "# SKIP: workspace images need brigd as root in the host's namespaces\n");
+                skip();
+        }
+        mount_state_dir_of("64m");
+        start_or_skip(&d, NULL, brigd_args);
+        int fd = connect_to(&d, "imaged", "strict", NULL);
+        cJSON *r = client_call(fd, 1, "{\"command\":\"true\"}", NULL, NULL);
+        assert_false(result_is_error(r));
+        cJSON_Delete(r);
+        close(fd);
+        snprintf(ready, sizeof(ready), "%s/environments/.templates/ready", mnt);
+        assert_int_equal(ready_copies(ready, copies, BRIG_WSIMAGE_READY_MAX), BRIG_WSIMAGE_READY_MAX);
+        fill();
+
+        fd = connect_to(&d, "full4", "strict", NULL);
+        r = client_call(fd, 1, "{\"command\":\"echo hi\"}", NULL, NULL);
+        char *text = error_text(r);
+        fprintf(stderr, "# full, image ready: %s\n", text);
+        assert_non_null(strstr(text, "not created: cannot write its metadata: No space left on device"));
+        free(text);
+        cJSON_Delete(r);
+        snprintf(dir, sizeof(dir), "%s/environments/full4", mnt);
+        snprintf(ws, sizeof(ws), "%s/workspace", dir);
+        assert_false(env_dir_exists("full4"));
+        assert_false(file_contains("/proc/self/mountinfo", ws));
+        /* The loop device detaches itself once the lazy unmount is through: wait for that, boundedly. */
+        for (int i = 0; i < 1000 && loop_backed_below(dir); i++)
+                usleep(10000);
+        assert_false(loop_backed_below(dir));
+
+        assert_int_equal(unlink(filler), 0);
+        r = client_call(fd, 2, "{\"command\":\"echo hi\"}", NULL, NULL);
+        assert_string_equal(sc_str(r, "stdout"), "hi\n");
+        cJSON_Delete(r);
+        assert_true(file_contains("/proc/self/mountinfo", ws));
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+        unmount_state_dir();
+}
+
 /* The shipped default policy with a soft workspace quota, so that the workspace lives in the state
  * directory like the history and the process logs rather than on a filesystem image of its own (root's hard
  * quota), and with automatic snapshots. Written once, to a file brigd reads. */
@@ -794,6 +845,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_full_disk__environment_is_not_created_without_metadata),
                 cmocka_unit_test(test_full_disk__spare_is_not_adopted_without_metadata),
+                cmocka_unit_test(test_full_disk__no_image_left_when_metadata_fails),
                 cmocka_unit_test(test_full_disk__directory_without_metadata_is_quarantined),
                 cmocka_unit_test(test_full_disk__full_audit_log_refuses_calls_and_stays_verifiable),
                 cmocka_unit_test(test_full_disk__process_log_keeps_output),

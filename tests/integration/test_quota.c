@@ -34,8 +34,9 @@ static const char *mode(void) {
         return m && m[0] ? m : NULL;
 }
 
-/* Starts brigd with a policy whose quota is quota_json, and attaches environment "q". */
-static void qt_start(qt *t, const char *quota_json) {
+/* Starts brigd (with more options args, or NULL) with a policy whose quota is quota_json, and attaches
+ * environment "q". */
+static void qt_start_args(qt *t, const char *quota_json, const char *const *args) {
         const char *why = NULL;
         char text[1024];
 
@@ -53,13 +54,17 @@ static void qt_start(qt *t, const char *quota_json) {
         assert_true(fputs(text, f) >= 0);
         assert_int_equal(fclose(f), 0);
         assert_int_equal(chmod(t->policy, 0644), 0);
-        assert_int_equal(brigd_start(&t->d, t->policy, &why), 0);
+        assert_int_equal(brigd_start_args(&t->d, t->policy, args, &why), 0);
         t->fd = client_connect(&t->d);
         assert_true(t->fd >= 0);
         cJSON *init = client_initialize(t->fd, "{\"brig/environment\":\"q\"}");
         assert_non_null(init);
         cJSON_Delete(init);
         t->id = 1;
+}
+
+static void qt_start(qt *t, const char *quota_json) {
+        qt_start_args(t, quota_json, NULL);
 }
 
 static void qt_stop(qt *t) {
@@ -110,34 +115,9 @@ static cJSON *run(qt *t, const char *command) {
         return r;
 }
 
-static bool file_contains(const char *path, const char *needle) {
-        char buf[4096];
-        bool found = false;
-        FILE *f = fopen(path, "re");
-
-        if (!f)
-                return false;
-        while (!found && fgets(buf, sizeof(buf), f))
-                found = strstr(buf, needle) != NULL;
-        fclose(f);
-        return found;
-}
-
-/* Whether some loop device is backed by a file below dir. */
-static bool loop_backed_below(const char *dir) {
-        char path[64];
-        for (int i = 0; i < 1024; i++) {
-                snprintf(path, sizeof(path), "/sys/block/loop%d/loop/backing_file", i);
-                if (file_contains(path, dir))
-                        return true;
-        }
-        return false;
-}
-
-static void test_quota__hard_enospc_survives_restart_and_goes_with_destroy(void **state) {
-        (void) state;
-        char why[160], buf[512], ws[256], env_dir[256], image[300];
-        qt t = {.fd = -1};
+/* Skips the test unless brigd can make hard quotas here: as root, in the host's namespaces. */
+static void skip_without_hard_quota(void) {
+        char why[160];
 
         if (mode() || geteuid() != 0) {
                 fprintf(stderr, "# SKIP: a hard quota needs brigd as root (mode %s)\n",
@@ -148,6 +128,14 @@ static void test_quota__hard_enospc_survives_restart_and_goes_with_destroy(void 
                 fprintf(stderr, "# SKIP: no hard quota on this host: %s\n", why);
                 skip();
         }
+}
+
+static void test_quota__hard_enospc_survives_restart_and_goes_with_destroy(void **state) {
+        (void) state;
+        char buf[512], ws[256], env_dir[256], image[300];
+        qt t = {.fd = -1};
+
+        skip_without_hard_quota();
         qt_start(&t, "{\"size\": \"32M\", \"enforce\": \"hard\"}");
         snprintf(env_dir, sizeof(env_dir), "%s/environments/q", t.d.state);
         snprintf(ws, sizeof(ws), "%s/workspace", env_dir);
@@ -213,6 +201,50 @@ static void test_quota__hard_enospc_survives_restart_and_goes_with_destroy(void 
         assert_false(file_contains("/proc/self/mountinfo", ws));
         assert_int_equal(access(image, F_OK), -1);
         assert_false(loop_backed_below(env_dir));
+        qt_stop(&t);
+}
+
+/* A new environment's image is one of the copies made ahead, renamed into place: its own filesystem,
+ * empty, nothing of another environment's in it; and the copies are made again for the next one. */
+static void test_quota__new_image_is_a_ready_copy_of_its_own(void **state) {
+        (void) state;
+        char ready[256], image[300];
+        ino_t before[BRIG_WSIMAGE_READY_MAX], after[BRIG_WSIMAGE_READY_MAX];
+        struct stat st;
+        qt t = {.fd = -1};
+
+        skip_without_hard_quota();
+        /* No spare environments: they would take the copies too. */
+        static const char *const args[] = {"--spare-environments", "0", NULL};
+        qt_start_args(&t, "{\"size\": \"32M\", \"enforce\": \"hard\"}", args);
+        cJSON *r = run(&t, "echo mine > a; ls -a");
+        assert_string_equal(sc_str(r, "stdout"), ".\n..\na\n");
+        cJSON_Delete(r);
+        snprintf(ready, sizeof(ready), "%s/environments/.templates/ready", t.d.state);
+        assert_int_equal(ready_copies(ready, before, BRIG_WSIMAGE_READY_MAX), BRIG_WSIMAGE_READY_MAX);
+
+        int fd = client_connect(&t.d);
+        assert_true(fd >= 0);
+        cJSON *init = client_initialize(fd, "{\"brig/environment\":\"other\"}");
+        cJSON_Delete(init);
+        r = client_call(fd, 1, "{\"command\":\"ls -a; echo theirs > b\"}", NULL, NULL);
+        assert_non_null(r);
+        assert_string_equal(sc_str(r, "stdout"), ".\n..\n");
+        cJSON_Delete(r);
+        close(fd);
+        snprintf(image, sizeof(image), "%s/environments/other/" BRIG_WSIMAGE_NAME, t.d.state);
+        assert_int_equal(stat(image, &st), 0);
+        bool taken = false;
+        for (int i = 0; i < BRIG_WSIMAGE_READY_MAX; i++)
+                taken |= before[i] == st.st_ino;
+        assert_true(taken);
+        /* Made again, and never the one taken. */
+        assert_int_equal(ready_copies(ready, after, BRIG_WSIMAGE_READY_MAX), BRIG_WSIMAGE_READY_MAX);
+        for (int i = 0; i < BRIG_WSIMAGE_READY_MAX; i++)
+                assert_true(after[i] != st.st_ino);
+        r = run(&t, "ls -a");
+        assert_string_equal(sc_str(r, "stdout"), ".\n..\na\n");
+        cJSON_Delete(r);
         qt_stop(&t);
 }
 
@@ -333,6 +365,7 @@ static void test_quota__shipped_policies_have_quotas(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_quota__hard_enospc_survives_restart_and_goes_with_destroy),
+                cmocka_unit_test(test_quota__new_image_is_a_ready_copy_of_its_own),
                 cmocka_unit_test(test_quota__hard_required_fails_closed_without_root),
                 cmocka_unit_test(test_quota__auto_falls_back_to_soft_with_reason),
                 cmocka_unit_test(test_quota__soft_counts_write_file_growth_and_shrinking),
