@@ -20,6 +20,7 @@
 #include <sys/mount.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -357,6 +358,20 @@ static void ready_sweep(DIR *d, const char *version_prefix) {
         rewinddir(d);
 }
 
+/* Whether one more copy of tpl leaves the filesystem of d a tenth free: copies made ahead are a convenience
+ * that must never take the space the state directory's real writes (audit log, metadata, history, process
+ * logs) need, not even while a copy is being made and then dropped. */
+static bool room_for_copy(DIR *d, int tpl) {
+        struct statvfs vfs;
+        struct stat st;
+
+        if (fstatvfs(dirfd(d), &vfs) < 0 || fstat(tpl, &st) < 0)
+                return false;
+        uint64_t avail = (uint64_t) vfs.f_bavail * vfs.f_frsize,
+                 total = (uint64_t) vfs.f_blocks * vfs.f_frsize;
+        return avail >= (uint64_t) st.st_blocks * 512 + total / 10;
+}
+
 /* One more ready copy of tpl in the ready directory d, under a new name. */
 static int ready_add(DIR *d, int tpl, uint64_t bytes) {
         char tmp[96], name[96];
@@ -411,7 +426,7 @@ int brig_wsimage_fill_ready(const char *template_dir, uint64_t bytes, brig_error
                                 has_suffix(de->d_name, ".img");
                 if (have < BRIG_WSIMAGE_READY_MAX)
                         r = open_template(template_dir, bytes, &tpl, err);
-                for (; r == 0 && have < BRIG_WSIMAGE_READY_MAX; have++)
+                for (; r == 0 && have < BRIG_WSIMAGE_READY_MAX && room_for_copy(d, tpl); have++)
                         if ((r = ready_add(d, tpl, bytes)) < 0)
                                 (void) brig_error_set_errno(err, r, BRIG_KIND_IO,
                                                             "copy the workspace template into '%s'", dir);

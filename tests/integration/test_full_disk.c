@@ -6,6 +6,7 @@
  * (a new one is refused, saying why), snapshots fail saying why while earlier ones stay listed and
  * restorable, a memory write fails as a tool error while the memory keeps its previous version (read,
  * history and search unchanged), and everything works again once space returns. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -416,6 +418,49 @@ static void test_full_disk__spare_is_not_adopted_without_metadata(void **state) 
         unmount_state_dir();
 }
 
+static int names_ending(const char *dir, const char *suffix) {
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+        struct dirent *de;
+        int n = 0;
+
+        while (d && (de = readdir(d)))
+                n += strlen(de->d_name) > strlen(suffix) &&
+                     strcmp(de->d_name + strlen(de->d_name) - strlen(suffix), suffix) == 0;
+        return n;
+}
+
+/* Copies of the workspace template made ahead never take the state directory's last tenth: on 7 MiB, the
+ * template and a 4 GiB environment's image (about 2.1 MiB each) leave room for one more copy, which would
+ * leave less than that. */
+static void test_full_disk__copies_made_ahead_leave_room(void **state) {
+        (void) state;
+        char why[160], ready[256];
+        struct statvfs vfs;
+        brigd d;
+
+        if (getenv("BRIG_TEST_MODE") || brig_wsimage_probe(why, sizeof(why)) < 0) {
+                fprintf(stderr, "# SKIP: workspace images need brigd as root in the host's namespaces\n");
+                skip();
+        }
+        mount_state_dir_of("7m");
+        start_or_skip(&d, NULL, brigd_args);
+        int fd = connect_to(&d, "imaged", "default", NULL);
+        cJSON *r = client_call(fd, 1, "{\"command\":\"true\"}", NULL, NULL);
+        assert_false(result_is_error(r));
+        cJSON_Delete(r);
+        close(fd);
+        /* The fill runs after the environment is made: wait for it to settle (a copy under way is a .tmp).
+         */
+        snprintf(ready, sizeof(ready), "%s/environments/.templates/ready", mnt);
+        for (int i = 0; i < 50 || (i < 500 && names_ending(ready, ".tmp") > 0); i++)
+                usleep(10000);
+        fprintf(stderr, "# copies made ahead on 7 MiB: %d\n", names_ending(ready, ".img"));
+        assert_int_equal(statvfs(mnt, &vfs), 0);
+        assert_true(vfs.f_bavail >= vfs.f_blocks / 10);
+        assert_int_equal(brigd_stop(&d), 0);
+        unmount_state_dir();
+}
+
 /* With the state directory full, an environment is not created even when its workspace image needs no
  * space (a ready copy, renamed into place): the image, set up while the metadata failed, goes with the
  * directory, unmounted, its loop device detached; with space back the same name is created. */
@@ -469,10 +514,14 @@ static void test_full_disk__no_image_left_when_metadata_fails(void **state) {
 /* The shipped default policy with a soft workspace quota, so that the workspace lives in the state
  * directory like the history and the process logs rather than on a filesystem image of its own (root's hard
  * quota), and with automatic snapshots. Written once, to a file brigd reads. */
-static char soft_policy_path[] = "/tmp/brig-full-policy-XXXXXX";
+/* In a directory of its own: brigd loads every policy beside the one it is given, and /tmp holds whatever
+ * others left there (a stray "default" would be taken for this one). */
+static char soft_policy_dir[] = "/tmp/brig-full-policy-XXXXXX";
+static char soft_policy_path[sizeof(soft_policy_dir) + 16];
 
 static void soft_policy_remove(void) {
         (void) unlink(soft_policy_path);
+        (void) rmdir(soft_policy_dir);
 }
 
 static const char *soft_policy(void) {
@@ -498,7 +547,9 @@ static const char *soft_policy(void) {
         cJSON_AddTrueToObject(cJSON_GetObjectItem(p, "history"), "auto_snapshot");
         char *out = cJSON_Print(p);
         cJSON_Delete(p);
-        int fd = mkstemp(path);
+        assert_non_null(mkdtemp(soft_policy_dir));
+        snprintf(path, sizeof(soft_policy_path), "%s/default.json", soft_policy_dir);
+        int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         assert_true(fd >= 0);
         assert_int_equal(write(fd, out, strlen(out)), (ssize_t) strlen(out));
         assert_int_equal(fchmod(fd, 0644), 0);
@@ -846,6 +897,7 @@ int main(void) {
                 cmocka_unit_test(test_full_disk__environment_is_not_created_without_metadata),
                 cmocka_unit_test(test_full_disk__spare_is_not_adopted_without_metadata),
                 cmocka_unit_test(test_full_disk__no_image_left_when_metadata_fails),
+                cmocka_unit_test(test_full_disk__copies_made_ahead_leave_room),
                 cmocka_unit_test(test_full_disk__directory_without_metadata_is_quarantined),
                 cmocka_unit_test(test_full_disk__full_audit_log_refuses_calls_and_stays_verifiable),
                 cmocka_unit_test(test_full_disk__process_log_keeps_output),
