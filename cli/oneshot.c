@@ -22,6 +22,7 @@
 #include "common/fs.h"
 #include "common/parse.h"
 #include "common/paths.h"
+#include "common/signal_name.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/jail.h"
 #include "sandbox/jailctl.h"
@@ -29,7 +30,6 @@
 #include "sandbox/policy.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/seccomp_notify.h"
-#include "tools/exec.h"
 
 static void run_help(void) {
         printf("Usage: brig run [--policy FILE] [--workspace DIR] [--cwd DIR] [--timeout MS]\n"
