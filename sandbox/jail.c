@@ -460,10 +460,12 @@ static int abandon(pid_t init, int status, const char *stage, int r, const char 
 /* The init is moved into the environment's cgroups after it is cloned, not born there. Moving a process
  * through cgroup.procs makes the kernel wait for an RCU grace period (~8 ms on an idle host), so on v2 the
  * helper does it while the init builds its root. On v1 the init moves itself first thing: a single thread
- * writing "0" to `tasks` skips that lock (0.1 ms). Either way the init waits for the helper's second byte
- * on the sync pipe before it forks anything or drops its capabilities, and takes its cgroup namespace only
- * then, so that the namespace is rooted in the environment's cgroup as when the clone made it. brig run
- * sets the cgroups' limits meanwhile: with a limits socket, that byte also waits for brig's. */
+ * writing "0" to `tasks` skips that lock (0.1 ms); or, with cgroup_later, once brig run has sent it the
+ * groups it made while the root was built (CGROUPS, sandbox/jailctl.h), right after the second byte. Either
+ * way the init waits for the helper's second byte on the sync pipe before it forks anything or drops its
+ * capabilities, and takes its cgroup namespace only then, so that the namespace is rooted in the
+ * environment's cgroup as when the clone made it. brig run sets the cgroups' limits meanwhile: with a limits
+ * socket, that byte also waits for brig's. */
 int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int control,
                   const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self, bool cgroup_later,
                   int limits) {

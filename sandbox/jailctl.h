@@ -77,7 +77,8 @@
  *             A hang-up by brigd ends the environment (the spawner exits, and with it the namespace).
  *             brigd's end is a brig_jailctl object, shared by the environment and its running commands.
  *   cgroup    fds 7.., brigd/brig -> helper: cgroup.procs files the helper moves the init into, while
- *             the init builds the root and before it forks anything (sandbox/jail.c says why).
+ *             the init builds the root and before it forks anything (sandbox/jail.c says why). brig run
+ *             on v1 gives none here and sends the `tasks` files later instead (CGROUPS above).
  *   limits    fd 11 (one-shot only), brig -> helper: a socket on which brig sends one byte once it has set
  *             the cgroups' limits. brig writes them after it starts the helper, while the helper starts and
  *             the init builds the root (a v1 cpu.cfs_quota_us write walks every cpu cgroup of the host);
