@@ -22,6 +22,7 @@
 #include "common/fs.h"
 #include "common/parse.h"
 #include "common/paths.h"
+#include "common/signal_name.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/jail.h"
 #include "sandbox/jailctl.h"
@@ -29,7 +30,6 @@
 #include "sandbox/policy.h"
 #include "sandbox/seccomp.h"
 #include "sandbox/seccomp_notify.h"
-#include "tools/exec.h"
 
 static void run_help(void) {
         printf("Usage: brig run [--policy FILE] [--workspace DIR] [--cwd DIR] [--timeout MS]\n"
@@ -177,6 +177,40 @@ static void run_status_cb(const brig_jail_status *st, void *userdata) {
                 res->final = *st;
 }
 
+/* The run's cgroups, as brigd gives an environment: a group "brig/run-<pid>" under our own cgroup,
+ * its limits set by run_jail() while the helper starts. First the hierarchy: returns 0 with root's mode
+ * NONE for rlimits only (where the policy allows it), or -1 after saying why not (fail closed:
+ * limits.cgroups "required" and no usable hierarchy). */
+static int run_cgroup_root(const brig_policy *policy, brig_cgroup_root *root) {
+        *root = (brig_cgroup_root){.mode = BRIG_CGROUP_NONE};
+        if (policy->limits.cgroups == BRIG_CGROUP_OFF)
+                return 0;
+        brig_cgroup_detect_shared(root);
+        if (root->mode == BRIG_CGROUP_NONE && policy->limits.cgroups == BRIG_CGROUP_REQUIRED) {
+                fprintf(stderr, "brig: the policy requires cgroup limits, but %s\n", root->why);
+                return -1;
+        }
+        return 0;
+}
+
+/* Then the group and the files that move the jail's init into it. Returns how many (0 without a
+ * hierarchy), or -1 after saying why not. */
+static int run_cgroup_open(const brig_cgroup_root *root, brig_cgroup *cg, int fds[_BRIG_CG_MAX]) {
+        brig_error err = BRIG_ERROR_INIT;
+        char name[32];
+        int n;
+
+        if (root->mode == BRIG_CGROUP_NONE)
+                return 0;
+        (void) snprintf(name, sizeof(name), "run-%d", (int) getpid());
+        if (brig_cgroup_create(root, name, NULL, cg, &err) < 0 ||
+            (n = brig_cgroup_open_procs(cg, fds, &err)) < 0) {
+                fprintf(stderr, "brig: %s\n", err.msg);
+                return -1;
+        }
+        return n;
+}
+
 /* Sets the cgroups' limits while the helper starts and the init builds the root, then lets the helper
  * release the init (sandbox/jailctl.h, "limits"); on failure the socket closes unwritten and the jail stops.
  */
@@ -208,13 +242,18 @@ static int send_filter(const brig_policy *policy, int control) {
         return r == -EPIPE || r == -ECONNRESET ? 0 : r;
 }
 
-static int run_jail(const brig_policy *policy, const brig_plan *plan, const brig_cgroup *cg,
-                    const int *cg_fds, int n_cg, uint64_t timeout_ms, reporter *rep) {
+/* Runs the jail. cg_fds are the v2 group's (*n_cg of them), made before; v1's are made here once the child
+ * builds the jail, which waits for them (CGROUPS, sandbox/jailctl.h): the init joins them itself anyway,
+ * and the mkdirs and limits then cost no time of the run's. *n_cg says how many the caller closes. */
+static int run_jail(const brig_policy *policy, const brig_plan *plan, const brig_cgroup_root *cg_root,
+                    brig_cgroup *cg, int cg_fds[_BRIG_CG_MAX], int *n_cg, uint64_t timeout_ms,
+                    reporter *rep) {
         int status_pipe[2], notify_pair[2], gate[2] = {-1, -1}, st, code = 125;
         run_status res = {.final = {.outcome = _BRIG_JAIL_OUTCOME_INVALID}};
         brig_jail_status_reader status = {0};
         bool timed_out = false;
         _cleanup_close_ int notify = -1, listener = -1;
+        bool cg_later = cg_root->mode == BRIG_CGROUP_V1 && *n_cg == 0;
         pid_t pid;
 
         if (pipe2(status_pipe, O_CLOEXEC) < 0)
@@ -223,7 +262,7 @@ static int run_jail(const brig_policy *policy, const brig_plan *plan, const brig
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify_pair) < 0)
                 return 125;
         notify = notify_pair[0];
-        if (n_cg > 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate) < 0)
+        if ((*n_cg > 0 || cg_later) && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gate) < 0)
                 return 125;
         _Static_assert(_BRIG_CG_MAX <= BRIG_JAILCTL_MAX_CGROUP_FDS, "the helper takes every cgroup");
         /* The init is moved into the cgroups before it forks anything, as under brigd. */
@@ -231,10 +270,11 @@ static int run_jail(const brig_policy *policy, const brig_plan *plan, const brig
                              .seccomp = -1,
                              .control = notify_pair[1],
                              .limits = gate[0],
-                             .n_cgroup = (size_t) n_cg,
+                             .n_cgroup = (size_t) *n_cg,
                              .cgroup_self = brig_cgroup_joins_self(cg),
-                             .seccomp_later = plan->seccomp};
-        memcpy(fds.cgroup, cg_fds, (size_t) n_cg * sizeof(int));
+                             .seccomp_later = plan->seccomp,
+                             .cgroup_later = cg_later};
+        memcpy(fds.cgroup, cg_fds, (size_t) *n_cg * sizeof(int));
         /* We are single-threaded: the child builds the jail as brig-jail would, without executing it. */
         pid = fork();
         if (pid < 0)
@@ -243,9 +283,20 @@ static int run_jail(const brig_policy *policy, const brig_plan *plan, const brig
                 brig_jail_start_forked(plan, fds);
         (void) close(status_pipe[1]);
         (void) close(notify_pair[1]);
-        if (n_cg > 0) {
+        if (gate[0] >= 0)
                 (void) close(gate[0]);
+        if (cg_later && (*n_cg = run_cgroup_open(cg_root, cg, cg_fds)) < 0) {
+                /* Without its groups the init never forks the command: stop it now. */
+                *n_cg = 0;
+                (void) kill(pid, SIGKILL);
+                (void) close(gate[1]);
+        } else if (gate[1] >= 0) {
                 run_cgroup_limits(cg, &policy->limits, gate[1]);
+                int r = cg_later ? brig_jailctl_send_cgroups(notify, cg_fds, (size_t) *n_cg) : 0;
+                if (r < 0 && r != -EPIPE && r != -ECONNRESET) {
+                        fprintf(stderr, "brig: cgroups: %s\n", strerror(-r));
+                        (void) kill(pid, SIGKILL);
+                }
         }
         /* Without it the init stops the jail before the command (its helper dies with us). */
         if (plan->seccomp && send_filter(policy, notify) < 0)
@@ -420,36 +471,6 @@ int brig_cli_run(int argc, char **argv) {
         return brig_cli_oneshot(&o);
 }
 
-/* The run's cgroups, as brigd gives an environment: a group "brig/run-<pid>" under our own cgroup,
- * its limits set by run_jail() while the helper starts. Returns how many cgroup.procs fds (0: rlimits
- * only, where the policy allows it), or -1 after saying why not (fail closed: limits.cgroups "required"
- * and no usable hierarchy). */
-static int run_cgroup_open(const brig_policy *policy, brig_cgroup_root *root, brig_cgroup *cg,
-                           int fds[_BRIG_CG_MAX]) {
-        brig_error err = BRIG_ERROR_INIT;
-        char name[32];
-        int n;
-
-        *cg = (brig_cgroup){.mode = BRIG_CGROUP_NONE, .oom_fd = -1};
-        *root = (brig_cgroup_root){.mode = BRIG_CGROUP_NONE};
-        if (policy->limits.cgroups == BRIG_CGROUP_OFF)
-                return 0;
-        brig_cgroup_detect_shared(root);
-        if (root->mode == BRIG_CGROUP_NONE) {
-                if (policy->limits.cgroups != BRIG_CGROUP_REQUIRED)
-                        return 0;
-                fprintf(stderr, "brig: the policy requires cgroup limits, but %s\n", root->why);
-                return -1;
-        }
-        (void) snprintf(name, sizeof(name), "run-%d", (int) getpid());
-        if (brig_cgroup_create(root, name, NULL, cg, &err) < 0 ||
-            (n = brig_cgroup_open_procs(cg, fds, &err)) < 0) {
-                fprintf(stderr, "brig: %s\n", err.msg);
-                return -1;
-        }
-        return n;
-}
-
 /* After the jail: whatever is still in the group outlived its init; then the group goes (brig/ stays,
  * shared with other runs and workers). The groups are empty by now as a rule (the init's exit killed the
  * jail): the removal is tried first, and only a group still busy is searched for what to kill, as reading
@@ -550,13 +571,15 @@ int brig_cli_oneshot(const brig_oneshot *o) {
         code = 125;
         if ((r = brig_plan_build(policy, &req, &id, &plan, &err)) < 0)
                 fprintf(stderr, "brig: %s\n", err.msg);
-        else if ((n_cg = run_cgroup_open(policy, &cg_root, &cg, cg_fds)) < 0)
+        /* v2's helper moves the init into the group, made first; v1's run_jail() makes meanwhile. */
+        else if (run_cgroup_root(policy, &cg_root) < 0 ||
+                 (cg_root.mode == BRIG_CGROUP_V2 && (n_cg = run_cgroup_open(&cg_root, &cg, cg_fds)) < 0))
                 n_cg = 0;
         else {
                 reporter rep = {.json = o->json_events, .errno_ret = policy->seccomp.errno_ret};
                 /* brig policy test also says what the command did to its workspace. */
                 brig_wslist *before = o->json_events ? brig_wslist_take(real_ws) : NULL;
-                code = run_jail(policy, plan, &cg, cg_fds, n_cg, timeout, &rep);
+                code = run_jail(policy, plan, &cg_root, &cg, cg_fds, &n_cg, timeout, &rep);
                 for (int i = 0; i < n_cg; i++)
                         (void) close(cg_fds[i]);
                 brig_wslist *after = before ? brig_wslist_take(real_ws) : NULL;

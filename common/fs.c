@@ -64,6 +64,12 @@ int brig_mkdir_p(const char *path, mode_t mode) {
 
         if (strlen(path) >= sizeof(buf))
                 return -ENAMETOOLONG;
+        /* The parent exists as a rule (a jail's root is built top-down): one mkdir() then, not one per
+         * component of the path. */
+        if (mkdir(path, mode) == 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return -errno;
         strcpy(buf, path);
         for (char *p = buf + 1; *p; p++) {
                 if (*p != '/')

@@ -255,7 +255,8 @@ static int join_cgroups_self(const int *tasks_fds, size_t n) {
 }
 
 static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
-                                int sync_fd, int control, const int *tasks_fds, size_t n_tasks_fds) {
+                                int sync_fd, int control, const int *tasks_fds, size_t n_tasks_fds,
+                                bool cgroup_later) {
         bool new_cgroup_ns = plan->namespaces & CLONE_NEWCGROUP;
         const char *stage = NULL;
         char detail[300] = "";
@@ -314,6 +315,18 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
         if (read(sync_fd, &c, 1) != 1)
                 _exit(1);
         (void) close(sync_fd);
+        /* brig made our groups while we built the root: still single-threaded, we join them ourselves. */
+        if (cgroup_later) {
+                brig_error err = BRIG_ERROR_INIT;
+                int late[BRIG_JAILCTL_MAX_FDS];
+                size_t n_late;
+                if ((r = brig_jailctl_recv_cgroups(control, late, &n_late, &err)) < 0 ||
+                    (r = join_cgroups_self(late, n_late)) < 0) {
+                        brig_jail_report_error(status, "cgroup", r,
+                                               err.msg[0] ? err.msg : "join the run's cgroup");
+                        _exit(1);
+                }
+        }
         if (new_cgroup_ns && unshare(CLONE_NEWCGROUP) < 0) {
                 brig_jail_report_error(status, "namespace", -errno, "cgroup");
                 _exit(1);
@@ -447,12 +460,15 @@ static int abandon(pid_t init, int status, const char *stage, int r, const char 
 /* The init is moved into the environment's cgroups after it is cloned, not born there. Moving a process
  * through cgroup.procs makes the kernel wait for an RCU grace period (~8 ms on an idle host), so on v2 the
  * helper does it while the init builds its root. On v1 the init moves itself first thing: a single thread
- * writing "0" to `tasks` skips that lock (0.1 ms). Either way the init waits for the helper's second byte
- * on the sync pipe before it forks anything or drops its capabilities, and takes its cgroup namespace only
- * then, so that the namespace is rooted in the environment's cgroup as when the clone made it. brig run
- * sets the cgroups' limits meanwhile: with a limits socket, that byte also waits for brig's. */
+ * writing "0" to `tasks` skips that lock (0.1 ms); or, with cgroup_later, once brig run has sent it the
+ * groups it made while the root was built (CGROUPS, sandbox/jailctl.h), right after the second byte. Either
+ * way the init waits for the helper's second byte on the sync pipe before it forks anything or drops its
+ * capabilities, and takes its cgroup namespace only then, so that the namespace is rooted in the
+ * environment's cgroup as when the clone made it. brig run sets the cgroups' limits meanwhile: with a limits
+ * socket, that byte also waits for brig's. */
 int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status, int control,
-                  const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self, int limits) {
+                  const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self, bool cgroup_later,
+                  int limits) {
         _cleanup_close_ int sync_r = -1, sync_w = -1;
         int fds[2], st, r;
         pid_t init;
@@ -460,6 +476,11 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
         /* Without a program, a RUN plan's init takes it from control before it forks the command. */
         if (plan->seccomp && (prog ? !prog->filter : (plan->mode != BRIG_PLAN_RUN || control < 0))) {
                 brig_jail_report_error(status, "seccomp", EINVAL, "no filter supplied");
+                return 1;
+        }
+        if (cgroup_later && (plan->mode != BRIG_PLAN_RUN || control < 0 || n_cgroup_fds > 0)) {
+                brig_jail_report_error(status, "cgroup", EINVAL,
+                                       "late cgroups need a run plan with control");
                 return 1;
         }
         /* Die with whoever started us; if that already happened, do nothing. */
@@ -501,7 +522,8 @@ int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int stat
                 if (!cgroup_self)
                         for (size_t i = 0; i < n_cgroup_fds; i++)
                                 (void) close(cgroup_fds[i]);
-                init_main(plan, prog, status, sync_r, control, cgroup_fds, cgroup_self ? n_cgroup_fds : 0);
+                init_main(plan, prog, status, sync_r, control, cgroup_fds, cgroup_self ? n_cgroup_fds : 0,
+                          cgroup_later);
         }
         if (cgroup_self) {
                 for (size_t i = 0; i < n_cgroup_fds; i++)

@@ -28,8 +28,11 @@
  * its pid otherwise (v2 cgroup.procs), as sandbox/jail.c says why; each is closed. limits: -1, or the socket
  * (sandbox/jailctl.h) whose one byte says the cgroups' limits are set: the init forks the command only
  * after it, and the jail stops with a "cgroup" error when it closes without it. */
+/* cgroup_later (a RUN plan with control, v1, no cgroup_fds): the init receives its `tasks` files on control
+ * instead (CGROUPS, sandbox/jailctl.h) and joins them before it forks anything; a hang-up stops the jail. */
 int brig_jail_run(const brig_plan *plan, const struct sock_fprog *prog, int status_fd, int control,
-                  const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self, int limits);
+                  const int *cgroup_fds, size_t n_cgroup_fds, bool cgroup_self, bool cgroup_later,
+                  int limits);
 
 /* The helper's descriptors (sandbox/jailctl.h), -1 where absent: seccomp, a sealed memfd with the compiled
  * filter; status; control; cgroup (n_cgroup of them, joined as cgroup_self says, see brig_jail_run());
@@ -40,6 +43,8 @@ typedef struct brig_jail_fds {
         size_t n_cgroup;
         bool cgroup_self;
         bool seccomp_later; /* no seccomp: the init receives the filter on control (brig_jail_run()) */
+        bool cgroup_later;  /* no cgroup: the init receives its v1 `tasks` files on control (brig_jail_run())
+                             */
 } brig_jail_fds;
 
 /* What the helper does once it has its descriptors (brig-jail's main): resets the signal state, reads the

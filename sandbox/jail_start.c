@@ -34,7 +34,8 @@ int brig_jail_start(const brig_plan *plan, const brig_jail_fds *fds) {
                 (void) close(fds->seccomp);
         }
         r = brig_jail_run(plan, fds->seccomp < 0 && fds->seccomp_later ? NULL : &prog, fds->status,
-                          fds->control, fds->cgroup, fds->n_cgroup, fds->cgroup_self, fds->limits);
+                          fds->control, fds->cgroup, fds->n_cgroup, fds->cgroup_self, fds->cgroup_later,
+                          fds->limits);
         free(prog.filter);
         return r;
 }

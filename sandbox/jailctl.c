@@ -131,6 +131,31 @@ int brig_jailctl_recv_seccomp(int control, struct sock_fprog *ret, brig_error *e
         return r < 0 ? r : 0;
 }
 
+int brig_jailctl_send_cgroups(int control, const int *fds, size_t n) {
+        brig_jailctl_msg m = {.op = BRIG_JAILCTL_CGROUPS};
+        return brig_jailctl_send(control, &m, fds, n);
+}
+
+int brig_jailctl_recv_cgroups(int control, int fds[BRIG_JAILCTL_MAX_FDS], size_t *ret_n, brig_error *err) {
+        brig_jailctl_msg m;
+        size_t n = 0;
+        int r = brig_jailctl_recv(control, &m, fds, &n);
+
+        *ret_n = 0;
+        if (r == 0)
+                return brig_error_set(err, -ECANCELED, BRIG_KIND_IO, "no cgroups sent");
+        if (r < 0)
+                return brig_error_set(err, r, BRIG_KIND_IO, "receive the cgroups");
+        if (m.op != BRIG_JAILCTL_CGROUPS || n == 0) {
+                for (size_t i = 0; i < n; i++)
+                        (void) close(fds[i]);
+                return brig_error_set(err, -EBADMSG, BRIG_KIND_IO, "message %u instead of the cgroups",
+                                      m.op);
+        }
+        *ret_n = n;
+        return 0;
+}
+
 /* --- brigd's end -------------------------------------------------------------------------------- */
 
 struct brig_jailctl {

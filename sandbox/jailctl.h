@@ -66,13 +66,19 @@
  *               brig -> init      SECCOMP (fd: the compiled filter) when brig started the helper without
  *                                 one (one-shot): brig compiles it while the jail is built, and the init
  *                                 forks no command before it has it; a hang-up instead stops the jail.
+ *                                 Before it, CGROUPS (fds: v1 `tasks` files) when brig started the helper
+ *                                 without cgroups on v1 (one-shot): brig makes the groups and sets their
+ *                                 limits while the jail is built, and the init joins them (as the first
+ *                                 thing it does otherwise) before it forks anything or takes its cgroup
+ *                                 namespace; a hang-up instead stops the jail.
  *             A reaper's channel carries RUN (spawner -> reaper, as received) and IDLE (reaper -> spawner:
  *             its command and everything below it are gone; sent before its "exit N" when nothing else
  *             ran below it, so a call sent on the previous one's answer finds the reaper free).
  *             A hang-up by brigd ends the environment (the spawner exits, and with it the namespace).
  *             brigd's end is a brig_jailctl object, shared by the environment and its running commands.
  *   cgroup    fds 7.., brigd/brig -> helper: cgroup.procs files the helper moves the init into, while
- *             the init builds the root and before it forks anything (sandbox/jail.c says why).
+ *             the init builds the root and before it forks anything (sandbox/jail.c says why). brig run
+ *             on v1 gives none here and sends the `tasks` files later instead (CGROUPS above).
  *   limits    fd 11 (one-shot only), brig -> helper: a socket on which brig sends one byte once it has set
  *             the cgroups' limits. brig writes them after it starts the helper, while the helper starts and
  *             the init builds the root (a v1 cpu.cfs_quota_us write walks every cpu cgroup of the host);
@@ -127,6 +133,7 @@ enum {
         BRIG_JAILCTL_PROXY = 4,
         BRIG_JAILCTL_IDLE = 5,
         BRIG_JAILCTL_SECCOMP = 6,
+        BRIG_JAILCTL_CGROUPS = 7,
 };
 
 enum {
@@ -162,6 +169,13 @@ int brig_jailctl_send_seccomp(int control, int filter);
  * ret->filter), every descriptor received closed. -ECANCELED when control hangs up first, -EBADMSG for any
  * other message. */
 int brig_jailctl_recv_seccomp(int control, struct sock_fprog *ret, brig_error *err);
+/* CGROUPS, sent by brig to a one-shot init told to wait for it (fds: the v1 `tasks` files of the run's
+ * groups, made while the jail was built). */
+int brig_jailctl_send_cgroups(int control, const int *fds, size_t n);
+/* The files of the CGROUPS message the init waits for on control, in fds (*ret_n of them, at least one;
+ * the caller closes them). -ECANCELED when control hangs up first, -EBADMSG for any other message (its
+ * descriptors closed). */
+int brig_jailctl_recv_cgroups(int control, int fds[BRIG_JAILCTL_MAX_FDS], size_t *ret_n, brig_error *err);
 
 /* brigd's end of an environment's control socket, shared by the environment and every command it runs:
  * each holder has a reference, and the socket is closed on the last unref. brig_jailctl_hangup() closes it

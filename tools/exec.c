@@ -26,6 +26,7 @@
 #include "common/handles.h"
 #include "common/json.h"
 #include "common/json_frame.h"
+#include "common/signal_name.h"
 #include "sandbox/jailctl.h"
 #include "tools/exec.h"
 
@@ -81,15 +82,6 @@ struct brig_exec {
 
 uint64_t brig_exec_id(const brig_exec *e) {
         return e->id;
-}
-
-const char *brig_signal_name(int sig, char buf[16]) {
-        const char *abbrev = sigabbrev_np(sig);
-        if (abbrev)
-                (void) snprintf(buf, 16, "SIG%s", abbrev);
-        else
-                (void) snprintf(buf, 16, "SIG%d", sig);
-        return buf;
 }
 
 /* The stdin pipe may close long before the rest: free only once the call is over too. */

@@ -134,6 +134,3 @@ cJSON *brig_exec_result_to_json(const brig_exec_result *res);
 cJSON *brig_exec_result_take_json(const brig_exec_result *res);
 /* Call before brig_exec_result_take_json(), which empties the output it reads. */
 char *brig_exec_result_to_text(const brig_exec_result *res);
-
-/* "SIGKILL" etc., or "SIG<n>". Returns a static or the caller's buffer. */
-const char *brig_signal_name(int sig, char buf[16]);

@@ -17,6 +17,7 @@
 #include "common/json.h"
 #include "common/log.h"
 #include "common/parse.h"
+#include "common/signal_name.h"
 #include "common/text.h"
 #include "tools/process.h"
 

@@ -6,6 +6,7 @@
 
 #include "common/cleanup.h"
 #include "common/json.h"
+#include "common/signal_name.h"
 #include "sandbox/seccomp_notify.h"
 #include "worker/audit.h"
 #include "worker/audit_events.h"

@@ -336,8 +336,9 @@ static void test_cli_policy__run_applies_cgroup_limits(void **state) {
 }
 
 /* How the jail's init gets its seccomp filter: with the helper's arguments, or later on control (SECCOMP,
- * sandbox/jailctl.h) as brig run sends it, or never as brig run hangs up when it has none. */
-typedef enum filter_way { FILTER_GIVEN, FILTER_SENT, FILTER_NEVER } filter_way;
+ * sandbox/jailctl.h) as brig run sends it, or never as brig run hangs up when it has none. CGROUPS_NEVER:
+ * given, but the init is told to wait for its v1 cgroups on control (CGROUPS), and brig hangs up instead. */
+typedef enum filter_way { FILTER_GIVEN, FILTER_SENT, FILTER_NEVER, CGROUPS_NEVER } filter_way;
 
 /* brig run sets the cgroups' limits while the helper starts (sandbox/jailctl.h, "limits"): the command
  * must not start before they are set, nor at all when the limits pipe closes without its byte; nor before
@@ -379,8 +380,8 @@ static bool jail_behind_gate(bool release, filter_way filter, char *status_out, 
         if (pid == 0) {
                 (void) close(status[0]);
                 (void) close(gate[1]);
-                _exit(brig_jail_run(plan, filter == FILTER_GIVEN ? &prog : NULL, status[1], notify[1], NULL,
-                                    0, false, gate[0]));
+                _exit(brig_jail_run(plan, filter == FILTER_GIVEN || filter == CGROUPS_NEVER ? &prog : NULL,
+                                    status[1], notify[1], NULL, 0, false, filter == CGROUPS_NEVER, gate[0]));
         }
         (void) close(status[1]);
         (void) close(gate[0]);
@@ -390,7 +391,7 @@ static bool jail_behind_gate(bool release, filter_way filter, char *status_out, 
         (void) close(gate[1]);
         if (filter == FILTER_SENT)
                 assert_int_equal(brig_jailctl_send_seccomp(notify[0], seccomp_fd), 0);
-        else if (filter == FILTER_NEVER)
+        else if (filter == FILTER_NEVER || filter == CGROUPS_NEVER)
                 assert_int_equal(shutdown(notify[0], SHUT_RDWR), 0);
         char buf[4096];
         size_t n = 0;
@@ -434,6 +435,18 @@ static void test_cli_policy__run_command_waits_for_its_filter(void **state) {
         assert_non_null(strstr(line, "exit 0"));
         assert_false(jail_behind_gate(true, FILTER_NEVER, line, sizeof(line)));
         assert_non_null(strstr(line, "error seccomp"));
+}
+
+/* On cgroup v1, brig run makes the run's groups while the jail is built and sends them to the init, which
+ * joins them before it forks anything (sandbox/jailctl.h, CGROUPS): the command never runs without them.
+ * (That it runs in them is test_cli_policy__run_applies_cgroup_limits.) */
+static void test_cli_policy__run_command_waits_for_its_cgroups(void **state) {
+        char line[4096];
+        (void) state;
+
+        skip_in_other_modes();
+        assert_false(jail_behind_gate(true, CGROUPS_NEVER, line, sizeof(line)));
+        assert_non_null(strstr(line, "error cgroup"));
 }
 
 /* `brig run` builds the jail in a forked child of its own (sandbox/jail_start.c), not in an executed
@@ -488,6 +501,7 @@ int main(void) {
                 cmocka_unit_test(test_cli_policy__run_command_waits_for_the_limits),
                 cmocka_unit_test(test_cli_policy__run_init_shows_nothing_of_brig),
                 cmocka_unit_test(test_cli_policy__run_command_waits_for_its_filter),
+                cmocka_unit_test(test_cli_policy__run_command_waits_for_its_cgroups),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -15,6 +15,7 @@
 #include "common/cleanup.h"
 #include "common/json_frame.h"
 #include "common/json.h"
+#include "common/signal_name.h"
 #include "common/text.h"
 #include "tools/exec.h"
 #include "tools/registry.h"
