@@ -76,8 +76,15 @@ static void help(void) {
                "docs/policy.md.\n");
 }
 
+char *brig_cli_args;
+size_t brig_cli_args_len;
+
 int main(int argc, char **argv) {
         int i = 1;
+
+        /* The kernel lays the arguments out one after the other. */
+        brig_cli_args = argv[0];
+        brig_cli_args_len = (size_t) (argv[argc - 1] + strlen(argv[argc - 1]) + 1 - argv[0]);
 
         if (i < argc && strcmp(argv[i], "--socket") == 0) {
                 if (i + 1 >= argc) {

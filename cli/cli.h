@@ -60,6 +60,11 @@ int brig_cli_memory(int argc, char **argv);
 /* `brig doctor` (doctor.c). */
 int brig_cli_doctor(int argc, char **argv);
 
+/* brig's own command line in memory (set by main), which a forked child that becomes a jail's init wipes:
+ * the jail reads it as /proc/1/cmdline. */
+extern char *brig_cli_args;
+extern size_t brig_cli_args_len;
+
 /* Client helpers (client.c). */
 /* The global `brig --socket PATH`, or NULL. */
 extern const char *brig_cli_socket;

@@ -279,8 +279,12 @@ static int run_jail(const brig_policy *policy, const brig_plan *plan, const brig
         pid = fork();
         if (pid < 0)
                 return 125;
-        if (pid == 0)
+        if (pid == 0) {
+                /* The plan holds copies of what it needs from our command line. */
+                if (brig_cli_args)
+                        explicit_bzero(brig_cli_args, brig_cli_args_len);
                 brig_jail_start_forked(plan, fds);
+        }
         (void) close(status_pipe[1]);
         (void) close(notify_pair[1]);
         if (gate[0] >= 0)

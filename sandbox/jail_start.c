@@ -73,6 +73,14 @@ static int place_fds(brig_jail_fds *fds) {
         }
         if (r < 0)
                 return r;
+        /* With its stdio closed, the parent's own pipes and sockets may sit at 0-2: gone at exec (they are
+         * close-on-exec), so gone here too, or a copy of control would keep the init from seeing it hang up.
+         */
+        for (int t = 0; t < 3; t++) {
+                int flags = fcntl(t, F_GETFD);
+                if (flags >= 0 && (flags & FD_CLOEXEC))
+                        (void) close(t);
+        }
 #if HAVE_CLOSE_RANGE
         if (close_range(CLEAR, ~0U, 0) == 0)
                 return 0;

@@ -461,6 +461,7 @@ static void test_cli_policy__run_init_shows_nothing_of_brig(void **state) {
         (void) snprintf(cmd, sizeof(cmd),
                         "BRIG_TEST_MARKER=marker-5f3a %s %s/brig run --policy %s/policies/default.json -- "
                         "/bin/sh -c 'tr \"\\\\0\" \"\\\\n\" </proc/1/environ; echo \"environ $?\"; "
+                        "tr \"\\\\0\" \" \" </proc/1/cmdline; echo; "
                         "grep -E \"^(Seccomp|NoNewPrivs):\" /proc/self/status' 2>&1",
                         geteuid() == 0 ? "setpriv --reuid=65534 --regid=65534 --clear-groups" : "",
                         build_dir(), source_dir());
@@ -472,6 +473,7 @@ static void test_cli_policy__run_init_shows_nothing_of_brig(void **state) {
         }
         assert_int_equal(code, 0);
         assert_null(strstr(out, "marker-5f3a"));
+        assert_null(strstr(out, "policies/default.json")); /* brig's command line */
         assert_non_null(strstr(out, "Permission denied"));
         assert_null(strstr(out, "environ 0"));
         assert_non_null(strstr(out, "NoNewPrivs:\t1"));
