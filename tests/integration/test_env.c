@@ -450,6 +450,58 @@ static void test_env__call_after_its_init_died_restarts_it(void **state) {
         close(fd);
 }
 
+/* The session of pid (/proc/PID/stat), or 0 when it is gone. */
+static pid_t session_of(pid_t pid) {
+        char path[64], buf[512];
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return 0;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        const char *end = strrchr(buf, ')');
+        int ppid = 0, pgrp = 0, session = 0;
+        if (!end || sscanf(end + 1, " %*c %d %d %d", &ppid, &pgrp, &session) != 3)
+                return 0;
+        return (pid_t) session;
+}
+
+/* brigd starts each holder itself (posix_spawn, not libuv's): in a session of its own, and reaped when it
+ * exits. Its init killed, the helper exits and must not stay a zombie of brigd's; the next call restarts
+ * the environment in a new holder. */
+static void test_env__holder_whose_init_died_is_reaped(void **state) {
+        (void) state;
+        int fd = attach("reaped-1", NULL, NULL);
+        assert_string_equal(sh(fd, "echo ok"), "ok\n");
+        int admin = attach(NULL, NULL, NULL);
+        cJSON *m = rpc(admin, "brig/environment.info", "{\"id\":\"reaped-1\"}");
+        const cJSON *pid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "init_pid");
+        assert_true(cJSON_IsNumber(pid));
+        pid_t init = (pid_t) pid->valueint, helper = 0;
+        cJSON_Delete(m);
+        assert_true(process_state(init, &helper) != 0);
+        assert_true(helper > 1);
+        assert_int_equal(session_of(helper), helper);
+
+        assert_int_equal(kill(init, SIGKILL), 0);
+        /* Gone, not a zombie: brigd waited for it (before the fix libuv's handle did; without a reap it
+         * stays 'Z' for as long as brigd runs). */
+        char st = 'R';
+        for (int i = 0; i < 1000 && (st = process_state(helper, NULL)) != 0; i++)
+                usleep(10000);
+        if (st != 0)
+                fail_msg("the holder %d whose init died is still there, state %c", (int) helper, st);
+        assert_string_equal(sh(fd, "echo again"), "again\n");
+        m = rpc(admin, "brig/environment.info", "{\"id\":\"reaped-1\"}");
+        pid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "init_pid");
+        assert_true(cJSON_IsNumber(pid));
+        assert_int_not_equal(pid->valueint, init);
+        cJSON_Delete(m);
+        close(admin);
+        close(fd);
+}
+
 /* Calls a process tool and returns its structuredContent (caller frees the whole response in *ret_resp). */
 static const cJSON *tool(int fd, const char *name, const char *args, cJSON **ret_resp) {
         static int id = 7000;
@@ -1260,6 +1312,7 @@ int main(void) {
                 cmocka_unit_test(test_env__host_ids_stay_unique_across_a_restart),
                 cmocka_unit_test(test_env__spare_pool_grows_after_running_dry),
                 cmocka_unit_test(test_env__call_after_its_init_died_restarts_it),
+                cmocka_unit_test(test_env__holder_whose_init_died_is_reaped),
                 cmocka_unit_test(test_env__survives_worker_sigkill),
                 cmocka_unit_test(test_env__process_logs_survive_worker_sigkill),
         };
