@@ -3,9 +3,11 @@
  * and brig with the plan (JSON) on one fd, the seccomp program on another and a status pipe on a third (the
  * command line brig_jailctl_helper_argv() builds, sandbox/jailctl.h); not meant to be run by hand. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -32,6 +34,18 @@ static int parse_fd(const char *s, int *ret) {
         return 0;
 }
 
+/* brigd starts us with posix_spawn (worker/env_holder.c), whose child in glibc (posix/spawni.c, before 2.38)
+ * sets glibc's internal signals (SIGCANCEL and SIGSETXID, 32 and 33) to SIG_IGN so that the vfork'd child
+ * runs none of the parent's handlers; an ignored signal stays ignored across execve, and would be so in the
+ * jail's init and every command. Back to SIG_DFL, as after a fork: with the raw system call, since glibc's
+ * sigaction() refuses its internal signals. A zeroed kernel sigaction is SIG_DFL on every layout. */
+static void internal_signals_default(void) {
+        unsigned long ksa[8] = {0}; /* larger than any layout's */
+
+        for (int sig = 32; sig < SIGRTMIN; sig++)
+                (void) syscall(SYS_rt_sigaction, sig, ksa, NULL, (size_t) 8);
+}
+
 int main(int argc, char **argv) {
         static const struct option opts[] = {
                 {BRIG_JAILCTL_OPT_PLAN, required_argument, NULL, 'p'},
@@ -51,6 +65,7 @@ int main(int argc, char **argv) {
         int cgroup_join = 0; /* 'g' or 'G', one kind for all */
         brig_error err = BRIG_ERROR_INIT;
 
+        internal_signals_default();
         while ((c = getopt_long(argc, argv, "h", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'p':

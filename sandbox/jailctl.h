@@ -14,13 +14,13 @@
  * this header; no fd number, message or status string is spelled anywhere else.
  *
  * Theory of operation. Processes:
- *   brigd     the threaded daemon. Never forks: starts the helper with uv_spawn() for each environment (a
- *             HOLD plan) and keeps the environment's control socket and status pipe; runs each command by
- *             sending RUN to the environment's spawner.
- *   brig      the CLI (`brig run`, `brig policy test`): single-threaded, forks the helper with a RUN plan
- *             and waits for it. Its child runs the helper's code without executing brig-jail
- *             (brig_jail_start_forked(), sandbox/jail.h): the same descriptors, its environment wiped,
- *             every other descriptor closed, and the plan as it is in memory rather than on fd 3.
+ *   brigd     the threaded daemon. Never forks: starts the helper with posix_spawn() (a vfork-like clone
+ *             and an exec, worker/env_holder.c) for each environment (a HOLD plan), reaps it by pid
+ *             (worker/child_watch.h), and keeps the environment's control socket and status pipe; runs each
+ * command by sending RUN to the environment's spawner. brig      the CLI (`brig run`, `brig policy test`):
+ * single-threaded, forks the helper with a RUN plan and waits for it. Its child runs the helper's code
+ * without executing brig-jail (brig_jail_start_forked(), sandbox/jail.h): the same descriptors, its
+ * environment wiped, every other descriptor closed, and the plan as it is in memory rather than on fd 3.
  *   helper    brig-jail (sandbox/jail_main.c, sandbox/jail.c; sandbox/jail_start.c from its descriptors
  *             on). Reads the plan and the seccomp program,
  *             clones the init with every namespace flag but the cgroup one, writes its uid/gid maps, says

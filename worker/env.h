@@ -16,6 +16,7 @@
 #include "tools/process.h"
 #include "tools/repl.h"
 #include "worker/audit_events.h"
+#include "worker/child_watch.h"
 #include "worker/env_disk.h"
 #include "worker/env_quota.h"
 #include "worker/policies.h"
@@ -62,10 +63,10 @@ typedef struct brig_env_waiter {
 /* The holder (env_holder.c): the brig-jail process whose init is the environment's pid 1, from its spawn
  * until its handles are closed, and the calls waiting for it. */
 typedef struct brig_env_holder {
-        uv_process_t process;
+        brig_child process; /* started with posix_spawn, reaped by the worker's child watch */
         uv_pipe_t status_pipe;
         uv_timer_t start_timer; /* a start that is not running by then fails (worker's start_timeout_ms) */
-        brig_handles handles;   /* process, status_pipe, start_timer */
+        brig_handles handles;   /* status_pipe, start_timer */
         bool exited, status_eof;
         brig_jail_status_reader status; /* read from status_pipe */
         bool ready_seen;                /* the init said "ready"; running once its pid is known too */

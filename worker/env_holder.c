@@ -3,6 +3,7 @@
  * from a HOLD plan in the environment's cgroups, watched through its status pipe and control socket until
  * it runs or fails within the start timeout, and stopped; calls wait for it in the ready waiters, and those
  * that arrive while it stops in the restart waiters. */
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/socket.h>
 
 #include "common/cleanup.h"
@@ -133,7 +135,6 @@ static void holder_gone(brig_env *env) {
         env->init_pid = 0;
         brig__env_set_state(env, BRIG_ENV_STOPPED);
         brig__cgroup_release(env->w, &env->limits.cg);
-        uv_close((uv_handle_t *) &env->holder.process, holder_closed_cb);
         if (!uv_is_closing((uv_handle_t *) &env->holder.status_pipe))
                 uv_close((uv_handle_t *) &env->holder.status_pipe, holder_closed_cb);
         uv_close((uv_handle_t *) &env->holder.start_timer, holder_closed_cb);
@@ -152,10 +153,9 @@ static void holder_gone(brig_env *env) {
                 brig_env_destroy(env);
 }
 
-static void holder_exit_cb(uv_process_t *p, int64_t status, int sig) {
+static void holder_exit_cb(brig_child *p, int wstatus) {
         brig_env *env = p->data;
-        (void) status;
-        (void) sig;
+        (void) wstatus;
         env->holder.exited = true;
         holder_gone(env);
 }
@@ -314,15 +314,67 @@ static int take_current_policy(brig_env *env, brig_error *err) {
         return 0;
 }
 
+/* Starts the helper with from[i] as its descriptor i (sandbox/jailctl.h: plan, status, seccomp, control,
+ * cgroups; -1 for 0 and 1 is /dev/null), every other one closed, no environment, the signal mask and
+ * dispositions reset, in a session of its own; returns 0 with *ret_pid, or a negative errno (the exec's
+ * too). posix_spawn() rather than uv_spawn(): libuv (before 1.45) forks, and the child copies brigd's
+ * page tables, which grow with the number of environments, only to drop them at the exec; glibc's
+ * posix_spawn clones with CLONE_VM | CLONE_VFORK, at a cost that does not depend on brigd's size. libuv
+ * does not know the child then: the worker's child watch reaps it (worker/child_watch.h). */
+static int spawn_helper(const char *path, char **argv, const int *from, int n, pid_t *ret_pid) {
+        int tmp[BRIG_JAILCTL_FD_CGROUP + _BRIG_CG_MAX];
+        char *envp[] = {NULL};
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t attr;
+        sigset_t none, all;
+        int r = 0;
+
+        assert(n <= (int) ELEMENTSOF(tmp));
+        /* Each source out of the way of the numbers the helper's descriptors take, so that no dup2 replaces
+         * one still to be placed; fd 2 too, which a dup2 onto itself would leave close-on-exec if it was. */
+        for (int i = 0; i < n; i++)
+                tmp[i] = from[i] >= 0 && from[i] < n ? fcntl(from[i], F_DUPFD_CLOEXEC, n) : -1;
+        for (int i = 0; i < n && r == 0; i++)
+                if (from[i] >= 0 && from[i] < n && tmp[i] < 0)
+                        r = -errno;
+        if (r == 0 && (r = -posix_spawn_file_actions_init(&fa)) == 0) {
+                for (int i = 0; i < n && r == 0; i++) {
+                        int src = tmp[i] >= 0 ? tmp[i] : from[i];
+                        r = -(src < 0 ? posix_spawn_file_actions_addopen(&fa, i, "/dev/null",
+                                                                         i == 0 ? O_RDONLY : O_RDWR, 0)
+                                      : posix_spawn_file_actions_adddup2(&fa, src, i));
+                }
+#if HAVE_POSIX_SPAWN_FILE_ACTIONS_ADDCLOSEFROM_NP
+                /* Ours are close-on-exec already: this keeps one that is not (a library's) from the jail. */
+                if (r == 0)
+                        r = -posix_spawn_file_actions_addclosefrom_np(&fa, n);
+#endif
+                (void) posix_spawnattr_init(&attr);
+                (void) sigemptyset(&none);
+                (void) sigfillset(&all);
+                (void) posix_spawnattr_setsigmask(&attr, &none);
+                (void) posix_spawnattr_setsigdefault(&attr, &all);
+                (void) posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                                               POSIX_SPAWN_SETSID);
+                if (r == 0)
+                        r = -posix_spawn(ret_pid, path, &fa, &attr, argv, envp);
+                (void) posix_spawnattr_destroy(&attr);
+                (void) posix_spawn_file_actions_destroy(&fa);
+        }
+        for (int i = 0; i < n; i++)
+                if (tmp[i] >= 0)
+                        (void) close(tmp[i]);
+        return r;
+}
+
 static int holder_start(brig_env *env, brig_error *err) {
         brig_worker *w = env->w;
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
         _cleanup_close_ int plan_fd = -1;
         char *argv[BRIG_JAILCTL_ARGV_MAX];
         int pair[2], cg_fds[_BRIG_CG_MAX], n_cg = 0;
-        char *envp[] = {NULL};
-        uv_stdio_container_t stdio[BRIG_JAILCTL_FD_CGROUP + _BRIG_CG_MAX];
-        uv_process_options_t opts = {0};
+        int from[BRIG_JAILCTL_FD_CGROUP + _BRIG_CG_MAX], status[2] = {-1, -1};
+        pid_t pid = 0;
         int r;
 
         if ((r = take_current_policy(env, err)) < 0)
@@ -363,9 +415,23 @@ static int holder_start(brig_env *env, brig_error *err) {
         brig_jailctl_helper_argv(w->jail_helper, (size_t) n_cg, brig_cgroup_joins_self(&env->limits.cg),
                                  false, argv);
         for (int i = 0; i < n_cg; i++)
-                stdio[BRIG_JAILCTL_FD_CGROUP + i] =
-                        (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = cg_fds[i]};
+                from[BRIG_JAILCTL_FD_CGROUP + i] = cg_fds[i];
+        if ((r = brig_child_watch_ready(&w->children, w->loop)) < 0) {
+                for (int i = 0; i < n_cg; i++)
+                        (void) close(cg_fds[i]);
+                return undo_cgroups(env, brig_error_set(err, r, BRIG_KIND_INTERNAL, "watch SIGCHLD: %s",
+                                                        uv_strerror(r)));
+        }
+        /* A pipe of ours rather than libuv's socketpair: the helper writes records, we read them. */
+        if (pipe2(status, O_CLOEXEC) < 0) {
+                r = brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "status pipe");
+                for (int i = 0; i < n_cg; i++)
+                        (void) close(cg_fds[i]);
+                return undo_cgroups(env, r);
+        }
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+                (void) close(status[0]);
+                (void) close(status[1]);
                 r = brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "control socket");
                 for (int i = 0; i < n_cg; i++)
                         (void) close(cg_fds[i]);
@@ -373,6 +439,8 @@ static int holder_start(brig_env *env, brig_error *err) {
         }
         (void) fcntl(pair[0], F_SETFL, O_NONBLOCK);
         if ((r = brig_jailctl_new(pair[0], &env->control)) < 0) {
+                (void) close(status[0]);
+                (void) close(status[1]);
                 (void) close(pair[1]);
                 for (int i = 0; i < n_cg; i++)
                         (void) close(cg_fds[i]);
@@ -386,37 +454,30 @@ static int holder_start(brig_env *env, brig_error *err) {
         (void) uv_pipe_init(w->loop, &env->holder.status_pipe, 0);
         (void) uv_timer_init(w->loop, &env->holder.start_timer);
         env->holder.status_pipe.data = env->holder.process.data = env->holder.start_timer.data = env;
-        stdio[0] = (uv_stdio_container_t){.flags = UV_IGNORE};
-        stdio[1] = (uv_stdio_container_t){.flags = UV_IGNORE};
-        stdio[2] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = 2};
-        stdio[BRIG_JAILCTL_FD_PLAN] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = plan_fd};
-        stdio[BRIG_JAILCTL_FD_STATUS] =
-                (uv_stdio_container_t){.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE,
-                                       .data.stream = (uv_stream_t *) &env->holder.status_pipe};
-        stdio[BRIG_JAILCTL_FD_SECCOMP] =
-                (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = env->policy->seccomp_fd};
-        stdio[BRIG_JAILCTL_FD_CONTROL] = (uv_stdio_container_t){.flags = UV_INHERIT_FD, .data.fd = pair[1]};
-        opts.file = w->jail_helper;
-        opts.args = argv;
-        opts.env = envp;
-        opts.stdio = stdio;
-        opts.stdio_count = BRIG_JAILCTL_FD_CGROUP + n_cg;
-        opts.exit_cb = holder_exit_cb;
-        opts.flags = UV_PROCESS_DETACHED;
-        brig_handles_add(&env->holder.handles, 3);
-        r = uv_spawn(w->loop, &env->holder.process, &opts);
+        from[0] = from[1] = -1;
+        from[2] = 2;
+        from[BRIG_JAILCTL_FD_PLAN] = plan_fd;
+        from[BRIG_JAILCTL_FD_STATUS] = status[1];
+        from[BRIG_JAILCTL_FD_SECCOMP] = env->policy->seccomp_fd;
+        from[BRIG_JAILCTL_FD_CONTROL] = pair[1];
+        brig_handles_add(&env->holder.handles, 2);
+        /* The handle owns the read end once open (uv_close() closes it). */
+        if ((r = uv_pipe_open(&env->holder.status_pipe, status[0])) < 0)
+                (void) close(status[0]);
+        else
+                r = spawn_helper(w->jail_helper, argv, from, BRIG_JAILCTL_FD_CGROUP + n_cg, &pid);
+        (void) close(status[1]);
         (void) close(pair[1]);
         for (int i = 0; i < n_cg; i++)
                 (void) close(cg_fds[i]);
         if (r < 0) {
                 hang_up(env);
-                uv_close((uv_handle_t *) &env->holder.process, holder_closed_cb);
                 uv_close((uv_handle_t *) &env->holder.status_pipe, holder_closed_cb);
                 uv_close((uv_handle_t *) &env->holder.start_timer, holder_closed_cb);
-                return undo_cgroups(env, brig_error_set(err, r, BRIG_KIND_SANDBOX,
-                                                        "environment \"%s\": spawn holder: %s", env->id,
-                                                        uv_strerror(r)));
+                return undo_cgroups(env, brig_error_set_errno(err, r, BRIG_KIND_SANDBOX,
+                                                              "environment \"%s\": spawn holder", env->id));
         }
+        brig_child_watch_add(&w->children, &env->holder.process, pid, holder_exit_cb);
         (void) uv_read_start((uv_stream_t *) &env->holder.status_pipe, holder_alloc_cb, holder_read_cb);
         brig__env_set_state(env, BRIG_ENV_STARTING);
         (void) uv_timer_start(&env->holder.start_timer, start_timer_cb, (uint64_t) w->start_timeout_s * 1000,
@@ -552,7 +613,9 @@ void brig_env_stop(brig_env *env) {
          * death the whole pid namespace. */
         env->holder.stopping = true;
         hang_up(env);
-        (void) uv_process_kill(&env->holder.process, SIGKILL);
+        /* Not reaped yet (exited is set when it is): the pid is still the holder's. */
+        if (env->holder.process.pid > 0)
+                (void) kill(env->holder.process.pid, SIGKILL);
 }
 
 int brig_env_oom_kills(brig_env *env, uint64_t *ret) {

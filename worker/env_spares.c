@@ -39,9 +39,14 @@ static void spare_timer_cb(uv_timer_t *t) {
         brig_spares_fill(t->data);
 }
 
+/* A refill already due sooner keeps its time: restarting the timer on each adoption of a burst (calls less
+ * than SPARE_DELAY_MS apart) put the refill off until the burst ended. */
 static void fill_later(brig_worker *w, uint64_t delay_ms) {
-        if (!uv_is_closing((uv_handle_t *) &w->spare_timer))
-                (void) uv_timer_start(&w->spare_timer, spare_timer_cb, delay_ms, 0);
+        if (uv_is_closing((uv_handle_t *) &w->spare_timer) ||
+            (uv_is_active((uv_handle_t *) &w->spare_timer) &&
+             uv_timer_get_due_in(&w->spare_timer) <= delay_ms))
+                return;
+        (void) uv_timer_start(&w->spare_timer, spare_timer_cb, delay_ms, 0);
 }
 
 static void spare_ready_cb(brig_env *env, const brig_error *err, void *userdata) {

@@ -316,6 +316,8 @@ void brig_worker_stop(brig_worker *w) {
                 brig__conn_close(c, "worker stopping");
         }
         brig_envs_stop_all(w);
+        /* The loop runs on until the holders killed above are reaped. */
+        brig_child_watch_stop(&w->children);
         (void) brig__worker_audit(w, brig_audit_worker_stop(getpid()));
 }
 

@@ -149,6 +149,7 @@ struct brig_worker {
         uv_pipe_t listener;
         bool listening;
         uv_signal_t sigint, sigterm, sighup;
+        brig_child_watch children;           /* the holders (worker/child_watch.h) */
         struct brig_policies_reload *reload; /* in flight on the thread pool, or NULL */
         uv_work_t reload_work;
         bool reload_again;      /* SIGHUP arrived during a reload */

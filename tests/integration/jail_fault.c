@@ -6,6 +6,9 @@
  *   ...-noready  the init's "ready" never reaches brigd
  *   ...-ctrunc   the init's descriptors (control socket) reach brigd with more descriptors attached than
  *                brigd receives at once, so its recvmsg() sees MSG_CTRUNC, as when it has no free fd
+ *   ...-inherit  no fault: checks what brigd started it with and exits 1 (failing the start) unless it has
+ *                exactly the helper's descriptors (0-6, then cgroup.procs or v1 tasks files only), no
+ *                signal ignored or blocked, and a session of its own
  * The real brig-jail (../../brig-jail from this program's own file) gets the same fds, with a pipe of ours
  * on the status fd (4) and, for ctrunc, a socket of ours on the control fd (6). Test-only. */
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -95,6 +99,52 @@ static bool relay(int from, int to, bool oversize) {
         }
 }
 
+/* What brigd must give the helper (sandbox/jailctl.h): 0 to BRIG_JAILCTL_FD_CONTROL, cgroup.procs (v1:
+ * tasks) files above, nothing else; its signals as on a fresh start; a session of its own. Says what is
+ * wrong on stderr (brigd's log). */
+static bool inherited_as_a_helper(void) {
+        char path[64], target[PATH_MAX], line[256];
+        bool ok = getsid(0) == getpid();
+        int n_low = 0;
+
+        if (!ok)
+                fprintf(stderr, "jail_fault: not a session leader\n");
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return false;
+        for (struct dirent *de; (de = readdir(d));) {
+                int fd = atoi(de->d_name);
+                if (de->d_name[0] == '.' || fd == dirfd(d))
+                        continue;
+                (void) snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+                ssize_t n = readlink(path, target, sizeof(target) - 1);
+                target[n > 0 ? n : 0] = 0;
+                if (fd <= BRIG_JAILCTL_FD_CONTROL)
+                        n_low++;
+                else if (!strstr(target, "/cgroup.procs") && !strstr(target, "/tasks")) {
+                        fprintf(stderr, "jail_fault: unexpected fd %d (%s)\n", fd, target);
+                        ok = false;
+                }
+        }
+        closedir(d);
+        if (n_low != BRIG_JAILCTL_FD_CONTROL + 1) {
+                fprintf(stderr, "jail_fault: %d of fds 0-%d open\n", n_low, BRIG_JAILCTL_FD_CONTROL);
+                ok = false;
+        }
+        FILE *f = fopen("/proc/self/status", "re");
+        while (f && fgets(line, sizeof(line), f))
+                /* But glibc's internal signals (32, 33), which its posix_spawn ignores; the real helper
+                 * sets them back (sandbox/jail_main.c), as the test checks in a command. */
+                if ((strncmp(line, "SigIgn:", 7) == 0 || strncmp(line, "SigBlk:", 7) == 0) &&
+                    (strtoull(line + 7, NULL, 16) & ~0x180000000ULL) != 0) {
+                        fprintf(stderr, "jail_fault: %s", line);
+                        ok = false;
+                }
+        if (f)
+                fclose(f);
+        return ok;
+}
+
 int main(int argc, char **argv) {
         char self[PATH_MAX], real[PATH_MAX + 32], held[512] = "", buf[4096];
         size_t len = 0;
@@ -104,6 +154,8 @@ int main(int argc, char **argv) {
              ctrunc = strstr(name, "-ctrunc"), ready_passed = false;
         (void) argc;
 
+        if (strstr(name, "-inherit") && !inherited_as_a_helper())
+                return 1;
         ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
         if (n < 0)
                 return 1;

@@ -234,8 +234,8 @@ static int count_fds(pid_t pid) {
         return n;
 }
 
-/* The state letter of pid in /proc/PID/stat, and its parent; 0 when it is gone. */
-static char process_state(pid_t pid, pid_t *ret_parent) {
+/* The state letter of pid in /proc/PID/stat, its parent and its session; 0 when it is gone. */
+static char process_stat(pid_t pid, pid_t *ret_parent, pid_t *ret_session) {
         char path[64], buf[512], st = 0;
         snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
         FILE *f = fopen(path, "re");
@@ -245,12 +245,35 @@ static char process_state(pid_t pid, pid_t *ret_parent) {
         fclose(f);
         buf[len] = 0;
         const char *end = strrchr(buf, ')');
-        int parent = 0;
-        if (!end || sscanf(end + 1, " %c %d", &st, &parent) != 2)
+        int parent = 0, session = 0;
+        if (!end || sscanf(end + 1, " %c %d %*d %d", &st, &parent, &session) != 3)
                 return 0;
         if (ret_parent)
                 *ret_parent = (pid_t) parent;
+        if (ret_session)
+                *ret_session = (pid_t) session;
         return st;
+}
+
+static char process_state(pid_t pid, pid_t *ret_parent) {
+        return process_stat(pid, ret_parent, NULL);
+}
+
+/* The pid of environment id's init (brig/environment.info on admin), and its parent, the helper. */
+static pid_t init_pid_of(int admin, const char *id, pid_t *ret_helper) {
+        char params[128];
+        snprintf(params, sizeof(params), "{\"id\":\"%s\"}", id);
+        cJSON *m = rpc(admin, "brig/environment.info", params);
+        const cJSON *pid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "init_pid");
+        assert_true(cJSON_IsNumber(pid));
+        pid_t init = (pid_t) pid->valueint, helper = 0;
+        cJSON_Delete(m);
+        if (ret_helper) {
+                assert_true(process_state(init, &helper) != 0);
+                assert_true(helper > 1);
+                *ret_helper = helper;
+        }
+        return init;
 }
 
 /* An idle environment costs as few descriptors as can be (issue 17, up to 10,000 of them): its init keeps
@@ -260,12 +283,7 @@ static void test_env__idle_holder_keeps_only_its_control_socket(void **state) {
         int fd = attach("fds-1", NULL, NULL);
         assert_string_equal(sh(fd, "echo ok"), "ok\n");
         int admin = attach(NULL, NULL, NULL);
-        cJSON *m = rpc(admin, "brig/environment.info", "{\"id\":\"fds-1\"}");
-        const cJSON *pid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "init_pid");
-        assert_true(cJSON_IsNumber(pid));
-        pid_t init = (pid_t) pid->valueint, helper = 0;
-        cJSON_Delete(m);
-        assert_true(process_state(init, &helper) != 0);
+        pid_t helper = 0, init = init_pid_of(admin, "fds-1", &helper);
         /* The spawner closes a call's descriptors just after it started the call, so possibly after the
          * call ended: wait for that, not for any time. */
         int n = -1;
@@ -413,13 +431,7 @@ static void test_env__call_after_its_init_died_restarts_it(void **state) {
         int fd = attach("orphaned-1", NULL, NULL);
         assert_string_equal(sh(fd, "echo x > kept"), "");
         int admin = attach(NULL, NULL, NULL);
-        cJSON *m = rpc(admin, "brig/environment.info", "{\"id\":\"orphaned-1\"}");
-        const cJSON *pid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "init_pid");
-        assert_true(cJSON_IsNumber(pid));
-        pid_t init = (pid_t) pid->valueint, helper = 0;
-        cJSON_Delete(m);
-        assert_true(process_state(init, &helper) != 0);
-        assert_true(helper > 1);
+        pid_t helper = 0, init = init_pid_of(admin, "orphaned-1", &helper);
 
         assert_int_equal(kill(helper, SIGSTOP), 0);
         for (int i = 0; i < 500 && process_state(helper, NULL) != 'T'; i++)
@@ -441,11 +453,34 @@ static void test_env__call_after_its_init_died_restarts_it(void **state) {
         assert_string_equal(sc_str(r, "stdout"), "x\n");
         cJSON_Delete(r);
         /* It ran in a new init. */
-        m = rpc(admin, "brig/environment.info", "{\"id\":\"orphaned-1\"}");
-        pid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "init_pid");
-        assert_true(cJSON_IsNumber(pid));
-        assert_int_not_equal(pid->valueint, init);
-        cJSON_Delete(m);
+        assert_int_not_equal(init_pid_of(admin, "orphaned-1", NULL), init);
+        close(admin);
+        close(fd);
+}
+
+/* brigd starts each holder itself (posix_spawn, not libuv's): in a session of its own, and reaped when it
+ * exits. Its init killed, the helper exits and must not stay a zombie of brigd's; the next call restarts
+ * the environment in a new holder. */
+static void test_env__holder_whose_init_died_is_reaped(void **state) {
+        (void) state;
+        int fd = attach("reaped-1", NULL, NULL);
+        assert_string_equal(sh(fd, "echo ok"), "ok\n");
+        int admin = attach(NULL, NULL, NULL);
+        pid_t helper = 0, init = init_pid_of(admin, "reaped-1", &helper);
+        pid_t session = 0;
+        assert_true(process_stat(helper, NULL, &session) != 0);
+        assert_int_equal(session, helper);
+
+        assert_int_equal(kill(init, SIGKILL), 0);
+        /* Gone, not a zombie: brigd waited for it (before the fix libuv's handle did; without a reap it
+         * stays 'Z' for as long as brigd runs). */
+        char st = 'R';
+        for (int i = 0; i < 1000 && (st = process_state(helper, NULL)) != 0; i++)
+                usleep(10000);
+        if (st != 0)
+                fail_msg("the holder %d whose init died is still there, state %c", (int) helper, st);
+        assert_string_equal(sh(fd, "echo again"), "again\n");
+        assert_int_not_equal(init_pid_of(admin, "reaped-1", NULL), init);
         close(admin);
         close(fd);
 }
@@ -1260,6 +1295,7 @@ int main(void) {
                 cmocka_unit_test(test_env__host_ids_stay_unique_across_a_restart),
                 cmocka_unit_test(test_env__spare_pool_grows_after_running_dry),
                 cmocka_unit_test(test_env__call_after_its_init_died_restarts_it),
+                cmocka_unit_test(test_env__holder_whose_init_died_is_reaped),
                 cmocka_unit_test(test_env__survives_worker_sigkill),
                 cmocka_unit_test(test_env__process_logs_survive_worker_sigkill),
         };

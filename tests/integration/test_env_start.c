@@ -205,12 +205,36 @@ static void test_truncated_descriptors_fail_start(void **state) {
         assert_int_equal(brigd_stop(&d), 0);
 }
 
+/* brigd starts the helper (posix_spawn) with exactly its descriptors, its signals reset and in a session of
+ * its own (the stand-in checks, and fails the start otherwise); the helper resets what posix_spawn ignores.
+ */
+static void test_helper_starts_with_only_its_descriptors(void **state) {
+        brigd d;
+        char helper[128];
+        (void) state;
+
+        start(&d, "inherit", NULL, helper, sizeof(helper));
+        int fd = connect_env(&d, "inherited");
+        /* And a command in the jail ignores no signal: not even glibc's own, which posix_spawn leaves
+         * ignored in the helper. */
+        cJSON *r = client_call(fd, 1, "{\"command\":\"grep SigIgn /proc/self/status\"}", NULL, NULL);
+        assert_non_null(r);
+        if (result_is_error(r))
+                (void) response_mentions(r, "SigIgn"); /* prints the answer */
+        assert_false(result_is_error(r));
+        assert_string_equal(sc_str(r, "stdout"), "SigIgn:\t0000000000000000\n");
+        cJSON_Delete(r);
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ready_before_holder_pid),
                 cmocka_unit_test(test_start_timeout),
                 cmocka_unit_test(test_stuck_unnamed_environment_is_cleaned_up),
                 cmocka_unit_test(test_truncated_descriptors_fail_start),
+                cmocka_unit_test(test_helper_starts_with_only_its_descriptors),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
