@@ -249,12 +249,22 @@ static void take_output(brig_exec *e, bool is_out, const uv_buf_t *buf, ssize_t 
                               escaped_extra, e->userdata);
 }
 
+/* At its end a pipe is closed at once rather than only no longer read: stopped, it would stay in the
+ * loop's epoll set until its close, and its hang-up would wake the loop once more for nothing. On an error
+ * it is only no longer read, as a writer may still hold it. */
+static void stop_reading(brig_exec *e, uv_stream_t *s, ssize_t n) {
+        if (n == UV_EOF)
+                close_handle(e, (uv_handle_t *) s);
+        else
+                (void) uv_read_stop(s);
+}
+
 static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         brig_exec *e = s->data;
         bool is_out = s == (uv_stream_t *) &e->out;
 
         if (n < 0) {
-                (void) uv_read_stop(s);
+                stop_reading(e, s, n);
                 if (is_out)
                         e->out_eof = true;
                 else
@@ -361,7 +371,7 @@ static void status_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         brig_exec *e = s->data;
 
         if (n < 0) {
-                (void) uv_read_stop(s);
+                stop_reading(e, s, n);
                 e->status_eof = true;
                 command_ended(e);
                 finish(e);
