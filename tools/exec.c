@@ -507,7 +507,12 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         };
         if ((r = brig_plan_build(ctx->policy, &req, &ctx->identity, &plan, err)) < 0)
                 return r;
-        if ((r = brig_jailctl_plan_memfd(plan, &plan_fd, err)) < 0)
+        _cleanup_free_ char *plan_json = brig_plan_to_json(plan);
+        if (!plan_json)
+                return brig_error_oom(err);
+        size_t plan_len = strlen(plan_json);
+        if (plan_len > BRIG_JAILCTL_PLAN_INLINE_MAX &&
+            (r = brig_jailctl_plan_memfd_json(plan_json, plan_len, &plan_fd, err)) < 0)
                 return r;
         /* Output as pipes, not sockets: what the command sees is what a shell would give it. */
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0 ||
@@ -558,7 +563,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 e->has_in = true;
         }
 
-        r = brig_jailctl_run(e->control, e->id, plan_fd, out[1], errp[1], st[1], in[0]);
+        r = brig_jailctl_run(e->control, e->id, plan_json, plan_len, plan_fd, out[1], errp[1], st[1], in[0]);
         /* The child ends now live in the spawner (or nowhere): ours must go, or EOF would never come. */
         brig_closep(&out[1]);
         brig_closep(&errp[1]);
