@@ -22,13 +22,16 @@
 
 /* --- control messages ---------------------------------------------------------------------------- */
 
-int brig_jailctl_send(int control, const brig_jailctl_msg *m, const int *fds, size_t n_fds) {
+/* A message, data[0..len) after it (a RUN's inline plan), and its descriptors. */
+static int send_data(int control, const brig_jailctl_msg *m, const void *data, size_t len, const int *fds,
+                     size_t n_fds) {
         union {
                 char buf[CMSG_SPACE(sizeof(int) * BRIG_JAILCTL_MAX_FDS)];
                 struct cmsghdr align;
         } u;
-        struct iovec iov = {.iov_base = (void *) m, .iov_len = sizeof(*m)};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+        struct iovec iov[2] = {{.iov_base = (void *) m, .iov_len = sizeof(*m)},
+                               {.iov_base = (void *) data, .iov_len = len}};
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = len > 0 ? 2 : 1};
 
         if (n_fds > BRIG_JAILCTL_MAX_FDS)
                 return -E2BIG;
@@ -48,18 +51,26 @@ int brig_jailctl_send(int control, const brig_jailctl_msg *m, const int *fds, si
                         continue;
                 if (n < 0)
                         return -errno;
-                return n == (ssize_t) sizeof(*m) ? 0 : -EIO;
+                return n == (ssize_t) (sizeof(*m) + len) ? 0 : -EIO;
         }
 }
 
-int brig_jailctl_recv(int control, brig_jailctl_msg *m, int *fds, size_t *ret_n_fds) {
+int brig_jailctl_send(int control, const brig_jailctl_msg *m, const int *fds, size_t n_fds) {
+        return send_data(control, m, NULL, 0, fds, n_fds);
+}
+
+/* A message and up to cap bytes of data after it (*ret_len of them; more is -EBADMSG). */
+static int recv_data(int control, brig_jailctl_msg *m, void *data, size_t cap, size_t *ret_len, int *fds,
+                     size_t *ret_n_fds) {
         union {
                 char buf[CMSG_SPACE(sizeof(int) * BRIG_JAILCTL_MAX_FDS)];
                 struct cmsghdr align;
         } u;
-        struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
-        struct msghdr mh = {
-                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+        struct iovec iov[2] = {{.iov_base = m, .iov_len = sizeof(*m)}, {.iov_base = data, .iov_len = cap}};
+        struct msghdr mh = {.msg_iov = iov,
+                            .msg_iovlen = cap > 0 ? 2 : 1,
+                            .msg_control = u.buf,
+                            .msg_controllen = sizeof(u.buf)};
         size_t n_fds = 0;
         ssize_t n;
 
@@ -82,18 +93,52 @@ int brig_jailctl_recv(int control, brig_jailctl_msg *m, int *fds, size_t *ret_n_
                                         (void) close(fd);
                         }
                 }
-        if (n != (ssize_t) sizeof(*m) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+        if (n < (ssize_t) sizeof(*m) || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
                 for (size_t i = 0; i < n_fds; i++)
                         (void) close(fds[i]);
                 /* Cut short with room left in our buffer: the kernel could not install a descriptor for
                  * us (out of fds, which passes); a full buffer means more were sent than the protocol
                  * has (a broken peer). */
-                if (n == (ssize_t) sizeof(*m) && !(mh.msg_flags & MSG_TRUNC) && n_fds < BRIG_JAILCTL_MAX_FDS)
+                if (n >= (ssize_t) sizeof(*m) && !(mh.msg_flags & MSG_TRUNC) && n_fds < BRIG_JAILCTL_MAX_FDS)
                         return -EMFILE;
                 return -EBADMSG;
         }
+        *ret_len = (size_t) n - sizeof(*m);
         *ret_n_fds = n_fds;
         return 1;
+}
+
+int brig_jailctl_recv(int control, brig_jailctl_msg *m, int *fds, size_t *ret_n_fds) {
+        size_t len;
+        return recv_data(control, m, NULL, 0, &len, fds, ret_n_fds);
+}
+
+int brig_jailctl_recv_run(int control, brig_jailctl_msg *m, char plan[BRIG_JAILCTL_PLAN_INLINE_MAX],
+                          size_t *ret_plan_len, int fds[BRIG_JAILCTL_MAX_FDS], size_t *ret_n_fds) {
+        int r = recv_data(control, m, plan, BRIG_JAILCTL_PLAN_INLINE_MAX, ret_plan_len, fds, ret_n_fds);
+
+        if (r <= 0)
+                return r;
+        bool inline_plan = m->op == BRIG_JAILCTL_RUN && (m->flags & BRIG_JAILCTL_FLAG_PLAN);
+        if (inline_plan != (*ret_plan_len > 0) || (inline_plan && *ret_n_fds >= BRIG_JAILCTL_MAX_FDS)) {
+                for (size_t i = 0; i < *ret_n_fds; i++)
+                        (void) close(fds[i]);
+                return -EBADMSG;
+        }
+        if (inline_plan) {
+                /* In the place of the memfd that did not come: fds keep one layout either way. */
+                memmove(fds + 1, fds, *ret_n_fds * sizeof(int));
+                fds[0] = -1;
+                (*ret_n_fds)++;
+        }
+        return 1;
+}
+
+int brig_jailctl_forward_run(int control, const brig_jailctl_msg *m, const char *plan, size_t plan_len,
+                             const int *fds, size_t n_fds) {
+        bool inline_plan = n_fds > 0 && fds[0] < 0;
+        return send_data(control, m, plan, inline_plan ? plan_len : 0, fds + inline_plan,
+                         n_fds - inline_plan);
 }
 
 int brig_jailctl_send_listener(int control, int listener) {
@@ -205,14 +250,20 @@ bool brig_jailctl_is_open(const brig_jailctl *c) {
         return c && c->fd >= 0;
 }
 
-int brig_jailctl_run(brig_jailctl *c, uint64_t id, int plan, int out, int err, int status, int in) {
-        brig_jailctl_msg m = {
-                .op = BRIG_JAILCTL_RUN, .id = id, .flags = in >= 0 ? BRIG_JAILCTL_FLAG_STDIN : 0};
-        int fds[BRIG_JAILCTL_MAX_FDS] = {plan, out, err, status, in};
+int brig_jailctl_run(brig_jailctl *c, uint64_t id, const char *plan_json, size_t plan_len, int plan_fd,
+                     int out, int err, int status, int in) {
+        bool inline_plan = plan_fd < 0;
+        brig_jailctl_msg m = {.op = BRIG_JAILCTL_RUN,
+                              .id = id,
+                              .flags = (in >= 0 ? BRIG_JAILCTL_FLAG_STDIN : 0) |
+                                       (inline_plan ? BRIG_JAILCTL_FLAG_PLAN : 0)};
+        int fds[BRIG_JAILCTL_MAX_FDS] = {plan_fd, out, err, status, in};
 
         if (!brig_jailctl_is_open(c))
                 return -ESHUTDOWN;
-        return brig_jailctl_send(c->fd, &m, fds, in >= 0 ? 5 : 4);
+        if (inline_plan && (plan_len == 0 || plan_len > BRIG_JAILCTL_PLAN_INLINE_MAX))
+                return -EMSGSIZE;
+        return brig_jailctl_forward_run(c->fd, &m, plan_json, plan_len, fds, in >= 0 ? 5 : 4);
 }
 
 int brig_jailctl_kill(brig_jailctl *c, uint64_t id, int sig) {
@@ -265,14 +316,17 @@ void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, bool cgro
 
 int brig_jailctl_plan_memfd(const brig_plan *plan, int *ret_fd, brig_error *err) {
         _cleanup_free_ char *json = brig_plan_to_json(plan);
-        _cleanup_close_ int fd = -1;
 
         if (!json)
                 return brig_error_set(err, -ENOMEM, BRIG_KIND_INTERNAL, "out of memory");
-        fd = memfd_create("brig-plan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        return brig_jailctl_plan_memfd_json(json, strlen(json), ret_fd, err);
+}
+
+int brig_jailctl_plan_memfd_json(const char *json, size_t len, int *ret_fd, brig_error *err) {
+        _cleanup_close_ int fd = memfd_create("brig-plan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
         if (fd < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "memfd for the plan");
-        size_t len = strlen(json);
         for (size_t off = 0; off < len;) {
                 ssize_t n = write(fd, json + off, len - off);
                 if (n < 0 && errno == EINTR)

@@ -55,7 +55,9 @@
  *   seccomp   fd 5, brigd -> helper: the compiled filter in a sealed memfd (sandbox/seccomp.h); brig
  *             sends it later instead (SECCOMP below).
  *   control   fd 6, a SOCK_SEQPACKET socketpair, one message per request with its fds (SCM_RIGHTS):
- *               brigd -> spawner  RUN id (fds: ENTER plan memfd, stdout, stderr, status[, stdin]),
+ *               brigd -> spawner  RUN id (fds: ENTER plan memfd, stdout, stderr, status[, stdin]); a
+ *                                 plan of at most BRIG_JAILCTL_PLAN_INLINE_MAX bytes comes as JSON after
+ *                                 the message instead (FLAG_PLAN), without its memfd,
  *                                 KILL id sig (to the command's process group, SIGKILL: its whole tree);
  *               init -> brigd     PROXY (fds: listening TCP socket on 127.0.0.1:<plan's proxy_port> in the
  *                                 jail's network namespace, and a NETLINK_SOCK_DIAG socket of it when the
@@ -118,6 +120,8 @@ void brig_jailctl_helper_argv(const char *helper, size_t n_cgroup_fds, bool cgro
 /* The plan as JSON in a new memfd, positioned at 0 and sealed against change, for the helper (fd 3) or a
  * RUN message. */
 int brig_jailctl_plan_memfd(const brig_plan *plan, int *ret_fd, brig_error *err);
+/* The same for a plan already printed (json[0..len)). */
+int brig_jailctl_plan_memfd_json(const char *json, size_t len, int *ret_fd, brig_error *err);
 
 /* Reads a plan from a memfd such as brig_jailctl_plan_memfd() makes (from offset 0, at most
  * BRIG_JAILCTL_PLAN_MAX bytes). For the helper and the spawner; no allocation survives a failure. */
@@ -138,9 +142,15 @@ enum {
 
 enum {
         BRIG_JAILCTL_FLAG_STDIN = 1 << 0,
+        /* RUN: the plan's JSON follows the message, and no plan memfd comes with it. */
+        BRIG_JAILCTL_FLAG_PLAN = 1 << 1,
 };
 
 #define BRIG_JAILCTL_MAX_FDS 5
+/* The longest plan a RUN carries inline (FLAG_PLAN): a warm call's plan is well below a page, and a memfd
+ * costs brigd five system calls (create, write, seek, seal, close) on every call. Longer ones (many
+ * environment variables) go in a memfd. */
+#define BRIG_JAILCTL_PLAN_INLINE_MAX (16 * 1024)
 
 typedef struct brig_jailctl_msg {
         uint32_t op;
@@ -159,6 +169,16 @@ int brig_jailctl_send(int control, const brig_jailctl_msg *m, const int *fds, si
  * descriptors than that, is -EBADMSG; one whose descriptors we had no room to receive (out of fds) is
  * -EMFILE. Either way its descriptors are closed. */
 int brig_jailctl_recv(int control, brig_jailctl_msg *m, int *fds, size_t *ret_n_fds);
+
+/* A RUN as the spawner and a reaper take it, inline plan or not: fds always plan, out, err, status[, in],
+ * with plan -1 when the plan's JSON came inline, in plan[0..*ret_plan_len) (not NUL-terminated). Other
+ * messages as brig_jailctl_recv() (*ret_plan_len 0). -EBADMSG, its descriptors closed, for data after a
+ * message that is not a RUN with FLAG_PLAN, or none after one. */
+int brig_jailctl_recv_run(int control, brig_jailctl_msg *m, char plan[BRIG_JAILCTL_PLAN_INLINE_MAX],
+                          size_t *ret_plan_len, int fds[BRIG_JAILCTL_MAX_FDS], size_t *ret_n_fds);
+/* Passes on a RUN as brig_jailctl_recv_run() took it (the spawner to a reaper). Async-signal-safe. */
+int brig_jailctl_forward_run(int control, const brig_jailctl_msg *m, const char *plan, size_t plan_len,
+                             const int *fds, size_t n_fds);
 
 /* LISTENER and PROXY, sent by the jail (diag: -1 for none). Async-signal-safe. */
 int brig_jailctl_send_listener(int control, int listener);
@@ -191,9 +211,11 @@ void brig_jailctl_unrefp(brig_jailctl **c);
 void brig_jailctl_hangup(brig_jailctl *c); /* accepts NULL */
 bool brig_jailctl_is_open(const brig_jailctl *c);
 
-/* RUN: fds plan, out, err, status and in (-1: none, the command's stdin is /dev/null). -ESHUTDOWN after a
- * hang-up. */
-int brig_jailctl_run(brig_jailctl *c, uint64_t id, int plan, int out, int err, int status, int in);
+/* RUN: the plan, printed (plan_json[0..plan_len)), inline when plan_fd is -1, else in plan_fd (a memfd as
+ * brig_jailctl_plan_memfd_json() makes); fds out, err, status and in (-1: none, the command's stdin is
+ * /dev/null). -ESHUTDOWN after a hang-up; -EMSGSIZE for an inline plan over BRIG_JAILCTL_PLAN_INLINE_MAX. */
+int brig_jailctl_run(brig_jailctl *c, uint64_t id, const char *plan_json, size_t plan_len, int plan_fd,
+                     int out, int err, int status, int in);
 /* KILL: sig to command id's process group (SIGKILL: its whole tree). -ESHUTDOWN after a hang-up. */
 int brig_jailctl_kill(brig_jailctl *c, uint64_t id, int sig);
 /* The next message from the init, as brig_jailctl_recv(); -ESHUTDOWN after a hang-up. */

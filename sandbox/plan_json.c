@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/json.h"
+#include "common/json_print.h"
 #include "sandbox/caps.h"
 #include "sandbox/landlock.h"
 #include "sandbox/plan.h"
@@ -90,7 +91,14 @@ char *brig_plan_to_json(const brig_plan *plan) {
                 ok = ok && cJSON_AddStringToObject(o, "path", plan->landlock_rules[i].path);
                 ok = ok && cJSON_AddNumberToObject(o, "access", (double) plan->landlock_rules[i].access);
         }
-        return ok ? cJSON_PrintUnformatted(root) : NULL;
+        /* Printed as cJSON prints it, without its printf and scanf round trip per number: a plan is printed
+         * for every command, and most of its members are numbers. */
+        brig_buf out = {0};
+        if (!ok || brig_json_print_append(root, &out) < 0) {
+                brig_buf_done(&out);
+                return NULL;
+        }
+        return out.data;
 }
 
 static int get_strv(const cJSON *root, const char *key, char ***ret, brig_error *err) {

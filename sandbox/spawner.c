@@ -46,6 +46,11 @@ typedef struct spawn_child {
         struct timespec idle_since;
 } spawn_child;
 
+/* The inline plan of the RUN at hand (jailctl.h: FLAG_PLAN; fds[0] is then -1): the spawner's while it
+ * passes the RUN on, a reaper's own copy once forked. */
+static char run_plan[BRIG_JAILCTL_PLAN_INLINE_MAX];
+static size_t run_plan_len;
+
 #define KILL_MAX 4096 /* processes a kill pass keeps aside while their parents are unknown */
 #define KILL_TIMEOUT_MS 10000
 
@@ -120,7 +125,9 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
         if (status < 0)
                 _exit(127);
         brig_jail_report(status, "pid %d", (int) getpid());
-        if ((r = brig_jailctl_plan_read(fds[0], &plan, &err)) >= 0 && plan->mode != BRIG_PLAN_ENTER)
+        r = fds[0] < 0 ? brig_plan_from_json(run_plan, run_plan_len, &plan, &err)
+                       : brig_jailctl_plan_read(fds[0], &plan, &err);
+        if (r >= 0 && plan->mode != BRIG_PLAN_ENTER)
                 r = -EINVAL;
         if (r < 0) {
                 brig_jail_report_error(status, "plan", r, "read command plan");
@@ -210,7 +217,7 @@ static _Noreturn void reaper_main(brig_jailctl_msg m, int *fds, size_t n_fds, co
                         _exit(0);
                 (void) prctl(PR_SET_NAME, SPARE_NAME, 0, 0, 0);
                 do
-                        r = brig_jailctl_recv(chan, &m, run_fds, &n_fds);
+                        r = brig_jailctl_recv_run(chan, &m, run_plan, &run_plan_len, run_fds, &n_fds);
                 while (r == -EINTR);
                 /* The spawner checked the message before it passed it on. */
                 if (r <= 0 || m.op != BRIG_JAILCTL_RUN ||
@@ -283,7 +290,8 @@ static void spawn_run(int control, const brig_jailctl_msg *m, int *fds, size_t n
         }
         for (size_t i = 0; i < *n_children; i++) {
                 spawn_child *c = &children[i];
-                if (c->idle && !stopped(c->pid) && brig_jailctl_send(c->chan, m, fds, n_fds) == 0) {
+                if (c->idle && !stopped(c->pid) &&
+                    brig_jailctl_forward_run(c->chan, m, run_plan, run_plan_len, fds, n_fds) == 0) {
                         c->idle = false;
                         c->id = m->id;
                         goto out;
@@ -329,7 +337,8 @@ out:
                 if (pair[i] >= 0)
                         (void) close(pair[i]);
         for (size_t i = 0; i < n_fds; i++)
-                (void) close(fds[i]);
+                if (fds[i] >= 0) /* -1: the plan came inline */
+                        (void) close(fds[i]);
 }
 
 static void sigchld_noop(int sig) {
@@ -603,7 +612,7 @@ _Noreturn void brig__spawner_main(int status, int control, const struct sock_fpr
                         brig_jailctl_msg m;
                         int fds[BRIG_JAILCTL_MAX_FDS];
                         size_t n_fds = 0;
-                        int r = brig_jailctl_recv(control, &m, fds, &n_fds);
+                        int r = brig_jailctl_recv_run(control, &m, run_plan, &run_plan_len, fds, &n_fds);
                         if (r == 0 || (r < 0 && r != -EBADMSG && r != -EAGAIN))
                                 _exit(0); /* brigd is gone: so is the environment */
                         if (r < 0)

@@ -249,12 +249,22 @@ static void take_output(brig_exec *e, bool is_out, const uv_buf_t *buf, ssize_t 
                               escaped_extra, e->userdata);
 }
 
+/* At its end a pipe is closed at once rather than only no longer read: stopped, it would stay in the
+ * loop's epoll set until its close, and its hang-up would wake the loop once more for nothing. On an error
+ * it is only no longer read, as a writer may still hold it. */
+static void stop_reading(brig_exec *e, uv_stream_t *s, ssize_t n) {
+        if (n == UV_EOF)
+                close_handle(e, (uv_handle_t *) s);
+        else
+                (void) uv_read_stop(s);
+}
+
 static void output_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         brig_exec *e = s->data;
         bool is_out = s == (uv_stream_t *) &e->out;
 
         if (n < 0) {
-                (void) uv_read_stop(s);
+                stop_reading(e, s, n);
                 if (is_out)
                         e->out_eof = true;
                 else
@@ -361,7 +371,7 @@ static void status_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
         brig_exec *e = s->data;
 
         if (n < 0) {
-                (void) uv_read_stop(s);
+                stop_reading(e, s, n);
                 e->status_eof = true;
                 command_ended(e);
                 finish(e);
@@ -497,7 +507,12 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
         };
         if ((r = brig_plan_build(ctx->policy, &req, &ctx->identity, &plan, err)) < 0)
                 return r;
-        if ((r = brig_jailctl_plan_memfd(plan, &plan_fd, err)) < 0)
+        _cleanup_free_ char *plan_json = brig_plan_to_json(plan);
+        if (!plan_json)
+                return brig_error_oom(err);
+        size_t plan_len = strlen(plan_json);
+        if (plan_len > BRIG_JAILCTL_PLAN_INLINE_MAX &&
+            (r = brig_jailctl_plan_memfd_json(plan_json, plan_len, &plan_fd, err)) < 0)
                 return r;
         /* Output as pipes, not sockets: what the command sees is what a shell would give it. */
         if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(st, O_CLOEXEC) < 0 ||
@@ -548,7 +563,7 @@ int brig_exec_start(const brig_exec_context *ctx, const brig_exec_args *args, co
                 e->has_in = true;
         }
 
-        r = brig_jailctl_run(e->control, e->id, plan_fd, out[1], errp[1], st[1], in[0]);
+        r = brig_jailctl_run(e->control, e->id, plan_json, plan_len, plan_fd, out[1], errp[1], st[1], in[0]);
         /* The child ends now live in the spawner (or nowhere): ours must go, or EOF would never come. */
         brig_closep(&out[1]);
         brig_closep(&errp[1]);

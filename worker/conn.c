@@ -196,6 +196,19 @@ static int write_part(brig_conn *c, write_req *wr) {
         return uv_write(&wr->req, (uv_stream_t *) &c->pipe, bufs, (unsigned) n, part_cb);
 }
 
+/* Drops the first done bytes of bufs (a short write took them). */
+static void skip_written(uv_buf_t **bufs, size_t *n, size_t done) {
+        while (*n > 0 && done >= (*bufs)->len) {
+                done -= (*bufs)->len;
+                (*bufs)++;
+                (*n)--;
+        }
+        if (*n > 0) {
+                (*bufs)->base += done;
+                (*bufs)->len -= done;
+        }
+}
+
 /* Hands c's waiting frames to the socket in order, up to the first written in parts, whose first part
  * goes too. */
 static int write_waiting(brig_conn *c) {
@@ -219,9 +232,23 @@ static int write_waiting(brig_conn *c) {
                 if (!c->waiting)
                         c->waiting_tail = NULL;
                 c->unsent -= wr->len;
-                /* libuv copies the buffer list: only the data must live until write_cb. */
-                if ((r = uv_write(&wr->req, (uv_stream_t *) &c->pipe, bufs, (unsigned) wr->frame.n,
-                                  write_cb)) < 0) {
+                /* Most frames fit the socket's buffer whole: written now, they cost no request, no
+                 * callback on the next loop turn and no re-arming of the socket's poll (uv_write() of
+                 * an idle stream writes at once too, but then does all three). */
+                uv_buf_t *rest = bufs;
+                size_t n_rest = wr->frame.n;
+                int w = uv_try_write((uv_stream_t *) &c->pipe, bufs, (unsigned) wr->frame.n);
+                if (w > 0 && (size_t) w == wr->len) {
+                        write_req_free(wr);
+                        written(c, 0);
+                        continue;
+                }
+                if (w > 0)
+                        skip_written(&rest, &n_rest, (size_t) w);
+                /* libuv copies the buffer list: only the data must live until write_cb. Errors other
+                 * than a full socket come from uv_write() too, through write_cb, as before. */
+                if ((r = uv_write(&wr->req, (uv_stream_t *) &c->pipe, rest, (unsigned) n_rest, write_cb)) <
+                    0) {
                         write_req_free(wr);
                         return r;
                 }

@@ -111,6 +111,24 @@ static void test_exec__passes_stdin_env_and_cwd(void **state) {
         close(fd);
 }
 
+/* A plan too long to travel inline in the RUN message (BRIG_JAILCTL_PLAN_INLINE_MAX) goes in a memfd, and
+ * the command runs all the same; short ones (every other test) go inline. */
+static void test_exec__a_long_plan_goes_in_a_memfd(void **state) {
+        (void) state;
+        enum { LEN = 20000 };
+        static char args[LEN + 128];
+        int fd = open_session();
+        int n = snprintf(args, sizeof(args), "{\"command\":\"echo ${#BIG}\",\"env\":{\"BIG\":\"");
+        memset(args + n, 'b', LEN);
+        snprintf(args + n + LEN, sizeof(args) - (size_t) n - LEN, "\"}}");
+        cJSON *r = client_call(fd, 30, args, NULL, NULL);
+        assert_non_null(r);
+        assert_int_equal(sc_int(r, "exit_code"), 0);
+        assert_string_equal(sc_str(r, "stdout"), "20000\n");
+        cJSON_Delete(r);
+        close(fd);
+}
+
 static void test_exec__binary_output_is_base64(void **state) {
         (void) state;
         int fd = open_session();
@@ -932,6 +950,7 @@ int main(void) {
                 cmocka_unit_test(test_exec__prints_python_output),
                 cmocka_unit_test(test_exec__reports_exit_code_and_stderr),
                 cmocka_unit_test(test_exec__passes_stdin_env_and_cwd),
+                cmocka_unit_test(test_exec__a_long_plan_goes_in_a_memfd),
                 cmocka_unit_test(test_exec__binary_output_is_base64),
                 cmocka_unit_test(test_exec__large_output_written_in_parts_never_interleaves),
                 cmocka_unit_test(test_exec__streams_progress_and_brig_output),

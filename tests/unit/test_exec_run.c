@@ -45,7 +45,7 @@ static void done_cb(const brig_exec_result *res, void *userdata) {
 
 /* A fake init's side of one exec: the command's fds, in RUN's order; control is brigd's end (sp[0]). */
 typedef struct fake_run {
-        int plan, out, err, status;
+        int out, err, status;
         brig_jailctl *control;
 } fake_run;
 
@@ -67,11 +67,15 @@ static brig_exec *start(uv_loop_t *loop, brig_policy **pol, int sp[2], captured 
         assert_int_equal(brig_jailctl_new(sp[0], &control), 0);
         brig_exec_context ctx = {.loop = loop, .policy = *pol, .identity = ident, .control = control};
         assert_int_equal(brig_exec_start(&ctx, &args, &ops, cap, &e, &err), 0);
-        assert_int_equal(brig_jailctl_recv(sp[1], &m, fds, &n), 1);
+        static char plan[BRIG_JAILCTL_PLAN_INLINE_MAX];
+        size_t plan_len = 0;
+        assert_int_equal(brig_jailctl_recv_run(sp[1], &m, plan, &plan_len, fds, &n), 1);
         assert_int_equal(m.op, BRIG_JAILCTL_RUN);
         assert_int_equal(n, 4);
-        *run = (fake_run){
-                .plan = fds[0], .out = fds[1], .err = fds[2], .status = fds[3], .control = control};
+        /* A plan this short comes inline, in the memfd's place a -1. */
+        assert_int_equal(fds[0], -1);
+        assert_true(plan_len > 0);
+        *run = (fake_run){.out = fds[1], .err = fds[2], .status = fds[3], .control = control};
         return e;
 }
 
@@ -88,7 +92,6 @@ static void test_exec__drain_reads_what_the_pipe_holds(void **state) {
 
         assert_int_equal(uv_loop_init(&loop), 0);
         (void) start(&loop, &pol, sp, &cap, &run);
-        close(run.plan);
         assert_int_equal(write(run.status, "pid 2\nexit 0\n", 13), 13);
         close(run.status);
         /* The loop learns that the command ended; stdout and stderr stay open (the background child). */
@@ -123,7 +126,6 @@ static void test_exec__eof_ends_the_call_with_all_output(void **state) {
 
         assert_int_equal(uv_loop_init(&loop), 0);
         (void) start(&loop, &pol, sp, &cap, &run);
-        close(run.plan);
         assert_int_equal(write(run.out, "hello\n", 6), 6);
         close(run.out);
         close(run.err);
@@ -156,7 +158,6 @@ static void test_exec__signal_after_hang_up_goes_nowhere(void **state) {
 
         assert_int_equal(uv_loop_init(&loop), 0);
         brig_exec *e = start(&loop, &pol, sp, &cap, &run);
-        close(run.plan);
         /* What brig_env_stop() does with the environment's reference. */
         brig_jailctl_hangup(run.control);
         run.control = brig_jailctl_unref(run.control);

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -87,6 +88,91 @@ static void test_jailctl__plan_memfd_is_whole_at_zero_sealed_and_read_back(void 
         assert_int_equal(seals & (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
                          F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
         assert_int_equal(pwrite(fd, "x", 1, 0), -1);
+}
+
+/* fds[i] and want[i] are the same open file. */
+static void assert_same_files(const int *fds, const int *want, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                struct stat a, b;
+                assert_int_equal(fstat(fds[i], &a), 0);
+                assert_int_equal(fstat(want[i], &b), 0);
+                assert_true(a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+        }
+}
+
+/* A RUN with its plan inline reaches the spawner, and a reaper after it, with the plan's bytes and the
+ * memfd's place in fds held by -1; one with a memfd is taken as before; a plain receive refuses the longer
+ * message. */
+static void test_jailctl__run_carries_a_short_plan_inline(void **state) {
+        (void) state;
+        static const char json[] = "{\"version\":3,\"mode\":\"enter\"}";
+        static char plan[BRIG_JAILCTL_PLAN_INLINE_MAX];
+        char big[BRIG_JAILCTL_PLAN_INLINE_MAX + 1];
+        brig_jailctl *c = NULL;
+        brig_jailctl_msg m;
+        int sp[2], chan[2], pipe_fds[2], fds[BRIG_JAILCTL_MAX_FDS];
+        size_t n = 0, len = 0;
+
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan), 0);
+        assert_int_equal(pipe2(pipe_fds, O_CLOEXEC), 0);
+        assert_int_equal(brig_jailctl_new(sp[0], &c), 0);
+        int sent[4] = {pipe_fds[1], pipe_fds[1], pipe_fds[1], pipe_fds[0]};
+
+        /* Inline, with stdin: out, err, status, in after the -1. */
+        assert_int_equal(brig_jailctl_run(c, 9, json, strlen(json), -1, sent[0], sent[1], sent[2], sent[3]),
+                         0);
+        assert_int_equal(brig_jailctl_recv_run(sp[1], &m, plan, &len, fds, &n), 1);
+        assert_int_equal(m.op, BRIG_JAILCTL_RUN);
+        assert_int_equal(m.id, 9);
+        assert_int_equal(m.flags, BRIG_JAILCTL_FLAG_STDIN | BRIG_JAILCTL_FLAG_PLAN);
+        assert_int_equal(n, 5);
+        assert_int_equal(fds[0], -1);
+        assert_int_equal(len, strlen(json));
+        assert_memory_equal(plan, json, len);
+        assert_same_files(fds + 1, sent, 4);
+        /* Passed on to a reaper, it arrives the same. */
+        assert_int_equal(brig_jailctl_forward_run(chan[0], &m, plan, len, fds, n), 0);
+        for (size_t i = 1; i < n; i++)
+                close(fds[i]);
+        memset(plan, 0, sizeof(plan));
+        assert_int_equal(brig_jailctl_recv_run(chan[1], &m, plan, &len, fds, &n), 1);
+        assert_int_equal(n, 5);
+        assert_int_equal(fds[0], -1);
+        assert_int_equal(m.flags, BRIG_JAILCTL_FLAG_STDIN | BRIG_JAILCTL_FLAG_PLAN);
+        assert_int_equal(len, strlen(json));
+        assert_memory_equal(plan, json, len);
+        assert_same_files(fds + 1, sent, 4);
+        for (size_t i = 1; i < n; i++)
+                close(fds[i]);
+
+        /* A memfd instead (here any fd), without stdin: no data, the fd first. */
+        assert_int_equal(
+                brig_jailctl_run(c, 10, json, strlen(json), pipe_fds[0], sent[0], sent[1], sent[2], -1), 0);
+        assert_int_equal(brig_jailctl_recv_run(sp[1], &m, plan, &len, fds, &n), 1);
+        assert_int_equal(m.flags, 0);
+        assert_int_equal(n, 4);
+        assert_int_equal(len, 0);
+        assert_same_files(fds, (int[]){pipe_fds[0], sent[0], sent[1], sent[2]}, 4);
+        for (size_t i = 0; i < n; i++)
+                close(fds[i]);
+
+        /* Too long to go inline, or nothing at all. */
+        memset(big, 'x', sizeof(big));
+        assert_int_equal(brig_jailctl_run(c, 11, big, sizeof(big), -1, sent[0], sent[1], sent[2], -1),
+                         -EMSGSIZE);
+        assert_int_equal(brig_jailctl_run(c, 11, json, 0, -1, sent[0], sent[1], sent[2], -1), -EMSGSIZE);
+
+        /* brig_jailctl_recv() takes fixed-size messages only. */
+        assert_int_equal(brig_jailctl_run(c, 12, json, strlen(json), -1, sent[0], sent[1], sent[2], -1), 0);
+        assert_int_equal(brig_jailctl_recv(sp[1], &m, fds, &n), -EBADMSG);
+
+        c = brig_jailctl_unref(c);
+        close(sp[1]);
+        close(chan[0]);
+        close(chan[1]);
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
 }
 
 static void test_jailctl__reaper_name_round_trips(void **state) {
@@ -203,7 +289,8 @@ static void test_jailctl__control_is_refcounted_and_hangs_up(void **state) {
         assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, reuse), 0);
         assert_int_equal(reuse[0], sp[0]);
         assert_int_equal(brig_jailctl_kill(other, 7, SIGKILL), -ESHUTDOWN);
-        assert_int_equal(brig_jailctl_run(other, 8, reuse[0], reuse[0], reuse[0], reuse[0], -1), -ESHUTDOWN);
+        assert_int_equal(brig_jailctl_run(other, 8, "{}", 2, -1, reuse[0], reuse[0], reuse[0], -1),
+                         -ESHUTDOWN);
         assert_int_equal(brig_jailctl_recv(reuse[1], &m, fds, &n), -EAGAIN);
         brig_jailctl_hangup(other); /* idempotent: must not close the reused number */
         assert_int_equal(fcntl(reuse[0], F_GETFD), FD_CLOEXEC);
@@ -238,6 +325,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_jailctl__helper_argv_names_each_fd),
                 cmocka_unit_test(test_jailctl__plan_memfd_is_whole_at_zero_sealed_and_read_back),
+                cmocka_unit_test(test_jailctl__run_carries_a_short_plan_inline),
                 cmocka_unit_test(test_jailctl__reaper_name_round_trips),
                 cmocka_unit_test(test_jailctl__status_reader_splits_lines),
                 cmocka_unit_test(test_jailctl__status_reader_drops_overlong_lines_whole),

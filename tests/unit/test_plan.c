@@ -750,6 +750,11 @@ static void test_plan__json_round_trip(void **state) {
         again = brig_plan_to_json(back);
         assert_non_null(again);
         assert_string_equal(json, again);
+        /* Byte for byte as cJSON prints it (brig_plan_to_json() prints without cJSON's printer). */
+        _cleanup_json_ cJSON *parsed = cJSON_Parse(json);
+        _cleanup_free_ char *by_cjson = cJSON_PrintUnformatted(parsed);
+        assert_non_null(by_cjson);
+        assert_string_equal(json, by_cjson);
 
         /* The negations of the booleans survive too. */
         brig_plan_free(back);
