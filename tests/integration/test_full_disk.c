@@ -418,6 +418,24 @@ static void test_full_disk__spare_is_not_adopted_without_metadata(void **state) 
         unmount_state_dir();
 }
 
+/* brigd on a state directory of `size`, where an environment under `policy` got its workspace image (the
+ * template's first copy): skipped where brigd cannot make images. */
+static void start_imaged(brigd *d, const char *size, const char *policy) {
+        char why[160];
+
+        if (getenv("BRIG_TEST_MODE") || brig_wsimage_probe(why, sizeof(why)) < 0) {
+                fprintf(stderr, "# SKIP: workspace images need brigd as root in the host's namespaces\n");
+                skip();
+        }
+        mount_state_dir_of(size);
+        start_or_skip(d, NULL, brigd_args);
+        int fd = connect_to(d, "imaged", policy, NULL);
+        cJSON *r = client_call(fd, 1, "{\"command\":\"true\"}", NULL, NULL);
+        assert_false(result_is_error(r));
+        cJSON_Delete(r);
+        close(fd);
+}
+
 static int names_ending(const char *dir, const char *suffix) {
         _cleanup_(closedirp) DIR *d = opendir(dir);
         struct dirent *de;
@@ -434,21 +452,11 @@ static int names_ending(const char *dir, const char *suffix) {
  * leave less than that. */
 static void test_full_disk__copies_made_ahead_leave_room(void **state) {
         (void) state;
-        char why[160], ready[256];
+        char ready[256];
         struct statvfs vfs;
         brigd d;
 
-        if (getenv("BRIG_TEST_MODE") || brig_wsimage_probe(why, sizeof(why)) < 0) {
-                fprintf(stderr, "# SKIP: workspace images need brigd as root in the host's namespaces\n");
-                skip();
-        }
-        mount_state_dir_of("7m");
-        start_or_skip(&d, NULL, brigd_args);
-        int fd = connect_to(&d, "imaged", "default", NULL);
-        cJSON *r = client_call(fd, 1, "{\"command\":\"true\"}", NULL, NULL);
-        assert_false(result_is_error(r));
-        cJSON_Delete(r);
-        close(fd);
+        start_imaged(&d, "7m", "default");
         /* The fill runs after the environment is made: wait for it to settle (a copy under way is a .tmp).
          */
         snprintf(ready, sizeof(ready), "%s/environments/.templates/ready", mnt);
@@ -466,27 +474,17 @@ static void test_full_disk__copies_made_ahead_leave_room(void **state) {
  * directory, unmounted, its loop device detached; with space back the same name is created. */
 static void test_full_disk__no_image_left_when_metadata_fails(void **state) {
         (void) state;
-        char why[160], ready[256], dir[256], ws[300];
+        char ready[256], dir[256], ws[300];
         ino_t copies[BRIG_WSIMAGE_READY_MAX];
         brigd d;
 
-        if (getenv("BRIG_TEST_MODE") || brig_wsimage_probe(why, sizeof(why)) < 0) {
-                fprintf(stderr, "# SKIP: workspace images need brigd as root in the host's namespaces\n");
-                skip();
-        }
-        mount_state_dir_of("64m");
-        start_or_skip(&d, NULL, brigd_args);
-        int fd = connect_to(&d, "imaged", "strict", NULL);
-        cJSON *r = client_call(fd, 1, "{\"command\":\"true\"}", NULL, NULL);
-        assert_false(result_is_error(r));
-        cJSON_Delete(r);
-        close(fd);
+        start_imaged(&d, "64m", "strict");
         snprintf(ready, sizeof(ready), "%s/environments/.templates/ready", mnt);
         assert_int_equal(ready_copies(ready, copies, BRIG_WSIMAGE_READY_MAX), BRIG_WSIMAGE_READY_MAX);
         fill();
 
-        fd = connect_to(&d, "full4", "strict", NULL);
-        r = client_call(fd, 1, "{\"command\":\"echo hi\"}", NULL, NULL);
+        int fd = connect_to(&d, "full4", "strict", NULL);
+        cJSON *r = client_call(fd, 1, "{\"command\":\"echo hi\"}", NULL, NULL);
         char *text = error_text(r);
         fprintf(stderr, "# full, image ready: %s\n", text);
         assert_non_null(strstr(text, "not created: cannot write its metadata: No space left on device"));
