@@ -41,8 +41,8 @@ ALLOWED_SKIPS = {
     "test_quota": (2, "a hard quota refused or replaced by the soft one is what rootless brigd does: rootless modes"),
     "test_quota-setpriv": (2, "a hard quota (loop device, ext4 image, ready copies) needs brigd as root"),
     "systemd_units": (1, "only where systemd-analyze is missing; the Makefile's deps install systemd"),
-    "test_full_disk-setpriv": (1, "workspace images (a loop device, an ext4 mount) need brigd as root"),
-    "test_full_disk-userns": (1, "workspace images (a loop device, an ext4 mount) need brigd as root in the host "
+    "test_full_disk-setpriv": (2, "workspace images (a loop device, an ext4 mount) need brigd as root"),
+    "test_full_disk-userns": (2, "workspace images (a loop device, an ext4 mount) need brigd as root in the host "
                                  "namespace"),
     "test_quota-userns": (2, "a hard quota (loop device, ext4 image, ready copies) needs brigd as root in the host "
                           "namespace"),

@@ -546,6 +546,7 @@ static const char *soft_policy(void) {
         char *out = cJSON_Print(p);
         cJSON_Delete(p);
         assert_non_null(mkdtemp(soft_policy_dir));
+        assert_int_equal(chmod(soft_policy_dir, 0755), 0); /* brigd may run as another user */
         snprintf(path, sizeof(soft_policy_path), "%s/default.json", soft_policy_dir);
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         assert_true(fd >= 0);
