@@ -122,6 +122,20 @@ static int proxy_listener_send(uint16_t port, int control) {
         return r;
 }
 
+int brig__close_fds_from(int lo) {
+#if HAVE_CLOSE_RANGE
+        if (close_range((unsigned) lo, ~0U, 0) == 0)
+                return 0;
+        if (errno != ENOSYS)
+                return -errno;
+#endif
+        /* FIXME: remove once the minimum kernel is >= 5.9 (close_range). */
+        long max = sysconf(_SC_OPEN_MAX);
+        for (long fd = lo; fd < (max > 0 ? max : 65536); fd++)
+                (void) close((int) fd);
+        return 0;
+}
+
 int brig__close_fds_except(int keep, int also) {
         int lo = keep < also ? keep : also, hi = keep < also ? also : keep;
 
@@ -129,18 +143,15 @@ int brig__close_fds_except(int keep, int also) {
                 lo = hi;
 #if HAVE_CLOSE_RANGE
         if ((lo <= 3 || close_range(3, (unsigned) lo - 1, 0) == 0) &&
-            (hi <= lo + 1 || close_range((unsigned) lo + 1, (unsigned) hi - 1, 0) == 0) &&
-            close_range((unsigned) hi + 1, ~0U, 0) == 0)
-                return 0;
+            (hi <= lo + 1 || close_range((unsigned) lo + 1, (unsigned) hi - 1, 0) == 0))
+                return brig__close_fds_from(hi + 1);
         if (errno != ENOSYS)
                 return -errno;
 #endif
-        /* FIXME: remove once the minimum kernel is >= 5.9 (close_range). */
-        long max = sysconf(_SC_OPEN_MAX);
-        for (long fd = 3; fd < (max > 0 ? max : 65536); fd++)
-                if (fd != lo && fd != hi)
-                        (void) close((int) fd);
-        return 0;
+        for (int fd = 3; fd < hi; fd++)
+                if (fd != lo)
+                        (void) close(fd);
+        return brig__close_fds_from(hi + 1);
 }
 
 /* Loads the filter and, when it has audited denials, hands its listener to brigd or brig over sock

@@ -70,5 +70,7 @@ _Noreturn void brig__command_main(const brig_plan *plan, const struct sock_fprog
                                   int notify, bool new_session);
 /* Closes every fd from 3 up but keep and also (-1: none). Async-signal-safe. */
 int brig__close_fds_except(int keep, int also);
+/* Closes every fd from lo up: 0 or -errno. */
+int brig__close_fds_from(int lo);
 /* The spawner (sandbox/spawner.c): what an environment's init becomes once the environment is built. */
 _Noreturn void brig__spawner_main(int status, int control, const struct sock_fprog *prog);

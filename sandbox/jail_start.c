@@ -81,17 +81,7 @@ static int place_fds(brig_jail_fds *fds) {
                 if (flags >= 0 && (flags & FD_CLOEXEC))
                         (void) close(t);
         }
-#if HAVE_CLOSE_RANGE
-        if (close_range(CLEAR, ~0U, 0) == 0)
-                return 0;
-        if (errno != ENOSYS)
-                return -errno;
-#endif
-        /* FIXME: remove once the minimum kernel is >= 5.9 (close_range). */
-        long max = sysconf(_SC_OPEN_MAX);
-        for (long fd = CLEAR; fd < (max > 0 ? max : 65536); fd++)
-                (void) close((int) fd);
-        return 0;
+        return brig__close_fds_from(CLEAR);
 }
 
 _Noreturn void brig_jail_start_forked(const brig_plan *plan, brig_jail_fds fds) {
