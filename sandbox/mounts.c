@@ -173,16 +173,22 @@ static int apply_file(const brig_mount *m, const char *dst) {
         return r;
 }
 
-/* Masks a path: an empty read-only tmpfs over a directory, an empty read-only file (made once in the setup
- * root) over anything else. A path that does not exist has nothing to hide. The path is resolved as the
- * jail will see it (RESOLVE_IN_ROOT: symlinks, absolute ones included, stay inside the new root), and the
- * mount is attached to what it resolved to with the new mount API, so the hidden thing is the link's
- * target, never a host path. */
+/* Masks a path: an empty read-only directory over a directory, an empty read-only file over anything
+ * else. Both are made once in the setup root and each hidden path gets a bind of one of them: a bind costs
+ * a clone of a mount, where a tmpfs per directory cost a superblock to make and, when the jail ends, to
+ * tear down. The jail cannot reach the rest of the setup root through a bind of an empty directory, and
+ * the setup root is detached before the command runs. A path that does not exist has nothing to hide. The
+ * path is resolved as the jail will see it (RESOLVE_IN_ROOT: symlinks, absolute ones included, stay inside
+ * the new root), and the mount is attached to what it resolved to with the new mount API, so the hidden
+ * thing is the link's target, never a host path. */
 static int apply_hide(const char *dest) {
         struct open_how how = {.flags = O_PATH | O_CLOEXEC,
                                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
-        _cleanup_close_ int root = -1, target = -1, fs = -1, mnt = -1;
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                              MOUNT_ATTR_NOEXEC};
+        _cleanup_close_ int root = -1, target = -1, mnt = -1;
         struct stat st;
+        const char *empty;
 
         root = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root < 0)
@@ -192,26 +198,13 @@ static int apply_hide(const char *dest) {
                 return errno == ENOENT ? 0 : -errno;
         if (fstat(target, &st) < 0)
                 return -errno;
-        if (S_ISDIR(st.st_mode)) {
-                fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
-                if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "size", "4k", 0) < 0 ||
-                    fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
-                    fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-                        return -errno;
-                mnt = fsmount(fs, FSMOUNT_CLOEXEC,
-                              MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-        } else {
-                if (access("/hidden", F_OK) < 0 && touch("/hidden", 0444) < 0)
-                        return -errno;
-                struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
-                                                      MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC};
-                mnt = open_tree(AT_FDCWD, "/hidden", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-                if (mnt >= 0 && mount_setattr(mnt, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
-                        return -errno;
-        }
-        if (mnt < 0)
+        empty = S_ISDIR(st.st_mode) ? "/hidden.d" : "/hidden";
+        if ((S_ISDIR(st.st_mode) ? mkdir(empty, 0555) : mknodat(AT_FDCWD, empty, S_IFREG | 0444, 0)) < 0 &&
+            errno != EEXIST)
                 return -errno;
-        if (move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        mnt = open_tree(AT_FDCWD, empty, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (mnt < 0 || mount_setattr(mnt, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0 ||
+            move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return -errno;
         return 0;
 }

@@ -92,6 +92,16 @@ static void test_policies__strict_hides_package_managers_and_limits_memory(void 
         assert_string_equal(out(&p, "pip3 --version >/dev/null 2>&1 || echo refused"), "refused\n");
         assert_string_equal(out(&p, "npm --version >/dev/null 2>&1 || echo refused"), "refused\n");
         assert_string_equal(out(&p, "ls -A /usr/local | wc -l"), "0\n");
+        /* Hidden directories and files are empty and read-only: every write and chmod is refused (all
+         * share one empty source, so one that got through would show in the others). */
+        assert_string_equal(out(&p, "stat -c %a /usr/local /usr/bin/pip3 /usr/lib/node_modules/npm; "
+                                    "wc -c < /usr/bin/pip3"),
+                            "555\n444\n555\n0\n");
+        assert_string_equal(
+                out(&p, "for c in 'mkdir /usr/local/d' 'touch /usr/local/f' 'echo x > /usr/bin/pip3' "
+                        "'chmod 0777 /usr/local'; do sh -c \"$c\" 2>/dev/null && echo \"$c\"; done; "
+                        "grep -c ' /usr/local .*ro,nosuid,nodev,noexec' /proc/self/mountinfo"),
+                "1\n");
         /* 256M of memory (RLIMIT_DATA at least): a 512 MiB allocation fails. */
         assert_string_equal(out(&p, "python3 -c 'bytearray(512 << 20)' 2>/dev/null || echo refused"),
                             "refused\n");
