@@ -181,19 +181,16 @@ static int apply_file(const brig_mount *m, const char *dst) {
  * path is resolved as the jail will see it (RESOLVE_IN_ROOT: symlinks, absolute ones included, stay inside
  * the new root), and the mount is attached to what it resolved to with the new mount API, so the hidden
  * thing is the link's target, never a host path. */
-static int apply_hide(const char *dest) {
+static int apply_hide(int newroot, const char *dest) {
         struct open_how how = {.flags = O_PATH | O_CLOEXEC,
                                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
         struct mount_attr attr = {.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
                                               MOUNT_ATTR_NOEXEC};
-        _cleanup_close_ int root = -1, target = -1, mnt = -1;
+        _cleanup_close_ int target = -1, mnt = -1;
         struct stat st;
         const char *empty;
 
-        root = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (root < 0)
-                return -errno;
-        target = (int) syscall(SYS_openat2, root, dest + 1, &how, sizeof(how));
+        target = (int) syscall(SYS_openat2, newroot, dest + 1, &how, sizeof(how));
         if (target < 0)
                 return errno == ENOENT ? 0 : -errno;
         if (fstat(target, &st) < 0)
@@ -234,7 +231,8 @@ static int no_symlink_on_path(const char *path) {
         }
 }
 
-static int apply_one(const brig_mount *m, const char *dst) {
+/* newroot: an O_PATH fd of /newroot, the root HIDE resolves in. */
+static int apply_one(const brig_mount *m, const char *dst, int newroot) {
         switch (m->kind) {
         case BRIG_MOUNT_BIND:
                 return apply_bind(m, dst);
@@ -251,7 +249,7 @@ static int apply_one(const brig_mount *m, const char *dst) {
         case BRIG_MOUNT_FILE:
                 return apply_file(m, dst);
         case BRIG_MOUNT_HIDE:
-                return apply_hide(m->dest);
+                return apply_hide(newroot, m->dest);
         case _BRIG_MOUNT_KIND_MAX:
         case _BRIG_MOUNT_KIND_INVALID:
                 break;
@@ -285,6 +283,10 @@ int brig__mounts_apply(const brig_plan *plan, char *detail, size_t size, const c
                 return fail(-errno, "pivot_root", "setup root", detail, size, ret_stage);
         if (mount("tmpfs", "/newroot", "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755") < 0)
                 return fail(-errno, "mount", "root tmpfs", detail, size, ret_stage);
+        /* Opened once for every HIDE, closed (by its cleanup) before the command runs. */
+        _cleanup_close_ int newroot = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (newroot < 0)
+                return fail(-errno, "mount", "root tmpfs", detail, size, ret_stage);
 
         for (size_t i = 0; i < plan->n_mounts; i++) {
                 const brig_mount *m = &plan->mounts[i];
@@ -296,7 +298,7 @@ int brig__mounts_apply(const brig_plan *plan, char *detail, size_t size, const c
                  * new root. HIDE resolves inside the root by itself. */
                 if (m->kind != BRIG_MOUNT_HIDE && (r = no_symlink_on_path(dst)) < 0)
                         return fail(r, "mount", m->dest, detail, size, ret_stage);
-                r = apply_one(m, dst);
+                r = apply_one(m, dst, newroot);
                 if (r < 0)
                         return fail(r, stage_names[m->kind],
                                     m->kind == BRIG_MOUNT_BIND ? m->source : m->dest, detail, size,
