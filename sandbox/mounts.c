@@ -21,6 +21,9 @@
 #include "sandbox/jail.h"
 
 #define SETUP_DIR "/tmp"
+/* In the setup root: what hidden paths are bound to. */
+#define HIDDEN_DIR "/hidden.d"
+#define HIDDEN_FILE "/hidden"
 
 static int mkdir_parent(const char *path) {
         char buf[PATH_MAX];
@@ -174,13 +177,13 @@ static int apply_file(const brig_mount *m, const char *dst) {
 }
 
 /* Masks a path: an empty read-only directory over a directory, an empty read-only file over anything
- * else. Both are made once in the setup root and each hidden path gets a bind of one of them: a bind costs
- * a clone of a mount, where a tmpfs per directory cost a superblock to make and, when the jail ends, to
- * tear down. The jail cannot reach the rest of the setup root through a bind of an empty directory, and
- * the setup root is detached before the command runs. A path that does not exist has nothing to hide. The
- * path is resolved as the jail will see it (RESOLVE_IN_ROOT: symlinks, absolute ones included, stay inside
- * the new root), and the mount is attached to what it resolved to with the new mount API, so the hidden
- * thing is the link's target, never a host path. */
+ * else. Both are made once in the setup root (make_hidden_sources) and each hidden path gets a bind of one
+ * of them: a bind costs a clone of a mount, where a tmpfs per directory cost a superblock to make and, when
+ * the jail ends, to tear down. The jail cannot reach the rest of the setup root through a bind of an empty
+ * directory, and the setup root is detached before the command runs. A path that does not exist has nothing
+ * to hide. The path is resolved as the jail will see it (RESOLVE_IN_ROOT: symlinks, absolute ones included,
+ * stay inside the new root), and the mount is attached to what it resolved to with the new mount API, so the
+ * hidden thing is the link's target, never a host path. */
 static int apply_hide(int newroot, const char *dest) {
         struct open_how how = {.flags = O_PATH | O_CLOEXEC,
                                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS};
@@ -188,21 +191,29 @@ static int apply_hide(int newroot, const char *dest) {
                                               MOUNT_ATTR_NOEXEC};
         _cleanup_close_ int target = -1, mnt = -1;
         struct stat st;
-        const char *empty;
 
         target = (int) syscall(SYS_openat2, newroot, dest + 1, &how, sizeof(how));
         if (target < 0)
                 return errno == ENOENT ? 0 : -errno;
         if (fstat(target, &st) < 0)
                 return -errno;
-        empty = S_ISDIR(st.st_mode) ? "/hidden.d" : "/hidden";
-        if ((S_ISDIR(st.st_mode) ? mkdir(empty, 0555) : mknodat(AT_FDCWD, empty, S_IFREG | 0444, 0)) < 0 &&
-            errno != EEXIST)
-                return -errno;
-        mnt = open_tree(AT_FDCWD, empty, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        mnt = open_tree(AT_FDCWD, S_ISDIR(st.st_mode) ? HIDDEN_DIR : HIDDEN_FILE,
+                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
         if (mnt < 0 || mount_setattr(mnt, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0 ||
             move_mount(mnt, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
                 return -errno;
+        return 0;
+}
+
+/* The empty directory and file that hidden paths are bound to, made once when the plan hides anything. */
+static int make_hidden_sources(const brig_plan *plan) {
+        for (size_t i = 0; i < plan->n_mounts; i++) {
+                if (plan->mounts[i].kind != BRIG_MOUNT_HIDE)
+                        continue;
+                if (mkdir(HIDDEN_DIR, 0555) < 0 || mknodat(AT_FDCWD, HIDDEN_FILE, S_IFREG | 0444, 0) < 0)
+                        return -errno;
+                return 0;
+        }
         return 0;
 }
 
@@ -287,6 +298,8 @@ int brig__mounts_apply(const brig_plan *plan, char *detail, size_t size, const c
         _cleanup_close_ int newroot = open("/newroot", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (newroot < 0)
                 return fail(-errno, "mount", "root tmpfs", detail, size, ret_stage);
+        if ((r = make_hidden_sources(plan)) < 0)
+                return fail(r, "hide", "empty sources", detail, size, ret_stage);
 
         for (size_t i = 0; i < plan->n_mounts; i++) {
                 const brig_mount *m = &plan->mounts[i];
