@@ -1062,8 +1062,9 @@ static void test_env__spare_pool_grows_after_running_dry(void **state) {
 
 /* The pool learns a burst's size: with --spare-environments 1, ten environments created at once (their
  * initializes all sent before any reply is read, so they meet the pool before a refill can finish) leave
- * brigd building the ten and the one it keeps. A pool that only doubled up to 8 times its size never
- * reaches 11. Polled, not timed. */
+ * brigd building the ten and the one it keeps (12 directories when the first took the built spare: an
+ * adopted spare keeps its directory's name until its first call). A pool that only doubled up to 8 times
+ * its size never reaches 11. Polled, not timed. */
 static void test_env__spare_pool_grows_to_the_demand_of_a_burst(void **state) {
         (void) state;
         static const char *const args[] = {"--spare-environments", "1", NULL};
@@ -1098,7 +1099,7 @@ static void test_env__spare_pool_grows_to_the_demand_of_a_burst(void **state) {
         }
         for (i = 0; i < 6000 && count_spares(&x) < 11; i++)
                 usleep(10000);
-        assert_int_equal(count_spares(&x), 11);
+        assert_in_range(count_spares(&x), 11, 12);
         assert_int_equal(brigd_stop(&x), 0);
 }
 
