@@ -29,10 +29,10 @@
  * build, and refills during the burst compete with the burst's own builds for the CPUs. So the pool
  * learns: it counts the new environments of the default policy since it was last full (the demand), and
  * each that finds it without a running spare raises its target to that demand plus `spares` (never past
- * --spare-environments-max or the environments' cap), and lets one more build run at once, since the calls
- * of the burst wait for a jail anyway. The next burst of the same size finds its spares built. After
- * SPARE_DECAY_S without running dry the target halves back towards `spares`, and the spares above it are
- * removed. */
+ * --spare-environments-max, the environments' cap or half the fd budget: brig__admission_spare_fits()),
+ * and lets one more build run at once, since the calls of the burst wait for a jail anyway. The next burst
+ * of the same size finds its spares built. After SPARE_DECAY_S without running dry the target halves back
+ * towards `spares`, and the spares above it are removed. */
 
 #define SPARE_DELAY_MS 20 /* after an adoption: the first call goes first */
 #define SPARE_RETRY_S 60  /* after a spare failed to start */
@@ -120,7 +120,8 @@ void brig_spares_fill(brig_worker *w) {
         if (have - building >= w->spares_target)
                 w->spares_demand = 0; /* full: the next burst counts from here */
         unsigned builds = builds_max() + (building == have && w->spares_target > w->spares_wanted);
-        while (have < w->spares_target && building < builds && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
+        while (have < w->spares_target && building < builds && w->n_envs < BRIG_MAX_ENVIRONMENTS &&
+               brig__admission_spare_fits(w)) {
                 uint8_t rnd[6];
                 char id[32];
                 if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))

@@ -347,6 +347,8 @@ void brig__admission_init(brig_worker *w, const brig_worker_options *o);
 int brig__admission_admit(brig_call *call);
 /* A call ends: gives back its slot or leaves the queue, then starts what now fits. */
 void brig__admission_release(brig_call *call);
+/* Whether one more spare environment fits in the fds: the environments' stay within half of them. */
+bool brig__admission_spare_fits(const brig_worker *w);
 /* Starts queued calls that fit now (also run periodically: environments that stop free fds). */
 void brig__admission_pump(brig_worker *w);
 /* The pump's timer, with the listener's lifetime. */
