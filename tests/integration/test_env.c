@@ -1036,26 +1036,33 @@ static int count_spares(const brigd *x) {
         return n;
 }
 
-/* A pool that ran dry grows ahead of the next burst: with --spare-environments 1, an environment that took
- * the only spare leaves brigd building two. Polled, not timed: a pool that stays at one never passes. */
-static void test_env__spare_pool_grows_after_running_dry(void **state) {
-        (void) state;
+/* Polls until x has at least n spare directories, and returns how many it has (the caller checks). */
+static int wait_spares(const brigd *x, int n) {
+        for (int i = 0; i < 6000 && count_spares(x) < n; i++)
+                usleep(10000);
+        return count_spares(x);
+}
+
+/* x started with --spare-environments 1, once its one spare's directory is there. */
+static void start_with_one_spare(brigd *x) {
         static const char *const args[] = {"--spare-environments", "1", NULL};
         const char *why = NULL;
-        brigd x;
         if (skip_why) {
                 fprintf(stderr, "# SKIP: %s\n", skip_why);
                 skip();
         }
-        assert_int_equal(brigd_start_args(&x, NULL, args, &why), 0);
-        int i = 0;
-        for (; i < 3000 && count_spares(&x) < 1; i++)
-                usleep(10000);
-        assert_int_equal(count_spares(&x), 1);
+        assert_int_equal(brigd_start_args(x, NULL, args, &why), 0);
+        assert_int_equal(wait_spares(x, 1), 1);
+}
+
+/* A pool that ran dry grows ahead of the next burst: with --spare-environments 1, an environment that took
+ * the only spare leaves brigd building two. Polled, not timed: a pool that stays at one never passes. */
+static void test_env__spare_pool_grows_after_running_dry(void **state) {
+        (void) state;
+        brigd x;
+        start_with_one_spare(&x);
         int a = attach_to(&x, "burst-a");
-        for (i = 0; i < 3000 && count_spares(&x) < 2; i++)
-                usleep(10000);
-        assert_int_equal(count_spares(&x), 2);
+        assert_int_equal(wait_spares(&x, 2), 2);
         close(a);
         assert_int_equal(brigd_stop(&x), 0);
 }
@@ -1067,19 +1074,9 @@ static void test_env__spare_pool_grows_after_running_dry(void **state) {
  * its size never reaches 11. Polled, not timed. */
 static void test_env__spare_pool_grows_to_the_demand_of_a_burst(void **state) {
         (void) state;
-        static const char *const args[] = {"--spare-environments", "1", NULL};
-        const char *why = NULL;
-        int fds[10];
+        int fds[10], i;
         brigd x;
-        if (skip_why) {
-                fprintf(stderr, "# SKIP: %s\n", skip_why);
-                skip();
-        }
-        assert_int_equal(brigd_start_args(&x, NULL, args, &why), 0);
-        int i = 0;
-        for (; i < 3000 && count_spares(&x) < 1; i++)
-                usleep(10000);
-        assert_int_equal(count_spares(&x), 1);
+        start_with_one_spare(&x);
         for (i = 0; i < 10; i++) {
                 char msg[512];
                 snprintf(msg, sizeof(msg),
@@ -1097,9 +1094,7 @@ static void test_env__spare_pool_grows_to_the_demand_of_a_burst(void **state) {
                 cJSON_Delete(resp);
                 close(fds[i]);
         }
-        for (i = 0; i < 6000 && count_spares(&x) < 11; i++)
-                usleep(10000);
-        assert_in_range(count_spares(&x), 11, 12);
+        assert_in_range(wait_spares(&x, 11), 11, 12);
         assert_int_equal(brigd_stop(&x), 0);
 }
 
