@@ -98,6 +98,17 @@ static bool fds_fit(const brig_worker *w, const brig_env *env) {
         return need <= a->fd_limit;
 }
 
+/* Spares (worker/env_spares.c) hold their fds before any call needs them: the environments' fds stay
+ * within half the fd budget, so that a pool grown by bursts never queues the calls it is there for. */
+bool brig__admission_spare_fits(const brig_worker *w) {
+        unsigned active, processes;
+
+        if (w->admission.fd_limit == UINT64_MAX)
+                return true;
+        brig__env_counts(w, &active, &processes);
+        return BRIG_FD_RESERVE + ((uint64_t) active + 1) * BRIG_FDS_PER_ENV <= w->admission.fd_limit / 2;
+}
+
 static bool fits(const brig_worker *w, const brig_env *env) {
         const brig_admission *a = &w->admission;
         return a->in_flight < a->max_calls && env->calls_in_flight < a->max_calls_per_env && fds_fit(w, env);

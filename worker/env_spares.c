@@ -25,15 +25,18 @@
  * builds leave CPU to the calls (those of the environment that just took a spare first), and not while
  * calls wait for an admission slot: a daemon at its bound has no CPU to spare, and the pool fills again
  * once it is below it (the next adoption, build or sweep).
- * A burst outruns a pool of `spares`: each adoption that leaves no running spare doubles the pool's target
- * (up to SPARE_BURST_FACTOR times `spares`, and never past BRIG_SPARES_MAX or the environments' cap) and
- * lets one more build run at once, since the calls of the burst wait for a jail anyway. After SPARE_DECAY_S
- * without running dry the target halves back towards `spares`, and the spares above it are removed. */
+ * A burst outruns a pool of `spares`, and only a pool built before it can serve it: a miss costs a whole
+ * build, and refills during the burst compete with the burst's own builds for the CPUs. So the pool
+ * learns: it counts the new environments of the default policy since it was last full (the demand), and
+ * each that finds it without a running spare raises its target to that demand plus `spares` (never past
+ * --spare-environments-max, the environments' cap or half the fd budget: brig__admission_spare_fits()),
+ * and lets one more build run at once, since the calls of the burst wait for a jail anyway. The next burst
+ * of the same size finds its spares built. After SPARE_DECAY_S without running dry the target halves back
+ * towards `spares`, and the spares above it are removed. */
 
-#define SPARE_DELAY_MS 20    /* after an adoption: the first call goes first */
-#define SPARE_RETRY_S 60     /* after a spare failed to start */
-#define SPARE_BURST_FACTOR 8 /* the target after bursts: at most this many times `spares` */
-#define SPARE_DECAY_S 30     /* without running dry: the target halves */
+#define SPARE_DELAY_MS 20 /* after an adoption: the first call goes first */
+#define SPARE_RETRY_S 60  /* after a spare failed to start */
+#define SPARE_DECAY_S 30  /* without running dry: the target halves */
 
 static void spare_timer_cb(uv_timer_t *t) {
         brig_spares_fill(t->data);
@@ -73,15 +76,13 @@ static unsigned builds_max(void) {
         return n;
 }
 
-static unsigned target_max(const brig_worker *w) {
-        unsigned max = w->spares_wanted * SPARE_BURST_FACTOR;
-        return max < BRIG_SPARES_MAX ? max : BRIG_SPARES_MAX;
-}
-
-/* An adoption left the pool without a running spare: the next burst finds twice as many. */
+/* An adoption left the pool without a running spare, or found none: the next burst of the size this one
+ * has reached so far finds its spares built. */
 static void pool_ran_dry(brig_worker *w) {
-        unsigned target = w->spares_target > w->spares_wanted ? w->spares_target : w->spares_wanted;
-        w->spares_target = target * 2 < target_max(w) ? target * 2 : target_max(w);
+        unsigned target = w->spares_demand + w->spares_wanted;
+        if (target < w->spares_target)
+                target = w->spares_target;
+        w->spares_target = target < w->spares_max ? target : w->spares_max;
         w->spares_drained_at = time(NULL);
 }
 
@@ -116,8 +117,11 @@ void brig_spares_fill(brig_worker *w) {
                 have++;
                 building += e->state != BRIG_ENV_RUNNING;
         }
+        if (have - building >= w->spares_target)
+                w->spares_demand = 0; /* full: the next burst counts from here */
         unsigned builds = builds_max() + (building == have && w->spares_target > w->spares_wanted);
-        while (have < w->spares_target && building < builds && w->n_envs < BRIG_MAX_ENVIRONMENTS) {
+        while (have < w->spares_target && building < builds && w->n_envs < BRIG_MAX_ENVIRONMENTS &&
+               brig__admission_spare_fits(w)) {
                 uint8_t rnd[6];
                 char id[32];
                 if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
@@ -147,7 +151,9 @@ brig_env *brig__env_adopt_spare(brig_worker *w, const char *id, bool ephemeral, 
                 if (!env->destroyed && env->state == BRIG_ENV_RUNNING && env->policy == policy &&
                     !env->disk.prepare.running)
                         break;
-        if (!env && policy == w->default_policy && w->spares_wanted > 0) {
+        bool pooled = policy == w->default_policy && w->spares_wanted > 0;
+        w->spares_demand += pooled;
+        if (!env && pooled) {
                 /* A miss: this environment's jail is built for it, and the pool grows for the rest. */
                 pool_ran_dry(w);
                 fill_later(w, SPARE_DELAY_MS);

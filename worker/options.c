@@ -224,6 +224,12 @@ static const option_def options[] = {
                  "environment starts without waiting for its jail; rebuilt in the background\n"
                  "as they are taken (0 to %llu, default %llu)",
          .help_args = {BRIG_SPARES_MAX, BRIG_SPARES_DEFAULT}},
+        {"spare-environments-max", 0, "N", ARG_UNSIGNED, MEMBER(spares_max), 0, BRIG_SPARES_GROW_MAX,
+         .help = "what the pool of spare environments may grow to: a burst that finds it\n"
+                 "empty raises it to the number of environments the burst created, so the\n"
+                 "next burst like it finds them built; halves back after 30 s without\n"
+                 "running dry (0 to %llu, default %llu; never below --spare-environments)",
+         .help_args = {BRIG_SPARES_GROW_MAX, BRIG_SPARES_GROW_DEFAULT}},
         {"start-timeout", 0, "S", ARG_UNSIGNED, MEMBER(start_timeout_s), 1, 3600, " seconds",
          .help = "an environment that is not running S seconds after its start began fails\n"
                  "to start, and its jail is killed (1 to 3600, default %llu)",
@@ -384,6 +390,7 @@ int brigd_cmdline_parse(brigd_cmdline *c, int argc, char **argv, const char *def
 
         *c = (brigd_cmdline){.o = {.jail_id = BRIG_JAIL_HOST_ID_DEFAULT,
                                    .spares = BRIG_SPARES_DEFAULT,
+                                   .spares_max = BRIG_SPARES_GROW_DEFAULT,
                                    .start_timeout_s = BRIG_ENV_START_TIMEOUT_S,
                                    .max_conns_per_uid = BRIG_MAX_CONNECTIONS_PER_UID_DEFAULT,
                                    .handshake_timeout_ms = BRIG_HANDSHAKE_TIMEOUT_MS_DEFAULT}};

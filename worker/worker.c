@@ -90,6 +90,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         if ((r = check_helper(w->jail_helper, err)) < 0)
                 return r;
         w->spares_wanted = o->spares;
+        w->spares_max = o->spares_max > o->spares ? o->spares_max : o->spares;
         w->start_timeout_s = o->start_timeout_s ? o->start_timeout_s : BRIG_ENV_START_TIMEOUT_S;
         w->max_conns_per_uid = o->max_conns_per_uid;
         w->handshake_timeout_ms = o->handshake_timeout_ms;

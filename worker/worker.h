@@ -64,6 +64,10 @@
 /* brigd --spare-environments: the pool of spare environments (worker/env_spares.c). */
 #define BRIG_SPARES_DEFAULT 4
 #define BRIG_SPARES_MAX 64
+/* brigd --spare-environments-max: what the pool may grow to after bursts. Each spare holds two idle
+ * processes, a few fds (BRIG_FDS_PER_ENV) and a host id slot, and counts against BRIG_MAX_ENVIRONMENTS. */
+#define BRIG_SPARES_GROW_DEFAULT 128
+#define BRIG_SPARES_GROW_MAX 1024
 #define BRIG_MAX_ADMIN_UIDS 64
 #define BRIG_MAX_REFUSED_IN_RESULT 16
 
@@ -86,6 +90,7 @@ typedef struct brig_worker_options {
         const char *jail_helper;
         uid_t jail_id;
         unsigned spares;                          /* environments of the default policy kept built ahead */
+        unsigned spares_max;                      /* what the pool may grow to after bursts */
         unsigned start_timeout_s;                 /* an environment start that takes longer fails */
         const struct brig_proxy_resolve *resolve; /* brigd --resolve entries for the proxy (borrowed) */
         size_t n_resolve;
@@ -156,7 +161,9 @@ struct brig_worker {
         uv_timer_t sweep;       /* idle stop and retention of environments */
         uv_timer_t spare_timer; /* builds a spare environment soon after one was taken */
         unsigned spares_wanted;
+        unsigned spares_max;       /* spares_target's bound */
         unsigned spares_target;    /* spares_wanted, raised after the pool ran dry (worker/env_spares.c) */
+        unsigned spares_demand;    /* new environments of the default policy since the pool was last full */
         int64_t spares_drained_at; /* when the pool last ran dry, or the target last decayed */
         unsigned start_timeout_s;
         int64_t spare_failed_at; /* a spare that failed to start is not retried for a while */
@@ -340,6 +347,8 @@ void brig__admission_init(brig_worker *w, const brig_worker_options *o);
 int brig__admission_admit(brig_call *call);
 /* A call ends: gives back its slot or leaves the queue, then starts what now fits. */
 void brig__admission_release(brig_call *call);
+/* Whether one more spare environment fits in the fds: the environments' stay within half of them. */
+bool brig__admission_spare_fits(const brig_worker *w);
 /* Starts queued calls that fit now (also run periodically: environments that stop free fds). */
 void brig__admission_pump(brig_worker *w);
 /* The pump's timer, with the listener's lifetime. */

@@ -1036,27 +1036,65 @@ static int count_spares(const brigd *x) {
         return n;
 }
 
-/* A pool that ran dry grows ahead of the next burst: with --spare-environments 1, an environment that took
- * the only spare leaves brigd building two. Polled, not timed: a pool that stays at one never passes. */
-static void test_env__spare_pool_grows_after_running_dry(void **state) {
-        (void) state;
+/* Polls until x has at least n spare directories, and returns how many it has (the caller checks). */
+static int wait_spares(const brigd *x, int n) {
+        for (int i = 0; i < 6000 && count_spares(x) < n; i++)
+                usleep(10000);
+        return count_spares(x);
+}
+
+/* x started with --spare-environments 1, once its one spare's directory is there. */
+static void start_with_one_spare(brigd *x) {
         static const char *const args[] = {"--spare-environments", "1", NULL};
         const char *why = NULL;
-        brigd x;
         if (skip_why) {
                 fprintf(stderr, "# SKIP: %s\n", skip_why);
                 skip();
         }
-        assert_int_equal(brigd_start_args(&x, NULL, args, &why), 0);
-        int i = 0;
-        for (; i < 3000 && count_spares(&x) < 1; i++)
-                usleep(10000);
-        assert_int_equal(count_spares(&x), 1);
+        assert_int_equal(brigd_start_args(x, NULL, args, &why), 0);
+        assert_int_equal(wait_spares(x, 1), 1);
+}
+
+/* A pool that ran dry grows ahead of the next burst: with --spare-environments 1, an environment that took
+ * the only spare leaves brigd building two. Polled, not timed: a pool that stays at one never passes. */
+static void test_env__spare_pool_grows_after_running_dry(void **state) {
+        (void) state;
+        brigd x;
+        start_with_one_spare(&x);
         int a = attach_to(&x, "burst-a");
-        for (i = 0; i < 3000 && count_spares(&x) < 2; i++)
-                usleep(10000);
-        assert_int_equal(count_spares(&x), 2);
+        assert_int_equal(wait_spares(&x, 2), 2);
         close(a);
+        assert_int_equal(brigd_stop(&x), 0);
+}
+
+/* The pool learns a burst's size: with --spare-environments 1, ten environments created at once (their
+ * initializes all sent before any reply is read, so they meet the pool before a refill can finish) leave
+ * brigd building the ten and the one it keeps (12 directories when the first took the built spare: an
+ * adopted spare keeps its directory's name until its first call). A pool that only doubled up to 8 times
+ * its size never reaches 11. Polled, not timed. */
+static void test_env__spare_pool_grows_to_the_demand_of_a_burst(void **state) {
+        (void) state;
+        int fds[10], i;
+        brigd x;
+        start_with_one_spare(&x);
+        for (i = 0; i < 10; i++) {
+                char msg[512];
+                snprintf(msg, sizeof(msg),
+                         "{\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"initialize\",\"params\":{"
+                         "\"protocolVersion\":\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":"
+                         "\"itest\",\"version\":\"1\"},\"_meta\":{\"brig/environment\":\"demand-%d\"}}}",
+                         i);
+                fds[i] = client_connect(&x);
+                assert_true(fds[i] >= 0);
+                assert_int_equal(client_send(fds[i], msg), 0);
+        }
+        for (i = 0; i < 10; i++) {
+                cJSON *resp = client_recv(fds[i], 30000);
+                assert_non_null(cJSON_GetObjectItem(resp, "result"));
+                cJSON_Delete(resp);
+                close(fds[i]);
+        }
+        assert_in_range(wait_spares(&x, 11), 11, 12);
         assert_int_equal(brigd_stop(&x), 0);
 }
 
@@ -1294,6 +1332,7 @@ int main(void) {
                 cmocka_unit_test(test_env__each_environment_has_its_own_host_uid),
                 cmocka_unit_test(test_env__host_ids_stay_unique_across_a_restart),
                 cmocka_unit_test(test_env__spare_pool_grows_after_running_dry),
+                cmocka_unit_test(test_env__spare_pool_grows_to_the_demand_of_a_burst),
                 cmocka_unit_test(test_env__call_after_its_init_died_restarts_it),
                 cmocka_unit_test(test_env__holder_whose_init_died_is_reaped),
                 cmocka_unit_test(test_env__survives_worker_sigkill),

@@ -90,6 +90,7 @@ static void test_options__defaults_and_each_kind(void **state) {
 
         assert_int_equal(parse(&c, NULL), 0);
         assert_int_equal(c.o.spares, BRIG_SPARES_DEFAULT);
+        assert_int_equal(c.o.spares_max, BRIG_SPARES_GROW_DEFAULT);
         assert_int_equal(c.o.start_timeout_s, BRIG_ENV_START_TIMEOUT_S);
         assert_int_equal(c.o.jail_id, BRIG_JAIL_HOST_ID_DEFAULT);
         assert_null(c.o.socket_path);
@@ -125,6 +126,7 @@ static void test_options__out_of_bounds_and_unknown_are_refused(void **state) {
         assert_int_equal(parse(&c, "--start-timeout", "3601", NULL), -EINVAL);
         assert_int_equal(parse(&c, "--client-stall-timeout", "0", NULL), -EINVAL);
         assert_int_equal(parse(&c, "--spare-environments", "x", NULL), -EINVAL);
+        assert_int_equal(parse(&c, "--spare-environments-max", "1025", NULL), -EINVAL);
         assert_int_equal(parse(&c, "--jail-id", "0", NULL), -EINVAL);
         assert_int_equal(parse(&c, "--socket-mode", "0400", NULL), -EINVAL);
         assert_int_equal(parse(&c, "--max-client-bytes", "5", NULL), -EINVAL);
@@ -151,6 +153,7 @@ static void test_options__help_names_every_option(void **state) {
                 "jail-helper",
                 "jail-id",
                 "spare-environments",
+                "spare-environments-max",
                 "start-timeout",
                 "resolve",
                 "upstream-ca",
