@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -58,7 +59,13 @@ typedef struct command_args {
         const brig_plan *plan;
         const struct sock_fprog *prog;
         int status;
+        volatile int *started;
 } command_args;
+
+/* Where the command says it is about to execve, in a page the reaper shares with it (fork or not), so that
+ * the reaper says "started" with the end: brigd needs it only then (worker/mcp.c: whether to snapshot), and
+ * a record of its own woke brigd once more per call. NULL (no page): the command writes it itself. */
+static volatile int *command_started;
 
 #ifndef __SANITIZE_ADDRESS__
 /* The command's own stack while it shares the reaper's memory (it runs until execve). */
@@ -71,7 +78,7 @@ static int command_start(void *arg) {
 
         (void) sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        brig__command_main(a->plan, a->prog, a->status, -1, false);
+        brig__command_main(a->plan, a->prog, a->status, -1, false, a->started);
 }
 
 /* What a process of the environment (same uid) could change in a reaper and so in every command it would
@@ -124,7 +131,6 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
         int status = fcntl(fds[3], F_DUPFD_CLOEXEC, 3);
         if (status < 0)
                 _exit(127);
-        brig_jail_report(status, "pid %d", (int) getpid());
         r = fds[0] < 0 ? brig_plan_from_json(run_plan, run_plan_len, &plan, &err)
                        : brig_jailctl_plan_read(fds[0], &plan, &err);
         if (r >= 0 && plan->mode != BRIG_PLAN_ENTER)
@@ -146,7 +152,9 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
         }
         /* The reaper only waits while the command runs: it lends the command its memory until execve
          * (CLONE_VM | CLONE_VFORK, as posix_spawn does), which saves a copy of its page tables per call. */
-        command_args a = {plan, prog, status};
+        command_args a = {plan, prog, status, command_started};
+        if (command_started)
+                *command_started = 0;
         /* The command sets environ in the memory it shares with us until execve: ours must not keep
          * pointing into the plan freed below. */
         char **env = environ;
@@ -165,11 +173,13 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
         }
         environ = env;
         brig_plan_free(plan);
-        /* Only the status fd (and the channel): the command's output must reach EOF when the command and
-         * its children are done with it, not when we are. */
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        for (int fd = 0; null >= 0 && fd < 3; fd++)
-                (void) dup2(null, fd);
+        /* Only the status fd, the channel and the command's stdout and stderr (1, 2), which we close as we
+         * report its end: the output reaches EOF when the command and its children are done with it and its
+         * end is known, not later, and brigd sees both ends in one wakeup rather than the command's exit and
+         * ours apart. */
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null >= 0)
+                (void) dup2(null, 0);
         (void) brig__close_fds_except(status, chan);
         for (bool idle_said = false;;) {
                 pid = waitpid(-1, &st, 0);
@@ -185,7 +195,9 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
                  * ended, so a client's next call, sent on this one's answer, finds this reaper. */
                 if (chan >= 0 && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD && reaper_state_kept())
                         idle_said = say_idle(chan);
-                brig_jail_report_end(status, st);
+                (void) close(1);
+                (void) close(2);
+                brig_jail_report_end(status, command_started && *command_started, st);
                 (void) close(status);
                 status = -1;
                 if (idle_said)
@@ -211,6 +223,8 @@ static _Noreturn void reaper_main(brig_jailctl_msg m, int *fds, size_t n_fds, co
                 _exit(127);
         }
         memcpy(run_fds, fds, n_fds * sizeof(int));
+        void *page = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        command_started = page == MAP_FAILED ? NULL : page;
         reaper_note_state();
         for (;;) {
                 if (!reaper_run(&m, run_fds, prog, chan))
