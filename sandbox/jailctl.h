@@ -42,7 +42,7 @@
  *             named brig_jailctl_reaper_name(id) so that a seccomp denial or a connection finds its call
  *             (worker/culprit.c).
  *             Starts the command, reports "exit N"/"signal N" for it (closing its copies of the
- *             command's stdout and stderr just before: brigd sees both ends at once) and lingers while
+ *             command's stdout and stderr right after: brigd sees both ends at once) and lingers while
  *             its children run. Then, if it has a channel (a SOCK_SEQPACKET socketpair with the spawner),
  *             it says IDLE there and takes the next RUN the spawner passes on; a hang-up ends it.
  *   command   what the agent asked for: rlimits, every fd but 0-2 (and status) closed, cwd, "started"

@@ -195,9 +195,11 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
                  * ended, so a client's next call, sent on this one's answer, finds this reaper. */
                 if (chan >= 0 && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD && reaper_state_kept())
                         idle_said = say_idle(chan);
+                /* The record first, then the three ends back to back: brigd, woken by the first, finds
+                 * them all in the same loop turn (the other order woke it once more per call). */
+                brig_jail_report_end(status, command_started && *command_started, st);
                 (void) close(1);
                 (void) close(2);
-                brig_jail_report_end(status, command_started && *command_started, st);
                 (void) close(status);
                 status = -1;
                 if (idle_said)
