@@ -325,13 +325,18 @@ static void test_workspace__policy_read_only_and_allow_list(void **state) {
         unlink(path);
 }
 
+/* brigd with history.auto_snapshot, its policy file in path (the caller unlinks it). */
+static void start_auto_snapshot(brigd *b, char *path, size_t size) {
+        if (skip_why)
+                skip();
+        start_with(b, "{\"history\":{\"auto_snapshot\":true}}", path, size);
+}
+
 static void test_workspace__auto_snapshot_records_every_step(void **state) {
         (void) state;
         char path[128];
         brigd b;
-        if (skip_why)
-                skip();
-        start_with(&b, "{\"history\":{\"auto_snapshot\":true}}", path, sizeof(path));
+        start_auto_snapshot(&b, path, sizeof(path));
         int fd = attach_to(&b, "auto");
         cJSON *r = ok(fd, "write_file", "{\"path\":\"a.txt\",\"content\":\"a\\n\"}");
         assert_non_null(sc_str(r, "snapshot"));
@@ -369,9 +374,7 @@ static void test_workspace__auto_snapshot_keeps_a_timed_out_command(void **state
         (void) state;
         char path[128];
         brigd b;
-        if (skip_why)
-                skip();
-        start_with(&b, "{\"history\":{\"auto_snapshot\":true}}", path, sizeof(path));
+        start_auto_snapshot(&b, path, sizeof(path));
         int fd = attach_to(&b, "auto-timeout");
         cJSON *r = call(fd, "exec",
                         "{\"argv\":[\"sh\",\"-c\",\"echo t > /workspace/t.txt; exec sleep 60\"],"
@@ -398,9 +401,7 @@ static void test_workspace__auto_snapshots_belong_to_their_call(void **state) {
         enum { ROUNDS = 15 };
         char path[128], code[128];
         brigd b;
-        if (skip_why)
-                skip();
-        start_with(&b, "{\"history\":{\"auto_snapshot\":true}}", path, sizeof(path));
+        start_auto_snapshot(&b, path, sizeof(path));
         int fd = attach_to(&b, "auto-order");
         for (int i = 0; i < ROUNDS; i++) {
                 snprintf(code, sizeof(code), "echo %d > /workspace/exec-%d", i, i);
