@@ -195,7 +195,7 @@ static const char *rlimit_name(int resource) {
 
 /* notify: where a one-shot command sends its filter's listener (see load_filter), else -1. */
 _Noreturn void brig__command_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
-                                  int notify, bool new_session) {
+                                  int notify, bool new_session, volatile int *started) {
         int r;
 
         if (new_session && setsid() < 0) {
@@ -222,7 +222,10 @@ _Noreturn void brig__command_main(const brig_plan *plan, const struct sock_fprog
         }
         environ = plan->envp;
         (void) signal(SIGPIPE, SIG_DFL);
-        brig_jail_report(status, "started");
+        if (started)
+                *started = 1;
+        else
+                brig_jail_report(status, "started");
         /* In an environment (ENTER) the filter is already in force, inherited from its init. */
         if (plan->mode != BRIG_PLAN_ENTER && plan->seccomp && (r = load_filter(prog, notify)) < 0) {
                 brig_jail_report_error(status, "seccomp", r, "load filter");
@@ -386,7 +389,7 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 _exit(1);
         }
         if (cmd == 0)
-                brig__command_main(plan, prog, status, control, true);
+                brig__command_main(plan, prog, status, control, true, NULL);
 
         /* As pid 1 we ignore signals without handlers; block them anyway so nothing interrupts reaping. */
         (void) sigfillset(&mask);
@@ -404,7 +407,7 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                         _exit(1);
                 if (p != cmd)
                         continue;
-                brig_jail_report_end(status, st);
+                brig_jail_report_end(status, false, st);
                 _exit(0);
         }
 }

@@ -65,9 +65,11 @@ int brig__mounts_apply(const brig_plan *plan, char *detail, size_t detail_size, 
  * that they survive execve() as a non-root uid; drops the rest from the bounding set. */
 int brig__caps_keep_only(uint64_t keep);
 /* The command's last steps (sandbox/jailctl.h), from its new session to execve(); notify: where a one-shot
- * command sends its filter's listener, else -1. */
+ * command sends its filter's listener, else -1. started: NULL to say "started" on the status fd, else a
+ * flag in memory the caller shares, set to 1 instead (a reaper says it with the end: one write, and one
+ * wakeup of brigd, fewer per command). */
 _Noreturn void brig__command_main(const brig_plan *plan, const struct sock_fprog *prog, int status,
-                                  int notify, bool new_session);
+                                  int notify, bool new_session, volatile int *started);
 /* Closes every fd from 3 up but keep and also (-1: none). Async-signal-safe. */
 int brig__close_fds_except(int keep, int also);
 /* Closes every fd from lo up: 0 or -errno. */

@@ -416,11 +416,14 @@ void brig_jail_report_error(int fd, const char *stage, int r, const char *detail
         brig_jail_report(fd, "error %s %d %s", stage, r < 0 ? -r : r, detail ? detail : "");
 }
 
-void brig_jail_report_end(int fd, int wstatus) {
-        if (WIFEXITED(wstatus))
-                brig_jail_report(fd, "exit %d", WEXITSTATUS(wstatus));
-        else
-                brig_jail_report(fd, "signal %d", WTERMSIG(wstatus));
+void brig_jail_report_end(int fd, bool started, int wstatus) {
+        char lines[64];
+        int n = snprintf(lines, sizeof(lines), "%s%s %d\n", started ? "started\n" : "",
+                         WIFEXITED(wstatus) ? "exit" : "signal",
+                         WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : WTERMSIG(wstatus));
+
+        /* One write: both records reach the reader together (below PIPE_BUF, so whole). */
+        (void) !write(fd, lines, (size_t) n);
 }
 
 void brig_jail_status_reader_space(brig_jail_status_reader *r, char **ret_buf, size_t *ret_len) {
@@ -455,7 +458,7 @@ static const struct {
 } outcome_names[] = {
         {"error", BRIG_JAIL_ERROR},     {"started", BRIG_JAIL_STARTED}, {"exit", BRIG_JAIL_EXITED},
         {"signal", BRIG_JAIL_SIGNALED}, {"ready", BRIG_JAIL_READY},     {"holder", BRIG_JAIL_HOLDER},
-        {"pid", BRIG_JAIL_PID},         {"layer", BRIG_JAIL_LAYER},
+        {"layer", BRIG_JAIL_LAYER},
 };
 
 int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) {
@@ -486,7 +489,7 @@ int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret) 
         if (!word)
                 return -EINVAL;
         int v;
-        int max = st.outcome == BRIG_JAIL_HOLDER || st.outcome == BRIG_JAIL_PID ? INT32_MAX : 4096;
+        int max = st.outcome == BRIG_JAIL_HOLDER ? INT32_MAX : 4096;
         if (brig_parse_int(word, &v) < 0 || v < 0 || v > max)
                 return -EINVAL;
         st.value = v;

@@ -41,11 +41,13 @@
  *   reaper    one per running command (sandbox/spawner.c): a child subreaper in a session of its own,
  *             named brig_jailctl_reaper_name(id) so that a seccomp denial or a connection finds its call
  *             (worker/culprit.c).
- *             Starts the command, reports "exit N"/"signal N" for it and lingers while its children run.
- *             Then, if it has a channel (a SOCK_SEQPACKET socketpair with the spawner), it says IDLE there
- *             and takes the next RUN the spawner passes on; a hang-up ends it.
- *   command   what the agent asked for: rlimits, every fd but 0-2 (and status) closed, cwd, "started",
- *             the seccomp filter (one-shot: its LISTENER sent to brig), execve().
+ *             Starts the command, reports "exit N"/"signal N" for it (closing its copies of the
+ *             command's stdout and stderr right after: brigd sees both ends at once) and lingers while
+ *             its children run. Then, if it has a channel (a SOCK_SEQPACKET socketpair with the spawner),
+ *             it says IDLE there and takes the next RUN the spawner passes on; a hang-up ends it.
+ *   command   what the agent asked for: rlimits, every fd but 0-2 (and status) closed, cwd, "started"
+ *             (in an environment: in memory shared with its reaper, which reports it), the seccomp
+ *             filter (one-shot: its LISTENER sent to brig), execve().
  *
  * Channels (helper's fds are the BRIG_JAILCTL_FD_* below, named on its command line):
  *   plan      fd 3, brigd -> helper: the plan as JSON in a sealed memfd (brig_jailctl_plan_memfd()).
@@ -232,13 +234,13 @@ int brig_jailctl_reaper_parse(const char *comm, uint64_t *ret_id);
 
 /* --- status lines -------------------------------------------------------------------------------- *
  *   "error STAGE ERRNO DETAIL\n"  a layer could not be applied (or execve failed); nothing ran
- *   "started\n"                   the command is about to execve
+ *   "started\n"                   the command is about to execve; an environment's reaper says it with
+ *                                 the command's end, in the same write
  *   "exit CODE\n" | "signal SIGNO\n"  how the command ended
  *   "holder PID\n"                HOLD: host pid of the environment's init, to enter it later; written
  *                                 before the init is released, so before its "ready" (readers accept
  *                                 both orders all the same)
  *   "ready\n"                     HOLD: the environment is built
- *   "pid PID\n"                   a spawned command's pid in its environment (it leads its own group)
  *   "layer NAME VALUE DETAIL\n"    an optional layer's fate: "layer landlock 7 applied" (VALUE: the ABI),
  *                                 "layer landlock 0 skipped: ..." or "layer landlock 0 off by policy" */
 
@@ -251,7 +253,6 @@ typedef enum brig_jail_outcome {
         BRIG_JAIL_SIGNALED,
         BRIG_JAIL_READY,
         BRIG_JAIL_HOLDER,
-        BRIG_JAIL_PID,
         BRIG_JAIL_LAYER,
         _BRIG_JAIL_OUTCOME_MAX,
         _BRIG_JAIL_OUTCOME_INVALID = -22,
@@ -268,8 +269,9 @@ typedef struct brig_jail_status {
  * the init and, between fork and execve, the command. */
 void brig_jail_report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void brig_jail_report_error(int fd, const char *stage, int r, const char *detail);
-/* "exit N" or "signal N" for a waitpid() status. */
-void brig_jail_report_end(int fd, int wstatus);
+/* "exit N" or "signal N" for a waitpid() status, after "started" when started (a reaper's command said so
+ * in memory rather than on fd), in one write. */
+void brig_jail_report_end(int fd, bool started, int wstatus);
 
 /* Parses one status line (without the newline). Pure. */
 int brig_jail_status_parse(const char *line, size_t len, brig_jail_status *ret);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -30,10 +31,12 @@
 /* Reapers are reused: one whose command's whole tree is gone waits on a channel of its own to the spawner
  * for the next command, which then costs a CLONE_VFORK of the reaper instead of a fork of the spawner and
  * an exit (about 150-250 us of a warm call here). At most SPARE_CHANNELS reapers have a channel (the
- * others exit after their command), and the spawner sends an idle one away after SPARE_IDLE_MS: an
- * environment between bursts of calls keeps no process or descriptor more. A reaper gets a channel only
- * when the previous command came less than SPARE_IDLE_MS before: a lone call (the first of a new
- * environment, one a minute) leaves nothing behind. */
+ * others exit after their command), and the spawner sends an idle one away at the first look SPARE_IDLE_MS
+ * after it handed it its command (or last found it busy): an environment between bursts of calls keeps no
+ * process or descriptor more. The spawner does not wake for a reaper's IDLE: it reads it when the next
+ * command comes or such a look is due (spare_collect()), one wakeup and a context switch less per call. A
+ * reaper gets a channel only when the previous command came less than SPARE_IDLE_MS before: a lone call (the
+ * first of a new environment, one a minute) leaves nothing behind. */
 #define SPARE_CHANNELS 16
 #define SPARE_IDLE_MS 3000
 #define SPARE_NAME "brig-spare"
@@ -42,8 +45,9 @@ typedef struct spawn_child {
         pid_t pid;   /* the command's reaper */
         uint64_t id; /* the command it runs (not while idle) */
         int chan;    /* the spawner's end of the reaper's channel, or -1 */
-        bool idle;   /* waits on chan for a command, since idle_since */
-        struct timespec idle_since;
+        bool idle;   /* waits on chan for a command (its IDLE read: spare_collect()) */
+        /* When its command was handed to it or, after SPARE_IDLE_MS, it was last found busy */
+        struct timespec since;
 } spawn_child;
 
 /* The inline plan of the RUN at hand (jailctl.h: FLAG_PLAN; fds[0] is then -1): the spawner's while it
@@ -58,7 +62,13 @@ typedef struct command_args {
         const brig_plan *plan;
         const struct sock_fprog *prog;
         int status;
+        volatile int *started;
 } command_args;
+
+/* Where the command says it is about to execve, in a page the reaper shares with it (fork or not), so that
+ * the reaper says "started" with the end: brigd needs it only then (worker/mcp.c: whether to snapshot), and
+ * a record of its own woke brigd once more per call. NULL (no page): the command writes it itself. */
+static volatile int *command_started;
 
 #ifndef __SANITIZE_ADDRESS__
 /* The command's own stack while it shares the reaper's memory (it runs until execve). */
@@ -71,7 +81,7 @@ static int command_start(void *arg) {
 
         (void) sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        brig__command_main(a->plan, a->prog, a->status, -1, false);
+        brig__command_main(a->plan, a->prog, a->status, -1, false, a->started);
 }
 
 /* What a process of the environment (same uid) could change in a reaper and so in every command it would
@@ -124,7 +134,6 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
         int status = fcntl(fds[3], F_DUPFD_CLOEXEC, 3);
         if (status < 0)
                 _exit(127);
-        brig_jail_report(status, "pid %d", (int) getpid());
         r = fds[0] < 0 ? brig_plan_from_json(run_plan, run_plan_len, &plan, &err)
                        : brig_jailctl_plan_read(fds[0], &plan, &err);
         if (r >= 0 && plan->mode != BRIG_PLAN_ENTER)
@@ -146,7 +155,9 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
         }
         /* The reaper only waits while the command runs: it lends the command its memory until execve
          * (CLONE_VM | CLONE_VFORK, as posix_spawn does), which saves a copy of its page tables per call. */
-        command_args a = {plan, prog, status};
+        command_args a = {plan, prog, status, command_started};
+        if (command_started)
+                *command_started = 0;
         /* The command sets environ in the memory it shares with us until execve: ours must not keep
          * pointing into the plan freed below. */
         char **env = environ;
@@ -165,11 +176,13 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
         }
         environ = env;
         brig_plan_free(plan);
-        /* Only the status fd (and the channel): the command's output must reach EOF when the command and
-         * its children are done with it, not when we are. */
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        for (int fd = 0; null >= 0 && fd < 3; fd++)
-                (void) dup2(null, fd);
+        /* Only the status fd, the channel and the command's stdout and stderr (1, 2), which we close as we
+         * report its end: the output reaches EOF when the command and its children are done with it and its
+         * end is known, not later, and brigd sees both ends in one wakeup rather than the command's exit and
+         * ours apart. */
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null >= 0)
+                (void) dup2(null, 0);
         (void) brig__close_fds_except(status, chan);
         for (bool idle_said = false;;) {
                 pid = waitpid(-1, &st, 0);
@@ -185,7 +198,11 @@ static bool reaper_run(const brig_jailctl_msg *m, int *fds, const struct sock_fp
                  * ended, so a client's next call, sent on this one's answer, finds this reaper. */
                 if (chan >= 0 && waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD && reaper_state_kept())
                         idle_said = say_idle(chan);
-                brig_jail_report_end(status, st);
+                /* The record first, then the three ends back to back: brigd, woken by the first, finds
+                 * them all in the same loop turn (the other order woke it once more per call). */
+                brig_jail_report_end(status, command_started && *command_started, st);
+                (void) close(1);
+                (void) close(2);
                 (void) close(status);
                 status = -1;
                 if (idle_said)
@@ -211,6 +228,8 @@ static _Noreturn void reaper_main(brig_jailctl_msg m, int *fds, size_t n_fds, co
                 _exit(127);
         }
         memcpy(run_fds, fds, n_fds * sizeof(int));
+        void *page = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        command_started = page == MAP_FAILED ? NULL : page;
         reaper_note_state();
         for (;;) {
                 if (!reaper_run(&m, run_fds, prog, chan))
@@ -273,6 +292,44 @@ static bool calls_come_often(void) {
         return often;
 }
 
+/* A reaper's word on its channel: IDLE or a hang-up. */
+static void spare_heard(spawn_child *c) {
+        brig_jailctl_msg m;
+        int fds[BRIG_JAILCTL_MAX_FDS];
+        size_t n_fds = 0;
+        int r = brig_jailctl_recv(c->chan, &m, fds, &n_fds);
+
+        for (size_t i = 0; r > 0 && i < n_fds; i++)
+                (void) close(fds[i]);
+        if (r == -EAGAIN || r == -EINTR)
+                return;
+        if (r <= 0 || m.op != BRIG_JAILCTL_IDLE || n_fds) {
+                spare_dismiss(c);
+                return;
+        }
+        c->idle = true;
+}
+
+/* Reads the IDLEs (or hang-ups) reapers not known idle sent since the last look, with one poll() of their
+ * channels that does not wait. A reaper says IDLE before its command's end reaches brigd, so a command sent
+ * on the previous one's answer finds it here. */
+static void spare_collect(spawn_child *children, size_t n_children) {
+        struct pollfd p[SPARE_CHANNELS];
+        spawn_child *of[SPARE_CHANNELS];
+        size_t n_p = 0;
+
+        for (size_t i = 0; i < n_children && n_p < ELEMENTSOF(p); i++)
+                if (children[i].chan >= 0 && !children[i].idle) {
+                        of[n_p] = &children[i];
+                        p[n_p++] = (struct pollfd){.fd = children[i].chan, .events = POLLIN};
+                }
+        if (n_p == 0 || poll(p, n_p, 0) <= 0)
+                return;
+        for (size_t i = 0; i < n_p; i++)
+                if (p[i].revents)
+                        spare_heard(of[i]);
+}
+
 /* Forks one command's reaper, or hands the command to an idle one. fds: plan, stdout, stderr, status[,
  * stdin]. Takes ownership of all of them. */
 static void spawn_run(int control, const brig_jailctl_msg *m, int *fds, size_t n_fds,
@@ -288,12 +345,14 @@ static void spawn_run(int control, const brig_jailctl_msg *m, int *fds, size_t n
                         brig_jail_report_error(status, "spawn", EBADMSG, "wrong descriptors");
                 goto out;
         }
+        spare_collect(children, *n_children);
         for (size_t i = 0; i < *n_children; i++) {
                 spawn_child *c = &children[i];
                 if (c->idle && !stopped(c->pid) &&
                     brig_jailctl_forward_run(c->chan, m, run_plan, run_plan_len, fds, n_fds) == 0) {
                         c->idle = false;
                         c->id = m->id;
+                        (void) clock_gettime(CLOCK_MONOTONIC, &c->since);
                         goto out;
                 }
                 /* Stopped or gone while idle (by a process of the environment): the command goes to a
@@ -330,7 +389,8 @@ static void spawn_run(int control, const brig_jailctl_msg *m, int *fds, size_t n
                         (void) close(pair[0]);
                 reaper_main(*m, fds, n_fds, prog, pair[1]);
         }
-        children[(*n_children)++] = (spawn_child){.pid = pid, .id = m->id, .chan = pair[0]};
+        children[*n_children] = (spawn_child){.pid = pid, .id = m->id, .chan = pair[0]};
+        (void) clock_gettime(CLOCK_MONOTONIC, &children[(*n_children)++].since);
         pair[0] = -1;
 out:
         for (size_t i = 0; i < 2; i++)
@@ -358,37 +418,31 @@ static void spawn_reap(spawn_child *children, size_t *n_children) {
                         }
 }
 
-/* A reaper's word on its channel: IDLE or a hang-up. */
-static void spare_heard(spawn_child *c) {
-        brig_jailctl_msg m;
-        int fds[BRIG_JAILCTL_MAX_FDS];
-        size_t n_fds = 0;
-        int r = brig_jailctl_recv(c->chan, &m, fds, &n_fds);
-
-        for (size_t i = 0; r > 0 && i < n_fds; i++)
-                (void) close(fds[i]);
-        if (r == -EAGAIN || r == -EINTR)
-                return;
-        if (r <= 0 || m.op != BRIG_JAILCTL_IDLE || n_fds) {
-                spare_dismiss(c);
-                return;
-        }
-        c->idle = true;
-        (void) clock_gettime(CLOCK_MONOTONIC, &c->idle_since);
-}
-
-/* Sends away the idle reapers that waited long enough; the ppoll() timeout until the next is due (-1:
- * none waits). */
+/* The look at the reapers with a channel that is due SPARE_IDLE_MS after each was handed its command or
+ * last found busy: sends away those found idle, and looks again later at the others. Returns the ppoll()
+ * timeout until the next look (-1: no reaper has a channel). */
 static int spare_expire(spawn_child *children, size_t n_children) {
         long next = -1;
+        bool due = false;
 
+        for (size_t i = 0; i < n_children; i++)
+                due = due || (children[i].chan >= 0 && ms_since(&children[i].since) >= SPARE_IDLE_MS);
+        if (due)
+                spare_collect(children, n_children);
         for (size_t i = 0; i < n_children; i++) {
-                if (!children[i].idle)
+                spawn_child *c = &children[i];
+                if (c->chan < 0)
                         continue;
-                long left = SPARE_IDLE_MS - ms_since(&children[i].idle_since);
-                if (left <= 0)
-                        spare_dismiss(&children[i]);
-                else if (next < 0 || left < next)
+                long left = SPARE_IDLE_MS - ms_since(&c->since);
+                if (left <= 0 && c->idle) {
+                        spare_dismiss(c);
+                        continue;
+                }
+                if (left <= 0) { /* still running: look again later */
+                        (void) clock_gettime(CLOCK_MONOTONIC, &c->since);
+                        left = SPARE_IDLE_MS;
+                }
+                if (next < 0 || left < next)
                         next = left;
         }
         return (int) next;
@@ -585,29 +639,17 @@ _Noreturn void brig__spawner_main(int status, int control, const struct sock_fpr
                 if (fd != control)
                         (void) close(fd);
         for (;;) {
-                struct pollfd p[1 + SPARE_CHANNELS];
-                spawn_child *of[1 + SPARE_CHANNELS] = {NULL};
-                size_t n_p = 1;
+                struct pollfd p[1] = {{.fd = control, .events = POLLIN}};
                 int wait_ms = spare_expire(children, n_children);
                 struct timespec ts = {wait_ms / 1000, (long) (wait_ms % 1000) * 1000000};
 
-                p[0] = (struct pollfd){.fd = control, .events = POLLIN};
-                for (size_t i = 0; i < n_children && n_p < ELEMENTSOF(p); i++)
-                        if (children[i].chan >= 0) {
-                                of[n_p] = &children[i];
-                                p[n_p++] = (struct pollfd){.fd = children[i].chan, .events = POLLIN};
-                        }
-                if (ppoll(p, n_p, wait_ms < 0 ? NULL : &ts, &wait_mask) < 0) {
+                if (ppoll(p, 1, wait_ms < 0 ? NULL : &ts, &wait_mask) < 0) {
                         if (errno == EINTR) {
                                 spawn_reap(children, &n_children);
                                 continue;
                         }
                         _exit(1);
                 }
-                /* Before the control socket: a reaper idle now takes the command that came with it. */
-                for (size_t i = 1; i < n_p; i++)
-                        if (p[i].revents && of[i]->chan == p[i].fd)
-                                spare_heard(of[i]);
                 if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         brig_jailctl_msg m;
                         int fds[BRIG_JAILCTL_MAX_FDS];
@@ -622,6 +664,9 @@ _Noreturn void brig__spawner_main(int status, int control, const struct sock_fpr
                         else {
                                 for (size_t i = 0; i < n_fds; i++)
                                         (void) close(fds[i]);
+                                /* A reaper that said IDLE has no command left to signal. */
+                                if (m.op == BRIG_JAILCTL_KILL)
+                                        spare_collect(children, n_children);
                                 if (m.op == BRIG_JAILCTL_KILL && m.signal > 0 && m.signal < 65)
                                         for (size_t i = 0; i < n_children; i++) {
                                                 if (children[i].id != m.id || children[i].idle)

@@ -4,14 +4,15 @@
  *
  * Theory of operation. brig_exec_start() builds the command's plan (pure), writes it to a memfd and sends
  * it, with the child ends of fresh stdout, stderr, status (and stdin) pipes, to the environment's init over
- * its control socket (RUN, sandbox/jailctl.h); the init forks the command. The status pipe says "pid N" and,
- * when the command ends, "exit N" or "signal N"; the call is over once that is known and stdout, stderr and
- * status have reached EOF, or, for output held open by a background child, DRAIN_MS later and only after
- * everything already in the pipes has been read (a timer alone never ends a call while bytes are pending:
- * under load the loop can run the timer before it polls the pipes). Only then is ops->done called, once.
- * Cancel and timeout ask the init to SIGKILL the command's process group. The call holds its own reference
- * to the environment's control socket (brig_jailctl): once the environment has hung up, a KILL fails with
- * -ESHUTDOWN instead of reaching whatever reuses the fd number. */
+ * its control socket (RUN, sandbox/jailctl.h); the init forks the command. When the command ends, the status
+ * pipe says "started" (unless it failed before execve) and "exit N" or "signal N"; the call is over once
+ * that is known and stdout, stderr and status have reached EOF, or, for output held open by a background
+ * child, DRAIN_MS later and only after everything already in the pipes has been read (a timer alone never
+ * ends a call while bytes are pending: under load the loop can run the timer before it polls the pipes).
+ * Only then is ops->done called, once. Cancel and timeout ask the init to SIGKILL the command's process
+ * group. The call holds its own reference to the environment's control socket (brig_jailctl): once the
+ * environment has hung up, a KILL fails with -ESHUTDOWN instead of reaching whatever reuses the fd number.
+ */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -127,7 +128,9 @@ static void finish(brig_exec *e) {
         (void) uv_timer_stop(&e->timer);
         (void) uv_timer_stop(&e->drain);
 
-        res.started = e->started;
+        /* The reaper says "started" only with the command's end: with neither that end nor an error, it
+         * was killed (timeout, cancel, the environment going) and the command may well have run. */
+        res.started = e->started || (!e->have_final && !e->have_error);
         res.timed_out = e->timed_out;
         res.cancelled = e->cancelled;
         res.truncated = e->truncated;
@@ -346,7 +349,6 @@ static void status_record_cb(const brig_jail_status *st, void *userdata) {
                 e->have_final = true;
                 command_ended(e);
                 break;
-        case BRIG_JAIL_PID:   /* the spawner knows the command by our id: kills go through it */
         case BRIG_JAIL_LAYER: /* the environment's layers are reported when it starts */
         case BRIG_JAIL_READY:
         case BRIG_JAIL_HOLDER:

@@ -61,7 +61,7 @@ typedef enum brig_output_kind {
 } brig_output_kind;
 
 typedef struct brig_exec_result {
-        bool started; /* the jail was built and the command handed to execve */
+        bool started; /* the command was handed to execve, or may have been (killed before it ended) */
         bool exited;  /* exit_code is meaningful */
         int exit_code;
         int signal; /* terminating signal, 0 if none */

@@ -381,7 +381,8 @@ static void test_exec__reaper_runs_the_next_command_too(void **state) {
         free(first);
         first = strdup(sc_str(r, "stdout"));
         cJSON_Delete(r);
-        /* An idle reaper leaves after 3 s (docs/protocol.md): an idle environment keeps only its init. */
+        /* An idle reaper leaves 3 s after its last command (docs/protocol.md): an idle environment keeps
+         * only its init. */
         usleep(3500 * 1000);
         r = client_call(fd, 75, "{\"command\":\"echo $PPID\"}", NULL, NULL);
         assert_int_equal(sc_int(r, "exit_code"), 0);

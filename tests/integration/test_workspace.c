@@ -325,13 +325,18 @@ static void test_workspace__policy_read_only_and_allow_list(void **state) {
         unlink(path);
 }
 
+/* brigd with history.auto_snapshot, its policy file in path (the caller unlinks it). */
+static void start_auto_snapshot(brigd *b, char *path, size_t size) {
+        if (skip_why)
+                skip();
+        start_with(b, "{\"history\":{\"auto_snapshot\":true}}", path, size);
+}
+
 static void test_workspace__auto_snapshot_records_every_step(void **state) {
         (void) state;
         char path[128];
         brigd b;
-        if (skip_why)
-                skip();
-        start_with(&b, "{\"history\":{\"auto_snapshot\":true}}", path, sizeof(path));
+        start_auto_snapshot(&b, path, sizeof(path));
         int fd = attach_to(&b, "auto");
         cJSON *r = ok(fd, "write_file", "{\"path\":\"a.txt\",\"content\":\"a\\n\"}");
         assert_non_null(sc_str(r, "snapshot"));
@@ -363,6 +368,32 @@ static void test_workspace__auto_snapshot_records_every_step(void **state) {
         unlink(path);
 }
 
+/* A command killed at its timeout ran, and what it wrote is snapshotted, though its reaper, killed with it,
+ * never reported its end (where it says "started"); one that failed before execve (no such cwd) is not. */
+static void test_workspace__auto_snapshot_keeps_a_timed_out_command(void **state) {
+        (void) state;
+        char path[128];
+        brigd b;
+        start_auto_snapshot(&b, path, sizeof(path));
+        int fd = attach_to(&b, "auto-timeout");
+        cJSON *r = call(fd, "exec",
+                        "{\"argv\":[\"sh\",\"-c\",\"echo t > /workspace/t.txt; exec sleep 60\"],"
+                        "\"timeout_ms\":1500}");
+        assert_true(cJSON_IsTrue(cJSON_GetObjectItem(result_sc(r), "timed_out")));
+        cJSON_Delete(r);
+        r = call(fd, "exec", "{\"argv\":[\"true\"],\"cwd\":\"no-such-dir\"}");
+        assert_true(result_is_error(r));
+        cJSON_Delete(r);
+        r = ok(fd, "history", "{}");
+        cJSON *snaps = cJSON_GetObjectItem(result_sc(r), "snapshots");
+        assert_int_equal(cJSON_GetArraySize(snaps), 1);
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(snaps, 0), "tool")->valuestring, "exec");
+        cJSON_Delete(r);
+        close(fd);
+        assert_int_equal(brigd_stop(&b), 0);
+        unlink(path);
+}
+
 /* A command's or repl's automatic snapshot is taken before its result is sent: the next call's writes can
  * never land in it. Calls alternate between exec and repl, each writing one file of its own. */
 static void test_workspace__auto_snapshots_belong_to_their_call(void **state) {
@@ -370,9 +401,7 @@ static void test_workspace__auto_snapshots_belong_to_their_call(void **state) {
         enum { ROUNDS = 15 };
         char path[128], code[128];
         brigd b;
-        if (skip_why)
-                skip();
-        start_with(&b, "{\"history\":{\"auto_snapshot\":true}}", path, sizeof(path));
+        start_auto_snapshot(&b, path, sizeof(path));
         int fd = attach_to(&b, "auto-order");
         for (int i = 0; i < ROUNDS; i++) {
                 snprintf(code, sizeof(code), "echo %d > /workspace/exec-%d", i, i);
@@ -411,6 +440,7 @@ int main(void) {
                 cmocka_unit_test(test_workspace__destroyed_environment_is_not_recreated),
                 cmocka_unit_test(test_workspace__policy_read_only_and_allow_list),
                 cmocka_unit_test(test_workspace__auto_snapshot_records_every_step),
+                cmocka_unit_test(test_workspace__auto_snapshot_keeps_a_timed_out_command),
                 cmocka_unit_test(test_workspace__auto_snapshots_belong_to_their_call),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

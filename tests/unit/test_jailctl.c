@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -226,17 +227,38 @@ static void test_jailctl__status_reader_splits_lines(void **state) {
         brig_jail_status_reader r = {0};
         seen s = {0};
 
-        feed(&r, "pid 7\nex", &s);
+        feed(&r, "holder 7\nex", &s);
         assert_int_equal(s.n, 1);
         feed(&r, "it 3\nerror cwd 2 /nope\nbogus\n", &s);
         assert_int_equal(s.n, 3);
-        assert_int_equal(s.st[0].outcome, BRIG_JAIL_PID);
+        assert_int_equal(s.st[0].outcome, BRIG_JAIL_HOLDER);
         assert_int_equal(s.st[0].value, 7);
         assert_int_equal(s.st[1].outcome, BRIG_JAIL_EXITED);
         assert_int_equal(s.st[1].value, 3);
         assert_int_equal(s.st[2].outcome, BRIG_JAIL_ERROR);
         assert_string_equal(s.st[2].stage, "cwd");
         assert_string_equal(s.st[2].detail, "/nope");
+}
+
+/* A reaper's end: "started" with "exit N" or "signal N" in one write, so one read has both records. */
+static void test_jailctl__report_end_says_started_with_the_end(void **state) {
+        (void) state;
+        int p[2];
+        char buf[64];
+
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        brig_jail_report_end(p[1], true, W_EXITCODE(3, 0));
+        ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+        assert_true(n > 0);
+        buf[n] = 0;
+        assert_string_equal(buf, "started\nexit 3\n");
+        brig_jail_report_end(p[1], false, SIGKILL);
+        n = read(p[0], buf, sizeof(buf) - 1);
+        assert_true(n > 0);
+        buf[n] = 0;
+        assert_string_equal(buf, "signal 9\n");
+        close(p[0]);
+        close(p[1]);
 }
 
 /* A line longer than any record goes whole: its tail is not read as a record of its own. */
@@ -328,6 +350,7 @@ int main(void) {
                 cmocka_unit_test(test_jailctl__run_carries_a_short_plan_inline),
                 cmocka_unit_test(test_jailctl__reaper_name_round_trips),
                 cmocka_unit_test(test_jailctl__status_reader_splits_lines),
+                cmocka_unit_test(test_jailctl__report_end_says_started_with_the_end),
                 cmocka_unit_test(test_jailctl__status_reader_drops_overlong_lines_whole),
                 cmocka_unit_test(test_jailctl__control_is_refcounted_and_hangs_up),
                 cmocka_unit_test(test_jailctl__control_closes_on_last_unref),
