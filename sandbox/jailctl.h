@@ -34,10 +34,11 @@
  *             mode), loads the seccomp filter (sending LISTENER), says "ready" and becomes the spawner.
  *   spawner   the init of a built environment (sandbox/spawner.c): hands each RUN to an idle reaper or
  *             forks a new one, signals on KILL, reaps orphans, and exits (ending the environment) when
- *             brigd hangs up the control socket. Its only descriptors are the control socket and, while
- *             they run and for 3 s after, the channels of up to 16 reapers: an idle environment costs brigd
- *             and the jail as few descriptors as possible (brigd: the control socket, the listener, a
- *             cgroup's).
+ *             brigd hangs up the control socket, or, given a listening one, waits for brigd's next
+ *             connection. Its only descriptors are the control socket (listening, and brigd's connection
+ *             while it has one) and, while they run and for 3 s after, the channels of up to 16 reapers:
+ *             an idle environment costs brigd and the jail as few descriptors as possible (brigd: the
+ *             seccomp listener, and a cgroup's while calls run).
  *   reaper    one per running command (sandbox/spawner.c): a child subreaper in a session of its own,
  *             named brig_jailctl_reaper_name(id) so that a seccomp denial or a connection finds its call
  *             (worker/culprit.c).

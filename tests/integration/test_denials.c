@@ -167,6 +167,33 @@ static void test_denials__mount_reaches_its_client_and_the_log(void **state) {
         assert_int_equal(brigd_stop(&d), 0);
 }
 
+/* brigd keeps an idle environment's seccomp listener when it hangs up its control connection
+ * (worker/env_control.h): a denial in the call that connects it again is still answered and audited. */
+static void test_denials__still_audited_after_brigd_stepped_away(void **state) {
+        (void) state;
+        brigd d;
+        cJSON *notes = NULL;
+
+        start(&d, "default");
+        int fd = client_connect(&d);
+        cJSON_Delete(client_initialize(fd, "{\"brig/environment\":\"denials-idle\"}"));
+        cJSON_Delete(client_call(fd, 1, "{\"command\":\"true\"}", NULL, NULL));
+        assert_true(client_wait_stepped_away(fd, "denials-idle"));
+        cJSON *r = client_call(fd, 2, MOUNT_ARGV, NULL, &notes);
+        assert_non_null(r);
+        assert_string_equal(stdout_of(r), "-1 1\n");
+        assert_int_equal(count_streamed(notes, "mount", 2, NULL), 1);
+        cJSON_Delete(notes);
+        cJSON_Delete(r);
+        cJSON *denied = audit_events(&d, "syscall_denied");
+        assert_int_equal(cJSON_GetArraySize(denied), 1);
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(denied, 0), "environment")->valuestring,
+                            "denials-idle");
+        cJSON_Delete(denied);
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
 /* logging/setLevel above warning stops the streamed denials on that connection only; the call's result still
  * lists them. */
 static void test_denials__set_level_filters_messages(void **state) {
@@ -559,6 +586,7 @@ static void test_denials__cli_reports_one_shot_denials(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_denials__mount_reaches_its_client_and_the_log),
+                cmocka_unit_test(test_denials__still_audited_after_brigd_stepped_away),
                 cmocka_unit_test(test_denials__set_level_filters_messages),
                 cmocka_unit_test(test_denials__background_process_is_attributed_to_its_call),
                 cmocka_unit_test(test_denials__repl_call_gets_its_denials),
