@@ -15,6 +15,7 @@
  * from this socket; brigd's death ends the jail through PR_SET_PDEATHSIG (the helper's, then the init's).
  * Paths go through /proc/self/fd/<directory fd>/<name>: sun_path holds 108 bytes, a state directory may
  * be longer. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -34,6 +35,15 @@
 #define CONTROL_DIR "control"
 #define CONTROL_BACKLOG 4
 
+/* Sockets of a brigd that did not stop cleanly: their inits died with it (PR_SET_PDEATHSIG). */
+static void remove_leftovers(const char *dir) {
+        _cleanup_(closedirp) DIR *d = opendir(dir);
+
+        for (struct dirent *de; d && (de = readdir(d));)
+                if (de->d_name[0] != '.')
+                        (void) unlinkat(dirfd(d), de->d_name, 0);
+}
+
 int brig__env_control_dir_open(brig_worker *w, const char *state_dir, brig_error *err) {
         _cleanup_free_ char *dir = NULL;
         int r;
@@ -50,6 +60,7 @@ int brig__env_control_dir_open(brig_worker *w, const char *state_dir, brig_error
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "chmod '%s'", dir);
         if ((w->control_dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open '%s'", dir);
+        remove_leftovers(dir);
         return 0;
 }
 
@@ -118,7 +129,9 @@ int brig__env_control_listen(brig_env *env, int *ret_listener, brig_error *err) 
         control_addr(env, &sa);
         /* Left by a brigd that did not stop cleanly. */
         (void) unlink(sa.sun_path);
-        if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)) < 0)
+        /* Non-blocking for the init too: an accept after poll() never waits (our first connection is
+         * queued before the helper starts). */
+        if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "control socket");
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, CONTROL_BACKLOG) < 0) {
                 r = -errno;
