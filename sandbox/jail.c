@@ -319,6 +319,12 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                 brig_jail_report_error(status, "network", r, "bring up loopback");
                 _exit(1);
         }
+        /* brigd's on-demand control: the connection it made before starting us comes first. */
+        int listener = -1;
+        if (plan->mode == BRIG_PLAN_HOLD && (r = brig_jailctl_accept_first(&control, &listener)) < 0) {
+                brig_jail_report_error(status, "control", r, "accept brigd's connection");
+                _exit(1);
+        }
         if (plan->mode == BRIG_PLAN_HOLD && plan->proxy_port &&
             (r = proxy_listener_send(plan->proxy_port, control)) < 0) {
                 brig_jail_report_error(status, "network", r, "proxy listener on 127.0.0.1");
@@ -370,7 +376,7 @@ static _Noreturn void init_main(const brig_plan *plan, const struct sock_fprog *
                         brig_jail_report_error(status, "seccomp", r, "load filter");
                         _exit(1);
                 }
-                brig__spawner_main(status, control, prog);
+                brig__spawner_main(status, control, listener, prog);
         }
 
         /* brig compiled the filter while we built the root: nothing runs before it is here. */

@@ -74,5 +74,7 @@ _Noreturn void brig__command_main(const brig_plan *plan, const struct sock_fprog
 int brig__close_fds_except(int keep, int also);
 /* Closes every fd from lo up: 0 or -errno. */
 int brig__close_fds_from(int lo);
-/* The spawner (sandbox/spawner.c): what an environment's init becomes once the environment is built. */
-_Noreturn void brig__spawner_main(int status, int control, const struct sock_fprog *prog);
+/* The spawner (sandbox/spawner.c): what an environment's init becomes once the environment is built.
+ * listener: the listening control socket brigd connects to again after it hung up, or -1 (a hang-up ends
+ * the environment). */
+_Noreturn void brig__spawner_main(int status, int control, int listener, const struct sock_fprog *prog);

@@ -146,6 +146,30 @@ int brig_jailctl_send_listener(int control, int listener) {
         return brig_jailctl_send(control, &m, &listener, 1);
 }
 
+int brig_jailctl_send_reconnect(int control) {
+        brig_jailctl_msg m = {.op = BRIG_JAILCTL_RECONNECT};
+        return brig_jailctl_send(control, &m, NULL, 0);
+}
+
+int brig_jailctl_accept_first(int *control, int *ret_listener) {
+        int listening = 0, fd;
+        socklen_t len = sizeof(listening);
+
+        *ret_listener = -1;
+        if (getsockopt(*control, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+                return -errno;
+        if (!listening)
+                return 0;
+        do
+                fd = accept4(*control, NULL, NULL, SOCK_CLOEXEC);
+        while (fd < 0 && errno == EINTR);
+        if (fd < 0)
+                return -errno;
+        *ret_listener = *control;
+        *control = fd;
+        return 0;
+}
+
 int brig_jailctl_send_proxy(int control, int listen_fd, int diag_fd) {
         brig_jailctl_msg m = {.op = BRIG_JAILCTL_PROXY};
         int fds[2] = {listen_fd, diag_fd};
@@ -244,6 +268,10 @@ void brig_jailctl_unrefp(brig_jailctl **c) {
 void brig_jailctl_hangup(brig_jailctl *c) {
         if (c)
                 brig_closep(&c->fd);
+}
+
+bool brig_jailctl_shared(const brig_jailctl *c) {
+        return c && c->refs > 1;
 }
 
 bool brig_jailctl_is_open(const brig_jailctl *c) {

@@ -34,10 +34,11 @@
  *             mode), loads the seccomp filter (sending LISTENER), says "ready" and becomes the spawner.
  *   spawner   the init of a built environment (sandbox/spawner.c): hands each RUN to an idle reaper or
  *             forks a new one, signals on KILL, reaps orphans, and exits (ending the environment) when
- *             brigd hangs up the control socket. Its only descriptors are the control socket and, while
- *             they run and for 3 s after, the channels of up to 16 reapers: an idle environment costs brigd
- *             and the jail as few descriptors as possible (brigd: the control socket, the listener, a
- *             cgroup's).
+ *             brigd hangs up the control socket, or, given a listening one, waits for brigd's next
+ *             connection. Its only descriptors are the control socket (listening, and brigd's connection
+ *             while it has one) and, while they run and for 3 s after, the channels of up to 16 reapers:
+ *             an idle environment costs brigd and the jail as few descriptors as possible (brigd: the
+ *             seccomp listener, and a cgroup's while calls run).
  *   reaper    one per running command (sandbox/spawner.c): a child subreaper in a session of its own,
  *             named brig_jailctl_reaper_name(id) so that a seccomp denial or a connection finds its call
  *             (worker/culprit.c).
@@ -61,6 +62,8 @@
  *                                 plan of at most BRIG_JAILCTL_PLAN_INLINE_MAX bytes comes as JSON after
  *                                 the message instead (FLAG_PLAN), without its memfd,
  *                                 KILL id sig (to the command's process group, SIGKILL: its whole tree);
+ *               init -> brigd     RECONNECT (no fds) before "ready" when the spawner keeps accepting
+ *                                 on a listening control socket (below);
  *               init -> brigd     PROXY (fds: listening TCP socket on 127.0.0.1:<plan's proxy_port> in the
  *                                 jail's network namespace, and a NETLINK_SOCK_DIAG socket of it when the
  *                                 kernel has one) before LISTENER; LISTENER (fd: the seccomp listener,
@@ -78,7 +81,15 @@
  *             A reaper's channel carries RUN (spawner -> reaper, as received) and IDLE (reaper -> spawner:
  *             its command and everything below it are gone; sent before its "exit N" when nothing else
  *             ran below it, so a call sent on the previous one's answer finds the reaper free).
- *             A hang-up by brigd ends the environment (the spawner exits, and with it the namespace).
+ *             A hang-up by brigd ends the environment (the spawner exits, and with it the namespace),
+ *             unless brigd gave a listening socket instead (on-demand connections, worker/env_control.h):
+ *             brigd binds it in its private control directory and connects before starting the helper;
+ *             the init accepts that connection and keeps the listening socket (no reaper or command gets
+ *             it). When its filter lets it accept4() later it says RECONNECT, and then a hang-up only
+ *             means brigd stepped away: the spawner accepts brigd's next connection, and brigd's death
+ *             still ends the jail through PR_SET_PDEATHSIG (helper, then init). An idle environment then
+ *             costs one descriptor in the jail (the listening socket) and one in brigd (the seccomp
+ *             listener, when its policy audits denials).
  *             brigd's end is a brig_jailctl object, shared by the environment and its running commands.
  *   cgroup    fds 7.., brigd/brig -> helper: cgroup.procs files the helper moves the init into, while
  *             the init builds the root and before it forks anything (sandbox/jail.c says why). brig run
@@ -140,6 +151,7 @@ enum {
         BRIG_JAILCTL_IDLE = 5,
         BRIG_JAILCTL_SECCOMP = 6,
         BRIG_JAILCTL_CGROUPS = 7,
+        BRIG_JAILCTL_RECONNECT = 8,
 };
 
 enum {
@@ -185,6 +197,14 @@ int brig_jailctl_forward_run(int control, const brig_jailctl_msg *m, const char 
 /* LISTENER and PROXY, sent by the jail (diag: -1 for none). Async-signal-safe. */
 int brig_jailctl_send_listener(int control, int listener);
 int brig_jailctl_send_proxy(int control, int listen_fd, int diag_fd);
+/* RECONNECT, sent by an environment's init whose control is a listening socket it keeps accepting on:
+ * brigd may then close an idle environment's connection and connect again. Async-signal-safe. */
+int brig_jailctl_send_reconnect(int control);
+/* An environment's init (HOLD) given a listening control socket (brigd's on-demand connections): accepts
+ * the first connection, which brigd made before starting the helper, into *control and returns the
+ * listening socket in *ret_listener; given a connected socket (a socketpair: brig, tests), leaves *control
+ * alone and sets *ret_listener to -1. 0 or -errno. Async-signal-safe. */
+int brig_jailctl_accept_first(int *control, int *ret_listener);
 /* SECCOMP, sent by brig to a one-shot init started without its filter (fd: the sealed memfd). */
 int brig_jailctl_send_seccomp(int control, int filter);
 /* The filter from the SECCOMP message the init waits for on control: the program in *ret (caller frees
@@ -211,6 +231,8 @@ brig_jailctl *brig_jailctl_ref(brig_jailctl *c);
 brig_jailctl *brig_jailctl_unref(brig_jailctl *c); /* returns NULL; accepts NULL */
 void brig_jailctl_unrefp(brig_jailctl **c);
 void brig_jailctl_hangup(brig_jailctl *c); /* accepts NULL */
+/* Whether a command holds a reference besides the environment's (accepts NULL). */
+bool brig_jailctl_shared(const brig_jailctl *c);
 bool brig_jailctl_is_open(const brig_jailctl *c);
 
 /* RUN: the plan, printed (plan_json[0..plan_len)), inline when plan_fd is -1, else in plan_fd (a memfd as

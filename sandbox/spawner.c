@@ -21,10 +21,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <seccomp.h>
+
 #include "common/cleanup.h"
 #include "common/parse.h"
 #include "sandbox/jail.h"
 #include "sandbox/jailctl.h"
+#include "sandbox/seccomp_eval.h"
 
 #define SPAWN_MAX_CHILDREN 1024
 
@@ -330,6 +333,9 @@ static void spare_collect(spawn_child *children, size_t n_children) {
                         spare_heard(of[i]);
 }
 
+/* brigd's listening control socket (brig__spawner_main()), or -1: no reaper keeps it. */
+static int control_listener = -1;
+
 /* Forks one command's reaper, or hands the command to an idle one. fds: plan, stdout, stderr, status[,
  * stdin]. Takes ownership of all of them. */
 static void spawn_run(int control, const brig_jailctl_msg *m, int *fds, size_t n_fds,
@@ -382,6 +388,8 @@ static void spawn_run(int control, const brig_jailctl_msg *m, int *fds, size_t n
                 /* Nothing of the spawner's: a channel held here would keep its reaper from seeing it close.
                  */
                 (void) close(control);
+                if (control_listener >= 0)
+                        (void) close(control_listener);
                 for (size_t i = 0; i < *n_children; i++)
                         if (children[i].chan >= 0)
                                 (void) close(children[i].chan);
@@ -613,10 +621,35 @@ static void kill_tree(pid_t reaper) {
         (void) kill(reaper, SIGKILL);
 }
 
+/* Whether the filter lets us accept4() brigd's next connection on listener (a policy may deny the call).
+ * Asked of the program rather than of the kernel: a denial that is audited would wait for brigd, which
+ * reads the seccomp listener only once we said "ready". */
+static bool may_accept(const struct sock_fprog *prog, int listener) {
+        struct seccomp_data d = {.nr = __NR_accept4, .arch = seccomp_arch_native()};
+        uint32_t action;
+
+        if (!prog || !prog->filter)
+                return true;
+        d.args[0] = (uint64_t) listener;
+        d.args[3] = SOCK_CLOEXEC;
+        return brig_seccomp_eval(prog, &d, &action) == 0 &&
+               (action & SECCOMP_RET_ACTION_FULL) == SECCOMP_RET_ALLOW;
+}
+
+/* A new connection from brigd on listener after it stepped away: the new control socket, or -1 when
+ * there is none yet (a connection that went before we took it). Exits when the listener fails. */
+static int accept_brigd(int listener) {
+        int fd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+
+        if (fd < 0 && errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                _exit(1);
+        return fd;
+}
+
 /* The environment's pid 1 once it is built: forks the commands brigd sends over the control socket, tells
  * each one's status fd how it ended, reaps everything reparented to it, and exits (taking the whole
  * environment down) when brigd hangs up. Runs as the jail user with no capabilities and no_new_privs. */
-_Noreturn void brig__spawner_main(int status, int control, const struct sock_fprog *prog) {
+_Noreturn void brig__spawner_main(int status, int control, int listener, const struct sock_fprog *prog) {
         static spawn_child children[SPAWN_MAX_CHILDREN];
         size_t n_children = 0;
         struct sigaction sa = {.sa_handler = sigchld_noop};
@@ -633,16 +666,24 @@ _Noreturn void brig__spawner_main(int status, int control, const struct sock_fpr
         }
         (void) sigfillset(&wait_mask);
         (void) sigdelset(&wait_mask, SIGCHLD);
+        /* Without accept4() a hang-up must end the environment, as brigd then knows (no RECONNECT). */
+        if (listener >= 0 && !(may_accept(prog, listener) && brig_jailctl_send_reconnect(control) == 0)) {
+                (void) close(listener);
+                listener = -1;
+        }
+        control_listener = listener;
         brig_jail_report(status, "ready");
         (void) close(status);
         for (int fd = 0; fd < 3; fd++)
-                if (fd != control)
+                if (fd != control && fd != listener)
                         (void) close(fd);
         for (;;) {
                 struct pollfd p[1] = {{.fd = control, .events = POLLIN}};
                 int wait_ms = spare_expire(children, n_children);
                 struct timespec ts = {wait_ms / 1000, (long) (wait_ms % 1000) * 1000000};
 
+                /* Stepped away (control -1): brigd's next connection comes on the listener. */
+                p[0].fd = control >= 0 ? control : listener;
                 if (ppoll(p, 1, wait_ms < 0 ? NULL : &ts, &wait_mask) < 0) {
                         if (errno == EINTR) {
                                 spawn_reap(children, &n_children);
@@ -650,11 +691,20 @@ _Noreturn void brig__spawner_main(int status, int control, const struct sock_fpr
                         }
                         _exit(1);
                 }
-                if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+                if (control < 0 && p[0].revents) {
+                        control = accept_brigd(listener);
+                } else if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
                         brig_jailctl_msg m;
                         int fds[BRIG_JAILCTL_MAX_FDS];
                         size_t n_fds = 0;
                         int r = brig_jailctl_recv_run(control, &m, run_plan, &run_plan_len, fds, &n_fds);
+                        if (r == 0 && listener >= 0) {
+                                /* brigd stepped away (its death kills our helper, and so us): every
+                                 * message it sent before came first. */
+                                (void) close(control);
+                                control = -1;
+                                continue;
+                        }
                         if (r == 0 || (r < 0 && r != -EBADMSG && r != -EAGAIN))
                                 _exit(0); /* brigd is gone: so is the environment */
                         if (r < 0)

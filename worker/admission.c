@@ -91,10 +91,13 @@ static bool fds_fit(const brig_worker *w, const brig_env *env) {
          * walk over every environment per call grows with their number). */
         unsigned active, processes;
         brig__env_counts(w, &active, &processes);
-        need += (uint64_t) active * BRIG_FDS_PER_ENV + (uint64_t) w->n_proxies * BRIG_FDS_PER_PROXY +
-                (uint64_t) processes * BRIG_FDS_PER_CALL;
+        need += (uint64_t) active * BRIG_FDS_PER_ENV + (uint64_t) w->n_controls * BRIG_FDS_PER_CONTROL +
+                (uint64_t) w->n_proxies * BRIG_FDS_PER_PROXY + (uint64_t) processes * BRIG_FDS_PER_CALL;
         if (env->state == BRIG_ENV_STOPPED)
                 need += BRIG_FDS_PER_ENV;
+        /* Its start, or brigd connecting again after it stepped away. */
+        if (!brig_jailctl_is_open(env->control))
+                need += BRIG_FDS_PER_CONTROL;
         return need <= a->fd_limit;
 }
 

@@ -16,6 +16,7 @@
 #include "tools/repl.h"
 #include "worker/audit_events.h"
 #include "worker/env.h"
+#include "worker/env_control.h"
 #include "worker/env_holder.h"
 #include "worker/proxy_secrets.h"
 #include "worker/proxy_tls.h"
@@ -43,7 +44,7 @@ static void env_free(brig_env *env) {
         free(env->disk.quarantine_reason);
         free(env->spare.dir);
         free(env->spare.leftover);
-        brig_jailctl_unref(env->control);
+        brig__env_control_close(env);
         brig_proxy_secrets_free(env->secrets);
         brig_tls_ca_free(env->tls_ca);
         free(env->dir);

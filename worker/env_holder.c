@@ -23,6 +23,7 @@
 #include "worker/cgreap.h"
 #include "worker/denials.h"
 #include "worker/env.h"
+#include "worker/env_control.h"
 #include "worker/env_holder.h"
 #include "worker/memory_view.h"
 #include "worker/env_registry.h"
@@ -51,6 +52,7 @@ static void fire_waiters(brig_env *env, const brig_error *err) {
 }
 
 static void prepared_cb(brig_env *env, const brig_error *qerr, void *userdata);
+static void start_timer_cb(uv_timer_t *t);
 static void view_ready_cb(brig_env *env, const brig_error *qerr);
 
 /* Its holder is still going away: nothing can run in it, nor can it start yet. */
@@ -118,8 +120,7 @@ void brig__env_holder_init(brig_env *env) {
 /* The init exits when we hang up; commands still running keep their references, and their KILLs then fail
  * cleanly (-ESHUTDOWN). */
 static void hang_up(brig_env *env) {
-        brig_jailctl_hangup(env->control);
-        env->control = brig_jailctl_unref(env->control);
+        brig__env_control_close(env);
 }
 
 static void holder_gone(brig_env *env) {
@@ -165,7 +166,7 @@ static void holder_exit_cb(brig_child *p, int wstatus) {
  * whole (MSG_CTRUNC: we had no free descriptor for what it carried) fails the start: an environment never
  * runs without the listener or proxy its policy asked for. */
 static int init_messages(brig_env *env, brig_error *err) {
-        for (int i = 0; i < 4 && brig_jailctl_is_open(env->control); i++) {
+        for (int i = 0; i < 5 && brig_jailctl_is_open(env->control); i++) {
                 int fds[BRIG_JAILCTL_MAX_FDS];
                 size_t n_fds = 0;
                 brig_jailctl_msg m;
@@ -186,7 +187,9 @@ static int init_messages(brig_env *env, brig_error *err) {
                                 return brig_error_set(
                                         err, -EIO, BRIG_KIND_SANDBOX,
                                         "environment \"%s\": cannot watch its seccomp listener", env->id);
-                } else if (m.op == BRIG_JAILCTL_PROXY && (n_fds == 1 || n_fds == 2))
+                } else if (m.op == BRIG_JAILCTL_RECONNECT && n_fds == 0)
+                        brig__env_control_may_step_away(env);
+                else if (m.op == BRIG_JAILCTL_PROXY && (n_fds == 1 || n_fds == 2))
                         brig__proxy_start(env, fds[0], n_fds == 2 ? fds[1] : -1);
                 else {
                         for (size_t k = 0; k < n_fds; k++)
@@ -224,6 +227,9 @@ static void maybe_running(brig_env *env) {
                 return;
         }
         (void) uv_timer_stop(&env->holder.start_timer);
+        if (env->holder.reconnects)
+                (void) uv_timer_start(&env->holder.start_timer, start_timer_cb, BRIG_CONTROL_IDLE_MS,
+                                      BRIG_CONTROL_IDLE_MS);
         brig__env_set_state(env, BRIG_ENV_RUNNING);
         log_info("environment %s running (init pid %d)", env->id, env->init_pid);
         brig__env_audit(env, BRIG_AUDIT_ENVIRONMENT_START, NULL);
@@ -234,6 +240,9 @@ static void start_timer_cb(uv_timer_t *t) {
         brig_env *env = t->data;
         brig_error err = BRIG_ERROR_INIT;
 
+        /* Running, it is the idle check of the control connection (worker/env_control.h). */
+        if (env->state == BRIG_ENV_RUNNING)
+                brig__env_control_idle_tick(env);
         if (env->state != BRIG_ENV_STARTING)
                 return;
         (void) brig_error_set(&err, -ETIMEDOUT, BRIG_KIND_SANDBOX,
@@ -372,7 +381,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         _cleanup_(brig_plan_freep) brig_plan *plan = NULL;
         _cleanup_close_ int plan_fd = -1;
         char *argv[BRIG_JAILCTL_ARGV_MAX];
-        int pair[2], cg_fds[_BRIG_CG_MAX], n_cg = 0;
+        int listener = -1, cg_fds[_BRIG_CG_MAX], n_cg = 0;
         int from[BRIG_JAILCTL_FD_CGROUP + _BRIG_CG_MAX], status[2] = {-1, -1};
         pid_t pid = 0;
         int r;
@@ -429,22 +438,13 @@ static int holder_start(brig_env *env, brig_error *err) {
                         (void) close(cg_fds[i]);
                 return undo_cgroups(env, r);
         }
-        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0) {
+        /* The init's end listens: brigd connects when calls need it (worker/env_control.h). */
+        if ((r = brig__env_control_listen(env, &listener, err)) < 0) {
                 (void) close(status[0]);
                 (void) close(status[1]);
-                r = brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "control socket");
                 for (int i = 0; i < n_cg; i++)
                         (void) close(cg_fds[i]);
                 return undo_cgroups(env, r);
-        }
-        (void) fcntl(pair[0], F_SETFL, O_NONBLOCK);
-        if ((r = brig_jailctl_new(pair[0], &env->control)) < 0) {
-                (void) close(status[0]);
-                (void) close(status[1]);
-                (void) close(pair[1]);
-                for (int i = 0; i < n_cg; i++)
-                        (void) close(cg_fds[i]);
-                return undo_cgroups(env, brig_error_set(err, r, BRIG_KIND_INTERNAL, "out of memory"));
         }
         env->holder.start_error = (brig_error) BRIG_ERROR_INIT;
         env->holder.exited = env->holder.status_eof = false;
@@ -459,7 +459,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         from[BRIG_JAILCTL_FD_PLAN] = plan_fd;
         from[BRIG_JAILCTL_FD_STATUS] = status[1];
         from[BRIG_JAILCTL_FD_SECCOMP] = env->policy->seccomp_fd;
-        from[BRIG_JAILCTL_FD_CONTROL] = pair[1];
+        from[BRIG_JAILCTL_FD_CONTROL] = listener;
         brig_handles_add(&env->holder.handles, 2);
         /* The handle owns the read end once open (uv_close() closes it). */
         if ((r = uv_pipe_open(&env->holder.status_pipe, status[0])) < 0)
@@ -467,7 +467,7 @@ static int holder_start(brig_env *env, brig_error *err) {
         else
                 r = spawn_helper(w->jail_helper, argv, from, BRIG_JAILCTL_FD_CGROUP + n_cg, &pid);
         (void) close(status[1]);
-        (void) close(pair[1]);
+        (void) close(listener);
         for (int i = 0; i < n_cg; i++)
                 (void) close(cg_fds[i]);
         if (r < 0) {
@@ -503,10 +503,17 @@ static void start_ready(brig_env *env, const brig_error *qerr, bool view_done) {
                 /* It stopped while being prepared: start anew once it has. */
                 waiters_append(&env->holder.restart_waiters, env->holder.waiters);
                 env->holder.waiters = NULL;
-        } else if (env->state == BRIG_ENV_RUNNING)
-                /* Adopted from a spare: its jail runs already. */
-                fire_waiters(env, NULL);
-        else if (!view_done) {
+        } else if (env->state == BRIG_ENV_RUNNING) {
+                /* Adopted from a spare: its jail runs already, though brigd may have stepped away from
+                 * it; one that cannot be reached is restarted for its waiters. */
+                if (brig__env_control_ensure(env) == 0)
+                        fire_waiters(env, NULL);
+                else {
+                        waiters_append(&env->holder.restart_waiters, env->holder.waiters);
+                        env->holder.waiters = NULL;
+                        brig_env_stop(env);
+                }
+        } else if (!view_done) {
                 /* Still starting for start(): no second preparation meanwhile. */
                 env->disk.prepare.start_waiting = true;
                 brig_memory_view_refresh(env, view_ready_cb);
@@ -562,7 +569,11 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
         /* A running environment adopted from a spare may still wait for its directory (worker/env_disk.h).
          */
         if (env->state == BRIG_ENV_RUNNING && brig__env_prepared(env)) {
-                cb(env, NULL, userdata);
+                /* brigd stepped away from it while idle: a connect that fails finds its holder gone. */
+                if (brig__env_control_ensure(env) < 0)
+                        brig_env_ensure_restarted(env, cb, userdata);
+                else
+                        cb(env, NULL, userdata);
                 return;
         }
         wt = calloc(1, sizeof(*wt));

@@ -17,6 +17,7 @@
 #include "common/fs.h"
 #include "common/log.h"
 #include "worker/audit_events.h"
+#include "worker/env_control.h"
 #include "worker/proxy_tls.h"
 #include "worker/sockfile.h"
 #include "worker/worker.h"
@@ -72,7 +73,7 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
         cJSON *ev;
         int r;
 
-        *w = (brig_worker){.loop = loop, .syslog_fd = -1};
+        *w = (brig_worker){.loop = loop, .syslog_fd = -1, .control_dir_fd = -1};
         if (o->n_admin_uids > BRIG_MAX_ADMIN_UIDS)
                 return brig_error_set(err, -E2BIG, BRIG_KIND_LIMIT, "more than %d admin uids",
                                       BRIG_MAX_ADMIN_UIDS);
@@ -125,6 +126,8 @@ int brig_worker_init(brig_worker *w, uv_loop_t *loop, const brig_worker_options 
                         "state directory: jails (host uid %u) cannot reach '%s' because '%s' is not "
                         "searchable by others; choose another --state-dir or chmod o+x it",
                         w->identity.uid_outside, w->envs_dir, blocker);
+        if ((r = brig__env_control_dir_open(w, o->state_dir, err)) < 0)
+                return r;
         /* This worker's groups are its own: another brigd on the host (another state directory) never
          * shares or removes them, and start-up cleans only this one's leftovers. */
         char instance[32];
@@ -344,5 +347,6 @@ void brig_worker_done(brig_worker *w) {
         free(w->socket_path);
         free(w->envs_dir);
         free(w->memory_dir);
+        brig__env_control_dir_close(w);
         *w = (brig_worker){0};
 }

@@ -32,10 +32,12 @@
 /* Admission (worker/admission.c): what a call and an environment hold in fds at most, and the fds kept
  * out of every budget so that accepting, auditing and answering never lack one. */
 #define BRIG_FDS_PER_CALL 8
-/* A running environment's own: its control socket and its seccomp listener (its background processes,
- * calls and proxy are counted apart); an idle one holds no more, so this bounds how many brigd can hold.
+/* A running environment's own: its seccomp listener, and its control socket while brigd is connected
+ * (BRIG_FDS_PER_CONTROL: only while calls come, worker/env_control.h; its background processes, calls and
+ * proxy are counted apart); an idle one holds no more, so this bounds how many brigd can hold.
  * A proxy: its listening and sock_diag sockets and the connections it relays at a time, most of them. */
-#define BRIG_FDS_PER_ENV 2
+#define BRIG_FDS_PER_ENV 1
+#define BRIG_FDS_PER_CONTROL 1
 #define BRIG_FDS_PER_PROXY 8
 #define BRIG_FD_RESERVE 64
 #define BRIG_MAX_CALLS_CAP 1024
@@ -60,7 +62,7 @@
 #define BRIG_FD_LIMIT_WANTED                                                                                \
         (BRIG_FD_RESERVE + BRIG_MAX_CONNECTIONS + BRIG_ADMIN_CONNECTIONS +                                  \
          BRIG_MAX_CALLS_CAP * BRIG_FDS_PER_CALL +                                                           \
-         BRIG_MAX_ENVIRONMENTS * (BRIG_FDS_PER_ENV + BRIG_FDS_PER_PROXY))
+         BRIG_MAX_ENVIRONMENTS * (BRIG_FDS_PER_ENV + BRIG_FDS_PER_CONTROL + BRIG_FDS_PER_PROXY))
 /* brigd --spare-environments: the pool of spare environments (worker/env_spares.c). */
 #define BRIG_SPARES_DEFAULT 4
 #define BRIG_SPARES_MAX 64
@@ -189,8 +191,11 @@ struct brig_worker {
         uint64_t checkpoint_next; /* the log's next seq when the last checkpoint was taken */
         uint64_t checkpoint_at;   /* uv_now() then */
         size_t n_audit_subscribers;
-        unsigned n_proxies; /* environments' network proxies running (admission counts their fds) */
-        int syslog_fd;      /* --audit-syslog (worker/audit_syslog.c), or -1 */
+        unsigned n_proxies;     /* environments' network proxies running (admission counts their fds) */
+        int control_dir_fd;     /* <state-dir>/control: the environments' control sockets, or -1 */
+        uint64_t control_names; /* the last name given to one */
+        unsigned n_controls;    /* environments' control connections open (admission counts them) */
+        int syslog_fd;          /* --audit-syslog (worker/audit_syslog.c), or -1 */
         char *syslog_path;
         uint64_t syslog_dropped; /* records it did not take, since it last took one */
 };

@@ -883,3 +883,33 @@ int ready_copies(const char *dir, ino_t *inodes, int max) {
         }
         return n;
 }
+
+int count_fds(pid_t pid) {
+        char path[64];
+        int n = 0;
+        snprintf(path, sizeof(path), "/proc/%d/fd", (int) pid);
+        DIR *dir = opendir(path);
+        if (!dir)
+                return -1;
+        for (struct dirent *de; (de = readdir(dir));)
+                if (de->d_name[0] != '.')
+                        n++;
+        closedir(dir);
+        return n;
+}
+
+bool client_wait_stepped_away(int fd, const char *env) {
+        char params[160];
+        snprintf(params, sizeof(params), "{\"id\":\"%s\"}", env);
+        cJSON *m = client_rpc(fd, "brig/environment.info", params);
+        const cJSON *pid = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "init_pid");
+        pid_t init = cJSON_IsNumber(pid) ? (pid_t) pid->valueint : 0;
+        cJSON_Delete(m);
+        /* While connected: the listening socket and brigd's connection. */
+        for (int i = 0; init > 0 && i < 600; i++) {
+                if (count_fds(init) == 1)
+                        return true;
+                usleep(100000);
+        }
+        return false;
+}

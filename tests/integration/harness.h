@@ -90,6 +90,12 @@ bool result_is_error(const cJSON *resp);
 
 /* Counts host processes whose command line contains needle (reads /proc). */
 int count_processes(const char *needle);
+/* Open descriptors of a host process (-1 when unreadable). */
+int count_fds(pid_t pid);
+/* Waits, 60 s at most, until brigd has hung up its control connection to environment env's init (idle,
+ * worker/env_control.h), which then keeps one descriptor, its listening control socket: whether it did.
+ * fd: a connection that may ask brig/environment.info about env. */
+bool client_wait_stepped_away(int fd, const char *env);
 
 const char *build_dir(void);
 const char *source_dir(void);

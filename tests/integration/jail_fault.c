@@ -10,7 +10,8 @@
  *                exactly the helper's descriptors (0-6, then cgroup.procs or v1 tasks files only), no
  *                signal ignored or blocked, and a session of its own
  * The real brig-jail (../../brig-jail from this program's own file) gets the same fds, with a pipe of ours
- * on the status fd (4) and, for ctrunc, a socket of ours on the control fd (6). Test-only. */
+ * on the status fd (4) and, for ctrunc, a socket of ours on the control fd (6), relayed to the connection
+ * brigd made to its listening control socket. Test-only. */
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -181,6 +182,12 @@ int main(int argc, char **argv) {
                 _exit(127);
         }
         (void) close(status[1]);
+        /* brigd's end: the connection it made to the listening socket it gave us (worker/env_control.h),
+         * which we relay as the init's; no RECONNECT, so brigd never hangs up an idle one. */
+        int ctl = CONTROL_FD, listener = -1;
+        if (ctrunc &&
+            (brig_jailctl_accept_first(&ctl, &listener) < 0 || (listener >= 0 && close(listener) < 0)))
+                return 1;
         if (ctrunc)
                 (void) close(control[1]);
         else
@@ -190,7 +197,7 @@ int main(int argc, char **argv) {
         while (status_open || control_open) {
                 struct pollfd p[3] = {{.fd = status_open ? status[0] : -1, .events = POLLIN},
                                       {.fd = control_open ? control[0] : -1, .events = POLLIN},
-                                      {.fd = control_open ? CONTROL_FD : -1, .events = POLLIN}};
+                                      {.fd = control_open ? ctl : -1, .events = POLLIN}};
                 if (poll(p, 3, -1) < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -198,12 +205,11 @@ int main(int argc, char **argv) {
                 }
                 /* The init's descriptors first: it sent them before it said "ready". */
                 if (control_open && (p[1].revents || p[2].revents))
-                        control_open =
-                                relay(control[0], CONTROL_FD, true) && relay(CONTROL_FD, control[0], false);
+                        control_open = relay(control[0], ctl, true) && relay(ctl, control[0], false);
                 if (ctrunc && !control_open && control[0] >= 0) {
                         /* Either side hung up: so does the other, as on a direct socket. */
                         (void) close(control[0]);
-                        (void) close(CONTROL_FD);
+                        (void) close(ctl);
                         control[0] = -1;
                 }
                 if (!p[0].revents)
@@ -214,7 +220,7 @@ int main(int argc, char **argv) {
                 /* After the read: what the init sent before the lines just read is queued by now (relayed
                  * before them, it could arrive after a "ready" that was written while we relayed). */
                 if (control_open)
-                        control_open = relay(control[0], CONTROL_FD, true);
+                        control_open = relay(control[0], ctl, true);
                 if (r <= 0) {
                         status_open = false;
                         if (held[0])

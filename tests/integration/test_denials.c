@@ -49,6 +49,16 @@ static void start(brigd *d, const char *policy) {
         }
 }
 
+/* brigd with the default policy and a connection to environment env: the connection. */
+static int start_in(brigd *d, const char *env) {
+        char meta[128];
+        start(d, "default");
+        int fd = client_connect(d);
+        snprintf(meta, sizeof(meta), "{\"brig/environment\":\"%s\"}", env);
+        cJSON_Delete(client_initialize(fd, meta));
+        return fd;
+}
+
 /* A policy file like the default one, with extra seccomp settings; path receives its name. */
 static void write_policy(char *path, const char *seccomp_json) {
         char text[1024];
@@ -114,6 +124,21 @@ static const char *stdout_of(const cJSON *resp) {
         return s;
 }
 
+/* A mount call (request id) in fd's environment: refused with EPERM, streamed to its client and audited,
+ * once in all. The audited events, which the caller frees. */
+static cJSON *mount_denied_once(const brigd *d, int fd, int id) {
+        cJSON *notes = NULL;
+        cJSON *r = client_call(fd, id, MOUNT_ARGV, NULL, &notes);
+        assert_non_null(r);
+        assert_string_equal(stdout_of(r), "-1 1\n");
+        assert_int_equal(count_streamed(notes, "mount", id, NULL), 1);
+        cJSON_Delete(notes);
+        cJSON_Delete(r);
+        cJSON *denied = audit_events(d, "syscall_denied");
+        assert_int_equal(cJSON_GetArraySize(denied), 1);
+        return denied;
+}
+
 static void test_denials__mount_reaches_its_client_and_the_log(void **state) {
         (void) state;
         brigd d;
@@ -167,16 +192,31 @@ static void test_denials__mount_reaches_its_client_and_the_log(void **state) {
         assert_int_equal(brigd_stop(&d), 0);
 }
 
+/* brigd keeps an idle environment's seccomp listener when it hangs up its control connection
+ * (worker/env_control.h): a denial in the call that connects it again is still answered and audited. */
+static void test_denials__still_audited_after_brigd_stepped_away(void **state) {
+        (void) state;
+        brigd d;
+        int fd = start_in(&d, "denials-idle");
+
+        cJSON_Delete(client_call(fd, 1, "{\"command\":\"true\"}", NULL, NULL));
+        assert_true(client_wait_stepped_away(fd, "denials-idle"));
+        cJSON *denied = mount_denied_once(&d, fd, 2);
+        assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(denied, 0), "environment")->valuestring,
+                            "denials-idle");
+        cJSON_Delete(denied);
+        close(fd);
+        assert_int_equal(brigd_stop(&d), 0);
+}
+
 /* logging/setLevel above warning stops the streamed denials on that connection only; the call's result still
  * lists them. */
 static void test_denials__set_level_filters_messages(void **state) {
         (void) state;
         brigd d;
         cJSON *notes = NULL;
+        int fd = start_in(&d, "denials-level");
 
-        start(&d, "default");
-        int fd = client_connect(&d);
-        cJSON_Delete(client_initialize(fd, "{\"brig/environment\":\"denials-level\"}"));
         assert_int_equal(client_send(fd, "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"logging/setLevel\","
                                          "\"params\":{\"level\":\"error\"}}"),
                          0);
@@ -334,20 +374,10 @@ static void test_denials__storm_is_bounded_and_the_worker_keeps_serving(void **s
 static void test_denials__docker_profile_keeps_mount_audited(void **state) {
         (void) state;
         brigd d;
-        cJSON *notes = NULL;
-
         start(&d, "docker-seccomp");
         int fd = client_connect(&d);
         cJSON_Delete(client_initialize(fd, NULL));
-        cJSON *r = client_call(fd, 3, MOUNT_ARGV, NULL, &notes);
-        assert_non_null(r);
-        assert_string_equal(stdout_of(r), "-1 1\n");
-        assert_int_equal(count_streamed(notes, "mount", 3, NULL), 1);
-        cJSON_Delete(notes);
-        cJSON_Delete(r);
-        cJSON *denied = audit_events(&d, "syscall_denied");
-        assert_int_equal(cJSON_GetArraySize(denied), 1);
-        cJSON_Delete(denied);
+        cJSON_Delete(mount_denied_once(&d, fd, 3));
         close(fd);
         assert_int_equal(brigd_stop(&d), 0);
 }
@@ -559,6 +589,7 @@ static void test_denials__cli_reports_one_shot_denials(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_denials__mount_reaches_its_client_and_the_log),
+                cmocka_unit_test(test_denials__still_audited_after_brigd_stepped_away),
                 cmocka_unit_test(test_denials__set_level_filters_messages),
                 cmocka_unit_test(test_denials__background_process_is_attributed_to_its_call),
                 cmocka_unit_test(test_denials__repl_call_gets_its_denials),

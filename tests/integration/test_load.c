@@ -217,7 +217,9 @@ static void test_load__fd_limit_is_raised_and_inherited_fds_are_closed(void **st
 }
 
 /* The child of the test below: brigd under a 256-fd limit, and IDLE_ENVS environments each made idle after
- * one call. 0 when every call ran, 77 when brigd cannot run here, else what failed. */
+ * one call, which then hold one descriptor each in brigd (their seccomp listener: brigd hung up their
+ * control connections, worker/env_control.h). 0 when every call ran and they did, 77 when brigd cannot run
+ * here, else what failed. */
 #define IDLE_ENVS 40
 static int idle_environments_child(void) {
         static const char *const args[] = {"--spare-environments", "0", NULL};
@@ -242,6 +244,8 @@ static int idle_environments_child(void) {
                 fprintf(stderr, "# SKIP: %s\n", why ? why : "brigd failed to start");
                 return why ? 77 : 3;
         }
+        int admin = client_connect(&d), first_idle = -1;
+        cJSON_Delete(admin >= 0 ? client_initialize(admin, NULL) : NULL);
         for (int i = 0; i < IDLE_ENVS && !failed; i++) {
                 char meta[64];
                 snprintf(meta, sizeof(meta), "{\"brig/environment\":\"idle-%d\"}", i);
@@ -259,16 +263,32 @@ static int idle_environments_child(void) {
                 cJSON_Delete(init);
                 if (fd >= 0)
                         close(fd);
+                if (i == 0 && !failed && client_wait_stepped_away(admin, "idle-0"))
+                        first_idle = count_fds(d.pid);
         }
+        for (int i = 0; i < IDLE_ENVS && !failed; i++) {
+                char id[32];
+                snprintf(id, sizeof(id), "idle-%d", i);
+                failed = !client_wait_stepped_away(admin, id);
+        }
+        /* Before: two each (the control socket too). A few for what brigd opens lazily. */
+        int all_idle = count_fds(d.pid);
+        if (!failed && (first_idle < 0 || all_idle - first_idle > (IDLE_ENVS - 1) + 4)) {
+                fprintf(stderr, "brigd's fds: %d with one idle environment, %d with %d\n", first_idle,
+                        all_idle, IDLE_ENVS);
+                failed = 1;
+        }
+        if (admin >= 0)
+                close(admin);
         rc = brigd_stop(&d);
         unlink(policy);
         return rc == 0 && !failed ? 0 : 1;
 }
 
-/* Idle environments count as the fds they hold in brigd (its control socket and seccomp listener), not as
- * eight: under a 256-fd limit, 40 idle ones leave room for calls (before: every call was refused as busy
- * from the 23rd environment on, with nothing running, and 10,000 environments needed 80,000 fds). In a
- * child: a lowered hard limit cannot be raised again. */
+/* Idle environments count as the fds they hold in brigd (its seccomp listener), not as eight: under a 256-fd
+ * limit, 40 idle ones leave room for calls (before: every call was refused as busy from the 23rd environment
+ * on, with nothing running, and 10,000 environments needed 80,000 fds). In a child: a lowered hard limit
+ * cannot be raised again. */
 static void test_load__idle_environments_count_as_the_fds_they_hold(void **state) {
         (void) state;
         int status = 0;
