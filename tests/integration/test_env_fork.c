@@ -6,6 +6,7 @@
  * fork as the snapshot holds them. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -687,41 +688,19 @@ static void test_env_fork__during_a_rewrite_the_fork_holds_its_snapshot(void **s
         close(src);
 }
 
-/* The first "pack-*.pack" in dir, into name (empty: none). */
-static void find_pack(const char *dir, char *name, size_t size) {
-        DIR *dp = opendir(dir);
-        name[0] = 0;
-        for (struct dirent *de; dp && (de = readdir(dp));)
-                if (strncmp(de->d_name, "pack-", 5) == 0 && strstr(de->d_name, ".pack")) {
-                        snprintf(name, size, "%s", de->d_name);
-                        break;
-                }
-        if (dp)
-                closedir(dp);
-}
-
 /* A history with 1,000 or more loose objects is packed once the environment rests (nothing is asked of it
  * here: the test only watches the directory, for at most a minute), its snapshots are read from the pack,
  * and a fork hard-links the pack instead of copying objects. */
 static void test_env_fork__a_rested_history_is_packed_and_the_fork_links_it(void **state) {
         (void) state;
         int src = attach("psrc");
-        char ws[PATH_MAX], packs[PATH_MAX + 64], name[128], path[PATH_MAX + 256];
+        char name[128], dir[PATH_MAX], path[PATH_MAX + 256];
         struct stat st;
 
         client_sh(src, "mkdir d && for i in $(seq 1 1100); do echo $i > d/f$i; done");
         free(snapshot(src, "many"));
         char *ids = history_ids(src), *tree = tree_hash(src);
-        workspace_of(src, "psrc", ws, sizeof(ws));
-        snprintf(packs, sizeof(packs), "%s/../history.git/objects/pack", ws);
-        for (int i = 0; i < 600; i++) {
-                find_pack(packs, name, sizeof(name));
-                if (name[0])
-                        break;
-                usleep(100 * 1000);
-        }
-        if (!name[0])
-                fail_msg("no pack in %s after a minute at rest", packs);
+        client_wait_packed(src, "psrc", name, sizeof(name));
         char *again = history_ids(src);
         assert_string_equal(again, ids);
         free(again);
@@ -731,9 +710,8 @@ static void test_env_fork__a_rested_history_is_packed_and_the_fork_links_it(void
         char *ftree = tree_hash(f);
         assert_string_equal(ftree, tree);
         free(ftree);
-        char fws[PATH_MAX];
-        workspace_of(src, "pfork", fws, sizeof(fws));
-        snprintf(path, sizeof(path), "%s/../history.git/objects/pack/%s", fws, name);
+        client_pack_dir(src, "pfork", dir, sizeof(dir));
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
         assert_int_equal(stat(path, &st), 0);
         assert_true(st.st_nlink >= 2);
         free(ids);

@@ -6,6 +6,7 @@
  * that exists needs --as; a SIGKILL of brigd mid-import leaves nothing that the next brigd adopts. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -523,6 +524,48 @@ static void test_env_import__what_export_writes_comes_back(void **state) {
         free(dst_hist);
 }
 
+/* A history packed at rest travels as its pack and index: the import has them, reads every snapshot from
+ * them, and holds the same files. */
+static void test_env_import__a_packed_history_comes_back(void **state) {
+        (void) state;
+        char out[4096], args[256], name[128], dir[PATH_MAX], path[PATH_MAX + 256];
+        int src = attach("pk");
+        struct stat st;
+
+        client_sh(src, "mkdir d && for i in $(seq 1 1100); do echo $i > d/f$i; done");
+        cJSON_Delete(tool(src, "snapshot", "{\"message\":\"many\"}"));
+        client_wait_packed(src, "pk", name, sizeof(name));
+        snprintf(args, sizeof(args), "%s/brig --socket %s env export pk -o %s/pk.brig >/dev/null 2>&1",
+                 build_dir(), d.socket, tmp);
+        assert_int_equal(system(args), 0);
+        char *src_hash = tree_hash(src), *src_hist = history_ids(src);
+
+        snprintf(args, sizeof(args), "%s/pk.brig --as pk2", tmp);
+        if (cli_import(args, out, sizeof(out)) != 0)
+                fail_msg("import of a packed export: %s", out);
+        int dst = attach("pk2");
+        char *dst_hash = tree_hash(dst), *dst_hist = history_ids(dst);
+        assert_string_equal(dst_hash, src_hash);
+        assert_string_equal(dst_hist, src_hist);
+        client_pack_dir(dst, "pk2", dir, sizeof(dir));
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        assert_int_equal(stat(path, &st), 0);
+        /* A snapshot of the import finds every file already recorded. */
+        cJSON *sc = tool(dst, "snapshot", "{}");
+        assert_false(cJSON_IsTrue(cJSON_GetObjectItem(sc, "created")));
+        cJSON_Delete(sc);
+        snprintf(path, sizeof(path), "%s/pk.brig", tmp);
+        (void) unlink(path);
+        cJSON_Delete(client_rpc(src, "brig/environment.destroy", "{\"id\":\"pk2\"}"));
+        cJSON_Delete(client_rpc(src, "brig/environment.destroy", "{\"id\":\"pk\"}"));
+        close(dst);
+        close(src);
+        free(src_hash);
+        free(src_hist);
+        free(dst_hash);
+        free(dst_hist);
+}
+
 static void restart_with_pause(const char *pause) {
         brigd_restart_with(&d, "BRIG_TEST_IMPORT_PAUSE", pause);
 }
@@ -576,6 +619,7 @@ int main(void) {
                 cmocka_unit_test(test_env_import__from_a_passed_descriptor),
                 cmocka_unit_test(test_env_import__malformed_archives_are_refused_naming_the_entry),
                 cmocka_unit_test(test_env_import__what_export_writes_comes_back),
+                cmocka_unit_test(test_env_import__a_packed_history_comes_back),
                 cmocka_unit_test(test_env_import__sigkill_mid_import_leaves_nothing),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
