@@ -478,9 +478,25 @@ static char *history_ids(int fd) {
         return client_history_ids(fd);
 }
 
+/* Exports env with the CLI into tmp/ENV.brig, then imports that as `as` (its output into out); the source's
+ * tree hash and history, read in between, into *ret_hash and *ret_hist (caller frees). */
+static void export_then_import(int src, const char *env, const char *as, char *out, size_t size,
+                               char **ret_hash, char **ret_hist) {
+        char args[256];
+
+        snprintf(args, sizeof(args), "%s/brig --socket %s env export %s -o %s/%s.brig >/dev/null 2>&1",
+                 build_dir(), d.socket, env, tmp, env);
+        assert_int_equal(system(args), 0);
+        *ret_hash = tree_hash(src);
+        *ret_hist = history_ids(src);
+        snprintf(args, sizeof(args), "%s/%s.brig --as %s", tmp, env, as);
+        if (cli_import(args, out, size) != 0)
+                fail_msg("import of an export: %s", out);
+}
+
 static void test_env_import__what_export_writes_comes_back(void **state) {
         (void) state;
-        char out[4096], args[256];
+        char out[4096];
         int src = attach("rt");
 
         /* big makes an archive of several chunks, which both CLIs send two at a time. */
@@ -490,14 +506,8 @@ static void test_env_import__what_export_writes_comes_back(void **state) {
         /* No empty directory: a snapshot has none (docs/archive.md). */
         client_sh(src, "echo two >> a && rm -r d/e && echo new > d/new");
         cJSON_Delete(tool(src, "exec", "{\"command\":\"echo started\",\"background\":true}"));
-        snprintf(args, sizeof(args), "%s/brig --socket %s env export rt -o %s/rt.brig >/dev/null 2>&1",
-                 build_dir(), d.socket, tmp);
-        assert_int_equal(system(args), 0);
-        char *src_hash = tree_hash(src), *src_hist = history_ids(src);
-
-        snprintf(args, sizeof(args), "%s/rt.brig --as rt2", tmp);
-        if (cli_import(args, out, sizeof(out)) != 0)
-                fail_msg("import of an export: %s", out);
+        char *src_hash, *src_hist;
+        export_then_import(src, "rt", "rt2", out, sizeof(out), &src_hash, &src_hist);
         /* Same policy, same digest: no warning. */
         assert_null(strstr(out, "warning"));
         int dst = attach("rt2");
@@ -528,21 +538,15 @@ static void test_env_import__what_export_writes_comes_back(void **state) {
  * them, and holds the same files. */
 static void test_env_import__a_packed_history_comes_back(void **state) {
         (void) state;
-        char out[4096], args[256], name[128], dir[PATH_MAX], path[PATH_MAX + 256];
+        char out[4096], name[128], dir[PATH_MAX], path[PATH_MAX + 256];
         int src = attach("pk");
         struct stat st;
 
         client_sh(src, "mkdir d && for i in $(seq 1 1100); do echo $i > d/f$i; done");
         cJSON_Delete(tool(src, "snapshot", "{\"message\":\"many\"}"));
         client_wait_packed(src, "pk", name, sizeof(name));
-        snprintf(args, sizeof(args), "%s/brig --socket %s env export pk -o %s/pk.brig >/dev/null 2>&1",
-                 build_dir(), d.socket, tmp);
-        assert_int_equal(system(args), 0);
-        char *src_hash = tree_hash(src), *src_hist = history_ids(src);
-
-        snprintf(args, sizeof(args), "%s/pk.brig --as pk2", tmp);
-        if (cli_import(args, out, sizeof(out)) != 0)
-                fail_msg("import of a packed export: %s", out);
+        char *src_hash, *src_hist;
+        export_then_import(src, "pk", "pk2", out, sizeof(out), &src_hash, &src_hist);
         int dst = attach("pk2");
         char *dst_hash = tree_hash(dst), *dst_hist = history_ids(dst);
         assert_string_equal(dst_hash, src_hash);
