@@ -3,10 +3,11 @@
  * `brig env import` against `tar -c --zstd` and `tar -x --zstd` of it, in one run: a brigd of
  * its own, an environment whose workspace holds FILES files of about MB megabytes in all (text-like
  * content, in 100 directories) and 50 snapshots (the first of everything, then 20 changed files each),
- * then REPS rounds of one fork (the RPC, end to end: the source's fork-point snapshot, the shared history,
- * the checkout, metadata and rename) and one `cp -a` of the workspace into a fresh directory, interleaved
- * so drift hits both alike. Medians; issue 13's goal is fork <= 0.25 x cp -a. Not a test: it asserts
- * nothing. Usage: bench_fork BUILD SOURCE [reps (5)] [files (10000)] [MB (100)] */
+ * a wait (up to 60 s) for brigd to pack that history at rest, as between an agent's sessions, then REPS
+ * rounds of one fork (the RPC, end to end: the source's fork-point snapshot, the shared history, the
+ * checkout, metadata and rename) and one `cp -a` of the workspace into a fresh directory, interleaved so
+ * drift hits both alike. Medians; issue 13's goal is fork <= 0.25 x cp -a. Not a test: it asserts nothing.
+ * Usage: bench_fork BUILD SOURCE [reps (5)] [files (10000)] [MB (100)] */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
