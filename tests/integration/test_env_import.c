@@ -494,6 +494,15 @@ static void export_then_import(int src, const char *env, const char *as, char *o
                 fail_msg("import of an export: %s", out);
 }
 
+/* The import attached as dst has the source's tree and history (src_hash and src_hist, borrowed). */
+static void expect_copy_of(int dst, const char *src_hash, const char *src_hist) {
+        char *dst_hash = tree_hash(dst), *dst_hist = history_ids(dst);
+        assert_string_equal(dst_hash, src_hash);
+        assert_string_equal(dst_hist, src_hist);
+        free(dst_hash);
+        free(dst_hist);
+}
+
 static void test_env_import__what_export_writes_comes_back(void **state) {
         (void) state;
         char out[4096];
@@ -511,13 +520,11 @@ static void test_env_import__what_export_writes_comes_back(void **state) {
         /* Same policy, same digest: no warning. */
         assert_null(strstr(out, "warning"));
         int dst = attach("rt2");
-        char *dst_hash = tree_hash(dst), *dst_hist = history_ids(dst);
-        assert_string_equal(dst_hash, src_hash);
-        assert_string_equal(dst_hist, src_hist);
+        expect_copy_of(dst, src_hash, src_hist);
         assert_string_equal(client_sh(dst, "./d/run; readlink d/link"), "hi\n../a\n");
         /* Its history works: restore the first snapshot. */
         char first[96];
-        snprintf(first, sizeof(first), "{\"snapshot\":\"%.40s\"}", dst_hist + strlen(dst_hist) - 41);
+        snprintf(first, sizeof(first), "{\"snapshot\":\"%.40s\"}", src_hist + strlen(src_hist) - 41);
         cJSON_Delete(tool(dst, "restore", first));
         assert_string_equal(client_sh(dst, "cat a; wc -c < d/e/big"), "one\n2500000\n");
         /* The process came as a record, not running. */
@@ -530,8 +537,6 @@ static void test_env_import__what_export_writes_comes_back(void **state) {
         close(src);
         free(src_hash);
         free(src_hist);
-        free(dst_hash);
-        free(dst_hist);
 }
 
 /* A history packed at rest travels as its pack and index: the import has them, reads every snapshot from
@@ -548,9 +553,7 @@ static void test_env_import__a_packed_history_comes_back(void **state) {
         char *src_hash, *src_hist;
         export_then_import(src, "pk", "pk2", out, sizeof(out), &src_hash, &src_hist);
         int dst = attach("pk2");
-        char *dst_hash = tree_hash(dst), *dst_hist = history_ids(dst);
-        assert_string_equal(dst_hash, src_hash);
-        assert_string_equal(dst_hist, src_hist);
+        expect_copy_of(dst, src_hash, src_hist);
         client_pack_dir(dst, "pk2", dir, sizeof(dir));
         snprintf(path, sizeof(path), "%s/%s", dir, name);
         assert_int_equal(stat(path, &st), 0);
@@ -566,8 +569,6 @@ static void test_env_import__a_packed_history_comes_back(void **state) {
         close(src);
         free(src_hash);
         free(src_hist);
-        free(dst_hash);
-        free(dst_hist);
 }
 
 static void restart_with_pause(const char *pause) {
