@@ -73,8 +73,10 @@ static int share_dir(int src, int dst, const char *name, uid_t uid, gid_t gid) {
                 return r;
         }
         while ((errno = 0, de = readdir(d))) {
-                /* Objects being written right now (libgit2 writes tmp_* and renames): not objects yet. */
-                if (de->d_name[0] == '.' || strncmp(de->d_name, "tmp_", 4) == 0 || de->d_type == DT_DIR)
+                /* Objects and packs being written right now (libgit2 writes tmp_* and pack_git2_* and
+                 * renames them): not objects yet. */
+                if (de->d_name[0] == '.' || strncmp(de->d_name, "tmp_", 4) == 0 ||
+                    strstr(de->d_name, "_git2_") || de->d_type == DT_DIR)
                         continue;
                 if (linkat(sfd, de->d_name, dfd, de->d_name, 0) == 0 || errno == EEXIST)
                         continue;

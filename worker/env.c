@@ -159,6 +159,8 @@ void brig_envs_sweep(brig_worker *w) {
         brig_spares_fill(w);
         for (brig_env *e = w->envs, *next; e; e = next) {
                 next = e->next;
+                if (!e->disk.forking)
+                        brig_toolpool_repack_if_idle(e, now);
                 if (e->attached > 0 || !e->policy || e->spare.pooled || e->disk.forking)
                         continue;
                 int64_t unused_ms = (now - e->last_used) * 1000;

@@ -244,12 +244,12 @@ static int put_tree(writer *w, int dir, const char *prefix, bool (*keep)(const c
         return 0;
 }
 
-/* What libgit2 is writing right now (lock files, objects and packs before their rename) is not part of the
- * history yet; main is written apart, at the exported snapshot. A memory store's search index is derived
- * from the history and would not be trusted by an importer. */
+/* What libgit2 is writing right now (lock files, objects before their rename as tmp_*, packs as
+ * pack_git2_*) is not part of the history yet; main is written apart, at the exported snapshot. A memory
+ * store's search index is derived from the history and would not be trusted by an importer. */
 static bool keep_history_file(const char *path) {
         const char *name = strrchr(path, '/') + 1;
-        return !ends_with(name, ".lock") && strncmp(name, "tmp_", 4) != 0 &&
+        return !ends_with(name, ".lock") && strncmp(name, "tmp_", 4) != 0 && !strstr(name, "_git2_") &&
                strcmp(path, BRIG_ARCHIVE_HISTORY "/refs/heads/main") != 0 &&
                strncmp(path, BRIG_ARCHIVE_HISTORY "/" BRIG_MEMORY_INDEX_FILE,
                        strlen(BRIG_ARCHIVE_HISTORY "/" BRIG_MEMORY_INDEX_FILE)) != 0;

@@ -23,6 +23,12 @@
 /* How long after a walk of the workspace the soft quota may count file calls' own accounts instead. */
 #define ACCOUNT_MS 1000
 
+/* The history is packed at rest (brig_toolpool_repack_if_idle()) once no call came for this long, and only
+ * when this many objects are loose: a pack per few snapshots would pile up packs that every lookup
+ * searches, and a small history costs little as loose files. */
+#define REPACK_IDLE_S 2
+#define REPACK_MIN_LOOSE 1000
+
 typedef struct wsjob {
         struct wsjob *next;
         uv_work_t req;
@@ -315,6 +321,9 @@ static void enqueue(brig_env *env, wsjob *j) {
         wsjob **tail = &env->ws_queue;
         bool idle = !*tail;
 
+        /* It may write objects; brig_toolpool_repack_if_idle() packs them once the environment rests. */
+        env->history_repack_wanted = true;
+
         while (*tail)
                 tail = &(*tail)->next;
         *tail = j;
@@ -389,4 +398,35 @@ int brig_toolpool_run_history(brig_env *env, brig_toolpool_history_fn fn, void *
         j->userdata = userdata;
         enqueue(env, j);
         return 0;
+}
+
+static int repack_fn(brig_history *h, void *userdata, brig_error *err) {
+        size_t packed = 0;
+
+        (void) userdata;
+        return brig_history_repack(h, REPACK_MIN_LOOSE, &packed, err);
+}
+
+static void repack_done_cb(brig_toolpool_result *res, void *userdata) {
+        brig_env *env = userdata;
+
+        /* The loose objects are still there and still read: only export, import and fork stay slower. */
+        if (res->error.code)
+                log_warning("environment %s: pack the history: %s, ignoring", env->id, res->error.msg);
+}
+
+void brig_toolpool_repack_if_idle(brig_env *env, int64_t now) {
+        brig_error err = BRIG_ERROR_INIT;
+
+        /* holds: queued or running calls, and exports and forks, which read the history's files outside
+         * the queue (their snapshot is taken in it, so one that starts now waits for the repack). */
+        if (!env->history_repack_wanted || env->holds > 0 || env->destroyed || !env->policy ||
+            env->spare.pooled || now - env->last_used < REPACK_IDLE_S)
+                return;
+        if (brig_toolpool_run_history(env, repack_fn, NULL, repack_done_cb, env, &err) < 0) {
+                log_warning("environment %s: pack the history: %s, ignoring", env->id, err.msg);
+                return;
+        }
+        /* Set again by the repack's own job: nothing new to pack after it. */
+        env->history_repack_wanted = false;
 }

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -754,6 +755,42 @@ char *client_tree_hash(int fd) {
                 fd, "cd /workspace && find . -mindepth 1 -printf '%p %y %m %l\\n' | LC_ALL=C sort | "
                     "sha256sum && find . -type f -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | "
                     "sha256sum"));
+}
+
+void client_pack_dir(int fd, const char *env, char *dir, size_t size) {
+        char params[128];
+        snprintf(params, sizeof(params), "{\"id\":\"%s\"}", env);
+        cJSON *m = client_rpc(fd, "brig/environment.info", params);
+        const cJSON *ws = cJSON_GetObjectItem(cJSON_GetObjectItem(m, "result"), "workspace");
+        assert_true(cJSON_IsString(ws));
+        snprintf(dir, size, "%s/../history.git/objects/pack", ws->valuestring);
+        cJSON_Delete(m);
+}
+
+/* The name of the first pack-*.pack in dir into name ("" when there is none). */
+static void pack_find(const char *dir, char *name, size_t size) {
+        DIR *dp = opendir(dir);
+        name[0] = 0;
+        for (struct dirent *de; dp && (de = readdir(dp));)
+                if (strncmp(de->d_name, "pack-", 5) == 0 && strstr(de->d_name, ".pack")) {
+                        snprintf(name, size, "%s", de->d_name);
+                        break;
+                }
+        if (dp)
+                closedir(dp);
+}
+
+void client_wait_packed(int fd, const char *env, char *name, size_t size) {
+        char dir[PATH_MAX];
+
+        client_pack_dir(fd, env, dir, sizeof(dir));
+        for (int i = 0; i < 600; i++) {
+                pack_find(dir, name, size);
+                if (name[0])
+                        return;
+                usleep(100 * 1000);
+        }
+        fail_msg("no pack in %s after a minute at rest", dir);
 }
 
 cJSON *client_shf(int fd, int id, const char *fmt, ...) {

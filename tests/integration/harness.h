@@ -81,6 +81,12 @@ bool client_env_listed(int fd, const char *id);
 char *client_history_ids(int fd);
 /* A hash of every path, type, mode, link target and content under the workspace (caller frees). */
 char *client_tree_hash(int fd);
+/* The directory holding environment env's history packs, <env dir>/history.git/objects/pack (from
+ * brig/environment.info), into dir. */
+void client_pack_dir(int fd, const char *env, char *dir, size_t size);
+/* Waits, watching the directory only (nothing asked of brigd, so the environment rests), for brigd to pack
+ * env's history at rest (worker/toolpool.h); the pack's file name into name. Fails after a minute. */
+void client_wait_packed(int fd, const char *env, char *name, size_t size);
 
 /* Shorthands on a tools/call response. */
 const cJSON *result_sc(const cJSON *resp); /* result.structuredContent */

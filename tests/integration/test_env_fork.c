@@ -6,6 +6,7 @@
  * fork as the snapshot holds them. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -687,6 +688,40 @@ static void test_env_fork__during_a_rewrite_the_fork_holds_its_snapshot(void **s
         close(src);
 }
 
+/* A history with 1,000 or more loose objects is packed once the environment rests (nothing is asked of it
+ * here: the test only watches the directory, for at most a minute), its snapshots are read from the pack,
+ * and a fork hard-links the pack instead of copying objects. */
+static void test_env_fork__a_rested_history_is_packed_and_the_fork_links_it(void **state) {
+        (void) state;
+        int src = attach("psrc");
+        char name[128], dir[PATH_MAX], path[PATH_MAX + 256];
+        struct stat st;
+
+        client_sh(src, "mkdir d && for i in $(seq 1 1100); do echo $i > d/f$i; done");
+        free(snapshot(src, "many"));
+        char *ids = history_ids(src), *tree = tree_hash(src);
+        client_wait_packed(src, "psrc", name, sizeof(name));
+        char *again = history_ids(src);
+        assert_string_equal(again, ids);
+        free(again);
+
+        cJSON_Delete(fork_env(src, "{\"from\":\"psrc\",\"as\":\"pfork\"}"));
+        int f = attach("pfork");
+        char *ftree = tree_hash(f);
+        assert_string_equal(ftree, tree);
+        free(ftree);
+        client_pack_dir(src, "pfork", dir, sizeof(dir));
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(st.st_nlink >= 2);
+        free(ids);
+        free(tree);
+        cJSON_Delete(client_rpc(src, "brig/environment.destroy", "{\"id\":\"pfork\"}"));
+        cJSON_Delete(client_rpc(src, "brig/environment.destroy", "{\"id\":\"psrc\"}"));
+        close(f);
+        close(src);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_env_fork__at_now_copies_workspace_and_history_not_processes),
@@ -696,6 +731,7 @@ int main(void) {
                 cmocka_unit_test(test_env_fork__source_destroyed_or_sigkill_mid_fork_leaves_nothing),
                 cmocka_unit_test(test_env_fork__files_changed_after_the_fork_point_come_from_the_snapshot),
                 cmocka_unit_test(test_env_fork__during_a_rewrite_the_fork_holds_its_snapshot),
+                cmocka_unit_test(test_env_fork__a_rested_history_is_packed_and_the_fork_links_it),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,6 +6,7 @@
  * that exists needs --as; a SIGKILL of brigd mid-import leaves nothing that the next brigd adopts. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -477,9 +478,34 @@ static char *history_ids(int fd) {
         return client_history_ids(fd);
 }
 
+/* Exports env with the CLI into tmp/ENV.brig, then imports that as `as` (its output into out); the source's
+ * tree hash and history, read in between, into *ret_hash and *ret_hist (caller frees). */
+static void export_then_import(int src, const char *env, const char *as, char *out, size_t size,
+                               char **ret_hash, char **ret_hist) {
+        char args[256];
+
+        snprintf(args, sizeof(args), "%s/brig --socket %s env export %s -o %s/%s.brig >/dev/null 2>&1",
+                 build_dir(), d.socket, env, tmp, env);
+        assert_int_equal(system(args), 0);
+        *ret_hash = tree_hash(src);
+        *ret_hist = history_ids(src);
+        snprintf(args, sizeof(args), "%s/%s.brig --as %s", tmp, env, as);
+        if (cli_import(args, out, size) != 0)
+                fail_msg("import of an export: %s", out);
+}
+
+/* The import attached as dst has the source's tree and history (src_hash and src_hist, borrowed). */
+static void expect_copy_of(int dst, const char *src_hash, const char *src_hist) {
+        char *dst_hash = tree_hash(dst), *dst_hist = history_ids(dst);
+        assert_string_equal(dst_hash, src_hash);
+        assert_string_equal(dst_hist, src_hist);
+        free(dst_hash);
+        free(dst_hist);
+}
+
 static void test_env_import__what_export_writes_comes_back(void **state) {
         (void) state;
-        char out[4096], args[256];
+        char out[4096];
         int src = attach("rt");
 
         /* big makes an archive of several chunks, which both CLIs send two at a time. */
@@ -489,24 +515,16 @@ static void test_env_import__what_export_writes_comes_back(void **state) {
         /* No empty directory: a snapshot has none (docs/archive.md). */
         client_sh(src, "echo two >> a && rm -r d/e && echo new > d/new");
         cJSON_Delete(tool(src, "exec", "{\"command\":\"echo started\",\"background\":true}"));
-        snprintf(args, sizeof(args), "%s/brig --socket %s env export rt -o %s/rt.brig >/dev/null 2>&1",
-                 build_dir(), d.socket, tmp);
-        assert_int_equal(system(args), 0);
-        char *src_hash = tree_hash(src), *src_hist = history_ids(src);
-
-        snprintf(args, sizeof(args), "%s/rt.brig --as rt2", tmp);
-        if (cli_import(args, out, sizeof(out)) != 0)
-                fail_msg("import of an export: %s", out);
+        char *src_hash, *src_hist;
+        export_then_import(src, "rt", "rt2", out, sizeof(out), &src_hash, &src_hist);
         /* Same policy, same digest: no warning. */
         assert_null(strstr(out, "warning"));
         int dst = attach("rt2");
-        char *dst_hash = tree_hash(dst), *dst_hist = history_ids(dst);
-        assert_string_equal(dst_hash, src_hash);
-        assert_string_equal(dst_hist, src_hist);
+        expect_copy_of(dst, src_hash, src_hist);
         assert_string_equal(client_sh(dst, "./d/run; readlink d/link"), "hi\n../a\n");
         /* Its history works: restore the first snapshot. */
         char first[96];
-        snprintf(first, sizeof(first), "{\"snapshot\":\"%.40s\"}", dst_hist + strlen(dst_hist) - 41);
+        snprintf(first, sizeof(first), "{\"snapshot\":\"%.40s\"}", src_hist + strlen(src_hist) - 41);
         cJSON_Delete(tool(dst, "restore", first));
         assert_string_equal(client_sh(dst, "cat a; wc -c < d/e/big"), "one\n2500000\n");
         /* The process came as a record, not running. */
@@ -519,8 +537,38 @@ static void test_env_import__what_export_writes_comes_back(void **state) {
         close(src);
         free(src_hash);
         free(src_hist);
-        free(dst_hash);
-        free(dst_hist);
+}
+
+/* A history packed at rest travels as its pack and index: the import has them, reads every snapshot from
+ * them, and holds the same files. */
+static void test_env_import__a_packed_history_comes_back(void **state) {
+        (void) state;
+        char out[4096], name[128], dir[PATH_MAX], path[PATH_MAX + 256];
+        int src = attach("pk");
+        struct stat st;
+
+        client_sh(src, "mkdir d && for i in $(seq 1 1100); do echo $i > d/f$i; done");
+        cJSON_Delete(tool(src, "snapshot", "{\"message\":\"many\"}"));
+        client_wait_packed(src, "pk", name, sizeof(name));
+        char *src_hash, *src_hist;
+        export_then_import(src, "pk", "pk2", out, sizeof(out), &src_hash, &src_hist);
+        int dst = attach("pk2");
+        expect_copy_of(dst, src_hash, src_hist);
+        client_pack_dir(dst, "pk2", dir, sizeof(dir));
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        assert_int_equal(stat(path, &st), 0);
+        /* A snapshot of the import finds every file already recorded. */
+        cJSON *sc = tool(dst, "snapshot", "{}");
+        assert_false(cJSON_IsTrue(cJSON_GetObjectItem(sc, "created")));
+        cJSON_Delete(sc);
+        snprintf(path, sizeof(path), "%s/pk.brig", tmp);
+        (void) unlink(path);
+        cJSON_Delete(client_rpc(src, "brig/environment.destroy", "{\"id\":\"pk2\"}"));
+        cJSON_Delete(client_rpc(src, "brig/environment.destroy", "{\"id\":\"pk\"}"));
+        close(dst);
+        close(src);
+        free(src_hash);
+        free(src_hist);
 }
 
 static void restart_with_pause(const char *pause) {
@@ -576,6 +624,7 @@ int main(void) {
                 cmocka_unit_test(test_env_import__from_a_passed_descriptor),
                 cmocka_unit_test(test_env_import__malformed_archives_are_refused_naming_the_entry),
                 cmocka_unit_test(test_env_import__what_export_writes_comes_back),
+                cmocka_unit_test(test_env_import__a_packed_history_comes_back),
                 cmocka_unit_test(test_env_import__sigkill_mid_import_leaves_nothing),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

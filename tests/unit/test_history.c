@@ -810,43 +810,64 @@ static void test_history__reopening_keeps_history_and_index(void **state) {
         assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(log, "snapshots")), 1);
 }
 
+/* a.txt "one\n" and dir/b.txt, snapshot "first" (*ret_s1), then a.txt "two\n", snapshot "second" (*ret_s2);
+ * the ids are the caller's to free. */
+static void two_snapshots(fixture *f, char **ret_s1, char **ret_s2) {
+        puts_(f, "a.txt", "one\n");
+        puts_(f, "dir/b.txt", "bee\n");
+        open_h(f);
+        *ret_s1 = snap_id(f, "first", NULL);
+        puts_(f, "a.txt", "two\n");
+        *ret_s2 = snap_id(f, "second", NULL);
+}
+
+/* Forks f's history at commit into <root>/fork.git and <root>/fork-ws (their paths into fork_git and
+ * fork_ws, 160 bytes each). */
+static void fork_into(fixture *f, const char *commit, char *fork_git, char *fork_ws) {
+        brig_error err = BRIG_ERROR_INIT;
+        brig_wsusage usage;
+
+        snprintf(fork_git, 160, "%s/fork.git", f->root);
+        snprintf(fork_ws, 160, "%s/fork-ws", f->root);
+        assert_int_equal(mkdir(fork_ws, 0755), 0);
+        assert_int_equal(brig_history_fork(f->git, commit, fork_git, fork_ws, "/final/workspace", NULL, NULL,
+                                           &usage, &err),
+                         0);
+}
+
+/* Asserts that the file's first line is `line` (with its newline). */
+static void assert_first_line(const char *path, const char *line) {
+        char text[64] = "";
+        FILE *in = fopen(path, "re");
+
+        assert_non_null(in);
+        assert_non_null(fgets(text, sizeof(text), in));
+        fclose(in);
+        assert_string_equal(text, line);
+}
+
 /* A fork shares the objects (hard links, so it outlives its source), lists the snapshots up to its point,
  * has that snapshot's files, and cannot name the source's later snapshots. */
 static void test_history__fork_at_a_snapshot_shares_objects_and_outlives_its_source(void **state) {
         fixture *f = *state;
         _cleanup_free_ char *s1 = NULL, *s2 = NULL;
         _cleanup_json_ cJSON *log = NULL, *again = NULL;
-        char fork_git[160], fork_ws[160], id[41], path[256], text[16] = "";
+        char fork_git[160], fork_ws[160], id[41], path[256];
         brig_history *h2 = NULL;
         brig_error err = BRIG_ERROR_INIT;
-        brig_wsusage usage;
         struct stat st;
 
-        puts_(f, "a.txt", "one\n");
-        puts_(f, "dir/b.txt", "bee\n");
-        open_h(f);
-        s1 = snap_id(f, "first", NULL);
-        puts_(f, "a.txt", "two\n");
-        s2 = snap_id(f, "second", NULL);
+        two_snapshots(f, &s1, &s2);
         assert_int_equal(brig_history_resolve_id(f->h, "HEAD~1", "snapshot", id, &err), 0);
         assert_string_equal(id, s1);
 
-        snprintf(fork_git, sizeof(fork_git), "%s/fork.git", f->root);
-        snprintf(fork_ws, sizeof(fork_ws), "%s/fork-ws", f->root);
-        assert_int_equal(mkdir(fork_ws, 0755), 0);
-        assert_int_equal(brig_history_fork(f->git, s1, fork_git, fork_ws, "/final/workspace", NULL, NULL,
-                                           &usage, &err),
-                         0);
+        fork_into(f, s1, fork_git, fork_ws);
         /* The commit's loose object is the source's, linked. */
         snprintf(path, sizeof(path), "%s/objects/%.2s/%s", fork_git, s1, s1 + 2);
         assert_int_equal(stat(path, &st), 0);
         assert_int_equal(st.st_nlink, 2);
         snprintf(path, sizeof(path), "%s/a.txt", fork_ws);
-        FILE *in = fopen(path, "re");
-        assert_non_null(in);
-        assert_non_null(fgets(text, sizeof(text), in));
-        fclose(in);
-        assert_string_equal(text, "one\n");
+        assert_first_line(path, "one\n");
 
         /* The source goes; the fork's history is whole without it. */
         brig_history_free(f->h);
@@ -862,6 +883,81 @@ static void test_history__fork_at_a_snapshot_shares_objects_and_outlives_its_sou
         assert_int_equal(brig_history_resolve_id(h2, s2, "snapshot", id, &err), -ENOENT);
         assert_int_equal(err.kind, BRIG_KIND_NOT_FOUND);
         brig_history_free(h2);
+}
+
+/* Files under <git>/objects: loose objects (in the two-digit fan-out directories) and pack files. */
+static void count_objects(const char *git, int *ret_loose, int *ret_packs) {
+        char path[PATH_MAX];
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+
+        *ret_loose = *ret_packs = 0;
+        snprintf(path, sizeof(path), "%s/objects", git);
+        assert_non_null(d = opendir(path));
+        while ((de = readdir(d))) {
+                if (strlen(de->d_name) != 2 || de->d_name[0] == '.')
+                        continue;
+                _cleanup_(closedirp) DIR *sub = NULL;
+                snprintf(path, sizeof(path), "%s/objects/%s", git, de->d_name);
+                assert_non_null(sub = opendir(path));
+                for (struct dirent *o; (o = readdir(sub));)
+                        *ret_loose += o->d_name[0] != '.';
+        }
+        closedir(TAKE_PTR(d));
+        snprintf(path, sizeof(path), "%s/objects/pack", git);
+        if (!(d = opendir(path)))
+                return;
+        while ((de = readdir(d)))
+                *ret_packs += strncmp(de->d_name, "pack-", 5) == 0 && strstr(de->d_name, ".pack") != NULL;
+}
+
+/* Packing at rest: below its threshold nothing moves; above it every loose object goes into one pack, and
+ * every snapshot stays readable (log, diff, restore), new snapshots still work, and a fork links the pack.
+ */
+static void test_history__repack_packs_loose_objects_and_keeps_every_snapshot(void **state) {
+        fixture *f = *state;
+        _cleanup_free_ char *s1 = NULL, *s2 = NULL, *s3 = NULL;
+        _cleanup_json_ cJSON *log = NULL, *diff = NULL, *restored = NULL;
+        char fork_git[160], fork_ws[160], path[256];
+        brig_error err = BRIG_ERROR_INIT;
+        int loose, packs;
+        size_t packed = 99;
+
+        two_snapshots(f, &s1, &s2);
+        count_objects(f->git, &loose, &packs);
+        assert_true(loose >= 7);
+        assert_int_equal(packs, 0);
+
+        assert_int_equal(brig_history_repack(f->h, 1000, &packed, &err), 0);
+        assert_int_equal(packed, 0);
+        count_objects(f->git, &loose, &packs);
+        assert_int_equal(packs, 0);
+
+        assert_int_equal(brig_history_repack(f->h, 1, &packed, &err), 0);
+        assert_int_equal(packed, (size_t) loose);
+        count_objects(f->git, &loose, &packs);
+        assert_int_equal(loose, 0);
+        assert_int_equal(packs, 1);
+
+        /* Every snapshot is read from the pack, through the same open history. */
+        log = log_ok(f, 0, NULL);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(log, "snapshots")), 2);
+        assert_int_equal(brig_history_diff(f->h, s1, s2, NULL, &diff, &err), 0);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(diff, "files")), 1);
+        assert_int_equal(brig_history_restore(f->h, s1, NULL, NULL, &restored, &err), 0);
+        snprintf(path, sizeof(path), "%s/a.txt", f->ws);
+        assert_first_line(path, "one\n");
+        puts_(f, "c.txt", "sea\n");
+        s3 = snap_id(f, "third", NULL);
+        count_objects(f->git, &loose, &packs);
+        assert_true(loose > 0);
+
+        /* A fork shares the pack by a hard link, and reads the snapshot's files from it. */
+        fork_into(f, s2, fork_git, fork_ws);
+        count_objects(fork_git, &loose, &packs);
+        assert_int_equal(packs, 1);
+        snprintf(path, sizeof(path), "%s/dir/b.txt", fork_ws);
+        assert_int_equal(access(path, F_OK), 0);
 }
 
 static void test_history__git_dir_inside_the_workspace_is_refused(void **state) {
@@ -1055,6 +1151,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(
                         test_history__fork_at_a_snapshot_shares_objects_and_outlives_its_source, setup,
                         teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_history__repack_packs_loose_objects_and_keeps_every_snapshot, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_history__git_dir_inside_the_workspace_is_refused, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_history__workspace_of_another_uid, setup, teardown),
