@@ -138,13 +138,15 @@ int brig_history_fork(const char *src_git_dir, const char *commit, const char *g
 
 /* Packs the history's loose objects (one file per object, as snapshots write them) into one new pack with
  * its index, without deltas, then removes the loose copies: export, import and fork then handle two files
- * instead of thousands. Nothing is done when there are fewer than `min_loose` loose objects. Crash-safe:
- * the pack is complete and synced before any loose object goes, and only objects in it go.
+ * instead of thousands. Nothing is done when there are fewer than `min_loose` loose objects; at most
+ * `max_objects` (0: all) go in one pack, so that a call queued behind a repack waits for a bounded part of
+ * it. Crash-safe: the pack is complete and synced before any loose object goes, and only objects in it go.
  * *ret_packed: how many objects were packed (0: none). Another process or brig_history_fork() reading the
  * git directory's files at the same time may miss objects while they move: run it in h's queue when no
  * export or fork of it is under way. Errors: -EIO/IO (libgit2, the filesystem), -ENOMEM. Blocking; any
  * thread but the loop's, in h's queue. */
-int brig_history_repack(brig_history *h, size_t min_loose, size_t *ret_packed, brig_error *err);
+int brig_history_repack(brig_history *h, size_t min_loose, size_t max_objects, size_t *ret_packed,
+                        brig_error *err);
 
 /* The MCP face of the module: the tools "snapshot", "history", "diff" and "restore". */
 

@@ -104,7 +104,8 @@ static int drop_loose(const char *objects, const oid_list *l, brig_error *err) {
         return 0;
 }
 
-int brig_history_repack(brig_history *h, size_t min_loose, size_t *ret_packed, brig_error *err) {
+int brig_history_repack(brig_history *h, size_t min_loose, size_t max_objects, size_t *ret_packed,
+                        brig_error *err) {
         _cleanup_(brig__history_leave) brig__history_ids ids = {0};
         _cleanup_(git_packbuilder_freep) git_packbuilder *pb = NULL;
         _cleanup_(git_config_freep) git_config *cfg = NULL;
@@ -125,6 +126,9 @@ int brig_history_repack(brig_history *h, size_t min_loose, size_t *ret_packed, b
                 *ret_packed = 0;
                 return 0;
         }
+        /* The rest stays loose, read as before, for the next pass: only what goes in the pack is removed. */
+        if (max_objects && l.n > max_objects)
+                l.n = max_objects;
         /* No delta search: it costs several times the packing itself (10 s against 2.4 s for 12,000
          * objects), and objects stored whole are read without resolving chains. libgit2 tries deltas only
          * for objects up to pack.bigFileThreshold bytes, but libgit2 up to at least 1.5 reads that limit

@@ -28,6 +28,10 @@
  * searches, and a small history costs little as loose files. */
 #define REPACK_IDLE_S 2
 #define REPACK_MIN_LOOSE 1000
+/* Objects per pass: a call that comes during a repack waits behind it in the queue, so a pass is kept to
+ * a fraction of a second (about 0.2 ms an object here); the sweep queues the next pass while the
+ * environment still rests. */
+#define REPACK_MAX_OBJECTS 2000
 
 typedef struct wsjob {
         struct wsjob *next;
@@ -400,19 +404,25 @@ int brig_toolpool_run_history(brig_env *env, brig_toolpool_history_fn fn, void *
         return 0;
 }
 
-static int repack_fn(brig_history *h, void *userdata, brig_error *err) {
-        size_t packed = 0;
+typedef struct repack_job {
+        brig_env *env;
+        size_t packed; /* written on the pool thread, read in repack_done_cb */
+} repack_job;
 
-        (void) userdata;
-        return brig_history_repack(h, REPACK_MIN_LOOSE, &packed, err);
+static int repack_fn(brig_history *h, void *userdata, brig_error *err) {
+        repack_job *job = userdata;
+
+        return brig_history_repack(h, REPACK_MIN_LOOSE, REPACK_MAX_OBJECTS, &job->packed, err);
 }
 
 static void repack_done_cb(brig_toolpool_result *res, void *userdata) {
-        brig_env *env = userdata;
+        _cleanup_free_ repack_job *job = userdata;
 
         /* The loose objects are still there and still read: only export, import and fork stay slower. */
         if (res->error.code)
-                log_warning("environment %s: pack the history: %s, ignoring", env->id, res->error.msg);
+                log_warning("environment %s: pack the history: %s, ignoring", job->env->id, res->error.msg);
+        else if (job->packed == REPACK_MAX_OBJECTS)
+                job->env->history_repack_wanted = true; /* more left for the next pass */
 }
 
 void brig_toolpool_repack_if_idle(brig_env *env, int64_t now) {
@@ -423,8 +433,13 @@ void brig_toolpool_repack_if_idle(brig_env *env, int64_t now) {
         if (!env->history_repack_wanted || env->holds > 0 || env->destroyed || !env->policy ||
             env->spare.pooled || now - env->last_used < REPACK_IDLE_S)
                 return;
-        if (brig_toolpool_run_history(env, repack_fn, NULL, repack_done_cb, env, &err) < 0) {
+        repack_job *job = calloc(1, sizeof(*job));
+        if (!job)
+                return; /* tried again at the next sweep */
+        job->env = env;
+        if (brig_toolpool_run_history(env, repack_fn, job, repack_done_cb, job, &err) < 0) {
                 log_warning("environment %s: pack the history: %s, ignoring", env->id, err.msg);
+                free(job);
                 return;
         }
         /* Set again by the repack's own job: nothing new to pack after it. */

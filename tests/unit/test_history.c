@@ -928,16 +928,24 @@ static void test_history__repack_packs_loose_objects_and_keeps_every_snapshot(vo
         assert_true(loose >= 7);
         assert_int_equal(packs, 0);
 
-        assert_int_equal(brig_history_repack(f->h, 1000, &packed, &err), 0);
+        assert_int_equal(brig_history_repack(f->h, 1000, 0, &packed, &err), 0);
         assert_int_equal(packed, 0);
         count_objects(f->git, &loose, &packs);
         assert_int_equal(packs, 0);
 
-        assert_int_equal(brig_history_repack(f->h, 1, &packed, &err), 0);
+        /* A bounded pass packs its share and leaves the rest loose for the next. */
+        int before = loose;
+        assert_int_equal(brig_history_repack(f->h, 1, 3, &packed, &err), 0);
+        assert_int_equal(packed, 3);
+        count_objects(f->git, &loose, &packs);
+        assert_int_equal(loose, before - 3);
+        assert_int_equal(packs, 1);
+
+        assert_int_equal(brig_history_repack(f->h, 1, 0, &packed, &err), 0);
         assert_int_equal(packed, (size_t) loose);
         count_objects(f->git, &loose, &packs);
         assert_int_equal(loose, 0);
-        assert_int_equal(packs, 1);
+        assert_int_equal(packs, 2);
 
         /* Every snapshot is read from the pack, through the same open history. */
         log = log_ok(f, 0, NULL);
@@ -955,7 +963,7 @@ static void test_history__repack_packs_loose_objects_and_keeps_every_snapshot(vo
         /* A fork shares the pack by a hard link, and reads the snapshot's files from it. */
         fork_into(f, s2, fork_git, fork_ws);
         count_objects(fork_git, &loose, &packs);
-        assert_int_equal(packs, 1);
+        assert_int_equal(packs, 2);
         snprintf(path, sizeof(path), "%s/dir/b.txt", fork_ws);
         assert_int_equal(access(path, F_OK), 0);
 }
