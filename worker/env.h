@@ -79,7 +79,8 @@ typedef struct brig_env_holder {
         brig_env_waiter *restart_waiters;
         bool restarted; /* lost with a previous worker: say so on the next call */
         /* Its control connection on demand (worker/env_control.h). */
-        uint64_t control_name;  /* its socket's name in the worker's control directory; 0: none */
+        char control_name[33];  /* its socket's name in the worker's control directory (random hex); "": none
+                                 */
         bool reconnects;        /* the init takes brigd's next connection after a hang-up */
         bool control_counted;   /* env->control is open and counted in the worker's n_controls */
         uint64_t control_uses;  /* calls that asked for the connection */

@@ -14,14 +14,18 @@
  * the call waits for the restart. The holder's death is learned from SIGCHLD (worker/child_watch.h), never
  * from this socket; brigd's death ends the jail through PR_SET_PDEATHSIG (the helper's, then the init's).
  * Paths go through /proc/self/fd/<directory fd>/<name>: sun_path holds 108 bytes, a state directory may
- * be longer. */
-#include <dirent.h>
+ *
+ * Who may connect: the init takes any connection on its socket as brigd's. The directory is brigd's uid's
+ * alone, but a rootless brigd's jails run as that same uid, and a policy may bind a directory holding the
+ * state directory (a read-only $HOME) into a jail: so the directory is 0300 (nobody lists it, and a
+ * read-only bind cannot chmod it) and each socket's name is 128 random bits, which a jail can neither read
+ * nor guess. */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/random.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -35,14 +39,8 @@
 #define CONTROL_DIR "control"
 #define CONTROL_BACKLOG 4
 
-/* Sockets of a brigd that did not stop cleanly: their inits died with it (PR_SET_PDEATHSIG). */
-static void remove_leftovers(const char *dir) {
-        _cleanup_(closedirp) DIR *d = opendir(dir);
-
-        for (struct dirent *de; d && (de = readdir(d));)
-                if (de->d_name[0] != '.')
-                        (void) unlinkat(dirfd(d), de->d_name, 0);
-}
+/* Write and search only: see the theory of operation. */
+#define CONTROL_DIR_MODE 0300
 
 int brig__env_control_dir_open(brig_worker *w, const char *state_dir, brig_error *err) {
         _cleanup_free_ char *dir = NULL;
@@ -53,14 +51,18 @@ int brig__env_control_dir_open(brig_worker *w, const char *state_dir, brig_error
                 dir = NULL;
                 return brig_error_oom(err);
         }
-        if ((r = brig_mkdir_p(dir, 0700)) < 0)
+        /* Sockets of a brigd that did not stop cleanly (their inits died with it: PR_SET_PDEATHSIG) go
+         * with the directory, which is made anew with our bits. */
+        (void) chmod(dir, 0700);
+        if ((r = brig_rm_rf(dir)) < 0 && r != -ENOENT)
+                return brig_error_set_errno(err, r, BRIG_KIND_IO, "remove '%s'", dir);
+        if ((r = brig_mkdir_p(dir, CONTROL_DIR_MODE)) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_IO, "create '%s'", dir);
-        /* Made by an older brigd with other bits: only our uid may connect to an init. */
-        if (chmod(dir, 0700) < 0)
+        /* Whatever the umask left. */
+        if (chmod(dir, CONTROL_DIR_MODE) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "chmod '%s'", dir);
         if ((w->control_dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
                 return brig_error_set_errno(err, -errno, BRIG_KIND_IO, "open '%s'", dir);
-        remove_leftovers(dir);
         return 0;
 }
 
@@ -70,18 +72,25 @@ void brig__env_control_dir_close(brig_worker *w) {
 
 static void control_addr(const brig_env *env, struct sockaddr_un *sa) {
         *sa = (struct sockaddr_un){.sun_family = AF_UNIX};
-        (void) snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%" PRIu64,
-                        env->w->control_dir_fd, env->holder.control_name);
+        (void) snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", env->w->control_dir_fd,
+                        env->holder.control_name);
 }
 
 static void unlink_name(brig_env *env) {
-        char name[32];
-
-        if (!env->holder.control_name)
+        if (!env->holder.control_name[0])
                 return;
-        (void) snprintf(name, sizeof(name), "%" PRIu64, env->holder.control_name);
-        (void) unlinkat(env->w->control_dir_fd, name, 0);
-        env->holder.control_name = 0;
+        (void) unlinkat(env->w->control_dir_fd, env->holder.control_name, 0);
+        env->holder.control_name[0] = 0;
+}
+
+static int new_name(brig_env *env) {
+        uint8_t rnd[16];
+
+        if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+                return -errno;
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                (void) snprintf(env->holder.control_name + 2 * i, 3, "%02x", rnd[i]);
+        return 0;
 }
 
 /* env->control becomes c (NULL: none), the worker's count following. */
@@ -125,19 +134,25 @@ int brig__env_control_listen(brig_env *env, int *ret_listener, brig_error *err) 
         unlink_name(env);
         env->holder.reconnects = false;
         env->holder.control_uses = env->holder.control_heard = 0;
-        env->holder.control_name = ++env->w->control_names;
+        if ((r = new_name(env)) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_INTERNAL, "getrandom");
         control_addr(env, &sa);
-        /* Left by a brigd that did not stop cleanly. */
-        (void) unlink(sa.sun_path);
         /* Non-blocking for the init too: an accept after poll() never waits (our first connection is
          * queued before the helper starts). */
-        if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+        if ((fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0) {
+                env->holder.control_name[0] = 0;
                 return brig_error_set_errno(err, -errno, BRIG_KIND_INTERNAL, "control socket");
-        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, CONTROL_BACKLOG) < 0) {
+        }
+        /* The name is not in the message: it is what keeps jails out. */
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
                 r = -errno;
-                env->holder.control_name = 0;
-                return brig_error_set_errno(err, r, BRIG_KIND_INTERNAL, "bind control socket '%s'",
-                                            sa.sun_path);
+                env->holder.control_name[0] = 0;
+                return brig_error_set_errno(err, r, BRIG_KIND_INTERNAL, "bind control socket");
+        }
+        if (listen(fd, CONTROL_BACKLOG) < 0) {
+                r = -errno;
+                unlink_name(env);
+                return brig_error_set_errno(err, r, BRIG_KIND_INTERNAL, "listen on control socket");
         }
         if ((r = connect_control(env)) < 0) {
                 unlink_name(env);
@@ -152,14 +167,17 @@ void brig__env_control_may_step_away(brig_env *env) {
         env->holder.control_heard = env->holder.control_uses;
 }
 
-int brig__env_control_ensure(brig_env *env) {
+int brig__env_control_ensure(brig_env *env, brig_error *err) {
         int r;
 
         env->holder.control_uses++;
         if (brig_jailctl_is_open(env->control) || !env->holder.reconnects)
                 return 0;
-        if ((r = connect_control(env)) < 0)
-                return log_warning_errno(r, "environment %s: connect to its init: %m", env->id);
+        if ((r = connect_control(env)) < 0) {
+                (void) log_warning_errno(r, "environment %s: connect to its init: %m", env->id);
+                return brig_error_set_errno(err, r, BRIG_KIND_INTERNAL,
+                                            "environment \"%s\": connect to its init", env->id);
+        }
         (void) uv_timer_again(&env->holder.start_timer);
         return 0;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <uv.h>
@@ -33,8 +35,15 @@ int brig__env_control_listen(brig_env *env, int *ret_listener, brig_error *err);
 void brig__env_control_may_step_away(brig_env *env);
 
 /* A call is about to hand env's init a command: connects again when brigd stepped away. 0, or -errno
- * (logged) when the init cannot be reached: its holder is gone, and the caller restarts it. */
-int brig__env_control_ensure(brig_env *env);
+ * (logged): -ECONNREFUSED or -ENOENT when the init is gone (nothing listens: the caller restarts the
+ * holder), another one (no fd or memory left here) fails the call, in err, and leaves the environment
+ * running. */
+int brig__env_control_ensure(brig_env *env, brig_error *err);
+
+/* Whether brig__env_control_ensure()'s r says the init is gone. */
+static inline bool brig__env_control_gone(int r) {
+        return r == -ECONNREFUSED || r == -ENOENT;
+}
 
 /* The idle check, from the holder's start timer once env runs: hangs up when no call came since the last
  * check, none is in flight and no command holds the connection (the init then waits for the next one). */

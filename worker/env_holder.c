@@ -506,8 +506,11 @@ static void start_ready(brig_env *env, const brig_error *qerr, bool view_done) {
         } else if (env->state == BRIG_ENV_RUNNING) {
                 /* Adopted from a spare: its jail runs already, though brigd may have stepped away from
                  * it; one that cannot be reached is restarted for its waiters. */
-                if (brig__env_control_ensure(env) == 0)
+                int r = brig__env_control_ensure(env, &err);
+                if (r == 0)
                         fire_waiters(env, NULL);
+                else if (!brig__env_control_gone(r))
+                        fire_waiters(env, &err);
                 else {
                         waiters_append(&env->holder.restart_waiters, env->holder.waiters);
                         env->holder.waiters = NULL;
@@ -570,10 +573,11 @@ void brig_env_ensure_running(brig_env *env, brig_env_ready_cb cb, void *userdata
          */
         if (env->state == BRIG_ENV_RUNNING && brig__env_prepared(env)) {
                 /* brigd stepped away from it while idle: a connect that fails finds its holder gone. */
-                if (brig__env_control_ensure(env) < 0)
+                int r = brig__env_control_ensure(env, &err);
+                if (brig__env_control_gone(r))
                         brig_env_ensure_restarted(env, cb, userdata);
                 else
-                        cb(env, NULL, userdata);
+                        cb(env, r < 0 ? &err : NULL, userdata);
                 return;
         }
         wt = calloc(1, sizeof(*wt));

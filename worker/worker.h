@@ -191,11 +191,10 @@ struct brig_worker {
         uint64_t checkpoint_next; /* the log's next seq when the last checkpoint was taken */
         uint64_t checkpoint_at;   /* uv_now() then */
         size_t n_audit_subscribers;
-        unsigned n_proxies;     /* environments' network proxies running (admission counts their fds) */
-        int control_dir_fd;     /* <state-dir>/control: the environments' control sockets, or -1 */
-        uint64_t control_names; /* the last name given to one */
-        unsigned n_controls;    /* environments' control connections open (admission counts them) */
-        int syslog_fd;          /* --audit-syslog (worker/audit_syslog.c), or -1 */
+        unsigned n_proxies;  /* environments' network proxies running (admission counts their fds) */
+        int control_dir_fd;  /* <state-dir>/control: the environments' control sockets, or -1 */
+        unsigned n_controls; /* environments' control connections open (admission counts them) */
+        int syslog_fd;       /* --audit-syslog (worker/audit_syslog.c), or -1 */
         char *syslog_path;
         uint64_t syslog_dropped; /* records it did not take, since it last took one */
 };

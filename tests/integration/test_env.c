@@ -274,6 +274,26 @@ static void test_env__idle_holder_keeps_only_its_listening_control_socket(void *
         assert_true(client_wait_stepped_away(admin, "fds-1"));
         assert_int_equal(count_fds(init), 1);
         assert_int_equal(count_fds(helper), 0);
+        /* Its socket: a name no jail can list or guess, in a directory nobody lists. */
+        char dir[160];
+        struct stat st;
+        snprintf(dir, sizeof(dir), "%s/control", d.state);
+        assert_int_equal(stat(dir, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0300);
+        assert_int_equal(chmod(dir, 0700), 0);
+        DIR *dd = opendir(dir);
+        assert_non_null(dd);
+        int sockets = 0;
+        for (struct dirent *e; (e = readdir(dd));) {
+                if (e->d_name[0] == '.')
+                        continue;
+                sockets++;
+                assert_int_equal(strlen(e->d_name), 32);
+                assert_int_equal(strspn(e->d_name, "0123456789abcdef"), 32);
+        }
+        closedir(dd);
+        assert_int_equal(chmod(dir, 0300), 0);
+        assert_true(sockets >= 1);
         assert_string_equal(sh(fd, "echo again"), "again\n");
         assert_int_equal(init_pid_of(admin, "fds-1", NULL), init);
         close(admin);
