@@ -329,8 +329,11 @@ static void enqueue(brig_env *env, wsjob *j) {
         wsjob **tail = &env->ws_queue;
         bool idle = !*tail;
 
-        /* It may write objects; brig_toolpool_repack_if_idle() packs them once the environment rests. */
-        env->history_repack_wanted = true;
+        /* Only a job that may write objects (a snapshot, a history tool, the worker's own history work)
+         * asks brig_toolpool_repack_if_idle() to pack them once the environment rests: after file calls
+         * alone, the repack would open (and create) a history for nothing. */
+        if (j->snapshot_after || j->history_fn || (j->def && j->def->runner != BRIG_TOOL_RUN_FILES))
+                env->history_repack_wanted = true;
 
         while (*tail)
                 tail = &(*tail)->next;
