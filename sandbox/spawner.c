@@ -34,9 +34,12 @@
 /* Reapers are reused: one whose command's whole tree is gone waits on a channel of its own to the spawner
  * for the next command, which then costs a CLONE_VFORK of the reaper instead of a fork of the spawner and
  * an exit (about 150-250 us of a warm call here). At most SPARE_CHANNELS reapers have a channel (the
- * others exit after their command), and the spawner sends an idle one away at the first look SPARE_IDLE_MS
- * after it handed it its command (or last found it busy): an environment between bursts of calls keeps no
- * process or descriptor more. The spawner does not wake for a reaper's IDLE: it reads it when the next
+ * others exit after their command). The spawner looks at a reaper SPARE_IDLE_MS after it handed it its
+ * command or read its IDLE, and sends it away unless it was found idle during this very look (it then gets
+ * SPARE_IDLE_MS more): an environment between bursts of calls keeps no process or descriptor more. A reaper
+ * still busy at its look goes too (its IDLE then fails and it exits once its command's tree is gone): a
+ * look per SPARE_IDLE_MS for as long as a daemon the command left runs would keep an idle environment's
+ * pid 1 waking. The spawner does not wake for a reaper's IDLE: it reads it when the next
  * command comes or such a look is due (spare_collect()), one wakeup and a context switch less per call. A
  * reaper gets a channel only when the previous command came less than SPARE_IDLE_MS before: a lone call (the
  * first of a new environment, one a minute) leaves nothing behind. */
@@ -49,7 +52,7 @@ typedef struct spawn_child {
         uint64_t id; /* the command it runs (not while idle) */
         int chan;    /* the spawner's end of the reaper's channel, or -1 */
         bool idle;   /* waits on chan for a command (its IDLE read: spare_collect()) */
-        /* When its command was handed to it or, after SPARE_IDLE_MS, it was last found busy */
+        /* When its command was handed to it or its IDLE was read (spare_heard()) */
         struct timespec since;
 } spawn_child;
 
@@ -311,6 +314,9 @@ static void spare_heard(spawn_child *c) {
                 return;
         }
         c->idle = true;
+        /* It may have been idle for long already, but a look that read it now must not send it away at
+         * once: it gets SPARE_IDLE_MS from here. */
+        (void) clock_gettime(CLOCK_MONOTONIC, &c->since);
 }
 
 /* Reads the IDLEs (or hang-ups) reapers not known idle sent since the last look, with one poll() of their
@@ -426,9 +432,10 @@ static void spawn_reap(spawn_child *children, size_t *n_children) {
                         }
 }
 
-/* The look at the reapers with a channel that is due SPARE_IDLE_MS after each was handed its command or
- * last found busy: sends away those found idle, and looks again later at the others. Returns the ppoll()
- * timeout until the next look (-1: no reaper has a channel). */
+/* The look at the reapers with a channel that is due SPARE_IDLE_MS after each was handed its command or its
+ * IDLE was read: sends away those still idle or still busy; one whose IDLE this look reads is looked at
+ * again SPARE_IDLE_MS later (spare_heard()). Returns the ppoll() timeout until the next look (-1: no reaper
+ * has a channel). */
 static int spare_expire(spawn_child *children, size_t n_children) {
         long next = -1;
         bool due = false;
@@ -442,13 +449,9 @@ static int spare_expire(spawn_child *children, size_t n_children) {
                 if (c->chan < 0)
                         continue;
                 long left = SPARE_IDLE_MS - ms_since(&c->since);
-                if (left <= 0 && c->idle) {
+                if (left <= 0) {
                         spare_dismiss(c);
                         continue;
-                }
-                if (left <= 0) { /* still running: look again later */
-                        (void) clock_gettime(CLOCK_MONOTONIC, &c->since);
-                        left = SPARE_IDLE_MS;
                 }
                 if (next < 0 || left < next)
                         next = left;

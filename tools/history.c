@@ -30,6 +30,8 @@
 /* libgit2's global state is reference counted by git_libgit2_init()/shutdown(); the settings below are
  * lost when the count drops to zero, so they are applied whenever it rises from zero, under a lock so no
  * other thread opens a repository before they are in place. */
+const char *const brig__history_pack_config[2] = {"pack.bigFileThreshold", "pack.deltaCacheSize"};
+
 static pthread_mutex_t lib_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool lib_configured; /* under lib_lock */
 
@@ -46,6 +48,10 @@ static int lib_configure(void) {
         /* Every object a snapshot's trees name was just written by it: checking that each exists while
          * building a tree is a wasted lookup per entry. */
         if ((r = git_libgit2_opts(GIT_OPT_ENABLE_STRICT_OBJECT_CREATION, 0)) < 0)
+                return r;
+        /* Unbounded by default: every pack read keeps an fd in brigd, which counts this many in its fd
+         * reserve; past it libgit2 closes the least recently used pack and reopens it when needed. */
+        if ((r = git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, (size_t) BRIG_HISTORY_OPEN_PACKS)) < 0)
                 return r;
         /* An empty search path finds no system/global/XDG config, ignore or attributes file. */
         for (size_t i = 0; i < ELEMENTSOF(levels); i++)
@@ -404,6 +410,9 @@ static int init_repository(brig_history *h, brig_error *err) {
             (r = git_config_set_bool(cfg, "core.logallrefupdates", 0)) < 0 ||
             (r = git_config_set_int32(cfg, "gc.auto", 0)) < 0)
                 return brig__history_git_error(h, r, err, "history: configure repository");
+        for (size_t i = 0; i < ELEMENTSOF(brig__history_pack_config); i++)
+                if ((r = git_config_set_int64(cfg, brig__history_pack_config[i], 1)) < 0)
+                        return brig__history_git_error(h, r, err, "history: configure repository");
         return 0;
 }
 

@@ -136,17 +136,34 @@ int brig_history_fork(const char *src_git_dir, const char *commit, const char *g
                       const char *workspace, const char *final_workspace, const brig_history_options *opts,
                       const brig_history_fork_source *source, brig_wsusage *ret_usage, brig_error *err);
 
+/* libgit2 keeps a pack's file open while it reads from it; beyond this many packs open at once (all
+ * histories of the process together) it closes the least recently used one. brigd counts them in its fd
+ * reserve (worker/worker.h). */
+#define BRIG_HISTORY_OPEN_PACKS 32
+
+/* The bounds of one brig_history_repack() pass. */
+typedef struct brig_history_repack_limits {
+        size_t min_loose;   /* nothing is done with fewer loose objects */
+        size_t max_objects; /* objects in one pack at most (0: all) */
+        uint64_t max_bytes; /* no more objects once their sizes add up to this (0: no bound; one at least) */
+        size_t max_packs;   /* nothing is done once the history has this many packs (0: no bound) */
+} brig_history_repack_limits;
+
+typedef struct brig_history_repack_result {
+        size_t packed; /* objects packed (0: none) */
+        bool more;     /* loose objects were left for another pass by max_objects or max_bytes */
+} brig_history_repack_result;
+
 /* Packs the history's loose objects (one file per object, as snapshots write them) into one new pack with
  * its index, without deltas, then removes the loose copies: export, import and fork then handle two files
- * instead of thousands. Nothing is done when there are fewer than `min_loose` loose objects; at most
- * `max_objects` (0: all) go in one pack, so that a call queued behind a repack waits for a bounded part of
- * it. Crash-safe: the pack is complete and synced before any loose object goes, and only objects in it go.
- * *ret_packed: how many objects were packed (0: none). Another process or brig_history_fork() reading the
- * git directory's files at the same time may miss objects while they move: run it in h's queue when no
- * export or fork of it is under way. Errors: -EIO/IO (libgit2, the filesystem), -ENOMEM. Blocking; any
- * thread but the loop's, in h's queue. */
-int brig_history_repack(brig_history *h, size_t min_loose, size_t max_objects, size_t *ret_packed,
-                        brig_error *err);
+ * instead of thousands. Within `lim` (borrowed), so that a call queued behind a repack waits for a bounded
+ * part of it. Crash-safe: the pack is complete and synced before any loose object goes, and only objects
+ * in it go. *ret: what was packed and whether more is left for another pass. Another process or
+ * brig_history_fork() reading the git directory's files at the same time may miss objects while they
+ * move: run it in h's queue when no export or fork of it is under way. Errors: -EIO/IO (libgit2, the
+ * filesystem), -ENOMEM. Blocking; any thread but the loop's, in h's queue. */
+int brig_history_repack(brig_history *h, const brig_history_repack_limits *lim,
+                        brig_history_repack_result *ret, brig_error *err);
 
 /* The MCP face of the module: the tools "snapshot", "history", "diff" and "restore". */
 

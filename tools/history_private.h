@@ -77,6 +77,12 @@ void brig__history_leave(brig__history_ids *ids);
 /* Copies libgit2's last error (thread-local) into err as "<what>: <message>", with the host paths of the
  * workspace and git directory taken out; maps libgit2 codes to negative errnos and kinds. Returns the code.
  */
+/* The config keys packing needs set to 1 (brig_history_repack(): no delta search). libgit2 tries deltas
+ * only for objects up to pack.bigFileThreshold bytes, but libgit2 up to at least 1.5 reads that limit from
+ * pack.deltaCacheSize (packbuilder_config() in src/libgit2/pack-objects.c): both. Set when a repository is
+ * created, and by a repack when missing (a history imported or forked from an older brig). */
+extern const char *const brig__history_pack_config[2];
+
 int brig__history_git_error(const brig_history *h, int gr, brig_error *err, const char *what);
 
 /* Checks a workspace-relative path argument (no "..", not absolute) and copies it without a trailing slash

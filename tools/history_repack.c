@@ -7,6 +7,8 @@
  * synced before any loose object goes; a crash in between leaves objects both loose and packed, which git
  * reads alike. Only the loose objects enumerated before packing are removed, and each of those is in the
  * new pack, so no object is ever lost, whatever else the directory holds. */
+#include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -45,8 +47,9 @@ static int collect_cb(const git_oid *id, void *payload) {
 }
 
 /* Every loose object of h, read through a loose-only object database (the repository's own would list the
- * packed ones too). */
-static int list_loose(brig_history *h, const char *objects, oid_list *l, brig_error *err) {
+ * packed ones too), which *ret_odb keeps for reading their sizes. */
+static int list_loose(brig_history *h, const char *objects, oid_list *l, git_odb **ret_odb,
+                      brig_error *err) {
         _cleanup_(git_odb_freep) git_odb *odb = NULL;
         git_odb_backend *loose = NULL;
         int r;
@@ -60,7 +63,62 @@ static int list_loose(brig_history *h, const char *objects, oid_list *l, brig_er
         r = git_odb_foreach(odb, collect_cb, l);
         if (r == -ENOMEM)
                 return brig_error_oom(err);
-        return r < 0 ? brig__history_git_error(h, r, err, "repack: list loose objects") : 0;
+        if (r < 0)
+                return brig__history_git_error(h, r, err, "repack: list loose objects");
+        *ret_odb = TAKE_PTR(odb);
+        return 0;
+}
+
+/* How many of l's first objects one pass takes: at most max_objects (0: any number), and no more once
+ * their summed size reaches max_bytes (0: any size), but always one. Sizes come from the objects' headers
+ * (a loose object's inflated start), not from reading them whole. */
+static int pass_share(brig_history *h, git_odb *loose, const oid_list *l,
+                      const brig_history_repack_limits *lim, size_t *ret_n, brig_error *err) {
+        size_t n = l->n;
+        uint64_t bytes = 0;
+
+        if (lim->max_objects && n > lim->max_objects)
+                n = lim->max_objects;
+        if (!lim->max_bytes) {
+                *ret_n = n;
+                return 0;
+        }
+        for (size_t i = 0; i < n; i++) {
+                git_object_t type;
+                size_t size;
+                int r = git_odb_read_header(&size, &type, loose, &l->ids[i]);
+
+                if (r < 0)
+                        return brig__history_git_error(h, r, err, "repack: read an object's size");
+                bytes += size;
+                if (bytes >= lim->max_bytes) {
+                        *ret_n = i + 1;
+                        return 0;
+                }
+        }
+        *ret_n = n;
+        return 0;
+}
+
+/* The number of packs in objects/pack (0 when it does not exist yet). */
+static int count_packs(const char *objects, size_t *ret) {
+        char path[PATH_MAX];
+        _cleanup_(closedirp) DIR *d = NULL;
+        struct dirent *de;
+        size_t n = 0, len;
+
+        (void) snprintf(path, sizeof(path), "%s/pack", objects);
+        if (!(d = opendir(path))) {
+                if (errno != ENOENT)
+                        return -errno;
+                *ret = 0;
+                return 0;
+        }
+        while ((de = readdir(d)))
+                n += strncmp(de->d_name, "pack-", 5) == 0 && (len = strlen(de->d_name)) > 5 &&
+                     strcmp(de->d_name + len - 5, ".pack") == 0;
+        *ret = n;
+        return 0;
 }
 
 /* fsync of a file or directory below dfd. */
@@ -104,43 +162,69 @@ static int drop_loose(const char *objects, const oid_list *l, brig_error *err) {
         return 0;
 }
 
-int brig_history_repack(brig_history *h, size_t min_loose, size_t max_objects, size_t *ret_packed,
-                        brig_error *err) {
+/* Sets what packing needs in the repository's config when it is not set yet (a history imported or forked
+ * from an older brig): rewriting the config on every pass would be a write and a sync for nothing. */
+static int pack_config(brig_history *h, brig_error *err) {
+        _cleanup_(git_config_freep) git_config *cfg = NULL;
+        int64_t v;
+        int r;
+
+        if ((r = git_repository_config(&cfg, h->repo)) < 0)
+                return brig__history_git_error(h, r, err, "repack: configure repository");
+        for (size_t i = 0; i < ELEMENTSOF(brig__history_pack_config); i++) {
+                r = git_config_get_int64(&v, cfg, brig__history_pack_config[i]);
+                if (r == 0 && v == 1)
+                        continue;
+                if ((r = git_config_set_int64(cfg, brig__history_pack_config[i], 1)) < 0)
+                        return brig__history_git_error(h, r, err, "repack: configure repository");
+        }
+        return 0;
+}
+
+int brig_history_repack(brig_history *h, const brig_history_repack_limits *lim,
+                        brig_history_repack_result *ret, brig_error *err) {
         _cleanup_(brig__history_leave) brig__history_ids ids = {0};
         _cleanup_(git_packbuilder_freep) git_packbuilder *pb = NULL;
-        _cleanup_(git_config_freep) git_config *cfg = NULL;
+        _cleanup_(git_odb_freep) git_odb *loose = NULL;
         _cleanup_free_ git_oid *list_ids = NULL;
         oid_list l = {0};
         char objects[PATH_MAX];
+        size_t n = 0, packs = 0;
         git_odb *odb;
         int r;
 
+        assert(h && lim && ret);
         (void) snprintf(objects, sizeof(objects), "%s/objects", h->git_dir);
         if ((r = brig__history_enter(h, &ids, err)) < 0)
                 return r;
-        r = list_loose(h, objects, &l, err);
+        /* Each pack costs an fd while it is read (up to BRIG_HISTORY_OPEN_PACKS, then reopened in turn)
+         * and a search on every lookup that misses: past max_packs the rest stays loose. */
+        if ((r = count_packs(objects, &packs)) < 0)
+                return brig_error_set_errno(err, r, BRIG_KIND_IO, "repack: list packs");
+        if (lim->max_packs && packs >= lim->max_packs) {
+                *ret = (brig_history_repack_result){0};
+                return 0;
+        }
+        r = list_loose(h, objects, &l, &loose, err);
         list_ids = l.ids;
         if (r < 0)
                 return r;
-        if (l.n < min_loose || l.n == 0) {
-                *ret_packed = 0;
+        if (l.n < lim->min_loose || l.n == 0) {
+                *ret = (brig_history_repack_result){0};
                 return 0;
         }
         /* The rest stays loose, read as before, for the next pass: only what goes in the pack is removed. */
-        if (max_objects && l.n > max_objects)
-                l.n = max_objects;
+        if ((r = pass_share(h, loose, &l, lim, &n, err)) < 0)
+                return r;
         /* No delta search: it costs several times the packing itself (10 s against 2.4 s for 12,000
-         * objects), and objects stored whole are read without resolving chains. libgit2 tries deltas only
-         * for objects up to pack.bigFileThreshold bytes, but libgit2 up to at least 1.5 reads that limit
-         * from pack.deltaCacheSize (packbuilder_config() in src/libgit2/pack-objects.c): set both. */
-        if ((r = git_repository_config(&cfg, h->repo)) < 0 ||
-            (r = git_config_set_int64(cfg, "pack.bigFileThreshold", 1)) < 0 ||
-            (r = git_config_set_int64(cfg, "pack.deltaCacheSize", 1)) < 0)
-                return brig__history_git_error(h, r, err, "repack: configure repository");
+         * objects), and objects stored whole are read without resolving chains (brig__history_pack_config,
+         * set when the repository is created). */
+        if ((r = pack_config(h, err)) < 0)
+                return r;
         if ((r = git_packbuilder_new(&pb, h->repo)) < 0)
                 return brig__history_git_error(h, r, err, "repack");
         (void) git_packbuilder_set_threads(pb, 1);
-        for (size_t i = 0; i < l.n; i++)
+        for (size_t i = 0; i < n; i++)
                 if ((r = git_packbuilder_insert(pb, &l.ids[i], NULL)) < 0)
                         return brig__history_git_error(h, r, err, "repack: add an object");
         /* NULL: the repository's own objects/pack, under temporary names until complete. */
@@ -148,6 +232,9 @@ int brig_history_repack(brig_history *h, size_t min_loose, size_t max_objects, s
                 return brig__history_git_error(h, r, err, "repack: write the pack");
         if ((r = sync_pack(objects, git_packbuilder_name(pb))) < 0)
                 return brig_error_set_errno(err, r, BRIG_KIND_IO, "repack: sync the pack");
+        /* Only the objects in the pack: drop_loose removes l's first l.n. */
+        bool more = n < l.n;
+        l.n = n;
         if ((r = drop_loose(objects, &l, err)) < 0)
                 return r;
         /* The open repository finds the new pack when a loose lookup misses; tell it now. */
@@ -155,6 +242,6 @@ int brig_history_repack(brig_history *h, size_t min_loose, size_t max_objects, s
                 (void) git_odb_refresh(odb);
                 git_odb_free(odb);
         }
-        *ret_packed = l.n;
+        *ret = (brig_history_repack_result){.packed = n, .more = more};
         return 0;
 }

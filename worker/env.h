@@ -161,7 +161,7 @@ struct brig_env {
         brig_repl_set repls;          /* interpreters of the repl tool, among processes (tools/repl.h) */
         struct wsjob *ws_queue;       /* file and history calls, the first one running (worker/toolpool.h) */
         struct brig_history *history; /* open on first use; touched only by the running ws_queue job */
-        bool history_repack_wanted;   /* work was queued since the history was last packed (toolpool.h) */
+        bool history_repack_wanted;   /* objects may have been written since the last pass (toolpool.h) */
 };
 
 /* Validates an environment id: 1-64 of [A-Za-z0-9._-], not starting with '.' or '-'. */

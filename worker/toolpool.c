@@ -28,10 +28,14 @@
  * searches, and a small history costs little as loose files. */
 #define REPACK_IDLE_S 2
 #define REPACK_MIN_LOOSE 1000
-/* Objects per pass: a call that comes during a repack waits behind it in the queue, so a pass is kept to
- * a fraction of a second (about 0.2 ms an object here); the sweep queues the next pass while the
- * environment still rests. */
+/* Objects and bytes per pass: a call that comes during a repack waits behind it in the queue, so a pass is
+ * kept to a fraction of a second (about 0.2 ms an object here, and large objects cost their bytes); the
+ * sweep queues the next pass while the environment still rests. */
 #define REPACK_MAX_OBJECTS 2000
+#define REPACK_MAX_BYTES (64u << 20)
+/* Packs per history: each is searched by every lookup that misses and costs an fd while read
+ * (BRIG_HISTORY_OPEN_PACKS); past this many, the rest stays loose. */
+#define REPACK_MAX_PACKS 8
 
 typedef struct wsjob {
         struct wsjob *next;
@@ -325,8 +329,11 @@ static void enqueue(brig_env *env, wsjob *j) {
         wsjob **tail = &env->ws_queue;
         bool idle = !*tail;
 
-        /* It may write objects; brig_toolpool_repack_if_idle() packs them once the environment rests. */
-        env->history_repack_wanted = true;
+        /* Only a job that may write objects (a snapshot, a history tool, the worker's own history work)
+         * asks brig_toolpool_repack_if_idle() to pack them once the environment rests: after file calls
+         * alone, the repack would open (and create) a history for nothing. */
+        if (j->snapshot_after || j->history_fn || (j->def && j->def->runner != BRIG_TOOL_RUN_FILES))
+                env->history_repack_wanted = true;
 
         while (*tail)
                 tail = &(*tail)->next;
@@ -406,13 +413,19 @@ int brig_toolpool_run_history(brig_env *env, brig_toolpool_history_fn fn, void *
 
 typedef struct repack_job {
         brig_env *env;
-        size_t packed; /* written on the pool thread, read in repack_done_cb */
+        brig_history_repack_result res; /* written on the pool thread, read in repack_done_cb */
 } repack_job;
 
 static int repack_fn(brig_history *h, void *userdata, brig_error *err) {
+        static const brig_history_repack_limits lim = {
+                .min_loose = REPACK_MIN_LOOSE,
+                .max_objects = REPACK_MAX_OBJECTS,
+                .max_bytes = REPACK_MAX_BYTES,
+                .max_packs = REPACK_MAX_PACKS,
+        };
         repack_job *job = userdata;
 
-        return brig_history_repack(h, REPACK_MIN_LOOSE, REPACK_MAX_OBJECTS, &job->packed, err);
+        return brig_history_repack(h, &lim, &job->res, err);
 }
 
 static void repack_done_cb(brig_toolpool_result *res, void *userdata) {
@@ -421,7 +434,7 @@ static void repack_done_cb(brig_toolpool_result *res, void *userdata) {
         /* The loose objects are still there and still read: only export, import and fork stay slower. */
         if (res->error.code)
                 log_warning("environment %s: pack the history: %s, ignoring", job->env->id, res->error.msg);
-        else if (job->packed == REPACK_MAX_OBJECTS)
+        else if (job->res.more)
                 job->env->history_repack_wanted = true; /* more left for the next pass */
 }
 

@@ -50,10 +50,11 @@ typedef int (*brig_toolpool_history_fn)(brig_history *h, void *userdata, brig_er
 int brig_toolpool_run_history(brig_env *env, brig_toolpool_history_fn fn, void *fn_userdata,
                               brig_toolpool_done_cb cb, void *userdata, brig_error *err);
 
-/* Packs env's history's loose objects (brig_history_repack(), in env's queue) when env rests: work was
- * queued since the last pack, nothing is queued, running or reading its history now (no export or fork
- * under way) and no call came for 2 s (`now`, time(NULL), against env->last_used). Failures are logged and
- * ignored. Called by the periodic sweep; loop thread only. */
+/* Packs env's history's loose objects (brig_history_repack(), in env's queue) when env rests: work that
+ * may write objects was queued since the last pass (or that pass left more), nothing is queued, running
+ * or reading its history now (no export or fork under way) and no call came for 2 s (`now`, time(NULL),
+ * against env->last_used). Failures are logged and ignored. Called by the periodic sweep; loop thread only.
+ */
 void brig_toolpool_repack_if_idle(brig_env *env, int64_t now);
 
 /* Whether jobs are queued or running for env (it must not be freed until they are done). */

@@ -13,6 +13,7 @@
 #include "sandbox/plan.h"
 #include "sandbox/policy.h"
 #include "tools/exec.h"
+#include "tools/history.h"
 #include "worker/audit.h"
 #include "worker/env.h"
 #include "common/framing.h"
@@ -39,7 +40,8 @@
 #define BRIG_FDS_PER_ENV 1
 #define BRIG_FDS_PER_CONTROL 1
 #define BRIG_FDS_PER_PROXY 8
-#define BRIG_FD_RESERVE 64
+/* The reserve includes the packs libgit2 may keep open for the pool threads' history work. */
+#define BRIG_FD_RESERVE (64 + BRIG_HISTORY_OPEN_PACKS)
 #define BRIG_MAX_CALLS_CAP 1024
 #define BRIG_MAX_CALLS_PER_ENV_DEFAULT 16
 #define BRIG_MAX_CALLS_PER_CONNECTION 64

@@ -911,6 +911,19 @@ static void count_objects(const char *git, int *ret_loose, int *ret_packs) {
                 *ret_packs += strncmp(de->d_name, "pack-", 5) == 0 && strstr(de->d_name, ".pack") != NULL;
 }
 
+static int repack(fixture *f, size_t min_loose, size_t max_objects, uint64_t max_bytes, size_t max_packs,
+                  brig_history_repack_result *ret) {
+        const brig_history_repack_limits lim = {
+                .min_loose = min_loose,
+                .max_objects = max_objects,
+                .max_bytes = max_bytes,
+                .max_packs = max_packs,
+        };
+        brig_error err = BRIG_ERROR_INIT;
+
+        return brig_history_repack(f->h, &lim, ret, &err);
+}
+
 /* Packing at rest: below its threshold nothing moves; above it every loose object goes into one pack, and
  * every snapshot stays readable (log, diff, restore), new snapshots still work, and a fork links the pack.
  */
@@ -921,28 +934,31 @@ static void test_history__repack_packs_loose_objects_and_keeps_every_snapshot(vo
         char fork_git[160], fork_ws[160], path[256];
         brig_error err = BRIG_ERROR_INIT;
         int loose, packs;
-        size_t packed = 99;
+        brig_history_repack_result res = {.packed = 99};
 
         two_snapshots(f, &s1, &s2);
         count_objects(f->git, &loose, &packs);
         assert_true(loose >= 7);
         assert_int_equal(packs, 0);
 
-        assert_int_equal(brig_history_repack(f->h, 1000, 0, &packed, &err), 0);
-        assert_int_equal(packed, 0);
+        assert_int_equal(repack(f, 1000, 0, 0, 0, &res), 0);
+        assert_int_equal(res.packed, 0);
+        assert_false(res.more);
         count_objects(f->git, &loose, &packs);
         assert_int_equal(packs, 0);
 
         /* A bounded pass packs its share and leaves the rest loose for the next. */
         int before = loose;
-        assert_int_equal(brig_history_repack(f->h, 1, 3, &packed, &err), 0);
-        assert_int_equal(packed, 3);
+        assert_int_equal(repack(f, 1, 3, 0, 0, &res), 0);
+        assert_int_equal(res.packed, 3);
+        assert_true(res.more);
         count_objects(f->git, &loose, &packs);
         assert_int_equal(loose, before - 3);
         assert_int_equal(packs, 1);
 
-        assert_int_equal(brig_history_repack(f->h, 1, 0, &packed, &err), 0);
-        assert_int_equal(packed, (size_t) loose);
+        assert_int_equal(repack(f, 1, 0, 0, 0, &res), 0);
+        assert_int_equal(res.packed, (size_t) loose);
+        assert_false(res.more);
         count_objects(f->git, &loose, &packs);
         assert_int_equal(loose, 0);
         assert_int_equal(packs, 2);
@@ -966,6 +982,78 @@ static void test_history__repack_packs_loose_objects_and_keeps_every_snapshot(vo
         assert_int_equal(packs, 2);
         snprintf(path, sizeof(path), "%s/dir/b.txt", fork_ws);
         assert_int_equal(access(path, F_OK), 0);
+}
+
+/* A pass stops once its objects' sizes reach the byte budget (one object at least), and no pass adds a
+ * pack once the history has max_packs; what stays loose is still read. */
+static void test_history__repack_is_bounded_by_bytes_and_packs(void **state) {
+        fixture *f = *state;
+        _cleanup_free_ char *s1 = NULL, *s2 = NULL, *big = malloc(1000);
+        _cleanup_json_ cJSON *log = NULL;
+        brig_history_repack_result res;
+        int loose, before, packs;
+
+        assert_non_null(big);
+        memset(big, 'x', 999); /* within the history's 1,024-byte file limit (open_h) */
+        big[999] = 0;
+        two_snapshots(f, &s1, &s2);
+        for (int i = 0; i < 3; i++) {
+                char name[16];
+                big[0] = (char) ('a' + i); /* three different blobs */
+                snprintf(name, sizeof(name), "big%d", i);
+                puts_(f, name, big);
+        }
+        free(snap_id(f, "big", NULL));
+        count_objects(f->git, &before, &packs);
+
+        /* Every object is larger than this budget: one per pass. */
+        assert_int_equal(repack(f, 1, 0, 1, 0, &res), 0);
+        assert_int_equal(res.packed, 1);
+        assert_true(res.more);
+        /* At least two big blobs are left, 2,000 bytes: a 1,500-byte budget takes some, not all. */
+        assert_int_equal(repack(f, 1, 0, 1500, 0, &res), 0);
+        assert_true(res.packed >= 1 && res.packed < (size_t) before - 1);
+        assert_true(res.more);
+        count_objects(f->git, &loose, &packs);
+        assert_int_equal(loose, before - 1 - (int) res.packed);
+        assert_int_equal(packs, 2);
+
+        /* Two packs reach a cap of 2: nothing moves. */
+        before = loose;
+        assert_int_equal(repack(f, 1, 0, 0, 2, &res), 0);
+        assert_int_equal(res.packed, 0);
+        assert_false(res.more);
+        count_objects(f->git, &loose, &packs);
+        assert_int_equal(loose, before);
+        assert_int_equal(packs, 2);
+        log = log_ok(f, 0, NULL);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(log, "snapshots")), 3);
+
+        assert_int_equal(repack(f, 1, 0, 0, 3, &res), 0);
+        assert_int_equal(res.packed, (size_t) before);
+        count_objects(f->git, &loose, &packs);
+        assert_int_equal(loose, 0);
+        assert_int_equal(packs, 3);
+}
+
+/* The packing settings are written when the repository is created: a pass does not rewrite the config. */
+static void test_history__repack_leaves_the_config_of_a_new_history_alone(void **state) {
+        fixture *f = *state;
+        _cleanup_free_ char *s1 = NULL, *s2 = NULL;
+        brig_history_repack_result res;
+        char path[PATH_MAX];
+        struct stat held;
+
+        two_snapshots(f, &s1, &s2);
+        snprintf(path, sizeof(path), "%s/config", f->git);
+        /* libgit2 writes a config to a lock file renamed over it: the file held open here would lose its
+         * name (held, its inode number cannot be reused either). */
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(repack(f, 1, 0, 0, 0, &res), 0);
+        assert_true(res.packed > 0);
+        assert_int_equal(fstat(fd, &held), 0);
+        assert_int_equal(held.st_nlink, 1);
 }
 
 static void test_history__git_dir_inside_the_workspace_is_refused(void **state) {
@@ -1161,6 +1249,10 @@ int main(void) {
                         teardown),
                 cmocka_unit_test_setup_teardown(
                         test_history__repack_packs_loose_objects_and_keeps_every_snapshot, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_history__repack_is_bounded_by_bytes_and_packs, setup,
+                                                teardown),
+                cmocka_unit_test_setup_teardown(
+                        test_history__repack_leaves_the_config_of_a_new_history_alone, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_history__git_dir_inside_the_workspace_is_refused, setup,
                                                 teardown),
                 cmocka_unit_test_setup_teardown(test_history__workspace_of_another_uid, setup, teardown),
