@@ -15,13 +15,19 @@
 typedef struct brig_pack_in brig_pack_in;
 
 /* Starts a pack in the directory pack_dirfd (a history's objects/pack); the files written are chowned to
- * uid:gid unless uid is (uid_t) -1. */
-int brig_pack_in_new(int pack_dirfd, uid_t uid, gid_t gid, brig_pack_in **ret, brig_error *err);
-/* The next bytes of the pack. */
+ * uid:gid unless uid is (uid_t) -1. No object of the pack may expand to more than max_object bytes, nor
+ * all of them together to more than max_total (UINT64_MAX: no bound), else -EFBIG/LIMIT: what the pack's
+ * entry headers and its deltas say is checked as the bytes pass, before the indexer resolves anything. */
+int brig_pack_in_new(int pack_dirfd, uid_t uid, gid_t gid, uint64_t max_object, uint64_t max_total,
+                     brig_pack_in **ret, brig_error *err);
+/* The next bytes of the pack: -EINVAL/INVALID_ARGUMENT for what is not a pack, -EFBIG/LIMIT over a
+ * bound. */
 int brig_pack_in_append(brig_pack_in *p, const void *data, size_t n, brig_error *err);
 /* The pack is complete: resolves its deltas and writes pack-<name>.pack and .idx (mode 0444). Returns 0,
  * or -EINVAL/INVALID_ARGUMENT for a pack that is not one. */
 int brig_pack_in_commit(brig_pack_in *p, brig_error *err);
+/* What the pack's objects expand to, as read so far. */
+uint64_t brig_pack_in_expanded(const brig_pack_in *p);
 /* Frees p; a pack not committed leaves at most libgit2's temporary file, which the caller's removal of the
  * directory takes. NULL is fine. */
 void brig_pack_in_free(brig_pack_in *p);

@@ -49,6 +49,7 @@ typedef struct reader {
         char *manifest;   /* MANIFEST.json's text, once read */
         size_t manifest_len;
         unsigned char *buf;
+        uint64_t pack_expanded; /* what the packs read so far expand to (history_pack_in.h) */
         /* The directory the last entry went into, kept open: entries come a directory at a time (tar
          * order), so most find theirs here rather than by opening each component of their path again. A
          * directory, once made, stays what it is: nothing the archive holds can replace it (every name
@@ -410,11 +411,18 @@ static int read_pack(reader *rd, const char *path, int dir, hist_kind kind, uint
 
         if (kind == HIST_IDX)
                 return read_data(rd, path, &(sink){.fd = -1}, size, sha);
-        if ((r = brig_pack_in_new(dir, rd->uid, rd->gid, &pack, rd->err)) < 0 ||
+        /* No bound on the files (0), none on the packs. */
+        uint64_t bound = rd->limits->total ? rd->limits->total : UINT64_MAX,
+                 all = bound > UINT64_MAX / BRIG_ARCHIVE_PACK_EXPANSION
+                               ? UINT64_MAX
+                               : bound * BRIG_ARCHIVE_PACK_EXPANSION;
+        if ((r = brig_pack_in_new(dir, rd->uid, rd->gid, bound, all - rd->pack_expanded, &pack, rd->err)) <
+                    0 ||
             (r = read_data(rd, path, &(sink){.fd = -1, .pack = pack}, size, sha)) < 0)
                 return r;
         if ((r = brig_pack_in_commit(pack, rd->err)) < 0)
                 return brig_error_prefix(rd->err, "archive entry \"%.200s\"", path);
+        rd->pack_expanded += brig_pack_in_expanded(pack);
         return 0;
 }
 

@@ -113,6 +113,18 @@ def self_delta_pack(oid):
     return pack, idx + hashlib.sha1(idx).digest()
 
 
+def delta_bomb_pack():
+    """A valid version 2 pack: a blob of 64 KiB of zeros, and a delta of a thousand one-byte copies of all
+    of it: 64 MiB, from a pack of a few hundred bytes."""
+    base = bytes(1 << 16)
+    entry = pack_entry_header(3, len(base)) + zlib.compress(base)  # OBJ_BLOB
+    oid = hashlib.sha1(b"blob %d\0" % len(base) + base).digest()
+    delta = varint(len(base)) + varint(1024 << 16) + b"\x80" * 1024  # copy offset 0, size 0 = 64 KiB
+    entry += pack_entry_header(7, len(delta)) + oid + zlib.compress(delta)  # OBJ_REF_DELTA
+    body = b"PACK" + (2).to_bytes(4, "big") + (2).to_bytes(4, "big") + entry
+    return body + hashlib.sha1(body).digest()
+
+
 def one_blob_pack():
     """A valid version 2 pack of one blob."""
     data = b"hello\n" * 100
@@ -151,6 +163,7 @@ def extra(case):
         "processes-dir": lambda: file("processes/sub/p1.json", b"{}"),
         "pack-self-delta": lambda: [file(PACK + ".pack", self_delta_pack(OID)[0], 0o444),
                                     file(PACK + ".idx", self_delta_pack(OID)[1], 0o444)],
+        "pack-bomb": lambda: file(PACK + ".pack", delta_bomb_pack(), 0o444),
         "pack-truncated": lambda: file(PACK + ".pack", one_blob_pack()[:-30], 0o444),
         "multi-pack-index": lambda: file("history.git/objects/pack/multi-pack-index", b"MIDX", 0o444),
         "commit-graph": lambda: file("history.git/objects/info/commit-graph", b"CGPH", 0o444),

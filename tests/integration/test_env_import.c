@@ -432,6 +432,9 @@ static void test_env_import__malformed_archives_are_refused_naming_the_entry(voi
                 {"pack-truncated", NULL,
                  "\"history.git/objects/pack/pack-1111111111111111111111111111111111111111.pack\": not a "
                  "valid pack"},
+                {"pack-bomb", "small",
+                 "\"history.git/objects/pack/pack-1111111111111111111111111111111111111111.pack\": pack: an "
+                 "object of 67108864 bytes, over"},
                 {"multi-pack-index", NULL,
                  "\"history.git/objects/pack/multi-pack-index\": in objects/pack or objects/info but not"},
                 {"commit-graph", NULL,
