@@ -37,8 +37,11 @@ typedef struct scan {
         z_stream z;
         bool z_init;
         unsigned char *out; /* inflated bytes land here, unread beyond delta[] */
-        uint64_t max_object, max_total, total;
+        uint64_t pack_bytes, max_object, max_total, total;
 } scan;
+
+/* The least an entry takes: a header byte and an empty zlib stream (8 bytes). */
+#define ENTRY_MIN 9
 
 enum { OBJ_COMMIT = 1, OBJ_TREE = 2, OBJ_BLOB = 3, OBJ_TAG = 4, OBJ_OFS_DELTA = 6, OBJ_REF_DELTA = 7 };
 #define SCAN_OUT (64 * 1024)
@@ -186,6 +189,9 @@ static int scan_append(scan *s, const void *data, size_t n, brig_error *err) {
                                         return scan_invalid(err, "no version 2 or 3 pack header");
                                 s->left = (uint32_t) s->head[8] << 24 | s->head[9] << 16 | s->head[10] << 8 |
                                           s->head[11];
+                                /* libgit2 sizes its tables by this count before it reads an entry. */
+                                if (s->left > s->pack_bytes / ENTRY_MIN)
+                                        return scan_invalid(err, "more objects than its size can hold");
                                 s->state = s->left ? S_ENTRY : S_DONE;
                         }
                 } else if ((r = scan_header_byte(s, *p, err)) < 0)
@@ -212,8 +218,8 @@ static int pack_error(brig_error *err, const char *what) {
                               e && e->message ? e->message : "not a valid pack");
 }
 
-int brig_pack_in_new(int pack_dirfd, uid_t uid, gid_t gid, uint64_t max_object, uint64_t max_total,
-                     brig_pack_in **ret, brig_error *err) {
+int brig_pack_in_new(int pack_dirfd, uid_t uid, gid_t gid, uint64_t pack_bytes, uint64_t max_object,
+                     uint64_t max_total, brig_pack_in **ret, brig_error *err) {
         git_indexer_options opts = GIT_INDEXER_OPTIONS_INIT;
         brig_pack_in *p = calloc(1, sizeof(*p));
         char path[64];
@@ -221,6 +227,7 @@ int brig_pack_in_new(int pack_dirfd, uid_t uid, gid_t gid, uint64_t max_object, 
 
         if (!p)
                 return brig_error_oom(err);
+        p->scan.pack_bytes = pack_bytes;
         p->scan.max_object = max_object;
         p->scan.max_total = max_total;
         if (!(p->scan.out = malloc(SCAN_OUT)) || inflateInit(&p->scan.z) != Z_OK) {
@@ -232,7 +239,7 @@ int brig_pack_in_new(int pack_dirfd, uid_t uid, gid_t gid, uint64_t max_object, 
         p->uid = uid;
         p->gid = gid;
         if ((r = brig__history_lib_acquire(err)) < 0) {
-                free(p);
+                brig_pack_in_free(p);
                 return r;
         }
         p->lib = true;

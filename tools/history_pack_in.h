@@ -14,12 +14,13 @@
  * source's index, and anything else it says about the pack, is never used. Blocking: a work thread's. */
 typedef struct brig_pack_in brig_pack_in;
 
-/* Starts a pack in the directory pack_dirfd (a history's objects/pack); the files written are chowned to
- * uid:gid unless uid is (uid_t) -1. No object of the pack may expand to more than max_object bytes, nor
- * all of them together to more than max_total (UINT64_MAX: no bound), else -EFBIG/LIMIT: what the pack's
- * entry headers and its deltas say is checked as the bytes pass, before the indexer resolves anything. */
-int brig_pack_in_new(int pack_dirfd, uid_t uid, gid_t gid, uint64_t max_object, uint64_t max_total,
-                     brig_pack_in **ret, brig_error *err);
+/* Starts a pack of pack_bytes bytes (what its header may say it holds is bounded by that) in the directory
+ * pack_dirfd (a history's objects/pack); the files written are chowned to uid:gid unless uid is (uid_t) -1.
+ * No object of the pack may expand to more than max_object bytes, nor all of them together to more than
+ * max_total (UINT64_MAX: no bound), else -EFBIG/LIMIT: what the pack's entry headers and its deltas say is
+ * checked as the bytes pass, before the indexer resolves anything. */
+int brig_pack_in_new(int pack_dirfd, uid_t uid, gid_t gid, uint64_t pack_bytes, uint64_t max_object,
+                     uint64_t max_total, brig_pack_in **ret, brig_error *err);
 /* The next bytes of the pack: -EINVAL/INVALID_ARGUMENT for what is not a pack, -EFBIG/LIMIT over a
  * bound. */
 int brig_pack_in_append(brig_pack_in *p, const void *data, size_t n, brig_error *err);

@@ -416,8 +416,8 @@ static int read_pack(reader *rd, const char *path, int dir, hist_kind kind, uint
                  all = bound > UINT64_MAX / BRIG_ARCHIVE_PACK_EXPANSION
                                ? UINT64_MAX
                                : bound * BRIG_ARCHIVE_PACK_EXPANSION;
-        if ((r = brig_pack_in_new(dir, rd->uid, rd->gid, bound, all - rd->pack_expanded, &pack, rd->err)) <
-                    0 ||
+        if ((r = brig_pack_in_new(dir, rd->uid, rd->gid, size, bound, all - rd->pack_expanded, &pack,
+                                  rd->err)) < 0 ||
             (r = read_data(rd, path, &(sink){.fd = -1, .pack = pack}, size, sha)) < 0)
                 return r;
         if ((r = brig_pack_in_commit(pack, rd->err)) < 0)
