@@ -164,6 +164,7 @@ def extra(case):
         "pack-self-delta": lambda: [file(PACK + ".pack", self_delta_pack(OID)[0], 0o444),
                                     file(PACK + ".idx", self_delta_pack(OID)[1], 0o444)],
         "pack-bomb": lambda: file(PACK + ".pack", delta_bomb_pack(), 0o444),
+        "pack-count": lambda: file(PACK + ".pack", one_blob_pack()[:8] + b"\xff" * 4 + one_blob_pack()[12:], 0o444),
         "pack-truncated": lambda: file(PACK + ".pack", one_blob_pack()[:-30], 0o444),
         "multi-pack-index": lambda: file("history.git/objects/pack/multi-pack-index", b"MIDX", 0o444),
         "commit-graph": lambda: file("history.git/objects/info/commit-graph", b"CGPH", 0o444),
