@@ -36,8 +36,8 @@ for f in valid sha symlink-out hardlink; do
         zstd -q -d -c "$out/$f.brig" > "$out/$f.tar"
 done
 # A pack whose one delta is its own base, as its .idx claims; one whose delta expands a thousandfold; and a
-# packed history, as brigd keeps one at
-# rest (uncompressed, so mutations reach the pack: every pack goes through libgit2's indexer).
+# packed history, as brigd keeps one at rest (uncompressed, so mutations reach the pack: every pack goes
+# through libgit2's indexer).
 for bad in pack-self-delta pack-bomb; do
         python3 "$top/tests/integration/brig_archive.py" "$S" "$out/$bad.brig" --bad "$bad"
 done
