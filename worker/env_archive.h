@@ -34,6 +34,11 @@
 #define BRIG_ARCHIVE_MAX_DEPTH (BRIG_RM_RF_MAX_DEPTH - 16)
 #define BRIG_ARCHIVE_MAX_META_BYTES (1024 * 1024)           /* brig-environment.json */
 #define BRIG_ARCHIVE_MAX_MANIFEST_BYTES (256 * 1024 * 1024) /* MANIFEST.json */
+/* What the objects of a history's packs may expand to, all together, in multiples of the archive's bound
+ * on its files (the workspace quota, or the free space): the indexer hashes each object whole, and a
+ * history holds every version of every file, so more than the workspace; one object alone may take no
+ * more than that bound. */
+#define BRIG_ARCHIVE_PACK_EXPANSION 64
 
 /* Transfer over JSON-RPC: chunks of at most this many bytes (base64 in the messages). */
 #define BRIG_ARCHIVE_CHUNK_MAX (1024 * 1024)

@@ -14,6 +14,7 @@
 #include "common/cleanup.h"
 #include "common/fs.h"
 #include "common/json.h"
+#include "tools/history_pack_in.h"
 #include "worker/env_archive.h"
 #include "worker/env_import_extract.h"
 
@@ -48,6 +49,7 @@ typedef struct reader {
         char *manifest;   /* MANIFEST.json's text, once read */
         size_t manifest_len;
         unsigned char *buf;
+        uint64_t pack_expanded; /* what the packs read so far expand to (history_pack_in.h) */
         /* The directory the last entry went into, kept open: entries come a directory at a time (tar
          * order), so most find theirs here rather than by opening each component of their path again. A
          * directory, once made, stays what it is: nothing the archive holds can replace it (every name
@@ -273,14 +275,22 @@ static int push_record(reader *rd, const char *path, entry_type type, unsigned m
         return 0;
 }
 
-/* Reads the entry's data: into fd (>= 0) or into *mem (fd < 0), hashing it; exactly size bytes. */
-static int read_data(reader *rd, const char *path, int fd, uint64_t size, char **mem,
+/* Where an entry's data goes: a file (fd >= 0), memory (*mem), the pack indexer, or, all unset, nowhere
+ * (only hashed, for the manifest). */
+typedef struct sink {
+        int fd;
+        char **mem;
+        brig_pack_in *pack;
+} sink;
+
+/* Reads the entry's data into out, hashing it; exactly size bytes. */
+static int read_data(reader *rd, const char *path, const sink *out, uint64_t size,
                      char sha[BRIG_SHA256_HEX]) {
         brig_sha256 *d = brig_sha256_new();
         uint64_t got = 0;
         int r;
 
-        if (mem && !(*mem = malloc(size + 1))) {
+        if (out->mem && !(*out->mem = malloc(size + 1))) {
                 (void) brig_sha256_finish(d, sha);
                 return brig_error_oom(rd->err);
         }
@@ -297,9 +307,12 @@ static int read_data(reader *rd, const char *path, int fd, uint64_t size, char *
                         return refuse(rd, path, "more data than its header says");
                 }
                 brig_sha256_update(d, rd->buf, (size_t) n);
-                if (mem)
-                        memcpy(*mem + got, rd->buf, (size_t) n);
-                else if ((r = brig_write_all(fd, rd->buf, (size_t) n)) < 0) {
+                if (out->mem)
+                        memcpy(*out->mem + got, rd->buf, (size_t) n);
+                else if (out->pack && brig_pack_in_append(out->pack, rd->buf, (size_t) n, rd->err) < 0) {
+                        (void) brig_sha256_finish(d, sha);
+                        return brig_error_prefix(rd->err, "archive entry \"%.200s\"", path);
+                } else if (out->fd >= 0 && (r = brig_write_all(out->fd, rd->buf, (size_t) n)) < 0) {
                         (void) brig_sha256_finish(d, sha);
                         return brig_error_set_errno(rd->err, r, BRIG_KIND_IO,
                                                     "archive entry \"%.200s\": write", path);
@@ -310,8 +323,8 @@ static int read_data(reader *rd, const char *path, int fd, uint64_t size, char *
                 return brig_error_set_errno(rd->err, r, BRIG_KIND_INTERNAL, "sha256");
         if (got != size)
                 return stream_error(rd, path);
-        if (mem)
-                (*mem)[size] = 0;
+        if (out->mem)
+                (*out->mem)[size] = 0;
         return 0;
 }
 
@@ -350,6 +363,69 @@ static int parse_info(reader *rd, const char *text, size_t len) {
         return 0;
 }
 
+/* What a file of history.git/ is to the importer. */
+typedef enum { HIST_FILE, HIST_PACK, HIST_IDX } hist_kind;
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(brig_pack_in *, brig_pack_in_free);
+
+#define OBJECTS BRIG_ARCHIVE_HISTORY "/objects/"
+
+/* A pack's name, objects/pack/pack-<40 hex>.<ext>. */
+static bool pack_name(const char *path, const char *ext) {
+        const char *name = path + strlen(OBJECTS "pack/");
+
+        return strncmp(name, "pack-", 5) == 0 && strspn(name + 5, "0123456789abcdef") == 40 &&
+               name[45] == '.' && strcmp(name + 46, ext) == 0;
+}
+
+/* The history's objects/pack and objects/info hold only what libgit2 trusts without checking: an index
+ * says where each object is (a crafted one can make a read loop forever, history_pack_in.h), a
+ * multi-pack-index, commit-graph, .rev or .bitmap the same of several packs or commits, a .keep or
+ * info/packs nothing the history needs. So a pack is taken only through the indexer, which writes its own
+ * index; the archive's .idx is read (for the manifest) and dropped; anything else there is refused. */
+static int classify_history(reader *rd, const char *path, entry_type type, hist_kind *ret) {
+        bool in_pack = strncmp(path, OBJECTS "pack/", strlen(OBJECTS "pack/")) == 0,
+             in_info = strncmp(path, OBJECTS "info/", strlen(OBJECTS "info/")) == 0;
+
+        *ret = HIST_FILE;
+        if (!in_pack && !in_info)
+                return 0;
+        if (type == T_FILE && in_pack && pack_name(path, "pack"))
+                *ret = HIST_PACK;
+        else if (type == T_FILE && in_pack && pack_name(path, "idx"))
+                *ret = HIST_IDX;
+        else
+                return refuse(rd, path,
+                              "in objects/pack or objects/info but not a pack-<id>.pack or .idx (a "
+                              "multi-pack-index, commit-graph, .rev, .bitmap, .keep or info file is "
+                              "never taken from an archive)");
+        return 0;
+}
+
+/* A pack goes through the indexer (its own .pack and .idx, beside the archive's name); an .idx is only
+ * hashed. */
+static int read_pack(reader *rd, const char *path, int dir, hist_kind kind, uint64_t size,
+                     char sha[BRIG_SHA256_HEX]) {
+        _cleanup_(brig_pack_in_freep) brig_pack_in *pack = NULL;
+        int r;
+
+        if (kind == HIST_IDX)
+                return read_data(rd, path, &(sink){.fd = -1}, size, sha);
+        /* No bound on the files (0), none on the packs. */
+        uint64_t bound = rd->limits->total ? rd->limits->total : UINT64_MAX,
+                 all = bound > UINT64_MAX / BRIG_ARCHIVE_PACK_EXPANSION
+                               ? UINT64_MAX
+                               : bound * BRIG_ARCHIVE_PACK_EXPANSION;
+        if ((r = brig_pack_in_new(dir, rd->uid, rd->gid, size, bound, all - rd->pack_expanded, &pack,
+                                  rd->err)) < 0 ||
+            (r = read_data(rd, path, &(sink){.fd = -1, .pack = pack}, size, sha)) < 0)
+                return r;
+        if ((r = brig_pack_in_commit(pack, rd->err)) < 0)
+                return brig_error_prefix(rd->err, "archive entry \"%.200s\"", path);
+        rd->pack_expanded += brig_pack_in_expanded(pack);
+        return 0;
+}
+
 static int create_entry(reader *rd, char *path, int top, entry_type type, unsigned mode, uint64_t size,
                         const char *target) {
         _cleanup_close_ int fd = -1;
@@ -358,8 +434,11 @@ static int create_entry(reader *rd, char *path, int top, entry_type type, unsign
         bool ws = top == TOP_WORKSPACE || top == TOP_HISTORY;
         const char *name = NULL;
         char sha[BRIG_SHA256_HEX] = "";
+        hist_kind kind = HIST_FILE;
         int r;
 
+        if (top == TOP_HISTORY && (r = classify_history(rd, path, type, &kind)) < 0)
+                return r;
         if (!strchr(path, '/')) {
                 /* workspace/, history.git/, processes/ themselves: made by the importer, not the archive */
                 if (type != T_DIR)
@@ -397,12 +476,17 @@ static int create_entry(reader *rd, char *path, int top, entry_type type, unsign
                                                     "archive entry \"%.200s\"", path);
                 break;
         case T_FILE:
+                if (kind == HIST_PACK || kind == HIST_IDX) {
+                        if ((r = read_pack(rd, path, dir, kind, size, sha)) < 0)
+                                return r;
+                        break;
+                }
                 fd = openat(dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                 if (fd < 0)
                         return errno == EEXIST ? refuse(rd, path, "exists already (listed twice?)")
                                                : brig_error_set_errno(rd->err, -errno, BRIG_KIND_IO,
                                                                       "archive entry \"%.200s\"", path);
-                if ((r = read_data(rd, path, fd, size, NULL, sha)) < 0)
+                if ((r = read_data(rd, path, &(sink){.fd = fd}, size, sha)) < 0)
                         return r;
                 if (fchmod(fd, mode) < 0 ||
                     (ws && rd->uid != (uid_t) -1 && fchown(fd, rd->uid, rd->gid) < 0))
@@ -548,7 +632,7 @@ static int entry(reader *rd, struct archive_entry *e, bool *ret_manifest) {
         if (top == TOP_META || top == TOP_MANIFEST) {
                 _cleanup_free_ char *text = NULL;
                 char sha[BRIG_SHA256_HEX];
-                if ((r = read_data(rd, raw, -1, size, &text, sha)) < 0)
+                if ((r = read_data(rd, raw, &(sink){.fd = -1, .mem = &text}, size, sha)) < 0)
                         return r;
                 if (top == TOP_MANIFEST) {
                         rd->manifest = TAKE_PTR(text);

@@ -16,9 +16,11 @@
  * directories, 0644 or 0755 files, or 0444 in history.git where git writes its objects read-only) and its
  * size against the limits, so a decompression bomb stops at the bound. Files and directories are created
  * beneath the destination one component at a time, never through a symlink (O_NOFOLLOW), never over an
- * existing file (O_EXCL). MANIFEST.json, the last entry, must then list every entry read, in order, with
- * the same type, mode, size and SHA-256. Whatever fails leaves the destination's contents to the caller to
- * remove. */
+ * existing file (O_EXCL). A history pack is not written as it comes but taken through libgit2's indexer,
+ * its objects' expansion bounded by limits (tools/history_pack_in.h); the archive's pack index is read
+ * and dropped, and nothing else under objects/pack or objects/info is accepted. MANIFEST.json, the last
+ * entry, must then list every entry read, in order, with the same type, mode, size and SHA-256. Whatever
+ * fails leaves the destination's contents to the caller to remove. */
 
 typedef struct brig_archive_limits {
         uint64_t file_size; /* a workspace file's bound in bytes; 0: none */

@@ -35,6 +35,15 @@ done
 for f in valid sha symlink-out hardlink; do
         zstd -q -d -c "$out/$f.brig" > "$out/$f.tar"
 done
+# A pack whose one delta is its own base, as its .idx claims; one whose delta expands a thousandfold; and a
+# packed history, as brigd keeps one at rest (uncompressed, so mutations reach the pack: every pack goes
+# through libgit2's indexer).
+for bad in pack-self-delta pack-bomb; do
+        python3 "$top/tests/integration/brig_archive.py" "$S" "$out/$bad.brig" --bad "$bad"
+done
+git --git-dir="$S/history.git" -c pack.writeReverseIndex=false -c repack.writeBitmaps=false repack -adnq
+python3 "$top/tests/integration/brig_archive.py" "$S" "$tmp/packed.brig"
+zstd -q -d -c "$tmp/packed.brig" > "$out/packed.tar"
 # A memory scope's archive (`brig memory export`): the same layout without processes/, format brig-memory.
 rm -rf "$S/processes"
 sed -i 's/"brig-environment"/"brig-memory"/; s/"id":"seed"/"id":"owner\/0"/' "$S/brig-environment.json"

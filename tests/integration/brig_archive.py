@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zlib
 
 TOP = ["brig-environment.json", "workspace", "history.git", "processes"]
 
@@ -77,8 +78,63 @@ class Zeros(io.RawIOBase):
         return n
 
 
+def varint(n):
+    """A delta header's size: 7 bits a byte, low first."""
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def pack_entry_header(type_, size):
+    """A pack entry's type and size: 4 bits of size in the first byte, 7 in each next."""
+    out, c = bytearray(), (type_ << 4) | (size & 0x0F)
+    size >>= 4
+    while size:
+        out.append(c | 0x80)
+        c, size = size & 0x7F, size >> 7
+    out.append(c)
+    return bytes(out)
+
+
+def self_delta_pack(oid):
+    """A version 2 pack of one OBJ_REF_DELTA entry whose base is oid, and a version 2 index that says oid is
+    that entry: a reader that trusts the index follows the delta to itself, forever (libgit2 1.5)."""
+    delta = varint(2) + varint(2) + bytes([2]) + b"hi"  # base size, result size, insert "hi"
+    head = pack_entry_header(7, len(delta))  # OBJ_REF_DELTA
+    entry = head + oid + zlib.compress(delta)
+    body = b"PACK" + (2).to_bytes(4, "big") + (1).to_bytes(4, "big") + entry
+    pack = body + hashlib.sha1(body).digest()
+    fanout = b"".join((0 if i < oid[0] else 1).to_bytes(4, "big") for i in range(256))
+    idx = (b"\xfftOc" + (2).to_bytes(4, "big") + fanout + oid + zlib.crc32(entry).to_bytes(4, "big") +
+           (12).to_bytes(4, "big") + pack[-20:])
+    return pack, idx + hashlib.sha1(idx).digest()
+
+
+def delta_bomb_pack():
+    """A valid version 2 pack: a blob of 64 KiB of zeros, and a delta of a thousand one-byte copies of all
+    of it: 64 MiB, from a pack of a few hundred bytes."""
+    base = bytes(1 << 16)
+    entry = pack_entry_header(3, len(base)) + zlib.compress(base)  # OBJ_BLOB
+    oid = hashlib.sha1(b"blob %d\0" % len(base) + base).digest()
+    delta = varint(len(base)) + varint(1024 << 16) + b"\x80" * 1024  # copy offset 0, size 0 = 64 KiB
+    entry += pack_entry_header(7, len(delta)) + oid + zlib.compress(delta)  # OBJ_REF_DELTA
+    body = b"PACK" + (2).to_bytes(4, "big") + (2).to_bytes(4, "big") + entry
+    return body + hashlib.sha1(body).digest()
+
+
+def one_blob_pack():
+    """A valid version 2 pack of one blob."""
+    data = b"hello\n" * 100
+    entry = pack_entry_header(3, len(data)) + zlib.compress(data)  # OBJ_BLOB
+    body = b"PACK" + (2).to_bytes(4, "big") + (1).to_bytes(4, "big") + entry
+    return body + hashlib.sha1(body).digest()
+
+
 def extra(case):
-    """The entry a bad case adds (TarInfo, data) or None."""
+    """The entries a bad case adds: a list of (TarInfo, data), or one, or None."""
     def file(name, data=b"x", mode=0o644):
         ti = tarfile.TarInfo(name)
         ti.size, ti.mode = len(data), mode
@@ -105,7 +161,18 @@ def extra(case):
         "mode": lambda: file("workspace/wide", b"x", 0o666),
         "deep": lambda: file("workspace/" + "d/" * 250 + "f"),
         "processes-dir": lambda: file("processes/sub/p1.json", b"{}"),
+        "pack-self-delta": lambda: [file(PACK + ".pack", self_delta_pack(OID)[0], 0o444),
+                                    file(PACK + ".idx", self_delta_pack(OID)[1], 0o444)],
+        "pack-bomb": lambda: file(PACK + ".pack", delta_bomb_pack(), 0o444),
+        "pack-count": lambda: file(PACK + ".pack", one_blob_pack()[:8] + b"\xff" * 4 + one_blob_pack()[12:], 0o444),
+        "pack-truncated": lambda: file(PACK + ".pack", one_blob_pack()[:-30], 0o444),
+        "multi-pack-index": lambda: file("history.git/objects/pack/multi-pack-index", b"MIDX", 0o444),
+        "commit-graph": lambda: file("history.git/objects/info/commit-graph", b"CGPH", 0o444),
     }.get(case, lambda: None)()
+
+
+PACK = "history.git/objects/pack/pack-" + "1" * 40
+OID = bytes.fromhex("ce013625030ba8dba906f756967f9e9ca394464a")  # any id
 
 
 def main():
@@ -113,8 +180,8 @@ def main():
     case = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--bad" else None
     entries = [info_of(src, rel) for rel in walk(src)]
     added = extra(case)
-    if added:
-        entries.insert(len(entries) - 1 if case != "layout" else len(entries), added)
+    for e in [added] if isinstance(added, tuple) else added or []:
+        entries.insert(len(entries) - 1 if case != "layout" else len(entries), e)
     if case == "memory":  # a memory scope's archive (`brig memory export`), which `brig env import` refuses
         ti, data = entries[0]
         data = data.replace(b'"brig-environment"', b'"brig-memory"')

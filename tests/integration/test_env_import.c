@@ -424,6 +424,23 @@ static void test_env_import__malformed_archives_are_refused_naming_the_entry(voi
                 {"mode", NULL, "\"workspace/wide\": a file mode other than 0644 or 0755"},
                 {"deep", NULL, "a path deeper than an archive's may be"},
                 {"processes-dir", NULL, "\"processes/sub/p1.json\": outside the archive's layout"},
+                /* A pack is taken only through libgit2's indexer: a delta that is its own base (as the
+                 * archive's .idx claims), or a truncated pack, never reaches the history. */
+                {"pack-self-delta", NULL,
+                 "\"history.git/objects/pack/pack-1111111111111111111111111111111111111111.pack\": not a "
+                 "valid pack"},
+                {"pack-truncated", NULL,
+                 "\"history.git/objects/pack/pack-1111111111111111111111111111111111111111.pack\": not a "
+                 "valid pack"},
+                {"pack-bomb", "small",
+                 "\"history.git/objects/pack/pack-1111111111111111111111111111111111111111.pack\": pack: an "
+                 "object of 67108864 bytes, over"},
+                /* libgit2 would size its tables by the header's count of objects. */
+                {"pack-count", NULL, "not a valid pack: more objects than its size can hold"},
+                {"multi-pack-index", NULL,
+                 "\"history.git/objects/pack/multi-pack-index\": in objects/pack or objects/info but not"},
+                {"commit-graph", NULL,
+                 "\"history.git/objects/info/commit-graph\": in objects/pack or objects/info but not"},
                 {"sha", NULL, "MANIFEST.json\": \"workspace/a.txt\": a SHA-256 other than the archive's"},
                 {"size", NULL, "MANIFEST.json\": \"workspace/a.txt\": a size other than the archive's"},
                 {"unlisted", NULL, "in the archive but not listed"},
