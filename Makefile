@@ -14,7 +14,7 @@ PREFIX     ?= /usr/local
 DESTDIR    ?=
 
 DEBIAN_PACKAGES = gcc clang clang-format pkg-config meson ninja-build libseccomp-dev libcap-dev libuv1-dev libcjson-dev \
-                  libgit2-dev libsqlite3-dev libpcre2-dev libcmocka-dev nettle-dev libssl-dev libarchive-dev zstd python3 python3-jsonschema util-linux groff-base \
+                  libgit2-dev libsqlite3-dev libpcre2-dev libcmocka-dev nettle-dev libssl-dev libarchive-dev zlib1g-dev zstd python3 python3-jsonschema util-linux groff-base \
                   bubblewrap libsystemd-dev systemd man-db debhelper dpkg-dev
 
 .PHONY: all deps build install run test test-tsan test-unit test-asan test-e2e bench clean format check-format
