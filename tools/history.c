@@ -95,6 +95,10 @@ void brig__history_lib_release(void) {
         lib_release();
 }
 
+int brig_history_library_hold(brig_error *err) {
+        return lib_acquire(err); /* never released */
+}
+
 int brig__history_enter(const brig_history *h, brig__history_ids *ids, brig_error *err) {
         *ids = (brig__history_ids){0};
         if (!h->as_owner)

@@ -165,6 +165,11 @@ typedef struct brig_history_repack_result {
 int brig_history_repack(brig_history *h, const brig_history_repack_limits *lim,
                         brig_history_repack_result *ret, brig_error *err);
 
+/* Keeps libgit2's global state for the life of the process (brigd: before its work threads start). Without
+ * it, libgit2 shuts down each time the last history closes, and deletes its thread-local key: the error
+ * state of every work thread that used it is then lost, a leak per cycle. 0, or -EIO in err. */
+int brig_history_library_hold(brig_error *err);
+
 /* The MCP face of the module: the tools "snapshot", "history", "diff" and "restore". */
 
 /* True for the four tool names above. */

@@ -683,7 +683,8 @@ int brig_process_table_load(brig_process_table *t) {
                 }
                 numbers[n++] = number;
         }
-        qsort(numbers, n, sizeof(*numbers), cmp_desc);
+        if (n > 0) /* numbers is NULL then, which qsort may not be given */
+                qsort(numbers, n, sizeof(*numbers), cmp_desc);
         if (n > BRIG_MAX_PROCESSES)
                 n = BRIG_MAX_PROCESSES;
         /* Pass 2: files of processes not kept (the oldest past the limit, logs whose description was never

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "common/parse.h"
 #include "common/paths.h"
+#include "tools/history.h"
 #include "worker/options.h"
 #include "worker/worker.h"
 
@@ -184,6 +185,11 @@ int main(int argc, char **argv) {
         (void) sigaddset(&stop_signals, SIGTERM);
         (void) sigaddset(&stop_signals, SIGHUP);
         (void) sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+        if (brig_history_library_hold(&err) < 0) {
+                fprintf(stderr, "brigd: %s\n", err.msg);
+                (void) uv_loop_close(&loop);
+                return 1;
+        }
         r = brig_worker_init(&w, &loop, &o, &err);
         if (r >= 0)
                 r = brig_worker_listen(&w, o.socket_path, listen_fd, &err);
